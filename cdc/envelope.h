@@ -1,0 +1,41 @@
+/*
+ * envelope.h - JSON envelopes, one object per row change.
+ *
+ * Formats: "autoglm" (the platform contract, default) and "debezium"
+ * (Debezium's schema-less JSON as read by Flink debezium-json).  The value
+ * rules are identical in both (docs/ENVELOPE.md).  The writer is a small
+ * purpose-built emitter (chosen over yajl_gen by `make bench`); its output
+ * is checked with yajl's parser in the tests.
+ */
+#ifndef CDC_ENVELOPE_H
+#define CDC_ENVELOPE_H
+
+#include "cdc/buf.h"
+#include "cdc/change.h"
+
+#define CDC_ENVELOPE_VERSION 1
+
+typedef enum { CDC_FMT_AUTOGLM = 0, CDC_FMT_DEBEZIUM = 1 } cdc_format_t;
+
+typedef struct cdc_env_opts {
+    cdc_format_t format;
+    const char *application_id; /* autoglm: application_id; debezium: name */
+} cdc_env_opts_t;
+
+/** @brief Parse "autoglm" / "debezium"; -1 if unknown. */
+int cdc_format_parse(const char *s, cdc_format_t *out);
+
+/** @brief Append the envelope of ch (no trailing newline). */
+void cdc_envelope_write(cdc_buf_t *out, const cdc_env_opts_t *o,
+                        const cdc_txn_t *tx, const cdc_change_t *ch);
+/** @brief Append the message key: JSON object of the primary-key columns
+ *  (from after, or before for deletes); all columns if no key is known. */
+void cdc_envelope_key(cdc_buf_t *out, const cdc_change_t *ch);
+/** @brief Append one value by the value rules (ABSENT/UNCHANGED -> null). */
+void cdc_json_value(cdc_buf_t *out, const cdc_value_t *v);
+/** @brief Append a JSON string literal; invalid UTF-8 becomes U+FFFD. */
+void cdc_json_string(cdc_buf_t *out, const char *s, size_t len);
+/** @brief Append UTC time "YYYY-MM-DDTHH:MM:SS.mmmZ" of µs since epoch. */
+void cdc_json_iso_ms(cdc_buf_t *out, int64_t us);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * plugin.h - the source and sink interfaces.
+ *
+ * Every source and sink is one `static const` ops table registered in
+ * cdc/registry.c.  The pipeline owns the loop: it asks the source for the
+ * next committed transaction, hands it to the sink, and advances the
+ * checkpoint only over the unbroken run of transactions the sink has
+ * acknowledged (tx->pending == 0 && !tx->failed after sink poll/flush).
+ *
+ * Ownership: the pipeline owns every cdc_txn_t.  A sink may keep pointers
+ * into a txn until it reports the txn delivered; the pipeline frees a txn
+ * only after that.
+ */
+#ifndef CDC_PLUGIN_H
+#define CDC_PLUGIN_H
+
+#include "cdc/change.h"
+#include "cdc/conf.h"
+#include "cdc/err.h"
+
+#define CDC_PLUGIN_ABI 1
+
+/* Return values of source next(). */
+#define CDC_SRC_TXN 1  /* *out holds a transaction (ownership to caller) */
+#define CDC_SRC_IDLE 0 /* nothing within timeout */
+#define CDC_SRC_EOF 2  /* finite source finished (files, backfill) */
+
+typedef struct cdc_source cdc_source_t;
+typedef struct cdc_sink cdc_sink_t;
+
+typedef struct cdc_source_ops {
+    const char *name; /* "mysql", "postgres", "binlog-file", ... */
+    int abi;
+    /** Create from configuration; no I/O yet. */
+    cdc_source_t *(*create)(const cdc_conf_t *conf, cdc_err_t *err);
+    /** Connect/open and position at resume (NULL: configured start). */
+    int (*start)(cdc_source_t *src, const cdc_pos_t *resume, cdc_err_t *err);
+    /** Next committed txn: CDC_SRC_TXN, CDC_SRC_IDLE, CDC_SRC_EOF or -1. */
+    int (*next)(cdc_source_t *src, cdc_txn_t **out, int timeout_ms,
+                cdc_err_t *err);
+    /** Everything up to and including durable is delivered (optional). */
+    int (*confirm)(cdc_source_t *src, const cdc_pos_t *durable,
+                   cdc_err_t *err);
+    void (*destroy)(cdc_source_t *src);
+} cdc_source_ops_t;
+
+typedef struct cdc_sink_ops {
+    const char *name; /* "stdout", "file", "kafka", ... */
+    int abi;
+    cdc_sink_t *(*create)(const cdc_conf_t *conf, cdc_err_t *err);
+    /** Queue/write a txn.  Synchronous sinks set tx->pending = 0 before
+     *  returning; asynchronous ones set tx->pending to the number of
+     *  outstanding messages and decrement it from poll(). */
+    int (*write)(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err);
+    /** Serve delivery reports for up to timeout_ms.  -1 on fatal error. */
+    int (*poll)(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err);
+    /** Wait until every written txn is delivered or failed. */
+    int (*flush)(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err);
+    void (*destroy)(cdc_sink_t *snk);
+} cdc_sink_ops_t;
+
+/* Base structs, embedded first in every implementation. */
+struct cdc_source {
+    const cdc_source_ops_t *ops;
+};
+struct cdc_sink {
+    const cdc_sink_ops_t *ops;
+};
+
+const cdc_source_ops_t *cdc_source_find(const char *name);
+const cdc_sink_ops_t *cdc_sink_find(const char *name);
+/** Comma-separated names, for --help. */
+const char *cdc_source_names(void);
+const char *cdc_sink_names(void);
+
+#endif

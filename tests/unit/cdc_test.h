@@ -1,0 +1,74 @@
+/*
+ * cdc_test.h - a tiny TAP harness for the C unit tests.
+ *
+ *   CDC_TEST(name) { T_ASSERT(x); T_EQ_INT(a, b); T_EQ_STR(a, b); }
+ *   int main(void) { return cdc_test_run(); }    // or CDC_TEST_MAIN()
+ *
+ * Each test prints "ok N - name" or "not ok N - name" with the failed
+ * assertions as "# file:line: ..." diagnostics; automake's tap-driver.sh
+ * reads the stream.
+ */
+#ifndef CDC_TEST_H
+#define CDC_TEST_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*cdc_test_fn)(void);
+struct cdc_test_ent { const char *name; cdc_test_fn fn; };
+static struct cdc_test_ent cdc_tests_[512];
+static int cdc_ntests_;
+static int cdc_test_failed_;
+
+#define CDC_TEST(name)                                                   \
+    static void t_##name(void);                                          \
+    __attribute__((constructor)) static void reg_##name(void)            \
+    {                                                                    \
+        cdc_tests_[cdc_ntests_].name = #name;                            \
+        cdc_tests_[cdc_ntests_++].fn = t_##name;                         \
+    }                                                                    \
+    static void t_##name(void)
+
+#define T_FAIL_(...)                                                     \
+    do {                                                                 \
+        printf("# %s:%d: ", __FILE__, __LINE__);                         \
+        printf(__VA_ARGS__);                                             \
+        printf("\n");                                                    \
+        cdc_test_failed_ = 1;                                            \
+    } while (0)
+
+#define T_ASSERT(x)                                                      \
+    do { if (!(x)) T_FAIL_("assertion failed: %s", #x); } while (0)
+#define T_EQ_INT(a, b)                                                   \
+    do {                                                                 \
+        long long a_ = (long long)(a), b_ = (long long)(b);              \
+        if (a_ != b_) T_FAIL_("%s == %lld, expected %s == %lld", #a, a_, \
+                              #b, b_);                                   \
+    } while (0)
+#define T_EQ_STR(a, b)                                                   \
+    do {                                                                 \
+        const char *a_ = (a), *b_ = (b);                                 \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                           \
+            T_FAIL_("%s == \"%s\"\n#   expected \"%s\"", #a,             \
+                    a_ ? a_ : "(null)", b_ ? b_ : "(null)");             \
+    } while (0)
+
+static inline int cdc_test_run(void)
+{
+    int fails = 0;
+    printf("1..%d\n", cdc_ntests_);
+    for (int i = 0; i < cdc_ntests_; i++) {
+        cdc_test_failed_ = 0;
+        cdc_tests_[i].fn();
+        printf("%sok %d - %s\n", cdc_test_failed_ ? "not " : "", i + 1,
+               cdc_tests_[i].name);
+        fflush(stdout);
+        fails += cdc_test_failed_;
+    }
+    return fails ? 1 : 0;
+}
+#define CDC_TEST_MAIN() int main(void) { return cdc_test_run(); }
+
+#endif
