@@ -1,0 +1,799 @@
+/*
+ * kafka.c - the Kafka sink: one message per row change through librdkafka.
+ *
+ * Message layout
+ *   topic  kafka.topic template, default "{source}.{db}.{table}";
+ *          {source} = application_id (default pipeline.name, default
+ *          source.type).  Substituted names keep [A-Za-z0-9._-]; any other
+ *          byte becomes '_' (Kafka's legal topic alphabet).
+ *   key    cdc_envelope_key(): JSON object of the primary key, so every
+ *          change of one row lands in one partition, in order
+ *          (kafka.key=none sends no key).
+ *   value  cdc_envelope_write() in conf "format" (autoglm|debezium).
+ *   A delete is followed by a tombstone (same key, NULL value) when
+ *   kafka.tombstones=true, for log-compacted topics.
+ *
+ * Delivery and checkpoints
+ *   Every message carries its cdc_txn_t as msg_opaque.  write() sets
+ *   tx->pending to the number of messages produced for the txn (0 for an
+ *   empty or skipped txn); the delivery-report callback decrements it and
+ *   sets tx->failed on a failed delivery.  All librdkafka callbacks
+ *   (delivery reports, errors, logs via log.queue) run on the caller's
+ *   thread from rd_kafka_poll()/rd_kafka_flush(), so no locking is needed.
+ *   Once any delivery failed or the producer hit a fatal (idempotence)
+ *   error, poll(), flush() and write() return -1 and the pipeline stops
+ *   with its checkpoint at the last fully delivered txn.
+ *
+ * Bounded memory
+ *   librdkafka's queue is capped (queue.buffering.max.messages=100000,
+ *   queue.buffering.max.kbytes=32768 unless overridden); when it is full
+ *   write() serves delivery reports and retries, so the reader blocks.
+ *   Nothing is dropped and nothing is buffered without limit.
+ *
+ * Broker outages
+ *   librdkafka retries for message.timeout.ms (default here 300000 = 5 min,
+ *   librdkafka's own default); a message still undelivered then fails the
+ *   run with a non-zero exit rather than blocking forever.
+ *
+ * Producer defaults (each overridable with kafka.<property>):
+ *   enable.idempotence=true acks=all compression.type=zstd.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "cdc/conf.h"
+#include "cdc/envelope.h"
+#include "cdc/log.h"
+#include "cdc/plugin.h"
+#include "sinks/kafka.h"
+
+#define FAC "kafka"
+
+#define KAFKA_DEF_TOPIC "{source}.{db}.{table}"
+#define KAFKA_DEF_QMSGS "100000"
+#define KAFKA_DEF_QKB "32768"
+#define KAFKA_DEF_MSG_TIMEOUT "300000"
+#define KAFKA_BLOCK_WARN_MS 5000 /* repeat "reader blocked" every 5 s */
+#define KAFKA_DESTROY_FLUSH_MS 2000
+#define KAFKA_TOPIC_MAX 249
+
+typedef struct topic_ent {
+    struct topic_ent *next;
+    uint32_t hash;
+    char *db;
+    char *table;
+    rd_kafka_topic_t *rkt;
+} topic_ent_t;
+
+typedef struct kafka_sink {
+    cdc_sink_t base;
+    rd_kafka_t *rk;
+    char *tmpl;   /* kafka.topic */
+    char *source; /* {source} */
+    int tombstones;
+    int with_key;
+    int64_t msg_timeout_ms;
+    int64_t qmax_msgs;
+    int64_t qmax_kb;
+    cdc_env_opts_t eo;
+
+    topic_ent_t **tab; /* topic handle cache by (db, table) */
+    uint32_t tabsz;
+    uint32_t ntopics;
+
+    cdc_buf_t key;
+    cdc_buf_t val;
+
+    /* Set from callbacks (served on the caller's thread). */
+    int fatal;        /* ERR__FATAL seen */
+    int failed;       /* some delivery failed; derr holds the first */
+    cdc_err_t derr;
+    int detached;     /* destroy(): txns may be gone, do not touch them */
+    int brokers_down; /* ERR__ALL_BROKERS_DOWN seen, not yet recovered */
+
+    int64_t block_since_ms; /* write() waiting on a full queue since */
+    int64_t block_warn_ms;  /* last "reader blocked" warning */
+    cdc_sink_kafka_stats_t st;
+} kafka_sink_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* Topic names                                                         */
+/* ------------------------------------------------------------------ */
+
+static int topic_char_ok(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+static void put_sanitized(cdc_buf_t *b, const char *s)
+{
+    for (; *s; s++)
+        cdc_buf_putc(b, topic_char_ok((unsigned char)*s) ? *s : '_');
+}
+
+/* Expand the template into b.  -1 with err on an unknown placeholder, an
+ * unterminated "{" or a literal byte Kafka does not accept. */
+static int topic_expand(const char *tmpl, const char *source,
+                        const char *db, const char *table, cdc_buf_t *b,
+                        cdc_err_t *err)
+{
+    const char *p = tmpl;
+
+    cdc_buf_reset(b);
+    while (*p) {
+        if (*p == '{') {
+            const char *e = strchr(p, '}');
+            size_t n;
+
+            if (!e) {
+                cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                            "kafka.topic \"%s\": unterminated \"{\"", tmpl);
+                cdc_err_hint(err, "placeholders are {source}, {db} and "
+                                  "{table}");
+                return -1;
+            }
+            n = (size_t)(e - p - 1);
+            if (n == 6 && !memcmp(p + 1, "source", 6))
+                put_sanitized(b, source);
+            else if (n == 2 && !memcmp(p + 1, "db", 2))
+                put_sanitized(b, db);
+            else if (n == 5 && !memcmp(p + 1, "table", 5))
+                put_sanitized(b, table);
+            else {
+                cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                            "kafka.topic \"%s\": unknown placeholder "
+                            "\"%.*s\"", tmpl, (int)(e - p + 1), p);
+                cdc_err_hint(err, "placeholders are {source}, {db} and "
+                                  "{table}");
+                return -1;
+            }
+            p = e + 1;
+            continue;
+        }
+        if (!topic_char_ok((unsigned char)*p)) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                        "kafka.topic \"%s\": character '%c' is not allowed "
+                        "in a Kafka topic name", tmpl, *p);
+            cdc_err_hint(err, "topic names may contain only letters, "
+                              "digits, '.', '_' and '-'");
+            return -1;
+        }
+        cdc_buf_putc(b, *p++);
+    }
+    return 0;
+}
+
+static uint32_t hash_names(const char *db, const char *table)
+{
+    uint32_t h = 2166136261u;
+
+    for (const char *p = db; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    h = (h ^ 0xffu) * 16777619u; /* separator */
+    for (const char *p = table; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h;
+}
+
+static void topic_cache_grow(kafka_sink_t *s)
+{
+    uint32_t nsz = s->tabsz ? s->tabsz * 2 : 64;
+    topic_ent_t **ntab = cdc_xcalloc(nsz, sizeof(*ntab));
+
+    for (uint32_t i = 0; i < s->tabsz; i++) {
+        topic_ent_t *t = s->tab[i], *next;
+
+        for (; t; t = next) {
+            next = t->next;
+            t->next = ntab[t->hash & (nsz - 1)];
+            ntab[t->hash & (nsz - 1)] = t;
+        }
+    }
+    free(s->tab);
+    s->tab = ntab;
+    s->tabsz = nsz;
+}
+
+/* The cached topic handle for tbl, created on first use. */
+static rd_kafka_topic_t *topic_get(kafka_sink_t *s, const cdc_table_t *tbl,
+                                   cdc_err_t *err)
+{
+    const char *db = tbl->db ? tbl->db : "";
+    const char *table = tbl->name ? tbl->name : "";
+    uint32_t h = hash_names(db, table);
+    topic_ent_t *t;
+    cdc_buf_t name = CDC_BUF_INIT;
+    rd_kafka_topic_t *rkt;
+
+    if (s->tabsz) {
+        for (t = s->tab[h & (s->tabsz - 1)]; t; t = t->next)
+            if (t->hash == h && !strcmp(t->db, db) &&
+                !strcmp(t->table, table))
+                return t->rkt;
+    }
+    if (topic_expand(s->tmpl, s->source, db, table, &name, err) < 0)
+        goto fail;
+    if (name.len == 0 || name.len > KAFKA_TOPIC_MAX ||
+        !strcmp(name.p, ".") || !strcmp(name.p, "..")) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "kafka: topic name \"%s\" for table %s.%s is not a "
+                    "valid Kafka topic name", name.p ? name.p : "", db,
+                    table);
+        cdc_err_detail(err, "a topic name has 1 to %d characters and is "
+                            "not \".\" or \"..\"", KAFKA_TOPIC_MAX);
+        cdc_err_hint(err, "change kafka.topic (now \"%s\")", s->tmpl);
+        goto fail;
+    }
+    rkt = rd_kafka_topic_new(s->rk, name.p, NULL);
+    if (!rkt) {
+        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                    "kafka: cannot create topic handle \"%s\": %s", name.p,
+                    rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail;
+    }
+    if (s->ntopics >= s->tabsz)
+        topic_cache_grow(s);
+    t = cdc_xcalloc(1, sizeof(*t));
+    t->hash = h;
+    t->db = cdc_xstrdup(db);
+    t->table = cdc_xstrdup(table);
+    t->rkt = rkt;
+    t->next = s->tab[h & (s->tabsz - 1)];
+    s->tab[h & (s->tabsz - 1)] = t;
+    s->ntopics++;
+    CDC_DEBUG(FAC, "table %s.%s -> topic %s", db, table, name.p);
+    cdc_buf_free(&name);
+    return rkt;
+fail:
+    cdc_buf_free(&name);
+    return NULL;
+}
+
+static void topic_cache_free(kafka_sink_t *s)
+{
+    for (uint32_t i = 0; i < s->tabsz; i++) {
+        topic_ent_t *t = s->tab[i], *next;
+
+        for (; t; t = next) {
+            next = t->next;
+            rd_kafka_topic_destroy(t->rkt);
+            free(t->db);
+            free(t->table);
+            free(t);
+        }
+    }
+    free(s->tab);
+    s->tab = NULL;
+    s->tabsz = s->ntopics = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* librdkafka callbacks (all on the thread calling poll/flush)         */
+/* ------------------------------------------------------------------ */
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                      void *opaque)
+{
+    kafka_sink_t *s = opaque;
+    cdc_txn_t *tx = m->_private;
+
+    (void)rk;
+    if (m->err) {
+        s->st.failed++;
+        if (!s->failed) {
+            cdc_err_t *e = &s->derr;
+            int to = m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
+
+            s->failed = 1;
+            cdc_err_set(e, to ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
+                        CDC_ERR_F_FATAL,
+                        "kafka: delivery to topic \"%s\" failed: %s",
+                        m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
+                        rd_kafka_err2str(m->err));
+            cdc_err_detail(e, "%s (partition %" PRId32 ")%s",
+                           rd_kafka_err2name(m->err), m->partition,
+                           s->brokers_down ? "; all brokers were down" : "");
+            if (to)
+                cdc_err_hint(e, "check that the brokers in kafka.brokers "
+                                "are reachable, or raise "
+                                "kafka.message.timeout.ms (now %" PRId64
+                                " ms); the run resumes at the last "
+                                "delivered transaction",
+                             s->msg_timeout_ms);
+            else
+                cdc_err_hint(e, "fix the broker-side problem (topic, "
+                                "ACLs, size limits) and restart; the run "
+                                "resumes at the last delivered "
+                                "transaction");
+            if (!s->detached)
+                cdc_log_err(FAC, e);
+        }
+    } else {
+        s->st.delivered++;
+        if (s->brokers_down) {
+            s->brokers_down = 0;
+            CDC_INFO(FAC, "brokers reachable again");
+        }
+    }
+    if (tx && !s->detached) {
+        if (m->err)
+            tx->failed = 1;
+        tx->pending--;
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
+{
+    kafka_sink_t *s = opaque;
+    char buf[512];
+
+    switch (e) {
+    case RD_KAFKA_RESP_ERR__FATAL:
+        s->fatal = 1;
+        buf[0] = '\0';
+        rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        CDC_ERROR(FAC, "fatal producer error: %s", buf[0] ? buf : reason);
+        break;
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        if (!s->brokers_down) {
+            s->brokers_down = 1;
+            CDC_WARN(FAC, "all brokers down, waiting for them to come back "
+                          "(messages are retried for up to %" PRId64
+                          " ms, kafka.message.timeout.ms)",
+                     s->msg_timeout_ms);
+        }
+        break;
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+        /* librdkafka already logs these through log_cb. */
+        CDC_DEBUG(FAC, "%s", reason);
+        break;
+    default:
+        CDC_WARN(FAC, "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)e),
+                 reason);
+        break;
+    }
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                   const char *buf)
+{
+    int lvl;
+
+    (void)rk;
+    if (level <= 2)
+        lvl = CDC_LOG_ERROR;
+    else if (level <= 4) /* transient conditions librdkafka retries */
+        lvl = CDC_LOG_WARN;
+    else if (level <= 6)
+        lvl = CDC_LOG_INFO;
+    else
+        lvl = CDC_LOG_DEBUG;
+    if (lvl > cdc_log_get_level())
+        return;
+    cdc_log(lvl, FAC, "%s: %s", fac, buf);
+}
+
+/* ------------------------------------------------------------------ */
+/* Failure state                                                       */
+/* ------------------------------------------------------------------ */
+
+/* -1 with err once the producer is unusable or a delivery failed. */
+static int check_failures(kafka_sink_t *s, cdc_err_t *err)
+{
+    char buf[512];
+    rd_kafka_resp_err_t fe;
+
+    if (!s->fatal) {
+        buf[0] = '\0';
+        fe = rd_kafka_fatal_error(s->rk, buf, sizeof(buf));
+        if (fe)
+            s->fatal = 1;
+    }
+    if (s->fatal) {
+        buf[0] = '\0';
+        fe = rd_kafka_fatal_error(s->rk, buf, sizeof(buf));
+        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                    "kafka: fatal producer error: %s", buf);
+        cdc_err_detail(err, "%s; the idempotent producer cannot guarantee "
+                            "order or exactly-once writes any more",
+                       rd_kafka_err2name(fe));
+        cdc_err_hint(err, "check the broker logs; restart to resume at the "
+                          "last delivered transaction");
+        return -1;
+    }
+    if (s->failed) {
+        *err = s->derr;
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Producing                                                           */
+/* ------------------------------------------------------------------ */
+
+static void note_unblocked(kafka_sink_t *s)
+{
+    int64_t waited = now_ms() - s->block_since_ms;
+
+    s->st.blocked_ms += (uint64_t)waited;
+    if (s->block_warn_ms)
+        CDC_INFO(FAC, "producer queue has room again, reader resumed "
+                      "after %.1f s", waited / 1000.0);
+    s->block_since_ms = 0;
+    s->block_warn_ms = 0;
+}
+
+/* Produce one message of tx; waits (serving delivery reports) while the
+ * local queue is full. */
+static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
+                   const char *key, size_t klen, const char *val,
+                   size_t vlen, cdc_err_t *err)
+{
+    rd_kafka_resp_err_t e;
+
+    for (;;) {
+        tx->pending++;
+        e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_RKT(rkt),
+            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY((void *)key, klen),
+            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_OPAQUE(tx),
+            RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            s->st.produced++;
+            if (s->block_since_ms)
+                note_unblocked(s);
+            return 0;
+        }
+        tx->pending--;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+
+        /* Back-pressure: block the reader until librdkafka has room. */
+        s->st.queue_full++;
+        int64_t t = now_ms();
+        if (!s->block_since_ms)
+            s->block_since_ms = t;
+        if (t - s->block_since_ms >= KAFKA_BLOCK_WARN_MS &&
+            t - s->block_warn_ms >= KAFKA_BLOCK_WARN_MS) {
+            s->block_warn_ms = t;
+            CDC_WARN(FAC, "producer queue full (%" PRId64 " messages / %"
+                          PRId64 " KB): brokers slow or unreachable, "
+                          "reader blocked for %.0f s",
+                     s->qmax_msgs, s->qmax_kb,
+                     (t - s->block_since_ms) / 1000.0);
+        }
+        rd_kafka_poll(s->rk, 100);
+        if (check_failures(s, err) < 0) {
+            note_unblocked(s);
+            return -1;
+        }
+    }
+
+    if (e == RD_KAFKA_RESP_ERR__FATAL) {
+        s->fatal = 1;
+        return check_failures(s, err);
+    }
+    cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                "kafka: cannot produce to topic \"%s\": %s",
+                rd_kafka_topic_name(rkt), rd_kafka_err2str(e));
+    cdc_err_detail(err, "%s, message of %zu bytes (key %zu bytes)",
+                   rd_kafka_err2name(e), vlen, klen);
+    if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+        cdc_err_hint(err, "raise kafka.message.max.bytes (and the topic's "
+                          "max.message.bytes on the broker)");
+    else
+        cdc_err_hint(err, "check the kafka.* settings and the topic");
+    return -1;
+}
+
+static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
+{
+    kafka_sink_t *s = (kafka_sink_t *)snk;
+
+    tx->pending = 0;
+    if (check_failures(s, err) < 0)
+        return -1;
+    if (tx->skipped)
+        return 0;
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        const cdc_change_t *ch = &tx->changes[i];
+        rd_kafka_topic_t *rkt = topic_get(s, ch->tbl, err);
+        const char *key = NULL;
+        size_t klen = 0;
+
+        if (!rkt)
+            goto fail;
+        cdc_buf_reset(&s->key);
+        if (s->with_key && ch->op != CDC_OP_TRUNCATE) {
+            cdc_envelope_key(&s->key, ch);
+            key = s->key.p;
+            klen = s->key.len;
+        }
+        cdc_buf_reset(&s->val);
+        cdc_envelope_write(&s->val, &s->eo, tx, ch);
+        if (produce(s, rkt, tx, key, klen, s->val.p, s->val.len, err) < 0)
+            goto fail;
+        if (ch->op == CDC_OP_DELETE && s->tombstones && key &&
+            produce(s, rkt, tx, key, klen, NULL, 0, err) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    tx->failed = 1;
+    return -1;
+}
+
+static int kafka_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    kafka_sink_t *s = (kafka_sink_t *)snk;
+
+    rd_kafka_poll(s->rk, timeout_ms < 0 ? 0 : timeout_ms);
+    return check_failures(s, err);
+}
+
+static int kafka_flush(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    kafka_sink_t *s = (kafka_sink_t *)snk;
+    rd_kafka_resp_err_t e = rd_kafka_flush(s->rk, timeout_ms);
+
+    if (check_failures(s, err) < 0)
+        return -1;
+    if (e == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                    "kafka: %d messages not acknowledged after %d ms",
+                    rd_kafka_outq_len(s->rk), timeout_ms);
+        cdc_err_detail(err, "%s", s->brokers_down ? "all brokers are down"
+                                                  : "brokers are slow");
+        cdc_err_hint(err, "check that the brokers in kafka.brokers are "
+                          "reachable; the next run resumes at the last "
+                          "delivered transaction");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Create / destroy                                                    */
+/* ------------------------------------------------------------------ */
+
+static int conf_prop(rd_kafka_conf_t *kc, const cdc_conf_t *conf,
+                     const char *ckey, const char *prop, const char *val,
+                     cdc_err_t *err)
+{
+    char errstr[512];
+    const char *where = ckey ? cdc_conf_where(conf, ckey) : NULL;
+
+    if (rd_kafka_conf_set(kc, prop, val, errstr, sizeof(errstr)) ==
+        RD_KAFKA_CONF_OK)
+        return 0;
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                "kafka: invalid producer property \"%s\"%s%s%s", prop,
+                where ? " (set at " : "", where ? where : "",
+                where ? ")" : "");
+    cdc_err_detail(err, "%s", errstr);
+    cdc_err_hint(err, "librdkafka properties are listed in its "
+                      "CONFIGURATION.md; pass them as -X kafka.%s=VALUE or "
+                      "under \"kafka:\" in the YAML file", prop);
+    return -1;
+}
+
+static int is_reserved(const char *k)
+{
+    return !strcmp(k, "brokers") || !strcmp(k, "topic") ||
+           !strcmp(k, "tombstones") || !strcmp(k, "key");
+}
+
+static int parse_i64(const char *v, int64_t *out)
+{
+    char *end;
+    long long n;
+
+    if (!v || !*v)
+        return -1;
+    n = strtoll(v, &end, 10);
+    if (*end)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static void kafka_destroy(cdc_sink_t *snk);
+
+static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
+{
+    kafka_sink_t *s = cdc_xcalloc(1, sizeof(*s));
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    const char *v, *fmt, *brokers;
+    char errstr[512];
+    cdc_buf_t probe = CDC_BUF_INIT;
+    int has_bootstrap = 0;
+    static const struct { const char *k, *v; } defs[] = {
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"compression.type", "zstd"},
+        {"queue.buffering.max.messages", KAFKA_DEF_QMSGS},
+        {"queue.buffering.max.kbytes", KAFKA_DEF_QKB},
+        {"message.timeout.ms", KAFKA_DEF_MSG_TIMEOUT},
+        {"log.queue", "true"},
+    };
+
+    s->base.ops = &cdc_sink_kafka_ops;
+
+    /* Envelope and message layout. */
+    fmt = cdc_conf_get(conf, "format", "autoglm");
+    if (cdc_format_parse(fmt, &s->eo.format) < 0) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown format \"%s\"", fmt);
+        cdc_err_hint(err, "use format=autoglm or format=debezium");
+        goto fail;
+    }
+    v = cdc_conf_get(conf, "source.type", "cdc");
+    v = cdc_conf_get(conf, "pipeline.name", v);
+    s->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", v));
+    s->eo.application_id = s->source;
+    s->tmpl = cdc_xstrdup(cdc_conf_get(conf, "kafka.topic", KAFKA_DEF_TOPIC));
+    if (topic_expand(s->tmpl, s->source, "db", "table", &probe, err) < 0)
+        goto fail;
+    if (cdc_conf_get_bool(conf, "kafka.tombstones", 0, &s->tombstones,
+                          err) < 0)
+        goto fail;
+    v = cdc_conf_get(conf, "kafka.key", "pk");
+    if (!strcmp(v, "pk"))
+        s->with_key = 1;
+    else if (!strcmp(v, "none"))
+        s->with_key = 0;
+    else {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                    "kafka.key: unknown value \"%s\"", v);
+        cdc_err_hint(err, "use kafka.key=pk (JSON object of the primary "
+                          "key) or kafka.key=none");
+        goto fail;
+    }
+
+    /* Producer configuration: defaults, then kafka.* verbatim. */
+    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+        if (conf_prop(kc, conf, NULL, defs[i].k, defs[i].v, err) < 0)
+            goto fail;
+    brokers = cdc_conf_get(conf, "kafka.brokers", NULL);
+    if (brokers && *brokers) {
+        if (conf_prop(kc, conf, "kafka.brokers", "bootstrap.servers",
+                      brokers, err) < 0)
+            goto fail;
+        has_bootstrap = 1;
+    }
+    for (int i = 0; conf && i < conf->n; i++) {
+        const char *k = conf->ents[i].key;
+
+        if (strncmp(k, "kafka.", 6) != 0 || is_reserved(k + 6))
+            continue;
+        if (!k[6]) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                        "kafka: empty producer property name");
+            goto fail;
+        }
+        if (conf_prop(kc, conf, k, k + 6, conf->ents[i].val, err) < 0)
+            goto fail;
+        if (!strcmp(k + 6, "bootstrap.servers") ||
+            !strcmp(k + 6, "metadata.broker.list") ||
+            !strcmp(k + 6, "test.mock.num.brokers"))
+            has_bootstrap = 1;
+    }
+    if (!has_bootstrap) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "kafka.brokers is not set");
+        cdc_err_hint(err, "pass --kafka-brokers HOST:PORT[,HOST:PORT] or "
+                          "-X kafka.brokers=HOST:PORT");
+        goto fail;
+    }
+    /* Read back what librdkafka will use, for messages and the cap. */
+    {
+        size_t n = sizeof(errstr);
+
+        if (rd_kafka_conf_get(kc, "message.timeout.ms", errstr, &n) ==
+            RD_KAFKA_CONF_OK)
+            parse_i64(errstr, &s->msg_timeout_ms);
+        n = sizeof(errstr);
+        if (rd_kafka_conf_get(kc, "queue.buffering.max.messages", errstr,
+                              &n) == RD_KAFKA_CONF_OK)
+            parse_i64(errstr, &s->qmax_msgs);
+        n = sizeof(errstr);
+        if (rd_kafka_conf_get(kc, "queue.buffering.max.kbytes", errstr,
+                              &n) == RD_KAFKA_CONF_OK)
+            parse_i64(errstr, &s->qmax_kb);
+    }
+    if (s->msg_timeout_ms == 0)
+        CDC_WARN(FAC, "kafka.message.timeout.ms=0: undelivered messages "
+                      "are retried forever and a dead broker blocks the "
+                      "pipeline without an error");
+
+    rd_kafka_conf_set_opaque(kc, s);
+    rd_kafka_conf_set_dr_msg_cb(kc, dr_msg_cb);
+    rd_kafka_conf_set_error_cb(kc, error_cb);
+    rd_kafka_conf_set_log_cb(kc, log_cb);
+
+    s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+    if (!s->rk) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                    "kafka: cannot create producer: %s", errstr);
+        cdc_err_hint(err, "check the kafka.* settings");
+        goto fail;
+    }
+    kc = NULL; /* owned by rk now */
+    /* log.queue=true: logs are served by rd_kafka_poll on our thread. */
+    rd_kafka_set_log_queue(s->rk, NULL);
+    CDC_INFO(FAC, "producer %s for %s, topics \"%s\", format %s%s",
+             rd_kafka_name(s->rk), brokers ? brokers : "(kafka.* config)",
+             s->tmpl, fmt, s->tombstones ? ", tombstones" : "");
+    cdc_buf_free(&probe);
+    return &s->base;
+fail:
+    if (kc)
+        rd_kafka_conf_destroy(kc);
+    cdc_buf_free(&probe);
+    kafka_destroy(&s->base);
+    return NULL;
+}
+
+static void kafka_destroy(cdc_sink_t *snk)
+{
+    kafka_sink_t *s = (kafka_sink_t *)snk;
+
+    if (!s)
+        return;
+    if (s->rk) {
+        /* The pipeline may already have released its txns: from here on
+         * delivery reports must not touch them. */
+        s->detached = 1;
+        if (rd_kafka_flush(s->rk, KAFKA_DESTROY_FLUSH_MS) ==
+            RD_KAFKA_RESP_ERR__TIMED_OUT) {
+            CDC_WARN(FAC, "closing with %d undelivered messages; they are "
+                          "produced again on the next run",
+                     rd_kafka_outq_len(s->rk));
+            rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE |
+                                      RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_poll(s->rk, 0);
+        }
+    }
+    topic_cache_free(s);
+    if (s->rk)
+        rd_kafka_destroy(s->rk);
+    cdc_buf_free(&s->key);
+    cdc_buf_free(&s->val);
+    free(s->tmpl);
+    free(s->source);
+    free(s);
+}
+
+void cdc_sink_kafka_stats(const cdc_sink_t *snk, cdc_sink_kafka_stats_t *out)
+{
+    const kafka_sink_t *s = (const kafka_sink_t *)snk;
+
+    *out = s->st;
+    out->topics = s->ntopics;
+}
+
+const cdc_sink_ops_t cdc_sink_kafka_ops = {
+    .name = "kafka",
+    .abi = CDC_PLUGIN_ABI,
+    .create = kafka_create,
+    .write = kafka_write,
+    .poll = kafka_poll,
+    .flush = kafka_flush,
+    .destroy = kafka_destroy,
+};
