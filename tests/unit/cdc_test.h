@@ -22,14 +22,14 @@ static struct cdc_test_ent cdc_tests_[512];
 static int cdc_ntests_;
 static int cdc_test_failed_;
 
-#define CDC_TEST(name)                                                   \
-    static void t_##name(void);                                          \
-    __attribute__((constructor)) static void reg_##name(void)            \
+#define CDC_TEST(tn_)                                                    \
+    static void t_##tn_(void);                                           \
+    __attribute__((constructor)) static void reg_##tn_(void)             \
     {                                                                    \
-        cdc_tests_[cdc_ntests_].name = #name;                            \
-        cdc_tests_[cdc_ntests_++].fn = t_##name;                         \
+        cdc_tests_[cdc_ntests_].name = #tn_;                             \
+        cdc_tests_[cdc_ntests_++].fn = t_##tn_;                          \
     }                                                                    \
-    static void t_##name(void)
+    static void t_##tn_(void)
 
 #define T_FAIL_(...)                                                     \
     do {                                                                 \

@@ -1,0 +1,499 @@
+/*
+ * cli.c - sub-commands and options.
+ *
+ *   autoglm-cdc [run] [OPTIONS]            stream changes (the daemon)
+ *   autoglm-cdc decode [OPTIONS] FILE...   binlog files -> envelopes
+ *   autoglm-cdc offsets show|set POS|reset [OPTIONS]
+ *   autoglm-cdc config [OPTIONS]           print the effective config
+ *
+ * Every option maps onto a configuration key (cdc/conf.h), so the same
+ * settings can live in the YAML file given with -c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cdc/checkpoint.h"
+#include "cdc/cli.h"
+#include "cdc/conf.h"
+#include "cdc/envelope.h"
+#include "cdc/log.h"
+#include "cdc/pipeline.h"
+#include "cdc/plugin.h"
+#include "connectors/mysql/binlog.h"
+
+/* The decoder is referenced weakly so a partial build still links. */
+#pragma weak cdc_binlog_new
+#pragma weak cdc_binlog_destroy
+#pragma weak cdc_binlog_set_file
+#pragma weak cdc_binlog_read_file
+
+static const char usage_text[] =
+"Usage: autoglm-cdc [run] [OPTIONS]\n"
+"       autoglm-cdc decode [OPTIONS] FILE...\n"
+"       autoglm-cdc offsets show|set POSITION|reset [OPTIONS]\n"
+"       autoglm-cdc config [OPTIONS]\n"
+"\n"
+"Change-data capture from MySQL/MariaDB binlogs and PostgreSQL WAL into\n"
+"JSON envelopes on Kafka, files or stdout.\n"
+"\n"
+"Commands:\n"
+"  run (default)   stream committed changes from --source to --sink,\n"
+"                  resuming from the checkpoint in --state-dir\n"
+"  decode FILE...  decode binlog files to envelopes (like mariadb-binlog,\n"
+"                  but JSON); --events lists the events instead\n"
+"  offsets show    print the stored checkpoint of the pipeline\n"
+"  offsets set POS store POS (FILE:POS, GTID state or LSN X/Y)\n"
+"  offsets reset   delete the checkpoint (next run starts at --from)\n"
+"  config          print the effective configuration (secrets masked)\n"
+"\n"
+"Options:\n"
+"  -c, --config FILE        YAML configuration (keys as below, nested)\n"
+"      --source TYPE        mysql | postgres               (source.type)\n"
+"      --sink TYPE          stdout | file | kafka          (sink.type)\n"
+"      --format FMT         autoglm (default) | debezium   (format)\n"
+"      --application-id ID  envelope application_id       (application_id)\n"
+"  -o, --output PATH        file sink path; .zst = zstd    (output)\n"
+"      --mysql-dsn DSN      mysql://user:pass@host:port    (mysql.dsn)\n"
+"      --server-id N        our replica server_id          (mysql.server_id)\n"
+"      --from WHERE         now | beginning | FILE:POS | GTID (mysql.from)\n"
+"      --postgres-dsn DSN   libpq conninfo or URI          (postgres.dsn)\n"
+"      --kafka-brokers L    host:port,...                  (kafka.brokers)\n"
+"      --topic TEMPLATE     default {source}.{db}.{table}  (kafka.topic)\n"
+"      --include LIST       db.table globs to capture      (filter.include)\n"
+"      --exclude LIST       db.table globs to skip         (filter.exclude)\n"
+"      --pipeline NAME      pipeline name (checkpoint file) (pipeline.name)\n"
+"      --state-dir DIR      checkpoint directory, default ./state (state.dir)\n"
+"  -X, --set KEY=VALUE      set any key; -X kafka.<prop>=V passes a\n"
+"                           librdkafka property\n"
+"      --start-position P   decode: FILE:POS or POS to start from\n"
+"      --events             decode: list events (offset type size)\n"
+"      --max-txns N         stop after N transactions      (run.max_txns)\n"
+"      --idle-exit MS       stop after MS ms without changes (run.idle_exit_ms)\n"
+"      --log-format F       text (default) | json\n"
+"  -v, --verbose            debug logging;  -q, --quiet: errors only\n"
+"  -h, --help               this help;  -V, --version: version\n"
+"\n"
+"Environment: AUTOGLM_CDC_<KEY> sets KEY (e.g. AUTOGLM_CDC_KAFKA_BROKERS);\n"
+"YAML values may use ${VAR} and ${VAR:default}. Precedence: defaults <\n"
+"YAML < environment < command line. Secrets are never printed.\n"
+"\n"
+"Exit status: 0 ok, 1 failure, 2 usage, 3 cannot resume without data loss\n"
+"(binlog purged, slot dropped: run a backfill), 65 undecodable input,\n"
+"69 source or sink unavailable, 75 temporary (lock held), 78 bad config.\n"
+"\n"
+"Examples:\n"
+"  autoglm-cdc --source mysql --mysql-dsn mysql://cdc:***@127.0.0.1:3306 \\\n"
+"              --sink kafka --kafka-brokers 127.0.0.1:9092\n"
+"  autoglm-cdc decode mariadb-bin.000001 > changes.jsonl\n"
+"  autoglm-cdc decode --sink file -o changes.jsonl.zst mariadb-bin.00000*\n";
+
+enum {
+    O_SOURCE = 256, O_SINK, O_FORMAT, O_APP, O_MYSQL_DSN, O_SERVER_ID,
+    O_FROM, O_PG_DSN, O_BROKERS, O_TOPIC, O_INCLUDE, O_EXCLUDE, O_PIPELINE,
+    O_STATE, O_STARTPOS, O_EVENTS, O_MAXTXNS, O_IDLE, O_LOGFMT,
+};
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"source", required_argument, NULL, O_SOURCE},
+    {"sink", required_argument, NULL, O_SINK},
+    {"format", required_argument, NULL, O_FORMAT},
+    {"application-id", required_argument, NULL, O_APP},
+    {"output", required_argument, NULL, 'o'},
+    {"mysql-dsn", required_argument, NULL, O_MYSQL_DSN},
+    {"server-id", required_argument, NULL, O_SERVER_ID},
+    {"from", required_argument, NULL, O_FROM},
+    {"postgres-dsn", required_argument, NULL, O_PG_DSN},
+    {"kafka-brokers", required_argument, NULL, O_BROKERS},
+    {"topic", required_argument, NULL, O_TOPIC},
+    {"include", required_argument, NULL, O_INCLUDE},
+    {"exclude", required_argument, NULL, O_EXCLUDE},
+    {"pipeline", required_argument, NULL, O_PIPELINE},
+    {"state-dir", required_argument, NULL, O_STATE},
+    {"set", required_argument, NULL, 'X'},
+    {"start-position", required_argument, NULL, O_STARTPOS},
+    {"events", no_argument, NULL, O_EVENTS},
+    {"max-txns", required_argument, NULL, O_MAXTXNS},
+    {"idle-exit", required_argument, NULL, O_IDLE},
+    {"log-format", required_argument, NULL, O_LOGFMT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+typedef struct cli {
+    cdc_conf_t *conf;    /* defaults + file + env + cli (final) */
+    cdc_conf_t *cli;     /* command-line settings, applied last */
+    const char *config_path;
+    const char *start_position;
+    int events;
+} cli_t;
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "autoglm-cdc: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'autoglm-cdc --help' for more information.\n");
+    return CDC_EXIT_USAGE;
+}
+
+static void set_cli(cli_t *c, const char *key, const char *val)
+{
+    cdc_conf_set(c->cli, key, val, "cli");
+}
+
+/* Parse options into c; returns -1 to continue, or an exit code. */
+static int parse_opts(cli_t *c, int argc, char **argv)
+{
+    int opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "+c:o:X:vqhV", long_opts, NULL)) !=
+           -1) {
+        switch (opt) {
+        case 'c': c->config_path = optarg; break;
+        case O_SOURCE: set_cli(c, "source.type", optarg); break;
+        case O_SINK: set_cli(c, "sink.type", optarg); break;
+        case O_FORMAT: set_cli(c, "format", optarg); break;
+        case O_APP: set_cli(c, "application_id", optarg); break;
+        case 'o': set_cli(c, "output", optarg); break;
+        case O_MYSQL_DSN: set_cli(c, "mysql.dsn", optarg); break;
+        case O_SERVER_ID: set_cli(c, "mysql.server_id", optarg); break;
+        case O_FROM:
+            set_cli(c, "mysql.from", optarg);
+            set_cli(c, "postgres.from", optarg);
+            break;
+        case O_PG_DSN: set_cli(c, "postgres.dsn", optarg); break;
+        case O_BROKERS: set_cli(c, "kafka.brokers", optarg); break;
+        case O_TOPIC: set_cli(c, "kafka.topic", optarg); break;
+        case O_INCLUDE: set_cli(c, "filter.include", optarg); break;
+        case O_EXCLUDE: set_cli(c, "filter.exclude", optarg); break;
+        case O_PIPELINE: set_cli(c, "pipeline.name", optarg); break;
+        case O_STATE: set_cli(c, "state.dir", optarg); break;
+        case O_STARTPOS: c->start_position = optarg; break;
+        case O_EVENTS: c->events = 1; break;
+        case O_MAXTXNS: set_cli(c, "run.max_txns", optarg); break;
+        case O_IDLE: set_cli(c, "run.idle_exit_ms", optarg); break;
+        case O_LOGFMT:
+            if (cdc_log_set_format(optarg))
+                return usage_error("unknown log format '%s' (use text or "
+                                   "json)", optarg);
+            break;
+        case 'X': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg)
+                return usage_error("-X needs KEY=VALUE, got '%s'", optarg);
+            *eq = '\0';
+            set_cli(c, optarg, eq + 1);
+            *eq = '=';
+            break;
+        }
+        case 'v': cdc_log_set_level(CDC_LOG_DEBUG); break;
+        case 'q': cdc_log_set_level(CDC_LOG_ERROR); break;
+        case 'h': fputs(usage_text, stdout); return CDC_EXIT_OK;
+        case 'V': printf("autoglm-cdc %s\n", PACKAGE_VERSION);
+            return CDC_EXIT_OK;
+        default:
+            fprintf(stderr, "Try 'autoglm-cdc --help' for more "
+                            "information.\n");
+            return CDC_EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+/* defaults < YAML < env < cli */
+static int build_conf(cli_t *c, cdc_err_t *err)
+{
+    c->conf = cdc_conf_new();
+    cdc_conf_set(c->conf, "format", "autoglm", "default");
+    cdc_conf_set(c->conf, "state.dir", "state", "default");
+    if (c->config_path && cdc_conf_load_yaml(c->conf, c->config_path, err))
+        return -1;
+    cdc_conf_load_env(c->conf);
+    for (int i = 0; i < c->cli->n; i++)
+        cdc_conf_set(c->conf, c->cli->ents[i].key, c->cli->ents[i].val,
+                     "cli");
+    {
+        const char *lf = cdc_conf_get(c->conf, "log.format", NULL);
+        if (lf && cdc_log_set_format(lf)) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown log.format '%s'",
+                        lf);
+            cdc_err_hint(err, "use text or json");
+            return -1;
+        }
+    }
+    {
+        const char *fmt = cdc_conf_get(c->conf, "format", "autoglm");
+        cdc_format_t f;
+        if (cdc_format_parse(fmt, &f)) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown format '%s'", fmt);
+            cdc_err_hint(err, "use --format autoglm or --format debezium");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int finish(cli_t *c, int rc, const cdc_err_t *err)
+{
+    if (rc != CDC_EXIT_OK && err && err->msg[0])
+        cdc_err_print(err);
+    cdc_conf_destroy(c->conf);
+    cdc_conf_destroy(c->cli);
+    return rc;
+}
+
+static const cdc_sink_ops_t *pick_sink(cli_t *c, const char *def,
+                                       cdc_err_t *err)
+{
+    const char *name = cdc_conf_get(c->conf, "sink.type", def);
+    const cdc_sink_ops_t *k = cdc_sink_find(name);
+
+    if (!k) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown sink '%s'", name);
+        cdc_err_hint(err, "available sinks: %s", cdc_sink_names());
+    }
+    return k;
+}
+
+/* ---- decode ------------------------------------------------------------ */
+
+typedef struct decode_ctx {
+    const cdc_sink_ops_t *kops;
+    cdc_sink_t *snk;
+    cdc_filter_t *filter;
+    cdc_txn_t **held;
+    size_t nheld, capheld;
+    uint64_t rows;
+} decode_ctx_t;
+
+static void print_event(void *opaque, const cdc_binlog_evinfo_t *ev)
+{
+    (void)opaque;
+    printf("%*s%6" PRIu64 " %-28s %6" PRIu32 "\n", ev->depth * 4, "",
+           ev->offset, ev->name ? ev->name : "UNKNOWN", ev->size);
+}
+
+static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
+{
+    decode_ctx_t *d = opaque;
+
+    cdc_filter_txn(d->filter, tx);
+    d->rows += tx->nchanges;
+    if (d->kops->write(d->snk, tx, err)) {
+        cdc_txn_destroy(tx);
+        return -1;
+    }
+    /* keep txns until the sink has flushed them, then free */
+    if (d->nheld == d->capheld) {
+        d->capheld = d->capheld ? d->capheld * 2 : 256;
+        d->held = cdc_xrealloc(d->held, d->capheld * sizeof(*d->held));
+    }
+    d->held[d->nheld++] = tx;
+    if (d->kops->poll(d->snk, 0, err))
+        return -1;
+    if (d->nheld >= 1024) {
+        if (d->kops->flush(d->snk, 60000, err))
+            return -1;
+        for (size_t i = 0; i < d->nheld; i++)
+            cdc_txn_destroy(d->held[i]);
+        d->nheld = 0;
+    }
+    return 0;
+}
+
+static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
+{
+    decode_ctx_t d = {0};
+    cdc_binlog_opts_t bo = {.verify_checksum = 1};
+    uint64_t start = 0;
+    const char *start_file = NULL;
+    int rc = CDC_EXIT_OK;
+    char startbuf[256];
+
+    if (optind >= argc)
+        return usage_error("decode needs at least one binlog %s", "FILE");
+    if (!cdc_binlog_new) {
+        cdc_err_set(err, CDC_EXIT_FAIL, 0, "this build has no binlog decoder");
+        return CDC_EXIT_FAIL;
+    }
+    if (c->start_position) {
+        const char *colon = strrchr(c->start_position, ':');
+        if (colon) {
+            snprintf(startbuf, sizeof(startbuf), "%.*s",
+                     (int)(colon - c->start_position), c->start_position);
+            start_file = startbuf;
+            start = strtoull(colon + 1, NULL, 10);
+        } else
+            start = strtoull(c->start_position, NULL, 10);
+    }
+    if (c->events) {
+        bo.on_event = print_event;
+    } else {
+        d.kops = pick_sink(c, "stdout", err);
+        if (!d.kops)
+            return err->code;
+        d.snk = d.kops->create(c->conf, err);
+        if (!d.snk)
+            return err->code;
+        d.filter = cdc_filter_new(c->conf);
+    }
+    for (int i = optind; i < argc && rc == CDC_EXIT_OK; i++) {
+        cdc_binlog_t *bl = cdc_binlog_new(&bo);
+        const char *base = strrchr(argv[i], '/');
+        uint64_t from = 0;
+
+        base = base ? base + 1 : argv[i];
+        if (start_file && !strcmp(start_file, base))
+            from = start;
+        else if (start_file && strcmp(start_file, base) < 0 && i == optind)
+            from = 0;
+        else if (!start_file && i == optind)
+            from = start;
+        if (start_file && strcmp(base, start_file) < 0) {
+            cdc_binlog_destroy(bl);
+            continue; /* before the start file */
+        }
+        cdc_binlog_set_file(bl, base);
+        if (c->events)
+            printf("== %s\n", base);
+        if (cdc_binlog_read_file(bl, argv[i], from,
+                                 c->events ? NULL : decode_txn, &d, err))
+            rc = err->code ? err->code : CDC_EXIT_DATA;
+        cdc_binlog_destroy(bl);
+    }
+    if (d.snk) {
+        cdc_err_t e2 = {0};
+        if (d.kops->flush(d.snk, 60000, rc ? &e2 : err) && !rc)
+            rc = err->code ? err->code : CDC_EXIT_FAIL;
+        for (size_t i = 0; i < d.nheld; i++)
+            cdc_txn_destroy(d.held[i]);
+        free(d.held);
+        d.kops->destroy(d.snk);
+        CDC_DEBUG("decode", "%" PRIu64 " row changes", d.rows);
+    }
+    cdc_filter_destroy(d.filter);
+    return rc;
+}
+
+/* ---- offsets --------------------------------------------------------- */
+
+static int cmd_offsets(cli_t *c, int argc, char **argv, cdc_err_t *err)
+{
+    const char *name = cdc_conf_get(
+        c->conf, "pipeline.name", cdc_conf_get(c->conf, "source.type", "cdc"));
+    const char *state = cdc_conf_get(c->conf, "state.dir", "state");
+    char *path = cdc_ckpt_path(state, name);
+    const char *what = optind < argc ? argv[optind] : "show";
+    cdc_ckpt_t ck;
+    int rc = CDC_EXIT_OK, r;
+
+    if (!strcmp(what, "show")) {
+        r = cdc_ckpt_load(path, &ck, err);
+        if (r < 0)
+            rc = err->code;
+        else if (r == 0)
+            printf("pipeline %s: no checkpoint (%s)\n", name, path);
+        else
+            printf("pipeline %s: %s\n  commit time: %" PRId64
+                   " us\n  transactions: %" PRIu64 "\n  file: %s\n",
+                   name, cdc_pos_str(&ck.pos), ck.commit_us, ck.txns, path);
+    } else if (!strcmp(what, "set")) {
+        if (optind + 1 >= argc) {
+            free(path);
+            return usage_error("offsets set needs a %s",
+                               "POSITION (FILE:POS, GTID or LSN)");
+        }
+        memset(&ck, 0, sizeof(ck));
+        if (cdc_pos_parse(argv[optind + 1], &ck.pos, err) ||
+            cdc_ckpt_store(path, &ck, err))
+            rc = err->code;
+        else
+            printf("pipeline %s: checkpoint set to %s\n", name,
+                   cdc_pos_str(&ck.pos));
+    } else if (!strcmp(what, "reset")) {
+        if (unlink(path) && errno != ENOENT) {
+            cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot remove %s: %m", path);
+            rc = err->code;
+        } else
+            printf("pipeline %s: checkpoint removed\n", name);
+    } else {
+        free(path);
+        return usage_error("unknown offsets command '%s' (show, set, reset)",
+                           what);
+    }
+    free(path);
+    return rc;
+}
+
+/* ---- run ------------------------------------------------------------- */
+
+static int cmd_run(cli_t *c, int argc, char **argv, cdc_err_t *err)
+{
+    const char *sname = cdc_conf_get(c->conf, "source.type", NULL);
+    const cdc_source_ops_t *s;
+    const cdc_sink_ops_t *k;
+
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!sname) {
+        cdc_err_set(err, CDC_EXIT_USAGE, 0, "no source given");
+        cdc_err_hint(err, "add --source mysql or --source postgres (or "
+                          "source.type in the YAML file)");
+        return CDC_EXIT_USAGE;
+    }
+    s = cdc_source_find(sname);
+    if (!s) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown source '%s'", sname);
+        cdc_err_hint(err, "available sources: %s", cdc_source_names());
+        return CDC_EXIT_CONFIG;
+    }
+    k = pick_sink(c, "stdout", err);
+    if (!k)
+        return err->code;
+    return cdc_pipeline_run(c->conf, s, k, err);
+}
+
+int cdc_cli_main(int argc, char **argv)
+{
+    cli_t c = {0};
+    cdc_err_t err = {0};
+    const char *cmd = "run";
+    int rc;
+
+    c.cli = cdc_conf_new();
+    if (argc > 1 && argv[1][0] != '-') {
+        cmd = argv[1];
+        argc--;
+        argv++;
+    }
+    if (strcmp(cmd, "run") && strcmp(cmd, "decode") &&
+        strcmp(cmd, "offsets") && strcmp(cmd, "config")) {
+        cdc_conf_destroy(c.cli);
+        return usage_error("unknown command '%s' (run, decode, offsets, "
+                           "config)", cmd);
+    }
+    rc = parse_opts(&c, argc, argv);
+    if (rc >= 0)
+        return finish(&c, rc, NULL);
+    if (build_conf(&c, &err))
+        return finish(&c, err.code, &err);
+    if (!strcmp(cmd, "decode"))
+        rc = cmd_decode(&c, argc, argv, &err);
+    else if (!strcmp(cmd, "offsets"))
+        rc = cmd_offsets(&c, argc, argv, &err);
+    else if (!strcmp(cmd, "config")) {
+        cdc_conf_dump(c.conf, stdout);
+        rc = CDC_EXIT_OK;
+    } else
+        rc = cmd_run(&c, argc, argv, &err);
+    return finish(&c, rc, &err);
+}

@@ -1,0 +1,480 @@
+/*
+ * conf.c - flat dotted-key configuration, YAML loading, ${VAR} expansion,
+ * secret detection and redaction.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "cdc/buf.h"
+#include "cdc/conf.h"
+
+cdc_conf_t *cdc_conf_new(void)
+{
+    return cdc_xcalloc(1, sizeof(cdc_conf_t));
+}
+
+void cdc_conf_destroy(cdc_conf_t *conf)
+{
+    if (!conf)
+        return;
+    for (int i = 0; i < conf->n; i++) {
+        free(conf->ents[i].key);
+        free(conf->ents[i].val);
+        free(conf->ents[i].where);
+    }
+    free(conf->ents);
+    free(conf);
+}
+
+static cdc_conf_ent_t *find(const cdc_conf_t *conf, const char *key)
+{
+    for (int i = 0; i < conf->n; i++)
+        if (!strcmp(conf->ents[i].key, key))
+            return &conf->ents[i];
+    return NULL;
+}
+
+void cdc_conf_set(cdc_conf_t *conf, const char *key, const char *val,
+                  const char *where)
+{
+    cdc_conf_ent_t *e = find(conf, key);
+
+    if (!e) {
+        if (conf->n == conf->cap) {
+            conf->cap = conf->cap ? conf->cap * 2 : 32;
+            conf->ents = cdc_xrealloc(conf->ents,
+                                      conf->cap * sizeof(*conf->ents));
+        }
+        e = &conf->ents[conf->n++];
+        e->key = cdc_xstrdup(key);
+        e->val = NULL;
+        e->where = NULL;
+    }
+    free(e->val);
+    free(e->where);
+    e->val = cdc_xstrdup(val ? val : "");
+    e->where = where ? cdc_xstrdup(where) : NULL;
+}
+
+const char *cdc_conf_get(const cdc_conf_t *conf, const char *key,
+                         const char *def)
+{
+    cdc_conf_ent_t *e = conf ? find(conf, key) : NULL;
+    return e ? e->val : def;
+}
+
+const char *cdc_conf_where(const cdc_conf_t *conf, const char *key)
+{
+    cdc_conf_ent_t *e = find(conf, key);
+    return e ? e->where : NULL;
+}
+
+int cdc_conf_get_int(const cdc_conf_t *conf, const char *key, int64_t def,
+                     int64_t *out, cdc_err_t *err)
+{
+    const char *v = cdc_conf_get(conf, key, NULL);
+    char *end;
+    long long n;
+
+    if (!v || !*v) {
+        *out = def;
+        return 0;
+    }
+    errno = 0;
+    n = strtoll(v, &end, 10);
+    if (errno || *end) {
+        const char *w = cdc_conf_where(conf, key);
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: '%s' is not an integer",
+                    w ? w : "", w ? ": " : "", key, v);
+        cdc_err_hint(err, "set %s to a whole number", key);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+int cdc_conf_get_bool(const cdc_conf_t *conf, const char *key, int def,
+                      int *out, cdc_err_t *err)
+{
+    const char *v = cdc_conf_get(conf, key, NULL);
+
+    if (!v || !*v)
+        *out = def;
+    else if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") ||
+             !strcasecmp(v, "on") || !strcmp(v, "1"))
+        *out = 1;
+    else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") ||
+             !strcasecmp(v, "off") || !strcmp(v, "0"))
+        *out = 0;
+    else {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: '%s' is not a boolean",
+                    key, v);
+        cdc_err_hint(err, "use true or false");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- ${VAR} expansion ------------------------------------------------ */
+
+char *cdc_conf_expand(const char *s, cdc_err_t *err)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    cdc_buf_puts(&b, "");
+    while (*s) {
+        if (s[0] == '$' && s[1] == '{' && s[2] == '{') {
+            /* ${{...}} -> literal ${...} */
+            const char *end = strstr(s + 3, "}}");
+            if (!end)
+                goto bad;
+            cdc_buf_puts(&b, "${");
+            cdc_buf_put(&b, s + 3, (size_t)(end - (s + 3)));
+            cdc_buf_putc(&b, '}');
+            s = end + 2;
+        } else if (s[0] == '$' && s[1] == '{') {
+            const char *end = strchr(s + 2, '}');
+            const char *colon, *val;
+            char name[256];
+            size_t nlen;
+
+            if (!end)
+                goto bad;
+            colon = memchr(s + 2, ':', (size_t)(end - (s + 2)));
+            nlen = (size_t)((colon ? colon : end) - (s + 2));
+            if (nlen == 0 || nlen >= sizeof(name))
+                goto bad;
+            memcpy(name, s + 2, nlen);
+            name[nlen] = '\0';
+            val = getenv(name);
+            if (val && *val)
+                cdc_buf_puts(&b, val);
+            else if (colon)
+                cdc_buf_put(&b, colon + 1, (size_t)(end - colon - 1));
+            else {
+                cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                            "environment variable %s is not set", name);
+                cdc_err_hint(err, "export %s=... or write ${%s:default}",
+                             name, name);
+                cdc_buf_free(&b);
+                return NULL;
+            }
+            s = end + 1;
+        } else {
+            cdc_buf_putc(&b, *s++);
+        }
+    }
+    return b.p;
+bad:
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unterminated ${...} in '%s'", s);
+    cdc_err_hint(err, "write ${VAR} or ${VAR:default}; ${{...}} for a "
+                      "literal ${...}");
+    cdc_buf_free(&b);
+    return NULL;
+}
+
+/* ---- YAML ------------------------------------------------------------ */
+
+/* Flattening walker over libyaml events.  path holds the dotted prefix. */
+typedef struct ywalk {
+    yaml_parser_t parser;
+    cdc_conf_t *conf;
+    const char *name;
+    cdc_err_t *err;
+} ywalk_t;
+
+static int ywalk_error(ywalk_t *w, const yaml_mark_t *m, const char *what)
+{
+    cdc_err_set(w->err, CDC_EXIT_CONFIG, 0, "%s:%zu:%zu: %s", w->name,
+                m->line + 1, m->column + 1, what);
+    cdc_err_hint(w->err, "fix the YAML syntax at that position");
+    return -1;
+}
+
+static int ynext(ywalk_t *w, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&w->parser, ev)) {
+        char what[600];
+        snprintf(what, sizeof(what), "%s%s%s",
+                 w->parser.problem ? w->parser.problem : "invalid YAML",
+                 w->parser.context ? " " : "",
+                 w->parser.context ? w->parser.context : "");
+        return ywalk_error(w, &w->parser.problem_mark, what);
+    }
+    return 0;
+}
+
+static int ynode(ywalk_t *w, yaml_event_t *ev, const char *path);
+
+static int ymapping(ywalk_t *w, const char *path)
+{
+    yaml_event_t ev;
+
+    for (;;) {
+        char key[512];
+        if (ynext(w, &ev))
+            return -1;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        if (ev.type != YAML_SCALAR_EVENT) {
+            yaml_mark_t m = ev.start_mark;
+            yaml_event_delete(&ev);
+            return ywalk_error(w, &m, "mapping keys must be plain scalars");
+        }
+        snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "",
+                 (const char *)ev.data.scalar.value);
+        yaml_event_delete(&ev);
+        if (ynext(w, &ev))
+            return -1;
+        if (ynode(w, &ev, key))
+            return -1;
+    }
+}
+
+static int ysequence(ywalk_t *w, const char *path)
+{
+    yaml_event_t ev;
+    int i = 0;
+    char key[512], cnt[32];
+
+    for (;; i++) {
+        if (ynext(w, &ev))
+            return -1;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        snprintf(key, sizeof(key), "%s.%d", path, i);
+        if (ynode(w, &ev, key))
+            return -1;
+    }
+    snprintf(key, sizeof(key), "%s.#", path);
+    snprintf(cnt, sizeof(cnt), "%d", i);
+    cdc_conf_set(w->conf, key, cnt, NULL);
+    return 0;
+}
+
+/* Consumes ev. */
+static int ynode(ywalk_t *w, yaml_event_t *ev, const char *path)
+{
+    int rc = 0;
+
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT: {
+        char where[600];
+        char *val;
+        snprintf(where, sizeof(where), "%s:%zu:%zu", w->name,
+                 ev->start_mark.line + 1, ev->start_mark.column + 1);
+        val = cdc_conf_expand((const char *)ev->data.scalar.value, w->err);
+        if (!val) {
+            char m[sizeof(w->err->msg)];
+            cdc_buf_t eb = CDC_BUF_INIT;
+            snprintf(m, sizeof(m), "%s", w->err->msg);
+            cdc_buf_printf(&eb, "%s: %s: %s", where, path, m);
+            snprintf(w->err->msg, sizeof(w->err->msg), "%s", eb.p);
+            cdc_buf_free(&eb);
+            rc = -1;
+        } else {
+            cdc_conf_set(w->conf, path, val, where);
+            free(val);
+        }
+        break;
+    }
+    case YAML_MAPPING_START_EVENT:
+        rc = ymapping(w, path);
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        rc = ysequence(w, path);
+        break;
+    case YAML_ALIAS_EVENT:
+        rc = ywalk_error(w, &ev->start_mark, "YAML aliases are not supported");
+        break;
+    default:
+        rc = ywalk_error(w, &ev->start_mark, "unexpected YAML event");
+    }
+    yaml_event_delete(ev);
+    return rc;
+}
+
+int cdc_conf_load_yaml_str(cdc_conf_t *conf, const char *name,
+                           const char *text, size_t len, cdc_err_t *err)
+{
+    ywalk_t w = {.conf = conf, .name = name, .err = err};
+    yaml_event_t ev;
+    int rc = -1;
+
+    yaml_parser_initialize(&w.parser);
+    yaml_parser_set_input_string(&w.parser, (const unsigned char *)text, len);
+    for (;;) {
+        if (ynext(&w, &ev))
+            goto out;
+        if (ev.type == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (ev.type == YAML_MAPPING_START_EVENT) {
+            yaml_event_delete(&ev);
+            if (ymapping(&w, ""))
+                goto out;
+        } else if (ev.type == YAML_SCALAR_EVENT &&
+                   ev.data.scalar.length == 0) {
+            yaml_event_delete(&ev); /* empty document */
+        } else if (ev.type == YAML_SCALAR_EVENT ||
+                   ev.type == YAML_SEQUENCE_START_EVENT) {
+            yaml_mark_t m = ev.start_mark;
+            yaml_event_delete(&ev);
+            ywalk_error(&w, &m, "the top level must be a mapping (key: value)");
+            goto out;
+        } else {
+            yaml_event_delete(&ev);
+        }
+    }
+    rc = 0;
+out:
+    yaml_parser_delete(&w.parser);
+    return rc;
+}
+
+int cdc_conf_load_yaml(cdc_conf_t *conf, const char *path, cdc_err_t *err)
+{
+    FILE *fp = fopen(path, "rb");
+    cdc_buf_t b = CDC_BUF_INIT;
+    char chunk[8192];
+    size_t n;
+    int rc;
+
+    if (!fp) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "cannot open config file %s: %s",
+                    path, strerror(errno));
+        cdc_err_hint(err, "check the path given with -c");
+        return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+        cdc_buf_put(&b, chunk, n);
+    fclose(fp);
+    rc = cdc_conf_load_yaml_str(conf, path, b.p ? b.p : "", b.len, err);
+    cdc_buf_free(&b);
+    return rc;
+}
+
+void cdc_conf_load_env(cdc_conf_t *conf)
+{
+    extern char **environ;
+    static const char pfx[] = "AUTOGLM_CDC_";
+
+    for (char **e = environ; e && *e; e++) {
+        const char *eq;
+        char key[256];
+        size_t n;
+
+        if (strncmp(*e, pfx, sizeof(pfx) - 1))
+            continue;
+        eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        n = (size_t)(eq - (*e + sizeof(pfx) - 1));
+        if (n == 0 || n >= sizeof(key))
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            char c = (*e)[sizeof(pfx) - 1 + i];
+            /* AUTOGLM_CDC_MYSQL__SERVER_ID -> mysql.server_id: a double
+             * underscore keeps an underscore, a single one is a dot. */
+            key[i] = c == '_' ? '.' : (char)tolower((unsigned char)c);
+        }
+        key[n] = '\0';
+        {
+            char fixed[256];
+            size_t j = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (key[i] == '.' && key[i + 1] == '.') {
+                    fixed[j++] = '_';
+                    i++;
+                } else
+                    fixed[j++] = key[i];
+            }
+            fixed[j] = '\0';
+            cdc_conf_set(conf, fixed, eq + 1, "env");
+        }
+    }
+}
+
+/* ---- secrets --------------------------------------------------------- */
+
+int cdc_conf_is_secret(const char *key)
+{
+    static const char *words[] = {"password", "secret", "token", "dsn",
+                                  "sasl", "key.pem", "ssl.key.password",
+                                  NULL};
+    const char *last = strrchr(key, '.');
+    last = last ? last + 1 : key;
+    for (int i = 0; words[i]; i++)
+        if (strcasestr(last, words[i]) || (strchr(words[i], '.') &&
+                                           strcasestr(key, words[i])))
+            return 1;
+    return 0;
+}
+
+char *cdc_conf_redact(const char *s)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    const char *p = s;
+
+    cdc_buf_puts(&b, "");
+    while (*p) {
+        /* scheme://user:password@  -> scheme://user:******@ */
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+            const char *auth = p + 3, *at, *colon, *stop;
+            stop = auth + strcspn(auth, " /\t\n'\"");
+            at = memchr(auth, '@', (size_t)(stop - auth));
+            colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+            if (colon) {
+                cdc_buf_put(&b, p, (size_t)(colon + 1 - p));
+                cdc_buf_puts(&b, "******");
+                p = at;
+                continue;
+            }
+        }
+        /* password=xxx / password: xxx (conninfo, SASL props) */
+        if ((p == s || !isalnum((unsigned char)p[-1])) &&
+            (!strncasecmp(p, "password", 8) || !strncasecmp(p, "secret", 6))) {
+            const char *q = p + strcspn(p, "=: \t");
+            if (*q == '=' || *q == ':') {
+                q++;
+                while (*q == ' ')
+                    q++;
+                cdc_buf_put(&b, p, (size_t)(q - p));
+                cdc_buf_puts(&b, "******");
+                if (*q == '\'' || *q == '"') {
+                    char quote = *q;
+                    const char *e = strchr(q + 1, quote);
+                    p = e ? e + 1 : q + strlen(q);
+                } else
+                    p = q + strcspn(q, " \t,;&\n");
+                continue;
+            }
+        }
+        cdc_buf_putc(&b, *p++);
+    }
+    return b.p;
+}
+
+void cdc_conf_dump(const cdc_conf_t *conf, void *fpv)
+{
+    FILE *fp = fpv;
+
+    for (int i = 0; i < conf->n; i++) {
+        const cdc_conf_ent_t *e = &conf->ents[i];
+        char *v = cdc_conf_is_secret(e->key) ? cdc_xstrdup("******")
+                                             : cdc_conf_redact(e->val);
+        fprintf(fp, "%s = %s%s%s\n", e->key, v, e->where ? "  # " : "",
+                e->where ? e->where : "");
+        free(v);
+    }
+}

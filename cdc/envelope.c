@@ -1,0 +1,430 @@
+/*
+ * envelope.c - the JSON envelope writer (hot path).
+ *
+ * A small purpose-built emitter straight into a cdc_buf_t: no tree, no
+ * per-token callbacks.  Strings are escaped per RFC 8259 and invalid
+ * UTF-8 is replaced by U+FFFD, so the output is always valid JSON (the
+ * tests parse every envelope back with yajl).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "cdc/envelope.h"
+
+int cdc_format_parse(const char *s, cdc_format_t *out)
+{
+    if (!strcmp(s, "autoglm"))
+        *out = CDC_FMT_AUTOGLM;
+    else if (!strcmp(s, "debezium") || !strcmp(s, "debezium-json"))
+        *out = CDC_FMT_DEBEZIUM;
+    else
+        return -1;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && p[1] < 0xA0)
+            return 0; /* overlong */
+        if (c == 0xED && p[1] > 0x9F)
+            return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+            (p[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && p[1] < 0x90)
+            return 0;
+        if (c == 0xF4 && p[1] > 0x8F)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* 1 = needs escaping or is non-ASCII (slow path). */
+static const unsigned char special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x00 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x10 */
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x20 '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x5c '\\' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, /* 0x7f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+void cdc_json_string(cdc_buf_t *out, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, start;
+
+    /* worst case: every byte becomes \u00XX (6) or U+FFFD (3) */
+    if (out->len + len * 6 + 3 > out->cap)
+        cdc_buf_grow(out, len * 6 + 3);
+    out->p[out->len++] = '"';
+    while (i < len) {
+        start = i;
+        while (i < len && !special[p[i]])
+            i++;
+        if (i > start) {
+            memcpy(out->p + out->len, p + start, i - start);
+            out->len += i - start;
+        }
+        if (i >= len)
+            break;
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            char *o = out->p + out->len;
+            switch (c) {
+            case '"': o[0] = '\\'; o[1] = '"'; out->len += 2; break;
+            case '\\': o[0] = '\\'; o[1] = '\\'; out->len += 2; break;
+            case '\n': o[0] = '\\'; o[1] = 'n'; out->len += 2; break;
+            case '\r': o[0] = '\\'; o[1] = 'r'; out->len += 2; break;
+            case '\t': o[0] = '\\'; o[1] = 't'; out->len += 2; break;
+            case '\b': o[0] = '\\'; o[1] = 'b'; out->len += 2; break;
+            case '\f': o[0] = '\\'; o[1] = 'f'; out->len += 2; break;
+            default:
+                if (c == 0x7f) {
+                    o[0] = 0x7f;
+                    out->len += 1;
+                } else {
+                    static const char hex[] = "0123456789abcdef";
+                    o[0] = '\\'; o[1] = 'u'; o[2] = '0'; o[3] = '0';
+                    o[4] = hex[c >> 4]; o[5] = hex[c & 15];
+                    out->len += 6;
+                }
+            }
+            i++;
+        } else {
+            size_t n = utf8_len(p + i, len - i);
+            if (n) {
+                memcpy(out->p + out->len, p + i, n);
+                out->len += n;
+                i += n;
+            } else {
+                memcpy(out->p + out->len, "\xef\xbf\xbd", 3);
+                out->len += 3;
+                i++;
+            }
+        }
+    }
+    out->p[out->len++] = '"';
+    out->p[out->len] = '\0';
+}
+
+static void put_u64(cdc_buf_t *out, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (out->len + (size_t)n + 1 > out->cap)
+        cdc_buf_grow(out, (size_t)n + 1);
+    while (n)
+        out->p[out->len++] = tmp[--n];
+    out->p[out->len] = '\0';
+}
+
+static void put_i64(cdc_buf_t *out, int64_t v)
+{
+    if (v < 0) {
+        cdc_buf_putc(out, '-');
+        put_u64(out, (uint64_t)0 - (uint64_t)v);
+    } else
+        put_u64(out, (uint64_t)v);
+}
+
+static void put_double(cdc_buf_t *out, double d, int is_float)
+{
+    char tmp[40];
+
+    if (!isfinite(d)) {
+        cdc_json_string(out, isnan(d) ? "NaN" : d > 0 ? "Infinity"
+                                                       : "-Infinity",
+                        isnan(d) ? 3 : d > 0 ? 8 : 9);
+        return;
+    }
+    if (is_float) {
+        float f = (float)d;
+        for (int prec = 6; prec <= 9; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, (double)f);
+            if (strtof(tmp, NULL) == f)
+                break;
+        }
+    } else {
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d)
+                break;
+        }
+    }
+    cdc_buf_puts(out, tmp);
+}
+
+void cdc_json_value(cdc_buf_t *out, const cdc_value_t *v)
+{
+    switch (v->kind) {
+    case CDC_V_BOOL:
+        cdc_buf_puts(out, v->u.b ? "true" : "false");
+        break;
+    case CDC_V_INT:
+        put_i64(out, v->u.i);
+        break;
+    case CDC_V_UINT:
+        put_u64(out, v->u.u);
+        break;
+    case CDC_V_FLOAT:
+        put_double(out, v->u.d, 1);
+        break;
+    case CDC_V_DOUBLE:
+        put_double(out, v->u.d, 0);
+        break;
+    case CDC_V_DECIMAL:
+    case CDC_V_STRING:
+        cdc_json_string(out, v->s, v->len);
+        break;
+    case CDC_V_BYTES:
+        cdc_buf_putc(out, '"');
+        cdc_buf_base64(out, (const uint8_t *)v->s, v->len);
+        cdc_buf_putc(out, '"');
+        break;
+    case CDC_V_JSON:
+        if (v->len)
+            cdc_buf_put(out, v->s, v->len);
+        else
+            cdc_buf_puts(out, "null");
+        break;
+    default:
+        cdc_buf_puts(out, "null");
+    }
+}
+
+/* Cached formatting of the seconds part: envelopes of one transaction
+ * share a commit time. */
+void cdc_json_iso_ms(cdc_buf_t *out, int64_t us)
+{
+    static __thread int64_t last_sec = INT64_MIN;
+    static __thread char last_txt[80];
+    int64_t sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    int ms = (int)((us - sec * 1000000) / 1000);
+    char tmp[8];
+
+    if (sec != last_sec) {
+        struct tm tm;
+        time_t t = (time_t)sec;
+        gmtime_r(&t, &tm);
+        snprintf(last_txt, sizeof(last_txt), "%04d-%02d-%02dT%02d:%02d:%02d",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec);
+        last_sec = sec;
+    }
+    tmp[0] = '.';
+    tmp[1] = (char)('0' + ms / 100 % 10);
+    tmp[2] = (char)('0' + ms / 10 % 10);
+    tmp[3] = (char)('0' + ms % 10);
+    tmp[4] = 'Z';
+    cdc_buf_puts(out, last_txt);
+    cdc_buf_put(out, tmp, 5);
+}
+
+static void put_key(cdc_buf_t *out, const char *k)
+{
+    cdc_json_string(out, k, strlen(k));
+    cdc_buf_putc(out, ':');
+}
+
+/* {"col":value,...} over the present columns of an image; NULL -> null.
+ * Unchanged columns are left out (and listed separately). */
+static void put_image(cdc_buf_t *out, const cdc_table_t *t,
+                      const cdc_value_t *img)
+{
+    int first = 1;
+
+    if (!img) {
+        cdc_buf_puts(out, "null");
+        return;
+    }
+    cdc_buf_putc(out, '{');
+    for (uint32_t i = 0; i < t->ncols; i++) {
+        if (img[i].kind == CDC_V_ABSENT || img[i].kind == CDC_V_UNCHANGED)
+            continue;
+        if (!first)
+            cdc_buf_putc(out, ',');
+        first = 0;
+        put_key(out, t->cols[i].name ? t->cols[i].name : "?");
+        cdc_json_value(out, &img[i]);
+    }
+    cdc_buf_putc(out, '}');
+}
+
+void cdc_envelope_key(cdc_buf_t *out, const cdc_change_t *ch)
+{
+    const cdc_table_t *t = ch->tbl;
+    const cdc_value_t *img = ch->after ? ch->after : ch->before;
+    int first = 1;
+
+    cdc_buf_putc(out, '{');
+    if (img) {
+        if (t->npk) {
+            for (uint32_t k = 0; k < t->npk; k++) {
+                uint32_t i = t->pk[k];
+                /* an update's after image may lack an unchanged key
+                 * column (MINIMAL): take it from before */
+                const cdc_value_t *v = &img[i];
+                if ((v->kind == CDC_V_ABSENT || v->kind == CDC_V_UNCHANGED)
+                    && ch->before)
+                    v = &ch->before[i];
+                if (!first)
+                    cdc_buf_putc(out, ',');
+                first = 0;
+                put_key(out, t->cols[i].name);
+                cdc_json_value(out, v);
+            }
+        } else {
+            for (uint32_t i = 0; i < t->ncols; i++) {
+                if (img[i].kind == CDC_V_ABSENT ||
+                    img[i].kind == CDC_V_UNCHANGED)
+                    continue;
+                if (!first)
+                    cdc_buf_putc(out, ',');
+                first = 0;
+                put_key(out, t->cols[i].name);
+                cdc_json_value(out, &img[i]);
+            }
+        }
+    }
+    cdc_buf_putc(out, '}');
+}
+
+static void put_unchanged(cdc_buf_t *out, const cdc_change_t *ch)
+{
+    const cdc_table_t *t = ch->tbl;
+    int first = 1;
+
+    if (!ch->after)
+        return;
+    for (uint32_t i = 0; i < t->ncols; i++) {
+        if (ch->after[i].kind != CDC_V_UNCHANGED)
+            continue;
+        cdc_buf_puts(out, first ? ",\"unchanged\":[" : ",");
+        first = 0;
+        cdc_json_string(out, t->cols[i].name, strlen(t->cols[i].name));
+    }
+    if (!first)
+        cdc_buf_putc(out, ']');
+}
+
+static void put_str_field(cdc_buf_t *out, const char *k, const char *v)
+{
+    cdc_buf_putc(out, ',');
+    put_key(out, k);
+    if (v)
+        cdc_json_string(out, v, strlen(v));
+    else
+        cdc_buf_puts(out, "null");
+}
+
+static void put_source_common(cdc_buf_t *out, const cdc_txn_t *tx,
+                              const cdc_change_t *ch)
+{
+    const char *conn = tx->connector ? tx->connector : "mysql";
+    int pg = !strcmp(conn, "postgresql");
+
+    if (pg) {
+        put_str_field(out, "schema", ch->tbl->db);
+        put_str_field(out, "table", ch->tbl->name);
+        cdc_buf_puts(out, ",\"lsn\":");
+        put_u64(out, ch->pos);
+        cdc_buf_puts(out, ",\"txId\":");
+        put_u64(out, tx->xid);
+    } else {
+        cdc_buf_puts(out, ",\"server_id\":");
+        put_u64(out, tx->server_id);
+        put_str_field(out, "db", ch->tbl->db);
+        put_str_field(out, "table", ch->tbl->name);
+        put_str_field(out, "file", tx->file ? tx->file : tx->pos.file);
+        cdc_buf_puts(out, ",\"pos\":");
+        put_u64(out, ch->pos);
+        put_str_field(out, "gtid", tx->gtid[0] ? tx->gtid : NULL);
+        cdc_buf_puts(out, ",\"row\":");
+        put_u64(out, ch->row);
+    }
+    cdc_buf_puts(out, ",\"ts_ms\":");
+    put_i64(out, tx->commit_us / 1000);
+}
+
+void cdc_envelope_write(cdc_buf_t *out, const cdc_env_opts_t *o,
+                        const cdc_txn_t *tx, const cdc_change_t *ch)
+{
+    const char *app = o->application_id ? o->application_id : "autoglm-cdc";
+    const char *conn = tx->connector ? tx->connector : "mysql";
+    char op[2] = {ch->op, 0};
+
+    if (o->format == CDC_FMT_DEBEZIUM) {
+        struct timeval tv;
+        cdc_buf_puts(out, "{\"before\":");
+        put_image(out, ch->tbl, ch->before);
+        cdc_buf_puts(out, ",\"after\":");
+        put_image(out, ch->tbl, ch->after);
+        cdc_buf_puts(out, ",\"source\":{\"version\":\"" PACKAGE_VERSION
+                          "\",\"connector\":");
+        cdc_json_string(out, conn, strlen(conn));
+        put_str_field(out, "name", app);
+        put_str_field(out, "snapshot", ch->op == CDC_OP_READ ? "true"
+                                                             : "false");
+        put_source_common(out, tx, ch);
+        cdc_buf_puts(out, "},\"op\":\"");
+        cdc_buf_puts(out, op);
+        cdc_buf_puts(out, "\",\"ts_ms\":");
+        gettimeofday(&tv, NULL);
+        put_i64(out, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+        cdc_buf_putc(out, '}');
+        return;
+    }
+    cdc_buf_puts(out, "{\"application_id\":");
+    cdc_json_string(out, app, strlen(app));
+    cdc_buf_puts(out, ",\"timestamp\":\"");
+    cdc_json_iso_ms(out, tx->commit_us);
+    cdc_buf_puts(out, "\",\"version\":");
+    put_u64(out, CDC_ENVELOPE_VERSION);
+    cdc_buf_puts(out, ",\"payload\":{\"op\":\"");
+    cdc_buf_puts(out, op);
+    cdc_buf_puts(out, "\",\"key\":");
+    cdc_envelope_key(out, ch);
+    cdc_buf_puts(out, ",\"before\":");
+    put_image(out, ch->tbl, ch->before);
+    cdc_buf_puts(out, ",\"after\":");
+    put_image(out, ch->tbl, ch->after);
+    put_unchanged(out, ch);
+    cdc_buf_puts(out, "},\"source\":{\"connector\":");
+    cdc_json_string(out, conn, strlen(conn));
+    put_source_common(out, tx, ch);
+    cdc_buf_puts(out, "}}");
+}

@@ -1,0 +1,376 @@
+/*
+ * pipeline.c - source -> filter -> sink, with checkpoints.
+ *
+ * Invariant: the stored checkpoint is the position after the last txn of
+ * the unbroken prefix of txns whose every message the sink acknowledged.
+ * Transactions in flight are kept in a FIFO in source order; a txn is
+ * freed only once delivered and covered by the checkpoint.
+ *
+ * Retriable source errors (lost connection) flush the sink, then
+ * reconnect with capped, jittered exponential backoff from the last
+ * delivered position.  Fatal errors flush what can be flushed, store the
+ * checkpoint of what was delivered and return the error's exit code.
+ */
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cdc/checkpoint.h"
+#include "cdc/log.h"
+#include "cdc/pipeline.h"
+
+volatile int cdc_pipeline_stop;
+
+/* ---- filter ------------------------------------------------------------ */
+
+struct cdc_filter {
+    char **inc, **exc;
+    int ninc, nexc;
+};
+
+static char **split(const char *s, int *n)
+{
+    char **v = NULL;
+    char *dup, *tok, *save = NULL;
+
+    *n = 0;
+    if (!s || !*s)
+        return NULL;
+    dup = cdc_xstrdup(s);
+    for (tok = strtok_r(dup, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
+        v = cdc_xrealloc(v, (size_t)(*n + 1) * sizeof(*v));
+        v[(*n)++] = cdc_xstrdup(tok);
+    }
+    free(dup);
+    return v;
+}
+
+cdc_filter_t *cdc_filter_new(const cdc_conf_t *conf)
+{
+    const char *inc = cdc_conf_get(conf, "filter.include", "");
+    const char *exc = cdc_conf_get(conf, "filter.exclude", "");
+    cdc_filter_t *f;
+
+    if (!*inc && !*exc)
+        return NULL;
+    f = cdc_xcalloc(1, sizeof(*f));
+    f->inc = split(inc, &f->ninc);
+    f->exc = split(exc, &f->nexc);
+    return f;
+}
+
+void cdc_filter_destroy(cdc_filter_t *f)
+{
+    if (!f)
+        return;
+    for (int i = 0; i < f->ninc; i++)
+        free(f->inc[i]);
+    for (int i = 0; i < f->nexc; i++)
+        free(f->exc[i]);
+    free(f->inc);
+    free(f->exc);
+    free(f);
+}
+
+static int match_any(char **pats, int n, const char *name, const char *db)
+{
+    for (int i = 0; i < n; i++) {
+        /* "db" alone (no dot) means every table of that database */
+        if (!strchr(pats[i], '.') ? !fnmatch(pats[i], db, 0)
+                                  : !fnmatch(pats[i], name, 0))
+            return 1;
+    }
+    return 0;
+}
+
+int cdc_filter_match(const cdc_filter_t *f, const char *db, const char *table)
+{
+    char name[512];
+
+    if (!f)
+        return 1;
+    snprintf(name, sizeof(name), "%s.%s", db, table);
+    if (f->ninc && !match_any(f->inc, f->ninc, name, db))
+        return 0;
+    if (f->nexc && match_any(f->exc, f->nexc, name, db))
+        return 0;
+    return 1;
+}
+
+uint32_t cdc_filter_txn(const cdc_filter_t *f, cdc_txn_t *tx)
+{
+    uint32_t j = 0;
+
+    if (!f)
+        return tx->nchanges;
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        cdc_change_t *ch = &tx->changes[i];
+        if (cdc_filter_match(f, ch->tbl->db, ch->tbl->name))
+            tx->changes[j++] = *ch;
+        else
+            cdc_table_destroy(ch->tbl);
+    }
+    tx->nchanges = j;
+    return j;
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static int64_t now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+typedef struct pl {
+    const cdc_conf_t *conf;
+    const cdc_source_ops_t *sops;
+    const cdc_sink_ops_t *kops;
+    cdc_source_t *src;
+    cdc_sink_t *snk;
+    cdc_filter_t *filter;
+    char *ckpt_path;
+    cdc_ckpt_t ck;          /* last delivered position */
+    int ck_dirty;
+    int64_t ck_stored_us;
+    int64_t ck_interval_us;
+    cdc_txn_t **fifo;       /* in-flight txns, ring buffer */
+    size_t cap, head, n;
+    uint64_t seq;
+    uint64_t delivered;
+} pl_t;
+
+static void fifo_push(pl_t *pl, cdc_txn_t *tx)
+{
+    if (pl->n == pl->cap) {
+        size_t ncap = pl->cap ? pl->cap * 2 : 1024;
+        cdc_txn_t **nf = cdc_xmalloc(ncap * sizeof(*nf));
+        for (size_t i = 0; i < pl->n; i++)
+            nf[i] = pl->fifo[(pl->head + i) % pl->cap];
+        free(pl->fifo);
+        pl->fifo = nf;
+        pl->cap = ncap;
+        pl->head = 0;
+    }
+    pl->fifo[(pl->head + pl->n) % pl->cap] = tx;
+    pl->n++;
+}
+
+static int store_ckpt(pl_t *pl, int force, cdc_err_t *err)
+{
+    int64_t t = now_us();
+
+    if (!pl->ck_dirty || (!force && t - pl->ck_stored_us < pl->ck_interval_us))
+        return 0;
+    if (cdc_ckpt_store(pl->ckpt_path, &pl->ck, err))
+        return -1;
+    pl->ck_dirty = 0;
+    pl->ck_stored_us = t;
+    CDC_DEBUG("ckpt", "stored %s", cdc_pos_str(&pl->ck.pos));
+    if (pl->sops->confirm && pl->src &&
+        pl->sops->confirm(pl->src, &pl->ck.pos, err))
+        return -1;
+    return 0;
+}
+
+/* Retire the delivered prefix; -1 if the head txn failed. */
+static int advance(pl_t *pl, cdc_err_t *err)
+{
+    while (pl->n) {
+        cdc_txn_t *tx = pl->fifo[pl->head];
+        if (tx->failed) {
+            if (!err->msg[0])
+                cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                            "delivery of transaction at %s failed",
+                            cdc_pos_str(&tx->pos));
+            return -1;
+        }
+        if (tx->pending > 0)
+            break;
+        pl->ck.pos = tx->pos;
+        pl->ck.commit_us = tx->commit_us;
+        pl->ck.txns++;
+        pl->ck_dirty = 1;
+        pl->delivered++;
+        cdc_txn_destroy(tx);
+        pl->head = (pl->head + 1) % pl->cap;
+        pl->n--;
+    }
+    return 0;
+}
+
+static int drain(pl_t *pl, int timeout_ms, cdc_err_t *err)
+{
+    int rc = 0;
+    if (pl->n && pl->kops->flush(pl->snk, timeout_ms, err))
+        rc = -1;
+    if (advance(pl, err))
+        rc = -1;
+    return rc;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cdc_pipeline_stop = 1;
+}
+
+static int start_source(pl_t *pl, cdc_err_t *err)
+{
+    const cdc_pos_t *resume = NULL;
+
+    if (pl->ck.pos.file[0] || pl->ck.pos.gtid[0] || pl->ck.pos.lsn)
+        resume = &pl->ck.pos;
+    pl->src = pl->sops->create(pl->conf, err);
+    if (!pl->src)
+        return -1;
+    if (pl->sops->start(pl->src, resume, err)) {
+        pl->sops->destroy(pl->src);
+        pl->src = NULL;
+        return -1;
+    }
+    CDC_INFO("pipeline", "source %s started at %s", pl->sops->name,
+             resume ? cdc_pos_str(resume) : "its configured start");
+    return 0;
+}
+
+int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
+                     const cdc_sink_ops_t *kops, cdc_err_t *err)
+{
+    pl_t pl = {.conf = conf, .sops = sops, .kops = kops};
+    const char *name = cdc_conf_get(conf, "pipeline.name",
+                                    cdc_conf_get(conf, "source.type", "cdc"));
+    const char *state = cdc_conf_get(conf, "state.dir", "state");
+    int64_t max_txns, idle_ms, interval_ms, max_inflight;
+    int64_t last_change_us = now_us(), backoff_ms = 500;
+    int rc = CDC_EXIT_OK, loaded;
+    struct sigaction sa;
+
+    if (cdc_conf_get_int(conf, "run.max_txns", 0, &max_txns, err) ||
+        cdc_conf_get_int(conf, "run.idle_exit_ms", 0, &idle_ms, err) ||
+        cdc_conf_get_int(conf, "checkpoint.interval_ms", 1000, &interval_ms,
+                         err) ||
+        cdc_conf_get_int(conf, "pipeline.max_inflight", 10000, &max_inflight,
+                         err))
+        return err->code;
+    pl.ck_interval_us = interval_ms * 1000;
+    pl.ckpt_path = cdc_ckpt_path(state, name);
+    loaded = cdc_ckpt_load(pl.ckpt_path, &pl.ck, err);
+    if (loaded < 0)
+        goto out_err;
+    if (loaded)
+        CDC_INFO("pipeline", "resuming from checkpoint %s: %s",
+                 pl.ckpt_path, cdc_pos_str(&pl.ck.pos));
+    snprintf(pl.ck.source, sizeof(pl.ck.source), "%s", sops->name);
+    pl.filter = cdc_filter_new(conf);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    pl.snk = kops->create(conf, err);
+    if (!pl.snk)
+        goto out_err;
+    if (start_source(&pl, err))
+        goto out_err;
+
+    while (!cdc_pipeline_stop) {
+        cdc_txn_t *tx = NULL;
+        int r;
+
+        if ((int64_t)pl.n >= max_inflight) {
+            /* back-pressure: serve the sink, not the source */
+            if (kops->poll(pl.snk, 100, err) || advance(&pl, err))
+                goto out_err;
+            if (store_ckpt(&pl, 0, err))
+                goto out_err;
+            continue;
+        }
+        r = sops->next(pl.src, &tx, pl.n ? 10 : 200, err);
+        if (r < 0) {
+            if (!(err->flags & CDC_ERR_F_RETRIABLE) || cdc_pipeline_stop)
+                goto out_err;
+            cdc_log_err("source", err);
+            /* finish what is in flight, then reconnect from there */
+            if (drain(&pl, 60000, err) || store_ckpt(&pl, 1, err))
+                goto out_err;
+            sops->destroy(pl.src);
+            pl.src = NULL;
+            while (!cdc_pipeline_stop) {
+                int64_t jit = backoff_ms / 2 + random() % (backoff_ms / 2 + 1);
+                CDC_WARN("pipeline", "reconnecting in %" PRId64 " ms", jit);
+                for (int64_t w = 0; w < jit && !cdc_pipeline_stop; w += 100)
+                    usleep(100000);
+                if (cdc_pipeline_stop)
+                    break;
+                backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
+                cdc_err_clear(err);
+                if (start_source(&pl, err) == 0)
+                    break;
+                if (!(err->flags & CDC_ERR_F_RETRIABLE))
+                    goto out_err;
+                cdc_log_err("source", err);
+            }
+            continue;
+        }
+        if (r == CDC_SRC_EOF)
+            break;
+        if (r == CDC_SRC_TXN) {
+            backoff_ms = 500;
+            tx->seq = ++pl.seq;
+            if (tx->nchanges && cdc_filter_txn(pl.filter, tx))
+                last_change_us = now_us();
+            fifo_push(&pl, tx);
+            if (kops->write(pl.snk, tx, err))
+                goto out_err;
+        }
+        if (kops->poll(pl.snk, 0, err) || advance(&pl, err))
+            goto out_err;
+        if (store_ckpt(&pl, 0, err))
+            goto out_err;
+        if (max_txns && pl.seq >= (uint64_t)max_txns)
+            break;
+        if (idle_ms && now_us() - last_change_us > idle_ms * 1000)
+            break;
+    }
+    if (drain(&pl, 30000, err) || store_ckpt(&pl, 1, err))
+        goto out_err;
+    CDC_INFO("pipeline", "stopped after %" PRIu64 " transactions; "
+             "checkpoint %s", pl.delivered, cdc_pos_str(&pl.ck.pos));
+    goto out;
+
+out_err:
+    rc = err->code ? err->code : CDC_EXIT_FAIL;
+    if (pl.snk) {
+        cdc_err_t e2 = {0};
+        /* keep what was delivered before the failure */
+        if (pl.n)
+            kops->flush(pl.snk, 5000, &e2);
+        pl.n ? (void)advance(&pl, &e2) : (void)0;
+        store_ckpt(&pl, 1, &e2);
+    }
+out:
+    while (pl.n) {
+        cdc_txn_destroy(pl.fifo[pl.head]);
+        pl.head = (pl.head + 1) % pl.cap;
+        pl.n--;
+    }
+    free(pl.fifo);
+    if (pl.src)
+        sops->destroy(pl.src);
+    if (pl.snk)
+        kops->destroy(pl.snk);
+    cdc_filter_destroy(pl.filter);
+    free(pl.ckpt_path);
+    return rc;
+}

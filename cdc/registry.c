@@ -1,0 +1,92 @@
+/*
+ * registry.c - the list of sources and sinks.
+ *
+ * Plugins are referenced weakly so that a build without one of them (or
+ * a unit test that links only part of libcdc.a) still links; a missing
+ * plugin is simply not offered.
+ */
+#include <string.h>
+
+#include "cdc/plugin.h"
+
+extern const cdc_source_ops_t cdc_source_mysql_ops __attribute__((weak));
+extern const cdc_source_ops_t cdc_source_postgres_ops __attribute__((weak));
+extern const cdc_sink_ops_t cdc_sink_stdout_ops __attribute__((weak));
+extern const cdc_sink_ops_t cdc_sink_file_ops __attribute__((weak));
+extern const cdc_sink_ops_t cdc_sink_kafka_ops __attribute__((weak));
+
+static const cdc_source_ops_t *sources(int i)
+{
+    const cdc_source_ops_t *all[] = {&cdc_source_mysql_ops,
+                                     &cdc_source_postgres_ops};
+    return i < (int)(sizeof(all) / sizeof(all[0])) ? all[i] : (void *)-1;
+}
+
+static const cdc_sink_ops_t *sinks(int i)
+{
+    const cdc_sink_ops_t *all[] = {&cdc_sink_stdout_ops, &cdc_sink_file_ops,
+                                   &cdc_sink_kafka_ops};
+    return i < (int)(sizeof(all) / sizeof(all[0])) ? all[i] : (void *)-1;
+}
+
+static int valid_src(const cdc_source_ops_t *o)
+{
+    return o && o->abi == CDC_PLUGIN_ABI && o->create && o->start &&
+           o->next && o->destroy;
+}
+
+static int valid_snk(const cdc_sink_ops_t *o)
+{
+    return o && o->abi == CDC_PLUGIN_ABI && o->create && o->write &&
+           o->poll && o->flush && o->destroy;
+}
+
+const cdc_source_ops_t *cdc_source_find(const char *name)
+{
+    const cdc_source_ops_t *o;
+    for (int i = 0; (o = sources(i)) != (void *)-1; i++)
+        if (valid_src(o) && !strcmp(o->name, name))
+            return o;
+    if (!strcmp(name, "mariadb"))
+        return cdc_source_find("mysql");
+    if (!strcmp(name, "postgresql") || !strcmp(name, "pg"))
+        return cdc_source_find("postgres");
+    return NULL;
+}
+
+const cdc_sink_ops_t *cdc_sink_find(const char *name)
+{
+    const cdc_sink_ops_t *o;
+    for (int i = 0; (o = sinks(i)) != (void *)-1; i++)
+        if (valid_snk(o) && !strcmp(o->name, name))
+            return o;
+    return NULL;
+}
+
+const char *cdc_source_names(void)
+{
+    static char buf[256];
+    const cdc_source_ops_t *o;
+    buf[0] = '\0';
+    for (int i = 0; (o = sources(i)) != (void *)-1; i++)
+        if (valid_src(o)) {
+            if (buf[0])
+                strcat(buf, ", ");
+            strcat(buf, o->name);
+        }
+    return buf;
+}
+
+const char *cdc_sink_names(void)
+{
+    static char buf[256];
+    const cdc_sink_ops_t *o;
+    buf[0] = '\0';
+    for (int i = 0; (o = sinks(i)) != (void *)-1; i++)
+        if (valid_snk(o)) {
+            if (buf[0])
+                strcat(buf, ", ");
+            strcat(buf, o->name);
+        }
+    return buf;
+}

@@ -1,0 +1,331 @@
+/*
+ * t_core.c - unit tests of the core: buffers, base64, JSON writer and
+ * envelopes (parsed back with yajl), configuration, checkpoints, filters.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yajl/yajl_tree.h>
+
+#include "cdc/buf.h"
+#include "cdc/checkpoint.h"
+#include "cdc/conf.h"
+#include "cdc/envelope.h"
+#include "cdc/pipeline.h"
+#include "tests/unit/cdc_test.h"
+
+static yajl_val parse(const char *s)
+{
+    char eb[256];
+    yajl_val v = yajl_tree_parse(s, eb, sizeof(eb));
+    if (!v)
+        printf("# yajl: %s in %s\n", eb, s);
+    return v;
+}
+
+static const char *jstr(yajl_val root, const char **path)
+{
+    yajl_val v = yajl_tree_get(root, path, yajl_t_any);
+    return v && YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
+}
+
+CDC_TEST(base64)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_buf_base64(&b, (const uint8_t *)"", 0);
+    T_EQ_STR(b.p ? b.p : "", "");
+    cdc_buf_reset(&b);
+    cdc_buf_base64(&b, (const uint8_t *)"f", 1);
+    T_EQ_STR(b.p, "Zg==");
+    cdc_buf_reset(&b);
+    cdc_buf_base64(&b, (const uint8_t *)"fo", 2);
+    T_EQ_STR(b.p, "Zm8=");
+    cdc_buf_reset(&b);
+    cdc_buf_base64(&b, (const uint8_t *)"foobar", 6);
+    T_EQ_STR(b.p, "Zm9vYmFy");
+    cdc_buf_reset(&b);
+    cdc_buf_base64(&b, (const uint8_t *)"\xff\x00\xfe", 3);
+    T_EQ_STR(b.p, "/wD+");
+    cdc_buf_free(&b);
+}
+
+CDC_TEST(arena)
+{
+    cdc_arena_t a;
+    cdc_arena_init(&a);
+    for (int i = 0; i < 10000; i++) {
+        char *p = cdc_arena_memdup(&a, "hello", 5);
+        T_ASSERT(((uintptr_t)p & 15) == 0);
+        T_ASSERT(!strcmp(p, "hello"));
+    }
+    char *big = cdc_arena_alloc(&a, 1 << 20);
+    memset(big, 1, 1 << 20);
+    cdc_arena_reset(&a);
+    T_EQ_INT(a.total, 0);
+    cdc_arena_destroy(&a);
+}
+
+CDC_TEST(json_string_escapes_and_invalid_utf8)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    const char in[] = "a\"b\\c\n\t\x01\x7f \xc3\xa9 \xf0\x9f\x98\x80 \xff\xc3";
+    cdc_json_string(&b, in, sizeof(in) - 1);
+    T_EQ_STR(b.p, "\"a\\\"b\\\\c\\n\\t\\u0001\x7f \xc3\xa9 \xf0\x9f\x98\x80 "
+                  "\xef\xbf\xbd\xef\xbf\xbd\"");
+    yajl_val v = parse(b.p);
+    T_ASSERT(v && YAJL_IS_STRING(v));
+    yajl_tree_free(v);
+    /* overlong encodings and surrogates are rejected */
+    cdc_buf_reset(&b);
+    cdc_json_string(&b, "\xc0\xaf\xed\xa0\x80", 5);
+    v = parse(b.p);
+    T_ASSERT(v != NULL);
+    yajl_tree_free(v);
+    cdc_buf_free(&b);
+}
+
+CDC_TEST(json_numbers_roundtrip)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_value_t v = {.kind = CDC_V_UINT};
+    v.u.u = UINT64_MAX;
+    cdc_json_value(&b, &v);
+    T_EQ_STR(b.p, "18446744073709551615");
+    cdc_buf_reset(&b);
+    v.kind = CDC_V_INT;
+    v.u.i = INT64_MIN;
+    cdc_json_value(&b, &v);
+    T_EQ_STR(b.p, "-9223372036854775808");
+    cdc_buf_reset(&b);
+    v.kind = CDC_V_DOUBLE;
+    v.u.d = 0.1;
+    cdc_json_value(&b, &v);
+    T_EQ_STR(b.p, "0.1");
+    cdc_buf_reset(&b);
+    v.u.d = 1.7976931348623157e308;
+    cdc_json_value(&b, &v);
+    T_ASSERT(strtod(b.p, NULL) == 1.7976931348623157e308);
+    cdc_buf_reset(&b);
+    v.kind = CDC_V_FLOAT;
+    v.u.d = (double)3.40282e38f;
+    cdc_json_value(&b, &v);
+    T_EQ_STR(b.p, "3.40282e+38");
+    cdc_buf_reset(&b);
+    v.u.d = (double)-0.5f;
+    cdc_json_value(&b, &v);
+    T_EQ_STR(b.p, "-0.5");
+    cdc_buf_reset(&b);
+    v.kind = CDC_V_DOUBLE;
+    v.u.d = NAN;
+    cdc_json_value(&b, &v);
+    T_EQ_STR(b.p, "\"NaN\"");
+    cdc_buf_free(&b);
+}
+
+CDC_TEST(iso_time)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_json_iso_ms(&b, 1700000000123456LL);
+    T_EQ_STR(b.p, "2023-11-14T22:13:20.123Z");
+    cdc_buf_reset(&b);
+    cdc_json_iso_ms(&b, 0);
+    T_EQ_STR(b.p, "1970-01-01T00:00:00.000Z");
+    cdc_buf_free(&b);
+}
+
+static cdc_table_t *mk_table(void)
+{
+    cdc_table_t *t = cdc_table_new("shop", "orders", 4);
+    const char *names[] = {"id", "note", "blob", "price"};
+    for (int i = 0; i < 4; i++)
+        t->cols[i].name = cdc_xstrdup(names[i]);
+    t->npk = 1;
+    t->pk = cdc_xmalloc(sizeof(uint32_t));
+    t->pk[0] = 0;
+    return t;
+}
+
+CDC_TEST(envelope_autoglm)
+{
+    cdc_table_t *t = mk_table();
+    cdc_txn_t *tx = cdc_txn_new();
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_env_opts_t o = {CDC_FMT_AUTOGLM, "crm"};
+    cdc_change_t *ch;
+
+    tx->commit_us = 1700000000000000LL;
+    tx->server_id = 1;
+    tx->connector = "mariadb";
+    snprintf(tx->gtid, sizeof(tx->gtid), "0-1-4");
+    tx->file = "mariadb-bin.000001";
+    ch = cdc_txn_add(tx, 'u', t);
+    ch->pos = 2507;
+    ch->row = 3;
+    ch->before = cdc_txn_values(tx, 4);
+    ch->after = cdc_txn_values(tx, 4);
+    ch->before[0] = (cdc_value_t){.kind = CDC_V_INT, .u.i = 7};
+    ch->before[1] = (cdc_value_t){.kind = CDC_V_NULL};
+    /* before[2] stays ABSENT: not in the image */
+    ch->before[3] = (cdc_value_t){.kind = CDC_V_DECIMAL, .s = "-0.50",
+                                  .len = 5};
+    ch->after[0] = (cdc_value_t){.kind = CDC_V_INT, .u.i = 7};
+    ch->after[1] = (cdc_value_t){.kind = CDC_V_STRING,
+                                 .s = "'); DROP TABLE x; --", .len = 20};
+    ch->after[2] = (cdc_value_t){.kind = CDC_V_UNCHANGED};
+    ch->after[3] = (cdc_value_t){.kind = CDC_V_DECIMAL, .s = "1.00",
+                                 .len = 4};
+    cdc_envelope_write(&b, &o, tx, ch);
+    T_EQ_STR(b.p,
+             "{\"application_id\":\"crm\",\"timestamp\":"
+             "\"2023-11-14T22:13:20.000Z\",\"version\":1,\"payload\":{"
+             "\"op\":\"u\",\"key\":{\"id\":7},\"before\":{\"id\":7,"
+             "\"note\":null,\"price\":\"-0.50\"},\"after\":{\"id\":7,"
+             "\"note\":\"'); DROP TABLE x; --\",\"price\":\"1.00\"},"
+             "\"unchanged\":[\"blob\"]},\"source\":{\"connector\":\"mariadb\","
+             "\"server_id\":1,\"db\":\"shop\",\"table\":\"orders\",\"file\":"
+             "\"mariadb-bin.000001\",\"pos\":2507,\"gtid\":\"0-1-4\","
+             "\"row\":3,\"ts_ms\":1700000000000}}");
+    yajl_val v = parse(b.p);
+    T_ASSERT(v != NULL);
+    yajl_tree_free(v);
+
+    cdc_buf_reset(&b);
+    o.format = CDC_FMT_DEBEZIUM;
+    cdc_envelope_write(&b, &o, tx, ch);
+    v = parse(b.p);
+    T_ASSERT(v != NULL);
+    if (v) {
+        const char *op[] = {"op", NULL};
+        const char *name[] = {"source", "name", NULL};
+        const char *file[] = {"source", "file", NULL};
+        T_EQ_STR(jstr(v, op), "u");
+        T_EQ_STR(jstr(v, name), "crm");
+        T_EQ_STR(jstr(v, file), "mariadb-bin.000001");
+        yajl_tree_free(v);
+    }
+    cdc_buf_reset(&b);
+    cdc_envelope_key(&b, ch);
+    T_EQ_STR(b.p, "{\"id\":7}");
+    cdc_buf_free(&b);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+}
+
+CDC_TEST(conf_yaml_env_precedence)
+{
+    cdc_conf_t *c = cdc_conf_new();
+    cdc_err_t err = {0};
+    const char *y = "source:\n  type: mysql\nmysql:\n  dsn: "
+                    "mysql://u:${CDC_T_PW:dflt}@h:3306\nkafka:\n  acks: all\n"
+                    "list: [a, b]\n";
+    setenv("CDC_T_PW", "s3cret", 1);
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "p.yaml", y, strlen(y), &err), 0);
+    T_EQ_STR(cdc_conf_get(c, "source.type", NULL), "mysql");
+    T_EQ_STR(cdc_conf_get(c, "mysql.dsn", NULL), "mysql://u:s3cret@h:3306");
+    T_EQ_STR(cdc_conf_get(c, "kafka.acks", NULL), "all");
+    T_EQ_STR(cdc_conf_get(c, "list.1", NULL), "b");
+    T_EQ_STR(cdc_conf_get(c, "list.#", NULL), "2");
+    T_EQ_STR(cdc_conf_where(c, "kafka.acks"), "p.yaml:6:9");
+    unsetenv("CDC_T_PW");
+    setenv("AUTOGLM_CDC_KAFKA_BROKERS", "127.0.0.1:1", 1);
+    setenv("AUTOGLM_CDC_MYSQL_SERVER__ID", "77", 1);
+    cdc_conf_load_env(c);
+    T_EQ_STR(cdc_conf_get(c, "kafka.brokers", NULL), "127.0.0.1:1");
+    T_EQ_STR(cdc_conf_get(c, "mysql.server_id", NULL), "77");
+    cdc_conf_destroy(c);
+}
+
+CDC_TEST(conf_errors)
+{
+    cdc_conf_t *c = cdc_conf_new();
+    cdc_err_t err = {0};
+    const char *bad = "a: b\n c: [\n";
+    const char *unset = "pw: ${CDC_T_SURELY_UNSET}\n";
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "bad.yaml", bad, strlen(bad), &err),
+             -1);
+    T_ASSERT(strstr(err.msg, "bad.yaml:") == err.msg);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "u.yaml", unset, strlen(unset), &err),
+             -1);
+    T_ASSERT(strstr(err.msg, "CDC_T_SURELY_UNSET") != NULL);
+    char *lit = cdc_conf_expand("x${{HOME}}y", &err);
+    T_EQ_STR(lit, "x${HOME}y");
+    free(lit);
+    cdc_conf_destroy(c);
+}
+
+CDC_TEST(redaction)
+{
+    char *r = cdc_conf_redact("connect mysql://cdc:hunter2@127.0.0.1:3306 ok");
+    T_EQ_STR(r, "connect mysql://cdc:******@127.0.0.1:3306 ok");
+    free(r);
+    r = cdc_conf_redact("host=x password=hunter2 user=y");
+    T_EQ_STR(r, "host=x password=****** user=y");
+    free(r);
+    r = cdc_conf_redact("password='a b' x");
+    T_EQ_STR(r, "password=****** x");
+    free(r);
+    T_ASSERT(cdc_conf_is_secret("mysql.password"));
+    T_ASSERT(cdc_conf_is_secret("mysql.dsn"));
+    T_ASSERT(cdc_conf_is_secret("kafka.sasl.password"));
+    T_ASSERT(!cdc_conf_is_secret("kafka.brokers"));
+}
+
+CDC_TEST(checkpoint_roundtrip)
+{
+    char dir[] = "/tmp/cdc_t_ckptXXXXXX";
+    cdc_ckpt_t ck = {0}, back;
+    cdc_err_t err = {0};
+    char *path;
+
+    T_ASSERT(mkdtemp(dir) != NULL);
+    path = cdc_ckpt_path(dir, "p1");
+    T_EQ_INT(cdc_ckpt_load(path, &back, &err), 0);
+    snprintf(ck.pos.file, sizeof(ck.pos.file), "mariadb-bin.000003");
+    ck.pos.offset = 1234567890123ULL;
+    snprintf(ck.pos.gtid, sizeof(ck.pos.gtid), "0-1-55,1-1-2");
+    ck.pos.lsn = 0x16B3748ULL | (5ULL << 32);
+    ck.commit_us = 42;
+    T_EQ_INT(cdc_ckpt_store(path, &ck, &err), 0);
+    T_EQ_INT(cdc_ckpt_load(path, &back, &err), 1);
+    T_EQ_STR(back.pos.file, "mariadb-bin.000003");
+    T_EQ_INT(back.pos.offset, 1234567890123ULL);
+    T_EQ_STR(back.pos.gtid, "0-1-55,1-1-2");
+    T_EQ_INT(back.pos.lsn, ck.pos.lsn);
+    T_EQ_INT(back.commit_us, 42);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+}
+
+CDC_TEST(position_parse)
+{
+    cdc_pos_t p;
+    cdc_err_t err = {0};
+    T_EQ_INT(cdc_pos_parse("mariadb-bin.000003:4", &p, &err), 0);
+    T_EQ_STR(p.file, "mariadb-bin.000003");
+    T_EQ_INT(p.offset, 4);
+    T_EQ_INT(cdc_pos_parse("0-1-42,1-2-3", &p, &err), 0);
+    T_EQ_STR(p.gtid, "0-1-42,1-2-3");
+    T_EQ_INT(cdc_pos_parse("5/16B3748", &p, &err), 0);
+    T_EQ_INT(p.lsn, (5ULL << 32) | 0x16B3748);
+    T_EQ_INT(cdc_pos_parse("what?", &p, &err), -1);
+}
+
+CDC_TEST(filter)
+{
+    cdc_conf_t *c = cdc_conf_new();
+    cdc_conf_set(c, "filter.include", "shop.*, crm.customers", NULL);
+    cdc_conf_set(c, "filter.exclude", "shop.tmp_*", NULL);
+    cdc_filter_t *f = cdc_filter_new(c);
+    T_ASSERT(cdc_filter_match(f, "shop", "orders"));
+    T_ASSERT(!cdc_filter_match(f, "shop", "tmp_x"));
+    T_ASSERT(cdc_filter_match(f, "crm", "customers"));
+    T_ASSERT(!cdc_filter_match(f, "crm", "leads"));
+    cdc_filter_destroy(f);
+    cdc_conf_destroy(c);
+}
+
+CDC_TEST_MAIN()
