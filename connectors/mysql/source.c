@@ -1,0 +1,1911 @@
+/*
+ * source.c - the live MySQL/MariaDB source ("mysql").
+ *
+ * Connects with libmariadb, checks the server's settings (refusing to
+ * start with one message per wrong setting), positions a binlog dump and
+ * feeds the raw events to the pure decoder of binlog.h.
+ *
+ * Threads: start() runs in the caller's thread; afterwards one reader
+ * thread owns the replication connection, the metadata connection and the
+ * decoder.  It reads packets (mysql_net_read_packet, bypassing the event
+ * parser of mariadb_rpl, see PROTOCOLS.md 1.18), decodes them and pushes
+ * committed transactions into a bounded queue; next() pops from it with a
+ * timeout.  A full queue blocks the reader (back-pressure); the server's
+ * heartbeats keep the idle connection alive and a socket read timeout of
+ * three heartbeat periods detects a dead server.
+ *
+ * Reconnect: a lost connection (server restart, network) is re-opened by
+ * the reader with capped, jittered backoff (0.5 s doubling to 30 s) and
+ * the dump resumes at the position after the last transaction pushed into
+ * the queue (MariaDB: by GTID state when there is one, else file:pos;
+ * MySQL: file:pos).  The decoder is recreated for every connection, so a
+ * group cut in half by the disconnect is dropped and re-read whole:
+ * nothing is lost and nothing already handed out is emitted twice.  With
+ * mysql.reconnect=false the error is handed to the pipeline instead
+ * (next() returns -1 with CDC_ERR_F_RETRIABLE).
+ *
+ * A purged binlog (error 1236) stops with CDC_EXIT_NORESUME; the source
+ * never skips ahead.
+ *
+ * MariaDB JSON columns are LONGTEXT with a CHECK (json_valid(`col`))
+ * constraint; on the first change of a table the reader looks them up in
+ * information_schema.CHECK_CONSTRAINTS (cached per table id, flushed on
+ * DDL) and marks their values CDC_V_JSON when they parse as JSON.  The
+ * lookup sees the current schema, not the one at the time of an old
+ * event.
+ *
+ * Configuration: mysql.dsn (mysql://user:pass@host:port[/db][?ssl-mode=])
+ * or mysql.host/port/user/password (override the DSN's parts),
+ * mysql.server_id (default 4000 + FNV-1a(application_id) % 100000),
+ * mysql.from (now|beginning|FILE:POS|GTID state, default now),
+ * mysql.heartbeat_ms (5000), mysql.ssl.mode
+ * (disabled|preferred|required|verify_ca|verify_identity, default
+ * preferred), mysql.ssl.ca/cert/key, mysql.reconnect (true),
+ * mysql.queue_txns (128), mysql.queue_mb (32), mysql.connect_timeout_ms
+ * (10000).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mysql.h>
+#include <errmsg.h>
+#include <mysqld_error.h>
+#include <mariadb_rpl.h>
+#include <yajl/yajl_parse.h>
+
+#include "cdc/buf.h"
+#include "cdc/change.h"
+#include "cdc/conf.h"
+#include "cdc/err.h"
+#include "cdc/log.h"
+#include "cdc/plugin.h"
+#include "connectors/mysql/binlog.h"
+
+#define FAC "mysql"
+
+/* binlog event types used here */
+#define QUERY_EVENT 2
+#define ROTATE_EVENT 4
+#define HEARTBEAT_LOG_EVENT 27
+#define HEARTBEAT_LOG_EVENT_V2 41
+#define QUERY_COMPRESSED_EVENT 165
+
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+enum { SSL_DISABLED, SSL_PREFERRED, SSL_REQUIRED, SSL_VERIFY_CA,
+       SSL_VERIFY_IDENTITY };
+
+/* Per-table JSON column marks (MariaDB). */
+typedef struct json_tab {
+    uint64_t table_id;
+    char *db, *name;
+    uint32_t ncols;     /* columns of the table map the mask was built for */
+    uint8_t *mask;      /* ncols entries, 1 = JSON column; NULL = none */
+    char **cols;        /* JSON column names from CHECK_CONSTRAINTS */
+    int ncolnames;
+} json_tab_t;
+
+typedef struct mysql_src {
+    cdc_source_t base;
+
+    /* configuration */
+    char *host, *user, *pass, *db;
+    unsigned port;
+    uint32_t server_id;
+    char *from;
+    int64_t heartbeat_ms;
+    int64_t connect_timeout_ms;
+    int ssl_mode;
+    char *ssl_ca, *ssl_cert, *ssl_key;
+    char *app_id;
+    char report_host[61];
+    int reconnect;
+    int qcap;
+    size_t qmax_bytes;
+
+    /* server */
+    int mariadb;
+    unsigned long version; /* major * 10000 + minor * 100 + patch */
+    char version_str[128];
+
+    /* connections and stream state (reader thread after start) */
+    MYSQL *meta;          /* preflight and metadata queries */
+    MYSQL *repl;          /* the dump */
+    MARIADB_RPL *rpl;
+    cdc_binlog_t *bl;
+    cdc_pos_t resume;     /* position after the last txn pushed */
+    int first_packet;
+    uint64_t events;
+
+    /* JSON column cache (MariaDB) */
+    json_tab_t *jt;
+    int njt, capjt;
+    int jt_last;
+
+    /* queue of decoded txns */
+    pthread_mutex_t mu;
+    pthread_cond_t cv_put;   /* signalled when a txn or an error arrives */
+    pthread_cond_t cv_take;  /* signalled when room appears or on stop */
+    cdc_txn_t **q;
+    int qhead, qlen;
+    size_t qbytes;
+    int repl_fd;             /* socket of repl (for stop), under mu */
+    int stop;
+    int failed;              /* ferr holds the error for next() */
+    cdc_err_t ferr;
+    pthread_t thr;
+    int thr_started;
+    int started;
+} mysql_src_t;
+
+/* ------------------------------------------------------------------ */
+/* small helpers                                                       */
+
+static uint32_t fnv1a32(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void abs_deadline(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Percent-decoded copy of s[0..n). NULL on a bad escape. */
+static char *pct_decode(const char *s, size_t n)
+{
+    char *o = cdc_xmalloc(n + 1), *w = o;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%') {
+            int hi, lo;
+            if (i + 2 >= n) {
+                free(o);
+                return NULL;
+            }
+            hi = hexval((unsigned char)s[i + 1]);
+            lo = hexval((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0) {
+                free(o);
+                return NULL;
+            }
+            *w++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *w++ = s[i];
+        }
+    }
+    *w = '\0';
+    return o;
+}
+
+static void set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = v ? cdc_xstrdup(v) : NULL;
+}
+
+static int parse_ssl_mode(const char *v)
+{
+    static const char *names[] = {"disabled", "preferred", "required",
+                                  "verify_ca", "verify_identity"};
+    for (int i = 0; i < 5; i++) {
+        if (!strcasecmp(v, names[i]))
+            return i;
+        /* accept the MySQL client spelling VERIFY-CA, verify-identity */
+        char alt[32];
+        snprintf(alt, sizeof alt, "%s", names[i]);
+        for (char *p = alt; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        if (!strcasecmp(v, alt))
+            return i;
+    }
+    return -1;
+}
+
+/*
+ * mysql://user:pass@host:port[/db][?ssl-mode=...]
+ */
+static int parse_dsn(mysql_src_t *src, const char *dsn, cdc_err_t *err)
+{
+    const char *p = dsn, *end, *at, *hp, *colon, *slash, *qm;
+    size_t n;
+
+    if (!strncmp(p, "mysql://", 8))
+        p += 8;
+    else if (!strncmp(p, "mariadb://", 10))
+        p += 10;
+    else {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql.dsn must start with mysql:// or mariadb://");
+        cdc_err_hint(err, "use mysql://user:password@host:port[/db]");
+        return -1;
+    }
+    end = p + strlen(p);
+    qm = strchr(p, '?');
+    if (qm)
+        end = qm;
+    slash = memchr(p, '/', (size_t)(end - p));
+    /* user info ends at the last '@' before the path */
+    at = NULL;
+    for (const char *s = p; s < (slash ? slash : end); s++)
+        if (*s == '@')
+            at = s;
+    if (at) {
+        const char *uc = memchr(p, ':', (size_t)(at - p));
+        char *u = pct_decode(p, (size_t)((uc ? uc : at) - p));
+        char *pw = uc ? pct_decode(uc + 1, (size_t)(at - uc - 1)) : NULL;
+        if (!u || (uc && !pw)) {
+            free(u);
+            free(pw);
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "mysql.dsn: bad %%-escape in the user or password");
+            return -1;
+        }
+        free(src->user);
+        src->user = u;
+        if (pw) {
+            free(src->pass);
+            src->pass = pw;
+        }
+        hp = at + 1;
+    } else {
+        hp = p;
+    }
+    const char *hend = slash ? slash : end;
+    if (*hp == '[') { /* [ipv6]:port */
+        const char *rb = memchr(hp, ']', (size_t)(hend - hp));
+        if (!rb) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "mysql.dsn: unterminated [ in the host");
+            return -1;
+        }
+        free(src->host);
+        src->host = cdc_xstrndup(hp + 1, (size_t)(rb - hp - 1));
+        colon = (rb + 1 < hend && rb[1] == ':') ? rb + 1 : NULL;
+    } else {
+        colon = memchr(hp, ':', (size_t)(hend - hp));
+        n = (size_t)((colon ? colon : hend) - hp);
+        if (n) {
+            free(src->host);
+            src->host = cdc_xstrndup(hp, n);
+        }
+    }
+    if (colon) {
+        char buf[16];
+        char *e;
+        n = (size_t)(hend - colon - 1);
+        if (n == 0 || n >= sizeof buf) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "mysql.dsn: bad port");
+            return -1;
+        }
+        memcpy(buf, colon + 1, n);
+        buf[n] = '\0';
+        long v = strtol(buf, &e, 10);
+        if (*e || v <= 0 || v > 65535) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "mysql.dsn: bad port '%s'", buf);
+            return -1;
+        }
+        src->port = (unsigned)v;
+    }
+    if (slash && slash + 1 < end) {
+        free(src->db);
+        src->db = pct_decode(slash + 1, (size_t)(end - slash - 1));
+    }
+    if (qm) {
+        char *qs = cdc_xstrdup(qm + 1), *save = NULL;
+        for (char *kv = strtok_r(qs, "&", &save); kv;
+             kv = strtok_r(NULL, "&", &save)) {
+            char *eq = strchr(kv, '=');
+            const char *val = eq ? eq + 1 : "";
+            if (eq)
+                *eq = '\0';
+            if (!strcasecmp(kv, "ssl-mode") || !strcasecmp(kv, "ssl_mode") ||
+                !strcasecmp(kv, "sslmode")) {
+                int m = parse_ssl_mode(val);
+                if (m < 0) {
+                    cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                                "mysql.dsn: unknown ssl-mode '%s'", val);
+                    free(qs);
+                    return -1;
+                }
+                src->ssl_mode = m;
+            } else {
+                cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                            "mysql.dsn: unknown parameter '%s'", kv);
+                cdc_err_hint(err, "supported: ssl-mode; other settings "
+                                  "are mysql.* keys");
+                free(qs);
+                return -1;
+            }
+        }
+        free(qs);
+    }
+    return 0;
+}
+
+/* Validate a mysql.from value (no I/O). */
+static int check_from(const char *v, cdc_err_t *err)
+{
+    if (!strcmp(v, "now") || !strcmp(v, "beginning"))
+        return 0;
+    const char *c = strrchr(v, ':');
+    /* FILE:POS: a colon followed by digits only, file without '-' ranges */
+    if (c && c != v && c[1]) {
+        const char *d = c + 1;
+        while (isdigit((unsigned char)*d))
+            d++;
+        if (!*d && !strchr(v, ',') && strlen(v) < 256 &&
+            !(c - v == 36 && strchr(v, '-'))) /* not a MySQL uuid:n */
+            return 0;
+    }
+    /* GTID: MariaDB d-s-n[,d-s-n] or MySQL uuid:a-b[,...] */
+    for (const char *p = v; *p; p++)
+        if (!isxdigit((unsigned char)*p) && !strchr("-:,\n ", *p))
+            goto bad;
+    if (strlen(v) >= sizeof(((cdc_pos_t *)0)->gtid))
+        goto bad;
+    return 0;
+bad:
+    cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                "mysql.from: cannot parse '%s'", v);
+    cdc_err_hint(err, "use now, beginning, FILE:POS (mysql-bin.000003:4) "
+                      "or a GTID state (0-1-100)");
+    return -1;
+}
+
+static int is_file_pos(const char *v, char *file, size_t fsz, uint64_t *pos)
+{
+    const char *c = strrchr(v, ':');
+    if (!c || c == v || !c[1] || strchr(v, ','))
+        return 0;
+    for (const char *d = c + 1; *d; d++)
+        if (!isdigit((unsigned char)*d))
+            return 0;
+    if (c - v == 36 && strchr(v, '-')) /* uuid:n is a MySQL GTID */
+        return 0;
+    if ((size_t)(c - v) >= fsz)
+        return 0;
+    memcpy(file, v, (size_t)(c - v));
+    file[c - v] = '\0';
+    *pos = strtoull(c + 1, NULL, 10);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* create / destroy                                                    */
+
+static void json_cache_clear(mysql_src_t *src)
+{
+    for (int i = 0; i < src->njt; i++) {
+        json_tab_t *t = &src->jt[i];
+        free(t->db);
+        free(t->name);
+        free(t->mask);
+        for (int k = 0; k < t->ncolnames; k++)
+            free(t->cols[k]);
+        free(t->cols);
+    }
+    src->njt = 0;
+    src->jt_last = -1;
+}
+
+static void src_free(mysql_src_t *src)
+{
+    if (!src)
+        return;
+    json_cache_clear(src);
+    free(src->jt);
+    if (src->q) {
+        for (int i = 0; i < src->qlen; i++)
+            cdc_txn_destroy(src->q[(src->qhead + i) % src->qcap]);
+        free(src->q);
+    }
+    if (src->rpl)
+        mariadb_rpl_close(src->rpl);
+    if (src->repl)
+        mysql_close(src->repl);
+    if (src->meta)
+        mysql_close(src->meta);
+    cdc_binlog_destroy(src->bl);
+    free(src->host);
+    free(src->user);
+    free(src->pass);
+    free(src->db);
+    free(src->from);
+    free(src->ssl_ca);
+    free(src->ssl_cert);
+    free(src->ssl_key);
+    free(src->app_id);
+    pthread_mutex_destroy(&src->mu);
+    pthread_cond_destroy(&src->cv_put);
+    pthread_cond_destroy(&src->cv_take);
+    free(src);
+}
+
+static int conf_int(const cdc_conf_t *conf, const char *key, int64_t def,
+                    int64_t lo, int64_t hi, int64_t *out, cdc_err_t *err)
+{
+    if (cdc_conf_get_int(conf, key, def, out, err) < 0)
+        return -1;
+    if (*out < lo || *out > hi) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "%s = %" PRId64 " is out of range", key, *out);
+        cdc_err_hint(err, "use a value from %" PRId64 " to %" PRId64, lo,
+                     hi);
+        return -1;
+    }
+    return 0;
+}
+
+static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
+{
+    mysql_src_t *src = cdc_xcalloc(1, sizeof *src);
+    const char *v;
+    int64_t iv;
+
+    src->base.ops = NULL; /* set below */
+    pthread_mutex_init(&src->mu, NULL);
+    pthread_cond_init(&src->cv_put, NULL);
+    pthread_cond_init(&src->cv_take, NULL);
+    src->repl_fd = -1;
+    src->jt_last = -1;
+    src->host = cdc_xstrdup("127.0.0.1");
+    src->port = 3306;
+    src->user = cdc_xstrdup("root");
+    src->ssl_mode = SSL_PREFERRED;
+
+    v = cdc_conf_get(conf, "mysql.ssl.mode", NULL);
+    if (v && *v) {
+        int m = parse_ssl_mode(v);
+        if (m < 0) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "mysql.ssl.mode: unknown mode '%s'", v);
+            cdc_err_hint(err, "use disabled, preferred, required, "
+                              "verify_ca or verify_identity");
+            goto fail;
+        }
+        src->ssl_mode = m;
+    }
+    v = cdc_conf_get(conf, "mysql.dsn", NULL);
+    if (v && *v && parse_dsn(src, v, err) < 0)
+        goto fail;
+    if ((v = cdc_conf_get(conf, "mysql.host", NULL)) && *v)
+        set_str(&src->host, v);
+    if ((v = cdc_conf_get(conf, "mysql.user", NULL)) && *v)
+        set_str(&src->user, v);
+    if ((v = cdc_conf_get(conf, "mysql.password", NULL)))
+        set_str(&src->pass, v);
+    if ((v = cdc_conf_get(conf, "mysql.database", NULL)) && *v)
+        set_str(&src->db, v);
+    if (cdc_conf_get(conf, "mysql.port", NULL)) {
+        if (conf_int(conf, "mysql.port", 3306, 1, 65535, &iv, err) < 0)
+            goto fail;
+        src->port = (unsigned)iv;
+    }
+    set_str(&src->ssl_ca, cdc_conf_get(conf, "mysql.ssl.ca", NULL));
+    set_str(&src->ssl_cert, cdc_conf_get(conf, "mysql.ssl.cert", NULL));
+    set_str(&src->ssl_key, cdc_conf_get(conf, "mysql.ssl.key", NULL));
+
+    v = cdc_conf_get(conf, "pipeline.name", NULL);
+    v = cdc_conf_get(conf, "application_id", v ? v : "mysql");
+    src->app_id = cdc_xstrdup(v && *v ? v : "mysql");
+    snprintf(src->report_host, sizeof src->report_host, "autoglm-cdc:%s",
+             src->app_id);
+
+    if (cdc_conf_get(conf, "mysql.server_id", NULL)) {
+        if (conf_int(conf, "mysql.server_id", 1, 1, 4294967295LL, &iv,
+                     err) < 0)
+            goto fail;
+        src->server_id = (uint32_t)iv;
+    } else {
+        src->server_id = 4000 + fnv1a32(src->app_id) % 100000;
+    }
+    v = cdc_conf_get(conf, "mysql.from", "now");
+    if (check_from(v, err) < 0)
+        goto fail;
+    src->from = cdc_xstrdup(v);
+    if (conf_int(conf, "mysql.heartbeat_ms", 5000, 100, 3600000,
+                 &src->heartbeat_ms, err) < 0)
+        goto fail;
+    if (conf_int(conf, "mysql.connect_timeout_ms", 10000, 100, 3600000,
+                 &src->connect_timeout_ms, err) < 0)
+        goto fail;
+    int b;
+    if (cdc_conf_get_bool(conf, "mysql.reconnect", 1, &b, err) < 0)
+        goto fail;
+    src->reconnect = b;
+    if (conf_int(conf, "mysql.queue_txns", 128, 1, 1000000, &iv, err) < 0)
+        goto fail;
+    src->qcap = (int)iv;
+    if (conf_int(conf, "mysql.queue_mb", 32, 1, 65536, &iv, err) < 0)
+        goto fail;
+    src->qmax_bytes = (size_t)iv << 20;
+    src->q = cdc_xcalloc((size_t)src->qcap, sizeof *src->q);
+    if ((src->ssl_mode == SSL_DISABLED) &&
+        (src->ssl_ca || src->ssl_cert || src->ssl_key))
+        CDC_WARN(FAC, "mysql.ssl.mode is disabled: mysql.ssl.ca/cert/key "
+                      "are ignored");
+    return &src->base;
+fail:
+    src_free(src);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* connecting and querying                                             */
+
+static int retriable_errno(unsigned e)
+{
+    if (e >= 2000 && e < 3000) /* client-side: CR_SERVER_LOST, ... */
+        return e != CR_SSL_CONNECTION_ERROR;
+    switch (e) {
+    case ER_SERVER_SHUTDOWN:
+    case ER_CON_COUNT_ERROR:
+    case ER_ABORTING_CONNECTION:
+    case ER_NET_READ_ERROR:
+    case ER_NET_READ_INTERRUPTED:
+    case ER_NET_ERROR_ON_WRITE:
+    case ER_NET_WRITE_INTERRUPTED:
+    case ER_CONNECTION_KILLED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Fill err from the connection's last error. */
+static int my_fail(mysql_src_t *src, MYSQL *m, cdc_err_t *err,
+                   const char *what)
+{
+    unsigned e = mysql_errno(m);
+    int retry = retriable_errno(e);
+    if (e == ER_ACCESS_DENIED_ERROR || e == ER_DBACCESS_DENIED_ERROR) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "%s: mysql %s:%u: %s", what, src->host, src->port,
+                    mysql_error(m));
+        cdc_err_hint(err, "check mysql.user / mysql.password (or the "
+                          "user:password part of mysql.dsn)");
+        return -1;
+    }
+    cdc_err_set(err, retry ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
+                retry ? CDC_ERR_F_RETRIABLE : CDC_ERR_F_FATAL,
+                "%s: mysql %s:%u: %s (error %u)", what, src->host,
+                src->port, mysql_error(m), e);
+    if (e == CR_CONN_HOST_ERROR || e == CR_CONNECTION_ERROR)
+        cdc_err_hint(err, "is the server running and reachable at "
+                          "%s:%u?", src->host, src->port);
+    return -1;
+}
+
+static MYSQL *my_connect(mysql_src_t *src, unsigned read_timeout_s,
+                         int use_ssl, cdc_err_t *err)
+{
+    MYSQL *m = mysql_init(NULL);
+    unsigned ct = (unsigned)((src->connect_timeout_ms + 999) / 1000);
+    unsigned long maxpkt = 1UL << 30;
+    my_bool on = 1;
+
+    if (!m) {
+        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                    "mysql_init failed (out of memory)");
+        return NULL;
+    }
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
+    if (read_timeout_s) {
+        mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &read_timeout_s);
+        mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &read_timeout_s);
+    }
+    mysql_options(m, MYSQL_OPT_MAX_ALLOWED_PACKET, &maxpkt);
+    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    mysql_options(m, MYSQL_READ_DEFAULT_GROUP, NULL);
+    if (use_ssl) {
+        if (src->ssl_ca)
+            mysql_options(m, MYSQL_OPT_SSL_CA, src->ssl_ca);
+        if (src->ssl_cert)
+            mysql_options(m, MYSQL_OPT_SSL_CERT, src->ssl_cert);
+        if (src->ssl_key)
+            mysql_options(m, MYSQL_OPT_SSL_KEY, src->ssl_key);
+        mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on);
+        if (src->ssl_mode >= SSL_VERIFY_CA) {
+            /* libmariadb verifies the chain and the host name together */
+            mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
+        } else {
+            my_bool off = 0;
+            mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &off);
+        }
+    }
+    if (!mysql_real_connect(m, src->host, src->user, src->pass, src->db,
+                            src->port, NULL, 0)) {
+        my_fail(src, m, err, "cannot connect");
+        if (mysql_errno(m) == CR_SSL_CONNECTION_ERROR ||
+            (use_ssl && strstr(mysql_error(m), "SSL"))) {
+            err->code = CDC_EXIT_CONFIG;
+            err->flags = CDC_ERR_F_FATAL;
+            cdc_err_hint(err, "check mysql.ssl.mode/ca/cert/key and the "
+                              "server's TLS setup (have_ssl)");
+        }
+        mysql_close(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Connect honouring mysql.ssl.mode (preferred falls back to plain). */
+static MYSQL *my_connect_mode(mysql_src_t *src, unsigned read_timeout_s,
+                              cdc_err_t *err)
+{
+    MYSQL *m;
+    if (src->ssl_mode == SSL_DISABLED)
+        return my_connect(src, read_timeout_s, 0, err);
+    m = my_connect(src, read_timeout_s, 1, err);
+    if (!m && src->ssl_mode == SSL_PREFERRED &&
+        err->code == CDC_EXIT_CONFIG && !strstr(err->msg, "Access denied")) {
+        CDC_INFO(FAC, "TLS not available at %s:%u (%s); connecting without "
+                      "TLS (mysql.ssl.mode=preferred)",
+                 src->host, src->port, err->msg);
+        /* next time go straight to plain */
+        src->ssl_mode = SSL_DISABLED;
+        m = my_connect(src, read_timeout_s, 0, err);
+    }
+    return m;
+}
+
+static int q_exec(mysql_src_t *src, MYSQL *m, const char *sql,
+                  cdc_err_t *err)
+{
+    if (mysql_query(m, sql)) {
+        char what[160];
+        snprintf(what, sizeof what, "query failed (%.120s)", sql);
+        return my_fail(src, m, err, what);
+    }
+    return 0;
+}
+
+static MYSQL_RES *q_result(mysql_src_t *src, MYSQL *m, const char *sql,
+                           cdc_err_t *err)
+{
+    MYSQL_RES *res;
+    if (q_exec(src, m, sql, err) < 0)
+        return NULL;
+    res = mysql_store_result(m);
+    if (!res) {
+        if (mysql_errno(m))
+            my_fail(src, m, err, "reading a result failed");
+        else
+            cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                        "query returned no result set: %.120s", sql);
+        return NULL;
+    }
+    return res;
+}
+
+/* ------------------------------------------------------------------ */
+/* preflight                                                           */
+
+typedef struct srv_status {
+    char file[256];
+    uint64_t pos;
+    char gtid[1024]; /* MariaDB gtid_binlog_pos / MySQL Executed_Gtid_Set */
+    char first_file[256];
+    char gtid_purged[1024];
+} srv_status_t;
+
+static void parse_version(mysql_src_t *src, const char *v, const char *cmt)
+{
+    unsigned a = 0, b = 0, c = 0;
+    snprintf(src->version_str, sizeof src->version_str, "%s", v);
+    src->mariadb = (strcasestr(v, "mariadb") ||
+                    (cmt && strcasestr(cmt, "mariadb")));
+    if (!strncmp(v, "5.5.5-", 6) && src->mariadb)
+        v += 6;
+    sscanf(v, "%u.%u.%u", &a, &b, &c);
+    src->version = a * 10000UL + b * 100UL + c;
+}
+
+static void problem(cdc_buf_t *pb, int *n, const char *fmt, ...)
+    CDC_PRINTF(3, 4);
+static void problem(cdc_buf_t *pb, int *n, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    CDC_ERROR(FAC, "%s", line);
+    if (pb->len)
+        cdc_buf_puts(pb, "; ");
+    cdc_buf_puts(pb, line);
+    (*n)++;
+}
+
+static const char *var_of(char vars[][2][256], int nvars, const char *name)
+{
+    for (int i = 0; i < nvars; i++)
+        if (!strcasecmp(vars[i][0], name))
+            return vars[i][1];
+    return NULL;
+}
+
+/* The user part of CURRENT_USER() as 'user'@'host'. */
+static void current_user(mysql_src_t *src, MYSQL *m, char *out, size_t n)
+{
+    cdc_err_t e;
+    MYSQL_RES *res = q_result(src, m, "SELECT CURRENT_USER()", &e);
+    MYSQL_ROW row;
+    snprintf(out, n, "'%s'@'%%'", src->user);
+    if (!res)
+        return;
+    if ((row = mysql_fetch_row(res)) && row[0]) {
+        const char *at = strrchr(row[0], '@');
+        if (at)
+            snprintf(out, n, "'%.*s'@'%s'", (int)(at - row[0]), row[0],
+                     at + 1);
+    }
+    mysql_free_result(res);
+}
+
+/* Look for the privileges in SHOW GRANTS: slave / client set to 1 when
+ * granted on *.*; *roles to 1 when a role is granted (privileges may come
+ * from it). */
+static void parse_grants(const char *line, int *slave, int *client,
+                         int *roles)
+{
+    char buf[4096];
+    size_t n = strlen(line);
+    if (n >= sizeof buf)
+        n = sizeof buf - 1;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (char)toupper((unsigned char)line[i]);
+    buf[n] = '\0';
+    if (strncmp(buf, "GRANT ", 6))
+        return;
+    char *on = strstr(buf, " ON ");
+    if (!on) {
+        /* GRANT `role` TO `user`@`host` */
+        if (strstr(buf, " TO "))
+            *roles = 1;
+        return;
+    }
+    if (strncmp(on, " ON *.* ", 8))
+        return;
+    *on = '\0';
+    char *save = NULL;
+    for (char *p = strtok_r(buf + 6, ",", &save); p;
+         p = strtok_r(NULL, ",", &save)) {
+        while (*p == ' ')
+            p++;
+        char *e = p + strlen(p);
+        while (e > p && e[-1] == ' ')
+            *--e = '\0';
+        if (!strcmp(p, "ALL PRIVILEGES") || !strcmp(p, "ALL")) {
+            *slave = *client = 1;
+        } else if (!strcmp(p, "REPLICATION SLAVE") ||
+                   !strcmp(p, "REPLICATION REPLICA")) {
+            *slave = 1;
+        } else if (!strcmp(p, "REPLICATION CLIENT") ||
+                   !strcmp(p, "BINLOG MONITOR") || !strcmp(p, "SUPER")) {
+            *client = 1;
+        }
+    }
+}
+
+static int preflight(mysql_src_t *src, MYSQL *m, srv_status_t *st,
+                     int initial, cdc_err_t *err)
+{
+    cdc_buf_t pb = CDC_BUF_INIT;
+    int nprob = 0, rc = -1;
+    char vars[16][2][256];
+    int nvars = 0;
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    const char *v;
+    char user[300];
+
+    memset(st, 0, sizeof *st);
+    res = q_result(src, m,
+                   "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("
+                   "'version','version_comment','server_id','log_bin',"
+                   "'binlog_format','binlog_row_image','binlog_row_metadata',"
+                   "'binlog_checksum','log_bin_compress',"
+                   "'log_bin_compress_min_len','binlog_transaction_compression',"
+                   "'gtid_mode','gtid_strict_mode','binlog_row_value_options')",
+                   err);
+    if (!res)
+        goto out;
+    while ((row = mysql_fetch_row(res)) && nvars < 16) {
+        snprintf(vars[nvars][0], 256, "%s", row[0] ? row[0] : "");
+        snprintf(vars[nvars][1], 256, "%s", row[1] ? row[1] : "");
+        nvars++;
+    }
+    mysql_free_result(res);
+    res = NULL;
+
+    parse_version(src, var_of(vars, nvars, "version") ?: "",
+                  var_of(vars, nvars, "version_comment"));
+    if (initial)
+        CDC_INFO(FAC, "connected to %s %s at %s:%u (%s)",
+                 src->mariadb ? "MariaDB" : "MySQL", src->version_str,
+                 src->host, src->port,
+                 mysql_get_ssl_cipher(m) ? mysql_get_ssl_cipher(m)
+                                         : "no TLS");
+
+    /* binary log settings */
+    v = var_of(vars, nvars, "log_bin");
+    if (!v || (strcasecmp(v, "ON") && strcmp(v, "1")))
+        problem(&pb, &nprob,
+                "binary logging is off (log_bin=%s): start the server with "
+                "--log-bin (add log_bin=ON, e.g. log-bin=mysql-bin, under "
+                "[mysqld] in my.cnf and restart; log_bin cannot be set at "
+                "run time)",
+                v ? v : "unknown");
+    v = var_of(vars, nvars, "binlog_format");
+    if (!v || strcasecmp(v, "ROW"))
+        problem(&pb, &nprob,
+                "binlog_format is %s, must be ROW: SET GLOBAL binlog_format "
+                "= 'ROW'; (and binlog_format=ROW in my.cnf; sessions "
+                "already open keep their old format)",
+                v ? v : "unknown");
+    v = var_of(vars, nvars, "binlog_row_image");
+    if (!v || strcasecmp(v, "FULL"))
+        problem(&pb, &nprob,
+                "binlog_row_image is %s, must be FULL: SET GLOBAL "
+                "binlog_row_image = 'FULL'; (and binlog_row_image=FULL in "
+                "my.cnf)",
+                v ? v : "unknown");
+    v = var_of(vars, nvars, "binlog_row_metadata");
+    if (!v)
+        problem(&pb, &nprob,
+                "the server (%s) has no binlog_row_metadata setting, so "
+                "column names are not in the binlog: MariaDB >= 10.5 or "
+                "MySQL >= 8.0.1 is required",
+                src->version_str);
+    else if (strcasecmp(v, "FULL"))
+        problem(&pb, &nprob,
+                "binlog_row_metadata is %s, must be FULL: SET GLOBAL "
+                "binlog_row_metadata = 'FULL'; (and binlog_row_metadata=FULL "
+                "in my.cnf)",
+                v);
+
+    /* server ids */
+    v = var_of(vars, nvars, "server_id");
+    unsigned long sid = v ? strtoul(v, NULL, 10) : 0;
+    if (sid == 0)
+        problem(&pb, &nprob,
+                "the server's server_id is 0, which refuses replication "
+                "clients: SET GLOBAL server_id = 1; (and server_id=1 in "
+                "my.cnf)");
+    else if (sid == src->server_id)
+        problem(&pb, &nprob,
+                "mysql.server_id %" PRIu32 " is the server's own server_id: "
+                "choose another one, e.g. -X mysql.server_id=%" PRIu32,
+                src->server_id, src->server_id + 1);
+    if (initial) {
+        const char *sql = (!src->mariadb && src->version >= 80022)
+                              ? "SHOW REPLICAS"
+                              : "SHOW SLAVE HOSTS";
+        cdc_err_t e;
+        res = q_result(src, m, sql, &e);
+        if (!res) {
+            CDC_WARN(FAC, "cannot check that mysql.server_id %" PRIu32
+                          " is unused: %s failed (%s)%s",
+                     src->server_id, sql, mysql_error(m),
+                     src->mariadb ? "; GRANT REPLICATION MASTER ADMIN "
+                                    "lets the check run"
+                                  : "");
+        } else {
+            while ((row = mysql_fetch_row(res))) {
+                if (!row[0] || strtoul(row[0], NULL, 10) != src->server_id)
+                    continue;
+                /* our own previous connection (killed, not yet noticed by
+                 * the server) registered with our report host */
+                if (row[1] && !strcmp(row[1], src->report_host))
+                    continue;
+                problem(&pb, &nprob,
+                        "mysql.server_id %" PRIu32 " is already used by the "
+                        "replica at %s:%s: set a unique one, e.g. -X "
+                        "mysql.server_id=%" PRIu32,
+                        src->server_id, row[1] ? row[1] : "?",
+                        row[2] ? row[2] : "?",
+                        src->server_id + 1 + (uint32_t)(rand() % 1000));
+            }
+            mysql_free_result(res);
+            res = NULL;
+        }
+    }
+
+    /* grants */
+    current_user(src, m, user, sizeof user);
+    {
+        int slave = 0, client = 0, roles = 0;
+        cdc_err_t e;
+        res = q_result(src, m, "SHOW GRANTS", &e);
+        if (res) {
+            while ((row = mysql_fetch_row(res)))
+                if (row[0])
+                    parse_grants(row[0], &slave, &client, &roles);
+            mysql_free_result(res);
+            res = NULL;
+        }
+        if (!slave && !roles)
+            problem(&pb, &nprob,
+                    "the user %s lacks the REPLICATION SLAVE privilege "
+                    "needed to read the binlog: GRANT REPLICATION SLAVE ON "
+                    "*.* TO %s;",
+                    user, user);
+        else if (!slave)
+            CDC_WARN(FAC, "REPLICATION SLAVE not granted directly to %s "
+                          "(maybe through a role); the dump will fail "
+                          "without it",
+                     user);
+        (void)client; /* verified below by running the status statement */
+    }
+
+    /* status statement */
+    {
+        const char *sql;
+        cdc_err_t e;
+        if (src->mariadb)
+            sql = src->version >= 100502 ? "SHOW BINLOG STATUS"
+                                         : "SHOW MASTER STATUS";
+        else
+            sql = src->version >= 80200 ? "SHOW BINARY LOG STATUS"
+                                        : "SHOW MASTER STATUS";
+        res = q_result(src, m, sql, &e);
+        if (!res) {
+            if (mysql_errno(m) == ER_SPECIFIC_ACCESS_DENIED_ERROR ||
+                mysql_errno(m) == ER_ACCESS_DENIED_ERROR)
+                problem(&pb, &nprob,
+                        "the user %s may not read the binlog position (%s: "
+                        "%s): GRANT %s ON *.* TO %s;",
+                        user, sql, mysql_error(m),
+                        (src->mariadb && src->version >= 100502)
+                            ? "BINLOG MONITOR"
+                            : "REPLICATION CLIENT",
+                        user);
+            else {
+                *err = e;
+                goto out;
+            }
+        } else {
+            if ((row = mysql_fetch_row(res)) && row[0]) {
+                unsigned nf = mysql_num_fields(res);
+                MYSQL_FIELD *f = mysql_fetch_fields(res);
+                snprintf(st->file, sizeof st->file, "%s", row[0]);
+                st->pos = row[1] ? strtoull(row[1], NULL, 10) : 4;
+                for (unsigned i = 0; i < nf; i++)
+                    if (!strcasecmp(f[i].name, "Executed_Gtid_Set") &&
+                        row[i]) {
+                        size_t k = 0;
+                        for (const char *p = row[i];
+                             *p && k + 1 < sizeof st->gtid; p++)
+                            if (*p != '\n' && *p != ' ')
+                                st->gtid[k++] = *p;
+                        st->gtid[k] = '\0';
+                    }
+            } else if (!nprob) {
+                problem(&pb, &nprob,
+                        "%s returned no binlog position: is log_bin on?",
+                        sql);
+            }
+            mysql_free_result(res);
+            res = NULL;
+        }
+    }
+    if (src->mariadb && !nprob) {
+        cdc_err_t e;
+        res = q_result(src, m, "SELECT @@GLOBAL.gtid_binlog_pos", &e);
+        if (res) {
+            if ((row = mysql_fetch_row(res)) && row[0])
+                snprintf(st->gtid, sizeof st->gtid, "%s", row[0]);
+            mysql_free_result(res);
+            res = NULL;
+        }
+    }
+    if (!src->mariadb && !nprob) {
+        cdc_err_t e;
+        res = q_result(src, m, "SELECT @@GLOBAL.gtid_purged", &e);
+        if (res) {
+            if ((row = mysql_fetch_row(res)) && row[0]) {
+                size_t k = 0;
+                for (const char *p = row[0];
+                     *p && k + 1 < sizeof st->gtid_purged; p++)
+                    if (*p != '\n' && *p != ' ')
+                        st->gtid_purged[k++] = *p;
+                st->gtid_purged[k] = '\0';
+            }
+            mysql_free_result(res);
+            res = NULL;
+        }
+    }
+
+    /* compression and checksums: supported, report what is in use */
+    if (initial) {
+        const char *c1 = var_of(vars, nvars, "log_bin_compress");
+        const char *c2 =
+            var_of(vars, nvars, "binlog_transaction_compression");
+        const char *ck = var_of(vars, nvars, "binlog_checksum");
+        const char *pj = var_of(vars, nvars, "binlog_row_value_options");
+        CDC_INFO(FAC, "binlog: checksum=%s%s%s%s%s, server_id=%lu, ours=%"
+                      PRIu32,
+                 ck ? ck : "?", c1 ? ", log_bin_compress=" : "",
+                 c1 ? c1 : "", c2 ? ", binlog_transaction_compression=" : "",
+                 c2 ? c2 : "", sid, src->server_id);
+        if (pj && *pj)
+            CDC_WARN(FAC, "binlog_row_value_options=%s: partial JSON "
+                          "updates are logged as diffs",
+                     pj);
+    }
+
+    if (nprob) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql server %s:%u is not ready for change capture "
+                    "(%d wrong setting%s)",
+                    src->host, src->port, nprob, nprob > 1 ? "s" : "");
+        cdc_err_detail(err, "%s", pb.p);
+        cdc_err_hint(err, "run the statements above as an administrator, "
+                          "then start again");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (res)
+        mysql_free_result(res);
+    cdc_buf_free(&pb);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* MariaDB JSON columns                                                */
+
+/* Parse "json_valid(`name`)" exactly; name with `` unescaped. */
+static char *json_check_col(const char *clause)
+{
+    const char *p = clause;
+    if (strncasecmp(p, "json_valid(`", 12))
+        return NULL;
+    p += 12;
+    cdc_buf_t b = CDC_BUF_INIT;
+    for (;;) {
+        if (!*p)
+            goto bad;
+        if (*p == '`') {
+            if (p[1] == '`') {
+                cdc_buf_putc(&b, '`');
+                p += 2;
+                continue;
+            }
+            break;
+        }
+        cdc_buf_putc(&b, *p++);
+    }
+    if (strcmp(p, "`)"))
+        goto bad;
+    if (!b.p)
+        cdc_buf_puts(&b, "");
+    return b.p;
+bad:
+    cdc_buf_free(&b);
+    return NULL;
+}
+
+static int meta_reconnect(mysql_src_t *src, cdc_err_t *err)
+{
+    if (src->meta)
+        mysql_close(src->meta);
+    src->meta = my_connect_mode(src, 30, err);
+    return src->meta ? 0 : -1;
+}
+
+/* Load the JSON columns of db.name into t (fresh entry). */
+static int json_load(mysql_src_t *src, json_tab_t *t, cdc_err_t *err)
+{
+    char q[1200], edb[520], etb[520];
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!src->meta && meta_reconnect(src, err) < 0)
+            return -1;
+        if (strlen(t->db) > 256 || strlen(t->name) > 256)
+            return 0;
+        mysql_real_escape_string(src->meta, edb, t->db, strlen(t->db));
+        mysql_real_escape_string(src->meta, etb, t->name, strlen(t->name));
+        snprintf(q, sizeof q,
+                 "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS"
+                 " WHERE CONSTRAINT_SCHEMA = '%s' AND TABLE_NAME = '%s'",
+                 edb, etb);
+        res = q_result(src, src->meta, q, err);
+        if (res)
+            break;
+        if (!(err->flags & CDC_ERR_F_RETRIABLE) || attempt)
+            return -1;
+        mysql_close(src->meta);
+        src->meta = NULL;
+    }
+    while ((row = mysql_fetch_row(res))) {
+        char *c = row[0] ? json_check_col(row[0]) : NULL;
+        if (!c)
+            continue;
+        t->cols = cdc_xrealloc(t->cols,
+                               (size_t)(t->ncolnames + 1) * sizeof *t->cols);
+        t->cols[t->ncolnames++] = c;
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
+static json_tab_t *json_lookup(mysql_src_t *src, const cdc_table_t *tbl,
+                               cdc_err_t *err)
+{
+    json_tab_t *t;
+    const char *db = tbl->db ? tbl->db : "", *nm = tbl->name ? tbl->name : "";
+
+    if (src->jt_last >= 0) {
+        t = &src->jt[src->jt_last];
+        if (t->table_id == tbl->id && !strcmp(t->name, nm) &&
+            !strcmp(t->db, db))
+            goto have;
+    }
+    for (int i = 0; i < src->njt; i++) {
+        t = &src->jt[i];
+        if (t->table_id == tbl->id && !strcmp(t->name, nm) &&
+            !strcmp(t->db, db)) {
+            src->jt_last = i;
+            goto have;
+        }
+    }
+    if (src->njt == src->capjt) {
+        src->capjt = src->capjt ? src->capjt * 2 : 16;
+        src->jt = cdc_xrealloc(src->jt, (size_t)src->capjt * sizeof *src->jt);
+    }
+    t = &src->jt[src->njt];
+    memset(t, 0, sizeof *t);
+    t->table_id = tbl->id;
+    t->db = cdc_xstrdup(db);
+    t->name = cdc_xstrdup(nm);
+    t->ncols = UINT32_MAX;
+    if (json_load(src, t, err) < 0) {
+        free(t->db);
+        free(t->name);
+        for (int k = 0; k < t->ncolnames; k++)
+            free(t->cols[k]);
+        free(t->cols);
+        return NULL;
+    }
+    src->jt_last = src->njt++;
+have:
+    if (t->ncols != tbl->ncols) {
+        free(t->mask);
+        t->mask = NULL;
+        t->ncols = tbl->ncols;
+        for (uint32_t c = 0; c < tbl->ncols && t->ncolnames; c++) {
+            for (int k = 0; k < t->ncolnames; k++) {
+                if (tbl->cols[c].name && !strcmp(tbl->cols[c].name,
+                                                 t->cols[k])) {
+                    if (!t->mask)
+                        t->mask = cdc_xcalloc(tbl->ncols, 1);
+                    t->mask[c] = 1;
+                }
+            }
+        }
+    }
+    return t;
+}
+
+static int json_ok(const char *s, size_t len)
+{
+    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+    int ok;
+    if (!h)
+        return 0;
+    ok = yajl_parse(h, (const unsigned char *)s, len) == yajl_status_ok &&
+         yajl_complete_parse(h) == yajl_status_ok;
+    yajl_free(h);
+    return ok;
+}
+
+static void json_mark(cdc_value_t *vals, const json_tab_t *t)
+{
+    if (!vals)
+        return;
+    for (uint32_t c = 0; c < t->ncols; c++) {
+        cdc_value_t *v = &vals[c];
+        if (!t->mask[c])
+            continue;
+        if ((v->kind == CDC_V_STRING || v->kind == CDC_V_BYTES) && v->s &&
+            json_ok(v->s, v->len))
+            v->kind = CDC_V_JSON;
+    }
+}
+
+static int json_postprocess(mysql_src_t *src, cdc_txn_t *tx, cdc_err_t *err)
+{
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        cdc_change_t *ch = &tx->changes[i];
+        json_tab_t *t;
+        if (!ch->tbl)
+            continue;
+        t = json_lookup(src, ch->tbl, err);
+        if (!t)
+            return -1;
+        if (!t->mask)
+            continue;
+        json_mark(ch->before, t);
+        json_mark(ch->after, t);
+    }
+    return 0;
+}
+
+/* QUERY event other than BEGIN/COMMIT/XA/SAVEPOINT: schema may change. */
+static void maybe_ddl(mysql_src_t *src, const uint8_t *ev, size_t len)
+{
+    size_t crc = cdc_binlog_checksum_alg(src->bl) == 1 ? 4 : 0;
+    size_t off, status_len, db_len;
+    if (!src->njt)
+        return;
+    if (ev[4] == QUERY_COMPRESSED_EVENT) {
+        json_cache_clear(src);
+        return;
+    }
+    /* post-header: thread_id 4, exec_time 4, db_len 1, error 2,
+     * status_vars_len 2 */
+    if (len < CDC_BINLOG_HEADER_LEN + 13 + crc)
+        return;
+    db_len = ev[CDC_BINLOG_HEADER_LEN + 8];
+    status_len = (size_t)ev[CDC_BINLOG_HEADER_LEN + 11] |
+                 (size_t)ev[CDC_BINLOG_HEADER_LEN + 12] << 8;
+    off = CDC_BINLOG_HEADER_LEN + 13 + status_len + db_len + 1;
+    if (off > len - crc) {
+        json_cache_clear(src);
+        return;
+    }
+    const char *q = (const char *)ev + off;
+    size_t qn = len - crc - off;
+    static const char *const tx_words[] = {"BEGIN", "COMMIT", "ROLLBACK",
+                                           "XA ", "SAVEPOINT", "RELEASE"};
+    for (size_t i = 0; i < sizeof tx_words / sizeof *tx_words; i++) {
+        size_t wn = strlen(tx_words[i]);
+        if (qn >= wn && !strncasecmp(q, tx_words[i], wn))
+            return;
+    }
+    CDC_DEBUG(FAC, "DDL seen: JSON column cache flushed");
+    json_cache_clear(src);
+}
+
+/* ------------------------------------------------------------------ */
+/* the dump                                                            */
+
+static void stream_close(mysql_src_t *src)
+{
+    pthread_mutex_lock(&src->mu);
+    src->repl_fd = -1;
+    pthread_mutex_unlock(&src->mu);
+    if (src->rpl) {
+        /* mariadb_rpl_close() does not close the connection */
+        mariadb_rpl_close(src->rpl);
+        src->rpl = NULL;
+    }
+    if (src->repl) {
+        mysql_close(src->repl);
+        src->repl = NULL;
+    }
+}
+
+/* Start a dump at pos; the MariaDB GTID state is used when by_gtid. */
+static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
+                       cdc_err_t *err)
+{
+    char sql[2600];
+    unsigned rt = (unsigned)((src->heartbeat_ms * 3 + 999) / 1000);
+    const char *fname = by_gtid ? "" : pos->file;
+    unsigned long start = by_gtid ? 4 : (unsigned long)pos->offset;
+    unsigned int sid = src->server_id, flags = 0;
+
+    if (rt < 2)
+        rt = 2;
+    src->repl = my_connect_mode(src, rt, err);
+    if (!src->repl)
+        return -1;
+    snprintf(sql, sizeof sql,
+             "SET @master_binlog_checksum = @@global.binlog_checksum, "
+             "@source_binlog_checksum = @@global.binlog_checksum, "
+             "@mariadb_slave_capability = 4, "
+             "@master_heartbeat_period = %" PRId64 ", "
+             "@source_heartbeat_period = %" PRId64,
+             src->heartbeat_ms * 1000000, src->heartbeat_ms * 1000000);
+    if (q_exec(src, src->repl, sql, err) < 0)
+        goto fail;
+    if (by_gtid) {
+        char esc[2100];
+        size_t n = strnlen(pos->gtid, sizeof pos->gtid);
+        mysql_real_escape_string(src->repl, esc, pos->gtid, n);
+        snprintf(sql, sizeof sql,
+                 "SET @slave_connect_state = '%s', "
+                 "@slave_gtid_strict_mode = 1, "
+                 "@slave_gtid_ignore_duplicates = 0",
+                 esc);
+        if (q_exec(src, src->repl, sql, err) < 0)
+            goto fail;
+    }
+    src->rpl = mariadb_rpl_init(src->repl);
+    if (!src->rpl) {
+        my_fail(src, src->repl, err, "mariadb_rpl_init failed");
+        goto fail;
+    }
+    if (mariadb_rpl_optionsv(src->rpl, MARIADB_RPL_FILENAME, fname,
+                             strlen(fname)) ||
+        mariadb_rpl_optionsv(src->rpl, MARIADB_RPL_START, start) ||
+        mariadb_rpl_optionsv(src->rpl, MARIADB_RPL_SERVER_ID, sid) ||
+        mariadb_rpl_optionsv(src->rpl, MARIADB_RPL_FLAGS, flags) ||
+        mariadb_rpl_optionsv(src->rpl, MARIADB_RPL_HOST, src->report_host) ||
+        mariadb_rpl_optionsv(src->rpl, MARIADB_RPL_PORT, 0)) {
+        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                    "mariadb_rpl_optionsv failed");
+        goto fail;
+    }
+    if (mariadb_rpl_open(src->rpl)) {
+        my_fail(src, src->repl, err, "binlog dump request failed");
+        goto fail;
+    }
+    pthread_mutex_lock(&src->mu);
+    src->repl_fd = (int)mysql_get_socket(src->repl);
+    pthread_mutex_unlock(&src->mu);
+    src->first_packet = 1;
+
+    /* a fresh decoder per connection: a group cut by a disconnect is
+     * dropped and re-read whole */
+    cdc_binlog_destroy(src->bl);
+    src->bl = cdc_binlog_new(NULL);
+    if (!by_gtid)
+        cdc_binlog_set_file(src->bl, pos->file);
+    if (pos->gtid[0])
+        cdc_binlog_set_gtid_state(src->bl, pos->gtid);
+    if (by_gtid)
+        CDC_INFO(FAC, "binlog dump started at GTID state '%s' (server_id %u)",
+                 pos->gtid, sid);
+    else
+        CDC_INFO(FAC, "binlog dump started at %s:%" PRIu64 " (server_id %u)",
+                 pos->file, pos->offset, sid);
+    return 0;
+fail:
+    stream_close(src);
+    return -1;
+}
+
+static int is_purged_msg(const char *m)
+{
+    return strcasestr(m, "purged") ||
+           strcasestr(m, "Could not find first log") ||
+           strcasestr(m, "Could not find GTID") ||
+           strcasestr(m, "not in the master's binlog") ||
+           strcasestr(m, "not found in the binlog") ||
+           strcasestr(m, "requested to start from GTID");
+}
+
+static void pos_str(const mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
+                    char *out, size_t n)
+{
+    if (by_gtid && src->mariadb)
+        snprintf(out, n, "GTID state '%s'", pos->gtid);
+    else
+        snprintf(out, n, "%s:%" PRIu64 "%s%s%s", pos->file, pos->offset,
+                 pos->gtid[0] ? " (GTID set '" : "", pos->gtid,
+                 pos->gtid[0] ? "')" : "");
+}
+
+static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
+{
+    MYSQL *m = src->repl;
+    unsigned e = mysql_errno(m);
+    char where[1400];
+
+    pos_str(src, &src->resume, by_gtid, where, sizeof where);
+    if (e == ER_MASTER_FATAL_ERROR_READING_BINLOG) {
+        const char *msg = mysql_error(m);
+        if (strcasestr(msg, "same server_id") ||
+            strcasestr(msg, "server_uuid")) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "mysql server refused the binlog dump: %s", msg);
+            cdc_err_hint(err, "set a unique mysql.server_id");
+            return -1;
+        }
+        if (strcasestr(msg, "max_allowed_packet")) {
+            cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                        "binlog dump at %s failed: %s (error %u)", where,
+                        msg, e);
+            cdc_err_hint(err, "raise max_allowed_packet on the server");
+            return -1;
+        }
+        /* anything else: the position cannot be served */
+        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                    "cannot resume at %s: %s", where, msg);
+        cdc_err_detail(err, "mysql server %s:%u error %u", src->host,
+                       src->port, e);
+        if (is_purged_msg(msg))
+            cdc_err_hint(err, "the binlog needed to resume was purged; run "
+                              "a backfill (autoglm-cdc backfill) and reset "
+                              "the offsets (autoglm-cdc offsets reset)");
+        else
+            cdc_err_hint(err, "the position is not valid on this server; "
+                              "run a backfill (autoglm-cdc backfill) and "
+                              "reset the offsets (autoglm-cdc offsets "
+                              "reset)");
+        return -1;
+    }
+    return my_fail(src, m, err, "binlog stream lost");
+}
+
+/* Push a txn, waiting for room.  Returns -1 when stopping (tx freed). */
+static int q_push(mysql_src_t *src, cdc_txn_t *tx)
+{
+    size_t sz = tx->arena.total + 256;
+    pthread_mutex_lock(&src->mu);
+    while (!src->stop &&
+           (src->qlen == src->qcap ||
+            (src->qlen > 0 && src->qbytes + sz > src->qmax_bytes)))
+        pthread_cond_wait(&src->cv_take, &src->mu);
+    if (src->stop) {
+        pthread_mutex_unlock(&src->mu);
+        cdc_txn_destroy(tx);
+        return -1;
+    }
+    src->q[(src->qhead + src->qlen) % src->qcap] = tx;
+    src->qlen++;
+    src->qbytes += sz;
+    pthread_cond_signal(&src->cv_put);
+    pthread_mutex_unlock(&src->mu);
+    return 0;
+}
+
+static inline uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+/*
+ * Read and handle one packet.  Returns 0, or -1 with err.  A completed
+ * txn is pushed into the queue.
+ */
+static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
+{
+    unsigned long len = mysql_net_read_packet(src->repl);
+    const uint8_t *p, *ev;
+    size_t evlen;
+    uint32_t evsize, logpos;
+    uint64_t offset;
+    cdc_txn_t *tx = NULL;
+    int rc;
+
+    if (len == packet_error || len == 0) {
+        if (src->stop) {
+            cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
+            return -1;
+        }
+        if (len == 0) {
+            cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                        "binlog stream from %s:%u: empty packet", src->host,
+                        src->port);
+            return -1;
+        }
+        return stream_error(src, by_gtid, err);
+    }
+    p = src->repl->net.read_pos;
+    if (p[0] == 0xFE && len < 9) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                    "mysql server %s:%u ended the binlog stream", src->host,
+                    src->port);
+        return -1;
+    }
+    if (p[0] != 0x00) {
+        cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_FATAL,
+                    "binlog stream from %s:%u: unexpected packet type 0x%02x "
+                    "(length %lu)",
+                    src->host, src->port, p[0], len);
+        return -1;
+    }
+    ev = p + 1;
+    evlen = len - 1;
+    if (evlen < CDC_BINLOG_HEADER_LEN) {
+        cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_FATAL,
+                    "binlog stream: event of %zu bytes is shorter than its "
+                    "header",
+                    evlen);
+        return -1;
+    }
+    evsize = le32(ev + 9);
+    logpos = le32(ev + 13);
+    if (evsize != evlen) {
+        cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_FATAL,
+                    "binlog stream: event size %" PRIu32 " does not match "
+                    "the packet (%zu bytes)",
+                    evsize, evlen);
+        return -1;
+    }
+    src->first_packet = 0;
+    src->events++;
+    if (ev[4] == HEARTBEAT_LOG_EVENT || ev[4] == HEARTBEAT_LOG_EVENT_V2)
+        return 0;
+    /* offset of the event in its file; artificial events (fake ROTATE,
+     * FDE replayed at a later position) carry log_pos 0 */
+    offset = (logpos >= evsize) ? (uint64_t)(logpos - evsize) : 0;
+    rc = cdc_binlog_feed(src->bl, ev, evlen, offset, &tx, err);
+    if (rc < 0) {
+        char where[1400];
+        pos_str(src, &src->resume, by_gtid, where, sizeof where);
+        cdc_err_detail(err, "while decoding the stream after %s", where);
+        err->flags |= CDC_ERR_F_FATAL;
+        return -1;
+    }
+    if (src->mariadb &&
+        (ev[4] == QUERY_EVENT || ev[4] == QUERY_COMPRESSED_EVENT))
+        maybe_ddl(src, ev, evlen);
+    if (rc == 1 && tx) {
+        if (src->mariadb && tx->nchanges &&
+            json_postprocess(src, tx, err) < 0) {
+            cdc_txn_destroy(tx);
+            return -1;
+        }
+        src->resume = tx->pos;
+        if (q_push(src, tx) < 0) {
+            cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Should the next connection resume by GTID (MariaDB with a state)? */
+static int use_gtid(const mysql_src_t *src, const cdc_pos_t *pos)
+{
+    return src->mariadb && pos->gtid[0] != '\0';
+}
+
+static void set_failed(mysql_src_t *src, const cdc_err_t *err)
+{
+    pthread_mutex_lock(&src->mu);
+    src->ferr = *err;
+    src->failed = 1;
+    pthread_cond_broadcast(&src->cv_put);
+    pthread_mutex_unlock(&src->mu);
+}
+
+/* Sleep ms unless stopped; returns 1 when stopping. */
+static int nap(mysql_src_t *src, int ms)
+{
+    struct timespec ts;
+    int stop;
+    abs_deadline(&ts, ms);
+    pthread_mutex_lock(&src->mu);
+    while (!src->stop &&
+           pthread_cond_timedwait(&src->cv_take, &src->mu, &ts) != ETIMEDOUT)
+        ;
+    stop = src->stop;
+    pthread_mutex_unlock(&src->mu);
+    return stop;
+}
+
+static void *reader_main(void *arg)
+{
+    mysql_src_t *src = arg;
+    cdc_err_t err;
+    int by_gtid = use_gtid(src, &src->resume);
+    unsigned seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)src;
+
+    for (;;) {
+        while (stream_step(src, by_gtid, &err) == 0)
+            ;
+        if (src->stop)
+            break;
+        if (!(err.flags & CDC_ERR_F_RETRIABLE) || !src->reconnect) {
+            set_failed(src, &err);
+            break;
+        }
+        /* reconnect with capped, jittered backoff */
+        int backoff = BACKOFF_MIN_MS, attempt = 0;
+        stream_close(src);
+        for (;;) {
+            char where[1400];
+            int ms = backoff / 2 + (int)(rand_r(&seed) % (unsigned)(backoff / 2 + 1));
+            attempt++;
+            CDC_WARN(FAC, "%s; reconnecting in %d ms (attempt %d)", err.msg,
+                     ms, attempt);
+            if (nap(src, ms))
+                goto out;
+            by_gtid = use_gtid(src, &src->resume);
+            pos_str(src, &src->resume, by_gtid, where, sizeof where);
+            if (stream_open(src, &src->resume, by_gtid, &err) == 0) {
+                CDC_INFO(FAC, "reconnected to %s:%u, resuming at %s",
+                         src->host, src->port, where);
+                break;
+            }
+            if (!(err.flags & CDC_ERR_F_RETRIABLE)) {
+                set_failed(src, &err);
+                goto out;
+            }
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                   : backoff * 2;
+        }
+    }
+out:
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* ops                                                                 */
+
+/* Resolve the start position from resume or mysql.from. */
+static int resolve_start(mysql_src_t *src, const cdc_pos_t *resume,
+                         const srv_status_t *st, cdc_pos_t *pos,
+                         int *by_gtid, cdc_err_t *err)
+{
+    const char *from = src->from;
+    memset(pos, 0, sizeof *pos);
+    *by_gtid = 0;
+
+    if (resume && (resume->file[0] || resume->gtid[0])) {
+        *pos = *resume;
+        if (src->mariadb && pos->gtid[0]) {
+            *by_gtid = 1;
+        } else if (!pos->file[0]) {
+            cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                        "checkpoint has a GTID set but no binlog file, and "
+                        "MySQL cannot be resumed by GTID here");
+            cdc_err_hint(err, "set a position with autoglm-cdc offsets set, "
+                              "or run a backfill and reset the offsets");
+            return -1;
+        }
+        if (pos->file[0] && pos->offset < 4)
+            pos->offset = 4;
+        return 0;
+    }
+    if (!strcmp(from, "now")) {
+        snprintf(pos->file, sizeof pos->file, "%s", st->file);
+        pos->offset = st->pos;
+        snprintf(pos->gtid, sizeof pos->gtid, "%s", st->gtid);
+        return 0;
+    }
+    if (!strcmp(from, "beginning")) {
+        cdc_err_t e;
+        MYSQL_RES *res = q_result(src, src->meta, "SHOW BINARY LOGS", err);
+        MYSQL_ROW row;
+        if (!res)
+            return -1;
+        if ((row = mysql_fetch_row(res)) && row[0])
+            snprintf(pos->file, sizeof pos->file, "%s", row[0]);
+        mysql_free_result(res);
+        if (!pos->file[0]) {
+            cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                        "SHOW BINARY LOGS returned no file");
+            return -1;
+        }
+        pos->offset = 4;
+        if (!src->mariadb) {
+            snprintf(pos->gtid, sizeof pos->gtid, "%s", st->gtid_purged);
+        } else {
+            char q[700], ef[520];
+            mysql_real_escape_string(src->meta, ef, pos->file,
+                                     strlen(pos->file));
+            snprintf(q, sizeof q, "SELECT BINLOG_GTID_POS('%s', 4)", ef);
+            res = q_result(src, src->meta, q, &e);
+            if (res) {
+                if ((row = mysql_fetch_row(res)) && row[0])
+                    snprintf(pos->gtid, sizeof pos->gtid, "%s", row[0]);
+                mysql_free_result(res);
+            }
+        }
+        return 0;
+    }
+    if (is_file_pos(from, pos->file, sizeof pos->file, &pos->offset)) {
+        if (pos->offset < 4)
+            pos->offset = 4;
+        if (src->mariadb) {
+            char q[700], ef[520];
+            cdc_err_t e;
+            MYSQL_RES *res;
+            MYSQL_ROW row;
+            mysql_real_escape_string(src->meta, ef, pos->file,
+                                     strlen(pos->file));
+            snprintf(q, sizeof q, "SELECT BINLOG_GTID_POS('%s', %" PRIu64 ")",
+                     ef, pos->offset);
+            res = q_result(src, src->meta, q, &e);
+            if (res) {
+                if ((row = mysql_fetch_row(res)) && row[0])
+                    snprintf(pos->gtid, sizeof pos->gtid, "%s", row[0]);
+                mysql_free_result(res);
+            }
+        } else {
+            CDC_WARN(FAC, "starting at %s:%" PRIu64 " on MySQL: the executed "
+                          "GTID set is tracked from here on only",
+                     pos->file, pos->offset);
+        }
+        return 0;
+    }
+    /* a GTID state */
+    if (!src->mariadb) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql.from=%s: starting MySQL at a GTID set is not "
+                    "supported",
+                    from);
+        cdc_err_hint(err, "start at FILE:POS (SHOW BINARY LOG STATUS), now "
+                          "or beginning");
+        return -1;
+    }
+    snprintf(pos->gtid, sizeof pos->gtid, "%s", from);
+    *by_gtid = 1;
+    return 0;
+}
+
+static int my_start(cdc_source_t *base, const cdc_pos_t *resume,
+                    cdc_err_t *err)
+{
+    mysql_src_t *src = (mysql_src_t *)base;
+    srv_status_t st;
+    cdc_pos_t pos;
+    int by_gtid;
+
+    if (src->started) {
+        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                    "mysql source started twice");
+        return -1;
+    }
+    src->meta = my_connect_mode(src, 30, err);
+    if (!src->meta)
+        return -1;
+    if (preflight(src, src->meta, &st, 1, err) < 0)
+        return -1;
+    if (resolve_start(src, resume, &st, &pos, &by_gtid, err) < 0)
+        return -1;
+    if (!src->mariadb) {
+        /* the metadata connection is only needed for MariaDB JSON */
+        mysql_close(src->meta);
+        src->meta = NULL;
+    }
+    src->resume = pos;
+    if (stream_open(src, &pos, by_gtid, err) < 0)
+        return -1;
+    /* the first packet is the fake ROTATE or the server's refusal (purged
+     * binlog, unknown GTID): report that from start() */
+    if (stream_step(src, by_gtid, err) < 0) {
+        stream_close(src);
+        return -1;
+    }
+    src->started = 1;
+    if (pthread_create(&src->thr, NULL, reader_main, src)) {
+        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                    "cannot start the binlog reader thread: %s",
+                    strerror(errno));
+        return -1;
+    }
+    src->thr_started = 1;
+    return 0;
+}
+
+static int my_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
+                   cdc_err_t *err)
+{
+    mysql_src_t *src = (mysql_src_t *)base;
+    struct timespec ts;
+    int rc;
+
+    *out = NULL;
+    if (!src->started) {
+        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                    "mysql source not started");
+        return -1;
+    }
+    if (timeout_ms > 0)
+        abs_deadline(&ts, timeout_ms);
+    pthread_mutex_lock(&src->mu);
+    while (src->qlen == 0 && !src->failed && timeout_ms > 0) {
+        if (pthread_cond_timedwait(&src->cv_put, &src->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+    if (src->qlen > 0) {
+        cdc_txn_t *tx = src->q[src->qhead];
+        size_t sz = tx->arena.total + 256;
+        src->qhead = (src->qhead + 1) % src->qcap;
+        src->qlen--;
+        src->qbytes = src->qbytes > sz ? src->qbytes - sz : 0;
+        pthread_cond_signal(&src->cv_take);
+        *out = tx;
+        rc = CDC_SRC_TXN;
+    } else if (src->failed) {
+        *err = src->ferr;
+        rc = -1;
+    } else {
+        rc = CDC_SRC_IDLE;
+    }
+    pthread_mutex_unlock(&src->mu);
+    return rc;
+}
+
+static int my_confirm(cdc_source_t *base, const cdc_pos_t *durable,
+                      cdc_err_t *err)
+{
+    /* The server keeps no per-client state for a binlog dump: the
+     * checkpoint file is the only record of progress. */
+    (void)base;
+    (void)durable;
+    (void)err;
+    return 0;
+}
+
+static void my_destroy(cdc_source_t *base)
+{
+    mysql_src_t *src = (mysql_src_t *)base;
+    if (!src)
+        return;
+    if (src->thr_started) {
+        pthread_mutex_lock(&src->mu);
+        src->stop = 1;
+        if (src->repl_fd >= 0)
+            shutdown(src->repl_fd, SHUT_RDWR); /* wake a blocked read */
+        pthread_cond_broadcast(&src->cv_take);
+        pthread_cond_broadcast(&src->cv_put);
+        pthread_mutex_unlock(&src->mu);
+        pthread_join(src->thr, NULL);
+    }
+    stream_close(src);
+    src_free(src);
+}
+
+static cdc_source_t *my_create_ops(const cdc_conf_t *conf, cdc_err_t *err);
+
+const cdc_source_ops_t cdc_source_mysql_ops = {
+    .name = "mysql",
+    .abi = CDC_PLUGIN_ABI,
+    .create = my_create_ops,
+    .start = my_start,
+    .next = my_next,
+    .confirm = my_confirm,
+    .destroy = my_destroy,
+};
+
+static cdc_source_t *my_create_ops(const cdc_conf_t *conf, cdc_err_t *err)
+{
+    cdc_source_t *s = my_create(conf, err);
+    if (s)
+        s->ops = &cdc_source_mysql_ops;
+    return s;
+}
