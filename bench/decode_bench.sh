@@ -24,8 +24,8 @@ files=$(awk -v f="$first" '$1 >= f {print $1}' "$tmp/logs" | sed '$d' |
         sed "s|^|$MYSQL_DATADIR/|")
 size=$(du -cb $files | tail -1 | cut -f1)
 rows=$((TXNS * 1000))
-printf '# workload applied in %.1f s; binlog %d MB in %d files\n' \
-    "$(echo "$t1 - $t0" | bc)" $((size / 1000000)) "$(echo $files | wc -w)"
+awk -v a="$t0" -v b="$t1" -v s="$size" -v n="$(echo $files | wc -w)" \
+    'BEGIN { printf "# workload applied in %.1f s; binlog %d MB in %d files\n", b - a, s / 1e6, n }'
 
 measure() { # label cmd... ; prints "label wall user sys maxrss_kb"
     local label=$1; shift

@@ -319,9 +319,10 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                                 "ACLs, size limits) and restart; the run "
                                 "resumes at the last delivered "
                                 "transaction");
-            if (!s->detached)
-                cdc_log_err(FAC, e);
         }
+        CDC_DEBUG(FAC, "delivery to topic %s failed: %s",
+                  m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
+                  rd_kafka_err2str(m->err));
     } else {
         s->st.delivered++;
         if (s->brokers_down) {
