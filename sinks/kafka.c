@@ -340,14 +340,13 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
 static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
 {
     kafka_sink_t *s = opaque;
-    char buf[512];
 
+    (void)rk;
     switch (e) {
     case RD_KAFKA_RESP_ERR__FATAL:
+        /* librdkafka logs it (FATAL); poll() reports it as the error. */
         s->fatal = 1;
-        buf[0] = '\0';
-        rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        CDC_ERROR(FAC, "fatal producer error: %s", buf[0] ? buf : reason);
+        CDC_DEBUG(FAC, "fatal error raised: %s", reason);
         break;
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
         if (!s->brokers_down) {
@@ -410,8 +409,8 @@ static int check_failures(kafka_sink_t *s, cdc_err_t *err)
         fe = rd_kafka_fatal_error(s->rk, buf, sizeof(buf));
         cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
                     "kafka: fatal producer error: %s", buf);
-        cdc_err_detail(err, "%s; the idempotent producer cannot guarantee "
-                            "order or exactly-once writes any more",
+        cdc_err_detail(err, "%s; the idempotent producer can no longer "
+                            "guarantee ordered, duplicate-free delivery",
                        rd_kafka_err2name(fe));
         cdc_err_hint(err, "check the broker logs; restart to resume at the "
                           "last delivered transaction");
