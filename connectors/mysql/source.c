@@ -670,22 +670,24 @@ static MYSQL *my_connect(mysql_src_t *src, unsigned read_timeout_s,
     return m;
 }
 
-/* Connect honouring mysql.ssl.mode (preferred falls back to plain). */
+/* Connect honouring mysql.ssl.mode.  libmariadb 3.3 treats
+ * MYSQL_OPT_SSL_ENFORCE as "use TLS when the server offers it" and only
+ * refuses a plain connection when verification is on, so "required" is
+ * checked here after the handshake. */
 static MYSQL *my_connect_mode(mysql_src_t *src, unsigned read_timeout_s,
                               cdc_err_t *err)
 {
-    MYSQL *m;
-    if (src->ssl_mode == SSL_DISABLED)
-        return my_connect(src, read_timeout_s, 0, err);
-    m = my_connect(src, read_timeout_s, 1, err);
-    if (!m && src->ssl_mode == SSL_PREFERRED &&
-        err->code == CDC_EXIT_CONFIG && !strstr(err->msg, "Access denied")) {
-        CDC_INFO(FAC, "TLS not available at %s:%u (%s); connecting without "
-                      "TLS (mysql.ssl.mode=preferred)",
-                 src->host, src->port, err->msg);
-        /* next time go straight to plain */
-        src->ssl_mode = SSL_DISABLED;
-        m = my_connect(src, read_timeout_s, 0, err);
+    MYSQL *m = my_connect(src, read_timeout_s,
+                          src->ssl_mode != SSL_DISABLED, err);
+    if (m && src->ssl_mode >= SSL_REQUIRED && !mysql_get_ssl_cipher(m)) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql server %s:%u does not offer TLS but "
+                    "mysql.ssl.mode is required",
+                    src->host, src->port);
+        cdc_err_hint(err, "configure TLS on the server (ssl_cert, ssl_key) "
+                          "or set mysql.ssl.mode=preferred");
+        mysql_close(m);
+        return NULL;
     }
     return m;
 }

@@ -1,0 +1,104 @@
+#!/bin/bash
+# t_mysql_preflight.sh - the mysql source refuses wrong server settings
+# with one message per problem (and the SQL that fixes it), exit 78.
+#
+# Breaks settings with SET GLOBAL and restores them on exit.  Drives the
+# source through tests/integ/mysql_drive.c (built here against
+# $BUILD/libcdc.a) and, when the CLI has --source mysql, through
+# autoglm-cdc as well.
+. "$(dirname "$0")/lib.sh"
+need mariadb
+
+# --- the driver -------------------------------------------------------
+DRIVE=$T/mysql_drive
+[ -f "$BUILD/libcdc.a" ] || skip "$BUILD/libcdc.a not built"
+# shellcheck disable=SC2046
+${CC:-cc} -std=gnu11 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libmariadb) \
+    -o "$DRIVE" "$ROOT/tests/integ/mysql_drive.c" "$BUILD/libcdc.a" \
+    $(pkg-config --libs libmariadb libpq rdkafka yajl libzstd yaml-0.1 zlib) -lm -lpthread \
+    || fail "cannot build mysql_drive"
+DSN=$(my_dsn)
+ROOT_DSN="mysql://root:$MYSQL_ROOT_PASSWORD@$MYSQL_HOST:$MYSQL_PORT"
+
+# expect CODE NAME CMD...: run CMD (stderr to $T/NAME.err), check the exit code
+expect() {
+    local code=$1 name=$2 rc
+    shift 2
+    timeout 60 "$@" >"$T/$name.out" 2>"$T/$name.err"
+    rc=$?
+    [ $rc = "$code" ] || { cat "$T/$name.err" >&2; fail "$name: exit $rc, expected $code"; }
+    log "$name: exit $rc as expected"
+}
+has() { grep -qF -- "$2" "$T/$1.err" || { cat "$T/$1.err" >&2; fail "$1: stderr lacks: $2"; }; }
+
+# --- baseline: good settings start ------------------------------------
+expect 0 good "$DRIVE" -X mysql.dsn="$DSN" --idle-exit 300
+has good "binlog dump started"
+
+# --- wrong binlog settings, all reported together ----------------------
+old=$(my_sql "SELECT CONCAT_WS(',', @@global.binlog_format, @@global.binlog_row_image, @@global.binlog_row_metadata)")
+IFS=, read -r OLD_FMT OLD_IMG OLD_META <<<"$old"
+restore() {
+    my_sql "SET GLOBAL binlog_format = '$OLD_FMT'; SET GLOBAL binlog_row_image = '$OLD_IMG';
+            SET GLOBAL binlog_row_metadata = '$OLD_META'" || true
+}
+trap 'restore; _cdc_cleanup' EXIT
+my_sql "SET GLOBAL binlog_format = 'STATEMENT'; SET GLOBAL binlog_row_image = 'MINIMAL';
+        SET GLOBAL binlog_row_metadata = 'MINIMAL'"
+expect 78 settings "$DRIVE" -X mysql.dsn="$DSN"
+has settings "binlog_format is STATEMENT, must be ROW"
+has settings "SET GLOBAL binlog_format = 'ROW';"
+has settings "binlog_row_image is MINIMAL, must be FULL"
+has settings "SET GLOBAL binlog_row_image = 'FULL';"
+has settings "binlog_row_metadata is MINIMAL, must be FULL"
+has settings "SET GLOBAL binlog_row_metadata = 'FULL';"
+has settings "(3 wrong settings)"
+if [ -x "$CDC" ] && "$CDC" --help 2>&1 | grep -q -- '--mysql-dsn'; then
+    expect 78 settings_cli "$CDC" --source mysql --mysql-dsn "$DSN" --sink stdout
+    has settings_cli "SET GLOBAL binlog_row_image = 'FULL';"
+fi
+restore
+trap _cdc_cleanup EXIT
+expect 0 restored "$DRIVE" -X mysql.dsn="$DSN" --idle-exit 300
+
+# --- server_id equal to the server's ------------------------------------
+sid=$(my_val "SELECT @@global.server_id")
+expect 78 own_id "$DRIVE" -X mysql.dsn="$DSN" -X mysql.server_id="$sid"
+has own_id "is the server's own server_id"
+
+# --- server_id used by another registered replica (needs the privilege to
+# read SHOW SLAVE HOSTS: run both as root) --------------------------------
+"$DRIVE" -X mysql.dsn="$ROOT_DSN" -X mysql.server_id=7777 -X application_id=other \
+    --idle-exit 20000 >"$T/other.out" 2>"$T/other.err" &
+other=$!
+wait_for 20 "the other replica registers" \
+    bash -c "[ \"\$(mariadb --no-defaults --protocol=tcp -h $MYSQL_HOST -P $MYSQL_PORT -uroot -p$MYSQL_ROOT_PASSWORD -N -B -e 'SHOW SLAVE HOSTS' | cut -f1 | grep -c '^7777$')\" = 1 ]"
+expect 78 id_in_use "$DRIVE" -X mysql.dsn="$ROOT_DSN" -X mysql.server_id=7777 -X application_id=mine
+has id_in_use "mysql.server_id 7777 is already used by the replica at autoglm-cdc:other"
+kill -TERM $other 2>/dev/null
+wait $other 2>/dev/null
+
+# --- missing grants ---------------------------------------------------------
+my_sql "DROP USER IF EXISTS 'cdc_weak'@'%'; CREATE USER 'cdc_weak'@'%' IDENTIFIED BY 'weakpw';
+        GRANT SELECT ON *.* TO 'cdc_weak'@'%'"
+expect 78 grants "$DRIVE" -X mysql.dsn="mysql://cdc_weak:weakpw@$MYSQL_HOST:$MYSQL_PORT"
+has grants "lacks the REPLICATION SLAVE privilege"
+has grants "GRANT REPLICATION SLAVE ON *.* TO 'cdc_weak'@'%';"
+has grants "GRANT BINLOG MONITOR ON *.* TO 'cdc_weak'@'%';"
+my_sql "DROP USER 'cdc_weak'@'%'"
+
+# --- other refusals ---------------------------------------------------------
+expect 78 password "$DRIVE" -X mysql.dsn="mysql://$MYSQL_USER:wrong@$MYSQL_HOST:$MYSQL_PORT"
+has password "Access denied"
+tls=$(my_val "SELECT @@have_ssl")
+if [ "$tls" != YES ]; then
+    expect 78 tls "$DRIVE" -X mysql.dsn="$DSN" -X mysql.ssl.mode=required
+    has tls "does not offer TLS"
+fi
+expect 78 from "$DRIVE" -X mysql.dsn="$DSN" -X mysql.from='not a position!'
+has from "mysql.from: cannot parse"
+expect 78 sslmode "$DRIVE" -X mysql.dsn="$DSN?ssl-mode=sometimes"
+# nothing listens on port 1
+expect 69 unreachable "$DRIVE" -X mysql.dsn="mysql://cdc:x@127.0.0.1:1" -X mysql.connect_timeout_ms=2000
+has unreachable "cannot connect"
+log "all preflight refusals as expected"
