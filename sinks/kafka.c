@@ -49,6 +49,7 @@
 #include "cdc/conf.h"
 #include "cdc/envelope.h"
 #include "cdc/log.h"
+#include "cdc/pipeline.h"
 #include "cdc/plugin.h"
 #include "sinks/kafka.h"
 
@@ -483,6 +484,22 @@ static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
         rd_kafka_poll(s->rk, 100);
         if (check_failures(s, err) < 0) {
             note_unblocked(s);
+            return -1;
+        }
+        if (cdc_pipeline_stop) {
+            /* SIGTERM while blocked: this txn is only partly produced, so
+             * it must not count as delivered; the checkpoint stays at the
+             * last fully delivered txn. */
+            note_unblocked(s);
+            cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                        "kafka: stopped while waiting for room in the "
+                        "producer queue");
+            cdc_err_detail(err, "the brokers did not accept messages; the "
+                                "current transaction was not fully "
+                                "produced");
+            cdc_err_hint(err, "check that the brokers in kafka.brokers are "
+                              "reachable; the next run resumes at the last "
+                              "delivered transaction");
             return -1;
         }
     }

@@ -19,6 +19,7 @@
 #include "cdc/conf.h"
 #include "cdc/err.h"
 #include "cdc/log.h"
+#include "cdc/pipeline.h"
 #include "cdc/plugin.h"
 #include "sinks/kafka.h"
 #include "tests/unit/cdc_test.h"
@@ -674,6 +675,65 @@ CDC_TEST(queue_full_blocks_reader_without_loss)
     free(ms);
     cdc_sink_kafka_ops.destroy(snk);
     cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+    cdc_conf_destroy(conf);
+    mock_stop(&m);
+}
+
+CDC_TEST(stop_while_blocked_fails_txn)
+{
+    mock_t m;
+    mock_start(&m);
+    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
+    cdc_conf_t *conf = mkconf(&m, "kafka.queue.buffering.max.messages", "2",
+                              NULL);
+    cdc_sink_t *snk = mksink(conf);
+    T_ASSERT(snk != NULL);
+    if (!snk)
+        return;
+    cdc_table_t *t = orders_table("shop", "orders");
+    cdc_txn_t *tx = txn_inserts(t, 1, 10);
+    cdc_err_t err;
+
+    /* broker down and queue full: write blocks; SIGTERM must end it
+     * with the txn marked failed (only part of it was produced) */
+    rd_kafka_mock_broker_set_down(m.mc, 1);
+    cdc_pipeline_stop = 1;
+    T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), -1);
+    cdc_pipeline_stop = 0;
+    T_EQ_INT(tx->failed, 1);
+    T_EQ_INT(err.code, CDC_EXIT_UNAVAILABLE);
+    T_ASSERT(strstr(err.msg, "stopped") != NULL);
+    rd_kafka_mock_broker_set_up(m.mc, 1);
+    cdc_sink_kafka_ops.flush(snk, 10000, &err);
+    T_EQ_INT(tx->pending, 0);
+    cdc_sink_kafka_ops.destroy(snk);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+    cdc_conf_destroy(conf);
+    mock_stop(&m);
+}
+
+CDC_TEST(destroy_after_txns_freed)
+{
+    /* the pipeline frees its txns before destroying the sink: delivery
+     * reports served during destroy must not touch them */
+    mock_t m;
+    mock_start(&m);
+    cdc_conf_t *conf = mkconf(&m, NULL);
+    cdc_sink_t *snk = mksink(conf);
+    T_ASSERT(snk != NULL);
+    if (!snk)
+        return;
+    cdc_table_t *t = orders_table("shop", "orders");
+    cdc_txn_t *tx = txn_inserts(t, 1, 50);
+    cdc_err_t err;
+
+    rd_kafka_mock_broker_set_down(m.mc, 1);
+    T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), 0);
+    T_ASSERT(tx->pending > 0);
+    cdc_txn_destroy(tx);
+    cdc_sink_kafka_ops.destroy(snk); /* flushes 2 s, purges the rest */
     cdc_table_destroy(t);
     cdc_conf_destroy(conf);
     mock_stop(&m);
