@@ -928,7 +928,7 @@ static int preflight(mysql_src_t *src, MYSQL *m, srv_status_t *st,
         cdc_err_t e;
         res = q_result(src, m, sql, &e);
         if (!res) {
-            CDC_WARN(FAC, "cannot check that mysql.server_id %" PRIu32
+            CDC_INFO(FAC, "cannot check that mysql.server_id %" PRIu32
                           " is unused: %s failed (%s)%s",
                      src->server_id, sql, mysql_error(m),
                      src->mariadb ? "; GRANT REPLICATION MASTER ADMIN "
@@ -1403,10 +1403,10 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
     if (pos->gtid[0])
         cdc_binlog_set_gtid_state(src->bl, pos->gtid);
     if (by_gtid)
-        CDC_INFO(FAC, "binlog dump started at GTID state '%s' (server_id %u)",
+        CDC_INFO(FAC, "binlog dump requested at GTID state '%s' (server_id %u)",
                  pos->gtid, sid);
     else
-        CDC_INFO(FAC, "binlog dump started at %s:%" PRIu64 " (server_id %u)",
+        CDC_INFO(FAC, "binlog dump requested at %s:%" PRIu64 " (server_id %u)",
                  pos->file, pos->offset, sid);
     return 0;
 fail:

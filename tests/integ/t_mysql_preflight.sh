@@ -33,7 +33,7 @@ has() { grep -qF -- "$2" "$T/$1.err" || { cat "$T/$1.err" >&2; fail "$1: stderr 
 
 # --- baseline: good settings start ------------------------------------
 expect 0 good "$DRIVE" -X mysql.dsn="$DSN" --idle-exit 300
-has good "binlog dump started"
+has good "binlog dump requested"
 
 # --- wrong binlog settings, all reported together ----------------------
 old=$(my_sql "SELECT CONCAT_WS(',', @@global.binlog_format, @@global.binlog_row_image, @@global.binlog_row_metadata)")

@@ -1,0 +1,113 @@
+#!/bin/bash
+# t_mysql_stream.sh - inserts, updates and deletes arrive live from MariaDB
+# through the mysql source; heartbeats keep an idle stream open; the
+# start positions now / beginning / FILE:POS / GTID and a resume from a
+# checkpoint position all start at the right transaction; JSON columns
+# arrive as JSON.
+#
+# Drives the source through tests/integ/mysql_drive.c (built here against
+# $BUILD/libcdc.a); when the CLI has --source mysql it is checked too.
+. "$(dirname "$0")/lib.sh"
+need mariadb
+
+DRIVE=$T/mysql_drive
+[ -f "$BUILD/libcdc.a" ] || skip "$BUILD/libcdc.a not built"
+# shellcheck disable=SC2046
+${CC:-cc} -std=gnu11 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libmariadb) \
+    -o "$DRIVE" "$ROOT/tests/integ/mysql_drive.c" "$BUILD/libcdc.a" \
+    $(pkg-config --libs libmariadb libpq rdkafka yajl libzstd yaml-0.1 zlib) -lm -lpthread \
+    || fail "cannot build mysql_drive"
+DSN=$(my_dsn)
+DB=cdc_mystream
+
+lines() { grep -c " $DB\." "$1" 2>/dev/null || true; }
+# wait_lines FILE N: until FILE has N change lines of $DB
+wait_lines() { wait_for 30 "$2 changes in $1" bash -c "[ \$(grep -c ' $DB\\.' '$1') -ge $2 ]"; }
+stop_drive() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+my_fresh_db $DB
+my_sql "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(40), doc JSON,
+        amount DECIMAL(10,2), note TEXT)" $DB
+start_pos=$(my_binlog_pos)
+start_gtid=$(my_gtid)
+
+# --- live: start at now, then write --------------------------------------
+"$DRIVE" -X mysql.dsn="$DSN" -X mysql.heartbeat_ms=500 --pos-file "$T/pos" \
+    >"$T/live.out" 2>"$T/live.err" &
+drv=$!
+wait_for 20 "the source starts" grep -q "mysql_drive: started" "$T/live.err"
+my_sql "BEGIN; INSERT INTO t VALUES (1, 'one', '{\"k\": 1}', 1.50, NULL);
+        INSERT INTO t VALUES (2, 'two', '[1, 2, \"x\"]', -2.25, 'n2'); COMMIT" $DB
+my_sql "UPDATE t SET name = 'uno', doc = '{\"k\": 2}' WHERE id = 1" $DB
+my_sql "DELETE FROM t WHERE id = 2" $DB
+wait_lines "$T/live.out" 4
+# idle for longer than 3 heartbeat periods (read timeout): no reconnect
+sleep 4
+my_sql "INSERT INTO t VALUES (3, 'three', NULL, 0, 'after idle')" $DB
+wait_lines "$T/live.out" 5
+stop_drive $drv
+cat "$T/live.out" >&2
+grep -q "reconnecting" "$T/live.err" && { cat "$T/live.err" >&2; fail "the idle stream reconnected"; }
+
+sed -n 1p "$T/live.out" | grep -qF "c $DB.t " || fail "first change is not the insert of row 1"
+grep -qF 'after{id=int:1 name=str:"one" doc=json:{"k": 1} amount=dec:1.50 note=null}' "$T/live.out" \
+    || fail "insert of row 1 is wrong"
+grep -qF 'after{id=int:2 name=str:"two" doc=json:[1, 2, "x"] amount=dec:-2.25 note=str:"n2"}' "$T/live.out" \
+    || fail "insert of row 2 is wrong"
+grep -F "u $DB.t " "$T/live.out" | grep -qF 'before{id=int:1 name=str:"one" doc=json:{"k": 1}' \
+    || fail "update before image is wrong"
+grep -F "u $DB.t " "$T/live.out" | grep -qF 'after{id=int:1 name=str:"uno" doc=json:{"k": 2}' \
+    || fail "update after image is wrong"
+grep -F "d $DB.t " "$T/live.out" | grep -qF 'before{id=int:2 ' || fail "delete is wrong"
+grep -qF 'after{id=int:3 name=str:"three" doc=null amount=dec:0.00 note=str:"after idle"}' "$T/live.out" \
+    || fail "insert after the idle period is wrong"
+# the two inserts are one transaction (same GTID)
+[ "$(grep -F "c $DB.t " "$T/live.out" | head -2 | sed 's/.*gtid=\([^ ]*\).*/\1/' | sort -u | wc -l)" = 1 ] \
+    || fail "the two inserts of one transaction carry different GTIDs"
+# the checkpoint position is the end of the binlog now
+read -r pfile poff pgtid <"$T/pos"
+[ "$pfile $poff" = "$(my_binlog_pos)" ] || fail "position after the last txn $pfile:$poff != $(my_binlog_pos)"
+[ "$pgtid" = "$(my_gtid)" ] || fail "GTID state after the last txn '$pgtid' != '$(my_gtid)'"
+log "live stream ok; position $pfile:$poff gtid $pgtid"
+
+# --- start positions --------------------------------------------------------
+# FILE:POS from before the table's rows: all 5 changes
+"$DRIVE" -X mysql.dsn="$DSN" -X mysql.from="${start_pos% *}:${start_pos#* }" \
+    --idle-exit 1500 >"$T/filepos.out" 2>"$T/filepos.err" || { cat "$T/filepos.err" >&2; fail "FILE:POS start failed"; }
+[ "$(lines "$T/filepos.out")" = 5 ] || fail "FILE:POS start: $(lines "$T/filepos.out") changes, expected 5"
+# GTID state from before: the same 5
+"$DRIVE" -X mysql.dsn="$DSN" -X mysql.from="$start_gtid" \
+    --idle-exit 1500 >"$T/gtid.out" 2>"$T/gtid.err" || { cat "$T/gtid.err" >&2; fail "GTID start failed"; }
+[ "$(lines "$T/gtid.out")" = 5 ] || fail "GTID start: $(lines "$T/gtid.out") changes, expected 5"
+cmp -s <(sed 's/ pos=[^ ]*//' "$T/filepos.out" | grep " $DB\.") <(sed 's/ pos=[^ ]*//' "$T/gtid.out" | grep " $DB\.") \
+    || fail "FILE:POS and GTID starts differ"
+# resume from a checkpoint after the update (GTID resume on MariaDB):
+# only the delete and the last insert follow
+ck_line=$(grep -F "u $DB.t " "$T/live.out" | head -1)
+ck_gtid=$(sed -n 's/.*gtid=\([^ ]*\).*/\1/p' <<<"$ck_line")
+ck_pos=$(sed -n 's/.* pos=\([^ ]*\).*/\1/p' <<<"$ck_line")
+state=$(my_val "SELECT BINLOG_GTID_POS('${ck_pos%:*}', ${ck_pos##*:})")
+"$DRIVE" -X mysql.dsn="$DSN" --resume "$ck_pos@$state" --idle-exit 1500 \
+    >"$T/resume.out" 2>"$T/resume.err" || { cat "$T/resume.err" >&2; fail "resume failed"; }
+[ "$(lines "$T/resume.out")" = 2 ] || { cat "$T/resume.out" >&2; fail "resume after $ck_gtid: $(lines "$T/resume.out") changes, expected 2"; }
+[ "$(grep " $DB\." "$T/resume.out" | head -1 | cut -c1)" = d ] || fail "resume did not start with the delete"
+# the same by file:pos alone
+"$DRIVE" -X mysql.dsn="$DSN" --resume "$ck_pos" --idle-exit 1500 \
+    >"$T/resume2.out" 2>"$T/resume2.err" || { cat "$T/resume2.err" >&2; fail "file:pos resume failed"; }
+[ "$(lines "$T/resume2.out")" = 2 ] || fail "file:pos resume: $(lines "$T/resume2.out") changes, expected 2"
+# beginning: at least our 5 changes, in the same order as live
+"$DRIVE" -X mysql.dsn="$DSN" -X mysql.from=beginning --idle-exit 2000 \
+    >"$T/begin.out" 2>"$T/begin.err" || { cat "$T/begin.err" >&2; fail "beginning start failed"; }
+cmp -s <(grep " $DB\." "$T/begin.out" | tail -5 | sed 's/ pos=[^ ]*//') <(sed 's/ pos=[^ ]*//' "$T/filepos.out" | grep " $DB\.") \
+    || fail "start at beginning: the last 5 changes differ"
+log "start positions ok"
+
+# --- the CLI, if it can run the mysql source --------------------------------
+if [ -x "$CDC" ] && "$CDC" --help 2>&1 | grep -q -- '--mysql-dsn' && "$CDC" --help 2>&1 | grep -q -- '--max-txns'; then
+    timeout 60 "$CDC" --source mysql --mysql-dsn "$DSN" -X mysql.from="${start_pos% *}:${start_pos#* }" \
+        --sink stdout --max-txns 4 >"$T/cli.out" 2>"$T/cli.err" || { cat "$T/cli.err" >&2; fail "autoglm-cdc --source mysql failed"; }
+    grep -q '"k": *2' "$T/cli.out" || grep -q '"k":2' "$T/cli.out" || { cat "$T/cli.out" >&2; fail "CLI output lacks the JSON update"; }
+    log "CLI ok"
+fi
+my_sql "DROP DATABASE $DB"
+log "stream ok"
