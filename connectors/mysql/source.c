@@ -735,10 +735,10 @@ typedef struct srv_status {
 static void parse_version(mysql_src_t *src, const char *v, const char *cmt)
 {
     unsigned a = 0, b = 0, c = 0;
-    snprintf(src->version_str, sizeof src->version_str, "%s", v);
+    snprintf(src->version_str, sizeof src->version_str, "%.120s", v);
     src->mariadb = (strcasestr(v, "mariadb") ||
                     (cmt && strcasestr(cmt, "mariadb")));
-    if (!strncmp(v, "5.5.5-", 6) && src->mariadb)
+    if (src->mariadb && strlen(v) > 6 && !memcmp(v, "5.5.5-", 6))
         v += 6;
     sscanf(v, "%u.%u.%u", &a, &b, &c);
     src->version = a * 10000UL + b * 100UL + c;
@@ -862,7 +862,8 @@ static int preflight(mysql_src_t *src, MYSQL *m, srv_status_t *st,
     mysql_free_result(res);
     res = NULL;
 
-    parse_version(src, var_of(vars, nvars, "version") ?: "",
+    v = var_of(vars, nvars, "version");
+    parse_version(src, v ? v : "unknown",
                   var_of(vars, nvars, "version_comment"));
     if (initial)
         CDC_INFO(FAC, "connected to %s %s at %s:%u (%s)",
