@@ -66,6 +66,8 @@ void cdc_binlog_destroy(cdc_binlog_t *bl);
 /** @brief Set the name of the file the following events belong to (a
  *  ROTATE event also sets it). */
 void cdc_binlog_set_file(cdc_binlog_t *bl, const char *name);
+/** @brief Name of the current file ("" if none; borrowed). */
+const char *cdc_binlog_get_file(const cdc_binlog_t *bl);
 
 /**
  * @brief Decode one complete event of len bytes that starts at `offset`
@@ -100,6 +102,9 @@ const char *cdc_binlog_type_name(uint8_t type);
  * calls cb for each committed txn.  start_offset 0 = from the beginning
  * (else events before it are decoded for state but not emitted).
  * Truncated files and files without the magic give a clear error.
+ * Each txn passed to cb belongs to cb (also when cb fails); cb may be
+ * NULL (txns are then destroyed).  Without a file name set, the file's
+ * base name is used.
  */
 typedef int (*cdc_binlog_txn_cb)(void *opaque, cdc_txn_t *tx, cdc_err_t *err);
 int cdc_binlog_read_file(cdc_binlog_t *bl, const char *path,

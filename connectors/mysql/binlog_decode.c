@@ -498,6 +498,11 @@ void cdc_binlog_set_file(cdc_binlog_t *bl, const char *name)
     snprintf(bl->file, sizeof(bl->file), "%s", name ? name : "");
 }
 
+const char *cdc_binlog_get_file(const cdc_binlog_t *bl)
+{
+    return bl->file;
+}
+
 int cdc_binlog_checksum_alg(const cdc_binlog_t *bl)
 {
     return bl->checksum;
@@ -1538,7 +1543,8 @@ static int ev_incident(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
     everr(bl, e, err,
           "the source logged an incident (type %u%s%.*s): changes may be "
           "missing from the binlog",
-          kind, m ? ": " : "", m ? (int)ml : 0, m ? (const char *)m : "");
+          kind, m && ml ? ": " : "", m ? (int)ml : 0,
+          m ? (const char *)m : "");
     cdc_err_hint(err, "the source server lost events (e.g. a failed "
                       "non-transactional write); re-snapshot the affected "
                       "tables and restart capture after this position");
@@ -1966,13 +1972,16 @@ static int decode_image(cdc_binlog_t *bl, const evctx_t *e, cdc_txn_t *tx,
             continue;
         }
         if (partial && is_json && bit_lsb(partial, ji)) {
+            /* a JSON diff (binlog_row_value_options=PARTIAL_JSON) instead
+             * of the document: without the full document there is
+             * nothing exact to emit */
             everr(bl, e, err,
-                  "partial JSON update (binlog_row_value_options="
-                  "PARTIAL_JSON) of column %s of %s.%s, row %u, is not "
-                  "supported",
+                  "partial JSON update of column %s of %s.%s, row %u, "
+                  "cannot be decoded into a full document",
                   t->cols[i].name, t->db, t->name, row);
-            cdc_err_hint(err, "set binlog_row_value_options='' on the source "
-                              "so full JSON documents are logged");
+            cdc_err_hint(err, "set binlog_row_value_options='' (and "
+                              "binlog_row_image=FULL) on the source so full "
+                              "JSON documents are logged");
             return -1;
         }
         size_t avail = rd_left(r), used = 0;

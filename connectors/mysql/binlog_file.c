@@ -92,6 +92,10 @@ int cdc_binlog_read_file(cdc_binlog_t *bl, const char *path,
         goto out;
     }
 
+    if (!cdc_binlog_get_file(bl)[0]) {
+        const char *base = strrchr(path, '/');
+        cdc_binlog_set_file(bl, base ? base + 1 : path);
+    }
     uint64_t off = 4;
     while (off < size) {
         size_t left = size - (size_t)off;
