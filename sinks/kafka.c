@@ -78,6 +78,7 @@ typedef struct kafka_sink {
     char *source; /* {source} */
     int tombstones;
     int with_key;
+    int rd_debug; /* kafka.debug set */
     int64_t msg_timeout_ms;
     int64_t qmax_msgs;
     int64_t qmax_kb;
@@ -373,17 +374,17 @@ static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
 {
+    const kafka_sink_t *s = rd_kafka_opaque(rk);
     int lvl;
 
-    (void)rk;
     if (level <= 2)
         lvl = CDC_LOG_ERROR;
     else if (level <= 4) /* transient conditions librdkafka retries */
         lvl = CDC_LOG_WARN;
     else if (level <= 6)
         lvl = CDC_LOG_INFO;
-    else
-        lvl = CDC_LOG_DEBUG;
+    else /* kafka.debug=... asks for these explicitly: show them */
+        lvl = s && s->rd_debug ? CDC_LOG_INFO : CDC_LOG_DEBUG;
     if (lvl > cdc_log_get_level())
         return;
     cdc_log(lvl, FAC, "%s: %s", fac, buf);
@@ -605,7 +606,11 @@ static int conf_prop(rd_kafka_conf_t *kc, const cdc_conf_t *conf,
                 "kafka: invalid producer property \"%s\"%s%s%s", prop,
                 where ? " (set at " : "", where ? where : "",
                 where ? ")" : "");
-    cdc_err_detail(err, "%s", errstr);
+    if (ckey && cdc_conf_is_secret(ckey))
+        cdc_err_detail(err, "librdkafka rejected the value (not shown: "
+                            "secret)");
+    else
+        cdc_err_detail(err, "%s", errstr);
     cdc_err_hint(err, "librdkafka properties are listed in its "
                       "CONFIGURATION.md; pass them as -X kafka.%s=VALUE or "
                       "under \"kafka:\" in the YAML file", prop);
@@ -712,6 +717,8 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
             !strcmp(k + 6, "test.mock.num.brokers"))
             has_bootstrap = 1;
     }
+    v = cdc_conf_get(conf, "kafka.debug", NULL);
+    s->rd_debug = v && *v;
     if (!has_bootstrap) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "kafka.brokers is not set");
         cdc_err_hint(err, "pass --kafka-brokers HOST:PORT[,HOST:PORT] or "
