@@ -54,7 +54,7 @@ has settings "binlog_row_metadata is MINIMAL, must be FULL"
 has settings "SET GLOBAL binlog_row_metadata = 'FULL';"
 has settings "(3 wrong settings)"
 if [ -x "$CDC" ] && "$CDC" --help 2>&1 | grep -q -- '--mysql-dsn'; then
-    expect 78 settings_cli "$CDC" --source mysql --mysql-dsn "$DSN" --sink stdout
+    expect 78 settings_cli "$CDC" --source mysql --mysql-dsn "$DSN" --sink stdout --state-dir "$T/state"
     has settings_cli "SET GLOBAL binlog_row_image = 'FULL';"
 fi
 restore

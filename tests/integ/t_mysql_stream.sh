@@ -45,6 +45,17 @@ wait_lines "$T/live.out" 4
 sleep 4
 my_sql "INSERT INTO t VALUES (3, 'three', NULL, 0, 'after idle')" $DB
 wait_lines "$T/live.out" 5
+# DDL mid-stream: a new JSON column is recognised (cache flushed)
+my_sql "ALTER TABLE t ADD COLUMN extra JSON" $DB
+my_sql "INSERT INTO t VALUES (4, 'four', NULL, 4, NULL, '{\"new\": true}')" $DB
+wait_lines "$T/live.out" 6
+# MariaDB compressed binlog events (log_bin_compress) decode the same
+old_compress=$(my_val "SELECT @@global.log_bin_compress")
+my_sql "SET GLOBAL log_bin_compress = ON"
+long=$(printf 'x%.0s' $(seq 1 600))
+my_sql "INSERT INTO t VALUES (5, 'five', '{\"z\": [1]}', 5, '$long', NULL)" $DB
+my_sql "SET GLOBAL log_bin_compress = $old_compress"
+wait_lines "$T/live.out" 7
 stop_drive $drv
 cat "$T/live.out" >&2
 grep -q "reconnecting" "$T/live.err" && { cat "$T/live.err" >&2; fail "the idle stream reconnected"; }
@@ -61,6 +72,10 @@ grep -F "u $DB.t " "$T/live.out" | grep -qF 'after{id=int:1 name=str:"uno" doc=j
 grep -F "d $DB.t " "$T/live.out" | grep -qF 'before{id=int:2 ' || fail "delete is wrong"
 grep -qF 'after{id=int:3 name=str:"three" doc=null amount=dec:0.00 note=str:"after idle"}' "$T/live.out" \
     || fail "insert after the idle period is wrong"
+grep -qF 'after{id=int:4 name=str:"four" doc=null amount=dec:4.00 note=null extra=json:{"new": true}}' "$T/live.out" \
+    || fail "insert after ALTER TABLE ADD COLUMN extra JSON is wrong"
+grep -qF "after{id=int:5 name=str:\"five\" doc=json:{\"z\": [1]} amount=dec:5.00 note=str:\"$long\" extra=null}" "$T/live.out" \
+    || fail "insert logged with log_bin_compress=ON is wrong"
 # the two inserts are one transaction (same GTID)
 [ "$(grep -F "c $DB.t " "$T/live.out" | head -2 | sed 's/.*gtid=\([^ ]*\).*/\1/' | sort -u | wc -l)" = 1 ] \
     || fail "the two inserts of one transaction carry different GTIDs"
@@ -71,41 +86,41 @@ read -r pfile poff pgtid <"$T/pos"
 log "live stream ok; position $pfile:$poff gtid $pgtid"
 
 # --- start positions --------------------------------------------------------
-# FILE:POS from before the table's rows: all 5 changes
+# FILE:POS from before the table's rows: all 7 changes
 "$DRIVE" -X mysql.dsn="$DSN" -X mysql.from="${start_pos% *}:${start_pos#* }" \
     --idle-exit 1500 >"$T/filepos.out" 2>"$T/filepos.err" || { cat "$T/filepos.err" >&2; fail "FILE:POS start failed"; }
-[ "$(lines "$T/filepos.out")" = 5 ] || fail "FILE:POS start: $(lines "$T/filepos.out") changes, expected 5"
-# GTID state from before: the same 5
+[ "$(lines "$T/filepos.out")" = 7 ] || fail "FILE:POS start: $(lines "$T/filepos.out") changes, expected 7"
+# GTID state from before: the same 7
 "$DRIVE" -X mysql.dsn="$DSN" -X mysql.from="$start_gtid" \
     --idle-exit 1500 >"$T/gtid.out" 2>"$T/gtid.err" || { cat "$T/gtid.err" >&2; fail "GTID start failed"; }
-[ "$(lines "$T/gtid.out")" = 5 ] || fail "GTID start: $(lines "$T/gtid.out") changes, expected 5"
+[ "$(lines "$T/gtid.out")" = 7 ] || fail "GTID start: $(lines "$T/gtid.out") changes, expected 7"
 cmp -s <(sed 's/ pos=[^ ]*//' "$T/filepos.out" | grep " $DB\.") <(sed 's/ pos=[^ ]*//' "$T/gtid.out" | grep " $DB\.") \
     || fail "FILE:POS and GTID starts differ"
 # resume from a checkpoint after the update (GTID resume on MariaDB):
-# only the delete and the last insert follow
+# only the delete and the last three inserts follow
 ck_line=$(grep -F "u $DB.t " "$T/live.out" | head -1)
 ck_gtid=$(sed -n 's/.*gtid=\([^ ]*\).*/\1/p' <<<"$ck_line")
 ck_pos=$(sed -n 's/.* pos=\([^ ]*\).*/\1/p' <<<"$ck_line")
 state=$(my_val "SELECT BINLOG_GTID_POS('${ck_pos%:*}', ${ck_pos##*:})")
 "$DRIVE" -X mysql.dsn="$DSN" --resume "$ck_pos@$state" --idle-exit 1500 \
     >"$T/resume.out" 2>"$T/resume.err" || { cat "$T/resume.err" >&2; fail "resume failed"; }
-[ "$(lines "$T/resume.out")" = 2 ] || { cat "$T/resume.out" >&2; fail "resume after $ck_gtid: $(lines "$T/resume.out") changes, expected 2"; }
+[ "$(lines "$T/resume.out")" = 4 ] || { cat "$T/resume.out" >&2; fail "resume after $ck_gtid: $(lines "$T/resume.out") changes, expected 4"; }
 [ "$(grep " $DB\." "$T/resume.out" | head -1 | cut -c1)" = d ] || fail "resume did not start with the delete"
 # the same by file:pos alone
 "$DRIVE" -X mysql.dsn="$DSN" --resume "$ck_pos" --idle-exit 1500 \
     >"$T/resume2.out" 2>"$T/resume2.err" || { cat "$T/resume2.err" >&2; fail "file:pos resume failed"; }
-[ "$(lines "$T/resume2.out")" = 2 ] || fail "file:pos resume: $(lines "$T/resume2.out") changes, expected 2"
-# beginning: at least our 5 changes, in the same order as live
+[ "$(lines "$T/resume2.out")" = 4 ] || fail "file:pos resume: $(lines "$T/resume2.out") changes, expected 4"
+# beginning: at least our 7 changes, in the same order as live
 "$DRIVE" -X mysql.dsn="$DSN" -X mysql.from=beginning --idle-exit 2000 \
     >"$T/begin.out" 2>"$T/begin.err" || { cat "$T/begin.err" >&2; fail "beginning start failed"; }
-cmp -s <(grep " $DB\." "$T/begin.out" | tail -5 | sed 's/ pos=[^ ]*//') <(sed 's/ pos=[^ ]*//' "$T/filepos.out" | grep " $DB\.") \
-    || fail "start at beginning: the last 5 changes differ"
+cmp -s <(grep " $DB\." "$T/begin.out" | tail -7 | sed 's/ pos=[^ ]*//') <(sed 's/ pos=[^ ]*//' "$T/filepos.out" | grep " $DB\.") \
+    || fail "start at beginning: the last 7 changes differ"
 log "start positions ok"
 
 # --- the CLI, if it can run the mysql source --------------------------------
 if [ -x "$CDC" ] && "$CDC" --help 2>&1 | grep -q -- '--mysql-dsn' && "$CDC" --help 2>&1 | grep -q -- '--max-txns'; then
     timeout 60 "$CDC" --source mysql --mysql-dsn "$DSN" -X mysql.from="${start_pos% *}:${start_pos#* }" \
-        --sink stdout --max-txns 4 >"$T/cli.out" 2>"$T/cli.err" || { cat "$T/cli.err" >&2; fail "autoglm-cdc --source mysql failed"; }
+        --sink stdout --state-dir "$T/state" --max-txns 4 >"$T/cli.out" 2>"$T/cli.err" || { cat "$T/cli.err" >&2; fail "autoglm-cdc --source mysql failed"; }
     grep -q '"k": *2' "$T/cli.out" || grep -q '"k":2' "$T/cli.out" || { cat "$T/cli.out" >&2; fail "CLI output lacks the JSON update"; }
     log "CLI ok"
 fi
