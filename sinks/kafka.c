@@ -60,6 +60,7 @@
 #define KAFKA_DEF_QKB "32768"
 #define KAFKA_DEF_MSG_TIMEOUT "300000"
 #define KAFKA_BLOCK_WARN_MS 5000 /* repeat "reader blocked" every 5 s */
+#define KAFKA_DOWN_WARN_MS 30000 /* repeat "brokers still down" */
 #define KAFKA_DESTROY_FLUSH_MS 2000
 #define KAFKA_TOPIC_MAX 249
 
@@ -97,6 +98,7 @@ typedef struct kafka_sink {
     cdc_err_t derr;
     int detached;     /* destroy(): txns may be gone, do not touch them */
     int brokers_down; /* ERR__ALL_BROKERS_DOWN seen, not yet recovered */
+    int64_t down_since_ms, down_warn_ms;
 
     int64_t block_since_ms; /* write() waiting on a full queue since */
     int64_t block_warn_ms;  /* last "reader blocked" warning */
@@ -306,9 +308,15 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         "kafka: delivery to topic \"%s\" failed: %s",
                         m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
                         rd_kafka_err2str(m->err));
-            cdc_err_detail(e, "%s (partition %" PRId32 ")%s",
-                           rd_kafka_err2name(m->err), m->partition,
-                           s->brokers_down ? "; all brokers were down" : "");
+            if (m->partition >= 0)
+                cdc_err_detail(e, "%s (partition %" PRId32 ")%s",
+                               rd_kafka_err2name(m->err), m->partition,
+                               s->brokers_down ? "; all brokers were down"
+                                               : "");
+            else
+                cdc_err_detail(e, "%s%s", rd_kafka_err2name(m->err),
+                               s->brokers_down ? "; all brokers were down"
+                                               : "");
             if (to)
                 cdc_err_hint(e, "check that the brokers in kafka.brokers "
                                 "are reachable, or raise "
@@ -329,7 +337,12 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
         s->st.delivered++;
         if (s->brokers_down) {
             s->brokers_down = 0;
-            CDC_INFO(FAC, "brokers reachable again");
+            if (s->down_since_ms)
+                CDC_INFO(FAC, "brokers reachable again after %.1f s",
+                         (now_ms() - s->down_since_ms) / 1000.0);
+            else
+                CDC_INFO(FAC, "brokers reachable again");
+            s->down_since_ms = s->down_warn_ms = 0;
         }
     }
     if (tx && !s->detached) {
@@ -353,6 +366,7 @@ static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
         if (!s->brokers_down) {
             s->brokers_down = 1;
+            s->down_since_ms = s->down_warn_ms = now_ms();
             CDC_WARN(FAC, "all brokers down, waiting for them to come back "
                           "(messages are retried for up to %" PRId64
                           " ms, kafka.message.timeout.ms)",
@@ -559,11 +573,32 @@ fail:
     return -1;
 }
 
+/* While all brokers are down, say every 30 s how much is waiting. */
+static void remind_down(kafka_sink_t *s)
+{
+    int64_t t;
+
+    if (!s->brokers_down)
+        return;
+    t = now_ms();
+    if (!s->down_since_ms) {
+        s->down_since_ms = s->down_warn_ms = t;
+        return;
+    }
+    if (t - s->down_warn_ms < KAFKA_DOWN_WARN_MS)
+        return;
+    s->down_warn_ms = t;
+    CDC_WARN(FAC, "all brokers still down after %.0f s, %d messages "
+                  "waiting for delivery",
+             (t - s->down_since_ms) / 1000.0, rd_kafka_outq_len(s->rk));
+}
+
 static int kafka_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     kafka_sink_t *s = (kafka_sink_t *)snk;
 
     rd_kafka_poll(s->rk, timeout_ms < 0 ? 0 : timeout_ms);
+    remind_down(s);
     return check_failures(s, err);
 }
 
