@@ -217,7 +217,9 @@ my_start() {
     WAIT_PID=$MYSQL_PID
     wait_until mariadb "$MY_LOG" my_ping || { stop_pid "$MYSQL_PID" mariadb 10; die "mariadb did not start"; }
     WAIT_PID=
-    if [ $fresh = 1 ] || [ ! -f "$MY_DIR/.provisioned" ]; then
+    # bump MY_PROV when the users or grants below change: re-applied on start
+    local MY_PROV=2
+    if [ $fresh = 1 ] || [ "$(cat "$MY_DIR/.provisioned" 2>/dev/null)" != "$MY_PROV" ]; then
         my_root_sql "
             ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('$MY_ROOT_PASS');
             CREATE USER IF NOT EXISTS root@'127.0.0.1' IDENTIFIED BY '$MY_ROOT_PASS';
@@ -225,15 +227,17 @@ my_start() {
             CREATE USER IF NOT EXISTS '$MY_USER'@'%' IDENTIFIED BY '$MY_PASS';
             CREATE USER IF NOT EXISTS '$MY_USER'@'localhost' IDENTIFIED BY '$MY_PASS';
             GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT,
-                  BINLOG MONITOR, REPLICATION SLAVE ADMIN, SLAVE MONITOR ON *.* TO '$MY_USER'@'%';
+                  BINLOG MONITOR, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, SLAVE MONITOR
+                  ON *.* TO '$MY_USER'@'%';
             GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT,
-                  BINLOG MONITOR, REPLICATION SLAVE ADMIN, SLAVE MONITOR ON *.* TO '$MY_USER'@'localhost';
+                  BINLOG MONITOR, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, SLAVE MONITOR
+                  ON *.* TO '$MY_USER'@'localhost';
             CREATE DATABASE IF NOT EXISTS $DB CHARACTER SET utf8mb4;
             GRANT ALL PRIVILEGES ON $DB.* TO '$MY_USER'@'%';
             GRANT ALL PRIVILEGES ON $DB.* TO '$MY_USER'@'localhost';
             FLUSH PRIVILEGES;" >/dev/null \
             || { stop_pid "$MYSQL_PID" mariadb 30; die "mariadb: creating users failed (see $MY_LOG)"; }
-        touch "$MY_DIR/.provisioned"
+        echo "$MY_PROV" >"$MY_DIR/.provisioned"
     fi
     cat >"$(state_file mariadb)" <<EOF
 MYSQL_HOST=127.0.0.1
