@@ -630,6 +630,8 @@ static MYSQL *my_connect(mysql_src_t *src, unsigned read_timeout_s,
                     "mysql_init failed (out of memory)");
         return NULL;
     }
+    unsigned proto = MYSQL_PROTOCOL_TCP; /* "localhost" too: host:port */
+    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
     mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
     if (read_timeout_s) {
         mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &read_timeout_s);
