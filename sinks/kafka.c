@@ -443,12 +443,16 @@ static int check_failures(kafka_sink_t *s, cdc_err_t *err)
 /* Producing                                                           */
 /* ------------------------------------------------------------------ */
 
-static void note_unblocked(kafka_sink_t *s)
+/* End of a wait on a full queue; resumed = 0 when giving up. */
+static void note_unblocked(kafka_sink_t *s, int resumed)
 {
-    int64_t waited = now_ms() - s->block_since_ms;
+    int64_t waited;
 
+    if (!s->block_since_ms)
+        return;
+    waited = now_ms() - s->block_since_ms;
     s->st.blocked_ms += (uint64_t)waited;
-    if (s->block_warn_ms)
+    if (resumed && s->block_warn_ms)
         CDC_INFO(FAC, "producer queue has room again, reader resumed "
                       "after %.1f s", waited / 1000.0);
     s->block_since_ms = 0;
@@ -462,6 +466,7 @@ static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
                    size_t vlen, cdc_err_t *err)
 {
     rd_kafka_resp_err_t e;
+    int alone = 0; /* QUEUE_FULL with an empty queue */
 
     for (;;) {
         tx->pending++;
@@ -474,8 +479,7 @@ static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
             RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
             s->st.produced++;
-            if (s->block_since_ms)
-                note_unblocked(s);
+            note_unblocked(s, 1);
             return 0;
         }
         tx->pending--;
@@ -484,6 +488,17 @@ static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
 
         /* Back-pressure: block the reader until librdkafka has room. */
         s->st.queue_full++;
+        if (rd_kafka_outq_len(s->rk) == 0 && ++alone > 1) {
+            /* nothing queued and still no room: it can never fit */
+            note_unblocked(s, 0);
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "kafka: message of %zu bytes for topic \"%s\" does "
+                        "not fit the producer queue", klen + vlen,
+                        rd_kafka_topic_name(rkt));
+            cdc_err_hint(err, "raise kafka.queue.buffering.max.kbytes "
+                              "(now %" PRId64 ")", s->qmax_kb);
+            return -1;
+        }
         int64_t t = now_ms();
         if (!s->block_since_ms)
             s->block_since_ms = t;
@@ -498,14 +513,14 @@ static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
         }
         rd_kafka_poll(s->rk, 100);
         if (check_failures(s, err) < 0) {
-            note_unblocked(s);
+            note_unblocked(s, 0);
             return -1;
         }
         if (cdc_pipeline_stop) {
             /* SIGTERM while blocked: this txn is only partly produced, so
              * it must not count as delivered; the checkpoint stays at the
              * last fully delivered txn. */
-            note_unblocked(s);
+            note_unblocked(s, 0);
             cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
                         "kafka: stopped while waiting for room in the "
                         "producer queue");

@@ -739,6 +739,36 @@ CDC_TEST(destroy_after_txns_freed)
     mock_stop(&m);
 }
 
+CDC_TEST(message_larger_than_queue_is_an_error)
+{
+    mock_t m;
+    mock_start(&m);
+    cdc_conf_t *conf = mkconf(&m, "kafka.queue.buffering.max.kbytes", "1",
+                              NULL);
+    cdc_sink_t *snk = mksink(conf);
+    T_ASSERT(snk != NULL);
+    if (!snk)
+        return;
+    cdc_table_t *t = orders_table("shop", "orders");
+    cdc_txn_t *tx = cdc_txn_new();
+    cdc_change_t *ch = cdc_txn_add(tx, CDC_OP_CREATE, t);
+    char big[4000];
+    cdc_err_t err;
+
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ch->after = row(tx, 1, big);
+    T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), -1); /* no hang */
+    T_EQ_INT(tx->failed, 1);
+    T_EQ_INT(tx->pending, 0);
+    T_ASSERT(strstr(err.hint, "queue.buffering.max.kbytes") != NULL);
+    cdc_sink_kafka_ops.destroy(snk);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+    cdc_conf_destroy(conf);
+    mock_stop(&m);
+}
+
 CDC_TEST(skipped_txn_is_delivered_at_once)
 {
     cdc_conf_t *conf = mkconf(NULL, "kafka.brokers", "127.0.0.1:1", NULL);
