@@ -32,11 +32,19 @@
 #pragma weak cdc_binlog_set_file
 #pragma weak cdc_binlog_read_file
 
+/* The mapping engine (mappings/map.h) provides these. */
+int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
+                         cdc_err_t *err) __attribute__((weak));
+int cdc_map_cli_test(const cdc_conf_t *conf, int argc, char **argv,
+                     cdc_err_t *err) __attribute__((weak));
+
 static const char usage_text[] =
 "Usage: autoglm-cdc [run] [OPTIONS]\n"
 "       autoglm-cdc decode [OPTIONS] FILE...\n"
 "       autoglm-cdc offsets show|set POSITION|reset [OPTIONS]\n"
 "       autoglm-cdc config [OPTIONS]\n"
+"       autoglm-cdc validate -c pipeline.yaml\n"
+"       autoglm-cdc mapping test MAPPING.yaml [ENVELOPES.jsonl]\n"
 "\n"
 "Change-data capture from MySQL/MariaDB binlogs and PostgreSQL WAL into\n"
 "JSON envelopes on Kafka, files or stdout.\n"
@@ -50,11 +58,16 @@ static const char usage_text[] =
 "  offsets set POS store POS (FILE:POS, GTID state or LSN X/Y)\n"
 "  offsets reset   delete the checkpoint (next run starts at --from)\n"
 "  config          print the effective configuration (secrets masked)\n"
+"  validate        check mappings against the live schemas; print what\n"
+"                  each mapping writes\n"
+"  mapping test F  run mapping F over envelopes (file or stdin) and print\n"
+"                  the resulting wide rows / SQL\n"
 "\n"
 "Options:\n"
 "  -c, --config FILE        YAML configuration (keys as below, nested)\n"
 "      --source TYPE        mysql | postgres               (source.type)\n"
-"      --sink TYPE          stdout | file | kafka          (sink.type)\n"
+"      --sink TYPE          stdout | file | kafka | postgres | mysql (sink.type)\n"
+"      --mapping FILES      mapping YAML files or a directory (mapping.files)\n"
 "      --format FMT         autoglm (default) | debezium   (format)\n"
 "      --application-id ID  envelope application_id       (application_id)\n"
 "  -o, --output PATH        file sink path; .zst = zstd    (output)\n"
@@ -95,7 +108,7 @@ static const char usage_text[] =
 enum {
     O_SOURCE = 256, O_SINK, O_FORMAT, O_APP, O_MYSQL_DSN, O_SERVER_ID,
     O_FROM, O_PG_DSN, O_BROKERS, O_TOPIC, O_INCLUDE, O_EXCLUDE, O_PIPELINE,
-    O_STATE, O_STARTPOS, O_EVENTS, O_MAXTXNS, O_IDLE, O_LOGFMT,
+    O_STATE, O_STARTPOS, O_EVENTS, O_MAXTXNS, O_IDLE, O_LOGFMT, O_MAPPING,
 };
 
 static const struct option long_opts[] = {
@@ -121,6 +134,7 @@ static const struct option long_opts[] = {
     {"max-txns", required_argument, NULL, O_MAXTXNS},
     {"idle-exit", required_argument, NULL, O_IDLE},
     {"log-format", required_argument, NULL, O_LOGFMT},
+    {"mapping", required_argument, NULL, O_MAPPING},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -176,6 +190,7 @@ static int parse_opts(cli_t *c, int argc, char **argv)
         case O_INCLUDE: set_cli(c, "filter.include", optarg); break;
         case O_EXCLUDE: set_cli(c, "filter.exclude", optarg); break;
         case O_PIPELINE: set_cli(c, "pipeline.name", optarg); break;
+        case O_MAPPING: set_cli(c, "mapping.files", optarg); break;
         case O_STATE: set_cli(c, "state.dir", optarg); break;
         case O_STARTPOS: c->start_position = optarg; break;
         case O_EVENTS: c->events = 1; break;
@@ -475,11 +490,23 @@ int cdc_cli_main(int argc, char **argv)
         argc--;
         argv++;
     }
+    if (!strcmp(cmd, "mapping")) {
+        /* "mapping test FILE...": the sub-command word is consumed here */
+        if (argc < 2 || strcmp(argv[1], "test")) {
+            cdc_conf_destroy(c.cli);
+            return usage_error("unknown mapping command '%s' (test)",
+                               argc < 2 ? "" : argv[1]);
+        }
+        cmd = "mapping test";
+        argc--;
+        argv++;
+    }
     if (strcmp(cmd, "run") && strcmp(cmd, "decode") &&
-        strcmp(cmd, "offsets") && strcmp(cmd, "config")) {
+        strcmp(cmd, "offsets") && strcmp(cmd, "config") &&
+        strcmp(cmd, "validate") && strcmp(cmd, "mapping test")) {
         cdc_conf_destroy(c.cli);
         return usage_error("unknown command '%s' (run, decode, offsets, "
-                           "config)", cmd);
+                           "config, validate, mapping test)", cmd);
     }
     rc = parse_opts(&c, argc, argv);
     if (rc >= 0)
@@ -490,7 +517,16 @@ int cdc_cli_main(int argc, char **argv)
         rc = cmd_decode(&c, argc, argv, &err);
     else if (!strcmp(cmd, "offsets"))
         rc = cmd_offsets(&c, argc, argv, &err);
-    else if (!strcmp(cmd, "config")) {
+    else if (!strcmp(cmd, "validate") || !strcmp(cmd, "mapping test")) {
+        int (*fn)(const cdc_conf_t *, int, char **, cdc_err_t *) =
+            !strcmp(cmd, "validate") ? cdc_map_cli_validate : cdc_map_cli_test;
+        if (!fn) {
+            cdc_err_set(&err, CDC_EXIT_FAIL, 0,
+                        "this build has no mapping engine");
+            rc = CDC_EXIT_FAIL;
+        } else
+            rc = fn(c.conf, argc - optind, argv + optind, &err);
+    } else if (!strcmp(cmd, "config")) {
         cdc_conf_dump(c.conf, stdout);
         rc = CDC_EXIT_OK;
     } else

@@ -14,6 +14,8 @@ extern const cdc_source_ops_t cdc_source_postgres_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_stdout_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_file_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_kafka_ops __attribute__((weak));
+extern const cdc_sink_ops_t cdc_sink_postgres_ops __attribute__((weak));
+extern const cdc_sink_ops_t cdc_sink_mysql_ops __attribute__((weak));
 
 static const cdc_source_ops_t *sources(int i)
 {
@@ -25,7 +27,8 @@ static const cdc_source_ops_t *sources(int i)
 static const cdc_sink_ops_t *sinks(int i)
 {
     const cdc_sink_ops_t *all[] = {&cdc_sink_stdout_ops, &cdc_sink_file_ops,
-                                   &cdc_sink_kafka_ops};
+                                   &cdc_sink_kafka_ops, &cdc_sink_postgres_ops,
+                                   &cdc_sink_mysql_ops};
     return i < (int)(sizeof(all) / sizeof(all[0])) ? all[i] : (void *)-1;
 }
 
