@@ -1514,7 +1514,7 @@ static inline uint32_t le32(const uint8_t *p)
  */
 static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
 {
-    unsigned long len = mysql_net_read_packet(src->repl);
+    unsigned long len;
     const uint8_t *p, *ev;
     size_t evlen;
     uint32_t evsize, logpos;
@@ -1522,6 +1522,11 @@ static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
     cdc_txn_t *tx = NULL;
     int rc;
 
+    if (src->stop) {
+        cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
+        return -1;
+    }
+    len = mysql_net_read_packet(src->repl);
     if (len == packet_error || len == 0) {
         if (src->stop) {
             cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");

@@ -87,6 +87,17 @@ has grants "GRANT REPLICATION SLAVE ON *.* TO 'cdc_weak'@'%';"
 has grants "GRANT BINLOG MONITOR ON *.* TO 'cdc_weak'@'%';"
 my_sql "DROP USER 'cdc_weak'@'%'"
 
+# --- DSN with %-escaped user and password; host/port keys override the DSN --
+my_sql "DROP USER IF EXISTS 'cdc odd'@'%'; CREATE USER 'cdc odd'@'%' IDENTIFIED BY 'p@ss:w/rd%';
+        GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'cdc odd'@'%'"
+expect 0 escaped "$DRIVE" -X mysql.dsn="mysql://cdc%20odd:p%40ss%3Aw%2Frd%25@$MYSQL_HOST:1" \
+    -X mysql.port="$MYSQL_PORT" --idle-exit 300
+has escaped "binlog dump requested"
+expect 0 keys "$DRIVE" -X mysql.host="$MYSQL_HOST" -X mysql.port="$MYSQL_PORT" \
+    -X mysql.user="cdc odd" -X mysql.password='p@ss:w/rd%' --idle-exit 300
+grep -q 'p@ss' "$T/escaped.err" "$T/keys.err" && fail "the password was printed"
+my_sql "DROP USER 'cdc odd'@'%'"
+
 # --- other refusals ---------------------------------------------------------
 expect 78 password "$DRIVE" -X mysql.dsn="mysql://$MYSQL_USER:wrong@$MYSQL_HOST:$MYSQL_PORT"
 has password "Access denied"

@@ -27,7 +27,7 @@ stop_drive() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
 my_fresh_db $DB
 my_sql "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(40), doc JSON,
-        amount DECIMAL(10,2), note TEXT)" $DB
+        amount DECIMAL(10,2), note LONGTEXT)" $DB
 start_pos=$(my_binlog_pos)
 start_gtid=$(my_gtid)
 
@@ -45,6 +45,8 @@ wait_lines "$T/live.out" 4
 sleep 4
 my_sql "INSERT INTO t VALUES (3, 'three', NULL, 0, 'after idle')" $DB
 wait_lines "$T/live.out" 5
+# a binlog rotation mid-stream
+my_sql "FLUSH BINARY LOGS"
 # DDL mid-stream: a new JSON column is recognised (cache flushed)
 my_sql "ALTER TABLE t ADD COLUMN extra JSON" $DB
 my_sql "INSERT INTO t VALUES (4, 'four', NULL, 4, NULL, '{\"new\": true}')" $DB
@@ -56,8 +58,16 @@ long=$(printf 'x%.0s' $(seq 1 600))
 my_sql "INSERT INTO t VALUES (5, 'five', '{\"z\": [1]}', 5, '$long', NULL)" $DB
 my_sql "SET GLOBAL log_bin_compress = $old_compress"
 wait_lines "$T/live.out" 7
+# an event larger than 16 MiB arrives as several protocol packets
+old_map=$(my_val "SELECT @@global.max_allowed_packet")
+my_sql "SET GLOBAL max_allowed_packet = 67108864"
+my_sql "INSERT INTO t VALUES (6, 'six', NULL, 6, REPEAT('ab', 10485760), NULL)" $DB
+my_sql "SET GLOBAL max_allowed_packet = $old_map"
+wait_lines "$T/live.out" 8
+my_sql "DELETE FROM t WHERE id = 6" $DB
+wait_lines "$T/live.out" 9
 stop_drive $drv
-cat "$T/live.out" >&2
+grep -v 'id=int:6 ' "$T/live.out" >&2
 grep -q "reconnecting" "$T/live.err" && { cat "$T/live.err" >&2; fail "the idle stream reconnected"; }
 
 sed -n 1p "$T/live.out" | grep -qF "c $DB.t " || fail "first change is not the insert of row 1"
@@ -76,6 +86,9 @@ grep -qF 'after{id=int:4 name=str:"four" doc=null amount=dec:4.00 note=null extr
     || fail "insert after ALTER TABLE ADD COLUMN extra JSON is wrong"
 grep -qF "after{id=int:5 name=str:\"five\" doc=json:{\"z\": [1]} amount=dec:5.00 note=str:\"$long\" extra=null}" "$T/live.out" \
     || fail "insert logged with log_bin_compress=ON is wrong"
+[ "$(grep -F 'after{id=int:6 name=str:"six"' "$T/live.out" | wc -c)" -gt 20971520 ] \
+    || fail "the 20 MiB row did not arrive whole"
+sed -i '/id=int:6 /d' "$T/live.out"
 # the two inserts are one transaction (same GTID)
 [ "$(grep -F "c $DB.t " "$T/live.out" | head -2 | sed 's/.*gtid=\([^ ]*\).*/\1/' | sort -u | wc -l)" = 1 ] \
     || fail "the two inserts of one transaction carry different GTIDs"
@@ -86,35 +99,35 @@ read -r pfile poff pgtid <"$T/pos"
 log "live stream ok; position $pfile:$poff gtid $pgtid"
 
 # --- start positions --------------------------------------------------------
-# FILE:POS from before the table's rows: all 7 changes
+# FILE:POS from before the table's rows: all 9 changes
 "$DRIVE" -X mysql.dsn="$DSN" -X mysql.from="${start_pos% *}:${start_pos#* }" \
     --idle-exit 1500 >"$T/filepos.out" 2>"$T/filepos.err" || { cat "$T/filepos.err" >&2; fail "FILE:POS start failed"; }
-[ "$(lines "$T/filepos.out")" = 7 ] || fail "FILE:POS start: $(lines "$T/filepos.out") changes, expected 7"
-# GTID state from before: the same 7
+[ "$(lines "$T/filepos.out")" = 9 ] || fail "FILE:POS start: $(lines "$T/filepos.out") changes, expected 9"
+# GTID state from before: the same 9
 "$DRIVE" -X mysql.dsn="$DSN" -X mysql.from="$start_gtid" \
     --idle-exit 1500 >"$T/gtid.out" 2>"$T/gtid.err" || { cat "$T/gtid.err" >&2; fail "GTID start failed"; }
-[ "$(lines "$T/gtid.out")" = 7 ] || fail "GTID start: $(lines "$T/gtid.out") changes, expected 7"
+[ "$(lines "$T/gtid.out")" = 9 ] || fail "GTID start: $(lines "$T/gtid.out") changes, expected 9"
 cmp -s <(sed 's/ pos=[^ ]*//' "$T/filepos.out" | grep " $DB\.") <(sed 's/ pos=[^ ]*//' "$T/gtid.out" | grep " $DB\.") \
     || fail "FILE:POS and GTID starts differ"
 # resume from a checkpoint after the update (GTID resume on MariaDB):
-# only the delete and the last three inserts follow
+# only the delete and the 5 later changes follow
 ck_line=$(grep -F "u $DB.t " "$T/live.out" | head -1)
 ck_gtid=$(sed -n 's/.*gtid=\([^ ]*\).*/\1/p' <<<"$ck_line")
 ck_pos=$(sed -n 's/.* pos=\([^ ]*\).*/\1/p' <<<"$ck_line")
 state=$(my_val "SELECT BINLOG_GTID_POS('${ck_pos%:*}', ${ck_pos##*:})")
 "$DRIVE" -X mysql.dsn="$DSN" --resume "$ck_pos@$state" --idle-exit 1500 \
     >"$T/resume.out" 2>"$T/resume.err" || { cat "$T/resume.err" >&2; fail "resume failed"; }
-[ "$(lines "$T/resume.out")" = 4 ] || { cat "$T/resume.out" >&2; fail "resume after $ck_gtid: $(lines "$T/resume.out") changes, expected 4"; }
+[ "$(lines "$T/resume.out")" = 6 ] || fail "resume after $ck_gtid: $(lines "$T/resume.out") changes, expected 6"
 [ "$(grep " $DB\." "$T/resume.out" | head -1 | cut -c1)" = d ] || fail "resume did not start with the delete"
 # the same by file:pos alone
 "$DRIVE" -X mysql.dsn="$DSN" --resume "$ck_pos" --idle-exit 1500 \
     >"$T/resume2.out" 2>"$T/resume2.err" || { cat "$T/resume2.err" >&2; fail "file:pos resume failed"; }
-[ "$(lines "$T/resume2.out")" = 4 ] || fail "file:pos resume: $(lines "$T/resume2.out") changes, expected 4"
-# beginning: at least our 7 changes, in the same order as live
+[ "$(lines "$T/resume2.out")" = 6 ] || fail "file:pos resume: $(lines "$T/resume2.out") changes, expected 6"
+# beginning: at least our 9 changes, in the same order as live
 "$DRIVE" -X mysql.dsn="$DSN" -X mysql.from=beginning --idle-exit 2000 \
     >"$T/begin.out" 2>"$T/begin.err" || { cat "$T/begin.err" >&2; fail "beginning start failed"; }
-cmp -s <(grep " $DB\." "$T/begin.out" | tail -7 | sed 's/ pos=[^ ]*//') <(sed 's/ pos=[^ ]*//' "$T/filepos.out" | grep " $DB\.") \
-    || fail "start at beginning: the last 7 changes differ"
+cmp -s <(grep " $DB\." "$T/begin.out" | tail -9 | sed 's/ pos=[^ ]*//') <(sed 's/ pos=[^ ]*//' "$T/filepos.out" | grep " $DB\.") \
+    || fail "start at beginning: the last 9 changes differ"
 log "start positions ok"
 
 # --- the CLI, if it can run the mysql source --------------------------------
