@@ -1480,10 +1480,10 @@ static int ev_xid(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
                   cdc_err_t *err)
 {
     rd_t r;
-    rd_init(&r, e->ev + CDC_BINLOG_HEADER_LEN + bl->phl[XID_EVENT],
-            e->len - CDC_BINLOG_HEADER_LEN - bl->phl[XID_EVENT]);
     if (bl->phl[XID_EVENT] > e->len - CDC_BINLOG_HEADER_LEN)
         return short_event(bl, e, err);
+    rd_init(&r, e->ev + CDC_BINLOG_HEADER_LEN + bl->phl[XID_EVENT],
+            e->len - CDC_BINLOG_HEADER_LEN - bl->phl[XID_EVENT]);
     uint64_t xid = rd_u64(&r);
     if (r.bad)
         return short_event(bl, e, err);
@@ -2109,6 +2109,7 @@ static int ev_rows(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
     while (rd_left(&r)) {
         cdc_value_t *before = NULL, *after = NULL;
         const uint8_t *partial = NULL;
+        const uint8_t *row_start = r.p;
         uint32_t ri = e->depth ? bl->payload_row : row;
         if (op != CDC_OP_CREATE &&
             decode_image(bl, e, tx, t, cols_b, (uint32_t)width, &r, NULL, ri,
@@ -2125,6 +2126,12 @@ static int ev_rows(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
             decode_image(bl, e, tx, t, cols_a, (uint32_t)width, &r, partial,
                          ri, &after, err) < 0)
             return -1;
+        if (r.p == row_start)
+            /* no column present: the row would repeat forever */
+            return everr(bl, e, err,
+                         "row %u of %s.%s has an empty image (no column "
+                         "present) but %zu bytes follow",
+                         ri, t->db, t->name, rd_left(&r));
         cdc_change_t *ch = cdc_txn_add(tx, op, t);
         ch->before = before;
         ch->after = after;

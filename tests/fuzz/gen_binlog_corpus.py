@@ -230,6 +230,11 @@ def seeds():
         ev(19, table_map()[19:-4], crc=False),
         ev(23, rows(23, rowdata=image(1))[19:-4], crc=False),
         ev(16, struct.pack("<Q", 1), crc=False)])
+    # regression: a rows event whose images have no column present must
+    # not loop forever on the bytes after it
+    s["regress_empty_row"] = frames(MARIA | FIXCRC, [
+        maria_gtid(21), table_map(),
+        rows(23, present=0x00, rowdata=b"\0" * 64), xid(4)])
     # FILE mode: FDE (MariaDB, CRC32) + a transaction + ROTATE
     phl = bytes.fromhex(
         "380d000800120004040404120000e400041a08000000080808020000000a0a0a"
@@ -241,6 +246,14 @@ def seeds():
     evs = [f, maria_gtid(30), table_map(), rows(23, rowdata=image(1)),
            xid(3), ev(4, struct.pack("<Q", 4) + b"mariadb-bin.000009")]
     s["file_maria"] = bytes([FILE]) + b"".join(evs)
+    # regression: an old (pre-checksum) FDE with a 6-byte XID post-header
+    # and an XID event shorter than that
+    phl51 = bytearray(26)
+    phl51[1], phl51[3], phl51[15], phl51[18] = 13, 8, 6, 8
+    fde51 = struct.pack("<H", 4) + b"5.1.30-log".ljust(50, b"\0")
+    fde51 += struct.pack("<IB", 1700000000, 19) + bytes(phl51)
+    s["regress_short_xid"] = bytes([FILE]) + ev(15, fde51, crc=False) + \
+        ev(16, b"\1\2\3\4", crc=False)
     s["file_truncated"] = bytes([FILE]) + b"".join(evs)[:-7]
     return s
 
