@@ -63,6 +63,7 @@ typedef struct pg_source {
     uint64_t skip_upto;     /* resumed: drop txns ending at or before */
     int64_t next_status_us;
     int64_t next_heartbeat_us;
+    int64_t last_status_us;
     int status_now;
 } pg_source_t;
 
@@ -788,7 +789,8 @@ static int send_status(pg_source_t *src, cdc_err_t *err)
         PQflush(src->repl) < 0)
         return lost(src->repl, err, "sending standby status update failed");
     CDC_DEBUG(FAC, "status update: flush %X/%X", LSN_ARGS(src->flush));
-    src->next_status_us = mono_us() + STATUS_INTERVAL_US;
+    src->last_status_us = mono_us();
+    src->next_status_us = src->last_status_us + STATUS_INTERVAL_US;
     src->status_now = 0;
     return 0;
 }
@@ -856,6 +858,9 @@ static int handle_copydata(pg_source_t *src, const uint8_t *p, int n,
         if (idle_safe(src) && wal_end > src->flush) {
             src->flush = wal_end;
             src->confirmed = src->last_returned = wal_end;
+            /* let the slot follow soon (at most once a second) */
+            if (src->next_status_us > src->last_status_us + 1000000)
+                src->next_status_us = src->last_status_us + 1000000;
         }
         if (p[17])
             src->status_now = 1;
