@@ -368,6 +368,7 @@ struct cdc_binlog {
 
     cdc_pos_t pos;
     int warned_gtid_len;
+    int warned_stmt; /* statement-based DML seen (warned once) */
 
     cdc_buf_t zbuf; /* decompressed rows / statement */
     cdc_buf_t pbuf; /* decompressed transaction payload */
@@ -1228,6 +1229,20 @@ static int ev_query(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
      * yields no changes).  Schema may have changed: cached table maps are
      * invalid (table_ids change after ALTER). */
     maps_clear(bl);
+    {
+        const char *t = q;
+        const char *end = q + qn;
+        if (!bl->warned_stmt &&
+            (kw(&t, end, "INSERT") || kw(&t, end, "UPDATE") ||
+             kw(&t, end, "DELETE") || kw(&t, end, "REPLACE") ||
+             kw(&t, end, "LOAD"))) {
+            bl->warned_stmt = 1;
+            CDC_WARN(FAC, "statement-based change at offset %" PRIu64
+                          " of %s is not captured (only row-based events "
+                          "carry row images; use binlog_format=ROW)",
+                     e->off, file_or_stream(bl));
+        }
+    }
     if (bl->in_group)
         return 0;
     /* standalone statement: its own (empty) transaction */
@@ -1467,7 +1482,14 @@ static int ev_gtid_list(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
         g.domain = rd_u32(&r);
         g.server = rd_u32(&r);
         g.seq = rd_u64(&r);
-        maria_state_set(bl, &g);
+        /* a file's GTID_LIST may predate a state seeded from a checkpoint:
+         * never move a domain backwards */
+        size_t k;
+        for (k = 0; k < bl->nmg; k++)
+            if (bl->mg[k].domain == g.domain)
+                break;
+        if (k == bl->nmg || bl->mg[k].seq < g.seq)
+            maria_state_set(bl, &g);
     }
     if (!bl->in_group)
         state_text(bl, bl->pos.gtid, sizeof(bl->pos.gtid));
@@ -1573,10 +1595,13 @@ static int meta_size(uint8_t t)
     }
 }
 
-static int is_numeric(uint8_t t)
+/* Columns counted by the SIGNEDNESS bitmap.  MariaDB builds it from every
+ * Field_num, and its YEAR (13) is a Field_num; MySQL uses the binlog type
+ * and leaves YEAR out. */
+static int is_numeric(uint8_t t, int mariadb)
 {
     return t == 1 || t == 2 || t == 3 || t == 8 || t == 9 || t == 4 ||
-           t == 5 || t == 246;
+           t == 5 || t == 246 || (mariadb && t == 13);
 }
 
 static int is_char(uint8_t t)
@@ -1823,7 +1848,7 @@ static int ev_table_map(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
         case 1: { /* SIGNEDNESS: numeric columns, MSB first */
             uint32_t k = 0;
             for (uint32_t i = 0; i < t->ncols; i++) {
-                if (!is_numeric((uint8_t)t->cols[i].type))
+                if (!is_numeric((uint8_t)t->cols[i].type, bl->mariadb))
                     continue;
                 if (k / 8 >= l) {
                     rc = -1;
