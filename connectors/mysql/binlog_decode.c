@@ -193,12 +193,12 @@ static inline void rd_init(rd_t *r, const uint8_t *p, size_t n)
 
 static inline size_t rd_left(const rd_t *r)
 {
-    return r->bad ? 0 : (size_t)(r->end - r->p);
+    return r->bad || r->p > r->end ? 0 : (size_t)(r->end - r->p);
 }
 
 static inline const uint8_t *rd_take(rd_t *r, size_t n)
 {
-    if (r->bad || (size_t)(r->end - r->p) < n) {
+    if (r->bad || r->p > r->end || (size_t)(r->end - r->p) < n) {
         r->bad = 1;
         return NULL;
     }
@@ -1355,7 +1355,9 @@ static int ev_gtid_tagged(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
     rd_take(&r, 1); /* serialization format version */
     uint64_t size = rd_varlen(&r);
     uint64_t last_ni = rd_varlen(&r);
-    if (r.bad || size > e->len - CDC_BINLOG_HEADER_LEN || size < 2)
+    /* size counts from the version byte and must cover what was read */
+    if (r.bad || size > e->len - CDC_BINLOG_HEADER_LEN ||
+        e->ev + CDC_BINLOG_HEADER_LEN + size < r.p)
         return short_event(bl, e, err);
     r.end = e->ev + CDC_BINLOG_HEADER_LEN + size;
     uint8_t uuid[16] = {0};

@@ -235,6 +235,10 @@ def seeds():
     s["regress_empty_row"] = frames(MARIA | FIXCRC, [
         maria_gtid(21), table_map(),
         rows(23, present=0x00, rowdata=b"\0" * 64), xid(4)])
+    # regression: a GTID_TAGGED whose payload size is smaller than its
+    # own header must not read past the event
+    s["regress_tagged_size"] = frames(MYSQL | FIXCRC, [
+        ev(42, b"\x02\x04\x00" + b"\xff" * 24)])
     # FILE mode: FDE (MariaDB, CRC32) + a transaction + ROTATE
     phl = bytes.fromhex(
         "380d000800120004040404120000e400041a08000000080808020000000a0a0a"
