@@ -37,6 +37,11 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                          cdc_err_t *err) __attribute__((weak));
 int cdc_map_cli_test(const cdc_conf_t *conf, int argc, char **argv,
                      cdc_err_t *err) __attribute__((weak));
+/* Backfill (cdc/backfill.c) and status (cdc/status.c) commands. */
+int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
+                     cdc_err_t *err) __attribute__((weak));
+int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
+                   cdc_err_t *err) __attribute__((weak));
 
 static const char usage_text[] =
 "Usage: autoglm-cdc [run] [OPTIONS]\n"
@@ -45,6 +50,8 @@ static const char usage_text[] =
 "       autoglm-cdc config [OPTIONS]\n"
 "       autoglm-cdc validate -c pipeline.yaml\n"
 "       autoglm-cdc mapping test MAPPING.yaml [ENVELOPES.jsonl]\n"
+"       autoglm-cdc backfill -c pipeline.yaml [--table T]... [OPTIONS]\n"
+"       autoglm-cdc status [-c pipeline.yaml] [--url URL]\n"
 "\n"
 "Change-data capture from MySQL/MariaDB binlogs and PostgreSQL WAL into\n"
 "JSON envelopes on Kafka, files or stdout.\n"
@@ -62,6 +69,11 @@ static const char usage_text[] =
 "                  each mapping writes\n"
 "  mapping test F  run mapping F over envelopes (file or stdin) and print\n"
 "                  the resulting wide rows / SQL\n"
+"  backfill        snapshot existing rows (op r) through the same mappings\n"
+"                  and sinks, resumable; for cron (75 = another run holds\n"
+"                  the lock)\n"
+"  status          the status table: application, online/offline, last\n"
+"                  sync time, latency\n"
 "\n"
 "Options:\n"
 "  -c, --config FILE        YAML configuration (keys as below, nested)\n"
@@ -83,6 +95,13 @@ static const char usage_text[] =
 "      --state-dir DIR      checkpoint directory, default ./state (state.dir)\n"
 "  -X, --set KEY=VALUE      set any key; -X kafka.<prop>=V passes a\n"
 "                           librdkafka property\n"
+"      --table T            backfill: table to snapshot (repeatable)\n"
+"      --where SQL          backfill: row condition      (backfill.where)\n"
+"      --chunk-size N       backfill: rows per chunk     (backfill.chunk_size)\n"
+"      --max-rows-per-sec N backfill: throttle     (backfill.max_rows_per_sec)\n"
+"      --parallel N         backfill: tables in parallel (backfill.parallel)\n"
+"      --http ADDR:PORT     serve /metrics /status /livez /readyz (http.listen)\n"
+"      --url URL            status: endpoint of a running daemon (status.url)\n"
 "      --start-position P   decode: FILE:POS or POS to start from\n"
 "      --events             decode: list events (offset type size)\n"
 "      --max-txns N         stop after N transactions      (run.max_txns)\n"
@@ -109,6 +128,7 @@ enum {
     O_SOURCE = 256, O_SINK, O_FORMAT, O_APP, O_MYSQL_DSN, O_SERVER_ID,
     O_FROM, O_PG_DSN, O_BROKERS, O_TOPIC, O_INCLUDE, O_EXCLUDE, O_PIPELINE,
     O_STATE, O_STARTPOS, O_EVENTS, O_MAXTXNS, O_IDLE, O_LOGFMT, O_MAPPING,
+    O_TABLE, O_WHERE, O_CHUNK, O_RATE, O_PARALLEL, O_URL, O_HTTP,
 };
 
 static const struct option long_opts[] = {
@@ -135,6 +155,13 @@ static const struct option long_opts[] = {
     {"idle-exit", required_argument, NULL, O_IDLE},
     {"log-format", required_argument, NULL, O_LOGFMT},
     {"mapping", required_argument, NULL, O_MAPPING},
+    {"table", required_argument, NULL, O_TABLE},
+    {"where", required_argument, NULL, O_WHERE},
+    {"chunk-size", required_argument, NULL, O_CHUNK},
+    {"max-rows-per-sec", required_argument, NULL, O_RATE},
+    {"parallel", required_argument, NULL, O_PARALLEL},
+    {"url", required_argument, NULL, O_URL},
+    {"http", required_argument, NULL, O_HTTP},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -191,6 +218,22 @@ static int parse_opts(cli_t *c, int argc, char **argv)
         case O_EXCLUDE: set_cli(c, "filter.exclude", optarg); break;
         case O_PIPELINE: set_cli(c, "pipeline.name", optarg); break;
         case O_MAPPING: set_cli(c, "mapping.files", optarg); break;
+        case O_TABLE: {
+            /* repeatable: accumulate a comma list */
+            const char *old = cdc_conf_get(c->cli, "backfill.tables", NULL);
+            cdc_buf_t b = CDC_BUF_INIT;
+            cdc_buf_printf(&b, "%s%s%s", old ? old : "", old ? "," : "",
+                           optarg);
+            set_cli(c, "backfill.tables", b.p);
+            cdc_buf_free(&b);
+            break;
+        }
+        case O_WHERE: set_cli(c, "backfill.where", optarg); break;
+        case O_CHUNK: set_cli(c, "backfill.chunk_size", optarg); break;
+        case O_RATE: set_cli(c, "backfill.max_rows_per_sec", optarg); break;
+        case O_PARALLEL: set_cli(c, "backfill.parallel", optarg); break;
+        case O_URL: set_cli(c, "status.url", optarg); break;
+        case O_HTTP: set_cli(c, "http.listen", optarg); break;
         case O_STATE: set_cli(c, "state.dir", optarg); break;
         case O_STARTPOS: c->start_position = optarg; break;
         case O_EVENTS: c->events = 1; break;
@@ -503,10 +546,12 @@ int cdc_cli_main(int argc, char **argv)
     }
     if (strcmp(cmd, "run") && strcmp(cmd, "decode") &&
         strcmp(cmd, "offsets") && strcmp(cmd, "config") &&
-        strcmp(cmd, "validate") && strcmp(cmd, "mapping test")) {
+        strcmp(cmd, "validate") && strcmp(cmd, "mapping test") &&
+        strcmp(cmd, "backfill") && strcmp(cmd, "status")) {
         cdc_conf_destroy(c.cli);
         return usage_error("unknown command '%s' (run, decode, offsets, "
-                           "config, validate, mapping test)", cmd);
+                           "config, validate, mapping test, backfill, "
+                           "status)", cmd);
     }
     rc = parse_opts(&c, argc, argv);
     if (rc >= 0)
@@ -517,12 +562,16 @@ int cdc_cli_main(int argc, char **argv)
         rc = cmd_decode(&c, argc, argv, &err);
     else if (!strcmp(cmd, "offsets"))
         rc = cmd_offsets(&c, argc, argv, &err);
-    else if (!strcmp(cmd, "validate") || !strcmp(cmd, "mapping test")) {
+    else if (!strcmp(cmd, "validate") || !strcmp(cmd, "mapping test") ||
+             !strcmp(cmd, "backfill") || !strcmp(cmd, "status")) {
         int (*fn)(const cdc_conf_t *, int, char **, cdc_err_t *) =
-            !strcmp(cmd, "validate") ? cdc_map_cli_validate : cdc_map_cli_test;
+            !strcmp(cmd, "validate")     ? cdc_map_cli_validate
+            : !strcmp(cmd, "mapping test") ? cdc_map_cli_test
+            : !strcmp(cmd, "backfill")     ? cdc_backfill_cli
+                                           : cdc_status_cli;
         if (!fn) {
             cdc_err_set(&err, CDC_EXIT_FAIL, 0,
-                        "this build has no mapping engine");
+                        "this build has no '%s' command", cmd);
             rc = CDC_EXIT_FAIL;
         } else
             rc = fn(c.conf, argc - optind, argv + optind, &err);
