@@ -903,8 +903,9 @@ static int pg_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
             PGresult *r = PQgetResult(src->repl);
             const char *m = r ? PQresultErrorMessage(r) : "";
             cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                        "postgres: replication stream ended: %.300s",
-                        m && *m ? m : "no error reported");
+                        "postgres: the server ended the replication stream: "
+                        "%.300s",
+                        m && *m ? m : "no error (server shutdown?)");
             PQclear(r);
             return -1;
         }
