@@ -8,6 +8,7 @@ of the envelopes can be compared with SELECT.
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,10 @@ class PG:
         self.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                   "WHERE database = '%s' AND NOT active" % self.db, db="postgres", check=False)
         self.psql("DROP DATABASE IF EXISTS %s" % self.db, db="postgres", check=False)
+        if os.environ.get("KEEP_TMP") == "1":
+            log("scratch kept: " + self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def dsn(self):
         return "host=%s port=%s user=%s password=%s dbname=%s" % (self.host, self.port, self.user, self.password, self.db)
