@@ -17,16 +17,19 @@ cdc_table_t *cdc_table_new(const char *db, const char *name, uint32_t ncols)
     return t;
 }
 
+/* The reference count is atomic: a source's reader thread (the mysql
+ * source decodes in its own thread) takes references while the pipeline
+ * drops others when it frees delivered txns. */
 cdc_table_t *cdc_table_keep(cdc_table_t *t)
 {
     if (t)
-        t->refcnt++;
+        __atomic_add_fetch(&t->refcnt, 1, __ATOMIC_RELAXED);
     return t;
 }
 
 void cdc_table_destroy(cdc_table_t *t)
 {
-    if (!t || --t->refcnt > 0)
+    if (!t || __atomic_sub_fetch(&t->refcnt, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     for (uint32_t i = 0; i < t->ncols; i++) {
         cdc_column_t *c = &t->cols[i];

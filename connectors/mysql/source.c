@@ -41,7 +41,7 @@
  * mysql.heartbeat_ms (5000), mysql.ssl.mode
  * (disabled|preferred|required|verify_ca|verify_identity, default
  * preferred), mysql.ssl.ca/cert/key, mysql.reconnect (true),
- * mysql.queue_txns (128), mysql.queue_mb (32), mysql.connect_timeout_ms
+ * mysql.queue_txns (128), mysql.queue_mb (8), mysql.connect_timeout_ms
  * (10000).
  */
 #include <ctype.h>
@@ -557,7 +557,7 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (conf_int(conf, "mysql.queue_txns", 128, 1, 1000000, &iv, err) < 0)
         goto fail;
     src->qcap = (int)iv;
-    if (conf_int(conf, "mysql.queue_mb", 32, 1, 65536, &iv, err) < 0)
+    if (conf_int(conf, "mysql.queue_mb", 8, 1, 65536, &iv, err) < 0)
         goto fail;
     src->qmax_bytes = (size_t)iv << 20;
     src->q = cdc_xcalloc((size_t)src->qcap, sizeof *src->q);
