@@ -34,6 +34,7 @@ void cdc_table_destroy(cdc_table_t *t)
     for (uint32_t i = 0; i < t->ncols; i++) {
         cdc_column_t *c = &t->cols[i];
         free(c->name);
+        free(c->jkey);
         for (uint32_t j = 0; j < c->nmembers; j++)
             free(c->members[j]);
         free(c->members);

@@ -64,6 +64,8 @@ typedef struct cdc_column {
     char **members;   /* ENUM/SET member strings (owned), NULL if none */
     uint32_t nmembers;
     uint32_t extra;   /* source specific (geometry type, dims, ...) */
+    char *jkey;       /* envelope writer cache: "\"name\":" (owned, lazy) */
+    uint32_t jkeylen;
 } cdc_column_t;
 
 typedef struct cdc_table {

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +344,7 @@ static void print_event(void *opaque, const cdc_binlog_evinfo_t *ev)
 static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
 {
     decode_ctx_t *d = opaque;
+    size_t done = 0;
 
     cdc_filter_txn(d->filter, tx);
     d->rows += tx->nchanges;
@@ -350,7 +352,8 @@ static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
         cdc_txn_destroy(tx);
         return -1;
     }
-    /* keep txns until the sink has flushed them, then free */
+    /* keep txns until the sink reports them delivered, then free them:
+     * memory stays bounded by what the sink buffers */
     if (d->nheld == d->capheld) {
         d->capheld = d->capheld ? d->capheld * 2 : 256;
         d->held = cdc_xrealloc(d->held, d->capheld * sizeof(*d->held));
@@ -358,18 +361,113 @@ static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
     d->held[d->nheld++] = tx;
     if (d->kops->poll(d->snk, 0, err))
         return -1;
-    if (d->nheld >= 1024) {
-        if (d->kops->flush(d->snk, 60000, err))
-            return -1;
-        for (size_t i = 0; i < d->nheld; i++)
-            cdc_txn_destroy(d->held[i]);
-        d->nheld = 0;
+    if (d->nheld >= 4096 && d->kops->flush(d->snk, 60000, err))
+        return -1;
+    while (done < d->nheld && d->held[done]->pending == 0 &&
+           !d->held[done]->failed)
+        cdc_txn_destroy(d->held[done++]);
+    if (done < d->nheld && d->held[done]->failed)
+        return cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                           "the %s sink failed to deliver a transaction",
+                           d->kops->name);
+    if (done) {
+        memmove(d->held, d->held + done, (d->nheld - done) * sizeof(*d->held));
+        d->nheld -= done;
     }
     return 0;
 }
 
+/*
+ * decode runs as two threads: this one reads and decodes the binlog, a
+ * writer thread turns the txns into envelopes and hands them to the sink.
+ * The hand-off queue is bounded in rows, so memory stays flat.
+ */
+#define HANDOFF_MAX_ROWS 8192
+
+typedef struct handoff {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    cdc_txn_t **q;
+    size_t cap, head, n, rows;
+    int done, failed;
+    cdc_err_t err;
+    decode_ctx_t *d;
+} handoff_t;
+
+static int handoff_push(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
+{
+    handoff_t *h = opaque;
+
+    pthread_mutex_lock(&h->mu);
+    while (!h->failed && h->n &&
+           (h->rows + tx->nchanges > HANDOFF_MAX_ROWS || h->n == h->cap))
+        pthread_cond_wait(&h->cv, &h->mu);
+    if (h->failed) {
+        *err = h->err;
+        pthread_mutex_unlock(&h->mu);
+        cdc_txn_destroy(tx);
+        return -1;
+    }
+    if (h->n == h->cap) {
+        size_t ncap = h->cap ? h->cap * 2 : 256;
+        cdc_txn_t **nq = cdc_xmalloc(ncap * sizeof(*nq));
+        for (size_t i = 0; i < h->n; i++)
+            nq[i] = h->q[(h->head + i) % h->cap];
+        free(h->q);
+        h->q = nq;
+        h->cap = ncap;
+        h->head = 0;
+    }
+    h->q[(h->head + h->n) % h->cap] = tx;
+    h->n++;
+    h->rows += tx->nchanges;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+static void *handoff_writer(void *arg)
+{
+    handoff_t *h = arg;
+
+    for (;;) {
+        cdc_txn_t *tx;
+        cdc_err_t e = {0};
+
+        pthread_mutex_lock(&h->mu);
+        while (!h->n && !h->done)
+            pthread_cond_wait(&h->cv, &h->mu);
+        if (!h->n) {
+            pthread_mutex_unlock(&h->mu);
+            break;
+        }
+        tx = h->q[h->head];
+        h->head = (h->head + 1) % h->cap;
+        h->n--;
+        h->rows -= tx->nchanges;
+        pthread_cond_broadcast(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        if (h->failed) {
+            cdc_txn_destroy(tx);
+            continue;
+        }
+        if (decode_txn(h->d, tx, &e)) {
+            pthread_mutex_lock(&h->mu);
+            h->failed = 1;
+            h->err = e;
+            pthread_cond_broadcast(&h->cv);
+            pthread_mutex_unlock(&h->mu);
+        }
+    }
+    return NULL;
+}
+
 static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
 {
+    handoff_t h = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                   .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t writer;
+    int threaded = 0;
     decode_ctx_t d = {0};
     cdc_binlog_opts_t bo = {.verify_checksum = 1};
     uint64_t start = 0;
@@ -403,6 +501,8 @@ static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
         if (!d.snk)
             return err->code;
         d.filter = cdc_filter_new(c->conf);
+        h.d = &d;
+        threaded = pthread_create(&writer, NULL, handoff_writer, &h) == 0;
     }
     for (int i = optind; i < argc && rc == CDC_EXIT_OK; i++) {
         cdc_binlog_t *bl = cdc_binlog_new(&bo);
@@ -424,9 +524,23 @@ static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
         if (c->events)
             printf("== %s\n", base);
         if (cdc_binlog_read_file(bl, argv[i], from,
-                                 c->events ? NULL : decode_txn, &d, err))
+                                 c->events ? NULL
+                                 : threaded ? handoff_push : decode_txn,
+                                 threaded ? (void *)&h : (void *)&d, err))
             rc = err->code ? err->code : CDC_EXIT_DATA;
         cdc_binlog_destroy(bl);
+    }
+    if (threaded) {
+        pthread_mutex_lock(&h.mu);
+        h.done = 1;
+        pthread_cond_broadcast(&h.cv);
+        pthread_mutex_unlock(&h.mu);
+        pthread_join(writer, NULL);
+        if (h.failed && rc == CDC_EXIT_OK) {
+            *err = h.err;
+            rc = err->code ? err->code : CDC_EXIT_FAIL;
+        }
+        free(h.q);
     }
     if (d.snk) {
         cdc_err_t e2 = {0};

@@ -88,6 +88,19 @@ void cdc_json_string(cdc_buf_t *out, const char *s, size_t len)
     out->p[out->len++] = '"';
     while (i < len) {
         start = i;
+        /* 8 bytes at a time while none is < 0x20, '"', '\\' or >= 0x80 */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            const uint64_t ones = 0x0101010101010101ULL,
+                           high = 0x8080808080808080ULL;
+            uint64_t lt20 = (w - ones * 0x20) & ~w;
+            uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+            uint64_t hasq = (q - ones) & ~q, hasbs = (bs - ones) & ~bs;
+            if ((lt20 | hasq | hasbs | w) & high)
+                break;
+            i += 8;
+        }
         while (i < len && !special[p[i]])
             i++;
         if (i > start) {
@@ -260,6 +273,19 @@ static void put_key(cdc_buf_t *out, const char *k)
     cdc_buf_putc(out, ':');
 }
 
+/* Column name as an escaped JSON key, cached in the column. */
+static void put_col_key(cdc_buf_t *out, const cdc_column_t *cc)
+{
+    cdc_column_t *c = (cdc_column_t *)cc; /* the cache is logically mutable */
+    if (!c->jkey) {
+        cdc_buf_t b = CDC_BUF_INIT;
+        put_key(&b, c->name ? c->name : "?");
+        c->jkey = b.p;
+        c->jkeylen = (uint32_t)b.len;
+    }
+    cdc_buf_put(out, c->jkey, c->jkeylen);
+}
+
 /* {"col":value,...} over the present columns of an image; NULL -> null.
  * Unchanged columns are left out (and listed separately). */
 static void put_image(cdc_buf_t *out, const cdc_table_t *t,
@@ -278,7 +304,7 @@ static void put_image(cdc_buf_t *out, const cdc_table_t *t,
         if (!first)
             cdc_buf_putc(out, ',');
         first = 0;
-        put_key(out, t->cols[i].name ? t->cols[i].name : "?");
+        put_col_key(out, &t->cols[i]);
         cdc_json_value(out, &img[i]);
     }
     cdc_buf_putc(out, '}');
@@ -304,7 +330,7 @@ void cdc_envelope_key(cdc_buf_t *out, const cdc_change_t *ch)
                 if (!first)
                     cdc_buf_putc(out, ',');
                 first = 0;
-                put_key(out, t->cols[i].name);
+                put_col_key(out, &t->cols[i]);
                 cdc_json_value(out, v);
             }
         } else {
@@ -315,7 +341,7 @@ void cdc_envelope_key(cdc_buf_t *out, const cdc_change_t *ch)
                 if (!first)
                     cdc_buf_putc(out, ',');
                 first = 0;
-                put_key(out, t->cols[i].name);
+                put_col_key(out, &t->cols[i]);
                 cdc_json_value(out, &img[i]);
             }
         }

@@ -37,6 +37,7 @@ typedef struct file_sink {
     cdc_txn_t **waiting; /* written, not yet flushed */
     size_t nwaiting, capwaiting;
     int64_t last_flush_us;
+    size_t unflushed; /* bytes written since the last flush */
 } file_sink_t;
 
 static int64_t now_us(void)
@@ -168,6 +169,7 @@ static int fs_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         }
     }
     tx->pending = 1;
+    fs->unflushed += fs->line.len;
     if (fs->nwaiting == fs->capwaiting) {
         fs->capwaiting = fs->capwaiting ? fs->capwaiting * 2 : 64;
         fs->waiting = cdc_xrealloc(fs->waiting,
@@ -191,6 +193,7 @@ static int do_flush(file_sink_t *fs, int sync, cdc_err_t *err)
     for (size_t i = 0; i < fs->nwaiting; i++)
         fs->waiting[i]->pending = 0;
     fs->nwaiting = 0;
+    fs->unflushed = 0;
     fs->last_flush_us = now_us();
     return 0;
 }
@@ -200,9 +203,13 @@ static int fs_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
     file_sink_t *fs = (file_sink_t *)snk;
 
     (void)timeout_ms;
+    /* flush (and so release the txns) every 1 MiB, 4096 txns or 200 ms;
+     * fsync only on flush(): a crash may lose what the OS had not written
+     * yet, but the checkpoint is stored after flush() only */
     if (fs->nwaiting &&
-        (fs->nwaiting >= 4096 || now_us() - fs->last_flush_us > 200000))
-        return do_flush(fs, fs->own_fp, err);
+        (fs->unflushed >= (1u << 20) || fs->nwaiting >= 4096 ||
+         now_us() - fs->last_flush_us > 200000))
+        return do_flush(fs, 0, err);
     return 0;
 }
 

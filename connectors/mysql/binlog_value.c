@@ -225,14 +225,52 @@ static int put_frac(char *b, unsigned usec, int fsp)
     return fsp + 1;
 }
 
+/* Digits by hand: snprintf was ~10% of decode time (make bench). */
+static inline void two(char *b, unsigned v)
+{
+    b[0] = (char)('0' + v / 10 % 10);
+    b[1] = (char)('0' + v % 10);
+}
+
 static int fmt_date(char *b, unsigned y, unsigned mo, unsigned d)
 {
-    return snprintf(b, 16, "%04u-%02u-%02u", y % 10000, mo % 100, d % 100);
+    y %= 10000;
+    two(b, y / 100);
+    two(b + 2, y % 100);
+    b[4] = '-';
+    two(b + 5, mo % 100);
+    b[7] = '-';
+    two(b + 8, d % 100);
+    b[10] = '\0';
+    return 10;
 }
 
 static int fmt_hms(char *b, unsigned h, unsigned mi, unsigned s)
 {
-    return snprintf(b, 24, "%02u:%02u:%02u", h % 100000, mi % 100, s % 100);
+    int n = 0;
+    h %= 100000;
+    if (h >= 100) { /* TIME hours go up to 838 (and the raw field further) */
+        char t[8];
+        int k = 0;
+        while (h >= 10) {
+            t[k++] = (char)('0' + h % 10);
+            h /= 10;
+        }
+        t[k++] = (char)('0' + h);
+        while (k)
+            b[n++] = t[--k];
+    } else {
+        two(b, h);
+        n = 2;
+    }
+    b[n++] = ':';
+    two(b + n, mi % 100);
+    n += 2;
+    b[n++] = ':';
+    two(b + n, s % 100);
+    n += 2;
+    b[n] = '\0';
+    return n;
 }
 
 static int fmt_datetime(char *b, unsigned y, unsigned mo, unsigned d,
