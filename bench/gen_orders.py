@@ -5,7 +5,8 @@ Table `orders` (bigint pk, 3 ints, varchar(32), decimal(12,2), char(3),
 2 x datetime(6), varchar(255), JSON); TXNS transactions x 1,000 row
 changes: 80% inserts (multi-row INSERT, 100 rows/statement), 15% updates,
 5% deletes, on disjoint id ranges so every statement touches exactly the
-rows it names.  usage: gen_orders.py [TXNS] [--postgres]
+rows it names.  usage: gen_orders.py [TXNS] [--postgres] [--no-ddl]
+(--no-ddl: only the DML; print the CREATE TABLE with --ddl-only)
 """
 import random
 import sys
@@ -15,11 +16,16 @@ pg = "--postgres" in sys.argv
 rnd = random.Random(42)
 w = sys.stdout.write
 json_t = "JSONB" if pg else "JSON"
-w("DROP TABLE IF EXISTS orders;\n")
-w("CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id INT, qty INT, "
-  "status INT, sku VARCHAR(32), amount DECIMAL(12,2), currency CHAR(3), "
-  "created_at %s, updated_at %s, note VARCHAR(255), attrs %s);\n"
-  % ("TIMESTAMP(6)" if pg else "DATETIME(6)", "TIMESTAMP(6)" if pg else "DATETIME(6)", json_t))
+ddl = ("CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id INT, qty INT, "
+       "status INT, sku VARCHAR(32), amount DECIMAL(12,2), currency CHAR(3), "
+       "created_at %s, updated_at %s, note VARCHAR(255), attrs %s);\n"
+       % ("TIMESTAMP(6)" if pg else "DATETIME(6)", "TIMESTAMP(6)" if pg else "DATETIME(6)", json_t))
+if "--ddl-only" in sys.argv:
+    w(ddl)
+    sys.exit(0)
+if "--no-ddl" not in sys.argv:
+    w("DROP TABLE IF EXISTS orders;\n")
+    w(ddl)
 next_id = 1
 for t in range(txns):
     w("BEGIN;\n" if pg else "START TRANSACTION;\n")
