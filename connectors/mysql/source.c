@@ -47,6 +47,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +140,10 @@ typedef struct mysql_src {
     int qhead, qlen;
     size_t qbytes;
     int repl_fd;             /* socket of repl (for stop), under mu */
+    int consumer_waiting;    /* next() blocked on cv_put */
+    int reader_waiting;      /* q_push() blocked on cv_take */
+    int unsignalled;         /* txns queued for a waiting consumer but not
+                                signalled yet (reader thread only) */
     int stop;
     int failed;              /* ferr holds the error for next() */
     cdc_err_t ferr;
@@ -1480,6 +1485,15 @@ static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
     return my_fail(src, m, err, "binlog stream lost");
 }
 
+/*
+ * Wake-ups are batched: a waiting consumer is signalled after
+ * PUSH_BATCH txns or, at the latest, before the reader could block on the
+ * socket (flush_signal()); the reader is woken when the queue has drained
+ * to half.  One futex round trip per txn cost more CPU than decoding
+ * small transactions.
+ */
+#define PUSH_BATCH 64
+
 /* Push a txn, waiting for room.  Returns -1 when stopping (tx freed). */
 static int q_push(mysql_src_t *src, cdc_txn_t *tx)
 {
@@ -1487,8 +1501,15 @@ static int q_push(mysql_src_t *src, cdc_txn_t *tx)
     pthread_mutex_lock(&src->mu);
     while (!src->stop &&
            (src->qlen == src->qcap ||
-            (src->qlen > 0 && src->qbytes + sz > src->qmax_bytes)))
+            (src->qlen > 0 && src->qbytes + sz > src->qmax_bytes))) {
+        if (src->consumer_waiting) { /* never sleep on unsignalled txns */
+            pthread_cond_signal(&src->cv_put);
+            src->unsignalled = 0;
+        }
+        src->reader_waiting++;
         pthread_cond_wait(&src->cv_take, &src->mu);
+        src->reader_waiting--;
+    }
     if (src->stop) {
         pthread_mutex_unlock(&src->mu);
         cdc_txn_destroy(tx);
@@ -1497,9 +1518,32 @@ static int q_push(mysql_src_t *src, cdc_txn_t *tx)
     src->q[(src->qhead + src->qlen) % src->qcap] = tx;
     src->qlen++;
     src->qbytes += sz;
-    pthread_cond_signal(&src->cv_put);
+    if (src->consumer_waiting && ++src->unsignalled >= PUSH_BATCH) {
+        pthread_cond_signal(&src->cv_put);
+        src->unsignalled = 0;
+    }
     pthread_mutex_unlock(&src->mu);
     return 0;
+}
+
+/* Before a read that may block: wake the consumer for what is queued
+ * unless more data is already waiting on the socket. */
+static void flush_signal(mysql_src_t *src)
+{
+    struct pollfd pfd;
+    if (!src->unsignalled)
+        return;
+    pfd.fd = (int)mysql_get_socket(src->repl);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (src->unsignalled < PUSH_BATCH && pfd.fd >= 0 &&
+        poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN))
+        return;
+    pthread_mutex_lock(&src->mu);
+    if (src->consumer_waiting)
+        pthread_cond_signal(&src->cv_put);
+    src->unsignalled = 0;
+    pthread_mutex_unlock(&src->mu);
 }
 
 static inline uint32_t le32(const uint8_t *p)
@@ -1522,13 +1566,14 @@ static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
     cdc_txn_t *tx = NULL;
     int rc;
 
-    if (src->stop) {
+    if (__atomic_load_n(&src->stop, __ATOMIC_ACQUIRE)) {
         cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
         return -1;
     }
+    flush_signal(src);
     len = mysql_net_read_packet(src->repl);
     if (len == packet_error || len == 0) {
-        if (src->stop) {
+        if (__atomic_load_n(&src->stop, __ATOMIC_ACQUIRE)) {
             cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
             return -1;
         }
@@ -1645,7 +1690,13 @@ static void *reader_main(void *arg)
     for (;;) {
         while (stream_step(src, by_gtid, &err) == 0)
             ;
-        if (src->stop)
+        /* hand over what is queued before any backoff */
+        pthread_mutex_lock(&src->mu);
+        if (src->unsignalled && src->consumer_waiting)
+            pthread_cond_signal(&src->cv_put);
+        src->unsignalled = 0;
+        pthread_mutex_unlock(&src->mu);
+        if (__atomic_load_n(&src->stop, __ATOMIC_ACQUIRE))
             break;
         if (!(err.flags & CDC_ERR_F_RETRIABLE) || !src->reconnect) {
             set_failed(src, &err);
@@ -1848,7 +1899,11 @@ static int my_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
         abs_deadline(&ts, timeout_ms);
     pthread_mutex_lock(&src->mu);
     while (src->qlen == 0 && !src->failed && timeout_ms > 0) {
-        if (pthread_cond_timedwait(&src->cv_put, &src->mu, &ts) == ETIMEDOUT)
+        int w;
+        src->consumer_waiting++;
+        w = pthread_cond_timedwait(&src->cv_put, &src->mu, &ts);
+        src->consumer_waiting--;
+        if (w == ETIMEDOUT)
             break;
     }
     if (src->qlen > 0) {
@@ -1857,7 +1912,10 @@ static int my_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
         src->qhead = (src->qhead + 1) % src->qcap;
         src->qlen--;
         src->qbytes = src->qbytes > sz ? src->qbytes - sz : 0;
-        pthread_cond_signal(&src->cv_take);
+        if (src->reader_waiting &&
+            (src->qlen <= src->qcap / 2 || src->qlen == 0) &&
+            (src->qbytes <= src->qmax_bytes / 2 || src->qlen == 0))
+            pthread_cond_signal(&src->cv_take);
         *out = tx;
         rc = CDC_SRC_TXN;
     } else if (src->failed) {
@@ -1888,7 +1946,7 @@ static void my_destroy(cdc_source_t *base)
         return;
     if (src->thr_started) {
         pthread_mutex_lock(&src->mu);
-        src->stop = 1;
+        __atomic_store_n(&src->stop, 1, __ATOMIC_RELEASE);
         if (src->repl_fd >= 0)
             shutdown(src->repl_fd, SHUT_RDWR); /* wake a blocked read */
         pthread_cond_broadcast(&src->cv_take);
