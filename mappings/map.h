@@ -1,0 +1,271 @@
+/*
+ * map.h - the mapping engine: YAML mappings turn row changes of several
+ * sources into "wide operations" on business-keyed wide tables.
+ *
+ * Pure: after loading, nothing here does I/O.  The same change always
+ * gives the same operations, and every target field converges to the
+ * same value under any order of application (docs/MAPPINGS.md):
+ *
+ *   Each candidate value of a field carries a rank, a fixed-width string
+ *   whose byte order (C collation) is the field's conflict rule:
+ *     latest    commit time, source priority, source id, position
+ *     priority  source priority, commit time, source id, position
+ *     weighted  source weight, commit time, source priority, source id,
+ *               position
+ *   A stored field is replaced only by a candidate of strictly greater
+ *   rank.  "max" is commutative, associative and idempotent, so the same
+ *   set of changes applied in any order, with duplicates, gives the same
+ *   row and the same provenance.
+ *
+ * Ownership: a cdc_map_t owns everything hanging off it (targets,
+ * fields, mappings).  Operations appended to a cdc_wide_ops_t live in its
+ * arena until cdc_wide_ops_reset() / cdc_wide_ops_free(); they point into
+ * the cdc_map_t, which must outlive them.
+ */
+#ifndef CDC_MAP_H
+#define CDC_MAP_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cdc/buf.h"
+#include "cdc/change.h"
+#include "cdc/conf.h"
+#include "cdc/err.h"
+
+/* Target field types (canonical text forms in docs/MAPPINGS.md). */
+typedef enum cdc_mtype {
+    CDC_MT_TEXT = 0,
+    CDC_MT_INT,       /* 64-bit integer */
+    CDC_MT_DECIMAL,   /* exact, fixed scale */
+    CDC_MT_DOUBLE,
+    CDC_MT_BOOL,
+    CDC_MT_TIMESTAMP, /* UTC instant */
+    CDC_MT_DATE,
+    CDC_MT_JSON,
+} cdc_mtype_t;
+
+typedef enum cdc_mrule {
+    CDC_RULE_LATEST = 0,
+    CDC_RULE_PRIORITY,
+    CDC_RULE_WEIGHTED,
+} cdc_mrule_t;
+
+typedef enum cdc_mdelete {
+    CDC_DEL_CLEAR = 0, /* the source's fields become NULL (default) */
+    CDC_DEL_ROW,       /* delete the wide row */
+    CDC_DEL_IGNORE,    /* deletes change nothing */
+} cdc_mdelete_t;
+
+#define CDC_MAP_NAME_MAX 63  /* source ids, field and table names */
+#define CDC_MAP_POS_LEN 40   /* hex digits of a change position */
+#define CDC_MAP_RANK_LEN 112 /* fixed width of every rank string */
+
+typedef struct cdc_map_source {
+    char *id;       /* application_id of the pipeline reading it */
+    int priority;   /* higher wins (priority rule, latest ties) */
+    double weight;  /* confidence, weighted rule */
+    char *timezone; /* of naive timestamps ("UTC", "+02:00", IANA) */
+    char *where;    /* "file:line:col" of its declaration */
+} cdc_map_source_t;
+
+typedef struct cdc_map_field {
+    char *name;
+    cdc_mtype_t type;
+    int precision, scale; /* decimal(precision, scale); 0 = unset */
+    cdc_mrule_t rule;
+    char **owners;        /* source ids that may write it */
+    int nowners;
+    int is_key;
+    char *sqltype;        /* declared type text, e.g. "numeric(12,2)" */
+    char *where;
+} cdc_map_field_t;
+
+typedef struct cdc_map_target {
+    char *name;           /* logical name used by mappings */
+    char *schema, *table; /* physical table (schema may be "") */
+    cdc_map_field_t *fields;
+    uint32_t nfields;
+    uint32_t *key;        /* indexes into fields, key order */
+    uint32_t nkey;
+    char *where;
+} cdc_map_target_t;
+
+typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map.c */
+typedef struct cdc_expr cdc_expr_t;             /* opaque, expr.c */
+
+typedef struct cdc_map_mapping {
+    char *name;
+    const cdc_map_source_t *source;
+    char *db, *table;         /* source table */
+    const cdc_map_target_t *target;
+    cdc_mdelete_t on_delete;
+    cdc_expr_t *filter;       /* NULL = every row */
+    cdc_map_assign_t *keys;   /* target key fields in key order; for a
+                                 lookup mapping the fields to match */
+    uint32_t nkeys;
+    cdc_map_assign_t *fields; /* one per written non-key field */
+    uint32_t nfields;
+    char **include, **exclude;/* column copy lists ("*" = all) */
+    int ninclude, nexclude;
+    int lookup;               /* dimension mapping: set-based update */
+    char *where;
+} cdc_map_mapping_t;
+
+typedef struct cdc_map {
+    cdc_map_source_t *sources;
+    uint32_t nsources;
+    cdc_map_target_t *targets;
+    uint32_t ntargets;
+    cdc_map_mapping_t *mappings;
+    uint32_t nmappings;
+    char **files;             /* loaded files, in order */
+    int nfiles;
+} cdc_map_t;
+
+/* ---- loading ------------------------------------------------------------ */
+
+/**
+ * @brief Load mapping files: a comma-separated list of YAML files and/or
+ * directories (every *.yaml / *.yml inside, sorted by name).
+ * @returns a new map, or NULL with err (CDC_EXIT_CONFIG; message
+ *          "file:line:column: ...", a hint "did you mean 'x'?" for unknown
+ *          keys and names).
+ */
+cdc_map_t *cdc_map_load(const char *files, cdc_err_t *err);
+/** @brief Load one YAML text (name is used in messages). */
+cdc_map_t *cdc_map_load_str(const char *name, const char *text, size_t len,
+                            cdc_err_t *err);
+void cdc_map_destroy(cdc_map_t *m);
+
+/** @brief Levenshtein distance of a and b, capped at 100. */
+int cdc_map_edit_distance(const char *a, const char *b);
+/** @brief The candidate closest to word (within a third of its length,
+ *  at least 2), or NULL. */
+const char *cdc_map_suggest(const char *word, const char *const *cands,
+                            int n);
+
+/* ---- wide operations ----------------------------------------------------- */
+
+typedef enum cdc_wide_kind {
+    CDC_WIDE_UPSERT = 0, /* insert the row or offer values to its fields */
+    CDC_WIDE_DELETE,     /* delete the row unless a field is newer */
+    CDC_WIDE_LOOKUP,     /* set-based update of every row whose match
+                            fields equal key[] (dimension change) */
+} cdc_wide_kind_t;
+
+typedef struct cdc_wide_val {
+    uint32_t field;      /* index into target->fields */
+    int isnull;
+    const char *s;       /* canonical text (arena), NULL when isnull */
+    size_t len;
+    char rank[CDC_MAP_RANK_LEN + 1];
+} cdc_wide_val_t;
+
+typedef struct cdc_wide_op {
+    cdc_wide_kind_t kind;
+    const cdc_map_target_t *target;
+    const cdc_map_mapping_t *mapping;
+    const char **key;    /* canonical texts of target->key (UPSERT,
+                            DELETE) or of the lookup match fields */
+    const uint32_t *keyfields; /* field indexes of key[] */
+    uint32_t nkey;
+    cdc_wide_val_t *vals;
+    uint32_t nvals;
+    const char *source;  /* source id */
+    int64_t commit_us;
+    char pos[CDC_MAP_POS_LEN + 1];
+} cdc_wide_op_t;
+
+typedef struct cdc_wide_ops {
+    cdc_wide_op_t *ops;
+    uint32_t n, cap;
+    cdc_arena_t arena;
+    uint64_t skipped;    /* rows skipped: NULL business key */
+} cdc_wide_ops_t;
+
+void cdc_wide_ops_init(cdc_wide_ops_t *o);
+void cdc_wide_ops_reset(cdc_wide_ops_t *o);
+void cdc_wide_ops_free(cdc_wide_ops_t *o);
+
+/**
+ * @brief Position of change number idx of tx as 40 sortable hex digits:
+ * binlog file sequence (16), offset or LSN (16), row (8).  Positions of
+ * one source compare bytewise in source order.
+ */
+void cdc_map_change_pos(const cdc_txn_t *tx, const cdc_change_t *ch,
+                        uint32_t idx, char out[CDC_MAP_POS_LEN + 1]);
+/**
+ * @brief Sortable text of a transaction's resume position (file sequence
+ * and offset, or LSN), for the sinks' offsets tables: 32 hex digits.
+ */
+void cdc_map_txn_pos(const cdc_pos_t *pos, char out[33]);
+
+/**
+ * @brief Map one change.  source is the id of the pipeline's source
+ * (application_id); mappings of other sources or tables are ignored.
+ * idx is the change's index within tx (tie-breaker when the change has
+ * no own position).
+ * @returns the number of operations appended to out, or -1 with err
+ *          (CDC_EXIT_DATA: a value does not fit its target type).
+ */
+int cdc_map_change(const cdc_map_t *m, const char *source,
+                   const cdc_txn_t *tx, const cdc_change_t *ch, uint32_t idx,
+                   cdc_wide_ops_t *out, cdc_err_t *err);
+/** @brief 1 if some mapping reads db.table of source. */
+int cdc_map_wants(const cdc_map_t *m, const char *source, const char *db,
+                  const char *table);
+
+/** @brief Provenance JSON of a value: {"s":..,"t":..,"p":..,"r":..}. */
+void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
+                        const cdc_wide_val_t *v);
+
+/* ---- in-memory model (tests, `mapping test`, batch merging) --------------- */
+
+typedef struct cdc_wide_model cdc_wide_model_t;
+
+cdc_wide_model_t *cdc_wide_model_new(void);
+void cdc_wide_model_free(cdc_wide_model_t *wm);
+/** @brief Apply one operation with exactly the sinks' semantics. */
+void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op);
+/** @brief Print every row, sorted by target and key:
+ *  "target key=.. | field=value [source@commit_us] ...". */
+void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov);
+/** @brief Number of rows. */
+size_t cdc_wide_model_rows(const cdc_wide_model_t *wm);
+
+/* ---- expressions (expr.c) ------------------------------------------------ */
+
+/**
+ * @brief Parse an expression.  where prefixes messages ("file:line:col").
+ * Grammar and functions: docs/MAPPINGS.md.  Depth is bounded (64).
+ */
+cdc_expr_t *cdc_expr_parse(const char *text, const char *where,
+                           cdc_err_t *err);
+void cdc_expr_free(cdc_expr_t *e);
+/** @brief Column names an expression reads (borrowed, n returned). */
+const char *const *cdc_expr_columns(const cdc_expr_t *e, int *n);
+/** @brief 1 if the expression calls commit_time(): its value changes
+ *  with every change, so it is offered even when no column changed. */
+int cdc_expr_uses_commit_time(const cdc_expr_t *e);
+/** @brief The column name if the expression is a bare column reference. */
+const char *cdc_expr_column(const cdc_expr_t *e);
+
+/* ---- command line (wired by cdc/cli.c) ----------------------------------- */
+
+/** @brief `autoglm-cdc validate -c pipeline.yaml`: check the mapping files
+ *  (mapping.files), the live schemas when DSNs are configured, and print
+ *  what each mapping writes.  @returns an exit code. */
+int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
+                         cdc_err_t *err);
+/** @brief `autoglm-cdc mapping test FILE [ENVELOPES.jsonl]`: run the
+ *  mapping over autoglm envelopes (stdin when no file) and print the
+ *  operations and the resulting rows.  @returns an exit code. */
+int cdc_map_cli_test(const cdc_conf_t *conf, int argc, char **argv,
+                     cdc_err_t *err);
+/** @brief The body of `mapping test` writing to out (for tests).
+ *  flags: 1 = print operations, 2 = print provenance. */
+int cdc_map_test_run(const char *mapfile, const char *envfile, FILE *out,
+                     int flags, cdc_err_t *err);
+
+#endif

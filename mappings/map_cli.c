@@ -1,0 +1,673 @@
+/*
+ * map_cli.c - `autoglm-cdc mapping test` and `autoglm-cdc validate`.
+ *
+ * mapping test: read autoglm envelopes (JSON lines), turn each back into
+ * a one-change transaction, map it and apply the operations to the
+ * in-memory model that has the sinks' semantics; print the operations
+ * and the resulting rows with their provenance.
+ *
+ * validate: load the mapping files named by mapping.files, then (when
+ * the DSNs are configured) compare every target table with the live
+ * PostgreSQL sink database and every source table of this pipeline's
+ * source with the live source schema; finally list what each mapping
+ * writes.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_tree.h>
+
+#include "cdc/envelope.h"
+#include "cdc/log.h"
+#include "mappings/map_int.h"
+
+/* ---- envelopes back into changes ----------------------------------------- */
+
+static void json_gen(cdc_buf_t *b, const yajl_val v)
+{
+    if (YAJL_IS_OBJECT(v)) {
+        cdc_buf_putc(b, '{');
+        for (size_t i = 0; i < v->u.object.len; i++) {
+            if (i)
+                cdc_buf_putc(b, ',');
+            cdc_json_string(b, v->u.object.keys[i],
+                            strlen(v->u.object.keys[i]));
+            cdc_buf_putc(b, ':');
+            json_gen(b, v->u.object.values[i]);
+        }
+        cdc_buf_putc(b, '}');
+    } else if (YAJL_IS_ARRAY(v)) {
+        cdc_buf_putc(b, '[');
+        for (size_t i = 0; i < v->u.array.len; i++) {
+            if (i)
+                cdc_buf_putc(b, ',');
+            json_gen(b, v->u.array.values[i]);
+        }
+        cdc_buf_putc(b, ']');
+    } else if (YAJL_IS_STRING(v))
+        cdc_json_string(b, v->u.string, strlen(v->u.string));
+    else if (YAJL_IS_NUMBER(v))
+        cdc_buf_puts(b, v->u.number.r);
+    else if (YAJL_IS_TRUE(v))
+        cdc_buf_puts(b, "true");
+    else if (YAJL_IS_FALSE(v))
+        cdc_buf_puts(b, "false");
+    else
+        cdc_buf_puts(b, "null");
+}
+
+static const char *jstr(yajl_val o, const char *k)
+{
+    const char *path[] = {k, NULL};
+    yajl_val v = yajl_tree_get(o, path, yajl_t_any);
+    return v && YAJL_IS_STRING(v) ? v->u.string : NULL;
+}
+
+static int jnum(yajl_val o, const char *k, int64_t *out)
+{
+    const char *path[] = {k, NULL};
+    yajl_val v = yajl_tree_get(o, path, yajl_t_any);
+    if (!v || !YAJL_IS_NUMBER(v))
+        return -1;
+    *out = strtoll(v->u.number.r, NULL, 10);
+    return 0;
+}
+
+static yajl_val jget(yajl_val o, const char *k)
+{
+    const char *path[] = {k, NULL};
+    return yajl_tree_get(o, path, yajl_t_any);
+}
+
+static void set_json_value(cdc_txn_t *tx, cdc_value_t *cv, yajl_val v)
+{
+    memset(cv, 0, sizeof(*cv));
+    if (!v || YAJL_IS_NULL(v))
+        cv->kind = CDC_V_NULL;
+    else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
+        cv->kind = CDC_V_BOOL;
+        cv->u.b = YAJL_IS_TRUE(v);
+    } else if (YAJL_IS_STRING(v)) {
+        cv->kind = CDC_V_STRING;
+        cv->len = strlen(v->u.string);
+        cv->s = cdc_arena_memdup(&tx->arena, v->u.string, cv->len);
+    } else if (YAJL_IS_INTEGER(v)) {
+        cv->kind = CDC_V_INT;
+        cv->u.i = v->u.number.i;
+    } else if (YAJL_IS_NUMBER(v) && !(v->u.number.flags & YAJL_NUMBER_DOUBLE_VALID)) {
+        /* integer beyond int64: keep its exact digits */
+        cv->kind = CDC_V_DECIMAL;
+        cv->len = strlen(v->u.number.r);
+        cv->s = cdc_arena_memdup(&tx->arena, v->u.number.r, cv->len);
+    } else if (YAJL_IS_NUMBER(v) && strpbrk(v->u.number.r, ".eE") == NULL) {
+        cv->kind = CDC_V_DECIMAL;
+        cv->len = strlen(v->u.number.r);
+        cv->s = cdc_arena_memdup(&tx->arena, v->u.number.r, cv->len);
+    } else if (YAJL_IS_DOUBLE(v)) {
+        cv->kind = CDC_V_DOUBLE;
+        cv->u.d = v->u.number.d;
+    } else {
+        cdc_buf_t b = CDC_BUF_INIT;
+        json_gen(&b, v);
+        cv->kind = CDC_V_JSON;
+        cv->len = b.len;
+        cv->s = cdc_arena_memdup(&tx->arena, b.p, b.len);
+        cdc_buf_free(&b);
+    }
+}
+
+static void add_cols(cdc_buf_t *names, int *n, yajl_val img)
+{
+    if (!img || !YAJL_IS_OBJECT(img))
+        return;
+    for (size_t i = 0; i < img->u.object.len; i++) {
+        const char *k = img->u.object.keys[i];
+        int dup = 0;
+        const char *p = names->p;
+        for (int j = 0; j < *n && !dup; j++) {
+            dup = !strcmp(p, k);
+            p += strlen(p) + 1;
+        }
+        if (!dup) {
+            cdc_buf_put(names, k, strlen(k) + 1);
+            (*n)++;
+        }
+    }
+}
+
+static cdc_value_t *image(cdc_txn_t *tx, cdc_table_t *t, yajl_val img,
+                          yajl_val unchanged)
+{
+    cdc_value_t *row;
+    if (!img || !YAJL_IS_OBJECT(img))
+        return NULL;
+    row = cdc_txn_values(tx, t->ncols); /* ABSENT by default */
+    for (uint32_t c = 0; c < t->ncols; c++) {
+        const char *path[] = {t->cols[c].name, NULL};
+        yajl_val v = yajl_tree_get(img, path, yajl_t_any);
+        int found = 0;
+        for (size_t i = 0; i < img->u.object.len && !found; i++)
+            found = !strcmp(img->u.object.keys[i], t->cols[c].name);
+        if (found)
+            set_json_value(tx, &row[c], v);
+        if (unchanged && YAJL_IS_ARRAY(unchanged))
+            for (size_t i = 0; i < unchanged->u.array.len; i++) {
+                yajl_val u = unchanged->u.array.values[i];
+                if (YAJL_IS_STRING(u) && !strcmp(u->u.string, t->cols[c].name))
+                    row[c].kind = CDC_V_UNCHANGED;
+            }
+    }
+    return row;
+}
+
+/* One envelope line -> a txn with one change; *src = application_id. */
+static cdc_txn_t *envelope_txn(const char *line, char *src, size_t srclen,
+                               const char *where, cdc_err_t *err)
+{
+    char ebuf[256];
+    yajl_val root = yajl_tree_parse(line, ebuf, sizeof(ebuf)), payload,
+             source, before, after;
+    cdc_txn_t *tx = NULL;
+    cdc_table_t *t;
+    const char *op, *db, *table, *app, *file;
+    cdc_buf_t names = CDC_BUF_INIT;
+    int n = 0;
+    int64_t v;
+
+    if (!root) {
+        cdc_err_set(err, CDC_EXIT_DATA, 0, "%s: not JSON: %s", where, ebuf);
+        return NULL;
+    }
+    payload = jget(root, "payload");
+    source = jget(root, "source");
+    app = jstr(root, "application_id");
+    if (!payload || !source || !app || !(op = jstr(payload, "op"))) {
+        /* debezium: {before, after, source, op} */
+        if (jstr(root, "op") && source) {
+            payload = root;
+            op = jstr(root, "op");
+            app = jstr(source, "name");
+        }
+        if (!payload || !source || !app || !op) {
+            cdc_err_set(err, CDC_EXIT_DATA, 0, "%s: not an autoglm or debezium "
+                        "envelope (application_id, payload.op, source)", where);
+            yajl_tree_free(root);
+            return NULL;
+        }
+    }
+    db = jstr(source, "db");
+    if (!db)
+        db = jstr(source, "schema");
+    table = jstr(source, "table");
+    if (!db || !table) {
+        cdc_err_set(err, CDC_EXIT_DATA, 0, "%s: source.db/schema and "
+                    "source.table are required", where);
+        yajl_tree_free(root);
+        return NULL;
+    }
+    snprintf(src, srclen, "%s", app);
+    before = jget(payload, "before");
+    after = jget(payload, "after");
+    add_cols(&names, &n, after);
+    add_cols(&names, &n, before);
+    t = cdc_table_new(db, table, (uint32_t)n);
+    {
+        const char *p = names.p;
+        for (int i = 0; i < n; i++) {
+            t->cols[i].name = cdc_xstrdup(p);
+            p += strlen(p) + 1;
+        }
+    }
+    cdc_buf_free(&names);
+    tx = cdc_txn_new();
+    {
+        cdc_change_t *ch = cdc_txn_add(tx, op[0] == 'r' ? 'r' : op[0], t);
+        cdc_table_destroy(t);
+        ch->before = image(tx, t, before, NULL);
+        ch->after = image(tx, t, after, jget(payload, "unchanged"));
+        if (!jnum(source, "ts_ms", &v))
+            tx->commit_us = v * 1000;
+        file = jstr(source, "file");
+        if (file) {
+            tx->file = cdc_arena_memdup(&tx->arena, file, strlen(file));
+            snprintf(tx->pos.file, sizeof(tx->pos.file), "%s", file);
+        }
+        if (!jnum(source, "pos", &v))
+            ch->pos = (uint64_t)v;
+        if (!jnum(source, "row", &v))
+            ch->row = (uint32_t)v;
+        {
+            const char *lsn = jstr(source, "lsn");
+            unsigned hi, lo;
+            if (lsn && sscanf(lsn, "%X/%X", &hi, &lo) == 2)
+                ch->pos = ((uint64_t)hi << 32) | lo;
+            else if (!jnum(source, "lsn", &v))
+                ch->pos = (uint64_t)v;
+            tx->pos.lsn = ch->pos;
+        }
+    }
+    yajl_tree_free(root);
+    return tx;
+}
+
+static void print_op(FILE *out, const cdc_wide_op_t *op, int prov)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    const cdc_map_target_t *t = op->target;
+    static const char *const kinds[] = {"upsert", "delete", "lookup"};
+
+    cdc_buf_printf(&b, "%s %s", kinds[op->kind], t->name);
+    for (uint32_t i = 0; i < op->nkey; i++) {
+        cdc_buf_printf(&b, " %s=", t->fields[op->keyfields[i]].name);
+        cdc_json_string(&b, op->key[i], strlen(op->key[i]));
+    }
+    if (op->nvals)
+        cdc_buf_puts(&b, " |");
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        const cdc_wide_val_t *v = &op->vals[i];
+        cdc_buf_printf(&b, " %s=", t->fields[v->field].name);
+        if (v->isnull)
+            cdc_buf_puts(&b, "null");
+        else
+            cdc_json_string(&b, v->s, v->len);
+    }
+    if (prov)
+        cdc_buf_printf(&b, "  [%s %" PRId64 " %s]", op->source, op->commit_us,
+                       op->pos);
+    fprintf(out, "%s\n", b.p);
+    cdc_buf_free(&b);
+}
+
+int cdc_map_test_run(const char *mapfile, const char *envfile, FILE *out,
+                     int flags, cdc_err_t *err)
+{
+    cdc_map_t *m = cdc_map_load(mapfile, err);
+    FILE *in;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    cdc_wide_ops_t ops;
+    cdc_wide_model_t *wm;
+    int rc = 0;
+
+    if (!m)
+        return -1;
+    in = envfile && strcmp(envfile, "-") ? fopen(envfile, "rb") : stdin;
+    if (!in) {
+        cdc_err_set(err, CDC_EXIT_USAGE, 0, "cannot open %s: %s", envfile,
+                    strerror(errno));
+        cdc_map_destroy(m);
+        return -1;
+    }
+    cdc_wide_ops_init(&ops);
+    wm = cdc_wide_model_new();
+    while ((len = getline(&line, &cap, in)) >= 0) {
+        char where[1100], src[128];
+        cdc_txn_t *tx;
+        lineno++;
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (!len || line[0] == '#')
+            continue;
+        snprintf(where, sizeof(where), "%s:%ld",
+                 envfile ? envfile : "<stdin>", lineno);
+        tx = envelope_txn(line, src, sizeof(src), where, err);
+        if (!tx) {
+            rc = -1;
+            break;
+        }
+        cdc_wide_ops_reset(&ops);
+        if (cdc_map_change(m, src, tx, &tx->changes[0], 0, &ops, err) < 0) {
+            char msg[sizeof(err->msg)];
+            snprintf(msg, sizeof(msg), "%s", err->msg);
+            snprintf(err->msg, sizeof(err->msg), "%.200s: %.300s", where, msg);
+            cdc_txn_destroy(tx);
+            rc = -1;
+            break;
+        }
+        for (uint32_t i = 0; i < ops.n; i++) {
+            if (flags & 1)
+                print_op(out, &ops.ops[i], flags & 2);
+            cdc_wide_model_apply(wm, &ops.ops[i]);
+        }
+        cdc_txn_destroy(tx);
+    }
+    if (!rc) {
+        if (flags & 1)
+            fprintf(out, "-- rows\n");
+        cdc_wide_model_print(wm, out, flags & 2);
+    }
+    free(line);
+    if (in != stdin)
+        fclose(in);
+    cdc_wide_model_free(wm);
+    cdc_wide_ops_free(&ops);
+    cdc_map_destroy(m);
+    return rc;
+}
+
+int cdc_map_cli_test(const cdc_conf_t *conf, int argc, char **argv,
+                     cdc_err_t *err)
+{
+    int flags = 1 | 2;
+    (void)conf;
+    if (argc < 1) {
+        cdc_err_set(err, CDC_EXIT_USAGE, 0, "mapping test needs a mapping "
+                    "FILE (and an envelopes file, or envelopes on stdin)");
+        cdc_err_hint(err, "autoglm-cdc mapping test map.yaml changes.jsonl");
+        return CDC_EXIT_USAGE;
+    }
+    if (argc > 2) {
+        cdc_err_set(err, CDC_EXIT_USAGE, 0, "unexpected argument '%s'",
+                    argv[2]);
+        return CDC_EXIT_USAGE;
+    }
+    if (cdc_map_test_run(argv[0], argc > 1 ? argv[1] : NULL, stdout, flags,
+                         err))
+        return err->code ? err->code : CDC_EXIT_FAIL;
+    return CDC_EXIT_OK;
+}
+
+/* ---- validate ------------------------------------------------------------ */
+
+static const char *const mt_names[] = {"text", "bigint", "numeric", "double",
+                                       "boolean", "timestamptz", "date",
+                                       "jsonb"};
+
+/* PostgreSQL type names (format_type) compatible with a field type */
+static int pg_type_ok(cdc_mtype_t t, const char *pg)
+{
+    switch (t) {
+    case CDC_MT_TEXT:
+        return !strcmp(pg, "text") || !strncmp(pg, "character", 9) ||
+               !strcmp(pg, "citext");
+    case CDC_MT_INT:
+        return !strcmp(pg, "bigint") || !strcmp(pg, "integer") ||
+               !strcmp(pg, "smallint") || !strncmp(pg, "numeric", 7);
+    case CDC_MT_DECIMAL:
+        return !strncmp(pg, "numeric", 7);
+    case CDC_MT_DOUBLE:
+        return !strcmp(pg, "double precision") || !strcmp(pg, "real") ||
+               !strncmp(pg, "numeric", 7);
+    case CDC_MT_BOOL:
+        return !strcmp(pg, "boolean");
+    case CDC_MT_TIMESTAMP:
+        return !strncmp(pg, "timestamp", 9);
+    case CDC_MT_DATE:
+        return !strcmp(pg, "date");
+    case CDC_MT_JSON:
+        return !strcmp(pg, "jsonb") || !strcmp(pg, "json");
+    }
+    return 0;
+}
+
+typedef struct colset {
+    char **names, **types;
+    int n;
+} colset_t;
+
+static void colset_free(colset_t *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        free(c->names[i]);
+        free(c->types[i]);
+    }
+    free(c->names);
+    free(c->types);
+    memset(c, 0, sizeof(*c));
+}
+
+/* columns of schema.table; 0 found, 1 no such table, -1 error */
+static int pg_columns(PGconn *pg, const char *schema, const char *table,
+                      colset_t *out, cdc_err_t *err)
+{
+    const char *params[2] = {schema && *schema ? schema : "public", table};
+    PGresult *r = PQexecParams(
+        pg,
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) "
+        "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 "
+        "AND NOT a.attisdropped ORDER BY a.attnum",
+        2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0, "cannot read the schema of "
+                    "%s.%s: %s", params[0], table, PQerrorMessage(pg));
+        PQclear(r);
+        return -1;
+    }
+    memset(out, 0, sizeof(*out));
+    out->n = PQntuples(r);
+    out->names = cdc_xcalloc((size_t)out->n + 1, sizeof(char *));
+    out->types = cdc_xcalloc((size_t)out->n + 1, sizeof(char *));
+    for (int i = 0; i < out->n; i++) {
+        out->names[i] = cdc_xstrdup(PQgetvalue(r, i, 0));
+        out->types[i] = cdc_xstrdup(PQgetvalue(r, i, 1));
+    }
+    PQclear(r);
+    return out->n ? 0 : 1;
+}
+
+static int problem(int *nprob, const char *where, const char *fmt, ...)
+    CDC_PRINTF(3, 4);
+static int problem(int *nprob, const char *where, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", where);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    (*nprob)++;
+    return 0;
+}
+
+static void check_target_pg(PGconn *pg, const cdc_map_target_t *t, int *nprob,
+                            int *ok_tables, cdc_err_t *err)
+{
+    colset_t cs;
+    int r = pg_columns(pg, t->schema, t->table, &cs, err);
+    if (r < 0) {
+        problem(nprob, t->where, "%s", err->msg);
+        return;
+    }
+    if (r == 1) {
+        /* the sink creates missing tables: not an error */
+        printf("target %s: table %s%s%s does not exist yet (the postgres "
+               "sink creates it)\n", t->name, *t->schema ? t->schema : "public",
+               ".", t->table);
+        colset_free(&cs);
+        return;
+    }
+    (*ok_tables)++;
+    for (uint32_t i = 0; i < t->nfields; i++) {
+        const cdc_map_field_t *f = &t->fields[i];
+        int found = -1;
+        for (int c = 0; c < cs.n; c++)
+            if (!strcmp(cs.names[c], f->name))
+                found = c;
+        if (found < 0) {
+            const char *s = cdc_map_suggest(f->name, (const char *const *)cs.names,
+                                            cs.n);
+            problem(nprob, f->where, "target table %s.%s has no column '%s'%s%s%s",
+                    *t->schema ? t->schema : "public", t->table, f->name,
+                    s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        } else if (!pg_type_ok(f->type, cs.types[found]))
+            problem(nprob, f->where, "type mismatch: field '%s' is %s but "
+                    "column %s.%s is %s", f->name, f->sqltype, t->table,
+                    f->name, cs.types[found]);
+    }
+    {
+        int prov = 0;
+        for (int c = 0; c < cs.n; c++)
+            prov |= !strcmp(cs.names[c], "_provenance");
+        if (!prov)
+            problem(nprob, t->where, "target table %s lacks the _provenance "
+                    "jsonb column", t->table);
+    }
+    colset_free(&cs);
+}
+
+static void check_source_pg(PGconn *pg, const cdc_map_mapping_t *mp,
+                            int *nprob, cdc_err_t *err)
+{
+    colset_t cs;
+    int r = pg_columns(pg, mp->db, mp->table, &cs, err);
+    if (r < 0) {
+        problem(nprob, mp->where, "%s", err->msg);
+        return;
+    }
+    if (r == 1) {
+        problem(nprob, mp->where, "source table %s.%s does not exist", mp->db,
+                mp->table);
+        colset_free(&cs);
+        return;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t n = pass ? mp->nfields : mp->nkeys;
+        const cdc_map_assign_t *as = pass ? mp->fields : mp->keys;
+        for (uint32_t i = 0; i < n; i++) {
+            int nc;
+            const char *const *cols;
+            if (!as[i].expr)
+                continue;
+            cols = cdc_expr_columns(as[i].expr, &nc);
+            for (int k = 0; k < nc; k++) {
+                int found = 0;
+                for (int c = 0; c < cs.n && !found; c++)
+                    found = !strcmp(cs.names[c], cols[k]);
+                if (!found) {
+                    const char *s = cdc_map_suggest(
+                        cols[k], (const char *const *)cs.names, cs.n);
+                    problem(nprob, as[i].where, "source table %s.%s has no "
+                            "column '%s'%s%s%s", mp->db, mp->table, cols[k],
+                            s ? " (did you mean '" : "", s ? s : "",
+                            s ? "'?)" : "");
+                }
+            }
+        }
+    }
+    colset_free(&cs);
+}
+
+static PGconn *pg_open(const char *dsn, const char *what, cdc_err_t *err)
+{
+    PGconn *pg = PQconnectdb(dsn);
+    if (PQstatus(pg) != CONNECTION_OK) {
+        char *red = cdc_conf_redact(dsn);
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                    "cannot connect to the %s database (%s): %s", what, red,
+                    PQerrorMessage(pg));
+        free(red);
+        {
+            size_t l = strlen(err->msg);
+            while (l && err->msg[l - 1] == '\n')
+                err->msg[--l] = '\0';
+        }
+        PQfinish(pg);
+        return NULL;
+    }
+    return pg;
+}
+
+int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
+                         cdc_err_t *err)
+{
+    const char *files = cdc_conf_get(conf, "mapping.files", NULL);
+    const char *sink_dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
+    const char *src_type = cdc_conf_get(conf, "source.type", "");
+    const char *src_dsn = cdc_conf_get(conf, "postgres.dsn", NULL);
+    const char *app = cdc_conf_get(
+        conf, "application_id",
+        cdc_conf_get(conf, "pipeline.name", cdc_conf_get(conf, "source.type",
+                                                         "")));
+    cdc_map_t *m;
+    int nprob = 0, ok_tables = 0;
+
+    if (argc > 0)
+        files = argv[0]; /* `validate FILE` checks that file alone */
+    if (!files) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "no mapping files to validate");
+        cdc_err_hint(err, "set mapping.files in the pipeline YAML (or give "
+                     "the file: autoglm-cdc validate FILE)");
+        return CDC_EXIT_CONFIG;
+    }
+    m = cdc_map_load(files, err);
+    if (!m)
+        return err->code;
+    if (sink_dsn && *sink_dsn) {
+        PGconn *pg = pg_open(sink_dsn, "postgres sink", err);
+        if (!pg) {
+            cdc_map_destroy(m);
+            return err->code;
+        }
+        for (uint32_t i = 0; i < m->ntargets; i++)
+            check_target_pg(pg, &m->targets[i], &nprob, &ok_tables, err);
+        PQfinish(pg);
+    }
+    if (src_dsn && *src_dsn && (!strcmp(src_type, "postgres") ||
+                                !strcmp(src_type, "postgresql") ||
+                                !strcmp(src_type, "pg"))) {
+        PGconn *pg = pg_open(src_dsn, "postgres source", err);
+        if (!pg) {
+            cdc_map_destroy(m);
+            return err->code;
+        }
+        for (uint32_t i = 0; i < m->nmappings; i++)
+            if (!strcmp(m->mappings[i].source->id, app))
+                check_source_pg(pg, &m->mappings[i], &nprob, err);
+        PQfinish(pg);
+    }
+    /* what each mapping writes */
+    for (uint32_t i = 0; i < m->nmappings; i++) {
+        const cdc_map_mapping_t *mp = &m->mappings[i];
+        const cdc_map_target_t *t = mp->target;
+        static const char *const dels[] = {"clear its fields", "delete the row",
+                                           "ignored"};
+        static const char *const rules[] = {"latest", "priority", "weighted"};
+        printf("mapping %s: %s %s.%s -> %s (%s%s%s)%s\n", mp->name,
+               mp->source->id, mp->db, mp->table, t->name,
+               *t->schema ? t->schema : "", *t->schema ? "." : "", t->table,
+               mp->lookup ? " [lookup: set-based update]" : "");
+        for (uint32_t k = 0; k < mp->nkeys; k++)
+            printf("  %s %-20s <- %s\n", mp->lookup ? "match" : "key  ",
+                   t->fields[mp->keys[k].field].name,
+                   mp->keys[k].text ? mp->keys[k].text : "");
+        for (uint32_t k = 0; k < mp->nfields; k++) {
+            const cdc_map_assign_t *a = &mp->fields[k];
+            const cdc_map_field_t *f = &t->fields[a->field];
+            printf("  field %-20s <- %s%s%s  (%s, %s%s%s)\n", f->name,
+                   a->text ? a->text : "", a->nmap ? " mapped" : "",
+                   a->def ? " default" : "", f->sqltype,
+                   rules[f->rule], f->nowners > 1 ? " among " : "",
+                   f->nowners > 1 ? "owners" : "");
+        }
+        if (mp->ninclude)
+            printf("  columns included by name: %s%s\n", mp->include[0],
+                   mp->ninclude > 1 ? ", ..." : "");
+        if (mp->filter)
+            printf("  filter: yes\n");
+        printf("  on delete: %s\n", dels[mp->on_delete]);
+    }
+    (void)mt_names;
+    {
+        uint32_t nm = m->nmappings, nt = m->ntargets;
+        cdc_map_destroy(m);
+        if (!nprob)
+            printf("ok: %u mapping%s onto %u target%s%s\n", nm,
+                   nm == 1 ? "" : "s", nt, nt == 1 ? "" : "s",
+                   ok_tables ? ", checked against the live schema" : "");
+    }
+    if (nprob) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%d problem%s found", nprob,
+                    nprob > 1 ? "s" : "");
+        cdc_err_hint(err, "fix the mapping files or the schemas named above");
+        return CDC_EXIT_CONFIG;
+    }
+    return CDC_EXIT_OK;
+}

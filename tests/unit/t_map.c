@@ -1,0 +1,810 @@
+/*
+ * t_map.c - the mapping engine: YAML errors (file:line:column, did you
+ * mean), expressions, value maps, casts and time zones, and the
+ * order independence of the conflict rules (every permutation, shuffles
+ * with duplicates), plus `mapping test` over tests/data/mappings/.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cdc_test.h"
+#include "mappings/expr_int.h"
+#include "mappings/map.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static cdc_table_t *mktable(const char *db, const char *name, const char *cols)
+{
+    char *dup = cdc_xstrdup(cols), *save = NULL, *tok;
+    uint32_t n = 1;
+    cdc_table_t *t;
+    for (const char *p = cols; *p; p++)
+        n += *p == ',';
+    t = cdc_table_new(db, name, n);
+    n = 0;
+    for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        t->cols[n++].name = cdc_xstrdup(tok);
+    free(dup);
+    return t;
+}
+
+/* "i:5" int, "s:txt" string, "d:1.50" decimal, "f:1.5" double, "b:1" bool,
+ * "n" NULL, "a" absent */
+static void setval(cdc_txn_t *tx, cdc_value_t *v, const char *spec)
+{
+    memset(v, 0, sizeof(*v));
+    switch (spec[0]) {
+    case 'i': v->kind = CDC_V_INT; v->u.i = strtoll(spec + 2, NULL, 10); break;
+    case 's':
+    case 'd':
+    case 'j':
+        v->kind = spec[0] == 's' ? CDC_V_STRING
+                  : spec[0] == 'd' ? CDC_V_DECIMAL : CDC_V_JSON;
+        v->len = strlen(spec + 2);
+        v->s = cdc_arena_memdup(&tx->arena, spec + 2, v->len);
+        break;
+    case 'f': v->kind = CDC_V_DOUBLE; v->u.d = strtod(spec + 2, NULL); break;
+    case 'b': v->kind = CDC_V_BOOL; v->u.b = spec[2] == '1'; break;
+    case 'n': v->kind = CDC_V_NULL; break;
+    default: v->kind = CDC_V_ABSENT; break;
+    }
+}
+
+/* row spec: values separated by '|', one per column */
+static cdc_value_t *mkrow(cdc_txn_t *tx, cdc_table_t *t, const char *spec)
+{
+    cdc_value_t *row;
+    char *dup, *save = NULL, *tok;
+    uint32_t i = 0;
+    if (!spec)
+        return NULL;
+    row = cdc_txn_values(tx, t->ncols);
+    dup = cdc_xstrdup(spec);
+    for (tok = strtok_r(dup, "|", &save); tok && i < t->ncols;
+         tok = strtok_r(NULL, "|", &save))
+        setval(tx, &row[i++], tok);
+    free(dup);
+    return row;
+}
+
+static cdc_txn_t *mktxn(cdc_table_t *t, char op, const char *before,
+                        const char *after, int64_t commit_us, uint64_t pos)
+{
+    cdc_txn_t *tx = cdc_txn_new();
+    cdc_change_t *ch = cdc_txn_add(tx, op, t);
+    tx->commit_us = commit_us;
+    tx->pos.lsn = pos;
+    ch->before = mkrow(tx, t, before);
+    ch->after = mkrow(tx, t, after);
+    ch->pos = pos;
+    return tx;
+}
+
+static cdc_map_t *load(const char *yaml, cdc_err_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    return cdc_map_load_str("m.yaml", yaml, strlen(yaml), err);
+}
+
+/* evaluate an expression over a one-row table */
+static char *ev(const char *expr, const char *cols, const char *row)
+{
+    static char out[1024];
+    cdc_err_t err = {0};
+    cdc_table_t *t = mktable("db", "t", cols);
+    cdc_txn_t *tx = cdc_txn_new();
+    cdc_value_t *r = mkrow(tx, t, row);
+    cdc_expr_t *e = cdc_expr_parse(expr, "x", &err);
+    xctx_t c = {.tbl = t, .row = r, .commit_us = 1700000000123456LL,
+                .source = "crm", .arena = &tx->arena, .err = &err,
+                .where = "x"};
+    xv_t v;
+    size_t len;
+    const char *s;
+
+    if (!e) {
+        snprintf(out, sizeof(out), "PARSE: %s", err.msg);
+        goto done;
+    }
+    if (cdc_expr_eval(e, &c, &v)) {
+        snprintf(out, sizeof(out), "EVAL: %s", err.msg);
+        goto done;
+    }
+    s = cdc_xv_text(&v, &tx->arena, &len);
+    if (v.t == XV_MISSING)
+        snprintf(out, sizeof(out), "MISSING");
+    else
+        snprintf(out, sizeof(out), "%s", s ? s : "NULL");
+done:
+    cdc_expr_free(e);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+    return out;
+}
+
+/* ---- YAML errors ----------------------------------------------------------- */
+
+static const char base_yaml[] =
+    "sources:\n"
+    "  crm: {priority: 2, timezone: Europe/Berlin}\n"
+    "  erp: {priority: 1, weight: 0.9}\n"
+    "targets:\n"
+    "  customer_wide:\n"
+    "    table: public.customer_wide\n"
+    "    key: customer_id\n"
+    "    fields:\n"
+    "      customer_id: bigint\n"
+    "      name: {type: text, owners: [crm, erp], rule: latest}\n"
+    "      status: {type: text, owner: crm}\n"
+    "      balance: {type: 'decimal(12,2)', owner: erp}\n"
+    "      signup_at: {type: timestamp, owner: crm}\n"
+    "      tier: {type: text, owners: [crm, erp], rule: priority}\n"
+    "      score: {type: double, owners: [crm, erp], rule: weighted}\n"
+    "mappings:\n"
+    "  - source: crm\n"
+    "    table: crm.customers\n"
+    "    target: customer_wide\n"
+    "    key: {customer_id: id}\n"
+    "    filter: \"email is null or email != 'test@example.com'\"\n"
+    "    fields:\n"
+    "      name: \"trim(first_name || ' ' || last_name)\"\n"
+    "      status: {from: is_active, map: {1: enabled, 0: disabled}, "
+    "else: unknown}\n"
+    "      signup_at: created\n"
+    "      tier: tier\n"
+    "      score: {expr: 'score * 1.0'}\n"
+    "  - source: erp\n"
+    "    table: public.accounts\n"
+    "    target: customer_wide\n"
+    "    on_delete: clear\n"
+    "    key: {customer_id: customer_ref}\n"
+    "    fields:\n"
+    "      name: account_name\n"
+    "      balance: balance\n"
+    "      tier: tier\n"
+    "      score: score\n";
+
+CDC_TEST(yaml_loads_example)
+{
+    cdc_err_t err;
+    cdc_map_t *m = load(base_yaml, &err);
+    T_ASSERT(m != NULL);
+    if (!m) {
+        printf("# %s\n# %s\n", err.msg, err.hint);
+        return;
+    }
+    T_EQ_INT(m->nsources, 2);
+    T_EQ_INT(m->ntargets, 1);
+    T_EQ_INT(m->nmappings, 2);
+    T_EQ_STR(m->targets[0].schema, "public");
+    T_EQ_INT(m->targets[0].fields[3].scale, 2);
+    cdc_map_destroy(m);
+}
+
+static void expect_err(const char *yaml, const char *msg, const char *hint)
+{
+    cdc_err_t err;
+    cdc_map_t *m = load(yaml, &err);
+    T_ASSERT(m == NULL);
+    cdc_map_destroy(m);
+    if (!strstr(err.msg, msg))
+        T_FAIL_("message '%s' lacks '%s'", err.msg, msg);
+    if (hint && !strstr(err.hint, hint))
+        T_FAIL_("hint '%s' lacks '%s'", err.hint, hint);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+}
+
+static char *patch(const char *from, const char *to)
+{
+    static char buf[4096];
+    const char *p = strstr(base_yaml, from);
+    if (!p) {
+        T_FAIL_("no '%s' in base yaml", from);
+        return (char *)base_yaml;
+    }
+    snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(p - base_yaml), base_yaml,
+             to, p + strlen(from));
+    return buf;
+}
+
+CDC_TEST(yaml_errors_have_positions_and_suggestions)
+{
+    expect_err(patch("    table: public.customer_wide", "    tabel: x"),
+               "m.yaml:6:5: unknown key 'tabel' in a target", "'table'");
+    expect_err(patch("    on_delete: clear", "    on_delet: clear"),
+               "m.yaml:31:5: unknown key 'on_delet'", "'on_delete'");
+    expect_err(patch("      balance: balance", "      balanse: balance"),
+               "m.yaml:35:7: unknown field 'balanse'", "'balance'");
+    expect_err(patch("    target: customer_wide\n    on_delete",
+                     "    target: customer_wid\n    on_delete"),
+               "m.yaml:30:13: unknown target 'customer_wid'",
+               "'customer_wide'");
+    expect_err(patch("  - source: erp", "  - source: epr"),
+               "m.yaml:28:13: unknown source 'epr'", "'erp'");
+    expect_err(patch("rule: weighted", "rule: weigted"),
+               "unknown rule 'weigted'", "'weighted'");
+    expect_err(patch("type: timestamp", "type: timestmp"),
+               "m.yaml:13:25: unknown type 'timestmp'", "'timestamp'");
+    expect_err(patch("on_delete: clear", "on_delete: remove"),
+               "unknown on_delete action 'remove'", NULL);
+    expect_err(patch("status: {type: text, owner: crm}",
+                     "status: {type: text, owner: crn}"),
+               "owner 'crn' of field 'status'", "'crm'");
+    expect_err(patch("      balance: balance", "      status: balance"),
+               "source 'erp' does not own field 'status'", NULL);
+    expect_err(patch("timezone: Europe/Berlin", "timezone: Europe/Berln"),
+               "unknown time zone 'Europe/Berln'", NULL);
+    expect_err(patch("\"trim(first_name", "\"trm(first_name"),
+               "unknown function", "'trim'");
+    expect_err(patch("    key: {customer_id: customer_ref}",
+                     "    key: {customer: customer_ref}"),
+               "unknown field 'customer'", "customer_id");
+    /* YAML syntax: position of the problem */
+    expect_err("targets:\n  a: [1, 2\n", "m.yaml:3:1: YAML syntax error",
+               NULL);
+    expect_err("sources:\n  crm: {}\n  crm: {}\n",
+               "m.yaml:3:3: duplicate key 'crm'", NULL);
+    expect_err(patch("status: {type: text, owner: crm}", "status: text"),
+               "field 'status' of target 'customer_wide' has no owner", NULL);
+    expect_err("mapings: []\n", "m.yaml:1:1: unknown key 'mapings'",
+               "'mappings'");
+}
+
+CDC_TEST(edit_distance)
+{
+    T_EQ_INT(cdc_map_edit_distance("table", "tabel"), 2);
+    T_EQ_INT(cdc_map_edit_distance("", "abc"), 3);
+    T_EQ_INT(cdc_map_edit_distance("same", "same"), 0);
+    const char *c[] = {"latest", "priority", "weighted"};
+    T_EQ_STR(cdc_map_suggest("lates", c, 3), "latest");
+    T_ASSERT(cdc_map_suggest("zzzzzz", c, 3) == NULL);
+}
+
+/* ---- expressions ------------------------------------------------------------ */
+
+CDC_TEST(expressions)
+{
+    const char *cols = "a,b,s,t,n,x";
+    const char *row = "i:7|d:2.50|s:Hello|s:World|n|a";
+    T_EQ_STR(ev("a + b", cols, row), "9.50");
+    T_EQ_STR(ev("a * b", cols, row), "17.50");
+    T_EQ_STR(ev("a / 2", cols, row), "3.500000");
+    T_EQ_STR(ev("a - 10", cols, row), "-3");
+    T_EQ_STR(ev("-a % 4", cols, row), "-3");
+    T_EQ_STR(ev("1 + 2 * 3", cols, row), "7");
+    T_EQ_STR(ev("(1 + 2) * 3", cols, row), "9");
+    T_EQ_STR(ev("a / 0", cols, row), "NULL");
+    T_EQ_STR(ev("s || ' ' || t", cols, row), "Hello World");
+    T_EQ_STR(ev("s || n", cols, row), "NULL");
+    T_EQ_STR(ev("concat(s, n, '!', a)", cols, row), "Hello!7");
+    T_EQ_STR(ev("coalesce(n, b, 0)", cols, row), "2.50");
+    T_EQ_STR(ev("upper(s) || lower(t)", cols, row), "HELLOworld");
+    T_EQ_STR(ev("length('héllo')", cols, row), "5");
+    T_EQ_STR(ev("substr(s, 2, 3)", cols, row), "ell");
+    T_EQ_STR(ev("trim('  x  ')", cols, row), "x");
+    T_EQ_STR(ev("round(2.345, 2)", cols, row), "2.35");
+    T_EQ_STR(ev("round(-2.5)", cols, row), "-3");
+    T_EQ_STR(ev("abs(-4.5)", cols, row), "4.5");
+    T_EQ_STR(ev("nullif(a, 7)", cols, row), "NULL");
+    T_EQ_STR(ev("greatest(1, a, 3)", cols, row), "7");
+    T_EQ_STR(ev("case when a > 5 then 'big' else 'small' end", cols, row),
+             "big");
+    T_EQ_STR(ev("case when n is null then 'none' end", cols, row), "none");
+    T_EQ_STR(ev("case when a = 1 then 'one' end", cols, row), "NULL");
+    T_EQ_STR(ev("a = 7 and not (s = 'x')", cols, row), "true");
+    T_EQ_STR(ev("n = 1 or a = 7", cols, row), "true");
+    T_EQ_STR(ev("n = 1 and a = 7", cols, row), "NULL");
+    T_EQ_STR(ev("a <> 7", cols, row), "false");
+    T_EQ_STR(ev("'10' > 9", cols, row), "true");
+    T_EQ_STR(ev("commit_time()", cols, row), "2023-11-14T22:13:20.123456Z");
+    T_EQ_STR(ev("source()", cols, row), "crm");
+    T_EQ_STR(ev("x || 'y'", cols, row), "MISSING");
+    T_EQ_STR(ev("'it''s'", cols, row), "it's");
+    T_EQ_STR(ev("\"s\"", cols, row), "Hello");
+    T_EQ_STR(ev("0.1 + 0.2", cols, row), "0.3");
+    T_EQ_STR(ev("99999999999999999999 * 10", cols, row),
+             "999999999999999999990");
+    /* errors */
+    T_ASSERT(strstr(ev("a +", cols, row), "PARSE: x: expression 'a +': "
+                                          "unexpected end"));
+    T_ASSERT(strstr(ev("foo(a)", cols, row), "unknown function 'foo'"));
+    T_ASSERT(strstr(ev("'abc", cols, row), "unterminated string"));
+    T_ASSERT(strstr(ev("a ; b", cols, row), "unexpected character"));
+    T_ASSERT(strstr(ev("upper(a, b)", cols, row), "upper() takes 1..1"));
+    T_ASSERT(strstr(ev("s + 1", cols, row), "EVAL: x: arithmetic"));
+    T_ASSERT(strstr(ev("nope", cols, row), "EVAL: x: no column 'nope'"));
+    T_ASSERT(strstr(ev("case a end", cols, row), "expected WHEN"));
+    {
+        /* bounded depth: deep nesting is refused, not a stack overflow */
+        char deep[4096];
+        size_t k = 0;
+        for (int i = 0; i < 1000; i++)
+            deep[k++] = '(';
+        deep[k++] = '1';
+        for (int i = 0; i < 1000; i++)
+            deep[k++] = ')';
+        deep[k] = '\0';
+        T_ASSERT(strstr(ev(deep, cols, row), "nested too deeply"));
+        k = 0;
+        for (int i = 0; i < 1000; i++)
+            deep[k++] = '-';
+        deep[k++] = '1';
+        deep[k] = '\0';
+        T_ASSERT(strstr(ev(deep, cols, row), "nested too deeply"));
+    }
+}
+
+/* ---- mapping changes ------------------------------------------------------ */
+
+typedef struct run {
+    cdc_map_t *m;
+    cdc_wide_ops_t ops;
+    cdc_wide_model_t *wm;
+} run_t;
+
+static void run_init(run_t *r, const char *yaml)
+{
+    cdc_err_t err;
+    r->m = load(yaml, &err);
+    if (!r->m)
+        T_FAIL_("load: %s (%s)", err.msg, err.hint);
+    cdc_wide_ops_init(&r->ops);
+    r->wm = cdc_wide_model_new();
+}
+
+static void run_free(run_t *r)
+{
+    cdc_wide_ops_free(&r->ops);
+    cdc_wide_model_free(r->wm);
+    cdc_map_destroy(r->m);
+}
+
+static int apply(run_t *r, const char *src, cdc_txn_t *tx, cdc_err_t *err)
+{
+    int n;
+    memset(err, 0, sizeof(*err));
+    cdc_wide_ops_reset(&r->ops);
+    n = cdc_map_change(r->m, src, tx, &tx->changes[0], 0, &r->ops, err);
+    for (uint32_t i = 0; n > 0 && i < r->ops.n; i++)
+        cdc_wide_model_apply(r->wm, &r->ops.ops[i]);
+    return n;
+}
+
+static char *dump(run_t *r, int prov)
+{
+    static char buf[8192];
+    FILE *fp = fmemopen(buf, sizeof(buf), "w");
+    cdc_wide_model_print(r->wm, fp, prov);
+    fclose(fp);
+    return buf;
+}
+
+#define CRM_COLS "id,first_name,last_name,email,is_active,created,tier,score"
+#define ERP_COLS "customer_ref,account_name,balance,tier,score"
+
+CDC_TEST(value_maps_casts_and_time_zones)
+{
+    run_t r;
+    cdc_err_t err;
+    cdc_table_t *crm = mktable("crm", "customers", CRM_COLS);
+    cdc_table_t *erp = mktable("public", "accounts", ERP_COLS);
+    cdc_txn_t *t1, *t2, *t3, *t4;
+
+    run_init(&r, base_yaml);
+    if (!r.m)
+        return;
+    /* summer: Berlin is UTC+2 */
+    t1 = mktxn(crm, 'c', NULL,
+               "i:1|s:Ann|s:Lee|n|i:1|s:2023-07-01 12:00:00.250|s:gold|f:0.5",
+               1000, 10);
+    T_EQ_INT(apply(&r, "crm", t1, &err), 1);
+    /* winter: UTC+1; is_active 0 -> disabled; unmapped -> else */
+    t2 = mktxn(crm, 'c', NULL,
+               "i:2|s:Bo|s:Ek|s:b@x|i:0|s:2023-01-15 00:30:00|n|i:3", 1001,
+               11);
+    apply(&r, "crm", t2, &err);
+    t3 = mktxn(crm, 'c', NULL,
+               "i:3|s:Cy|s:Do|n|i:7|s:2023-03-26T01:00:00Z|n|n", 1002, 12);
+    apply(&r, "crm", t3, &err);
+    /* decimal(12,2) rounds half away from zero */
+    t4 = mktxn(erp, 'c', NULL, "i:1|s:ANN LTD|d:1234.565|s:silver|f:0.25",
+               1003, 13);
+    apply(&r, "erp", t4, &err);
+    T_EQ_STR(dump(&r, 0),
+             "customer_wide customer_id=\"1\"\n"
+             "  name: \"ANN LTD\"\n"
+             "  status: \"enabled\"\n"
+             "  balance: \"1234.57\"\n"
+             "  signup_at: \"2023-07-01T10:00:00.25Z\"\n"
+             "  tier: \"gold\"\n"
+             "  score: \"0.5\"\n"
+             "customer_wide customer_id=\"2\"\n"
+             "  name: \"Bo Ek\"\n"
+             "  status: \"disabled\"\n"
+             "  balance: null\n"
+             "  signup_at: \"2023-01-14T23:30:00Z\"\n"
+             "  tier: null\n"
+             "  score: \"3\"\n"
+             "customer_wide customer_id=\"3\"\n"
+             "  name: \"Cy Do\"\n"
+             "  status: \"unknown\"\n"
+             "  balance: null\n"
+             "  signup_at: \"2023-03-26T01:00:00Z\"\n"
+             "  tier: null\n"
+             "  score: null\n");
+    /* the filter drops the test account; a bad number is a data error */
+    {
+        cdc_txn_t *t5 = mktxn(crm, 'c', NULL,
+                              "i:9|s:T|s:T|s:test@example.com|i:1|n|n|n", 1,
+                              1);
+        T_EQ_INT(apply(&r, "crm", t5, &err), 0);
+        cdc_txn_destroy(t5);
+        t5 = mktxn(erp, 'c', NULL, "i:9|s:X|s:12abc|n|n", 1, 1);
+        T_EQ_INT(apply(&r, "erp", t5, &err), -1);
+        T_EQ_INT(err.code, CDC_EXIT_DATA);
+        T_ASSERT(strstr(err.msg, "value '12abc' does not fit field "
+                                 "'balance' (decimal(12,2))") != NULL);
+        cdc_txn_destroy(t5);
+        /* other sources' changes, other tables: nothing */
+        t5 = mktxn(erp, 'c', NULL, "i:9|s:X|d:1|n|n", 1, 1);
+        T_EQ_INT(apply(&r, "crm", t5, &err), 0);
+        cdc_txn_destroy(t5);
+    }
+    cdc_txn_destroy(t1);
+    cdc_txn_destroy(t2);
+    cdc_txn_destroy(t3);
+    cdc_txn_destroy(t4);
+    cdc_table_destroy(crm);
+    cdc_table_destroy(erp);
+    run_free(&r);
+}
+
+CDC_TEST(time_zone_offsets_and_dst)
+{
+    static const char y[] =
+        "sources: {s: {timezone: '+05:30'}, ny: {timezone: America/New_York}}\n"
+        "targets:\n"
+        "  w: {key: k, fields: {k: int, a: {type: timestamp, owners: [s, ny]},"
+        " d: {type: date, owners: [s, ny]}}}\n"
+        "mappings:\n"
+        "  - {source: s, table: db.t, target: w, key: {k: id}, fields: {a: ts,"
+        " d: ts}}\n"
+        "  - {source: ny, table: db.t, target: w, key: {k: id}, fields: {a: "
+        "{from: ts}}}\n";
+    run_t r;
+    cdc_err_t err;
+    cdc_table_t *t = mktable("db", "t", "id,ts");
+    const char *cases[][3] = {
+        {"s", "s:2024-02-29 00:10:00", "2024-02-28T18:40:00Z"},
+        {"s", "s:2024-02-29 00:10:00+01:00", "2024-02-28T23:10:00Z"},
+        {"s", "s:2024-02-29", "2024-02-28T18:30:00Z"},
+        {"ny", "s:2024-07-04 12:00:00", "2024-07-04T16:00:00Z"},
+        {"ny", "s:2024-12-04 12:00:00.000001", "2024-12-04T17:00:00.000001Z"},
+        {"ny", "i:86400", "1970-01-02T00:00:00Z"},
+        {"ny", "s:0000-00-00 00:00:00", NULL},
+    };
+    run_init(&r, y);
+    if (!r.m)
+        return;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char row[128];
+        cdc_txn_t *tx;
+        snprintf(row, sizeof(row), "i:1|%s", cases[i][1]);
+        tx = mktxn(t, 'c', NULL, row, 1, 1);
+        cdc_wide_ops_reset(&r.ops);
+        T_EQ_INT(cdc_map_change(r.m, cases[i][0], tx, &tx->changes[0], 0,
+                                &r.ops, &err), 1);
+        if (r.ops.n == 1) {
+            const cdc_wide_val_t *v = &r.ops.ops[0].vals[0];
+            if (cases[i][2])
+                T_EQ_STR(v->s, cases[i][2]);
+            else
+                T_ASSERT(v->isnull);
+        }
+        if (!strcmp(cases[i][0], "s") && r.ops.n == 1 && i == 0)
+            T_EQ_STR(r.ops.ops[0].vals[1].s, "2024-02-29");
+        cdc_txn_destroy(tx);
+    }
+    {
+        cdc_txn_t *tx = mktxn(t, 'c', NULL, "i:1|s:yesterday", 1, 1);
+        cdc_wide_ops_reset(&r.ops);
+        T_EQ_INT(cdc_map_change(r.m, "s", tx, &tx->changes[0], 0, &r.ops,
+                                &err), -1);
+        T_ASSERT(strstr(err.msg, "not a date-time") != NULL);
+        cdc_txn_destroy(tx);
+    }
+    cdc_table_destroy(t);
+    run_free(&r);
+}
+
+/* ---- order independence ---------------------------------------------------- */
+
+typedef struct chg {
+    const char *src;
+    int erp;
+    char op;
+    const char *before, *after;
+    int64_t t;
+    uint64_t pos;
+} chg_t;
+
+/* a small history: both sources write the same customers; equal commit
+ * times tie-break by priority; updates, a delete (clear) and a key move */
+static const chg_t history[] = {
+    {"crm", 0, 'c', NULL, "i:1|s:Ann|s:Lee|n|i:1|n|s:gold|f:0.5", 100, 1},
+    {"erp", 1, 'c', NULL, "i:1|s:ANN LTD|d:10|s:bronze|f:0.7", 100, 1},
+    {"crm", 0, 'u', "i:1|s:Ann|s:Lee|n|i:1|n|s:gold|f:0.5",
+     "i:1|s:Ann|s:Lee|n|i:0|n|n|f:0.9", 200, 2},
+    {"erp", 1, 'u', "i:1|s:ANN LTD|d:10|s:bronze|f:0.7",
+     "i:1|s:Ann Ltd|d:12.5|s:silver|f:0.1", 150, 2},
+    {"crm", 0, 'c', NULL, "i:2|s:Bo|s:Ek|n|i:1|n|s:plat|f:1", 120, 3},
+    {"erp", 1, 'c', NULL, "i:2|s:Bo AB|d:3|n|f:2", 300, 3},
+    {"erp", 1, 'd', "i:2|s:Bo AB|d:3|n|f:2", NULL, 310, 4},
+    {"crm", 0, 'u', "i:2|s:Bo|s:Ek|n|i:1|n|s:plat|f:1",
+     "i:3|s:Bo|s:Ek|n|i:1|n|s:plat|f:1", 320, 4},
+};
+#define NH (int)(sizeof(history) / sizeof(history[0]))
+
+static void apply_hist(run_t *r, cdc_table_t *crm, cdc_table_t *erp, int i)
+{
+    const chg_t *h = &history[i];
+    cdc_err_t err;
+    cdc_txn_t *tx = mktxn(h->erp ? erp : crm, h->op, h->before, h->after, h->t,
+                          h->pos);
+    if (apply(r, h->src, tx, &err) < 0)
+        T_FAIL_("apply %d: %s", i, err.msg);
+    cdc_txn_destroy(tx);
+}
+
+static int next_perm(int *a, int n)
+{
+    int i = n - 2, j = n - 1;
+    while (i >= 0 && a[i] >= a[i + 1])
+        i--;
+    if (i < 0)
+        return 0;
+    while (a[j] <= a[i])
+        j--;
+    int t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+    for (int l = i + 1, h = n - 1; l < h; l++, h--) {
+        t = a[l];
+        a[l] = a[h];
+        a[h] = t;
+    }
+    return 1;
+}
+
+CDC_TEST(conflict_rules_converge_in_any_order)
+{
+    cdc_table_t *crm = mktable("crm", "customers", CRM_COLS);
+    cdc_table_t *erp = mktable("public", "accounts", ERP_COLS);
+    char ref[8192];
+    int perm[NH], nperm = 0, bad = 0;
+    run_t r;
+
+    run_init(&r, base_yaml);
+    if (!r.m)
+        return;
+    for (int i = 0; i < NH; i++)
+        apply_hist(&r, crm, erp, i);
+    snprintf(ref, sizeof(ref), "%s", dump(&r, 1));
+    run_free(&r);
+    /* latest: name of 1 is erp's (t=150; crm's update at 200 did not
+     * change the name, so it offers nothing); priority: tier of 1 is
+     * crm's non-null gold (prio 2, crm's later NULL is not a candidate);
+     * weighted: score of 1 is crm's (weight 1 > 0.9); erp's delete of 2
+     * clears erp's fields; crm moved 2 to 3, clearing crm's fields of 2 */
+    T_EQ_STR(ref,
+             "customer_wide customer_id=\"1\"\n"
+             "  name: \"Ann Ltd\"  [erp 150]\n"
+             "  status: \"disabled\"  [crm 200]\n"
+             "  balance: \"12.50\"  [erp 150]\n"
+             "  signup_at: null  [crm 100]\n"
+             "  tier: \"gold\"  [crm 100]\n"
+             "  score: \"0.9\"  [crm 200]\n"
+             "customer_wide customer_id=\"2\"\n"
+             "  name: null  [crm 320]\n"
+             "  status: null  [crm 320]\n"
+             "  balance: null  [erp 310]\n"
+             "  signup_at: null  [crm 320]\n"
+             "  tier: null  [crm 320]\n"
+             "  score: null  [crm 320]\n"
+             "customer_wide customer_id=\"3\"\n"
+             "  name: \"Bo Ek\"  [crm 320]\n"
+             "  status: \"enabled\"  [crm 320]\n"
+             "  balance: null\n"
+             "  signup_at: null  [crm 320]\n"
+             "  tier: \"plat\"  [crm 320]\n"
+             "  score: \"1\"  [crm 320]\n");
+    /* every permutation */
+    for (int i = 0; i < NH; i++)
+        perm[i] = i;
+    do {
+        run_init(&r, base_yaml);
+        for (int i = 0; i < NH; i++)
+            apply_hist(&r, crm, erp, perm[i]);
+        if (strcmp(dump(&r, 1), ref) && !bad++)
+            T_FAIL_("permutation %d differs:\n%s", nperm, dump(&r, 1));
+        run_free(&r);
+        nperm++;
+    } while (next_perm(perm, NH));
+    T_EQ_INT(nperm, 40320);
+    /* random shuffles with duplicates (replays) */
+    srand(42);
+    for (int k = 0; k < 500; k++) {
+        int seq[3 * NH], n = 0;
+        for (int i = 0; i < NH; i++) {
+            seq[n++] = i;
+            for (int d = rand() % 3; d > 0; d--)
+                seq[n++] = i;
+        }
+        for (int i = n - 1; i > 0; i--) {
+            int j = rand() % (i + 1), t = seq[i];
+            seq[i] = seq[j];
+            seq[j] = t;
+        }
+        run_init(&r, base_yaml);
+        for (int i = 0; i < n; i++)
+            apply_hist(&r, crm, erp, seq[i]);
+        if (strcmp(dump(&r, 1), ref) && !bad++)
+            T_FAIL_("shuffle %d differs:\n%s", k, dump(&r, 1));
+        run_free(&r);
+    }
+    T_EQ_INT(bad, 0);
+    cdc_table_destroy(crm);
+    cdc_table_destroy(erp);
+}
+
+CDC_TEST(same_value_update_and_absent_columns)
+{
+    run_t r;
+    cdc_err_t err;
+    cdc_table_t *erp = mktable("public", "accounts", ERP_COLS);
+    cdc_txn_t *tx;
+
+    run_init(&r, base_yaml);
+    if (!r.m)
+        return;
+    /* only the balance changed: one value, the other fields not offered */
+    tx = mktxn(erp, 'u', "i:1|s:A|d:1.00|s:x|f:1", "i:1|s:A|d:1.001|s:x|f:1",
+               5, 5);
+    T_EQ_INT(apply(&r, "erp", tx, &err), 0); /* 1.001 -> 1.00: same */
+    cdc_txn_destroy(tx);
+    tx = mktxn(erp, 'u', "i:1|s:A|d:1.00|s:x|f:1", "i:1|s:A|d:2|s:x|f:1", 6,
+               6);
+    T_EQ_INT(apply(&r, "erp", tx, &err), 1);
+    T_EQ_INT(r.ops.ops[0].nvals, 1);
+    T_EQ_STR(r.ops.ops[0].vals[0].s, "2.00");
+    cdc_txn_destroy(tx);
+    /* absent (MINIMAL image) and unchanged (TOAST) columns say nothing */
+    tx = mktxn(erp, 'u', NULL, "i:1|a|d:3|a|a", 7, 7);
+    tx->changes[0].after[3].kind = CDC_V_UNCHANGED;
+    T_EQ_INT(apply(&r, "erp", tx, &err), 1);
+    T_EQ_INT(r.ops.ops[0].nvals, 1);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(erp);
+    run_free(&r);
+}
+
+CDC_TEST(delete_row_and_lookup)
+{
+    static const char y[] =
+        "sources: {a: {}, b: {}}\n"
+        "targets:\n"
+        "  w:\n"
+        "    key: [k]\n"
+        "    fields:\n"
+        "      k: int\n"
+        "      x: {type: text, owner: a}\n"
+        "      y: {type: text, owner: b}\n"
+        "      tier_id: {type: int, owner: a}\n"
+        "      tier_name: {type: text, owner: b}\n"
+        "mappings:\n"
+        "  - {source: a, table: d.a, target: w, key: {k: id}, on_delete: "
+        "delete, fields: {x: v, tier_id: tier}}\n"
+        "  - {source: b, table: d.b, target: w, key: {k: id}, fields: {y: v},"
+        " columns: {include: ['*'], exclude: [secret]}}\n"
+        "  - {source: b, table: d.tiers, target: w, lookup: true, key: "
+        "{tier_id: id}, fields: {tier_name: name}}\n";
+    run_t r;
+    cdc_err_t err;
+    cdc_table_t *a = mktable("d", "a", "id,v,tier");
+    cdc_table_t *b = mktable("d", "b", "id,v,tier_name,secret");
+    cdc_table_t *tiers = mktable("d", "tiers", "id,name");
+    cdc_txn_t *tx;
+
+    run_init(&r, y);
+    if (!r.m)
+        return;
+    tx = mktxn(a, 'c', NULL, "i:1|s:one|i:5", 10, 1);
+    apply(&r, "a", tx, &err);
+    cdc_txn_destroy(tx);
+    tx = mktxn(a, 'c', NULL, "i:2|s:two|i:5", 10, 2);
+    apply(&r, "a", tx, &err);
+    cdc_txn_destroy(tx);
+    tx = mktxn(b, 'c', NULL, "i:1|s:bee|s:ignored-not-owned|s:pw", 20, 1);
+    apply(&r, "b", tx, &err);
+    cdc_txn_destroy(tx);
+    /* a dimension change updates every row with tier_id 5 */
+    tx = mktxn(tiers, 'u', "i:5|s:Gold", "i:5|s:Platinum", 30, 2);
+    T_EQ_INT(apply(&r, "b", tx, &err), 1);
+    T_EQ_INT(r.ops.ops[0].kind, CDC_WIDE_LOOKUP);
+    cdc_txn_destroy(tx);
+    T_EQ_STR(dump(&r, 0), "w k=\"1\"\n  x: \"one\"\n  y: \"bee\"\n"
+                          "  tier_id: \"5\"\n  tier_name: \"Platinum\"\n"
+                          "w k=\"2\"\n  x: \"two\"\n  y: null\n"
+                          "  tier_id: \"5\"\n  tier_name: \"Platinum\"\n");
+    /* delete row: refused while b wrote after it, done otherwise */
+    tx = mktxn(a, 'd', "i:1|s:one|i:5", NULL, 25, 3);
+    apply(&r, "a", tx, &err);
+    cdc_txn_destroy(tx);
+    tx = mktxn(a, 'd', "i:2|s:two|i:5", NULL, 40, 4);
+    apply(&r, "a", tx, &err);
+    cdc_txn_destroy(tx);
+    T_EQ_INT(cdc_wide_model_rows(r.wm), 1);
+    cdc_table_destroy(a);
+    cdc_table_destroy(b);
+    cdc_table_destroy(tiers);
+    run_free(&r);
+}
+
+/* ---- `mapping test` cases ------------------------------------------------ */
+
+CDC_TEST(mapping_test_cases)
+{
+    const char *top = getenv("top_srcdir");
+    char dir[1024];
+    DIR *d;
+    struct dirent *de;
+    int ncases = 0;
+
+    snprintf(dir, sizeof(dir), "%s/tests/data/mappings", top ? top : ".");
+    d = opendir(dir);
+    T_ASSERT(d != NULL);
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        char mp[1400], in[1400], exp[1400];
+        char *got = NULL, *want;
+        size_t gl = 0;
+        FILE *fp, *ef;
+        cdc_err_t err = {0};
+        long n;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(mp, sizeof(mp), "%s/%s/map.yaml", dir, de->d_name);
+        snprintf(in, sizeof(in), "%s/%s/in.jsonl", dir, de->d_name);
+        snprintf(exp, sizeof(exp), "%s/%s/out.txt", dir, de->d_name);
+        fp = open_memstream(&got, &gl);
+        if (cdc_map_test_run(mp, in, fp, 1 | 2, &err))
+            fprintf(fp, "error: %s\n", err.msg);
+        fclose(fp);
+        ef = fopen(exp, "rb");
+        T_ASSERT(ef != NULL);
+        if (!ef) {
+            free(got);
+            continue;
+        }
+        fseek(ef, 0, SEEK_END);
+        n = ftell(ef);
+        rewind(ef);
+        want = calloc(1, (size_t)n + 1);
+        if (fread(want, 1, (size_t)n, ef) != (size_t)n)
+            T_FAIL_("short read %s", exp);
+        fclose(ef);
+        if (strcmp(got, want))
+            T_FAIL_("case %s differs; got:\n%s", de->d_name, got);
+        free(got);
+        free(want);
+        ncases++;
+    }
+    closedir(d);
+    T_ASSERT(ncases > 0);
+}
+
+CDC_TEST_MAIN()
