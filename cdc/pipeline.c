@@ -10,6 +10,12 @@
  * reconnect with capped, jittered exponential backoff from the last
  * delivered position.  Fatal errors flush what can be flushed, store the
  * checkpoint of what was delivered and return the error's exit code.
+ *
+ * Operations: the loop reports to cdc/metrics.h (events per table, in-flight
+ * txns and bytes, deliveries, checkpoints, source/sink state, reconnects,
+ * Kafka producer counters) and starts the HTTP endpoint when http.listen is
+ * set.  The hooks only observe; they never change what is delivered or
+ * checkpointed.
  */
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -23,7 +29,12 @@
 
 #include "cdc/checkpoint.h"
 #include "cdc/log.h"
+#include "cdc/metrics.h"
 #include "cdc/pipeline.h"
+#include "sinks/kafka.h"
+
+/* The Kafka sink may be absent from a partial build. */
+#pragma weak cdc_sink_kafka_stats
 
 volatile int cdc_pipeline_stop;
 
@@ -143,7 +154,10 @@ typedef struct pl {
     int64_t ck_stored_us;
     int64_t ck_interval_us;
     cdc_txn_t **fifo;       /* in-flight txns, ring buffer */
+    size_t *fsz;            /* their sizes when pushed (metrics) */
     size_t cap, head, n;
+    size_t qbytes;          /* sum of fsz over the ring */
+    int64_t stats_us;       /* last Kafka counters read */
     uint64_t seq;
     uint64_t delivered;
 } pl_t;
@@ -153,15 +167,49 @@ static void fifo_push(pl_t *pl, cdc_txn_t *tx)
     if (pl->n == pl->cap) {
         size_t ncap = pl->cap ? pl->cap * 2 : 1024;
         cdc_txn_t **nf = cdc_xmalloc(ncap * sizeof(*nf));
-        for (size_t i = 0; i < pl->n; i++)
+        size_t *nsz = cdc_xmalloc(ncap * sizeof(*nsz));
+        for (size_t i = 0; i < pl->n; i++) {
             nf[i] = pl->fifo[(pl->head + i) % pl->cap];
+            nsz[i] = pl->fsz[(pl->head + i) % pl->cap];
+        }
         free(pl->fifo);
+        free(pl->fsz);
         pl->fifo = nf;
+        pl->fsz = nsz;
         pl->cap = ncap;
         pl->head = 0;
     }
     pl->fifo[(pl->head + pl->n) % pl->cap] = tx;
+    pl->fsz[(pl->head + pl->n) % pl->cap] =
+        tx->arena.total + sizeof(*tx) + tx->capchanges * sizeof(cdc_change_t);
+    pl->qbytes += pl->fsz[(pl->head + pl->n) % pl->cap];
     pl->n++;
+}
+
+/* Report the in-flight queue (and, at most twice a second, the Kafka
+ * producer's counters) to the metrics registry. */
+static void publish(pl_t *pl)
+{
+    int64_t t;
+
+    cdc_metrics_inflight(pl->n, pl->qbytes,
+                         pl->n ? pl->fifo[pl->head]->commit_us : 0);
+    if (!cdc_sink_kafka_stats || !pl->snk || strcmp(pl->kops->name, "kafka"))
+        return;
+    t = now_us();
+    if (t - pl->stats_us < 500000)
+        return;
+    pl->stats_us = t;
+    {
+        cdc_sink_kafka_stats_t ks;
+        uint64_t done;
+        memset(&ks, 0, sizeof(ks));
+        cdc_sink_kafka_stats(pl->snk, &ks);
+        done = ks.delivered + ks.failed;
+        cdc_metrics_kafka(ks.produced > done ? (int64_t)(ks.produced - done)
+                                             : 0,
+                          ks.delivered, ks.failed);
+    }
 }
 
 static int store_ckpt(pl_t *pl, int force, cdc_err_t *err)
@@ -174,6 +222,7 @@ static int store_ckpt(pl_t *pl, int force, cdc_err_t *err)
         return -1;
     pl->ck_dirty = 0;
     pl->ck_stored_us = t;
+    cdc_metrics_checkpoint(&pl->ck.pos, pl->ck.commit_us, 0);
     CDC_DEBUG("ckpt", "stored %s", cdc_pos_str(&pl->ck.pos));
     if (pl->sops->confirm && pl->src &&
         pl->sops->confirm(pl->src, &pl->ck.pos, err))
@@ -200,6 +249,8 @@ static int advance(pl_t *pl, cdc_err_t *err)
         pl->ck.txns++;
         pl->ck_dirty = 1;
         pl->delivered++;
+        cdc_metrics_delivered(tx->commit_us);
+        pl->qbytes -= pl->fsz[pl->head];
         cdc_txn_destroy(tx);
         pl->head = (pl->head + 1) % pl->cap;
         pl->n--;
@@ -230,13 +281,17 @@ static int start_source(pl_t *pl, cdc_err_t *err)
     if (pl->ck.pos.file[0] || pl->ck.pos.gtid[0] || pl->ck.pos.lsn)
         resume = &pl->ck.pos;
     pl->src = pl->sops->create(pl->conf, err);
-    if (!pl->src)
+    if (!pl->src) {
+        cdc_metrics_source_state(0, err->msg);
         return -1;
+    }
     if (pl->sops->start(pl->src, resume, err)) {
+        cdc_metrics_source_state(0, err->msg);
         pl->sops->destroy(pl->src);
         pl->src = NULL;
         return -1;
     }
+    cdc_metrics_source_state(1, NULL);
     CDC_INFO("pipeline", "source %s started at %s", pl->sops->name,
              resume ? cdc_pos_str(resume) : "its configured start");
     return 0;
@@ -253,6 +308,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     int64_t last_change_us = now_us(), backoff_ms = 500;
     int rc = CDC_EXIT_OK, loaded;
     struct sigaction sa;
+    cdc_http_t *http = NULL;
 
     if (cdc_conf_get_int(conf, "run.max_txns", 0, &max_txns, err) ||
         cdc_conf_get_int(conf, "run.idle_exit_ms", 0, &idle_ms, err) ||
@@ -261,14 +317,22 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
         cdc_conf_get_int(conf, "pipeline.max_inflight", 10000, &max_inflight,
                          err))
         return err->code;
+    if (cdc_metrics_init(conf, err))
+        return err->code;
+    cdc_metrics_components(sops->name, kops->name);
     pl.ck_interval_us = interval_ms * 1000;
     pl.ckpt_path = cdc_ckpt_path(state, name);
     loaded = cdc_ckpt_load(pl.ckpt_path, &pl.ck, err);
     if (loaded < 0)
         goto out_err;
-    if (loaded)
+    if (loaded) {
         CDC_INFO("pipeline", "resuming from checkpoint %s: %s",
                  pl.ckpt_path, cdc_pos_str(&pl.ck.pos));
+        cdc_metrics_checkpoint(&pl.ck.pos, pl.ck.commit_us,
+                               pl.ck.updated_us);
+    }
+    if (cdc_http_start(conf, &http, err))
+        goto out_err;
     snprintf(pl.ck.source, sizeof(pl.ck.source), "%s", sops->name);
     pl.filter = cdc_filter_new(conf);
 
@@ -294,6 +358,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
                 goto out_err;
             if (store_ckpt(&pl, 0, err))
                 goto out_err;
+            publish(&pl);
             continue;
         }
         r = sops->next(pl.src, &tx, pl.n ? 10 : 200, err);
@@ -301,6 +366,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
             if (!(err->flags & CDC_ERR_F_RETRIABLE) || cdc_pipeline_stop)
                 goto out_err;
             cdc_log_err("source", err);
+            cdc_metrics_source_state(0, err->msg);
             /* finish what is in flight, then reconnect from there */
             if (drain(&pl, 60000, err) || store_ckpt(&pl, 1, err))
                 goto out_err;
@@ -315,8 +381,10 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
                     break;
                 backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
                 cdc_err_clear(err);
-                if (start_source(&pl, err) == 0)
+                if (start_source(&pl, err) == 0) {
+                    cdc_metrics_reconnect();
                     break;
+                }
                 if (!(err->flags & CDC_ERR_F_RETRIABLE))
                     goto out_err;
                 cdc_log_err("source", err);
@@ -330,14 +398,18 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
             tx->seq = ++pl.seq;
             if (tx->nchanges && cdc_filter_txn(pl.filter, tx))
                 last_change_us = now_us();
+            cdc_metrics_txn(tx);
             fifo_push(&pl, tx);
             if (kops->write(pl.snk, tx, err))
-                goto out_err;
+                goto out_sink;
         }
         if (kops->poll(pl.snk, 0, err) || advance(&pl, err))
-            goto out_err;
+            goto out_sink;
         if (store_ckpt(&pl, 0, err))
             goto out_err;
+        if (r == CDC_SRC_IDLE && !pl.n)
+            cdc_metrics_caught_up(1);
+        publish(&pl);
         if (max_txns && pl.seq >= (uint64_t)max_txns)
             break;
         if (idle_ms && now_us() - last_change_us > idle_ms * 1000)
@@ -349,6 +421,8 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
              "checkpoint %s", pl.delivered, cdc_pos_str(&pl.ck.pos));
     goto out;
 
+out_sink:
+    cdc_metrics_sink_state(0, err->msg);
 out_err:
     rc = err->code ? err->code : CDC_EXIT_FAIL;
     if (pl.snk) {
@@ -366,6 +440,8 @@ out:
         pl.n--;
     }
     free(pl.fifo);
+    free(pl.fsz);
+    cdc_http_stop(http);
     if (pl.src)
         sops->destroy(pl.src);
     if (pl.snk)

@@ -1,0 +1,342 @@
+/*
+ * http.c - the operational HTTP endpoint (libmicrohttpd, one internal
+ * polling thread):
+ *
+ *   GET /metrics  Prometheus text format (token required if http.token)
+ *   GET /status   JSON status document (token required if http.token)
+ *   GET /livez    200 "ok" while the process serves requests
+ *   GET /readyz   200 {"ready":true} or 503 {"ready":false,"reasons":[..]}
+ *
+ * Bound to 127.0.0.1 unless http.listen names another address.  The
+ * token is compared in constant time and never logged.  For a postgres
+ * source, a scrape of /metrics also reads the slot's retained WAL over a
+ * separate libpq session (postgres.dsn), at most every 10 s.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libpq-fe.h>
+#include <microhttpd.h>
+
+#include "cdc/buf.h"
+#include "cdc/log.h"
+#include "cdc/metrics.h"
+
+#define FAC "http"
+#define PG_REFRESH_US INT64_C(10000000)
+#define PG_RETRY_US INT64_C(30000000)
+
+struct cdc_http {
+    struct MHD_Daemon *d;
+    char *token;   /* NULL = no auth */
+    int port;
+    /* postgres slot query (HTTP thread only) */
+    char *pg_dsn, *pg_slot;
+    PGconn *pg;
+    int64_t pg_next_us;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    size_t n;
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    CDC_WARN(FAC, "%s", msg);
+}
+
+/* Constant-time comparison of the presented credential. */
+static int token_ok(const cdc_http_t *h, struct MHD_Connection *c)
+{
+    const char *auth, *p;
+    size_t n, m;
+    unsigned char diff = 0;
+
+    if (!h->token)
+        return 1;
+    auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!auth || strncasecmp(auth, "Bearer ", 7))
+        return 0;
+    p = auth + 7;
+    while (*p == ' ')
+        p++;
+    n = strlen(p);
+    m = strlen(h->token);
+    for (size_t i = 0; i < m; i++)
+        diff |= (unsigned char)(h->token[i] ^ (i < n ? p[i] : 0));
+    return diff == 0 && n == m;
+}
+
+static void pg_refresh(cdc_http_t *h)
+{
+    int64_t t = cdc_metrics_now_us();
+    const char *params[1];
+    PGresult *res;
+
+    if (!h->pg_dsn || t < h->pg_next_us)
+        return;
+    h->pg_next_us = t + PG_REFRESH_US;
+    if (!h->pg || PQstatus(h->pg) != CONNECTION_OK) {
+        const char *keys[] = {"dbname", "connect_timeout",
+                              "application_name", NULL};
+        const char *vals[] = {h->pg_dsn, "3", "autoglm-cdc-metrics", NULL};
+        PQfinish(h->pg);
+        h->pg = PQconnectdbParams(keys, vals, 1);
+        if (PQstatus(h->pg) != CONNECTION_OK) {
+            CDC_DEBUG(FAC, "slot metrics: cannot connect: %s",
+                      PQerrorMessage(h->pg));
+            PQfinish(h->pg);
+            h->pg = NULL;
+            h->pg_next_us = t + PG_RETRY_US;
+            cdc_metrics_pg_retained(-1);
+            return;
+        }
+    }
+    params[0] = h->pg_slot;
+    res = PQexecParams(h->pg,
+                       "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), "
+                       "restart_lsn)::bigint FROM pg_replication_slots "
+                       "WHERE slot_name = $1",
+                       1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+        !PQgetisnull(res, 0, 0))
+        cdc_metrics_pg_retained(strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    else {
+        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+            CDC_DEBUG(FAC, "slot metrics: %s", PQerrorMessage(h->pg));
+        cdc_metrics_pg_retained(-1);
+    }
+    PQclear(res);
+}
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
+                             const char *ctype, cdc_buf_t *body)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        body->len, body->p ? body->p : (void *)"", MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result rc;
+
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"autoglm-cdc\"");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
+                              const char *url, const char *method,
+                              const char *version, const char *upload,
+                              size_t *upload_size, void **req)
+{
+    cdc_http_t *h = cls;
+    cdc_buf_t b = CDC_BUF_INIT;
+    int64_t now = cdc_metrics_now_us();
+    unsigned status = MHD_HTTP_OK;
+    const char *ctype = "application/json";
+    enum MHD_Result rc;
+
+    (void)version;
+    (void)upload;
+    if (!*req) { /* first call: headers only */
+        *req = (void *)1;
+        return MHD_YES;
+    }
+    if (*upload_size) { /* no request bodies */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        cdc_buf_puts(&b, "{\"error\":\"method not allowed\"}\n");
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+    } else if (!strcmp(url, "/livez")) {
+        cdc_buf_puts(&b, "ok\n");
+        ctype = "text/plain; charset=utf-8";
+    } else if (!strcmp(url, "/readyz")) {
+        cdc_buf_t r = CDC_BUF_INIT;
+        int ready = cdc_metrics_ready(&r, now);
+        cdc_buf_printf(&b, "{\"ready\":%s,\"reasons\":%s}\n",
+                       ready ? "true" : "false", r.p);
+        cdc_buf_free(&r);
+        status = ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+    } else if (!strcmp(url, "/metrics") || !strcmp(url, "/status")) {
+        if (!token_ok(h, c)) {
+            cdc_buf_puts(&b, "{\"error\":\"missing or wrong bearer "
+                             "token\"}\n");
+            status = MHD_HTTP_UNAUTHORIZED;
+        } else if (url[1] == 'm') {
+            pg_refresh(h);
+            cdc_metrics_render_prom(&b, now);
+            ctype = "text/plain; version=0.0.4; charset=utf-8";
+        } else
+            cdc_metrics_render_status(&b, now);
+    } else {
+        cdc_buf_puts(&b, "{\"error\":\"not found\",\"endpoints\":"
+                         "[\"/metrics\",\"/status\",\"/livez\","
+                         "\"/readyz\"]}\n");
+        status = MHD_HTTP_NOT_FOUND;
+    }
+    rc = reply(c, status, ctype, &b);
+    cdc_buf_free(&b);
+    return rc;
+}
+
+/* "ADDR:PORT", "[V6]:PORT", ":PORT" or "PORT"; ADDR defaults to
+ * 127.0.0.1. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss,
+                        socklen_t *sslen, cdc_err_t *err)
+{
+    char host[256] = "127.0.0.1", port[16];
+    const char *colon = strrchr(s, ':');
+    struct addrinfo hints, *ai = NULL;
+    int r;
+
+    if (colon) {
+        const char *h0 = s, *h1 = colon;
+        if (*h0 == '[' && h1 > h0 && h1[-1] == ']')
+            h0++, h1--;
+        if (h1 > h0) {
+            if ((size_t)(h1 - h0) >= sizeof(host))
+                goto bad;
+            memcpy(host, h0, (size_t)(h1 - h0));
+            host[h1 - h0] = '\0';
+        }
+        s = colon + 1;
+    }
+    if (!*s || strlen(s) >= sizeof(port) || strspn(s, "0123456789") !=
+                                                  strlen(s) ||
+        atoi(s) > 65535)
+        goto bad;
+    snprintf(port, sizeof(port), "%s", s);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    r = getaddrinfo(host, port, &hints, &ai);
+    if (r || !ai) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                    "http.listen: cannot resolve '%s': %s", host,
+                    gai_strerror(r));
+        cdc_err_hint(err, "use ADDR:PORT, e.g. 127.0.0.1:9464");
+        if (ai)
+            freeaddrinfo(ai);
+        return -1;
+    }
+    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+    *sslen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+bad:
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "http.listen: '%s' is not ADDR:PORT",
+                s);
+    cdc_err_hint(err, "use ADDR:PORT, e.g. 127.0.0.1:9464 (or just a port)");
+    return -1;
+}
+
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >>
+                24) == 127;
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(
+            &((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return 0;
+}
+
+int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
+{
+    const char *listen = cdc_conf_get(conf, "http.listen", "");
+    const char *token = cdc_conf_get(conf, "http.token", "");
+    struct sockaddr_storage ss;
+    socklen_t sslen = 0;
+    cdc_http_t *h;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    const union MHD_DaemonInfo *di;
+    int pgslot;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+
+    *out = NULL;
+    if (!*listen)
+        return 0;
+    if (parse_listen(listen, &ss, &sslen, err))
+        return -1;
+    if (cdc_conf_get_bool(conf, "metrics.pg_slot", 1, &pgslot, err))
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h = cdc_xcalloc(1, sizeof(*h));
+    if (*token)
+        h->token = cdc_xstrdup(token);
+    if (pgslot &&
+        !strcmp(cdc_conf_get(conf, "source.type", ""), "postgres") &&
+        *cdc_conf_get(conf, "postgres.dsn", "")) {
+        h->pg_dsn = cdc_xstrdup(cdc_conf_get(conf, "postgres.dsn", ""));
+        h->pg_slot =
+            cdc_xstrdup(cdc_conf_get(conf, "postgres.slot", "autoglm_cdc"));
+    }
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
+    if (!h->d) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                    "http.listen: cannot listen on %s", listen);
+        cdc_err_detail(err, "the address is in use or not local");
+        cdc_err_hint(err, "pick a free port with --http ADDR:PORT");
+        cdc_http_stop(h);
+        return -1;
+    }
+    di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : 0;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr,
+                  sizeof(addr));
+    else
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr,
+                  sizeof(addr));
+    CDC_INFO(FAC, "serving /metrics /status /livez /readyz on %s:%d%s", addr,
+             h->port, h->token ? " (bearer token required)" : "");
+    if (!is_loopback(&ss) && !h->token)
+        CDC_WARN(FAC, "http.listen %s is not a loopback address and "
+                      "http.token is not set: anyone who can reach it can "
+                      "read /metrics and /status", addr);
+    *out = h;
+    return 0;
+}
+
+int cdc_http_port(const cdc_http_t *h)
+{
+    return h ? h->port : 0;
+}
+
+void cdc_http_stop(cdc_http_t *h)
+{
+    if (!h)
+        return;
+    if (h->d)
+        MHD_stop_daemon(h->d);
+    PQfinish(h->pg);
+    if (h->token) {
+        memset(h->token, 0, strlen(h->token));
+        free(h->token);
+    }
+    free(h->pg_dsn);
+    free(h->pg_slot);
+    free(h);
+}

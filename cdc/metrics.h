@@ -1,0 +1,105 @@
+/*
+ * metrics.h - the operational state of the running process: counters and
+ * gauges for Prometheus (/metrics), the /status document, readiness
+ * (/readyz) and the HTTP endpoint that serves them.
+ *
+ * One process-wide registry guarded by a mutex.  Writers are the pipeline
+ * thread (cdc/pipeline.c), a source's own threads (cdc_metrics_source_state
+ * may be called from any thread) and the backfill command; the only
+ * reader is the HTTP thread.  Every setter is cheap (one uncontended lock)
+ * and safe to call when no endpoint is running.
+ *
+ * Definitions (docs/OPERATIONS.md has the full list):
+ *   lag      now - commit time up to which everything is delivered: 0 while
+ *            the source is connected and caught up (idle, nothing in
+ *            flight); now - commit time of the oldest undelivered txn while
+ *            one is in flight; else now - commit time of the last
+ *            delivered change (grows while the source is offline).
+ *   latency  delivery time - commit time of the last delivered txn.
+ *   last sync time  commit time of the last delivered txn.
+ *
+ * Configuration read by cdc_metrics_init / cdc_http_start:
+ *   http.listen (ADDR:PORT or PORT; unset = no endpoint; 127.0.0.1 when
+ *   only a port is given), http.token (bearer token for /metrics and
+ *   /status; secret), ready.max_lag_s (300), ready.max_checkpoint_age_s
+ *   (120), ready.sink_stall_s (60), metrics.pg_slot (true: query the
+ *   replication slot's retained WAL with postgres.dsn on scrape).
+ */
+#ifndef CDC_METRICS_H
+#define CDC_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cdc/buf.h"
+#include "cdc/change.h"
+#include "cdc/conf.h"
+#include "cdc/err.h"
+
+/** @brief Reset the registry and take names and thresholds from conf
+ *  (application_id, pipeline.name, source.type, sink.type, ready.*).
+ *  Call before the other setters; calling it again starts afresh. */
+int cdc_metrics_init(const cdc_conf_t *conf, cdc_err_t *err);
+/** @brief Override the source / sink type names (static strings). */
+void cdc_metrics_components(const char *source, const char *sink);
+
+/* ---- pipeline ------------------------------------------------------ */
+/** @brief A txn came from the source (after filtering): counts its
+ *  changes per table and op.  tx borrowed. */
+void cdc_metrics_txn(const cdc_txn_t *tx);
+/** @brief The txn committed at commit_us was delivered (sink acked). */
+void cdc_metrics_delivered(int64_t commit_us);
+/** @brief Txns in flight (written, not yet delivered), their bytes and
+ *  the commit time of the oldest (0 if none). */
+void cdc_metrics_inflight(size_t txns, size_t bytes, int64_t oldest_commit_us);
+/** @brief The source had nothing to give and nothing is in flight. */
+void cdc_metrics_caught_up(int yes);
+/** @brief A checkpoint was stored (stored_us 0 = now) or loaded at start
+ *  (stored_us = its updated_us).  pos borrowed. */
+void cdc_metrics_checkpoint(const cdc_pos_t *pos, int64_t commit_us,
+                            int64_t stored_us);
+/** @brief Source connection state; why (copied, redacted) may be NULL.
+ *  Any thread.  A source that reconnects internally should call it. */
+void cdc_metrics_source_state(int connected, const char *why);
+/** @brief Sink state: ok = 0 after a failed write/poll/flush. */
+void cdc_metrics_sink_state(int ok, const char *why);
+/** @brief One successful reconnect of the source. */
+void cdc_metrics_reconnect(void);
+/** @brief Kafka producer counters (messages); -1 in-flight = not kafka. */
+void cdc_metrics_kafka(int64_t inflight, uint64_t delivered,
+                       uint64_t failed);
+/** @brief PostgreSQL slot retained WAL bytes (-1 = unknown). */
+void cdc_metrics_pg_retained(int64_t bytes);
+
+/* ---- backfill ------------------------------------------------------ */
+/** @brief Progress of a backfill: rows copied so far, tables left. */
+void cdc_metrics_backfill(uint64_t rows_done, uint32_t tables_remaining);
+
+/* ---- rendering (used by the HTTP thread and the tests) ------------- */
+/** @brief Prometheus text exposition format 0.0.4 into b. */
+void cdc_metrics_render_prom(cdc_buf_t *b, int64_t now_us);
+/** @brief The /status JSON document into b. */
+void cdc_metrics_render_status(cdc_buf_t *b, int64_t now_us);
+/** @brief 1 if ready; else 0 and the reasons as a JSON array of strings
+ *  into reasons (may be NULL). */
+int cdc_metrics_ready(cdc_buf_t *reasons, int64_t now_us);
+/** @brief Current lag in microseconds (see above). */
+int64_t cdc_metrics_lag_us(int64_t now_us);
+/** @brief Wall clock in microseconds since the epoch. */
+int64_t cdc_metrics_now_us(void);
+
+/* ---- HTTP endpoint (cdc/http.c) ------------------------------------ */
+typedef struct cdc_http cdc_http_t;
+/**
+ * @brief Start the endpoint in its own thread if http.listen is set.
+ * @param out set to the server (caller-owned, cdc_http_stop) or NULL when
+ *        http.listen is unset.
+ * @returns 0, or -1 with err (bad address, port in use).
+ */
+int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err);
+/** @brief Port actually bound (useful with port 0). */
+int cdc_http_port(const cdc_http_t *h);
+/** @brief Stop and free; NULL is a no-op. */
+void cdc_http_stop(cdc_http_t *h);
+
+#endif

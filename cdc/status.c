@@ -1,0 +1,499 @@
+/*
+ * status.c - `autoglm-cdc status [-c pipeline.yaml] [--url URL]`: the
+ * status table, one row per application.
+ *
+ * Rows come from running daemons first: GET <url>/status for each URL in
+ * status.url (comma list), or http://<http.listen>/status when only
+ * http.listen is configured.  Then every checkpoint file in state.dir whose
+ * pipeline no daemon reported adds an "offline" row whose last sync time is
+ * the checkpoint's commit time.  -X status.format=json prints the rows as
+ * a JSON array instead of the table.
+ *
+ * Exit status: 0 when at least one row was printed, 69 when no daemon
+ * answered and no checkpoint exists.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "cdc/buf.h"
+#include "cdc/checkpoint.h"
+#include "cdc/conf.h"
+#include "cdc/envelope.h"
+#include "cdc/log.h"
+#include "cdc/metrics.h"
+
+#define HTTP_TIMEOUT_MS 3000
+#define HTTP_MAX_BODY (1 << 20)
+
+int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
+                   cdc_err_t *err);
+
+typedef struct row {
+    char app[128], pipeline[128], status[16], last_sync[40], source[32],
+        sink[32], where[300];
+    int64_t latency_ms; /* -1 unknown */
+    double lag_s;       /* < 0 unknown */
+} row_t;
+
+typedef struct rows {
+    row_t *v;
+    size_t n;
+} rows_t;
+
+static row_t *row_add(rows_t *r)
+{
+    r->v = cdc_xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
+    memset(&r->v[r->n], 0, sizeof(*r->v));
+    r->v[r->n].latency_ms = -1;
+    r->v[r->n].lag_s = -1;
+    return &r->v[r->n++];
+}
+
+/* ---- a minimal HTTP/1.0 GET over loopback TCP -------------------------- */
+
+static int wait_fd(int fd, short ev, int64_t deadline_ms)
+{
+    struct timespec ts;
+    int64_t now;
+    struct pollfd p = {.fd = fd, .events = ev};
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now >= deadline_ms)
+        return 0;
+    return poll(&p, 1, (int)(deadline_ms - now)) > 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* url: http://HOST:PORT[/path]; path defaults to /status.  Fills body.
+ * Returns the HTTP status code or -1 with err. */
+static int http_get(const char *url, const char *token, cdc_buf_t *body,
+                    cdc_err_t *err)
+{
+    char host[256], port[16] = "80", path[512] = "/status";
+    const char *p = url, *hs, *he, *slash;
+    struct addrinfo hints, *ai = NULL, *a;
+    int fd = -1, code = -1, r;
+    int64_t deadline = mono_ms() + HTTP_TIMEOUT_MS;
+    cdc_buf_t req = CDC_BUF_INIT, resp = CDC_BUF_INIT;
+
+    if (!strncmp(p, "http://", 7))
+        p += 7;
+    else if (strstr(p, "://")) {
+        cdc_err_set(err, CDC_EXIT_USAGE, 0,
+                    "status.url: only http:// URLs are supported");
+        return -1;
+    }
+    slash = strchr(p, '/');
+    hs = p;
+    he = slash ? slash : p + strlen(p);
+    if (*hs == '[') { /* [v6]:port */
+        const char *rb = memchr(hs, ']', (size_t)(he - hs));
+        if (!rb)
+            goto bad;
+        snprintf(host, sizeof(host), "%.*s", (int)(rb - hs - 1), hs + 1);
+        if (rb + 1 < he && rb[1] == ':')
+            snprintf(port, sizeof(port), "%.*s", (int)(he - rb - 2), rb + 2);
+    } else {
+        const char *colon = memchr(hs, ':', (size_t)(he - hs));
+        if ((size_t)((colon ? colon : he) - hs) >= sizeof(host))
+            goto bad;
+        snprintf(host, sizeof(host), "%.*s", (int)((colon ? colon : he) - hs),
+                 hs);
+        if (colon) {
+            if ((size_t)(he - colon - 1) >= sizeof(port))
+                goto bad;
+            snprintf(port, sizeof(port), "%.*s", (int)(he - colon - 1),
+                     colon + 1);
+        }
+    }
+    if (!*host || !*port)
+        goto bad;
+    if (slash && slash[1])
+        snprintf(path, sizeof(path), "%s", slash);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if ((r = getaddrinfo(host, port, &hints, &ai)) != 0) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0, "%s: %s", url,
+                    gai_strerror(r));
+        return -1;
+    }
+    for (a = ai; a; a = a->ai_next) {
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 ||
+            (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline) &&
+             !getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) && !soerr))
+            break;
+        if (soerr)
+            errno = soerr;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
+                    "no daemon answers at %s: %s", url,
+                    errno ? strerror(errno) : "timeout");
+        return -1;
+    }
+    cdc_buf_printf(&req, "GET %s HTTP/1.0\r\nHost: %s:%s\r\n"
+                         "Accept: application/json\r\n", path, host, port);
+    if (token && *token)
+        cdc_buf_printf(&req, "Authorization: Bearer %s\r\n", token);
+    cdc_buf_puts(&req, "Connection: close\r\n\r\n");
+    for (size_t off = 0; off < req.len;) {
+        ssize_t w = send(fd, req.p + off, req.len - off, MSG_NOSIGNAL);
+        if (w > 0)
+            off += (size_t)w;
+        else if (w < 0 && errno == EAGAIN && wait_fd(fd, POLLOUT, deadline))
+            continue;
+        else
+            goto io;
+    }
+    for (;;) {
+        char chunk[8192];
+        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n > 0) {
+            if (resp.len + (size_t)n > HTTP_MAX_BODY)
+                goto io;
+            cdc_buf_put(&resp, chunk, (size_t)n);
+        } else if (n == 0)
+            break;
+        else if (errno == EAGAIN && wait_fd(fd, POLLIN, deadline))
+            continue;
+        else
+            goto io;
+    }
+    {
+        const char *sep = resp.p ? strstr(resp.p, "\r\n\r\n") : NULL;
+        if (!sep || strncmp(resp.p, "HTTP/1.", 7) || resp.len < 12)
+            goto io;
+        code = atoi(resp.p + 9);
+        cdc_buf_put(body, sep + 4, resp.len - (size_t)(sep + 4 - resp.p));
+    }
+    goto out;
+io:
+    cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
+                "no valid HTTP answer from %s", url);
+    code = -1;
+out:
+    /* the token was in the request; wipe it */
+    if (req.p)
+        memset(req.p, 0, req.len);
+    cdc_buf_free(&req);
+    cdc_buf_free(&resp);
+    close(fd);
+    return code;
+bad:
+    cdc_err_set(err, CDC_EXIT_USAGE, 0, "'%s' is not an http://HOST:PORT URL",
+                url);
+    cdc_err_hint(err, "e.g. --url http://127.0.0.1:9464");
+    return -1;
+}
+
+/* ---- rows from a daemon ------------------------------------------------ */
+
+static const char *jstr(yajl_val root, const char *a, const char *b)
+{
+    const char *path[3] = {a, b, NULL};
+    yajl_val v = yajl_tree_get(root, path, yajl_t_string);
+    return v ? YAJL_GET_STRING(v) : NULL;
+}
+
+static int from_daemon(rows_t *rows, const char *url, const char *token,
+                       cdc_err_t *err)
+{
+    cdc_buf_t body = CDC_BUF_INIT;
+    char eb[256];
+    yajl_val root;
+    int code = http_get(url, token, &body, err);
+    row_t *r;
+
+    if (code < 0) {
+        cdc_buf_free(&body);
+        return -1;
+    }
+    if (code != 200) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0, "%s answered HTTP %d", url,
+                    code);
+        if (code == 401)
+            cdc_err_hint(err, "set http.token (or AUTOGLM_CDC_HTTP_TOKEN) "
+                              "to the daemon's token");
+        cdc_buf_free(&body);
+        return -1;
+    }
+    root = yajl_tree_parse(body.p ? body.p : "", eb, sizeof(eb));
+    cdc_buf_free(&body);
+    if (!root || !YAJL_IS_OBJECT(root)) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
+                    "%s: the answer is not a status document", url);
+        yajl_tree_free(root);
+        return -1;
+    }
+    r = row_add(rows);
+    snprintf(r->app, sizeof(r->app), "%s",
+             jstr(root, "application", NULL) ? jstr(root, "application", NULL)
+                                             : "?");
+    snprintf(r->pipeline, sizeof(r->pipeline), "%s",
+             jstr(root, "pipeline", NULL) ? jstr(root, "pipeline", NULL)
+                                          : r->app);
+    snprintf(r->status, sizeof(r->status), "%s",
+             jstr(root, "status", NULL) ? jstr(root, "status", NULL) : "?");
+    snprintf(r->last_sync, sizeof(r->last_sync), "%s",
+             jstr(root, "last_sync_time", NULL)
+                 ? jstr(root, "last_sync_time", NULL)
+                 : "-");
+    snprintf(r->source, sizeof(r->source), "%s",
+             jstr(root, "source", "type") ? jstr(root, "source", "type")
+                                          : "");
+    snprintf(r->sink, sizeof(r->sink), "%s",
+             jstr(root, "sink", "type") ? jstr(root, "sink", "type") : "");
+    snprintf(r->where, sizeof(r->where), "%s", url);
+    {
+        const char *pl[] = {"latency_ms", NULL}, *pg[] = {"lag_seconds", NULL};
+        yajl_val v = yajl_tree_get(root, pl, yajl_t_number);
+        if (v)
+            r->latency_ms = (int64_t)YAJL_GET_DOUBLE(v);
+        v = yajl_tree_get(root, pg, yajl_t_number);
+        if (v)
+            r->lag_s = YAJL_GET_DOUBLE(v);
+    }
+    yajl_tree_free(root);
+    return 0;
+}
+
+/* ---- rows from checkpoint files ---------------------------------------- */
+
+static int shown(const rows_t *rows, const char *pipeline)
+{
+    for (size_t i = 0; i < rows->n; i++)
+        if (!strcmp(rows->v[i].pipeline, pipeline))
+            return 1;
+    return 0;
+}
+
+static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
+                      const char *file)
+{
+    char pipeline[128], *path;
+    size_t n = strlen(file);
+    cdc_ckpt_t ck;
+    cdc_err_t e = {0};
+    const char *cname;
+    row_t *r;
+
+    if (n <= 5 || n - 5 >= sizeof(pipeline) || strcmp(file + n - 5, ".ckpt"))
+        return;
+    snprintf(pipeline, sizeof(pipeline), "%.*s", (int)(n - 5), file);
+    if (shown(rows, pipeline))
+        return;
+    path = cdc_ckpt_path(dir, pipeline);
+    if (cdc_ckpt_load(path, &ck, &e) != 1) {
+        free(path);
+        return;
+    }
+    r = row_add(rows);
+    cname = cdc_conf_get(conf, "pipeline.name",
+                         cdc_conf_get(conf, "source.type", NULL));
+    /* the checkpoint does not record the application id: take it from the
+     * configuration when this is the configured pipeline */
+    snprintf(r->app, sizeof(r->app), "%s",
+             cname && !strcmp(cname, pipeline)
+                 ? cdc_conf_get(conf, "application_id", pipeline)
+                 : pipeline);
+    snprintf(r->pipeline, sizeof(r->pipeline), "%s", pipeline);
+    snprintf(r->status, sizeof(r->status), "offline");
+    snprintf(r->source, sizeof(r->source), "%s", ck.source);
+    if (ck.commit_us > 0) {
+        cdc_buf_t b = CDC_BUF_INIT;
+        cdc_json_iso_ms(&b, ck.commit_us);
+        snprintf(r->last_sync, sizeof(r->last_sync), "%s", b.p);
+        cdc_buf_free(&b);
+    } else
+        snprintf(r->last_sync, sizeof(r->last_sync), "-");
+    snprintf(r->where, sizeof(r->where), "%s", path);
+    free(path);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void scan_state(rows_t *rows, const cdc_conf_t *conf, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0;
+
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        names = cdc_xrealloc(names, (n + 1) * sizeof(*names));
+        names[n++] = cdc_xstrdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof(*names), name_cmp);
+    for (size_t i = 0; i < n; i++) {
+        from_ckpt(rows, conf, dir, names[i]);
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void print_table(const rows_t *rows)
+{
+    int wa = 11, wp = 8;
+
+    for (size_t i = 0; i < rows->n; i++) {
+        int la = (int)strlen(rows->v[i].app), lp =
+                                                  (int)strlen(rows->v[i].pipeline);
+        wa = la > wa ? la : wa;
+        wp = lp > wp ? lp : wp;
+    }
+    printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %s\n", wa, "APPLICATION", wp,
+           "PIPELINE", "STATUS", "LAST SYNC", "LATENCY", "LAG", "SOURCE");
+    for (size_t i = 0; i < rows->n; i++) {
+        const row_t *r = &rows->v[i];
+        char lat[32] = "-", lag[32] = "-", src[80];
+        if (r->latency_ms >= 0)
+            snprintf(lat, sizeof(lat), "%" PRId64 " ms", r->latency_ms);
+        if (r->lag_s >= 0)
+            snprintf(lag, sizeof(lag), "%.1f s", r->lag_s);
+        snprintf(src, sizeof(src), "%s%s%s", r->source, r->sink[0] ? " -> " : "",
+                 r->sink);
+        printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %s\n", wa, r->app, wp,
+               r->pipeline, r->status, r->last_sync, lat, lag, src);
+    }
+}
+
+static void print_json(const rows_t *rows)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    cdc_buf_putc(&b, '[');
+    for (size_t i = 0; i < rows->n; i++) {
+        const row_t *r = &rows->v[i];
+        cdc_buf_puts(&b, i ? ",{\"application\":" : "{\"application\":");
+        cdc_json_string(&b, r->app, strlen(r->app));
+        cdc_buf_puts(&b, ",\"pipeline\":");
+        cdc_json_string(&b, r->pipeline, strlen(r->pipeline));
+        cdc_buf_puts(&b, ",\"status\":");
+        cdc_json_string(&b, r->status, strlen(r->status));
+        cdc_buf_puts(&b, ",\"last_sync_time\":");
+        if (strcmp(r->last_sync, "-"))
+            cdc_json_string(&b, r->last_sync, strlen(r->last_sync));
+        else
+            cdc_buf_puts(&b, "null");
+        if (r->latency_ms >= 0)
+            cdc_buf_printf(&b, ",\"latency_ms\":%" PRId64, r->latency_ms);
+        else
+            cdc_buf_puts(&b, ",\"latency_ms\":null");
+        cdc_buf_puts(&b, ",\"from\":");
+        cdc_json_string(&b, r->where, strlen(r->where));
+        cdc_buf_putc(&b, '}');
+    }
+    cdc_buf_puts(&b, "]\n");
+    fputs(b.p, stdout);
+    cdc_buf_free(&b);
+}
+
+int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
+                   cdc_err_t *err)
+{
+    const char *urls = cdc_conf_get(conf, "status.url", "");
+    const char *listen = cdc_conf_get(conf, "http.listen", "");
+    const char *token = cdc_conf_get(conf, "http.token", "");
+    const char *fmt = cdc_conf_get(conf, "status.format", "table");
+    const char *state = cdc_conf_get(conf, "state.dir", "state");
+    rows_t rows = {0};
+    cdc_buf_t derived = CDC_BUF_INIT;
+    int rc = CDC_EXIT_OK;
+
+    if (argc > 0) {
+        cdc_err_set(err, CDC_EXIT_USAGE, 0,
+                    "status: unexpected argument '%s'", argv[0]);
+        cdc_err_hint(err, "autoglm-cdc status [-c pipeline.yaml] [--url URL]");
+        return CDC_EXIT_USAGE;
+    }
+    if (strcmp(fmt, "table") && strcmp(fmt, "json")) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                    "status.format: unknown format '%s'", fmt);
+        cdc_err_hint(err, "use table or json");
+        return CDC_EXIT_CONFIG;
+    }
+    if (!*urls && *listen) {
+        /* the daemon's own endpoint; a wildcard address is asked on
+         * loopback */
+        const char *colon = strrchr(listen, ':');
+        const char *port = colon ? colon + 1 : listen;
+        size_t hl = colon ? (size_t)(colon - listen) : 0;
+        if (!hl || !strncmp(listen, "0.0.0.0", hl) ||
+            !strncmp(listen, "[::]", hl) || !strncmp(listen, "*", hl))
+            cdc_buf_printf(&derived, "http://127.0.0.1:%s/status", port);
+        else
+            cdc_buf_printf(&derived, "http://%.*s:%s/status", (int)hl, listen,
+                           port);
+        urls = derived.p;
+    }
+    if (*urls) {
+        char *dup = cdc_xstrdup(urls), *save = NULL;
+        for (char *u = strtok_r(dup, ", ", &save); u;
+             u = strtok_r(NULL, ", ", &save)) {
+            cdc_err_t e = {0};
+            if (from_daemon(&rows, u, token, &e)) {
+                /* not fatal: fall back to the checkpoint files */
+                char *red = cdc_conf_redact(e.msg);
+                fprintf(stderr, "autoglm-cdc: %s%s%s\n", red,
+                        e.hint[0] ? "; " : "", e.hint);
+                free(red);
+            }
+        }
+        free(dup);
+    }
+    scan_state(&rows, conf, state);
+    if (!rows.n) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
+                    "no running pipeline answered and no checkpoint in %s",
+                    state);
+        cdc_err_hint(err, "give --url http://HOST:PORT of a daemon started "
+                          "with --http, or -c/--state-dir of a pipeline");
+        rc = CDC_EXIT_UNAVAILABLE;
+    } else if (!strcmp(fmt, "json"))
+        print_json(&rows);
+    else
+        print_table(&rows);
+    free(rows.v);
+    cdc_buf_free(&derived);
+    return rc;
+}

@@ -1,0 +1,405 @@
+/*
+ * t_metrics.c - the metrics registry (lag, readiness, Prometheus text,
+ * /status JSON), the HTTP endpoint on a loopback port chosen by the kernel
+ * (auth, status codes) and the status command over checkpoint files and a
+ * live endpoint.  No servers besides our own.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "cdc/checkpoint.h"
+#include "cdc/metrics.h"
+#include "tests/unit/cdc_test.h"
+
+int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
+                   cdc_err_t *err);
+
+static cdc_conf_t *mkconf(void)
+{
+    cdc_conf_t *c = cdc_conf_new();
+    cdc_conf_set(c, "pipeline.name", "orders", NULL);
+    cdc_conf_set(c, "application_id", "shop", NULL);
+    cdc_conf_set(c, "source.type", "mysql", NULL);
+    cdc_conf_set(c, "sink.type", "kafka", NULL);
+    cdc_conf_set(c, "ready.max_lag_s", "10", NULL);
+    cdc_conf_set(c, "ready.max_checkpoint_age_s", "5", NULL);
+    cdc_conf_set(c, "ready.sink_stall_s", "3", NULL);
+    return c;
+}
+
+static cdc_txn_t *mktxn(int64_t commit_us)
+{
+    cdc_txn_t *tx = cdc_txn_new();
+    cdc_table_t *t = cdc_table_new("db", "t\"1", 1), *u = cdc_table_new("db", "u", 1);
+    tx->commit_us = commit_us;
+    cdc_txn_add(tx, 'c', t);
+    cdc_txn_add(tx, 'c', t);
+    cdc_txn_add(tx, 'u', u);
+    cdc_table_destroy(t);
+    cdc_table_destroy(u);
+    return tx;
+}
+
+static yajl_val parse(const char *s)
+{
+    char eb[256];
+    yajl_val v = yajl_tree_parse(s, eb, sizeof(eb));
+    if (!v)
+        printf("# json: %s\n# %s\n", eb, s);
+    return v;
+}
+
+static const char *jget_str(yajl_val v, const char *a, const char *b)
+{
+    const char *p[] = {a, b, NULL};
+    yajl_val x = yajl_tree_get(v, p, yajl_t_string);
+    return x ? YAJL_GET_STRING(x) : NULL;
+}
+
+static int jget_bool(yajl_val v, const char *a, const char *b)
+{
+    const char *p[] = {a, b, NULL};
+    yajl_val x = yajl_tree_get(v, p, yajl_t_any);
+    return x && YAJL_IS_TRUE(x);
+}
+
+CDC_TEST(lag_and_readiness)
+{
+    cdc_conf_t *c = mkconf();
+    cdc_err_t err = {0};
+    cdc_buf_t r = CDC_BUF_INIT;
+    int64_t now = cdc_metrics_now_us();
+    cdc_pos_t pos;
+    cdc_txn_t *tx;
+
+    T_EQ_INT(cdc_metrics_init(c, &err), 0);
+    /* not started: not ready */
+    T_EQ_INT(cdc_metrics_ready(&r, now), 0);
+    T_ASSERT(strstr(r.p, "source mysql disconnected"));
+    cdc_metrics_source_state(1, NULL);
+    cdc_buf_reset(&r);
+    T_EQ_INT(cdc_metrics_ready(&r, now), 1);
+    T_EQ_STR(r.p, "[]");
+
+    /* a txn committed 20 s ago is in flight: lag 20 s, above 10 */
+    tx = mktxn(now - 20000000);
+    cdc_metrics_txn(tx);
+    cdc_metrics_inflight(1, 1000, tx->commit_us);
+    T_ASSERT(cdc_metrics_lag_us(now) >= 19900000);
+    cdc_buf_reset(&r);
+    T_EQ_INT(cdc_metrics_ready(&r, now), 0);
+    T_ASSERT(strstr(r.p, "above ready.max_lag_s=10"));
+    /* delivered, then caught up: lag 0 */
+    cdc_metrics_delivered(tx->commit_us);
+    cdc_metrics_inflight(0, 0, 0);
+    T_ASSERT(cdc_metrics_lag_us(now) >= 19900000);
+    cdc_metrics_caught_up(1);
+    T_EQ_INT(cdc_metrics_lag_us(now), 0);
+    /* delivered but not checkpointed for 6 s: stale */
+    cdc_buf_reset(&r);
+    T_EQ_INT(cdc_metrics_ready(&r, now + 6000000), 0);
+    T_ASSERT(strstr(r.p, "checkpoint stale"));
+    memset(&pos, 0, sizeof(pos));
+    snprintf(pos.file, sizeof(pos.file), "bin.000001");
+    pos.offset = 1234;
+    cdc_metrics_checkpoint(&pos, tx->commit_us, 0);
+    T_EQ_INT(cdc_metrics_ready(NULL, now + 6000000), 1);
+    /* source lost: lag grows from the last delivered commit */
+    cdc_metrics_source_state(0, "lost connection to mysql://cdc:hunter2@h:1");
+    T_ASSERT(cdc_metrics_lag_us(now) >= 19900000);
+    cdc_buf_reset(&r);
+    T_EQ_INT(cdc_metrics_ready(&r, now), 0);
+    T_ASSERT(strstr(r.p, "source mysql disconnected: lost connection"));
+    T_ASSERT(!strstr(r.p, "hunter2"));
+    cdc_metrics_source_state(1, NULL);
+    cdc_metrics_reconnect();
+    cdc_metrics_caught_up(1);
+    T_EQ_INT(cdc_metrics_ready(NULL, now), 1);
+    /* sink: nothing delivered for longer than ready.sink_stall_s */
+    cdc_metrics_inflight(3, 100, cdc_metrics_now_us());
+    cdc_buf_reset(&r);
+    T_EQ_INT(cdc_metrics_ready(&r, cdc_metrics_now_us() + 4000000), 0);
+    T_ASSERT(strstr(r.p, "sink kafka failing"));
+    cdc_metrics_inflight(0, 0, 0);
+    cdc_metrics_sink_state(0, "broker said no");
+    cdc_buf_reset(&r);
+    T_EQ_INT(cdc_metrics_ready(&r, now), 0);
+    T_ASSERT(strstr(r.p, "sink kafka failing: broker said no"));
+    cdc_metrics_sink_state(1, NULL);
+    cdc_txn_destroy(tx);
+    cdc_buf_free(&r);
+    cdc_conf_destroy(c);
+}
+
+CDC_TEST(prometheus_text)
+{
+    cdc_conf_t *c = mkconf();
+    cdc_err_t err = {0};
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_txn_t *tx = mktxn(cdc_metrics_now_us() - 1000);
+
+    T_EQ_INT(cdc_metrics_init(c, &err), 0);
+    cdc_metrics_source_state(1, NULL);
+    cdc_metrics_txn(tx);
+    cdc_metrics_txn(tx);
+    cdc_metrics_kafka(7, 10, 1);
+    cdc_metrics_pg_retained(4096);
+    cdc_metrics_backfill(1500, 2);
+    cdc_metrics_render_prom(&b, cdc_metrics_now_us());
+    T_ASSERT(strstr(b.p, "autoglm_cdc_build_info{version=\""));
+    T_ASSERT(strstr(b.p, "application=\"shop\",pipeline=\"orders\"} 1\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_source_events_total{table=\"db.t\\\"1\","
+                         "op=\"c\"} 4\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_source_events_total{table=\"db.u\","
+                         "op=\"u\"} 2\n"));
+    T_ASSERT(strstr(b.p, "# TYPE autoglm_cdc_source_events_total counter\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_connected{component=\"source\","
+                         "type=\"mysql\"} 1\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_connected{component=\"sink\","
+                         "type=\"kafka\"} 1\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_kafka_inflight_messages 7\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_pg_slot_retained_wal_bytes 4096\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_backfill_rows_done 1500\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_backfill_tables_remaining 2\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_source_transactions_total 2\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_lag_seconds "));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_checkpoint_age_seconds "));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_queue_bytes 0\n"));
+    /* every sample line is NAME{...} VALUE or NAME VALUE */
+    for (char *l = b.p; *l;) {
+        char *nl = strchr(l, '\n');
+        T_ASSERT(nl);
+        if (!nl)
+            break;
+        if (*l != '#') {
+            T_ASSERT(!strncmp(l, "autoglm_cdc_", 12));
+            T_ASSERT(memchr(l, ' ', (size_t)(nl - l)));
+        }
+        l = nl + 1;
+    }
+    /* many tables: the hash grows */
+    for (int i = 0; i < 300; i++) {
+        cdc_txn_t *t2 = cdc_txn_new();
+        char name[32];
+        cdc_table_t *t;
+        snprintf(name, sizeof(name), "t%d", i);
+        t = cdc_table_new("many", name, 1);
+        cdc_txn_add(t2, 'd', t);
+        cdc_table_destroy(t);
+        cdc_metrics_txn(t2);
+        cdc_metrics_txn(t2);
+        cdc_txn_destroy(t2);
+    }
+    cdc_buf_reset(&b);
+    cdc_metrics_render_prom(&b, cdc_metrics_now_us());
+    T_ASSERT(strstr(b.p, "{table=\"many.t299\",op=\"d\"} 2\n"));
+    T_ASSERT(strstr(b.p, "{table=\"many.t0\",op=\"d\"} 2\n"));
+    cdc_txn_destroy(tx);
+    cdc_buf_free(&b);
+    cdc_conf_destroy(c);
+}
+
+CDC_TEST(status_json)
+{
+    cdc_conf_t *c = mkconf();
+    cdc_err_t err = {0};
+    cdc_buf_t b = CDC_BUF_INIT;
+    yajl_val v;
+    int64_t now = cdc_metrics_now_us();
+    cdc_pos_t pos;
+
+    T_EQ_INT(cdc_metrics_init(c, &err), 0);
+    cdc_metrics_render_status(&b, now);
+    v = parse(b.p);
+    T_ASSERT(v);
+    T_EQ_STR(jget_str(v, "application", NULL), "shop");
+    T_EQ_STR(jget_str(v, "status", NULL), "offline");
+    T_ASSERT(!jget_bool(v, "ready", NULL));
+    yajl_tree_free(v);
+
+    cdc_metrics_source_state(1, NULL);
+    cdc_metrics_delivered(now - 1500000);
+    memset(&pos, 0, sizeof(pos));
+    pos.lsn = 0x16B3748;
+    cdc_metrics_checkpoint(&pos, now - 1500000, 0);
+    cdc_metrics_caught_up(1);
+    cdc_buf_reset(&b);
+    cdc_metrics_render_status(&b, now);
+    v = parse(b.p);
+    T_ASSERT(v);
+    T_EQ_STR(jget_str(v, "status", NULL), "online");
+    T_ASSERT(jget_bool(v, "connected", NULL));
+    T_ASSERT(jget_bool(v, "source", "connected"));
+    T_ASSERT(jget_bool(v, "ready", NULL));
+    T_EQ_STR(jget_str(v, "source", "type"), "mysql");
+    T_ASSERT(jget_str(v, "last_sync_time", NULL));
+    T_ASSERT(jget_str(v, "checkpoint", "position") &&
+             strstr(jget_str(v, "checkpoint", "position"), "16B3748"));
+    {
+        const char *p[] = {"latency_ms", NULL};
+        yajl_val x = yajl_tree_get(v, p, yajl_t_number);
+        T_ASSERT(x && YAJL_GET_INTEGER(x) >= 1400);
+    }
+    yajl_tree_free(v);
+    cdc_buf_free(&b);
+    cdc_conf_destroy(c);
+}
+
+/* GET path from 127.0.0.1:port; returns the status code, body in *body */
+static int get(int port, const char *path, const char *auth, char *body,
+               size_t n)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    char req[512], resp[65536];
+    size_t got = 0;
+    ssize_t r;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    char *sep;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+        close(fd);
+        return -1;
+    }
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n%s%s%sConnection: close"
+             "\r\n\r\n", path, auth ? "Authorization: " : "", auth ? auth : "",
+             auth ? "\r\n" : "");
+    if (write(fd, req, strlen(req)) < 0) {
+        close(fd);
+        return -1;
+    }
+    while (got < sizeof(resp) - 1 &&
+           (r = read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
+        got += (size_t)r;
+    close(fd);
+    resp[got] = '\0';
+    sep = strstr(resp, "\r\n\r\n");
+    snprintf(body, n, "%s", sep ? sep + 4 : "");
+    return got > 12 ? atoi(resp + 9) : -1;
+}
+
+CDC_TEST(http_endpoint)
+{
+    cdc_conf_t *c = mkconf();
+    cdc_err_t err = {0};
+    cdc_http_t *h = NULL;
+    char body[65536];
+    int port;
+
+    T_EQ_INT(cdc_metrics_init(c, &err), 0);
+    /* unset: no server */
+    T_EQ_INT(cdc_http_start(c, &h, &err), 0);
+    T_ASSERT(h == NULL);
+    cdc_conf_set(c, "http.listen", "nonsense:port", NULL);
+    T_EQ_INT(cdc_http_start(c, &h, &err), -1);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    cdc_conf_set(c, "http.listen", "127.0.0.1:0", NULL);
+    cdc_conf_set(c, "http.token", "s3cr3t-t0ken", NULL);
+    T_EQ_INT(cdc_http_start(c, &h, &err), 0);
+    T_ASSERT(h != NULL);
+    port = cdc_http_port(h);
+    T_ASSERT(port > 0);
+
+    T_EQ_INT(get(port, "/livez", NULL, body, sizeof(body)), 200);
+    T_EQ_INT(get(port, "/readyz", NULL, body, sizeof(body)), 503);
+    T_ASSERT(strstr(body, "\"ready\":false"));
+    T_ASSERT(strstr(body, "source mysql disconnected"));
+    cdc_metrics_source_state(1, NULL);
+    T_EQ_INT(get(port, "/readyz", NULL, body, sizeof(body)), 200);
+    T_EQ_INT(get(port, "/metrics", NULL, body, sizeof(body)), 401);
+    T_EQ_INT(get(port, "/metrics", "Bearer wrong", body, sizeof(body)), 401);
+    T_EQ_INT(get(port, "/metrics", "Bearer s3cr3t-t0ke", body, sizeof(body)),
+             401);
+    T_EQ_INT(get(port, "/status", NULL, body, sizeof(body)), 401);
+    T_EQ_INT(get(port, "/metrics", "Bearer s3cr3t-t0ken", body, sizeof(body)),
+             200);
+    T_ASSERT(strstr(body, "autoglm_cdc_build_info{"));
+    T_ASSERT(!strstr(body, "s3cr3t"));
+    T_EQ_INT(get(port, "/status", "Bearer s3cr3t-t0ken", body, sizeof(body)),
+             200);
+    T_ASSERT(strstr(body, "\"application\":\"shop\""));
+    T_ASSERT(!strstr(body, "s3cr3t"));
+    T_EQ_INT(get(port, "/nope", NULL, body, sizeof(body)), 404);
+
+    /* the status command against the live endpoint */
+    {
+        char url[64];
+        int rc;
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+        cdc_conf_set(c, "status.url", url, NULL);
+        cdc_conf_set(c, "state.dir", "/nonexistent-dir", NULL);
+        cdc_conf_set(c, "status.format", "json", NULL);
+        fflush(stdout);
+        printf("# ");
+        fflush(stdout);
+        rc = cdc_status_cli(c, 0, NULL, &err);
+        T_EQ_INT(rc, 0);
+    }
+    cdc_http_stop(h);
+    cdc_conf_destroy(c);
+}
+
+CDC_TEST(status_from_checkpoints)
+{
+    char dir[] = "/tmp/t_metrics.XXXXXX";
+    cdc_conf_t *c = mkconf();
+    cdc_err_t err = {0};
+    cdc_ckpt_t ck;
+    char *path, out[4096];
+    FILE *fp;
+    int saved, rc;
+    size_t n;
+
+    T_ASSERT(mkdtemp(dir));
+    memset(&ck, 0, sizeof(ck));
+    snprintf(ck.source, sizeof(ck.source), "mysql");
+    snprintf(ck.pos.file, sizeof(ck.pos.file), "bin.000002");
+    ck.commit_us = INT64_C(1795000000000000);
+    path = cdc_ckpt_path(dir, "orders");
+    T_EQ_INT(cdc_ckpt_store(path, &ck, &err), 0);
+    free(path);
+    path = cdc_ckpt_path(dir, "billing");
+    T_EQ_INT(cdc_ckpt_store(path, &ck, &err), 0);
+    free(path);
+    cdc_conf_set(c, "state.dir", dir, NULL);
+
+    /* capture stdout */
+    fflush(stdout);
+    saved = dup(1);
+    fp = tmpfile();
+    dup2(fileno(fp), 1);
+    rc = cdc_status_cli(c, 0, NULL, &err);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    rewind(fp);
+    n = fread(out, 1, sizeof(out) - 1, fp);
+    out[n] = '\0';
+    fclose(fp);
+    T_EQ_INT(rc, 0);
+    T_ASSERT(strstr(out, "APPLICATION"));
+    T_ASSERT(strstr(out, "LATENCY"));
+    /* the configured pipeline shows its application id */
+    T_ASSERT(strstr(out, "shop"));
+    T_ASSERT(strstr(out, "billing"));
+    T_ASSERT(strstr(out, "offline"));
+    T_ASSERT(strstr(out, "2026-11-18T"));
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        T_EQ_INT(system(cmd), 0);
+    }
+    /* nothing at all: 69 */
+    cdc_conf_set(c, "state.dir", dir, NULL);
+    T_EQ_INT(cdc_status_cli(c, 0, NULL, &err), CDC_EXIT_UNAVAILABLE);
+    cdc_conf_destroy(c);
+}
+
+CDC_TEST_MAIN()
