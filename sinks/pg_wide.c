@@ -1,0 +1,1043 @@
+/*
+ * pg_wide.c - the PostgreSQL wide-table sink (`--sink postgres`).
+ *
+ * Changes go through the mapping engine (mappings/map.h) and become wide
+ * operations; these are batched and applied in ONE database transaction
+ * together with the pipeline's position in the offsets table:
+ *
+ *   BEGIN
+ *     SELECT position FROM autoglm_cdc_offsets WHERE pipeline = $1 FOR UPDATE
+ *     INSERT INTO wide AS t (...) SELECT ... FROM unnest($1::text[], ...)
+ *       ON CONFLICT (key) DO UPDATE SET f = CASE WHEN <incoming rank >
+ *       stored rank> THEN EXCLUDED.f ELSE t.f END, ..., _provenance = ...
+ *       WHERE <some field wins>
+ *     DELETE ... / UPDATE ... (row deletes, dimension lookups)
+ *     INSERT INTO autoglm_cdc_offsets ... ON CONFLICT DO UPDATE
+ *   COMMIT
+ *
+ * so after a crash the database holds the rows of exactly the batches
+ * whose position it also holds.  On start the sink reads that position
+ * and drops every transaction at or before it (a restart resumes from the
+ * file checkpoint, which may be behind): each change is applied once.
+ *
+ * Values are bound as parameters (text arrays), identifiers quoted with
+ * PQescapeIdentifier, so SQL-looking data and names stay data.  Each
+ * field's provenance {s: source, t: commit µs, p: position, r: rank}
+ * lives in the _provenance jsonb column; a field is replaced only by a
+ * strictly higher rank, so the outcome does not depend on the order or
+ * repetition of changes (map.h).  Consecutive upserts of a batch are
+ * merged in memory first (the same max rule), which is exact and keeps
+ * ON CONFLICT from seeing one key twice.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cdc/checkpoint.h"
+#include "cdc/conf.h"
+#include "cdc/log.h"
+#include "cdc/plugin.h"
+#include "mappings/map_int.h"
+
+extern const cdc_sink_ops_t cdc_sink_postgres_ops;
+
+#define FAC "pgwide"
+
+typedef struct stmt {
+    char *sig;  /* signature (statement shape) */
+    char name[24];
+} stmt_t;
+
+/* one merged wide row of the batch */
+typedef struct mrow {
+    const cdc_map_target_t *target;
+    const char **key;
+    char *keytext;
+    const cdc_wide_op_t **vop; /* per field: op of the best value */
+    const cdc_wide_val_t **val;/* per field: best value, NULL none */
+} mrow_t;
+
+typedef struct pgw {
+    cdc_sink_t base;
+    PGconn *pg;
+    char *dsn;
+    cdc_map_t *map;
+    char *pipeline;
+    char *source;
+    char *offsets_q;           /* quoted offsets table name */
+    char stored[33];           /* position in the offsets table */
+    int have_stored;
+    int create_tables;
+    int64_t batch_rows, flush_ms;
+    /* batch */
+    cdc_wide_ops_t ops;
+    cdc_txn_t **txns;
+    size_t ntxns, captxns;
+    char batch_pos[33];
+    cdc_pos_t batch_cpos;
+    int64_t batch_commit_us;
+    int64_t batch_start_us;
+    uint64_t txns_total;
+    /* merge */
+    mrow_t *rows;
+    size_t nrows, caprows;
+    size_t *hash, hcap;
+    /* statements */
+    stmt_t *stmts;
+    int nstmts;
+    cdc_buf_t sql, tmp;
+    uint64_t skipped_dups;
+} pgw_t;
+
+static int64_t now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static void chomp(char *s)
+{
+    size_t l = strlen(s);
+    while (l && (s[l - 1] == '\n' || s[l - 1] == ' '))
+        s[--l] = '\0';
+}
+
+static int pgerr(pgw_t *w, PGresult *r, const char *what, cdc_err_t *err)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    char msg[400];
+    int lost = PQstatus(w->pg) != CONNECTION_OK;
+
+    snprintf(msg, sizeof(msg), "%s", r && PQresultErrorMessage(r)[0]
+                                         ? PQresultErrorMessage(r)
+                                         : PQerrorMessage(w->pg));
+    chomp(msg);
+    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
+                lost ? CDC_ERR_F_RETRIABLE : 0, "postgres sink: %s failed: %s",
+                what, msg);
+    if (state)
+        cdc_err_detail(err, "SQLSTATE %s", state);
+    if (state && !strcmp(state, "42P10"))
+        cdc_err_hint(err, "the wide table needs a primary key or unique index "
+                     "on the business key (or let the sink create it)");
+    else if (lost)
+        cdc_err_hint(err, "check that the target database is up; the "
+                     "pipeline resumes from its checkpoint");
+    return -1;
+}
+
+static char *qident(pgw_t *w, const char *s)
+{
+    char *q = PQescapeIdentifier(w->pg, s, strlen(s));
+    char *r = cdc_xstrdup(q ? q : "\"\"");
+    PQfreemem(q);
+    return r;
+}
+
+static char *qtable(pgw_t *w, const cdc_map_target_t *t)
+{
+    char *a = qident(w, *t->schema ? t->schema : "public");
+    char *b = qident(w, t->table);
+    char *r = cdc_xmalloc(strlen(a) + strlen(b) + 2);
+    sprintf(r, "%s.%s", a, b);
+    free(a);
+    free(b);
+    return r;
+}
+
+static const char *pgtype(const cdc_map_field_t *f, char *buf, size_t n)
+{
+    switch (f->type) {
+    case CDC_MT_INT: return "bigint";
+    case CDC_MT_DECIMAL:
+        if (f->precision) {
+            snprintf(buf, n, "numeric(%d,%d)", f->precision, f->scale);
+            return buf;
+        }
+        return "numeric";
+    case CDC_MT_DOUBLE: return "double precision";
+    case CDC_MT_BOOL: return "boolean";
+    case CDC_MT_TIMESTAMP: return "timestamptz";
+    case CDC_MT_DATE: return "date";
+    case CDC_MT_JSON: return "jsonb";
+    default: return "text";
+    }
+}
+
+/* cast type in statements (no typmod) */
+static const char *casttype(const cdc_map_field_t *f)
+{
+    char dummy[8];
+    return f->type == CDC_MT_DECIMAL ? "numeric" : pgtype(f, dummy, 0);
+}
+
+static int exec_simple(pgw_t *w, const char *sql, const char *what,
+                       cdc_err_t *err)
+{
+    PGresult *r = PQexec(w->pg, sql);
+    int st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        pgerr(w, r, what, err);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* CREATE TABLE IF NOT EXISTS for the offsets and every target */
+static int create_tables(pgw_t *w, cdc_err_t *err)
+{
+    cdc_buf_t *b = &w->sql;
+
+    if (exec_simple(w, "BEGIN", "begin", err))
+        return -1;
+    /* several pipelines may start at once: serialise the DDL */
+    if (exec_simple(w, "SELECT pg_advisory_xact_lock(4242424242)", "lock", err))
+        goto fail;
+    cdc_buf_reset(b);
+    cdc_buf_printf(b, "CREATE TABLE IF NOT EXISTS %s (pipeline text PRIMARY "
+                   "KEY, source text, position text NOT NULL, pos_key text "
+                   "NOT NULL, commit_us bigint, txns bigint, updated_at "
+                   "timestamptz NOT NULL DEFAULT now())", w->offsets_q);
+    if (exec_simple(w, b->p, "creating the offsets table", err))
+        goto fail;
+    for (uint32_t i = 0; w->create_tables && i < w->map->ntargets; i++) {
+        const cdc_map_target_t *t = &w->map->targets[i];
+        char *qt = qtable(w, t);
+        char tb[40];
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "CREATE TABLE IF NOT EXISTS %s (", qt);
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            char *qf = qident(w, t->fields[f].name);
+            cdc_buf_printf(b, "%s %s%s, ", qf, pgtype(&t->fields[f], tb,
+                                                      sizeof(tb)),
+                           t->fields[f].is_key ? " NOT NULL" : "");
+            free(qf);
+        }
+        cdc_buf_puts(b, "_provenance jsonb NOT NULL DEFAULT '{}', PRIMARY KEY (");
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            char *qf = qident(w, t->fields[t->key[k]].name);
+            cdc_buf_printf(b, "%s%s", k ? ", " : "", qf);
+            free(qf);
+        }
+        cdc_buf_puts(b, "))");
+        if (exec_simple(w, b->p, "creating a wide table", err)) {
+            free(qt);
+            goto fail;
+        }
+        /* lookup mappings match on fields: index them */
+        for (uint32_t m = 0; m < w->map->nmappings; m++) {
+            const cdc_map_mapping_t *mp = &w->map->mappings[m];
+            if (!mp->lookup || mp->target != t)
+                continue;
+            cdc_buf_reset(b);
+            cdc_buf_printf(b, "CREATE INDEX IF NOT EXISTS ");
+            {
+                char iname[128];
+                char *qi;
+                snprintf(iname, sizeof(iname), "%s_%s_lookup", t->table,
+                         t->fields[mp->keys[0].field].name);
+                qi = qident(w, iname);
+                cdc_buf_printf(b, "%s ON %s (", qi, qt);
+                free(qi);
+            }
+            for (uint32_t k = 0; k < mp->nkeys; k++) {
+                char *qf = qident(w, t->fields[mp->keys[k].field].name);
+                cdc_buf_printf(b, "%s%s", k ? ", " : "", qf);
+                free(qf);
+            }
+            cdc_buf_puts(b, ")");
+            if (exec_simple(w, b->p, "creating a lookup index", err)) {
+                free(qt);
+                goto fail;
+            }
+        }
+        free(qt);
+    }
+    return exec_simple(w, "COMMIT", "commit", err);
+fail:
+    {
+        PGresult *r = PQexec(w->pg, "ROLLBACK");
+        PQclear(r);
+    }
+    return -1;
+}
+
+static int read_offset(pgw_t *w, int lock, cdc_err_t *err)
+{
+    const char *p[1] = {w->pipeline};
+    PGresult *r;
+
+    cdc_buf_reset(&w->sql);
+    cdc_buf_printf(&w->sql, "SELECT pos_key, position FROM %s WHERE pipeline "
+                   "= $1%s", w->offsets_q, lock ? " FOR UPDATE" : "");
+    r = PQexecParams(w->pg, w->sql.p, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgerr(w, r, "reading the stored offset", err);
+        PQclear(r);
+        return -1;
+    }
+    if (PQntuples(r)) {
+        snprintf(w->stored, sizeof(w->stored), "%s", PQgetvalue(r, 0, 0));
+        if (!w->have_stored)
+            CDC_INFO(FAC, "pipeline %s: target database holds position %s; "
+                     "changes at or before it are skipped", w->pipeline,
+                     PQgetvalue(r, 0, 1));
+        w->have_stored = 1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
+{
+    pgw_t *w;
+    const char *dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
+    const char *files = cdc_conf_get(conf, "mapping.files", NULL);
+    const char *pipe = cdc_conf_get(conf, "pipeline.name",
+                                    cdc_conf_get(conf, "source.type", "cdc"));
+    const char *app = cdc_conf_get(conf, "application_id", pipe);
+    const char *offt = cdc_conf_get(conf, "postgres_sink.offsets_table",
+                                    "autoglm_cdc_offsets");
+    int ct;
+
+    if (!dsn || !*dsn) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "the postgres sink needs "
+                    "postgres_sink.dsn");
+        cdc_err_hint(err, "-X postgres_sink.dsn='host=... dbname=...' (libpq "
+                     "conninfo or URI of the target database)");
+        return NULL;
+    }
+    w = cdc_xcalloc(1, sizeof(*w));
+    w->base.ops = &cdc_sink_postgres_ops;
+    cdc_wide_ops_init(&w->ops);
+    if (cdc_conf_get_int(conf, "postgres_sink.batch_rows", 5000,
+                         &w->batch_rows, err) ||
+        cdc_conf_get_int(conf, "postgres_sink.flush_ms", 200, &w->flush_ms,
+                         err) ||
+        cdc_conf_get_bool(conf, "postgres_sink.create_tables", 1, &ct, err))
+        goto fail;
+    w->create_tables = ct;
+    w->map = cdc_map_load(files, err);
+    if (!w->map)
+        goto fail;
+    w->pipeline = cdc_xstrdup(pipe);
+    w->source = cdc_xstrdup(app);
+    {
+        int used = 0;
+        for (uint32_t i = 0; i < w->map->nmappings; i++)
+            used |= !strcmp(w->map->mappings[i].source->id, w->source);
+        if (!used)
+            CDC_WARN(FAC, "no mapping reads source '%s' (application_id): "
+                     "this pipeline will write nothing", w->source);
+    }
+    w->dsn = cdc_xstrdup(dsn);
+    w->pg = PQconnectdb(dsn);
+    if (PQstatus(w->pg) != CONNECTION_OK) {
+        char *red = cdc_conf_redact(dsn);
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(w->pg));
+        chomp(msg);
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                    "postgres sink: cannot connect to %s: %s", red, msg);
+        cdc_err_hint(err, "check postgres_sink.dsn and that the server is up");
+        free(red);
+        goto fail;
+    }
+    {
+        PGresult *r = PQexec(w->pg, "SET synchronous_commit = on");
+        PQclear(r);
+    }
+    {
+        /* schema-qualified offsets table: quote each part */
+        const char *dot = strchr(offt, '.');
+        if (dot) {
+            char *s = cdc_xstrndup(offt, (size_t)(dot - offt));
+            char *a = qident(w, s), *b = qident(w, dot + 1);
+            w->offsets_q = cdc_xmalloc(strlen(a) + strlen(b) + 2);
+            sprintf(w->offsets_q, "%s.%s", a, b);
+            free(s);
+            free(a);
+            free(b);
+        } else
+            w->offsets_q = qident(w, offt);
+    }
+    if (create_tables(w, err) || read_offset(w, 0, err))
+        goto fail;
+    return &w->base;
+fail:
+    cdc_sink_postgres_ops.destroy(&w->base);
+    return NULL;
+}
+
+/* ---- merging ------------------------------------------------------------- */
+
+static uint64_t fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void merge_reset(pgw_t *w)
+{
+    for (size_t i = 0; i < w->nrows; i++) {
+        free(w->rows[i].keytext);
+        free(w->rows[i].vop);
+        free(w->rows[i].val);
+    }
+    w->nrows = 0;
+    if (w->hcap)
+        memset(w->hash, 0, w->hcap * sizeof(size_t));
+}
+
+static void rehash(pgw_t *w)
+{
+    size_t ncap = w->hcap ? w->hcap * 2 : 4096;
+    free(w->hash);
+    w->hash = cdc_xcalloc(ncap, sizeof(size_t));
+    w->hcap = ncap;
+    for (size_t i = 0; i < w->nrows; i++) {
+        size_t h = fnv(w->rows[i].keytext) & (ncap - 1);
+        while (w->hash[h])
+            h = (h + 1) & (ncap - 1);
+        w->hash[h] = i + 1;
+    }
+}
+
+static void merge_op(pgw_t *w, const cdc_wide_op_t *op)
+{
+    cdc_buf_t *kt = &w->tmp;
+    const cdc_map_target_t *t = op->target;
+    mrow_t *r = NULL;
+    size_t h;
+
+    cdc_buf_reset(kt);
+    cdc_buf_printf(kt, "%p", (const void *)t);
+    for (uint32_t i = 0; i < op->nkey; i++) {
+        cdc_buf_putc(kt, '\x1f');
+        cdc_buf_puts(kt, op->key[i]);
+    }
+    if (w->hcap) {
+        h = fnv(kt->p) & (w->hcap - 1);
+        while (w->hash[h]) {
+            if (!strcmp(w->rows[w->hash[h] - 1].keytext, kt->p)) {
+                r = &w->rows[w->hash[h] - 1];
+                break;
+            }
+            h = (h + 1) & (w->hcap - 1);
+        }
+    }
+    if (!r) {
+        if (w->nrows == w->caprows) {
+            w->caprows = w->caprows ? w->caprows * 2 : 1024;
+            w->rows = cdc_xrealloc(w->rows, w->caprows * sizeof(*w->rows));
+        }
+        r = &w->rows[w->nrows++];
+        r->target = t;
+        r->key = op->key;
+        r->keytext = cdc_xstrdup(kt->p);
+        r->vop = cdc_xcalloc(t->nfields, sizeof(*r->vop));
+        r->val = cdc_xcalloc(t->nfields, sizeof(*r->val));
+        if (w->nrows * 2 > w->hcap)
+            rehash(w);
+        else {
+            h = fnv(r->keytext) & (w->hcap - 1);
+            while (w->hash[h])
+                h = (h + 1) & (w->hcap - 1);
+            w->hash[h] = w->nrows;
+        }
+    }
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        const cdc_wide_val_t *v = &op->vals[i];
+        if (!r->val[v->field] || strcmp(v->rank, r->val[v->field]->rank) > 0) {
+            r->val[v->field] = v;
+            r->vop[v->field] = op;
+        }
+    }
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+static const char *prepare(pgw_t *w, const char *sig, const char *sql,
+                           int nparams, cdc_err_t *err)
+{
+    PGresult *r;
+    for (int i = 0; i < w->nstmts; i++)
+        if (!strcmp(w->stmts[i].sig, sig))
+            return w->stmts[i].name;
+    w->stmts = cdc_xrealloc(w->stmts, (size_t)(w->nstmts + 1) *
+                                          sizeof(*w->stmts));
+    stmt_t *s = &w->stmts[w->nstmts];
+    snprintf(s->name, sizeof(s->name), "agw%d", w->nstmts);
+    r = PQprepare(w->pg, s->name, sql, nparams, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        pgerr(w, r, "preparing a statement", err);
+        CDC_DEBUG(FAC, "statement: %s", sql);
+        PQclear(r);
+        return NULL;
+    }
+    PQclear(r);
+    s->sig = cdc_xstrdup(sig);
+    w->nstmts++;
+    return s->name;
+}
+
+/* "field wins" condition for field f; incoming rank expression given */
+static void win_cond(cdc_buf_t *b, const char *lit, const char *incoming)
+{
+    cdc_buf_printf(b, "(t._provenance->%s->>'r' IS NULL OR %s > "
+                   "(t._provenance->%s->>'r') COLLATE \"C\")",
+                   lit, incoming, lit);
+}
+
+static char *qlit(pgw_t *w, const char *s)
+{
+    char *q = PQescapeLiteral(w->pg, s, strlen(s));
+    char *r = cdc_xstrdup(q ? q : "''");
+    PQfreemem(q);
+    return r;
+}
+
+/* append a text[] literal element */
+static void arr_put(cdc_buf_t *a, const char *s, size_t len, int isnull)
+{
+    if (a->len > 1)
+        cdc_buf_putc(a, ',');
+    if (isnull) {
+        cdc_buf_puts(a, "NULL");
+        return;
+    }
+    cdc_buf_putc(a, '"');
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            cdc_buf_putc(a, '\\');
+        cdc_buf_putc(a, s[i]);
+    }
+    cdc_buf_putc(a, '"');
+}
+
+/* Upsert every merged row of target t whose field set equals fields. */
+static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
+                      int nf, mrow_t **rows, size_t nrows, cdc_err_t *err)
+{
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
+    int np = (int)t->nkey + 2 * nf, rc = -1;
+    cdc_buf_t *arr = cdc_xcalloc((size_t)np, sizeof(cdc_buf_t));
+    const char **pv = cdc_xcalloc((size_t)np, sizeof(char *));
+    char *qt = qtable(w, t);
+    const char *name;
+    PGresult *r;
+
+    cdc_buf_printf(&sig, "U%s", t->name);
+    for (int i = 0; i < nf; i++)
+        cdc_buf_printf(&sig, ",%u", fl[i]);
+    cdc_buf_reset(b);
+    cdc_buf_printf(b, "INSERT INTO %s AS t (", qt);
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *q = qident(w, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, "%s, ", q);
+        free(q);
+    }
+    for (int i = 0; i < nf; i++) {
+        char *q = qident(w, t->fields[fl[i]].name);
+        cdc_buf_printf(b, "%s, ", q);
+        free(q);
+    }
+    cdc_buf_puts(b, "_provenance) SELECT ");
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_printf(b, "u.k%u::%s, ", k, casttype(&t->fields[t->key[k]]));
+    for (int i = 0; i < nf; i++)
+        cdc_buf_printf(b, "u.v%d::%s, ", i, casttype(&t->fields[fl[i]]));
+    /* jsonb_build_object takes at most 100 arguments: chunks of 40 */
+    cdc_buf_puts(b, "(jsonb_build_object()");
+    for (int i = 0; i < nf; i++) {
+        char *lit = qlit(w, t->fields[fl[i]].name);
+        if (i % 40 == 0)
+            cdc_buf_puts(b, " || jsonb_build_object(");
+        cdc_buf_printf(b, "%s%s, u.p%d::jsonb", i % 40 ? ", " : "", lit, i);
+        if (i % 40 == 39 || i == nf - 1)
+            cdc_buf_puts(b, ")");
+        free(lit);
+    }
+    cdc_buf_puts(b, ") FROM unnest(");
+    for (int i = 0; i < np; i++)
+        cdc_buf_printf(b, "%s$%d::text[]", i ? ", " : "", i + 1);
+    cdc_buf_puts(b, ") AS u(");
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_printf(b, "k%u, ", k);
+    for (int i = 0; i < nf; i++)
+        cdc_buf_printf(b, "v%d, p%d%s", i, i, i == nf - 1 ? "" : ", ");
+    if (!nf)
+        b->len -= 2, b->p[b->len] = '\0';
+    cdc_buf_puts(b, ") ON CONFLICT (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *q = qident(w, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, "%s%s", k ? ", " : "", q);
+        free(q);
+    }
+    if (!nf)
+        cdc_buf_puts(b, ") DO NOTHING");
+    else {
+        cdc_buf_puts(b, ") DO UPDATE SET ");
+        for (int i = 0; i < nf; i++) {
+            char *q = qident(w, t->fields[fl[i]].name);
+            char *lit = qlit(w, t->fields[fl[i]].name);
+            char inc[200];
+            snprintf(inc, sizeof(inc), "(EXCLUDED._provenance->%s->>'r')", lit);
+            cdc_buf_printf(b, "%s = CASE WHEN ", q);
+            win_cond(b, lit, inc);
+            cdc_buf_printf(b, " THEN EXCLUDED.%s ELSE t.%s END, ", q, q);
+            free(q);
+            free(lit);
+        }
+        cdc_buf_puts(b, "_provenance = t._provenance || jsonb_strip_nulls("
+                        "jsonb_build_object()");
+        for (int i = 0; i < nf; i++) {
+            char *lit = qlit(w, t->fields[fl[i]].name);
+            char inc[200];
+            snprintf(inc, sizeof(inc), "(EXCLUDED._provenance->%s->>'r')", lit);
+            if (i % 40 == 0)
+                cdc_buf_puts(b, " || jsonb_build_object(");
+            cdc_buf_printf(b, "%s%s, CASE WHEN ", i % 40 ? ", " : "", lit);
+            win_cond(b, lit, inc);
+            cdc_buf_printf(b, " THEN EXCLUDED._provenance->%s END", lit);
+            if (i % 40 == 39 || i == nf - 1)
+                cdc_buf_puts(b, ")");
+            free(lit);
+        }
+        cdc_buf_puts(b, ") WHERE ");
+        for (int i = 0; i < nf; i++) {
+            char *lit = qlit(w, t->fields[fl[i]].name);
+            char inc[200];
+            snprintf(inc, sizeof(inc), "(EXCLUDED._provenance->%s->>'r')", lit);
+            if (i)
+                cdc_buf_puts(b, " OR ");
+            win_cond(b, lit, inc);
+            free(lit);
+        }
+    }
+    name = prepare(w, sig.p, b->p, np, err);
+    if (!name)
+        goto out;
+    /* arrays */
+    for (int i = 0; i < np; i++)
+        cdc_buf_putc(&arr[i], '{');
+    for (size_t n = 0; n < nrows; n++) {
+        const mrow_t *row = rows[n];
+        for (uint32_t k = 0; k < t->nkey; k++)
+            arr_put(&arr[k], row->key[k], strlen(row->key[k]), 0);
+        for (int i = 0; i < nf; i++) {
+            const cdc_wide_val_t *v = row->val[fl[i]];
+            cdc_buf_reset(&w->tmp);
+            cdc_wide_prov_json(&w->tmp, row->vop[fl[i]], v);
+            arr_put(&arr[t->nkey + 2 * i], v->s, v->len, v->isnull);
+            arr_put(&arr[t->nkey + 2 * i + 1], w->tmp.p, w->tmp.len, 0);
+        }
+    }
+    for (int i = 0; i < np; i++) {
+        cdc_buf_putc(&arr[i], '}');
+        pv[i] = arr[i].p;
+    }
+    r = PQexecPrepared(w->pg, name, np, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        pgerr(w, r, "upserting wide rows", err);
+        PQclear(r);
+        goto out;
+    }
+    PQclear(r);
+    rc = 0;
+out:
+    for (int i = 0; i < np; i++)
+        cdc_buf_free(&arr[i]);
+    free(arr);
+    free(pv);
+    free(qt);
+    cdc_buf_free(&sig);
+    return rc;
+}
+
+static int sig_cmp_fields(const mrow_t *a, const mrow_t *b)
+{
+    if (a->target != b->target)
+        return a->target < b->target ? -1 : 1;
+    for (uint32_t f = 0; f < a->target->nfields; f++) {
+        int x = a->val[f] != NULL, y = b->val[f] != NULL;
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    return 0;
+}
+
+static int row_cmp(const void *pa, const void *pb)
+{
+    const mrow_t *a = *(mrow_t *const *)pa, *b = *(mrow_t *const *)pb;
+    int c = sig_cmp_fields(a, b);
+    if (c)
+        return c;
+    /* key order: same lock order in every pipeline, fewer deadlocks */
+    return strcmp(a->keytext, b->keytext);
+}
+
+static int flush_merged(pgw_t *w, cdc_err_t *err)
+{
+    mrow_t **v;
+    size_t i = 0;
+    int rc = 0;
+
+    if (!w->nrows)
+        return 0;
+    v = cdc_xcalloc(w->nrows, sizeof(*v));
+    for (size_t k = 0; k < w->nrows; k++)
+        v[k] = &w->rows[k];
+    qsort(v, w->nrows, sizeof(*v), row_cmp);
+    while (i < w->nrows && !rc) {
+        size_t j = i + 1;
+        const cdc_map_target_t *t = v[i]->target;
+        uint32_t *fl = cdc_xcalloc(t->nfields + 1, sizeof(uint32_t));
+        int nf = 0;
+        while (j < w->nrows && !sig_cmp_fields(v[i], v[j]))
+            j++;
+        for (uint32_t f = 0; f < t->nfields; f++)
+            if (v[i]->val[f])
+                fl[nf++] = f;
+        rc = exec_group(w, t, fl, nf, v + i, j - i, err);
+        free(fl);
+        i = j;
+    }
+    free(v);
+    merge_reset(w);
+    return rc;
+}
+
+static int exec_delete(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = op->target;
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
+    char *qt = qtable(w, t), tbuf[32];
+    const char *pv[66], *name;
+    PGresult *r;
+    int rc = -1;
+
+    cdc_buf_printf(&sig, "D%s", t->name);
+    cdc_buf_reset(b);
+    cdc_buf_printf(b, "DELETE FROM %s AS t WHERE ", qt);
+    for (uint32_t k = 0; k < t->nkey && k < 64; k++) {
+        char *q = qident(w, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, "%s = $%u::%s AND ", q, k + 1,
+                       casttype(&t->fields[t->key[k]]));
+        pv[k] = op->key[k];
+        free(q);
+    }
+    cdc_buf_printf(b, "NOT EXISTS (SELECT 1 FROM jsonb_each(t._provenance) "
+                   "e WHERE (e.value->>'t')::bigint > $%u::bigint)",
+                   t->nkey + 1);
+    snprintf(tbuf, sizeof(tbuf), "%" PRId64, op->commit_us);
+    pv[t->nkey] = tbuf;
+    name = prepare(w, sig.p, b->p, (int)t->nkey + 1, err);
+    if (name) {
+        r = PQexecPrepared(w->pg, name, (int)t->nkey + 1, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            pgerr(w, r, "deleting a wide row", err);
+        else
+            rc = 0;
+        PQclear(r);
+    }
+    free(qt);
+    cdc_buf_free(&sig);
+    return rc;
+}
+
+static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = op->target;
+    const cdc_map_mapping_t *mp = op->mapping;
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
+    cdc_buf_t *prov = cdc_xcalloc(op->nvals + 1, sizeof(cdc_buf_t));
+    char *qt = qtable(w, t);
+    const char **pv = cdc_xcalloc(op->nkey + 3 * op->nvals + 1, sizeof(char *));
+    const char *name;
+    int np = 0, rc = -1;
+    PGresult *r;
+
+    cdc_buf_printf(&sig, "L%s", mp->name);
+    for (uint32_t i = 0; i < op->nvals; i++)
+        cdc_buf_printf(&sig, ",%u", op->vals[i].field);
+    cdc_buf_reset(b);
+    cdc_buf_printf(b, "UPDATE %s AS t SET ", qt);
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        const cdc_map_field_t *f = &t->fields[op->vals[i].field];
+        char *q = qident(w, f->name), *lit = qlit(w, f->name), inc[40];
+        snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
+        cdc_buf_printf(b, "%s = CASE WHEN ", q);
+        win_cond(b, lit, inc);
+        cdc_buf_printf(b, " THEN $%d::%s ELSE t.%s END, ", 3 * (int)i + 1,
+                       casttype(f), q);
+        free(q);
+        free(lit);
+    }
+    cdc_buf_puts(b, "_provenance = t._provenance || jsonb_strip_nulls("
+                    "jsonb_build_object(");
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        const cdc_map_field_t *f = &t->fields[op->vals[i].field];
+        char *lit = qlit(w, f->name), inc[40];
+        snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
+        cdc_buf_printf(b, "%s%s, CASE WHEN ", i ? ", " : "", lit);
+        win_cond(b, lit, inc);
+        cdc_buf_printf(b, " THEN $%d::jsonb END", 3 * (int)i + 2);
+        free(lit);
+    }
+    cdc_buf_puts(b, ")) WHERE ");
+    for (uint32_t k = 0; k < op->nkey; k++) {
+        const cdc_map_field_t *f = &t->fields[op->keyfields[k]];
+        char *q = qident(w, f->name);
+        cdc_buf_printf(b, "t.%s = $%u::%s AND ", q, 3 * op->nvals + k + 1,
+                       casttype(f));
+        free(q);
+    }
+    cdc_buf_puts(b, "(");
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        const cdc_map_field_t *f = &t->fields[op->vals[i].field];
+        char *lit = qlit(w, f->name), inc[40];
+        snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
+        if (i)
+            cdc_buf_puts(b, " OR ");
+        win_cond(b, lit, inc);
+        free(lit);
+    }
+    cdc_buf_puts(b, ")");
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        const cdc_wide_val_t *v = &op->vals[i];
+        cdc_wide_prov_json(&prov[i], op, v);
+        pv[np++] = v->isnull ? NULL : v->s;
+        pv[np++] = prov[i].p;
+        pv[np++] = v->rank;
+    }
+    for (uint32_t k = 0; k < op->nkey; k++)
+        pv[np++] = op->key[k];
+    name = prepare(w, sig.p, b->p, np, err);
+    if (name) {
+        /* lengths are implied: values are NUL-terminated text */
+        r = PQexecPrepared(w->pg, name, np, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            pgerr(w, r, "updating rows of a dimension change", err);
+        else
+            rc = 0;
+        PQclear(r);
+    }
+    for (uint32_t i = 0; i < op->nvals; i++)
+        cdc_buf_free(&prov[i]);
+    free(prov);
+    free(pv);
+    free(qt);
+    cdc_buf_free(&sig);
+    return rc;
+}
+
+/* ---- batches --------------------------------------------------------------- */
+
+static int apply_batch(pgw_t *w, cdc_err_t *err)
+{
+    const char *p[5];
+    char commit[32], txns[32];
+    PGresult *r;
+
+    if (exec_simple(w, "BEGIN", "begin", err))
+        return -1;
+    /* another instance of this pipeline may have applied it meanwhile */
+    if (read_offset(w, 1, err))
+        goto fail;
+    if (w->have_stored && strcmp(w->batch_pos, w->stored) <= 0) {
+        CDC_WARN(FAC, "batch up to %s is already in the target database; "
+                 "skipped", w->batch_pos);
+        return exec_simple(w, "COMMIT", "commit", err);
+    }
+    merge_reset(w);
+    for (uint32_t i = 0; i < w->ops.n; i++) {
+        const cdc_wide_op_t *op = &w->ops.ops[i];
+        if (op->kind == CDC_WIDE_UPSERT) {
+            merge_op(w, op);
+            continue;
+        }
+        if (flush_merged(w, err))
+            goto fail;
+        if (op->kind == CDC_WIDE_DELETE ? exec_delete(w, op, err)
+                                        : exec_lookup(w, op, err))
+            goto fail;
+    }
+    if (flush_merged(w, err))
+        goto fail;
+    cdc_buf_reset(&w->sql);
+    cdc_buf_printf(&w->sql, "INSERT INTO %s AS o (pipeline, source, position, "
+                   "pos_key, commit_us, txns) VALUES ($1, $2, $3, $4, $5, $6) "
+                   "ON CONFLICT (pipeline) DO UPDATE SET source = "
+                   "EXCLUDED.source, position = EXCLUDED.position, pos_key = "
+                   "EXCLUDED.pos_key, commit_us = EXCLUDED.commit_us, txns = "
+                   "o.txns + EXCLUDED.txns, updated_at = now()", w->offsets_q);
+    snprintf(commit, sizeof(commit), "%" PRId64, w->batch_commit_us);
+    snprintf(txns, sizeof(txns), "%zu", w->ntxns);
+    {
+        const char *pv[6] = {w->pipeline, w->source,
+                             cdc_pos_str(&w->batch_cpos), w->batch_pos, commit,
+                             txns};
+        (void)p;
+        r = PQexecParams(w->pg, w->sql.p, 6, NULL, pv, NULL, NULL, 0);
+    }
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        pgerr(w, r, "storing the offset", err);
+        PQclear(r);
+        goto fail;
+    }
+    PQclear(r);
+    r = PQexec(w->pg, "COMMIT");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        pgerr(w, r, "commit", err);
+        PQclear(r);
+        merge_reset(w);
+        return -1;
+    }
+    PQclear(r);
+    memcpy(w->stored, w->batch_pos, sizeof(w->stored));
+    w->have_stored = 1;
+    return 0;
+fail:
+    merge_reset(w);
+    if (PQstatus(w->pg) == CONNECTION_OK) {
+        r = PQexec(w->pg, "ROLLBACK");
+        PQclear(r);
+    }
+    return -1;
+}
+
+static int flush_batch(pgw_t *w, cdc_err_t *err)
+{
+    int tries = 0;
+    int64_t t0 = now_us();
+
+    if (!w->ntxns)
+        return 0;
+    for (;;) {
+        cdc_err_t e = {0};
+        if (!apply_batch(w, &e))
+            break;
+        /* deadlocks and serialisation failures between pipelines that
+         * write the same rows: retry the whole transaction */
+        if (++tries < 8 && (strstr(e.detail, "40P01") ||
+                            strstr(e.detail, "40001"))) {
+            CDC_DEBUG(FAC, "retrying batch: %s", e.msg);
+            usleep((useconds_t)(10000 * tries + random() % 20000));
+            continue;
+        }
+        *err = e;
+        for (size_t i = 0; i < w->ntxns; i++)
+            w->txns[i]->failed = 1;
+        return -1;
+    }
+    CDC_DEBUG(FAC, "applied %zu txns, %u operations in %.1f ms (position %s)",
+              w->ntxns, w->ops.n, (double)(now_us() - t0) / 1000.0,
+              w->batch_pos);
+    for (size_t i = 0; i < w->ntxns; i++)
+        w->txns[i]->pending = 0;
+    w->ntxns = 0;
+    cdc_wide_ops_reset(&w->ops);
+    return 0;
+}
+
+static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
+{
+    pgw_t *w = (pgw_t *)snk;
+    char pos[33];
+
+    cdc_map_txn_pos(&tx->pos, pos);
+    if (w->have_stored && strcmp(pos, w->stored) <= 0) {
+        /* applied before a crash: the database already has it */
+        w->skipped_dups++;
+        tx->pending = 0;
+        return 0;
+    }
+    for (uint32_t i = 0; i < tx->nchanges; i++)
+        if (cdc_map_change(w->map, w->source, tx, &tx->changes[i], i, &w->ops,
+                           err) < 0) {
+            char pbuf[80];
+            snprintf(pbuf, sizeof(pbuf), "%s", cdc_pos_str(&tx->pos));
+            cdc_err_detail(err, "change %u of %s.%s in the transaction ending "
+                           "at %s", i, tx->changes[i].tbl->db,
+                           tx->changes[i].tbl->name, pbuf);
+            return -1;
+        }
+    if (w->ntxns == w->captxns) {
+        w->captxns = w->captxns ? w->captxns * 2 : 256;
+        w->txns = cdc_xrealloc(w->txns, w->captxns * sizeof(*w->txns));
+    }
+    if (!w->ntxns)
+        w->batch_start_us = now_us();
+    w->txns[w->ntxns++] = tx;
+    tx->pending = 1;
+    memcpy(w->batch_pos, pos, sizeof(pos));
+    w->batch_cpos = tx->pos;
+    w->batch_commit_us = tx->commit_us;
+    if ((int64_t)w->ops.n >= w->batch_rows)
+        return flush_batch(w, err);
+    return 0;
+}
+
+static int pgw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    pgw_t *w = (pgw_t *)snk;
+    if (w->ntxns && (now_us() - w->batch_start_us >= w->flush_ms * 1000 ||
+                     timeout_ms > 0))
+        return flush_batch(w, err);
+    return 0;
+}
+
+static int pgw_flush(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    (void)timeout_ms;
+    return flush_batch((pgw_t *)snk, err);
+}
+
+static void pgw_destroy(cdc_sink_t *snk)
+{
+    pgw_t *w = (pgw_t *)snk;
+    if (!w)
+        return;
+    if (w->skipped_dups)
+        CDC_INFO(FAC, "skipped %" PRIu64 " transactions already applied",
+                 w->skipped_dups);
+    merge_reset(w);
+    free(w->rows);
+    free(w->hash);
+    for (int i = 0; i < w->nstmts; i++)
+        free(w->stmts[i].sig);
+    free(w->stmts);
+    cdc_buf_free(&w->sql);
+    cdc_buf_free(&w->tmp);
+    cdc_wide_ops_free(&w->ops);
+    free(w->txns);
+    if (w->pg)
+        PQfinish(w->pg);
+    cdc_map_destroy(w->map);
+    free(w->dsn);
+    free(w->pipeline);
+    free(w->source);
+    free(w->offsets_q);
+    free(w);
+}
+
+const cdc_sink_ops_t cdc_sink_postgres_ops = {
+    .name = "postgres",
+    .abi = CDC_PLUGIN_ABI,
+    .create = pgw_create,
+    .write = pgw_write,
+    .poll = pgw_poll,
+    .flush = pgw_flush,
+    .destroy = pgw_destroy,
+};
