@@ -149,20 +149,29 @@ void cdc_json_string(cdc_buf_t *out, const char *s, size_t len)
     out->p[out->len] = '\0';
 }
 
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* Two digits per division (put_u64 was 8% of the writer thread). */
 static void put_u64(cdc_buf_t *out, uint64_t v)
 {
     char tmp[24];
-    int n = 0;
+    int n = 24;
 
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    if (out->len + (size_t)n + 1 > out->cap)
-        cdc_buf_grow(out, (size_t)n + 1);
-    while (n)
-        out->p[out->len++] = tmp[--n];
-    out->p[out->len] = '\0';
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        n -= 2;
+        memcpy(tmp + n, digit_pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        n -= 2;
+        memcpy(tmp + n, digit_pairs + 2 * v, 2);
+    } else
+        tmp[--n] = (char)('0' + v);
+    cdc_buf_put(out, tmp + n, (size_t)(24 - n));
 }
 
 static void put_i64(cdc_buf_t *out, int64_t v)

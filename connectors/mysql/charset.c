@@ -13,6 +13,7 @@
  * the output is always valid UTF-8 on success.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "cdc/buf.h"
 #include "cdc/err.h"
@@ -148,6 +149,17 @@ size_t cdc_mysql_utf8_valid(const uint8_t *p, size_t n)
         uint8_t c = p[i];
         uint32_t cp;
         size_t k;
+
+        /* ASCII runs 8 bytes at a time (decode profile: this function
+         * was 6% of the time on text-heavy rows) */
+        if (c < 0x80 && i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
 
         if (c < 0x80) {
             i++;
