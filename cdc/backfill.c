@@ -994,6 +994,7 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
     worker_t *ws = NULL;
     int nw = 0;
     char *ckpt_path = NULL;
+    char prev_run[40] = "";
     struct sigaction sa;
 
     memset(&bf, 0, sizeof(bf));
@@ -1079,9 +1080,12 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
         rc = err->code;
         goto out;
     }
-    if (!bf.prog.run[0] || !strcmp(bf.prog.run, "-"))
-        snprintf(bf.prog.run, sizeof(bf.prog.run), "bf%lx%x",
-                 (unsigned long)time(NULL), (unsigned)getpid() & 0xffff);
+    /* a fresh run id per invocation (signal row ids must not repeat); the
+     * interrupted run's rows are removed with ours at the end */
+    if (bf.prog.run[0] && strcmp(bf.prog.run, "-"))
+        snprintf(prev_run, sizeof(prev_run), "%s", bf.prog.run);
+    snprintf(bf.prog.run, sizeof(bf.prog.run), "bf%lx%x",
+             (unsigned long)time(NULL), (unsigned)getpid() & 0xffff);
 
     /* tables */
     {
@@ -1354,6 +1358,8 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
                 cdc_snap_t *s0 = bf.dops->open(conf, 0, &e2);
                 if (s0) {
                     bf.dops->signal_cleanup(s0, bf.sig, bf.prog.run, &e2);
+                    if (prev_run[0])
+                        bf.dops->signal_cleanup(s0, bf.sig, prev_run, &e2);
                     bf.dops->close(s0);
                 }
             }
