@@ -82,7 +82,7 @@ typedef struct pgw {
     cdc_pos_t batch_cpos;
     int64_t batch_commit_us;
     int64_t batch_start_us;
-    uint64_t txns_total;
+    uint64_t batch_changes;    /* source changes some mapping read */
     /* merge */
     mrow_t *rows;
     size_t nrows, caprows;
@@ -204,7 +204,8 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
     cdc_buf_reset(b);
     cdc_buf_printf(b, "CREATE TABLE IF NOT EXISTS %s (pipeline text PRIMARY "
                    "KEY, source text, position text NOT NULL, pos_key text "
-                   "NOT NULL, commit_us bigint, txns bigint, updated_at "
+                   "NOT NULL, commit_us bigint, txns bigint NOT NULL DEFAULT 0, "
+                   "changes bigint NOT NULL DEFAULT 0, updated_at "
                    "timestamptz NOT NULL DEFAULT now())", w->offsets_q);
     if (exec_simple(w, b->p, "creating the offsets table", err))
         goto fail;
@@ -847,7 +848,7 @@ static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
 static int apply_batch(pgw_t *w, cdc_err_t *err)
 {
     const char *p[5];
-    char commit[32], txns[32];
+    char commit[32], txns[32], changes[32];
     PGresult *r;
 
     if (exec_simple(w, "BEGIN", "begin", err))
@@ -877,19 +878,21 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
         goto fail;
     cdc_buf_reset(&w->sql);
     cdc_buf_printf(&w->sql, "INSERT INTO %s AS o (pipeline, source, position, "
-                   "pos_key, commit_us, txns) VALUES ($1, $2, $3, $4, $5, $6) "
-                   "ON CONFLICT (pipeline) DO UPDATE SET source = "
+                   "pos_key, commit_us, txns, changes) VALUES ($1, $2, $3, $4, "
+                   "$5, $6, $7) ON CONFLICT (pipeline) DO UPDATE SET source = "
                    "EXCLUDED.source, position = EXCLUDED.position, pos_key = "
                    "EXCLUDED.pos_key, commit_us = EXCLUDED.commit_us, txns = "
-                   "o.txns + EXCLUDED.txns, updated_at = now()", w->offsets_q);
+                   "o.txns + EXCLUDED.txns, changes = o.changes + "
+                   "EXCLUDED.changes, updated_at = now()", w->offsets_q);
     snprintf(commit, sizeof(commit), "%" PRId64, w->batch_commit_us);
     snprintf(txns, sizeof(txns), "%zu", w->ntxns);
+    snprintf(changes, sizeof(changes), "%" PRIu64, w->batch_changes);
     {
-        const char *pv[6] = {w->pipeline, w->source,
+        const char *pv[7] = {w->pipeline, w->source,
                              cdc_pos_str(&w->batch_cpos), w->batch_pos, commit,
-                             txns};
+                             txns, changes};
         (void)p;
-        r = PQexecParams(w->pg, w->sql.p, 6, NULL, pv, NULL, NULL, 0);
+        r = PQexecParams(w->pg, w->sql.p, 7, NULL, pv, NULL, NULL, 0);
     }
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         pgerr(w, r, "storing the offset", err);
@@ -947,6 +950,7 @@ static int flush_batch(pgw_t *w, cdc_err_t *err)
     for (size_t i = 0; i < w->ntxns; i++)
         w->txns[i]->pending = 0;
     w->ntxns = 0;
+    w->batch_changes = 0;
     cdc_wide_ops_reset(&w->ops);
     return 0;
 }
@@ -963,7 +967,11 @@ static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         tx->pending = 0;
         return 0;
     }
-    for (uint32_t i = 0; i < tx->nchanges; i++)
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        const cdc_change_t *ch = &tx->changes[i];
+        if (!cdc_map_wants(w->map, w->source, ch->tbl->db, ch->tbl->name))
+            continue;
+        w->batch_changes++;
         if (cdc_map_change(w->map, w->source, tx, &tx->changes[i], i, &w->ops,
                            err) < 0) {
             char pbuf[80];
@@ -973,6 +981,7 @@ static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
                            tx->changes[i].tbl->name, pbuf);
             return -1;
         }
+    }
     if (w->ntxns == w->captxns) {
         w->captxns = w->captxns ? w->captxns * 2 : 256;
         w->txns = cdc_xrealloc(w->txns, w->captxns * sizeof(*w->txns));
