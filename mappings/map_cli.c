@@ -652,7 +652,8 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                    mp->ninclude > 1 ? ", ..." : "");
         if (mp->filter)
             printf("  filter: yes\n");
-        printf("  on delete: %s\n", dels[mp->on_delete]);
+        if (!mp->lookup)
+            printf("  on delete: %s\n", dels[mp->on_delete]);
     }
     (void)mt_names;
     {
