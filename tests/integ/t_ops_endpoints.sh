@@ -29,10 +29,12 @@ mariadb-install-db --no-defaults --datadir="$D" --auth-root-authentication-metho
 dbpid=$!
 cdcpid=
 cleanup() {
+    local rc=$?
     kill -CONT $dbpid 2>/dev/null
     [ -n "$cdcpid" ] && kill -TERM "$cdcpid" 2>/dev/null && wait "$cdcpid" 2>/dev/null
     kill -TERM $dbpid 2>/dev/null
     wait $dbpid 2>/dev/null
+    (exit $rc)
     _cdc_cleanup
 }
 trap cleanup EXIT

@@ -13,7 +13,6 @@ command -v openssl >/dev/null || skip "no openssl"
 PGBIN=${PG_BINDIR:-}
 [ -x "$PGBIN/initdb" ] || PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || skip "no initdb"
-[ -n "${KEEP_TMP:-}" ] || KEEP_TMP=0
 
 # --- certificates ------------------------------------------------------------
 C=$T/certs
@@ -64,8 +63,10 @@ as_pg "$PGBIN/pg_ctl" -D "$P/data" -l "$P/server.log" -w -t 60 start >"$T/pg_ctl
     || { cat "$P/server.log" >&2; fail "our PostgreSQL did not start"; }
 cdcpid=
 cleanup() {
+    local rc=$?
     [ -n "$cdcpid" ] && kill -TERM "$cdcpid" 2>/dev/null && wait "$cdcpid" 2>/dev/null
     as_pg "$PGBIN/pg_ctl" -D "$P/data" -m immediate -w stop >/dev/null 2>&1
+    (exit $rc)
     _cdc_cleanup
 }
 trap cleanup EXIT
