@@ -411,7 +411,7 @@ int cdc_conf_is_secret(const char *key)
 {
     static const char *words[] = {"password", "secret", "token", "dsn",
                                   "sasl", "key.pem", "ssl.key.password",
-                                  NULL};
+                                  "oauthbearer.config", NULL};
     const char *last = strrchr(key, '.');
     last = last ? last + 1 : key;
     for (int i = 0; words[i]; i++)
@@ -441,9 +441,9 @@ char *cdc_conf_redact(const char *s)
                 continue;
             }
         }
-        /* password=xxx / password: xxx (conninfo, SASL props) */
-        if ((p == s || !isalnum((unsigned char)p[-1])) &&
-            (!strncasecmp(p, "password", 8) || !strncasecmp(p, "secret", 6))) {
+        /* password=xxx / password: xxx (conninfo, SASL props); also as
+         * the end of a word: sslpassword=, client_secret=, clientSecret= */
+        if (!strncasecmp(p, "password", 8) || !strncasecmp(p, "secret", 6)) {
             const char *q = p + strcspn(p, "=: \t");
             if (*q == '=' || *q == ':') {
                 q++;

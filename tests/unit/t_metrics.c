@@ -402,4 +402,29 @@ CDC_TEST(status_from_checkpoints)
     cdc_conf_destroy(c);
 }
 
+CDC_TEST(secrets_redacted)
+{
+    char *r = cdc_conf_redact("host=h sslpassword=k3y-pw user=u");
+    T_ASSERT(!strstr(r, "k3y-pw"));
+    T_ASSERT(strstr(r, "user=u"));
+    free(r);
+    r = cdc_conf_redact("sasl.password=s4sl client_secret=c1 clientSecret=c2");
+    T_ASSERT(!strstr(r, "s4sl") && !strstr(r, "c1") && !strstr(r, "c2"));
+    free(r);
+    r = cdc_conf_redact("postgresql://u:pg-pw@h/db?sslmode=verify-full");
+    T_ASSERT(!strstr(r, "pg-pw"));
+    T_ASSERT(strstr(r, "sslmode=verify-full"));
+    free(r);
+    T_ASSERT(cdc_conf_is_secret("http.token"));
+    T_ASSERT(cdc_conf_is_secret("kafka.sasl.password"));
+    T_ASSERT(cdc_conf_is_secret("kafka.ssl.key.pem"));
+    T_ASSERT(cdc_conf_is_secret("kafka.ssl.key.password"));
+    T_ASSERT(cdc_conf_is_secret("kafka.ssl.keystore.password"));
+    T_ASSERT(cdc_conf_is_secret("kafka.sasl.oauthbearer.config"));
+    T_ASSERT(cdc_conf_is_secret("kafka.sasl.oauthbearer.client.secret"));
+    T_ASSERT(cdc_conf_is_secret("postgres.dsn"));
+    T_ASSERT(!cdc_conf_is_secret("mysql.ssl.ca"));
+    T_ASSERT(!cdc_conf_is_secret("http.listen"));
+}
+
 CDC_TEST_MAIN()
