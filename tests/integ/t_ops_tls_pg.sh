@@ -95,8 +95,9 @@ refuse no_rootcert "host=127.0.0.1 port=$PORT dbname=d user=cdc password=$PW ssl
     "root certificate file .* does not exist|could not read root certificate"
 
 # --- changes over verify-full ----------------------------------------------------
+HPORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 "$CDC" --source postgres --postgres-dsn "$DSN" --sink stdout --pipeline tlsok --state-dir "$T/state" \
-    -X log.format=json >"$T/seen.ok.out" 2>"$T/seen.ok.err" &
+    -X log.format=json --http "127.0.0.1:$HPORT" >"$T/seen.ok.out" 2>"$T/seen.ok.err" &
 cdcpid=$!
 started() { grep -q "source postgres started" "$T/seen.ok.err"; }
 wait_for 60 "the postgres source starts over TLS" started
@@ -105,6 +106,12 @@ ssl_used=$(psu "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING
 psu "INSERT INTO t VALUES (1, 'over tls')" d
 streamed() { grep -q '"over tls"' "$T/seen.ok.out"; }
 wait_for 30 "the row streamed over TLS" streamed
+# the slot's retained WAL, read over its own verify-full libpq session
+curl -sf "http://127.0.0.1:$HPORT/metrics" >"$T/seen.metrics" || fail "scrape /metrics"
+grep -Eq '^autoglm_cdc_pg_slot_retained_wal_bytes [0-9]+$' "$T/seen.metrics" \
+    || { grep pg_ "$T/seen.metrics" >&2; fail "no pg_slot_retained_wal_bytes"; }
+grep -q '^autoglm_cdc_source_events_total{table="public.t",op="c"} 1$' "$T/seen.metrics" || fail "insert not counted"
+curl -sf "http://127.0.0.1:$HPORT/status" >"$T/seen.status" || fail "/status"
 kill -TERM $cdcpid
 wait $cdcpid || fail "pipeline exit $? after SIGTERM"
 cdcpid=
