@@ -26,10 +26,12 @@ rows=$((TXNS * 1000))
 /usr/bin/time -f "%e %U %S %M" -o "$tmp/time" "$BUILD/autoglm-cdc" --source mysql \
     --mysql-dsn "$dsn" --from "$f0:$p0" --include 'kbench.*' --sink kafka \
     --kafka-brokers "$KAFKA_BOOTSTRAP" --topic "kb$run.{table}" --max-txns "$ntx" \
-    --pipeline kb --state-dir "$tmp/state" -q 2>"$tmp/err" ||
+    --pipeline kb --state-dir "$tmp/state" 2>"$tmp/err" ||
     { echo "catch-up run failed:"; tail -5 "$tmp/err"; exit 1; }
 read -r wall user sys rss < "$tmp/time"
 got=$(kcat -b "$KAFKA_BOOTSTRAP" -C -t "kb$run.orders" -o beginning -e -q -f '.\n' | wc -l)
+grep -E "warn|error|reconnect" "$tmp/err" | head -5
+[ "$got" = "$rows" ] || echo "# WARNING: $got messages for $rows row changes"
 awk -v r="$rows" -v w="$wall" -v u="$user" -v s="$sys" -v m="$rss" -v g="$got" 'BEGIN {
   printf "catch-up %d row changes MariaDB -> Kafka (zstd, acks=all): %.0f rows/s, wall %.2f s, autoglm-cdc cpu %.2f s per 1M events, peak RSS %.1f MB, %d messages in Kafka\n", r, r / w, w, (u + s) * 1e6 / r, m / 1024, g
   printf "  targets: >= 150000 rows/s, <= 6 cpu-s per 1M, <= 64 MB RSS\n" }'

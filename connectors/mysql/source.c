@@ -142,6 +142,7 @@ typedef struct mysql_src {
     int repl_fd;             /* socket of repl (for stop), under mu */
     int consumer_waiting;    /* next() blocked on cv_put */
     int reader_waiting;      /* q_push() blocked on cv_take */
+    int64_t unsignalled_ms;  /* when the first unsignalled txn was queued */
     int unsignalled;         /* txns queued for a waiting consumer but not
                                 signalled yet (reader thread only) */
     int stop;
@@ -1518,7 +1519,9 @@ static int q_push(mysql_src_t *src, cdc_txn_t *tx)
     src->q[(src->qhead + src->qlen) % src->qcap] = tx;
     src->qlen++;
     src->qbytes += sz;
-    if (src->consumer_waiting && ++src->unsignalled >= PUSH_BATCH) {
+    if (src->consumer_waiting && src->unsignalled++ == 0)
+        src->unsignalled_ms = now_ms();
+    if (src->consumer_waiting && src->unsignalled >= PUSH_BATCH) {
         pthread_cond_signal(&src->cv_put);
         src->unsignalled = 0;
     }
@@ -1536,8 +1539,10 @@ static void flush_signal(mysql_src_t *src)
     pfd.fd = (int)mysql_get_socket(src->repl);
     pfd.events = POLLIN;
     pfd.revents = 0;
-    if (src->unsignalled < PUSH_BATCH && pfd.fd >= 0 &&
-        poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN))
+    /* batch only while the oldest waiting txn is younger than 1 ms, so a
+     * steady trickle is never held back (commit -> Kafka latency) */
+    if (src->unsignalled < PUSH_BATCH && now_ms() - src->unsignalled_ms < 1 &&
+        pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN))
         return;
     pthread_mutex_lock(&src->mu);
     if (src->consumer_waiting)
