@@ -395,6 +395,7 @@ typedef struct bf {
     char *pipeline;
     cdc_bf_prog_t prog;
     int64_t chunk, rate, parallel, wm_timeout_ms;
+    int64_t inflight;    /* chunks queued in the sink per worker */
     const char *where;
     char sig[512];
     int watermarks;
@@ -605,36 +606,87 @@ static int window_collect(worker_t *w, const cdc_table_t *snap,
     }
 }
 
-/* Hand a chunk to the sink and wait for its acknowledgement. */
-static int emit(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
-{
-    int rc = 0;
-    pthread_mutex_lock(&bf->mu);
-    tx->seq = ++bf->seq;
-    if (bf->kops->write(bf->snk, tx, err)) {
-        rc = -1;
-    } else {
-        while (tx->pending > 0 && !tx->failed) {
-            if (bf->kops->flush(bf->snk, 10000, err)) {
-                rc = -1;
-                break;
-            }
-        }
-        if (!rc && tx->failed) {
-            if (!err->msg[0])
-                cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
-                            "the sink failed to deliver a backfill chunk");
-            rc = -1;
-        }
-    }
-    pthread_mutex_unlock(&bf->mu);
-    return rc;
-}
-
 static int save_progress(bf_t *bf, cdc_err_t *err)
 {
     return cdc_backfill_prog_store(bf->prog_path, &bf->prog, err);
 }
+
+/* Hand a chunk to the sink (asynchronous sinks acknowledge later). */
+static int submit(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&bf->mu);
+    tx->seq = ++bf->seq;
+    if (bf->kops->write(bf->snk, tx, err) || bf->kops->poll(bf->snk, 0, err))
+        rc = -1;
+    pthread_mutex_unlock(&bf->mu);
+    return rc;
+}
+
+/* Serve delivery reports until tx is acknowledged (or failed). */
+static int wait_acked(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
+{
+    int rc = 0;
+    for (;;) {
+        pthread_mutex_lock(&bf->mu);
+        if (tx->failed) {
+            if (!err->msg[0])
+                cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
+                            "the sink failed to deliver a backfill chunk");
+            rc = -1;
+        } else if (tx->pending > 0 && bf->kops->poll(bf->snk, 5, err)) {
+            rc = -1;
+        }
+        int done = rc || tx->failed || tx->pending <= 0;
+        pthread_mutex_unlock(&bf->mu);
+        if (rc || done)
+            return rc;
+    }
+}
+
+/* 1 when every message of tx was delivered. */
+static int acked(bf_t *bf, cdc_txn_t *tx)
+{
+    int r;
+    pthread_mutex_lock(&bf->mu);
+    r = tx->pending <= 0 && !tx->failed;
+    pthread_mutex_unlock(&bf->mu);
+    return r;
+}
+
+/* A chunk handed to the sink, not yet acknowledged. */
+typedef struct flight {
+    cdc_txn_t *tx;
+    char *last;      /* key of its last row (NULL: empty chunk) */
+    uint32_t n, kept;
+    int final;       /* last chunk of the table */
+} flight_t;
+
+/* Retire the oldest in-flight chunk once acknowledged: record its key. */
+static int retire(bf_t *bf, job_t *j, flight_t *f, cdc_err_t *err)
+{
+    int rc;
+    if (f->kept && wait_acked(bf, f->tx, err))
+        return -1;
+    pthread_mutex_lock(&bf->mu);
+    if (f->last) {
+        free(j->tp->key);
+        j->tp->key = f->last;
+        f->last = NULL;
+    }
+    j->tp->rows += f->kept;
+    j->rows += f->kept;
+    if (f->n)
+        j->tp->chunks++;
+    if (f->final)
+        j->tp->done = 1;
+    rc = save_progress(bf, err);
+    pthread_mutex_unlock(&bf->mu);
+    cdc_txn_destroy(f->tx);
+    f->tx = NULL;
+    return rc;
+}
+
 
 static job_t *take_job(bf_t *bf)
 {
@@ -649,6 +701,131 @@ static job_t *take_job(bf_t *bf)
     return j;
 }
 
+/*
+ * The emitter: a thread per running table that hands chunks to the sink
+ * and records their keys once acknowledged, so reading the next chunks
+ * from the database overlaps with encoding and delivery.  Chunks reach it
+ * through a bounded queue (backfill.inflight_chunks); it keeps at most as
+ * many unacknowledged in the sink and retires them in order.
+ */
+typedef struct emq {
+    bf_t *bf;
+    job_t *j;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    flight_t *q;         /* ring of chunks read, not yet submitted */
+    int cap, head, n;
+    int closed;          /* reader finished (or gave up) */
+    int failed;
+    cdc_err_t err;
+    pthread_t thr;
+} emq_t;
+
+static void *emitter_main(void *arg)
+{
+    emq_t *e = arg;
+    bf_t *bf = e->bf;
+    flight_t *fl = cdc_xcalloc((size_t)bf->inflight + 1, sizeof(*fl));
+    int nfl = 0, rc = 0;
+    cdc_err_t err = {0};
+
+    for (;;) {
+        flight_t f;
+        pthread_mutex_lock(&e->mu);
+        while (!e->n && !e->closed)
+            pthread_cond_wait(&e->cv, &e->mu);
+        if (!e->n) {
+            pthread_mutex_unlock(&e->mu);
+            break;
+        }
+        f = e->q[e->head];
+        e->head = (e->head + 1) % e->cap;
+        e->n--;
+        pthread_cond_broadcast(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+
+        if (f.kept && submit(bf, f.tx, &err)) {
+            cdc_txn_destroy(f.tx);
+            free(f.last);
+            rc = -1;
+            break;
+        }
+        if (nfl == bf->inflight) {
+            if (retire(bf, e->j, &fl[0], &err)) {
+                rc = -1;
+                break;
+            }
+            memmove(&fl[0], &fl[1], (size_t)(nfl - 1) * sizeof(*fl));
+            nfl--;
+        }
+        fl[nfl++] = f;
+        /* record every chunk already acknowledged, oldest first */
+        while (nfl && (!fl[0].kept || acked(bf, fl[0].tx))) {
+            if (retire(bf, e->j, &fl[0], &err)) {
+                rc = -1;
+                break;
+            }
+            memmove(&fl[0], &fl[1], (size_t)(nfl - 1) * sizeof(*fl));
+            nfl--;
+        }
+        if (rc)
+            break;
+    }
+    while (!rc && nfl) {
+        if (retire(bf, e->j, &fl[0], &err)) {
+            rc = -1;
+            break;
+        }
+        memmove(&fl[0], &fl[1], (size_t)(nfl - 1) * sizeof(*fl));
+        nfl--;
+    }
+    for (int i = 0; i < nfl; i++) { /* failed: nothing more is recorded */
+        if (fl[i].kept && fl[i].tx->pending > 0) {
+            cdc_err_t e2 = {0};
+            pthread_mutex_lock(&bf->mu);
+            bf->kops->flush(bf->snk, 5000, &e2);
+            pthread_mutex_unlock(&bf->mu);
+        }
+        cdc_txn_destroy(fl[i].tx);
+        free(fl[i].last);
+    }
+    free(fl);
+    pthread_mutex_lock(&e->mu);
+    if (rc) {
+        e->failed = 1;
+        e->err = err;
+        /* drop what the reader queued */
+        while (e->n) {
+            cdc_txn_destroy(e->q[e->head].tx);
+            free(e->q[e->head].last);
+            e->head = (e->head + 1) % e->cap;
+            e->n--;
+        }
+    }
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+/* Queue a chunk for the emitter; -1 when the emitter failed. */
+static int emq_push(emq_t *e, const flight_t *f)
+{
+    pthread_mutex_lock(&e->mu);
+    while (e->n == e->cap && !e->failed)
+        pthread_cond_wait(&e->cv, &e->mu);
+    if (e->failed) {
+        pthread_mutex_unlock(&e->mu);
+        cdc_txn_destroy(f->tx);
+        free(f->last);
+        return -1;
+    }
+    e->q[(e->head + e->n) % e->cap] = *f;
+    e->n++;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
 static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
 {
     bf_t *bf = w->bf;
@@ -659,6 +836,16 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     uint64_t paced = 0;
     uint32_t limit = (uint32_t)bf->chunk;
     cdc_buf_t kb = CDC_BUF_INIT;
+    emq_t eq;
+    int emitter = 0;
+
+    memset(&eq, 0, sizeof(eq));
+    eq.bf = bf;
+    eq.j = j;
+    eq.cap = (int)bf->inflight;
+    eq.q = cdc_xcalloc((size_t)eq.cap, sizeof(*eq.q));
+    pthread_mutex_init(&eq.mu, NULL);
+    pthread_cond_init(&eq.cv, NULL);
 
     if (bf->rate > 0) {
         int64_t per = bf->rate / (bf->parallel > 0 ? bf->parallel : 1);
@@ -676,6 +863,11 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     if (key)
         CDC_INFO(FAC, "%s: resuming after key %s (%" PRIu64 " rows done "
                       "before)", j->name, key, j->start_rows);
+    if (pthread_create(&eq.thr, NULL, emitter_main, &eq)) {
+        cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot start a thread");
+        goto out;
+    }
+    emitter = 1;
 
     while (!bf_stop) {
         cdc_txn_t *tx = cdc_txn_new();
@@ -762,35 +954,38 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
             wait -= s;
         }
         paced += n;
-        if (kept && emit(bf, tx, err)) {
-            cdc_txn_destroy(tx);
-            free(last);
-            goto out;
+        {
+            flight_t f = {tx, last ? cdc_xstrdup(last) : NULL, n, kept,
+                          n < limit};
+            if (emq_push(&eq, &f)) {
+                free(last);
+                goto out;
+            }
         }
-        cdc_txn_destroy(tx);
-        pthread_mutex_lock(&bf->mu);
         if (last) {
-            free(j->tp->key);
-            j->tp->key = cdc_xstrdup(last);
+            free(key);
+            key = last;
         }
-        j->tp->rows += kept;
-        j->rows += kept;
-        if (n)
-            j->tp->chunks++;
-        if (n < limit)
-            j->tp->done = 1;
-        rc = save_progress(bf, err);
-        pthread_mutex_unlock(&bf->mu);
-        free(key);
-        key = last;
-        if (rc)
-            goto out;
-        rc = -1;
         if (n < limit)
             break;
     }
     rc = 0;
 out:
+    if (emitter) {
+        pthread_mutex_lock(&eq.mu);
+        eq.closed = 1;
+        pthread_cond_broadcast(&eq.cv);
+        pthread_mutex_unlock(&eq.mu);
+        pthread_join(eq.thr, NULL);
+        if (eq.failed) {
+            if (!rc || !err->msg[0])
+                *err = eq.err;
+            rc = -1;
+        }
+    }
+    pthread_mutex_destroy(&eq.mu);
+    pthread_cond_destroy(&eq.cv);
+    free(eq.q);
     free(key);
     cdc_buf_free(&kb);
     cdc_table_destroy(tbl);
@@ -995,6 +1190,7 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
     int nw = 0;
     char *ckpt_path = NULL;
     char prev_run[40] = "";
+    cdc_conf_t *sink_conf = NULL;
     struct sigaction sa;
 
     memset(&bf, 0, sizeof(bf));
@@ -1036,15 +1232,18 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
         cdc_conf_get_int(conf, "backfill.parallel", 1, &bf.parallel, err) ||
         cdc_conf_get_int(conf, "backfill.watermark_timeout_ms", 60000,
                          &bf.wm_timeout_ms, err) ||
+        cdc_conf_get_int(conf, "backfill.inflight_chunks", 4, &bf.inflight,
+                         err) ||
         cdc_conf_get_bool(conf, "backfill.watermarks", 1, &wm, err)) {
         rc = CDC_EXIT_CONFIG;
         goto out;
     }
     if (bf.chunk < 1 || bf.chunk > 1000000 || bf.parallel < 1 ||
-        bf.parallel > 64 || bf.rate < 0) {
+        bf.parallel > 64 || bf.rate < 0 || bf.inflight < 1 ||
+        bf.inflight > 64) {
         cdc_err_set(err, CDC_EXIT_USAGE, 0,
                     "backfill: chunk size must be 1..1000000, parallel "
-                    "1..64, max rows/s >= 0");
+                    "1..64, inflight chunks 1..64, max rows/s >= 0");
         rc = CDC_EXIT_USAGE;
         goto out;
     }
@@ -1175,7 +1374,27 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
     signal(SIGPIPE, SIG_IGN);
     bf_stop = 0;
 
-    bf.snk = bf.kops->create(conf, err);
+    /* bulk-friendly producer defaults for a Kafka sink (each one only
+     * when not configured): bigger batches, cheaper compression level */
+    sink_conf = conf_copy(conf);
+    if (!strcmp(bf.kops->name, "kafka")) {
+        static const char *const defs[][3] = {
+            {"kafka.linger.ms", "kafka.queue.buffering.max.ms", "50"},
+            {"kafka.batch.size", NULL, "4000000"},
+            {"kafka.batch.num.messages", NULL, "100000"},
+            {"kafka.compression.level", NULL, "1"},
+        };
+        int bulk = 1;
+        if (cdc_conf_get_bool(conf, "backfill.kafka_bulk", 1, &bulk, err)) {
+            rc = CDC_EXIT_CONFIG;
+            goto out;
+        }
+        for (size_t i = 0; bulk && i < sizeof(defs) / sizeof(defs[0]); i++)
+            if (!cdc_conf_get(conf, defs[i][0], NULL) &&
+                (!defs[i][1] || !cdc_conf_get(conf, defs[i][1], NULL)))
+                cdc_conf_set(sink_conf, defs[i][0], defs[i][2], "backfill");
+    }
+    bf.snk = bf.kops->create(sink_conf, err);
     if (!bf.snk) {
         rc = err->code ? err->code : CDC_EXIT_UNAVAILABLE;
         goto out;
@@ -1372,6 +1591,7 @@ out:
         bf.dops->close(bf.initial_snap);
     if (bf.snk)
         bf.kops->destroy(bf.snk);
+    cdc_conf_destroy(sink_conf);
     for (int i = 0; i < bf.njobs; i++)
         free(bf.jobs[i].name);
     free(bf.jobs);

@@ -63,7 +63,7 @@ wait $pid 2>/dev/null
 key=$(awk '$1 == "table" {print $6}' "$T/state/cron.backfill")
 done_rows=$(awk '$1 == "table" {print $4}' "$T/state/cron.backfill")
 [ -n "$key" ] && [ "$key" != "-" ] || fail "progress has no key: $(cat "$T/state/cron.backfill")"
-k1=$(wc -l < "$T/k1.jsonl")
+k1=$(grep -c '}}$' "$T/k1.jsonl")
 log "killed after $k1 rows emitted; progress: $done_rows rows, key $key"
 [ "$k1" -ge "$done_rows" ] || fail "progress claims more rows ($done_rows) than were emitted ($k1)"
 bf --table $DB.t --sink file -o "$T/k2.jsonl" --chunk-size 700 2>"$T/k2.err" ||
@@ -72,7 +72,15 @@ grep -q "resuming after key" "$T/k2.err" || fail "rerun did not resume: $(cat "$
 [ ! -e "$T/state/cron.backfill" ] || fail "progress file left after the resumed run completed"
 python3 - "$T/k1.jsonl" "$T/k2.jsonl" "$done_rows" 700 "$N" <<'PY' || fail "resume check failed"
 import json, sys
-k1 = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def lines(p):
+    out = []
+    for l in open(p):
+        try:
+            out.append(json.loads(l))
+        except ValueError:
+            pass    # kill -9 may cut the file sink's last line: never acknowledged
+    return out
+k1 = lines(sys.argv[1])
 k2 = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
 done, chunk, n = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 key = lambda e: (e["payload"]["key"]["a"], e["payload"]["key"]["b"])
