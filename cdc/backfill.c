@@ -1410,7 +1410,8 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
             rc = err->code ? err->code : CDC_EXIT_UNAVAILABLE;
             goto out;
         }
-        r = bf.dops->begin_consistent(bf.initial_snap, &bf.initial_stamp,
+        r = bf.dops->begin_consistent(bf.initial_snap, bf.tables_csv,
+                                      &bf.initial_stamp,
                                       postext, sizeof(postext), err);
         if (r < 0) {
             rc = err->code ? err->code : CDC_EXIT_FAIL;

@@ -65,9 +65,10 @@ typedef struct cdc_snap_ops {
      *  the change-stream position it corresponds to (MySQL: binlog
      *  file/offset/GTID state; PostgreSQL: consistent_point LSN of a new
      *  slot).  Returns 0, 1 when not possible here (the caller falls back
-     *  to watermarks) or -1. */
-    int (*begin_consistent)(cdc_snap_t *s, cdc_snap_stamp_t *st,
-                            char *pos_text, size_t pos_len, cdc_err_t *err);
+     *  to watermarks) or -1.  tables: the backfill's "db.table" list. */
+    int (*begin_consistent)(cdc_snap_t *s, const char *tables,
+                            cdc_snap_stamp_t *st, char *pos_text,
+                            size_t pos_len, cdc_err_t *err);
     /** Commit/close the consistent snapshot. */
     int (*end_consistent)(cdc_snap_t *s, cdc_err_t *err);
     /**

@@ -579,15 +579,16 @@ static int my_list_tables(cdc_snap_t *base, const cdc_conf_t *conf,
 
 /* ---- consistent snapshot ------------------------------------------------ */
 
-static int my_begin_consistent(cdc_snap_t *base, cdc_snap_stamp_t *st,
-                               char *pos_text, size_t pos_len,
-                               cdc_err_t *err)
+static int my_begin_consistent(cdc_snap_t *base, const char *tables,
+                               cdc_snap_stamp_t *st, char *pos_text,
+                               size_t pos_len, cdc_err_t *err)
 {
     my_snap_t *s = (my_snap_t *)base;
     MYSQL_RES *r;
     MYSQL_ROW row;
     struct timeval tv;
 
+    (void)tables;
     memset(st, 0, sizeof(*st));
     if (s->mariadb) {
         if (exec(s, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
