@@ -68,7 +68,12 @@
 #include "cdc/err.h"
 #include "cdc/log.h"
 #include "cdc/plugin.h"
+#include "cdc/metrics.h"
 #include "connectors/mysql/binlog.h"
+
+/* metrics are optional for the tests that link only part of libcdc */
+#pragma weak cdc_metrics_source_state
+#pragma weak cdc_metrics_reconnect
 
 #define FAC "mysql"
 
@@ -498,7 +503,10 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     src->host = cdc_xstrdup("127.0.0.1");
     src->port = 3306;
     src->user = cdc_xstrdup("root");
-    src->ssl_mode = SSL_PREFERRED;
+    /* With a CA configured, verify the server certificate and host name
+     * unless told otherwise; without one, use TLS when offered. */
+    v = cdc_conf_get(conf, "mysql.ssl.ca", NULL);
+    src->ssl_mode = v && *v ? SSL_VERIFY_IDENTITY : SSL_PREFERRED;
 
     v = cdc_conf_get(conf, "mysql.ssl.mode", NULL);
     if (v && *v) {
@@ -1716,6 +1724,8 @@ static void *reader_main(void *arg)
             attempt++;
             CDC_WARN(FAC, "%s; reconnecting in %d ms (attempt %d)", err.msg,
                      ms, attempt);
+            if (cdc_metrics_source_state)
+                cdc_metrics_source_state(0, err.msg);
             if (nap(src, ms))
                 goto out;
             by_gtid = use_gtid(src, &src->resume);
@@ -1723,6 +1733,10 @@ static void *reader_main(void *arg)
             if (stream_open(src, &src->resume, by_gtid, &err) == 0) {
                 CDC_INFO(FAC, "reconnected to %s:%u, resuming at %s",
                          src->host, src->port, where);
+                if (cdc_metrics_source_state) {
+                    cdc_metrics_source_state(1, NULL);
+                    cdc_metrics_reconnect();
+                }
                 break;
             }
             if (!(err.flags & CDC_ERR_F_RETRIABLE)) {
