@@ -413,6 +413,8 @@ typedef struct bf {
     cdc_err_t err;       /* first failure */
     int tty;
     int64_t t0;
+    int64_t pace_t0;     /* throttle: start of the budget */
+    uint64_t paced;      /* rows read so far, all workers */
 } bf_t;
 
 typedef struct worker {
@@ -623,24 +625,31 @@ static int submit(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
     return rc;
 }
 
-/* Serve delivery reports until tx is acknowledged (or failed). */
+/* Serve delivery reports until tx is acknowledged (or failed); after
+ * 250 ms ask the sink to flush (sinks that acknowledge on their own flush
+ * schedule, like the file sink, then need not be waited for). */
 static int wait_acked(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
 {
-    int rc = 0;
+    int64_t t0 = mono_us();
     for (;;) {
+        int rc = 0, done;
         pthread_mutex_lock(&bf->mu);
         if (tx->failed) {
             if (!err->msg[0])
                 cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
                             "the sink failed to deliver a backfill chunk");
             rc = -1;
-        } else if (tx->pending > 0 && bf->kops->poll(bf->snk, 5, err)) {
-            rc = -1;
+        } else if (tx->pending > 0) {
+            if (mono_us() - t0 > 250000)
+                rc = bf->kops->flush(bf->snk, 1000, err);
+            else
+                rc = bf->kops->poll(bf->snk, 5, err);
         }
-        int done = rc || tx->failed || tx->pending <= 0;
+        done = rc || tx->failed || tx->pending <= 0;
         pthread_mutex_unlock(&bf->mu);
-        if (rc || done)
-            return rc;
+        if (done)
+            return rc ? -1 : 0;
+        usleep(1000);
     }
 }
 
@@ -832,8 +841,6 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     cdc_table_t *tbl = NULL;
     char *key = NULL;
     int rc = -1;
-    int64_t t0 = mono_us();
-    uint64_t paced = 0;
     uint32_t limit = (uint32_t)bf->chunk;
     cdc_buf_t kb = CDC_BUF_INIT;
     emq_t eq;
@@ -942,18 +949,17 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
         }
         if (bf->initial)
             bf->initial_row += tx->nchanges;
-        /* pace, then emit and wait for the acknowledgement */
-        wait = cdc_backfill_pace_us(paced, mono_us() - t0, n,
-                                    bf->rate > 0 ? bf->rate / (bf->parallel
-                                                                    ? bf->parallel
-                                                                    : 1)
-                                                 : 0);
+        /* pace (one budget shared by every worker), then hand over */
+        pthread_mutex_lock(&bf->mu);
+        wait = cdc_backfill_pace_us(bf->paced, mono_us() - bf->pace_t0, n,
+                                    bf->rate);
+        bf->paced += n;
+        pthread_mutex_unlock(&bf->mu);
         while (wait > 0 && !bf_stop) {
-            int64_t s = wait > 200000 ? 200000 : wait;
-            usleep((useconds_t)s);
-            wait -= s;
+            int64_t sl = wait > 200000 ? 200000 : wait;
+            usleep((useconds_t)sl);
+            wait -= sl;
         }
-        paced += n;
         {
             flight_t f = {tx, last ? cdc_xstrdup(last) : NULL, n, kept,
                           n < limit};
@@ -1504,6 +1510,7 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
     bf.tty = isatty(2) && cdc_log_get_level() >= CDC_LOG_INFO;
     ws = cdc_xcalloc((size_t)(nw ? nw : 1), sizeof(*ws));
     bf.alive = nw;
+    bf.pace_t0 = mono_us();
     for (int i = 0; i < nw; i++) {
         ws[i].bf = &bf;
         ws[i].idx = i;
