@@ -1164,8 +1164,8 @@ void cdc_map_change_pos(const cdc_txn_t *tx, const cdc_change_t *ch,
         off = file && *file ? tx->pos.offset : tx->pos.lsn;
         row = idx;
     }
-    snprintf(out, CDC_MAP_POS_LEN + 1, "%016" PRIx64 "%016" PRIx64 "%08" PRIx32,
-             seq, off, row);
+    snprintf(out, CDC_MAP_POS_LEN + 1, "%08" PRIx32 "%016" PRIx64 "%08" PRIx32,
+             (uint32_t)seq, off, row);
 }
 
 void cdc_map_txn_pos(const cdc_pos_t *pos, char out[33])
@@ -1180,22 +1180,28 @@ void cdc_map_txn_pos(const cdc_pos_t *pos, char out[33])
 static void make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
                       int64_t commit_us, const char *pos, char *out)
 {
-    char T[17], P[9], W[17], S[33];
+    char T[17], P[9], W[17], S[9];
     double w = s->weight * 1e6;
+    uint32_t h = 2166136261u;
+
+    /* ties between sources break by a hash of the id: deterministic and
+     * short (every byte of provenance is written for every row) */
+    for (const char *c = s->id; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
 
     snprintf(T, sizeof(T), "%016" PRIx64, (uint64_t)commit_us ^ ((uint64_t)1 << 63));
     snprintf(P, sizeof(P), "%08" PRIx32, (uint32_t)s->priority ^ 0x80000000u);
     snprintf(W, sizeof(W), "%016" PRIx64, (uint64_t)llround(w < 0 ? 0 : w));
-    snprintf(S, sizeof(S), "%-32s", s->id);
+    snprintf(S, sizeof(S), "%08" PRIx32, h);
     switch (f->rule) {
     case CDC_RULE_PRIORITY:
-        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s%016d", P, T, S, pos, 0);
+        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s", P, T, S, pos);
         break;
     case CDC_RULE_WEIGHTED:
         snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s%s", W, T, P, S, pos);
         break;
     default:
-        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s%016d", T, P, S, pos, 0);
+        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s", T, P, S, pos);
         break;
     }
 }
@@ -1911,8 +1917,8 @@ void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
 {
     cdc_buf_puts(out, "{\"s\":");
     cdc_json_string(out, op->source, strlen(op->source));
-    cdc_buf_printf(out, ",\"t\":%" PRId64 ",\"p\":\"%s\",\"r\":\"%s\"}",
-                   op->commit_us, op->pos, v->rank);
+    cdc_buf_printf(out, ",\"t\":%" PRId64 ",\"r\":\"%s\"}", op->commit_us,
+                   v->rank);
 }
 
 /* ---- in-memory model ------------------------------------------------------- */

@@ -8,10 +8,10 @@
  *
  *   Each candidate value of a field carries a rank, a fixed-width string
  *   whose byte order (C collation) is the field's conflict rule:
- *     latest    commit time, source priority, source id, position
- *     priority  source priority, commit time, source id, position
- *     weighted  source weight, commit time, source priority, source id,
- *               position
+ *     latest    commit time, source priority, source id hash, position
+ *     priority  source priority, commit time, source id hash, position
+ *     weighted  source weight, commit time, source priority, source id
+ *               hash, position
  *   A stored field is replaced only by a candidate of strictly greater
  *   rank.  "max" is commutative, associative and idempotent, so the same
  *   set of changes applied in any order, with duplicates, gives the same
@@ -58,8 +58,8 @@ typedef enum cdc_mdelete {
 } cdc_mdelete_t;
 
 #define CDC_MAP_NAME_MAX 63  /* source ids, field and table names */
-#define CDC_MAP_POS_LEN 40   /* hex digits of a change position */
-#define CDC_MAP_RANK_LEN 112 /* fixed width of every rank string */
+#define CDC_MAP_POS_LEN 32   /* hex digits of a change position */
+#define CDC_MAP_RANK_LEN 88  /* longest rank string (fixed per rule) */
 
 typedef struct cdc_map_source {
     char *id;       /* application_id of the pipeline reading it */
@@ -189,8 +189,8 @@ void cdc_wide_ops_reset(cdc_wide_ops_t *o);
 void cdc_wide_ops_free(cdc_wide_ops_t *o);
 
 /**
- * @brief Position of change number idx of tx as 40 sortable hex digits:
- * binlog file sequence (16), offset or LSN (16), row (8).  Positions of
+ * @brief Position of change number idx of tx as 32 sortable hex digits:
+ * binlog file sequence (8), offset or LSN (16), row (8).  Positions of
  * one source compare bytewise in source order.
  */
 void cdc_map_change_pos(const cdc_txn_t *tx, const cdc_change_t *ch,
@@ -216,7 +216,8 @@ int cdc_map_change(const cdc_map_t *m, const char *source,
 int cdc_map_wants(const cdc_map_t *m, const char *source, const char *db,
                   const char *table);
 
-/** @brief Provenance JSON of a value: {"s":..,"t":..,"p":..,"r":..}. */
+/** @brief Provenance JSON of a value: {"s":..,"t":..,"r":..}; the rank
+ *  ends with the position. */
 void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
                         const cdc_wide_val_t *v);
 

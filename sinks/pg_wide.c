@@ -40,6 +40,7 @@
 
 #include "cdc/checkpoint.h"
 #include "cdc/conf.h"
+#include "cdc/envelope.h"
 #include "cdc/log.h"
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
@@ -51,6 +52,8 @@ extern const cdc_sink_ops_t cdc_sink_postgres_ops;
 typedef struct stmt {
     char *sig;  /* signature (statement shape) */
     char name[24];
+    int used;   /* upsert shape: its staging table has rows this txn */
+    char stage[32]; /* upsert shape: its staging table */
 } stmt_t;
 
 /* one merged wide row of the batch */
@@ -92,6 +95,7 @@ typedef struct pgw {
     int nstmts;
     cdc_buf_t sql, tmp;
     uint64_t skipped_dups;
+    unsigned stage_seq;        /* names of staging tables */
 } pgw_t;
 
 static int64_t now_us(void)
@@ -228,6 +232,7 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
             cdc_buf_printf(b, "%s%s", k ? ", " : "", qf);
             free(qf);
         }
+
         cdc_buf_puts(b, "))");
         if (exec_simple(w, b->p, "creating a wide table", err)) {
             free(qt);
@@ -319,7 +324,7 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w = cdc_xcalloc(1, sizeof(*w));
     w->base.ops = &cdc_sink_postgres_ops;
     cdc_wide_ops_init(&w->ops);
-    if (cdc_conf_get_int(conf, "postgres_sink.batch_rows", 5000,
+    if (cdc_conf_get_int(conf, "postgres_sink.batch_rows", 20000,
                          &w->batch_rows, err) ||
         cdc_conf_get_int(conf, "postgres_sink.flush_ms", 200, &w->flush_ms,
                          err) ||
@@ -492,14 +497,6 @@ static const char *prepare(pgw_t *w, const char *sig, const char *sql,
     return s->name;
 }
 
-/* "field wins" condition for field f; incoming rank expression given */
-static void win_cond(cdc_buf_t *b, const char *lit, const char *incoming)
-{
-    cdc_buf_printf(b, "(t._provenance->%s->>'r' IS NULL OR %s > "
-                   "(t._provenance->%s->>'r') COLLATE \"C\")",
-                   lit, incoming, lit);
-}
-
 static char *qlit(pgw_t *w, const char *s)
 {
     char *q = PQescapeLiteral(w->pg, s, strlen(s));
@@ -508,39 +505,131 @@ static char *qlit(pgw_t *w, const char *s)
     return r;
 }
 
-/* append a text[] literal element */
-static void arr_put(cdc_buf_t *a, const char *s, size_t len, int isnull)
+/* The path literal of field f's rank in _provenance: '{"f",r}'. */
+static char *rank_path(pgw_t *w, const char *field)
 {
-    if (a->len > 1)
-        cdc_buf_putc(a, ',');
-    if (isnull) {
-        cdc_buf_puts(a, "NULL");
-        return;
-    }
-    cdc_buf_putc(a, '"');
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '"' || s[i] == '\\')
-            cdc_buf_putc(a, '\\');
-        cdc_buf_putc(a, s[i]);
-    }
-    cdc_buf_putc(a, '"');
+    char buf[160];
+    snprintf(buf, sizeof(buf), "{\"%s\",r}", field); /* names: [A-Za-z0-9_-] */
+    return qlit(w, buf);
 }
 
-/* Upsert every merged row of target t whose field set equals fields. */
+/* "incoming wins over the stored rank" for field f; an absent stored
+ * rank is '' (every rank is greater) */
+static void win_cond(pgw_t *w, cdc_buf_t *b, const char *field,
+                     const char *incoming)
+{
+    char *path = rank_path(w, field);
+    cdc_buf_printf(b, "(%s > COALESCE(t._provenance #>> %s, '') COLLATE \"C\")",
+                   incoming, path);
+    free(path);
+}
+
+/* the incoming rank of field f in an upsert */
+static void excluded_rank(pgw_t *w, const char *field, char *out, size_t n)
+{
+    char *path = rank_path(w, field);
+    snprintf(out, n, "(EXCLUDED._provenance #>> %s)", path);
+    free(path);
+}
+
+/* append one COPY text-format field */
+static void copy_put(cdc_buf_t *c, const char *s, size_t len, int isnull,
+                     int last)
+{
+    if (isnull)
+        cdc_buf_puts(c, "\\N");
+    else
+        for (size_t i = 0; i < len; i++) {
+            char ch = s[i];
+            switch (ch) {
+            case '\\': cdc_buf_put(c, "\\\\", 2); break;
+            case '\t': cdc_buf_put(c, "\\t", 2); break;
+            case '\n': cdc_buf_put(c, "\\n", 2); break;
+            case '\r': cdc_buf_put(c, "\\r", 2); break;
+            default: cdc_buf_putc(c, ch); break;
+            }
+        }
+    cdc_buf_putc(c, last ? '\n' : '\t');
+}
+
+static int copy_rows(pgw_t *w, const char *stage, const cdc_buf_t *data,
+                     cdc_err_t *err)
+{
+    PGresult *r;
+    char q[96];
+
+    snprintf(q, sizeof(q), "COPY %s FROM STDIN", stage);
+    r = PQexec(w->pg, q);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        pgerr(w, r, "staging rows (COPY)", err);
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    for (size_t off = 0; off < data->len;) {
+        size_t n = data->len - off > (1 << 20) ? (1 << 20) : data->len - off;
+        if (PQputCopyData(w->pg, data->p + off, (int)n) != 1) {
+            pgerr(w, NULL, "staging rows (COPY data)", err);
+            return -1;
+        }
+        off += n;
+    }
+    if (PQputCopyEnd(w->pg, NULL) != 1) {
+        pgerr(w, NULL, "staging rows (COPY end)", err);
+        return -1;
+    }
+    r = PQgetResult(w->pg);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        pgerr(w, r, "staging rows (COPY)", err);
+        PQclear(r);
+        while ((r = PQgetResult(w->pg)))
+            PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    while ((r = PQgetResult(w->pg)))
+        PQclear(r);
+    return 0;
+}
+
+/* Upsert every merged row of target t whose field set equals fl.  The
+ * rows are staged with COPY in a temporary table of this shape (created
+ * once per session, emptied at commit), then one prepared INSERT ...
+ * SELECT ... ON CONFLICT applies them; each row's provenance object is
+ * parsed once. */
 static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
                       int nf, mrow_t **rows, size_t nrows, cdc_err_t *err)
 {
-    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
-    int np = (int)t->nkey + 2 * nf, rc = -1;
-    cdc_buf_t *arr = cdc_xcalloc((size_t)np, sizeof(cdc_buf_t));
-    const char **pv = cdc_xcalloc((size_t)np, sizeof(char *));
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql, data = CDC_BUF_INIT;
     char *qt = qtable(w, t);
+    char stage[32];
     const char *name;
+    int rc = -1, idx;
     PGresult *r;
 
     cdc_buf_printf(&sig, "U%s", t->name);
     for (int i = 0; i < nf; i++)
         cdc_buf_printf(&sig, ",%u", fl[i]);
+    idx = -1;
+    for (int i = 0; i < w->nstmts; i++)
+        if (!strcmp(w->stmts[i].sig, sig.p))
+            idx = i;
+    if (idx >= 0)
+        snprintf(stage, sizeof(stage), "%s", w->stmts[idx].stage);
+    else
+        snprintf(stage, sizeof(stage), "agw_stage%u", w->stage_seq++);
+    if (idx < 0) {
+        /* a new shape: its staging table first */
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "CREATE TEMP TABLE IF NOT EXISTS %s (", stage);
+        for (uint32_t k = 0; k < t->nkey; k++)
+            cdc_buf_printf(b, "k%u text, ", k);
+        for (int i = 0; i < nf; i++)
+            cdc_buf_printf(b, "v%d text, ", i);
+        cdc_buf_puts(b, "p text) ON COMMIT DELETE ROWS");
+        if (exec_simple(w, b->p, "creating a staging table", err))
+            goto out;
+    }
     cdc_buf_reset(b);
     cdc_buf_printf(b, "INSERT INTO %s AS t (", qt);
     for (uint32_t k = 0; k < t->nkey; k++) {
@@ -558,28 +647,7 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
         cdc_buf_printf(b, "u.k%u::%s, ", k, casttype(&t->fields[t->key[k]]));
     for (int i = 0; i < nf; i++)
         cdc_buf_printf(b, "u.v%d::%s, ", i, casttype(&t->fields[fl[i]]));
-    /* jsonb_build_object takes at most 100 arguments: chunks of 40 */
-    cdc_buf_puts(b, "(jsonb_build_object()");
-    for (int i = 0; i < nf; i++) {
-        char *lit = qlit(w, t->fields[fl[i]].name);
-        if (i % 40 == 0)
-            cdc_buf_puts(b, " || jsonb_build_object(");
-        cdc_buf_printf(b, "%s%s, u.p%d::jsonb", i % 40 ? ", " : "", lit, i);
-        if (i % 40 == 39 || i == nf - 1)
-            cdc_buf_puts(b, ")");
-        free(lit);
-    }
-    cdc_buf_puts(b, ") FROM unnest(");
-    for (int i = 0; i < np; i++)
-        cdc_buf_printf(b, "%s$%d::text[]", i ? ", " : "", i + 1);
-    cdc_buf_puts(b, ") AS u(");
-    for (uint32_t k = 0; k < t->nkey; k++)
-        cdc_buf_printf(b, "k%u, ", k);
-    for (int i = 0; i < nf; i++)
-        cdc_buf_printf(b, "v%d, p%d%s", i, i, i == nf - 1 ? "" : ", ");
-    if (!nf)
-        b->len -= 2, b->p[b->len] = '\0';
-    cdc_buf_puts(b, ") ON CONFLICT (");
+    cdc_buf_printf(b, "u.p::jsonb FROM %s u ON CONFLICT (", stage);
     for (uint32_t k = 0; k < t->nkey; k++) {
         char *q = qident(w, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s%s", k ? ", " : "", q);
@@ -593,23 +661,24 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
             char *q = qident(w, t->fields[fl[i]].name);
             char *lit = qlit(w, t->fields[fl[i]].name);
             char inc[200];
-            snprintf(inc, sizeof(inc), "(EXCLUDED._provenance->%s->>'r')", lit);
+            excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
             cdc_buf_printf(b, "%s = CASE WHEN ", q);
-            win_cond(b, lit, inc);
+            win_cond(w, b, t->fields[fl[i]].name, inc);
             cdc_buf_printf(b, " THEN EXCLUDED.%s ELSE t.%s END, ", q, q);
             free(q);
             free(lit);
         }
+        /* jsonb_build_object takes at most 100 arguments: chunks of 40 */
         cdc_buf_puts(b, "_provenance = t._provenance || jsonb_strip_nulls("
                         "jsonb_build_object()");
         for (int i = 0; i < nf; i++) {
             char *lit = qlit(w, t->fields[fl[i]].name);
             char inc[200];
-            snprintf(inc, sizeof(inc), "(EXCLUDED._provenance->%s->>'r')", lit);
+            excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
             if (i % 40 == 0)
                 cdc_buf_puts(b, " || jsonb_build_object(");
             cdc_buf_printf(b, "%s%s, CASE WHEN ", i % 40 ? ", " : "", lit);
-            win_cond(b, lit, inc);
+            win_cond(w, b, t->fields[fl[i]].name, inc);
             cdc_buf_printf(b, " THEN EXCLUDED._provenance->%s END", lit);
             if (i % 40 == 39 || i == nf - 1)
                 cdc_buf_puts(b, ")");
@@ -619,48 +688,62 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
         for (int i = 0; i < nf; i++) {
             char *lit = qlit(w, t->fields[fl[i]].name);
             char inc[200];
-            snprintf(inc, sizeof(inc), "(EXCLUDED._provenance->%s->>'r')", lit);
+            excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
             if (i)
                 cdc_buf_puts(b, " OR ");
-            win_cond(b, lit, inc);
+            win_cond(w, b, t->fields[fl[i]].name, inc);
             free(lit);
         }
     }
-    name = prepare(w, sig.p, b->p, np, err);
+    name = prepare(w, sig.p, b->p, 0, err);
     if (!name)
         goto out;
-    /* arrays */
-    for (int i = 0; i < np; i++)
-        cdc_buf_putc(&arr[i], '{');
+    if (idx < 0)
+        snprintf(w->stmts[w->nstmts - 1].stage, sizeof(stage), "%s", stage);
+    else if (w->stmts[idx].used) {
+        /* second group of this shape in one transaction */
+        char q[64];
+        snprintf(q, sizeof(q), "DELETE FROM %s", stage);
+        if (exec_simple(w, q, "emptying a staging table", err))
+            goto out;
+    }
     for (size_t n = 0; n < nrows; n++) {
         const mrow_t *row = rows[n];
         for (uint32_t k = 0; k < t->nkey; k++)
-            arr_put(&arr[k], row->key[k], strlen(row->key[k]), 0);
+            copy_put(&data, row->key[k], strlen(row->key[k]), 0, 0);
         for (int i = 0; i < nf; i++) {
             const cdc_wide_val_t *v = row->val[fl[i]];
-            cdc_buf_reset(&w->tmp);
-            cdc_wide_prov_json(&w->tmp, row->vop[fl[i]], v);
-            arr_put(&arr[t->nkey + 2 * i], v->s, v->len, v->isnull);
-            arr_put(&arr[t->nkey + 2 * i + 1], w->tmp.p, w->tmp.len, 0);
+            copy_put(&data, v->s, v->len, v->isnull, 0);
         }
+        cdc_buf_reset(&w->tmp);
+        cdc_buf_putc(&w->tmp, '{');
+        for (int i = 0; i < nf; i++) {
+            if (i)
+                cdc_buf_putc(&w->tmp, ',');
+            cdc_json_string(&w->tmp, t->fields[fl[i]].name,
+                            strlen(t->fields[fl[i]].name));
+            cdc_buf_putc(&w->tmp, ':');
+            cdc_wide_prov_json(&w->tmp, row->vop[fl[i]], row->val[fl[i]]);
+        }
+        cdc_buf_putc(&w->tmp, '}');
+        copy_put(&data, w->tmp.p, w->tmp.len, 0, 1);
     }
-    for (int i = 0; i < np; i++) {
-        cdc_buf_putc(&arr[i], '}');
-        pv[i] = arr[i].p;
-    }
-    r = PQexecPrepared(w->pg, name, np, pv, NULL, NULL, 0);
+    if (copy_rows(w, stage, &data, err))
+        goto out;
+    r = PQexecPrepared(w->pg, name, 0, NULL, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         pgerr(w, r, "upserting wide rows", err);
         PQclear(r);
         goto out;
     }
     PQclear(r);
+    /* the next group of this shape in the same transaction starts empty */
     rc = 0;
+    for (int i = 0; i < w->nstmts; i++)
+        if (!strcmp(w->stmts[i].sig, sig.p))
+            w->stmts[i].used = 1;
 out:
-    for (int i = 0; i < np; i++)
-        cdc_buf_free(&arr[i]);
-    free(arr);
-    free(pv);
+    cdc_buf_free(&data);
     free(qt);
     cdc_buf_free(&sig);
     return rc;
@@ -779,7 +862,7 @@ static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
         char *q = qident(w, f->name), *lit = qlit(w, f->name), inc[40];
         snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
         cdc_buf_printf(b, "%s = CASE WHEN ", q);
-        win_cond(b, lit, inc);
+        win_cond(w, b, f->name, inc);
         cdc_buf_printf(b, " THEN $%d::%s ELSE t.%s END, ", 3 * (int)i + 1,
                        casttype(f), q);
         free(q);
@@ -792,7 +875,7 @@ static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
         char *lit = qlit(w, f->name), inc[40];
         snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
         cdc_buf_printf(b, "%s%s, CASE WHEN ", i ? ", " : "", lit);
-        win_cond(b, lit, inc);
+        win_cond(w, b, f->name, inc);
         cdc_buf_printf(b, " THEN $%d::jsonb END", 3 * (int)i + 2);
         free(lit);
     }
@@ -811,7 +894,7 @@ static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
         snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
         if (i)
             cdc_buf_puts(b, " OR ");
-        win_cond(b, lit, inc);
+        win_cond(w, b, f->name, inc);
         free(lit);
     }
     cdc_buf_puts(b, ")");
@@ -862,6 +945,8 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
         return exec_simple(w, "COMMIT", "commit", err);
     }
     merge_reset(w);
+    for (int i = 0; i < w->nstmts; i++)
+        w->stmts[i].used = 0;
     for (uint32_t i = 0; i < w->ops.n; i++) {
         const cdc_wide_op_t *op = &w->ops.ops[i];
         if (op->kind == CDC_WIDE_UPSERT) {
@@ -904,8 +989,7 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         pgerr(w, r, "commit", err);
         PQclear(r);
-        merge_reset(w);
-        return -1;
+        goto fail;
     }
     PQclear(r);
     memcpy(w->stored, w->batch_pos, sizeof(w->stored));
@@ -916,7 +1000,14 @@ fail:
     if (PQstatus(w->pg) == CONNECTION_OK) {
         r = PQexec(w->pg, "ROLLBACK");
         PQclear(r);
+        /* staging tables made in this transaction are gone: forget every
+         * statement (a retry prepares them again) */
+        r = PQexec(w->pg, "DEALLOCATE ALL");
+        PQclear(r);
     }
+    for (int i = 0; i < w->nstmts; i++)
+        free(w->stmts[i].sig);
+    w->nstmts = 0;
     return -1;
 }
 
