@@ -43,7 +43,13 @@ printf "backfill -> /dev/null: %.0f rows/s (%.2f s, cpu %.2f s, peak RSS %.1f MB
     "$(echo "$ROWS / $wall" | bc -l)" "$wall" "$(echo "$user + $sys" | bc -l)" \
     "$(echo "$rss / 1024" | bc -l)" "$(echo "$dump_wall / $wall" | bc -l)"
 
-# backfill -> Kafka
+# backfill -> Kafka (the topic is created first: a deployment's topic exists;
+# auto-creation and leader election are not what is measured)
+kcat -b "$KAFKA_BOOTSTRAP" -L -t "bfb$run.orders" >/dev/null 2>&1 || true
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    kcat -b "$KAFKA_BOOTSTRAP" -L -t "bfb$run.orders" 2>/dev/null | grep -q "leader 1" && break
+    sleep 0.5
+done
 t "$BUILD/autoglm-cdc" backfill --source mysql --mysql-dsn "$dsn" --table bfbench.orders \
     --sink kafka --kafka-brokers "$KAFKA_BOOTSTRAP" --topic "bfb$run.{table}" \
     --chunk-size "$CHUNK" --state-dir "$tmp/s2" --pipeline b2 -q
