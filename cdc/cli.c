@@ -78,7 +78,7 @@ static const char usage_text[] =
 "\n"
 "Options:\n"
 "  -c, --config FILE        YAML configuration (keys as below, nested)\n"
-"      --source TYPE        mysql | postgres               (source.type)\n"
+"      --source TYPE        mysql | postgres | kafka       (source.type)\n"
 "      --sink TYPE          stdout | file | kafka | postgres | mysql (sink.type)\n"
 "      --mapping FILES      mapping YAML files or a directory (mapping.files)\n"
 "      --format FMT         autoglm (default) | debezium   (format)\n"

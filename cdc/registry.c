@@ -11,6 +11,7 @@
 
 extern const cdc_source_ops_t cdc_source_mysql_ops __attribute__((weak));
 extern const cdc_source_ops_t cdc_source_postgres_ops __attribute__((weak));
+extern const cdc_source_ops_t cdc_source_kafka_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_stdout_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_file_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_kafka_ops __attribute__((weak));
@@ -20,7 +21,8 @@ extern const cdc_sink_ops_t cdc_sink_mysql_ops __attribute__((weak));
 static const cdc_source_ops_t *sources(int i)
 {
     const cdc_source_ops_t *all[] = {&cdc_source_mysql_ops,
-                                     &cdc_source_postgres_ops};
+                                     &cdc_source_postgres_ops,
+                                     &cdc_source_kafka_ops};
     return i < (int)(sizeof(all) / sizeof(all[0])) ? all[i] : (void *)-1;
 }
 
