@@ -316,4 +316,4 @@ CDC_TEST(type_names)
     T_ASSERT(cdc_binlog_type_name(100) == NULL);
 }
 
-CDC_TEST_MAIN()
+CDC_TEST_MAIN_FIXTURES()
