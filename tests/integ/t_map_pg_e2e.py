@@ -14,6 +14,7 @@ with the winning source, to the wide table.
   run 2  erp, support, crm (batches of 3), then crm and support again
          under other pipeline names (every change applied twice) into W2
          == W1, values and full provenance
+  run 4  the same pipelines with --sink mysql into MariaDB == W1
   run 3  crm killed with SIGKILL at random moments and restarted, into
          W3 == W1, and the offsets table counts every mapped change
          exactly once (same count as run 1)
@@ -75,7 +76,8 @@ ID = "%d" % os.getpid()
 SRCDB = "mapsrc_" + ID
 WDB = ["mapw_%s_%d" % (ID, i) for i in (1, 2, 3)]
 PUB = "mpub_" + ID
-SLOTS = ["mslot_%s_%d" % (ID, i) for i in (1, 2, 3)]
+SLOTS = ["mslot_%s_%d" % (ID, i) for i in (1, 2, 3, 4)]
+MYW = "mapw_my_" + ID  # MariaDB target of run 4
 TMP = tempfile.mkdtemp(prefix="cdc-map-")
 PROCS = []
 
@@ -84,7 +86,7 @@ PROCS = []
 
 def my(q, db=None):
     a = ["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"],
-         "-uroot", "-p" + E["MYSQL_ROOT_PASSWORD"], "-N", "-B"] + ([db] if db else [])
+         "-uroot", "-p" + E["MYSQL_ROOT_PASSWORD"], "-N", "-B", "-r"] + ([db] if db else [])
     r = subprocess.run(a + ["-e", q], capture_output=True, text=True)
     if r.returncode:
         fail("mariadb: %s\n%s" % (r.stderr.strip(), q[:300]))
@@ -120,6 +122,8 @@ def cleanup():
            "AND NOT active" % (s, s), "postgres", superuser=True, check=False)
     for d in [SRCDB] + WDB:
         pg("DROP DATABASE IF EXISTS %s" % d, "postgres", superuser=True, check=False)
+    subprocess.run(["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"], "-uroot",
+                    "-p" + E["MYSQL_ROOT_PASSWORD"], "-e", "DROP DATABASE IF EXISTS " + MYW], capture_output=True)
     subprocess.run(["rm", "-rf", TMP])
 
 
@@ -403,8 +407,12 @@ for tid in TIERS:
 
 def args(src, pipe, target_db, extra=()):
     a = [BIN, "--pipeline", pipe, "--application-id", src, "--state-dir", os.path.join(TMP, "state-" + pipe),
-         "--sink", "postgres", "-X", "postgres_sink.dsn=" + dsn(target_db), "-X", "mapping.files=" + MAPS,
-         "--idle-exit", "4000"]
+         "-X", "mapping.files=" + MAPS, "--idle-exit", "4000"]
+    if target_db == MYW:
+        a += ["--sink", "mysql", "-X", "mysql_sink.dsn=mysql://root:%s@127.0.0.1:%s/%s" % (
+            E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"], MYW)]
+    else:
+        a += ["--sink", "postgres", "-X", "postgres_sink.dsn=" + dsn(target_db)]
     if src == "erp":
         slot = extra[0]
         extra = extra[1:]
@@ -531,6 +539,47 @@ c3 = pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = 'crm3'", WDB[2
 if not c1 or c1 != c3:
     fail("exactly once: crm1 applied %s mapped changes, crm3 (with kills) %s" % (c1, c3))
 log("run 3: same rows after kills; %s mapped changes applied exactly once" % c3)
+
+log("run 4: the same pipelines into a MariaDB wide table (--sink mysql)")
+my("CREATE DATABASE %s" % MYW)
+ps = [("crm", "crm4"), ("support", "sup4"), ("erp", "erp4")]
+procs = [start(s, n, MYW, (SLOTS[3],) if s == "erp" else ()) for s, n in ps]
+for (s, n), p in zip(ps, procs):
+    wait(p, n)
+obj = ", ".join("'%s', %s" % (c, ("CAST(UNIX_TIMESTAMP(%s) AS CHAR)" % c) if c in TS else ("CAST(%s AS CHAR)" % c))
+                for c in COLS)
+out = my("SET time_zone = '+00:00'; SELECT customer_id, JSON_OBJECT(%s), _provenance FROM customer_wide "
+         "ORDER BY customer_id" % obj, MYW)
+W4 = {}
+for line in out.split("\n"):
+    if line:
+        k, vals, prov = line.split("\t")
+        W4[int(k)] = (json.loads(vals), json.loads(prov))
+bad = []
+for k in sorted(set(W1) | set(W4)):
+    if k not in W1 or k not in W4:
+        bad.append("customer %d only in %s" % (k, "W1" if k in W1 else "W4"))
+        continue
+    for c in COLS:
+        a, b = W1[k][0][c], W4[k][0][c]
+        if c in TS and a is not None and b is not None:
+            ok = abs(float(a) - float(b)) < 1e-5
+        else:
+            ok = a == b
+        if not ok:
+            bad.append("customer %d %s: postgres %r, mariadb %r" % (k, c, a, b))
+    if W1[k][1] != W4[k][1]:
+        d = [f for f in set(W1[k][1]) | set(W4[k][1]) if W1[k][1].get(f) != W4[k][1].get(f)]
+        bad.append("customer %d provenance differs: %s" % (k, "; ".join(
+            "%s: %s vs %s" % (f, W1[k][1].get(f), W4[k][1].get(f)) for f in d)))
+if bad:
+    fail("run 4 (mysql sink) differs from run 1:\n" + "\n".join(bad[:20]))
+odd4 = my("SELECT `select`, CAST(`from-date` AS CHAR), `order` FROM `Odd \"Wide\"; DROP TABLE accounts;--` "
+          "WHERE `order` IS NOT NULL ORDER BY 1", MYW)
+got4 = sorted(tuple(line.split("\t")) for line in odd4.split("\n") if line)
+if got4 != exp_odd:
+    fail("run 4: odd target differs:\n got %s\n exp %s" % (got4[:3], exp_odd[:3]))
+log("run 4: MariaDB wide table equals the PostgreSQL one (%d rows, values and provenance)" % len(W4))
 
 # ---- validate and mapping test ----------------------------------------------------
 

@@ -1,0 +1,898 @@
+/*
+ * mysql_wide.c - the MySQL/MariaDB wide-table sink (`--sink mysql`).
+ *
+ * The same contract as the PostgreSQL wide sink (sinks/pg_wide.c,
+ * docs/MAPPINGS.md): wide operations from the mapping engine, batched,
+ * applied in one InnoDB transaction together with the pipeline's
+ * position in autoglm_cdc_offsets; transactions at or before the stored
+ * position are dropped after a restart.
+ *
+ * Upserts are prepared multi-row statements with bound values:
+ *
+ *   INSERT INTO `t` (k, f1, .., _provenance) VALUES (?,?,..,?), ...
+ *   ON DUPLICATE KEY UPDATE
+ *     f1 = IF(<incoming rank of f1 > stored rank>, VALUES(f1), f1), ...,
+ *     _provenance = JSON_SET(_provenance, '$."f1"', IF(<win f1>,
+ *         JSON_EXTRACT(VALUES(_provenance), '$."f1"'),
+ *         JSON_EXTRACT(_provenance, '$."f1"')), ...)
+ *
+ * MySQL applies ON DUPLICATE KEY assignments left to right and later ones
+ * see earlier results, so _provenance is assigned last: every condition
+ * compares against the stored provenance.  Identifiers are quoted with
+ * backticks (a backtick doubled).  Targets live in the DSN's database.
+ */
+#include <inttypes.h>
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cdc/checkpoint.h"
+#include "cdc/conf.h"
+#include "cdc/envelope.h"
+#include "cdc/log.h"
+#include "cdc/plugin.h"
+#include "mappings/map_int.h"
+
+extern const cdc_sink_ops_t cdc_sink_mysql_ops;
+
+#define FAC "mywide"
+#define ROWS_PER_STMT 200
+
+typedef struct mstmt {
+    char *sig;
+    MYSQL_STMT *st;
+} mstmt_t;
+
+typedef struct myw {
+    cdc_sink_t base;
+    MYSQL *m;
+    cdc_map_t *map;
+    char *pipeline, *source;
+    char stored[33];
+    int have_stored, create_tables;
+    int64_t batch_rows, flush_ms;
+    cdc_wide_ops_t ops;
+    cdc_txn_t **txns;
+    size_t ntxns, captxns;
+    char batch_pos[33];
+    cdc_pos_t batch_cpos;
+    int64_t batch_commit_us, batch_start_us;
+    uint64_t batch_changes, skipped_dups;
+    mstmt_t *stmts;
+    int nstmts;
+    cdc_buf_t sql;
+} myw_t;
+
+static int64_t now_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static int myerr(myw_t *w, const char *what, const char *detail,
+                 unsigned code, cdc_err_t *err)
+{
+    int lost = code == 2006 || code == 2013 || code == 2002 || code == 2003;
+    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
+                lost ? CDC_ERR_F_RETRIABLE : 0, "mysql sink: %s failed: %s",
+                what, detail);
+    cdc_err_detail(err, "error %u", code);
+    (void)w;
+    return -1;
+}
+
+static int q(myw_t *w, const char *sql, const char *what, cdc_err_t *err)
+{
+    if (mysql_real_query(w->m, sql, strlen(sql)))
+        return myerr(w, what, mysql_error(w->m), mysql_errno(w->m), err);
+    MYSQL_RES *r = mysql_store_result(w->m);
+    if (r)
+        mysql_free_result(r);
+    return 0;
+}
+
+static void qid(cdc_buf_t *b, const char *s)
+{
+    cdc_buf_putc(b, '`');
+    for (; *s; s++) {
+        if (*s == '`')
+            cdc_buf_putc(b, '`');
+        cdc_buf_putc(b, *s);
+    }
+    cdc_buf_putc(b, '`');
+}
+
+/* Targets live in the DSN's database: the schema part of a target's
+ * table (e.g. "public." for PostgreSQL) is not used here. */
+static void qtable(cdc_buf_t *b, const cdc_map_target_t *t)
+{
+    qid(b, t->table);
+}
+
+static const char *mytype(const cdc_map_field_t *f, char *buf, size_t n)
+{
+    switch (f->type) {
+    case CDC_MT_INT: return "BIGINT";
+    case CDC_MT_DECIMAL:
+        snprintf(buf, n, "DECIMAL(%d,%d)", f->precision ? f->precision : 38,
+                 f->precision ? f->scale : 10);
+        return buf;
+    case CDC_MT_DOUBLE: return "DOUBLE";
+    case CDC_MT_BOOL: return "BOOLEAN";
+    case CDC_MT_TIMESTAMP: return "DATETIME(6)";
+    case CDC_MT_DATE: return "DATE";
+    case CDC_MT_JSON: return "LONGTEXT";
+    default: return f->is_key ? "VARCHAR(255)" : "LONGTEXT";
+    }
+}
+
+/* value text as MySQL wants it (booleans 1/0; UTC date-times naive) */
+static const char *myval(const cdc_map_field_t *f, const char *s, size_t len,
+                         char *buf, size_t n, size_t *outlen)
+{
+    if (f->type == CDC_MT_BOOL) {
+        *outlen = 1;
+        return s[0] == 't' ? "1" : "0";
+    }
+    if (f->type == CDC_MT_TIMESTAMP && len >= 20 && len < n) {
+        memcpy(buf, s, len - 1); /* drop the Z */
+        buf[10] = ' ';
+        buf[len - 1] = '\0';
+        *outlen = len - 1;
+        return buf;
+    }
+    *outlen = len;
+    return s;
+}
+
+/* "incoming wins" for field f: incoming is an SQL expression of text */
+static void win(cdc_buf_t *b, const char *field, const char *incoming)
+{
+    cdc_buf_printf(b, "(CAST(%s AS BINARY) > CAST(COALESCE(JSON_VALUE("
+                   "`_provenance`, '$.\"%s\".r'), '') AS BINARY))",
+                   incoming, field);
+}
+
+static int create_tables(myw_t *w, cdc_err_t *err)
+{
+    cdc_buf_t *b = &w->sql;
+    char tb[40];
+
+    if (q(w, "CREATE TABLE IF NOT EXISTS autoglm_cdc_offsets (pipeline "
+             "VARCHAR(190) PRIMARY KEY, source VARCHAR(190), position TEXT "
+             "NOT NULL, pos_key VARCHAR(64) NOT NULL, commit_us BIGINT, txns "
+             "BIGINT NOT NULL DEFAULT 0, changes BIGINT NOT NULL DEFAULT 0, "
+             "updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) "
+             "ENGINE=InnoDB", "creating the offsets table", err))
+        return -1;
+    for (uint32_t i = 0; w->create_tables && i < w->map->ntargets; i++) {
+        const cdc_map_target_t *t = &w->map->targets[i];
+        cdc_buf_reset(b);
+        cdc_buf_puts(b, "CREATE TABLE IF NOT EXISTS ");
+        qtable(b, t);
+        cdc_buf_puts(b, " (");
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            qid(b, t->fields[f].name);
+            cdc_buf_printf(b, " %s%s, ", mytype(&t->fields[f], tb, sizeof(tb)),
+                           t->fields[f].is_key ? " NOT NULL" : "");
+        }
+        cdc_buf_puts(b, "`_provenance` LONGTEXT NOT NULL DEFAULT '{}', "
+                        "PRIMARY KEY (");
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            if (k)
+                cdc_buf_puts(b, ", ");
+            qid(b, t->fields[t->key[k]].name);
+        }
+        cdc_buf_puts(b, ")) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 "
+                        "COLLATE=utf8mb4_bin");
+        if (q(w, b->p, "creating a wide table", err))
+            return -1;
+    }
+    return 0;
+}
+
+static int read_offset(myw_t *w, int lock, cdc_err_t *err)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    char esc[512];
+    MYSQL_RES *r;
+    MYSQL_ROW row;
+
+    mysql_real_escape_string(w->m, esc, w->pipeline,
+                             (unsigned long)strnlen(w->pipeline, 200));
+    cdc_buf_printf(&b, "SELECT pos_key, position FROM autoglm_cdc_offsets "
+                   "WHERE pipeline = '%s'%s", esc, lock ? " FOR UPDATE" : "");
+    if (mysql_real_query(w->m, b.p, b.len)) {
+        cdc_buf_free(&b);
+        return myerr(w, "reading the stored offset", mysql_error(w->m),
+                     mysql_errno(w->m), err);
+    }
+    cdc_buf_free(&b);
+    r = mysql_store_result(w->m);
+    if (r && (row = mysql_fetch_row(r)) && row[0]) {
+        snprintf(w->stored, sizeof(w->stored), "%s", row[0]);
+        if (!w->have_stored)
+            CDC_INFO(FAC, "pipeline %s: target database holds position %s; "
+                     "changes at or before it are skipped", w->pipeline,
+                     row[1] ? row[1] : "?");
+        w->have_stored = 1;
+    }
+    if (r)
+        mysql_free_result(r);
+    return 0;
+}
+
+/* mysql://user:pass@host:port/db */
+static int connect_dsn(myw_t *w, const char *dsn, cdc_err_t *err)
+{
+    char user[128] = "", pass[256] = "", host[256] = "127.0.0.1", db[128] = "";
+    unsigned port = 3306;
+    const char *p = dsn, *at, *slash, *colon;
+    unsigned int proto = MYSQL_PROTOCOL_TCP;
+
+    if (strncmp(p, "mysql://", 8) && strncmp(p, "mariadb://", 10))
+        goto bad;
+    p = strstr(p, "://") + 3;
+    at = strrchr(p, '@');
+    if (at) {
+        colon = memchr(p, ':', (size_t)(at - p));
+        snprintf(user, sizeof(user), "%.*s",
+                 (int)((colon ? colon : at) - p), p);
+        if (colon)
+            snprintf(pass, sizeof(pass), "%.*s", (int)(at - colon - 1),
+                     colon + 1);
+        p = at + 1;
+    }
+    slash = strchr(p, '/');
+    colon = strchr(p, ':');
+    if (colon && (!slash || colon < slash)) {
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
+        port = (unsigned)atoi(colon + 1);
+    } else
+        snprintf(host, sizeof(host), "%.*s",
+                 (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
+    if (slash)
+        snprintf(db, sizeof(db), "%s", slash + 1);
+    if (!*db)
+        goto bad;
+    w->m = mysql_init(NULL);
+    mysql_options(w->m, MYSQL_OPT_PROTOCOL, &proto);
+    mysql_options(w->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (!mysql_real_connect(w->m, host, user, pass, db, port, NULL, 0)) {
+        char *red = cdc_conf_redact(dsn);
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                    "mysql sink: cannot connect to %s: %s", red,
+                    mysql_error(w->m));
+        free(red);
+        return -1;
+    }
+    return q(w, "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,"
+                "NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', "
+                "autocommit = 0", "setting the session", err);
+bad:
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "mysql_sink.dsn must be "
+                "mysql://user:password@host:port/database");
+    return -1;
+}
+
+static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
+{
+    const char *dsn = cdc_conf_get(conf, "mysql_sink.dsn", NULL);
+    const char *pipe = cdc_conf_get(conf, "pipeline.name",
+                                    cdc_conf_get(conf, "source.type", "cdc"));
+    myw_t *w;
+    int ct;
+
+    if (!dsn || !*dsn) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "the mysql sink needs "
+                    "mysql_sink.dsn");
+        cdc_err_hint(err, "-X mysql_sink.dsn=mysql://user:pass@host:port/db");
+        return NULL;
+    }
+    w = cdc_xcalloc(1, sizeof(*w));
+    w->base.ops = &cdc_sink_mysql_ops;
+    cdc_wide_ops_init(&w->ops);
+    if (cdc_conf_get_int(conf, "mysql_sink.batch_rows", 5000, &w->batch_rows,
+                         err) ||
+        cdc_conf_get_int(conf, "mysql_sink.flush_ms", 200, &w->flush_ms, err) ||
+        cdc_conf_get_bool(conf, "mysql_sink.create_tables", 1, &ct, err))
+        goto fail;
+    w->create_tables = ct;
+    w->map = cdc_map_load(cdc_conf_get(conf, "mapping.files", NULL), err);
+    if (!w->map)
+        goto fail;
+    w->pipeline = cdc_xstrdup(pipe);
+    w->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", pipe));
+    if (connect_dsn(w, dsn, err) || create_tables(w, err) ||
+        q(w, "COMMIT", "commit", err) || read_offset(w, 0, err) ||
+        q(w, "COMMIT", "commit", err))
+        goto fail;
+    return &w->base;
+fail:
+    cdc_sink_mysql_ops.destroy(&w->base);
+    return NULL;
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+static MYSQL_STMT *prepare(myw_t *w, const char *sig, const char *sql,
+                           cdc_err_t *err)
+{
+    MYSQL_STMT *st;
+    for (int i = 0; i < w->nstmts; i++)
+        if (!strcmp(w->stmts[i].sig, sig))
+            return w->stmts[i].st;
+    st = mysql_stmt_init(w->m);
+    if (!st || mysql_stmt_prepare(st, sql, strlen(sql))) {
+        myerr(w, "preparing a statement", st ? mysql_stmt_error(st)
+                                             : mysql_error(w->m),
+              st ? mysql_stmt_errno(st) : mysql_errno(w->m), err);
+        if (st)
+            mysql_stmt_close(st);
+        return NULL;
+    }
+    w->stmts = cdc_xrealloc(w->stmts, (size_t)(w->nstmts + 1) *
+                                          sizeof(*w->stmts));
+    w->stmts[w->nstmts].sig = cdc_xstrdup(sig);
+    w->stmts[w->nstmts++].st = st;
+    return st;
+}
+
+typedef struct binds {
+    MYSQL_BIND *b;
+    unsigned long *len;
+    char *isnull;
+    char **own;
+    int n, cap;
+} binds_t;
+
+static void bind_add(binds_t *bs, const char *s, size_t len, int isnull)
+{
+    if (bs->n == bs->cap) {
+        bs->cap = bs->cap ? bs->cap * 2 : 64;
+        bs->b = cdc_xrealloc(bs->b, (size_t)bs->cap * sizeof(*bs->b));
+        bs->len = cdc_xrealloc(bs->len, (size_t)bs->cap * sizeof(*bs->len));
+        bs->isnull = cdc_xrealloc(bs->isnull, (size_t)bs->cap);
+        bs->own = cdc_xrealloc(bs->own, (size_t)bs->cap * sizeof(char *));
+    }
+    int i = bs->n++;
+    memset(&bs->b[i], 0, sizeof(bs->b[i]));
+    bs->own[i] = isnull ? NULL : cdc_xstrndup(s, len);
+    bs->len[i] = (unsigned long)len;
+    bs->isnull[i] = (char)isnull;
+    bs->b[i].buffer_type = MYSQL_TYPE_STRING;
+    bs->b[i].buffer = bs->own[i];
+    bs->b[i].buffer_length = (unsigned long)len;
+}
+
+static void binds_reset(binds_t *bs)
+{
+    for (int i = 0; i < bs->n; i++)
+        free(bs->own[i]);
+    bs->n = 0;
+}
+
+static void binds_free(binds_t *bs)
+{
+    binds_reset(bs);
+    free(bs->b);
+    free(bs->len);
+    free(bs->isnull);
+    free(bs->own);
+}
+
+static int exec_bound(myw_t *w, MYSQL_STMT *st, binds_t *bs, const char *what,
+                      cdc_err_t *err)
+{
+    for (int i = 0; i < bs->n; i++) {
+        bs->b[i].buffer = bs->own[i];
+        bs->b[i].length = &bs->len[i];
+        bs->b[i].is_null = (my_bool *)&bs->isnull[i];
+    }
+    if (mysql_stmt_bind_param(st, bs->b) || mysql_stmt_execute(st))
+        return myerr(w, what, mysql_stmt_error(st), mysql_stmt_errno(st), err);
+    return 0;
+}
+
+/* merged row: best value per field, like the PostgreSQL sink */
+typedef struct mrow {
+    const cdc_wide_op_t *keyop;
+    const cdc_wide_op_t **vop;
+    const cdc_wide_val_t **val;
+    char *keytext;
+} mrow_t;
+
+static int exec_upserts(myw_t *w, mrow_t *rows, size_t n, cdc_err_t *err);
+
+static int key_cmp(const void *a, const void *b)
+{
+    const mrow_t *x = a, *y = b;
+    return strcmp(x->keytext, y->keytext);
+}
+
+/* Merge consecutive upserts of ops[from, to) and apply them. */
+static int apply_upserts(myw_t *w, uint32_t from, uint32_t to, cdc_err_t *err)
+{
+    mrow_t *rows = NULL;
+    size_t n = 0, cap = 0, hcap = 64;
+    cdc_buf_t kt = CDC_BUF_INIT;
+    size_t *hash;
+    int rc;
+
+    while (hcap < 2 * (size_t)(to - from) + 2)
+        hcap *= 2;
+    hash = cdc_xcalloc(hcap, sizeof(size_t)); /* index + 1 into rows */
+
+    for (uint32_t i = from; i < to; i++) {
+        const cdc_wide_op_t *op = &w->ops.ops[i];
+        mrow_t *r = NULL;
+        cdc_buf_reset(&kt);
+        cdc_buf_printf(&kt, "%p", (const void *)op->target);
+        for (uint32_t k = 0; k < op->nkey; k++) {
+            cdc_buf_putc(&kt, '\x1f');
+            cdc_buf_puts(&kt, op->key[k]);
+        }
+        uint64_t hv = 1469598103934665603ULL;
+        for (const char *c = kt.p; *c; c++)
+            hv = (hv ^ (unsigned char)*c) * 1099511628211ULL;
+        size_t h = (size_t)hv & (hcap - 1);
+        while (hash[h] && strcmp(rows[hash[h] - 1].keytext, kt.p))
+            h = (h + 1) & (hcap - 1);
+        if (hash[h])
+            r = &rows[hash[h] - 1];
+        if (!r) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 256;
+                rows = cdc_xrealloc(rows, cap * sizeof(*rows));
+            }
+            r = &rows[n++];
+            r->keyop = op;
+            r->keytext = cdc_xstrdup(kt.p);
+            r->vop = cdc_xcalloc(op->target->nfields, sizeof(*r->vop));
+            r->val = cdc_xcalloc(op->target->nfields, sizeof(*r->val));
+            hash[h] = n;
+        }
+        for (uint32_t v = 0; v < op->nvals; v++) {
+            const cdc_wide_val_t *x = &op->vals[v];
+            if (!r->val[x->field] || strcmp(x->rank, r->val[x->field]->rank) > 0) {
+                r->val[x->field] = x;
+                r->vop[x->field] = op;
+            }
+        }
+    }
+    qsort(rows, n, sizeof(*rows), key_cmp);
+    rc = exec_upserts(w, rows, n, err);
+    for (size_t j = 0; j < n; j++) {
+        free(rows[j].keytext);
+        free(rows[j].vop);
+        free(rows[j].val);
+    }
+    free(rows);
+    free(hash);
+    cdc_buf_free(&kt);
+    return rc;
+}
+
+static int same_shape(const mrow_t *a, const mrow_t *b)
+{
+    const cdc_map_target_t *t = a->keyop->target;
+    if (t != b->keyop->target)
+        return 0;
+    for (uint32_t f = 0; f < t->nfields; f++)
+        if ((a->val[f] != NULL) != (b->val[f] != NULL))
+            return 0;
+    return 1;
+}
+
+static int exec_chunk(myw_t *w, mrow_t **rows, size_t n, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = rows[0]->keyop->target;
+    uint32_t fl[512];
+    int nf = 0, rc;
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql, prov = CDC_BUF_INIT;
+    binds_t bs = {0};
+    MYSQL_STMT *st;
+    char vb[64];
+
+    for (uint32_t f = 0; f < t->nfields && nf < 512; f++)
+        if (rows[0]->val[f])
+            fl[nf++] = f;
+    cdc_buf_printf(&sig, "U%s/%zu", t->name, n);
+    for (int i = 0; i < nf; i++)
+        cdc_buf_printf(&sig, ",%u", fl[i]);
+    cdc_buf_reset(b);
+    cdc_buf_puts(b, "INSERT INTO ");
+    qtable(b, t);
+    cdc_buf_puts(b, " (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        qid(b, t->fields[t->key[k]].name);
+        cdc_buf_puts(b, ", ");
+    }
+    for (int i = 0; i < nf; i++) {
+        qid(b, t->fields[fl[i]].name);
+        cdc_buf_puts(b, ", ");
+    }
+    cdc_buf_puts(b, "`_provenance`) VALUES ");
+    for (size_t r = 0; r < n; r++) {
+        cdc_buf_puts(b, r ? ",(" : "(");
+        for (uint32_t k = 0; k < t->nkey + (uint32_t)nf; k++)
+            cdc_buf_puts(b, "?,");
+        cdc_buf_puts(b, "?)");
+    }
+    if (!nf) {
+        /* key-only rows: keep what is there */
+        cdc_buf_puts(b, " ON DUPLICATE KEY UPDATE ");
+        qid(b, t->fields[t->key[0]].name);
+        cdc_buf_puts(b, " = ");
+        qid(b, t->fields[t->key[0]].name);
+    } else {
+        cdc_buf_puts(b, " ON DUPLICATE KEY UPDATE ");
+        for (int i = 0; i < nf; i++) {
+            const char *fname = t->fields[fl[i]].name;
+            char inc[200];
+            snprintf(inc, sizeof(inc), "JSON_VALUE(VALUES(`_provenance`), "
+                     "'$.\"%s\".r')", fname);
+            qid(b, fname);
+            cdc_buf_puts(b, " = IF(");
+            win(b, fname, inc);
+            cdc_buf_puts(b, ", VALUES(");
+            qid(b, fname);
+            cdc_buf_puts(b, "), ");
+            qid(b, fname);
+            cdc_buf_puts(b, "), ");
+        }
+        /* winners replace their entry, losers keep theirs (never NULL:
+         * a field without a stored rank always wins) */
+        cdc_buf_puts(b, "`_provenance` = JSON_SET(`_provenance`");
+        for (int i = 0; i < nf; i++) {
+            const char *fname = t->fields[fl[i]].name;
+            char inc[200];
+            snprintf(inc, sizeof(inc), "JSON_VALUE(VALUES(`_provenance`), "
+                     "'$.\"%s\".r')", fname);
+            cdc_buf_printf(b, ", '$.\"%s\"', IF(", fname);
+            win(b, fname, inc);
+            cdc_buf_printf(b, ", JSON_EXTRACT(VALUES(`_provenance`), "
+                           "'$.\"%s\"'), JSON_EXTRACT(`_provenance`, "
+                           "'$.\"%s\"'))", fname, fname);
+        }
+        cdc_buf_puts(b, ")");
+    }
+    st = prepare(w, sig.p, b->p, err);
+    cdc_buf_free(&sig);
+    if (!st)
+        return -1;
+    for (size_t r = 0; r < n; r++) {
+        const mrow_t *row = rows[r];
+        for (uint32_t k = 0; k < t->nkey; k++)
+            bind_add(&bs, row->keyop->key[k], strlen(row->keyop->key[k]), 0);
+        cdc_buf_reset(&prov);
+        cdc_buf_putc(&prov, '{');
+        for (int i = 0; i < nf; i++) {
+            const cdc_wide_val_t *v = row->val[fl[i]];
+            size_t l = 0;
+            const char *s = v->isnull ? NULL
+                                      : myval(&t->fields[fl[i]], v->s, v->len,
+                                              vb, sizeof(vb), &l);
+            bind_add(&bs, s, l, v->isnull);
+            if (i)
+                cdc_buf_putc(&prov, ',');
+            cdc_json_string(&prov, t->fields[fl[i]].name,
+                            strlen(t->fields[fl[i]].name));
+            cdc_buf_putc(&prov, ':');
+            cdc_wide_prov_json(&prov, row->vop[fl[i]], v);
+        }
+        cdc_buf_putc(&prov, '}');
+        bind_add(&bs, prov.p, prov.len, 0);
+    }
+    rc = exec_bound(w, st, &bs, "upserting wide rows", err);
+    binds_free(&bs);
+    cdc_buf_free(&prov);
+    return rc;
+}
+
+static int exec_upserts(myw_t *w, mrow_t *rows, size_t n, cdc_err_t *err)
+{
+    mrow_t **v = cdc_xcalloc(n + 1, sizeof(*v));
+    size_t done = 0;
+    int rc = 0;
+
+    /* group by shape (order among shapes does not matter) */
+    char *taken = cdc_xcalloc(n + 1, 1);
+    while (done < n && !rc) {
+        size_t first = 0, m = 0;
+        while (taken[first])
+            first++;
+        for (size_t j = first; j < n; j++)
+            if (!taken[j] && same_shape(&rows[first], &rows[j])) {
+                v[m++] = &rows[j];
+                taken[j] = 1;
+            }
+        done += m;
+        for (size_t off = 0; off < m && !rc; off += ROWS_PER_STMT)
+            rc = exec_chunk(w, v + off,
+                            m - off > ROWS_PER_STMT ? ROWS_PER_STMT : m - off,
+                            err);
+    }
+    free(taken);
+    free(v);
+    return rc;
+}
+
+static int exec_delete(myw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = op->target;
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
+    binds_t bs = {0};
+    MYSQL_STMT *st;
+    char tb[32];
+    int rc;
+
+    cdc_buf_printf(&sig, "D%s", t->name);
+    cdc_buf_reset(b);
+    cdc_buf_puts(b, "DELETE FROM ");
+    qtable(b, t);
+    cdc_buf_puts(b, " WHERE ");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        qid(b, t->fields[t->key[k]].name);
+        cdc_buf_puts(b, " = ? AND ");
+        bind_add(&bs, op->key[k], strlen(op->key[k]), 0);
+    }
+    /* no field written after the delete */
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        if (t->fields[f].is_key)
+            continue;
+        cdc_buf_printf(b, "COALESCE(CAST(JSON_VALUE(`_provenance`, "
+                       "'$.\"%s\".t') AS SIGNED), 0) <= ? AND ",
+                       t->fields[f].name);
+        snprintf(tb, sizeof(tb), "%" PRId64, op->commit_us);
+        bind_add(&bs, tb, strlen(tb), 0);
+    }
+    cdc_buf_puts(b, "1");
+    st = prepare(w, sig.p, b->p, err);
+    cdc_buf_free(&sig);
+    rc = st ? exec_bound(w, st, &bs, "deleting a wide row", err) : -1;
+    binds_free(&bs);
+    return rc;
+}
+
+static int exec_lookup(myw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = op->target;
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql, prov = CDC_BUF_INIT;
+    binds_t bs = {0};
+    MYSQL_STMT *st;
+    char vb[64];
+    int rc;
+
+    cdc_buf_printf(&sig, "L%s", op->mapping->name);
+    for (uint32_t i = 0; i < op->nvals; i++)
+        cdc_buf_printf(&sig, ",%u", op->vals[i].field);
+    cdc_buf_reset(b);
+    cdc_buf_puts(b, "UPDATE ");
+    qtable(b, t);
+    cdc_buf_puts(b, " SET ");
+    /* value = IF(win, ?, value) ... then provenance last */
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        const cdc_wide_val_t *v = &op->vals[i];
+        const cdc_map_field_t *f = &t->fields[v->field];
+        size_t l = 0;
+        const char *s = v->isnull ? NULL
+                                  : myval(f, v->s, v->len, vb, sizeof(vb), &l);
+        qid(b, f->name);
+        cdc_buf_puts(b, " = IF(");
+        win(b, f->name, "?");
+        bind_add(&bs, v->rank, strlen(v->rank), 0);
+        cdc_buf_puts(b, ", ?, ");
+        bind_add(&bs, s, l, v->isnull);
+        qid(b, f->name);
+        cdc_buf_puts(b, "), ");
+    }
+    cdc_buf_puts(b, "`_provenance` = JSON_SET(`_provenance`");
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        const cdc_wide_val_t *v = &op->vals[i];
+        const cdc_map_field_t *f = &t->fields[v->field];
+        cdc_buf_printf(b, ", '$.\"%s\"', IF(", f->name);
+        win(b, f->name, "?");
+        bind_add(&bs, v->rank, strlen(v->rank), 0);
+        cdc_buf_printf(b, ", JSON_EXTRACT(?, '$'), JSON_EXTRACT(`_provenance`, "
+                       "'$.\"%s\"'))", f->name);
+        cdc_buf_reset(&prov);
+        cdc_wide_prov_json(&prov, op, v);
+        bind_add(&bs, prov.p, prov.len, 0);
+    }
+    cdc_buf_puts(b, ") WHERE ");
+    for (uint32_t k = 0; k < op->nkey; k++) {
+        qid(b, t->fields[op->keyfields[k]].name);
+        cdc_buf_puts(b, " = ? AND ");
+        bind_add(&bs, op->key[k], strlen(op->key[k]), 0);
+    }
+    cdc_buf_puts(b, "1");
+    st = prepare(w, sig.p, b->p, err);
+    cdc_buf_free(&sig);
+    rc = st ? exec_bound(w, st, &bs, "updating rows of a dimension change",
+                         err)
+            : -1;
+    binds_free(&bs);
+    cdc_buf_free(&prov);
+    return rc;
+}
+
+/* ---- batches ------------------------------------------------------------- */
+
+static int apply_batch(myw_t *w, cdc_err_t *err)
+{
+    uint32_t run = 0;
+    binds_t bs = {0};
+    MYSQL_STMT *st;
+    char commit[32], txns[32], changes[32];
+    const char *pos;
+
+    if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
+        goto fail;
+    if (w->have_stored && strcmp(w->batch_pos, w->stored) <= 0) {
+        CDC_WARN(FAC, "batch up to %s is already in the target database; "
+                 "skipped", w->batch_pos);
+        return q(w, "COMMIT", "commit", err);
+    }
+    for (uint32_t i = 0; i <= w->ops.n; i++) {
+        const cdc_wide_op_t *op = i < w->ops.n ? &w->ops.ops[i] : NULL;
+        if (op && op->kind == CDC_WIDE_UPSERT)
+            continue;
+        if (i > run && apply_upserts(w, run, i, err))
+            goto fail;
+        run = i + 1;
+        if (op && (op->kind == CDC_WIDE_DELETE ? exec_delete(w, op, err)
+                                               : exec_lookup(w, op, err)))
+            goto fail;
+    }
+    st = prepare(w, "offsets",
+                 "INSERT INTO autoglm_cdc_offsets (pipeline, source, position, "
+                 "pos_key, commit_us, txns, changes) VALUES (?,?,?,?,?,?,?) "
+                 "ON DUPLICATE KEY UPDATE source = VALUES(source), position = "
+                 "VALUES(position), pos_key = VALUES(pos_key), commit_us = "
+                 "VALUES(commit_us), txns = txns + VALUES(txns), changes = "
+                 "changes + VALUES(changes), updated_at = CURRENT_TIMESTAMP(6)",
+                 err);
+    if (!st)
+        goto fail;
+    snprintf(commit, sizeof(commit), "%" PRId64, w->batch_commit_us);
+    snprintf(txns, sizeof(txns), "%zu", w->ntxns);
+    snprintf(changes, sizeof(changes), "%" PRIu64, w->batch_changes);
+    pos = cdc_pos_str(&w->batch_cpos);
+    bind_add(&bs, w->pipeline, strlen(w->pipeline), 0);
+    bind_add(&bs, w->source, strlen(w->source), 0);
+    bind_add(&bs, pos, strlen(pos), 0);
+    bind_add(&bs, w->batch_pos, strlen(w->batch_pos), 0);
+    bind_add(&bs, commit, strlen(commit), 0);
+    bind_add(&bs, txns, strlen(txns), 0);
+    bind_add(&bs, changes, strlen(changes), 0);
+    if (exec_bound(w, st, &bs, "storing the offset", err))
+        goto fail;
+    binds_free(&bs);
+    if (q(w, "COMMIT", "commit", err))
+        goto fail;
+    memcpy(w->stored, w->batch_pos, sizeof(w->stored));
+    w->have_stored = 1;
+    return 0;
+fail:
+    binds_free(&bs);
+    mysql_rollback(w->m);
+    return -1;
+}
+
+static int flush_batch(myw_t *w, cdc_err_t *err)
+{
+    int tries = 0;
+    if (!w->ntxns)
+        return 0;
+    for (;;) {
+        cdc_err_t e = {0};
+        if (!apply_batch(w, &e))
+            break;
+        /* 1213 deadlock, 1205 lock wait timeout: retry the transaction */
+        if (++tries < 8 && (strstr(e.detail, "error 1213") ||
+                            strstr(e.detail, "error 1205"))) {
+            usleep((useconds_t)(10000 * tries + random() % 20000));
+            continue;
+        }
+        *err = e;
+        for (size_t i = 0; i < w->ntxns; i++)
+            w->txns[i]->failed = 1;
+        return -1;
+    }
+    for (size_t i = 0; i < w->ntxns; i++)
+        w->txns[i]->pending = 0;
+    w->ntxns = 0;
+    w->batch_changes = 0;
+    cdc_wide_ops_reset(&w->ops);
+    return 0;
+}
+
+static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
+{
+    myw_t *w = (myw_t *)snk;
+    char pos[33];
+
+    cdc_map_txn_pos(&tx->pos, pos);
+    if (w->have_stored && strcmp(pos, w->stored) <= 0) {
+        w->skipped_dups++;
+        tx->pending = 0;
+        return 0;
+    }
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        const cdc_change_t *ch = &tx->changes[i];
+        if (!cdc_map_wants(w->map, w->source, ch->tbl->db, ch->tbl->name))
+            continue;
+        w->batch_changes++;
+        if (cdc_map_change(w->map, w->source, tx, &tx->changes[i], i, &w->ops,
+                           err) < 0)
+            return -1;
+    }
+    if (w->ntxns == w->captxns) {
+        w->captxns = w->captxns ? w->captxns * 2 : 256;
+        w->txns = cdc_xrealloc(w->txns, w->captxns * sizeof(*w->txns));
+    }
+    if (!w->ntxns)
+        w->batch_start_us = now_us();
+    w->txns[w->ntxns++] = tx;
+    tx->pending = 1;
+    memcpy(w->batch_pos, pos, sizeof(pos));
+    w->batch_cpos = tx->pos;
+    w->batch_commit_us = tx->commit_us;
+    if ((int64_t)w->ops.n >= w->batch_rows)
+        return flush_batch(w, err);
+    return 0;
+}
+
+static int myw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    myw_t *w = (myw_t *)snk;
+    if (w->ntxns && (now_us() - w->batch_start_us >= w->flush_ms * 1000 ||
+                     timeout_ms > 0))
+        return flush_batch(w, err);
+    return 0;
+}
+
+static int myw_flush(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    (void)timeout_ms;
+    return flush_batch((myw_t *)snk, err);
+}
+
+static void myw_destroy(cdc_sink_t *snk)
+{
+    myw_t *w = (myw_t *)snk;
+    if (!w)
+        return;
+    if (w->skipped_dups)
+        CDC_INFO(FAC, "skipped %" PRIu64 " transactions already applied",
+                 w->skipped_dups);
+    for (int i = 0; i < w->nstmts; i++) {
+        mysql_stmt_close(w->stmts[i].st);
+        free(w->stmts[i].sig);
+    }
+    free(w->stmts);
+    if (w->m)
+        mysql_close(w->m);
+    cdc_map_destroy(w->map);
+    cdc_wide_ops_free(&w->ops);
+    cdc_buf_free(&w->sql);
+    free(w->txns);
+    free(w->pipeline);
+    free(w->source);
+    free(w);
+}
+
+const cdc_sink_ops_t cdc_sink_mysql_ops = {
+    .name = "mysql",
+    .abi = CDC_PLUGIN_ABI,
+    .create = myw_create,
+    .write = myw_write,
+    .poll = myw_poll,
+    .flush = myw_flush,
+    .destroy = myw_destroy,
+};
