@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -467,20 +468,132 @@ static int problem(int *nprob, const char *where, const char *fmt, ...)
     return 0;
 }
 
-static void check_target_pg(PGconn *pg, const cdc_map_target_t *t, int *nprob,
-                            int *ok_tables, cdc_err_t *err)
+/* MySQL column types (information_schema COLUMN_TYPE) per field type */
+static int my_type_ok(cdc_mtype_t t, const char *ty)
+{
+    switch (t) {
+    case CDC_MT_TEXT:
+        return strstr(ty, "char") || strstr(ty, "text");
+    case CDC_MT_INT:
+        return strstr(ty, "int") || !strncmp(ty, "decimal", 7);
+    case CDC_MT_DECIMAL:
+        return !strncmp(ty, "decimal", 7);
+    case CDC_MT_DOUBLE:
+        return !strncmp(ty, "double", 6) || !strncmp(ty, "float", 5) ||
+               !strncmp(ty, "decimal", 7);
+    case CDC_MT_BOOL:
+        return !strncmp(ty, "tinyint", 7) || !strcmp(ty, "bit(1)");
+    case CDC_MT_TIMESTAMP:
+        return !strncmp(ty, "datetime", 8) || !strncmp(ty, "timestamp", 9);
+    case CDC_MT_DATE:
+        return !strcmp(ty, "date");
+    case CDC_MT_JSON:
+        return strstr(ty, "text") || !strcmp(ty, "json");
+    }
+    return 0;
+}
+
+/* Broad class of a source column type (PostgreSQL or MySQL spelling). */
+enum { SC_NUM, SC_BOOL, SC_TEXT, SC_TIME, SC_JSON, SC_BYTES, SC_OTHER };
+
+static int src_class(const char *ty)
+{
+    if (!strncmp(ty, "tinyint(1)", 10) || !strcmp(ty, "boolean"))
+        return SC_BOOL;
+    if (strstr(ty, "int") || !strncmp(ty, "numeric", 7) ||
+        !strncmp(ty, "decimal", 7) || !strncmp(ty, "double", 6) ||
+        !strncmp(ty, "float", 5) || !strcmp(ty, "real") ||
+        !strncmp(ty, "year", 4) || !strncmp(ty, "bit", 3))
+        return SC_NUM;
+    if (strstr(ty, "char") || strstr(ty, "text") || !strncmp(ty, "enum", 4) ||
+        !strncmp(ty, "set(", 4) || !strcmp(ty, "uuid") || !strcmp(ty, "citext"))
+        return SC_TEXT;
+    if (!strncmp(ty, "timestamp", 9) || !strncmp(ty, "datetime", 8) ||
+        !strcmp(ty, "date"))
+        return SC_TIME;
+    if (!strncmp(ty, "json", 4))
+        return SC_JSON;
+    if (strstr(ty, "blob") || strstr(ty, "binary") || !strcmp(ty, "bytea"))
+        return SC_BYTES;
+    return SC_OTHER;
+}
+
+/* can a column of class c feed a field of type t (when copied as is)? */
+static int src_ok(cdc_mtype_t t, int c)
+{
+    if (c == SC_OTHER || c == SC_TEXT)
+        return 1; /* text is parsed at run time; unknown types: allow */
+    switch (t) {
+    case CDC_MT_TEXT: return 1;
+    case CDC_MT_INT:
+    case CDC_MT_DECIMAL:
+    case CDC_MT_DOUBLE: return c == SC_NUM || c == SC_BOOL;
+    case CDC_MT_BOOL: return c == SC_NUM || c == SC_BOOL;
+    case CDC_MT_TIMESTAMP: return c == SC_TIME || c == SC_NUM;
+    case CDC_MT_DATE: return c == SC_TIME;
+    case CDC_MT_JSON: return c == SC_JSON;
+    }
+    return 1;
+}
+
+typedef int (*colfetch_t)(void *conn, const char *schema, const char *table,
+                          colset_t *out, cdc_err_t *err);
+
+static int pg_fetch(void *conn, const char *schema, const char *table,
+                    colset_t *out, cdc_err_t *err)
+{
+    return pg_columns(conn, schema, table, out, err);
+}
+
+static int my_fetch(void *conn, const char *db, const char *table,
+                    colset_t *out, cdc_err_t *err)
+{
+    MYSQL *m = conn;
+    char q[1200], e1[300], e2[300];
+    MYSQL_RES *r;
+    MYSQL_ROW row;
+
+    if (strlen(db) > 140 || strlen(table) > 140) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "name too long");
+        return -1;
+    }
+    mysql_real_escape_string(m, e1, db, (unsigned long)strlen(db));
+    mysql_real_escape_string(m, e2, table, (unsigned long)strlen(table));
+    snprintf(q, sizeof(q), "SELECT COLUMN_NAME, COLUMN_TYPE FROM "
+             "information_schema.COLUMNS WHERE TABLE_SCHEMA = '%s' AND "
+             "TABLE_NAME = '%s' ORDER BY ORDINAL_POSITION", e1, e2);
+    if (mysql_query(m, q) || !(r = mysql_store_result(m))) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0, "cannot read the schema of "
+                    "%s.%s: %s", db, table, mysql_error(m));
+        return -1;
+    }
+    memset(out, 0, sizeof(*out));
+    out->names = cdc_xcalloc(mysql_num_rows(r) + 1, sizeof(char *));
+    out->types = cdc_xcalloc(mysql_num_rows(r) + 1, sizeof(char *));
+    while ((row = mysql_fetch_row(r))) {
+        out->names[out->n] = cdc_xstrdup(row[0] ? row[0] : "");
+        out->types[out->n++] = cdc_xstrdup(row[1] ? row[1] : "");
+    }
+    mysql_free_result(r);
+    return out->n ? 0 : 1;
+}
+
+static void check_target(colfetch_t fetch, void *conn, int mysql,
+                         const char *db, const cdc_map_target_t *t, int *nprob,
+                         int *ok_tables, cdc_err_t *err)
 {
     colset_t cs;
-    int r = pg_columns(pg, t->schema, t->table, &cs, err);
+    const char *schema = mysql ? db : (*t->schema ? t->schema : "public");
+    int r = fetch(conn, schema, t->table, &cs, err);
     if (r < 0) {
         problem(nprob, t->where, "%s", err->msg);
         return;
     }
     if (r == 1) {
-        /* the sink creates missing tables: not an error */
-        printf("target %s: table %s%s%s does not exist yet (the postgres "
-               "sink creates it)\n", t->name, *t->schema ? t->schema : "public",
-               ".", t->table);
+        /* the sinks create missing tables: not an error */
+        printf("target %s: table %s.%s does not exist yet (the %s sink "
+               "creates it)\n", t->name, schema, t->table,
+               mysql ? "mysql" : "postgres");
         colset_free(&cs);
         return;
     }
@@ -495,9 +608,10 @@ static void check_target_pg(PGconn *pg, const cdc_map_target_t *t, int *nprob,
             const char *s = cdc_map_suggest(f->name, (const char *const *)cs.names,
                                             cs.n);
             problem(nprob, f->where, "target table %s.%s has no column '%s'%s%s%s",
-                    *t->schema ? t->schema : "public", t->table, f->name,
-                    s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
-        } else if (!pg_type_ok(f->type, cs.types[found]))
+                    schema, t->table, f->name, s ? " (did you mean '" : "",
+                    s ? s : "", s ? "'?)" : "");
+        } else if (!(mysql ? my_type_ok(f->type, cs.types[found])
+                           : pg_type_ok(f->type, cs.types[found])))
             problem(nprob, f->where, "type mismatch: field '%s' is %s but "
                     "column %s.%s is %s", f->name, f->sqltype, t->table,
                     f->name, cs.types[found]);
@@ -508,16 +622,17 @@ static void check_target_pg(PGconn *pg, const cdc_map_target_t *t, int *nprob,
             prov |= !strcmp(cs.names[c], "_provenance");
         if (!prov)
             problem(nprob, t->where, "target table %s lacks the _provenance "
-                    "jsonb column", t->table);
+                    "column", t->table);
     }
     colset_free(&cs);
 }
 
-static void check_source_pg(PGconn *pg, const cdc_map_mapping_t *mp,
-                            int *nprob, cdc_err_t *err)
+static void check_source(colfetch_t fetch, void *conn,
+                         const cdc_map_mapping_t *mp, int *nprob, int *ok,
+                         cdc_err_t *err)
 {
     colset_t cs;
-    int r = pg_columns(pg, mp->db, mp->table, &cs, err);
+    int r = fetch(conn, mp->db, mp->table, &cs, err);
     if (r < 0) {
         problem(nprob, mp->where, "%s", err->msg);
         return;
@@ -528,31 +643,103 @@ static void check_source_pg(PGconn *pg, const cdc_map_mapping_t *mp,
         colset_free(&cs);
         return;
     }
+    (*ok)++;
     for (int pass = 0; pass < 2; pass++) {
         uint32_t n = pass ? mp->nfields : mp->nkeys;
         const cdc_map_assign_t *as = pass ? mp->fields : mp->keys;
         for (uint32_t i = 0; i < n; i++) {
             int nc;
             const char *const *cols;
+            const char *bare;
             if (!as[i].expr)
                 continue;
             cols = cdc_expr_columns(as[i].expr, &nc);
             for (int k = 0; k < nc; k++) {
-                int found = 0;
-                for (int c = 0; c < cs.n && !found; c++)
-                    found = !strcmp(cs.names[c], cols[k]);
-                if (!found) {
+                int found = -1;
+                for (int c = 0; c < cs.n && found < 0; c++)
+                    if (!strcmp(cs.names[c], cols[k]))
+                        found = c;
+                if (found < 0) {
                     const char *s = cdc_map_suggest(
                         cols[k], (const char *const *)cs.names, cs.n);
                     problem(nprob, as[i].where, "source table %s.%s has no "
                             "column '%s'%s%s%s", mp->db, mp->table, cols[k],
                             s ? " (did you mean '" : "", s ? s : "",
                             s ? "'?)" : "");
+                    continue;
+                }
+                /* a column copied as is must fit the field's type */
+                bare = cdc_expr_column(as[i].expr);
+                if (bare && !as[i].nmap && !as[i].def) {
+                    const cdc_map_field_t *f = &mp->target->fields[as[i].field];
+                    if (!src_ok(f->type, src_class(cs.types[found])))
+                        problem(nprob, as[i].where, "type mismatch: column "
+                                "%s.%s.%s is %s, field '%s' is %s", mp->db,
+                                mp->table, cols[k], cs.types[found], f->name,
+                                f->sqltype);
                 }
             }
         }
     }
     colset_free(&cs);
+}
+
+/* mysql://user:pass@host:port[/db] (or mysql.host/port/user/password) */
+static MYSQL *my_open(const cdc_conf_t *conf, const char *dsn_key,
+                      const char *what, char *db, size_t dbn, cdc_err_t *err)
+{
+    const char *dsn = cdc_conf_get(conf, dsn_key, NULL);
+    char user[128] = "", pass[256] = "", host[256] = "127.0.0.1";
+    unsigned port = 3306, proto = MYSQL_PROTOCOL_TCP;
+    MYSQL *m;
+
+    db[0] = '\0';
+    if (dsn && *dsn) {
+        const char *p = strstr(dsn, "://"), *at, *slash, *colon;
+        if (!p) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s must be "
+                        "mysql://user:password@host:port[/db]", dsn_key);
+            return NULL;
+        }
+        p += 3;
+        at = strrchr(p, '@');
+        if (at) {
+            colon = memchr(p, ':', (size_t)(at - p));
+            snprintf(user, sizeof(user), "%.*s",
+                     (int)((colon ? colon : at) - p), p);
+            if (colon)
+                snprintf(pass, sizeof(pass), "%.*s", (int)(at - colon - 1),
+                         colon + 1);
+            p = at + 1;
+        }
+        slash = strchr(p, '/');
+        colon = strchr(p, ':');
+        if (colon && (!slash || colon < slash)) {
+            snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
+            port = (unsigned)atoi(colon + 1);
+        } else
+            snprintf(host, sizeof(host), "%.*s",
+                     (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
+        if (slash)
+            snprintf(db, dbn, "%.*s", (int)strcspn(slash + 1, "?"), slash + 1);
+    } else {
+        snprintf(host, sizeof(host), "%s", cdc_conf_get(conf, "mysql.host",
+                                                        "127.0.0.1"));
+        port = (unsigned)atoi(cdc_conf_get(conf, "mysql.port", "3306"));
+        snprintf(user, sizeof(user), "%s", cdc_conf_get(conf, "mysql.user", ""));
+        snprintf(pass, sizeof(pass), "%s",
+                 cdc_conf_get(conf, "mysql.password", ""));
+    }
+    m = mysql_init(NULL);
+    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
+    if (!mysql_real_connect(m, host, user, pass, NULL, port, NULL, 0)) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                    "cannot connect to the %s database at %s:%u: %s", what,
+                    host, port, mysql_error(m));
+        mysql_close(m);
+        return NULL;
+    }
+    return m;
 }
 
 static PGconn *pg_open(const char *dsn, const char *what, cdc_err_t *err)
@@ -607,8 +794,22 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
             return err->code;
         }
         for (uint32_t i = 0; i < m->ntargets; i++)
-            check_target_pg(pg, &m->targets[i], &nprob, &ok_tables, err);
+            check_target(pg_fetch, pg, 0, NULL, &m->targets[i], &nprob,
+                         &ok_tables, err);
         PQfinish(pg);
+    }
+    if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
+        char db[128];
+        MYSQL *my = my_open(conf, "mysql_sink.dsn", "mysql sink", db,
+                            sizeof(db), err);
+        if (!my) {
+            cdc_map_destroy(m);
+            return err->code;
+        }
+        for (uint32_t i = 0; i < m->ntargets; i++)
+            check_target(my_fetch, my, 1, db, &m->targets[i], &nprob,
+                         &ok_tables, err);
+        mysql_close(my);
     }
     if (src_dsn && *src_dsn && (!strcmp(src_type, "postgres") ||
                                 !strcmp(src_type, "postgresql") ||
@@ -620,8 +821,25 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
         }
         for (uint32_t i = 0; i < m->nmappings; i++)
             if (!strcmp(m->mappings[i].source->id, app))
-                check_source_pg(pg, &m->mappings[i], &nprob, err);
+                check_source(pg_fetch, pg, &m->mappings[i], &nprob,
+                             &ok_tables, err);
         PQfinish(pg);
+    }
+    if ((!strcmp(src_type, "mysql") || !strcmp(src_type, "mariadb")) &&
+        (cdc_conf_get(conf, "mysql.dsn", NULL) ||
+         cdc_conf_get(conf, "mysql.host", NULL))) {
+        char db[128];
+        MYSQL *my = my_open(conf, "mysql.dsn", "mysql source", db, sizeof(db),
+                            err);
+        if (!my) {
+            cdc_map_destroy(m);
+            return err->code;
+        }
+        for (uint32_t i = 0; i < m->nmappings; i++)
+            if (!strcmp(m->mappings[i].source->id, app))
+                check_source(my_fetch, my, &m->mappings[i], &nprob,
+                             &ok_tables, err);
+        mysql_close(my);
     }
     /* what each mapping writes */
     for (uint32_t i = 0; i < m->nmappings; i++) {
@@ -662,7 +880,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
         if (!nprob)
             printf("ok: %u mapping%s onto %u target%s%s\n", nm,
                    nm == 1 ? "" : "s", nt, nt == 1 ? "" : "s",
-                   ok_tables ? ", checked against the live schema" : "");
+                   ok_tables ? ", checked against the live schemas" : "");
     }
     if (nprob) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%d problem%s found", nprob,

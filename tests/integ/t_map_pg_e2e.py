@@ -604,6 +604,15 @@ r = subprocess.run([BIN, "validate", bad_yaml], capture_output=True, text=True)
 if r.returncode != 78 or "unknown on_delete action 'ignroe'" not in r.stderr or "did you mean 'ignore'" \
         not in r.stderr or "customer_wide.yaml" in r.stderr or ":90:16:" not in r.stderr:
     fail("validate with a YAML mistake: %d\n%s" % (r.returncode, r.stderr))
+# MySQL source and sink schemas: unknown column with a suggestion, type mismatch
+my("ALTER TABLE crm.customers CHANGE is_active is_activ TINYINT NOT NULL, MODIFY created_at BLOB")
+myurl = "mysql://root:%s@127.0.0.1:%s" % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"])
+r = subprocess.run([BIN, "validate", "-X", "mapping.files=" + MAPS, "--source", "mysql", "--mysql-dsn", myurl,
+                    "--application-id", "crm", "-X", "mysql_sink.dsn=%s/%s" % (myurl, MYW)],
+                   capture_output=True, text=True)
+if r.returncode != 78 or "no column 'is_active' (did you mean 'is_activ'?)" not in r.stderr or \
+        "type mismatch: column crm.customers.created_at is blob, field 'signup_at' is timestamptz" not in r.stderr:
+    fail("validate against MariaDB: %d\n%s" % (r.returncode, r.stderr))
 r = subprocess.run([BIN, "mapping", "test", MAPFILE, ROOT + "/tests/data/mappings/example/in.jsonl"],
                    capture_output=True, text=True)
 if r.returncode != 0 or "-- rows" not in r.stdout:
