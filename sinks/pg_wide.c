@@ -96,6 +96,9 @@ typedef struct pgw {
     cdc_buf_t sql, tmp;
     uint64_t skipped_dups;
     unsigned stage_seq;        /* names of staging tables */
+    int same_skip;             /* same_value=skip: equal values write nothing */
+    int batch_unordered;       /* batch has txns without a position (Kafka) */
+    char *origin;              /* replication origin of this session */
 } pgw_t;
 
 static int64_t now_us(void)
@@ -302,6 +305,88 @@ static int read_offset(pgw_t *w, int lock, cdc_err_t *err)
     return 0;
 }
 
+/* A txn without a position of its own (the Kafka source: partitions have
+ * no total order) is never compared with the stored position; replays of
+ * it are no-ops through the ranks. */
+static int unordered(const cdc_pos_t *p)
+{
+    return !p->file[0] && !p->lsn;
+}
+
+/*
+ * Loop prevention (docs/TWO-WAY.md): every transaction of this session
+ * carries the replication origin postgres_sink.origin (default
+ * autoglm_cdc_<pipeline>), which the PostgreSQL source recognises in the
+ * pgoutput Origin message and skips.  An origin can be active in one
+ * session only: a second process of the same pipeline takes <name>_2, ...
+ */
+static int setup_origin(pgw_t *w, const char *name, int optional,
+                        cdc_err_t *err)
+{
+    char cand[200];
+
+    for (int i = 1; i <= 16; i++) {
+        const char *p[1] = {cand};
+        PGresult *r;
+        const char *state;
+        if (i == 1)
+            snprintf(cand, sizeof(cand), "%.190s", name);
+        else
+            snprintf(cand, sizeof(cand), "%.190s_%d", name, i);
+        r = PQexecParams(w->pg, "SELECT pg_replication_origin_create($1) "
+                         "WHERE pg_replication_origin_oid($1) IS NULL", 1,
+                         NULL, p, NULL, NULL, 0);
+        state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (optional && state && !strcmp(state, "42501")) {
+            /* not configured explicitly and not allowed: plain writes */
+            CDC_WARN(FAC, "no privilege for replication origins: writes are "
+                     "not marked, and a PostgreSQL source reading this "
+                     "database captures them again (set postgres_sink.origin "
+                     "and grant it for two-way sync, docs/TWO-WAY.md)");
+            PQclear(r);
+            return 0;
+        }
+        if (PQresultStatus(r) != PGRES_TUPLES_OK &&
+            !(state && !strcmp(state, "23505"))) { /* created meanwhile */
+            pgerr(w, r, "creating replication origin", err);
+            cdc_err_hint(err, "the sink marks its writes with a replication "
+                         "origin (loop prevention): run it as a superuser or "
+                         "GRANT EXECUTE ON FUNCTION pg_replication_origin_"
+                         "create(text), pg_replication_origin_oid(text), "
+                         "pg_replication_origin_session_setup(text) TO the "
+                         "sink's user; or set postgres_sink.origin='' to "
+                         "write without origin (no two-way sync)");
+            PQclear(r);
+            return -1;
+        }
+        PQclear(r);
+        r = PQexecParams(w->pg, "SELECT pg_replication_origin_session_setup"
+                         "($1)", 1, NULL, p, NULL, NULL, 0);
+        state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            PQclear(r);
+            w->origin = cdc_xstrdup(cand);
+            CDC_INFO(FAC, "writing with replication origin %s", cand);
+            return 0;
+        }
+        if (state && !strcmp(state, "55006")) { /* active elsewhere */
+            PQclear(r);
+            continue;
+        }
+        pgerr(w, r, "setting up replication origin", err);
+        cdc_err_hint(err, "GRANT EXECUTE ON FUNCTION pg_replication_origin_"
+                     "session_setup(text) TO the sink's user, or set "
+                     "postgres_sink.origin=''");
+        PQclear(r);
+        return -1;
+    }
+    cdc_err_set(err, CDC_EXIT_TEMPFAIL, CDC_ERR_F_RETRIABLE, "postgres sink: "
+                "replication origins %s .. %s_16 are all in use", name, name);
+    cdc_err_hint(err, "another 16 processes of pipeline '%s' are running",
+                 w->pipeline);
+    return -1;
+}
+
 static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     pgw_t *w;
@@ -331,6 +416,18 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
         cdc_conf_get_bool(conf, "postgres_sink.create_tables", 1, &ct, err))
         goto fail;
     w->create_tables = ct;
+    {
+        const char *sv = cdc_conf_get(conf, "postgres_sink.same_value", "stamp");
+        if (strcmp(sv, "stamp") && strcmp(sv, "skip")) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres_sink.same_value: "
+                        "unknown value \"%s\"", sv);
+            cdc_err_hint(err, "stamp (an equal value with a higher rank "
+                         "updates the provenance) or skip (no write when the "
+                         "target already holds the value; two-way setups)");
+            goto fail;
+        }
+        w->same_skip = !strcmp(sv, "skip");
+    }
     w->map = cdc_map_load(files, err);
     if (!w->map)
         goto fail;
@@ -374,6 +471,14 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
             free(b);
         } else
             w->offsets_q = qident(w, offt);
+    }
+    {
+        char def[200];
+        const char *on;
+        snprintf(def, sizeof(def), "autoglm_cdc_%s", pipe);
+        on = cdc_conf_get(conf, "postgres_sink.origin", NULL);
+        if ((!on || *on) && setup_origin(w, on ? on : def, !on, err))
+            goto fail;
     }
     if (create_tables(w, err) || read_offset(w, 0, err))
         goto fail;
@@ -524,6 +629,19 @@ static void win_cond(pgw_t *w, cdc_buf_t *b, const char *field,
     free(path);
 }
 
+/* "incoming wins" in an upsert; with same_value=skip also "and the value
+ * differs", so an equal value writes nothing (cycles die out) */
+static void upsert_win(pgw_t *w, cdc_buf_t *b, const char *field,
+                       const char *incoming)
+{
+    win_cond(w, b, field, incoming);
+    if (w->same_skip) {
+        char *q = qident(w, field);
+        cdc_buf_printf(b, " AND (EXCLUDED.%s IS DISTINCT FROM t.%s)", q, q);
+        free(q);
+    }
+}
+
 /* the incoming rank of field f in an upsert */
 static void excluded_rank(pgw_t *w, const char *field, char *out, size_t n)
 {
@@ -663,7 +781,7 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
             char inc[200];
             excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
             cdc_buf_printf(b, "%s = CASE WHEN ", q);
-            win_cond(w, b, t->fields[fl[i]].name, inc);
+            upsert_win(w, b, t->fields[fl[i]].name, inc);
             cdc_buf_printf(b, " THEN EXCLUDED.%s ELSE t.%s END, ", q, q);
             free(q);
             free(lit);
@@ -678,7 +796,7 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
             if (i % 40 == 0)
                 cdc_buf_puts(b, " || jsonb_build_object(");
             cdc_buf_printf(b, "%s%s, CASE WHEN ", i % 40 ? ", " : "", lit);
-            win_cond(w, b, t->fields[fl[i]].name, inc);
+            upsert_win(w, b, t->fields[fl[i]].name, inc);
             cdc_buf_printf(b, " THEN EXCLUDED._provenance->%s END", lit);
             if (i % 40 == 39 || i == nf - 1)
                 cdc_buf_puts(b, ")");
@@ -691,7 +809,7 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
             excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
             if (i)
                 cdc_buf_puts(b, " OR ");
-            win_cond(w, b, t->fields[fl[i]].name, inc);
+            upsert_win(w, b, t->fields[fl[i]].name, inc);
             free(lit);
         }
     }
@@ -939,7 +1057,8 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     /* another instance of this pipeline may have applied it meanwhile */
     if (read_offset(w, 1, err))
         goto fail;
-    if (w->have_stored && strcmp(w->batch_pos, w->stored) <= 0) {
+    if (w->have_stored && !w->batch_unordered &&
+        strcmp(w->batch_pos, w->stored) <= 0) {
         CDC_WARN(FAC, "batch up to %s is already in the target database; "
                  "skipped", w->batch_pos);
         return exec_simple(w, "COMMIT", "commit", err);
@@ -992,8 +1111,10 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
         goto fail;
     }
     PQclear(r);
-    memcpy(w->stored, w->batch_pos, sizeof(w->stored));
-    w->have_stored = 1;
+    if (!w->batch_unordered) {
+        memcpy(w->stored, w->batch_pos, sizeof(w->stored));
+        w->have_stored = 1;
+    }
     return 0;
 fail:
     merge_reset(w);
@@ -1042,6 +1163,7 @@ static int flush_batch(pgw_t *w, cdc_err_t *err)
         w->txns[i]->pending = 0;
     w->ntxns = 0;
     w->batch_changes = 0;
+    w->batch_unordered = 0;
     cdc_wide_ops_reset(&w->ops);
     return 0;
 }
@@ -1052,7 +1174,7 @@ static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
     char pos[33];
 
     cdc_map_txn_pos(&tx->pos, pos);
-    if (w->have_stored && strcmp(pos, w->stored) <= 0) {
+    if (w->have_stored && !unordered(&tx->pos) && strcmp(pos, w->stored) <= 0) {
         /* applied before a crash: the database already has it */
         w->skipped_dups++;
         tx->pending = 0;
@@ -1081,8 +1203,12 @@ static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         w->batch_start_us = now_us();
     w->txns[w->ntxns++] = tx;
     tx->pending = 1;
-    memcpy(w->batch_pos, pos, sizeof(pos));
-    w->batch_cpos = tx->pos;
+    if (unordered(&tx->pos))
+        w->batch_unordered = 1;
+    else {
+        memcpy(w->batch_pos, pos, sizeof(pos));
+        w->batch_cpos = tx->pos;
+    }
     w->batch_commit_us = tx->commit_us;
     if ((int64_t)w->ops.n >= w->batch_rows)
         return flush_batch(w, err);
@@ -1129,6 +1255,7 @@ static void pgw_destroy(cdc_sink_t *snk)
     free(w->pipeline);
     free(w->source);
     free(w->offsets_q);
+    free(w->origin);
     free(w);
 }
 

@@ -11,6 +11,7 @@
  *     has to pass through as text.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1213,6 +1214,12 @@ static int msg_truncate(cdc_pgoutput_t *d, rd_t *r)
 
 static void finish_txn(cdc_txn_t *tx, uint64_t end_lsn, int64_t commit_time)
 {
+    if (tx->skipped) {
+        /* written by one of our sinks (Origin): nothing to capture */
+        for (uint32_t i = 0; i < tx->nchanges; i++)
+            cdc_table_destroy(tx->changes[i].tbl);
+        tx->nchanges = 0;
+    }
     tx->pos.lsn = end_lsn;
     tx->commit_us = commit_time + CDC_PG_EPOCH_OFFSET_US;
     tx->connector = "postgresql";
@@ -1285,6 +1292,16 @@ int cdc_pgoutput_feed(cdc_pgoutput_t *d, const uint8_t *msg, size_t len,
         if (rd_u64(&r, &u64a) || rd_str(&r, &s, &n) || rd_end(&r))
             return -1;
         d->stats.origins++;
+        if (d->o.skip_origins && *d->o.skip_origins) {
+            char name[520];
+            cdc_txn_t *otx = current_txn(d);
+            snprintf(name, sizeof(name), "%.*s", (int)(n < 512 ? n : 512), s);
+            if (otx && !otx->skipped &&
+                !fnmatch(d->o.skip_origins, name, 0)) {
+                otx->skipped = 1;
+                d->stats.origin_skipped++;
+            }
+        }
         return 0;
     case 'R':
         r.what = "Relation";

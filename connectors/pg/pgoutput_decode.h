@@ -67,6 +67,12 @@ typedef struct cdc_pgoutput_opts {
      * 'f' or 'i'.  May be NULL. */
     void (*on_relation)(void *opaque, cdc_table_t *t, char replident);
     void *opaque;
+    /* Loop prevention (docs/TWO-WAY.md): a transaction whose Origin
+     * message names an origin matching this fnmatch pattern (e.g.
+     * "autoglm_cdc_*", the origins of our own sinks) is handed out with
+     * skipped = 1 and no changes, so its position still advances.  NULL
+     * or "" = keep every transaction. */
+    const char *skip_origins;
 } cdc_pgoutput_opts_t;
 
 typedef struct cdc_pgoutput cdc_pgoutput_t;
@@ -106,6 +112,7 @@ typedef struct cdc_pgoutput_stats {
     uint64_t origins;      /* 'O' messages seen */
     uint64_t types;        /* 'Y' messages seen */
     uint64_t aborted;      /* streamed (sub)transactions dropped */
+    uint64_t origin_skipped; /* transactions dropped: skip_origins */
 } cdc_pgoutput_stats_t;
 const cdc_pgoutput_stats_t *cdc_pgoutput_stats(const cdc_pgoutput_t *d);
 

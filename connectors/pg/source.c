@@ -48,6 +48,7 @@ typedef struct pg_source {
     char *dsn;
     char *slot;
     char *publication;
+    char *skip_origins; /* postgres.skip_origins: our sinks' origins */
     char *tables;      /* comma list schema.table, "" = all tables */
     char *from;        /* "now" | "X/X" */
     int64_t heartbeat_ms;
@@ -131,6 +132,7 @@ static void pg_destroy(cdc_source_t *base)
     free(src->dsn);
     free(src->slot);
     free(src->publication);
+    free(src->skip_origins);
     free(src->tables);
     free(src->from);
     free(src);
@@ -157,6 +159,9 @@ static cdc_source_t *pg_create(const cdc_conf_t *conf, cdc_err_t *err)
     src->slot = cdc_xstrdup(cdc_conf_get(conf, "postgres.slot", "autoglm_cdc"));
     src->publication =
         cdc_xstrdup(cdc_conf_get(conf, "postgres.publication", "autoglm_cdc"));
+    /* loop prevention: skip what our own sinks wrote (docs/TWO-WAY.md) */
+    src->skip_origins = cdc_xstrdup(
+        cdc_conf_get(conf, "postgres.skip_origins", "autoglm_cdc_*"));
     src->tables = cdc_xstrdup(cdc_conf_get(conf, "postgres.tables", ""));
     from = cdc_conf_get(conf, "postgres.from", "now");
     src->from = cdc_xstrdup(from);
@@ -706,7 +711,8 @@ static int pg_start(cdc_source_t *base, const cdc_pos_t *resume,
     src->proto = src->server_version >= 140000 ? 2 : 1;
     cdc_pgoutput_opts_t o = {.resolve_type = resolve_type,
                              .on_relation = on_relation,
-                             .opaque = src};
+                             .opaque = src,
+                             .skip_origins = src->skip_origins};
     cdc_pgoutput_destroy(src->dec);
     src->dec = cdc_pgoutput_new(&o, src->proto);
 
