@@ -123,7 +123,8 @@ def cleanup():
     for d in [SRCDB] + WDB:
         pg("DROP DATABASE IF EXISTS %s" % d, "postgres", superuser=True, check=False)
     subprocess.run(["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"], "-uroot",
-                    "-p" + E["MYSQL_ROOT_PASSWORD"], "-e", "DROP DATABASE IF EXISTS " + MYW], capture_output=True)
+                    "-p" + E["MYSQL_ROOT_PASSWORD"], "-e", "DROP DATABASE IF EXISTS %s; DROP DATABASE IF EXISTS crm; "
+                    "DROP DATABASE IF EXISTS support" % MYW], capture_output=True)
     subprocess.run(["rm", "-rf", TMP])
 
 
