@@ -331,8 +331,30 @@ typedef struct decode_ctx {
     cdc_filter_t *filter;
     cdc_txn_t **held;
     size_t nheld, capheld;
+    size_t held_bytes; /* arena bytes of the held txns */
     uint64_t rows;
 } decode_ctx_t;
+
+/* Free the delivered prefix of the held txns; -1 if one failed. */
+static int release_delivered(decode_ctx_t *d, cdc_err_t *err)
+{
+    size_t done = 0;
+
+    while (done < d->nheld && d->held[done]->pending == 0 &&
+           !d->held[done]->failed) {
+        d->held_bytes -= d->held[done]->arena.total;
+        cdc_txn_destroy(d->held[done++]);
+    }
+    if (done < d->nheld && d->held[done]->failed)
+        return cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                           "the %s sink failed to deliver a transaction",
+                           d->kops->name);
+    if (done) {
+        memmove(d->held, d->held + done, (d->nheld - done) * sizeof(*d->held));
+        d->nheld -= done;
+    }
+    return 0;
+}
 
 static void print_event(void *opaque, const cdc_binlog_evinfo_t *ev)
 {
@@ -344,7 +366,6 @@ static void print_event(void *opaque, const cdc_binlog_evinfo_t *ev)
 static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
 {
     decode_ctx_t *d = opaque;
-    size_t done = 0;
 
     cdc_filter_txn(d->filter, tx);
     d->rows += tx->nchanges;
@@ -359,20 +380,19 @@ static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
         d->held = cdc_xrealloc(d->held, d->capheld * sizeof(*d->held));
     }
     d->held[d->nheld++] = tx;
-    if (d->kops->poll(d->snk, 0, err))
+    d->held_bytes += tx->arena.total;
+    if (d->kops->poll(d->snk, 0, err) || release_delivered(d, err))
         return -1;
-    if (d->nheld >= 4096 && d->kops->flush(d->snk, 60000, err))
-        return -1;
-    while (done < d->nheld && d->held[done]->pending == 0 &&
-           !d->held[done]->failed)
-        cdc_txn_destroy(d->held[done++]);
-    if (done < d->nheld && d->held[done]->failed)
-        return cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
-                           "the %s sink failed to deliver a transaction",
-                           d->kops->name);
-    if (done) {
-        memmove(d->held, d->held + done, (d->nheld - done) * sizeof(*d->held));
-        d->nheld -= done;
+    /* asynchronous sinks (Kafka): wait for acknowledgements once 8 MiB of
+     * transactions are held, instead of growing */
+    while (d->nheld && (d->held_bytes > (8u << 20) || d->nheld >= 4096)) {
+        if (d->kops->poll(d->snk, 50, err) || release_delivered(d, err))
+            return -1;
+        if (d->nheld && d->held_bytes > (8u << 20) &&
+            d->kops->flush(d->snk, 60000, err))
+            return -1;
+        if (release_delivered(d, err))
+            return -1;
     }
     return 0;
 }

@@ -400,7 +400,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
         cdc_conf_get_int(conf, "run.idle_exit_ms", 0, &idle_ms, err) ||
         cdc_conf_get_int(conf, "checkpoint.interval_ms", 1000, &interval_ms,
                          err) ||
-        cdc_conf_get_int(conf, "pipeline.max_inflight_mb", 16, &max_mb, err) ||
+        cdc_conf_get_int(conf, "pipeline.max_inflight_mb", 8, &max_mb, err) ||
         cdc_conf_get_int(conf, "pipeline.max_inflight", 10000, &max_inflight,
                          err))
         return err->code;

@@ -26,7 +26,7 @@
  *
  * Bounded memory
  *   librdkafka's queue is capped (queue.buffering.max.messages=50000,
- *   queue.buffering.max.kbytes=16384 unless overridden); when it is full
+ *   queue.buffering.max.kbytes=8192 unless overridden); when it is full
  *   write() serves delivery reports and retries, so the reader blocks.
  *   Nothing is dropped and nothing is buffered without limit.
  *
@@ -57,7 +57,7 @@
 
 #define KAFKA_DEF_TOPIC "{source}.{db}.{table}"
 #define KAFKA_DEF_QMSGS "50000"
-#define KAFKA_DEF_QKB "16384"
+#define KAFKA_DEF_QKB "8192"
 #define KAFKA_DEF_MSG_TIMEOUT "300000"
 #define KAFKA_BLOCK_WARN_MS 5000 /* repeat "reader blocked" every 5 s */
 #define KAFKA_DOWN_WARN_MS 30000 /* repeat "brokers still down" */

@@ -41,7 +41,7 @@
  * mysql.heartbeat_ms (5000), mysql.ssl.mode
  * (disabled|preferred|required|verify_ca|verify_identity, default
  * preferred), mysql.ssl.ca/cert/key, mysql.reconnect (true),
- * mysql.queue_txns (128), mysql.queue_mb (8), mysql.connect_timeout_ms
+ * mysql.queue_txns (128), mysql.queue_mb (4), mysql.connect_timeout_ms
  * (10000).
  */
 #include <ctype.h>
@@ -116,6 +116,7 @@ typedef struct mysql_src {
     char report_host[61];
     int reconnect;
     int qcap;
+    int skip_own;      /* mysql.skip_own: drop our sinks' transactions */
     size_t qmax_bytes;
 
     /* server */
@@ -571,7 +572,9 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (conf_int(conf, "mysql.queue_txns", 128, 1, 1000000, &iv, err) < 0)
         goto fail;
     src->qcap = (int)iv;
-    if (conf_int(conf, "mysql.queue_mb", 8, 1, 65536, &iv, err) < 0)
+    if (cdc_conf_get_bool(conf, "mysql.skip_own", 1, &src->skip_own, err) < 0)
+        goto fail;
+    if (conf_int(conf, "mysql.queue_mb", 4, 1, 65536, &iv, err) < 0)
         goto fail;
     src->qmax_bytes = (size_t)iv << 20;
     src->q = cdc_xcalloc((size_t)src->qcap, sizeof *src->q);
@@ -1414,7 +1417,12 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
     /* a fresh decoder per connection: a group cut by a disconnect is
      * dropped and re-read whole */
     cdc_binlog_destroy(src->bl);
-    src->bl = cdc_binlog_new(NULL);
+    {
+        /* loop prevention: our sinks' transactions are not captured */
+        cdc_binlog_opts_t bo = {.verify_checksum = 1,
+                                .skip_marked = src->skip_own};
+        src->bl = cdc_binlog_new(&bo);
+    }
     if (!by_gtid)
         cdc_binlog_set_file(src->bl, pos->file);
     if (pos->gtid[0])
