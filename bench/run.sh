@@ -9,6 +9,8 @@ echo "== envelope writer (1M envelopes)"
 "$BUILD/bench/envelope_bench" 1000000
 echo "== binlog decode vs mariadb-binlog"
 bash "$SRC/bench/decode_bench.sh"
+echo "== mapping engine -> PostgreSQL wide table (1M changes)"
+bash "$SRC/bench/map_pg_bench.sh"
 for b in "$SRC"/bench/bench_*.sh; do
     [ -e "$b" ] || continue
     echo "== $(basename "$b" .sh)"
