@@ -64,6 +64,9 @@ typedef struct myw {
     mstmt_t *stmts;
     int nstmts;
     cdc_buf_t sql;
+    int same_skip;       /* mysql_sink.same_value=skip */
+    int marker;          /* mysql_sink.marker: loop-prevention marker row */
+    int batch_unordered; /* batch has txns without a position (Kafka) */
 } myw_t;
 
 static int64_t now_us(void)
@@ -157,6 +160,24 @@ static void win(cdc_buf_t *b, const char *field, const char *incoming)
                    incoming, field);
 }
 
+/* the upsert's win condition; with same_value=skip an equal value never
+ * wins, so an unchanged row is not written (and not binlogged) */
+static void upsert_win(myw_t *w, cdc_buf_t *b, const char *field,
+                       const char *incoming)
+{
+    if (!w->same_skip) {
+        win(b, field, incoming);
+        return;
+    }
+    cdc_buf_puts(b, "(");
+    win(b, field, incoming);
+    cdc_buf_puts(b, " AND NOT (VALUES(");
+    qid(b, field);
+    cdc_buf_puts(b, ") <=> ");
+    qid(b, field);
+    cdc_buf_puts(b, "))");
+}
+
 static int create_tables(myw_t *w, cdc_err_t *err)
 {
     cdc_buf_t *b = &w->sql;
@@ -168,6 +189,13 @@ static int create_tables(myw_t *w, cdc_err_t *err)
              "BIGINT NOT NULL DEFAULT 0, changes BIGINT NOT NULL DEFAULT 0, "
              "updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) "
              "ENGINE=InnoDB", "creating the offsets table", err))
+        return -1;
+    /* loop prevention: one row per pipeline, bumped in every transaction
+     * of this sink; the binlog source skips transactions that write it */
+    if (w->marker &&
+        q(w, "CREATE TABLE IF NOT EXISTS autoglm_cdc_marker (pipeline "
+             "VARCHAR(190) PRIMARY KEY, n BIGINT NOT NULL DEFAULT 0) "
+             "ENGINE=InnoDB", "creating the marker table", err))
         return -1;
     for (uint32_t i = 0; w->create_tables && i < w->map->ntargets; i++) {
         const cdc_map_target_t *t = &w->map->targets[i];
@@ -302,12 +330,29 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
         cdc_conf_get_bool(conf, "mysql_sink.create_tables", 1, &ct, err))
         goto fail;
     w->create_tables = ct;
+    {
+        const char *sv = cdc_conf_get(conf, "mysql_sink.same_value", "stamp");
+        if (strcmp(sv, "stamp") && strcmp(sv, "skip")) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "mysql_sink.same_value: "
+                        "unknown value \"%s\"", sv);
+            cdc_err_hint(err, "stamp or skip (docs/TWO-WAY.md)");
+            goto fail;
+        }
+        w->same_skip = !strcmp(sv, "skip");
+    }
+    if (cdc_conf_get_bool(conf, "mysql_sink.marker", 1, &w->marker, err))
+        goto fail;
     w->map = cdc_map_load(cdc_conf_get(conf, "mapping.files", NULL), err);
     if (!w->map)
         goto fail;
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", pipe));
-    if (connect_dsn(w, dsn, err) || create_tables(w, err) ||
+    if (connect_dsn(w, dsn, err))
+        goto fail;
+    if (w->marker && mysql_query(w->m, "SET SESSION skip_replication = 1"))
+        /* MySQL has no such variable; the marker row is enough */
+        CDC_DEBUG(FAC, "skip_replication not set: %s", mysql_error(w->m));
+    if (create_tables(w, err) ||
         q(w, "COMMIT", "commit", err) || read_offset(w, 0, err) ||
         q(w, "COMMIT", "commit", err))
         goto fail;
@@ -415,6 +460,26 @@ static int key_cmp(const void *a, const void *b)
 }
 
 /* Merge consecutive upserts of ops[from, to) and apply them. */
+/* `_provenance` = JSON_SET(...): winners replace their entry, losers keep
+ * theirs (never NULL: a field without a stored rank always wins) */
+static void prov_set(myw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const uint32_t *fl, int nf)
+{
+    cdc_buf_puts(b, "`_provenance` = JSON_SET(`_provenance`");
+    for (int i = 0; i < nf; i++) {
+        const char *fname = t->fields[fl[i]].name;
+        char inc[200];
+        snprintf(inc, sizeof(inc), "JSON_VALUE(VALUES(`_provenance`), "
+                 "'$.\"%s\".r')", fname);
+        cdc_buf_printf(b, ", '$.\"%s\"', IF(", fname);
+        upsert_win(w, b, fname, inc);
+        cdc_buf_printf(b, ", JSON_EXTRACT(VALUES(`_provenance`), "
+                       "'$.\"%s\"'), JSON_EXTRACT(`_provenance`, "
+                       "'$.\"%s\"'))", fname, fname);
+    }
+    cdc_buf_puts(b, ")");
+}
+
 static int apply_upserts(myw_t *w, uint32_t from, uint32_t to, cdc_err_t *err)
 {
     mrow_t *rows = NULL;
@@ -531,6 +596,14 @@ static int exec_chunk(myw_t *w, mrow_t **rows, size_t n, cdc_err_t *err)
         qid(b, t->fields[t->key[0]].name);
     } else {
         cdc_buf_puts(b, " ON DUPLICATE KEY UPDATE ");
+        /* same_value=skip: the provenance is assigned first (against the
+         * stored values), then each value follows its provenance entry:
+         * ranks are unique per change, so "stored rank = incoming rank"
+         * means the incoming value won */
+        if (w->same_skip) {
+            prov_set(w, b, t, fl, nf);
+            cdc_buf_puts(b, ", ");
+        }
         for (int i = 0; i < nf; i++) {
             const char *fname = t->fields[fl[i]].name;
             char inc[200];
@@ -538,28 +611,22 @@ static int exec_chunk(myw_t *w, mrow_t **rows, size_t n, cdc_err_t *err)
                      "'$.\"%s\".r')", fname);
             qid(b, fname);
             cdc_buf_puts(b, " = IF(");
-            win(b, fname, inc);
+            if (w->same_skip)
+                cdc_buf_printf(b, "(CAST(COALESCE(JSON_VALUE(`_provenance`, "
+                               "'$.\"%s\".r'), '') AS BINARY) = CAST(%s AS "
+                               "BINARY))", fname, inc);
+            else
+                win(b, fname, inc);
             cdc_buf_puts(b, ", VALUES(");
             qid(b, fname);
             cdc_buf_puts(b, "), ");
             qid(b, fname);
-            cdc_buf_puts(b, "), ");
+            cdc_buf_puts(b, ")");
+            if (i < nf - 1 || !w->same_skip)
+                cdc_buf_puts(b, ", ");
         }
-        /* winners replace their entry, losers keep theirs (never NULL:
-         * a field without a stored rank always wins) */
-        cdc_buf_puts(b, "`_provenance` = JSON_SET(`_provenance`");
-        for (int i = 0; i < nf; i++) {
-            const char *fname = t->fields[fl[i]].name;
-            char inc[200];
-            snprintf(inc, sizeof(inc), "JSON_VALUE(VALUES(`_provenance`), "
-                     "'$.\"%s\".r')", fname);
-            cdc_buf_printf(b, ", '$.\"%s\"', IF(", fname);
-            win(b, fname, inc);
-            cdc_buf_printf(b, ", JSON_EXTRACT(VALUES(`_provenance`), "
-                           "'$.\"%s\"'), JSON_EXTRACT(`_provenance`, "
-                           "'$.\"%s\"'))", fname, fname);
-        }
-        cdc_buf_puts(b, ")");
+        if (!w->same_skip)
+            prov_set(w, b, t, fl, nf);
     }
     st = prepare(w, sig.p, b->p, err);
     cdc_buf_free(&sig);
@@ -733,7 +800,8 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
 
     if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
         goto fail;
-    if (w->have_stored && strcmp(w->batch_pos, w->stored) <= 0) {
+    if (w->have_stored && !w->batch_unordered &&
+        strcmp(w->batch_pos, w->stored) <= 0) {
         CDC_WARN(FAC, "batch up to %s is already in the target database; "
                  "skipped", w->batch_pos);
         return q(w, "COMMIT", "commit", err);
@@ -748,6 +816,17 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
         if (op && (op->kind == CDC_WIDE_DELETE ? exec_delete(w, op, err)
                                                : exec_lookup(w, op, err)))
             goto fail;
+    }
+    if (w->marker) {
+        st = prepare(w, "marker", "INSERT INTO autoglm_cdc_marker (pipeline, "
+                     "n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1", err);
+        if (!st)
+            goto fail;
+        bind_add(&bs, w->pipeline, strlen(w->pipeline), 0);
+        if (exec_bound(w, st, &bs, "writing the marker row", err))
+            goto fail;
+        binds_free(&bs);
+        memset(&bs, 0, sizeof(bs));
     }
     st = prepare(w, "offsets",
                  "INSERT INTO autoglm_cdc_offsets (pipeline, source, position, "
@@ -775,8 +854,10 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     binds_free(&bs);
     if (q(w, "COMMIT", "commit", err))
         goto fail;
-    memcpy(w->stored, w->batch_pos, sizeof(w->stored));
-    w->have_stored = 1;
+    if (!w->batch_unordered) {
+        memcpy(w->stored, w->batch_pos, sizeof(w->stored));
+        w->have_stored = 1;
+    }
     return 0;
 fail:
     binds_free(&bs);
@@ -808,6 +889,7 @@ static int flush_batch(myw_t *w, cdc_err_t *err)
         w->txns[i]->pending = 0;
     w->ntxns = 0;
     w->batch_changes = 0;
+    w->batch_unordered = 0;
     cdc_wide_ops_reset(&w->ops);
     return 0;
 }
@@ -818,7 +900,8 @@ static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
     char pos[33];
 
     cdc_map_txn_pos(&tx->pos, pos);
-    if (w->have_stored && strcmp(pos, w->stored) <= 0) {
+    if (w->have_stored && (tx->pos.file[0] || tx->pos.lsn) &&
+        strcmp(pos, w->stored) <= 0) {
         w->skipped_dups++;
         tx->pending = 0;
         return 0;
@@ -840,8 +923,12 @@ static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         w->batch_start_us = now_us();
     w->txns[w->ntxns++] = tx;
     tx->pending = 1;
-    memcpy(w->batch_pos, pos, sizeof(pos));
-    w->batch_cpos = tx->pos;
+    if (!tx->pos.file[0] && !tx->pos.lsn)
+        w->batch_unordered = 1; /* Kafka source: no total order */
+    else {
+        memcpy(w->batch_pos, pos, sizeof(pos));
+        w->batch_cpos = tx->pos;
+    }
     w->batch_commit_us = tx->commit_us;
     if ((int64_t)w->ops.n >= w->batch_rows)
         return flush_batch(w, err);

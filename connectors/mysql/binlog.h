@@ -55,6 +55,13 @@ typedef struct cdc_binlog_opts {
      * is decoded; may be NULL. */
     void (*on_event)(void *opaque, const cdc_binlog_evinfo_t *ev);
     void *opaque;
+    /* Loop prevention (docs/TWO-WAY.md): hand out a transaction as
+     * skipped = 1 with no changes when a rows event of it carries
+     * LOG_EVENT_SKIP_REPLICATION_F (0x8000: MariaDB `SET SESSION
+     * skip_replication=1`) or it writes a table named autoglm_cdc_marker
+     * (any database: the marker row our wide sinks add to each of their
+     * transactions).  0 (default) = keep everything. */
+    int skip_marked;
 } cdc_binlog_opts_t;
 
 typedef struct cdc_binlog cdc_binlog_t;

@@ -99,6 +99,7 @@ enum {
 #define LOG_EVENT_BINLOG_IN_USE_F 0x0001
 #define LOG_EVENT_ARTIFICIAL_F 0x0020
 #define LOG_EVENT_IGNORABLE_F 0x0080
+#define LOG_EVENT_SKIP_REPLICATION_F 0x8000 /* MariaDB skip_replication */
 
 /* ROWS event flags. */
 #define STMT_END_F 0x0001
@@ -783,6 +784,13 @@ static int emit(cdc_binlog_t *bl, const evctx_t *e, cdc_txn_t *tx,
 {
     if (!tx)
         tx = cdc_txn_new();
+    if (tx->skipped && tx->nchanges) {
+        CDC_DEBUG(FAC, "transaction %s written by autoglm-cdc: skipped",
+                  g->text);
+        for (uint32_t i = 0; i < tx->nchanges; i++)
+            cdc_table_destroy(tx->changes[i].tbl);
+        tx->nchanges = 0;
+    }
     if (g->commit_us > 0)
         tx->commit_us = g->commit_us;
     else
@@ -2129,6 +2137,10 @@ static int ev_rows(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
         bl->implicit = 1;
     }
     cdc_txn_t *tx = cur_txn(bl);
+    if (bl->o.skip_marked &&
+        ((e->flags & LOG_EVENT_SKIP_REPLICATION_F) ||
+         !strcmp(t->name, "autoglm_cdc_marker")))
+        tx->skipped = 1; /* our own write: dropped at commit */
     uint32_t njson = 0;
     for (uint32_t i = 0; i < t->ncols; i++)
         njson += t->cols[i].type == 245;
