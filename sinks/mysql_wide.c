@@ -35,6 +35,7 @@
 #include "cdc/log.h"
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
+#include "mappings/reverse.h"
 
 extern const cdc_sink_ops_t cdc_sink_mysql_ops;
 
@@ -349,6 +350,10 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", pipe));
     if (connect_dsn(w, dsn, err))
         goto fail;
+    /* @autoglm_cdc_sink tells two-way triggers (docs/TWO-WAY.md) that
+     * this session is ours, on MySQL and MariaDB alike */
+    if (q(w, "SET @autoglm_cdc_sink = 1", "setting the session", err))
+        goto fail;
     if (w->marker && mysql_query(w->m, "SET SESSION skip_replication = 1"))
         /* MySQL has no such variable; the marker row is enough */
         CDC_DEBUG(FAC, "skip_replication not set: %s", mysql_error(w->m));
@@ -472,7 +477,14 @@ static void prov_set(myw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
         snprintf(inc, sizeof(inc), "JSON_VALUE(VALUES(`_provenance`), "
                  "'$.\"%s\".r')", fname);
         cdc_buf_printf(b, ", '$.\"%s\"', IF(", fname);
+        /* same_value=skip: remember the outcome for the value assignment
+         * (MariaDB reads VALUES(`_provenance`) as NULL once the column
+         * has been assigned) */
+        if (w->same_skip)
+            cdc_buf_printf(b, "(@agw_win%d := ", i);
         upsert_win(w, b, fname, inc);
+        if (w->same_skip)
+            cdc_buf_puts(b, ")");
         cdc_buf_printf(b, ", JSON_EXTRACT(VALUES(`_provenance`), "
                        "'$.\"%s\"'), JSON_EXTRACT(`_provenance`, "
                        "'$.\"%s\"'))", fname, fname);
@@ -597,9 +609,8 @@ static int exec_chunk(myw_t *w, mrow_t **rows, size_t n, cdc_err_t *err)
     } else {
         cdc_buf_puts(b, " ON DUPLICATE KEY UPDATE ");
         /* same_value=skip: the provenance is assigned first (against the
-         * stored values), then each value follows its provenance entry:
-         * ranks are unique per change, so "stored rank = incoming rank"
-         * means the incoming value won */
+         * stored values), recording each field's outcome in a session
+         * variable; then each value follows its outcome */
         if (w->same_skip) {
             prov_set(w, b, t, fl, nf);
             cdc_buf_puts(b, ", ");
@@ -612,9 +623,7 @@ static int exec_chunk(myw_t *w, mrow_t **rows, size_t n, cdc_err_t *err)
             qid(b, fname);
             cdc_buf_puts(b, " = IF(");
             if (w->same_skip)
-                cdc_buf_printf(b, "(CAST(COALESCE(JSON_VALUE(`_provenance`, "
-                               "'$.\"%s\".r'), '') AS BINARY) = CAST(%s AS "
-                               "BINARY))", fname, inc);
+                cdc_buf_printf(b, "@agw_win%d", i);
             else
                 win(b, fname, inc);
             cdc_buf_puts(b, ", VALUES(");
@@ -911,9 +920,12 @@ static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         if (!cdc_map_wants(w->map, w->source, ch->tbl->db, ch->tbl->name))
             continue;
         w->batch_changes++;
+        uint32_t n0 = w->ops.n;
         if (cdc_map_change(w->map, w->source, tx, &tx->changes[i], i, &w->ops,
                            err) < 0)
             return -1;
+        /* two-way: a value keeps the rank stored with it */
+        cdc_twoway_restamp(ch, &w->ops, n0);
     }
     if (w->ntxns == w->captxns) {
         w->captxns = w->captxns ? w->captxns * 2 : 256;

@@ -44,6 +44,7 @@
 #include "cdc/log.h"
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
+#include "mappings/reverse.h"
 
 extern const cdc_sink_ops_t cdc_sink_postgres_ops;
 
@@ -1185,6 +1186,7 @@ static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         if (!cdc_map_wants(w->map, w->source, ch->tbl->db, ch->tbl->name))
             continue;
         w->batch_changes++;
+        uint32_t n0 = w->ops.n;
         if (cdc_map_change(w->map, w->source, tx, &tx->changes[i], i, &w->ops,
                            err) < 0) {
             char pbuf[80];
@@ -1194,6 +1196,8 @@ static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
                            tx->changes[i].tbl->name, pbuf);
             return -1;
         }
+        /* two-way: a value keeps the rank stored with it */
+        cdc_twoway_restamp(ch, &w->ops, n0);
     }
     if (w->ntxns == w->captxns) {
         w->captxns = w->captxns ? w->captxns * 2 : 256;

@@ -1,0 +1,126 @@
+/*
+ * reverse.c - two-way sync: ranks that travel with the values
+ * (mappings/reverse.h, docs/TWO-WAY.md).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_tree.h>
+
+#include "cdc/log.h"
+#include "mappings/map_int.h"
+#include "mappings/reverse.h"
+
+size_t cdc_twoway_rank_len(cdc_mrule_t r)
+{
+    return r == CDC_RULE_WEIGHTED ? 16 + 16 + 8 + 8 + CDC_MAP_POS_LEN
+                                  : 16 + 8 + 8 + CDC_MAP_POS_LEN;
+}
+
+/* the same parts, in the same order, as the engine's ranks (map.h) */
+void cdc_twoway_rank(cdc_mrule_t r, int priority, double weight,
+                     const char *source, int64_t t_us, char *out)
+{
+    char T[17], P[9], W[17], S[9], pos[CDC_MAP_POS_LEN + 1];
+    uint32_t h = 2166136261u;
+    double w = weight * 1e6;
+
+    for (const char *c = source; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    snprintf(T, sizeof(T), "%016" PRIx64, (uint64_t)t_us ^ ((uint64_t)1 << 63));
+    snprintf(P, sizeof(P), "%08" PRIx32, (uint32_t)priority ^ 0x80000000u);
+    snprintf(W, sizeof(W), "%016" PRIx64, (uint64_t)llround(w < 0 ? 0 : w));
+    snprintf(S, sizeof(S), "%08" PRIx32, h);
+    memset(pos, '0', CDC_MAP_POS_LEN);
+    pos[CDC_MAP_POS_LEN] = '\0';
+    if (r == CDC_RULE_PRIORITY)
+        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s", P, T, S, pos);
+    else if (r == CDC_RULE_WEIGHTED)
+        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s%s", W, T, P, S, pos);
+    else
+        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s", T, P, S, pos);
+}
+
+static yajl_val obj_get(yajl_val o, const char *k)
+{
+    if (!o || !YAJL_IS_OBJECT(o))
+        return NULL;
+    for (size_t i = 0; i < o->u.object.len; i++)
+        if (!strcmp(o->u.object.keys[i], k))
+            return o->u.object.values[i];
+    return NULL;
+}
+
+static const cdc_map_assign_t *assign_of(const cdc_map_mapping_t *mp,
+                                         uint32_t field)
+{
+    for (uint32_t i = 0; mp && i < mp->nfields; i++)
+        if (mp->fields[i].field == field)
+            return &mp->fields[i];
+    return NULL;
+}
+
+uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
+                            uint32_t from)
+{
+    const cdc_table_t *t = ch->tbl;
+    const cdc_value_t *pv = NULL;
+    yajl_val root = NULL;
+    char ebuf[128];
+    uint32_t n = 0;
+
+    if (!ch->after || from >= ops->n)
+        return 0;
+    for (uint32_t c = 0; c < t->ncols; c++)
+        if (!strcmp(t->cols[c].name, "_provenance")) {
+            pv = &ch->after[c];
+            break;
+        }
+    if (!pv || (pv->kind != CDC_V_STRING && pv->kind != CDC_V_JSON) || !pv->s)
+        return 0;
+    {
+        char *text = cdc_xstrndup(pv->s, pv->len);
+        root = yajl_tree_parse(text, ebuf, sizeof(ebuf));
+        free(text);
+    }
+    if (!root)
+        return 0;
+    for (uint32_t o = from; o < ops->n; o++) {
+        cdc_wide_op_t *op = &ops->ops[o];
+        int64_t t_all = -1;
+        int agree = 1;
+        if (op->kind != CDC_WIDE_UPSERT)
+            continue;
+        for (uint32_t i = 0; i < op->nvals; i++) {
+            cdc_wide_val_t *v = &op->vals[i];
+            const cdc_map_field_t *f = &op->target->fields[v->field];
+            const cdc_map_assign_t *a = assign_of(op->mapping, v->field);
+            const char *col = a && a->expr ? cdc_expr_column(a->expr) : NULL;
+            yajl_val ent, r, tv;
+            if (!col || !(ent = obj_get(root, col)))
+                continue;
+            r = obj_get(ent, "r");
+            tv = obj_get(ent, "t");
+            if (!r || !YAJL_IS_STRING(r) ||
+                strlen(r->u.string) != cdc_twoway_rank_len(f->rule)) {
+                CDC_DEBUG("twoway", "%s: stamp of %s has no rank of rule "
+                          "layout; commit-time rank kept", f->name, col);
+                continue;
+            }
+            memcpy(v->rank, r->u.string, strlen(r->u.string) + 1);
+            n++;
+            if (tv && YAJL_IS_INTEGER(tv)) {
+                if (t_all < 0)
+                    t_all = tv->u.number.i;
+                else if (t_all != tv->u.number.i)
+                    agree = 0;
+            }
+        }
+        if (agree && t_all >= 0)
+            op->commit_us = t_all;
+    }
+    yajl_tree_free(root);
+    return n;
+}

@@ -1,0 +1,41 @@
+/*
+ * reverse.h - two-way sync support for the mapping engine
+ * (docs/TWO-WAY.md).
+ *
+ * In a two-way setup both tables - the business table and the wide
+ * table - keep a `_provenance` column, and a trigger on each stamps every
+ * direct edit (one not made by our sinks) of a two-way field with its
+ * rank: {"s": source, "t": µs, "r": rank}, computed with the field's
+ * rule from the edit's time (at least the stored time + 1 µs), the
+ * source's priority and id hash.  A value carries that rank everywhere:
+ * cdc_twoway_restamp() replaces the rank the engine computed from the
+ * commit time with the one stored in the row, so both sides compare the
+ * same ranks and resolve every conflict identically.
+ */
+#ifndef CDC_REVERSE_H
+#define CDC_REVERSE_H
+
+#include "mappings/map.h"
+
+/**
+ * @brief For the operations ops->ops[from .. ops->n) made from change ch:
+ * when ch's new row has a `_provenance` column with an entry for the
+ * column a value was read from (a bare column or `from:`), and that
+ * entry's rank has the layout of the field's rule, use it as the value's
+ * rank (and its "t" as the operation's commit time when all values of
+ * the operation agree).  Rows without `_provenance` are left alone.
+ * @returns the number of values restamped.
+ */
+uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
+                            uint32_t from);
+
+/** @brief Length of a rank under rule r (latest/priority 64, weighted 80). */
+size_t cdc_twoway_rank_len(cdc_mrule_t r);
+
+/** @brief The rank a trigger writes for a direct edit: rule r, source
+ *  priority and weight, source id, time in µs; the position part is
+ *  zeros.  out must hold CDC_MAP_RANK_LEN + 1 bytes. */
+void cdc_twoway_rank(cdc_mrule_t r, int priority, double weight,
+                     const char *source, int64_t t_us, char *out);
+
+#endif
