@@ -811,10 +811,11 @@ static int load_mapping(loader_t *L, const ynode_t *v)
                 if (mp->fields[q].field == (uint32_t)fi)
                     return lerr(L, x->kids[i], "field '%s' mapped twice",
                                 x->kids[i]->val);
+            /* counted even when it fails, so the cleanup frees what the
+             * half-loaded assignment holds */
             if (load_assign(L, mp->target, fi, x->kids[i + 1],
-                            &mp->fields[mp->nfields]))
+                            &mp->fields[mp->nfields++]))
                 return -1;
-            mp->nfields++;
         }
     }
     if (mp->lookup && !mp->nfields)
