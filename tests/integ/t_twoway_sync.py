@@ -164,37 +164,9 @@ def my_trigger(src, prio, fields):
     return out
 
 
-PG_TRIGGER_FN = r"""
-CREATE FUNCTION autoglm_cdc_twoway_stamp() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
--- TG_ARGV: source id, priority hex (8), source hash hex (8), fields...
-DECLARE
-    f text; t bigint; r text; n jsonb; o jsonb; stored text;
-BEGIN
-    IF pg_replication_origin_session_is_setup() THEN
-        RETURN NEW;               -- our sink: its ranks travel with the values
-    END IF;
-    n := to_jsonb(NEW);
-    o := CASE WHEN TG_OP = 'UPDATE' THEN to_jsonb(OLD) ELSE '{}'::jsonb END;
-    FOR i IN 3 .. TG_NARGS - 1 LOOP
-        f := TG_ARGV[i];
-        CONTINUE WHEN TG_OP = 'UPDATE' AND n -> f IS NOT DISTINCT FROM o -> f;
-        CONTINUE WHEN TG_OP = 'INSERT' AND n -> f = 'null'::jsonb;
-        t := greatest((extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
-                      coalesce((o #>> ARRAY['_provenance', f, 't'])::bigint, 0) + 1);
-        r := '8' || lpad(to_hex(t), 15, '0') || TG_ARGV[1] || TG_ARGV[2] || repeat('0', 32);
-        stored := coalesce(o #>> ARRAY['_provenance', f, 'r'], '');
-        IF r COLLATE "C" <= stored COLLATE "C" THEN
-            -- the stored value wins by the rule: keep it
-            NEW := jsonb_populate_record(NEW, jsonb_build_object(f, o -> f));
-            RAISE NOTICE 'autoglm-cdc: % keeps % (rank % >= %)', f, o -> f, stored, r;
-        ELSE
-            NEW._provenance := coalesce(NEW._provenance, '{}'::jsonb) ||
-                jsonb_build_object(f, jsonb_build_object('s', TG_ARGV[0], 't', t, 'r', r));
-        END IF;
-    END LOOP;
-    RETURN NEW;
-END $$;
-"""
+# the stamping function of the documented example (docs/TWO-WAY.md)
+_EX = open(os.path.join(ROOT, "mappings/examples/twoway-setup-postgres.sql")).read()
+PG_TRIGGER_FN = _EX[_EX.index("CREATE OR REPLACE FUNCTION"):_EX.index("END $$;") + len("END $$;")]
 
 
 def yaml_text(cyclic):
@@ -255,7 +227,7 @@ def setup(cyclic):
             my("DELIMITER //\n%s//\nDELIMITER ;\n" % t, MDB)
         pg(PG_TRIGGER_FN, PDB, superuser=True)
         pg("CREATE TRIGGER tw BEFORE INSERT OR UPDATE ON public.customer_wide FOR EACH ROW EXECUTE FUNCTION "
-           "autoglm_cdc_twoway_stamp('platform', '%s', '%s', 'name', 'status')" % (prio_hex(1), fnv("platform")),
+           "autoglm_cdc_twoway_stamp('platform', 'latest', '%s', '%s', 'name', 'status')" % (prio_hex(1), fnv("platform")),
            PDB, superuser=True)
     yf = os.path.join(TMP, "twoway%s.yaml" % ("-cyclic" if cyclic else ""))
     open(yf, "w").write(yaml_text(cyclic))
