@@ -1,0 +1,197 @@
+/*
+ * t_twoway.c - two-way ranks (mappings/reverse.c): the trigger's rank
+ * formula equals the engine's rank for the same source, time and a zero
+ * position; cdc_twoway_restamp() takes a value's rank from the row's
+ * _provenance (bare column and from: with a value map), leaves fields
+ * without an entry or with a rank of another layout alone.
+ */
+#include "cdc/err.h"
+#include "mappings/map.h"
+#include "mappings/reverse.h"
+#include "tests/unit/cdc_test.h"
+
+static const char *yaml =
+    "sources:\n"
+    "  crm: {priority: 1}\n"
+    "  platform: {priority: 3, weight: 0.5}\n"
+    "targets:\n"
+    "  w:\n"
+    "    table: public.w\n"
+    "    key: id\n"
+    "    fields:\n"
+    "      id: bigint\n"
+    "      name: {type: text, owners: [crm, platform], rule: latest}\n"
+    "      status: {type: text, owners: [crm, platform], rule: latest}\n"
+    "      note: {type: text, owners: [crm, platform], rule: priority}\n"
+    "      score: {type: text, owners: [crm, platform], rule: weighted}\n"
+    "mappings:\n"
+    "  - source: platform\n"
+    "    table: public.src\n"
+    "    target: w\n"
+    "    key: {id: id}\n"
+    "    fields:\n"
+    "      name: name\n"
+    "      status: {from: is_active, map: {1: enabled, 0: disabled}}\n"
+    "      note: \"upper(note)\"\n"
+    "      score: score\n";
+
+static cdc_value_t sval(cdc_txn_t *tx, const char *s)
+{
+    cdc_value_t v = {0};
+    v.kind = CDC_V_STRING;
+    v.len = strlen(s);
+    v.s = cdc_arena_memdup(&tx->arena, s, v.len);
+    return v;
+}
+
+static const cdc_wide_val_t *val_of(const cdc_wide_op_t *op, const char *f)
+{
+    static cdc_wide_val_t none = {.s = "(none)", .rank = "(none)"};
+    for (uint32_t i = 0; i < op->nvals; i++)
+        if (!strcmp(op->target->fields[op->vals[i].field].name, f))
+            return &op->vals[i];
+    return &none;
+}
+
+CDC_TEST(trigger_rank_equals_engine_rank)
+{
+    cdc_err_t err = {0};
+    cdc_map_t *m = cdc_map_load_str("m.yaml", yaml, strlen(yaml), &err);
+    cdc_wide_ops_t ops;
+    cdc_txn_t *tx = cdc_txn_new();
+    cdc_table_t *t = cdc_table_new("public", "src", 5);
+    const char *names[] = {"id", "name", "is_active", "note", "score"};
+    char r[CDC_MAP_RANK_LEN + 1];
+
+    T_ASSERT(m != NULL);
+    if (!m)
+        return;
+    for (int i = 0; i < 5; i++)
+        t->cols[i].name = cdc_xstrdup(names[i]);
+    cdc_wide_ops_init(&ops);
+    tx->commit_us = 1767225600123456;
+    cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
+    ch->after = cdc_txn_values(tx, 5);
+    ch->after[0].kind = CDC_V_INT;
+    ch->after[0].u.i = 7;
+    ch->after[1] = sval(tx, "Ann");
+    ch->after[2].kind = CDC_V_INT;
+    ch->after[2].u.i = 1;
+    ch->after[3] = sval(tx, "x");
+    ch->after[4] = sval(tx, "9");
+    T_EQ_INT(cdc_map_change(m, "platform", tx, ch, 0, &ops, &err), 1);
+    /* position 0 (no file, no LSN, change index 0): 32 zeros */
+    cdc_twoway_rank(CDC_RULE_LATEST, 3, 0.5, "platform", tx->commit_us, r);
+    T_EQ_STR(val_of(&ops.ops[0], "name")->rank, r);
+    T_EQ_INT((long long)strlen(r), (long long)cdc_twoway_rank_len(CDC_RULE_LATEST));
+    cdc_twoway_rank(CDC_RULE_PRIORITY, 3, 0.5, "platform", tx->commit_us, r);
+    T_EQ_STR(val_of(&ops.ops[0], "note")->rank, r);
+    cdc_twoway_rank(CDC_RULE_WEIGHTED, 3, 0.5, "platform", tx->commit_us, r);
+    T_EQ_STR(val_of(&ops.ops[0], "score")->rank, r);
+    T_EQ_INT((long long)strlen(r), (long long)cdc_twoway_rank_len(CDC_RULE_WEIGHTED));
+    /* the documented trigger formula for latest, priority 1, 'crm' */
+    cdc_twoway_rank(CDC_RULE_LATEST, 1, 1, "crm", 0x6613eeab04e1a, r);
+    T_EQ_STR(r, "8006613eeab04e1a80000001ed44d677"
+                "00000000000000000000000000000000");
+    cdc_wide_ops_free(&ops);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+    cdc_map_destroy(m);
+}
+
+CDC_TEST(restamp_from_provenance)
+{
+    cdc_err_t err = {0};
+    cdc_map_t *m = cdc_map_load_str("m.yaml", yaml, strlen(yaml), &err);
+    cdc_wide_ops_t ops;
+    cdc_txn_t *tx = cdc_txn_new();
+    cdc_table_t *t = cdc_table_new("public", "src", 6);
+    const char *names[] = {"id", "name", "is_active", "note", "score",
+                           "_provenance"};
+    const char *rn = "8006613eeab04e0080000001ed44d677"
+                     "00000000000000000000000000000000";
+    const char *rs = "8006613eeab04e1a80000001ed44d677"
+                     "00000000000000000000000000000000";
+    char prov[600], before_name[CDC_MAP_RANK_LEN + 1];
+
+    T_ASSERT(m != NULL);
+    if (!m)
+        return;
+    for (int i = 0; i < 6; i++)
+        t->cols[i].name = cdc_xstrdup(names[i]);
+    cdc_wide_ops_init(&ops);
+    tx->commit_us = 1767225600123456;
+    cdc_change_t *ch = cdc_txn_add(tx, 'u', t);
+    ch->after = cdc_txn_values(tx, 6);
+    ch->after[0].kind = CDC_V_INT;
+    ch->after[0].u.i = 7;
+    ch->after[1] = sval(tx, "Ann");
+    ch->after[2].kind = CDC_V_INT;
+    ch->after[2].u.i = 0;
+    ch->after[3] = sval(tx, "x");
+    ch->after[4] = sval(tx, "9");
+    /* name and is_active stamped; score's entry has a latest-layout rank
+     * (64) although score is weighted (80): not used */
+    snprintf(prov, sizeof(prov),
+             "{\"name\": {\"s\": \"crm\", \"t\": 1795772713554176, \"r\": \"%s\"},"
+             " \"is_active\": {\"s\": \"crm\", \"t\": 1795772713554202, \"r\": \"%s\"},"
+             " \"score\": {\"s\": \"crm\", \"t\": 1, \"r\": \"%s\"}}", rn, rs, rn);
+    ch->after[5] = sval(tx, prov);
+    ch->after[5].kind = CDC_V_JSON;
+    T_EQ_INT(cdc_map_change(m, "platform", tx, ch, 0, &ops, &err), 1);
+    snprintf(before_name, sizeof(before_name), "%s",
+             val_of(&ops.ops[0], "note")->rank);
+    T_EQ_INT(cdc_twoway_restamp(ch, &ops, 0), 2);
+    T_EQ_STR(val_of(&ops.ops[0], "name")->rank, rn);
+    T_EQ_STR(val_of(&ops.ops[0], "status")->rank, rs); /* from: is_active */
+    T_EQ_STR(val_of(&ops.ops[0], "status")->s, "disabled");
+    T_EQ_STR(val_of(&ops.ops[0], "note")->rank, before_name); /* expression */
+    T_ASSERT(strcmp(val_of(&ops.ops[0], "score")->rank, rn) != 0);
+    /* the values disagree on t: the op keeps its commit time */
+    T_EQ_INT(ops.ops[0].commit_us, tx->commit_us);
+    cdc_wide_ops_free(&ops);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+    cdc_map_destroy(m);
+}
+
+CDC_TEST(restamp_without_provenance_is_a_no_op)
+{
+    cdc_err_t err = {0};
+    cdc_map_t *m = cdc_map_load_str("m.yaml", yaml, strlen(yaml), &err);
+    cdc_wide_ops_t ops;
+    const char *names[] = {"id", "name", "is_active", "note", "score",
+                           "_provenance"};
+
+    T_ASSERT(m != NULL);
+    if (!m)
+        return;
+    cdc_wide_ops_init(&ops);
+    /* no _provenance column; then one that is not JSON */
+    for (int ncols = 5; ncols <= 6; ncols++) {
+        cdc_txn_t *tx = cdc_txn_new();
+        cdc_table_t *t = cdc_table_new("public", "src", (uint32_t)ncols);
+        for (int i = 0; i < ncols; i++)
+            t->cols[i].name = cdc_xstrdup(names[i]);
+        cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
+        ch->after = cdc_txn_values(tx, (uint32_t)ncols);
+        ch->after[0].kind = CDC_V_INT;
+        ch->after[0].u.i = 1;
+        ch->after[1] = sval(tx, "Bo");
+        ch->after[2].kind = CDC_V_INT;
+        ch->after[2].u.i = 1;
+        ch->after[3] = sval(tx, "n");
+        ch->after[4] = sval(tx, "1");
+        if (ncols == 6)
+            ch->after[5] = sval(tx, "{not json");
+        cdc_wide_ops_reset(&ops);
+        T_EQ_INT(cdc_map_change(m, "platform", tx, ch, 0, &ops, &err), 1);
+        T_EQ_INT(cdc_twoway_restamp(ch, &ops, 0), 0);
+        cdc_txn_destroy(tx);
+        cdc_table_destroy(t);
+    }
+    cdc_wide_ops_free(&ops);
+    cdc_map_destroy(m);
+}
+
+CDC_TEST_MAIN()
