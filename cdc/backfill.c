@@ -842,6 +842,8 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     char *key = NULL;
     int rc = -1;
     uint32_t limit = (uint32_t)bf->chunk;
+    char *upto = NULL;
+    int empty = 0;
     cdc_buf_t kb = CDC_BUF_INIT;
     emq_t eq;
     int emitter = 0;
@@ -870,6 +872,13 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     if (key)
         CDC_INFO(FAC, "%s: resuming after key %s (%" PRIu64 " rows done "
                       "before)", j->name, key, j->start_rows);
+    /* a watermarked run ends at today's last key (the stream carries
+     * what is inserted after); a consistent snapshot needs no bound */
+    if (!bf->initial && bf->dops->max_key) {
+        if (bf->dops->max_key(w->snap, tbl, bf->where, &upto, err))
+            goto out;
+        empty = !upto; /* nothing to read; rows to come are the stream's */
+    }
     if (pthread_create(&eq.thr, NULL, emitter_main, &eq)) {
         cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot start a thread");
         goto out;
@@ -883,8 +892,9 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
         cdc_snap_vis_t vis = {0};
         cdc_snap_stamp_t st = {0};
         int64_t wait;
+        int wm = bf->watermarks && !empty;
 
-        if (bf->watermarks) {
+        if (wm) {
             w->wm_seq++;
             snprintf(lw, sizeof(lw), "%s-%d-%" PRIu64 "-lw", bf->prog.run,
                      w->idx, w->wm_seq);
@@ -895,13 +905,14 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
                 goto out;
             }
         }
-        if (bf->dops->read_chunk(w->snap, tbl, key, bf->where, limit, tx,
-                                 &last, &n, &vis, err)) {
+        if (!empty && bf->dops->read_chunk(w->snap, tbl, key, upto,
+                                           bf->where, limit, tx, &last, &n,
+                                           &vis, err)) {
             cdc_txn_destroy(tx);
             free(vis.xip);
             goto out;
         }
-        if (bf->watermarks) {
+        if (wm) {
             if (bf->dops->watermark(w->snap, bf->sig, hw, err) ||
                 window_collect(w, tbl, lw, hw, &vis, &st, err)) {
                 cdc_txn_destroy(tx);
@@ -992,6 +1003,7 @@ out:
     pthread_mutex_destroy(&eq.mu);
     pthread_cond_destroy(&eq.cv);
     free(eq.q);
+    free(upto);
     free(key);
     cdc_buf_free(&kb);
     cdc_table_destroy(tbl);

@@ -73,16 +73,23 @@ typedef struct cdc_snap_ops {
     int (*end_consistent)(cdc_snap_t *s, cdc_err_t *err);
     /**
      * Read up to limit rows of tbl after the key `after` (NULL = from the
-     * first row), in key order, honouring `where` (NULL = all rows).
+     * first row) and not beyond `upto` (NULL = no bound), in key order,
+     * honouring `where` (NULL = all rows).
      * Appends one op 'r' change per row to tx (after image only).  Sets
      * *last to the key of the last row read (malloc'd, opaque one-word
      * text for the progress file), *nrows to the rows read.  vis (may be
      * NULL) receives the visibility of the statement's snapshot.
      */
     int (*read_chunk)(cdc_snap_t *s, cdc_table_t *tbl, const char *after,
-                      const char *where, uint32_t limit, cdc_txn_t *tx,
-                      char **last, uint32_t *nrows, cdc_snap_vis_t *vis,
-                      cdc_err_t *err);
+                      const char *upto, const char *where, uint32_t limit,
+                      cdc_txn_t *tx, char **last, uint32_t *nrows,
+                      cdc_snap_vis_t *vis, cdc_err_t *err);
+    /** The largest key of tbl (honouring where) now, in read_chunk's key
+     *  form (*out malloc'd, NULL when no row).  A watermarked backfill
+     *  stops there (upto): rows inserted later come with the stream, and a
+     *  table with a busy insert tail would otherwise never end. */
+    int (*max_key)(cdc_snap_t *s, cdc_table_t *tbl, const char *where,
+                   char **out, cdc_err_t *err);
     /** Create the signal table if missing (sig = "db.table"/"schema.table"). */
     int (*signal_init)(cdc_snap_t *s, const char *sig, cdc_err_t *err);
     /** Write one watermark row (own short transaction) with id. */

@@ -67,8 +67,8 @@ typedef struct my_snap {
 
 /* Per-table driver state (tbl->priv). */
 typedef struct my_tab {
-    char *first_sql, *next_sql; /* chunk statements (LIMIT appended) */
-    MYSQL_STMT *first, *next;
+    char *sql[4];               /* chunk statements, by [after][upto] */
+    MYSQL_STMT *stmt[4];
     uint32_t limit;             /* LIMIT the statements were built for */
     char *where;
     uint8_t *json;              /* MariaDB JSON columns (ncols) or NULL */
@@ -347,12 +347,11 @@ static void tab_free(void *p)
     my_tab_t *t = p;
     if (!t)
         return;
-    if (t->first)
-        mysql_stmt_close(t->first);
-    if (t->next)
-        mysql_stmt_close(t->next);
-    free(t->first_sql);
-    free(t->next_sql);
+    for (int i = 0; i < 4; i++) {
+        if (t->stmt[i])
+            mysql_stmt_close(t->stmt[i]);
+        free(t->sql[i]);
+    }
     free(t->where);
     free(t->json);
     free(t);
@@ -1140,159 +1139,13 @@ static void cell_text(cdc_buf_t *b, const colbuf_t *c)
     }
 }
 
-/* ---- chunks ------------------------------------------------------------- */
-
-static int build_sql(my_tab_t *mt, const cdc_table_t *t, const char *where,
-                     uint32_t limit)
+/* Result buffers for nf columns: fixed types in place, strings in small
+ * buffers that fix_truncated() grows. */
+static void bind_cols(MYSQL_FIELD *fields, uint32_t nf, colbuf_t *cb,
+                      MYSQL_BIND *rb)
 {
-    cdc_buf_t b = CDC_BUF_INIT, order = CDC_BUF_INIT, cond = CDC_BUF_INIT;
-
-    cdc_buf_puts(&b, "SELECT ");
-    for (uint32_t i = 0; i < t->ncols; i++) {
-        if (i)
-            cdc_buf_putc(&b, ',');
-        put_ident(&b, t->cols[i].name);
-    }
-    cdc_buf_puts(&b, " FROM ");
-    put_ident(&b, t->db);
-    cdc_buf_putc(&b, '.');
-    put_ident(&b, t->name);
-    for (uint32_t k = 0; k < t->npk; k++) {
-        if (k)
-            cdc_buf_putc(&order, ',');
-        put_ident(&order, t->cols[t->pk[k]].name);
-    }
-    /* (k1 > ?) OR (k1 = ? AND k2 > ?) OR ... */
-    cdc_buf_putc(&cond, '(');
-    for (uint32_t j = 0; j < t->npk; j++) {
-        if (j)
-            cdc_buf_puts(&cond, " OR ");
-        cdc_buf_putc(&cond, '(');
-        for (uint32_t k = 0; k <= j; k++) {
-            if (k)
-                cdc_buf_puts(&cond, " AND ");
-            put_ident(&cond, t->cols[t->pk[k]].name);
-            cdc_buf_puts(&cond, k == j ? " > ?" : " = ?");
-        }
-        cdc_buf_putc(&cond, ')');
-    }
-    cdc_buf_putc(&cond, ')');
-
-    free(mt->first_sql);
-    free(mt->next_sql);
-    {
-        cdc_buf_t f = CDC_BUF_INIT, n = CDC_BUF_INIT;
-        cdc_buf_printf(&f, "%s%s%s%s ORDER BY %s LIMIT %u", b.p,
-                       where ? " WHERE (" : "", where ? where : "",
-                       where ? ")" : "", order.p, limit);
-        cdc_buf_printf(&n, "%s WHERE %s%s%s%s ORDER BY %s LIMIT %u", b.p,
-                       cond.p, where ? " AND (" : "", where ? where : "",
-                       where ? ")" : "", order.p, limit);
-        mt->first_sql = f.p;
-        mt->next_sql = n.p;
-    }
-    cdc_buf_free(&b);
-    cdc_buf_free(&order);
-    cdc_buf_free(&cond);
-    return 0;
-}
-
-static int my_read_chunk(cdc_snap_t *base, cdc_table_t *t, const char *after,
-                         const char *where, uint32_t limit, cdc_txn_t *tx,
-                         char **last, uint32_t *nrows, cdc_snap_vis_t *vis,
-                         cdc_err_t *err)
-{
-    my_snap_t *s = (my_snap_t *)base;
-    my_tab_t *mt = t->priv;
-    MYSQL_STMT *st;
-    MYSQL_RES *meta = NULL;
-    MYSQL_BIND *pb = NULL, *rb = NULL;
-    colbuf_t *cb = NULL;
-    kcell_t *kc = NULL;
-    uint32_t nf = 0, rows = 0;
-    int rc = -1, r;
-
-    *last = NULL;
-    *nrows = 0;
-    if (vis)
-        memset(vis, 0, sizeof(*vis));
-    if (limit != mt->limit || (where && (!mt->where || strcmp(where,
-                                                                mt->where)))) {
-        if (mt->first)
-            mysql_stmt_close(mt->first);
-        if (mt->next)
-            mysql_stmt_close(mt->next);
-        mt->first = mt->next = NULL;
-        mt->limit = limit;
-        free(mt->where);
-        mt->where = where ? cdc_xstrdup(where) : NULL;
-        build_sql(mt, t, where, limit);
-    }
-    if (after) {
-        if (!mt->next) {
-            mt->next = mysql_stmt_init(s->m);
-            if (mysql_stmt_prepare(mt->next, mt->next_sql,
-                                   strlen(mt->next_sql))) {
-                stmt_fail(mt->next, err, "cannot prepare the chunk query");
-                cdc_err_detail(err, "%.400s", mt->next_sql);
-                mysql_stmt_close(mt->next);
-                mt->next = NULL;
-                return -1;
-            }
-        }
-        st = mt->next;
-        kc = cdc_xcalloc(t->npk, sizeof(*kc));
-        if (kcells_parse(after, kc, t->npk)) {
-            cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_FATAL,
-                        "backfill progress of %s.%s has a malformed key '%s'",
-                        t->db, t->name, after);
-            cdc_err_hint(err, "delete the progress file to start the table "
-                              "over");
-            goto out;
-        }
-        uint32_t np = t->npk * (t->npk + 1) / 2, k = 0;
-        pb = cdc_xcalloc(np, sizeof(*pb));
-        for (uint32_t j = 0; j < t->npk; j++)
-            for (uint32_t i = 0; i <= j; i++)
-                bind_cell(&pb[k++], &kc[i]);
-        if (mysql_stmt_bind_param(st, pb)) {
-            stmt_fail(st, err, "cannot bind the chunk key");
-            goto out;
-        }
-    } else {
-        if (!mt->first) {
-            mt->first = mysql_stmt_init(s->m);
-            if (mysql_stmt_prepare(mt->first, mt->first_sql,
-                                   strlen(mt->first_sql))) {
-                stmt_fail(mt->first, err, "cannot prepare the chunk query");
-                cdc_err_detail(err, "%.400s", mt->first_sql);
-                mysql_stmt_close(mt->first);
-                mt->first = NULL;
-                return -1;
-            }
-        }
-        st = mt->first;
-    }
-    /* rows are converted while the server still sends (no
-     * store_result): string buffers start small and grow on truncation */
-    if (mysql_stmt_execute(st)) {
-        stmt_fail(st, err, "chunk query failed");
-        cdc_err_detail(err, "%.400s", after ? mt->next_sql : mt->first_sql);
-        goto out;
-    }
-    meta = mysql_stmt_result_metadata(st);
-    nf = meta ? mysql_num_fields(meta) : 0;
-    if (nf != t->ncols) {
-        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
-                    "mysql: %s.%s returned %u columns, expected %u (table "
-                    "altered during the backfill?)", t->db, t->name, nf,
-                    t->ncols);
-        goto out;
-    }
-    cb = cdc_xcalloc(nf, sizeof(*cb));
-    rb = cdc_xcalloc(nf, sizeof(*rb));
     for (uint32_t i = 0; i < nf; i++) {
-        MYSQL_FIELD *f = &meta->fields[i];
+        MYSQL_FIELD *f = &fields[i];
         colbuf_t *c = &cb[i];
         MYSQL_BIND *b = &rb[i];
         c->f = f;
@@ -1335,6 +1188,201 @@ static int my_read_chunk(cdc_snap_t *base, cdc_table_t *t, const char *after,
             break;
         }
     }
+}
+
+/* After MYSQL_DATA_TRUNCATED: fetch the cut values again, whole. */
+static int fix_truncated(MYSQL_STMT *st, colbuf_t *cb, MYSQL_BIND *rb,
+                         uint32_t nf, cdc_err_t *err)
+{
+    int rebind = 0;
+    for (uint32_t i = 0; i < nf; i++) {
+        colbuf_t *c = &cb[i];
+        if (!c->error || !c->buf)
+            continue;
+        if (c->len + 1 > c->cap) {
+            c->cap = c->len + 1 + c->len / 4;
+            c->buf = cdc_xrealloc(c->buf, c->cap);
+            rb[i].buffer = c->buf;
+            rb[i].buffer_length = c->cap;
+            rebind = 1;
+        }
+        if (mysql_stmt_fetch_column(st, &rb[i], i, 0))
+            return stmt_fail(st, err, "cannot fetch a long value");
+        c->error = 0;
+    }
+    if (rebind && mysql_stmt_bind_result(st, rb))
+        return stmt_fail(st, err, "cannot bind the chunk result");
+    return 0;
+}
+
+/* ---- chunks ------------------------------------------------------------- */
+
+/* The four chunk statements: [after key?][up to a key?]. */
+static int build_sql(my_tab_t *mt, const cdc_table_t *t, const char *where,
+                     uint32_t limit)
+{
+    cdc_buf_t b = CDC_BUF_INIT, order = CDC_BUF_INIT, gt = CDC_BUF_INIT,
+              le = CDC_BUF_INIT;
+
+    cdc_buf_puts(&b, "SELECT ");
+    for (uint32_t i = 0; i < t->ncols; i++) {
+        if (i)
+            cdc_buf_putc(&b, ',');
+        put_ident(&b, t->cols[i].name);
+    }
+    cdc_buf_puts(&b, " FROM ");
+    put_ident(&b, t->db);
+    cdc_buf_putc(&b, '.');
+    put_ident(&b, t->name);
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k)
+            cdc_buf_putc(&order, ',');
+        put_ident(&order, t->cols[t->pk[k]].name);
+    }
+    /* key > after: (k1 > ?) OR (k1 = ? AND k2 > ?) OR ...
+     * key <= upto: (k1 < ?) OR (k1 = ? AND k2 < ?) OR ... OR (k1 = ? AND
+     * k2 = ?) - the expanded forms MariaDB turns into index ranges */
+    cdc_buf_putc(&gt, '(');
+    cdc_buf_putc(&le, '(');
+    for (uint32_t j = 0; j <= t->npk; j++) {
+        for (int pass = 0; pass < 2; pass++) {
+            cdc_buf_t *c = pass ? &le : &gt;
+            if (!pass && j == t->npk)
+                continue;
+            if (j)
+                cdc_buf_puts(c, " OR ");
+            cdc_buf_putc(c, '(');
+            for (uint32_t k = 0; k <= j && k < t->npk; k++) {
+                if (k)
+                    cdc_buf_puts(c, " AND ");
+                put_ident(c, t->cols[t->pk[k]].name);
+                cdc_buf_puts(c, k < j ? " = ?" : pass ? " < ?" : " > ?");
+            }
+            cdc_buf_putc(c, ')');
+        }
+    }
+    cdc_buf_putc(&gt, ')');
+    cdc_buf_putc(&le, ')');
+
+    for (int v = 0; v < 4; v++) {
+        cdc_buf_t q = CDC_BUF_INIT;
+        int n = 0;
+        cdc_buf_puts(&q, b.p);
+        if (v & 1) {
+            cdc_buf_printf(&q, " WHERE %s", gt.p);
+            n++;
+        }
+        if (v & 2) {
+            cdc_buf_printf(&q, "%s%s", n ? " AND " : " WHERE ", le.p);
+            n++;
+        }
+        if (where)
+            cdc_buf_printf(&q, "%s(%s)", n ? " AND " : " WHERE ", where);
+        cdc_buf_printf(&q, " ORDER BY %s LIMIT %u", order.p, limit);
+        free(mt->sql[v]);
+        mt->sql[v] = q.p;
+    }
+    cdc_buf_free(&b);
+    cdc_buf_free(&order);
+    cdc_buf_free(&gt);
+    cdc_buf_free(&le);
+    return 0;
+}
+
+static int parse_key(const cdc_table_t *t, const char *txt, kcell_t *kc,
+                     cdc_err_t *err)
+{
+    if (kcells_parse(txt, kc, t->npk) == 0)
+        return 0;
+    cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_FATAL,
+                "backfill progress of %s.%s has a malformed key '%s'", t->db,
+                t->name, txt);
+    cdc_err_hint(err, "delete the progress file to start the table over");
+    return -1;
+}
+
+static int my_read_chunk(cdc_snap_t *base, cdc_table_t *t, const char *after,
+                         const char *upto, const char *where, uint32_t limit,
+                         cdc_txn_t *tx, char **last, uint32_t *nrows,
+                         cdc_snap_vis_t *vis, cdc_err_t *err)
+{
+    my_snap_t *s = (my_snap_t *)base;
+    my_tab_t *mt = t->priv;
+    MYSQL_STMT *st;
+    MYSQL_RES *meta = NULL;
+    MYSQL_BIND *pb = NULL, *rb = NULL;
+    colbuf_t *cb = NULL;
+    kcell_t *kc = NULL, *ku = NULL;
+    uint32_t nf = 0, rows = 0, np = 0, n = t->npk;
+    int rc = -1, r, v = (after ? 1 : 0) | (upto ? 2 : 0);
+
+    *last = NULL;
+    *nrows = 0;
+    if (vis)
+        memset(vis, 0, sizeof(*vis));
+    if (limit != mt->limit || (where && (!mt->where || strcmp(where,
+                                                                mt->where)))) {
+        for (int i = 0; i < 4; i++) {
+            if (mt->stmt[i])
+                mysql_stmt_close(mt->stmt[i]);
+            mt->stmt[i] = NULL;
+        }
+        mt->limit = limit;
+        free(mt->where);
+        mt->where = where ? cdc_xstrdup(where) : NULL;
+        build_sql(mt, t, where, limit);
+    }
+    if (!mt->stmt[v]) {
+        mt->stmt[v] = mysql_stmt_init(s->m);
+        if (mysql_stmt_prepare(mt->stmt[v], mt->sql[v], strlen(mt->sql[v]))) {
+            stmt_fail(mt->stmt[v], err, "cannot prepare the chunk query");
+            cdc_err_detail(err, "%.400s", mt->sql[v]);
+            mysql_stmt_close(mt->stmt[v]);
+            mt->stmt[v] = NULL;
+            return -1;
+        }
+    }
+    st = mt->stmt[v];
+    pb = cdc_xcalloc(n * (n + 1) + n + 1, sizeof(*pb));
+    if (after) {
+        kc = cdc_xcalloc(n, sizeof(*kc));
+        if (parse_key(t, after, kc, err))
+            goto out;
+        for (uint32_t j = 0; j < n; j++)
+            for (uint32_t i = 0; i <= j; i++)
+                bind_cell(&pb[np++], &kc[i]);
+    }
+    if (upto) {
+        ku = cdc_xcalloc(n, sizeof(*ku));
+        if (parse_key(t, upto, ku, err))
+            goto out;
+        for (uint32_t j = 0; j <= n; j++)
+            for (uint32_t i = 0; i <= j && i < n; i++)
+                bind_cell(&pb[np++], &ku[i]);
+    }
+    if (np && mysql_stmt_bind_param(st, pb)) {
+        stmt_fail(st, err, "cannot bind the chunk key");
+        goto out;
+    }
+    /* rows are converted while the server still sends (no
+     * store_result): string buffers start small and grow on truncation */
+    if (mysql_stmt_execute(st)) {
+        stmt_fail(st, err, "chunk query failed");
+        cdc_err_detail(err, "%.400s", mt->sql[v]);
+        goto out;
+    }
+    meta = mysql_stmt_result_metadata(st);
+    nf = meta ? mysql_num_fields(meta) : 0;
+    if (nf != t->ncols) {
+        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                    "mysql: %s.%s returned %u columns, expected %u (table "
+                    "altered during the backfill?)", t->db, t->name, nf,
+                    t->ncols);
+        goto out;
+    }
+    cb = cdc_xcalloc(nf, sizeof(*cb));
+    rb = cdc_xcalloc(nf, sizeof(*rb));
+    bind_cols(meta->fields, nf, cb, rb);
     if (mysql_stmt_bind_result(st, rb)) {
         stmt_fail(st, err, "cannot bind the chunk result");
         goto out;
@@ -1342,30 +1390,8 @@ static int my_read_chunk(cdc_snap_t *base, cdc_table_t *t, const char *after,
     while ((r = mysql_stmt_fetch(st)) == 0 || r == MYSQL_DATA_TRUNCATED) {
         cdc_change_t *ch;
         cdc_value_t *vals;
-        if (r == MYSQL_DATA_TRUNCATED) {
-            int rebind = 0;
-            for (uint32_t i = 0; i < nf; i++) {
-                colbuf_t *c = &cb[i];
-                if (!c->error || !c->buf)
-                    continue;
-                if (c->len + 1 > c->cap) {
-                    c->cap = c->len + 1 + c->len / 4;
-                    c->buf = cdc_xrealloc(c->buf, c->cap);
-                    rb[i].buffer = c->buf;
-                    rb[i].buffer_length = c->cap;
-                    rebind = 1;
-                }
-                if (mysql_stmt_fetch_column(st, &rb[i], i, 0)) {
-                    stmt_fail(st, err, "cannot fetch a long value");
-                    goto out;
-                }
-                c->error = 0;
-            }
-            if (rebind && mysql_stmt_bind_result(st, rb)) {
-                stmt_fail(st, err, "cannot bind the chunk result");
-                goto out;
-            }
-        }
+        if (r == MYSQL_DATA_TRUNCATED && fix_truncated(st, cb, rb, nf, err))
+            goto out;
         ch = cdc_txn_add(tx, CDC_OP_READ, t);
         vals = cdc_txn_values(tx, t->ncols);
         for (uint32_t i = 0; i < nf; i++)
@@ -1405,10 +1431,100 @@ out:
         kcells_free(kc, t->npk);
         free(kc);
     }
+    if (ku) {
+        kcells_free(ku, t->npk);
+        free(ku);
+    }
     if (rc) {
         free(*last);
         *last = NULL;
     }
+    return rc;
+}
+
+/* The largest key now (the end of the table for this run; rows inserted
+ * later reach the sink through the stream). */
+static int my_max_key(cdc_snap_t *base, cdc_table_t *t, const char *where,
+                      char **out, cdc_err_t *err)
+{
+    my_snap_t *s = (my_snap_t *)base;
+    cdc_buf_t q = CDC_BUF_INIT, kb = CDC_BUF_INIT;
+    MYSQL_STMT *st = mysql_stmt_init(s->m);
+    MYSQL_RES *meta = NULL;
+    MYSQL_BIND *rb = NULL;
+    colbuf_t *cb = NULL;
+    uint32_t nf = 0;
+    int rc = -1, r;
+
+    *out = NULL;
+    cdc_buf_puts(&q, "SELECT ");
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k)
+            cdc_buf_putc(&q, ',');
+        put_ident(&q, t->cols[t->pk[k]].name);
+    }
+    cdc_buf_puts(&q, " FROM ");
+    put_ident(&q, t->db);
+    cdc_buf_putc(&q, '.');
+    put_ident(&q, t->name);
+    if (where)
+        cdc_buf_printf(&q, " WHERE (%s)", where);
+    cdc_buf_puts(&q, " ORDER BY ");
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k)
+            cdc_buf_putc(&q, ',');
+        put_ident(&q, t->cols[t->pk[k]].name);
+        cdc_buf_puts(&q, " DESC");
+    }
+    cdc_buf_puts(&q, " LIMIT 1");
+    if (mysql_stmt_prepare(st, q.p, q.len) || mysql_stmt_execute(st)) {
+        stmt_fail(st, err, "cannot read the largest key");
+        cdc_err_detail(err, "%.400s", q.p);
+        goto out;
+    }
+    meta = mysql_stmt_result_metadata(st);
+    nf = meta ? mysql_num_fields(meta) : 0;
+    if (nf != t->npk) {
+        cdc_err_set(err, CDC_EXIT_FAIL, 0, "mysql: key query returned %u "
+                    "columns", nf);
+        goto out;
+    }
+    cb = cdc_xcalloc(nf, sizeof(*cb));
+    rb = cdc_xcalloc(nf, sizeof(*rb));
+    bind_cols(meta->fields, nf, cb, rb);
+    if (mysql_stmt_bind_result(st, rb)) {
+        stmt_fail(st, err, "cannot bind the key result");
+        goto out;
+    }
+    r = mysql_stmt_fetch(st);
+    if (r == MYSQL_DATA_TRUNCATED && fix_truncated(st, cb, rb, nf, err))
+        goto out;
+    if (r == 0 || r == MYSQL_DATA_TRUNCATED) {
+        for (uint32_t k = 0; k < nf; k++) {
+            if (k)
+                cdc_buf_putc(&kb, ',');
+            cell_text(&kb, &cb[k]);
+        }
+        *out = kb.p;
+        kb.p = NULL;
+        while (mysql_stmt_fetch(st) == 0)
+            ;
+    } else if (r != MYSQL_NO_DATA) {
+        stmt_fail(st, err, "cannot read the largest key");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (meta)
+        mysql_free_result(meta);
+    if (cb)
+        for (uint32_t i = 0; i < nf; i++)
+            free(cb[i].buf);
+    free(cb);
+    free(rb);
+    mysql_stmt_close(st);
+    cdc_buf_free(&q);
+    cdc_buf_free(&kb);
     return rc;
 }
 
@@ -1520,6 +1636,7 @@ const cdc_snap_ops_t cdc_snap_mysql_ops = {
     .begin_consistent = my_begin_consistent,
     .end_consistent = my_end_consistent,
     .read_chunk = my_read_chunk,
+    .max_key = my_max_key,
     .signal_init = my_signal_init,
     .watermark = my_watermark,
     .signal_cleanup = my_signal_cleanup,

@@ -56,7 +56,7 @@ typedef struct pg_snap {
 } pg_snap_t;
 
 typedef struct pg_tab {
-    char *first_sql, *next_sql;
+    char *sql[4];      /* chunk queries, by [after][upto] */
     char *where;
     uint32_t limit;
     uint32_t *oid;     /* effective type oid per column */
@@ -190,8 +190,8 @@ static void tab_free(void *p)
     pg_tab_t *t = p;
     if (!t)
         return;
-    free(t->first_sql);
-    free(t->next_sql);
+    for (int i = 0; i < 4; i++)
+        free(t->sql[i]);
     free(t->where);
     free(t->oid);
     free(t);
@@ -524,11 +524,11 @@ static int pg_end_consistent(cdc_snap_t *base, cdc_err_t *err)
 
 /* ---- chunks -------------------------------------------------------------- */
 
+/* The four chunk queries: [after key?][up to a key?]. */
 static void build_sql(pg_snap_t *s, pg_tab_t *pt, const cdc_table_t *t,
                       const char *where, uint32_t limit)
 {
-    cdc_buf_t b = CDC_BUF_INIT, order = CDC_BUF_INIT, f = CDC_BUF_INIT,
-              nx = CDC_BUF_INIT;
+    cdc_buf_t b = CDC_BUF_INIT, order = CDC_BUF_INIT;
 
     cdc_buf_puts(&b, "SELECT ");
     for (uint32_t i = 0; i < t->ncols; i++) {
@@ -545,19 +545,25 @@ static void build_sql(pg_snap_t *s, pg_tab_t *pt, const cdc_table_t *t,
             cdc_buf_putc(&order, ',');
         put_ident(s, &order, t->cols[t->pk[k]].name);
     }
-    cdc_buf_printf(&f, "%s%s%s%s ORDER BY %s LIMIT %u", b.p,
-                   where ? " WHERE (" : "", where ? where : "",
-                   where ? ")" : "", order.p, limit);
-    cdc_buf_printf(&nx, "%s WHERE (%s) > (", b.p, order.p);
-    for (uint32_t k = 0; k < t->npk; k++)
-        cdc_buf_printf(&nx, "%s$%u", k ? "," : "", k + 1);
-    cdc_buf_printf(&nx, ")%s%s%s ORDER BY %s LIMIT %u",
-                   where ? " AND (" : "", where ? where : "",
-                   where ? ")" : "", order.p, limit);
-    free(pt->first_sql);
-    free(pt->next_sql);
-    pt->first_sql = f.p;
-    pt->next_sql = nx.p;
+    for (int v = 0; v < 4; v++) {
+        cdc_buf_t q = CDC_BUF_INIT;
+        int n = 0, par = 1;
+        cdc_buf_puts(&q, b.p);
+        for (int side = 0; side < 2; side++) {
+            if (!(v & (1 << side)))
+                continue;
+            cdc_buf_printf(&q, "%s(%s) %s (", n++ ? " AND " : " WHERE ",
+                           order.p, side ? "<=" : ">");
+            for (uint32_t k = 0; k < t->npk; k++)
+                cdc_buf_printf(&q, "%s$%d", k ? "," : "", par++);
+            cdc_buf_putc(&q, ')');
+        }
+        if (where)
+            cdc_buf_printf(&q, "%s(%s)", n ? " AND " : " WHERE ", where);
+        cdc_buf_printf(&q, " ORDER BY %s LIMIT %u", order.p, limit);
+        free(pt->sql[v]);
+        pt->sql[v] = q.p;
+    }
     cdc_buf_free(&b);
     cdc_buf_free(&order);
 }
@@ -595,17 +601,69 @@ static void parse_vis(const char *txt, cdc_snap_vis_t *vis)
     }
 }
 
+/* Progress-file key -> one text parameter per key column. */
+static int decode_key(const cdc_table_t *t, const char *txt, char **params,
+                      cdc_err_t *err)
+{
+    const char *p = txt;
+    for (uint32_t k = 0; k < t->npk; k++) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len % 2 || (k + 1 < t->npk && !e))
+            goto bad;
+        params[k] = cdc_xmalloc(len / 2 + 1);
+        for (size_t i = 0; i < len / 2; i++) {
+            int h = hexval(p[2 * i]), l = hexval(p[2 * i + 1]);
+            if (h < 0 || l < 0)
+                goto bad;
+            params[k][i] = (char)(h * 16 + l);
+        }
+        params[k][len / 2] = '\0';
+        p = e ? e + 1 : p + len;
+    }
+    return 0;
+bad:
+    cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_FATAL,
+                "backfill progress of %s.%s has a malformed key", t->db,
+                t->name);
+    cdc_err_hint(err, "delete the progress file to start the table over");
+    return -1;
+}
+
+/* Hex words of the key columns of row `row` of r, joined by ','. */
+static char *key_word(const cdc_table_t *t, PGresult *r, int row,
+                      const uint32_t *colidx)
+{
+    static const char hx[] = "0123456789abcdef";
+    cdc_buf_t kb = CDC_BUF_INIT;
+    for (uint32_t k = 0; k < t->npk; k++) {
+        int c = (int)(colidx ? colidx[k] : k);
+        const unsigned char *v = (const unsigned char *)PQgetvalue(r, row, c);
+        int len = PQgetlength(r, row, c);
+        if (k)
+            cdc_buf_putc(&kb, ',');
+        for (int i = 0; i < len; i++) {
+            cdc_buf_putc(&kb, hx[v[i] >> 4]);
+            cdc_buf_putc(&kb, hx[v[i] & 15]);
+        }
+    }
+    if (!kb.p)
+        cdc_buf_puts(&kb, "");
+    return kb.p;
+}
+
 static int pg_read_chunk(cdc_snap_t *base, cdc_table_t *t, const char *after,
-                         const char *where, uint32_t limit, cdc_txn_t *tx,
-                         char **last, uint32_t *nrows, cdc_snap_vis_t *vis,
-                         cdc_err_t *err)
+                         const char *upto, const char *where, uint32_t limit,
+                         cdc_txn_t *tx, char **last, uint32_t *nrows,
+                         cdc_snap_vis_t *vis, cdc_err_t *err)
 {
     pg_snap_t *s = (pg_snap_t *)base;
     pg_tab_t *pt = t->priv;
     char **params = NULL;
     PGresult *r = NULL;
     int rc = -1, own_txn = !s->in_snapshot;
-    int nr;
+    int nr, v = (after ? 1 : 0) | (upto ? 2 : 0);
+    uint32_t np = 0;
 
     *last = NULL;
     *nrows = 0;
@@ -618,34 +676,12 @@ static int pg_read_chunk(cdc_snap_t *base, cdc_table_t *t, const char *after,
         pt->limit = limit;
         build_sql(s, pt, t, where, limit);
     }
-    if (after) {
-        const char *p = after;
-        params = cdc_xcalloc(t->npk, sizeof(*params));
-        for (uint32_t k = 0; k < t->npk; k++) {
-            const char *e = strchr(p, ',');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            if (len % 2 || (k + 1 < t->npk && !e)) {
-                cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_FATAL,
-                            "backfill progress of %s.%s has a malformed key",
-                            t->db, t->name);
-                cdc_err_hint(err, "delete the progress file to start over");
-                goto out;
-            }
-            params[k] = cdc_xmalloc(len / 2 + 1);
-            for (size_t i = 0; i < len / 2; i++) {
-                int h = hexval(p[2 * i]), l = hexval(p[2 * i + 1]);
-                if (h < 0 || l < 0) {
-                    cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_FATAL,
-                                "backfill progress of %s.%s has a malformed "
-                                "key", t->db, t->name);
-                    goto out;
-                }
-                params[k][i] = (char)(h * 16 + l);
-            }
-            params[k][len / 2] = '\0';
-            p = e ? e + 1 : p + len;
-        }
-    }
+    params = cdc_xcalloc(2 * (size_t)t->npk + 1, sizeof(*params));
+    if (after && decode_key(t, after, params, err))
+        goto out;
+    if (upto && decode_key(t, upto, params + (after ? t->npk : 0), err))
+        goto out;
+    np = (after ? t->npk : 0) + (upto ? t->npk : 0);
     if (own_txn) {
         if (exec(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
             goto out;
@@ -661,8 +697,7 @@ static int pg_read_chunk(cdc_snap_t *base, cdc_table_t *t, const char *after,
         PQclear(r);
         r = NULL;
     }
-    r = q(s, err, after ? pt->next_sql : pt->first_sql,
-          after ? (int)t->npk : 0, (const char *const *)params);
+    r = q(s, err, pt->sql[v], (int)np, (const char *const *)params);
     if (!r)
         goto out;
     nr = PQntuples(r);
@@ -690,24 +725,8 @@ static int pg_read_chunk(cdc_snap_t *base, cdc_table_t *t, const char *after,
         }
         ch->after = vals;
     }
-    if (nr) {
-        cdc_buf_t kb = CDC_BUF_INIT;
-        static const char hx[] = "0123456789abcdef";
-        for (uint32_t k = 0; k < t->npk; k++) {
-            const unsigned char *v =
-                (const unsigned char *)PQgetvalue(r, nr - 1, (int)t->pk[k]);
-            int len = PQgetlength(r, nr - 1, (int)t->pk[k]);
-            if (k)
-                cdc_buf_putc(&kb, ',');
-            for (int i = 0; i < len; i++) {
-                cdc_buf_putc(&kb, hx[v[i] >> 4]);
-                cdc_buf_putc(&kb, hx[v[i] & 15]);
-            }
-        }
-        if (!kb.p)
-            cdc_buf_puts(&kb, "");
-        *last = kb.p;
-    }
+    if (nr)
+        *last = key_word(t, r, nr - 1, t->pk);
     *nrows = (uint32_t)nr;
     rc = 0;
 out:
@@ -718,7 +737,7 @@ out:
         exec(s, rc ? "ROLLBACK" : "COMMIT", rc ? &e2 : err);
     }
     if (params)
-        for (uint32_t k = 0; k < t->npk; k++)
+        for (uint32_t k = 0; k < 2 * t->npk; k++)
             free(params[k]);
     free(params);
     if (rc) {
@@ -726,6 +745,44 @@ out:
         *last = NULL;
     }
     return rc;
+}
+
+static int pg_max_key(cdc_snap_t *base, cdc_table_t *t, const char *where,
+                      char **out, cdc_err_t *err)
+{
+    pg_snap_t *s = (pg_snap_t *)base;
+    cdc_buf_t sql = CDC_BUF_INIT;
+    PGresult *r;
+
+    *out = NULL;
+    cdc_buf_puts(&sql, "SELECT ");
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k)
+            cdc_buf_putc(&sql, ',');
+        put_ident(s, &sql, t->cols[t->pk[k]].name);
+    }
+    cdc_buf_puts(&sql, " FROM ");
+    put_ident(s, &sql, t->db);
+    cdc_buf_putc(&sql, '.');
+    put_ident(s, &sql, t->name);
+    if (where)
+        cdc_buf_printf(&sql, " WHERE (%s)", where);
+    cdc_buf_puts(&sql, " ORDER BY ");
+    for (uint32_t k = 0; k < t->npk; k++) {
+        if (k)
+            cdc_buf_putc(&sql, ',');
+        put_ident(s, &sql, t->cols[t->pk[k]].name);
+        cdc_buf_puts(&sql, " DESC");
+    }
+    cdc_buf_puts(&sql, " LIMIT 1");
+    r = q(s, err, sql.p, 0, NULL);
+    cdc_buf_free(&sql);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1)
+        *out = key_word(t, r, 0, NULL);
+    PQclear(r);
+    return 0;
 }
 
 /* ---- signal table and window reader -------------------------------------- */
@@ -882,6 +939,7 @@ const cdc_snap_ops_t cdc_snap_postgres_ops = {
     .begin_consistent = pg_begin_consistent,
     .end_consistent = pg_end_consistent,
     .read_chunk = pg_read_chunk,
+    .max_key = pg_max_key,
     .signal_init = pg_signal_init,
     .watermark = pg_watermark,
     .signal_cleanup = pg_signal_cleanup,

@@ -86,7 +86,8 @@ def dml_loop(seed, stop, maxid, counter):
     p = subprocess.Popen(client(DB) + ["--force"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     nid = maxid + 1
-    while not stop.is_set():
+    t_end = time.time() + 90    # never outlive a stuck backfill
+    while not stop.is_set() and time.time() < t_end:
         stmts = []
         for _ in range(r.randint(1, 4)):
             k = r.random()

@@ -63,7 +63,8 @@ def workload(pg, stop, ids, next_id, counter):
                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          text=True, env=env)
     rnd = ty.rnd
-    while not stop.is_set():
+    t_end = time.time() + 90    # never outlive a stuck backfill
+    while not stop.is_set() and time.time() < t_end:
         sql = []
         for _ in range(rnd.randint(1, 4)):
             r = rnd.random()
@@ -151,7 +152,7 @@ def main():
         # (no LSN check for overlap: a transaction committed after the
         # consistent point may hold changes with smaller LSNs; the final
         # state comparison below catches gaps and overlaps)
-        left = pg.val("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%%\\_bf%%'")
+        left = pg.val("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%s\\_bf%%'" % pg.slot)
         if left != "0":
             fail("%s backfill window slot(s) left behind" % left)
         import re
