@@ -111,10 +111,19 @@ uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
             }
             memcpy(v->rank, r->u.string, strlen(r->u.string) + 1);
             n++;
-            if (tv && YAJL_IS_INTEGER(tv)) {
-                if (t_all < 0)
-                    t_all = tv->u.number.i;
-                else if (t_all != tv->u.number.i)
+            if (tv) {
+                /* a number, or digits in a string (MariaDB's JSON_OBJECT
+                 * of a BIGINT variable) */
+                int64_t tt = -1;
+                if (YAJL_IS_INTEGER(tv))
+                    tt = tv->u.number.i;
+                else if (YAJL_IS_STRING(tv) && tv->u.string[0] &&
+                         strspn(tv->u.string, "0123456789") ==
+                             strlen(tv->u.string) && strlen(tv->u.string) < 19)
+                    tt = strtoll(tv->u.string, NULL, 10);
+                if (tt >= 0 && t_all < 0)
+                    t_all = tt;
+                else if (tt >= 0 && t_all != tt)
                     agree = 0;
             }
         }
