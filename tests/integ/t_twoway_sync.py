@@ -23,6 +23,10 @@ carry those ranks; each source skips its own sink's writes.
            both sources (mysql.skip_own=false, postgres.skip_origins=''),
            expression mappings (no ranks travel), no triggers: a change
            still dies out (same_value=skip) and the counters settle.
+  phase 3  rule `priority` for status (crm 2 > platform 1): an operator's
+           status edit in the wide table that loses is undone by the
+           trigger with a NOTICE (what an operator sees), one on a key
+           crm left NULL stands; name stays `latest`; both sides converge.
 
 Exit 0 pass, 1 fail, 77 skip.  Run: tests/integ/run.sh t_twoway_
 """
@@ -65,7 +69,7 @@ if not E.get("MYSQL_PORT") or not E.get("PGPORT") or not os.access(BIN, os.X_OK)
 ID = "%d" % os.getpid()
 MDB = "tw_" + ID
 PDB = "twp_" + ID
-SLOTS = ["twslot_%s_%d" % (ID, i) for i in (1, 2)]
+SLOTS = ["twslot_%s_%d" % (ID, i) for i in (1, 2, 3)]
 PUB = "twpub_" + ID
 TMP = tempfile.mkdtemp(prefix="cdc-twoway-")
 PROCS = []
@@ -141,9 +145,10 @@ def prio_hex(p):
 
 # ---- triggers: the SQL docs/TWO-WAY.md shows, for these tables -------------------
 
-def my_trigger(src, prio, fields):
+def my_trigger(src, prio, fields, prio_fields=()):
     """BEFORE INSERT/UPDATE triggers stamping direct edits (not our sinks:
-    @autoglm_cdc_sink) with rule-`latest` ranks."""
+    @autoglm_cdc_sink) with rule-`latest` ranks (`priority` for the
+    fields in prio_fields: the priority part first)."""
     P, S = prio_hex(prio), fnv(src)
     out = []
     for ev in ("INSERT", "UPDATE"):
@@ -155,8 +160,9 @@ def my_trigger(src, prio, fields):
             body += ["  IF %s THEN" % cond,
                      "    SET t = GREATEST(CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED), %s + 1);" % old_t,
                      "    SET NEW._provenance = JSON_SET(COALESCE(NEW._provenance, '{}'), '$.%s', "
-                     "JSON_OBJECT('s', '%s', 't', t, 'r', CONCAT('8', LPAD(LOWER(HEX(t)), 15, '0'), '%s', '%s', "
-                     "REPEAT('0', 32))));" % (f, src, P, S),
+                     "JSON_OBJECT('s', '%s', 't', t, 'r', CONCAT(%s, '%s', REPEAT('0', 32))));" % (
+                         f, src, ("'%s', '8', LPAD(LOWER(HEX(t)), 15, '0')" % P) if f in prio_fields else
+                         ("'8', LPAD(LOWER(HEX(t)), 15, '0'), '%s'" % P), S),
                      "  END IF;"]
         body += ["END IF;"]
         out.append("CREATE TRIGGER tw_%s BEFORE %s ON customers FOR EACH ROW BEGIN\n%s\nEND" %
@@ -169,7 +175,7 @@ _EX = open(os.path.join(ROOT, "mappings/examples/twoway-setup-postgres.sql")).re
 PG_TRIGGER_FN = _EX[_EX.index("CREATE OR REPLACE FUNCTION"):_EX.index("END $$;") + len("END $$;")]
 
 
-def yaml_text(cyclic):
+def yaml_text(cyclic, srule="latest", crm_prio=1):
     if not cyclic:
         fwd = "      name: name\n      status: {from: is_active, map: {1: enabled, 0: disabled}}\n"
         rev = "      name: name\n      is_active: {from: status, map: {enabled: 1, disabled: 0}}\n"
@@ -179,7 +185,7 @@ def yaml_text(cyclic):
         rev = "      name: \"name || ''\"\n      is_active: \"case when status = 'enabled' then 1 else 0 end\"\n"
     return """version: 1
 sources:
-  crm: {priority: 1}
+  crm: {priority: %d}
   platform: {priority: 1}
 targets:
   customer_wide:
@@ -188,14 +194,14 @@ targets:
     fields:
       customer_id: bigint
       name: {type: text, owners: [crm, platform], rule: latest}
-      status: {type: text, owners: [crm, platform], rule: latest}
+      status: {type: text, owners: [crm, platform], rule: %s}
   crm_customers:
     table: %s.customers
     key: id
     fields:
       id: bigint
       name: {type: text, owners: [crm, platform], rule: latest}
-      is_active: {type: bigint, owners: [crm, platform], rule: latest}
+      is_active: {type: bigint, owners: [crm, platform], rule: %s}
 mappings:
   - name: forward
     source: crm
@@ -211,10 +217,10 @@ mappings:
     key: {id: customer_id}
     on_delete: ignore
     fields:
-%s""" % (MDB, MDB, fwd, rev)
+%s""" % (crm_prio, srule, MDB, srule, MDB, fwd, rev)
 
 
-def setup(cyclic):
+def setup(cyclic, srule="latest", crm_prio=1):
     my("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s;" % (MDB, MDB))
     my("CREATE TABLE customers (id BIGINT PRIMARY KEY, name TEXT, is_active BIGINT, "
        "_provenance LONGTEXT NOT NULL DEFAULT '{}') CHARSET utf8mb4", MDB)
@@ -223,14 +229,18 @@ def setup(cyclic):
     pg("CREATE TABLE public.customer_wide (customer_id bigint PRIMARY KEY, name text, status text, "
        "_provenance jsonb NOT NULL DEFAULT '{}'); CREATE PUBLICATION %s FOR TABLE public.customer_wide;" % PUB, PDB)
     if not cyclic:
-        for t in my_trigger("crm", 1, ["name", "is_active"]):
+        for t in my_trigger("crm", crm_prio, ["name", "is_active"],
+                            ("is_active",) if srule == "priority" else ()):
             my("DELIMITER //\n%s//\nDELIMITER ;\n" % t, MDB)
         pg(PG_TRIGGER_FN, PDB, superuser=True)
         pg("CREATE TRIGGER tw BEFORE INSERT OR UPDATE ON public.customer_wide FOR EACH ROW EXECUTE FUNCTION "
-           "autoglm_cdc_twoway_stamp('platform', 'latest', '%s', '%s', 'name', 'status')" % (prio_hex(1), fnv("platform")),
+           "autoglm_cdc_twoway_stamp('platform', 'latest', '%s', '%s', 'name')" % (prio_hex(1), fnv("platform")),
            PDB, superuser=True)
-    yf = os.path.join(TMP, "twoway%s.yaml" % ("-cyclic" if cyclic else ""))
-    open(yf, "w").write(yaml_text(cyclic))
+        pg("CREATE TRIGGER tw2 BEFORE INSERT OR UPDATE ON public.customer_wide FOR EACH ROW EXECUTE FUNCTION "
+           "autoglm_cdc_twoway_stamp('platform', '%s', '%s', '%s', 'status')" % (srule, prio_hex(1), fnv("platform")),
+           PDB, superuser=True)
+    yf = os.path.join(TMP, "twoway%s-%s.yaml" % ("-cyclic" if cyclic else "", srule))
+    open(yf, "w").write(yaml_text(cyclic, srule, crm_prio))
     return yf
 
 
@@ -468,6 +478,40 @@ time.sleep(3)
 if counters() != c2:
     fail("cyclic configuration: counters still moving: %s -> %s" % (c2, counters()))
 log("cyclic configuration died out; counters settled at %s" % (c2,))
+for p in P:
+    p.terminate()
+for p in P:
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+PROCS.clear()
+pg("SELECT pg_drop_replication_slot('%s')" % SLOTS[1], PDB, superuser=True, check=False)
+
+# ---- phase 3: rule priority, what an operator sees -------------------------------------------
+
+log("phase 3: status under rule priority (crm 2 > platform 1): a platform edit that loses is undone")
+YF = setup(False, "priority", 2)
+P = [start("crm", YF, False, 3), start("platform", YF, False, 3)]
+time.sleep(2.5)
+my("INSERT INTO customers (id, name, is_active) VALUES %s" %
+   ", ".join("(%d, 'q-%d', %s)" % (i, i, "NULL" if i > 6 else str(i % 2)) for i in range(1, NKEYS + 1)), MDB)
+wait_equal("the priority seed")
+env = dict(os.environ, PGPASSWORD=E["PGPASSWORD"])
+r = subprocess.run(["psql", "-X", "-h", E["PGHOST"], "-p", E["PGPORT"], "-U", E["PGUSER"], "-d", PDB, "-c",
+                    "UPDATE customer_wide SET status = CASE WHEN status = 'enabled' THEN 'disabled' ELSE 'enabled' END, "
+                    "name = name || '!' WHERE customer_id IN (1, 2, 9)"], capture_output=True, text=True, env=env)
+if "autoglm-cdc: status keeps" not in r.stderr:
+    fail("no NOTICE for the losing platform edit: %s %s" % (r.stdout, r.stderr))
+log("operator sees: " + r.stderr.strip().splitlines()[0])
+my("UPDATE customers SET is_active = 1 - is_active WHERE id = 3", MDB)
+final = wait_equal("convergence under rule priority")
+exp = {1: ("q-1!", "enabled"), 2: ("q-2!", "disabled"), 3: ("q-3", "disabled"), 9: ("q-9!", "enabled")}
+for k, v in exp.items():
+    if final[k] != v:
+        fail("rule priority: key %d is %s, expected %s" % (k, final[k], v))
+c3 = settle("rule priority")
+log("rule priority: crm's status kept on keys it set, platform filled key 9 (crm had none); settled at %s" % (c3,))
 for p in P:
     p.terminate()
 for p in P:
