@@ -133,3 +133,145 @@ uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
     yajl_tree_free(root);
     return n;
 }
+
+/* ---- reversing a mapping ------------------------------------------------- */
+
+static void yaml_str(cdc_buf_t *b, const char *s)
+{
+    /* always single-quoted: no YAML type guessing, '' escapes ' */
+    cdc_buf_putc(b, '\'');
+    for (; *s; s++) {
+        if (*s == '\'')
+            cdc_buf_putc(b, '\'');
+        cdc_buf_putc(b, *s);
+    }
+    cdc_buf_putc(b, '\'');
+}
+
+static const cdc_map_field_t *field_named(const cdc_map_target_t *t,
+                                          const char *name, uint32_t *idx)
+{
+    for (uint32_t i = 0; i < t->nfields; i++)
+        if (!strcmp(t->fields[i].name, name)) {
+            if (idx)
+                *idx = i;
+            return &t->fields[i];
+        }
+    return NULL;
+}
+
+static int owns(const cdc_map_field_t *f, const char *src)
+{
+    for (int i = 0; i < f->nowners; i++)
+        if (!strcmp(f->owners[i], src))
+            return 1;
+    return 0;
+}
+
+int cdc_map_reverse_yaml(const cdc_map_t *m, const char *fwd,
+                         const char *rsource, const char *rtarget,
+                         cdc_buf_t *out, cdc_err_t *err)
+{
+    const cdc_map_mapping_t *mp = NULL;
+    const cdc_map_target_t *rt = NULL;
+    cdc_buf_t skipped = CDC_BUF_INIT;
+    int n = 0, have_src = 0;
+
+    for (uint32_t i = 0; i < m->nmappings; i++)
+        if (m->mappings[i].name && !strcmp(m->mappings[i].name, fwd))
+            mp = &m->mappings[i];
+    for (uint32_t i = 0; i < m->ntargets; i++)
+        if (!strcmp(m->targets[i].name, rtarget))
+            rt = &m->targets[i];
+    for (uint32_t i = 0; i < m->nsources; i++)
+        have_src |= !strcmp(m->sources[i].id, rsource);
+    if (!mp || !rt || !have_src) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reverse: unknown %s '%s'",
+                    !mp ? "mapping" : !rt ? "target" : "source",
+                    !mp ? fwd : !rt ? rtarget : rsource);
+        cdc_err_hint(err, "name the forward mapping (its name:), the target "
+                          "declared over its source table, and a source id "
+                          "declared under sources:");
+        return -1;
+    }
+    cdc_buf_printf(out, "  - name: %s_reverse\n    source: %s\n    table: ",
+                   mp->name, rsource);
+    {
+        const cdc_map_target_t *wt = mp->target;
+        cdc_buf_t t = CDC_BUF_INIT;
+        cdc_buf_printf(&t, "%s%s%s", *wt->schema ? wt->schema : "",
+                       *wt->schema ? "." : "", wt->table);
+        yaml_str(out, t.p);
+        cdc_buf_free(&t);
+    }
+    cdc_buf_puts(out, "\n    target: ");
+    yaml_str(out, rt->name);
+    cdc_buf_puts(out, "\n    on_delete: ignore\n    key: {");
+    for (uint32_t k = 0; k < mp->nkeys; k++) {
+        const cdc_map_assign_t *a = &mp->keys[k];
+        const char *col = a->expr ? cdc_expr_column(a->expr) : NULL;
+        if (!col || !field_named(rt, col, NULL)) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reverse of %s: key field "
+                        "'%s' is not read from a column of target '%s'",
+                        mp->name, mp->target->fields[a->field].name, rt->name);
+            cdc_buf_free(&skipped);
+            return -1;
+        }
+        cdc_buf_printf(out, "%s", k ? ", " : "");
+        yaml_str(out, col);
+        cdc_buf_puts(out, ": ");
+        yaml_str(out, mp->target->fields[a->field].name);
+    }
+    cdc_buf_puts(out, "}\n    fields:\n");
+    for (uint32_t i = 0; i < mp->nfields; i++) {
+        const cdc_map_assign_t *a = &mp->fields[i];
+        const char *wide = mp->target->fields[a->field].name;
+        const char *col = a->expr ? cdc_expr_column(a->expr) : NULL;
+        const cdc_map_field_t *bf = col ? field_named(rt, col, NULL) : NULL;
+        const char *why = NULL;
+        int inj = 1;
+
+        for (int x = 0; x < a->nmap && inj; x++)
+            for (int y = x + 1; y < a->nmap && inj; y++)
+                inj = !(a->map_to[x] && a->map_to[y] &&
+                        !strcmp(a->map_to[x], a->map_to[y])) &&
+                      !(!a->map_to[x] && !a->map_to[y]);
+        for (int x = 0; x < a->nmap && inj; x++)
+            inj = a->map_to[x] != NULL;
+        if (!col)
+            why = "computed by an expression";
+        else if (!bf)
+            why = "no such field in the reverse target";
+        else if (!owns(bf, rsource))
+            why = "not owned by the reverse source";
+        else if (a->has_else || a->def)
+            why = "else:/default: cannot be inverted";
+        else if (!inj)
+            why = "the value map is not one-to-one";
+        if (why) {
+            cdc_buf_printf(&skipped, "    # not reversed: %s <- %s (%s)\n",
+                           wide, a->text ? a->text : "?", why);
+            continue;
+        }
+        cdc_buf_puts(out, "      ");
+        yaml_str(out, col);
+        cdc_buf_puts(out, ": {from: ");
+        yaml_str(out, wide);
+        if (a->nmap) {
+            cdc_buf_puts(out, ", map: {");
+            for (int x = 0; x < a->nmap; x++) {
+                cdc_buf_puts(out, x ? ", " : "");
+                yaml_str(out, a->map_to[x]);
+                cdc_buf_puts(out, ": ");
+                yaml_str(out, a->map_from[x]);
+            }
+            cdc_buf_puts(out, "}");
+        }
+        cdc_buf_puts(out, "}\n");
+        n++;
+    }
+    if (skipped.len)
+        cdc_buf_put(out, skipped.p, skipped.len);
+    cdc_buf_free(&skipped);
+    return n;
+}

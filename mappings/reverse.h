@@ -38,4 +38,23 @@ size_t cdc_twoway_rank_len(cdc_mrule_t r);
 void cdc_twoway_rank(cdc_mrule_t r, int priority, double weight,
                      const char *source, int64_t t_us, char *out);
 
+/**
+ * @brief Write the reverse of mapping fwd as a YAML mapping entry (to
+ * paste under `mappings:`): source rsource reads fwd's target table and
+ * writes target rtarget (a declared target over fwd's source table).
+ *   key     {fwd source column: wide key field} for each key field read
+ *           from a bare column;
+ *   fields  for every field of fwd read from a bare column or `from:`
+ *           whose column is a field of rtarget owned by rsource ("only the
+ *           fields that direction owns"): `{from: wide field}`, with the
+ *           value map inverted.
+ * Fields computed by expressions, maps with `else:` or that are not
+ * one-to-one cannot be reversed; they are listed in a comment.
+ * @returns the number of reversed fields, or -1 with err (CDC_EXIT_CONFIG:
+ *          unknown mapping/target/source, or no key column).
+ */
+int cdc_map_reverse_yaml(const cdc_map_t *m, const char *fwd,
+                         const char *rsource, const char *rtarget,
+                         cdc_buf_t *out, cdc_err_t *err);
+
 #endif

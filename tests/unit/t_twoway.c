@@ -194,4 +194,72 @@ CDC_TEST(restamp_without_provenance_is_a_no_op)
     cdc_map_destroy(m);
 }
 
+/* the example's reverse mapping is the generated reverse of its forward
+ * mapping: key swapped, value map inverted, only platform-owned fields */
+CDC_TEST(reverse_of_the_example)
+{
+    const char *top = getenv("top_srcdir");
+    char path[1024];
+    cdc_err_t err = {0};
+    cdc_buf_t y = CDC_BUF_INIT, doc = CDC_BUF_INIT;
+    cdc_map_t *m, *m2;
+    int n;
+
+    snprintf(path, sizeof(path), "%s/mappings/examples/twoway.yaml",
+             top ? top : ".");
+    m = cdc_map_load(path, &err);
+    T_ASSERT(m != NULL);
+    if (!m) {
+        printf("# %s\n", err.msg);
+        return;
+    }
+    n = cdc_map_reverse_yaml(m, "forward", "platform", "crm_customers", &y,
+                             &err);
+    T_EQ_INT(n, 2);
+    T_ASSERT(strstr(y.p, "key: {'id': 'customer_id'}") != NULL);
+    T_ASSERT(strstr(y.p, "'is_active': {from: 'status', map: {'enabled': "
+                         "'1', 'disabled': '0'}}") != NULL);
+    T_ASSERT(strstr(y.p, "'name': {from: 'name'}") != NULL);
+    T_ASSERT(strstr(y.p, "# not reversed: email") != NULL);
+    /* the generated text loads, with the example's targets */
+    {
+        FILE *fp = fopen(path, "r");
+        char buf[4096];
+        size_t k;
+        while (fp && (k = fread(buf, 1, sizeof(buf), fp)) > 0)
+            cdc_buf_put(&doc, buf, k);
+        if (fp)
+            fclose(fp);
+        cdc_buf_putc(&doc, '\0');
+    }
+    {
+        /* keep sources and targets, replace the mappings */
+        char *cut = strstr(doc.p, "\nmappings:");
+        T_ASSERT(cut != NULL);
+        if (cut) {
+            cdc_buf_t t = CDC_BUF_INIT;
+            cdc_buf_put(&t, doc.p, (size_t)(cut - doc.p) + 1);
+            cdc_buf_puts(&t, "mappings:\n");
+            cdc_buf_put(&t, y.p, y.len);
+            m2 = cdc_map_load_str("rev.yaml", t.p, t.len, &err);
+            T_ASSERT(m2 != NULL);
+            if (!m2)
+                printf("# %s\n%s", err.msg, t.p);
+            else {
+                T_EQ_INT(m2->nmappings, 1);
+                T_EQ_INT(m2->mappings[0].nfields, 2);
+                cdc_map_destroy(m2);
+            }
+            cdc_buf_free(&t);
+        }
+    }
+    cdc_err_clear(&err);
+    T_EQ_INT(cdc_map_reverse_yaml(m, "nope", "platform", "crm_customers", &y,
+                                  &err), -1);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    cdc_buf_free(&y);
+    cdc_buf_free(&doc);
+    cdc_map_destroy(m);
+}
+
 CDC_TEST_MAIN()
