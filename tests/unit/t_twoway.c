@@ -6,7 +6,7 @@
  * without an entry or with a rank of another layout alone.
  */
 #include "cdc/err.h"
-#include "mappings/map.h"
+#include "mappings/map_int.h"
 #include "mappings/reverse.h"
 #include "tests/unit/cdc_test.h"
 
@@ -246,8 +246,29 @@ CDC_TEST(reverse_of_the_example)
             if (!m2)
                 printf("# %s\n%s", err.msg, t.p);
             else {
+                const cdc_map_mapping_t *g = &m2->mappings[0], *d = NULL;
                 T_EQ_INT(m2->nmappings, 1);
-                T_EQ_INT(m2->mappings[0].nfields, 2);
+                for (uint32_t i = 0; i < m->nmappings; i++)
+                    if (!strcmp(m->mappings[i].name, "reverse"))
+                        d = &m->mappings[i];
+                T_ASSERT(d != NULL);
+                /* the same fields from the same columns with the same maps
+                 * as the example's declared reverse mapping */
+                T_EQ_INT(g->nfields, d ? (long long)d->nfields : -1);
+                for (uint32_t i = 0; d && i < g->nfields && i < d->nfields;
+                     i++) {
+                    const cdc_map_assign_t *ga = &g->fields[i];
+                    const cdc_map_assign_t *da = &d->fields[i];
+                    T_EQ_STR(g->target->fields[ga->field].name,
+                             d->target->fields[da->field].name);
+                    T_EQ_STR(cdc_expr_column(ga->expr),
+                             cdc_expr_column(da->expr));
+                    T_EQ_INT(ga->nmap, da->nmap);
+                    for (int k = 0; k < ga->nmap && k < da->nmap; k++) {
+                        T_EQ_STR(ga->map_from[k], da->map_from[k]);
+                        T_EQ_STR(ga->map_to[k], da->map_to[k]);
+                    }
+                }
                 cdc_map_destroy(m2);
             }
             cdc_buf_free(&t);
