@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cdc/util.h"
 #include "cdc/backfill.h"
 #include "cdc/buf.h"
 #include "cdc/checkpoint.h"
@@ -55,13 +56,6 @@ extern const cdc_snap_ops_t cdc_snap_mysql_ops __attribute__((weak));
 extern const cdc_snap_ops_t cdc_snap_postgres_ops __attribute__((weak));
 
 static volatile sig_atomic_t bf_stop;
-
-static int64_t now_us(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
 
 static int64_t mono_us(void)
 {
@@ -925,7 +919,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
         } else {
             st.connector = strcmp(bf->dops->name, "postgres") ? "mysql"
                                                               : "postgresql";
-            st.commit_us = now_us();
+            st.commit_us = cdc_now_us();
         }
         free(vis.xip);
         /* drop rows changed inside the window; stamp the rest */
@@ -948,7 +942,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
         }
         tx->connector = st.connector;
         tx->server_id = st.server_id;
-        tx->commit_us = st.commit_us ? st.commit_us : now_us();
+        tx->commit_us = st.commit_us ? st.commit_us : cdc_now_us();
         snprintf(tx->gtid, sizeof(tx->gtid), "%s", st.gtid);
         tx->file = st.file[0] ? cdc_arena_memdup(&tx->arena, st.file,
                                                  strlen(st.file))

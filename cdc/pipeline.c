@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cdc/util.h"
 #include "cdc/checkpoint.h"
 #include "cdc/log.h"
 #include "cdc/metrics.h"
@@ -135,13 +136,6 @@ uint32_t cdc_filter_txn(const cdc_filter_t *f, cdc_txn_t *tx)
 
 /* ---- the loop ------------------------------------------------------------ */
 
-static int64_t now_us(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
-
 typedef struct pl {
     const cdc_conf_t *conf;
     const cdc_source_ops_t *sops;
@@ -240,7 +234,7 @@ static void publish(pl_t *pl)
                          pl->n ? pl->fifo[pl->head]->commit_us : 0);
     if (!cdc_sink_kafka_stats || !pl->snk || strcmp(pl->kops->name, "kafka"))
         return;
-    t = now_us();
+    t = cdc_now_us();
     if (t - pl->stats_us < 500000)
         return;
     pl->stats_us = t;
@@ -274,7 +268,7 @@ static int confirm_written(pl_t *pl, const cdc_ckpt_t *ck, cdc_err_t *err)
  */
 static int store_ckpt(pl_t *pl, int force, cdc_err_t *err)
 {
-    int64_t t = now_us();
+    int64_t t = cdc_now_us();
     cdc_ckpt_t written;
     int have_written = 0;
 
@@ -391,7 +385,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
                                     cdc_conf_get(conf, "source.type", "cdc"));
     const char *state = cdc_conf_get(conf, "state.dir", "state");
     int64_t max_txns, idle_ms, interval_ms, max_inflight, max_mb;
-    int64_t last_change_us = now_us(), backoff_ms = 500;
+    int64_t last_change_us = cdc_now_us(), backoff_ms = 500;
     int rc = CDC_EXIT_OK, loaded;
     struct sigaction sa;
     cdc_http_t *http = NULL;
@@ -489,7 +483,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
             backoff_ms = 500;
             tx->seq = ++pl.seq;
             if (tx->nchanges && cdc_filter_txn(pl.filter, tx))
-                last_change_us = now_us();
+                last_change_us = cdc_now_us();
             cdc_metrics_txn(tx);
             fifo_push(&pl, tx);
             if (kops->write(pl.snk, tx, err))
@@ -504,7 +498,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
         publish(&pl);
         if (max_txns && pl.seq >= (uint64_t)max_txns)
             break;
-        if (idle_ms && now_us() - last_change_us > idle_ms * 1000)
+        if (idle_ms && cdc_now_us() - last_change_us > idle_ms * 1000)
             break;
     }
     if (drain(&pl, 30000, err) || store_ckpt(&pl, 1, err))

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "cdc/util.h"
 #include "cdc/conf.h"
 #include "cdc/envelope.h"
 #include "cdc/log.h"
@@ -39,13 +40,6 @@ typedef struct file_sink {
     int64_t last_flush_us;
     size_t unflushed; /* bytes written since the last flush */
 } file_sink_t;
-
-static int64_t now_us(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
 
 static int env_opts(const cdc_conf_t *conf, file_sink_t *fs, cdc_err_t *err)
 {
@@ -194,7 +188,7 @@ static int do_flush(file_sink_t *fs, int sync, cdc_err_t *err)
         fs->waiting[i]->pending = 0;
     fs->nwaiting = 0;
     fs->unflushed = 0;
-    fs->last_flush_us = now_us();
+    fs->last_flush_us = cdc_now_us();
     return 0;
 }
 
@@ -208,7 +202,7 @@ static int fs_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
      * yet, but the checkpoint is stored after flush() only */
     if (fs->nwaiting &&
         (fs->unflushed >= (1u << 20) || fs->nwaiting >= 4096 ||
-         now_us() - fs->last_flush_us > 200000))
+         cdc_now_us() - fs->last_flush_us > 200000))
         return do_flush(fs, 0, err);
     return 0;
 }

@@ -29,6 +29,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "cdc/util.h"
 #include "cdc/checkpoint.h"
 #include "cdc/conf.h"
 #include "cdc/envelope.h"
@@ -69,13 +70,6 @@ typedef struct myw {
     int marker;          /* mysql_sink.marker: loop-prevention marker row */
     int batch_unordered; /* batch has txns without a position (Kafka) */
 } myw_t;
-
-static int64_t now_us(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
 
 static int myerr(myw_t *w, const char *what, const char *detail,
                  unsigned code, cdc_err_t *err)
@@ -932,7 +926,7 @@ static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         w->txns = cdc_xrealloc(w->txns, w->captxns * sizeof(*w->txns));
     }
     if (!w->ntxns)
-        w->batch_start_us = now_us();
+        w->batch_start_us = cdc_now_us();
     w->txns[w->ntxns++] = tx;
     tx->pending = 1;
     if (!tx->pos.file[0] && !tx->pos.lsn)
@@ -950,7 +944,7 @@ static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 static int myw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     myw_t *w = (myw_t *)snk;
-    if (w->ntxns && (now_us() - w->batch_start_us >= w->flush_ms * 1000 ||
+    if (w->ntxns && (cdc_now_us() - w->batch_start_us >= w->flush_ms * 1000 ||
                      timeout_ms > 0))
         return flush_batch(w, err);
     return 0;

@@ -38,6 +38,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "cdc/util.h"
 #include "cdc/checkpoint.h"
 #include "cdc/conf.h"
 #include "cdc/envelope.h"
@@ -101,13 +102,6 @@ typedef struct pgw {
     int batch_unordered;       /* batch has txns without a position (Kafka) */
     char *origin;              /* replication origin of this session */
 } pgw_t;
-
-static int64_t now_us(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
 
 static void chomp(char *s)
 {
@@ -1136,7 +1130,7 @@ fail:
 static int flush_batch(pgw_t *w, cdc_err_t *err)
 {
     int tries = 0;
-    int64_t t0 = now_us();
+    int64_t t0 = cdc_now_us();
 
     if (!w->ntxns)
         return 0;
@@ -1158,7 +1152,7 @@ static int flush_batch(pgw_t *w, cdc_err_t *err)
         return -1;
     }
     CDC_DEBUG(FAC, "applied %zu txns, %u operations in %.1f ms (position %s)",
-              w->ntxns, w->ops.n, (double)(now_us() - t0) / 1000.0,
+              w->ntxns, w->ops.n, (double)(cdc_now_us() - t0) / 1000.0,
               w->batch_pos);
     for (size_t i = 0; i < w->ntxns; i++)
         w->txns[i]->pending = 0;
@@ -1204,7 +1198,7 @@ static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         w->txns = cdc_xrealloc(w->txns, w->captxns * sizeof(*w->txns));
     }
     if (!w->ntxns)
-        w->batch_start_us = now_us();
+        w->batch_start_us = cdc_now_us();
     w->txns[w->ntxns++] = tx;
     tx->pending = 1;
     if (unordered(&tx->pos))
@@ -1222,7 +1216,7 @@ static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 static int pgw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     pgw_t *w = (pgw_t *)snk;
-    if (w->ntxns && (now_us() - w->batch_start_us >= w->flush_ms * 1000 ||
+    if (w->ntxns && (cdc_now_us() - w->batch_start_us >= w->flush_ms * 1000 ||
                      timeout_ms > 0))
         return flush_batch(w, err);
     return 0;

@@ -29,6 +29,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "cdc/util.h"
 #include "cdc/log.h"
 #include "connectors/mysql/binlog.h"
 
@@ -535,17 +536,6 @@ static void uuid_text(const uint8_t *u, char out[37])
     *o = '\0';
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Parse 32 hex digits (dashes anywhere allowed); returns chars used. */
 static int uuid_parse(const char *s, uint8_t u[16])
 {
@@ -555,7 +545,7 @@ static int uuid_parse(const char *s, uint8_t u[16])
             i++;
             continue;
         }
-        int h = hexval((unsigned char)s[i]);
+        int h = cdc_hexval((unsigned char)s[i]);
         if (h < 0)
             return -1;
         if (n & 1)
@@ -892,8 +882,8 @@ static int xa_lit(const char **sp, uint8_t *buf)
     if ((s[0] == 'X' || s[0] == 'x') && s[1] == '\'') {
         s += 2;
         while (*s && *s != '\'') {
-            int h1 = hexval((unsigned char)s[0]);
-            int h2 = h1 < 0 ? -1 : hexval((unsigned char)s[1]);
+            int h1 = cdc_hexval((unsigned char)s[0]);
+            int h2 = h1 < 0 ? -1 : cdc_hexval((unsigned char)s[1]);
             if (h2 < 0 || n >= 64)
                 return -1;
             buf[n++] = (uint8_t)(h1 << 4 | h2);
@@ -904,10 +894,10 @@ static int xa_lit(const char **sp, uint8_t *buf)
         s++;
     } else if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
         s += 2;
-        while (hexval((unsigned char)s[0]) >= 0 &&
-               hexval((unsigned char)s[1]) >= 0 && n < 64) {
-            buf[n++] = (uint8_t)(hexval((unsigned char)s[0]) << 4 |
-                                 hexval((unsigned char)s[1]));
+        while (cdc_hexval((unsigned char)s[0]) >= 0 &&
+               cdc_hexval((unsigned char)s[1]) >= 0 && n < 64) {
+            buf[n++] = (uint8_t)(cdc_hexval((unsigned char)s[0]) << 4 |
+                                 cdc_hexval((unsigned char)s[1]));
             s += 2;
         }
     } else if (s[0] == '\'' || s[0] == '"') {

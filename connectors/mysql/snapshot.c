@@ -49,6 +49,7 @@
 #include <mysql.h>
 #include <yajl/yajl_parse.h>
 
+#include "cdc/util.h"
 #include "cdc/backfill.h"
 #include "cdc/buf.h"
 #include "cdc/log.h"
@@ -87,25 +88,14 @@ typedef struct kcell {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static char *pct_decode(const char *s, size_t n)
 {
     char *o = cdc_xmalloc(n + 1);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-            hexval(s[i + 2]) >= 0) {
-            o[k++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        if (s[i] == '%' && i + 2 < n && cdc_hexval(s[i + 1]) >= 0 &&
+            cdc_hexval(s[i + 2]) >= 0) {
+            o[k++] = (char)(cdc_hexval(s[i + 1]) * 16 + cdc_hexval(s[i + 2]));
             i += 2;
         } else {
             o[k++] = s[i];
@@ -722,7 +712,7 @@ static int kcells_parse(const char *txt, kcell_t *c, uint32_t n)
             }
             c[i].s = cdc_xmalloc(bl / 2 + 1);
             for (size_t k = 0; k < bl / 2; k++) {
-                int h = hexval(body[2 * k]), l = hexval(body[2 * k + 1]);
+                int h = cdc_hexval(body[2 * k]), l = cdc_hexval(body[2 * k + 1]);
                 if (h < 0 || l < 0) {
                     free(body);
                     return -1;

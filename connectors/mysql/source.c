@@ -62,6 +62,7 @@
 #include <mariadb_rpl.h>
 #include <yajl/yajl_parse.h>
 
+#include "cdc/util.h"
 #include "cdc/buf.h"
 #include "cdc/change.h"
 #include "cdc/conf.h"
@@ -190,16 +191,6 @@ static void abs_deadline(struct timespec *ts, int ms)
     }
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Percent-decoded copy of s[0..n). NULL on a bad escape. */
 static char *pct_decode(const char *s, size_t n)
 {
@@ -211,8 +202,8 @@ static char *pct_decode(const char *s, size_t n)
                 free(o);
                 return NULL;
             }
-            hi = hexval((unsigned char)s[i + 1]);
-            lo = hexval((unsigned char)s[i + 2]);
+            hi = cdc_hexval((unsigned char)s[i + 1]);
+            lo = cdc_hexval((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0) {
                 free(o);
                 return NULL;

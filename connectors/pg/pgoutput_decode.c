@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cdc/util.h"
 #include "cdc/envelope.h"
 #include "cdc/log.h"
 #include "connectors/pg/pgoutput_decode.h"
@@ -226,17 +227,6 @@ static int parse_double(const char *s, size_t len, double *out)
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* bytea text: "\x" hex (bytea_output=hex) or the escape format. */
 static int decode_bytea(const char *s, size_t len, cdc_arena_t *a,
                         cdc_value_t *out)
@@ -249,8 +239,8 @@ static int decode_bytea(const char *s, size_t len, cdc_arena_t *a,
             return -1;
         p = cdc_arena_alloc(a, (len - 2) / 2 + 1);
         for (size_t i = 2; i < len; i += 2) {
-            int hi = hexval((unsigned char)s[i]);
-            int lo = hexval((unsigned char)s[i + 1]);
+            int hi = cdc_hexval((unsigned char)s[i]);
+            int lo = cdc_hexval((unsigned char)s[i + 1]);
             if (hi < 0 || lo < 0)
                 return -1;
             p[n++] = (uint8_t)(hi << 4 | lo);

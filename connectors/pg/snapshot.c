@@ -35,6 +35,7 @@
 
 #include <libpq-fe.h>
 
+#include "cdc/util.h"
 #include "cdc/backfill.h"
 #include "cdc/buf.h"
 #include "cdc/log.h"
@@ -568,15 +569,6 @@ static void build_sql(pg_snap_t *s, pg_tab_t *pt, const cdc_table_t *t,
     cdc_buf_free(&order);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* "xmin:xmax:xip,xip" (xid8 text) -> vis, 32-bit xids. */
 static void parse_vis(const char *txt, cdc_snap_vis_t *vis)
 {
@@ -613,7 +605,7 @@ static int decode_key(const cdc_table_t *t, const char *txt, char **params,
             goto bad;
         params[k] = cdc_xmalloc(len / 2 + 1);
         for (size_t i = 0; i < len / 2; i++) {
-            int h = hexval(p[2 * i]), l = hexval(p[2 * i + 1]);
+            int h = cdc_hexval(p[2 * i]), l = cdc_hexval(p[2 * i + 1]);
             if (h < 0 || l < 0)
                 goto bad;
             params[k][i] = (char)(h * 16 + l);

@@ -31,6 +31,7 @@
 
 #include <libpq-fe.h>
 
+#include "cdc/util.h"
 #include "cdc/buf.h"
 #include "cdc/conf.h"
 #include "cdc/log.h"
@@ -67,13 +68,6 @@ typedef struct pg_source {
     int64_t last_status_us;
     int status_now;
 } pg_source_t;
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int64_t mono_us(void)
 {
@@ -783,7 +777,7 @@ static uint64_t get64(const uint8_t *p)
 static int send_status(pg_source_t *src, cdc_err_t *err)
 {
     uint8_t m[1 + 8 * 4 + 1];
-    int64_t pgnow = now_us() - CDC_PG_EPOCH_OFFSET_US;
+    int64_t pgnow = cdc_now_us() - CDC_PG_EPOCH_OFFSET_US;
 
     m[0] = 'r';
     put64(m + 1, src->received > src->flush ? src->received : src->flush);
