@@ -201,11 +201,11 @@ fail:
 
 static PGconn *pg_connect(pg_source_t *src, int replication, cdc_err_t *err)
 {
-    const char *kw[6], *val[6];
+    const char *kw[8], *val[8];
     char opts[1024];
     PQconninfoOption *ci;
     char *perr = NULL;
-    int n = 0;
+    int n = 0, has_root = 0, has_mode = getenv("PGSSLMODE") != NULL;
     const char *user_opts = "";
 
     ci = PQconninfoParse(src->dsn, &perr);
@@ -216,13 +216,22 @@ static PGconn *pg_connect(pg_source_t *src, int replication, cdc_err_t *err)
         PQfreemem(perr);
         return NULL;
     }
-    for (PQconninfoOption *o = ci; o->keyword; o++)
+    for (PQconninfoOption *o = ci; o->keyword; o++) {
         if (!strcmp(o->keyword, "options") && o->val)
             user_opts = o->val;
+        if (!strcmp(o->keyword, "sslrootcert") && o->val && *o->val)
+            has_root = 1;
+        if (!strcmp(o->keyword, "sslmode") && o->val && *o->val)
+            has_mode = 1;
+    }
     snprintf(opts, sizeof(opts), "%s %s", SESSION_OPTIONS, user_opts);
     PQconninfoFree(ci);
 
     kw[n] = "dbname", val[n++] = src->dsn;
+    /* a CA given without a mode: verify the certificate and the host name
+     * (libpq's own default, prefer, would not check either) */
+    if (has_root && !has_mode)
+        kw[n] = "sslmode", val[n++] = "verify-full";
     kw[n] = "options", val[n++] = opts;
     kw[n] = "application_name", val[n++] = "autoglm-cdc";
     if (replication)

@@ -91,6 +91,10 @@ refuse() {
 refuse wrong_ca "${DSN/ca.pem/other.pem}" "certificate verify failed"
 refuse wrong_host "${DSN/host=127.0.0.1/host=localhost}" "does not match host name"
 refuse no_tls "${DSN/sslmode=verify-full/sslmode=disable}" "no encryption|pg_hba.conf rejects"
+# a CA without sslmode: autoglm-cdc verifies by default (libpq alone would
+# use sslmode=prefer and check nothing)
+nomode=${DSN/sslmode=verify-full /}
+refuse default_verifies "${nomode/ca.pem/other.pem}" "certificate verify failed"
 refuse no_rootcert "host=127.0.0.1 port=$PORT dbname=d user=cdc password=$PW sslmode=verify-full sslrootcert=$T/missing.pem" \
     "root certificate file .* does not exist|could not read root certificate"
 
