@@ -98,6 +98,7 @@ typedef struct kafka_sink {
     cdc_err_t derr;
     int detached;     /* destroy(): txns may be gone, do not touch them */
     int brokers_down; /* ERR__ALL_BROKERS_DOWN seen, not yet recovered */
+    int tls_auth_errs; /* consecutive TLS / SASL failures */
     int64_t down_since_ms, down_warn_ms;
 
     int64_t block_since_ms; /* write() waiting on a full queue since */
@@ -335,6 +336,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                   rd_kafka_err2str(m->err));
     } else {
         s->st.delivered++;
+        s->tls_auth_errs = 0;
         if (s->brokers_down) {
             s->brokers_down = 0;
             if (s->down_since_ms)
@@ -371,6 +373,29 @@ static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
                           "(messages are retried for up to %" PRId64
                           " ms, kafka.message.timeout.ms)",
                      s->msg_timeout_ms);
+        }
+        break;
+    case RD_KAFKA_RESP_ERR__SSL:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+        /* A bad certificate or password does not heal by retrying: after
+         * two in a row, fail the run with the real cause instead of
+         * "all brokers down" when the message timeout expires. */
+        CDC_ERROR(FAC, "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)e),
+                  reason);
+        if (++s->tls_auth_errs >= 2 && !s->failed) {
+            s->failed = 1;
+            cdc_err_set(&s->derr, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "kafka: %s failed: %s",
+                        e == RD_KAFKA_RESP_ERR__SSL ? "TLS handshake"
+                                                    : "SASL authentication",
+                        reason);
+            cdc_err_hint(&s->derr,
+                         e == RD_KAFKA_RESP_ERR__SSL
+                             ? "check kafka.ssl.ca.location and that the "
+                               "broker certificate names the host in "
+                               "kafka.brokers"
+                             : "check kafka.sasl.mechanisms, "
+                               "kafka.sasl.username and kafka.sasl.password");
         }
         break;
     case RD_KAFKA_RESP_ERR__TRANSPORT:
