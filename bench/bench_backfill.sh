@@ -52,7 +52,7 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
 done
 t "$BUILD/autoglm-cdc" backfill --source mysql --mysql-dsn "$dsn" --table bfbench.orders \
     --sink kafka --kafka-brokers "$KAFKA_BOOTSTRAP" --topic "bfb$run.{table}" \
-    --chunk-size "$CHUNK" --state-dir "$tmp/s2" --pipeline b2 -q
+    --chunk-size "$CHUNK" --state-dir "$tmp/s2" --pipeline b2 -q ${BENCH_KAFKA_X:-}
 kwall=$wall
 got=$(kcat -b "$KAFKA_BOOTSTRAP" -C -t "bfb$run.orders" -o beginning -e -q -f '.\n' | wc -l)
 printf "backfill -> Kafka: %.0f rows/s (%.2f s, cpu %.2f s, peak RSS %.1f MB), %d messages = %.2fx dump (target >= 0.5x)\n" \

@@ -1394,6 +1394,9 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
             {"kafka.linger.ms", "kafka.queue.buffering.max.ms", "50"},
             {"kafka.batch.size", NULL, "4000000"},
             {"kafka.batch.num.messages", NULL, "100000"},
+            /* lz4 over the stream's zstd: make bench measured 0.41x vs
+             * 0.36x mariadb-dump's rows/s on 2 cores shared with the broker */
+            {"kafka.compression.type", "kafka.compression.codec", "lz4"},
             {"kafka.compression.level", NULL, "1"},
         };
         int bulk = 1;

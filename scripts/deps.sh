@@ -16,7 +16,7 @@ check_only=0
 [ "${1:-}" = "--check" ] && check_only=1
 
 PKGS="build-essential autoconf automake libtool pkg-config
-      libmariadb-dev librdkafka-dev libyajl-dev libzstd-dev libyaml-dev libmicrohttpd-dev
+      libmariadb-dev librdkafka-dev libyajl-dev libzstd-dev libyaml-dev libmicrohttpd-dev bc
       libpq-dev zlib1g-dev
       mariadb-server mariadb-client postgresql postgresql-client
       clang kcat maven python3 valgrind procps ca-certificates"
