@@ -10,6 +10,7 @@
  * settings can live in the YAML file given with -c.
  */
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <inttypes.h>
@@ -26,6 +27,7 @@
 #include "cdc/pipeline.h"
 #include "cdc/plugin.h"
 #include "connectors/mysql/binlog.h"
+#include <yajl/yajl_parse.h>
 
 /* The decoder is referenced weakly so a partial build still links. */
 #pragma weak cdc_binlog_new
@@ -105,6 +107,8 @@ static const char usage_text[] =
 "      --url URL            status: endpoint of a running daemon (status.url)\n"
 "      --start-position P   decode: FILE:POS or POS to start from\n"
 "      --events             decode: list events (offset type size)\n"
+"      --json-columns LIST  decode: db.table.column globs of MariaDB JSON\n"
+"                           columns to embed as JSON (decode.json_columns)\n"
 "      --max-txns N         stop after N transactions      (run.max_txns)\n"
 "      --idle-exit MS       stop after MS ms without changes (run.idle_exit_ms)\n"
 "      --log-format F       text (default) | json\n"
@@ -129,7 +133,7 @@ enum {
     O_SOURCE = 256, O_SINK, O_FORMAT, O_APP, O_MYSQL_DSN, O_SERVER_ID,
     O_FROM, O_PG_DSN, O_BROKERS, O_TOPIC, O_INCLUDE, O_EXCLUDE, O_PIPELINE,
     O_STATE, O_STARTPOS, O_EVENTS, O_MAXTXNS, O_IDLE, O_LOGFMT, O_MAPPING,
-    O_TABLE, O_WHERE, O_CHUNK, O_RATE, O_PARALLEL, O_URL, O_HTTP,
+    O_TABLE, O_WHERE, O_CHUNK, O_RATE, O_PARALLEL, O_URL, O_HTTP, O_JSONCOLS,
 };
 
 static const struct option long_opts[] = {
@@ -163,6 +167,7 @@ static const struct option long_opts[] = {
     {"parallel", required_argument, NULL, O_PARALLEL},
     {"url", required_argument, NULL, O_URL},
     {"http", required_argument, NULL, O_HTTP},
+    {"json-columns", required_argument, NULL, O_JSONCOLS},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -235,6 +240,7 @@ static int parse_opts(cli_t *c, int argc, char **argv)
         case O_PARALLEL: set_cli(c, "backfill.parallel", optarg); break;
         case O_URL: set_cli(c, "status.url", optarg); break;
         case O_HTTP: set_cli(c, "http.listen", optarg); break;
+        case O_JSONCOLS: set_cli(c, "decode.json_columns", optarg); break;
         case O_STATE: set_cli(c, "state.dir", optarg); break;
         case O_STARTPOS: c->start_position = optarg; break;
         case O_EVENTS: c->events = 1; break;
@@ -333,7 +339,56 @@ typedef struct decode_ctx {
     size_t nheld, capheld;
     size_t held_bytes; /* arena bytes of the held txns */
     uint64_t rows;
+    char **json_pats;  /* --json-columns: db.table.column globs */
+    int njson;
+    yajl_handle yh;    /* validates candidate JSON texts */
 } decode_ctx_t;
+
+/*
+ * --json-columns: a MariaDB JSON column is a LONGTEXT with a json_valid()
+ * check, which the binlog does not record.  For the columns named here a
+ * text value that parses as JSON is embedded as JSON; anything else stays
+ * a string (never altered).
+ */
+static int is_json_text(decode_ctx_t *d, const char *s, size_t n)
+{
+    yajl_status st;
+
+    if (!d->yh) {
+        d->yh = yajl_alloc(NULL, NULL, NULL);
+        yajl_config(d->yh, yajl_allow_multiple_values, 0);
+    }
+    st = yajl_parse(d->yh, (const unsigned char *)s, n);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(d->yh);
+    yajl_free(d->yh);
+    d->yh = NULL;
+    return st == yajl_status_ok && n > 0;
+}
+
+static void mark_json(decode_ctx_t *d, cdc_txn_t *tx)
+{
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        cdc_change_t *ch = &tx->changes[i];
+        cdc_table_t *t = ch->tbl;
+        for (uint32_t c = 0; c < t->ncols; c++) {
+            char name[768];
+            int hit = 0;
+            snprintf(name, sizeof(name), "%s.%s.%s", t->db, t->name,
+                     t->cols[c].name ? t->cols[c].name : "");
+            for (int k = 0; k < d->njson && !hit; k++)
+                hit = !fnmatch(d->json_pats[k], name, 0);
+            if (!hit)
+                continue;
+            cdc_value_t *imgs[2] = {ch->before, ch->after};
+            for (int k = 0; k < 2; k++) {
+                cdc_value_t *v = imgs[k] ? &imgs[k][c] : NULL;
+                if (v && v->kind == CDC_V_STRING && is_json_text(d, v->s, v->len))
+                    v->kind = CDC_V_JSON;
+            }
+        }
+    }
+}
 
 /* Free the delivered prefix of the held txns; -1 if one failed. */
 static int release_delivered(decode_ctx_t *d, cdc_err_t *err)
@@ -368,6 +423,8 @@ static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
     decode_ctx_t *d = opaque;
 
     cdc_filter_txn(d->filter, tx);
+    if (d->njson)
+        mark_json(d, tx);
     d->rows += tx->nchanges;
     if (d->kops->write(d->snk, tx, err)) {
         cdc_txn_destroy(tx);
@@ -521,6 +578,17 @@ static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
         if (!d.snk)
             return err->code;
         d.filter = cdc_filter_new(c->conf);
+        {
+            const char *jc = cdc_conf_get(c->conf, "decode.json_columns", "");
+            char *dup = cdc_xstrdup(jc), *tok, *save = NULL;
+            for (tok = strtok_r(dup, ", ", &save); tok;
+                 tok = strtok_r(NULL, ", ", &save)) {
+                d.json_pats = cdc_xrealloc(d.json_pats, (size_t)(d.njson + 1) *
+                                                            sizeof(char *));
+                d.json_pats[d.njson++] = cdc_xstrdup(tok);
+            }
+            free(dup);
+        }
         h.d = &d;
         threaded = pthread_create(&writer, NULL, handoff_writer, &h) == 0;
     }
@@ -573,6 +641,9 @@ static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
         CDC_DEBUG("decode", "%" PRIu64 " row changes", d.rows);
     }
     cdc_filter_destroy(d.filter);
+    for (int i = 0; i < d.njson; i++)
+        free(d.json_pats[i]);
+    free(d.json_pats);
     return rc;
 }
 
