@@ -25,9 +25,10 @@ static const char *boot;
 static void mock_up(void)
 {
     char errstr[256];
-    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_t *kc;
     if (mrk)
         return;
+    kc = rd_kafka_conf_new();
     rd_kafka_conf_set(kc, "log_level", "0", errstr, sizeof(errstr));
     mrk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
     if (!mrk || !(mc = rd_kafka_mock_cluster_new(mrk, 1))) {
