@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <limits.h>
+#include <yajl/yajl_tree.h>
 
 #include "cdc/envelope.h"
 
@@ -462,4 +464,83 @@ void cdc_envelope_write(cdc_buf_t *out, const cdc_env_opts_t *o,
     cdc_json_string(out, conn, strlen(conn));
     put_source_common(out, tx, ch);
     cdc_buf_puts(out, "}}");
+}
+
+/* ---- reading envelopes back ------------------------------------------- */
+
+void cdc_json_tree_text(cdc_buf_t *b, const struct yajl_val_s *v)
+{
+    if (!v || YAJL_IS_NULL(v))
+        cdc_buf_puts(b, "null");
+    else if (YAJL_IS_TRUE(v))
+        cdc_buf_puts(b, "true");
+    else if (YAJL_IS_FALSE(v))
+        cdc_buf_puts(b, "false");
+    else if (YAJL_IS_STRING(v))
+        cdc_json_string(b, v->u.string, strlen(v->u.string));
+    else if (YAJL_IS_NUMBER(v))
+        cdc_buf_puts(b, v->u.number.r);
+    else if (YAJL_IS_ARRAY(v)) {
+        cdc_buf_putc(b, '[');
+        for (size_t i = 0; i < v->u.array.len; i++) {
+            if (i)
+                cdc_buf_putc(b, ',');
+            cdc_json_tree_text(b, v->u.array.values[i]);
+        }
+        cdc_buf_putc(b, ']');
+    } else {
+        cdc_buf_putc(b, '{');
+        for (size_t i = 0; i < v->u.object.len; i++) {
+            if (i)
+                cdc_buf_putc(b, ',');
+            cdc_json_string(b, v->u.object.keys[i],
+                            strlen(v->u.object.keys[i]));
+            cdc_buf_putc(b, ':');
+            cdc_json_tree_text(b, v->u.object.values[i]);
+        }
+        cdc_buf_putc(b, '}');
+    }
+}
+
+void cdc_json_to_value(cdc_arena_t *a, cdc_value_t *cv,
+                       const struct yajl_val_s *v)
+{
+    memset(cv, 0, sizeof(*cv));
+    if (!v || YAJL_IS_NULL(v)) {
+        cv->kind = CDC_V_NULL;
+    } else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
+        cv->kind = CDC_V_BOOL;
+        cv->u.b = YAJL_IS_TRUE(v);
+    } else if (YAJL_IS_STRING(v)) {
+        cv->kind = CDC_V_STRING;
+        cv->len = strlen(v->u.string);
+        cv->s = cdc_arena_memdup(a, v->u.string, cv->len);
+    } else if (YAJL_IS_INTEGER(v)) {
+        cv->kind = CDC_V_INT;
+        cv->u.i = v->u.number.i;
+    } else if (YAJL_IS_NUMBER(v) && !strpbrk(v->u.number.r, ".eE")) {
+        /* an integer beyond int64: unsigned if it fits, else exact digits */
+        char *end;
+        unsigned long long u = strtoull(v->u.number.r, &end, 10);
+        if (v->u.number.r[0] != '-' && !*end &&
+            (u != ULLONG_MAX ||
+             !strcmp(v->u.number.r, "18446744073709551615"))) {
+            cv->kind = CDC_V_UINT;
+            cv->u.u = u;
+        } else {
+            cv->kind = CDC_V_DECIMAL;
+            cv->len = strlen(v->u.number.r);
+            cv->s = cdc_arena_memdup(a, v->u.number.r, cv->len);
+        }
+    } else if (YAJL_IS_NUMBER(v)) {
+        cv->kind = CDC_V_DOUBLE;
+        cv->u.d = v->u.number.d;
+    } else {
+        cdc_buf_t b = CDC_BUF_INIT;
+        cdc_json_tree_text(&b, v);
+        cv->kind = CDC_V_JSON;
+        cv->len = b.len;
+        cv->s = cdc_arena_memdup(a, b.p ? b.p : "", b.len);
+        cdc_buf_free(&b);
+    }
 }

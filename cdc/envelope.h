@@ -38,4 +38,14 @@ void cdc_json_string(cdc_buf_t *out, const char *s, size_t len);
 /** @brief Append UTC time "YYYY-MM-DDTHH:MM:SS.mmmZ" of µs since epoch. */
 void cdc_json_iso_ms(cdc_buf_t *out, int64_t us);
 
+/* -- reading envelopes back (Kafka source, mapping test) ------------- */
+struct yajl_val_s;
+/** @brief Append the JSON text of a parsed yajl tree node (NULL: null). */
+void cdc_json_tree_text(cdc_buf_t *out, const struct yajl_val_s *v);
+/** @brief Type an envelope value: null, bool, integers (INT, or UINT when
+ *  above int64, or DECIMAL digits when above uint64), other numbers
+ *  DOUBLE, strings STRING, arrays/objects JSON; strings copied into a. */
+void cdc_json_to_value(cdc_arena_t *a, cdc_value_t *cv,
+                       const struct yajl_val_s *v);
+
 #endif

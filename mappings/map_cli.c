@@ -28,39 +28,6 @@
 
 /* ---- envelopes back into changes ----------------------------------------- */
 
-static void json_gen(cdc_buf_t *b, const yajl_val v)
-{
-    if (YAJL_IS_OBJECT(v)) {
-        cdc_buf_putc(b, '{');
-        for (size_t i = 0; i < v->u.object.len; i++) {
-            if (i)
-                cdc_buf_putc(b, ',');
-            cdc_json_string(b, v->u.object.keys[i],
-                            strlen(v->u.object.keys[i]));
-            cdc_buf_putc(b, ':');
-            json_gen(b, v->u.object.values[i]);
-        }
-        cdc_buf_putc(b, '}');
-    } else if (YAJL_IS_ARRAY(v)) {
-        cdc_buf_putc(b, '[');
-        for (size_t i = 0; i < v->u.array.len; i++) {
-            if (i)
-                cdc_buf_putc(b, ',');
-            json_gen(b, v->u.array.values[i]);
-        }
-        cdc_buf_putc(b, ']');
-    } else if (YAJL_IS_STRING(v))
-        cdc_json_string(b, v->u.string, strlen(v->u.string));
-    else if (YAJL_IS_NUMBER(v))
-        cdc_buf_puts(b, v->u.number.r);
-    else if (YAJL_IS_TRUE(v))
-        cdc_buf_puts(b, "true");
-    else if (YAJL_IS_FALSE(v))
-        cdc_buf_puts(b, "false");
-    else
-        cdc_buf_puts(b, "null");
-}
-
 static const char *jstr(yajl_val o, const char *k)
 {
     const char *path[] = {k, NULL};
@@ -82,43 +49,6 @@ static yajl_val jget(yajl_val o, const char *k)
 {
     const char *path[] = {k, NULL};
     return yajl_tree_get(o, path, yajl_t_any);
-}
-
-static void set_json_value(cdc_txn_t *tx, cdc_value_t *cv, yajl_val v)
-{
-    memset(cv, 0, sizeof(*cv));
-    if (!v || YAJL_IS_NULL(v))
-        cv->kind = CDC_V_NULL;
-    else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
-        cv->kind = CDC_V_BOOL;
-        cv->u.b = YAJL_IS_TRUE(v);
-    } else if (YAJL_IS_STRING(v)) {
-        cv->kind = CDC_V_STRING;
-        cv->len = strlen(v->u.string);
-        cv->s = cdc_arena_memdup(&tx->arena, v->u.string, cv->len);
-    } else if (YAJL_IS_INTEGER(v)) {
-        cv->kind = CDC_V_INT;
-        cv->u.i = v->u.number.i;
-    } else if (YAJL_IS_NUMBER(v) && !(v->u.number.flags & YAJL_NUMBER_DOUBLE_VALID)) {
-        /* integer beyond int64: keep its exact digits */
-        cv->kind = CDC_V_DECIMAL;
-        cv->len = strlen(v->u.number.r);
-        cv->s = cdc_arena_memdup(&tx->arena, v->u.number.r, cv->len);
-    } else if (YAJL_IS_NUMBER(v) && strpbrk(v->u.number.r, ".eE") == NULL) {
-        cv->kind = CDC_V_DECIMAL;
-        cv->len = strlen(v->u.number.r);
-        cv->s = cdc_arena_memdup(&tx->arena, v->u.number.r, cv->len);
-    } else if (YAJL_IS_DOUBLE(v)) {
-        cv->kind = CDC_V_DOUBLE;
-        cv->u.d = v->u.number.d;
-    } else {
-        cdc_buf_t b = CDC_BUF_INIT;
-        json_gen(&b, v);
-        cv->kind = CDC_V_JSON;
-        cv->len = b.len;
-        cv->s = cdc_arena_memdup(&tx->arena, b.p, b.len);
-        cdc_buf_free(&b);
-    }
 }
 
 static void add_cols(cdc_buf_t *names, int *n, yajl_val img)
@@ -154,7 +84,7 @@ static cdc_value_t *image(cdc_txn_t *tx, cdc_table_t *t, yajl_val img,
         for (size_t i = 0; i < img->u.object.len && !found; i++)
             found = !strcmp(img->u.object.keys[i], t->cols[c].name);
         if (found)
-            set_json_value(tx, &row[c], v);
+            cdc_json_to_value(&tx->arena, &row[c], v);
         if (unchanged && YAJL_IS_ARRAY(unchanged))
             for (size_t i = 0; i < unchanged->u.array.len; i++) {
                 yajl_val u = unchanged->u.array.values[i];

@@ -390,84 +390,6 @@ static int jint(yajl_val o, const char *k, int64_t *out)
     return 0;
 }
 
-static void json_text(cdc_buf_t *b, yajl_val v)
-{
-    if (!v || YAJL_IS_NULL(v))
-        cdc_buf_puts(b, "null");
-    else if (YAJL_IS_TRUE(v))
-        cdc_buf_puts(b, "true");
-    else if (YAJL_IS_FALSE(v))
-        cdc_buf_puts(b, "false");
-    else if (YAJL_IS_STRING(v))
-        cdc_json_string(b, v->u.string, strlen(v->u.string));
-    else if (YAJL_IS_NUMBER(v))
-        cdc_buf_puts(b, v->u.number.r);
-    else if (YAJL_IS_ARRAY(v)) {
-        cdc_buf_putc(b, '[');
-        for (size_t i = 0; i < v->u.array.len; i++) {
-            if (i)
-                cdc_buf_putc(b, ',');
-            json_text(b, v->u.array.values[i]);
-        }
-        cdc_buf_putc(b, ']');
-    } else {
-        cdc_buf_putc(b, '{');
-        for (size_t i = 0; i < v->u.object.len; i++) {
-            if (i)
-                cdc_buf_putc(b, ',');
-            cdc_json_string(b, v->u.object.keys[i],
-                            strlen(v->u.object.keys[i]));
-            cdc_buf_putc(b, ':');
-            json_text(b, v->u.object.values[i]);
-        }
-        cdc_buf_putc(b, '}');
-    }
-}
-
-static void typed(cdc_txn_t *tx, cdc_value_t *cv, yajl_val v)
-{
-    memset(cv, 0, sizeof(*cv));
-    if (!v || YAJL_IS_NULL(v)) {
-        cv->kind = CDC_V_NULL;
-    } else if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v)) {
-        cv->kind = CDC_V_BOOL;
-        cv->u.b = YAJL_IS_TRUE(v);
-    } else if (YAJL_IS_STRING(v)) {
-        cv->kind = CDC_V_STRING;
-        cv->len = strlen(v->u.string);
-        cv->s = cdc_arena_memdup(&tx->arena, v->u.string, cv->len);
-    } else if (YAJL_IS_INTEGER(v)) {
-        cv->kind = CDC_V_INT;
-        cv->u.i = v->u.number.i;
-    } else if (YAJL_IS_NUMBER(v) && !strpbrk(v->u.number.r, ".eE")) {
-        /* an integer beyond int64: unsigned if it fits, else exact digits */
-        char *end;
-        unsigned long long u = strtoull(v->u.number.r, &end, 10);
-        if (v->u.number.r[0] != '-' && !*end && u != ULLONG_MAX) {
-            cv->kind = CDC_V_UINT;
-            cv->u.u = u;
-        } else if (v->u.number.r[0] != '-' && !*end &&
-                   !strcmp(v->u.number.r, "18446744073709551615")) {
-            cv->kind = CDC_V_UINT;
-            cv->u.u = UINT64_MAX;
-        } else {
-            cv->kind = CDC_V_DECIMAL;
-            cv->len = strlen(v->u.number.r);
-            cv->s = cdc_arena_memdup(&tx->arena, v->u.number.r, cv->len);
-        }
-    } else if (YAJL_IS_NUMBER(v)) {
-        cv->kind = CDC_V_DOUBLE;
-        cv->u.d = v->u.number.d;
-    } else {
-        cdc_buf_t b = CDC_BUF_INIT;
-        json_text(&b, v);
-        cv->kind = CDC_V_JSON;
-        cv->len = b.len;
-        cv->s = cdc_arena_memdup(&tx->arena, b.p ? b.p : "", b.len);
-        cdc_buf_free(&b);
-    }
-}
-
 static int has_name(char **names, uint32_t n, const char *k)
 {
     for (uint32_t i = 0; i < n; i++)
@@ -486,7 +408,8 @@ static cdc_value_t *image(cdc_txn_t *tx, const cdc_table_t *t, yajl_val img,
     for (size_t i = 0; i < img->u.object.len; i++)
         for (uint32_t c = 0; c < t->ncols; c++)
             if (!strcmp(t->cols[c].name, img->u.object.keys[i])) {
-                typed(tx, &row[c], img->u.object.values[i]);
+                cdc_json_to_value(&tx->arena, &row[c],
+                                  img->u.object.values[i]);
                 break;
             }
     if (unchanged && YAJL_IS_ARRAY(unchanged))
