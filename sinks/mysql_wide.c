@@ -37,6 +37,7 @@
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
+#include "sinks/wide_batch.h"
 
 extern const cdc_sink_ops_t cdc_sink_mysql_ops;
 
@@ -53,22 +54,14 @@ typedef struct myw {
     MYSQL *m;
     cdc_map_t *map;
     char *pipeline, *source;
-    char stored[33];
-    int have_stored, create_tables;
-    int64_t batch_rows, flush_ms;
+    int create_tables;
+    cdc_wide_batch_t b;
     cdc_wide_ops_t ops;
-    cdc_txn_t **txns;
-    size_t ntxns, captxns;
-    char batch_pos[33];
-    cdc_pos_t batch_cpos;
-    int64_t batch_commit_us, batch_start_us;
-    uint64_t batch_changes, skipped_dups;
     mstmt_t *stmts;
     int nstmts;
     cdc_buf_t sql;
     int same_skip;       /* mysql_sink.same_value=skip */
     int marker;          /* mysql_sink.marker: loop-prevention marker row */
-    int batch_unordered; /* batch has txns without a position (Kafka) */
 } myw_t;
 
 static int myerr(myw_t *w, const char *what, const char *detail,
@@ -237,12 +230,12 @@ static int read_offset(myw_t *w, int lock, cdc_err_t *err)
     cdc_buf_free(&b);
     r = mysql_store_result(w->m);
     if (r && (row = mysql_fetch_row(r)) && row[0]) {
-        snprintf(w->stored, sizeof(w->stored), "%s", row[0]);
-        if (!w->have_stored)
+        snprintf(w->b.stored, sizeof(w->b.stored), "%s", row[0]);
+        if (!w->b.have_stored)
             CDC_INFO(FAC, "pipeline %s: target database holds position %s; "
                      "changes at or before it are skipped", w->pipeline,
                      row[1] ? row[1] : "?");
-        w->have_stored = 1;
+        w->b.have_stored = 1;
     }
     if (r)
         mysql_free_result(r);
@@ -319,9 +312,9 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w = cdc_xcalloc(1, sizeof(*w));
     w->base.ops = &cdc_sink_mysql_ops;
     cdc_wide_ops_init(&w->ops);
-    if (cdc_conf_get_int(conf, "mysql_sink.batch_rows", 5000, &w->batch_rows,
+    if (cdc_conf_get_int(conf, "mysql_sink.batch_rows", 5000, &w->b.batch_rows,
                          err) ||
-        cdc_conf_get_int(conf, "mysql_sink.flush_ms", 200, &w->flush_ms, err) ||
+        cdc_conf_get_int(conf, "mysql_sink.flush_ms", 200, &w->b.flush_ms, err) ||
         cdc_conf_get_bool(conf, "mysql_sink.create_tables", 1, &ct, err))
         goto fail;
     w->create_tables = ct;
@@ -803,10 +796,10 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
 
     if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
         goto fail;
-    if (w->have_stored && !w->batch_unordered &&
-        strcmp(w->batch_pos, w->stored) <= 0) {
+    if (w->b.have_stored && !w->b.batch_unordered &&
+        strcmp(w->b.batch_pos, w->b.stored) <= 0) {
         CDC_WARN(FAC, "batch up to %s is already in the target database; "
-                 "skipped", w->batch_pos);
+                 "skipped", w->b.batch_pos);
         return q(w, "COMMIT", "commit", err);
     }
     for (uint32_t i = 0; i <= w->ops.n; i++) {
@@ -841,14 +834,14 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
                  err);
     if (!st)
         goto fail;
-    snprintf(commit, sizeof(commit), "%" PRId64, w->batch_commit_us);
-    snprintf(txns, sizeof(txns), "%zu", w->ntxns);
-    snprintf(changes, sizeof(changes), "%" PRIu64, w->batch_changes);
-    pos = cdc_pos_str(&w->batch_cpos);
+    snprintf(commit, sizeof(commit), "%" PRId64, w->b.batch_commit_us);
+    snprintf(txns, sizeof(txns), "%zu", w->b.ntxns);
+    snprintf(changes, sizeof(changes), "%" PRIu64, w->b.batch_changes);
+    pos = cdc_pos_str(&w->b.batch_cpos);
     bind_add(&bs, w->pipeline, strlen(w->pipeline), 0);
     bind_add(&bs, w->source, strlen(w->source), 0);
     bind_add(&bs, pos, strlen(pos), 0);
-    bind_add(&bs, w->batch_pos, strlen(w->batch_pos), 0);
+    bind_add(&bs, w->b.batch_pos, strlen(w->b.batch_pos), 0);
     bind_add(&bs, commit, strlen(commit), 0);
     bind_add(&bs, txns, strlen(txns), 0);
     bind_add(&bs, changes, strlen(changes), 0);
@@ -857,10 +850,7 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     binds_free(&bs);
     if (q(w, "COMMIT", "commit", err))
         goto fail;
-    if (!w->batch_unordered) {
-        memcpy(w->stored, w->batch_pos, sizeof(w->stored));
-        w->have_stored = 1;
-    }
+    cdc_wide_batch_committed(&w->b);
     return 0;
 fail:
     binds_free(&bs);
@@ -871,7 +861,7 @@ fail:
 static int flush_batch(myw_t *w, cdc_err_t *err)
 {
     int tries = 0;
-    if (!w->ntxns)
+    if (!w->b.ntxns)
         return 0;
     for (;;) {
         cdc_err_t e = {0};
@@ -884,68 +874,25 @@ static int flush_batch(myw_t *w, cdc_err_t *err)
             continue;
         }
         *err = e;
-        for (size_t i = 0; i < w->ntxns; i++)
-            w->txns[i]->failed = 1;
+        cdc_wide_batch_finish(&w->b, &w->ops, 0);
         return -1;
     }
-    for (size_t i = 0; i < w->ntxns; i++)
-        w->txns[i]->pending = 0;
-    w->ntxns = 0;
-    w->batch_changes = 0;
-    w->batch_unordered = 0;
-    cdc_wide_ops_reset(&w->ops);
+    cdc_wide_batch_finish(&w->b, &w->ops, 1);
     return 0;
 }
 
 static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     myw_t *w = (myw_t *)snk;
-    char pos[33];
+    int r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
 
-    cdc_map_txn_pos(&tx->pos, pos);
-    if (w->have_stored && (tx->pos.file[0] || tx->pos.lsn) &&
-        strcmp(pos, w->stored) <= 0) {
-        w->skipped_dups++;
-        tx->pending = 0;
-        return 0;
-    }
-    for (uint32_t i = 0; i < tx->nchanges; i++) {
-        const cdc_change_t *ch = &tx->changes[i];
-        if (!cdc_map_wants(w->map, w->source, ch->tbl->db, ch->tbl->name))
-            continue;
-        w->batch_changes++;
-        uint32_t n0 = w->ops.n;
-        if (cdc_map_change(w->map, w->source, tx, &tx->changes[i], i, &w->ops,
-                           err) < 0)
-            return -1;
-        /* two-way: a value keeps the rank stored with it */
-        cdc_twoway_restamp(ch, &w->ops, n0);
-    }
-    if (w->ntxns == w->captxns) {
-        w->captxns = w->captxns ? w->captxns * 2 : 256;
-        w->txns = cdc_xrealloc(w->txns, w->captxns * sizeof(*w->txns));
-    }
-    if (!w->ntxns)
-        w->batch_start_us = cdc_now_us();
-    w->txns[w->ntxns++] = tx;
-    tx->pending = 1;
-    if (!tx->pos.file[0] && !tx->pos.lsn)
-        w->batch_unordered = 1; /* Kafka source: no total order */
-    else {
-        memcpy(w->batch_pos, pos, sizeof(pos));
-        w->batch_cpos = tx->pos;
-    }
-    w->batch_commit_us = tx->commit_us;
-    if ((int64_t)w->ops.n >= w->batch_rows)
-        return flush_batch(w, err);
-    return 0;
+    return r > 0 ? flush_batch(w, err) : r;
 }
 
 static int myw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     myw_t *w = (myw_t *)snk;
-    if (w->ntxns && (cdc_now_us() - w->batch_start_us >= w->flush_ms * 1000 ||
-                     timeout_ms > 0))
+    if (cdc_wide_batch_due(&w->b, timeout_ms))
         return flush_batch(w, err);
     return 0;
 }
@@ -961,9 +908,7 @@ static void myw_destroy(cdc_sink_t *snk)
     myw_t *w = (myw_t *)snk;
     if (!w)
         return;
-    if (w->skipped_dups)
-        CDC_INFO(FAC, "skipped %" PRIu64 " transactions already applied",
-                 w->skipped_dups);
+    cdc_wide_batch_free(&w->b, FAC);
     for (int i = 0; i < w->nstmts; i++) {
         mysql_stmt_close(w->stmts[i].st);
         free(w->stmts[i].sig);
@@ -974,7 +919,6 @@ static void myw_destroy(cdc_sink_t *snk)
     cdc_map_destroy(w->map);
     cdc_wide_ops_free(&w->ops);
     cdc_buf_free(&w->sql);
-    free(w->txns);
     free(w->pipeline);
     free(w->source);
     free(w);

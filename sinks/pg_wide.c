@@ -46,6 +46,7 @@
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
+#include "sinks/wide_batch.h"
 
 extern const cdc_sink_ops_t cdc_sink_postgres_ops;
 
@@ -75,19 +76,10 @@ typedef struct pgw {
     char *pipeline;
     char *source;
     char *offsets_q;           /* quoted offsets table name */
-    char stored[33];           /* position in the offsets table */
-    int have_stored;
     int create_tables;
-    int64_t batch_rows, flush_ms;
     /* batch */
+    cdc_wide_batch_t b;
     cdc_wide_ops_t ops;
-    cdc_txn_t **txns;
-    size_t ntxns, captxns;
-    char batch_pos[33];
-    cdc_pos_t batch_cpos;
-    int64_t batch_commit_us;
-    int64_t batch_start_us;
-    uint64_t batch_changes;    /* source changes some mapping read */
     /* merge */
     mrow_t *rows;
     size_t nrows, caprows;
@@ -96,10 +88,8 @@ typedef struct pgw {
     stmt_t *stmts;
     int nstmts;
     cdc_buf_t sql, tmp;
-    uint64_t skipped_dups;
     unsigned stage_seq;        /* names of staging tables */
     int same_skip;             /* same_value=skip: equal values write nothing */
-    int batch_unordered;       /* batch has txns without a position (Kafka) */
     char *origin;              /* replication origin of this session */
 } pgw_t;
 
@@ -289,23 +279,15 @@ static int read_offset(pgw_t *w, int lock, cdc_err_t *err)
         return -1;
     }
     if (PQntuples(r)) {
-        snprintf(w->stored, sizeof(w->stored), "%s", PQgetvalue(r, 0, 0));
-        if (!w->have_stored)
+        snprintf(w->b.stored, sizeof(w->b.stored), "%s", PQgetvalue(r, 0, 0));
+        if (!w->b.have_stored)
             CDC_INFO(FAC, "pipeline %s: target database holds position %s; "
                      "changes at or before it are skipped", w->pipeline,
                      PQgetvalue(r, 0, 1));
-        w->have_stored = 1;
+        w->b.have_stored = 1;
     }
     PQclear(r);
     return 0;
-}
-
-/* A txn without a position of its own (the Kafka source: partitions have
- * no total order) is never compared with the stored position; replays of
- * it are no-ops through the ranks. */
-static int unordered(const cdc_pos_t *p)
-{
-    return !p->file[0] && !p->lsn;
 }
 
 /*
@@ -405,8 +387,8 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->base.ops = &cdc_sink_postgres_ops;
     cdc_wide_ops_init(&w->ops);
     if (cdc_conf_get_int(conf, "postgres_sink.batch_rows", 20000,
-                         &w->batch_rows, err) ||
-        cdc_conf_get_int(conf, "postgres_sink.flush_ms", 200, &w->flush_ms,
+                         &w->b.batch_rows, err) ||
+        cdc_conf_get_int(conf, "postgres_sink.flush_ms", 200, &w->b.flush_ms,
                          err) ||
         cdc_conf_get_bool(conf, "postgres_sink.create_tables", 1, &ct, err))
         goto fail;
@@ -1052,10 +1034,10 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     /* another instance of this pipeline may have applied it meanwhile */
     if (read_offset(w, 1, err))
         goto fail;
-    if (w->have_stored && !w->batch_unordered &&
-        strcmp(w->batch_pos, w->stored) <= 0) {
+    if (w->b.have_stored && !w->b.batch_unordered &&
+        strcmp(w->b.batch_pos, w->b.stored) <= 0) {
         CDC_WARN(FAC, "batch up to %s is already in the target database; "
-                 "skipped", w->batch_pos);
+                 "skipped", w->b.batch_pos);
         return exec_simple(w, "COMMIT", "commit", err);
     }
     merge_reset(w);
@@ -1083,12 +1065,12 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
                    "EXCLUDED.pos_key, commit_us = EXCLUDED.commit_us, txns = "
                    "o.txns + EXCLUDED.txns, changes = o.changes + "
                    "EXCLUDED.changes, updated_at = now()", w->offsets_q);
-    snprintf(commit, sizeof(commit), "%" PRId64, w->batch_commit_us);
-    snprintf(txns, sizeof(txns), "%zu", w->ntxns);
-    snprintf(changes, sizeof(changes), "%" PRIu64, w->batch_changes);
+    snprintf(commit, sizeof(commit), "%" PRId64, w->b.batch_commit_us);
+    snprintf(txns, sizeof(txns), "%zu", w->b.ntxns);
+    snprintf(changes, sizeof(changes), "%" PRIu64, w->b.batch_changes);
     {
         const char *pv[7] = {w->pipeline, w->source,
-                             cdc_pos_str(&w->batch_cpos), w->batch_pos, commit,
+                             cdc_pos_str(&w->b.batch_cpos), w->b.batch_pos, commit,
                              txns, changes};
         (void)p;
         r = PQexecParams(w->pg, w->sql.p, 7, NULL, pv, NULL, NULL, 0);
@@ -1106,10 +1088,7 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
         goto fail;
     }
     PQclear(r);
-    if (!w->batch_unordered) {
-        memcpy(w->stored, w->batch_pos, sizeof(w->stored));
-        w->have_stored = 1;
-    }
+    cdc_wide_batch_committed(&w->b);
     return 0;
 fail:
     merge_reset(w);
@@ -1132,7 +1111,7 @@ static int flush_batch(pgw_t *w, cdc_err_t *err)
     int tries = 0;
     int64_t t0 = cdc_now_us();
 
-    if (!w->ntxns)
+    if (!w->b.ntxns)
         return 0;
     for (;;) {
         cdc_err_t e = {0};
@@ -1147,77 +1126,28 @@ static int flush_batch(pgw_t *w, cdc_err_t *err)
             continue;
         }
         *err = e;
-        for (size_t i = 0; i < w->ntxns; i++)
-            w->txns[i]->failed = 1;
+        cdc_wide_batch_finish(&w->b, &w->ops, 0);
         return -1;
     }
     CDC_DEBUG(FAC, "applied %zu txns, %u operations in %.1f ms (position %s)",
-              w->ntxns, w->ops.n, (double)(cdc_now_us() - t0) / 1000.0,
-              w->batch_pos);
-    for (size_t i = 0; i < w->ntxns; i++)
-        w->txns[i]->pending = 0;
-    w->ntxns = 0;
-    w->batch_changes = 0;
-    w->batch_unordered = 0;
-    cdc_wide_ops_reset(&w->ops);
+              w->b.ntxns, w->ops.n, (double)(cdc_now_us() - t0) / 1000.0,
+              w->b.batch_pos);
+    cdc_wide_batch_finish(&w->b, &w->ops, 1);
     return 0;
 }
 
 static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     pgw_t *w = (pgw_t *)snk;
-    char pos[33];
+    int r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
 
-    cdc_map_txn_pos(&tx->pos, pos);
-    if (w->have_stored && !unordered(&tx->pos) && strcmp(pos, w->stored) <= 0) {
-        /* applied before a crash: the database already has it */
-        w->skipped_dups++;
-        tx->pending = 0;
-        return 0;
-    }
-    for (uint32_t i = 0; i < tx->nchanges; i++) {
-        const cdc_change_t *ch = &tx->changes[i];
-        if (!cdc_map_wants(w->map, w->source, ch->tbl->db, ch->tbl->name))
-            continue;
-        w->batch_changes++;
-        uint32_t n0 = w->ops.n;
-        if (cdc_map_change(w->map, w->source, tx, &tx->changes[i], i, &w->ops,
-                           err) < 0) {
-            char pbuf[80];
-            snprintf(pbuf, sizeof(pbuf), "%s", cdc_pos_str(&tx->pos));
-            cdc_err_detail(err, "change %u of %s.%s in the transaction ending "
-                           "at %s", i, tx->changes[i].tbl->db,
-                           tx->changes[i].tbl->name, pbuf);
-            return -1;
-        }
-        /* two-way: a value keeps the rank stored with it */
-        cdc_twoway_restamp(ch, &w->ops, n0);
-    }
-    if (w->ntxns == w->captxns) {
-        w->captxns = w->captxns ? w->captxns * 2 : 256;
-        w->txns = cdc_xrealloc(w->txns, w->captxns * sizeof(*w->txns));
-    }
-    if (!w->ntxns)
-        w->batch_start_us = cdc_now_us();
-    w->txns[w->ntxns++] = tx;
-    tx->pending = 1;
-    if (unordered(&tx->pos))
-        w->batch_unordered = 1;
-    else {
-        memcpy(w->batch_pos, pos, sizeof(pos));
-        w->batch_cpos = tx->pos;
-    }
-    w->batch_commit_us = tx->commit_us;
-    if ((int64_t)w->ops.n >= w->batch_rows)
-        return flush_batch(w, err);
-    return 0;
+    return r > 0 ? flush_batch(w, err) : r;
 }
 
 static int pgw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     pgw_t *w = (pgw_t *)snk;
-    if (w->ntxns && (cdc_now_us() - w->batch_start_us >= w->flush_ms * 1000 ||
-                     timeout_ms > 0))
+    if (cdc_wide_batch_due(&w->b, timeout_ms))
         return flush_batch(w, err);
     return 0;
 }
@@ -1233,9 +1163,7 @@ static void pgw_destroy(cdc_sink_t *snk)
     pgw_t *w = (pgw_t *)snk;
     if (!w)
         return;
-    if (w->skipped_dups)
-        CDC_INFO(FAC, "skipped %" PRIu64 " transactions already applied",
-                 w->skipped_dups);
+    cdc_wide_batch_free(&w->b, FAC);
     merge_reset(w);
     free(w->rows);
     free(w->hash);
@@ -1245,7 +1173,6 @@ static void pgw_destroy(cdc_sink_t *snk)
     cdc_buf_free(&w->sql);
     cdc_buf_free(&w->tmp);
     cdc_wide_ops_free(&w->ops);
-    free(w->txns);
     if (w->pg)
         PQfinish(w->pg);
     cdc_map_destroy(w->map);

@@ -1,0 +1,108 @@
+/*
+ * wide_batch.c - batching shared by the wide-table sinks (wide_batch.h).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdc/checkpoint.h"
+#include "cdc/log.h"
+#include "cdc/util.h"
+#include "mappings/reverse.h"
+#include "sinks/wide_batch.h"
+
+/* A txn without a position of its own (the Kafka source: partitions have
+ * no total order) is never compared with the stored position; replays of
+ * it are no-ops through the ranks. */
+static int unordered(const cdc_pos_t *p)
+{
+    return !p->file[0] && !p->lsn;
+}
+
+int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
+                       cdc_wide_ops_t *ops, cdc_txn_t *tx, cdc_err_t *err)
+{
+    char pos[33];
+
+    cdc_map_txn_pos(&tx->pos, pos);
+    if (b->have_stored && !unordered(&tx->pos) && strcmp(pos, b->stored) <= 0) {
+        /* applied before a crash: the database already has it */
+        b->skipped_dups++;
+        tx->pending = 0;
+        return 0;
+    }
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        const cdc_change_t *ch = &tx->changes[i];
+        uint32_t n0;
+        if (!cdc_map_wants(map, source, ch->tbl->db, ch->tbl->name))
+            continue;
+        b->batch_changes++;
+        n0 = ops->n;
+        if (cdc_map_change(map, source, tx, ch, i, ops, err) < 0) {
+            char pbuf[80];
+            snprintf(pbuf, sizeof(pbuf), "%s", cdc_pos_str(&tx->pos));
+            cdc_err_detail(err, "change %u of %s.%s in the transaction ending "
+                           "at %s", i, ch->tbl->db, ch->tbl->name, pbuf);
+            return -1;
+        }
+        /* two-way: a value keeps the rank stored with it */
+        cdc_twoway_restamp(ch, ops, n0);
+    }
+    if (b->ntxns == b->captxns) {
+        b->captxns = b->captxns ? b->captxns * 2 : 256;
+        b->txns = cdc_xrealloc(b->txns, b->captxns * sizeof(*b->txns));
+    }
+    if (!b->ntxns)
+        b->batch_start_us = cdc_now_us();
+    b->txns[b->ntxns++] = tx;
+    tx->pending = 1;
+    if (unordered(&tx->pos))
+        b->batch_unordered = 1;
+    else {
+        memcpy(b->batch_pos, pos, sizeof(pos));
+        b->batch_cpos = tx->pos;
+    }
+    b->batch_commit_us = tx->commit_us;
+    return (int64_t)ops->n >= b->batch_rows;
+}
+
+int cdc_wide_batch_due(const cdc_wide_batch_t *b, int timeout_ms)
+{
+    return b->ntxns &&
+           (cdc_now_us() - b->batch_start_us >= b->flush_ms * 1000 ||
+            timeout_ms > 0);
+}
+
+void cdc_wide_batch_committed(cdc_wide_batch_t *b)
+{
+    if (!b->batch_unordered) {
+        memcpy(b->stored, b->batch_pos, sizeof(b->stored));
+        b->have_stored = 1;
+    }
+}
+
+void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok)
+{
+    for (size_t i = 0; i < b->ntxns; i++) {
+        if (ok)
+            b->txns[i]->pending = 0;
+        else
+            b->txns[i]->failed = 1;
+    }
+    if (!ok)
+        return;
+    b->ntxns = 0;
+    b->batch_changes = 0;
+    b->batch_unordered = 0;
+    cdc_wide_ops_reset(ops);
+}
+
+void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac)
+{
+    if (b->skipped_dups)
+        CDC_INFO(fac, "skipped %" PRIu64 " transactions already applied",
+                 b->skipped_dups);
+    free(b->txns);
+    b->txns = NULL;
+}

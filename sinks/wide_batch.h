@@ -1,0 +1,57 @@
+/*
+ * wide_batch.h - the transaction batching shared by the wide-table sinks
+ * (sinks/pg_wide.c, sinks/mysql_wide.c).
+ *
+ * A batch collects mapped operations of several source transactions; the
+ * sink applies it in one database transaction together with the position
+ * of its last source transaction (the offsets table), so a crash and
+ * restart applies each change exactly once.  This module keeps the
+ * bookkeeping: which txns are in the batch, the batch position, skipping
+ * transactions already applied (position <= the stored one), mapping the
+ * changes into operations, and acknowledging the txns once the batch is
+ * committed.  The SQL side stays in each sink.
+ */
+#ifndef CDC_WIDE_BATCH_H
+#define CDC_WIDE_BATCH_H
+
+#include <stdint.h>
+
+#include "cdc/change.h"
+#include "cdc/err.h"
+#include "mappings/map.h"
+
+typedef struct cdc_wide_batch {
+    char stored[33];         /* position in the offsets table */
+    int have_stored;
+    int64_t batch_rows;      /* flush when this many operations are queued */
+    int64_t flush_ms;        /* ... or when the batch is this old */
+    cdc_txn_t **txns;        /* txns in the batch (borrowed from the pipeline) */
+    size_t ntxns, captxns;
+    char batch_pos[33];      /* position of the last ordered txn */
+    cdc_pos_t batch_cpos;
+    int64_t batch_commit_us;
+    int64_t batch_start_us;
+    uint64_t batch_changes;  /* source changes some mapping read */
+    uint64_t skipped_dups;   /* txns skipped as already applied */
+    int batch_unordered;     /* batch has txns without a position (Kafka) */
+} cdc_wide_batch_t;
+
+/**
+ * @brief Add tx to the batch: skip it when already applied (its position
+ *        is at or before the stored one), else map its changes into ops.
+ * @returns 1 when the batch reached batch_rows and should be applied now,
+ *          0 otherwise, -1 with err when a change cannot be mapped.
+ */
+int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
+                       cdc_wide_ops_t *ops, cdc_txn_t *tx, cdc_err_t *err);
+/** @brief 1 if the batch is non-empty and old enough (or timeout_ms > 0). */
+int cdc_wide_batch_due(const cdc_wide_batch_t *b, int timeout_ms);
+/** @brief After the sink applied it: record the stored position. */
+void cdc_wide_batch_committed(cdc_wide_batch_t *b);
+/** @brief Acknowledge (ok) or fail every txn of the batch; on success
+ *  also empty the batch and ops. */
+void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok);
+/** @brief Log the skipped count (facility fac) and free the batch. */
+void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac);
+
+#endif
