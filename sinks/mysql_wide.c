@@ -858,27 +858,21 @@ fail:
     return -1;
 }
 
+/* 1213 deadlock, 1205 lock wait timeout: retry the transaction */
+static int my_retriable(const cdc_err_t *e)
+{
+    return strstr(e->detail, "error 1213") || strstr(e->detail, "error 1205");
+}
+
+static int apply_cb(void *w, cdc_err_t *err)
+{
+    return apply_batch(w, err);
+}
+
 static int flush_batch(myw_t *w, cdc_err_t *err)
 {
-    int tries = 0;
-    if (!w->b.ntxns)
-        return 0;
-    for (;;) {
-        cdc_err_t e = {0};
-        if (!apply_batch(w, &e))
-            break;
-        /* 1213 deadlock, 1205 lock wait timeout: retry the transaction */
-        if (++tries < 8 && (strstr(e.detail, "error 1213") ||
-                            strstr(e.detail, "error 1205"))) {
-            usleep((useconds_t)(10000 * tries + random() % 20000));
-            continue;
-        }
-        *err = e;
-        cdc_wide_batch_finish(&w->b, &w->ops, 0);
-        return -1;
-    }
-    cdc_wide_batch_finish(&w->b, &w->ops, 1);
-    return 0;
+    return cdc_wide_batch_apply(&w->b, &w->ops, apply_cb, my_retriable, w,
+                                err);
 }
 
 static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)

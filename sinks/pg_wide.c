@@ -1106,33 +1106,32 @@ fail:
     return -1;
 }
 
+/* deadlocks and serialisation failures between pipelines that write the
+ * same rows: retry the whole transaction */
+static int pg_retriable(const cdc_err_t *e)
+{
+    return strstr(e->detail, "40P01") || strstr(e->detail, "40001");
+}
+
+static int apply_cb(void *w, cdc_err_t *err)
+{
+    return apply_batch(w, err);
+}
+
 static int flush_batch(pgw_t *w, cdc_err_t *err)
 {
-    int tries = 0;
     int64_t t0 = cdc_now_us();
+    size_t ntxns = w->b.ntxns;
+    uint32_t nops = w->ops.n;
+    char pos[33];
 
-    if (!w->b.ntxns)
-        return 0;
-    for (;;) {
-        cdc_err_t e = {0};
-        if (!apply_batch(w, &e))
-            break;
-        /* deadlocks and serialisation failures between pipelines that
-         * write the same rows: retry the whole transaction */
-        if (++tries < 8 && (strstr(e.detail, "40P01") ||
-                            strstr(e.detail, "40001"))) {
-            CDC_DEBUG(FAC, "retrying batch: %s", e.msg);
-            usleep((useconds_t)(10000 * tries + random() % 20000));
-            continue;
-        }
-        *err = e;
-        cdc_wide_batch_finish(&w->b, &w->ops, 0);
+    memcpy(pos, w->b.batch_pos, sizeof(pos));
+    if (cdc_wide_batch_apply(&w->b, &w->ops, apply_cb, pg_retriable, w, err))
         return -1;
-    }
-    CDC_DEBUG(FAC, "applied %zu txns, %u operations in %.1f ms (position %s)",
-              w->b.ntxns, w->ops.n, (double)(cdc_now_us() - t0) / 1000.0,
-              w->b.batch_pos);
-    cdc_wide_batch_finish(&w->b, &w->ops, 1);
+    if (ntxns)
+        CDC_DEBUG(FAC, "applied %zu txns, %u operations in %.1f ms "
+                  "(position %s)", ntxns, nops,
+                  (double)(cdc_now_us() - t0) / 1000.0, pos);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cdc/checkpoint.h"
 #include "cdc/log.h"
@@ -96,6 +97,31 @@ void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok)
     b->batch_changes = 0;
     b->batch_unordered = 0;
     cdc_wide_ops_reset(ops);
+}
+
+int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
+                         int (*apply)(void *ctx, cdc_err_t *err),
+                         int (*retriable)(const cdc_err_t *err), void *ctx,
+                         cdc_err_t *err)
+{
+    int tries = 0;
+
+    if (!b->ntxns)
+        return 0;
+    for (;;) {
+        cdc_err_t e = {0};
+        if (!apply(ctx, &e))
+            break;
+        if (++tries < 8 && retriable(&e)) {
+            usleep((useconds_t)(10000 * tries + random() % 20000));
+            continue;
+        }
+        *err = e;
+        cdc_wide_batch_finish(b, ops, 0);
+        return -1;
+    }
+    cdc_wide_batch_finish(b, ops, 1);
+    return 0;
 }
 
 void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac)

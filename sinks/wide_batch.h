@@ -51,6 +51,16 @@ void cdc_wide_batch_committed(cdc_wide_batch_t *b);
 /** @brief Acknowledge (ok) or fail every txn of the batch; on success
  *  also empty the batch and ops. */
 void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok);
+/**
+ * @brief Apply the batch with apply(ctx): retry up to 8 times with a short
+ *        growing sleep while retriable(error) says so (deadlocks,
+ *        serialisation failures), then acknowledge or fail every txn.
+ * @returns 0 (also for an empty batch) or -1 with err.
+ */
+int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
+                         int (*apply)(void *ctx, cdc_err_t *err),
+                         int (*retriable)(const cdc_err_t *err), void *ctx,
+                         cdc_err_t *err);
 /** @brief Log the skipped count (facility fac) and free the batch. */
 void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac);
 
