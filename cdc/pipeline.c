@@ -45,6 +45,10 @@ volatile int cdc_pipeline_stop;
 struct cdc_filter {
     char **inc, **exc;
     int ninc, nexc;
+    /* verdict for the last table seen: changes come in runs of one table,
+     * so the globs are matched once per run, not once per row */
+    char last[512];
+    int last_ok;
 };
 
 static char **split(const char *s, int *n)
@@ -103,18 +107,22 @@ static int match_any(char **pats, int n, const char *name, const char *db)
     return 0;
 }
 
-int cdc_filter_match(const cdc_filter_t *f, const char *db, const char *table)
+int cdc_filter_match(const cdc_filter_t *cf, const char *db, const char *table)
 {
+    cdc_filter_t *f = (cdc_filter_t *)cf; /* the cache is logically mutable */
     char name[512];
+    int ok;
 
     if (!f)
         return 1;
     snprintf(name, sizeof(name), "%s.%s", db, table);
-    if (f->ninc && !match_any(f->inc, f->ninc, name, db))
-        return 0;
-    if (f->nexc && match_any(f->exc, f->nexc, name, db))
-        return 0;
-    return 1;
+    if (f->last[0] && !strcmp(name, f->last))
+        return f->last_ok;
+    ok = !(f->ninc && !match_any(f->inc, f->ninc, name, db)) &&
+         !(f->nexc && match_any(f->exc, f->nexc, name, db));
+    memcpy(f->last, name, sizeof(name));
+    f->last_ok = ok;
+    return ok;
 }
 
 uint32_t cdc_filter_txn(const cdc_filter_t *f, cdc_txn_t *tx)
