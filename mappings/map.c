@@ -1007,6 +1007,12 @@ static cdc_map_t *load_trees(cdc_map_t *m, ynode_t **roots, char **names,
                     return NULL;
         }
     }
+    /* row deletes leave tombstones in the sinks */
+    for (uint32_t i = 0; i < m->nmappings; i++) {
+        const cdc_map_mapping_t *mp = &m->mappings[i];
+        if (mp->on_delete == CDC_DEL_ROW && !mp->lookup)
+            ((cdc_map_target_t *)mp->target)->tombstones = 1;
+    }
     return m;
 }
 
@@ -1756,7 +1762,18 @@ static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
     if (mp->on_delete == CDC_DEL_IGNORE || mp->lookup)
         return;
     if (mp->on_delete == CDC_DEL_ROW) {
-        start_op(out, mp, CDC_WIDE_DELETE, key, commit_us, pos);
+        /* a field-level tombstone: NULL with the deletion mark, ranked as a
+         * write of this change, on every non-key field of the target (not
+         * only ours): it wins exactly where the delete is the newest (under
+         * each field's rule), whatever the order of arrival */
+        const cdc_map_target_t *t = mp->target;
+        op = start_op(out, mp, CDC_WIDE_DELETE, key, commit_us, pos);
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            if (t->fields[f].is_key)
+                continue;
+            add_val(out, op, f, &nul, t->nfields);
+            op->vals[op->nvals - 1].deleted = 1;
+        }
         return;
     }
     op = start_op(out, mp, CDC_WIDE_UPSERT, key, commit_us, pos);
@@ -1918,8 +1935,13 @@ void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
 {
     cdc_buf_puts(out, "{\"s\":");
     cdc_json_string(out, op->source, strlen(op->source));
-    cdc_buf_printf(out, ",\"t\":%" PRId64 ",\"r\":\"%s\"}", op->commit_us,
-                   v->rank);
+    cdc_buf_printf(out, ",\"t\":%" PRId64 ",\"r\":\"%s\"%s}", op->commit_us,
+                   v->rank, v->deleted ? ",\"d\":1" : "");
+}
+
+void cdc_map_tombstone_table(const cdc_map_target_t *t, char *out, size_t n)
+{
+    snprintf(out, n, "%s_tombstones", t->table);
 }
 
 /* ---- in-memory model ------------------------------------------------------- */
@@ -1932,6 +1954,7 @@ typedef struct mcell {
     char rank[CDC_MAP_RANK_LEN + 1];
     char src[33];
     int64_t t;
+    int deleted;   /* the winner is a row delete's NULL */
 } mcell_t;
 
 typedef struct mrow {
@@ -2062,6 +2085,24 @@ static void cell_offer(mcell_t *c, const cdc_wide_op_t *op,
     memcpy(c->rank, v->rank, sizeof(c->rank));
     snprintf(c->src, sizeof(c->src), "%s", op->source);
     c->t = op->commit_us;
+    c->deleted = v->deleted;
+}
+
+/* Visible: upserted and not dead.  Dead = some field has a winner and
+ * every winner is a deletion (what the sinks move to the tombstones). */
+static int row_visible(const mrow_t *r)
+{
+    int any = 0;
+    if (!r->live)
+        return 0;
+    for (uint32_t i = 0; i < r->target->nfields; i++) {
+        if (!r->cells[i].set)
+            continue;
+        if (!r->cells[i].deleted)
+            return 1;
+        any = 1;
+    }
+    return !any;
 }
 
 void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
@@ -2069,30 +2110,18 @@ void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
     const cdc_map_target_t *t = op->target;
     mrow_t *r;
 
-    if (op->kind == CDC_WIDE_UPSERT) {
+    if (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE) {
+        /* a dead row keeps its cells: that is its tombstone */
         r = find_row(wm, t, op->key, 1);
         r->live = 1;
         for (uint32_t i = 0; i < op->nvals; i++)
             cell_offer(&r->cells[op->vals[i].field], op, &op->vals[i]);
-    } else if (op->kind == CDC_WIDE_DELETE) {
-        r = find_row(wm, t, op->key, 0);
-        if (!r || !r->live)
-            return;
-        /* only when no field was written after the delete */
-        for (uint32_t i = 0; i < t->nfields; i++)
-            if (r->cells[i].set && r->cells[i].t > op->commit_us)
-                return;
-        for (uint32_t i = 0; i < t->nfields; i++) {
-            free(r->cells[i].val);
-            memset(&r->cells[i], 0, sizeof(r->cells[i]));
-        }
-        r->live = 0;
     } else {
         /* lookup: every live row whose match fields equal key[] */
         for (size_t k = 0; k < wm->n; k++) {
             int ok;
             r = wm->rows[k];
-            if (r->target != t || !r->live)
+            if (r->target != t || !row_visible(r))
                 continue;
             ok = 1;
             for (uint32_t j = 0; j < op->nkey && ok; j++) {
@@ -2118,7 +2147,7 @@ size_t cdc_wide_model_rows(const cdc_wide_model_t *wm)
 {
     size_t n = 0;
     for (size_t i = 0; i < wm->n; i++)
-        n += wm->rows[i]->live;
+        n += row_visible(wm->rows[i]);
     return n;
 }
 
@@ -2152,7 +2181,7 @@ void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov)
     cdc_buf_t b = CDC_BUF_INIT;
 
     for (size_t i = 0; i < wm->n; i++)
-        if (wm->rows[i]->live)
+        if (row_visible(wm->rows[i]))
             v[n++] = wm->rows[i];
     qsort(v, n, sizeof(*v), row_cmp);
     for (size_t i = 0; i < n; i++) {
@@ -2175,7 +2204,8 @@ void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov)
             else
                 cdc_json_string(&b, c->val, c->len);
             if (prov && c->set)
-                cdc_buf_printf(&b, "  [%s %" PRId64 "]", c->src, c->t);
+                cdc_buf_printf(&b, "  [%s %" PRId64 "%s]", c->src, c->t,
+                               c->deleted ? " deleted" : "");
             cdc_buf_putc(&b, '\n');
         }
         fputs(b.p, fp);

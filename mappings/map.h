@@ -53,7 +53,9 @@ typedef enum cdc_mrule {
 
 typedef enum cdc_mdelete {
     CDC_DEL_CLEAR = 0, /* the source's fields become NULL (default) */
-    CDC_DEL_ROW,       /* delete the wide row */
+    CDC_DEL_ROW,       /* delete the wide row: a field-level tombstone
+                          (NULL with a deletion mark) on every non-key
+                          field; dead rows move to <table>_tombstones */
     CDC_DEL_IGNORE,    /* deletes change nothing */
 } cdc_mdelete_t;
 
@@ -89,6 +91,8 @@ typedef struct cdc_map_target {
     uint32_t *key;        /* indexes into fields, key order */
     uint32_t nkey;
     char *where;
+    int tombstones;       /* some mapping deletes rows (on_delete: delete):
+                             the sinks keep <table>_tombstones */
 } cdc_map_target_t;
 
 typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map.c */
@@ -149,7 +153,12 @@ const char *cdc_map_suggest(const char *word, const char *const *cands,
 
 typedef enum cdc_wide_kind {
     CDC_WIDE_UPSERT = 0, /* insert the row or offer values to its fields */
-    CDC_WIDE_DELETE,     /* delete the row unless a field is newer */
+    CDC_WIDE_DELETE,     /* row delete: like an UPSERT (sinks merge and
+                            apply it the same way) whose vals are a NULL
+                            with the deletion mark for EVERY non-key field
+                            of the target, ranked as writes are; a row
+                            whose every provenance entry is a deletion is
+                            dead (docs/MAPPINGS.md, deletes) */
     CDC_WIDE_LOOKUP,     /* set-based update of every row whose match
                             fields equal key[] (dimension change) */
 } cdc_wide_kind_t;
@@ -160,6 +169,7 @@ typedef struct cdc_wide_val {
     const char *s;       /* canonical text (arena), NULL when isnull */
     size_t len;
     char rank[CDC_MAP_RANK_LEN + 1];
+    int deleted;         /* a row delete's NULL ("d":1 in provenance) */
 } cdc_wide_val_t;
 
 typedef struct cdc_wide_op {
@@ -216,10 +226,16 @@ int cdc_map_change(const cdc_map_t *m, const char *source,
 int cdc_map_wants(const cdc_map_t *m, const char *source, const char *db,
                   const char *table);
 
-/** @brief Provenance JSON of a value: {"s":..,"t":..,"r":..}; the rank
- *  ends with the position. */
+/** @brief Provenance JSON of a value: {"s":..,"t":..,"r":..} and, for a
+ *  row delete's NULL, "d":1; the rank ends with the position. */
 void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
                         const cdc_wide_val_t *v);
+
+/**
+ * @brief Name of the sidecar table of target t that keeps the provenance
+ * of dead rows (t->tombstones): "<table>_tombstones", same schema.
+ */
+void cdc_map_tombstone_table(const cdc_map_target_t *t, char *out, size_t n);
 
 /* ---- in-memory model (tests, `mapping test`, batch merging) --------------- */
 
@@ -232,7 +248,8 @@ void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op);
 /** @brief Print every row, sorted by target and key:
  *  "target key=.. | field=value [source@commit_us] ...". */
 void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov);
-/** @brief Number of rows. */
+/** @brief Number of visible rows (dead rows, whose every field holds a
+ *  deletion, are not counted nor printed). */
 size_t cdc_wide_model_rows(const cdc_wide_model_t *wm);
 
 /* ---- expressions (expr.c) ------------------------------------------------ */
