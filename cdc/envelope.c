@@ -16,9 +16,12 @@
 #include <sys/time.h>
 #include <time.h>
 #include <limits.h>
+#include <float.h>
+#include <stdint.h>
 #include <yajl/yajl_tree.h>
 
 #include "cdc/envelope.h"
+#include "cdc/pow10_tab.h"
 
 int cdc_format_parse(const char *s, cdc_format_t *out)
 {
@@ -209,6 +212,160 @@ static void put_i64(cdc_buf_t *out, int64_t v)
         put_u64(out, (uint64_t)v);
 }
 
+/* The reference rule for doubles: the shortest of %.15g, %.16g and %.17g
+ * that reads back as d. */
+static size_t fmt_double_slow(char *tmp, size_t cap, double d)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, cap, "%.*g", prec, d);
+        if (prec == 17 || strtod(tmp, NULL) == d)
+            break;
+    }
+    return strlen(tmp);
+}
+
+/* %.Pg layout of digits dig[0..P) with decimal exponent x (trailing
+ * zeros dropped), as glibc prints it. */
+static size_t layout_g(char *out, int neg, const char *dig, int p, int x)
+{
+    char *o = out;
+    int n = p;
+
+    while (n > 1 && dig[n - 1] == '0')
+        n--;
+    if (neg)
+        *o++ = '-';
+    if (x < -4 || x >= p) {
+        *o++ = dig[0];
+        if (n > 1) {
+            *o++ = '.';
+            memcpy(o, dig + 1, (size_t)n - 1);
+            o += n - 1;
+        }
+        *o++ = 'e';
+        *o++ = x < 0 ? '-' : '+';
+        x = x < 0 ? -x : x;
+        if (x >= 100)
+            *o++ = (char)('0' + x / 100);
+        *o++ = (char)('0' + x / 10 % 10);
+        *o++ = (char)('0' + x % 10);
+    } else if (x < 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -x - 1; i++)
+            *o++ = '0';
+        memcpy(o, dig, (size_t)n);
+        o += n;
+    } else {
+        for (int i = 0; i <= x; i++)
+            *o++ = i < n ? dig[i] : '0';
+        if (n > x + 1) {
+            *o++ = '.';
+            memcpy(o, dig + x + 1, (size_t)(n - x - 1));
+            o += n - x - 1;
+        }
+    }
+    *o = '\0';
+    return (size_t)(o - out);
+}
+
+/* a * 10^k for the k that puts a's first significant digit at 10^16:
+ * its integer part *nfl in [1e16, 1e17) and fraction *phi, from 10^k held
+ * to 128 bits (cdc/pow10_tab.h) and a 192-bit product, so both are exact
+ * to ~2^-60 of a unit.  *x10: decimal exponent of the first digit;
+ * *units: half an ulp of a in the same units.  -1 (ask printf) for
+ * magnitudes outside the table. */
+static int scale17(double a, uint64_t *nfl, double *phi, int *x10,
+                   double *units)
+{
+    int bexp;
+    double f = frexp(a, &bexp);
+    uint64_t m = (uint64_t)ldexp(f, 53);
+    int q = bexp - 53; /* a = m * 2^q exactly */
+    /* floor(log10(a)), or one less */
+    int x = (int)floor((bexp - 1) * 0.30102999566398120);
+
+    for (int tries = 0; tries < 3; tries++) {
+        int k = 16 - x;
+        if (k < CDC_POW10_KMIN || k > CDC_POW10_KMAX)
+            return -1;
+        uint64_t phi_ = cdc_pow10_tab[k - CDC_POW10_KMIN].hi,
+                 plo = cdc_pow10_tab[k - CDC_POW10_KMIN].lo;
+        int ps = cdc_pow10_tab[k - CDC_POW10_KMIN].s, sh = -(q + ps);
+        unsigned __int128 lo = (unsigned __int128)m * plo,
+                          hi = (unsigned __int128)m * phi_;
+        unsigned __int128 mid = (lo >> 64) + (uint64_t)hi;
+        /* a * 10^k = (top * 2^64 + low 64 bits of lo) / 2^sh */
+        unsigned __int128 top = ((hi >> 64) + (mid >> 64)) << 64 |
+                                (uint64_t)mid;
+        if (sh <= 64 || sh > 128)
+            return -1;
+        int tsh = sh - 64;
+        uint64_t n = tsh == 64 ? (uint64_t)(top >> 64)
+                               : (uint64_t)(top >> tsh);
+        if (n < 10000000000000000ULL) {
+            x--;
+            continue;
+        }
+        if (n >= 100000000000000000ULL) {
+            x++;
+            continue;
+        }
+        unsigned __int128 mask = (((unsigned __int128)1) << tsh) - 1;
+        unsigned __int128 frac = (top & mask) << 64 | (uint64_t)lo;
+        *nfl = n;
+        *phi = ldexp((double)frac, -sh);
+        *x10 = x;
+        *units = ldexp((double)phi_, q - 1 + ps + 64);
+        return 0;
+    }
+    return -1;
+}
+
+/* Same text as fmt_double_slow() for a finite d, without printf: from
+ * the exact position of d on the 17-digit grid (scale17) the 15-, 16- and
+ * 17-digit roundings are taken directly, and a candidate reads back as d
+ * when its distance to d is below half an ulp.  Ties and distances within
+ * 1e-9 of the bound go to the reference loop.  tmp holds >= 32. */
+size_t cdc_json_double_fmt(char *tmp, double d)
+{
+    char dig[18];
+    int neg = signbit(d) != 0, x, bexp;
+    double a = fabs(d), phi, units;
+    uint64_t nfl;
+
+    /* zero, subnormals, and powers of two (whose rounding interval is
+     * narrower below than above): the reference loop */
+    if (!(a >= DBL_MIN) || frexp(a, &bexp) == 0.5 ||
+        scale17(a, &nfl, &phi, &x, &units) < 0)
+        return fmt_double_slow(tmp, 32, d);
+    for (int keep = 15; keep <= 17; keep++) {
+        uint64_t div = keep == 15 ? 100 : keep == 16 ? 10 : 1, c;
+        double rem = (double)(nfl % div) + phi, halfc = div / 2.0, dist;
+        int up, xx = x;
+
+        if (fabs(rem - halfc) < 1e-6) /* a tie, or too close to call */
+            return fmt_double_slow(tmp, 32, d);
+        up = rem > halfc;
+        dist = up ? (double)div - rem : rem;
+        if (keep < 17) {
+            if (fabs(dist - units) <= units * 1e-9)
+                return fmt_double_slow(tmp, 32, d);
+            if (dist > units) /* does not read back as d */
+                continue;
+        }
+        c = nfl / div + (uint64_t)up;
+        if (c == 100000000000000000ULL / div) { /* 9...9 rounded up */
+            c /= 10;
+            xx++;
+        }
+        for (int i = keep - 1; i >= 0; i--, c /= 10)
+            dig[i] = (char)('0' + c % 10);
+        return layout_g(tmp, neg, dig, keep, xx);
+    }
+    return fmt_double_slow(tmp, 32, d); /* not reached: 17 digits read back */
+}
+
 static void put_double(cdc_buf_t *out, double d, int is_float)
 {
     char tmp[40];
@@ -226,14 +383,16 @@ static void put_double(cdc_buf_t *out, double d, int is_float)
             if (strtof(tmp, NULL) == f)
                 break;
         }
-    } else {
-        for (int prec = 15; prec <= 17; prec++) {
-            snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d)
-                break;
-        }
-    }
-    cdc_buf_puts(out, tmp);
+        cdc_buf_puts(out, tmp);
+    } else
+        cdc_buf_put(out, tmp, cdc_json_double_fmt(tmp, d));
+}
+
+/* The reference (for tests): the shortest %.Pg, P = 15..17, that reads
+ * back as d. */
+size_t cdc_json_double_fmt_ref(char *tmp, double d)
+{
+    return fmt_double_slow(tmp, 32, d);
 }
 
 void cdc_json_value(cdc_buf_t *out, const cdc_value_t *v)

@@ -35,6 +35,12 @@ void cdc_envelope_key(cdc_buf_t *out, const cdc_change_t *ch);
 void cdc_json_value(cdc_buf_t *out, const cdc_value_t *v);
 /** @brief Append a JSON string literal; invalid UTF-8 becomes U+FFFD. */
 void cdc_json_string(cdc_buf_t *out, const char *s, size_t len);
+/** @brief Format a finite double as JSON: the shortest of %.15g, %.16g,
+ *  %.17g that reads back as d (tmp >= 32 bytes); returns the length.
+ *  cdc_json_double_fmt_ref() is the plain snprintf/strtod loop it must
+ *  equal byte for byte. */
+size_t cdc_json_double_fmt(char *tmp, double d);
+size_t cdc_json_double_fmt_ref(char *tmp, double d);
 /** @brief Append UTC time "YYYY-MM-DDTHH:MM:SS.mmmZ" of µs since epoch. */
 void cdc_json_iso_ms(cdc_buf_t *out, int64_t us);
 

@@ -124,6 +124,71 @@ CDC_TEST(json_numbers_roundtrip)
     cdc_buf_free(&b);
 }
 
+/* The fast double formatter against the snprintf/strtod reference loop:
+ * random bit patterns over the whole range, values of the kinds tables
+ * hold (i/7, cents, integers, powers of 2 and 10), ties and boundaries. */
+static int double_same(double d, char *why, size_t cap)
+{
+    char a[40], b[40];
+    if (!isfinite(d)) /* not numbers in JSON; put_double quotes them */
+        return 1;
+    size_t la = cdc_json_double_fmt(a, d), lb = cdc_json_double_fmt_ref(b, d);
+    if (la != lb || strcmp(a, b)) {
+        snprintf(why, cap, "%a: fast \"%s\" reference \"%s\"", d, a, b);
+        return 0;
+    }
+    return 1;
+}
+
+CDC_TEST(json_double_fast_equals_reference)
+{
+    char why[160] = "";
+    int ok = 1;
+    uint64_t s = 0x9e3779b97f4a7c15ULL;
+    long n = getenv("CDC_DOUBLE_N") ? atol(getenv("CDC_DOUBLE_N")) : 300000;
+
+    for (long i = 0; ok && i < n; i++) {
+        uint64_t bits;
+        double d;
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        bits = s;
+        memcpy(&d, &bits, 8);
+        if (isfinite(d))
+            ok = double_same(d, why, sizeof(why));
+        if (ok)
+            ok = double_same((double)(int64_t)(s >> 20) / 7.0, why, sizeof(why));
+        if (ok)
+            ok = double_same((double)(int64_t)(s % 100000000) / 100.0, why,
+                             sizeof(why));
+        if (ok)
+            ok = double_same(-(double)(s % 1000003) * 1e-7, why, sizeof(why));
+    }
+    for (int e = -1074; ok && e <= 1023; e++)
+        ok = double_same(ldexp(1.0, e), why, sizeof(why)) &&
+             double_same(nextafter(ldexp(1.0, e), INFINITY), why, sizeof(why)) &&
+             double_same(nextafter(ldexp(1.0, e), 0), why, sizeof(why));
+    for (int e = -300; ok && e <= 308; e++) {
+        double p = pow(10.0, e);
+        ok = double_same(p, why, sizeof(why)) &&
+             double_same(nextafter(p, INFINITY), why, sizeof(why)) &&
+             double_same(nextafter(p, 0), why, sizeof(why)) &&
+             double_same(5 * p, why, sizeof(why)) &&
+             double_same(9.999999999999999 * p, why, sizeof(why));
+    }
+    {
+        static const double fixed[] = {0.0, -0.0, 0.1, 0.3, 1.0 / 3, 2.0 / 3,
+                                       123456789012345678.0, 1e15, 1e16,
+                                       1e17, 9007199254740993.0, 5e-324,
+                                       1.7976931348623157e308, 1e-5, 1e-4,
+                                       0.5, 100, 1e21, 123.456, -2.5e-7};
+        for (size_t i = 0; ok && i < sizeof(fixed) / sizeof(fixed[0]); i++)
+            ok = double_same(fixed[i], why, sizeof(why));
+    }
+    if (!ok)
+        fprintf(stderr, "# %s\n", why);
+    T_ASSERT(ok);
+}
+
 CDC_TEST(iso_time)
 {
     cdc_buf_t b = CDC_BUF_INIT;
