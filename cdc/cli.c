@@ -40,6 +40,11 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                          cdc_err_t *err) __attribute__((weak));
 int cdc_map_cli_test(const cdc_conf_t *conf, int argc, char **argv,
                      cdc_err_t *err) __attribute__((weak));
+/* Two-way sync (mappings/twoway_sql.h) provides these. */
+int cdc_twsql_cli_triggers(const cdc_conf_t *conf, int argc, char **argv,
+                           cdc_err_t *err) __attribute__((weak));
+int cdc_twsql_cli_reverse(const cdc_conf_t *conf, int argc, char **argv,
+                          cdc_err_t *err) __attribute__((weak));
 /* Backfill (cdc/backfill.c) and status (cdc/status.c) commands. */
 int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
                      cdc_err_t *err) __attribute__((weak));
@@ -53,6 +58,8 @@ static const char usage_text[] =
 "       autoglm-cdc config [OPTIONS]\n"
 "       autoglm-cdc validate -c pipeline.yaml\n"
 "       autoglm-cdc mapping test MAPPING.yaml [ENVELOPES.jsonl]\n"
+"       autoglm-cdc mapping triggers -c pipeline.yaml [postgres|mysql]\n"
+"       autoglm-cdc mapping reverse MAPPING SOURCE TARGET -c pipeline.yaml\n"
 "       autoglm-cdc backfill -c pipeline.yaml [--table T]... [OPTIONS]\n"
 "       autoglm-cdc status [-c pipeline.yaml] [--url URL]\n"
 "\n"
@@ -72,6 +79,12 @@ static const char usage_text[] =
 "                  each mapping writes\n"
 "  mapping test F  run mapping F over envelopes (file or stdin) and print\n"
 "                  the resulting wide rows / SQL\n"
+"  mapping triggers print the SQL (_provenance column, triggers) that ranks\n"
+"                  direct edits of the two-way tables of mapping.files\n"
+"                  (--mapping); engines from the pipeline's source/sink\n"
+"                  types, or only the named engine's tables\n"
+"  mapping reverse M S T  print mapping M reversed (source S, target T)\n"
+"                  as YAML to paste under mappings:\n"
 "  backfill        snapshot existing rows (op r) through the same mappings\n"
 "                  and sinks, resumable; for cron (75 = another run holds\n"
 "                  the lock)\n"
@@ -739,23 +752,30 @@ int cdc_cli_main(int argc, char **argv)
         argv++;
     }
     if (!strcmp(cmd, "mapping")) {
-        /* "mapping test FILE...": the sub-command word is consumed here */
-        if (argc < 2 || strcmp(argv[1], "test")) {
+        /* "mapping test|triggers|reverse ...": the sub-command word is
+         * consumed here */
+        if (argc < 2 || (strcmp(argv[1], "test") &&
+                         strcmp(argv[1], "triggers") &&
+                         strcmp(argv[1], "reverse"))) {
             cdc_conf_destroy(c.cli);
-            return usage_error("unknown mapping command '%s' (test)",
-                               argc < 2 ? "" : argv[1]);
+            return usage_error("unknown mapping command '%s' (test, "
+                               "triggers, reverse)", argc < 2 ? "" : argv[1]);
         }
-        cmd = "mapping test";
+        cmd = !strcmp(argv[1], "test")       ? "mapping test"
+              : !strcmp(argv[1], "triggers") ? "mapping triggers"
+                                             : "mapping reverse";
         argc--;
         argv++;
     }
     if (strcmp(cmd, "run") && strcmp(cmd, "decode") &&
         strcmp(cmd, "offsets") && strcmp(cmd, "config") &&
         strcmp(cmd, "validate") && strcmp(cmd, "mapping test") &&
+        strcmp(cmd, "mapping triggers") && strcmp(cmd, "mapping reverse") &&
         strcmp(cmd, "backfill") && strcmp(cmd, "status")) {
         cdc_conf_destroy(c.cli);
         return usage_error("unknown command '%s' (run, decode, offsets, "
-                           "config, validate, mapping test, backfill, "
+                           "config, validate, mapping test|triggers|reverse, "
+                           "backfill, "
                            "status)", cmd);
     }
     rc = parse_opts(&c, argc, argv);
@@ -767,11 +787,13 @@ int cdc_cli_main(int argc, char **argv)
         rc = cmd_decode(&c, argc, argv, &err);
     else if (!strcmp(cmd, "offsets"))
         rc = cmd_offsets(&c, argc, argv, &err);
-    else if (!strcmp(cmd, "validate") || !strcmp(cmd, "mapping test") ||
+    else if (!strcmp(cmd, "validate") || !strncmp(cmd, "mapping ", 8) ||
              !strcmp(cmd, "backfill") || !strcmp(cmd, "status")) {
         int (*fn)(const cdc_conf_t *, int, char **, cdc_err_t *) =
             !strcmp(cmd, "validate")     ? cdc_map_cli_validate
             : !strcmp(cmd, "mapping test") ? cdc_map_cli_test
+            : !strcmp(cmd, "mapping triggers") ? cdc_twsql_cli_triggers
+            : !strcmp(cmd, "mapping reverse") ? cdc_twsql_cli_reverse
             : !strcmp(cmd, "backfill")     ? cdc_backfill_cli
                                            : cdc_status_cli;
         if (!fn) {
