@@ -150,8 +150,8 @@ static void win(cdc_buf_t *b, const char *field, const char *incoming)
 
 /* the upsert's win condition; with same_value=skip an equal value never
  * wins, so an unchanged row is not written (and not binlogged) */
-static void upsert_win(myw_t *w, cdc_buf_t *b, const char *field,
-                       const char *incoming)
+static void upsert_win(myw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                       const char *field, const char *incoming)
 {
     if (!w->same_skip) {
         win(b, field, incoming);
@@ -163,7 +163,20 @@ static void upsert_win(myw_t *w, cdc_buf_t *b, const char *field,
     qid(b, field);
     cdc_buf_puts(b, ") <=> ");
     qid(b, field);
+    if (t->tombstones)
+        /* a deletion differs from a NULL value (and back) */
+        cdc_buf_printf(b, " AND JSON_VALUE(VALUES(`_provenance`), '$.\"%s\".d')"
+                       " <=> JSON_VALUE(`_provenance`, '$.\"%s\".d')", field,
+                       field);
     cdc_buf_puts(b, "))");
+}
+
+/* "the row is dead": provenance entries, every one a deletion */
+static void dead_cond(cdc_buf_t *b)
+{
+    cdc_buf_puts(b, "(JSON_LENGTH(`_provenance`) > 0 AND JSON_LENGTH("
+                    "`_provenance`) = COALESCE(JSON_LENGTH(JSON_EXTRACT("
+                    "`_provenance`, '$.*.d')), 0))");
 }
 
 static int create_tables(myw_t *w, cdc_err_t *err)
@@ -207,6 +220,53 @@ static int create_tables(myw_t *w, cdc_err_t *err)
                         "COLLATE=utf8mb4_bin");
         if (q(w, b->p, "creating a wide table", err))
             return -1;
+    }
+    for (uint32_t i = 0; i < w->map->ntargets; i++) {
+        const cdc_map_target_t *t = &w->map->targets[i];
+        char name[200];
+        if (!t->tombstones)
+            continue;
+        cdc_map_tombstone_table(t, name, sizeof(name));
+        cdc_buf_reset(b);
+        if (!w->create_tables) {
+            /* must exist: a SELECT that fails if it does not */
+            cdc_buf_puts(b, "SELECT 1 FROM ");
+            qid(b, name);
+            cdc_buf_puts(b, " LIMIT 0");
+            if (q(w, b->p, "checking the tombstones table", err)) {
+                cdc_err_hint(err, "target %s deletes rows (on_delete: "
+                             "delete): set mysql_sink.create_tables=true or "
+                             "create %s with the key columns of %s and "
+                             "_provenance LONGTEXT NOT NULL, PRIMARY KEY on "
+                             "the key (docs/MAPPINGS.md)", t->name, name,
+                             t->table);
+                return -1;
+            }
+            continue;
+        }
+        cdc_buf_puts(b, "CREATE TABLE IF NOT EXISTS ");
+        qid(b, name);
+        cdc_buf_puts(b, " (");
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            qid(b, t->fields[t->key[k]].name);
+            cdc_buf_printf(b, " %s NOT NULL, ",
+                           mytype(&t->fields[t->key[k]], tb, sizeof(tb)));
+        }
+        cdc_buf_puts(b, "`_provenance` LONGTEXT NOT NULL, PRIMARY KEY (");
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            if (k)
+                cdc_buf_puts(b, ", ");
+            qid(b, t->fields[t->key[k]].name);
+        }
+        cdc_buf_puts(b, ")) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 "
+                        "COLLATE=utf8mb4_bin");
+        if (q(w, b->p, "creating a tombstones table", err)) {
+            cdc_err_hint(err, "target %s deletes rows (on_delete: delete): "
+                         "the sink keeps dead rows' provenance in %s; grant "
+                         "CREATE or create it yourself (docs/MAPPINGS.md)",
+                         t->name, name);
+            return -1;
+        }
     }
     return 0;
 }
@@ -469,7 +529,7 @@ static void prov_set(myw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
          * has been assigned) */
         if (w->same_skip)
             cdc_buf_printf(b, "(@agw_win%d := ", i);
-        upsert_win(w, b, fname, inc);
+        upsert_win(w, b, t, fname, inc);
         if (w->same_skip)
             cdc_buf_puts(b, ")");
         cdc_buf_printf(b, ", JSON_EXTRACT(VALUES(`_provenance`), "
@@ -685,41 +745,199 @@ static int exec_upserts(myw_t *w, mrow_t *rows, size_t n, cdc_err_t *err)
     return rc;
 }
 
-static int exec_delete(myw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
-{
-    const cdc_map_target_t *t = op->target;
-    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
-    binds_t bs = {0};
-    MYSQL_STMT *st;
-    char tb[32];
-    int rc;
+/* ---- tombstones (targets with on_delete: delete) -------------------------- */
 
-    cdc_buf_printf(&sig, "D%s", t->name);
-    cdc_buf_reset(b);
-    cdc_buf_puts(b, "DELETE FROM ");
-    qtable(b, t);
-    cdc_buf_puts(b, " WHERE ");
+#define TOMB_KEYS 256 /* keys per statement (a short chunk repeats its last) */
+
+/* " WHERE (k1, k2) IN ((?,?),...)" with TOMB_KEYS tuples */
+static void keys_in(cdc_buf_t *b, const cdc_map_target_t *t)
+{
+    cdc_buf_puts(b, " WHERE (");
     for (uint32_t k = 0; k < t->nkey; k++) {
+        if (k)
+            cdc_buf_puts(b, ", ");
         qid(b, t->fields[t->key[k]].name);
-        cdc_buf_puts(b, " = ? AND ");
-        bind_add(&bs, op->key[k], strlen(op->key[k]), 0);
     }
-    /* no field written after the delete */
-    for (uint32_t f = 0; f < t->nfields; f++) {
-        if (t->fields[f].is_key)
-            continue;
-        cdc_buf_printf(b, "COALESCE(CAST(JSON_VALUE(`_provenance`, "
-                       "'$.\"%s\".t') AS SIGNED), 0) <= ? AND ",
-                       t->fields[f].name);
-        snprintf(tb, sizeof(tb), "%" PRId64, op->commit_us);
-        bind_add(&bs, tb, strlen(tb), 0);
+    cdc_buf_puts(b, ") IN (");
+    for (int r = 0; r < TOMB_KEYS; r++) {
+        cdc_buf_puts(b, r ? ",(" : "(");
+        for (uint32_t k = 0; k < t->nkey; k++)
+            cdc_buf_puts(b, k ? ",?" : "?");
+        cdc_buf_puts(b, ")");
     }
-    cdc_buf_puts(b, "1");
+    cdc_buf_puts(b, ")");
+}
+
+static void key_cols(cdc_buf_t *b, const cdc_map_target_t *t)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        if (k)
+            cdc_buf_puts(b, ", ");
+        qid(b, t->fields[t->key[k]].name);
+    }
+}
+
+static void key_as(cdc_buf_t *b, const cdc_map_target_t *t)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        if (k)
+            cdc_buf_puts(b, ", ");
+        qid(b, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, " AS agw_k%u", k);
+    }
+}
+
+/* statement kind 0..3 of target t: revive (insert shells), revive (drop
+ * tombstones), sweep (insert tombstones), sweep (delete dead rows) */
+static MYSQL_STMT *tomb_stmt(myw_t *w, const cdc_map_target_t *t, int kind,
+                             cdc_err_t *err)
+{
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
+    char name[200];
+    MYSQL_STMT *st;
+    int nf = 0;
+
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    cdc_buf_printf(&sig, "T%d%s", kind, t->name);
+    cdc_buf_reset(b);
+    switch (kind) {
+    case 0:
+        /* shells: NULL fields, the tombstone's provenance; merged field by
+         * field into a live row should one exist (racing pipelines) */
+        cdc_buf_puts(b, "INSERT INTO ");
+        qtable(b, t);
+        cdc_buf_puts(b, " (");
+        key_cols(b, t);
+        for (uint32_t f = 0; f < t->nfields; f++)
+            if (!t->fields[f].is_key) {
+                cdc_buf_puts(b, ", ");
+                qid(b, t->fields[f].name);
+            }
+        /* a derived table with other column names: unqualified names in
+         * ON DUPLICATE KEY UPDATE are the target's alone */
+        cdc_buf_puts(b, ", `_provenance`) SELECT * FROM (SELECT ");
+        key_as(b, t);
+        for (uint32_t f = 0; f < t->nfields; f++)
+            if (!t->fields[f].is_key)
+                cdc_buf_printf(b, ", NULL AS agw_v%u", f);
+        cdc_buf_puts(b, ", `_provenance` AS agw_p FROM ");
+        qid(b, name);
+        keys_in(b, t);
+        cdc_buf_puts(b, ") AS agw_s ON DUPLICATE KEY UPDATE ");
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            char inc[200];
+            if (t->fields[f].is_key)
+                continue;
+            snprintf(inc, sizeof(inc), "JSON_VALUE(VALUES(`_provenance`), "
+                     "'$.\"%s\".r')", t->fields[f].name);
+            qid(b, t->fields[f].name);
+            cdc_buf_puts(b, " = IF(");
+            win(b, t->fields[f].name, inc);
+            cdc_buf_puts(b, ", NULL, ");
+            qid(b, t->fields[f].name);
+            cdc_buf_puts(b, "), ");
+            nf++;
+        }
+        /* fall through to the provenance merge */
+        /* FALLTHROUGH */
+    case 2:
+        if (kind == 2) {
+            cdc_buf_puts(b, "INSERT INTO ");
+            qid(b, name);
+            cdc_buf_puts(b, " (");
+            key_cols(b, t);
+            cdc_buf_puts(b, ", `_provenance`) SELECT * FROM (SELECT ");
+            key_as(b, t);
+            cdc_buf_puts(b, ", `_provenance` AS agw_p FROM ");
+            qtable(b, t);
+            keys_in(b, t);
+            cdc_buf_puts(b, " AND ");
+            dead_cond(b);
+            cdc_buf_puts(b, ") AS agw_s ON DUPLICATE KEY UPDATE ");
+        }
+        /* per field the entry of higher rank */
+        cdc_buf_puts(b, "`_provenance` = JSON_SET(`_provenance`");
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            const char *fname = t->fields[f].name;
+            char inc[200];
+            if (t->fields[f].is_key)
+                continue;
+            snprintf(inc, sizeof(inc), "JSON_VALUE(VALUES(`_provenance`), "
+                     "'$.\"%s\".r')", fname);
+            cdc_buf_printf(b, ", '$.\"%s\"', IF(", fname);
+            win(b, fname, inc);
+            cdc_buf_printf(b, ", JSON_EXTRACT(VALUES(`_provenance`), "
+                           "'$.\"%s\"'), JSON_EXTRACT(`_provenance`, "
+                           "'$.\"%s\"'))", fname, fname);
+        }
+        cdc_buf_puts(b, ")");
+        break;
+    case 1:
+        cdc_buf_puts(b, "DELETE FROM ");
+        qid(b, name);
+        keys_in(b, t);
+        break;
+    default:
+        cdc_buf_puts(b, "DELETE FROM ");
+        qtable(b, t);
+        keys_in(b, t);
+        cdc_buf_puts(b, " AND ");
+        dead_cond(b);
+        break;
+    }
+    (void)nf;
     st = prepare(w, sig.p, b->p, err);
     cdc_buf_free(&sig);
-    rc = st ? exec_bound(w, st, &bs, "deleting a wide row", err) : -1;
-    binds_free(&bs);
-    return rc;
+    return st;
+}
+
+/* Before the batch (sweep 0): the tombstones of its keys come back as row
+ * shells, so the upserts compare against the delete's ranks.  After it
+ * (sweep 1): dead rows of its keys move to the tombstones table.  Two
+ * statements each, per TOMB_KEYS keys. */
+static int tomb_steps(myw_t *w, int sweep, cdc_err_t *err)
+{
+    for (uint32_t ti = 0; ti < w->map->ntargets; ti++) {
+        const cdc_map_target_t *t = &w->map->targets[ti];
+        const cdc_wide_op_t **ko;
+        size_t nk = 0;
+        if (!t->tombstones)
+            continue;
+        ko = cdc_xcalloc(w->ops.n + 1, sizeof(*ko));
+        for (uint32_t i = 0; i < w->ops.n; i++) {
+            const cdc_wide_op_t *op = &w->ops.ops[i];
+            if (op->target == t && (op->kind == CDC_WIDE_UPSERT ||
+                                    op->kind == CDC_WIDE_DELETE))
+                ko[nk++] = op;
+        }
+        for (size_t off = 0; off < nk; off += TOMB_KEYS) {
+            for (int step = 0; step < 2; step++) {
+                MYSQL_STMT *st = tomb_stmt(w, t, 2 * sweep + step, err);
+                binds_t bs = {0};
+                int rc;
+                if (!st) {
+                    free(ko);
+                    return -1;
+                }
+                for (size_t r = 0; r < TOMB_KEYS; r++) {
+                    const cdc_wide_op_t *op =
+                        ko[off + r < nk ? off + r : nk - 1];
+                    for (uint32_t k = 0; k < t->nkey; k++)
+                        bind_add(&bs, op->key[k], strlen(op->key[k]), 0);
+                }
+                rc = exec_bound(w, st, &bs, sweep ? "moving dead rows to the "
+                                "tombstones table" : "reviving tombstones of "
+                                "the batch's keys", err);
+                binds_free(&bs);
+                if (rc) {
+                    free(ko);
+                    return -1;
+                }
+            }
+        }
+        free(ko);
+    }
+    return 0;
 }
 
 static int exec_lookup(myw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
@@ -773,6 +991,12 @@ static int exec_lookup(myw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
         cdc_buf_puts(b, " = ? AND ");
         bind_add(&bs, op->key[k], strlen(op->key[k]), 0);
     }
+    if (t->tombstones) {
+        /* a dead row waiting for the sweep is not there any more */
+        cdc_buf_puts(b, "NOT ");
+        dead_cond(b);
+        cdc_buf_puts(b, " AND ");
+    }
     cdc_buf_puts(b, "1");
     st = prepare(w, sig.p, b->p, err);
     cdc_buf_free(&sig);
@@ -802,17 +1026,23 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
                  "skipped", w->b.batch_pos);
         return q(w, "COMMIT", "commit", err);
     }
+    /* tombstones of the batch's keys back as row shells */
+    if (tomb_steps(w, 0, err))
+        goto fail;
     for (uint32_t i = 0; i <= w->ops.n; i++) {
         const cdc_wide_op_t *op = i < w->ops.n ? &w->ops.ops[i] : NULL;
-        if (op && op->kind == CDC_WIDE_UPSERT)
+        /* a row delete is an upsert of deletions */
+        if (op && (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE))
             continue;
         if (i > run && apply_upserts(w, run, i, err))
             goto fail;
         run = i + 1;
-        if (op && (op->kind == CDC_WIDE_DELETE ? exec_delete(w, op, err)
-                                               : exec_lookup(w, op, err)))
+        if (op && exec_lookup(w, op, err))
             goto fail;
     }
+    /* dead rows of the batch's keys to the tombstones */
+    if (tomb_steps(w, 1, err))
+        goto fail;
     if (w->marker) {
         st = prepare(w, "marker", "INSERT INTO autoglm_cdc_marker (pipeline, "
                      "n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1", err);

@@ -11,9 +11,14 @@
  *       ON CONFLICT (key) DO UPDATE SET f = CASE WHEN <incoming rank >
  *       stored rank> THEN EXCLUDED.f ELSE t.f END, ..., _provenance = ...
  *       WHERE <some field wins>
- *     DELETE ... / UPDATE ... (row deletes, dimension lookups)
+ *     UPDATE ... (dimension lookups)
  *     INSERT INTO autoglm_cdc_offsets ... ON CONFLICT DO UPDATE
  *   COMMIT
+ *
+ * A target with row deletes (on_delete: delete) has two more statements,
+ * each over the arrays of the batch's keys: before the upserts its
+ * tombstones (<table>_tombstones) come back as row shells, after them
+ * the dead rows (every field's winner a deletion) move there.
  *
  * so after a crash the database holds the rows of exactly the batches
  * whose position it also holds.  On start the sink reads that position
@@ -183,6 +188,54 @@ static int exec_simple(pgw_t *w, const char *sql, const char *what,
     return 0;
 }
 
+/* the quoted tombstones table of t (cdc_map_tombstone_table) */
+static char *qtomb(pgw_t *w, const cdc_map_target_t *t)
+{
+    char name[200];
+    char *a, *b, *r;
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    a = qident(w, *t->schema ? t->schema : "public");
+    b = qident(w, name);
+    r = cdc_xmalloc(strlen(a) + strlen(b) + 2);
+    sprintf(r, "%s.%s", a, b);
+    free(a);
+    free(b);
+    return r;
+}
+
+/* Dead rows of a target with row deletes keep their provenance here (key
+ * columns + _provenance): a late older change finds the delete's ranks. */
+static int create_tomb(pgw_t *w, const cdc_map_target_t *t, cdc_err_t *err)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    char *qt = qtomb(w, t), tb[40];
+    int rc;
+
+    cdc_buf_printf(&b, "CREATE TABLE IF NOT EXISTS %s (", qt);
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *qf = qident(w, t->fields[t->key[k]].name);
+        cdc_buf_printf(&b, "%s %s NOT NULL, ", qf,
+                       pgtype(&t->fields[t->key[k]], tb, sizeof(tb)));
+        free(qf);
+    }
+    cdc_buf_puts(&b, "_provenance jsonb NOT NULL, PRIMARY KEY (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *qf = qident(w, t->fields[t->key[k]].name);
+        cdc_buf_printf(&b, "%s%s", k ? ", " : "", qf);
+        free(qf);
+    }
+    cdc_buf_puts(&b, "))");
+    rc = exec_simple(w, b.p, "creating a tombstones table", err);
+    if (rc)
+        cdc_err_hint(err, "target %s deletes rows (on_delete: delete): the "
+                     "sink keeps dead rows' provenance in %s; grant CREATE on "
+                     "the schema or create the table yourself "
+                     "(docs/MAPPINGS.md)", t->name, qt);
+    free(qt);
+    cdc_buf_free(&b);
+    return rc;
+}
+
 /* CREATE TABLE IF NOT EXISTS for the offsets and every target */
 static int create_tables(pgw_t *w, cdc_err_t *err)
 {
@@ -226,6 +279,10 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
             free(qt);
             goto fail;
         }
+        if (t->tombstones && create_tomb(w, t, err)) {
+            free(qt);
+            goto fail;
+        }
         /* lookup mappings match on fields: index them */
         for (uint32_t m = 0; m < w->map->nmappings; m++) {
             const cdc_map_mapping_t *mp = &w->map->mappings[m];
@@ -253,6 +310,39 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
                 goto fail;
             }
         }
+        free(qt);
+    }
+    /* without create_tables the tombstone tables must exist already */
+    for (uint32_t i = 0; !w->create_tables && i < w->map->ntargets; i++) {
+        const cdc_map_target_t *t = &w->map->targets[i];
+        char *qt;
+        const char *p[1];
+        PGresult *r;
+        if (!t->tombstones)
+            continue;
+        qt = qtomb(w, t);
+        p[0] = qt;
+        r = PQexecParams(w->pg, "SELECT to_regclass($1) IS NOT NULL", 1,
+                         NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pgerr(w, r, "checking the tombstones table", err);
+            PQclear(r);
+            free(qt);
+            goto fail;
+        }
+        if (strcmp(PQgetvalue(r, 0, 0), "t")) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres sink: target %s "
+                        "deletes rows (on_delete: delete) but the tombstones "
+                        "table %s is missing", t->name, qt);
+            cdc_err_hint(err, "set postgres_sink.create_tables=true, or create "
+                         "it: the key columns of %s and _provenance jsonb NOT "
+                         "NULL, PRIMARY KEY on the key (docs/MAPPINGS.md)",
+                         t->table);
+            PQclear(r);
+            free(qt);
+            goto fail;
+        }
+        PQclear(r);
         free(qt);
     }
     return exec_simple(w, "COMMIT", "commit", err);
@@ -606,19 +696,6 @@ static void win_cond(pgw_t *w, cdc_buf_t *b, const char *field,
     free(path);
 }
 
-/* "incoming wins" in an upsert; with same_value=skip also "and the value
- * differs", so an equal value writes nothing (cycles die out) */
-static void upsert_win(pgw_t *w, cdc_buf_t *b, const char *field,
-                       const char *incoming)
-{
-    win_cond(w, b, field, incoming);
-    if (w->same_skip) {
-        char *q = qident(w, field);
-        cdc_buf_printf(b, " AND (EXCLUDED.%s IS DISTINCT FROM t.%s)", q, q);
-        free(q);
-    }
-}
-
 /* the incoming rank of field f in an upsert */
 static void excluded_rank(pgw_t *w, const char *field, char *out, size_t n)
 {
@@ -626,6 +703,82 @@ static void excluded_rank(pgw_t *w, const char *field, char *out, size_t n)
     snprintf(out, n, "(EXCLUDED._provenance #>> %s)", path);
     free(path);
 }
+
+static void win_cond_t(pgw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                       const char *field, const char *incoming)
+{
+    (void)t;
+    win_cond(w, b, field, incoming);
+}
+
+/* "incoming wins" in an upsert; with same_value=skip also "and the value
+ * differs", so an equal value writes nothing (cycles die out) */
+static void upsert_win(pgw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                       const char *field, const char *incoming)
+{
+    win_cond(w, b, field, incoming);
+    if (w->same_skip) {
+        char *q = qident(w, field);
+        cdc_buf_printf(b, " AND (EXCLUDED.%s IS DISTINCT FROM t.%s", q, q);
+        if (t->tombstones) {
+            /* a deletion differs from a NULL value (and back) */
+            char buf[160], *path;
+            snprintf(buf, sizeof(buf), "{\"%s\",d}", field);
+            path = qlit(w, buf);
+            cdc_buf_printf(b, " OR (EXCLUDED._provenance #> %s) IS DISTINCT "
+                           "FROM (t._provenance #> %s)", path, path);
+            free(path);
+        }
+        cdc_buf_puts(b, ")");
+        free(q);
+    }
+}
+
+/* the ON CONFLICT ... DO UPDATE part of an upsert of fields fl into t
+ * (alias t, incoming EXCLUDED with its _provenance); exact: the plain
+ * rank comparison even with same_value=skip (merging tombstones) */
+static void conflict_update(pgw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                            const uint32_t *fl, int nf, int exact)
+{
+    void (*cond)(pgw_t *, cdc_buf_t *, const cdc_map_target_t *,
+                 const char *, const char *) = exact ? win_cond_t : upsert_win;
+
+    cdc_buf_puts(b, ") DO UPDATE SET ");
+    for (int i = 0; i < nf; i++) {
+        char *q = qident(w, t->fields[fl[i]].name);
+        char inc[200];
+        excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
+        cdc_buf_printf(b, "%s = CASE WHEN ", q);
+        cond(w, b, t, t->fields[fl[i]].name, inc);
+        cdc_buf_printf(b, " THEN EXCLUDED.%s ELSE t.%s END, ", q, q);
+        free(q);
+    }
+    /* jsonb_build_object takes at most 100 arguments: chunks of 40 */
+    cdc_buf_puts(b, "_provenance = t._provenance || jsonb_strip_nulls("
+                    "jsonb_build_object()");
+    for (int i = 0; i < nf; i++) {
+        char *lit = qlit(w, t->fields[fl[i]].name);
+        char inc[200];
+        excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
+        if (i % 40 == 0)
+            cdc_buf_puts(b, " || jsonb_build_object(");
+        cdc_buf_printf(b, "%s%s, CASE WHEN ", i % 40 ? ", " : "", lit);
+        cond(w, b, t, t->fields[fl[i]].name, inc);
+        cdc_buf_printf(b, " THEN EXCLUDED._provenance->%s END", lit);
+        if (i % 40 == 39 || i == nf - 1)
+            cdc_buf_puts(b, ")");
+        free(lit);
+    }
+    cdc_buf_puts(b, ") WHERE ");
+    for (int i = 0; i < nf; i++) {
+        char inc[200];
+        excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
+        if (i)
+            cdc_buf_puts(b, " OR ");
+        cond(w, b, t, t->fields[fl[i]].name, inc);
+    }
+}
+
 
 /* append one COPY text-format field */
 static void copy_put(cdc_buf_t *c, const char *s, size_t len, int isnull,
@@ -750,46 +903,8 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
     }
     if (!nf)
         cdc_buf_puts(b, ") DO NOTHING");
-    else {
-        cdc_buf_puts(b, ") DO UPDATE SET ");
-        for (int i = 0; i < nf; i++) {
-            char *q = qident(w, t->fields[fl[i]].name);
-            char *lit = qlit(w, t->fields[fl[i]].name);
-            char inc[200];
-            excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
-            cdc_buf_printf(b, "%s = CASE WHEN ", q);
-            upsert_win(w, b, t->fields[fl[i]].name, inc);
-            cdc_buf_printf(b, " THEN EXCLUDED.%s ELSE t.%s END, ", q, q);
-            free(q);
-            free(lit);
-        }
-        /* jsonb_build_object takes at most 100 arguments: chunks of 40 */
-        cdc_buf_puts(b, "_provenance = t._provenance || jsonb_strip_nulls("
-                        "jsonb_build_object()");
-        for (int i = 0; i < nf; i++) {
-            char *lit = qlit(w, t->fields[fl[i]].name);
-            char inc[200];
-            excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
-            if (i % 40 == 0)
-                cdc_buf_puts(b, " || jsonb_build_object(");
-            cdc_buf_printf(b, "%s%s, CASE WHEN ", i % 40 ? ", " : "", lit);
-            upsert_win(w, b, t->fields[fl[i]].name, inc);
-            cdc_buf_printf(b, " THEN EXCLUDED._provenance->%s END", lit);
-            if (i % 40 == 39 || i == nf - 1)
-                cdc_buf_puts(b, ")");
-            free(lit);
-        }
-        cdc_buf_puts(b, ") WHERE ");
-        for (int i = 0; i < nf; i++) {
-            char *lit = qlit(w, t->fields[fl[i]].name);
-            char inc[200];
-            excluded_rank(w, t->fields[fl[i]].name, inc, sizeof(inc));
-            if (i)
-                cdc_buf_puts(b, " OR ");
-            upsert_win(w, b, t->fields[fl[i]].name, inc);
-            free(lit);
-        }
-    }
+    else
+        conflict_update(w, b, t, fl, nf, 0);
     name = prepare(w, sig.p, b->p, 0, err);
     if (!name)
         goto out;
@@ -897,42 +1012,187 @@ static int flush_merged(pgw_t *w, cdc_err_t *err)
     return rc;
 }
 
-static int exec_delete(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
-{
-    const cdc_map_target_t *t = op->target;
-    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
-    char *qt = qtable(w, t), tbuf[32];
-    const char *pv[66], *name;
-    PGresult *r;
-    int rc = -1;
+/* ---- tombstones (targets with on_delete: delete) -------------------------- */
 
-    cdc_buf_printf(&sig, "D%s", t->name);
-    cdc_buf_reset(b);
-    cdc_buf_printf(b, "DELETE FROM %s AS t WHERE ", qt);
-    for (uint32_t k = 0; k < t->nkey && k < 64; k++) {
+/* "the row t is dead": it has provenance and every entry is a deletion */
+static void dead_cond(cdc_buf_t *b, const char *alias)
+{
+    cdc_buf_printf(b, "(%s._provenance <> '{}'::jsonb AND NOT EXISTS (SELECT 1 "
+                   "FROM jsonb_each(%s._provenance) e WHERE NOT (e.value ? "
+                   "'d')))", alias, alias);
+}
+
+/* one text[] literal per key column with the keys of t's operations in
+ * this batch; returns how many keys */
+static size_t batch_keys(pgw_t *w, const cdc_map_target_t *t, cdc_buf_t *arr)
+{
+    size_t n = 0;
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_reset(&arr[k]);
+        cdc_buf_putc(&arr[k], '{');
+    }
+    for (uint32_t i = 0; i < w->ops.n; i++) {
+        const cdc_wide_op_t *op = &w->ops.ops[i];
+        if (op->target != t || (op->kind != CDC_WIDE_UPSERT &&
+                                op->kind != CDC_WIDE_DELETE))
+            continue;
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            if (n)
+                cdc_buf_putc(&arr[k], ',');
+            cdc_buf_putc(&arr[k], '"');
+            for (const char *c = op->key[k]; *c; c++) {
+                if (*c == '"' || *c == '\\')
+                    cdc_buf_putc(&arr[k], '\\');
+                cdc_buf_putc(&arr[k], *c);
+            }
+            cdc_buf_putc(&arr[k], '"');
+        }
+        n++;
+    }
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_putc(&arr[k], '}');
+    return n;
+}
+
+/* "WITH u AS (SELECT DISTINCT * FROM unnest($1::text[], ..) u(k0, ..)), " */
+static void keys_cte(cdc_buf_t *b, const cdc_map_target_t *t)
+{
+    cdc_buf_puts(b, "WITH u AS (SELECT DISTINCT * FROM unnest(");
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_printf(b, "%s$%u::text[]", k ? ", " : "", k + 1);
+    cdc_buf_puts(b, ") AS u(");
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_printf(b, "%sk%u", k ? ", " : "", k);
+    cdc_buf_puts(b, ")), ");
+}
+
+/* alias.key0 = u.k0::type AND ... */
+static void keys_match(pgw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                       const char *alias)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
         char *q = qident(w, t->fields[t->key[k]].name);
-        cdc_buf_printf(b, "%s = $%u::%s AND ", q, k + 1,
+        cdc_buf_printf(b, "%s%s.%s = u.k%u::%s", k ? " AND " : "", alias, q, k,
                        casttype(&t->fields[t->key[k]]));
-        pv[k] = op->key[k];
         free(q);
     }
-    cdc_buf_printf(b, "NOT EXISTS (SELECT 1 FROM jsonb_each(t._provenance) "
-                   "e WHERE (e.value->>'t')::bigint > $%u::bigint)",
-                   t->nkey + 1);
-    snprintf(tbuf, sizeof(tbuf), "%" PRId64, op->commit_us);
-    pv[t->nkey] = tbuf;
-    name = prepare(w, sig.p, b->p, (int)t->nkey + 1, err);
-    if (name) {
-        r = PQexecPrepared(w->pg, name, (int)t->nkey + 1, pv, NULL, NULL, 0);
+}
+
+static void key_list(pgw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const char *alias)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *q = qident(w, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, "%s%s%s%s", k ? ", " : "", alias ? alias : "",
+                       alias ? "." : "", q);
+        free(q);
+    }
+}
+
+/*
+ * Before the batch: the tombstones of its keys come back as row shells
+ * (every field NULL, the tombstone's provenance) so that the upserts
+ * compare against the delete's ranks.  Should a live row exist as well
+ * (two pipelines racing), the shell is merged into it field by field by
+ * the same max rule.  After the batch: rows of its keys that are dead
+ * move to the tombstones table (merged with one already there).
+ */
+static int tomb_step(pgw_t *w, const cdc_map_target_t *t, int sweep,
+                     cdc_err_t *err)
+{
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
+    cdc_buf_t *arr = cdc_xcalloc(t->nkey, sizeof(cdc_buf_t));
+    const char **pv = cdc_xcalloc(t->nkey, sizeof(char *));
+    char *qt = qtable(w, t), *qb = qtomb(w, t);
+    const char *name;
+    int rc = -1;
+
+    if (!batch_keys(w, t, arr)) {
+        rc = 0;
+        goto out;
+    }
+    cdc_buf_printf(&sig, "%c%s", sweep ? 'S' : 'R', t->name);
+    cdc_buf_reset(b);
+    keys_cte(b, t);
+    if (sweep) {
+        cdc_buf_printf(b, "d AS (DELETE FROM %s AS t USING u WHERE ", qt);
+        keys_match(w, b, t, "t");
+        cdc_buf_puts(b, " AND ");
+        dead_cond(b, "t");
+        cdc_buf_puts(b, " RETURNING ");
+        key_list(w, b, t, "t");
+        cdc_buf_printf(b, ", t._provenance) INSERT INTO %s AS tb (", qb);
+        key_list(w, b, t, NULL);
+        cdc_buf_puts(b, ", _provenance) SELECT * FROM d ON CONFLICT (");
+        key_list(w, b, t, NULL);
+        /* per field the higher rank (both are all deletions) */
+        cdc_buf_puts(b, ") DO UPDATE SET _provenance = (SELECT "
+                        "jsonb_object_agg(x.k, x.v) FROM (SELECT DISTINCT ON "
+                        "(a.k) a.k, a.v FROM (SELECT * FROM jsonb_each("
+                        "tb._provenance) UNION ALL SELECT * FROM jsonb_each("
+                        "EXCLUDED._provenance)) a(k, v) ORDER BY a.k, "
+                        "a.v->>'r' COLLATE \"C\" DESC) x)");
+    } else {
+        uint32_t *fl = cdc_xcalloc(t->nfields + 1, sizeof(uint32_t));
+        int nf = 0;
+        for (uint32_t f = 0; f < t->nfields; f++)
+            if (!t->fields[f].is_key)
+                fl[nf++] = f;
+        cdc_buf_printf(b, "d AS (DELETE FROM %s AS tb USING u WHERE ", qb);
+        keys_match(w, b, t, "tb");
+        cdc_buf_puts(b, " RETURNING tb.*) INSERT INTO ");
+        cdc_buf_printf(b, "%s AS t (", qt);
+        key_list(w, b, t, NULL);
+        for (int i = 0; i < nf; i++) {
+            char *q = qident(w, t->fields[fl[i]].name);
+            cdc_buf_printf(b, ", %s", q);
+            free(q);
+        }
+        cdc_buf_puts(b, ", _provenance) SELECT ");
+        key_list(w, b, t, "d");
+        for (int i = 0; i < nf; i++)
+            cdc_buf_printf(b, ", NULL::%s", casttype(&t->fields[fl[i]]));
+        cdc_buf_puts(b, ", d._provenance FROM d ON CONFLICT (");
+        key_list(w, b, t, NULL);
+        if (nf)
+            conflict_update(w, b, t, fl, nf, 1);
+        else
+            cdc_buf_puts(b, ") DO NOTHING");
+        free(fl);
+    }
+    name = prepare(w, sig.p, b->p, (int)t->nkey, err);
+    if (!name)
+        goto out;
+    for (uint32_t k = 0; k < t->nkey; k++)
+        pv[k] = arr[k].p;
+    {
+        PGresult *r = PQexecPrepared(w->pg, name, (int)t->nkey, pv, NULL, NULL,
+                                     0);
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            pgerr(w, r, "deleting a wide row", err);
+            pgerr(w, r, sweep ? "moving dead rows to the tombstones table"
+                              : "reviving tombstones of the batch's keys", err);
         else
             rc = 0;
         PQclear(r);
     }
+out:
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_free(&arr[k]);
+    free(arr);
+    free(pv);
     free(qt);
+    free(qb);
     cdc_buf_free(&sig);
     return rc;
+}
+
+static int tomb_steps(pgw_t *w, int sweep, cdc_err_t *err)
+{
+    for (uint32_t i = 0; i < w->map->ntargets; i++)
+        if (w->map->targets[i].tombstones &&
+            tomb_step(w, &w->map->targets[i], sweep, err))
+            return -1;
+    return 0;
 }
 
 static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
@@ -993,6 +1253,11 @@ static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
         free(lit);
     }
     cdc_buf_puts(b, ")");
+    if (t->tombstones) {
+        /* a dead row waiting for the sweep is not there any more */
+        cdc_buf_puts(b, " AND NOT ");
+        dead_cond(b, "t");
+    }
     for (uint32_t i = 0; i < op->nvals; i++) {
         const cdc_wide_val_t *v = &op->vals[i];
         cdc_wide_prov_json(&prov[i], op, v);
@@ -1043,19 +1308,23 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     merge_reset(w);
     for (int i = 0; i < w->nstmts; i++)
         w->stmts[i].used = 0;
+    /* tombstones of the batch's keys back as row shells */
+    if (tomb_steps(w, 0, err))
+        goto fail;
     for (uint32_t i = 0; i < w->ops.n; i++) {
         const cdc_wide_op_t *op = &w->ops.ops[i];
-        if (op->kind == CDC_WIDE_UPSERT) {
+        /* a row delete is an upsert of deletions */
+        if (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE) {
             merge_op(w, op);
             continue;
         }
-        if (flush_merged(w, err))
-            goto fail;
-        if (op->kind == CDC_WIDE_DELETE ? exec_delete(w, op, err)
-                                        : exec_lookup(w, op, err))
+        if (flush_merged(w, err) || exec_lookup(w, op, err))
             goto fail;
     }
     if (flush_merged(w, err))
+        goto fail;
+    /* dead rows of the batch's keys to the tombstones */
+    if (tomb_steps(w, 1, err))
         goto fail;
     cdc_buf_reset(&w->sql);
     cdc_buf_printf(&w->sql, "INSERT INTO %s AS o (pipeline, source, position, "
