@@ -59,7 +59,7 @@ static const char usage_text[] =
 "       autoglm-cdc validate -c pipeline.yaml\n"
 "       autoglm-cdc mapping test MAPPING.yaml [ENVELOPES.jsonl]\n"
 "       autoglm-cdc mapping triggers -c pipeline.yaml [postgres|mysql]\n"
-"       autoglm-cdc mapping reverse MAPPING SOURCE TARGET -c pipeline.yaml\n"
+"       autoglm-cdc mapping reverse -c pipeline.yaml MAPPING SOURCE TARGET\n"
 "       autoglm-cdc backfill -c pipeline.yaml [--table T]... [OPTIONS]\n"
 "       autoglm-cdc status [-c pipeline.yaml] [--url URL]\n"
 "\n"

@@ -615,8 +615,8 @@ int cdc_twsql_cli_triggers(const cdc_conf_t *conf, int argc, char **argv,
     if (argc > 1 || (argc == 1 && !(o.only = cdc_twsql_engine(argv[0])))) {
         cdc_err_set(err, CDC_EXIT_USAGE, 0, "mapping triggers: unexpected "
                     "argument '%s'", argv[argc > 1 ? 1 : 0]);
-        cdc_err_hint(err, "autoglm-cdc mapping triggers -c pipeline.yaml "
-                          "[postgres|mysql]");
+        cdc_err_hint(err, "options first: autoglm-cdc mapping triggers "
+                          "-c pipeline.yaml [postgres|mysql]");
         return CDC_EXIT_USAGE;
     }
     if (!(m = load_files(conf, "triggers", err)))
@@ -654,8 +654,9 @@ int cdc_twsql_cli_reverse(const cdc_conf_t *conf, int argc, char **argv,
     if (argc != 3) {
         cdc_err_set(err, CDC_EXIT_USAGE, 0, "mapping reverse needs MAPPING "
                     "SOURCE TARGET");
-        cdc_err_hint(err, "autoglm-cdc mapping reverse forward platform "
-                          "crm_customers --mapping twoway.yaml");
+        cdc_err_hint(err, "options first: autoglm-cdc mapping reverse "
+                          "--mapping twoway.yaml forward platform "
+                          "crm_customers");
         return CDC_EXIT_USAGE;
     }
     if (!(m = load_files(conf, "reverse", err)))
