@@ -613,8 +613,9 @@ int cdc_twsql_cli_triggers(const cdc_conf_t *conf, int argc, char **argv,
     int n;
 
     if (argc > 1 || (argc == 1 && !(o.only = cdc_twsql_engine(argv[0])))) {
-        cdc_err_set(err, CDC_EXIT_USAGE, 0, "mapping triggers: unexpected "
-                    "argument '%s'", argv[argc > 1 ? 1 : 0]);
+        cdc_err_set(err, CDC_EXIT_USAGE, 0, "mapping triggers: %s '%s'",
+                    argc > 1 ? "unexpected argument" : "unknown engine "
+                    "(postgres, mysql)", argv[argc > 1 ? 1 : 0]);
         cdc_err_hint(err, "options first: autoglm-cdc mapping triggers "
                           "-c pipeline.yaml [postgres|mysql]");
         return CDC_EXIT_USAGE;
