@@ -800,7 +800,13 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                    mp->ninclude > 1 ? ", ..." : "");
         if (mp->filter)
             printf("  filter: yes\n");
-        if (!mp->lookup)
+        if (!mp->lookup && mp->on_delete == CDC_DEL_ROW) {
+            char tomb[200];
+            cdc_map_tombstone_table(t, tomb, sizeof(tomb));
+            printf("  on delete: %s (tombstones in %s%s%s, created by the "
+                   "sink)\n", dels[mp->on_delete], *t->schema ? t->schema : "",
+                   *t->schema ? "." : "", tomb);
+        } else if (!mp->lookup)
             printf("  on delete: %s\n", dels[mp->on_delete]);
     }
     (void)mt_names;

@@ -15,11 +15,6 @@
  *     INSERT INTO autoglm_cdc_offsets ... ON CONFLICT DO UPDATE
  *   COMMIT
  *
- * A target with row deletes (on_delete: delete) has two more statements,
- * each over the arrays of the batch's keys: before the upserts its
- * tombstones (<table>_tombstones) come back as row shells, after them
- * the dead rows (every field's winner a deletion) move there.
- *
  * so after a crash the database holds the rows of exactly the batches
  * whose position it also holds.  On start the sink reads that position
  * and drops every transaction at or before it (a restart resumes from the
@@ -33,6 +28,13 @@
  * repetition of changes (map.h).  Consecutive upserts of a batch are
  * merged in memory first (the same max rule), which is exact and keeps
  * ON CONFLICT from seeing one key twice.
+ *
+ * A row delete (on_delete: delete) is an upsert of deletions: NULL with
+ * "d":1 in the provenance, on every non-key field.  A target with row
+ * deletes has two more statements per batch, each over arrays of the
+ * batch's keys: before the upserts its tombstones (<table>_tombstones:
+ * key + _provenance) come back as row shells, after them the rows whose
+ * every provenance entry is a deletion move there.
  */
 #include <errno.h>
 #include <inttypes.h>
