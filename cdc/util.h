@@ -27,4 +27,15 @@ static inline int cdc_hexval(int c)
     return -1;
 }
 
+/** @brief Write v as exactly n lower-case hex digits (the low 4n bits,
+ *  zero-padded; like "%0*x", without printf), no terminator; returns
+ *  out + n. */
+static inline char *cdc_hex(char *out, uint64_t v, int n)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = n - 1; i >= 0; i--, v >>= 4)
+        out[i] = digits[v & 15];
+    return out + n;
+}
+
 #endif

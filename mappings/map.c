@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cdc/envelope.h"
+#include "cdc/util.h"
 #include "mappings/map_int.h"
 
 /* ---- did you mean ---------------------------------------------------------- */
@@ -1171,24 +1172,23 @@ void cdc_map_change_pos(const cdc_txn_t *tx, const cdc_change_t *ch,
         off = file && *file ? tx->pos.offset : tx->pos.lsn;
         row = idx;
     }
-    snprintf(out, CDC_MAP_POS_LEN + 1, "%08" PRIx32 "%016" PRIx64 "%08" PRIx32,
-             (uint32_t)seq, off, row);
+    cdc_hex(cdc_hex(cdc_hex(out, (uint32_t)seq, 8), off, 16), row, 8)[0] = '\0';
 }
 
 void cdc_map_txn_pos(const cdc_pos_t *pos, char out[33])
 {
     if (pos->file[0])
-        snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, file_seq(pos->file),
-                 pos->offset);
+        cdc_hex(cdc_hex(out, file_seq(pos->file), 16), pos->offset, 16)[0] = '\0';
     else
-        snprintf(out, 33, "%016" PRIx64 "%016" PRIx64, (uint64_t)0, pos->lsn);
+        cdc_hex(cdc_hex(out, 0, 16), pos->lsn, 16)[0] = '\0';
 }
 
 static void make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
                       int64_t commit_us, const char *pos, char *out)
 {
-    char T[17], P[9], W[17], S[9];
+    char T[16], P[8], W[16], S[8], *o = out;
     double w = s->weight * 1e6;
+    size_t plen;
     uint32_t h = 2166136261u;
 
     /* ties between sources break by a hash of the id: deterministic and
@@ -1196,21 +1196,31 @@ static void make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
     for (const char *c = s->id; *c; c++)
         h = (h ^ (unsigned char)*c) * 16777619u;
 
-    snprintf(T, sizeof(T), "%016" PRIx64, (uint64_t)commit_us ^ ((uint64_t)1 << 63));
-    snprintf(P, sizeof(P), "%08" PRIx32, (uint32_t)s->priority ^ 0x80000000u);
-    snprintf(W, sizeof(W), "%016" PRIx64, (uint64_t)llround(w < 0 ? 0 : w));
-    snprintf(S, sizeof(S), "%08" PRIx32, h);
+    /* fixed-width hex, built without printf (this runs for every field of
+     * every change) */
+    cdc_hex(T, (uint64_t)commit_us ^ ((uint64_t)1 << 63), 16);
+    cdc_hex(P, (uint32_t)s->priority ^ 0x80000000u, 8);
+    cdc_hex(W, (uint64_t)llround(w < 0 ? 0 : w), 16);
+    cdc_hex(S, h, 8);
     switch (f->rule) {
     case CDC_RULE_PRIORITY:
-        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s", P, T, S, pos);
+        memcpy(o, P, 8), o += 8;
+        memcpy(o, T, 16), o += 16;
         break;
     case CDC_RULE_WEIGHTED:
-        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s%s", W, T, P, S, pos);
+        memcpy(o, W, 16), o += 16;
+        memcpy(o, T, 16), o += 16;
+        memcpy(o, P, 8), o += 8;
         break;
     default:
-        snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s", T, P, S, pos);
+        memcpy(o, T, 16), o += 16;
+        memcpy(o, P, 8), o += 8;
         break;
     }
+    memcpy(o, S, 8), o += 8;
+    plen = strnlen(pos, CDC_MAP_RANK_LEN - (size_t)(o - out));
+    memcpy(o, pos, plen);
+    o[plen] = '\0';
 }
 
 /* ---- casts to target types ----------------------------------------------- */
@@ -1935,8 +1945,21 @@ void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
 {
     cdc_buf_puts(out, "{\"s\":");
     cdc_json_string(out, op->source, strlen(op->source));
-    cdc_buf_printf(out, ",\"t\":%" PRId64 ",\"r\":\"%s\"%s}", op->commit_us,
-                   v->rank, v->deleted ? ",\"d\":1" : "");
+    char num[24];
+    int n = 24;
+    uint64_t u = op->commit_us < 0 ? (uint64_t)0 - (uint64_t)op->commit_us
+                                   : (uint64_t)op->commit_us;
+    do
+        num[--n] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (op->commit_us < 0)
+        num[--n] = '-';
+    /* per field of every row: no printf */
+    cdc_buf_puts(out, ",\"t\":");
+    cdc_buf_put(out, num + n, (size_t)(24 - n));
+    cdc_buf_puts(out, ",\"r\":\"");
+    cdc_buf_puts(out, v->rank);
+    cdc_buf_puts(out, v->deleted ? "\",\"d\":1}" : "\"}");
 }
 
 void cdc_map_tombstone_table(const cdc_map_target_t *t, char *out, size_t n)

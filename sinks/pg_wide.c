@@ -788,17 +788,29 @@ static void copy_put(cdc_buf_t *c, const char *s, size_t len, int isnull,
 {
     if (isnull)
         cdc_buf_puts(c, "\\N");
-    else
-        for (size_t i = 0; i < len; i++) {
-            char ch = s[i];
-            switch (ch) {
-            case '\\': cdc_buf_put(c, "\\\\", 2); break;
-            case '\t': cdc_buf_put(c, "\\t", 2); break;
-            case '\n': cdc_buf_put(c, "\\n", 2); break;
-            case '\r': cdc_buf_put(c, "\\r", 2); break;
-            default: cdc_buf_putc(c, ch); break;
+    else {
+        /* runs of plain bytes are copied whole; room for the worst case
+         * (every byte escaped) is made once */
+        size_t i = 0, run;
+        if (c->len + 2 * len + 2 > c->cap)
+            cdc_buf_grow(c, 2 * len + 2);
+        while (i < len) {
+            for (run = i; run < len; run++) {
+                unsigned char ch = (unsigned char)s[run];
+                if (ch <= '\r' || ch == '\\')
+                    if (ch == '\\' || ch == '\t' || ch == '\n' || ch == '\r')
+                        break;
             }
+            memcpy(c->p + c->len, s + i, run - i);
+            c->len += run - i;
+            if (run == len)
+                break;
+            c->p[c->len++] = '\\';
+            c->p[c->len++] = s[run] == '\\' ? '\\' : s[run] == '\t' ? 't'
+                           : s[run] == '\n' ? 'n' : 'r';
+            i = run + 1;
         }
+    }
     cdc_buf_putc(c, last ? '\n' : '\t');
 }
 
