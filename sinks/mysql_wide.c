@@ -20,6 +20,13 @@
  * see earlier results, so _provenance is assigned last: every condition
  * compares against the stored provenance.  Identifiers are quoted with
  * backticks (a backtick doubled).  Targets live in the DSN's database.
+ *
+ * Row deletes (on_delete: delete) are upserts of deletions ("d":1 in the
+ * provenance).  A target with row deletes keeps dead rows' provenance in
+ * <table>_tombstones: before a batch the tombstones of its keys come back
+ * as row shells (INSERT ... SELECT ... ON DUPLICATE KEY UPDATE, DELETE),
+ * after it dead rows of its keys move there (INSERT ... SELECT, DELETE),
+ * TOMB_KEYS keys per statement (docs/MAPPINGS.md).
  */
 #include <inttypes.h>
 #include <mysql.h>
@@ -795,7 +802,6 @@ static MYSQL_STMT *tomb_stmt(myw_t *w, const cdc_map_target_t *t, int kind,
     cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
     char name[200];
     MYSQL_STMT *st;
-    int nf = 0;
 
     cdc_map_tombstone_table(t, name, sizeof(name));
     cdc_buf_printf(&sig, "T%d%s", kind, t->name);
@@ -836,7 +842,6 @@ static MYSQL_STMT *tomb_stmt(myw_t *w, const cdc_map_target_t *t, int kind,
             cdc_buf_puts(b, ", NULL, ");
             qid(b, t->fields[f].name);
             cdc_buf_puts(b, "), ");
-            nf++;
         }
         /* fall through to the provenance merge */
         /* FALLTHROUGH */
@@ -885,7 +890,6 @@ static MYSQL_STMT *tomb_stmt(myw_t *w, const cdc_map_target_t *t, int kind,
         dead_cond(b);
         break;
     }
-    (void)nf;
     st = prepare(w, sig.p, b->p, err);
     cdc_buf_free(&sig);
     return st;
