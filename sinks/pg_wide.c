@@ -97,6 +97,7 @@ typedef struct pgw {
     cdc_buf_t sql, tmp;
     unsigned stage_seq;        /* names of staging tables */
     int same_skip;             /* same_value=skip: equal values write nothing */
+    int64_t fillfactor;        /* of the wide tables we create */
     char *origin;              /* replication origin of this session */
 } pgw_t;
 
@@ -275,8 +276,9 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
             cdc_buf_printf(b, "%s%s", k ? ", " : "", qf);
             free(qf);
         }
-
-        cdc_buf_puts(b, "))");
+        /* every change updates a row: leave room on each page so updates
+         * stay on the page (HOT) and skip the index */
+        cdc_buf_printf(b, ")) WITH (fillfactor = %" PRId64 ")", w->fillfactor);
         if (exec_simple(w, b->p, "creating a wide table", err)) {
             free(qt);
             goto fail;
@@ -482,9 +484,18 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
                          &w->b.batch_rows, err) ||
         cdc_conf_get_int(conf, "postgres_sink.flush_ms", 200, &w->b.flush_ms,
                          err) ||
-        cdc_conf_get_bool(conf, "postgres_sink.create_tables", 1, &ct, err))
+        cdc_conf_get_bool(conf, "postgres_sink.create_tables", 1, &ct, err) ||
+        cdc_conf_get_int(conf, "postgres_sink.fillfactor", 80, &w->fillfactor,
+                         err))
         goto fail;
     w->create_tables = ct;
+    if (w->fillfactor < 10 || w->fillfactor > 100) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres_sink.fillfactor: %"
+                    PRId64 " is outside 10..100", w->fillfactor);
+        cdc_err_hint(err, "a percentage of each page filled by inserts; 80 "
+                     "leaves room for updates in place (HOT)");
+        goto fail;
+    }
     {
         const char *sv = cdc_conf_get(conf, "postgres_sink.same_value", "stamp");
         if (strcmp(sv, "stamp") && strcmp(sv, "skip")) {

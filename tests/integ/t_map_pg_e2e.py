@@ -468,6 +468,10 @@ procs = [start(s, n, WDB[0], (SLOTS[0],) if s == "erp" else ()) for s, n in ps]
 for (s, n), p in zip(ps, procs):
     wait(p, n)
 W1 = wide(WDB[0])
+# the sink created customer_wide with room for in-place updates
+ro = pg("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'customer_wide'", WDB[0]).strip()
+if ro != "fillfactor=80":
+    fail("customer_wide reloptions %r, expected fillfactor=80 (postgres_sink.fillfactor default)" % ro)
 
 # compare with the model
 bad = []

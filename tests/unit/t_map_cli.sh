@@ -35,4 +35,9 @@ sed 's/"credit_limit":"7500"/"credit_limit":"lots"/' "$IN" > "$T/badval.jsonl"
 check "value that does not fit" 65 "value 'lots' does not fit field 'credit_limit' (numeric(12,2))" "$BIN" mapping test "$EX" "$T/badval.jsonl"
 check "missing mapping file" 78 "no-such.yaml" "$BIN" mapping test "$T/no-such.yaml" "$IN"
 check "no arguments" 2 "mapping test needs a mapping" "$BIN" mapping test
+# a sink setting out of range stops before any connection (port 1: nothing)
+check "postgres_sink.fillfactor out of range" 78 "postgres_sink.fillfactor: 5 is outside 10..100" \
+    "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink postgres \
+    -X postgres_sink.dsn="host=127.0.0.1 port=1" -X postgres_sink.fillfactor=5 \
+    --mapping "$EX" --state-dir "$T/state"
 exit $fails
