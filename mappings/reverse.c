@@ -62,36 +62,43 @@ static const cdc_map_assign_t *assign_of(const cdc_map_mapping_t *mp,
     return NULL;
 }
 
-uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
-                            uint32_t from)
+/* the parsed _provenance of row (NULL when it has none) */
+static yajl_val prov_of(const cdc_table_t *t, const cdc_value_t *row)
 {
-    const cdc_table_t *t = ch->tbl;
     const cdc_value_t *pv = NULL;
-    yajl_val root = NULL;
     char ebuf[128];
-    uint32_t n = 0;
+    yajl_val root;
 
-    if (!ch->after || from >= ops->n)
-        return 0;
+    if (!row)
+        return NULL;
     for (uint32_t c = 0; c < t->ncols; c++)
         if (!strcmp(t->cols[c].name, "_provenance")) {
-            pv = &ch->after[c];
+            pv = &row[c];
             break;
         }
     if (!pv || (pv->kind != CDC_V_STRING && pv->kind != CDC_V_JSON) || !pv->s)
-        return 0;
+        return NULL;
     {
         char *text = cdc_xstrndup(pv->s, pv->len);
         root = yajl_tree_parse(text, ebuf, sizeof(ebuf));
         free(text);
     }
-    if (!root)
-        return 0;
+    return root;
+}
+
+/* Take the ranks of the operations of kind `kind` in ops[from ..) from
+ * the provenance entries in root (keyed by the column each value is read
+ * from); deletes take only deletion entries ("d"). */
+static uint32_t restamp_from(yajl_val root, cdc_wide_kind_t kind,
+                             cdc_wide_ops_t *ops, uint32_t from)
+{
+    uint32_t n = 0;
+
     for (uint32_t o = from; o < ops->n; o++) {
         cdc_wide_op_t *op = &ops->ops[o];
         int64_t t_all = -1;
         int agree = 1;
-        if (op->kind != CDC_WIDE_UPSERT)
+        if (op->kind != kind)
             continue;
         for (uint32_t i = 0; i < op->nvals; i++) {
             cdc_wide_val_t *v = &op->vals[i];
@@ -100,6 +107,8 @@ uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
             const char *col = a && a->expr ? cdc_expr_column(a->expr) : NULL;
             yajl_val ent, r, tv;
             if (!col || !(ent = obj_get(root, col)))
+                continue;
+            if (kind == CDC_WIDE_DELETE && !obj_get(ent, "d"))
                 continue;
             r = obj_get(ent, "r");
             tv = obj_get(ent, "t");
@@ -130,6 +139,102 @@ uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
         if (agree && t_all >= 0)
             op->commit_us = t_all;
     }
+    return n;
+}
+
+uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
+                            uint32_t from)
+{
+    yajl_val root;
+    uint32_t n;
+
+    if (!ch->after || from >= ops->n || !(root = prov_of(ch->tbl, ch->after)))
+        return 0;
+    n = restamp_from(root, CDC_WIDE_UPSERT, ops, from);
+    yajl_tree_free(root);
+    return n;
+}
+
+/* the same value (kind and bytes); numbers of different kinds compare by
+ * their value */
+static int same_value(const cdc_value_t *a, const cdc_value_t *b)
+{
+    int ai = a->kind == CDC_V_INT || a->kind == CDC_V_UINT;
+    int bi = b->kind == CDC_V_INT || b->kind == CDC_V_UINT;
+    if (ai && bi)
+        return a->u.i == b->u.i &&
+               (a->kind == b->kind || a->u.i >= 0);
+    if (a->kind != b->kind)
+        return 0;
+    switch (a->kind) {
+    case CDC_V_NULL:
+        return 1;
+    case CDC_V_BOOL:
+        return !a->u.b == !b->u.b;
+    case CDC_V_FLOAT:
+    case CDC_V_DOUBLE:
+        return a->u.d == b->u.d;
+    default:
+        return a->s && b->s && a->len == b->len && !memcmp(a->s, b->s, a->len);
+    }
+}
+
+/* Does the tombstone row tr (a change of <table>_tombstones) have the
+ * key of the deleted row before (of table t)?  Every column of the
+ * tombstones table but _provenance is a key column of the same name. */
+static int tomb_matches(const cdc_change_t *tc, const cdc_table_t *t,
+                        const cdc_value_t *before)
+{
+    int nkey = 0;
+    for (uint32_t c = 0; c < tc->tbl->ncols; c++) {
+        const char *name = tc->tbl->cols[c].name;
+        int found = 0;
+        if (!strcmp(name, "_provenance"))
+            continue;
+        for (uint32_t d = 0; d < t->ncols && !found; d++)
+            if (!strcmp(t->cols[d].name, name)) {
+                if (before[d].kind == CDC_V_ABSENT ||
+                    before[d].kind == CDC_V_UNCHANGED ||
+                    !same_value(&before[d], &tc->after[c]))
+                    return 0;
+                found = 1;
+            }
+        if (!found)
+            return 0;
+        nkey++;
+    }
+    return nkey > 0;
+}
+
+uint32_t cdc_twoway_restamp_delete(const cdc_txn_t *tx, uint32_t idx,
+                                   cdc_wide_ops_t *ops, uint32_t from)
+{
+    const cdc_change_t *ch = &tx->changes[idx];
+    const cdc_change_t *tomb = NULL;
+    char tname[256];
+    yajl_val root;
+    uint32_t n;
+    int any = 0;
+
+    if (ch->op != CDC_OP_DELETE || !ch->before || from >= ops->n)
+        return 0;
+    for (uint32_t o = from; o < ops->n && !any; o++)
+        any = ops->ops[o].kind == CDC_WIDE_DELETE;
+    if (!any)
+        return 0;
+    snprintf(tname, sizeof(tname), "%s_tombstones", ch->tbl->name);
+    /* the trigger's tombstone write: after the delete, same transaction;
+     * the last write of the key counts */
+    for (uint32_t j = 0; j < tx->nchanges; j++) {
+        const cdc_change_t *c = &tx->changes[j];
+        if ((c->op == CDC_OP_CREATE || c->op == CDC_OP_UPDATE) && c->after &&
+            !strcmp(c->tbl->name, tname) && !strcmp(c->tbl->db, ch->tbl->db) &&
+            tomb_matches(c, ch->tbl, ch->before))
+            tomb = c;
+    }
+    if (!tomb || !(root = prov_of(tomb->tbl, tomb->after)))
+        return 0;
+    n = restamp_from(root, CDC_WIDE_DELETE, ops, from);
     yajl_tree_free(root);
     return n;
 }
@@ -206,7 +311,11 @@ int cdc_map_reverse_yaml(const cdc_map_t *m, const char *fwd,
     }
     cdc_buf_puts(out, "\n    target: ");
     yaml_str(out, rt->name);
-    cdc_buf_puts(out, "\n    on_delete: ignore\n    key: {");
+    /* a row delete travels back as the forward mapping declares it
+     * (two-way deletes: delete in both directions, docs/TWO-WAY.md) */
+    cdc_buf_printf(out, "\n    on_delete: %s\n    key: {",
+                   mp->on_delete == CDC_DEL_ROW ? "delete"
+                   : mp->on_delete == CDC_DEL_IGNORE ? "ignore" : "clear");
     for (uint32_t k = 0; k < mp->nkeys; k++) {
         const cdc_map_assign_t *a = &mp->keys[k];
         const char *col = a->expr ? cdc_expr_column(a->expr) : NULL;

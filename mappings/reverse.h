@@ -10,7 +10,10 @@
  * source's priority and id hash.  A value carries that rank everywhere:
  * cdc_twoway_restamp() replaces the rank the engine computed from the
  * commit time with the one stored in the row, so both sides compare the
- * same ranks and resolve every conflict identically.
+ * same ranks and resolve every conflict identically.  A direct row
+ * delete leaves no row: its trigger writes the ranks into the key's row of
+ * `<table>_tombstones` in the same transaction, and
+ * cdc_twoway_restamp_delete() takes them from there.
  */
 #ifndef CDC_REVERSE_H
 #define CDC_REVERSE_H
@@ -28,6 +31,20 @@
  */
 uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
                             uint32_t from);
+
+/**
+ * @brief Two-way row deletes: change idx of tx is a row delete that made
+ * the CDC_WIDE_DELETE operations among ops->ops[from .. ops->n).  When tx
+ * also writes the deleted key's row of `<table>_tombstones` (same
+ * database; the generated AFTER DELETE trigger does, in the deleting
+ * transaction), the deletion entries ("d") of that row's `_provenance`
+ * give the deletes' ranks and time, read like cdc_twoway_restamp() reads
+ * a row's entries (by the column each field is read from).  Without such
+ * a row the engine's commit-time ranks stay.
+ * @returns the number of values restamped.
+ */
+uint32_t cdc_twoway_restamp_delete(const cdc_txn_t *tx, uint32_t idx,
+                                   cdc_wide_ops_t *ops, uint32_t from);
 
 /** @brief Length of a rank under rule r (latest/priority 64, weighted 80). */
 size_t cdc_twoway_rank_len(cdc_mrule_t r);

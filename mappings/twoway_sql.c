@@ -143,6 +143,9 @@ static void qual(cdc_buf_t *b, int pg, const char *schema, const char *name)
     (pg ? pg_ident : my_ident)(b, name);
 }
 
+static void obj_name(cdc_buf_t *b, int pg, const char *table,
+                     const char *what);
+
 /* ---- the two-way tables of a mapping set ---------------------------------- */
 
 static const char *const rule_names[] = {"latest", "priority", "weighted"};
@@ -159,6 +162,8 @@ typedef struct twtable {
     cdc_twsql_engine_t engine;
     twfield_t *fields;
     uint32_t nfields;
+    twfield_t *dfields;                    /* deletes: every non-key field */
+    uint32_t ndfields;                     /* 0: deletes are not two-way */
     cdc_buf_t notes;                       /* "-- skipped: ..." lines */
 } twtable_t;
 
@@ -285,6 +290,25 @@ static int find_twoway(const cdc_map_t *m, const cdc_map_target_t *t,
                    tt->fields[tt->nfields].suf);
         tt->nfields++;
     }
+    /* row deletes are two-way when this table's reader deletes rows in
+     * the other side (on_delete: delete) and the other side deletes rows
+     * here (the target keeps <table>_tombstones): a direct delete is then
+     * a tombstone with this side's ranks on every non-key field, as the
+     * engine makes of a delete it reads */
+    if (tt->nfields && t->tombstones &&
+        tt->reader->on_delete == CDC_DEL_ROW) {
+        tt->dfields = calloc(t->nfields, sizeof(*tt->dfields));
+        if (!tt->dfields)
+            abort();
+        for (uint32_t fi = 0; fi < t->nfields; fi++) {
+            twfield_t *d = &tt->dfields[tt->ndfields];
+            if (t->fields[fi].is_key)
+                continue;
+            d->f = &t->fields[fi];
+            rank_split(d->f->rule, tt->reader->source, d->pre, d->suf);
+            tt->ndfields++;
+        }
+    }
     return tt->nfields > 0 || tt->notes.len > 0;
 }
 
@@ -348,6 +372,8 @@ static void source_comment(cdc_buf_t *b, const twtable_t *tt)
         cdc_buf_put(b, tt->notes.p, tt->notes.len);
 }
 
+static void pg_delete(cdc_buf_t *b, const twtable_t *tt);
+
 static void pg_table(cdc_buf_t *b, const twtable_t *tt, int with_function)
 {
     const cdc_map_target_t *t = tt->t;
@@ -382,16 +408,175 @@ static void pg_table(cdc_buf_t *b, const twtable_t *tt, int with_function)
                        f->pre, f->suf);
     }
     cdc_buf_puts(b, ");\n\n");
+    if (tt->ndfields)
+        pg_delete(b, tt);
+}
+
+/* ---- row deletes ------------------------------------------------------------ */
+
+/* the key column types of <table>_tombstones: as the sinks create it */
+static const char *key_type(const cdc_map_field_t *f, int pg, char *buf,
+                            size_t n)
+{
+    switch (f->type) {
+    case CDC_MT_INT: return pg ? "bigint" : "BIGINT";
+    case CDC_MT_DECIMAL:
+        if (pg && !f->precision)
+            return "numeric";
+        snprintf(buf, n, pg ? "numeric(%d,%d)" : "DECIMAL(%d,%d)",
+                 f->precision ? f->precision : 38, f->precision ? f->scale : 10);
+        return buf;
+    case CDC_MT_DOUBLE: return pg ? "double precision" : "DOUBLE";
+    case CDC_MT_BOOL: return pg ? "boolean" : "BOOLEAN";
+    case CDC_MT_TIMESTAMP: return pg ? "timestamptz" : "DATETIME(6)";
+    case CDC_MT_DATE: return pg ? "date" : "DATE";
+    case CDC_MT_JSON: return pg ? "jsonb" : "LONGTEXT";
+    default: return pg ? "text" : "VARCHAR(255)";
+    }
+}
+
+/* CREATE TABLE IF NOT EXISTS <table>_tombstones (keys, _provenance) */
+static void tomb_ddl(cdc_buf_t *b, int pg, const cdc_map_target_t *t)
+{
+    char name[200], tb[40];
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    cdc_buf_puts(b, "CREATE TABLE IF NOT EXISTS ");
+    qual(b, pg, pg && !*t->schema ? "public" : t->schema, name);
+    cdc_buf_puts(b, " (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        const cdc_map_field_t *f = &t->fields[t->key[k]];
+        (pg ? pg_ident : my_ident)(b, f->name);
+        cdc_buf_printf(b, " %s NOT NULL, ", key_type(f, pg, tb, sizeof(tb)));
+    }
+    cdc_buf_puts(b, pg ? "_provenance jsonb NOT NULL, PRIMARY KEY ("
+                       : "`_provenance` LONGTEXT NOT NULL, PRIMARY KEY (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? ", " : "");
+        (pg ? pg_ident : my_ident)(b, t->fields[t->key[k]].name);
+    }
+    cdc_buf_puts(b, pg ? "));\n" : ")) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 "
+                                   "COLLATE=utf8mb4_bin;\n");
+}
+
+/* ARRAY['name', 'x'] (a jsonb path) */
+static void pg_path(cdc_buf_t *b, const char *name, const char *x)
+{
+    cdc_buf_puts(b, "ARRAY[");
+    pg_lit(b, name);
+    cdc_buf_printf(b, ", '%s']", x);
+}
+
+/* A direct DELETE (not one of our sinks) leaves a tombstone: for every
+ * non-key field {"s", "t", "r", "d": 1}, t the statement time but at
+ * least the stored time + 1 µs (of the row and of a tombstone the key
+ * may still have), merged into <table>_tombstones; an entry of higher
+ * rank already there stays.  A delete that does not beat a stored value
+ * (rules priority/weighted) is refused with an error. */
+static void pg_delete(cdc_buf_t *b, const twtable_t *tt)
+{
+    const cdc_map_target_t *t = tt->t;
+    const char *sch = *t->schema ? t->schema : "public";
+    char name[200];
+
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    tomb_ddl(b, 1, t);
+    cdc_buf_puts(b, "CREATE OR REPLACE FUNCTION ");
+    pg_ident(b, sch);
+    cdc_buf_putc(b, '.');
+    obj_name(b, 1, t->table, "del");
+    cdc_buf_puts(b, "() RETURNS trigger\n"
+        "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$\n"
+        "DECLARE\n"
+        "    o jsonb; tp jsonb; p jsonb; t bigint; r text; now_us bigint;\n"
+        "BEGIN\n"
+        "    IF pg_replication_origin_session_is_setup() THEN\n"
+        "        RETURN OLD;             -- one of our sinks: its tombstones carry their ranks\n"
+        "    END IF;\n"
+        "    o := coalesce(OLD._provenance, '{}'::jsonb);\n"
+        "    SELECT x._provenance INTO tp FROM ");
+    qual(b, 1, sch, name);
+    cdc_buf_puts(b, " x WHERE ");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? " AND x." : "x.");
+        pg_ident(b, t->fields[t->key[k]].name);
+        cdc_buf_puts(b, " = OLD.");
+        pg_ident(b, t->fields[t->key[k]].name);
+    }
+    cdc_buf_puts(b, " FOR UPDATE;\n"
+        "    tp := coalesce(tp, '{}'::jsonb);\n"
+        "    p := tp;\n"
+        "    now_us := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;\n");
+    for (uint32_t i = 0; i < tt->ndfields; i++) {
+        const twfield_t *f = &tt->dfields[i];
+        cdc_buf_puts(b, "    -- ");
+        comment_text(b, f->f->name);
+        cdc_buf_printf(b, " (rule %s)\n    t := greatest(now_us, coalesce((o #>> ",
+                       rule_names[f->f->rule]);
+        pg_path(b, f->f->name, "t");
+        cdc_buf_puts(b, ")::bigint, 0) + 1,\n                  coalesce((tp #>> ");
+        pg_path(b, f->f->name, "t");
+        cdc_buf_printf(b, ")::bigint, 0) + 1);\n    r := '%s' || '8' || lpad(to_hex(t), "
+                       "15, '0') || '%s';\n", f->pre, f->suf);
+        if (f->f->rule != CDC_RULE_LATEST) {
+            cdc_buf_puts(b, "    IF r COLLATE \"C\" <= coalesce(o #>> ");
+            pg_path(b, f->f->name, "r");
+            cdc_buf_puts(b, ", '') COLLATE \"C\" THEN\n"
+                "        RAISE EXCEPTION 'autoglm-cdc: % keeps its value from % (rule %): this delete ranks lower',\n"
+                "            ");
+            pg_lit(b, f->f->name);
+            cdc_buf_puts(b, ", o #>> ");
+            pg_path(b, f->f->name, "s");
+            cdc_buf_printf(b, ", '%s'\n            USING HINT = 'delete it from the "
+                           "side whose value it is, or clear the field';\n"
+                           "    END IF;\n", rule_names[f->f->rule]);
+        }
+        cdc_buf_puts(b, "    IF r COLLATE \"C\" > coalesce(tp #>> ");
+        pg_path(b, f->f->name, "r");
+        cdc_buf_puts(b, ", '') COLLATE \"C\" THEN\n        p := p || jsonb_build_object(");
+        pg_lit(b, f->f->name);
+        cdc_buf_puts(b, ", jsonb_build_object('s', ");
+        pg_lit(b, tt->reader->source->id);
+        cdc_buf_puts(b, ", 't', t, 'r', r, 'd', 1));\n    END IF;\n");
+    }
+    cdc_buf_puts(b, "    INSERT INTO ");
+    qual(b, 1, sch, name);
+    cdc_buf_puts(b, " (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? ", " : "");
+        pg_ident(b, t->fields[t->key[k]].name);
+    }
+    cdc_buf_puts(b, ", _provenance) VALUES (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? ", OLD." : "OLD.");
+        pg_ident(b, t->fields[t->key[k]].name);
+    }
+    cdc_buf_puts(b, ", p)\n        ON CONFLICT (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? ", " : "");
+        pg_ident(b, t->fields[t->key[k]].name);
+    }
+    cdc_buf_puts(b, ") DO UPDATE SET _provenance = EXCLUDED._provenance;\n"
+                    "    RETURN OLD;\nEND $$;\nDROP TRIGGER IF EXISTS "
+                    "autoglm_cdc_twoway_del ON ");
+    qual(b, 1, t->schema, t->table);
+    cdc_buf_puts(b, ";\nCREATE TRIGGER autoglm_cdc_twoway_del AFTER DELETE ON ");
+    qual(b, 1, t->schema, t->table);
+    cdc_buf_puts(b, "\n    FOR EACH ROW EXECUTE FUNCTION ");
+    pg_ident(b, sch);
+    cdc_buf_putc(b, '.');
+    obj_name(b, 1, t->table, "del");
+    cdc_buf_puts(b, "();\n\n");
 }
 
 /* ---- MariaDB / MySQL -------------------------------------------------------- */
 
-/* `<table>_2w_<what>`, within MySQL's 64 characters */
-static void my_trigger_name(cdc_buf_t *b, const char *table, const char *what)
+/* `<table>_2w_<what>`, within MySQL's 64 characters (PostgreSQL's 63
+ * bytes: pg) */
+static void obj_name(cdc_buf_t *b, int pg, const char *table, const char *what)
 {
     cdc_buf_t n = CDC_BUF_INIT;
     size_t len = strlen(table);
-    if (len + 4 + strlen(what) <= 64)
+    if (len + 4 + strlen(what) <= (size_t)(pg ? 63 : 64))
         cdc_buf_printf(&n, "%s_2w_%s", table, what);
     else {
         uint32_t h = 2166136261u;
@@ -402,8 +587,13 @@ static void my_trigger_name(cdc_buf_t *b, const char *table, const char *what)
             cut--; /* not inside a UTF-8 sequence */
         cdc_buf_printf(&n, "%.*s_%08x_2w_%s", (int)cut, table, h, what);
     }
-    my_ident(b, n.p);
+    (pg ? pg_ident : my_ident)(b, n.p);
     cdc_buf_free(&n);
+}
+
+static void my_trigger_name(cdc_buf_t *b, const char *table, const char *what)
+{
+    obj_name(b, 0, table, what);
 }
 
 static void my_rank_expr(cdc_buf_t *b, const twfield_t *f)
@@ -425,6 +615,87 @@ static void my_stamp(cdc_buf_t *b, const twtable_t *tt, const twfield_t *f,
     cdc_buf_printf(b, ", 't', t, 'r', %s));\n", rank);
 }
 
+/* The AFTER DELETE trigger: as pg_delete() (a delete that does not beat
+ * a stored value is refused with SQLSTATE 45000). */
+static void my_delete(cdc_buf_t *b, const twtable_t *tt)
+{
+    const cdc_map_target_t *t = tt->t;
+    char name[200];
+
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    cdc_buf_puts(b, "CREATE TRIGGER ");
+    if (*t->schema) {
+        my_ident(b, t->schema);
+        cdc_buf_putc(b, '.');
+    }
+    my_trigger_name(b, t->table, "del");
+    cdc_buf_puts(b, " AFTER DELETE ON ");
+    qual(b, 0, t->schema, t->table);
+    cdc_buf_puts(b, " FOR EACH ROW\nBEGIN\n"
+                    "    DECLARE t BIGINT;\n    DECLARE now_us BIGINT;\n"
+                    "    DECLARE r VARCHAR(88);\n    DECLARE tp LONGTEXT;\n"
+                    "    DECLARE p LONGTEXT;\n"
+                    "    IF COALESCE(@autoglm_cdc_sink, 0) = 0 THEN\n"
+                    "        SET tp = COALESCE((SELECT `_provenance` FROM ");
+    qual(b, 0, t->schema, name);
+    cdc_buf_puts(b, " WHERE ");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? " AND " : "");
+        my_ident(b, t->fields[t->key[k]].name);
+        cdc_buf_puts(b, " = OLD.");
+        my_ident(b, t->fields[t->key[k]].name);
+    }
+    cdc_buf_puts(b, " FOR UPDATE), '{}');\n        SET p = tp;\n"
+                    "        SET now_us = CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 "
+                    "AS SIGNED);\n");
+    for (uint32_t i = 0; i < tt->ndfields; i++) {
+        const twfield_t *f = &tt->dfields[i];
+        cdc_buf_puts(b, "        -- ");
+        comment_text(b, f->f->name);
+        cdc_buf_printf(b, " (rule %s)\n        SET t = GREATEST(now_us,\n"
+                          "            COALESCE(CAST(JSON_UNQUOTE(JSON_EXTRACT("
+                          "OLD.`_provenance`, ", rule_names[f->f->rule]);
+        my_path(b, f->f->name, ".t");
+        cdc_buf_puts(b, ")) AS SIGNED), 0) + 1,\n            COALESCE(CAST("
+                        "JSON_UNQUOTE(JSON_EXTRACT(tp, ");
+        my_path(b, f->f->name, ".t");
+        cdc_buf_puts(b, ")) AS SIGNED), 0) + 1);\n        SET r = ");
+        my_rank_expr(b, f);
+        cdc_buf_puts(b, ";\n");
+        if (f->f->rule != CDC_RULE_LATEST) {
+            cdc_buf_puts(b, "        IF BINARY r <= BINARY COALESCE(JSON_UNQUOTE("
+                            "JSON_EXTRACT(OLD.`_provenance`, ");
+            my_path(b, f->f->name, ".r");
+            cdc_buf_printf(b, ")), '') THEN\n            SIGNAL SQLSTATE '45000' "
+                           "SET MESSAGE_TEXT = 'autoglm-cdc: this delete ranks "
+                           "lower than a stored value (rule %s): refused';\n"
+                           "        END IF;\n", rule_names[f->f->rule]);
+        }
+        cdc_buf_puts(b, "        IF BINARY r > BINARY COALESCE(JSON_UNQUOTE("
+                        "JSON_EXTRACT(tp, ");
+        my_path(b, f->f->name, ".r");
+        cdc_buf_puts(b, ")), '') THEN\n            SET p = JSON_SET(p, ");
+        my_path(b, f->f->name, "");
+        cdc_buf_puts(b, ", JSON_OBJECT('s', ");
+        my_lit(b, tt->reader->source->id);
+        cdc_buf_puts(b, ", 't', t, 'r', r, 'd', 1));\n        END IF;\n");
+    }
+    cdc_buf_puts(b, "        INSERT INTO ");
+    qual(b, 0, t->schema, name);
+    cdc_buf_puts(b, " (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? ", " : "");
+        my_ident(b, t->fields[t->key[k]].name);
+    }
+    cdc_buf_puts(b, ", `_provenance`) VALUES (");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? ", OLD." : "OLD.");
+        my_ident(b, t->fields[t->key[k]].name);
+    }
+    cdc_buf_puts(b, ", p)\n            ON DUPLICATE KEY UPDATE `_provenance` = "
+                    "VALUES(`_provenance`);\n    END IF;\nEND//\n");
+}
+
 static void my_table(cdc_buf_t *b, const twtable_t *tt)
 {
     const cdc_map_target_t *t = tt->t;
@@ -444,6 +715,16 @@ static void my_table(cdc_buf_t *b, const twtable_t *tt)
         }
         my_trigger_name(b, t->table, u ? "upd" : "ins");
         cdc_buf_puts(b, ";\n");
+    }
+    if (tt->ndfields) {
+        cdc_buf_puts(b, "DROP TRIGGER IF EXISTS ");
+        if (*t->schema) {
+            my_ident(b, t->schema);
+            cdc_buf_putc(b, '.');
+        }
+        my_trigger_name(b, t->table, "del");
+        cdc_buf_puts(b, ";\n");
+        tomb_ddl(b, 0, t);
     }
     cdc_buf_puts(b, "DELIMITER //\n");
     for (int u = 0; u < 2; u++) {
@@ -500,6 +781,8 @@ static void my_table(cdc_buf_t *b, const twtable_t *tt)
         }
         cdc_buf_puts(b, "    END IF;\nEND//\n");
     }
+    if (tt->ndfields)
+        my_delete(b, tt);
     cdc_buf_puts(b, "DELIMITER ;\n\n");
 }
 
@@ -522,6 +805,7 @@ int cdc_twsql_generate(const cdc_map_t *m, const cdc_twsql_opts_t *opts,
         if (dup || !find_twoway(m, &m->targets[i], &tts[ntt])) {
             if (!dup) {
                 free(tts[ntt].fields);
+                free(tts[ntt].dfields);
                 cdc_buf_free(&tts[ntt].notes);
             }
             continue;
@@ -574,6 +858,7 @@ int cdc_twsql_generate(const cdc_map_t *m, const cdc_twsql_opts_t *opts,
 out:
     for (uint32_t i = 0; i < ntt; i++) {
         free(tts[i].fields);
+        free(tts[i].dfields);
         cdc_buf_free(&tts[i].notes);
     }
     free(tts);

@@ -47,8 +47,10 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
                            "at %s", i, ch->tbl->db, ch->tbl->name, pbuf);
             return -1;
         }
-        /* two-way: a value keeps the rank stored with it */
+        /* two-way: a value keeps the rank stored with it; a direct delete
+         * the rank its trigger stored in the tombstones table */
         cdc_twoway_restamp(ch, ops, n0);
+        cdc_twoway_restamp_delete(tx, i, ops, n0);
     }
     if (b->ntxns == b->captxns) {
         b->captxns = b->captxns ? b->captxns * 2 : 256;

@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS crm2w.customers (
 ALTER TABLE `crm2w`.`customers` ADD COLUMN IF NOT EXISTS `_provenance` LONGTEXT NOT NULL DEFAULT '{}';
 DROP TRIGGER IF EXISTS `crm2w`.`customers_2w_ins`;
 DROP TRIGGER IF EXISTS `crm2w`.`customers_2w_upd`;
+DROP TRIGGER IF EXISTS `crm2w`.`customers_2w_del`;
+CREATE TABLE IF NOT EXISTS `crm2w`.`customers_tombstones` (`id` BIGINT NOT NULL, `_provenance` LONGTEXT NOT NULL, PRIMARY KEY (`id`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 DELIMITER //
 CREATE TRIGGER `crm2w`.`customers_2w_ins` BEFORE INSERT ON `crm2w`.`customers` FOR EACH ROW
 BEGIN
@@ -64,6 +66,37 @@ BEGIN
                     JSON_OBJECT('s', 'crm', 't', t, 'r', r));
             END IF;
         END IF;
+    END IF;
+END//
+CREATE TRIGGER `crm2w`.`customers_2w_del` AFTER DELETE ON `crm2w`.`customers` FOR EACH ROW
+BEGIN
+    DECLARE t BIGINT;
+    DECLARE now_us BIGINT;
+    DECLARE r VARCHAR(88);
+    DECLARE tp LONGTEXT;
+    DECLARE p LONGTEXT;
+    IF COALESCE(@autoglm_cdc_sink, 0) = 0 THEN
+        SET tp = COALESCE((SELECT `_provenance` FROM `crm2w`.`customers_tombstones` WHERE `id` = OLD.`id` FOR UPDATE), '{}');
+        SET p = tp;
+        SET now_us = CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED);
+        -- name (rule latest)
+        SET t = GREATEST(now_us,
+            COALESCE(CAST(JSON_UNQUOTE(JSON_EXTRACT(OLD.`_provenance`, '$."name".t')) AS SIGNED), 0) + 1,
+            COALESCE(CAST(JSON_UNQUOTE(JSON_EXTRACT(tp, '$."name".t')) AS SIGNED), 0) + 1);
+        SET r = CONCAT('8', LPAD(LOWER(HEX(t)), 15, '0'), '80000001ed44d67700000000000000000000000000000000');
+        IF BINARY r > BINARY COALESCE(JSON_UNQUOTE(JSON_EXTRACT(tp, '$."name".r')), '') THEN
+            SET p = JSON_SET(p, '$."name"', JSON_OBJECT('s', 'crm', 't', t, 'r', r, 'd', 1));
+        END IF;
+        -- is_active (rule latest)
+        SET t = GREATEST(now_us,
+            COALESCE(CAST(JSON_UNQUOTE(JSON_EXTRACT(OLD.`_provenance`, '$."is_active".t')) AS SIGNED), 0) + 1,
+            COALESCE(CAST(JSON_UNQUOTE(JSON_EXTRACT(tp, '$."is_active".t')) AS SIGNED), 0) + 1);
+        SET r = CONCAT('8', LPAD(LOWER(HEX(t)), 15, '0'), '80000001ed44d67700000000000000000000000000000000');
+        IF BINARY r > BINARY COALESCE(JSON_UNQUOTE(JSON_EXTRACT(tp, '$."is_active".r')), '') THEN
+            SET p = JSON_SET(p, '$."is_active"', JSON_OBJECT('s', 'crm', 't', t, 'r', r, 'd', 1));
+        END IF;
+        INSERT INTO `crm2w`.`customers_tombstones` (`id`, `_provenance`) VALUES (OLD.`id`, p)
+            ON DUPLICATE KEY UPDATE `_provenance` = VALUES(`_provenance`);
     END IF;
 END//
 DELIMITER ;

@@ -61,4 +61,49 @@ CREATE TRIGGER autoglm_cdc_twoway BEFORE INSERT OR UPDATE ON "public"."customer_
         'name', 'latest', '', '800000012a4a32b200000000000000000000000000000000',
         'status', 'latest', '', '800000012a4a32b200000000000000000000000000000000');
 
-CREATE PUBLICATION autoglm_cdc_twoway FOR TABLE public.customer_2w;
+CREATE TABLE IF NOT EXISTS "public"."customer_2w_tombstones" ("customer_id" bigint NOT NULL, _provenance jsonb NOT NULL, PRIMARY KEY ("customer_id"));
+CREATE OR REPLACE FUNCTION "public"."customer_2w_2w_del"() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o jsonb; tp jsonb; p jsonb; t bigint; r text; now_us bigint;
+BEGIN
+    IF pg_replication_origin_session_is_setup() THEN
+        RETURN OLD;             -- one of our sinks: its tombstones carry their ranks
+    END IF;
+    o := coalesce(OLD._provenance, '{}'::jsonb);
+    SELECT x._provenance INTO tp FROM "public"."customer_2w_tombstones" x WHERE x."customer_id" = OLD."customer_id" FOR UPDATE;
+    tp := coalesce(tp, '{}'::jsonb);
+    p := tp;
+    now_us := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+    -- name (rule latest)
+    t := greatest(now_us, coalesce((o #>> ARRAY['name', 't'])::bigint, 0) + 1,
+                  coalesce((tp #>> ARRAY['name', 't'])::bigint, 0) + 1);
+    r := '' || '8' || lpad(to_hex(t), 15, '0') || '800000012a4a32b200000000000000000000000000000000';
+    IF r COLLATE "C" > coalesce(tp #>> ARRAY['name', 'r'], '') COLLATE "C" THEN
+        p := p || jsonb_build_object('name', jsonb_build_object('s', 'platform', 't', t, 'r', r, 'd', 1));
+    END IF;
+    -- status (rule latest)
+    t := greatest(now_us, coalesce((o #>> ARRAY['status', 't'])::bigint, 0) + 1,
+                  coalesce((tp #>> ARRAY['status', 't'])::bigint, 0) + 1);
+    r := '' || '8' || lpad(to_hex(t), 15, '0') || '800000012a4a32b200000000000000000000000000000000';
+    IF r COLLATE "C" > coalesce(tp #>> ARRAY['status', 'r'], '') COLLATE "C" THEN
+        p := p || jsonb_build_object('status', jsonb_build_object('s', 'platform', 't', t, 'r', r, 'd', 1));
+    END IF;
+    -- email (rule latest)
+    t := greatest(now_us, coalesce((o #>> ARRAY['email', 't'])::bigint, 0) + 1,
+                  coalesce((tp #>> ARRAY['email', 't'])::bigint, 0) + 1);
+    r := '' || '8' || lpad(to_hex(t), 15, '0') || '800000012a4a32b200000000000000000000000000000000';
+    IF r COLLATE "C" > coalesce(tp #>> ARRAY['email', 'r'], '') COLLATE "C" THEN
+        p := p || jsonb_build_object('email', jsonb_build_object('s', 'platform', 't', t, 'r', r, 'd', 1));
+    END IF;
+    INSERT INTO "public"."customer_2w_tombstones" ("customer_id", _provenance) VALUES (OLD."customer_id", p)
+        ON CONFLICT ("customer_id") DO UPDATE SET _provenance = EXCLUDED._provenance;
+    RETURN OLD;
+END $$;
+DROP TRIGGER IF EXISTS autoglm_cdc_twoway_del ON "public"."customer_2w";
+CREATE TRIGGER autoglm_cdc_twoway_del AFTER DELETE ON "public"."customer_2w"
+    FOR EACH ROW EXECUTE FUNCTION "public"."customer_2w_2w_del"();
+
+ALTER TABLE public.customer_2w_tombstones OWNER TO cdc;
+-- the reverse pipeline reads direct deletes' ranks from the tombstones table
+CREATE PUBLICATION autoglm_cdc_twoway FOR TABLE public.customer_2w, public.customer_2w_tombstones;
