@@ -186,6 +186,17 @@ static void dead_cond(cdc_buf_t *b)
                     "`_provenance`, '$.*.d')), 0))");
 }
 
+/* does a mapping of this pipeline's source write target t?  (In two-way
+ * sync the mapping files also declare the other side's targets.) */
+static int writes_target(const myw_t *w, const cdc_map_target_t *t)
+{
+    for (uint32_t i = 0; i < w->map->nmappings; i++)
+        if (w->map->mappings[i].target == t &&
+            !strcmp(w->map->mappings[i].source->id, w->source))
+            return 1;
+    return 0;
+}
+
 static int create_tables(myw_t *w, cdc_err_t *err)
 {
     cdc_buf_t *b = &w->sql;
@@ -231,7 +242,7 @@ static int create_tables(myw_t *w, cdc_err_t *err)
     for (uint32_t i = 0; i < w->map->ntargets; i++) {
         const cdc_map_target_t *t = &w->map->targets[i];
         char name[200];
-        if (!t->tombstones)
+        if (!t->tombstones || (!w->create_tables && !writes_target(w, t)))
             continue;
         cdc_map_tombstone_table(t, name, sizeof(name));
         cdc_buf_reset(b);

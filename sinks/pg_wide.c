@@ -240,6 +240,17 @@ static int create_tomb(pgw_t *w, const cdc_map_target_t *t, cdc_err_t *err)
 }
 
 /* CREATE TABLE IF NOT EXISTS for the offsets and every target */
+/* does a mapping of this pipeline's source write target t?  (In two-way
+ * sync the mapping files also declare the other side's targets.) */
+static int writes_target(const pgw_t *w, const cdc_map_target_t *t)
+{
+    for (uint32_t i = 0; i < w->map->nmappings; i++)
+        if (w->map->mappings[i].target == t &&
+            !strcmp(w->map->mappings[i].source->id, w->source))
+            return 1;
+    return 0;
+}
+
 static int create_tables(pgw_t *w, cdc_err_t *err)
 {
     cdc_buf_t *b = &w->sql;
@@ -322,7 +333,7 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
         char *qt;
         const char *p[1];
         PGresult *r;
-        if (!t->tombstones)
+        if (!t->tombstones || !writes_target(w, t))
             continue;
         qt = qtomb(w, t);
         p[0] = qt;
