@@ -15,9 +15,7 @@ import tempfile
 import time
 import uuid
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("CDC_BIN", os.path.join(os.environ.get("CDC_BUILD", ROOT + "/build"), "autoglm-cdc"))
-ENVF = os.environ.get("CDC_SVC_ENV", ROOT + "/tests/services.env")
+from dblib import BIN, ENVF, ROOT, load_env, log  # noqa: F401 (re-exported to the t_pg_* tests)
 
 # The session settings the source forces on its connections.
 SESSION = "-c timezone=UTC -c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3 -c bytea_output=hex"
@@ -31,21 +29,6 @@ def skip(msg):
 def fail(msg):
     print("FAIL: " + msg, file=sys.stderr)
     sys.exit(1)
-
-
-def log(msg):
-    print("# " + msg, file=sys.stderr, flush=True)
-
-
-def load_env():
-    env = {}
-    if os.path.exists(ENVF):
-        for line in open(ENVF):
-            line = line.strip()
-            if "=" in line and not line.startswith(("#", "export")):
-                k, v = line.split("=", 1)
-                env[k] = v.strip("'")
-    return env
 
 
 class PG:

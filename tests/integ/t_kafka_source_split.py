@@ -26,32 +26,14 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("CDC_BIN", os.path.join(os.environ.get("CDC_BUILD", ROOT + "/build"), "autoglm-cdc"))
-ENVF = os.environ.get("CDC_SVC_ENV", ROOT + "/tests/services.env")
+import dblib
+from dblib import BIN, E, fail, log, pg
+
+dblib.need("KAFKA_BOOTSTRAP", "PGPORT", what="Kafka and PostgreSQL")
+
 NKEYS = 60
 ROUNDS = 6
 
-
-def log(m):
-    print("# " + m, file=sys.stderr, flush=True)
-
-
-def load_env():
-    env = {}
-    if os.path.exists(ENVF):
-        for line in open(ENVF):
-            line = line.strip()
-            if "=" in line and not line.startswith(("#", "export")):
-                k, v = line.split("=", 1)
-                env[k] = v.strip("'")
-    return env
-
-
-E = load_env()
-if not E.get("KAFKA_BOOTSTRAP") or not E.get("PGPORT") or not os.access(BIN, os.X_OK):
-    print("SKIP: needs Kafka and PostgreSQL (tests/services.sh up) and a built autoglm-cdc")
-    sys.exit(77)
 
 ID = "%d" % os.getpid()
 TOPIC = "ks_%s.crm.customers" % ID
@@ -60,16 +42,6 @@ PDB = "ksp_" + ID
 SRCDB = "kscrm_" + ID
 TMP = tempfile.mkdtemp(prefix="cdc-kafkasrc-")
 PROCS = []
-
-
-def pg(q, db, superuser=False, check=True):
-    env = dict(os.environ, PGPASSWORD=E["PG_SUPERPASSWORD"] if superuser else E["PGPASSWORD"])
-    r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-F", "\t", "-h", E["PGHOST"],
-                        "-p", E["PGPORT"], "-U", E["PG_SUPERUSER"] if superuser else E["PGUSER"], "-d", db],
-                       input=q, capture_output=True, text=True, env=env)
-    if check and r.returncode:
-        fail("psql: %s\n%s" % (r.stderr.strip(), q[:300]))
-    return r.stdout
 
 
 def cleanup():
@@ -84,14 +56,7 @@ def cleanup():
     subprocess.run(["rm", "-rf", TMP])
 
 
-def fail(m):
-    print("FAIL: " + m, file=sys.stderr, flush=True)
-    for f in sorted(os.listdir(TMP)):
-        if f.endswith(".log"):
-            print("--- %s (tail)" % f, file=sys.stderr)
-            print("".join(open(os.path.join(TMP, f), errors="replace").readlines()[-12:]), file=sys.stderr)
-    cleanup()
-    sys.exit(1)
+dblib.on_fail(cleanup, logdir=TMP, tail=12)
 
 
 def kafka_tool(cls, *args):

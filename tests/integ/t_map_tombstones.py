@@ -29,43 +29,18 @@ import json
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import zlib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("CDC_BIN", os.path.join(os.environ.get("CDC_BUILD", ROOT + "/build"), "autoglm-cdc"))
-ENVF = os.environ.get("CDC_SVC_ENV", ROOT + "/tests/services.env")
+import dblib
+from dblib import BIN, E, fail, log, my
+
+dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
+
 NKEYS = int(os.environ.get("CDC_TOMB_KEYS", "24"))
 NCHG = int(os.environ.get("CDC_TOMB_CHANGES", "140"))
 SEED = int(os.environ.get("CDC_TOMB_SEED", "%d" % os.getpid()))
 
-
-def log(m):
-    print("# " + m, file=sys.stderr, flush=True)
-
-
-def fail(m):
-    print("FAIL: " + m, file=sys.stderr, flush=True)
-    cleanup()
-    sys.exit(1)
-
-
-def load_env():
-    env = {}
-    if os.path.exists(ENVF):
-        for line in open(ENVF):
-            line = line.strip()
-            if "=" in line and not line.startswith(("#", "export")):
-                k, v = line.split("=", 1)
-                env[k] = v.strip("'")
-    return env
-
-
-E = load_env()
-if not E.get("MYSQL_PORT") or not E.get("PGPORT") or not os.access(BIN, os.X_OK):
-    print("SKIP: needs MariaDB and PostgreSQL (tests/services.sh up) and a built autoglm-cdc")
-    sys.exit(77)
 
 ID = "%d" % os.getpid()
 SRC = {"a": "tsa_" + ID, "b": "tsb_" + ID}
@@ -79,28 +54,11 @@ PRIO = {"a": 2, "b": 1}
 RULE = {"x": "latest", "y": "latest", "z": "latest", "p": "priority"}
 
 
-def my(q, db=None):
-    a = ["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"],
-         "-uroot", "-p" + E["MYSQL_ROOT_PASSWORD"], "-N", "-B", "-r"] + ([db] if db else [])
-    r = subprocess.run(a, input=q, capture_output=True, text=True)
-    if r.returncode:
-        fail("mariadb: %s\n%s" % (r.stderr.strip(), q[:300]))
-    return r.stdout
-
-
 def pg(q, db, superuser=False, check=True):
-    env = dict(os.environ, PGPASSWORD=E["PG_SUPERPASSWORD"] if superuser else E["PGPASSWORD"])
-    r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-F", "\x1f", "-h", E["PGHOST"],
-                        "-p", E["PGPORT"], "-U", E["PG_SUPERUSER"] if superuser else E["PGUSER"], "-d", db],
-                       input=q, capture_output=True, text=True, env=env)
-    if check and r.returncode:
-        fail("psql: %s\n%s" % (r.stderr.strip(), q[:300]))
-    return r.stdout
+    return dblib.pg(q, db, superuser, check, sep="\x1f")
 
 
-def dsn(db):
-    return "host=%s port=%s user=%s password=%s dbname=%s" % (E["PGHOST"], E["PGPORT"], E["PGUSER"],
-                                                              E["PGPASSWORD"], db)
+dsn = dblib.pg_dsn
 
 
 def cleanup():
@@ -113,11 +71,11 @@ def cleanup():
         return
     for d in PGW:
         pg("DROP DATABASE IF EXISTS %s" % d, "postgres", superuser=True, check=False)
-    subprocess.run(["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"], "-uroot",
-                    "-p" + E["MYSQL_ROOT_PASSWORD"], "-e",
-                    "; ".join("DROP DATABASE IF EXISTS %s" % d for d in list(SRC.values()) + MYW)],
-                   capture_output=True)
+    my("; ".join("DROP DATABASE IF EXISTS %s" % d for d in list(SRC.values()) + MYW), check=False)
     subprocess.run(["rm", "-rf", TMP])
+
+
+dblib.on_fail(cleanup)
 
 
 # ---- setup ----------------------------------------------------------------------

@@ -33,34 +33,16 @@ import threading
 import time
 import zlib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("CDC_BUILD", ROOT + "/build")
-BIN = os.environ.get("CDC_BIN", os.path.join(BUILD, "autoglm-cdc"))
+import dblib
+from dblib import BIN, BUILD, E, fail, log, my, pg
+
+dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
+
 RANKBIN = os.path.join(BUILD, "tests/integ/twoway_rank")
-ENVF = os.environ.get("CDC_SVC_ENV", ROOT + "/tests/services.env")
 NKEYS = 10
 SECS = float(os.environ.get("CDC_TWOWAY_SECS", "5"))
 
 
-def log(m):
-    print("# " + m, file=sys.stderr, flush=True)
-
-
-def load_env():
-    env = {}
-    if os.path.exists(ENVF):
-        for line in open(ENVF):
-            line = line.strip()
-            if "=" in line and not line.startswith(("#", "export")):
-                k, v = line.split("=", 1)
-                env[k] = v.strip("'")
-    return env
-
-
-E = load_env()
-if not E.get("MYSQL_PORT") or not E.get("PGPORT") or not os.access(BIN, os.X_OK):
-    print("SKIP: needs MariaDB and PostgreSQL (tests/services.sh up) and a built autoglm-cdc")
-    sys.exit(77)
 if not os.access(RANKBIN, os.X_OK):
     subprocess.run(["make", "-C", BUILD, "tests/integ/twoway_rank"], capture_output=True)
 if not os.access(RANKBIN, os.X_OK):
@@ -90,49 +72,15 @@ def cleanup():
     pg("DROP DATABASE IF EXISTS %s" % PDB, "postgres", superuser=True, check=False)
     pg("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = "
        "'autoglm_cdc_tww%s_crm'" % ID, "postgres", superuser=True, check=False)
-    subprocess.run(["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"], "-uroot",
-                    "-p" + E["MYSQL_ROOT_PASSWORD"], "-e", "DROP DATABASE IF EXISTS %s" % MDB], capture_output=True)
+    my("DROP DATABASE IF EXISTS %s" % MDB, check=False)
     subprocess.run(["rm", "-rf", TMP])
 
 
-def fail(m):
-    print("FAIL: " + m, file=sys.stderr, flush=True)
-    for f in sorted(os.listdir(TMP)):
-        if f.endswith(".log"):
-            print("--- %s (tail)" % f, file=sys.stderr)
-            print("".join(open(os.path.join(TMP, f), errors="replace").readlines()[-15:]), file=sys.stderr)
-    cleanup()
-    sys.exit(1)
-
-
-def my(q, db=None, check=True):
-    a = ["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"],
-         "-uroot", "-p" + E["MYSQL_ROOT_PASSWORD"], "-N", "-B", "-r"] + ([db] if db else [])
-    r = subprocess.run(a, input=q, capture_output=True, text=True)
-    if check and r.returncode:
-        fail("mariadb: %s\n%s" % (r.stderr.strip(), q[:600]))
-    return r.stdout
-
-
-def pg_run(q, db, superuser=False):
-    env = dict(os.environ, PGPASSWORD=E["PG_SUPERPASSWORD"] if superuser else E["PGPASSWORD"],
-               PGOPTIONS="-c timezone=UTC")
-    return subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-F", "\t", "-h", E["PGHOST"],
-                           "-p", E["PGPORT"], "-U", E["PG_SUPERUSER"] if superuser else E["PGUSER"], "-d", db],
-                          input=q, capture_output=True, text=True, env=env)
-
-
-def pg(q, db, superuser=False, check=True):
-    r = pg_run(q, db, superuser)
-    if check and r.returncode:
-        fail("psql: %s\n%s" % (r.stderr.strip(), q[:600]))
-    return r.stdout
+dblib.on_fail(cleanup, logdir=TMP)
 
 
 def pdsn(superuser=False):
-    return "host=%s port=%s user=%s password=%s dbname=%s" % (
-        E["PGHOST"], E["PGPORT"], E["PG_SUPERUSER"] if superuser else E["PGUSER"],
-        E["PG_SUPERPASSWORD"] if superuser else E["PGPASSWORD"], PDB)
+    return dblib.pg_dsn(PDB, superuser)
 
 
 def c_rank(rule, src, t):
@@ -264,7 +212,7 @@ def check_ranks(mdb, mtab, pschema, ptab, f):
     pg("SET session_replication_role = replica; UPDATE %s SET %s = 'heavy', _provenance = _provenance || "
        "jsonb_build_object(%s, jsonb_build_object('s', 'hq', 't', 1, 'r', '%s')) WHERE customer_id = 1" %
        (P, pgq(f), "'%s'" % f.replace("'", "''"), heavy), PDB, superuser=True)
-    r = pg_run("UPDATE %s SET %s = 'lost' WHERE customer_id = 1" % (P, pgq(f)), PDB)
+    r = dblib.pg_run("UPDATE %s SET %s = 'lost' WHERE customer_id = 1" % (P, pgq(f)), PDB)
     want = 'autoglm-cdc: %s keeps "heavy" from hq (rule weighted): this edit ranks lower' % f
     if r.returncode or want not in r.stderr:
         fail("PostgreSQL: no NOTICE %r for the losing edit: %s" % (want, r.stderr))
@@ -401,8 +349,7 @@ def writer(side, seed, n, pause):
                        "customer_id = %d; COMMIT; SELECT pg_sleep(%.3f);" %
                        (", ".join(sets), key, key, pause * rnd.random()))
     if side == "m":
-        a = ["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"],
-             "-uroot", "-p" + E["MYSQL_ROOT_PASSWORD"], "-N", "-B", "-r", MDB]
+        a = dblib.my_args(MDB)
         env = None
     else:
         a = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-F", "\t", "-h", E["PGHOST"],
