@@ -155,6 +155,74 @@ CDC_TEST(restamp_from_provenance)
     cdc_map_destroy(m);
 }
 
+CDC_TEST(restamp_delete_from_the_tombstone_of_its_transaction)
+{
+    /* the yaml above with on_delete: delete: a direct DELETE of key 7 and,
+     * in the same transaction, the trigger's tombstone row for key 7
+     * (after one for key 8, which must not be taken) */
+    cdc_err_t err = {0};
+    char y[2048];
+    cdc_map_t *m;
+    cdc_wide_ops_t ops;
+    cdc_txn_t *tx = cdc_txn_new();
+    cdc_table_t *t = cdc_table_new("public", "src", 6);
+    cdc_table_t *tb = cdc_table_new("public", "src_tombstones", 2);
+    const char *names[] = {"id", "name", "is_active", "note", "score",
+                           "_provenance"};
+    const char *rd = "8006613eeab04e0080000001ed44d677"
+                     "00000000000000000000000000000000";
+    const char *r8 = "8006613eeab04eff80000001ed44d677"
+                     "00000000000000000000000000000000";
+    char prov[600], before_note[CDC_MAP_RANK_LEN + 1];
+
+    snprintf(y, sizeof(y), "%s    on_delete: delete\n", yaml);
+    m = cdc_map_load_str("m.yaml", y, strlen(y), &err);
+    T_ASSERT(m != NULL);
+    if (!m)
+        return;
+    for (int i = 0; i < 6; i++)
+        t->cols[i].name = cdc_xstrdup(names[i]);
+    tb->cols[0].name = cdc_xstrdup("id");
+    tb->cols[1].name = cdc_xstrdup("_provenance");
+    cdc_wide_ops_init(&ops);
+    tx->commit_us = 1767225600000000;
+    cdc_change_t *ch = cdc_txn_add(tx, 'd', t);
+    ch->before = cdc_txn_values(tx, 6);
+    ch->before[0].kind = CDC_V_INT;
+    ch->before[0].u.i = 7;
+    for (int k = 8; k >= 7; k--) {
+        cdc_change_t *c = cdc_txn_add(tx, 'c', tb);
+        c->after = cdc_txn_values(tx, 2);
+        c->after[0].kind = CDC_V_INT;
+        c->after[0].u.i = k;
+        snprintf(prov, sizeof(prov),
+                 "{\"name\": {\"s\": \"platform\", \"t\": \"1795772713554176\", "
+                 "\"r\": \"%s\", \"d\": 1}, \"is_active\": {\"s\": \"platform\", "
+                 "\"t\": 1795772713554176, \"r\": \"%s\", \"d\": 1}}",
+                 k == 7 ? rd : r8, k == 7 ? rd : r8);
+        c->after[1] = sval(tx, prov);
+        c->after[1].kind = CDC_V_JSON;
+    }
+    ch = &tx->changes[0];
+    T_EQ_INT(cdc_map_change(m, "platform", tx, ch, 0, &ops, &err), 1);
+    T_EQ_INT(ops.ops[0].kind, CDC_WIDE_DELETE);
+    snprintf(before_note, sizeof(before_note), "%s",
+             val_of(&ops.ops[0], "note")->rank);
+    T_EQ_INT(cdc_twoway_restamp_delete(tx, 0, &ops, 0), 2);
+    T_EQ_STR(val_of(&ops.ops[0], "name")->rank, rd);
+    T_EQ_STR(val_of(&ops.ops[0], "status")->rank, rd); /* from: is_active */
+    T_EQ_INT(val_of(&ops.ops[0], "status")->deleted, 1);
+    T_EQ_STR(val_of(&ops.ops[0], "note")->rank, before_note); /* no entry */
+    T_EQ_INT(ops.ops[0].commit_us, 1795772713554176);
+    /* the tombstone row itself and an upsert are not deletes */
+    T_EQ_INT(cdc_twoway_restamp_delete(tx, 1, &ops, 0), 0);
+    cdc_wide_ops_free(&ops);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+    cdc_table_destroy(tb);
+    cdc_map_destroy(m);
+}
+
 CDC_TEST(restamp_without_provenance_is_a_no_op)
 {
     cdc_err_t err = {0};

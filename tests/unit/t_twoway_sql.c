@@ -385,6 +385,59 @@ static char *slurp(const char *path)
     return b.p ? b.p : cdc_xstrdup("");
 }
 
+CDC_TEST(delete_triggers_when_both_directions_delete)
+{
+    cdc_err_t err = {0};
+    char y[4096];
+    const char *s = yaml3;
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_map_t *m;
+    char *pg, *my;
+    int n;
+
+    /* on_delete: delete after each mapping's table line */
+    for (const char *p; (p = strstr(s, "    target: ")); s = p + 1) {
+        cdc_buf_put(&b, s, (size_t)(p - s));
+        cdc_buf_puts(&b, "    on_delete: delete\n");
+        cdc_buf_putc(&b, *p);
+    }
+    cdc_buf_puts(&b, s);
+    snprintf(y, sizeof(y), "%s", b.p);
+    cdc_buf_free(&b);
+    m = cdc_map_load_str("d.yaml", y, strlen(y), &err);
+    T_ASSERT(m != NULL);
+    if (!m) {
+        printf("# %s\n", err.msg);
+        return;
+    }
+    pg = gen(m, "crm", "mysql", "postgres", "postgres", &n);
+    T_EQ_INT(n, 1);
+    T_HAS(pg, "CREATE TABLE IF NOT EXISTS \"public\".\"w_tombstones\" (\"id\" bigint NOT NULL, _provenance jsonb NOT NULL, PRIMARY KEY (\"id\"));");
+    T_HAS(pg, "CREATE TRIGGER autoglm_cdc_twoway_del AFTER DELETE ON \"public\".\"w\"");
+    T_HAS(pg, "'t', t, 'r', r, 'd', 1)");
+    T_HAS(pg, "-- only_fwd (rule latest)"); /* every non-key field */
+    T_HAS(pg, "this delete ranks lower");    /* b is priority */
+    my = gen(m, "crm", "mysql", "postgres", "mysql", &n);
+    T_EQ_INT(n, 1);
+    T_HAS(my, "CREATE TABLE IF NOT EXISTS `shop`.`cust_tombstones` (`id` BIGINT NOT NULL, `_provenance` LONGTEXT NOT NULL, PRIMARY KEY (`id`))");
+    T_HAS(my, "CREATE TRIGGER `shop`.`cust_2w_del` AFTER DELETE ON `shop`.`cust` FOR EACH ROW");
+    T_HAS(my, "SIGNAL SQLSTATE '45000'");
+    T_HAS(my, "JSON_OBJECT('s', 'crm', 't', t, 'r', r, 'd', 1)"); /* shop.cust is read by crm */
+    free(pg);
+    free(my);
+    cdc_map_destroy(m);
+    /* without row deletes: no delete trigger */
+    m = cdc_map_load_str("y.yaml", yaml3, strlen(yaml3), &err);
+    T_ASSERT(m != NULL);
+    if (!m)
+        return;
+    pg = gen(m, "crm", "mysql", "postgres", NULL, &n);
+    T_HASNT(pg, "AFTER DELETE");
+    T_HASNT(pg, "_tombstones");
+    free(pg);
+    cdc_map_destroy(m);
+}
+
 CDC_TEST(example_setup_files_hold_the_generated_sql)
 {
     const char *top = getenv("top_srcdir");
