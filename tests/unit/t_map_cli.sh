@@ -35,6 +35,14 @@ sed 's/"credit_limit":"7500"/"credit_limit":"lots"/' "$IN" > "$T/badval.jsonl"
 check "value that does not fit" 65 "value 'lots' does not fit field 'credit_limit' (numeric(12,2))" "$BIN" mapping test "$EX" "$T/badval.jsonl"
 check "missing mapping file" 78 "no-such.yaml" "$BIN" mapping test "$T/no-such.yaml" "$IN"
 check "no arguments" 2 "mapping test needs a mapping" "$BIN" mapping test
+# two-way helpers (no servers: they read the pipeline and mapping files)
+TW=$SRC/mappings/examples/twoway-forward.yaml
+check "mapping triggers: PostgreSQL" 0 'CREATE TRIGGER' sh -c "cd '$SRC' && '$BIN' mapping triggers -c '$TW' postgres"
+check "mapping triggers: MariaDB" 0 'DELIMITER //' sh -c "cd '$SRC' && '$BIN' mapping triggers -c '$TW' mysql"
+check "mapping triggers: unknown engine" 2 "unknown engine (postgres, mysql) 'oracle'" \
+    sh -c "cd '$SRC' && '$BIN' mapping triggers -c '$TW' oracle"
+check "mapping reverse" 0 "- name: forward_reverse" \
+    sh -c "cd '$SRC' && '$BIN' mapping reverse -c '$TW' forward platform crm_customers"
 # a sink setting out of range stops before any connection (port 1: nothing)
 check "postgres_sink.fillfactor out of range" 78 "postgres_sink.fillfactor: 5 is outside 10..100" \
     "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink postgres \
