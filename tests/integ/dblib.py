@@ -102,6 +102,16 @@ def pg(q, db, superuser=False, check=True, sep="\t"):
     return r.stdout
 
 
+def pg_versions(db, *tables):
+    """A digest of every row version (ctid, xmin) of the tables that exist:
+    it changes with any write, at once (unlike pg_stat_user_tables, whose
+    counters a backend may report seconds later)."""
+    q = " UNION ALL ".join(
+        "SELECT '%s', ctid::text, xmin::text FROM %s" % (t.replace("'", "''"), t) for t in tables)
+    return pg("SELECT coalesce(md5(string_agg(concat_ws(':', t, c, x), ',' ORDER BY t, c)), '-') "
+              "FROM (%s) v(t, c, x)" % q, db, superuser=True).strip()
+
+
 def pg_dsn(db, superuser=False):
     return "host=%s port=%s user=%s password=%s dbname=%s" % (
         E["PGHOST"], E["PGPORT"], E["PG_SUPERUSER"] if superuser else E["PGUSER"],

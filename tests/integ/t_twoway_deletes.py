@@ -34,32 +34,14 @@ import tempfile
 import time
 import zlib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("CDC_BIN", os.path.join(os.environ.get("CDC_BUILD", ROOT + "/build"), "autoglm-cdc"))
-ENVF = os.environ.get("CDC_SVC_ENV", ROOT + "/tests/services.env")
+import dblib
+from dblib import BIN, E, fail, log, my, pg
+
+dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
+
 NKEYS = 12
 SECS = float(os.environ.get("CDC_TWOWAY_SECS", "6"))
 
-
-def log(m):
-    print("# " + m, file=sys.stderr, flush=True)
-
-
-def load_env():
-    env = {}
-    if os.path.exists(ENVF):
-        for line in open(ENVF):
-            line = line.strip()
-            if "=" in line and not line.startswith(("#", "export")):
-                k, v = line.split("=", 1)
-                env[k] = v.strip("'")
-    return env
-
-
-E = load_env()
-if not E.get("MYSQL_PORT") or not E.get("PGPORT") or not os.access(BIN, os.X_OK):
-    print("SKIP: needs MariaDB and PostgreSQL (tests/services.sh up) and a built autoglm-cdc")
-    sys.exit(77)
 
 ID = "%d" % os.getpid()
 MDB = "twd_" + ID
@@ -70,40 +52,8 @@ TMP = tempfile.mkdtemp(prefix="cdc-twdel-")
 PROCS = []
 
 
-def fail(m):
-    print("FAIL: " + m, file=sys.stderr, flush=True)
-    for f in sorted(os.listdir(TMP)):
-        if f.endswith(".log"):
-            print("--- %s (tail)" % f, file=sys.stderr)
-            print("".join(open(os.path.join(TMP, f), errors="replace").readlines()[-15:]), file=sys.stderr)
-    cleanup()
-    sys.exit(1)
-
-
-def my(q, db=None):
-    a = ["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"],
-         "-uroot", "-p" + E["MYSQL_ROOT_PASSWORD"], "-N", "-B", "-r"] + ([db] if db else [])
-    r = subprocess.run(a, input=q, capture_output=True, text=True)
-    if r.returncode:
-        fail("mariadb: %s\n%s" % (r.stderr.strip(), q[:400]))
-    return r.stdout
-
-
-def pg(q, db, superuser=False, check=True):
-    env = dict(os.environ, PGPASSWORD=E["PG_SUPERPASSWORD"] if superuser else E["PGPASSWORD"],
-               PGOPTIONS="-c timezone=UTC")
-    r = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-A", "-t", "-F", "\t", "-h", E["PGHOST"],
-                        "-p", E["PGPORT"], "-U", E["PG_SUPERUSER"] if superuser else E["PGUSER"], "-d", db],
-                       input=q, capture_output=True, text=True, env=env)
-    if check and r.returncode:
-        fail("psql: %s\n%s" % (r.stderr.strip(), q[:400]))
-    return r.stdout
-
-
 def pdsn(superuser=False):
-    return "host=%s port=%s user=%s password=%s dbname=%s" % (
-        E["PGHOST"], E["PGPORT"], E["PG_SUPERUSER"] if superuser else E["PGUSER"],
-        E["PG_SUPERPASSWORD"] if superuser else E["PGPASSWORD"], PDB)
+    return dblib.pg_dsn(PDB, superuser)
 
 
 def cleanup():
@@ -120,9 +70,11 @@ def cleanup():
     pg("DROP DATABASE IF EXISTS %s" % PDB, "postgres", superuser=True, check=False)
     pg("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE "
        "'autoglm_cdc_twd%s%%'" % ID, "postgres", superuser=True, check=False)
-    subprocess.run(["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"], "-uroot",
-                    "-p" + E["MYSQL_ROOT_PASSWORD"], "-e", "DROP DATABASE IF EXISTS %s" % MDB], capture_output=True)
+    my("DROP DATABASE IF EXISTS %s" % MDB, check=False)
     subprocess.run(["rm", "-rf", TMP])
+
+
+dblib.on_fail(cleanup, logdir=TMP)
 
 
 
@@ -247,8 +199,7 @@ def counters():
     o = pg("SELECT coalesce(sum(changes), 0) FROM autoglm_cdc_offsets", PDB, superuser=True).strip()
     m = my("SELECT COALESCE(SUM(changes), 0) FROM autoglm_cdc_offsets", MDB).strip()
     mk = my("SELECT COALESCE(SUM(n), 0) FROM autoglm_cdc_marker", MDB).strip()
-    w = pg("SELECT sum(n_tup_upd + n_tup_ins + n_tup_del) FROM pg_stat_user_tables WHERE relname LIKE "
-           "'customer_wide%'", PDB).strip()
+    w = dblib.pg_versions(PDB, "customer_wide", "customer_wide_tombstones")
     return (o, m, mk, w)
 
 
@@ -334,8 +285,7 @@ def my_proc(stmts):
         sql.append("START TRANSACTION; %s; %s COMMIT; DO SLEEP(%.3f);" % (st, my_readback(key), pause))
     # --force: a deadlock with the sink rolls the transaction back; the
     # script goes on (what it reads back afterwards is still a real write)
-    a = ["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", E["MYSQL_PORT"],
-         "-uroot", "-p" + E["MYSQL_ROOT_PASSWORD"], "-N", "-B", "-r", "--force", MDB]
+    a = dblib.my_args() + ["--force", MDB]
     return subprocess.Popen(a, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True), "\n".join(sql) + "\n"
 

@@ -288,7 +288,7 @@ def p_rows():
 def counters():
     o = pg("SELECT coalesce(sum(changes), 0) FROM autoglm_cdc_offsets", PDB, superuser=True).strip()
     m = my("SELECT COALESCE(SUM(changes), 0) FROM autoglm_cdc_offsets", MDB).strip()
-    w = pg("SELECT n_tup_upd + n_tup_ins FROM pg_stat_user_tables WHERE relname = 'customer_wide'", PDB).strip()
+    w = dblib.pg_versions(PDB, "customer_wide")
     return (o, m, w)
 
 
