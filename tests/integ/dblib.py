@@ -16,6 +16,7 @@ missing.
 import os
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("CDC_BUILD", ROOT + "/build")
@@ -116,3 +117,55 @@ def pg_dsn(db, superuser=False):
     return "host=%s port=%s user=%s password=%s dbname=%s" % (
         E["PGHOST"], E["PGPORT"], E["PG_SUPERUSER"] if superuser else E["PGUSER"],
         E["PG_SUPERPASSWORD"] if superuser else E["PGPASSWORD"], db)
+
+
+def cleanup(procs=(), tmp=None, pg_dbs=(), slots=(), origins_like=None, my_dbs=()):
+    """Kill the test's processes, then drop what it created (inactive
+    replication slots, PostgreSQL databases, replication origins whose name
+    is LIKE origins_like, MariaDB databases) and its temporary directory;
+    with KEEP_TMP=1 keep everything and say where it is."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if os.environ.get("KEEP_TMP") == "1":
+        log("kept: %s, databases %s (MariaDB) %s (PostgreSQL)" % (tmp, list(my_dbs), list(pg_dbs)))
+        return
+    for s in slots:
+        pg("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots WHERE slot_name = '%s' "
+           "AND NOT active" % (s, s), "postgres", superuser=True, check=False)
+    for d in pg_dbs:
+        pg("DROP DATABASE IF EXISTS %s WITH (FORCE)" % d, "postgres", superuser=True, check=False)
+    if origins_like:
+        pg("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE '%s'"
+           % origins_like, "postgres", superuser=True, check=False)
+    if my_dbs:
+        my("; ".join("DROP DATABASE IF EXISTS %s" % d for d in my_dbs), check=False)
+    if tmp:
+        subprocess.run(["rm", "-rf", tmp])
+
+
+def settle(what, counters, secs=4, limit=40):
+    """Wait until counters() returns the same value for secs seconds (no
+    ping-pong); fail after limit seconds.  Returns the settled value."""
+    c0, t0, since = None, time.time(), None
+    while time.time() - t0 < limit:
+        c = counters()
+        if c == c0:
+            if since and time.time() - since >= secs:
+                return c
+            since = since or time.time()
+        else:
+            since, c0 = None, c
+        time.sleep(0.5)
+    fail("%s: change counters still growing after %d s: %s" % (what, limit, c0))
+
+
+def mapping_triggers(yf, engine, must="CREATE TRIGGER"):
+    """`autoglm-cdc mapping triggers` for the forward pipeline's view (crm
+    reads MariaDB, writes PostgreSQL): the SQL for one engine."""
+    r = subprocess.run([BIN, "mapping", "triggers", "--mapping", yf, "--application-id", "crm",
+                        "--source", "mysql", "--sink", "postgres", engine], capture_output=True, text=True)
+    if r.returncode or must not in r.stdout:
+        fail("mapping triggers %s: exit %d: %s" % (engine, r.returncode, r.stderr.strip()))
+    return r.stdout

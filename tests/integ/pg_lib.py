@@ -72,7 +72,7 @@ class PG:
                 p.wait()
         self.psql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                   "WHERE database = '%s' AND NOT active" % self.db, db="postgres", check=False)
-        self.psql("DROP DATABASE IF EXISTS %s" % self.db, db="postgres", check=False)
+        self.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db, db="postgres", check=False)
         if os.environ.get("KEEP_TMP") == "1":
             log("scratch kept: " + self.tmp)
         else:

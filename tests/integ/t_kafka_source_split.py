@@ -45,15 +45,7 @@ PROCS = []
 
 
 def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    if os.environ.get("KEEP_TMP") == "1":
-        log("kept: %s, database %s, topic %s" % (TMP, PDB, TOPIC))
-        return
-    pg("DROP DATABASE IF EXISTS %s" % PDB, "postgres", superuser=True, check=False)
-    subprocess.run(["rm", "-rf", TMP])
+    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB])
 
 
 dblib.on_fail(cleanup, logdir=TMP, tail=12)

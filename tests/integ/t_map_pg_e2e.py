@@ -67,21 +67,7 @@ dsn = dblib.pg_dsn
 
 
 def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    if os.environ.get("KEEP_TMP") == "1":
-        log("kept: %s, databases %s %s" % (TMP, SRCDB, WDB))
-        return
-    for s in SLOTS:
-        pg("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots WHERE slot_name = '%s' "
-           "AND NOT active" % (s, s), "postgres", superuser=True, check=False)
-    for d in [SRCDB] + WDB:
-        pg("DROP DATABASE IF EXISTS %s" % d, "postgres", superuser=True, check=False)
-    my("DROP DATABASE IF EXISTS %s; DROP DATABASE IF EXISTS crm; DROP DATABASE IF EXISTS support" % MYW,
-       check=False)
-    subprocess.run(["rm", "-rf", TMP])
+    dblib.cleanup(PROCS, TMP, pg_dbs=[SRCDB] + WDB, slots=SLOTS, my_dbs=[MYW, "crm", "support"])
 
 
 dblib.on_fail(cleanup)

@@ -62,17 +62,7 @@ dsn = dblib.pg_dsn
 
 
 def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    if os.environ.get("KEEP_TMP") == "1":
-        log("kept: %s, databases %s %s %s" % (TMP, SRC, PGW, MYW))
-        return
-    for d in PGW:
-        pg("DROP DATABASE IF EXISTS %s" % d, "postgres", superuser=True, check=False)
-    my("; ".join("DROP DATABASE IF EXISTS %s" % d for d in list(SRC.values()) + MYW), check=False)
-    subprocess.run(["rm", "-rf", TMP])
+    dblib.cleanup(PROCS, TMP, pg_dbs=PGW, my_dbs=list(SRC.values()) + MYW)
 
 
 dblib.on_fail(cleanup)

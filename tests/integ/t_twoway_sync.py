@@ -63,21 +63,8 @@ def pdsn(superuser=False):
 
 
 def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    if os.environ.get("KEEP_TMP") == "1":
-        log("kept: %s, databases %s (MariaDB) %s (PostgreSQL)" % (TMP, MDB, PDB))
-        return
-    for s in SLOTS:
-        pg("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots WHERE slot_name = '%s' "
-           "AND NOT active" % (s, s), "postgres", superuser=True, check=False)
-    pg("DROP DATABASE IF EXISTS %s" % PDB, "postgres", superuser=True, check=False)
-    pg("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE "
-       "'autoglm_cdc_tw%s%%'" % ID, "postgres", superuser=True, check=False)
-    my("DROP DATABASE IF EXISTS %s" % MDB, check=False)
-    subprocess.run(["rm", "-rf", TMP])
+    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB], slots=SLOTS, origins_like="autoglm_cdc_tw%s%%" % ID,
+                  my_dbs=[MDB])
 
 
 dblib.on_fail(cleanup, logdir=TMP)
@@ -86,13 +73,7 @@ dblib.on_fail(cleanup, logdir=TMP)
 # ---- triggers: generated from the mapping file (docs/TWO-WAY.md) ---------------------
 
 def gen_triggers(yf, engine):
-    """`autoglm-cdc mapping triggers` for the forward pipeline's view
-    (crm reads MariaDB, writes PostgreSQL): the SQL for one engine."""
-    r = subprocess.run([BIN, "mapping", "triggers", "--mapping", yf, "--application-id", "crm",
-                        "--source", "mysql", "--sink", "postgres", engine], capture_output=True, text=True)
-    if r.returncode or "CREATE TRIGGER" not in r.stdout:
-        fail("mapping triggers %s: exit %d: %s" % (engine, r.returncode, r.stderr.strip()))
-    return r.stdout
+    return dblib.mapping_triggers(yf, engine, "CREATE TRIGGER")
 
 
 def yaml_text(cyclic, srule="latest", crm_prio=1):
@@ -226,18 +207,7 @@ def wait_equal(what, timeout=60):
 
 def settle(what, secs=4):
     """The counters must stop moving (no ping-pong)."""
-    c0, t0 = None, time.time()
-    stable_since = None
-    while time.time() - t0 < 40:
-        c = counters()
-        if c == c0:
-            if stable_since and time.time() - stable_since >= secs:
-                return c
-            stable_since = stable_since or time.time()
-        else:
-            stable_since, c0 = None, c
-        time.sleep(0.5)
-    fail("%s: change counters still growing after 40 s: %s" % (what, c0))
+    return dblib.settle(what, counters, secs)
 
 
 # ---- writers ------------------------------------------------------------------------

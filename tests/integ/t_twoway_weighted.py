@@ -60,20 +60,8 @@ W = {"crm": 0.7, "platform": 0.3}
 
 
 def cleanup():
-    for p in PROCS:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    if os.environ.get("KEEP_TMP") == "1":
-        log("kept: %s, databases %s (MariaDB) %s (PostgreSQL)" % (TMP, MDB, PDB))
-        return
-    pg("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots WHERE slot_name = '%s' AND NOT active"
-       % (SLOT, SLOT), "postgres", superuser=True, check=False)
-    pg("DROP DATABASE IF EXISTS %s" % PDB, "postgres", superuser=True, check=False)
-    pg("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = "
-       "'autoglm_cdc_tww%s_crm'" % ID, "postgres", superuser=True, check=False)
-    my("DROP DATABASE IF EXISTS %s" % MDB, check=False)
-    subprocess.run(["rm", "-rf", TMP])
+    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB], slots=[SLOT], origins_like="autoglm_cdc_tww%s_crm" % ID,
+                  my_dbs=[MDB])
 
 
 dblib.on_fail(cleanup, logdir=TMP)
@@ -91,11 +79,7 @@ def c_rank(rule, src, t):
 
 
 def gen_triggers(yf, engine):
-    r = subprocess.run([BIN, "mapping", "triggers", "--mapping", yf, "--application-id", "crm",
-                        "--source", "mysql", "--sink", "postgres", engine], capture_output=True, text=True)
-    if r.returncode or "CREATE TRIGGER" not in r.stdout:
-        fail("mapping triggers %s: exit %d: %s" % (engine, r.returncode, r.stderr.strip()))
-    return r.stdout
+    return dblib.mapping_triggers(yf, engine, "CREATE TRIGGER")
 
 
 def yaml_text(mtable, ptable, f):
@@ -306,17 +290,8 @@ def wait_equal(what, n, timeout=60):
 
 
 def settle(what, secs=4):
-    c0, t0, since = None, time.time(), None
-    while time.time() - t0 < 40:
-        c = counters()
-        if c == c0:
-            if since and time.time() - since >= secs:
-                return c
-            since = since or time.time()
-        else:
-            since, c0 = None, c
-        time.sleep(0.5)
-    fail("%s: change counters still growing after 40 s: %s" % (what, c0))
+    """The counters must stop moving (no ping-pong)."""
+    return dblib.settle(what, counters, secs)
 
 
 P = [start("crm"), start("platform")]
