@@ -210,3 +210,14 @@ void cdc_arena_destroy(cdc_arena_t *a)
     }
     a->free = NULL;
 }
+
+void cdc_buf_quoted(cdc_buf_t *b, const char *s, char q)
+{
+    cdc_buf_putc(b, q);
+    for (const char *e; (e = strchr(s, q)); s = e + 1) {
+        cdc_buf_put(b, s, (size_t)(e - s) + 1);
+        cdc_buf_putc(b, q);
+    }
+    cdc_buf_puts(b, s);
+    cdc_buf_putc(b, q);
+}

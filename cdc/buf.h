@@ -57,6 +57,10 @@ static inline void cdc_buf_reset(cdc_buf_t *b)
         b->p[0] = '\0';
 }
 void cdc_buf_free(cdc_buf_t *b);
+/** @brief Append s between quote characters q, every q inside doubled:
+ *  SQL identifiers ("x" for PostgreSQL, `x` for MySQL) and ' literals of
+ *  SQL or YAML. */
+void cdc_buf_quoted(cdc_buf_t *b, const char *s, char q);
 
 /* Standard padded base64 of n bytes appended to b. */
 void cdc_buf_base64(cdc_buf_t *b, const uint8_t *p, size_t n);

@@ -244,13 +244,7 @@ uint32_t cdc_twoway_restamp_delete(const cdc_txn_t *tx, uint32_t idx,
 static void yaml_str(cdc_buf_t *b, const char *s)
 {
     /* always single-quoted: no YAML type guessing, '' escapes ' */
-    cdc_buf_putc(b, '\'');
-    for (; *s; s++) {
-        if (*s == '\'')
-            cdc_buf_putc(b, '\'');
-        cdc_buf_putc(b, *s);
-    }
-    cdc_buf_putc(b, '\'');
+    cdc_buf_quoted(b, s, '\'');
 }
 
 static const cdc_map_field_t *field_named(const cdc_map_target_t *t,

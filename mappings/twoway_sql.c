@@ -31,13 +31,7 @@
 
 static void pg_ident(cdc_buf_t *b, const char *s)
 {
-    cdc_buf_putc(b, '"');
-    for (; *s; s++) {
-        if (*s == '"')
-            cdc_buf_putc(b, '"');
-        cdc_buf_putc(b, *s);
-    }
-    cdc_buf_putc(b, '"');
+    cdc_buf_quoted(b, s, '"');
 }
 
 /* 'x' with '' doubled; E'x' (\ doubled too) when x holds a backslash,
@@ -56,13 +50,7 @@ static void pg_lit(cdc_buf_t *b, const char *s)
 
 static void my_ident(cdc_buf_t *b, const char *s)
 {
-    cdc_buf_putc(b, '`');
-    for (; *s; s++) {
-        if (*s == '`')
-            cdc_buf_putc(b, '`');
-        cdc_buf_putc(b, *s);
-    }
-    cdc_buf_putc(b, '`');
+    cdc_buf_quoted(b, s, '`');
 }
 
 /* 'x' with '' doubled; a text with a backslash or a control character

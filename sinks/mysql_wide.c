@@ -95,13 +95,7 @@ static int q(myw_t *w, const char *sql, const char *what, cdc_err_t *err)
 
 static void qid(cdc_buf_t *b, const char *s)
 {
-    cdc_buf_putc(b, '`');
-    for (; *s; s++) {
-        if (*s == '`')
-            cdc_buf_putc(b, '`');
-        cdc_buf_putc(b, *s);
-    }
-    cdc_buf_putc(b, '`');
+    cdc_buf_quoted(b, s, '`');
 }
 
 /* Targets live in the DSN's database: the schema part of a target's

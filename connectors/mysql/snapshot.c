@@ -167,13 +167,7 @@ static void put_lit(my_snap_t *s, cdc_buf_t *b, const char *str)
 /* Identifier quoted with backticks. */
 static void put_ident(cdc_buf_t *b, const char *id)
 {
-    cdc_buf_putc(b, '`');
-    for (; *id; id++) {
-        if (*id == '`')
-            cdc_buf_putc(b, '`');
-        cdc_buf_putc(b, *id);
-    }
-    cdc_buf_putc(b, '`');
+    cdc_buf_quoted(b, id, '`');
 }
 
 /* "db.table" -> db, table (split at the first dot). */

@@ -51,6 +51,20 @@ CDC_TEST(base64)
     cdc_buf_free(&b);
 }
 
+CDC_TEST(buf_quoted)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_buf_quoted(&b, "a`b``c`", '`');
+    T_EQ_STR(b.p, "`a``b````c```");
+    cdc_buf_reset(&b);
+    cdc_buf_quoted(&b, "", '"');
+    T_EQ_STR(b.p, "\"\"");
+    cdc_buf_reset(&b);
+    cdc_buf_quoted(&b, "it's; DROP TABLE x;--", '\'');
+    T_EQ_STR(b.p, "'it''s; DROP TABLE x;--'");
+    cdc_buf_free(&b);
+}
+
 CDC_TEST(arena)
 {
     cdc_arena_t a;
