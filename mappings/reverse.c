@@ -206,14 +206,29 @@ static int tomb_matches(const cdc_change_t *tc, const cdc_table_t *t,
     return nkey > 0;
 }
 
+static int is_tombstones_table(const cdc_table_t *t)
+{
+    size_t n = strlen(t->name), k = sizeof("_tombstones") - 1;
+    return n > k && !strcmp(t->name + n - k, "_tombstones");
+}
+
+int cdc_twoway_txn_has_tombstones(const cdc_txn_t *tx)
+{
+    for (uint32_t j = 0; j < tx->nchanges; j++)
+        if (is_tombstones_table(tx->changes[j].tbl))
+            return 1;
+    return 0;
+}
+
 uint32_t cdc_twoway_restamp_delete(const cdc_txn_t *tx, uint32_t idx,
-                                   cdc_wide_ops_t *ops, uint32_t from)
+                                   cdc_wide_ops_t *ops, uint32_t from,
+                                   uint32_t *cursor)
 {
     const cdc_change_t *ch = &tx->changes[idx];
     const cdc_change_t *tomb = NULL;
     char tname[256];
     yajl_val root;
-    uint32_t n;
+    uint32_t n, start = *cursor < tx->nchanges ? *cursor : 0;
     int any = 0;
 
     if (ch->op != CDC_OP_DELETE || !ch->before || from >= ops->n)
@@ -223,14 +238,17 @@ uint32_t cdc_twoway_restamp_delete(const cdc_txn_t *tx, uint32_t idx,
     if (!any)
         return 0;
     snprintf(tname, sizeof(tname), "%s_tombstones", ch->tbl->name);
-    /* the trigger's tombstone write: after the delete, same transaction;
-     * the last write of the key counts */
-    for (uint32_t j = 0; j < tx->nchanges; j++) {
+    /* the trigger's tombstone write for this row, in the same transaction:
+     * the first one from the cursor on (wrapping) */
+    for (uint32_t k = 0; k < tx->nchanges && !tomb; k++) {
+        uint32_t j = (start + k) % tx->nchanges;
         const cdc_change_t *c = &tx->changes[j];
         if ((c->op == CDC_OP_CREATE || c->op == CDC_OP_UPDATE) && c->after &&
             !strcmp(c->tbl->name, tname) && !strcmp(c->tbl->db, ch->tbl->db) &&
-            tomb_matches(c, ch->tbl, ch->before))
+            tomb_matches(c, ch->tbl, ch->before)) {
             tomb = c;
+            *cursor = j + 1;
+        }
     }
     if (!tomb || !(root = prov_of(tomb->tbl, tomb->after)))
         return 0;

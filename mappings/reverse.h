@@ -40,11 +40,19 @@ uint32_t cdc_twoway_restamp(const cdc_change_t *ch, cdc_wide_ops_t *ops,
  * transaction), the deletion entries ("d") of that row's `_provenance`
  * give the deletes' ranks and time, read like cdc_twoway_restamp() reads
  * a row's entries (by the column each field is read from).  Without such
- * a row the engine's commit-time ranks stay.
+ * a row the engine's commit-time ranks stay.  The search starts at
+ * *cursor (0 for a new transaction) and wraps; *cursor moves past the row
+ * found, so the deletes of one statement, whose trigger rows follow in the
+ * same order (MariaDB: each right after its delete; PostgreSQL: all after
+ * the statement), cost O(1) each instead of a scan of the transaction.
  * @returns the number of values restamped.
  */
 uint32_t cdc_twoway_restamp_delete(const cdc_txn_t *tx, uint32_t idx,
-                                   cdc_wide_ops_t *ops, uint32_t from);
+                                   cdc_wide_ops_t *ops, uint32_t from,
+                                   uint32_t *cursor);
+/** @brief 1 if a change of tx writes a table named *_tombstones (only then
+ *  can cdc_twoway_restamp_delete() find anything in it). */
+int cdc_twoway_txn_has_tombstones(const cdc_txn_t *tx);
 
 /** @brief Length of a rank under rule r (latest/priority 64, weighted 80). */
 size_t cdc_twoway_rank_len(cdc_mrule_t r);

@@ -33,6 +33,9 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
         tx->pending = 0;
         return 0;
     }
+    /* two-way deletes: the trigger rows that carry their ranks */
+    int tombs = cdc_twoway_txn_has_tombstones(tx);
+    uint32_t cursor = 0;
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         const cdc_change_t *ch = &tx->changes[i];
         uint32_t n0;
@@ -50,7 +53,8 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
         /* two-way: a value keeps the rank stored with it; a direct delete
          * the rank its trigger stored in the tombstones table */
         cdc_twoway_restamp(ch, ops, n0);
-        cdc_twoway_restamp_delete(tx, i, ops, n0);
+        if (tombs)
+            cdc_twoway_restamp_delete(tx, i, ops, n0, &cursor);
     }
     if (b->ntxns == b->captxns) {
         b->captxns = b->captxns ? b->captxns * 2 : 256;

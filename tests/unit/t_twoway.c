@@ -174,6 +174,7 @@ CDC_TEST(restamp_delete_from_the_tombstone_of_its_transaction)
     const char *r8 = "8006613eeab04eff80000001ed44d677"
                      "00000000000000000000000000000000";
     char prov[600], before_note[CDC_MAP_RANK_LEN + 1];
+    uint32_t cursor;
 
     snprintf(y, sizeof(y), "%s    on_delete: delete\n", yaml);
     m = cdc_map_load_str("m.yaml", y, strlen(y), &err);
@@ -208,18 +209,97 @@ CDC_TEST(restamp_delete_from_the_tombstone_of_its_transaction)
     T_EQ_INT(ops.ops[0].kind, CDC_WIDE_DELETE);
     snprintf(before_note, sizeof(before_note), "%s",
              val_of(&ops.ops[0], "note")->rank);
-    T_EQ_INT(cdc_twoway_restamp_delete(tx, 0, &ops, 0), 2);
+    T_EQ_INT(cdc_twoway_txn_has_tombstones(tx), 1);
+    cursor = 0;
+    T_EQ_INT(cdc_twoway_restamp_delete(tx, 0, &ops, 0, &cursor), 2);
+    T_EQ_INT(cursor, 3); /* past the tombstone row of key 7 */
     T_EQ_STR(val_of(&ops.ops[0], "name")->rank, rd);
     T_EQ_STR(val_of(&ops.ops[0], "status")->rank, rd); /* from: is_active */
     T_EQ_INT(val_of(&ops.ops[0], "status")->deleted, 1);
     T_EQ_STR(val_of(&ops.ops[0], "note")->rank, before_note); /* no entry */
     T_EQ_INT(ops.ops[0].commit_us, 1795772713554176);
     /* the tombstone row itself and an upsert are not deletes */
-    T_EQ_INT(cdc_twoway_restamp_delete(tx, 1, &ops, 0), 0);
+    T_EQ_INT(cdc_twoway_restamp_delete(tx, 1, &ops, 0, &cursor), 0);
     cdc_wide_ops_free(&ops);
     cdc_txn_destroy(tx);
     cdc_table_destroy(t);
     cdc_table_destroy(tb);
+    cdc_map_destroy(m);
+}
+
+/* A statement deleting many rows: every delete takes the rank of its own
+ * trigger row, whether those rows follow each delete (MariaDB's binlog) or
+ * all come after the statement (PostgreSQL's AFTER ROW triggers). */
+CDC_TEST(restamp_bulk_delete_pairs_each_row_with_its_tombstone)
+{
+    enum { N = 3000 };
+    cdc_err_t err = {0};
+    char y[2048], prov[400], rank[80];
+    cdc_map_t *m;
+    const char *names[] = {"id", "name", "is_active", "note", "score",
+                           "_provenance"};
+
+    snprintf(y, sizeof(y), "%s    on_delete: delete\n", yaml);
+    m = cdc_map_load_str("m.yaml", y, strlen(y), &err);
+    T_ASSERT(m != NULL);
+    if (!m)
+        return;
+    for (int layout = 0; layout < 2; layout++) {
+        cdc_txn_t *tx = cdc_txn_new();
+        cdc_table_t *t = cdc_table_new("public", "src", 6);
+        cdc_table_t *tb = cdc_table_new("public", "src_tombstones", 2);
+        cdc_wide_ops_t ops;
+        uint32_t cursor = 0, bad = 0;
+        for (int i = 0; i < 6; i++)
+            t->cols[i].name = cdc_xstrdup(names[i]);
+        tb->cols[0].name = cdc_xstrdup("id");
+        tb->cols[1].name = cdc_xstrdup("_provenance");
+        cdc_wide_ops_init(&ops);
+        tx->commit_us = 1767225600000000;
+        /* layout 0: delete 1, tombstone 1, delete 2, ...;
+         * layout 1: delete 1..N, then tombstones 1..N */
+        for (int e = 0; e < 2 * N; e++) {
+            int is_del = layout == 0 ? e % 2 == 0 : e < N;
+            int k = layout == 0 ? e / 2 + 1 : e % N + 1;
+            cdc_change_t *c = cdc_txn_add(tx, is_del ? 'd' : 'c',
+                                          is_del ? t : tb);
+            cdc_value_t *v = cdc_txn_values(tx, is_del ? 6 : 2);
+            v[0].kind = CDC_V_INT;
+            v[0].u.i = k;
+            if (is_del) {
+                c->before = v;
+                continue;
+            }
+            snprintf(rank, sizeof(rank), "8006613eeab0%04x"
+                     "80000001ed44d67700000000000000000000000000000000", k);
+            snprintf(prov, sizeof(prov),
+                     "{\"name\": {\"s\": \"platform\", \"t\": "
+                     "\"1795772713554176\", \"r\": \"%s\", \"d\": 1}}",
+                     rank);
+            v[1] = sval(tx, prov);
+            v[1].kind = CDC_V_JSON;
+            c->after = v;
+        }
+        T_EQ_INT(cdc_twoway_txn_has_tombstones(tx), 1);
+        for (uint32_t i = 0; i < tx->nchanges; i++) {
+            const cdc_change_t *ch = &tx->changes[i];
+            uint32_t n0 = ops.n;
+            if (ch->op != CDC_OP_DELETE)
+                continue;
+            T_EQ_INT(cdc_map_change(m, "platform", tx, ch, i, &ops, &err), 1);
+            T_EQ_INT(cdc_twoway_restamp_delete(tx, i, &ops, n0, &cursor), 1);
+            snprintf(rank, sizeof(rank), "8006613eeab0%04x"
+                     "80000001ed44d67700000000000000000000000000000000",
+                     (unsigned)ch->before[0].u.i);
+            bad += strcmp(val_of(&ops.ops[n0], "name")->rank, rank) != 0;
+        }
+        T_EQ_INT(ops.n, N);
+        T_EQ_INT(bad, 0);
+        cdc_wide_ops_free(&ops);
+        cdc_txn_destroy(tx);
+        cdc_table_destroy(t);
+        cdc_table_destroy(tb);
+    }
     cdc_map_destroy(m);
 }
 
