@@ -26,7 +26,10 @@
  * <table>_tombstones: before a batch the tombstones of its keys come back
  * as row shells (INSERT ... SELECT ... ON DUPLICATE KEY UPDATE, DELETE),
  * after it dead rows of its keys move there (INSERT ... SELECT, DELETE),
- * TOMB_KEYS keys per statement (docs/MAPPINGS.md).
+ * TOMB_KEYS keys per statement (docs/MAPPINGS.md).  With
+ * mysql_sink.tombstone_keep, at most once per tombstone_purge_every and
+ * in its own short transaction between batches, up to PURGE_ROWS
+ * tombstones whose newest deletion is older than now - keep are deleted.
  */
 #include <inttypes.h>
 #include <mysql.h>
@@ -69,6 +72,9 @@ typedef struct myw {
     cdc_buf_t sql;
     int same_skip;       /* mysql_sink.same_value=skip */
     int marker;          /* mysql_sink.marker: loop-prevention marker row */
+    int64_t keep_us;         /* tombstone_keep: 0 = keep forever */
+    int64_t purge_every_us;  /* tombstone_purge_every */
+    int64_t purge_next_us;   /* next purge at or after (0: first poll) */
 } myw_t;
 
 static int myerr(myw_t *w, const char *what, const char *detail,
@@ -367,6 +373,63 @@ bad:
     return -1;
 }
 
+/* A duration: one or more <integer><unit> (s, m, h, d, w), e.g. "30d",
+ * "12h", "1d12h"; "0" alone is zero.  µs in *us; -1 if it does not parse
+ * or exceeds 100 years.  (The same as in sinks/pg_wide.c.) */
+static int parse_duration(const char *s, int64_t *us)
+{
+    const int64_t max = (int64_t)100 * 366 * 86400 * 1000000;
+    int64_t total = 0;
+
+    if (!strcmp(s, "0")) {
+        *us = 0;
+        return 0;
+    }
+    if (!*s)
+        return -1;
+    while (*s) {
+        int64_t n = 0, unit;
+        if (*s < '0' || *s > '9')
+            return -1;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            n = n * 10 + (*s - '0');
+            if (n > max)
+                return -1;
+        }
+        switch (*s++) {
+        case 's': unit = 1000000; break;
+        case 'm': unit = (int64_t)60 * 1000000; break;
+        case 'h': unit = (int64_t)3600 * 1000000; break;
+        case 'd': unit = (int64_t)86400 * 1000000; break;
+        case 'w': unit = (int64_t)7 * 86400 * 1000000; break;
+        default: return -1;
+        }
+        if (n > (max - total) / unit)
+            return -1;
+        total += n * unit;
+    }
+    *us = total;
+    return 0;
+}
+
+/* a duration setting (parse_duration); with positive set, 0 is refused */
+static int conf_duration(const cdc_conf_t *conf, const char *key,
+                         const char *def, int positive, int64_t *us,
+                         cdc_err_t *err)
+{
+    const char *v = cdc_conf_get(conf, key, def);
+
+    if (parse_duration(v, us) || (positive && *us < 1000000)) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: \"%s\" is not a duration%s",
+                    key, v, positive ? " of at least 1s" : "");
+        cdc_err_hint(err, "a number with a unit s, m, h, d or w, e.g. 30d or "
+                     "12h (parts add up: 1d12h)%s", positive ? "" :
+                     "; 0 keeps tombstones forever");
+        return -1;
+    }
+    return 0;
+}
+
 static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     const char *dsn = cdc_conf_get(conf, "mysql_sink.dsn", NULL);
@@ -400,7 +463,11 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
         }
         w->same_skip = !strcmp(sv, "skip");
     }
-    if (cdc_conf_get_bool(conf, "mysql_sink.marker", 1, &w->marker, err))
+    if (cdc_conf_get_bool(conf, "mysql_sink.marker", 1, &w->marker, err) ||
+        conf_duration(conf, "mysql_sink.tombstone_keep", "0", 0, &w->keep_us,
+                      err) ||
+        conf_duration(conf, "mysql_sink.tombstone_purge_every", "5m", 1,
+                      &w->purge_every_us, err))
         goto fail;
     w->map = cdc_map_load(cdc_conf_get(conf, "mapping.files", NULL), err);
     if (!w->map)
@@ -949,6 +1016,99 @@ static int tomb_steps(myw_t *w, int sweep, cdc_err_t *err)
     return 0;
 }
 
+/* ---- tombstone retention (mysql_sink.tombstone_keep) --------------------- */
+
+#define PURGE_ROWS 10000 /* tombstones per purge statement */
+
+/* "the newest deletion of tombstone alias is older than cutoff (µs)" */
+static void old_cond(cdc_buf_t *b, const char *alias, int64_t cutoff)
+{
+    cdc_buf_printf(b, "(SELECT MAX(agw_j.t) FROM JSON_TABLE(JSON_EXTRACT("
+                   "%s.`_provenance`, '$.*.t'), '$[*]' COLUMNS (t BIGINT PATH "
+                   "'$')) AS agw_j) < %" PRId64, alias, cutoff);
+}
+
+/* Delete up to PURGE_ROWS old tombstones of t in one short transaction.
+ * The keys come from a derived table (one consistent read); the condition
+ * is checked again on the locked row, so a tombstone that a racing
+ * pipeline merged with a newer deletion meanwhile stays. */
+static int purge_target(myw_t *w, const cdc_map_target_t *t, int64_t cutoff,
+                        long *n, cdc_err_t *err)
+{
+    cdc_buf_t *b = &w->sql;
+    char name[200];
+
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    cdc_buf_reset(b);
+    cdc_buf_puts(b, "DELETE agw_tb FROM ");
+    qid(b, name);
+    cdc_buf_puts(b, " AS agw_tb JOIN (SELECT ");
+    key_as(b, t);
+    cdc_buf_puts(b, " FROM ");
+    qid(b, name);
+    cdc_buf_puts(b, " AS agw_o WHERE ");
+    old_cond(b, "agw_o", cutoff);
+    cdc_buf_printf(b, " LIMIT %d) AS agw_s ON ", PURGE_ROWS);
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? " AND agw_tb." : "agw_tb.");
+        qid(b, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, " = agw_s.agw_k%u", k);
+    }
+    cdc_buf_puts(b, " WHERE ");
+    old_cond(b, "agw_tb", cutoff);
+    if (q(w, "START TRANSACTION", "begin", err))
+        return -1;
+    if (mysql_real_query(w->m, b->p, b->len)) {
+        myerr(w, "purging old tombstones", mysql_error(w->m),
+              mysql_errno(w->m), err);
+        mysql_rollback(w->m);
+        return -1;
+    }
+    *n = (long)mysql_affected_rows(w->m);
+    if (q(w, "COMMIT", "commit", err)) {
+        mysql_rollback(w->m);
+        return -1;
+    }
+    return 0;
+}
+
+/* Called between batches: when due, purge tombstones whose newest deletion
+ * is older than now - keep.  A failure is logged and retried at the next
+ * interval (a lost connection shows in the next batch). */
+static void maybe_purge(myw_t *w)
+{
+    int64_t now = cdc_now_us();
+    long total = 0;
+    int full = 0;
+
+    if (!w->keep_us || now < w->purge_next_us)
+        return;
+    w->purge_next_us = now + w->purge_every_us;
+    for (uint32_t i = 0; i < w->map->ntargets; i++) {
+        const cdc_map_target_t *t = &w->map->targets[i];
+        cdc_err_t e = {0};
+        long n = 0;
+        if (!t->tombstones || !writes_target(w, t))
+            continue;
+        if (purge_target(w, t, now - w->keep_us, &n, &e)) {
+            CDC_WARN(FAC, "target %s: %s; tried again in %" PRId64 " s",
+                     t->name, e.msg, w->purge_every_us / 1000000);
+            return;
+        }
+        if (n)
+            CDC_INFO(FAC, "target %s: purged %ld tombstones whose deletion is "
+                     "older than tombstone_keep (%" PRId64 " s)", t->name, n,
+                     w->keep_us / 1000000);
+        total += n;
+        full |= n >= PURGE_ROWS;
+    }
+    if (!total)
+        CDC_DEBUG(FAC, "no tombstone older than tombstone_keep");
+    /* more to purge: again in a second, batches run in between */
+    if (full)
+        w->purge_next_us = now + 1000000;
+}
+
 static int exec_lookup(myw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
 {
     const cdc_map_target_t *t = op->target;
@@ -1125,8 +1285,9 @@ static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 static int myw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     myw_t *w = (myw_t *)snk;
-    if (cdc_wide_batch_due(&w->b, timeout_ms))
-        return flush_batch(w, err);
+    if (cdc_wide_batch_due(&w->b, timeout_ms) && flush_batch(w, err))
+        return -1;
+    maybe_purge(w);
     return 0;
 }
 

@@ -35,6 +35,11 @@
  * batch's keys: before the upserts its tombstones (<table>_tombstones:
  * key + _provenance) come back as row shells, after them the rows whose
  * every provenance entry is a deletion move there.
+ *
+ * Retention (postgres_sink.tombstone_keep): at most once per
+ * postgres_sink.tombstone_purge_every, between batches and in its own
+ * short transaction, up to PURGE_ROWS tombstones whose newest deletion
+ * (max "t" of the provenance) is older than now - keep are deleted.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -99,6 +104,9 @@ typedef struct pgw {
     int same_skip;             /* same_value=skip: equal values write nothing */
     int64_t fillfactor;        /* of the wide tables we create */
     char *origin;              /* replication origin of this session */
+    int64_t keep_us;           /* tombstone_keep: 0 = keep forever */
+    int64_t purge_every_us;    /* tombstone_purge_every */
+    int64_t purge_next_us;     /* next purge at or after (0: first poll) */
 } pgw_t;
 
 static void chomp(char *s)
@@ -469,6 +477,63 @@ static int setup_origin(pgw_t *w, const char *name, int optional,
     return -1;
 }
 
+/* A duration: one or more <integer><unit> (s, m, h, d, w), e.g. "30d",
+ * "12h", "1d12h"; "0" alone is zero.  µs in *us; -1 if it does not parse
+ * or exceeds 100 years. */
+static int parse_duration(const char *s, int64_t *us)
+{
+    const int64_t max = (int64_t)100 * 366 * 86400 * 1000000;
+    int64_t total = 0;
+
+    if (!strcmp(s, "0")) {
+        *us = 0;
+        return 0;
+    }
+    if (!*s)
+        return -1;
+    while (*s) {
+        int64_t n = 0, unit;
+        if (*s < '0' || *s > '9')
+            return -1;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            n = n * 10 + (*s - '0');
+            if (n > max)
+                return -1;
+        }
+        switch (*s++) {
+        case 's': unit = 1000000; break;
+        case 'm': unit = (int64_t)60 * 1000000; break;
+        case 'h': unit = (int64_t)3600 * 1000000; break;
+        case 'd': unit = (int64_t)86400 * 1000000; break;
+        case 'w': unit = (int64_t)7 * 86400 * 1000000; break;
+        default: return -1;
+        }
+        if (n > (max - total) / unit)
+            return -1;
+        total += n * unit;
+    }
+    *us = total;
+    return 0;
+}
+
+/* a duration setting (parse_duration); with positive set, 0 is refused */
+static int conf_duration(const cdc_conf_t *conf, const char *key,
+                         const char *def, int positive, int64_t *us,
+                         cdc_err_t *err)
+{
+    const char *v = cdc_conf_get(conf, key, def);
+
+    if (parse_duration(v, us) || (positive && *us < 1000000)) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: \"%s\" is not a duration%s",
+                    key, v, positive ? " of at least 1s" : "");
+        cdc_err_hint(err, "a number with a unit s, m, h, d or w, e.g. 30d or "
+                     "12h (parts add up: 1d12h)%s", positive ? "" :
+                     "; 0 keeps tombstones forever");
+        return -1;
+    }
+    return 0;
+}
+
 static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     pgw_t *w;
@@ -500,6 +565,11 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
                          err))
         goto fail;
     w->create_tables = ct;
+    if (conf_duration(conf, "postgres_sink.tombstone_keep", "0", 0,
+                      &w->keep_us, err) ||
+        conf_duration(conf, "postgres_sink.tombstone_purge_every", "5m", 1,
+                      &w->purge_every_us, err))
+        goto fail;
     if (w->fillfactor < 10 || w->fillfactor > 100) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres_sink.fillfactor: %"
                     PRId64 " is outside 10..100", w->fillfactor);
@@ -1231,6 +1301,96 @@ static int tomb_steps(pgw_t *w, int sweep, cdc_err_t *err)
     return 0;
 }
 
+/* ---- tombstone retention (postgres_sink.tombstone_keep) ------------------ */
+
+#define PURGE_ROWS 10000 /* tombstones per purge statement */
+
+/* "the newest deletion of tombstone alias is older than $1 (µs)" */
+static void old_cond(cdc_buf_t *b, const char *alias)
+{
+    cdc_buf_printf(b, "(SELECT max((e.value->>'t')::bigint) FROM jsonb_each("
+                   "%s._provenance) e) < $1::bigint", alias);
+}
+
+/* Delete up to PURGE_ROWS old tombstones of t in one short transaction;
+ * the condition is checked again on the row deleted, so a tombstone that
+ * a racing pipeline merged with a newer deletion meanwhile stays. */
+static int purge_target(pgw_t *w, const cdc_map_target_t *t,
+                        const char *cutoff, long *n, cdc_err_t *err)
+{
+    char *qb = qtomb(w, t);
+    const char *p[1] = {cutoff};
+    PGresult *r;
+    int rc = -1;
+
+    cdc_buf_reset(&w->sql);
+    cdc_buf_printf(&w->sql, "DELETE FROM %s AS tb WHERE tb.ctid = ANY(ARRAY("
+                   "SELECT o.ctid FROM %s AS o WHERE ", qb, qb);
+    old_cond(&w->sql, "o");
+    cdc_buf_printf(&w->sql, " LIMIT %d)) AND ", PURGE_ROWS);
+    old_cond(&w->sql, "tb");
+    if (exec_simple(w, "BEGIN", "begin", err))
+        goto out;
+    /* wait briefly for rows a batch of another pipeline holds, not long */
+    if (exec_simple(w, "SET LOCAL lock_timeout = '5s'", "lock_timeout", err))
+        goto fail;
+    r = PQexecParams(w->pg, w->sql.p, 1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        pgerr(w, r, "purging old tombstones", err);
+        PQclear(r);
+        goto fail;
+    }
+    *n = atol(PQcmdTuples(r));
+    PQclear(r);
+    rc = exec_simple(w, "COMMIT", "commit", err);
+    goto out;
+fail:
+    if (PQstatus(w->pg) == CONNECTION_OK)
+        PQclear(PQexec(w->pg, "ROLLBACK"));
+out:
+    free(qb);
+    return rc;
+}
+
+/* Called between batches: when due, purge tombstones whose newest deletion
+ * is older than now - keep.  A failure is logged and retried at the next
+ * interval (a lost connection shows in the next batch). */
+static void maybe_purge(pgw_t *w)
+{
+    int64_t now = cdc_now_us();
+    char cutoff[32];
+    long total = 0;
+    int full = 0;
+
+    if (!w->keep_us || now < w->purge_next_us)
+        return;
+    w->purge_next_us = now + w->purge_every_us;
+    snprintf(cutoff, sizeof(cutoff), "%" PRId64, now - w->keep_us);
+    for (uint32_t i = 0; i < w->map->ntargets; i++) {
+        const cdc_map_target_t *t = &w->map->targets[i];
+        cdc_err_t e = {0};
+        long n = 0;
+        if (!t->tombstones || !writes_target(w, t))
+            continue;
+        if (purge_target(w, t, cutoff, &n, &e)) {
+            CDC_WARN(FAC, "target %s: %s; tried again in %" PRId64 " s",
+                     t->name, e.msg, w->purge_every_us / 1000000);
+            return;
+        }
+        if (n)
+            CDC_INFO(FAC, "target %s: purged %ld tombstones whose deletion is "
+                     "older than tombstone_keep (%" PRId64 " s)", t->name, n,
+                     w->keep_us / 1000000);
+        total += n;
+        full |= n >= PURGE_ROWS;
+    }
+    if (!total)
+        CDC_DEBUG(FAC, "no tombstone older than tombstone_keep");
+    /* more to purge: again in a second, batches run in between */
+    if (full)
+        w->purge_next_us = now + 1000000;
+}
+
 static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
 {
     const cdc_map_target_t *t = op->target;
@@ -1451,8 +1611,9 @@ static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 static int pgw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     pgw_t *w = (pgw_t *)snk;
-    if (cdc_wide_batch_due(&w->b, timeout_ms))
-        return flush_batch(w, err);
+    if (cdc_wide_batch_due(&w->b, timeout_ms) && flush_batch(w, err))
+        return -1;
+    maybe_purge(w);
     return 0;
 }
 

@@ -48,4 +48,17 @@ check "postgres_sink.fillfactor out of range" 78 "postgres_sink.fillfactor: 5 is
     "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink postgres \
     -X postgres_sink.dsn="host=127.0.0.1 port=1" -X postgres_sink.fillfactor=5 \
     --mapping "$EX" --state-dir "$T/state"
+# tombstone retention: a bad duration stops before any connection
+check "postgres_sink.tombstone_keep not a duration" 78 'hint: a number with a unit s, m, h, d or w, e.g. 30d or 12h' \
+    "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink postgres \
+    -X postgres_sink.dsn="host=127.0.0.1 port=1" -X postgres_sink.tombstone_keep=30x \
+    --mapping "$EX" --state-dir "$T/state"
+check "mysql_sink.tombstone_keep not a duration" 78 'mysql_sink.tombstone_keep: "-1d" is not a duration' \
+    "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink mysql \
+    -X mysql_sink.dsn=mysql://u:p@127.0.0.1:1/x -X mysql_sink.tombstone_keep=-1d \
+    --mapping "$EX" --state-dir "$T/state"
+check "tombstone_purge_every of 0" 78 'postgres_sink.tombstone_purge_every: "0" is not a duration of at least 1s' \
+    "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink postgres \
+    -X postgres_sink.dsn="host=127.0.0.1 port=1" -X postgres_sink.tombstone_purge_every=0 \
+    --mapping "$EX" --state-dir "$T/state"
 exit $fails
