@@ -45,6 +45,12 @@ int cdc_conf_get_int(const cdc_conf_t *conf, const char *key, int64_t def,
 /** @brief Boolean (true/false/yes/no/on/off/1/0). */
 int cdc_conf_get_bool(const cdc_conf_t *conf, const char *key, int def,
                       int *out, cdc_err_t *err);
+/** @brief Duration: one or more <integer><unit> (s, m, h, d, w), e.g.
+ *  "30d", "1d12h"; "0" is zero.  µs in *us.  positive: refuse less than
+ *  1s; zero_hint: what 0 means, added to the hint (NULL: nothing). */
+int cdc_conf_get_duration(const cdc_conf_t *conf, const char *key,
+                          const char *def, int positive,
+                          const char *zero_hint, int64_t *us, cdc_err_t *err);
 /** @brief Load a YAML file into conf (values override). */
 int cdc_conf_load_yaml(cdc_conf_t *conf, const char *path, cdc_err_t *err);
 /** @brief Load YAML text (name used in messages). */

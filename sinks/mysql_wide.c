@@ -373,63 +373,6 @@ bad:
     return -1;
 }
 
-/* A duration: one or more <integer><unit> (s, m, h, d, w), e.g. "30d",
- * "12h", "1d12h"; "0" alone is zero.  µs in *us; -1 if it does not parse
- * or exceeds 100 years.  (The same as in sinks/pg_wide.c.) */
-static int parse_duration(const char *s, int64_t *us)
-{
-    const int64_t max = (int64_t)100 * 366 * 86400 * 1000000;
-    int64_t total = 0;
-
-    if (!strcmp(s, "0")) {
-        *us = 0;
-        return 0;
-    }
-    if (!*s)
-        return -1;
-    while (*s) {
-        int64_t n = 0, unit;
-        if (*s < '0' || *s > '9')
-            return -1;
-        for (; *s >= '0' && *s <= '9'; s++) {
-            n = n * 10 + (*s - '0');
-            if (n > max)
-                return -1;
-        }
-        switch (*s++) {
-        case 's': unit = 1000000; break;
-        case 'm': unit = (int64_t)60 * 1000000; break;
-        case 'h': unit = (int64_t)3600 * 1000000; break;
-        case 'd': unit = (int64_t)86400 * 1000000; break;
-        case 'w': unit = (int64_t)7 * 86400 * 1000000; break;
-        default: return -1;
-        }
-        if (n > (max - total) / unit)
-            return -1;
-        total += n * unit;
-    }
-    *us = total;
-    return 0;
-}
-
-/* a duration setting (parse_duration); with positive set, 0 is refused */
-static int conf_duration(const cdc_conf_t *conf, const char *key,
-                         const char *def, int positive, int64_t *us,
-                         cdc_err_t *err)
-{
-    const char *v = cdc_conf_get(conf, key, def);
-
-    if (parse_duration(v, us) || (positive && *us < 1000000)) {
-        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: \"%s\" is not a duration%s",
-                    key, v, positive ? " of at least 1s" : "");
-        cdc_err_hint(err, "a number with a unit s, m, h, d or w, e.g. 30d or "
-                     "12h (parts add up: 1d12h)%s", positive ? "" :
-                     "; 0 keeps tombstones forever");
-        return -1;
-    }
-    return 0;
-}
-
 static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     const char *dsn = cdc_conf_get(conf, "mysql_sink.dsn", NULL);
@@ -464,10 +407,11 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
         w->same_skip = !strcmp(sv, "skip");
     }
     if (cdc_conf_get_bool(conf, "mysql_sink.marker", 1, &w->marker, err) ||
-        conf_duration(conf, "mysql_sink.tombstone_keep", "0", 0, &w->keep_us,
-                      err) ||
-        conf_duration(conf, "mysql_sink.tombstone_purge_every", "5m", 1,
-                      &w->purge_every_us, err))
+        cdc_conf_get_duration(conf, "mysql_sink.tombstone_keep", "0", 0,
+                              "0 keeps tombstones forever", &w->keep_us,
+                              err) ||
+        cdc_conf_get_duration(conf, "mysql_sink.tombstone_purge_every", "5m",
+                              1, NULL, &w->purge_every_us, err))
         goto fail;
     w->map = cdc_map_load(cdc_conf_get(conf, "mapping.files", NULL), err);
     if (!w->map)

@@ -335,6 +335,32 @@ CDC_TEST(conf_errors)
     cdc_conf_destroy(c);
 }
 
+CDC_TEST(conf_durations)
+{
+    cdc_conf_t *c = cdc_conf_new();
+    cdc_err_t err = {0};
+    int64_t us = -1;
+
+    T_EQ_INT(cdc_conf_get_duration(c, "k", "1d12h", 0, NULL, &us, &err), 0);
+    T_ASSERT(us == (int64_t)36 * 3600 * 1000000);
+    cdc_conf_set(c, "k", "0", NULL);
+    T_EQ_INT(cdc_conf_get_duration(c, "k", "5m", 0, NULL, &us, &err), 0);
+    T_ASSERT(us == 0);
+    /* 0 where a positive duration is needed; units; overflow */
+    T_EQ_INT(cdc_conf_get_duration(c, "k", NULL, 1, NULL, &us, &err), -1);
+    T_ASSERT(strstr(err.msg, "of at least 1s") != NULL);
+    cdc_conf_set(c, "k", "30x", NULL);
+    cdc_err_clear(&err);
+    T_EQ_INT(cdc_conf_get_duration(c, "k", NULL, 0, "0 keeps them", &us, &err), -1);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    T_ASSERT(strstr(err.hint, "0 keeps them") != NULL);
+    cdc_conf_set(c, "k", "999999999999w", NULL);
+    T_EQ_INT(cdc_conf_get_duration(c, "k", NULL, 0, NULL, &us, &err), -1);
+    cdc_conf_set(c, "k", "h", NULL);
+    T_EQ_INT(cdc_conf_get_duration(c, "k", NULL, 0, NULL, &us, &err), -1);
+    cdc_conf_destroy(c);
+}
+
 CDC_TEST(redaction)
 {
     char *r = cdc_conf_redact("connect mysql://cdc:hunter2@127.0.0.1:3306 ok");
