@@ -28,7 +28,7 @@
  * after it dead rows of its keys move there (INSERT ... SELECT, DELETE),
  * TOMB_KEYS keys per statement (docs/MAPPINGS.md).  With
  * mysql_sink.tombstone_keep, at most once per tombstone_purge_every and
- * in its own short transaction between batches, up to PURGE_ROWS
+ * in its own short transaction between batches, up to CDC_WIDE_PURGE_ROWS
  * tombstones whose newest deletion is older than now - keep are deleted.
  */
 #include <inttypes.h>
@@ -72,9 +72,7 @@ typedef struct myw {
     cdc_buf_t sql;
     int same_skip;       /* mysql_sink.same_value=skip */
     int marker;          /* mysql_sink.marker: loop-prevention marker row */
-    int64_t keep_us;         /* tombstone_keep: 0 = keep forever */
-    int64_t purge_every_us;  /* tombstone_purge_every */
-    int64_t purge_next_us;   /* next purge at or after (0: first poll) */
+    cdc_wide_purge_t purge;  /* tombstone retention */
 } myw_t;
 
 static int myerr(myw_t *w, const char *what, const char *detail,
@@ -186,17 +184,6 @@ static void dead_cond(cdc_buf_t *b)
                     "`_provenance`, '$.*.d')), 0))");
 }
 
-/* does a mapping of this pipeline's source write target t?  (In two-way
- * sync the mapping files also declare the other side's targets.) */
-static int writes_target(const myw_t *w, const cdc_map_target_t *t)
-{
-    for (uint32_t i = 0; i < w->map->nmappings; i++)
-        if (w->map->mappings[i].target == t &&
-            !strcmp(w->map->mappings[i].source->id, w->source))
-            return 1;
-    return 0;
-}
-
 static int create_tables(myw_t *w, cdc_err_t *err)
 {
     cdc_buf_t *b = &w->sql;
@@ -242,7 +229,8 @@ static int create_tables(myw_t *w, cdc_err_t *err)
     for (uint32_t i = 0; i < w->map->ntargets; i++) {
         const cdc_map_target_t *t = &w->map->targets[i];
         char name[200];
-        if (!t->tombstones || (!w->create_tables && !writes_target(w, t)))
+        if (!t->tombstones ||
+            (!w->create_tables && !cdc_wide_source_writes(w->map, w->source, t)))
             continue;
         cdc_map_tombstone_table(t, name, sizeof(name));
         cdc_buf_reset(b);
@@ -407,11 +395,7 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
         w->same_skip = !strcmp(sv, "skip");
     }
     if (cdc_conf_get_bool(conf, "mysql_sink.marker", 1, &w->marker, err) ||
-        cdc_conf_get_duration(conf, "mysql_sink.tombstone_keep", "0", 0,
-                              "0 keeps tombstones forever", &w->keep_us,
-                              err) ||
-        cdc_conf_get_duration(conf, "mysql_sink.tombstone_purge_every", "5m",
-                              1, NULL, &w->purge_every_us, err))
+        cdc_wide_purge_conf(&w->purge, conf, "mysql_sink", err))
         goto fail;
     w->map = cdc_map_load(cdc_conf_get(conf, "mapping.files", NULL), err);
     if (!w->map)
@@ -962,7 +946,6 @@ static int tomb_steps(myw_t *w, int sweep, cdc_err_t *err)
 
 /* ---- tombstone retention (mysql_sink.tombstone_keep) --------------------- */
 
-#define PURGE_ROWS 10000 /* tombstones per purge statement */
 
 /* "the newest deletion of tombstone alias is older than cutoff (µs)" */
 static void old_cond(cdc_buf_t *b, const char *alias, int64_t cutoff)
@@ -972,13 +955,14 @@ static void old_cond(cdc_buf_t *b, const char *alias, int64_t cutoff)
                    "'$')) AS agw_j) < %" PRId64, alias, cutoff);
 }
 
-/* Delete up to PURGE_ROWS old tombstones of t in one short transaction.
+/* Delete up to CDC_WIDE_PURGE_ROWS old tombstones of t in one short transaction.
  * The keys come from a derived table (one consistent read); the condition
  * is checked again on the locked row, so a tombstone that a racing
  * pipeline merged with a newer deletion meanwhile stays. */
-static int purge_target(myw_t *w, const cdc_map_target_t *t, int64_t cutoff,
+static int purge_target(void *ctx, const cdc_map_target_t *t, int64_t cutoff,
                         long *n, cdc_err_t *err)
 {
+    myw_t *w = ctx;
     cdc_buf_t *b = &w->sql;
     char name[200];
 
@@ -992,7 +976,7 @@ static int purge_target(myw_t *w, const cdc_map_target_t *t, int64_t cutoff,
     qid(b, name);
     cdc_buf_puts(b, " AS agw_o WHERE ");
     old_cond(b, "agw_o", cutoff);
-    cdc_buf_printf(b, " LIMIT %d) AS agw_s ON ", PURGE_ROWS);
+    cdc_buf_printf(b, " LIMIT %d) AS agw_s ON ", CDC_WIDE_PURGE_ROWS);
     for (uint32_t k = 0; k < t->nkey; k++) {
         cdc_buf_puts(b, k ? " AND agw_tb." : "agw_tb.");
         qid(b, t->fields[t->key[k]].name);
@@ -1014,43 +998,6 @@ static int purge_target(myw_t *w, const cdc_map_target_t *t, int64_t cutoff,
         return -1;
     }
     return 0;
-}
-
-/* Called between batches: when due, purge tombstones whose newest deletion
- * is older than now - keep.  A failure is logged and retried at the next
- * interval (a lost connection shows in the next batch). */
-static void maybe_purge(myw_t *w)
-{
-    int64_t now = cdc_now_us();
-    long total = 0;
-    int full = 0;
-
-    if (!w->keep_us || now < w->purge_next_us)
-        return;
-    w->purge_next_us = now + w->purge_every_us;
-    for (uint32_t i = 0; i < w->map->ntargets; i++) {
-        const cdc_map_target_t *t = &w->map->targets[i];
-        cdc_err_t e = {0};
-        long n = 0;
-        if (!t->tombstones || !writes_target(w, t))
-            continue;
-        if (purge_target(w, t, now - w->keep_us, &n, &e)) {
-            CDC_WARN(FAC, "target %s: %s; tried again in %" PRId64 " s",
-                     t->name, e.msg, w->purge_every_us / 1000000);
-            return;
-        }
-        if (n)
-            CDC_INFO(FAC, "target %s: purged %ld tombstones whose deletion is "
-                     "older than tombstone_keep (%" PRId64 " s)", t->name, n,
-                     w->keep_us / 1000000);
-        total += n;
-        full |= n >= PURGE_ROWS;
-    }
-    if (!total)
-        CDC_DEBUG(FAC, "no tombstone older than tombstone_keep");
-    /* more to purge: again in a second, batches run in between */
-    if (full)
-        w->purge_next_us = now + 1000000;
 }
 
 static int exec_lookup(myw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
@@ -1231,7 +1178,7 @@ static int myw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
     myw_t *w = (myw_t *)snk;
     if (cdc_wide_batch_due(&w->b, timeout_ms) && flush_batch(w, err))
         return -1;
-    maybe_purge(w);
+    cdc_wide_purge_due(&w->purge, w->map, w->source, purge_target, w, FAC);
     return 0;
 }
 

@@ -38,7 +38,7 @@
  *
  * Retention (postgres_sink.tombstone_keep): at most once per
  * postgres_sink.tombstone_purge_every, between batches and in its own
- * short transaction, up to PURGE_ROWS tombstones whose newest deletion
+ * short transaction, up to CDC_WIDE_PURGE_ROWS tombstones whose newest deletion
  * (max "t" of the provenance) is older than now - keep are deleted.
  */
 #include <errno.h>
@@ -104,9 +104,7 @@ typedef struct pgw {
     int same_skip;             /* same_value=skip: equal values write nothing */
     int64_t fillfactor;        /* of the wide tables we create */
     char *origin;              /* replication origin of this session */
-    int64_t keep_us;           /* tombstone_keep: 0 = keep forever */
-    int64_t purge_every_us;    /* tombstone_purge_every */
-    int64_t purge_next_us;     /* next purge at or after (0: first poll) */
+    cdc_wide_purge_t purge;    /* tombstone retention */
 } pgw_t;
 
 static void chomp(char *s)
@@ -248,17 +246,6 @@ static int create_tomb(pgw_t *w, const cdc_map_target_t *t, cdc_err_t *err)
 }
 
 /* CREATE TABLE IF NOT EXISTS for the offsets and every target */
-/* does a mapping of this pipeline's source write target t?  (In two-way
- * sync the mapping files also declare the other side's targets.) */
-static int writes_target(const pgw_t *w, const cdc_map_target_t *t)
-{
-    for (uint32_t i = 0; i < w->map->nmappings; i++)
-        if (w->map->mappings[i].target == t &&
-            !strcmp(w->map->mappings[i].source->id, w->source))
-            return 1;
-    return 0;
-}
-
 static int create_tables(pgw_t *w, cdc_err_t *err)
 {
     cdc_buf_t *b = &w->sql;
@@ -341,7 +328,7 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
         char *qt;
         const char *p[1];
         PGresult *r;
-        if (!t->tombstones || !writes_target(w, t))
+        if (!t->tombstones || !cdc_wide_source_writes(w->map, w->source, t))
             continue;
         qt = qtomb(w, t);
         p[0] = qt;
@@ -508,11 +495,7 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
                          err))
         goto fail;
     w->create_tables = ct;
-    if (cdc_conf_get_duration(conf, "postgres_sink.tombstone_keep", "0", 0,
-                              "0 keeps tombstones forever", &w->keep_us,
-                              err) ||
-        cdc_conf_get_duration(conf, "postgres_sink.tombstone_purge_every",
-                              "5m", 1, NULL, &w->purge_every_us, err))
+    if (cdc_wide_purge_conf(&w->purge, conf, "postgres_sink", err))
         goto fail;
     if (w->fillfactor < 10 || w->fillfactor > 100) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres_sink.fillfactor: %"
@@ -1247,7 +1230,6 @@ static int tomb_steps(pgw_t *w, int sweep, cdc_err_t *err)
 
 /* ---- tombstone retention (postgres_sink.tombstone_keep) ------------------ */
 
-#define PURGE_ROWS 10000 /* tombstones per purge statement */
 
 /* "the newest deletion of tombstone alias is older than $1 (µs)" */
 static void old_cond(cdc_buf_t *b, const char *alias)
@@ -1256,22 +1238,24 @@ static void old_cond(cdc_buf_t *b, const char *alias)
                    "%s._provenance) e) < $1::bigint", alias);
 }
 
-/* Delete up to PURGE_ROWS old tombstones of t in one short transaction;
+/* Delete up to CDC_WIDE_PURGE_ROWS old tombstones of t in one short transaction;
  * the condition is checked again on the row deleted, so a tombstone that
  * a racing pipeline merged with a newer deletion meanwhile stays. */
-static int purge_target(pgw_t *w, const cdc_map_target_t *t,
-                        const char *cutoff, long *n, cdc_err_t *err)
+static int purge_target(void *ctx, const cdc_map_target_t *t,
+                        int64_t cutoff_us, long *n, cdc_err_t *err)
 {
-    char *qb = qtomb(w, t);
+    pgw_t *w = ctx;
+    char *qb = qtomb(w, t), cutoff[32];
     const char *p[1] = {cutoff};
     PGresult *r;
     int rc = -1;
 
+    snprintf(cutoff, sizeof(cutoff), "%" PRId64, cutoff_us);
     cdc_buf_reset(&w->sql);
     cdc_buf_printf(&w->sql, "DELETE FROM %s AS tb WHERE tb.ctid = ANY(ARRAY("
                    "SELECT o.ctid FROM %s AS o WHERE ", qb, qb);
     old_cond(&w->sql, "o");
-    cdc_buf_printf(&w->sql, " LIMIT %d)) AND ", PURGE_ROWS);
+    cdc_buf_printf(&w->sql, " LIMIT %d)) AND ", CDC_WIDE_PURGE_ROWS);
     old_cond(&w->sql, "tb");
     if (exec_simple(w, "BEGIN", "begin", err))
         goto out;
@@ -1294,45 +1278,6 @@ fail:
 out:
     free(qb);
     return rc;
-}
-
-/* Called between batches: when due, purge tombstones whose newest deletion
- * is older than now - keep.  A failure is logged and retried at the next
- * interval (a lost connection shows in the next batch). */
-static void maybe_purge(pgw_t *w)
-{
-    int64_t now = cdc_now_us();
-    char cutoff[32];
-    long total = 0;
-    int full = 0;
-
-    if (!w->keep_us || now < w->purge_next_us)
-        return;
-    w->purge_next_us = now + w->purge_every_us;
-    snprintf(cutoff, sizeof(cutoff), "%" PRId64, now - w->keep_us);
-    for (uint32_t i = 0; i < w->map->ntargets; i++) {
-        const cdc_map_target_t *t = &w->map->targets[i];
-        cdc_err_t e = {0};
-        long n = 0;
-        if (!t->tombstones || !writes_target(w, t))
-            continue;
-        if (purge_target(w, t, cutoff, &n, &e)) {
-            CDC_WARN(FAC, "target %s: %s; tried again in %" PRId64 " s",
-                     t->name, e.msg, w->purge_every_us / 1000000);
-            return;
-        }
-        if (n)
-            CDC_INFO(FAC, "target %s: purged %ld tombstones whose deletion is "
-                     "older than tombstone_keep (%" PRId64 " s)", t->name, n,
-                     w->keep_us / 1000000);
-        total += n;
-        full |= n >= PURGE_ROWS;
-    }
-    if (!total)
-        CDC_DEBUG(FAC, "no tombstone older than tombstone_keep");
-    /* more to purge: again in a second, batches run in between */
-    if (full)
-        w->purge_next_us = now + 1000000;
 }
 
 static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
@@ -1557,7 +1502,7 @@ static int pgw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
     pgw_t *w = (pgw_t *)snk;
     if (cdc_wide_batch_due(&w->b, timeout_ms) && flush_batch(w, err))
         return -1;
-    maybe_purge(w);
+    cdc_wide_purge_due(&w->purge, w->map, w->source, purge_target, w, FAC);
     return 0;
 }
 

@@ -130,6 +130,71 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
     return 0;
 }
 
+int cdc_wide_source_writes(const cdc_map_t *map, const char *source,
+                           const cdc_map_target_t *t)
+{
+    for (uint32_t i = 0; i < map->nmappings; i++)
+        if (map->mappings[i].target == t &&
+            !strcmp(map->mappings[i].source->id, source))
+            return 1;
+    return 0;
+}
+
+int cdc_wide_purge_conf(cdc_wide_purge_t *p, const cdc_conf_t *conf,
+                        const char *prefix, cdc_err_t *err)
+{
+    char k1[96], k2[96];
+
+    snprintf(k1, sizeof(k1), "%s.tombstone_keep", prefix);
+    snprintf(k2, sizeof(k2), "%s.tombstone_purge_every", prefix);
+    p->next_us = 0;
+    return cdc_conf_get_duration(conf, k1, "0", 0, "0 keeps tombstones forever",
+                                 &p->keep_us, err) ||
+                   cdc_conf_get_duration(conf, k2, "5m", 1, NULL, &p->every_us,
+                                         err)
+               ? -1
+               : 0;
+}
+
+void cdc_wide_purge_due(cdc_wide_purge_t *p, const cdc_map_t *map,
+                        const char *source,
+                        int (*purge)(void *ctx, const cdc_map_target_t *t,
+                                     int64_t cutoff_us, long *n,
+                                     cdc_err_t *err),
+                        void *ctx, const char *fac)
+{
+    int64_t now = cdc_now_us();
+    long total = 0;
+    int full = 0;
+
+    if (!p->keep_us || now < p->next_us)
+        return;
+    p->next_us = now + p->every_us;
+    for (uint32_t i = 0; i < map->ntargets; i++) {
+        const cdc_map_target_t *t = &map->targets[i];
+        cdc_err_t e = {0};
+        long n = 0;
+        if (!t->tombstones || !cdc_wide_source_writes(map, source, t))
+            continue;
+        if (purge(ctx, t, now - p->keep_us, &n, &e)) {
+            CDC_WARN(fac, "target %s: %s; tried again in %" PRId64 " s",
+                     t->name, e.msg, p->every_us / 1000000);
+            return;
+        }
+        if (n)
+            CDC_INFO(fac, "target %s: purged %ld tombstones whose deletion is "
+                     "older than tombstone_keep (%" PRId64 " s)", t->name, n,
+                     p->keep_us / 1000000);
+        total += n;
+        full |= n >= CDC_WIDE_PURGE_ROWS;
+    }
+    if (!total)
+        CDC_DEBUG(fac, "no tombstone older than tombstone_keep");
+    /* more to purge: again in a second, batches run in between */
+    if (full)
+        p->next_us = now + 1000000;
+}
+
 void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac)
 {
     if (b->skipped_dups)

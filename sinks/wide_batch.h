@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "cdc/change.h"
+#include "cdc/conf.h"
 #include "cdc/err.h"
 #include "mappings/map.h"
 
@@ -61,6 +62,37 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
                          int (*apply)(void *ctx, cdc_err_t *err),
                          int (*retriable)(const cdc_err_t *err), void *ctx,
                          cdc_err_t *err);
+/** @brief 1 if a mapping of source writes target t. */
+int cdc_wide_source_writes(const cdc_map_t *map, const char *source,
+                           const cdc_map_target_t *t);
+
+/* Tombstone retention (<prefix>.tombstone_keep / tombstone_purge_every). */
+typedef struct cdc_wide_purge {
+    int64_t keep_us;   /* 0 = keep forever */
+    int64_t every_us;  /* at most one run per interval */
+    int64_t next_us;   /* next run at or after (0: first poll) */
+} cdc_wide_purge_t;
+
+#define CDC_WIDE_PURGE_ROWS 10000 /* tombstones per target and run */
+
+/** @brief Read prefix.tombstone_keep (default 0) and
+ *  prefix.tombstone_purge_every (default 5m); -1 with err if bad. */
+int cdc_wide_purge_conf(cdc_wide_purge_t *p, const cdc_conf_t *conf,
+                        const char *prefix, cdc_err_t *err);
+/**
+ * @brief Between batches: when due, call purge(ctx, t, cutoff_us, &n, &e)
+ *        for every tombstone target source writes (delete at most
+ *        CDC_WIDE_PURGE_ROWS tombstones whose newest deletion is older than
+ *        cutoff_us); log counts; a failure is a warning, retried at the next
+ *        interval; a full run comes again after a second.
+ */
+void cdc_wide_purge_due(cdc_wide_purge_t *p, const cdc_map_t *map,
+                        const char *source,
+                        int (*purge)(void *ctx, const cdc_map_target_t *t,
+                                     int64_t cutoff_us, long *n,
+                                     cdc_err_t *err),
+                        void *ctx, const char *fac);
+
 /** @brief Log the skipped count (facility fac) and free the batch. */
 void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac);
 
