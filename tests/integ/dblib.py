@@ -169,3 +169,24 @@ def mapping_triggers(yf, engine, must="CREATE TRIGGER"):
     if r.returncode or must not in r.stdout:
         fail("mapping triggers %s: exit %d: %s" % (engine, r.returncode, r.stderr.strip()))
     return r.stdout
+
+
+def wait_sides(what, read_a, read_b, procs, done=lambda a, b: a == b, timeout=60, twice=False):
+    """Poll read_a() and read_b() (MariaDB's and PostgreSQL's view) until
+    done(a, b) -- with twice, also one second later (nothing in flight);
+    fail if a pipeline in procs exits or after timeout.  Returns a."""
+    t0 = time.time()
+    a = b = None
+    while time.time() - t0 < timeout:
+        a, b = read_a(), read_b()
+        if done(a, b):
+            if not twice:
+                return a
+            time.sleep(1.0)
+            if read_a() == a and read_b() == b:
+                return a
+        for p in procs:
+            if p.poll() is not None:
+                fail("a pipeline exited (%s) while waiting for %s" % (p.returncode, what))
+        time.sleep(0.3)
+    fail("%s: sides differ after %ds:\n MariaDB    %s\n PostgreSQL %s" % (what, timeout, a, b))

@@ -21,29 +21,14 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("CDC_BIN", os.path.join(os.environ.get("CDC_BUILD", ROOT + "/build"), "autoglm-cdc"))
-ENVF = os.environ.get("CDC_SVC_ENV", ROOT + "/tests/services.env")
+import dblib
+from dblib import BIN, E
+
 CHANGES = int(os.environ.get("CDC_KILL9_CHANGES", "200000"))
 KILLS = int(os.environ.get("CDC_KILL9_KILLS", "20"))
 
 
-def load_env():
-    env = {}
-    if not os.path.exists(ENVF):
-        return env
-    for line in open(ENVF):
-        line = line.strip()
-        if "=" in line and not line.startswith(("#", "export")):
-            k, v = line.split("=", 1)
-            env[k] = v.strip("'")
-    return env
-
-
-E = load_env()
-if not E.get("MYSQL_PORT") or not E.get("KAFKA_BOOTSTRAP") or not os.access(BIN, os.X_OK):
-    print("SKIP: needs MariaDB and Kafka from tests/services.sh and a built autoglm-cdc")
-    sys.exit(77)
+dblib.need("MYSQL_PORT", "KAFKA_BOOTSTRAP", what="MariaDB and Kafka")
 
 
 def mysql_args(db=None):

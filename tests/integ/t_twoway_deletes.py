@@ -187,20 +187,8 @@ def counters():
 
 
 def wait_equal(what, timeout=60):
-    t0 = time.time()
-    a = b = None
-    while time.time() - t0 < timeout:
-        a, b = m_rows(), p_rows()
-        if a == b:
-            # twice in a row, a little apart: nothing in flight
-            time.sleep(1.0)
-            if m_rows() == a and p_rows() == b:
-                return a
-        for p in PROCS:
-            if p.poll() is not None:
-                fail("a pipeline exited (%s) while waiting for %s" % (p.returncode, what))
-        time.sleep(0.3)
-    fail("%s: sides differ after %ds:\n MariaDB    %s\n PostgreSQL %s" % (what, timeout, a, b))
+    # equal twice in a row, a second apart: nothing in flight
+    return dblib.wait_sides(what, m_rows, p_rows, PROCS, timeout=timeout, twice=True)
 
 
 def settle(what, secs=4):

@@ -193,16 +193,7 @@ def counters():
 
 
 def wait_equal(what, timeout=60):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        a, b = m_rows(), p_rows()
-        if a == b and len(a) >= NKEYS:
-            return a
-        for p in PROCS:
-            if p.poll() is not None:
-                fail("a pipeline exited (%s) while waiting for %s" % (p.returncode, what))
-        time.sleep(0.3)
-    fail("%s: sides differ after %ds:\n MariaDB    %s\n PostgreSQL %s" % (what, timeout, m_rows(), p_rows()))
+    return dblib.wait_sides(what, m_rows, p_rows, PROCS, lambda a, b: a == b and len(a) >= NKEYS, timeout)
 
 
 def settle(what, secs=4):
