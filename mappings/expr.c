@@ -487,22 +487,28 @@ fail:
     return NULL;
 }
 
+/* A prefix operator (the current token): node kind over the operand that
+ * operand() parses after it; nesting counts against MAX_DEPTH. */
+static node_t *p_prefix(parser_t *p, ntype_t kind,
+                        node_t *(*operand)(parser_t *))
+{
+    node_t *k, *n;
+
+    if (++p->depth > MAX_DEPTH) {
+        perr(p, "nested too deeply", NULL);
+        return NULL;
+    }
+    if (next(p) || !(k = operand(p)))
+        return NULL;
+    p->depth--;
+    n = mk(kind, 0);
+    add_kid(n, k);
+    return n;
+}
+
 static node_t *p_unary(parser_t *p)
 {
-    if (is_op(p, "-")) {
-        node_t *k, *n;
-        if (++p->depth > MAX_DEPTH) {
-            perr(p, "nested too deeply", NULL);
-            return NULL;
-        }
-        if (next(p) || !(k = p_unary(p)))
-            return NULL;
-        p->depth--;
-        n = mk(N_NEG, 0);
-        add_kid(n, k);
-        return n;
-    }
-    return p_primary(p);
+    return is_op(p, "-") ? p_prefix(p, N_NEG, p_unary) : p_primary(p);
 }
 
 static node_t *p_mul(parser_t *p)
@@ -594,20 +600,7 @@ static node_t *p_cmp(parser_t *p)
 
 static node_t *p_not(parser_t *p)
 {
-    if (is_kw(p, "not")) {
-        node_t *k, *n;
-        if (++p->depth > MAX_DEPTH) {
-            perr(p, "nested too deeply", NULL);
-            return NULL;
-        }
-        if (next(p) || !(k = p_not(p)))
-            return NULL;
-        p->depth--;
-        n = mk(N_NOT, 0);
-        add_kid(n, k);
-        return n;
-    }
-    return p_cmp(p);
+    return is_kw(p, "not") ? p_prefix(p, N_NOT, p_not) : p_cmp(p);
 }
 
 static node_t *p_and(parser_t *p)

@@ -333,6 +333,12 @@ CDC_TEST(expressions)
             deep[k++] = '-';
         deep[k++] = '1';
         deep[k] = '\0';
+        T_ASSERT(strstr(ev(deep, cols, row), "nested too deeply"));        k = 0;
+        for (int i = 0; i < 900; i++) {
+            memcpy(deep + k, "not ", 4);
+            k += 4;
+        }
+        memcpy(deep + k, "1 = 1", 6);
         T_ASSERT(strstr(ev(deep, cols, row), "nested too deeply"));
     }
 }
