@@ -764,19 +764,11 @@ static void bind_cell(MYSQL_BIND *b, kcell_t *c)
         b->buffer = &c->d;
         break;
     case 'n':
-        b->buffer_type = MYSQL_TYPE_NEWDECIMAL;
-        b->buffer = c->s;
-        b->buffer_length = c->len;
-        b->length = &c->len;
-        break;
     case 's':
-        b->buffer_type = MYSQL_TYPE_STRING;
-        b->buffer = c->s;
-        b->buffer_length = c->len;
-        b->length = &c->len;
-        break;
     case 'b':
-        b->buffer_type = MYSQL_TYPE_BLOB;
+        b->buffer_type = c->kind == 'n'   ? MYSQL_TYPE_NEWDECIMAL
+                         : c->kind == 's' ? MYSQL_TYPE_STRING
+                                          : MYSQL_TYPE_BLOB;
         b->buffer = c->s;
         b->buffer_length = c->len;
         b->length = &c->len;
