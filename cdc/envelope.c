@@ -322,36 +322,33 @@ static int scale17(double a, uint64_t *nfl, double *phi, int *x10,
     return -1;
 }
 
-/* Same text as fmt_double_slow() for a finite d, without printf: from
- * the exact position of d on the 17-digit grid (scale17) the 15-, 16- and
- * 17-digit roundings are taken directly, and a candidate reads back as d
- * when its distance to d is below half an ulp.  Ties and distances within
- * 1e-9 of the bound go to the reference loop.  tmp holds >= 32. */
-size_t cdc_json_double_fmt(char *tmp, double d)
+/* The shortest %.Pg, P = pmin..pmax, that reads back, from the exact
+ * position of the value on the 17-digit grid (scale17: nfl + phi, decimal
+ * exponent x) and half its reading-back interval (units, same scale): the
+ * P-digit roundings are taken directly, and one reads back when its
+ * distance to the value is below units.  P = pmax always reads back.  -1
+ * for ties and distances within 1e-9 of the bound (too close to call). */
+static long fmt_grid(char *tmp, int neg, uint64_t nfl, double phi, int x,
+                     double units, int pmin, int pmax)
 {
     char dig[18];
-    int neg = signbit(d) != 0, x, bexp;
-    double a = fabs(d), phi, units;
-    uint64_t nfl;
+    uint64_t div = 1;
 
-    /* zero, subnormals, and powers of two (whose rounding interval is
-     * narrower below than above): the reference loop */
-    if (!(a >= DBL_MIN) || frexp(a, &bexp) == 0.5 ||
-        scale17(a, &nfl, &phi, &x, &units) < 0)
-        return fmt_double_slow(tmp, 32, d);
-    for (int keep = 15; keep <= 17; keep++) {
-        uint64_t div = keep == 15 ? 100 : keep == 16 ? 10 : 1, c;
+    for (int i = pmin; i < 17; i++)
+        div *= 10;
+    for (int keep = pmin; keep <= pmax; keep++, div /= 10) {
         double rem = (double)(nfl % div) + phi, halfc = div / 2.0, dist;
+        uint64_t c;
         int up, xx = x;
 
         if (fabs(rem - halfc) < 1e-6) /* a tie, or too close to call */
-            return fmt_double_slow(tmp, 32, d);
+            return -1;
         up = rem > halfc;
         dist = up ? (double)div - rem : rem;
-        if (keep < 17) {
+        if (keep < pmax) {
             if (fabs(dist - units) <= units * 1e-9)
-                return fmt_double_slow(tmp, 32, d);
-            if (dist > units) /* does not read back as d */
+                return -1;
+            if (dist > units) /* does not read back */
                 continue;
         }
         c = nfl / div + (uint64_t)up;
@@ -361,9 +358,61 @@ size_t cdc_json_double_fmt(char *tmp, double d)
         }
         for (int i = keep - 1; i >= 0; i--, c /= 10)
             dig[i] = (char)('0' + c % 10);
-        return layout_g(tmp, neg, dig, keep, xx);
+        return (long)layout_g(tmp, neg, dig, keep, xx);
     }
-    return fmt_double_slow(tmp, 32, d); /* not reached: 17 digits read back */
+    return -1;
+}
+
+/* Same text as fmt_double_slow() for a finite d, without printf (the
+ * 15-, 16- and 17-digit roundings on the exact grid, fmt_grid); the
+ * reference loop only for what is too close to call.  tmp holds >= 32. */
+size_t cdc_json_double_fmt(char *tmp, double d)
+{
+    int x, bexp;
+    double a = fabs(d), phi, units;
+    uint64_t nfl;
+    long n;
+
+    /* zero, subnormals, and powers of two (whose rounding interval is
+     * narrower below than above): the reference loop */
+    if (!(a >= DBL_MIN) || frexp(a, &bexp) == 0.5 ||
+        scale17(a, &nfl, &phi, &x, &units) < 0 ||
+        (n = fmt_grid(tmp, signbit(d) != 0, nfl, phi, x, units, 15, 17)) < 0)
+        return fmt_double_slow(tmp, 32, d);
+    return (size_t)n;
+}
+
+/* The reference rule for floats: the shortest of %.6g .. %.9g that reads
+ * back (strtof) as f. */
+static size_t fmt_float_slow(char *tmp, size_t cap, float f)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(tmp, cap, "%.*g", prec, (double)f);
+        if (prec == 9 || strtof(tmp, NULL) == f)
+            break;
+    }
+    return strlen(tmp);
+}
+
+size_t cdc_json_float_fmt(char *tmp, float f)
+{
+    int x, bexp;
+    double a = fabs((double)f), phi, units;
+    uint64_t nfl;
+    long n;
+
+    /* as for doubles; a float's half ulp is 2^29 times its double's */
+    if (!(a >= FLT_MIN) || frexp(a, &bexp) == 0.5 ||
+        scale17(a, &nfl, &phi, &x, &units) < 0 ||
+        (n = fmt_grid(tmp, signbit(f) != 0, nfl, phi, x,
+                      ldexp(units, 29), 6, 9)) < 0)
+        return fmt_float_slow(tmp, 32, f);
+    return (size_t)n;
+}
+
+size_t cdc_json_float_fmt_ref(char *tmp, float f)
+{
+    return fmt_float_slow(tmp, 32, f);
 }
 
 static void put_double(cdc_buf_t *out, double d, int is_float)
@@ -376,15 +425,9 @@ static void put_double(cdc_buf_t *out, double d, int is_float)
                         isnan(d) ? 3 : d > 0 ? 8 : 9);
         return;
     }
-    if (is_float) {
-        float f = (float)d;
-        for (int prec = 6; prec <= 9; prec++) {
-            snprintf(tmp, sizeof(tmp), "%.*g", prec, (double)f);
-            if (strtof(tmp, NULL) == f)
-                break;
-        }
-        cdc_buf_puts(out, tmp);
-    } else
+    if (is_float)
+        cdc_buf_put(out, tmp, cdc_json_float_fmt(tmp, (float)d));
+    else
         cdc_buf_put(out, tmp, cdc_json_double_fmt(tmp, d));
 }
 

@@ -41,6 +41,10 @@ void cdc_json_string(cdc_buf_t *out, const char *s, size_t len);
  *  equal byte for byte. */
 size_t cdc_json_double_fmt(char *tmp, double d);
 size_t cdc_json_double_fmt_ref(char *tmp, double d);
+/** @brief The same for a float: the shortest of %.6g .. %.9g that reads
+ *  back (strtof) as f; cdc_json_float_fmt_ref() is that plain loop. */
+size_t cdc_json_float_fmt(char *tmp, float f);
+size_t cdc_json_float_fmt_ref(char *tmp, float f);
 /** @brief Append UTC time "YYYY-MM-DDTHH:MM:SS.mmmZ" of µs since epoch. */
 void cdc_json_iso_ms(cdc_buf_t *out, int64_t us);
 

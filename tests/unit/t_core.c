@@ -203,6 +203,62 @@ CDC_TEST(json_double_fast_equals_reference)
     T_ASSERT(ok);
 }
 
+static int float_same(float f, char *why, size_t cap)
+{
+    char a[40], b[40];
+    if (!isfinite(f))
+        return 1;
+    size_t la = cdc_json_float_fmt(a, f), lb = cdc_json_float_fmt_ref(b, f);
+    if (la != lb || strcmp(a, b)) {
+        snprintf(why, cap, "%a: fast \"%s\" reference \"%s\"", (double)f, a, b);
+        return 0;
+    }
+    return 1;
+}
+
+/* floats the same way: random bit patterns, decimal-like values, every
+ * power of two and of ten with their neighbours */
+CDC_TEST(json_float_fast_equals_reference)
+{
+    char why[160] = "";
+    int ok = 1;
+    uint32_t s = 0x9e3779b9u;
+    long n = getenv("CDC_DOUBLE_N") ? atol(getenv("CDC_DOUBLE_N")) : 300000;
+
+    for (long i = 0; ok && i < n; i++) {
+        float f;
+        s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+        memcpy(&f, &s, 4);
+        ok = float_same(f, why, sizeof(why)) &&
+             float_same((float)(int32_t)(s >> 8) / 7.0f, why, sizeof(why)) &&
+             float_same((float)(s % 10000000) / 100.0f, why, sizeof(why)) &&
+             float_same(-(float)(s % 100003) * 1e-5f, why, sizeof(why));
+    }
+    for (int e = -149; ok && e <= 127; e++) {
+        float p = ldexpf(1.0f, e);
+        ok = float_same(p, why, sizeof(why)) &&
+             float_same(nextafterf(p, INFINITY), why, sizeof(why)) &&
+             float_same(nextafterf(p, 0), why, sizeof(why));
+    }
+    for (int e = -45; ok && e <= 38; e++) {
+        float p = (float)pow(10.0, e);
+        ok = float_same(p, why, sizeof(why)) &&
+             float_same(nextafterf(p, INFINITY), why, sizeof(why)) &&
+             float_same(nextafterf(p, 0), why, sizeof(why)) &&
+             float_same(3 * p, why, sizeof(why));
+    }
+    {
+        static const float fixed[] = {0.0f, -0.0f, 0.1f, 0.3f, 3.40282e38f,
+                                      -0.5f, 1e-5f, 1e-4f, 123456.7f,
+                                      16777217.0f, 1.17549435e-38f};
+        for (size_t i = 0; ok && i < sizeof(fixed) / sizeof(fixed[0]); i++)
+            ok = float_same(fixed[i], why, sizeof(why));
+    }
+    if (!ok)
+        fprintf(stderr, "# %s\n", why);
+    T_ASSERT(ok);
+}
+
 CDC_TEST(iso_time)
 {
     cdc_buf_t b = CDC_BUF_INIT;
