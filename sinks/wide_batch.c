@@ -148,12 +148,11 @@ int cdc_wide_purge_conf(cdc_wide_purge_t *p, const cdc_conf_t *conf,
     snprintf(k1, sizeof(k1), "%s.tombstone_keep", prefix);
     snprintf(k2, sizeof(k2), "%s.tombstone_purge_every", prefix);
     p->next_us = 0;
-    return cdc_conf_get_duration(conf, k1, "0", 0, "0 keeps tombstones forever",
-                                 &p->keep_us, err) ||
-                   cdc_conf_get_duration(conf, k2, "5m", 1, NULL, &p->every_us,
-                                         err)
-               ? -1
-               : 0;
+    if (cdc_conf_get_duration(conf, k1, "0", 0, "0 keeps tombstones forever",
+                              &p->keep_us, err) ||
+        cdc_conf_get_duration(conf, k2, "5m", 1, NULL, &p->every_us, err))
+        return -1;
+    return 0;
 }
 
 void cdc_wide_purge_due(cdc_wide_purge_t *p, const cdc_map_t *map,
