@@ -539,21 +539,28 @@ static node_t *p_add(parser_t *p)
     return a;
 }
 
-static node_t *p_concat(parser_t *p)
+/* a (tok operand)*, left-associative: each tok (an operator, or with kw a
+ * keyword) makes a node of kind over what is on its two sides */
+static node_t *p_chain(parser_t *p, node_t *a, const char *tok, int kw,
+                       ntype_t kind, node_t *(*operand)(parser_t *))
 {
-    node_t *a = p_add(p), *b;
-    while (a && is_op(p, "||")) {
-        node_t *n;
-        if (next(p) || !(b = p_add(p))) {
+    while (a && (kw ? is_kw(p, tok) : is_op(p, tok))) {
+        node_t *b, *n;
+        if (next(p) || !(b = operand(p))) {
             node_free(a);
             return NULL;
         }
-        n = mk(N_CONCAT, 0);
+        n = mk(kind, 0);
         add_kid(n, a);
         add_kid(n, b);
         a = n;
     }
     return a;
+}
+
+static node_t *p_concat(parser_t *p)
+{
+    return p_chain(p, p_add(p), "||", 0, N_CONCAT, p_add);
 }
 
 static node_t *p_cmp(parser_t *p)
@@ -605,40 +612,17 @@ static node_t *p_not(parser_t *p)
 
 static node_t *p_and(parser_t *p)
 {
-    node_t *a = p_not(p), *b;
-    while (a && is_kw(p, "and")) {
-        node_t *n;
-        if (next(p) || !(b = p_not(p))) {
-            node_free(a);
-            return NULL;
-        }
-        n = mk(N_AND, 0);
-        add_kid(n, a);
-        add_kid(n, b);
-        a = n;
-    }
-    return a;
+    return p_chain(p, p_not(p), "and", 1, N_AND, p_not);
 }
 
 static node_t *p_expr(parser_t *p)
 {
-    node_t *a, *b;
+    node_t *a;
     if (++p->depth > MAX_DEPTH) {
         perr(p, "nested too deeply", NULL);
         return NULL;
     }
-    a = p_and(p);
-    while (a && is_kw(p, "or")) {
-        node_t *n;
-        if (next(p) || !(b = p_and(p))) {
-            node_free(a);
-            return NULL;
-        }
-        n = mk(N_OR, 0);
-        add_kid(n, a);
-        add_kid(n, b);
-        a = n;
-    }
+    a = p_chain(p, p_and(p), "or", 1, N_OR, p_and);
     p->depth--;
     return a;
 }
