@@ -53,21 +53,38 @@ static const cdc_wide_val_t *val_of(const cdc_wide_op_t *op, const char *f)
     return &none;
 }
 
+/* public.src with the first ncols of id, name, is_active, note, score,
+ * _provenance; public.src_tombstones (id, _provenance) */
+static cdc_table_t *src_table(uint32_t ncols)
+{
+    static const char *names[] = {"id", "name", "is_active", "note", "score",
+                                  "_provenance"};
+    cdc_table_t *t = cdc_table_new("public", "src", ncols);
+    for (uint32_t i = 0; i < ncols; i++)
+        t->cols[i].name = cdc_xstrdup(names[i]);
+    return t;
+}
+
+static cdc_table_t *tomb_table(void)
+{
+    cdc_table_t *t = cdc_table_new("public", "src_tombstones", 2);
+    t->cols[0].name = cdc_xstrdup("id");
+    t->cols[1].name = cdc_xstrdup("_provenance");
+    return t;
+}
+
 CDC_TEST(trigger_rank_equals_engine_rank)
 {
     cdc_err_t err = {0};
     cdc_map_t *m = cdc_map_load_str("m.yaml", yaml, strlen(yaml), &err);
     cdc_wide_ops_t ops;
     cdc_txn_t *tx = cdc_txn_new();
-    cdc_table_t *t = cdc_table_new("public", "src", 5);
-    const char *names[] = {"id", "name", "is_active", "note", "score"};
+    cdc_table_t *t = src_table(5);
     char r[CDC_MAP_RANK_LEN + 1];
 
     T_ASSERT(m != NULL);
     if (!m)
         return;
-    for (int i = 0; i < 5; i++)
-        t->cols[i].name = cdc_xstrdup(names[i]);
     cdc_wide_ops_init(&ops);
     tx->commit_us = 1767225600123456;
     cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
@@ -105,9 +122,7 @@ CDC_TEST(restamp_from_provenance)
     cdc_map_t *m = cdc_map_load_str("m.yaml", yaml, strlen(yaml), &err);
     cdc_wide_ops_t ops;
     cdc_txn_t *tx = cdc_txn_new();
-    cdc_table_t *t = cdc_table_new("public", "src", 6);
-    const char *names[] = {"id", "name", "is_active", "note", "score",
-                           "_provenance"};
+    cdc_table_t *t = src_table(6);
     const char *rn = "8006613eeab04e0080000001ed44d677"
                      "00000000000000000000000000000000";
     const char *rs = "8006613eeab04e1a80000001ed44d677"
@@ -117,8 +132,6 @@ CDC_TEST(restamp_from_provenance)
     T_ASSERT(m != NULL);
     if (!m)
         return;
-    for (int i = 0; i < 6; i++)
-        t->cols[i].name = cdc_xstrdup(names[i]);
     cdc_wide_ops_init(&ops);
     tx->commit_us = 1767225600123456;
     cdc_change_t *ch = cdc_txn_add(tx, 'u', t);
@@ -165,10 +178,8 @@ CDC_TEST(restamp_delete_from_the_tombstone_of_its_transaction)
     cdc_map_t *m;
     cdc_wide_ops_t ops;
     cdc_txn_t *tx = cdc_txn_new();
-    cdc_table_t *t = cdc_table_new("public", "src", 6);
-    cdc_table_t *tb = cdc_table_new("public", "src_tombstones", 2);
-    const char *names[] = {"id", "name", "is_active", "note", "score",
-                           "_provenance"};
+    cdc_table_t *t = src_table(6);
+    cdc_table_t *tb = tomb_table();
     const char *rd = "8006613eeab04e0080000001ed44d677"
                      "00000000000000000000000000000000";
     const char *r8 = "8006613eeab04eff80000001ed44d677"
@@ -181,10 +192,6 @@ CDC_TEST(restamp_delete_from_the_tombstone_of_its_transaction)
     T_ASSERT(m != NULL);
     if (!m)
         return;
-    for (int i = 0; i < 6; i++)
-        t->cols[i].name = cdc_xstrdup(names[i]);
-    tb->cols[0].name = cdc_xstrdup("id");
-    tb->cols[1].name = cdc_xstrdup("_provenance");
     cdc_wide_ops_init(&ops);
     tx->commit_us = 1767225600000000;
     cdc_change_t *ch = cdc_txn_add(tx, 'd', t);
@@ -236,8 +243,6 @@ CDC_TEST(restamp_bulk_delete_pairs_each_row_with_its_tombstone)
     cdc_err_t err = {0};
     char y[2048], prov[400], rank[80];
     cdc_map_t *m;
-    const char *names[] = {"id", "name", "is_active", "note", "score",
-                           "_provenance"};
 
     snprintf(y, sizeof(y), "%s    on_delete: delete\n", yaml);
     m = cdc_map_load_str("m.yaml", y, strlen(y), &err);
@@ -246,14 +251,10 @@ CDC_TEST(restamp_bulk_delete_pairs_each_row_with_its_tombstone)
         return;
     for (int layout = 0; layout < 2; layout++) {
         cdc_txn_t *tx = cdc_txn_new();
-        cdc_table_t *t = cdc_table_new("public", "src", 6);
-        cdc_table_t *tb = cdc_table_new("public", "src_tombstones", 2);
+        cdc_table_t *t = src_table(6);
+        cdc_table_t *tb = tomb_table();
         cdc_wide_ops_t ops;
         uint32_t cursor = 0, bad = 0;
-        for (int i = 0; i < 6; i++)
-            t->cols[i].name = cdc_xstrdup(names[i]);
-        tb->cols[0].name = cdc_xstrdup("id");
-        tb->cols[1].name = cdc_xstrdup("_provenance");
         cdc_wide_ops_init(&ops);
         tx->commit_us = 1767225600000000;
         /* layout 0: delete 1, tombstone 1, delete 2, ...;
@@ -308,8 +309,6 @@ CDC_TEST(restamp_without_provenance_is_a_no_op)
     cdc_err_t err = {0};
     cdc_map_t *m = cdc_map_load_str("m.yaml", yaml, strlen(yaml), &err);
     cdc_wide_ops_t ops;
-    const char *names[] = {"id", "name", "is_active", "note", "score",
-                           "_provenance"};
 
     T_ASSERT(m != NULL);
     if (!m)
@@ -318,9 +317,7 @@ CDC_TEST(restamp_without_provenance_is_a_no_op)
     /* no _provenance column; then one that is not JSON */
     for (int ncols = 5; ncols <= 6; ncols++) {
         cdc_txn_t *tx = cdc_txn_new();
-        cdc_table_t *t = cdc_table_new("public", "src", (uint32_t)ncols);
-        for (int i = 0; i < ncols; i++)
-            t->cols[i].name = cdc_xstrdup(names[i]);
+        cdc_table_t *t = src_table((uint32_t)ncols);
         cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
         ch->after = cdc_txn_values(tx, (uint32_t)ncols);
         ch->after[0].kind = CDC_V_INT;
