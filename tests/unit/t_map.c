@@ -587,6 +587,24 @@ static int next_perm(int *a, int n)
     return 1;
 }
 
+/* 0..n-1, each once and replayed 0-2 more times, in random order (rand());
+ * seq holds 3n; returns its length */
+static int shuffled_replays(int *seq, int n)
+{
+    int len = 0;
+    for (int i = 0; i < n; i++) {
+        seq[len++] = i;
+        for (int d = rand() % 3; d > 0; d--)
+            seq[len++] = i;
+    }
+    for (int i = len - 1; i > 0; i--) {
+        int j = rand() % (i + 1), t = seq[i];
+        seq[i] = seq[j];
+        seq[j] = t;
+    }
+    return len;
+}
+
 CDC_TEST(conflict_rules_converge_in_any_order)
 {
     cdc_table_t *crm = mktable("crm", "customers", CRM_COLS);
@@ -645,17 +663,7 @@ CDC_TEST(conflict_rules_converge_in_any_order)
     /* random shuffles with duplicates (replays) */
     srand(42);
     for (int k = 0; k < 500; k++) {
-        int seq[3 * NH], n = 0;
-        for (int i = 0; i < NH; i++) {
-            seq[n++] = i;
-            for (int d = rand() % 3; d > 0; d--)
-                seq[n++] = i;
-        }
-        for (int i = n - 1; i > 0; i--) {
-            int j = rand() % (i + 1), t = seq[i];
-            seq[i] = seq[j];
-            seq[j] = t;
-        }
+        int seq[3 * NH], n = shuffled_replays(seq, NH);
         run_init(&r, base_yaml);
         for (int i = 0; i < n; i++)
             apply_hist(&r, crm, erp, seq[i]);
@@ -870,17 +878,7 @@ CDC_TEST(row_deletes_are_tombstones_in_any_order)
     T_EQ_INT(nperm, 40320);
     srand(7);
     for (int k = 0; k < 500; k++) {
-        int seq[3 * NT], n = 0;
-        for (int i = 0; i < NT; i++) {
-            seq[n++] = i;
-            for (int d = rand() % 3; d > 0; d--)
-                seq[n++] = i;
-        }
-        for (int i = n - 1; i > 0; i--) {
-            int j = rand() % (i + 1), t = seq[i];
-            seq[i] = seq[j];
-            seq[j] = t;
-        }
+        int seq[3 * NT], n = shuffled_replays(seq, NT);
         run_init(&r, tomb_yaml);
         for (int i = 0; i < n; i++)
             apply_tomb(&r, ta, tb, seq[i]);
