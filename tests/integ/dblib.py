@@ -13,6 +13,7 @@ fail() prints the message (and the tails of the logs), runs the test's
 cleanup and exits 1; need() exits 77 (skip) when a server or the binary is
 missing.
 """
+import json
 import os
 import subprocess
 import sys
@@ -190,3 +191,25 @@ def wait_sides(what, read_a, read_b, procs, done=lambda a, b: a == b, timeout=60
                 fail("a pipeline exited (%s) while waiting for %s" % (p.returncode, what))
         time.sleep(0.3)
     fail("%s: sides differ after %ds:\n MariaDB    %s\n PostgreSQL %s" % (what, timeout, a, b))
+
+
+def provenance_by_key(rows):
+    """'key<TAB>_provenance JSON' lines (my()/pg() output) -> {key: dict}."""
+    out = {}
+    for r in rows.splitlines():
+        k, p = r.split("\t", 1)
+        out[int(k)] = json.loads(p)
+    return out
+
+
+def check_prediction(cand, final, col):
+    """cand: {(key, field): (rank, value)}, the highest-ranked write of
+    each field; final: {key: row}; col(field): the row index of field.
+    Fail unless every field holds the value the rule predicts."""
+    wrong = []
+    for (key, field), (rank, val) in sorted(cand.items()):
+        got = final[key][col(field)]
+        if got != val:
+            wrong.append("key %d %s: %r, the rule predicts %r (rank %s)" % (key, field, got, val, rank))
+    if wrong:
+        fail("converged, but not to the rule's prediction:\n  " + "\n  ".join(wrong[:10]))

@@ -416,13 +416,10 @@ if final != exp:
 
 # ranks: the winner's rank is stored on (at least) one side, the other holds
 # it too or the same value (same_value=skip); dead keys are tombstones on both
-mp = {int(r.split("\t")[0]): json.loads(r.split("\t")[1]) for r in my("SELECT id, _provenance FROM customers", MDB).splitlines()}
-pp = {int(r.split("\t")[0]): json.loads(r.split("\t")[1]) for r in
-      pg("SELECT customer_id, _provenance FROM customer_wide", PDB).splitlines()}
-mt = {int(r.split("\t")[0]): json.loads(r.split("\t")[1]) for r in
-      my("SELECT id, _provenance FROM customers_tombstones", MDB).splitlines()}
-pt = {int(r.split("\t")[0]): json.loads(r.split("\t")[1]) for r in
-      pg("SELECT customer_id, _provenance FROM customer_wide_tombstones", PDB).splitlines()}
+mp = dblib.provenance_by_key(my("SELECT id, _provenance FROM customers", MDB))
+pp = dblib.provenance_by_key(pg("SELECT customer_id, _provenance FROM customer_wide", PDB))
+mt = dblib.provenance_by_key(my("SELECT id, _provenance FROM customers_tombstones", MDB))
+pt = dblib.provenance_by_key(pg("SELECT customer_id, _provenance FROM customer_wide_tombstones", PDB))
 same = ndead = 0
 for k in range(1, NKEYS + 1):
     dead = k not in exp

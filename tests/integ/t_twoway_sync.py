@@ -31,7 +31,6 @@ carry those ranks; each source skips its own sink's writes.
 
 Exit 0 pass, 1 fail, 77 skip.  Run: tests/integ/run.sh t_twoway_
 """
-import json
 import os
 import random
 import subprocess
@@ -292,18 +291,10 @@ log("%d writes on the two sides" % nw)
 final = wait_equal("convergence after the writers stopped")
 c1 = settle("after the writers")
 # the rule's prediction: per field, the value of the highest rank written
-wrong = []
-for (key, field), (rank, val) in sorted(cand.items()):
-    got = final[key][0 if field == "name" else 1]
-    if got != val:
-        wrong.append("key %d %s: %r, the rule predicts %r (rank %s)" % (key, field, got, val, rank))
-if wrong:
-    fail("converged, but not to the rule's prediction:\n  " + "\n  ".join(wrong[:10]))
+dblib.check_prediction(cand, final, lambda field: 0 if field == "name" else 1)
 # provenance: the same winning rank on both sides
-mp = {int(r.split("\t")[0]): json.loads(r.split("\t")[1]) for r in
-      my("SELECT id, _provenance FROM customers", MDB).splitlines()}
-pp = {int(r.split("\t")[0]): json.loads(r.split("\t")[1]) for r in
-      pg("SELECT customer_id, _provenance FROM customer_wide", PDB).splitlines()}
+mp = dblib.provenance_by_key(my("SELECT id, _provenance FROM customers", MDB))
+pp = dblib.provenance_by_key(pg("SELECT customer_id, _provenance FROM customer_wide", PDB))
 same = 0
 for k in mp:
     for fm, fp in (("name", "name"), ("is_active", "status")):

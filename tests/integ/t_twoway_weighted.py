@@ -359,17 +359,9 @@ for i, (p, _) in enumerate(ws):
 log("%d writes; %d platform score edits undone by the trigger (crm's weight is higher)" % (nw, undone))
 final = wait_equal("convergence after the writers stopped", NKEYS)
 c1 = settle("after the writers")
-wrong = []
-for (key, field), (rank, val) in sorted(cand.items()):
-    got = final[key][0 if field == "name" else 1]
-    if got != val:
-        wrong.append("key %d %s: %r, the rule predicts %r (rank %s)" % (key, field, got, val, rank))
-if wrong:
-    fail("converged, but not to the rule's prediction:\n  " + "\n  ".join(wrong[:10]))
-mp = {int(r.split("\t")[0]): json.loads(r.split("\t")[1]) for r in
-      my("SELECT id, _provenance FROM customers", MDB).splitlines()}
-pp = {int(r.split("\t")[0]): json.loads(r.split("\t")[1]) for r in
-      pg("SELECT customer_id, _provenance FROM customer_wide", PDB).splitlines()}
+dblib.check_prediction(cand, final, lambda field: 0 if field == "name" else 1)
+mp = dblib.provenance_by_key(my("SELECT id, _provenance FROM customers", MDB))
+pp = dblib.provenance_by_key(pg("SELECT customer_id, _provenance FROM customer_wide", PDB))
 for k in range(1, NKEYS + 1):
     rm, rp = mp[k].get("score", {}).get("r"), pp[k].get("score", {}).get("r")
     best = cand.get((k, "score"), ("",))[0]
