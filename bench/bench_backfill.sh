@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_backfill.sh - `autoglm-cdc backfill` of BENCH_BF_ROWS (default 1M)
 # MariaDB rows to /dev/null and to real Kafka, against
 # `mariadb-dump --single-transaction --quick` of the same table in the same

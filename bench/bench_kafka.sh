@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_kafka.sh - MariaDB -> autoglm-cdc -> real Kafka (zstd, acks=all,
 # idempotent).  1) catch-up of BENCH_TXNS x 1000 row changes already in the
 # binlog: rows/s, CPU seconds per 1M events, peak RSS (ratio against

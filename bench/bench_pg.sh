@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # bench_pg.sh - PostgreSQL catch-up: BENCH_TXNS x 1000 row changes already
 # in the WAL, read through a pgoutput slot by autoglm-cdc (-> Kafka and ->
 # /dev/null) and by pg_recvlogical (pgoutput, -> /dev/null) on copies of

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # decode_bench.sh - decode a 1M-row-change MariaDB binlog into envelopes
 # (-> /dev/null) and time mariadb-binlog -v on the same files in the same
 # run.  Prints rows/s, CPU seconds, peak RSS and the ratio.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * envelope_bench.c - cost of one envelope: our writer vs yajl_gen.
  *

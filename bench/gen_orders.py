@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Emit the benchmark workload of docs/PERFORMANCE.md as SQL on stdout.
 
 Table `orders` (bigint pk, 3 ints, varchar(32), decimal(12,2), char(3),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * map_pg_bench.c - changes per second through the mapping engine and the
  * PostgreSQL wide sink.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # bench/run.sh - everything `make bench` measures.  Ratios are measured
 # against a baseline run on the same machine in the same run.
 set -u

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * backfill.c - `autoglm-cdc backfill`: resumable, throttled snapshots of
  * existing rows as op 'r' transactions, consistent with the live stream.

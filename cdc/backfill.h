@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * backfill.h - snapshot existing rows as op 'r' transactions (issue 7).
  *

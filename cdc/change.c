@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * change.c - tables and transactions of the row/value model.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * change.h - the row/value model shared by every source, mapping and sink.
  *

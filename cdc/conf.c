@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conf.c - flat dotted-key configuration, YAML loading, ${VAR} expansion,
  * secret detection and redaction.

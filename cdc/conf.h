@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conf.h - configuration: a flat map of dotted keys to string values.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * http.c - the operational HTTP endpoint (libmicrohttpd, one internal
  * polling thread):

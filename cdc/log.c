@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.c - leveled logging to stderr, as text or JSON lines.
  * Every message passes through cdc_conf_redact() so credentials embedded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.c - the process-wide registry behind /metrics, /status and
  * /readyz (see metrics.h for the definitions of lag, latency and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.h - the operational state of the running process: counters and
  * gauges for Prometheus (/metrics), the /status document, readiness

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pipeline.h - the loop that moves transactions from a source to a sink
  * and advances the checkpoint over the unbroken run of delivered ones.

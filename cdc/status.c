@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * status.c - `autoglm-cdc status [-c pipeline.yaml] [--url URL]`: the
  * status table, one row per application.

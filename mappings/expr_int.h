@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * expr_int.h - internals shared by expr.c and map.c: evaluated values and
  * the evaluation context.  Not part of the public mapping API.

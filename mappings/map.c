@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * map.c - compile mapping files and map row changes to wide operations.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * map.h - the mapping engine: YAML mappings turn row changes of several
  * sources into "wide operations" on business-keyed wide tables.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * map_cli.c - `autoglm-cdc mapping test` and `autoglm-cdc validate`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * map_int.h - internals of the mapping engine shared by its files.
  */

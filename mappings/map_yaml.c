@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * map_yaml.c - YAML text to a small node tree with source marks.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reverse.c - two-way sync: ranks that travel with the values
  * (mappings/reverse.h, docs/TWO-WAY.md).

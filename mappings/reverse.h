@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reverse.h - two-way sync support for the mapping engine
  * (docs/TWO-WAY.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * twoway_sql.c - generate the conflict triggers of two-way tables from
  * the mapping set (mappings/twoway_sql.h, docs/TWO-WAY.md), and the

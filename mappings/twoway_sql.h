@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * twoway_sql.h - the conflict triggers of two-way tables, generated from
  * the mapping set (docs/TWO-WAY.md, "Ranking direct edits").

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # scripts/deps.sh - install the Debian packages autoglm-cdc needs to build
 # and to run its full test suite (compilers, libraries, MariaDB,
 # PostgreSQL 15, Java + Maven for the Kafka broker, kcat, valgrind).

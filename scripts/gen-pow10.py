@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Write cdc/pow10_tab.h: 10^k for k in [KMIN, KMAX] as a 128-bit
 significand P (top bit set) and binary exponent s, 10^k ~= P * 2^s, P
 rounded to nearest.  Used by cdc_json_double_fmt() (cdc/envelope.c) to get

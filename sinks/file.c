@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * file.c - the stdout and file sinks: JSON lines, one envelope per line.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mysql_wide.c - the MySQL/MariaDB wide-table sink (`--sink mysql`).
  *

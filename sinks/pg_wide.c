@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pg_wide.c - the PostgreSQL wide-table sink (`--sink postgres`).
  *

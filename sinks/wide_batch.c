@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wide_batch.c - batching shared by the wide-table sinks (wide_batch.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * wide_batch.h - the transaction batching shared by the wide-table sinks
  * (sinks/pg_wide.c, sinks/mysql_wide.c).

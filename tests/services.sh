@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/services.sh - start and stop the real servers the integration tests
 # use: MariaDB (binlog in ROW/FULL/FULL metadata, GTID), PostgreSQL 15
 # (wal_level=logical) and Apache Kafka (single KRaft node, broker and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * source.c - `--source kafka`: envelopes from Kafka topics back into
  * transactions, consumed as a consumer group.

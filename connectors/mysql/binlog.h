@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * binlog.h - pure MySQL/MariaDB binlog decoder (no I/O).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * binlog_decode.c - pure MySQL/MariaDB binlog event decoder (no I/O).
  *

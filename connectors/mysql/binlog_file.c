@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * binlog_file.c - read a whole binlog file and feed its events to the
  * decoder (the only I/O of the binlog decoder).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * binlog_json.c - MySQL binary JSON (sql-common/json_binary.h) -> JSON text.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * binlog_value.c - one column value of a binlog row image -> cdc_value_t.
  *

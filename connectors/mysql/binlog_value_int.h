@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * binlog_value_int.h - helpers shared by binlog_value.c, binlog_json.c and
  * charset.c (private to connectors/mysql; not part of the decoder API).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * charset.c - MySQL/MariaDB column bytes -> UTF-8.
  *

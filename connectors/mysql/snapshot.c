@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * snapshot.c - the MySQL/MariaDB snapshot driver of `autoglm-cdc backfill`
  * (cdc/backfill.h).

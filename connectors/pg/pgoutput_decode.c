@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pgoutput_decode.c - pure decoder of pgoutput logical replication messages.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * pgoutput_decode.h - pure decoder of PostgreSQL pgoutput messages (no I/O).
  *

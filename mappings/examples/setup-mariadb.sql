@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Source tables of the customer_wide example in MariaDB (run as root).
 CREATE DATABASE IF NOT EXISTS crm;
 CREATE DATABASE IF NOT EXISTS support;

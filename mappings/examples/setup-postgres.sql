@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Source table of the customer_wide example in PostgreSQL.  REPLICA
 -- IDENTITY FULL gives complete old rows, so the mapping can tell which
 -- fields an update changed and notice a moved business key.

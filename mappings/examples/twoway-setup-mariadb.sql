@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Two-way example (docs/TWO-WAY.md), MariaDB side: the business table
 -- with its _provenance column and the triggers that rank direct edits.
 --   mariadb -uroot -p... < mappings/examples/twoway-setup-mariadb.sql

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- Two-way example (docs/TWO-WAY.md), PostgreSQL side: the wide table, the
 -- stamping trigger for direct edits, and the publication of the reverse
 -- pipeline.  Run as a superuser:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_binlog.c - libFuzzer target for the binlog event decoder, and
  * (built with -DCDC_FUZZ_REPLAY_MAIN) a standalone main that replays the

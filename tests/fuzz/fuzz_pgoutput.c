@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_pgoutput.c - libFuzzer target for the pgoutput decoder, and (built
  * with -DCDC_FUZZ_REPLAY_MAIN) a standalone main that replays the corpus

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Generate the seed corpus of tests/fuzz/fuzz_binlog.c.
 
 Every seed is synthesised here from the binlog format description (no

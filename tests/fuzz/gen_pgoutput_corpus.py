@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Generate the seed corpus of tests/fuzz/fuzz_pgoutput.c.
 
 Each seed: byte 0 = protocol (0 -> 1, 1 -> 2), then frames

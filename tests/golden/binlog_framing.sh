@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # binlog_framing.sh - `autoglm-cdc decode --events` against the .events.txt
 # listing of every binlog fixture (offset, type name, size per event; the
 # indentation of TRANSACTION_PAYLOAD inner events included).  Files broken

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """check_decoded.py - golden test for binlog row values.
 
 For every binlog FILE given, runs `autoglm-cdc decode --format autoglm FILE`

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Golden test: every row value that autoglm-cdc decodes from the MariaDB
 # 10.11 fixtures equals what mariadb-binlog -vv printed in the .decoded.txt
 # beside each file (tests/golden/check_decoded.py does the comparing).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What the Python integration tests share (tests/integ/t_*.py).
 
 The servers' settings come from tests/services.env (CDC_SVC_ENV); MariaDB

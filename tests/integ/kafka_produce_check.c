@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kafka_produce_check.c - drive the Kafka sink against a real broker.
  *

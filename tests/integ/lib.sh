@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # tests/integ/lib.sh - helpers for integration test scripts (bash).
 #
 # Source it at the top of a tests/integ/t_*.sh script:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * mysql_drive.c - drive the live mysql source directly (integration tests).
  *

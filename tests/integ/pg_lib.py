@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the PostgreSQL integration tests (tests/integ/t_pg_*.py).
 
 Loads tests/services.env (CDC_SVC_ENV), talks to PostgreSQL with psql (no

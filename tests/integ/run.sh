@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # tests/integ/run.sh - run the integration tests against real servers.
 #
 # Usage: tests/integ/run.sh [PATTERN...]

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Backfill during live DML while the streaming daemon runs converges.
 
   1. bf_conc.t gets N rows (before the stream's start: only the backfill

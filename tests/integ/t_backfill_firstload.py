@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """MariaDB consistent first load: backfill during DML, then the stream from
 the stored checkpoint - no gap, no overlap.
 

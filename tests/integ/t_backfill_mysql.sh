@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_backfill_mysql.sh - backfill for cron: lock, kill -9 + resume, exit codes
 # (MariaDB from tests/services.env; run by tests/integ/run.sh backfill).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Backfill on PostgreSQL: consistent first load, then watermarked chunks
 during random DML while the stream runs; everything converges to SELECT.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Backfill type fidelity (MariaDB): backfill == stream == SELECT, every type.
 
 On the real MariaDB from tests/services.env, with the tables and the seeded

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Live decode fidelity test: binlog -> envelopes -> replay == source.
 
 On the real MariaDB from tests/services.env:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_kafka_sink.sh - the Kafka sink against the real broker.
 #
 # Produces a workload through cdc_sink_kafka_ops (kafka_produce_check, a

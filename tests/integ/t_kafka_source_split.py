@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """`--source kafka`: two workers of one consumer group share a 2-partition
 topic of envelopes and write a PostgreSQL wide table; kill -9 of one
 loses and duplicates nothing.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """The example mapping end to end: MariaDB + PostgreSQL -> customer_wide.
 
 Sources (mappings/examples/customer_wide.yaml): crm.customers and

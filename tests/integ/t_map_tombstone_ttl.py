@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Tombstone retention (postgres_sink.tombstone_keep / mysql_sink.tombstone_keep).
 
 A MariaDB source (database ttlspg_<pid> / ttlsmy_<pid>, application id "a") deletes rows

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Row deletes (on_delete: delete) converge in any order: field-level tombstones.
 
 Two MariaDB sources (databases tsa_<pid>, tsb_<pid>, pipelines with

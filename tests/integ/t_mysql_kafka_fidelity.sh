@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The live twin of the decode fidelity test: a random workload over every
 # column type on the real MariaDB, streamed by `autoglm-cdc --source mysql
 # --sink kafka` into the real broker, consumed back and replayed: the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """kill -9 loop: MariaDB -> autoglm-cdc -> real Kafka, nothing lost.
 
 A writer applies CHANGES row changes (inserts and updates; every update

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Broker stopped for 30 s mid-stream: MariaDB -> autoglm-cdc -> Kafka keeps
 # reading until librdkafka's bounded queue is full, then blocks, logs that
 # it waits, and delivers everything once the broker is back.  Nothing lost,

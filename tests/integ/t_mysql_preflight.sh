@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_mysql_preflight.sh - the mysql source refuses wrong server settings
 # with one message per problem (and the SQL that fixes it), exit 78.
 #

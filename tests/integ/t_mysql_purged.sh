@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_mysql_purged.sh - resuming at a position whose binlog was purged stops
 # with exit 3 and a message naming the position and the remedy; the source
 # never skips ahead.  Covers file:pos and GTID resumes and mysql.from.

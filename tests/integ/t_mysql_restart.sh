@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_mysql_restart.sh - MariaDB restarted, then stalled (SIGSTOP), mid-stream:
 # the mysql source notices (EOF / read timeout of 3 heartbeats), reconnects
 # with capped, jittered backoff and resumes after the last transaction it

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_mysql_stream.sh - inserts, updates and deletes arrive live from MariaDB
 # through the mysql source; heartbeats keep an idle stream open; the
 # start positions now / beginning / FILE:POS / GTID and a resume from a

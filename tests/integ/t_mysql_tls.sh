@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_mysql_tls.sh - the mysql source over TLS: mysql.ssl.mode preferred /
 # required / verify_ca / verify_identity against a MariaDB with a test CA,
 # and refusals for a wrong CA or a host name not in the certificate.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_ops_endpoints.sh - the operational HTTP endpoint against a running
 # pipeline: /livez, /readyz, /status, /metrics (scraped and parsed), the
 # bearer token, `autoglm-cdc status` (live and from the checkpoint), lag and

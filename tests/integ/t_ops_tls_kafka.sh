@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_ops_tls_kafka.sh - the Kafka sink over TLS (security.protocol=ssl) and
 # TLS + SASL/PLAIN (sasl_ssl) with certificate verification, against a
 # single-node KRaft Kafka of its own (SSL and SASL_SSL listeners on free

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_ops_tls_mysql.sh - `autoglm-cdc run --source mysql` over TLS with
 # certificate verification against a MariaDB of its own that requires
 # secure transport (require_secure_transport=ON), on a free loopback port.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_ops_tls_pg.sh - the postgres source over TLS with certificate
 # verification (libpq sslmode=verify-full + sslrootcert in postgres.dsn)
 # against a PostgreSQL cluster of its own that accepts TLS connections only

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_pg_preflight.sh - the postgres source refuses what it cannot capture
 # correctly, with the fix in the message:
 #   * a captured table without primary key and REPLICA IDENTITY DEFAULT, and

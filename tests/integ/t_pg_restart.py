@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Restart without loss, and bounded WAL retention, against a real server.
 
 Part 1 (kill -9): a writer commits small transactions (inserts and

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """PostgreSQL row semantics through autoglm-cdc, against a real server:
 
   * unchanged TOAST: an update that does not touch a large out-of-line

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Type fidelity: PostgreSQL 15 -> autoglm-cdc (pgoutput) -> envelopes.
 
 A random workload (inserts, updates of random columns, deletes, in

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Two-way sync with row deletes on both sides (docs/TWO-WAY.md, deletes).
 
   crm       (MariaDB)     twd_<pid>.customers  --forward-->  customer_wide

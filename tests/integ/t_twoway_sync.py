@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Two-way sync: a MariaDB business table <-> a PostgreSQL wide table.
 
   crm       (MariaDB)     tw_<pid>.customers  --forward-->  customer_wide

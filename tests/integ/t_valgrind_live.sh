@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # The main live paths under valgrind: MariaDB -> mysql source -> pipeline ->
 # Kafka sink (+ the HTTP endpoint), with inserts, updates, deletes and a
 # JSON column; then the same changes through a mapping into a PostgreSQL

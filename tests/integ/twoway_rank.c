@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * twoway_rank.c - print cdc_twoway_rank() for the integration tests
  * (tests/integ/t_twoway_weighted.py compares it with the ranks the

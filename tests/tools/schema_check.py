@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Validate JSON lines against docs/envelope.schema.json.
 
 A small validator for the JSON Schema subset the envelope schema uses

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cdc_test.h - a tiny TAP harness for the C unit tests.
  *

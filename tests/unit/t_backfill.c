@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_backfill.c - hermetic tests of the backfill helpers: progress file
  * round trip and torn-file refusal, pacing, ETA text.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_binlog_decode.c - binlog decoder behaviour on the recorded fixtures:
  * checksums, table-map metadata, row images, transaction grouping (XA,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_binlog_framing.c - every binlog fixture's framing against the
  * `.events.txt` listing beside it.

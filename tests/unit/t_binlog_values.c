@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_binlog_values.c - column value decoding (connectors/mysql/
  * binlog_value.c, binlog_json.c, charset.c) on handcrafted row-image

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_core.c - unit tests of the core: buffers, base64, JSON writer and
  * envelopes (parsed back with yajl), configuration, checkpoints, filters.

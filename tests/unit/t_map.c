@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_map.c - the mapping engine: YAML errors (file:line:column, did you
  * mean), expressions, value maps, casts and time zones, and the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # t_map_cli.sh - `autoglm-cdc mapping test` and `validate FILE` without
 # servers: exit codes and messages (make check).
 set -u
@@ -25,7 +26,7 @@ check "mapping test prints rows" 0 '-- rows' "$BIN" mapping test "$EX" "$IN"
 check "mapping test reads stdin" 0 'customer_wide customer_id="3"' sh -c "'$BIN' mapping test '$EX' < '$IN'"
 check "validate a file alone" 0 'ok: 4 mappings onto 1 target' "$BIN" validate "$EX"
 sed 's/      last_ticket_subject: subject/      last_ticket_subjet: subject/' "$EX" > "$T/bad.yaml"
-check "unknown field: position and suggestion" 78 "bad.yaml:93:7: unknown field 'last_ticket_subjet'" "$BIN" validate "$T/bad.yaml"
+check "unknown field: position and suggestion" 78 "bad.yaml:94:7: unknown field 'last_ticket_subjet'" "$BIN" validate "$T/bad.yaml"
 check "unknown field: hint" 78 "did you mean 'last_ticket_subject'?" "$BIN" mapping test "$T/bad.yaml" "$IN"
 printf 'targets: {w: {key: k, fields: {k: int}}\n' > "$T/syntax.yaml"
 check "YAML syntax error" 78 "syntax.yaml:2:1: YAML syntax error" "$BIN" validate "$T/syntax.yaml"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_metrics.c - the metrics registry (lag, readiness, Prometheus text,
  * /status JSON), the HTTP endpoint on a loopback port chosen by the kernel

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_pgoutput.c - hermetic tests of the pgoutput decoder: hand-built
  * messages for every message type and value type, malformed input.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_sink_kafka.c - the Kafka sink against librdkafka's mock cluster.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_source_kafka.c - the Kafka source against librdkafka's mock cluster.
  *

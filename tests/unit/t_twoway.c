@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_twoway.c - two-way ranks (mappings/reverse.c): the trigger's rank
  * formula equals the engine's rank for the same source, time and a zero

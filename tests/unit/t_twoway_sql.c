@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * t_twoway_sql.c - the trigger SQL generated for two-way tables
  * (mappings/twoway_sql.c): which tables and fields are two-way, the rank
