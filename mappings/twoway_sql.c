@@ -490,6 +490,27 @@ static void pg_key_match(cdc_buf_t *b, const cdc_map_target_t *t,
     }
 }
 
+/* DECLARE decl BEGIN, nothing for our sinks' sessions (RETURN rec), and
+ * tp := the _provenance of rec's key in <table>_tombstones (locked) */
+static void pg_tomb_prologue(cdc_buf_t *fb, const twtable_t *tt,
+                             const char *decl, const char *rec,
+                             const char *why)
+{
+    const cdc_map_target_t *t = tt->t;
+    char name[200];
+
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    cdc_buf_printf(fb, "DECLARE\n    %s\nBEGIN\n"
+                       "    IF pg_replication_origin_session_is_setup() THEN\n"
+                       "        RETURN %s;             -- one of our sinks: %s\n"
+                       "    END IF;\n    SELECT x._provenance INTO tp FROM ",
+                   decl, rec, why);
+    qual(fb, 1, *t->schema ? t->schema : "public", name);
+    cdc_buf_puts(fb, " x WHERE ");
+    pg_key_match(fb, t, rec);
+    cdc_buf_puts(fb, " FOR UPDATE;\n");
+}
+
 /* CREATE OR REPLACE FUNCTION <schema>.<table>_2w_<what>() ... body;
  * DROP/CREATE TRIGGER <trigger> <when> ON the table */
 static void pg_table_function(cdc_buf_t *b, const twtable_t *tt,
@@ -531,19 +552,9 @@ static void pg_delete(cdc_buf_t *b, const twtable_t *tt)
 
     cdc_map_tombstone_table(t, name, sizeof(name));
     tomb_ddl(b, 1, t);
-    cdc_buf_puts(&fb,
-        "DECLARE\n"
-        "    o jsonb; tp jsonb; p jsonb; t bigint; r text; now_us bigint;\n"
-        "BEGIN\n"
-        "    IF pg_replication_origin_session_is_setup() THEN\n"
-        "        RETURN OLD;             -- one of our sinks: its tombstones carry their ranks\n"
-        "    END IF;\n"
-        "    o := coalesce(OLD._provenance, '{}'::jsonb);\n"
-        "    SELECT x._provenance INTO tp FROM ");
-    qual(&fb, 1, sch, name);
-    cdc_buf_puts(&fb, " x WHERE ");
-    pg_key_match(&fb, t, "OLD");
-    cdc_buf_puts(&fb, " FOR UPDATE;\n"
+    pg_tomb_prologue(&fb, tt, "o jsonb; tp jsonb; p jsonb; t bigint; r text; "
+                     "now_us bigint;", "OLD", "its tombstones carry their ranks");
+    cdc_buf_puts(&fb, "    o := coalesce(OLD._provenance, '{}'::jsonb);\n"
         "    tp := coalesce(tp, '{}'::jsonb);\n"
         "    p := tp;\n"
         "    now_us := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;\n");
@@ -630,19 +641,9 @@ static void pg_reinsert(cdc_buf_t *b, const twtable_t *tt)
     cdc_buf_t fb = CDC_BUF_INIT;
 
     cdc_map_tombstone_table(t, name, sizeof(name));
-    cdc_buf_puts(&fb,
-        "DECLARE\n"
-        "    tp jsonb; e jsonb; d jsonb; t bigint; r text; live boolean := false;\n"
-        "BEGIN\n"
-        "    IF pg_replication_origin_session_is_setup() THEN\n"
-        "        RETURN NEW;             -- one of our sinks: it merges tombstones itself\n"
-        "    END IF;\n"
-        "    SELECT x._provenance INTO tp FROM ");
-    qual(&fb, 1, sch, name);
-    cdc_buf_puts(&fb, " x WHERE ");
-    pg_key_match(&fb, t, "NEW");
-    cdc_buf_puts(&fb, " FOR UPDATE;\n"
-        "    IF tp IS NULL THEN\n"
+    pg_tomb_prologue(&fb, tt, "tp jsonb; e jsonb; d jsonb; t bigint; r text; "
+                     "live boolean := false;", "NEW", "it merges tombstones itself");
+    cdc_buf_puts(&fb, "    IF tp IS NULL THEN\n"
         "        RETURN NEW;             -- no tombstone: a plain insert\n"
         "    END IF;\n"
         "    NEW._provenance := coalesce(NEW._provenance, '{}'::jsonb);\n");

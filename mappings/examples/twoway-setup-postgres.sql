@@ -72,8 +72,8 @@ BEGIN
     IF pg_replication_origin_session_is_setup() THEN
         RETURN OLD;             -- one of our sinks: its tombstones carry their ranks
     END IF;
-    o := coalesce(OLD._provenance, '{}'::jsonb);
     SELECT x._provenance INTO tp FROM "public"."customer_2w_tombstones" x WHERE x."customer_id" = OLD."customer_id" FOR UPDATE;
+    o := coalesce(OLD._provenance, '{}'::jsonb);
     tp := coalesce(tp, '{}'::jsonb);
     p := tp;
     now_us := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;

@@ -319,13 +319,7 @@ if after != before:
     fail("a second backfill without source changes changed the wide table")
 if wide() != model():
     fail("the wide table left the model after the second backfill")
-for p in PROCS:
-    p.terminate()
-for p in PROCS:
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+dblib.stop(PROCS)
 PROCS.clear()
 cleanup()
 print("ok - backfills rank below streamed changes, keep their own offsets row, and re-run without effect")

@@ -242,27 +242,27 @@ def wait_for(what, cond, timeout=30):
 
 def cases():
     hi, lo = R["high"], R["low"]
+
+    def reinsert(case, key, deleter, inserter, vals):
+        """seed key from the deleter's side, delete it there, wait for the
+        delete on the other side, re-insert vals there; (ok, stderr)"""
+        run1(deleter, ins(deleter, key, {f: "%s-%s" % (case, f) for f in FIELDS}))
+        wait_equal("case %s seeded" % case)
+        run1(deleter, delete(deleter, key))
+        wait_for("case %s's delete on the other side" % case, lambda: gone(inserter, key))
+        return run1(inserter, ins(inserter, key, vals), check=False)
+
     exp = {}
-    # A: high deletes, low re-inserts every field
-    run1(hi, ins(hi, 101, {f: "a-%s" % f for f in FIELDS}))
-    wait_equal("case A seeded")
-    run1(hi, delete(hi, 101))
-    wait_for("case A's delete on the low side", lambda: gone(lo, 101))
-    run1(lo, ins(lo, 101, {f: "a2-%s" % f for f in FIELDS}))
+    # A: high deletes, low re-inserts every field; B: low deletes (its own
+    # values), high re-inserts; C: high deletes, low re-inserts only the
+    # fields it loses: refused
+    for case, key, deleter, inserter in (("a", 101, hi, lo), ("b", 102, lo, hi)):
+        ok, err = reinsert(case, key, deleter, inserter, {f: "%s2-%s" % (case, f) for f in FIELDS})
+        if not ok:
+            fail("case %s: the re-insert failed: %s" % (case.upper(), err.strip()))
     exp[101] = ("a2-name", "\\N", "\\N")
-    # B: low deletes (its own values), high re-inserts
-    run1(lo, ins(lo, 102, {f: "b-%s" % f for f in FIELDS}))
-    wait_equal("case B seeded")
-    run1(lo, delete(lo, 102))
-    wait_for("case B's delete on the high side", lambda: gone(hi, 102))
-    run1(hi, ins(hi, 102, {f: "b2-%s" % f for f in FIELDS}))
     exp[102] = ("b2-name", "b2-tier", "b2-score")
-    # C: high deletes, low re-inserts only the fields it loses: refused
-    run1(hi, ins(hi, 103, {f: "c-%s" % f for f in FIELDS}))
-    wait_equal("case C seeded")
-    run1(hi, delete(hi, 103))
-    wait_for("case C's delete on the low side", lambda: gone(lo, 103))
-    ok, err = run1(lo, ins(lo, 103, {"tier": "c2-tier", "score": "c2-score"}), check=False)
+    ok, err = reinsert("c", 103, hi, lo, {"tier": "c2-tier", "score": "c2-score"})
     if ok or "autoglm-cdc" not in err:
         fail("case C: an insert that wins no field against the key's delete was not refused: %s" % err.strip())
     final = wait_equal("the re-insert cases")
@@ -418,13 +418,7 @@ for n, hi in ((1, "crm"), (2, "platform")):
         fail("round %d: counters moved after settling (ping-pong)" % n)
     log("round %d: cases A, B, C as the rules say; random workload: %d of %d keys live, %d writes refused by "
         "the triggers; both sides equal" % (n, live, NKEYS, refused))
-    for p in PROCS:
-        p.terminate()
-    for p in PROCS:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    dblib.stop(PROCS)
     PROCS.clear()
     cleanup(all_rounds=False)
 cleanup()
