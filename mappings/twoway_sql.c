@@ -472,21 +472,17 @@ static void pg_path(cdc_buf_t *b, const char *name, const char *x)
     cdc_buf_printf(b, ", '%s']", x);
 }
 
-/* A direct DELETE (not one of our sinks) leaves a tombstone: for every
- * non-key field {"s", "t", "r", "d": 1}, t the statement time but at
- * least the stored time + 1 µs (of the row and of a tombstone the key
- * may still have), merged into <table>_tombstones; an entry of higher
- * rank already there stays.  A delete that does not beat a stored value
- * (rules priority/weighted) is refused with an error. */
-/* WHERE x.k1 = <rec>.k1 AND ... over the key columns of t */
-static void pg_key_match(cdc_buf_t *b, const cdc_map_target_t *t,
-                         const char *rec)
+/* x.k1 = <rec>.k1 AND ... (PostgreSQL, alias x of the tombstones table) or
+ * `k1` = <rec>.`k1` AND ... (MariaDB/MySQL) over the key columns of t */
+static void key_match(cdc_buf_t *b, int pg, const cdc_map_target_t *t,
+                      const char *rec)
 {
     for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, k ? " AND x." : "x.");
-        pg_ident(b, t->fields[t->key[k]].name);
+        cdc_buf_puts(b, k ? " AND " : "");
+        cdc_buf_puts(b, pg ? "x." : "");
+        (pg ? pg_ident : my_ident)(b, t->fields[t->key[k]].name);
         cdc_buf_printf(b, " = %s.", rec);
-        pg_ident(b, t->fields[t->key[k]].name);
+        (pg ? pg_ident : my_ident)(b, t->fields[t->key[k]].name);
     }
 }
 
@@ -507,7 +503,7 @@ static void pg_tomb_prologue(cdc_buf_t *fb, const twtable_t *tt,
                    decl, rec, why);
     qual(fb, 1, *t->schema ? t->schema : "public", name);
     cdc_buf_puts(fb, " x WHERE ");
-    pg_key_match(fb, t, rec);
+    key_match(fb, 1, t, rec);
     cdc_buf_puts(fb, " FOR UPDATE;\n");
 }
 
@@ -692,7 +688,7 @@ static void pg_reinsert(cdc_buf_t *b, const twtable_t *tt)
         "    END IF;\n    DELETE FROM ");
     qual(&fb, 1, sch, name);
     cdc_buf_puts(&fb, " x WHERE ");
-    pg_key_match(&fb, t, "NEW");
+    key_match(&fb, 1, t, "NEW");
     cdc_buf_puts(&fb, ";\n    RETURN NEW;\nEND\n");
     pg_table_function(b, tt, "reins", fb.p, "autoglm_cdc_twoway_reins",
                       "BEFORE INSERT");
@@ -721,9 +717,6 @@ static void obj_name(cdc_buf_t *b, int pg, const char *table, const char *what)
     (pg ? pg_ident : my_ident)(b, n.p);
     cdc_buf_free(&n);
 }
-
-static void my_key_match(cdc_buf_t *b, const cdc_map_target_t *t,
-                         const char *rec);
 
 static void my_trigger_name(cdc_buf_t *b, const char *table, const char *what)
 {
@@ -773,7 +766,7 @@ static void my_delete(cdc_buf_t *b, const twtable_t *tt)
                     "        SET tp = COALESCE((SELECT `_provenance` FROM ");
     qual(b, 0, t->schema, name);
     cdc_buf_puts(b, " WHERE ");
-    my_key_match(b, t, "OLD");
+    key_match(b, 0, t, "OLD");
     cdc_buf_puts(b, " FOR UPDATE), '{}');\n        SET p = tp;\n"
                     "        SET now_us = CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 "
                     "AS SIGNED);\n");
@@ -825,18 +818,6 @@ static void my_delete(cdc_buf_t *b, const twtable_t *tt)
                     "VALUES(`_provenance`);\n    END IF;\nEND//\n");
 }
 
-/* `k1` = <rec>.`k1` AND ... over the key columns of t */
-static void my_key_match(cdc_buf_t *b, const cdc_map_target_t *t,
-                         const char *rec)
-{
-    for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, k ? " AND " : "");
-        my_ident(b, t->fields[t->key[k]].name);
-        cdc_buf_printf(b, " = %s.", rec);
-        my_ident(b, t->fields[t->key[k]].name);
-    }
-}
-
 /* The body of the BEFORE INSERT trigger of a table whose deletes are
  * two-way, after "DECLARE t BIGINT;": as pg_reinsert(), in one trigger
  * (a value is ranked at least 1 µs after the key's tombstone; one that
@@ -857,7 +838,7 @@ static void my_reinsert(cdc_buf_t *b, const twtable_t *tt)
                     "AS SIGNED);\n        SET tp = (SELECT `_provenance` FROM ");
     qual(b, 0, t->schema, name);
     cdc_buf_puts(b, " WHERE ");
-    my_key_match(b, t, "NEW");
+    key_match(b, 0, t, "NEW");
     cdc_buf_puts(b, " FOR UPDATE);\n");
     for (uint32_t i = 0; i < tt->nfields; i++) {
         const twfield_t *f = &tt->fields[i];
@@ -899,7 +880,7 @@ static void my_reinsert(cdc_buf_t *b, const twtable_t *tt)
                     "            END IF;\n            DELETE FROM ");
     qual(b, 0, t->schema, name);
     cdc_buf_puts(b, " WHERE ");
-    my_key_match(b, t, "NEW");
+    key_match(b, 0, t, "NEW");
     cdc_buf_puts(b, ";\n        END IF;\n    END IF;\nEND//\n");
 }
 
