@@ -44,6 +44,8 @@ void cdc_table_destroy(cdc_table_t *t)
         t->priv_free(t->priv);
     free(t->cols);
     free(t->pk);
+    free(t->dbz_kschema);
+    free(t->dbz_vschema);
     free(t->db);
     free(t->name);
     free(t);

@@ -79,6 +79,10 @@ typedef struct cdc_table {
     uint32_t npk;
     uint32_t *pk;   /* indexes of primary key columns, in key order */
     void *priv;     /* source-private data, freed with priv_free */
+    /* Debezium writer cache (owned, lazy): key and value schema texts,
+     * valid for the writer settings hashed in dbz_tag */
+    char *dbz_kschema, *dbz_vschema;
+    uint32_t dbz_tag;
     void (*priv_free)(void *);
 } cdc_table_t;
 

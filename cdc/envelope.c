@@ -185,7 +185,7 @@ static const char digit_pairs[201] =
     "6869707172737475767778798081828384858687888990919293949596979899";
 
 /* Two digits per division (put_u64 was 8% of the writer thread). */
-static void put_u64(cdc_buf_t *out, uint64_t v)
+void cdc_json_u64(cdc_buf_t *out, uint64_t v)
 {
     char tmp[24];
     int n = 24;
@@ -204,13 +204,13 @@ static void put_u64(cdc_buf_t *out, uint64_t v)
     cdc_buf_put(out, tmp + n, (size_t)(24 - n));
 }
 
-static void put_i64(cdc_buf_t *out, int64_t v)
+void cdc_json_i64(cdc_buf_t *out, int64_t v)
 {
     if (v < 0) {
         cdc_buf_putc(out, '-');
-        put_u64(out, (uint64_t)0 - (uint64_t)v);
+        cdc_json_u64(out, (uint64_t)0 - (uint64_t)v);
     } else
-        put_u64(out, (uint64_t)v);
+        cdc_json_u64(out, (uint64_t)v);
 }
 
 /* The reference rule for doubles: the shortest of %.15g, %.16g and %.17g
@@ -416,7 +416,7 @@ size_t cdc_json_float_fmt_ref(char *tmp, float f)
     return fmt_float_slow(tmp, 32, f);
 }
 
-static void put_double(cdc_buf_t *out, double d, int is_float)
+void cdc_json_double(cdc_buf_t *out, double d, int is_float)
 {
     char tmp[40];
 
@@ -446,16 +446,16 @@ void cdc_json_value(cdc_buf_t *out, const cdc_value_t *v)
         cdc_buf_puts(out, v->u.b ? "true" : "false");
         break;
     case CDC_V_INT:
-        put_i64(out, v->u.i);
+        cdc_json_i64(out, v->u.i);
         break;
     case CDC_V_UINT:
-        put_u64(out, v->u.u);
+        cdc_json_u64(out, v->u.u);
         break;
     case CDC_V_FLOAT:
-        put_double(out, v->u.d, 1);
+        cdc_json_double(out, v->u.d, 1);
         break;
     case CDC_V_DOUBLE:
-        put_double(out, v->u.d, 0);
+        cdc_json_double(out, v->u.d, 0);
         break;
     case CDC_V_DECIMAL:
     case CDC_V_STRING:
@@ -512,7 +512,7 @@ static void put_key(cdc_buf_t *out, const char *k)
 }
 
 /* Column name as an escaped JSON key, cached in the column. */
-static void put_col_key(cdc_buf_t *out, const cdc_column_t *cc)
+void cdc_json_col_key(cdc_buf_t *out, const cdc_column_t *cc)
 {
     cdc_column_t *c = (cdc_column_t *)cc; /* the cache is logically mutable */
     if (!c->jkey) {
@@ -542,7 +542,7 @@ static void put_image(cdc_buf_t *out, const cdc_table_t *t,
         if (!first)
             cdc_buf_putc(out, ',');
         first = 0;
-        put_col_key(out, &t->cols[i]);
+        cdc_json_col_key(out, &t->cols[i]);
         cdc_json_value(out, &img[i]);
     }
     cdc_buf_putc(out, '}');
@@ -568,7 +568,7 @@ void cdc_envelope_key(cdc_buf_t *out, const cdc_change_t *ch)
                 if (!first)
                     cdc_buf_putc(out, ',');
                 first = 0;
-                put_col_key(out, &t->cols[i]);
+                cdc_json_col_key(out, &t->cols[i]);
                 cdc_json_value(out, v);
             }
         } else {
@@ -579,7 +579,7 @@ void cdc_envelope_key(cdc_buf_t *out, const cdc_change_t *ch)
                 if (!first)
                     cdc_buf_putc(out, ',');
                 first = 0;
-                put_col_key(out, &t->cols[i]);
+                cdc_json_col_key(out, &t->cols[i]);
                 cdc_json_value(out, &img[i]);
             }
         }
@@ -625,23 +625,23 @@ static void put_source_common(cdc_buf_t *out, const cdc_txn_t *tx,
         put_str_field(out, "schema", ch->tbl->db);
         put_str_field(out, "table", ch->tbl->name);
         cdc_buf_puts(out, ",\"lsn\":");
-        put_u64(out, ch->pos);
+        cdc_json_u64(out, ch->pos);
         cdc_buf_puts(out, ",\"txId\":");
-        put_u64(out, tx->xid);
+        cdc_json_u64(out, tx->xid);
     } else {
         cdc_buf_puts(out, ",\"server_id\":");
-        put_u64(out, tx->server_id);
+        cdc_json_u64(out, tx->server_id);
         put_str_field(out, "db", ch->tbl->db);
         put_str_field(out, "table", ch->tbl->name);
         put_str_field(out, "file", tx->file ? tx->file : tx->pos.file);
         cdc_buf_puts(out, ",\"pos\":");
-        put_u64(out, ch->pos);
+        cdc_json_u64(out, ch->pos);
         put_str_field(out, "gtid", tx->gtid[0] ? tx->gtid : NULL);
         cdc_buf_puts(out, ",\"row\":");
-        put_u64(out, ch->row);
+        cdc_json_u64(out, ch->row);
     }
     cdc_buf_puts(out, ",\"ts_ms\":");
-    put_i64(out, tx->commit_us / 1000);
+    cdc_json_i64(out, tx->commit_us / 1000);
 }
 
 void cdc_envelope_write(cdc_buf_t *out, const cdc_env_opts_t *o,
@@ -652,24 +652,7 @@ void cdc_envelope_write(cdc_buf_t *out, const cdc_env_opts_t *o,
     char op[2] = {ch->op, 0};
 
     if (o->format == CDC_FMT_DEBEZIUM) {
-        struct timeval tv;
-        cdc_buf_puts(out, "{\"before\":");
-        put_image(out, ch->tbl, ch->before);
-        cdc_buf_puts(out, ",\"after\":");
-        put_image(out, ch->tbl, ch->after);
-        cdc_buf_puts(out, ",\"source\":{\"version\":\"" PACKAGE_VERSION
-                          "\",\"connector\":");
-        cdc_json_string(out, conn, strlen(conn));
-        put_str_field(out, "name", app);
-        put_str_field(out, "snapshot", ch->op == CDC_OP_READ ? "true"
-                                                             : "false");
-        put_source_common(out, tx, ch);
-        cdc_buf_puts(out, "},\"op\":\"");
-        cdc_buf_puts(out, op);
-        cdc_buf_puts(out, "\",\"ts_ms\":");
-        gettimeofday(&tv, NULL);
-        put_i64(out, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000);
-        cdc_buf_putc(out, '}');
+        cdc_dbz_write(out, o, tx, ch, ch->op, ch->before, ch->after);
         return;
     }
     cdc_buf_puts(out, "{\"application_id\":");
@@ -677,7 +660,7 @@ void cdc_envelope_write(cdc_buf_t *out, const cdc_env_opts_t *o,
     cdc_buf_puts(out, ",\"timestamp\":\"");
     cdc_json_iso_ms(out, tx->commit_us);
     cdc_buf_puts(out, "\",\"version\":");
-    put_u64(out, CDC_ENVELOPE_VERSION);
+    cdc_json_u64(out, CDC_ENVELOPE_VERSION);
     cdc_buf_puts(out, ",\"payload\":{\"op\":\"");
     cdc_buf_puts(out, op);
     cdc_buf_puts(out, "\",\"key\":");

@@ -18,9 +18,37 @@
 
 typedef enum { CDC_FMT_AUTOGLM = 0, CDC_FMT_DEBEZIUM = 1 } cdc_format_t;
 
+/* Debezium value modes (docs/ENVELOPE.md); 0 is Debezium's default. */
+typedef enum {
+    CDC_DBZ_TIME_ADAPTIVE = 0,
+    CDC_DBZ_TIME_ADAPTIVE_US, /* adaptive_time_microseconds */
+    CDC_DBZ_TIME_CONNECT,
+    CDC_DBZ_TIME_ISO,         /* iso_string: our own text values */
+} cdc_dbz_time_t;
+typedef enum {
+    CDC_DBZ_DEC_PRECISE = 0,
+    CDC_DBZ_DEC_STRING,
+    CDC_DBZ_DEC_DOUBLE,
+} cdc_dbz_dec_t;
+typedef enum { CDC_DBZ_BIGINT_LONG = 0, CDC_DBZ_BIGINT_PRECISE } cdc_dbz_bigint_t;
+typedef enum {
+    CDC_DBZ_BIN_BYTES = 0,
+    CDC_DBZ_BIN_BASE64,
+    CDC_DBZ_BIN_HEX,
+} cdc_dbz_bin_t;
+
 typedef struct cdc_env_opts {
     cdc_format_t format;
-    const char *application_id; /* autoglm: application_id; debezium: name */
+    const char *application_id; /* autoglm: application_id; debezium: name
+                                   and the schema/topic prefix */
+    /* debezium only (zero = Debezium's defaults) */
+    uint8_t schemas;      /* debezium.schemas: {"schema","payload"} */
+    uint8_t time_mode;    /* cdc_dbz_time_t */
+    uint8_t decimal_mode; /* cdc_dbz_dec_t */
+    uint8_t bigint_mode;  /* cdc_dbz_bigint_t */
+    uint8_t binary_mode;  /* cdc_dbz_bin_t */
+    uint8_t txmeta;       /* provide.transaction.metadata */
+    uint8_t src_type;     /* column.propagate.source.type */
 } cdc_env_opts_t;
 
 /** @brief Parse "autoglm" / "debezium"; -1 if unknown. */
@@ -48,6 +76,40 @@ size_t cdc_json_float_fmt(char *tmp, float f);
 size_t cdc_json_float_fmt_ref(char *tmp, float f);
 /** @brief Append UTC time "YYYY-MM-DDTHH:MM:SS.mmmZ" of µs since epoch. */
 void cdc_json_iso_ms(cdc_buf_t *out, int64_t us);
+
+/* -- Debezium (envelope_debezium.c) -------------------------------- */
+struct cdc_conf;
+struct cdc_err;
+/** @brief Read the debezium.* keys of conf into o (format stays). */
+int cdc_dbz_opts_conf(cdc_env_opts_t *o, const struct cdc_conf *conf,
+                      struct cdc_err *err);
+/** @brief Append a Debezium value for change ch with op and the given
+ *  images (a key change is written as 'd' then 'c'); {"schema","payload"}
+ *  when o->schemas. */
+void cdc_dbz_write(cdc_buf_t *out, const cdc_env_opts_t *o,
+                   const cdc_txn_t *tx, const cdc_change_t *ch, char op,
+                   const cdc_value_t *before, const cdc_value_t *after);
+/** @brief Append the Debezium key of ch from img (its key columns, or all
+ *  present columns without a key; missing ones from fallback), values by
+ *  the modes of o. */
+void cdc_dbz_key(cdc_buf_t *out, const cdc_env_opts_t *o,
+                 const cdc_txn_t *tx, const cdc_change_t *ch,
+                 const cdc_value_t *img, const cdc_value_t *fallback);
+/** @brief 1 if ch is an update that changes the primary key. */
+int cdc_dbz_key_changed(const cdc_change_t *ch);
+/** @brief Transaction metadata: the BEGIN (end = 0) or END event of tx,
+ *  and its key {"id":...}. */
+void cdc_dbz_txn_event(cdc_buf_t *out, const cdc_env_opts_t *o,
+                       const cdc_txn_t *tx, int end);
+void cdc_dbz_txn_key(cdc_buf_t *out, const cdc_env_opts_t *o,
+                     const cdc_txn_t *tx);
+
+/* -- shared by the writers (not for other callers) ------------------ */
+void cdc_json_u64(cdc_buf_t *out, uint64_t v);
+void cdc_json_i64(cdc_buf_t *out, int64_t v);
+void cdc_json_double(cdc_buf_t *out, double d, int is_float);
+/** @brief "\"name\":" of a column, cached in the column. */
+void cdc_json_col_key(cdc_buf_t *out, const cdc_column_t *c);
 
 /* -- reading envelopes back (Kafka source, mapping test) ------------- */
 struct yajl_val_s;

@@ -50,6 +50,9 @@ static int env_opts(const cdc_conf_t *conf, file_sink_t *fs, cdc_err_t *err)
         cdc_err_hint(err, "use --format autoglm or --format debezium");
         return -1;
     }
+    if (fs->env.format == CDC_FMT_DEBEZIUM &&
+        cdc_dbz_opts_conf(&fs->env, conf, err) < 0)
+        return -1;
     fs->app = cdc_xstrdup(cdc_conf_get(
         conf, "application_id",
         cdc_conf_get(conf, "pipeline.name",

@@ -85,6 +85,7 @@ typedef struct kafka_sink {
     int64_t qmax_msgs;
     int64_t qmax_kb;
     cdc_env_opts_t eo;
+    rd_kafka_topic_t *txtopic; /* debezium transaction metadata, lazy */
 
     topic_ent_t **tab; /* topic handle cache by (db, table) */
     uint32_t tabsz;
@@ -487,14 +488,22 @@ static void note_unblocked(kafka_sink_t *s, int resumed)
 
 /* Produce one message of tx; waits (serving delivery reports) while the
  * local queue is full. */
-static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
-                   const char *key, size_t klen, const char *val,
-                   size_t vlen, cdc_err_t *err)
+static int produce_h(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
+                     const char *key, size_t klen, const char *val,
+                     size_t vlen, const char *hname, const cdc_buf_t *hval,
+                     cdc_err_t *err)
 {
     rd_kafka_resp_err_t e;
     int alone = 0; /* QUEUE_FULL with an empty queue */
 
     for (;;) {
+        /* one header (Debezium's key-change headers); owned by librdkafka
+         * once produced */
+        rd_kafka_headers_t *hdrs = NULL;
+        if (hname) {
+            hdrs = rd_kafka_headers_new(1);
+            rd_kafka_header_add(hdrs, hname, -1, hval->p, (ssize_t)hval->len);
+        }
         tx->pending++;
         e = rd_kafka_producev(
             s->rk, RD_KAFKA_V_RKT(rkt),
@@ -502,7 +511,9 @@ static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_KEY((void *)key, klen),
             RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_OPAQUE(tx),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
+            rd_kafka_headers_destroy(hdrs);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
             s->st.produced++;
             note_unblocked(s, 1);
@@ -577,15 +588,84 @@ static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
     return -1;
 }
 
+static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
+                   const char *key, size_t klen, const char *val,
+                   size_t vlen, cdc_err_t *err)
+{
+    return produce_h(s, rkt, tx, key, klen, val, vlen, NULL, NULL, err);
+}
+
+/* Debezium transaction metadata: BEGIN (end = 0) or END of tx on
+ * "<source>.transaction". */
+static int produce_txmeta(kafka_sink_t *s, cdc_txn_t *tx, int end,
+                          cdc_err_t *err)
+{
+    if (!s->txtopic) {
+        cdc_buf_t name = CDC_BUF_INIT;
+        put_sanitized(&name, s->source);
+        cdc_buf_puts(&name, ".transaction");
+        s->txtopic = rd_kafka_topic_new(s->rk, name.p, NULL);
+        cdc_buf_free(&name);
+        if (!s->txtopic) {
+            cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                        "kafka: cannot create the transaction topic "
+                        "handle: %s", rd_kafka_err2str(rd_kafka_last_error()));
+            return -1;
+        }
+    }
+    cdc_buf_reset(&s->key);
+    cdc_dbz_txn_key(&s->key, &s->eo, tx);
+    cdc_buf_reset(&s->val);
+    cdc_dbz_txn_event(&s->val, &s->eo, tx, end);
+    return produce(s, s->txtopic, tx, s->key.p, s->key.len, s->val.p,
+                   s->val.len, err);
+}
+
+/* A Debezium primary-key change: 'd' under the old key (header
+ * __debezium.newkey), its tombstone, then 'c' under the new key (header
+ * __debezium.oldkey). */
+static int produce_key_change(kafka_sink_t *s, rd_kafka_topic_t *rkt,
+                              cdc_txn_t *tx, const cdc_change_t *ch,
+                              cdc_err_t *err)
+{
+    cdc_buf_t oldk = CDC_BUF_INIT, newk = CDC_BUF_INIT;
+    int rc = -1;
+
+    cdc_dbz_key(&oldk, &s->eo, tx, ch, ch->before, NULL);
+    cdc_dbz_key(&newk, &s->eo, tx, ch, ch->after, ch->before);
+    cdc_buf_reset(&s->val);
+    cdc_dbz_write(&s->val, &s->eo, tx, ch, CDC_OP_DELETE, ch->before, NULL);
+    if (produce_h(s, rkt, tx, oldk.p, oldk.len, s->val.p, s->val.len,
+                  "__debezium.newkey", &newk, err) < 0)
+        goto out;
+    if (s->tombstones &&
+        produce(s, rkt, tx, oldk.p, oldk.len, NULL, 0, err) < 0)
+        goto out;
+    cdc_buf_reset(&s->val);
+    cdc_dbz_write(&s->val, &s->eo, tx, ch, CDC_OP_CREATE, NULL, ch->after);
+    if (produce_h(s, rkt, tx, newk.p, newk.len, s->val.p, s->val.len,
+                  "__debezium.oldkey", &oldk, err) < 0)
+        goto out;
+    rc = 0;
+out:
+    cdc_buf_free(&oldk);
+    cdc_buf_free(&newk);
+    return rc;
+}
+
 static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     kafka_sink_t *s = (kafka_sink_t *)snk;
+    int dbz = s->eo.format == CDC_FMT_DEBEZIUM;
 
     tx->pending = 0;
     if (check_failures(s, err) < 0)
         return -1;
     if (tx->skipped)
         return 0;
+    if (dbz && s->eo.txmeta && tx->nchanges &&
+        produce_txmeta(s, tx, 0, err) < 0)
+        goto fail;
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         const cdc_change_t *ch = &tx->changes[i];
         rd_kafka_topic_t *rkt = topic_get(s, ch->tbl, err);
@@ -594,8 +674,18 @@ static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 
         if (!rkt)
             goto fail;
+        if (dbz && s->with_key && cdc_dbz_key_changed(ch)) {
+            if (produce_key_change(s, rkt, tx, ch, err) < 0)
+                goto fail;
+            continue;
+        }
         cdc_buf_reset(&s->key);
-        if (s->with_key && ch->op != CDC_OP_TRUNCATE) {
+        if (s->with_key && ch->op != CDC_OP_TRUNCATE && dbz) {
+            cdc_dbz_key(&s->key, &s->eo, tx, ch,
+                        ch->after ? ch->after : ch->before, ch->before);
+            key = s->key.p;
+            klen = s->key.len;
+        } else if (s->with_key && ch->op != CDC_OP_TRUNCATE) {
             cdc_envelope_key(&s->key, ch);
             key = s->key.p;
             klen = s->key.len;
@@ -608,6 +698,9 @@ static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
             produce(s, rkt, tx, key, klen, NULL, 0, err) < 0)
             goto fail;
     }
+    if (dbz && s->eo.txmeta && tx->nchanges &&
+        produce_txmeta(s, tx, 1, err) < 0)
+        goto fail;
     return 0;
 fail:
     tx->failed = 1;
@@ -727,6 +820,9 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"compression.type", "zstd"},
+        /* Java clients' partitioner: a key lands where a Java producer
+         * (Kafka Connect, Debezium) puts it */
+        {"partitioner", "murmur2_random"},
         {"queue.buffering.max.messages", KAFKA_DEF_QMSGS},
         {"queue.buffering.max.kbytes", KAFKA_DEF_QKB},
         {"message.timeout.ms", KAFKA_DEF_MSG_TIMEOUT},
@@ -749,7 +845,12 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
     s->tmpl = cdc_xstrdup(cdc_conf_get(conf, "kafka.topic", KAFKA_DEF_TOPIC));
     if (topic_expand(s->tmpl, s->source, "db", "table", &probe, err) < 0)
         goto fail;
-    if (cdc_conf_get_bool(conf, "kafka.tombstones", 0, &s->tombstones,
+    if (s->eo.format == CDC_FMT_DEBEZIUM &&
+        cdc_dbz_opts_conf(&s->eo, conf, err) < 0)
+        goto fail;
+    /* Debezium's tombstones.on.delete defaults to true */
+    if (cdc_conf_get_bool(conf, "kafka.tombstones",
+                          s->eo.format == CDC_FMT_DEBEZIUM, &s->tombstones,
                           err) < 0)
         goto fail;
     v = cdc_conf_get(conf, "kafka.key", "pk");
@@ -871,6 +972,8 @@ static void kafka_destroy(cdc_sink_t *snk)
         }
     }
     topic_cache_free(s);
+    if (s->txtopic)
+        rd_kafka_topic_destroy(s->txtopic);
     if (s->rk)
         rd_kafka_destroy(s->rk);
     cdc_buf_free(&s->key);
