@@ -103,7 +103,7 @@ int main(int argc, char **argv)
                            "note", "attrs"};
     cdc_table_t *t = cdc_table_new("bench", "orders", 11);
     cdc_txn_t *tx = cdc_txn_new();
-    cdc_env_opts_t o = {CDC_FMT_AUTOGLM, "bench"};
+    cdc_env_opts_t o = {.format = CDC_FMT_AUTOGLM, .application_id = "bench"};
     cdc_buf_t b = CDC_BUF_INIT;
     cdc_change_t *ch;
     double t0, t_ours, t_yajl;

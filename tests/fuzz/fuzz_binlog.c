@@ -93,7 +93,7 @@ static void render(cdc_txn_t *tx)
         fprintf(stderr, "txn %s: %u changes, pos %s:%llu [%s]\n", tx->gtid,
                 tx->nchanges, tx->pos.file,
                 (unsigned long long)tx->pos.offset, tx->pos.gtid);
-    cdc_env_opts_t eo = {CDC_FMT_AUTOGLM, "fuzz"};
+    cdc_env_opts_t eo = {.format = CDC_FMT_AUTOGLM, .application_id = "fuzz"};
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         cdc_buf_reset(&env_out);
         cdc_envelope_write(&env_out, &eo, tx, &tx->changes[i]);

@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cdc_pgoutput_opts_t o = {.resolve_type = fuzz_resolve};
     cdc_pgoutput_t *d;
     cdc_buf_t out = CDC_BUF_INIT;
-    cdc_env_opts_t eo = {CDC_FMT_AUTOGLM, "fuzz"};
+    cdc_env_opts_t eo = {.format = CDC_FMT_AUTOGLM, .application_id = "fuzz"};
     size_t off = 1;
     uint64_t lsn = 0x1000000;
 

@@ -288,7 +288,7 @@ CDC_TEST(envelope_autoglm)
     cdc_table_t *t = mk_table();
     cdc_txn_t *tx = cdc_txn_new();
     cdc_buf_t b = CDC_BUF_INIT;
-    cdc_env_opts_t o = {CDC_FMT_AUTOGLM, "crm"};
+    cdc_env_opts_t o = {.format = CDC_FMT_AUTOGLM, .application_id = "crm"};
     cdc_change_t *ch;
 
     tx->commit_us = 1700000000000000LL;
