@@ -38,6 +38,8 @@ TIMEOUT=${CDC_SVC_TIMEOUT:-120}
 KAFKA_VERSION=${CDC_KAFKA_VERSION:-3.9.1}
 KAFKA_JARS=${CDC_KAFKA_JARS:-${XDG_CACHE_HOME:-$HOME/.cache}/autoglm-cdc/kafka-$KAFKA_VERSION}
 KAFKA_HEAP=${KAFKA_HEAP:--Xmx512m -Xms256m}
+# Kafka Connect plugins for the Debezium-format tests (tests/kafka/connect)
+CONNECT_PLUGINS=${CDC_CONNECT_PLUGINS:-${XDG_CACHE_HOME:-$HOME/.cache}/autoglm-cdc/connect-plugins}
 
 # fixed credentials of the test servers (loopback only)
 MY_USER=cdc MY_PASS=cdcpass MY_ROOT_PASS=rootpass
@@ -456,6 +458,25 @@ kafka_jars() {
     echo "$sum" >"$KAFKA_JARS/.complete"
 }
 
+connect_jars() {
+    # Kafka Connect plugins (FileStreamSink, Debezium's JDBC sink) in one
+    # plugin folder: $CONNECT_PLUGINS/debezium-jdbc; the Connect runtime and
+    # JsonConverter are among the broker jars
+    local sum dir=$CONNECT_PLUGINS/debezium-jdbc
+    sum=$(md5sum <"$ROOT/tests/kafka/connect/pom.xml" | cut -c1-32)
+    [ "$(cat "$CONNECT_PLUGINS/.complete" 2>/dev/null)" = "$sum" ] && return 0
+    say "kafka: fetching the Kafka Connect plugins from Maven Central (cached in $CONNECT_PLUGINS)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    mvn -B -q -f "$ROOT/tests/kafka/connect/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+        dependency:copy-dependencies -DincludeScope=runtime \
+        -DoutputDirectory="$dir" >"$CONNECT_PLUGINS/mvn.log" 2>&1 \
+        || { tail -30 "$CONNECT_PLUGINS/mvn.log" >&2; die "mvn could not fetch the Kafka Connect plugins"; }
+    # the worker's own Kafka classes serve the plugins
+    rm -f "$dir"/kafka-clients-*.jar "$dir"/connect-api-*.jar
+    ls "$dir"/debezium-connector-jdbc-*.jar >/dev/null 2>&1 || die "Debezium JDBC sink jar missing in $dir"
+    echo "$sum" >"$CONNECT_PLUGINS/.complete"
+}
+
 kafka_ready() {
     kcat -b "$KAFKA_BOOTSTRAP" -L -m 3 2>/dev/null | grep -q '1 brokers:'
 }
@@ -470,6 +491,7 @@ kafka_start() {
     mkdir -p "$KF_DIR"
     if kafka_running; then say "kafka already running (pid $KAFKA_PID, $KAFKA_BOOTSTRAP)"; return 0; fi
     kafka_jars
+    connect_jars
     if [ -z "${KAFKA_PORT:-}" ] || ! port_free "$KAFKA_PORT"; then
         KAFKA_PORT=$(free_port)
     fi
@@ -549,6 +571,7 @@ KAFKA_PORT=$KAFKA_PORT
 KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT
 KAFKA_DIR='$KF_DIR'
 KAFKA_JARS='$KAFKA_JARS'
+CONNECT_PLUGINS='$CONNECT_PLUGINS'
 KAFKA_VERSION=$KAFKA_VERSION
 KAFKA_LOG='$log'
 KAFKA_PID=$KAFKA_PID

@@ -166,20 +166,49 @@ def expect(col, v):
     return v
 
 
-def select_rows():
+def insert_sql(nid, cols):
+    return "INSERT INTO t (id, %s) VALUES (%d, %s)" % (
+        ", ".join("`%s`" % c[0] for c in cols), nid, ", ".join(sql_lit(c[2]()) for c in cols))
+
+
+def workload(ids, n, cols):
+    """n random statements over table t (ids: the live keys, updated)."""
+    stmts = []
+    for i in range(n):
+        r = rnd.random()
+        if r < 0.6 or not ids:
+            nid = max(ids + [0]) + 1 + rnd.randint(0, 3)
+            ids.append(nid)
+            stmts.append(insert_sql(nid, cols))
+        elif r < 0.8:
+            c = rnd.choice(cols)
+            stmts.append("UPDATE t SET `%s`=%s WHERE id=%d" % (c[0], sql_lit(c[2]()), rnd.choice(ids)))
+        elif r < 0.9:
+            old = rnd.choice(ids)
+            nid = max(ids) + 1
+            ids[ids.index(old)] = nid
+            stmts.append("UPDATE t SET id=%d WHERE id=%d" % (nid, old))
+        else:
+            old = rnd.choice(ids)
+            ids.remove(old)
+            stmts.append("DELETE FROM t WHERE id=%d" % old)
+    return stmts
+
+
+def select_rows(cols, db=None):
     exprs = ["id"]
-    for name, ddl, _ in COLS:
+    for name, ddl, _ in cols:
         if name in ("vb", "bl"):
             exprs.append("HEX(`%s`)" % name)
         elif name in ("b10", "b1"):
             exprs.append("`%s`+0" % name)
         else:
             exprs.append("`%s`" % name)
-    out = dblib.my("SET time_zone='+00:00'; SELECT %s FROM t ORDER BY id" % ",".join(exprs), DB)
+    out = dblib.my("SET time_zone='+00:00'; SELECT %s FROM t ORDER BY id" % ",".join(exprs), db or DB)
     rows = {}
     for line in out.splitlines():
         f = [None if x == "NULL" else x for x in line.split("\t")]
-        rows[int(f[0])] = {COLS[i][0]: f[i + 1] for i in range(len(COLS))}
+        rows[int(f[0])] = {cols[i][0]: f[i + 1] for i in range(len(cols))}
     return rows
 
 
@@ -219,28 +248,9 @@ def main():
              ", ".join("`%s` %s" % (n, d) for n, d, _ in COLS), DB)
     pos = dblib.my("SHOW BINLOG STATUS").split("\t")
     start = "%s:%s" % (pos[0], pos[1].strip())
-    ids = []
-    stmts = []
-    for i in range(ROWS):
-        r = rnd.random()
-        if r < 0.6 or not ids:
-            nid = max(ids + [0]) + 1 + rnd.randint(0, 3)
-            ids.append(nid)
-            stmts.append("INSERT INTO t VALUES (%d, %s)" % (nid, ", ".join(sql_lit(g()) for _, _, g in COLS)))
-        elif r < 0.8:
-            c = rnd.choice(COLS)
-            stmts.append("UPDATE t SET `%s`=%s WHERE id=%d" % (c[0], sql_lit(c[2]()), rnd.choice(ids)))
-        elif r < 0.9:
-            old = rnd.choice(ids)
-            nid = max(ids) + 1
-            ids[ids.index(old)] = nid
-            stmts.append("UPDATE t SET id=%d WHERE id=%d" % (nid, old))
-        else:
-            old = rnd.choice(ids)
-            ids.remove(old)
-            stmts.append("DELETE FROM t WHERE id=%d" % old)
+    stmts = workload([], ROWS, COLS)
     dblib.my("SET sql_mode='NO_ENGINE_SUBSTITUTION'; SET time_zone='+00:00'; " + "; ".join(stmts), DB)
-    rows = select_rows()
+    rows = select_rows(COLS)
     ntx = len(stmts)
 
     topic = "%s.%s.t" % (APP, DB)
@@ -319,4 +329,5 @@ def main():
     print("PASS")
 
 
-main()
+if __name__ == "__main__":
+    main()
