@@ -629,14 +629,22 @@ static int produce_key_change(kafka_sink_t *s, rd_kafka_topic_t *rkt,
                               cdc_err_t *err)
 {
     cdc_buf_t oldk = CDC_BUF_INIT, newk = CDC_BUF_INIT;
+    cdc_buf_t oldh = CDC_BUF_INIT, newh = CDC_BUF_INIT;
+    cdc_env_opts_t plain = s->eo;
     int rc = -1;
 
     cdc_dbz_key(&oldk, &s->eo, tx, ch, ch->before, NULL);
     cdc_dbz_key(&newk, &s->eo, tx, ch, ch->after, ch->before);
+    /* headers: the key payload alone, which Kafka Connect's default
+     * SimpleHeaderConverter reads as a map (a schema envelope there is
+     * a map of mixed values it rejects) */
+    plain.schemas = 0;
+    cdc_dbz_key(&oldh, &plain, tx, ch, ch->before, NULL);
+    cdc_dbz_key(&newh, &plain, tx, ch, ch->after, ch->before);
     cdc_buf_reset(&s->val);
     cdc_dbz_write(&s->val, &s->eo, tx, ch, CDC_OP_DELETE, ch->before, NULL);
     if (produce_h(s, rkt, tx, oldk.p, oldk.len, s->val.p, s->val.len,
-                  "__debezium.newkey", &newk, err) < 0)
+                  "__debezium.newkey", &newh, err) < 0)
         goto out;
     if (s->tombstones &&
         produce(s, rkt, tx, oldk.p, oldk.len, NULL, 0, err) < 0)
@@ -644,12 +652,14 @@ static int produce_key_change(kafka_sink_t *s, rd_kafka_topic_t *rkt,
     cdc_buf_reset(&s->val);
     cdc_dbz_write(&s->val, &s->eo, tx, ch, CDC_OP_CREATE, NULL, ch->after);
     if (produce_h(s, rkt, tx, newk.p, newk.len, s->val.p, s->val.len,
-                  "__debezium.oldkey", &oldk, err) < 0)
+                  "__debezium.oldkey", &oldh, err) < 0)
         goto out;
     rc = 0;
 out:
     cdc_buf_free(&oldk);
     cdc_buf_free(&newk);
+    cdc_buf_free(&oldh);
+    cdc_buf_free(&newh);
     return rc;
 }
 

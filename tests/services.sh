@@ -471,8 +471,9 @@ connect_jars() {
         dependency:copy-dependencies -DincludeScope=runtime \
         -DoutputDirectory="$dir" >"$CONNECT_PLUGINS/mvn.log" 2>&1 \
         || { tail -30 "$CONNECT_PLUGINS/mvn.log" >&2; die "mvn could not fetch the Kafka Connect plugins"; }
-    # the worker's own Kafka classes serve the plugins
-    rm -f "$dir"/kafka-clients-*.jar "$dir"/connect-api-*.jar
+    # the worker's own Kafka and Jackson classes serve the plugins (a second
+    # Jackson in the plugin clashes with the worker's Jackson modules)
+    rm -f "$dir"/kafka-clients-*.jar "$dir"/connect-api-*.jar "$dir"/jackson-*.jar
     ls "$dir"/debezium-connector-jdbc-*.jar >/dev/null 2>&1 || die "Debezium JDBC sink jar missing in $dir"
     echo "$sum" >"$CONNECT_PLUGINS/.complete"
 }
