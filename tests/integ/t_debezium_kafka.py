@@ -325,6 +325,37 @@ def main():
         if m["partition"] != want:
             dblib.fail("partitioner=consistent: key %s on %d, CRC32 gives %d" % (m["key"], m["partition"], want))
     dblib.log("kafka.partitioner override ok")
+
+    # transaction metadata: BEGIN/END per transaction on <app>.transaction,
+    # and every event's transaction block counts within it
+    app3 = APP + "t"
+    run_cdc(tmp, app3, start, ["--max-txns", str(ntx), "-X", "debezium.provide.transaction.metadata=true"], 6000)
+    events = [json.loads(m["payload"]) for m in kcat("%s.%s.t" % (app3, DB)) if m["payload"]]
+    txmsgs = kcat(app3 + ".transaction")
+    by_id = {}
+    for e in events:
+        by_id.setdefault(e["transaction"]["id"], []).append(e)
+    begins = [json.loads(m["payload"]) for m in txmsgs if json.loads(m["payload"])["status"] == "BEGIN"]
+    ends = {json.loads(m["payload"])["id"]: json.loads(m["payload"]) for m in txmsgs
+            if json.loads(m["payload"])["status"] == "END"}
+    # (an UPDATE that changes nothing writes no transaction)
+    if len(begins) != len(by_id) or len(ends) != len(by_id) or set(ends) != set(by_id) or len(by_id) < ntx * 0.9:
+        dblib.fail("transaction topic: %d BEGIN, %d END for %d transactions (%d ids in events)" %
+                   (len(begins), len(ends), ntx, len(by_id)))
+    for tid, evs in by_id.items():
+        gtid = evs[0]["source"]["gtid"]
+        orders = sorted(e["transaction"]["total_order"] for e in evs)
+        dco = sorted(e["transaction"]["data_collection_order"] for e in evs)
+        end = ends[tid]
+        # a key change is one row change written as two events (d, c)
+        nrows = len(evs) - sum(1 for e in evs if e["op"] == "c" and e["before"] is None and
+                               any(x["op"] == "d" for x in evs))
+        if tid != gtid or end["event_count"] != nrows or \
+                end["data_collections"] != [{"data_collection": "%s.t" % DB, "event_count": nrows}] or \
+                orders[0] != 1 or dco[0] != 1 or json.loads([m["key"] for m in txmsgs
+                                                             if json.loads(m["payload"])["id"] == tid][0])["id"] != tid:
+            dblib.fail("transaction %s: events %s, END %s" % (tid, [e["transaction"] for e in evs], end))
+    dblib.log("transaction metadata ok (%d transactions)" % len(by_id))
     dblib.my("DROP DATABASE %s" % DB)
     print("PASS")
 
