@@ -59,6 +59,7 @@ typedef enum {
     DK_DATE, DK_TIME, DK_DATETIME, DK_ZONED, DK_ZONEDTIME, DK_YEAR,
     DK_BINARY, DK_ENUM, DK_SET, DK_BIT1, DK_BITS, DK_JSON, DK_JSONTEXT,
     DK_GEOMETRY, DK_UUID,
+    DK_ARRAY,     /* PG one-dimensional arrays: prec = element dk_t */
 } dk_t;
 
 typedef struct col_info {
@@ -152,6 +153,15 @@ static col_info_t classify_pg(const cdc_column_t *c)
     case PG_TIMETZ: ci.k = DK_ZONEDTIME; break;
     case PG_JSON: case PG_JSONB: ci.k = DK_JSON; break;
     case PG_UUID: ci.k = DK_UUID; break;
+    /* arrays whose elements our value rules write as JSON numbers,
+     * booleans or strings */
+    case 1000: ci.k = DK_ARRAY; ci.prec = DK_BOOL; break;
+    case 1005: ci.k = DK_ARRAY; ci.prec = DK_INT16; break;
+    case 1007: ci.k = DK_ARRAY; ci.prec = DK_INT32; break;
+    case 1016: ci.k = DK_ARRAY; ci.prec = DK_INT64; break;
+    case 1021: ci.k = DK_ARRAY; ci.prec = DK_FLOAT32; break;
+    case 1022: ci.k = DK_ARRAY; ci.prec = DK_FLOAT64; break;
+    case 1009: case 1014: case 1015: ci.k = DK_ARRAY; ci.prec = DK_TEXT; break;
     default: break;
     }
     return ci;
@@ -516,10 +526,9 @@ static void put_value(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
         return;
     case DK_JSON:
     case DK_TEXT:
-        if (v->kind == CDC_V_JSON && (ci.k == DK_JSON || !pg ||
-                                      v->s[0] != '[')) {
-            /* JSON columns (and MariaDB JSON) as JSON-encoded strings;
-             * PG arrays stay arrays */
+        if (v->kind == CDC_V_JSON) {
+            /* JSON columns (MariaDB JSON too) as JSON-encoded strings, and
+             * so PG arrays of types without an array schema here */
             cdc_json_string(out, v->s, v->len);
             return;
         }
@@ -818,6 +827,22 @@ static void put_field_schema(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
         break;
     case DK_JSON: name = "io.debezium.data.Json"; break;
     case DK_UUID: name = "io.debezium.data.Uuid"; break;
+    case DK_ARRAY: {
+        static const char *const et[] = {
+            [DK_BOOL] = "boolean", [DK_INT16] = "int16", [DK_INT32] = "int32",
+            [DK_INT64] = "int64", [DK_FLOAT32] = "float",
+            [DK_FLOAT64] = "double", [DK_TEXT] = "string"};
+        cdc_buf_puts(out, "{\"type\":\"array\",\"items\":{\"type\":\"");
+        cdc_buf_puts(out, et[ci.prec]);
+        cdc_buf_puts(out, "\",\"optional\":true},\"optional\":");
+        cdc_buf_puts(out, optional ? "true" : "false");
+        put_params(out, o, pg, c, &ci, 0);
+        cdc_buf_puts(out, ",\"field\":");
+        cdc_json_col_key(out, c);
+        out->len--;
+        cdc_buf_putc(out, '}');
+        return;
+    }
     case DK_GEOMETRY:
         cdc_buf_puts(out, "{\"type\":\"struct\",\"fields\":["
                           "{\"type\":\"int32\",\"optional\":true,"

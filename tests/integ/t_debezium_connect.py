@@ -81,6 +81,8 @@ PG_COLS = [  # name, type, generator of SQL literals
                                                      rnd.randint(0, 59), rnd.randint(0, 999999))),
     ("by", "bytea", lambda: "'\\x%s'" % bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 12))).hex()),
     ("js", "jsonb", lambda: "'%s'" % json.dumps({"k": rnd.randint(0, 9), "v": [1, "x"]})),
+    ("ai", "int[]", lambda: "'{%s}'" % ",".join(str(rnd.randint(-99, 99)) for _ in range(rnd.randint(0, 4)))),
+    ("at", "text[]", lambda: "ARRAY[%s]::text[]" % ",".join("'s%d'" % rnd.randint(0, 9) for _ in range(rnd.randint(0, 3)))),
     ("uu", "uuid", lambda: "'%08x-0000-4000-8000-%012x'" % (rnd.getrandbits(32), rnd.getrandbits(48))),
 ]
 
@@ -234,7 +236,7 @@ def compare_my(want_rows, cols):
     return bad
 
 
-PG_KIND = {"f8": "float", "nm": "dec", "dt": "date", "ts": "ts", "tz": "ts", "tm": "time", "by": "hex",
+PG_KIND = {"ai": "str", "at": "str", "f8": "float", "nm": "dec", "dt": "date", "ts": "ts", "tz": "ts", "tm": "time", "by": "hex",
            "js": "json", "bo": "bool"}
 
 

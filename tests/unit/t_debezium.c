@@ -542,6 +542,54 @@ CDC_TEST(schemas_logical_names)
     cdc_table_destroy(t);
 }
 
+/* PostgreSQL: int[] and text[] are Connect arrays of int32 / string; an
+ * array of a type without such a schema here (numeric[]) is a string, so
+ * JsonConverter with schemas reads both. */
+CDC_TEST(pg_arrays)
+{
+    cdc_table_t *t = cdc_table_new("public", "a", 4);
+    cdc_txn_t *tx = mk_txn("postgresql");
+    cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
+    cdc_env_opts_t o = {.format = CDC_FMT_DEBEZIUM, .schemas = 1};
+    cdc_buf_t b = CDC_BUF_INIT;
+    static const char *const names[] = {"id", "ai", "at", "an"};
+    static const uint32_t oids[] = {23, 1007, 1009, 1231};
+
+    for (int i = 0; i < 4; i++) {
+        t->cols[i].name = cdc_xstrdup(names[i]);
+        t->cols[i].type = oids[i];
+    }
+    ch->after = cdc_txn_values(tx, 4);
+    ch->after[0] = (cdc_value_t){.kind = CDC_V_INT, .u.i = 1};
+    ch->after[1] = sval(tx, CDC_V_JSON, "[1,-2,3]");
+    ch->after[2] = sval(tx, CDC_V_JSON, "[\"x\",null]");
+    ch->after[3] = sval(tx, CDC_V_JSON, "[\"1.50\"]");
+    cdc_dbz_write(&b, &o, tx, ch, 'c', NULL, ch->after);
+    yajl_val v = parse(b.p);
+    T_ASSERT(v != NULL);
+    if (v) {
+        const char *pa[] = {"payload", "after", "ai", NULL};
+        const char *pn[] = {"payload", "after", "an", NULL};
+        yajl_val ai = yajl_tree_get(v, pa, yajl_t_any);
+        T_ASSERT(YAJL_IS_ARRAY(ai) && ai->u.array.len == 3);
+        T_EQ_STR(YAJL_GET_STRING(yajl_tree_get(v, pn, yajl_t_any)),
+                 "[\"1.50\"]");
+        yajl_val f = field_schema(v, "after", "ai");
+        T_EQ_STR(YAJL_GET_STRING(get(f, "type", NULL)), "array");
+        T_EQ_STR(YAJL_GET_STRING(get(get(f, "items", NULL), "type", NULL)),
+                 "int32");
+        f = field_schema(v, "after", "at");
+        T_EQ_STR(YAJL_GET_STRING(get(get(f, "items", NULL), "type", NULL)),
+                 "string");
+        f = field_schema(v, "after", "an");
+        T_EQ_STR(YAJL_GET_STRING(get(f, "type", NULL)), "string");
+    }
+    yajl_tree_free(v);
+    cdc_buf_free(&b);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+}
+
 CDC_TEST(key_change_and_transaction_block)
 {
     cdc_table_t *t = mk_table(), *t2 = cdc_table_new("shop", "other", 1);
