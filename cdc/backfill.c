@@ -1238,7 +1238,7 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
         rc = CDC_EXIT_CONFIG;
         goto out;
     }
-    bf.pipeline = cdc_xstrdup(cdc_conf_get(conf, "pipeline.name", stype));
+    bf.pipeline = cdc_xstrdup(cdc_conf_pipeline(conf));
     if (cdc_conf_get_int(conf, "backfill.chunk_size", 5000, &bf.chunk, err) ||
         cdc_conf_get_int(conf, "backfill.max_rows_per_sec", 0, &bf.rate,
                          err) ||

@@ -94,8 +94,7 @@ static void tabs_free(void)
 
 int cdc_metrics_init(const cdc_conf_t *conf, cdc_err_t *err)
 {
-    const char *name = cdc_conf_get(conf, "pipeline.name",
-                                    cdc_conf_get(conf, "source.type", "cdc"));
+    const char *name = cdc_conf_pipeline(conf);
     int64_t lag, age, stall;
 
     if (cdc_conf_get_int(conf, "ready.max_lag_s", 300, &lag, err) ||

@@ -319,8 +319,9 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
         return;
     }
     r = row_add(rows);
-    cname = cdc_conf_get(conf, "pipeline.name",
-                         cdc_conf_get(conf, "source.type", NULL));
+    cname = cdc_conf_get(conf, "source.type", NULL) ||
+                    cdc_conf_get(conf, "pipeline.name", NULL)
+                ? cdc_conf_pipeline(conf) : NULL;
     /* the checkpoint does not record the application id: take it from the
      * configuration when this is the configured pipeline */
     snprintf(r->app, sizeof(r->app), "%s",

@@ -700,10 +700,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
     const char *sink_dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
     const char *src_type = cdc_conf_get(conf, "source.type", "");
     const char *src_dsn = cdc_conf_get(conf, "postgres.dsn", NULL);
-    const char *app = cdc_conf_get(
-        conf, "application_id",
-        cdc_conf_get(conf, "pipeline.name", cdc_conf_get(conf, "source.type",
-                                                         "")));
+    const char *app = cdc_conf_app_id(conf);
     cdc_map_t *m;
     int nprob = 0, ok_tables = 0;
 

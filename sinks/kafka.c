@@ -742,9 +742,7 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
         cdc_err_hint(err, "use format=autoglm or format=debezium");
         goto fail;
     }
-    v = cdc_conf_get(conf, "source.type", "cdc");
-    v = cdc_conf_get(conf, "pipeline.name", v);
-    s->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", v));
+    s->source = cdc_xstrdup(cdc_conf_app_id(conf));
     s->eo.application_id = s->source;
     s->tmpl = cdc_xstrdup(cdc_conf_get(conf, "kafka.topic", KAFKA_DEF_TOPIC));
     if (topic_expand(s->tmpl, s->source, "db", "table", &probe, err) < 0)

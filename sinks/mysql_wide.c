@@ -365,8 +365,7 @@ bad:
 static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     const char *dsn = cdc_conf_get(conf, "mysql_sink.dsn", NULL);
-    const char *pipe = cdc_conf_get(conf, "pipeline.name",
-                                    cdc_conf_get(conf, "source.type", "cdc"));
+    const char *pipe = cdc_conf_pipeline(conf);
     myw_t *w;
     int ct;
 

@@ -470,8 +470,7 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     pgw_t *w;
     const char *dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
     const char *files = cdc_conf_get(conf, "mapping.files", NULL);
-    const char *pipe = cdc_conf_get(conf, "pipeline.name",
-                                    cdc_conf_get(conf, "source.type", "cdc"));
+    const char *pipe = cdc_conf_pipeline(conf);
     const char *app = cdc_conf_get(conf, "application_id", pipe);
     const char *offt = cdc_conf_get(conf, "postgres_sink.offsets_table",
                                     "autoglm_cdc_offsets");
