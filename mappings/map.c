@@ -220,8 +220,15 @@ static int parse_type(loader_t *L, const ynode_t *n, cdc_map_field_t *f,
         f->type = CDC_MT_INT;
     else if (!strcmp(base, "decimal") || !strcmp(base, "numeric")) {
         f->type = CDC_MT_DECIMAL;
-        if (p < 0 || p > 38 || s < 0 || s > p || s > XV_MAX_SCALE)
-            return lerr(L, n, "bad precision or scale in '%s'", t);
+        /* PostgreSQL's limits: precision 1..1000, scale 0..precision
+         * (values beyond 36 digits are checked and rounded as text) */
+        if (p < 0 || p > CDC_MAP_MAX_PRECISION || s < 0 || s > p) {
+            lerr(L, n, "bad precision or scale in '%s'", t);
+            cdc_err_hint(L->err, "numeric(p,s) needs 1 <= p <= %d (the "
+                         "PostgreSQL limit) and 0 <= s <= p",
+                         CDC_MAP_MAX_PRECISION);
+            return -1;
+        }
         f->precision = p;
         f->scale = s;
     } else if (!strcmp(base, "double") || !strcmp(base, "float") ||
@@ -406,6 +413,21 @@ static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
         if (fv->kind == Y_SCALAR)
             type = fv->val;
         else {
+            /* {type: numeric(12,2)}: the comma ended the flow value, and
+             * "2)" became a key; say to quote the type */
+            const ynode_t *tv = cdc_ynode_get(fv, "type");
+            if (fv->kind == Y_MAP && tv && tv->kind == Y_SCALAR &&
+                strchr(tv->val, '(') && !strchr(tv->val, ')'))
+                for (int j = 0; j + 1 < fv->n; j += 2)
+                    if (strchr(fv->kids[j]->val, ')')) {
+                        lerr(L, tv, "field '%s': type '%s' was cut at a "
+                             "comma", fk->val, tv->val);
+                        cdc_err_hint(L->err, "inside {...} a comma separates "
+                                     "entries: quote the type, {type: "
+                                     "'%s,%s', ...}", tv->val,
+                                     fv->kids[j]->val);
+                        return -1;
+                    }
             if (check_keys(L, fv, "a target field", fkeys, 5))
                 return -1;
             if (!(x = cdc_ynode_get(fv, "type")) ||
@@ -1399,6 +1421,85 @@ static int cast_err(xctx_t *c, const cdc_map_field_t *f, const char *s,
     return -1;
 }
 
+/*
+ * A decimal as text, for values beyond the 36 exact digits of xv_t:
+ * [+-]digits[.digits] rounded half away from zero to scale (-1: keep),
+ * then at most precision - scale integer digits (precision 0: any).
+ * 0 ok (*out in the arena), -1 not a decimal, -2 too many digits.
+ */
+static int dec_text_fit(const char *s, size_t len, int precision, int scale,
+                        cdc_arena_t *a, const char **out, size_t *outlen)
+{
+    size_t i = 0, ib, ie, fb, fe, nd, k;
+    int neg = 0;
+    char *d, *o;
+
+    while (i < len && isspace((unsigned char)s[i]))
+        i++;
+    while (len > i && isspace((unsigned char)s[len - 1]))
+        len--;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    ib = i;
+    while (i < len && isdigit((unsigned char)s[i]))
+        i++;
+    ie = fb = fe = i;
+    if (i < len && s[i] == '.') {
+        fb = ++i;
+        while (i < len && isdigit((unsigned char)s[i]))
+            i++;
+        fe = i;
+    }
+    if (i != len || (ie == ib && fe == fb))
+        return -1;
+    while (ib < ie && s[ib] == '0') /* leading zeros */
+        ib++;
+    if (scale < 0)
+        scale = (int)(fe - fb);
+    /* digits: a carry slot, the integer part, scale fractional digits */
+    nd = 1 + (ie - ib) + (size_t)scale;
+    d = cdc_arena_alloc(a, nd + 1);
+    d[0] = '0';
+    memcpy(d + 1, s + ib, ie - ib);
+    for (k = 0; k < (size_t)scale; k++)
+        d[1 + (ie - ib) + k] = fb + k < fe ? s[fb + k] : '0';
+    if (fb + (size_t)scale < fe && s[fb + scale] >= '5')
+        for (k = nd; k-- > 0;) {
+            if (d[k] == '9') {
+                d[k] = '0';
+                continue;
+            }
+            d[k]++;
+            break;
+        }
+    k = 0;
+    while (k + 1 + (size_t)scale < nd && d[k] == '0') /* integer zeros */
+        k++;
+    if (precision && nd - k - (size_t)scale > (size_t)(precision - scale) &&
+        !(nd - k - (size_t)scale == 1 && d[k] == '0'))
+        return -2;
+    o = cdc_arena_alloc(a, nd - k + 3);
+    i = 0;
+    {
+        int zero = 1;
+        for (size_t j = k; j < nd; j++)
+            zero &= d[j] == '0';
+        if (neg && !zero)
+            o[i++] = '-';
+    }
+    memcpy(o + i, d + k, nd - k - (size_t)scale);
+    i += nd - k - (size_t)scale;
+    if (scale) {
+        o[i++] = '.';
+        memcpy(o + i, d + nd - scale, (size_t)scale);
+        i += (size_t)scale;
+    }
+    o[i] = '\0';
+    *out = o;
+    *outlen = i;
+    return 0;
+}
+
 static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
                 const char *zone, castres_t *r)
 {
@@ -1464,15 +1565,50 @@ static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
             x.m = v->b;
         } else if (v->t == XV_DEC)
             x = *v;
-        else if (cdc_xv_parse_dec(s, len, &x))
-            return cast_err(c, f, s, len, "not a number");
+        else if (cdc_xv_parse_dec(s, len, &x)) {
+            /* more digits than xv_t holds exactly: a numeric field takes
+             * them as text, up to its declared precision */
+            int rc = f->type == CDC_MT_DECIMAL
+                         ? dec_text_fit(s, len, f->precision,
+                                        f->precision ? f->scale : -1,
+                                        c->arena, &r->s, &r->len)
+                         : -1;
+            if (rc == -2)
+                return cast_err(c, f, s, len, "too many digits for the "
+                                "declared precision");
+            if (rc)
+                return cast_err(c, f, s, len, "not a number");
+            return 0;
+        }
+        if (f->type == CDC_MT_DECIMAL && f->precision > 36) {
+            /* 10^precision does not fit xv_t: check and round as text */
+            size_t tl;
+            const char *t = cdc_xv_text(&x, c->arena, &tl);
+            int rc = dec_text_fit(t, tl, f->precision, f->scale, c->arena,
+                                  &r->s, &r->len);
+            if (rc)
+                return cast_err(c, f, s, len, "too many digits for the "
+                                "declared precision");
+            return 0;
+        }
         if (f->type == CDC_MT_INT) {
             if (cdc_xv_rescale(&x, 0) || x.m > INT64_MAX || x.m < INT64_MIN)
                 return cast_err(c, f, s, len, "out of the 64-bit range");
         } else if (f->precision) {
             __int128 lim = 1;
-            if (cdc_xv_rescale(&x, f->scale))
-                return cast_err(c, f, s, len, "out of range");
+            xv_t xo = x;
+            if (cdc_xv_rescale(&x, f->scale)) {
+                /* the scale pushed it past 36 digits: as text */
+                size_t tl;
+                const char *t = cdc_xv_text(&xo, c->arena, &tl);
+                int rc = dec_text_fit(t, tl, f->precision, f->scale,
+                                      c->arena, &r->s, &r->len);
+                if (rc)
+                    return cast_err(c, f, s, len, rc == -2
+                                    ? "too many digits for the declared "
+                                      "precision" : "out of range");
+                return 0;
+            }
             for (int i = 0; i < f->precision; i++)
                 lim *= 10;
             if (x.m >= lim || x.m <= -lim)

@@ -63,6 +63,7 @@ typedef enum cdc_mdelete {
 #define CDC_MAP_NAME_MAX 63  /* source ids, field and table names */
 #define CDC_MAP_POS_LEN 32   /* hex digits of a change position */
 #define CDC_MAP_RANK_LEN 88  /* longest rank string (fixed per rule) */
+#define CDC_MAP_MAX_PRECISION 1000 /* numeric(p,s): PostgreSQL's limit */
 
 typedef struct cdc_map_source {
     char *id;       /* application_id of the pipeline reading it */
