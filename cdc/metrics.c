@@ -45,6 +45,7 @@ static struct {
     /* flow */
     uint64_t txns_in, txns_delivered, events;
     int64_t last_commit_us, last_delivery_us, latency_us;
+    int latency_known; /* a change committed since start was delivered */
     int caught_up;
     size_t q_txns, q_bytes;
     int64_t q_oldest_commit_us;
@@ -121,6 +122,7 @@ int cdc_metrics_init(const cdc_conf_t *conf, cdc_err_t *err)
     M.snk_why[0] = '\0';
     M.reconnects = M.txns_in = M.txns_delivered = M.events = 0;
     M.last_commit_us = M.last_delivery_us = M.latency_us = 0;
+    M.latency_known = 0;
     M.caught_up = 0;
     M.q_txns = M.q_bytes = 0;
     M.q_oldest_commit_us = 0;
@@ -239,7 +241,13 @@ void cdc_metrics_delivered(int64_t commit_us)
     M.progress_us = t;
     if (commit_us > 0) {
         M.last_commit_us = commit_us;
-        M.latency_us = t > commit_us ? t - commit_us : 0;
+        /* latency measures this process: a transaction committed before
+         * it started (replayed after a restart, or caught up after
+         * downtime) shows in lag, not as a phantom latency */
+        if (commit_us >= M.start_us - 1000000) {
+            M.latency_us = t > commit_us ? t - commit_us : 0;
+            M.latency_known = 1;
+        }
     }
     if (!M.undurable_since_us)
         M.undurable_since_us = t;
@@ -661,7 +669,7 @@ void cdc_metrics_render_status(cdc_buf_t *b, int64_t now)
     json_time(b, M.last_commit_us);
     cdc_buf_puts(b, ",\"last_delivery_time\":");
     json_time(b, M.last_delivery_us);
-    if (M.last_delivery_us)
+    if (M.latency_known)
         cdc_buf_printf(b, ",\"latency_ms\":%" PRId64, M.latency_us / 1000);
     else
         cdc_buf_puts(b, ",\"latency_ms\":null");
