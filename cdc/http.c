@@ -37,6 +37,7 @@
 #include "cdc/buf.h"
 #include "cdc/conf.h"
 #include "cdc/log.h"
+#include "connectors/pg/pgutil.h"
 #include "cdc/metrics.h"
 
 #define FAC "http"
@@ -229,6 +230,7 @@ static void pg_refresh(cdc_http_t *h)
         const char *vals[] = {h->pg_dsn, "3", "autoglm-cdc-metrics", NULL};
         PQfinish(h->pg);
         h->pg = PQconnectdbParams(keys, vals, 1);
+        cdc_pg_log_notices(h->pg, FAC);
         if (PQstatus(h->pg) != CONNECTION_OK) {
             CDC_DEBUG(FAC, "slot metrics: cannot connect: %s",
                       PQerrorMessage(h->pg));

@@ -25,6 +25,7 @@
 
 #include "cdc/envelope.h"
 #include "cdc/log.h"
+#include "connectors/pg/pgutil.h"
 #include "mappings/map_int.h"
 
 /* ---- envelopes back into changes ----------------------------------------- */
@@ -773,6 +774,7 @@ static MYSQL *my_open(const cdc_conf_t *conf, const char *dsn_key,
 static PGconn *pg_open(const char *dsn, const char *what, cdc_err_t *err)
 {
     PGconn *pg = PQconnectdb(dsn);
+    cdc_pg_log_notices(pg, "validate");
     if (PQstatus(pg) != CONNECTION_OK) {
         char *red = cdc_conf_redact(dsn);
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,

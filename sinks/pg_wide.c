@@ -56,6 +56,7 @@
 #include "cdc/conf.h"
 #include "cdc/envelope.h"
 #include "cdc/log.h"
+#include "connectors/pg/pgutil.h"
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
@@ -398,6 +399,26 @@ static int read_offset(pgw_t *w, int lock, cdc_err_t *err)
  * pgoutput Origin message and skips.  An origin can be active in one
  * session only: a second process of the same pipeline takes <name>_2, ...
  */
+/* 1 if a table this pipeline writes is also the source table of a
+ * mapping (the reverse direction of a two-way sync): only then would a
+ * PostgreSQL source capture unmarked writes again. */
+static int writes_read_back(const pgw_t *w)
+{
+    const cdc_map_t *m = w->map;
+
+    for (uint32_t i = 0; i < m->nmappings; i++) {
+        const cdc_map_target_t *t = m->mappings[i].target;
+        const char *schema = t->schema && *t->schema ? t->schema : "public";
+        if (strcmp(m->mappings[i].source->id, w->source))
+            continue;
+        for (uint32_t j = 0; j < m->nmappings; j++)
+            if (!strcmp(m->mappings[j].db, schema) &&
+                !strcmp(m->mappings[j].table, t->table))
+                return 1;
+    }
+    return 0;
+}
+
 static int setup_origin(pgw_t *w, const char *name, int optional,
                         cdc_err_t *err)
 {
@@ -416,11 +437,19 @@ static int setup_origin(pgw_t *w, const char *name, int optional,
                          NULL, p, NULL, NULL, 0);
         state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (optional && state && !strcmp(state, "42501")) {
-            /* not configured explicitly and not allowed: plain writes */
-            CDC_WARN(FAC, "no privilege for replication origins: writes are "
-                     "not marked, and a PostgreSQL source reading this "
-                     "database captures them again (set postgres_sink.origin "
-                     "and grant it for two-way sync, docs/TWO-WAY.md)");
+            /* not configured explicitly and not allowed: plain writes;
+             * a risk only when a mapping reads a written table back */
+            if (writes_read_back(w))
+                CDC_WARN(FAC, "no privilege for replication origins: writes "
+                         "are not marked, and a PostgreSQL source reading "
+                         "the tables this pipeline writes (a mapping of the "
+                         "loaded files reads them) would capture them again "
+                         "(set postgres_sink.origin and grant it for two-way "
+                         "sync, docs/TWO-WAY.md)");
+            else
+                CDC_DEBUG(FAC, "no privilege for replication origins: "
+                          "writes are not marked (no loaded mapping reads "
+                          "the written tables back)");
             PQclear(r);
             return 0;
         }
@@ -531,6 +560,7 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     }
     w->dsn = cdc_xstrdup(dsn);
     w->pg = PQconnectdb(dsn);
+    cdc_pg_log_notices(w->pg, FAC);
     if (PQstatus(w->pg) != CONNECTION_OK) {
         char *red = cdc_conf_redact(dsn);
         char msg[300];

@@ -40,6 +40,7 @@
 #include "cdc/backfill.h"
 #include "cdc/buf.h"
 #include "cdc/log.h"
+#include "connectors/pg/pgutil.h"
 #include "cdc/pipeline.h"
 #include "connectors/pg/pgoutput_decode.h"
 
@@ -138,6 +139,7 @@ static PGconn *connect_pg(const cdc_conf_t *conf, int replication,
         kw[n] = "replication", val[n++] = "database";
     kw[n] = NULL, val[n] = NULL;
     PGconn *c = PQconnectdbParams(kw, val, 1);
+    cdc_pg_log_notices(c, FAC);
     if (PQstatus(c) != CONNECTION_OK) {
         char *red = cdc_conf_redact(dsn);
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
