@@ -14,9 +14,9 @@
  * token is compared in constant time and never logged; it comes in the
  * Authorization header or the autoglm_cdc_token cookie (the page sets
  * it), never in the URL: a request whose query names a token is refused.
- * While serving, <state.dir>/<pipeline>.http records the endpoint's URL
- * and pid, so that `status` asks every pipeline sharing a state
- * directory.  For a postgres
+ * While the daemon runs, <state.dir>/<pipeline>.daemon records its pid
+ * and, when listening, the endpoint's URL: `status` asks every pipeline
+ * sharing a state directory, and a backfill knows that a daemon runs.  For a postgres
  * source, a scrape of /metrics also reads the slot's retained WAL over a
  * separate libpq session (postgres.dsn), at most every 10 s.
  */
@@ -52,7 +52,7 @@ struct cdc_http {
     char *pg_dsn, *pg_slot;
     PGconn *pg;
     int64_t pg_next_us;
-    char *record; /* <state.dir>/<pipeline>.http, removed at stop */
+    char *record; /* <state.dir>/<pipeline>.daemon, removed at stop */
 };
 
 #define TOKEN_COOKIE "autoglm_cdc_token"
@@ -410,39 +410,41 @@ static int is_loopback(const struct sockaddr_storage *ss)
     return 0;
 }
 
-/* <state.dir>/<pipeline>.http: "url=http://ADDR:PORT" and "pid=N" lines,
- * for `status` (a wildcard address is reached on loopback). */
+/* <state.dir>/<pipeline>.daemon: "pid=N" and, when listening,
+ * "url=http://ADDR:PORT" (a wildcard address is reached on loopback). */
 static void write_record(cdc_http_t *h, const cdc_conf_t *conf,
                          const struct sockaddr_storage *ss, const char *addr)
 {
     const char *state = cdc_conf_get(conf, "state.dir", "state");
     cdc_buf_t path = CDC_BUF_INIT, body = CDC_BUF_INIT, tmp = CDC_BUF_INIT;
-    int any = ss->ss_family == AF_INET
-                  ? ((const struct sockaddr_in *)ss)->sin_addr.s_addr ==
-                        htonl(INADDR_ANY)
-                  : IN6_IS_ADDR_UNSPECIFIED(
-                        &((const struct sockaddr_in6 *)ss)->sin6_addr);
     FILE *fp;
 
     mkdir(state, 0755);
-    cdc_buf_printf(&path, "%s/%s.http", state, cdc_conf_pipeline(conf));
+    cdc_buf_printf(&path, "%s/%s.daemon", state, cdc_conf_pipeline(conf));
     cdc_buf_printf(&tmp, "%s.tmp", path.p);
-    if (any)
-        cdc_buf_printf(&body, "url=http://%s:%d\n", ss->ss_family == AF_INET
-                       ? "127.0.0.1" : "[::1]", h->port);
-    else if (ss->ss_family == AF_INET6)
-        cdc_buf_printf(&body, "url=http://[%s]:%d\n", addr, h->port);
-    else
-        cdc_buf_printf(&body, "url=http://%s:%d\n", addr, h->port);
     cdc_buf_printf(&body, "pid=%ld\n", (long)getpid());
+    if (ss) {
+        int any = ss->ss_family == AF_INET
+                      ? ((const struct sockaddr_in *)ss)->sin_addr.s_addr ==
+                            htonl(INADDR_ANY)
+                      : IN6_IS_ADDR_UNSPECIFIED(
+                            &((const struct sockaddr_in6 *)ss)->sin6_addr);
+        if (any)
+            cdc_buf_printf(&body, "url=http://%s:%d\n",
+                           ss->ss_family == AF_INET ? "127.0.0.1" : "[::1]",
+                           h->port);
+        else if (ss->ss_family == AF_INET6)
+            cdc_buf_printf(&body, "url=http://[%s]:%d\n", addr, h->port);
+        else
+            cdc_buf_printf(&body, "url=http://%s:%d\n", addr, h->port);
+    }
     fp = fopen(tmp.p, "w");
     if (fp && fputs(body.p, fp) >= 0 && !fclose(fp) &&
         !rename(tmp.p, path.p)) {
         h->record = path.p;
         path.p = NULL;
     } else {
-        if (fp)
-            CDC_DEBUG(FAC, "cannot write %s", tmp.p);
+        CDC_DEBUG(FAC, "cannot write %s", tmp.p);
         unlink(tmp.p);
     }
     cdc_buf_free(&path);
@@ -463,8 +465,13 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
     *out = NULL;
-    if (!*listen)
+    if (!*listen) {
+        /* no endpoint: the record alone says that the daemon runs */
+        h = cdc_xcalloc(1, sizeof(*h));
+        write_record(h, conf, NULL, NULL);
+        *out = h;
         return 0;
+    }
     if (parse_listen(listen, &ss, &sslen, err))
         return -1;
     if (cdc_conf_get_bool(conf, "metrics.pg_slot", 1, &pgslot, err))

@@ -92,9 +92,10 @@ int64_t cdc_metrics_now_us(void);
 /* ---- HTTP endpoint (cdc/http.c) ------------------------------------ */
 typedef struct cdc_http cdc_http_t;
 /**
- * @brief Start the endpoint in its own thread if http.listen is set.
- * @param out set to the server (caller-owned, cdc_http_stop) or NULL when
- *        http.listen is unset.
+ * @brief Start the endpoint in its own thread if http.listen is set, and
+ * record the running daemon in <state.dir>/<pipeline>.daemon ("pid=N",
+ * and "url=http://ADDR:PORT" when listening) until cdc_http_stop.
+ * @param out set to the handle (caller-owned, cdc_http_stop).
  * @returns 0, or -1 with err (bad address, port in use).
  */
 int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err);
@@ -102,5 +103,14 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err);
 int cdc_http_port(const cdc_http_t *h);
 /** @brief Stop and free; NULL is a no-op. */
 void cdc_http_stop(cdc_http_t *h);
+
+/* ---- the running daemon of a pipeline (cdc/status.c) ----------------- */
+/**
+ * @brief 1 if <state>/<pipeline>.daemon names a live autoglm-cdc process
+ * (its pid, and its endpoint in url, "" without one); 0 if there is no
+ * record or its process is gone.
+ */
+int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
+                       char *url, size_t urln);
 
 #endif

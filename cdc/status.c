@@ -6,8 +6,8 @@
  * Rows come from running daemons first: GET <url>/status for each URL in
  * status.url (comma list), or http://<http.listen>/status when only
  * http.listen is configured.  Then every pipeline of state.dir that no
- * daemon reported: a running daemon records its endpoint in
- * <state.dir>/<pipeline>.http (cdc/http.c), and that endpoint is asked;
+ * daemon reported: a running daemon records its pid and endpoint in
+ * <state.dir>/<pipeline>.daemon (cdc/http.c), and that endpoint is asked;
  * without an answer, the checkpoint gives an "offline" row (or "unknown"
  * while the recorded pid still runs) whose last sync time is the
  * checkpoint's commit time.  --json (status.format=json) prints the rows
@@ -319,7 +319,29 @@ static int shown(const rows_t *rows, const char *pipeline)
     return 0;
 }
 
-/* <dir>/<pipeline>.http of a running daemon: its URL and pid. */
+/* The process pid is an autoglm-cdc (a recycled pid is not). */
+static int is_ours(long pid)
+{
+    char path[64], cmd[512];
+    size_t n;
+    FILE *fp;
+
+    if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM))
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+    fp = fopen(path, "rb");
+    if (!fp)
+        return 1; /* no /proc: trust kill() */
+    n = fread(cmd, 1, sizeof(cmd) - 1, fp);
+    fclose(fp);
+    for (size_t i = 0; i < n; i++)
+        if (!cmd[i])
+            cmd[i] = ' ';
+    cmd[n] = '\0';
+    return strstr(cmd, "autoglm-cdc") != NULL;
+}
+
+/* <dir>/<pipeline>.daemon (cdc/http.c): pid and URL; -1 if absent. */
 static int read_record(const char *dir, const char *pipeline, char *url,
                        size_t urln, long *pid)
 {
@@ -327,7 +349,7 @@ static int read_record(const char *dir, const char *pipeline, char *url,
     char line[512];
     FILE *fp;
 
-    cdc_buf_printf(&p, "%s/%s.http", dir, pipeline);
+    cdc_buf_printf(&p, "%s/%s.daemon", dir, pipeline);
     fp = fopen(p.p, "r");
     cdc_buf_free(&p);
     if (!fp)
@@ -342,7 +364,13 @@ static int read_record(const char *dir, const char *pipeline, char *url,
             *pid = strtol(line + 4, NULL, 10);
     }
     fclose(fp);
-    return *url ? 0 : -1;
+    return 0;
+}
+
+int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
+                       char *url, size_t urln)
+{
+    return !read_record(state, pipeline, url, urln, pid) && is_ours(*pid);
 }
 
 static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
@@ -359,21 +387,25 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
 
     if (shown(rows, pipeline))
         return;
-    /* a daemon of this state directory recorded its endpoint: ask it */
+    /* a daemon of this state directory recorded itself: ask its
+     * endpoint, or at least say that it runs */
     if (!read_record(dir, pipeline, url, sizeof(url), &pid)) {
-        cdc_buf_t u = CDC_BUF_INIT;
-        int ok;
-        cdc_buf_printf(&u, "%s/status", url);
-        ok = !from_daemon(rows, u.p, token, &e);
-        cdc_buf_free(&u);
+        int ok = 0;
+        if (*url) {
+            cdc_buf_t u = CDC_BUF_INIT;
+            cdc_buf_printf(&u, "%s/status", url);
+            ok = !from_daemon(rows, u.p, token, &e);
+            cdc_buf_free(&u);
+        } else
+            snprintf(e.msg, sizeof(e.msg), "no HTTP endpoint (http.listen)");
         if (ok)
             return;
-        if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+        if (is_ours(pid)) {
             status = "unknown";
             snprintf(note, sizeof(note), "pid %ld runs; %s", pid, e.msg);
         } else
-            snprintf(note, sizeof(note), "stale endpoint record (pid %ld "
-                     "is gone)", pid);
+            snprintf(note, sizeof(note), "stale daemon record (pid %ld is "
+                     "gone)", pid);
     }
     path = cdc_ckpt_path(dir, pipeline);
     have_ck = cdc_ckpt_load(path, &ck, &e) == 1;
@@ -413,14 +445,17 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* "X.ckpt" or "X.http": pipeline X, else NULL */
+/* "X.ckpt" or "X.daemon": pipeline X, else NULL */
 static const char *pipeline_of(const char *file, char *out, size_t n)
 {
     size_t l = strlen(file);
 
-    if (l > 5 && l - 5 < n && (!strcmp(file + l - 5, ".ckpt") ||
-                               !strcmp(file + l - 5, ".http"))) {
+    if (l > 5 && l - 5 < n && !strcmp(file + l - 5, ".ckpt")) {
         snprintf(out, n, "%.*s", (int)(l - 5), file);
+        return out;
+    }
+    if (l > 7 && l - 7 < n && !strcmp(file + l - 7, ".daemon")) {
+        snprintf(out, n, "%.*s", (int)(l - 7), file);
         return out;
     }
     return NULL;

@@ -188,8 +188,8 @@ for i in range(1, 21):
 for name in ("a", "b"):
     wait_for("pipeline %s delivered 20 changes" % name,
              lambda n=name: status_doc(n)["events"] >= 20 and status_doc(n)["latency_ms"] is not None)
-    if not os.path.exists(os.path.join(STATE, name + ".http")):
-        fail("no endpoint record %s.http in the state directory" % name)
+    if not os.path.exists(os.path.join(STATE, name + ".daemon")):
+        fail("no daemon record %s.daemon in the state directory" % name)
 
 # ---- status for on-call staff ---------------------------------------------------
 oncall = {k: v for k, v in os.environ.items() if k != "CDC_T_PAGE_PW"}
@@ -363,9 +363,9 @@ for p in PROCS:
     p.terminate()
     p.wait(30)
 for name in ("a", "b"):
-    if os.path.exists(os.path.join(STATE, name + ".http")):
-        fail("%s.http stays after the daemon stopped" % name)
-open(os.path.join(STATE, "c.http"), "w").write("url=http://127.0.0.1:%d\npid=999999\n" % freeport())
+    if os.path.exists(os.path.join(STATE, name + ".daemon")):
+        fail("%s.daemon stays after the daemon stopped" % name)
+open(os.path.join(STATE, "c.daemon"), "w").write("url=http://127.0.0.1:%d\npid=999999\n" % freeport())
 r = subprocess.run([BIN, "status", "-c", YAML["a"], "--json"], capture_output=True, text=True, env=oncall)
 rows = {x["pipeline"]: x for x in json.loads(r.stdout or "[]")}
 if r.returncode or rows.get("a", {}).get("status") != "offline" or rows.get("b", {}).get("status") != "offline" \
