@@ -292,12 +292,23 @@ static int yunknown(ywalk_t *w, const char *path, const yaml_mark_t *km)
 
 /* Set path from a scalar; an unset ${VAR} is kept as a deferred error so
  * that a command that does not read the key runs without it. */
-static void yset(ywalk_t *w, const char *path, const char *raw,
-                 const char *where)
+static int yset(ywalk_t *w, const char *path, const char *raw,
+                const char *where)
 {
     cdc_err_t e = {0};
-    char *val = cdc_conf_expand(raw, &e);
+    const char *prev = cdc_conf_where(w->conf, path);
+    size_t nl = strlen(w->name);
+    char *val;
 
+    /* "mysql.dsn:" and "mysql: {dsn:}" in one file: the same key twice */
+    if (prev && !strncmp(prev, w->name, nl) && prev[nl] == ':') {
+        cdc_err_set(w->err, CDC_EXIT_CONFIG, 0, "%s: duplicate key '%s' "
+                    "(first at %s)", where, path, prev + nl + 1);
+        cdc_err_hint(w->err, "keep one of them: a later key would silently "
+                     "replace the earlier one");
+        return -1;
+    }
+    val = cdc_conf_expand(raw, &e);
     cdc_conf_set(w->conf, path, val ? val : raw, where);
     if (!val) {
         cdc_buf_t m = CDC_BUF_INIT;
@@ -309,6 +320,7 @@ static void yset(ywalk_t *w, const char *path, const char *raw,
             }
     }
     free(val);
+    return 0;
 }
 
 /* A list key from a sequence of scalars: the items joined with commas. */
@@ -344,7 +356,7 @@ static int ylist(ywalk_t *w, const char *path, const yaml_mark_t *vm)
         yaml_event_delete(&ev);
     }
     if (!rc)
-        yset(w, path, b.p, where);
+        rc = yset(w, path, b.p, where);
     cdc_buf_free(&b);
     return rc;
 }
@@ -376,7 +388,7 @@ static int yvalue(ywalk_t *w, yaml_event_t *ev, const char *path,
         } else {
             char where[600];
             mark_str(where, sizeof(where), w->name, &ev->start_mark);
-            yset(w, path, (const char *)ev->data.scalar.value, where);
+            rc = yset(w, path, (const char *)ev->data.scalar.value, where);
         }
         break;
     case YAML_MAPPING_START_EVENT:

@@ -428,6 +428,13 @@ CDC_TEST(conf_declared_keys)
     T_EQ_INT(cdc_conf_load_yaml_str(c, "d.yaml", nested_dup, strlen(nested_dup),
                                     &err), -1);
     T_ASSERT(strstr(err.msg, "d.yaml:3:3: duplicate key 'mysql.port'") == err.msg);
+    {
+        const char *flat = "mysql.dsn: a\nmysql:\n  dsn: b\n";
+        T_EQ_INT(cdc_conf_load_yaml_str(c, "f.yaml", flat, strlen(flat), &err),
+                 -1);
+        T_ASSERT(strstr(err.msg, "f.yaml:3:8: duplicate key 'mysql.dsn' "
+                        "(first at 1:12)") == err.msg);
+    }
     T_EQ_INT(cdc_conf_load_yaml_str(c, "s.yaml", sect, strlen(sect), &err), -1);
     T_ASSERT(strstr(err.msg, "mysql is a section") != NULL);
     T_EQ_INT(cdc_conf_load_yaml_str(c, "s.yaml", notmap, strlen(notmap), &err), -1);
