@@ -159,41 +159,35 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Where a group without committed offsets starts."},
 
     /* ---- wide-table sinks ---- */
+#define WIDE_SINK_KEYS(P, C, BATCH)                                           \
+    {P ".batch_rows", I, BATCH, 1, 10000000, NULL, 0, NULL, C,                \
+     "Rows per batch."},                                                       \
+    {P ".flush_ms", I, "200", 0, 3600000, NULL, 0, NULL, C,                   \
+     "Longest wait before a partial batch is written (ms)."},                  \
+    {P ".create_tables", B, "true", 0, 0, NULL, 0, NULL, C,                   \
+     "Create missing wide tables and columns."},                               \
+    {P ".same_value", E, "stamp", 0, 0, "stamp|skip", 0, NULL, C,             \
+     "A write of the value already held: stamp its provenance, or skip it "   \
+     "(docs/TWO-WAY.md)."},                                                    \
+    {P ".tombstone_keep", D, "0", 0, 0, NULL, 0, NULL, C,                     \
+     "How long tombstones of deleted keys are kept (0: forever)."},            \
+    {P ".tombstone_purge_every", D, "5m", 1000000, 0, NULL, 0, NULL, C,       \
+     "How often old tombstones are purged."}
     {"postgres_sink.dsn", CDC_KT_CONNINFO, NULL, 0, 0, NULL, SECRET, NULL, "postgres sink, validate",
      "libpq conninfo or URI of the wide-table database."},
-    {"postgres_sink.batch_rows", I, "20000", 1, 10000000, NULL, 0, NULL, "postgres sink",
-     "Rows per batch."},
-    {"postgres_sink.flush_ms", I, "200", 0, 3600000, NULL, 0, NULL, "postgres sink",
-     "Longest wait before a partial batch is written (ms)."},
-    {"postgres_sink.create_tables", B, "true", 0, 0, NULL, 0, NULL, "postgres sink",
-     "Create missing wide tables and columns."},
+    WIDE_SINK_KEYS("postgres_sink", "postgres sink", "20000"),
     {"postgres_sink.fillfactor", I, "80", 10, 100, NULL, 0, NULL, "postgres sink",
      "Fillfactor of created wide tables (%)."},
-    {"postgres_sink.same_value", E, "stamp", 0, 0, "stamp|skip", 0, NULL, "postgres sink",
-     "A write of the value already held: stamp its provenance, or skip it (docs/TWO-WAY.md)."},
     {"postgres_sink.offsets_table", S, "autoglm_cdc_offsets", 0, 0, NULL, 0, NULL, "postgres sink",
      "Table holding each pipeline's position, written in the batch's transaction."},
     {"postgres_sink.origin", S, "autoglm_cdc_<pipeline.name>", 0, 0, NULL, 0, NULL, "postgres sink",
      "Replication origin of the sink's session (empty: none)."},
-    {"postgres_sink.tombstone_keep", D, "0", 0, 0, NULL, 0, NULL, "postgres sink",
-     "How long tombstones of deleted keys are kept (0: forever)."},
-    {"postgres_sink.tombstone_purge_every", D, "5m", 1000000, 0, NULL, 0, NULL, "postgres sink",
-     "How often old tombstones are purged."},
     {"mysql_sink.dsn", S, NULL, 0, 0, NULL, SECRET, NULL, "mysql sink, validate",
      "mysql://user:password@host:port/db of the wide-table database."},
-    {"mysql_sink.batch_rows", I, "5000", 1, 10000000, NULL, 0, NULL, "mysql sink", "Rows per batch."},
-    {"mysql_sink.flush_ms", I, "200", 0, 3600000, NULL, 0, NULL, "mysql sink",
-     "Longest wait before a partial batch is written (ms)."},
-    {"mysql_sink.create_tables", B, "true", 0, 0, NULL, 0, NULL, "mysql sink",
-     "Create missing wide tables and columns."},
-    {"mysql_sink.same_value", E, "stamp", 0, 0, "stamp|skip", 0, NULL, "mysql sink",
-     "A write of the value already held: stamp its provenance, or skip it."},
+    WIDE_SINK_KEYS("mysql_sink", "mysql sink", "5000"),
     {"mysql_sink.marker", B, "true", 0, 0, NULL, 0, NULL, "mysql sink",
      "Write the marker row that lets the MySQL source skip our own writes."},
-    {"mysql_sink.tombstone_keep", D, "0", 0, 0, NULL, 0, NULL, "mysql sink",
-     "How long tombstones of deleted keys are kept (0: forever)."},
-    {"mysql_sink.tombstone_purge_every", D, "5m", 1000000, 0, NULL, 0, NULL, "mysql sink",
-     "How often old tombstones are purged."},
+#undef WIDE_SINK_KEYS
 
     /* ---- backfill ---- */
     {"backfill.tables", L, NULL, 0, 0, NULL, 0, "--table (repeatable)", "backfill",

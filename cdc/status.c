@@ -328,6 +328,8 @@ static int is_ours(long pid)
 
     if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM))
         return 0;
+    if (pid == (long)getpid())
+        return 1;
     snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
     fp = fopen(path, "rb");
     if (!fp)

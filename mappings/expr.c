@@ -710,18 +710,25 @@ static int dec_ok(__int128 m)
     return m < lim && m > -lim;
 }
 
+int cdc_num_trim_sign(const char *s, size_t *i, size_t *len)
+{
+    int neg = 0;
+
+    while (*i < *len && isspace((unsigned char)s[*i]))
+        (*i)++;
+    while (*len > *i && isspace((unsigned char)s[*len - 1]))
+        (*len)--;
+    if (*i < *len && (s[*i] == '-' || s[*i] == '+'))
+        neg = s[(*i)++] == '-';
+    return neg;
+}
+
 int cdc_xv_parse_dec(const char *s, size_t len, xv_t *out)
 {
     size_t i = 0;
-    int neg = 0, scale = -1, digits = 0;
+    int neg = cdc_num_trim_sign(s, &i, &len), scale = -1, digits = 0;
     __int128 m = 0;
 
-    while (i < len && isspace((unsigned char)s[i]))
-        i++;
-    while (len > i && isspace((unsigned char)s[len - 1]))
-        len--;
-    if (i < len && (s[i] == '-' || s[i] == '+'))
-        neg = s[i++] == '-';
     if (i >= len)
         return -1;
     for (; i < len; i++) {

@@ -1431,15 +1431,9 @@ static int dec_text_fit(const char *s, size_t len, int precision, int scale,
                         cdc_arena_t *a, const char **out, size_t *outlen)
 {
     size_t i = 0, ib, ie, fb, fe, nd, k;
-    int neg = 0;
+    int neg = cdc_num_trim_sign(s, &i, &len);
     char *d, *o;
 
-    while (i < len && isspace((unsigned char)s[i]))
-        i++;
-    while (len > i && isspace((unsigned char)s[len - 1]))
-        len--;
-    if (i < len && (s[i] == '-' || s[i] == '+'))
-        neg = s[i++] == '-';
     ib = i;
     while (i < len && isdigit((unsigned char)s[i]))
         i++;

@@ -314,10 +314,22 @@ CDC_TEST(http_endpoint)
     char body[65536];
     int port;
 
+    char dir[] = "/tmp/t_metrics_rec.XXXXXX", rec[64], rurl[128];
+    long pid = 0;
+
+    T_ASSERT(mkdtemp(dir));
+    cdc_conf_set(c, "state.dir", dir, NULL);
     T_EQ_INT(cdc_metrics_init(c, &err), 0);
-    /* unset: no server */
+    /* unset: no server, but the daemon is recorded (pid, no URL) */
     T_EQ_INT(cdc_http_start(c, &h, &err), 0);
-    T_ASSERT(h == NULL);
+    T_ASSERT(h != NULL && cdc_http_port(h) == 0);
+    T_ASSERT(cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
+    T_ASSERT(pid == (long)getpid() && rurl[0] == '\0');
+    cdc_http_stop(h);
+    h = NULL;
+    snprintf(rec, sizeof(rec), "%s/orders.daemon", dir);
+    T_ASSERT(access(rec, F_OK) != 0);
+    T_ASSERT(!cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
     cdc_conf_set(c, "http.listen", "nonsense:port", NULL);
     T_EQ_INT(cdc_http_start(c, &h, &err), -1);
     T_EQ_INT(err.code, CDC_EXIT_CONFIG);
@@ -327,6 +339,13 @@ CDC_TEST(http_endpoint)
     T_ASSERT(h != NULL);
     port = cdc_http_port(h);
     T_ASSERT(port > 0);
+    /* the record names the endpoint */
+    T_ASSERT(cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
+    {
+        char want[64];
+        snprintf(want, sizeof(want), "http://127.0.0.1:%d", port);
+        T_EQ_STR(rurl, want);
+    }
 
     T_EQ_INT(get(port, "/livez", NULL, body, sizeof(body)), 200);
     T_EQ_INT(get(port, "/readyz", NULL, body, sizeof(body)), 503);
@@ -364,6 +383,7 @@ CDC_TEST(http_endpoint)
         T_EQ_INT(rc, 0);
     }
     cdc_http_stop(h);
+    T_EQ_INT(rmdir(dir), 0); /* the record went with the endpoint */
     cdc_conf_destroy(c);
 }
 
