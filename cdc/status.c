@@ -62,6 +62,8 @@ typedef struct rows {
     size_t n;
 } rows_t;
 
+static char *esc(const char *s);
+
 static row_t *row_add(rows_t *r)
 {
     r->v = cdc_xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
@@ -648,10 +650,11 @@ int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
             cdc_err_t e = {0};
             if (from_daemon(&rows, u, token, &e)) {
                 /* not fatal: fall back to the checkpoint files */
-                char *red = cdc_conf_redact(e.msg);
-                fprintf(stderr, "autoglm-cdc: %s%s%s\n", red,
+                char *red = cdc_conf_redact(e.msg), *er = esc(red);
+                fprintf(stderr, "autoglm-cdc: %s%s%s\n", er,
                         e.hint[0] ? "; " : "", e.hint);
                 free(red);
+                free(er);
             }
         }
         free(dup);
