@@ -318,6 +318,29 @@ static int build_conf(cli_t *c, cdc_err_t *err)
     if (cdc_conf_resolve(c->conf, err))
         return -1;
     {
+        /* source.type and sink.type name registered plugins: a typo is
+         * an error here, for validate and config too, not only for run */
+        const char *st = cdc_conf_get(c->conf, "source.type", NULL);
+        const char *kt = cdc_conf_get(c->conf, "sink.type", NULL);
+        const char *w;
+        if (st && !cdc_source_find(st)) {
+            w = cdc_conf_where(c->conf, "source.type");
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%ssource.type: unknown "
+                        "source '%s'", w && strcmp(w, "cli") ? w : "",
+                        w && strcmp(w, "cli") ? ": " : "", st);
+            cdc_err_hint(err, "available sources: %s", cdc_source_names());
+            return -1;
+        }
+        if (kt && !cdc_sink_find(kt)) {
+            w = cdc_conf_where(c->conf, "sink.type");
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%ssink.type: unknown "
+                        "sink '%s'", w && strcmp(w, "cli") ? w : "",
+                        w && strcmp(w, "cli") ? ": " : "", kt);
+            cdc_err_hint(err, "available sinks: %s", cdc_sink_names());
+            return -1;
+        }
+    }
+    {
         const char *lf = cdc_conf_get(c->conf, "log.format", NULL);
         if (lf && cdc_log_set_format(lf)) {
             cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown log.format '%s'",
