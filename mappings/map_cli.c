@@ -612,7 +612,16 @@ static void check_target(colfetch_t fetch, void *conn, int mysql,
 {
     colset_t cs;
     const char *schema = mysql ? db : (*t->schema ? t->schema : "public");
-    int r = fetch(conn, schema, t->table, &cs, err);
+    int r;
+
+    /* MySQL's DECIMAL is narrower than PostgreSQL's numeric */
+    for (uint32_t i = 0; mysql && i < t->nfields; i++)
+        if (t->fields[i].type == CDC_MT_DECIMAL &&
+            (t->fields[i].precision > 65 || t->fields[i].scale > 30))
+            problem(nprob, t->fields[i].where, "field '%s' is %s, but a "
+                    "MySQL DECIMAL holds at most 65 digits and 30 decimals",
+                    t->fields[i].name, t->fields[i].sqltype);
+    r = fetch(conn, schema, t->table, &cs, err);
     if (r < 0) {
         problem(nprob, t->where, "%s", err->msg);
         return;

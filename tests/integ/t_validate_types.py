@@ -198,5 +198,18 @@ dblib.pg("CREATE DATABASE %s OWNER %s" % (PGDB, E["PGUSER"]), "postgres", superu
 for rep in range(3):
     run_case("mysql")
     run_case("postgres")
+
+# a MySQL wide table holds DECIMAL(65,30) at most (PostgreSQL: 1000 digits)
+wide = os.path.join(TMP, "wide.yaml")
+open(wide, "w").write("sources:\n  s: {priority: 1}\ntargets:\n  w:\n    table: w_%s\n    key: id\n    fields:\n"
+                      "      id: bigint\n      a: {type: 'numeric(65,30)', owner: s}\n"
+                      "      b: {type: 'numeric(66,2)', owner: s}\n      c: {type: 'numeric(40,31)', owner: s}\n"
+                      "mappings:\n  - source: s\n    table: %s.t\n    target: w\n    key: {id: id}\n"
+                      "    fields: {a: a, b: b, c: c}\n" % (ID, MYDB))
+r = subprocess.run([BIN, "validate", "-X", "mapping.files=" + wide, "-X", "mysql_sink.dsn=mysql://root:%s@127.0.0.1:%s/%s"
+                    % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"], MYDB)], capture_output=True, text=True)
+flag = sorted(re.findall(r"field '(\w)' is numeric\(\d+,\d+\), but a MySQL DECIMAL", r.stderr))
+if r.returncode != 78 or flag != ["b", "c"]:
+    fail("MySQL DECIMAL limits: exit %d, flagged %s\n%s" % (r.returncode, flag, r.stderr[-1500:]))
 cleanup()
 print("PASS")
