@@ -455,6 +455,19 @@ int cdc_conf_key_check(const cdc_conf_key_t *k, const char *key,
                      "port=5432 dbname=d user=u) or postgresql://u@h:5432/d");
         return -1;
     }
+    case CDC_KT_NAMESPACE: {
+        /* kafka.<property>: librdkafka's own table decides */
+        char msg[600];
+        if (strncmp(key, "kafka.", 6) || !cdc_kafka_prop_check ||
+            !cdc_kafka_prop_check(key + 6, val, msg, sizeof(msg)))
+            return 0;
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: librdkafka: %s",
+                    where ? where : "", where ? ": " : "", key, msg);
+        cdc_err_hint(err, "kafka.<property> passes a librdkafka property "
+                     "(CONFIGURATION.md of librdkafka); autoglm-cdc config "
+                     "--reference lists our own kafka keys");
+        return -1;
+    }
     case CDC_KT_BOOL:
     case CDC_KT_DURATION:
         /* the getters know these formats: ask them */
@@ -584,6 +597,25 @@ int cdc_conf_resolve(cdc_conf_t *conf, cdc_err_t *err)
             if (base || cdc_conf_is_secret(b))
                 resolve_file(conf, i);
         }
+    }
+    /* the K_file entries have done their job: no reader (librdkafka
+     * least of all) must see them */
+    for (int i = 0, j = 0; i < conf->n; i++) {
+        cdc_conf_ent_t *e = &conf->ents[i];
+        const char *base = NULL;
+        const cdc_conf_key_t *k = cdc_conf_key_find(e->key, &base);
+        char b[256];
+        snprintf(b, sizeof(b), "%.*s", (int)strlen(e->key) - 5, e->key);
+        if (is_file_key(e->key) &&
+            (base || (k->type == CDC_KT_NAMESPACE && cdc_conf_is_secret(b)))) {
+            free(e->key);
+            free(e->val);
+            free(e->where);
+            free(e->unresolved);
+        } else
+            conf->ents[j++] = *e;
+        if (i == conf->n - 1)
+            conf->n = j;
     }
     for (int i = 0; i < conf->n; i++) {
         const cdc_conf_ent_t *e = &conf->ents[i];

@@ -550,6 +550,9 @@ CDC_TEST(conf_secret_files)
     T_EQ_INT(cdc_conf_resolve(c, &err), 0);
     T_EQ_STR(cdc_conf_get(c, "mysql.password", NULL), "pa ss");
     T_EQ_STR(cdc_conf_get(c, "kafka.sasl.password", NULL), "pa ss");
+    /* the K_file keys are gone: librdkafka would reject sasl.password_file */
+    T_ASSERT(cdc_conf_get(c, "kafka.sasl.password_file", NULL) == NULL);
+    T_ASSERT(cdc_conf_get(c, "mysql.password_file", NULL) == NULL);
     cdc_conf_destroy(c);
     /* a password given on a higher layer beats the file */
     c = cdc_conf_new();
