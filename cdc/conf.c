@@ -616,6 +616,14 @@ void cdc_conf_load_env(cdc_conf_t *conf)
             else if (n > 5 && !strncasecmp(name + n - 5, "_FILE", 5) &&
                      (decl = env_declared(name, n - 5)))
                 snprintf(key, sizeof(key), "%s_file", decl);
+            else if (j > 5 && !strcmp(key + j - 5, ".file")) {
+                /* AUTOGLM_CDC_KAFKA_SASL_PASSWORD_FILE */
+                key[j - 5] = '\0';
+                if (cdc_conf_is_secret(key))
+                    strcat(key, "_file");
+                else
+                    key[j - 5] = '.';
+            }
         }
         cdc_conf_set(conf, key, eq + 1, where);
     }

@@ -513,9 +513,15 @@ CDC_TEST(conf_declared_keys)
     c = cdc_conf_new();
     setenv("AUTOGLM_CDC_POSTGRES_SINK_BATCH_ROWS", "7", 1);
     setenv("AUTOGLM_CDC_KAFKA_SASL_MECHANISMS", "PLAIN", 1);
+    setenv("AUTOGLM_CDC_KAFKA_SASL_PASSWORD_FILE", "/run/pw", 1);
+    setenv("AUTOGLM_CDC_MYSQL_PASSWORD_FILE", "/run/mpw", 1);
     cdc_conf_load_env(c);
     unsetenv("AUTOGLM_CDC_POSTGRES_SINK_BATCH_ROWS");
     unsetenv("AUTOGLM_CDC_KAFKA_SASL_MECHANISMS");
+    unsetenv("AUTOGLM_CDC_KAFKA_SASL_PASSWORD_FILE");
+    unsetenv("AUTOGLM_CDC_MYSQL_PASSWORD_FILE");
+    T_EQ_STR(cdc_conf_get(c, "kafka.sasl.password_file", NULL), "/run/pw");
+    T_EQ_STR(cdc_conf_get(c, "mysql.password_file", NULL), "/run/mpw");
     T_EQ_STR(cdc_conf_get(c, "postgres_sink.batch_rows", NULL), "7");
     T_EQ_STR(cdc_conf_where(c, "postgres_sink.batch_rows"),
              "env AUTOGLM_CDC_POSTGRES_SINK_BATCH_ROWS");
