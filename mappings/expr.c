@@ -760,13 +760,15 @@ int cdc_xv_rescale(xv_t *v, int scale)
     if (scale == v->scale)
         return 0;
     if (scale > v->scale) {
-        __int128 f = p10(scale - v->scale);
-        if (scale > XV_MAX_SCALE + 8)
+        __int128 f, r;
+        if (scale > XV_MAX_SCALE + 8 || scale - v->scale > 38)
             return -1;
+        f = p10(scale - v->scale);
         if (v->m != 0 && !dec_ok(v->m * 1)) /* pre-check magnitude */
             return -1;
-        __int128 r = v->m * f;
-        if (f && r / f != v->m)
+        /* checked: a signed overflow would be undefined, not detectable
+         * after the fact */
+        if (__builtin_mul_overflow(v->m, f, &r))
             return -1;
         v->m = r;
     } else {
