@@ -302,6 +302,26 @@ static int parse_opts(cli_t *c, int argc, char **argv)
     return -1;
 }
 
+/* key (source.type or sink.type) unset or a registered plugin; else -1
+ * with an error at the key's position listing the plugins */
+static int plugin_known(const cdc_conf_t *conf, const char *key,
+                        const char *what, cdc_err_t *err)
+{
+    const char *v = cdc_conf_get(conf, key, NULL);
+    const char *w = cdc_conf_where(conf, key);
+    int src = !strcmp(what, "source");
+
+    if (!v || (src ? cdc_source_find(v) != NULL : cdc_sink_find(v) != NULL))
+        return 0;
+    if (w && !strcmp(w, "cli"))
+        w = NULL;
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: unknown %s '%s'",
+                w ? w : "", w ? ": " : "", key, what, v);
+    cdc_err_hint(err, "available %ss: %s", what,
+                 src ? cdc_source_names() : cdc_sink_names());
+    return -1;
+}
+
 /* defaults < YAML < env < cli */
 static int build_conf(cli_t *c, cdc_err_t *err)
 {
@@ -317,29 +337,11 @@ static int build_conf(cli_t *c, cdc_err_t *err)
     /* every key declared, every value of its type (cdc/conf_keys.c) */
     if (cdc_conf_resolve(c->conf, err))
         return -1;
-    {
-        /* source.type and sink.type name registered plugins: a typo is
-         * an error here, for validate and config too, not only for run */
-        const char *st = cdc_conf_get(c->conf, "source.type", NULL);
-        const char *kt = cdc_conf_get(c->conf, "sink.type", NULL);
-        const char *w;
-        if (st && !cdc_source_find(st)) {
-            w = cdc_conf_where(c->conf, "source.type");
-            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%ssource.type: unknown "
-                        "source '%s'", w && strcmp(w, "cli") ? w : "",
-                        w && strcmp(w, "cli") ? ": " : "", st);
-            cdc_err_hint(err, "available sources: %s", cdc_source_names());
-            return -1;
-        }
-        if (kt && !cdc_sink_find(kt)) {
-            w = cdc_conf_where(c->conf, "sink.type");
-            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%ssink.type: unknown "
-                        "sink '%s'", w && strcmp(w, "cli") ? w : "",
-                        w && strcmp(w, "cli") ? ": " : "", kt);
-            cdc_err_hint(err, "available sinks: %s", cdc_sink_names());
-            return -1;
-        }
-    }
+    /* source.type and sink.type name registered plugins: a typo is an
+     * error here, for validate and config too, not only for run */
+    if (plugin_known(c->conf, "source.type", "source", err) ||
+        plugin_known(c->conf, "sink.type", "sink", err))
+        return -1;
     {
         const char *lf = cdc_conf_get(c->conf, "log.format", NULL);
         if (lf && cdc_log_set_format(lf)) {
