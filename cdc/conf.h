@@ -5,10 +5,13 @@
  * Sources of values, lowest precedence first: built-in defaults, the YAML
  * file (-c), AUTOGLM_CDC_<KEY> environment variables (dots become
  * underscores, upper case), command-line flags and -X key=value.
- * YAML mappings are flattened ("kafka: {acks: all}" -> "kafka.acks");
- * sequences become "key.0", "key.1", ... and "key.#" holds the count.
- * ${VAR} and ${VAR:default} are expanded in YAML values at load time;
- * ${{...}} is a literal "${...}".  Keys whose last part contains
+ * YAML mappings are flattened ("kafka: {acks: all}" -> "kafka.acks") and
+ * checked against the declared keys below as they are read (unknown and
+ * duplicate keys are errors at file:line:column); a sequence is accepted
+ * for a list key and joined with commas.  ${VAR} and ${VAR:default} are
+ * expanded in YAML values at load time; an unset VAR leaves the value
+ * unresolved, an error only for a command that needs the key
+ * (cdc_conf_need_resolved).  ${{...}} is a literal "${...}".  Keys whose last part contains
  * "password", "secret", "token", "key.pem" or "dsn" are secrets:
  * cdc_conf_dump() and the logger never print their values.
  */
