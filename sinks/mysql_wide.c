@@ -401,6 +401,8 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->map = cdc_map_load(cdc_conf_get(conf, "mapping.files", NULL), err);
     if (!w->map)
         goto fail;
+    /* DOUBLE holds no NaN, an undeclared decimal is DECIMAL(38,10) */
+    w->map->limits = CDC_MAP_LIM_FINITE | CDC_MAP_LIM_DEC38;
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", pipe));
     if (connect_dsn(w, dsn, err))

@@ -520,6 +520,7 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->map = cdc_map_load(files, err);
     if (!w->map)
         goto fail;
+    w->map->limits = CDC_MAP_LIM_NUL; /* text and jsonb hold no NUL */
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(app);
     {

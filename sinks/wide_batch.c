@@ -36,7 +36,8 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
     }
     /* two-way deletes: the trigger rows that carry their ranks */
     int tombs = cdc_twoway_txn_has_tombstones(tx);
-    uint32_t cursor = 0;
+    uint32_t cursor = 0, tx_ops = ops->n;
+    uint64_t tx_changes = b->batch_changes;
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         const cdc_change_t *ch = &tx->changes[i];
         uint32_t n0;
@@ -49,6 +50,11 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
             snprintf(pbuf, sizeof(pbuf), "%s", cdc_pos_str(&tx->pos));
             cdc_err_detail(err, "change %u of %s.%s in the transaction ending "
                            "at %s", i, ch->tbl->db, ch->tbl->name, pbuf);
+            /* nothing of it goes out with the batch's other txns, and it is
+             * never acknowledged: the positions stay before it */
+            ops->n = tx_ops;
+            b->batch_changes = tx_changes;
+            tx->failed = 1;
             return -1;
         }
         /* two-way: a value keeps the rank stored with it; a direct delete

@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""A transaction that cannot be applied is never skipped (issue 12, item 1).
+
+For each source (MariaDB, PostgreSQL) and each wide sink (PostgreSQL,
+MariaDB), a seeded random workload of three transactions goes through a
+mapping whose field `n` is a bigint read from a text column:
+
+  A  inserts (every n numeric)
+  B  a multi-row transaction: updates of A's rows and inserts; one row, at
+     a random place that is neither first nor last, has n = 'gold'
+  C  inserts and updates after B
+
+Run 1 must exit 65 naming the field and the value; the wide table then
+holds exactly what A gives (nothing of B: no partly written row), the
+offsets table counts only A's changes, and the checkpoint file, the
+offsets table and (PostgreSQL) the slot's confirmed_flush_lsn all stay
+before B.  The mapping is then fixed (n = case when n = 'gold' then -1
+else n end), the pipeline restarted: it exits 0, the wide table equals the
+rows this script computes from the workload, and the offsets table counts
+every change exactly once.
+
+Env: CDC_FAILTXN_SEED (default: random).  Exit 0 pass, 1 fail, 77 skip.
+"""
+import os
+import random
+import subprocess
+import tempfile
+import zlib
+
+import dblib
+from dblib import BIN, E, fail, log, my
+
+dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
+
+SEED = int(os.environ.get("CDC_FAILTXN_SEED", random.randrange(1 << 30)))
+ID = "%d" % os.getpid()
+TMP = tempfile.mkdtemp(prefix="cdc-failtxn-")
+PROCS = []
+SRCMY = "ftsrc_" + ID          # MariaDB source database
+SRCPG = "ftsrc_" + ID          # PostgreSQL source database
+PUB = "ftpub_" + ID
+WPG = "ftw_" + ID              # PostgreSQL target database
+WMY = "ftw_" + ID              # MariaDB target database
+SLOTS = []
+
+
+def pg(q, db, superuser=False, check=True):
+    return dblib.pg(q, db, superuser, check, sep="\x1f")
+
+
+def cleanup():
+    dblib.cleanup(PROCS, TMP, pg_dbs=[SRCPG, WPG], slots=SLOTS, my_dbs=[SRCMY, WMY])
+
+
+dblib.on_fail(cleanup, logdir=TMP)
+log("seed %d" % SEED)
+rnd = random.Random(SEED)
+
+my("DROP DATABASE IF EXISTS %s; DROP DATABASE IF EXISTS %s; CREATE DATABASE %s; CREATE DATABASE %s"
+   % (SRCMY, WMY, SRCMY, WMY))
+for d in (SRCPG, WPG):
+    pg("CREATE DATABASE %s OWNER %s" % (d, E["PGUSER"]), "postgres", superuser=True)
+pg("CREATE PUBLICATION %s FOR ALL TABLES" % PUB, SRCPG, superuser=True)
+
+MAPF = os.path.join(TMP, "map.yaml")
+MAPTPL = """
+sources: {%(src)s: {}}
+targets:
+  %(tgt)s:
+    table: %(table)s
+    key: k
+    fields:
+      k: bigint
+      v: {type: text, owner: %(src)s}
+      n: {type: bigint, owner: %(src)s}
+mappings:
+  - {name: items_%(tgt)s, source: %(src)s, table: %(srctable)s, target: %(tgt)s, key: {k: id},
+     fields: {v: v, n: "%(nexpr)s"}}
+"""
+FIXED = "case when n = 'gold' then -1 else n end"
+
+
+def sql_txn(engine, stmts):
+    body = "\n".join(stmts)
+    return ("START TRANSACTION;\n" if engine == "my" else "BEGIN;\n") + body + "\nCOMMIT;\n"
+
+
+def workload(engine, table):
+    """Three transactions; returns (sql of A, B, C, rows after A, rows after
+    all with the fixed mapping, changes of A, changes in all)."""
+    rows, keys = {}, rnd.sample(range(1, 10000), 40)
+    it = iter(keys)
+    a, b, c = [], [], []
+    for _ in range(rnd.randint(3, 7)):
+        k = next(it)
+        rows[k] = ("a%d" % k, rnd.randint(-10**12, 10**12))
+        a.append("INSERT INTO %s VALUES (%d, '%s', '%d');" % (table, k, rows[k][0], rows[k][1]))
+    after_a = dict(rows)
+    nb = rnd.randint(4, 9)
+    bad = rnd.randint(1, nb - 2)
+    for i in range(nb):
+        n = "gold" if i == bad else str(rnd.randint(-10**12, 10**12))
+        nv = -1 if n == "gold" else int(n)
+        if rnd.random() < 0.5 and rows:
+            k = rnd.choice(sorted(rows))
+            rows[k] = ("b%d_%d" % (k, i), nv)
+            b.append("UPDATE %s SET v = '%s', n = '%s' WHERE id = %d;" % (table, rows[k][0], n, k))
+        else:
+            k = next(it)
+            rows[k] = ("b%d" % k, nv)
+            b.append("INSERT INTO %s VALUES (%d, '%s', '%s');" % (table, k, rows[k][0], n))
+    for i in range(rnd.randint(2, 5)):
+        k = next(it) if rnd.random() < 0.5 else rnd.choice(sorted(rows))
+        rows[k] = ("c%d_%d" % (k, i), rnd.randint(0, 99))
+        c.append("INSERT INTO %s VALUES (%d, '%s', '%d') %s;" % (
+            table, k, rows[k][0], rows[k][1],
+            "ON DUPLICATE KEY UPDATE v = VALUES(v), n = VALUES(n)" if engine == "my"
+            else "ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v, n = EXCLUDED.n"))
+    return (sql_txn(engine, a), sql_txn(engine, b), sql_txn(engine, c), after_a, rows,
+            len(a), len(a) + len(b) + len(c))
+
+
+def read_ckpt(path):
+    out = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                out[k] = v
+    return out
+
+
+def lsn_int(s):
+    hi, lo = s.split("/")
+    return int(hi, 16) << 32 | int(lo, 16)
+
+
+def read_wide(sink, table):
+    if sink == "pg":
+        out = pg("SELECT k, coalesce(v, '<null>'), coalesce(n::text, '<null>') FROM %s" % table, WPG)
+        sep = "\x1f"
+    else:
+        out = my("SELECT k, IFNULL(v, '<null>'), IFNULL(n, '<null>') FROM %s" % table, WMY)
+        sep = "\t"
+    got = {}
+    for line in out.splitlines():
+        k, v, n = line.split(sep)
+        got[int(k)] = (v, int(n) if n != "<null>" else None)
+    return got
+
+
+def read_offsets(sink, pipe):
+    q = "SELECT pos_key, changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe
+    out = (pg(q, WPG) if sink == "pg" else my(q, WMY)).strip()
+    if not out:
+        return None, 0
+    pk, ch = out.replace("\x1f", "\t").split("\t")
+    return pk, int(ch)
+
+
+def run(args, name):
+    logf = os.path.join(TMP, name + ".log")
+    with open(logf, "ab") as f:
+        p = subprocess.Popen(args, stdout=f, stderr=f)
+        PROCS.append(p)
+        try:
+            rc = p.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            fail("%s: no exit within 120 s" % name)
+    return rc, open(logf).read()
+
+
+def case(source, sink):
+    pipe = "ft_%s_%s" % (source, sink)
+    tgt = "w_%s_%s" % (source, sink)
+    if source == "my":
+        table = "%s.items_%s" % (SRCMY, sink)
+        my("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(40), n VARCHAR(40))" % table)
+    else:
+        table = "public.items_%s" % sink
+        pg("CREATE TABLE %s (id int PRIMARY KEY, v text, n text)" % table, SRCPG)
+        slot = "ftslot_%s_%s" % (ID, sink)
+        SLOTS.append(slot)
+        pg("SELECT pg_create_logical_replication_slot('%s', 'pgoutput')" % slot, SRCPG, superuser=True)
+    sa, sb, sc, after_a, final, ch_a, ch_all = workload(source, table)
+    if source == "my":
+        ms = my("SHOW MASTER STATUS").split()
+        start = "%s:%s" % (ms[0], ms[1])
+        my(sa)
+        ms = my("SHOW MASTER STATUS").split()
+        a_file, a_end = ms[0], int(ms[1])
+        my(sb + sc)
+    else:
+        pg(sa, SRCPG)
+        a_end = lsn_int(pg("SELECT pg_current_wal_lsn()", SRCPG, superuser=True).strip())
+        pg(sb + sc, SRCPG)
+
+    def args(nexpr):
+        open(MAPF, "w").write(MAPTPL % {"src": pipe, "tgt": tgt, "table": ("public." if sink == "pg" else "") + tgt,
+                                        "srctable": table, "nexpr": nexpr})
+        a = [BIN, "--pipeline", pipe, "--state-dir", os.path.join(TMP, "state"), "-X", "mapping.files=" + MAPF,
+             "--idle-exit", "2500"]
+        if sink == "pg":
+            a += ["--sink", "postgres", "-X", "postgres_sink.dsn=" + dblib.pg_dsn(WPG)]
+        else:
+            a += ["--sink", "mysql", "-X", "mysql_sink.dsn=mysql://root:%s@127.0.0.1:%s/%s"
+                  % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"], WMY)]
+        if source == "my":
+            a += ["--source", "mysql", "--mysql-dsn", "mysql://root:%s@127.0.0.1:%s"
+                  % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"]), "--from", start, "--include", SRCMY + ".*",
+                  "-X", "mysql.server_id=%d" % (7000 + zlib.crc32(pipe.encode()) % 50000)]
+        else:
+            a += ["--source", "postgres", "--postgres-dsn", dblib.pg_dsn(SRCPG), "-X", "postgres.slot=" + slot,
+                  "-X", "postgres.publication=" + PUB, "-X", "postgres.tables=" + table]
+        return a
+
+    what = "%s source -> %s sink" % (source, sink)
+    rc, out = run(args("n"), pipe + "-1")
+    if rc != 65:
+        fail("%s: the bad value gave exit %s, not 65:\n%s" % (what, rc, out[-2000:]))
+    for word in ("'n'", "gold", "items_" + tgt):
+        if word not in out:
+            fail("%s: the error does not name %s:\n%s" % (what, word, out[-2000:]))
+    exp_a = {k: (v, n) for k, (v, n) in after_a.items()}
+    got = read_wide(sink, tgt)
+    if got != exp_a:
+        fail("%s: after the failure the wide table is not A's rows:\n got  %s\n want %s" % (what, got, exp_a))
+    pk, ch = read_offsets(sink, pipe)
+    if ch != ch_a:
+        fail("%s: offsets table counts %d changes after the failure, A has %d" % (what, ch, ch_a))
+    ck = read_ckpt(os.path.join(TMP, "state", pipe + ".ckpt"))
+    if source == "my":
+        if pk is None or int(pk[16:], 16) > a_end:
+            fail("%s: offsets table position %s is past A's end %d" % (what, pk, a_end))
+        if ck.get("file") != a_file or int(ck.get("offset", "0")) > a_end or not int(ck.get("offset", "0")):
+            fail("%s: checkpoint %s:%s is not at or before A's end %s:%d" % (
+                what, ck.get("file"), ck.get("offset"), a_file, a_end))
+    else:
+        if pk is None or int(pk[16:], 16) > a_end:
+            fail("%s: offsets table LSN %s is past A's end %X" % (what, pk, a_end))
+        if "lsn" in ck and lsn_int(ck["lsn"]) > a_end:
+            fail("%s: checkpoint LSN %s is past A's end %X" % (what, ck["lsn"], a_end))
+        cf = pg("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '%s'" % slot,
+                SRCPG, superuser=True).strip()
+        if lsn_int(cf) > a_end:
+            fail("%s: slot confirmed_flush_lsn %s is past A's end %X" % (what, cf, a_end))
+    # the fixed mapping: B and C applied once, completely
+    rc, out = run(args(FIXED), pipe + "-2")
+    if rc != 0:
+        fail("%s: the restart with the fixed mapping exited %s:\n%s" % (what, rc, out[-2000:]))
+    got = read_wide(sink, tgt)
+    if got != final:
+        diff = {k: (got.get(k), final.get(k)) for k in set(got) | set(final) if got.get(k) != final.get(k)}
+        fail("%s: after the restart the wide table differs (got, want): %s" % (what, diff))
+    pk, ch = read_offsets(sink, pipe)
+    if ch != ch_all:
+        fail("%s: offsets table counts %d changes, the workload has %d (applied once each)" % (what, ch, ch_all))
+    log("%s: exit 65, nothing of B, positions before B; after the fix %d rows as computed, %d changes once"
+        % (what, len(final), ch_all))
+
+
+for src in ("my", "pg"):
+    for snk in ("pg", "my"):
+        case(src, snk)
+cleanup()
+print("PASS")
