@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("CDC_BUILD", ROOT + "/build")
@@ -214,3 +215,53 @@ def check_prediction(cand, final, col):
             wrong.append("key %d %s: %r, the rule predicts %r (rank %s)" % (key, field, got, val, rank))
     if wrong:
         fail("converged, but not to the rule's prediction:\n  " + "\n  ".join(wrong[:10]))
+
+
+def wide_args(pipe, state, mapf, source, sink, target_db, start=None, include=None, slot=None, pub=None,
+              tables=None):
+    """Command line of a pipeline from source "my" (MariaDB, from binlog
+    position start, databases include) or "pg" (slot, publication pub,
+    tables) into the wide sink "pg" or "my" (database target_db), with
+    mapping file mapf, state directory state; exits 2.5 s after the last
+    change."""
+    a = [BIN, "--pipeline", pipe, "--state-dir", state, "-X", "mapping.files=" + mapf, "--idle-exit", "2500"]
+    if sink == "pg":
+        a += ["--sink", "postgres", "-X", "postgres_sink.dsn=" + pg_dsn(target_db)]
+    else:
+        a += ["--sink", "mysql", "-X", "mysql_sink.dsn=mysql://root:%s@127.0.0.1:%s/%s"
+              % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"], target_db)]
+    if source == "my":
+        a += ["--source", "mysql", "--mysql-dsn", "mysql://root:%s@127.0.0.1:%s"
+              % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"]), "--from", start, "--include", include,
+              "-X", "mysql.server_id=%d" % (7000 + zlib.crc32(pipe.encode()) % 50000)]
+    else:
+        a += ["--source", "postgres", "--postgres-dsn", pg_dsn(pg_source_db(slot)), "-X", "postgres.slot=" + slot,
+              "-X", "postgres.publication=" + pub, "-X", "postgres.tables=" + tables]
+    return a
+
+
+_slot_db = {}
+
+
+def pg_slot(db, slot):
+    """Create logical slot (pgoutput) in db; wide_args finds db by slot."""
+    pg("SELECT pg_create_logical_replication_slot('%s', 'pgoutput')" % slot, db, superuser=True)
+    _slot_db[slot] = db
+
+
+def pg_source_db(slot):
+    return _slot_db[slot]
+
+
+def run_exit(args, logf, procs, timeout=120):
+    """Run a pipeline to its end (output appended to logf); returns (exit
+    status, the whole log)."""
+    with open(logf, "ab") as f:
+        p = subprocess.Popen(args, stdout=f, stderr=f)
+        procs.append(p)
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            fail("%s: no exit within %d s" % (args[2], timeout))
+    return rc, open(logf, errors="replace").read()

@@ -24,12 +24,10 @@ Env: CDC_FAILTXN_SEED (default: random).  Exit 0 pass, 1 fail, 77 skip.
 """
 import os
 import random
-import subprocess
 import tempfile
-import zlib
 
 import dblib
-from dblib import BIN, E, fail, log, my
+from dblib import E, fail, log, my
 
 dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
 
@@ -160,16 +158,7 @@ def read_offsets(sink, pipe):
 
 
 def run(args, name):
-    logf = os.path.join(TMP, name + ".log")
-    with open(logf, "ab") as f:
-        p = subprocess.Popen(args, stdout=f, stderr=f)
-        PROCS.append(p)
-        try:
-            rc = p.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            fail("%s: no exit within 120 s" % name)
-    return rc, open(logf).read()
+    return dblib.run_exit(args, os.path.join(TMP, name + ".log"), PROCS)
 
 
 def case(source, sink):
@@ -183,8 +172,9 @@ def case(source, sink):
         pg("CREATE TABLE %s (id int PRIMARY KEY, v text, n text)" % table, SRCPG)
         slot = "ftslot_%s_%s" % (ID, sink)
         SLOTS.append(slot)
-        pg("SELECT pg_create_logical_replication_slot('%s', 'pgoutput')" % slot, SRCPG, superuser=True)
+        dblib.pg_slot(SRCPG, slot)
     sa, sb, sc, after_a, final, ch_a, ch_all = workload(source, table)
+    start = slot = None
     if source == "my":
         ms = my("SHOW MASTER STATUS").split()
         start = "%s:%s" % (ms[0], ms[1])
@@ -200,21 +190,8 @@ def case(source, sink):
     def args(nexpr):
         open(MAPF, "w").write(MAPTPL % {"src": pipe, "tgt": tgt, "table": ("public." if sink == "pg" else "") + tgt,
                                         "srctable": table, "nexpr": nexpr})
-        a = [BIN, "--pipeline", pipe, "--state-dir", os.path.join(TMP, "state"), "-X", "mapping.files=" + MAPF,
-             "--idle-exit", "2500"]
-        if sink == "pg":
-            a += ["--sink", "postgres", "-X", "postgres_sink.dsn=" + dblib.pg_dsn(WPG)]
-        else:
-            a += ["--sink", "mysql", "-X", "mysql_sink.dsn=mysql://root:%s@127.0.0.1:%s/%s"
-                  % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"], WMY)]
-        if source == "my":
-            a += ["--source", "mysql", "--mysql-dsn", "mysql://root:%s@127.0.0.1:%s"
-                  % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"]), "--from", start, "--include", SRCMY + ".*",
-                  "-X", "mysql.server_id=%d" % (7000 + zlib.crc32(pipe.encode()) % 50000)]
-        else:
-            a += ["--source", "postgres", "--postgres-dsn", dblib.pg_dsn(SRCPG), "-X", "postgres.slot=" + slot,
-                  "-X", "postgres.publication=" + PUB, "-X", "postgres.tables=" + table]
-        return a
+        return dblib.wide_args(pipe, os.path.join(TMP, "state"), MAPF, source, sink, WPG if sink == "pg" else WMY,
+                               start=start, include=SRCMY + ".*", slot=slot, pub=PUB, tables=table)
 
     what = "%s source -> %s sink" % (source, sink)
     rc, out = run(args("n"), pipe + "-1")
