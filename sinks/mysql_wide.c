@@ -80,10 +80,16 @@ static int myerr(myw_t *w, const char *what, const char *detail,
                  unsigned code, cdc_err_t *err)
 {
     int lost = code == 2006 || code == 2013 || code == 2002 || code == 2003;
-    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
-                lost ? CDC_ERR_F_RETRIABLE : 0, "mysql sink: %s failed: %s",
-                what, detail);
+    /* out of range, truncated, incorrect value, too long, bad JSON, bad
+     * string: a value the table cannot hold (exit 65, not a failure) */
+    int data = code == 1264 || code == 1265 || code == 1366 ||
+               code == 1406 || code == 1292 || code == 3140 || code == 1300;
+    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : data ? CDC_EXIT_DATA
+                : CDC_EXIT_FAIL, lost ? CDC_ERR_F_RETRIABLE : data ?
+                CDC_ERR_F_DATA : 0, "mysql sink: %s failed: %s", what, detail);
     cdc_err_detail(err, "error %u", code);
+    if (data)
+        cdc_err_hint(err, "%s", CDC_WIDE_DATA_HINT);
     (void)w;
     return -1;
 }

@@ -120,17 +120,23 @@ static int pgerr(pgw_t *w, PGresult *r, const char *what, cdc_err_t *err)
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     char msg[400];
     int lost = PQstatus(w->pg) != CONNECTION_OK;
+    /* class 22 (data exception): a value the table cannot hold that the
+     * mapping's limits did not catch (say a column the operator made
+     * narrower); a data error, not a failure to restart from */
+    int data = !lost && state && !strncmp(state, "22", 2);
 
     snprintf(msg, sizeof(msg), "%s", r && PQresultErrorMessage(r)[0]
                                          ? PQresultErrorMessage(r)
                                          : PQerrorMessage(w->pg));
     chomp(msg);
-    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
-                lost ? CDC_ERR_F_RETRIABLE : 0, "postgres sink: %s failed: %s",
-                what, msg);
+    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : data ? CDC_EXIT_DATA
+                : CDC_EXIT_FAIL, lost ? CDC_ERR_F_RETRIABLE : data ?
+                CDC_ERR_F_DATA : 0, "postgres sink: %s failed: %s", what, msg);
     if (state)
         cdc_err_detail(err, "SQLSTATE %s", state);
-    if (state && !strcmp(state, "42P10"))
+    if (data)
+        cdc_err_hint(err, "%s", CDC_WIDE_DATA_HINT);
+    else if (state && !strcmp(state, "42P10"))
         cdc_err_hint(err, "the wide table needs a primary key or unique index "
                      "on the business key (or let the sink create it)");
     else if (lost)

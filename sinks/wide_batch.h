@@ -63,6 +63,12 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
                          int (*apply)(void *ctx, cdc_err_t *err),
                          int (*retriable)(const cdc_err_t *err), void *ctx,
                          cdc_err_t *err);
+/* Hint of a value the database refused (exit 65) */
+#define CDC_WIDE_DATA_HINT                                                    \
+    "a value of the batch does not fit its column of the wide table: "       \
+    "compare the table's column types with the mapping's field types; "      \
+    "nothing of the batch was written and it is read again on restart"
+
 /** @brief 1 if a mapping of source writes target t. */
 int cdc_wide_source_writes(const cdc_map_t *map, const char *source,
                            const cdc_map_target_t *t);
