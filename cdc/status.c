@@ -46,6 +46,7 @@ typedef struct row {
         sink[32], where[300];
     int64_t latency_ms; /* -1 unknown */
     double lag_s;       /* < 0 unknown */
+    int64_t dead;       /* dead letters written by the daemon, -1 unknown */
 } row_t;
 
 typedef struct rows {
@@ -58,6 +59,7 @@ static row_t *row_add(rows_t *r)
     r->v = cdc_xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
     memset(&r->v[r->n], 0, sizeof(*r->v));
     r->v[r->n].latency_ms = -1;
+    r->v[r->n].dead = -1;
     r->v[r->n].lag_s = -1;
     return &r->v[r->n++];
 }
@@ -277,7 +279,11 @@ static int from_daemon(rows_t *rows, const char *url, const char *token,
     snprintf(r->where, sizeof(r->where), "%s", url);
     {
         const char *pl[] = {"latency_ms", NULL}, *pg[] = {"lag_seconds", NULL};
+        const char *pd[] = {"sink", "dead_letters", NULL};
         yajl_val v = yajl_tree_get(root, pl, yajl_t_number);
+        if ((v = yajl_tree_get(root, pd, yajl_t_number)))
+            r->dead = (int64_t)YAJL_GET_INTEGER(v);
+        v = yajl_tree_get(root, pl, yajl_t_number);
         if (v)
             r->latency_ms = (int64_t)YAJL_GET_DOUBLE(v);
         v = yajl_tree_get(root, pg, yajl_t_number);
@@ -382,19 +388,22 @@ static void print_table(const rows_t *rows)
         wa = la > wa ? la : wa;
         wp = lp > wp ? lp : wp;
     }
-    printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %s\n", wa, "APPLICATION", wp,
-           "PIPELINE", "STATUS", "LAST SYNC", "LATENCY", "LAG", "SOURCE");
+    printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %12s  %s\n", wa,
+           "APPLICATION", wp, "PIPELINE", "STATUS", "LAST SYNC", "LATENCY",
+           "LAG", "DEAD LETTERS", "SOURCE");
     for (size_t i = 0; i < rows->n; i++) {
         const row_t *r = &rows->v[i];
-        char lat[32] = "-", lag[32] = "-", src[80];
+        char lat[32] = "-", lag[32] = "-", dead[24] = "-", src[80];
         if (r->latency_ms >= 0)
             snprintf(lat, sizeof(lat), "%" PRId64 " ms", r->latency_ms);
         if (r->lag_s >= 0)
             snprintf(lag, sizeof(lag), "%.1f s", r->lag_s);
+        if (r->dead >= 0)
+            snprintf(dead, sizeof(dead), "%" PRId64, r->dead);
         snprintf(src, sizeof(src), "%s%s%s", r->source, r->sink[0] ? " -> " : "",
                  r->sink);
-        printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %s\n", wa, r->app, wp,
-               r->pipeline, r->status, r->last_sync, lat, lag, src);
+        printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %12s  %s\n", wa, r->app,
+               wp, r->pipeline, r->status, r->last_sync, lat, lag, dead, src);
     }
 }
 
@@ -420,6 +429,10 @@ static void print_json(const rows_t *rows)
             cdc_buf_printf(&b, ",\"latency_ms\":%" PRId64, r->latency_ms);
         else
             cdc_buf_puts(&b, ",\"latency_ms\":null");
+        if (r->dead >= 0)
+            cdc_buf_printf(&b, ",\"dead_letters\":%" PRId64, r->dead);
+        else
+            cdc_buf_puts(&b, ",\"dead_letters\":null");
         cdc_buf_puts(&b, ",\"from\":");
         cdc_json_string(&b, r->where, strlen(r->where));
         cdc_buf_putc(&b, '}');

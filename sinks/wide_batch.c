@@ -10,6 +10,7 @@
 
 #include "cdc/checkpoint.h"
 #include "cdc/log.h"
+#include "cdc/metrics.h"
 #include "cdc/util.h"
 #include "mappings/reverse.h"
 #include "sinks/wide_batch.h"
@@ -50,6 +51,15 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
             snprintf(pbuf, sizeof(pbuf), "%s", cdc_pos_str(&tx->pos));
             cdc_err_detail(err, "change %u of %s.%s in the transaction ending "
                            "at %s", i, ch->tbl->db, ch->tbl->name, pbuf);
+            if (b->dead_letter) {
+                /* kept with the batch, written in its transaction */
+                ops->n = n0;
+                cdc_dl_add(&b->dead, tx, i, err);
+                CDC_WARN("deadletter", "%s (%s): written to the dead-letter "
+                         "table", err->msg, err->detail);
+                cdc_err_clear(err);
+                continue;
+            }
             /* nothing of it goes out with the batch's other txns, and it is
              * never acknowledged: the positions stay before it */
             ops->n = tx_ops;
@@ -81,6 +91,92 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
     return (int64_t)ops->n >= b->batch_rows;
 }
 
+int cdc_wide_batch_retry_add(cdc_wide_batch_t *b, cdc_map_t *map,
+                             const char *source, cdc_wide_ops_t *ops,
+                             cdc_txn_t *tx, uint32_t orig_idx, int64_t id,
+                             cdc_err_t *err)
+{
+    uint32_t n0 = ops->n;
+
+    if (cdc_map_change(map, source, tx, &tx->changes[0], orig_idx, ops,
+                       err) < 0) {
+        ops->n = n0;
+        return -1;
+    }
+    if (b->nretry == b->capretry) {
+        b->capretry = b->capretry ? b->capretry * 2 : 64;
+        b->retry_ids = cdc_xrealloc(b->retry_ids,
+                                    b->capretry * sizeof(*b->retry_ids));
+    }
+    b->retry_ids[b->nretry++] = id;
+    b->batch_changes++;
+    return 0;
+}
+
+int cdc_wide_dead_letter(cdc_wide_batch_t *b, cdc_map_t *map,
+                         const char *source, cdc_wide_ops_t *ops,
+                         const char *action, FILE *out, size_t nrows,
+                         const char *(*get)(void *rows, size_t r, int c),
+                         void *rows, int (*apply)(void *sink, cdc_err_t *err),
+                         void *sink, cdc_err_t *err)
+{
+    cdc_txn_t **txs;
+    size_t failed = 0;
+    int rc = 0;
+
+    if (!strcmp(action, "list")) {
+        for (size_t r = 0; r < nrows; r++)
+            cdc_dl_print(out, get(rows, r, CDC_DLC_ID),
+                         get(rows, r, CDC_DLC_CREATED),
+                         get(rows, r, CDC_DLC_TABLE), get(rows, r, CDC_DLC_OP),
+                         get(rows, r, CDC_DLC_POS), get(rows, r, CDC_DLC_ERROR),
+                         get(rows, r, CDC_DLC_CHANGE));
+        fprintf(out, "%zu dead letter%s\n", nrows, nrows == 1 ? "" : "s");
+        return 0;
+    }
+    txs = cdc_xcalloc(nrows ? nrows : 1, sizeof(*txs));
+    cdc_wide_ops_reset(ops);
+    b->nretry = 0;
+    b->batch_changes = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        const char *id = get(rows, r, CDC_DLC_ID);
+        cdc_err_t e = {0};
+        uint32_t idx;
+        txs[r] = cdc_dl_decode(get(rows, r, CDC_DLC_CHANGE), &idx, &e);
+        if (txs[r] && !cdc_wide_batch_retry_add(b, map, source, ops, txs[r],
+                                                idx, strtoll(id, NULL, 10),
+                                                &e))
+            continue;
+        fprintf(out, "#%s still fails: %s\n", id, e.msg);
+        if (!failed++)
+            *err = e;
+    }
+    if (b->nretry) {
+        b->retry = 1;
+        if (apply(sink, err)) {
+            rc = err->code ? err->code : CDC_EXIT_FAIL;
+            b->nretry = 0;
+        }
+        b->retry = 0;
+    }
+    if (!rc)
+        fprintf(out, "retried %zu dead letter%s: %zu applied, %zu still "
+                "failing\n", nrows, nrows == 1 ? "" : "s", b->nretry, failed);
+    if (!rc && failed) {
+        rc = CDC_EXIT_DATA;
+        cdc_err_hint(err, "%zu dead letter%s still cannot be applied: fix the "
+                     "mapping and retry again (`dead-letter list` shows "
+                     "them)", failed, failed == 1 ? "" : "s");
+    }
+    b->nretry = 0;
+    cdc_wide_ops_reset(ops);
+    for (size_t r = 0; r < nrows; r++)
+        if (txs[r])
+            cdc_txn_destroy(txs[r]);
+    free(txs);
+    return rc;
+}
+
 int cdc_wide_batch_due(const cdc_wide_batch_t *b, int timeout_ms)
 {
     return b->ntxns &&
@@ -106,6 +202,10 @@ void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok)
     }
     if (!ok)
         return;
+    if (b->dead.n)
+        cdc_metrics_dead_letters(b->dead.n);
+    cdc_dl_clear(&b->dead);
+    b->nretry = 0;
     b->ntxns = 0;
     b->batch_changes = 0;
     b->batch_unordered = 0;
@@ -208,4 +308,7 @@ void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac)
                  b->skipped_dups);
     free(b->txns);
     b->txns = NULL;
+    cdc_dl_free(&b->dead);
+    free(b->retry_ids);
+    b->retry_ids = NULL;
 }
