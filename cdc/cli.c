@@ -751,6 +751,7 @@ int cdc_cli_main(int argc, char **argv)
     cli_t c = {0};
     cdc_err_t err = {0};
     const char *cmd = "run";
+    char *dl_action = NULL;
     int rc;
 
     c.cli = cdc_conf_new();
@@ -772,6 +773,13 @@ int cdc_cli_main(int argc, char **argv)
         cmd = !strcmp(argv[1], "test")       ? "mapping test"
               : !strcmp(argv[1], "triggers") ? "mapping triggers"
                                              : "mapping reverse";
+        argc--;
+        argv++;
+    }
+    if (!strcmp(cmd, "dead-letter") && argc >= 2 && argv[1][0] != '-') {
+        /* "dead-letter list|retry [OPTIONS]": the action is checked by
+         * cdc_dead_letter_cli, options may follow it */
+        dl_action = argv[1];
         argc--;
         argv++;
     }
@@ -806,6 +814,10 @@ int cdc_cli_main(int argc, char **argv)
             : !strcmp(cmd, "backfill")     ? cdc_backfill_cli
             : !strcmp(cmd, "dead-letter")  ? cdc_dead_letter_cli
                                            : cdc_status_cli;
+        if (dl_action) {
+            /* the action word goes first again */
+            argv[--optind] = dl_action;
+        }
         if (!fn) {
             cdc_err_set(&err, CDC_EXIT_FAIL, 0,
                         "this build has no '%s' command", cmd);

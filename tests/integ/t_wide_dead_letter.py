@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""errors.mode: dead-letter for the wide sinks (issue 12, item 3).
+
+MariaDB -> PostgreSQL sink and PostgreSQL -> MariaDB sink.  A seeded random
+workload of inserts and updates in multi-row transactions has a few
+values the mapping rejects (n is a bigint; some rows say 'gold' or
+'silver').  With errors.mode=dead-letter the pipeline goes on:
+
+  run      exit 0; the wide table equals the rows this script computes
+           from the good changes alone; the dead-letter table holds exactly
+           the bad changes (table, op, error naming field n and the value);
+           /metrics autoglm_cdc_dead_letters_total and `status` (DEAD
+           LETTERS) count them while the daemon runs; the offsets table
+           counts every change once
+  list     `dead-letter list` shows each, with its value
+  retry    with the mapping still broken: exit 65, nothing applied, rows
+           kept; after fixing the mapping: exit 0, the table is empty and
+           the wide table equals the rows computed from every change with
+           the fixed mapping (old dead letters lose to newer changes by
+           their rank)
+
+Env: CDC_DL_SEED.  Exit 0 pass, 1 fail, 77 skip.
+"""
+import os
+import random
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import dblib
+from dblib import BIN, E, fail, log, my
+
+dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
+
+SEED = int(os.environ.get("CDC_DL_SEED", random.randrange(1 << 30)))
+ID = "%d" % os.getpid()
+TMP = tempfile.mkdtemp(prefix="cdc-dl-")
+PROCS = []
+SRC = "dlsrc_" + ID
+W = "dlw_" + ID
+PUB = "dlpub_" + ID
+SLOTS = []
+BAD = {"gold": -1, "silver": -2}
+FIXED = "case when n = 'gold' then -1 when n = 'silver' then -2 else n end"
+
+
+def pg(q, db, superuser=False, check=True):
+    return dblib.pg(q, db, superuser, check, sep="\x1f")
+
+
+def cleanup():
+    dblib.cleanup(PROCS, TMP, pg_dbs=[SRC, W], slots=SLOTS, my_dbs=[SRC, W])
+
+
+dblib.on_fail(cleanup, logdir=TMP)
+log("seed %d" % SEED)
+rnd = random.Random(SEED)
+
+my("CREATE DATABASE %s; CREATE DATABASE %s" % (SRC, W))
+for d in (SRC, W):
+    pg("CREATE DATABASE %s OWNER %s" % (d, E["PGUSER"]), "postgres", superuser=True)
+pg("CREATE PUBLICATION %s FOR ALL TABLES" % PUB, SRC, superuser=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def workload(table):
+    """Transactions of (id, v, n) writes; returns the SQL statements per
+    transaction and the list of all writes in order."""
+    txns, writes, known = [], [], []
+    for t in range(rnd.randint(6, 10)):
+        stmts = []
+        for i in range(rnd.randint(2, 6)):
+            if known and rnd.random() < 0.4:
+                k = rnd.choice(known)
+            else:
+                k = rnd.randint(1, 10 ** 6)
+                while k in known:
+                    k = rnd.randint(1, 10 ** 6)
+                known.append(k)
+            n = rnd.choice(sorted(BAD)) if rnd.random() < 0.15 else str(rnd.randint(-10 ** 15, 10 ** 15))
+            v = "t%d_%d" % (t, i)
+            writes.append((k, v, n))
+            stmts.append((k, v, n))
+        txns.append(stmts)
+    # at least one bad change in the middle of a multi-row transaction
+    t = rnd.randrange(len(txns))
+    while len(txns[t]) < 3:
+        k = max(known) + 1
+        known.append(k)
+        txns[t].append((k, "t%d_x%d" % (t, k), "1"))
+    mid = rnd.randint(1, len(txns[t]) - 2)
+    k, v, _ = txns[t][mid]
+    txns[t][mid] = (k, v, rnd.choice(sorted(BAD)))
+    writes = [w for tx in txns for w in tx]
+    return txns, writes
+
+
+def expect(writes, fixed):
+    rows = {}
+    for k, v, n in writes:
+        if n in BAD:
+            if not fixed:
+                continue
+            n = BAD[n]
+        rows[k] = (v, int(n))
+    return rows
+
+
+def read_wide(sink, table):
+    q = "SELECT k, v, n FROM %s" % table
+    out = pg(q, W).replace("\x1f", "\t") if sink == "pg" else my(q, W)
+    return {int(k): (v, int(n)) for k, v, n in (ln.split("\t") for ln in out.splitlines())}
+
+
+def q_sink(sink, q):
+    return (pg(q, W).replace("\x1f", "\t") if sink == "pg" else my(q, W)).strip()
+
+
+def case(source, sink):
+    pipe = "dl_%s_%s" % (source, sink)
+    tgt = "dlw_%s_%s" % (source, sink)
+    mname = "items_" + tgt
+    mapf = os.path.join(TMP, pipe + ".yaml")
+    start = slot = None
+    if source == "my":
+        table = "%s.items_%s" % (SRC, sink)
+        my("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(40), n VARCHAR(40))" % table)
+        ms = my("SHOW MASTER STATUS").split()
+        start = "%s:%s" % (ms[0], ms[1])
+    else:
+        table = "public.items_%s" % sink
+        pg("CREATE TABLE %s (id int PRIMARY KEY, v text, n text)" % table, SRC)
+        slot = "dlslot_%s_%s" % (ID, sink)
+        SLOTS.append(slot)
+        dblib.pg_slot(SRC, slot)
+    txns, writes = workload(table)
+    nbad = sum(1 for w in writes if w[2] in BAD)
+    for tx in txns:
+        body = " ".join("INSERT INTO %s VALUES (%d, '%s', '%s') %s;" % (
+            table, k, v, n, "ON DUPLICATE KEY UPDATE v = VALUES(v), n = VALUES(n)" if source == "my"
+            else "ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v, n = EXCLUDED.n") for k, v, n in tx)
+        if source == "my":
+            my("START TRANSACTION; %s COMMIT;" % body)
+        else:
+            pg("BEGIN; %s COMMIT;" % body, SRC)
+
+    def args(nexpr, extra=()):
+        open(mapf, "w").write("""
+sources: {%s: {}}
+targets:
+  %s:
+    table: %s%s
+    key: k
+    fields: {k: bigint, v: {type: text, owner: %s}, n: {type: bigint, owner: %s}}
+mappings:
+  - {name: %s, source: %s, table: %s, target: %s, key: {k: id}, fields: {v: v, n: "%s"}}
+""" % (pipe, tgt, "public." if sink == "pg" else "", tgt, pipe, pipe, mname, pipe, table, tgt, nexpr))
+        a = dblib.wide_args(pipe, os.path.join(TMP, "state"), mapf, source, sink, W, start=start,
+                            include=SRC + ".*", slot=slot, pub=PUB, tables=table)
+        return a + ["-X", "errors.mode=dead-letter"] + list(extra)
+
+    what = "%s -> %s" % (source, sink)
+    port = free_port()
+    a = args("n", ["--http", "127.0.0.1:%d" % port])
+    a[a.index("--idle-exit") + 1] = "6000"
+    logf = open(os.path.join(TMP, pipe + ".log"), "ab")
+    p = subprocess.Popen(a, stdout=logf, stderr=logf)
+    PROCS.append(p)
+    # while it runs: the counter and the status table
+    metric, t0 = None, time.time()
+    while time.time() - t0 < 60 and p.poll() is None:
+        try:
+            body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2).read().decode()
+            m = re.search(r"^autoglm_cdc_dead_letters_total (\d+)$", body, re.M)
+            metric = int(m.group(1)) if m else None
+            if metric == nbad:
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    if metric != nbad:
+        fail("%s: autoglm_cdc_dead_letters_total is %s, the workload has %d bad changes" % (what, metric, nbad))
+    st = subprocess.run([BIN, "status", "--url", "http://127.0.0.1:%d" % port], capture_output=True, text=True)
+    lines = st.stdout.splitlines()
+    if st.returncode or len(lines) < 2 or "DEAD LETTERS" not in lines[0]:
+        fail("%s: status: exit %d:\n%s%s" % (what, st.returncode, st.stdout, st.stderr))
+    col = lines[0].index("DEAD LETTERS") + len("DEAD LETTERS")
+    shown = lines[1][:col].split()[-1]
+    if shown != str(nbad):
+        fail("%s: status shows %s dead letters, want %d:\n%s" % (what, shown, nbad, st.stdout))
+    rc = p.wait(timeout=60)
+    if rc != 0:
+        fail("%s: the dead-letter run exited %d" % (what, rc))
+    got, want = read_wide(sink, tgt), expect(writes, False)
+    if got != want:
+        fail("%s: wide table after the run (got, want): %s" % (
+            what, {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}))
+    dl = q_sink(sink, "SELECT source_table, op, error FROM autoglm_cdc_dead_letter WHERE pipeline = '%s' "
+                "ORDER BY id" % pipe).splitlines()
+    bad_values = [w[2] for w in writes if w[2] in BAD]
+    if len(dl) != nbad:
+        fail("%s: %d dead-letter rows, want %d" % (what, len(dl), nbad))
+    for row, val in zip(dl, bad_values):
+        t, op, err = row.split("\t")
+        if t != table or op not in ("c", "u") or "field 'n'" not in err or "'%s'" % val not in err \
+                or mname not in err:
+            fail("%s: dead-letter row %r does not name %s, field n, value %s and mapping %s" % (what, row, table,
+                                                                                                val, mname))
+    ch = int(q_sink(sink, "SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe))
+    if ch != len(writes):
+        fail("%s: offsets table counts %d changes, the workload has %d" % (what, ch, len(writes)))
+    # list
+    r = subprocess.run([BIN, "dead-letter", "list"] + a[1:], capture_output=True, text=True)
+    if r.returncode or r.stdout.count("\n  error: ") != nbad or "%d dead letter" % nbad not in r.stdout:
+        fail("%s: dead-letter list: exit %d\n%s%s" % (what, r.returncode, r.stdout, r.stderr))
+    for val in bad_values:
+        if '"n":"%s"' % val not in r.stdout:
+            fail("%s: dead-letter list does not show the change with n=%s:\n%s" % (what, val, r.stdout))
+    # retry, still broken
+    r = subprocess.run([BIN, "dead-letter", "retry"] + args("n")[1:], capture_output=True, text=True)
+    if r.returncode != 65 or "still fails" not in r.stdout or "0 applied" not in r.stdout:
+        fail("%s: retry with the broken mapping: exit %d\n%s%s" % (what, r.returncode, r.stdout, r.stderr))
+    if read_wide(sink, tgt) != want or len(q_sink(sink, "SELECT id FROM autoglm_cdc_dead_letter").split()) != nbad:
+        fail("%s: a failed retry changed the tables" % what)
+    # retry, fixed
+    r = subprocess.run([BIN, "dead-letter", "retry"] + args(FIXED)[1:], capture_output=True, text=True)
+    if r.returncode != 0 or "%d applied, 0 still failing" % nbad not in r.stdout:
+        fail("%s: retry with the fixed mapping: exit %d\n%s%s" % (what, r.returncode, r.stdout, r.stderr))
+    left = q_sink(sink, "SELECT count(*) FROM autoglm_cdc_dead_letter WHERE pipeline = '%s'" % pipe)
+    if left != "0":
+        fail("%s: %s dead letters left after a successful retry" % (what, left))
+    got, want = read_wide(sink, tgt), expect(writes, True)
+    if got != want:
+        fail("%s: wide table after the retry (got, want): %s" % (
+            what, {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}))
+    log("%s: %d changes, %d dead letters (metrics, status, table, list); retry applied them, %d rows as computed"
+        % (what, len(writes), nbad, len(want)))
+
+
+case("my", "pg")
+case("pg", "my")
+cleanup()
+print("PASS")
