@@ -96,9 +96,9 @@ static void jkey_str(cdc_buf_t *b, const char *k, const char *s)
     cdc_json_string(b, s ? s : "", s ? strlen(s) : 0);
 }
 
-void cdc_dl_encode(cdc_buf_t *b, const cdc_txn_t *tx, uint32_t idx)
+void cdc_dl_encode(cdc_buf_t *b, const cdc_txn_t *tx,
+                   const cdc_change_t *ch, uint32_t idx)
 {
-    const cdc_change_t *ch = &tx->changes[idx];
     const cdc_table_t *t = ch->tbl;
 
     cdc_buf_puts(b, "{\"v\":1");
@@ -140,6 +140,7 @@ static int unhex(int c)
 static int dec_value(cdc_txn_t *tx, cdc_value_t *v, yajl_val a)
 {
     const char *s;
+    char *end;
     size_t n;
 
     if (!YAJL_IS_ARRAY(a) || !a->u.array.len ||
@@ -152,11 +153,13 @@ static int dec_value(cdc_txn_t *tx, cdc_value_t *v, yajl_val a)
         return -1;
     s = YAJL_GET_STRING(a->u.array.values[1]);
     switch (v->kind) {
-    case CDC_V_BOOL: v->u.b = *s == '1'; return 0;
-    case CDC_V_INT: v->u.i = strtoll(s, NULL, 10); return 0;
-    case CDC_V_UINT: v->u.u = strtoull(s, NULL, 10); return 0;
+    case CDC_V_BOOL:
+        v->u.b = *s == '1';
+        return (*s == '0' || *s == '1') && !s[1] ? 0 : -1;
+    case CDC_V_INT: v->u.i = strtoll(s, &end, 10); break;
+    case CDC_V_UINT: v->u.u = strtoull(s, &end, 10); break;
     case CDC_V_FLOAT:
-    case CDC_V_DOUBLE: v->u.d = strtod(s, NULL); return 0;
+    case CDC_V_DOUBLE: v->u.d = strtod(s, &end); break;
     case CDC_V_DECIMAL:
     case CDC_V_STRING:
     case CDC_V_BYTES:
@@ -180,6 +183,7 @@ static int dec_value(cdc_txn_t *tx, cdc_value_t *v, yajl_val a)
     default:
         return -1;
     }
+    return *s && !*end ? 0 : -1;
 }
 
 static int dec_image(cdc_txn_t *tx, uint32_t ncols, yajl_val a,
@@ -348,7 +352,7 @@ void cdc_dl_add(cdc_dl_list_t *l, const cdc_txn_t *tx, uint32_t idx,
     }
     e->error = cdc_xstrdup(b.p);
     cdc_buf_reset(&b);
-    cdc_dl_encode(&b, tx, idx);
+    cdc_dl_encode(&b, tx, ch, idx);
     e->change = cdc_xstrdup(b.p);
     cdc_buf_free(&b);
 }

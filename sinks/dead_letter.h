@@ -60,8 +60,10 @@ void cdc_dl_add(cdc_dl_list_t *l, const cdc_txn_t *tx, uint32_t idx,
 void cdc_dl_clear(cdc_dl_list_t *l);
 void cdc_dl_free(cdc_dl_list_t *l);
 
-/** @brief Append the lossless encoding of change idx of tx (one JSON line). */
-void cdc_dl_encode(cdc_buf_t *out, const cdc_txn_t *tx, uint32_t idx);
+/** @brief Append the lossless encoding of change ch of tx, its index in
+ *  the source's txn being idx (one JSON line). */
+void cdc_dl_encode(cdc_buf_t *out, const cdc_txn_t *tx,
+                   const cdc_change_t *ch, uint32_t idx);
 /**
  * @brief Decode a cdc_dl_encode() text: a new txn with that one change at
  *        its original position (*idx: its index in the original txn).
