@@ -15,7 +15,8 @@ Run 1 must exit 65 naming the field and the value; the wide table then
 holds exactly what A gives (nothing of B: no partly written row), the
 offsets table counts only A's changes, and the checkpoint file, the
 offsets table and (PostgreSQL) the slot's confirmed_flush_lsn all stay
-before B.  The mapping is then fixed (n = case when n = 'gold' then -1
+before B (MariaDB: at or before A's end in SHOW MASTER STATUS; PostgreSQL:
+before B's commit LSN as a test_decoding slot reports it).  The mapping is then fixed (n = case when n = 'gold' then -1
 else n end), the pipeline restarted: it exits 0, the wide table equals the
 rows this script computes from the workload, and the offsets table counts
 every change exactly once.
@@ -164,6 +165,7 @@ def run(args, name):
 def case(source, sink):
     pipe = "ft_%s_%s" % (source, sink)
     tgt = "w_%s_%s" % (source, sink)
+    slot = None
     if source == "my":
         table = "%s.items_%s" % (SRCMY, sink)
         my("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(40), n VARCHAR(40))" % table)
@@ -174,7 +176,7 @@ def case(source, sink):
         SLOTS.append(slot)
         dblib.pg_slot(SRCPG, slot)
     sa, sb, sc, after_a, final, ch_a, ch_all = workload(source, table)
-    start = slot = None
+    start = None
     if source == "my":
         ms = my("SHOW MASTER STATUS").split()
         start = "%s:%s" % (ms[0], ms[1])
@@ -183,9 +185,22 @@ def case(source, sink):
         a_file, a_end = ms[0], int(ms[1])
         my(sb + sc)
     else:
-        pg(sa, SRCPG)
-        a_end = lsn_int(pg("SELECT pg_current_wal_lsn()", SRCPG, superuser=True).strip())
-        pg(sb + sc, SRCPG)
+        # B's commit LSN, as logical decoding reports it (test_decoding's
+        # COMMIT row carries the end of the commit record, like pgoutput's)
+        peek = "ftpeek_%s_%s" % (ID, sink)
+        SLOTS.append(peek)
+        pg("SELECT pg_create_logical_replication_slot('%s', 'test_decoding')" % peek, SRCPG, superuser=True)
+        # flushed at commit (the test server runs synchronous_commit=off),
+        # so the peek below sees them
+        sync = "SET synchronous_commit = on;\n"
+        pg(sync + sa, SRCPG)
+        xid = pg(sync + sb.replace("BEGIN;\n", "BEGIN;\nSELECT txid_current();\n", 1), SRCPG).split()[0]
+        pg(sync + sc, SRCPG)
+        commits = pg("SELECT lsn, data FROM pg_logical_slot_peek_changes('%s', NULL, NULL) WHERE data = 'COMMIT %s'"
+                     % (peek, xid), SRCPG, superuser=True).split()
+        if not commits:
+            fail("no COMMIT %s in the test_decoding slot" % xid)
+        b_end = lsn_int(commits[0])
 
     def args(nexpr):
         open(MAPF, "w").write(MAPTPL % {"src": pipe, "tgt": tgt, "table": ("public." if sink == "pg" else "") + tgt,
@@ -215,14 +230,14 @@ def case(source, sink):
             fail("%s: checkpoint %s:%s is not at or before A's end %s:%d" % (
                 what, ck.get("file"), ck.get("offset"), a_file, a_end))
     else:
-        if pk is None or int(pk[16:], 16) > a_end:
-            fail("%s: offsets table LSN %s is past A's end %X" % (what, pk, a_end))
-        if "lsn" in ck and lsn_int(ck["lsn"]) > a_end:
-            fail("%s: checkpoint LSN %s is past A's end %X" % (what, ck["lsn"], a_end))
+        if pk is None or int(pk[16:], 16) >= b_end:
+            fail("%s: offsets table LSN %s is not before B's commit %X" % (what, pk, b_end))
+        if "lsn" in ck and lsn_int(ck["lsn"]) >= b_end:
+            fail("%s: checkpoint LSN %s is not before B's commit %X" % (what, ck["lsn"], b_end))
         cf = pg("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '%s'" % slot,
                 SRCPG, superuser=True).strip()
-        if lsn_int(cf) > a_end:
-            fail("%s: slot confirmed_flush_lsn %s is past A's end %X" % (what, cf, a_end))
+        if lsn_int(cf) >= b_end:
+            fail("%s: slot confirmed_flush_lsn %s is not before B's commit %X" % (what, cf, b_end))
     # the fixed mapping: B and C applied once, completely
     rc, out = run(args(FIXED), pipe + "-2")
     if rc != 0:
