@@ -43,7 +43,10 @@
  *   "{source}.dead_letter") with headers autoglm.error, autoglm.topic and
  *   autoglm.pipeline, as Kafka Connect's dead-letter queue does.  Its txn
  *   stays pending until the dead letter is delivered, so the checkpoint
- *   covers it only then; a dead letter that fails fails the run.
+ *   covers it only then; a dead letter that fails fails the run.  A broker
+ *   refuses a whole batch: the other messages of a batch too large for the
+ *   topic become dead letters as well (kafka.batch.num.messages=1 avoids
+ *   it, at a cost in throughput).
  *
  * Producer defaults (each overridable with kafka.<property>):
  *   enable.idempotence=true acks=all compression.type=zstd.
