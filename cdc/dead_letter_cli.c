@@ -25,9 +25,12 @@ int cdc_dead_letter_cli(const cdc_conf_t *conf, int argc, char **argv,
     int rc;
 
     if (argc != 1 || (strcmp(argv[0], "list") && strcmp(argv[0], "retry"))) {
-        cdc_err_set(err, CDC_EXIT_USAGE, 0, "dead-letter: %s '%s'",
-                    argc ? "unknown action" : "missing action",
-                    argc ? argv[argc > 1 ? 1 : 0] : "");
+        if (!argc)
+            cdc_err_set(err, CDC_EXIT_USAGE, 0, "dead-letter: missing "
+                        "action (list or retry)");
+        else
+            cdc_err_set(err, CDC_EXIT_USAGE, 0, "dead-letter: unexpected "
+                        "'%s'", argv[argc > 1 ? 1 : 0]);
         cdc_err_hint(err, "autoglm-cdc dead-letter list|retry -c "
                      "pipeline.yaml");
         return CDC_EXIT_USAGE;

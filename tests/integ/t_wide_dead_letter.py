@@ -19,6 +19,7 @@ values the mapping rejects (n is a bigint; some rows say 'gold' or
            the wide table equals the rows computed from every change with
            the fixed mapping (old dead letters lose to newer changes by
            their rank)
+  errors   no or an unknown action: exit 2; the Kafka sink: exit 78
 
 Env: CDC_DL_SEED.  Exit 0 pass, 1 fail, 77 skip.
 """
@@ -250,5 +251,11 @@ mappings:
 
 case("my", "pg")
 case("pg", "my")
+# the command's own errors: no or an unknown action (2), a sink without a
+# dead-letter table (78)
+for extra, want in (([], 2), (["again"], 2), (["list", "--sink", "kafka", "--kafka-brokers", "127.0.0.1:1"], 78)):
+    r = subprocess.run([BIN, "dead-letter"] + extra, capture_output=True, text=True)
+    if r.returncode != want or "dead-letter" not in r.stderr + r.stdout:
+        fail("dead-letter %s: exit %d, want %d: %s" % (" ".join(extra), r.returncode, want, r.stderr))
 cleanup()
 print("PASS")
