@@ -23,13 +23,10 @@ import glob
 import json
 import os
 import random
-import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 import zlib
 
 import dblib
@@ -87,10 +84,7 @@ for i in range(n, n + rnd.randint(1, 4)):
 ms = my("SHOW MASTER STATUS").split()
 END = (ms[0], int(ms[1]))
 
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-port = s.getsockname()[1]
-s.close()
+port = dblib.free_port()
 args = [BIN, "--pipeline", APP, "--state-dir", os.path.join(TMP, "state"), "--idle-exit", "6000",
         "--source", "mysql", "--mysql-dsn", "mysql://root:%s@127.0.0.1:%s" % (E["MYSQL_ROOT_PASSWORD"],
                                                                           E["MYSQL_PORT"]),
@@ -103,17 +97,7 @@ args = [BIN, "--pipeline", APP, "--state-dir", os.path.join(TMP, "state"), "--id
 logf = open(os.path.join(TMP, "run.log"), "ab")
 p = subprocess.Popen(args, stdout=logf, stderr=logf)
 PROCS.append(p)
-metric, t0 = None, time.time()
-while time.time() - t0 < 90 and p.poll() is None:
-    try:
-        body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2).read().decode()
-        m = re.search(r"^autoglm_cdc_dead_letters_total (\d+)$", body, re.M)
-        metric = int(m.group(1)) if m else None
-        if metric == 1:
-            break
-    except OSError:
-        pass
-    time.sleep(0.2)
+metric = dblib.wait_metric(port, "autoglm_cdc_dead_letters_total", 1, p, timeout=90)
 if metric != 1:
     fail("autoglm_cdc_dead_letters_total is %s, want 1" % metric)
 st = subprocess.run([BIN, "status", "--url", "http://127.0.0.1:%d" % port, "-X", "status.format=json"],

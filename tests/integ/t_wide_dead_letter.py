@@ -25,15 +25,11 @@ Env: CDC_DL_SEED.  Exit 0 pass, 1 fail, 77 skip.
 """
 import os
 import random
-import re
-import socket
 import subprocess
 import tempfile
-import time
-import urllib.request
 
 import dblib
-from dblib import BIN, E, fail, log, my
+from dblib import pgx as pg, BIN, fail, log, my
 
 dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
 
@@ -46,33 +42,11 @@ W = "dlw_" + ID
 PUB = "dlpub_" + ID
 SLOTS = []
 BAD = {"gold": -1, "silver": -2}
+ITEMS = "id INT PRIMARY KEY, v VARCHAR(40), n VARCHAR(40)"
 FIXED = "case when n = 'gold' then -1 when n = 'silver' then -2 else n end"
 
 
-def pg(q, db, superuser=False, check=True):
-    return dblib.pg(q, db, superuser, check, sep="\x1f")
-
-
-def cleanup():
-    dblib.cleanup(PROCS, TMP, pg_dbs=[SRC, W], slots=SLOTS, my_dbs=[SRC, W])
-
-
-dblib.on_fail(cleanup, logdir=TMP)
-log("seed %d" % SEED)
-rnd = random.Random(SEED)
-
-my("CREATE DATABASE %s; CREATE DATABASE %s" % (SRC, W))
-for d in (SRC, W):
-    pg("CREATE DATABASE %s OWNER %s" % (d, E["PGUSER"]), "postgres", superuser=True)
-pg("CREATE PUBLICATION %s FOR ALL TABLES" % PUB, SRC, superuser=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+cleanup, rnd = dblib.wide_test(SRC, W, PUB, PROCS, TMP, SLOTS, SEED)
 
 
 def workload(table):
@@ -133,18 +107,11 @@ def case(source, sink):
     tgt = "dlw_%s_%s" % (source, sink)
     mname = "items_" + tgt
     mapf = os.path.join(TMP, pipe + ".yaml")
-    start = slot = None
+    start, slot = None, (None if source == "my" else "dlslot_%s_%s" % (ID, sink))
+    table = dblib.source_table(source, SRC, "items_" + sink, ITEMS, SLOTS, slot)
     if source == "my":
-        table = "%s.items_%s" % (SRC, sink)
-        my("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(40), n VARCHAR(40))" % table)
         ms = my("SHOW MASTER STATUS").split()
         start = "%s:%s" % (ms[0], ms[1])
-    else:
-        table = "public.items_%s" % sink
-        pg("CREATE TABLE %s (id int PRIMARY KEY, v text, n text)" % table, SRC)
-        slot = "dlslot_%s_%s" % (ID, sink)
-        SLOTS.append(slot)
-        dblib.pg_slot(SRC, slot)
     txns, writes = workload(table)
     nbad = sum(1 for w in writes if w[2] in BAD)
     for tx in txns:
@@ -157,39 +124,20 @@ def case(source, sink):
             pg("BEGIN; %s COMMIT;" % body, SRC)
 
     def args(nexpr, extra=()):
-        open(mapf, "w").write("""
-sources: {%s: {}}
-targets:
-  %s:
-    table: %s%s
-    key: k
-    fields: {k: bigint, v: {type: text, owner: %s}, n: {type: bigint, owner: %s}}
-mappings:
-  - {name: %s, source: %s, table: %s, target: %s, key: {k: id}, fields: {v: v, n: "%s"}}
-""" % (pipe, tgt, "public." if sink == "pg" else "", tgt, pipe, pipe, mname, pipe, table, tgt, nexpr))
+        dblib.wide_mapping(mapf, pipe, tgt, sink, table, mname, {"v": ("text", "v"), "n": ("bigint", nexpr)})
         a = dblib.wide_args(pipe, os.path.join(TMP, "state"), mapf, source, sink, W, start=start,
                             include=SRC + ".*", slot=slot, pub=PUB, tables=table)
         return a + ["-X", "errors.mode=dead-letter"] + list(extra)
 
     what = "%s -> %s" % (source, sink)
-    port = free_port()
+    port = dblib.free_port()
     a = args("n", ["--http", "127.0.0.1:%d" % port])
     a[a.index("--idle-exit") + 1] = "6000"
     logf = open(os.path.join(TMP, pipe + ".log"), "ab")
     p = subprocess.Popen(a, stdout=logf, stderr=logf)
     PROCS.append(p)
     # while it runs: the counter and the status table
-    metric, t0 = None, time.time()
-    while time.time() - t0 < 60 and p.poll() is None:
-        try:
-            body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2).read().decode()
-            m = re.search(r"^autoglm_cdc_dead_letters_total (\d+)$", body, re.M)
-            metric = int(m.group(1)) if m else None
-            if metric == nbad:
-                break
-        except OSError:
-            pass
-        time.sleep(0.2)
+    metric = dblib.wait_metric(port, "autoglm_cdc_dead_letters_total", nbad, p)
     if metric != nbad:
         fail("%s: autoglm_cdc_dead_letters_total is %s, the workload has %d bad changes" % (what, metric, nbad))
     st = subprocess.run([BIN, "status", "--url", "http://127.0.0.1:%d" % port], capture_output=True, text=True)

@@ -28,7 +28,7 @@ import random
 import tempfile
 
 import dblib
-from dblib import E, fail, log, my
+from dblib import pgx as pg, fail, log, my
 
 dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
 
@@ -36,47 +36,15 @@ SEED = int(os.environ.get("CDC_FAILTXN_SEED", random.randrange(1 << 30)))
 ID = "%d" % os.getpid()
 TMP = tempfile.mkdtemp(prefix="cdc-failtxn-")
 PROCS = []
-SRCMY = "ftsrc_" + ID          # MariaDB source database
-SRCPG = "ftsrc_" + ID          # PostgreSQL source database
+SRC = "ftsrc_" + ID            # source database, on both servers
 PUB = "ftpub_" + ID
-WPG = "ftw_" + ID              # PostgreSQL target database
-WMY = "ftw_" + ID              # MariaDB target database
+W = "ftw_" + ID                # target database, on both servers
 SLOTS = []
 
 
-def pg(q, db, superuser=False, check=True):
-    return dblib.pg(q, db, superuser, check, sep="\x1f")
-
-
-def cleanup():
-    dblib.cleanup(PROCS, TMP, pg_dbs=[SRCPG, WPG], slots=SLOTS, my_dbs=[SRCMY, WMY])
-
-
-dblib.on_fail(cleanup, logdir=TMP)
-log("seed %d" % SEED)
-rnd = random.Random(SEED)
-
-my("DROP DATABASE IF EXISTS %s; DROP DATABASE IF EXISTS %s; CREATE DATABASE %s; CREATE DATABASE %s"
-   % (SRCMY, WMY, SRCMY, WMY))
-for d in (SRCPG, WPG):
-    pg("CREATE DATABASE %s OWNER %s" % (d, E["PGUSER"]), "postgres", superuser=True)
-pg("CREATE PUBLICATION %s FOR ALL TABLES" % PUB, SRCPG, superuser=True)
+cleanup, rnd = dblib.wide_test(SRC, W, PUB, PROCS, TMP, SLOTS, SEED)
 
 MAPF = os.path.join(TMP, "map.yaml")
-MAPTPL = """
-sources: {%(src)s: {}}
-targets:
-  %(tgt)s:
-    table: %(table)s
-    key: k
-    fields:
-      k: bigint
-      v: {type: text, owner: %(src)s}
-      n: {type: bigint, owner: %(src)s}
-mappings:
-  - {name: items_%(tgt)s, source: %(src)s, table: %(srctable)s, target: %(tgt)s, key: {k: id},
-     fields: {v: v, n: "%(nexpr)s"}}
-"""
 FIXED = "case when n = 'gold' then -1 else n end"
 
 
@@ -137,10 +105,10 @@ def lsn_int(s):
 
 def read_wide(sink, table):
     if sink == "pg":
-        out = pg("SELECT k, coalesce(v, '<null>'), coalesce(n::text, '<null>') FROM %s" % table, WPG)
+        out = pg("SELECT k, coalesce(v, '<null>'), coalesce(n::text, '<null>') FROM %s" % table, W)
         sep = "\x1f"
     else:
-        out = my("SELECT k, IFNULL(v, '<null>'), IFNULL(n, '<null>') FROM %s" % table, WMY)
+        out = my("SELECT k, IFNULL(v, '<null>'), IFNULL(n, '<null>') FROM %s" % table, W)
         sep = "\t"
     got = {}
     for line in out.splitlines():
@@ -151,7 +119,7 @@ def read_wide(sink, table):
 
 def read_offsets(sink, pipe):
     q = "SELECT pos_key, changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe
-    out = (pg(q, WPG) if sink == "pg" else my(q, WMY)).strip()
+    out = (pg(q, W) if sink == "pg" else my(q, W)).strip()
     if not out:
         return None, 0
     pk, ch = out.replace("\x1f", "\t").split("\t")
@@ -165,16 +133,9 @@ def run(args, name):
 def case(source, sink):
     pipe = "ft_%s_%s" % (source, sink)
     tgt = "w_%s_%s" % (source, sink)
-    slot = None
-    if source == "my":
-        table = "%s.items_%s" % (SRCMY, sink)
-        my("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(40), n VARCHAR(40))" % table)
-    else:
-        table = "public.items_%s" % sink
-        pg("CREATE TABLE %s (id int PRIMARY KEY, v text, n text)" % table, SRCPG)
-        slot = "ftslot_%s_%s" % (ID, sink)
-        SLOTS.append(slot)
-        dblib.pg_slot(SRCPG, slot)
+    slot = None if source == "my" else "ftslot_%s_%s" % (ID, sink)
+    table = dblib.source_table(source, SRC, "items_" + sink, "id INT PRIMARY KEY, v VARCHAR(40), n VARCHAR(40)",
+                               SLOTS, slot)
     sa, sb, sc, after_a, final, ch_a, ch_all = workload(source, table)
     start = None
     if source == "my":
@@ -189,24 +150,23 @@ def case(source, sink):
         # COMMIT row carries the end of the commit record, like pgoutput's)
         peek = "ftpeek_%s_%s" % (ID, sink)
         SLOTS.append(peek)
-        pg("SELECT pg_create_logical_replication_slot('%s', 'test_decoding')" % peek, SRCPG, superuser=True)
+        pg("SELECT pg_create_logical_replication_slot('%s', 'test_decoding')" % peek, SRC, superuser=True)
         # flushed at commit (the test server runs synchronous_commit=off),
         # so the peek below sees them
         sync = "SET synchronous_commit = on;\n"
-        pg(sync + sa, SRCPG)
-        xid = pg(sync + sb.replace("BEGIN;\n", "BEGIN;\nSELECT txid_current();\n", 1), SRCPG).split()[0]
-        pg(sync + sc, SRCPG)
+        pg(sync + sa, SRC)
+        xid = pg(sync + sb.replace("BEGIN;\n", "BEGIN;\nSELECT txid_current();\n", 1), SRC).split()[0]
+        pg(sync + sc, SRC)
         commits = pg("SELECT lsn, data FROM pg_logical_slot_peek_changes('%s', NULL, NULL) WHERE data = 'COMMIT %s'"
-                     % (peek, xid), SRCPG, superuser=True).split()
+                     % (peek, xid), SRC, superuser=True).split()
         if not commits:
             fail("no COMMIT %s in the test_decoding slot" % xid)
         b_end = lsn_int(commits[0])
 
     def args(nexpr):
-        open(MAPF, "w").write(MAPTPL % {"src": pipe, "tgt": tgt, "table": ("public." if sink == "pg" else "") + tgt,
-                                        "srctable": table, "nexpr": nexpr})
-        return dblib.wide_args(pipe, os.path.join(TMP, "state"), MAPF, source, sink, WPG if sink == "pg" else WMY,
-                               start=start, include=SRCMY + ".*", slot=slot, pub=PUB, tables=table)
+        dblib.wide_mapping(MAPF, pipe, tgt, sink, table, "items_" + tgt, {"v": ("text", "v"), "n": ("bigint", nexpr)})
+        return dblib.wide_args(pipe, os.path.join(TMP, "state"), MAPF, source, sink, W,
+                               start=start, include=SRC + ".*", slot=slot, pub=PUB, tables=table)
 
     what = "%s source -> %s sink" % (source, sink)
     rc, out = run(args("n"), pipe + "-1")
@@ -235,7 +195,7 @@ def case(source, sink):
         if "lsn" in ck and lsn_int(ck["lsn"]) >= b_end:
             fail("%s: checkpoint LSN %s is not before B's commit %X" % (what, ck["lsn"], b_end))
         cf = pg("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '%s'" % slot,
-                SRCPG, superuser=True).strip()
+                SRC, superuser=True).strip()
         if lsn_int(cf) >= b_end:
             fail("%s: slot confirmed_flush_lsn %s is not before B's commit %X" % (what, cf, b_end))
     # the fixed mapping: B and C applied once, completely

@@ -23,7 +23,7 @@ import random
 import tempfile
 
 import dblib
-from dblib import E, fail, log, my
+from dblib import pgx as pg, fail, log, my
 
 dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
 
@@ -37,22 +37,7 @@ PUB = "vepub_" + ID
 SLOTS = []
 
 
-def pg(q, db, superuser=False, check=True):
-    return dblib.pg(q, db, superuser, check, sep="\x1f")
-
-
-def cleanup():
-    dblib.cleanup(PROCS, TMP, pg_dbs=[SRC, W], slots=SLOTS, my_dbs=[SRC, W])
-
-
-dblib.on_fail(cleanup, logdir=TMP)
-log("seed %d" % SEED)
-rnd = random.Random(SEED)
-
-my("CREATE DATABASE %s; CREATE DATABASE %s" % (SRC, W))
-for d in (SRC, W):
-    pg("CREATE DATABASE %s OWNER %s" % (d, E["PGUSER"]), "postgres", superuser=True)
-pg("CREATE PUBLICATION %s FOR ALL TABLES" % PUB, SRC, superuser=True)
+cleanup, rnd = dblib.wide_test(SRC, W, PUB, PROCS, TMP, SLOTS, SEED)
 
 
 def rtext(n):
@@ -90,29 +75,15 @@ def case(name, source, sink, coltype, ftype, good, bad, shown):
     tgt = "ve_" + name
     mname = "m_" + name
     mapf = os.path.join(TMP, name + ".yaml")
-    open(mapf, "w").write("""
-sources: {%s: {}}
-targets:
-  %s:
-    table: %s%s
-    key: k
-    fields: {k: bigint, f: {type: '%s', owner: %s}}
-mappings:
-  - {name: %s, source: %s, table: %s.t_%s, target: %s, key: {k: id}, fields: {f: c}}
-""" % (pipe, tgt, "public." if sink == "pg" else "", tgt, ftype, pipe, mname, pipe,
-       SRC if source == "my" else "public", name, tgt))
-    start = slot = None
+    start, slot = None, (None if source == "my" else "veslot_%s_%s" % (ID, name))
+    table = dblib.source_table(source, SRC, "t_" + name, "id INT PRIMARY KEY, c " + coltype, SLOTS, slot)
+    dblib.wide_mapping(mapf, pipe, tgt, sink, table, mname, {"f": (ftype, "c")})
     rows = "INSERT INTO t_%s VALUES (1, %s); INSERT INTO t_%s VALUES (2, %s);" % (name, good, name, bad)
     if source == "my":
-        my("CREATE TABLE %s.t_%s (id INT PRIMARY KEY, c %s)" % (SRC, name, coltype))
         ms = my("SHOW MASTER STATUS").split()
         start = "%s:%s" % (ms[0], ms[1])
         my("START TRANSACTION; %s COMMIT;" % rows, SRC)
     else:
-        pg("CREATE TABLE t_%s (id int PRIMARY KEY, c %s)" % (name, coltype), SRC)
-        slot = "veslot_%s_%s" % (ID, name)
-        SLOTS.append(slot)
-        dblib.pg_slot(SRC, slot)
         pg("BEGIN; %s COMMIT;" % rows, SRC)
     args = dblib.wide_args(pipe, os.path.join(TMP, "state"), mapf, source, sink, W, start=start,
                            include=SRC + ".*", slot=slot, pub=PUB, tables="public.t_" + name)
