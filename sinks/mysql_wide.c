@@ -1176,11 +1176,6 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     /* dead rows of the batch's keys to the tombstones */
     if (tomb_steps(w, 1, err) || write_dead(w, err))
         goto fail;
-    if (w->b.retry) {
-        if (delete_retried(w, err) || q(w, "COMMIT", "commit", err))
-            goto fail;
-        return 0;
-    }
     if (w->marker) {
         st = prepare(w, "marker", "INSERT INTO autoglm_cdc_marker (pipeline, "
                      "n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1", err);
@@ -1191,6 +1186,12 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
             goto fail;
         binds_free(&bs);
         memset(&bs, 0, sizeof(bs));
+    }
+    if (w->b.retry) {
+        /* `dead-letter retry`: no offset, the applied rows go */
+        if (delete_retried(w, err) || q(w, "COMMIT", "commit", err))
+            goto fail;
+        return 0;
     }
     st = prepare(w, "offsets",
                  "INSERT INTO autoglm_cdc_offsets (pipeline, source, position, "
