@@ -1153,7 +1153,8 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
 
     if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
         goto fail;
-    if (!w->b.retry && w->b.have_stored && !w->b.batch_unordered &&
+    if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
+        !w->b.batch_unordered &&
         strcmp(w->b.batch_pos, w->b.stored) <= 0) {
         CDC_WARN(FAC, "batch up to %s is already in the target database; "
                  "skipped", w->b.batch_pos);
@@ -1174,7 +1175,7 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
             goto fail;
     }
     /* dead rows of the batch's keys to the tombstones */
-    if (tomb_steps(w, 1, err) || write_dead(w, err))
+    if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))
         goto fail;
     if (w->marker) {
         st = prepare(w, "marker", "INSERT INTO autoglm_cdc_marker (pipeline, "
@@ -1187,9 +1188,11 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
         binds_free(&bs);
         memset(&bs, 0, sizeof(bs));
     }
-    if (w->b.retry) {
-        /* `dead-letter retry`: no offset, the applied rows go */
-        if (delete_retried(w, err) || q(w, "COMMIT", "commit", err))
+    if (w->b.retry || w->b.isolate) {
+        /* dead-letter retry: the applied rows go; one change of a batch
+         * the database refused: no offset yet */
+        if ((w->b.retry && delete_retried(w, err)) ||
+            q(w, "COMMIT", "commit", err))
             goto fail;
         return 0;
     }

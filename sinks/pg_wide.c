@@ -1466,7 +1466,8 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     /* another instance of this pipeline may have applied it meanwhile */
     if (read_offset(w, 1, err))
         goto fail;
-    if (!w->b.retry && w->b.have_stored && !w->b.batch_unordered &&
+    if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
+        !w->b.batch_unordered &&
         strcmp(w->b.batch_pos, w->b.stored) <= 0) {
         CDC_WARN(FAC, "batch up to %s is already in the target database; "
                  "skipped", w->b.batch_pos);
@@ -1491,12 +1492,16 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     if (flush_merged(w, err))
         goto fail;
     /* dead rows of the batch's keys to the tombstones */
-    if (tomb_steps(w, 1, err) || write_dead(w, err))
+    if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))
         goto fail;
-    if (w->b.retry) {
-        if (delete_retried(w, err))
+    if (w->b.retry || w->b.isolate) {
+        /* dead-letter retry: the applied rows go; one change of a batch
+         * the database refused: no offset yet */
+        if (w->b.retry && delete_retried(w, err))
             goto fail;
-        return exec_simple(w, "COMMIT", "commit", err) ? -1 : 0;
+        if (exec_simple(w, "COMMIT", "commit", err))
+            goto fail;
+        return 0;
     }
     cdc_buf_reset(&w->sql);
     cdc_buf_printf(&w->sql, "INSERT INTO %s AS o (pipeline, source, position, "

@@ -23,6 +23,21 @@ static int unordered(const cdc_pos_t *p)
     return !p->file[0] && !p->lsn;
 }
 
+/* ops n0 .. ops->n came from change i of tx */
+static void note_origin(cdc_wide_batch_t *b, const cdc_wide_ops_t *ops,
+                        uint32_t n0, cdc_txn_t *tx, uint32_t i)
+{
+    if (ops->n > b->capop) {
+        b->capop = ops->cap > ops->n ? ops->cap : ops->n;
+        b->op_tx = cdc_xrealloc(b->op_tx, b->capop * sizeof(*b->op_tx));
+        b->op_ch = cdc_xrealloc(b->op_ch, b->capop * sizeof(*b->op_ch));
+    }
+    for (uint32_t k = n0; k < ops->n; k++) {
+        b->op_tx[k] = tx;
+        b->op_ch[k] = i;
+    }
+}
+
 int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
                        cdc_wide_ops_t *ops, cdc_txn_t *tx, cdc_err_t *err)
 {
@@ -67,6 +82,7 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
             tx->failed = 1;
             return -1;
         }
+        note_origin(b, ops, n0, tx, i);
         /* two-way: a value keeps the rank stored with it; a direct delete
          * the rank its trigger stored in the tombstones table */
         cdc_twoway_restamp(ch, ops, n0);
@@ -107,10 +123,50 @@ int cdc_wide_batch_retry_add(cdc_wide_batch_t *b, cdc_map_t *map,
         b->capretry = b->capretry ? b->capretry * 2 : 64;
         b->retry_ids = cdc_xrealloc(b->retry_ids,
                                     b->capretry * sizeof(*b->retry_ids));
+        b->retry_op0 = cdc_xrealloc(b->retry_op0,
+                                    b->capretry * sizeof(*b->retry_op0));
     }
+    b->retry_op0[b->nretry] = n0;
     b->retry_ids[b->nretry++] = id;
     b->batch_changes++;
     return 0;
+}
+
+/* `dead-letter retry` when the database refused the whole set: each
+ * letter in its own transaction; returns how many still fail (*rc set on
+ * an error that is not about a value) */
+static size_t retry_alone(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
+                          int (*apply)(void *sink, cdc_err_t *err),
+                          void *sink, FILE *out, cdc_err_t *err, int *rc)
+{
+    cdc_wide_op_t *all = ops->ops;
+    uint32_t n = ops->n;
+    int64_t *ids = b->retry_ids;
+    size_t nids = b->nretry, failed = 0;
+
+    for (size_t j = 0; j < nids && !*rc; j++) {
+        cdc_err_t e = {0};
+        uint32_t end = j + 1 < nids ? b->retry_op0[j + 1] : n;
+        ops->ops = all + b->retry_op0[j];
+        ops->n = end - b->retry_op0[j];
+        b->retry_ids = ids + j;
+        b->nretry = 1;
+        if (!apply(sink, &e))
+            continue;
+        if (!(e.flags & CDC_ERR_F_DATA)) {
+            *rc = e.code ? e.code : CDC_EXIT_FAIL;
+            *err = e;
+            break;
+        }
+        fprintf(out, "#%" PRId64 " still fails: %s\n", ids[j], e.msg);
+        failed++;
+        *err = e;
+    }
+    ops->ops = all;
+    ops->n = n;
+    b->retry_ids = ids;
+    b->nretry = nids;
+    return failed;
 }
 
 int cdc_wide_dead_letter(cdc_wide_batch_t *b, cdc_map_t *map,
@@ -152,16 +208,23 @@ int cdc_wide_dead_letter(cdc_wide_batch_t *b, cdc_map_t *map,
             *err = e;
     }
     if (b->nretry) {
+        cdc_err_t e = {0};
         b->retry = 1;
-        if (apply(sink, err)) {
-            rc = err->code ? err->code : CDC_EXIT_FAIL;
-            b->nretry = 0;
+        if (apply(sink, &e)) {
+            if (e.flags & CDC_ERR_F_DATA)
+                /* the database refuses some: each alone */
+                failed += retry_alone(b, ops, apply, sink, out, &e, &rc);
+            else
+                rc = e.code ? e.code : CDC_EXIT_FAIL;
+            if (rc || !err->msg[0])
+                *err = e;
         }
         b->retry = 0;
     }
     if (!rc)
         fprintf(out, "retried %zu dead letter%s: %zu applied, %zu still "
-                "failing\n", nrows, nrows == 1 ? "" : "s", b->nretry, failed);
+                "failing\n", nrows, nrows == 1 ? "" : "s", nrows - failed,
+                failed);
     if (!rc && failed) {
         rc = CDC_EXIT_DATA;
         cdc_err_hint(err, "%zu dead letter%s still cannot be applied: fix the "
@@ -212,6 +275,54 @@ void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok)
     cdc_wide_ops_reset(ops);
 }
 
+/* The database refused a value of the batch (dead-letter mode): each
+ * change alone, the refused ones kept as dead letters, then the dead
+ * letters and the offset.  A crash in between replays the batch; the
+ * changes applied again change nothing (same ranks). */
+static int isolate(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
+                   int (*apply)(void *ctx, cdc_err_t *err), void *ctx,
+                   cdc_err_t *err)
+{
+    cdc_wide_op_t *all = ops->ops;
+    uint32_t n = ops->n, s = 0;
+    int rc = 0;
+
+    CDC_WARN("deadletter", "%s: applying the batch change by change to find "
+             "the refused ones", err->msg);
+    b->isolate = 1;
+    while (s < n && !rc) {
+        uint32_t e = s + 1;
+        cdc_err_t e1 = {0};
+        while (e < n && b->op_tx[e] == b->op_tx[s] && b->op_ch[e] == b->op_ch[s])
+            e++;
+        ops->ops = all + s;
+        ops->n = e - s;
+        if (apply(ctx, &e1)) {
+            const cdc_change_t *ch = &b->op_tx[s]->changes[b->op_ch[s]];
+            if (!(e1.flags & CDC_ERR_F_DATA)) {
+                *err = e1;
+                rc = -1;
+                break;
+            }
+            cdc_err_detail(&e1, "change %u of %s.%s, target %s",
+                           b->op_ch[s], ch->tbl->db, ch->tbl->name,
+                           all[s].target->name);
+            cdc_dl_add(&b->dead, b->op_tx[s], b->op_ch[s], &e1);
+            CDC_WARN("deadletter", "%s (%s): written to the dead-letter "
+                     "table", e1.msg, e1.detail);
+        }
+        s = e;
+    }
+    b->isolate = 0;
+    ops->ops = all;
+    if (rc) {
+        ops->n = n;
+        return -1;
+    }
+    ops->n = 0;
+    return apply(ctx, err);
+}
+
 int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
                          int (*apply)(void *ctx, cdc_err_t *err),
                          int (*retriable)(const cdc_err_t *err), void *ctx,
@@ -229,6 +340,9 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
             usleep((useconds_t)(10000 * tries + random() % 20000));
             continue;
         }
+        if (b->dead_letter && (e.flags & CDC_ERR_F_DATA) && ops->n &&
+            !isolate(b, ops, apply, ctx, &e))
+            break;
         *err = e;
         cdc_wide_batch_finish(b, ops, 0);
         return -1;
@@ -310,5 +424,11 @@ void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac)
     b->txns = NULL;
     cdc_dl_free(&b->dead);
     free(b->retry_ids);
+    free(b->retry_op0);
     b->retry_ids = NULL;
+    b->retry_op0 = NULL;
+    free(b->op_tx);
+    free(b->op_ch);
+    b->op_tx = NULL;
+    b->op_ch = NULL;
 }

@@ -5,11 +5,14 @@
 MariaDB -> PostgreSQL sink and PostgreSQL -> MariaDB sink.  A seeded random
 workload of inserts and updates in multi-row transactions has a few
 values the mapping rejects (n is a bigint; some rows say 'gold' or
-'silver').  With errors.mode=dead-letter the pipeline goes on:
+'silver') and a few the database refuses (the operator made the wide
+table's v a VARCHAR(8); some values are longer).  With
+errors.mode=dead-letter the pipeline goes on:
 
   run      exit 0; the wide table equals the rows this script computes
            from the good changes alone; the dead-letter table holds exactly
-           the bad changes (table, op, error naming field n and the value);
+           the bad changes (table, op, and the error: field n, the value
+           and the mapping; or the database's "too long");
            /metrics autoglm_cdc_dead_letters_total and `status` (DEAD
            LETTERS) count them while the daemon runs; the offsets table
            counts every change once
@@ -17,8 +20,8 @@ values the mapping rejects (n is a bigint; some rows say 'gold' or
   retry    with the mapping still broken: exit 65, nothing applied, rows
            kept; after fixing the mapping: exit 0, the table is empty and
            the wide table equals the rows computed from every change with
-           the fixed mapping (old dead letters lose to newer changes by
-           their rank)
+           the fixed mapping (n: a value map, v: substr(v, 1, 8)); old dead
+           letters lose to newer changes by their rank
   errors   no or an unknown action: exit 2; the Kafka sink: exit 78
 
 Env: CDC_DL_SEED.  Exit 0 pass, 1 fail, 77 skip.
@@ -44,6 +47,7 @@ SLOTS = []
 BAD = {"gold": -1, "silver": -2}
 ITEMS = "id INT PRIMARY KEY, v VARCHAR(40), n VARCHAR(40)"
 FIXED = "case when n = 'gold' then -1 when n = 'silver' then -2 else n end"
+VLEN = 8  # the wide table's v is VARCHAR(VLEN)
 
 
 cleanup, rnd = dblib.wide_test(SRC, W, PUB, PROCS, TMP, SLOTS, SEED)
@@ -65,6 +69,8 @@ def workload(table):
                 known.append(k)
             n = rnd.choice(sorted(BAD)) if rnd.random() < 0.15 else str(rnd.randint(-10 ** 15, 10 ** 15))
             v = "t%d_%d" % (t, i)
+            if rnd.random() < 0.12:
+                v = "L%d_%s" % (t, "x" * rnd.randint(VLEN, 20))
             writes.append((k, v, n))
             stmts.append((k, v, n))
         txns.append(stmts)
@@ -81,14 +87,16 @@ def workload(table):
     return txns, writes
 
 
+def bad(w):
+    return w[2] in BAD or len(w[1]) > VLEN
+
+
 def expect(writes, fixed):
     rows = {}
     for k, v, n in writes:
-        if n in BAD:
-            if not fixed:
-                continue
-            n = BAD[n]
-        rows[k] = (v, int(n))
+        if bad((k, v, n)) and not fixed:
+            continue
+        rows[k] = (v[:VLEN], int(BAD.get(n, n)))
     return rows
 
 
@@ -113,7 +121,10 @@ def case(source, sink):
         ms = my("SHOW MASTER STATUS").split()
         start = "%s:%s" % (ms[0], ms[1])
     txns, writes = workload(table)
-    nbad = sum(1 for w in writes if w[2] in BAD)
+    nbad = sum(1 for w in writes if bad(w))
+    # the operator's table: v narrower than the mapping's text
+    q_sink(sink, "CREATE TABLE %s (k BIGINT PRIMARY KEY, v VARCHAR(%d), n BIGINT, _provenance %s)" % (
+        tgt, VLEN, "jsonb NOT NULL DEFAULT '{}'" if sink == "pg" else "LONGTEXT"))
     for tx in txns:
         body = " ".join("INSERT INTO %s VALUES (%d, '%s', '%s') %s;" % (
             table, k, v, n, "ON DUPLICATE KEY UPDATE v = VALUES(v), n = VALUES(n)" if source == "my"
@@ -123,8 +134,8 @@ def case(source, sink):
         else:
             pg("BEGIN; %s COMMIT;" % body, SRC)
 
-    def args(nexpr, extra=()):
-        dblib.wide_mapping(mapf, pipe, tgt, sink, table, mname, {"v": ("text", "v"), "n": ("bigint", nexpr)})
+    def args(nexpr, extra=(), vexpr="v"):
+        dblib.wide_mapping(mapf, pipe, tgt, sink, table, mname, {"v": ("text", vexpr), "n": ("bigint", nexpr)})
         a = dblib.wide_args(pipe, os.path.join(TMP, "state"), mapf, source, sink, W, start=start,
                             include=SRC + ".*", slot=slot, pub=PUB, tables=table)
         return a + ["-X", "errors.mode=dead-letter"] + list(extra)
@@ -157,15 +168,25 @@ def case(source, sink):
             what, {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}))
     dl = q_sink(sink, "SELECT source_table, op, error FROM autoglm_cdc_dead_letter WHERE pipeline = '%s' "
                 "ORDER BY id" % pipe).splitlines()
-    bad_values = [w[2] for w in writes if w[2] in BAD]
     if len(dl) != nbad:
         fail("%s: %d dead-letter rows, want %d" % (what, len(dl), nbad))
-    for row, val in zip(dl, bad_values):
+    mapped = sorted(w[2] for w in writes if w[2] in BAD)
+    refused = sum(1 for w in writes if w[2] not in BAD and len(w[1]) > VLEN)
+    got_mapped, got_refused = [], 0
+    for row in dl:
         t, op, err = row.split("\t")
-        if t != table or op not in ("c", "u") or "field 'n'" not in err or "'%s'" % val not in err \
-                or mname not in err:
-            fail("%s: dead-letter row %r does not name %s, field n, value %s and mapping %s" % (what, row, table,
-                                                                                                val, mname))
+        if t != table or op not in ("c", "u"):
+            fail("%s: dead-letter row %r is not a change of %s" % (what, row, table))
+        if "field 'n'" in err and mname in err:
+            got_mapped += [val for val in BAD if "'%s'" % val in err]
+        elif "too long" in err.lower() and "target " + tgt in err:
+            got_refused += 1
+        else:
+            fail("%s: dead-letter row %r names neither field n, its value and mapping %s, nor the database's "
+                 "refusal" % (what, row, mname))
+    if sorted(got_mapped) != mapped or got_refused != refused:
+        fail("%s: dead letters: %s values and %d refused, want %s and %d" % (what, sorted(got_mapped), got_refused,
+                                                                            mapped, refused))
     ch = int(q_sink(sink, "SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe))
     if ch != len(writes):
         fail("%s: offsets table counts %d changes, the workload has %d" % (what, ch, len(writes)))
@@ -173,9 +194,9 @@ def case(source, sink):
     r = subprocess.run([BIN, "dead-letter", "list"] + a[1:], capture_output=True, text=True)
     if r.returncode or r.stdout.count("\n  error: ") != nbad or "%d dead letter" % nbad not in r.stdout:
         fail("%s: dead-letter list: exit %d\n%s%s" % (what, r.returncode, r.stdout, r.stderr))
-    for val in bad_values:
-        if '"n":"%s"' % val not in r.stdout:
-            fail("%s: dead-letter list does not show the change with n=%s:\n%s" % (what, val, r.stdout))
+    for k, v, n in writes:
+        if bad((k, v, n)) and '"v":"%s","n":"%s"' % (v, n) not in r.stdout:
+            fail("%s: dead-letter list does not show the change v=%s n=%s:\n%s" % (what, v, n, r.stdout))
     # retry, still broken
     r = subprocess.run([BIN, "dead-letter", "retry"] + args("n")[1:], capture_output=True, text=True)
     if r.returncode != 65 or "still fails" not in r.stdout or "0 applied" not in r.stdout:
@@ -183,7 +204,8 @@ def case(source, sink):
     if read_wide(sink, tgt) != want or len(q_sink(sink, "SELECT id FROM autoglm_cdc_dead_letter").split()) != nbad:
         fail("%s: a failed retry changed the tables" % what)
     # retry, fixed
-    r = subprocess.run([BIN, "dead-letter", "retry"] + args(FIXED)[1:], capture_output=True, text=True)
+    r = subprocess.run([BIN, "dead-letter", "retry"] + args(FIXED, vexpr="substr(v, 1, %d)" % VLEN)[1:],
+                       capture_output=True, text=True)
     if r.returncode != 0 or "%d applied, 0 still failing" % nbad not in r.stdout:
         fail("%s: retry with the fixed mapping: exit %d\n%s%s" % (what, r.returncode, r.stdout, r.stderr))
     left = q_sink(sink, "SELECT count(*) FROM autoglm_cdc_dead_letter WHERE pipeline = '%s'" % pipe)
