@@ -1387,9 +1387,8 @@ typedef struct castres {
     size_t len;
 } castres_t;
 
-/* A value for a message: at most 60 characters, bytes that are not
- * printable UTF-8 as \xHH, and the full length when shortened. */
-static const char *show(const char *s, size_t len, char *out, size_t n)
+const char *cdc_map_show_value(const char *s, size_t len, char *out,
+                               size_t n)
 {
     size_t o = 0, i = 0, chars = 0;
 
@@ -1422,8 +1421,8 @@ static int cast_err(xctx_t *c, const cdc_map_field_t *f, const char *s,
     cdc_err_set(c->err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
                 "%s: mapping '%s': value '%s' does not fit field '%s' (%s): "
                 "%s", c->where ? c->where : "mapping",
-                c->mapping ? c->mapping : "?", show(s ? s : "", len, v,
-                                                    sizeof(v)),
+                c->mapping ? c->mapping : "?",
+                cdc_map_show_value(s ? s : "", len, v, sizeof(v)),
                 f->name, f->sqltype, why);
     cdc_err_hint(c->err, "fix the mapping (a cast, a value map or a filter) "
                  "or the source value, then run again: the transaction was "

@@ -238,6 +238,12 @@ int cdc_map_change(const cdc_map_t *m, const char *source,
 int cdc_map_wants(const cdc_map_t *m, const char *source, const char *db,
                   const char *table);
 
+/** @brief A value for a message, in out (n >= 320): at most 60
+ *  characters, bytes that are not printable UTF-8 as \\xHH, and the full
+ *  length when shortened.  Returns out. */
+const char *cdc_map_show_value(const char *s, size_t len, char *out,
+                               size_t n);
+
 /** @brief Provenance JSON of a value: {"s":..,"t":..,"r":..} and, for a
  *  row delete's NULL, "d":1; the rank ends with the position. */
 void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,

@@ -1190,9 +1190,9 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     }
     if (w->b.retry || w->b.isolate) {
         /* dead-letter retry: the applied rows go; one change of a batch
-         * the database refused: no offset yet */
+         * the database refused: no offset yet (a dry run: nothing) */
         if ((w->b.retry && delete_retried(w, err)) ||
-            q(w, "COMMIT", "commit", err))
+            q(w, w->b.isolate == 2 ? "ROLLBACK" : "COMMIT", "commit", err))
             goto fail;
         return 0;
     }

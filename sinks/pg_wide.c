@@ -1455,6 +1455,24 @@ static int delete_retried(pgw_t *w, cdc_err_t *err)
     return rc;
 }
 
+/* Roll the transaction back, and forget every statement: staging tables
+ * made in it are gone (the next batch prepares them again). */
+static void forget_txn(pgw_t *w)
+{
+    PGresult *r;
+
+    merge_reset(w);
+    if (PQstatus(w->pg) == CONNECTION_OK) {
+        r = PQexec(w->pg, "ROLLBACK");
+        PQclear(r);
+        r = PQexec(w->pg, "DEALLOCATE ALL");
+        PQclear(r);
+    }
+    for (int i = 0; i < w->nstmts; i++)
+        free(w->stmts[i].sig);
+    w->nstmts = 0;
+}
+
 static int apply_batch(pgw_t *w, cdc_err_t *err)
 {
     const char *p[5];
@@ -1494,6 +1512,11 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     /* dead rows of the batch's keys to the tombstones */
     if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))
         goto fail;
+    if (w->b.isolate == 2) {
+        /* a dry run to find a refused change: it went through */
+        forget_txn(w);
+        return 0;
+    }
     if (w->b.retry || w->b.isolate) {
         /* dead-letter retry: the applied rows go; one change of a batch
          * the database refused: no offset yet */
@@ -1537,18 +1560,7 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     cdc_wide_batch_committed(&w->b);
     return 0;
 fail:
-    merge_reset(w);
-    if (PQstatus(w->pg) == CONNECTION_OK) {
-        r = PQexec(w->pg, "ROLLBACK");
-        PQclear(r);
-        /* staging tables made in this transaction are gone: forget every
-         * statement (a retry prepares them again) */
-        r = PQexec(w->pg, "DEALLOCATE ALL");
-        PQclear(r);
-    }
-    for (int i = 0; i < w->nstmts; i++)
-        free(w->stmts[i].sig);
-    w->nstmts = 0;
+    forget_txn(w);
     return -1;
 }
 

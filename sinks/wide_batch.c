@@ -275,47 +275,84 @@ void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok)
     cdc_wide_ops_reset(ops);
 }
 
-/* The database refused a value of the batch (dead-letter mode): each
- * change alone, the refused ones kept as dead letters, then the dead
- * letters and the offset.  A crash in between replays the batch; the
- * changes applied again change nothing (same ranks). */
+/* err about the change ch (index i of tx) whose ops are ops: the
+ * mapping, the change, the target, and each field with its value */
+static void name_change(cdc_err_t *err, const cdc_txn_t *tx,
+                        const cdc_change_t *ch, uint32_t i,
+                        const cdc_wide_ops_t *ops)
+{
+    cdc_buf_t d = CDC_BUF_INIT;
+    char v[320];
+
+    cdc_buf_printf(&d, "mapping '%s', change %u of %s.%s (target %s) in the "
+                   "transaction ending at %s", ops->ops[0].mapping ?
+                   ops->ops[0].mapping->name : "?", i, ch->tbl->db,
+                   ch->tbl->name, ops->ops[0].target->name,
+                   cdc_pos_str(&tx->pos));
+    if (err->detail[0])
+        cdc_buf_printf(&d, "; %s", err->detail);
+    for (uint32_t k = 0; k < ops->n; k++)
+        for (uint32_t f = 0; f < ops->ops[k].nvals; f++) {
+            const cdc_wide_val_t *x = &ops->ops[k].vals[f];
+            cdc_buf_printf(&d, "; field '%s' = %s%s%s",
+                           ops->ops[k].target->fields[x->field].name,
+                           x->isnull ? "" : "'", x->isnull ? "NULL" :
+                           cdc_map_show_value(x->s, x->len, v, sizeof(v)),
+                           x->isnull ? "" : "'");
+        }
+    cdc_err_detail(err, "%s", d.p);
+    cdc_buf_free(&d);
+}
+
+/*
+ * The database refused a value of the batch: apply it change by change.
+ * dry (errors.mode=stop): each change in a transaction rolled back, to name
+ * the first refused one in err; -1 always.  Otherwise (dead letters): each
+ * change in its own committed transaction, the refused ones kept as dead
+ * letters, then the dead letters and the offset.  A crash in between
+ * replays the batch, and the changes applied again change nothing (their
+ * ranks are stored).
+ */
 static int isolate(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
                    int (*apply)(void *ctx, cdc_err_t *err), void *ctx,
-                   cdc_err_t *err)
+                   int dry, cdc_err_t *err)
 {
     cdc_wide_op_t *all = ops->ops;
     uint32_t n = ops->n, s = 0;
     int rc = 0;
 
-    CDC_WARN("deadletter", "%s: applying the batch change by change to find "
-             "the refused ones", err->msg);
-    b->isolate = 1;
-    while (s < n && !rc) {
-        uint32_t e = s + 1;
+    if (!dry)
+        CDC_WARN("deadletter", "%s: applying the batch change by change to "
+                 "find the refused ones", err->msg);
+    b->isolate = dry ? 2 : 1;
+    while (s < n) {
+        uint32_t e = s + 1, k = s;
+        cdc_txn_t *tx = b->op_tx[k];
+        const cdc_change_t *ch = &tx->changes[b->op_ch[k]];
         cdc_err_t e1 = {0};
-        while (e < n && b->op_tx[e] == b->op_tx[s] && b->op_ch[e] == b->op_ch[s])
+        while (e < n && b->op_tx[e] == tx && b->op_ch[e] == b->op_ch[k])
             e++;
         ops->ops = all + s;
         ops->n = e - s;
-        if (apply(ctx, &e1)) {
-            const cdc_change_t *ch = &b->op_tx[s]->changes[b->op_ch[s]];
-            if (!(e1.flags & CDC_ERR_F_DATA)) {
-                *err = e1;
-                rc = -1;
-                break;
-            }
-            cdc_err_detail(&e1, "change %u of %s.%s, target %s",
-                           b->op_ch[s], ch->tbl->db, ch->tbl->name,
-                           all[s].target->name);
-            cdc_dl_add(&b->dead, b->op_tx[s], b->op_ch[s], &e1);
-            CDC_WARN("deadletter", "%s (%s): written to the dead-letter "
-                     "table", e1.msg, e1.detail);
-        }
         s = e;
+        if (!apply(ctx, &e1))
+            continue;
+        if (e1.flags & CDC_ERR_F_DATA)
+            name_change(&e1, tx, ch, b->op_ch[k], ops);
+        if (dry || !(e1.flags & CDC_ERR_F_DATA)) {
+            /* the first refused change named, or a failure that is not
+             * about a value */
+            *err = e1;
+            rc = -1;
+            break;
+        }
+        cdc_dl_add(&b->dead, tx, b->op_ch[k], &e1);
+        CDC_WARN("deadletter", "%s (%s): written to the dead-letter table",
+                 e1.msg, e1.detail);
     }
     b->isolate = 0;
     ops->ops = all;
-    if (rc) {
+    if (rc || dry) {
         ops->n = n;
         return -1;
     }
@@ -340,8 +377,10 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
             usleep((useconds_t)(10000 * tries + random() % 20000));
             continue;
         }
-        if (b->dead_letter && (e.flags & CDC_ERR_F_DATA) && ops->n &&
-            !isolate(b, ops, apply, ctx, &e))
+        /* a value the database refused: with dead letters, keep the
+         * refused changes and go on; else name the first one */
+        if ((e.flags & CDC_ERR_F_DATA) && ops->n &&
+            !isolate(b, ops, apply, ctx, !b->dead_letter, &e))
             break;
         *err = e;
         cdc_wide_batch_finish(b, ops, 0);

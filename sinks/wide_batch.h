@@ -49,7 +49,8 @@ typedef struct cdc_wide_batch {
     size_t nretry, capretry;
     /* which change each op of the batch came from (dead letters of values
      * the database refuses), and the mode in which the sink applies one
-     * change's ops alone: no position check, no offset, no dead letters */
+     * change's ops alone: no position check, no offset, no dead letters
+     * (1: committed, 2: rolled back, a dry run) */
     cdc_txn_t **op_tx;
     uint32_t *op_ch;
     uint32_t capop;
@@ -107,11 +108,12 @@ void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok);
  * @brief Apply the batch with apply(ctx): retry up to 8 times with a short
  *        growing sleep while retriable(error) says so (deadlocks,
  *        serialisation failures), then acknowledge or fail every txn.
- *        With dead letters, a value the database refuses (CDC_ERR_F_DATA)
- *        makes it apply the batch change by change, each in its own
- *        transaction (b->isolate; replays are no-ops by the ranks), keep
- *        the refused ones as dead letters, and store them with the offset
- *        in a last transaction.
+ *        A value the database refuses (CDC_ERR_F_DATA) makes it apply the
+ *        batch change by change (b->isolate): with dead letters each in
+ *        its own transaction (replays are no-ops by the ranks), keeping the
+ *        refused ones, stored with the offset in a last transaction;
+ *        without (b->isolate == 2: the sink rolls each back), to name the
+ *        first refused change in err.
  * @returns 0 (also for an empty batch) or -1 with err.
  */
 int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,

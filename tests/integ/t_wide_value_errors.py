@@ -12,6 +12,9 @@ with a bare SQL error.  One case per class, each a random value:
   bytes   VARBINARY bytes that are not UTF-8       -> text (both sinks)
   prec    a number over decimal(p,s)               -> both sinks
   dec38   a number over an undeclared decimal      -> MariaDB (DECIMAL(38,10))
+  narrow  text longer than the VARCHAR the operator gave the wide table's
+          column (the database refuses it: the batch is tried change by
+          change to name the change, its fields and values) -> both sinks
 
 Each case's transaction also has a good row before the bad one; the
 target table must stay empty.  Env: CDC_VALERR_SEED, CDC_VALERR_NAN (NaN,
@@ -68,9 +71,14 @@ for snk in ("pg", "my"):
     CASES.append(("prec_" + snk, "pg", snk, "numeric", "decimal(%d,%d)" % (p, s), "1", big, big))
 big = str(rnd.randint(10 ** 28, 10 ** 35))
 CASES.append(("dec38", "pg", "my", "numeric", "decimal", "1", big, big))
+NARROW = 6
+for snk in ("pg", "my"):
+    long_text = rtext(rnd.randint(NARROW + 1, 90))
+    CASES.append(("narrow_" + snk, "my", snk, "VARCHAR(100)", "text", "'%s'" % rtext(NARROW),
+                  "'%s'" % long_text, long_text[:60], NARROW))
 
 
-def case(name, source, sink, coltype, ftype, good, bad, shown):
+def case(name, source, sink, coltype, ftype, good, bad, shown, narrow=None):
     pipe = "ve_" + name
     tgt = "ve_" + name
     mname = "m_" + name
@@ -78,6 +86,10 @@ def case(name, source, sink, coltype, ftype, good, bad, shown):
     start, slot = None, (None if source == "my" else "veslot_%s_%s" % (ID, name))
     table = dblib.source_table(source, SRC, "t_" + name, "id INT PRIMARY KEY, c " + coltype, SLOTS, slot)
     dblib.wide_mapping(mapf, pipe, tgt, sink, table, mname, {"f": (ftype, "c")})
+    if narrow:
+        q = "CREATE TABLE %s (k BIGINT PRIMARY KEY, f VARCHAR(%d), _provenance %s)" % (
+            tgt, narrow, "jsonb NOT NULL DEFAULT '{}'" if sink == "pg" else "LONGTEXT")
+        pg(q, W) if sink == "pg" else my(q, W)
     rows = "INSERT INTO t_%s VALUES (1, %s); INSERT INTO t_%s VALUES (2, %s);" % (name, good, name, bad)
     if source == "my":
         ms = my("SHOW MASTER STATUS").split()
@@ -90,7 +102,7 @@ def case(name, source, sink, coltype, ftype, good, bad, shown):
     rc, out = dblib.run_exit(args, os.path.join(TMP, pipe + ".log"), PROCS)
     if rc != 65:
         fail("%s: exit %s, not 65:\n%s" % (name, rc, out[-2000:]))
-    for word in ("field 'f'", "mapping '%s'" % mname, shown):
+    for word in ("field 'f'", "mapping '%s'" % mname, shown) + (("target " + tgt,) if narrow else ()):
         if word not in out:
             fail("%s: the message does not name %r:\n%s" % (name, word, out[-2000:]))
     n = (pg("SELECT count(*) FROM %s" % tgt, W) if sink == "pg" else my("SELECT count(*) FROM %s" % tgt, W)).strip()
