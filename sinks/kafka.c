@@ -323,7 +323,9 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     if (m->err && tx && !s->detached && m->rkt != s->dl_rkt &&
         !dead_letter(s, tx, rd_kafka_topic_name(m->rkt), m->key, m->key_len,
                      m->payload, m->len, m->err)) {
-        /* the dead letter holds the txn now (pending moved to it) */
+        /* the dead letter holds the txn now (pending moved to it); the
+         * refused message counts as failed, the in-flight gauge drops */
+        s->st.failed++;
         tx->pending--;
         return;
     }
