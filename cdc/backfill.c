@@ -1390,6 +1390,19 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
     /* bulk-friendly producer defaults for a Kafka sink (each one only
      * when not configured): bigger batches, cheaper compression level */
     sink_conf = conf_copy(conf);
+    {
+        /* the sink works as pipeline <pipeline>.backfill: sinks that keep
+         * a position (the wide sinks' offsets row) keep the backfill's in
+         * a row of its own and never move the stream's; the source id
+         * stays the stream's (application_id defaults to pipeline.name) */
+        cdc_buf_t b = CDC_BUF_INIT;
+        cdc_conf_set(sink_conf, "application_id",
+                     cdc_conf_get(conf, "application_id", bf.pipeline),
+                     "backfill");
+        cdc_buf_printf(&b, "%s.backfill", bf.pipeline);
+        cdc_conf_set(sink_conf, "pipeline.name", b.p, "backfill");
+        cdc_buf_free(&b);
+    }
     if (!strcmp(bf.kops->name, "kafka")) {
         static const char *const defs[][3] = {
             {"kafka.linger.ms", "kafka.queue.buffering.max.ms", "50"},

@@ -1845,6 +1845,22 @@ static void add_val(cdc_wide_ops_t *out, cdc_wide_op_t *op, uint32_t field,
     v->isnull = r->isnull;
     v->s = r->s;
     v->len = r->len;
+    if (op->snapshot) {
+        /* a snapshot value's change time is unknown: below every commit
+         * time (T = 0), then the value's hash in place of the position, so
+         * a re-read of the same value ranks the same (a second backfill
+         * writes nothing) and two snapshot values compare alike in every
+         * order */
+        char sp[CDC_MAP_POS_LEN + 1];
+        uint64_t h = 14695981039346656037ull;
+        h = (h ^ (unsigned char)(r->isnull ? 0 : 1)) * 1099511628211ull;
+        for (size_t i = 0; !r->isnull && i < r->len; i++)
+            h = (h ^ (unsigned char)r->s[i]) * 1099511628211ull;
+        cdc_hex(cdc_hex(sp, 0, 16), h, 16)[0] = '\0';
+        make_rank(&op->target->fields[field], op->mapping->source, INT64_MIN,
+                  sp, v->rank);
+        return;
+    }
     make_rank(&op->target->fields[field], op->mapping->source, op->commit_us,
               op->pos, v->rank);
 }
@@ -1958,6 +1974,7 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
                                                          : CDC_WIDE_UPSERT,
                                      ka, tx->commit_us, pos);
         uint32_t cap = max_vals(mp, ch->tbl);
+        op->snapshot = ch->op == CDC_OP_READ;
         for (uint32_t i = 0; i < mp->nfields + (mp->ninclude > 0 ? ch->tbl->ncols : 0);
              i++) {
             const cdc_map_assign_t *a = NULL;

@@ -13,6 +13,10 @@
  *     priority  source priority, commit time, source id hash, position
  *     weighted  source weight, commit time, source priority, source id
  *               hash, position
+ *   A snapshot row (op 'r') has no known change time: its commit-time
+ *   part is the lowest (all zeros) and its position part a hash of the
+ *   value, so it loses to every streamed change of every source and
+ *   re-reading the same value gives the same rank.
  *   A stored field is replaced only by a candidate of strictly greater
  *   rank.  "max" is commutative, associative and idempotent, so the same
  *   set of changes applied in any order, with duplicates, gives the same
@@ -197,6 +201,9 @@ typedef struct cdc_wide_op {
     const char *source;  /* source id */
     int64_t commit_us;
     char pos[CDC_MAP_POS_LEN + 1];
+    int snapshot;        /* from a snapshot row (op 'r': backfill, first
+                            load): ranked below every streamed change
+                            (docs/MAPPINGS.md, snapshot rows) */
 } cdc_wide_op_t;
 
 typedef struct cdc_wide_ops {

@@ -1176,6 +1176,33 @@ static int tomb_step(pgw_t *w, const cdc_map_target_t *t, int sweep,
         rc = 0;
         goto out;
     }
+    for (uint32_t k = 0; k < t->nkey; k++)
+        pv[k] = arr[k].p;
+    /* first lock the keys' rows: a direct DELETE in flight (two-way: its
+     * trigger inserts the key's tombstone) finishes before the revive
+     * statement takes its snapshot, so that statement sees the tombstone
+     * instead of inserting a fresh row next to it */
+    if (!sweep) {
+        PGresult *r;
+        cdc_buf_printf(&sig, "K%s", t->name);
+        cdc_buf_reset(b);
+        keys_cte(b, t);
+        cdc_buf_printf(b, "l AS (SELECT 1 FROM %s AS t, u WHERE ", qt);
+        keys_match(w, b, t, "t");
+        cdc_buf_puts(b, " ORDER BY ");   /* one lock order everywhere */
+        key_list(w, b, t, "t");
+        cdc_buf_puts(b, " FOR UPDATE OF t) SELECT count(*) FROM l");
+        if (!(name = prepare(w, sig.p, b->p, (int)t->nkey, err)))
+            goto out;
+        r = PQexecPrepared(w->pg, name, (int)t->nkey, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pgerr(w, r, "locking the batch's rows", err);
+            PQclear(r);
+            goto out;
+        }
+        PQclear(r);
+        cdc_buf_reset(&sig);
+    }
     cdc_buf_printf(&sig, "%c%s", sweep ? 'S' : 'R', t->name);
     cdc_buf_reset(b);
     keys_cte(b, t);
@@ -1228,8 +1255,6 @@ static int tomb_step(pgw_t *w, const cdc_map_target_t *t, int sweep,
     name = prepare(w, sig.p, b->p, (int)t->nkey, err);
     if (!name)
         goto out;
-    for (uint32_t k = 0; k < t->nkey; k++)
-        pv[k] = arr[k].p;
     {
         PGresult *r = PQexecPrepared(w->pg, name, (int)t->nkey, pv, NULL, NULL,
                                      0);

@@ -152,6 +152,19 @@ def cleanup(procs=(), tmp=None, pg_dbs=(), slots=(), origins_like=None, my_dbs=(
         subprocess.run(["rm", "-rf", tmp])
 
 
+def stop(procs):
+    """SIGTERM every process of procs, then wait for each (SIGKILL after
+    30 s); the processes are the test's own."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def settle(what, counters, secs=4, limit=40):
     """Wait until counters() returns the same value for secs seconds (no
     ping-pong); fail after limit seconds.  Returns the settled value."""
