@@ -1059,12 +1059,14 @@ out:
 
 /* ---- command line ------------------------------------------------------------ */
 
+/* NULL when nothing names the application */
 static const char *app_of(const cdc_conf_t *conf)
 {
-    return cdc_conf_get(
-        conf, "application_id",
-        cdc_conf_get(conf, "pipeline.name",
-                     cdc_conf_get(conf, "source.type", NULL)));
+    if (!cdc_conf_get(conf, "application_id", NULL) &&
+        !cdc_conf_get(conf, "pipeline.name", NULL) &&
+        !cdc_conf_get(conf, "source.type", NULL))
+        return NULL;
+    return cdc_conf_app_id(conf);
 }
 
 static cdc_map_t *load_files(const cdc_conf_t *conf, const char *cmd,
