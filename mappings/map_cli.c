@@ -133,7 +133,9 @@ static cdc_txn_t *envelope_txn(const char *line, char *src, size_t srclen,
         }
     }
     db = jstr(source, "db");
-    if (!db)
+    /* PostgreSQL: the schema (Debezium's "db" is the database) */
+    if (!db || (jstr(source, "schema") && jstr(source, "connector") &&
+                !strcmp(jstr(source, "connector"), "postgresql")))
         db = jstr(source, "schema");
     table = jstr(source, "table");
     if (!db || !table) {
