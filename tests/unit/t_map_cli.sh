@@ -32,6 +32,10 @@ printf 'targets: {w: {key: k, fields: {k: int}}\n' > "$T/syntax.yaml"
 check "YAML syntax error" 78 "syntax.yaml:2:1: YAML syntax error" "$BIN" validate "$T/syntax.yaml"
 echo '{"not": "an envelope"}' > "$T/bad.jsonl"
 check "not an envelope" 65 "bad.jsonl:1: not an autoglm or debezium envelope" "$BIN" mapping test "$EX" "$T/bad.jsonl"
+# a Debezium PostgreSQL event: the table's schema is source.schema, not
+# source.db (Debezium's database name)
+printf '%s\n' '{"before":null,"after":{"id":10,"customer_ref":1,"account_name":"Ann Lee GmbH","balance":"-12.345","credit_limit":"7500","updated_at":"2024-04-01T08:00:00.5Z"},"source":{"version":"1","connector":"postgresql","name":"erp","ts_ms":1,"snapshot":"false","db":"","sequence":null,"ts_us":1,"ts_ns":1,"schema":"public","table":"accounts","txId":1,"lsn":1,"xmin":null},"transaction":null,"op":"c","ts_ms":1,"ts_us":1,"ts_ns":1}' > "$T/dbz.jsonl"
+check "debezium PostgreSQL event" 0 'upsert customer_wide customer_id="1" | name="Ann Lee GmbH"' "$BIN" mapping test "$EX" "$T/dbz.jsonl"
 sed 's/"credit_limit":"7500"/"credit_limit":"lots"/' "$IN" > "$T/badval.jsonl"
 check "value that does not fit" 65 "value 'lots' does not fit field 'credit_limit' (numeric(12,2))" "$BIN" mapping test "$EX" "$T/badval.jsonl"
 check "missing mapping file" 78 "no-such.yaml" "$BIN" mapping test "$T/no-such.yaml" "$IN"
