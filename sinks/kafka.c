@@ -727,10 +727,14 @@ static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         }
         cdc_buf_reset(&s->key);
         if (s->with_key && ch->op != CDC_OP_TRUNCATE && dbz) {
-            cdc_dbz_key(&s->key, &s->eo, tx, ch,
-                        ch->after ? ch->after : ch->before, ch->before);
-            key = s->key.p;
-            klen = s->key.len;
+            /* Debezium: a table without a primary key has no key */
+            if (ch->tbl->npk) {
+                cdc_dbz_key(&s->key, &s->eo, tx, ch,
+                            ch->after ? ch->after : ch->before,
+                            ch->before);
+                key = s->key.p;
+                klen = s->key.len;
+            }
         } else if (s->with_key && ch->op != CDC_OP_TRUNCATE) {
             cdc_envelope_key(&s->key, ch);
             key = s->key.p;
