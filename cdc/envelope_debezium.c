@@ -528,8 +528,12 @@ static void put_value(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
     case DK_TEXT:
         if (v->kind == CDC_V_JSON) {
             /* JSON columns (MariaDB JSON too) as JSON-encoded strings, and
-             * so PG arrays of types without an array schema here */
-            cdc_json_string(out, v->s, v->len);
+             * so PG arrays of types without an array schema here: the
+             * text our value rules embed, as a string */
+            cdc_buf_t j = CDC_BUF_INIT;
+            cdc_json_value(&j, v);
+            cdc_json_string(out, j.p, j.len);
+            cdc_buf_free(&j);
             return;
         }
         cdc_json_value(out, v);
