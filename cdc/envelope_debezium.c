@@ -731,6 +731,14 @@ static void put_params(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
 #undef SEP
 }
 
+/* ,"field":"<column name>"} closing a field schema. */
+static void put_field_end(cdc_buf_t *out, const cdc_column_t *c)
+{
+    cdc_buf_puts(out, ",\"field\":");
+    put_str(out, c->name ? c->name : "?");
+    cdc_buf_putc(out, '}');
+}
+
 /* The Connect schema of one column. */
 static void put_field_schema(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
                              const cdc_column_t *c)
@@ -771,10 +779,7 @@ static void put_field_schema(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
             cdc_buf_puts(out, optional ? "true" : "false");
             put_logical(out, "io.debezium.data.VariableScaleDecimal");
             put_params(out, o, pg, c, &ci, 0);
-            cdc_buf_puts(out, ",\"field\":");
-            cdc_json_col_key(out, c); /* "name": */
-            out->len--;               /* drop the ':' */
-            cdc_buf_putc(out, '}');
+            put_field_end(out, c);
             return;
         } else {
             type = "bytes";
@@ -841,10 +846,7 @@ static void put_field_schema(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
         cdc_buf_puts(out, "\",\"optional\":true},\"optional\":");
         cdc_buf_puts(out, optional ? "true" : "false");
         put_params(out, o, pg, c, &ci, 0);
-        cdc_buf_puts(out, ",\"field\":");
-        cdc_json_col_key(out, c);
-        out->len--;
-        cdc_buf_putc(out, '}');
+        put_field_end(out, c);
         return;
     }
     case DK_GEOMETRY:
@@ -857,10 +859,7 @@ static void put_field_schema(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
         cdc_buf_puts(out, ",\"name\":\"io.debezium.data.geometry.Geometry\","
                           "\"version\":1,\"doc\":\"Geometry\"");
         put_params(out, o, pg, c, &ci, 0);
-        cdc_buf_puts(out, ",\"field\":");
-        cdc_json_col_key(out, c);
-        out->len--;
-        cdc_buf_putc(out, '}');
+        put_field_end(out, c);
         return;
     default: break;
     }
@@ -871,10 +870,7 @@ static void put_field_schema(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
     if (name)
         put_logical(out, name);
     put_params(out, o, pg, c, &ci, decimal);
-    cdc_buf_puts(out, ",\"field\":");
-    cdc_json_col_key(out, c);
-    out->len--;
-    cdc_buf_putc(out, '}');
+    put_field_end(out, c);
 }
 
 /* "<prefix>.<db>.<table>.<suffix>" as a JSON string. */
