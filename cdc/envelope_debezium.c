@@ -739,16 +739,86 @@ static void put_field_end(cdc_buf_t *out, const cdc_column_t *c)
     cdc_buf_putc(out, '}');
 }
 
+/* Connect type and logical name of a DATE, TIME or DATETIME column under
+ * the time mode (iso_string: our text, a plain string). */
+static void temporal_type(const col_info_t *ci, const cdc_env_opts_t *o,
+                          int pg, const char **type, const char **name)
+{
+    int conn = o->time_mode == CDC_DBZ_TIME_CONNECT;
+
+    if (o->time_mode == CDC_DBZ_TIME_ISO)
+        return;
+    if (ci->k == DK_DATE) {
+        *type = "int32";
+        *name = conn ? "org.apache.kafka.connect.data.Date"
+                     : "io.debezium.time.Date";
+    } else if (ci->k == DK_DATETIME) {
+        *type = "int64";
+        *name = conn ? "org.apache.kafka.connect.data.Timestamp"
+                : ci->prec <= 3 ? "io.debezium.time.Timestamp"
+                                : "io.debezium.time.MicroTimestamp";
+    } else if (conn) {
+        *type = "int32";
+        *name = "org.apache.kafka.connect.data.Time";
+    } else if (pg && o->time_mode == CDC_DBZ_TIME_ADAPTIVE && ci->prec <= 3) {
+        *type = "int32";
+        *name = "io.debezium.time.Time";
+    } else { /* MySQL TIME: µs in both adaptive modes */
+        *type = "int64";
+        *name = "io.debezium.time.MicroTime";
+    }
+}
+
+/* The struct and array schemas: PG numeric without a scale (precise
+ * mode), PG arrays, geometry.  0 if the column's schema is a plain one. */
+static int put_compound_schema(cdc_buf_t *out, const cdc_env_opts_t *o,
+                               int pg, const cdc_column_t *c,
+                               const col_info_t *ci, int optional)
+{
+    static const char *const et[] = {
+        [DK_BOOL] = "boolean", [DK_INT16] = "int16", [DK_INT32] = "int32",
+        [DK_INT64] = "int64", [DK_FLOAT32] = "float",
+        [DK_FLOAT64] = "double", [DK_TEXT] = "string"};
+
+    if (ci->k == DK_VARDEC && o->decimal_mode == CDC_DBZ_DEC_PRECISE) {
+        cdc_buf_puts(out, "{\"type\":\"struct\",\"fields\":["
+                          "{\"type\":\"int32\",\"optional\":false,"
+                          "\"field\":\"scale\"},{\"type\":\"bytes\","
+                          "\"optional\":false,\"field\":\"value\"}],"
+                          "\"optional\":");
+        cdc_buf_puts(out, optional ? "true" : "false");
+        put_logical(out, "io.debezium.data.VariableScaleDecimal");
+    } else if (ci->k == DK_ARRAY) {
+        cdc_buf_puts(out, "{\"type\":\"array\",\"items\":{\"type\":\"");
+        cdc_buf_puts(out, et[ci->prec]);
+        cdc_buf_puts(out, "\",\"optional\":true},\"optional\":");
+        cdc_buf_puts(out, optional ? "true" : "false");
+    } else if (ci->k == DK_GEOMETRY) {
+        cdc_buf_puts(out, "{\"type\":\"struct\",\"fields\":["
+                          "{\"type\":\"int32\",\"optional\":true,"
+                          "\"field\":\"srid\"},{\"type\":\"bytes\","
+                          "\"optional\":false,\"field\":\"wkb\"}],"
+                          "\"optional\":");
+        cdc_buf_puts(out, optional ? "true" : "false");
+        cdc_buf_puts(out, ",\"name\":\"io.debezium.data.geometry.Geometry\","
+                          "\"version\":1,\"doc\":\"Geometry\"");
+    } else
+        return 0;
+    put_params(out, o, pg, c, ci, 0);
+    put_field_end(out, c);
+    return 1;
+}
+
 /* The Connect schema of one column. */
 static void put_field_schema(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
                              const cdc_column_t *c)
 {
     col_info_t ci = classify(c, pg);
     const char *type = "string", *name = NULL;
-    int decimal = 0, iso = o->time_mode == CDC_DBZ_TIME_ISO,
-        conn = o->time_mode == CDC_DBZ_TIME_CONNECT;
-    int optional = !(c->flags & CDC_COL_PK);
+    int decimal = 0, optional = !(c->flags & CDC_COL_PK);
 
+    if (put_compound_schema(out, o, pg, c, &ci, optional))
+        return;
     switch (ci.k) {
     case DK_BOOL: case DK_BIT1: type = "boolean"; break;
     case DK_INT16: type = "int16"; break;
@@ -757,71 +827,31 @@ static void put_field_schema(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
     case DK_FLOAT32: type = "float"; break;
     case DK_FLOAT64: type = "double"; break;
     case DK_U64:
+        type = "int64";
         if (o->bigint_mode == CDC_DBZ_BIGINT_PRECISE) {
             type = "bytes";
             name = "org.apache.kafka.connect.data.Decimal";
             decimal = 2;
-        } else
-            type = "int64";
+        }
         break;
     case DK_DECIMAL:
-    case DK_VARDEC:
-        if (o->decimal_mode == CDC_DBZ_DEC_STRING)
-            type = "string";
-        else if (o->decimal_mode == CDC_DBZ_DEC_DOUBLE)
+    case DK_VARDEC: /* VARDEC in precise mode: a compound schema */
+        if (o->decimal_mode == CDC_DBZ_DEC_DOUBLE)
             type = "double";
-        else if (ci.k == DK_VARDEC) {
-            cdc_buf_puts(out, "{\"type\":\"struct\",\"fields\":["
-                              "{\"type\":\"int32\",\"optional\":false,"
-                              "\"field\":\"scale\"},{\"type\":\"bytes\","
-                              "\"optional\":false,\"field\":\"value\"}],"
-                              "\"optional\":");
-            cdc_buf_puts(out, optional ? "true" : "false");
-            put_logical(out, "io.debezium.data.VariableScaleDecimal");
-            put_params(out, o, pg, c, &ci, 0);
-            put_field_end(out, c);
-            return;
-        } else {
+        else if (o->decimal_mode == CDC_DBZ_DEC_PRECISE) {
             type = "bytes";
             name = "org.apache.kafka.connect.data.Decimal";
             decimal = 1;
         }
         break;
-    case DK_DATE:
-        if (!iso) {
-            type = "int32";
-            name = conn ? "org.apache.kafka.connect.data.Date"
-                        : "io.debezium.time.Date";
-        }
-        break;
-    case DK_TIME:
-        if (iso)
-            break;
-        if (conn) {
-            type = "int32";
-            name = "org.apache.kafka.connect.data.Time";
-        } else if (pg && o->time_mode == CDC_DBZ_TIME_ADAPTIVE &&
-                   ci.prec <= 3) {
-            type = "int32";
-            name = "io.debezium.time.Time";
-        } else {
-            type = "int64";
-            name = "io.debezium.time.MicroTime";
-        }
-        break;
-    case DK_DATETIME:
-        if (iso)
-            break;
-        type = "int64";
-        name = conn ? "org.apache.kafka.connect.data.Timestamp"
-               : ci.prec <= 3 ? "io.debezium.time.Timestamp"
-                              : "io.debezium.time.MicroTimestamp";
+    case DK_DATE: case DK_TIME: case DK_DATETIME:
+        temporal_type(&ci, o, pg, &type, &name);
         break;
     case DK_ZONED: name = "io.debezium.time.ZonedTimestamp"; break;
     case DK_ZONEDTIME: name = "io.debezium.time.ZonedTime"; break;
     case DK_YEAR:
         type = "int32";
-        if (!conn)
+        if (o->time_mode != CDC_DBZ_TIME_CONNECT)
             name = "io.debezium.time.Year";
         break;
     case DK_BINARY:
@@ -836,31 +866,6 @@ static void put_field_schema(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
         break;
     case DK_JSON: name = "io.debezium.data.Json"; break;
     case DK_UUID: name = "io.debezium.data.Uuid"; break;
-    case DK_ARRAY: {
-        static const char *const et[] = {
-            [DK_BOOL] = "boolean", [DK_INT16] = "int16", [DK_INT32] = "int32",
-            [DK_INT64] = "int64", [DK_FLOAT32] = "float",
-            [DK_FLOAT64] = "double", [DK_TEXT] = "string"};
-        cdc_buf_puts(out, "{\"type\":\"array\",\"items\":{\"type\":\"");
-        cdc_buf_puts(out, et[ci.prec]);
-        cdc_buf_puts(out, "\",\"optional\":true},\"optional\":");
-        cdc_buf_puts(out, optional ? "true" : "false");
-        put_params(out, o, pg, c, &ci, 0);
-        put_field_end(out, c);
-        return;
-    }
-    case DK_GEOMETRY:
-        cdc_buf_puts(out, "{\"type\":\"struct\",\"fields\":["
-                          "{\"type\":\"int32\",\"optional\":true,"
-                          "\"field\":\"srid\"},{\"type\":\"bytes\","
-                          "\"optional\":false,\"field\":\"wkb\"}],"
-                          "\"optional\":");
-        cdc_buf_puts(out, optional ? "true" : "false");
-        cdc_buf_puts(out, ",\"name\":\"io.debezium.data.geometry.Geometry\","
-                          "\"version\":1,\"doc\":\"Geometry\"");
-        put_params(out, o, pg, c, &ci, 0);
-        put_field_end(out, c);
-        return;
     default: break;
     }
     cdc_buf_puts(out, "{\"type\":\"");
