@@ -526,8 +526,9 @@ void cdc_json_col_key(cdc_buf_t *out, const cdc_column_t *cc)
 
 /* {"col":value,...} over the present columns of an image; NULL -> null.
  * Unchanged columns are left out (and listed separately). */
-static void put_image(cdc_buf_t *out, const cdc_table_t *t,
-                      const cdc_value_t *img)
+void cdc_json_image(cdc_buf_t *out, const cdc_table_t *t,
+                    const cdc_value_t *img, cdc_json_value_fn fn,
+                    const void *ctx)
 {
     int first = 1;
 
@@ -543,9 +544,18 @@ static void put_image(cdc_buf_t *out, const cdc_table_t *t,
             cdc_buf_putc(out, ',');
         first = 0;
         cdc_json_col_key(out, &t->cols[i]);
-        cdc_json_value(out, &img[i]);
+        if (fn)
+            fn(out, ctx, &t->cols[i], &img[i]);
+        else
+            cdc_json_value(out, &img[i]);
     }
     cdc_buf_putc(out, '}');
+}
+
+static void put_image(cdc_buf_t *out, const cdc_table_t *t,
+                      const cdc_value_t *img)
+{
+    cdc_json_image(out, t, img, NULL, NULL);
 }
 
 void cdc_envelope_key(cdc_buf_t *out, const cdc_change_t *ch)

@@ -108,6 +108,15 @@ void cdc_dbz_txn_key(cdc_buf_t *out, const cdc_env_opts_t *o,
 void cdc_json_u64(cdc_buf_t *out, uint64_t v);
 void cdc_json_i64(cdc_buf_t *out, int64_t v);
 void cdc_json_double(cdc_buf_t *out, double d, int is_float);
+/** @brief {"col":value,...} over the present columns of an image (NULL:
+ *  null); values by fn(out, ctx, column, value), or cdc_json_value() when
+ *  fn is NULL.  ABSENT and UNCHANGED columns are left out. */
+typedef void (*cdc_json_value_fn)(cdc_buf_t *out, const void *ctx,
+                                  const cdc_column_t *c,
+                                  const cdc_value_t *v);
+void cdc_json_image(cdc_buf_t *out, const cdc_table_t *t,
+                    const cdc_value_t *img, cdc_json_value_fn fn,
+                    const void *ctx);
 /** @brief "\"name\":" of a column, cached in the column. */
 void cdc_json_col_key(cdc_buf_t *out, const cdc_column_t *c);
 

@@ -22,11 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <yajl/yajl_tree.h>
 
 #include "cdc/conf.h"
 #include "cdc/envelope.h"
+#include "cdc/util.h"
 #include "cdc/err.h"
 
 /* MySQL field types (protocol numbers) */
@@ -174,17 +174,6 @@ static col_info_t classify(const cdc_column_t *c, int pg)
 
 /* ---- temporal text -> numbers ------------------------------------------ */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 /* Read n digits at s into *v; -1 if they are not all digits. */
 static int digits(const char *s, size_t len, size_t at, int n, unsigned *v)
 {
@@ -215,7 +204,7 @@ static int parse_date(const char *s, size_t len, int64_t *days)
         return 1;
     if (m > 12 || d > 31)
         return -1;
-    *days = days_from_civil(y, m, d);
+    *days = cdc_days_from_civil(y, m, d);
     return 0;
 }
 
@@ -544,27 +533,24 @@ static void put_value(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
     }
 }
 
+struct value_ctx {
+    const cdc_env_opts_t *o;
+    int pg;
+};
+
+static void image_value(cdc_buf_t *out, const void *ctx,
+                        const cdc_column_t *c, const cdc_value_t *v)
+{
+    const struct value_ctx *x = ctx;
+    put_value(out, x->o, x->pg, c, v);
+}
+
 /* {"col":value,...} of the present columns; NULL image -> null. */
 static void put_image(cdc_buf_t *out, const cdc_env_opts_t *o, int pg,
                       const cdc_table_t *t, const cdc_value_t *img)
 {
-    int first = 1;
-
-    if (!img) {
-        cdc_buf_puts(out, "null");
-        return;
-    }
-    cdc_buf_putc(out, '{');
-    for (uint32_t i = 0; i < t->ncols; i++) {
-        if (img[i].kind == CDC_V_ABSENT || img[i].kind == CDC_V_UNCHANGED)
-            continue;
-        if (!first)
-            cdc_buf_putc(out, ',');
-        first = 0;
-        cdc_json_col_key(out, &t->cols[i]);
-        put_value(out, o, pg, &t->cols[i], &img[i]);
-    }
-    cdc_buf_putc(out, '}');
+    struct value_ctx x = {o, pg};
+    cdc_json_image(out, t, img, image_value, &x);
 }
 
 static int same_value(const cdc_value_t *a, const cdc_value_t *b)
@@ -1143,8 +1129,7 @@ void cdc_dbz_write(cdc_buf_t *out, const cdc_env_opts_t *o,
                    const cdc_value_t *before, const cdc_value_t *after)
 {
     int pg = is_pg(tx);
-    struct timeval tv;
-    int64_t now_us;
+    int64_t now_us = cdc_now_us();
     char ops[2] = {op, 0};
 
     if (o->schemas) {
@@ -1162,8 +1147,6 @@ void cdc_dbz_write(cdc_buf_t *out, const cdc_env_opts_t *o,
     put_txblock(out, o, tx, ch);
     cdc_buf_puts(out, ",\"op\":\"");
     cdc_buf_puts(out, ops);
-    gettimeofday(&tv, NULL);
-    now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
     cdc_buf_putc(out, '"');
     put_field_int(out, "ts_ms", now_us / 1000);
     put_field_int(out, "ts_us", now_us);

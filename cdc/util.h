@@ -16,6 +16,18 @@ static inline int64_t cdc_now_us(void)
     return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
+/** @brief Days since 1970-01-01 of proleptic Gregorian y-m-d (H. Hinnant's
+ *  days_from_civil). */
+static inline int64_t cdc_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
 /** @brief Value of one hex digit, or -1. */
 static inline int cdc_hexval(int c)
 {

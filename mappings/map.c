@@ -1248,23 +1248,13 @@ static void make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
 
 /* ---- casts to target types ----------------------------------------------- */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static const char *cur_tz; /* zone last put into TZ (IANA zones only) */
 
 /* local broken-down time in zone -> UTC seconds */
 static int zone_to_utc(const char *zone, int y, int mo, int d, int h, int mi,
                        int s, int64_t *out)
 {
-    int64_t base = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+    int64_t base = cdc_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
                    h * 3600 + mi * 60 + s;
     int hh, mm;
     char sign;

@@ -272,17 +272,6 @@ static int decode_bytea(const char *s, size_t len, cdc_arena_t *a,
     return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     z += 719468;
@@ -371,7 +360,7 @@ static int tstz_to_utc(const char *s, size_t len, cdc_arena_t *a,
     if (i != len)
         return -1; /* " BC" and anything unexpected */
 
-    int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400 +
+    int64_t secs = cdc_days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400 +
                    hh * 3600 + mi * 60 + ss - sign * (oh * 3600 + om * 60 + os);
     int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
     int64_t rem = secs - days * 86400;
