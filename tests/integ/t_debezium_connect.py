@@ -30,7 +30,6 @@ import decimal
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -85,14 +84,6 @@ PG_COLS = [  # name, type, generator of SQL literals
     ("at", "text[]", lambda: "ARRAY[%s]::text[]" % ",".join("'s%d'" % rnd.randint(0, 9) for _ in range(rnd.randint(0, 3)))),
     ("uu", "uuid", lambda: "'%08x-0000-4000-8000-%012x'" % (rnd.getrandbits(32), rnd.getrandbits(48))),
 ]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def props(path, d):
@@ -303,26 +294,7 @@ def main():
     dblib.pg("CREATE TABLE t (id int PRIMARY KEY, %s)" % ", ".join("%s %s" % (n, t) for n, t, _ in PG_COLS),
              PGSRC, superuser=True)
     dsn = dblib.pg_dsn(PGSRC, superuser=True)
-    pg_stmts = []
-    pids = []
-    for i in range(K.ROWS // 2):
-        r = rnd.random()
-        if r < 0.6 or not pids:
-            nid = max(pids + [0]) + 1
-            pids.append(nid)
-            pg_stmts.append("INSERT INTO t VALUES (%d, %s)" % (nid, ", ".join(g() for _, _, g in PG_COLS)))
-        elif r < 0.8:
-            c = rnd.choice(PG_COLS)
-            pg_stmts.append("UPDATE t SET %s = %s WHERE id = %d" % (c[0], c[2](), rnd.choice(pids)))
-        elif r < 0.9:
-            old = rnd.choice(pids)
-            nid = max(pids) + 1
-            pids[pids.index(old)] = nid
-            pg_stmts.append("UPDATE t SET id = %d WHERE id = %d" % (nid, old))
-        else:
-            old = rnd.choice(pids)
-            pids.remove(old)
-            pg_stmts.append("DELETE FROM t WHERE id = %d" % old)
+    pg_stmts = K.workload([], K.ROWS // 2, PG_COLS, lit=lambda v: v, q='"')
     errf = open(os.path.join(tmp, "cdc_pg.log"), "w")
     p = subprocess.Popen([dblib.BIN, "--source", "postgres", "--postgres-dsn", dsn, "--sink", "kafka",
                           "--kafka-brokers", ENV["KAFKA_BOOTSTRAP"], "--format", "debezium",
@@ -344,7 +316,7 @@ def main():
     t_pg = "%s.public.t" % APP_PG
 
     # 3. Kafka Connect standalone
-    port = free_port()
+    port = dblib.free_port()
     worker = props(os.path.join(tmp, "worker.properties"), {
         "bootstrap.servers": ENV["KAFKA_BOOTSTRAP"], "offset.storage.file.filename": os.path.join(tmp, "offsets"),
         "offset.flush.interval.ms": 1000, "plugin.path": PLUGINS, "listeners": "http://127.0.0.1:%d" % port,

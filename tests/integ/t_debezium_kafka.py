@@ -166,23 +166,25 @@ def expect(col, v):
     return v
 
 
-def insert_sql(nid, cols):
+def insert_sql(nid, cols, lit=sql_lit, q="`"):
     return "INSERT INTO t (id, %s) VALUES (%d, %s)" % (
-        ", ".join("`%s`" % c[0] for c in cols), nid, ", ".join(sql_lit(c[2]()) for c in cols))
+        ", ".join(q + c[0] + q for c in cols), nid, ", ".join(lit(c[2]()) for c in cols))
 
 
-def workload(ids, n, cols):
-    """n random statements over table t (ids: the live keys, updated)."""
+def workload(ids, n, cols, lit=sql_lit, q="`"):
+    """n random statements over table t (ids: the live keys, updated):
+    inserts, updates of a random column, primary-key changes, deletes.
+    lit makes a generated value SQL; q quotes names (MariaDB: `)."""
     stmts = []
     for i in range(n):
         r = rnd.random()
         if r < 0.6 or not ids:
             nid = max(ids + [0]) + 1 + rnd.randint(0, 3)
             ids.append(nid)
-            stmts.append(insert_sql(nid, cols))
+            stmts.append(insert_sql(nid, cols, lit, q))
         elif r < 0.8:
             c = rnd.choice(cols)
-            stmts.append("UPDATE t SET `%s`=%s WHERE id=%d" % (c[0], sql_lit(c[2]()), rnd.choice(ids)))
+            stmts.append("UPDATE t SET %s%s%s=%s WHERE id=%d" % (q, c[0], q, lit(c[2]()), rnd.choice(ids)))
         elif r < 0.9:
             old = rnd.choice(ids)
             nid = max(ids) + 1
