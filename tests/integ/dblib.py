@@ -11,11 +11,14 @@ driver needed), as root / the PostgreSQL superuser or the test user.
     dblib.on_fail(cleanup, logdir=TMP)    # fail() tails TMP/*.log, cleans up
 
 fail() prints the message (and the tails of the logs), runs the test's
-cleanup and exits 1; need() exits 77 (skip) when a server or the binary is
-missing.
+cleanup and exits 1; need() exits 77 (skip) when a server is missing or
+does not answer, the binary is not built or a tool is not installed.
+Under CDC_REQUIRE_SERVICES=1 (scripts/test) every skip() is a failure
+instead (tests/README.md).
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -66,12 +69,48 @@ def fail(m):
     sys.exit(1)
 
 
-def need(*keys, what):
-    """Skip (exit 77) unless tests/services.env has every key and the
-    binary is built."""
-    if any(not E.get(k) for k in keys) or not os.access(BIN, os.X_OK):
-        print("SKIP: needs %s (tests/services.sh up) and a built autoglm-cdc" % what)
-        sys.exit(77)
+def skip(m):
+    """The test cannot run here: exit 77, or, under CDC_REQUIRE_SERVICES=1,
+    fail (exit 1), since there it must run."""
+    if os.environ.get("CDC_REQUIRE_SERVICES") == "1":
+        print("FAIL: cannot run (CDC_REQUIRE_SERVICES=1 forbids skipping): " + m, file=sys.stderr, flush=True)
+        sys.exit(1)
+    print("SKIP: " + m, file=sys.stderr, flush=True)
+    sys.exit(77)
+
+
+def _answers(key):
+    """Whether the server behind a services.env key answers now."""
+    if key == "MYSQL_PORT":
+        cmd = ["mariadb", "--no-defaults", "--protocol=tcp", "-h", E.get("MYSQL_HOST", "127.0.0.1"), "-P", E[key],
+               "-u" + E.get("MYSQL_ROOT_USER", "root"), "-p" + E.get("MYSQL_ROOT_PASSWORD", ""), "-e", "SELECT 1"]
+    elif key == "PGPORT":
+        cmd = ["pg_isready", "-q", "-h", E.get("PGHOST", "127.0.0.1"), "-p", E[key]]
+    elif key == "KAFKA_BOOTSTRAP":
+        cmd = ["kcat", "-b", E[key], "-L", "-m", "5"]
+    else:
+        return True
+    try:
+        return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def need(*keys, what, tools=()):
+    """Skip (see skip()) unless tests/services.env has every key, each
+    server behind MYSQL_PORT / PGPORT / KAFKA_BOOTSTRAP answers, the binary
+    is built and every command in tools is on PATH."""
+    missing = [k for k in keys if not E.get(k)]
+    if missing:
+        skip("needs %s: %s not in %s (tests/services.sh up)" % (what, ", ".join(missing), ENVF))
+    if not os.access(BIN, os.X_OK):
+        skip("%s not built (set CDC_BUILD)" % BIN)
+    for t in tools:
+        if shutil.which(t) is None:
+            skip("%s not installed (scripts/deps.sh installs it)" % t)
+    for k in keys:
+        if not _answers(k):
+            skip("needs %s: the server at %s=%s does not answer" % (what, k, E[k]))
 
 
 def my_args(db=None):

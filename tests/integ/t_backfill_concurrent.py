@@ -35,9 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DB = os.environ.get("CDC_BF_DB", "bf_conc")
 
 
-def skip(m):
-    print("SKIP: " + m)
-    sys.exit(77)
+from dblib import skip  # noqa: E402 (exit 77, or fail under CDC_REQUIRE_SERVICES=1)
 
 
 def fail(m):

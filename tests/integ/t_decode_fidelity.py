@@ -44,9 +44,7 @@ SRC_TZ = "+05:30"           # workload session time zone (TIMESTAMP must be UTC 
 SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"   # zero dates allowed
 
 
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(77)
+from dblib import skip  # noqa: E402 (exit 77, or fail under CDC_REQUIRE_SERVICES=1)
 
 
 def fail(msg):

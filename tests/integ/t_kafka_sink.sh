@@ -16,7 +16,7 @@
 
 [ -f "$CDC_SVC_ENV" ] || skip "$CDC_SVC_ENV missing (run tests/services.sh up kafka)"
 need kafka
-command -v kcat >/dev/null || skip "kcat not installed (apt-get install kcat)"
+need kcat
 
 PROG=$BUILD/tests/integ/kafka_produce_check
 if [ ! -x "$PROG" ] && [ -f "$BUILD/Makefile" ]; then

@@ -14,7 +14,7 @@
 need cdc
 MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
 [ -x "$MARIADBD" ] && command -v mariadb-install-db >/dev/null || skip "no mariadbd"
-command -v curl >/dev/null || skip "no curl"
+need curl
 
 freeport() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 

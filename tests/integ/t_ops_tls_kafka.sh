@@ -10,9 +10,9 @@
 #   CDC_BUILD=/work/build-x bash tests/integ/t_ops_tls_kafka.sh
 . "$(dirname "$0")/lib.sh"
 need cdc
-command -v openssl >/dev/null || skip "no openssl"
-command -v java >/dev/null || skip "no java"
-command -v kcat >/dev/null || skip "no kcat"
+need openssl
+need java
+need kcat
 JARS=${KAFKA_JARS:-$HOME/.cache/autoglm-cdc/kafka-${KAFKA_VERSION:-3.9.1}}
 ls "$JARS"/kafka_2.13-*.jar >/dev/null 2>&1 || skip "no Kafka jars in $JARS (tests/services.sh up kafka fetches them)"
 FIX=${CDC_FIXTURES:-$ROOT/../shared/fixtures}/binlog/mariadb-10.11/03_row_images.binlog

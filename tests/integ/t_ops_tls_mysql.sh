@@ -10,7 +10,7 @@
 #   CDC_BUILD=/work/build-x bash tests/integ/t_ops_tls_mysql.sh
 . "$(dirname "$0")/lib.sh"
 need cdc
-command -v openssl >/dev/null || skip "no openssl"
+need openssl
 MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
 [ -x "$MARIADBD" ] && command -v mariadb-install-db >/dev/null || skip "no mariadbd"
 

@@ -9,8 +9,7 @@
 # non-zero exit; the password never appears in any output.
 #   CDC_BUILD=/work/build-x bash tests/integ/t_ops_tls_pg.sh
 . "$(dirname "$0")/lib.sh"
-need cdc
-command -v openssl >/dev/null || skip "no openssl"
+need cdc openssl curl
 PGBIN=${PG_BINDIR:-}
 [ -x "$PGBIN/initdb" ] || PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || skip "no initdb"
