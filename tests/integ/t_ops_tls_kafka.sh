@@ -15,7 +15,7 @@ need java
 need kcat
 JARS=${KAFKA_JARS:-$HOME/.cache/autoglm-cdc/kafka-${KAFKA_VERSION:-3.9.1}}
 ls "$JARS"/kafka_2.13-*.jar >/dev/null 2>&1 || skip "no Kafka jars in $JARS (tests/services.sh up kafka fetches them)"
-FIX=${CDC_FIXTURES:-$ROOT/../shared/fixtures}/binlog/mariadb-10.11/03_row_images.binlog
+FIX=${CDC_FIXTURES:-${CDC_FIXTURES_DEFAULT:-$ROOT/../shared/fixtures}}/binlog/mariadb-10.11/03_row_images.binlog
 [ -f "$FIX" ] || skip "fixture $FIX missing"
 NROWS=$("$CDC" decode "$FIX" 2>/dev/null | wc -l)
 [ "$NROWS" -gt 0 ] || fail "the fixture decodes to nothing"
