@@ -314,13 +314,7 @@ log("both sides converged to the rule's prediction (%d fields; %d with the winni
 time.sleep(3)
 if counters() != c1:
     fail("counters moved after settling: %s -> %s (ping-pong)" % (c1, counters()))
-for p in P:
-    p.terminate()
-for p in P:
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+dblib.stop(P)
 PROCS.clear()
 pg("SELECT pg_drop_replication_slot('%s')" % SLOTS[0], PDB, superuser=True, check=False)
 
@@ -355,13 +349,7 @@ if m_rows() != exp or p_rows() != exp:
     fail("cyclic configuration: rows changed after settling:\n MariaDB    %s\n PostgreSQL %s\n expected   %s"
          % (m_rows(), p_rows(), exp))
 log("cyclic configuration died out; counters settled at %s" % (c2,))
-for p in P:
-    p.terminate()
-for p in P:
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+dblib.stop(P)
 PROCS.clear()
 pg("SELECT pg_drop_replication_slot('%s')" % SLOTS[1], PDB, superuser=True, check=False)
 
@@ -389,13 +377,7 @@ for k, v in exp.items():
         fail("rule priority: key %d is %s, expected %s" % (k, final[k], v))
 c3 = settle("rule priority")
 log("rule priority: crm's status kept on keys it set, platform filled key 9 (crm had none); settled at %s" % (c3,))
-for p in P:
-    p.terminate()
-for p in P:
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+dblib.stop(P)
 PROCS.clear()
 cleanup()
 print("ok - two-way sync converges to the rule and stops; a cyclic configuration dies out")
