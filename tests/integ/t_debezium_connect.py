@@ -22,7 +22,7 @@ Central): FileStreamSink and Debezium's JDBC sink 3.4.0.Final.
      (c) FileStreamSink with Debezium's ExtractNewRecordState transform
          writes the flattened rows.
      Every connector and task must stay RUNNING (REST status).
-Environment: CDC_BUILD, CDC_SVC_ENV, CDC_SEED, CDC_DBZ_ROWS.
+Environment: CDC_BUILD, CDC_SVC_ENV, CDC_TEST_SEED, CDC_DBZ_ROWS.
 """
 
 import datetime
@@ -40,7 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dblib  # noqa: E402
 import t_debezium_kafka as K  # noqa: E402  (workload, SELECT, helpers)
 
-dblib.need("MYSQL_PORT", "PGPORT", "KAFKA_BOOTSTRAP", what="mariadb, postgres and kafka")
+dblib.need("MYSQL_PORT", "PGPORT", "KAFKA_BOOTSTRAP", what="mariadb, postgres and kafka",
+           tools=("kcat", "java", "psql", "mariadb"))
 ENV = dblib.E
 PLUGINS = ENV.get("CONNECT_PLUGINS") or os.path.join(
     os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "autoglm-cdc", "connect-plugins")

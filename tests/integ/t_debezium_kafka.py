@@ -17,7 +17,7 @@ int.to_bytes, SET as "a,c", BIT little-endian, JSON as a string):
   * every message's partition is Java's murmur2(key) (computed here) --
     and with -X kafka.partitioner=consistent it is CRC32(key) instead;
   * the envelope and source field order is Debezium's.
-Environment: CDC_BUILD, CDC_SVC_ENV, CDC_SEED, CDC_DBZ_ROWS (default 300).
+Environment: CDC_BUILD, CDC_SVC_ENV, CDC_TEST_SEED, CDC_DBZ_ROWS (default 300).
 """
 
 import base64
@@ -35,15 +35,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dblib  # noqa: E402
 
 ENV = dblib.E
-dblib.need("MYSQL_PORT", "KAFKA_BOOTSTRAP", what="mariadb and kafka")
+dblib.need("MYSQL_PORT", "KAFKA_BOOTSTRAP", what="mariadb and kafka", tools=("kcat", "java"))
 CDC = dblib.BIN
-SEED = int(os.environ.get("CDC_SEED", random.randrange(1 << 30)))
+SEED = dblib.test_seed()
 ROWS = int(os.environ.get("CDC_DBZ_ROWS", "300"))
 NPART = 6
 DB = "cdc_dbz_%d" % os.getpid()
 APP = "dbz%d" % os.getpid()
 rnd = random.Random(SEED)
-dblib.log("seed %d" % SEED)
 
 TOP = ["before", "after", "source", "transaction", "op", "ts_ms", "ts_us", "ts_ns"]
 SRC = ["version", "connector", "name", "ts_ms", "snapshot", "db", "sequence", "ts_us",
