@@ -490,9 +490,10 @@ kafka_running() {
 kafka_start() {
     ensure_deps kafka
     mkdir -p "$KF_DIR"
+    # the Connect plugins also for a broker already up (t_debezium_connect)
+    connect_jars
     if kafka_running; then say "kafka already running (pid $KAFKA_PID, $KAFKA_BOOTSTRAP)"; return 0; fi
     kafka_jars
-    connect_jars
     if [ -z "${KAFKA_PORT:-}" ] || ! port_free "$KAFKA_PORT"; then
         KAFKA_PORT=$(free_port)
     fi
