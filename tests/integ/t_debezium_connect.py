@@ -286,7 +286,9 @@ def main():
                                    "-X", "debezium.bigint.unsigned.handling.mode=precise"], 0)
     K.run_cdc(tmp, APP_P, start, ["--max-txns", str(ntx)], 7000)
     t_s, t_p = "%s.%s.t" % (APP_S, K.DB), "%s.%s.t" % (APP_P, K.DB)
-    n_s, n_p = len(K.kcat(t_s)), len(K.kcat(t_p))
+    msgs_s = K.kcat(t_s)
+    n_s, n_p = len(msgs_s), len(K.kcat(t_p))
+    ops = [json.loads(m["payload"])["payload"]["op"] for m in msgs_s if m["payload"]]
     dblib.log("MariaDB: %d statements -> %d messages (schemas), %d (plain)" % (len(stmts), n_s, n_p))
 
     # 2. PostgreSQL source
@@ -363,7 +365,7 @@ def main():
         except (OSError, ValueError, KeyError):
             time.sleep(1)
             continue
-        if lines(out_s) >= n_s and lines(out_p) >= n_p:
+        if lines(out_s) >= n_s and lines(out_p) >= n_p and lines(out_u) >= len(ops):
             bad = compare_my(my_rows, COLS + [EXTRA])
             if not bad:
                 bad = compare_pg()
@@ -376,8 +378,15 @@ def main():
         dblib.fail("%d differences between the JDBC sink's tables and the sources" % len(bad))
     if lines(out_s) != n_s or lines(out_p) != n_p:
         dblib.fail("FileStreamSink: %d/%d lines (schemas), %d/%d (plain)" % (lines(out_s), n_s, lines(out_p), n_p))
-    if lines(out_u) == 0:
-        dblib.fail("ExtractNewRecordState wrote nothing")
+    # ExtractNewRecordState: each c/u becomes its row, each d a tombstone,
+    # and the tombstones after deletes go
+    unwrapped = open(out_u).read().splitlines()
+    rows_u = sum(1 for x in unwrapped if x.startswith("Struct{id="))
+    nulls_u = sum(1 for x in unwrapped if x == "null")
+    if rows_u != ops.count("c") + ops.count("u") or nulls_u != ops.count("d") or \
+            len(unwrapped) != rows_u + nulls_u:
+        dblib.fail("ExtractNewRecordState: %d rows and %d tombstones of %d lines, for %d c/u and %d d" % (
+            rows_u, nulls_u, len(unwrapped), ops.count("c") + ops.count("u"), ops.count("d")))
     dblib.log("Connect: %d + %d messages converted, ExtractNewRecordState %d lines, JDBC sink tables equal "
               "(%d MariaDB rows, %d PostgreSQL rows) in %.0f s" % (n_s, n_p, lines(out_u), len(my_rows),
                                                                     len(pg_rows(PGSRC, "t")), time.time() - t0))
