@@ -649,6 +649,30 @@ CDC_TEST(key_change_and_transaction_block)
     cdc_table_destroy(t2);
 }
 
+/* The values Debezium 3.6.1 wrote for the same MariaDB changes, as
+ * measured side by side (shared/docs/DEBEZIUM-FORMAT.md): DATE 2024-02-29
+ * is 19782, TIME(3) 13:14:15.125 is 47655125000, SET is "a,c". */
+CDC_TEST(values_measured_from_debezium)
+{
+    cdc_table_t *t = mk_table();
+    cdc_txn_t *tx = mk_txn("mariadb");
+    cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
+    cdc_env_opts_t o = {.format = CDC_FMT_DEBEZIUM};
+    yajl_val root;
+
+    ch->after = cdc_txn_values(tx, C_NCOLS);
+    ch->after[C_ID] = (cdc_value_t){.kind = CDC_V_INT, .u.i = 1};
+    ch->after[C_DATE] = sval(tx, CDC_V_STRING, "2024-02-29");
+    ch->after[C_TM3] = sval(tx, CDC_V_STRING, "13:14:15.125");
+    ch->after[C_SET] = sval(tx, CDC_V_JSON, "[\"a\",\"c\"]");
+    T_EQ_INT(YAJL_GET_INTEGER(after_of(&o, tx, ch, "d", &root)), 19782);
+    T_EQ_INT(YAJL_GET_INTEGER(get(root, "after", "tm3")), 47655125000LL);
+    T_EQ_STR(YAJL_GET_STRING(get(root, "after", "s")), "a,c");
+    yajl_tree_free(root);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+}
+
 CDC_TEST(settings)
 {
     cdc_conf_t *c = cdc_conf_new();
