@@ -85,6 +85,20 @@ static cdc_txn_t *mk_txn(const char *connector)
     return tx;
 }
 
+/* A fresh table and transaction with one insert of key id (other
+ * columns ABSENT). */
+static cdc_change_t *mk_insert(cdc_table_t **t, cdc_txn_t **tx, int64_t id)
+{
+    cdc_change_t *ch;
+
+    *t = mk_table();
+    *tx = mk_txn("mariadb");
+    ch = cdc_txn_add(*tx, 'c', *t);
+    ch->after = cdc_txn_values(*tx, C_NCOLS);
+    ch->after[C_ID] = (cdc_value_t){.kind = CDC_V_INT, .u.i = id};
+    return ch;
+}
+
 static yajl_val parse(const char *s)
 {
     char eb[256];
@@ -286,14 +300,12 @@ CDC_TEST(temporal_modes_generated)
  * our UTC text (ZonedTimestamp). */
 CDC_TEST(zero_dates_year_timestamp)
 {
-    cdc_table_t *t = mk_table();
-    cdc_txn_t *tx = mk_txn("mariadb");
-    cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
+    cdc_table_t *t;
+    cdc_txn_t *tx;
+    cdc_change_t *ch = mk_insert(&t, &tx, 1);
     cdc_env_opts_t o = {.format = CDC_FMT_DEBEZIUM};
     yajl_val root, x;
 
-    ch->after = cdc_txn_values(tx, C_NCOLS);
-    ch->after[C_ID] = (cdc_value_t){.kind = CDC_V_INT, .u.i = 1};
     ch->after[C_DATE] = sval(tx, CDC_V_STRING, "0000-00-00");
     ch->after[C_DT6] = sval(tx, CDC_V_STRING, "0000-00-00 00:00:00.000000");
     ch->after[C_DT2] = sval(tx, CDC_V_STRING, "2024-00-10 00:00:00.00");
@@ -391,16 +403,14 @@ CDC_TEST(decimal_modes_generated)
  * modes, SET, BIT(n), BIT(1), JSON, ENUM. */
 CDC_TEST(other_types_and_modes)
 {
-    cdc_table_t *t = mk_table();
-    cdc_txn_t *tx = mk_txn("mariadb");
-    cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
+    cdc_table_t *t;
+    cdc_txn_t *tx;
+    cdc_change_t *ch = mk_insert(&t, &tx, 1);
     cdc_env_opts_t o = {.format = CDC_FMT_DEBEZIUM};
     yajl_val root, x;
     uint8_t bytes[16];
     static const uint8_t bin[] = {0x00, 0xff, 0x10, 0x7f};
 
-    ch->after = cdc_txn_values(tx, C_NCOLS);
-    ch->after[C_ID] = (cdc_value_t){.kind = CDC_V_INT, .u.i = 1};
     ch->after[C_UBIG] = (cdc_value_t){.kind = CDC_V_UINT,
                                       .u.u = 18446744073709551615ULL};
     ch->after[C_BLOB] = (cdc_value_t){.kind = CDC_V_BYTES,
@@ -463,9 +473,9 @@ static yajl_val field_schema(yajl_val root, const char *image,
 
 CDC_TEST(schemas_logical_names)
 {
-    cdc_table_t *t = mk_table();
-    cdc_txn_t *tx = mk_txn("mariadb");
-    cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
+    cdc_table_t *t;
+    cdc_txn_t *tx;
+    cdc_change_t *ch = mk_insert(&t, &tx, 9);
     cdc_env_opts_t o = {.format = CDC_FMT_DEBEZIUM, .application_id = "crm",
                         .schemas = 1, .src_type = 1};
     cdc_buf_t b = CDC_BUF_INIT;
@@ -487,8 +497,6 @@ CDC_TEST(schemas_logical_names)
         {"e", "string", "io.debezium.data.Enum"},
     };
 
-    ch->after = cdc_txn_values(tx, C_NCOLS);
-    ch->after[C_ID] = (cdc_value_t){.kind = CDC_V_INT, .u.i = 9};
     cdc_dbz_write(&b, &o, tx, ch, 'c', NULL, ch->after);
     yajl_val v = parse(b.p);
     T_ASSERT(v && get(v, "schema", NULL) && get(v, "payload", NULL));
@@ -654,14 +662,12 @@ CDC_TEST(key_change_and_transaction_block)
  * is 19782, TIME(3) 13:14:15.125 is 47655125000, SET is "a,c". */
 CDC_TEST(values_measured_from_debezium)
 {
-    cdc_table_t *t = mk_table();
-    cdc_txn_t *tx = mk_txn("mariadb");
-    cdc_change_t *ch = cdc_txn_add(tx, 'c', t);
+    cdc_table_t *t;
+    cdc_txn_t *tx;
+    cdc_change_t *ch = mk_insert(&t, &tx, 1);
     cdc_env_opts_t o = {.format = CDC_FMT_DEBEZIUM};
     yajl_val root;
 
-    ch->after = cdc_txn_values(tx, C_NCOLS);
-    ch->after[C_ID] = (cdc_value_t){.kind = CDC_V_INT, .u.i = 1};
     ch->after[C_DATE] = sval(tx, CDC_V_STRING, "2024-02-29");
     ch->after[C_TM3] = sval(tx, CDC_V_STRING, "13:14:15.125");
     ch->after[C_SET] = sval(tx, CDC_V_JSON, "[\"a\",\"c\"]");
