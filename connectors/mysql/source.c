@@ -13,7 +13,8 @@
  * committed transactions into a bounded queue; next() pops from it with a
  * timeout.  A full queue blocks the reader (back-pressure); the server's
  * heartbeats keep the idle connection alive and a socket read timeout of
- * three heartbeat periods detects a dead server.
+ * mysql.heartbeat_s detects a dead server or a half-open link (see
+ * hb_settings()).
  *
  * Reconnect: a lost connection (server restart, network) is re-opened by
  * the reader with capped, jittered backoff (0.5 s doubling to 30 s) and
@@ -39,7 +40,8 @@
  * or mysql.host/port/user/password (override the DSN's parts),
  * mysql.server_id (default 4000 + FNV-1a(application_id) % 100000),
  * mysql.from (now|beginning|FILE:POS|GTID state, default now),
- * mysql.heartbeat_ms (5000), mysql.ssl.mode
+ * mysql.heartbeat_s (detection timeout, 5), mysql.heartbeat_ms (period
+ * asked of the server, mysql.heartbeat_s / 4), mysql.ssl.mode
  * (disabled|preferred|required|verify_ca|verify_identity, default
  * preferred), mysql.ssl.ca/cert/key, mysql.reconnect (true),
  * mysql.queue_txns (128), mysql.queue_mb (4), mysql.connect_timeout_ms
@@ -110,7 +112,9 @@ typedef struct mysql_src {
     unsigned port;
     uint32_t server_id;
     char *from;
-    int64_t heartbeat_ms;
+    int64_t heartbeat_ms;     /* period the server is asked for */
+    int64_t silent_ms;        /* mysql.heartbeat_s: no packet for this long
+                                 = the link is dead */
     int64_t connect_timeout_ms;
     int ssl_mode;
     char *ssl_ca, *ssl_cert, *ssl_key;
@@ -134,6 +138,7 @@ typedef struct mysql_src {
     cdc_pos_t resume;     /* position after the last txn pushed */
     int first_packet;
     uint64_t events;
+    int64_t last_packet_ms;  /* when the last packet arrived */
 
     /* JSON column cache (MariaDB) */
     json_tab_t *jt;
@@ -481,6 +486,47 @@ static int conf_int(const cdc_conf_t *conf, const char *key, int64_t def,
     return 0;
 }
 
+/*
+ * Heartbeats.  mysql.heartbeat_s (default 5) is how long the binlog link
+ * may stay silent (no event, no heartbeat) before it counts as dead and
+ * is reconnected; it is the socket read timeout of the dump connection,
+ * so a half-open link (a peer that stopped answering without closing) is
+ * noticed within it.  The server is asked for a heartbeat every
+ * mysql.heartbeat_ms (default a quarter of the timeout), which must be at
+ * most half of it.  Given mysql.heartbeat_ms alone, the timeout is three
+ * periods (rounded up to whole seconds), as before mysql.heartbeat_s.
+ */
+static int hb_settings(mysql_src_t *src, const cdc_conf_t *conf,
+                       cdc_err_t *err)
+{
+    int64_t s = 5;
+    int has_s = cdc_conf_get(conf, "mysql.heartbeat_s", NULL) != NULL;
+    int has_ms = cdc_conf_get(conf, "mysql.heartbeat_ms", NULL) != NULL;
+
+    if (has_s && conf_int(conf, "mysql.heartbeat_s", 5, 1, 3600, &s, err) < 0)
+        return -1;
+    if (has_ms) {
+        if (conf_int(conf, "mysql.heartbeat_ms", 5000, 100, 3600000,
+                     &src->heartbeat_ms, err) < 0)
+            return -1;
+        if (!has_s)
+            s = (src->heartbeat_ms * 3 + 999) / 1000;
+    } else {
+        src->heartbeat_ms = s * 1000 / 4;
+    }
+    src->silent_ms = (s < 2 && !has_s ? 2 : s) * 1000;
+    if (src->heartbeat_ms * 2 > src->silent_ms) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql.heartbeat_ms = %" PRId64 " is more than half of "
+                    "mysql.heartbeat_s = %" PRId64,
+                    src->heartbeat_ms, s);
+        cdc_err_hint(err, "leave mysql.heartbeat_ms unset (a quarter of "
+                          "mysql.heartbeat_s) or lower it");
+        return -1;
+    }
+    return 0;
+}
+
 static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     mysql_src_t *src = cdc_xcalloc(1, sizeof *src);
@@ -551,8 +597,7 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (check_from(v, err) < 0)
         goto fail;
     src->from = cdc_xstrdup(v);
-    if (conf_int(conf, "mysql.heartbeat_ms", 5000, 100, 3600000,
-                 &src->heartbeat_ms, err) < 0)
+    if (hb_settings(src, conf, err) < 0)
         goto fail;
     if (conf_int(conf, "mysql.connect_timeout_ms", 10000, 100, 3600000,
                  &src->connect_timeout_ms, err) < 0)
@@ -1350,13 +1395,11 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
                        cdc_err_t *err)
 {
     char sql[2600];
-    unsigned rt = (unsigned)((src->heartbeat_ms * 3 + 999) / 1000);
+    unsigned rt = (unsigned)(src->silent_ms / 1000);
     const char *fname = by_gtid ? "" : pos->file;
     unsigned long start = by_gtid ? 4 : (unsigned long)pos->offset;
     unsigned int sid = src->server_id, flags = 0;
 
-    if (rt < 2)
-        rt = 2;
     src->repl = my_connect_mode(src, rt, err);
     if (!src->repl)
         return -1;
@@ -1405,6 +1448,7 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
     src->repl_fd = (int)mysql_get_socket(src->repl);
     pthread_mutex_unlock(&src->mu);
     src->first_packet = 1;
+    src->last_packet_ms = now_ms();
 
     /* a fresh decoder per connection: a group cut by a disconnect is
      * dropped and re-read whole */
@@ -1489,6 +1533,17 @@ static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
                               "run a backfill (autoglm-cdc backfill) and "
                               "reset the offsets (autoglm-cdc offsets "
                               "reset)");
+        return -1;
+    }
+    if (e == CR_SERVER_LOST &&
+        now_ms() - src->last_packet_ms >= src->silent_ms - 250) {
+        /* the read timeout: neither events nor heartbeats arrived */
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                    "binlog link to %s:%u silent: no event or heartbeat for "
+                    "%" PRId64 " s (mysql.heartbeat_s)",
+                    src->host, src->port, src->silent_ms / 1000);
+        cdc_err_hint(err, "the server or the network stopped answering; the "
+                          "source reconnects and resumes at %s", where);
         return -1;
     }
     return my_fail(src, m, err, "binlog stream lost");
@@ -1598,6 +1653,7 @@ static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
         }
         return stream_error(src, by_gtid, err);
     }
+    src->last_packet_ms = now_ms();
     p = src->repl->net.read_pos;
     if (p[0] == 0xFE && len < 9) {
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
@@ -1693,6 +1749,19 @@ static int nap(mysql_src_t *src, int ms)
     return stop;
 }
 
+/* The source state for /readyz while reconnecting: why the link was
+ * lost and, after a failed attempt, why the attempt failed. */
+static void attempt_state(const char *why, int attempt, const cdc_err_t *err)
+{
+    char msg[sizeof err->msg * 2 + 64];
+    if (attempt == 1 || !strcmp(why, err->msg))
+        snprintf(msg, sizeof msg, "%s", why);
+    else
+        snprintf(msg, sizeof msg, "%s; reconnect attempt %d failed: %s",
+                 why, attempt - 1, err->msg);
+    cdc_metrics_source_state(0, msg);
+}
+
 static void *reader_main(void *arg)
 {
     mysql_src_t *src = arg;
@@ -1717,7 +1786,10 @@ static void *reader_main(void *arg)
         }
         /* reconnect with capped, jittered backoff */
         int backoff = BACKOFF_MIN_MS, attempt = 0;
+        char why[sizeof err.msg];
         stream_close(src);
+        /* /readyz keeps the cause of the loss, plus the last attempt's */
+        snprintf(why, sizeof why, "%s", err.msg);
         for (;;) {
             char where[1400];
             int ms = backoff / 2 + (int)(rand_r(&seed) % (unsigned)(backoff / 2 + 1));
@@ -1725,7 +1797,7 @@ static void *reader_main(void *arg)
             CDC_WARN(FAC, "%s; reconnecting in %d ms (attempt %d)", err.msg,
                      ms, attempt);
             if (cdc_metrics_source_state)
-                cdc_metrics_source_state(0, err.msg);
+                attempt_state(why, attempt, &err);
             if (nap(src, ms))
                 goto out;
             by_gtid = use_gtid(src, &src->resume);
