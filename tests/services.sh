@@ -7,6 +7,7 @@
 #
 # Usage:
 #   tests/services.sh up [mariadb] [postgres] [kafka]   (no name = all)
+#   tests/services.sh up kafka-cluster                   3 KRaft brokers (fault tests)
 #   tests/services.sh down [NAME...]                     stop (by PID, waits)
 #   tests/services.sh start|stop|restart NAME...         one server
 #   tests/services.sh status
@@ -45,6 +46,8 @@ PG_USER=cdc PG_PASS=cdcpass PG_SUPER=postgres PG_SUPER_PASS=pgpass
 DB=cdctest
 
 ALL="mariadb postgres kafka"
+# started only when named (fault tests): not part of a plain `up`
+EXTRA="kafka-cluster"
 
 say()  { echo "services: $*" >&2; }
 die()  { echo "services: error: $*" >&2; exit 1; }
@@ -116,7 +119,7 @@ write_env() {
     {
         echo "# written by tests/services.sh on $(date -u +%FT%TZ); source it"
         echo "CDC_SVC_DIR='$SVC_DIR'"
-        for s in $ALL; do
+        for s in $ALL $EXTRA; do
             local f; f=$(state_file "$s")
             if [ -f "$f" ]; then echo "# $s"; cat "$f"; fi
         done
@@ -568,13 +571,143 @@ kafka_stop() {
 }
 
 # ---------------------------------------------------------------------------
+# Kafka cluster: 3 KRaft nodes (broker + controller each) on loopback, for
+# the broker-loss tests.  Topics default to replication factor 3 and
+# min.insync.replicas=2, no unclean leader election.  Each node has its
+# own pid in KAFKA_CLUSTER_PIDS (node ids 1 2 3 in order, - when stopped);
+# `up` starts the nodes that are not running, so a test restarts a killed
+# broker with `tests/services.sh up kafka-cluster`.  Heap per node:
+# KAFKA_CLUSTER_HEAP (-Xmx320m -Xms128m).
+
+KC_DIR=$SVC_DIR/kafka-cluster
+KC_HEAP=${KAFKA_CLUSTER_HEAP:--Xmx320m -Xms128m}
+
+kc_alive_node() {   # kc_alive_node PID
+    alive "${1:-}" && [ "$(cat /proc/"$1"/comm 2>/dev/null)" = java ]
+}
+
+kc_ready() {        # all three brokers registered
+    kcat -b "$KAFKA_CLUSTER_BOOTSTRAP" -L -m 3 2>/dev/null | grep -q '3 brokers:'
+}
+
+kc_write_state() {
+    cat >"$(state_file kafka-cluster)" <<EOF
+KAFKA_CLUSTER_BOOTSTRAP=$KAFKA_CLUSTER_BOOTSTRAP
+KAFKA_CLUSTER_PORTS='$KAFKA_CLUSTER_PORTS'
+KAFKA_CLUSTER_CONTROLLER_PORTS='$KAFKA_CLUSTER_CONTROLLER_PORTS'
+KAFKA_CLUSTER_PIDS='$KAFKA_CLUSTER_PIDS'
+KAFKA_CLUSTER_DIR='$KC_DIR'
+KAFKA_CLUSTER_ID=$KAFKA_CLUSTER_ID
+KAFKA_CLUSTER_JARS='$KAFKA_JARS'
+EOF
+    write_env
+}
+
+# kc_node_conf N BROKER_PORT CONTROLLER_PORT VOTERS DIR: server.properties
+kc_node_conf() {
+    cat <<EOF
+process.roles=broker,controller
+node.id=$1
+controller.quorum.voters=$4
+listeners=PLAINTEXT://127.0.0.1:$2,CONTROLLER://127.0.0.1:$3
+advertised.listeners=PLAINTEXT://127.0.0.1:$2
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$5/data
+num.partitions=1
+default.replication.factor=3
+min.insync.replicas=2
+unclean.leader.election.enable=false
+auto.create.topics.enable=true
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=2
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.num.partitions=2
+group.initial.rebalance.delay.ms=0
+num.network.threads=1
+num.io.threads=2
+replica.lag.time.max.ms=5000
+log.segment.bytes=67108864
+EOF
+}
+
+kc_start() {
+    ensure_deps kafka
+    kafka_jars
+    mkdir -p "$KC_DIR"
+    load_state kafka-cluster
+    local ports=(${KAFKA_CLUSTER_PORTS:-}) cports=(${KAFKA_CLUSTER_CONTROLLER_PORTS:-})
+    local pids=(${KAFKA_CLUSTER_PIDS:-- - -}) i n voters="" started=0
+    if [ ${#ports[@]} != 3 ] || [ ${#cports[@]} != 3 ]; then
+        ports=() cports=()
+        for i in 0 1 2; do ports+=("$(free_port)"); cports+=("$(free_port)"); done
+        rm -rf "$KC_DIR"/node*
+    fi
+    [ -n "${KAFKA_CLUSTER_ID:-}" ] \
+        || KAFKA_CLUSTER_ID=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+    for i in 0 1 2; do voters+="${voters:+,}$((i + 1))@127.0.0.1:${cports[$i]}"; done
+    KAFKA_CLUSTER_BOOTSTRAP=$(printf '127.0.0.1:%s,' "${ports[@]}")
+    KAFKA_CLUSTER_BOOTSTRAP=${KAFKA_CLUSTER_BOOTSTRAP%,}
+    for i in 0 1 2; do
+        n=$((i + 1))
+        kc_alive_node "${pids[$i]}" && continue
+        local d=$KC_DIR/node$n
+        mkdir -p "$d"
+        kc_node_conf $n "${ports[$i]}" "${cports[$i]}" "$voters" "$d" >"$d/server.properties"
+        printf '%s\n' "log4j.rootLogger=INFO, file" "log4j.appender.file=org.apache.log4j.FileAppender" \
+            "log4j.appender.file.File=$d/server.log" "log4j.appender.file.layout=org.apache.log4j.PatternLayout" \
+            "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n" \
+            "log4j.logger.state.change.logger=WARN" "log4j.logger.kafka.request.logger=WARN" >"$d/log4j.properties"
+        local jopts=($KC_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true
+                     -Dlog4j.configuration="file:$d/log4j.properties" -Dkafka.logs.dir="$d")
+        if [ ! -f "$d/data/meta.properties" ]; then
+            rm -rf "$d/data"
+            java "${jopts[@]}" -cp "$KAFKA_JARS/*" kafka.tools.StorageTool format \
+                -t "$KAFKA_CLUSTER_ID" -c "$d/server.properties" >"$d/format.log" 2>&1 \
+                || { tail -20 "$d/format.log" >&2; die "kafka-cluster: storage format of node $n failed"; }
+        fi
+        touch "$d/server.log"
+        setsid java "${jopts[@]}" -cp "$KAFKA_JARS/*" kafka.Kafka "$d/server.properties" \
+            </dev/null >>"$d/stdout.log" 2>&1 &
+        pids[$i]=$!
+        started=1
+        say "kafka-cluster: node $n starting on 127.0.0.1:${ports[$i]} (pid ${pids[$i]})"
+    done
+    KAFKA_CLUSTER_PORTS="${ports[*]}" KAFKA_CLUSTER_CONTROLLER_PORTS="${cports[*]}"
+    KAFKA_CLUSTER_PIDS="${pids[*]}"
+    kc_write_state
+    [ $started = 1 ] || { say "kafka-cluster already running ($KAFKA_CLUSTER_BOOTSTRAP)"; return 0; }
+    wait_until kafka-cluster "$KC_DIR/node1/server.log" kc_ready || { kc_stop; die "kafka-cluster did not start"; }
+    say "kafka-cluster up: $KAFKA_CLUSTER_BOOTSTRAP (pids $KAFKA_CLUSTER_PIDS)"
+}
+
+kc_stop() {
+    load_state kafka-cluster
+    local p
+    # all at once: the last node alone cannot shut down cleanly (no quorum)
+    for p in ${KAFKA_CLUSTER_PIDS:-}; do
+        kc_alive_node "$p" && kill -TERM "$p" 2>/dev/null
+    done
+    for p in ${KAFKA_CLUSTER_PIDS:-}; do
+        [ "$p" = - ] || stop_pid "$p" kafka-cluster 30
+    done
+    [ -f "$(state_file kafka-cluster)" ] || return 0
+    say "kafka-cluster stopped"
+    KAFKA_CLUSTER_PIDS="- - -"
+    kc_write_state
+}
+
+# ---------------------------------------------------------------------------
 
 svc_do() {    # svc_do start|stop NAME
     case $2 in
     mariadb|mysql) if [ "$1" = start ]; then my_start; else my_stop; fi ;;
     postgres|postgresql|pg) if [ "$1" = start ]; then pg_start; else pg_stop; fi ;;
     kafka) if [ "$1" = start ]; then kafka_start; else kafka_stop; fi ;;
-    *) die "unknown service '$2' (mariadb, postgres, kafka)" ;;
+    kafka-cluster) if [ "$1" = start ]; then kc_start; else kc_stop; fi ;;
+    *) die "unknown service '$2' (mariadb, postgres, kafka, kafka-cluster)" ;;
     esac
 }
 

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Broker loss: MariaDB -> autoglm-cdc -> 3-broker Kafka (KRaft) cluster.
+
+The sink creates its topic with kafka.topic_replication_factor=3 and
+kafka.topic_min_insync_replicas=2 (checked on the cluster); the producer
+keeps its defaults acks=all + idempotence.  During a workload the
+partition leader is killed with SIGKILL; later a second broker too, so
+only one replica is left: the sink must stall (/readyz names the sink,
+the process keeps running), not write to the lone replica and not lose
+anything.  Both brokers are restarted; then the topic must hold every
+change, per key in commit order (ledger check; duplicates reported).
+
+Starts the cluster with `tests/services.sh up kafka-cluster` when it is not
+running and stops it at the end (three JVMs are heavy).
+Exit 0 pass, 1 fail, 77 skip.
+"""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import dblib
+from dblib import BIN, E, ROOT, fail, log, my
+import faultlib
+import ledger
+
+dblib.need("MYSQL_PORT", what="MariaDB")
+SVC = os.path.join(ROOT, "tests", "services.sh")
+DB = "kcluster_%d" % os.getpid()
+TOPIC = "kc.%s.lt" % DB
+TMP = tempfile.mkdtemp(prefix="cdc-kcluster.")
+procs = []
+state = {"started": False}
+
+
+def cluster_env():
+    return dblib.load_env()
+
+
+def cleanup():
+    dblib.cleanup(procs, TMP, my_dbs=(DB,))
+    if state["started"]:
+        subprocess.run([SVC, "down", "kafka-cluster"])
+
+
+dblib.on_fail(cleanup, logdir=TMP)
+if subprocess.run([SVC, "up", "kafka-cluster"]).returncode != 0:
+    print("SKIP: tests/services.sh up kafka-cluster failed")
+    raise SystemExit(77)
+state["started"] = True
+CE = cluster_env()
+BOOT = CE["KAFKA_CLUSTER_BOOTSTRAP"]
+
+my("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s; "
+   "CREATE TABLE %s.lt (id INT PRIMARY KEY, v BIGINT NOT NULL)" % (DB, DB, DB))
+file0, pos0 = my("SHOW BINLOG STATUS").split("\t")[:2]
+hport = faultlib.free_port()
+logpath = os.path.join(TMP, "cdc.log")
+dsn = "mysql://%s:%s@127.0.0.1:%s" % (E["MYSQL_USER"], E["MYSQL_PASSWORD"], E["MYSQL_PORT"])
+cmd = [BIN, "--source", "mysql", "--mysql-dsn", dsn, "--from", "%s:%s" % (file0, pos0.strip()),
+       "--include", DB + ".lt", "--sink", "kafka", "--kafka-brokers", BOOT,
+       "--topic", "kc.{db}.{table}", "--pipeline", "kcluster", "--state-dir", os.path.join(TMP, "state"),
+       "-X", "kafka.topic_replication_factor=3", "-X", "kafka.topic_min_insync_replicas=2",
+       "-X", "http.listen=127.0.0.1:%d" % hport, "-X", "ready.sink_stall_s=3",
+       "-X", "checkpoint.interval_ms=200"]
+cdc = subprocess.Popen(cmd, stdout=open(logpath, "wb"), stderr=subprocess.STDOUT)
+procs.append(cdc)
+writer = subprocess.Popen(dblib.my_args(DB), stdin=subprocess.PIPE, text=True, stdout=subprocess.DEVNULL)
+procs.append(writer)
+
+
+def write(stmts):
+    writer.stdin.write("BEGIN;%s;COMMIT;\n" % ";".join(stmts))
+    writer.stdin.flush()
+
+
+def alive_or_fail():
+    if cdc.poll() is not None:
+        fail("autoglm-cdc exited %d while brokers were down" % cdc.returncode)
+
+
+def topic_meta():
+    # all topics: asking for one by name would auto-create it
+    r = subprocess.run(["kcat", "-b", BOOT, "-L", "-m", "5"], capture_output=True, text=True)
+    m = re.search(r'topic "%s" with 1 partitions:\s*partition 0, leader (-?\d+), replicas: ([\d,]+)'
+                  % re.escape(TOPIC), r.stdout)
+    return (int(m.group(1)), m.group(2).strip(",")) if m else None
+
+
+def pids():
+    return cluster_env()["KAFKA_CLUSTER_PIDS"].split()
+
+
+w = ledger.Workload(write, keys=40, seed=5)
+stop = threading.Event()
+
+
+def run_writer():
+    while not stop.is_set():
+        w.step(w.rnd.randint(1, 5))
+        time.sleep(0.01)
+
+
+faultlib.wait("autoglm-cdc ready", lambda: alive_or_fail() or faultlib.readyz(hport)[0] == 200, 60)
+wt = threading.Thread(target=run_writer)
+wt.start()
+try:
+    meta = faultlib.wait("topic %s with a leader" % TOPIC, topic_meta, 60)
+    leader, replicas = meta
+    if len(replicas.strip(",").split(",")) != 3:
+        fail("topic %s has replicas %s, expected 3" % (TOPIC, replicas))
+    time.sleep(2)
+    p = pids()
+    log("kill -9 of the partition leader, broker %d (pid %s)" % (leader, p[leader - 1]))
+    os.kill(int(p[leader - 1]), signal.SIGKILL)
+    time.sleep(4)
+    alive_or_fail()
+    second = [n for n in (1, 2, 3) if n != leader][0]
+    log("kill -9 of a second broker, %d (pid %s): one replica left" % (second, p[second - 1]))
+    os.kill(int(p[second - 1]), signal.SIGKILL)
+
+    def stalled():
+        alive_or_fail()
+        c, body = faultlib.readyz(hport)
+        return body if c == 503 and "sink kafka" in body else None
+    body = faultlib.wait("/readyz naming the stalled sink", stalled, 30)
+    log("stalled: %s" % body.strip())
+    time.sleep(2)
+    alive_or_fail()
+    log("restarting the killed brokers")
+    if subprocess.run([SVC, "up", "kafka-cluster"]).returncode != 0:
+        fail("restarting the brokers failed")
+    time.sleep(2)
+finally:
+    stop.set()
+    wt.join()
+writer.stdin.close()
+if writer.wait() != 0:
+    fail("the workload's mariadb client failed")
+total = w.total()
+
+
+def consumed():
+    r = subprocess.run(["kcat", "-b", BOOT, "-C", "-t", TOPIC, "-o", "beginning", "-e", "-q", "-f", "%s\n"],
+                       capture_output=True, text=True, timeout=60)
+    return ledger.pairs_from_envelopes(r.stdout.splitlines(keepends=True))
+
+
+got = faultlib.wait("all %d changes in Kafka" % total,
+                    lambda: (lambda g: g if len(g) >= total else None)(consumed()), 90, every=1)
+cdc.send_signal(signal.SIGTERM)
+if cdc.wait(60) != 0:
+    fail("autoglm-cdc exited %d" % cdc.returncode)
+problems, dups = ledger.check(w.expected, consumed())
+if problems:
+    fail("ledger: " + "; ".join(problems[:10]))
+cfg = subprocess.run(["java", "-Xmx128m", "-cp", CE["KAFKA_CLUSTER_JARS"] + "/*", "kafka.admin.ConfigCommand",
+                      "--bootstrap-server", BOOT, "--describe", "--entity-type", "topics",
+                      "--entity-name", TOPIC], capture_output=True, text=True)
+if "min.insync.replicas=2" not in cfg.stdout:
+    fail("topic %s lacks min.insync.replicas=2: %s %s" % (TOPIC, cfg.stdout, cfg.stderr[-400:]))
+log("broker loss: %d changes on %d keys, none lost, order kept, %d duplicate(s); "
+    "replicas %s, min.insync.replicas=2" % (total, len(w.expected), dups, replicas))
+cleanup()
