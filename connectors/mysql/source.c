@@ -29,6 +29,15 @@
  * A purged binlog (error 1236) stops with CDC_EXIT_NORESUME; the source
  * never skips ahead.
  *
+ * Failover: with several servers (mysql.hosts, or host:port,host:port in
+ * mysql.dsn), a reconnect that cannot reach the current server tries the
+ * others; one is followed only when failover.c accepts it (writable, its
+ * binlog holds every delivered GTID), and the dump resumes there at the
+ * GTID state.  A writable server lacking delivered GTIDs stops the source
+ * with CDC_EXIT_NORESUME naming the missing range (MariaDB; for MySQL
+ * the GTID-set check is there, but resuming on another server needs
+ * GTID auto-positioning, which this source does not do: also exit 3).
+ *
  * MariaDB JSON columns are LONGTEXT with a CHECK (json_valid(`col`))
  * constraint; on the first change of a table the reader looks them up in
  * information_schema.CHECK_CONSTRAINTS (cached per table id, flushed on
@@ -74,6 +83,7 @@
 #include "cdc/plugin.h"
 #include "cdc/metrics.h"
 #include "connectors/mysql/binlog.h"
+#include "connectors/mysql/failover.h"
 
 /* metrics are optional for the tests that link only part of libcdc */
 #pragma weak cdc_metrics_source_state
@@ -121,6 +131,10 @@ typedef struct mysql_src {
     char *app_id;
     char report_host[61];
     int reconnect;
+    cdc_my_host_t *hosts;  /* the servers to fail over between; [0] first */
+    int nhosts;
+    int cur_host;          /* index of the server followed now */
+    int follow_ro;         /* mysql.failover_read_only */
     int qcap;
     int skip_own;      /* mysql.skip_own: drop our sinks' transactions */
     size_t qmax_bytes;
@@ -465,6 +479,7 @@ static void src_free(mysql_src_t *src)
     free(src->ssl_cert);
     free(src->ssl_key);
     free(src->app_id);
+    cdc_my_hosts_free(src->hosts, src->nhosts);
     pthread_mutex_destroy(&src->mu);
     pthread_cond_destroy(&src->cv_put);
     pthread_cond_destroy(&src->cv_take);
@@ -527,6 +542,59 @@ static int hb_settings(mysql_src_t *src, const cdc_conf_t *conf,
     return 0;
 }
 
+/* mysql.dsn, whose host part may list several servers: the first is
+ * parsed as usual, the others go to the failover list. */
+static int parse_dsn_hosts(mysql_src_t *src, const char *dsn, cdc_err_t *err)
+{
+    char *first = NULL;
+    int rc;
+    if (cdc_my_dsn_hosts(dsn, &first, &src->hosts, &src->nhosts, err) < 0)
+        return -1;
+    rc = parse_dsn(src, first ? first : dsn, err);
+    free(first);
+    return rc;
+}
+
+/* The failover list: the configured server first, then the DSN's other
+ * hosts and mysql.hosts (without repeats of the first). */
+static int hosts_config(mysql_src_t *src, const cdc_conf_t *conf,
+                        cdc_err_t *err)
+{
+    cdc_my_host_t *all = NULL;
+    int n = 0;
+    const char *v = cdc_conf_get(conf, "mysql.hosts", NULL);
+
+    if (cdc_my_hosts_parse(src->host, src->port, &all, &n, err) < 0)
+        return -1;
+    for (int i = 0; i < src->nhosts; i++)
+        cdc_my_hosts_parse(src->hosts[i].host, src->hosts[i].port, &all, &n,
+                           err);
+    if (v && *v && cdc_my_hosts_parse(v, src->port, &all, &n, err) < 0) {
+        cdc_my_hosts_free(all, n);
+        return -1;
+    }
+    cdc_my_hosts_free(src->hosts, src->nhosts);
+    src->hosts = NULL;
+    src->nhosts = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int k = 0; k < src->nhosts; k++)
+            dup |= !strcmp(all[i].host, src->hosts[k].host) &&
+                   all[i].port == src->hosts[k].port;
+        if (dup) {
+            free(all[i].host);
+            continue;
+        }
+        src->hosts = cdc_xrealloc(src->hosts, (size_t)(src->nhosts + 1) *
+                                                  sizeof(*src->hosts));
+        src->hosts[src->nhosts++] = all[i];
+    }
+    free(all);
+    src->cur_host = 0;
+    return cdc_conf_get_bool(conf, "mysql.failover_read_only", 0,
+                             &src->follow_ro, err);
+}
+
 static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     mysql_src_t *src = cdc_xcalloc(1, sizeof *src);
@@ -560,7 +628,7 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
         src->ssl_mode = m;
     }
     v = cdc_conf_get(conf, "mysql.dsn", NULL);
-    if (v && *v && parse_dsn(src, v, err) < 0)
+    if (v && *v && parse_dsn_hosts(src, v, err) < 0)
         goto fail;
     if ((v = cdc_conf_get(conf, "mysql.host", NULL)) && *v)
         set_str(&src->host, v);
@@ -575,6 +643,8 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
             goto fail;
         src->port = (unsigned)iv;
     }
+    if (hosts_config(src, conf, err) < 0)
+        goto fail;
     set_str(&src->ssl_ca, cdc_conf_get(conf, "mysql.ssl.ca", NULL));
     set_str(&src->ssl_cert, cdc_conf_get(conf, "mysql.ssl.cert", NULL));
     set_str(&src->ssl_key, cdc_conf_get(conf, "mysql.ssl.key", NULL));
@@ -1749,6 +1819,85 @@ static int nap(mysql_src_t *src, int ms)
     return stop;
 }
 
+/*
+ * Follow another server of the list (the current one is unreachable):
+ * the first one failover.c accepts.  Returns 0 streaming from it, -1
+ * with err: the original (retriable) error when none is acceptable yet,
+ * or CDC_EXIT_NORESUME for a server that lacks delivered GTIDs.
+ */
+static int failover(mysql_src_t *src, int *by_gtid, cdc_err_t *err)
+{
+    for (int i = 0; i < src->nhosts; i++) {
+        char *host = src->host, name[300], why[400] = "";
+        unsigned port = src->port;
+        cdc_err_t e;
+        MYSQL *m;
+        int rc;
+
+        if (i == src->cur_host)
+            continue;
+        snprintf(name, sizeof name, "%s:%u", src->hosts[i].host,
+                 src->hosts[i].port);
+        src->host = src->hosts[i].host; /* borrowed while probing */
+        src->port = src->hosts[i].port;
+        m = my_connect_mode(src, 10, &e);
+        src->host = host;
+        src->port = port;
+        if (!m) {
+            CDC_INFO(FAC, "failover candidate %s unreachable: %s", name,
+                     e.msg);
+            continue;
+        }
+        rc = cdc_my_candidate_check(m, src->mariadb, name, src->resume.gtid,
+                                    src->follow_ro, why, sizeof why, &e);
+        mysql_close(m);
+        if (rc < 0 && e.code == CDC_EXIT_NORESUME) {
+            *err = e;
+            return -1;
+        }
+        if (rc != 0) {
+            CDC_INFO(FAC, "failover candidate %s not taken: %s", name,
+                     rc > 0 ? why : e.msg);
+            continue;
+        }
+        if (!src->mariadb) {
+            cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                        "cannot follow the MySQL primary to %s: resuming "
+                        "on another server needs GTID auto-positioning, "
+                        "which this source does not do",
+                        name);
+            cdc_err_hint(err, "find the binlog file:pos of GTID set '%s' "
+                              "on %s and store it with autoglm-cdc offsets "
+                              "set, then restart with mysql.dsn naming it",
+                         src->resume.gtid, name);
+            return -1;
+        }
+        CDC_WARN(FAC, "failing over from %s:%u to %s at GTID state '%s'",
+                 src->host, src->port, name, src->resume.gtid);
+        set_str(&src->host, src->hosts[i].host);
+        src->port = src->hosts[i].port;
+        src->cur_host = i;
+        if (src->meta) { /* reconnected to the new server on demand */
+            mysql_close(src->meta);
+            src->meta = NULL;
+        }
+        *by_gtid = 1;
+        return stream_open(src, &src->resume, 1, err);
+    }
+    return -1;
+}
+
+/* Reconnect: the current server, else (several configured) another. */
+static int reopen(mysql_src_t *src, int *by_gtid, cdc_err_t *err)
+{
+    if (stream_open(src, &src->resume, *by_gtid, err) == 0)
+        return 0;
+    if (src->nhosts < 2 || !(err->flags & CDC_ERR_F_RETRIABLE) ||
+        !src->resume.gtid[0])
+        return -1;
+    return failover(src, by_gtid, err);
+}
+
 /* The source state for /readyz while reconnecting: why the link was
  * lost and, after a failed attempt, why the attempt failed. */
 static void attempt_state(const char *why, int attempt, const cdc_err_t *err)
@@ -1802,7 +1951,7 @@ static void *reader_main(void *arg)
                 goto out;
             by_gtid = use_gtid(src, &src->resume);
             pos_str(src, &src->resume, by_gtid, where, sizeof where);
-            if (stream_open(src, &src->resume, by_gtid, &err) == 0) {
+            if (reopen(src, &by_gtid, &err) == 0) {
                 CDC_INFO(FAC, "reconnected to %s:%u, resuming at %s",
                          src->host, src->port, where);
                 if (cdc_metrics_source_state) {
