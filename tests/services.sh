@@ -8,6 +8,7 @@
 # Usage:
 #   tests/services.sh up [mariadb] [postgres] [kafka]   (no name = all)
 #   tests/services.sh up kafka-cluster                   3 KRaft brokers (fault tests)
+#   tests/services.sh up mariadb-replica                 GTID replica of mariadb (fault tests)
 #   tests/services.sh down [NAME...]                     stop (by PID, waits)
 #   tests/services.sh start|stop|restart NAME...         one server
 #   tests/services.sh status
@@ -47,7 +48,7 @@ DB=cdctest
 
 ALL="mariadb postgres kafka"
 # started only when named (fault tests): not part of a plain `up`
-EXTRA="kafka-cluster"
+EXTRA="kafka-cluster mariadb-replica"
 
 say()  { echo "services: $*" >&2; }
 die()  { echo "services: error: $*" >&2; exit 1; }
@@ -700,6 +701,99 @@ kc_stop() {
 }
 
 # ---------------------------------------------------------------------------
+# MariaDB replica (failover tests): a second server replicating from the
+# `mariadb` primary by GTID (log_slave_updates, gtid_strict_mode,
+# read_only), on its own loopback port.  It is disposable: `up` seeds it
+# at the primary's current GTID position (it gets what the primary writes
+# from then on, not older data) and `down` deletes its data, so every
+# test starts from a replica in step with the primary.
+
+MR_DIR=$SVC_DIR/mariadb-replica
+
+mr_sql() {          # as root over the replica's socket
+    mariadb --no-defaults --protocol=socket -S "$MR_DIR/mysqld.sock" -u root -N -B -e "$1"
+}
+
+mr_start() {
+    load_state mariadb
+    my_paths
+    alive "${MYSQL_PID:-}" || die "mariadb-replica needs the mariadb primary running (tests/services.sh up mariadb)"
+    load_state mariadb-replica
+    if alive "${MYSQL_REPLICA_PID:-}"; then
+        say "mariadb-replica already running (pid $MYSQL_REPLICA_PID, port $MYSQL_REPLICA_PORT)"
+        return 0
+    fi
+    rm -rf "$MR_DIR"
+    mkdir -p "$MR_DIR"
+    local sock=$MR_DIR/mysqld.sock
+    [ ${#sock} -gt 100 ] && die "mariadb-replica: socket path too long: $sock"
+    mariadb-install-db --no-defaults --datadir="$MR_DIR/data" --user="$(id -un)" \
+        --auth-root-authentication-method=socket --auth-root-socket-user="$(id -un)" \
+        --skip-test-db >"$MR_DIR/install.log" 2>&1 \
+        || { tail -20 "$MR_DIR/install.log" >&2; die "mariadb-install-db failed (replica)"; }
+    MYSQL_REPLICA_PORT=$(free_port)
+    local userarg=()
+    [ "$(id -u)" = 0 ] && userarg=(--user=root)
+    setsid "$MARIADBD" --no-defaults "${userarg[@]}" \
+        --datadir="$MR_DIR/data" --socket="$sock" \
+        --port="$MYSQL_REPLICA_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
+        --pid-file="$MR_DIR/mariadbd.pid" --log-error="$MR_DIR/error.log" \
+        --log-bin=mysql-bin --server-id=2 --log-slave-updates=ON --read-only=ON \
+        --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL \
+        --binlog-annotate-row-events=ON --binlog-checksum=CRC32 \
+        --gtid-strict-mode=1 --gtid-domain-id=0 --skip-slave-start \
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+        --innodb-buffer-pool-size=64M --innodb-log-file-size=48M \
+        --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 \
+        --explicit-defaults-for-timestamp=ON \
+        </dev/null >>"$MR_DIR/stdout.log" 2>&1 &
+    MYSQL_REPLICA_PID=$!
+    WAIT_PID=$MYSQL_REPLICA_PID
+    wait_until mariadb-replica "$MR_DIR/error.log" mysqladmin --no-defaults -S "$sock" -u root ping \
+        || { stop_pid "$MYSQL_REPLICA_PID" mariadb-replica 10; die "mariadb-replica did not start"; }
+    WAIT_PID=
+    # the same users as the primary, kept out of the binlog (no GTIDs of
+    # our own), then replication from the primary's current position
+    local pos
+    pos=$(my_root_sql "SELECT @@gtid_binlog_pos") || die "mariadb-replica: cannot read the primary's GTID position"
+    mr_sql "SET sql_log_bin = 0;
+        ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('$MY_ROOT_PASS');
+        CREATE USER root@'127.0.0.1' IDENTIFIED BY '$MY_ROOT_PASS';
+        GRANT ALL PRIVILEGES ON *.* TO root@'127.0.0.1' WITH GRANT OPTION;
+        CREATE USER '$MY_USER'@'%' IDENTIFIED BY '$MY_PASS';
+        GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT,
+              BINLOG MONITOR, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, SLAVE MONITOR
+              ON *.* TO '$MY_USER'@'%';
+        GRANT ALL PRIVILEGES ON \`cdc%\`.* TO '$MY_USER'@'%';
+        FLUSH PRIVILEGES;
+        RESET MASTER;
+        SET GLOBAL gtid_slave_pos = '$pos';
+        CHANGE MASTER TO master_host = '127.0.0.1', master_port = $MYSQL_PORT,
+            master_user = 'root', master_password = '$MY_ROOT_PASS',
+            master_use_gtid = slave_pos, master_connect_retry = 1;
+        START SLAVE;" >/dev/null \
+        || { stop_pid "$MYSQL_REPLICA_PID" mariadb-replica 30; die "mariadb-replica: set-up failed (see $MR_DIR/error.log)"; }
+    cat >"$(state_file mariadb-replica)" <<EOF
+MYSQL_REPLICA_PORT=$MYSQL_REPLICA_PORT
+MYSQL_REPLICA_SOCKET='$sock'
+MYSQL_REPLICA_PID=$MYSQL_REPLICA_PID
+MYSQL_REPLICA_LOG='$MR_DIR/error.log'
+EOF
+    write_env
+    say "mariadb-replica up: 127.0.0.1:$MYSQL_REPLICA_PORT (pid $MYSQL_REPLICA_PID), replicating from $MYSQL_PORT at $pos"
+}
+
+mr_stop() {
+    load_state mariadb-replica
+    if alive "${MYSQL_REPLICA_PID:-}"; then
+        stop_pid "$MYSQL_REPLICA_PID" mariadb-replica 60
+        say "mariadb-replica stopped (data removed)"
+    fi
+    rm -rf "$MR_DIR" "$(state_file mariadb-replica)"
+    write_env
+}
+
+# ---------------------------------------------------------------------------
 
 svc_do() {    # svc_do start|stop NAME
     case $2 in
@@ -707,7 +801,8 @@ svc_do() {    # svc_do start|stop NAME
     postgres|postgresql|pg) if [ "$1" = start ]; then pg_start; else pg_stop; fi ;;
     kafka) if [ "$1" = start ]; then kafka_start; else kafka_stop; fi ;;
     kafka-cluster) if [ "$1" = start ]; then kc_start; else kc_stop; fi ;;
-    *) die "unknown service '$2' (mariadb, postgres, kafka, kafka-cluster)" ;;
+    mariadb-replica) if [ "$1" = start ]; then mr_start; else mr_stop; fi ;;
+    *) die "unknown service '$2' (mariadb, postgres, kafka, kafka-cluster, mariadb-replica)" ;;
     esac
 }
 
