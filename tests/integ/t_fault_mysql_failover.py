@@ -20,7 +20,6 @@ removes the replica at the end.  Exit 0 pass, 1 fail, 77 skip.
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -31,7 +30,7 @@ import ledger
 
 dblib.need("MYSQL_PORT", what="MariaDB")
 SVC = os.path.join(ROOT, "tests", "services.sh")
-TMP = tempfile.mkdtemp(prefix="cdc-failover.")
+TMP = faultlib.scratch("failover")
 DBA = "failover_a_%d" % os.getpid()
 DBB = "failover_b_%d" % os.getpid()
 procs = []
@@ -66,30 +65,9 @@ def rsql(env, q, db=None):
     return r.stdout.strip()
 
 
-class AckWriter:
-    """One mariadb session; write() returns once the server acknowledged
-    the COMMIT (a SELECT after it answered), so the ledger only holds
-    transactions known to be committed."""
-
-    def __init__(self, port, db):
-        self.p = subprocess.Popen(
-            ["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", str(port), "-uroot",
-             "-p" + E["MYSQL_ROOT_PASSWORD"], "-N", "-B", "-n", db],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        procs.append(self.p)
-        self.n = 0
-
-    def write(self, stmts):
-        self.n += 1
-        self.p.stdin.write("BEGIN;%s;COMMIT;SELECT %d;\n" % (";".join(stmts), self.n))
-        self.p.stdin.flush()
-        line = self.p.stdout.readline().strip()
-        if line != str(self.n):
-            fail("writer: expected ack %d, got %r" % (self.n, line))
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait()
+def ack_writer(port, db):
+    return faultlib.AckWriter(["mariadb", "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", str(port),
+                               "-uroot", "-p" + E["MYSQL_ROOT_PASSWORD"], "-N", "-B", "-n", db], procs)
 
 
 def caught_up(env):
@@ -144,7 +122,7 @@ def promote(env):
 env = svc("up", "mariadb-replica")
 new_db(env, DBA)
 cdc, out, logpath = start_cdc(env, DBA, "fa")
-wr = AckWriter(E["MYSQL_PORT"], DBA)
+wr = ack_writer(E["MYSQL_PORT"], DBA)
 w = ledger.Workload(lambda s: wr.write(s), keys=30, seed=11)
 end = time.time() + 2
 while time.time() < end:
@@ -155,7 +133,7 @@ log("A: %d changes on the primary; SIGKILL of the primary, promoting the replica
 kill_primary()
 wr.p.kill()
 promote(env)
-wr = AckWriter(env["MYSQL_REPLICA_PORT"], DBA)
+wr = ack_writer(env["MYSQL_REPLICA_PORT"], DBA)
 end = time.time() + 2
 while time.time() < end:
     w.step(w.rnd.randint(1, 5))
@@ -182,7 +160,7 @@ svc("start", "mariadb")
 env = svc("up", "mariadb-replica")
 new_db(env, DBB)
 cdc, out, logpath = start_cdc(env, DBB, "fb")
-wr = AckWriter(E["MYSQL_PORT"], DBB)
+wr = ack_writer(E["MYSQL_PORT"], DBB)
 w = ledger.Workload(lambda s: wr.write(s), keys=10, seed=12)
 for _ in range(20):
     w.step(2)

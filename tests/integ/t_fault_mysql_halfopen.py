@@ -11,7 +11,6 @@ must say the link went silent), reconnect once the path works again
 """
 import os
 import subprocess
-import tempfile
 
 import dblib
 from dblib import BIN, E, my
@@ -22,7 +21,7 @@ HB_S = 2
 dblib.need("MYSQL_PORT", what="MariaDB")
 
 DB = "halfopen_%d" % os.getpid()
-TMP = tempfile.mkdtemp(prefix="cdc-halfopen.")
+TMP = faultlib.scratch("halfopen")
 procs = []
 proxy = faultproxy.Proxy(E["MYSQL_PORT"])
 
