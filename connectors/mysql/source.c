@@ -1820,19 +1820,20 @@ static int nap(mysql_src_t *src, int ms)
 }
 
 /*
- * Follow another server of the list (the current one is unreachable):
- * the first one failover.c accepts.  Returns 0 streaming from it, -1
- * with err: the original (retriable) error when none is acceptable yet,
- * or CDC_EXIT_NORESUME for a server that lacks delivered GTIDs.
+ * Another server of the list that failover.c accepts for the GTID state
+ * ckpt ("" = none yet: any writable one).  Returns its index with *mp
+ * connected to it; -1 with err: CDC_EXIT_NORESUME for a server that lacks
+ * delivered GTIDs, else none is acceptable now (err untouched).
  */
-static int failover(mysql_src_t *src, int *by_gtid, cdc_err_t *err)
+static int pick_host(mysql_src_t *src, const char *ckpt, MYSQL **mp,
+                     cdc_err_t *err)
 {
     for (int i = 0; i < src->nhosts; i++) {
         char *host = src->host, name[300], why[400] = "";
         unsigned port = src->port;
         cdc_err_t e;
         MYSQL *m;
-        int rc;
+        int rc, maria;
 
         if (i == src->cur_host)
             continue;
@@ -1840,7 +1841,7 @@ static int failover(mysql_src_t *src, int *by_gtid, cdc_err_t *err)
                  src->hosts[i].port);
         src->host = src->hosts[i].host; /* borrowed while probing */
         src->port = src->hosts[i].port;
-        m = my_connect_mode(src, 10, &e);
+        m = my_connect_mode(src, 30, &e);
         src->host = host;
         src->port = port;
         if (!m) {
@@ -1848,43 +1849,97 @@ static int failover(mysql_src_t *src, int *by_gtid, cdc_err_t *err)
                      e.msg);
             continue;
         }
-        rc = cdc_my_candidate_check(m, src->mariadb, name, src->resume.gtid,
-                                    src->follow_ro, why, sizeof why, &e);
+        maria = strstr(mysql_get_server_info(m), "MariaDB") != NULL;
+        rc = cdc_my_candidate_check(m, maria, name, ckpt, src->follow_ro,
+                                    why, sizeof why, &e);
+        if (rc == 0) {
+            *mp = m;
+            return i;
+        }
         mysql_close(m);
         if (rc < 0 && e.code == CDC_EXIT_NORESUME) {
             *err = e;
             return -1;
         }
-        if (rc != 0) {
-            CDC_INFO(FAC, "failover candidate %s not taken: %s", name,
-                     rc > 0 ? why : e.msg);
-            continue;
-        }
-        if (!src->mariadb) {
-            cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
-                        "cannot follow the MySQL primary to %s: resuming "
-                        "on another server needs GTID auto-positioning, "
-                        "which this source does not do",
-                        name);
-            cdc_err_hint(err, "find the binlog file:pos of GTID set '%s' "
-                              "on %s and store it with autoglm-cdc offsets "
-                              "set, then restart with mysql.dsn naming it",
-                         src->resume.gtid, name);
-            return -1;
-        }
-        CDC_WARN(FAC, "failing over from %s:%u to %s at GTID state '%s'",
-                 src->host, src->port, name, src->resume.gtid);
-        set_str(&src->host, src->hosts[i].host);
-        src->port = src->hosts[i].port;
-        src->cur_host = i;
-        if (src->meta) { /* reconnected to the new server on demand */
-            mysql_close(src->meta);
-            src->meta = NULL;
-        }
-        *by_gtid = 1;
-        return stream_open(src, &src->resume, 1, err);
+        CDC_INFO(FAC, "failover candidate %s not taken: %s", name,
+                 rc > 0 ? why : e.msg);
     }
     return -1;
+}
+
+/* Make server i of the list the current one. */
+static void switch_host(mysql_src_t *src, int i)
+{
+    CDC_WARN(FAC, "failing over from %s:%u to %s:%u at GTID state '%s'",
+             src->host, src->port, src->hosts[i].host, src->hosts[i].port,
+             src->resume.gtid);
+    set_str(&src->host, src->hosts[i].host);
+    src->port = src->hosts[i].port;
+    src->cur_host = i;
+    if (src->meta) { /* reconnected to the new server on demand */
+        mysql_close(src->meta);
+        src->meta = NULL;
+    }
+}
+
+/*
+ * Follow another server of the list (the current one is unreachable).
+ * Returns 0 streaming from it, -1 with err: the original (retriable)
+ * error when none is acceptable yet, or CDC_EXIT_NORESUME.
+ */
+static int failover(mysql_src_t *src, int *by_gtid, cdc_err_t *err)
+{
+    MYSQL *m = NULL;
+    int i = pick_host(src, src->resume.gtid, &m, err);
+    if (i < 0)
+        return -1;
+    mysql_close(m);
+    if (!src->mariadb) {
+        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                    "cannot follow the MySQL primary to %s:%u: resuming on "
+                    "another server needs GTID auto-positioning, which "
+                    "this source does not do",
+                    src->hosts[i].host, src->hosts[i].port);
+        cdc_err_hint(err, "find the binlog file:pos of GTID set '%s' on "
+                          "that server and store it with autoglm-cdc "
+                          "offsets set, then restart with mysql.dsn naming "
+                          "it",
+                     src->resume.gtid);
+        return -1;
+    }
+    switch_host(src, i);
+    *by_gtid = 1;
+    return stream_open(src, &src->resume, 1, err);
+}
+
+/* start(): the configured server, else another of the list that holds
+ * the checkpoint's GTIDs (the tool restarted after a failover). */
+static MYSQL *start_connect(mysql_src_t *src, const cdc_pos_t *resume,
+                            cdc_err_t *err)
+{
+    MYSQL *m = my_connect_mode(src, 30, err);
+    int i;
+    if (m || src->nhosts < 2 || !(err->flags & CDC_ERR_F_RETRIABLE))
+        return m;
+    if (resume)
+        src->resume = *resume; /* for the log line of switch_host */
+    i = pick_host(src, resume ? resume->gtid : "", &m, err);
+    if (i < 0)
+        return NULL;
+    if (resume && resume->file[0] &&
+        !strstr(mysql_get_server_info(m), "MariaDB")) {
+        mysql_close(m);
+        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                    "cannot resume on MySQL server %s:%u: the checkpoint's "
+                    "file:pos belongs to another server",
+                    src->hosts[i].host, src->hosts[i].port);
+        cdc_err_hint(err, "store that server's file:pos for GTID set '%s' "
+                          "with autoglm-cdc offsets set",
+                     resume->gtid);
+        return NULL;
+    }
+    switch_host(src, i);
+    return m;
 }
 
 /* Reconnect: the current server, else (several configured) another. */
@@ -2090,7 +2145,7 @@ static int my_start(cdc_source_t *base, const cdc_pos_t *resume,
                     "mysql source started twice");
         return -1;
     }
-    src->meta = my_connect_mode(src, 30, err);
+    src->meta = start_connect(src, resume, err);
     if (!src->meta)
         return -1;
     if (preflight(src, src->meta, &st, 1, err) < 0)

@@ -88,6 +88,7 @@ def start_cdc(env, db, name):
            "-X", "mysql.connect_timeout_ms=1500", "-X", "http.listen=127.0.0.1:%d" % hport]
     p = subprocess.Popen(cmd, stdout=open(logpath, "wb"), stderr=subprocess.STDOUT)
     procs.append(p)
+    p.cmd = cmd
     faultlib.wait("autoglm-cdc ready", lambda: p.poll() is not None or faultlib.readyz(hport)[0] == 200, 60)
     if p.poll() is not None:
         fail("autoglm-cdc exited %d at start" % p.returncode)
@@ -122,6 +123,7 @@ def promote(env):
 env = svc("up", "mariadb-replica")
 new_db(env, DBA)
 cdc, out, logpath = start_cdc(env, DBA, "fa")
+cmd_a = cdc.cmd
 wr = ack_writer(E["MYSQL_PORT"], DBA)
 w = ledger.Workload(lambda s: wr.write(s), keys=30, seed=11)
 end = time.time() + 2
@@ -153,6 +155,24 @@ if "failing over from 127.0.0.1:%s to 127.0.0.1:%s" % (E["MYSQL_PORT"], env["MYS
     fail("A: the log does not show the failover")
 log("A: followed the promoted replica: %d changes (%d after the failover), none lost, none twice"
     % (total, total - before))
+# restarted with the same DSN (the dead primary first) and checkpoint, the
+# source starts on the server that holds the checkpoint's GTIDs
+wr = ack_writer(env["MYSQL_REPLICA_PORT"], DBA)
+for _ in range(20):
+    w.step(2)
+wr.close()
+total = w.total()
+cdc = subprocess.Popen(cmd_a, stdout=open(logpath, "ab"), stderr=subprocess.STDOUT)
+procs.append(cdc)
+faultlib.wait("all %d changes delivered after the restart" % total,
+              lambda: cdc.poll() is not None or len(faultlib.delivered(out)) >= total, 60)
+cdc.send_signal(signal.SIGTERM)
+if cdc.wait(30) != 0:
+    fail("A: the restarted autoglm-cdc exited %d" % cdc.returncode)
+problems, dups = ledger.check(w.expected, faultlib.delivered(out), max_dups=0)
+if problems:
+    fail("A: ledger after the restart: " + "; ".join(problems[:10]))
+log("A: restarted with the dead primary first in the DSN: started on the replica, %d changes" % total)
 
 # ---- B: the replica is behind: refuse it --------------------------------
 svc("down", "mariadb-replica")
