@@ -107,6 +107,18 @@ static void skip_ws(const char **p)
         (*p)++;
 }
 
+/* After an item: 0 at the end, 1 after a ',' (more follow), -1 else. */
+static int next_item(const char **p)
+{
+    skip_ws(p);
+    if (!**p)
+        return 0;
+    if (*(*p)++ != ',')
+        return -1;
+    skip_ws(p);
+    return 1;
+}
+
 static int num(const char **p, uint64_t *out)
 {
     char *e;
@@ -120,6 +132,7 @@ static int num(const char **p, uint64_t *out)
 static int parse_mariadb(const char *t, gset_t *g)
 {
     const char *p = t;
+    int more;
     skip_ws(&p);
     while (*p) {
         uint64_t d, s, n;
@@ -134,12 +147,8 @@ static int parse_mariadb(const char *t, gset_t *g)
         x->domain = d;
         x->server = s;
         sid_push(x, 1, n);
-        skip_ws(&p);
-        if (!*p)
-            break;
-        if (*p++ != ',')
-            return -1;
-        skip_ws(&p);
+        if ((more = next_item(&p)) <= 0)
+            return more;
     }
     return 0;
 }
@@ -147,6 +156,7 @@ static int parse_mariadb(const char *t, gset_t *g)
 static int parse_mysql(const char *t, gset_t *g)
 {
     const char *p = t;
+    int more;
     skip_ws(&p);
     while (*p) {
         char uuid[37], key[80];
@@ -188,12 +198,10 @@ static int parse_mysql(const char *t, gset_t *g)
                 x = NULL;
             }
         }
-        skip_ws(&p);
-        if (!*p)
-            break;
-        if (*p++ != ',')
+        if ((more = next_item(&p)) < 0)
             return -1;
-        skip_ws(&p);
+        if (!more)
+            break;
     }
     for (size_t i = 0; i < g->n; i++)
         sid_norm(&g->s[i]);

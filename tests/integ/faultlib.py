@@ -10,14 +10,12 @@ scenario run against any source (t_fault_*_halfopen.py).
 """
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
 
-from dblib import BUILD, fail, log
+from dblib import BUILD, fail, free_port, log  # noqa: F401 (free_port: for the tests)
 import ledger
 
 
@@ -56,14 +54,6 @@ class AckWriter:
     def close(self):
         self.p.stdin.close()
         self.p.wait()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def readyz(hport):
@@ -106,15 +96,7 @@ def halfopen(proxy, cdc, hport, write, limit_s, reason, out, logpath, max_dups=0
         return readyz(hport)[0] == 200
     wait("/readyz 200", up, 60)
     w = ledger.Workload(write, keys=40, seed=3)
-    stop = threading.Event()
-
-    def run_writer():
-        while not stop.is_set():
-            w.step(w.rnd.randint(1, 5))
-            time.sleep(0.01)
-
-    wt = threading.Thread(target=run_writer)
-    wt.start()
+    halt = w.in_background()
     try:
         time.sleep(2)
         proxy.freeze()
@@ -136,8 +118,7 @@ def halfopen(proxy, cdc, hport, write, limit_s, reason, out, logpath, max_dups=0
         log("recovered %.2f s after the thaw" % (time.time() - t1))
         time.sleep(1.5)
     finally:
-        stop.set()
-        wt.join()
+        halt()
     total = w.total()
     wait("all %d changes delivered" % total, lambda: len(delivered(out)) >= total, 60)
     time.sleep(1)

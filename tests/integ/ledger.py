@@ -19,6 +19,8 @@ order as (key, value) pairs.  check() then asserts, per key:
 """
 import json
 import random
+import threading
+import time
 
 
 class Workload:
@@ -47,6 +49,30 @@ class Workload:
         for k, c in pend.items():
             have = self.expected.setdefault(k, [])
             have.extend(range(len(have) + 1, c + 1))
+
+    def run_for(self, secs):
+        """Transactions of 1-5 changes, back to back, for secs seconds."""
+        end = time.time() + secs
+        while time.time() < end:
+            self.step(self.rnd.randint(1, 5))
+
+    def in_background(self, pause=0.01):
+        """Transactions of 1-5 changes in a thread until the returned
+        function is called (which waits for the thread)."""
+        stop = threading.Event()
+
+        def loop():
+            while not stop.is_set():
+                self.step(self.rnd.randint(1, 5))
+                time.sleep(pause)
+
+        t = threading.Thread(target=loop)
+        t.start()
+
+        def halt():
+            stop.set()
+            t.join()
+        return halt
 
     def total(self):
         return sum(len(v) for v in self.expected.values())

@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 
 import dblib
@@ -95,18 +94,8 @@ def pids():
 
 
 w = ledger.Workload(write, keys=40, seed=5)
-stop = threading.Event()
-
-
-def run_writer():
-    while not stop.is_set():
-        w.step(w.rnd.randint(1, 5))
-        time.sleep(0.01)
-
-
 faultlib.wait("autoglm-cdc ready", lambda: alive_or_fail() or faultlib.readyz(hport)[0] == 200, 60)
-wt = threading.Thread(target=run_writer)
-wt.start()
+halt = w.in_background()
 try:
     meta = faultlib.wait("topic %s with a leader" % TOPIC, topic_meta, 60)
     leader, replicas = meta
@@ -135,8 +124,7 @@ try:
         fail("restarting the brokers failed")
     time.sleep(2)
 finally:
-    stop.set()
-    wt.join()
+    halt()
 writer.stdin.close()
 if writer.wait() != 0:
     fail("the workload's mariadb client failed")

@@ -125,6 +125,18 @@ def expect_exit3(p, logpath, words, what):
     log("%s: exit 3: %s" % (what, [l for l in text.splitlines() if words[0] in l][0][25:]))
 
 
+def started_with_changes(env, name, seed):
+    """autoglm-cdc on table `name`, 20 changes written and delivered."""
+    cdc, out, logpath = start_cdc(env, name)
+    wr = writer(env, env["PG18_PORT"])
+    w = ledger.Workload(wr.write, table=name, keys=10, seed=seed)
+    for _ in range(10):
+        w.step(2)
+    faultlib.wait("%s: changes delivered" % name, lambda: len(faultlib.delivered(out)) >= w.total(), 30)
+    wr.close()
+    return cdc, out, logpath
+
+
 # ---- A: failover slot ----------------------------------------------------
 env = up()
 cdc, out, logpath = start_cdc(env, "fa")
@@ -132,9 +144,7 @@ if slot(env, env["PG18_PORT"], "fa", "failover") != "t":
     fail("A: slot s_fa was not created with failover")
 wr = writer(env, env["PG18_PORT"])
 w = ledger.Workload(lambda s: wr.write(s), table="fa", keys=30, seed=21)
-end = time.time() + 2
-while time.time() < end:
-    w.step(w.rnd.randint(1, 5))
+w.run_for(2)
 
 
 def sync_ready():
@@ -154,9 +164,7 @@ log("A: %d changes; SIGKILL of the primary, promoting the standby" % before)
 wr.p.kill()
 kill_and_promote(env)
 wr = writer(env, env["PG18_STANDBY_PORT"])
-end = time.time() + 2
-while time.time() < end:
-    w.step(w.rnd.randint(1, 5))
+w.run_for(2)
 wr.close()
 total = w.total()
 faultlib.wait("all %d changes delivered" % total,
@@ -191,13 +199,7 @@ if os.path.exists(out) and len(faultlib.delivered(out)) != w.total():
 # ---- D: slot dropped while running ---------------------------------------
 env = up()
 P = env["PG18_PORT"]
-cdc, out, logpath = start_cdc(env, "fd")
-wr = writer(env, P)
-w = ledger.Workload(lambda s: wr.write(s), table="fd", keys=10, seed=24)
-for _ in range(10):
-    w.step(2)
-faultlib.wait("D: changes delivered", lambda: len(faultlib.delivered(out)) >= w.total(), 30)
-wr.close()
+cdc, out, logpath = started_with_changes(env, "fd", 24)
 cdc.send_signal(signal.SIGSTOP)
 sql(env, P, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 's_fd'")
 faultlib.wait("D: slot s_fd inactive", lambda: slot(env, P, "fd", "active") == "f", 30)
@@ -207,12 +209,7 @@ expect_exit3(cdc, logpath, ["s_fd does not exist"], "D: dropped slot")
 # ---- C: slot invalidated (max_slot_wal_keep_size) ------------------------
 sql(env, P, "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'; ALTER SYSTEM SET wal_keep_size = 0; "
             "SELECT pg_reload_conf()")
-cdc, out, logpath = start_cdc(env, "fc")
-wr = writer(env, P)
-w = ledger.Workload(lambda s: wr.write(s), table="fc", keys=10, seed=23)
-for _ in range(10):
-    w.step(2)
-faultlib.wait("C: changes delivered", lambda: len(faultlib.delivered(out)) >= w.total(), 30)
+cdc, out, logpath = started_with_changes(env, "fc", 23)
 cdc.send_signal(signal.SIGSTOP)
 sql(env, P, "CREATE TABLE filler (x text); "
             "INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, 6000); "
@@ -221,7 +218,6 @@ sql(env, P, "CREATE TABLE filler (x text); "
             "SELECT pg_switch_wal(); CHECKPOINT")
 faultlib.wait("C: slot s_fc invalidated", lambda: slot(env, P, "fc", "wal_status") == "lost", 30)
 cdc.send_signal(signal.SIGCONT)
-wr.close()
 expect_exit3(cdc, logpath, ["s_fc is invalidated"], "C: invalidated slot")
 
 cleanup()
