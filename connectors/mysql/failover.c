@@ -45,10 +45,11 @@ static int host_add(const char *s, size_t n, unsigned defport,
     }
     if (!hl)
         goto bad;
-    *hosts = cdc_xrealloc(*hosts, (size_t)(*nh + 1) * sizeof(**hosts));
-    (*hosts)[*nh].host = cdc_xstrndup(h, hl);
-    (*hosts)[*nh].port = port;
-    (*nh)++;
+    {
+        char *name = cdc_xstrndup(h, hl);
+        cdc_my_hosts_add(hosts, nh, name, port);
+        free(name);
+    }
     return 0;
 bad:
     cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
@@ -56,6 +57,18 @@ bad:
     cdc_err_hint(err, "use host:port,host:port (mysql.hosts or the host "
                       "part of mysql.dsn)");
     return -1;
+}
+
+void cdc_my_hosts_add(cdc_my_host_t **hosts, int *n, const char *host,
+                      unsigned port)
+{
+    for (int i = 0; i < *n; i++)
+        if (!strcmp((*hosts)[i].host, host) && (*hosts)[i].port == port)
+            return; /* listed already */
+    *hosts = cdc_xrealloc(*hosts, (size_t)(*n + 1) * sizeof(**hosts));
+    (*hosts)[*n].host = cdc_xstrdup(host);
+    (*hosts)[*n].port = port;
+    (*n)++;
 }
 
 int cdc_my_hosts_parse(const char *list, unsigned defport,

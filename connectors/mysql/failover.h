@@ -40,6 +40,10 @@ typedef struct cdc_my_host {
 int cdc_my_dsn_hosts(const char *dsn, char **first, cdc_my_host_t **hosts,
                      int *n, cdc_err_t *err);
 
+/** @brief Append one server (host taken as is: may be an IPv6 address). */
+void cdc_my_hosts_add(cdc_my_host_t **hosts, int *n, const char *host,
+                      unsigned port);
+
 /** @brief Append "h1:p1,h2[:p2],..." (mysql.hosts) to the list. */
 int cdc_my_hosts_parse(const char *list, unsigned defport,
                        cdc_my_host_t **hosts, int *n, cdc_err_t *err);

@@ -564,32 +564,16 @@ static int hosts_config(mysql_src_t *src, const cdc_conf_t *conf,
     int n = 0;
     const char *v = cdc_conf_get(conf, "mysql.hosts", NULL);
 
-    if (cdc_my_hosts_parse(src->host, src->port, &all, &n, err) < 0)
-        return -1;
+    cdc_my_hosts_add(&all, &n, src->host, src->port);
     for (int i = 0; i < src->nhosts; i++)
-        cdc_my_hosts_parse(src->hosts[i].host, src->hosts[i].port, &all, &n,
-                           err);
+        cdc_my_hosts_add(&all, &n, src->hosts[i].host, src->hosts[i].port);
     if (v && *v && cdc_my_hosts_parse(v, src->port, &all, &n, err) < 0) {
         cdc_my_hosts_free(all, n);
         return -1;
     }
     cdc_my_hosts_free(src->hosts, src->nhosts);
-    src->hosts = NULL;
-    src->nhosts = 0;
-    for (int i = 0; i < n; i++) {
-        int dup = 0;
-        for (int k = 0; k < src->nhosts; k++)
-            dup |= !strcmp(all[i].host, src->hosts[k].host) &&
-                   all[i].port == src->hosts[k].port;
-        if (dup) {
-            free(all[i].host);
-            continue;
-        }
-        src->hosts = cdc_xrealloc(src->hosts, (size_t)(src->nhosts + 1) *
-                                                  sizeof(*src->hosts));
-        src->hosts[src->nhosts++] = all[i];
-    }
-    free(all);
+    src->hosts = all;
+    src->nhosts = n;
     src->cur_host = 0;
     return cdc_conf_get_bool(conf, "mysql.failover_read_only", 0,
                              &src->follow_ro, err);

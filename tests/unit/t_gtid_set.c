@@ -161,6 +161,12 @@ CDC_TEST(server_lists)
     T_EQ_STR(h[1].host, "db2");
     T_EQ_INT(h[1].port, 3306);
     T_EQ_INT(h[2].port, 1);
+    /* repeats are dropped; an IPv6 address is taken as is when added */
+    T_EQ_INT(cdc_my_hosts_parse("db2:3306,db1:3307", 3306, &h, &n, &err), 0);
+    T_EQ_INT(n, 3);
+    cdc_my_hosts_add(&h, &n, "::1", 3306);
+    T_EQ_INT(n, 4);
+    T_EQ_STR(h[3].host, "::1");
     T_EQ_INT(cdc_my_hosts_parse("db4:99999", 3306, &h, &n, &err), -1);
     T_EQ_INT(err.code, CDC_EXIT_CONFIG);
     T_ASSERT(strstr(err.msg, "db4:99999") != NULL);
