@@ -152,4 +152,25 @@ if "min.insync.replicas=2" not in cfg.stdout:
     fail("topic %s lacks min.insync.replicas=2: %s %s" % (TOPIC, cfg.stdout, cfg.stderr[-400:]))
 log("broker loss: %d changes on %d keys, none lost, order kept, %d duplicate(s); "
     "replicas %s, min.insync.replicas=2" % (total, len(w.expected), dups, replicas))
+
+# a replication factor above the number of brokers: refused, exit 78
+# naming the topic and the key
+my("CREATE TABLE %s.lt2 (id INT PRIMARY KEY, v BIGINT NOT NULL)" % DB)
+bad = list(cmd)
+bad[bad.index("kafka.topic_replication_factor=3")] = "kafka.topic_replication_factor=4"
+bad[bad.index("--include") + 1] = DB + ".lt2"
+bad[bad.index("--state-dir") + 1] = os.path.join(TMP, "state2")
+p = subprocess.Popen(bad, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+procs.append(p)
+time.sleep(2)
+my("INSERT INTO %s.lt2 VALUES (1, 1)" % DB)
+try:
+    text = p.communicate(timeout=60)[0]
+except subprocess.TimeoutExpired:
+    fail("autoglm-cdc did not stop on a refused topic creation")
+if p.returncode != 78 or "refused to create topic kc.%s.lt2" % DB not in text \
+        or "kafka.topic_replication_factor" not in text:
+    fail("RF 4 on 3 brokers: exit %d, expected 78 naming the topic and the key:\n%s"
+         % (p.returncode, text[-1500:]))
+log("replication factor 4 on 3 brokers: exit 78, refused by the cluster")
 cleanup()
