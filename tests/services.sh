@@ -10,7 +10,7 @@
 #   tests/services.sh up kafka-cluster                   3 KRaft brokers (fault tests)
 #   tests/services.sh up mariadb-replica                 GTID replica of mariadb (fault tests)
 #   tests/services.sh up pg18                            PG 18 primary + standby (fault tests)
-#   tests/services.sh down [NAME...]                     stop (by PID, waits)
+#   tests/services.sh down [NAME...]                     stop (by PID, waits); no name: all, fault-test services too
 #   tests/services.sh start|stop|restart NAME...         one server
 #   tests/services.sh status
 #   tests/services.sh env                                print services.env
@@ -786,6 +786,7 @@ EOF
 }
 
 mr_stop() {
+    [ -f "$(state_file mariadb-replica)" ] || return 0
     load_state mariadb-replica
     if alive "${MYSQL_REPLICA_PID:-}"; then
         stop_pid "$MYSQL_REPLICA_PID" mariadb-replica 60
@@ -971,6 +972,7 @@ EOF
 }
 
 p18_stop() {
+    [ -f "$(state_file pg18)" ] || return 0
     load_state pg18
     local p
     for p in ${PG18_STANDBY_PID:-} ${PG18_PID:-}; do
@@ -1018,6 +1020,8 @@ up|start)
 down|stop)
     [ "$cmd" = stop ] && [ $# = 0 ] && die "stop needs a service name"
     rc=0
+    # a plain `down` also stops the fault-test services a test left running
+    [ $# = 0 ] && names="$ALL $EXTRA"
     # reverse order: kafka first, then postgres, then mariadb
     for s in $(echo $names | tr ' ' '\n' | tac); do svc_do stop "$s" || rc=1; done
     exit $rc
