@@ -83,6 +83,21 @@ def delivered(out):
         return ledger.pairs_from_envelopes(f)
 
 
+def go_on_after_failover(w, writer, cdc, out, timeout, what):
+    """After a promotion: the workload w goes on for 2 s through writer
+    (an AckWriter on the new primary); then every change must be delivered
+    while cdc keeps running.  Returns the number of changes."""
+    w.write = writer.write
+    w.run_for(2)
+    writer.close()
+    total = w.total()
+    wait("all %d changes delivered" % total,
+         lambda: cdc.poll() is not None or len(delivered(out)) >= total, timeout)
+    if cdc.poll() is not None:
+        fail("%s: autoglm-cdc exited %d instead of going on with the new primary" % (what, cdc.returncode))
+    return total
+
+
 def halfopen(proxy, cdc, hport, write, limit_s, reason, out, logpath, max_dups=0):
     """The scenario: cdc (a running autoglm-cdc whose source goes through
     proxy, serving /readyz on hport, writing envelopes to out) sees a

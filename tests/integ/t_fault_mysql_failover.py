@@ -124,7 +124,7 @@ new_db(env, DBA)
 cdc, out, logpath = start_cdc(env, DBA, "fa")
 cmd_a = cdc.cmd
 wr = ack_writer(E["MYSQL_PORT"], DBA)
-w = ledger.Workload(lambda s: wr.write(s), keys=30, seed=11)
+w = ledger.Workload(wr.write, keys=30, seed=11)
 w.run_for(2)
 before = w.total()
 faultlib.wait("the replica in step", lambda: caught_up(env), 30)
@@ -132,14 +132,7 @@ log("A: %d changes on the primary; SIGKILL of the primary, promoting the replica
 kill_primary()
 wr.p.kill()
 promote(env)
-wr = ack_writer(env["MYSQL_REPLICA_PORT"], DBA)
-w.run_for(2)
-wr.close()
-total = w.total()
-faultlib.wait("all %d changes delivered" % total,
-              lambda: cdc.poll() is not None or len(faultlib.delivered(out)) >= total, 90)
-if cdc.poll() is not None:
-    fail("autoglm-cdc exited %d instead of following the replica" % cdc.returncode)
+total = faultlib.go_on_after_failover(w, ack_writer(env["MYSQL_REPLICA_PORT"], DBA), cdc, out, 90, "A")
 cdc.send_signal(signal.SIGTERM)
 cdc.wait(30)
 problems, dups = ledger.check(w.expected, faultlib.delivered(out), max_dups=0)
@@ -153,6 +146,7 @@ log("A: followed the promoted replica: %d changes (%d after the failover), none 
 # restarted with the same DSN (the dead primary first) and checkpoint, the
 # source starts on the server that holds the checkpoint's GTIDs
 wr = ack_writer(env["MYSQL_REPLICA_PORT"], DBA)
+w.write = wr.write
 for _ in range(20):
     w.step(2)
 wr.close()
@@ -176,7 +170,7 @@ env = svc("up", "mariadb-replica")
 new_db(env, DBB)
 cdc, out, logpath = start_cdc(env, DBB, "fb")
 wr = ack_writer(E["MYSQL_PORT"], DBB)
-w = ledger.Workload(lambda s: wr.write(s), keys=10, seed=12)
+w = ledger.Workload(wr.write, keys=10, seed=12)
 for _ in range(20):
     w.step(2)
 faultlib.wait("the replica in step", lambda: caught_up(env), 30)

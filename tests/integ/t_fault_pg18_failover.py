@@ -143,7 +143,7 @@ cdc, out, logpath = start_cdc(env, "fa")
 if slot(env, env["PG18_PORT"], "fa", "failover") != "t":
     fail("A: slot s_fa was not created with failover")
 wr = writer(env, env["PG18_PORT"])
-w = ledger.Workload(lambda s: wr.write(s), table="fa", keys=30, seed=21)
+w = ledger.Workload(wr.write, table="fa", keys=30, seed=21)
 w.run_for(2)
 
 
@@ -163,14 +163,7 @@ faultlib.wait("the standby in step", lambda: sql(env, env["PG18_STANDBY_PORT"],
 log("A: %d changes; SIGKILL of the primary, promoting the standby" % before)
 wr.p.kill()
 kill_and_promote(env)
-wr = writer(env, env["PG18_STANDBY_PORT"])
-w.run_for(2)
-wr.close()
-total = w.total()
-faultlib.wait("all %d changes delivered" % total,
-              lambda: cdc.poll() is not None or len(faultlib.delivered(out)) >= total, 120)
-if cdc.poll() is not None:
-    fail("A: autoglm-cdc exited %d instead of continuing on the new primary" % cdc.returncode)
+total = faultlib.go_on_after_failover(w, writer(env, env["PG18_STANDBY_PORT"]), cdc, out, 120, "A")
 time.sleep(1)
 cdc.send_signal(signal.SIGTERM)
 cdc.wait(30)
@@ -184,7 +177,7 @@ log("A: continued from the synchronized slot: %d changes (%d after the failover)
 env = up()
 cdc, out, logpath = start_cdc(env, "fb", ["-X", "postgres.slot_failover=false"])
 wr = writer(env, env["PG18_PORT"])
-w = ledger.Workload(lambda s: wr.write(s), table="fb", keys=10, seed=22)
+w = ledger.Workload(wr.write, table="fb", keys=10, seed=22)
 for _ in range(30):
     w.step(2)
 faultlib.wait("B: changes delivered", lambda: len(faultlib.delivered(out)) >= w.total(), 30)
