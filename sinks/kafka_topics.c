@@ -152,6 +152,29 @@ static int create_once(rd_kafka_t *rk, const char *name,
     return rc;
 }
 
+/* A topic just created may not be in every broker's metadata yet; a
+ * produce that sees "0 partitions" fails with UNKNOWN_TOPIC.  Wait (up to
+ * METADATA_WAIT_MS) until the cluster reports its partitions. */
+#define METADATA_WAIT_MS 15000
+static void await_metadata(rd_kafka_t *rk, const char *name)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, name, NULL);
+    for (int waited = 0; rkt && waited < METADATA_WAIT_MS; waited += 200) {
+        const struct rd_kafka_metadata *md = NULL;
+        int ok = rd_kafka_metadata(rk, 0, rkt, &md, 2000) ==
+                     RD_KAFKA_RESP_ERR_NO_ERROR &&
+                 md->topic_cnt == 1 && !md->topics[0].err &&
+                 md->topics[0].partition_cnt > 0;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (ok)
+            break;
+        rd_kafka_poll(rk, 200);
+    }
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+}
+
 int cdc_kafka_topic_create(rd_kafka_t *rk, const char *name,
                            const cdc_kafka_topic_spec_t *spec,
                            int64_t budget_ms, cdc_err_t *err)
@@ -165,5 +188,7 @@ int cdc_kafka_topic_create(rd_kafka_t *rk, const char *name,
         CDC_WARN(FAC, "%s; retrying", err->msg);
         rd_kafka_poll(rk, 0); /* serve what queued meanwhile */
     }
+    if (rc == 0)
+        await_metadata(rk, name);
     return rc;
 }
