@@ -110,7 +110,7 @@ def halfopen(proxy, cdc, hport, write, limit_s, reason, out, logpath, max_dups=0
             fail("autoglm-cdc exited %d during start-up" % cdc.returncode)
         return readyz(hport)[0] == 200
     wait("/readyz 200", up, 60)
-    w = ledger.Workload(write, keys=40, seed=3)
+    w = ledger.Workload(write, keys=40)
     halt = w.in_background()
     try:
         time.sleep(2)
