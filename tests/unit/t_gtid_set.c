@@ -106,13 +106,11 @@ static int keep(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
 
 static void fixture_sets(const char *rel, int min_txns)
 {
-    const char *f = getenv("CDC_FIXTURES");
     char path[2048];
     seen_t *s = calloc(1, sizeof(*s));
     cdc_err_t err = {0};
     cdc_binlog_t *bl = cdc_binlog_new(NULL);
-    snprintf(path, sizeof path, "%s/binlog/%s", f ? f : "../shared/fixtures",
-             rel);
+    snprintf(path, sizeof path, "%s/binlog/%s", cdc_test_fixtures(), rel);
     T_EQ_INT(cdc_binlog_read_file(bl, path, 0, keep, s, &err), 0);
     cdc_binlog_destroy(bl);
     T_ASSERT(s->n >= min_txns);
