@@ -197,6 +197,42 @@ CDC_TEST(envelopes_to_txns_and_offsets_at_confirm)
     cdc_source_kafka_ops.destroy(s);
 }
 
+/* Text read back keeps its length through NULs (\u0000), also inside
+ * JSON columns. */
+CDC_TEST(text_keeps_nul_bytes)
+{
+    const char *msgs[] = {
+        "{\"application_id\":\"crm\",\"timestamp\":\"x\",\"version\":1,\"payload\":"
+        "{\"op\":\"c\",\"key\":{\"id\":1},\"before\":null,\"after\":{\"id\":1,"
+        "\"note\":\"a\\u0000b\\u0000\",\"j\":{\"k\":\"x\\u0000y\"}}},"
+        "\"source\":{\"connector\":\"mariadb\",\"server_id\":1,\"db\":\"shop\","
+        "\"table\":\"notes\",\"file\":\"mysql-bin.000001\",\"pos\":4,\"row\":0,"
+        "\"ts_ms\":1}}",
+    };
+    cdc_err_t err = {0};
+    cdc_txn_t *tx = NULL;
+    cdc_source_t *s;
+
+    mock_up();
+    rd_kafka_mock_topic_create(mc, "tnul", 1, 1);
+    produce("tnul", msgs, 1);
+    s = open_src("tnul", "gnul", NULL);
+    T_EQ_INT(next(s, &tx, &err), CDC_SRC_TXN);
+    if (tx && tx->nchanges == 1) {
+        const cdc_change_t *ch = &tx->changes[0];
+        const cdc_value_t *v = col(ch, ch->after, "note");
+        T_EQ_INT(v->kind, CDC_V_STRING);
+        T_EQ_INT(v->len, 4);
+        T_ASSERT(v->len == 4 && !memcmp(v->s, "a\0b\0", 4));
+        v = col(ch, ch->after, "j");
+        T_EQ_INT(v->kind, CDC_V_JSON);
+        T_EQ_STR(v->s, "{\"k\":\"x\\u0000y\"}");
+    } else
+        T_ASSERT(!"one change");
+    cdc_txn_destroy(tx);
+    cdc_source_kafka_ops.destroy(s);
+}
+
 CDC_TEST(bad_message_fails_or_is_skipped)
 {
     const char *msgs[] = {"not json", "{\"x\":1}"};
