@@ -922,6 +922,19 @@ void cdc_xv_column(const xctx_t *ctx, const char *name, xv_t *out, int *found)
                 out->len = v->len;
             }
             break;
+        case CDC_V_BYTES:
+            /* binary data is text in base64 on every path: a live run
+             * sees bytes, the Kafka source and `mapping test` read the
+             * envelope's base64 - both give the same text */
+        {
+            cdc_buf_t b = CDC_BUF_INIT;
+            cdc_buf_base64(&b, (const uint8_t *)(v->s ? v->s : ""), v->len);
+            out->t = XV_STR;
+            out->len = b.len;
+            out->s = cdc_arena_memdup(ctx->arena, b.p ? b.p : "", b.len);
+            cdc_buf_free(&b);
+            break;
+        }
         case CDC_V_JSON:
             out->json = 1;
             /* fall through */
