@@ -258,10 +258,7 @@ static const cdc_map_source_t *find_source(const cdc_map_t *m, const char *id)
 
 static int find_field(const cdc_map_target_t *t, const char *name)
 {
-    for (uint32_t i = 0; i < t->nfields; i++)
-        if (!strcmp(t->fields[i].name, name))
-            return (int)i;
-    return -1;
+    return cdc_strix_get(&t->fieldix, name);
 }
 
 static int unknown_name(loader_t *L, const ynode_t *n, const char *what,
@@ -398,6 +395,7 @@ static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
         cdc_map_field_t *f = &t->fields[t->nfields++];
         const char *type = NULL;
         f->name = cdc_xstrdup(fk->val);
+        cdc_strix_put(&t->fieldix, f->name, (int)t->nfields - 1);
         f->where = mark(L, fk);
         if (!valid_name(fk->val, CDC_MAP_NAME_MAX) || strchr(fk->val, '.') ||
             fk->val[0] == '_')
@@ -804,21 +802,28 @@ static int load_mapping(loader_t *L, const ynode_t *v)
         return lerr(L, x, "'fields' must map target fields to columns or "
                     "expressions");
     if (x) {
+        /* which target fields this mapping sets already */
+        char *set = cdc_xcalloc(mp->target->nfields + 1, 1);
+        int rc = 0;
         mp->fields = cdc_xcalloc((size_t)x->n / 2 + 1, sizeof(*mp->fields));
-        for (int i = 0; i + 1 < x->n; i += 2) {
+        for (int i = 0; i + 1 < x->n && !rc; i += 2) {
             int fi = field_ref(L, mp->target, x->kids[i], 0, mp->source->id);
             if (fi < 0)
-                return -1;
-            for (uint32_t q = 0; q < mp->nfields; q++)
-                if (mp->fields[q].field == (uint32_t)fi)
-                    return lerr(L, x->kids[i], "field '%s' mapped twice",
-                                x->kids[i]->val);
+                rc = -1;
+            else if (set[fi])
+                rc = lerr(L, x->kids[i], "field '%s' mapped twice",
+                          x->kids[i]->val);
             /* counted even when it fails, so the cleanup frees what the
              * half-loaded assignment holds */
-            if (load_assign(L, mp->target, fi, x->kids[i + 1],
-                            &mp->fields[mp->nfields++]))
-                return -1;
+            else if (load_assign(L, mp->target, fi, x->kids[i + 1],
+                                 &mp->fields[mp->nfields++]))
+                rc = -1;
+            else
+                set[fi] = 1;
         }
+        free(set);
+        if (rc)
+            return -1;
     }
     if (mp->lookup && !mp->nfields)
         return lerr(L, v, "a lookup mapping needs 'fields' to set");
@@ -1116,6 +1121,7 @@ void cdc_map_destroy(cdc_map_t *m)
             free(f->owners);
         }
         free(t->fields);
+        cdc_strix_free(&t->fieldix);
         free(t->key);
         free(t->name);
         free(t->schema);
