@@ -148,20 +148,13 @@ static int uri_password(const char *a, const char *e, const char **pw,
 /* libpq value grammar at v: returns the end of the value. */
 static const char *conninfo_value_end(const char *v)
 {
-    if (*v == '\'') {
+    /* '...' as libpq quotes; "..." as JSON or SASL-style values */
+    if (*v == '\'' || *v == '"') {
+        char q = *v;
         for (v++; *v; v++) {
             if (*v == '\\' && v[1])
                 v++;
-            else if (*v == '\'')
-                return v + 1;
-        }
-        return v;
-    }
-    if (*v == '"') { /* JSON or SASL-style "value" */
-        for (v++; *v; v++) {
-            if (*v == '\\' && v[1])
-                v++;
-            else if (*v == '"')
+            else if (*v == q)
                 return v + 1;
         }
         return v;

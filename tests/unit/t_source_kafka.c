@@ -76,6 +76,18 @@ static cdc_source_t *open_src(const char *topic, const char *group,
     return s;
 }
 
+/* a new topic holding msgs, read by a new source (group "g" + topic) */
+static cdc_source_t *topic_src(const char *topic, const char *const *msgs,
+                               int n, const char *bad)
+{
+    char group[64];
+    mock_up();
+    rd_kafka_mock_topic_create(mc, topic, 1, 1);
+    produce(topic, msgs, n);
+    snprintf(group, sizeof(group), "g%s", topic);
+    return open_src(topic, group, bad);
+}
+
 static int next(cdc_source_t *s, cdc_txn_t **tx, cdc_err_t *err)
 {
     for (int i = 0; i < 150; i++) {
@@ -211,12 +223,8 @@ CDC_TEST(text_keeps_nul_bytes)
     };
     cdc_err_t err = {0};
     cdc_txn_t *tx = NULL;
-    cdc_source_t *s;
+    cdc_source_t *s = topic_src("tnul", msgs, 1, NULL);
 
-    mock_up();
-    rd_kafka_mock_topic_create(mc, "tnul", 1, 1);
-    produce("tnul", msgs, 1);
-    s = open_src("tnul", "gnul", NULL);
     T_EQ_INT(next(s, &tx, &err), CDC_SRC_TXN);
     if (tx && tx->nchanges == 1) {
         const cdc_change_t *ch = &tx->changes[0];
@@ -238,12 +246,8 @@ CDC_TEST(bad_message_fails_or_is_skipped)
     const char *msgs[] = {"not json", "{\"x\":1}"};
     cdc_err_t err = {0};
     cdc_txn_t *tx = NULL;
-    cdc_source_t *s;
+    cdc_source_t *s = topic_src("t2", msgs, 2, NULL);
 
-    mock_up();
-    rd_kafka_mock_topic_create(mc, "t2", 1, 1);
-    produce("t2", msgs, 2);
-    s = open_src("t2", "g2", NULL);
     T_EQ_INT(next(s, &tx, &err), -1);
     T_EQ_INT(err.code, CDC_EXIT_DATA);
     T_ASSERT(strstr(err.msg, "t2[0] offset 0") != NULL);
