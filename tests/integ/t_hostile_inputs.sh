@@ -7,7 +7,10 @@
 #     a PostgreSQL schema and table whose names hold a space, a dot, a
 #     comma and a quote; every row comes out, and a run stopped half-way
 #     resumes from its progress file (the names survive it);
-#  2. secrets: wrong passwords in every DSN form do not show in the
+#  2. a binary column mapped to a text field: the live run into a
+#     PostgreSQL wide table writes the base64 text that `mapping test`
+#     prints over the envelopes of the same rows;
+#  3. secrets: wrong passwords in every DSN form do not show in the
 #     output of a failing run, of `config`, nor after a SIGABRT.
 . "$(dirname "$0")/lib.sh"
 need mariadb postgres cdc
@@ -94,7 +97,67 @@ print("ok" if got == want else got)' "$T/pg.jsonl")
 [ "$got" = ok ] || fail "pg backfill wrote $got"
 log "postgres: quoted names backfilled ($got)"
 
-# --- 2. secrets ------------------------------------------------------------------
+# --- 2. binary data into a text field: one rule on every path ---------------
+# A live run (binlog -> mapping -> PostgreSQL wide table) writes the same
+# text as `mapping test` over the envelopes of the same rows: base64.
+BDB=hostile_bin
+my_fresh_db $BDB
+my_sql "GRANT ALL ON $BDB.* TO '$MYSQL_USER'@'%'; CREATE TABLE $BDB.b (id INT PRIMARY KEY, data BLOB, bin VARBINARY(16))"
+pos=$(my_binlog_pos)
+python3 > "$T/bin.sql" <<'PY'
+import random
+random.seed(13)
+for i in range(40):
+    n = random.randrange(0, 30)
+    data = bytes(0 if j % 5 == 0 else random.randrange(256) for j in range(n))
+    print("INSERT INTO b VALUES (%d, x'%s', x'%s');" % (i, data.hex(), data[:16].hex()))
+PY
+my_root $BDB < "$T/bin.sql" || fail "load binary rows"
+cat > "$T/bin.yaml" <<'EOF'
+sources: {hb: {}}
+targets:
+  hbw:
+    table: public.hostile_bin_wide
+    key: id
+    fields: {id: bigint, data: {type: text, owner: hb}, bin: {type: text, owner: hb},
+             n: {type: bigint, owner: hb}}
+mappings:
+  - {name: hb, source: hb, table: hostile_bin.b, target: hbw, key: {id: id},
+     fields: {data: data, bin: bin, n: length(data)}}
+EOF
+pg_super "DROP TABLE IF EXISTS public.hostile_bin_wide, public.hostile_bin_wide_tombstones" 2>/dev/null
+LIVE=("$CDC" --source mysql --mysql-dsn "$(my_dsn)" --from "${pos/ /:}" --include "$BDB.b"
+      --application-id hb --idle-exit 2500)
+"${LIVE[@]}" --pipeline hbpg --state-dir "$T/hb1" --sink postgres -X postgres_sink.dsn="$PGDSN" \
+    -X mapping.files="$T/bin.yaml" 2>"$T/hb1.err" || fail "live run into postgres: $(tail -5 "$T/hb1.err")"
+"${LIVE[@]}" --pipeline hbfile --state-dir "$T/hb2" --sink file -o "$T/hb.jsonl" 2>"$T/hb2.err" ||
+    fail "live run into a file: $(tail -5 "$T/hb2.err")"
+"$CDC" mapping test "$T/bin.yaml" "$T/hb.jsonl" >"$T/hb.test" 2>&1 || fail "mapping test: $(tail -5 "$T/hb.test")"
+pg_sql "SELECT id, data, bin, n FROM public.hostile_bin_wide ORDER BY id" | tr '|' ' ' >"$T/hb.pg"
+python3 - "$T/bin.sql" "$T/hb.pg" "$T/hb.test" <<'PY' || fail "binary into text differs"
+import base64, re, sys
+want = {}
+for line in open(sys.argv[1]):
+    i, d, b = re.match(r"INSERT INTO b VALUES \((\d+), x'([0-9a-f]*)', x'([0-9a-f]*)'\);", line).groups()
+    d, b = bytes.fromhex(d), bytes.fromhex(b)
+    want[int(i)] = (base64.b64encode(d).decode(), base64.b64encode(b).decode(), len(base64.b64encode(d)))
+pg = {}
+for line in open(sys.argv[2]):
+    f = line.rstrip("\n").split(" ")
+    pg[int(f[0])] = (f[1], f[2], int(f[3]))
+test = {}
+rows = open(sys.argv[3]).read().split("-- rows")[1]
+for m in re.finditer(r'hbw id="(\d+)"\n((?:  .*\n)*)', rows):
+    kv = dict(re.findall(r'  (\w+): "([^"]*)"', m.group(2)))
+    test[int(m.group(1))] = (kv.get("data", ""), kv.get("bin", ""), int(kv["n"]))
+bad = [i for i in want if pg.get(i) != want[i] or test.get(i) != want[i]]
+for i in bad[:3]:
+    print("# id %d: want %r, postgres %r, mapping test %r" % (i, want[i], pg.get(i), test.get(i)))
+print("# binary into text: %d rows, live run == mapping test == base64" % len(want))
+sys.exit(1 if bad or len(pg) != len(want) else 0)
+PY
+
+# --- 3. secrets ------------------------------------------------------------------
 # Wrong passwords, so the servers refuse; none may appear anywhere.
 forms=(
     "mysql|mysql://$MYSQL_USER:a@S3cret-one@$MYSQL_HOST:$MYSQL_PORT|S3cret-one"
