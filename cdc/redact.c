@@ -182,7 +182,9 @@ static int secret_pair(const char *text, const char *p, int in_query,
     const char *k = p, *ke, *q;
     int quoted = 0;
 
-    if (p > text && (kwchar((unsigned char)p[-1]) || p[-1] == '\\'))
+    /* a keyword starts a word; after '-' too (--sasl-password=) */
+    if (p > text && ((kwchar((unsigned char)p[-1]) && p[-1] != '-') ||
+                     p[-1] == '\\'))
         return 0;
     if (*k == '"') {
         quoted = 1;

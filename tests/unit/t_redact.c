@@ -60,6 +60,8 @@ static const struct form forms[] = {
      "s4sl-14", "cs-15", "sasl.username=u", 0},
     {"{\"password\": \"json-pw-16\", \"user\": \"u\"}", "json-pw-16", NULL,
      "\"user\": \"u\"", 0},
+    {"--kafka-sasl-password=cli-pw-17 --user u", "cli-pw-17", NULL,
+     "--user u", 0},
 };
 #define NFORMS (sizeof(forms) / sizeof(forms[0]))
 
