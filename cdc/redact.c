@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -342,6 +343,8 @@ void cdc_redact_learn(const char *key, const char *val)
             learn_conninfo(val);
         return;
     }
-    if (cdc_conf_is_secret(key))
+    /* a *_file key names where the secret is, not the secret */
+    if (cdc_conf_is_secret(key) &&
+        !(kl > 5 && !strcasecmp(key + kl - 5, "_file")))
         learn(val, strlen(val));
 }

@@ -209,6 +209,11 @@ CDC_TEST(learned_from_configuration)
              !strstr(out, "L3") && !strstr(out, "L4"));
     T_ASSERT(strstr(out, "user cdc"));
     free(out);
+    /* a *_file key holds a path, not the secret */
+    cdc_conf_set(c, "mysql.password_file", "/run/credentials/pw", NULL);
+    out = cdc_redact("cannot read /run/credentials/pw");
+    T_EQ_STR(out, "cannot read /run/credentials/pw");
+    free(out);
     /* short values are not learned (they would mask ordinary words) */
     cdc_conf_set(c, "mysql.password", "abc", NULL);
     out = cdc_redact("abc");
