@@ -177,9 +177,9 @@ for f in "${forms[@]}"; do
         grep -q "$secret" "$T/run.out" "$T/run.err" &&
             fail "secret shows ($fmt log): $(cat "$T/run.err")"
     done
-    "$CDC" config --source "$src" --"$src"-dsn "$dsn" -X "pipeline.note=dsn $dsn" >"$T/cfg.out" 2>&1
+    "$CDC" config --source "$src" --"$src"-dsn "$dsn" -X "kafka.client.id=dsn $dsn" >"$T/cfg.out" 2>&1
     grep -q "$secret" "$T/cfg.out" && fail "secret shows in config: $(cat "$T/cfg.out")"
-    grep -q "pipeline.note = dsn" "$T/cfg.out" || fail "config lost the note: $(cat "$T/cfg.out")"
+    grep -q "kafka.client.id = dsn" "$T/cfg.out" || fail "config lost the value: $(cat "$T/cfg.out")"
 done
 # the detail line of the PostgreSQL source names the DSN, masked
 grep -q "dsn: host=.*password=\*\*\*\*\*\*" "$T/run.err" ||
