@@ -24,9 +24,11 @@
  *   - a request's headers must arrive within HTTP_HEADER_TIMEOUT_MS of the
  *     connect, or the connection is closed;
  *   - at either limit a new connection takes the place of the oldest one
- *     still sending its headers (or older than the header timeout), so a
- *     probe that sends its request at once always gets a slot and an
- *     answer; only when no connection can give way is the new one refused;
+ *     stuck in its headers (or older than the header timeout), else of the
+ *     oldest that has sent nothing yet; a complete request waiting to be
+ *     read never gives way.  So a probe, which sends its
+ *     request at once, always gets a slot and an answer; only when no
+ *     connection can give way is the new one refused;
  *   - refusals and evictions are counted and logged at most once per
  *     HTTP_LOG_EVERY_US, as are libmicrohttpd's own messages.
  *
@@ -67,6 +69,7 @@
 /* one open connection (HTTP thread only) */
 typedef struct http_conn {
     int used, fd;
+    int line_seen;    /* the request line arrived */
     int headers_done; /* the request line and headers arrived */
     int closing;      /* shut down by us, MHD closes it next */
     int spared;       /* victim(): has a request waiting, skip */
@@ -321,10 +324,17 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
     return 0;
 }
 
-static int can_give_way(const http_conn_t *k, int64_t now)
+/* How readily k gives way to a new connection: 2 a request stuck in its
+ * headers (or a connection older than the header timeout), 1 one that has
+ * sent nothing yet (its client may just not have been scheduled since the
+ * connect: it goes after the stuck ones), 0 not at all. */
+static int give_way(const http_conn_t *k, int64_t now)
 {
-    return !k->headers_done ||
-           now - k->start_us > INT64_C(1000) * HTTP_HEADER_TIMEOUT_MS;
+    if (now - k->start_us > INT64_C(1000) * HTTP_HEADER_TIMEOUT_MS)
+        return 2;
+    if (k->headers_done)
+        return 0;
+    return k->line_seen ? 2 : 1;
 }
 
 static void conn_close(http_conn_t *k)
@@ -352,16 +362,23 @@ static http_conn_t *victim(cdc_http_t *h, const struct sockaddr *addr,
                            int64_t now)
 {
     http_conn_t *best;
+    int best_w;
 
     for (;;) {
         best = NULL;
+        best_w = 0;
         for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
             http_conn_t *k = &h->conns[i];
-            if (!k->used || k->closing || k->spared || !can_give_way(k, now) ||
-                (addr && !same_addr(&k->addr, addr)))
+            int w;
+            if (!k->used || k->closing || k->spared ||
+                (addr && !same_addr(&k->addr, addr)) ||
+                !(w = give_way(k, now)))
                 continue;
-            if (!best || k->start_us < best->start_us)
+            if (!best || w > best_w ||
+                (w == best_w && k->start_us < best->start_us)) {
                 best = k;
+                best_w = w;
+            }
         }
         if (!best || !head_waiting(best))
             break;
@@ -441,6 +458,18 @@ static void notify_conn(void *cls, struct MHD_Connection *c,
                           : sizeof(struct sockaddr_in);
         memcpy(&k->addr, ci->client_addr, l);
     }
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line has arrived */
+static void *line_arrived(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    (void)cls;
+    (void)uri;
+    if (ci && ci->socket_context)
+        ((http_conn_t *)ci->socket_context)->line_seen = 1;
+    return NULL; /* the access handler's *req stays NULL on its first call */
 }
 
 static void headers_arrived(struct MHD_Connection *c)
@@ -727,7 +756,8 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
         mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(4 * HTTP_MAX_CONN),
-        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
+        MHD_OPTION_URI_LOG_CALLBACK, line_arrived, h, MHD_OPTION_END);
     if (h->d && pthread_create(&h->thr, NULL, http_loop, h) == 0)
         h->thr_started = 1;
     else if (h->d) {

@@ -184,16 +184,21 @@ CDC_TEST(probes_answer_under_slow_clients)
     pthread_join(thr, NULL);
 
     /* no pressure: one client that dribbles its headers is closed after the
-     * header timeout (3 s), though it sends a line every second */
+     * header timeout (3 s), though it sends a line every second (the old
+     * 10 s idle timeout never fired) */
     {
         int fd = slow_connect(1);
         int64_t t0 = now_ms(), closed_ms = -1;
         char b[64];
         (void)!send(fd, "GET /livez HTTP/1.1\r\n", 21, MSG_NOSIGNAL);
+        int64_t next_line = t0 + 1000;
         while (now_ms() - t0 < 8000) {
             ssize_t r;
-            usleep(1000000);
-            (void)!send(fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
+            usleep(50000);
+            if (now_ms() >= next_line) {
+                (void)!send(fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
+                next_line += 1000;
+            }
             r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
             if (r == 0 || (r < 0 && errno != EAGAIN)) {
                 closed_ms = now_ms() - t0;
