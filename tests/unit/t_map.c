@@ -990,8 +990,11 @@ CDC_TEST(binary_into_text_is_base64_on_every_path)
     cdc_err_t err;
     cdc_table_t *t = mktable("d", "t", "id,b");
     int fd;
+    const char *seed_env = getenv("CDC_TEST_SEED");
+    unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : 13;
+    int failed_before = cdc_test_failed_;
 
-    srand(13);
+    srand(seed);
     for (int i = 0; i < N; i++) {
         lens[i] = (size_t)(rand() % 48);
         for (size_t j = 0; j < lens[i]; j++)
@@ -1056,6 +1059,8 @@ CDC_TEST(binary_into_text_is_base64_on_every_path)
         T_EQ_INT(k, (long)lens[i]);
         T_ASSERT(k == (long)lens[i] && !memcmp(back, bytes[i], lens[i]));
     }
+    if (cdc_test_failed_ && !failed_before)
+        printf("# CDC_TEST_SEED=%u\n", seed);
     free(live);
     free(viaenv);
     unlink(mp);
