@@ -289,6 +289,10 @@ static void event_body(rmq_sink_t *s, const cdc_txn_t *tx, cdc_buf_t *b)
 {
     cdc_buf_puts(b, "{\"event\":\"data-updated\",\"application_id\":");
     cdc_json_string(b, s->fmt.app, strlen(s->fmt.app));
+    cdc_buf_puts(b, ",\"position\":");
+    cdc_buf_reset(&s->tmp);
+    cdc_buf_puts(&s->tmp, cdc_pos_str(&tx->pos));
+    cdc_json_string(b, s->tmp.p, s->tmp.len);
     cdc_buf_puts(b, ",\"commit_ts\":\"");
     cdc_json_iso_ms(b, tx->commit_us);
     cdc_buf_printf(b, "\",\"changes\":%u,\"tables\":[", tx->nchanges);

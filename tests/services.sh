@@ -6,7 +6,7 @@
 # controller in one JVM, jars from Maven Central).
 #
 # Usage:
-#   tests/services.sh up [mariadb] [postgres] [kafka]   (no name = all)
+#   tests/services.sh up [mariadb] [postgres] [kafka] [rabbitmq]   (no name = all)
 #   tests/services.sh down [NAME...]                     stop (by PID, waits)
 #   tests/services.sh start|stop|restart NAME...         one server
 #   tests/services.sh status
@@ -44,7 +44,7 @@ MY_USER=cdc MY_PASS=cdcpass MY_ROOT_PASS=rootpass
 PG_USER=cdc PG_PASS=cdcpass PG_SUPER=postgres PG_SUPER_PASS=pgpass
 DB=cdctest
 
-ALL="mariadb postgres kafka"
+ALL="mariadb postgres kafka rabbitmq"
 
 say()  { echo "services: $*" >&2; }
 die()  { echo "services: error: $*" >&2; exit 1; }
@@ -137,6 +137,7 @@ ensure_deps() {
     kafka) command -v java >/dev/null || missing=1
            command -v mvn >/dev/null || missing=1
            command -v kcat >/dev/null || missing=1 ;;
+    rabbitmq) [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing=1 ;;
     esac
     command -v python3 >/dev/null || missing=1
     if [ $missing = 1 ]; then
@@ -568,13 +569,92 @@ kafka_stop() {
 }
 
 # ---------------------------------------------------------------------------
+# RabbitMQ (Debian rabbitmq-server, run as the current user with its own
+# Erlang node name, epmd port, cookie and data directory)
+
+RMQ_DIR=$SVC_DIR/rabbitmq
+RMQ_USER=cdc RMQ_PASS=cdcpass
+
+rmq_env() {   # the environment every rabbitmq command needs
+    export HOME=$RMQ_DIR/home
+    export RABBITMQ_NODENAME=cdc$RMQ_PORT@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_NODE_PORT=$RMQ_PORT RABBITMQ_DIST_PORT=$RMQ_DIST_PORT ERL_EPMD_PORT=$RMQ_EPMD_PORT
+    export RABBITMQ_MNESIA_BASE=$RMQ_DIR/mnesia RABBITMQ_LOG_BASE=$RMQ_DIR/log
+    export RABBITMQ_CONFIG_FILE=$RMQ_DIR/rabbitmq RABBITMQ_ENABLED_PLUGINS_FILE=$RMQ_DIR/enabled_plugins
+    export RABBITMQ_PID_FILE=$RMQ_DIR/rabbitmq.pid RABBITMQ_ADVANCED_CONFIG_FILE=$RMQ_DIR/advanced.config
+}
+
+rmq_ctl() { (rmq_env; /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$RABBITMQ_NODENAME" "$@"); }
+
+rmq_running() {
+    load_state rabbitmq
+    alive "${RMQ_PID:-}"
+}
+
+rmq_ready() { rmq_ctl await_startup --timeout 2 >/dev/null 2>&1; }
+
+rmq_start() {
+    ensure_deps rabbitmq
+    load_state rabbitmq
+    mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/log"
+    if rmq_running; then say "rabbitmq already running (pid $RMQ_PID, 127.0.0.1:$RMQ_PORT)"; return 0; fi
+    local p
+    for p in RMQ_PORT RMQ_DIST_PORT RMQ_EPMD_PORT; do
+        if [ -z "${!p:-}" ] || ! port_free "${!p}"; then printf -v "$p" %s "$(free_port)"; fi
+    done
+    if [ ! -f "$RMQ_DIR/home/.erlang.cookie" ]; then
+        head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RMQ_DIR/home/.erlang.cookie"
+        chmod 400 "$RMQ_DIR/home/.erlang.cookie"
+    fi
+    printf 'listeners.tcp.1 = 127.0.0.1:%s\ndisk_free_limit.absolute = 50MB\n' "$RMQ_PORT" >"$RMQ_DIR/rabbitmq.conf"
+    echo '[].' >"$RMQ_DIR/enabled_plugins"
+    echo '[].' >"$RMQ_DIR/advanced.config"
+    local log=$RMQ_DIR/log/server.out
+    touch "$log"
+    RMQ_PID=$(rmq_env; setsid /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >>"$log" 2>&1 & echo $!)
+    WAIT_PID=$RMQ_PID
+    wait_until rabbitmq "$log" rmq_ready || { stop_pid "$RMQ_PID" rabbitmq 10; die "rabbitmq did not start"; }
+    WAIT_PID=
+    rmq_ctl add_user "$RMQ_USER" "$RMQ_PASS" >/dev/null 2>&1 || rmq_ctl change_password "$RMQ_USER" "$RMQ_PASS" >/dev/null
+    rmq_ctl set_permissions -p / "$RMQ_USER" '.*' '.*' '.*' >/dev/null || die "rabbitmq: set_permissions failed"
+    {
+        echo "RMQ_PORT=$RMQ_PORT"
+        echo "RMQ_DIST_PORT=$RMQ_DIST_PORT"
+        echo "RMQ_EPMD_PORT=$RMQ_EPMD_PORT"
+        echo "RMQ_USER=$RMQ_USER"
+        echo "RMQ_PASSWORD=$RMQ_PASS"
+        echo "RMQ_URL=amqp://$RMQ_USER:$RMQ_PASS@127.0.0.1:$RMQ_PORT/"
+        echo "RMQ_DIR='$RMQ_DIR'"
+        echo "RMQ_PID=$RMQ_PID"
+    } >"$(state_file rabbitmq)"
+    write_env
+    say "rabbitmq up: 127.0.0.1:$RMQ_PORT (pid $RMQ_PID)"
+}
+
+rmq_stop() {
+    load_state rabbitmq
+    if alive "${RMQ_PID:-}"; then
+        rmq_ctl shutdown >/dev/null 2>&1
+        stop_pid "$RMQ_PID" rabbitmq 30
+        say "rabbitmq stopped"
+    fi
+    # the node's own epmd (on our private port) goes too
+    local e
+    e=$(pgrep -f "epmd.*-port ${RMQ_EPMD_PORT:-none}\b" 2>/dev/null | head -1)
+    [ -n "$e" ] && kill "$e" 2>/dev/null
+    [ -f "$(state_file rabbitmq)" ] && sed -i 's/^RMQ_PID=.*/RMQ_PID=/' "$(state_file rabbitmq)"
+    write_env
+}
+
+# ---------------------------------------------------------------------------
 
 svc_do() {    # svc_do start|stop NAME
     case $2 in
     mariadb|mysql) if [ "$1" = start ]; then my_start; else my_stop; fi ;;
     postgres|postgresql|pg) if [ "$1" = start ]; then pg_start; else pg_stop; fi ;;
     kafka) if [ "$1" = start ]; then kafka_start; else kafka_stop; fi ;;
-    *) die "unknown service '$2' (mariadb, postgres, kafka)" ;;
+    rabbitmq) if [ "$1" = start ]; then rmq_start; else rmq_stop; fi ;;
+    *) die "unknown service '$2' (mariadb, postgres, kafka, rabbitmq)" ;;
     esac
 }
 
@@ -586,6 +666,8 @@ status() {
         || echo "postgres stopped"
     (kafka_running && echo "kafka    running  pid $KAFKA_PID  $KAFKA_BOOTSTRAP") \
         || echo "kafka    stopped"
+    (rmq_running && echo "rabbitmq running  pid $RMQ_PID  127.0.0.1:$RMQ_PORT") \
+        || echo "rabbitmq stopped"
     echo "env: $ENV_FILE"
 }
 

@@ -67,7 +67,7 @@ int main(int argc, char **argv)
                 ci.port);
         return 1;
     }
-    die_rpc(amqp_login(c, ci.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
+    die_rpc(amqp_login(c, *ci.vhost ? ci.vhost : "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
                        ci.user, ci.password), "login");
     amqp_channel_open(c, 1);
     die_rpc(amqp_get_rpc_reply(c), "channel.open");
