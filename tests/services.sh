@@ -6,7 +6,8 @@
 # controller in one JVM, jars from Maven Central).
 #
 # Usage:
-#   tests/services.sh up [mariadb] [postgres] [kafka] [rabbitmq]   (no name = all)
+#   tests/services.sh up [mariadb] [postgres] [kafka] [rabbitmq] [mosquitto]
+#                                                      (no name = all)
 #   tests/services.sh down [NAME...]                     stop (by PID, waits)
 #   tests/services.sh start|stop|restart NAME...         one server
 #   tests/services.sh status
@@ -44,7 +45,7 @@ MY_USER=cdc MY_PASS=cdcpass MY_ROOT_PASS=rootpass
 PG_USER=cdc PG_PASS=cdcpass PG_SUPER=postgres PG_SUPER_PASS=pgpass
 DB=cdctest
 
-ALL="mariadb postgres kafka rabbitmq"
+ALL="mariadb postgres kafka rabbitmq mosquitto"
 
 say()  { echo "services: $*" >&2; }
 die()  { echo "services: error: $*" >&2; exit 1; }
@@ -138,6 +139,8 @@ ensure_deps() {
            command -v mvn >/dev/null || missing=1
            command -v kcat >/dev/null || missing=1 ;;
     rabbitmq) [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing=1 ;;
+    mosquitto) command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing=1
+               command -v mosquitto_sub >/dev/null || missing=1 ;;
     esac
     command -v python3 >/dev/null || missing=1
     if [ $missing = 1 ]; then
@@ -647,6 +650,71 @@ rmq_stop() {
 }
 
 # ---------------------------------------------------------------------------
+# Mosquitto (Debian mosquitto; runs as the current user, password file,
+# persistence on so that a restart keeps sessions and queued messages)
+
+MQ_DIR=$SVC_DIR/mosquitto
+MQ_USER=cdc MQ_PASS=cdcpass
+
+mq_running() {
+    load_state mosquitto
+    alive "${MQ_PID:-}" && [ "$(cat /proc/"$MQ_PID"/comm 2>/dev/null)" = mosquitto ]
+}
+
+mq_ready() {
+    mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -u "$MQ_USER" -P "$MQ_PASS" -t cdc/ping -m x -q 1 >/dev/null 2>&1
+}
+
+mq_start() {
+    ensure_deps mosquitto
+    load_state mosquitto
+    mkdir -p "$MQ_DIR/data"
+    if mq_running; then say "mosquitto already running (pid $MQ_PID, 127.0.0.1:$MQ_PORT)"; return 0; fi
+    if [ -z "${MQ_PORT:-}" ] || ! port_free "$MQ_PORT"; then MQ_PORT=$(free_port); fi
+    : >"$MQ_DIR/passwd"
+    chmod 600 "$MQ_DIR/passwd"
+    mosquitto_passwd -b "$MQ_DIR/passwd" "$MQ_USER" "$MQ_PASS" || die "mosquitto_passwd failed"
+    cat >"$MQ_DIR/mosquitto.conf" <<EOF
+listener $MQ_PORT 127.0.0.1
+allow_anonymous false
+password_file $MQ_DIR/passwd
+persistence true
+persistence_location $MQ_DIR/data/
+autosave_interval 1
+max_queued_messages 1000000
+max_inflight_messages 0
+log_dest file $MQ_DIR/mosquitto.log
+user $(id -un)
+EOF
+    local log=$MQ_DIR/mosquitto.log
+    touch "$log"
+    setsid "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$MQ_DIR/mosquitto.conf" </dev/null >>"$MQ_DIR/stdout.log" 2>&1 &
+    MQ_PID=$!
+    WAIT_PID=$MQ_PID
+    wait_until mosquitto "$log" mq_ready || { stop_pid "$MQ_PID" mosquitto 10; die "mosquitto did not start"; }
+    WAIT_PID=
+    {
+        echo "MQ_PORT=$MQ_PORT"
+        echo "MQ_USER=$MQ_USER"
+        echo "MQ_PASSWORD=$MQ_PASS"
+        echo "MQ_DIR='$MQ_DIR'"
+        echo "MQ_PID=$MQ_PID"
+    } >"$(state_file mosquitto)"
+    write_env
+    say "mosquitto up: 127.0.0.1:$MQ_PORT (pid $MQ_PID)"
+}
+
+mq_stop() {
+    load_state mosquitto
+    if alive "${MQ_PID:-}"; then
+        stop_pid "$MQ_PID" mosquitto 30
+        say "mosquitto stopped"
+    fi
+    [ -f "$(state_file mosquitto)" ] && sed -i 's/^MQ_PID=.*/MQ_PID=/' "$(state_file mosquitto)"
+    write_env
+}
+
+# ---------------------------------------------------------------------------
 
 svc_do() {    # svc_do start|stop NAME
     case $2 in
@@ -654,7 +722,8 @@ svc_do() {    # svc_do start|stop NAME
     postgres|postgresql|pg) if [ "$1" = start ]; then pg_start; else pg_stop; fi ;;
     kafka) if [ "$1" = start ]; then kafka_start; else kafka_stop; fi ;;
     rabbitmq) if [ "$1" = start ]; then rmq_start; else rmq_stop; fi ;;
-    *) die "unknown service '$2' (mariadb, postgres, kafka, rabbitmq)" ;;
+    mosquitto|mqtt) if [ "$1" = start ]; then mq_start; else mq_stop; fi ;;
+    *) die "unknown service '$2' (mariadb, postgres, kafka, rabbitmq, mosquitto)" ;;
     esac
 }
 
@@ -668,6 +737,8 @@ status() {
         || echo "kafka    stopped"
     (rmq_running && echo "rabbitmq running  pid $RMQ_PID  127.0.0.1:$RMQ_PORT") \
         || echo "rabbitmq stopped"
+    (mq_running && echo "mosquitto running pid $MQ_PID  127.0.0.1:$MQ_PORT") \
+        || echo "mosquitto stopped"
     echo "env: $ENV_FILE"
 }
 
