@@ -51,6 +51,9 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
                      cdc_err_t *err) __attribute__((weak));
 int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
                    cdc_err_t *err) __attribute__((weak));
+/* Dead letters (cdc/dead_letter_cli.c). */
+int cdc_dead_letter_cli(const cdc_conf_t *conf, int argc, char **argv,
+                        cdc_err_t *err) __attribute__((weak));
 
 static const char usage_text[] =
 "Usage: autoglm-cdc [run] [OPTIONS]\n"
@@ -63,6 +66,7 @@ static const char usage_text[] =
 "       autoglm-cdc mapping reverse -c pipeline.yaml MAPPING SOURCE TARGET\n"
 "       autoglm-cdc backfill -c pipeline.yaml [--table T]... [OPTIONS]\n"
 "       autoglm-cdc status [-c pipeline.yaml] [--url URL] [--json]\n"
+"       autoglm-cdc dead-letter list|retry -c pipeline.yaml\n"
 "\n"
 "Change-data capture from MySQL/MariaDB binlogs and PostgreSQL WAL into\n"
 "JSON envelopes on Kafka, files or stdout.\n"
@@ -92,6 +96,9 @@ static const char usage_text[] =
 "                  the lock)\n"
 "  status          the status table: application, online/offline, last\n"
 "                  sync time, latency\n"
+"  dead-letter list  the changes the sink kept as dead letters\n"
+"                  (errors.mode: dead-letter); retry maps and applies them\n"
+"                  again (after the mapping was fixed), 65 if some still fail\n"
 "\n"
 "Options:\n"
 "  -c, --config FILE        YAML configuration (keys as below, nested)\n"
@@ -785,6 +792,7 @@ int cdc_cli_main(int argc, char **argv)
     cli_t c = {0};
     cdc_err_t err = {0};
     const char *cmd = "run";
+    char *dl_action = NULL;
     int rc;
 
     c.cli = cdc_conf_new();
@@ -809,16 +817,23 @@ int cdc_cli_main(int argc, char **argv)
         argc--;
         argv++;
     }
+    if (!strcmp(cmd, "dead-letter") && argc >= 2 && argv[1][0] != '-') {
+        /* "dead-letter list|retry [OPTIONS]": the action is checked by
+         * cdc_dead_letter_cli, options may follow it */
+        dl_action = argv[1];
+        argc--;
+        argv++;
+    }
     if (strcmp(cmd, "run") && strcmp(cmd, "decode") &&
         strcmp(cmd, "offsets") && strcmp(cmd, "config") &&
         strcmp(cmd, "validate") && strcmp(cmd, "mapping test") &&
         strcmp(cmd, "mapping triggers") && strcmp(cmd, "mapping reverse") &&
-        strcmp(cmd, "backfill") && strcmp(cmd, "status")) {
+        strcmp(cmd, "backfill") && strcmp(cmd, "status") &&
+        strcmp(cmd, "dead-letter")) {
         cdc_conf_destroy(c.cli);
         return usage_error("unknown command '%s' (run, decode, offsets, "
                            "config, validate, mapping test|triggers|reverse, "
-                           "backfill, "
-                           "status)", cmd);
+                           "backfill, status, dead-letter)", cmd);
     }
     rc = parse_opts(&c, argc, argv);
     if (rc >= 0)
@@ -845,14 +860,20 @@ int cdc_cli_main(int argc, char **argv)
     else if (!strcmp(cmd, "offsets"))
         rc = cmd_offsets(&c, argc, argv, &err);
     else if (!strcmp(cmd, "validate") || !strncmp(cmd, "mapping ", 8) ||
-             !strcmp(cmd, "backfill") || !strcmp(cmd, "status")) {
+             !strcmp(cmd, "backfill") || !strcmp(cmd, "status") ||
+             !strcmp(cmd, "dead-letter")) {
         int (*fn)(const cdc_conf_t *, int, char **, cdc_err_t *) =
             !strcmp(cmd, "validate")     ? cdc_map_cli_validate
             : !strcmp(cmd, "mapping test") ? cdc_map_cli_test
             : !strcmp(cmd, "mapping triggers") ? cdc_twsql_cli_triggers
             : !strcmp(cmd, "mapping reverse") ? cdc_twsql_cli_reverse
             : !strcmp(cmd, "backfill")     ? cdc_backfill_cli
+            : !strcmp(cmd, "dead-letter")  ? cdc_dead_letter_cli
                                            : cdc_status_cli;
+        if (dl_action) {
+            /* the action word goes first again */
+            argv[--optind] = dl_action;
+        }
         if (!fn) {
             cdc_err_set(&err, CDC_EXIT_FAIL, 0,
                         "this build has no '%s' command", cmd);

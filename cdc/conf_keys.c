@@ -54,6 +54,13 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Bytes (MiB) of transactions in flight before the reader waits."},
     {"checkpoint.interval_ms", I, "1000", 1, 3600000, NULL, 0, NULL, "run",
      "How often the checkpoint file is written (ms)."},
+    {"errors.mode", E, "stop", 0, 0, "stop|dead-letter", 0, NULL, "wide sinks, kafka sink",
+     "What a change a sink cannot apply does: stop (exit 65, nothing of its transaction written) "
+     "or dead-letter (kept with its error, the pipeline goes on)."},
+    {"errors.dead_letter_table", S, "autoglm_cdc_dead_letter", 0, 0, NULL, 0, NULL, "wide sinks",
+     "Table of the dead letters in the sink database (errors.mode: dead-letter)."},
+    {"errors.dead_letter_topic", S, "{source}.dead_letter", 0, 0, NULL, 0, NULL, "kafka sink",
+     "Topic template of the dead letters of the Kafka sink (errors.mode: dead-letter)."},
     {"run.max_txns", I, "0", 0, I64MAX, NULL, 0, "--max-txns", "run",
      "Stop after this many transactions (0: never)."},
     {"run.idle_exit_ms", I, "0", 0, I64MAX, NULL, 0, "--idle-exit", "run",

@@ -42,6 +42,7 @@ static struct {
     int snk_ok;
     char snk_why[512];
     uint64_t reconnects;
+    uint64_t dead_letters; /* changes written as dead letters */
     /* flow */
     uint64_t txns_in, txns_delivered, events;
     int64_t last_commit_us, last_delivery_us, latency_us;
@@ -120,6 +121,7 @@ int cdc_metrics_init(const cdc_conf_t *conf, cdc_err_t *err)
     copy_str(M.src_why, sizeof(M.src_why), "not started yet");
     M.snk_ok = 1;
     M.snk_why[0] = '\0';
+    M.dead_letters = 0;
     M.reconnects = M.txns_in = M.txns_delivered = M.events = 0;
     M.last_commit_us = M.last_delivery_us = M.latency_us = 0;
     M.latency_known = 0;
@@ -319,6 +321,13 @@ void cdc_metrics_reconnect(void)
 {
     pthread_mutex_lock(&M.mu);
     M.reconnects++;
+    pthread_mutex_unlock(&M.mu);
+}
+
+void cdc_metrics_dead_letters(uint64_t n)
+{
+    pthread_mutex_lock(&M.mu);
+    M.dead_letters += n;
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -581,6 +590,12 @@ void cdc_metrics_render_prom(cdc_buf_t *b, int64_t now)
     cdc_buf_printf(b, "autoglm_cdc_reconnects_total %" PRIu64 "\n",
                    M.reconnects);
 
+    prom_head(b, "dead_letters_total", "counter",
+              "Changes that could not be applied and were written to the "
+              "dead-letter table or topic (errors.mode=dead-letter).");
+    cdc_buf_printf(b, "autoglm_cdc_dead_letters_total %" PRIu64 "\n",
+                   M.dead_letters);
+
     prom_head(b, "queue_transactions", "gauge",
               "Transactions written to the sink and not yet delivered.");
     cdc_buf_printf(b, "autoglm_cdc_queue_transactions %zu\n", M.q_txns);
@@ -664,7 +679,7 @@ void cdc_metrics_render_status(cdc_buf_t *b, int64_t now)
     if (M.kafka_inflight >= 0)
         cdc_buf_printf(b, ",\"inflight_messages\":%" PRId64,
                        M.kafka_inflight);
-    cdc_buf_putc(b, '}');
+    cdc_buf_printf(b, ",\"dead_letters\":%" PRIu64 "}", M.dead_letters);
     cdc_buf_puts(b, ",\"last_sync_time\":");
     json_time(b, M.last_commit_us);
     cdc_buf_puts(b, ",\"last_delivery_time\":");

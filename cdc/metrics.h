@@ -66,6 +66,8 @@ void cdc_metrics_source_state(int connected, const char *why);
 void cdc_metrics_sink_state(int ok, const char *why);
 /** @brief One successful reconnect of the source. */
 void cdc_metrics_reconnect(void);
+/** @brief n changes were written to the dead-letter table or topic. */
+void cdc_metrics_dead_letters(uint64_t n);
 /** @brief Kafka producer counters (messages); -1 in-flight = not kafka. */
 void cdc_metrics_kafka(int64_t inflight, uint64_t delivered,
                        uint64_t failed);

@@ -494,8 +494,12 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
                 last_change_us = cdc_now_us();
             cdc_metrics_txn(tx);
             fifo_push(&pl, tx);
-            if (kops->write(pl.snk, tx, err))
+            if (kops->write(pl.snk, tx, err)) {
+                /* never acknowledged: the checkpoint and the source's
+                 * confirmation stay before it, a restart reads it again */
+                tx->failed = 1;
                 goto out_sink;
+            }
         }
         if (kops->poll(pl.snk, 0, err) || advance(&pl, err))
             goto out_sink;

@@ -290,8 +290,10 @@ static int from_daemon(rows_t *rows, const char *url, const char *token,
     snprintf(r->where, sizeof(r->where), "%s", url);
     {
         const char *pl[] = {"latency_ms", NULL}, *pg[] = {"lag_seconds", NULL};
-        const char *pe[] = {"events", NULL}, *pd[] = {"dead_letters", NULL};
+        const char *pe[] = {"events", NULL};
+        const char *pd[] = {"sink", "dead_letters", NULL};
         yajl_val v = yajl_tree_get(root, pl, yajl_t_number);
+        v = yajl_tree_get(root, pl, yajl_t_number);
         if (v)
             r->latency_ms = (int64_t)YAJL_GET_DOUBLE(v);
         v = yajl_tree_get(root, pg, yajl_t_number);
@@ -526,22 +528,25 @@ static void print_table(const rows_t *rows)
         wa = la > wa ? la : wa;
         wp = lp > wp ? lp : wp;
     }
-    printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %s\n", wa, "APPLICATION", wp,
-           "PIPELINE", "STATUS", "LAST SYNC", "LATENCY", "LAG", "SOURCE");
+    printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %12s  %s\n", wa,
+           "APPLICATION", wp, "PIPELINE", "STATUS", "LAST SYNC", "LATENCY",
+           "LAG", "DEAD LETTERS", "SOURCE");
     for (size_t i = 0; i < rows->n; i++) {
         const row_t *r = &rows->v[i];
-        char lat[32] = "-", lag[32] = "-", src[80];
+        char lat[32] = "-", lag[32] = "-", dead[24] = "-", src[80];
         char *st = esc(r->status), *ls = esc(r->last_sync), *sc, *er;
         if (r->latency_ms >= 0)
             snprintf(lat, sizeof(lat), "%" PRId64 " ms", r->latency_ms);
         if (r->lag_s >= 0)
             snprintf(lag, sizeof(lag), "%.1f s", r->lag_s);
+        if (r->dead_letters >= 0)
+            snprintf(dead, sizeof(dead), "%" PRId64, r->dead_letters);
         snprintf(src, sizeof(src), "%s%s%s", r->source, r->sink[0] ? " -> " : "",
                  r->sink);
         sc = esc(src);
         er = esc(r->error);
-        printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %s%s%s\n", wa, app[i], wp,
-               pipe[i], st, ls, lat, lag, sc, er[0] ? "  " : "", er);
+        printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %12s  %s%s%s\n", wa, app[i],
+               wp, pipe[i], st, ls, lat, lag, dead, sc, er[0] ? "  " : "", er);
         free(st);
         free(ls);
         free(sc);

@@ -915,6 +915,9 @@ void cdc_xv_column(const xctx_t *ctx, const char *name, xv_t *out, int *found)
         case CDC_V_JSON:
             out->json = 1;
             /* fall through */
+        case CDC_V_BYTES:
+            out->bytes = v->kind == CDC_V_BYTES;
+            /* fall through */
         default:
             out->t = XV_STR;
             out->s = v->s ? v->s : "";

@@ -28,6 +28,7 @@ typedef struct xv {
     const char *s;
     size_t len;
     int json; /* STR holding JSON text (from a JSON column) */
+    int bytes; /* STR holding the raw bytes of a binary column */
 } xv_t;
 
 typedef struct xctx {
@@ -38,6 +39,8 @@ typedef struct xctx {
     cdc_arena_t *arena;       /* results live here */
     cdc_err_t *err;
     const char *where;        /* mapping location for messages */
+    const char *mapping;      /* its name, for messages */
+    unsigned limits;          /* CDC_MAP_LIM_* of the target database */
 } xctx_t;
 
 /** @brief Evaluate; -1 with ctx->err on a data error. */

@@ -1409,15 +1409,46 @@ typedef struct castres {
     size_t len;
 } castres_t;
 
+const char *cdc_map_show_value(const char *s, size_t len, char *out,
+                               size_t n)
+{
+    size_t o = 0, i = 0, chars = 0;
+
+    while (i < len && chars < 60 && o + 8 < n) {
+        const unsigned char *p = (const unsigned char *)s + i;
+        size_t k = cdc_utf8_seq(p, len - i);
+        if (k == 1 && (*p < 0x20 || *p == 0x7f || *p == '\\'))
+            k = 0;
+        if (k) {
+            memcpy(out + o, p, k);
+            o += k;
+            i += k;
+        } else {
+            o += (size_t)snprintf(out + o, n - o, "\\x%02x", *p);
+            i++;
+        }
+        chars++;
+    }
+    out[o] = '\0';
+    if (i < len)
+        snprintf(out + o, n - o, "... (%zu bytes)", len);
+    return out;
+}
+
 static int cast_err(xctx_t *c, const cdc_map_field_t *f, const char *s,
                     size_t len, const char *why)
 {
+    char v[320];
+
     cdc_err_set(c->err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
-                "%s: value '%.*s' does not fit field '%s' (%s): %s",
-                c->where ? c->where : "mapping", (int)(len > 80 ? 80 : len),
-                s ? s : "", f->name, f->sqltype, why);
+                "%s: mapping '%s': value '%s' does not fit field '%s' (%s): "
+                "%s", c->where ? c->where : "mapping",
+                c->mapping ? c->mapping : "?",
+                cdc_map_show_value(s ? s : "", len, v, sizeof(v)),
+                f->name, f->sqltype, why);
     cdc_err_hint(c->err, "fix the mapping (a cast, a value map or a filter) "
-                 "or the source value");
+                 "or the source value, then run again: the transaction was "
+                 "not applied and is read again");
     return -1;
 }
 
@@ -1494,6 +1525,48 @@ static int dec_text_fit(const char *s, size_t len, int precision, int scale,
     return 0;
 }
 
+/* A text or JSON value the target can hold: UTF-8, and no NUL where the
+ * database has none (CDC_MAP_LIM_NUL). */
+static int check_text(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
+                      const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        const unsigned char *p = (const unsigned char *)s + i;
+        size_t k;
+        if (*p < 0x80 && *p) {
+            i++;
+            continue;
+        }
+        if (!*p) {
+            if (c->limits & CDC_MAP_LIM_NUL)
+                return cast_err(c, f, s, len, "a NUL character, which "
+                                "PostgreSQL text cannot hold");
+            i++;
+            continue;
+        }
+        k = cdc_utf8_seq(p, len - i);
+        if (!k)
+            return cast_err(c, f, s, len, v->bytes ?
+                            "bytes of a binary column that are not UTF-8 "
+                            "text" : "not valid UTF-8");
+        i += k;
+    }
+    if (f->type == CDC_MT_JSON && (c->limits & CDC_MAP_LIM_NUL) &&
+        memmem(s, len, "\\u0000", 6))
+        return cast_err(c, f, s, len, "a \\u0000 escape, which PostgreSQL "
+                        "jsonb cannot hold");
+    return 0;
+}
+
+static int check_double(xctx_t *c, const cdc_map_field_t *f, double d,
+                        const char *s, size_t len)
+{
+    if (!isfinite(d) && (c->limits & CDC_MAP_LIM_FINITE))
+        return cast_err(c, f, s, len, "NaN and Infinity do not fit a MySQL "
+                        "DOUBLE");
+    return 0;
+}
+
 static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
                 const char *zone, castres_t *r)
 {
@@ -1511,6 +1584,8 @@ static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
     switch (f->type) {
     case CDC_MT_TEXT:
     case CDC_MT_JSON:
+        if (check_text(c, f, v, s, len))
+            return -1;
         r->s = s;
         r->len = len;
         return 0;
@@ -1608,10 +1683,24 @@ static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
             if (x.m >= lim || x.m <= -lim)
                 return cast_err(c, f, s, len, "too many digits for the "
                                 "declared precision");
+        } else if (c->limits & CDC_MAP_LIM_DEC38) {
+            /* the sink's DECIMAL(38,10): 28 digits before the point */
+            __int128 one = 1, lim = 1, ip;
+            for (int i = 0; i < x.scale; i++)
+                one *= 10;
+            for (int i = 0; i < 28; i++)
+                lim *= 10;
+            ip = x.m / one;
+            if (ip >= lim || ip <= -lim)
+                return cast_err(c, f, s, len, "more than 28 integer digits "
+                                "(an undeclared precision is DECIMAL(38,10) "
+                                "in MySQL); declare decimal(p,s)");
         }
         r->s = cdc_xv_text(&x, c->arena, &r->len);
         return 0;
     case CDC_MT_DOUBLE:
+        if (v->t == XV_DBL && check_double(c, f, v->d, s, len))
+            return -1;
         if (v->t == XV_DBL || v->t == XV_DEC) {
             r->s = s;
             r->len = len;
@@ -1637,6 +1726,8 @@ static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
             double d = strtod(tmp, &end);
             if (*end)
                 return cast_err(c, f, s, len, "not a number");
+            if (check_double(c, f, d, s, len))
+                return -1;
             for (int prec = 15; prec <= 17; prec++) {
                 snprintf(buf, sizeof(buf), "%.*g", prec, d);
                 if (strtod(buf, NULL) == d)
@@ -1767,6 +1858,7 @@ static int compute(const cdc_map_mapping_t *mp, const cdc_map_field_t *f,
     const char *zone = a && a->timezone ? a->timezone : mp->source->timezone;
 
     c->where = a ? a->where : mp->where;
+    c->mapping = mp->name;
     if (a && a->expr) {
         if (cdc_expr_eval(a->expr, c, &v))
             return -1;
@@ -1959,12 +2051,13 @@ static int same_key(const char **a, const char **b, int n)
     return 1;
 }
 
-static int map_one(const cdc_map_mapping_t *mp, const cdc_txn_t *tx,
-                   const cdc_change_t *ch, const char *pos,
-                   cdc_wide_ops_t *out, cdc_err_t *err)
+static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
+                   const cdc_txn_t *tx, const cdc_change_t *ch,
+                   const char *pos, cdc_wide_ops_t *out, cdc_err_t *err)
 {
     xctx_t ca = {.tbl = ch->tbl, .row = ch->after, .commit_us = tx->commit_us,
-                 .source = mp->source->id, .arena = &out->arena, .err = err};
+                 .source = mp->source->id, .arena = &out->arena, .err = err,
+                 .mapping = mp->name, .limits = m->limits};
     xctx_t cb = ca;
     int nk = nmatch(mp);
     const char *ka[64], *kb[64];
@@ -2080,7 +2173,7 @@ int cdc_map_change(const cdc_map_t *m, const char *source,
             cdc_map_change_pos(tx, ch, idx, pos);
             got = 1;
         }
-        r = map_one(mp, tx, ch, pos, out, err);
+        r = map_one(m, mp, tx, ch, pos, out, err);
         if (r < 0)
             return -1;
         total += r;

@@ -131,7 +131,18 @@ typedef struct cdc_map {
     uint32_t nmappings;
     char **files;             /* loaded files, in order */
     int nfiles;
+    unsigned limits;          /* CDC_MAP_LIM_*: set by the sink after
+                                 loading (0: no limit beyond UTF-8 text) */
 } cdc_map_t;
+
+/* What the target database cannot hold.  A value that hits a limit is a
+ * data error of its mapping (exit 65, field, value and mapping named),
+ * found while mapping, before anything is written.  Text and JSON fields
+ * always need valid UTF-8. */
+#define CDC_MAP_LIM_NUL 0x1    /* no NUL in text, no \u0000 in JSON (PG) */
+#define CDC_MAP_LIM_FINITE 0x2 /* doubles are finite: no NaN, no Infinity */
+#define CDC_MAP_LIM_DEC38 0x4  /* a decimal without precision is
+                                  DECIMAL(38,10): at most 28 integer digits */
 
 /* ---- loading ------------------------------------------------------------ */
 
@@ -234,6 +245,12 @@ int cdc_map_change(const cdc_map_t *m, const char *source,
 /** @brief 1 if some mapping reads db.table of source. */
 int cdc_map_wants(const cdc_map_t *m, const char *source, const char *db,
                   const char *table);
+
+/** @brief A value for a message, in out (n >= 320): at most 60
+ *  characters, bytes that are not printable UTF-8 as \\xHH, and the full
+ *  length when shortened.  Returns out. */
+const char *cdc_map_show_value(const char *s, size_t len, char *out,
+                               size_t n);
 
 /** @brief Provenance JSON of a value: {"s":..,"t":..,"r":..} and, for a
  *  row delete's NULL, "d":1; the rank ends with the position. */

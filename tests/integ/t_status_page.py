@@ -213,7 +213,7 @@ for name in ("a", "b"):
     x = rows.get(name)
     if not x or x["status"] != "online" or x["application"] != d["application"] or \
             x["source"] != "mysql" or x["sink"] != "file" or x["latency_ms"] is None or \
-            x["events"] < 20 or x["dead_letters"] != d.get("dead_letters", 0):
+            x["events"] < 20 or x["dead_letters"] != d["sink"].get("dead_letters", 0):
         fail("status --json row of %s: %s (daemon: %s)" % (name, x, d))
 r = subprocess.run([BIN, "run", "-c", YAML["a"], "--state-dir", os.path.join(TMP, "other")],
                    capture_output=True, text=True, env=oncall, timeout=30)
@@ -260,7 +260,7 @@ def check_rows(b, name, want_status, shot):
             lat = "-" if d["latency_ms"] is None else "%d ms" % d["latency_ms"]
             err = (d["source"].get("error") or d["sink"].get("error") or "")
             want = [d["application"], d["pipeline"], d["status"], d["last_sync_time"] or "-", lat,
-                    "%.1f s" % float(d["lag_seconds"]), None, str(d.get("dead_letters", 0)), err]
+                    "%.1f s" % float(d["lag_seconds"]), None, str(d["sink"].get("dead_letters", 0)), err]
             if all(w is None or w == g for w, g in zip(want, row)):
                 check_rows.last = (row, d)
                 return True
