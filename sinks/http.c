@@ -282,6 +282,16 @@ static int send_batch(http_sink_t *s, cdc_err_t *err)
                                     "answers are not followed)");
             return -1;
         }
+        if (rc == CURLE_PEER_FAILED_VERIFICATION ||
+            rc == CURLE_SSL_CACERT_BADFILE) {
+            curl_slist_free_all(h);
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "the webhook %s: TLS certificate not accepted: %s",
+                        s->url.p, ebuf[0] ? ebuf : curl_easy_strerror(rc));
+            cdc_err_hint(err, "webhook.tls.ca must hold the CA that signed "
+                              "the receiver's certificate");
+            return -1;
+        }
         /* retriable: 408, 429, 5xx, transport errors */
         if (rc == CURLE_OK)
             curl_easy_getinfo(s->c, CURLINFO_RETRY_AFTER, &ra);

@@ -176,6 +176,18 @@ static int mq_connect(mqtt_sink_t *s, int first, cdc_err_t *err)
     }
     if (s->connack == 0)
         return 0;
+    if (s->connack < 0 && rc == MOSQ_ERR_TLS) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "MQTT broker %s:%d: the TLS handshake failed", s->host,
+                    s->port);
+        cdc_err_hint(err, "mqtt.tls.ca must hold the CA that signed the "
+                          "broker's certificate, issued for mqtt.host");
+        return -1;
+    }
+    if (s->connack < 0 && rc != MOSQ_ERR_SUCCESS)
+        return cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                           "MQTT broker %s:%d: %s", s->host, s->port,
+                           mosquitto_strerror(rc));
     if (s->connack > 0 && auth_refused(s->proto, s->connack)) {
         cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
                     "MQTT broker %s:%d refused the connection: %s", s->host,

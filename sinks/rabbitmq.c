@@ -202,6 +202,18 @@ static int rmq_connect(rmq_sink_t *s, cdc_err_t *err)
         }
     }
     rc = amqp_socket_open_noblock(sock, s->host, s->port, &tv);
+    if (rc == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ||
+        rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED) {
+        drop_conn(s);
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "RabbitMQ %s:%d: TLS certificate not accepted: %s",
+                    s->host, s->port, amqp_error_string2(rc));
+        cdc_err_hint(err, "rabbitmq.tls.ca must hold the CA that signed the "
+                          "broker's certificate, and the URL's host must be "
+                          "a DNS name of it (librabbitmq does not match IP "
+                          "addresses)");
+        return -1;
+    }
     if (rc) {
         drop_conn(s);
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,

@@ -572,6 +572,22 @@ kafka_stop() {
     write_env
 }
 
+# svc_certs: a test CA and a server certificate for 127.0.0.1/localhost in
+# $SVC_DIR/certs (made once), for the brokers' TLS listeners.
+svc_certs() {
+    local c=$SVC_DIR/certs
+    [ -f "$c/server.pem" ] && return 0
+    mkdir -p "$c"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=autoglm-cdc test CA" \
+        -keyout "$c/ca.key" -out "$c/ca.pem" >/dev/null 2>&1 || die "openssl: CA failed"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$c/server.key" \
+        -out "$c/server.csr" >/dev/null 2>&1 || die "openssl: CSR failed"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$c/san.ext"
+    openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -CAcreateserial \
+        -days 3650 -extfile "$c/san.ext" -out "$c/server.pem" >/dev/null 2>&1 || die "openssl: sign failed"
+    chmod 644 "$c"/*.pem "$c/server.key"
+}
+
 # ---------------------------------------------------------------------------
 # RabbitMQ (Debian rabbitmq-server, run as the current user with its own
 # Erlang node name, epmd port, cookie and data directory)
@@ -603,14 +619,24 @@ rmq_start() {
     mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/log"
     if rmq_running; then say "rabbitmq already running (pid $RMQ_PID, 127.0.0.1:$RMQ_PORT)"; return 0; fi
     local p
-    for p in RMQ_PORT RMQ_DIST_PORT RMQ_EPMD_PORT; do
+    svc_certs
+    for p in RMQ_PORT RMQ_DIST_PORT RMQ_EPMD_PORT RMQ_TLS_PORT; do
         if [ -z "${!p:-}" ] || ! port_free "${!p}"; then printf -v "$p" %s "$(free_port)"; fi
     done
     if [ ! -f "$RMQ_DIR/home/.erlang.cookie" ]; then
         head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RMQ_DIR/home/.erlang.cookie"
         chmod 400 "$RMQ_DIR/home/.erlang.cookie"
     fi
-    printf 'listeners.tcp.1 = 127.0.0.1:%s\ndisk_free_limit.absolute = 50MB\n' "$RMQ_PORT" >"$RMQ_DIR/rabbitmq.conf"
+    cat >"$RMQ_DIR/rabbitmq.conf" <<EOF
+listeners.tcp.1 = 127.0.0.1:$RMQ_PORT
+listeners.ssl.1 = 127.0.0.1:$RMQ_TLS_PORT
+ssl_options.cacertfile = $SVC_DIR/certs/ca.pem
+ssl_options.certfile = $SVC_DIR/certs/server.pem
+ssl_options.keyfile = $SVC_DIR/certs/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+disk_free_limit.absolute = 50MB
+EOF
     echo '[].' >"$RMQ_DIR/enabled_plugins"
     echo '[].' >"$RMQ_DIR/advanced.config"
     local log=$RMQ_DIR/log/server.out
@@ -625,6 +651,8 @@ rmq_start() {
         echo "RMQ_PORT=$RMQ_PORT"
         echo "RMQ_DIST_PORT=$RMQ_DIST_PORT"
         echo "RMQ_EPMD_PORT=$RMQ_EPMD_PORT"
+        echo "RMQ_TLS_PORT=$RMQ_TLS_PORT"
+        echo "SVC_CA='$SVC_DIR/certs/ca.pem'"
         echo "RMQ_USER=$RMQ_USER"
         echo "RMQ_PASSWORD=$RMQ_PASS"
         echo "RMQ_URL=amqp://$RMQ_USER:$RMQ_PASS@127.0.0.1:$RMQ_PORT/"
@@ -671,12 +699,18 @@ mq_start() {
     load_state mosquitto
     mkdir -p "$MQ_DIR/data"
     if mq_running; then say "mosquitto already running (pid $MQ_PID, 127.0.0.1:$MQ_PORT)"; return 0; fi
+    svc_certs
     if [ -z "${MQ_PORT:-}" ] || ! port_free "$MQ_PORT"; then MQ_PORT=$(free_port); fi
+    if [ -z "${MQ_TLS_PORT:-}" ] || ! port_free "$MQ_TLS_PORT"; then MQ_TLS_PORT=$(free_port); fi
     : >"$MQ_DIR/passwd"
     chmod 600 "$MQ_DIR/passwd"
     mosquitto_passwd -b "$MQ_DIR/passwd" "$MQ_USER" "$MQ_PASS" || die "mosquitto_passwd failed"
     cat >"$MQ_DIR/mosquitto.conf" <<EOF
 listener $MQ_PORT 127.0.0.1
+listener $MQ_TLS_PORT 127.0.0.1
+cafile $SVC_DIR/certs/ca.pem
+certfile $SVC_DIR/certs/server.pem
+keyfile $SVC_DIR/certs/server.key
 allow_anonymous false
 password_file $MQ_DIR/passwd
 persistence true
@@ -696,6 +730,8 @@ EOF
     WAIT_PID=
     {
         echo "MQ_PORT=$MQ_PORT"
+        echo "MQ_TLS_PORT=$MQ_TLS_PORT"
+        echo "SVC_CA='$SVC_DIR/certs/ca.pem'"
         echo "MQ_USER=$MQ_USER"
         echo "MQ_PASSWORD=$MQ_PASS"
         echo "MQ_DIR='$MQ_DIR'"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """A small webhook receiver for the HTTP sink tests, on 127.0.0.1.
 
-    webhook_recv.py PORTFILE LOGFILE
+    webhook_recv.py PORTFILE LOGFILE [CERT KEY]
 
 Listens on a free port (written to PORTFILE), HTTP/1.1 with keep-alive.
 Every POST is logged to LOGFILE as one JSON line, after it is answered:
@@ -98,6 +98,11 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 srv = S(("127.0.0.1", 0), H)
+if len(sys.argv) > 4:  # https with this certificate
+    import ssl  # noqa: E402
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 with open(PORTFILE + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 import os  # noqa: E402
