@@ -718,6 +718,7 @@ persistence_location $MQ_DIR/data/
 autosave_interval 1
 max_queued_messages 1000000
 max_inflight_messages 0
+set_tcp_nodelay true
 log_dest file $MQ_DIR/mosquitto.log
 user $(id -un)
 EOF

@@ -11,6 +11,8 @@
  *       {"rk":..,"id":..,"app":..,"type":..,"persistent":0|1,
  *        "headers":{..},"body":".."}
  *       and acking each, until IDLE_MS pass without a message
+ *   amqp_consume URL EXCHANGE QUEUE BINDKEY delete
+ *       delete QUEUE
  * Exit 0, or 1 with a message on stderr.
  */
 #include <stdio.h>
@@ -48,9 +50,9 @@ int main(int argc, char **argv)
     char *url;
     int drain;
 
-    if (argc < 6 || (strcmp(argv[5], "declare") && argc < 7)) {
+    if (argc < 6 || (!strcmp(argv[5], "drain") && argc < 7)) {
         fprintf(stderr, "usage: amqp_consume URL EXCHANGE QUEUE BINDKEY "
-                        "declare|drain IDLE_MS\n");
+                        "declare|delete|drain IDLE_MS\n");
         return 2;
     }
     drain = !strcmp(argv[5], "drain");
@@ -82,6 +84,10 @@ int main(int argc, char **argv)
                     amqp_cstring_bytes(argv[2]), amqp_cstring_bytes(argv[4]),
                     amqp_empty_table);
     die_rpc(amqp_get_rpc_reply(c), "queue.bind");
+    if (!strcmp(argv[5], "delete")) {
+        amqp_queue_delete(c, 1, amqp_cstring_bytes(argv[3]), 0, 0);
+        die_rpc(amqp_get_rpc_reply(c), "queue.delete");
+    }
     if (drain) {
         long idle = atol(argv[6]);
         cdc_buf_t b = CDC_BUF_INIT;
