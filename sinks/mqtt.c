@@ -229,10 +229,12 @@ static void reconnect(mqtt_sink_t *s)
                                                       10000);
 }
 
-/* Run the network loop for up to timeout_ms. */
+/* Run the network loop for up to timeout_ms, returning early once
+ * acknowledgements came in. */
 static void serve(mqtt_sink_t *s, int timeout_ms)
 {
     int64_t end = cdc_now_us() + (int64_t)timeout_ms * 1000;
+    int64_t before = s->inflight;
 
     do {
         int64_t left = (end - cdc_now_us()) / 1000;
@@ -253,7 +255,7 @@ static void serve(mqtt_sink_t *s, int timeout_ms)
                 on_disconnect(s->m, s, MOSQ_ERR_CONN_LOST, NULL);
             s->retry_at_us = 0;
         }
-    } while (!s->fatal && cdc_now_us() < end);
+    } while (!s->fatal && s->inflight >= before && cdc_now_us() < end);
 }
 
 static void key_text(mqtt_sink_t *s, const cdc_change_t *ch, cdc_buf_t *out)

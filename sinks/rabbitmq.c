@@ -457,10 +457,12 @@ static void on_return(rmq_sink_t *s, const amqp_basic_return_t *r)
     cdc_buf_free(&id);
 }
 
-/* Serve frames for up to timeout_ms. */
+/* Serve frames: wait up to timeout_ms for the first, then take what is
+ * already there and return (so write() can publish again at once). */
 static void serve(rmq_sink_t *s, int timeout_ms)
 {
     int64_t end = now_us() + (int64_t)timeout_ms * 1000;
+    int got = 0;
 
     for (;;) {
         amqp_frame_t f;
@@ -482,7 +484,7 @@ static void serve(rmq_sink_t *s, int timeout_ms)
                 usleep((useconds_t)w);
             continue;
         }
-        if (left < 0)
+        if (left < 0 || got)
             left = 0;
         tv.tv_sec = left / 1000000;
         tv.tv_usec = left % 1000000;
@@ -495,6 +497,7 @@ static void serve(rmq_sink_t *s, int timeout_ms)
             lost(s, amqp_error_string2(rc));
             continue;
         }
+        got = 1;
         if (f.frame_type != AMQP_FRAME_METHOD)
             continue;
         switch (f.payload.method.id) {

@@ -2,7 +2,8 @@
 // AmqpPub - the baseline of bench/bench_sinks.sh: a minimal publisher on
 // RabbitMQ's official Java client with the settings of our RabbitMQ sink:
 // publisher confirms with at most WINDOW unconfirmed messages, persistent,
-// mandatory, to a durable topic exchange.  Prints "<msgs> <seconds>" once
+// mandatory, to a durable topic exchange, with the properties the sink
+// sets (content type, app id, message id, timestamp, four headers).  Prints "<msgs> <seconds>" once
 // every message is confirmed.
 //   java -cp 'JARS/*' AmqpPub.java URI EXCHANGE ROUTINGKEY COUNT SIZE WINDOW
 import com.rabbitmq.client.*;
@@ -41,10 +42,18 @@ public class AmqpPub {
                 }
             });
             ch.addReturnListener(r -> { System.err.println("unroutable"); System.exit(1); });
-            AMQP.BasicProperties p = new AMQP.BasicProperties.Builder()
-                .deliveryMode(2).contentType("application/json").appId("bench").build();
             long t0 = System.nanoTime();
+            java.util.Date now = new java.util.Date();
             for (int i = 0; i < count; i++) {
+                String pos = "mysql-bin.000001:" + (4096 + i) + ":0";
+                java.util.Map<String, Object> h = new java.util.HashMap<>();
+                h.put("op", "insert");
+                h.put("db", "sbench");
+                h.put("table", "orders");
+                h.put("position", pos);
+                AMQP.BasicProperties p = new AMQP.BasicProperties.Builder()
+                    .deliveryMode(2).contentType("application/json").appId("bench")
+                    .messageId(pos).timestamp(now).headers(h).build();
                 room.acquire();
                 out.add(ch.getNextPublishSeqNo());
                 ch.basicPublish(ex, rk, true, p, body);
