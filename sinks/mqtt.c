@@ -145,6 +145,17 @@ static void on_publish(struct mosquitto *m, void *o, int mid, int rc,
     tx->pending--;
 }
 
+/* The handshake failed: an untrusted certificate, not worth retrying. */
+static int tls_refused(mqtt_sink_t *s, cdc_err_t *err)
+{
+    cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                "MQTT broker %s:%d: the TLS handshake failed", s->host,
+                s->port);
+    cdc_err_hint(err, "mqtt.tls.ca must hold the CA that signed the "
+                      "broker's certificate, issued for mqtt.host");
+    return -1;
+}
+
 /* Connect (first time or again); 0 when CONNACK accepted us. */
 static int mq_connect(mqtt_sink_t *s, int first, cdc_err_t *err)
 {
@@ -160,6 +171,8 @@ static int mq_connect(mqtt_sink_t *s, int first, cdc_err_t *err)
                                            s->keepalive, NULL, props)
                : mosquitto_reconnect(s->m);
     mosquitto_property_free_all(&props);
+    if (rc == MOSQ_ERR_TLS)
+        return tls_refused(s, err);
     if (rc != MOSQ_ERR_SUCCESS) {
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
                     "cannot connect to MQTT broker %s:%d: %s", s->host,
@@ -176,14 +189,8 @@ static int mq_connect(mqtt_sink_t *s, int first, cdc_err_t *err)
     }
     if (s->connack == 0)
         return 0;
-    if (s->connack < 0 && rc == MOSQ_ERR_TLS) {
-        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                    "MQTT broker %s:%d: the TLS handshake failed", s->host,
-                    s->port);
-        cdc_err_hint(err, "mqtt.tls.ca must hold the CA that signed the "
-                          "broker's certificate, issued for mqtt.host");
-        return -1;
-    }
+    if (s->connack < 0 && rc == MOSQ_ERR_TLS)
+        return tls_refused(s, err);
     if (s->connack < 0 && rc != MOSQ_ERR_SUCCESS)
         return cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
                            "MQTT broker %s:%d: %s", s->host, s->port,
