@@ -16,7 +16,11 @@ The checks, on a list of parsed envelopes in arrival order:
   * duplicates are returned so the caller can bound them.
 """
 import json
+import os
 import random
+import signal
+import subprocess
+import time
 
 import dblib
 from dblib import BIN, E, fail, my
@@ -127,3 +131,41 @@ def check(envs, w, what):
 
 def parse_lines(text):
     return [json.loads(l) for l in text.splitlines() if l.strip()]
+
+
+def kill9_loop(cmd, w, ckpt_path, logpath, procs, kills=5, seed=3):
+    """Start cmd, write to w for 1-2.5 s, SIGKILL it; kills times.
+    Returns the checkpoint offset read after each kill (0: none yet)."""
+    rnd = random.Random(seed)
+    ckpts = []
+    with open(logpath, "ab") as lf:
+        for _ in range(kills):
+            p = subprocess.Popen(cmd, stdout=lf, stderr=lf)
+            procs.append(p)
+            t_end = time.time() + rnd.uniform(1.0, 2.5)
+            while time.time() < t_end:
+                w.batch(200)
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            off = 0
+            if os.path.exists(ckpt_path):
+                off = int([l for l in open(ckpt_path) if l.startswith("offset=")][0]
+                          .split("=")[1])
+            ckpts.append(off)
+    return ckpts
+
+
+def check_kill9(envs, w, ckpts, what):
+    """check(), and every duplicate lies after the checkpoint of some kill
+    (it was not confirmed when the process died).  Returns duplicates."""
+    dups = check(envs, w, what)
+    seen = set()
+    for e in envs:
+        cid = change_id(e)
+        if cid in seen and not any(e["source"]["pos"] > c for c in ckpts):
+            fail("%s: duplicate %s at or before every checkpoint %s: it was confirmed"
+                 % (what, cid, ckpts))
+        seen.add(cid)
+    dblib.log("%s: %d kills, nothing lost, %d duplicates, all after a kill's checkpoint %s"
+              % (what, len(ckpts), dups, ckpts))
+    return dups

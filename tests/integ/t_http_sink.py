@@ -21,8 +21,6 @@ import hashlib
 import hmac
 import json
 import os
-import random
-import signal
 import subprocess
 import tempfile
 import time
@@ -194,32 +192,13 @@ log("400: exit 65; dead-letter mode keeps the refused change (%s) and delivers t
 base, lf = receiver("kill")
 w = new_db("5", seed=21)
 cmd = cdc(w, "wh5", base, ["-X", "webhook.batch=100"], idle=None)
-rnd = random.Random(5)
-ckpts = []
-logf = open(os.path.join(TMP, "wh5.log"), "ab")
-for k in range(4):
-    p = subprocess.Popen(cmd, stdout=logf, stderr=logf)
-    procs.append(p)
-    t_end = time.time() + rnd.uniform(1.0, 2.0)
-    while time.time() < t_end:
-        w.batch(200)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    ck = os.path.join(TMP, "state", "wh5.ckpt")
-    ckpts.append(int([l for l in open(ck) if l.startswith("offset=")][0].split("=")[1])
-                 if os.path.exists(ck) else 0)
+ckpts = sinklib.kill9_loop(cmd, w, os.path.join(TMP, "state", "wh5.ckpt"),
+                           os.path.join(TMP, "wh5.log"), procs, kills=4, seed=5)
 w.batch(200)
 if cdc(w, "wh5", base, ["-X", "webhook.batch=100"]):
     fail("kill -9 catch-up failed")
 envs = envelopes(requests(lf), "array")
-dups = sinklib.check(envs, w, "webhook kill -9")
-seen = set()
-for e in envs:
-    cid = sinklib.change_id(e)
-    if cid in seen and not any(e["source"]["pos"] > c for c in ckpts):
-        fail("duplicate %s at or before every checkpoint %s" % (cid, ckpts))
-    seen.add(cid)
-log("kill -9 x4: nothing lost, %d duplicates after checkpoints" % dups)
+sinklib.check_kill9(envs, w, ckpts, "webhook kill -9")
 
 # ---- 6. XML ---------------------------------------------------------------------------
 base, lf = receiver("xml")

@@ -15,8 +15,6 @@ mosquitto); read back with mosquitto_sub on a persistent QoS 1 session.
 """
 import json
 import os
-import random
-import signal
 import subprocess
 import tempfile
 import time
@@ -111,33 +109,13 @@ dbs.append(db)
 w = sinklib.Workload(db, seed=9)
 sub_register("sub-" + db, db + "/#")
 cmd = cdc(w, "mqk", ["-X", "mqtt.client_id=cdc-" + db], idle=None)
-rnd = random.Random(4)
-ckpts = []
-lf = open(os.path.join(TMP, "mqk.log"), "ab")
-for k in range(5):
-    p = subprocess.Popen(cmd, stdout=lf, stderr=lf)
-    procs.append(p)
-    t_end = time.time() + rnd.uniform(1.0, 2.5)
-    while time.time() < t_end:
-        w.batch(200)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    ck = os.path.join(TMP, "state", "mqk.ckpt")
-    ckpts.append(int([l for l in open(ck) if l.startswith("offset=")][0].split("=")[1])
-                 if os.path.exists(ck) else 0)
+ckpts = sinklib.kill9_loop(cmd, w, os.path.join(TMP, "state", "mqk.ckpt"),
+                           os.path.join(TMP, "mqk.log"), procs, seed=4)
 w.batch(300)
 if cdc(w, "mqk", ["-X", "mqtt.client_id=cdc-" + db]):
     fail("kill -9 catch-up run failed")
 envs = [json.loads(p) for _, _, p in sub_read(db + "/#", "sub-" + db, wait=10)]
-dups = sinklib.check(envs, w, "mqtt kill -9")
-seen = set()
-for e in envs:
-    cid = sinklib.change_id(e)
-    if cid in seen and not any(e["source"]["pos"] > c for c in ckpts):
-        fail("duplicate %s at or before every checkpoint %s" % (cid, ckpts))
-    seen.add(cid)
-log("kill -9 x5: %d changes, nothing lost, %d duplicates after checkpoints %s"
-    % (w.changes, dups, ckpts))
+sinklib.check_kill9(envs, w, ckpts, "mqtt kill -9")
 
 # ---- 4. broker outage -----------------------------------------------------------
 db = "mqo_%d" % PID

@@ -15,11 +15,8 @@ rabbitmq); a durable queue bound with '#' is read back by amqp_consume.
 """
 import json
 import os
-import random
-import signal
 import subprocess
 import tempfile
-import time
 
 import dblib
 import sinklib
@@ -104,36 +101,14 @@ state = os.path.join(TMP, "state")
 cmd = sinklib.cdc_cmd(w2, "rmq2", state, ["--sink", "rabbitmq", "-X",
                                           "rabbitmq.url=" + E["RMQ_URL"], "-X",
                                           "rabbitmq.exchange=" + EX])
-rnd = random.Random(3)
-ckpts = []
-lf = open(os.path.join(TMP, "kill9.log"), "ab")
-for k in range(5):
-    p = subprocess.Popen(cmd, stdout=lf, stderr=lf)
-    procs.append(p)
-    t_end = time.time() + rnd.uniform(1.0, 2.5)
-    while time.time() < t_end:
-        w2.batch(200)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    ck = os.path.join(state, "rmq2.ckpt")
-    off = 0
-    if os.path.exists(ck):
-        off = int([l for l in open(ck) if l.startswith("offset=")][0].split("=")[1])
-    ckpts.append(off)
+ckpts = sinklib.kill9_loop(cmd, w2, os.path.join(state, "rmq2.ckpt"),
+                           os.path.join(TMP, "kill9.log"), procs)
 w2.batch(300)
 rc = run_cdc(w2, "rmq2", logname="kill9.log")
 if rc != 0:
     fail("catch-up run exited %d" % rc)
 envs2 = [json.loads(m["body"]) for m in consume(Q2, DB2 + ".#")]
-dups = sinklib.check(envs2, w2, "rabbitmq kill -9")
-seen = set()
-for e in envs2:
-    cid = sinklib.change_id(e)
-    if cid in seen and not any(e["source"]["pos"] > c for c in ckpts):
-        fail("duplicate %s is at or before every checkpoint %s: it was confirmed" % (cid, ckpts))
-    seen.add(cid)
-log("kill -9 x5: %d changes, nothing lost, %d duplicates, all after a kill's checkpoint %s"
-    % (w2.changes, dups, ckpts))
+sinklib.check_kill9(envs2, w2, ckpts, "rabbitmq kill -9")
 
 # ---- 3. bad credentials ---------------------------------------------------
 r = subprocess.run([dblib.BIN, "--source", "mysql", "--sink", "rabbitmq", "-X",
