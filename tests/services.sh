@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # tests/services.sh - start and stop the real servers the integration tests
 # use: MariaDB (binlog in ROW/FULL/FULL metadata, GTID), PostgreSQL 15
-# (wal_level=logical) and Apache Kafka (single KRaft node, broker and
-# controller in one JVM, jars from Maven Central).
+# (wal_level=logical), Apache Kafka (single KRaft node, broker and
+# controller in one JVM, jars from Maven Central), RabbitMQ (Debian
+# rabbitmq-server: own Erlang node name, epmd port and cookie; user cdc)
+# and Mosquitto (password file, persistence); both brokers also get a TLS
+# listener with a certificate from a test CA ($SVC_DIR/certs, SVC_CA).
 #
 # Usage:
 #   tests/services.sh up [mariadb] [postgres] [kafka] [rabbitmq] [mosquitto]
