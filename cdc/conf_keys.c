@@ -161,8 +161,9 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Any librdkafka property, passed verbatim and checked by librdkafka "
      "(e.g. kafka.security.protocol, kafka.sasl.password)."},
     /* ---- RabbitMQ sink ---- */
-    {"rabbitmq.url", S, "amqp://127.0.0.1:5672/", 0, 0, NULL, SECRET, NULL, "rabbitmq sink",
-     "amqp://[user[:password]@]host[:port][/vhost]; amqps:// for TLS."},
+    {"rabbitmq.url", S, "amqp://127.0.0.1:5672/", 0, 0, NULL, 0, NULL, "rabbitmq sink",
+     "amqp://[user[:password]@]host[:port][/vhost]; amqps:// for TLS. A password here is "
+     "masked in logs and config output; rabbitmq.password_file keeps it out of the file."},
     {"rabbitmq.user", S, "guest", 0, 0, NULL, 0, NULL, "rabbitmq sink",
      "User (overrides the URL)."},
     {"rabbitmq.password", S, "guest", 0, 0, NULL, SECRET, NULL, "rabbitmq sink",
