@@ -54,6 +54,7 @@
 #include "cdc/conf.h"
 #include "cdc/log.h"
 #include "cdc/metrics.h"
+#include "cdc/pipeline.h"
 #include "cdc/plugin.h"
 #include "cdc/util.h"
 #include "sinks/dead_letter.h"
@@ -326,7 +327,16 @@ static int send_batch(http_sink_t *s, cdc_err_t *err)
         }
         s->retries++;
         attempt++;
-        usleep((useconds_t)wait_ms * 1000);
+        for (int64_t t = 0; t < wait_ms && !cdc_pipeline_stop; t += 100)
+            usleep((useconds_t)(wait_ms - t < 100 ? wait_ms - t : 100) * 1000);
+        if (cdc_pipeline_stop) {
+            /* SIGTERM while retrying: the batch is not delivered, the
+             * checkpoint stays before it */
+            curl_slist_free_all(h);
+            return cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                               "stopped while the webhook %s was failing",
+                               s->url.p);
+        }
     }
 }
 

@@ -49,6 +49,7 @@
 
 #include "cdc/conf.h"
 #include "cdc/log.h"
+#include "cdc/pipeline.h"
 #include "cdc/plugin.h"
 #include "cdc/util.h"
 #include "sinks/msg.h"
@@ -321,6 +322,12 @@ static int publish(mqtt_sink_t *s, cdc_txn_t *tx, const cdc_change_t *ch,
         serve(s, 100);
         if (s->fatal)
             break;
+        if (cdc_pipeline_stop) {
+            mosquitto_property_free_all(&props);
+            return cdc_err_set(err, CDC_EXIT_UNAVAILABLE,
+                               CDC_ERR_F_RETRIABLE, "stopped while the MQTT "
+                               "broker was unreachable");
+        }
     }
     mosquitto_property_free_all(&props);
     if (s->fatal) {
@@ -354,8 +361,13 @@ static int mqtt_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
     if (tx->skipped)
         tx->pending = 0;
     for (uint32_t i = 0; !tx->skipped && i < tx->nchanges; i++) {
-        while (!s->fatal && s->inflight >= s->max_inflight)
+        while (!s->fatal && s->inflight >= s->max_inflight &&
+               !cdc_pipeline_stop)
             serve(s, 50);
+        if (s->inflight >= s->max_inflight && !s->fatal)
+            return cdc_err_set(err, CDC_EXIT_UNAVAILABLE,
+                               CDC_ERR_F_RETRIABLE, "stopped while waiting "
+                               "for the MQTT broker");
         if (publish(s, tx, &tx->changes[i], err))
             return -1;
     }

@@ -53,6 +53,7 @@
 #include "cdc/checkpoint.h"
 #include "cdc/conf.h"
 #include "cdc/log.h"
+#include "cdc/pipeline.h"
 #include "cdc/plugin.h"
 #include "cdc/util.h"
 #include "sinks/msg.h"
@@ -570,8 +571,13 @@ static int rmq_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         enqueue(s, tx, -1);
     tx->pending = (int)tx->nchanges + (s->event ? 1 : 0);
     pump(s);
-    while (!s->fatal && (int64_t)(s->n - s->head) > s->max_unconfirmed)
+    while (!s->fatal && (int64_t)(s->n - s->head) > s->max_unconfirmed) {
+        if (cdc_pipeline_stop) /* the txn stays pending: no checkpoint */
+            return cdc_err_set(err, CDC_EXIT_UNAVAILABLE,
+                               CDC_ERR_F_RETRIABLE, "stopped while waiting "
+                               "for RabbitMQ to confirm messages");
         serve(s, 100);
+    }
     return s->fatal ? fatal_err(s, err) : 0;
 }
 
