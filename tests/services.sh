@@ -602,6 +602,10 @@ rmq_env() {   # the environment every rabbitmq command needs
     export HOME=$RMQ_DIR/home
     export RABBITMQ_NODENAME=cdc$RMQ_PORT@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
     export RABBITMQ_NODE_PORT=$RMQ_PORT RABBITMQ_DIST_PORT=$RMQ_DIST_PORT ERL_EPMD_PORT=$RMQ_EPMD_PORT
+    export ERL_EPMD_ADDRESS=127.0.0.1
+    # Erlang distribution (node and CLI) on loopback only
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
     export RABBITMQ_MNESIA_BASE=$RMQ_DIR/mnesia RABBITMQ_LOG_BASE=$RMQ_DIR/log
     export RABBITMQ_CONFIG_FILE=$RMQ_DIR/rabbitmq RABBITMQ_ENABLED_PLUGINS_FILE=$RMQ_DIR/enabled_plugins
     export RABBITMQ_PID_FILE=$RMQ_DIR/rabbitmq.pid RABBITMQ_ADVANCED_CONFIG_FILE=$RMQ_DIR/advanced.config
@@ -674,9 +678,11 @@ rmq_stop() {
         say "rabbitmq stopped"
     fi
     # the node's own epmd (on our private port) goes too
-    local e
-    e=$(pgrep -f "epmd.*-port ${RMQ_EPMD_PORT:-none}\b" 2>/dev/null | head -1)
-    [ -n "$e" ] && kill "$e" 2>/dev/null
+    if [ -n "${RMQ_EPMD_PORT:-}" ]; then
+        local epmd
+        epmd=$(ls /usr/lib/erlang/erts-*/bin/epmd 2>/dev/null | head -1)
+        [ -n "$epmd" ] && ERL_EPMD_PORT=$RMQ_EPMD_PORT "$epmd" -kill >/dev/null 2>&1
+    fi
     [ -f "$(state_file rabbitmq)" ] && sed -i 's/^RMQ_PID=.*/RMQ_PID=/' "$(state_file rabbitmq)"
     write_env
 }
