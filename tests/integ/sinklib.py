@@ -23,7 +23,7 @@ import subprocess
 import time
 
 import dblib
-from dblib import BIN, E, fail, my
+from dblib import BIN, BUILD, E, fail, my
 
 
 class Workload:
@@ -169,3 +169,13 @@ def check_kill9(envs, w, ckpts, what):
     dblib.log("%s: %d kills, nothing lost, %d duplicates, all after a kill's checkpoint %s"
               % (what, len(ckpts), dups, ckpts))
     return dups
+
+
+def amqp_consume():
+    """Path of the tests/integ/amqp_consume helper, built when missing."""
+    prog = os.path.join(BUILD, "tests/integ/amqp_consume")
+    if not os.access(prog, os.X_OK):
+        subprocess.run(["make", "-C", BUILD, "tests/integ/amqp_consume"], capture_output=True)
+    if not os.access(prog, os.X_OK):
+        dblib.skip("%s missing (make -C %s tests/integ/amqp_consume)" % (prog, BUILD))
+    return prog

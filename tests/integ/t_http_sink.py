@@ -31,10 +31,7 @@ import dblib
 import sinklib
 from dblib import E, ROOT, fail, log
 
-dblib.need("MYSQL_PORT", what="MariaDB")
-for tool in ("xmllint",):
-    if subprocess.run(["sh", "-c", "command -v " + tool], capture_output=True).returncode:
-        fail("%s missing (scripts/deps.sh installs libxml2-utils)" % tool)
+dblib.need("MYSQL_PORT", what="MariaDB", tools=("xmllint",))
 PID = os.getpid()
 TMP = tempfile.mkdtemp(prefix="cdc-http.")
 procs, dbs = [], []

@@ -23,7 +23,7 @@ import dblib
 import sinklib
 from dblib import E, ROOT, fail, log
 
-dblib.need("MYSQL_PORT", "MQ_PORT", what="MariaDB and Mosquitto")
+dblib.need("MYSQL_PORT", "MQ_PORT", what="MariaDB and Mosquitto", tools=("mosquitto_sub",))
 PID = os.getpid()
 TMP = tempfile.mkdtemp(prefix="cdc-mqtt.")
 DOWN_S = int(os.environ.get("CDC_OUTAGE_S", "30"))

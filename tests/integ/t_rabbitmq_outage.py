@@ -13,10 +13,10 @@ import time
 
 import dblib
 import sinklib
-from dblib import BUILD, E, ROOT, fail, log
+from dblib import E, ROOT, fail, log
 
 dblib.need("MYSQL_PORT", "RMQ_URL", what="MariaDB and RabbitMQ")
-CONSUME = os.path.join(BUILD, "tests/integ/amqp_consume")
+CONSUME = sinklib.amqp_consume()
 DOWN_S = int(os.environ.get("CDC_OUTAGE_S", "30"))
 PID = os.getpid()
 DB = "rmqo_%d" % PID

@@ -20,12 +20,10 @@ import tempfile
 
 import dblib
 import sinklib
-from dblib import BUILD, E, fail, log
+from dblib import E, fail, log
 
 dblib.need("MYSQL_PORT", "RMQ_URL", what="MariaDB and RabbitMQ")
-CONSUME = os.path.join(BUILD, "tests/integ/amqp_consume")
-if not os.access(CONSUME, os.X_OK):
-    fail("%s missing (make -C build check builds it)" % CONSUME)
+CONSUME = sinklib.amqp_consume()
 
 PID = os.getpid()
 DB = "rmq_%d" % PID

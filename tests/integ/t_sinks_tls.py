@@ -14,10 +14,11 @@ import time
 
 import dblib
 import sinklib
-from dblib import BUILD, E, ROOT, fail, log
+from dblib import E, ROOT, fail, log
 
 dblib.need("MYSQL_PORT", "RMQ_TLS_PORT", "MQ_TLS_PORT", "SVC_CA",
-           what="MariaDB, RabbitMQ and Mosquitto with TLS listeners")
+           what="MariaDB, RabbitMQ and Mosquitto with TLS listeners",
+           tools=("openssl", "mosquitto_sub"))
 PID = os.getpid()
 TMP = tempfile.mkdtemp(prefix="cdc-tls.")
 DB = "tls_%d" % PID
@@ -50,7 +51,7 @@ def refused(name, sink_args, key):
 
 # RabbitMQ: amqps to localhost (librabbitmq matches DNS names only)
 EX = "tls_%d" % PID
-CONSUME = os.path.join(BUILD, "tests/integ/amqp_consume")
+CONSUME = sinklib.amqp_consume()
 subprocess.run([CONSUME, E["RMQ_URL"], EX, "q" + EX, "#", "declare"], check=True)
 url = "amqps://%s:%s@localhost:%s/" % (E["RMQ_USER"], E["RMQ_PASSWORD"], E["RMQ_TLS_PORT"])
 rc, text = run("rmq", ["--sink", "rabbitmq", "-X", "rabbitmq.url=" + url, "-X",
