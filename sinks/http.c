@@ -421,8 +421,7 @@ static int open_dead_letter(http_sink_t *s, const cdc_conf_t *conf,
         return 0;
     cdc_buf_printf(&def, "%s/%s.dead_letter.jsonl",
                    cdc_conf_get(conf, "state.dir", "state"),
-                   cdc_conf_get(conf, "pipeline.name",
-                                cdc_conf_get(conf, "source.type", "cdc")));
+                   cdc_conf_pipeline(conf));
     s->dl_path = cdc_xstrdup(cdc_conf_get(conf, "errors.dead_letter_file",
                                           def.p));
     cdc_buf_free(&def);

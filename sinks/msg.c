@@ -26,10 +26,7 @@ int cdc_msg_fmt_init(cdc_msg_fmt_t *f, const cdc_conf_t *conf,
         cdc_err_hint(err, "use --format autoglm, debezium or xml");
         return -1;
     }
-    f->app = cdc_xstrdup(cdc_conf_get(
-        conf, "application_id",
-        cdc_conf_get(conf, "pipeline.name",
-                     cdc_conf_get(conf, "source.type", "autoglm-cdc"))));
+    f->app = cdc_xstrdup(cdc_conf_app_id(conf));
     f->env.application_id = f->app;
     return 0;
 }

@@ -179,3 +179,13 @@ def amqp_consume():
     if not os.access(prog, os.X_OK):
         dblib.skip("%s missing (make -C %s tests/integ/amqp_consume)" % (prog, BUILD))
     return prog
+
+
+def wait_log(path, text, timeout=60):
+    """Wait until the log file at path contains text; fail() after timeout s."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if os.path.exists(path) and text in open(path, errors="replace").read():
+            return
+        time.sleep(0.2)
+    fail("%r did not appear in %s within %d s" % (text, path, timeout))

@@ -137,7 +137,8 @@ if p.poll() is not None:
     fail("autoglm-cdc exited while the broker was down")
 subprocess.run([SVC, "start", "mosquitto"], check=True, capture_output=True)
 w.batch(1000)
-time.sleep(5)
+sinklib.wait_log(os.path.join(TMP, "mqo.log"), "reconnected")  # backoff is up to 10 s
+time.sleep(3)
 p.terminate()
 if p.wait(timeout=60):
     fail("autoglm-cdc exited %d after SIGTERM" % p.returncode)

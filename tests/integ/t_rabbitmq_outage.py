@@ -60,7 +60,8 @@ if p.poll() is not None:
 broker("start")
 log("broker was down %.0f s" % (time.time() - t_down))
 w.batch(1000)
-time.sleep(8)
+sinklib.wait_log(os.path.join(TMP, "cdc.log"), "republishing")  # backoff is up to 10 s
+time.sleep(3)
 p.terminate()
 p.wait(timeout=60)
 if p.returncode != 0:
