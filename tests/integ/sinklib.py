@@ -26,10 +26,21 @@ import dblib
 from dblib import BIN, BUILD, E, fail, my
 
 
+_SEED = []
+
+
+def test_seed():
+    """The test's seed (CDC_TEST_SEED, dblib.test_seed), taken once."""
+    if not _SEED:
+        _SEED.append(dblib.test_seed())
+    return _SEED[0]
+
+
 class Workload:
     def __init__(self, db, nkeys=200, seed=11):
+        """seed: this workload's offset from the test seed."""
         self.db, self.nkeys = db, nkeys
-        self.rnd = random.Random(seed)
+        self.rnd = random.Random(test_seed() * 1000 + seed)
         self.counter = {}
         self.live = set()
         self.changes = 0
@@ -136,7 +147,7 @@ def parse_lines(text):
 def kill9_loop(cmd, w, ckpt_path, logpath, procs, kills=5, seed=3):
     """Start cmd, write to w for 1-2.5 s, SIGKILL it; kills times.
     Returns the checkpoint offset read after each kill (0: none yet)."""
-    rnd = random.Random(seed)
+    rnd = random.Random(test_seed() * 1000 + seed)
     ckpts = []
     with open(logpath, "ab") as lf:
         for _ in range(kills):
@@ -145,6 +156,8 @@ def kill9_loop(cmd, w, ckpt_path, logpath, procs, kills=5, seed=3):
             t_end = time.time() + rnd.uniform(1.0, 2.5)
             while time.time() < t_end:
                 w.batch(200)
+            if p.poll() is not None:
+                fail("autoglm-cdc exited (%d) before kill -9" % p.returncode)
             p.send_signal(signal.SIGKILL)
             p.wait()
             off = 0
