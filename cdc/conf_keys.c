@@ -96,7 +96,12 @@ const cdc_conf_key_t cdc_conf_keys[] = {
 
     /* ---- MySQL / MariaDB source ---- */
     {"mysql.dsn", S, NULL, 0, 0, NULL, SECRET, "--mysql-dsn", "mysql source, backfill, validate",
-     "mysql://user:password@host:port[/db]."},
+     "mysql://user:password@host:port[,host:port...][/db]; several servers: failover by GTID "
+     "(docs/OPERATIONS.md)."},
+    {"mysql.hosts", L, NULL, 0, 0, NULL, 0, NULL, "mysql source",
+     "More servers host:port,... the source may fail over to (by GTID, docs/OPERATIONS.md)."},
+    {"mysql.failover_read_only", B, "false", 0, 0, NULL, 0, NULL, "mysql source",
+     "Also fail over to a read-only server (a replica) that holds every delivered GTID."},
     {"mysql.host", S, "127.0.0.1", 0, 0, NULL, 0, NULL, "mysql source, backfill, validate",
      "Server host (overrides the DSN)."},
     {"mysql.port", I, "3306", 1, 65535, NULL, 0, NULL, "mysql source, backfill, validate",
@@ -111,8 +116,11 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "mysql source", "Our replica server_id; must differ from every other replica."},
     {"mysql.from", S, "now", 0, 0, NULL, 0, "--from", "mysql source",
      "Where a pipeline without checkpoint starts: now, beginning, FILE:POS or a GTID set."},
-    {"mysql.heartbeat_ms", I, "5000", 100, 3600000, NULL, 0, NULL, "mysql source",
-     "Heartbeat period the server is asked for (ms)."},
+    {"mysql.heartbeat_s", I, "5", 1, 3600, NULL, 0, NULL, "mysql source",
+     "A binlog link silent this long (no event, no heartbeat) counts as lost and is "
+     "reconnected (s)."},
+    {"mysql.heartbeat_ms", I, "<mysql.heartbeat_s / 4>", 100, 3600000, NULL, 0, NULL, "mysql source",
+     "Heartbeat period the server is asked for (ms), at most half of mysql.heartbeat_s."},
     {"mysql.connect_timeout_ms", I, "10000", 100, 3600000, NULL, 0, NULL, "mysql source, backfill",
      "Connect timeout (ms)."},
     {"mysql.queue_txns", I, "128", 1, 1000000, NULL, 0, NULL, "mysql source",
@@ -142,6 +150,15 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Replication origin globs whose changes are skipped (two-way sync)."},
     {"postgres.from", S, "now", 0, 0, NULL, 0, "--from", "postgres source",
      "Where a pipeline without checkpoint starts: now or an LSN X/Y."},
+    {"postgres.status_interval_s", I, "10", 1, 3600, NULL, 0, NULL, "postgres source",
+     "Standby status update period (s); each asks the server for a reply."},
+    {"postgres.timeout_s", I, "30", 0, 86400, NULL, 0, NULL, "postgres source",
+     "Nothing from the server this long while a reply is due: the link counts as lost "
+     "(s; 0: off; at least twice postgres.status_interval_s). Also the session's "
+     "wal_sender_timeout."},
+    {"postgres.slot_failover", B, "true", 0, 0, NULL, 0, NULL, "postgres source",
+     "PostgreSQL 17+: create the slot with failover, so standbys with sync_replication_slots "
+     "carry it over."},
     {"postgres.heartbeat_ms", I, "0", 0, 3600000, NULL, 0, NULL, "postgres source",
      "Standby status period (ms; 0: the default of the source)."},
 
@@ -155,6 +172,12 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Message key: the primary key as a JSON object, or none."},
     {"kafka.tombstones", B, "false", 0, 0, NULL, 0, NULL, "kafka sink",
      "Send a tombstone (null value) after each delete."},
+    {"kafka.topic_replication_factor", I, "<broker default>", -1, 10000, NULL, 0, NULL, "kafka sink",
+     "Create each topic on first use with this replication factor (-1: broker default)."},
+    {"kafka.topic_min_insync_replicas", I, "<broker default>", 1, 10000, NULL, 0, NULL, "kafka sink",
+     "Create each topic on first use with this min.insync.replicas."},
+    {"kafka.topic_partitions", I, "<broker default>", -1, 10000, NULL, 0, NULL, "kafka sink",
+     "Create each topic on first use with this many partitions (-1: broker default)."},
     {"kafka.group.id", S, "autoglm-cdc-<pipeline.name>", 0, 0, NULL, 0, NULL, "kafka source",
      "Consumer group."},
     {"kafka.*", CDC_KT_NAMESPACE, NULL, 0, 0, NULL, 0, "-X kafka.<property>=V", "kafka sink, kafka source",
