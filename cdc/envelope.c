@@ -22,6 +22,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "cdc/envelope.h"
+#include "cdc/jsontree.h"
 #include "cdc/pow10_tab.h"
 
 int cdc_format_parse(const char *s, cdc_format_t *out)
@@ -697,7 +698,7 @@ void cdc_json_tree_text(cdc_buf_t *b, const struct yajl_val_s *v)
     else if (YAJL_IS_FALSE(v))
         cdc_buf_puts(b, "false");
     else if (YAJL_IS_STRING(v))
-        cdc_json_string(b, v->u.string, strlen(v->u.string));
+        cdc_json_string(b, v->u.string, cdc_json_strlen(v));
     else if (YAJL_IS_NUMBER(v))
         cdc_buf_puts(b, v->u.number.r);
     else if (YAJL_IS_ARRAY(v)) {
@@ -733,7 +734,7 @@ void cdc_json_to_value(cdc_arena_t *a, cdc_value_t *cv,
         cv->u.b = YAJL_IS_TRUE(v);
     } else if (YAJL_IS_STRING(v)) {
         cv->kind = CDC_V_STRING;
-        cv->len = strlen(v->u.string);
+        cv->len = cdc_json_strlen(v);
         cv->s = cdc_arena_memdup(a, v->u.string, cv->len);
     } else if (YAJL_IS_INTEGER(v)) {
         cv->kind = CDC_V_INT;

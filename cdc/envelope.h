@@ -120,7 +120,8 @@ void cdc_json_image(cdc_buf_t *out, const cdc_table_t *t,
 /** @brief "\"name\":" of a column, cached in the column. */
 void cdc_json_col_key(cdc_buf_t *out, const cdc_column_t *c);
 
-/* -- reading envelopes back (Kafka source, mapping test) ------------- */
+/* -- reading envelopes back (Kafka source, mapping test); the trees come
+ * from cdc_json_parse (cdc/jsontree.h), so strings keep their length */
 struct yajl_val_s;
 /** @brief Append the JSON text of a parsed yajl tree node (NULL: null). */
 void cdc_json_tree_text(cdc_buf_t *out, const struct yajl_val_s *v);

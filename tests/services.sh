@@ -2,11 +2,15 @@
 # SPDX-License-Identifier: Apache-2.0
 # tests/services.sh - start and stop the real servers the integration tests
 # use: MariaDB (binlog in ROW/FULL/FULL metadata, GTID), PostgreSQL 15
-# (wal_level=logical) and Apache Kafka (single KRaft node, broker and
-# controller in one JVM, jars from Maven Central).
+# (wal_level=logical), Apache Kafka (single KRaft node, broker and
+# controller in one JVM, jars from Maven Central), RabbitMQ (Debian
+# rabbitmq-server: own Erlang node name, epmd port and cookie; user cdc)
+# and Mosquitto (password file, persistence); both brokers also get a TLS
+# listener with a certificate from a test CA ($SVC_DIR/certs, SVC_CA).
 #
 # Usage:
-#   tests/services.sh up [mariadb] [postgres] [kafka]   (no name = all)
+#   tests/services.sh up [mariadb] [postgres] [kafka] [rabbitmq] [mosquitto]
+#                                                        (no name = all)
 #   tests/services.sh up kafka-cluster                   3 KRaft brokers (fault tests)
 #   tests/services.sh up mariadb-replica                 GTID replica of mariadb (fault tests)
 #   tests/services.sh up pg18                            PG 18 primary + standby (fault tests)
@@ -49,7 +53,7 @@ MY_USER=cdc MY_PASS=cdcpass MY_ROOT_PASS=rootpass
 PG_USER=cdc PG_PASS=cdcpass PG_SUPER=postgres PG_SUPER_PASS=pgpass
 DB=cdctest
 
-ALL="mariadb postgres kafka"
+ALL="mariadb postgres kafka rabbitmq mosquitto"
 # started only when named (fault tests): not part of a plain `up`
 EXTRA="kafka-cluster mariadb-replica pg18"
 
@@ -144,6 +148,9 @@ ensure_deps() {
     kafka) command -v java >/dev/null || missing=1
            command -v mvn >/dev/null || missing=1
            command -v kcat >/dev/null || missing=1 ;;
+    rabbitmq) [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing=1 ;;
+    mosquitto) command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing=1
+               command -v mosquitto_sub >/dev/null || missing=1 ;;
     esac
     command -v python3 >/dev/null || missing=1
     if [ $missing = 1 ]; then
@@ -598,6 +605,192 @@ kafka_stop() {
     write_env
 }
 
+# svc_certs: a test CA and a server certificate for 127.0.0.1/localhost in
+# $SVC_DIR/certs (made once), for the brokers' TLS listeners.
+svc_certs() {
+    local c=$SVC_DIR/certs
+    [ -f "$c/server.pem" ] && return 0
+    mkdir -p "$c"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=autoglm-cdc test CA" \
+        -keyout "$c/ca.key" -out "$c/ca.pem" >/dev/null 2>&1 || die "openssl: CA failed"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$c/server.key" \
+        -out "$c/server.csr" >/dev/null 2>&1 || die "openssl: CSR failed"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$c/san.ext"
+    openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" -CAcreateserial \
+        -days 3650 -extfile "$c/san.ext" -out "$c/server.pem" >/dev/null 2>&1 || die "openssl: sign failed"
+    chmod 644 "$c"/*.pem "$c/server.key"
+}
+
+# ---------------------------------------------------------------------------
+# RabbitMQ (Debian rabbitmq-server, run as the current user with its own
+# Erlang node name, epmd port, cookie and data directory)
+
+RMQ_DIR=$SVC_DIR/rabbitmq
+RMQ_USER=cdc RMQ_PASS=cdcpass
+
+rmq_env() {   # the environment every rabbitmq command needs
+    export HOME=$RMQ_DIR/home
+    export RABBITMQ_NODENAME=cdc$RMQ_PORT@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_NODE_PORT=$RMQ_PORT RABBITMQ_DIST_PORT=$RMQ_DIST_PORT ERL_EPMD_PORT=$RMQ_EPMD_PORT
+    export ERL_EPMD_ADDRESS=127.0.0.1
+    # Erlang distribution (node and CLI) on loopback only
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    export RABBITMQ_MNESIA_BASE=$RMQ_DIR/mnesia RABBITMQ_LOG_BASE=$RMQ_DIR/log
+    export RABBITMQ_CONFIG_FILE=$RMQ_DIR/rabbitmq RABBITMQ_ENABLED_PLUGINS_FILE=$RMQ_DIR/enabled_plugins
+    export RABBITMQ_PID_FILE=$RMQ_DIR/rabbitmq.pid RABBITMQ_ADVANCED_CONFIG_FILE=$RMQ_DIR/advanced.config
+}
+
+rmq_ctl() { (rmq_env; /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$RABBITMQ_NODENAME" "$@"); }
+
+rmq_running() {
+    load_state rabbitmq
+    alive "${RMQ_PID:-}"
+}
+
+rmq_ready() { rmq_ctl await_startup --timeout 2 >/dev/null 2>&1; }
+
+rmq_start() {
+    ensure_deps rabbitmq
+    load_state rabbitmq
+    mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/log"
+    if rmq_running; then say "rabbitmq already running (pid $RMQ_PID, 127.0.0.1:$RMQ_PORT)"; return 0; fi
+    local p
+    svc_certs
+    for p in RMQ_PORT RMQ_DIST_PORT RMQ_EPMD_PORT RMQ_TLS_PORT; do
+        if [ -z "${!p:-}" ] || ! port_free "${!p}"; then printf -v "$p" %s "$(free_port)"; fi
+    done
+    if [ ! -f "$RMQ_DIR/home/.erlang.cookie" ]; then
+        head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RMQ_DIR/home/.erlang.cookie"
+        chmod 400 "$RMQ_DIR/home/.erlang.cookie"
+    fi
+    cat >"$RMQ_DIR/rabbitmq.conf" <<EOF
+listeners.tcp.1 = 127.0.0.1:$RMQ_PORT
+listeners.ssl.1 = 127.0.0.1:$RMQ_TLS_PORT
+ssl_options.cacertfile = $SVC_DIR/certs/ca.pem
+ssl_options.certfile = $SVC_DIR/certs/server.pem
+ssl_options.keyfile = $SVC_DIR/certs/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+disk_free_limit.absolute = 50MB
+EOF
+    echo '[].' >"$RMQ_DIR/enabled_plugins"
+    echo '[].' >"$RMQ_DIR/advanced.config"
+    local log=$RMQ_DIR/log/server.out
+    touch "$log"
+    RMQ_PID=$(rmq_env; setsid /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >>"$log" 2>&1 & echo $!)
+    WAIT_PID=$RMQ_PID
+    wait_until rabbitmq "$log" rmq_ready || { stop_pid "$RMQ_PID" rabbitmq 10; die "rabbitmq did not start"; }
+    WAIT_PID=
+    rmq_ctl add_user "$RMQ_USER" "$RMQ_PASS" >/dev/null 2>&1 || rmq_ctl change_password "$RMQ_USER" "$RMQ_PASS" >/dev/null
+    rmq_ctl set_permissions -p / "$RMQ_USER" '.*' '.*' '.*' >/dev/null || die "rabbitmq: set_permissions failed"
+    {
+        echo "RMQ_PORT=$RMQ_PORT"
+        echo "RMQ_DIST_PORT=$RMQ_DIST_PORT"
+        echo "RMQ_EPMD_PORT=$RMQ_EPMD_PORT"
+        echo "RMQ_TLS_PORT=$RMQ_TLS_PORT"
+        echo "SVC_CA='$SVC_DIR/certs/ca.pem'"
+        echo "RMQ_USER=$RMQ_USER"
+        echo "RMQ_PASSWORD=$RMQ_PASS"
+        echo "RMQ_URL=amqp://$RMQ_USER:$RMQ_PASS@127.0.0.1:$RMQ_PORT/"
+        echo "RMQ_DIR='$RMQ_DIR'"
+        echo "RMQ_PID=$RMQ_PID"
+    } >"$(state_file rabbitmq)"
+    write_env
+    say "rabbitmq up: 127.0.0.1:$RMQ_PORT (pid $RMQ_PID)"
+}
+
+rmq_stop() {
+    load_state rabbitmq
+    if alive "${RMQ_PID:-}"; then
+        rmq_ctl shutdown >/dev/null 2>&1
+        stop_pid "$RMQ_PID" rabbitmq 30
+        say "rabbitmq stopped"
+    fi
+    # the node's own epmd (on our private port) goes too
+    if [ -n "${RMQ_EPMD_PORT:-}" ]; then
+        local epmd
+        epmd=$(ls /usr/lib/erlang/erts-*/bin/epmd 2>/dev/null | head -1)
+        [ -n "$epmd" ] && ERL_EPMD_PORT=$RMQ_EPMD_PORT "$epmd" -kill >/dev/null 2>&1
+    fi
+    [ -f "$(state_file rabbitmq)" ] && sed -i 's/^RMQ_PID=.*/RMQ_PID=/' "$(state_file rabbitmq)"
+    write_env
+}
+
+# ---------------------------------------------------------------------------
+# Mosquitto (Debian mosquitto; runs as the current user, password file,
+# persistence on so that a restart keeps sessions and queued messages)
+
+MQ_DIR=$SVC_DIR/mosquitto
+MQ_USER=cdc MQ_PASS=cdcpass
+
+mq_running() {
+    load_state mosquitto
+    alive "${MQ_PID:-}" && [ "$(cat /proc/"$MQ_PID"/comm 2>/dev/null)" = mosquitto ]
+}
+
+mq_ready() {
+    mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -u "$MQ_USER" -P "$MQ_PASS" -t cdc/ping -m x -q 1 >/dev/null 2>&1
+}
+
+mq_start() {
+    ensure_deps mosquitto
+    load_state mosquitto
+    mkdir -p "$MQ_DIR/data"
+    if mq_running; then say "mosquitto already running (pid $MQ_PID, 127.0.0.1:$MQ_PORT)"; return 0; fi
+    svc_certs
+    if [ -z "${MQ_PORT:-}" ] || ! port_free "$MQ_PORT"; then MQ_PORT=$(free_port); fi
+    if [ -z "${MQ_TLS_PORT:-}" ] || ! port_free "$MQ_TLS_PORT"; then MQ_TLS_PORT=$(free_port); fi
+    : >"$MQ_DIR/passwd"
+    chmod 600 "$MQ_DIR/passwd"
+    mosquitto_passwd -b "$MQ_DIR/passwd" "$MQ_USER" "$MQ_PASS" || die "mosquitto_passwd failed"
+    cat >"$MQ_DIR/mosquitto.conf" <<EOF
+listener $MQ_PORT 127.0.0.1
+listener $MQ_TLS_PORT 127.0.0.1
+cafile $SVC_DIR/certs/ca.pem
+certfile $SVC_DIR/certs/server.pem
+keyfile $SVC_DIR/certs/server.key
+allow_anonymous false
+password_file $MQ_DIR/passwd
+persistence true
+persistence_location $MQ_DIR/data/
+autosave_interval 1
+max_queued_messages 1000000
+max_inflight_messages 0
+set_tcp_nodelay true
+log_dest file $MQ_DIR/mosquitto.log
+user $(id -un)
+EOF
+    local log=$MQ_DIR/mosquitto.log
+    touch "$log"
+    setsid "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -c "$MQ_DIR/mosquitto.conf" </dev/null >>"$MQ_DIR/stdout.log" 2>&1 &
+    MQ_PID=$!
+    WAIT_PID=$MQ_PID
+    wait_until mosquitto "$log" mq_ready || { stop_pid "$MQ_PID" mosquitto 10; die "mosquitto did not start"; }
+    WAIT_PID=
+    {
+        echo "MQ_PORT=$MQ_PORT"
+        echo "MQ_TLS_PORT=$MQ_TLS_PORT"
+        echo "SVC_CA='$SVC_DIR/certs/ca.pem'"
+        echo "MQ_USER=$MQ_USER"
+        echo "MQ_PASSWORD=$MQ_PASS"
+        echo "MQ_DIR='$MQ_DIR'"
+        echo "MQ_PID=$MQ_PID"
+    } >"$(state_file mosquitto)"
+    write_env
+    say "mosquitto up: 127.0.0.1:$MQ_PORT (pid $MQ_PID)"
+}
+
+mq_stop() {
+    load_state mosquitto
+    if alive "${MQ_PID:-}"; then
+        stop_pid "$MQ_PID" mosquitto 30
+        say "mosquitto stopped"
+    fi
+    [ -f "$(state_file mosquitto)" ] && sed -i 's/^MQ_PID=.*/MQ_PID=/' "$(state_file mosquitto)"
+    write_env
+}
+
 # ---------------------------------------------------------------------------
 # Kafka cluster: 3 KRaft nodes (broker + controller each) on loopback, for
 # the broker-loss tests.  Topics default to replication factor 3 and
@@ -1016,10 +1209,12 @@ svc_do() {    # svc_do start|stop NAME
     mariadb|mysql) if [ "$1" = start ]; then my_start; else my_stop; fi ;;
     postgres|postgresql|pg) if [ "$1" = start ]; then pg_start; else pg_stop; fi ;;
     kafka) if [ "$1" = start ]; then kafka_start; else kafka_stop; fi ;;
+    rabbitmq) if [ "$1" = start ]; then rmq_start; else rmq_stop; fi ;;
+    mosquitto|mqtt) if [ "$1" = start ]; then mq_start; else mq_stop; fi ;;
     kafka-cluster) if [ "$1" = start ]; then kc_start; else kc_stop; fi ;;
     mariadb-replica) if [ "$1" = start ]; then mr_start; else mr_stop; fi ;;
     pg18) if [ "$1" = start ]; then p18_start; else p18_stop; fi ;;
-    *) die "unknown service '$2' (mariadb, postgres, kafka, kafka-cluster, mariadb-replica, pg18)" ;;
+    *) die "unknown service '$2' (mariadb, postgres, kafka, rabbitmq, mosquitto, kafka-cluster, mariadb-replica, pg18)" ;;
     esac
 }
 
@@ -1031,6 +1226,10 @@ status() {
         || echo "postgres stopped"
     (kafka_running && echo "kafka    running  pid $KAFKA_PID  $KAFKA_BOOTSTRAP") \
         || echo "kafka    stopped"
+    (rmq_running && echo "rabbitmq running  pid $RMQ_PID  127.0.0.1:$RMQ_PORT") \
+        || echo "rabbitmq stopped"
+    (mq_running && echo "mosquitto running pid $MQ_PID  127.0.0.1:$MQ_PORT") \
+        || echo "mosquitto stopped"
     echo "env: $ENV_FILE"
 }
 
