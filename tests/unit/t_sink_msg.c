@@ -166,4 +166,32 @@ CDC_TEST(xml_envelope_roundtrip)
     cdc_table_destroy(t);
 }
 
+/* format=debezium through the message sinks takes the debezium.* settings
+ * (here: schemas, so the body is {"schema","payload"}), and refuses a bad
+ * mode like the Kafka sink. */
+CDC_TEST(debezium_settings)
+{
+    cdc_table_t *t = mk_table();
+    cdc_txn_t *tx = mk_txn(t, 'c');
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_conf_t *conf = cdc_conf_new();
+    cdc_err_t err;
+    cdc_msg_fmt_t f;
+
+    cdc_conf_set(conf, "format", "debezium", NULL);
+    cdc_conf_set(conf, "debezium.schemas", "true", NULL);
+    T_EQ_INT(cdc_msg_fmt_init(&f, conf, &err), 0);
+    cdc_msg_body(&f, &b, tx, &tx->changes[0]);
+    T_ASSERT(b.p && !strncmp(b.p, "{\"schema\":{", 11));
+    T_ASSERT(b.p && strstr(b.p, ",\"payload\":{\"before\":null") != NULL);
+    cdc_msg_fmt_free(&f);
+    cdc_conf_set(conf, "debezium.decimal.handling.mode", "exact", NULL);
+    T_EQ_INT(cdc_msg_fmt_init(&f, conf, &err), -1);
+    cdc_msg_fmt_free(&f);
+    cdc_conf_destroy(conf);
+    cdc_buf_free(&b);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+}
+
 CDC_TEST_MAIN()
