@@ -1239,6 +1239,10 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
         goto out;
     }
     bf.pipeline = cdc_xstrdup(cdc_conf_get(conf, "pipeline.name", stype));
+    if (cdc_ckpt_name_check(bf.pipeline, err)) {
+        rc = err->code;
+        goto out;
+    }
     if (cdc_conf_get_int(conf, "backfill.chunk_size", 5000, &bf.chunk, err) ||
         cdc_conf_get_int(conf, "backfill.max_rows_per_sec", 0, &bf.rate,
                          err) ||

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <yajl/yajl_tree.h>
 
 #include "cdc/buf.h"
@@ -460,6 +461,131 @@ CDC_TEST(checkpoint_roundtrip)
     unlink(path);
     rmdir(dir);
     free(path);
+}
+
+static void write_file(const char *path, const char *p, size_t n)
+{
+    FILE *fp = fopen(path, "w");
+    if (fp) {
+        fwrite(p, 1, n, fp);
+        fclose(fp);
+    }
+}
+
+/* A checkpoint that is not whole is refused with exit 78 naming the file:
+ * every cut of a real file, garbage, repeated and unknown keys. */
+CDC_TEST(checkpoint_damaged_refused)
+{
+    char dir[] = "/tmp/cdc_t_ckdXXXXXX";
+    cdc_ckpt_t ck = {0}, back;
+    cdc_err_t err = {0};
+    char *path, good[4096];
+    size_t n;
+    FILE *fp;
+    static const char *const bad[] = {
+        "garbage\n", "\x01\x02\x03", "version=2\n",
+        "{\"lsn\":\"0/16B3748\"}\n", "version=1\nversion=1\n",
+        "version=1\nsource=mysql\nfile=a\noffset=x\ngtid=\nlsn=0/0\n"
+        "commit_us=0\nupdated_us=0\ntxns=0\n",
+        "version=1\nsource=mysql\nfile=a\noffset=4\ngtid=\nlsn=0/0\n"
+        "commit_us=0\nupdated_us=0\ntxns=0\nextra=1\n",
+        "source=mysql\nversion=1\nfile=a\noffset=4\ngtid=\nlsn=0/0\n"
+        "commit_us=0\nupdated_us=0\ntxns=0\n"};
+
+    T_ASSERT(mkdtemp(dir) != NULL);
+    path = cdc_ckpt_path(dir, "p1");
+    snprintf(ck.source, sizeof(ck.source), "mysql");
+    snprintf(ck.pos.file, sizeof(ck.pos.file), "mariadb-bin.000003");
+    ck.pos.offset = 98765;
+    snprintf(ck.pos.gtid, sizeof(ck.pos.gtid), "0-1-55");
+    ck.txns = 12345;
+    T_EQ_INT(cdc_ckpt_store(path, &ck, &err), 0);
+    fp = fopen(path, "r");
+    T_ASSERT(fp != NULL);
+    n = fp ? fread(good, 1, sizeof(good), fp) : 0;
+    if (fp)
+        fclose(fp);
+    T_ASSERT(n > 50);
+    for (size_t cut = 0; cut < n; cut++) {
+        write_file(path, good, cut);
+        cdc_err_clear(&err);
+        T_EQ_INT(cdc_ckpt_load(path, &back, &err), -1);
+        T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+        T_ASSERT(strstr(err.msg, path) != NULL);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        write_file(path, bad[i], strlen(bad[i]));
+        cdc_err_clear(&err);
+        T_EQ_INT(cdc_ckpt_load(path, &back, &err), -1);
+        T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+        T_ASSERT(strstr(err.msg, path) != NULL);
+    }
+    write_file(path, good, n);
+    T_EQ_INT(cdc_ckpt_load(path, &back, &err), 1);
+    T_EQ_INT(back.txns, 12345);
+    /* the engine that wrote it must be the one that reads it */
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "mysql", &err), 0);
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "postgres", &err), -1);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    T_ASSERT(strstr(err.msg, path) != NULL);
+    back.source[0] = '\0'; /* as `offsets set` writes it */
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "postgres", &err), -1);
+    memset(&back.pos, 0, sizeof(back.pos));
+    back.pos.lsn = 0x16B3748;
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "postgres", &err), 0);
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "mysql", &err), -1);
+    back.pos.lsn = 0;
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "mysql", &err), -1);
+    T_ASSERT(strstr(err.msg, "no mysql position") != NULL);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+}
+
+CDC_TEST(pipeline_name_and_lock)
+{
+    char dir[] = "/tmp/cdc_t_lockXXXXXX";
+    cdc_err_t err = {0};
+    int fd = -1, st = 0;
+    pid_t child;
+    char *lp;
+
+    T_EQ_INT(cdc_ckpt_name_check("orders-to-kafka.v2", &err), 0);
+    T_EQ_INT(cdc_ckpt_name_check("../x", &err), -1);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    T_EQ_INT(cdc_ckpt_name_check("a/b", &err), -1);
+    T_EQ_INT(cdc_ckpt_name_check("a..b", &err), -1);
+    T_EQ_INT(cdc_ckpt_name_check("", &err), -1);
+    T_ASSERT(mkdtemp(dir) != NULL);
+    T_EQ_INT(cdc_state_lock(dir, "p", &fd, &err), 0);
+    T_ASSERT(fd >= 0);
+    fflush(stdout);
+    child = fork();
+    if (child == 0) {
+        /* another process: refused at once, naming our pid */
+        char want[64];
+        int fd2 = -1;
+        snprintf(want, sizeof(want), "pid %ld", (long)getppid());
+        _exit(cdc_state_lock(dir, "p", &fd2, &err) == -1 &&
+                      err.code == CDC_EXIT_TEMPFAIL &&
+                      strstr(err.msg, want)
+                  ? 0
+                  : 1);
+    }
+    T_ASSERT(child > 0 && waitpid(child, &st, 0) == child);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cdc_state_unlock(fd);
+    child = fork();
+    if (child == 0) {
+        int fd2 = -1;
+        _exit(cdc_state_lock(dir, "p", &fd2, &err) == 0 ? 0 : 1);
+    }
+    T_ASSERT(child > 0 && waitpid(child, &st, 0) == child);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    lp = cdc_state_lock_path(dir, "p");
+    unlink(lp);
+    free(lp);
+    rmdir(dir);
 }
 
 CDC_TEST(position_parse)
