@@ -278,20 +278,24 @@ int cdc_ckpt_check_source(const char *path, const cdc_ckpt_t *ck,
     return 0;
 }
 
-char *cdc_state_lock_path(const char *state_dir, const char *pipeline)
+char *cdc_state_lock_path(const char *state_dir, const char *pipeline,
+                          const char *what)
 {
     cdc_buf_t b = CDC_BUF_INIT;
-    cdc_buf_printf(&b, "%s/%s.lock", state_dir, pipeline);
+    if (strcmp(what, "run"))
+        cdc_buf_printf(&b, "%s/%s.%s.lock", state_dir, pipeline, what);
+    else
+        cdc_buf_printf(&b, "%s/%s.lock", state_dir, pipeline);
     return b.p;
 }
 
-int cdc_state_lock(const char *state_dir, const char *pipeline, int *fdp,
-                   cdc_err_t *err)
+int cdc_state_lock(const char *state_dir, const char *pipeline,
+                   const char *what, int *fdp, cdc_err_t *err)
 {
-    char *path = cdc_state_lock_path(state_dir, pipeline);
+    char *path = cdc_state_lock_path(state_dir, pipeline, what);
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     char pid[32];
-    int fd, n;
+    int fd, n, run = !strcmp(what, "run");
 
     *fdp = -1;
     if (mkdirs(state_dir) ||
@@ -320,10 +324,15 @@ int cdc_state_lock(const char *state_dir, const char *pipeline, int *fdp,
             holder = strtol(pid, NULL, 10);
         }
         cdc_err_set(err, CDC_EXIT_TEMPFAIL, CDC_ERR_F_FATAL,
-                    "pipeline %s is already running (pid %ld holds %s)",
-                    pipeline, holder, path);
-        cdc_err_hint(err, "stop that process first, or give this one "
-                          "another pipeline.name or state.dir");
+                    "another %s of pipeline %s is running (pid %ld)",
+                    run ? "instance" : what, pipeline, holder);
+        cdc_err_detail(err, "lock %s is held", path);
+        if (run)
+            cdc_err_hint(err, "stop that process first, or give this one "
+                              "another pipeline.name or state.dir");
+        else
+            cdc_err_hint(err, "this run did nothing; the next run resumes "
+                              "where the running one stops");
         close(fd);
         free(path);
         return -1;

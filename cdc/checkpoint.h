@@ -35,13 +35,16 @@ int cdc_ckpt_check_source(const char *path, const cdc_ckpt_t *ck,
 /** @brief Refuse a pipeline name that is not a plain file name ('/', '..',
  *  empty), since the state files are named after it (CDC_EXIT_CONFIG). */
 int cdc_ckpt_name_check(const char *name, cdc_err_t *err);
-/** @brief Path of the lock file <state_dir>/<pipeline>.lock (malloc'd). */
-char *cdc_state_lock_path(const char *state_dir, const char *pipeline);
-/** @brief Take the pipeline's lock (an fcntl write lock held as long as
- *  *fd is open; the file holds our pid).  A lock held by another process
- *  fails at once with CDC_EXIT_TEMPFAIL naming its pid. */
-int cdc_state_lock(const char *state_dir, const char *pipeline, int *fd,
-                   cdc_err_t *err);
+/** @brief Path of the lock file: <state_dir>/<pipeline>.lock for what
+ *  "run", <state_dir>/<pipeline>.<what>.lock otherwise (malloc'd). */
+char *cdc_state_lock_path(const char *state_dir, const char *pipeline,
+                          const char *what);
+/** @brief Take the pipeline's lock for what ("run", "backfill"): an fcntl
+ *  write lock held as long as *fd is open; the file holds our pid.  A lock
+ *  held by another process fails at once with CDC_EXIT_TEMPFAIL naming
+ *  its pid ("another instance of pipeline P is running (pid N)"). */
+int cdc_state_lock(const char *state_dir, const char *pipeline,
+                   const char *what, int *fd, cdc_err_t *err);
 /** @brief Release the lock taken by cdc_state_lock (fd < 0: nothing). */
 void cdc_state_unlock(int fd);
 /** @brief Parse "FILE:POS", "LSN X/Y" or a GTID state into pos. */

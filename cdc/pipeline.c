@@ -417,7 +417,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     pl.ckw_on = pthread_create(&pl.ckw, NULL, ckpt_writer, &pl) == 0;
     /* one instance per pipeline; a checkpoint is never guessed */
     if (cdc_ckpt_name_check(name, err) ||
-        cdc_state_lock(state, name, &lock_fd, err))
+        cdc_state_lock(state, name, "run", &lock_fd, err))
         goto out_err;
     loaded = cdc_ckpt_load(pl.ckpt_path, &pl.ck, err);
     if (loaded < 0 ||

@@ -557,7 +557,7 @@ CDC_TEST(pipeline_name_and_lock)
     T_EQ_INT(cdc_ckpt_name_check("a..b", &err), -1);
     T_EQ_INT(cdc_ckpt_name_check("", &err), -1);
     T_ASSERT(mkdtemp(dir) != NULL);
-    T_EQ_INT(cdc_state_lock(dir, "p", &fd, &err), 0);
+    T_EQ_INT(cdc_state_lock(dir, "p", "run", &fd, &err), 0);
     T_ASSERT(fd >= 0);
     fflush(stdout);
     child = fork();
@@ -566,7 +566,7 @@ CDC_TEST(pipeline_name_and_lock)
         char want[64];
         int fd2 = -1;
         snprintf(want, sizeof(want), "pid %ld", (long)getppid());
-        _exit(cdc_state_lock(dir, "p", &fd2, &err) == -1 &&
+        _exit(cdc_state_lock(dir, "p", "run", &fd2, &err) == -1 &&
                       err.code == CDC_EXIT_TEMPFAIL &&
                       strstr(err.msg, want)
                   ? 0
@@ -578,11 +578,11 @@ CDC_TEST(pipeline_name_and_lock)
     child = fork();
     if (child == 0) {
         int fd2 = -1;
-        _exit(cdc_state_lock(dir, "p", &fd2, &err) == 0 ? 0 : 1);
+        _exit(cdc_state_lock(dir, "p", "run", &fd2, &err) == 0 ? 0 : 1);
     }
     T_ASSERT(child > 0 && waitpid(child, &st, 0) == child);
     T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    lp = cdc_state_lock_path(dir, "p");
+    lp = cdc_state_lock_path(dir, "p", "run");
     unlink(lp);
     free(lp);
     rmdir(dir);
