@@ -667,7 +667,7 @@ CDC_TEST(unknown_event_rule)
 {
     txns_t t = {0};
     cdc_err_t err;
-    /* Aurora type 100 padding between transactions: skipped (WARN) */
+    /* Aurora type 100 padding between transactions: skipped by design */
     T_EQ_INT(decode("mysql-binlog-connector-java/mysql-bin.aurora-padding", 0,
                     &t, NULL, &err),
              0);
@@ -691,6 +691,20 @@ CDC_TEST(unknown_event_rule)
     bl = cdc_binlog_new(&o);
     T_EQ_INT(feed_all(bl, p, n, &err), 0);
     cdc_binlog_destroy(bl);
+    /* between transactions too, every unknown type stops decoding (exit
+     * 65): the BINLOG_CHECKPOINT at 299 retyped to each unknown number */
+    T_EQ_INT(p[299 + 4], 161);
+    for (int ty = 43; ty < 256; ty++) {
+        if (ty == 100 || (ty >= 160 && ty <= 171))
+            continue;
+        p[299 + 4] = (uint8_t)ty;
+        cdc_err_clear(&err);
+        bl = cdc_binlog_new(&o);
+        T_EQ_INT(feed_all(bl, p, n, &err), 299);
+        T_EQ_INT(err.code, CDC_EXIT_DATA);
+        T_ASSERT(strstr(err.msg, "unknown event type") != NULL);
+        cdc_binlog_destroy(bl);
+    }
     free(p);
 }
 
