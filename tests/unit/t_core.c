@@ -284,6 +284,235 @@ static cdc_table_t *mk_table(void)
     return t;
 }
 
+/* ---- property: every envelope is one line that parses ----------------- */
+
+static uint64_t prng = 0x9E3779B97F4A7C15ULL;
+
+static uint32_t rnd(uint32_t n)
+{
+    prng ^= prng << 13;
+    prng ^= prng >> 7;
+    prng ^= prng << 17;
+    return (uint32_t)(prng % n);
+}
+
+/* Bytes of any kind: control characters, quotes, backslashes, newlines,
+ * valid multi-byte UTF-8 and invalid sequences. */
+static void rnd_bytes(cdc_buf_t *b)
+{
+    static const char *const bits[] = {"\n", "\r\n", "\t", "\"", "\\", "\x01",
+                                       "\x1f", "\x7f", "\xc3\xa9", "\xe2\x80\xa8",
+                                       "\xf0\x9f\x98\x80", "\xff", "\xc3",
+                                       "\xed\xa0\x80", "a", " ", "}", "{"};
+    uint32_t n = rnd(12);
+    for (uint32_t i = 0; i < n; i++)
+        cdc_buf_puts(b, bits[rnd(sizeof(bits) / sizeof(*bits))]);
+}
+
+static void rnd_ws(cdc_buf_t *b)
+{
+    static const char *const ws[] = {"", " ", "\n", "\r\n", "\t", "  \n\t "};
+    cdc_buf_puts(b, ws[rnd(6)]);
+}
+
+/* A random valid JSON text with random whitespace (raw newlines too)
+ * between the tokens, as PostgreSQL `json` keeps it. */
+static void rnd_json(cdc_buf_t *b, int depth)
+{
+    uint32_t k = depth > 3 ? rnd(4) : rnd(6), n;
+    static const char *const atoms[] = {"null", "true", "false", "0", "-1.5e3",
+                                        "12345678901234567890", "\"\"",
+                                        "\"a\\nb\\\"c\\u00e9\"", "\"\xc3\xa9 x\""};
+    rnd_ws(b);
+    switch (k) {
+    case 0: case 1: case 2: case 3:
+        cdc_buf_puts(b, atoms[rnd(sizeof(atoms) / sizeof(*atoms))]);
+        break;
+    case 4:
+        cdc_buf_putc(b, '[');
+        n = rnd(4);
+        for (uint32_t i = 0; i < n; i++) {
+            if (i)
+                cdc_buf_putc(b, ',');
+            rnd_json(b, depth + 1);
+        }
+        rnd_ws(b);
+        cdc_buf_putc(b, ']');
+        break;
+    default:
+        cdc_buf_putc(b, '{');
+        n = rnd(4);
+        for (uint32_t i = 0; i < n; i++) {
+            if (i)
+                cdc_buf_putc(b, ',');
+            rnd_ws(b);
+            cdc_buf_printf(b, "\"k%u \\t\"", rnd(3)); /* duplicates kept */
+            rnd_ws(b);
+            cdc_buf_putc(b, ':');
+            rnd_json(b, depth + 1);
+        }
+        rnd_ws(b);
+        cdc_buf_putc(b, '}');
+    }
+    rnd_ws(b);
+}
+
+static void rnd_value(cdc_txn_t *tx, cdc_value_t *v, char **json_in)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    static const double dd[] = {0.0, -0.0, 1e308, 5e-324, 0.1, NAN, INFINITY,
+                                -INFINITY, 123456.789};
+
+    memset(v, 0, sizeof(*v));
+    *json_in = NULL;
+    v->kind = (int)rnd(CDC_V_JSON + 1);
+    switch (v->kind) {
+    case CDC_V_BOOL:
+        v->u.b = (int)rnd(2);
+        break;
+    case CDC_V_INT:
+        v->u.i = rnd(2) ? INT64_MIN : (int64_t)rnd(1000) - 500;
+        break;
+    case CDC_V_UINT:
+        v->u.u = rnd(2) ? UINT64_MAX : rnd(1000);
+        break;
+    case CDC_V_FLOAT: /* holds a float32 value */
+        v->u.d = (double)(float)dd[rnd(sizeof(dd) / sizeof(*dd))];
+        break;
+    case CDC_V_DOUBLE:
+        v->u.d = dd[rnd(sizeof(dd) / sizeof(*dd))];
+        break;
+    case CDC_V_DECIMAL:
+        cdc_buf_puts(&b, rnd(2) ? "-0.50" : "12345678901234567890.123");
+        break;
+    case CDC_V_STRING:
+    case CDC_V_BYTES:
+        rnd_bytes(&b);
+        break;
+    case CDC_V_JSON:
+        rnd_json(&b, 0);
+        *json_in = cdc_xstrdup(b.p);
+        break;
+    default:
+        break;
+    }
+    if (b.p) {
+        v->len = b.len;
+        v->s = cdc_arena_memdup(&tx->arena, b.p, b.len);
+    }
+    cdc_buf_free(&b);
+}
+
+/* Compact text of a parsed tree, for comparing JSON values. */
+static char *tree_text(yajl_val v)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_json_tree_text(&b, v);
+    return b.p;
+}
+
+CDC_TEST(envelope_one_line_property)
+{
+    for (int round = 0; round < 3000; round++) {
+        uint32_t ncols = 1 + rnd(6);
+        cdc_table_t *t;
+        cdc_txn_t *tx = cdc_txn_new();
+        cdc_change_t *ch;
+        char *jin[2][8] = {{0}};
+        static const char ops[] = "cudr";
+        cdc_buf_t nm = CDC_BUF_INIT;
+
+        rnd_bytes(&nm);
+        t = cdc_table_new(nm.p ? nm.p : "", "t\nx", ncols);
+        cdc_buf_free(&nm);
+        for (uint32_t i = 0; i < ncols; i++) {
+            cdc_buf_t cn = CDC_BUF_INIT;
+            cdc_buf_printf(&cn, "c%u", i);
+            rnd_bytes(&cn);
+            t->cols[i].name = cn.p;
+        }
+        t->npk = 1;
+        t->pk = cdc_xmalloc(sizeof(uint32_t));
+        t->pk[0] = rnd(ncols);
+        tx->commit_us = (int64_t)rnd(2000000000) * 1000000;
+        tx->connector = rnd(2) ? "postgresql" : "mariadb";
+        tx->file = "f\n1";
+        ch = cdc_txn_add(tx, ops[rnd(4)], t);
+        cdc_table_destroy(t);
+        for (int img = 0; img < 2; img++) {
+            cdc_value_t *row;
+            if (rnd(4) == 0)
+                continue;
+            row = cdc_txn_values(tx, ncols);
+            for (uint32_t i = 0; i < ncols; i++)
+                rnd_value(tx, &row[i], &jin[img][i]);
+            if (img)
+                ch->after = row;
+            else
+                ch->before = row;
+        }
+        for (int f = 0; f < 2; f++) {
+            cdc_env_opts_t o = {f ? CDC_FMT_DEBEZIUM : CDC_FMT_AUTOGLM, "a\nb"};
+            cdc_buf_t b = CDC_BUF_INIT;
+            yajl_val root;
+
+            cdc_envelope_write(&b, &o, tx, ch);
+            T_ASSERT(b.p && !memchr(b.p, '\n', b.len) &&
+                     !memchr(b.p, '\r', b.len));
+            root = parse(b.p);
+            T_ASSERT(root != NULL);
+            /* every embedded JSON value is the value that came in */
+            for (int img = 0; root && img < 2; img++) {
+                const char *path[] = {f ? NULL : "payload",
+                                      img ? "after" : "before", NULL};
+                yajl_val im = yajl_tree_get(root, f ? path + 1 : path,
+                                            yajl_t_object);
+                for (uint32_t i = 0; im && i < im->u.object.len; i++) {
+                    uint32_t c;
+                    for (c = 0; c < ch->tbl->ncols; c++) {
+                        cdc_buf_t k = CDC_BUF_INIT;
+                        yajl_val kv;
+                        cdc_json_string(&k, ch->tbl->cols[c].name,
+                                        strlen(ch->tbl->cols[c].name));
+                        kv = parse(k.p);
+                        int same = kv && YAJL_IS_STRING(kv) &&
+                                   !strcmp(kv->u.string, im->u.object.keys[i]);
+                        yajl_tree_free(kv);
+                        cdc_buf_free(&k);
+                        if (same)
+                            break;
+                    }
+                    if (c == ch->tbl->ncols || !jin[img][c])
+                        continue;
+                    yajl_val want = parse(jin[img][c]);
+                    char *a = tree_text(want), *g = tree_text(im->u.object.values[i]);
+                    T_EQ_STR(g, a);
+                    free(a);
+                    free(g);
+                    yajl_tree_free(want);
+                }
+            }
+            /* unchanged columns are named in both formats */
+            if (ch->after) {
+                int nun = 0;
+                for (uint32_t i = 0; i < ch->tbl->ncols; i++)
+                    nun += ch->after[i].kind == CDC_V_UNCHANGED;
+                const char *up[] = {"payload", "unchanged", NULL};
+                yajl_val u = root ? yajl_tree_get(root, f ? up + 1 : up,
+                                                  yajl_t_array)
+                                  : NULL;
+                T_EQ_INT(u ? (int)u->u.array.len : 0, nun);
+            }
+            yajl_tree_free(root);
+            cdc_buf_free(&b);
+        }
+        for (int img = 0; img < 2; img++)
+            for (int i = 0; i < 8; i++)
+                free(jin[img][i]);
+        cdc_txn_destroy(tx);
+    }
+}
+
 CDC_TEST(envelope_autoglm)
 {
     cdc_table_t *t = mk_table();
