@@ -1856,6 +1856,54 @@ static int resolve_start(mysql_src_t *src, const cdc_pos_t *resume,
     return 0;
 }
 
+/* The first GTID domain of state want ("d-s-n,...") that no GTID of
+ * have names; -1 when every domain is known (or want is not a state). */
+static long missing_domain(const char *want, const char *have)
+{
+    for (const char *w = want; *w;) {
+        char *end;
+        unsigned long d = strtoul(w, &end, 10);
+        int found = 0;
+        if (end == w || *end != '-')
+            return -1;
+        for (const char *h = have; *h && !found;) {
+            char *he;
+            unsigned long hd = strtoul(h, &he, 10);
+            if (he == h)
+                break;
+            found = hd == d && *he == '-';
+            h = strchr(h, ',') ? strchr(h, ',') + 1 : h + strlen(h);
+        }
+        if (!found)
+            return (long)d;
+        w = strchr(w, ',') ? strchr(w, ',') + 1 : w + strlen(w);
+    }
+    return -1;
+}
+
+/* A MariaDB server asked to start at a GTID in a domain its binlog has
+ * never had starts that domain from its first binlog instead (it assumes
+ * the domain is yet to come), replaying everything: refuse. */
+static int check_gtid_domains(const mysql_src_t *src, const cdc_pos_t *pos,
+                              const srv_status_t *st, cdc_err_t *err)
+{
+    long d = missing_domain(pos->gtid, st->gtid);
+    if (d < 0)
+        return 0;
+    cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                "cannot resume at GTID state '%s': mysql server %s:%u has "
+                "no GTID domain %ld in its binlog",
+                pos->gtid, src->host, src->port, d);
+    cdc_err_detail(err, "the server's binlog state is '%s'; it would replay "
+                        "its binlog from the start instead",
+                   st->gtid[0] ? st->gtid : "empty");
+    cdc_err_hint(err, "the position belongs to another server, or this "
+                      "server's binlog was reset (RESET MASTER): check "
+                      "mysql.dsn, else run a backfill (autoglm-cdc backfill) "
+                      "and reset the offsets (autoglm-cdc offsets reset)");
+    return -1;
+}
+
 static int my_start(cdc_source_t *base, const cdc_pos_t *resume,
                     cdc_err_t *err)
 {
@@ -1874,7 +1922,8 @@ static int my_start(cdc_source_t *base, const cdc_pos_t *resume,
         return -1;
     if (preflight(src, src->meta, &st, 1, err) < 0)
         return -1;
-    if (resolve_start(src, resume, &st, &pos, &by_gtid, err) < 0)
+    if (resolve_start(src, resume, &st, &pos, &by_gtid, err) < 0 ||
+        (by_gtid && check_gtid_domains(src, &pos, &st, err) < 0))
         return -1;
     if (!src->mariadb) {
         /* the metadata connection is only needed for MariaDB JSON */
