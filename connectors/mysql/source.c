@@ -37,7 +37,7 @@
  *
  * Configuration: mysql.dsn (mysql://user:pass@host:port[/db][?ssl-mode=])
  * or mysql.host/port/user/password (override the DSN's parts),
- * mysql.server_id (default 4000 + FNV-1a(application_id) % 100000),
+ * mysql.server_id (default 4000 + FNV-1a(pipeline.name) % 100000),
  * mysql.from (now|beginning|FILE:POS|GTID state, default now),
  * mysql.heartbeat_ms (5000), mysql.ssl.mode
  * (disabled|preferred|required|verify_ca|verify_identity, default
@@ -114,7 +114,7 @@ typedef struct mysql_src {
     int64_t connect_timeout_ms;
     int ssl_mode;
     char *ssl_ca, *ssl_cert, *ssl_key;
-    char *app_id;
+    char *pipeline;    /* pipeline.name: our replica identity */
     char report_host[61];
     int reconnect;
     int qcap;
@@ -459,7 +459,7 @@ static void src_free(mysql_src_t *src)
     free(src->ssl_ca);
     free(src->ssl_cert);
     free(src->ssl_key);
-    free(src->app_id);
+    free(src->pipeline);
     pthread_mutex_destroy(&src->mu);
     pthread_cond_destroy(&src->cv_put);
     pthread_cond_destroy(&src->cv_take);
@@ -533,11 +533,13 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     set_str(&src->ssl_cert, cdc_conf_get(conf, "mysql.ssl.cert", NULL));
     set_str(&src->ssl_key, cdc_conf_get(conf, "mysql.ssl.key", NULL));
 
-    v = cdc_conf_get(conf, "pipeline.name", NULL);
-    v = cdc_conf_get(conf, "application_id", v ? v : "mysql");
-    src->app_id = cdc_xstrdup(v && *v ? v : "mysql");
+    /* the replica identity follows the pipeline (its checkpoint), not the
+     * application id, which several pipelines may share */
+    v = cdc_conf_get(conf, "pipeline.name",
+                     cdc_conf_get(conf, "source.type", "mysql"));
+    src->pipeline = cdc_xstrdup(v && *v ? v : "mysql");
     snprintf(src->report_host, sizeof src->report_host, "autoglm-cdc:%s",
-             src->app_id);
+             src->pipeline);
 
     if (cdc_conf_get(conf, "mysql.server_id", NULL)) {
         if (conf_int(conf, "mysql.server_id", 1, 1, 4294967295LL, &iv,
@@ -545,7 +547,7 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
             goto fail;
         src->server_id = (uint32_t)iv;
     } else {
-        src->server_id = 4000 + fnv1a32(src->app_id) % 100000;
+        src->server_id = 4000 + fnv1a32(src->pipeline) % 100000;
     }
     v = cdc_conf_get(conf, "mysql.from", "now");
     if (check_from(v, err) < 0)
@@ -1452,6 +1454,32 @@ static void pos_str(const mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
                  pos->gtid[0] ? "')" : "");
 }
 
+/* "host:port" of the replica registered with server_id sid (SHOW SLAVE
+ * HOSTS / SHOW REPLICAS on a fresh connection), or why it is unknown. */
+static void replica_of_id(mysql_src_t *src, uint32_t sid, char *out,
+                          size_t n)
+{
+    const char *sql = (!src->mariadb && src->version >= 80022)
+                          ? "SHOW REPLICAS"
+                          : "SHOW SLAVE HOSTS";
+    cdc_err_t e;
+    MYSQL *m = my_connect_mode(src, 10, &e);
+    MYSQL_RES *res = m ? q_result(src, m, sql, &e) : NULL;
+    MYSQL_ROW row;
+
+    snprintf(out, n, "unknown (%s: %s)", sql,
+             m ? mysql_error(m) : "cannot connect");
+    while (res && (row = mysql_fetch_row(res)))
+        if (row[0] && strtoul(row[0], NULL, 10) == sid)
+            snprintf(out, n, "'%s'%s%s", row[1] ? row[1] : "?",
+                     row[2] && strcmp(row[2], "0") ? " port " : "",
+                     row[2] && strcmp(row[2], "0") ? row[2] : "");
+    if (res)
+        mysql_free_result(res);
+    if (m)
+        mysql_close(m);
+}
+
 static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
 {
     MYSQL *m = src->repl;
@@ -1459,6 +1487,24 @@ static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
     char where[1400];
 
     pos_str(src, &src->resume, by_gtid, where, sizeof where);
+    if (e == ER_SLAVE_SAME_ID) {
+        /* another replica connected with our server_id and the server
+         * dropped our dump: reconnecting would only drop theirs in turn */
+        char who[300];
+        replica_of_id(src, src->server_id, who, sizeof who);
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql server %s:%u dropped our binlog dump: another "
+                    "replica connected with the same server_id %" PRIu32
+                    " (replica %s)",
+                    src->host, src->port, src->server_id, who);
+        cdc_err_detail(err, "%s (error %u)", mysql_error(m), e);
+        cdc_err_hint(err, "give every replica its own mysql.server_id (the "
+                          "default derives it from pipeline.name, so two "
+                          "pipelines with one name share it), e.g. -X "
+                          "mysql.server_id=%" PRIu32,
+                     src->server_id + 1 + (uint32_t)(rand() % 1000));
+        return -1;
+    }
     if (e == ER_MASTER_FATAL_ERROR_READING_BINLOG) {
         const char *msg = mysql_error(m);
         if (strcasestr(msg, "same server_id") ||
