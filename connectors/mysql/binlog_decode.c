@@ -33,6 +33,7 @@
 #include "cdc/util.h"
 #include "cdc/log.h"
 #include "connectors/mysql/binlog.h"
+#include "connectors/mysql/binlog_value_int.h"
 
 #define FAC "binlog"
 
@@ -1674,8 +1675,11 @@ static int tlv_charsets(cdc_table_t *t, const uint8_t *v, size_t n,
     return r.bad ? -1 : 0;
 }
 
+/* ENUM_STR_VALUE / SET_STR_VALUE: the member names, in the column's
+ * charset (so read after the ENUM_AND_SET charset TLVs; ucs2 names hold NUL
+ * bytes), stored as UTF-8. */
 static int tlv_strvalues(cdc_table_t *t, const uint8_t *v, size_t n,
-                         uint8_t type)
+                         uint8_t type, cdc_err_t *err)
 {
     rd_t r;
     rd_init(&r, v, n);
@@ -1696,9 +1700,15 @@ static int tlv_strvalues(cdc_table_t *t, const uint8_t *v, size_t n,
         for (uint64_t k = 0; k < cnt; k++) {
             uint64_t l = rd_lenenc(&r);
             const uint8_t *s = rd_take(&r, l);
+            cdc_buf_t u = CDC_BUF_INIT;
             if (!s)
                 return -1;
-            c->members[k] = cdc_xstrndup((const char *)s, l);
+            if (cdc_mysql_member_utf8(c->charset, s, l, &u, err) < 0) {
+                cdc_buf_free(&u);
+                return -2;
+            }
+            c->members[k] = cdc_xstrndup(u.p ? u.p : "", u.len);
+            cdc_buf_free(&u);
         }
     }
     return r.bad ? -1 : 0;
@@ -1849,6 +1859,8 @@ static int ev_table_map(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
     }
 
     /* optional metadata TLVs, in any order; unknown types are skipped */
+    const uint8_t *setv = NULL, *enumv = NULL;
+    size_t setl = 0, enuml = 0;
     while (rd_left(&r)) {
         uint8_t ty = rd_u8(&r);
         uint64_t l = rd_lenenc(&r);
@@ -1895,11 +1907,11 @@ static int ev_table_map(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
             rc = nr.bad ? -1 : 0;
             break;
         }
-        case 5:
-            rc = tlv_strvalues(t, v, l, 248);
+        case 5: /* after the loop, when the charsets are known */
+            setv = v, setl = l;
             break;
         case 6:
-            rc = tlv_strvalues(t, v, l, 247);
+            enumv = v, enuml = l;
             break;
         case 7:
             rc = tlv_extra(t, v, l, 255);
@@ -1928,6 +1940,24 @@ static int ev_table_map(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
         if (rc < 0) {
             everr(bl, e, err, "malformed optional metadata field %u of %s.%s",
                   ty, t->db, t->name);
+            cdc_table_destroy(t);
+            return -1;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *v = k ? enumv : setv;
+        int rc = v ? tlv_strvalues(t, v, k ? enuml : setl, k ? 247 : 248, err)
+                   : 0;
+        if (rc == -2) { /* a name not in its charset: err says why */
+            char why[sizeof(err->msg)];
+            snprintf(why, sizeof(why), "%s", err->msg);
+            everr(bl, e, err, "%s name of %s.%s: %s", k ? "ENUM" : "SET",
+                  t->db, t->name, why);
+        } else if (rc < 0) {
+            everr(bl, e, err, "malformed optional metadata field %d of %s.%s",
+                  k ? 6 : 5, t->db, t->name);
+        }
+        if (rc < 0) {
             cdc_table_destroy(t);
             return -1;
         }
