@@ -273,6 +273,14 @@ CDC_TEST(table_map_metadata)
         T_EQ_INT(m->cols[j].type, 252);
         T_EQ_INT(m->cols[j].charset, 46); /* utf8mb4_bin */
     }
+    /* GEOMETRY columns count in the charset TLV (binary): every character
+     * column after them keeps its own charset */
+    for (uint32_t i = 0; i < m->ncols; i++) {
+        if (m->cols[i].type == 255)
+            T_EQ_INT(m->cols[i].charset, 63);
+        if (i > (uint32_t)pt && m->cols[i].type == 254)
+            T_EQ_INT(m->cols[i].charset, 63); /* UUID, INET6 */
+    }
 
     const cdc_table_t *n = find_table(&t, "t_numeric");
     T_ASSERT(n != NULL);
@@ -313,6 +321,23 @@ CDC_TEST(table_map_mysql8_metadata)
         T_EQ_INT(k, 2);
         T_EQ_INT(dims[0], 2);
         T_EQ_INT(dims[1], 4);
+        /* VECTOR is a character column (binary) in the charset TLV: the
+         * TEXT after it keeps utf8mb4_0900_ai_ci, and its value is text */
+        int foo = col_index(bar, "foo");
+        T_ASSERT(foo > 0);
+        if (foo > 0) {
+            T_EQ_INT(bar->cols[foo].charset, 255);
+            T_EQ_INT(bar->cols[1].charset, 63);
+            for (size_t i = 0; i < t.n; i++)
+                for (uint32_t c = 0; c < t.v[i]->nchanges; c++) {
+                    const cdc_change_t *ch = &t.v[i]->changes[c];
+                    if (ch->tbl != bar || !ch->after ||
+                        ch->after[foo].kind == CDC_V_NULL)
+                        continue;
+                    T_EQ_INT(ch->after[foo].kind, CDC_V_STRING);
+                    T_EQ_STR(ch->after[foo].s, "bar");
+                }
+        }
     }
     txns_free(&t);
     /* MINIMAL metadata: no names, signedness only from SIGNEDNESS */
