@@ -15,7 +15,8 @@ on its own slot.  For each output file:
     it as unchanged: payload.unchanged, or the top-level unchanged array of
     --format debezium) gives SELECT's rows, value by value;
   * the json column is the same JSON value as SELECT's, with its keys in
-    the same order (duplicates included).
+    the same order (duplicates included);
+  * every envelope validates against docs/envelope.schema.json.
 Env: CDC_PG_SEED, CDC_PG_LINES_OPS (default 300).  Exit 0/1/77.
 """
 import json
@@ -169,6 +170,11 @@ def main():
         raw = json.loads(pg.val("SELECT coalesce(json_object_agg(id, jraw::text), '{}') FROM alltypes"))
         raw_want = {int(k): v for k, v in raw.items()}
         marks = [check_file(out, fmt, pg, want, raw_want) for fmt, (p, out) in procs.items()]
+        r = pg_lib.subprocess.run(["python3", os.path.join(pg_lib.ROOT, "tests/tools/schema_check.py"),
+                                   os.path.join(pg_lib.ROOT, "docs/envelope.schema.json")] +
+                                  [out for p, out in procs.values()], capture_output=True, text=True)
+        if r.returncode:
+            fail("envelopes do not match docs/envelope.schema.json: %s" % (r.stdout + r.stderr)[-1500:])
         if not marks[0] or marks[0] != marks[1]:
             fail("unchanged marks: autoglm %d, debezium %d (want equal and > 0)" % tuple(marks))
         print("PASS: one line per envelope, compact json in key order, unchanged TOAST marked (seed %d)" % SEED)
