@@ -844,6 +844,15 @@ static void parse_grants(const char *line, int *slave, int *client,
     }
 }
 
+/* A row of SHOW SLAVE HOSTS / SHOW REPLICAS (Server_id, Host, Port, ...)
+ * as "'host'" or "'host' port N" (our dumps report port 0). */
+static void replica_name(MYSQL_ROW row, char *out, size_t n)
+{
+    int port = row[2] && strcmp(row[2], "0");
+    snprintf(out, n, "'%s'%s%s", row[1] ? row[1] : "?", port ? " port " : "",
+             port ? row[2] : "");
+}
+
 static int preflight(mysql_src_t *src, MYSQL *m, srv_status_t *st,
                      int initial, cdc_err_t *err)
 {
@@ -956,12 +965,13 @@ static int preflight(mysql_src_t *src, MYSQL *m, srv_status_t *st,
                  * the server) registered with our report host */
                 if (row[1] && !strcmp(row[1], src->report_host))
                     continue;
+                char who[300];
+                replica_name(row, who, sizeof who);
                 problem(&pb, &nprob,
                         "mysql.server_id %" PRIu32 " is already used by the "
-                        "replica at %s:%s: set a unique one, e.g. -X "
+                        "replica %s: set a unique one, e.g. -X "
                         "mysql.server_id=%" PRIu32,
-                        src->server_id, row[1] ? row[1] : "?",
-                        row[2] ? row[2] : "?",
+                        src->server_id, who,
                         src->server_id + 1 + (uint32_t)(rand() % 1000));
             }
             mysql_free_result(res);
@@ -1471,9 +1481,7 @@ static void replica_of_id(mysql_src_t *src, uint32_t sid, char *out,
              m ? mysql_error(m) : "cannot connect");
     while (res && (row = mysql_fetch_row(res)))
         if (row[0] && strtoul(row[0], NULL, 10) == sid)
-            snprintf(out, n, "'%s'%s%s", row[1] ? row[1] : "?",
-                     row[2] && strcmp(row[2], "0") ? " port " : "",
-                     row[2] && strcmp(row[2], "0") ? row[2] : "");
+            replica_name(row, out, n);
     if (res)
         mysql_free_result(res);
     if (m)

@@ -77,7 +77,7 @@ other=$!
 wait_for 20 "the other replica registers" \
     bash -c "[ \"\$(mariadb --no-defaults --protocol=tcp -h $MYSQL_HOST -P $MYSQL_PORT -uroot -p$MYSQL_ROOT_PASSWORD -N -B -e 'SHOW SLAVE HOSTS' | cut -f1 | grep -c '^7777$')\" = 1 ]"
 expect 78 id_in_use "$DRIVE" -X mysql.dsn="$ROOT_DSN" -X mysql.server_id=7777 -X pipeline.name=mine
-has id_in_use "mysql.server_id 7777 is already used by the replica at autoglm-cdc:other"
+has id_in_use "mysql.server_id 7777 is already used by the replica 'autoglm-cdc:other'"
 kill -TERM $other 2>/dev/null
 wait $other 2>/dev/null
 

@@ -140,6 +140,28 @@ CDC_TEST(json_numbers_roundtrip)
     cdc_buf_free(&b);
 }
 
+/* Embedded JSON is compact: whitespace between tokens goes, strings stay
+ * (escapes kept), a raw control character inside a string is escaped. */
+CDC_TEST(json_embedded_compact)
+{
+    static const char *const in[][2] = {
+        {"{\n  \"a b\" :\t[1 ,\r\n 2.50e3],\n  \"a b\": \"x  y\\n\"\n}",
+         "{\"a b\":[1,2.50e3],\"a b\":\"x  y\\n\"}"},
+        {" \"tab\there\" ", "\"tab\\u0009here\""},
+        {"[\"\\\"\", \"\\\\\", \" \" ]", "[\"\\\"\",\"\\\\\",\" \"]"},
+        {"null", "null"}};
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    for (size_t i = 0; i < sizeof(in) / sizeof(*in); i++) {
+        cdc_value_t v = {.kind = CDC_V_JSON, .s = in[i][0],
+                         .len = strlen(in[i][0])};
+        cdc_buf_reset(&b);
+        cdc_json_value(&b, &v);
+        T_EQ_STR(b.p, in[i][1]);
+    }
+    cdc_buf_free(&b);
+}
+
 /* The fast double formatter against the snprintf/strtod reference loop:
  * random bit patterns over the whole range, values of the kinds tables
  * hold (i/7, cents, integers, powers of 2 and 10), ties and boundaries. */
