@@ -435,7 +435,8 @@ static int gfeed(cdc_binlog_t *bl, uint8_t type, const cdc_buf_t *body,
     put_le(&ev, 19 + body->len + 4, 4);
     put_le(&ev, 0, 4);
     put_le(&ev, 0, 2);
-    cdc_buf_put(&ev, body->p, body->len);
+    if (body->len)
+        cdc_buf_put(&ev, body->p, body->len);
     put_le(&ev, 0, 4);
     rc = cdc_binlog_feed(bl, (const uint8_t *)ev.p, ev.len, 5000, tx, err);
     cdc_buf_free(&ev);
@@ -484,7 +485,8 @@ static void gen_events(const gcol_t *c, int n, int mariadb, cdc_buf_t *tm,
             es[nes++] = c[i].cs;
     }
     put_lenenc(tm, meta.len);
-    cdc_buf_put(tm, meta.p, meta.len);
+    if (meta.len)
+        cdc_buf_put(tm, meta.p, meta.len);
     for (int i = 0; i < (n + 7) / 8; i++)
         cdc_buf_putc(tm, (char)0xff);
     /* charsets: the (default, exceptions) form or one per column, as the
@@ -509,7 +511,8 @@ static void gen_events(const gcol_t *c, int n, int mariadb, cdc_buf_t *tm,
         }
         cdc_buf_putc(&tlv, (char)(k ? (byc ? 11 : 10) : (byc ? 3 : 2)));
         put_lenenc(&tlv, v.len);
-        cdc_buf_put(&tlv, v.p, v.len);
+        if (v.len)
+            cdc_buf_put(&tlv, v.p, v.len);
     }
     /* member names (ENUM_STR_VALUE 6, SET_STR_VALUE 5) in their charsets */
     for (int k = 5; k <= 6; k++) {
@@ -522,7 +525,8 @@ static void gen_events(const gcol_t *c, int n, int mariadb, cdc_buf_t *tm,
                 cdc_buf_t t = CDC_BUF_INIT;
                 put_text(&t, c[i].cs, gmembers[m]);
                 put_lenenc(&v, t.len);
-                cdc_buf_put(&v, t.p, t.len);
+                if (t.len)
+                    cdc_buf_put(&v, t.p, t.len);
                 cdc_buf_free(&t);
             }
         }
@@ -530,9 +534,11 @@ static void gen_events(const gcol_t *c, int n, int mariadb, cdc_buf_t *tm,
             continue;
         cdc_buf_putc(&tlv, (char)k);
         put_lenenc(&tlv, v.len);
-        cdc_buf_put(&tlv, v.p, v.len);
+        if (v.len)
+            cdc_buf_put(&tlv, v.p, v.len);
     }
-    cdc_buf_put(tm, tlv.p, tlv.len);
+    if (tlv.len)
+        cdc_buf_put(tm, tlv.p, tlv.len);
 
     /* one row: every column present */
     put_le(wr, 4242, 6);
@@ -571,7 +577,8 @@ static void gen_events(const gcol_t *c, int n, int mariadb, cdc_buf_t *tm,
         case G_INT: put_le(wr, (uint64_t)i, 4); break;
         default: break;
         }
-        cdc_buf_put(wr, t.p, t.len);
+        if (t.len)
+            cdc_buf_put(wr, t.p, t.len);
         cdc_buf_free(&t);
     }
     cdc_buf_free(&meta);
