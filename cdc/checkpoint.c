@@ -133,8 +133,10 @@ static const char *ckpt_field(cdc_ckpt_t *ck, const char *k, const char *v)
         if (parse_u64(v, &ck->pos.offset))
             return "offset is not a number";
     } else if (!strcmp(k, "gtid")) {
+        /* MariaDB d-s-n lists, MySQL uuid:1-5 sets, tagged (uuid:tag:1) */
         if (strlen(v) >= sizeof(ck->pos.gtid) ||
-            !all_of(v, "0123456789abcdefABCDEF-,:"))
+            !all_of(v, "0123456789abcdefghijklmnopqrstuvwxyz"
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ_-,:"))
             return "bad GTID";
         snprintf(ck->pos.gtid, sizeof(ck->pos.gtid), "%s", v);
     } else if (!strcmp(k, "lsn")) {
