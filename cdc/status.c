@@ -314,7 +314,19 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
     if (shown(rows, pipeline))
         return;
     path = cdc_ckpt_path(dir, pipeline);
-    if (cdc_ckpt_load(path, &ck, &e) != 1) {
+    switch (cdc_ckpt_load(path, &ck, &e)) {
+    case 1:
+        break;
+    case -1: /* shown, not hidden: `run` refuses to start from it */
+        r = row_add(rows);
+        snprintf(r->app, sizeof(r->app), "%s", pipeline);
+        snprintf(r->pipeline, sizeof(r->pipeline), "%s", pipeline);
+        snprintf(r->status, sizeof(r->status), "damaged");
+        snprintf(r->last_sync, sizeof(r->last_sync), "-");
+        snprintf(r->where, sizeof(r->where), "%s", path);
+        free(path);
+        return;
+    default:
         free(path);
         return;
     }
