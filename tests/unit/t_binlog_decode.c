@@ -378,15 +378,6 @@ typedef struct gcol {
     int null;
 } gcol_t;
 
-static uint64_t grng = 88172645463325252ULL;
-
-static uint32_t grand(uint32_t n)
-{
-    grng ^= grng << 13;
-    grng ^= grng >> 7;
-    grng ^= grng << 17;
-    return (uint32_t)(grng % n);
-}
 
 static void put_le(cdc_buf_t *b, uint64_t v, int n)
 {
@@ -493,7 +484,7 @@ static void gen_events(const gcol_t *c, int n, int mariadb, cdc_buf_t *tm,
      * server picks the shorter; both are generated here */
     for (int k = 0; k < 2; k++) {
         const uint16_t *cs = k ? es : chars;
-        int cnt = k ? nes : nchar, byc = grand(2);
+        int cnt = k ? nes : nchar, byc = cdc_test_rand(2);
         if (!cnt)
             continue;
         cdc_buf_reset(&v);
@@ -501,7 +492,7 @@ static void gen_events(const gcol_t *c, int n, int mariadb, cdc_buf_t *tm,
             for (int i = 0; i < cnt; i++)
                 put_lenenc(&v, cs[i]);
         } else {
-            uint16_t def = cs[grand((uint32_t)cnt)];
+            uint16_t def = cs[cdc_test_rand((uint32_t)cnt)];
             put_lenenc(&v, def);
             for (int i = 0; i < cnt; i++)
                 if (cs[i] != def) {
@@ -604,7 +595,7 @@ CDC_TEST(charset_metadata_generated)
             static const uint16_t text_cs[2][4] = {{8, 255, 35, 63},
                                                    {8, 45, 35, 63}};
             gcol_t c[24];
-            int n = 1 + (int)grand(24);
+            int n = 1 + (int)cdc_test_rand(24);
             cdc_buf_t tm = CDC_BUF_INIT, wr = CDC_BUF_INIT;
             cdc_binlog_opts_t o = {.verify_checksum = 0};
             cdc_binlog_t *bl = cdc_binlog_new(&o);
@@ -613,14 +604,14 @@ CDC_TEST(charset_metadata_generated)
             int rc = 0;
 
             for (int i = 0; i < n; i++) {
-                c[i].cls = (int)grand(G_NCLASS);
-                c[i].cs = text_cs[mariadb][grand(c[i].cls <= G_TEXT ? 4 : 3)];
+                c[i].cls = (int)cdc_test_rand(G_NCLASS);
+                c[i].cs = text_cs[mariadb][cdc_test_rand(c[i].cls <= G_TEXT ? 4 : 3)];
                 if (c[i].cls == G_GEOM || c[i].cls == G_BLOB)
                     c[i].cs = 63;
                 if (c[i].cls == G_JSON)
                     c[i].cs = mariadb ? 46 : 63;
                 c[i].null = c[i].cls == G_GEOM || c[i].cls == G_BIT ||
-                            (c[i].cls == G_JSON && !mariadb) || !grand(8);
+                            (c[i].cls == G_JSON && !mariadb) || !cdc_test_rand(8);
             }
             gen_events(c, n, mariadb, &tm, &wr);
             uint64_t offs[] = {srv[mariadb].fde, srv[mariadb].gtid,

@@ -308,15 +308,6 @@ static cdc_table_t *mk_table(void)
 
 /* ---- property: every envelope is one line that parses ----------------- */
 
-static uint64_t prng = 0x9E3779B97F4A7C15ULL;
-
-static uint32_t rnd(uint32_t n)
-{
-    prng ^= prng << 13;
-    prng ^= prng >> 7;
-    prng ^= prng << 17;
-    return (uint32_t)(prng % n);
-}
 
 /* Bytes of any kind: control characters, quotes, backslashes, newlines,
  * valid multi-byte UTF-8 and invalid sequences. */
@@ -326,33 +317,33 @@ static void rnd_bytes(cdc_buf_t *b)
                                        "\x1f", "\x7f", "\xc3\xa9", "\xe2\x80\xa8",
                                        "\xf0\x9f\x98\x80", "\xff", "\xc3",
                                        "\xed\xa0\x80", "a", " ", "}", "{"};
-    uint32_t n = rnd(12);
+    uint32_t n = cdc_test_rand(12);
     for (uint32_t i = 0; i < n; i++)
-        cdc_buf_puts(b, bits[rnd(sizeof(bits) / sizeof(*bits))]);
+        cdc_buf_puts(b, bits[cdc_test_rand(sizeof(bits) / sizeof(*bits))]);
 }
 
 static void rnd_ws(cdc_buf_t *b)
 {
     static const char *const ws[] = {"", " ", "\n", "\r\n", "\t", "  \n\t "};
-    cdc_buf_puts(b, ws[rnd(6)]);
+    cdc_buf_puts(b, ws[cdc_test_rand(6)]);
 }
 
 /* A random valid JSON text with random whitespace (raw newlines too)
  * between the tokens, as PostgreSQL `json` keeps it. */
 static void rnd_json(cdc_buf_t *b, int depth)
 {
-    uint32_t k = depth > 3 ? rnd(4) : rnd(6), n;
+    uint32_t k = depth > 3 ? cdc_test_rand(4) : cdc_test_rand(6), n;
     static const char *const atoms[] = {"null", "true", "false", "0", "-1.5e3",
                                         "12345678901234567890", "\"\"",
                                         "\"a\\nb\\\"c\\u00e9\"", "\"\xc3\xa9 x\""};
     rnd_ws(b);
     switch (k) {
     case 0: case 1: case 2: case 3:
-        cdc_buf_puts(b, atoms[rnd(sizeof(atoms) / sizeof(*atoms))]);
+        cdc_buf_puts(b, atoms[cdc_test_rand(sizeof(atoms) / sizeof(*atoms))]);
         break;
     case 4:
         cdc_buf_putc(b, '[');
-        n = rnd(4);
+        n = cdc_test_rand(4);
         for (uint32_t i = 0; i < n; i++) {
             if (i)
                 cdc_buf_putc(b, ',');
@@ -363,12 +354,12 @@ static void rnd_json(cdc_buf_t *b, int depth)
         break;
     default:
         cdc_buf_putc(b, '{');
-        n = rnd(4);
+        n = cdc_test_rand(4);
         for (uint32_t i = 0; i < n; i++) {
             if (i)
                 cdc_buf_putc(b, ',');
             rnd_ws(b);
-            cdc_buf_printf(b, "\"k%u \\t\"", rnd(3)); /* duplicates kept */
+            cdc_buf_printf(b, "\"k%u \\t\"", cdc_test_rand(3)); /* duplicates kept */
             rnd_ws(b);
             cdc_buf_putc(b, ':');
             rnd_json(b, depth + 1);
@@ -387,25 +378,25 @@ static void rnd_value(cdc_txn_t *tx, cdc_value_t *v, char **json_in)
 
     memset(v, 0, sizeof(*v));
     *json_in = NULL;
-    v->kind = (int)rnd(CDC_V_JSON + 1);
+    v->kind = (int)cdc_test_rand(CDC_V_JSON + 1);
     switch (v->kind) {
     case CDC_V_BOOL:
-        v->u.b = (int)rnd(2);
+        v->u.b = (int)cdc_test_rand(2);
         break;
     case CDC_V_INT:
-        v->u.i = rnd(2) ? INT64_MIN : (int64_t)rnd(1000) - 500;
+        v->u.i = cdc_test_rand(2) ? INT64_MIN : (int64_t)cdc_test_rand(1000) - 500;
         break;
     case CDC_V_UINT:
-        v->u.u = rnd(2) ? UINT64_MAX : rnd(1000);
+        v->u.u = cdc_test_rand(2) ? UINT64_MAX : cdc_test_rand(1000);
         break;
     case CDC_V_FLOAT: /* holds a float32 value */
-        v->u.d = (double)(float)dd[rnd(sizeof(dd) / sizeof(*dd))];
+        v->u.d = (double)(float)dd[cdc_test_rand(sizeof(dd) / sizeof(*dd))];
         break;
     case CDC_V_DOUBLE:
-        v->u.d = dd[rnd(sizeof(dd) / sizeof(*dd))];
+        v->u.d = dd[cdc_test_rand(sizeof(dd) / sizeof(*dd))];
         break;
     case CDC_V_DECIMAL:
-        cdc_buf_puts(&b, rnd(2) ? "-0.50" : "12345678901234567890.123");
+        cdc_buf_puts(&b, cdc_test_rand(2) ? "-0.50" : "12345678901234567890.123");
         break;
     case CDC_V_STRING:
     case CDC_V_BYTES:
@@ -436,7 +427,7 @@ static char *tree_text(yajl_val v)
 CDC_TEST(envelope_one_line_property)
 {
     for (int round = 0; round < 3000; round++) {
-        uint32_t ncols = 1 + rnd(6);
+        uint32_t ncols = 1 + cdc_test_rand(6);
         cdc_table_t *t;
         cdc_txn_t *tx = cdc_txn_new();
         cdc_change_t *ch;
@@ -455,15 +446,15 @@ CDC_TEST(envelope_one_line_property)
         }
         t->npk = 1;
         t->pk = cdc_xmalloc(sizeof(uint32_t));
-        t->pk[0] = rnd(ncols);
-        tx->commit_us = (int64_t)rnd(2000000000) * 1000000;
-        tx->connector = rnd(2) ? "postgresql" : "mariadb";
+        t->pk[0] = cdc_test_rand(ncols);
+        tx->commit_us = (int64_t)cdc_test_rand(2000000000) * 1000000;
+        tx->connector = cdc_test_rand(2) ? "postgresql" : "mariadb";
         tx->file = "f\n1";
-        ch = cdc_txn_add(tx, ops[rnd(4)], t);
+        ch = cdc_txn_add(tx, ops[cdc_test_rand(4)], t);
         cdc_table_destroy(t);
         for (int img = 0; img < 2; img++) {
             cdc_value_t *row;
-            if (rnd(4) == 0)
+            if (cdc_test_rand(4) == 0)
                 continue;
             row = cdc_txn_values(tx, ncols);
             for (uint32_t i = 0; i < ncols; i++)
