@@ -94,7 +94,7 @@ for kind in empty half lastbyte lastline garbage json; do
     refused "postgres/$kind" 78 "$PCK" "$T/p_$kind.err" $?
 done
 [ "$(rows "$T/my.jsonl")" = 1 ] && [ "$(rows "$T/pg.jsonl")" = 1 ] || fail "a refused run delivered rows"
-log "empty, truncated and garbage checkpoints refused with exit 78 ($n-byte file cut every way)"
+log "empty, truncated and garbage checkpoints refused with exit 78 (of $n bytes: none, half, all but the last byte or line; random bytes; JSON)"
 
 # the other engine's checkpoint: a PostgreSQL LSN in the MySQL pipeline and a
 # binlog position in the PostgreSQL pipeline, with and without source=
