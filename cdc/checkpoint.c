@@ -354,20 +354,6 @@ void cdc_state_unlock(int fd)
         close(fd); /* releases the lock; the file stays, holding no pid */
 }
 
-int cdc_ckpt_name_check(const char *name, cdc_err_t *err)
-{
-    if (*name && !strchr(name, '/') && !strstr(name, "..") &&
-        strcmp(name, "."))
-        return 0;
-    cdc_err_set(err, CDC_EXIT_CONFIG, 0,
-                "pipeline.name '%s' cannot name a state file", name);
-    cdc_err_detail(err, "the checkpoint and the lock are <state.dir>/<name>"
-                        ".ckpt and .lock; '/' and '..' would put them "
-                        "elsewhere");
-    cdc_err_hint(err, "use a name without '/' and '..', e.g. orders-to-kafka");
-    return -1;
-}
-
 int cdc_ckpt_store(const char *path, const cdc_ckpt_t *ck, cdc_err_t *err)
 {
     char tmp[4200], dir[4096];

@@ -32,9 +32,6 @@ int cdc_ckpt_store(const char *path, const cdc_ckpt_t *ck, cdc_err_t *err);
  *  without a position of this source type (CDC_EXIT_CONFIG). */
 int cdc_ckpt_check_source(const char *path, const cdc_ckpt_t *ck,
                           const char *source, cdc_err_t *err);
-/** @brief Refuse a pipeline name that is not a plain file name ('/', '..',
- *  empty), since the state files are named after it (CDC_EXIT_CONFIG). */
-int cdc_ckpt_name_check(const char *name, cdc_err_t *err);
 /** @brief Path of the lock file: <state_dir>/<pipeline>.lock for what
  *  "run", <state_dir>/<pipeline>.<what>.lock otherwise (malloc'd). */
 char *cdc_state_lock_path(const char *state_dir, const char *pipeline,

@@ -51,18 +51,22 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
                      cdc_err_t *err) __attribute__((weak));
 int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
                    cdc_err_t *err) __attribute__((weak));
+/* Dead letters (cdc/dead_letter_cli.c). */
+int cdc_dead_letter_cli(const cdc_conf_t *conf, int argc, char **argv,
+                        cdc_err_t *err) __attribute__((weak));
 
 static const char usage_text[] =
 "Usage: autoglm-cdc [run] [OPTIONS]\n"
 "       autoglm-cdc decode [OPTIONS] FILE...\n"
 "       autoglm-cdc offsets show|set POSITION|reset [OPTIONS]\n"
-"       autoglm-cdc config [OPTIONS]\n"
+"       autoglm-cdc config [OPTIONS] | config --reference\n"
 "       autoglm-cdc validate -c pipeline.yaml\n"
 "       autoglm-cdc mapping test MAPPING.yaml [ENVELOPES.jsonl]\n"
 "       autoglm-cdc mapping triggers -c pipeline.yaml [postgres|mysql]\n"
 "       autoglm-cdc mapping reverse -c pipeline.yaml MAPPING SOURCE TARGET\n"
 "       autoglm-cdc backfill -c pipeline.yaml [--table T]... [OPTIONS]\n"
-"       autoglm-cdc status [-c pipeline.yaml] [--url URL]\n"
+"       autoglm-cdc status [-c pipeline.yaml] [--url URL] [--json]\n"
+"       autoglm-cdc dead-letter list|retry -c pipeline.yaml\n"
 "\n"
 "Change-data capture from MySQL/MariaDB binlogs and PostgreSQL WAL into\n"
 "JSON envelopes on Kafka, files or stdout.\n"
@@ -75,7 +79,8 @@ static const char usage_text[] =
 "  offsets show    print the stored checkpoint of the pipeline\n"
 "  offsets set POS store POS (FILE:POS, GTID state or LSN X/Y)\n"
 "  offsets reset   delete the checkpoint (next run starts at --from)\n"
-"  config          print the effective configuration (secrets masked)\n"
+"  config          print the effective configuration (secrets masked);\n"
+"                  --reference prints every key (docs/CONFIG.md)\n"
 "  validate        check mappings against the live schemas; print what\n"
 "                  each mapping writes\n"
 "  mapping test F  run mapping F over envelopes (file or stdin) and print\n"
@@ -91,6 +96,9 @@ static const char usage_text[] =
 "                  the lock)\n"
 "  status          the status table: application, online/offline, last\n"
 "                  sync time, latency\n"
+"  dead-letter list  the changes the sink kept as dead letters\n"
+"                  (errors.mode: dead-letter); retry maps and applies them\n"
+"                  again (after the mapping was fixed), 65 if some still fail\n"
 "\n"
 "Options:\n"
 "  -c, --config FILE        YAML configuration (keys as below, nested)\n"
@@ -104,6 +112,10 @@ static const char usage_text[] =
 "      --server-id N        our replica server_id          (mysql.server_id)\n"
 "      --from WHERE         now | beginning | FILE:POS | GTID (mysql.from)\n"
 "      --postgres-dsn DSN   libpq conninfo or URI          (postgres.dsn)\n"
+"                           Keep passwords out of the command line (ps):\n"
+"                           AUTOGLM_CDC_MYSQL_DSN=..., ${VAR} in the YAML,\n"
+"                           or a *_file key: -X mysql.password_file=PATH,\n"
+"                           postgres.dsn_file, kafka.sasl.password_file\n"
 "      --kafka-brokers L    host:port,...                  (kafka.brokers)\n"
 "      --topic TEMPLATE     default {source}.{db}.{table}  (kafka.topic)\n"
 "      --include LIST       db.table globs to capture      (filter.include)\n"
@@ -119,6 +131,8 @@ static const char usage_text[] =
 "      --parallel N         backfill: tables in parallel (backfill.parallel)\n"
 "      --http ADDR:PORT     serve /metrics /status /livez /readyz (http.listen)\n"
 "      --url URL            status: endpoint of a running daemon (status.url)\n"
+"      --json               status: one JSON document     (status.format)\n"
+"      --reference          config: every key, its type, default, bounds\n"
 "      --start-position P   decode: FILE:POS or POS to start from\n"
 "      --events             decode: list events (offset type size)\n"
 "      --json-columns LIST  decode: db.table.column globs of MariaDB JSON\n"
@@ -130,8 +144,9 @@ static const char usage_text[] =
 "  -h, --help               this help;  -V, --version: version\n"
 "\n"
 "Environment: AUTOGLM_CDC_<KEY> sets KEY (e.g. AUTOGLM_CDC_KAFKA_BROKERS);\n"
-"YAML values may use ${VAR} and ${VAR:default}. Precedence: defaults <\n"
-"YAML < environment < command line. Secrets are never printed.\n"
+"YAML values may use ${VAR} and ${VAR:default}; a secret key K may be read\n"
+"from a file with K_file. Precedence: defaults < YAML < environment <\n"
+"command line. Unknown keys are errors. Secrets are never printed.\n"
 "\n"
 "Exit status: 0 ok, 1 failure, 2 usage, 3 cannot resume without data loss\n"
 "(binlog purged, slot dropped: run a backfill), 65 undecodable input,\n"
@@ -148,6 +163,7 @@ enum {
     O_FROM, O_PG_DSN, O_BROKERS, O_TOPIC, O_INCLUDE, O_EXCLUDE, O_PIPELINE,
     O_STATE, O_STARTPOS, O_EVENTS, O_MAXTXNS, O_IDLE, O_LOGFMT, O_MAPPING,
     O_TABLE, O_WHERE, O_CHUNK, O_RATE, O_PARALLEL, O_URL, O_HTTP, O_JSONCOLS,
+    O_REFERENCE, O_JSON,
 };
 
 static const struct option long_opts[] = {
@@ -182,6 +198,8 @@ static const struct option long_opts[] = {
     {"url", required_argument, NULL, O_URL},
     {"http", required_argument, NULL, O_HTTP},
     {"json-columns", required_argument, NULL, O_JSONCOLS},
+    {"reference", no_argument, NULL, O_REFERENCE},
+    {"json", no_argument, NULL, O_JSON},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -195,6 +213,7 @@ typedef struct cli {
     const char *config_path;
     const char *start_position;
     int events;
+    int reference; /* config --reference */
 } cli_t;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -255,6 +274,8 @@ static int parse_opts(cli_t *c, int argc, char **argv)
         case O_URL: set_cli(c, "status.url", optarg); break;
         case O_HTTP: set_cli(c, "http.listen", optarg); break;
         case O_JSONCOLS: set_cli(c, "decode.json_columns", optarg); break;
+        case O_REFERENCE: c->reference = 1; break;
+        case O_JSON: set_cli(c, "status.format", "json"); break;
         case O_STATE: set_cli(c, "state.dir", optarg); break;
         case O_STARTPOS: c->start_position = optarg; break;
         case O_EVENTS: c->events = 1; break;
@@ -288,6 +309,26 @@ static int parse_opts(cli_t *c, int argc, char **argv)
     return -1;
 }
 
+/* key (source.type or sink.type) unset or a registered plugin; else -1
+ * with an error at the key's position listing the plugins */
+static int plugin_known(const cdc_conf_t *conf, const char *key,
+                        const char *what, cdc_err_t *err)
+{
+    const char *v = cdc_conf_get(conf, key, NULL);
+    const char *w = cdc_conf_where(conf, key);
+    int src = !strcmp(what, "source");
+
+    if (!v || (src ? cdc_source_find(v) != NULL : cdc_sink_find(v) != NULL))
+        return 0;
+    if (w && !strcmp(w, "cli"))
+        w = NULL;
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: unknown %s '%s'",
+                w ? w : "", w ? ": " : "", key, what, v);
+    cdc_err_hint(err, "available %ss: %s", what,
+                 src ? cdc_source_names() : cdc_sink_names());
+    return -1;
+}
+
 /* defaults < YAML < env < cli */
 static int build_conf(cli_t *c, cdc_err_t *err)
 {
@@ -300,6 +341,14 @@ static int build_conf(cli_t *c, cdc_err_t *err)
     for (int i = 0; i < c->cli->n; i++)
         cdc_conf_set(c->conf, c->cli->ents[i].key, c->cli->ents[i].val,
                      "cli");
+    /* every key declared, every value of its type (cdc/conf_keys.c) */
+    if (cdc_conf_resolve(c->conf, err))
+        return -1;
+    /* source.type and sink.type name registered plugins: a typo is an
+     * error here, for validate and config too, not only for run */
+    if (plugin_known(c->conf, "source.type", "source", err) ||
+        plugin_known(c->conf, "sink.type", "sink", err))
+        return -1;
     {
         const char *lf = cdc_conf_get(c->conf, "log.format", NULL);
         if (lf && cdc_log_set_format(lf)) {
@@ -665,8 +714,7 @@ static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
 
 static int cmd_offsets(cli_t *c, int argc, char **argv, cdc_err_t *err)
 {
-    const char *name = cdc_conf_get(
-        c->conf, "pipeline.name", cdc_conf_get(c->conf, "source.type", "cdc"));
+    const char *name = cdc_conf_pipeline(c->conf);
     const char *state = cdc_conf_get(c->conf, "state.dir", "state");
     char *path = cdc_ckpt_path(state, name);
     const char *what = optind < argc ? argv[optind] : "show";
@@ -744,6 +792,7 @@ int cdc_cli_main(int argc, char **argv)
     cli_t c = {0};
     cdc_err_t err = {0};
     const char *cmd = "run";
+    char *dl_action = NULL;
     int rc;
 
     c.cli = cdc_conf_new();
@@ -768,35 +817,63 @@ int cdc_cli_main(int argc, char **argv)
         argc--;
         argv++;
     }
+    if (!strcmp(cmd, "dead-letter") && argc >= 2 && argv[1][0] != '-') {
+        /* "dead-letter list|retry [OPTIONS]": the action is checked by
+         * cdc_dead_letter_cli, options may follow it */
+        dl_action = argv[1];
+        argc--;
+        argv++;
+    }
     if (strcmp(cmd, "run") && strcmp(cmd, "decode") &&
         strcmp(cmd, "offsets") && strcmp(cmd, "config") &&
         strcmp(cmd, "validate") && strcmp(cmd, "mapping test") &&
         strcmp(cmd, "mapping triggers") && strcmp(cmd, "mapping reverse") &&
-        strcmp(cmd, "backfill") && strcmp(cmd, "status")) {
+        strcmp(cmd, "backfill") && strcmp(cmd, "status") &&
+        strcmp(cmd, "dead-letter")) {
         cdc_conf_destroy(c.cli);
         return usage_error("unknown command '%s' (run, decode, offsets, "
                            "config, validate, mapping test|triggers|reverse, "
-                           "backfill, "
-                           "status)", cmd);
+                           "backfill, status, dead-letter)", cmd);
     }
     rc = parse_opts(&c, argc, argv);
     if (rc >= 0)
         return finish(&c, rc, NULL);
+    if (!strcmp(cmd, "config") && c.reference) {
+        cdc_conf_reference(stdout);
+        return finish(&c, CDC_EXIT_OK, NULL);
+    }
     if (build_conf(&c, &err))
         return finish(&c, err.code, &err);
+    /* a ${VAR} left unset is an error for every command but status and
+     * offsets, which check only the keys they read (on-call staff lack
+     * the database secrets) */
+    {
+        static const char *const offsets_keys[] = {
+            "state.dir", "pipeline.name", "source.type", NULL};
+        if (strcmp(cmd, "status") &&
+            cdc_conf_need_resolved(c.conf, strcmp(cmd, "offsets")
+                                   ? NULL : offsets_keys, &err))
+            return finish(&c, err.code, &err);
+    }
     if (!strcmp(cmd, "decode"))
         rc = cmd_decode(&c, argc, argv, &err);
     else if (!strcmp(cmd, "offsets"))
         rc = cmd_offsets(&c, argc, argv, &err);
     else if (!strcmp(cmd, "validate") || !strncmp(cmd, "mapping ", 8) ||
-             !strcmp(cmd, "backfill") || !strcmp(cmd, "status")) {
+             !strcmp(cmd, "backfill") || !strcmp(cmd, "status") ||
+             !strcmp(cmd, "dead-letter")) {
         int (*fn)(const cdc_conf_t *, int, char **, cdc_err_t *) =
             !strcmp(cmd, "validate")     ? cdc_map_cli_validate
             : !strcmp(cmd, "mapping test") ? cdc_map_cli_test
             : !strcmp(cmd, "mapping triggers") ? cdc_twsql_cli_triggers
             : !strcmp(cmd, "mapping reverse") ? cdc_twsql_cli_reverse
             : !strcmp(cmd, "backfill")     ? cdc_backfill_cli
+            : !strcmp(cmd, "dead-letter")  ? cdc_dead_letter_cli
                                            : cdc_status_cli;
+        if (dl_action) {
+            /* the action word goes first again */
+            argv[--optind] = dl_action;
+        }
         if (!fn) {
             cdc_err_set(&err, CDC_EXIT_FAIL, 0,
                         "this build has no '%s' command", cmd);

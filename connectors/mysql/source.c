@@ -535,9 +535,7 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
 
     /* the replica identity follows the pipeline (its checkpoint), not the
      * application id, which several pipelines may share */
-    v = cdc_conf_get(conf, "pipeline.name",
-                     cdc_conf_get(conf, "source.type", "mysql"));
-    src->pipeline = cdc_xstrdup(v && *v ? v : "mysql");
+    src->pipeline = cdc_xstrdup(cdc_conf_pipeline(conf));
     snprintf(src->report_host, sizeof src->report_host, "autoglm-cdc:%s",
              src->pipeline);
 

@@ -155,7 +155,7 @@ pg_run "$T/p_side.err" || { cat "$T/p_side.err" >&2; fail "postgres pipeline blo
 for bad in ../escape a/b x..y; do
     timeout 60 "$CDC" --source mysql --mysql-dsn "$MDSN" --pipeline "$bad" --sink file \
         -o "$T/bad.jsonl" --state-dir "$ST/sub" --idle-exit 1000 2>"$T/bad.err"
-    refused "pipeline.name $bad" 78 "pipeline.name '$bad'" "$T/bad.err" $?
+    refused "pipeline.name $bad" 78 "pipeline.name: '$bad' is not a valid name" "$T/bad.err" $?
 done
 [ ! -e "$ST/escape.ckpt" ] && [ ! -e "$ST/escape.lock" ] || fail "a file was written outside state.dir"
 log "pipeline names with / or .. refused"
