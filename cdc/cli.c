@@ -229,13 +229,15 @@ static void set_cli(cli_t *c, const char *key, const char *val)
     cdc_conf_set(c->cli, key, val, "cli");
 }
 
-/* Parse options into c; returns -1 to continue, or an exit code. */
+/* Parse options into c; returns -1 to continue, or an exit code.  Options
+ * may follow the arguments (`offsets set POS --state-dir DIR`, as --help
+ * shows): getopt moves the arguments to the end ("--" ends the options). */
 static int parse_opts(cli_t *c, int argc, char **argv)
 {
     int opt;
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "+c:o:X:vqhV", long_opts, NULL)) !=
+    while ((opt = getopt_long(argc, argv, "c:o:X:vqhV", long_opts, NULL)) !=
            -1) {
         switch (opt) {
         case 'c': c->config_path = optarg; break;

@@ -7,7 +7,7 @@ The TABLE_MAP charset metadata lists one charset per "character" column
 MariaDB, GEOMETRY); a type missed or added there shifts the charset of every
 later column, and text came out as base64.
 
-On the real MariaDB, a seeded generator (CDC_SEED) creates tables whose
+On the real MariaDB, a seeded generator (CDC_TEST_SEED) creates tables whose
 columns are a random order of every type class -- CHAR/VARCHAR/TEXT in
 latin1, utf8mb3, utf8mb4, ucs2 and binary, ENUM and SET in several charsets,
 GEOMETRY/POINT/LINESTRING, JSON, BLOB, BINARY, VARBINARY, BIT, UUID,
@@ -32,12 +32,11 @@ import dblib
 from dblib import BIN, E, fail, log, my
 
 dblib.need("MYSQL_PORT", "MYSQL_DATADIR", what="MariaDB")
-SEED = int(os.environ.get("CDC_SEED", random.randrange(1 << 30)))
+SEED = dblib.test_seed()  # CDC_TEST_SEED
 R = random.Random(SEED)
 DB = "cdc_cs_%d" % os.getpid()
 TMP = tempfile.mkdtemp(prefix="cdc-cs.")
 dblib.on_fail(lambda: (my("DROP DATABASE IF EXISTS %s" % DB, check=False), shutil.rmtree(TMP, True)))
-log("seed %d (CDC_SEED=%d reproduces)" % (SEED, SEED))
 
 CHARSETS = ["latin1", "utf8mb3", "utf8mb4", "ucs2", "binary"]
 REPERTOIRE = {

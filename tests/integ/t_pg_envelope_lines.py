@@ -17,7 +17,7 @@ on its own slot.  For each output file:
   * the json column is the same JSON value as SELECT's, with its keys in
     the same order (duplicates included);
   * every envelope validates against docs/envelope.schema.json.
-Env: CDC_PG_SEED, CDC_PG_LINES_OPS (default 300).  Exit 0/1/77.
+Env: CDC_TEST_SEED, CDC_PG_LINES_OPS (default 300).  Exit 0/1/77.
 """
 import json
 import os
@@ -25,12 +25,13 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dblib  # noqa: E402
 import pg_lib  # noqa: E402
 import t_pg_types as types  # noqa: E402
 from pg_lib import fail, log  # noqa: E402
 
 OPS = int(os.environ.get("CDC_PG_LINES_OPS", "300"))
-SEED = int(os.environ.get("CDC_PG_SEED", str(random.randrange(1 << 30))))
+SEED = dblib.test_seed()  # CDC_TEST_SEED
 rnd = random.Random(SEED)
 types.rnd = rnd  # the type generators draw from this seed too
 
@@ -109,7 +110,7 @@ def check_file(path, fmt, pg, want, raw_want):
 
 def main():
     pg = pg_lib.PG()
-    log("seed %d, %d ops, db %s" % (SEED, OPS, pg.db))
+    log("%d ops, db %s" % (OPS, pg.db))
     pg.create_db()
     try:
         types.create_table(pg, COLS)
