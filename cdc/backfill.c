@@ -4,7 +4,7 @@
  * existing rows as op 'r' transactions, consistent with the live stream.
  *
  * Flow (docs/BACKFILL.md has the user's view):
- *   1. flock() <state.dir>/<pipeline>.backfill.lock; held: exit 75.
+ *   1. lock <state.dir>/<pipeline>.backfill.lock; held: exit 75.
  *   2. Load the progress file <state.dir>/<pipeline>.backfill (last
  *      finished key per table).
  *   3. Mode: "initial" (consistent first load) when the stream has no
@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -1138,52 +1137,6 @@ static void show(bf_t *bf, int final, int *drawn)
 
 /* ---- command ------------------------------------------------------------ */
 
-static int lock_run(const char *state, const char *pipeline, int *fd_out,
-                    cdc_err_t *err)
-{
-    cdc_buf_t p = CDC_BUF_INIT;
-    int fd;
-    char pid[32];
-
-    if (mkdirs(state)) {
-        cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot create state dir %s: %s",
-                    state, strerror(errno));
-        cdc_buf_free(&p);
-        return -1;
-    }
-    cdc_buf_printf(&p, "%s/%s.backfill.lock", state, pipeline);
-    fd = open(p.p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot open %s: %s", p.p,
-                    strerror(errno));
-        cdc_buf_free(&p);
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB)) {
-        ssize_t n = read(fd, pid, sizeof(pid) - 1);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        cdc_err_set(err, CDC_EXIT_TEMPFAIL, CDC_ERR_F_RETRIABLE,
-                    "another backfill of pipeline %s is running%s%s%s",
-                    pipeline, pid[0] ? " (pid " : "", pid,
-                    pid[0] ? ")" : "");
-        cdc_err_detail(err, "lock %s is held", p.p);
-        cdc_err_hint(err, "this run did nothing; the next run resumes where "
-                          "the running one stops");
-        close(fd);
-        cdc_buf_free(&p);
-        return -1;
-    }
-    if (ftruncate(fd, 0) == 0) {
-        int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-        if (pwrite(fd, pid, (size_t)n, 0) < 0)
-            CDC_WARN(FAC, "cannot write pid to %s", p.p);
-    }
-    *fd_out = fd;
-    cdc_buf_free(&p);
-    return 0;
-}
-
 void cdc_backfill_name_put(cdc_buf_t *b, const char *db, const char *tb)
 {
     for (int i = 0; i < 2; i++) {
@@ -1372,7 +1325,7 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
     }
 
     /* 1. lock */
-    if (lock_run(state, bf.pipeline, &lockfd, err)) {
+    if (cdc_state_lock(state, bf.pipeline, "backfill", &lockfd, err)) {
         rc = err->code;
         goto out;
     }

@@ -440,6 +440,45 @@ size_t cdc_json_double_fmt_ref(char *tmp, double d)
     return fmt_double_slow(tmp, 32, d);
 }
 
+/*
+ * An embedded JSON value, compact: the whitespace between tokens goes
+ * (PostgreSQL `json` and MariaDB JSON keep the text as written, raw
+ * newlines included), strings are copied as they are, and a raw control
+ * character inside a string (not valid JSON) is escaped.  The value and
+ * its key order stay the same; the envelope stays one line.
+ */
+static void put_json_compact(cdc_buf_t *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = 0;
+    int in_str = 0, esc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
+            else if (c < 0x20) {
+                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                cdc_buf_put(out, s + start, i - start);
+                cdc_buf_put(out, u, sizeof(u));
+                start = i + 1;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t' ||
+                   c < 0x20) {
+            cdc_buf_put(out, s + start, i - start);
+            start = i + 1;
+        }
+    }
+    cdc_buf_put(out, s + start, n - start);
+}
+
 void cdc_json_value(cdc_buf_t *out, const cdc_value_t *v)
 {
     switch (v->kind) {
@@ -469,7 +508,7 @@ void cdc_json_value(cdc_buf_t *out, const cdc_value_t *v)
         break;
     case CDC_V_JSON:
         if (v->len)
-            cdc_buf_put(out, v->s, v->len);
+            put_json_compact(out, v->s, v->len);
         else
             cdc_buf_puts(out, "null");
         break;
@@ -598,7 +637,7 @@ void cdc_envelope_key(cdc_buf_t *out, const cdc_change_t *ch)
     cdc_buf_putc(out, '}');
 }
 
-static void put_unchanged(cdc_buf_t *out, const cdc_change_t *ch)
+void cdc_json_unchanged(cdc_buf_t *out, const cdc_change_t *ch)
 {
     const cdc_table_t *t = ch->tbl;
     int first = 1;
@@ -680,7 +719,7 @@ void cdc_envelope_write(cdc_buf_t *out, const cdc_env_opts_t *o,
     put_image(out, ch->tbl, ch->before);
     cdc_buf_puts(out, ",\"after\":");
     put_image(out, ch->tbl, ch->after);
-    put_unchanged(out, ch);
+    cdc_json_unchanged(out, ch);
     cdc_buf_puts(out, "},\"source\":{\"connector\":");
     cdc_json_string(out, conn, strlen(conn));
     put_source_common(out, tx, ch);

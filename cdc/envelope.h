@@ -117,6 +117,9 @@ typedef void (*cdc_json_value_fn)(cdc_buf_t *out, const void *ctx,
 void cdc_json_image(cdc_buf_t *out, const cdc_table_t *t,
                     const cdc_value_t *img, cdc_json_value_fn fn,
                     const void *ctx);
+/** @brief ,"unchanged":["col",...] of the columns of ch's after image that
+ *  exist but were not sent (PostgreSQL unchanged TOAST); nothing when none. */
+void cdc_json_unchanged(cdc_buf_t *out, const cdc_change_t *ch);
 /** @brief "\"name\":" of a column, cached in the column. */
 void cdc_json_col_key(cdc_buf_t *out, const cdc_column_t *c);
 

@@ -1142,6 +1142,11 @@ void cdc_dbz_write(cdc_buf_t *out, const cdc_env_opts_t *o,
     put_image(out, o, pg, ch->tbl, before);
     cdc_buf_puts(out, ",\"after\":");
     put_image(out, o, pg, ch->tbl, after);
+    /* Debezium would put a placeholder string in the column; a list
+     * beside the images keeps "unchanged" apart from "dropped" without
+     * faking a value of the column's type */
+    if (after == ch->after)
+        cdc_json_unchanged(out, ch);
     cdc_buf_puts(out, ",\"source\":");
     put_source(out, o, tx, ch);
     put_txblock(out, o, tx, ch);
