@@ -449,6 +449,10 @@ CDC_TEST(envelope_one_line_property)
         t->pk[0] = cdc_test_rand(ncols);
         tx->commit_us = (int64_t)cdc_test_rand(2000000000) * 1000000;
         tx->connector = cdc_test_rand(2) ? "postgresql" : "mariadb";
+        /* JSON columns (PG json, MySQL JSON): the Debezium writer types
+         * values by their column */
+        for (uint32_t i = 0; i < ncols; i++)
+            t->cols[i].type = tx->connector[0] == 'p' ? 114 : 245;
         tx->file = "f\n1";
         ch = cdc_txn_add(tx, ops[cdc_test_rand(4)], t);
         cdc_table_destroy(t);
@@ -465,7 +469,8 @@ CDC_TEST(envelope_one_line_property)
                 ch->before = row;
         }
         for (int f = 0; f < 2; f++) {
-            cdc_env_opts_t o = {f ? CDC_FMT_DEBEZIUM : CDC_FMT_AUTOGLM, "a\nb"};
+            cdc_env_opts_t o = {.format = f ? CDC_FMT_DEBEZIUM : CDC_FMT_AUTOGLM,
+                                .application_id = "a\nb"};
             cdc_buf_t b = CDC_BUF_INIT;
             yajl_val root;
 
@@ -498,11 +503,19 @@ CDC_TEST(envelope_one_line_property)
                     if (c == ch->tbl->ncols || !jin[img][c])
                         continue;
                     yajl_val want = parse(jin[img][c]);
-                    char *a = tree_text(want), *g = tree_text(im->u.object.values[i]);
+                    yajl_val got = im->u.object.values[i], inner = NULL;
+                    /* debezium: a JSON column is its JSON text as a string */
+                    if (f) {
+                        T_ASSERT(YAJL_IS_STRING(got));
+                        got = inner = YAJL_IS_STRING(got)
+                                          ? parse(got->u.string) : NULL;
+                    }
+                    char *a = tree_text(want), *g = tree_text(got);
                     T_EQ_STR(g, a);
                     free(a);
                     free(g);
                     yajl_tree_free(want);
+                    yajl_tree_free(inner);
                 }
             }
             /* unchanged columns are named in both formats */
