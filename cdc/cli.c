@@ -7,8 +7,10 @@
  *   autoglm-cdc offsets show|set POS|reset [OPTIONS]
  *   autoglm-cdc config [OPTIONS]           print the effective config
  *
- * Every option maps onto a configuration key (cdc/conf.h), so the same
- * settings can live in the YAML file given with -c.
+ * (and the commands of other components, see cli_cmds).  Options may
+ * stand before and after the command words.  Most options map onto a
+ * configuration key (cdc/conf.h), so the same settings can live in the
+ * YAML file given with -c.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -828,7 +830,10 @@ typedef int (*ext_fn_t)(const cdc_conf_t *conf, int argc, char **argv,
                         cdc_err_t *err);
 
 /* word [sub]: run by fn, or by ext, which another component provides
- * (a weak reference: NULL when that component is not built in). */
+ * (a weak reference: NULL when that component is not built in).  A new
+ * command is a CMD_ bit, a row here and a synopsis line in usage_text; a
+ * command that reads the pipeline gets the pipeline options (CMD_PIPE),
+ * its own options name it in cli_opts. */
 static const struct cmd_def {
     const char *word, *sub;
     unsigned id;
