@@ -550,10 +550,13 @@ if r.returncode != 78 or "no column 'balanse' (did you mean 'balance'?)" not in 
         or "type mismatch: field 'balance' is boolean but column customer_wide.balance is numeric(12,2)" \
         not in r.stderr:
     fail("validate on a broken mapping: %d\n%s" % (r.returncode, r.stderr))
-open(bad_yaml, "w").write(open(MAPFILE).read().replace("    on_delete: ignore", "    on_delete: ignroe"))
+map_text = open(MAPFILE).read()
+open(bad_yaml, "w").write(map_text.replace("    on_delete: ignore", "    on_delete: ignroe"))
+# the position the loader must name: the line of the first 'on_delete: ignore', column of its value
+bad_line = map_text[:map_text.index("    on_delete: ignore")].count("\n") + 1
 r = subprocess.run([BIN, "validate", bad_yaml], capture_output=True, text=True)
 if r.returncode != 78 or "unknown on_delete action 'ignroe'" not in r.stderr or "did you mean 'ignore'" \
-        not in r.stderr or "customer_wide.yaml" in r.stderr or ":90:16:" not in r.stderr:
+        not in r.stderr or "customer_wide.yaml" in r.stderr or ":%d:16:" % bad_line not in r.stderr:
     fail("validate with a YAML mistake: %d\n%s" % (r.returncode, r.stderr))
 # MySQL source and sink schemas: unknown column with a suggestion, type mismatch
 my("ALTER TABLE crm.customers CHANGE is_active is_activ TINYINT NOT NULL, MODIFY created_at BLOB")
