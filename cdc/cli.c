@@ -17,6 +17,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,10 +253,16 @@ typedef struct argv_split {
     int nwords;
 } argv_split_t;
 
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+
     fprintf(stderr, "autoglm-cdc: ");
-    fprintf(stderr, fmt, arg);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\nTry 'autoglm-cdc --help' for more information.\n");
     return CDC_EXIT_USAGE;
 }
@@ -879,30 +886,72 @@ static const struct cmd_def *find_cmd(const argv_split_t *sp, int *used)
         cdc_buf_printf(&subs, "%s%s", subs.len ? ", " : "", cli_cmds[i].sub);
     }
     if (known) {
-        fprintf(stderr, "autoglm-cdc: unknown %s command '%s' (%s)\n", w,
-                sub ? sub : "", subs.p);
-        fprintf(stderr, "Try 'autoglm-cdc --help' for more information.\n");
+        usage_error("unknown %s command '%s' (%s)", w, sub ? sub : "",
+                    subs.p);
     } else {
         for (size_t i = 0; i < N_CMDS; i++)
             if (!i || strcmp(cli_cmds[i].word, cli_cmds[i - 1].word))
                 cdc_buf_printf(&subs, "%s%s", i ? ", " : "",
                                cli_cmds[i].word);
-        fprintf(stderr, "autoglm-cdc: unknown command '%s' (%s)\n", w,
-                subs.p);
-        fprintf(stderr, "Try 'autoglm-cdc --help' for more information.\n");
+        usage_error("unknown command '%s' (%s)", w, subs.p);
     }
     cdc_buf_free(&subs);
     return NULL;
 }
 
-/* The commands an option applies to, for the message. */
-static void opt_cmds(unsigned mask, cdc_buf_t *b)
+/* "word" or "word sub" of a command, appended to b. */
+static void cmd_name(const struct cmd_def *cmd, cdc_buf_t *b)
 {
-    for (size_t i = 0; i < N_CMDS; i++)
-        if (mask & cli_cmds[i].id)
-            cdc_buf_printf(b, "%s%s%s%s", b->len ? ", " : "",
-                           cli_cmds[i].word, cli_cmds[i].sub ? " " : "",
-                           cli_cmds[i].sub ? cli_cmds[i].sub : "");
+    cdc_buf_printf(b, "%s%s%s", cmd->word, cmd->sub ? " " : "",
+                   cmd->sub ? cmd->sub : "");
+}
+
+/* --help and --version, wherever they stand, before anything else;
+ * -1 when neither was given. */
+static int help_or_version(const argv_split_t *sp)
+{
+    for (int i = 0; i < sp->ngiven; i++) {
+        const char *n = cli_opts[sp->given[i].opt].name;
+        if (!strcmp(n, "help")) {
+            fputs(usage_text, stdout);
+            return CDC_EXIT_OK;
+        }
+        if (!strcmp(n, "version")) {
+            printf("autoglm-cdc %s\n", PACKAGE_VERSION);
+            return CDC_EXIT_OK;
+        }
+    }
+    return -1;
+}
+
+/* Apply the options, in order, once the command is known; one that cannot
+ * apply to it is a usage error naming the commands it applies to. */
+static int apply_opts(cli_t *c, const argv_split_t *sp,
+                      const struct cmd_def *cmd)
+{
+    int rc = -1;
+
+    for (int i = 0; rc < 0 && i < sp->ngiven; i++) {
+        const cli_opt_t *o = &cli_opts[sp->given[i].opt];
+        cdc_buf_t here = CDC_BUF_INIT, where = CDC_BUF_INIT;
+
+        if (o->cmds & cmd->id) {
+            rc = apply_opt(c, o, sp->given[i].val);
+            continue;
+        }
+        cmd_name(cmd, &here);
+        for (size_t k = 0; k < N_CMDS; k++)
+            if (o->cmds & cli_cmds[k].id) {
+                if (where.len)
+                    cdc_buf_puts(&where, ", ");
+                cmd_name(&cli_cmds[k], &where);
+            }
+        rc = usage_error("option --%s does not apply to '%s' (only to: %s)",
+                         o->name, here.p, where.p);
+        cdc_buf_free(&here);
+        cdc_buf_free(&where);
+    }
+    return rc;
 }
 
 /* Standard output is checked once at the end: output that could not be
@@ -925,53 +974,32 @@ int cdc_cli_main(int argc, char **argv)
     cli_t c = {0};
     cdc_err_t err = {0};
     argv_split_t sp;
-    const struct cmd_def *cmd;
+    const struct cmd_def *cmd = NULL;
     int rc, used = 0;
 
-    rc = split_argv(argc, argv, &sp);
-    for (int i = 0; rc < 0 && i < sp.ngiven; i++) {
-        const char *n = cli_opts[sp.given[i].opt].name;
-        if (!strcmp(n, "help") || !strcmp(n, "version")) {
-            if (n[0] == 'h')
-                fputs(usage_text, stdout);
-            else
-                printf("autoglm-cdc %s\n", PACKAGE_VERSION);
-            rc = CDC_EXIT_OK;
-        }
-    }
-    if (rc >= 0)
-        goto out;
-    cmd = find_cmd(&sp, &used);
-    rc = cmd ? -1 : CDC_EXIT_USAGE;
     c.cli = cdc_conf_new();
-    for (int i = 0; rc < 0 && i < sp.ngiven; i++) {
-        const cli_opt_t *o = &cli_opts[sp.given[i].opt];
-        if (!(o->cmds & cmd->id)) {
-            cdc_buf_t b = CDC_BUF_INIT;
-            opt_cmds(o->cmds, &b);
-            fprintf(stderr, "autoglm-cdc: option --%s does not apply to "
-                    "'%s%s%s' (only to: %s)\n", o->name, cmd->word,
-                    cmd->sub ? " " : "", cmd->sub ? cmd->sub : "", b.p);
-            fprintf(stderr, "Try 'autoglm-cdc --help' for more "
-                            "information.\n");
-            cdc_buf_free(&b);
-            rc = CDC_EXIT_USAGE;
-        } else
-            rc = apply_opt(&c, o, sp.given[i].val);
-    }
+    rc = split_argv(argc, argv, &sp);
+    if (rc < 0)
+        rc = help_or_version(&sp);
+    if (rc < 0 && !(cmd = find_cmd(&sp, &used)))
+        rc = CDC_EXIT_USAGE;
+    if (rc < 0)
+        rc = apply_opts(&c, &sp, cmd);
     if (rc >= 0)
         goto out;
     if (build_conf(&c, &err)) {
         rc = err.code;
     } else if (cmd->fn) {
         rc = cmd->fn(&c, sp.nwords - used, sp.words + used, &err);
-    } else if (!cmd->ext) {
-        cdc_err_set(&err, CDC_EXIT_FAIL, 0, "this build has no '%s%s%s' "
-                    "command", cmd->word, cmd->sub ? " " : "",
-                    cmd->sub ? cmd->sub : "");
-        rc = CDC_EXIT_FAIL;
-    } else {
+    } else if (cmd->ext) {
         rc = cmd->ext(c.conf, sp.nwords - used, sp.words + used, &err);
+    } else {
+        cdc_buf_t b = CDC_BUF_INIT;
+        cmd_name(cmd, &b);
+        cdc_err_set(&err, CDC_EXIT_FAIL, 0, "this build has no '%s' command",
+                    b.p);
+        rc = CDC_EXIT_FAIL;
+        cdc_buf_free(&b);
     }
     if (rc != CDC_EXIT_OK && err.msg[0])
         cdc_err_print(&err);
