@@ -178,9 +178,10 @@ enum {
 #define CMD_PIPE (CMD_ANY & ~(unsigned)CMD_MAP_TEST)
 
 /*
- * The options.  key: the configuration key the value sets (NULL: handled
- * by name in apply_opt).  cmds: where it applies; `config` prints the
- * effective configuration, so every key-setting option applies to it.
+ * The options.  key: the configuration key the value sets; a switch (arg
+ * 0) sets it to "true", or to the value given as "key=value"; NULL:
+ * handled by name in apply_opt.  cmds: where it applies; `config` prints
+ * the effective configuration, so every key-setting option applies to it.
  */
 typedef struct cli_opt {
     const char *name;
@@ -327,8 +328,15 @@ static int split_argv(int argc, char **argv, argv_split_t *sp)
 /* Apply one option; returns -1 to continue, or an exit code. */
 static int apply_opt(cli_t *c, const cli_opt_t *o, char *val)
 {
-    if (o->key) {
-        set_cli(c, o->key, val);
+    const char *fixed = o->key ? strchr(o->key, '=') : NULL;
+
+    if (fixed) {
+        /* a switch that sets a fixed value: "status.format=json" */
+        char k[128];
+        snprintf(k, sizeof(k), "%.*s", (int)(fixed - o->key), o->key);
+        set_cli(c, k, fixed + 1);
+    } else if (o->key) {
+        set_cli(c, o->key, o->arg ? val : "true");
     } else if (!strcmp(o->name, "config")) {
         c->config_path = val;
     } else if (!strcmp(o->name, "from")) {
@@ -885,9 +893,10 @@ static const struct cmd_def *find_cmd(const argv_split_t *sp, int *used)
         }
         cdc_buf_printf(&subs, "%s%s", subs.len ? ", " : "", cli_cmds[i].sub);
     }
-    if (known) {
-        usage_error("unknown %s command '%s' (%s)", w, sub ? sub : "",
-                    subs.p);
+    if (known && !sub) {
+        usage_error("%s needs a command (%s)", w, subs.p);
+    } else if (known) {
+        usage_error("unknown %s command '%s' (%s)", w, sub, subs.p);
     } else {
         for (size_t i = 0; i < N_CMDS; i++)
             if (!i || strcmp(cli_cmds[i].word, cli_cmds[i - 1].word))
