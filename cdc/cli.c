@@ -152,8 +152,9 @@ static const char usage_text[] =
 "  autoglm-cdc decode mariadb-bin.000001 > changes.jsonl\n"
 "  autoglm-cdc decode --sink file -o changes.jsonl.zst mariadb-bin.00000*\n"
 "\n"
-"Signals: SIGTERM, SIGINT and SIGHUP stop run and backfill with a final\n"
-"checkpoint (exit 0). Manual: man autoglm-cdc.\n"
+"Signals: SIGTERM, SIGINT and SIGHUP stop run with a final checkpoint\n"
+"(exit 0) and backfill after its chunk in flight (exit 75, resumable).\n"
+"Manual: man autoglm-cdc.\n"
 "Report bugs to: " PACKAGE_BUGREPORT "\n";
 
 /*

@@ -3,7 +3,8 @@
 # t_signals_offsets.sh - SIGHUP stops `run` like SIGTERM: a log line, what
 # is in flight delivered, a final checkpoint and exit 0 (it used to kill the
 # process, exit 129, no checkpoint).  A restart from that checkpoint
-# delivers every later row exactly once.  `offsets show -c FILE` (options
+# delivers every later row exactly once.  A backfill stops after its chunk
+# in flight with exit 75 and resumes.  `offsets show -c FILE` (options
 # after the command words) shows that pipeline's checkpoint with the commit
 # time of its last transaction in ISO-8601 UTC.
 . "$(dirname "$0")/lib.sh"
@@ -12,7 +13,7 @@ need mariadb cdc
 DB=cdc_sighup
 N=${CDC_SIGHUP_ROWS:-40}
 my_fresh_db $DB
-my_sql "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))" $DB
+my_sql "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)); GRANT ALL ON $DB.* TO '$MYSQL_USER'@'%'" $DB
 read -r file pos < <(my_binlog_pos)
 cat >"$T/p.yaml" <<EOF
 pipeline:
@@ -87,4 +88,28 @@ print(len(ids), len(set(ids)), min(ids), max(ids))')
 [ "$ids" = "$((2 * N)) $((2 * N)) 1 $((2 * N))" ] \
     || fail "after SIGHUP and a restart: rows/distinct/min/max = $ids, want each of 1..$((2 * N)) once"
 log "SIGHUP then restart: $((2 * N)) rows, each once"
+
+# backfill: SIGHUP ends a throttled run after its chunk in flight with
+# exit 75 and its progress kept (it used to die, exit 129); the same
+# command resumes and the two runs together deliver every row
+BF=("$CDC" backfill -c "$T/p.yaml" --table $DB.t --sink file --chunk-size 10
+    --max-rows-per-sec 20)
+"${BF[@]}" -o "$T/bf1.jsonl" 2>"$T/bf1.err" &
+bf=$!
+trap 'kill -TERM $bf 2>/dev/null; _cdc_cleanup' EXIT
+wait_for 20 "the backfill writes its progress" test -s "$T/state/hup.backfill"
+kill -HUP "$bf"
+wait "$bf"; rc=$?
+trap _cdc_cleanup EXIT
+[ $rc = 75 ] || { tail -5 "$T/bf1.err" >&2; fail "backfill after SIGHUP: exit $rc, want 75"; }
+grep -q "backfill interrupted" "$T/bf1.err" || fail "backfill after SIGHUP: no 'interrupted' message"
+[ -s "$T/state/hup.backfill" ] || fail "backfill after SIGHUP: progress file gone"
+n1=$(grep -c '"table":"t"' "$T/bf1.jsonl")
+[ "$n1" -lt $((2 * N)) ] || fail "backfill finished before SIGHUP ($n1 rows): not a mid-run test"
+"${BF[@]}" -o "$T/bf2.jsonl" --max-rows-per-sec 0 2>"$T/bf2.err" || { tail -5 "$T/bf2.err" >&2; fail "resumed backfill failed"; }
+got=$(cat "$T/bf1.jsonl" "$T/bf2.jsonl" | python3 -c '
+import json, sys
+print(len({json.loads(l)["payload"]["key"]["id"] for l in sys.stdin if l.strip()}))')
+[ "$got" = $((2 * N)) ] || fail "backfill after SIGHUP and a rerun: $got distinct keys, want $((2 * N))"
+log "backfill SIGHUP: exit 75 after $n1 rows, the rerun completed all $((2 * N))"
 echo "PASS: t_signals_offsets"
