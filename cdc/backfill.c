@@ -49,6 +49,7 @@
 #include "cdc/checkpoint.h"
 #include "cdc/envelope.h"
 #include "cdc/log.h"
+#include "cdc/metrics.h"
 #include "cdc/plugin.h"
 
 #define FAC "backfill"
@@ -1238,7 +1239,7 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
         rc = CDC_EXIT_CONFIG;
         goto out;
     }
-    bf.pipeline = cdc_xstrdup(cdc_conf_get(conf, "pipeline.name", stype));
+    bf.pipeline = cdc_xstrdup(cdc_conf_pipeline(conf));
     if (cdc_conf_get_int(conf, "backfill.chunk_size", 5000, &bf.chunk, err) ||
         cdc_conf_get_int(conf, "backfill.max_rows_per_sec", 0, &bf.rate,
                          err) ||
@@ -1355,9 +1356,30 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
         struct stat stt;
         int have_ckpt = stat(ckpt_path, &stt) == 0;
         int resumed = loaded && bf.prog.n;
+        long dpid = 0;
+        char durl[300];
+        /* a daemon of this pipeline runs but has not checkpointed yet (a
+         * cron backfill right after its start): a first load would store
+         * the stream's checkpoint under its feet and load twice */
+        int daemon = cdc_daemon_running(state, bf.pipeline, &dpid, durl,
+                                        sizeof(durl));
+        if (daemon && !strcmp(mode, "initial")) {
+            cdc_err_set(err, CDC_EXIT_TEMPFAIL, 0, "the daemon of pipeline "
+                        "%s runs (pid %ld): backfill.mode=initial would "
+                        "replace its starting point", bf.pipeline, dpid);
+            cdc_err_hint(err, "stop the daemon for a first load, or use "
+                         "backfill.mode=auto or incremental beside it");
+            rc = CDC_EXIT_TEMPFAIL;
+            goto out;
+        }
         if (!strcmp(mode, "initial") ||
-            (!strcmp(mode, "auto") && !have_ckpt && !resumed))
+            (!strcmp(mode, "auto") && !have_ckpt && !resumed && !daemon))
             bf.initial = 1;
+        if (daemon && !have_ckpt && !resumed && !strcmp(mode, "auto"))
+            CDC_INFO(FAC, "the daemon of pipeline %s runs (pid %ld%s%s) and "
+                     "has no checkpoint yet: backfilling incrementally with "
+                     "watermarks beside it instead of a first load",
+                     bf.pipeline, dpid, *durl ? ", " : "", durl);
         if (bf.initial && have_ckpt) {
             CDC_WARN(FAC, "the stream checkpoint %s exists; the consistent "
                           "first load does not replace it",
@@ -1391,6 +1413,19 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
     /* bulk-friendly producer defaults for a Kafka sink (each one only
      * when not configured): bigger batches, cheaper compression level */
     sink_conf = conf_copy(conf);
+    {
+        /* the sink works as pipeline <pipeline>.backfill: sinks that keep
+         * a position (the wide sinks' offsets row) keep the backfill's in
+         * a row of its own and never move the stream's; the source id
+         * stays the stream's (application_id defaults to pipeline.name) */
+        cdc_buf_t b = CDC_BUF_INIT;
+        cdc_conf_set(sink_conf, "application_id",
+                     cdc_conf_get(conf, "application_id", bf.pipeline),
+                     "backfill");
+        cdc_buf_printf(&b, "%s.backfill", bf.pipeline);
+        cdc_conf_set(sink_conf, "pipeline.name", b.p, "backfill");
+        cdc_buf_free(&b);
+    }
     if (!strcmp(bf.kops->name, "kafka")) {
         static const char *const defs[][3] = {
             {"kafka.linger.ms", "kafka.queue.buffering.max.ms", "50"},

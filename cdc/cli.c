@@ -54,18 +54,22 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
                      cdc_err_t *err) __attribute__((weak));
 int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
                    cdc_err_t *err) __attribute__((weak));
+/* Dead letters (cdc/dead_letter_cli.c). */
+int cdc_dead_letter_cli(const cdc_conf_t *conf, int argc, char **argv,
+                        cdc_err_t *err) __attribute__((weak));
 
 static const char usage_text[] =
 "Usage: autoglm-cdc [run] [OPTIONS]\n"
 "       autoglm-cdc decode [OPTIONS] FILE...\n"
 "       autoglm-cdc offsets show|set POSITION|reset [OPTIONS]\n"
-"       autoglm-cdc config [OPTIONS]\n"
+"       autoglm-cdc config [OPTIONS] | config --reference\n"
 "       autoglm-cdc validate [-c pipeline.yaml] [FILE]\n"
 "       autoglm-cdc mapping test MAPPING.yaml [ENVELOPES.jsonl]\n"
 "       autoglm-cdc mapping triggers -c pipeline.yaml [postgres|mysql]\n"
 "       autoglm-cdc mapping reverse -c pipeline.yaml MAPPING SOURCE TARGET\n"
 "       autoglm-cdc backfill -c pipeline.yaml [--table T]... [OPTIONS]\n"
-"       autoglm-cdc status [-c pipeline.yaml] [--url URL]\n"
+"       autoglm-cdc status [-c pipeline.yaml] [--url URL] [--json]\n"
+"       autoglm-cdc dead-letter list|retry -c pipeline.yaml\n"
 "\n"
 "Change-data capture from MySQL/MariaDB binlogs and PostgreSQL WAL into\n"
 "JSON envelopes on Kafka, files or stdout.\n"
@@ -78,7 +82,8 @@ static const char usage_text[] =
 "  offsets show    print the stored checkpoint of the pipeline\n"
 "  offsets set POS store POS (FILE:POS, GTID state or LSN X/Y)\n"
 "  offsets reset   delete the checkpoint (next run starts at --from)\n"
-"  config          print the effective configuration (secrets masked)\n"
+"  config          print the effective configuration (secrets masked);\n"
+"                  --reference prints every key (docs/CONFIG.md)\n"
 "  validate        check mappings against the live schemas; print what\n"
 "                  each mapping writes\n"
 "  mapping test F  run mapping F over envelopes (file or stdin) and print\n"
@@ -94,6 +99,9 @@ static const char usage_text[] =
 "                  the lock)\n"
 "  status          the status table: application, online/offline, last\n"
 "                  sync time, latency\n"
+"  dead-letter list  the changes the sink kept as dead letters\n"
+"                  (errors.mode: dead-letter); retry maps and applies them\n"
+"                  again (after the mapping was fixed), 65 if some still fail\n"
 "\n"
 "Options:\n"
 "  -c, --config FILE        YAML configuration (keys as below, nested)\n"
@@ -108,6 +116,10 @@ static const char usage_text[] =
 "      --from WHERE         now | beginning | FILE:POS | GTID | LSN\n"
 "                           (mysql.from, postgres.from)\n"
 "      --postgres-dsn DSN   libpq conninfo or URI          (postgres.dsn)\n"
+"                           Keep passwords out of the command line (ps):\n"
+"                           AUTOGLM_CDC_MYSQL_DSN=..., ${VAR} in the YAML,\n"
+"                           or a *_file key: -X mysql.password_file=PATH,\n"
+"                           postgres.dsn_file, kafka.sasl.password_file\n"
 "      --kafka-brokers L    host:port,...                  (kafka.brokers)\n"
 "      --topic TEMPLATE     default {source}.{db}.{table}  (kafka.topic)\n"
 "      --include LIST       db.table globs to capture      (filter.include)\n"
@@ -124,6 +136,8 @@ static const char usage_text[] =
 "      --parallel N         backfill: tables in parallel (backfill.parallel)\n"
 "      --http ADDR:PORT     serve /metrics /status /livez /readyz (http.listen)\n"
 "      --url URL            status: endpoint of a running daemon (status.url)\n"
+"      --json               status: one JSON document     (status.format)\n"
+"      --reference          config: every key, its type, default, bounds\n"
 "      --start-position P   decode: FILE:POS or POS to start from\n"
 "      --events             decode: list events (offset type size)\n"
 "      --json-columns LIST  decode: db.table.column globs of MariaDB JSON\n"
@@ -139,8 +153,9 @@ static const char usage_text[] =
 "An option that does not apply to the command is a usage error.\n"
 "\n"
 "Environment: AUTOGLM_CDC_<KEY> sets KEY (e.g. AUTOGLM_CDC_KAFKA_BROKERS);\n"
-"YAML values may use ${VAR} and ${VAR:default}. Precedence: defaults <\n"
-"YAML < environment < command line. Secrets are never printed.\n"
+"YAML values may use ${VAR} and ${VAR:default}; a secret key K may be read\n"
+"from a file with K_file. Precedence: defaults < YAML < environment <\n"
+"command line. Unknown keys are errors. Secrets are never printed.\n"
 "\n"
 "Exit status: 0 ok, 1 failure, 2 usage, 3 cannot resume without data loss\n"
 "(binlog purged, slot dropped: run a backfill), 65 undecodable input,\n"
@@ -173,6 +188,7 @@ enum {
     CMD_MAP_REVERSE = 1u << 7,
     CMD_BACKFILL = 1u << 8,
     CMD_STATUS = 1u << 9,
+    CMD_DEAD_LETTER = 1u << 10,
 };
 #define CMD_ANY 0xffffffffu
 /* the commands that read the pipeline configuration: all but mapping test */
@@ -219,6 +235,8 @@ static const cli_opt_t cli_opts[] = {
     {"parallel", 0, 1, "backfill.parallel", CMD_BACKFILL | CMD_CONFIG},
     {"http", 0, 1, "http.listen", CMD_RUN | CMD_STATUS | CMD_CONFIG},
     {"url", 0, 1, "status.url", CMD_STATUS | CMD_CONFIG},
+    {"json", 0, 0, "status.format=json", CMD_STATUS | CMD_CONFIG},
+    {"reference", 0, 0, NULL, CMD_CONFIG},
     {"start-position", 0, 1, NULL, CMD_DECODE},
     {"events", 0, 0, NULL, CMD_DECODE},
     {"json-columns", 0, 1, "decode.json_columns", CMD_DECODE | CMD_CONFIG},
@@ -238,6 +256,7 @@ typedef struct cli {
     const char *config_path;
     const char *start_position;
     int events;
+    int reference; /* config --reference */
 } cli_t;
 
 /* One option as given: which one and its value, applied once the command
@@ -361,6 +380,8 @@ static int apply_opt(cli_t *c, const cli_opt_t *o, char *val)
         c->start_position = val;
     } else if (!strcmp(o->name, "events")) {
         c->events = 1;
+    } else if (!strcmp(o->name, "reference")) {
+        c->reference = 1;
     } else if (!strcmp(o->name, "log-format")) {
         if (cdc_log_set_format(val))
             return usage_error("unknown log format '%s' (use text or json)",
@@ -370,6 +391,26 @@ static int apply_opt(cli_t *c, const cli_opt_t *o, char *val)
     } else if (!strcmp(o->name, "quiet")) {
         cdc_log_set_level(CDC_LOG_ERROR);
     }
+    return -1;
+}
+
+/* key (source.type or sink.type) unset or a registered plugin; else -1
+ * with an error at the key's position listing the plugins */
+static int plugin_known(const cdc_conf_t *conf, const char *key,
+                        const char *what, cdc_err_t *err)
+{
+    const char *v = cdc_conf_get(conf, key, NULL);
+    const char *w = cdc_conf_where(conf, key);
+    int src = !strcmp(what, "source");
+
+    if (!v || (src ? cdc_source_find(v) != NULL : cdc_sink_find(v) != NULL))
+        return 0;
+    if (w && !strcmp(w, "cli"))
+        w = NULL;
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: unknown %s '%s'",
+                w ? w : "", w ? ": " : "", key, what, v);
+    cdc_err_hint(err, "available %ss: %s", what,
+                 src ? cdc_source_names() : cdc_sink_names());
     return -1;
 }
 
@@ -385,6 +426,14 @@ static int build_conf(cli_t *c, cdc_err_t *err)
     for (int i = 0; i < c->cli->n; i++)
         cdc_conf_set(c->conf, c->cli->ents[i].key, c->cli->ents[i].val,
                      "cli");
+    /* every key declared, every value of its type (cdc/conf_keys.c) */
+    if (cdc_conf_resolve(c->conf, err))
+        return -1;
+    /* source.type and sink.type name registered plugins: a typo is an
+     * error here, for validate and config too, not only for run */
+    if (plugin_known(c->conf, "source.type", "source", err) ||
+        plugin_known(c->conf, "sink.type", "sink", err))
+        return -1;
     {
         const char *lf = cdc_conf_get(c->conf, "log.format", NULL);
         if (lf && cdc_log_set_format(lf)) {
@@ -757,8 +806,7 @@ static void print_ckpt(const char *name, const char *path, const cdc_ckpt_t *ck)
  * works on, so a wrong -c or --pipeline is visible. */
 static int cmd_offsets(cli_t *c, int argc, char **argv, cdc_err_t *err)
 {
-    const char *name = cdc_conf_get(
-        c->conf, "pipeline.name", cdc_conf_get(c->conf, "source.type", "cdc"));
+    const char *name = cdc_conf_pipeline(c->conf);
     const char *state = cdc_conf_get(c->conf, "state.dir", "state");
     const char *what = argc > 0 ? argv[0] : "show";
     int nargs = !strcmp(what, "set") ? 2 : 1;
@@ -866,6 +914,8 @@ static const struct cmd_def {
     {"mapping", "reverse", CMD_MAP_REVERSE, NULL, cdc_twsql_cli_reverse},
     {"backfill", NULL, CMD_BACKFILL, NULL, cdc_backfill_cli},
     {"status", NULL, CMD_STATUS, NULL, cdc_status_cli},
+    /* dead-letter list|retry: the action word is cdc_dead_letter_cli's */
+    {"dead-letter", NULL, CMD_DEAD_LETTER, NULL, cdc_dead_letter_cli},
 };
 #define N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 
@@ -979,6 +1029,21 @@ static int check_stdout(int rc)
     return rc == CDC_EXIT_OK ? CDC_EXIT_FAIL : rc;
 }
 
+/* A ${VAR} left unset is an error for every command but status and
+ * offsets, which check only the keys they read (on-call staff lack the
+ * database secrets). */
+static int need_resolved(const cli_t *c, const struct cmd_def *cmd,
+                         cdc_err_t *err)
+{
+    static const char *const offsets_keys[] = {"state.dir", "pipeline.name",
+                                               "source.type", NULL};
+
+    if (cmd->id == CMD_STATUS)
+        return 0;
+    return cdc_conf_need_resolved(
+        c->conf, cmd->id == CMD_OFFSETS ? offsets_keys : NULL, err);
+}
+
 int cdc_cli_main(int argc, char **argv)
 {
     cli_t c = {0};
@@ -995,9 +1060,13 @@ int cdc_cli_main(int argc, char **argv)
         rc = CDC_EXIT_USAGE;
     if (rc < 0)
         rc = apply_opts(&c, &sp, cmd);
+    if (rc < 0 && cmd->id == CMD_CONFIG && c.reference) {
+        cdc_conf_reference(stdout); /* the declared keys, no pipeline */
+        rc = CDC_EXIT_OK;
+    }
     if (rc >= 0)
         goto out;
-    if (build_conf(&c, &err)) {
+    if (build_conf(&c, &err) || need_resolved(&c, cmd, &err)) {
         rc = err.code;
     } else if (cmd->fn) {
         rc = cmd->fn(&c, sp.nwords - used, sp.words + used, &err);

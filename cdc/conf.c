@@ -27,6 +27,7 @@ void cdc_conf_destroy(cdc_conf_t *conf)
         free(conf->ents[i].key);
         free(conf->ents[i].val);
         free(conf->ents[i].where);
+        free(conf->ents[i].unresolved);
     }
     free(conf->ents);
     free(conf);
@@ -55,9 +56,12 @@ void cdc_conf_set(cdc_conf_t *conf, const char *key, const char *val,
         e->key = cdc_xstrdup(key);
         e->val = NULL;
         e->where = NULL;
+        e->unresolved = NULL;
     }
     free(e->val);
     free(e->where);
+    free(e->unresolved);
+    e->unresolved = NULL;
     e->val = cdc_xstrdup(val ? val : "");
     e->where = where ? cdc_xstrdup(where) : NULL;
 }
@@ -237,7 +241,12 @@ bad:
 
 /* ---- YAML ------------------------------------------------------------ */
 
-/* Flattening walker over libyaml events.  path holds the dotted prefix. */
+/* Walker over libyaml events.  Keys are checked against the declared
+ * table (cdc/conf_keys.c) as they are read, so an error points at the key:
+ * unknown keys, duplicates, a mapping where a value belongs.  Nesting is
+ * bounded, as in the mapping loader. */
+#define MAX_NEST 64
+
 typedef struct ywalk {
     yaml_parser_t parser;
     cdc_conf_t *conf;
@@ -266,89 +275,144 @@ static int ynext(ywalk_t *w, yaml_event_t *ev)
     return 0;
 }
 
-static int ynode(ywalk_t *w, yaml_event_t *ev, const char *path);
-
-static int ymapping(ywalk_t *w, const char *path)
+static void mark_str(char *buf, size_t n, const char *name,
+                     const yaml_mark_t *m)
 {
-    yaml_event_t ev;
-
-    for (;;) {
-        char key[512];
-        if (ynext(w, &ev))
-            return -1;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            return 0;
-        }
-        if (ev.type != YAML_SCALAR_EVENT) {
-            yaml_mark_t m = ev.start_mark;
-            yaml_event_delete(&ev);
-            return ywalk_error(w, &m, "mapping keys must be plain scalars");
-        }
-        snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "",
-                 (const char *)ev.data.scalar.value);
-        yaml_event_delete(&ev);
-        if (ynext(w, &ev))
-            return -1;
-        if (ynode(w, &ev, key))
-            return -1;
-    }
+    snprintf(buf, n, "%s:%zu:%zu", name, m->line + 1, m->column + 1);
 }
 
-static int ysequence(ywalk_t *w, const char *path)
+/* A key that the table does not know, at the key's position. */
+static int yunknown(ywalk_t *w, const char *path, const yaml_mark_t *km)
 {
-    yaml_event_t ev;
-    int i = 0;
-    char key[512], cnt[32];
+    char where[600];
 
-    for (;; i++) {
-        if (ynext(w, &ev))
-            return -1;
+    mark_str(where, sizeof(where), w->name, km);
+    return cdc_conf_key_unknown(path, where, w->err);
+}
+
+/* Set path from a scalar; an unset ${VAR} is kept as a deferred error so
+ * that a command that does not read the key runs without it. */
+static int yset(ywalk_t *w, const char *path, const char *raw,
+                const char *where)
+{
+    cdc_err_t e = {0};
+    const char *prev = cdc_conf_where(w->conf, path);
+    size_t nl = strlen(w->name);
+    char *val;
+
+    /* "mysql.dsn:" and "mysql: {dsn:}" in one file: the same key twice */
+    if (prev && !strncmp(prev, w->name, nl) && prev[nl] == ':') {
+        cdc_err_set(w->err, CDC_EXIT_CONFIG, 0, "%s: duplicate key '%s' "
+                    "(first at %s)", where, path, prev + nl + 1);
+        cdc_err_hint(w->err, "keep one of them: a later key would silently "
+                     "replace the earlier one");
+        return -1;
+    }
+    val = cdc_conf_expand(raw, &e);
+    cdc_conf_set(w->conf, path, val ? val : raw, where);
+    if (!val) {
+        cdc_buf_t m = CDC_BUF_INIT;
+        cdc_buf_printf(&m, "%s: %s: %s", where, path, e.msg);
+        for (int i = 0; i < w->conf->n; i++)
+            if (!strcmp(w->conf->ents[i].key, path)) {
+                free(w->conf->ents[i].unresolved);
+                w->conf->ents[i].unresolved = m.p;
+            }
+    }
+    free(val);
+    return 0;
+}
+
+/* A list key from a sequence of scalars: the items joined with commas. */
+static int ylist(ywalk_t *w, const char *path, const yaml_mark_t *vm)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    yaml_event_t ev;
+    char where[600];
+    int rc = 0;
+
+    mark_str(where, sizeof(where), w->name, vm);
+    cdc_buf_puts(&b, "");
+    for (int i = 0;; i++) {
+        if (ynext(w, &ev)) {
+            rc = -1;
+            break;
+        }
         if (ev.type == YAML_SEQUENCE_END_EVENT) {
             yaml_event_delete(&ev);
             break;
         }
-        snprintf(key, sizeof(key), "%s.%d", path, i);
-        if (ynode(w, &ev, key))
-            return -1;
+        if (ev.type != YAML_SCALAR_EVENT) {
+            char what[600];
+            snprintf(what, sizeof(what), "%s: list items must be plain "
+                     "values", path);
+            rc = ywalk_error(w, &ev.start_mark, what);
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (i)
+            cdc_buf_putc(&b, ',');
+        cdc_buf_puts(&b, (const char *)ev.data.scalar.value);
+        yaml_event_delete(&ev);
     }
-    snprintf(key, sizeof(key), "%s.#", path);
-    snprintf(cnt, sizeof(cnt), "%d", i);
-    cdc_conf_set(w->conf, key, cnt, NULL);
-    return 0;
+    if (!rc)
+        rc = yset(w, path, b.p, where);
+    cdc_buf_free(&b);
+    return rc;
 }
 
-/* Consumes ev. */
-static int ynode(ywalk_t *w, yaml_event_t *ev, const char *path)
+static int ymapping(ywalk_t *w, const char *path, int depth);
+
+/* The value of key path (key at km); consumes ev. */
+static int yvalue(ywalk_t *w, yaml_event_t *ev, const char *path,
+                  const yaml_mark_t *km, int depth)
 {
+    const cdc_conf_key_t *k = cdc_conf_key_find(path, NULL);
+    int open = k && k->type == CDC_KT_NAMESPACE;
+    int section = !k && cdc_conf_key_is_section(path);
+    char what[1400];
     int rc = 0;
 
+    if (!k && !section && ev->type != YAML_ALIAS_EVENT) {
+        yaml_event_delete(ev);
+        return yunknown(w, path, km);
+    }
     switch (ev->type) {
-    case YAML_SCALAR_EVENT: {
-        char where[600];
-        char *val;
-        snprintf(where, sizeof(where), "%s:%zu:%zu", w->name,
-                 ev->start_mark.line + 1, ev->start_mark.column + 1);
-        val = cdc_conf_expand((const char *)ev->data.scalar.value, w->err);
-        if (!val) {
-            char m[sizeof(w->err->msg)];
-            cdc_buf_t eb = CDC_BUF_INIT;
-            snprintf(m, sizeof(m), "%s", w->err->msg);
-            cdc_buf_printf(&eb, "%s: %s: %s", where, path, m);
-            snprintf(w->err->msg, sizeof(w->err->msg), "%s", eb.p);
-            cdc_buf_free(&eb);
-            rc = -1;
+    case YAML_SCALAR_EVENT:
+        if (section) {
+            snprintf(what, sizeof(what), "%s is a section, not a value: "
+                     "write %s: {key: value}", path, path);
+            rc = ywalk_error(w, &ev->start_mark, what);
+            cdc_err_hint(w->err, "autoglm-cdc config --reference lists the "
+                         "keys of %s", path);
         } else {
-            cdc_conf_set(w->conf, path, val, where);
-            free(val);
+            char where[600];
+            mark_str(where, sizeof(where), w->name, &ev->start_mark);
+            rc = yset(w, path, (const char *)ev->data.scalar.value, where);
         }
         break;
-    }
     case YAML_MAPPING_START_EVENT:
-        rc = ymapping(w, path);
+        if (k && !open) {
+            snprintf(what, sizeof(what), "%s takes a value, not a mapping",
+                     path);
+            rc = ywalk_error(w, &ev->start_mark, what);
+            cdc_err_hint(w->err, "%s is a %s; see autoglm-cdc config "
+                         "--reference", path, k->type == CDC_KT_LIST
+                         ? "list" : "single value");
+        } else if (depth >= MAX_NEST) {
+            snprintf(what, sizeof(what), "nested too deeply (more than %d "
+                     "levels)", MAX_NEST);
+            rc = ywalk_error(w, &ev->start_mark, what);
+        } else
+            rc = ymapping(w, path, depth + 1);
         break;
     case YAML_SEQUENCE_START_EVENT:
-        rc = ysequence(w, path);
+        if (section || (k->type != CDC_KT_LIST && !open)) {
+            snprintf(what, sizeof(what), "%s takes a single value, not a "
+                     "list", path);
+            rc = ywalk_error(w, &ev->start_mark, what);
+        } else
+            rc = ylist(w, path, &ev->start_mark);
         break;
     case YAML_ALIAS_EVENT:
         rc = ywalk_error(w, &ev->start_mark, "YAML aliases are not supported");
@@ -360,12 +424,74 @@ static int ynode(ywalk_t *w, yaml_event_t *ev, const char *path)
     return rc;
 }
 
+typedef struct yseen {
+    char *key;
+    yaml_mark_t mark;
+} yseen_t;
+
+static int ymapping(ywalk_t *w, const char *path, int depth)
+{
+    yseen_t *seen = NULL;
+    int nseen = 0, rc = 0;
+    yaml_event_t ev;
+
+    for (;;) {
+        char key[512];
+        yaml_mark_t km;
+        if (ynext(w, &ev)) {
+            rc = -1;
+            break;
+        }
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        km = ev.start_mark;
+        if (ev.type != YAML_SCALAR_EVENT) {
+            yaml_event_delete(&ev);
+            rc = ywalk_error(w, &km, "mapping keys must be plain scalars");
+            break;
+        }
+        snprintf(key, sizeof(key), "%s%s%s", path, *path ? "." : "",
+                 (const char *)ev.data.scalar.value);
+        for (int i = 0; i < nseen; i++)
+            if (!strcmp(seen[i].key, (const char *)ev.data.scalar.value)) {
+                char what[700];
+                snprintf(what, sizeof(what), "duplicate key '%s' (first at "
+                         "line %zu, column %zu)", key, seen[i].mark.line + 1,
+                         seen[i].mark.column + 1);
+                rc = ywalk_error(w, &km, what);
+                cdc_err_hint(w->err, "keep one of them: a later key would "
+                             "silently replace the earlier one");
+                break;
+            }
+        if (!rc) {
+            seen = cdc_xrealloc(seen, (size_t)(nseen + 1) * sizeof(*seen));
+            seen[nseen].key = cdc_xstrdup((const char *)ev.data.scalar.value);
+            seen[nseen++].mark = km;
+        }
+        yaml_event_delete(&ev);
+        if (rc || ynext(w, &ev)) {
+            rc = -1;
+            break;
+        }
+        if (yvalue(w, &ev, key, &km, depth)) {
+            rc = -1;
+            break;
+        }
+    }
+    for (int i = 0; i < nseen; i++)
+        free(seen[i].key);
+    free(seen);
+    return rc;
+}
+
 int cdc_conf_load_yaml_str(cdc_conf_t *conf, const char *name,
                            const char *text, size_t len, cdc_err_t *err)
 {
     ywalk_t w = {.conf = conf, .name = name, .err = err};
     yaml_event_t ev;
-    int rc = -1;
+    int rc = -1, docs = 0;
 
     yaml_parser_initialize(&w.parser);
     yaml_parser_set_input_string(&w.parser, (const unsigned char *)text, len);
@@ -376,9 +502,16 @@ int cdc_conf_load_yaml_str(cdc_conf_t *conf, const char *name,
             yaml_event_delete(&ev);
             break;
         }
+        if (ev.type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+            yaml_mark_t m = ev.start_mark;
+            yaml_event_delete(&ev);
+            ywalk_error(&w, &m, "a second YAML document; the pipeline "
+                        "file holds one");
+            goto out;
+        }
         if (ev.type == YAML_MAPPING_START_EVENT) {
             yaml_event_delete(&ev);
-            if (ymapping(&w, ""))
+            if (ymapping(&w, "", 1))
                 goto out;
         } else if (ev.type == YAML_SCALAR_EVENT &&
                    ev.data.scalar.length == 0) {
@@ -421,44 +554,78 @@ int cdc_conf_load_yaml(cdc_conf_t *conf, const char *path, cdc_err_t *err)
     return rc;
 }
 
+/* "mysql.server_id" and "MYSQL_SERVER_ID": equal when dots and
+ * underscores are both read as underscores, case aside. */
+static int env_match(const char *key, const char *name, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n && key[i]; i++) {
+        char a = key[i] == '.' ? '_' : key[i];
+        if (a != tolower((unsigned char)name[i]))
+            return 0;
+    }
+    return i == n && !key[i];
+}
+
+/* The declared key that AUTOGLM_CDC_<name> sets; NULL if none. */
+static const char *env_declared(const char *name, size_t n)
+{
+    for (const cdc_conf_key_t *k = cdc_conf_keys; k->name; k++)
+        if (k->type != CDC_KT_NAMESPACE && env_match(k->name, name, n))
+            return k->name;
+    return NULL;
+}
+
 void cdc_conf_load_env(cdc_conf_t *conf)
 {
     extern char **environ;
     static const char pfx[] = "AUTOGLM_CDC_";
 
     for (char **e = environ; e && *e; e++) {
-        const char *eq;
-        char key[256];
-        size_t n;
+        const char *eq, *name, *decl;
+        char key[256], where[300];
+        size_t n, j = 0;
 
         if (strncmp(*e, pfx, sizeof(pfx) - 1))
             continue;
         eq = strchr(*e, '=');
         if (!eq)
             continue;
-        n = (size_t)(eq - (*e + sizeof(pfx) - 1));
+        name = *e + sizeof(pfx) - 1;
+        n = (size_t)(eq - name);
         if (n == 0 || n >= sizeof(key))
             continue;
+        snprintf(where, sizeof(where), "env %.*s", (int)(eq - *e), *e);
+        /* AUTOGLM_CDC_MYSQL__SERVER_ID: a double underscore keeps an
+         * underscore, a single one is a dot (the rule for kafka.*). */
         for (size_t i = 0; i < n; i++) {
-            char c = (*e)[sizeof(pfx) - 1 + i];
-            /* AUTOGLM_CDC_MYSQL__SERVER_ID -> mysql.server_id: a double
-             * underscore keeps an underscore, a single one is a dot. */
-            key[i] = c == '_' ? '.' : (char)tolower((unsigned char)c);
+            if (name[i] == '_' && i + 1 < n && name[i + 1] == '_') {
+                key[j++] = '_';
+                i++;
+            } else
+                key[j++] = name[i] == '_' ? '.'
+                                          : (char)tolower((unsigned char)name[i]);
         }
-        key[n] = '\0';
-        {
-            char fixed[256];
-            size_t j = 0;
-            for (size_t i = 0; i < n; i++) {
-                if (key[i] == '.' && key[i + 1] == '.') {
-                    fixed[j++] = '_';
-                    i++;
-                } else
-                    fixed[j++] = key[i];
+        key[j] = '\0';
+        if (!cdc_conf_key_find(key, NULL) ||
+            cdc_conf_key_find(key, NULL)->type == CDC_KT_NAMESPACE) {
+            /* the table decides where the underscores are */
+            if ((decl = env_declared(name, n)))
+                snprintf(key, sizeof(key), "%s", decl);
+            else if (n > 5 && !strncasecmp(name + n - 5, "_FILE", 5) &&
+                     (decl = env_declared(name, n - 5)))
+                snprintf(key, sizeof(key), "%s_file", decl);
+            else if (j > 5 && !strcmp(key + j - 5, ".file")) {
+                /* AUTOGLM_CDC_KAFKA_SASL_PASSWORD_FILE */
+                key[j - 5] = '\0';
+                if (cdc_conf_is_secret(key))
+                    strcat(key, "_file");
+                else
+                    key[j - 5] = '.';
             }
-            fixed[j] = '\0';
-            cdc_conf_set(conf, fixed, eq + 1, "env");
         }
+        cdc_conf_set(conf, key, eq + 1, where);
     }
 }
 

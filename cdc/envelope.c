@@ -771,3 +771,8 @@ void cdc_json_to_value(cdc_arena_t *a, cdc_value_t *cv,
         cdc_buf_free(&b);
     }
 }
+
+size_t cdc_utf8_seq(const unsigned char *p, size_t n)
+{
+    return n ? utf8_len(p, n) : 0;
+}

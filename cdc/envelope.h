@@ -59,4 +59,8 @@ void cdc_json_tree_text(cdc_buf_t *out, const struct yajl_val_s *v);
 void cdc_json_to_value(cdc_arena_t *a, cdc_value_t *cv,
                        const struct yajl_val_s *v);
 
+/** @brief Length of the valid UTF-8 sequence at p (1..4; n > 0), 0 if
+ *  invalid or n == 0. */
+size_t cdc_utf8_seq(const unsigned char *p, size_t n);
+
 #endif

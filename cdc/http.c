@@ -3,13 +3,20 @@
  * http.c - the operational HTTP endpoint (libmicrohttpd, one internal
  * polling thread):
  *
+ *   GET /         the status page: an HTML table that refreshes itself
+ *                 from /status (token required if http.token)
  *   GET /metrics  Prometheus text format (token required if http.token)
  *   GET /status   JSON status document (token required if http.token)
  *   GET /livez    200 "ok" while the process serves requests
  *   GET /readyz   200 {"ready":true} or 503 {"ready":false,"reasons":[..]}
  *
  * Bound to 127.0.0.1 unless http.listen names another address.  The
- * token is compared in constant time and never logged.  For a postgres
+ * token is compared in constant time and never logged; it comes in the
+ * Authorization header or the autoglm_cdc_token cookie (the page sets
+ * it), never in the URL: a request whose query names a token is refused.
+ * While the daemon runs, <state.dir>/<pipeline>.daemon records its pid
+ * and, when listening, the endpoint's URL: `status` asks every pipeline
+ * sharing a state directory, and a backfill knows that a daemon runs.  For a postgres
  * source, a scrape of /metrics also reads the slot's retained WAL over a
  * separate libpq session (postgres.dsn), at most every 10 s.
  */
@@ -21,12 +28,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 #include <microhttpd.h>
 
 #include "cdc/buf.h"
+#include "cdc/conf.h"
 #include "cdc/log.h"
+#include "connectors/pg/pgutil.h"
 #include "cdc/metrics.h"
 
 #define FAC "http"
@@ -41,7 +52,10 @@ struct cdc_http {
     char *pg_dsn, *pg_slot;
     PGconn *pg;
     int64_t pg_next_us;
+    char *record; /* <state.dir>/<pipeline>.daemon, removed at stop */
 };
+
+#define TOKEN_COOKIE "autoglm_cdc_token"
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -55,28 +69,151 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     CDC_WARN(FAC, "%s", msg);
 }
 
-/* Constant-time comparison of the presented credential. */
+/* Constant-time comparison of a presented credential (p, n bytes). */
+static int token_eq(const cdc_http_t *h, const char *p, size_t n)
+{
+    size_t m = strlen(h->token);
+    unsigned char diff = 0;
+
+    for (size_t i = 0; i < m; i++)
+        diff |= (unsigned char)(h->token[i] ^ (i < n ? p[i] : 0));
+    return diff == 0 && n == m;
+}
+
+/* The token from "Authorization: Bearer" or the autoglm_cdc_token
+ * cookie (the status page sets it; a browser cannot send a header on
+ * navigation). */
 static int token_ok(const cdc_http_t *h, struct MHD_Connection *c)
 {
     const char *auth, *p;
-    size_t n, m;
-    unsigned char diff = 0;
 
     if (!h->token)
         return 1;
     auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                        MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!auth || strncasecmp(auth, "Bearer ", 7))
-        return 0;
-    p = auth + 7;
-    while (*p == ' ')
-        p++;
-    n = strlen(p);
-    m = strlen(h->token);
-    for (size_t i = 0; i < m; i++)
-        diff |= (unsigned char)(h->token[i] ^ (i < n ? p[i] : 0));
-    return diff == 0 && n == m;
+    if (auth && !strncasecmp(auth, "Bearer ", 7)) {
+        p = auth + 7;
+        while (*p == ' ')
+            p++;
+        return token_eq(h, p, strlen(p));
+    }
+    p = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, TOKEN_COOKIE);
+    return p && token_eq(h, p, strlen(p));
 }
+
+/* Any query argument naming a token: the token never goes in a URL
+ * (it would stay in histories, proxies and logs). */
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind,
+                                 const char *key, const char *value)
+{
+    int *found = cls;
+    (void)kind;
+    (void)value;
+    if (key && (strcasestr(key, "token") || strcasestr(key, "auth")))
+        *found = 1;
+    return MHD_YES;
+}
+
+static int token_in_url(struct MHD_Connection *c)
+{
+    int found = 0;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, &found);
+    return found;
+}
+
+/*
+ * The status page: a table that fetches /status every 2 s (same origin,
+ * so the cookie goes along).  Without a valid token, a form that stores
+ * the token as a SameSite=Strict cookie and reloads: it never goes in
+ * the URL.  Values are inserted as text (textContent), never as HTML.
+ */
+static const char page_html[] =
+"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+"<meta name=\"viewport\" content=\"width=device-width\">\n"
+"<title>autoglm-cdc status</title>\n<style>\n"
+"body{font:14px system-ui,sans-serif;margin:2em;color:#222}\n"
+"table{border-collapse:collapse}th,td{padding:.4em .8em;border-bottom:1px "
+"solid #ddd;text-align:left}\n"
+"td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}\n"
+".online{color:#080;font-weight:bold}.offline{color:#b00;font-weight:bold}\n"
+"#updated{color:#777;margin-top:1em}#err{color:#b00}\n</style></head>\n"
+"<body><h1>Linkage status</h1>\n"
+"<table id=\"status\"><thead><tr><th>Application</th><th>Pipeline</th>"
+"<th>Status</th><th>Last sync</th><th>Latency</th><th>Lag</th>"
+"<th>Throughput</th><th>Dead letters</th><th>Last error</th></tr></thead>\n"
+"<tbody></tbody></table>\n<p id=\"updated\"></p><p id=\"err\"></p>\n"
+"<script>\n"
+"'use strict';\n"
+"let prev = null;\n"
+"function cell(tr, text, cls) {\n"
+"  const td = document.createElement('td');\n"
+"  td.textContent = text;\n"
+"  if (cls) td.className = cls;\n"
+"  tr.appendChild(td);\n"
+"}\n"
+"function render(d) {\n"
+"  const rows = Array.isArray(d) ? d : [d];\n"
+"  const tb = document.querySelector('#status tbody');\n"
+"  tb.textContent = '';\n"
+"  const now = Date.now();\n"
+"  for (const r of rows) {\n"
+"    const tr = document.createElement('tr');\n"
+"    tr.dataset.pipeline = r.pipeline || '';\n"
+"    let tput = '-';\n"
+"    if (prev && prev.events !== undefined && r.events !== undefined &&\n"
+"        now > prev.t)\n"
+"      tput = ((r.events - prev.events) * 1000 / (now - prev.t)).toFixed(1)"
+" + ' changes/s';\n"
+"    const err = (r.source && r.source.error) || (r.sink && r.sink.error) "
+"|| '';\n"
+"    cell(tr, r.application || '');\n"
+"    cell(tr, r.pipeline || '');\n"
+"    cell(tr, r.status || '?', r.status === 'online' ? 'online' : "
+"'offline');\n"
+"    cell(tr, r.last_sync_time || '-');\n"
+"    cell(tr, r.latency_ms === null || r.latency_ms === undefined ? '-' :"
+" r.latency_ms + ' ms', 'num');\n"
+"    cell(tr, r.lag_seconds === undefined ? '-' : Number(r.lag_seconds)"
+".toFixed(1) + ' s', 'num');\n"
+"    cell(tr, tput, 'num');\n"
+"    cell(tr, String(r.sink && r.sink.dead_letters !== undefined ? "
+"r.sink.dead_letters : 0), 'num');\n"
+"    cell(tr, err);\n"
+"    tb.appendChild(tr);\n"
+"    prev = {events: r.events, t: now};\n"
+"  }\n"
+"  document.getElementById('updated').textContent = 'updated ' +\n"
+"    new Date(now).toISOString();\n"
+"  document.getElementById('err').textContent = '';\n"
+"}\n"
+"async function refresh() {\n"
+"  try {\n"
+"    const r = await fetch('/status', {credentials: 'same-origin', "
+"cache: 'no-store'});\n"
+"    if (!r.ok) throw new Error('/status answered HTTP ' + r.status);\n"
+"    render(await r.json());\n"
+"  } catch (e) {\n"
+"    document.getElementById('err').textContent = String(e.message || e);\n"
+"  }\n"
+"}\n"
+"refresh();\nsetInterval(refresh, 2000);\n"
+"</script></body></html>\n";
+
+static const char login_html[] =
+"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+"<title>autoglm-cdc status: token</title></head><body>\n"
+"<h1>Token required</h1><p>This endpoint has http.token set. The token is "
+"kept in a cookie for this site; it never goes in the URL.</p>\n"
+"<form id=\"f\"><input type=\"password\" id=\"t\" autocomplete="
+"\"current-password\" aria-label=\"token\"> <button>Open</button></form>\n"
+"<script>\n"
+"document.getElementById('f').addEventListener('submit', function (e) {\n"
+"  e.preventDefault();\n"
+"  document.cookie = '" TOKEN_COOKIE "=' + encodeURIComponent("
+"document.getElementById('t').value) + '; path=/; SameSite=Strict';\n"
+"  location.reload();\n"
+"});\n"
+"</script></body></html>\n";
 
 static void pg_refresh(cdc_http_t *h)
 {
@@ -93,6 +230,7 @@ static void pg_refresh(cdc_http_t *h)
         const char *vals[] = {h->pg_dsn, "3", "autoglm-cdc-metrics", NULL};
         PQfinish(h->pg);
         h->pg = PQconnectdbParams(keys, vals, 1);
+        cdc_pg_log_notices(h->pg, FAC);
         if (PQstatus(h->pg) != CONNECTION_OK) {
             CDC_DEBUG(FAC, "slot metrics: cannot connect: %s",
                       PQerrorMessage(h->pg));
@@ -164,6 +302,19 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         cdc_buf_puts(&b, "{\"error\":\"method not allowed\"}\n");
         status = MHD_HTTP_METHOD_NOT_ALLOWED;
+    } else if (token_in_url(c)) {
+        cdc_buf_puts(&b, "{\"error\":\"the token never goes in the URL: "
+                         "send Authorization: Bearer or the "
+                         TOKEN_COOKIE " cookie\"}\n");
+        status = MHD_HTTP_BAD_REQUEST;
+    } else if (!strcmp(url, "/")) {
+        ctype = "text/html; charset=utf-8";
+        if (token_ok(h, c))
+            cdc_buf_puts(&b, page_html);
+        else {
+            cdc_buf_puts(&b, login_html);
+            status = MHD_HTTP_UNAUTHORIZED;
+        }
     } else if (!strcmp(url, "/livez")) {
         cdc_buf_puts(&b, "ok\n");
         ctype = "text/plain; charset=utf-8";
@@ -187,7 +338,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
             cdc_metrics_render_status(&b, now);
     } else {
         cdc_buf_puts(&b, "{\"error\":\"not found\",\"endpoints\":"
-                         "[\"/metrics\",\"/status\",\"/livez\","
+                         "[\"/\",\"/metrics\",\"/status\",\"/livez\","
                          "\"/readyz\"]}\n");
         status = MHD_HTTP_NOT_FOUND;
     }
@@ -259,6 +410,48 @@ static int is_loopback(const struct sockaddr_storage *ss)
     return 0;
 }
 
+/* <state.dir>/<pipeline>.daemon: "pid=N" and, when listening,
+ * "url=http://ADDR:PORT" (a wildcard address is reached on loopback). */
+static void write_record(cdc_http_t *h, const cdc_conf_t *conf,
+                         const struct sockaddr_storage *ss, const char *addr)
+{
+    const char *state = cdc_conf_get(conf, "state.dir", "state");
+    cdc_buf_t path = CDC_BUF_INIT, body = CDC_BUF_INIT, tmp = CDC_BUF_INIT;
+    FILE *fp;
+
+    mkdir(state, 0755);
+    cdc_buf_printf(&path, "%s/%s.daemon", state, cdc_conf_pipeline(conf));
+    cdc_buf_printf(&tmp, "%s.tmp", path.p);
+    cdc_buf_printf(&body, "pid=%ld\n", (long)getpid());
+    if (ss) {
+        int any = ss->ss_family == AF_INET
+                      ? ((const struct sockaddr_in *)ss)->sin_addr.s_addr ==
+                            htonl(INADDR_ANY)
+                      : IN6_IS_ADDR_UNSPECIFIED(
+                            &((const struct sockaddr_in6 *)ss)->sin6_addr);
+        if (any)
+            cdc_buf_printf(&body, "url=http://%s:%d\n",
+                           ss->ss_family == AF_INET ? "127.0.0.1" : "[::1]",
+                           h->port);
+        else if (ss->ss_family == AF_INET6)
+            cdc_buf_printf(&body, "url=http://[%s]:%d\n", addr, h->port);
+        else
+            cdc_buf_printf(&body, "url=http://%s:%d\n", addr, h->port);
+    }
+    fp = fopen(tmp.p, "w");
+    if (fp && fputs(body.p, fp) >= 0 && !fclose(fp) &&
+        !rename(tmp.p, path.p)) {
+        h->record = path.p;
+        path.p = NULL;
+    } else {
+        CDC_DEBUG(FAC, "cannot write %s", tmp.p);
+        unlink(tmp.p);
+    }
+    cdc_buf_free(&path);
+    cdc_buf_free(&body);
+    cdc_buf_free(&tmp);
+}
+
 int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
 {
     const char *listen = cdc_conf_get(conf, "http.listen", "");
@@ -272,8 +465,13 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 
     *out = NULL;
-    if (!*listen)
+    if (!*listen) {
+        /* no endpoint: the record alone says that the daemon runs */
+        h = cdc_xcalloc(1, sizeof(*h));
+        write_record(h, conf, NULL, NULL);
+        *out = h;
         return 0;
+    }
     if (parse_listen(listen, &ss, &sslen, err))
         return -1;
     if (cdc_conf_get_bool(conf, "metrics.pg_slot", 1, &pgslot, err))
@@ -311,8 +509,9 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
     else
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr,
                   sizeof(addr));
-    CDC_INFO(FAC, "serving /metrics /status /livez /readyz on %s:%d%s", addr,
-             h->port, h->token ? " (bearer token required)" : "");
+    CDC_INFO(FAC, "serving / /metrics /status /livez /readyz on %s:%d%s",
+             addr, h->port, h->token ? " (bearer token required)" : "");
+    write_record(h, conf, &ss, addr);
     if (!is_loopback(&ss) && !h->token)
         CDC_WARN(FAC, "http.listen %s is not a loopback address and "
                       "http.token is not set: anyone who can reach it can "
@@ -332,6 +531,10 @@ void cdc_http_stop(cdc_http_t *h)
         return;
     if (h->d)
         MHD_stop_daemon(h->d);
+    if (h->record) {
+        unlink(h->record);
+        free(h->record);
+    }
     PQfinish(h->pg);
     if (h->token) {
         memset(h->token, 0, strlen(h->token));

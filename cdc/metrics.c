@@ -42,9 +42,11 @@ static struct {
     int snk_ok;
     char snk_why[512];
     uint64_t reconnects;
+    uint64_t dead_letters; /* changes written as dead letters */
     /* flow */
     uint64_t txns_in, txns_delivered, events;
     int64_t last_commit_us, last_delivery_us, latency_us;
+    int latency_known; /* a change committed since start was delivered */
     int caught_up;
     size_t q_txns, q_bytes;
     int64_t q_oldest_commit_us;
@@ -94,8 +96,7 @@ static void tabs_free(void)
 
 int cdc_metrics_init(const cdc_conf_t *conf, cdc_err_t *err)
 {
-    const char *name = cdc_conf_get(conf, "pipeline.name",
-                                    cdc_conf_get(conf, "source.type", "cdc"));
+    const char *name = cdc_conf_pipeline(conf);
     int64_t lag, age, stall;
 
     if (cdc_conf_get_int(conf, "ready.max_lag_s", 300, &lag, err) ||
@@ -120,8 +121,10 @@ int cdc_metrics_init(const cdc_conf_t *conf, cdc_err_t *err)
     copy_str(M.src_why, sizeof(M.src_why), "not started yet");
     M.snk_ok = 1;
     M.snk_why[0] = '\0';
+    M.dead_letters = 0;
     M.reconnects = M.txns_in = M.txns_delivered = M.events = 0;
     M.last_commit_us = M.last_delivery_us = M.latency_us = 0;
+    M.latency_known = 0;
     M.caught_up = 0;
     M.q_txns = M.q_bytes = 0;
     M.q_oldest_commit_us = 0;
@@ -240,7 +243,13 @@ void cdc_metrics_delivered(int64_t commit_us)
     M.progress_us = t;
     if (commit_us > 0) {
         M.last_commit_us = commit_us;
-        M.latency_us = t > commit_us ? t - commit_us : 0;
+        /* latency measures this process: a transaction committed before
+         * it started (replayed after a restart, or caught up after
+         * downtime) shows in lag, not as a phantom latency */
+        if (commit_us >= M.start_us - 1000000) {
+            M.latency_us = t > commit_us ? t - commit_us : 0;
+            M.latency_known = 1;
+        }
     }
     if (!M.undurable_since_us)
         M.undurable_since_us = t;
@@ -312,6 +321,13 @@ void cdc_metrics_reconnect(void)
 {
     pthread_mutex_lock(&M.mu);
     M.reconnects++;
+    pthread_mutex_unlock(&M.mu);
+}
+
+void cdc_metrics_dead_letters(uint64_t n)
+{
+    pthread_mutex_lock(&M.mu);
+    M.dead_letters += n;
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -574,6 +590,12 @@ void cdc_metrics_render_prom(cdc_buf_t *b, int64_t now)
     cdc_buf_printf(b, "autoglm_cdc_reconnects_total %" PRIu64 "\n",
                    M.reconnects);
 
+    prom_head(b, "dead_letters_total", "counter",
+              "Changes that could not be applied and were written to the "
+              "dead-letter table or topic (errors.mode=dead-letter).");
+    cdc_buf_printf(b, "autoglm_cdc_dead_letters_total %" PRIu64 "\n",
+                   M.dead_letters);
+
     prom_head(b, "queue_transactions", "gauge",
               "Transactions written to the sink and not yet delivered.");
     cdc_buf_printf(b, "autoglm_cdc_queue_transactions %zu\n", M.q_txns);
@@ -657,12 +679,12 @@ void cdc_metrics_render_status(cdc_buf_t *b, int64_t now)
     if (M.kafka_inflight >= 0)
         cdc_buf_printf(b, ",\"inflight_messages\":%" PRId64,
                        M.kafka_inflight);
-    cdc_buf_putc(b, '}');
+    cdc_buf_printf(b, ",\"dead_letters\":%" PRIu64 "}", M.dead_letters);
     cdc_buf_puts(b, ",\"last_sync_time\":");
     json_time(b, M.last_commit_us);
     cdc_buf_puts(b, ",\"last_delivery_time\":");
     json_time(b, M.last_delivery_us);
-    if (M.last_delivery_us)
+    if (M.latency_known)
         cdc_buf_printf(b, ",\"latency_ms\":%" PRId64, M.latency_us / 1000);
     else
         cdc_buf_puts(b, ",\"latency_ms\":null");

@@ -66,6 +66,8 @@ void cdc_metrics_source_state(int connected, const char *why);
 void cdc_metrics_sink_state(int ok, const char *why);
 /** @brief One successful reconnect of the source. */
 void cdc_metrics_reconnect(void);
+/** @brief n changes were written to the dead-letter table or topic. */
+void cdc_metrics_dead_letters(uint64_t n);
 /** @brief Kafka producer counters (messages); -1 in-flight = not kafka. */
 void cdc_metrics_kafka(int64_t inflight, uint64_t delivered,
                        uint64_t failed);
@@ -92,9 +94,10 @@ int64_t cdc_metrics_now_us(void);
 /* ---- HTTP endpoint (cdc/http.c) ------------------------------------ */
 typedef struct cdc_http cdc_http_t;
 /**
- * @brief Start the endpoint in its own thread if http.listen is set.
- * @param out set to the server (caller-owned, cdc_http_stop) or NULL when
- *        http.listen is unset.
+ * @brief Start the endpoint in its own thread if http.listen is set, and
+ * record the running daemon in <state.dir>/<pipeline>.daemon ("pid=N",
+ * and "url=http://ADDR:PORT" when listening) until cdc_http_stop.
+ * @param out set to the handle (caller-owned, cdc_http_stop).
  * @returns 0, or -1 with err (bad address, port in use).
  */
 int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err);
@@ -102,5 +105,14 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err);
 int cdc_http_port(const cdc_http_t *h);
 /** @brief Stop and free; NULL is a no-op. */
 void cdc_http_stop(cdc_http_t *h);
+
+/* ---- the running daemon of a pipeline (cdc/status.c) ----------------- */
+/**
+ * @brief 1 if <state>/<pipeline>.daemon names a live autoglm-cdc process
+ * (its pid, and its endpoint in url, "" without one); 0 if there is no
+ * record or its process is gone.
+ */
+int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
+                       char *url, size_t urln);
 
 #endif

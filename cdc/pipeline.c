@@ -391,8 +391,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
                      const cdc_sink_ops_t *kops, cdc_err_t *err)
 {
     pl_t pl = {.conf = conf, .sops = sops, .kops = kops};
-    const char *name = cdc_conf_get(conf, "pipeline.name",
-                                    cdc_conf_get(conf, "source.type", "cdc"));
+    const char *name = cdc_conf_pipeline(conf);
     const char *state = cdc_conf_get(conf, "state.dir", "state");
     int64_t max_txns, idle_ms, interval_ms, max_inflight, max_mb;
     int64_t last_change_us = cdc_now_us(), backoff_ms = 500;
@@ -497,8 +496,12 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
                 last_change_us = cdc_now_us();
             cdc_metrics_txn(tx);
             fifo_push(&pl, tx);
-            if (kops->write(pl.snk, tx, err))
+            if (kops->write(pl.snk, tx, err)) {
+                /* never acknowledged: the checkpoint and the source's
+                 * confirmation stay before it, a restart reads it again */
+                tx->failed = 1;
                 goto out_sink;
+            }
         }
         if (kops->poll(pl.snk, 0, err) || advance(&pl, err))
             goto out_sink;

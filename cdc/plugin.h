@@ -15,6 +15,8 @@
 #ifndef CDC_PLUGIN_H
 #define CDC_PLUGIN_H
 
+#include <stdio.h>
+
 #include "cdc/change.h"
 #include "cdc/conf.h"
 #include "cdc/err.h"
@@ -58,6 +60,10 @@ typedef struct cdc_sink_ops {
     /** Wait until every written txn is delivered or failed. */
     int (*flush)(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err);
     void (*destroy)(cdc_sink_t *snk);
+    /** Optional: `dead-letter list|retry` (sinks/dead_letter.h).  Prints
+     *  to out; returns an exit code, with err when it is not 0. */
+    int (*dead_letter)(cdc_sink_t *snk, const char *action, FILE *out,
+                       cdc_err_t *err);
 } cdc_sink_ops_t;
 
 /* Base structs, embedded first in every implementation. */

@@ -5,10 +5,17 @@
  *
  * Rows come from running daemons first: GET <url>/status for each URL in
  * status.url (comma list), or http://<http.listen>/status when only
- * http.listen is configured.  Then every checkpoint file in state.dir whose
- * pipeline no daemon reported adds an "offline" row whose last sync time is
- * the checkpoint's commit time.  -X status.format=json prints the rows as
- * a JSON array instead of the table.
+ * http.listen is configured.  Then every pipeline of state.dir that no
+ * daemon reported: a running daemon records its pid and endpoint in
+ * <state.dir>/<pipeline>.daemon (cdc/http.c), and that endpoint is asked;
+ * without an answer, the checkpoint gives an "offline" row (or "unknown"
+ * while the recorded pid still runs) whose last sync time is the
+ * checkpoint's commit time.  --json (status.format=json) prints the rows
+ * as a JSON array instead of the table.  Names from files and daemons
+ * are printed with control characters escaped.
+ *
+ * Only the keys status reads must resolve: an unset ${VAR} in a database
+ * DSN does not stop it (on-call staff may lack the secrets).
  *
  * Exit status: 0 when at least one row was printed, 69 when no daemon
  * answered and no checkpoint exists.
@@ -19,6 +26,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +51,10 @@ int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
 
 typedef struct row {
     char app[128], pipeline[128], status[16], last_sync[40], source[32],
-        sink[32], where[300];
+        sink[32], where[600], error[900];
     int64_t latency_ms; /* -1 unknown */
     double lag_s;       /* < 0 unknown */
+    int64_t events, dead_letters; /* -1 unknown */
 } row_t;
 
 typedef struct rows {
@@ -53,12 +62,16 @@ typedef struct rows {
     size_t n;
 } rows_t;
 
+static char *esc(const char *s);
+
 static row_t *row_add(rows_t *r)
 {
     r->v = cdc_xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
     memset(&r->v[r->n], 0, sizeof(*r->v));
     r->v[r->n].latency_ms = -1;
     r->v[r->n].lag_s = -1;
+    r->v[r->n].events = -1;
+    r->v[r->n].dead_letters = -1;
     return &r->v[r->n++];
 }
 
@@ -277,13 +290,25 @@ static int from_daemon(rows_t *rows, const char *url, const char *token,
     snprintf(r->where, sizeof(r->where), "%s", url);
     {
         const char *pl[] = {"latency_ms", NULL}, *pg[] = {"lag_seconds", NULL};
+        const char *pe[] = {"events", NULL};
+        const char *pd[] = {"sink", "dead_letters", NULL};
         yajl_val v = yajl_tree_get(root, pl, yajl_t_number);
+        v = yajl_tree_get(root, pl, yajl_t_number);
         if (v)
             r->latency_ms = (int64_t)YAJL_GET_DOUBLE(v);
         v = yajl_tree_get(root, pg, yajl_t_number);
         if (v)
             r->lag_s = YAJL_GET_DOUBLE(v);
+        v = yajl_tree_get(root, pe, yajl_t_number);
+        if (v)
+            r->events = (int64_t)YAJL_GET_DOUBLE(v);
+        v = yajl_tree_get(root, pd, yajl_t_number);
+        r->dead_letters = v ? (int64_t)YAJL_GET_DOUBLE(v) : 0;
     }
+    snprintf(r->error, sizeof(r->error), "%s",
+             jstr(root, "source", "error")  ? jstr(root, "source", "error")
+             : jstr(root, "sink", "error") ? jstr(root, "sink", "error")
+                                            : "");
     yajl_tree_free(root);
     return 0;
 }
@@ -298,29 +323,108 @@ static int shown(const rows_t *rows, const char *pipeline)
     return 0;
 }
 
-static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
-                      const char *file)
+/* The process pid is an autoglm-cdc (a recycled pid is not). */
+static int is_ours(long pid)
 {
-    char pipeline[128], *path;
-    size_t n = strlen(file);
+    char path[64], cmd[512];
+    size_t n;
+    FILE *fp;
+
+    if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM))
+        return 0;
+    if (pid == (long)getpid())
+        return 1;
+    snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+    fp = fopen(path, "rb");
+    if (!fp)
+        return 1; /* no /proc: trust kill() */
+    n = fread(cmd, 1, sizeof(cmd) - 1, fp);
+    fclose(fp);
+    for (size_t i = 0; i < n; i++)
+        if (!cmd[i])
+            cmd[i] = ' ';
+    cmd[n] = '\0';
+    return strstr(cmd, "autoglm-cdc") != NULL;
+}
+
+/* <dir>/<pipeline>.daemon (cdc/http.c): pid and URL; -1 if absent. */
+static int read_record(const char *dir, const char *pipeline, char *url,
+                       size_t urln, long *pid)
+{
+    cdc_buf_t p = CDC_BUF_INIT;
+    char line[512];
+    FILE *fp;
+
+    cdc_buf_printf(&p, "%s/%s.daemon", dir, pipeline);
+    fp = fopen(p.p, "r");
+    cdc_buf_free(&p);
+    if (!fp)
+        return -1;
+    *url = '\0';
+    *pid = 0;
+    while (fgets(line, sizeof(line), fp)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!strncmp(line, "url=", 4))
+            snprintf(url, urln, "%s", line + 4);
+        else if (!strncmp(line, "pid=", 4))
+            *pid = strtol(line + 4, NULL, 10);
+    }
+    fclose(fp);
+    return 0;
+}
+
+int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
+                       char *url, size_t urln)
+{
+    return !read_record(state, pipeline, url, urln, pid) && is_ours(*pid);
+}
+
+static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
+                      const char *pipeline, const char *token)
+{
+    char *path, url[520];
     cdc_ckpt_t ck;
     cdc_err_t e = {0};
-    const char *cname;
+    const char *cname, *status = "offline";
+    char note[900] = "";
+    long pid = 0;
+    int have_ck;
     row_t *r;
 
-    if (n <= 5 || n - 5 >= sizeof(pipeline) || strcmp(file + n - 5, ".ckpt"))
-        return;
-    snprintf(pipeline, sizeof(pipeline), "%.*s", (int)(n - 5), file);
     if (shown(rows, pipeline))
         return;
+    /* a daemon of this state directory recorded itself: ask its
+     * endpoint, or at least say that it runs */
+    if (!read_record(dir, pipeline, url, sizeof(url), &pid)) {
+        int ok = 0;
+        if (*url) {
+            cdc_buf_t u = CDC_BUF_INIT;
+            cdc_buf_printf(&u, "%s/status", url);
+            ok = !from_daemon(rows, u.p, token, &e);
+            cdc_buf_free(&u);
+        } else
+            snprintf(e.msg, sizeof(e.msg), "no HTTP endpoint (http.listen)");
+        if (ok)
+            return;
+        if (is_ours(pid)) {
+            status = "unknown";
+            snprintf(note, sizeof(note), "pid %ld runs; %s", pid, e.msg);
+        } else
+            snprintf(note, sizeof(note), "stale daemon record (pid %ld is "
+                     "gone)", pid);
+    }
     path = cdc_ckpt_path(dir, pipeline);
-    if (cdc_ckpt_load(path, &ck, &e) != 1) {
+    have_ck = cdc_ckpt_load(path, &ck, &e) == 1;
+    if (!have_ck && !note[0]) {
         free(path);
         return;
     }
+    if (!have_ck)
+        memset(&ck, 0, sizeof(ck));
     r = row_add(rows);
-    cname = cdc_conf_get(conf, "pipeline.name",
-                         cdc_conf_get(conf, "source.type", NULL));
+    cname = cdc_conf_get(conf, "source.type", NULL) ||
+                    cdc_conf_get(conf, "pipeline.name", NULL)
+                ? cdc_conf_pipeline(conf) : NULL;
     /* the checkpoint does not record the application id: take it from the
      * configuration when this is the configured pipeline */
     snprintf(r->app, sizeof(r->app), "%s",
@@ -328,7 +432,8 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
                  ? cdc_conf_get(conf, "application_id", pipeline)
                  : pipeline);
     snprintf(r->pipeline, sizeof(r->pipeline), "%s", pipeline);
-    snprintf(r->status, sizeof(r->status), "offline");
+    snprintf(r->status, sizeof(r->status), "%s", status);
+    snprintf(r->error, sizeof(r->error), "%s", note);
     snprintf(r->source, sizeof(r->source), "%s", ck.source);
     if (ck.commit_us > 0) {
         cdc_buf_t b = CDC_BUF_INIT;
@@ -337,7 +442,7 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
         cdc_buf_free(&b);
     } else
         snprintf(r->last_sync, sizeof(r->last_sync), "-");
-    snprintf(r->where, sizeof(r->where), "%s", path);
+    snprintf(r->where, sizeof(r->where), "%s", have_ck ? path : url);
     free(path);
 }
 
@@ -346,7 +451,24 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void scan_state(rows_t *rows, const cdc_conf_t *conf, const char *dir)
+/* "X.ckpt" or "X.daemon": pipeline X, else NULL */
+static const char *pipeline_of(const char *file, char *out, size_t n)
+{
+    size_t l = strlen(file);
+
+    if (l > 5 && l - 5 < n && !strcmp(file + l - 5, ".ckpt")) {
+        snprintf(out, n, "%.*s", (int)(l - 5), file);
+        return out;
+    }
+    if (l > 7 && l - 7 < n && !strcmp(file + l - 7, ".daemon")) {
+        snprintf(out, n, "%.*s", (int)(l - 7), file);
+        return out;
+    }
+    return NULL;
+}
+
+static void scan_state(rows_t *rows, const cdc_conf_t *conf, const char *dir,
+                       const char *token)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -364,7 +486,9 @@ static void scan_state(rows_t *rows, const cdc_conf_t *conf, const char *dir)
     closedir(d);
     qsort(names, n, sizeof(*names), name_cmp);
     for (size_t i = 0; i < n; i++) {
-        from_ckpt(rows, conf, dir, names[i]);
+        char p[128];
+        if (pipeline_of(names[i], p, sizeof(p)))
+            from_ckpt(rows, conf, dir, p, token);
         free(names[i]);
     }
     free(names);
@@ -372,30 +496,75 @@ static void scan_state(rows_t *rows, const cdc_conf_t *conf, const char *dir)
 
 /* ---- output ------------------------------------------------------------ */
 
+/* s with control characters (and backslash) as \xNN: a name from a file
+ * or a daemon cannot move the cursor or retitle the terminal.  Malloc'd. */
+static char *esc(const char *s)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    cdc_buf_puts(&b, "");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            cdc_buf_printf(&b, "\\x%02x", c);
+        else
+            cdc_buf_putc(&b, (char)c);
+    }
+    return b.p;
+}
+
 static void print_table(const rows_t *rows)
 {
     int wa = 11, wp = 8;
+    char **app = cdc_xcalloc(rows->n + 1, sizeof(char *));
+    char **pipe = cdc_xcalloc(rows->n + 1, sizeof(char *));
 
     for (size_t i = 0; i < rows->n; i++) {
-        int la = (int)strlen(rows->v[i].app), lp =
-                                                  (int)strlen(rows->v[i].pipeline);
+        int la, lp;
+        app[i] = esc(rows->v[i].app);
+        pipe[i] = esc(rows->v[i].pipeline);
+        la = (int)strlen(app[i]);
+        lp = (int)strlen(pipe[i]);
         wa = la > wa ? la : wa;
         wp = lp > wp ? lp : wp;
     }
-    printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %s\n", wa, "APPLICATION", wp,
-           "PIPELINE", "STATUS", "LAST SYNC", "LATENCY", "LAG", "SOURCE");
+    printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %12s  %s\n", wa,
+           "APPLICATION", wp, "PIPELINE", "STATUS", "LAST SYNC", "LATENCY",
+           "LAG", "DEAD LETTERS", "SOURCE");
     for (size_t i = 0; i < rows->n; i++) {
         const row_t *r = &rows->v[i];
-        char lat[32] = "-", lag[32] = "-", src[80];
+        char lat[32] = "-", lag[32] = "-", dead[24] = "-", src[80];
+        char *st = esc(r->status), *ls = esc(r->last_sync), *sc, *er;
         if (r->latency_ms >= 0)
             snprintf(lat, sizeof(lat), "%" PRId64 " ms", r->latency_ms);
         if (r->lag_s >= 0)
             snprintf(lag, sizeof(lag), "%.1f s", r->lag_s);
+        if (r->dead_letters >= 0)
+            snprintf(dead, sizeof(dead), "%" PRId64, r->dead_letters);
         snprintf(src, sizeof(src), "%s%s%s", r->source, r->sink[0] ? " -> " : "",
                  r->sink);
-        printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %s\n", wa, r->app, wp,
-               r->pipeline, r->status, r->last_sync, lat, lag, src);
+        sc = esc(src);
+        er = esc(r->error);
+        printf("%-*s  %-*s  %-7s  %-24s  %10s  %9s  %12s  %s%s%s\n", wa, app[i],
+               wp, pipe[i], st, ls, lat, lag, dead, sc, er[0] ? "  " : "", er);
+        free(st);
+        free(ls);
+        free(sc);
+        free(er);
+        free(app[i]);
+        free(pipe[i]);
     }
+    free(app);
+    free(pipe);
+}
+
+static void json_field(cdc_buf_t *b, const char *name, const char *v)
+{
+    cdc_buf_printf(b, ",\"%s\":", name);
+    if (v && *v && strcmp(v, "-"))
+        cdc_json_string(b, v, strlen(v));
+    else
+        cdc_buf_puts(b, "null");
 }
 
 static void print_json(const rows_t *rows)
@@ -407,21 +576,25 @@ static void print_json(const rows_t *rows)
         const row_t *r = &rows->v[i];
         cdc_buf_puts(&b, i ? ",{\"application\":" : "{\"application\":");
         cdc_json_string(&b, r->app, strlen(r->app));
-        cdc_buf_puts(&b, ",\"pipeline\":");
-        cdc_json_string(&b, r->pipeline, strlen(r->pipeline));
-        cdc_buf_puts(&b, ",\"status\":");
-        cdc_json_string(&b, r->status, strlen(r->status));
-        cdc_buf_puts(&b, ",\"last_sync_time\":");
-        if (strcmp(r->last_sync, "-"))
-            cdc_json_string(&b, r->last_sync, strlen(r->last_sync));
-        else
-            cdc_buf_puts(&b, "null");
+        json_field(&b, "pipeline", r->pipeline);
+        json_field(&b, "status", r->status);
+        json_field(&b, "last_sync_time", r->last_sync);
         if (r->latency_ms >= 0)
             cdc_buf_printf(&b, ",\"latency_ms\":%" PRId64, r->latency_ms);
         else
             cdc_buf_puts(&b, ",\"latency_ms\":null");
-        cdc_buf_puts(&b, ",\"from\":");
-        cdc_json_string(&b, r->where, strlen(r->where));
+        if (r->lag_s >= 0)
+            cdc_buf_printf(&b, ",\"lag_seconds\":%.3f", r->lag_s);
+        else
+            cdc_buf_puts(&b, ",\"lag_seconds\":null");
+        if (r->events >= 0)
+            cdc_buf_printf(&b, ",\"events\":%" PRId64, r->events);
+        if (r->dead_letters >= 0)
+            cdc_buf_printf(&b, ",\"dead_letters\":%" PRId64, r->dead_letters);
+        json_field(&b, "source", r->source);
+        json_field(&b, "sink", r->sink);
+        json_field(&b, "error", r->error);
+        json_field(&b, "from", r->where);
         cdc_buf_putc(&b, '}');
     }
     cdc_buf_puts(&b, "]\n");
@@ -440,11 +613,19 @@ int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
     rows_t rows = {0};
     cdc_buf_t derived = CDC_BUF_INIT;
     int rc = CDC_EXIT_OK;
+    static const char *const needed[] = {
+        "status.url", "http.listen", "http.token", "status.format",
+        "state.dir", "pipeline.name", "source.type", "application_id", NULL};
+
+    /* only what status reads must resolve (not the database secrets) */
+    if (cdc_conf_need_resolved(conf, needed, err))
+        return err->code;
 
     if (argc > 0) {
         cdc_err_set(err, CDC_EXIT_USAGE, 0,
                     "status: unexpected argument '%s'", argv[0]);
-        cdc_err_hint(err, "autoglm-cdc status [-c pipeline.yaml] [--url URL]");
+        cdc_err_hint(err, "autoglm-cdc status [-c pipeline.yaml] [--url URL] "
+                     "[--json]");
         return CDC_EXIT_USAGE;
     }
     if (strcmp(fmt, "table") && strcmp(fmt, "json")) {
@@ -474,15 +655,16 @@ int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
             cdc_err_t e = {0};
             if (from_daemon(&rows, u, token, &e)) {
                 /* not fatal: fall back to the checkpoint files */
-                char *red = cdc_conf_redact(e.msg);
-                fprintf(stderr, "autoglm-cdc: %s%s%s\n", red,
+                char *red = cdc_conf_redact(e.msg), *er = esc(red);
+                fprintf(stderr, "autoglm-cdc: %s%s%s\n", er,
                         e.hint[0] ? "; " : "", e.hint);
                 free(red);
+                free(er);
             }
         }
         free(dup);
     }
-    scan_state(&rows, conf, state);
+    scan_state(&rows, conf, state, token);
     if (!rows.n) {
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
                     "no running pipeline answered and no checkpoint in %s",

@@ -710,18 +710,25 @@ static int dec_ok(__int128 m)
     return m < lim && m > -lim;
 }
 
+int cdc_num_trim_sign(const char *s, size_t *i, size_t *len)
+{
+    int neg = 0;
+
+    while (*i < *len && isspace((unsigned char)s[*i]))
+        (*i)++;
+    while (*len > *i && isspace((unsigned char)s[*len - 1]))
+        (*len)--;
+    if (*i < *len && (s[*i] == '-' || s[*i] == '+'))
+        neg = s[(*i)++] == '-';
+    return neg;
+}
+
 int cdc_xv_parse_dec(const char *s, size_t len, xv_t *out)
 {
     size_t i = 0;
-    int neg = 0, scale = -1, digits = 0;
+    int neg = cdc_num_trim_sign(s, &i, &len), scale = -1, digits = 0;
     __int128 m = 0;
 
-    while (i < len && isspace((unsigned char)s[i]))
-        i++;
-    while (len > i && isspace((unsigned char)s[len - 1]))
-        len--;
-    if (i < len && (s[i] == '-' || s[i] == '+'))
-        neg = s[i++] == '-';
     if (i >= len)
         return -1;
     for (; i < len; i++) {
@@ -753,13 +760,15 @@ int cdc_xv_rescale(xv_t *v, int scale)
     if (scale == v->scale)
         return 0;
     if (scale > v->scale) {
-        __int128 f = p10(scale - v->scale);
-        if (scale > XV_MAX_SCALE + 8)
+        __int128 f, r;
+        if (scale > XV_MAX_SCALE + 8 || scale - v->scale > 38)
             return -1;
+        f = p10(scale - v->scale);
         if (v->m != 0 && !dec_ok(v->m * 1)) /* pre-check magnitude */
             return -1;
-        __int128 r = v->m * f;
-        if (f && r / f != v->m)
+        /* checked: a signed overflow would be undefined, not detectable
+         * after the fact */
+        if (__builtin_mul_overflow(v->m, f, &r))
             return -1;
         v->m = r;
     } else {
@@ -905,6 +914,9 @@ void cdc_xv_column(const xctx_t *ctx, const char *name, xv_t *out, int *found)
             break;
         case CDC_V_JSON:
             out->json = 1;
+            /* fall through */
+        case CDC_V_BYTES:
+            out->bytes = v->kind == CDC_V_BYTES;
             /* fall through */
         default:
             out->t = XV_STR;

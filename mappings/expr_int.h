@@ -28,6 +28,7 @@ typedef struct xv {
     const char *s;
     size_t len;
     int json; /* STR holding JSON text (from a JSON column) */
+    int bytes; /* STR holding the raw bytes of a binary column */
 } xv_t;
 
 typedef struct xctx {
@@ -38,6 +39,8 @@ typedef struct xctx {
     cdc_arena_t *arena;       /* results live here */
     cdc_err_t *err;
     const char *where;        /* mapping location for messages */
+    const char *mapping;      /* its name, for messages */
+    unsigned limits;          /* CDC_MAP_LIM_* of the target database */
 } xctx_t;
 
 /** @brief Evaluate; -1 with ctx->err on a data error. */
@@ -46,6 +49,9 @@ int cdc_expr_eval(const cdc_expr_t *e, xctx_t *ctx, xv_t *out);
  *  an error-free XV_NULL with *found=0 if no such column). */
 void cdc_xv_column(const xctx_t *ctx, const char *name, xv_t *out,
                    int *found);
+/** @brief Skip the blanks around s[*i, *len) and a sign; 1 if it was
+ *  '-'. */
+int cdc_num_trim_sign(const char *s, size_t *i, size_t *len);
 /** @brief Parse decimal text ("-12.50", "1e3" is not accepted) into a
  *  DEC; 0 ok, -1 not a number. */
 int cdc_xv_parse_dec(const char *s, size_t len, xv_t *out);

@@ -227,8 +227,15 @@ static int parse_type(loader_t *L, const ynode_t *n, cdc_map_field_t *f,
         f->type = CDC_MT_INT;
     else if (!strcmp(base, "decimal") || !strcmp(base, "numeric")) {
         f->type = CDC_MT_DECIMAL;
-        if (p < 0 || p > 38 || s < 0 || s > p || s > XV_MAX_SCALE)
-            return lerr(L, n, "bad precision or scale in '%s'", t);
+        /* PostgreSQL's limits: precision 1..1000, scale 0..precision
+         * (values beyond 36 digits are checked and rounded as text) */
+        if (p < 0 || p > CDC_MAP_MAX_PRECISION || s < 0 || s > p) {
+            lerr(L, n, "bad precision or scale in '%s'", t);
+            cdc_err_hint(L->err, "numeric(p,s) needs 1 <= p <= %d (the "
+                         "PostgreSQL limit) and 0 <= s <= p",
+                         CDC_MAP_MAX_PRECISION);
+            return -1;
+        }
         f->precision = p;
         f->scale = s;
     } else if (!strcmp(base, "double") || !strcmp(base, "float") ||
@@ -413,6 +420,21 @@ static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
         if (fv->kind == Y_SCALAR)
             type = fv->val;
         else {
+            /* {type: numeric(12,2)}: the comma ended the flow value, and
+             * "2)" became a key; say to quote the type */
+            const ynode_t *tv = cdc_ynode_get(fv, "type");
+            if (fv->kind == Y_MAP && tv && tv->kind == Y_SCALAR &&
+                strchr(tv->val, '(') && !strchr(tv->val, ')'))
+                for (int j = 0; j + 1 < fv->n; j += 2)
+                    if (strchr(fv->kids[j]->val, ')')) {
+                        lerr(L, tv, "field '%s': type '%s' was cut at a "
+                             "comma", fk->val, tv->val);
+                        cdc_err_hint(L->err, "inside {...} a comma separates "
+                                     "entries: quote the type, {type: "
+                                     "'%s,%s', ...}", tv->val,
+                                     fv->kids[j]->val);
+                        return -1;
+                    }
             if (check_keys(L, fv, "a target field", fkeys, 5))
                 return -1;
             if (!(x = cdc_ynode_get(fv, "type")) ||
@@ -1394,16 +1416,162 @@ typedef struct castres {
     size_t len;
 } castres_t;
 
+const char *cdc_map_show_value(const char *s, size_t len, char *out,
+                               size_t n)
+{
+    size_t o = 0, i = 0, chars = 0;
+
+    while (i < len && chars < 60 && o + 8 < n) {
+        const unsigned char *p = (const unsigned char *)s + i;
+        size_t k = cdc_utf8_seq(p, len - i);
+        if (k == 1 && (*p < 0x20 || *p == 0x7f || *p == '\\'))
+            k = 0;
+        if (k) {
+            memcpy(out + o, p, k);
+            o += k;
+            i += k;
+        } else {
+            o += (size_t)snprintf(out + o, n - o, "\\x%02x", *p);
+            i++;
+        }
+        chars++;
+    }
+    out[o] = '\0';
+    if (i < len)
+        snprintf(out + o, n - o, "... (%zu bytes)", len);
+    return out;
+}
+
 static int cast_err(xctx_t *c, const cdc_map_field_t *f, const char *s,
                     size_t len, const char *why)
 {
+    char v[320];
+
     cdc_err_set(c->err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
-                "%s: value '%.*s' does not fit field '%s' (%s): %s",
-                c->where ? c->where : "mapping", (int)(len > 80 ? 80 : len),
-                s ? s : "", f->name, f->sqltype, why);
+                "%s: mapping '%s': value '%s' does not fit field '%s' (%s): "
+                "%s", c->where ? c->where : "mapping",
+                c->mapping ? c->mapping : "?",
+                cdc_map_show_value(s ? s : "", len, v, sizeof(v)),
+                f->name, f->sqltype, why);
     cdc_err_hint(c->err, "fix the mapping (a cast, a value map or a filter) "
-                 "or the source value");
+                 "or the source value, then run again: the transaction was "
+                 "not applied and is read again");
     return -1;
+}
+
+/*
+ * A decimal as text, for values beyond the 36 exact digits of xv_t:
+ * [+-]digits[.digits] rounded half away from zero to scale (-1: keep),
+ * then at most precision - scale integer digits (precision 0: any).
+ * 0 ok (*out in the arena), -1 not a decimal, -2 too many digits.
+ */
+static int dec_text_fit(const char *s, size_t len, int precision, int scale,
+                        cdc_arena_t *a, const char **out, size_t *outlen)
+{
+    size_t i = 0, ib, ie, fb, fe, nd, k;
+    int neg = cdc_num_trim_sign(s, &i, &len);
+    char *d, *o;
+
+    ib = i;
+    while (i < len && isdigit((unsigned char)s[i]))
+        i++;
+    ie = fb = fe = i;
+    if (i < len && s[i] == '.') {
+        fb = ++i;
+        while (i < len && isdigit((unsigned char)s[i]))
+            i++;
+        fe = i;
+    }
+    if (i != len || (ie == ib && fe == fb))
+        return -1;
+    while (ib < ie && s[ib] == '0') /* leading zeros */
+        ib++;
+    if (scale < 0)
+        scale = (int)(fe - fb);
+    /* digits: a carry slot, the integer part, scale fractional digits */
+    nd = 1 + (ie - ib) + (size_t)scale;
+    d = cdc_arena_alloc(a, nd + 1);
+    d[0] = '0';
+    memcpy(d + 1, s + ib, ie - ib);
+    for (k = 0; k < (size_t)scale; k++)
+        d[1 + (ie - ib) + k] = fb + k < fe ? s[fb + k] : '0';
+    if (fb + (size_t)scale < fe && s[fb + scale] >= '5')
+        for (k = nd; k-- > 0;) {
+            if (d[k] == '9') {
+                d[k] = '0';
+                continue;
+            }
+            d[k]++;
+            break;
+        }
+    k = 0;
+    while (k + 1 + (size_t)scale < nd && d[k] == '0') /* integer zeros */
+        k++;
+    if (precision && nd - k - (size_t)scale > (size_t)(precision - scale) &&
+        !(nd - k - (size_t)scale == 1 && d[k] == '0'))
+        return -2;
+    o = cdc_arena_alloc(a, nd - k + 3);
+    i = 0;
+    {
+        int zero = 1;
+        for (size_t j = k; j < nd; j++)
+            zero &= d[j] == '0';
+        if (neg && !zero)
+            o[i++] = '-';
+    }
+    memcpy(o + i, d + k, nd - k - (size_t)scale);
+    i += nd - k - (size_t)scale;
+    if (scale) {
+        o[i++] = '.';
+        memcpy(o + i, d + nd - scale, (size_t)scale);
+        i += (size_t)scale;
+    }
+    o[i] = '\0';
+    *out = o;
+    *outlen = i;
+    return 0;
+}
+
+/* A text or JSON value the target can hold: UTF-8, and no NUL where the
+ * database has none (CDC_MAP_LIM_NUL). */
+static int check_text(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
+                      const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        const unsigned char *p = (const unsigned char *)s + i;
+        size_t k;
+        if (*p < 0x80 && *p) {
+            i++;
+            continue;
+        }
+        if (!*p) {
+            if (c->limits & CDC_MAP_LIM_NUL)
+                return cast_err(c, f, s, len, "a NUL character, which "
+                                "PostgreSQL text cannot hold");
+            i++;
+            continue;
+        }
+        k = cdc_utf8_seq(p, len - i);
+        if (!k)
+            return cast_err(c, f, s, len, v->bytes ?
+                            "bytes of a binary column that are not UTF-8 "
+                            "text" : "not valid UTF-8");
+        i += k;
+    }
+    if (f->type == CDC_MT_JSON && (c->limits & CDC_MAP_LIM_NUL) &&
+        memmem(s, len, "\\u0000", 6))
+        return cast_err(c, f, s, len, "a \\u0000 escape, which PostgreSQL "
+                        "jsonb cannot hold");
+    return 0;
+}
+
+static int check_double(xctx_t *c, const cdc_map_field_t *f, double d,
+                        const char *s, size_t len)
+{
+    if (!isfinite(d) && (c->limits & CDC_MAP_LIM_FINITE))
+        return cast_err(c, f, s, len, "NaN and Infinity do not fit a MySQL "
+                        "DOUBLE");
+    return 0;
 }
 
 static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
@@ -1423,6 +1591,8 @@ static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
     switch (f->type) {
     case CDC_MT_TEXT:
     case CDC_MT_JSON:
+        if (check_text(c, f, v, s, len))
+            return -1;
         r->s = s;
         r->len = len;
         return 0;
@@ -1471,24 +1641,73 @@ static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
             x.m = v->b;
         } else if (v->t == XV_DEC)
             x = *v;
-        else if (cdc_xv_parse_dec(s, len, &x))
-            return cast_err(c, f, s, len, "not a number");
+        else if (cdc_xv_parse_dec(s, len, &x)) {
+            /* more digits than xv_t holds exactly: a numeric field takes
+             * them as text, up to its declared precision */
+            int rc = f->type == CDC_MT_DECIMAL
+                         ? dec_text_fit(s, len, f->precision,
+                                        f->precision ? f->scale : -1,
+                                        c->arena, &r->s, &r->len)
+                         : -1;
+            if (rc == -2)
+                return cast_err(c, f, s, len, "too many digits for the "
+                                "declared precision");
+            if (rc)
+                return cast_err(c, f, s, len, "not a number");
+            return 0;
+        }
+        if (f->type == CDC_MT_DECIMAL && f->precision > 36) {
+            /* 10^precision does not fit xv_t: check and round as text */
+            size_t tl;
+            const char *t = cdc_xv_text(&x, c->arena, &tl);
+            int rc = dec_text_fit(t, tl, f->precision, f->scale, c->arena,
+                                  &r->s, &r->len);
+            if (rc)
+                return cast_err(c, f, s, len, "too many digits for the "
+                                "declared precision");
+            return 0;
+        }
         if (f->type == CDC_MT_INT) {
             if (cdc_xv_rescale(&x, 0) || x.m > INT64_MAX || x.m < INT64_MIN)
                 return cast_err(c, f, s, len, "out of the 64-bit range");
         } else if (f->precision) {
             __int128 lim = 1;
-            if (cdc_xv_rescale(&x, f->scale))
-                return cast_err(c, f, s, len, "out of range");
+            xv_t xo = x;
+            if (cdc_xv_rescale(&x, f->scale)) {
+                /* the scale pushed it past 36 digits: as text */
+                size_t tl;
+                const char *t = cdc_xv_text(&xo, c->arena, &tl);
+                int rc = dec_text_fit(t, tl, f->precision, f->scale,
+                                      c->arena, &r->s, &r->len);
+                if (rc)
+                    return cast_err(c, f, s, len, rc == -2
+                                    ? "too many digits for the declared "
+                                      "precision" : "out of range");
+                return 0;
+            }
             for (int i = 0; i < f->precision; i++)
                 lim *= 10;
             if (x.m >= lim || x.m <= -lim)
                 return cast_err(c, f, s, len, "too many digits for the "
                                 "declared precision");
+        } else if (c->limits & CDC_MAP_LIM_DEC38) {
+            /* the sink's DECIMAL(38,10): 28 digits before the point */
+            __int128 one = 1, lim = 1, ip;
+            for (int i = 0; i < x.scale; i++)
+                one *= 10;
+            for (int i = 0; i < 28; i++)
+                lim *= 10;
+            ip = x.m / one;
+            if (ip >= lim || ip <= -lim)
+                return cast_err(c, f, s, len, "more than 28 integer digits "
+                                "(an undeclared precision is DECIMAL(38,10) "
+                                "in MySQL); declare decimal(p,s)");
         }
         r->s = cdc_xv_text(&x, c->arena, &r->len);
         return 0;
     case CDC_MT_DOUBLE:
+        if (v->t == XV_DBL && check_double(c, f, v->d, s, len))
+            return -1;
         if (v->t == XV_DBL || v->t == XV_DEC) {
             r->s = s;
             r->len = len;
@@ -1514,6 +1733,8 @@ static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
             double d = strtod(tmp, &end);
             if (*end)
                 return cast_err(c, f, s, len, "not a number");
+            if (check_double(c, f, d, s, len))
+                return -1;
             for (int prec = 15; prec <= 17; prec++) {
                 snprintf(buf, sizeof(buf), "%.*g", prec, d);
                 if (strtod(buf, NULL) == d)
@@ -1644,6 +1865,7 @@ static int compute(const cdc_map_mapping_t *mp, const cdc_map_field_t *f,
     const char *zone = a && a->timezone ? a->timezone : mp->source->timezone;
 
     c->where = a ? a->where : mp->where;
+    c->mapping = mp->name;
     if (a && a->expr) {
         if (cdc_expr_eval(a->expr, c, &v))
             return -1;
@@ -1760,6 +1982,22 @@ static void add_val(cdc_wide_ops_t *out, cdc_wide_op_t *op, uint32_t field,
     v->isnull = r->isnull;
     v->s = r->s;
     v->len = r->len;
+    if (op->snapshot) {
+        /* a snapshot value's change time is unknown: below every commit
+         * time (T = 0), then the value's hash in place of the position, so
+         * a re-read of the same value ranks the same (a second backfill
+         * writes nothing) and two snapshot values compare alike in every
+         * order */
+        char sp[CDC_MAP_POS_LEN + 1];
+        uint64_t h = 14695981039346656037ull;
+        h = (h ^ (unsigned char)(r->isnull ? 0 : 1)) * 1099511628211ull;
+        for (size_t i = 0; !r->isnull && i < r->len; i++)
+            h = (h ^ (unsigned char)r->s[i]) * 1099511628211ull;
+        cdc_hex(cdc_hex(sp, 0, 16), h, 16)[0] = '\0';
+        make_rank(&op->target->fields[field], op->mapping->source, INT64_MIN,
+                  sp, v->rank);
+        return;
+    }
     make_rank(&op->target->fields[field], op->mapping->source, op->commit_us,
               op->pos, v->rank);
 }
@@ -1820,12 +2058,13 @@ static int same_key(const char **a, const char **b, int n)
     return 1;
 }
 
-static int map_one(const cdc_map_mapping_t *mp, const cdc_txn_t *tx,
-                   const cdc_change_t *ch, const char *pos,
-                   cdc_wide_ops_t *out, cdc_err_t *err)
+static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
+                   const cdc_txn_t *tx, const cdc_change_t *ch,
+                   const char *pos, cdc_wide_ops_t *out, cdc_err_t *err)
 {
     xctx_t ca = {.tbl = ch->tbl, .row = ch->after, .commit_us = tx->commit_us,
-                 .source = mp->source->id, .arena = &out->arena, .err = err};
+                 .source = mp->source->id, .arena = &out->arena, .err = err,
+                 .mapping = mp->name, .limits = m->limits};
     xctx_t cb = ca;
     int nk = nmatch(mp);
     const char *ka[64], *kb[64];
@@ -1872,6 +2111,7 @@ static int map_one(const cdc_map_mapping_t *mp, const cdc_txn_t *tx,
                                                          : CDC_WIDE_UPSERT,
                                      ka, tx->commit_us, pos);
         uint32_t cap = max_vals(mp, ch->tbl);
+        op->snapshot = ch->op == CDC_OP_READ;
         for (uint32_t i = 0; i < mp->nfields + (mp->ninclude > 0 ? ch->tbl->ncols : 0);
              i++) {
             const cdc_map_assign_t *a = NULL;
@@ -1940,7 +2180,7 @@ int cdc_map_change(const cdc_map_t *m, const char *source,
             cdc_map_change_pos(tx, ch, idx, pos);
             got = 1;
         }
-        r = map_one(mp, tx, ch, pos, out, err);
+        r = map_one(m, mp, tx, ch, pos, out, err);
         if (r < 0)
             return -1;
         total += r;

@@ -13,6 +13,10 @@
  *     priority  source priority, commit time, source id hash, position
  *     weighted  source weight, commit time, source priority, source id
  *               hash, position
+ *   A snapshot row (op 'r') has no known change time: its commit-time
+ *   part is the lowest (all zeros) and its position part a hash of the
+ *   value, so it loses to every streamed change of every source and
+ *   re-reading the same value gives the same rank.
  *   A stored field is replaced only by a candidate of strictly greater
  *   rank.  "max" is commutative, associative and idempotent, so the same
  *   set of changes applied in any order, with duplicates, gives the same
@@ -63,6 +67,7 @@ typedef enum cdc_mdelete {
 #define CDC_MAP_NAME_MAX 63  /* source ids, field and table names */
 #define CDC_MAP_POS_LEN 32   /* hex digits of a change position */
 #define CDC_MAP_RANK_LEN 88  /* longest rank string (fixed per rule) */
+#define CDC_MAP_MAX_PRECISION 1000 /* numeric(p,s): PostgreSQL's limit */
 
 typedef struct cdc_map_source {
     char *id;       /* application_id of the pipeline reading it */
@@ -126,7 +131,18 @@ typedef struct cdc_map {
     uint32_t nmappings;
     char **files;             /* loaded files, in order */
     int nfiles;
+    unsigned limits;          /* CDC_MAP_LIM_*: set by the sink after
+                                 loading (0: no limit beyond UTF-8 text) */
 } cdc_map_t;
+
+/* What the target database cannot hold.  A value that hits a limit is a
+ * data error of its mapping (exit 65, field, value and mapping named),
+ * found while mapping, before anything is written.  Text and JSON fields
+ * always need valid UTF-8. */
+#define CDC_MAP_LIM_NUL 0x1    /* no NUL in text, no \u0000 in JSON (PG) */
+#define CDC_MAP_LIM_FINITE 0x2 /* doubles are finite: no NaN, no Infinity */
+#define CDC_MAP_LIM_DEC38 0x4  /* a decimal without precision is
+                                  DECIMAL(38,10): at most 28 integer digits */
 
 /* ---- loading ------------------------------------------------------------ */
 
@@ -186,6 +202,9 @@ typedef struct cdc_wide_op {
     const char *source;  /* source id */
     int64_t commit_us;
     char pos[CDC_MAP_POS_LEN + 1];
+    int snapshot;        /* from a snapshot row (op 'r': backfill, first
+                            load): ranked below every streamed change
+                            (docs/MAPPINGS.md, snapshot rows) */
 } cdc_wide_op_t;
 
 typedef struct cdc_wide_ops {
@@ -226,6 +245,12 @@ int cdc_map_change(const cdc_map_t *m, const char *source,
 /** @brief 1 if some mapping reads db.table of source. */
 int cdc_map_wants(const cdc_map_t *m, const char *source, const char *db,
                   const char *table);
+
+/** @brief A value for a message, in out (n >= 320): at most 60
+ *  characters, bytes that are not printable UTF-8 as \\xHH, and the full
+ *  length when shortened.  Returns out. */
+const char *cdc_map_show_value(const char *s, size_t len, char *out,
+                               size_t n);
 
 /** @brief Provenance JSON of a value: {"s":..,"t":..,"r":..} and, for a
  *  row delete's NULL, "d":1; the rank ends with the position. */

@@ -25,6 +25,7 @@
 
 #include "cdc/envelope.h"
 #include "cdc/log.h"
+#include "connectors/pg/pgutil.h"
 #include "mappings/map_int.h"
 
 /* ---- envelopes back into changes ----------------------------------------- */
@@ -449,22 +450,118 @@ static int src_class(const char *ty)
     return SC_OTHER;
 }
 
-/* can a column of class c feed a field of type t (when copied as is)? */
-static int src_ok(cdc_mtype_t t, int c)
+/* Integer digits a source integer type can have; 0 if not an integer. */
+static int int_digits(const char *ty)
 {
-    if (c == SC_OTHER || c == SC_TEXT)
-        return 1; /* text is parsed at run time; unknown types: allow */
-    switch (t) {
-    case CDC_MT_TEXT: return 1;
+    static const struct { const char *name; int d; } t[] = {
+        {"tinyint", 3}, {"smallint", 5}, {"mediumint", 8}, {"bigint", 19},
+        {"integer", 10}, {"int", 10}, {"year", 4},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        if (!strncmp(ty, t[i].name, strlen(t[i].name)))
+            return t[i].d + (!strcmp(t[i].name, "bigint") &&
+                             strstr(ty, "unsigned") != NULL);
+    return 0;
+}
+
+/* decimal(p,s) / numeric(p,s): 1 with *p, *s; 0 for an unbounded
+ * numeric; -1 if ty is no decimal type. */
+static int dec_type(const char *ty, int *p, int *s)
+{
+    const char *par = strchr(ty, '(');
+
+    if (strncmp(ty, "decimal", 7) && strncmp(ty, "numeric", 7))
+        return -1;
+    *p = *s = 0;
+    if (!par)
+        return 0;
+    if (sscanf(par, "(%d,%d)", p, s) < 1)
+        return 0;
+    return 1;
+}
+
+/*
+ * Can a column of source type ty, copied as is, feed field f without
+ * losing or refusing values?  NULL if so, else why not (in why).
+ */
+static const char *src_fit(const cdc_map_field_t *f, const char *ty,
+                           char *why, size_t n)
+{
+    int c = src_class(ty), ip = int_digits(ty), p = 0, s = 0;
+    int dec = dec_type(ty, &p, &s);
+    int approx = !strncmp(ty, "double", 6) || !strncmp(ty, "float", 5) ||
+                 !strcmp(ty, "real");
+
+    if (c == SC_BOOL)
+        ip = 1;
+    switch (f->type) {
+    case CDC_MT_TEXT:
+        if (c == SC_BYTES)
+            return snprintf(why, n, "binary data is not text"), why;
+        return NULL;
+    case CDC_MT_BOOL:
+        if (c == SC_TEXT)
+            return snprintf(why, n, "text values other than true/false/"
+                            "yes/no/on/off/1/0 stop the run"), why;
+        return c == SC_NUM || c == SC_BOOL || c == SC_OTHER
+                   ? NULL : (snprintf(why, n, "not a boolean"), why);
     case CDC_MT_INT:
     case CDC_MT_DECIMAL:
-    case CDC_MT_DOUBLE: return c == SC_NUM || c == SC_BOOL;
-    case CDC_MT_BOOL: return c == SC_NUM || c == SC_BOOL;
-    case CDC_MT_TIMESTAMP: return c == SC_TIME || c == SC_NUM;
-    case CDC_MT_DATE: return c == SC_TIME;
-    case CDC_MT_JSON: return c == SC_JSON;
+    case CDC_MT_DOUBLE:
+        if (c == SC_TEXT)
+            return snprintf(why, n, "text values that are not numbers stop "
+                            "the run"), why;
+        if (c != SC_NUM && c != SC_BOOL && c != SC_OTHER)
+            return snprintf(why, n, "not a number"), why;
+        if (c == SC_OTHER)
+            return NULL;
+        if (f->type == CDC_MT_INT) {
+            if (approx || (dec >= 0 && s > 0))
+                return snprintf(why, n, "fractions would be rounded away"),
+                       why;
+            if (dec == 0 || (dec > 0 && p - s > 18) || ip > 19 ||
+                (ip == 20))
+                return snprintf(why, n, "values may exceed the 64-bit "
+                                "range"), why;
+            return NULL;
+        }
+        if (f->type == CDC_MT_DOUBLE) {
+            if ((dec > 0 && p > 15) || dec == 0 || ip > 15)
+                return snprintf(why, n, "a double keeps 15 significant "
+                                "digits; longer values would be altered"),
+                       why;
+            return NULL;
+        }
+        if (!f->precision)
+            return NULL; /* an unbounded numeric holds any number */
+        if (approx)
+            return snprintf(why, n, "approximate values may need more than "
+                            "numeric(%d,%d) holds", f->precision, f->scale),
+                   why;
+        if (dec == 0)
+            return snprintf(why, n, "an unbounded numeric may hold more "
+                            "digits than numeric(%d,%d)", f->precision,
+                            f->scale), why;
+        if (dec > 0 && s > f->scale)
+            return snprintf(why, n, "%d decimals would be rounded to %d", s,
+                            f->scale), why;
+        if ((dec > 0 ? p - s : ip) > f->precision - f->scale)
+            return snprintf(why, n, "%d integer digits do not fit the %d of "
+                            "numeric(%d,%d)", dec > 0 ? p - s : ip,
+                            f->precision - f->scale, f->precision, f->scale),
+                   why;
+        return NULL;
+    case CDC_MT_TIMESTAMP:
+        return c == SC_TIME || c == SC_NUM || c == SC_TEXT || c == SC_OTHER
+                   ? NULL : (snprintf(why, n, "not a time"), why);
+    case CDC_MT_DATE:
+        return c == SC_TIME || c == SC_TEXT || c == SC_OTHER
+                   ? NULL : (snprintf(why, n, "not a date"), why);
+    case CDC_MT_JSON:
+        return c == SC_JSON || c == SC_TEXT || c == SC_OTHER
+                   ? NULL : (snprintf(why, n, "not JSON"), why);
     }
-    return 1;
+    return NULL;
 }
 
 typedef int (*colfetch_t)(void *conn, const char *schema, const char *table,
@@ -515,7 +612,16 @@ static void check_target(colfetch_t fetch, void *conn, int mysql,
 {
     colset_t cs;
     const char *schema = mysql ? db : (*t->schema ? t->schema : "public");
-    int r = fetch(conn, schema, t->table, &cs, err);
+    int r;
+
+    /* MySQL's DECIMAL is narrower than PostgreSQL's numeric */
+    for (uint32_t i = 0; mysql && i < t->nfields; i++)
+        if (t->fields[i].type == CDC_MT_DECIMAL &&
+            (t->fields[i].precision > 65 || t->fields[i].scale > 30))
+            problem(nprob, t->fields[i].where, "field '%s' is %s, but a "
+                    "MySQL DECIMAL holds at most 65 digits and 30 decimals",
+                    t->fields[i].name, t->fields[i].sqltype);
+    r = fetch(conn, schema, t->table, &cs, err);
     if (r < 0) {
         problem(nprob, t->where, "%s", err->msg);
         return;
@@ -603,11 +709,12 @@ static void check_source(colfetch_t fetch, void *conn,
                 bare = cdc_expr_column(as[i].expr);
                 if (bare && !as[i].nmap && !as[i].def) {
                     const cdc_map_field_t *f = &mp->target->fields[as[i].field];
-                    if (!src_ok(f->type, src_class(cs.types[found])))
+                    char why[200];
+                    if (src_fit(f, cs.types[found], why, sizeof(why)))
                         problem(nprob, as[i].where, "type mismatch: column "
-                                "%s.%s.%s is %s, field '%s' is %s", mp->db,
-                                mp->table, cols[k], cs.types[found], f->name,
-                                f->sqltype);
+                                "%s.%s.%s is %s, field '%s' is %s: %s (change the field's type, or convert with an expression)",
+                                mp->db, mp->table, cols[k], cs.types[found],
+                                f->name, f->sqltype, why);
                 }
             }
         }
@@ -676,6 +783,7 @@ static MYSQL *my_open(const cdc_conf_t *conf, const char *dsn_key,
 static PGconn *pg_open(const char *dsn, const char *what, cdc_err_t *err)
 {
     PGconn *pg = PQconnectdb(dsn);
+    cdc_pg_log_notices(pg, "validate");
     if (PQstatus(pg) != CONNECTION_OK) {
         char *red = cdc_conf_redact(dsn);
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
@@ -700,10 +808,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
     const char *sink_dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
     const char *src_type = cdc_conf_get(conf, "source.type", "");
     const char *src_dsn = cdc_conf_get(conf, "postgres.dsn", NULL);
-    const char *app = cdc_conf_get(
-        conf, "application_id",
-        cdc_conf_get(conf, "pipeline.name", cdc_conf_get(conf, "source.type",
-                                                         "")));
+    const char *app = cdc_conf_app_id(conf);
     cdc_map_t *m;
     int nprob = 0, ok_tables = 0;
 

@@ -310,8 +310,6 @@ static int find_twoway(const cdc_map_t *m, const cdc_map_target_t *t,
  * the stored one (a higher-priority or higher-weight source owns the
  * value) the edit is undone for that field and a NOTICE says so. */
 static const char pg_function_body[] =
-    "RETURNS trigger\n"
-    "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$\n"
     "DECLARE\n"
     "    f text; rule text; t bigint; r text; n jsonb; o jsonb; stored text;\n"
     "BEGIN\n"
@@ -339,7 +337,23 @@ static const char pg_function_body[] =
     "        END IF;\n"
     "    END LOOP;\n"
     "    RETURN NEW;\n"
-    "END $$;\n";
+    "END\n";
+
+/* "RETURNS trigger ... AS <tag> body <tag>;": the dollar tag is one that
+ * does not occur in body, so no name inside it can end the body early */
+static void pg_function(cdc_buf_t *b, const char *body)
+{
+    char tag[40];
+    unsigned n = 0;
+
+    snprintf(tag, sizeof(tag), "$autoglm_cdc$");
+    while (strstr(body, tag))
+        snprintf(tag, sizeof(tag), "$autoglm_cdc_%u$", ++n);
+    cdc_buf_printf(b, "RETURNS trigger\nLANGUAGE plpgsql SECURITY DEFINER SET "
+                      "search_path = pg_catalog, pg_temp AS %s\n", tag);
+    cdc_buf_puts(b, body);
+    cdc_buf_printf(b, "%s;\n", tag);
+}
 
 static void source_comment(cdc_buf_t *b, const twtable_t *tt)
 {
@@ -362,6 +376,7 @@ static void source_comment(cdc_buf_t *b, const twtable_t *tt)
 }
 
 static void pg_delete(cdc_buf_t *b, const twtable_t *tt);
+static void pg_reinsert(cdc_buf_t *b, const twtable_t *tt);
 
 static void pg_table(cdc_buf_t *b, const twtable_t *tt, int with_function)
 {
@@ -371,7 +386,7 @@ static void pg_table(cdc_buf_t *b, const twtable_t *tt, int with_function)
         cdc_buf_puts(b, "CREATE OR REPLACE FUNCTION ");
         qual(b, 1, t->schema, "autoglm_cdc_twoway_stamp");
         cdc_buf_puts(b, "() ");
-        cdc_buf_puts(b, pg_function_body);
+        pg_function(b, pg_function_body);
         cdc_buf_puts(b, "\n");
     }
     source_comment(b, tt);
@@ -397,8 +412,10 @@ static void pg_table(cdc_buf_t *b, const twtable_t *tt, int with_function)
                        f->pre, f->suf);
     }
     cdc_buf_puts(b, ");\n\n");
-    if (tt->ndfields)
+    if (tt->ndfields) {
         pg_delete(b, tt);
+        pg_reinsert(b, tt);
+    }
 }
 
 /* ---- row deletes ------------------------------------------------------------ */
@@ -455,6 +472,67 @@ static void pg_path(cdc_buf_t *b, const char *name, const char *x)
     cdc_buf_printf(b, ", '%s']", x);
 }
 
+/* x.k1 = <rec>.k1 AND ... (PostgreSQL, alias x of the tombstones table) or
+ * `k1` = <rec>.`k1` AND ... (MariaDB/MySQL) over the key columns of t */
+static void key_match(cdc_buf_t *b, int pg, const cdc_map_target_t *t,
+                      const char *rec)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, k ? " AND " : "");
+        cdc_buf_puts(b, pg ? "x." : "");
+        (pg ? pg_ident : my_ident)(b, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, " = %s.", rec);
+        (pg ? pg_ident : my_ident)(b, t->fields[t->key[k]].name);
+    }
+}
+
+/* DECLARE decl BEGIN, nothing for our sinks' sessions (RETURN rec), and
+ * tp := the _provenance of rec's key in <table>_tombstones (locked) */
+static void pg_tomb_prologue(cdc_buf_t *fb, const twtable_t *tt,
+                             const char *decl, const char *rec,
+                             const char *why)
+{
+    const cdc_map_target_t *t = tt->t;
+    char name[200];
+
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    cdc_buf_printf(fb, "DECLARE\n    %s\nBEGIN\n"
+                       "    IF pg_replication_origin_session_is_setup() THEN\n"
+                       "        RETURN %s;             -- one of our sinks: %s\n"
+                       "    END IF;\n    SELECT x._provenance INTO tp FROM ",
+                   decl, rec, why);
+    qual(fb, 1, *t->schema ? t->schema : "public", name);
+    cdc_buf_puts(fb, " x WHERE ");
+    key_match(fb, 1, t, rec);
+    cdc_buf_puts(fb, " FOR UPDATE;\n");
+}
+
+/* CREATE OR REPLACE FUNCTION <schema>.<table>_2w_<what>() ... body;
+ * DROP/CREATE TRIGGER <trigger> <when> ON the table */
+static void pg_table_function(cdc_buf_t *b, const twtable_t *tt,
+                              const char *what, const char *body,
+                              const char *trigger, const char *when)
+{
+    const cdc_map_target_t *t = tt->t;
+    const char *sch = *t->schema ? t->schema : "public";
+
+    cdc_buf_puts(b, "CREATE OR REPLACE FUNCTION ");
+    pg_ident(b, sch);
+    cdc_buf_putc(b, '.');
+    obj_name(b, 1, t->table, what);
+    cdc_buf_puts(b, "() ");
+    pg_function(b, body);
+    cdc_buf_printf(b, "DROP TRIGGER IF EXISTS %s ON ", trigger);
+    qual(b, 1, t->schema, t->table);
+    cdc_buf_printf(b, ";\nCREATE TRIGGER %s %s ON ", trigger, when);
+    qual(b, 1, t->schema, t->table);
+    cdc_buf_puts(b, "\n    FOR EACH ROW EXECUTE FUNCTION ");
+    pg_ident(b, sch);
+    cdc_buf_putc(b, '.');
+    obj_name(b, 1, t->table, what);
+    cdc_buf_puts(b, "();\n\n");
+}
+
 /* A direct DELETE (not one of our sinks) leaves a tombstone: for every
  * non-key field {"s", "t", "r", "d": 1}, t the statement time but at
  * least the stored time + 1 µs (of the row and of a tombstone the key
@@ -466,95 +544,155 @@ static void pg_delete(cdc_buf_t *b, const twtable_t *tt)
     const cdc_map_target_t *t = tt->t;
     const char *sch = *t->schema ? t->schema : "public";
     char name[200];
+    cdc_buf_t fb = CDC_BUF_INIT;
 
     cdc_map_tombstone_table(t, name, sizeof(name));
     tomb_ddl(b, 1, t);
-    cdc_buf_puts(b, "CREATE OR REPLACE FUNCTION ");
-    pg_ident(b, sch);
-    cdc_buf_putc(b, '.');
-    obj_name(b, 1, t->table, "del");
-    cdc_buf_puts(b, "() RETURNS trigger\n"
-        "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$\n"
-        "DECLARE\n"
-        "    o jsonb; tp jsonb; p jsonb; t bigint; r text; now_us bigint;\n"
-        "BEGIN\n"
-        "    IF pg_replication_origin_session_is_setup() THEN\n"
-        "        RETURN OLD;             -- one of our sinks: its tombstones carry their ranks\n"
-        "    END IF;\n"
-        "    o := coalesce(OLD._provenance, '{}'::jsonb);\n"
-        "    SELECT x._provenance INTO tp FROM ");
-    qual(b, 1, sch, name);
-    cdc_buf_puts(b, " x WHERE ");
-    for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, k ? " AND x." : "x.");
-        pg_ident(b, t->fields[t->key[k]].name);
-        cdc_buf_puts(b, " = OLD.");
-        pg_ident(b, t->fields[t->key[k]].name);
-    }
-    cdc_buf_puts(b, " FOR UPDATE;\n"
+    pg_tomb_prologue(&fb, tt, "o jsonb; tp jsonb; p jsonb; t bigint; r text; "
+                     "now_us bigint;", "OLD", "its tombstones carry their ranks");
+    cdc_buf_puts(&fb, "    o := coalesce(OLD._provenance, '{}'::jsonb);\n"
         "    tp := coalesce(tp, '{}'::jsonb);\n"
         "    p := tp;\n"
         "    now_us := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;\n");
     for (uint32_t i = 0; i < tt->ndfields; i++) {
         const twfield_t *f = &tt->dfields[i];
-        cdc_buf_puts(b, "    -- ");
-        comment_text(b, f->f->name);
-        cdc_buf_printf(b, " (rule %s)\n    t := greatest(now_us, coalesce((o #>> ",
+        cdc_buf_puts(&fb, "    -- ");
+        comment_text(&fb, f->f->name);
+        cdc_buf_printf(&fb, " (rule %s)\n    t := greatest(now_us, coalesce((o #>> ",
                        rule_names[f->f->rule]);
-        pg_path(b, f->f->name, "t");
-        cdc_buf_puts(b, ")::bigint, 0) + 1,\n                  coalesce((tp #>> ");
-        pg_path(b, f->f->name, "t");
-        cdc_buf_printf(b, ")::bigint, 0) + 1);\n    r := '%s' || '8' || lpad(to_hex(t), "
+        pg_path(&fb, f->f->name, "t");
+        cdc_buf_puts(&fb, ")::bigint, 0) + 1,\n                  coalesce((tp #>> ");
+        pg_path(&fb, f->f->name, "t");
+        cdc_buf_printf(&fb, ")::bigint, 0) + 1);\n    r := '%s' || '8' || lpad(to_hex(t), "
                        "15, '0') || '%s';\n", f->pre, f->suf);
         if (f->f->rule != CDC_RULE_LATEST) {
-            cdc_buf_puts(b, "    IF r COLLATE \"C\" <= coalesce(o #>> ");
-            pg_path(b, f->f->name, "r");
-            cdc_buf_puts(b, ", '') COLLATE \"C\" THEN\n"
+            cdc_buf_puts(&fb, "    IF r COLLATE \"C\" <= coalesce(o #>> ");
+            pg_path(&fb, f->f->name, "r");
+            cdc_buf_puts(&fb, ", '') COLLATE \"C\" THEN\n"
                 "        RAISE EXCEPTION 'autoglm-cdc: % keeps its value from % (rule %): this delete ranks lower',\n"
                 "            ");
-            pg_lit(b, f->f->name);
-            cdc_buf_puts(b, ", o #>> ");
-            pg_path(b, f->f->name, "s");
-            cdc_buf_printf(b, ", '%s'\n            USING HINT = 'delete it from the "
+            pg_lit(&fb, f->f->name);
+            cdc_buf_puts(&fb, ", o #>> ");
+            pg_path(&fb, f->f->name, "s");
+            cdc_buf_printf(&fb, ", '%s'\n            USING HINT = 'delete it from the "
                            "side whose value it is, or clear the field';\n"
                            "    END IF;\n", rule_names[f->f->rule]);
         }
-        cdc_buf_puts(b, "    IF r COLLATE \"C\" > coalesce(tp #>> ");
-        pg_path(b, f->f->name, "r");
-        cdc_buf_puts(b, ", '') COLLATE \"C\" THEN\n        p := p || jsonb_build_object(");
-        pg_lit(b, f->f->name);
-        cdc_buf_puts(b, ", jsonb_build_object('s', ");
-        pg_lit(b, tt->reader->source->id);
-        cdc_buf_puts(b, ", 't', t, 'r', r, 'd', 1));\n    END IF;\n");
+        cdc_buf_puts(&fb, "    IF r COLLATE \"C\" > coalesce(tp #>> ");
+        pg_path(&fb, f->f->name, "r");
+        cdc_buf_puts(&fb, ", '') COLLATE \"C\" THEN\n        p := p || jsonb_build_object(");
+        pg_lit(&fb, f->f->name);
+        cdc_buf_puts(&fb, ", jsonb_build_object('s', ");
+        pg_lit(&fb, tt->reader->source->id);
+        cdc_buf_puts(&fb, ", 't', t, 'r', r, 'd', 1));\n    END IF;\n");
     }
-    cdc_buf_puts(b, "    INSERT INTO ");
-    qual(b, 1, sch, name);
-    cdc_buf_puts(b, " (");
+    cdc_buf_puts(&fb, "    INSERT INTO ");
+    qual(&fb, 1, sch, name);
+    cdc_buf_puts(&fb, " (");
     for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, k ? ", " : "");
-        pg_ident(b, t->fields[t->key[k]].name);
+        cdc_buf_puts(&fb, k ? ", " : "");
+        pg_ident(&fb, t->fields[t->key[k]].name);
     }
-    cdc_buf_puts(b, ", _provenance) VALUES (");
+    cdc_buf_puts(&fb, ", _provenance) VALUES (");
     for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, k ? ", OLD." : "OLD.");
-        pg_ident(b, t->fields[t->key[k]].name);
+        cdc_buf_puts(&fb, k ? ", OLD." : "OLD.");
+        pg_ident(&fb, t->fields[t->key[k]].name);
     }
-    cdc_buf_puts(b, ", p)\n        ON CONFLICT (");
+    cdc_buf_puts(&fb, ", p)\n        ON CONFLICT (");
     for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, k ? ", " : "");
-        pg_ident(b, t->fields[t->key[k]].name);
+        cdc_buf_puts(&fb, k ? ", " : "");
+        pg_ident(&fb, t->fields[t->key[k]].name);
     }
-    cdc_buf_puts(b, ") DO UPDATE SET _provenance = EXCLUDED._provenance;\n"
-                    "    RETURN OLD;\nEND $$;\nDROP TRIGGER IF EXISTS "
-                    "autoglm_cdc_twoway_del ON ");
-    qual(b, 1, t->schema, t->table);
-    cdc_buf_puts(b, ";\nCREATE TRIGGER autoglm_cdc_twoway_del AFTER DELETE ON ");
-    qual(b, 1, t->schema, t->table);
-    cdc_buf_puts(b, "\n    FOR EACH ROW EXECUTE FUNCTION ");
-    pg_ident(b, sch);
-    cdc_buf_putc(b, '.');
-    obj_name(b, 1, t->table, "del");
-    cdc_buf_puts(b, "();\n\n");
+    cdc_buf_puts(&fb, ") DO UPDATE SET _provenance = EXCLUDED._provenance;\n"
+                      "    RETURN OLD;\nEND\n");
+    pg_table_function(b, tt, "del", fb.p, "autoglm_cdc_twoway_del",
+                      "AFTER DELETE");
+    cdc_buf_free(&fb);
+}
+
+/* is field f one of tt's two-way (edit-stamped) fields? */
+static const twfield_t *edit_field(const twtable_t *tt,
+                                   const cdc_map_field_t *f)
+{
+    for (uint32_t i = 0; i < tt->nfields; i++)
+        if (tt->fields[i].f == f)
+            return &tt->fields[i];
+    return NULL;
+}
+
+/* A direct INSERT of a key that has a tombstone (a re-insert after a
+ * delete): fires after autoglm_cdc_twoway (trigger names fire in
+ * alphabetical order), which stamped the insert's two-way values.  Each
+ * such value is re-ranked at least 1 µs after the tombstone's deletion of
+ * the field; one that still does not beat it (rules priority/weighted:
+ * a higher source deleted it) is undone to NULL, and the field keeps the
+ * deletion entry, as does every field the insert leaves NULL.  The
+ * tombstone is then merged into the row and deleted, as the sinks merge
+ * it.  An insert that wins no field is refused. */
+static void pg_reinsert(cdc_buf_t *b, const twtable_t *tt)
+{
+    const cdc_map_target_t *t = tt->t;
+    const char *sch = *t->schema ? t->schema : "public";
+    char name[200];
+    cdc_buf_t fb = CDC_BUF_INIT;
+
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    pg_tomb_prologue(&fb, tt, "tp jsonb; e jsonb; d jsonb; t bigint; r text; "
+                     "live boolean := false;", "NEW", "it merges tombstones itself");
+    cdc_buf_puts(&fb, "    IF tp IS NULL THEN\n"
+        "        RETURN NEW;             -- no tombstone: a plain insert\n"
+        "    END IF;\n"
+        "    NEW._provenance := coalesce(NEW._provenance, '{}'::jsonb);\n");
+    for (uint32_t i = 0; i < tt->ndfields; i++) {
+        const twfield_t *f = &tt->dfields[i];
+        const twfield_t *ef = edit_field(tt, f->f);
+        cdc_buf_puts(&fb, "    -- ");
+        comment_text(&fb, f->f->name);
+        cdc_buf_printf(&fb, " (rule %s)\n    d := tp -> ", rule_names[f->f->rule]);
+        pg_lit(&fb, f->f->name);
+        cdc_buf_puts(&fb, ";\n    e := NEW._provenance -> ");
+        pg_lit(&fb, f->f->name);
+        cdc_buf_puts(&fb, ";\n");
+        if (ef) {
+            cdc_buf_puts(&fb, "    IF e IS NOT NULL AND d IS NOT NULL THEN\n"
+                "        t := greatest((e ->> 't')::bigint, (d ->> 't')::bigint + 1);\n");
+            cdc_buf_printf(&fb, "        r := '%s' || '8' || lpad(to_hex(t), 15, '0') || '%s';\n",
+                           ef->pre, ef->suf);
+            cdc_buf_puts(&fb, "        IF r COLLATE \"C\" <= (d ->> 'r') COLLATE \"C\" THEN\n"
+                "            NEW := jsonb_populate_record(NEW, jsonb_build_object(");
+            pg_lit(&fb, f->f->name);
+            cdc_buf_puts(&fb, ", NULL));\n            e := NULL;\n"
+                "            RAISE NOTICE 'autoglm-cdc: % stays deleted by % (rule %): this insert ranks lower',\n                ");
+            pg_lit(&fb, f->f->name);
+            cdc_buf_printf(&fb, ", d ->> 's', '%s';\n        ELSE\n"
+                           "            e := jsonb_build_object('s', ", rule_names[f->f->rule]);
+            pg_lit(&fb, tt->reader->source->id);
+            cdc_buf_puts(&fb, ", 't', t, 'r', r);\n        END IF;\n    END IF;\n");
+        }
+        cdc_buf_puts(&fb, "    IF e IS NOT NULL THEN\n"
+            "        NEW._provenance := NEW._provenance || jsonb_build_object(");
+        pg_lit(&fb, f->f->name);
+        cdc_buf_puts(&fb, ", e);\n        live := live OR NOT (e ? 'd');\n"
+            "    ELSIF d IS NOT NULL AND to_jsonb(NEW) -> ");
+        pg_lit(&fb, f->f->name);
+        cdc_buf_puts(&fb, " = 'null'::jsonb THEN\n"
+            "        NEW._provenance := NEW._provenance || jsonb_build_object(");
+        pg_lit(&fb, f->f->name);
+        cdc_buf_puts(&fb, ", d);\n    END IF;\n");
+    }
+    cdc_buf_puts(&fb, "    IF NOT live THEN\n"
+        "        RAISE EXCEPTION 'autoglm-cdc: this insert ranks lower than the "
+        "delete of its key on every field'\n"
+        "            USING HINT = 'insert it on the side that deleted it, or "
+        "with values a higher source may write';\n"
+        "    END IF;\n    DELETE FROM ");
+    qual(&fb, 1, sch, name);
+    cdc_buf_puts(&fb, " x WHERE ");
+    key_match(&fb, 1, t, "NEW");
+    cdc_buf_puts(&fb, ";\n    RETURN NEW;\nEND\n");
+    pg_table_function(b, tt, "reins", fb.p, "autoglm_cdc_twoway_reins",
+                      "BEFORE INSERT");
+    cdc_buf_free(&fb);
 }
 
 /* ---- MariaDB / MySQL -------------------------------------------------------- */
@@ -628,12 +766,7 @@ static void my_delete(cdc_buf_t *b, const twtable_t *tt)
                     "        SET tp = COALESCE((SELECT `_provenance` FROM ");
     qual(b, 0, t->schema, name);
     cdc_buf_puts(b, " WHERE ");
-    for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, k ? " AND " : "");
-        my_ident(b, t->fields[t->key[k]].name);
-        cdc_buf_puts(b, " = OLD.");
-        my_ident(b, t->fields[t->key[k]].name);
-    }
+    key_match(b, 0, t, "OLD");
     cdc_buf_puts(b, " FOR UPDATE), '{}');\n        SET p = tp;\n"
                     "        SET now_us = CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 "
                     "AS SIGNED);\n");
@@ -685,6 +818,72 @@ static void my_delete(cdc_buf_t *b, const twtable_t *tt)
                     "VALUES(`_provenance`);\n    END IF;\nEND//\n");
 }
 
+/* The body of the BEFORE INSERT trigger of a table whose deletes are
+ * two-way, after "DECLARE t BIGINT;": as pg_reinsert(), in one trigger
+ * (a value is ranked at least 1 µs after the key's tombstone; one that
+ * still does not beat it becomes NULL and the field keeps the deletion;
+ * the tombstone merges into the row and goes; an insert that wins no
+ * field is refused with SQLSTATE 45000).  Without a tombstone it stamps
+ * like the plain insert trigger. */
+static void my_reinsert(cdc_buf_t *b, const twtable_t *tt)
+{
+    const cdc_map_target_t *t = tt->t;
+    char name[200];
+
+    cdc_map_tombstone_table(t, name, sizeof(name));
+    cdc_buf_puts(b, "    DECLARE now_us BIGINT;\n    DECLARE r VARCHAR(88);\n"
+                    "    DECLARE tp LONGTEXT;\n    DECLARE live INT DEFAULT 0;\n"
+                    "    IF COALESCE(@autoglm_cdc_sink, 0) = 0 THEN\n"
+                    "        SET now_us = CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 "
+                    "AS SIGNED);\n        SET tp = (SELECT `_provenance` FROM ");
+    qual(b, 0, t->schema, name);
+    cdc_buf_puts(b, " WHERE ");
+    key_match(b, 0, t, "NEW");
+    cdc_buf_puts(b, " FOR UPDATE);\n");
+    for (uint32_t i = 0; i < tt->nfields; i++) {
+        const twfield_t *f = &tt->fields[i];
+        cdc_buf_puts(b, "        IF NEW.");
+        my_ident(b, f->f->name);
+        cdc_buf_puts(b, " IS NOT NULL THEN\n            SET t = GREATEST(now_us, "
+                        "COALESCE(CAST(JSON_UNQUOTE(JSON_EXTRACT(tp, ");
+        my_path(b, f->f->name, ".t");
+        cdc_buf_puts(b, ")) AS SIGNED), 0) + 1);\n            SET r = ");
+        my_rank_expr(b, f);
+        cdc_buf_puts(b, ";\n            IF BINARY r <= BINARY COALESCE(JSON_UNQUOTE("
+                        "JSON_EXTRACT(tp, ");
+        my_path(b, f->f->name, ".r");
+        cdc_buf_puts(b, ")), '') THEN\n                SET NEW.");
+        my_ident(b, f->f->name);
+        cdc_buf_puts(b, " = NULL; -- the key's delete ranks higher: undone\n"
+                        "            ELSE\n");
+        my_stamp(b, tt, f, "r", "                ");
+        cdc_buf_puts(b, "                SET live = 1;\n            END IF;\n"
+                        "        END IF;\n");
+    }
+    cdc_buf_puts(b, "        IF tp IS NOT NULL THEN\n");
+    for (uint32_t i = 0; i < tt->ndfields; i++) {
+        const twfield_t *f = &tt->dfields[i];
+        cdc_buf_puts(b, "            IF NEW.");
+        my_ident(b, f->f->name);
+        cdc_buf_puts(b, " IS NULL AND JSON_EXTRACT(tp, ");
+        my_path(b, f->f->name, "");
+        cdc_buf_puts(b, ") IS NOT NULL THEN\n                SET NEW.`_provenance` = "
+                        "JSON_SET(COALESCE(NEW.`_provenance`, '{}'), ");
+        my_path(b, f->f->name, "");
+        cdc_buf_puts(b, ", JSON_EXTRACT(tp, ");
+        my_path(b, f->f->name, "");
+        cdc_buf_puts(b, "));\n            END IF;\n");
+    }
+    cdc_buf_puts(b, "            IF live = 0 THEN\n                SIGNAL SQLSTATE "
+                    "'45000' SET MESSAGE_TEXT = 'autoglm-cdc: this insert ranks "
+                    "lower than the delete of its key on every field: refused';\n"
+                    "            END IF;\n            DELETE FROM ");
+    qual(b, 0, t->schema, name);
+    cdc_buf_puts(b, " WHERE ");
+    key_match(b, 0, t, "NEW");
+    cdc_buf_puts(b, ";\n        END IF;\n    END IF;\nEND//\n");
+}
+
 static void my_table(cdc_buf_t *b, const twtable_t *tt)
 {
     const cdc_map_target_t *t = tt->t;
@@ -726,6 +925,10 @@ static void my_table(cdc_buf_t *b, const twtable_t *tt)
         cdc_buf_printf(b, " BEFORE %s ON ", u ? "UPDATE" : "INSERT");
         qual(b, 0, t->schema, t->table);
         cdc_buf_puts(b, " FOR EACH ROW\nBEGIN\n    DECLARE t BIGINT;\n");
+        if (!u && tt->ndfields) {
+            my_reinsert(b, tt);
+            continue;
+        }
         if (u)
             cdc_buf_puts(b, "    DECLARE r VARCHAR(88);\n");
         cdc_buf_puts(b, "    IF COALESCE(@autoglm_cdc_sink, 0) = 0 THEN\n");
@@ -856,12 +1059,14 @@ out:
 
 /* ---- command line ------------------------------------------------------------ */
 
+/* NULL when nothing names the application */
 static const char *app_of(const cdc_conf_t *conf)
 {
-    return cdc_conf_get(
-        conf, "application_id",
-        cdc_conf_get(conf, "pipeline.name",
-                     cdc_conf_get(conf, "source.type", NULL)));
+    if (!cdc_conf_get(conf, "application_id", NULL) &&
+        !cdc_conf_get(conf, "pipeline.name", NULL) &&
+        !cdc_conf_get(conf, "source.type", NULL))
+        return NULL;
+    return cdc_conf_app_id(conf);
 }
 
 static cdc_map_t *load_files(const cdc_conf_t *conf, const char *cmd,

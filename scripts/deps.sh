@@ -20,7 +20,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libmariadb-dev librdkafka-dev libyajl-dev libzstd-dev libyaml-dev libmicrohttpd-dev bc
       libpq-dev zlib1g-dev
       mariadb-server mariadb-client postgresql postgresql-client
-      clang kcat maven python3 valgrind procps ca-certificates
+      clang kcat maven python3 valgrind procps ca-certificates chromium prometheus
       systemd man-db debhelper lintian"
 
 installed() {

@@ -36,6 +36,18 @@
  *   librdkafka's own default); a message still undelivered then fails the
  *   run with a non-zero exit rather than blocking forever.
  *
+ * Dead letters (errors.mode=dead-letter, sinks/dead_letter.h)
+ *   A message the broker or librdkafka refuses for good (too large for the
+ *   topic, topic missing or forbidden, invalid record) is produced again,
+ *   same key and value, to errors.dead_letter_topic (default
+ *   "{source}.dead_letter") with headers autoglm.error, autoglm.topic and
+ *   autoglm.pipeline, as Kafka Connect's dead-letter queue does.  Its txn
+ *   stays pending until the dead letter is delivered, so the checkpoint
+ *   covers it only then; a dead letter that fails fails the run.  A broker
+ *   refuses a whole batch: the other messages of a batch too large for the
+ *   topic become dead letters as well (kafka.batch.num.messages=1 avoids
+ *   it, at a cost in throughput).
+ *
  * Producer defaults (each overridable with kafka.<property>):
  *   enable.idempotence=true acks=all compression.type=zstd.
  */
@@ -52,6 +64,8 @@
 #include "cdc/log.h"
 #include "cdc/pipeline.h"
 #include "cdc/plugin.h"
+#include "cdc/metrics.h"
+#include "sinks/dead_letter.h"
 #include "sinks/kafka.h"
 
 #define FAC "kafka"
@@ -105,7 +119,15 @@ typedef struct kafka_sink {
     int64_t block_since_ms; /* write() waiting on a full queue since */
     int64_t block_warn_ms;  /* last "reader blocked" warning */
     cdc_sink_kafka_stats_t st;
+
+    int dead_letter;           /* errors.mode=dead-letter */
+    rd_kafka_topic_t *dl_rkt;  /* errors.dead_letter_topic */
+    char *pipeline;
 } kafka_sink_t;
+
+static int dead_letter(kafka_sink_t *s, cdc_txn_t *tx, const char *topic,
+                       const void *key, size_t klen, const void *val,
+                       size_t vlen, rd_kafka_resp_err_t why);
 
 static int64_t now_ms(void)
 {
@@ -298,6 +320,15 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     cdc_txn_t *tx = m->_private;
 
     (void)rk;
+    if (m->err && tx && !s->detached && m->rkt != s->dl_rkt &&
+        !dead_letter(s, tx, rd_kafka_topic_name(m->rkt), m->key, m->key_len,
+                     m->payload, m->len, m->err)) {
+        /* the dead letter holds the txn now (pending moved to it); the
+         * refused message counts as failed, the in-flight gauge drops */
+        s->st.failed++;
+        tx->pending--;
+        return;
+    }
     if (m->err) {
         s->st.failed++;
         if (!s->failed) {
@@ -338,6 +369,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     } else {
         s->st.delivered++;
         s->tls_auth_errs = 0;
+        if (m->rkt == s->dl_rkt)
+            cdc_metrics_dead_letters(1);
         if (s->brokers_down) {
             s->brokers_down = 0;
             if (s->down_since_ms)
@@ -564,6 +597,9 @@ static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
         s->fatal = 1;
         return check_failures(s, err);
     }
+    if (rkt != s->dl_rkt && !dead_letter(s, tx, rd_kafka_topic_name(rkt), key,
+                                         klen, val, vlen, e))
+        return 0;
     cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
                 "kafka: cannot produce to topic \"%s\": %s",
                 rd_kafka_topic_name(rkt), rd_kafka_err2str(e));
@@ -612,6 +648,61 @@ static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 fail:
     tx->failed = 1;
     return -1;
+}
+
+/* Refused for good: retrying or restarting cannot deliver it. */
+static int permanent(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* errors.mode=dead-letter: the message to the dead-letter topic instead,
+ * for tx (pending counted here).  0 when produced, -1 when not (another
+ * mode, a transient error, or the dead-letter topic refuses it too). */
+static int dead_letter(kafka_sink_t *s, cdc_txn_t *tx, const char *topic,
+                       const void *key, size_t klen, const void *val,
+                       size_t vlen, rd_kafka_resp_err_t why)
+{
+    const char *es = rd_kafka_err2str(why);
+    rd_kafka_resp_err_t e;
+
+    if (!s->dead_letter || !s->dl_rkt || !permanent(why))
+        return -1;
+    tx->pending++;
+    e = rd_kafka_producev(
+        s->rk, RD_KAFKA_V_RKT(s->dl_rkt),
+        RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+        RD_KAFKA_V_HEADER("autoglm.error", es, (ssize_t)strlen(es)),
+        RD_KAFKA_V_HEADER("autoglm.topic", topic, (ssize_t)strlen(topic)),
+        RD_KAFKA_V_HEADER("autoglm.pipeline", s->pipeline,
+                          (ssize_t)strlen(s->pipeline)),
+        RD_KAFKA_V_OPAQUE(tx), RD_KAFKA_V_END);
+    if (e) {
+        tx->pending--;
+        CDC_ERROR(FAC, "dead letter for topic %s (%s) not produced: %s",
+                  topic, es, rd_kafka_err2str(e));
+        return -1;
+    }
+    s->st.produced++;
+    CDC_WARN(FAC, "message of %zu bytes for topic %s refused (%s): written "
+             "to the dead-letter topic %s", vlen, topic, es,
+             rd_kafka_topic_name(s->dl_rkt));
+    return 0;
 }
 
 /* While all brokers are down, say every 30 s how much is waiting. */
@@ -742,10 +833,14 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
         cdc_err_hint(err, "use format=autoglm or format=debezium");
         goto fail;
     }
-    v = cdc_conf_get(conf, "source.type", "cdc");
-    v = cdc_conf_get(conf, "pipeline.name", v);
-    s->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", v));
+    s->source = cdc_xstrdup(cdc_conf_app_id(conf));
+    s->pipeline = cdc_xstrdup(cdc_conf_pipeline(conf));
     s->eo.application_id = s->source;
+    {
+        const char *unused;
+        if (cdc_dl_conf(conf, &s->dead_letter, &unused, err) < 0)
+            goto fail;
+    }
     s->tmpl = cdc_xstrdup(cdc_conf_get(conf, "kafka.topic", KAFKA_DEF_TOPIC));
     if (topic_expand(s->tmpl, s->source, "db", "table", &probe, err) < 0)
         goto fail;
@@ -837,6 +932,21 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
     kc = NULL; /* owned by rk now */
     /* log.queue=true: logs are served by rd_kafka_poll on our thread. */
     rd_kafka_set_log_queue(s->rk, NULL);
+    if (s->dead_letter) {
+        const char *dlt = cdc_conf_get(conf, "errors.dead_letter_topic",
+                                       "{source}.dead_letter");
+        cdc_buf_t name = CDC_BUF_INIT;
+        if (topic_expand(dlt, s->source, "", "", &name, err) < 0 ||
+            !name.len) {
+            if (!name.len && !err->msg[0])
+                cdc_err_set(err, CDC_EXIT_CONFIG, 0, "errors.dead_letter_topic "
+                            "is empty");
+            cdc_buf_free(&name);
+            goto fail;
+        }
+        s->dl_rkt = rd_kafka_topic_new(s->rk, name.p, NULL);
+        cdc_buf_free(&name);
+    }
     CDC_INFO(FAC, "producer %s for %s, topics \"%s\", format %s%s",
              rd_kafka_name(s->rk), brokers ? brokers : "(kafka.* config)",
              s->tmpl, fmt, s->tombstones ? ", tombstones" : "");
@@ -871,12 +981,15 @@ static void kafka_destroy(cdc_sink_t *snk)
         }
     }
     topic_cache_free(s);
+    if (s->dl_rkt)
+        rd_kafka_topic_destroy(s->dl_rkt);
     if (s->rk)
         rd_kafka_destroy(s->rk);
     cdc_buf_free(&s->key);
     cdc_buf_free(&s->val);
     free(s->tmpl);
     free(s->source);
+    free(s->pipeline);
     free(s);
 }
 

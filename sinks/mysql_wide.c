@@ -74,16 +74,23 @@ typedef struct myw {
     int same_skip;       /* mysql_sink.same_value=skip */
     int marker;          /* mysql_sink.marker: loop-prevention marker row */
     cdc_wide_purge_t purge;  /* tombstone retention */
+    const char *dl_table;    /* errors.dead_letter_table (the conf's) */
 } myw_t;
 
 static int myerr(myw_t *w, const char *what, const char *detail,
                  unsigned code, cdc_err_t *err)
 {
     int lost = code == 2006 || code == 2013 || code == 2002 || code == 2003;
-    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
-                lost ? CDC_ERR_F_RETRIABLE : 0, "mysql sink: %s failed: %s",
-                what, detail);
+    /* out of range, truncated, incorrect value, too long, bad JSON, bad
+     * string: a value the table cannot hold (exit 65, not a failure) */
+    int data = code == 1264 || code == 1265 || code == 1366 ||
+               code == 1406 || code == 1292 || code == 3140 || code == 1300;
+    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : data ? CDC_EXIT_DATA
+                : CDC_EXIT_FAIL, lost ? CDC_ERR_F_RETRIABLE : data ?
+                CDC_ERR_F_DATA : 0, "mysql sink: %s failed: %s", what, detail);
     cdc_err_detail(err, "error %u", code);
+    if (data)
+        cdc_err_hint(err, "%s", CDC_WIDE_DATA_HINT);
     (void)w;
     return -1;
 }
@@ -185,6 +192,23 @@ static void dead_cond(cdc_buf_t *b)
                     "`_provenance`, '$.*.d')), 0))");
 }
 
+/* the dead-letter table (sinks/dead_letter.h) */
+static int create_dl(myw_t *w, cdc_err_t *err)
+{
+    cdc_buf_reset(&w->sql);
+    cdc_buf_puts(&w->sql, "CREATE TABLE IF NOT EXISTS ");
+    qid(&w->sql, w->dl_table);
+    cdc_buf_puts(&w->sql, " (id BIGINT AUTO_INCREMENT PRIMARY KEY, pipeline "
+                 "VARCHAR(190) NOT NULL, source VARCHAR(190) NOT NULL, "
+                 "source_table TEXT NOT NULL, op VARCHAR(2) NOT NULL, "
+                 "position TEXT NOT NULL, commit_us BIGINT NOT NULL, error "
+                 "TEXT NOT NULL, change_data LONGTEXT NOT NULL, created_at "
+                 "TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), KEY "
+                 "(pipeline, id)) ENGINE=InnoDB CHARSET=utf8mb4 "
+                 "COLLATE=utf8mb4_bin");
+    return q(w, w->sql.p, "creating the dead-letter table", err);
+}
+
 static int create_tables(myw_t *w, cdc_err_t *err)
 {
     cdc_buf_t *b = &w->sql;
@@ -195,7 +219,8 @@ static int create_tables(myw_t *w, cdc_err_t *err)
              "NOT NULL, pos_key VARCHAR(64) NOT NULL, commit_us BIGINT, txns "
              "BIGINT NOT NULL DEFAULT 0, changes BIGINT NOT NULL DEFAULT 0, "
              "updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) "
-             "ENGINE=InnoDB", "creating the offsets table", err))
+             "ENGINE=InnoDB", "creating the offsets table", err) ||
+        (w->b.dead_letter && create_dl(w, err)))
         return -1;
     /* loop prevention: one row per pipeline, bumped in every transaction
      * of this sink; the binlog source skips transactions that write it */
@@ -365,8 +390,7 @@ bad:
 static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     const char *dsn = cdc_conf_get(conf, "mysql_sink.dsn", NULL);
-    const char *pipe = cdc_conf_get(conf, "pipeline.name",
-                                    cdc_conf_get(conf, "source.type", "cdc"));
+    const char *pipe = cdc_conf_pipeline(conf);
     myw_t *w;
     int ct;
 
@@ -379,7 +403,8 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w = cdc_xcalloc(1, sizeof(*w));
     w->base.ops = &cdc_sink_mysql_ops;
     cdc_wide_ops_init(&w->ops);
-    if (cdc_conf_get_int(conf, "mysql_sink.batch_rows", 5000, &w->b.batch_rows,
+    if (cdc_dl_conf(conf, &w->b.dead_letter, &w->dl_table, err) ||
+        cdc_conf_get_int(conf, "mysql_sink.batch_rows", 5000, &w->b.batch_rows,
                          err) ||
         cdc_conf_get_int(conf, "mysql_sink.flush_ms", 200, &w->b.flush_ms, err) ||
         cdc_conf_get_bool(conf, "mysql_sink.create_tables", 1, &ct, err))
@@ -401,6 +426,8 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->map = cdc_map_load(cdc_conf_get(conf, "mapping.files", NULL), err);
     if (!w->map)
         goto fail;
+    /* DOUBLE holds no NaN, an undeclared decimal is DECIMAL(38,10) */
+    w->map->limits = CDC_MAP_LIM_FINITE | CDC_MAP_LIM_DEC38;
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", pipe));
     if (connect_dsn(w, dsn, err))
@@ -1071,6 +1098,50 @@ static int exec_lookup(myw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
 
 /* ---- batches ------------------------------------------------------------- */
 
+/* the batch's dead letters, in its transaction */
+static int write_dead(myw_t *w, cdc_err_t *err)
+{
+    binds_t bs = {0};
+    MYSQL_STMT *st;
+    int rc = 0;
+
+    if (!w->b.dead.n)
+        return 0;
+    cdc_buf_reset(&w->sql);
+    cdc_buf_puts(&w->sql, "INSERT INTO ");
+    qid(&w->sql, w->dl_table);
+    cdc_buf_puts(&w->sql, " (pipeline, source, source_table, op, position, "
+                 "commit_us, error, change_data) VALUES (?,?,?,?,?,?,?,?)");
+    st = prepare(w, "dead_letter", w->sql.p, err);
+    for (size_t i = 0; st && !rc && i < w->b.dead.n; i++) {
+        const cdc_dl_entry_t *e = &w->b.dead.v[i];
+        const char *v[8] = {w->pipeline, w->source, e->table, e->op,
+                            e->position, NULL, e->error, e->change};
+        char cu[24];
+        snprintf(cu, sizeof(cu), "%" PRId64, e->commit_us);
+        v[5] = cu;
+        binds_reset(&bs);
+        for (int k = 0; k < 8; k++)
+            bind_add(&bs, v[k], strlen(v[k]), 0);
+        rc = exec_bound(w, st, &bs, "writing a dead letter", err);
+    }
+    binds_free(&bs);
+    return st ? rc : -1;
+}
+
+/* `dead-letter retry`: the rows whose changes the batch applies */
+static int delete_retried(myw_t *w, cdc_err_t *err)
+{
+    cdc_buf_reset(&w->sql);
+    cdc_buf_puts(&w->sql, "DELETE FROM ");
+    qid(&w->sql, w->dl_table);
+    cdc_buf_puts(&w->sql, " WHERE id IN (");
+    for (size_t i = 0; i < w->b.nretry; i++)
+        cdc_buf_printf(&w->sql, "%s%" PRId64, i ? "," : "", w->b.retry_ids[i]);
+    cdc_buf_putc(&w->sql, ')');
+    return q(w, w->sql.p, "deleting retried dead letters", err);
+}
+
 static int apply_batch(myw_t *w, cdc_err_t *err)
 {
     uint32_t run = 0;
@@ -1081,7 +1152,8 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
 
     if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
         goto fail;
-    if (w->b.have_stored && !w->b.batch_unordered &&
+    if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
+        !w->b.batch_unordered &&
         strcmp(w->b.batch_pos, w->b.stored) <= 0) {
         CDC_WARN(FAC, "batch up to %s is already in the target database; "
                  "skipped", w->b.batch_pos);
@@ -1102,7 +1174,7 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
             goto fail;
     }
     /* dead rows of the batch's keys to the tombstones */
-    if (tomb_steps(w, 1, err))
+    if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))
         goto fail;
     if (w->marker) {
         st = prepare(w, "marker", "INSERT INTO autoglm_cdc_marker (pipeline, "
@@ -1114,6 +1186,14 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
             goto fail;
         binds_free(&bs);
         memset(&bs, 0, sizeof(bs));
+    }
+    if (w->b.retry || w->b.isolate) {
+        /* dead-letter retry: the applied rows go; one change of a batch
+         * the database refused: no offset yet (a dry run: nothing) */
+        if ((w->b.retry && delete_retried(w, err)) ||
+            q(w, w->b.isolate == 2 ? "ROLLBACK" : "COMMIT", "commit", err))
+            goto fail;
+        return 0;
     }
     st = prepare(w, "offsets",
                  "INSERT INTO autoglm_cdc_offsets (pipeline, source, position, "
@@ -1189,6 +1269,59 @@ static int myw_flush(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
     return flush_batch((myw_t *)snk, err);
 }
 
+typedef struct dl_rows {
+    char **cell; /* rows x CDC_DLC_N */
+    size_t n;
+} dl_rows_t;
+
+static const char *dl_get(void *ctx, size_t row, int col)
+{
+    return ((dl_rows_t *)ctx)->cell[row * CDC_DLC_N + (size_t)col];
+}
+
+static int myw_dead_letter(cdc_sink_t *snk, const char *action, FILE *out,
+                           cdc_err_t *err)
+{
+    myw_t *w = (myw_t *)snk;
+    dl_rows_t rows = {0};
+    char esc[512];
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    int rc;
+
+    if (create_dl(w, err))
+        return err->code;
+    mysql_real_escape_string(w->m, esc, w->pipeline,
+                             (unsigned long)strnlen(w->pipeline, 200));
+    cdc_buf_reset(&w->sql);
+    cdc_buf_puts(&w->sql, "SELECT id, DATE_FORMAT(CONVERT_TZ(created_at, "
+                 "@@session.time_zone, '+00:00'), '%Y-%m-%dT%H:%i:%sZ'), "
+                 "source_table, op, position, error, change_data FROM ");
+    qid(&w->sql, w->dl_table);
+    cdc_buf_printf(&w->sql, " WHERE pipeline = '%s' ORDER BY id", esc);
+    if (mysql_real_query(w->m, w->sql.p, w->sql.len) ||
+        !(res = mysql_store_result(w->m))) {
+        myerr(w, "reading the dead letters", mysql_error(w->m),
+              mysql_errno(w->m), err);
+        return err->code;
+    }
+    rows.cell = cdc_xcalloc(mysql_num_rows(res) * CDC_DLC_N + 1,
+                            sizeof(char *));
+    while ((row = mysql_fetch_row(res))) {
+        for (int c = 0; c < CDC_DLC_N; c++)
+            rows.cell[rows.n * CDC_DLC_N + (size_t)c] =
+                cdc_xstrdup(row[c] ? row[c] : "");
+        rows.n++;
+    }
+    mysql_free_result(res);
+    rc = cdc_wide_dead_letter(&w->b, w->map, w->source, &w->ops, action, out,
+                              rows.n, dl_get, &rows, apply_cb, w, err);
+    for (size_t i = 0; i < rows.n * CDC_DLC_N; i++)
+        free(rows.cell[i]);
+    free(rows.cell);
+    return rc;
+}
+
 static void myw_destroy(cdc_sink_t *snk)
 {
     myw_t *w = (myw_t *)snk;
@@ -1218,4 +1351,5 @@ const cdc_sink_ops_t cdc_sink_mysql_ops = {
     .poll = myw_poll,
     .flush = myw_flush,
     .destroy = myw_destroy,
+    .dead_letter = myw_dead_letter,
 };

@@ -56,6 +56,7 @@
 #include "cdc/conf.h"
 #include "cdc/envelope.h"
 #include "cdc/log.h"
+#include "connectors/pg/pgutil.h"
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
@@ -89,6 +90,7 @@ typedef struct pgw {
     char *pipeline;
     char *source;
     char *offsets_q;           /* quoted offsets table name */
+    char *dl_q;                /* quoted dead-letter table name */
     int create_tables;
     /* batch */
     cdc_wide_batch_t b;
@@ -120,17 +122,23 @@ static int pgerr(pgw_t *w, PGresult *r, const char *what, cdc_err_t *err)
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     char msg[400];
     int lost = PQstatus(w->pg) != CONNECTION_OK;
+    /* class 22 (data exception): a value the table cannot hold that the
+     * mapping's limits did not catch (say a column the operator made
+     * narrower); a data error, not a failure to restart from */
+    int data = !lost && state && !strncmp(state, "22", 2);
 
     snprintf(msg, sizeof(msg), "%s", r && PQresultErrorMessage(r)[0]
                                          ? PQresultErrorMessage(r)
                                          : PQerrorMessage(w->pg));
     chomp(msg);
-    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
-                lost ? CDC_ERR_F_RETRIABLE : 0, "postgres sink: %s failed: %s",
-                what, msg);
+    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : data ? CDC_EXIT_DATA
+                : CDC_EXIT_FAIL, lost ? CDC_ERR_F_RETRIABLE : data ?
+                CDC_ERR_F_DATA : 0, "postgres sink: %s failed: %s", what, msg);
     if (state)
         cdc_err_detail(err, "SQLSTATE %s", state);
-    if (state && !strcmp(state, "42P10"))
+    if (data)
+        cdc_err_hint(err, "%s", CDC_WIDE_DATA_HINT);
+    else if (state && !strcmp(state, "42P10"))
         cdc_err_hint(err, "the wide table needs a primary key or unique index "
                      "on the business key (or let the sink create it)");
     else if (lost)
@@ -144,6 +152,25 @@ static char *qident(pgw_t *w, const char *s)
     char *q = PQescapeIdentifier(w->pg, s, strlen(s));
     char *r = cdc_xstrdup(q ? q : "\"\"");
     PQfreemem(q);
+    return r;
+}
+
+/* [schema.]table given in the configuration, each part quoted */
+static char *qname(pgw_t *w, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    char *s, *a, *b, *r;
+
+    if (!dot)
+        return qident(w, name);
+    s = cdc_xstrndup(name, (size_t)(dot - name));
+    a = qident(w, s);
+    b = qident(w, dot + 1);
+    r = cdc_xmalloc(strlen(a) + strlen(b) + 2);
+    sprintf(r, "%s.%s", a, b);
+    free(s);
+    free(a);
+    free(b);
     return r;
 }
 
@@ -246,6 +273,19 @@ static int create_tomb(pgw_t *w, const cdc_map_target_t *t, cdc_err_t *err)
     return rc;
 }
 
+/* the dead-letter table (sinks/dead_letter.h) */
+static int create_dl(pgw_t *w, cdc_err_t *err)
+{
+    cdc_buf_reset(&w->sql);
+    cdc_buf_printf(&w->sql, "CREATE TABLE IF NOT EXISTS %s (id bigserial "
+                   "PRIMARY KEY, pipeline text NOT NULL, source text NOT NULL, "
+                   "source_table text NOT NULL, op text NOT NULL, position "
+                   "text NOT NULL, commit_us bigint NOT NULL, error text NOT "
+                   "NULL, change_data text NOT NULL, created_at timestamptz "
+                   "NOT NULL DEFAULT now())", w->dl_q);
+    return exec_simple(w, w->sql.p, "creating the dead-letter table", err);
+}
+
 /* CREATE TABLE IF NOT EXISTS for the offsets and every target */
 static int create_tables(pgw_t *w, cdc_err_t *err)
 {
@@ -262,7 +302,8 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
                    "NOT NULL, commit_us bigint, txns bigint NOT NULL DEFAULT 0, "
                    "changes bigint NOT NULL DEFAULT 0, updated_at "
                    "timestamptz NOT NULL DEFAULT now())", w->offsets_q);
-    if (exec_simple(w, b->p, "creating the offsets table", err))
+    if (exec_simple(w, b->p, "creating the offsets table", err) ||
+        (w->b.dead_letter && create_dl(w, err)))
         goto fail;
     for (uint32_t i = 0; w->create_tables && i < w->map->ntargets; i++) {
         const cdc_map_target_t *t = &w->map->targets[i];
@@ -398,6 +439,26 @@ static int read_offset(pgw_t *w, int lock, cdc_err_t *err)
  * pgoutput Origin message and skips.  An origin can be active in one
  * session only: a second process of the same pipeline takes <name>_2, ...
  */
+/* 1 if a table this pipeline writes is also the source table of a
+ * mapping (the reverse direction of a two-way sync): only then would a
+ * PostgreSQL source capture unmarked writes again. */
+static int writes_read_back(const pgw_t *w)
+{
+    const cdc_map_t *m = w->map;
+
+    for (uint32_t i = 0; i < m->nmappings; i++) {
+        const cdc_map_target_t *t = m->mappings[i].target;
+        const char *schema = t->schema && *t->schema ? t->schema : "public";
+        if (strcmp(m->mappings[i].source->id, w->source))
+            continue;
+        for (uint32_t j = 0; j < m->nmappings; j++)
+            if (!strcmp(m->mappings[j].db, schema) &&
+                !strcmp(m->mappings[j].table, t->table))
+                return 1;
+    }
+    return 0;
+}
+
 static int setup_origin(pgw_t *w, const char *name, int optional,
                         cdc_err_t *err)
 {
@@ -416,11 +477,19 @@ static int setup_origin(pgw_t *w, const char *name, int optional,
                          NULL, p, NULL, NULL, 0);
         state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (optional && state && !strcmp(state, "42501")) {
-            /* not configured explicitly and not allowed: plain writes */
-            CDC_WARN(FAC, "no privilege for replication origins: writes are "
-                     "not marked, and a PostgreSQL source reading this "
-                     "database captures them again (set postgres_sink.origin "
-                     "and grant it for two-way sync, docs/TWO-WAY.md)");
+            /* not configured explicitly and not allowed: plain writes;
+             * a risk only when a mapping reads a written table back */
+            if (writes_read_back(w))
+                CDC_WARN(FAC, "no privilege for replication origins: writes "
+                         "are not marked, and a PostgreSQL source reading "
+                         "the tables this pipeline writes (a mapping of the "
+                         "loaded files reads them) would capture them again "
+                         "(set postgres_sink.origin and grant it for two-way "
+                         "sync, docs/TWO-WAY.md)");
+            else
+                CDC_DEBUG(FAC, "no privilege for replication origins: "
+                          "writes are not marked (no loaded mapping reads "
+                          "the written tables back)");
             PQclear(r);
             return 0;
         }
@@ -470,11 +539,11 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     pgw_t *w;
     const char *dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
     const char *files = cdc_conf_get(conf, "mapping.files", NULL);
-    const char *pipe = cdc_conf_get(conf, "pipeline.name",
-                                    cdc_conf_get(conf, "source.type", "cdc"));
+    const char *pipe = cdc_conf_pipeline(conf);
     const char *app = cdc_conf_get(conf, "application_id", pipe);
     const char *offt = cdc_conf_get(conf, "postgres_sink.offsets_table",
                                     "autoglm_cdc_offsets");
+    const char *dlt;
     int ct;
 
     if (!dsn || !*dsn) {
@@ -487,7 +556,8 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w = cdc_xcalloc(1, sizeof(*w));
     w->base.ops = &cdc_sink_postgres_ops;
     cdc_wide_ops_init(&w->ops);
-    if (cdc_conf_get_int(conf, "postgres_sink.batch_rows", 20000,
+    if (cdc_dl_conf(conf, &w->b.dead_letter, &dlt, err) ||
+        cdc_conf_get_int(conf, "postgres_sink.batch_rows", 20000,
                          &w->b.batch_rows, err) ||
         cdc_conf_get_int(conf, "postgres_sink.flush_ms", 200, &w->b.flush_ms,
                          err) ||
@@ -520,6 +590,7 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->map = cdc_map_load(files, err);
     if (!w->map)
         goto fail;
+    w->map->limits = CDC_MAP_LIM_NUL; /* text and jsonb hold no NUL */
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(app);
     {
@@ -532,6 +603,7 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     }
     w->dsn = cdc_xstrdup(dsn);
     w->pg = PQconnectdb(dsn);
+    cdc_pg_log_notices(w->pg, FAC);
     if (PQstatus(w->pg) != CONNECTION_OK) {
         char *red = cdc_conf_redact(dsn);
         char msg[300];
@@ -547,20 +619,8 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
         PGresult *r = PQexec(w->pg, "SET synchronous_commit = on");
         PQclear(r);
     }
-    {
-        /* schema-qualified offsets table: quote each part */
-        const char *dot = strchr(offt, '.');
-        if (dot) {
-            char *s = cdc_xstrndup(offt, (size_t)(dot - offt));
-            char *a = qident(w, s), *b = qident(w, dot + 1);
-            w->offsets_q = cdc_xmalloc(strlen(a) + strlen(b) + 2);
-            sprintf(w->offsets_q, "%s.%s", a, b);
-            free(s);
-            free(a);
-            free(b);
-        } else
-            w->offsets_q = qident(w, offt);
-    }
+    w->offsets_q = qname(w, offt);
+    w->dl_q = qname(w, dlt);
     {
         char def[200];
         const char *on;
@@ -1145,6 +1205,33 @@ static int tomb_step(pgw_t *w, const cdc_map_target_t *t, int sweep,
         rc = 0;
         goto out;
     }
+    for (uint32_t k = 0; k < t->nkey; k++)
+        pv[k] = arr[k].p;
+    /* first lock the keys' rows: a direct DELETE in flight (two-way: its
+     * trigger inserts the key's tombstone) finishes before the revive
+     * statement takes its snapshot, so that statement sees the tombstone
+     * instead of inserting a fresh row next to it */
+    if (!sweep) {
+        PGresult *r;
+        cdc_buf_printf(&sig, "K%s", t->name);
+        cdc_buf_reset(b);
+        keys_cte(b, t);
+        cdc_buf_printf(b, "l AS (SELECT 1 FROM %s AS t, u WHERE ", qt);
+        keys_match(w, b, t, "t");
+        cdc_buf_puts(b, " ORDER BY ");   /* one lock order everywhere */
+        key_list(w, b, t, "t");
+        cdc_buf_puts(b, " FOR UPDATE OF t) SELECT count(*) FROM l");
+        if (!(name = prepare(w, sig.p, b->p, (int)t->nkey, err)))
+            goto out;
+        r = PQexecPrepared(w->pg, name, (int)t->nkey, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pgerr(w, r, "locking the batch's rows", err);
+            PQclear(r);
+            goto out;
+        }
+        PQclear(r);
+        cdc_buf_reset(&sig);
+    }
     cdc_buf_printf(&sig, "%c%s", sweep ? 'S' : 'R', t->name);
     cdc_buf_reset(b);
     keys_cte(b, t);
@@ -1197,8 +1284,6 @@ static int tomb_step(pgw_t *w, const cdc_map_target_t *t, int sweep,
     name = prepare(w, sig.p, b->p, (int)t->nkey, err);
     if (!name)
         goto out;
-    for (uint32_t k = 0; k < t->nkey; k++)
-        pv[k] = arr[k].p;
     {
         PGresult *r = PQexecPrepared(w->pg, name, (int)t->nkey, pv, NULL, NULL,
                                      0);
@@ -1374,6 +1459,74 @@ static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
 
 /* ---- batches --------------------------------------------------------------- */
 
+/* the batch's dead letters, in its transaction */
+static int write_dead(pgw_t *w, cdc_err_t *err)
+{
+    for (size_t i = 0; i < w->b.dead.n; i++) {
+        const cdc_dl_entry_t *e = &w->b.dead.v[i];
+        char cu[24];
+        const char *pv[8] = {w->pipeline, w->source, e->table, e->op,
+                             e->position, cu, e->error, e->change};
+        PGresult *r;
+        snprintf(cu, sizeof(cu), "%" PRId64, e->commit_us);
+        cdc_buf_reset(&w->sql);
+        cdc_buf_printf(&w->sql, "INSERT INTO %s (pipeline, source, "
+                       "source_table, op, position, commit_us, error, "
+                       "change_data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                       w->dl_q);
+        r = PQexecParams(w->pg, w->sql.p, 8, NULL, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            pgerr(w, r, "writing a dead letter", err);
+            PQclear(r);
+            return -1;
+        }
+        PQclear(r);
+    }
+    return 0;
+}
+
+/* `dead-letter retry`: the rows whose changes the batch applies */
+static int delete_retried(pgw_t *w, cdc_err_t *err)
+{
+    cdc_buf_t ids = CDC_BUF_INIT;
+    const char *pv[1];
+    PGresult *r;
+    int rc = 0;
+
+    cdc_buf_putc(&ids, '{');
+    for (size_t i = 0; i < w->b.nretry; i++)
+        cdc_buf_printf(&ids, "%s%" PRId64, i ? "," : "", w->b.retry_ids[i]);
+    cdc_buf_putc(&ids, '}');
+    pv[0] = ids.p;
+    cdc_buf_reset(&w->sql);
+    cdc_buf_printf(&w->sql, "DELETE FROM %s WHERE id = ANY($1::bigint[])",
+                   w->dl_q);
+    r = PQexecParams(w->pg, w->sql.p, 1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        rc = pgerr(w, r, "deleting retried dead letters", err);
+    PQclear(r);
+    cdc_buf_free(&ids);
+    return rc;
+}
+
+/* Roll the transaction back, and forget every statement: staging tables
+ * made in it are gone (the next batch prepares them again). */
+static void forget_txn(pgw_t *w)
+{
+    PGresult *r;
+
+    merge_reset(w);
+    if (PQstatus(w->pg) == CONNECTION_OK) {
+        r = PQexec(w->pg, "ROLLBACK");
+        PQclear(r);
+        r = PQexec(w->pg, "DEALLOCATE ALL");
+        PQclear(r);
+    }
+    for (int i = 0; i < w->nstmts; i++)
+        free(w->stmts[i].sig);
+    w->nstmts = 0;
+}
+
 static int apply_batch(pgw_t *w, cdc_err_t *err)
 {
     const char *p[5];
@@ -1385,7 +1538,8 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     /* another instance of this pipeline may have applied it meanwhile */
     if (read_offset(w, 1, err))
         goto fail;
-    if (w->b.have_stored && !w->b.batch_unordered &&
+    if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
+        !w->b.batch_unordered &&
         strcmp(w->b.batch_pos, w->b.stored) <= 0) {
         CDC_WARN(FAC, "batch up to %s is already in the target database; "
                  "skipped", w->b.batch_pos);
@@ -1410,8 +1564,22 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     if (flush_merged(w, err))
         goto fail;
     /* dead rows of the batch's keys to the tombstones */
-    if (tomb_steps(w, 1, err))
+    if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))
         goto fail;
+    if (w->b.isolate == 2) {
+        /* a dry run to find a refused change: it went through */
+        forget_txn(w);
+        return 0;
+    }
+    if (w->b.retry || w->b.isolate) {
+        /* dead-letter retry: the applied rows go; one change of a batch
+         * the database refused: no offset yet */
+        if (w->b.retry && delete_retried(w, err))
+            goto fail;
+        if (exec_simple(w, "COMMIT", "commit", err))
+            goto fail;
+        return 0;
+    }
     cdc_buf_reset(&w->sql);
     cdc_buf_printf(&w->sql, "INSERT INTO %s AS o (pipeline, source, position, "
                    "pos_key, commit_us, txns, changes) VALUES ($1, $2, $3, $4, "
@@ -1446,18 +1614,7 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     cdc_wide_batch_committed(&w->b);
     return 0;
 fail:
-    merge_reset(w);
-    if (PQstatus(w->pg) == CONNECTION_OK) {
-        r = PQexec(w->pg, "ROLLBACK");
-        PQclear(r);
-        /* staging tables made in this transaction are gone: forget every
-         * statement (a retry prepares them again) */
-        r = PQexec(w->pg, "DEALLOCATE ALL");
-        PQclear(r);
-    }
-    for (int i = 0; i < w->nstmts; i++)
-        free(w->stmts[i].sig);
-    w->nstmts = 0;
+    forget_txn(w);
     return -1;
 }
 
@@ -1513,6 +1670,43 @@ static int pgw_flush(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
     return flush_batch((pgw_t *)snk, err);
 }
 
+typedef struct dl_res {
+    PGresult *r;
+} dl_res_t;
+
+static const char *dl_get(void *ctx, size_t row, int col)
+{
+    return PQgetvalue(((dl_res_t *)ctx)->r, (int)row, col);
+}
+
+static int pgw_dead_letter(cdc_sink_t *snk, const char *action, FILE *out,
+                           cdc_err_t *err)
+{
+    pgw_t *w = (pgw_t *)snk;
+    const char *pv[1] = {w->pipeline};
+    dl_res_t res;
+    int rc;
+
+    if (create_dl(w, err))
+        return err->code;
+    cdc_buf_reset(&w->sql);
+    cdc_buf_printf(&w->sql, "SELECT id, to_char(created_at AT TIME ZONE "
+                   "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), source_table, op, "
+                   "position, error, change_data FROM %s WHERE pipeline = $1 "
+                   "ORDER BY id", w->dl_q);
+    res.r = PQexecParams(w->pg, w->sql.p, 1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(res.r) != PGRES_TUPLES_OK) {
+        pgerr(w, res.r, "reading the dead letters", err);
+        PQclear(res.r);
+        return err->code;
+    }
+    rc = cdc_wide_dead_letter(&w->b, w->map, w->source, &w->ops, action, out,
+                              (size_t)PQntuples(res.r), dl_get, &res,
+                              apply_cb, w, err);
+    PQclear(res.r);
+    return rc;
+}
+
 static void pgw_destroy(cdc_sink_t *snk)
 {
     pgw_t *w = (pgw_t *)snk;
@@ -1535,6 +1729,7 @@ static void pgw_destroy(cdc_sink_t *snk)
     free(w->pipeline);
     free(w->source);
     free(w->offsets_q);
+    free(w->dl_q);
     free(w->origin);
     free(w);
 }
@@ -1547,4 +1742,5 @@ const cdc_sink_ops_t cdc_sink_postgres_ops = {
     .poll = pgw_poll,
     .flush = pgw_flush,
     .destroy = pgw_destroy,
+    .dead_letter = pgw_dead_letter,
 };

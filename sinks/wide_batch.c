@@ -10,6 +10,7 @@
 
 #include "cdc/checkpoint.h"
 #include "cdc/log.h"
+#include "cdc/metrics.h"
 #include "cdc/util.h"
 #include "mappings/reverse.h"
 #include "sinks/wide_batch.h"
@@ -20,6 +21,21 @@
 static int unordered(const cdc_pos_t *p)
 {
     return !p->file[0] && !p->lsn;
+}
+
+/* ops n0 .. ops->n came from change i of tx */
+static void note_origin(cdc_wide_batch_t *b, const cdc_wide_ops_t *ops,
+                        uint32_t n0, cdc_txn_t *tx, uint32_t i)
+{
+    if (ops->n > b->capop) {
+        b->capop = ops->cap > ops->n ? ops->cap : ops->n;
+        b->op_tx = cdc_xrealloc(b->op_tx, b->capop * sizeof(*b->op_tx));
+        b->op_ch = cdc_xrealloc(b->op_ch, b->capop * sizeof(*b->op_ch));
+    }
+    for (uint32_t k = n0; k < ops->n; k++) {
+        b->op_tx[k] = tx;
+        b->op_ch[k] = i;
+    }
 }
 
 int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
@@ -36,7 +52,8 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
     }
     /* two-way deletes: the trigger rows that carry their ranks */
     int tombs = cdc_twoway_txn_has_tombstones(tx);
-    uint32_t cursor = 0;
+    uint32_t cursor = 0, tx_ops = ops->n;
+    uint64_t tx_changes = b->batch_changes;
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         const cdc_change_t *ch = &tx->changes[i];
         uint32_t n0;
@@ -49,8 +66,23 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
             snprintf(pbuf, sizeof(pbuf), "%s", cdc_pos_str(&tx->pos));
             cdc_err_detail(err, "change %u of %s.%s in the transaction ending "
                            "at %s", i, ch->tbl->db, ch->tbl->name, pbuf);
+            if (b->dead_letter) {
+                /* kept with the batch, written in its transaction */
+                ops->n = n0;
+                cdc_dl_add(&b->dead, tx, i, err);
+                CDC_WARN("deadletter", "%s (%s): written to the dead-letter "
+                         "table", err->msg, err->detail);
+                cdc_err_clear(err);
+                continue;
+            }
+            /* nothing of it goes out with the batch's other txns, and it is
+             * never acknowledged: the positions stay before it */
+            ops->n = tx_ops;
+            b->batch_changes = tx_changes;
+            tx->failed = 1;
             return -1;
         }
+        note_origin(b, ops, n0, tx, i);
         /* two-way: a value keeps the rank stored with it; a direct delete
          * the rank its trigger stored in the tombstones table */
         cdc_twoway_restamp(ch, ops, n0);
@@ -73,6 +105,139 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
     }
     b->batch_commit_us = tx->commit_us;
     return (int64_t)ops->n >= b->batch_rows;
+}
+
+int cdc_wide_batch_retry_add(cdc_wide_batch_t *b, cdc_map_t *map,
+                             const char *source, cdc_wide_ops_t *ops,
+                             cdc_txn_t *tx, uint32_t orig_idx, int64_t id,
+                             cdc_err_t *err)
+{
+    uint32_t n0 = ops->n;
+
+    if (cdc_map_change(map, source, tx, &tx->changes[0], orig_idx, ops,
+                       err) < 0) {
+        ops->n = n0;
+        return -1;
+    }
+    if (b->nretry == b->capretry) {
+        b->capretry = b->capretry ? b->capretry * 2 : 64;
+        b->retry_ids = cdc_xrealloc(b->retry_ids,
+                                    b->capretry * sizeof(*b->retry_ids));
+        b->retry_op0 = cdc_xrealloc(b->retry_op0,
+                                    b->capretry * sizeof(*b->retry_op0));
+    }
+    b->retry_op0[b->nretry] = n0;
+    b->retry_ids[b->nretry++] = id;
+    b->batch_changes++;
+    return 0;
+}
+
+/* `dead-letter retry` when the database refused the whole set: each
+ * letter in its own transaction; returns how many still fail (*rc set on
+ * an error that is not about a value) */
+static size_t retry_alone(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
+                          int (*apply)(void *sink, cdc_err_t *err),
+                          void *sink, FILE *out, cdc_err_t *err, int *rc)
+{
+    cdc_wide_op_t *all = ops->ops;
+    uint32_t n = ops->n;
+    int64_t *ids = b->retry_ids;
+    size_t nids = b->nretry, failed = 0;
+
+    for (size_t j = 0; j < nids && !*rc; j++) {
+        cdc_err_t e = {0};
+        uint32_t end = j + 1 < nids ? b->retry_op0[j + 1] : n;
+        ops->ops = all + b->retry_op0[j];
+        ops->n = end - b->retry_op0[j];
+        b->retry_ids = ids + j;
+        b->nretry = 1;
+        if (!apply(sink, &e))
+            continue;
+        if (!(e.flags & CDC_ERR_F_DATA)) {
+            *rc = e.code ? e.code : CDC_EXIT_FAIL;
+            *err = e;
+            break;
+        }
+        fprintf(out, "#%" PRId64 " still fails: %s\n", ids[j], e.msg);
+        failed++;
+        *err = e;
+    }
+    ops->ops = all;
+    ops->n = n;
+    b->retry_ids = ids;
+    b->nretry = nids;
+    return failed;
+}
+
+int cdc_wide_dead_letter(cdc_wide_batch_t *b, cdc_map_t *map,
+                         const char *source, cdc_wide_ops_t *ops,
+                         const char *action, FILE *out, size_t nrows,
+                         const char *(*get)(void *rows, size_t r, int c),
+                         void *rows, int (*apply)(void *sink, cdc_err_t *err),
+                         void *sink, cdc_err_t *err)
+{
+    cdc_txn_t **txs;
+    size_t failed = 0;
+    int rc = 0;
+
+    if (!strcmp(action, "list")) {
+        for (size_t r = 0; r < nrows; r++)
+            cdc_dl_print(out, get(rows, r, CDC_DLC_ID),
+                         get(rows, r, CDC_DLC_CREATED),
+                         get(rows, r, CDC_DLC_TABLE), get(rows, r, CDC_DLC_OP),
+                         get(rows, r, CDC_DLC_POS), get(rows, r, CDC_DLC_ERROR),
+                         get(rows, r, CDC_DLC_CHANGE));
+        fprintf(out, "%zu dead letter%s\n", nrows, nrows == 1 ? "" : "s");
+        return 0;
+    }
+    txs = cdc_xcalloc(nrows ? nrows : 1, sizeof(*txs));
+    cdc_wide_ops_reset(ops);
+    b->nretry = 0;
+    b->batch_changes = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        const char *id = get(rows, r, CDC_DLC_ID);
+        cdc_err_t e = {0};
+        uint32_t idx;
+        txs[r] = cdc_dl_decode(get(rows, r, CDC_DLC_CHANGE), &idx, &e);
+        if (txs[r] && !cdc_wide_batch_retry_add(b, map, source, ops, txs[r],
+                                                idx, strtoll(id, NULL, 10),
+                                                &e))
+            continue;
+        fprintf(out, "#%s still fails: %s\n", id, e.msg);
+        if (!failed++)
+            *err = e;
+    }
+    if (b->nretry) {
+        cdc_err_t e = {0};
+        b->retry = 1;
+        if (apply(sink, &e)) {
+            if (e.flags & CDC_ERR_F_DATA)
+                /* the database refuses some: each alone */
+                failed += retry_alone(b, ops, apply, sink, out, &e, &rc);
+            else
+                rc = e.code ? e.code : CDC_EXIT_FAIL;
+            if (rc || !err->msg[0])
+                *err = e;
+        }
+        b->retry = 0;
+    }
+    if (!rc)
+        fprintf(out, "retried %zu dead letter%s: %zu applied, %zu still "
+                "failing\n", nrows, nrows == 1 ? "" : "s", nrows - failed,
+                failed);
+    if (!rc && failed) {
+        rc = CDC_EXIT_DATA;
+        cdc_err_hint(err, "%zu dead letter%s still cannot be applied: fix the "
+                     "mapping and retry again (`dead-letter list` shows "
+                     "them)", failed, failed == 1 ? "" : "s");
+    }
+    b->nretry = 0;
+    cdc_wide_ops_reset(ops);
+    for (size_t r = 0; r < nrows; r++)
+        if (txs[r])
+            cdc_txn_destroy(txs[r]);
+    free(txs);
+    return rc;
 }
 
 int cdc_wide_batch_due(const cdc_wide_batch_t *b, int timeout_ms)
@@ -100,10 +265,99 @@ void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok)
     }
     if (!ok)
         return;
+    if (b->dead.n)
+        cdc_metrics_dead_letters(b->dead.n);
+    cdc_dl_clear(&b->dead);
+    b->nretry = 0;
     b->ntxns = 0;
     b->batch_changes = 0;
     b->batch_unordered = 0;
     cdc_wide_ops_reset(ops);
+}
+
+/* err about the change ch (index i of tx) whose ops are ops: the
+ * mapping, the change, the target, and each field with its value */
+static void name_change(cdc_err_t *err, const cdc_txn_t *tx,
+                        const cdc_change_t *ch, uint32_t i,
+                        const cdc_wide_ops_t *ops)
+{
+    cdc_buf_t d = CDC_BUF_INIT;
+    char v[320];
+
+    cdc_buf_printf(&d, "mapping '%s', change %u of %s.%s (target %s) in the "
+                   "transaction ending at %s", ops->ops[0].mapping ?
+                   ops->ops[0].mapping->name : "?", i, ch->tbl->db,
+                   ch->tbl->name, ops->ops[0].target->name,
+                   cdc_pos_str(&tx->pos));
+    if (err->detail[0])
+        cdc_buf_printf(&d, "; %s", err->detail);
+    for (uint32_t k = 0; k < ops->n; k++)
+        for (uint32_t f = 0; f < ops->ops[k].nvals; f++) {
+            const cdc_wide_val_t *x = &ops->ops[k].vals[f];
+            cdc_buf_printf(&d, "; field '%s' = %s%s%s",
+                           ops->ops[k].target->fields[x->field].name,
+                           x->isnull ? "" : "'", x->isnull ? "NULL" :
+                           cdc_map_show_value(x->s, x->len, v, sizeof(v)),
+                           x->isnull ? "" : "'");
+        }
+    cdc_err_detail(err, "%s", d.p);
+    cdc_buf_free(&d);
+}
+
+/*
+ * The database refused a value of the batch: apply it change by change.
+ * dry (errors.mode=stop): each change in a transaction rolled back, to name
+ * the first refused one in err; -1 always.  Otherwise (dead letters): each
+ * change in its own committed transaction, the refused ones kept as dead
+ * letters, then the dead letters and the offset.  A crash in between
+ * replays the batch, and the changes applied again change nothing (their
+ * ranks are stored).
+ */
+static int isolate(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
+                   int (*apply)(void *ctx, cdc_err_t *err), void *ctx,
+                   int dry, cdc_err_t *err)
+{
+    cdc_wide_op_t *all = ops->ops;
+    uint32_t n = ops->n, s = 0;
+    int rc = 0;
+
+    if (!dry)
+        CDC_WARN("deadletter", "%s: applying the batch change by change to "
+                 "find the refused ones", err->msg);
+    b->isolate = dry ? 2 : 1;
+    while (s < n) {
+        uint32_t e = s + 1, k = s;
+        cdc_txn_t *tx = b->op_tx[k];
+        const cdc_change_t *ch = &tx->changes[b->op_ch[k]];
+        cdc_err_t e1 = {0};
+        while (e < n && b->op_tx[e] == tx && b->op_ch[e] == b->op_ch[k])
+            e++;
+        ops->ops = all + s;
+        ops->n = e - s;
+        s = e;
+        if (!apply(ctx, &e1))
+            continue;
+        if (e1.flags & CDC_ERR_F_DATA)
+            name_change(&e1, tx, ch, b->op_ch[k], ops);
+        if (dry || !(e1.flags & CDC_ERR_F_DATA)) {
+            /* the first refused change named, or a failure that is not
+             * about a value */
+            *err = e1;
+            rc = -1;
+            break;
+        }
+        cdc_dl_add(&b->dead, tx, b->op_ch[k], &e1);
+        CDC_WARN("deadletter", "%s (%s): written to the dead-letter table",
+                 e1.msg, e1.detail);
+    }
+    b->isolate = 0;
+    ops->ops = all;
+    if (rc || dry) {
+        ops->n = n;
+        return -1;
+    }
+    ops->n = 0;
+    return apply(ctx, err);
 }
 
 int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
@@ -123,6 +377,11 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
             usleep((useconds_t)(10000 * tries + random() % 20000));
             continue;
         }
+        /* a value the database refused: with dead letters, keep the
+         * refused changes and go on; else name the first one */
+        if ((e.flags & CDC_ERR_F_DATA) && ops->n &&
+            !isolate(b, ops, apply, ctx, !b->dead_letter, &e))
+            break;
         *err = e;
         cdc_wide_batch_finish(b, ops, 0);
         return -1;
@@ -202,4 +461,13 @@ void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac)
                  b->skipped_dups);
     free(b->txns);
     b->txns = NULL;
+    cdc_dl_free(&b->dead);
+    free(b->retry_ids);
+    free(b->retry_op0);
+    b->retry_ids = NULL;
+    b->retry_op0 = NULL;
+    free(b->op_tx);
+    free(b->op_ch);
+    b->op_tx = NULL;
+    b->op_ch = NULL;
 }

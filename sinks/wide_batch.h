@@ -21,6 +21,7 @@
 #include "cdc/conf.h"
 #include "cdc/err.h"
 #include "mappings/map.h"
+#include "sinks/dead_letter.h"
 
 typedef struct cdc_wide_batch {
     char stored[33];         /* position in the offsets table */
@@ -36,6 +37,24 @@ typedef struct cdc_wide_batch {
     uint64_t batch_changes;  /* source changes some mapping read */
     uint64_t skipped_dups;   /* txns skipped as already applied */
     int batch_unordered;     /* batch has txns without a position (Kafka) */
+    /* errors.mode=dead-letter: a change that cannot be mapped goes to the
+     * dead-letter table with the batch instead of stopping the pipeline */
+    int dead_letter;
+    cdc_dl_list_t dead;      /* the batch's dead letters */
+    /* `dead-letter retry`: the batch holds re-mapped dead letters; the
+     * sink deletes their rows instead of storing an offset */
+    int retry;
+    int64_t *retry_ids;
+    uint32_t *retry_op0;     /* index of each retried letter's first op */
+    size_t nretry, capretry;
+    /* which change each op of the batch came from (dead letters of values
+     * the database refuses), and the mode in which the sink applies one
+     * change's ops alone: no position check, no offset, no dead letters
+     * (1: committed, 2: rolled back, a dry run) */
+    cdc_txn_t **op_tx;
+    uint32_t *op_ch;
+    uint32_t capop;
+    int isolate;
 } cdc_wide_batch_t;
 
 /**
@@ -46,6 +65,38 @@ typedef struct cdc_wide_batch {
  */
 int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
                        cdc_wide_ops_t *ops, cdc_txn_t *tx, cdc_err_t *err);
+/**
+ * @brief `dead-letter retry`: map change 0 of tx (decoded from dead letter
+ *        id; orig_idx its index in the original txn) into ops and note id
+ *        for deletion.  tx must outlive the batch's apply.
+ * @returns 0, or -1 with err when it still cannot be mapped.
+ */
+int cdc_wide_batch_retry_add(cdc_wide_batch_t *b, cdc_map_t *map,
+                             const char *source, cdc_wide_ops_t *ops,
+                             cdc_txn_t *tx, uint32_t orig_idx, int64_t id,
+                             cdc_err_t *err);
+/* Columns of a dead-letter row as the sinks read them (in this order). */
+enum { CDC_DLC_ID, CDC_DLC_CREATED, CDC_DLC_TABLE, CDC_DLC_OP, CDC_DLC_POS,
+       CDC_DLC_ERROR, CDC_DLC_CHANGE, CDC_DLC_N };
+#define CDC_DL_COLUMNS                                                        \
+    "id, created_at, source_table, op, position, error, change_data"
+
+/**
+ * @brief `dead-letter list|retry` over the nrows dead letters of the
+ *        pipeline, column c of row r being get(rows, r, c) (CDC_DLC_*):
+ *        list prints them; retry maps each again into a batch that
+ *        apply(sink) writes (b->retry set: the sink deletes the applied rows
+ *        in the same transaction, and stores no offset).
+ * @returns 0; CDC_EXIT_DATA with err when some still cannot be mapped (the
+ *          others are applied); another exit code with err if apply fails.
+ */
+int cdc_wide_dead_letter(cdc_wide_batch_t *b, cdc_map_t *map,
+                         const char *source, cdc_wide_ops_t *ops,
+                         const char *action, FILE *out, size_t nrows,
+                         const char *(*get)(void *rows, size_t r, int c),
+                         void *rows, int (*apply)(void *sink, cdc_err_t *err),
+                         void *sink, cdc_err_t *err);
+
 /** @brief 1 if the batch is non-empty and old enough (or timeout_ms > 0). */
 int cdc_wide_batch_due(const cdc_wide_batch_t *b, int timeout_ms);
 /** @brief After the sink applied it: record the stored position. */
@@ -57,12 +108,24 @@ void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok);
  * @brief Apply the batch with apply(ctx): retry up to 8 times with a short
  *        growing sleep while retriable(error) says so (deadlocks,
  *        serialisation failures), then acknowledge or fail every txn.
+ *        A value the database refuses (CDC_ERR_F_DATA) makes it apply the
+ *        batch change by change (b->isolate): with dead letters each in
+ *        its own transaction (replays are no-ops by the ranks), keeping the
+ *        refused ones, stored with the offset in a last transaction;
+ *        without (b->isolate == 2: the sink rolls each back), to name the
+ *        first refused change in err.
  * @returns 0 (also for an empty batch) or -1 with err.
  */
 int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
                          int (*apply)(void *ctx, cdc_err_t *err),
                          int (*retriable)(const cdc_err_t *err), void *ctx,
                          cdc_err_t *err);
+/* Hint of a value the database refused (exit 65) */
+#define CDC_WIDE_DATA_HINT                                                    \
+    "a value of the batch does not fit its column of the wide table: "       \
+    "compare the table's column types with the mapping's field types; "      \
+    "nothing of the batch was written and it is read again on restart"
+
 /** @brief 1 if a mapping of source writes target t. */
 int cdc_wide_source_writes(const cdc_map_t *map, const char *source,
                            const cdc_map_target_t *t);

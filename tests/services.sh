@@ -530,10 +530,11 @@ EOF
     if [ ! -f "$data/meta.properties" ]; then
         rm -rf "$data"
         local cid
+        # --cluster-id=: an id that starts with "-" must not read as an option
         cid=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
         say "kafka: formatting $data (cluster $cid)"
         java "${jopts[@]}" -cp "$KAFKA_JARS/*" kafka.tools.StorageTool format \
-            -t "$cid" -c "$props" >"$KF_DIR/format.log" 2>&1 \
+            --cluster-id="$cid" -c "$props" >"$KF_DIR/format.log" 2>&1 \
             || { tail -20 "$KF_DIR/format.log" >&2; die "kafka storage format failed"; }
     fi
     setsid java "${jopts[@]}" -cp "$KAFKA_JARS/*" kafka.Kafka "$props" \

@@ -244,8 +244,7 @@ static cdc_source_t *ks_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     ksrc_t *s = cdc_xcalloc(1, sizeof(*s));
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    const char *pipe = cdc_conf_get(conf, "pipeline.name",
-                                    cdc_conf_get(conf, "source.type", "kafka"));
+    const char *pipe = cdc_conf_pipeline(conf);
     const char *v;
     char gbuf[300], errstr[512];
     int have_boot = 0;

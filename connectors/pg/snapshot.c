@@ -40,6 +40,7 @@
 #include "cdc/backfill.h"
 #include "cdc/buf.h"
 #include "cdc/log.h"
+#include "connectors/pg/pgutil.h"
 #include "cdc/pipeline.h"
 #include "connectors/pg/pgoutput_decode.h"
 
@@ -138,6 +139,7 @@ static PGconn *connect_pg(const cdc_conf_t *conf, int replication,
         kw[n] = "replication", val[n++] = "database";
     kw[n] = NULL, val[n] = NULL;
     PGconn *c = PQconnectdbParams(kw, val, 1);
+    cdc_pg_log_notices(c, FAC);
     if (PQstatus(c) != CONNECTION_OK) {
         char *red = cdc_conf_redact(dsn);
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
@@ -897,6 +899,24 @@ static void drop_slot(pg_snap_t *s, const char *slot)
              slot, slot);
 }
 
+/* The window reader's own publication, created by its source and
+ * dropped with its slot (docs/BACKFILL.md). */
+static void drop_publication(pg_snap_t *s, const char *pub)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    char *pq = PQescapeIdentifier(s->c, pub, strlen(pub));
+    cdc_err_t err = {0};
+
+    if (!pq)
+        return;
+    cdc_buf_printf(&b, "DROP PUBLICATION IF EXISTS %s", pq);
+    if (exec(s, b.p, &err))
+        CDC_WARN(FAC, "cannot drop the backfill's publication %s: %s; drop "
+                 "it yourself: %s", pub, err.msg, b.p);
+    PQfreemem(pq);
+    cdc_buf_free(&b);
+}
+
 static void pg_window_conf(cdc_snap_t *base, cdc_conf_t *wconf, int worker,
                            const char *tables, const char *sig)
 {
@@ -909,7 +929,10 @@ static void pg_window_conf(cdc_snap_t *base, cdc_conf_t *wconf, int worker,
     window_slot(wconf, worker, slot, sizeof(slot));
     drop_slot(s, slot); /* left by a killed run */
     cdc_conf_set(wconf, "postgres.slot", slot, "backfill");
-    cdc_buf_printf(&b, "%.50s_bf", pub);
+    /* one per worker, like the slot: a worker that finishes drops its
+     * own without pulling the rug from the others */
+    cdc_buf_printf(&b, "%.50s_bf%d", pub, worker);
+    drop_publication(s, b.p); /* left by a killed run, maybe other tables */
     cdc_conf_set(wconf, "postgres.publication", b.p, "backfill");
     cdc_buf_reset(&b);
     cdc_buf_printf(&b, "%s,%s", tables, sig);
@@ -922,6 +945,7 @@ static void pg_window_drop(cdc_snap_t *base, const cdc_conf_t *wconf)
 {
     pg_snap_t *s = (pg_snap_t *)base;
     drop_slot(s, cdc_conf_get(wconf, "postgres.slot", ""));
+    drop_publication(s, cdc_conf_get(wconf, "postgres.publication", ""));
 }
 
 const cdc_snap_ops_t cdc_snap_postgres_ops = {

@@ -36,6 +36,7 @@
 #include "cdc/buf.h"
 #include "cdc/conf.h"
 #include "cdc/log.h"
+#include "connectors/pg/pgutil.h"
 #include "cdc/plugin.h"
 #include "connectors/pg/pgoutput_decode.h"
 
@@ -239,6 +240,7 @@ static PGconn *pg_connect(pg_source_t *src, int replication, cdc_err_t *err)
         kw[n] = "replication", val[n++] = "database";
     kw[n] = NULL, val[n] = NULL;
     PGconn *c = PQconnectdbParams(kw, val, 1);
+    cdc_pg_log_notices(c, FAC);
     if (PQstatus(c) != CONNECTION_OK) {
         char *red = cdc_conf_redact(src->dsn);
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,

@@ -28,15 +28,46 @@ DELIMITER //
 CREATE TRIGGER `crm2w`.`customers_2w_ins` BEFORE INSERT ON `crm2w`.`customers` FOR EACH ROW
 BEGIN
     DECLARE t BIGINT;
+    DECLARE now_us BIGINT;
+    DECLARE r VARCHAR(88);
+    DECLARE tp LONGTEXT;
+    DECLARE live INT DEFAULT 0;
     IF COALESCE(@autoglm_cdc_sink, 0) = 0 THEN
-        SET t = CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED);
+        SET now_us = CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED);
+        SET tp = (SELECT `_provenance` FROM `crm2w`.`customers_tombstones` WHERE `id` = NEW.`id` FOR UPDATE);
         IF NEW.`name` IS NOT NULL THEN
-            SET NEW.`_provenance` = JSON_SET(COALESCE(NEW.`_provenance`, '{}'), '$."name"',
-                JSON_OBJECT('s', 'crm', 't', t, 'r', CONCAT('8', LPAD(LOWER(HEX(t)), 15, '0'), '80000001ed44d67700000000000000000000000000000000')));
+            SET t = GREATEST(now_us, COALESCE(CAST(JSON_UNQUOTE(JSON_EXTRACT(tp, '$."name".t')) AS SIGNED), 0) + 1);
+            SET r = CONCAT('8', LPAD(LOWER(HEX(t)), 15, '0'), '80000001ed44d67700000000000000000000000000000000');
+            IF BINARY r <= BINARY COALESCE(JSON_UNQUOTE(JSON_EXTRACT(tp, '$."name".r')), '') THEN
+                SET NEW.`name` = NULL; -- the key's delete ranks higher: undone
+            ELSE
+                SET NEW.`_provenance` = JSON_SET(COALESCE(NEW.`_provenance`, '{}'), '$."name"',
+                    JSON_OBJECT('s', 'crm', 't', t, 'r', r));
+                SET live = 1;
+            END IF;
         END IF;
         IF NEW.`is_active` IS NOT NULL THEN
-            SET NEW.`_provenance` = JSON_SET(COALESCE(NEW.`_provenance`, '{}'), '$."is_active"',
-                JSON_OBJECT('s', 'crm', 't', t, 'r', CONCAT('8', LPAD(LOWER(HEX(t)), 15, '0'), '80000001ed44d67700000000000000000000000000000000')));
+            SET t = GREATEST(now_us, COALESCE(CAST(JSON_UNQUOTE(JSON_EXTRACT(tp, '$."is_active".t')) AS SIGNED), 0) + 1);
+            SET r = CONCAT('8', LPAD(LOWER(HEX(t)), 15, '0'), '80000001ed44d67700000000000000000000000000000000');
+            IF BINARY r <= BINARY COALESCE(JSON_UNQUOTE(JSON_EXTRACT(tp, '$."is_active".r')), '') THEN
+                SET NEW.`is_active` = NULL; -- the key's delete ranks higher: undone
+            ELSE
+                SET NEW.`_provenance` = JSON_SET(COALESCE(NEW.`_provenance`, '{}'), '$."is_active"',
+                    JSON_OBJECT('s', 'crm', 't', t, 'r', r));
+                SET live = 1;
+            END IF;
+        END IF;
+        IF tp IS NOT NULL THEN
+            IF NEW.`name` IS NULL AND JSON_EXTRACT(tp, '$."name"') IS NOT NULL THEN
+                SET NEW.`_provenance` = JSON_SET(COALESCE(NEW.`_provenance`, '{}'), '$."name"', JSON_EXTRACT(tp, '$."name"'));
+            END IF;
+            IF NEW.`is_active` IS NULL AND JSON_EXTRACT(tp, '$."is_active"') IS NOT NULL THEN
+                SET NEW.`_provenance` = JSON_SET(COALESCE(NEW.`_provenance`, '{}'), '$."is_active"', JSON_EXTRACT(tp, '$."is_active"'));
+            END IF;
+            IF live = 0 THEN
+                SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'autoglm-cdc: this insert ranks lower than the delete of its key on every field: refused';
+            END IF;
+            DELETE FROM `crm2w`.`customers_tombstones` WHERE `id` = NEW.`id`;
         END IF;
     END IF;
 END//

@@ -16,9 +16,14 @@ missing.
 """
 import json
 import os
+import random
+import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("CDC_BUILD", ROOT + "/build")
@@ -147,6 +152,19 @@ def cleanup(procs=(), tmp=None, pg_dbs=(), slots=(), origins_like=None, my_dbs=(
         subprocess.run(["rm", "-rf", tmp])
 
 
+def stop(procs):
+    """SIGTERM every process of procs, then wait for each (SIGKILL after
+    30 s); the processes are the test's own."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def settle(what, counters, secs=4, limit=40):
     """Wait until counters() returns the same value for secs seconds (no
     ping-pong); fail after limit seconds.  Returns the settled value."""
@@ -214,3 +232,135 @@ def check_prediction(cand, final, col):
             wrong.append("key %d %s: %r, the rule predicts %r (rank %s)" % (key, field, got, val, rank))
     if wrong:
         fail("converged, but not to the rule's prediction:\n  " + "\n  ".join(wrong[:10]))
+
+
+def wide_args(pipe, state, mapf, source, sink, target_db, start=None, include=None, slot=None, pub=None,
+              tables=None):
+    """Command line of a pipeline from source "my" (MariaDB, from binlog
+    position start, databases include) or "pg" (slot, publication pub,
+    tables) into the wide sink "pg" or "my" (database target_db), with
+    mapping file mapf, state directory state; exits 2.5 s after the last
+    change."""
+    a = [BIN, "--pipeline", pipe, "--state-dir", state, "-X", "mapping.files=" + mapf, "--idle-exit", "2500"]
+    if sink == "pg":
+        a += ["--sink", "postgres", "-X", "postgres_sink.dsn=" + pg_dsn(target_db)]
+    else:
+        a += ["--sink", "mysql", "-X", "mysql_sink.dsn=mysql://root:%s@127.0.0.1:%s/%s"
+              % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"], target_db)]
+    if source == "my":
+        a += ["--source", "mysql", "--mysql-dsn", "mysql://root:%s@127.0.0.1:%s"
+              % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"]), "--from", start, "--include", include,
+              "-X", "mysql.server_id=%d" % (7000 + zlib.crc32(pipe.encode()) % 50000)]
+    else:
+        a += ["--source", "postgres", "--postgres-dsn", pg_dsn(pg_source_db(slot)), "-X", "postgres.slot=" + slot,
+              "-X", "postgres.publication=" + pub, "-X", "postgres.tables=" + tables]
+    return a
+
+
+_slot_db = {}
+
+
+def pg_slot(db, slot):
+    """Create logical slot (pgoutput) in db; wide_args finds db by slot."""
+    pg("SELECT pg_create_logical_replication_slot('%s', 'pgoutput')" % slot, db, superuser=True)
+    _slot_db[slot] = db
+
+
+def pg_source_db(slot):
+    return _slot_db[slot]
+
+
+def run_exit(args, logf, procs, timeout=120):
+    """Run a pipeline to its end (output appended to logf); returns (exit
+    status, the whole log)."""
+    with open(logf, "ab") as f:
+        p = subprocess.Popen(args, stdout=f, stderr=f)
+        procs.append(p)
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            fail("%s: no exit within %d s" % (args[2], timeout))
+    return rc, open(logf, errors="replace").read()
+
+
+def wide_dbs(src, target, pub):
+    """Databases src and target on both servers (MariaDB: dropped first),
+    owned by the PostgreSQL test user, and publication pub for all tables
+    of the PostgreSQL src."""
+    my("DROP DATABASE IF EXISTS %s; DROP DATABASE IF EXISTS %s; CREATE DATABASE %s; CREATE DATABASE %s"
+       % (src, target, src, target))
+    for d in (src, target):
+        pg("CREATE DATABASE %s OWNER %s" % (d, E["PGUSER"]), "postgres", superuser=True)
+    pg("CREATE PUBLICATION %s FOR ALL TABLES" % pub, src, superuser=True)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nothing listens on (for --http)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_metric(port, name, want, proc, timeout=60):
+    """Poll http://127.0.0.1:port/metrics until the sample `name` equals
+    want, while proc runs; returns the last value seen (None: absent)."""
+    got, t0 = None, time.time()
+    while time.time() - t0 < timeout and proc.poll() is None:
+        try:
+            body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2).read().decode()
+            m = re.search(r"^%s (\d+)$" % re.escape(name), body, re.M)
+            got = int(m.group(1)) if m else None
+            if got == want:
+                break
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return got
+
+
+def pgx(q, db, superuser=False, check=True):
+    """pg() with fields separated by \\x1f (values may hold tabs)."""
+    return pg(q, db, superuser, check, sep="\x1f")
+
+
+def wide_test(src, target, pub, procs, tmp, slots, seed):
+    """A wide-sink test's databases (wide_dbs); fail() then cleans up the
+    processes, tmp, the slots and the databases on both servers.  Logs the
+    seed; returns that cleanup (for the end of the test) and a
+    random.Random(seed)."""
+    def done():
+        cleanup(procs, tmp, pg_dbs=[src, target], slots=slots, my_dbs=[src, target])
+    on_fail(done, logdir=tmp)
+    wide_dbs(src, target, pub)
+    log("seed %d" % seed)
+    return done, random.Random(seed)
+
+
+def source_table(source, db, name, cols, slots, slot=None):
+    """CREATE TABLE name (cols) in db, MariaDB (returns "db.name") or
+    PostgreSQL (returns "public.name"; with slot, a pgoutput slot of that
+    name is made too and added to slots)."""
+    if source == "my":
+        my("CREATE TABLE %s.%s (%s)" % (db, name, cols))
+        return "%s.%s" % (db, name)
+    pg("CREATE TABLE public.%s (%s)" % (name, cols), db)
+    if slot:
+        slots.append(slot)
+        pg_slot(db, slot)
+    return "public." + name
+
+
+def wide_mapping(path, source, target, sink, srctable, name, fields):
+    """Write mapping file path: source id `source` maps srctable (key
+    column id) as mapping `name` onto target `target` (key k bigint) in the
+    wide sink "pg" (public.target) or "my"; fields: {field: (type,
+    expression)}, every field owned by source."""
+    decl = ", ".join("%s: {type: '%s', owner: %s}" % (f, t, source) for f, (t, _) in fields.items())
+    exprs = ", ".join('%s: "%s"' % (f, e) for f, (_, e) in fields.items())
+    open(path, "w").write(
+        "sources: {%s: {}}\ntargets:\n  %s:\n    table: %s%s\n    key: k\n    fields: {k: bigint, %s}\n"
+        "mappings:\n  - {name: %s, source: %s, table: %s, target: %s, key: {k: id}, fields: {%s}}\n"
+        % (source, target, "public." if sink == "pg" else "", target, decl, name, source, srctable, target, exprs))

@@ -156,6 +156,9 @@ def main():
         left = pg.val("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%s\\_bf%%'" % pg.slot)
         if left != "0":
             fail("%s backfill window slot(s) left behind" % left)
+        left = pg.val("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'p\\_%s\\_bf%%'" % pg.db)
+        if left != "0":
+            fail("%s backfill window publication(s) left behind" % left)
         import re
         m = re.search(r"(\d+) rows left to the stream by the watermark rule", err2)
         log("workload %d txns; stream %d events; watermarked backfill %d rows, %s dropped"

@@ -540,7 +540,7 @@ r = subprocess.run([BIN, "validate", "-X", "mapping.files=" + MAPS, "-X", "postg
 if r.returncode != 0 or "ok: 5 mappings onto 2 targets" not in r.stdout:
     fail("validate on the example: %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
 bad_yaml = os.path.join(TMP, "bad.yaml")
-open(bad_yaml, "w").write(open(MAPFILE).read().replace("      balance: balance", "      balance: balanse")
+open(bad_yaml, "w").write(open(MAPFILE).read().replace("      balance: round(balance, 2)", "      balance: round(balanse, 2)")
                           .replace("balance: {type: 'numeric(12,2)', owner: erp}",
                                    "balance: {type: boolean, owner: erp}"))
 r = subprocess.run([BIN, "validate", "-X", "mapping.files=" + bad_yaml, "-X", "postgres_sink.dsn=" + dsn(WDB[0]),

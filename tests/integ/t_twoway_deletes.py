@@ -451,13 +451,7 @@ log("both sides converged to the rule's prediction: %d live keys, %d dead (tombs
 time.sleep(3)
 if counters() != c1:
     fail("counters moved after settling: %s -> %s (ping-pong)" % (c1, counters()))
-for p in P:
-    p.terminate()
-for p in P:
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+dblib.stop(P)
 PROCS.clear()
 cleanup()
 print("ok - two-way deletes converge to the rule on both sides and stop")

@@ -314,13 +314,7 @@ log("both sides converged to the rule's prediction (%d fields; %d with the winni
 time.sleep(3)
 if counters() != c1:
     fail("counters moved after settling: %s -> %s (ping-pong)" % (c1, counters()))
-for p in P:
-    p.terminate()
-for p in P:
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+dblib.stop(P)
 PROCS.clear()
 pg("SELECT pg_drop_replication_slot('%s')" % SLOTS[0], PDB, superuser=True, check=False)
 
@@ -342,13 +336,7 @@ time.sleep(3)
 if counters() != c2:
     fail("cyclic configuration: counters still moving: %s -> %s" % (c2, counters()))
 log("cyclic configuration died out; counters settled at %s" % (c2,))
-for p in P:
-    p.terminate()
-for p in P:
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+dblib.stop(P)
 PROCS.clear()
 pg("SELECT pg_drop_replication_slot('%s')" % SLOTS[1], PDB, superuser=True, check=False)
 
@@ -376,13 +364,7 @@ for k, v in exp.items():
         fail("rule priority: key %d is %s, expected %s" % (k, final[k], v))
 c3 = settle("rule priority")
 log("rule priority: crm's status kept on keys it set, platform filled key 9 (crm had none); settled at %s" % (c3,))
-for p in P:
-    p.terminate()
-for p in P:
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+dblib.stop(P)
 PROCS.clear()
 cleanup()
 print("ok - two-way sync converges to the rule and stops; a cyclic configuration dies out")

@@ -378,13 +378,7 @@ time.sleep(2)
 if counters() != c1:
     fail("counters moved after settling: %s -> %s (ping-pong)" % (c1, counters()))
 log("both sides converged to the weighted rule's winner (%d fields), counters settled at %s" % (len(cand), (c1,)))
-for p in P:
-    p.terminate()
-for p in P:
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+dblib.stop(P)
 PROCS.clear()
 cleanup()
 print("ok - rule weighted: generated triggers rank like cdc_twoway_rank, undo losing edits, and two-way sync converges")

@@ -355,14 +355,13 @@ CDC_TEST(conf_yaml_env_precedence)
     cdc_err_t err = {0};
     const char *y = "source:\n  type: mysql\nmysql:\n  dsn: "
                     "mysql://u:${CDC_T_PW:dflt}@h:3306\nkafka:\n  acks: all\n"
-                    "list: [a, b]\n";
+                    "filter: {include: [a.*, b.c]}\n";
     setenv("CDC_T_PW", "s3cret", 1);
     T_EQ_INT(cdc_conf_load_yaml_str(c, "p.yaml", y, strlen(y), &err), 0);
     T_EQ_STR(cdc_conf_get(c, "source.type", NULL), "mysql");
     T_EQ_STR(cdc_conf_get(c, "mysql.dsn", NULL), "mysql://u:s3cret@h:3306");
     T_EQ_STR(cdc_conf_get(c, "kafka.acks", NULL), "all");
-    T_EQ_STR(cdc_conf_get(c, "list.1", NULL), "b");
-    T_EQ_STR(cdc_conf_get(c, "list.#", NULL), "2");
+    T_EQ_STR(cdc_conf_get(c, "filter.include", NULL), "a.*,b.c");
     T_EQ_STR(cdc_conf_where(c, "kafka.acks"), "p.yaml:6:9");
     unsetenv("CDC_T_PW");
     setenv("AUTOGLM_CDC_KAFKA_BROKERS", "127.0.0.1:1", 1);
@@ -378,17 +377,210 @@ CDC_TEST(conf_errors)
     cdc_conf_t *c = cdc_conf_new();
     cdc_err_t err = {0};
     const char *bad = "a: b\n c: [\n";
-    const char *unset = "pw: ${CDC_T_SURELY_UNSET}\n";
+    const char *unset = "mysql:\n  password: ${CDC_T_SURELY_UNSET}\n";
     T_EQ_INT(cdc_conf_load_yaml_str(c, "bad.yaml", bad, strlen(bad), &err),
              -1);
     T_ASSERT(strstr(err.msg, "bad.yaml:") == err.msg);
     T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    /* an unset variable is an error when the key is needed, not before */
+    cdc_err_clear(&err);
     T_EQ_INT(cdc_conf_load_yaml_str(c, "u.yaml", unset, strlen(unset), &err),
-             -1);
-    T_ASSERT(strstr(err.msg, "CDC_T_SURELY_UNSET") != NULL);
+             0);
+    {
+        const char *other[] = {"state.dir", NULL};
+        const char *pw[] = {"mysql.password", NULL};
+        T_EQ_INT(cdc_conf_need_resolved(c, other, &err), 0);
+        T_EQ_INT(cdc_conf_need_resolved(c, pw, &err), -1);
+        T_ASSERT(strstr(err.msg, "CDC_T_SURELY_UNSET") != NULL);
+        T_ASSERT(strstr(err.msg, "u.yaml:2:13") != NULL);
+        T_EQ_INT(cdc_conf_need_resolved(c, NULL, &err), -1);
+    }
     char *lit = cdc_conf_expand("x${{HOME}}y", &err);
     T_EQ_STR(lit, "x${HOME}y");
     free(lit);
+    cdc_conf_destroy(c);
+}
+
+/* The declared keys: unknown keys with "did you mean", duplicates, types
+ * and bounds, structure, nesting, env names, *_file. */
+CDC_TEST(conf_declared_keys)
+{
+    cdc_conf_t *c = cdc_conf_new();
+    cdc_err_t err = {0};
+    const char *typo = "source: {type: mysql}\nmysql:\n  dns: x\n";
+    const char *dup = "pipeline: {name: a}\nstate: {dir: s}\npipeline: {name: b}\n";
+    const char *nested_dup = "mysql:\n  port: 1\n  port: 2\n";
+    const char *sect = "mysql: x\n";
+    const char *notmap = "mysql: {port: {a: 1}}\n";
+    const char *notlist = "mysql: {port: [1, 2]}\n";
+    const char *open = "kafka: {sasl: {mechanisms: PLAIN}}\n";
+    const char *top = "kafka_broker: x\n";
+
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "t.yaml", typo, strlen(typo), &err), -1);
+    T_ASSERT(strstr(err.msg, "t.yaml:3:3: unknown configuration key 'mysql.dns'") == err.msg);
+    T_ASSERT(strstr(err.hint, "'mysql.dsn'") != NULL);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "t.yaml", top, strlen(top), &err), -1);
+    T_ASSERT(strstr(err.hint, "'kafka.brokers'") != NULL);
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "d.yaml", dup, strlen(dup), &err), -1);
+    T_ASSERT(strstr(err.msg, "d.yaml:3:1: duplicate key 'pipeline'") == err.msg);
+    T_ASSERT(strstr(err.msg, "line 1, column 1") != NULL);
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "d.yaml", nested_dup, strlen(nested_dup),
+                                    &err), -1);
+    T_ASSERT(strstr(err.msg, "d.yaml:3:3: duplicate key 'mysql.port'") == err.msg);
+    {
+        const char *flat = "mysql.dsn: a\nmysql:\n  dsn: b\n";
+        T_EQ_INT(cdc_conf_load_yaml_str(c, "f.yaml", flat, strlen(flat), &err),
+                 -1);
+        T_ASSERT(strstr(err.msg, "f.yaml:3:8: duplicate key 'mysql.dsn' "
+                        "(first at 1:12)") == err.msg);
+    }
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "s.yaml", sect, strlen(sect), &err), -1);
+    T_ASSERT(strstr(err.msg, "mysql is a section") != NULL);
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "s.yaml", notmap, strlen(notmap), &err), -1);
+    T_ASSERT(strstr(err.msg, "mysql.port takes a value") != NULL);
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "s.yaml", notlist, strlen(notlist), &err), -1);
+    T_ASSERT(strstr(err.msg, "not a list") != NULL);
+    T_EQ_INT(cdc_conf_load_yaml_str(c, "o.yaml", open, strlen(open), &err), 0);
+    T_EQ_STR(cdc_conf_get(c, "kafka.sasl.mechanisms", NULL), "PLAIN");
+    cdc_conf_destroy(c);
+
+    /* nesting 10,000 deep: an error, not a stack overflow (flow and block,
+     * inside the open kafka.* namespace where every key is allowed) */
+    for (int form = 0; form < 2; form++) {
+        cdc_buf_t b = CDC_BUF_INIT;
+        c = cdc_conf_new();
+        cdc_buf_puts(&b, "kafka:");
+        for (int i = 0; i < 10000; i++)
+            if (form)
+                cdc_buf_printf(&b, "\n%*sa:", 2 * (i + 1), "");
+            else
+                cdc_buf_puts(&b, " {a:");
+        cdc_buf_puts(&b, " 1");
+        for (int i = 0; !form && i < 10000; i++)
+            cdc_buf_putc(&b, '}');
+        cdc_buf_putc(&b, '\n');
+        cdc_err_clear(&err);
+        T_EQ_INT(cdc_conf_load_yaml_str(c, "n.yaml", b.p, b.len, &err), -1);
+        T_ASSERT(strstr(err.msg, "nested too deeply") != NULL);
+        cdc_buf_free(&b);
+        cdc_conf_destroy(c);
+    }
+
+    /* values are checked against the table, naming the key and where */
+    c = cdc_conf_new();
+    cdc_conf_set(c, "mysql.port", "70000", "p.yaml:2:9");
+    T_EQ_INT(cdc_conf_resolve(c, &err), -1);
+    T_ASSERT(strstr(err.msg, "p.yaml:2:9: mysql.port = 70000 is out of range") == err.msg);
+    cdc_conf_set(c, "mysql.port", "33o6", "cli");
+    T_EQ_INT(cdc_conf_resolve(c, &err), -1);
+    T_ASSERT(strstr(err.msg, "command line: mysql.port: '33o6'") == err.msg);
+    cdc_conf_set(c, "mysql.port", "3306", "cli");
+    cdc_conf_set(c, "format", "xml", "cli");
+    T_EQ_INT(cdc_conf_resolve(c, &err), -1);
+    T_ASSERT(strstr(err.hint, "autoglm|debezium") != NULL);
+    cdc_conf_set(c, "format", "debezium", "cli");
+    cdc_conf_set(c, "mysql.reconnect", "maybe", "env AUTOGLM_CDC_MYSQL_RECONNECT");
+    T_EQ_INT(cdc_conf_resolve(c, &err), -1);
+    T_ASSERT(strstr(err.msg, "env AUTOGLM_CDC_MYSQL_RECONNECT: mysql.reconnect") == err.msg);
+    cdc_conf_set(c, "mysql.reconnect", "off", "cli");
+    for (int i = 0; i < 4; i++) {
+        static const char *bad[] = {"a/b", "..", "x/../y", ""};
+        cdc_conf_set(c, "pipeline.name", bad[i], "cli");
+        T_EQ_INT(cdc_conf_resolve(c, &err), -1);
+        T_ASSERT(strstr(err.msg, "pipeline.name") != NULL);
+    }
+    cdc_conf_set(c, "pipeline.name", "crm-1.x", "cli");
+    T_EQ_INT(cdc_conf_resolve(c, &err), 0);
+    T_EQ_STR(cdc_conf_pipeline(c), "crm-1.x");
+    cdc_conf_set(c, "postgres_sink.tombstone_purge_every", "0", "cli");
+    T_EQ_INT(cdc_conf_resolve(c, &err), -1);
+    T_ASSERT(strstr(err.msg, "postgres_sink.tombstone_purge_every") != NULL);
+    cdc_conf_destroy(c);
+
+    /* the default pipeline name is derived in one place */
+    c = cdc_conf_new();
+    T_EQ_STR(cdc_conf_pipeline(c), "cdc");
+    cdc_conf_set(c, "source.type", "postgres", NULL);
+    T_EQ_STR(cdc_conf_pipeline(c), "postgres");
+    T_EQ_STR(cdc_conf_app_id(c), "postgres");
+    cdc_conf_set(c, "application_id", "erp", NULL);
+    T_EQ_STR(cdc_conf_app_id(c), "erp");
+    T_EQ_STR(cdc_conf_pipeline(c), "postgres");
+    cdc_conf_destroy(c);
+
+    /* environment names: the table decides where the underscores go */
+    c = cdc_conf_new();
+    setenv("AUTOGLM_CDC_POSTGRES_SINK_BATCH_ROWS", "7", 1);
+    setenv("AUTOGLM_CDC_KAFKA_SASL_MECHANISMS", "PLAIN", 1);
+    setenv("AUTOGLM_CDC_KAFKA_SASL_PASSWORD_FILE", "/run/pw", 1);
+    setenv("AUTOGLM_CDC_MYSQL_PASSWORD_FILE", "/run/mpw", 1);
+    cdc_conf_load_env(c);
+    unsetenv("AUTOGLM_CDC_POSTGRES_SINK_BATCH_ROWS");
+    unsetenv("AUTOGLM_CDC_KAFKA_SASL_MECHANISMS");
+    unsetenv("AUTOGLM_CDC_KAFKA_SASL_PASSWORD_FILE");
+    unsetenv("AUTOGLM_CDC_MYSQL_PASSWORD_FILE");
+    T_EQ_STR(cdc_conf_get(c, "kafka.sasl.password_file", NULL), "/run/pw");
+    T_EQ_STR(cdc_conf_get(c, "mysql.password_file", NULL), "/run/mpw");
+    T_EQ_STR(cdc_conf_get(c, "postgres_sink.batch_rows", NULL), "7");
+    T_EQ_STR(cdc_conf_where(c, "postgres_sink.batch_rows"),
+             "env AUTOGLM_CDC_POSTGRES_SINK_BATCH_ROWS");
+    T_EQ_STR(cdc_conf_get(c, "kafka.sasl.mechanisms", NULL), "PLAIN");
+    setenv("AUTOGLM_CDC_MYSQL_SERVERID", "7", 1);
+    cdc_conf_load_env(c);
+    unsetenv("AUTOGLM_CDC_MYSQL_SERVERID");
+    T_EQ_INT(cdc_conf_resolve(c, &err), -1);
+    T_ASSERT(strstr(err.msg, "env AUTOGLM_CDC_MYSQL_SERVERID: unknown") == err.msg);
+    T_ASSERT(strstr(err.hint, "mysql.server_id") != NULL);
+    cdc_conf_destroy(c);
+
+    /* every declared secret is a secret to the redaction code too */
+    for (const cdc_conf_key_t *k = cdc_conf_keys; k->name; k++)
+        if (k->type != CDC_KT_NAMESPACE)
+            T_EQ_INT(!!(k->flags & CDC_KF_SECRET), cdc_conf_is_secret(k->name));
+}
+
+/* K_file reads a secret from a file; the higher layer wins. */
+CDC_TEST(conf_secret_files)
+{
+    char path[] = "/tmp/cdc_t_secretXXXXXX";
+    int fd = mkstemp(path);
+    cdc_conf_t *c = cdc_conf_new();
+    cdc_err_t err = {0};
+
+    T_ASSERT(fd >= 0);
+    T_ASSERT(write(fd, "pa ss\n", 6) == 6);
+    close(fd);
+    cdc_conf_set(c, "mysql.password_file", path, "p.yaml:3:18");
+    cdc_conf_set(c, "kafka.sasl.password_file", path, "cli");
+    T_EQ_INT(cdc_conf_resolve(c, &err), 0);
+    T_EQ_STR(cdc_conf_get(c, "mysql.password", NULL), "pa ss");
+    T_EQ_STR(cdc_conf_get(c, "kafka.sasl.password", NULL), "pa ss");
+    /* the K_file keys are gone: librdkafka would reject sasl.password_file */
+    T_ASSERT(cdc_conf_get(c, "kafka.sasl.password_file", NULL) == NULL);
+    T_ASSERT(cdc_conf_get(c, "mysql.password_file", NULL) == NULL);
+    cdc_conf_destroy(c);
+    /* a password given on a higher layer beats the file */
+    c = cdc_conf_new();
+    cdc_conf_set(c, "mysql.password_file", path, "p.yaml:3:18");
+    cdc_conf_set(c, "mysql.password", "env-pw", "env AUTOGLM_CDC_MYSQL_PASSWORD");
+    T_EQ_INT(cdc_conf_resolve(c, &err), 0);
+    T_EQ_STR(cdc_conf_get(c, "mysql.password", NULL), "env-pw");
+    cdc_conf_destroy(c);
+    unlink(path);
+    /* an unreadable file is a deferred error naming the file */
+    c = cdc_conf_new();
+    cdc_conf_set(c, "postgres.dsn_file", path, "cli");
+    T_EQ_INT(cdc_conf_resolve(c, &err), 0);
+    {
+        const char *k[] = {"postgres.dsn", NULL};
+        T_EQ_INT(cdc_conf_need_resolved(c, k, &err), -1);
+        T_ASSERT(strstr(err.msg, path) != NULL);
+    }
+    /* not every key has a _file form: only secrets */
+    cdc_conf_set(c, "mysql.user_file", path, "cli");
+    T_EQ_INT(cdc_conf_resolve(c, &err), -1);
+    T_ASSERT(strstr(err.msg, "unknown configuration key 'mysql.user_file'") != NULL);
     cdc_conf_destroy(c);
 }
 

@@ -6,6 +6,7 @@
  * with duplicates), plus `mapping test` over tests/data/mappings/.
  */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -926,6 +927,76 @@ CDC_TEST(clear_deletes_converge_in_any_order)
     cdc_table_destroy(tb);
 }
 
+/* Snapshot rows (op 'r', docs/MAPPINGS.md): below every streamed change of
+ * any source, whatever the snapshot's own commit time; equal values rank
+ * equal (a re-read writes nothing); and any order of a history with
+ * snapshots converges. */
+CDC_TEST(snapshot_rows_rank_below_streamed_changes)
+{
+    static const char y[] =
+        "sources: {a: {priority: 1}, c: {priority: 2}}\n"
+        "targets: {w: {key: k, fields: {k: int,\n"
+        "  x: {type: text, owners: [a, c]},\n"
+        "  p: {type: text, owners: [a, c], rule: priority}}}}\n"
+        "mappings:\n"
+        "  - {source: a, table: d.a, target: w, key: {k: id}, fields: {x: v, p: v}}\n"
+        "  - {source: c, table: d.c, target: w, key: {k: id}, fields: {x: v, p: v}}\n";
+    cdc_table_t *ta = mktable("d", "a", "id,v"), *tc = mktable("d", "c", "id,v");
+    /* a's snapshot read at t=900 (after c's change at 500) and a re-read
+     * at 950; c's streamed update at 500; c's snapshot at 100 */
+    struct { int c; char op; const char *bf, *af; int64_t t; } h[] = {
+        {1, 'u', "i:1|s:c0", "i:1|s:c1", 500}, {0, 'r', NULL, "i:1|s:a0", 900},
+        {0, 'r', NULL, "i:1|s:a0", 950}, {1, 'r', NULL, "i:1|s:c1", 100},
+        {0, 'r', NULL, "i:2|s:a2", 900}, {1, 'r', NULL, "i:2|s:c2", 100},
+    };
+    int perm[6] = {0, 1, 2, 3, 4, 5}, bad = 0;
+    run_t r;
+    cdc_err_t err;
+    char want[512];
+    /* x (latest): c's streamed c1 beats a's later-read snapshot; key 2 has
+     * snapshots only: the higher priority (c) wins.  p (priority): c is
+     * higher anyway. */
+    snprintf(want, sizeof(want), "%s",
+             "w k=\"1\"\n  x: \"c1\"  [c 500]\n  p: \"c1\"  [c 500]\n"
+             "w k=\"2\"\n  x: \"c2\"  [c 100]\n  p: \"c2\"  [c 100]\n");
+    do {
+        run_init(&r, y);
+        for (int i = 0; i < 6; i++) {
+            int j = perm[i];
+            cdc_txn_t *tx = mktxn(h[j].c ? tc : ta, h[j].op, h[j].bf, h[j].af,
+                                  h[j].t, (uint64_t)j + 1);
+            apply(&r, h[j].c ? "c" : "a", tx, &err);
+            cdc_txn_destroy(tx);
+        }
+        if (strcmp(dump(&r, 1), want) && !bad++)
+            T_EQ_STR(dump(&r, 1), want);
+        run_free(&r);
+    } while (next_perm(perm, 6));
+    T_EQ_INT(bad, 0);
+    /* the same value read twice, at other times and positions: one rank */
+    {
+        cdc_txn_t *t1 = mktxn(ta, 'r', NULL, "i:1|s:a0", 900, 7);
+        cdc_txn_t *t2 = mktxn(ta, 'r', NULL, "i:1|s:a0", 1900, 70);
+        cdc_txn_t *t3 = mktxn(ta, 'c', NULL, "i:1|s:a0", 1, 1);
+        char r1[CDC_MAP_RANK_LEN + 1];
+        run_init(&r, y);
+        apply(&r, "a", t1, &err);
+        T_EQ_INT(r.ops.ops[0].snapshot, 1);
+        snprintf(r1, sizeof(r1), "%s", r.ops.ops[0].vals[0].rank);
+        T_ASSERT(!strncmp(r1, "0000000000000000", 16));
+        apply(&r, "a", t2, &err);
+        T_EQ_STR(r.ops.ops[0].vals[0].rank, r1);
+        apply(&r, "a", t3, &err); /* streamed, even at t = 1 µs: above */
+        T_ASSERT(strcmp(r.ops.ops[0].vals[0].rank, r1) > 0);
+        run_free(&r);
+        cdc_txn_destroy(t1);
+        cdc_txn_destroy(t2);
+        cdc_txn_destroy(t3);
+    }
+    cdc_table_destroy(ta);
+    cdc_table_destroy(tc);
+}
+
 /* ---- `mapping test` cases ------------------------------------------------ */
 
 CDC_TEST(mapping_test_cases)
@@ -978,6 +1049,100 @@ CDC_TEST(mapping_test_cases)
     }
     closedir(d);
     T_ASSERT(ncases > 0);
+}
+
+/* What the target database cannot hold is refused while mapping, naming the
+ * field, the mapping and the (escaped) value; without the sink's limit the
+ * same value passes.  Text must be UTF-8 whatever the sink. */
+CDC_TEST(target_limits_name_field_value_mapping)
+{
+    static const char y[] =
+        "sources: {s: {}}\n"
+        "targets:\n"
+        "  w: {key: k, fields: {k: bigint, t: {type: text, owner: s},\n"
+        "      d: {type: double, owner: s}, x: {type: decimal, owner: s}}}\n"
+        "mappings:\n"
+        "  - {name: lim, source: s, table: db.t, target: w, key: {k: id},\n"
+        "     fields: {t: t, d: d, x: x}}\n";
+    static const struct {
+        unsigned limits;
+        int col;           /* 1 t, 2 d, 3 x */
+        int kind;
+        const char *s;     /* bytes (len below) */
+        size_t len;
+        double d;
+        const char *why;   /* NULL: accepted */
+        const char *shown;
+    } cases[] = {
+        {CDC_MAP_LIM_NUL, 1, CDC_V_STRING, "ab\0cd", 5, 0, "NUL", "ab\\x00cd"},
+        {0, 1, CDC_V_STRING, "ab\0cd", 5, 0, NULL, NULL},
+        {0, 1, CDC_V_BYTES, "\xff\xfe", 2, 0, "binary column", "\\xff\\xfe"},
+        {0, 1, CDC_V_STRING, "a\xc3", 2, 0, "not valid UTF-8", "a\\xc3"},
+        {0, 1, CDC_V_BYTES, "caf\xc3\xa9", 5, 0, NULL, NULL},
+        {CDC_MAP_LIM_FINITE, 2, CDC_V_DOUBLE, NULL, 0, NAN, "NaN", NULL},
+        {CDC_MAP_LIM_FINITE, 2, CDC_V_DOUBLE, NULL, 0, -INFINITY, "NaN", NULL},
+        {CDC_MAP_LIM_FINITE, 2, CDC_V_STRING, "inf", 3, 0, "NaN", "'inf'"},
+        {0, 2, CDC_V_DOUBLE, NULL, 0, NAN, NULL, NULL},
+        {CDC_MAP_LIM_DEC38, 3, CDC_V_DECIMAL,
+         "12345678901234567890123456789.5", 31, 0, "28 integer digits",
+         "12345678901234567890123456789.5"},
+        {CDC_MAP_LIM_DEC38, 3, CDC_V_DECIMAL,
+         "-1234567890123456789012345678.123", 33, 0, NULL, NULL},
+        {0, 3, CDC_V_DECIMAL, "12345678901234567890123456789.5", 31, 0, NULL,
+         NULL},
+    };
+    cdc_table_t *t = mktable("db", "t", "id,t,d,x");
+    run_t r;
+    cdc_err_t err;
+
+    run_init(&r, y);
+    if (!r.m)
+        return;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cdc_txn_t *tx = mktxn(t, 'c', NULL, "i:1|n|n|n", 1, 1);
+        cdc_value_t *v = &tx->changes[0].after[cases[i].col];
+        int n;
+        v->kind = (uint8_t)cases[i].kind;
+        v->u.d = cases[i].d;
+        if (cases[i].s) {
+            v->s = cdc_arena_memdup(&tx->arena, cases[i].s, cases[i].len);
+            v->len = cases[i].len;
+        }
+        r.m->limits = cases[i].limits;
+        n = apply(&r, "s", tx, &err);
+        if (!cases[i].why)
+            T_EQ_INT(n, 1);
+        else {
+            T_EQ_INT(n, -1);
+            T_EQ_INT(err.code, CDC_EXIT_DATA);
+            T_ASSERT(strstr(err.msg, cases[i].why) != NULL);
+            T_ASSERT(strstr(err.msg, "mapping 'lim'") != NULL);
+            T_ASSERT(strstr(err.msg, cases[i].col == 1 ? "field 't'"
+                            : cases[i].col == 2 ? "field 'd'" : "field 'x'"));
+            if (cases[i].shown && !strstr(err.msg, cases[i].shown))
+                T_FAIL_("case %zu: %s does not show %s", i, err.msg,
+                        cases[i].shown);
+        }
+        cdc_txn_destroy(tx);
+    }
+    {
+        /* a long value is shortened to 60 characters, with its length */
+        cdc_txn_t *tx = mktxn(t, 'c', NULL, "i:1|n|n|n", 1, 1);
+        cdc_value_t *v = &tx->changes[0].after[1];
+        char big[300];
+        memset(big, 'q', sizeof(big));
+        big[150] = '\0';
+        v->kind = CDC_V_STRING;
+        v->s = cdc_arena_memdup(&tx->arena, big, sizeof(big));
+        v->len = sizeof(big);
+        r.m->limits = CDC_MAP_LIM_NUL;
+        T_EQ_INT(apply(&r, "s", tx, &err), -1);
+        T_ASSERT(strstr(err.msg, "... (300 bytes)") != NULL);
+        T_ASSERT(strlen(err.msg) < 400);
+        cdc_txn_destroy(tx);
+    }
+    cdc_table_destroy(t);
+    run_free(&r);
 }
 
 CDC_TEST_MAIN()

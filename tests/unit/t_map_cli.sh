@@ -45,7 +45,7 @@ check "mapping triggers: unknown engine" 2 "unknown engine (postgres, mysql) 'or
 check "mapping reverse" 0 "- name: forward_reverse" \
     sh -c "cd '$SRC' && '$BIN' mapping reverse -c '$TW' forward platform crm_customers"
 # a sink setting out of range stops before any connection (port 1: nothing)
-check "postgres_sink.fillfactor out of range" 78 "postgres_sink.fillfactor: 5 is outside 10..100" \
+check "postgres_sink.fillfactor out of range" 78 "postgres_sink.fillfactor = 5 is out of range" \
     "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink postgres \
     -X postgres_sink.dsn="host=127.0.0.1 port=1" -X postgres_sink.fillfactor=5 \
     --mapping "$EX" --state-dir "$T/state"
