@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # scripts/deps.sh - install the Debian packages autoglm-cdc needs to build
 # and to run its full test suite (compilers, libraries, MariaDB,
-# PostgreSQL 15, Java + Maven for the Kafka broker, kcat, valgrind).
+# PostgreSQL 15, Java + Maven for the Kafka broker, and every tool a test
+# calls: kcat, valgrind, curl, the zstd CLI, openssl, nm).  scripts/test
+# fails a test whose tool is missing, so a tool a test starts to use
+# belongs in PKGS below.
 #
 # Only packages that are missing are installed; when everything is present
 # the script prints nothing and exits 0, so callers may run it every time.
@@ -21,7 +24,8 @@ PKGS="build-essential autoconf automake libtool pkg-config
       libpq-dev zlib1g-dev
       mariadb-server mariadb-client postgresql postgresql-client
       clang kcat maven python3 valgrind procps ca-certificates chromium prometheus
-      systemd man-db debhelper lintian"
+      systemd man-db debhelper lintian
+      curl zstd openssl binutils coreutils"
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed'

@@ -7,7 +7,9 @@
  * the txn counts as delivered once the data is flushed; poll() flushes at
  * most every 200 ms, flush() flushes and fsyncs.  So that a checkpoint
  * never runs ahead of the file, txns stay pending until the flush that
- * covers them.
+ * covers them.  A run killed mid-write (kill -9) can leave a torn last
+ * line, never acknowledged; the next run cuts it off before appending, so
+ * its first envelope does not end up glued to the fragment.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -58,6 +60,39 @@ static int env_opts(const cdc_conf_t *conf, file_sink_t *fs, cdc_err_t *err)
     return 0;
 }
 
+/* Cut a plain JSON-lines file back to its last complete line (see the
+ * header).  0, or -1 with errno. */
+static int drop_torn_line(FILE *fp, const char *path)
+{
+    int fd = fileno(fp);
+    off_t end = lseek(fd, 0, SEEK_END), at = end;
+    char buf[4096];
+
+    if (end <= 0)
+        return end < 0 ? -1 : 0;
+    while (at > 0) {
+        size_t n = at < (off_t)sizeof(buf) ? (size_t)at : sizeof(buf);
+        ssize_t got = pread(fd, buf, n, at - (off_t)n);
+        if (got != (ssize_t)n)
+            return -1;
+        for (size_t i = n; i > 0; i--)
+            if (buf[i - 1] == '\n') {
+                off_t keep = at - (off_t)n + (off_t)i;
+                if (keep == end)
+                    return 0;
+                CDC_WARN("file", "%s ends in a torn line (%lld bytes) left by "
+                         "an interrupted run, never acknowledged: cut off",
+                         path, (long long)(end - keep));
+                return ftruncate(fd, keep);
+            }
+        at -= (off_t)n;
+    }
+    CDC_WARN("file", "%s holds only a torn line (%lld bytes) left by an "
+             "interrupted run, never acknowledged: cut off", path,
+             (long long)end);
+    return ftruncate(fd, 0);
+}
+
 static cdc_sink_t *open_common(const cdc_conf_t *conf, FILE *fp,
                                const char *path, cdc_err_t *err)
 {
@@ -71,7 +106,7 @@ static cdc_sink_t *open_common(const cdc_conf_t *conf, FILE *fp,
     if (path) {
         size_t n = strlen(path);
         fs->path = cdc_xstrdup(path);
-        fs->fp = fopen(path, "ab");
+        fs->fp = fopen(path, "a+b"); /* read: drop_torn_line */
         if (!fs->fp) {
             cdc_err_set(err, CDC_EXIT_CONFIG, 0, "cannot open output %s: %s",
                         path, strerror(errno));
@@ -85,6 +120,14 @@ static cdc_sink_t *open_common(const cdc_conf_t *conf, FILE *fp,
         if (n > 4 && !strcmp(path + n - 4, ".zst")) {
             fs->zc = ZSTD_createCCtx();
             ZSTD_CCtx_setParameter(fs->zc, ZSTD_c_compressionLevel, 3);
+        } else if (drop_torn_line(fs->fp, path)) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "cannot repair the torn "
+                        "last line of %s: %s", path, strerror(errno));
+            fclose(fs->fp);
+            free(fs->path);
+            free(fs->app);
+            free(fs);
+            return NULL;
         }
     }
     return &fs->base;

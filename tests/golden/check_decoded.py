@@ -450,15 +450,24 @@ def check_file(binary, path, stats, mismatches):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", required=True, help="path of autoglm-cdc")
+    ap.add_argument("--min-values", type=int, default=1,
+                    help="fail unless at least this many values were compared in all")
     ap.add_argument("files", nargs="+", help="binlog fixtures (.binlog)")
     args = ap.parse_args()
     stats = {"rows": 0, "values": 0}
     mismatches = []
     for path in args.files:
+        before = stats["values"]
         try:
             check_file(args.bin, path, stats, mismatches)
         except (RuntimeError, ValueError, OSError) as e:
             mismatches.append("%s: %s" % (path, e))
+        # a file whose listing or decode yields nothing proves nothing
+        if stats["values"] == before:
+            mismatches.append("%s: no values compared" % path)
+    if stats["values"] < args.min_values:
+        mismatches.append("compared only %d values, fewer than --min-values %d"
+                          % (stats["values"], args.min_values))
     for m in mismatches:
         print("MISMATCH " + m)
     print("compared %d values in %d row changes of %d files: %d mismatches"

@@ -11,13 +11,16 @@ driver needed), as root / the PostgreSQL superuser or the test user.
     dblib.on_fail(cleanup, logdir=TMP)    # fail() tails TMP/*.log, cleans up
 
 fail() prints the message (and the tails of the logs), runs the test's
-cleanup and exits 1; need() exits 77 (skip) when a server or the binary is
-missing.
+cleanup and exits 1; need() exits 77 (skip) when a server is missing or
+does not answer, the binary is not built or a tool is not installed.
+Under CDC_REQUIRE_SERVICES=1 (scripts/test) every skip() is a failure
+instead (tests/README.md).
 """
 import json
 import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -48,7 +51,24 @@ def load_env():
 
 E = load_env()
 
-_fail_hook = {"cleanup": None, "logdir": None, "tail": 15}
+_fail_hook = {"cleanup": None, "logdir": None, "tail": 15, "seed": None}
+
+
+def test_seed():
+    """The seed of a randomised test: CDC_TEST_SEED (or the older CDC_SEED)
+    when set (scripts/test fixes one), else a fresh one.  Printed now, and
+    again by fail()."""
+    v = os.environ.get("CDC_TEST_SEED", "") or os.environ.get("CDC_SEED", "")
+    seed = int(v) if v.strip() else random.SystemRandom().randrange(1, 10 ** 9)
+    _fail_hook["seed"] = seed
+    log("seed %d (rerun with CDC_TEST_SEED=%d)" % (seed, seed))
+    return seed
+
+
+def seed_note():
+    """'' or the line that tells how to replay a failed randomised test."""
+    s = _fail_hook["seed"]
+    return "" if s is None else "# seed %d: rerun with CDC_TEST_SEED=%d" % (s, s)
 
 
 def on_fail(cleanup, logdir=None, tail=15):
@@ -59,6 +79,8 @@ def on_fail(cleanup, logdir=None, tail=15):
 
 def fail(m):
     print("FAIL: " + m, file=sys.stderr, flush=True)
+    if seed_note():
+        print(seed_note(), file=sys.stderr, flush=True)
     d = _fail_hook["logdir"]
     if d and os.path.isdir(d):
         for f in sorted(os.listdir(d)):
@@ -71,12 +93,48 @@ def fail(m):
     sys.exit(1)
 
 
-def need(*keys, what):
-    """Skip (exit 77) unless tests/services.env has every key and the
-    binary is built."""
-    if any(not E.get(k) for k in keys) or not os.access(BIN, os.X_OK):
-        print("SKIP: needs %s (tests/services.sh up) and a built autoglm-cdc" % what)
-        sys.exit(77)
+def skip(m):
+    """The test cannot run here: exit 77, or, under CDC_REQUIRE_SERVICES=1,
+    fail (exit 1), since there it must run."""
+    if os.environ.get("CDC_REQUIRE_SERVICES") == "1":
+        print("FAIL: cannot run (CDC_REQUIRE_SERVICES=1 forbids skipping): " + m, file=sys.stderr, flush=True)
+        sys.exit(1)
+    print("SKIP: " + m, file=sys.stderr, flush=True)
+    sys.exit(77)
+
+
+def _answers(key):
+    """Whether the server behind a services.env key answers now."""
+    if key == "MYSQL_PORT":
+        cmd = ["mariadb", "--no-defaults", "--protocol=tcp", "-h", E.get("MYSQL_HOST", "127.0.0.1"), "-P", E[key],
+               "-u" + E.get("MYSQL_ROOT_USER", "root"), "-p" + E.get("MYSQL_ROOT_PASSWORD", ""), "-e", "SELECT 1"]
+    elif key == "PGPORT":
+        cmd = ["pg_isready", "-q", "-h", E.get("PGHOST", "127.0.0.1"), "-p", E[key]]
+    elif key == "KAFKA_BOOTSTRAP":
+        cmd = ["kcat", "-b", E[key], "-L", "-m", "5"]
+    else:
+        return True
+    try:
+        return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def need(*keys, what, tools=()):
+    """Skip (see skip()) unless tests/services.env has every key, each
+    server behind MYSQL_PORT / PGPORT / KAFKA_BOOTSTRAP answers, the binary
+    is built and every command in tools is on PATH."""
+    missing = [k for k in keys if not E.get(k)]
+    if missing:
+        skip("needs %s: %s not in %s (tests/services.sh up)" % (what, ", ".join(missing), ENVF))
+    if not os.access(BIN, os.X_OK):
+        skip("%s not built (set CDC_BUILD)" % BIN)
+    for t in tools:
+        if shutil.which(t) is None:
+            skip("%s not installed (scripts/deps.sh installs it)" % t)
+    for k in keys:
+        if not _answers(k):
+            skip("needs %s: the server at %s=%s does not answer" % (what, k, E[k]))
 
 
 def my_args(db=None):
@@ -210,6 +268,46 @@ def wait_sides(what, read_a, read_b, procs, done=lambda a, b: a == b, timeout=60
                 fail("a pipeline exited (%s) while waiting for %s" % (p.returncode, what))
         time.sleep(0.3)
     fail("%s: sides differ after %ds:\n MariaDB    %s\n PostgreSQL %s" % (what, timeout, a, b))
+
+
+def kill9(p, what):
+    """SIGKILL p, which must still be running: a process that already died
+    (a crash on every restart) fails the test instead of going unnoticed."""
+    if p.poll() is not None:
+        fail("%s had already exited (%s) when it was to be killed" % (what, p.returncode))
+    p.kill()
+    p.wait()
+    if p.returncode != -9:
+        fail("%s: exit %s after SIGKILL, expected -9 (it exited on its own first)" % (what, p.returncode))
+
+
+def check_sequences(got, want):
+    """Per key, the values delivered must be exactly 1..want[key] in order.
+    At-least-once delivery may replay (after a kill or an outage): a value
+    at or below the previous one starts a replay, which then climbs by one
+    again; any other jump is a lost change.  got: {key: [values in delivery
+    order]}.  Returns a list of problems, empty when every key is exact."""
+    errs = []
+    for k in sorted(set(got) | set(want), key=str):
+        vs, n = got.get(k, []), want.get(k, 0)
+        if k not in want:
+            errs.append("key %s: delivered but never written: %s" % (k, vs[:10]))
+            continue
+        cur = 0  # the value delivered last
+        top = 0  # the highest value delivered
+        for i, v in enumerate(vs):
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= n:
+                errs.append("key %s: value %r (message %d) is not in 1..%d" % (k, v, i, n))
+                break
+            if v > cur + 1:
+                errs.append("key %s: %d follows %d, lost %s: ... %s ..."
+                            % (k, v, cur, list(range(cur + 1, v))[:5], vs[max(0, i - 5):i + 3]))
+                break
+            cur, top = v, max(top, v)
+        else:
+            if top != n:
+                errs.append("key %s: delivered up to %d of 1..%d" % (k, top, n))
+    return errs
 
 
 def provenance_by_key(rows):

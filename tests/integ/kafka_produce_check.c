@@ -13,7 +13,8 @@
  *     topic NAME MESSAGES
  * per topic and "delivered N" for tests/integ/t_kafka_sink.sh to check
  * against what kcat reads back.  Exit 0 when everything was delivered,
- * 1 with the sink's error otherwise.  -X passes extra configuration keys
+ * otherwise the exit code of the sink's error (69 when the broker is
+ * unreachable), or 1 when a transaction is left unacknowledged.  -X passes extra configuration keys
  * (e.g. -X kafka.message.timeout.ms=5000).
  */
 #include <stdio.h>
@@ -188,6 +189,7 @@ int main(int argc, char **argv)
     goto out;
 fail:
     cdc_err_print(&err);
+    rc = err.code ? err.code : 1;
 out:
     if (r.snk)
         r.snk->ops->destroy(r.snk);

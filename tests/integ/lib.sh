@@ -3,7 +3,12 @@
 #
 # Source it at the top of a tests/integ/t_*.sh script:
 #     . "$(dirname "$0")/lib.sh"
-#     need mariadb kafka          # exit 77 (SKIP) unless they answer
+#     need mariadb kafka curl     # exit 77 (SKIP) unless they answer
+#
+# Skips: need() and skip() exit 77, except under CDC_REQUIRE_SERVICES=1
+# (set by scripts/test) where a skip is a failure (exit 1): a server that
+# does not answer or a tool that is missing turns the run red.  See
+# tests/README.md.
 #
 # It loads tests/services.env (written by tests/services.sh up; override the
 # path with CDC_SVC_ENV), and sets:
@@ -42,14 +47,25 @@ trap _cdc_cleanup EXIT
 # --- outcome -------------------------------------------------------------
 log()  { echo "# $*" >&2; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*" >&2; exit 77; }
+# skip REASON: the test cannot run here (exit 77); under
+# CDC_REQUIRE_SERVICES=1 it must run, so this fails instead.
+skip() {
+    if [ "${CDC_REQUIRE_SERVICES:-0}" = 1 ]; then
+        echo "FAIL: cannot run (CDC_REQUIRE_SERVICES=1 forbids skipping): $*" >&2
+        exit 1
+    fi
+    echo "SKIP: $*" >&2
+    exit 77
+}
 
 # check CONDITION-DESCRIPTION CMD...: run CMD, fail with the description
 # if it does not succeed.
 check() { local d=$1; shift; "$@" || fail "$d"; }
 
 # --- services ------------------------------------------------------------
-# need mariadb|postgres|kafka|cdc...: skip the test unless each answers.
+# need mariadb|postgres|kafka|cdc|TOOL...: skip the test unless each server
+# answers, the binary is built and each TOOL is on PATH (scripts/deps.sh
+# installs every tool a test names).
 need() {
     local s
     for s in "$@"; do
@@ -66,7 +82,8 @@ need() {
             kcat -b "$KAFKA_BOOTSTRAP" -L -m 5 >/dev/null 2>&1 || skip "Kafka at $KAFKA_BOOTSTRAP does not answer" ;;
         cdc|autoglm-cdc)
             [ -x "$CDC" ] || skip "$CDC not built (set CDC_BUILD)" ;;
-        *) fail "need: unknown service $s" ;;
+        *)
+            command -v "$s" >/dev/null 2>&1 || skip "$s not installed (scripts/deps.sh installs it)" ;;
         esac
     done
 }

@@ -16,20 +16,10 @@ import tempfile
 import time
 import uuid
 
-from dblib import BIN, ENVF, ROOT, load_env, log  # noqa: F401 (re-exported to the t_pg_* tests)
+from dblib import BIN, ENVF, ROOT, fail, load_env, log, skip  # noqa: F401 (re-exported to the t_pg_* tests)
 
 # The session settings the source forces on its connections.
 SESSION = "-c timezone=UTC -c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3 -c bytea_output=hex"
-
-
-def skip(msg):
-    print("SKIP: " + msg, file=sys.stderr)
-    sys.exit(77)
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
 
 
 class PG:

@@ -6,7 +6,9 @@
 #   Runs every tests/integ/t_*.sh (bash) and t_*.py (python3), in name
 #   order, or only those whose name contains one of the PATTERNs.
 #   Expects the servers from `tests/services.sh up` (tests/services.env);
-#   a test whose servers are missing exits 77 and counts as skipped.
+#   a test whose servers are missing or do not answer, or whose tools are
+#   not installed, exits 77 and counts as skipped, unless
+#   CDC_REQUIRE_SERVICES=1 (scripts/test), where it fails (exit 1).
 #
 # Environment:
 #   CDC_BUILD        build directory with autoglm-cdc (default: build/)
@@ -14,6 +16,8 @@
 #   CDC_INTEG_TIMEOUT  seconds per test before it is killed (default 1200)
 #   CDC_INTEG_LOGS   directory for per-test logs (default $CDC_BUILD/integ-logs)
 #   KEEP_TMP=1       tests keep their scratch directories
+#   CDC_REQUIRE_SERVICES=1  a test that cannot run fails instead of skipping
+#   CDC_TEST_SEED    seed of the randomised tests (default: a fresh one each)
 #
 # Prints one line per test (PASS/FAIL/SKIP with seconds), the log tail of
 # each failure, and finally `N passed, N failed, N skipped` alone on a line.
@@ -28,7 +32,7 @@ TIMEOUT=${CDC_INTEG_TIMEOUT:-1200}
 LOGS=${CDC_INTEG_LOGS:-$CDC_BUILD/integ-logs}
 mkdir -p "$LOGS" || { echo "run.sh: cannot create $LOGS" >&2; exit 1; }
 
-[ -f "$CDC_SVC_ENV" ] || echo "run.sh: warning: $CDC_SVC_ENV missing (tests/services.sh up); tests needing servers will skip" >&2
+[ -f "$CDC_SVC_ENV" ] || echo "run.sh: warning: $CDC_SVC_ENV missing (tests/services.sh up); tests needing servers will $([ "${CDC_REQUIRE_SERVICES:-0}" = 1 ] && echo fail || echo skip)" >&2
 
 tests=()
 for f in "$ROOT"/tests/integ/t_*.sh "$ROOT"/tests/integ/t_*.py; do

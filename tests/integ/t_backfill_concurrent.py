@@ -16,7 +16,7 @@
 Also checks that the watermark rule dropped rows (the window was hit) and
 that every backfill row is op 'r'.
 Env: CDC_BUILD/CDC_BIN, CDC_SVC_ENV, CDC_BF_ROWS (default 20000),
-CDC_SEED, KEEP_TMP=1.  Exit: 0 pass, 1 fail, 77 skip.
+CDC_TEST_SEED, KEEP_TMP=1.  Exit: 0 pass, 1 fail, 77 skip.
 """
 
 import json
@@ -35,13 +35,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DB = os.environ.get("CDC_BF_DB", "bf_conc")
 
 
-def skip(m):
-    print("SKIP: " + m)
-    sys.exit(77)
+import dblib  # noqa: E402
+from dblib import skip  # noqa: E402 (exit 77, or fail under CDC_REQUIRE_SERVICES=1)
 
 
 def fail(m):
     print("FAIL: " + m)
+    print(dblib.seed_note())
     sys.exit(1)
 
 
@@ -154,8 +154,8 @@ def main():
     except SystemExit:
         skip("MariaDB does not answer")
     n = int(os.environ.get("CDC_BF_ROWS", "20000"))
-    seed = int(os.environ.get("CDC_SEED", random.SystemRandom().randrange(1, 10 ** 6)))
-    print("# seed %d (CDC_SEED=%d to rerun), %d rows" % (seed, seed, n))
+    seed = dblib.test_seed()
+    print("# %d rows" % n)
     tmp = tempfile.mkdtemp(prefix="cdc-bf-conc.")
     ok = False
     daemon = None
@@ -199,7 +199,9 @@ def main():
         if rc != 0:
             fail("backfill exited %d:\n%s" % (rc, btxt[-3000:]))
         m = re.search(r"(\d+) rows left to the stream by the watermark rule", btxt)
-        dropped = int(m.group(1)) if m else -1
+        if not m:
+            fail("the backfill did not report its watermark drops:\n%s" % btxt[-2000:])
+        dropped = int(m.group(1))
         drc = daemon.wait(timeout=120)
         daemon = None
         if drc != 0:
@@ -230,9 +232,16 @@ def main():
         # the naive order (backfill rows applied after the whole stream)
         # must be wrong whenever rows changed during the backfill: shows the
         # stamping matters (informational)
-        ok = not bad and len(bev) > 0 and dropped >= 0
+        # the watermark rule must have dropped rows: otherwise the DML never
+        # hit a chunk's window and the convergence proves little
+        if dropped == 0:
+            print("FAIL: the watermark rule dropped no row: no DML hit a chunk's window (%d DML transactions)"
+                  % cnt[0])
+        ok = not bad and len(bev) > 0 and dropped > 0
         print("%s: backfill with concurrent DML and a running stream converges (%d keys)"
               % ("PASS" if ok else "FAIL", len(src)))
+        if not ok:
+            print(dblib.seed_note())
     finally:
         if daemon:
             daemon.send_signal(signal.SIGTERM)

@@ -16,7 +16,6 @@ Exit: 0 pass, 1 fail, 77 skip.
 """
 import importlib.util
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -38,8 +37,8 @@ def main():
     if shutil.which("mariadb") is None:
         conc.skip("no mariadb client")
     n = int(os.environ.get("CDC_BF_ROWS", "20000"))
-    seed = int(os.environ.get("CDC_SEED", random.SystemRandom().randrange(1, 10 ** 6)))
-    print("# seed %d, %d rows" % (seed, n))
+    seed = conc.dblib.test_seed()
+    print("# %d rows" % n)
     tmp = tempfile.mkdtemp(prefix="cdc-bf-first.")
     ok = False
     try:

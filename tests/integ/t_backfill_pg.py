@@ -19,7 +19,7 @@ numeric NaN, ...), plus a generated column (left out, as pgoutput does).
      first load's rows must equal SELECT at the snapshot (no gap: the
      stream alone completes them).  No replication slot of the backfill is
      left behind.
-Env: CDC_PG_SEED, CDC_BF_PG_ROWS (default 400).  Exit 0/1/77.
+Env: CDC_TEST_SEED, CDC_BF_PG_ROWS (default 400).  Exit 0/1/77.
 """
 import json
 import os
@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import pg_lib  # noqa: E402
 from pg_lib import fail, log  # noqa: E402
-import t_pg_types as ty  # noqa: E402  (COLS, gen; seeded by CDC_PG_SEED)
+import t_pg_types as ty  # noqa: E402  (COLS, gen; seeded by CDC_TEST_SEED)
 
 ROWS = int(os.environ.get("CDC_BF_PG_ROWS", "400"))
 TABLES = "public.alltypes,public.autoglm_cdc_signal"

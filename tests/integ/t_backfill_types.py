@@ -63,7 +63,7 @@ def main():
         fid.skip("%s not built" % CDC)
     if shutil.which("mariadb") is None:
         fid.skip("mariadb client not installed")
-    seed = int(os.environ.get("CDC_SEED", "4242"))
+    seed = fid.dblib.test_seed()
     ntxn = int(os.environ.get("CDC_BF_TXNS", "300"))
     tmp = tempfile.mkdtemp(prefix="cdc-bf-types.")
     ok = False

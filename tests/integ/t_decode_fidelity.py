@@ -17,7 +17,7 @@ On the real MariaDB from tests/services.env:
 Passes with zero mismatches and zero value-format violations.
 
 Environment: CDC_BIN (autoglm-cdc, default $CDC_BUILD/autoglm-cdc),
-CDC_SVC_ENV (services.env), CDC_SEED (workload seed, default random),
+CDC_SVC_ENV (services.env), CDC_TEST_SEED (workload seed, default random),
 CDC_FID_TXNS (number of transactions, default 400), KEEP_TMP=1.
 Python 3 standard library only; SQL runs through the `mariadb` client.
 Exit: 0 pass, 1 fail, 77 skip (no server or no binary).
@@ -44,13 +44,13 @@ SRC_TZ = "+05:30"           # workload session time zone (TIMESTAMP must be UTC 
 SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"   # zero dates allowed
 
 
-def skip(msg):
-    print("SKIP: " + msg)
-    sys.exit(77)
+import dblib  # noqa: E402
+from dblib import skip  # noqa: E402 (exit 77, or fail under CDC_REQUIRE_SERVICES=1)
 
 
 def fail(msg):
     print("FAIL: " + msg)
+    print(dblib.seed_note())
     sys.exit(1)
 
 
@@ -858,9 +858,9 @@ def main():
         skip("%s not built (set CDC_BUILD or CDC_BIN)" % CDC)
     if shutil.which("mariadb") is None:
         skip("mariadb client not installed")
-    seed = int(os.environ.get("CDC_SEED", random.SystemRandom().randrange(1, 10 ** 9)))
+    seed = dblib.test_seed()
     ntxn = int(os.environ.get("CDC_FID_TXNS", "400"))
-    print("# seed %d (rerun with CDC_SEED=%d), %d transactions" % (seed, seed, ntxn))
+    print("# %d transactions" % ntxn)
     t0 = time.time()
     try:
         rows("SELECT 1")
@@ -895,6 +895,8 @@ def main():
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print("# total %.1fs" % (time.time() - t0))
+    if not ok:
+        print(dblib.seed_note())
     sys.exit(0 if ok else 1)
 
 

@@ -32,12 +32,9 @@ import zlib
 import dblib
 from dblib import BIN, E, fail, log, my
 
-dblib.need("MYSQL_PORT", "KAFKA_BOOTSTRAP", what="MariaDB and Kafka")
-if not shutil.which("kcat") or not shutil.which("java"):
-    print("SKIP: needs kcat and java")
-    raise SystemExit(77)
+dblib.need("MYSQL_PORT", "KAFKA_BOOTSTRAP", what="MariaDB and Kafka", tools=("kcat", "java"))
 
-SEED = int(os.environ.get("CDC_KDL_SEED", random.randrange(1 << 30)))
+SEED = int(os.environ.get("CDC_KDL_SEED") or dblib.test_seed())
 ID = "%d" % os.getpid()
 TMP = tempfile.mkdtemp(prefix="cdc-kdl-")
 PROCS = []

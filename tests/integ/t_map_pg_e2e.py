@@ -30,7 +30,6 @@ import datetime
 import json
 import os
 import random
-import signal
 import subprocess
 import tempfile
 import time
@@ -478,8 +477,7 @@ wait(start("support", "sup3", WDB[2]), "sup3")
 for k in range(KILLS):
     p = start("crm", "crm3", WDB[2], ("-X", "postgres_sink.batch_rows=4", "-X", "postgres_sink.flush_ms=20"))
     time.sleep(R.uniform(0.15, 0.9))
-    p.send_signal(signal.SIGKILL)
-    p.wait()
+    dblib.kill9(p, "crm3 (kill %d)" % (k + 1))
 wait(start("crm", "crm3", WDB[2], ("-X", "postgres_sink.batch_rows=4")), "crm3")
 W3 = wide(WDB[2])
 if W3 != W1:

@@ -163,7 +163,12 @@ for sink in ("postgres", "mysql"):
 
     log("%s 3: tombstone_keep=8s: a new tombstone stays 8 s, then goes" % sink)
     p, logf = start(sink, pipe, {"tombstone_keep": "8s", "tombstone_purge_every": "1s"}, idle_ms=60000)
-    time.sleep(1.5)
+    # the delete must happen while the pipeline streams: wait for its start
+    t0 = time.time()
+    while "source mysql started" not in open(logf, errors="replace").read():
+        if p.poll() is not None or time.time() - t0 > 30:
+            fail("%s: the pipeline did not start streaming (exit %s)" % (sink, p.poll()))
+        time.sleep(0.1)
     t_del = time.time()
     my("DELETE FROM %s.items WHERE id=5;" % SOURCE[0])
     seen = None

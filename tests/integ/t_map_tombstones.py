@@ -40,7 +40,7 @@ dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
 
 NKEYS = int(os.environ.get("CDC_TOMB_KEYS", "24"))
 NCHG = int(os.environ.get("CDC_TOMB_CHANGES", "140"))
-SEED = int(os.environ.get("CDC_TOMB_SEED", "%d" % os.getpid()))
+SEED = dblib.test_seed()  # CDC_TEST_SEED
 
 
 ID = "%d" % os.getpid()

@@ -45,10 +45,12 @@ services restart mariadb
 wait_for 90 "two thirds of the rows streamed" bash -c "[ \$(grep -c '^c ' '$T/out') -ge $((N * 2 / 3)) ]"
 # a stalled server (no FIN, no heartbeats): the 3-heartbeat read timeout
 # notices it and the source reconnects once the server answers again
-log "stalling MariaDB (SIGSTOP) for 5 s"
+log "stalling MariaDB (SIGSTOP) until the source notices"
 trap 'kill -CONT $MYSQL_PID 2>/dev/null; kill -TERM $drv 2>/dev/null; _cdc_cleanup' EXIT
+r0=$(grep -c "reconnecting" "$T/err")
 kill -STOP "$MYSQL_PID"
-sleep 5
+wait_for 60 "the source notices the stalled server (a new 'reconnecting' line)" \
+    bash -c "[ \$(grep -c reconnecting '$T/err') -gt $r0 ]"
 kill -CONT "$MYSQL_PID"
 trap 'kill -TERM $drv 2>/dev/null; _cdc_cleanup' EXIT
 wait $wr || fail "writer failed"

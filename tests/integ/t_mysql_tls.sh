@@ -8,7 +8,7 @@
 # free loopback port in the scratch directory; skips without openssl or
 # mariadbd.
 . "$(dirname "$0")/lib.sh"
-command -v openssl >/dev/null || skip "no openssl"
+need openssl
 MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
 [ -x "$MARIADBD" ] && command -v mariadb-install-db >/dev/null || skip "no mariadbd"
 

@@ -9,8 +9,7 @@
 # non-zero exit; the password never appears in any output.
 #   CDC_BUILD=/work/build-x bash tests/integ/t_ops_tls_pg.sh
 . "$(dirname "$0")/lib.sh"
-need cdc
-command -v openssl >/dev/null || skip "no openssl"
+need cdc openssl curl
 PGBIN=${PG_BINDIR:-}
 [ -x "$PGBIN/initdb" ] || PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || skip "no initdb"
@@ -79,13 +78,14 @@ psu "CREATE PUBLICATION autoglm_cdc FOR TABLE t" d || fail "create publication"
 
 DSN="host=127.0.0.1 port=$PORT dbname=d user=cdc password=$PW sslmode=verify-full sslrootcert=$C/ca.pem"
 
-# refusals: run NAME DSN -> must exit non-zero and say why
+# refusals: refuse NAME DSN PATTERN -> must exit 69 (the source cannot
+# connect; not 124, a retry loop killed by timeout) and say why
 refuse() {
     local name=$1 dsn=$2 pat=$3 rc
     timeout 60 "$CDC" --source postgres --postgres-dsn "$dsn" --sink stdout --pipeline "$name" \
         --state-dir "$T/state" --idle-exit 500 >"$T/seen.$name.out" 2>"$T/seen.$name.err"
     rc=$?
-    [ $rc != 0 ] || { cat "$T/seen.$name.err" >&2; fail "$name: exit 0, expected a refusal"; }
+    [ $rc = 69 ] || { cat "$T/seen.$name.err" >&2; fail "$name: exit $rc, expected 69 (source unavailable)"; }
     grep -Eqi "$pat" "$T/seen.$name.err" || { cat "$T/seen.$name.err" >&2; fail "$name: the error does not say '$pat'"; }
     log "$name: exit $rc: $(grep -m1 -i error "$T/seen.$name.err" | cut -c1-200)"
 }

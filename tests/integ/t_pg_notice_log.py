@@ -29,8 +29,7 @@ dblib.need("PGPORT", what="PostgreSQL")
 FX = os.path.join(os.environ.get("CDC_FIXTURES", dblib.ROOT + "/../shared/fixtures"), "binlog",
                   "mariadb-10.11", "01_types.binlog")
 if not os.path.exists(FX):
-    print("SKIP: no binlog fixture " + FX)
-    raise SystemExit(77)
+    dblib.skip("no binlog fixture " + FX)
 ID = "%d" % os.getpid()
 DB = "notice_" + ID
 TMP = tempfile.mkdtemp(prefix="cdc-notice-")

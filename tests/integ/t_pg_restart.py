@@ -5,14 +5,16 @@
 Part 1 (kill -9): a writer commits small transactions (inserts and
 updates) on public.k while autoglm-cdc (postgres -> file sink) is started
 and killed with SIGKILL KILLS times at random moments, then run once more
-until idle.  Over all runs: every row change of the workload appears (by
-its change LSN), and the state rebuilt from the envelopes equals SELECT.
-Duplicates from replays after a kill are allowed and reported.
+until idle; each kill must hit a running process.  Over all runs, in
+order: per key the values of v are exactly 1..n (inserts write 1, each
+update adds 1; a replay after a kill may go back and climb again,
+dblib.check_sequences), every row change of the workload appears (by its
+change LSN), and the state rebuilt from the envelopes equals SELECT.
 
 Part 2 (WAL retention): with only an unpublished table changing (and a
 heartbeat configured), the slot's confirmed_flush_lsn and restart_lsn must
 follow the server's WAL position instead of staying behind.
-Env: CDC_PG_KILLS (default 6), CDC_PG_TXNS (default 1500).
+Env: CDC_PG_KILLS (default 6), CDC_PG_TXNS (default 1500), CDC_TEST_SEED.
 Exit 0 pass, 1 fail, 77 skip.
 """
 import os
@@ -24,6 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dblib  # noqa: E402
 import pg_lib  # noqa: E402
 from pg_lib import fail, log  # noqa: E402
 
@@ -36,9 +39,11 @@ def lsn_int(s):
     return int(hi, 16) << 32 | int(lo, 16)
 
 
-def writer(pg, stats, stop):
-    """Commits TXNS transactions of 1-5 changes through one psql session."""
-    rnd = random.Random(7)
+def writer(pg, stats, stop, seed):
+    """Commits TXNS transactions of 1-5 changes through one psql session;
+    stats["v"]: the last value of v per key."""
+    rnd = random.Random(seed)
+    last = stats["v"] = {}
     env = dict(os.environ, PGPASSWORD=pg.password)
     ps = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg.host, "-p", pg.port, "-U", pg.user,
                            "-d", pg.db], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
@@ -47,10 +52,13 @@ def writer(pg, stats, stop):
         stmts = []
         for _ in range(rnd.randint(1, 5)):
             if next_id == 1 or rnd.random() < .6:
-                stmts.append("INSERT INTO k VALUES (%d, 0);" % next_id)
+                stmts.append("INSERT INTO k VALUES (%d, 1);" % next_id)
+                last[next_id] = 1
                 next_id += 1
             else:
-                stmts.append("UPDATE k SET v = v + 1 WHERE id = %d;" % rnd.randrange(1, next_id))
+                k = rnd.randrange(1, next_id)
+                stmts.append("UPDATE k SET v = v + 1 WHERE id = %d;" % k)
+                last[k] += 1
             n += 1
         ps.stdin.write("BEGIN;" + "".join(stmts) + "COMMIT;\n")
         if t % 20 == 0:
@@ -91,21 +99,20 @@ def main():
         outs.append(out)
         p = pg.start_cdc(out, args)
         pg.wait_slot(p)
+        seed = dblib.test_seed()
         stats, stop = {}, threading.Event()
-        th = threading.Thread(target=writer, args=(pg, stats, stop))
+        th = threading.Thread(target=writer, args=(pg, stats, stop, seed))
         th.start()
-        rnd = random.Random(11)
+        rnd = random.Random(seed + 1)
         for k in range(KILLS):
             time.sleep(rnd.uniform(0.3, 2.0))
-            p.send_signal(signal.SIGKILL)
-            p.wait()
+            dblib.kill9(p, "autoglm-cdc (kill %d): %s" % (k + 1, pg_lib.errtail(p)[-500:]))
             out = os.path.join(pg.tmp, "out%d.json" % (k + 1))
             outs.append(out)
             p = pg.start_cdc(out, args)
             pg.wait_slot(p)
         th.join()
-        p.send_signal(signal.SIGKILL)
-        p.wait()
+        dblib.kill9(p, "autoglm-cdc (last): %s" % pg_lib.errtail(p)[-500:])
         out = os.path.join(pg.tmp, "final.json")
         outs.append(out)
         rc, err = pg.run_cdc(out, args + ["--idle-exit", "4000"], timeout=300)
@@ -118,6 +125,13 @@ def main():
             (stats["changes"], len(evs), len(uniq), len(lsns) - len(uniq), KILLS))
         if len(uniq) != stats["changes"]:
             fail("lost changes: %d unique change LSNs for %d changes" % (len(uniq), stats["changes"]))
+        seqs = {}
+        for e in evs:
+            if e["source"]["table"] == "k":
+                seqs.setdefault(e["payload"]["after"]["id"], []).append(e["payload"]["after"]["v"])
+        errs = dblib.check_sequences(seqs, stats["v"])
+        if errs:
+            fail("per-key values are not exactly 1..n:\n  " + "\n  ".join(errs[:10]))
         got = pg_lib.replay(evs).get("public.k", {})
         want = {int(r.split("|")[0]): int(r.split("|")[1]) for r in pg.psql("SELECT id, v FROM k").split()}
         if {k: v["v"] for k, v in got.items()} != want:

@@ -6,7 +6,7 @@ A random workload (inserts, updates of random columns, deletes, in
 transactions of 1-20 statements) over a table with a column of every type
 the source maps; replaying the envelopes must equal SELECT, value by value,
 with the text forms converted by pg_lib's independent implementation of
-the value rules.  Env: CDC_PG_TYPES_OPS (default 600), CDC_PG_SEED.
+the value rules.  Env: CDC_PG_TYPES_OPS (default 600), CDC_TEST_SEED.
 Exit 0 pass, 1 fail, 77 skip.
 """
 import os
@@ -14,11 +14,12 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dblib  # noqa: E402
 import pg_lib  # noqa: E402
 from pg_lib import fail, log  # noqa: E402
 
 OPS = int(os.environ.get("CDC_PG_TYPES_OPS", "600"))
-SEED = int(os.environ.get("CDC_PG_SEED", str(random.randrange(1 << 30))))
+SEED = dblib.test_seed()  # CDC_TEST_SEED
 rnd = random.Random(SEED)
 
 # column, SQL type, kind for pg_lib.to_json, generator of SQL literals

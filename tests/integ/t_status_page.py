@@ -43,15 +43,13 @@ import dblib
 from dblib import BIN, ROOT, fail, log
 
 if not os.access(BIN, os.X_OK):
-    print("SKIP: no built autoglm-cdc")
-    raise SystemExit(77)
+    dblib.skip("no built autoglm-cdc")
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
 for what, ok in (("mariadbd", os.access(MARIADBD, os.X_OK) and shutil.which("mariadb-install-db")),
                  ("chromium (Debian package chromium)", cdp.chromium()),
                  ("promtool (Debian package prometheus)", shutil.which("promtool"))):
     if not ok:
-        print("SKIP: needs %s" % what)
-        raise SystemExit(77)
+        dblib.skip("needs %s" % what)
 
 TMP = tempfile.mkdtemp(prefix="cdc-page-")
 PROCS = []

@@ -47,8 +47,7 @@ SECS = float(os.environ.get("CDC_TWOWAY_SECS", "5"))
 if not os.access(RANKBIN, os.X_OK):
     subprocess.run(["make", "-C", BUILD, "tests/integ/twoway_rank"], capture_output=True)
 if not os.access(RANKBIN, os.X_OK):
-    print("SKIP: %s missing (make -C %s tests/integ/twoway_rank)" % (RANKBIN, BUILD))
-    sys.exit(77)
+    dblib.skip("%s missing (make -C %s tests/integ/twoway_rank)" % (RANKBIN, BUILD))
 
 ID = "%d" % os.getpid()
 MDB = "tww_" + ID

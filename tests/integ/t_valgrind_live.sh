@@ -7,7 +7,7 @@
 # no invalid accesses, and the changes arrive.
 . "$(dirname "$0")/lib.sh"
 need mariadb kafka postgres cdc
-command -v valgrind >/dev/null || skip "valgrind not installed"
+need valgrind
 nm "$CDC" 2>/dev/null | grep -q __asan_init && skip "ASan build"
 db=vg_$$
 my_fresh_db "$db"

@@ -36,7 +36,7 @@ from dblib import pgx as pg, BIN, fail, log, my
 
 dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
 
-SEED = int(os.environ.get("CDC_DL_SEED", random.randrange(1 << 30)))
+SEED = int(os.environ.get("CDC_DL_SEED") or dblib.test_seed())
 ID = "%d" % os.getpid()
 TMP = tempfile.mkdtemp(prefix="cdc-dl-")
 PROCS = []

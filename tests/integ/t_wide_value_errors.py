@@ -30,7 +30,7 @@ from dblib import pgx as pg, fail, log, my
 
 dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
 
-SEED = int(os.environ.get("CDC_VALERR_SEED", random.randrange(1 << 30)))
+SEED = int(os.environ.get("CDC_VALERR_SEED") or dblib.test_seed())
 ID = "%d" % os.getpid()
 TMP = tempfile.mkdtemp(prefix="cdc-valerr-")
 PROCS = []

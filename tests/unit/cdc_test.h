@@ -72,17 +72,32 @@ static inline int cdc_test_run(void)
 }
 #define CDC_TEST_MAIN() int main(void) { return cdc_test_run(); }
 
-/* For tests that read ../shared/fixtures: skip (TAP "1..0 # SKIP") when
- * $CDC_FIXTURES/binlog is not there, e.g. in a release tarball. */
+/* The fixture tree: $CDC_FIXTURES when set, else $CDC_FIXTURES_DEFAULT
+ * (make check: beside the source tree), else ../shared/fixtures. */
 #include <sys/stat.h>
-static inline int cdc_test_have_fixtures(void)
+static inline const char *cdc_test_fixtures(void)
 {
     const char *f = getenv("CDC_FIXTURES");
+    if (!f || !*f)
+        f = getenv("CDC_FIXTURES_DEFAULT");
+    return f && *f ? f : "../shared/fixtures";
+}
+
+/* For tests that read the fixtures: skip (TAP "1..0 # SKIP") when
+ * <fixtures>/binlog is not there, e.g. in a release tarball; but when
+ * CDC_FIXTURES names them, their absence is a failure (Bail out!). */
+static inline int cdc_test_have_fixtures(void)
+{
+    const char *set = getenv("CDC_FIXTURES");
     char p[4096];
     struct stat st;
-    snprintf(p, sizeof(p), "%s/binlog", f ? f : "../shared/fixtures");
+    snprintf(p, sizeof(p), "%s/binlog", cdc_test_fixtures());
     if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
         return 1;
+    if (set && *set) {
+        printf("Bail out! CDC_FIXTURES=%s has no binlog/ directory\n", set);
+        exit(1);
+    }
     printf("1..0 # SKIP fixtures not found at %s (set CDC_FIXTURES)\n", p);
     return 0;
 }

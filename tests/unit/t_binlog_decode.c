@@ -19,9 +19,8 @@ static char *fx(const char *rel)
 {
     static char buf[8][1100];
     static int k;
-    const char *f = getenv("CDC_FIXTURES");
     char *b = buf[k++ % 8];
-    snprintf(b, 1100, "%s/binlog/%s", f ? f : "../shared/fixtures", rel);
+    snprintf(b, 1100, "%s/binlog/%s", cdc_test_fixtures(), rel);
     return b;
 }
 

@@ -280,8 +280,7 @@ static void walk(const char *dir)
 static const char *fixtures(void)
 {
     static char buf[1024];
-    const char *f = getenv("CDC_FIXTURES");
-    snprintf(buf, sizeof(buf), "%s/binlog", f ? f : "../shared/fixtures");
+    snprintf(buf, sizeof(buf), "%s/binlog", cdc_test_fixtures());
     return buf;
 }
 

@@ -61,10 +61,9 @@ static void mock_stop(mock_t *m)
 }
 
 /* Conf with kafka.brokers at the mock and NULL-terminated key/val pairs. */
-static cdc_conf_t *mkconf(const mock_t *m, ...)
+static cdc_conf_t *mkconf_v(const mock_t *m, va_list ap)
 {
     cdc_conf_t *conf = cdc_conf_new();
-    va_list ap;
     const char *k;
 
     cdc_conf_set(conf, "source.type", "mysql", "default");
@@ -73,9 +72,18 @@ static cdc_conf_t *mkconf(const mock_t *m, ...)
         cdc_conf_set(conf, "kafka.brokers", m->boot, "test");
     cdc_conf_set(conf, "kafka.linger.ms", "1", "test");
     cdc_conf_set(conf, "kafka.reconnect.backoff.max.ms", "500", "test");
-    va_start(ap, m);
     while ((k = va_arg(ap, const char *)) != NULL)
         cdc_conf_set(conf, k, va_arg(ap, const char *), "test");
+    return conf;
+}
+
+static cdc_conf_t *mkconf(const mock_t *m, ...)
+{
+    va_list ap;
+    cdc_conf_t *conf;
+
+    va_start(ap, m);
+    conf = mkconf_v(m, ap);
     va_end(ap);
     return conf;
 }
@@ -103,6 +111,44 @@ static cdc_table_t *orders_table(const char *db, const char *name)
     t->pk = cdc_xcalloc(1, sizeof(uint32_t));
     t->pk[0] = 0;
     return t;
+}
+
+/* One test's world: a mock cluster, a sink configured at it (extra
+ * NULL-terminated key/value pairs) and the table db.name.  0 when the sink
+ * was created; otherwise everything is released again. */
+typedef struct kfx {
+    mock_t m;
+    cdc_conf_t *conf;
+    cdc_sink_t *snk;
+    cdc_table_t *t;
+} kfx_t;
+
+static int kfx_open(kfx_t *f, const char *db, const char *name, ...)
+{
+    va_list ap;
+
+    mock_start(&f->m);
+    va_start(ap, name);
+    f->conf = mkconf_v(&f->m, ap);
+    va_end(ap);
+    f->snk = mksink(f->conf);
+    T_ASSERT(f->snk != NULL);
+    if (!f->snk) {
+        cdc_conf_destroy(f->conf);
+        mock_stop(&f->m);
+        return -1;
+    }
+    f->t = orders_table(db, name);
+    return 0;
+}
+
+/* Destroy the sink, then the rest (txns hold their own table reference). */
+static void kfx_close(kfx_t *f)
+{
+    cdc_sink_kafka_ops.destroy(f->snk);
+    cdc_table_destroy(f->t);
+    cdc_conf_destroy(f->conf);
+    mock_stop(&f->m);
 }
 
 static cdc_value_t *row(cdc_txn_t *tx, int64_t id, const char *note)
@@ -277,16 +323,13 @@ static const char *P_APP[] = {"application_id", NULL};
 
 CDC_TEST(produce_keys_values_tombstones)
 {
-    mock_t m;
-    mock_start(&m);
-    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
-    rd_kafka_mock_topic_create(m.mc, "app.shop.items", 1, 1);
-    cdc_conf_t *conf = mkconf(&m, "kafka.tombstones", "true", NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders", "kafka.tombstones", "true", NULL))
         return;
-    cdc_table_t *orders = orders_table("shop", "orders");
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.orders", 1, 1);
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.items", 1, 1);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *orders = f.t;
     cdc_table_t *items = orders_table("shop", "items");
     cdc_txn_t *tx[3];
     cdc_change_t *ch;
@@ -326,7 +369,7 @@ CDC_TEST(produce_keys_values_tombstones)
     T_EQ_INT(st.topics, 2);
 
     msg_t ms[8];
-    int n = consume(&m, "app.shop.orders", ms, 4, 8, 5000);
+    int n = consume(&f.m, "app.shop.orders", ms, 4, 8, 5000);
     T_EQ_INT(n, 4);
     if (n == 4) {
         static const char ops[] = "cud";
@@ -343,7 +386,7 @@ CDC_TEST(produce_keys_values_tombstones)
         T_ASSERT(ms[3].key && ms[2].key && !strcmp(ms[3].key, ms[2].key));
     }
     msgs_free(ms, n);
-    n = consume(&m, "app.shop.items", ms, 1, 8, 5000);
+    n = consume(&f.m, "app.shop.items", ms, 1, 8, 5000);
     T_EQ_INT(n, 1);
     if (n == 1) {
         T_EQ_INT(json_int(ms[0].key, P_ID), 7);
@@ -351,29 +394,22 @@ CDC_TEST(produce_keys_values_tombstones)
     }
     msgs_free(ms, n);
 
-    cdc_sink_kafka_ops.destroy(snk);
+    kfx_close(&f);
     for (int i = 0; i < 3; i++)
         cdc_txn_destroy(tx[i]);
-    cdc_table_destroy(orders);
     cdc_table_destroy(items);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 CDC_TEST(topic_template_debezium_no_key)
 {
-    mock_t m;
-    mock_start(&m);
-    /* {db}/{table} bytes outside Kafka's alphabet become '_' */
-    rd_kafka_mock_topic_create(m.mc, "cdc-my_db-t_1", 1, 1);
-    cdc_conf_t *conf = mkconf(&m, "kafka.topic", "cdc-{db}-{table}",
-                              "kafka.key", "none", "format", "debezium",
-                              "kafka.tombstones", "true", NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "my db", "t$1",
+                 "kafka.topic", "cdc-{db}-{table}", "kafka.key", "none", "format", "debezium", "kafka.tombstones", "true", NULL))
         return;
-    cdc_table_t *t = orders_table("my db", "t$1");
+    /* {db}/{table} bytes outside Kafka's alphabet become '_' */
+    rd_kafka_mock_topic_create(f.m.mc, "cdc-my_db-t_1", 1, 1);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *tx = cdc_txn_new();
     cdc_err_t err;
     cdc_change_t *ch = cdc_txn_add(tx, CDC_OP_DELETE, t);
@@ -385,18 +421,15 @@ CDC_TEST(topic_template_debezium_no_key)
     T_EQ_INT(tx->pending, 0);
 
     msg_t ms[4];
-    int n = consume(&m, "cdc-my_db-t_1", ms, 1, 4, 5000);
+    int n = consume(&f.m, "cdc-my_db-t_1", ms, 1, 4, 5000);
     T_EQ_INT(n, 1);
     if (n == 1) {
         T_ASSERT(ms[0].key == NULL);
         T_EQ_STR(json_str(ms[0].val, P_DBZ_OP), "d");
     }
     msgs_free(ms, n);
-    cdc_sink_kafka_ops.destroy(snk);
+    kfx_close(&f);
     cdc_txn_destroy(tx);
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 static void expect_config_error(cdc_conf_t *conf, const char *needle)
@@ -442,57 +475,48 @@ CDC_TEST(config_errors)
 
 CDC_TEST(broker_down_then_up_nothing_lost)
 {
-    mock_t m;
-    mock_start(&m);
-    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
-    cdc_conf_t *conf = mkconf(&m, NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders", NULL))
         return;
-    cdc_table_t *t = orders_table("shop", "orders");
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.orders", 1, 1);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *tx[2] = {txn_inserts(t, 1, 10), NULL};
     cdc_err_t err;
 
     /* connected and delivering first */
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx[0], &err), 0);
     T_EQ_INT(settle(snk, tx, 1, 10000, &err), 0);
-    rd_kafka_mock_broker_set_down(m.mc, 1);
+    rd_kafka_mock_broker_set_down(f.m.mc, 1);
     tx[1] = txn_inserts(t, 11, 20);
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx[1], &err), 0);
     T_EQ_INT(settle(snk, tx + 1, 1, 2500, &err), 1); /* still waiting */
     T_ASSERT(tx[1]->pending > 0);
     T_EQ_INT(tx[1]->failed, 0);
-    rd_kafka_mock_broker_set_up(m.mc, 1);
+    rd_kafka_mock_broker_set_up(f.m.mc, 1);
     T_EQ_INT(cdc_sink_kafka_ops.flush(snk, 30000, &err), 0);
     T_EQ_INT(tx[1]->pending, 0);
     T_EQ_INT(tx[1]->failed, 0);
 
     msg_t ms[40];
-    int n = consume(&m, "app.shop.orders", ms, 30, 40, 5000);
+    int n = consume(&f.m, "app.shop.orders", ms, 30, 40, 5000);
     T_EQ_INT(n, 30); /* every row once, in order */
     for (int i = 0; i < n; i++)
         T_EQ_INT(json_int(ms[i].key, P_ID), i + 1);
     msgs_free(ms, n);
-    cdc_sink_kafka_ops.destroy(snk);
+    kfx_close(&f);
     cdc_txn_destroy(tx[0]);
     cdc_txn_destroy(tx[1]);
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 CDC_TEST(retriable_produce_errors_delivered_once)
 {
-    mock_t m;
-    mock_start(&m);
-    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
-    cdc_conf_t *conf = mkconf(&m, NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders", NULL))
         return;
-    cdc_table_t *t = orders_table("shop", "orders");
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.orders", 1, 1);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *tx = txn_inserts(t, 1, 5);
     cdc_err_t err;
 
@@ -501,7 +525,7 @@ CDC_TEST(retriable_produce_errors_delivered_once)
     T_EQ_INT(settle(snk, &tx, 1, 10000, &err), 0);
     cdc_txn_destroy(tx);
     rd_kafka_mock_push_request_errors(
-        m.mc, PRODUCE_API, 4, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        f.m.mc, PRODUCE_API, 4, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
         RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
         RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
         RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND);
@@ -512,35 +536,30 @@ CDC_TEST(retriable_produce_errors_delivered_once)
     T_EQ_INT(tx->failed, 0);
 
     msg_t ms[40];
-    int n = consume(&m, "app.shop.orders", ms, 20, 40, 5000);
+    int n = consume(&f.m, "app.shop.orders", ms, 20, 40, 5000);
     T_EQ_INT(n, 20); /* idempotence: retries leave no duplicates */
     for (int i = 0; i < n; i++)
         T_EQ_INT(json_int(ms[i].key, P_ID), i + 1);
     msgs_free(ms, n);
-    cdc_sink_kafka_ops.destroy(snk);
+    kfx_close(&f);
     cdc_txn_destroy(tx);
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 CDC_TEST(message_timeout_fails_run)
 {
-    mock_t m;
-    mock_start(&m);
-    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
-    cdc_conf_t *conf = mkconf(&m, "kafka.message.timeout.ms", "1500", NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders",
+                 "kafka.message.timeout.ms", "1500", NULL))
         return;
-    cdc_table_t *t = orders_table("shop", "orders");
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.orders", 1, 1);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *ok = txn_inserts(t, 1, 2), *tx;
     cdc_err_t err;
 
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, ok, &err), 0);
     T_EQ_INT(settle(snk, &ok, 1, 10000, &err), 0);
-    rd_kafka_mock_broker_set_down(m.mc, 1);
+    rd_kafka_mock_broker_set_down(f.m.mc, 1);
     tx = txn_inserts(t, 3, 4);
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), 0);
     memset(&err, 0, sizeof(err));
@@ -556,27 +575,21 @@ CDC_TEST(message_timeout_fails_run)
     T_EQ_INT(tx->pending, 0);
     cdc_txn_t *more = txn_inserts(t, 10, 1);
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, more, &err), -1);
-    rd_kafka_mock_broker_set_up(m.mc, 1);
-    cdc_sink_kafka_ops.destroy(snk);
+    rd_kafka_mock_broker_set_up(f.m.mc, 1);
+    kfx_close(&f);
     cdc_txn_destroy(more);
     cdc_txn_destroy(tx);
     cdc_txn_destroy(ok);
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 CDC_TEST(permanent_produce_error_fails_run)
 {
-    mock_t m;
-    mock_start(&m);
-    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
-    cdc_conf_t *conf = mkconf(&m, NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders", NULL))
         return;
-    cdc_table_t *t = orders_table("shop", "orders");
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.orders", 1, 1);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *tx = txn_inserts(t, 1, 1);
     cdc_err_t err;
 
@@ -584,7 +597,7 @@ CDC_TEST(permanent_produce_error_fails_run)
     T_EQ_INT(settle(snk, &tx, 1, 10000, &err), 0);
     cdc_txn_destroy(tx);
     rd_kafka_mock_push_request_errors(
-        m.mc, PRODUCE_API, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+        f.m.mc, PRODUCE_API, 1, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     tx = txn_inserts(t, 2, 3);
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), 0);
     memset(&err, 0, sizeof(err));
@@ -596,24 +609,18 @@ CDC_TEST(permanent_produce_error_fails_run)
     printf("# %s\n#   %s\n", err.msg, err.detail);
     cdc_sink_kafka_ops.flush(snk, 5000, &err);
     T_EQ_INT(tx->pending, 0);
-    cdc_sink_kafka_ops.destroy(snk);
+    kfx_close(&f);
     cdc_txn_destroy(tx);
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 CDC_TEST(fatal_idempotence_error_stops)
 {
-    mock_t m;
-    mock_start(&m);
-    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
-    cdc_conf_t *conf = mkconf(&m, NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders", NULL))
         return;
-    cdc_table_t *t = orders_table("shop", "orders");
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.orders", 1, 1);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *tx = txn_inserts(t, 1, 1);
     cdc_err_t err;
 
@@ -623,7 +630,7 @@ CDC_TEST(fatal_idempotence_error_stops)
     /* the broker claims a sequence gap: the idempotent producer can no
      * longer guarantee order, librdkafka raises a fatal error */
     rd_kafka_mock_push_request_errors(
-        m.mc, PRODUCE_API, 1, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+        f.m.mc, PRODUCE_API, 1, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
     tx = txn_inserts(t, 2, 3);
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), 0);
     memset(&err, 0, sizeof(err));
@@ -634,26 +641,20 @@ CDC_TEST(fatal_idempotence_error_stops)
     cdc_sink_kafka_ops.flush(snk, 5000, &err);
     T_EQ_INT(tx->pending, 0);
     T_EQ_INT(tx->failed, 1);
-    cdc_sink_kafka_ops.destroy(snk);
+    kfx_close(&f);
     cdc_txn_destroy(tx);
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 CDC_TEST(queue_full_blocks_reader_without_loss)
 {
-    mock_t m;
-    mock_start(&m);
-    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
-    rd_kafka_mock_broker_set_rtt(m.mc, 1, 20);
-    cdc_conf_t *conf = mkconf(&m, "kafka.queue.buffering.max.messages", "5",
-                              NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders",
+                 "kafka.queue.buffering.max.messages", "5", NULL))
         return;
-    cdc_table_t *t = orders_table("shop", "orders");
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.orders", 1, 1);
+    rd_kafka_mock_broker_set_rtt(f.m.mc, 1, 20);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *tx = txn_inserts(t, 1, 200);
     cdc_err_t err;
     cdc_sink_kafka_stats_t st;
@@ -668,89 +669,71 @@ CDC_TEST(queue_full_blocks_reader_without_loss)
     T_EQ_INT(tx->failed, 0);
 
     msg_t *ms = cdc_xcalloc(256, sizeof(*ms));
-    int n = consume(&m, "app.shop.orders", ms, 200, 256, 5000);
+    int n = consume(&f.m, "app.shop.orders", ms, 200, 256, 5000);
     T_EQ_INT(n, 200);
     for (int i = 0; i < n; i++)
         T_EQ_INT(json_int(ms[i].key, P_ID), i + 1);
     msgs_free(ms, n);
     free(ms);
-    cdc_sink_kafka_ops.destroy(snk);
+    kfx_close(&f);
     cdc_txn_destroy(tx);
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 CDC_TEST(stop_while_blocked_fails_txn)
 {
-    mock_t m;
-    mock_start(&m);
-    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
-    cdc_conf_t *conf = mkconf(&m, "kafka.queue.buffering.max.messages", "2",
-                              NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders",
+                 "kafka.queue.buffering.max.messages", "2", NULL))
         return;
-    cdc_table_t *t = orders_table("shop", "orders");
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.orders", 1, 1);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *tx = txn_inserts(t, 1, 10);
     cdc_err_t err;
 
     /* broker down and queue full: write blocks; SIGTERM must end it
      * with the txn marked failed (only part of it was produced) */
-    rd_kafka_mock_broker_set_down(m.mc, 1);
+    rd_kafka_mock_broker_set_down(f.m.mc, 1);
     cdc_pipeline_stop = 1;
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), -1);
     cdc_pipeline_stop = 0;
     T_EQ_INT(tx->failed, 1);
     T_EQ_INT(err.code, CDC_EXIT_UNAVAILABLE);
     T_ASSERT(strstr(err.msg, "stopped") != NULL);
-    rd_kafka_mock_broker_set_up(m.mc, 1);
+    rd_kafka_mock_broker_set_up(f.m.mc, 1);
     cdc_sink_kafka_ops.flush(snk, 10000, &err);
     T_EQ_INT(tx->pending, 0);
-    cdc_sink_kafka_ops.destroy(snk);
+    kfx_close(&f);
     cdc_txn_destroy(tx);
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 CDC_TEST(destroy_after_txns_freed)
 {
     /* the pipeline frees its txns before destroying the sink: delivery
      * reports served during destroy must not touch them */
-    mock_t m;
-    mock_start(&m);
-    cdc_conf_t *conf = mkconf(&m, NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders", NULL))
         return;
-    cdc_table_t *t = orders_table("shop", "orders");
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *tx = txn_inserts(t, 1, 50);
     cdc_err_t err;
 
-    rd_kafka_mock_broker_set_down(m.mc, 1);
+    rd_kafka_mock_broker_set_down(f.m.mc, 1);
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), 0);
     T_ASSERT(tx->pending > 0);
     cdc_txn_destroy(tx);
-    cdc_sink_kafka_ops.destroy(snk); /* flushes 2 s, purges the rest */
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
+    kfx_close(&f); /* the sink flushes 2 s, purges the rest */
 }
 
 CDC_TEST(message_larger_than_queue_is_an_error)
 {
-    mock_t m;
-    mock_start(&m);
-    cdc_conf_t *conf = mkconf(&m, "kafka.queue.buffering.max.kbytes", "1",
-                              NULL);
-    cdc_sink_t *snk = mksink(conf);
-    T_ASSERT(snk != NULL);
-    if (!snk)
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders",
+                 "kafka.queue.buffering.max.kbytes", "1", NULL))
         return;
-    cdc_table_t *t = orders_table("shop", "orders");
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
     cdc_txn_t *tx = cdc_txn_new();
     cdc_change_t *ch = cdc_txn_add(tx, CDC_OP_CREATE, t);
     char big[4000];
@@ -763,11 +746,8 @@ CDC_TEST(message_larger_than_queue_is_an_error)
     T_EQ_INT(tx->failed, 1);
     T_EQ_INT(tx->pending, 0);
     T_ASSERT(strstr(err.hint, "queue.buffering.max.kbytes") != NULL);
-    cdc_sink_kafka_ops.destroy(snk);
+    kfx_close(&f);
     cdc_txn_destroy(tx);
-    cdc_table_destroy(t);
-    cdc_conf_destroy(conf);
-    mock_stop(&m);
 }
 
 CDC_TEST(skipped_txn_is_delivered_at_once)
