@@ -18,6 +18,9 @@ extern const cdc_sink_ops_t cdc_sink_file_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_kafka_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_postgres_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_mysql_ops __attribute__((weak));
+extern const cdc_sink_ops_t cdc_sink_rabbitmq_ops __attribute__((weak));
+extern const cdc_sink_ops_t cdc_sink_mqtt_ops __attribute__((weak));
+extern const cdc_sink_ops_t cdc_sink_http_ops __attribute__((weak));
 
 static const cdc_source_ops_t *sources(int i)
 {
@@ -31,7 +34,8 @@ static const cdc_sink_ops_t *sinks(int i)
 {
     const cdc_sink_ops_t *all[] = {&cdc_sink_stdout_ops, &cdc_sink_file_ops,
                                    &cdc_sink_kafka_ops, &cdc_sink_postgres_ops,
-                                   &cdc_sink_mysql_ops};
+                                   &cdc_sink_mysql_ops, &cdc_sink_rabbitmq_ops,
+                                   &cdc_sink_mqtt_ops, &cdc_sink_http_ops};
     return i < (int)(sizeof(all) / sizeof(all[0])) ? all[i] : (void *)-1;
 }
 

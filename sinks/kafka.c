@@ -50,6 +50,9 @@
  *
  * Producer defaults (each overridable with kafka.<property>):
  *   enable.idempotence=true acks=all compression.type=zstd.
+ *
+ * Topics are created by the broker on first use (auto-creation) unless a
+ * kafka.topic_* setting asks for explicit settings (kafka_topics.c).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -98,6 +101,7 @@ typedef struct kafka_sink {
     int64_t msg_timeout_ms;
     int64_t qmax_msgs;
     int64_t qmax_kb;
+    cdc_kafka_topic_spec_t tspec; /* kafka.topic_* */
     cdc_env_opts_t eo;
 
     topic_ent_t **tab; /* topic handle cache by (db, table) */
@@ -266,6 +270,10 @@ static rd_kafka_topic_t *topic_get(kafka_sink_t *s, const cdc_table_t *tbl,
         cdc_err_hint(err, "change kafka.topic (now \"%s\")", s->tmpl);
         goto fail;
     }
+    if (s->tspec.create &&
+        cdc_kafka_topic_create(s->rk, name.p, &s->tspec, s->msg_timeout_ms,
+                               err) < 0)
+        goto fail;
     rkt = rd_kafka_topic_new(s->rk, name.p, NULL);
     if (!rkt) {
         cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
@@ -787,7 +795,8 @@ static int conf_prop(rd_kafka_conf_t *kc, const cdc_conf_t *conf,
 static int is_reserved(const char *k)
 {
     return !strcmp(k, "brokers") || !strcmp(k, "topic") ||
-           !strcmp(k, "tombstones") || !strcmp(k, "key");
+           !strcmp(k, "tombstones") || !strcmp(k, "key") ||
+           !strncmp(k, "topic_", 6);
 }
 
 static int parse_i64(const char *v, int64_t *out)
@@ -846,6 +855,8 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
         goto fail;
     if (cdc_conf_get_bool(conf, "kafka.tombstones", 0, &s->tombstones,
                           err) < 0)
+        goto fail;
+    if (cdc_kafka_topic_spec_read(conf, &s->tspec, err) < 0)
         goto fail;
     v = cdc_conf_get(conf, "kafka.key", "pk");
     if (!strcmp(v, "pk"))

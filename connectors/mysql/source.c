@@ -13,7 +13,8 @@
  * committed transactions into a bounded queue; next() pops from it with a
  * timeout.  A full queue blocks the reader (back-pressure); the server's
  * heartbeats keep the idle connection alive and a socket read timeout of
- * three heartbeat periods detects a dead server.
+ * mysql.heartbeat_s detects a dead server or a half-open link (see
+ * hb_settings()).
  *
  * Reconnect: a lost connection (server restart, network) is re-opened by
  * the reader with capped, jittered backoff (0.5 s doubling to 30 s) and
@@ -28,6 +29,15 @@
  * A purged binlog (error 1236) stops with CDC_EXIT_NORESUME; the source
  * never skips ahead.
  *
+ * Failover: with several servers (mysql.hosts, or host:port,host:port in
+ * mysql.dsn), a reconnect that cannot reach the current server tries the
+ * others; one is followed only when failover.c accepts it (writable, its
+ * binlog holds every delivered GTID), and the dump resumes there at the
+ * GTID state.  A writable server lacking delivered GTIDs stops the source
+ * with CDC_EXIT_NORESUME naming the missing range (MariaDB; for MySQL
+ * the GTID-set check is there, but resuming on another server needs
+ * GTID auto-positioning, which this source does not do: also exit 3).
+ *
  * MariaDB JSON columns are LONGTEXT with a CHECK (json_valid(`col`))
  * constraint; on the first change of a table the reader looks them up in
  * information_schema.CHECK_CONSTRAINTS (cached per table id, flushed on
@@ -39,7 +49,8 @@
  * or mysql.host/port/user/password (override the DSN's parts),
  * mysql.server_id (default 4000 + FNV-1a(application_id) % 100000),
  * mysql.from (now|beginning|FILE:POS|GTID state, default now),
- * mysql.heartbeat_ms (5000), mysql.ssl.mode
+ * mysql.heartbeat_s (detection timeout, 5), mysql.heartbeat_ms (period
+ * asked of the server, mysql.heartbeat_s / 4), mysql.ssl.mode
  * (disabled|preferred|required|verify_ca|verify_identity, default
  * preferred), mysql.ssl.ca/cert/key, mysql.reconnect (true),
  * mysql.queue_txns (128), mysql.queue_mb (4), mysql.connect_timeout_ms
@@ -72,6 +83,7 @@
 #include "cdc/plugin.h"
 #include "cdc/metrics.h"
 #include "connectors/mysql/binlog.h"
+#include "connectors/mysql/failover.h"
 
 /* metrics are optional for the tests that link only part of libcdc */
 #pragma weak cdc_metrics_source_state
@@ -110,13 +122,19 @@ typedef struct mysql_src {
     unsigned port;
     uint32_t server_id;
     char *from;
-    int64_t heartbeat_ms;
+    int64_t heartbeat_ms;     /* period the server is asked for */
+    int64_t silent_ms;        /* mysql.heartbeat_s: no packet for this long
+                                 = the link is dead */
     int64_t connect_timeout_ms;
     int ssl_mode;
     char *ssl_ca, *ssl_cert, *ssl_key;
     char *app_id;
     char report_host[61];
     int reconnect;
+    cdc_my_host_t *hosts;  /* the servers to fail over between; [0] first */
+    int nhosts;
+    int cur_host;          /* index of the server followed now */
+    int follow_ro;         /* mysql.failover_read_only */
     int qcap;
     int skip_own;      /* mysql.skip_own: drop our sinks' transactions */
     size_t qmax_bytes;
@@ -134,6 +152,7 @@ typedef struct mysql_src {
     cdc_pos_t resume;     /* position after the last txn pushed */
     int first_packet;
     uint64_t events;
+    int64_t last_packet_ms;  /* when the last packet arrived */
 
     /* JSON column cache (MariaDB) */
     json_tab_t *jt;
@@ -460,6 +479,7 @@ static void src_free(mysql_src_t *src)
     free(src->ssl_cert);
     free(src->ssl_key);
     free(src->app_id);
+    cdc_my_hosts_free(src->hosts, src->nhosts);
     pthread_mutex_destroy(&src->mu);
     pthread_cond_destroy(&src->cv_put);
     pthread_cond_destroy(&src->cv_take);
@@ -479,6 +499,84 @@ static int conf_int(const cdc_conf_t *conf, const char *key, int64_t def,
         return -1;
     }
     return 0;
+}
+
+/*
+ * Heartbeats.  mysql.heartbeat_s (default 5) is how long the binlog link
+ * may stay silent (no event, no heartbeat) before it counts as dead and
+ * is reconnected; it is the socket read timeout of the dump connection,
+ * so a half-open link (a peer that stopped answering without closing) is
+ * noticed within it.  The server is asked for a heartbeat every
+ * mysql.heartbeat_ms (default a quarter of the timeout), which must be at
+ * most half of it.  Given mysql.heartbeat_ms alone, the timeout is three
+ * periods (rounded up to whole seconds), as before mysql.heartbeat_s.
+ */
+static int hb_settings(mysql_src_t *src, const cdc_conf_t *conf,
+                       cdc_err_t *err)
+{
+    int64_t s = 5;
+    int has_s = cdc_conf_get(conf, "mysql.heartbeat_s", NULL) != NULL;
+    int has_ms = cdc_conf_get(conf, "mysql.heartbeat_ms", NULL) != NULL;
+
+    if (has_s && conf_int(conf, "mysql.heartbeat_s", 5, 1, 3600, &s, err) < 0)
+        return -1;
+    if (has_ms) {
+        if (conf_int(conf, "mysql.heartbeat_ms", 5000, 100, 3600000,
+                     &src->heartbeat_ms, err) < 0)
+            return -1;
+        if (!has_s)
+            s = (src->heartbeat_ms * 3 + 999) / 1000;
+    } else {
+        src->heartbeat_ms = s * 1000 / 4;
+    }
+    src->silent_ms = (s < 2 && !has_s ? 2 : s) * 1000;
+    if (src->heartbeat_ms * 2 > src->silent_ms) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql.heartbeat_ms = %" PRId64 " is more than half of "
+                    "mysql.heartbeat_s = %" PRId64,
+                    src->heartbeat_ms, s);
+        cdc_err_hint(err, "leave mysql.heartbeat_ms unset (a quarter of "
+                          "mysql.heartbeat_s) or lower it");
+        return -1;
+    }
+    return 0;
+}
+
+/* mysql.dsn, whose host part may list several servers: the first is
+ * parsed as usual, the others go to the failover list. */
+static int parse_dsn_hosts(mysql_src_t *src, const char *dsn, cdc_err_t *err)
+{
+    char *first = NULL;
+    int rc;
+    if (cdc_my_dsn_hosts(dsn, &first, &src->hosts, &src->nhosts, err) < 0)
+        return -1;
+    rc = parse_dsn(src, first ? first : dsn, err);
+    free(first);
+    return rc;
+}
+
+/* The failover list: the configured server first, then the DSN's other
+ * hosts and mysql.hosts (without repeats of the first). */
+static int hosts_config(mysql_src_t *src, const cdc_conf_t *conf,
+                        cdc_err_t *err)
+{
+    cdc_my_host_t *all = NULL;
+    int n = 0;
+    const char *v = cdc_conf_get(conf, "mysql.hosts", NULL);
+
+    cdc_my_hosts_add(&all, &n, src->host, src->port);
+    for (int i = 0; i < src->nhosts; i++)
+        cdc_my_hosts_add(&all, &n, src->hosts[i].host, src->hosts[i].port);
+    if (v && *v && cdc_my_hosts_parse(v, src->port, &all, &n, err) < 0) {
+        cdc_my_hosts_free(all, n);
+        return -1;
+    }
+    cdc_my_hosts_free(src->hosts, src->nhosts);
+    src->hosts = all;
+    src->nhosts = n;
+    src->cur_host = 0;
+    return cdc_conf_get_bool(conf, "mysql.failover_read_only", 0,
+                             &src->follow_ro, err);
 }
 
 static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
@@ -514,7 +612,7 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
         src->ssl_mode = m;
     }
     v = cdc_conf_get(conf, "mysql.dsn", NULL);
-    if (v && *v && parse_dsn(src, v, err) < 0)
+    if (v && *v && parse_dsn_hosts(src, v, err) < 0)
         goto fail;
     if ((v = cdc_conf_get(conf, "mysql.host", NULL)) && *v)
         set_str(&src->host, v);
@@ -529,6 +627,8 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
             goto fail;
         src->port = (unsigned)iv;
     }
+    if (hosts_config(src, conf, err) < 0)
+        goto fail;
     set_str(&src->ssl_ca, cdc_conf_get(conf, "mysql.ssl.ca", NULL));
     set_str(&src->ssl_cert, cdc_conf_get(conf, "mysql.ssl.cert", NULL));
     set_str(&src->ssl_key, cdc_conf_get(conf, "mysql.ssl.key", NULL));
@@ -551,8 +651,7 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (check_from(v, err) < 0)
         goto fail;
     src->from = cdc_xstrdup(v);
-    if (conf_int(conf, "mysql.heartbeat_ms", 5000, 100, 3600000,
-                 &src->heartbeat_ms, err) < 0)
+    if (hb_settings(src, conf, err) < 0)
         goto fail;
     if (conf_int(conf, "mysql.connect_timeout_ms", 10000, 100, 3600000,
                  &src->connect_timeout_ms, err) < 0)
@@ -1350,13 +1449,11 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
                        cdc_err_t *err)
 {
     char sql[2600];
-    unsigned rt = (unsigned)((src->heartbeat_ms * 3 + 999) / 1000);
+    unsigned rt = (unsigned)(src->silent_ms / 1000);
     const char *fname = by_gtid ? "" : pos->file;
     unsigned long start = by_gtid ? 4 : (unsigned long)pos->offset;
     unsigned int sid = src->server_id, flags = 0;
 
-    if (rt < 2)
-        rt = 2;
     src->repl = my_connect_mode(src, rt, err);
     if (!src->repl)
         return -1;
@@ -1405,6 +1502,7 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
     src->repl_fd = (int)mysql_get_socket(src->repl);
     pthread_mutex_unlock(&src->mu);
     src->first_packet = 1;
+    src->last_packet_ms = now_ms();
 
     /* a fresh decoder per connection: a group cut by a disconnect is
      * dropped and re-read whole */
@@ -1489,6 +1587,17 @@ static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
                               "run a backfill (autoglm-cdc backfill) and "
                               "reset the offsets (autoglm-cdc offsets "
                               "reset)");
+        return -1;
+    }
+    if (e == CR_SERVER_LOST &&
+        now_ms() - src->last_packet_ms >= src->silent_ms - 250) {
+        /* the read timeout: neither events nor heartbeats arrived */
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                    "binlog link to %s:%u silent: no event or heartbeat for "
+                    "%" PRId64 " s (mysql.heartbeat_s)",
+                    src->host, src->port, src->silent_ms / 1000);
+        cdc_err_hint(err, "the server or the network stopped answering; the "
+                          "source reconnects and resumes at %s", where);
         return -1;
     }
     return my_fail(src, m, err, "binlog stream lost");
@@ -1598,6 +1707,7 @@ static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
         }
         return stream_error(src, by_gtid, err);
     }
+    src->last_packet_ms = now_ms();
     p = src->repl->net.read_pos;
     if (p[0] == 0xFE && len < 9) {
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
@@ -1693,6 +1803,153 @@ static int nap(mysql_src_t *src, int ms)
     return stop;
 }
 
+/*
+ * Another server of the list that failover.c accepts for the GTID state
+ * ckpt ("" = none yet: any writable one).  Returns its index with *mp
+ * connected to it; -1 with err: CDC_EXIT_NORESUME for a server that lacks
+ * delivered GTIDs, else none is acceptable now (err untouched).
+ */
+static int pick_host(mysql_src_t *src, const char *ckpt, MYSQL **mp,
+                     cdc_err_t *err)
+{
+    for (int i = 0; i < src->nhosts; i++) {
+        char *host = src->host, name[300], why[400] = "";
+        unsigned port = src->port;
+        cdc_err_t e;
+        MYSQL *m;
+        int rc, maria;
+
+        if (i == src->cur_host)
+            continue;
+        snprintf(name, sizeof name, "%s:%u", src->hosts[i].host,
+                 src->hosts[i].port);
+        src->host = src->hosts[i].host; /* borrowed while probing */
+        src->port = src->hosts[i].port;
+        m = my_connect_mode(src, 30, &e);
+        src->host = host;
+        src->port = port;
+        if (!m) {
+            CDC_INFO(FAC, "failover candidate %s unreachable: %s", name,
+                     e.msg);
+            continue;
+        }
+        maria = strstr(mysql_get_server_info(m), "MariaDB") != NULL;
+        rc = cdc_my_candidate_check(m, maria, name, ckpt, src->follow_ro,
+                                    why, sizeof why, &e);
+        if (rc == 0) {
+            *mp = m;
+            return i;
+        }
+        mysql_close(m);
+        if (rc < 0 && e.code == CDC_EXIT_NORESUME) {
+            *err = e;
+            return -1;
+        }
+        CDC_INFO(FAC, "failover candidate %s not taken: %s", name,
+                 rc > 0 ? why : e.msg);
+    }
+    return -1;
+}
+
+/* Make server i of the list the current one. */
+static void switch_host(mysql_src_t *src, int i)
+{
+    CDC_WARN(FAC, "failing over from %s:%u to %s:%u at GTID state '%s'",
+             src->host, src->port, src->hosts[i].host, src->hosts[i].port,
+             src->resume.gtid);
+    set_str(&src->host, src->hosts[i].host);
+    src->port = src->hosts[i].port;
+    src->cur_host = i;
+    if (src->meta) { /* reconnected to the new server on demand */
+        mysql_close(src->meta);
+        src->meta = NULL;
+    }
+}
+
+/*
+ * Follow another server of the list (the current one is unreachable).
+ * Returns 0 streaming from it, -1 with err: the original (retriable)
+ * error when none is acceptable yet, or CDC_EXIT_NORESUME.
+ */
+static int failover(mysql_src_t *src, int *by_gtid, cdc_err_t *err)
+{
+    MYSQL *m = NULL;
+    int i = pick_host(src, src->resume.gtid, &m, err);
+    if (i < 0)
+        return -1;
+    mysql_close(m);
+    if (!src->mariadb) {
+        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                    "cannot follow the MySQL primary to %s:%u: resuming on "
+                    "another server needs GTID auto-positioning, which "
+                    "this source does not do",
+                    src->hosts[i].host, src->hosts[i].port);
+        cdc_err_hint(err, "find the binlog file:pos of GTID set '%s' on "
+                          "that server and store it with autoglm-cdc "
+                          "offsets set, then restart with mysql.dsn naming "
+                          "it",
+                     src->resume.gtid);
+        return -1;
+    }
+    switch_host(src, i);
+    *by_gtid = 1;
+    return stream_open(src, &src->resume, 1, err);
+}
+
+/* start(): the configured server, else another of the list that holds
+ * the checkpoint's GTIDs (the tool restarted after a failover). */
+static MYSQL *start_connect(mysql_src_t *src, const cdc_pos_t *resume,
+                            cdc_err_t *err)
+{
+    MYSQL *m = my_connect_mode(src, 30, err);
+    int i;
+    if (m || src->nhosts < 2 || !(err->flags & CDC_ERR_F_RETRIABLE))
+        return m;
+    if (resume)
+        src->resume = *resume; /* for the log line of switch_host */
+    i = pick_host(src, resume ? resume->gtid : "", &m, err);
+    if (i < 0)
+        return NULL;
+    if (resume && resume->file[0] &&
+        !strstr(mysql_get_server_info(m), "MariaDB")) {
+        mysql_close(m);
+        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                    "cannot resume on MySQL server %s:%u: the checkpoint's "
+                    "file:pos belongs to another server",
+                    src->hosts[i].host, src->hosts[i].port);
+        cdc_err_hint(err, "store that server's file:pos for GTID set '%s' "
+                          "with autoglm-cdc offsets set",
+                     resume->gtid);
+        return NULL;
+    }
+    switch_host(src, i);
+    return m;
+}
+
+/* Reconnect: the current server, else (several configured) another. */
+static int reopen(mysql_src_t *src, int *by_gtid, cdc_err_t *err)
+{
+    if (stream_open(src, &src->resume, *by_gtid, err) == 0)
+        return 0;
+    if (src->nhosts < 2 || !(err->flags & CDC_ERR_F_RETRIABLE) ||
+        !src->resume.gtid[0])
+        return -1;
+    return failover(src, by_gtid, err);
+}
+
+/* The source state for /readyz while reconnecting: why the link was
+ * lost and, after a failed attempt, why the attempt failed. */
+static void attempt_state(const char *why, int attempt, const cdc_err_t *err)
+{
+    char msg[sizeof err->msg * 2 + 64];
+    if (attempt == 1 || !strcmp(why, err->msg))
+        snprintf(msg, sizeof msg, "%s", why);
+    else
+        snprintf(msg, sizeof msg, "%s; reconnect attempt %d failed: %s",
+                 why, attempt - 1, err->msg);
+    cdc_metrics_source_state(0, msg);
+}
+
 static void *reader_main(void *arg)
 {
     mysql_src_t *src = arg;
@@ -1717,7 +1974,10 @@ static void *reader_main(void *arg)
         }
         /* reconnect with capped, jittered backoff */
         int backoff = BACKOFF_MIN_MS, attempt = 0;
+        char why[sizeof err.msg];
         stream_close(src);
+        /* /readyz keeps the cause of the loss, plus the last attempt's */
+        snprintf(why, sizeof why, "%s", err.msg);
         for (;;) {
             char where[1400];
             int ms = backoff / 2 + (int)(rand_r(&seed) % (unsigned)(backoff / 2 + 1));
@@ -1725,12 +1985,12 @@ static void *reader_main(void *arg)
             CDC_WARN(FAC, "%s; reconnecting in %d ms (attempt %d)", err.msg,
                      ms, attempt);
             if (cdc_metrics_source_state)
-                cdc_metrics_source_state(0, err.msg);
+                attempt_state(why, attempt, &err);
             if (nap(src, ms))
                 goto out;
             by_gtid = use_gtid(src, &src->resume);
             pos_str(src, &src->resume, by_gtid, where, sizeof where);
-            if (stream_open(src, &src->resume, by_gtid, &err) == 0) {
+            if (reopen(src, &by_gtid, &err) == 0) {
                 CDC_INFO(FAC, "reconnected to %s:%u, resuming at %s",
                          src->host, src->port, where);
                 if (cdc_metrics_source_state) {
@@ -1869,7 +2129,7 @@ static int my_start(cdc_source_t *base, const cdc_pos_t *resume,
                     "mysql source started twice");
         return -1;
     }
-    src->meta = my_connect_mode(src, 30, err);
+    src->meta = start_connect(src, resume, err);
     if (!src->meta)
         return -1;
     if (preflight(src, src->meta, &st, 1, err) < 0)

@@ -20,6 +20,14 @@
  *     tables change);
  *   - a resumed run skips transactions whose end LSN is not beyond the
  *     checkpoint (the server may re-send them).
+ *
+ * Liveness (half-open links): every postgres.status_interval_s the status
+ * update asks the server for an immediate reply.  When nothing at all has
+ * arrived for postgres.timeout_s and a request has been unanswered for at
+ * least one interval, the link counts as dead and next() fails with a
+ * retriable error (the pipeline reconnects).  The replication session
+ * sets wal_sender_timeout to the same timeout, so the server ends its
+ * side of a dead link and frees the slot in that time too.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,7 +52,6 @@
 #define SESSION_OPTIONS                                                     \
     "-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC "           \
     "-c extra_float_digits=3 -c bytea_output=hex"
-#define STATUS_INTERVAL_US INT64_C(10000000)
 
 typedef struct pg_source {
     cdc_source_t base; /* must be first */
@@ -69,6 +76,11 @@ typedef struct pg_source {
     int64_t next_heartbeat_us;
     int64_t last_status_us;
     int status_now;
+    int64_t status_interval_us; /* postgres.status_interval_s */
+    int64_t timeout_us;         /* postgres.timeout_s, 0 = off */
+    int64_t last_recv_us;       /* last CopyData message from the server */
+    int64_t asked_us;           /* first unanswered reply request, 0 none */
+    int slot_failover;          /* postgres.slot_failover (PG 17+) */
 } pg_source_t;
 
 static int64_t mono_us(void)
@@ -145,6 +157,38 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* postgres.status_interval_s (10) and postgres.timeout_s (30, 0 = off;
+ * at least twice the interval). */
+static int liveness_settings(pg_source_t *src, const cdc_conf_t *conf,
+                             cdc_err_t *err)
+{
+    int64_t iv, to;
+    if (cdc_conf_get_int(conf, "postgres.status_interval_s", 10, &iv, err) ||
+        cdc_conf_get_int(conf, "postgres.timeout_s", 30, &to, err))
+        return -1;
+    if (iv < 1 || iv > 3600) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "postgres.status_interval_s = %" PRId64
+                    " is out of range",
+                    iv);
+        cdc_err_hint(err, "use 1 to 3600 seconds");
+        return -1;
+    }
+    if (to != 0 && (to < 2 * iv || to > 86400)) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "postgres.timeout_s = %" PRId64 " must be 0 (off) or "
+                    "from twice postgres.status_interval_s (%" PRId64
+                    ") to 86400",
+                    to, 2 * iv);
+        cdc_err_hint(err, "raise postgres.timeout_s or lower "
+                          "postgres.status_interval_s");
+        return -1;
+    }
+    src->status_interval_us = iv * 1000000;
+    src->timeout_us = to * 1000000;
+    return 0;
+}
+
 static cdc_source_t *pg_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     pg_source_t *src = cdc_xcalloc(1, sizeof(*src));
@@ -163,6 +207,10 @@ static cdc_source_t *pg_create(const cdc_conf_t *conf, cdc_err_t *err)
     src->from = cdc_xstrdup(from);
     if (cdc_conf_get_int(conf, "postgres.heartbeat_ms", 0, &src->heartbeat_ms,
                          err))
+        goto fail;
+    if (liveness_settings(src, conf, err) ||
+        cdc_conf_get_bool(conf, "postgres.slot_failover", 1,
+                          &src->slot_failover, err) < 0)
         goto fail;
     if (!src->dsn[0]) {
         cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
@@ -209,6 +257,7 @@ static PGconn *pg_connect(pg_source_t *src, int replication, cdc_err_t *err)
     char *perr = NULL;
     int n = 0, has_root = 0, has_mode = getenv("PGSSLMODE") != NULL;
     const char *user_opts = "";
+    char wst[64] = "";
 
     ci = PQconninfoParse(src->dsn, &perr);
     if (!ci) {
@@ -226,7 +275,12 @@ static PGconn *pg_connect(pg_source_t *src, int replication, cdc_err_t *err)
         if (!strcmp(o->keyword, "sslmode") && o->val && *o->val)
             has_mode = 1;
     }
-    snprintf(opts, sizeof(opts), "%s %s", SESSION_OPTIONS, user_opts);
+    /* the server drops a dead replication link (and frees the slot)
+     * after our own timeout */
+    if (replication && src->timeout_us)
+        snprintf(wst, sizeof(wst), " -c wal_sender_timeout=%" PRId64 "s",
+                 src->timeout_us / 1000000);
+    snprintf(opts, sizeof(opts), "%s%s %s", SESSION_OPTIONS, wst, user_opts);
     PQconninfoFree(ci);
 
     kw[n] = "dbname", val[n++] = src->dsn;
@@ -602,6 +656,67 @@ out:
     return rc;
 }
 
+/*
+ * An existing slot: invalidated (WAL removed past max_slot_wal_keep_size,
+ * conflict on a standby, ...) is CDC_EXIT_NORESUME; on 17+ a slot
+ * without failover gets it (postgres.slot_failover).
+ */
+static int slot_health(pg_source_t *src, const cdc_pos_t *resume,
+                       cdc_err_t *err)
+{
+    const char *p[1] = {src->slot};
+    int v17 = src->server_version >= 170000;
+    PGresult *r;
+
+    if (src->server_version < 130000)
+        return 0;
+    r = q(src->sql, err,
+          v17 ? "SELECT wal_status, invalidation_reason, failover, synced "
+                "FROM pg_replication_slots WHERE slot_name = $1"
+              : "SELECT wal_status, NULL, NULL, NULL "
+                "FROM pg_replication_slots WHERE slot_name = $1",
+          1, p);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 1 &&
+        (!strcmp(PQgetvalue(r, 0, 0), "lost") || !PQgetisnull(r, 0, 1))) {
+        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                    "postgres: replication slot %s is invalidated (%s)%s",
+                    src->slot,
+                    PQgetisnull(r, 0, 1) ? "wal_status lost"
+                                         : PQgetvalue(r, 0, 1),
+                    resume ? ": the changes after the checkpoint are gone"
+                           : "");
+        cdc_err_detail(err, "the server removed WAL the slot still needed "
+                            "(max_slot_wal_keep_size exceeded, or a "
+                            "conflict on a standby)");
+        cdc_err_hint(err, "drop the slot (SELECT pg_drop_replication_slot("
+                          "'%s')), delete the checkpoint in --state-dir, "
+                          "restart (a new slot is created) and backfill the "
+                          "captured tables",
+                     src->slot);
+        PQclear(r);
+        return -1;
+    }
+    if (v17 && src->slot_failover && PQntuples(r) == 1 &&
+        !strcmp(PQgetvalue(r, 0, 2), "f") && strcmp(PQgetvalue(r, 0, 3), "t")) {
+        char cmd[160];
+        PGresult *a;
+        snprintf(cmd, sizeof(cmd), "ALTER_REPLICATION_SLOT \"%s\" (FAILOVER)",
+                 src->slot);
+        a = PQexec(src->repl, cmd);
+        if (PQresultStatus(a) == PGRES_COMMAND_OK)
+            CDC_INFO(FAC, "slot %s now has failover on (synchronized to "
+                          "standbys)", src->slot);
+        else
+            CDC_WARN(FAC, "cannot turn failover on for slot %s: %s",
+                     src->slot, pqerr(src->repl));
+        PQclear(a);
+    }
+    PQclear(r);
+    return 0;
+}
+
 /* Looks up the slot; creates it when missing and not resuming. */
 static int ensure_slot(pg_source_t *src, const cdc_pos_t *resume,
                        uint64_t *confirmed_flush, cdc_err_t *err)
@@ -643,7 +758,7 @@ static int ensure_slot(pg_source_t *src, const cdc_pos_t *resume,
             parse_lsn(PQgetvalue(r, 0, 4), confirmed_flush);
         }
         PQclear(r);
-        return rc;
+        return rc ? rc : slot_health(src, resume, err);
     }
     PQclear(r);
     if (resume) {
@@ -651,21 +766,28 @@ static int ensure_slot(pg_source_t *src, const cdc_pos_t *resume,
                     "postgres: replication slot %s does not exist, cannot "
                     "resume from checkpoint LSN %X/%X",
                     src->slot, LSN_ARGS(resume->lsn));
-        cdc_err_detail(err, "the slot was dropped (or invalidated); the WAL "
-                            "after the checkpoint is gone for this consumer");
+        cdc_err_detail(err, "the slot was dropped, or this server is a new "
+                            "primary after a failover that did not carry "
+                            "the slot over (PostgreSQL before 17, or a slot "
+                            "without failover); the changes after the "
+                            "checkpoint cannot be read here");
         cdc_err_hint(err, "re-create the slot (delete the checkpoint in "
                           "--state-dir and restart, which creates slot %s) "
                           "and backfill the captured tables",
                      src->slot);
         return -1;
     }
-    /* CREATE_REPLICATION_SLOT on the walsender connection */
+    /* CREATE_REPLICATION_SLOT on the walsender connection; from 17 on a
+     * failover slot, synchronized to standbys (sync_replication_slots) */
     char cmd[256];
     if (src->server_version >= 150000)
         snprintf(cmd, sizeof(cmd),
                  "CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput "
-                 "(SNAPSHOT 'nothing')",
-                 src->slot);
+                 "(SNAPSHOT 'nothing'%s)",
+                 src->slot,
+                 src->server_version >= 170000 && src->slot_failover
+                     ? ", FAILOVER"
+                     : "");
     else
         snprintf(cmd, sizeof(cmd),
                  "CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput "
@@ -680,8 +802,11 @@ static int ensure_slot(pg_source_t *src, const cdc_pos_t *resume,
         return -1;
     }
     parse_lsn(PQgetvalue(r, 0, 1), confirmed_flush);
-    CDC_INFO(FAC, "created replication slot %s at %X/%X", src->slot,
-             LSN_ARGS(*confirmed_flush));
+    CDC_INFO(FAC, "created replication slot %s at %X/%X%s", src->slot,
+             LSN_ARGS(*confirmed_flush),
+             src->server_version >= 170000 && src->slot_failover
+                 ? " (failover: synchronized to standbys)"
+                 : "");
     PQclear(r);
     return 0;
 }
@@ -748,6 +873,17 @@ static int pg_start(cdc_source_t *base, const cdc_pos_t *resume,
     r = PQexec(src->repl, cmd);
     if (PQresultStatus(r) != PGRES_COPY_BOTH) {
         int gone = PQstatus(src->repl) != CONNECTION_OK;
+        const char *m = PQerrorMessage(src->repl);
+        if (strstr(m, "can no longer") || strstr(m, "invalidated")) {
+            cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                        "postgres: replication slot %s is invalidated: %s",
+                        src->slot, pqerr(src->repl));
+            cdc_err_hint(err, "drop the slot, delete the checkpoint in "
+                              "--state-dir, restart and backfill the "
+                              "captured tables");
+            PQclear(r);
+            return -1;
+        }
         cdc_err_set(err, gone ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
                     gone || strstr(PQerrorMessage(src->repl), "is active")
                         ? CDC_ERR_F_RETRIABLE
@@ -762,7 +898,9 @@ static int pg_start(cdc_source_t *base, const cdc_pos_t *resume,
     CDC_INFO(FAC, "streaming from slot %s at %X/%X (proto_version %d, "
                   "publication %s)",
              src->slot, LSN_ARGS(start), src->proto, src->publication);
-    src->next_status_us = mono_us() + STATUS_INTERVAL_US;
+    src->next_status_us = mono_us() + src->status_interval_us;
+    src->last_recv_us = mono_us();
+    src->asked_us = 0;
     src->next_heartbeat_us =
         src->heartbeat_ms > 0 ? mono_us() + src->heartbeat_ms * 1000 : 0;
     return 0;
@@ -786,7 +924,8 @@ static uint64_t get64(const uint8_t *p)
     return v;
 }
 
-static int send_status(pg_source_t *src, cdc_err_t *err)
+/* ask: request an immediate reply (the periodic liveness probe) */
+static int send_status(pg_source_t *src, int ask, cdc_err_t *err)
 {
     uint8_t m[1 + 8 * 4 + 1];
     int64_t pgnow = cdc_now_us() - CDC_PG_EPOCH_OFFSET_US;
@@ -796,15 +935,29 @@ static int send_status(pg_source_t *src, cdc_err_t *err)
     put64(m + 9, src->flush);
     put64(m + 17, src->flush);
     put64(m + 25, (uint64_t)pgnow);
-    m[33] = 0;
+    m[33] = ask ? 1 : 0;
     if (PQputCopyData(src->repl, (const char *)m, sizeof(m)) <= 0 ||
         PQflush(src->repl) < 0)
         return lost(src->repl, err, "sending standby status update failed");
     CDC_DEBUG(FAC, "status update: flush %X/%X", LSN_ARGS(src->flush));
     src->last_status_us = mono_us();
-    src->next_status_us = src->last_status_us + STATUS_INTERVAL_US;
+    src->next_status_us = src->last_status_us + src->status_interval_us;
     src->status_now = 0;
+    if (ask && !src->asked_us)
+        src->asked_us = src->last_status_us;
     return 0;
+}
+
+/* When the link counts as dead unless something arrives (see the
+ * header); 0 = no deadline. */
+static int64_t silent_deadline(const pg_source_t *src)
+{
+    int64_t a, b;
+    if (!src->timeout_us || !src->asked_us)
+        return 0;
+    a = src->last_recv_us + src->timeout_us;
+    b = src->asked_us + src->status_interval_us;
+    return a > b ? a : b;
 }
 
 static int heartbeat(pg_source_t *src)
@@ -895,7 +1048,7 @@ static int pg_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
     for (;;) {
         int64_t t = mono_us();
         if ((src->status_now || t >= src->next_status_us) &&
-            send_status(src, err))
+            send_status(src, t >= src->next_status_us, err))
             return -1;
         if (src->next_heartbeat_us && t >= src->next_heartbeat_us)
             heartbeat(src);
@@ -903,6 +1056,8 @@ static int pg_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
         char *buf = NULL;
         int n = PQgetCopyData(src->repl, &buf, 1);
         if (n > 0) {
+            src->last_recv_us = mono_us();
+            src->asked_us = 0;
             int rc = handle_copydata(src, (const uint8_t *)buf, n, out, err);
             PQfreemem(buf);
             if (rc < 0)
@@ -925,7 +1080,7 @@ static int pg_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
             return lost(src->repl, err, "reading the replication stream");
         /* n == 0: nothing buffered, wait for the socket */
         if (t >= deadline) {
-            if (src->status_now && send_status(src, err))
+            if (src->status_now && send_status(src, 0, err))
                 return -1;
             return CDC_SRC_IDLE;
         }
@@ -934,6 +1089,9 @@ static int pg_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
             until = src->next_status_us;
         if (src->next_heartbeat_us && src->next_heartbeat_us < until)
             until = src->next_heartbeat_us;
+        int64_t silent = silent_deadline(src);
+        if (silent && silent < until)
+            until = silent;
         int wait_ms = (int)((until - t + 999) / 1000);
         struct pollfd pfd = {PQsocket(src->repl), POLLIN, 0};
         if (pfd.fd < 0)
@@ -943,6 +1101,17 @@ static int pg_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
             return lost(src->repl, err, "poll failed");
         if (pr < 0) /* a signal: let the pipeline look at its flags */
             return CDC_SRC_IDLE;
+        if (pr == 0 && silent && mono_us() >= silent) {
+            cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                        "postgres: replication link silent: nothing from "
+                        "the server for %" PRId64 " s although a reply was "
+                        "requested (postgres.timeout_s)",
+                        (mono_us() - src->last_recv_us) / 1000000);
+            cdc_err_hint(err, "the server or the network stopped answering; "
+                              "the pipeline reconnects and resumes from the "
+                              "last confirmed position");
+            return -1;
+        }
         if (pr > 0 && !PQconsumeInput(src->repl))
             return lost(src->repl, err, "reading the replication stream");
     }
@@ -958,8 +1127,12 @@ static int pg_confirm(cdc_source_t *base, const cdc_pos_t *durable,
     src->confirmed = durable->lsn;
     if (durable->lsn > src->flush) {
         src->flush = durable->lsn;
-        if (src->repl && send_status(src, err))
-            return -1;
+        /* a lost link is next()'s to report: the pipeline is draining
+         * after it (or will see it there); the checkpoint holds the
+         * position and the next status update carries it */
+        if (src->repl && PQstatus(src->repl) == CONNECTION_OK &&
+            send_status(src, 0, err))
+            CDC_DEBUG(FAC, "%s", err->msg);
     }
     return 0;
 }
@@ -970,7 +1143,7 @@ static void pg_destroy_ops(cdc_source_t *base)
     cdc_err_t err;
     /* a last status update so the slot keeps what was confirmed */
     if (src && src->repl && PQstatus(src->repl) == CONNECTION_OK) {
-        send_status(src, &err);
+        send_status(src, 0, &err);
         PQputCopyEnd(src->repl, NULL);
         PQflush(src->repl);
     }

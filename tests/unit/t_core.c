@@ -476,9 +476,9 @@ CDC_TEST(conf_declared_keys)
     T_EQ_INT(cdc_conf_resolve(c, &err), -1);
     T_ASSERT(strstr(err.msg, "command line: mysql.port: '33o6'") == err.msg);
     cdc_conf_set(c, "mysql.port", "3306", "cli");
-    cdc_conf_set(c, "format", "xml", "cli");
+    cdc_conf_set(c, "format", "yaml", "cli");
     T_EQ_INT(cdc_conf_resolve(c, &err), -1);
-    T_ASSERT(strstr(err.hint, "autoglm|debezium") != NULL);
+    T_ASSERT(strstr(err.hint, "autoglm|debezium|xml") != NULL);
     cdc_conf_set(c, "format", "debezium", "cli");
     cdc_conf_set(c, "mysql.reconnect", "maybe", "env AUTOGLM_CDC_MYSQL_RECONNECT");
     T_EQ_INT(cdc_conf_resolve(c, &err), -1);

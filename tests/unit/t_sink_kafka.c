@@ -471,6 +471,12 @@ CDC_TEST(config_errors)
     expect_config_error(mkconf(NULL, "kafka.brokers", boot, "format", "xml",
                                NULL), "xml");
     expect_config_error(mkconf(NULL, NULL), "kafka.brokers");
+    expect_config_error(mkconf(NULL, "kafka.brokers", boot,
+                               "kafka.topic_replication_factor", "0", NULL),
+                        "kafka.topic_replication_factor");
+    expect_config_error(mkconf(NULL, "kafka.brokers", boot,
+                               "kafka.topic_min_insync_replicas", "0", NULL),
+                        "kafka.topic_min_insync_replicas");
 }
 
 CDC_TEST(broker_down_then_up_nothing_lost)

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * msg.h - what the message sinks (rabbitmq, mqtt, http) share: the body
+ * of one change in the configured format, the routing name (exchange
+ * routing key, MQTT topic, URL path) from a template, and the change id
+ * used for headers and idempotency keys.
+ *
+ * Kept apart from any one sink so that the fan-out engine can render a
+ * change once for several sinks later.
+ */
+#ifndef CDC_SINKS_MSG_H
+#define CDC_SINKS_MSG_H
+
+#include "cdc/buf.h"
+#include "cdc/change.h"
+#include "cdc/conf.h"
+#include "cdc/envelope.h"
+#include "cdc/err.h"
+
+typedef struct cdc_msg_fmt {
+    cdc_env_opts_t env;
+    int xml;   /* format=xml: sinks/xml.c renders the envelope */
+    char *app; /* application id (owned) */
+    struct cdc_xml_opts *xo; /* format=xml only */
+} cdc_msg_fmt_t;
+
+/** @brief Read format and application_id; -1 with err (exit 78). */
+int cdc_msg_fmt_init(cdc_msg_fmt_t *f, const cdc_conf_t *conf,
+                     cdc_err_t *err);
+void cdc_msg_fmt_free(cdc_msg_fmt_t *f);
+/** @brief Append the body of ch (no newline). */
+void cdc_msg_body(const cdc_msg_fmt_t *f, cdc_buf_t *out,
+                  const cdc_txn_t *tx, const cdc_change_t *ch);
+/** @brief "application/json" or "application/xml". */
+const char *cdc_msg_content_type(const cdc_msg_fmt_t *f);
+
+/** @brief Operation word: insert, update, delete, read, truncate. */
+const char *cdc_msg_op_word(char op);
+
+/** @brief Check a template: only {source}, {db}, {table}, {op};
+ *  -1 with err naming key (exit 78) otherwise. */
+int cdc_msg_tmpl_check(const char *key, const char *tmpl, cdc_err_t *err);
+/** @brief Expand a checked template; bytes of the substituted names that
+ *  are in `bad` (and NUL) become '_'. */
+void cdc_msg_tmpl_expand(cdc_buf_t *out, const char *tmpl,
+                         const char *source, const cdc_change_t *ch,
+                         const char *bad);
+
+/** @brief Append the change id: "FILE:POS:ROW" (binlog) or
+ *  "LSN:ROW" (PostgreSQL, LSN as X/Y); unique and stable per change. */
+void cdc_msg_change_id(cdc_buf_t *out, const cdc_txn_t *tx,
+                       const cdc_change_t *ch);
+
+/** @brief Backoff for attempt n (0-based): base * 2^n capped at cap_ms,
+ *  then jittered to [half, full] of that. */
+int cdc_msg_backoff_ms(int attempt, int base_ms, int cap_ms);
+
+#endif
