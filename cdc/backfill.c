@@ -4,7 +4,7 @@
  * existing rows as op 'r' transactions, consistent with the live stream.
  *
  * Flow (docs/BACKFILL.md has the user's view):
- *   1. flock() <state.dir>/<pipeline>.backfill.lock; held: exit 75.
+ *   1. lock <state.dir>/<pipeline>.backfill.lock; held: exit 75.
  *   2. Load the progress file <state.dir>/<pipeline>.backfill (last
  *      finished key per table).
  *   3. Mode: "initial" (consistent first load) when the stream has no
@@ -29,6 +29,7 @@
  * was acknowledged by the sink.  A kill -9 re-emits at most the chunks in
  * flight (at-least-once, like the stream).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -37,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -128,9 +128,27 @@ void cdc_backfill_prog_free(cdc_bf_prog_t *p)
  *   mode incremental
  *   run <id>
  *   table <db.table> <done 0|1> <rows> <chunks> <key or ->
+ *         (the name as cdc_backfill_name_put writes it, with blanks, '%'
+ *         and control bytes as %XX)
  *   end
  * A file without the final "end" line is torn and refused.
  */
+/* %XX -> the byte (names in the progress file) */
+static void pct_decode_inplace(char *s)
+{
+    char *w = s;
+    for (; *s; s++) {
+        unsigned v;
+        if (*s == '%' && isxdigit((unsigned char)s[1]) &&
+            isxdigit((unsigned char)s[2]) && sscanf(s + 1, "%2x", &v) == 1) {
+            *w++ = (char)v;
+            s += 2;
+        } else
+            *w++ = *s;
+    }
+    *w = '\0';
+}
+
 int cdc_backfill_prog_load(const char *path, cdc_bf_prog_t *p,
                            cdc_err_t *err)
 {
@@ -170,6 +188,7 @@ int cdc_backfill_prog_load(const char *path, cdc_bf_prog_t *p,
             if (sscanf(line, "table %1023s %d %llu %llu %65535s", name, &done,
                        &rows, &chunks, key) != 5)
                 goto bad;
+            pct_decode_inplace(name);
             t = cdc_backfill_prog_table(p, name);
             t->done = done != 0;
             t->rows = rows;
@@ -230,10 +249,19 @@ int cdc_backfill_prog_store(const char *path, const cdc_bf_prog_t *p,
     cdc_buf_printf(&b, "autoglm-cdc-backfill 1\nmode %s\nrun %s\n",
                    p->mode[0] ? p->mode : "incremental",
                    p->run[0] ? p->run : "-");
-    for (int i = 0; i < p->n; i++)
-        cdc_buf_printf(&b, "table %s %d %" PRIu64 " %" PRIu64 " %s\n",
-                       p->t[i].name, p->t[i].done, p->t[i].rows,
-                       p->t[i].chunks, p->t[i].key ? p->t[i].key : "-");
+    for (int i = 0; i < p->n; i++) {
+        /* the name is one word: blanks, '%' and controls as %XX */
+        cdc_buf_puts(&b, "table ");
+        for (const unsigned char *c = (const unsigned char *)p->t[i].name; *c;
+             c++)
+            if (*c <= ' ' || *c == '%' || *c == 0x7f)
+                cdc_buf_printf(&b, "%%%02X", *c);
+            else
+                cdc_buf_putc(&b, (char)*c);
+        cdc_buf_printf(&b, " %d %" PRIu64 " %" PRIu64 " %s\n",
+                       p->t[i].done, p->t[i].rows, p->t[i].chunks,
+                       p->t[i].key ? p->t[i].key : "-");
+    }
     cdc_buf_puts(&b, "end\n");
     if (slash) {
         *slash = '\0';
@@ -1109,86 +1137,101 @@ static void show(bf_t *bf, int final, int *drawn)
 
 /* ---- command ------------------------------------------------------------ */
 
-static int lock_run(const char *state, const char *pipeline, int *fd_out,
-                    cdc_err_t *err)
+void cdc_backfill_name_put(cdc_buf_t *b, const char *db, const char *tb)
 {
-    cdc_buf_t p = CDC_BUF_INIT;
-    int fd;
-    char pid[32];
-
-    if (mkdirs(state)) {
-        cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot create state dir %s: %s",
-                    state, strerror(errno));
-        cdc_buf_free(&p);
-        return -1;
+    for (int i = 0; i < 2; i++) {
+        const char *part = i ? tb : db;
+        if (i)
+            cdc_buf_putc(b, '.');
+        if (*part && !strpbrk(part, " \t\r\n.,\"`"))
+            cdc_buf_puts(b, part);
+        else
+            cdc_buf_quoted(b, part, '"');
     }
-    cdc_buf_printf(&p, "%s/%s.backfill.lock", state, pipeline);
-    fd = open(p.p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot open %s: %s", p.p,
-                    strerror(errno));
-        cdc_buf_free(&p);
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB)) {
-        ssize_t n = read(fd, pid, sizeof(pid) - 1);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        cdc_err_set(err, CDC_EXIT_TEMPFAIL, CDC_ERR_F_RETRIABLE,
-                    "another backfill of pipeline %s is running%s%s%s",
-                    pipeline, pid[0] ? " (pid " : "", pid,
-                    pid[0] ? ")" : "");
-        cdc_err_detail(err, "lock %s is held", p.p);
-        cdc_err_hint(err, "this run did nothing; the next run resumes where "
-                          "the running one stops");
-        close(fd);
-        cdc_buf_free(&p);
-        return -1;
-    }
-    if (ftruncate(fd, 0) == 0) {
-        int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-        if (pwrite(fd, pid, (size_t)n, 0) < 0)
-            CDC_WARN(FAC, "cannot write pid to %s", p.p);
-    }
-    *fd_out = fd;
-    cdc_buf_free(&p);
-    return 0;
 }
 
-static int add_job(bf_t *bf, const char *name, cdc_err_t *err)
+/* One part of a table name at *pp: bare (up to a blank, '.', ',' or
+ * quote) or quoted with " or ` (the quote doubled inside).  0 ok. */
+static int name_part(const char **pp, char *out, size_t n)
 {
-    job_t *j;
-    const char *dot = strchr(name, '.');
+    const char *p = *pp;
+    size_t k = 0;
 
-    if (!dot || dot == name || !dot[1] || (size_t)(dot - name) >= 256 ||
-        strlen(dot + 1) >= 256 || strpbrk(name, " \t\n")) {
-        cdc_err_set(err, CDC_EXIT_USAGE, 0,
-                    "table '%s' is not db.table (or schema.table)", name);
-        return -1;
+    if (*p == '"' || *p == '`') {
+        char q = *p++;
+        for (;; p++) {
+            if (!*p)
+                return -1;
+            if (*p == q) {
+                if (p[1] != q)
+                    break;
+                p++;
+            }
+            if (k + 1 >= n)
+                return -1;
+            out[k++] = *p;
+        }
+        p++;
+    } else {
+        while (*p && !strchr(" \t\r\n.,\"`", *p)) {
+            if (k + 1 >= n)
+                return -1;
+            out[k++] = *p++;
+        }
     }
+    out[k] = '\0';
+    *pp = p;
+    return k ? 0 : -1;
+}
+
+static int add_job(bf_t *bf, const char *db, const char *tb)
+{
+    cdc_buf_t name = CDC_BUF_INIT;
+    job_t *j;
+
+    cdc_backfill_name_put(&name, db, tb);
     for (int i = 0; i < bf->njobs; i++)
-        if (!strcmp(bf->jobs[i].name, name))
+        if (!strcmp(bf->jobs[i].name, name.p)) {
+            cdc_buf_free(&name);
             return 0;
+        }
     bf->jobs = cdc_xrealloc(bf->jobs, (size_t)(bf->njobs + 1) *
                                           sizeof(*bf->jobs));
     j = &bf->jobs[bf->njobs++];
     memset(j, 0, sizeof(*j));
-    j->name = cdc_xstrdup(name);
-    memcpy(j->db, name, (size_t)(dot - name));
-    j->db[dot - name] = '\0';
-    snprintf(j->tb, sizeof(j->tb), "%s", dot + 1);
+    j->name = name.p;
+    snprintf(j->db, sizeof(j->db), "%s", db);
+    snprintf(j->tb, sizeof(j->tb), "%s", tb);
     return 0;
 }
 
-static int add_jobs(bf_t *bf, const char *csv, cdc_err_t *err)
+/* A list of db.table names separated by commas or blanks; a part with a
+ * blank, dot, comma or quote is quoted: "my db"."order items". */
+static int add_jobs(bf_t *bf, const char *list, cdc_err_t *err)
 {
-    char *dup = cdc_xstrdup(csv), *save = NULL;
-    int rc = 0;
-    for (char *t = strtok_r(dup, ", ", &save); t && !rc;
-         t = strtok_r(NULL, ", ", &save))
-        rc = add_job(bf, t, err);
-    free(dup);
-    return rc;
+    const char *p = list;
+
+    for (;;) {
+        char db[256], tb[256];
+        const char *start;
+        while (*p && strchr(", \t\r\n", *p))
+            p++;
+        if (!*p)
+            return 0;
+        start = p;
+        if (name_part(&p, db, sizeof(db)) || *p++ != '.' ||
+            name_part(&p, tb, sizeof(tb)) || (*p && !strchr(", \t\r\n", *p))) {
+            size_t n = strcspn(start, ",");
+            cdc_err_set(err, CDC_EXIT_USAGE, 0,
+                        "table '%.*s' is not db.table (or schema.table)",
+                        (int)(n > 200 ? 200 : n), start);
+            cdc_err_hint(err, "quote a name with a space, dot, comma or "
+                              "quote: --table '\"my db\".\"order items\"' "
+                              "(a quote inside is doubled)");
+            return -1;
+        }
+        add_job(bf, db, tb);
+    }
 }
 
 int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
@@ -1282,7 +1325,7 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
     }
 
     /* 1. lock */
-    if (lock_run(state, bf.pipeline, &lockfd, err)) {
+    if (cdc_state_lock(state, bf.pipeline, "backfill", &lockfd, err)) {
         rc = err->code;
         goto out;
     }

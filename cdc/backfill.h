@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "cdc/buf.h"
 #include "cdc/change.h"
 #include "cdc/conf.h"
 #include "cdc/err.h"
@@ -154,6 +155,10 @@ int64_t cdc_backfill_pace_us(uint64_t done, int64_t elapsed_us, uint64_t n,
 
 /** @brief Format a duration in seconds as "1h02m", "3m05s", "12s". */
 void cdc_backfill_fmt_eta(char *out, size_t n, double secs);
+
+/** @brief Append db.table as --table and the progress file name it: a
+ *  part with a blank, dot, comma or quote in double quotes ("" inside). */
+void cdc_backfill_name_put(cdc_buf_t *b, const char *db, const char *tb);
 
 /** @brief `autoglm-cdc backfill`: see docs/BACKFILL.md.  @returns an exit
  *  code (CDC_EXIT_*), err filled when non-zero. */

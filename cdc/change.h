@@ -35,7 +35,7 @@ typedef enum cdc_vkind {
     CDC_V_DECIMAL, /* s/len: exact decimal text, emitted as a JSON string */
     CDC_V_STRING,  /* s/len: UTF-8 text, emitted as a JSON string */
     CDC_V_BYTES,   /* s/len: raw bytes, emitted as base64 */
-    CDC_V_JSON,    /* s/len: a valid JSON text, embedded verbatim */
+    CDC_V_JSON,    /* s/len: a valid JSON text, embedded compactly */
 } cdc_vkind_t;
 
 typedef struct cdc_value {

@@ -13,6 +13,7 @@
 
 #include "cdc/buf.h"
 #include "cdc/conf.h"
+#include "cdc/redact.h"
 
 cdc_conf_t *cdc_conf_new(void)
 {
@@ -64,6 +65,7 @@ void cdc_conf_set(cdc_conf_t *conf, const char *key, const char *val,
     e->unresolved = NULL;
     e->val = cdc_xstrdup(val ? val : "");
     e->where = where ? cdc_xstrdup(where) : NULL;
+    cdc_redact_learn(key, e->val);
 }
 
 const char *cdc_conf_get(const cdc_conf_t *conf, const char *key,
@@ -647,46 +649,7 @@ int cdc_conf_is_secret(const char *key)
 
 char *cdc_conf_redact(const char *s)
 {
-    cdc_buf_t b = CDC_BUF_INIT;
-    const char *p = s;
-
-    cdc_buf_puts(&b, "");
-    while (*p) {
-        /* scheme://user:password@  -> scheme://user:******@ */
-        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
-            const char *auth = p + 3, *at, *colon, *stop;
-            stop = auth + strcspn(auth, " /\t\n'\"");
-            at = memchr(auth, '@', (size_t)(stop - auth));
-            colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-            if (colon) {
-                cdc_buf_put(&b, p, (size_t)(colon + 1 - p));
-                cdc_buf_puts(&b, "******");
-                p = at;
-                continue;
-            }
-        }
-        /* password=xxx / password: xxx (conninfo, SASL props); also as
-         * the end of a word: sslpassword=, client_secret=, clientSecret= */
-        if (!strncasecmp(p, "password", 8) || !strncasecmp(p, "secret", 6)) {
-            const char *q = p + strcspn(p, "=: \t");
-            if (*q == '=' || *q == ':') {
-                q++;
-                while (*q == ' ')
-                    q++;
-                cdc_buf_put(&b, p, (size_t)(q - p));
-                cdc_buf_puts(&b, "******");
-                if (*q == '\'' || *q == '"') {
-                    char quote = *q;
-                    const char *e = strchr(q + 1, quote);
-                    p = e ? e + 1 : q + strlen(q);
-                } else
-                    p = q + strcspn(q, " \t,;&\n");
-                continue;
-            }
-        }
-        cdc_buf_putc(&b, *p++);
-    }
-    return b.p;
+    return cdc_redact(s);
 }
 
 void cdc_conf_dump(const cdc_conf_t *conf, void *fpv)

@@ -70,8 +70,7 @@ void cdc_conf_load_env(cdc_conf_t *conf);
 char *cdc_conf_expand(const char *s, cdc_err_t *err);
 /** @brief 1 if the key names a secret. */
 int cdc_conf_is_secret(const char *key);
-/** @brief Copy of s with any "://user:password@" or "password=..." masked;
- *  malloc'd. */
+/** @brief Copy of s with every secret masked (cdc/redact.h); malloc'd. */
 char *cdc_conf_redact(const char *s);
 /** @brief Print every key as "key = value  # where", secrets as ******. */
 void cdc_conf_dump(const cdc_conf_t *conf, void *FILE_fp);

@@ -112,8 +112,9 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Password (overrides the DSN)."},
     {"mysql.database", S, NULL, 0, 0, NULL, 0, NULL, "mysql source",
      "Database to connect to (overrides the DSN)."},
-    {"mysql.server_id", I, "<derived from application_id>", 1, 4294967295LL, NULL, 0, "--server-id",
-     "mysql source", "Our replica server_id; must differ from every other replica."},
+    {"mysql.server_id", I, "<derived from pipeline.name>", 1, 4294967295LL, NULL, 0, "--server-id",
+     "mysql source", "Our replica server_id; must differ from every other replica "
+     "(the default is 4000 + FNV-1a(pipeline.name) mod 100000)."},
     {"mysql.from", S, "now", 0, 0, NULL, 0, "--from", "mysql source",
      "Where a pipeline without checkpoint starts: now, beginning, FILE:POS or a GTID set."},
     {"mysql.heartbeat_s", I, "5", 1, 3600, NULL, 0, NULL, "mysql source",

@@ -22,6 +22,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "cdc/envelope.h"
+#include "cdc/jsontree.h"
 #include "cdc/pow10_tab.h"
 
 int cdc_format_parse(const char *s, cdc_format_t *out)
@@ -439,6 +440,45 @@ size_t cdc_json_double_fmt_ref(char *tmp, double d)
     return fmt_double_slow(tmp, 32, d);
 }
 
+/*
+ * An embedded JSON value, compact: the whitespace between tokens goes
+ * (PostgreSQL `json` and MariaDB JSON keep the text as written, raw
+ * newlines included), strings are copied as they are, and a raw control
+ * character inside a string (not valid JSON) is escaped.  The value and
+ * its key order stay the same; the envelope stays one line.
+ */
+static void put_json_compact(cdc_buf_t *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = 0;
+    int in_str = 0, esc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
+            else if (c < 0x20) {
+                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                cdc_buf_put(out, s + start, i - start);
+                cdc_buf_put(out, u, sizeof(u));
+                start = i + 1;
+            }
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == ' ' || c == '\n' || c == '\r' || c == '\t' ||
+                   c < 0x20) {
+            cdc_buf_put(out, s + start, i - start);
+            start = i + 1;
+        }
+    }
+    cdc_buf_put(out, s + start, n - start);
+}
+
 void cdc_json_value(cdc_buf_t *out, const cdc_value_t *v)
 {
     switch (v->kind) {
@@ -468,7 +508,7 @@ void cdc_json_value(cdc_buf_t *out, const cdc_value_t *v)
         break;
     case CDC_V_JSON:
         if (v->len)
-            cdc_buf_put(out, v->s, v->len);
+            put_json_compact(out, v->s, v->len);
         else
             cdc_buf_puts(out, "null");
         break;
@@ -657,6 +697,10 @@ void cdc_envelope_write(cdc_buf_t *out, const cdc_env_opts_t *o,
         put_image(out, ch->tbl, ch->before);
         cdc_buf_puts(out, ",\"after\":");
         put_image(out, ch->tbl, ch->after);
+        /* Debezium would put a placeholder string in the column; a list
+         * beside the images keeps "unchanged" apart from "dropped" without
+         * faking a value of the column's type */
+        put_unchanged(out, ch);
         cdc_buf_puts(out, ",\"source\":{\"version\":\"" PACKAGE_VERSION
                           "\",\"connector\":");
         cdc_json_string(out, conn, strlen(conn));
@@ -704,7 +748,7 @@ void cdc_json_tree_text(cdc_buf_t *b, const struct yajl_val_s *v)
     else if (YAJL_IS_FALSE(v))
         cdc_buf_puts(b, "false");
     else if (YAJL_IS_STRING(v))
-        cdc_json_string(b, v->u.string, strlen(v->u.string));
+        cdc_json_string(b, v->u.string, cdc_json_strlen(v));
     else if (YAJL_IS_NUMBER(v))
         cdc_buf_puts(b, v->u.number.r);
     else if (YAJL_IS_ARRAY(v)) {
@@ -740,7 +784,7 @@ void cdc_json_to_value(cdc_arena_t *a, cdc_value_t *cv,
         cv->u.b = YAJL_IS_TRUE(v);
     } else if (YAJL_IS_STRING(v)) {
         cv->kind = CDC_V_STRING;
-        cv->len = strlen(v->u.string);
+        cv->len = cdc_json_strlen(v);
         cv->s = cdc_arena_memdup(a, v->u.string, cv->len);
     } else if (YAJL_IS_INTEGER(v)) {
         cv->kind = CDC_V_INT;

@@ -49,7 +49,8 @@ size_t cdc_json_float_fmt_ref(char *tmp, float f);
 /** @brief Append UTC time "YYYY-MM-DDTHH:MM:SS.mmmZ" of µs since epoch. */
 void cdc_json_iso_ms(cdc_buf_t *out, int64_t us);
 
-/* -- reading envelopes back (Kafka source, mapping test) ------------- */
+/* -- reading envelopes back (Kafka source, mapping test); the trees come
+ * from cdc_json_parse (cdc/jsontree.h), so strings keep their length */
 struct yajl_val_s;
 /** @brief Append the JSON text of a parsed yajl tree node (NULL: null). */
 void cdc_json_tree_text(cdc_buf_t *out, const struct yajl_val_s *v);

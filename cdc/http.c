@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * http.c - the operational HTTP endpoint (libmicrohttpd, one internal
- * polling thread):
+ * http.c - the operational HTTP endpoint (libmicrohttpd, run by one
+ * thread of ours):
  *
  *   GET /         the status page: an HTML table that refreshes itself
  *                 from /status (token required if http.token)
@@ -16,7 +16,23 @@
  * it), never in the URL: a request whose query names a token is refused.
  * While the daemon runs, <state.dir>/<pipeline>.daemon records its pid
  * and, when listening, the endpoint's URL: `status` asks every pipeline
- * sharing a state directory, and a backfill knows that a daemon runs.  For a postgres
+ * sharing a state directory, and a backfill knows that a daemon runs.
+ *
+ * Slow clients cannot starve the probes.  Our own thread runs the daemon
+ * (MHD external mode) and keeps a table of open connections:
+ *   - at most HTTP_MAX_CONN connections, HTTP_MAX_PER_ADDR from one address;
+ *   - a request's headers must arrive within HTTP_HEADER_TIMEOUT_MS of the
+ *     connect, or the connection is closed;
+ *   - at either limit a new connection takes the place of the oldest one
+ *     stuck in its headers (or older than the header timeout), else of the
+ *     oldest that has sent nothing yet; a complete request waiting to be
+ *     read never gives way.  So a probe, which sends its
+ *     request at once, always gets a slot and an answer; only when no
+ *     connection can give way is the new one refused;
+ *   - refusals and evictions are counted and logged at most once per
+ *     HTTP_LOG_EVERY_US, as are libmicrohttpd's own messages.
+ *
+ * For a postgres
  * source, a scrape of /metrics also reads the slot's retained WAL over a
  * separate libpq session (postgres.dsn), at most every 10 s.
  */
@@ -27,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -43,9 +60,35 @@
 #define FAC "http"
 #define PG_REFRESH_US INT64_C(10000000)
 #define PG_RETRY_US INT64_C(30000000)
+#define HTTP_MAX_CONN 64
+#define HTTP_MAX_PER_ADDR 8
+#define HTTP_HEADER_TIMEOUT_MS 3000
+#define HTTP_LOG_EVERY_US INT64_C(10000000)
+#define HTTP_POLL_MS 100
+
+/* one open connection (HTTP thread only) */
+typedef struct http_conn {
+    int used, fd;
+    int line_seen;    /* the request line arrived */
+    int headers_done; /* the request line and headers arrived */
+    int closing;      /* shut down by us, MHD closes it next */
+    int spared;       /* victim(): has a request waiting, skip */
+    int64_t start_us;
+    struct sockaddr_storage addr;
+} http_conn_t;
 
 struct cdc_http {
     struct MHD_Daemon *d;
+    pthread_t thr;
+    int thr_started;
+    volatile int stop;
+    /* the connection table, MHD's own limit; larger than ours, as a
+     * connection we shut down lingers until MHD notices */
+    http_conn_t conns[4 * HTTP_MAX_CONN];
+    /* throttled logging */
+    int64_t log_next_us;
+    unsigned n_refused, n_evicted, n_timed_out, n_mhd_quiet;
+    unsigned mhd_lines; /* MHD messages logged in this window */
     char *token;   /* NULL = no auth */
     int port;
     /* postgres slot query (HTTP thread only) */
@@ -59,9 +102,16 @@ struct cdc_http {
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    cdc_http_t *h = cls;
     char msg[1024];
     size_t n;
-    (void)cls;
+
+    if (h && h->mhd_lines >= 3) { /* throttled: counted, reported later */
+        h->n_mhd_quiet++;
+        return;
+    }
+    if (h)
+        h->mhd_lines++;
     vsnprintf(msg, sizeof(msg), fmt, ap);
     n = strlen(msg);
     while (n && msg[n - 1] == '\n')
@@ -258,6 +308,218 @@ static void pg_refresh(cdc_http_t *h)
     PQclear(res);
 }
 
+/* ---- connection table (HTTP thread only) -------------------------------- */
+
+static int same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return 0;
+    if (b->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (b->sa_family == AF_INET6)
+        return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                       &((const struct sockaddr_in6 *)b)->sin6_addr,
+                       sizeof(struct in6_addr));
+    return 0;
+}
+
+/* How readily k gives way to a new connection: 2 a request stuck in its
+ * headers (or a connection older than the header timeout), 1 one that has
+ * sent nothing yet (its client may just not have been scheduled since the
+ * connect: it goes after the stuck ones), 0 not at all. */
+static int give_way(const http_conn_t *k, int64_t now)
+{
+    if (now - k->start_us > INT64_C(1000) * HTTP_HEADER_TIMEOUT_MS)
+        return 2;
+    if (k->headers_done)
+        return 0;
+    return k->line_seen ? 2 : 1;
+}
+
+static void conn_close(http_conn_t *k)
+{
+    k->closing = 1;
+    shutdown(k->fd, SHUT_RDWR); /* MHD reads EOF and closes it */
+}
+
+/* 1 if a complete request head waits unread on k's socket: it is about to
+ * be served (a probe sends its request at once), so it must not give way. */
+static int head_waiting(const http_conn_t *k)
+{
+    char buf[4096];
+    ssize_t n = recv(k->fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
+
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return memmem(buf, (size_t)n, "\r\n\r\n", 4) != NULL;
+}
+
+/* The oldest connection that may give way to one from addr (any address
+ * when addr is NULL), or NULL. */
+static http_conn_t *victim(cdc_http_t *h, const struct sockaddr *addr,
+                           int64_t now)
+{
+    http_conn_t *best;
+    int best_w;
+
+    for (;;) {
+        best = NULL;
+        best_w = 0;
+        for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
+            http_conn_t *k = &h->conns[i];
+            int w;
+            if (!k->used || k->closing || k->spared ||
+                (addr && !same_addr(&k->addr, addr)) ||
+                !(w = give_way(k, now)))
+                continue;
+            if (!best || w > best_w ||
+                (w == best_w && k->start_us < best->start_us)) {
+                best = k;
+                best_w = w;
+            }
+        }
+        if (!best || !head_waiting(best))
+            break;
+        best->spared = 1;
+    }
+    for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++)
+        h->conns[i].spared = 0;
+    return best;
+}
+
+/* Make room for a connection from addr: MHD_YES if it may be accepted. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr,
+                                     socklen_t addrlen)
+{
+    cdc_http_t *h = cls;
+    int64_t now = cdc_metrics_now_us();
+    int n_all = 0, n_any = 0, n_here = 0;
+
+    (void)addrlen;
+    for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
+        http_conn_t *k = &h->conns[i];
+        if (!k->used)
+            continue;
+        n_all++; /* what MHD counts against its own limit */
+        if (k->closing)
+            continue;
+        n_any++;
+        n_here += same_addr(&k->addr, addr);
+    }
+    if (n_all >= (int)(sizeof(h->conns) / sizeof(h->conns[0])) - 1) {
+        h->n_refused++;
+        return MHD_NO;
+    }
+    if (n_here >= HTTP_MAX_PER_ADDR || n_any >= HTTP_MAX_CONN) {
+        http_conn_t *v = victim(h, n_here >= HTTP_MAX_PER_ADDR ? addr : NULL,
+                                now);
+        if (!v) {
+            h->n_refused++;
+            return MHD_NO;
+        }
+        conn_close(v);
+        h->n_evicted++;
+    }
+    return MHD_YES;
+}
+
+static void notify_conn(void *cls, struct MHD_Connection *c,
+                        void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe)
+{
+    cdc_http_t *h = cls;
+    const union MHD_ConnectionInfo *ci;
+    http_conn_t *k = NULL;
+
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (*socket_context)
+            memset(*socket_context, 0, sizeof(http_conn_t));
+        *socket_context = NULL;
+        return;
+    }
+    for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++)
+        if (!h->conns[i].used) {
+            k = &h->conns[i];
+            break;
+        }
+    *socket_context = k;
+    if (!k) /* cannot happen: MHD's limit is the table's size */
+        return;
+    k->used = 1;
+    k->start_us = cdc_metrics_now_us();
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    k->fd = ci ? ci->connect_fd : -1;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        socklen_t l = ci->client_addr->sa_family == AF_INET6
+                          ? sizeof(struct sockaddr_in6)
+                          : sizeof(struct sockaddr_in);
+        memcpy(&k->addr, ci->client_addr, l);
+    }
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line has arrived */
+static void *line_arrived(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    (void)cls;
+    (void)uri;
+    if (ci && ci->socket_context)
+        ((http_conn_t *)ci->socket_context)->line_seen = 1;
+    return NULL; /* the access handler's *req stays NULL on its first call */
+}
+
+static void headers_arrived(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context)
+        ((http_conn_t *)ci->socket_context)->headers_done = 1;
+}
+
+/* Close connections whose headers are late; report throttled counts. */
+static void housekeep(cdc_http_t *h)
+{
+    int64_t now = cdc_metrics_now_us();
+
+    for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
+        http_conn_t *k = &h->conns[i];
+        if (k->used && !k->closing && !k->headers_done && k->fd >= 0 &&
+            now - k->start_us > INT64_C(1000) * HTTP_HEADER_TIMEOUT_MS) {
+            conn_close(k);
+            h->n_timed_out++;
+        }
+    }
+    if (now < h->log_next_us)
+        return;
+    if (h->n_refused || h->n_evicted || h->n_timed_out || h->n_mhd_quiet) {
+        CDC_WARN(FAC, "in the last %d s: %u connection(s) refused, %u closed "
+                 "to make room, %u closed for sending headers too slowly, "
+                 "%u server message(s) not shown (limits: %d connections, "
+                 "%d per address, headers within %d ms)",
+                 (int)(HTTP_LOG_EVERY_US / 1000000), h->n_refused,
+                 h->n_evicted, h->n_timed_out, h->n_mhd_quiet, HTTP_MAX_CONN,
+                 HTTP_MAX_PER_ADDR, HTTP_HEADER_TIMEOUT_MS);
+        h->n_refused = h->n_evicted = h->n_timed_out = h->n_mhd_quiet = 0;
+    }
+    h->mhd_lines = 0;
+    h->log_next_us = now + HTTP_LOG_EVERY_US;
+}
+
+static void *http_loop(void *arg)
+{
+    cdc_http_t *h = arg;
+
+    while (!h->stop) {
+        MHD_run_wait(h->d, HTTP_POLL_MS);
+        housekeep(h);
+    }
+    return NULL;
+}
+
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
                              const char *ctype, cdc_buf_t *body)
 {
@@ -293,6 +555,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
     (void)upload;
     if (!*req) { /* first call: headers only */
         *req = (void *)1;
+        headers_arrived(c);
         return MHD_YES;
     }
     if (*upload_size) { /* no request bodies */
@@ -462,7 +725,7 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
     char addr[INET6_ADDRSTRLEN] = "?";
     const union MHD_DaemonInfo *di;
     int pgslot;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 
     *out = NULL;
     if (!*listen) {
@@ -489,10 +752,18 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
             cdc_xstrdup(cdc_conf_get(conf, "postgres.slot", "autoglm_cdc"));
     }
     h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(4 * HTTP_MAX_CONN),
+        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h,
+        MHD_OPTION_URI_LOG_CALLBACK, line_arrived, h, MHD_OPTION_END);
+    if (h->d && pthread_create(&h->thr, NULL, http_loop, h) == 0)
+        h->thr_started = 1;
+    else if (h->d) {
+        MHD_stop_daemon(h->d);
+        h->d = NULL;
+    }
     if (!h->d) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0,
                     "http.listen: cannot listen on %s", listen);
@@ -529,6 +800,10 @@ void cdc_http_stop(cdc_http_t *h)
 {
     if (!h)
         return;
+    if (h->thr_started) {
+        h->stop = 1;
+        pthread_join(h->thr, NULL);
+    }
     if (h->d)
         MHD_stop_daemon(h->d);
     if (h->record) {

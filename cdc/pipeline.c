@@ -395,7 +395,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     const char *state = cdc_conf_get(conf, "state.dir", "state");
     int64_t max_txns, idle_ms, interval_ms, max_inflight, max_mb;
     int64_t last_change_us = cdc_now_us(), backoff_ms = 500;
-    int rc = CDC_EXIT_OK, loaded;
+    int rc = CDC_EXIT_OK, loaded, lock_fd = -1;
     struct sigaction sa;
     cdc_http_t *http = NULL;
 
@@ -415,8 +415,13 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     pthread_cond_init(&pl.ckcv, NULL);
     pl.ckpt_path = cdc_ckpt_path(state, name);
     pl.ckw_on = pthread_create(&pl.ckw, NULL, ckpt_writer, &pl) == 0;
+    /* one instance per pipeline; a checkpoint is never guessed */
+    if (cdc_state_lock(state, name, "run", &lock_fd, err))
+        goto out_err;
     loaded = cdc_ckpt_load(pl.ckpt_path, &pl.ck, err);
-    if (loaded < 0)
+    if (loaded < 0 ||
+        (loaded && cdc_ckpt_check_source(pl.ckpt_path, &pl.ck, sops->name,
+                                         err)))
         goto out_err;
     if (loaded) {
         CDC_INFO("pipeline", "resuming from checkpoint %s: %s",
@@ -562,5 +567,6 @@ out:
     pthread_mutex_destroy(&pl.ckmu);
     pthread_cond_destroy(&pl.ckcv);
     free(pl.ckpt_path);
+    cdc_state_unlock(lock_fd);
     return rc;
 }

@@ -414,12 +414,17 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
                      "gone)", pid);
     }
     path = cdc_ckpt_path(dir, pipeline);
-    have_ck = cdc_ckpt_load(path, &ck, &e) == 1;
-    if (!have_ck && !note[0]) {
+    have_ck = cdc_ckpt_load(path, &ck, &e);
+    if (have_ck < 0 && !note[0]) {
+        /* shown, not hidden: `run` refuses to start from it */
+        status = "damaged";
+        snprintf(note, sizeof(note), "%s", e.msg);
+    }
+    if (have_ck != 1 && !note[0]) {
         free(path);
         return;
     }
-    if (!have_ck)
+    if (have_ck != 1)
         memset(&ck, 0, sizeof(ck));
     r = row_add(rows);
     cname = cdc_conf_get(conf, "source.type", NULL) ||

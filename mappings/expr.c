@@ -5,9 +5,11 @@
  * A recursive-descent parser builds a tree; evaluation walks it.  Nothing
  * is ever executed but these node types: literals, column references,
  * arithmetic, comparison, boolean logic, concatenation, CASE and a fixed
- * table of pure functions.  Nesting depth is bounded (MAX_DEPTH) so a
- * hostile file cannot exhaust the stack, and the text is bounds-checked
- * byte by byte.
+ * table of pure functions.  Nesting depth is bounded (MAX_DEPTH), and so
+ * is the number of binary operators (MAX_OPS, which bounds the depth of a
+ * long chain), so a hostile file cannot exhaust the stack; the same parse
+ * serves `validate` and the run, so both refuse it with the same error.
+ * The text is bounds-checked byte by byte.
  *
  *   expr    := or
  *   or      := and ("or" and)*
@@ -39,6 +41,9 @@
 
 #define MAX_DEPTH 64
 #define MAX_ARGS 16
+/* Binary operators per expression: the tree of a chain (a + b + c ...)
+ * is as deep as it is long, and freeing and evaluating it recurse. */
+#define MAX_OPS 1000
 
 typedef enum {
     N_LIT, N_COL, N_NEG, N_NOT, N_AND, N_OR, N_BIN, N_CONCAT, N_ISNULL,
@@ -107,6 +112,7 @@ typedef struct parser {
     size_t tlen;
     char op[3];
     int depth;
+    int nops; /* binary operators so far */
     const char *where;
     cdc_err_t *err;
     cdc_expr_t *e;
@@ -265,6 +271,17 @@ static node_t *bin(int op, node_t *a, node_t *b)
     return n;
 }
 
+/* Count one more binary operator: -1 (error set) past MAX_OPS. */
+static int one_more_op(parser_t *p)
+{
+    if (++p->nops <= MAX_OPS)
+        return 0;
+    perr(p, "has too many operators (the limit is 1000)", NULL);
+    cdc_err_hint(p->err, "split the computation over several fields, or "
+                         "use concat(a, b, ...) for long concatenations");
+    return -1;
+}
+
 static node_t *p_expr(parser_t *p);
 
 /* unquote a '..' or ".." token body (doubled quote -> one) */
@@ -303,11 +320,13 @@ static node_t *p_primary(parser_t *p)
     case T_NUM:
         n = mk(N_LIT, 0);
         if (cdc_xv_parse_dec(p->tstart, p->tlen, &n->lit)) {
-            /* too many digits for an exact decimal: keep it as double */
-            char tmp[64];
-            snprintf(tmp, sizeof(tmp), "%.*s", (int)p->tlen, p->tstart);
-            n->lit.t = XV_DBL;
-            n->lit.d = strtod(tmp, NULL);
+            /* more digits than an exact decimal holds: refuse rather than
+             * round (a double would change the value silently) */
+            perr(p, "number cannot be held exactly:", "more than 36 "
+                 "significant digits or 30 after the point");
+            cdc_err_hint(p->err, "shorten the literal, or write it as text "
+                                 "('...') if it is not a number");
+            goto fail;
         }
         if (next(p))
             goto fail;
@@ -517,7 +536,7 @@ static node_t *p_mul(parser_t *p)
     node_t *a = p_unary(p), *b;
     while (a && (is_op(p, "*") || is_op(p, "/") || is_op(p, "%"))) {
         int op = p->op[0] == '*' ? OP_MUL : p->op[0] == '/' ? OP_DIV : OP_MOD;
-        if (next(p) || !(b = p_unary(p))) {
+        if (one_more_op(p) || next(p) || !(b = p_unary(p))) {
             node_free(a);
             return NULL;
         }
@@ -531,7 +550,7 @@ static node_t *p_add(parser_t *p)
     node_t *a = p_mul(p), *b;
     while (a && (is_op(p, "+") || is_op(p, "-"))) {
         int op = p->op[0] == '+' ? OP_ADD : OP_SUB;
-        if (next(p) || !(b = p_mul(p))) {
+        if (one_more_op(p) || next(p) || !(b = p_mul(p))) {
             node_free(a);
             return NULL;
         }
@@ -547,7 +566,7 @@ static node_t *p_chain(parser_t *p, node_t *a, const char *tok, int kw,
 {
     while (a && (kw ? is_kw(p, tok) : is_op(p, tok))) {
         node_t *b, *n;
-        if (next(p) || !(b = operand(p))) {
+        if (one_more_op(p) || next(p) || !(b = operand(p))) {
             node_free(a);
             return NULL;
         }
@@ -597,7 +616,7 @@ static node_t *p_cmp(parser_t *p)
     }
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
         if (is_op(p, ops[i].s)) {
-            if (next(p) || !(b = p_concat(p))) {
+            if (one_more_op(p) || next(p) || !(b = p_concat(p))) {
                 node_free(a);
                 return NULL;
             }
@@ -912,11 +931,21 @@ void cdc_xv_column(const xctx_t *ctx, const char *name, xv_t *out, int *found)
                 out->len = v->len;
             }
             break;
+        case CDC_V_BYTES:
+            /* binary data is text in base64 on every path: a live run
+             * sees bytes, the Kafka source and `mapping test` read the
+             * envelope's base64 - both give the same text */
+        {
+            cdc_buf_t b = CDC_BUF_INIT;
+            cdc_buf_base64(&b, (const uint8_t *)(v->s ? v->s : ""), v->len);
+            out->t = XV_STR;
+            out->len = b.len;
+            out->s = cdc_arena_memdup(ctx->arena, b.p ? b.p : "", b.len);
+            cdc_buf_free(&b);
+            break;
+        }
         case CDC_V_JSON:
             out->json = 1;
-            /* fall through */
-        case CDC_V_BYTES:
-            out->bytes = v->kind == CDC_V_BYTES;
             /* fall through */
         default:
             out->t = XV_STR;

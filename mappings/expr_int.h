@@ -28,7 +28,6 @@ typedef struct xv {
     const char *s;
     size_t len;
     int json; /* STR holding JSON text (from a JSON column) */
-    int bytes; /* STR holding the raw bytes of a binary column */
 } xv_t;
 
 typedef struct xctx {

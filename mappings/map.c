@@ -272,10 +272,7 @@ static const cdc_map_source_t *find_source(const cdc_map_t *m, const char *id)
 
 static int find_field(const cdc_map_target_t *t, const char *name)
 {
-    for (uint32_t i = 0; i < t->nfields; i++)
-        if (!strcmp(t->fields[i].name, name))
-            return (int)i;
-    return -1;
+    return cdc_strix_get(&t->fieldix, name);
 }
 
 static int unknown_name(loader_t *L, const ynode_t *n, const char *what,
@@ -412,6 +409,7 @@ static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
         cdc_map_field_t *f = &t->fields[t->nfields++];
         const char *type = NULL;
         f->name = cdc_xstrdup(fk->val);
+        cdc_strix_put(&t->fieldix, f->name, (int)t->nfields - 1);
         f->where = mark(L, fk);
         if (!valid_name(fk->val, CDC_MAP_NAME_MAX) || strchr(fk->val, '.') ||
             fk->val[0] == '_')
@@ -833,21 +831,28 @@ static int load_mapping(loader_t *L, const ynode_t *v)
         return lerr(L, x, "'fields' must map target fields to columns or "
                     "expressions");
     if (x) {
+        /* which target fields this mapping sets already */
+        char *set = cdc_xcalloc(mp->target->nfields + 1, 1);
+        int rc = 0;
         mp->fields = cdc_xcalloc((size_t)x->n / 2 + 1, sizeof(*mp->fields));
-        for (int i = 0; i + 1 < x->n; i += 2) {
+        for (int i = 0; i + 1 < x->n && !rc; i += 2) {
             int fi = field_ref(L, mp->target, x->kids[i], 0, mp->source->id);
             if (fi < 0)
-                return -1;
-            for (uint32_t q = 0; q < mp->nfields; q++)
-                if (mp->fields[q].field == (uint32_t)fi)
-                    return lerr(L, x->kids[i], "field '%s' mapped twice",
-                                x->kids[i]->val);
+                rc = -1;
+            else if (set[fi])
+                rc = lerr(L, x->kids[i], "field '%s' mapped twice",
+                          x->kids[i]->val);
             /* counted even when it fails, so the cleanup frees what the
              * half-loaded assignment holds */
-            if (load_assign(L, mp->target, fi, x->kids[i + 1],
-                            &mp->fields[mp->nfields++]))
-                return -1;
+            else if (load_assign(L, mp->target, fi, x->kids[i + 1],
+                                 &mp->fields[mp->nfields++]))
+                rc = -1;
+            else
+                set[fi] = 1;
         }
+        free(set);
+        if (rc)
+            return -1;
     }
     if (mp->lookup && !mp->nfields)
         return lerr(L, v, "a lookup mapping needs 'fields' to set");
@@ -1145,6 +1150,7 @@ void cdc_map_destroy(cdc_map_t *m)
             free(f->owners);
         }
         free(t->fields);
+        cdc_strix_free(&t->fieldix);
         free(t->key);
         free(t->name);
         free(t->schema);
@@ -1534,8 +1540,8 @@ static int dec_text_fit(const char *s, size_t len, int precision, int scale,
 
 /* A text or JSON value the target can hold: UTF-8, and no NUL where the
  * database has none (CDC_MAP_LIM_NUL). */
-static int check_text(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
-                      const char *s, size_t len)
+static int check_text(xctx_t *c, const cdc_map_field_t *f, const char *s,
+                      size_t len)
 {
     for (size_t i = 0; i < len;) {
         const unsigned char *p = (const unsigned char *)s + i;
@@ -1553,9 +1559,7 @@ static int check_text(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
         }
         k = cdc_utf8_seq(p, len - i);
         if (!k)
-            return cast_err(c, f, s, len, v->bytes ?
-                            "bytes of a binary column that are not UTF-8 "
-                            "text" : "not valid UTF-8");
+            return cast_err(c, f, s, len, "not valid UTF-8");
         i += k;
     }
     if (f->type == CDC_MT_JSON && (c->limits & CDC_MAP_LIM_NUL) &&
@@ -1591,7 +1595,7 @@ static int cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
     switch (f->type) {
     case CDC_MT_TEXT:
     case CDC_MT_JSON:
-        if (check_text(c, f, v, s, len))
+        if (check_text(c, f, s, len))
             return -1;
         r->s = s;
         r->len = len;

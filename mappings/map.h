@@ -37,6 +37,7 @@
 #include "cdc/change.h"
 #include "cdc/conf.h"
 #include "cdc/err.h"
+#include "cdc/strix.h"
 
 /* Target field types (canonical text forms in docs/MAPPINGS.md). */
 typedef enum cdc_mtype {
@@ -94,6 +95,7 @@ typedef struct cdc_map_target {
     char *schema, *table; /* physical table (schema may be "") */
     cdc_map_field_t *fields;
     uint32_t nfields;
+    cdc_strix_t fieldix;  /* field name -> index into fields */
     uint32_t *key;        /* indexes into fields, key order */
     uint32_t nkey;
     char *where;

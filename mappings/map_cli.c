@@ -24,6 +24,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "cdc/envelope.h"
+#include "cdc/jsontree.h"
 #include "cdc/log.h"
 #include "connectors/pg/pgutil.h"
 #include "mappings/map_int.h"
@@ -98,11 +99,12 @@ static cdc_value_t *image(cdc_txn_t *tx, cdc_table_t *t, yajl_val img,
 }
 
 /* One envelope line -> a txn with one change; *src = application_id. */
-static cdc_txn_t *envelope_txn(const char *line, char *src, size_t srclen,
-                               const char *where, cdc_err_t *err)
+static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
+                               size_t srclen, const char *where,
+                               cdc_err_t *err)
 {
     char ebuf[256];
-    yajl_val root = yajl_tree_parse(line, ebuf, sizeof(ebuf)), payload,
+    yajl_val root = cdc_json_parse(line, len, ebuf, sizeof(ebuf)), payload,
              source, before, after;
     cdc_txn_t *tx = NULL;
     cdc_table_t *t;
@@ -249,7 +251,7 @@ int cdc_map_test_run(const char *mapfile, const char *envfile, FILE *out,
             continue;
         snprintf(where, sizeof(where), "%s:%ld",
                  envfile ? envfile : "<stdin>", lineno);
-        tx = envelope_txn(line, src, sizeof(src), where, err);
+        tx = envelope_txn(line, (size_t)len, src, sizeof(src), where, err);
         if (!tx) {
             rc = -1;
             break;

@@ -6,6 +6,7 @@
 #define CDC_MAP_INT_H
 
 #include "mappings/expr_int.h"
+#include "cdc/strix.h"
 #include "mappings/map.h"
 
 enum { Y_SCALAR = 1, Y_MAP, Y_SEQ };
@@ -19,6 +20,7 @@ typedef struct ynode {
     int line, col;
     struct ynode **kids;
     int n, cap;
+    cdc_strix_t keys; /* Y_MAP: key text -> index of the key in kids */
 } ynode_t;
 
 /** @brief Parse one YAML document; NULL with err ("name:line:col: ..."). */

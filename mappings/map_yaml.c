@@ -43,6 +43,7 @@ void cdc_ynode_free(ynode_t *n)
         cdc_ynode_free(n->kids[i]);
     free(n->kids);
     free(n->val);
+    cdc_strix_free(&n->keys);
     free(n);
 }
 
@@ -133,20 +134,21 @@ ynode_t *cdc_yaml_parse(const char *name, const char *text, size_t len,
             if (depth > 0) {
                 ynode_t *par = stack[depth - 1];
                 /* duplicate key check */
-                if (par->kind == Y_MAP && !(par->n & 1) && n->kind == Y_SCALAR)
-                    for (int i = 0; i < par->n; i += 2)
-                        if (par->kids[i]->kind == Y_SCALAR &&
-                            !strcmp(par->kids[i]->val, n->val)) {
-                            cdc_err_set(err, CDC_EXIT_CONFIG, 0,
-                                        "%s:%d:%d: duplicate key '%s'", name,
-                                        n->line, n->col, n->val);
-                            cdc_err_detail(err, "first given at line %d, "
-                                           "column %d", par->kids[i]->line,
-                                           par->kids[i]->col);
-                            cdc_ynode_free(n);
-                            yaml_event_delete(&ev);
-                            goto fail;
-                        }
+                if (par->kind == Y_MAP && !(par->n & 1) &&
+                    n->kind == Y_SCALAR) {
+                    int i = cdc_strix_put(&par->keys, n->val, par->n);
+                    if (i >= 0) {
+                        cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                                    "%s:%d:%d: duplicate key '%s'", name,
+                                    n->line, n->col, n->val);
+                        cdc_err_detail(err, "first given at line %d, "
+                                       "column %d", par->kids[i]->line,
+                                       par->kids[i]->col);
+                        cdc_ynode_free(n);
+                        yaml_event_delete(&ev);
+                        goto fail;
+                    }
+                }
                 if (par->kind == Y_MAP && !(par->n & 1) &&
                     n->kind != Y_SCALAR) {
                     cdc_err_set(err, CDC_EXIT_CONFIG, 0,
@@ -189,10 +191,9 @@ fail:
 
 const ynode_t *cdc_ynode_get(const ynode_t *map, const char *key)
 {
+    int i;
     if (!map || map->kind != Y_MAP)
         return NULL;
-    for (int i = 0; i + 1 < map->n; i += 2)
-        if (!strcmp(map->kids[i]->val, key))
-            return map->kids[i + 1];
-    return NULL;
+    i = cdc_strix_get(&map->keys, key);
+    return i >= 0 && i + 1 < map->n ? map->kids[i + 1] : NULL;
 }

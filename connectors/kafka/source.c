@@ -49,6 +49,7 @@
 
 #include "cdc/conf.h"
 #include "cdc/envelope.h"
+#include "cdc/jsontree.h"
 #include "cdc/log.h"
 #include "cdc/plugin.h"
 
@@ -436,11 +437,11 @@ static const char *static_connector(const char *c)
 /* One envelope -> a txn with one change.  Returns the txn, or NULL with
  * err (not an envelope), or NULL without err and *foreign set to the
  * application id when the envelope belongs to another application. */
-static cdc_txn_t *decode(ksrc_t *s, const char *text, char *foreign,
-                         size_t flen, cdc_err_t *err)
+static cdc_txn_t *decode(ksrc_t *s, const char *text, size_t tlen,
+                         char *foreign, size_t flen, cdc_err_t *err)
 {
     char ebuf[256];
-    yajl_val root = yajl_tree_parse(text, ebuf, sizeof(ebuf));
+    yajl_val root = cdc_json_parse(text, tlen, ebuf, sizeof(ebuf));
     yajl_val payload, source, before, after, key;
     const char *op, *app, *db, *table, *conn, *file, *lsn;
     cdc_txn_t *tx = NULL;
@@ -593,7 +594,7 @@ static int ks_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
     s->consumed++;
     if (m->payload && m->len) {
         char *text = cdc_xstrndup(m->payload, m->len);
-        tx = decode(s, text, foreign, sizeof(foreign), &de);
+        tx = decode(s, text, m->len, foreign, sizeof(foreign), &de);
         free(text);
     } else
         foreign[0] = '\0'; /* tombstone: nothing to apply */

@@ -21,7 +21,8 @@
  *   flags    CDC_COL_UNSIGNED (SIGNEDNESS), CDC_COL_NULLABLE (null bits),
  *            CDC_COL_BINARY (collation 63), CDC_COL_PK (primary key)
  *   charset  collation id (0 when unknown)
- *   members  ENUM/SET strings; extra: geometry type or vector dimensions
+ *   members  ENUM/SET strings, converted to UTF-8 from the column's
+ *            charset; extra: geometry type or vector dimensions
  *   name     from COLUMN_NAME metadata, else "@N" (N 1-based)
  */
 #ifndef CDC_BINLOG_H

@@ -12,9 +12,9 @@
  *  - an event we cannot decode stops decoding with an error that names
  *    the event type and the byte offset (CDC_EXIT_DATA);
  *  - nothing is skipped silently: events that carry no row data for a ROW
- *    binlog (statement context, LOAD blocks, unknown padding) are either
- *    consumed by design (documented per type below) or skipped with a WARN
- *    log line naming the type and the offset;
+ *    binlog (statement context, LOAD blocks, Aurora padding, events flagged
+ *    IGNORABLE) are consumed by design (listed in dispatch() and in
+ *    docs/OPERATIONS.md); any other type stops decoding (CDC_EXIT_DATA);
  *  - changes of rolled-back work never appear; XA-prepared rows are held
  *    back until XA COMMIT and dropped at XA ROLLBACK;
  *  - a change's pos is the offset of its rows event (for events inside a
@@ -33,6 +33,7 @@
 #include "cdc/util.h"
 #include "cdc/log.h"
 #include "connectors/mysql/binlog.h"
+#include "connectors/mysql/binlog_value_int.h"
 
 #define FAC "binlog"
 
@@ -82,6 +83,7 @@ enum {
     TRANSACTION_PAYLOAD_EVENT = 40,
     HEARTBEAT_LOG_EVENT_V2 = 41,
     GTID_TAGGED_LOG_EVENT = 42,
+    AURORA_PADDING_EVENT = 100, /* Amazon Aurora, between transactions */
     /* MariaDB */
     ANNOTATE_ROWS_EVENT = 160,
     BINLOG_CHECKPOINT_EVENT = 161,
@@ -1605,10 +1607,19 @@ static int is_numeric(uint8_t t, int mariadb)
            t == 5 || t == 246 || (mariadb && t == 13);
 }
 
+/* Columns counted by the charset TLVs (DEFAULT_CHARSET, COLUMN_CHARSET).
+ * Both servers select them by the field's real type with the same switch
+ * (is_character_type() in log_event.cc / log_event_server.cc): STRING (not
+ * ENUM/SET, whose real type the metadata gives), VARCHAR, BLOB/TEXT (and
+ * MariaDB's JSON, a LONGTEXT) and GEOMETRY ("base class is blob", charset
+ * binary); MySQL 9 adds VECTOR (binary).  Not counted: numbers, temporal
+ * types, BIT, MySQL's binary JSON (245), ENUM and SET (their own TLVs).
+ * Missing one here shifts every later column's charset, so the TLVs are
+ * checked to hold exactly one entry per counted column. */
 static int is_char(uint8_t t)
 {
     return t == 254 || t == 15 || t == 253 || t == 252 ||
-           (t >= 249 && t <= 251);
+           (t >= 249 && t <= 251) || t == 255 || t == 242;
 }
 
 static int is_enumset(uint8_t t)
@@ -1637,7 +1648,8 @@ static int tlv_charsets(cdc_table_t *t, const uint8_t *v, size_t n,
                 continue;
             t->cols[i].charset = (uint16_t)rd_lenenc(&r);
         }
-        return r.bad ? -1 : 0;
+        /* one entry per selected column, no more, no fewer */
+        return r.bad || rd_left(&r) ? -1 : 0;
     }
     uint16_t def = (uint16_t)rd_lenenc(&r);
     for (uint32_t i = 0; i < t->ncols; i++)
@@ -1648,7 +1660,8 @@ static int tlv_charsets(cdc_table_t *t, const uint8_t *v, size_t n,
         if (r.bad)
             return -1;
         uint64_t k = 0;
-        for (uint32_t i = 0; i < t->ncols; i++) {
+        uint32_t i;
+        for (i = 0; i < t->ncols; i++) {
             if (!sel((uint8_t)t->cols[i].type))
                 continue;
             if (k++ == idx) {
@@ -1656,12 +1669,17 @@ static int tlv_charsets(cdc_table_t *t, const uint8_t *v, size_t n,
                 break;
             }
         }
+        if (i == t->ncols) /* an exception for a column we do not count */
+            return -1;
     }
     return r.bad ? -1 : 0;
 }
 
+/* ENUM_STR_VALUE / SET_STR_VALUE: the member names, in the column's
+ * charset (so read after the ENUM_AND_SET charset TLVs; ucs2 names hold NUL
+ * bytes), stored as UTF-8. */
 static int tlv_strvalues(cdc_table_t *t, const uint8_t *v, size_t n,
-                         uint8_t type)
+                         uint8_t type, cdc_err_t *err)
 {
     rd_t r;
     rd_init(&r, v, n);
@@ -1682,9 +1700,15 @@ static int tlv_strvalues(cdc_table_t *t, const uint8_t *v, size_t n,
         for (uint64_t k = 0; k < cnt; k++) {
             uint64_t l = rd_lenenc(&r);
             const uint8_t *s = rd_take(&r, l);
+            cdc_buf_t u = CDC_BUF_INIT;
             if (!s)
                 return -1;
-            c->members[k] = cdc_xstrndup((const char *)s, l);
+            if (cdc_mysql_member_utf8(c->charset, s, l, &u, err) < 0) {
+                cdc_buf_free(&u);
+                return -2;
+            }
+            c->members[k] = cdc_xstrndup(u.p ? u.p : "", u.len);
+            cdc_buf_free(&u);
         }
     }
     return r.bad ? -1 : 0;
@@ -1835,6 +1859,8 @@ static int ev_table_map(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
     }
 
     /* optional metadata TLVs, in any order; unknown types are skipped */
+    const uint8_t *setv = NULL, *enumv = NULL;
+    size_t setl = 0, enuml = 0;
     while (rd_left(&r)) {
         uint8_t ty = rd_u8(&r);
         uint64_t l = rd_lenenc(&r);
@@ -1881,11 +1907,11 @@ static int ev_table_map(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
             rc = nr.bad ? -1 : 0;
             break;
         }
-        case 5:
-            rc = tlv_strvalues(t, v, l, 248);
+        case 5: /* after the loop, when the charsets are known */
+            setv = v, setl = l;
             break;
         case 6:
-            rc = tlv_strvalues(t, v, l, 247);
+            enumv = v, enuml = l;
             break;
         case 7:
             rc = tlv_extra(t, v, l, 255);
@@ -1914,6 +1940,24 @@ static int ev_table_map(cdc_binlog_t *bl, evctx_t *e, cdc_err_t *err)
         if (rc < 0) {
             everr(bl, e, err, "malformed optional metadata field %u of %s.%s",
                   ty, t->db, t->name);
+            cdc_table_destroy(t);
+            return -1;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        const uint8_t *v = k ? enumv : setv;
+        int rc = v ? tlv_strvalues(t, v, k ? enuml : setl, k ? 247 : 248, err)
+                   : 0;
+        if (rc == -2) { /* a name not in its charset: err says why */
+            char why[sizeof(err->msg)];
+            snprintf(why, sizeof(why), "%s", err->msg);
+            everr(bl, e, err, "%s name of %s.%s: %s", k ? "ENUM" : "SET",
+                  t->db, t->name, why);
+        } else if (rc < 0) {
+            everr(bl, e, err, "malformed optional metadata field %d of %s.%s",
+                  k ? 6 : 5, t->db, t->name);
+        }
+        if (rc < 0) {
             cdc_table_destroy(t);
             return -1;
         }
@@ -2512,29 +2556,30 @@ static int dispatch(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
     default:
         break;
     }
-    /* Unknown type.  Rule: with the IGNORABLE flag the server says a
-     * reader may skip it.  Without it, skip it with a WARN (Amazon Aurora
-     * writes type 100 padding events between transactions) -- unless a
-     * TABLE_MAP is waiting for its rows (the statement has not ended):
-     * there an unknown event may be a row event of a newer server, and
-     * skipping it could drop row data, so stop. */
+    /* Unknown type.  Skipped by design only when the server says a reader
+     * may skip it (the IGNORABLE flag) and, outside a row statement, the
+     * padding events Amazon Aurora writes (type 100).  Anything else may
+     * carry changes of a newer server: stop rather than drop them. */
     if (e->flags & LOG_EVENT_IGNORABLE_F) {
         CDC_DEBUG(FAC, "skipping ignorable event type %u at offset %" PRIu64,
                   t, e->off);
         return 0;
     }
-    if (bl->rows_pending) {
-        everr(bl, e, err, "unknown event type %u after a TABLE_MAP whose "
-                          "statement has not ended: it may carry row data",
-              t);
-        cdc_err_hint(err, "this server writes an event type the decoder does "
-                          "not know; upgrade autoglm-cdc");
-        return -1;
+    if (t == AURORA_PADDING_EVENT && !bl->rows_pending) {
+        CDC_DEBUG(FAC, "skipping Aurora padding event at offset %" PRIu64,
+                  e->off);
+        return 0;
     }
-    CDC_WARN(FAC, "skipping unknown event type %u (%" PRIu32 " bytes) at "
-                  "offset %" PRIu64 " of %s: not inside a row statement",
-             t, e->size, e->off, file_or_stream(bl));
-    return 0;
+    everr(bl, e, err, "unknown event type %u (%" PRIu32 " bytes)%s", t,
+          e->size,
+          bl->rows_pending ? " after a TABLE_MAP whose statement has not "
+                             "ended"
+                           : "");
+    cdc_err_detail(err, "an event the decoder does not know may carry row "
+                        "changes; skipping it could lose them");
+    cdc_err_hint(err, "this server writes an event type this version of "
+                      "autoglm-cdc does not know; upgrade autoglm-cdc");
+    return -1;
 }
 
 int cdc_binlog_feed(cdc_binlog_t *bl, const uint8_t *ev, size_t len,

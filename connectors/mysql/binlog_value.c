@@ -565,20 +565,19 @@ static int prefixed(const uint8_t *p, size_t avail, unsigned pl,
 
 /* ---- ENUM / SET ------------------------------------------------------ */
 
-static int member_utf8(const cdc_column_t *col, const char *m, cdc_buf_t *b,
-                       cdc_err_t *err)
+int cdc_mysql_member_utf8(uint16_t collation, const uint8_t *m, size_t n,
+                          cdc_buf_t *b, cdc_err_t *err)
 {
-    size_t n = strlen(m);
-    int cs = cdc_mysql_charset_kind(col->charset);
+    int cs = cdc_mysql_charset_kind(collation);
 
-    if (col->charset == 0 || cs == CDC_CS_UTF8 || cs == CDC_CS_BINARY) {
-        if (cdc_mysql_utf8_valid((const uint8_t *)m, n) != n)
+    if (collation == 0 || cs == CDC_CS_UTF8 || cs == CDC_CS_BINARY) {
+        if (cdc_mysql_utf8_valid(m, n) != n)
             return cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
                                "ENUM/SET member is not valid UTF-8");
         cdc_buf_put(b, m, n);
         return 0;
     }
-    return cdc_mysql_to_utf8(col->charset, (const uint8_t *)m, n, b, err);
+    return cdc_mysql_to_utf8(collation, m, n, b, err);
 }
 
 static int enum_value(const cdc_column_t *col, const uint8_t *p, size_t avail,
@@ -587,7 +586,6 @@ static int enum_value(const cdc_column_t *col, const uint8_t *p, size_t avail,
 {
     unsigned pl = col->meta;
     uint64_t idx;
-    cdc_buf_t b = CDC_BUF_INIT;
 
     if (pl != 1 && pl != 2)
         return cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
@@ -609,12 +607,9 @@ static int enum_value(const cdc_column_t *col, const uint8_t *p, size_t avail,
         return cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
                            "ENUM index %" PRIu64 " beyond its %u members",
                            idx, col->nmembers);
-    if (member_utf8(col, col->members[idx - 1], &b, err) < 0) {
-        cdc_buf_free(&b);
-        return -1;
-    }
-    set_str(out, CDC_V_STRING, a, b.p ? b.p : "", b.len);
-    cdc_buf_free(&b);
+    /* members are UTF-8 (converted when the TABLE_MAP was read) */
+    set_str(out, CDC_V_STRING, a, col->members[idx - 1],
+            strlen(col->members[idx - 1]));
     return 0;
 }
 
@@ -624,8 +619,8 @@ static int set_value(const cdc_column_t *col, const uint8_t *p, size_t avail,
 {
     unsigned pl = col->meta;
     uint64_t bits;
-    cdc_buf_t b = CDC_BUF_INIT, m = CDC_BUF_INIT;
-    int first = 1, rc = -1;
+    cdc_buf_t b = CDC_BUF_INIT;
+    int first = 1;
 
     if (pl < 1 || pl > 8)
         return cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
@@ -648,21 +643,15 @@ static int set_value(const cdc_column_t *col, const uint8_t *p, size_t avail,
     for (uint32_t i = 0; i < col->nmembers && i < 64; i++) {
         if (!(bits >> i & 1))
             continue;
-        cdc_buf_reset(&m);
-        if (member_utf8(col, col->members[i], &m, err) < 0)
-            goto out;
         if (!first)
             cdc_buf_putc(&b, ',');
         first = 0;
-        cdc_mysql_json_str(&b, m.p ? m.p : "", m.len);
+        cdc_mysql_json_str(&b, col->members[i], strlen(col->members[i]));
     }
     cdc_buf_putc(&b, ']');
     set_str(out, CDC_V_JSON, a, b.p, b.len);
-    rc = 0;
-out:
     cdc_buf_free(&b);
-    cdc_buf_free(&m);
-    return rc;
+    return 0;
 }
 
 /* ---- the dispatcher -------------------------------------------------- */

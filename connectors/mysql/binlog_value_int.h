@@ -28,6 +28,12 @@ enum {
 /** @brief Family of a collation id (CDC_CS_UNKNOWN for 0 or unknown). */
 int cdc_mysql_charset_kind(uint16_t collation);
 
+/** @brief An ENUM/SET member name of the TABLE_MAP metadata, in the
+ *  column's collation (0 = unknown: must be UTF-8), appended to b as UTF-8.
+ *  Returns 0, or -1 with err (CDC_EXIT_DATA). */
+int cdc_mysql_member_utf8(uint16_t collation, const uint8_t *m, size_t n,
+                          cdc_buf_t *b, cdc_err_t *err);
+
 /** @brief Length of the valid UTF-8 prefix of p (n when all is valid). */
 size_t cdc_mysql_utf8_valid(const uint8_t *p, size_t n);
 

@@ -175,7 +175,9 @@ static void put_ident(cdc_buf_t *b, const char *id)
 static int split_name(const char *full, char *db, size_t dn, char *tb,
                       size_t tn)
 {
-    const char *dot = strchr(full, '.');
+    /* the last dot: the signal table's own name has none, a database
+     * name may */
+    const char *dot = strrchr(full, '.');
     if (!dot || dot == full || !dot[1] || (size_t)(dot - full) >= dn ||
         strlen(dot + 1) >= tn)
         return -1;
@@ -553,7 +555,9 @@ static int my_list_tables(cdc_snap_t *base, const cdc_conf_t *conf,
     while ((row = mysql_fetch_row(r))) {
         if (!cdc_filter_match(f, row[0], row[1]))
             continue;
-        cdc_buf_printf(&b, "%s%s.%s", b.len ? "," : "", row[0], row[1]);
+        if (b.len)
+            cdc_buf_putc(&b, ',');
+        cdc_backfill_name_put(&b, row[0], row[1]);
     }
     mysql_free_result(r);
     cdc_filter_destroy(f);

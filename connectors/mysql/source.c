@@ -47,7 +47,7 @@
  *
  * Configuration: mysql.dsn (mysql://user:pass@host:port[/db][?ssl-mode=])
  * or mysql.host/port/user/password (override the DSN's parts),
- * mysql.server_id (default 4000 + FNV-1a(application_id) % 100000),
+ * mysql.server_id (default 4000 + FNV-1a(pipeline.name) % 100000),
  * mysql.from (now|beginning|FILE:POS|GTID state, default now),
  * mysql.heartbeat_s (detection timeout, 5), mysql.heartbeat_ms (period
  * asked of the server, mysql.heartbeat_s / 4), mysql.ssl.mode
@@ -128,7 +128,7 @@ typedef struct mysql_src {
     int64_t connect_timeout_ms;
     int ssl_mode;
     char *ssl_ca, *ssl_cert, *ssl_key;
-    char *app_id;
+    char *pipeline;    /* pipeline.name: our replica identity */
     char report_host[61];
     int reconnect;
     cdc_my_host_t *hosts;  /* the servers to fail over between; [0] first */
@@ -478,7 +478,7 @@ static void src_free(mysql_src_t *src)
     free(src->ssl_ca);
     free(src->ssl_cert);
     free(src->ssl_key);
-    free(src->app_id);
+    free(src->pipeline);
     cdc_my_hosts_free(src->hosts, src->nhosts);
     pthread_mutex_destroy(&src->mu);
     pthread_cond_destroy(&src->cv_put);
@@ -633,11 +633,11 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     set_str(&src->ssl_cert, cdc_conf_get(conf, "mysql.ssl.cert", NULL));
     set_str(&src->ssl_key, cdc_conf_get(conf, "mysql.ssl.key", NULL));
 
-    v = cdc_conf_get(conf, "pipeline.name", NULL);
-    v = cdc_conf_get(conf, "application_id", v ? v : "mysql");
-    src->app_id = cdc_xstrdup(v && *v ? v : "mysql");
+    /* the replica identity follows the pipeline (its checkpoint), not the
+     * application id, which several pipelines may share */
+    src->pipeline = cdc_xstrdup(cdc_conf_pipeline(conf));
     snprintf(src->report_host, sizeof src->report_host, "autoglm-cdc:%s",
-             src->app_id);
+             src->pipeline);
 
     if (cdc_conf_get(conf, "mysql.server_id", NULL)) {
         if (conf_int(conf, "mysql.server_id", 1, 1, 4294967295LL, &iv,
@@ -645,7 +645,7 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
             goto fail;
         src->server_id = (uint32_t)iv;
     } else {
-        src->server_id = 4000 + fnv1a32(src->app_id) % 100000;
+        src->server_id = 4000 + fnv1a32(src->pipeline) % 100000;
     }
     v = cdc_conf_get(conf, "mysql.from", "now");
     if (check_from(v, err) < 0)
@@ -941,6 +941,15 @@ static void parse_grants(const char *line, int *slave, int *client,
     }
 }
 
+/* A row of SHOW SLAVE HOSTS / SHOW REPLICAS (Server_id, Host, Port, ...)
+ * as "'host'" or "'host' port N" (our dumps report port 0). */
+static void replica_name(MYSQL_ROW row, char *out, size_t n)
+{
+    int port = row[2] && strcmp(row[2], "0");
+    snprintf(out, n, "'%s'%s%s", row[1] ? row[1] : "?", port ? " port " : "",
+             port ? row[2] : "");
+}
+
 static int preflight(mysql_src_t *src, MYSQL *m, srv_status_t *st,
                      int initial, cdc_err_t *err)
 {
@@ -1053,12 +1062,13 @@ static int preflight(mysql_src_t *src, MYSQL *m, srv_status_t *st,
                  * the server) registered with our report host */
                 if (row[1] && !strcmp(row[1], src->report_host))
                     continue;
+                char who[300];
+                replica_name(row, who, sizeof who);
                 problem(&pb, &nprob,
                         "mysql.server_id %" PRIu32 " is already used by the "
-                        "replica at %s:%s: set a unique one, e.g. -X "
+                        "replica %s: set a unique one, e.g. -X "
                         "mysql.server_id=%" PRIu32,
-                        src->server_id, row[1] ? row[1] : "?",
-                        row[2] ? row[2] : "?",
+                        src->server_id, who,
                         src->server_id + 1 + (uint32_t)(rand() % 1000));
             }
             mysql_free_result(res);
@@ -1550,6 +1560,30 @@ static void pos_str(const mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
                  pos->gtid[0] ? "')" : "");
 }
 
+/* "host:port" of the replica registered with server_id sid (SHOW SLAVE
+ * HOSTS / SHOW REPLICAS on a fresh connection), or why it is unknown. */
+static void replica_of_id(mysql_src_t *src, uint32_t sid, char *out,
+                          size_t n)
+{
+    const char *sql = (!src->mariadb && src->version >= 80022)
+                          ? "SHOW REPLICAS"
+                          : "SHOW SLAVE HOSTS";
+    cdc_err_t e;
+    MYSQL *m = my_connect_mode(src, 10, &e);
+    MYSQL_RES *res = m ? q_result(src, m, sql, &e) : NULL;
+    MYSQL_ROW row;
+
+    snprintf(out, n, "unknown (%s: %s)", sql,
+             m ? mysql_error(m) : "cannot connect");
+    while (res && (row = mysql_fetch_row(res)))
+        if (row[0] && strtoul(row[0], NULL, 10) == sid)
+            replica_name(row, out, n);
+    if (res)
+        mysql_free_result(res);
+    if (m)
+        mysql_close(m);
+}
+
 static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
 {
     MYSQL *m = src->repl;
@@ -1557,6 +1591,24 @@ static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
     char where[1400];
 
     pos_str(src, &src->resume, by_gtid, where, sizeof where);
+    if (e == ER_SLAVE_SAME_ID) {
+        /* another replica connected with our server_id and the server
+         * dropped our dump: reconnecting would only drop theirs in turn */
+        char who[300];
+        replica_of_id(src, src->server_id, who, sizeof who);
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql server %s:%u dropped our binlog dump: another "
+                    "replica connected with the same server_id %" PRIu32
+                    " (replica %s)",
+                    src->host, src->port, src->server_id, who);
+        cdc_err_detail(err, "%s (error %u)", mysql_error(m), e);
+        cdc_err_hint(err, "give every replica its own mysql.server_id (the "
+                          "default derives it from pipeline.name, so two "
+                          "pipelines with one name share it), e.g. -X "
+                          "mysql.server_id=%" PRIu32,
+                     src->server_id + 1 + (uint32_t)(rand() % 1000));
+        return -1;
+    }
     if (e == ER_MASTER_FATAL_ERROR_READING_BINLOG) {
         const char *msg = mysql_error(m);
         if (strcasestr(msg, "same server_id") ||
@@ -2116,6 +2168,54 @@ static int resolve_start(mysql_src_t *src, const cdc_pos_t *resume,
     return 0;
 }
 
+/* The first GTID domain of state want ("d-s-n,...") that no GTID of
+ * have names; -1 when every domain is known (or want is not a state). */
+static long missing_domain(const char *want, const char *have)
+{
+    for (const char *w = want; *w;) {
+        char *end;
+        unsigned long d = strtoul(w, &end, 10);
+        int found = 0;
+        if (end == w || *end != '-')
+            return -1;
+        for (const char *h = have; *h && !found;) {
+            char *he;
+            unsigned long hd = strtoul(h, &he, 10);
+            if (he == h)
+                break;
+            found = hd == d && *he == '-';
+            h = strchr(h, ',') ? strchr(h, ',') + 1 : h + strlen(h);
+        }
+        if (!found)
+            return (long)d;
+        w = strchr(w, ',') ? strchr(w, ',') + 1 : w + strlen(w);
+    }
+    return -1;
+}
+
+/* A MariaDB server asked to start at a GTID in a domain its binlog has
+ * never had starts that domain from its first binlog instead (it assumes
+ * the domain is yet to come), replaying everything: refuse. */
+static int check_gtid_domains(const mysql_src_t *src, const cdc_pos_t *pos,
+                              const srv_status_t *st, cdc_err_t *err)
+{
+    long d = missing_domain(pos->gtid, st->gtid);
+    if (d < 0)
+        return 0;
+    cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                "cannot resume at GTID state '%s': mysql server %s:%u has "
+                "no GTID domain %ld in its binlog",
+                pos->gtid, src->host, src->port, d);
+    cdc_err_detail(err, "the server's binlog state is '%s'; it would replay "
+                        "its binlog from the start instead",
+                   st->gtid[0] ? st->gtid : "empty");
+    cdc_err_hint(err, "the position belongs to another server, or this "
+                      "server's binlog was reset (RESET MASTER): check "
+                      "mysql.dsn, else run a backfill (autoglm-cdc backfill) "
+                      "and reset the offsets (autoglm-cdc offsets reset)");
+    return -1;
+}
+
 static int my_start(cdc_source_t *base, const cdc_pos_t *resume,
                     cdc_err_t *err)
 {
@@ -2134,7 +2234,8 @@ static int my_start(cdc_source_t *base, const cdc_pos_t *resume,
         return -1;
     if (preflight(src, src->meta, &st, 1, err) < 0)
         return -1;
-    if (resolve_start(src, resume, &st, &pos, &by_gtid, err) < 0)
+    if (resolve_start(src, resume, &st, &pos, &by_gtid, err) < 0 ||
+        (by_gtid && check_gtid_domains(src, &pos, &st, err) < 0))
         return -1;
     if (!src->mariadb) {
         /* the metadata connection is only needed for MariaDB JSON */

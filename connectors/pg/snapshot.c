@@ -380,9 +380,12 @@ static int pg_list_tables(cdc_snap_t *base, const cdc_conf_t *conf,
         return -1;
     f = cdc_filter_new(conf);
     for (int i = 0; i < PQntuples(r); i++)
-        if (cdc_filter_match(f, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1)))
-            cdc_buf_printf(&b, "%s%s.%s", b.len ? "," : "",
-                           PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+        if (cdc_filter_match(f, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1))) {
+            if (b.len)
+                cdc_buf_putc(&b, ',');
+            cdc_backfill_name_put(&b, PQgetvalue(r, i, 0),
+                                  PQgetvalue(r, i, 1));
+        }
     cdc_filter_destroy(f);
     PQclear(r);
     *out = b.p ? b.p : cdc_xstrdup("");
@@ -785,7 +788,8 @@ static int pg_max_key(cdc_snap_t *base, cdc_table_t *t, const char *where,
 static int sig_name(pg_snap_t *s, const char *sig, cdc_buf_t *b,
                     cdc_err_t *err)
 {
-    const char *dot = strchr(sig, '.');
+    /* the last dot: the signal table's own name has none, a schema may */
+    const char *dot = strrchr(sig, '.');
     char sch[256];
     if (!dot || dot == sig || !dot[1] || (size_t)(dot - sig) >= sizeof(sch))
         return cdc_err_set(err, CDC_EXIT_CONFIG, 0,
@@ -935,7 +939,15 @@ static void pg_window_conf(cdc_snap_t *base, cdc_conf_t *wconf, int worker,
     drop_publication(s, b.p); /* left by a killed run, maybe other tables */
     cdc_conf_set(wconf, "postgres.publication", b.p, "backfill");
     cdc_buf_reset(&b);
-    cdc_buf_printf(&b, "%s,%s", tables, sig);
+    {
+        /* the tables are quoted where needed; quote the signal table too
+         * (its schema is a table's, which may hold anything) */
+        const char *dot = strrchr(sig, '.');
+        char sch[256];
+        snprintf(sch, sizeof(sch), "%.*s", dot ? (int)(dot - sig) : 0, sig);
+        cdc_buf_printf(&b, "%s,", tables);
+        cdc_backfill_name_put(&b, sch, dot ? dot + 1 : sig);
+    }
     cdc_conf_set(wconf, "postgres.tables", b.p, "backfill");
     cdc_conf_set(wconf, "postgres.from", "now", "backfill");
     cdc_buf_free(&b);

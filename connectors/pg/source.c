@@ -461,8 +461,9 @@ static void tables_array(const char *tables, cdc_buf_t *out)
         while (*p == ' ' || *p == ',')
             p++;
         const char *e = p;
-        while (*e && *e != ',')
-            e++;
+        int inq = 0; /* a quoted name may hold a comma */
+        while (*e && (*e != ',' || inq))
+            inq ^= *e++ == '"';
         const char *t = e;
         while (t > p && t[-1] == ' ')
             t--;

@@ -1,7 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # t_mysql_preflight.sh - the mysql source refuses wrong server settings
-# with one message per problem (and the SQL that fixes it), exit 78.
+# with one message per problem (and the SQL that fixes it), exit 78; its
+# server_id follows pipeline.name and a duplicate one is named, both in
+# the preflight and when the server drops the dump (error 4052).
 #
 # Breaks settings with SET GLOBAL and restores them on exit.  Drives the
 # source through tests/integ/mysql_drive.c (built here against
@@ -69,15 +71,53 @@ has own_id "is the server's own server_id"
 
 # --- server_id used by another registered replica (needs the privilege to
 # read SHOW SLAVE HOSTS: run both as root) --------------------------------
-"$DRIVE" -X mysql.dsn="$ROOT_DSN" -X mysql.server_id=7777 -X application_id=other \
+"$DRIVE" -X mysql.dsn="$ROOT_DSN" -X mysql.server_id=7777 -X pipeline.name=other \
     --idle-exit 20000 >"$T/other.out" 2>"$T/other.err" &
 other=$!
 wait_for 20 "the other replica registers" \
     bash -c "[ \"\$(mariadb --no-defaults --protocol=tcp -h $MYSQL_HOST -P $MYSQL_PORT -uroot -p$MYSQL_ROOT_PASSWORD -N -B -e 'SHOW SLAVE HOSTS' | cut -f1 | grep -c '^7777$')\" = 1 ]"
-expect 78 id_in_use "$DRIVE" -X mysql.dsn="$ROOT_DSN" -X mysql.server_id=7777 -X application_id=mine
-has id_in_use "mysql.server_id 7777 is already used by the replica at autoglm-cdc:other"
+expect 78 id_in_use "$DRIVE" -X mysql.dsn="$ROOT_DSN" -X mysql.server_id=7777 -X pipeline.name=mine
+has id_in_use "mysql.server_id 7777 is already used by the replica 'autoglm-cdc:other'"
 kill -TERM $other 2>/dev/null
 wait $other 2>/dev/null
+
+# --- the default server_id follows pipeline.name, not application_id: two
+# pipelines of one application run side by side -----------------------------
+"$CDC" --source mysql --mysql-dsn "$DSN" --application-id shared --pipeline pa \
+    --sink file -o "$T/pa.jsonl" --state-dir "$T/s_pa" --idle-exit 8000 \
+    >"$T/pa.out" 2>"$T/pa.err" &
+pa=$!
+wait_for 20 "pipeline pa dumps" grep -q "binlog dump requested" "$T/pa.err"
+expect 0 pb "$CDC" --source mysql --mysql-dsn "$DSN" --application-id shared --pipeline pb \
+    --sink file -o "$T/pb.jsonl" --state-dir "$T/s_pb" --idle-exit 2000
+wait $pa
+rc=$?
+[ $rc = 0 ] || { cat "$T/pa.err" >&2; fail "pipeline pa exited $rc next to pb"; }
+ida=$(sed -n 's/.*ours=\([0-9]*\).*/\1/p' "$T/pa.err")
+idb=$(sed -n 's/.*ours=\([0-9]*\).*/\1/p' "$T/pb.err")
+[ -n "$ida" ] && [ "$ida" != "$idb" ] || fail "server_ids of pa and pb: '$ida' '$idb'"
+log "pipelines pa and pb of one application: server_ids $ida and $idb"
+
+# --- the same pipeline started twice on two state dirs (or hosts): the
+# server drops the first dump with error 4052; it stops naming the conflict
+# (exit 78) instead of failing generically ----------------------------------
+"$CDC" --source mysql --mysql-dsn "$DSN" --pipeline twin --sink file -o "$T/t1.jsonl" \
+    --state-dir "$T/s_t1" >"$T/twin1.out" 2>"$T/twin1.err" &
+t1=$!
+wait_for 20 "the first twin dumps" grep -q "binlog dump requested" "$T/twin1.err"
+"$CDC" --source mysql --mysql-dsn "$DSN" --pipeline twin --sink file -o "$T/t2.jsonl" \
+    --state-dir "$T/s_t2" --idle-exit 4000 >"$T/twin2.out" 2>"$T/twin2.err" &
+t2=$!
+timeout 30 tail --pid=$t1 -f /dev/null
+kill -0 $t1 2>/dev/null && { kill -TERM $t1; fail "the first twin kept running"; }
+wait $t1
+rc=$?
+[ $rc = 78 ] || { cat "$T/twin1.err" >&2; fail "first twin exited $rc, expected 78"; }
+has twin1 "another replica connected with the same server_id"
+has twin1 "(replica 'autoglm-cdc:twin')"
+has twin1 "error 4052"
+wait $t2
+log "duplicate server_id at run time: exit 78 naming the other replica"
 
 # --- missing grants ---------------------------------------------------------
 my_sql "DROP USER IF EXISTS 'cdc_weak'@'%'; CREATE USER 'cdc_weak'@'%' IDENTIFIED BY 'weakpw';

@@ -117,15 +117,35 @@ def gen(c):
     return "(%s)::%s" % (v, c[1]) if c[1].endswith("[]") else v
 
 
+def create_table(pg, cols):
+    """The types the columns use and the table alltypes (id + cols)."""
+    pg.psql("CREATE TYPE mood AS ENUM ('happy', 'sad', 'very, \"ok\"');"
+            "CREATE DOMAIN posint AS int8 CHECK (VALUE > 0);"
+            "CREATE DOMAIN shorttext AS varchar(8);"
+            "CREATE TABLE alltypes (id int PRIMARY KEY, %s)" % ", ".join("%s %s" % (c, t) for c, t, _, _ in cols))
+
+
+def count_diffs(got, want, cols, tag=""):
+    """Values of the replayed rows got that differ from SELECT's rows want
+    (same keys); the first 10 are logged."""
+    bad = 0
+    for k, row in want.items():
+        for c, _, kind, _ in cols:
+            exp = pg_lib.to_json(kind, row[c])
+            if not pg_lib.same(got[k].get(c), exp):
+                bad += 1
+                if bad <= 10:
+                    log("%sid %d column %s: replayed %.160r, SELECT %.160r (text %.160r)" % (
+                        tag, k, c, got[k].get(c), exp, row[c]))
+    return bad
+
+
 def main():
     pg = pg_lib.PG()
     log("seed %d, %d ops, db %s" % (SEED, OPS, pg.db))
     pg.create_db()
     try:
-        pg.psql("CREATE TYPE mood AS ENUM ('happy', 'sad', 'very, \"ok\"');"
-                "CREATE DOMAIN posint AS int8 CHECK (VALUE > 0);"
-                "CREATE DOMAIN shorttext AS varchar(8);"
-                "CREATE TABLE alltypes (id int PRIMARY KEY, %s)" % ", ".join("%s %s" % (c, t) for c, t, _, _ in COLS))
+        create_table(pg, COLS)
         out = os.path.join(pg.tmp, "out.json")
         p = pg.start_cdc(out, ["-X", "postgres.tables=public.alltypes", "--idle-exit", "4000"])
         pg.wait_slot(p)
@@ -170,14 +190,7 @@ def main():
         if set(got) != set(want):
             fail("keys differ: only replayed %s, only in table %s" % (sorted(set(got) - set(want))[:10],
                                                                        sorted(set(want) - set(got))[:10]))
-        bad = 0
-        for k, row in want.items():
-            for c, _, kind, _ in COLS:
-                exp = pg_lib.to_json(kind, row[c])
-                if not pg_lib.same(got[k].get(c), exp):
-                    bad += 1
-                    if bad <= 10:
-                        log("id %d column %s: replayed %r, SELECT %r (text %r)" % (k, c, got[k].get(c), exp, row[c]))
+        bad = count_diffs(got, want, COLS)
         if bad:
             fail("%d values differ (seed %d)" % (bad, SEED))
         ops = {}

@@ -72,6 +72,16 @@ static inline int cdc_test_run(void)
 }
 #define CDC_TEST_MAIN() int main(void) { return cdc_test_run(); }
 
+/* A fixed-seed xorshift64 for generated tests: 0 .. n-1, reproducible. */
+static uint64_t cdc_test_rng_ = 0x9E3779B97F4A7C15ULL;
+static inline uint32_t cdc_test_rand(uint32_t n)
+{
+    cdc_test_rng_ ^= cdc_test_rng_ << 13;
+    cdc_test_rng_ ^= cdc_test_rng_ >> 7;
+    cdc_test_rng_ ^= cdc_test_rng_ << 17;
+    return (uint32_t)(cdc_test_rng_ % n);
+}
+
 /* The fixture tree: $CDC_FIXTURES when set, else $CDC_FIXTURES_DEFAULT
  * (make check: beside the source tree), else ../shared/fixtures. */
 #include <sys/stat.h>

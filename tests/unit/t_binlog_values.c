@@ -485,10 +485,22 @@ CDC_TEST(enum_members)
     T_EQ_INT(v.u.u, 260);
 
     {
-        char *l1[] = {"caf\xe9"}; /* latin1 member */
-        c = mkcol(247, 1, 8, l1, 1);
-        T_EQ_INT(dec1(&c, "\x01", 1, &a, &v, &err), 0);
-        T_EQ_STR(v.s, "caf\xc3\xa9");
+        /* member names are converted from the column's charset when the
+         * TABLE_MAP is read: latin1, and ucs2, whose names hold NULs */
+        cdc_buf_t u = CDC_BUF_INIT;
+        T_EQ_INT(cdc_mysql_member_utf8(8, (const uint8_t *)"caf\xe9", 4, &u,
+                                       &err),
+                 0);
+        T_EQ_STR(u.p, "caf\xc3\xa9");
+        cdc_buf_reset(&u);
+        T_EQ_INT(cdc_mysql_member_utf8(35, (const uint8_t *)"\0a\0\xe9", 4,
+                                       &u, &err),
+                 0);
+        T_EQ_STR(u.p, "a\xc3\xa9");
+        T_EQ_INT(cdc_mysql_member_utf8(45, (const uint8_t *)"\xe9", 1, &u,
+                                       &err),
+                 -1);
+        cdc_buf_free(&u);
     }
     cdc_arena_destroy(&a);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <yajl/yajl_tree.h>
 
 #include "cdc/buf.h"
@@ -136,6 +137,28 @@ CDC_TEST(json_numbers_roundtrip)
     v.u.d = NAN;
     cdc_json_value(&b, &v);
     T_EQ_STR(b.p, "\"NaN\"");
+    cdc_buf_free(&b);
+}
+
+/* Embedded JSON is compact: whitespace between tokens goes, strings stay
+ * (escapes kept), a raw control character inside a string is escaped. */
+CDC_TEST(json_embedded_compact)
+{
+    static const char *const in[][2] = {
+        {"{\n  \"a b\" :\t[1 ,\r\n 2.50e3],\n  \"a b\": \"x  y\\n\"\n}",
+         "{\"a b\":[1,2.50e3],\"a b\":\"x  y\\n\"}"},
+        {" \"tab\there\" ", "\"tab\\u0009here\""},
+        {"[\"\\\"\", \"\\\\\", \" \" ]", "[\"\\\"\",\"\\\\\",\" \"]"},
+        {"null", "null"}};
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    for (size_t i = 0; i < sizeof(in) / sizeof(*in); i++) {
+        cdc_value_t v = {.kind = CDC_V_JSON, .s = in[i][0],
+                         .len = strlen(in[i][0])};
+        cdc_buf_reset(&b);
+        cdc_json_value(&b, &v);
+        T_EQ_STR(b.p, in[i][1]);
+    }
     cdc_buf_free(&b);
 }
 
@@ -281,6 +304,226 @@ static cdc_table_t *mk_table(void)
     t->pk = cdc_xmalloc(sizeof(uint32_t));
     t->pk[0] = 0;
     return t;
+}
+
+/* ---- property: every envelope is one line that parses ----------------- */
+
+
+/* Bytes of any kind: control characters, quotes, backslashes, newlines,
+ * valid multi-byte UTF-8 and invalid sequences. */
+static void rnd_bytes(cdc_buf_t *b)
+{
+    static const char *const bits[] = {"\n", "\r\n", "\t", "\"", "\\", "\x01",
+                                       "\x1f", "\x7f", "\xc3\xa9", "\xe2\x80\xa8",
+                                       "\xf0\x9f\x98\x80", "\xff", "\xc3",
+                                       "\xed\xa0\x80", "a", " ", "}", "{"};
+    uint32_t n = cdc_test_rand(12);
+    for (uint32_t i = 0; i < n; i++)
+        cdc_buf_puts(b, bits[cdc_test_rand(sizeof(bits) / sizeof(*bits))]);
+}
+
+static void rnd_ws(cdc_buf_t *b)
+{
+    static const char *const ws[] = {"", " ", "\n", "\r\n", "\t", "  \n\t "};
+    cdc_buf_puts(b, ws[cdc_test_rand(6)]);
+}
+
+/* A random valid JSON text with random whitespace (raw newlines too)
+ * between the tokens, as PostgreSQL `json` keeps it. */
+static void rnd_json(cdc_buf_t *b, int depth)
+{
+    uint32_t k = depth > 3 ? cdc_test_rand(4) : cdc_test_rand(6), n;
+    static const char *const atoms[] = {"null", "true", "false", "0", "-1.5e3",
+                                        "12345678901234567890", "\"\"",
+                                        "\"a\\nb\\\"c\\u00e9\"", "\"\xc3\xa9 x\""};
+    rnd_ws(b);
+    switch (k) {
+    case 0: case 1: case 2: case 3:
+        cdc_buf_puts(b, atoms[cdc_test_rand(sizeof(atoms) / sizeof(*atoms))]);
+        break;
+    case 4:
+        cdc_buf_putc(b, '[');
+        n = cdc_test_rand(4);
+        for (uint32_t i = 0; i < n; i++) {
+            if (i)
+                cdc_buf_putc(b, ',');
+            rnd_json(b, depth + 1);
+        }
+        rnd_ws(b);
+        cdc_buf_putc(b, ']');
+        break;
+    default:
+        cdc_buf_putc(b, '{');
+        n = cdc_test_rand(4);
+        for (uint32_t i = 0; i < n; i++) {
+            if (i)
+                cdc_buf_putc(b, ',');
+            rnd_ws(b);
+            cdc_buf_printf(b, "\"k%u \\t\"", cdc_test_rand(3)); /* duplicates kept */
+            rnd_ws(b);
+            cdc_buf_putc(b, ':');
+            rnd_json(b, depth + 1);
+        }
+        rnd_ws(b);
+        cdc_buf_putc(b, '}');
+    }
+    rnd_ws(b);
+}
+
+static void rnd_value(cdc_txn_t *tx, cdc_value_t *v, char **json_in)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    static const double dd[] = {0.0, -0.0, 1e308, 5e-324, 0.1, NAN, INFINITY,
+                                -INFINITY, 123456.789};
+
+    memset(v, 0, sizeof(*v));
+    *json_in = NULL;
+    v->kind = (int)cdc_test_rand(CDC_V_JSON + 1);
+    switch (v->kind) {
+    case CDC_V_BOOL:
+        v->u.b = (int)cdc_test_rand(2);
+        break;
+    case CDC_V_INT:
+        v->u.i = cdc_test_rand(2) ? INT64_MIN : (int64_t)cdc_test_rand(1000) - 500;
+        break;
+    case CDC_V_UINT:
+        v->u.u = cdc_test_rand(2) ? UINT64_MAX : cdc_test_rand(1000);
+        break;
+    case CDC_V_FLOAT: /* holds a float32 value */
+        v->u.d = (double)(float)dd[cdc_test_rand(sizeof(dd) / sizeof(*dd))];
+        break;
+    case CDC_V_DOUBLE:
+        v->u.d = dd[cdc_test_rand(sizeof(dd) / sizeof(*dd))];
+        break;
+    case CDC_V_DECIMAL:
+        cdc_buf_puts(&b, cdc_test_rand(2) ? "-0.50" : "12345678901234567890.123");
+        break;
+    case CDC_V_STRING:
+    case CDC_V_BYTES:
+        rnd_bytes(&b);
+        break;
+    case CDC_V_JSON:
+        rnd_json(&b, 0);
+        *json_in = cdc_xstrdup(b.p);
+        break;
+    default:
+        break;
+    }
+    if (b.p) {
+        v->len = b.len;
+        v->s = cdc_arena_memdup(&tx->arena, b.p, b.len);
+    }
+    cdc_buf_free(&b);
+}
+
+/* Compact text of a parsed tree, for comparing JSON values. */
+static char *tree_text(yajl_val v)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_json_tree_text(&b, v);
+    return b.p;
+}
+
+CDC_TEST(envelope_one_line_property)
+{
+    for (int round = 0; round < 3000; round++) {
+        uint32_t ncols = 1 + cdc_test_rand(6);
+        cdc_table_t *t;
+        cdc_txn_t *tx = cdc_txn_new();
+        cdc_change_t *ch;
+        char *jin[2][8] = {{0}};
+        static const char ops[] = "cudr";
+        cdc_buf_t nm = CDC_BUF_INIT;
+
+        rnd_bytes(&nm);
+        t = cdc_table_new(nm.p ? nm.p : "", "t\nx", ncols);
+        cdc_buf_free(&nm);
+        for (uint32_t i = 0; i < ncols; i++) {
+            cdc_buf_t cn = CDC_BUF_INIT;
+            cdc_buf_printf(&cn, "c%u", i);
+            rnd_bytes(&cn);
+            t->cols[i].name = cn.p;
+        }
+        t->npk = 1;
+        t->pk = cdc_xmalloc(sizeof(uint32_t));
+        t->pk[0] = cdc_test_rand(ncols);
+        tx->commit_us = (int64_t)cdc_test_rand(2000000000) * 1000000;
+        tx->connector = cdc_test_rand(2) ? "postgresql" : "mariadb";
+        tx->file = "f\n1";
+        ch = cdc_txn_add(tx, ops[cdc_test_rand(4)], t);
+        cdc_table_destroy(t);
+        for (int img = 0; img < 2; img++) {
+            cdc_value_t *row;
+            if (cdc_test_rand(4) == 0)
+                continue;
+            row = cdc_txn_values(tx, ncols);
+            for (uint32_t i = 0; i < ncols; i++)
+                rnd_value(tx, &row[i], &jin[img][i]);
+            if (img)
+                ch->after = row;
+            else
+                ch->before = row;
+        }
+        for (int f = 0; f < 2; f++) {
+            cdc_env_opts_t o = {f ? CDC_FMT_DEBEZIUM : CDC_FMT_AUTOGLM, "a\nb"};
+            cdc_buf_t b = CDC_BUF_INIT;
+            yajl_val root;
+
+            cdc_envelope_write(&b, &o, tx, ch);
+            T_ASSERT(b.p && !memchr(b.p, '\n', b.len) &&
+                     !memchr(b.p, '\r', b.len));
+            root = parse(b.p);
+            T_ASSERT(root != NULL);
+            /* every embedded JSON value is the value that came in */
+            for (int img = 0; root && img < 2; img++) {
+                const char *path[] = {f ? NULL : "payload",
+                                      img ? "after" : "before", NULL};
+                yajl_val im = yajl_tree_get(root, f ? path + 1 : path,
+                                            yajl_t_object);
+                for (uint32_t i = 0; im && i < im->u.object.len; i++) {
+                    uint32_t c;
+                    for (c = 0; c < ch->tbl->ncols; c++) {
+                        cdc_buf_t k = CDC_BUF_INIT;
+                        yajl_val kv;
+                        cdc_json_string(&k, ch->tbl->cols[c].name,
+                                        strlen(ch->tbl->cols[c].name));
+                        kv = parse(k.p);
+                        int same = kv && YAJL_IS_STRING(kv) &&
+                                   !strcmp(kv->u.string, im->u.object.keys[i]);
+                        yajl_tree_free(kv);
+                        cdc_buf_free(&k);
+                        if (same)
+                            break;
+                    }
+                    if (c == ch->tbl->ncols || !jin[img][c])
+                        continue;
+                    yajl_val want = parse(jin[img][c]);
+                    char *a = tree_text(want), *g = tree_text(im->u.object.values[i]);
+                    T_EQ_STR(g, a);
+                    free(a);
+                    free(g);
+                    yajl_tree_free(want);
+                }
+            }
+            /* unchanged columns are named in both formats */
+            if (ch->after) {
+                int nun = 0;
+                for (uint32_t i = 0; i < ch->tbl->ncols; i++)
+                    nun += ch->after[i].kind == CDC_V_UNCHANGED;
+                const char *up[] = {"payload", "unchanged", NULL};
+                yajl_val u = root ? yajl_tree_get(root, f ? up + 1 : up,
+                                                  yajl_t_array)
+                                  : NULL;
+                T_EQ_INT(u ? (int)u->u.array.len : 0, nun);
+            }
+            yajl_tree_free(root);
+            cdc_buf_free(&b);
+        }
+        for (int img = 0; img < 2; img++)
+            for (int i = 0; i < 8; i++)
+                free(jin[img][i]);
+        cdc_txn_destroy(tx);
+    }
 }
 
 CDC_TEST(envelope_autoglm)
@@ -652,6 +895,131 @@ CDC_TEST(checkpoint_roundtrip)
     unlink(path);
     rmdir(dir);
     free(path);
+}
+
+static void write_file(const char *path, const char *p, size_t n)
+{
+    FILE *fp = fopen(path, "w");
+    if (fp) {
+        fwrite(p, 1, n, fp);
+        fclose(fp);
+    }
+}
+
+/* A checkpoint that is not whole is refused with exit 78 naming the file:
+ * every cut of a real file, garbage, repeated and unknown keys. */
+CDC_TEST(checkpoint_damaged_refused)
+{
+    char dir[] = "/tmp/cdc_t_ckdXXXXXX";
+    cdc_ckpt_t ck = {0}, back;
+    cdc_err_t err = {0};
+    char *path, good[4096];
+    size_t n;
+    FILE *fp;
+    static const char *const bad[] = {
+        "garbage\n", "\x01\x02\x03", "version=2\n",
+        "{\"lsn\":\"0/16B3748\"}\n", "version=1\nversion=1\n",
+        "version=1\nsource=mysql\nfile=a\noffset=x\ngtid=\nlsn=0/0\n"
+        "commit_us=0\nupdated_us=0\ntxns=0\n",
+        "version=1\nsource=mysql\nfile=a\noffset=4\ngtid=\nlsn=0/0\n"
+        "commit_us=0\nupdated_us=0\ntxns=0\nextra=1\n",
+        "source=mysql\nversion=1\nfile=a\noffset=4\ngtid=\nlsn=0/0\n"
+        "commit_us=0\nupdated_us=0\ntxns=0\n"};
+
+    T_ASSERT(mkdtemp(dir) != NULL);
+    path = cdc_ckpt_path(dir, "p1");
+    snprintf(ck.source, sizeof(ck.source), "mysql");
+    snprintf(ck.pos.file, sizeof(ck.pos.file), "mariadb-bin.000003");
+    ck.pos.offset = 98765;
+    snprintf(ck.pos.gtid, sizeof(ck.pos.gtid), "0-1-55");
+    ck.txns = 12345;
+    T_EQ_INT(cdc_ckpt_store(path, &ck, &err), 0);
+    fp = fopen(path, "r");
+    T_ASSERT(fp != NULL);
+    n = fp ? fread(good, 1, sizeof(good), fp) : 0;
+    if (fp)
+        fclose(fp);
+    T_ASSERT(n > 50);
+    for (size_t cut = 0; cut < n; cut++) {
+        write_file(path, good, cut);
+        cdc_err_clear(&err);
+        T_EQ_INT(cdc_ckpt_load(path, &back, &err), -1);
+        T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+        T_ASSERT(strstr(err.msg, path) != NULL);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        write_file(path, bad[i], strlen(bad[i]));
+        cdc_err_clear(&err);
+        T_EQ_INT(cdc_ckpt_load(path, &back, &err), -1);
+        T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+        T_ASSERT(strstr(err.msg, path) != NULL);
+    }
+    /* a MySQL 8.3+ tagged GTID set is a whole checkpoint too */
+    snprintf(ck.pos.gtid, sizeof(ck.pos.gtid),
+             "55778904-0299-11f1-b1b8-4ef0c4956feb:1-13:my_tag:1-2");
+    T_EQ_INT(cdc_ckpt_store(path, &ck, &err), 0);
+    T_EQ_INT(cdc_ckpt_load(path, &back, &err), 1);
+    T_EQ_STR(back.pos.gtid, ck.pos.gtid);
+    write_file(path, good, n);
+    T_EQ_INT(cdc_ckpt_load(path, &back, &err), 1);
+    T_EQ_INT(back.txns, 12345);
+    /* the engine that wrote it must be the one that reads it */
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "mysql", &err), 0);
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "postgres", &err), -1);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    T_ASSERT(strstr(err.msg, path) != NULL);
+    back.source[0] = '\0'; /* as `offsets set` writes it */
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "postgres", &err), -1);
+    memset(&back.pos, 0, sizeof(back.pos));
+    back.pos.lsn = 0x16B3748;
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "postgres", &err), 0);
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "mysql", &err), -1);
+    back.pos.lsn = 0;
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "mysql", &err), -1);
+    T_ASSERT(strstr(err.msg, "no mysql position") != NULL);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+}
+
+CDC_TEST(pipeline_lock)
+{
+    char dir[] = "/tmp/cdc_t_lockXXXXXX";
+    cdc_err_t err = {0};
+    int fd = -1, st = 0;
+    pid_t child;
+    char *lp;
+
+    T_ASSERT(mkdtemp(dir) != NULL);
+    T_EQ_INT(cdc_state_lock(dir, "p", "run", &fd, &err), 0);
+    T_ASSERT(fd >= 0);
+    fflush(stdout);
+    child = fork();
+    if (child == 0) {
+        /* another process: refused at once, naming our pid */
+        char want[64];
+        int fd2 = -1;
+        snprintf(want, sizeof(want), "pid %ld", (long)getppid());
+        _exit(cdc_state_lock(dir, "p", "run", &fd2, &err) == -1 &&
+                      err.code == CDC_EXIT_TEMPFAIL &&
+                      strstr(err.msg, want)
+                  ? 0
+                  : 1);
+    }
+    T_ASSERT(child > 0 && waitpid(child, &st, 0) == child);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cdc_state_unlock(fd);
+    child = fork();
+    if (child == 0) {
+        int fd2 = -1;
+        _exit(cdc_state_lock(dir, "p", "run", &fd2, &err) == 0 ? 0 : 1);
+    }
+    T_ASSERT(child > 0 && waitpid(child, &st, 0) == child);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    lp = cdc_state_lock_path(dir, "p", "run");
+    unlink(lp);
+    free(lp);
+    rmdir(dir);
 }
 
 CDC_TEST(position_parse)

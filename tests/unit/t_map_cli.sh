@@ -62,4 +62,101 @@ check "tombstone_purge_every of 0" 78 'postgres_sink.tombstone_purge_every: "0" 
     "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink postgres \
     -X postgres_sink.dsn="host=127.0.0.1 port=1" -X postgres_sink.tombstone_purge_every=0 \
     --mapping "$EX" --state-dir "$T/state"
+# --- hostile inputs (issue 13) ------------------------------------------------
+# generated mapping files: one text field t and one numeric field v of w
+gen_map() { # FILE EXPR-FOR-v
+    python3 - "$1" "$2" <<'PY'
+import sys
+open(sys.argv[1], "w").write("""version: 1
+sources: {s: {}}
+targets:
+  w:
+    table: public.w
+    key: id
+    fields: {id: bigint, v: {type: text, owner: s}, t: {type: text, owner: s}}
+mappings:
+  - name: m
+    source: s
+    table: d.t
+    target: w
+    key: {id: id}
+    fields:
+      v: %s
+      t: t
+""" % __import__("json").dumps(sys.argv[2]))
+PY
+}
+python3 - "$T/env.jsonl" <<'PY'
+import json, sys
+env = {"application_id": "s", "timestamp": "x", "version": 1,
+       "payload": {"op": "c", "key": {"id": 1}, "before": None,
+                   "after": {"id": 1, "a": 2, "c": "x", "t": "ab\u0000cd\u0000"}},
+       "source": {"connector": "mariadb", "server_id": 1, "db": "d", "table": "t",
+                  "file": "f.000001", "pos": 4, "row": 0, "ts_ms": 1000}}
+open(sys.argv[1], "w").write(json.dumps(env) + "\n")
+PY
+# chains of 5,000 terms: validate, mapping test and run refuse them alike
+for op in '+' '||' 'and' 'or'; do
+    case $op in
+    '+') term=a ;; '||') term=c ;; *) term='a = 2' ;;
+    esac
+    expr=$(python3 -c 'import sys; print((" %s " % sys.argv[1]).join([sys.argv[2]] * 5000))' "$op" "$term")
+    gen_map "$T/chain.yaml" "$expr"
+    msg="has too many operators (the limit is 1000)"
+    check "5000-term $op chain: validate" 78 "$msg" "$BIN" validate "$T/chain.yaml"
+    check "5000-term $op chain: mapping test" 78 "$msg" "$BIN" mapping test "$T/chain.yaml" "$T/env.jsonl"
+    check "5000-term $op chain: run" 78 "$msg" "$BIN" run --source mysql \
+        --mysql-dsn mysql://u:p@127.0.0.1:1 --sink postgres -X postgres_sink.dsn="host=127.0.0.1 port=1" \
+        --mapping "$T/chain.yaml" --state-dir "$T/state"
+done
+# at the limit: 1,000 operators evaluate (1001 * a with a = 2)
+expr=$(python3 -c 'print(" + ".join(["a"] * 1001))')
+gen_map "$T/chain.yaml" "$expr"
+check "1001-term + chain evaluates" 0 'v="2002"' "$BIN" mapping test "$T/chain.yaml" "$T/env.jsonl"
+expr=$(python3 -c 'print(" and ".join(["a = 2"] * 500) + " or false")')
+gen_map "$T/chain.yaml" "$expr"
+check "1000-operator and/or chain evaluates" 0 'v="true"' "$BIN" mapping test "$T/chain.yaml" "$T/env.jsonl"
+# numeric literals: exact or refused, never rounded
+gen_map "$T/lit.yaml" "1$(printf '0%.0s' $(seq 70)) + a"
+check "70-digit literal is refused" 78 "number cannot be held exactly" "$BIN" validate "$T/lit.yaml"
+gen_map "$T/lit.yaml" "123456789012345678901234567890123456 + a"
+check "36-digit literal is exact" 0 'v="123456789012345678901234567890123458"' \
+    "$BIN" mapping test "$T/lit.yaml" "$T/env.jsonl"
+# text read back from JSON keeps its NULs
+gen_map "$T/nul.yaml" "length(t)"
+check "NUL inside text: length" 0 'v="6"' "$BIN" mapping test "$T/nul.yaml" "$T/env.jsonl"
+check "NUL inside text: value" 0 't="ab\u0000cd\u0000"' "$BIN" mapping test "$T/nul.yaml" "$T/env.jsonl"
+# loading is near-linear: 100,000 fields take at most 30x the time of
+# 10,000 (quadratic: 100x; the old loader needed minutes)
+python3 - "$T" <<'PY'
+import sys
+for n in (10000, 100000):
+    with open("%s/f%d.yaml" % (sys.argv[1], n), "w") as f:
+        f.write("sources: {s: {}}\ntargets:\n  w:\n    table: public.w\n    key: id\n    fields:\n      id: bigint\n")
+        f.writelines("      f%d: {type: text, owner: s}\n" % i for i in range(n))
+        f.write("mappings:\n  - name: m\n    source: s\n    table: d.t\n    target: w\n    key: {id: id}\n    fields:\n")
+        f.writelines("      f%d: c%d\n" % (i, i) for i in range(n))
+PY
+times=$(python3 - "$BIN" "$T" <<'PY'
+import subprocess, sys, time
+best = {}
+for n in (10000, 100000):
+    for _ in range(3):
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.argv[1], "validate", "%s/f%d.yaml" % (sys.argv[2], n)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        dt = time.perf_counter() - t0
+        if r.returncode:
+            print("fail", n, r.returncode); sys.exit()
+        best[n] = min(best.get(n, dt), dt)
+print("%.3f %.3f %.1f" % (best[10000], best[100000], best[100000] / best[10000]))
+PY
+)
+echo "# validate 10k / 100k fields: $times (s, s, ratio)"
+case $times in
+fail*) echo "FAIL 100k fields: $times"; fails=$((fails + 1)) ;;
+*) if python3 -c 'import sys; a, b, r = map(float, sys.argv[1:]); sys.exit(0 if r < 30 and b < 20 else 1)' $times; then
+       echo "ok 100,000 fields load near-linearly"
+   else echo "FAIL 100,000 fields: $times"; fails=$((fails + 1)); fi ;;
+esac
 exit $fails

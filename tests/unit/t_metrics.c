@@ -409,6 +409,14 @@ CDC_TEST(status_from_checkpoints)
     path = cdc_ckpt_path(dir, "billing");
     T_EQ_INT(cdc_ckpt_store(path, &ck, &err), 0);
     free(path);
+    path = cdc_ckpt_path(dir, "torn"); /* a damaged checkpoint is shown */
+    fp = fopen(path, "w");
+    T_ASSERT(fp != NULL);
+    if (fp) {
+        fputs("version=1\nsource=mysql\nfile=bin.0", fp);
+        fclose(fp);
+    }
+    free(path);
     cdc_conf_set(c, "state.dir", dir, NULL);
 
     /* capture stdout */
@@ -432,6 +440,7 @@ CDC_TEST(status_from_checkpoints)
     T_ASSERT(strstr(out, "billing"));
     T_ASSERT(strstr(out, "offline"));
     T_ASSERT(strstr(out, "2026-11-18T"));
+    T_ASSERT(strstr(out, "torn") && strstr(out, "damaged"));
     {
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -607,8 +607,12 @@ CDC_TEST(value_types)
                "\"1 year 2 mons 3 days 04:05:06.5\"");
     CHECK_JSON(2950, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
                "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"");
-    CHECK_JSON(114, "{\"a\": [1, 2]}", "{\"a\": [1, 2]}");
-    CHECK_JSON(3802, "{\"a\": [1, 2]}", "{\"a\": [1, 2]}");
+    /* json and jsonb are embedded compactly: one line, same value, same
+     * key order (json keeps the text as written, raw newlines included) */
+    CHECK_JSON(114, "{\"a\": [1, 2]}", "{\"a\":[1,2]}");
+    CHECK_JSON(114, "{\n\t\"b\" : [1,\r\n 2],\n \"a\": \"x y\\n\\\" {\"\n}",
+               "{\"b\":[1,2],\"a\":\"x y\\n\\\" {\"}");
+    CHECK_JSON(3802, "{\"a\": [1, 2]}", "{\"a\":[1,2]}");
     CHECK_KIND(3802, "null", CDC_V_JSON);
     CHECK_JSON(869, "192.168.0.1/24", "\"192.168.0.1/24\"");
     CHECK_JSON(650, "10.0.0.0/8", "\"10.0.0.0/8\"");
@@ -634,7 +638,7 @@ CDC_TEST(value_arrays)
     CHECK_JSON(1001, "{\"\\\\x0102\"}", "[\"AQI=\"]");
     CHECK_JSON(1185, "{\"2024-01-02 03:04:05+00\"}",
                "[\"2024-01-02T03:04:05Z\"]");
-    CHECK_JSON(3807, "{\"{\\\"a\\\": 1}\",\"[1]\"}", "[{\"a\": 1},[1]]");
+    CHECK_JSON(3807, "{\"{\\\"a\\\": 1}\",\"[1]\"}", "[{\"a\":1},[1]]");
     CHECK_JSON(2951, "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
                "[\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\"]");
     CHECK_BAD(1007, "{1,2");

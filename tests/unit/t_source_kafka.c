@@ -76,6 +76,18 @@ static cdc_source_t *open_src(const char *topic, const char *group,
     return s;
 }
 
+/* a new topic holding msgs, read by a new source (group "g" + topic) */
+static cdc_source_t *topic_src(const char *topic, const char *const *msgs,
+                               int n, const char *bad)
+{
+    char group[64];
+    mock_up();
+    rd_kafka_mock_topic_create(mc, topic, 1, 1);
+    produce(topic, msgs, n);
+    snprintf(group, sizeof(group), "g%s", topic);
+    return open_src(topic, group, bad);
+}
+
 static int next(cdc_source_t *s, cdc_txn_t **tx, cdc_err_t *err)
 {
     for (int i = 0; i < 150; i++) {
@@ -197,17 +209,45 @@ CDC_TEST(envelopes_to_txns_and_offsets_at_confirm)
     cdc_source_kafka_ops.destroy(s);
 }
 
+/* Text read back keeps its length through NULs (\u0000), also inside
+ * JSON columns. */
+CDC_TEST(text_keeps_nul_bytes)
+{
+    const char *msgs[] = {
+        "{\"application_id\":\"crm\",\"timestamp\":\"x\",\"version\":1,\"payload\":"
+        "{\"op\":\"c\",\"key\":{\"id\":1},\"before\":null,\"after\":{\"id\":1,"
+        "\"note\":\"a\\u0000b\\u0000\",\"j\":{\"k\":\"x\\u0000y\"}}},"
+        "\"source\":{\"connector\":\"mariadb\",\"server_id\":1,\"db\":\"shop\","
+        "\"table\":\"notes\",\"file\":\"mysql-bin.000001\",\"pos\":4,\"row\":0,"
+        "\"ts_ms\":1}}",
+    };
+    cdc_err_t err = {0};
+    cdc_txn_t *tx = NULL;
+    cdc_source_t *s = topic_src("tnul", msgs, 1, NULL);
+
+    T_EQ_INT(next(s, &tx, &err), CDC_SRC_TXN);
+    if (tx && tx->nchanges == 1) {
+        const cdc_change_t *ch = &tx->changes[0];
+        const cdc_value_t *v = col(ch, ch->after, "note");
+        T_EQ_INT(v->kind, CDC_V_STRING);
+        T_EQ_INT(v->len, 4);
+        T_ASSERT(v->len == 4 && !memcmp(v->s, "a\0b\0", 4));
+        v = col(ch, ch->after, "j");
+        T_EQ_INT(v->kind, CDC_V_JSON);
+        T_EQ_STR(v->s, "{\"k\":\"x\\u0000y\"}");
+    } else
+        T_ASSERT(!"one change");
+    cdc_txn_destroy(tx);
+    cdc_source_kafka_ops.destroy(s);
+}
+
 CDC_TEST(bad_message_fails_or_is_skipped)
 {
     const char *msgs[] = {"not json", "{\"x\":1}"};
     cdc_err_t err = {0};
     cdc_txn_t *tx = NULL;
-    cdc_source_t *s;
+    cdc_source_t *s = topic_src("t2", msgs, 2, NULL);
 
-    mock_up();
-    rd_kafka_mock_topic_create(mc, "t2", 1, 1);
-    produce("t2", msgs, 2);
-    s = open_src("t2", "g2", NULL);
     T_EQ_INT(next(s, &tx, &err), -1);
     T_EQ_INT(err.code, CDC_EXIT_DATA);
     T_ASSERT(strstr(err.msg, "t2[0] offset 0") != NULL);
