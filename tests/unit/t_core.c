@@ -15,13 +15,15 @@
 #include "cdc/checkpoint.h"
 #include "cdc/conf.h"
 #include "cdc/envelope.h"
+#include "cdc/jsontree.h"
 #include "cdc/pipeline.h"
 #include "tests/unit/cdc_test.h"
 
 static yajl_val parse(const char *s)
 {
     char eb[256];
-    yajl_val v = yajl_tree_parse(s, eb, sizeof(eb));
+    /* cdc_json_parse: its strings keep their length (cdc_json_strlen) */
+    yajl_val v = cdc_json_parse(s, strlen(s), eb, sizeof(eb));
     if (!v)
         printf("# yajl: %s in %s\n", eb, s);
     return v;
