@@ -1449,6 +1449,7 @@ int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     bf_stop = 0;
 

@@ -7,14 +7,17 @@
  *   autoglm-cdc offsets show|set POS|reset [OPTIONS]
  *   autoglm-cdc config [OPTIONS]           print the effective config
  *
- * Every option maps onto a configuration key (cdc/conf.h), so the same
- * settings can live in the YAML file given with -c.
+ * (and the commands of other components, see cli_cmds).  Options may
+ * stand before and after the command words.  Most options map onto a
+ * configuration key (cdc/conf.h), so the same settings can live in the
+ * YAML file given with -c.
  */
 #include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +63,7 @@ static const char usage_text[] =
 "       autoglm-cdc decode [OPTIONS] FILE...\n"
 "       autoglm-cdc offsets show|set POSITION|reset [OPTIONS]\n"
 "       autoglm-cdc config [OPTIONS] | config --reference\n"
-"       autoglm-cdc validate -c pipeline.yaml\n"
+"       autoglm-cdc validate [-c pipeline.yaml] [FILE]\n"
 "       autoglm-cdc mapping test MAPPING.yaml [ENVELOPES.jsonl]\n"
 "       autoglm-cdc mapping triggers -c pipeline.yaml [postgres|mysql]\n"
 "       autoglm-cdc mapping reverse -c pipeline.yaml MAPPING SOURCE TARGET\n"
@@ -111,7 +114,8 @@ static const char usage_text[] =
 "  -o, --output PATH        file sink path; .zst = zstd    (output)\n"
 "      --mysql-dsn DSN      mysql://user:pass@host:port    (mysql.dsn)\n"
 "      --server-id N        our replica server_id          (mysql.server_id)\n"
-"      --from WHERE         now | beginning | FILE:POS | GTID (mysql.from)\n"
+"      --from WHERE         now | beginning | FILE:POS | GTID | LSN\n"
+"                           (mysql.from, postgres.from)\n"
 "      --postgres-dsn DSN   libpq conninfo or URI          (postgres.dsn)\n"
 "                           Keep passwords out of the command line (ps):\n"
 "                           AUTOGLM_CDC_MYSQL_DSN=..., ${VAR} in the YAML,\n"
@@ -125,8 +129,9 @@ static const char usage_text[] =
 "      --state-dir DIR      checkpoint directory, default ./state (state.dir)\n"
 "  -X, --set KEY=VALUE      set any key; -X kafka.<prop>=V passes a\n"
 "                           librdkafka property\n"
-"      --table T            backfill: table to snapshot (repeatable; quote\n"
-"                           odd names: '\"my db\".\"order items\"')\n"
+"      --table T            backfill: table to snapshot, repeatable; quote\n"
+"                           odd names: '\"my db\".\"order items\"'\n"
+"                           (backfill.tables)\n"
 "      --where SQL          backfill: row condition      (backfill.where)\n"
 "      --chunk-size N       backfill: rows per chunk     (backfill.chunk_size)\n"
 "      --max-rows-per-sec N backfill: throttle     (backfill.max_rows_per_sec)\n"
@@ -141,9 +146,13 @@ static const char usage_text[] =
 "                           columns to embed as JSON (decode.json_columns)\n"
 "      --max-txns N         stop after N transactions      (run.max_txns)\n"
 "      --idle-exit MS       stop after MS ms without changes (run.idle_exit_ms)\n"
-"      --log-format F       text (default) | json\n"
-"  -v, --verbose            debug logging;  -q, --quiet: errors only\n"
-"  -h, --help               this help;  -V, --version: version\n"
+"      --log-format F       text (default) | json          (log.format)\n"
+"  -v, --verbose            debug logging\n"
+"  -q, --quiet              errors only\n"
+"  -h, --help               this help\n"
+"  -V, --version            print the version\n"
+"Options may stand before or after the command words; \"--\" ends them.\n"
+"An option that does not apply to the command is a usage error.\n"
 "\n"
 "Environment: AUTOGLM_CDC_<KEY> sets KEY (e.g. AUTOGLM_CDC_KAFKA_BROKERS);\n"
 "YAML values may use ${VAR} and ${VAR:default}; a secret key K may be read\n"
@@ -158,56 +167,90 @@ static const char usage_text[] =
 "  autoglm-cdc --source mysql --mysql-dsn mysql://cdc:***@127.0.0.1:3306 \\\n"
 "              --sink kafka --kafka-brokers 127.0.0.1:9092\n"
 "  autoglm-cdc decode mariadb-bin.000001 > changes.jsonl\n"
-"  autoglm-cdc decode --sink file -o changes.jsonl.zst mariadb-bin.00000*\n";
+"  autoglm-cdc decode --sink file -o changes.jsonl.zst mariadb-bin.00000*\n"
+"\n"
+"Signals: SIGTERM, SIGINT and SIGHUP stop run with a final checkpoint\n"
+"(exit 0) and backfill after its chunk in flight (exit 75, resumable).\n"
+"Manual: man autoglm-cdc.\n"
+"Report bugs to: " PACKAGE_BUGREPORT "\n";
 
+/*
+ * Commands.  Options may come before and after the command words; each
+ * option names the commands it applies to, and one given to a command it
+ * cannot apply to is a usage error (exit 2), never silently ignored.
+ */
 enum {
-    O_SOURCE = 256, O_SINK, O_FORMAT, O_APP, O_MYSQL_DSN, O_SERVER_ID,
-    O_FROM, O_PG_DSN, O_BROKERS, O_TOPIC, O_INCLUDE, O_EXCLUDE, O_PIPELINE,
-    O_STATE, O_STARTPOS, O_EVENTS, O_MAXTXNS, O_IDLE, O_LOGFMT, O_MAPPING,
-    O_TABLE, O_WHERE, O_CHUNK, O_RATE, O_PARALLEL, O_URL, O_HTTP, O_JSONCOLS,
-    O_REFERENCE, O_JSON,
+    CMD_RUN = 1u << 0,
+    CMD_DECODE = 1u << 1,
+    CMD_OFFSETS = 1u << 2,
+    CMD_CONFIG = 1u << 3,
+    CMD_VALIDATE = 1u << 4,
+    CMD_MAP_TEST = 1u << 5,
+    CMD_MAP_TRIGGERS = 1u << 6,
+    CMD_MAP_REVERSE = 1u << 7,
+    CMD_BACKFILL = 1u << 8,
+    CMD_STATUS = 1u << 9,
+    CMD_DEAD_LETTER = 1u << 10,
 };
+#define CMD_ANY 0xffffffffu
+/* the commands that read the pipeline configuration: all but mapping test */
+#define CMD_PIPE (CMD_ANY & ~(unsigned)CMD_MAP_TEST)
 
-static const struct option long_opts[] = {
-    {"config", required_argument, NULL, 'c'},
-    {"source", required_argument, NULL, O_SOURCE},
-    {"sink", required_argument, NULL, O_SINK},
-    {"format", required_argument, NULL, O_FORMAT},
-    {"application-id", required_argument, NULL, O_APP},
-    {"output", required_argument, NULL, 'o'},
-    {"mysql-dsn", required_argument, NULL, O_MYSQL_DSN},
-    {"server-id", required_argument, NULL, O_SERVER_ID},
-    {"from", required_argument, NULL, O_FROM},
-    {"postgres-dsn", required_argument, NULL, O_PG_DSN},
-    {"kafka-brokers", required_argument, NULL, O_BROKERS},
-    {"topic", required_argument, NULL, O_TOPIC},
-    {"include", required_argument, NULL, O_INCLUDE},
-    {"exclude", required_argument, NULL, O_EXCLUDE},
-    {"pipeline", required_argument, NULL, O_PIPELINE},
-    {"state-dir", required_argument, NULL, O_STATE},
-    {"set", required_argument, NULL, 'X'},
-    {"start-position", required_argument, NULL, O_STARTPOS},
-    {"events", no_argument, NULL, O_EVENTS},
-    {"max-txns", required_argument, NULL, O_MAXTXNS},
-    {"idle-exit", required_argument, NULL, O_IDLE},
-    {"log-format", required_argument, NULL, O_LOGFMT},
-    {"mapping", required_argument, NULL, O_MAPPING},
-    {"table", required_argument, NULL, O_TABLE},
-    {"where", required_argument, NULL, O_WHERE},
-    {"chunk-size", required_argument, NULL, O_CHUNK},
-    {"max-rows-per-sec", required_argument, NULL, O_RATE},
-    {"parallel", required_argument, NULL, O_PARALLEL},
-    {"url", required_argument, NULL, O_URL},
-    {"http", required_argument, NULL, O_HTTP},
-    {"json-columns", required_argument, NULL, O_JSONCOLS},
-    {"reference", no_argument, NULL, O_REFERENCE},
-    {"json", no_argument, NULL, O_JSON},
-    {"verbose", no_argument, NULL, 'v'},
-    {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
+/*
+ * The options.  key: the configuration key the value sets; a switch (arg
+ * 0) sets it to "true", or to the value given as "key=value"; NULL:
+ * handled by name in apply_opt.  cmds: where it applies; `config` prints
+ * the effective configuration, so every key-setting option applies to it.
+ */
+typedef struct cli_opt {
+    const char *name;
+    char letter;     /* short form, or 0 */
+    char arg;        /* 1: takes a value */
+    const char *key;
+    unsigned cmds;
+} cli_opt_t;
+
+static const cli_opt_t cli_opts[] = {
+    {"config", 'c', 1, NULL, CMD_PIPE},
+    {"source", 0, 1, "source.type", CMD_PIPE},
+    {"sink", 0, 1, "sink.type", CMD_PIPE},
+    {"format", 0, 1, "format", CMD_PIPE},
+    {"application-id", 0, 1, "application_id", CMD_PIPE},
+    {"output", 'o', 1, "output", CMD_PIPE},
+    {"mysql-dsn", 0, 1, "mysql.dsn", CMD_PIPE},
+    {"server-id", 0, 1, "mysql.server_id", CMD_PIPE},
+    {"from", 0, 1, NULL, CMD_PIPE},
+    {"postgres-dsn", 0, 1, "postgres.dsn", CMD_PIPE},
+    {"kafka-brokers", 0, 1, "kafka.brokers", CMD_PIPE},
+    {"topic", 0, 1, "kafka.topic", CMD_PIPE},
+    {"include", 0, 1, "filter.include", CMD_PIPE},
+    {"exclude", 0, 1, "filter.exclude", CMD_PIPE},
+    {"pipeline", 0, 1, "pipeline.name", CMD_PIPE},
+    {"state-dir", 0, 1, "state.dir", CMD_PIPE},
+    {"mapping", 0, 1, "mapping.files", CMD_PIPE},
+    {"set", 'X', 1, NULL, CMD_PIPE},
+    {"table", 0, 1, NULL, CMD_BACKFILL | CMD_CONFIG},
+    {"where", 0, 1, "backfill.where", CMD_BACKFILL | CMD_CONFIG},
+    {"chunk-size", 0, 1, "backfill.chunk_size", CMD_BACKFILL | CMD_CONFIG},
+    {"max-rows-per-sec", 0, 1, "backfill.max_rows_per_sec",
+     CMD_BACKFILL | CMD_CONFIG},
+    {"parallel", 0, 1, "backfill.parallel", CMD_BACKFILL | CMD_CONFIG},
+    {"http", 0, 1, "http.listen", CMD_RUN | CMD_STATUS | CMD_CONFIG},
+    {"url", 0, 1, "status.url", CMD_STATUS | CMD_CONFIG},
+    {"json", 0, 0, "status.format=json", CMD_STATUS | CMD_CONFIG},
+    {"reference", 0, 0, NULL, CMD_CONFIG},
+    {"start-position", 0, 1, NULL, CMD_DECODE},
+    {"events", 0, 0, NULL, CMD_DECODE},
+    {"json-columns", 0, 1, "decode.json_columns", CMD_DECODE | CMD_CONFIG},
+    {"max-txns", 0, 1, "run.max_txns", CMD_RUN | CMD_CONFIG},
+    {"idle-exit", 0, 1, "run.idle_exit_ms", CMD_RUN | CMD_CONFIG},
+    {"log-format", 0, 1, NULL, CMD_ANY},
+    {"verbose", 'v', 0, NULL, CMD_ANY},
+    {"quiet", 'q', 0, NULL, CMD_ANY},
+    {"help", 'h', 0, NULL, CMD_ANY},
+    {"version", 'V', 0, NULL, CMD_ANY},
 };
+#define N_OPTS (sizeof(cli_opts) / sizeof(cli_opts[0]))
 
 typedef struct cli {
     cdc_conf_t *conf;    /* defaults + file + env + cli (final) */
@@ -218,10 +261,31 @@ typedef struct cli {
     int reference; /* config --reference */
 } cli_t;
 
-static int usage_error(const char *fmt, const char *arg)
+/* One option as given: which one and its value, applied once the command
+ * is known. */
+typedef struct given {
+    int opt;           /* index into cli_opts */
+    char *val;
+} given_t;
+
+/* The command line split into options and words, in order. */
+typedef struct argv_split {
+    given_t *given;
+    int ngiven;
+    char **words;      /* non-option words: command words, then operands */
+    int nwords;
+} argv_split_t;
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+
     fprintf(stderr, "autoglm-cdc: ");
-    fprintf(stderr, fmt, arg);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "\nTry 'autoglm-cdc --help' for more information.\n");
     return CDC_EXIT_USAGE;
 }
@@ -231,84 +295,103 @@ static void set_cli(cli_t *c, const char *key, const char *val)
     cdc_conf_set(c->cli, key, val, "cli");
 }
 
-/* Parse options into c; returns -1 to continue, or an exit code.  Options
- * may follow the arguments (`offsets set POS --state-dir DIR`, as --help
- * shows): getopt moves the arguments to the end ("--" ends the options). */
-static int parse_opts(cli_t *c, int argc, char **argv)
+/*
+ * Split argv into options and words with getopt_long in "return in order"
+ * mode ('-' first), so options are found on both sides of the command
+ * words whatever POSIXLY_CORRECT says; "--" ends the options.  Returns -1,
+ * or the exit code of a syntax error (getopt has printed it).
+ */
+static int split_argv(int argc, char **argv, argv_split_t *sp)
 {
-    int opt;
+    struct option lo[N_OPTS + 1];
+    char shorts[2 + 2 * N_OPTS + 1];
+    size_t ns = 0;
+    int opt, idx;
 
+    shorts[ns++] = '-';
+    for (size_t i = 0; i < N_OPTS; i++) {
+        lo[i] = (struct option){cli_opts[i].name,
+                                cli_opts[i].arg ? required_argument
+                                                : no_argument,
+                                NULL, 256 + (int)i};
+        if (cli_opts[i].letter) {
+            shorts[ns++] = cli_opts[i].letter;
+            if (cli_opts[i].arg)
+                shorts[ns++] = ':';
+        }
+    }
+    shorts[ns] = '\0';
+    lo[N_OPTS] = (struct option){NULL, 0, NULL, 0};
+    sp->given = cdc_xmalloc((size_t)argc * sizeof(*sp->given));
+    sp->words = cdc_xmalloc((size_t)argc * sizeof(*sp->words));
+    sp->ngiven = sp->nwords = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "c:o:X:vqhV", long_opts, NULL)) !=
-           -1) {
-        switch (opt) {
-        case 'c': c->config_path = optarg; break;
-        case O_SOURCE: set_cli(c, "source.type", optarg); break;
-        case O_SINK: set_cli(c, "sink.type", optarg); break;
-        case O_FORMAT: set_cli(c, "format", optarg); break;
-        case O_APP: set_cli(c, "application_id", optarg); break;
-        case 'o': set_cli(c, "output", optarg); break;
-        case O_MYSQL_DSN: set_cli(c, "mysql.dsn", optarg); break;
-        case O_SERVER_ID: set_cli(c, "mysql.server_id", optarg); break;
-        case O_FROM:
-            set_cli(c, "mysql.from", optarg);
-            set_cli(c, "postgres.from", optarg);
-            break;
-        case O_PG_DSN: set_cli(c, "postgres.dsn", optarg); break;
-        case O_BROKERS: set_cli(c, "kafka.brokers", optarg); break;
-        case O_TOPIC: set_cli(c, "kafka.topic", optarg); break;
-        case O_INCLUDE: set_cli(c, "filter.include", optarg); break;
-        case O_EXCLUDE: set_cli(c, "filter.exclude", optarg); break;
-        case O_PIPELINE: set_cli(c, "pipeline.name", optarg); break;
-        case O_MAPPING: set_cli(c, "mapping.files", optarg); break;
-        case O_TABLE: {
-            /* repeatable: accumulate a comma list */
-            const char *old = cdc_conf_get(c->cli, "backfill.tables", NULL);
-            cdc_buf_t b = CDC_BUF_INIT;
-            cdc_buf_printf(&b, "%s%s%s", old ? old : "", old ? "," : "",
-                           optarg);
-            set_cli(c, "backfill.tables", b.p);
-            cdc_buf_free(&b);
-            break;
+    while ((opt = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+        if (opt == 1) {
+            sp->words[sp->nwords++] = optarg;
+            continue;
         }
-        case O_WHERE: set_cli(c, "backfill.where", optarg); break;
-        case O_CHUNK: set_cli(c, "backfill.chunk_size", optarg); break;
-        case O_RATE: set_cli(c, "backfill.max_rows_per_sec", optarg); break;
-        case O_PARALLEL: set_cli(c, "backfill.parallel", optarg); break;
-        case O_URL: set_cli(c, "status.url", optarg); break;
-        case O_HTTP: set_cli(c, "http.listen", optarg); break;
-        case O_JSONCOLS: set_cli(c, "decode.json_columns", optarg); break;
-        case O_REFERENCE: c->reference = 1; break;
-        case O_JSON: set_cli(c, "status.format", "json"); break;
-        case O_STATE: set_cli(c, "state.dir", optarg); break;
-        case O_STARTPOS: c->start_position = optarg; break;
-        case O_EVENTS: c->events = 1; break;
-        case O_MAXTXNS: set_cli(c, "run.max_txns", optarg); break;
-        case O_IDLE: set_cli(c, "run.idle_exit_ms", optarg); break;
-        case O_LOGFMT:
-            if (cdc_log_set_format(optarg))
-                return usage_error("unknown log format '%s' (use text or "
-                                   "json)", optarg);
-            break;
-        case 'X': {
-            char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg)
-                return usage_error("-X needs KEY=VALUE, got '%s'", optarg);
-            *eq = '\0';
-            set_cli(c, optarg, eq + 1);
-            *eq = '=';
-            break;
-        }
-        case 'v': cdc_log_set_level(CDC_LOG_DEBUG); break;
-        case 'q': cdc_log_set_level(CDC_LOG_ERROR); break;
-        case 'h': fputs(usage_text, stdout); return CDC_EXIT_OK;
-        case 'V': printf("autoglm-cdc %s\n", PACKAGE_VERSION);
-            return CDC_EXIT_OK;
-        default:
+        if (opt == '?' || opt == ':') {
             fprintf(stderr, "Try 'autoglm-cdc --help' for more "
                             "information.\n");
             return CDC_EXIT_USAGE;
         }
+        idx = opt - 256;
+        if (opt < 256)
+            for (idx = 0; cli_opts[idx].letter != opt; idx++)
+                ;
+        sp->given[sp->ngiven++] = (given_t){idx, optarg};
+    }
+    while (optind < argc) /* after "--" */
+        sp->words[sp->nwords++] = argv[optind++];
+    return -1;
+}
+
+/* Apply one option; returns -1 to continue, or an exit code. */
+static int apply_opt(cli_t *c, const cli_opt_t *o, char *val)
+{
+    const char *fixed = o->key ? strchr(o->key, '=') : NULL;
+
+    if (fixed) {
+        /* a switch that sets a fixed value: "status.format=json" */
+        char k[128];
+        snprintf(k, sizeof(k), "%.*s", (int)(fixed - o->key), o->key);
+        set_cli(c, k, fixed + 1);
+    } else if (o->key) {
+        set_cli(c, o->key, o->arg ? val : "true");
+    } else if (!strcmp(o->name, "config")) {
+        c->config_path = val;
+    } else if (!strcmp(o->name, "from")) {
+        set_cli(c, "mysql.from", val);
+        set_cli(c, "postgres.from", val);
+    } else if (!strcmp(o->name, "table")) {
+        /* repeatable: accumulate a comma list */
+        const char *old = cdc_conf_get(c->cli, "backfill.tables", NULL);
+        cdc_buf_t b = CDC_BUF_INIT;
+        cdc_buf_printf(&b, "%s%s%s", old ? old : "", old ? "," : "", val);
+        set_cli(c, "backfill.tables", b.p);
+        cdc_buf_free(&b);
+    } else if (!strcmp(o->name, "set")) {
+        char *eq = strchr(val, '=');
+        if (!eq || eq == val)
+            return usage_error("-X needs KEY=VALUE, got '%s'", val);
+        *eq = '\0';
+        set_cli(c, val, eq + 1);
+        *eq = '=';
+    } else if (!strcmp(o->name, "start-position")) {
+        c->start_position = val;
+    } else if (!strcmp(o->name, "events")) {
+        c->events = 1;
+    } else if (!strcmp(o->name, "reference")) {
+        c->reference = 1;
+    } else if (!strcmp(o->name, "log-format")) {
+        if (cdc_log_set_format(val))
+            return usage_error("unknown log format '%s' (use text or json)",
+                               val);
+    } else if (!strcmp(o->name, "verbose")) {
+        cdc_log_set_level(CDC_LOG_DEBUG);
+    } else if (!strcmp(o->name, "quiet")) {
+        cdc_log_set_level(CDC_LOG_ERROR);
     }
     return -1;
 }
@@ -373,15 +456,6 @@ static int build_conf(cli_t *c, cdc_err_t *err)
         }
     }
     return 0;
-}
-
-static int finish(cli_t *c, int rc, const cdc_err_t *err)
-{
-    if (rc != CDC_EXIT_OK && err && err->msg[0])
-        cdc_err_print(err);
-    cdc_conf_destroy(c->conf);
-    cdc_conf_destroy(c->cli);
-    return rc;
 }
 
 static const cdc_sink_ops_t *pick_sink(cli_t *c, const char *def,
@@ -620,7 +694,7 @@ static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
     int rc = CDC_EXIT_OK;
     char startbuf[256];
 
-    if (optind >= argc)
+    if (argc < 1)
         return usage_error("decode needs at least one binlog %s", "FILE");
     if (!cdc_binlog_new) {
         cdc_err_set(err, CDC_EXIT_FAIL, 0, "this build has no binlog decoder");
@@ -660,7 +734,7 @@ static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
         h.d = &d;
         threaded = pthread_create(&writer, NULL, handoff_writer, &h) == 0;
     }
-    for (int i = optind; i < argc && rc == CDC_EXIT_OK; i++) {
+    for (int i = 0; i < argc && rc == CDC_EXIT_OK; i++) {
         cdc_binlog_t *bl = cdc_binlog_new(&bo);
         const char *base = strrchr(argv[i], '/');
         uint64_t from = 0;
@@ -668,9 +742,9 @@ static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
         base = base ? base + 1 : argv[i];
         if (start_file && !strcmp(start_file, base))
             from = start;
-        else if (start_file && strcmp(start_file, base) < 0 && i == optind)
+        else if (start_file && strcmp(start_file, base) < 0 && i == 0)
             from = 0;
-        else if (!start_file && i == optind)
+        else if (!start_file && i == 0)
             from = start;
         if (start_file && strcmp(base, start_file) < 0) {
             cdc_binlog_destroy(bl);
@@ -717,15 +791,41 @@ static int cmd_decode(cli_t *c, int argc, char **argv, cdc_err_t *err)
 
 /* ---- offsets --------------------------------------------------------- */
 
+static void print_ckpt(const char *name, const char *path, const cdc_ckpt_t *ck)
+{
+    cdc_buf_t t = CDC_BUF_INIT;
+
+    if (ck->commit_us)
+        cdc_json_iso_ms(&t, ck->commit_us);
+    else
+        cdc_buf_puts(&t, "unknown (set by hand)");
+    printf("pipeline %s: %s\n  commit time: %s\n  transactions: %" PRIu64
+           "\n  file: %s\n", name, cdc_pos_str(&ck->pos), t.p, ck->txns,
+           path);
+    cdc_buf_free(&t);
+}
+
+/* offsets show | set POSITION | reset: every form names the file it
+ * works on, so a wrong -c or --pipeline is visible. */
 static int cmd_offsets(cli_t *c, int argc, char **argv, cdc_err_t *err)
 {
     const char *name = cdc_conf_pipeline(c->conf);
     const char *state = cdc_conf_get(c->conf, "state.dir", "state");
-    char *path = cdc_ckpt_path(state, name);
-    const char *what = optind < argc ? argv[optind] : "show";
+    const char *what = argc > 0 ? argv[0] : "show";
+    int nargs = !strcmp(what, "set") ? 2 : 1;
+    char *path;
     cdc_ckpt_t ck;
     int rc = CDC_EXIT_OK, r;
 
+    if (strcmp(what, "show") && strcmp(what, "set") && strcmp(what, "reset"))
+        return usage_error("unknown offsets command '%s' (show, set, reset)",
+                           what);
+    if (argc < nargs)
+        return usage_error("offsets set needs a %s",
+                           "POSITION (FILE:POS, GTID or LSN)");
+    if (argc > nargs)
+        return usage_error("offsets: unexpected argument '%s'", argv[nargs]);
+    path = cdc_ckpt_path(state, name);
     if (!strcmp(what, "show")) {
         r = cdc_ckpt_load(path, &ck, err);
         if (r < 0)
@@ -733,32 +833,22 @@ static int cmd_offsets(cli_t *c, int argc, char **argv, cdc_err_t *err)
         else if (r == 0)
             printf("pipeline %s: no checkpoint (%s)\n", name, path);
         else
-            printf("pipeline %s: %s\n  commit time: %" PRId64
-                   " us\n  transactions: %" PRIu64 "\n  file: %s\n",
-                   name, cdc_pos_str(&ck.pos), ck.commit_us, ck.txns, path);
+            print_ckpt(name, path, &ck);
     } else if (!strcmp(what, "set")) {
-        if (optind + 1 >= argc) {
-            free(path);
-            return usage_error("offsets set needs a %s",
-                               "POSITION (FILE:POS, GTID or LSN)");
-        }
         memset(&ck, 0, sizeof(ck));
-        if (cdc_pos_parse(argv[optind + 1], &ck.pos, err) ||
+        if (cdc_pos_parse(argv[1], &ck.pos, err) ||
             cdc_ckpt_store(path, &ck, err))
             rc = err->code;
         else
-            printf("pipeline %s: checkpoint set to %s\n", name,
-                   cdc_pos_str(&ck.pos));
-    } else if (!strcmp(what, "reset")) {
-        if (unlink(path) && errno != ENOENT) {
-            cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot remove %s: %m", path);
-            rc = err->code;
-        } else
-            printf("pipeline %s: checkpoint removed\n", name);
+            printf("pipeline %s: checkpoint set to %s (%s)\n", name,
+                   cdc_pos_str(&ck.pos), path);
+    } else if (unlink(path) == 0) {
+        printf("pipeline %s: checkpoint %s removed\n", name, path);
+    } else if (errno == ENOENT) {
+        printf("pipeline %s: no checkpoint to remove (%s)\n", name, path);
     } else {
-        free(path);
-        return usage_error("unknown offsets command '%s' (show, set, reset)",
-                           what);
+        cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot remove %s: %m", path);
+        rc = err->code;
     }
     free(path);
     return rc;
@@ -772,8 +862,8 @@ static int cmd_run(cli_t *c, int argc, char **argv, cdc_err_t *err)
     const cdc_source_ops_t *s;
     const cdc_sink_ops_t *k;
 
-    if (optind < argc)
-        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (argc > 0)
+        return usage_error("unexpected argument '%s'", argv[0]);
     if (!sname) {
         cdc_err_set(err, CDC_EXIT_USAGE, 0, "no source given");
         cdc_err_hint(err, "add --source mysql or --source postgres (or "
@@ -792,103 +882,213 @@ static int cmd_run(cli_t *c, int argc, char **argv, cdc_err_t *err)
     return cdc_pipeline_run(c->conf, s, k, err);
 }
 
+static int cmd_config(cli_t *c, int argc, char **argv, cdc_err_t *err)
+{
+    (void)err;
+    if (argc > 0)
+        return usage_error("config: unexpected argument '%s'", argv[0]);
+    cdc_conf_dump(c->conf, stdout);
+    return CDC_EXIT_OK;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+typedef int (*ext_fn_t)(const cdc_conf_t *conf, int argc, char **argv,
+                        cdc_err_t *err);
+
+/* word [sub]: run by fn, or by ext, which another component provides
+ * (a weak reference: NULL when that component is not built in).  A new
+ * command is a CMD_ bit, a row here and a synopsis line in usage_text; a
+ * command that reads the pipeline gets the pipeline options (CMD_PIPE),
+ * its own options name it in cli_opts. */
+static const struct cmd_def {
+    const char *word, *sub;
+    unsigned id;
+    int (*fn)(cli_t *c, int argc, char **argv, cdc_err_t *err);
+    ext_fn_t ext;
+} cli_cmds[] = {
+    {"run", NULL, CMD_RUN, cmd_run, NULL},
+    {"decode", NULL, CMD_DECODE, cmd_decode, NULL},
+    {"offsets", NULL, CMD_OFFSETS, cmd_offsets, NULL},
+    {"config", NULL, CMD_CONFIG, cmd_config, NULL},
+    {"validate", NULL, CMD_VALIDATE, NULL, cdc_map_cli_validate},
+    {"mapping", "test", CMD_MAP_TEST, NULL, cdc_map_cli_test},
+    {"mapping", "triggers", CMD_MAP_TRIGGERS, NULL, cdc_twsql_cli_triggers},
+    {"mapping", "reverse", CMD_MAP_REVERSE, NULL, cdc_twsql_cli_reverse},
+    {"backfill", NULL, CMD_BACKFILL, NULL, cdc_backfill_cli},
+    {"status", NULL, CMD_STATUS, NULL, cdc_status_cli},
+    /* dead-letter list|retry: the action word is cdc_dead_letter_cli's */
+    {"dead-letter", NULL, CMD_DEAD_LETTER, NULL, cdc_dead_letter_cli},
+};
+#define N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
+
+/* The command the words name ("run" when there are none); *used is the
+ * number of command words.  NULL after a usage error was printed. */
+static const struct cmd_def *find_cmd(const argv_split_t *sp, int *used)
+{
+    const char *w = sp->nwords ? sp->words[0] : "run";
+    const char *sub = sp->nwords > 1 ? sp->words[1] : NULL;
+    int known = 0;
+    cdc_buf_t subs = CDC_BUF_INIT;
+
+    for (size_t i = 0; i < N_CMDS; i++) {
+        if (strcmp(cli_cmds[i].word, w))
+            continue;
+        known = 1;
+        if (!cli_cmds[i].sub) {
+            *used = sp->nwords ? 1 : 0;
+            cdc_buf_free(&subs);
+            return &cli_cmds[i];
+        }
+        if (sub && !strcmp(cli_cmds[i].sub, sub)) {
+            *used = 2;
+            cdc_buf_free(&subs);
+            return &cli_cmds[i];
+        }
+        cdc_buf_printf(&subs, "%s%s", subs.len ? ", " : "", cli_cmds[i].sub);
+    }
+    if (known && !sub) {
+        usage_error("%s needs a command (%s)", w, subs.p);
+    } else if (known) {
+        usage_error("unknown %s command '%s' (%s)", w, sub, subs.p);
+    } else {
+        for (size_t i = 0; i < N_CMDS; i++)
+            if (!i || strcmp(cli_cmds[i].word, cli_cmds[i - 1].word))
+                cdc_buf_printf(&subs, "%s%s", i ? ", " : "",
+                               cli_cmds[i].word);
+        usage_error("unknown command '%s' (%s)", w, subs.p);
+    }
+    cdc_buf_free(&subs);
+    return NULL;
+}
+
+/* "word" or "word sub" of a command, appended to b. */
+static void cmd_name(const struct cmd_def *cmd, cdc_buf_t *b)
+{
+    cdc_buf_printf(b, "%s%s%s", cmd->word, cmd->sub ? " " : "",
+                   cmd->sub ? cmd->sub : "");
+}
+
+/* --help and --version, wherever they stand, before anything else;
+ * -1 when neither was given. */
+static int help_or_version(const argv_split_t *sp)
+{
+    for (int i = 0; i < sp->ngiven; i++) {
+        const char *n = cli_opts[sp->given[i].opt].name;
+        if (!strcmp(n, "help")) {
+            fputs(usage_text, stdout);
+            return CDC_EXIT_OK;
+        }
+        if (!strcmp(n, "version")) {
+            printf("autoglm-cdc %s\n", PACKAGE_VERSION);
+            return CDC_EXIT_OK;
+        }
+    }
+    return -1;
+}
+
+/* Apply the options, in order, once the command is known; one that cannot
+ * apply to it is a usage error naming the commands it applies to. */
+static int apply_opts(cli_t *c, const argv_split_t *sp,
+                      const struct cmd_def *cmd)
+{
+    int rc = -1;
+
+    for (int i = 0; rc < 0 && i < sp->ngiven; i++) {
+        const cli_opt_t *o = &cli_opts[sp->given[i].opt];
+        cdc_buf_t here = CDC_BUF_INIT, where = CDC_BUF_INIT;
+
+        if (o->cmds & cmd->id) {
+            rc = apply_opt(c, o, sp->given[i].val);
+            continue;
+        }
+        cmd_name(cmd, &here);
+        for (size_t k = 0; k < N_CMDS; k++)
+            if (o->cmds & cli_cmds[k].id) {
+                if (where.len)
+                    cdc_buf_puts(&where, ", ");
+                cmd_name(&cli_cmds[k], &where);
+            }
+        rc = usage_error("option --%s does not apply to '%s' (only to: %s)",
+                         o->name, here.p, where.p);
+        cdc_buf_free(&here);
+        cdc_buf_free(&where);
+    }
+    return rc;
+}
+
+/* Standard output is checked once at the end: output that could not be
+ * written (a full disk, a closed pipe) is a failure, not success. */
+static int check_stdout(int rc)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return rc;
+    if (errno)
+        fprintf(stderr, "autoglm-cdc: error writing to standard output: "
+                        "%s\n", strerror(errno));
+    else
+        fprintf(stderr, "autoglm-cdc: error writing to standard output\n");
+    return rc == CDC_EXIT_OK ? CDC_EXIT_FAIL : rc;
+}
+
+/* A ${VAR} left unset is an error for every command but status and
+ * offsets, which check only the keys they read (on-call staff lack the
+ * database secrets). */
+static int need_resolved(const cli_t *c, const struct cmd_def *cmd,
+                         cdc_err_t *err)
+{
+    static const char *const offsets_keys[] = {"state.dir", "pipeline.name",
+                                               "source.type", NULL};
+
+    if (cmd->id == CMD_STATUS)
+        return 0;
+    return cdc_conf_need_resolved(
+        c->conf, cmd->id == CMD_OFFSETS ? offsets_keys : NULL, err);
+}
+
 int cdc_cli_main(int argc, char **argv)
 {
     cli_t c = {0};
     cdc_err_t err = {0};
-    const char *cmd = "run";
-    char *dl_action = NULL;
-    int rc;
+    argv_split_t sp;
+    const struct cmd_def *cmd = NULL;
+    int rc, used = 0;
 
     c.cli = cdc_conf_new();
-    if (argc > 1 && argv[1][0] != '-') {
-        cmd = argv[1];
-        argc--;
-        argv++;
-    }
-    if (!strcmp(cmd, "mapping")) {
-        /* "mapping test|triggers|reverse ...": the sub-command word is
-         * consumed here */
-        if (argc < 2 || (strcmp(argv[1], "test") &&
-                         strcmp(argv[1], "triggers") &&
-                         strcmp(argv[1], "reverse"))) {
-            cdc_conf_destroy(c.cli);
-            return usage_error("unknown mapping command '%s' (test, "
-                               "triggers, reverse)", argc < 2 ? "" : argv[1]);
-        }
-        cmd = !strcmp(argv[1], "test")       ? "mapping test"
-              : !strcmp(argv[1], "triggers") ? "mapping triggers"
-                                             : "mapping reverse";
-        argc--;
-        argv++;
-    }
-    if (!strcmp(cmd, "dead-letter") && argc >= 2 && argv[1][0] != '-') {
-        /* "dead-letter list|retry [OPTIONS]": the action is checked by
-         * cdc_dead_letter_cli, options may follow it */
-        dl_action = argv[1];
-        argc--;
-        argv++;
-    }
-    if (strcmp(cmd, "run") && strcmp(cmd, "decode") &&
-        strcmp(cmd, "offsets") && strcmp(cmd, "config") &&
-        strcmp(cmd, "validate") && strcmp(cmd, "mapping test") &&
-        strcmp(cmd, "mapping triggers") && strcmp(cmd, "mapping reverse") &&
-        strcmp(cmd, "backfill") && strcmp(cmd, "status") &&
-        strcmp(cmd, "dead-letter")) {
-        cdc_conf_destroy(c.cli);
-        return usage_error("unknown command '%s' (run, decode, offsets, "
-                           "config, validate, mapping test|triggers|reverse, "
-                           "backfill, status, dead-letter)", cmd);
-    }
-    rc = parse_opts(&c, argc, argv);
-    if (rc >= 0)
-        return finish(&c, rc, NULL);
-    if (!strcmp(cmd, "config") && c.reference) {
-        cdc_conf_reference(stdout);
-        return finish(&c, CDC_EXIT_OK, NULL);
-    }
-    if (build_conf(&c, &err))
-        return finish(&c, err.code, &err);
-    /* a ${VAR} left unset is an error for every command but status and
-     * offsets, which check only the keys they read (on-call staff lack
-     * the database secrets) */
-    {
-        static const char *const offsets_keys[] = {
-            "state.dir", "pipeline.name", "source.type", NULL};
-        if (strcmp(cmd, "status") &&
-            cdc_conf_need_resolved(c.conf, strcmp(cmd, "offsets")
-                                   ? NULL : offsets_keys, &err))
-            return finish(&c, err.code, &err);
-    }
-    if (!strcmp(cmd, "decode"))
-        rc = cmd_decode(&c, argc, argv, &err);
-    else if (!strcmp(cmd, "offsets"))
-        rc = cmd_offsets(&c, argc, argv, &err);
-    else if (!strcmp(cmd, "validate") || !strncmp(cmd, "mapping ", 8) ||
-             !strcmp(cmd, "backfill") || !strcmp(cmd, "status") ||
-             !strcmp(cmd, "dead-letter")) {
-        int (*fn)(const cdc_conf_t *, int, char **, cdc_err_t *) =
-            !strcmp(cmd, "validate")     ? cdc_map_cli_validate
-            : !strcmp(cmd, "mapping test") ? cdc_map_cli_test
-            : !strcmp(cmd, "mapping triggers") ? cdc_twsql_cli_triggers
-            : !strcmp(cmd, "mapping reverse") ? cdc_twsql_cli_reverse
-            : !strcmp(cmd, "backfill")     ? cdc_backfill_cli
-            : !strcmp(cmd, "dead-letter")  ? cdc_dead_letter_cli
-                                           : cdc_status_cli;
-        if (dl_action) {
-            /* the action word goes first again */
-            argv[--optind] = dl_action;
-        }
-        if (!fn) {
-            cdc_err_set(&err, CDC_EXIT_FAIL, 0,
-                        "this build has no '%s' command", cmd);
-            rc = CDC_EXIT_FAIL;
-        } else
-            rc = fn(c.conf, argc - optind, argv + optind, &err);
-    } else if (!strcmp(cmd, "config")) {
-        cdc_conf_dump(c.conf, stdout);
+    rc = split_argv(argc, argv, &sp);
+    if (rc < 0)
+        rc = help_or_version(&sp);
+    if (rc < 0 && !(cmd = find_cmd(&sp, &used)))
+        rc = CDC_EXIT_USAGE;
+    if (rc < 0)
+        rc = apply_opts(&c, &sp, cmd);
+    if (rc < 0 && cmd->id == CMD_CONFIG && c.reference) {
+        cdc_conf_reference(stdout); /* the declared keys, no pipeline */
         rc = CDC_EXIT_OK;
-    } else
-        rc = cmd_run(&c, argc, argv, &err);
-    return finish(&c, rc, &err);
+    }
+    if (rc >= 0)
+        goto out;
+    if (build_conf(&c, &err) || need_resolved(&c, cmd, &err)) {
+        rc = err.code;
+    } else if (cmd->fn) {
+        rc = cmd->fn(&c, sp.nwords - used, sp.words + used, &err);
+    } else if (cmd->ext) {
+        rc = cmd->ext(c.conf, sp.nwords - used, sp.words + used, &err);
+    } else {
+        cdc_buf_t b = CDC_BUF_INIT;
+        cmd_name(cmd, &b);
+        cdc_err_set(&err, CDC_EXIT_FAIL, 0, "this build has no '%s' command",
+                    b.p);
+        rc = CDC_EXIT_FAIL;
+        cdc_buf_free(&b);
+    }
+    if (rc != CDC_EXIT_OK && err.msg[0])
+        cdc_err_print(&err);
+out:
+    free(sp.given);
+    free(sp.words);
+    cdc_conf_destroy(c.conf);
+    cdc_conf_destroy(c.cli);
+    return check_stdout(rc);
 }

@@ -62,10 +62,10 @@ static void emit(int lvl, const char *fac, const char *msg,
         cdc_buf_puts(&b, "{\"ts\":\"");
         cdc_json_iso_ms(&b, (int64_t)tv.tv_sec * 1000000 + tv.tv_usec);
         cdc_buf_printf(&b, "\",\"level\":\"%s\"", lvl_name(lvl));
-        if (fac) {
-            cdc_buf_puts(&b, ",\"fac\":");
-            cdc_json_string(&b, fac, strlen(fac));
-        }
+        /* every line has a facility; the final error of a command has
+         * none of its own */
+        cdc_buf_puts(&b, ",\"fac\":");
+        cdc_json_string(&b, fac ? fac : "main", strlen(fac ? fac : "main"));
         red = cdc_conf_redact(msg);
         cdc_buf_puts(&b, ",\"msg\":");
         cdc_json_string(&b, red, strlen(red));

@@ -357,10 +357,11 @@ static int drain(pl_t *pl, int timeout_ms, cdc_err_t *err)
     return rc;
 }
 
+/* SIGTERM, SIGINT and SIGHUP: stop at a transaction boundary with a final
+ * checkpoint; the signal number is kept for the log line. */
 static void on_signal(int sig)
 {
-    (void)sig;
-    cdc_pipeline_stop = 1;
+    cdc_pipeline_stop = sig;
 }
 
 static int start_source(pl_t *pl, cdc_err_t *err)
@@ -437,6 +438,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     pl.snk = kops->create(conf, err);
@@ -518,6 +520,11 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
         if (idle_ms && cdc_now_us() - last_change_us > idle_ms * 1000)
             break;
     }
+    if (cdc_pipeline_stop)
+        CDC_INFO("pipeline", "%s received: stopping with a final checkpoint",
+                 cdc_pipeline_stop == SIGHUP  ? "SIGHUP"
+                 : cdc_pipeline_stop == SIGINT ? "SIGINT"
+                                               : "SIGTERM");
     if (drain(&pl, 30000, err) || store_ckpt(&pl, 1, err))
         goto out_err;
     CDC_INFO("pipeline", "stopped after %" PRIu64 " transactions; "

@@ -23,7 +23,8 @@ int cdc_filter_match(const cdc_filter_t *f, const char *db, const char *table);
  *  left. */
 uint32_t cdc_filter_txn(const cdc_filter_t *f, cdc_txn_t *tx);
 
-/* Set by signal handlers; the loop flushes, checkpoints and returns 0. */
+/* Set by signal handlers (to the signal number: SIGTERM, SIGINT, SIGHUP);
+ * the loop flushes, checkpoints and returns 0. */
 extern volatile int cdc_pipeline_stop;
 
 /**

@@ -168,6 +168,7 @@ static int parse_int(const char *s, long long *v)
 
 static int check_zone(loader_t *L, const ynode_t *n, const char *z)
 {
+    const char *tzdir;
     char path[512];
     int hh, mm;
     char sign;
@@ -178,11 +179,17 @@ static int check_zone(loader_t *L, const ynode_t *n, const char *z)
         return 0;
     if (strstr(z, "..") || z[0] == '/')
         return lerr(L, n, "bad time zone '%s'", z);
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", z);
+    /* the zone database where the C library reads it: TZDIR, else the
+     * system's (Debian package tzdata) */
+    tzdir = getenv("TZDIR");
+    if (!tzdir || !*tzdir)
+        tzdir = "/usr/share/zoneinfo";
+    snprintf(path, sizeof(path), "%s/%s", tzdir, z);
     if (access(path, R_OK))
-        return lerr(L, n, "unknown time zone '%s'", z),
+        return lerr(L, n, "unknown time zone '%s' (no %s)", z, path),
                cdc_err_hint(L->err, "use an IANA name like Europe/Berlin, "
-                            "UTC, or a fixed offset like +02:00"),
+                            "UTC, or a fixed offset like +02:00; the zone "
+                            "files come from TZDIR or the tzdata package"),
                -1;
     return 0;
 }

@@ -26,6 +26,7 @@ PKGS="build-essential autoconf automake libtool pkg-config
       rabbitmq-server mosquitto mosquitto-clients libxml2-utils
       mariadb-server mariadb-client postgresql postgresql-client
       clang kcat maven python3 valgrind procps ca-certificates chromium prometheus
+      systemd man-db debhelper lintian
       curl zstd openssl binutils coreutils"
 
 installed() {

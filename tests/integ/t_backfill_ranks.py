@@ -209,6 +209,9 @@ def wide():
 
 def offsets():
     out = {}
+    # the streams create the table when they start: none yet is no rows yet
+    if pg("SELECT to_regclass('autoglm_cdc_offsets') IS NOT NULL", PDB, superuser=True).strip() != "t":
+        return out
     for line in pg("SELECT pipeline, pos_key, changes FROM autoglm_cdc_offsets", PDB, superuser=True).splitlines():
         p, k, c = line.split("\t")
         out[p] = (k, int(c))

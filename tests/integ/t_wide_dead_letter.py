@@ -146,6 +146,18 @@ def case(source, sink):
                             include=SRC + ".*", slot=slot, pub=PUB, tables=table)
         return a + ["-X", "errors.mode=dead-letter"] + list(extra)
 
+    def dl_args(a):
+        """The pipeline options of a run command line, for dead-letter: the
+        options only `run` takes (--idle-exit, --http) are usage errors."""
+        out, i = [], 1
+        while i < len(a):
+            if a[i] in ("--idle-exit", "--http"):
+                i += 2
+                continue
+            out.append(a[i])
+            i += 1
+        return out
+
     what = "%s -> %s" % (source, sink)
     port = dblib.free_port()
     a = args("n", ["--http", "127.0.0.1:%d" % port])
@@ -197,20 +209,20 @@ def case(source, sink):
     if ch != len(writes):
         fail("%s: offsets table counts %d changes, the workload has %d" % (what, ch, len(writes)))
     # list
-    r = subprocess.run([BIN, "dead-letter", "list"] + a[1:], capture_output=True, text=True)
+    r = subprocess.run([BIN, "dead-letter", "list"] + dl_args(a), capture_output=True, text=True)
     if r.returncode or r.stdout.count("\n  error: ") != nbad or "%d dead letter" % nbad not in r.stdout:
         fail("%s: dead-letter list: exit %d\n%s%s" % (what, r.returncode, r.stdout, r.stderr))
     for k, v, n in writes:
         if bad((k, v, n)) and '"v":"%s","n":"%s"' % (v, n) not in r.stdout:
             fail("%s: dead-letter list does not show the change v=%s n=%s:\n%s" % (what, v, n, r.stdout))
     # retry, still broken
-    r = subprocess.run([BIN, "dead-letter", "retry"] + args("n")[1:], capture_output=True, text=True)
+    r = subprocess.run([BIN, "dead-letter", "retry"] + dl_args(args("n")), capture_output=True, text=True)
     if r.returncode != 65 or "still fails" not in r.stdout or "0 applied" not in r.stdout:
         fail("%s: retry with the broken mapping: exit %d\n%s%s" % (what, r.returncode, r.stdout, r.stderr))
     if read_wide(sink, tgt) != want or len(q_sink(sink, "SELECT id FROM autoglm_cdc_dead_letter").split()) != nbad:
         fail("%s: a failed retry changed the tables" % what)
     # retry, fixed
-    r = subprocess.run([BIN, "dead-letter", "retry"] + args(FIXED, vexpr="substr(v, 1, %d)" % VLEN)[1:],
+    r = subprocess.run([BIN, "dead-letter", "retry"] + dl_args(args(FIXED, vexpr="substr(v, 1, %d)" % VLEN)),
                        capture_output=True, text=True)
     if r.returncode != 0 or "%d applied, 0 still failing" % nbad not in r.stdout:
         fail("%s: retry with the fixed mapping: exit %d\n%s%s" % (what, r.returncode, r.stdout, r.stderr))
