@@ -665,3 +665,9 @@ void cdc_conf_dump(const cdc_conf_t *conf, void *fpv)
         free(v);
     }
 }
+
+char *cdc_conf_dup(const cdc_conf_t *conf, const char *key)
+{
+    const char *v = cdc_conf_get(conf, key, NULL);
+    return v && *v ? cdc_xstrdup(v) : NULL;
+}

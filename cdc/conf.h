@@ -139,6 +139,10 @@ int cdc_conf_need_resolved(const cdc_conf_t *conf, const char *const *keys,
 /** @brief The pipeline name: pipeline.name, else source.type, else "cdc".
  *  The one place the default is derived. */
 const char *cdc_conf_pipeline(const cdc_conf_t *conf);
+
+/** @brief A copy of key's value when it is set and not empty, else NULL
+ *  (free it). */
+char *cdc_conf_dup(const cdc_conf_t *conf, const char *key);
 /** @brief application_id, else the pipeline name. */
 const char *cdc_conf_app_id(const cdc_conf_t *conf);
 /** @brief Print the Markdown reference (docs/CONFIG.md). */

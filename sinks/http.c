@@ -403,12 +403,6 @@ static void http_destroy(cdc_sink_t *snk)
     free(s);
 }
 
-static char *opt_dup(const cdc_conf_t *conf, const char *k)
-{
-    const char *v = cdc_conf_get(conf, k, NULL);
-    return v && *v ? cdc_xstrdup(v) : NULL;
-}
-
 static int open_dead_letter(http_sink_t *s, const cdc_conf_t *conf,
                             cdc_err_t *err)
 {
@@ -444,7 +438,7 @@ static cdc_sink_t *http_create(const cdc_conf_t *conf, cdc_err_t *err)
     s->base.ops = &cdc_sink_http_ops;
     if (cdc_msg_fmt_init(&s->fmt, conf, err))
         goto fail;
-    s->url_tmpl = opt_dup(conf, "webhook.url");
+    s->url_tmpl = cdc_conf_dup(conf, "webhook.url");
     if (!s->url_tmpl) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "the http sink needs webhook.url");
         cdc_err_hint(err, "add -X webhook.url=https://host/path (placeholders "
@@ -453,8 +447,8 @@ static cdc_sink_t *http_create(const cdc_conf_t *conf, cdc_err_t *err)
     }
     s->sig_header = cdc_xstrdup(cdc_conf_get(conf, "webhook.signature_header",
                                              "X-Autoglm-Signature-256"));
-    s->hmac = opt_dup(conf, "webhook.hmac_secret");
-    s->bearer = opt_dup(conf, "webhook.bearer_token");
+    s->hmac = cdc_conf_dup(conf, "webhook.hmac_secret");
+    s->bearer = cdc_conf_dup(conf, "webhook.bearer_token");
     v = cdc_conf_get(conf, "webhook.batch_format", "array");
     s->ndjson = !strcmp(v, "ndjson");
     v = cdc_conf_get(conf, "webhook.version", "1.1");

@@ -65,13 +65,12 @@ typedef struct mqtt_sink {
     cdc_msg_fmt_t fmt;
     char *host, *topic, *client_id;
     int port, proto, qos, retain, keepalive;
-    int64_t max_inflight, reconnect_timeout_ms, session_expiry_s;
+    int64_t max_inflight, session_expiry_s;
     /* state set by callbacks */
     int connected;     /* CONNACK accepted */
     int connack;       /* last CONNACK reason, -1 none yet */
     int64_t inflight;
-    int attempt;
-    int64_t retry_at_us, down_since_us;
+    cdc_msg_retry_t rt;
     int fatal;
     cdc_err_t ferr;
     cdc_txn_t **by_mid; /* [65536] */
@@ -115,8 +114,8 @@ static void on_disconnect(struct mosquitto *m, void *o, int rc,
         CDC_WARN(FAC, "connection to %s:%d lost (%s); reconnecting",
                  s->host, s->port, mosquitto_strerror(rc));
     s->connected = 0;
-    if (!s->down_since_us)
-        s->down_since_us = cdc_now_us();
+    if (!s->rt.down_since_us)
+        s->rt.down_since_us = cdc_now_us();
 }
 
 static void on_publish(struct mosquitto *m, void *o, int mid, int rc,
@@ -215,26 +214,19 @@ static void reconnect(mqtt_sink_t *s)
     cdc_err_t e;
     int64_t t = cdc_now_us();
 
-    if (s->connected || s->fatal || t < s->retry_at_us)
+    if (s->connected || s->fatal || t < s->rt.retry_at_us)
         return;
     if (!mq_connect(s, 0, &e)) {
         CDC_INFO(FAC, "reconnected to %s:%d; %" PRId64 " message(s) in "
                       "flight are resent", s->host, s->port, s->inflight);
-        s->down_since_us = 0;
-        s->attempt = 0;
+        cdc_msg_retry_ok(&s->rt);
         return;
     }
-    if (!(e.flags & CDC_ERR_F_RETRIABLE) ||
-        (s->down_since_us &&
-         t - s->down_since_us > s->reconnect_timeout_ms * 1000)) {
+    if (cdc_msg_retry_failed(&s->rt, &e, t, FAC,
+                             "mqtt.reconnect_timeout_ms")) {
         s->fatal = 1;
         s->ferr = e;
-        return;
     }
-    if (s->attempt % 10 == 0)
-        cdc_log_err(FAC, &e);
-    s->retry_at_us = t + 1000LL * cdc_msg_backoff_ms(s->attempt++, 200,
-                                                      10000);
 }
 
 /* Run the network loop for up to timeout_ms, returning early once
@@ -250,7 +242,7 @@ static void serve(mqtt_sink_t *s, int timeout_ms)
         if (s->fatal)
             return;
         if (!s->connected) {
-            int64_t w = (s->retry_at_us - cdc_now_us()) / 1000;
+            int64_t w = (s->rt.retry_at_us - cdc_now_us()) / 1000;
             if (w > left)
                 w = left;
             if (w > 0)
@@ -261,7 +253,7 @@ static void serve(mqtt_sink_t *s, int timeout_ms)
             MOSQ_ERR_SUCCESS) {
             if (s->connected)
                 on_disconnect(s->m, s, MOSQ_ERR_CONN_LOST, NULL);
-            s->retry_at_us = 0;
+            s->rt.retry_at_us = 0;
         }
     } while (!s->fatal && s->inflight >= before && cdc_now_us() < end);
 }
@@ -483,7 +475,7 @@ static cdc_sink_t *mqtt_create(const cdc_conf_t *conf, cdc_err_t *err)
         cdc_conf_get_int(conf, "mqtt.max_inflight", 1000, &s->max_inflight,
                          err) ||
         cdc_conf_get_int(conf, "mqtt.reconnect_timeout_ms", 300000,
-                         &s->reconnect_timeout_ms, err) ||
+                         &s->rt.timeout_ms, err) ||
         cdc_conf_get_int(conf, "mqtt.session_expiry_s", 86400,
                          &s->session_expiry_s, err) ||
         cdc_conf_get_bool(conf, "mqtt.retain", 0, &s->retain, err) ||

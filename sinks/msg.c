@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdc/log.h"
 #include "cdc/util.h"
 #include "sinks/msg.h"
 #include "sinks/xml.h"
@@ -154,4 +155,29 @@ int cdc_msg_backoff_ms(int attempt, int base_ms, int cap_ms)
     if (d > cap_ms)
         d = cap_ms;
     return (int)(d / 2 + (int64_t)(random() % (d / 2 + 1)));
+}
+
+int cdc_msg_retry_failed(cdc_msg_retry_t *r, cdc_err_t *e, int64_t t,
+                         const char *fac, const char *timeout_key)
+{
+    if (!(e->flags & CDC_ERR_F_RETRIABLE))
+        return 1;
+    if (!r->down_since_us)
+        r->down_since_us = t;
+    if (t - r->down_since_us > r->timeout_ms * 1000) {
+        cdc_err_hint(e, "the broker stayed unreachable for %" PRId64
+                     " ms (%s)", r->timeout_ms, timeout_key);
+        return 1;
+    }
+    if (r->attempt % 10 == 0)
+        cdc_log_err(fac, e);
+    r->retry_at_us = t + 1000LL * cdc_msg_backoff_ms(r->attempt++, 200,
+                                                      10000);
+    return 0;
+}
+
+void cdc_msg_retry_ok(cdc_msg_retry_t *r)
+{
+    r->down_since_us = 0;
+    r->attempt = 0;
 }

@@ -55,4 +55,22 @@ void cdc_msg_change_id(cdc_buf_t *out, const cdc_txn_t *tx,
  *  then jittered to [half, full] of that. */
 int cdc_msg_backoff_ms(int attempt, int base_ms, int cap_ms);
 
+/** @brief Reconnect schedule of a message sink: attempts, when the next
+ *  one is due, since when the link is down, how long it may stay down. */
+typedef struct cdc_msg_retry {
+    int attempt;
+    int64_t retry_at_us, down_since_us;
+    int64_t timeout_ms; /* <prefix>.reconnect_timeout_ms */
+} cdc_msg_retry_t;
+
+/** @brief A reconnect attempt at time t (µs) failed with *e: 1 when the
+ *  run must stop (e not retriable, or the link down longer than
+ *  timeout_ms; *e then says which key bounds it), else 0 with the next
+ *  attempt scheduled by backoff and the error logged now and then. */
+int cdc_msg_retry_failed(cdc_msg_retry_t *r, cdc_err_t *e, int64_t t,
+                         const char *fac, const char *timeout_key);
+
+/** @brief A reconnect succeeded: the schedule starts over. */
+void cdc_msg_retry_ok(cdc_msg_retry_t *r);
+
 #endif

@@ -79,13 +79,12 @@ typedef struct rmq_sink {
     char *ca, *cert, *key;
     char *exchange, *ex_type, *rk_tmpl, *ev_rk;
     int declare, drop_unroutable, event;
-    int64_t max_unconfirmed, reconnect_timeout_ms;
+    int64_t max_unconfirmed;
     /* connection */
     amqp_connection_state_t conn;
     int connected;
     uint64_t next_tag;
-    int attempt;
-    int64_t retry_at_us, down_since_us;
+    cdc_msg_retry_t rt;
     /* FIFO of messages not yet confirmed: q[head .. n) */
     rmq_ent_t *q;
     size_t head, n, cap;
@@ -97,7 +96,6 @@ typedef struct rmq_sink {
     cdc_buf_t body, rk, id, tmp;
 } rmq_sink_t;
 
-static int64_t now_us(void) { return cdc_now_us(); }
 
 /* ------------------------------------------------------------------ */
 /* connection                                                          */
@@ -243,7 +241,7 @@ static int rmq_connect(rmq_sink_t *s, cdc_err_t *err)
     }
     s->connected = 1;
     s->next_tag = 1;
-    s->attempt = 0;
+    cdc_msg_retry_ok(&s->rt);
     return 0;
 fail:
     drop_conn(s);
@@ -254,35 +252,20 @@ fail:
 static void reconnect(rmq_sink_t *s)
 {
     cdc_err_t e;
-    int64_t t = now_us();
+    int64_t t = cdc_now_us();
 
-    if (s->connected || s->fatal || t < s->retry_at_us)
+    if (s->connected || s->fatal || t < s->rt.retry_at_us)
         return;
     if (!rmq_connect(s, &e)) {
         CDC_INFO(FAC, "connected to %s:%d; republishing %zu unconfirmed "
                       "message(s)", s->host, s->port, s->n - s->head);
-        s->down_since_us = 0;
         return;
     }
-    if (!(e.flags & CDC_ERR_F_RETRIABLE)) {
+    if (cdc_msg_retry_failed(&s->rt, &e, t, FAC,
+                             "rabbitmq.reconnect_timeout_ms")) {
         s->fatal = 1;
         s->ferr = e;
-        return;
     }
-    if (!s->down_since_us)
-        s->down_since_us = t;
-    if (t - s->down_since_us > s->reconnect_timeout_ms * 1000) {
-        s->fatal = 1;
-        s->ferr = e;
-        cdc_err_hint(&s->ferr, "the broker stayed unreachable for %" PRId64
-                     " ms (rabbitmq.reconnect_timeout_ms)",
-                     s->reconnect_timeout_ms);
-        return;
-    }
-    if (s->attempt == 0 || s->attempt % 10 == 0)
-        cdc_log_err(FAC, &e);
-    s->retry_at_us = t + 1000LL * cdc_msg_backoff_ms(s->attempt++, 200,
-                                                      10000);
 }
 
 static void lost(rmq_sink_t *s, const char *why)
@@ -290,8 +273,8 @@ static void lost(rmq_sink_t *s, const char *why)
     CDC_WARN(FAC, "connection to %s:%d lost (%s); reconnecting", s->host,
              s->port, why);
     drop_conn(s);
-    s->down_since_us = now_us();
-    s->retry_at_us = 0;
+    s->rt.down_since_us = cdc_now_us();
+    s->rt.retry_at_us = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -462,13 +445,13 @@ static void on_return(rmq_sink_t *s, const amqp_basic_return_t *r)
  * already there and return (so write() can publish again at once). */
 static void serve(rmq_sink_t *s, int timeout_ms)
 {
-    int64_t end = now_us() + (int64_t)timeout_ms * 1000;
+    int64_t end = cdc_now_us() + (int64_t)timeout_ms * 1000;
     int got = 0;
 
     for (;;) {
         amqp_frame_t f;
         struct timeval tv;
-        int64_t left = end - now_us();
+        int64_t left = end - cdc_now_us();
         int rc;
 
         reconnect(s);
@@ -476,7 +459,7 @@ static void serve(rmq_sink_t *s, int timeout_ms)
         if (s->fatal)
             return;
         if (!s->connected) {
-            int64_t w = s->retry_at_us - now_us();
+            int64_t w = s->rt.retry_at_us - cdc_now_us();
             if (left <= 0)
                 return;
             if (w > left)
@@ -593,9 +576,9 @@ static int rmq_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 static int rmq_flush(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     rmq_sink_t *s = (rmq_sink_t *)snk;
-    int64_t end = now_us() + (int64_t)timeout_ms * 1000;
+    int64_t end = cdc_now_us() + (int64_t)timeout_ms * 1000;
 
-    while (!s->fatal && s->head < s->n && now_us() < end)
+    while (!s->fatal && s->head < s->n && cdc_now_us() < end)
         serve(s, 100);
     if (s->fatal)
         return fatal_err(s, err);
@@ -629,12 +612,6 @@ static void rmq_destroy(cdc_sink_t *snk)
     cdc_buf_free(&s->body); cdc_buf_free(&s->rk); cdc_buf_free(&s->id);
     cdc_buf_free(&s->tmp);
     free(s);
-}
-
-static char *opt_dup(const cdc_conf_t *conf, const char *k)
-{
-    const char *v = cdc_conf_get(conf, k, NULL);
-    return v && *v ? cdc_xstrdup(v) : NULL;
 }
 
 static int read_url(rmq_sink_t *s, const cdc_conf_t *conf, cdc_err_t *err)
@@ -684,9 +661,9 @@ static cdc_sink_t *rmq_create(const cdc_conf_t *conf, cdc_err_t *err)
                                           "{db}.{table}.{op}"));
     s->ev_rk = cdc_xstrdup(cdc_conf_get(conf, "rabbitmq.event_routing_key",
                                         "event.data-updated"));
-    s->ca = opt_dup(conf, "rabbitmq.tls.ca");
-    s->cert = opt_dup(conf, "rabbitmq.tls.cert");
-    s->key = opt_dup(conf, "rabbitmq.tls.key");
+    s->ca = cdc_conf_dup(conf, "rabbitmq.tls.ca");
+    s->cert = cdc_conf_dup(conf, "rabbitmq.tls.cert");
+    s->key = cdc_conf_dup(conf, "rabbitmq.tls.key");
     v = cdc_conf_get(conf, "rabbitmq.unroutable", "fail");
     s->drop_unroutable = !strcmp(v, "drop");
     if (cdc_msg_tmpl_check("rabbitmq.routing_key", s->rk_tmpl, err) ||
@@ -696,7 +673,7 @@ static cdc_sink_t *rmq_create(const cdc_conf_t *conf, cdc_err_t *err)
         cdc_conf_get_int(conf, "rabbitmq.max_unconfirmed", 10000,
                          &s->max_unconfirmed, err) ||
         cdc_conf_get_int(conf, "rabbitmq.reconnect_timeout_ms", 300000,
-                         &s->reconnect_timeout_ms, err) ||
+                         &s->rt.timeout_ms, err) ||
         cdc_conf_get_int(conf, "rabbitmq.heartbeat_s", 30, &hb, err))
         goto fail;
     s->heartbeat_s = (int)hb;
