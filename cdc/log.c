@@ -64,8 +64,10 @@ static void emit(int lvl, const char *fac, const char *msg,
         cdc_buf_printf(&b, "\",\"level\":\"%s\"", lvl_name(lvl));
         /* every line has a facility; the final error of a command has
          * none of its own */
+        if (!fac)
+            fac = "main";
         cdc_buf_puts(&b, ",\"fac\":");
-        cdc_json_string(&b, fac ? fac : "main", strlen(fac ? fac : "main"));
+        cdc_json_string(&b, fac, strlen(fac));
         red = cdc_conf_redact(msg);
         cdc_buf_puts(&b, ",\"msg\":");
         cdc_json_string(&b, red, strlen(red));
