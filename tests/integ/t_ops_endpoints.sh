@@ -155,6 +155,10 @@ EOF
 caught_up() { [ "$(status_field "['caught_up']")" = True ]; }
 wait_for 20 "caught up" caught_up
 [ "$(status_field "['lag_seconds']")" = 0.0 ] || fail "lag is not 0 when caught up"
+# caught up means the source has read to the end; the checkpoint follows once
+# Kafka acknowledges the in-flight messages
+checkpoint_stored() { status_field "['checkpoint']['position']" | grep -q 'mysql-bin\.'; }
+wait_for 20 "checkpoint stored after the Kafka acknowledgements" checkpoint_stored
 curl -sf -H "$AUTH" "$H/status" >"$T/body" && keep status1
 python3 - "$T/body" <<'EOF' || fail "/status document"
 import json, sys
