@@ -134,6 +134,14 @@ typedef struct cdc_txn {
     int pending;           /* sink: messages not yet acknowledged */
     int failed;            /* sink: delivery failed */
     int skipped;           /* source: filtered/own write; no output */
+    /* source: a fragment of a larger transaction (any transaction size in
+     * bounded memory).  frag is the fragment's index in its transaction
+     * (0 = first); more != 0 while fragments of the same transaction
+     * follow.  The pos of a fragment with more set is not a resume point:
+     * the checkpoint never stops there, and a sink that applies a
+     * transaction atomically commits only at the fragment without more. */
+    uint32_t frag;
+    int more;
 } cdc_txn_t;
 
 cdc_txn_t *cdc_txn_new(void);

@@ -333,12 +333,14 @@ static int advance(pl_t *pl, cdc_err_t *err)
         }
         if (tx->pending > 0)
             break;
-        pl->ck.pos = tx->pos;
-        pl->ck.commit_us = tx->commit_us;
-        pl->ck.txns++;
-        pl->ck_dirty = 1;
-        pl->delivered++;
-        cdc_metrics_delivered(tx->commit_us);
+        if (!tx->more) { /* a transaction's end: a resume point */
+            pl->ck.pos = tx->pos;
+            pl->ck.commit_us = tx->commit_us;
+            pl->ck.txns++;
+            pl->ck_dirty = 1;
+            pl->delivered++;
+            cdc_metrics_delivered(tx->commit_us);
+        }
         pl->qbytes -= pl->fsz[pl->head];
         cdc_txn_destroy(tx);
         pl->head = (pl->head + 1) % pl->cap;
