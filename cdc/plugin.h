@@ -64,6 +64,10 @@ typedef struct cdc_sink_ops {
      *  to out; returns an exit code, with err when it is not 0. */
     int (*dead_letter)(cdc_sink_t *snk, const char *action, FILE *out,
                        cdc_err_t *err);
+    /** Optional: publish the sink's own counters to cdc/metrics.h (it
+     *  registers them with cdc_metrics_register).  Called by the thread
+     *  that drives the sink, at most about twice a second. */
+    void (*stats)(cdc_sink_t *snk);
 } cdc_sink_ops_t;
 
 /* Base structs, embedded first in every implementation. */

@@ -1129,6 +1129,29 @@ void cdc_sink_kafka_stats(const cdc_sink_t *snk, cdc_sink_kafka_stats_t *out)
     out->topics = s->ntopics;
 }
 
+/* The producer's counters are this sink's own metrics (cdc/metrics.h);
+ * registering again by name is cheap and survives cdc_metrics_init. */
+static void kafka_stats(cdc_sink_t *snk)
+{
+    const kafka_sink_t *s = (const kafka_sink_t *)snk;
+    uint64_t done = s->st.delivered + s->st.failed;
+
+    cdc_metrics_set(
+        cdc_metrics_register("kafka_inflight_messages", "gauge",
+                             "Messages handed to librdkafka and not yet "
+                             "acknowledged.", "inflight_messages"),
+        s->st.produced > done ? (int64_t)(s->st.produced - done) : 0);
+    cdc_metrics_set(
+        cdc_metrics_register("kafka_delivered_messages_total", "counter",
+                             "Messages acknowledged by the Kafka brokers.",
+                             NULL),
+        (int64_t)s->st.delivered);
+    cdc_metrics_set(
+        cdc_metrics_register("kafka_failed_messages_total", "counter",
+                             "Messages whose delivery failed.", NULL),
+        (int64_t)s->st.failed);
+}
+
 const cdc_sink_ops_t cdc_sink_kafka_ops = {
     .name = "kafka",
     .abi = CDC_PLUGIN_ABI,
@@ -1137,4 +1160,5 @@ const cdc_sink_ops_t cdc_sink_kafka_ops = {
     .poll = kafka_poll,
     .flush = kafka_flush,
     .destroy = kafka_destroy,
+    .stats = kafka_stats,
 };
