@@ -56,7 +56,7 @@
 #include "cdc/plugin.h"
 
 #define FAC "backfill"
-#define mono_us cdc_bf_mono_us
+#define mono_us cdc_bf_mono_us /* the engine's short name for it */
 
 static volatile sig_atomic_t bf_stop;
 
