@@ -51,6 +51,7 @@
 #include "cdc/buf.h"
 #include "cdc/checkpoint.h"
 #include "cdc/envelope.h"
+#include "cdc/flight.h"
 #include "cdc/log.h"
 #include "cdc/metrics.h"
 #include "cdc/plugin.h"
@@ -58,7 +59,6 @@
 #define FAC "backfill"
 #define mono_us cdc_bf_mono_us /* the engine's short name for it */
 
-static volatile sig_atomic_t bf_stop;
 
 int64_t cdc_bf_mono_us(void)
 {
@@ -418,10 +418,11 @@ static void fail_run(bf_t *bf, const cdc_err_t *err)
     pthread_mutex_unlock(&bf->mu);
 }
 
+/* The one stop token (cdc/flight.h): the sinks see it too, so a SIGTERM
+ * reaches a Kafka sink blocked on a full producer queue. */
 static void on_signal(int sig)
 {
-    (void)sig;
-    bf_stop = 1;
+    cdc_pipeline_stop = sig;
 }
 
 void cdc_bf_catch_signals(void)
@@ -434,7 +435,7 @@ void cdc_bf_catch_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    bf_stop = 0;
+    cdc_pipeline_stop = 0;
 }
 
 /* Copy of conf (the window reader's and the sink's settings). */
@@ -582,9 +583,9 @@ static int window_collect(worker_t *w, const cdc_table_t *snap,
                 return 0;
             }
         }
-        if (r == CDC_SRC_EOF || mono_us() > deadline || bf_stop) {
+        if (r == CDC_SRC_EOF || mono_us() > deadline || cdc_pipeline_stop) {
             cdc_buf_free(&kb);
-            if (bf_stop)
+            if (cdc_pipeline_stop)
                 return cdc_err_set(err, CDC_EXIT_TEMPFAIL, 0,
                                    "interrupted while waiting for a "
                                    "watermark");
@@ -694,7 +695,7 @@ static job_t *take_job(bf_t *bf)
 {
     job_t *j = NULL;
     pthread_mutex_lock(&bf->mu);
-    if (!bf->failed && !bf_stop && bf->next_job < bf->njobs_active) {
+    if (!bf->failed && !cdc_pipeline_stop && bf->next_job < bf->njobs_active) {
         j = &bf->jobs[bf->next_job++];
         j->state = 1;
         j->t0 = mono_us();
@@ -747,6 +748,14 @@ static void *emitter_main(void *arg)
         pthread_mutex_unlock(&e->mu);
 
         if (f.kept && submit(bf, f.tx, &err)) {
+            if (cdc_pipeline_stop) {
+                /* a sink gave up waiting because of the signal: a stop
+                 * like the others, the chunk is not recorded */
+                cdc_log_err("backfill", &err);
+                cdc_err_clear(&err);
+                cdc_err_set(&err, CDC_EXIT_TEMPFAIL, 0,
+                            "stopped by a signal while the sink waited");
+            }
             cdc_txn_destroy(f.tx);
             free(f.last);
             rc = -1;
@@ -878,7 +887,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     }
     emitter = 1;
 
-    while (!bf_stop) {
+    while (!cdc_pipeline_stop) {
         cdc_txn_t *tx = cdc_txn_new();
         char *last = NULL, lw[96], hw[96];
         uint32_t n = 0, kept = 0;
@@ -959,7 +968,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
                                     bf->rate);
         bf->paced += n;
         pthread_mutex_unlock(&bf->mu);
-        while (wait > 0 && !bf_stop) {
+        while (wait > 0 && !cdc_pipeline_stop) {
             int64_t sl = wait > 200000 ? 200000 : wait;
             usleep((useconds_t)sl);
             wait -= sl;
@@ -1028,13 +1037,13 @@ static void *worker_main(void *arg)
             goto fail;
         }
         pthread_mutex_lock(&bf->mu);
-        j->state = bf_stop && !j->tp->done ? 3 : 2;
+        j->state = cdc_pipeline_stop && !j->tp->done ? 3 : 2;
         j->t1 = mono_us();
         pthread_mutex_unlock(&bf->mu);
     }
     goto out;
 fail:
-    if (err.code != CDC_EXIT_TEMPFAIL || !bf_stop)
+    if (err.code != CDC_EXIT_TEMPFAIL || !cdc_pipeline_stop)
         fail_run(bf, &err);
 out:
     window_stop(w);
@@ -1066,7 +1075,7 @@ void cdc_bf_run_workers(bf_t *bf, int nw, void (*progress)(bf_t *, void *),
             bf->alive -= nw - i;
             pthread_mutex_unlock(&bf->mu);
             nw = i;
-            bf_stop = 1;
+            cdc_pipeline_stop = 1;
             break;
         }
     }
