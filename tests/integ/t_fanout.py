@@ -25,6 +25,7 @@ CDC_TEST_SEED.  Exit 0 pass, 1 fail, 77 skip.
 """
 import json
 import os
+import urllib.request
 import random
 import subprocess
 import time
@@ -155,6 +156,8 @@ log("k9: %d kills, %d changes, Kafka exact per key with %d replayed, wide table 
 
 my("CREATE TABLE %s.st (id INT PRIMARY KEY, v BIGINT NOT NULL)" % SRC)
 pipe, args = pipeline_cmd("st", "st", start_pos())
+hport = dblib.free_port()
+args += ["-X", "http.listen=127.0.0.1:%d" % hport]
 logpath = os.path.join(TMP, "st.log")
 writer = faultlib.AckWriter(dblib.my_args(SRC) + ["-n"], PROCS)
 w = ledger.Workload(writer.write, table="st", keys=100, seed=SEED + 1)
@@ -162,6 +165,31 @@ logf = open(logpath, "ab")
 cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
 PROCS.append(cdc)
 w.run_for(2.0)
+
+
+def each_sink():
+    """/status of the running pipeline: {sink: transactions acknowledged}."""
+    try:
+        st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status" % hport, timeout=2).read())
+    except OSError:
+        return None
+    return {e["type"]: e["transactions"] for e in st.get("sinks", [])}
+
+
+# /status, /metrics and the status command show each sink
+acks = faultlib.wait("both sinks acknowledging in /status",
+                     lambda: (lambda a: a if a and len(a) == 2 and min(a.values()) > 0 else None)(each_sink()), 30)
+if sorted(acks) != ["kafka", "postgres"]:
+    fail("st: /status shows the sinks %s, not kafka and postgres" % sorted(acks))
+body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % hport, timeout=2).read().decode()
+for k in ("kafka", "postgres"):
+    if 'autoglm_cdc_sink_delivered_transactions_total{sink="%s"}' % k not in body:
+        fail("st: /metrics has no delivered count of the %s sink" % k)
+if "autoglm_cdc_kafka_inflight_messages" not in body:
+    fail("st: /metrics lacks the Kafka sink's own counters")
+stout = subprocess.run([BIN, "status", "--url", "http://127.0.0.1:%d" % hport], capture_output=True, text=True)
+if stout.returncode != 0 or "kafka (queue" not in stout.stdout or "postgres (queue" not in stout.stdout:
+    fail("st: `status` does not show each sink (exit %d):\n%s" % (stout.returncode, stout.stdout))
 subprocess.run([dblib.ROOT + "/tests/services.sh", "stop", "postgres"], check=True, capture_output=True)
 t0 = time.time()
 restarts = 0
