@@ -607,39 +607,72 @@ int cdc_bf_save_progress(bf_t *bf, cdc_err_t *err)
     return cdc_backfill_prog_store(bf->prog_path, &bf->prog, err);
 }
 
-/* Hand a chunk to the sink (asynchronous sinks acknowledge later). */
-static int submit(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
+/*
+ * Delivery goes through the engine (cdc/flight.h): each emitter keeps its
+ * table's chunks in one engine over the shared sink, so a chunk's key is
+ * recorded only once it and every chunk before it were acknowledged.  The
+ * sink is shared by the emitters of all running tables: every engine call
+ * that reaches it holds bf->mu.
+ */
+typedef struct emit_acks {
+    int64_t n; /* chunks the engine reported delivered, not yet retired */
+} emit_acks_t;
+
+static void on_chunk_delivered(void *ctx, const cdc_txn_t *tx)
+{
+    (void)tx;
+    ((emit_acks_t *)ctx)->n++;
+}
+
+/* Advance the engine over what the sink acknowledged; a chunk whose
+ * delivery failed is an unavailable sink.  bf->mu held. */
+static int advance(cdc_flight_t *fe, cdc_err_t *err)
+{
+    if (!cdc_flight_advance(fe, err))
+        return 0;
+    cdc_err_clear(err);
+    return cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
+                       "the sink failed to deliver a backfill chunk");
+}
+
+/* Hand a chunk to the sink (asynchronous sinks acknowledge later); the
+ * engine owns it from here. */
+static int submit(bf_t *bf, cdc_flight_t *fe, cdc_txn_t *tx, cdc_err_t *err)
 {
     int rc = 0;
     pthread_mutex_lock(&bf->mu);
     tx->seq = ++bf->seq;
-    if (bf->kops->write(bf->snk, tx, err) || bf->kops->poll(bf->snk, 0, err))
+    if (cdc_flight_write(fe, tx, err) || cdc_flight_poll(fe, 0, err) ||
+        advance(fe, err))
         rc = -1;
     pthread_mutex_unlock(&bf->mu);
     return rc;
 }
 
-/* Serve delivery reports until tx is acknowledged (or failed); after
- * 250 ms ask the sink to flush (sinks that acknowledge on their own flush
- * schedule, like the file sink, then need not be waited for). */
-static int wait_acked(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
+/* Serve delivery reports until the oldest chunk in the engine is
+ * acknowledged (or failed); after 250 ms ask the sink to flush (sinks that
+ * acknowledge on their own flush schedule, like the file sink, then need
+ * not be waited for). */
+static int wait_acked(bf_t *bf, cdc_flight_t *fe, emit_acks_t *acks,
+                      cdc_err_t *err)
 {
     int64_t t0 = mono_us();
     for (;;) {
         int rc = 0, done;
         pthread_mutex_lock(&bf->mu);
-        if (tx->failed) {
-            if (!err->msg[0])
-                cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
-                            "the sink failed to deliver a backfill chunk");
+        if (advance(fe, err))
             rc = -1;
-        } else if (tx->pending > 0) {
+        else if (!acks->n) {
             if (mono_us() - t0 > 250000)
-                rc = bf->kops->flush(bf->snk, 1000, err);
+                rc = cdc_flight_poll(fe, 0, err) ||
+                     (cdc_flight_count(fe) &&
+                      bf->kops->flush(bf->snk, 1000, err));
             else
-                rc = bf->kops->poll(bf->snk, 5, err);
+                rc = cdc_flight_poll(fe, 5, err);
+            if (!rc && advance(fe, err))
+                rc = -1;
         }
-        done = rc || tx->failed || tx->pending <= 0;
+        done = rc || acks->n;
         pthread_mutex_unlock(&bf->mu);
         if (done)
             return rc ? -1 : 0;
@@ -647,30 +680,20 @@ static int wait_acked(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
     }
 }
 
-/* 1 when every message of tx was delivered. */
-static int acked(bf_t *bf, cdc_txn_t *tx)
-{
-    int r;
-    pthread_mutex_lock(&bf->mu);
-    r = tx->pending <= 0 && !tx->failed;
-    pthread_mutex_unlock(&bf->mu);
-    return r;
-}
-
-/* A chunk handed to the sink, not yet acknowledged. */
+/* A chunk read: handed to the engine when kept, and its key recorded once
+ * acknowledged. */
 typedef struct flight {
-    cdc_txn_t *tx;
+    cdc_txn_t *tx;   /* the chunk until submitted (then the engine's) */
     char *last;      /* key of its last row (NULL: empty chunk) */
     uint32_t n, kept;
     int final;       /* last chunk of the table */
 } flight_t;
 
-/* Retire the oldest in-flight chunk once acknowledged: record its key. */
+/* Retire the oldest chunk (acknowledged, or never handed to the sink):
+ * record its key. */
 static int retire(bf_t *bf, job_t *j, flight_t *f, cdc_err_t *err)
 {
     int rc;
-    if (f->kept && wait_acked(bf, f->tx, err))
-        return -1;
     pthread_mutex_lock(&bf->mu);
     if (f->last) {
         free(j->tp->key);
@@ -690,6 +713,23 @@ static int retire(bf_t *bf, job_t *j, flight_t *f, cdc_err_t *err)
     return rc;
 }
 
+/* Retire the oldest chunk, waiting for its acknowledgement when it went to
+ * the sink. */
+static int retire_head(bf_t *bf, job_t *j, cdc_flight_t *fe,
+                       emit_acks_t *acks, flight_t *fl, int *nfl,
+                       cdc_err_t *err)
+{
+    if (fl[0].kept) {
+        if (!acks->n && wait_acked(bf, fe, acks, err))
+            return -1;
+        acks->n--;
+    }
+    if (retire(bf, j, &fl[0], err))
+        return -1;
+    memmove(&fl[0], &fl[1], (size_t)(*nfl - 1) * sizeof(*fl));
+    (*nfl)--;
+    return 0;
+}
 
 static job_t *take_job(bf_t *bf)
 {
@@ -731,6 +771,9 @@ static void *emitter_main(void *arg)
     flight_t *fl = cdc_xcalloc((size_t)bf->inflight + 1, sizeof(*fl));
     int nfl = 0, rc = 0;
     cdc_err_t err = {0};
+    emit_acks_t acks = {0};
+    cdc_flight_t *fe = cdc_flight_new(&bf->snk, 1, 0, 0, on_chunk_delivered,
+                                      &acks);
 
     for (;;) {
         flight_t f;
@@ -747,56 +790,52 @@ static void *emitter_main(void *arg)
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
 
-        if (f.kept && submit(bf, f.tx, &err)) {
-            if (cdc_pipeline_stop) {
-                /* a sink gave up waiting because of the signal: a stop
-                 * like the others, the chunk is not recorded */
-                cdc_log_err("backfill", &err);
-                cdc_err_clear(&err);
-                cdc_err_set(&err, CDC_EXIT_TEMPFAIL, 0,
-                            "stopped by a signal while the sink waited");
+        if (f.kept) {
+            cdc_txn_t *tx = f.tx;
+            f.tx = NULL; /* the engine's from here, even on failure */
+            if (submit(bf, fe, tx, &err)) {
+                if (cdc_pipeline_stop) {
+                    /* a sink gave up waiting because of the signal: a
+                     * stop like the others, the chunk is not recorded */
+                    cdc_log_err("backfill", &err);
+                    cdc_err_clear(&err);
+                    cdc_err_set(&err, CDC_EXIT_TEMPFAIL, 0,
+                                "stopped by a signal while the sink waited");
+                }
+                free(f.last);
+                rc = -1;
+                break;
             }
-            cdc_txn_destroy(f.tx);
-            free(f.last);
+        }
+        if (nfl == bf->inflight &&
+            retire_head(bf, e->j, fe, &acks, fl, &nfl, &err)) {
             rc = -1;
             break;
         }
-        if (nfl == bf->inflight) {
-            if (retire(bf, e->j, &fl[0], &err)) {
-                rc = -1;
-                break;
-            }
-            memmove(&fl[0], &fl[1], (size_t)(nfl - 1) * sizeof(*fl));
-            nfl--;
-        }
         fl[nfl++] = f;
         /* record every chunk already acknowledged, oldest first */
-        while (nfl && (!fl[0].kept || acked(bf, fl[0].tx))) {
-            if (retire(bf, e->j, &fl[0], &err)) {
+        while (nfl && (!fl[0].kept || acks.n)) {
+            if (retire_head(bf, e->j, fe, &acks, fl, &nfl, &err)) {
                 rc = -1;
                 break;
             }
-            memmove(&fl[0], &fl[1], (size_t)(nfl - 1) * sizeof(*fl));
-            nfl--;
         }
         if (rc)
             break;
     }
     while (!rc && nfl) {
-        if (retire(bf, e->j, &fl[0], &err)) {
+        if (retire_head(bf, e->j, fe, &acks, fl, &nfl, &err))
             rc = -1;
-            break;
-        }
-        memmove(&fl[0], &fl[1], (size_t)(nfl - 1) * sizeof(*fl));
-        nfl--;
     }
-    for (int i = 0; i < nfl; i++) { /* failed: nothing more is recorded */
-        if (fl[i].kept && fl[i].tx->pending > 0) {
-            cdc_err_t e2 = {0};
-            pthread_mutex_lock(&bf->mu);
-            bf->kops->flush(bf->snk, 5000, &e2);
-            pthread_mutex_unlock(&bf->mu);
-        }
+    /* failed: nothing more is recorded */
+    if (cdc_flight_count(fe)) {
+        cdc_err_t e2 = {0};
+        pthread_mutex_lock(&bf->mu);
+        cdc_flight_flush(fe, 5000, &e2);
+        pthread_mutex_unlock(&bf->mu);
+    }
+    cdc_flight_free(fe);
+    for (int i = 0; i < nfl; i++) {
         cdc_txn_destroy(fl[i].tx);
         free(fl[i].last);
     }

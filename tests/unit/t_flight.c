@@ -6,11 +6,13 @@
  * acknowledge out of order; then through cdc_pipeline_run with a fake
  * source: the stored checkpoint and the resume position after a failure.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cdc/backfill_int.h"
 #include "cdc/checkpoint.h"
 #include "cdc/flight.h"
 #include "cdc/pipeline.h"
@@ -466,6 +468,21 @@ CDC_TEST(pipeline_checkpoint_and_resume)
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
         T_EQ_INT(system(cmd), 0);
     }
+}
+
+/* backfill's signal handler sets the one stop token, which the sinks
+ * honour where they block (tests/unit/t_sink_kafka.c: a full queue) */
+CDC_TEST(backfill_signal_sets_the_stop_token)
+{
+    cdc_bf_catch_signals();
+    T_EQ_INT(cdc_pipeline_stop, 0);
+    T_EQ_INT(raise(SIGTERM), 0);
+    T_EQ_INT(cdc_pipeline_stop, SIGTERM);
+    cdc_bf_catch_signals(); /* a new run starts afresh */
+    T_EQ_INT(cdc_pipeline_stop, 0);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
 }
 
 CDC_TEST_MAIN()
