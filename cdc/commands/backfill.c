@@ -28,9 +28,6 @@
 
 #define FAC "backfill"
 
-extern const cdc_snap_ops_t cdc_snap_mysql_ops __attribute__((weak));
-extern const cdc_snap_ops_t cdc_snap_postgres_ops __attribute__((weak));
-
 /* ---- progress display --------------------------------------------------- */
 
 static void show(bf_t *bf, int final, int *drawn)
@@ -252,12 +249,8 @@ static int read_settings(bfcmd_t *c, cdc_err_t *err)
                           "file or pass --source");
         return CDC_EXIT_USAGE;
     }
-    if (!strcmp(c->stype, "mysql") || !strcmp(c->stype, "mariadb"))
-        bf->dops = &cdc_snap_mysql_ops;
-    else if (!strcmp(c->stype, "postgres") ||
-             !strcmp(c->stype, "postgresql") || !strcmp(c->stype, "pg"))
-        bf->dops = &cdc_snap_postgres_ops;
-    if (!bf->dops || !bf->dops->open) {
+    bf->dops = cdc_snap_find(c->stype);
+    if (!bf->dops) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0,
                     "backfill does not support source '%s'", c->stype);
         cdc_err_hint(err, "backfill reads mysql and postgres sources");
@@ -439,8 +432,6 @@ static int open_sink(bfcmd_t *c, cdc_err_t *err)
     bf_t *bf = &c->bf;
     const cdc_conf_t *conf = c->conf;
 
-    /* bulk-friendly producer defaults for a Kafka sink (each one only
-     * when not configured): bigger batches, cheaper compression level */
     c->sink_conf = cdc_bf_conf_copy(conf);
     {
         /* the sink works as pipeline <pipeline>.backfill: sinks that keep
@@ -455,25 +446,10 @@ static int open_sink(bfcmd_t *c, cdc_err_t *err)
         cdc_conf_set(c->sink_conf, "pipeline.name", b.p, "backfill");
         cdc_buf_free(&b);
     }
-    if (!strcmp(bf->kops->name, "kafka")) {
-        static const char *const defs[][3] = {
-            {"kafka.linger.ms", "kafka.queue.buffering.max.ms", "50"},
-            {"kafka.batch.size", NULL, "4000000"},
-            {"kafka.batch.num.messages", NULL, "100000"},
-            /* lz4 over the stream's zstd: make bench measured 0.41x vs
-             * 0.36x mariadb-dump's rows/s on 2 cores shared with the broker */
-            {"kafka.compression.type", "kafka.compression.codec", "lz4"},
-            {"kafka.compression.level", NULL, "1"},
-        };
-        int bulk = 1;
-        if (cdc_conf_get_bool(conf, "backfill.kafka_bulk", 1, &bulk, err))
-            return CDC_EXIT_CONFIG;
-        for (size_t i = 0; bulk && i < sizeof(defs) / sizeof(defs[0]); i++)
-            if (!cdc_conf_get(conf, defs[i][0], NULL) &&
-                (!defs[i][1] || !cdc_conf_get(conf, defs[i][1], NULL)))
-                cdc_conf_set(c->sink_conf, defs[i][0], defs[i][2],
-                             "backfill");
-    }
+    /* what the sink wants for a bulk load (Kafka: bigger batches, a
+     * cheaper compression), each only where not configured */
+    if (bf->kops->bulk_hint && bf->kops->bulk_hint(conf, c->sink_conf, err))
+        return CDC_EXIT_CONFIG;
     bf->snk = bf->kops->create(c->sink_conf, err);
     if (!bf->snk)
         return err->code ? err->code : CDC_EXIT_UNAVAILABLE;
