@@ -77,6 +77,11 @@ typedef struct cdc_sink_ops {
      *  registers them with cdc_metrics_register).  Called by the thread
      *  that drives the sink, at most about twice a second. */
     void (*stats)(cdc_sink_t *snk);
+    /** Optional: 1 when the sink may run on a thread of its own beside the
+     *  other sinks of a fan-out (cdc/flight.h): it reads the txn's changes
+     *  and tables but none of the caches the envelope writer fills in them
+     *  (the wide sinks).  Its ops are then called from that thread only. */
+    int own_thread;
 } cdc_sink_ops_t;
 
 /* Base structs, embedded first in every implementation. */
