@@ -28,8 +28,13 @@
  * from its signal handlers and every sink honours where it could block
  * (a full Kafka queue, a retry sleep, a broker that does not answer).
  *
- * Threads: one thread calls every function of one engine, and the sinks'
- * ops from it; the views are not shared with other threads.
+ * Threads: one thread calls every function of one engine.  In a fan-out a
+ * sink whose ops set own_thread (the wide sinks) runs on a worker thread of
+ * its own: the engine queues its views to it, the worker calls that sink's
+ * ops only, and publishes (under the engine's mutex) how many views it
+ * acknowledged in order; a view it published it never touches again.  The
+ * other sinks are driven from the engine's thread.  The txns' changes and
+ * tables are shared read-only.
  */
 #ifndef CDC_FLIGHT_H
 #define CDC_FLIGHT_H
