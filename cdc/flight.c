@@ -38,6 +38,7 @@ typedef struct worker {
     int head_failed;            /* the view after them failed */
     uint64_t flush_gen, flush_done;
     int flush_ms;
+    int urgent;                 /* the engine waits for this sink */
     int stop;
     int failed;                 /* sticky: err holds the sink's error */
     cdc_err_t err;
@@ -85,12 +86,25 @@ static void *worker_main(void *arg)
     for (;;) {
         size_t n;
         uint64_t gen, cnt = 0;
-        int ms, failed, hf, rc = 0;
+        int ms, failed, hf, urgent, rc = 0;
         cdc_err_t e = {0};
 
         while (!w->stop && !w->qn && w->flush_gen == w->flush_done &&
                !w->on)
             pthread_cond_wait(&w->cv, &f->mu);
+        if (!w->stop && !w->qn && w->flush_gen == w->flush_done) {
+            /* only acknowledgements to serve: the sink's own schedule
+             * (a wide sink's flush_ms), unless work or the engine comes
+             * (1 ms apart while the engine waits for this sink) */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += w->urgent ? 1000000 : 10000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&w->cv, &f->mu, &ts);
+        }
         if (w->stop)
             break;
         /* take what was handed over */
@@ -105,6 +119,7 @@ static void *worker_main(void *arg)
         gen = w->flush_gen;
         ms = w->flush_ms;
         failed = w->failed;
+        urgent = w->urgent;
         pthread_mutex_unlock(&f->mu);
 
         for (size_t i = 0; i < n; i++) {
@@ -126,7 +141,10 @@ static void *worker_main(void *arg)
             }
             w->out[w->ohead + w->on++] = v;
         }
-        if (w->on && !rc && snk->ops->poll(snk, n ? 0 : 10, &e))
+        /* a timeout tells the sink that the pipeline waits for it (a wide
+         * sink then writes its partial batch), as the engine's own poll
+         * does for the sink furthest behind */
+        if (w->on && !rc && snk->ops->poll(snk, urgent ? 10 : 0, &e))
             rc = -1;
         if (gen != gen_done) {
             if (!rc && w->on && snk->ops->flush(snk, ms, &e))
@@ -148,17 +166,6 @@ static void *worker_main(void *arg)
         }
         w->flush_done = gen_done;
         pthread_cond_broadcast(&f->cv);
-        if (w->failed && w->on && !w->qn && w->flush_gen == w->flush_done) {
-            /* failed: serve what is left now and then, without spinning */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 20000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&w->cv, &f->mu, &ts);
-        }
     }
     pthread_mutex_unlock(&f->mu);
     free(batch);
@@ -384,7 +391,10 @@ int cdc_flight_poll(cdc_flight_t *f, int timeout_ms, cdc_err_t *err)
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000;
             }
+            w->urgent = 1;
+            pthread_cond_signal(&w->cv);
             pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+            w->urgent = 0;
         }
         if (w->failed) {
             if (!rc)
