@@ -26,6 +26,7 @@
 #include "cdc/envelope.h"
 #include "cdc/jsontree.h"
 #include "cdc/log.h"
+#include "connectors/mysql/conn.h"
 #include "connectors/pg/pgutil.h"
 #include "mappings/map_int.h"
 
@@ -726,61 +727,22 @@ static void check_source(colfetch_t fetch, void *conn,
     colset_free(&cs);
 }
 
-/* mysql://user:pass@host:port[/db] (or mysql.host/port/user/password) */
-static MYSQL *my_open(const cdc_conf_t *conf, const char *dsn_key,
+/* The connection of a prefix (mysql, mysql_sink), as the source and the
+ * sink make it (connectors/mysql/conn.h); db gets the DSN's database. */
+static MYSQL *my_open(const cdc_conf_t *conf, const char *prefix,
                       const char *what, char *db, size_t dbn, cdc_err_t *err)
 {
-    const char *dsn = cdc_conf_get(conf, dsn_key, NULL);
-    char user[128] = "", pass[256] = "", host[256] = "127.0.0.1";
-    unsigned port = 3306, proto = MYSQL_PROTOCOL_TCP;
+    cdc_my_conf_t cc;
+    char label[96];
     MYSQL *m;
 
     db[0] = '\0';
-    if (dsn && *dsn) {
-        const char *p = strstr(dsn, "://"), *at, *slash, *colon;
-        if (!p) {
-            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s must be "
-                        "mysql://user:password@host:port[/db]", dsn_key);
-            return NULL;
-        }
-        p += 3;
-        at = strrchr(p, '@');
-        if (at) {
-            colon = memchr(p, ':', (size_t)(at - p));
-            snprintf(user, sizeof(user), "%.*s",
-                     (int)((colon ? colon : at) - p), p);
-            if (colon)
-                snprintf(pass, sizeof(pass), "%.*s", (int)(at - colon - 1),
-                         colon + 1);
-            p = at + 1;
-        }
-        slash = strchr(p, '/');
-        colon = strchr(p, ':');
-        if (colon && (!slash || colon < slash)) {
-            snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
-            port = (unsigned)atoi(colon + 1);
-        } else
-            snprintf(host, sizeof(host), "%.*s",
-                     (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
-        if (slash)
-            snprintf(db, dbn, "%.*s", (int)strcspn(slash + 1, "?"), slash + 1);
-    } else {
-        snprintf(host, sizeof(host), "%s", cdc_conf_get(conf, "mysql.host",
-                                                        "127.0.0.1"));
-        port = (unsigned)atoi(cdc_conf_get(conf, "mysql.port", "3306"));
-        snprintf(user, sizeof(user), "%s", cdc_conf_get(conf, "mysql.user", ""));
-        snprintf(pass, sizeof(pass), "%s",
-                 cdc_conf_get(conf, "mysql.password", ""));
-    }
-    m = mysql_init(NULL);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    if (!mysql_real_connect(m, host, user, pass, NULL, port, NULL, 0)) {
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "cannot connect to the %s database at %s:%u: %s", what,
-                    host, port, mysql_error(m));
-        mysql_close(m);
+    if (cdc_my_conf_load(&cc, conf, prefix, err) < 0)
         return NULL;
-    }
+    snprintf(db, dbn, "%s", cc.db ? cc.db : "");
+    snprintf(label, sizeof(label), "cannot connect to the %s database", what);
+    m = cdc_my_connect(&cc, NULL, 0, 0, CDC_MY_NO_DB, label, err);
+    cdc_my_conf_free(&cc);
     return m;
 }
 
@@ -840,7 +802,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
     }
     if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
         char db[128];
-        MYSQL *my = my_open(conf, "mysql_sink.dsn", "mysql sink", db,
+        MYSQL *my = my_open(conf, "mysql_sink", "mysql sink", db,
                             sizeof(db), err);
         if (!my) {
             cdc_map_destroy(m);
@@ -869,7 +831,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
         (cdc_conf_get(conf, "mysql.dsn", NULL) ||
          cdc_conf_get(conf, "mysql.host", NULL))) {
         char db[128];
-        MYSQL *my = my_open(conf, "mysql.dsn", "mysql source", db, sizeof(db),
+        MYSQL *my = my_open(conf, "mysql", "mysql source", db, sizeof(db),
                             err);
         if (!my) {
             cdc_map_destroy(m);

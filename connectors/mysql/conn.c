@@ -43,6 +43,14 @@ static char *pct_decode(const char *s, size_t n)
     return o;
 }
 
+/* s decoded in place of itself (freed); NULL on a bad escape. */
+static char *pct_take(char *s)
+{
+    char *d = pct_decode(s, strlen(s));
+    free(s);
+    return d;
+}
+
 static void set_str(char **dst, const char *v)
 {
     free(*dst);
@@ -143,8 +151,8 @@ static int host_entry(const char *s, size_t n, unsigned defport, char **host,
 
 /* The comma-separated list s[0..n) appended to the hosts. */
 static int hosts_list(const char *s, size_t n, unsigned defport,
-                      cdc_my_host_t **hosts, int *nh, const char *what,
-                      cdc_err_t *err)
+                      int decode, cdc_my_host_t **hosts, int *nh,
+                      const char *what, cdc_err_t *err)
 {
     const char *p = s, *end = s + n;
 
@@ -153,7 +161,8 @@ static int hosts_list(const char *s, size_t n, unsigned defport,
         const char *e = comma ? comma : end;
         char *host = NULL;
         unsigned port;
-        if (host_entry(p, (size_t)(e - p), defport, &host, &port) < 0) {
+        if (host_entry(p, (size_t)(e - p), defport, &host, &port) < 0 ||
+            (decode && !(host = pct_take(host)))) {
             cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
                         "%s: bad server '%.*s'", what, (int)(e - p), p);
             cdc_err_hint(err, "use host:port, [ipv6]:port, several "
@@ -173,7 +182,7 @@ int cdc_my_hosts_parse(const char *list, unsigned defport,
 {
     if (!list || !*list)
         return 0;
-    return hosts_list(list, strlen(list), defport, hosts, n,
+    return hosts_list(list, strlen(list), defport, 0, hosts, n,
                       "mysql server list", err);
 }
 
@@ -290,8 +299,8 @@ int cdc_my_dsn_parse(const char *dsn, const char *key, cdc_my_dsn_t *d,
     slash = memchr(hp, '/', (size_t)(qm - hp));
     hend = slash ? slash : qm;
     if (hend > hp &&
-        hosts_list(hp, (size_t)(hend - hp), 0, &d->hosts, &d->nhosts, key,
-                   err) < 0)
+        hosts_list(hp, (size_t)(hend - hp), 0, 1, &d->hosts, &d->nhosts,
+                   key, err) < 0)
         goto fail;
     if (slash && slash + 1 < qm) {
         d->db = pct_decode(slash + 1, (size_t)(qm - slash - 1));

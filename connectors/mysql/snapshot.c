@@ -56,6 +56,7 @@
 #include "cdc/log.h"
 #include "cdc/pipeline.h"
 #include "connectors/mysql/binlog_value_int.h"
+#include "connectors/mysql/conn.h"
 
 #define FAC "backfill"
 
@@ -88,23 +89,6 @@ typedef struct kcell {
 } kcell_t;
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static char *pct_decode(const char *s, size_t n)
-{
-    char *o = cdc_xmalloc(n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && cdc_hexval(s[i + 1]) >= 0 &&
-            cdc_hexval(s[i + 2]) >= 0) {
-            o[k++] = (char)(cdc_hexval(s[i + 1]) * 16 + cdc_hexval(s[i + 2]));
-            i += 2;
-        } else {
-            o[k++] = s[i];
-        }
-    }
-    o[k] = '\0';
-    return o;
-}
 
 static int my_fail(MYSQL *m, cdc_err_t *err, const char *what)
 {
@@ -191,100 +175,20 @@ static int split_name(const char *full, char *db, size_t dn, char *tb,
 
 static cdc_snap_t *my_open(const cdc_conf_t *conf, int worker, cdc_err_t *err)
 {
-    const char *dsn = cdc_conf_get(conf, "mysql.dsn", "");
-    char *host = cdc_xstrdup("127.0.0.1"), *user = cdc_xstrdup("root");
-    char *pass = NULL;
-    unsigned port = 3306;
-    const char *v;
+    cdc_my_conf_t cc;
     my_snap_t *s = NULL;
-    unsigned timeout = 10;
-    int64_t ct;
     (void)worker;
 
-    if (*dsn) {
-        const char *p = dsn, *end, *at = NULL, *hp, *slash, *colon;
-        if (!strncmp(p, "mysql://", 8))
-            p += 8;
-        else if (!strncmp(p, "mariadb://", 10))
-            p += 10;
-        else {
-            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                        "mysql.dsn must start with mysql:// or mariadb://");
-            goto fail;
-        }
-        end = p + strcspn(p, "?");
-        slash = memchr(p, '/', (size_t)(end - p));
-        for (const char *q = p; q < (slash ? slash : end); q++)
-            if (*q == '@')
-                at = q;
-        if (at) {
-            const char *uc = memchr(p, ':', (size_t)(at - p));
-            free(user);
-            user = pct_decode(p, (size_t)((uc ? uc : at) - p));
-            if (uc)
-                pass = pct_decode(uc + 1, (size_t)(at - uc - 1));
-            hp = at + 1;
-        } else {
-            hp = p;
-        }
-        const char *hend = slash ? slash : end;
-        if (hend < hp)
-            hend = hp;
-        colon = memchr(hp, ':', (size_t)(hend - hp));
-        if ((colon ? colon : hend) > hp) {
-            free(host);
-            host = cdc_xstrndup(hp, (size_t)((colon ? colon : hend) - hp));
-        }
-        if (colon)
-            port = (unsigned)strtoul(colon + 1, NULL, 10);
-    }
-    if ((v = cdc_conf_get(conf, "mysql.host", NULL))) {
-        free(host);
-        host = cdc_xstrdup(v);
-    }
-    if ((v = cdc_conf_get(conf, "mysql.port", NULL)))
-        port = (unsigned)strtoul(v, NULL, 10);
-    if ((v = cdc_conf_get(conf, "mysql.user", NULL))) {
-        free(user);
-        user = cdc_xstrdup(v);
-    }
-    if ((v = cdc_conf_get(conf, "mysql.password", NULL))) {
-        free(pass);
-        pass = cdc_xstrdup(v);
-    }
-    if (cdc_conf_get_int(conf, "mysql.connect_timeout_ms", 10000, &ct, err))
-        goto fail;
-    timeout = ct > 1000 ? (unsigned)(ct / 1000) : 1;
-
+    /* mysql.dsn and the mysql.* connection keys, as the binlog source
+     * reads them (conn.h); the tables are named with their database */
+    if (cdc_my_conf_load(&cc, conf, "mysql", err) < 0)
+        return NULL;
     s = cdc_xcalloc(1, sizeof(*s));
-    s->m = mysql_init(NULL);
-    {
-        unsigned proto = MYSQL_PROTOCOL_TCP, rt = 3600;
-        const char *mode = cdc_conf_get(conf, "mysql.ssl.mode", "preferred");
-        mysql_options(s->m, MYSQL_OPT_PROTOCOL, &proto);
-        mysql_options(s->m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-        mysql_options(s->m, MYSQL_OPT_READ_TIMEOUT, &rt);
-        mysql_options(s->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-        if (strcmp(mode, "disabled") && strcmp(mode, "preferred")) {
-            my_bool one = 1;
-            mysql_ssl_set(s->m, cdc_conf_get(conf, "mysql.ssl.key", NULL),
-                          cdc_conf_get(conf, "mysql.ssl.cert", NULL),
-                          cdc_conf_get(conf, "mysql.ssl.ca", NULL), NULL,
-                          NULL);
-            mysql_options(s->m, MYSQL_OPT_SSL_ENFORCE, &one);
-            if (!strcmp(mode, "verify_ca") || !strcmp(mode, "verify_identity"))
-                mysql_options(s->m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &one);
-        }
-    }
-    if (!mysql_real_connect(s->m, host, user, pass, NULL, port, NULL,
-                            CLIENT_FOUND_ROWS)) {
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "mysql: cannot connect to %s:%u as %s: %s", host, port,
-                    user, mysql_error(s->m));
-        cdc_err_hint(err, "check mysql.dsn (mysql://user:password@host:port)"
-                          " and that the server is running");
+    s->m = cdc_my_connect(&cc, NULL, 0, 3600,
+                          CDC_MY_NO_DB | CDC_MY_FOUND_ROWS,
+                          "backfill: cannot connect", err);
+    if (!s->m)
         goto fail;
-    }
     s->mariadb = strstr(mysql_get_server_info(s->m), "MariaDB") != NULL;
     if (exec(s, "SET NAMES utf8mb4", err) ||
         exec(s, "SET SESSION time_zone = '+00:00'", err) ||
@@ -301,9 +205,7 @@ static cdc_snap_t *my_open(const cdc_conf_t *conf, int worker, cdc_err_t *err)
         mysql_free_result(r);
     }
     s->base.ops = &cdc_snap_mysql_ops;
-    free(host);
-    free(user);
-    free(pass);
+    cdc_my_conf_free(&cc);
     return &s->base;
 fail:
     if (s) {
@@ -311,9 +213,7 @@ fail:
             mysql_close(s->m);
         free(s);
     }
-    free(host);
-    free(user);
-    free(pass);
+    cdc_my_conf_free(&cc);
     return NULL;
 }
 
