@@ -49,12 +49,6 @@ static int jnum(yajl_val o, const char *k, int64_t *out)
     return 0;
 }
 
-static yajl_val jget(yajl_val o, const char *k)
-{
-    const char *path[] = {k, NULL};
-    return yajl_tree_get(o, path, yajl_t_any);
-}
-
 static void add_cols(cdc_buf_t *names, int *n, yajl_val img)
 {
     if (!img || !YAJL_IS_OBJECT(img))
@@ -118,8 +112,8 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         cdc_err_set(err, CDC_EXIT_DATA, 0, "%s: not JSON: %s", where, ebuf);
         return NULL;
     }
-    payload = jget(root, "payload");
-    source = jget(root, "source");
+    payload = cdc_json_get(root, "payload");
+    source = cdc_json_get(root, "source");
     app = jstr(root, "application_id");
     if (!payload || !source || !app || !(op = jstr(payload, "op"))) {
         /* debezium: {before, after, source, op} */
@@ -148,8 +142,8 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         return NULL;
     }
     snprintf(src, srclen, "%s", app);
-    before = jget(payload, "before");
-    after = jget(payload, "after");
+    before = cdc_json_get(payload, "before");
+    after = cdc_json_get(payload, "after");
     add_cols(&names, &n, after);
     add_cols(&names, &n, before);
     t = cdc_table_new(db, table, (uint32_t)n);
@@ -166,7 +160,7 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         cdc_change_t *ch = cdc_txn_add(tx, op[0] == 'r' ? 'r' : op[0], t);
         cdc_table_destroy(t);
         ch->before = image(tx, t, before, NULL);
-        ch->after = image(tx, t, after, jget(payload, "unchanged"));
+        ch->after = image(tx, t, after, cdc_json_get(payload, "unchanged"));
         if (!jnum(source, "ts_ms", &v))
             tx->commit_us = v * 1000;
         file = jstr(source, "file");

@@ -50,6 +50,7 @@
 #include <mysql.h>
 #include <yajl/yajl_parse.h>
 
+#include "cdc/jsontree.h"
 #include "cdc/util.h"
 #include "cdc/backfill.h"
 #include "cdc/buf.h"
@@ -844,18 +845,6 @@ static void set_str(cdc_value_t *v, int kind, cdc_arena_t *a, const char *p,
     v->len = n;
 }
 
-static int json_ok(const char *s, size_t len)
-{
-    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
-    int ok;
-    if (!h)
-        return 0;
-    ok = yajl_parse(h, (const unsigned char *)s, len) == yajl_status_ok &&
-         yajl_complete_parse(h) == yajl_status_ok;
-    yajl_free(h);
-    return ok;
-}
-
 static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
                    cdc_value_t *v, cdc_err_t *err)
 {
@@ -931,13 +920,13 @@ static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
             return cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
                                "column %s: the server sent invalid UTF-8",
                                c->f->name);
-        if (is_json && json_ok(c->buf, c->len))
+        if (is_json && cdc_json_valid(c->buf, c->len))
             set_str(v, CDC_V_JSON, a, c->buf, c->len);
         else
             set_str(v, CDC_V_STRING, a, c->buf, c->len);
         return 0;
     case K_BYTES:
-        if (is_json && json_ok(c->buf, c->len))
+        if (is_json && cdc_json_valid(c->buf, c->len))
             set_str(v, CDC_V_JSON, a, c->buf, c->len);
         else
             set_str(v, CDC_V_BYTES, a, c->buf, c->len);

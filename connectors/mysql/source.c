@@ -74,6 +74,7 @@
 #include <mariadb_rpl.h>
 #include <yajl/yajl_parse.h>
 
+#include "cdc/jsontree.h"
 #include "cdc/util.h"
 #include "cdc/buf.h"
 #include "cdc/change.h"
@@ -1024,18 +1025,6 @@ have:
     return t;
 }
 
-static int json_ok(const char *s, size_t len)
-{
-    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
-    int ok;
-    if (!h)
-        return 0;
-    ok = yajl_parse(h, (const unsigned char *)s, len) == yajl_status_ok &&
-         yajl_complete_parse(h) == yajl_status_ok;
-    yajl_free(h);
-    return ok;
-}
-
 static void json_mark(cdc_value_t *vals, const json_tab_t *t)
 {
     if (!vals)
@@ -1045,7 +1034,7 @@ static void json_mark(cdc_value_t *vals, const json_tab_t *t)
         if (!t->mask[c])
             continue;
         if ((v->kind == CDC_V_STRING || v->kind == CDC_V_BYTES) && v->s &&
-            json_ok(v->s, v->len))
+            cdc_json_valid(v->s, v->len))
             v->kind = CDC_V_JSON;
     }
 }
