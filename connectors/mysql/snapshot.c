@@ -748,93 +748,23 @@ static int fsp_of(const MYSQL_FIELD *f)
     return f->decimals <= 6 ? (int)f->decimals : 0;
 }
 
-/* Digits by hand: sprintf showed up in the profile. */
-static inline char *two(char *b, unsigned v)
-{
-    b[0] = (char)('0' + v / 10 % 10);
-    b[1] = (char)('0' + v % 10);
-    return b + 2;
-}
-
-static char *frac(char *b, unsigned long usec, int fsp)
-{
-    char d[6];
-    if (fsp <= 0)
-        return b;
-    usec %= 1000000;
-    for (int i = 5; i >= 0; i--) {
-        d[i] = (char)('0' + usec % 10);
-        usec /= 10;
-    }
-    *b++ = '.';
-    memcpy(b, d, (size_t)fsp);
-    return b + fsp;
-}
-
-static char *ymd(char *b, const MYSQL_TIME *t, char sep)
-{
-    unsigned y = t->year % 10000;
-    b = two(b, y / 100);
-    b = two(b, y % 100);
-    *b++ = '-';
-    b = two(b, t->month % 100);
-    *b++ = '-';
-    b = two(b, t->day % 100);
-    if (sep) {
-        *b++ = sep;
-        b = two(b, t->hour % 100);
-        *b++ = ':';
-        b = two(b, t->minute % 100);
-        *b++ = ':';
-        b = two(b, t->second % 100);
-    }
-    return b;
-}
-
-/* Text of a temporal value (buffer >= 48 bytes); returns its length. */
+/* Text of a temporal value (buffer >= 48 bytes), written by the binlog
+ * decoder's function (binlog_value_int.h); returns its length. */
 static int fmt_temporal(const colbuf_t *c, char *b)
 {
-    const MYSQL_TIME *t = &c->u.tm;
-    int fsp = fsp_of(c->f);
-    char *p = b;
+    const MYSQL_TIME *m = &c->u.tm;
+    cdc_mysql_tm_t t = {m->year, m->month, m->day, m->hour, m->minute,
+                        m->second, (unsigned)m->second_part, m->neg != 0};
+    int what = c->kind == K_DATE        ? CDC_MYTIME_DATE
+               : c->kind == K_TIME      ? CDC_MYTIME_TIME
+               : c->kind == K_TIMESTAMP ? CDC_MYTIME_TIMESTAMP
+                                        : CDC_MYTIME_DATETIME;
 
-    switch (c->kind) {
-    case K_DATE:
-        p = ymd(p, t, 0);
-        break;
-    case K_TIME: {
-        unsigned long h = (unsigned long)t->day * 24 + t->hour;
-        if (t->neg)
-            *p++ = '-';
-        if (h >= 100)
-            p += snprintf(p, 16, "%lu", h % 100000);
-        else
-            p = two(p, (unsigned)h);
-        *p++ = ':';
-        p = two(p, t->minute % 100);
-        *p++ = ':';
-        p = two(p, t->second % 100);
-        p = frac(p, t->second_part, fsp);
-        break;
+    if (what == CDC_MYTIME_TIME) { /* the binary protocol splits off days */
+        t.hour = m->day * 24 + m->hour;
+        t.day = 0;
     }
-    case K_TIMESTAMP:
-        if (!t->year && !t->month && !t->day && !t->hour && !t->minute &&
-            !t->second && !t->second_part) {
-            memcpy(p, "0000-00-00 00:00:00", 19);
-            p = frac(p + 19, 0, fsp);
-            break;
-        }
-        p = ymd(p, t, 'T');
-        p = frac(p, t->second_part, fsp);
-        *p++ = 'Z';
-        break;
-    default: /* DATETIME */
-        p = ymd(p, t, ' ');
-        p = frac(p, t->second_part, fsp);
-        break;
-    }
-    *p = '\0';
-    return (int)(p - b);
+    return cdc_mysql_time_text(what, &t, fsp_of(c->f), b);
 }
 
 static void set_str(cdc_value_t *v, int kind, cdc_arena_t *a, const char *p,
@@ -880,14 +810,10 @@ static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
     case K_DECIMAL:
         set_str(v, CDC_V_DECIMAL, a, c->buf, c->len);
         return 0;
-    case K_BIT: {
-        uint64_t x = 0;
-        for (unsigned long i = 0; i < c->len && i < 8; i++)
-            x = x << 8 | (uint8_t)c->buf[i];
+    case K_BIT:
         v->kind = CDC_V_UINT;
-        v->u.u = x;
+        v->u.u = cdc_mysql_bit_uint((const uint8_t *)c->buf, c->len);
         return 0;
-    }
     case K_DATE:
     case K_DATETIME:
     case K_TIMESTAMP:
@@ -901,16 +827,15 @@ static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
     case K_SET: {
         cdc_buf_t j = CDC_BUF_INIT;
         unsigned long st = 0;
-        cdc_buf_putc(&j, '[');
+        /* the server lists the members in definition order, comma
+         * separated (a member cannot hold a comma) */
         for (unsigned long i = 0; c->len && i <= c->len; i++) {
             if (i == c->len || c->buf[i] == ',') {
-                if (st)
-                    cdc_buf_putc(&j, ',');
-                cdc_mysql_json_str(&j, c->buf + st, i - st);
+                cdc_mysql_set_member(&j, c->buf + st, i - st);
                 st = i + 1;
             }
         }
-        cdc_buf_putc(&j, ']');
+        cdc_mysql_set_end(&j);
         set_str(v, CDC_V_JSON, a, j.p, j.len);
         cdc_buf_free(&j);
         return 0;
@@ -937,16 +862,10 @@ static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
         return 0;
     case K_GEOMETRY: {
         cdc_buf_t j = CDC_BUF_INIT;
-        const uint8_t *p = (const uint8_t *)c->buf;
-        if (c->len < 4)
+        if (cdc_mysql_geometry_json((const uint8_t *)c->buf, c->len, &j) < 0)
             return cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
                                "column %s: GEOMETRY shorter than its SRID",
                                c->f->name);
-        cdc_buf_printf(&j, "{\"srid\":%" PRIu32 ",\"wkb\":\"",
-                       (uint32_t)p[0] | (uint32_t)p[1] << 8 |
-                           (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        cdc_buf_base64(&j, p + 4, c->len - 4);
-        cdc_buf_puts(&j, "\"}");
         set_str(v, CDC_V_JSON, a, j.p, j.len);
         cdc_buf_free(&j);
         return 0;
