@@ -12,13 +12,8 @@ need openssl
 MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
 [ -x "$MARIADBD" ] && command -v mariadb-install-db >/dev/null || skip "no mariadbd"
 
-DRIVE=$T/mysql_drive
-[ -f "$BUILD/libcdc.a" ] || skip "$BUILD/libcdc.a not built"
-# shellcheck disable=SC2046
-${CC:-cc} -std=gnu11 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libmariadb) \
-    -o "$DRIVE" "$ROOT/tests/integ/mysql_drive.c" "$BUILD/libcdc.a" \
-    $(pkg-config --libs libmariadb libpq rdkafka yajl libzstd yaml-0.1 zlib) -lm -lpthread \
-    || fail "cannot build mysql_drive"
+need helper:mysql_drive
+DRIVE=$BUILD/tests/integ/mysql_drive
 
 # --- certificates: a CA, a server cert for 127.0.0.1, another CA ----------
 C=$T/certs
