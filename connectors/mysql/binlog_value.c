@@ -46,6 +46,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cdc/buf.h"
 #include "cdc/change.h"
@@ -704,6 +705,35 @@ int cdc_mysql_geometry_json(const uint8_t *p, size_t n, cdc_buf_t *out)
     cdc_buf_base64(out, p + 4, n - 4);
     cdc_buf_puts(out, "\"}");
     return 0;
+}
+
+/* ---- MariaDB JSON columns --------------------------------------------- */
+
+char *cdc_mysql_json_check_col(const char *clause)
+{
+    const char *p = clause;
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    if (strncasecmp(p, "json_valid(`", 12))
+        return NULL;
+    for (p += 12;; p++) {
+        if (!*p)
+            goto bad;
+        if (*p == '`') {
+            if (p[1] != '`')
+                break;
+            p++; /* `` is one backtick */
+        }
+        cdc_buf_putc(&b, *p);
+    }
+    if (strcmp(p, "`)"))
+        goto bad;
+    if (!b.p)
+        cdc_buf_puts(&b, "");
+    return b.p;
+bad:
+    cdc_buf_free(&b);
+    return NULL;
 }
 
 /* ---- the dispatcher -------------------------------------------------- */

@@ -100,6 +100,10 @@ void cdc_mysql_set_end(cdc_buf_t *out);
  *  {"srid":N,"wkb":"<base64>"} appended to out; -1 when n < 4. */
 int cdc_mysql_geometry_json(const uint8_t *p, size_t n, cdc_buf_t *out);
 
+/** @brief The column of a MariaDB JSON column's CHECK clause: exactly
+ *  "json_valid(`name`)" -> name with `` unescaped (malloc'd), else NULL. */
+char *cdc_mysql_json_check_col(const char *clause);
+
 /** @brief Append s as a JSON string literal (s must be valid UTF-8). */
 void cdc_mysql_json_str(cdc_buf_t *out, const char *s, size_t n);
 

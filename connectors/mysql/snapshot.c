@@ -245,36 +245,6 @@ static void tab_free(void *p)
     free(t);
 }
 
-/* "json_valid(`name`)" -> name (malloc'd) or NULL. */
-static char *json_check_col(const char *clause)
-{
-    const char *p = clause;
-    cdc_buf_t b = CDC_BUF_INIT;
-    if (strncasecmp(p, "json_valid(`", 12))
-        return NULL;
-    for (p += 12;; p++) {
-        if (!*p)
-            goto bad;
-        if (*p == '`') {
-            if (p[1] == '`') {
-                cdc_buf_putc(&b, '`');
-                p++;
-                continue;
-            }
-            break;
-        }
-        cdc_buf_putc(&b, *p);
-    }
-    if (strcmp(p, "`)"))
-        goto bad;
-    if (!b.p)
-        cdc_buf_puts(&b, "");
-    return b.p;
-bad:
-    cdc_buf_free(&b);
-    return NULL;
-}
-
 static int my_describe(cdc_snap_t *base, const char *db, const char *table,
                        cdc_table_t **out, uint64_t *est, cdc_err_t *err)
 {
@@ -405,7 +375,7 @@ static int my_describe(cdc_snap_t *base, const char *db, const char *table,
         put_lit(s, &q, table);
         if ((r = query(s, q.p, &e2))) {
             while ((row = mysql_fetch_row(r))) {
-                char *c = row[0] ? json_check_col(row[0]) : NULL;
+                char *c = row[0] ? cdc_mysql_json_check_col(row[0]) : NULL;
                 if (!c)
                     continue;
                 for (uint32_t i = 0; i < n; i++)

@@ -84,6 +84,7 @@
 #include "cdc/plugin.h"
 #include "cdc/metrics.h"
 #include "connectors/mysql/binlog.h"
+#include "connectors/mysql/binlog_value_int.h"
 #include "connectors/mysql/conn.h"
 #include "connectors/mysql/failover.h"
 
@@ -890,37 +891,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* MariaDB JSON columns                                                */
 
-/* Parse "json_valid(`name`)" exactly; name with `` unescaped. */
-static char *json_check_col(const char *clause)
-{
-    const char *p = clause;
-    if (strncasecmp(p, "json_valid(`", 12))
-        return NULL;
-    p += 12;
-    cdc_buf_t b = CDC_BUF_INIT;
-    for (;;) {
-        if (!*p)
-            goto bad;
-        if (*p == '`') {
-            if (p[1] == '`') {
-                cdc_buf_putc(&b, '`');
-                p += 2;
-                continue;
-            }
-            break;
-        }
-        cdc_buf_putc(&b, *p++);
-    }
-    if (strcmp(p, "`)"))
-        goto bad;
-    if (!b.p)
-        cdc_buf_puts(&b, "");
-    return b.p;
-bad:
-    cdc_buf_free(&b);
-    return NULL;
-}
-
 static int meta_reconnect(mysql_src_t *src, cdc_err_t *err)
 {
     if (src->meta)
@@ -956,7 +926,7 @@ static int json_load(mysql_src_t *src, json_tab_t *t, cdc_err_t *err)
         src->meta = NULL;
     }
     while ((row = mysql_fetch_row(res))) {
-        char *c = row[0] ? json_check_col(row[0]) : NULL;
+        char *c = row[0] ? cdc_mysql_json_check_col(row[0]) : NULL;
         if (!c)
             continue;
         t->cols = cdc_xrealloc(t->cols,

@@ -624,6 +624,29 @@ CDC_TEST(shared_with_the_snapshot)
     }
 }
 
+/* MariaDB JSON columns: the CHECK clause names the column */
+CDC_TEST(json_check_clause)
+{
+    static const struct { const char *in, *out; } c[] = {
+        {"json_valid(`doc`)", "doc"},
+        {"JSON_VALID(`a``b`)", "a`b"},
+        {"json_valid(``)", ""},
+        {"json_valid(`doc`) and 1", NULL},
+        {"json_valid(`doc`", NULL},
+        {"json_valid(doc)", NULL},
+        {"length(`doc`) < 5", NULL},
+        {"json_valid(`a``", NULL},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char *got = cdc_mysql_json_check_col(c[i].in);
+        if (c[i].out)
+            T_EQ_STR(got, c[i].out);
+        else if (got)
+            T_FAIL_("'%s' gave '%s', expected none", c[i].in, got);
+        free(got);
+    }
+}
+
 CDC_TEST(charset_errors)
 {
     cdc_arena_t a;
