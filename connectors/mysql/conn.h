@@ -51,7 +51,9 @@ typedef struct cdc_my_host {
     unsigned port;  /* 0: not given (the caller's default applies) */
 } cdc_my_host_t;
 
-/* A parsed DSN; NULL / 0 / CDC_MY_SSL_UNSET for what it does not give. */
+/* A parsed DSN; NULL / 0 / CDC_MY_SSL_UNSET for what it does not give.
+ * Every string and the host list are malloc'd and owned by the struct:
+ * cdc_my_dsn_free() releases them. */
 typedef struct cdc_my_dsn {
     char *user, *pass, *db;
     cdc_my_host_t *hosts;
@@ -91,6 +93,7 @@ void cdc_my_hosts_free(cdc_my_host_t *hosts, int n);
  * preferred (verify_identity when a CA is configured).  Keys that the
  * configuration table does not have for a prefix are simply unset.
  */
+/* Owned strings and list, released by cdc_my_conf_free(). */
 typedef struct cdc_my_conf {
     char prefix[32];
     char *host, *user, *pass, *db;
@@ -117,7 +120,8 @@ void cdc_my_conf_free(cdc_my_conf_t *c);
  *        stricter refuse a server without TLS), read/write timeout
  *        read_timeout_s (0: none).  what starts the error message
  *        ("cannot connect").
- * @returns the connection, or NULL with err: CDC_EXIT_CONFIG for refused
+ * @returns the connection (the caller closes it with mysql_close), or NULL
+ *          with err: CDC_EXIT_CONFIG for refused
  *          credentials and TLS failures, CDC_EXIT_UNAVAILABLE (retriable)
  *          for an unreachable server.
  */
