@@ -115,8 +115,9 @@ const cdc_conf_key_t cdc_conf_keys[] = {
 
     /* ---- MySQL / MariaDB source ---- */
     {"mysql.dsn", S, NULL, 0, 0, NULL, SECRET, "--mysql-dsn", "mysql source, backfill, validate",
-     "mysql://user:password@host:port[,host:port...][/db]; several servers: failover by GTID "
-     "(docs/OPERATIONS.md)."},
+     "mysql://user:password@host:port[,host:port...][/db][?ssl-mode=...&ssl-ca=...]; several "
+     "servers: failover by GTID (docs/OPERATIONS.md); [::1]:3306 for IPv6; user and password "
+     "%-decoded, the password ends at the last '@'."},
     {"mysql.hosts", L, NULL, 0, 0, NULL, 0, NULL, "mysql source",
      "More servers host:port,... the source may fail over to (by GTID, docs/OPERATIONS.md)."},
     {"mysql.failover_read_only", B, "false", 0, 0, NULL, 0, NULL, "mysql source",
@@ -339,7 +340,8 @@ const cdc_conf_key_t cdc_conf_keys[] = {
     {"postgres_sink.origin", S, "autoglm_cdc_<pipeline.name>", 0, 0, NULL, 0, NULL, "postgres sink",
      "Replication origin of the sink's session (empty: none)."},
     {"mysql_sink.dsn", S, NULL, 0, 0, NULL, SECRET, NULL, "mysql sink, validate",
-     "mysql://user:password@host:port/db of the wide-table database."},
+     "mysql://user:password@host:port/db[?ssl-mode=...&ssl-ca=...] of the wide-table database "
+     "(the grammar of mysql.dsn)."},
     WIDE_SINK_KEYS("mysql_sink", "mysql sink", "5000"),
     {"mysql_sink.marker", B, "true", 0, 0, NULL, 0, NULL, "mysql sink",
      "Write the marker row that lets the MySQL source skip our own writes."},

@@ -46,6 +46,7 @@
 #include "cdc/envelope.h"
 #include "cdc/log.h"
 #include "cdc/plugin.h"
+#include "connectors/mysql/conn.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
 #include "sinks/wide_batch.h"
@@ -334,57 +335,28 @@ static int read_offset(myw_t *w, int lock, cdc_err_t *err)
     return 0;
 }
 
-/* mysql://user:pass@host:port/db */
-static int connect_dsn(myw_t *w, const char *dsn, cdc_err_t *err)
+/* mysql_sink.dsn (connectors/mysql/conn.h): mysql://user:pass@host:port/db */
+static int connect_dsn(myw_t *w, const cdc_conf_t *conf, cdc_err_t *err)
 {
-    char user[128] = "", pass[256] = "", host[256] = "127.0.0.1", db[128] = "";
-    unsigned port = 3306;
-    const char *p = dsn, *at, *slash, *colon;
-    unsigned int proto = MYSQL_PROTOCOL_TCP;
+    cdc_my_conf_t cc;
 
-    if (strncmp(p, "mysql://", 8) && strncmp(p, "mariadb://", 10))
-        goto bad;
-    p = strstr(p, "://") + 3;
-    at = strrchr(p, '@');
-    if (at) {
-        colon = memchr(p, ':', (size_t)(at - p));
-        snprintf(user, sizeof(user), "%.*s",
-                 (int)((colon ? colon : at) - p), p);
-        if (colon)
-            snprintf(pass, sizeof(pass), "%.*s", (int)(at - colon - 1),
-                     colon + 1);
-        p = at + 1;
-    }
-    slash = strchr(p, '/');
-    colon = strchr(p, ':');
-    if (colon && (!slash || colon < slash)) {
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
-        port = (unsigned)atoi(colon + 1);
-    } else
-        snprintf(host, sizeof(host), "%.*s",
-                 (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
-    if (slash)
-        snprintf(db, sizeof(db), "%s", slash + 1);
-    if (!*db)
-        goto bad;
-    w->m = mysql_init(NULL);
-    mysql_options(w->m, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(w->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (!mysql_real_connect(w->m, host, user, pass, db, port, NULL, 0)) {
-        char *red = cdc_conf_redact(dsn);
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "mysql sink: cannot connect to %s: %s", red,
-                    mysql_error(w->m));
-        free(red);
+    if (cdc_my_conf_load(&cc, conf, "mysql_sink", err) < 0)
+        return -1;
+    if (!cc.db) {
+        cdc_my_conf_free(&cc);
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "mysql_sink.dsn names no "
+                    "database");
+        cdc_err_hint(err, "use mysql://user:password@host:port/database");
         return -1;
     }
+    w->m = cdc_my_connect(&cc, NULL, 0, 0, 0, "mysql sink: cannot connect",
+                          err);
+    cdc_my_conf_free(&cc);
+    if (!w->m)
+        return -1;
     return q(w, "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,"
                 "NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', "
                 "autocommit = 0", "setting the session", err);
-bad:
-    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "mysql_sink.dsn must be "
-                "mysql://user:password@host:port/database");
-    return -1;
 }
 
 static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
@@ -430,7 +402,7 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->map->limits = CDC_MAP_LIM_FINITE | CDC_MAP_LIM_DEC38;
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", pipe));
-    if (connect_dsn(w, dsn, err))
+    if (connect_dsn(w, conf, err))
         goto fail;
     /* @autoglm_cdc_sink tells two-way triggers (docs/TWO-WAY.md) that
      * this session is ours, on MySQL and MariaDB alike */

@@ -27,6 +27,7 @@
 #include "cdc/jsontree.h"
 #include "cdc/log.h"
 #include "cdc/plugin.h"
+#include "connectors/mysql/conn.h"
 #include "connectors/pg/pgutil.h"
 #include "mappings/map_int.h"
 
@@ -47,12 +48,6 @@ static int jnum(yajl_val o, const char *k, int64_t *out)
         return -1;
     *out = strtoll(v->u.number.r, NULL, 10);
     return 0;
-}
-
-static yajl_val jget(yajl_val o, const char *k)
-{
-    const char *path[] = {k, NULL};
-    return yajl_tree_get(o, path, yajl_t_any);
 }
 
 static void add_cols(cdc_buf_t *names, int *n, yajl_val img)
@@ -118,8 +113,8 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         cdc_err_set(err, CDC_EXIT_DATA, 0, "%s: not JSON: %s", where, ebuf);
         return NULL;
     }
-    payload = jget(root, "payload");
-    source = jget(root, "source");
+    payload = cdc_json_get(root, "payload");
+    source = cdc_json_get(root, "source");
     app = jstr(root, "application_id");
     if (!payload || !source || !app || !(op = jstr(payload, "op"))) {
         /* debezium: {before, after, source, op} */
@@ -148,8 +143,8 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         return NULL;
     }
     snprintf(src, srclen, "%s", app);
-    before = jget(payload, "before");
-    after = jget(payload, "after");
+    before = cdc_json_get(payload, "before");
+    after = cdc_json_get(payload, "after");
     add_cols(&names, &n, after);
     add_cols(&names, &n, before);
     t = cdc_table_new(db, table, (uint32_t)n);
@@ -166,7 +161,7 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         cdc_change_t *ch = cdc_txn_add(tx, op[0] == 'r' ? 'r' : op[0], t);
         cdc_table_destroy(t);
         ch->before = image(tx, t, before, NULL);
-        ch->after = image(tx, t, after, jget(payload, "unchanged"));
+        ch->after = image(tx, t, after, cdc_json_get(payload, "unchanged"));
         if (!jnum(source, "ts_ms", &v))
             tx->commit_us = v * 1000;
         file = jstr(source, "file");
@@ -727,61 +722,22 @@ static void check_source(colfetch_t fetch, void *conn,
     colset_free(&cs);
 }
 
-/* mysql://user:pass@host:port[/db] (or mysql.host/port/user/password) */
-static MYSQL *my_open(const cdc_conf_t *conf, const char *dsn_key,
+/* The connection of a prefix (mysql, mysql_sink), as the source and the
+ * sink make it (connectors/mysql/conn.h); db gets the DSN's database. */
+static MYSQL *my_open(const cdc_conf_t *conf, const char *prefix,
                       const char *what, char *db, size_t dbn, cdc_err_t *err)
 {
-    const char *dsn = cdc_conf_get(conf, dsn_key, NULL);
-    char user[128] = "", pass[256] = "", host[256] = "127.0.0.1";
-    unsigned port = 3306, proto = MYSQL_PROTOCOL_TCP;
+    cdc_my_conf_t cc;
+    char label[96];
     MYSQL *m;
 
     db[0] = '\0';
-    if (dsn && *dsn) {
-        const char *p = strstr(dsn, "://"), *at, *slash, *colon;
-        if (!p) {
-            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s must be "
-                        "mysql://user:password@host:port[/db]", dsn_key);
-            return NULL;
-        }
-        p += 3;
-        at = strrchr(p, '@');
-        if (at) {
-            colon = memchr(p, ':', (size_t)(at - p));
-            snprintf(user, sizeof(user), "%.*s",
-                     (int)((colon ? colon : at) - p), p);
-            if (colon)
-                snprintf(pass, sizeof(pass), "%.*s", (int)(at - colon - 1),
-                         colon + 1);
-            p = at + 1;
-        }
-        slash = strchr(p, '/');
-        colon = strchr(p, ':');
-        if (colon && (!slash || colon < slash)) {
-            snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
-            port = (unsigned)atoi(colon + 1);
-        } else
-            snprintf(host, sizeof(host), "%.*s",
-                     (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
-        if (slash)
-            snprintf(db, dbn, "%.*s", (int)strcspn(slash + 1, "?"), slash + 1);
-    } else {
-        snprintf(host, sizeof(host), "%s", cdc_conf_get(conf, "mysql.host",
-                                                        "127.0.0.1"));
-        port = (unsigned)atoi(cdc_conf_get(conf, "mysql.port", "3306"));
-        snprintf(user, sizeof(user), "%s", cdc_conf_get(conf, "mysql.user", ""));
-        snprintf(pass, sizeof(pass), "%s",
-                 cdc_conf_get(conf, "mysql.password", ""));
-    }
-    m = mysql_init(NULL);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    if (!mysql_real_connect(m, host, user, pass, NULL, port, NULL, 0)) {
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "cannot connect to the %s database at %s:%u: %s", what,
-                    host, port, mysql_error(m));
-        mysql_close(m);
+    if (cdc_my_conf_load(&cc, conf, prefix, err) < 0)
         return NULL;
-    }
+    snprintf(db, dbn, "%s", cc.db ? cc.db : "");
+    snprintf(label, sizeof(label), "cannot connect to the %s database", what);
+    m = cdc_my_connect(&cc, NULL, 0, 0, CDC_MY_NO_DB, label, err);
+    cdc_my_conf_free(&cc);
     return m;
 }
 
@@ -882,7 +838,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
     }
     if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
         char db[128];
-        MYSQL *my = my_open(conf, "mysql_sink.dsn", "mysql sink", db,
+        MYSQL *my = my_open(conf, "mysql_sink", "mysql sink", db,
                             sizeof(db), err);
         if (!my) {
             cdc_map_destroy(m);
@@ -909,7 +865,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
         (cdc_conf_get(conf, "mysql.dsn", NULL) ||
          cdc_conf_get(conf, "mysql.host", NULL))) {
         char db[128];
-        MYSQL *my = my_open(conf, "mysql.dsn", "mysql source", db, sizeof(db),
+        MYSQL *my = my_open(conf, "mysql", "mysql source", db, sizeof(db),
                             err);
         if (!my) {
             cdc_map_destroy(m);

@@ -105,13 +105,7 @@ static int parse_lsn(const char *s, uint64_t *out)
 /* First line of a libpq error message, without the newline. */
 static const char *pqerr(PGconn *c)
 {
-    static char b[400];
-    const char *m = c ? PQerrorMessage(c) : "no connection";
-    snprintf(b, sizeof(b), "%s", m);
-    char *nl = strchr(b, '\n');
-    if (nl)
-        *nl = '\0';
-    return b;
+    return cdc_pg_errline(c);
 }
 
 static int lost(PGconn *c, cdc_err_t *err, const char *what)
@@ -251,64 +245,18 @@ fail:
 
 static PGconn *pg_connect(pg_source_t *src, int replication, cdc_err_t *err)
 {
-    const char *kw[8], *val[8];
-    char opts[1024];
-    PQconninfoOption *ci;
-    char *perr = NULL;
-    int n = 0, has_root = 0, has_mode = getenv("PGSSLMODE") != NULL;
-    const char *user_opts = "";
-    char wst[64] = "";
+    char session[256];
+    cdc_pg_connopt_t o = {session, "autoglm-cdc", replication, 1, 1, FAC};
 
-    ci = PQconninfoParse(src->dsn, &perr);
-    if (!ci) {
-        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                    "postgres.dsn cannot be parsed: %s",
-                    perr ? perr : "out of memory");
-        PQfreemem(perr);
-        return NULL;
-    }
-    for (PQconninfoOption *o = ci; o->keyword; o++) {
-        if (!strcmp(o->keyword, "options") && o->val)
-            user_opts = o->val;
-        if (!strcmp(o->keyword, "sslrootcert") && o->val && *o->val)
-            has_root = 1;
-        if (!strcmp(o->keyword, "sslmode") && o->val && *o->val)
-            has_mode = 1;
-    }
     /* the server drops a dead replication link (and frees the slot)
      * after our own timeout */
     if (replication && src->timeout_us)
-        snprintf(wst, sizeof(wst), " -c wal_sender_timeout=%" PRId64 "s",
+        snprintf(session, sizeof(session),
+                 "%s -c wal_sender_timeout=%" PRId64 "s", SESSION_OPTIONS,
                  src->timeout_us / 1000000);
-    snprintf(opts, sizeof(opts), "%s%s %s", SESSION_OPTIONS, wst, user_opts);
-    PQconninfoFree(ci);
-
-    kw[n] = "dbname", val[n++] = src->dsn;
-    /* a CA given without a mode: verify the certificate and the host name
-     * (libpq's own default, prefer, would not check either) */
-    if (has_root && !has_mode)
-        kw[n] = "sslmode", val[n++] = "verify-full";
-    kw[n] = "options", val[n++] = opts;
-    kw[n] = "application_name", val[n++] = "autoglm-cdc";
-    if (replication)
-        kw[n] = "replication", val[n++] = "database";
-    kw[n] = NULL, val[n] = NULL;
-    PGconn *c = PQconnectdbParams(kw, val, 1);
-    cdc_pg_log_notices(c, FAC);
-    if (PQstatus(c) != CONNECTION_OK) {
-        char *red = cdc_conf_redact(src->dsn);
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "postgres: cannot connect%s: %s",
-                    replication ? " for replication" : "", pqerr(c));
-        cdc_err_detail(err, "dsn: %s", red);
-        free(red);
-        if (replication && strstr(PQerrorMessage(c), "pg_hba.conf"))
-            cdc_err_hint(err, "allow replication connections in pg_hba.conf "
-                              "(host replication or host all) for this role");
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
+    else
+        snprintf(session, sizeof(session), "%s", SESSION_OPTIONS);
+    return cdc_pg_connect(src->dsn, &o, err);
 }
 
 /* Run a query with text parameters; returns the result (caller clears) or
