@@ -108,9 +108,11 @@ void cdc_http_stop(cdc_http_t *h);
 
 /* ---- the running daemon of a pipeline (cdc/status.c) ----------------- */
 /**
- * @brief 1 if <state>/<pipeline>.daemon names a live autoglm-cdc process
- * (its pid, and its endpoint in url, "" without one); 0 if there is no
- * record or its process is gone.
+ * @brief 1 if a process holds the pipeline's run lock (<state>/<pipeline>
+ * .lock, cdc_state_lock_held): its pid, and the endpoint from
+ * <state>/<pipeline>.daemon in url when that record is the same
+ * process's ("" otherwise); 0 when nobody holds the lock, whatever a
+ * (stale) record says.
  */
 int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
                        char *url, size_t urln);

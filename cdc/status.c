@@ -9,7 +9,8 @@
  * daemon reported: a running daemon records its pid and endpoint in
  * <state.dir>/<pipeline>.daemon (cdc/http.c), and that endpoint is asked;
  * without an answer, the checkpoint gives an "offline" row (or "unknown"
- * while the recorded pid still runs) whose last sync time is the
+ * while a process holds the pipeline's run lock, <pipeline>.lock: the
+ * lock, not the recorded pid, says whether it runs) whose last sync time is the
  * checkpoint's commit time.  --json (status.format=json) prints the rows
  * as a JSON array instead of the table.  Names from files and daemons
  * are printed with control characters escaped.
@@ -323,30 +324,6 @@ static int shown(const rows_t *rows, const char *pipeline)
     return 0;
 }
 
-/* The process pid is an autoglm-cdc (a recycled pid is not). */
-static int is_ours(long pid)
-{
-    char path[64], cmd[512];
-    size_t n;
-    FILE *fp;
-
-    if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM))
-        return 0;
-    if (pid == (long)getpid())
-        return 1;
-    snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-    fp = fopen(path, "rb");
-    if (!fp)
-        return 1; /* no /proc: trust kill() */
-    n = fread(cmd, 1, sizeof(cmd) - 1, fp);
-    fclose(fp);
-    for (size_t i = 0; i < n; i++)
-        if (!cmd[i])
-            cmd[i] = ' ';
-    cmd[n] = '\0';
-    return strstr(cmd, "autoglm-cdc") != NULL;
-}
-
 /* <dir>/<pipeline>.daemon (cdc/http.c): pid and URL; -1 if absent. */
 static int read_record(const char *dir, const char *pipeline, char *url,
                        size_t urln, long *pid)
@@ -376,7 +353,16 @@ static int read_record(const char *dir, const char *pipeline, char *url,
 int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
                        char *url, size_t urln)
 {
-    return !read_record(state, pipeline, url, urln, pid) && is_ours(*pid);
+    long rpid = 0;
+
+    /* the run lock says whether it runs; the record only adds the URL,
+     * and only when it is that process's */
+    *url = '\0';
+    if (!cdc_state_lock_held(state, pipeline, "run", pid))
+        return 0;
+    if (read_record(state, pipeline, url, urln, &rpid) || rpid != *pid)
+        *url = '\0';
+    return 1;
 }
 
 static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
@@ -406,12 +392,14 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
             snprintf(e.msg, sizeof(e.msg), "no HTTP endpoint (http.listen)");
         if (ok)
             return;
-        if (is_ours(pid)) {
+        long lpid = 0;
+        if (cdc_state_lock_held(dir, pipeline, "run", &lpid)) {
             status = "unknown";
-            snprintf(note, sizeof(note), "pid %ld runs; %s", pid, e.msg);
+            snprintf(note, sizeof(note), "pid %ld runs; %s",
+                     lpid > 0 ? lpid : pid, e.msg);
         } else
-            snprintf(note, sizeof(note), "stale daemon record (pid %ld is "
-                     "gone)", pid);
+            snprintf(note, sizeof(note), "stale daemon record (pid %ld no "
+                     "longer holds the pipeline's run lock)", pid);
     }
     path = cdc_ckpt_path(dir, pipeline);
     have_ck = cdc_ckpt_load(path, &ck, &e);
