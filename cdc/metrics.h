@@ -117,4 +117,15 @@ void cdc_http_stop(cdc_http_t *h);
 int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
                        char *url, size_t urln);
 
+/**
+ * @brief The `status --json` rows of every pipeline of state_dir except
+ * self, as a JSON array appended to out: a running peer is asked at its
+ * recorded endpoint (token as bearer, timeout_ms per request); one that
+ * does not answer shows "unknown" (it holds its run lock) or "offline"
+ * with the reason in "error".  Blocks up to timeout_ms per peer: call it
+ * off the HTTP thread.  Returns the number of rows.
+ */
+int cdc_status_peers_json(const char *state_dir, const char *self,
+                          const char *token, int timeout_ms, cdc_buf_t *out);
+
 #endif

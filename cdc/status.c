@@ -50,6 +50,10 @@
 int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
                    cdc_err_t *err);
 
+/* Per-request timeout of http_get in this thread; 0: HTTP_TIMEOUT_MS.
+ * The daemon's peer refresher (cdc_status_peers_json) sets it shorter. */
+static _Thread_local int get_timeout_ms;
+
 typedef struct row {
     char app[128], pipeline[128], status[16], last_sync[40], source[32],
         sink[32], where[600], error[900];
@@ -107,7 +111,8 @@ static int http_get(const char *url, const char *token, cdc_buf_t *body,
     const char *p = url, *hs, *he, *slash;
     struct addrinfo hints, *ai = NULL, *a;
     int fd = -1, code = -1, r;
-    int64_t deadline = mono_ms() + HTTP_TIMEOUT_MS;
+    int64_t deadline =
+        mono_ms() + (get_timeout_ms > 0 ? get_timeout_ms : HTTP_TIMEOUT_MS);
     cdc_buf_t req = CDC_BUF_INIT, resp = CDC_BUF_INIT;
 
     if (!strncmp(p, "http://", 7))
@@ -560,14 +565,15 @@ static void json_field(cdc_buf_t *b, const char *name, const char *v)
         cdc_buf_puts(b, "null");
 }
 
-static void print_json(const rows_t *rows)
+static void rows_json(cdc_buf_t *b0, const rows_t *rows, size_t from)
 {
-    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_buf_t b = *b0;
 
     cdc_buf_putc(&b, '[');
-    for (size_t i = 0; i < rows->n; i++) {
+    for (size_t i = from; i < rows->n; i++) {
         const row_t *r = &rows->v[i];
-        cdc_buf_puts(&b, i ? ",{\"application\":" : "{\"application\":");
+        cdc_buf_puts(&b, i > from ? ",{\"application\":"
+                                  : "{\"application\":");
         cdc_json_string(&b, r->app, strlen(r->app));
         json_field(&b, "pipeline", r->pipeline);
         json_field(&b, "status", r->status);
@@ -590,9 +596,35 @@ static void print_json(const rows_t *rows)
         json_field(&b, "from", r->where);
         cdc_buf_putc(&b, '}');
     }
-    cdc_buf_puts(&b, "]\n");
+    cdc_buf_puts(&b, "]");
+    *b0 = b;
+}
+
+static void print_json(const rows_t *rows)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    rows_json(&b, rows, 0);
+    cdc_buf_putc(&b, '\n');
     fputs(b.p, stdout);
     cdc_buf_free(&b);
+}
+
+int cdc_status_peers_json(const char *state_dir, const char *self,
+                          const char *token, int timeout_ms, cdc_buf_t *out)
+{
+    rows_t rows = {0};
+    cdc_conf_t *none = cdc_conf_new(); /* peers: no application_id here */
+    row_t *me = row_add(&rows);         /* skipped by scan_state */
+
+    snprintf(me->pipeline, sizeof(me->pipeline), "%s", self);
+    get_timeout_ms = timeout_ms;
+    scan_state(&rows, none, state_dir, token);
+    get_timeout_ms = 0;
+    rows_json(out, &rows, 1);
+    free(rows.v);
+    cdc_conf_destroy(none);
+    return (int)rows.n - 1;
 }
 
 int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
