@@ -158,7 +158,11 @@ cfg = subprocess.run(["java", "-Xmx128m", "-cp", CE["KAFKA_CLUSTER_JARS"] + "/*"
                       "--entity-name", TOPIC], capture_output=True, text=True)
 if "min.insync.replicas=2" not in cfg.stdout:
     fail("topic %s lacks min.insync.replicas=2: %s %s" % (TOPIC, cfg.stdout, cfg.stderr[-400:]))
-recreated = open(logpath, errors="replace").read().count("recreating the producer")
+cdclog = open(logpath, errors="replace").read()
+recreated = cdclog.count("recreating the producer")
+for line in cdclog.splitlines():
+    if "recreating the producer" in line or "messages produced again" in line:
+        log(line[:600])
 log("broker loss: %d changes on %d keys, none lost, order kept, %d duplicate(s), %d producer "
     "recreation(s) after a fatal producer error, no exit; replicas %s, min.insync.replicas=2 (seed %d)"
     % (total, len(w.expected), dups, recreated, replicas, dblib.test_seed()))
