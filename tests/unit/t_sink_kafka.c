@@ -786,6 +786,52 @@ CDC_TEST(fatal_error_again_and_again_gives_up)
     cdc_txn_destroy(tx);
 }
 
+CDC_TEST(fatal_error_of_another_kind_stops_at_once)
+{
+    /* the cluster refuses the producer id for good (authorization): a
+     * fatal error that a new producer cannot cure either, so the run
+     * fails at once (exit 1), without recreating */
+    mock_t m;
+    cdc_conf_t *conf;
+    cdc_sink_t *snk;
+    cdc_table_t *t;
+    cdc_txn_t *tx;
+    cdc_err_t err;
+    cdc_sink_kafka_stats_t st;
+
+    mock_start(&m);
+    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
+    rd_kafka_mock_push_request_errors(
+        m.mc, 22 /* InitProducerId */, 1,
+        RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
+    conf = mkconf(&m, NULL);
+    snk = mksink(conf);
+    T_ASSERT(snk != NULL);
+    if (!snk) {
+        cdc_conf_destroy(conf);
+        mock_stop(&m);
+        return;
+    }
+    t = orders_table("shop", "orders");
+    tx = txn_inserts(t, 1, 2);
+    memset(&err, 0, sizeof(err));
+    if (cdc_sink_kafka_ops.write(snk, tx, &err) == 0)
+        T_EQ_INT(settle(snk, &tx, 1, 10000, &err), -1);
+    printf("# %s\n#   %s\n", err.msg, err.detail);
+    T_ASSERT(strstr(err.msg, "fatal producer error") != NULL);
+    T_EQ_INT(err.code, CDC_EXIT_FAIL);
+    cdc_sink_kafka_stats(snk, &st);
+    T_EQ_INT(st.recreated, 0);
+    cdc_sink_kafka_ops.flush(snk, 5000, &err);
+    T_EQ_INT(tx->pending, 0);
+    T_EQ_INT(tx->failed, 1);
+    cdc_sink_kafka_ops.destroy(snk);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+    cdc_conf_destroy(conf);
+    mock_stop(&m);
+}
+
 CDC_TEST(queue_full_blocks_reader_without_loss)
 {
     kfx_t f;
