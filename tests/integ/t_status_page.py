@@ -253,6 +253,13 @@ if code != 200:
 code, body = get("a", "/status", auth=False, cookie="autoglm_cdc_token=wrong")
 if code != 401:
     fail("/status with a wrong cookie: %d" % code)
+code, body = get("a", "/status/peers", auth=False)
+if code != 401:
+    fail("/status/peers without the token: %d" % code)
+code, body = get("a", "/status/peers", auth=False, cookie="autoglm_cdc_token=" + TOKEN)
+peers = json.loads(body) if code == 200 else {}
+if code != 200 or [r["pipeline"] for r in peers.get("rows", [])] != ["b"] or not isinstance(peers.get("age_ms"), int):
+    fail("/status/peers of a with the token cookie: %d %s" % (code, body[:500]))
 
 ROWS_JS = ("JSON.stringify([...document.querySelectorAll('#status tbody tr')].map("
            "tr => [...tr.cells].map(td => td.textContent)))")
