@@ -807,8 +807,15 @@ kc_alive_node() {   # kc_alive_node PID
     alive "${1:-}" && [ "$(cat /proc/"$1"/comm 2>/dev/null)" = java ]
 }
 
-kc_ready() {        # all three brokers registered
-    kcat -b "$KAFKA_CLUSTER_BOOTSTRAP" -L -m 3 2>/dev/null | grep -q '3 brokers:'
+kc_ready() {        # all three brokers registered and each one serving
+    # Each broker asked itself: the metadata kept in the data directories
+    # lists all three brokers before the restarted ones serve (a topic
+    # created then is refused with INVALID_REPLICATION_FACTOR); a KRaft
+    # broker serves requests only once it is unfenced.
+    local p
+    for p in $KAFKA_CLUSTER_PORTS; do
+        kcat -b "127.0.0.1:$p" -L -m 3 2>/dev/null | grep -q '3 brokers:' || return 1
+    done
 }
 
 kc_write_state() {
