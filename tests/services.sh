@@ -803,8 +803,9 @@ mq_stop() {
 KC_DIR=$SVC_DIR/kafka-cluster
 KC_HEAP=${KAFKA_CLUSTER_HEAP:--Xmx320m -Xms128m}
 
-kc_alive_node() {   # kc_alive_node PID
-    alive "${1:-}" && [ "$(cat /proc/"$1"/comm 2>/dev/null)" = java ]
+kc_alive_node() {   # kc_alive_node PID (a killed node not yet reaped is dead)
+    alive "${1:-}" && [ "$(cat /proc/"$1"/comm 2>/dev/null)" = java ] &&
+        [ "$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -d' ' -f1)" != Z ]
 }
 
 kc_ready() {        # all three brokers registered and each one serving
