@@ -813,8 +813,10 @@ kc_ready() {        # all three brokers registered and each one serving
     # lists all three brokers before the restarted ones serve (a topic
     # created then is refused with INVALID_REPLICATION_FACTOR); a KRaft
     # broker serves requests only once it is unfenced.
+    # A closed port fails at once (kcat would retry it for -m seconds).
     local p
     for p in $KAFKA_CLUSTER_PORTS; do
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || return 1
         kcat -b "127.0.0.1:$p" -L -m 3 2>/dev/null | grep -q '3 brokers:' || return 1
     done
 }
