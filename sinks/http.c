@@ -659,7 +659,7 @@ static cdc_sink_t *http_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     http_sink_t *s = cdc_xcalloc(1, sizeof(*s));
     const char *v;
-    int verify = 1;
+    int verify = 1, h2c;
 
     s->base.ops = &cdc_sink_http_ops;
     if (cdc_msg_fmt_init(&s->fmt, conf, err))
@@ -728,11 +728,20 @@ static cdc_sink_t *http_create(const cdc_conf_t *conf, cdc_err_t *err)
         goto fail;
     }
     /* http:// has nothing to negotiate with: h2c by prior knowledge */
+    h2c = s->version && !strncasecmp(s->url_tmpl, "http://", 7);
     curl_easy_setopt(s->c, CURLOPT_HTTP_VERSION,
                      !s->version ? (long)CURL_HTTP_VERSION_1_1
-                     : !strncasecmp(s->url_tmpl, "http://", 7)
-                         ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-                         : (long)CURL_HTTP_VERSION_2TLS);
+                     : h2c ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                           : (long)CURL_HTTP_VERSION_2TLS);
+    if (h2c && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+        /* libcurl before 8.0 fails the second request on a reused
+         * prior-knowledge connection ("Error in the HTTP2 framing
+         * layer", curl PR 10643): a fresh connection per request */
+        curl_easy_setopt(s->c, CURLOPT_FORBID_REUSE, 1L);
+        CDC_WARN(FAC, "libcurl %s cannot reuse an h2c connection: one "
+                      "connection per request (https keeps one connection)",
+                 curl_version_info(CURLVERSION_NOW)->version);
+    }
     curl_easy_setopt(s->c, CURLOPT_SSL_VERIFYPEER, (long)verify);
     curl_easy_setopt(s->c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
     if ((v = cdc_conf_get(conf, "webhook.tls.ca", NULL)) && *v)
