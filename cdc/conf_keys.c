@@ -43,7 +43,7 @@ const cdc_conf_key_t cdc_conf_keys[] = {
     {"application_id", S, "<pipeline.name>", 0, 0, NULL, 0, "--application-id", "envelopes, sinks, status",
      "Application name carried in every envelope and shown by status."},
     {"format", E, "autoglm", 0, 0, "autoglm|debezium|xml", 0, "--format", "envelopes",
-     "Envelope format (docs/ENVELOPE.md); xml (one document per message) for the rabbitmq, mqtt and http sinks."},
+     "Envelope format (docs/ENVELOPE.md); xml: one XML document per message (rabbitmq, mqtt, http, kafka) or per line (file, stdout)."},
     {"debezium.schemas", B, "false", 0, 0, NULL, 0, NULL, "envelopes (format debezium)",
      "Write key and value as {\"schema\",\"payload\"}, as Kafka Connect's JsonConverter with "
      "schemas.enable=true."},
