@@ -4,7 +4,8 @@
 
     webhook_recv.py PORTFILE LOGFILE [CERT KEY]
 
-Listens on a free port (written to PORTFILE), HTTP/1.1 with keep-alive.
+Listens on a free port, or on $WEBHOOK_PORT (a restart on the same port),
+written to PORTFILE; HTTP/1.1 with keep-alive.
 Every POST is logged to LOGFILE as one JSON line, after it is answered:
     {"t": arrival (s), "conn": client port, "path": .., "status": ..,
      "headers": {lower-case name: value}, "body": text}
@@ -17,6 +18,8 @@ actions, used one per request, then "ok" again:
     "slow:S"    wait S seconds, then 200
     "drop"      close the connection without an answer
 GET /_ctl answers {"pending": actions left, "requests": N, "conns": M}.
+A request answered 200 is logged before the answer is sent; SIGTERM ends
+the receiver between two log lines.
 
 JWT bearer check, when WEBHOOK_JWT is set ("HS256:SECRET", "RS256:PUB.pem"
 or "ES256:PUB.pem"): every POST must carry Authorization: Bearer <JWT>
@@ -30,6 +33,7 @@ import base64
 import hashlib
 import hmac
 import os
+import signal
 import subprocess
 import tempfile
 import http.server
@@ -162,17 +166,27 @@ class H(http.server.BaseHTTPRequestHandler):
             status = 500
         elif act == "400":
             status, rbody = 400, b"field userId: not a valid id"
-        if status:
-            try:
-                self.answer(status, rbody, extra)
-            except OSError:
-                status = -1  # the client gave up (timeout)
         rec = {"t": t, "conn": self.client_address[1], "path": self.path,
                "status": status, "act": act,
                "headers": {k.lower(): v for k, v in self.headers.items()},
                "body": body.decode("utf-8", "replace")}
         if jwt is not None:
             rec["jwt"] = jwt
+        if act == "ok":
+            # like a receiver that stores before it acknowledges: a 200
+            # is on record before the client can see it (a SIGTERM between
+            # the two cannot lose an acknowledged request)
+            self.record(rec)
+            self.answer(status, rbody, extra)
+            return
+        if status:
+            try:
+                self.answer(status, rbody, extra)
+            except OSError:
+                rec["status"] = -1  # the client gave up (timeout)
+        self.record(rec)
+
+    def record(self, rec):
         with lock:
             logf.write(json.dumps(rec) + "\n")
             logf.flush()
@@ -183,7 +197,15 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-srv = S(("127.0.0.1", 0), H)
+def on_term(*_):
+    """SIGTERM: stop between two log lines, never inside one."""
+    lock.acquire()
+    logf.flush()
+    os._exit(0)
+
+
+signal.signal(signal.SIGTERM, on_term)
+srv = S(("127.0.0.1", int(os.environ.get("WEBHOOK_PORT", "0"))), H)
 if len(sys.argv) > 4:  # https with this certificate
     import ssl  # noqa: E402
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
