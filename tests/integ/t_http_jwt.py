@@ -16,7 +16,8 @@ hmac, RS256/ES256 with openssl) and answers 401 to a bad one
      naming the refused credentials, nothing goes to the dead-letter file
      (even with errors.mode=dead-letter) and the checkpoint stays: the run
      with the right secret delivers every change
-  5. a key of the wrong type (EC key for RS256): exit 78 at start
+  5. a key of the wrong type (EC key for RS256), extra claims that set iss
+     or are not a JSON object: exit 78 at start
 """
 import json
 import os
@@ -174,6 +175,12 @@ text = open(os.path.join(TMP, "jwt5.log")).read()
 if rc != 78 or "webhook.jwt.key_file" not in text:
     fail("EC key for RS256: exit %d, want 78 naming webhook.jwt.key_file:\n%s" % (rc, text[-600:]))
 log("EC key for RS256: exit 78 at start")
+for claims, why in (('{"iss":"me"}', "sets iss, iat, exp or aud"), ("[1]", "not a JSON object")):
+    rc = cdc(w, "jwt6", base, ["-X", "webhook.jwt.secret=" + SECRET, "-X", "webhook.jwt.claims=" + claims])
+    text = open(os.path.join(TMP, "jwt6.log")).read()
+    if rc != 78 or why not in text:
+        fail("webhook.jwt.claims=%s: exit %d, want 78 saying %r" % (claims, rc, why))
+log("claims that override iss, or are no JSON object: exit 78 at start")
 
 dblib.cleanup(procs, TMP, my_dbs=dbs)
 print("PASS")
