@@ -87,6 +87,7 @@
 #include "cdc/metrics.h"
 #include "sinks/dead_letter.h"
 #include "sinks/kafka.h"
+#include "sinks/xml.h"
 
 #define FAC "kafka"
 
@@ -128,6 +129,7 @@ typedef struct kafka_sink {
     rd_kafka_t *rk;
     char *tmpl;   /* kafka.topic */
     char *source; /* {source} */
+    cdc_xml_opts_t *xo; /* format=xml: one XML document per message */
     int tombstones;
     int with_key;
     int rd_debug; /* kafka.debug set */
@@ -1113,7 +1115,10 @@ static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
             klen = s->key.len;
         }
         cdc_buf_reset(&s->val);
-        cdc_envelope_write(&s->val, &s->eo, tx, ch);
+        if (s->xo)
+            cdc_xml_envelope(&s->val, s->xo, s->source, tx, ch);
+        else
+            cdc_envelope_write(&s->val, &s->eo, tx, ch);
         if (produce(s, rkt, tx, key, klen, s->val.p, s->val.len, err) < 0)
             goto fail;
         if (ch->op == CDC_OP_DELETE && s->tombstones && key &&
@@ -1336,7 +1341,10 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
 
     /* Envelope and message layout. */
     fmt = cdc_conf_get(conf, "format", "autoglm");
-    if (cdc_format_parse(fmt, &s->eo.format) < 0) {
+    if (!strcmp(fmt, "xml")) {
+        if (!(s->xo = cdc_xml_opts_new(conf, err)))
+            goto fail;
+    } else if (cdc_format_parse(fmt, &s->eo.format) < 0) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown format \"%s\"", fmt);
         cdc_err_hint(err, "use format=autoglm or format=debezium");
         goto fail;
@@ -1519,6 +1527,7 @@ static void kafka_destroy(cdc_sink_t *snk)
     cdc_buf_free(&s->val);
     free(s->tmpl);
     free(s->source);
+    cdc_xml_opts_free(s->xo);
     free(s->pipeline);
     free(s);
 }

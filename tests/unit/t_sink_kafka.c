@@ -470,8 +470,8 @@ CDC_TEST(config_errors)
                                "a/{table}", NULL), "kafka.topic");
     expect_config_error(mkconf(NULL, "kafka.brokers", boot, "kafka.key",
                                "row", NULL), "kafka.key");
-    expect_config_error(mkconf(NULL, "kafka.brokers", boot, "format", "xml",
-                               NULL), "xml");
+    expect_config_error(mkconf(NULL, "kafka.brokers", boot, "format", "yaml",
+                               NULL), "yaml");
     expect_config_error(mkconf(NULL, NULL), "kafka.brokers");
     expect_config_error(mkconf(NULL, "kafka.brokers", boot,
                                "kafka.topic_replication_factor", "0", NULL),
