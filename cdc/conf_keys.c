@@ -71,6 +71,11 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Transactions handed to the sink and not yet acknowledged before the reader waits."},
     {"pipeline.max_inflight_mb", I, "8", 1, 65536, NULL, 0, NULL, "run",
      "Bytes (MiB) of transactions in flight before the reader waits."},
+    {"pipeline.fragment_rows", I, "4096", 0, 100000000, NULL, 0, NULL, "run (mysql source)",
+     "A transaction with more row changes is handed to the sink in fragments of this many as it is "
+     "decoded (0: no row limit); the checkpoint still moves only at its end."},
+    {"pipeline.fragment_kb", I, "1024", 0, 4194304, NULL, 0, NULL, "run (mysql source)",
+     "... or of this many KiB of decoded changes (0: no size limit)."},
     {"checkpoint.interval_ms", I, "1000", 1, 3600000, NULL, 0, NULL, "run",
      "How often the checkpoint file is written (ms)."},
     {"errors.mode", E, "stop", 0, 0, "stop|dead-letter", 0, NULL, "wide sinks, kafka sink, http sink",
