@@ -126,7 +126,10 @@ add:
 
 int cdc_wide_batch_frag_check(const cdc_wide_batch_t *b, const cdc_txn_t *tx)
 {
-    int going = b->frag_open || b->in_frag;
+    /* fragments with more were added and not yet the last one (with
+     * frag_open alone, the last one waits in the batch: whole txns join
+     * its database transaction) */
+    int going = b->in_frag;
 
     if (going && !tx->frag)
         return 2; /* fragment 0 (or a whole txn) again: begun anew */
