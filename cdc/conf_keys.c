@@ -71,6 +71,11 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Transactions handed to the sink and not yet acknowledged before the reader waits."},
     {"pipeline.max_inflight_mb", I, "8", 1, 65536, NULL, 0, NULL, "run",
      "Bytes (MiB) of transactions in flight before the reader waits."},
+    {"pipeline.fragment_rows", I, "4096", 0, 100000000, NULL, 0, NULL, "run (mysql, postgres sources)",
+     "A transaction with more row changes is handed to the sink in fragments of this many as it is "
+     "decoded (0: no row limit); the checkpoint still moves only at its end."},
+    {"pipeline.fragment_kb", I, "1024", 0, 4194304, NULL, 0, NULL, "run (mysql, postgres sources)",
+     "... or of this many KiB of decoded changes (0: no size limit)."},
     {"checkpoint.interval_ms", I, "1000", 1, 3600000, NULL, 0, NULL, "run",
      "How often the checkpoint file is written (ms)."},
     {"errors.mode", E, "stop", 0, 0, "stop|dead-letter", 0, NULL, "wide sinks, kafka sink, http sink",
@@ -173,6 +178,11 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Where a pipeline without checkpoint starts: now or an LSN X/Y."},
     {"postgres.status_interval_s", I, "10", 1, 3600, NULL, 0, NULL, "postgres source",
      "Standby status update period (s); each asks the server for a reply."},
+    {"postgres.work_mem", I, "16", 1, 1048576, NULL, 0, NULL, "postgres source",
+     "MiB a streamed in-progress transaction (protocol 2) may hold in memory before it is spilled "
+     "to <state.dir>/<pipeline>.spill.<xid>, like the server's logical_decoding_work_mem."},
+    {"state.max_spill_mb", I, "10240", 1, 1073741824, NULL, 0, NULL, "postgres source",
+     "MiB all spill files may hold; beyond, the run stops with exit 78 (never runs out of memory)."},
     {"postgres.timeout_s", I, "30", 0, 86400, NULL, 0, NULL, "postgres source",
      "Nothing from the server this long while a reply is due: the link counts as lost "
      "(s; 0: off; at least twice postgres.status_interval_s). Also the session's "

@@ -66,6 +66,9 @@ void cdc_metrics_source_state(int connected, const char *why);
 void cdc_metrics_sink_state(int ok, const char *why);
 /** @brief One successful reconnect of the source. */
 void cdc_metrics_reconnect(void);
+/** @brief Spill files of big transactions (PostgreSQL source): bytes
+ *  written to them (counter) and files created (+1) or removed (-1). */
+void cdc_metrics_spill(uint64_t bytes, int files);
 /** @brief n changes were written to the dead-letter table or topic. */
 void cdc_metrics_dead_letters(uint64_t n);
 /** @brief Kafka producer counters (messages); -1 in-flight = not kafka. */

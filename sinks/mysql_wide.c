@@ -1122,14 +1122,41 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     char commit[32], txns[32], changes[32];
     const char *pos;
 
-    if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
-        goto fail;
-    if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
-        !w->b.batch_unordered &&
-        strcmp(w->b.batch_pos, w->b.stored) <= 0) {
-        CDC_WARN(FAC, "batch up to %s is already in the target database; "
-                 "skipped", w->b.batch_pos);
-        return q(w, "COMMIT", "commit", err);
+    if (w->b.frag_dup) {
+        /* a fragmented transaction whose end the offsets table holds
+         * (applied before a crash): what was applied of it again goes */
+        CDC_WARN(FAC, "transaction ending at %s is already in the target "
+                 "database; its fragments are rolled back", w->b.stored);
+        if (w->b.frag_open)
+            mysql_rollback(w->m);
+        w->b.frag_open = w->b.in_frag = 0;
+        return 0;
+    }
+    if (!w->b.frag_open) {
+        if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
+            goto fail;
+        if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
+            !w->b.batch_unordered && !w->b.has_frag &&
+            strcmp(w->b.batch_pos, w->b.stored) <= 0) {
+            CDC_WARN(FAC, "batch up to %s is already in the target "
+                     "database; skipped", w->b.batch_pos);
+            return q(w, "COMMIT", "commit", err);
+        }
+        /* loop prevention: the marker row first, so a binlog source
+         * knows the transaction is ours from its first rows event (it
+         * may hand a big one out in fragments before its end) */
+        if (w->marker) {
+            st = prepare(w, "marker", "INSERT INTO autoglm_cdc_marker "
+                         "(pipeline, n) VALUES (?, 1) ON DUPLICATE KEY "
+                         "UPDATE n = n + 1", err);
+            if (!st)
+                goto fail;
+            bind_add(&bs, w->pipeline, strlen(w->pipeline), 0);
+            if (exec_bound(w, st, &bs, "writing the marker row", err))
+                goto fail;
+            binds_free(&bs);
+            memset(&bs, 0, sizeof(bs));
+        }
     }
     /* tombstones of the batch's keys back as row shells */
     if (tomb_steps(w, 0, err))
@@ -1148,23 +1175,17 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     /* dead rows of the batch's keys to the tombstones */
     if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))
         goto fail;
-    if (w->marker) {
-        st = prepare(w, "marker", "INSERT INTO autoglm_cdc_marker (pipeline, "
-                     "n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1", err);
-        if (!st)
-            goto fail;
-        bind_add(&bs, w->pipeline, strlen(w->pipeline), 0);
-        if (exec_bound(w, st, &bs, "writing the marker row", err))
-            goto fail;
-        binds_free(&bs);
-        memset(&bs, 0, sizeof(bs));
-    }
     if (w->b.retry || w->b.isolate) {
         /* dead-letter retry: the applied rows go; one change of a batch
          * the database refused: no offset yet (a dry run: nothing) */
         if ((w->b.retry && delete_retried(w, err)) ||
             q(w, w->b.isolate == 2 ? "ROLLBACK" : "COMMIT", "commit", err))
             goto fail;
+        return 0;
+    }
+    if (w->b.in_frag) {
+        /* more fragments of this transaction follow: it stays open */
+        w->b.frag_open = 1;
         return 0;
     }
     st = prepare(w, "offsets",
@@ -1178,7 +1199,7 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     if (!st)
         goto fail;
     snprintf(commit, sizeof(commit), "%" PRId64, w->b.batch_commit_us);
-    snprintf(txns, sizeof(txns), "%zu", w->b.ntxns);
+    snprintf(txns, sizeof(txns), "%zu", w->b.batch_ends);
     snprintf(changes, sizeof(changes), "%" PRIu64, w->b.batch_changes);
     pos = cdc_pos_str(&w->b.batch_cpos);
     bind_add(&bs, w->pipeline, strlen(w->pipeline), 0);
@@ -1193,11 +1214,13 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     binds_free(&bs);
     if (q(w, "COMMIT", "commit", err))
         goto fail;
+    w->b.frag_open = 0;
     cdc_wide_batch_committed(&w->b);
     return 0;
 fail:
     binds_free(&bs);
     mysql_rollback(w->m);
+    w->b.frag_open = 0;
     return -1;
 }
 
@@ -1221,8 +1244,22 @@ static int flush_batch(myw_t *w, cdc_err_t *err)
 static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     myw_t *w = (myw_t *)snk;
-    int r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
+    int r;
 
+    switch (cdc_wide_batch_frag_check(&w->b, tx)) {
+    case 1: /* whole transactions commit before a fragmented one opens */
+        if (flush_batch(w, err))
+            return -1;
+        break;
+    case 2: /* the source began the open transaction again */
+        CDC_WARN(FAC, "transaction begun again by the source: what was "
+                 "applied of it is rolled back");
+        if (w->b.frag_open)
+            mysql_rollback(w->m);
+        cdc_wide_batch_frag_reset(&w->b, &w->ops);
+        break;
+    }
+    r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
     return r > 0 ? flush_batch(w, err) : r;
 }
 

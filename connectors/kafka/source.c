@@ -36,7 +36,9 @@
  * offsets starts; default earliest), kafka_source.bad_message (fail|skip),
  * application_id (envelopes of other applications are skipped, counted
  * and reported once per id), any other kafka.<prop> is passed to
- * librdkafka.
+ * librdkafka.  Memory: one txn per message, so the pipeline's in-flight
+ * bounds hold; the prefetch queue is set to 8 MB
+ * (queued.max.messages.kbytes) instead of librdkafka's 64 MB.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -284,7 +286,11 @@ static cdc_source_t *ks_create(const cdc_conf_t *conf, cdc_err_t *err)
         setp(kc, conf, NULL, "enable.auto.commit", "false", err) ||
         setp(kc, conf, NULL, "enable.auto.offset.store", "false", err) ||
         setp(kc, conf, NULL, "enable.partition.eof", "false", err) ||
-        setp(kc, conf, NULL, "group.id", s->group, err))
+        setp(kc, conf, NULL, "group.id", s->group, err) ||
+        /* bounded memory: librdkafka prefetches up to 64 MB by default;
+         * the pipeline's own bounds come after it (kafka.<prop> may set
+         * it again) */
+        setp(kc, conf, NULL, "queued.max.messages.kbytes", "8192", err))
         goto fail;
     v = cdc_conf_get(conf, "kafka.brokers", NULL);
     if (v && *v) {

@@ -54,7 +54,9 @@
  * (disabled|preferred|required|verify_ca|verify_identity, default
  * preferred), mysql.ssl.ca/cert/key, mysql.reconnect (true),
  * mysql.queue_txns (128), mysql.queue_mb (4), mysql.connect_timeout_ms
- * (10000).
+ * (10000), pipeline.fragment_rows (4096) / pipeline.fragment_kb (1024):
+ * a transaction bigger than that is queued in fragments as it is decoded
+ * (binlog.h), so mysql.queue_mb bounds memory whatever its size.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -135,6 +137,8 @@ typedef struct mysql_src {
     int follow_ro;         /* mysql.failover_read_only */
     int qcap;
     int skip_own;      /* mysql.skip_own: drop our sinks' transactions */
+    uint32_t frag_rows; /* pipeline.fragment_rows */
+    size_t frag_bytes;  /* pipeline.fragment_kb */
     size_t qmax_bytes;
 
     /* server */
@@ -444,6 +448,15 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (conf_int(conf, "mysql.queue_mb", 4, 1, 65536, &iv, err) < 0)
         goto fail;
     src->qmax_bytes = (size_t)iv << 20;
+    /* any transaction size in bounded memory: big transactions go out in
+     * fragments, so the queue bound holds inside a transaction too */
+    if (conf_int(conf, "pipeline.fragment_rows", 4096, 0, 100000000, &iv,
+                 err) < 0)
+        goto fail;
+    src->frag_rows = (uint32_t)iv;
+    if (conf_int(conf, "pipeline.fragment_kb", 1024, 0, 4194304, &iv, err) < 0)
+        goto fail;
+    src->frag_bytes = (size_t)iv << 10;
     src->q = cdc_xcalloc((size_t)src->qcap, sizeof *src->q);
     if ((src->cc.ssl_mode == CDC_MY_SSL_DISABLED) &&
         (src->cc.ssl_ca || src->cc.ssl_cert || src->cc.ssl_key))
@@ -1148,7 +1161,9 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
     {
         /* loop prevention: our sinks' transactions are not captured */
         cdc_binlog_opts_t bo = {.verify_checksum = 1,
-                                .skip_marked = src->skip_own};
+                                .skip_marked = src->skip_own,
+                                .frag_rows = src->frag_rows,
+                                .frag_bytes = src->frag_bytes};
         src->bl = cdc_binlog_new(&bo);
     }
     if (!by_gtid)
@@ -1444,7 +1459,10 @@ static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
             cdc_txn_destroy(tx);
             return -1;
         }
-        src->resume = tx->pos;
+        /* a fragment's pos is not a resume point: after a reconnect the
+         * group is read again from its start (fragment 0 again) */
+        if (!tx->more)
+            src->resume = tx->pos;
         if (q_push(src, tx) < 0) {
             cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
             return -1;
