@@ -668,6 +668,14 @@ static int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
     return 0;
 }
 
+/* A value for the text report: shortened (cdc_map_show_value), quoted. */
+static const char *quote(char *out, size_t n, const char *v, char *tmp,
+                         size_t tn)
+{
+    snprintf(out, n, "\"%s\"", cdc_map_show_value(v, strlen(v), tmp, tn));
+    return out;
+}
+
 static int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
                      cdc_err_t *err)
 {
@@ -735,17 +743,17 @@ static int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
             continue;
         }
         if (!strcmp(kind, "differs")) {
-            char sv[400], nv[400];
+            char sv[400], nv[400], qs[410], qn[410];
             const char *s = PQgetvalue(res, i, 3), *n = PQgetvalue(res, i, 5);
             printf("differs %s %s: stored %s [%s], recomputed %s [%s]\n",
                    PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
-                   PQgetisnull(res, i, 3)
-                       ? "null"
-                       : cdc_map_show_value(s, strlen(s), sv, sizeof(sv)),
+                   PQgetisnull(res, i, 3) ? "null"
+                                          : quote(qs, sizeof(qs), s, sv,
+                                                  sizeof(sv)),
                    PQgetvalue(res, i, 4),
-                   PQgetisnull(res, i, 5)
-                       ? "null"
-                       : cdc_map_show_value(n, strlen(n), nv, sizeof(nv)),
+                   PQgetisnull(res, i, 5) ? "null"
+                                          : quote(qn, sizeof(qn), n, nv,
+                                                  sizeof(nv)),
                    PQgetvalue(res, i, 6));
         } else if (!strcmp(kind, "missing")) {
             printf("missing %s: recomputed from %s\n", PQgetvalue(res, i, 0),
