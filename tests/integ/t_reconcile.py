@@ -135,6 +135,21 @@ for s in SRCS:
 ms = my("SHOW MASTER STATUS").split()
 FROM = "%s:%s" % (ms[0], ms[1])
 
+# ---- usage and configuration errors keep their documented codes ----------------
+
+
+def run_rc(args, want, must, what):
+    r = subprocess.run([BIN, "reconcile"] + args, capture_output=True, text=True, timeout=120)
+    if r.returncode != want or must not in r.stderr:
+        fail("reconcile %s: exit %d (want %d), stderr must name %r:\n%s" % (what, r.returncode, want, must, r.stderr))
+
+
+run_rc(["-c", PF["a"], PF["b"]], 2, "--target", "without --target")
+run_rc(["-c", PF["a"], "--target", "nosuch", PF["b"]], 78, "nosuch", "with an unknown target")
+run_rc(["-c", PF["a"], "--target", "w"], 2, "source 'b'", "without the pipeline of source b")
+run_rc(["-c", PF["a"], "--target", "w", "-X", "postgres_sink.dsn=host=127.0.0.1 port=%d user=x dbname=x "
+        "connect_timeout=5" % dblib.free_port(), PF["b"]], 69, "postgres_sink.dsn", "with the wide table's server down")
+
 # ---- the model: what the streams must build -------------------------------------
 
 ROWS = {s: {} for s in SRCS}   # the source tables now: id -> (v, n)
