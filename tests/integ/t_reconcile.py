@@ -4,14 +4,19 @@
 PostgreSQL wide table, --repair fixes it, and the stream goes on
 correctly afterwards (docs/MAPPINGS.md, Reconcile).
 
-Two MariaDB sources a and b (databases rca_/rcb_<pid>, one items table
-each) stream into one PostgreSQL wide table through two running
+Two MariaDB sources a and b (databases rca_/rcb_<pid>) and a PostgreSQL
+source c (database rcs_<pid>, its own slot and publication), one items
+table each, stream into one PostgreSQL wide table through three running
 pipelines:
 
-  name   text, owners a b, rule latest   <- v
-  best   text, owners a b, rule priority <- v   (a 1, b 2)
-  a_n, b_n  bigint, one owner each       <- n
+  name   text, owners a b, rule latest       <- v
+  best   text, owners a b c, rule priority   <- v   (a 1, b 2, c 3)
+  a_n, b_n, c_n  bigint, one owner each      <- n
   on_delete: clear
+
+(MariaDB transactions carry their own increasing commit times, SET
+TIMESTAMP; c's real commit times never meet them in a rank: c only
+writes `best`, where its priority comes first, and its own c_n.)
 
 A seeded random workload (inserts, updates, deletes, each transaction
 with its own increasing commit time) runs through the pipelines; the test
@@ -50,24 +55,30 @@ dblib.need("MYSQL_PORT", "PGPORT", what="MariaDB and PostgreSQL")
 K = int(os.environ.get("CDC_RC_KEYS", "30"))
 SEED = dblib.test_seed()
 ID = "%d" % os.getpid()
-SRCS = "ab"
-DB = {s: "rc%s_%s" % (s, ID) for s in SRCS}
-PRIO = {"a": 1, "b": 2}
+SRCS = "abc"
+MYS = "ab"
+DB = {s: "rc%s_%s" % (s, ID) for s in MYS}
+DB["c"] = "public"
+PRIO = {"a": 1, "b": 2, "c": 3}
 PDB = "rcp_" + ID
+SDB = "rcs_" + ID          # the PostgreSQL source database
+SLOT = "rcslot_" + ID
+PUB = "rcpub_" + ID
 TMP = tempfile.mkdtemp(prefix="cdc-reconcile-")
 PROCS = []
 STREAM = {}
-FIELDS = ("name", "best", "a_n", "b_n")
+FIELDS = ("name", "best", "a_n", "b_n", "c_n")
+OWNERS = {"name": "ab", "best": "abc", "a_n": "a", "b_n": "b", "c_n": "c"}
 
 
 def cleanup():
-    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB], my_dbs=list(DB.values()))
+    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB, SDB], slots=[SLOT], my_dbs=[DB[s] for s in MYS])
 
 
 dblib.on_fail(cleanup, logdir=TMP)
 
 MAPF = os.path.join(TMP, "rc.yaml")
-open(MAPF, "w").write("""sources: {a: {priority: 1}, b: {priority: 2}}
+open(MAPF, "w").write("""sources: {a: {priority: 1}, b: {priority: 2}, c: {priority: 3}}
 targets:
   w:
     table: public.rc_w
@@ -75,29 +86,36 @@ targets:
     fields:
       k: bigint
       name: {type: text, owners: [a, b]}
-      best: {type: text, owners: [a, b], rule: priority}
+      best: {type: text, owners: [a, b, c], rule: priority}
       a_n: {type: bigint, owner: a}
       b_n: {type: bigint, owner: b}
+      c_n: {type: bigint, owner: c}
 mappings:
 """ + "".join("  - {source: %s, table: %s.items, target: w, key: {k: id}, on_delete: clear,\n"
-              "     fields: {name: v, best: v, %s_n: n}}\n" % (s, DB[s], s) for s in SRCS))
+              "     fields: {name: v, best: v, %s_n: n}}\n" % (s, DB[s], s) for s in MYS)
+  + "  - {source: c, table: public.items, target: w, key: {k: id}, on_delete: clear, fields: {best: v, c_n: n}}\n")
 
 
 def pipefile(s):
     path = os.path.join(TMP, "%s.yaml" % s)
-    open(path, "w").write("""pipeline: {name: rc%s_%s}
-application_id: %s
-source: {type: mysql}
+    if s in MYS:
+        src = """source: {type: mysql}
 mysql:
   dsn: "mysql://root:%s@127.0.0.1:%s"
   server_id: %d
 filter: {include: "%s.items"}
-sink: {type: postgres}
+""" % (E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"], 7000 + zlib.crc32((ID + s).encode()) % 50000, DB[s])
+    else:
+        src = """source: {type: postgres}
+postgres: {dsn: "%s", slot: %s, publication: %s, tables: public.items}
+""" % (dblib.pg_dsn(SDB), SLOT, PUB)
+    open(path, "w").write("""pipeline: {name: rc%s_%s}
+application_id: %s
+%ssink: {type: postgres}
 postgres_sink: {dsn: "%s", flush_ms: 50}
 mapping: {files: "%s"}
 state: {dir: "%s"}
-""" % (ID, s, s, E["MYSQL_ROOT_PASSWORD"], E["MYSQL_PORT"], 7000 + zlib.crc32((ID + s).encode()) % 50000,
-       DB[s], dblib.pg_dsn(PDB, superuser=True), MAPF, os.path.join(TMP, "state-" + s)))
+""" % (ID, s, s, src, dblib.pg_dsn(PDB, superuser=True), MAPF, os.path.join(TMP, "state-" + s)))
     return path
 
 
@@ -106,7 +124,7 @@ PF = {s: pipefile(s) for s in SRCS}
 
 def start_stream(s, frm):
     lf = open(os.path.join(TMP, "stream-%s.log" % s), "ab")
-    p = subprocess.Popen([BIN, "run", "-c", PF[s], "--from", frm], stdout=lf, stderr=lf)
+    p = subprocess.Popen([BIN, "run", "-c", PF[s]] + (["--from", frm] if s in MYS else []), stdout=lf, stderr=lf)
     PROCS.append(p)
     STREAM[s] = p
 
@@ -117,7 +135,7 @@ RUNS = [0]
 def reconcile(*extra):
     """Run reconcile for target w over both sources; (exit code, stdout)."""
     RUNS[0] += 1
-    a = [BIN, "reconcile", "-c", PF["a"], "--target", "w"] + list(extra) + [PF["b"]]
+    a = [BIN, "reconcile", "-c", PF["a"], "--target", "w"] + list(extra) + [PF["b"], PF["c"]]
     with open(os.path.join(TMP, "reconcile-%d.log" % RUNS[0]), "wb") as lf:
         r = subprocess.run(a, stdout=subprocess.PIPE, stderr=lf, timeout=300)
     out = r.stdout.decode()
@@ -129,9 +147,13 @@ def reconcile(*extra):
 
 rnd = random.Random(SEED)
 pg("CREATE DATABASE %s OWNER %s" % (PDB, E["PGUSER"]), "postgres", superuser=True)
-for s in SRCS:
+for s in MYS:
     my("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s; CREATE TABLE %s.items (id INT PRIMARY KEY, "
        "v VARCHAR(60), n BIGINT) CHARSET utf8mb4;" % (DB[s], DB[s], DB[s]))
+pg("CREATE DATABASE %s OWNER %s" % (SDB, E["PGUSER"]), "postgres", superuser=True)
+pg("CREATE TABLE public.items (id int PRIMARY KEY, v text, n bigint)", SDB)
+pg("CREATE PUBLICATION %s FOR TABLE public.items" % PUB, SDB, superuser=True)
+dblib.pg_slot(SDB, SLOT)
 ms = my("SHOW MASTER STATUS").split()
 FROM = "%s:%s" % (ms[0], ms[1])
 
@@ -144,11 +166,11 @@ def run_rc(args, want, must, what):
         fail("reconcile %s: exit %d (want %d), stderr must name %r:\n%s" % (what, r.returncode, want, must, r.stderr))
 
 
-run_rc(["-c", PF["a"], PF["b"]], 2, "--target", "without --target")
-run_rc(["-c", PF["a"], "--target", "nosuch", PF["b"]], 78, "nosuch", "with an unknown target")
+run_rc(["-c", PF["a"], PF["b"], PF["c"]], 2, "--target", "without --target")
+run_rc(["-c", PF["a"], "--target", "nosuch", PF["b"], PF["c"]], 78, "nosuch", "with an unknown target")
 run_rc(["-c", PF["a"], "--target", "w"], 2, "source 'b'", "without the pipeline of source b")
 run_rc(["-c", PF["a"], "--target", "w", "-X", "postgres_sink.dsn=host=127.0.0.1 port=%d user=x dbname=x "
-        "connect_timeout=5" % dblib.free_port(), PF["b"]], 69, "postgres_sink.dsn", "with the wide table's server down")
+        "connect_timeout=5" % dblib.free_port(), PF["b"], PF["c"]], 69, "postgres_sink.dsn", "with the wide table's server down")
 
 # ---- the model: what the streams must build -------------------------------------
 
@@ -189,7 +211,25 @@ def change(s, key=None, delete=None):
         if cur is None or r > cur[0]:
             STREAMED[(key, f, s)] = (r, x)
     TOUCHED.add(key)
-    return "USE %s; SET TIMESTAMP = %d; %s;" % (DB[s], t, st)
+    if s == "c":
+        return ("c", st + ";")
+    return (s, "USE %s; SET TIMESTAMP = %d; %s;" % (DB[s], t, st))
+
+
+def apply(*chs):
+    """Run changes in order: the MariaDB ones in one batch, c's in one
+    PostgreSQL transaction each (c's ranks come from its own order)."""
+    batch = ""
+    for s, sql in chs:
+        if s == "c":
+            if batch:
+                my(batch)
+                batch = ""
+            pg(sql, SDB)
+        else:
+            batch += sql
+    if batch:
+        my(batch)
 
 
 def model():
@@ -197,7 +237,7 @@ def model():
     for key in TOUCHED:
         row = []
         for f in FIELDS:
-            owners = [f[0]] if f.endswith("_n") else list(SRCS)
+            owners = OWNERS[f]
             cands = [STREAMED[(key, f, s)] for s in owners if (key, f, s) in STREAMED]
             best = max(cands, key=lambda c: c[0])[1] if cands else None
             row.append(None if best is None else str(best))
@@ -208,16 +248,17 @@ def model():
 def snapshot_row(key):
     """What a recomputation from the current source rows alone gives (no
     commit times: latest ties go to the higher priority)."""
-    va, vb = ROWS["a"].get(key), ROWS["b"].get(key)
-    top = vb or va
-    return (top[0] if top else None, top[0] if top else None,
-            str(va[1]) if va else None, str(vb[1]) if vb else None)
+    va, vb, vc = ROWS["a"].get(key), ROWS["b"].get(key), ROWS["c"].get(key)
+    top, tbest = vb or va, vc or vb or va
+    return (top[0] if top else None, tbest[0] if tbest else None,
+            str(va[1]) if va else None, str(vb[1]) if vb else None, str(vc[1]) if vc else None)
 
 
 def wide():
     out = {}
     for line in pg("SELECT k, coalesce(name, '\\N'), coalesce(best, '\\N'), coalesce(a_n::text, '\\N'), "
-                   "coalesce(b_n::text, '\\N') FROM rc_w ORDER BY k", PDB, superuser=True).splitlines():
+                   "coalesce(b_n::text, '\\N'), coalesce(c_n::text, '\\N') FROM rc_w ORDER BY k",
+                   PDB, superuser=True).splitlines():
         f = line.split("\t")
         out[int(f[0])] = tuple(None if x == "\\N" else x for x in f[1:])
     return out
@@ -243,13 +284,15 @@ def wait_model(what, timeout=120):
 
 for s in SRCS:
     start_stream(s, FROM)
-for i in range(1, K + 1):   # seed rows: every key in a, most in b
-    sql = change("a", i, False)
+for i in range(1, K + 1):   # seed rows: every key in a, most in b, some in c
+    chs = [change("a", i, False)]
     if rnd.random() < 0.8:
-        sql += change("b", i, False)
-    my(sql)
+        chs.append(change("b", i, False))
+    if rnd.random() < 0.5:
+        chs.append(change("c", i, False))
+    apply(*chs)
 for _ in range(6 * K):      # the random workload
-    my("".join(change(rnd.choice(SRCS)) for _ in range(rnd.randint(1, 3))))
+    apply(*[change(rnd.choice(SRCS)) for _ in range(rnd.randint(1, 3))])
 wait_model("after the workload")
 log("workload of %d changes streamed; %d wide rows" % (T[0] - (int(time.time()) - 200000), len(model())))
 
@@ -328,10 +371,13 @@ if rc != 0 or "no drift" not in out:
 # ---- 4. the stream after the repair ------------------------------------------------------
 
 NEW = K + 1
-my(change("a", k_upd, False) + change("b", k_del, False) + change("a", k_num, False) + change("a", NEW, False))
+apply(change("a", k_upd, False), change("b", k_del, False), change("a", k_num, False), change("a", NEW, False),
+      change("c", k_del, False))
 after = wait_model("after the repair, further source changes")
-if after[k_upd][0] != ROWS["a"][k_upd][0] or after[k_upd][1] != ROWS["b"][k_upd][0]:
-    fail("key %d: a's later change must win name and lose best to b: %s" % (k_upd, after[k_upd]))
+if after[k_upd][0] != ROWS["a"][k_upd][0] or after[k_upd][1] == ROWS["a"][k_upd][0]:
+    fail("key %d: a's later change must win name and lose best to b or c: %s" % (k_upd, after[k_upd]))
+if after[k_del][1] != ROWS["c"][k_del][0] or after[k_del][4] != str(ROWS["c"][k_del][1]):
+    fail("key %d (re-inserted): c's later change must win best and c_n: %s" % (k_del, after[k_del]))
 rc, out = reconcile()
 if rc != 0 or "no drift" not in out:
     fail("reconcile after the further changes: exit %d (want 0):\n%s" % (rc, out))
