@@ -28,7 +28,8 @@
  *      on_delete: clear).  A stored row that no source row makes is extra
  *      unless every field is NULL (the shell that clear-deletes leave).
  *   4. --repair, in the same transaction with T locked against writes
- *      (EXCLUSIVE: readers go on): extra rows are deleted, missing rows
+ *      (EXCLUSIVE: readers go on) from before the sources are read until
+ *      the commit (tgt_open): extra rows are deleted, missing rows
  *      inserted with the recomputed values and their snapshot ranks, and a
  *      differing field takes the value of its stored source's candidate
  *      keeping the stored rank (the change that won it is real; only the
@@ -906,14 +907,36 @@ static void rc_free(rc_t *rc)
     cdc_wide_ops_free(&rc->lookups);
 }
 
-static int rc_target(rc_t *rc, const cdc_conf_t *conf, int repair, int json,
-                     rc_sum_t *sum, cdc_err_t *err)
+/* The target database's side: one connection, one transaction. */
+typedef struct tgt {
+    pgx_t x;
+    cdc_buf_t qt, cols, keys; /* quoted table, columns, key columns */
+    int open;
+} tgt_t;
+
+static void tgt_close(tgt_t *g)
+{
+    cdc_buf_free(&g->qt);
+    cdc_buf_free(&g->cols);
+    cdc_buf_free(&g->keys);
+    cdc_buf_free(&g->x.sql);
+    if (g->x.c)
+        PQfinish(g->x.c);
+    memset(g, 0, sizeof(*g));
+}
+
+/* Connect and begin.  With --repair the table is locked against writes
+ * (the sinks wait) before the sources are read and until the repair
+ * commits: every change the table holds then came from a source change
+ * the snapshot already sees, so a repaired value is never older than the
+ * change whose rank it keeps (a change still in flight carries a greater
+ * rank and overrides it when it arrives). */
+static int tgt_open(rc_t *rc, const cdc_conf_t *conf, int repair, tgt_t *g,
+                    cdc_err_t *err)
 {
     const char *dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
     const cdc_map_target_t *t = rc->t;
-    pgx_t x = {NULL, CDC_BUF_INIT};
-    cdc_buf_t qt = CDC_BUF_INIT, cols = CDC_BUF_INIT, keys = CDC_BUF_INIT;
-    int r = -1;
+    pgx_t *x = &g->x;
 
     if (!dsn || !*dsn)
         return cdc_err_set(err, CDC_EXIT_CONFIG, 0,
@@ -921,47 +944,56 @@ static int rc_target(rc_t *rc, const cdc_conf_t *conf, int repair, int json,
                            "wide table is read from the pipeline's "
                            "PostgreSQL sink (the MySQL wide sink is not "
                            "supported yet)");
-    x.c = PQconnectdb(dsn);
-    if (PQstatus(x.c) != CONNECTION_OK) {
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
-                    "reconcile: cannot connect to the target database "
-                    "(postgres_sink.dsn): %s",
-                    PQerrorMessage(x.c));
-        PQfinish(x.c);
-        return -1;
-    }
-    cdc_pg_log_notices(x.c, FAC);
+    x->c = PQconnectdb(dsn);
+    if (PQstatus(x->c) != CONNECTION_OK)
+        return cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
+                           "reconcile: cannot connect to the target "
+                           "database (postgres_sink.dsn): %s",
+                           PQerrorMessage(x->c));
+    cdc_pg_log_notices(x->c, FAC);
     if (t->schema && *t->schema) {
-        ident(&x, &qt, t->schema);
-        cdc_buf_putc(&qt, '.');
+        ident(x, &g->qt, t->schema);
+        cdc_buf_putc(&g->qt, '.');
     }
-    ident(&x, &qt, t->table);
+    ident(x, &g->qt, t->table);
     for (uint32_t k = 0; k < t->nkey; k++) {
         if (k)
-            cdc_buf_puts(&keys, ", ");
-        ident(&x, &keys, t->fields[t->key[k]].name);
+            cdc_buf_puts(&g->keys, ", ");
+        ident(x, &g->keys, t->fields[t->key[k]].name);
     }
-    cdc_buf_puts(&cols, keys.p);
+    cdc_buf_puts(&g->cols, g->keys.p);
     for (uint32_t f = 0; f < t->nfields; f++) {
         if (t->fields[f].is_key)
             continue;
-        cdc_buf_puts(&cols, ", ");
-        ident(&x, &cols, t->fields[f].name);
+        cdc_buf_puts(&g->cols, ", ");
+        ident(x, &g->cols, t->fields[f].name);
     }
-    /* one transaction: with --repair the table is locked against writes
-     * (the sinks wait) from the comparison to the repair */
-    if (pg_run(&x, repair ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE "
-                                      "READ READ WRITE",
+    if (pg_run(x, repair ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE "
+                                     "READ READ WRITE",
                err))
-        goto out;
-    if (repair) {
-        cdc_buf_reset(&x.sql);
-        cdc_buf_printf(&x.sql, "LOCK TABLE %s IN EXCLUSIVE MODE", qt.p);
-        if (pg_run(&x, x.sql.p, err))
-            goto out;
+        return -1;
+    cdc_buf_reset(&x->sql);
+    /* the table must exist; with --repair, lock it */
+    if (repair)
+        cdc_buf_printf(&x->sql, "LOCK TABLE %s IN EXCLUSIVE MODE", g->qt.p);
+    else
+        cdc_buf_printf(&x->sql, "SELECT 1 FROM %s LIMIT 0", g->qt.p);
+    if (pg_run(x, x->sql.p, err)) {
+        if (strstr(err->msg, "does not exist"))
+            err->code = CDC_EXIT_CONFIG;
+        return -1;
     }
-    cdc_buf_reset(&x.sql);
-    cdc_buf_printf(&x.sql,
+    g->open = 1;
+    return 0;
+}
+
+static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
+                   cdc_err_t *err)
+{
+    pgx_t *x = &g->x;
+
+    cdc_buf_reset(&x->sql);
+    cdc_buf_printf(&x->sql,
                    "CREATE TEMP TABLE rc_shadow ON COMMIT DROP AS SELECT %s, "
                    "_provenance FROM %s WITH NO DATA; ALTER TABLE "
                    "pg_temp.rc_shadow ADD _src text NOT NULL, ADD _has "
@@ -971,34 +1003,26 @@ static int rc_target(rc_t *rc, const cdc_conf_t *conf, int repair, int json,
                    "kind text, ADD field text, ADD sval text, ADD sprov "
                    "jsonb, ADD nval text, ADD nprov jsonb, ADD keep boolean "
                    "NOT NULL DEFAULT false",
-                   cols.p, qt.p, keys.p, qt.p);
-    if (pg_run(&x, x.sql.p, err)) {
+                   g->cols.p, g->qt.p, g->keys.p, g->qt.p);
+    if (pg_run(x, x->sql.p, err)) {
         if (strstr(err->msg, "does not exist"))
             err->code = CDC_EXIT_CONFIG;
-        goto out;
+        return -1;
     }
-    if (shadow_fill(rc, &x, cols.p, err))
-        goto out;
-    cdc_buf_reset(&x.sql);
-    cdc_buf_printf(&x.sql, "CREATE INDEX ON pg_temp.rc_shadow (%s, _src); "
-                           "ANALYZE pg_temp.rc_shadow",
-                   keys.p);
-    if (pg_run(&x, x.sql.p, err) || rc_compare(rc, &x, qt.p, keys.p, err) ||
-        rc_report(rc, &x, json, sum, err))
-        goto out;
+    if (shadow_fill(rc, x, g->cols.p, err))
+        return -1;
+    cdc_buf_reset(&x->sql);
+    cdc_buf_printf(&x->sql, "CREATE INDEX ON pg_temp.rc_shadow (%s, _src); "
+                            "ANALYZE pg_temp.rc_shadow",
+                   g->keys.p);
+    if (pg_run(x, x->sql.p, err) ||
+        rc_compare(rc, x, g->qt.p, g->keys.p, err) ||
+        rc_report(rc, x, json, sum, err))
+        return -1;
     if (repair && (sum->missing || sum->extra || sum->differs) &&
-        rc_repair(rc, &x, qt.p, cols.p, err))
-        goto out;
-    if (pg_run(&x, "COMMIT", err))
-        goto out;
-    r = 0;
-out:
-    cdc_buf_free(&qt);
-    cdc_buf_free(&cols);
-    cdc_buf_free(&keys);
-    cdc_buf_free(&x.sql);
-    PQfinish(x.c);
-    return r;
+        rc_repair(rc, x, g->qt.p, g->cols.p, err))
+        return -1;
+    return pg_run(x, "COMMIT", err);
 }
 
 int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
@@ -1015,7 +1039,10 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     char *seen = NULL;
     rc_t rc;
     rc_sum_t sum = {0, 0, 0};
+    tgt_t g;
     int code = CDC_EXIT_FAIL;
+
+    memset(&g, 0, sizeof(g));
 
     memset(&rc, 0, sizeof(rc));
     cdc_wide_ops_init(&rc.lookups);
@@ -1050,16 +1077,17 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
             goto out;
         }
     }
-    /* every source that writes T must be read */
-    if (rc_read_source(&rc, conf, "-c", seen, err))
-        goto fail;
-    for (int i = 0; i < argc; i++)
-        if (rc_read_source(&rc, others[i], argv[i], seen, err))
-            goto fail;
+    /* every source that writes T must be read; the target first (an
+     * unreachable one fails before the long part; --repair locks it) */
     for (uint32_t i = 0; i < m->nmappings; i++) {
         const cdc_map_mapping_t *mp = &m->mappings[i];
-        int si = src_index(m, mp->source->id);
-        if (mp->target == rc.t && si >= 0 && !seen[si]) {
+        int si = src_index(m, mp->source->id), given = 0;
+        if (mp->target != rc.t || si < 0)
+            continue;
+        given = !strcmp(cdc_conf_app_id(conf), mp->source->id);
+        for (int k = 0; k < argc && !given; k++)
+            given = !strcmp(cdc_conf_app_id(others[k]), mp->source->id);
+        if (!given) {
             cdc_err_set(err, CDC_EXIT_USAGE, 0,
                         "reconcile: source '%s' writes %s (mapping %s) but "
                         "no pipeline of it was given: add its pipeline file "
@@ -1071,12 +1099,19 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
             goto out;
         }
     }
+    if (tgt_open(&rc, conf, repair, &g, err))
+        goto fail;
+    if (rc_read_source(&rc, conf, "-c", seen, err))
+        goto fail;
+    for (int i = 0; i < argc; i++)
+        if (rc_read_source(&rc, others[i], argv[i], seen, err))
+            goto fail;
     for (uint32_t i = 0; i < rc.lookups.n; i++)
         if (rc.lookups.ops[i].kind == CDC_WIDE_LOOKUP)
             rc_apply(&rc, &rc.lookups.ops[i], "lookup");
     CDC_INFO(FAC, "%" PRIu64 " source rows make %zu rows of %s", rc.read,
              rc.n, rc.t->name);
-    if (rc_target(&rc, conf, repair, json, &sum, err))
+    if (tgt_run(&rc, &g, repair, json, &sum, err))
         goto fail;
     if (json)
         printf("{\"kind\":\"summary\",\"target\":\"%s\",\"rows\":%zu,"
@@ -1105,6 +1140,7 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
 fail:
     code = err->code ? err->code : CDC_EXIT_FAIL;
 out:
+    tgt_close(&g);
     if (others)
         for (int i = 0; i < argc; i++)
             if (others[i])

@@ -72,7 +72,8 @@ OWNERS = {"name": "ab", "best": "abc", "a_n": "a", "b_n": "b", "c_n": "c"}
 
 
 def cleanup():
-    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB, SDB], slots=[SLOT], my_dbs=[DB[s] for s in MYS])
+    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB, SDB], slots=[SLOT], origins_like="autoglm_cdc_rc%s\\_%%" % ID,
+                  my_dbs=[DB[s] for s in MYS])
 
 
 dblib.on_fail(cleanup, logdir=TMP)
