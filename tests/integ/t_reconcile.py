@@ -89,11 +89,16 @@ targets:
       name: {type: text, owners: [a, b]}
       best: {type: text, owners: [a, b, c], rule: priority}
       a_n: {type: bigint, owner: a}
+      a_amt: {type: 'numeric(12,2)', owner: a}
+      a_at: {type: timestamptz, owner: a}
+      a_flag: {type: boolean, owner: a}
+      a_doc: {type: jsonb, owner: a}
       b_n: {type: bigint, owner: b}
       c_n: {type: bigint, owner: c}
 mappings:
 """ + "".join("  - {source: %s, table: %s.items, target: w, key: {k: id}, on_delete: clear,\n"
-              "     fields: {name: v, best: v, %s_n: n}}\n" % (s, DB[s], s) for s in MYS)
+              "     fields: {name: v, best: v, %s_n: n%s}}\n"
+              % (s, DB[s], s, ", a_amt: amt, a_at: at, a_flag: flag, a_doc: doc" if s == "a" else "") for s in MYS)
   + "  - {source: c, table: public.items, target: w, key: {k: id}, on_delete: clear, fields: {best: v, c_n: n}}\n")
 
 
@@ -150,7 +155,8 @@ rnd = random.Random(SEED)
 pg("CREATE DATABASE %s OWNER %s" % (PDB, E["PGUSER"]), "postgres", superuser=True)
 for s in MYS:
     my("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s; CREATE TABLE %s.items (id INT PRIMARY KEY, "
-       "v VARCHAR(60), n BIGINT) CHARSET utf8mb4;" % (DB[s], DB[s], DB[s]))
+       "v VARCHAR(60), n BIGINT, amt DECIMAL(10,3), at DATETIME(3), flag TINYINT, doc JSON) CHARSET utf8mb4;"
+       % (DB[s], DB[s], DB[s]))
 pg("CREATE DATABASE %s OWNER %s" % (SDB, E["PGUSER"]), "postgres", superuser=True)
 pg("CREATE TABLE public.items (id int PRIMARY KEY, v text, n bigint)", SDB)
 pg("CREATE PUBLICATION %s FOR TABLE public.items" % PUB, SDB, superuser=True)
@@ -200,8 +206,17 @@ def change(s, key=None, delete=None):
         vals = (None, None)
     else:
         v, n = "%s-%d" % (s, t), t % 100000 + 7
+        # MariaDB: typed columns too (rounded into numeric(12,2), a naive
+        # DATETIME(3), 0/1 into boolean, JSON text into jsonb)
+        typed = ("%d / 1000 + 0.005" % n, "TIMESTAMP '2024-01-01 00:00:00.123' + INTERVAL %d SECOND" % (n * 37),
+                 "%d %% 2" % n, "JSON_OBJECT('n', %d, 's', 'x y')" % n)
         if key in rows:
             st = "UPDATE items SET v = '%s', n = %d WHERE id = %d" % (v, n, key)
+            if s != "c":
+                st = st.replace(" WHERE", ", " + ", ".join(
+                    "%s = %s" % (c, x) for c, x in zip(("amt", "at", "flag", "doc"), typed)) + " WHERE")
+        elif s != "c":
+            st = "INSERT INTO items VALUES (%d, '%s', %d, %s)" % (key, v, n, ", ".join(typed))
         else:
             st = "INSERT INTO items VALUES (%d, '%s', %d)" % (key, v, n)
         rows[key] = (v, n)
@@ -318,7 +333,8 @@ if k_del is None:
     fail("no key to delete apart from the updated one; change the seed")
 k_num = rnd.choice([k for k in ROWS["a"] if k not in (k_upd, k_del)])
 STRAY = 100000 + rnd.randint(1, 999)
-pg("UPDATE rc_w SET name = 'drift!' WHERE k = %d; UPDATE rc_w SET a_n = a_n + 1000000 WHERE k = %d; "
+pg("UPDATE rc_w SET name = 'drift!' WHERE k = %d; UPDATE rc_w SET a_n = a_n + 1000000, "
+   "a_doc = '{\"n\": 1}' WHERE k = %d; "
    "DELETE FROM rc_w WHERE k = %d; INSERT INTO rc_w (k, name, a_n, _provenance) VALUES (%d, 'stray', 5, '{}')"
    % (k_upd, k_num, k_del, STRAY), PDB, superuser=True)
 log("drift: name of %d, a_n of %d, row %d deleted, stray row %d" % (k_upd, k_num, k_del, STRAY))
@@ -328,11 +344,11 @@ if rc != 1:
     fail("reconcile --json with drift exited %d, want 1" % rc)
 lines = [json.loads(x) for x in out.splitlines() if x.strip()]
 found = {(d["kind"], int(d["key"]["k"]), d.get("field")) for d in lines if d["kind"] != "summary"}
-want = {("differs", k_upd, "name"), ("differs", k_num, "a_n"), ("missing", k_del, None), ("extra", STRAY, None)}
+want = {("differs", k_upd, "name"), ("differs", k_num, "a_n"), ("differs", k_num, "a_doc"), ("missing", k_del, None), ("extra", STRAY, None)}
 if found != want:
     fail("reconcile found %s, the injected drift is %s" % (sorted(found, key=str), sorted(want, key=str)))
 summ = [d for d in lines if d["kind"] == "summary"]
-if len(summ) != 1 or (summ[0]["missing"], summ[0]["extra"], summ[0]["differs"]) != (1, 1, 2):
+if len(summ) != 1 or (summ[0]["missing"], summ[0]["extra"], summ[0]["differs"]) != (1, 1, 3):
     fail("summary line wrong: %s" % summ)
 by = {(d["kind"], int(d["key"]["k"]), d.get("field")): d for d in lines if d["kind"] != "summary"}
 d = by[("differs", k_upd, "name")]
@@ -350,8 +366,8 @@ if d["recomputed"]["value"] != str(ROWS["a"][k_num][1]) or \
         d["stored"]["value"] != str(ROWS["a"][k_num][1] + 1000000):
     fail("a_n of %d: %s, want stored %d, recomputed %d" % (k_num, d, ROWS["a"][k_num][1] + 1000000, ROWS["a"][k_num][1]))
 rc, out = reconcile()
-if rc != 1 or "1 missing, 1 extra, 2 fields differ" not in out:
-    fail("reconcile (text) with drift: exit %d, want 1 and '1 missing, 1 extra, 2 fields differ':\n%s" % (rc, out))
+if rc != 1 or "1 missing, 1 extra, 3 fields differ" not in out:
+    fail("reconcile (text) with drift: exit %d, want 1 and '1 missing, 1 extra, 3 fields differ':\n%s" % (rc, out))
 if ("differs k=%d name: stored \"drift!\"" % k_upd) not in out:
     fail("text output does not show the name drift of %d:\n%s" % (k_upd, out))
 
