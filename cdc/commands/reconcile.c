@@ -852,12 +852,15 @@ static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *cols,
         cdc_buf_printf(
             b,
             "UPDATE %s t SET %s = d.nval::%s, _provenance = CASE "
-            "WHEN d.keep THEN t._provenance "
+            "WHEN d.keep AND d.nval IS NULL THEN t._provenance "
+            /* a value under a row delete's rank is no deletion */
+            "WHEN d.keep THEN jsonb_set(t._provenance, ARRAY[%s], "
+            "(t._provenance->%s) - 'd') "
             "WHEN d.nprov IS NULL THEN t._provenance - %s "
             "ELSE jsonb_set(t._provenance, ARRAY[%s], d.nprov - 'row') END "
             "FROM pg_temp.rc_diff d WHERE d.kind = 'differs' AND d.field = %s "
             "AND ",
-            qt, fi.p, tp, fl.p, fl.p, fl.p);
+            qt, fi.p, tp, fl.p, fl.p, fl.p, fl.p, fl.p);
         free(tp);
         key_eq(rc, x, b, "t", "d");
         r = pg_run(x, b->p, err);
