@@ -78,12 +78,12 @@ static const char help_options[] =
 "      --reference          config: every key, its type, default, bounds\n"
 "      --start-position P   decode: FILE:POS or POS to start from\n"
 "      --events             decode: list events (offset type size)\n"
-"      --target T           reconcile: the target (wide table) to check\n"
-"      --repair             reconcile: apply the recomputed values\n"
 "      --json-columns LIST  decode: db.table.column globs of MariaDB JSON\n"
 "                           columns to embed as JSON (decode.json_columns)\n"
 "      --max-txns N         stop after N transactions      (run.max_txns)\n"
 "      --idle-exit MS       stop after MS ms without changes (run.idle_exit_ms)\n"
+"      --target T           reconcile: the target (wide table) to check\n"
+"      --repair             reconcile: apply the recomputed values\n"
 "      --log-format F       text (default) | json          (log.format)\n"
 "  -v, --verbose            debug logging\n"
 "  -q, --quiet              errors only\n"
@@ -165,11 +165,11 @@ static const cli_opt_t cli_opts[] = {
     {"reference", 0, 0, OPT_OWN, 0, NULL},
     {"start-position", 0, 1, OPT_OWN, 0, NULL},
     {"events", 0, 0, OPT_OWN, 0, NULL},
-    {"target", 0, 1, OPT_OWN, 0, NULL},
-    {"repair", 0, 0, OPT_OWN, 0, NULL},
     {"json-columns", 0, 1, OPT_OWN, 0, "decode.json_columns"},
     {"max-txns", 0, 1, OPT_OWN, 0, "run.max_txns"},
     {"idle-exit", 0, 1, OPT_OWN, 0, "run.idle_exit_ms"},
+    {"target", 0, 1, OPT_OWN, 0, NULL},
+    {"repair", 0, 0, OPT_OWN, 0, NULL},
     {"log-format", 0, 1, OPT_ANY, 0, NULL},
     {"verbose", 'v', 0, OPT_ANY, 0, NULL},
     {"quiet", 'q', 0, OPT_ANY, 0, NULL},
