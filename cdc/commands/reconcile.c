@@ -66,13 +66,14 @@ typedef struct rc_cell {
     size_t len;
     char rank[CDC_MAP_RANK_LEN + 1];
     int64_t t;
-    char *row; /* the source row: "db.table[pk,...]" */
+    const char *row; /* the source row: "db.table[pk,...]" (rc_t.strs) */
 } rc_cell_t;
 
 typedef struct rc_row {
     char *keytext; /* key texts joined by \x1f (index key) */
     char **key;
-    rc_cell_t *cand; /* map->nsources * target->nfields */
+    rc_cell_t **blk; /* per source: target->nfields cells, NULL until the
+                        source offers a value */
 } rc_row_t;
 
 typedef struct rc {
@@ -82,6 +83,9 @@ typedef struct rc {
     size_t n, cap;
     cdc_strix_t ix;
     cdc_wide_ops_t lookups; /* applied after every row is known */
+    cdc_strix_t pool;       /* source row texts, each kept once */
+    char **strs;
+    size_t nstrs, capstrs;
     uint64_t read;          /* source rows read */
 } rc_t;
 
@@ -115,8 +119,7 @@ static rc_row_t *rc_find(rc_t *rc, const char *const *key, int create)
     r->key = cdc_xcalloc(rc->t->nkey, sizeof(char *));
     for (uint32_t k = 0; k < rc->t->nkey; k++)
         r->key[k] = cdc_xstrdup(key[k]);
-    r->cand = cdc_xcalloc((size_t)rc->map->nsources * rc->t->nfields,
-                          sizeof(rc_cell_t));
+    r->blk = cdc_xcalloc(rc->map->nsources, sizeof(*r->blk));
     if (rc->n == rc->cap) {
         rc->cap = rc->cap ? rc->cap * 2 : 256;
         rc->rows = cdc_xrealloc(rc->rows, rc->cap * sizeof(*rc->rows));
@@ -127,6 +130,26 @@ static rc_row_t *rc_find(rc_t *rc, const char *const *key, int create)
     return r;
 }
 
+/* Cell of field f from source s, NULL when s offered nothing to r. */
+static rc_cell_t *cell(const rc_t *rc, const rc_row_t *r, int s, uint32_t f)
+{
+    return r->blk[s] ? &r->blk[s][f] : NULL;
+}
+
+static const char *intern(rc_t *rc, const char *text)
+{
+    int i = cdc_strix_get(&rc->pool, text);
+    if (i >= 0)
+        return rc->strs[i];
+    if (rc->nstrs == rc->capstrs) {
+        rc->capstrs = rc->capstrs ? rc->capstrs * 2 : 1024;
+        rc->strs = cdc_xrealloc(rc->strs, rc->capstrs * sizeof(char *));
+    }
+    rc->strs[rc->nstrs] = cdc_xstrdup(text);
+    cdc_strix_put(&rc->pool, rc->strs[rc->nstrs], (int)rc->nstrs);
+    return rc->strs[rc->nstrs++];
+}
+
 static void rc_offer(rc_t *rc, rc_row_t *r, const cdc_wide_op_t *op,
                      const cdc_wide_val_t *v, const char *rowtext)
 {
@@ -135,18 +158,19 @@ static void rc_offer(rc_t *rc, rc_row_t *r, const cdc_wide_op_t *op,
 
     if (s < 0)
         return;
-    c = &r->cand[(size_t)s * rc->t->nfields + v->field];
+    if (!r->blk[s])
+        r->blk[s] = cdc_xcalloc(rc->t->nfields, sizeof(rc_cell_t));
+    c = &r->blk[s][v->field];
     if (c->set && strcmp(v->rank, c->rank) <= 0)
         return;
     free(c->val);
-    free(c->row);
     c->set = 1;
     c->isnull = v->isnull;
     c->val = v->isnull ? NULL : cdc_xstrndup(v->s, v->len);
     c->len = v->len;
     memcpy(c->rank, v->rank, sizeof(c->rank));
     c->t = op->commit_us;
-    c->row = cdc_xstrdup(rowtext ? rowtext : "");
+    c->row = intern(rc, rowtext ? rowtext : "");
 }
 
 /* The winning source of field f of r (-1: none). */
@@ -154,11 +178,9 @@ static int rc_winner(const rc_t *rc, const rc_row_t *r, uint32_t f)
 {
     int w = -1;
     for (uint32_t s = 0; s < rc->map->nsources; s++) {
-        const rc_cell_t *c = &r->cand[(size_t)s * rc->t->nfields + f];
-        if (c->set &&
-            (w < 0 ||
-             strcmp(c->rank,
-                    r->cand[(size_t)w * rc->t->nfields + f].rank) > 0))
+        const rc_cell_t *c = cell(rc, r, (int)s, f);
+        if (c && c->set &&
+            (w < 0 || strcmp(c->rank, cell(rc, r, w, f)->rank) > 0))
             w = (int)s;
     }
     return w;
@@ -241,7 +263,7 @@ static void rc_apply(rc_t *rc, const cdc_wide_op_t *op, const char *rowtext)
             } else {
                 int w = rc_winner(rc, r, f);
                 const rc_cell_t *c =
-                    w < 0 ? NULL : &r->cand[(size_t)w * rc->t->nfields + f];
+                    w < 0 ? NULL : cell(rc, r, w, f);
                 cur = c && !c->isnull ? c->val : NULL;
             }
             ok = cur && !strcmp(cur, op->key[j]);
@@ -466,7 +488,7 @@ static void shadow_line(rc_t *rc, cdc_buf_t *b, rc_row_t *r, int src)
         w = rc_winner(rc, r, f);
         if (s < 0)
             s = w;
-        c = s < 0 ? NULL : &r->cand[(size_t)s * t->nfields + f];
+        c = s < 0 ? NULL : cell(rc, r, s, f);
         if (!c || !c->set || c->isnull)
             cdc_buf_puts(b, "\\N");
         else
@@ -526,10 +548,7 @@ static int shadow_fill(rc_t *rc, pgx_t *x, const char *cols, cdc_err_t *err)
         cdc_buf_reset(&b);
         shadow_line(rc, &b, row, -1);
         for (uint32_t s = 0; s < rc->map->nsources; s++) {
-            int any = 0;
-            for (uint32_t f = 0; f < rc->t->nfields; f++)
-                any |= row->cand[(size_t)s * rc->t->nfields + f].set;
-            if (any)
+            if (row->blk[s])
                 shadow_line(rc, &b, row, (int)s);
         }
         if (PQputCopyData(x->c, b.p, (int)b.len) != 1)
@@ -893,20 +912,26 @@ static void rc_free(rc_t *rc)
 {
     for (size_t i = 0; i < rc->n; i++) {
         rc_row_t *r = rc->rows[i];
-        size_t nc = (size_t)rc->map->nsources * rc->t->nfields;
-        for (size_t c = 0; c < nc; c++) {
-            free(r->cand[c].val);
-            free(r->cand[c].row);
+        for (uint32_t s = 0; s < rc->map->nsources; s++) {
+            if (!r->blk[s])
+                continue;
+            for (uint32_t f = 0; f < rc->t->nfields; f++)
+                free(r->blk[s][f].val);
+            free(r->blk[s]);
         }
         for (uint32_t k = 0; k < rc->t->nkey; k++)
             free(r->key[k]);
         free(r->key);
-        free(r->cand);
+        free(r->blk);
         free(r->keytext);
         free(r);
     }
     free(rc->rows);
     cdc_strix_free(&rc->ix);
+    cdc_strix_free(&rc->pool);
+    for (size_t i = 0; i < rc->nstrs; i++)
+        free(rc->strs[i]);
+    free(rc->strs);
     cdc_wide_ops_free(&rc->lookups);
 }
 
