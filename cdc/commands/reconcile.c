@@ -131,7 +131,7 @@ static rc_row_t *rc_find(rc_t *rc, const char *const *key, int create)
 }
 
 /* Cell of field f from source s, NULL when s offered nothing to r. */
-static rc_cell_t *cell(const rc_t *rc, const rc_row_t *r, int s, uint32_t f)
+static rc_cell_t *cell(const rc_row_t *r, int s, uint32_t f)
 {
     return r->blk[s] ? &r->blk[s][f] : NULL;
 }
@@ -178,9 +178,9 @@ static int rc_winner(const rc_t *rc, const rc_row_t *r, uint32_t f)
 {
     int w = -1;
     for (uint32_t s = 0; s < rc->map->nsources; s++) {
-        const rc_cell_t *c = cell(rc, r, (int)s, f);
+        const rc_cell_t *c = cell(r, (int)s, f);
         if (c && c->set &&
-            (w < 0 || strcmp(c->rank, cell(rc, r, w, f)->rank) > 0))
+            (w < 0 || strcmp(c->rank, cell(r, w, f)->rank) > 0))
             w = (int)s;
     }
     return w;
@@ -263,7 +263,7 @@ static void rc_apply(rc_t *rc, const cdc_wide_op_t *op, const char *rowtext)
             } else {
                 int w = rc_winner(rc, r, f);
                 const rc_cell_t *c =
-                    w < 0 ? NULL : cell(rc, r, w, f);
+                    w < 0 ? NULL : cell(r, w, f);
                 cur = c && !c->isnull ? c->val : NULL;
             }
             ok = cur && !strcmp(cur, op->key[j]);
@@ -488,7 +488,7 @@ static void shadow_line(rc_t *rc, cdc_buf_t *b, rc_row_t *r, int src)
         w = rc_winner(rc, r, f);
         if (s < 0)
             s = w;
-        c = s < 0 ? NULL : cell(rc, r, s, f);
+        c = s < 0 ? NULL : cell(r, s, f);
         if (!c || !c->set || c->isnull)
             cdc_buf_puts(b, "\\N");
         else
