@@ -186,9 +186,15 @@ static int rc_winner(const rc_t *rc, const rc_row_t *r, uint32_t f)
     return w;
 }
 
-/* Candidate of source s ranks level with the winner w before the commit
- * time under the field's rule. */
-static int rc_admissible(const rc_t *rc, uint32_t f, int s, int w)
+/* Candidate c of source s ranks level with the winner cw (source w)
+ * before the commit time under the field's rule.  latest: every owner
+ * (commit time comes first).  priority, weighted: the same priority or
+ * weight.  A rule that ranks by a row value first (a business order
+ * column) puts it, 16 sortable hex digits, at the head of the rank; there
+ * the heads must match; for latest both heads are a snapshot row's zero
+ * commit time, so the test holds too. */
+static int rc_admissible(const rc_t *rc, uint32_t f, int s, int w,
+                         const rc_cell_t *c, const rc_cell_t *cw)
 {
     const cdc_map_source_t *a = &rc->map->sources[s], *b = &rc->map->sources[w];
     switch (rc->t->fields[f].rule) {
@@ -197,7 +203,7 @@ static int rc_admissible(const rc_t *rc, uint32_t f, int s, int w)
     case CDC_RULE_WEIGHTED:
         return a->weight == b->weight;
     default:
-        return 1;
+        return !strncmp(c->rank, cw->rank, 16);
     }
 }
 
@@ -504,7 +510,7 @@ static void shadow_line(rc_t *rc, cdc_buf_t *b, rc_row_t *r, int src)
         if (nh++)
             cdc_buf_putc(&has, ',');
         cdc_buf_puts(&has, t->fields[f].name);
-        if (rc_admissible(rc, f, s, w)) {
+        if (rc_admissible(rc, f, s, w, c, cell(r, w, f))) {
             if (na++)
                 cdc_buf_putc(&adm, ',');
             cdc_buf_puts(&adm, t->fields[f].name);
