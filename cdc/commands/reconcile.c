@@ -82,7 +82,11 @@ typedef struct rc {
     rc_row_t **rows;
     size_t n, cap;
     cdc_strix_t ix;
-    cdc_wide_ops_t lookups; /* applied after every row is known */
+    /* lookup operations, applied after every row is known: deep copies
+     * (an operation's texts may point into its transaction) */
+    cdc_wide_op_t *lk;
+    const char **lkrows;    /* the source row of each */
+    size_t nlk, caplk;
     cdc_strix_t pool;       /* source row texts, each kept once */
     char **strs;
     size_t nstrs, capstrs;
@@ -280,6 +284,38 @@ static void rc_apply(rc_t *rc, const cdc_wide_op_t *op, const char *rowtext)
     }
 }
 
+/* Keep a lookup operation for later: a deep copy. */
+static void lk_keep(rc_t *rc, const cdc_wide_op_t *op, const char *row)
+{
+    cdc_wide_op_t *o;
+    const char **key;
+    uint32_t *kf;
+
+    if (rc->nlk == rc->caplk) {
+        rc->caplk = rc->caplk ? rc->caplk * 2 : 64;
+        rc->lk = cdc_xrealloc(rc->lk, rc->caplk * sizeof(*rc->lk));
+        rc->lkrows = cdc_xrealloc(rc->lkrows, rc->caplk * sizeof(char *));
+    }
+    o = &rc->lk[rc->nlk];
+    rc->lkrows[rc->nlk++] = intern(rc, row);
+    *o = *op;
+    o->source = intern(rc, op->source);
+    key = cdc_xcalloc(op->nkey + 1, sizeof(char *));
+    kf = cdc_xcalloc(op->nkey + 1, sizeof(uint32_t));
+    for (uint32_t k = 0; k < op->nkey; k++) {
+        key[k] = cdc_xstrdup(op->key[k]);
+        kf[k] = op->keyfields[k];
+    }
+    o->key = key;
+    o->keyfields = kf;
+    o->vals = cdc_xcalloc(op->nvals + 1, sizeof(cdc_wide_val_t));
+    for (uint32_t v = 0; v < op->nvals; v++) {
+        o->vals[v] = op->vals[v];
+        if (!op->vals[v].isnull)
+            o->vals[v].s = cdc_xstrndup(op->vals[v].s, op->vals[v].len);
+    }
+}
+
 /* ---- reading the sources ------------------------------------------------- */
 
 static int rc_read_table(rc_t *rc, const cdc_snap_ops_t *d, cdc_snap_t *s,
@@ -310,7 +346,6 @@ static int rc_read_table(rc_t *rc, const cdc_snap_ops_t *d, cdc_snap_t *s,
         tx->connector = d->connector;
         for (uint32_t i = 0; i < tx->nchanges; i++) {
             cdc_change_t *ch = &tx->changes[i];
-            int lk = 0;
             cdc_wide_ops_reset(&ops);
             if (cdc_map_change(rc->map, app, tx, ch, i, &ops, err) < 0) {
                 cdc_txn_destroy(tx);
@@ -318,19 +353,12 @@ static int rc_read_table(rc_t *rc, const cdc_snap_ops_t *d, cdc_snap_t *s,
                 goto out;
             }
             row_text(&rt, ch);
+            /* lookups wait until every row is known */
             for (uint32_t k = 0; k < ops.n; k++) {
                 if (ops.ops[k].kind == CDC_WIDE_LOOKUP)
-                    lk = 1;
+                    lk_keep(rc, &ops.ops[k], rt.p);
                 else
                     rc_apply(rc, &ops.ops[k], rt.p);
-            }
-            /* lookups wait until every row is known: map the change
-             * again into the kept operations */
-            if (lk && cdc_map_change(rc->map, app, tx, ch, i, &rc->lookups,
-                                     err) < 0) {
-                cdc_txn_destroy(tx);
-                free(last);
-                goto out;
             }
             rc->read++;
         }
@@ -938,7 +966,18 @@ static void rc_free(rc_t *rc)
     for (size_t i = 0; i < rc->nstrs; i++)
         free(rc->strs[i]);
     free(rc->strs);
-    cdc_wide_ops_free(&rc->lookups);
+    for (size_t i = 0; i < rc->nlk; i++) {
+        cdc_wide_op_t *o = &rc->lk[i];
+        for (uint32_t k = 0; k < o->nkey; k++)
+            free((char *)o->key[k]);
+        for (uint32_t v = 0; v < o->nvals; v++)
+            free((char *)o->vals[v].s);
+        free((void *)o->key);
+        free((void *)o->keyfields);
+        free(o->vals);
+    }
+    free(rc->lk);
+    free(rc->lkrows);
 }
 
 /* The target database's side: one connection, one transaction. */
@@ -1079,7 +1118,6 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     memset(&g, 0, sizeof(g));
 
     memset(&rc, 0, sizeof(rc));
-    cdc_wide_ops_init(&rc.lookups);
     if (!target || !*target)
         return cdc_cmd_usage_error("reconcile: --target T is required (a "
                                    "target of the mapping files)");
@@ -1140,9 +1178,8 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     for (int i = 0; i < argc; i++)
         if (rc_read_source(&rc, others[i], argv[i], seen, err))
             goto fail;
-    for (uint32_t i = 0; i < rc.lookups.n; i++)
-        if (rc.lookups.ops[i].kind == CDC_WIDE_LOOKUP)
-            rc_apply(&rc, &rc.lookups.ops[i], "lookup");
+    for (size_t i = 0; i < rc.nlk; i++)
+        rc_apply(&rc, &rc.lk[i], rc.lkrows[i]);
     CDC_INFO(FAC, "%" PRIu64 " source rows make %zu rows of %s", rc.read,
              rc.n, rc.t->name);
     if (tgt_run(&rc, &g, repair, json, &sum, err))
@@ -1183,8 +1220,6 @@ out:
     free(seen);
     if (rc.t)
         rc_free(&rc);
-    else
-        cdc_wide_ops_free(&rc.lookups);
     cdc_map_destroy(m);
     return code;
 }
