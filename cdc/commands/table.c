@@ -85,6 +85,15 @@ const cdc_command_t cdc_commands[] = {
      cdc_cmd_backfill, CDC_CMD_PIPELINE,
      OPTS("table", "where", "chunk-size", "max-rows-per-sec", "parallel"),
      NULL, NULL},
+    {"reconcile", NULL,
+     "reconcile -c pipeline.yaml --target T [--repair] [--json] "
+     "[PIPELINE.yaml...]",
+     "  reconcile       recompute wide table T from the sources' current rows\n"
+     "                  (each source's pipeline: -c and the operands) and\n"
+     "                  print rows missing, extra and fields that differ with\n"
+     "                  both provenances; 1 = drift found; --repair fixes it\n",
+     cdc_cmd_reconcile, CDC_CMD_PIPELINE, OPTS("target", "repair", "json"),
+     NULL, NULL},
     {"status", NULL, "status [-c pipeline.yaml] [--url URL] [--json]",
      "  status          the status table: application, online/offline, last\n"
      "                  sync time, latency\n",
