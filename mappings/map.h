@@ -75,6 +75,7 @@ typedef struct cdc_map_source {
     int priority;   /* higher wins (priority rule, latest ties) */
     double weight;  /* confidence, weighted rule */
     char *timezone; /* of naive timestamps ("UTC", "+02:00", IANA) */
+    struct cdc_tz *tz; /* its rules (map_zone.c), loaded with the map */
     char *where;    /* "file:line:col" of its declaration */
 } cdc_map_source_t;
 
@@ -103,7 +104,8 @@ typedef struct cdc_map_target {
                              the sinks keep <table>_tombstones */
 } cdc_map_target_t;
 
-typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map.c */
+typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map_int.h */
+typedef struct cdc_tz cdc_tz_t;                 /* opaque, map_zone.c */
 typedef struct cdc_expr cdc_expr_t;             /* opaque, expr.c */
 
 typedef struct cdc_map_mapping {
