@@ -664,25 +664,13 @@ static int load_strlist(loader_t *L, const ynode_t *x, char ***out, int *n)
     return 0;
 }
 
-static int load_mapping(loader_t *L, const ynode_t *v)
+/* A mapping's source, table, target and name. */
+static int mapping_refs(loader_t *L, const ynode_t *v, cdc_map_mapping_t *mp)
 {
-    static const char *const keys[] = {"name", "source", "table", "target",
-                                       "key", "fields", "filter", "on_delete",
-                                       "columns", "lookup", "description"};
-    static const char *const dels[] = {"clear", "delete", "ignore"};
-    static const char *const ckeys[] = {"include", "exclude"};
-    cdc_map_mapping_t *mp;
-    const ynode_t *x, *key;
+    const ynode_t *x;
     const char *s;
     char buf[300];
 
-    if (check_keys(L, v, "a mapping", keys, 11))
-        return -1;
-    L->m->mappings = cdc_xrealloc(L->m->mappings,
-                                  (L->m->nmappings + 1) * sizeof(*mp));
-    mp = &L->m->mappings[L->m->nmappings++];
-    memset(mp, 0, sizeof(*mp));
-    mp->where = mark(L, v);
     x = cdc_ynode_get(v, "source");
     if (!x)
         return lerr(L, v, "mapping needs 'source' (a source id)");
@@ -736,34 +724,14 @@ static int load_mapping(loader_t *L, const ynode_t *v)
                  mp->table);
         mp->name = cdc_xstrdup(buf);
     }
-    if ((x = cdc_ynode_get(v, "lookup"))) {
-        if (x->kind != Y_SCALAR || (strcmp(x->val, "true") &&
-                                    strcmp(x->val, "false")))
-            return lerr(L, x, "lookup must be true or false");
-        mp->lookup = !strcmp(x->val, "true");
-    }
-    if ((x = cdc_ynode_get(v, "on_delete"))) {
-        int ok = 0;
-        if (scalar(L, x, "on_delete", &s))
-            return -1;
-        for (int j = 0; j < 3; j++)
-            if (!strcmp(s, dels[j])) {
-                mp->on_delete = (cdc_mdelete_t)j;
-                ok = 1;
-            }
-        if (!ok)
-            return unknown_name(L, x, "on_delete action", s, dels, 3);
-    }
-    if ((x = cdc_ynode_get(v, "filter"))) {
-        char *w;
-        if (scalar(L, x, "filter", &s))
-            return -1;
-        w = mark(L, x);
-        mp->filter = cdc_expr_parse(s, w, L->err);
-        free(w);
-        if (!mp->filter)
-            return -1;
-    }
+    return 0;
+}
+
+/* The key: target key fields (a lookup: the fields to match). */
+static int mapping_keys(loader_t *L, const ynode_t *v, cdc_map_mapping_t *mp)
+{
+    const ynode_t *key;
+
     key = cdc_ynode_get(v, "key");
     if (!key || key->kind != Y_MAP)
         return lerr(L, key ? key : v, "mapping needs 'key': the target key "
@@ -801,71 +769,136 @@ static int load_mapping(loader_t *L, const ynode_t *v)
             mp->keys[slot].field = (uint32_t)fi;
         }
     }
+    return 0;
+}
+
+/* 'fields' (x, a map): target field -> column or expression. */
+static int mapping_fields(loader_t *L, const ynode_t *x, cdc_map_mapping_t *mp)
+{
+    /* which target fields this mapping sets already */
+    char *set = cdc_xcalloc(mp->target->nfields + 1, 1);
+    int rc = 0;
+    mp->fields = cdc_xcalloc((size_t)x->n / 2 + 1, sizeof(*mp->fields));
+    for (int i = 0; i + 1 < x->n && !rc; i += 2) {
+        int fi = field_ref(L, mp->target, x->kids[i], 0, mp->source->id);
+        if (fi < 0)
+            rc = -1;
+        else if (set[fi])
+            rc = lerr(L, x->kids[i], "field '%s' mapped twice",
+                      x->kids[i]->val);
+        /* counted even when it fails, so the cleanup frees what the
+         * half-loaded assignment holds */
+        else if (load_assign(L, mp->target, fi, x->kids[i + 1],
+                             &mp->fields[mp->nfields++]))
+            rc = -1;
+        else
+            set[fi] = 1;
+    }
+    free(set);
+    return rc ? -1 : 0;
+}
+
+/* 'columns' (x): include/exclude lists of copied columns. */
+static int mapping_columns(loader_t *L, const ynode_t *x,
+                           cdc_map_mapping_t *mp)
+{
+    static const char *const ckeys[] = {"include", "exclude"};
+    const ynode_t *y;
+
+    if (mp->lookup)
+        return lerr(L, x, "'columns' is not allowed in a lookup mapping");
+    if (check_keys(L, x, "columns", ckeys, 2))
+        return -1;
+    if ((y = cdc_ynode_get(x, "include")) &&
+        load_strlist(L, y, &mp->include, &mp->ninclude))
+        return -1;
+    if ((y = cdc_ynode_get(x, "exclude")) &&
+        load_strlist(L, y, &mp->exclude, &mp->nexclude))
+        return -1;
+    if (!mp->ninclude) {
+        mp->include = cdc_xrealloc(mp->include, 2 * sizeof(char *));
+        mp->include[mp->ninclude++] = cdc_xstrdup("*");
+        mp->include[mp->ninclude] = NULL;
+    }
+    for (int i = 0; i < mp->ninclude; i++) {
+        int fi;
+        if (!strcmp(mp->include[i], "*"))
+            continue;
+        fi = cdc_map_find_field(mp->target, mp->include[i]);
+        if (fi < 0 || mp->target->fields[fi].is_key ||
+            !cdc_map_owns(&mp->target->fields[fi], mp->source->id)) {
+            const ynode_t *y2 = cdc_ynode_get(x, "include");
+            if (y2 && y2->kind == Y_SEQ && i < y2->n)
+                y2 = y2->kids[i];
+            if (fi < 0)
+                return field_ref(L, mp->target, y2, 0, mp->source->id);
+            return lerr(L, y2, "included column '%s' must be a non-key "
+                        "field owned by '%s'", mp->include[i],
+                        mp->source->id);
+        }
+    }
+    return 0;
+}
+
+static int load_mapping(loader_t *L, const ynode_t *v)
+{
+    static const char *const keys[] = {"name", "source", "table", "target",
+                                       "key", "fields", "filter", "on_delete",
+                                       "columns", "lookup", "description"};
+    static const char *const dels[] = {"clear", "delete", "ignore"};
+    cdc_map_mapping_t *mp;
+    const ynode_t *x;
+    const char *s;
+
+    if (check_keys(L, v, "a mapping", keys, 11))
+        return -1;
+    L->m->mappings = cdc_xrealloc(L->m->mappings,
+                                  (L->m->nmappings + 1) * sizeof(*mp));
+    mp = &L->m->mappings[L->m->nmappings++];
+    memset(mp, 0, sizeof(*mp));
+    mp->where = mark(L, v);
+    if (mapping_refs(L, v, mp))
+        return -1;
+    if ((x = cdc_ynode_get(v, "lookup"))) {
+        if (x->kind != Y_SCALAR || (strcmp(x->val, "true") &&
+                                    strcmp(x->val, "false")))
+            return lerr(L, x, "lookup must be true or false");
+        mp->lookup = !strcmp(x->val, "true");
+    }
+    if ((x = cdc_ynode_get(v, "on_delete"))) {
+        int ok = 0;
+        if (scalar(L, x, "on_delete", &s))
+            return -1;
+        for (int j = 0; j < 3; j++)
+            if (!strcmp(s, dels[j])) {
+                mp->on_delete = (cdc_mdelete_t)j;
+                ok = 1;
+            }
+        if (!ok)
+            return unknown_name(L, x, "on_delete action", s, dels, 3);
+    }
+    if ((x = cdc_ynode_get(v, "filter"))) {
+        char *w;
+        if (scalar(L, x, "filter", &s))
+            return -1;
+        w = mark(L, x);
+        mp->filter = cdc_expr_parse(s, w, L->err);
+        free(w);
+        if (!mp->filter)
+            return -1;
+    }
+    if (mapping_keys(L, v, mp))
+        return -1;
     x = cdc_ynode_get(v, "fields");
     if (x && x->kind != Y_MAP)
         return lerr(L, x, "'fields' must map target fields to columns or "
                     "expressions");
-    if (x) {
-        /* which target fields this mapping sets already */
-        char *set = cdc_xcalloc(mp->target->nfields + 1, 1);
-        int rc = 0;
-        mp->fields = cdc_xcalloc((size_t)x->n / 2 + 1, sizeof(*mp->fields));
-        for (int i = 0; i + 1 < x->n && !rc; i += 2) {
-            int fi = field_ref(L, mp->target, x->kids[i], 0, mp->source->id);
-            if (fi < 0)
-                rc = -1;
-            else if (set[fi])
-                rc = lerr(L, x->kids[i], "field '%s' mapped twice",
-                          x->kids[i]->val);
-            /* counted even when it fails, so the cleanup frees what the
-             * half-loaded assignment holds */
-            else if (load_assign(L, mp->target, fi, x->kids[i + 1],
-                                 &mp->fields[mp->nfields++]))
-                rc = -1;
-            else
-                set[fi] = 1;
-        }
-        free(set);
-        if (rc)
-            return -1;
-    }
+    if (x && mapping_fields(L, x, mp))
+        return -1;
     if (mp->lookup && !mp->nfields)
         return lerr(L, v, "a lookup mapping needs 'fields' to set");
-    if ((x = cdc_ynode_get(v, "columns"))) {
-        const ynode_t *y;
-        if (mp->lookup)
-            return lerr(L, x, "'columns' is not allowed in a lookup mapping");
-        if (check_keys(L, x, "columns", ckeys, 2))
-            return -1;
-        if ((y = cdc_ynode_get(x, "include")) &&
-            load_strlist(L, y, &mp->include, &mp->ninclude))
-            return -1;
-        if ((y = cdc_ynode_get(x, "exclude")) &&
-            load_strlist(L, y, &mp->exclude, &mp->nexclude))
-            return -1;
-        if (!mp->ninclude) {
-            mp->include = cdc_xrealloc(mp->include, 2 * sizeof(char *));
-            mp->include[mp->ninclude++] = cdc_xstrdup("*");
-            mp->include[mp->ninclude] = NULL;
-        }
-        for (int i = 0; i < mp->ninclude; i++) {
-            int fi;
-            if (!strcmp(mp->include[i], "*"))
-                continue;
-            fi = cdc_map_find_field(mp->target, mp->include[i]);
-            if (fi < 0 || mp->target->fields[fi].is_key ||
-                !cdc_map_owns(&mp->target->fields[fi], mp->source->id)) {
-                const ynode_t *y2 = cdc_ynode_get(x, "include");
-                if (y2 && y2->kind == Y_SEQ && i < y2->n)
-                    y2 = y2->kids[i];
-                if (fi < 0)
-                    return field_ref(L, mp->target, y2, 0, mp->source->id);
-                return lerr(L, y2, "included column '%s' must be a non-key "
-                            "field owned by '%s'", mp->include[i],
-                            mp->source->id);
-            }
-        }
-    }
+    if ((x = cdc_ynode_get(v, "columns")) && mapping_columns(L, x, mp))
+        return -1;
     return 0;
 }
 
