@@ -282,6 +282,25 @@ void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov);
  *  deletion, are not counted nor printed). */
 size_t cdc_wide_model_rows(const cdc_wide_model_t *wm);
 
+typedef struct cdc_wide_diff {
+    size_t rows;    /* visible rows on either side */
+    size_t added, removed, changed, same;
+    size_t fields;  /* fields that differ, over the changed rows */
+} cdc_wide_diff_t;
+
+/**
+ * @brief Compare the visible rows of two models (the same changes through
+ * two mapping sets): rows match by target name and key, fields by name,
+ * values by their canonical text.  Prints to fp, in row order:
+ *   "- ROW  (row gone)" / "+ ROW  (new row)" with every field, and
+ *   "~ ROW" with "    field: OLD -> NEW" per field that differs
+ *   ("(no field)" when one target lacks it); prov adds "[source
+ *   commit_us]" to each value.  Rows that are the same print nothing.
+ * @returns 1 if some row differs, else 0; st gets the counts.
+ */
+int cdc_wide_model_diff(const cdc_wide_model_t *old, const cdc_wide_model_t *new,
+                        FILE *fp, int prov, cdc_wide_diff_t *st);
+
 /* ---- expressions (expr.c) ------------------------------------------------ */
 
 /**
@@ -315,5 +334,15 @@ int cdc_map_cli_test(const cdc_conf_t *conf, int argc, char **argv,
  *  flags: 1 = print operations, 2 = print provenance. */
 int cdc_map_test_run(const char *mapfile, const char *envfile, FILE *out,
                      int flags, cdc_err_t *err);
+/** @brief The body of `mapping test --diff OLD NEW [ENVELOPES]`: the
+ *  same envelopes through both mapping sets, then what changed in the
+ *  targets' declarations and cdc_wide_model_diff() of the two results,
+ *  and a summary line "== N rows: A added, R removed, C changed (F
+ *  fields), U unchanged".  flags: 2 = provenance.  @returns 1 if a
+ *  declaration or a row differs, 0 if none, -1 with err (the set named
+ *  in the message). */
+int cdc_map_test_diff(const char *oldmap, const char *newmap,
+                      const char *envfile, FILE *out, int flags,
+                      cdc_wide_diff_t *st, cdc_err_t *err);
 
 #endif

@@ -220,13 +220,16 @@ size_t cdc_wide_model_rows(const cdc_wide_model_t *wm)
     return n;
 }
 
-static int row_cmp(const void *a, const void *b)
+/* Rows in target name, then key order (numeric keys numerically); rows
+ * of two mapping sets may differ in their number of key fields. */
+static int row_order(const mrow_t *x, const mrow_t *y)
 {
-    const mrow_t *x = *(mrow_t *const *)a, *y = *(mrow_t *const *)b;
     int c = strcmp(x->target->name, y->target->name);
+    uint32_t n = x->target->nkey < y->target->nkey ? x->target->nkey
+                                                   : y->target->nkey;
     if (c)
         return c;
-    for (uint32_t i = 0; i < x->target->nkey; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         xv_t p, q;
         /* numeric keys in numeric order */
         if (!cdc_xv_parse_dec(x->key[i], strlen(x->key[i]), &p) &&
@@ -240,41 +243,67 @@ static int row_cmp(const void *a, const void *b)
         if (c)
             return c;
     }
+    if (x->target->nkey != y->target->nkey)
+        return x->target->nkey < y->target->nkey ? -1 : 1;
     return 0;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    return row_order(*(mrow_t *const *)a, *(mrow_t *const *)b);
+}
+
+/* The visible rows, sorted; *n set. */
+static mrow_t **sorted_rows(const cdc_wide_model_t *wm, size_t *n)
+{
+    mrow_t **v = cdc_xcalloc(wm->n + 1, sizeof(*v));
+    *n = 0;
+    for (size_t i = 0; i < wm->n; i++)
+        if (row_visible(wm->rows[i]))
+            v[(*n)++] = wm->rows[i];
+    qsort(v, *n, sizeof(*v), row_cmp);
+    return v;
+}
+
+static void put_row_head(cdc_buf_t *b, const mrow_t *r)
+{
+    const cdc_map_target_t *t = r->target;
+    cdc_buf_printf(b, "%s", t->name);
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_printf(b, " %s=", t->fields[t->key[k]].name);
+        cdc_json_string(b, r->key[k], strlen(r->key[k]));
+    }
+}
+
+static void put_cell(cdc_buf_t *b, const mcell_t *c, int prov)
+{
+    if (!c || !c->set || c->isnull)
+        cdc_buf_puts(b, "null");
+    else
+        cdc_json_string(b, c->val, c->len);
+    if (prov && c && c->set)
+        cdc_buf_printf(b, " [%s %" PRId64 "%s]", c->src, c->t,
+                       c->deleted ? " deleted" : "");
 }
 
 void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov)
 {
-    mrow_t **v = cdc_xcalloc(wm->n + 1, sizeof(*v));
-    size_t n = 0;
+    size_t n;
+    mrow_t **v = sorted_rows(wm, &n);
     cdc_buf_t b = CDC_BUF_INIT;
 
-    for (size_t i = 0; i < wm->n; i++)
-        if (row_visible(wm->rows[i]))
-            v[n++] = wm->rows[i];
-    qsort(v, n, sizeof(*v), row_cmp);
     for (size_t i = 0; i < n; i++) {
         const mrow_t *r = v[i];
         const cdc_map_target_t *t = r->target;
         cdc_buf_reset(&b);
-        cdc_buf_printf(&b, "%s", t->name);
-        for (uint32_t k = 0; k < t->nkey; k++) {
-            cdc_buf_printf(&b, " %s=", t->fields[t->key[k]].name);
-            cdc_json_string(&b, r->key[k], strlen(r->key[k]));
-        }
+        put_row_head(&b, r);
         cdc_buf_putc(&b, '\n');
         for (uint32_t f = 0; f < t->nfields; f++) {
             const mcell_t *c = &r->cells[f];
             if (t->fields[f].is_key)
                 continue;
             cdc_buf_printf(&b, "  %s: ", t->fields[f].name);
-            if (!c->set || c->isnull)
-                cdc_buf_puts(&b, "null");
-            else
-                cdc_json_string(&b, c->val, c->len);
-            if (prov && c->set)
-                cdc_buf_printf(&b, "  [%s %" PRId64 "%s]", c->src, c->t,
-                               c->deleted ? " deleted" : "");
+            put_cell(&b, c, prov);
             cdc_buf_putc(&b, '\n');
         }
         fputs(b.p, fp);
@@ -283,3 +312,114 @@ void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov)
     free(v);
 }
 
+/* ---- comparing two models (`mapping test --diff`) ----------------------- */
+
+/* The cell of field name in row r, or NULL if its target has none. */
+static const mcell_t *cell_named(const mrow_t *r, const char *name)
+{
+    int fi = cdc_map_find_field(r->target, name);
+    return fi < 0 || r->target->fields[fi].is_key ? NULL : &r->cells[fi];
+}
+
+static int cell_same(const mcell_t *a, const mcell_t *b)
+{
+    int an = !a || !a->set || a->isnull, bn = !b || !b->set || b->isnull;
+    if (an || bn)
+        return an == bn;
+    return a->len == b->len && !memcmp(a->val, b->val, a->len);
+}
+
+/* A row of one side only: every non-key field. */
+static void put_lone_row(cdc_buf_t *b, const mrow_t *r, char mark, int prov)
+{
+    const cdc_map_target_t *t = r->target;
+    cdc_buf_printf(b, "%c ", mark);
+    put_row_head(b, r);
+    cdc_buf_puts(b, mark == '+' ? "  (new row)\n" : "  (row gone)\n");
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        if (t->fields[f].is_key)
+            continue;
+        cdc_buf_printf(b, "%c   %s: ", mark, t->fields[f].name);
+        put_cell(b, &r->cells[f], prov);
+        cdc_buf_putc(b, '\n');
+    }
+}
+
+/* A row of both sides: the fields (by name) whose values differ. */
+static size_t put_changed_row(cdc_buf_t *b, const mrow_t *o, const mrow_t *n,
+                              int prov)
+{
+    size_t nf = 0, at = b->len;
+    const cdc_map_target_t *to = o->target, *tn = n->target;
+
+    cdc_buf_puts(b, "~ ");
+    put_row_head(b, n);
+    cdc_buf_putc(b, '\n');
+    for (int side = 0; side < 2; side++) {
+        /* the old target's fields, then those only the new one has */
+        const cdc_map_target_t *t = side ? tn : to;
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            const char *name = t->fields[f].name;
+            const mcell_t *a, *c;
+            if (t->fields[f].is_key ||
+                (side && cdc_map_find_field(to, name) >= 0))
+                continue;
+            a = cell_named(o, name);
+            c = cell_named(n, name);
+            if (cell_same(a, c))
+                continue;
+            nf++;
+            cdc_buf_printf(b, "    %s: ", name);
+            if (a)
+                put_cell(b, a, prov);
+            else
+                cdc_buf_puts(b, "(no field)");
+            cdc_buf_puts(b, " -> ");
+            if (c)
+                put_cell(b, c, prov);
+            else
+                cdc_buf_puts(b, "(no field)");
+            cdc_buf_putc(b, '\n');
+        }
+    }
+    if (!nf) { /* same values: print nothing */
+        b->len = at;
+        b->p[at] = '\0';
+    }
+    return nf;
+}
+
+int cdc_wide_model_diff(const cdc_wide_model_t *old, const cdc_wide_model_t *new,
+                        FILE *fp, int prov, cdc_wide_diff_t *st)
+{
+    size_t no, nn, i = 0, j = 0;
+    mrow_t **a = sorted_rows(old, &no), **c = sorted_rows(new, &nn);
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    memset(st, 0, sizeof(*st));
+    while (i < no || j < nn) {
+        int k = i >= no ? 1 : j >= nn ? -1 : row_order(a[i], c[j]);
+        cdc_buf_reset(&b);
+        st->rows++;
+        if (k < 0) {
+            put_lone_row(&b, a[i++], '-', prov);
+            st->removed++;
+        } else if (k > 0) {
+            put_lone_row(&b, c[j++], '+', prov);
+            st->added++;
+        } else {
+            size_t nf = put_changed_row(&b, a[i++], c[j++], prov);
+            st->fields += nf;
+            if (nf)
+                st->changed++;
+            else
+                st->same++;
+        }
+        if (b.len)
+            fputs(b.p, fp);
+    }
+    cdc_buf_free(&b);
+    free(a);
+    free(c);
+    return st->added || st->removed || st->changed;
+}
