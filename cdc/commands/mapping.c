@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * map_cli.c - `autoglm-cdc mapping test` and `autoglm-cdc validate`.
+ * mapping.c - `autoglm-cdc mapping test` and `autoglm-cdc validate`.
  *
  * mapping test: read autoglm envelopes (JSON lines), turn each back into
  * a one-change transaction, map it and apply the operations to the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * dead_letter_cli.c - `autoglm-cdc dead-letter list|retry -c pipeline.yaml`.
+ * dead_letter.c - `autoglm-cdc dead-letter list|retry -c pipeline.yaml`.
  *
  * The sink of the configuration keeps the dead letters (sinks/
  * dead_letter.h); this command opens it as `run` would and asks it, through

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * decode.c - `autoglm-cdc decode [OPTIONS] FILE...`: binlog files to
+ * envelopes on a sink (stdout by default), like mariadb-binlog but JSON;
+ * --events lists the events instead.
+ */
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "cdc/commands/commands.h"
+#include "cdc/envelope.h"
+#include "cdc/log.h"
+#include "cdc/pipeline.h"
+#include "connectors/mysql/binlog.h"
+
+/* ---- decode ------------------------------------------------------------ */
+
+typedef struct decode_ctx {
+    const cdc_sink_ops_t *kops;
+    cdc_sink_t *snk;
+    cdc_filter_t *filter;
+    cdc_txn_t **held;
+    size_t nheld, capheld;
+    size_t held_bytes; /* arena bytes of the held txns */
+    uint64_t rows;
+    char **json_pats;  /* --json-columns: db.table.column globs */
+    int njson;
+    yajl_handle yh;    /* validates candidate JSON texts */
+} decode_ctx_t;
+
+/*
+ * --json-columns: a MariaDB JSON column is a LONGTEXT with a json_valid()
+ * check, which the binlog does not record.  For the columns named here a
+ * text value that parses as JSON is embedded as JSON; anything else stays
+ * a string (never altered).
+ */
+static int is_json_text(decode_ctx_t *d, const char *s, size_t n)
+{
+    yajl_status st;
+
+    if (!d->yh) {
+        d->yh = yajl_alloc(NULL, NULL, NULL);
+        yajl_config(d->yh, yajl_allow_multiple_values, 0);
+    }
+    st = yajl_parse(d->yh, (const unsigned char *)s, n);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(d->yh);
+    yajl_free(d->yh);
+    d->yh = NULL;
+    return st == yajl_status_ok && n > 0;
+}
+
+static void mark_json(decode_ctx_t *d, cdc_txn_t *tx)
+{
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        cdc_change_t *ch = &tx->changes[i];
+        cdc_table_t *t = ch->tbl;
+        for (uint32_t c = 0; c < t->ncols; c++) {
+            char name[768];
+            int hit = 0;
+            snprintf(name, sizeof(name), "%s.%s.%s", t->db, t->name,
+                     t->cols[c].name ? t->cols[c].name : "");
+            for (int k = 0; k < d->njson && !hit; k++)
+                hit = !fnmatch(d->json_pats[k], name, 0);
+            if (!hit)
+                continue;
+            cdc_value_t *imgs[2] = {ch->before, ch->after};
+            for (int k = 0; k < 2; k++) {
+                cdc_value_t *v = imgs[k] ? &imgs[k][c] : NULL;
+                if (v && v->kind == CDC_V_STRING && is_json_text(d, v->s, v->len))
+                    v->kind = CDC_V_JSON;
+            }
+        }
+    }
+}
+
+/* Free the delivered prefix of the held txns; -1 if one failed. */
+static int release_delivered(decode_ctx_t *d, cdc_err_t *err)
+{
+    size_t done = 0;
+
+    while (done < d->nheld && d->held[done]->pending == 0 &&
+           !d->held[done]->failed) {
+        d->held_bytes -= d->held[done]->arena.total;
+        cdc_txn_destroy(d->held[done++]);
+    }
+    if (done < d->nheld && d->held[done]->failed)
+        return cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                           "the %s sink failed to deliver a transaction",
+                           d->kops->name);
+    if (done) {
+        memmove(d->held, d->held + done, (d->nheld - done) * sizeof(*d->held));
+        d->nheld -= done;
+    }
+    return 0;
+}
+
+static void print_event(void *opaque, const cdc_binlog_evinfo_t *ev)
+{
+    (void)opaque;
+    printf("%*s%6" PRIu64 " %-28s %6" PRIu32 "\n", ev->depth * 4, "",
+           ev->offset, ev->name ? ev->name : "UNKNOWN", ev->size);
+}
+
+static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
+{
+    decode_ctx_t *d = opaque;
+
+    cdc_filter_txn(d->filter, tx);
+    if (d->njson)
+        mark_json(d, tx);
+    d->rows += tx->nchanges;
+    if (d->kops->write(d->snk, tx, err)) {
+        cdc_txn_destroy(tx);
+        return -1;
+    }
+    /* keep txns until the sink reports them delivered, then free them:
+     * memory stays bounded by what the sink buffers */
+    if (d->nheld == d->capheld) {
+        d->capheld = d->capheld ? d->capheld * 2 : 256;
+        d->held = cdc_xrealloc(d->held, d->capheld * sizeof(*d->held));
+    }
+    d->held[d->nheld++] = tx;
+    d->held_bytes += tx->arena.total;
+    if (d->kops->poll(d->snk, 0, err) || release_delivered(d, err))
+        return -1;
+    /* asynchronous sinks (Kafka): wait for acknowledgements once 8 MiB of
+     * transactions are held, instead of growing */
+    while (d->nheld && (d->held_bytes > (8u << 20) || d->nheld >= 4096)) {
+        if (d->kops->poll(d->snk, 50, err) || release_delivered(d, err))
+            return -1;
+        if (d->nheld && d->held_bytes > (8u << 20) &&
+            d->kops->flush(d->snk, 60000, err))
+            return -1;
+        if (release_delivered(d, err))
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * decode runs as two threads: this one reads and decodes the binlog, a
+ * writer thread turns the txns into envelopes and hands them to the sink.
+ * The hand-off queue is bounded in rows, so memory stays flat.
+ */
+#define HANDOFF_MAX_ROWS 8192
+
+typedef struct handoff {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    cdc_txn_t **q;
+    size_t cap, head, n, rows;
+    int done, failed;
+    cdc_err_t err;
+    decode_ctx_t *d;
+} handoff_t;
+
+static int handoff_push(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
+{
+    handoff_t *h = opaque;
+
+    pthread_mutex_lock(&h->mu);
+    while (!h->failed && h->n &&
+           (h->rows + tx->nchanges > HANDOFF_MAX_ROWS || h->n == h->cap))
+        pthread_cond_wait(&h->cv, &h->mu);
+    if (h->failed) {
+        *err = h->err;
+        pthread_mutex_unlock(&h->mu);
+        cdc_txn_destroy(tx);
+        return -1;
+    }
+    if (h->n == h->cap) {
+        size_t ncap = h->cap ? h->cap * 2 : 256;
+        cdc_txn_t **nq = cdc_xmalloc(ncap * sizeof(*nq));
+        for (size_t i = 0; i < h->n; i++)
+            nq[i] = h->q[(h->head + i) % h->cap];
+        free(h->q);
+        h->q = nq;
+        h->cap = ncap;
+        h->head = 0;
+    }
+    h->q[(h->head + h->n) % h->cap] = tx;
+    h->n++;
+    h->rows += tx->nchanges;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+static void *handoff_writer(void *arg)
+{
+    handoff_t *h = arg;
+
+    for (;;) {
+        cdc_txn_t *tx;
+        cdc_err_t e = {0};
+
+        pthread_mutex_lock(&h->mu);
+        while (!h->n && !h->done)
+            pthread_cond_wait(&h->cv, &h->mu);
+        if (!h->n) {
+            pthread_mutex_unlock(&h->mu);
+            break;
+        }
+        tx = h->q[h->head];
+        h->head = (h->head + 1) % h->cap;
+        h->n--;
+        h->rows -= tx->nchanges;
+        pthread_cond_broadcast(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+        if (h->failed) {
+            cdc_txn_destroy(tx);
+            continue;
+        }
+        if (decode_txn(h->d, tx, &e)) {
+            pthread_mutex_lock(&h->mu);
+            h->failed = 1;
+            h->err = e;
+            pthread_cond_broadcast(&h->cv);
+            pthread_mutex_unlock(&h->mu);
+        }
+    }
+    return NULL;
+}
+
+int cdc_cmd_decode(const cdc_cmd_ctx_t *cx, int argc, char **argv,
+                   cdc_err_t *err)
+{
+    const char *start_position = cdc_conf_get(cx->opts, "start-position",
+                                              NULL);
+    int events = cdc_conf_get(cx->opts, "events", NULL) != NULL;
+    handoff_t h = {.mu = PTHREAD_MUTEX_INITIALIZER,
+                   .cv = PTHREAD_COND_INITIALIZER};
+    pthread_t writer;
+    int threaded = 0;
+    decode_ctx_t d = {0};
+    cdc_binlog_opts_t bo = {.verify_checksum = 1};
+    uint64_t start = 0;
+    const char *start_file = NULL;
+    int rc = CDC_EXIT_OK;
+    char startbuf[256];
+
+    if (argc < 1)
+        return cdc_cmd_usage_error("decode needs at least one binlog %s",
+                                   "FILE");
+    if (start_position) {
+        const char *colon = strrchr(start_position, ':');
+        if (colon) {
+            snprintf(startbuf, sizeof(startbuf), "%.*s",
+                     (int)(colon - start_position), start_position);
+            start_file = startbuf;
+            start = strtoull(colon + 1, NULL, 10);
+        } else
+            start = strtoull(start_position, NULL, 10);
+    }
+    if (events) {
+        bo.on_event = print_event;
+    } else {
+        d.kops = cdc_cmd_sink(cx->conf, "stdout", err);
+        if (!d.kops)
+            return err->code;
+        d.snk = d.kops->create(cx->conf, err);
+        if (!d.snk)
+            return err->code;
+        d.filter = cdc_filter_new(cx->conf);
+        {
+            const char *jc = cdc_conf_get(cx->conf, "decode.json_columns", "");
+            char *dup = cdc_xstrdup(jc), *tok, *save = NULL;
+            for (tok = strtok_r(dup, ", ", &save); tok;
+                 tok = strtok_r(NULL, ", ", &save)) {
+                d.json_pats = cdc_xrealloc(d.json_pats, (size_t)(d.njson + 1) *
+                                                            sizeof(char *));
+                d.json_pats[d.njson++] = cdc_xstrdup(tok);
+            }
+            free(dup);
+        }
+        h.d = &d;
+        threaded = pthread_create(&writer, NULL, handoff_writer, &h) == 0;
+    }
+    for (int i = 0; i < argc && rc == CDC_EXIT_OK; i++) {
+        cdc_binlog_t *bl = cdc_binlog_new(&bo);
+        const char *base = strrchr(argv[i], '/');
+        uint64_t from = 0;
+
+        base = base ? base + 1 : argv[i];
+        if (start_file && !strcmp(start_file, base))
+            from = start;
+        else if (start_file && strcmp(start_file, base) < 0 && i == 0)
+            from = 0;
+        else if (!start_file && i == 0)
+            from = start;
+        if (start_file && strcmp(base, start_file) < 0) {
+            cdc_binlog_destroy(bl);
+            continue; /* before the start file */
+        }
+        cdc_binlog_set_file(bl, base);
+        if (events)
+            printf("== %s\n", base);
+        if (cdc_binlog_read_file(bl, argv[i], from,
+                                 events ? NULL
+                                 : threaded ? handoff_push : decode_txn,
+                                 threaded ? (void *)&h : (void *)&d, err))
+            rc = err->code ? err->code : CDC_EXIT_DATA;
+        cdc_binlog_destroy(bl);
+    }
+    if (threaded) {
+        pthread_mutex_lock(&h.mu);
+        h.done = 1;
+        pthread_cond_broadcast(&h.cv);
+        pthread_mutex_unlock(&h.mu);
+        pthread_join(writer, NULL);
+        if (h.failed && rc == CDC_EXIT_OK) {
+            *err = h.err;
+            rc = err->code ? err->code : CDC_EXIT_FAIL;
+        }
+        free(h.q);
+    }
+    if (d.snk) {
+        cdc_err_t e2 = {0};
+        if (d.kops->flush(d.snk, 60000, rc ? &e2 : err) && !rc)
+            rc = err->code ? err->code : CDC_EXIT_FAIL;
+        for (size_t i = 0; i < d.nheld; i++)
+            cdc_txn_destroy(d.held[i]);
+        free(d.held);
+        d.kops->destroy(d.snk);
+        CDC_DEBUG("decode", "%" PRIu64 " row changes", d.rows);
+    }
+    cdc_filter_destroy(d.filter);
+    for (int i = 0; i < d.njson; i++)
+        free(d.json_pats[i]);
+    free(d.json_pats);
+    return rc;
+}
