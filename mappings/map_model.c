@@ -282,7 +282,7 @@ static void put_cell(cdc_buf_t *b, const mcell_t *c, int prov)
     else
         cdc_json_string(b, c->val, c->len);
     if (prov && c && c->set)
-        cdc_buf_printf(b, " [%s %" PRId64 "%s]", c->src, c->t,
+        cdc_buf_printf(b, "  [%s %" PRId64 "%s]", c->src, c->t,
                        c->deleted ? " deleted" : "");
 }
 

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "cdc/commands/commands.h"
 #include "cdc/envelope.h"
 #include "cdc/jsontree.h"
 #include "cdc/log.h"
@@ -406,6 +407,42 @@ int cdc_map_cli_test(const cdc_conf_t *conf, int argc, char **argv,
                          err))
         return err->code ? err->code : CDC_EXIT_FAIL;
     return CDC_EXIT_OK;
+}
+
+/* `mapping test --diff OLD.yaml NEW.yaml [ENVELOPES]`: 0 nothing differs,
+ * 1 something does (as diff(1)); errors keep their codes (2, 65, 78). */
+static int cli_test_diff(int argc, char **argv, cdc_err_t *err)
+{
+    cdc_wide_diff_t st;
+    int rc;
+
+    if (argc < 2 || argc > 3) {
+        if (argc < 2)
+            cdc_err_set(err, CDC_EXIT_USAGE, 0, "mapping test --diff needs "
+                        "the OLD and the NEW mapping");
+        else
+            cdc_err_set(err, CDC_EXIT_USAGE, 0, "mapping test --diff: "
+                        "unexpected argument '%s'", argv[3]);
+        cdc_err_hint(err, "autoglm-cdc mapping test --diff old.yaml new.yaml "
+                     "changes.jsonl");
+        return CDC_EXIT_USAGE;
+    }
+    rc = cdc_map_test_diff(argv[0], argv[1], argc > 2 ? argv[2] : NULL,
+                           stdout, 0, &st, err);
+    /* 1 means "differs": an error never exits 1 (every error here has
+     * its own code; one without is bad input) */
+    if (rc < 0)
+        return err->code && err->code != CDC_EXIT_FAIL ? err->code
+                                                        : CDC_EXIT_DATA;
+    return rc ? CDC_EXIT_FAIL : CDC_EXIT_OK;
+}
+
+int cdc_cmd_mapping_test(const cdc_cmd_ctx_t *cx, int argc, char **argv,
+                         cdc_err_t *err)
+{
+    if (cdc_conf_get(cx->opts, "diff", NULL))
+        return cli_test_diff(argc, argv, err);
+    return cdc_map_cli_test(cx->conf, argc, argv, err);
 }
 
 /* ---- validate ------------------------------------------------------------ */
