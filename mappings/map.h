@@ -13,6 +13,9 @@
  *     priority  source priority, commit time, source id hash, position
  *     weighted  source weight, commit time, source priority, source id
  *               hash, position
+ *     ordered   order value (the mapping's order_by: a business column
+ *               such as created_at or a version), commit time, source
+ *               priority, source id hash, position
  *   A snapshot row (op 'r') has no known change time: its commit-time
  *   part is the lowest (all zeros) and its position part a hash of the
  *   value, so it loses to every streamed change of every source and
@@ -55,6 +58,7 @@ typedef enum cdc_mrule {
     CDC_RULE_LATEST = 0,
     CDC_RULE_PRIORITY,
     CDC_RULE_WEIGHTED,
+    CDC_RULE_ORDERED,  /* the largest order_by value wins, then latest */
 } cdc_mrule_t;
 
 typedef enum cdc_mdelete {
@@ -123,6 +127,7 @@ typedef struct cdc_map_mapping {
     char **include, **exclude;/* column copy lists ("*" = all) */
     int ninclude, nexclude;
     int lookup;               /* dimension mapping: set-based update */
+    cdc_expr_t *order_by;     /* order value of a row (rule: ordered) */
     char *where;
 } cdc_map_mapping_t;
 
@@ -206,6 +211,8 @@ typedef struct cdc_wide_op {
     const char *source;  /* source id */
     int64_t commit_us;
     char pos[CDC_MAP_POS_LEN + 1];
+    char ord[17];        /* the row's order value, 16 sortable hex digits
+                            (rule ordered; all zeros: none or NULL) */
     int snapshot;        /* from a snapshot row (op 'r': backfill, first
                             load): ranked below every streamed change
                             (docs/MAPPINGS.md, snapshot rows) */

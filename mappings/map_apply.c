@@ -170,9 +170,100 @@ static int included(const cdc_map_mapping_t *mp, const char *col)
     return inc;
 }
 
+/*
+ * The order value of a row (rule ordered): the mapping's order_by over
+ * the image, as 16 sortable hex digits of a signed 64-bit number: an
+ * integer as itself, a date-time as microseconds since the epoch (naive
+ * ones in the source's zone).  NULL (or a zero date) is all zeros, below
+ * every value.  0 ok, 1 the image lacks a column it reads, -1 a value
+ * that is neither (CDC_EXIT_DATA).
+ */
+static int order_value(const cdc_map_mapping_t *mp, xctx_t *c, char out[17])
+{
+    xv_t v;
+    int64_t n = 0;
+    int ok = 0;
+
+    memset(out, '0', 16);
+    out[16] = '\0';
+    if (!mp->order_by)
+        return 0;
+    c->where = mp->where;
+    c->mapping = mp->name;
+    if (cdc_expr_eval(mp->order_by, c, &v))
+        return -1;
+    if (v.t == XV_MISSING)
+        return 1;
+    if (v.t == XV_NULL)
+        return 0;
+    if (v.t == XV_DEC) {
+        __int128 one = 1;
+        for (int i = 0; i < v.scale; i++)
+            one *= 10;
+        if (v.m % one == 0 && v.m / one <= INT64_MAX &&
+            v.m / one >= INT64_MIN) {
+            n = (int64_t)(v.m / one);
+            ok = 1;
+        }
+    } else if (v.t == XV_DBL) {
+        if (isfinite(v.d) && floor(v.d) == v.d && fabs(v.d) < 9.2e18) {
+            n = (int64_t)v.d;
+            ok = 1;
+        }
+    } else if (v.t == XV_STR) {
+        int64_t sec;
+        int us;
+        xv_t d;
+        int rc = cdc_map_parse_ts(v.s, v.len, mp->source->tz, &sec, &us);
+        if (rc == 1)
+            return 0; /* a zero date: NULL */
+        if (!rc && sec < INT64_MAX / 1000000 - 1 && sec > INT64_MIN / 1000000 + 1) {
+            n = sec * 1000000 + us;
+            ok = 1;
+        } else if (!cdc_xv_parse_dec(v.s, v.len, &d) && d.scale == 0 &&
+                   d.m <= INT64_MAX && d.m >= INT64_MIN) {
+            n = (int64_t)d.m;
+            ok = 1;
+        }
+    }
+    if (!ok) {
+        size_t len;
+        const char *s = cdc_xv_text(&v, c->arena, &len);
+        char shown[320];
+        cdc_err_set(c->err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
+                    "%s: mapping '%s': order_by value '%s' is neither an "
+                    "integer nor a date-time", mp->where, mp->name,
+                    cdc_map_show_value(s ? s : "", s ? len : 0, shown,
+                                       sizeof(shown)));
+        cdc_err_hint(c->err, "order_by needs a column or expression giving "
+                     "an integer (a version) or a date-time (created_at)");
+        return -1;
+    }
+    cdc_hex(out, (uint64_t)n ^ ((uint64_t)1 << 63), 16);
+    out[16] = '\0';
+    return 0;
+}
+
+/* The order value of an image that must have it: -1 with err if not. */
+static int order_needed(const cdc_map_mapping_t *mp, xctx_t *c, char out[17])
+{
+    int rc = order_value(mp, c, out);
+    if (rc == 1) {
+        cdc_err_set(c->err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
+                    "%s: mapping '%s': the change does not carry a column "
+                    "its order_by reads", mp->where, mp->name);
+        cdc_err_hint(c->err, "ordered fields need full row images: MySQL "
+                     "binlog_row_image=FULL, PostgreSQL REPLICA IDENTITY "
+                     "FULL for deletes");
+        return -1;
+    }
+    return rc;
+}
+
 static cdc_wide_op_t *start_op(cdc_wide_ops_t *out, const cdc_map_mapping_t *mp,
                                cdc_wide_kind_t kind, const char **key,
-                               int64_t commit_us, const char *pos)
+                               int64_t commit_us, const char *pos,
+                               const char *ord)
 {
     cdc_wide_op_t *op = new_op(out);
     int nk = (int)mp->nkeys;
@@ -192,6 +283,7 @@ static cdc_wide_op_t *start_op(cdc_wide_ops_t *out, const cdc_map_mapping_t *mp,
     op->source = mp->source->id;
     op->commit_us = commit_us;
     memcpy(op->pos, pos, CDC_MAP_POS_LEN + 1);
+    memcpy(op->ord, ord, sizeof(op->ord));
     return op;
 }
 
@@ -218,12 +310,12 @@ static void add_val(cdc_wide_ops_t *out, cdc_wide_op_t *op, uint32_t field,
         for (size_t i = 0; !r->isnull && i < r->len; i++)
             h = (h ^ (unsigned char)r->s[i]) * 1099511628211ull;
         cdc_hex(cdc_hex(sp, 0, 16), h, 16)[0] = '\0';
-        cdc_map_make_rank(&op->target->fields[field], op->mapping->source, INT64_MIN,
-                  sp, v->rank);
+        cdc_map_make_rank(&op->target->fields[field], op->mapping->source,
+                          INT64_MIN, sp, op->ord, v->rank);
         return;
     }
-    cdc_map_make_rank(&op->target->fields[field], op->mapping->source, op->commit_us,
-              op->pos, v->rank);
+    cdc_map_make_rank(&op->target->fields[field], op->mapping->source,
+                      op->commit_us, op->pos, op->ord, v->rank);
 }
 
 static uint32_t max_vals(const cdc_map_mapping_t *mp, const cdc_table_t *t)
@@ -234,7 +326,7 @@ static uint32_t max_vals(const cdc_map_mapping_t *mp, const cdc_table_t *t)
 /* the delete action of a mapping for key */
 static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
                         const char **key, int64_t commit_us, const char *pos,
-                        cdc_wide_ops_t *out)
+                        const char *ord, cdc_wide_ops_t *out)
 {
     cdc_wide_op_t *op;
     castres_t nul = {.isnull = 1};
@@ -247,7 +339,7 @@ static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
          * only ours): it wins exactly where the delete is the newest (under
          * each field's rule), whatever the order of arrival */
         const cdc_map_target_t *t = mp->target;
-        op = start_op(out, mp, CDC_WIDE_DELETE, key, commit_us, pos);
+        op = start_op(out, mp, CDC_WIDE_DELETE, key, commit_us, pos, ord);
         for (uint32_t f = 0; f < t->nfields; f++) {
             if (t->fields[f].is_key)
                 continue;
@@ -256,7 +348,7 @@ static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
         }
         return;
     }
-    op = start_op(out, mp, CDC_WIDE_UPSERT, key, commit_us, pos);
+    op = start_op(out, mp, CDC_WIDE_UPSERT, key, commit_us, pos, ord);
     for (uint32_t i = 0; i < mp->nfields; i++)
         add_val(out, op, mp->fields[i].field, &nul, max_vals(mp, tbl));
     if (mp->ninclude > 0)
@@ -294,6 +386,7 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
     const char *ka[64], *kb[64];
     int pass_a = 0, pass_b = 0, have_a = 0, have_b = 0, rc;
     uint32_t n0 = out->n;
+    char ord_a[17] = "0000000000000000", ord_b[17] = "0000000000000000";
 
     cb.row = ch->before;
     if (nk > 64)
@@ -319,21 +412,37 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
         have_b = rc == 0;
     }
     if (ch->op == CDC_OP_DELETE) {
+        if (have_b && mp->on_delete != CDC_DEL_IGNORE &&
+            order_needed(mp, &cb, ord_b))
+            return -1;
         if (have_b)
-            emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, out);
+            emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, ord_b, out);
         return (int)(out->n - n0);
     }
     /* update that moves the row out of the filter or to another key */
-    if (have_b && (!have_a || !same_key(ka, kb, nk)))
-        emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, out);
+    if (have_b && (!have_a || !same_key(ka, kb, nk))) {
+        if (mp->on_delete != CDC_DEL_IGNORE && order_needed(mp, &cb, ord_b))
+            return -1;
+        emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, ord_b, out);
+    }
     if (!have_a)
         return (int)(out->n - n0);
+    if (order_needed(mp, &ca, ord_a))
+        return -1;
     {
         int cmp_before = have_b && same_key(ka, kb, nk) &&
                          ch->op == CDC_OP_UPDATE;
+        /* a new order value re-ranks the ordered fields, changed or not */
+        int reorder = 0;
+        if (cmp_before && mp->order_by) {
+            int rcb = order_value(mp, &cb, ord_b);
+            if (rcb < 0)
+                cdc_err_clear(err); /* the old image may not cast */
+            reorder = rcb != 0 || strcmp(ord_a, ord_b) != 0;
+        }
         cdc_wide_op_t *op = start_op(out, mp, mp->lookup ? CDC_WIDE_LOOKUP
                                                          : CDC_WIDE_UPSERT,
-                                     ka, tx->commit_us, pos);
+                                     ka, tx->commit_us, pos, ord_a);
         uint32_t cap = max_vals(mp, ch->tbl);
         op->snapshot = ch->op == CDC_OP_READ;
         for (uint32_t i = 0; i < mp->nfields + (mp->ninclude > 0 ? ch->tbl->ncols : 0);
@@ -369,7 +478,8 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
             if (r.isnull && f->rule == CDC_RULE_PRIORITY)
                 continue;
             if (cmp_before && !(a && a->expr &&
-                                cdc_expr_uses_commit_time(a->expr))) {
+                                cdc_expr_uses_commit_time(a->expr)) &&
+                !(reorder && f->rule == CDC_RULE_ORDERED)) {
                 int rcb = compute(mp, f, a, col, &cb, &rb);
                 if (rcb < 0) {
                     cdc_err_clear(err); /* the old image may not cast */

@@ -55,8 +55,8 @@ static void fmt_ts(int64_t sec, int us, char *buf, size_t n)
     snprintf(buf + len, n - (size_t)len, "Z");
 }
 
-int cdc_map_cast_ts(const char *s, size_t len, const cdc_tz_t *zone,
-                    char *out, size_t n)
+int cdc_map_parse_ts(const char *s, size_t len, const cdc_tz_t *zone,
+                     int64_t *tsec, int *tus)
 {
     int y, mo, d, h = 0, mi = 0, sec = 0, us = 0;
     size_t i = 10;
@@ -116,8 +116,19 @@ int cdc_map_cast_ts(const char *s, size_t len, const cdc_tz_t *zone,
             return -1;
     } else if (zone)
         t = cdc_tz_to_utc(zone, t);
-    fmt_ts(t, us, out, n);
+    *tsec = t;
+    *tus = us;
     return 0;
+}
+
+int cdc_map_cast_ts(const char *s, size_t len, const cdc_tz_t *zone,
+                    char *out, size_t n)
+{
+    int64_t t;
+    int us, rc = cdc_map_parse_ts(s, len, zone, &t, &us);
+    if (!rc)
+        fmt_ts(t, us, out, n);
+    return rc;
 }
 
 const char *cdc_map_show_value(const char *s, size_t len, char *out,

@@ -106,6 +106,10 @@ typedef struct castres {
  *  UTC) reads naive timestamps.  -1 with c->err (CDC_EXIT_DATA). */
 int cdc_map_cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
                  const cdc_tz_t *zone, castres_t *r);
+/** @brief Timestamp text -> UTC seconds and microseconds; 1 for a zero
+ *  date (NULL), -1 if not a date-time.  zone NULL: UTC. */
+int cdc_map_parse_ts(const char *s, size_t len, const cdc_tz_t *zone,
+                     int64_t *sec, int *us);
 /** @brief Timestamp text -> canonical UTC text ("...Z") in out; 1 for a
  *  zero date (NULL), -1 if not a date-time. */
 int cdc_map_cast_ts(const char *s, size_t len, const cdc_tz_t *zone,
@@ -113,8 +117,10 @@ int cdc_map_cast_ts(const char *s, size_t len, const cdc_tz_t *zone,
 
 /* ---- ranks (map_rank.c) -------------------------------------------------- */
 
-/** @brief The rank of a value of field f from source s (map.h). */
+/** @brief The rank of a value of field f from source s (map.h); ord:
+ *  the row's order value (16 hex digits, rule ordered), or NULL. */
 void cdc_map_make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
-                       int64_t commit_us, const char *pos, char *out);
+                       int64_t commit_us, const char *pos, const char *ord,
+                       char *out);
 
 #endif

@@ -351,7 +351,8 @@ static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
     static const char *const keys[] = {"table", "key", "fields", "description"};
     static const char *const fkeys[] = {"type", "owner", "owners", "rule",
                                         "description"};
-    static const char *const rules[] = {"latest", "priority", "weighted"};
+    static const char *const rules[] = {"latest", "priority", "weighted",
+                                        "ordered"};
     cdc_map_target_t *t;
     const ynode_t *x, *fields, *key;
 
@@ -429,13 +430,13 @@ static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
                 int ok = 0;
                 if (scalar(L, x, "rule", &r))
                     return -1;
-                for (int j = 0; j < 3; j++)
+                for (int j = 0; j < 4; j++)
                     if (!strcmp(r, rules[j])) {
                         f->rule = (cdc_mrule_t)j;
                         ok = 1;
                     }
                 if (!ok)
-                    return unknown_name(L, x, "rule", r, rules, 3);
+                    return unknown_name(L, x, "rule", r, rules, 4);
             }
         }
         if (parse_type(L, fv->kind == Y_SCALAR ? fv : cdc_ynode_get(fv, "type"),
@@ -840,17 +841,64 @@ static int mapping_columns(loader_t *L, const ynode_t *x,
     return 0;
 }
 
+/* 'order_by': the order value of fields with rule ordered.  A mapping
+ * that may write such a field (or deletes rows of its target) needs one;
+ * one that cannot is told so. */
+static int mapping_order(loader_t *L, const ynode_t *v, cdc_map_mapping_t *mp)
+{
+    const cdc_map_target_t *t = mp->target;
+    const ynode_t *x = cdc_ynode_get(v, "order_by");
+    const char *need = NULL, *any = NULL, *s;
+
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        const cdc_map_field_t *fd = &t->fields[f];
+        int writes = mp->on_delete == CDC_DEL_ROW && !mp->lookup;
+        if (fd->rule != CDC_RULE_ORDERED)
+            continue;
+        any = fd->name;
+        for (uint32_t i = 0; i < mp->nfields && !writes; i++)
+            writes = mp->fields[i].field == f;
+        if (mp->ninclude && cdc_map_owns(fd, mp->source->id))
+            writes = 1;
+        if (writes && !need)
+            need = fd->name;
+    }
+    if (!x) {
+        if (!need)
+            return 0;
+        lerr(L, v, "mapping '%s' writes field '%s' (rule: ordered) but has "
+             "no 'order_by'", mp->name, need);
+        cdc_err_hint(L->err, "add order_by: COLUMN (a date-time or an integer "
+                     "such as created_at or a version) to the mapping");
+        return -1;
+    }
+    if (!any)
+        return lerr(L, x, "'order_by' orders fields with rule: ordered, and "
+                    "target '%s' has none", t->name);
+    if (mp->lookup)
+        return lerr(L, x, "'order_by' is not allowed in a lookup mapping");
+    if (scalar(L, x, "order_by", &s))
+        return -1;
+    {
+        char *w = mark(L, x);
+        mp->order_by = cdc_expr_parse(s, w, L->err);
+        free(w);
+    }
+    return mp->order_by ? 0 : -1;
+}
+
 static int load_mapping(loader_t *L, const ynode_t *v)
 {
     static const char *const keys[] = {"name", "source", "table", "target",
                                        "key", "fields", "filter", "on_delete",
-                                       "columns", "lookup", "description"};
+                                       "columns", "lookup", "description",
+                                       "order_by"};
     static const char *const dels[] = {"clear", "delete", "ignore"};
     cdc_map_mapping_t *mp;
     const ynode_t *x;
     const char *s;
 
-    if (check_keys(L, v, "a mapping", keys, 11))
+    if (check_keys(L, v, "a mapping", keys, 12))
         return -1;
     L->m->mappings = cdc_xrealloc(L->m->mappings,
                                   (L->m->nmappings + 1) * sizeof(*mp));
@@ -899,7 +947,7 @@ static int load_mapping(loader_t *L, const ynode_t *v)
         return lerr(L, v, "a lookup mapping needs 'fields' to set");
     if ((x = cdc_ynode_get(v, "columns")) && mapping_columns(L, x, mp))
         return -1;
-    return 0;
+    return mapping_order(L, v, mp);
 }
 
 static char *read_file(const char *path, size_t *len, cdc_err_t *err)
@@ -1177,6 +1225,7 @@ void cdc_map_destroy(cdc_map_t *m)
             free(mp->exclude[k]);
         free(mp->exclude);
         cdc_expr_free(mp->filter);
+        cdc_expr_free(mp->order_by);
         free(mp->name);
         free(mp->db);
         free(mp->table);

@@ -48,7 +48,8 @@ void cdc_map_txn_pos(const cdc_pos_t *pos, char out[33])
 }
 
 void cdc_map_make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
-                       int64_t commit_us, const char *pos, char *out)
+                       int64_t commit_us, const char *pos, const char *ord,
+                       char *out)
 {
     char T[16], P[8], W[16], S[8], *o = out;
     double w = s->weight * 1e6;
@@ -70,6 +71,15 @@ void cdc_map_make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
     case CDC_RULE_PRIORITY:
         memcpy(o, P, 8), o += 8;
         memcpy(o, T, 16), o += 16;
+        break;
+    case CDC_RULE_ORDERED:
+        if (ord)
+            memcpy(o, ord, 16);
+        else
+            memset(o, '0', 16);
+        o += 16;
+        memcpy(o, T, 16), o += 16;
+        memcpy(o, P, 8), o += 8;
         break;
     case CDC_RULE_WEIGHTED:
         memcpy(o, W, 16), o += 16;

@@ -317,7 +317,8 @@ static const cdc_map_target_t *target_named(const cdc_map_t *m,
  * one side, and fields whose type or rule changed. */
 static int diff_shape(const cdc_map_t *a, const cdc_map_t *b, FILE *out)
 {
-    static const char *const rules[] = {"latest", "priority", "weighted"};
+    static const char *const rules[] = {"latest", "priority", "weighted",
+                                            "ordered"};
     int nd = 0;
 
     for (int side = 0; side < 2; side++) {
@@ -1022,7 +1023,8 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
         const cdc_map_target_t *t = mp->target;
         static const char *const dels[] = {"clear its fields", "delete the row",
                                            "ignored"};
-        static const char *const rules[] = {"latest", "priority", "weighted"};
+        static const char *const rules[] = {"latest", "priority", "weighted",
+                                            "ordered"};
         printf("mapping %s: %s %s.%s -> %s (%s%s%s)%s\n", mp->name,
                mp->source->id, mp->db, mp->table, t->name,
                *t->schema ? t->schema : "", *t->schema ? "." : "", t->table,
