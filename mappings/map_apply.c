@@ -374,6 +374,64 @@ static int same_key(const char **a, const char **b, int n)
     return 1;
 }
 
+/* Offer the values of one upsert (or lookup) op: every mapped field and
+ * copied column whose value the change sets.  cmp_before: an update of
+ * the same key, so a field whose value did not change is not offered
+ * again, unless the row's order value changed (reorder, rule ordered). */
+static int offer_values(const cdc_map_mapping_t *mp, const cdc_change_t *ch,
+                        xctx_t *ca, xctx_t *cb, int cmp_before, int reorder,
+                        cdc_wide_ops_t *out, cdc_wide_op_t *op)
+{
+    uint32_t cap = max_vals(mp, ch->tbl);
+
+    for (uint32_t i = 0; i < mp->nfields + (mp->ninclude > 0 ? ch->tbl->ncols : 0);
+         i++) {
+        const cdc_map_assign_t *a = NULL;
+        const char *col = NULL;
+        uint32_t fi;
+        castres_t r, rb;
+        if (i < mp->nfields) {
+            a = &mp->fields[i];
+            fi = a->field;
+        } else {
+            int f, dup = 0;
+            col = ch->tbl->cols[i - mp->nfields].name;
+            f = cdc_map_find_field(mp->target, col);
+            if (f < 0 || mp->target->fields[f].is_key ||
+                !cdc_map_owns(&mp->target->fields[f], mp->source->id) ||
+                !included(mp, col))
+                continue;
+            for (uint32_t k = 0; k < mp->nfields; k++)
+                dup |= mp->fields[k].field == (uint32_t)f;
+            if (dup)
+                continue;
+            fi = (uint32_t)f;
+        }
+        const cdc_map_field_t *f = &mp->target->fields[fi];
+        int rc = compute(mp, f, a, col, ca, &r);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            continue;
+        /* priority: only non-null values compete */
+        if (r.isnull && f->rule == CDC_RULE_PRIORITY)
+            continue;
+        if (cmp_before && !(a && a->expr &&
+                            cdc_expr_uses_commit_time(a->expr)) &&
+            !(reorder && f->rule == CDC_RULE_ORDERED)) {
+            int rcb = compute(mp, f, a, col, cb, &rb);
+            if (rcb < 0) {
+                cdc_err_clear(ca->err); /* the old image may not cast */
+            } else if (rcb == 0 && rb.isnull == r.isnull &&
+                       (r.isnull || (rb.len == r.len &&
+                                     !memcmp(rb.s, r.s, r.len))))
+                continue; /* this field did not change */
+        }
+        add_val(out, op, fi, &r, cap);
+    }
+    return 0;
+}
+
 static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
                    const cdc_txn_t *tx, const cdc_change_t *ch,
                    const char *pos, cdc_wide_ops_t *out, cdc_err_t *err)
@@ -443,53 +501,9 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
         cdc_wide_op_t *op = start_op(out, mp, mp->lookup ? CDC_WIDE_LOOKUP
                                                          : CDC_WIDE_UPSERT,
                                      ka, tx->commit_us, pos, ord_a);
-        uint32_t cap = max_vals(mp, ch->tbl);
         op->snapshot = ch->op == CDC_OP_READ;
-        for (uint32_t i = 0; i < mp->nfields + (mp->ninclude > 0 ? ch->tbl->ncols : 0);
-             i++) {
-            const cdc_map_assign_t *a = NULL;
-            const char *col = NULL;
-            uint32_t fi;
-            castres_t r, rb;
-            if (i < mp->nfields) {
-                a = &mp->fields[i];
-                fi = a->field;
-            } else {
-                int f, dup = 0;
-                col = ch->tbl->cols[i - mp->nfields].name;
-                f = cdc_map_find_field(mp->target, col);
-                if (f < 0 || mp->target->fields[f].is_key ||
-                    !cdc_map_owns(&mp->target->fields[f], mp->source->id) ||
-                    !included(mp, col))
-                    continue;
-                for (uint32_t k = 0; k < mp->nfields; k++)
-                    dup |= mp->fields[k].field == (uint32_t)f;
-                if (dup)
-                    continue;
-                fi = (uint32_t)f;
-            }
-            const cdc_map_field_t *f = &mp->target->fields[fi];
-            rc = compute(mp, f, a, col, &ca, &r);
-            if (rc < 0)
-                return -1;
-            if (rc == 1)
-                continue;
-            /* priority: only non-null values compete */
-            if (r.isnull && f->rule == CDC_RULE_PRIORITY)
-                continue;
-            if (cmp_before && !(a && a->expr &&
-                                cdc_expr_uses_commit_time(a->expr)) &&
-                !(reorder && f->rule == CDC_RULE_ORDERED)) {
-                int rcb = compute(mp, f, a, col, &cb, &rb);
-                if (rcb < 0) {
-                    cdc_err_clear(err); /* the old image may not cast */
-                } else if (rcb == 0 && rb.isnull == r.isnull &&
-                           (r.isnull || (rb.len == r.len &&
-                                         !memcmp(rb.s, r.s, r.len))))
-                    continue; /* this field did not change */
-            }
-            add_val(out, op, fi, &r, cap);
-        }
+        if (offer_values(mp, ch, &ca, &cb, cmp_before, reorder, out, op))
+            return -1;
         /* an update that changed none of our fields: nothing to do */
         if (!op->nvals && (ch->op == CDC_OP_UPDATE || mp->lookup))
             out->n--;

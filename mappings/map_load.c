@@ -346,13 +346,73 @@ static int load_owners(loader_t *L, const ynode_t *x, cdc_map_field_t *f)
     return 0;
 }
 
-static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
+/* One field of target t: "name: type" or "name: {type, owner(s), rule}". */
+static int load_field(loader_t *L, cdc_map_target_t *t, const ynode_t *fk,
+                      const ynode_t *fv)
 {
-    static const char *const keys[] = {"table", "key", "fields", "description"};
     static const char *const fkeys[] = {"type", "owner", "owners", "rule",
                                         "description"};
     static const char *const rules[] = {"latest", "priority", "weighted",
                                         "ordered"};
+    cdc_map_field_t *f = &t->fields[t->nfields++];
+    const char *type = NULL;
+    const ynode_t *x;
+
+    f->name = cdc_xstrdup(fk->val);
+    cdc_strix_put(&t->fieldix, f->name, (int)t->nfields - 1);
+    f->where = mark(L, fk);
+    if (!valid_name(fk->val, CDC_MAP_NAME_MAX) || strchr(fk->val, '.') ||
+        fk->val[0] == '_')
+        return lerr(L, fk, "bad field name '%s' (letters, digits, _, -; "
+                    "not starting with _)", fk->val);
+    if (fv->kind == Y_SCALAR)
+        type = fv->val;
+    else {
+        /* {type: numeric(12,2)}: the comma ended the flow value, and
+         * "2)" became a key; say to quote the type */
+        const ynode_t *tv = cdc_ynode_get(fv, "type");
+        if (fv->kind == Y_MAP && tv && tv->kind == Y_SCALAR &&
+            strchr(tv->val, '(') && !strchr(tv->val, ')'))
+            for (int j = 0; j + 1 < fv->n; j += 2)
+                if (strchr(fv->kids[j]->val, ')')) {
+                    lerr(L, tv, "field '%s': type '%s' was cut at a "
+                         "comma", fk->val, tv->val);
+                    cdc_err_hint(L->err, "inside {...} a comma separates "
+                                 "entries: quote the type, {type: "
+                                 "'%s,%s', ...}", tv->val,
+                                 fv->kids[j]->val);
+                    return -1;
+                }
+        if (check_keys(L, fv, "a target field", fkeys, 5))
+            return -1;
+        if (!(x = cdc_ynode_get(fv, "type")) ||
+            scalar(L, x, "type", &type))
+            return lerr(L, fv, "field '%s' needs a type", fk->val);
+        if ((x = cdc_ynode_get(fv, "owner")) ||
+            (x = cdc_ynode_get(fv, "owners")))
+            if (load_owners(L, x, f))
+                return -1;
+        if ((x = cdc_ynode_get(fv, "rule"))) {
+            const char *r;
+            int ok = 0;
+            if (scalar(L, x, "rule", &r))
+                return -1;
+            for (int j = 0; j < 4; j++)
+                if (!strcmp(r, rules[j])) {
+                    f->rule = (cdc_mrule_t)j;
+                    ok = 1;
+                }
+            if (!ok)
+                return unknown_name(L, x, "rule", r, rules, 4);
+        }
+    }
+    return parse_type(L, fv->kind == Y_SCALAR ? fv : cdc_ynode_get(fv, "type"),
+                      f, type);
+}
+
+static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
+{
+    static const char *const keys[] = {"table", "key", "fields", "description"};
     cdc_map_target_t *t;
     const ynode_t *x, *fields, *key;
 
@@ -388,59 +448,7 @@ static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
                     "(name: type, or name: {type, owner, rule})", k->val);
     t->fields = cdc_xcalloc((size_t)fields->n / 2, sizeof(*t->fields));
     for (int i = 0; i + 1 < fields->n; i += 2) {
-        const ynode_t *fk = fields->kids[i], *fv = fields->kids[i + 1];
-        cdc_map_field_t *f = &t->fields[t->nfields++];
-        const char *type = NULL;
-        f->name = cdc_xstrdup(fk->val);
-        cdc_strix_put(&t->fieldix, f->name, (int)t->nfields - 1);
-        f->where = mark(L, fk);
-        if (!valid_name(fk->val, CDC_MAP_NAME_MAX) || strchr(fk->val, '.') ||
-            fk->val[0] == '_')
-            return lerr(L, fk, "bad field name '%s' (letters, digits, _, -; "
-                        "not starting with _)", fk->val);
-        if (fv->kind == Y_SCALAR)
-            type = fv->val;
-        else {
-            /* {type: numeric(12,2)}: the comma ended the flow value, and
-             * "2)" became a key; say to quote the type */
-            const ynode_t *tv = cdc_ynode_get(fv, "type");
-            if (fv->kind == Y_MAP && tv && tv->kind == Y_SCALAR &&
-                strchr(tv->val, '(') && !strchr(tv->val, ')'))
-                for (int j = 0; j + 1 < fv->n; j += 2)
-                    if (strchr(fv->kids[j]->val, ')')) {
-                        lerr(L, tv, "field '%s': type '%s' was cut at a "
-                             "comma", fk->val, tv->val);
-                        cdc_err_hint(L->err, "inside {...} a comma separates "
-                                     "entries: quote the type, {type: "
-                                     "'%s,%s', ...}", tv->val,
-                                     fv->kids[j]->val);
-                        return -1;
-                    }
-            if (check_keys(L, fv, "a target field", fkeys, 5))
-                return -1;
-            if (!(x = cdc_ynode_get(fv, "type")) ||
-                scalar(L, x, "type", &type))
-                return lerr(L, fv, "field '%s' needs a type", fk->val);
-            if ((x = cdc_ynode_get(fv, "owner")) ||
-                (x = cdc_ynode_get(fv, "owners")))
-                if (load_owners(L, x, f))
-                    return -1;
-            if ((x = cdc_ynode_get(fv, "rule"))) {
-                const char *r;
-                int ok = 0;
-                if (scalar(L, x, "rule", &r))
-                    return -1;
-                for (int j = 0; j < 4; j++)
-                    if (!strcmp(r, rules[j])) {
-                        f->rule = (cdc_mrule_t)j;
-                        ok = 1;
-                    }
-                if (!ok)
-                    return unknown_name(L, x, "rule", r, rules, 4);
-            }
-        }
-        if (parse_type(L, fv->kind == Y_SCALAR ? fv : cdc_ynode_get(fv, "type"),
-                       f, type))
+        if (load_field(L, t, fields->kids[i], fields->kids[i + 1]))
             return -1;
     }
     key = cdc_ynode_get(v, "key");
