@@ -916,8 +916,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
         } else if (bf->initial) {
             st = bf->initial_stamp;
         } else {
-            st.connector = strcmp(bf->dops->name, "postgres") ? "mysql"
-                                                              : "postgresql";
+            st.connector = bf->dops->connector;
             st.commit_us = cdc_now_us();
         }
         free(vis.xip);

@@ -109,15 +109,22 @@ typedef struct cdc_snap_ops {
      *  NULL. */
     void (*window_drop)(cdc_snap_t *s, const cdc_conf_t *wconf);
     void (*close)(cdc_snap_t *s);
+    /** The envelope's source.connector of rows read without a watermark
+     *  window or consistent snapshot ("mysql", "postgresql"). */
+    const char *connector;
 } cdc_snap_ops_t;
 
 struct cdc_snap {
     const cdc_snap_ops_t *ops;
 };
 
-/* Drivers (weak in backfill.c: a build without one still links). */
+/* Drivers, registered in cdc/registry.c. */
 extern const cdc_snap_ops_t cdc_snap_mysql_ops;
 extern const cdc_snap_ops_t cdc_snap_postgres_ops;
+
+/** @brief The snapshot driver of a source (its name or an alias of it,
+ *  cdc_source_ops_t.aliases); NULL when the build has none. */
+const cdc_snap_ops_t *cdc_snap_find(const char *source);
 
 /* ---- progress file ------------------------------------------------------ */
 

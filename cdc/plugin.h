@@ -45,6 +45,10 @@ typedef struct cdc_source_ops {
     int (*confirm)(cdc_source_t *src, const cdc_pos_t *durable,
                    cdc_err_t *err);
     void (*destroy)(cdc_source_t *src);
+    /** Optional: other names of this source, NULL-terminated ("mariadb"
+     *  for "mysql"); cdc_source_find() and the snapshot drivers' lookup
+     *  (cdc_snap_find) accept them. */
+    const char *const *aliases;
 } cdc_source_ops_t;
 
 typedef struct cdc_sink_ops {
@@ -64,6 +68,11 @@ typedef struct cdc_sink_ops {
      *  to out; returns an exit code, with err when it is not 0. */
     int (*dead_letter)(cdc_sink_t *snk, const char *action, FILE *out,
                        cdc_err_t *err);
+    /** Optional: the settings this sink wants for a bulk load (backfill).
+     *  bulk is a copy of conf that the sink is then created from; set in
+     *  it what conf leaves unset.  0, or -1 with err (a bad setting). */
+    int (*bulk_hint)(const cdc_conf_t *conf, cdc_conf_t *bulk,
+                     cdc_err_t *err);
 } cdc_sink_ops_t;
 
 /* Base structs, embedded first in every implementation. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * registry.c - the list of sources and sinks.
+ * registry.c - the list of sources, sinks and snapshot drivers.
  *
  * Plugins are referenced weakly so that a build without one of them (or
  * a unit test that links only part of libcdc.a) still links; a missing
@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "cdc/backfill.h"
 #include "cdc/plugin.h"
 
 extern const cdc_source_ops_t cdc_source_mysql_ops __attribute__((weak));
@@ -21,6 +22,9 @@ extern const cdc_sink_ops_t cdc_sink_mysql_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_rabbitmq_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_mqtt_ops __attribute__((weak));
 extern const cdc_sink_ops_t cdc_sink_http_ops __attribute__((weak));
+/* snapshot drivers (backfill), named as their streaming source */
+extern const cdc_snap_ops_t cdc_snap_mysql_ops __attribute__((weak));
+extern const cdc_snap_ops_t cdc_snap_postgres_ops __attribute__((weak));
 
 static const cdc_source_ops_t *sources(int i)
 {
@@ -36,6 +40,13 @@ static const cdc_sink_ops_t *sinks(int i)
                                    &cdc_sink_kafka_ops, &cdc_sink_postgres_ops,
                                    &cdc_sink_mysql_ops, &cdc_sink_rabbitmq_ops,
                                    &cdc_sink_mqtt_ops, &cdc_sink_http_ops};
+    return i < (int)(sizeof(all) / sizeof(all[0])) ? all[i] : (void *)-1;
+}
+
+static const cdc_snap_ops_t *snaps(int i)
+{
+    const cdc_snap_ops_t *all[] = {&cdc_snap_mysql_ops,
+                                   &cdc_snap_postgres_ops};
     return i < (int)(sizeof(all) / sizeof(all[0])) ? all[i] : (void *)-1;
 }
 
@@ -57,10 +68,23 @@ const cdc_source_ops_t *cdc_source_find(const char *name)
     for (int i = 0; (o = sources(i)) != (void *)-1; i++)
         if (valid_src(o) && !strcmp(o->name, name))
             return o;
-    if (!strcmp(name, "mariadb"))
-        return cdc_source_find("mysql");
-    if (!strcmp(name, "postgresql") || !strcmp(name, "pg"))
-        return cdc_source_find("postgres");
+    for (int i = 0; (o = sources(i)) != (void *)-1; i++)
+        for (const char *const *a = valid_src(o) ? o->aliases : NULL; a && *a;
+             a++)
+            if (!strcmp(*a, name))
+                return o;
+    return NULL;
+}
+
+const cdc_snap_ops_t *cdc_snap_find(const char *source)
+{
+    const cdc_source_ops_t *src = cdc_source_find(source);
+    const char *name = src ? src->name : source;
+    const cdc_snap_ops_t *d;
+
+    for (int i = 0; (d = snaps(i)) != (void *)-1; i++)
+        if (d && d->open && !strcmp(d->name, name))
+            return d;
     return NULL;
 }
 

@@ -1129,6 +1129,34 @@ void cdc_sink_kafka_stats(const cdc_sink_t *snk, cdc_sink_kafka_stats_t *out)
     out->topics = s->ntopics;
 }
 
+/*
+ * A bulk load (backfill): bigger batches and a cheaper compression, each
+ * only where not configured, unless backfill.kafka_bulk=false.
+ */
+static int kafka_bulk_hint(const cdc_conf_t *conf, cdc_conf_t *bulk,
+                           cdc_err_t *err)
+{
+    /* key, the librdkafka synonym that configures it as well, value */
+    static const char *const defs[][3] = {
+        {"kafka.linger.ms", "kafka.queue.buffering.max.ms", "50"},
+        {"kafka.batch.size", NULL, "4000000"},
+        {"kafka.batch.num.messages", NULL, "100000"},
+        /* lz4 over the stream's zstd: make bench measured 0.41x vs 0.36x
+         * mariadb-dump's rows/s on 2 cores shared with the broker */
+        {"kafka.compression.type", "kafka.compression.codec", "lz4"},
+        {"kafka.compression.level", NULL, "1"},
+    };
+    int on = 1;
+
+    if (cdc_conf_get_bool(conf, "backfill.kafka_bulk", 1, &on, err))
+        return -1;
+    for (size_t i = 0; on && i < sizeof(defs) / sizeof(defs[0]); i++)
+        if (!cdc_conf_get(conf, defs[i][0], NULL) &&
+            (!defs[i][1] || !cdc_conf_get(conf, defs[i][1], NULL)))
+            cdc_conf_set(bulk, defs[i][0], defs[i][2], "backfill");
+    return 0;
+}
+
 const cdc_sink_ops_t cdc_sink_kafka_ops = {
     .name = "kafka",
     .abi = CDC_PLUGIN_ABI,
@@ -1137,4 +1165,5 @@ const cdc_sink_ops_t cdc_sink_kafka_ops = {
     .poll = kafka_poll,
     .flush = kafka_flush,
     .destroy = kafka_destroy,
+    .bulk_hint = kafka_bulk_hint,
 };

@@ -28,9 +28,6 @@
 
 #define FAC "backfill"
 
-extern const cdc_snap_ops_t cdc_snap_mysql_ops __attribute__((weak));
-extern const cdc_snap_ops_t cdc_snap_postgres_ops __attribute__((weak));
-
 /* ---- progress display --------------------------------------------------- */
 
 static void show(bf_t *bf, int final, int *drawn)
@@ -206,429 +203,512 @@ static int add_jobs(bf_t *bf, const char *list, cdc_err_t *err)
     }
 }
 
-int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
-                     cdc_err_t *err)
-{
+/* The command's state around the engine's bf_t. */
+typedef struct bfcmd {
     bf_t bf;
-    const char *stype = cdc_conf_get(conf, "source.type", NULL);
-    const char *state = cdc_conf_get(conf, "state.dir", "state");
-    const char *mode = cdc_conf_get(conf, "backfill.mode", "auto");
-    const char *tables = cdc_conf_get(conf, "backfill.tables", "");
-    int lockfd = -1, rc = CDC_EXIT_OK, loaded, wm = 1;
-    display_t disp = {0, 0};
-    int nw = 0;
-    char *ckpt_path = NULL;
-    char prev_run[40] = "";
-    cdc_conf_t *sink_conf = NULL;
+    const cdc_conf_t *conf;
+    const char *stype;     /* source.type */
+    const char *state;     /* state.dir */
+    const char *mode;      /* backfill.mode: auto, initial, incremental */
+    const char *tables;    /* the tables given (comma list), "" for all */
+    int wm;                /* backfill.watermarks */
+    int loaded;            /* a progress file was found */
+    int lockfd;
+    char *ckpt_path;       /* the stream's checkpoint file */
+    char prev_run[40];     /* run id of an interrupted run */
+    cdc_conf_t *sink_conf; /* the sink's settings */
+} bfcmd_t;
 
-    memset(&bf, 0, sizeof(bf));
-    pthread_mutex_init(&bf.mu, NULL);
-    bf.conf = conf;
-    bf.t0 = cdc_bf_mono_us();
+/* The tables given: backfill.tables (--table), then the operands. */
+static void given_tables(bfcmd_t *c, int argc, char **argv)
+{
+    bf_t *bf = &c->bf;
+
+    c->tables = cdc_conf_get(c->conf, "backfill.tables", "");
     for (int i = 0; i < argc; i++) /* extra words: more tables */
         if (argv[i][0]) {
             cdc_buf_t b = CDC_BUF_INIT;
-            cdc_buf_printf(&b, "%s%s%s", tables, *tables ? "," : "", argv[i]);
-            tables = NULL;
-            free(bf.tables_csv);
-            bf.tables_csv = b.p;
-            tables = bf.tables_csv;
+            cdc_buf_printf(&b, "%s%s%s", c->tables, *c->tables ? "," : "",
+                           argv[i]);
+            free(bf->tables_csv);
+            bf->tables_csv = b.p;
+            c->tables = bf->tables_csv;
         }
-    if (!stype) {
+}
+
+/* The source's snapshot driver, the sink and the backfill.* settings;
+ * 0 or an exit code. */
+static int read_settings(bfcmd_t *c, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    const cdc_conf_t *conf = c->conf;
+
+    if (!c->stype) {
         cdc_err_set(err, CDC_EXIT_USAGE, 0, "no source given");
         cdc_err_hint(err, "set source.type (mysql or postgres) in the YAML "
                           "file or pass --source");
-        rc = CDC_EXIT_USAGE;
-        goto out;
+        return CDC_EXIT_USAGE;
     }
-    if (!strcmp(stype, "mysql") || !strcmp(stype, "mariadb"))
-        bf.dops = &cdc_snap_mysql_ops;
-    else if (!strcmp(stype, "postgres") || !strcmp(stype, "postgresql") ||
-             !strcmp(stype, "pg"))
-        bf.dops = &cdc_snap_postgres_ops;
-    if (!bf.dops || !bf.dops->open) {
+    bf->dops = cdc_snap_find(c->stype);
+    if (!bf->dops) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0,
-                    "backfill does not support source '%s'", stype);
+                    "backfill does not support source '%s'", c->stype);
         cdc_err_hint(err, "backfill reads mysql and postgres sources");
-        rc = CDC_EXIT_CONFIG;
-        goto out;
+        return CDC_EXIT_CONFIG;
     }
-    bf.pipeline = cdc_xstrdup(cdc_conf_pipeline(conf));
-    if (cdc_conf_get_int(conf, "backfill.chunk_size", 5000, &bf.chunk, err) ||
-        cdc_conf_get_int(conf, "backfill.max_rows_per_sec", 0, &bf.rate,
+    bf->pipeline = cdc_xstrdup(cdc_conf_pipeline(conf));
+    if (cdc_conf_get_int(conf, "backfill.chunk_size", 5000, &bf->chunk,
                          err) ||
-        cdc_conf_get_int(conf, "backfill.parallel", 1, &bf.parallel, err) ||
+        cdc_conf_get_int(conf, "backfill.max_rows_per_sec", 0, &bf->rate,
+                         err) ||
+        cdc_conf_get_int(conf, "backfill.parallel", 1, &bf->parallel, err) ||
         cdc_conf_get_int(conf, "backfill.watermark_timeout_ms", 60000,
-                         &bf.wm_timeout_ms, err) ||
-        cdc_conf_get_int(conf, "backfill.inflight_chunks", 4, &bf.inflight,
+                         &bf->wm_timeout_ms, err) ||
+        cdc_conf_get_int(conf, "backfill.inflight_chunks", 4, &bf->inflight,
                          err) ||
-        cdc_conf_get_bool(conf, "backfill.watermarks", 1, &wm, err)) {
-        rc = CDC_EXIT_CONFIG;
-        goto out;
-    }
-    if (bf.chunk < 1 || bf.chunk > 1000000 || bf.parallel < 1 ||
-        bf.parallel > 64 || bf.rate < 0 || bf.inflight < 1 ||
-        bf.inflight > 64) {
+        cdc_conf_get_bool(conf, "backfill.watermarks", 1, &c->wm, err))
+        return CDC_EXIT_CONFIG;
+    if (bf->chunk < 1 || bf->chunk > 1000000 || bf->parallel < 1 ||
+        bf->parallel > 64 || bf->rate < 0 || bf->inflight < 1 ||
+        bf->inflight > 64) {
         cdc_err_set(err, CDC_EXIT_USAGE, 0,
                     "backfill: chunk size must be 1..1000000, parallel "
                     "1..64, inflight chunks 1..64, max rows/s >= 0");
-        rc = CDC_EXIT_USAGE;
-        goto out;
+        return CDC_EXIT_USAGE;
     }
-    if (strcmp(mode, "auto") && strcmp(mode, "initial") &&
-        strcmp(mode, "incremental")) {
+    if (strcmp(c->mode, "auto") && strcmp(c->mode, "initial") &&
+        strcmp(c->mode, "incremental")) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown backfill.mode '%s'",
-                    mode);
+                    c->mode);
         cdc_err_hint(err, "use auto, initial or incremental");
-        rc = CDC_EXIT_CONFIG;
-        goto out;
+        return CDC_EXIT_CONFIG;
     }
-    bf.where = cdc_conf_get(conf, "backfill.where", NULL);
-    if (bf.where && !*bf.where)
-        bf.where = NULL;
-    bf.kops = cdc_sink_find(cdc_conf_get(conf, "sink.type", "stdout"));
-    if (!bf.kops) {
+    bf->where = cdc_conf_get(conf, "backfill.where", NULL);
+    if (bf->where && !*bf->where)
+        bf->where = NULL;
+    bf->kops = cdc_sink_find(cdc_conf_get(conf, "sink.type", "stdout"));
+    if (!bf->kops) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown sink '%s'",
                     cdc_conf_get(conf, "sink.type", "stdout"));
         cdc_err_hint(err, "available sinks: %s", cdc_sink_names());
-        rc = CDC_EXIT_CONFIG;
-        goto out;
+        return CDC_EXIT_CONFIG;
     }
+    return 0;
+}
 
-    /* 1. lock */
-    if (cdc_state_lock(state, bf.pipeline, "backfill", &lockfd, err)) {
-        rc = err->code;
-        goto out;
-    }
-    /* 2. progress */
-    bf.prog_path = cdc_backfill_prog_path(state, bf.pipeline);
-    loaded = cdc_backfill_prog_load(bf.prog_path, &bf.prog, err);
-    if (loaded < 0) {
-        rc = err->code;
-        goto out;
-    }
+/* The lock (held: 75) and the progress file of an earlier run; a fresh
+ * run id.  0 or an exit code. */
+static int lock_and_load(bfcmd_t *c, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+
+    if (cdc_state_lock(c->state, bf->pipeline, "backfill", &c->lockfd, err))
+        return err->code;
+    bf->prog_path = cdc_backfill_prog_path(c->state, bf->pipeline);
+    c->loaded = cdc_backfill_prog_load(bf->prog_path, &bf->prog, err);
+    if (c->loaded < 0)
+        return err->code;
     /* a fresh run id per invocation (signal row ids must not repeat); the
      * interrupted run's rows are removed with ours at the end */
-    if (bf.prog.run[0] && strcmp(bf.prog.run, "-"))
-        snprintf(prev_run, sizeof(prev_run), "%s", bf.prog.run);
-    snprintf(bf.prog.run, sizeof(bf.prog.run), "bf%lx%x",
+    if (bf->prog.run[0] && strcmp(bf->prog.run, "-"))
+        snprintf(c->prev_run, sizeof(c->prev_run), "%s", bf->prog.run);
+    snprintf(bf->prog.run, sizeof(bf->prog.run), "bf%lx%x",
              (unsigned long)time(NULL), (unsigned)getpid() & 0xffff);
+    return 0;
+}
 
-    /* tables */
-    {
-        cdc_snap_t *s0 = NULL;
-        if (!tables || !*tables) {
-            char *all = NULL;
-            s0 = bf.dops->open(conf, 0, err);
-            if (!s0 || bf.dops->list_tables(s0, conf, &all, err)) {
-                if (s0)
-                    bf.dops->close(s0);
-                rc = err->code ? err->code : CDC_EXIT_FAIL;
-                goto out;
-            }
-            bf.dops->close(s0);
-            if (!*all) {
-                free(all);
-                cdc_err_set(err, CDC_EXIT_USAGE, 0, "no tables to backfill");
-                cdc_err_hint(err, "pass --table db.table (repeatable)");
-                rc = CDC_EXIT_USAGE;
-                goto out;
-            }
-            rc = add_jobs(&bf, all, err);
+/* The jobs: the tables given, or every table of the source; their
+ * progress entries and the signal table.  0 or an exit code. */
+static int plan_tables(bfcmd_t *c, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    cdc_buf_t b = CDC_BUF_INIT;
+    int rc;
+
+    if (!c->tables || !*c->tables) {
+        char *all = NULL;
+        cdc_snap_t *s0 = bf->dops->open(c->conf, 0, err);
+        if (!s0 || bf->dops->list_tables(s0, c->conf, &all, err)) {
+            if (s0)
+                bf->dops->close(s0);
+            return err->code ? err->code : CDC_EXIT_FAIL;
+        }
+        bf->dops->close(s0);
+        if (!*all) {
             free(all);
-        } else {
-            rc = add_jobs(&bf, tables, err);
+            cdc_err_set(err, CDC_EXIT_USAGE, 0, "no tables to backfill");
+            cdc_err_hint(err, "pass --table db.table (repeatable)");
+            return CDC_EXIT_USAGE;
         }
-        if (rc) {
-            rc = err->code;
-            goto out;
-        }
-        cdc_buf_t b = CDC_BUF_INIT;
-        for (int i = 0; i < bf.njobs; i++)
-            cdc_buf_printf(&b, "%s%s", i ? "," : "", bf.jobs[i].name);
-        free(bf.tables_csv);
-        bf.tables_csv = b.p;
+        rc = add_jobs(bf, all, err);
+        free(all);
+    } else {
+        rc = add_jobs(bf, c->tables, err);
     }
-    for (int i = 0; i < bf.njobs; i++) /* create first: may realloc */
-        cdc_backfill_prog_table(&bf.prog, bf.jobs[i].name);
-    for (int i = 0; i < bf.njobs; i++)
-        bf.jobs[i].tp = cdc_backfill_prog_table(&bf.prog, bf.jobs[i].name);
+    if (rc)
+        return err->code;
+    for (int i = 0; i < bf->njobs; i++)
+        cdc_buf_printf(&b, "%s%s", i ? "," : "", bf->jobs[i].name);
+    free(bf->tables_csv);
+    bf->tables_csv = b.p;
+    c->tables = NULL; /* may have pointed into the old list */
+    for (int i = 0; i < bf->njobs; i++) /* create first: may realloc */
+        cdc_backfill_prog_table(&bf->prog, bf->jobs[i].name);
+    for (int i = 0; i < bf->njobs; i++)
+        bf->jobs[i].tp = cdc_backfill_prog_table(&bf->prog, bf->jobs[i].name);
     {
         /* the signal table: backfill.signal_table or <db of the first
          * table>.autoglm_cdc_signal */
-        const char *sig = cdc_conf_get(conf, "backfill.signal_table", NULL);
+        const char *sig = cdc_conf_get(c->conf, "backfill.signal_table",
+                                       NULL);
         if (sig && *sig)
-            snprintf(bf.sig, sizeof(bf.sig), "%s", sig);
+            snprintf(bf->sig, sizeof(bf->sig), "%s", sig);
         else
-            snprintf(bf.sig, sizeof(bf.sig), "%s.autoglm_cdc_signal",
-                     bf.jobs[0].db);
+            snprintf(bf->sig, sizeof(bf->sig), "%s.autoglm_cdc_signal",
+                     bf->jobs[0].db);
     }
+    return 0;
+}
 
-    /* 3. mode */
-    ckpt_path = cdc_ckpt_path(state, bf.pipeline);
-    {
-        struct stat stt;
-        int have_ckpt = stat(ckpt_path, &stt) == 0;
-        int resumed = loaded && bf.prog.n;
-        long dpid = 0;
-        char durl[300];
-        /* a daemon of this pipeline runs but has not checkpointed yet (a
-         * cron backfill right after its start): a first load would store
-         * the stream's checkpoint under its feet and load twice */
-        int daemon = cdc_daemon_running(state, bf.pipeline, &dpid, durl,
-                                        sizeof(durl));
-        if (daemon && !strcmp(mode, "initial")) {
-            cdc_err_set(err, CDC_EXIT_TEMPFAIL, 0, "the daemon of pipeline "
-                        "%s runs (pid %ld): backfill.mode=initial would "
-                        "replace its starting point", bf.pipeline, dpid);
-            cdc_err_hint(err, "stop the daemon for a first load, or use "
-                         "backfill.mode=auto or incremental beside it");
-            rc = CDC_EXIT_TEMPFAIL;
-            goto out;
-        }
-        if (!strcmp(mode, "initial") ||
-            (!strcmp(mode, "auto") && !have_ckpt && !resumed && !daemon))
-            bf.initial = 1;
-        if (daemon && !have_ckpt && !resumed && !strcmp(mode, "auto"))
-            CDC_INFO(FAC, "the daemon of pipeline %s runs (pid %ld%s%s) and "
-                     "has no checkpoint yet: backfilling incrementally with "
-                     "watermarks beside it instead of a first load",
-                     bf.pipeline, dpid, *durl ? ", " : "", durl);
-        if (bf.initial && have_ckpt) {
-            CDC_WARN(FAC, "the stream checkpoint %s exists; the consistent "
-                          "first load does not replace it",
-                     ckpt_path);
-        }
+/* A consistent first load (no stream checkpoint yet, nothing resumed, no
+ * daemon) or watermarked chunks beside the stream.  0 or an exit code. */
+static int choose_mode(bfcmd_t *c, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    struct stat stt;
+    int have_ckpt, resumed, daemon;
+    long dpid = 0;
+    char durl[300];
+
+    c->ckpt_path = cdc_ckpt_path(c->state, bf->pipeline);
+    have_ckpt = stat(c->ckpt_path, &stt) == 0;
+    resumed = c->loaded && bf->prog.n;
+    /* a daemon of this pipeline runs but has not checkpointed yet (a cron
+     * backfill right after its start): a first load would store the
+     * stream's checkpoint under its feet and load twice */
+    daemon = cdc_daemon_running(c->state, bf->pipeline, &dpid, durl,
+                                sizeof(durl));
+    if (daemon && !strcmp(c->mode, "initial")) {
+        cdc_err_set(err, CDC_EXIT_TEMPFAIL, 0, "the daemon of pipeline %s "
+                    "runs (pid %ld): backfill.mode=initial would replace "
+                    "its starting point", bf->pipeline, dpid);
+        cdc_err_hint(err, "stop the daemon for a first load, or use "
+                     "backfill.mode=auto or incremental beside it");
+        return CDC_EXIT_TEMPFAIL;
     }
-    bf.watermarks = !bf.initial && wm;
-    if (bf.watermarks) {
-        bf.sops = cdc_source_find(stype);
-        if (!bf.sops || !bf.dops->window_conf) {
+    if (!strcmp(c->mode, "initial") ||
+        (!strcmp(c->mode, "auto") && !have_ckpt && !resumed && !daemon))
+        bf->initial = 1;
+    if (daemon && !have_ckpt && !resumed && !strcmp(c->mode, "auto"))
+        CDC_INFO(FAC, "the daemon of pipeline %s runs (pid %ld%s%s) and has "
+                 "no checkpoint yet: backfilling incrementally with "
+                 "watermarks beside it instead of a first load",
+                 bf->pipeline, dpid, *durl ? ", " : "", durl);
+    if (bf->initial && have_ckpt)
+        CDC_WARN(FAC, "the stream checkpoint %s exists; the consistent "
+                      "first load does not replace it",
+                 c->ckpt_path);
+    bf->watermarks = !bf->initial && c->wm;
+    if (bf->watermarks) {
+        bf->sops = cdc_source_find(c->stype);
+        if (!bf->sops || !bf->dops->window_conf) {
             cdc_err_set(err, CDC_EXIT_CONFIG, 0,
                         "this build has no '%s' streaming source for the "
-                        "watermark window", stype);
+                        "watermark window", c->stype);
             cdc_err_hint(err, "set backfill.watermarks=false (no stream "
                               "running) or build with the source");
-            rc = CDC_EXIT_CONFIG;
-            goto out;
+            return CDC_EXIT_CONFIG;
         }
     }
-    snprintf(bf.prog.mode, sizeof(bf.prog.mode), "%s",
-             bf.initial ? "initial" : "incremental");
+    snprintf(bf->prog.mode, sizeof(bf->prog.mode), "%s",
+             bf->initial ? "initial" : "incremental");
+    return 0;
+}
 
-    cdc_bf_catch_signals();
+/* The sink, working as pipeline <pipeline>.backfill with the settings it
+ * wants for a bulk load.  0 or an exit code. */
+static int open_sink(bfcmd_t *c, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    const cdc_conf_t *conf = c->conf;
 
-    /* bulk-friendly producer defaults for a Kafka sink (each one only
-     * when not configured): bigger batches, cheaper compression level */
-    sink_conf = cdc_bf_conf_copy(conf);
+    c->sink_conf = cdc_bf_conf_copy(conf);
     {
         /* the sink works as pipeline <pipeline>.backfill: sinks that keep
          * a position (the wide sinks' offsets row) keep the backfill's in
          * a row of its own and never move the stream's; the source id
          * stays the stream's (application_id defaults to pipeline.name) */
         cdc_buf_t b = CDC_BUF_INIT;
-        cdc_conf_set(sink_conf, "application_id",
-                     cdc_conf_get(conf, "application_id", bf.pipeline),
+        cdc_conf_set(c->sink_conf, "application_id",
+                     cdc_conf_get(conf, "application_id", bf->pipeline),
                      "backfill");
-        cdc_buf_printf(&b, "%s.backfill", bf.pipeline);
-        cdc_conf_set(sink_conf, "pipeline.name", b.p, "backfill");
+        cdc_buf_printf(&b, "%s.backfill", bf->pipeline);
+        cdc_conf_set(c->sink_conf, "pipeline.name", b.p, "backfill");
         cdc_buf_free(&b);
     }
-    if (!strcmp(bf.kops->name, "kafka")) {
-        static const char *const defs[][3] = {
-            {"kafka.linger.ms", "kafka.queue.buffering.max.ms", "50"},
-            {"kafka.batch.size", NULL, "4000000"},
-            {"kafka.batch.num.messages", NULL, "100000"},
-            /* lz4 over the stream's zstd: make bench measured 0.41x vs
-             * 0.36x mariadb-dump's rows/s on 2 cores shared with the broker */
-            {"kafka.compression.type", "kafka.compression.codec", "lz4"},
-            {"kafka.compression.level", NULL, "1"},
-        };
-        int bulk = 1;
-        if (cdc_conf_get_bool(conf, "backfill.kafka_bulk", 1, &bulk, err)) {
-            rc = CDC_EXIT_CONFIG;
-            goto out;
-        }
-        for (size_t i = 0; bulk && i < sizeof(defs) / sizeof(defs[0]); i++)
-            if (!cdc_conf_get(conf, defs[i][0], NULL) &&
-                (!defs[i][1] || !cdc_conf_get(conf, defs[i][1], NULL)))
-                cdc_conf_set(sink_conf, defs[i][0], defs[i][2], "backfill");
-    }
-    bf.snk = bf.kops->create(sink_conf, err);
-    if (!bf.snk) {
-        rc = err->code ? err->code : CDC_EXIT_UNAVAILABLE;
-        goto out;
-    }
-    if (!bf.snk->ops)
-        bf.snk->ops = bf.kops;
+    /* what the sink wants for a bulk load (Kafka: bigger batches, a
+     * cheaper compression), each only where not configured */
+    if (bf->kops->bulk_hint && bf->kops->bulk_hint(conf, c->sink_conf, err))
+        return CDC_EXIT_CONFIG;
+    bf->snk = bf->kops->create(c->sink_conf, err);
+    if (!bf->snk)
+        return err->code ? err->code : CDC_EXIT_UNAVAILABLE;
+    if (!bf->snk->ops)
+        bf->snk->ops = bf->kops;
+    return 0;
+}
 
-    if (bf.initial) {
-        char postext[1024] = "";
-        int r;
-        bf.initial_snap = bf.dops->open(conf, 0, err);
-        if (!bf.initial_snap) {
-            rc = err->code ? err->code : CDC_EXIT_UNAVAILABLE;
-            goto out;
+/* The stream's checkpoint at the first load's snapshot, unless one
+ * exists.  0 or -1 (err). */
+static int store_first_checkpoint(bfcmd_t *c, const char *postext,
+                                  cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    struct stat stt;
+    cdc_ckpt_t ck;
+
+    if (stat(c->ckpt_path, &stt) == 0)
+        return 0;
+    memset(&ck, 0, sizeof(ck));
+    snprintf(ck.pos.file, sizeof(ck.pos.file), "%s", bf->initial_stamp.file);
+    if (bf->initial_stamp.file[0]) {
+        ck.pos.offset = bf->initial_stamp.pos;
+        snprintf(ck.pos.gtid, sizeof(ck.pos.gtid), "%s", postext);
+    } else {
+        ck.pos.lsn = bf->initial_stamp.pos;
+    }
+    ck.commit_us = bf->initial_stamp.commit_us;
+    snprintf(ck.source, sizeof(ck.source), "%s", c->stype);
+    if (cdc_ckpt_store(c->ckpt_path, &ck, err))
+        return -1;
+    CDC_INFO(FAC, "consistent first load at %s; stored as the stream "
+                  "checkpoint %s",
+             cdc_pos_str(&ck.pos), c->ckpt_path);
+    return 0;
+}
+
+/* The first load's consistent snapshot; where the source cannot give one
+ * here, watermarked chunks instead.  0 or an exit code. */
+static int begin_first_load(bfcmd_t *c, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    char postext[1024] = "";
+    int r;
+
+    bf->initial_snap = bf->dops->open(c->conf, 0, err);
+    if (!bf->initial_snap)
+        return err->code ? err->code : CDC_EXIT_UNAVAILABLE;
+    r = bf->dops->begin_consistent(bf->initial_snap, bf->tables_csv,
+                                   &bf->initial_stamp, postext,
+                                   sizeof(postext), err);
+    if (r < 0)
+        return err->code ? err->code : CDC_EXIT_FAIL;
+    if (r == 1) {
+        CDC_WARN(FAC, "consistent first load not possible (%s); using "
+                      "watermarked chunks", err->msg);
+        cdc_err_clear(err);
+        bf->dops->close(bf->initial_snap);
+        bf->initial_snap = NULL;
+        bf->initial = 0;
+        bf->watermarks = c->wm;
+        bf->sops = cdc_source_find(c->stype);
+        snprintf(bf->prog.mode, sizeof(bf->prog.mode), "incremental");
+        return 0;
+    }
+    if (store_first_checkpoint(c, postext, err))
+        return err->code ? err->code : CDC_EXIT_FAIL;
+    snprintf(bf->initial_stamp.gtid, sizeof(bf->initial_stamp.gtid),
+             "%.127s", strlen(postext) < 128 ? postext : "");
+    if (bf->parallel > 1)
+        CDC_INFO(FAC, "consistent first load reads one snapshot on one "
+                      "connection: parallel %" PRId64 " ignored",
+                 bf->parallel);
+    bf->parallel = 1;
+    return 0;
+}
+
+/* The signal table for the watermarks, created when missing.  0 or an
+ * exit code. */
+static int init_signal(bfcmd_t *c, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    cdc_snap_t *s0 = bf->dops->open(c->conf, 0, err);
+
+    if (!s0 || bf->dops->signal_init(s0, bf->sig, err)) {
+        if (s0)
+            bf->dops->close(s0);
+        return err->code ? err->code : CDC_EXIT_FAIL;
+    }
+    bf->dops->close(s0);
+    return 0;
+}
+
+/* Store the progress file, and order the jobs: tables finished by an
+ * interrupted run stay finished, the others go first, in the given
+ * order.  *nw: the worker threads to start.  0 or an exit code. */
+static int order_jobs(bfcmd_t *c, int *nw, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    job_t *sorted;
+    int k = 0;
+
+    pthread_mutex_lock(&bf->mu);
+    if (cdc_bf_save_progress(bf, err)) {
+        pthread_mutex_unlock(&bf->mu);
+        return err->code ? err->code : CDC_EXIT_FAIL;
+    }
+    sorted = cdc_xcalloc((size_t)bf->njobs, sizeof(*sorted));
+    for (int i = 0; i < bf->njobs; i++)
+        if (!bf->jobs[i].tp->done)
+            sorted[k++] = bf->jobs[i];
+    bf->njobs_active = k;
+    for (int i = 0; i < bf->njobs; i++)
+        if (bf->jobs[i].tp->done) {
+            bf->jobs[i].state = 2;
+            sorted[k++] = bf->jobs[i];
         }
-        r = bf.dops->begin_consistent(bf.initial_snap, bf.tables_csv,
-                                      &bf.initial_stamp,
-                                      postext, sizeof(postext), err);
-        if (r < 0) {
-            rc = err->code ? err->code : CDC_EXIT_FAIL;
-            goto out;
-        }
-        if (r == 1) {
-            CDC_WARN(FAC, "consistent first load not possible (%s); using "
-                          "watermarked chunks", err->msg);
-            cdc_err_clear(err);
-            bf.dops->close(bf.initial_snap);
-            bf.initial_snap = NULL;
-            bf.initial = 0;
-            bf.watermarks = wm;
-            bf.sops = cdc_source_find(stype);
-            snprintf(bf.prog.mode, sizeof(bf.prog.mode), "incremental");
-        } else {
-            struct stat stt;
-            if (stat(ckpt_path, &stt) != 0) {
-                cdc_ckpt_t ck;
-                memset(&ck, 0, sizeof(ck));
-                snprintf(ck.pos.file, sizeof(ck.pos.file), "%s",
-                         bf.initial_stamp.file);
-                if (bf.initial_stamp.file[0]) {
-                    ck.pos.offset = bf.initial_stamp.pos;
-                    snprintf(ck.pos.gtid, sizeof(ck.pos.gtid), "%s", postext);
-                } else {
-                    ck.pos.lsn = bf.initial_stamp.pos;
-                }
-                ck.commit_us = bf.initial_stamp.commit_us;
-                snprintf(ck.source, sizeof(ck.source), "%s", stype);
-                if (cdc_ckpt_store(ckpt_path, &ck, err)) {
-                    rc = err->code ? err->code : CDC_EXIT_FAIL;
-                    goto out;
-                }
-                CDC_INFO(FAC, "consistent first load at %s; stored as the "
-                              "stream checkpoint %s",
-                         cdc_pos_str(&ck.pos), ckpt_path);
-            }
-            snprintf(bf.initial_stamp.gtid, sizeof(bf.initial_stamp.gtid),
-                     "%.127s", strlen(postext) < 128 ? postext : "");
-            if (bf.parallel > 1)
-                CDC_INFO(FAC, "consistent first load reads one snapshot on "
-                              "one connection: parallel %" PRId64 " ignored",
-                         bf.parallel);
-            bf.parallel = 1;
+    free(bf->jobs);
+    bf->jobs = sorted;
+    *nw = (int)(bf->parallel < bf->njobs_active ? bf->parallel
+                                                : bf->njobs_active);
+    bf->next_job = 0;
+    pthread_mutex_unlock(&bf->mu);
+    return 0;
+}
+
+/* The summary line and the exit code: the first failure, 75 when
+ * interrupted (resumable), 0 when every table is done - then the progress
+ * file and this run's signal rows go. */
+static int summarize(bfcmd_t *c, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    uint64_t rows = 0, dropped = 0;
+    int done = 0;
+    double secs = (double)(cdc_bf_mono_us() - bf->t0) / 1e6;
+    cdc_err_t e2 = {0};
+
+    for (int i = 0; i < bf->njobs; i++) {
+        rows += bf->jobs[i].rows;
+        dropped += bf->jobs[i].dropped;
+        done += bf->jobs[i].tp->done;
+    }
+    CDC_INFO(FAC, "summary: %d of %d tables done, %" PRIu64 " rows in "
+                  "%.1f s (%.0f rows/s), %" PRIu64 " rows left to the "
+                  "stream by the watermark rule",
+             done, bf->njobs, rows, secs, secs > 0 ? rows / secs : 0.0,
+             dropped);
+    if (bf->failed) {
+        *err = bf->err;
+        return err->code ? err->code : CDC_EXIT_FAIL;
+    }
+    if (done < bf->njobs) {
+        cdc_err_set(err, CDC_EXIT_TEMPFAIL, 0,
+                    "backfill interrupted; %d of %d tables done", done,
+                    bf->njobs);
+        cdc_err_hint(err, "run the same command again: it resumes after "
+                          "the last finished chunk");
+        return CDC_EXIT_TEMPFAIL;
+    }
+    /* complete: the next run starts a fresh backfill */
+    if (unlink(bf->prog_path) && errno != ENOENT)
+        CDC_WARN(FAC, "cannot remove %s: %s", bf->prog_path,
+                 strerror(errno));
+    if (bf->watermarks) {
+        cdc_snap_t *s0 = bf->dops->open(c->conf, 0, &e2);
+        if (s0) {
+            bf->dops->signal_cleanup(s0, bf->sig, bf->prog.run, &e2);
+            if (c->prev_run[0])
+                bf->dops->signal_cleanup(s0, bf->sig, c->prev_run, &e2);
+            bf->dops->close(s0);
         }
     }
-    if (bf.watermarks) {
-        cdc_snap_t *s0 = bf.dops->open(conf, 0, err);
-        if (!s0 || bf.dops->signal_init(s0, bf.sig, err)) {
-            if (s0)
-                bf.dops->close(s0);
-            rc = err->code ? err->code : CDC_EXIT_FAIL;
-            goto out;
-        }
-        bf.dops->close(s0);
-    }
-    pthread_mutex_lock(&bf.mu);
-    if (cdc_bf_save_progress(&bf, err)) {
-        pthread_mutex_unlock(&bf.mu);
-        rc = err->code ? err->code : CDC_EXIT_FAIL;
-        goto out;
-    }
-    /* tables finished by an interrupted run stay finished; the others
-     * go first, in the given order */
-    {
-        int k = 0;
-        job_t *sorted = cdc_xcalloc((size_t)bf.njobs, sizeof(*sorted));
-        for (int i = 0; i < bf.njobs; i++)
-            if (!bf.jobs[i].tp->done)
-                sorted[k++] = bf.jobs[i];
-        bf.njobs_active = k;
-        for (int i = 0; i < bf.njobs; i++)
-            if (bf.jobs[i].tp->done) {
-                bf.jobs[i].state = 2;
-                sorted[k++] = bf.jobs[i];
-            }
-        free(bf.jobs);
-        bf.jobs = sorted;
-        nw = (int)(bf.parallel < bf.njobs_active ? bf.parallel
-                                                 : bf.njobs_active);
-        bf.next_job = 0;
-    }
-    pthread_mutex_unlock(&bf.mu);
+    return CDC_EXIT_OK;
+}
+
+/* Run the planned jobs with the progress display; the exit code. */
+static int run_jobs(bfcmd_t *c, int nw, cdc_err_t *err)
+{
+    bf_t *bf = &c->bf;
+    display_t disp = {0, 0};
+
     CDC_INFO(FAC, "pipeline %s: %s backfill of %s (chunk %" PRId64
                   ", max %" PRId64 " rows/s, %d worker%s)%s",
-             bf.pipeline, bf.prog.mode, bf.tables_csv, bf.chunk, bf.rate, nw,
-             nw == 1 ? "" : "s", bf.watermarks ? ", watermarks on" : "");
-
-    bf.tty = isatty(2) && cdc_log_get_level() >= CDC_LOG_INFO;
+             bf->pipeline, bf->prog.mode, bf->tables_csv, bf->chunk,
+             bf->rate, nw, nw == 1 ? "" : "s",
+             bf->watermarks ? ", watermarks on" : "");
+    bf->tty = isatty(2) && cdc_log_get_level() >= CDC_LOG_INFO;
     disp.next_log = cdc_bf_mono_us() + 5000000;
-    cdc_bf_run_workers(&bf, nw, progress, &disp, err);
-    show(&bf, 1, &disp.drawn);
-
-    if (bf.initial && bf.initial_snap) {
+    cdc_bf_run_workers(bf, nw, progress, &disp, err);
+    show(bf, 1, &disp.drawn);
+    if (bf->initial && bf->initial_snap) {
         cdc_err_t e2 = {0};
-        bf.dops->end_consistent(bf.initial_snap, &e2);
+        bf->dops->end_consistent(bf->initial_snap, &e2);
     }
-    /* summary */
-    {
-        uint64_t rows = 0, dropped = 0;
-        int done = 0;
-        double secs = (double)(cdc_bf_mono_us() - bf.t0) / 1e6;
-        for (int i = 0; i < bf.njobs; i++) {
-            rows += bf.jobs[i].rows;
-            dropped += bf.jobs[i].dropped;
-            done += bf.jobs[i].tp->done;
-        }
-        CDC_INFO(FAC, "summary: %d of %d tables done, %" PRIu64 " rows in "
-                      "%.1f s (%.0f rows/s), %" PRIu64 " rows left to the "
-                      "stream by the watermark rule",
-                 done, bf.njobs, rows, secs, secs > 0 ? rows / secs : 0.0,
-                 dropped);
-        if (bf.failed) {
-            *err = bf.err;
-            rc = err->code ? err->code : CDC_EXIT_FAIL;
-        } else if (done < bf.njobs) {
-            cdc_err_set(err, CDC_EXIT_TEMPFAIL, 0,
-                        "backfill interrupted; %d of %d tables done", done,
-                        bf.njobs);
-            cdc_err_hint(err, "run the same command again: it resumes after "
-                              "the last finished chunk");
-            rc = CDC_EXIT_TEMPFAIL;
-        } else {
-            cdc_err_t e2 = {0};
-            /* complete: the next run starts a fresh backfill */
-            if (unlink(bf.prog_path) && errno != ENOENT)
-                CDC_WARN(FAC, "cannot remove %s: %s", bf.prog_path,
-                         strerror(errno));
-            if (bf.watermarks) {
-                cdc_snap_t *s0 = bf.dops->open(conf, 0, &e2);
-                if (s0) {
-                    bf.dops->signal_cleanup(s0, bf.sig, bf.prog.run, &e2);
-                    if (prev_run[0])
-                        bf.dops->signal_cleanup(s0, bf.sig, prev_run, &e2);
-                    bf.dops->close(s0);
-                }
-            }
-        }
-    }
+    return summarize(c, err);
+}
 
-out:
-    if (bf.initial_snap)
-        bf.dops->close(bf.initial_snap);
-    if (bf.snk)
-        bf.kops->destroy(bf.snk);
-    cdc_conf_destroy(sink_conf);
-    for (int i = 0; i < bf.njobs; i++)
-        free(bf.jobs[i].name);
-    free(bf.jobs);
-    cdc_backfill_prog_free(&bf.prog);
-    free(bf.prog_path);
-    free(bf.pipeline);
-    free(bf.tables_csv);
-    free(ckpt_path);
-    if (lockfd >= 0)
-        close(lockfd);
-    pthread_mutex_destroy(&bf.mu);
+static void release(bfcmd_t *c)
+{
+    bf_t *bf = &c->bf;
+
+    if (bf->initial_snap)
+        bf->dops->close(bf->initial_snap);
+    if (bf->snk)
+        bf->kops->destroy(bf->snk);
+    cdc_conf_destroy(c->sink_conf);
+    for (int i = 0; i < bf->njobs; i++)
+        free(bf->jobs[i].name);
+    free(bf->jobs);
+    cdc_backfill_prog_free(&bf->prog);
+    free(bf->prog_path);
+    free(bf->pipeline);
+    free(bf->tables_csv);
+    free(c->ckpt_path);
+    if (c->lockfd >= 0)
+        close(c->lockfd);
+    pthread_mutex_destroy(&bf->mu);
+}
+
+/*
+ * 1. the settings, 2. the lock and the progress file, 3. the tables,
+ * 4. the mode, 5. the sink, 6. a first load's snapshot or the signal
+ * table, 7. the workers (the engine, cdc/backfill.c) and the summary.
+ */
+int cdc_backfill_cli(const cdc_conf_t *conf, int argc, char **argv,
+                     cdc_err_t *err)
+{
+    bfcmd_t c;
+    int rc, nw = 0;
+
+    memset(&c, 0, sizeof(c));
+    pthread_mutex_init(&c.bf.mu, NULL);
+    c.bf.conf = c.conf = conf;
+    c.bf.t0 = cdc_bf_mono_us();
+    c.stype = cdc_conf_get(conf, "source.type", NULL);
+    c.state = cdc_conf_get(conf, "state.dir", "state");
+    c.mode = cdc_conf_get(conf, "backfill.mode", "auto");
+    c.wm = 1;
+    c.lockfd = -1;
+    given_tables(&c, argc, argv);
+    rc = read_settings(&c, err);
+    if (!rc)
+        rc = lock_and_load(&c, err);
+    if (!rc)
+        rc = plan_tables(&c, err);
+    if (!rc)
+        rc = choose_mode(&c, err);
+    if (!rc) {
+        cdc_bf_catch_signals();
+        rc = open_sink(&c, err);
+    }
+    if (!rc && c.bf.initial)
+        rc = begin_first_load(&c, err);
+    if (!rc && c.bf.watermarks)
+        rc = init_signal(&c, err);
+    if (!rc)
+        rc = order_jobs(&c, &nw, err);
+    if (!rc)
+        rc = run_jobs(&c, nw, err);
+    release(&c);
     return rc;
 }

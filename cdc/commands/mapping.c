@@ -27,6 +27,7 @@
 #include "cdc/envelope.h"
 #include "cdc/jsontree.h"
 #include "cdc/log.h"
+#include "cdc/plugin.h"
 #include "connectors/pg/pgutil.h"
 #include "mappings/map_int.h"
 
@@ -941,12 +942,56 @@ static PGconn *pg_open(const char *dsn, const char *what, cdc_err_t *err)
     return pg;
 }
 
+/* What a mapping writes: its keys, fields, filter and delete rule. */
+static void print_mapping(const cdc_map_mapping_t *mp)
+{
+    const cdc_map_target_t *t = mp->target;
+    static const char *const dels[] = {"clear its fields", "delete the row",
+                                       "ignored"};
+    static const char *const rules[] = {"latest", "priority", "weighted",
+                                        "ordered"};
+    printf("mapping %s: %s %s.%s -> %s (%s%s%s)%s\n", mp->name,
+           mp->source->id, mp->db, mp->table, t->name,
+           *t->schema ? t->schema : "", *t->schema ? "." : "", t->table,
+           mp->lookup ? " [lookup: set-based update]" : "");
+    for (uint32_t k = 0; k < mp->nkeys; k++)
+        printf("  %s %-20s <- %s\n", mp->lookup ? "match" : "key  ",
+               t->fields[mp->keys[k].field].name,
+               mp->keys[k].text ? mp->keys[k].text : "");
+    for (uint32_t k = 0; k < mp->nfields; k++) {
+        const cdc_map_assign_t *a = &mp->fields[k];
+        const cdc_map_field_t *f = &t->fields[a->field];
+        printf("  field %-20s <- %s%s%s  (%s, %s%s%s)\n", f->name,
+               a->text ? a->text : "", a->nmap ? " mapped" : "",
+               a->def ? " default" : "", f->sqltype,
+               rules[f->rule], f->nowners > 1 ? " among " : "",
+               f->nowners > 1 ? "owners" : "");
+    }
+    if (mp->ninclude)
+        printf("  columns included by name: %s%s\n", mp->include[0],
+               mp->ninclude > 1 ? ", ..." : "");
+    if (mp->filter)
+        printf("  filter: yes\n");
+    if (mp->order_by)
+        printf("  order_by: yes (fields with rule ordered)\n");
+    if (!mp->lookup && mp->on_delete == CDC_DEL_ROW) {
+        char tomb[200];
+        cdc_map_tombstone_table(t, tomb, sizeof(tomb));
+        printf("  on delete: %s (tombstones in %s%s%s, created by the "
+               "sink)\n", dels[mp->on_delete], *t->schema ? t->schema : "",
+               *t->schema ? "." : "", tomb);
+    } else if (!mp->lookup)
+        printf("  on delete: %s\n", dels[mp->on_delete]);
+}
+
 int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                          cdc_err_t *err)
 {
     const char *files = cdc_conf_get(conf, "mapping.files", NULL);
     const char *sink_dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
-    const char *src_type = cdc_conf_get(conf, "source.type", "");
+    const cdc_source_ops_t *src_ops =
+        cdc_source_find(cdc_conf_get(conf, "source.type", ""));
+    const char *src_type = src_ops ? src_ops->name : ""; /* no alias */
     const char *src_dsn = cdc_conf_get(conf, "postgres.dsn", NULL);
     const char *app = cdc_conf_app_id(conf);
     cdc_map_t *m;
@@ -987,9 +1032,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                          &ok_tables, err);
         mysql_close(my);
     }
-    if (src_dsn && *src_dsn && (!strcmp(src_type, "postgres") ||
-                                !strcmp(src_type, "postgresql") ||
-                                !strcmp(src_type, "pg"))) {
+    if (src_dsn && *src_dsn && !strcmp(src_type, "postgres")) {
         PGconn *pg = pg_open(src_dsn, "postgres source", err);
         if (!pg) {
             cdc_map_destroy(m);
@@ -1001,7 +1044,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                              &ok_tables, err);
         PQfinish(pg);
     }
-    if ((!strcmp(src_type, "mysql") || !strcmp(src_type, "mariadb")) &&
+    if (!strcmp(src_type, "mysql") &&
         (cdc_conf_get(conf, "mysql.dsn", NULL) ||
          cdc_conf_get(conf, "mysql.host", NULL))) {
         char db[128];
@@ -1018,44 +1061,8 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
         mysql_close(my);
     }
     /* what each mapping writes */
-    for (uint32_t i = 0; i < m->nmappings; i++) {
-        const cdc_map_mapping_t *mp = &m->mappings[i];
-        const cdc_map_target_t *t = mp->target;
-        static const char *const dels[] = {"clear its fields", "delete the row",
-                                           "ignored"};
-        static const char *const rules[] = {"latest", "priority", "weighted",
-                                            "ordered"};
-        printf("mapping %s: %s %s.%s -> %s (%s%s%s)%s\n", mp->name,
-               mp->source->id, mp->db, mp->table, t->name,
-               *t->schema ? t->schema : "", *t->schema ? "." : "", t->table,
-               mp->lookup ? " [lookup: set-based update]" : "");
-        for (uint32_t k = 0; k < mp->nkeys; k++)
-            printf("  %s %-20s <- %s\n", mp->lookup ? "match" : "key  ",
-                   t->fields[mp->keys[k].field].name,
-                   mp->keys[k].text ? mp->keys[k].text : "");
-        for (uint32_t k = 0; k < mp->nfields; k++) {
-            const cdc_map_assign_t *a = &mp->fields[k];
-            const cdc_map_field_t *f = &t->fields[a->field];
-            printf("  field %-20s <- %s%s%s  (%s, %s%s%s)\n", f->name,
-                   a->text ? a->text : "", a->nmap ? " mapped" : "",
-                   a->def ? " default" : "", f->sqltype,
-                   rules[f->rule], f->nowners > 1 ? " among " : "",
-                   f->nowners > 1 ? "owners" : "");
-        }
-        if (mp->ninclude)
-            printf("  columns included by name: %s%s\n", mp->include[0],
-                   mp->ninclude > 1 ? ", ..." : "");
-        if (mp->filter)
-            printf("  filter: yes\n");
-        if (!mp->lookup && mp->on_delete == CDC_DEL_ROW) {
-            char tomb[200];
-            cdc_map_tombstone_table(t, tomb, sizeof(tomb));
-            printf("  on delete: %s (tombstones in %s%s%s, created by the "
-                   "sink)\n", dels[mp->on_delete], *t->schema ? t->schema : "",
-                   *t->schema ? "." : "", tomb);
-        } else if (!mp->lookup)
-            printf("  on delete: %s\n", dels[mp->on_delete]);
-    }
+    for (uint32_t i = 0; i < m->nmappings; i++)
+        print_mapping(&m->mappings[i]);
     (void)mt_names;
     {
         uint32_t nm = m->nmappings, nt = m->ntargets;

@@ -1611,6 +1611,7 @@ static void my_window_conf(cdc_snap_t *base, cdc_conf_t *wconf, int worker,
 
 const cdc_snap_ops_t cdc_snap_mysql_ops = {
     .name = "mysql",
+    .connector = "mysql",
     .open = my_open,
     .describe = my_describe,
     .list_tables = my_list_tables,

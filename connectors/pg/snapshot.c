@@ -962,6 +962,7 @@ static void pg_window_drop(cdc_snap_t *base, const cdc_conf_t *wconf)
 
 const cdc_snap_ops_t cdc_snap_postgres_ops = {
     .name = "postgres",
+    .connector = "postgresql",
     .open = pg_open,
     .describe = pg_describe,
     .list_tables = pg_list_tables,

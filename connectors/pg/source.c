@@ -1161,6 +1161,7 @@ const cdc_source_ops_t cdc_source_postgres_ops = {
     .next = pg_next,
     .confirm = pg_confirm,
     .destroy = pg_destroy_ops,
+    .aliases = (const char *const[]){"postgresql", "pg", NULL},
 };
 
 static cdc_source_t *pg_create_ops(const cdc_conf_t *conf, cdc_err_t *err)
