@@ -78,6 +78,8 @@ static const char help_options[] =
 "      --reference          config: every key, its type, default, bounds\n"
 "      --start-position P   decode: FILE:POS or POS to start from\n"
 "      --events             decode: list events (offset type size)\n"
+"      --diff               mapping test: OLD.yaml NEW.yaml [ENVELOPES]: the\n"
+"                           rows and fields that change, old -> new\n"
 "      --json-columns LIST  decode: db.table.column globs of MariaDB JSON\n"
 "                           columns to embed as JSON (decode.json_columns)\n"
 "      --max-txns N         stop after N transactions      (run.max_txns)\n"
@@ -165,6 +167,7 @@ static const cli_opt_t cli_opts[] = {
     {"reference", 0, 0, OPT_OWN, 0, NULL},
     {"start-position", 0, 1, OPT_OWN, 0, NULL},
     {"events", 0, 0, OPT_OWN, 0, NULL},
+    {"diff", 0, 0, OPT_OWN, 0, NULL},
     {"json-columns", 0, 1, OPT_OWN, 0, "decode.json_columns"},
     {"max-txns", 0, 1, OPT_OWN, 0, "run.max_txns"},
     {"idle-exit", 0, 1, OPT_OWN, 0, "run.idle_exit_ms"},

@@ -17,6 +17,8 @@
 
 size_t cdc_twoway_rank_len(cdc_mrule_t r)
 {
+    if (r == CDC_RULE_ORDERED) /* no trigger stamps these: never taken */
+        return (size_t)-1;
     return r == CDC_RULE_WEIGHTED ? 16 + 16 + 8 + 8 + CDC_MAP_POS_LEN
                                   : 16 + 8 + 8 + CDC_MAP_POS_LEN;
 }
