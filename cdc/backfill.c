@@ -51,6 +51,7 @@
 #include "cdc/buf.h"
 #include "cdc/checkpoint.h"
 #include "cdc/envelope.h"
+#include "cdc/flight.h"
 #include "cdc/log.h"
 #include "cdc/metrics.h"
 #include "cdc/plugin.h"
@@ -58,7 +59,6 @@
 #define FAC "backfill"
 #define mono_us cdc_bf_mono_us /* the engine's short name for it */
 
-static volatile sig_atomic_t bf_stop;
 
 int64_t cdc_bf_mono_us(void)
 {
@@ -418,10 +418,11 @@ static void fail_run(bf_t *bf, const cdc_err_t *err)
     pthread_mutex_unlock(&bf->mu);
 }
 
+/* The one stop token (cdc/flight.h): the sinks see it too, so a SIGTERM
+ * reaches a Kafka sink blocked on a full producer queue. */
 static void on_signal(int sig)
 {
-    (void)sig;
-    bf_stop = 1;
+    cdc_pipeline_stop = sig;
 }
 
 void cdc_bf_catch_signals(void)
@@ -434,7 +435,7 @@ void cdc_bf_catch_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    bf_stop = 0;
+    cdc_pipeline_stop = 0;
 }
 
 /* Copy of conf (the window reader's and the sink's settings). */
@@ -582,9 +583,9 @@ static int window_collect(worker_t *w, const cdc_table_t *snap,
                 return 0;
             }
         }
-        if (r == CDC_SRC_EOF || mono_us() > deadline || bf_stop) {
+        if (r == CDC_SRC_EOF || mono_us() > deadline || cdc_pipeline_stop) {
             cdc_buf_free(&kb);
-            if (bf_stop)
+            if (cdc_pipeline_stop)
                 return cdc_err_set(err, CDC_EXIT_TEMPFAIL, 0,
                                    "interrupted while waiting for a "
                                    "watermark");
@@ -606,39 +607,72 @@ int cdc_bf_save_progress(bf_t *bf, cdc_err_t *err)
     return cdc_backfill_prog_store(bf->prog_path, &bf->prog, err);
 }
 
-/* Hand a chunk to the sink (asynchronous sinks acknowledge later). */
-static int submit(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
+/*
+ * Delivery goes through the engine (cdc/flight.h): each emitter keeps its
+ * table's chunks in one engine over the shared sink, so a chunk's key is
+ * recorded only once it and every chunk before it were acknowledged.  The
+ * sink is shared by the emitters of all running tables: every engine call
+ * that reaches it holds bf->mu.
+ */
+typedef struct emit_acks {
+    int64_t n; /* chunks the engine reported delivered, not yet retired */
+} emit_acks_t;
+
+static void on_chunk_delivered(void *ctx, const cdc_txn_t *tx)
+{
+    (void)tx;
+    ((emit_acks_t *)ctx)->n++;
+}
+
+/* Advance the engine over what the sink acknowledged; a chunk whose
+ * delivery failed is an unavailable sink.  bf->mu held. */
+static int advance(cdc_flight_t *fe, cdc_err_t *err)
+{
+    if (!cdc_flight_advance(fe, err))
+        return 0;
+    cdc_err_clear(err);
+    return cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
+                       "the sink failed to deliver a backfill chunk");
+}
+
+/* Hand a chunk to the sink (asynchronous sinks acknowledge later); the
+ * engine owns it from here. */
+static int submit(bf_t *bf, cdc_flight_t *fe, cdc_txn_t *tx, cdc_err_t *err)
 {
     int rc = 0;
     pthread_mutex_lock(&bf->mu);
     tx->seq = ++bf->seq;
-    if (bf->kops->write(bf->snk, tx, err) || bf->kops->poll(bf->snk, 0, err))
+    if (cdc_flight_write(fe, tx, err) || cdc_flight_poll(fe, 0, err) ||
+        advance(fe, err))
         rc = -1;
     pthread_mutex_unlock(&bf->mu);
     return rc;
 }
 
-/* Serve delivery reports until tx is acknowledged (or failed); after
- * 250 ms ask the sink to flush (sinks that acknowledge on their own flush
- * schedule, like the file sink, then need not be waited for). */
-static int wait_acked(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
+/* Serve delivery reports until the oldest chunk in the engine is
+ * acknowledged (or failed); after 250 ms ask the sink to flush (sinks that
+ * acknowledge on their own flush schedule, like the file sink, then need
+ * not be waited for). */
+static int wait_acked(bf_t *bf, cdc_flight_t *fe, emit_acks_t *acks,
+                      cdc_err_t *err)
 {
     int64_t t0 = mono_us();
     for (;;) {
         int rc = 0, done;
         pthread_mutex_lock(&bf->mu);
-        if (tx->failed) {
-            if (!err->msg[0])
-                cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
-                            "the sink failed to deliver a backfill chunk");
+        if (advance(fe, err))
             rc = -1;
-        } else if (tx->pending > 0) {
+        else if (!acks->n) {
             if (mono_us() - t0 > 250000)
-                rc = bf->kops->flush(bf->snk, 1000, err);
+                rc = cdc_flight_poll(fe, 0, err) ||
+                     (cdc_flight_count(fe) &&
+                      bf->kops->flush(bf->snk, 1000, err));
             else
-                rc = bf->kops->poll(bf->snk, 5, err);
+                rc = cdc_flight_poll(fe, 5, err);
+            if (!rc && advance(fe, err))
+                rc = -1;
         }
-        done = rc || tx->failed || tx->pending <= 0;
+        done = rc || acks->n;
         pthread_mutex_unlock(&bf->mu);
         if (done)
             return rc ? -1 : 0;
@@ -646,30 +680,20 @@ static int wait_acked(bf_t *bf, cdc_txn_t *tx, cdc_err_t *err)
     }
 }
 
-/* 1 when every message of tx was delivered. */
-static int acked(bf_t *bf, cdc_txn_t *tx)
-{
-    int r;
-    pthread_mutex_lock(&bf->mu);
-    r = tx->pending <= 0 && !tx->failed;
-    pthread_mutex_unlock(&bf->mu);
-    return r;
-}
-
-/* A chunk handed to the sink, not yet acknowledged. */
+/* A chunk read: handed to the engine when kept, and its key recorded once
+ * acknowledged. */
 typedef struct flight {
-    cdc_txn_t *tx;
+    cdc_txn_t *tx;   /* the chunk until submitted (then the engine's) */
     char *last;      /* key of its last row (NULL: empty chunk) */
     uint32_t n, kept;
     int final;       /* last chunk of the table */
 } flight_t;
 
-/* Retire the oldest in-flight chunk once acknowledged: record its key. */
+/* Retire the oldest chunk (acknowledged, or never handed to the sink):
+ * record its key. */
 static int retire(bf_t *bf, job_t *j, flight_t *f, cdc_err_t *err)
 {
     int rc;
-    if (f->kept && wait_acked(bf, f->tx, err))
-        return -1;
     pthread_mutex_lock(&bf->mu);
     if (f->last) {
         free(j->tp->key);
@@ -689,12 +713,29 @@ static int retire(bf_t *bf, job_t *j, flight_t *f, cdc_err_t *err)
     return rc;
 }
 
+/* Retire the oldest chunk, waiting for its acknowledgement when it went to
+ * the sink. */
+static int retire_head(bf_t *bf, job_t *j, cdc_flight_t *fe,
+                       emit_acks_t *acks, flight_t *fl, int *nfl,
+                       cdc_err_t *err)
+{
+    if (fl[0].kept) {
+        if (!acks->n && wait_acked(bf, fe, acks, err))
+            return -1;
+        acks->n--;
+    }
+    if (retire(bf, j, &fl[0], err))
+        return -1;
+    memmove(&fl[0], &fl[1], (size_t)(*nfl - 1) * sizeof(*fl));
+    (*nfl)--;
+    return 0;
+}
 
 static job_t *take_job(bf_t *bf)
 {
     job_t *j = NULL;
     pthread_mutex_lock(&bf->mu);
-    if (!bf->failed && !bf_stop && bf->next_job < bf->njobs_active) {
+    if (!bf->failed && !cdc_pipeline_stop && bf->next_job < bf->njobs_active) {
         j = &bf->jobs[bf->next_job++];
         j->state = 1;
         j->t0 = mono_us();
@@ -730,6 +771,9 @@ static void *emitter_main(void *arg)
     flight_t *fl = cdc_xcalloc((size_t)bf->inflight + 1, sizeof(*fl));
     int nfl = 0, rc = 0;
     cdc_err_t err = {0};
+    emit_acks_t acks = {0};
+    cdc_flight_t *fe = cdc_flight_new(&bf->snk, 1, 0, 0, on_chunk_delivered,
+                                      &acks);
 
     for (;;) {
         flight_t f;
@@ -746,48 +790,52 @@ static void *emitter_main(void *arg)
         pthread_cond_broadcast(&e->cv);
         pthread_mutex_unlock(&e->mu);
 
-        if (f.kept && submit(bf, f.tx, &err)) {
-            cdc_txn_destroy(f.tx);
-            free(f.last);
+        if (f.kept) {
+            cdc_txn_t *tx = f.tx;
+            f.tx = NULL; /* the engine's from here, even on failure */
+            if (submit(bf, fe, tx, &err)) {
+                if (cdc_pipeline_stop) {
+                    /* a sink gave up waiting because of the signal: a
+                     * stop like the others, the chunk is not recorded */
+                    cdc_log_err("backfill", &err);
+                    cdc_err_clear(&err);
+                    cdc_err_set(&err, CDC_EXIT_TEMPFAIL, 0,
+                                "stopped by a signal while the sink waited");
+                }
+                free(f.last);
+                rc = -1;
+                break;
+            }
+        }
+        if (nfl == bf->inflight &&
+            retire_head(bf, e->j, fe, &acks, fl, &nfl, &err)) {
             rc = -1;
             break;
         }
-        if (nfl == bf->inflight) {
-            if (retire(bf, e->j, &fl[0], &err)) {
-                rc = -1;
-                break;
-            }
-            memmove(&fl[0], &fl[1], (size_t)(nfl - 1) * sizeof(*fl));
-            nfl--;
-        }
         fl[nfl++] = f;
         /* record every chunk already acknowledged, oldest first */
-        while (nfl && (!fl[0].kept || acked(bf, fl[0].tx))) {
-            if (retire(bf, e->j, &fl[0], &err)) {
+        while (nfl && (!fl[0].kept || acks.n)) {
+            if (retire_head(bf, e->j, fe, &acks, fl, &nfl, &err)) {
                 rc = -1;
                 break;
             }
-            memmove(&fl[0], &fl[1], (size_t)(nfl - 1) * sizeof(*fl));
-            nfl--;
         }
         if (rc)
             break;
     }
     while (!rc && nfl) {
-        if (retire(bf, e->j, &fl[0], &err)) {
+        if (retire_head(bf, e->j, fe, &acks, fl, &nfl, &err))
             rc = -1;
-            break;
-        }
-        memmove(&fl[0], &fl[1], (size_t)(nfl - 1) * sizeof(*fl));
-        nfl--;
     }
-    for (int i = 0; i < nfl; i++) { /* failed: nothing more is recorded */
-        if (fl[i].kept && fl[i].tx->pending > 0) {
-            cdc_err_t e2 = {0};
-            pthread_mutex_lock(&bf->mu);
-            bf->kops->flush(bf->snk, 5000, &e2);
-            pthread_mutex_unlock(&bf->mu);
-        }
+    /* failed: nothing more is recorded */
+    if (cdc_flight_count(fe)) {
+        cdc_err_t e2 = {0};
+        pthread_mutex_lock(&bf->mu);
+        cdc_flight_flush(fe, 5000, &e2);
+        pthread_mutex_unlock(&bf->mu);
+    }
+    cdc_flight_free(fe);
+    for (int i = 0; i < nfl; i++) {
         cdc_txn_destroy(fl[i].tx);
         free(fl[i].last);
     }
@@ -878,7 +926,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     }
     emitter = 1;
 
-    while (!bf_stop) {
+    while (!cdc_pipeline_stop) {
         cdc_txn_t *tx = cdc_txn_new();
         char *last = NULL, lw[96], hw[96];
         uint32_t n = 0, kept = 0;
@@ -958,7 +1006,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
                                     bf->rate);
         bf->paced += n;
         pthread_mutex_unlock(&bf->mu);
-        while (wait > 0 && !bf_stop) {
+        while (wait > 0 && !cdc_pipeline_stop) {
             int64_t sl = wait > 200000 ? 200000 : wait;
             usleep((useconds_t)sl);
             wait -= sl;
@@ -1027,13 +1075,13 @@ static void *worker_main(void *arg)
             goto fail;
         }
         pthread_mutex_lock(&bf->mu);
-        j->state = bf_stop && !j->tp->done ? 3 : 2;
+        j->state = cdc_pipeline_stop && !j->tp->done ? 3 : 2;
         j->t1 = mono_us();
         pthread_mutex_unlock(&bf->mu);
     }
     goto out;
 fail:
-    if (err.code != CDC_EXIT_TEMPFAIL || !bf_stop)
+    if (err.code != CDC_EXIT_TEMPFAIL || !cdc_pipeline_stop)
         fail_run(bf, &err);
 out:
     window_stop(w);
@@ -1065,7 +1113,7 @@ void cdc_bf_run_workers(bf_t *bf, int nw, void (*progress)(bf_t *, void *),
             bf->alive -= nw - i;
             pthread_mutex_unlock(&bf->mu);
             nw = i;
-            bf_stop = 1;
+            cdc_pipeline_stop = 1;
             break;
         }
     }

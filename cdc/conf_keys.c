@@ -36,6 +36,10 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Source to read: mysql (also mariadb), postgres, or kafka (envelopes from topics)."},
     {"sink.type", S, "stdout", 0, 0, NULL, 0, "--sink", "run, decode, backfill, validate",
      "Sink to write: stdout, file, kafka, postgres (wide tables), mysql (wide tables), rabbitmq, mqtt or http (webhooks)."},
+    {"sinks", L, NULL, 0, 0, NULL, 0, NULL, "run",
+     "Fan-out: several sinks fed by one read of the source, e.g. [kafka, postgres]; each keeps its "
+     "own settings block and acknowledges on its own, the checkpoint is the minimum over them. "
+     "Instead of sink.type; each type once."},
     {"pipeline.name", CDC_KT_NAME, "<source.type>", 0, 0, NULL, 0, "--pipeline",
      "run, offsets, backfill, status, sinks",
      "Name of the pipeline: the checkpoint file <state.dir>/<name>.ckpt, metrics labels, "

@@ -29,6 +29,23 @@ typedef struct tab_ctr {
     uint64_t n;
 } tab_ctr_t;
 
+#define CDC_METRICS_MAX_PLUGIN 32
+#define CDC_METRICS_MAX_SINKS 8
+
+struct cdc_metric {
+    char name[64], type[8], help[160], status_key[32];
+    int64_t v;
+    int set; /* rendered once a value was set */
+};
+typedef struct cdc_metric plug_metric_t;
+
+typedef struct sink_prog {
+    char name[32];
+    uint64_t acked;
+    int64_t commit_us;
+    size_t behind;
+} sink_prog_t;
+
 static struct {
     pthread_mutex_t mu;
     char app[128], pipeline[128], source[32], sink[32];
@@ -60,16 +77,19 @@ static struct {
     char ck_pos[1400];
     int64_t ck_commit_us, ck_stored_us;
     int64_t undurable_since_us; /* first delivery not yet checkpointed */
+    /* metrics registered by plugins (cdc_metrics_register) */
+    plug_metric_t plug[CDC_METRICS_MAX_PLUGIN];
+    int nplug;
+    /* each sink of the pipeline (cdc_metrics_sink_progress) */
+    sink_prog_t sinks[CDC_METRICS_MAX_SINKS];
+    int nsinks;
     /* optional parts, -1 = absent */
-    int64_t kafka_inflight;
-    uint64_t kafka_delivered, kafka_failed;
     int64_t pg_retained;
     int64_t bf_rows, bf_tables;
     /* per table and op */
     tab_ctr_t *tabs;
     size_t ntabs, captabs;
 } M = {.mu = PTHREAD_MUTEX_INITIALIZER,
-       .kafka_inflight = -1,
        .pg_retained = -1,
        .bf_rows = -1,
        .bf_tables = -1,
@@ -139,8 +159,9 @@ int cdc_metrics_init(const cdc_conf_t *conf, cdc_err_t *err)
     M.progress_us = M.start_us;
     M.ck_pos[0] = '\0';
     M.ck_commit_us = M.ck_stored_us = M.undurable_since_us = 0;
-    M.kafka_inflight = -1;
-    M.kafka_delivered = M.kafka_failed = 0;
+    memset(M.plug, 0, sizeof(M.plug));
+    M.nplug = 0;
+    M.nsinks = 0;
     M.pg_retained = -1;
     M.bf_rows = M.bf_tables = -1;
     pthread_mutex_unlock(&M.mu);
@@ -357,12 +378,49 @@ void cdc_metrics_dead_letters(uint64_t n)
     pthread_mutex_unlock(&M.mu);
 }
 
-void cdc_metrics_kafka(int64_t inflight, uint64_t delivered, uint64_t failed)
+cdc_metric_t *cdc_metrics_register(const char *name, const char *type,
+                                   const char *help, const char *status_key)
 {
+    cdc_metric_t *m = NULL;
+
     pthread_mutex_lock(&M.mu);
-    M.kafka_inflight = inflight;
-    M.kafka_delivered = delivered;
-    M.kafka_failed = failed;
+    for (int i = 0; i < M.nplug && !m; i++)
+        if (!strcmp(M.plug[i].name, name))
+            m = &M.plug[i];
+    if (!m && M.nplug < CDC_METRICS_MAX_PLUGIN) {
+        m = &M.plug[M.nplug++];
+        copy_str(m->name, sizeof(m->name), name);
+        copy_str(m->type, sizeof(m->type), type);
+        copy_str(m->help, sizeof(m->help), help);
+        copy_str(m->status_key, sizeof(m->status_key), status_key);
+        m->set = 0;
+    }
+    pthread_mutex_unlock(&M.mu);
+    return m;
+}
+
+void cdc_metrics_set(cdc_metric_t *m, int64_t v)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&M.mu);
+    m->v = v;
+    m->set = 1;
+    pthread_mutex_unlock(&M.mu);
+}
+
+void cdc_metrics_sink_progress(int i, const char *name, uint64_t acked,
+                               int64_t commit_us, size_t behind)
+{
+    if (i < 0 || i >= CDC_METRICS_MAX_SINKS)
+        return;
+    pthread_mutex_lock(&M.mu);
+    copy_str(M.sinks[i].name, sizeof(M.sinks[i].name), name);
+    M.sinks[i].acked = acked;
+    M.sinks[i].commit_us = commit_us;
+    M.sinks[i].behind = behind;
+    if (i >= M.nsinks)
+        M.nsinks = i + 1;
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -646,19 +704,41 @@ void cdc_metrics_render_prom(cdc_buf_t *b, int64_t now)
               "Memory held by the transactions in flight.");
     cdc_buf_printf(b, "autoglm_cdc_queue_bytes %zu\n", M.q_bytes);
 
-    if (M.kafka_inflight >= 0) {
-        prom_head(b, "kafka_inflight_messages", "gauge",
-                  "Messages handed to librdkafka and not yet acknowledged.");
-        cdc_buf_printf(b, "autoglm_cdc_kafka_inflight_messages %" PRId64
-                       "\n", M.kafka_inflight);
-        prom_head(b, "kafka_delivered_messages_total", "counter",
-                  "Messages acknowledged by the Kafka brokers.");
-        cdc_buf_printf(b, "autoglm_cdc_kafka_delivered_messages_total %"
-                       PRIu64 "\n", M.kafka_delivered);
-        prom_head(b, "kafka_failed_messages_total", "counter",
-                  "Messages whose delivery failed.");
-        cdc_buf_printf(b, "autoglm_cdc_kafka_failed_messages_total %" PRIu64
-                       "\n", M.kafka_failed);
+    if (M.nsinks) {
+        prom_head(b, "sink_delivered_transactions_total", "counter",
+                  "Transactions acknowledged by each sink of the pipeline.");
+        for (int i = 0; i < M.nsinks; i++) {
+            cdc_buf_puts(b, "autoglm_cdc_sink_delivered_transactions_total"
+                            "{sink=\"");
+            prom_label(b, M.sinks[i].name);
+            cdc_buf_printf(b, "\"} %" PRIu64 "\n", M.sinks[i].acked);
+        }
+        prom_head(b, "sink_queue_transactions", "gauge",
+                  "Transactions in flight that each sink has not yet "
+                  "acknowledged.");
+        for (int i = 0; i < M.nsinks; i++) {
+            cdc_buf_puts(b, "autoglm_cdc_sink_queue_transactions{sink=\"");
+            prom_label(b, M.sinks[i].name);
+            cdc_buf_printf(b, "\"} %zu\n", M.sinks[i].behind);
+        }
+        prom_head(b, "sink_last_commit_timestamp_seconds", "gauge",
+                  "Commit time of the last transaction each sink "
+                  "acknowledged.");
+        for (int i = 0; i < M.nsinks; i++) {
+            cdc_buf_puts(b, "autoglm_cdc_sink_last_commit_timestamp_seconds"
+                            "{sink=\"");
+            prom_label(b, M.sinks[i].name);
+            cdc_buf_printf(b, "\"} %" PRId64 ".%06" PRId64 "\n",
+                           M.sinks[i].commit_us / 1000000,
+                           M.sinks[i].commit_us % 1000000);
+        }
+    }
+    for (int i = 0; i < M.nplug; i++) {
+        if (!M.plug[i].set)
+            continue;
+        prom_head(b, M.plug[i].name, M.plug[i].type, M.plug[i].help);
+        cdc_buf_printf(b, "autoglm_cdc_%s %" PRId64 "\n", M.plug[i].name,
+                       M.plug[i].v);
     }
     if (M.pg_retained >= 0) {
         prom_head(b, "pg_slot_retained_wal_bytes", "gauge",
@@ -719,9 +799,10 @@ void cdc_metrics_render_status(cdc_buf_t *b, int64_t now)
         cdc_buf_puts(b, ",\"error\":");
         json_str(b, M.snk_why);
     }
-    if (M.kafka_inflight >= 0)
-        cdc_buf_printf(b, ",\"inflight_messages\":%" PRId64,
-                       M.kafka_inflight);
+    for (int i = 0; i < M.nplug; i++)
+        if (M.plug[i].set && M.plug[i].status_key[0])
+            cdc_buf_printf(b, ",\"%s\":%" PRId64, M.plug[i].status_key,
+                           M.plug[i].v);
     cdc_buf_printf(b, ",\"dead_letters\":%" PRIu64 "}", M.dead_letters);
     cdc_buf_puts(b, ",\"last_sync_time\":");
     json_time(b, M.last_commit_us);
@@ -746,6 +827,19 @@ void cdc_metrics_render_status(cdc_buf_t *b, int64_t now)
     cdc_buf_printf(b, ",\"transactions\":%" PRIu64 ",\"events\":%" PRIu64
                    ",\"queue\":{\"transactions\":%zu,\"bytes\":%zu}",
                    M.txns_delivered, M.events, M.q_txns, M.q_bytes);
+    if (M.nsinks) {
+        cdc_buf_puts(b, ",\"sinks\":[");
+        for (int i = 0; i < M.nsinks; i++) {
+            cdc_buf_puts(b, i ? ",{\"type\":" : "{\"type\":");
+            json_str(b, M.sinks[i].name);
+            cdc_buf_printf(b, ",\"transactions\":%" PRIu64
+                           ",\"queue\":%zu,\"last_sync_time\":",
+                           M.sinks[i].acked, M.sinks[i].behind);
+            json_time(b, M.sinks[i].commit_us);
+            cdc_buf_puts(b, "}");
+        }
+        cdc_buf_puts(b, "]");
+    }
     if (M.bf_rows >= 0)
         cdc_buf_printf(b, ",\"backfill\":{\"rows_done\":%" PRId64
                        ",\"tables_remaining\":%" PRId64 "}",

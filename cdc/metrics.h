@@ -71,9 +71,26 @@ void cdc_metrics_reconnect(void);
 void cdc_metrics_spill(uint64_t bytes, int files);
 /** @brief n changes were written to the dead-letter table or topic. */
 void cdc_metrics_dead_letters(uint64_t n);
-/** @brief Kafka producer counters (messages); -1 in-flight = not kafka. */
-void cdc_metrics_kafka(int64_t inflight, uint64_t delivered,
-                       uint64_t failed);
+/** @brief Acknowledgement state of sink i (0-based, in the order of the
+ *  pipeline's sinks; at most 8): txns it acknowledged, commit time of the
+ *  last of them, txns in flight it has not acknowledged.  name copied. */
+void cdc_metrics_sink_progress(int i, const char *name, uint64_t acked,
+                               int64_t commit_us, size_t behind);
+
+/* ---- metrics of plugins ---------------------------------------------- */
+/* A plugin registers its own counters and gauges; the core names none.
+ * They are rendered into /metrics (after the queue gauges) once a value
+ * was set, and with a status_key into the sink object of /status. */
+typedef struct cdc_metric cdc_metric_t;
+/** @brief Register, or find again by name, a metric: name without the
+ *  autoglm_cdc_ prefix, type "gauge" or "counter", one-line help,
+ *  status_key (NULL: not in /status).  The handle stays valid for the
+ *  process; cdc_metrics_init forgets every registration (register again
+ *  after it).  NULL when the table (32 entries) is full. */
+cdc_metric_t *cdc_metrics_register(const char *name, const char *type,
+                                   const char *help, const char *status_key);
+/** @brief Set the value of a registered metric (NULL: no-op). */
+void cdc_metrics_set(cdc_metric_t *m, int64_t v);
 /** @brief PostgreSQL slot retained WAL bytes (-1 = unknown). */
 void cdc_metrics_pg_retained(int64_t bytes);
 

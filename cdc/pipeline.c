@@ -2,10 +2,11 @@
 /*
  * pipeline.c - source -> filter -> sink, with checkpoints.
  *
- * Invariant: the stored checkpoint is the position after the last txn of
- * the unbroken prefix of txns whose every message the sink acknowledged.
- * Transactions in flight are kept in a FIFO in source order; a txn is
- * freed only once delivered and covered by the checkpoint.
+ * Delivery goes through the engine of cdc/flight.h, which states the
+ * invariant (the stored checkpoint is the end of the unbroken acknowledged
+ * prefix, the minimum over the sinks).  One source feeds one or more
+ * sinks (the list key `sinks`, each sink with its own settings block);
+ * the source is read once and each sink acknowledges on its own.
  *
  * Retriable source errors (lost connection) flush the sink, then
  * reconnect with capped, jittered exponential backoff from the last
@@ -14,7 +15,8 @@
  *
  * Operations: the loop reports to cdc/metrics.h (events per table, in-flight
  * txns and bytes, deliveries, checkpoints, source/sink state, reconnects,
- * Kafka producer counters) and starts the HTTP endpoint when http.listen is
+ * each sink's acknowledgements, and the sinks' own counters through their
+ * optional stats hook) and starts the HTTP endpoint when http.listen is
  * set.  The hooks only observe; they never change what is delivered or
  * checkpointed.
  */
@@ -33,13 +35,8 @@
 #include "cdc/checkpoint.h"
 #include "cdc/log.h"
 #include "cdc/metrics.h"
+#include "cdc/flight.h"
 #include "cdc/pipeline.h"
-#include "sinks/kafka.h"
-
-/* The Kafka sink may be absent from a partial build. */
-#pragma weak cdc_sink_kafka_stats
-
-volatile int cdc_pipeline_stop;
 
 /* ---- filter ------------------------------------------------------------ */
 
@@ -145,23 +142,23 @@ uint32_t cdc_filter_txn(const cdc_filter_t *f, cdc_txn_t *tx)
 
 /* ---- the loop ------------------------------------------------------------ */
 
+#define PL_MAX_SINKS 8
+
 typedef struct pl {
     const cdc_conf_t *conf;
     const cdc_source_ops_t *sops;
-    const cdc_sink_ops_t *kops;
+    const cdc_sink_ops_t *kops[PL_MAX_SINKS];
+    cdc_sink_t *snk[PL_MAX_SINKS];
+    int nsinks;
     cdc_source_t *src;
-    cdc_sink_t *snk;
+    cdc_flight_t *fl;
     cdc_filter_t *filter;
     char *ckpt_path;
     cdc_ckpt_t ck;          /* last delivered position */
     int ck_dirty;
     int64_t ck_stored_us;
     int64_t ck_interval_us;
-    cdc_txn_t **fifo;       /* in-flight txns, ring buffer */
-    size_t *fsz;            /* their sizes when pushed (metrics) */
-    size_t cap, head, n;
-    size_t qbytes;          /* sum of fsz over the ring */
-    int64_t stats_us;       /* last Kafka counters read */
+    int64_t stats_us;       /* last sink counters read */
     uint64_t seq;
     uint64_t delivered;
     /* checkpoint writer thread: the periodic fsyncs stay off the hot path
@@ -209,53 +206,41 @@ static void *ckpt_writer(void *arg)
     return NULL;
 }
 
-static void fifo_push(pl_t *pl, cdc_txn_t *tx)
+/* The engine's progress callback: tx joined the acknowledged prefix of
+ * every sink, so its end is the new resume point. */
+static void on_delivered(void *ctx, const cdc_txn_t *tx)
 {
-    if (pl->n == pl->cap) {
-        size_t ncap = pl->cap ? pl->cap * 2 : 1024;
-        cdc_txn_t **nf = cdc_xmalloc(ncap * sizeof(*nf));
-        size_t *nsz = cdc_xmalloc(ncap * sizeof(*nsz));
-        for (size_t i = 0; i < pl->n; i++) {
-            nf[i] = pl->fifo[(pl->head + i) % pl->cap];
-            nsz[i] = pl->fsz[(pl->head + i) % pl->cap];
-        }
-        free(pl->fifo);
-        free(pl->fsz);
-        pl->fifo = nf;
-        pl->fsz = nsz;
-        pl->cap = ncap;
-        pl->head = 0;
-    }
-    pl->fifo[(pl->head + pl->n) % pl->cap] = tx;
-    pl->fsz[(pl->head + pl->n) % pl->cap] =
-        tx->arena.total + sizeof(*tx) + tx->capchanges * sizeof(cdc_change_t);
-    pl->qbytes += pl->fsz[(pl->head + pl->n) % pl->cap];
-    pl->n++;
+    pl_t *pl = ctx;
+
+    pl->ck.pos = tx->pos;
+    pl->ck.commit_us = tx->commit_us;
+    pl->ck.txns++;
+    pl->ck_dirty = 1;
+    pl->delivered++;
+    cdc_metrics_delivered(tx->commit_us);
 }
 
-/* Report the in-flight queue (and, at most twice a second, the Kafka
- * producer's counters) to the metrics registry. */
+/* Report the in-flight queue, each sink's acknowledgements and (at most
+ * twice a second) the sinks' own counters to the metrics registry. */
 static void publish(pl_t *pl)
 {
     int64_t t;
 
-    cdc_metrics_inflight(pl->n, pl->qbytes,
-                         pl->n ? pl->fifo[pl->head]->commit_us : 0);
-    if (!cdc_sink_kafka_stats || !pl->snk || strcmp(pl->kops->name, "kafka"))
+    if (!pl->fl)
         return;
+    cdc_metrics_inflight(cdc_flight_count(pl->fl), cdc_flight_bytes(pl->fl),
+                         cdc_flight_oldest_commit_us(pl->fl));
     t = cdc_now_us();
     if (t - pl->stats_us < 500000)
         return;
     pl->stats_us = t;
-    {
-        cdc_sink_kafka_stats_t ks;
-        uint64_t done;
-        memset(&ks, 0, sizeof(ks));
-        cdc_sink_kafka_stats(pl->snk, &ks);
-        done = ks.delivered + ks.failed;
-        cdc_metrics_kafka(ks.produced > done ? (int64_t)(ks.produced - done)
-                                             : 0,
-                          ks.delivered, ks.failed);
+    for (int i = 0; i < pl->nsinks; i++) {
+        cdc_flight_sink_stat_t st;
+        cdc_flight_sink_stat(pl->fl, i, &st);
+        cdc_metrics_sink_progress(i, pl->kops[i]->name, st.acked,
+                                  st.commit_us, st.behind);
+        if (pl->kops[i]->stats)
+            pl->kops[i]->stats(pl->snk[i]);
     }
 }
 
@@ -319,46 +304,6 @@ static int store_ckpt(pl_t *pl, int force, cdc_err_t *err)
     return confirm_written(pl, &pl->ck, err);
 }
 
-/* Retire the delivered prefix; -1 if the head txn failed. */
-static int advance(pl_t *pl, cdc_err_t *err)
-{
-    while (pl->n) {
-        cdc_txn_t *tx = pl->fifo[pl->head];
-        if (tx->failed) {
-            if (!err->msg[0])
-                cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
-                            "delivery of transaction at %s failed",
-                            cdc_pos_str(&tx->pos));
-            return -1;
-        }
-        if (tx->pending > 0)
-            break;
-        if (!tx->more) { /* a transaction's end: a resume point */
-            pl->ck.pos = tx->pos;
-            pl->ck.commit_us = tx->commit_us;
-            pl->ck.txns++;
-            pl->ck_dirty = 1;
-            pl->delivered++;
-            cdc_metrics_delivered(tx->commit_us);
-        }
-        pl->qbytes -= pl->fsz[pl->head];
-        cdc_txn_destroy(tx);
-        pl->head = (pl->head + 1) % pl->cap;
-        pl->n--;
-    }
-    return 0;
-}
-
-static int drain(pl_t *pl, int timeout_ms, cdc_err_t *err)
-{
-    int rc = 0;
-    if (pl->n && pl->kops->flush(pl->snk, timeout_ms, err))
-        rc = -1;
-    if (advance(pl, err))
-        rc = -1;
-    return rc;
-}
-
 /* SIGTERM, SIGINT and SIGHUP: stop at a transaction boundary with a final
  * checkpoint; the signal number is kept for the log line. */
 static void on_signal(int sig)
@@ -389,10 +334,81 @@ static int start_source(pl_t *pl, cdc_err_t *err)
     return 0;
 }
 
+/*
+ * The sinks of the pipeline: the list key `sinks` (fan-out), else the one
+ * sink the caller picked from sink.type.  Each name once: two sinks of one
+ * type would share one settings block.
+ */
+static int pick_sinks(pl_t *pl, const cdc_sink_ops_t *kops, char *names,
+                      size_t namesz, cdc_err_t *err)
+{
+    const char *list = cdc_conf_get(pl->conf, "sinks", NULL);
+    char *dup, *tok, *save = NULL;
+
+    if (!list || !*list) {
+        pl->kops[0] = kops;
+        pl->nsinks = 1;
+        snprintf(names, namesz, "%s", kops->name);
+        return 0;
+    }
+    if (cdc_conf_get(pl->conf, "sink.type", NULL)) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                    "both sink.type (--sink) and sinks are set");
+        cdc_err_hint(err, "keep one: sinks lists every sink of the "
+                          "pipeline, sink.type names a single one");
+        return -1;
+    }
+    names[0] = '\0';
+    dup = cdc_xstrdup(list);
+    for (tok = strtok_r(dup, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
+        const cdc_sink_ops_t *o = cdc_sink_find(tok);
+        if (!o) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "sinks: unknown sink '%s'",
+                        tok);
+            cdc_err_hint(err, "available sinks: %s", cdc_sink_names());
+            free(dup);
+            return -1;
+        }
+        for (int i = 0; i < pl->nsinks; i++)
+            if (pl->kops[i] == o) {
+                cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                            "sinks: '%s' is listed twice", tok);
+                cdc_err_hint(err, "each sink type once: it has one "
+                                  "settings block");
+                free(dup);
+                return -1;
+            }
+        if (pl->nsinks == PL_MAX_SINKS) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0,
+                        "sinks: more than %d sinks", PL_MAX_SINKS);
+            cdc_err_hint(err, "run a second pipeline for the others");
+            free(dup);
+            return -1;
+        }
+        pl->kops[pl->nsinks++] = o;
+        snprintf(names + strlen(names), namesz - strlen(names), "%s%s",
+                 names[0] ? "," : "", o->name);
+    }
+    free(dup);
+    if (!pl->nsinks) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "sinks: the list is empty");
+        cdc_err_hint(err, "name at least one sink, e.g. sinks: [stdout]");
+        return -1;
+    }
+    return 0;
+}
+
+/* Drain what is in flight (flush every sink), then advance. */
+static int drain(pl_t *pl, int timeout_ms, cdc_err_t *err)
+{
+    return cdc_flight_flush(pl->fl, timeout_ms, err);
+}
+
 int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
                      const cdc_sink_ops_t *kops, cdc_err_t *err)
 {
-    pl_t pl = {.conf = conf, .sops = sops, .kops = kops};
+    pl_t pl = {.conf = conf, .sops = sops};
     const char *name = cdc_conf_pipeline(conf);
     const char *state = cdc_conf_get(conf, "state.dir", "state");
     int64_t max_txns, idle_ms, interval_ms, max_inflight, max_mb;
@@ -400,6 +416,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     int rc = CDC_EXIT_OK, loaded, lock_fd = -1;
     struct sigaction sa;
     cdc_http_t *http = NULL;
+    char names[256];
 
     if (cdc_conf_get_int(conf, "run.max_txns", 0, &max_txns, err) ||
         cdc_conf_get_int(conf, "run.idle_exit_ms", 0, &idle_ms, err) ||
@@ -409,9 +426,11 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
         cdc_conf_get_int(conf, "pipeline.max_inflight", 10000, &max_inflight,
                          err))
         return err->code;
+    if (pick_sinks(&pl, kops, names, sizeof(names), err))
+        return err->code;
     if (cdc_metrics_init(conf, err))
         return err->code;
-    cdc_metrics_components(sops->name, kops->name);
+    cdc_metrics_components(sops->name, names);
     pl.ck_interval_us = interval_ms * 1000;
     pthread_mutex_init(&pl.ckmu, NULL);
     pthread_cond_init(&pl.ckcv, NULL);
@@ -443,9 +462,19 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    pl.snk = kops->create(conf, err);
-    if (!pl.snk)
-        goto out_err;
+    for (int i = 0; i < pl.nsinks; i++) {
+        pl.snk[i] = pl.kops[i]->create(conf, err);
+        if (!pl.snk[i]) {
+            if (pl.nsinks > 1)
+                cdc_err_detail(err, "sink %s of sinks [%s]",
+                               pl.kops[i]->name, names);
+            goto out_err;
+        }
+    }
+    /* bounded in transactions and in bytes (memory target): a sink that
+     * does not acknowledge holds the others back by at most this much */
+    pl.fl = cdc_flight_new(pl.snk, pl.nsinks, (size_t)max_inflight,
+                           (size_t)max_mb << 20, on_delivered, &pl);
     if (start_source(&pl, err))
         goto out_err;
 
@@ -453,18 +482,17 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
         cdc_txn_t *tx = NULL;
         int r;
 
-        /* bounded in transactions and in bytes (memory target) */
-        if ((int64_t)pl.n >= max_inflight ||
-            (pl.n && pl.qbytes >= (size_t)max_mb << 20)) {
-            /* back-pressure: serve the sink, not the source */
-            if (kops->poll(pl.snk, 100, err) || advance(&pl, err))
+        if (cdc_flight_full(pl.fl)) {
+            /* back-pressure: serve the sinks, not the source */
+            if (cdc_flight_poll(pl.fl, 100, err) ||
+                cdc_flight_advance(pl.fl, err))
                 goto out_err;
             if (store_ckpt(&pl, 0, err))
                 goto out_err;
             publish(&pl);
             continue;
         }
-        r = sops->next(pl.src, &tx, pl.n ? 10 : 200, err);
+        r = sops->next(pl.src, &tx, cdc_flight_count(pl.fl) ? 10 : 200, err);
         if (r < 0) {
             if (!(err->flags & CDC_ERR_F_RETRIABLE) || cdc_pipeline_stop)
                 goto out_err;
@@ -502,19 +530,17 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
             if (tx->nchanges && cdc_filter_txn(pl.filter, tx))
                 last_change_us = cdc_now_us();
             cdc_metrics_txn(tx);
-            fifo_push(&pl, tx);
-            if (kops->write(pl.snk, tx, err)) {
-                /* never acknowledged: the checkpoint and the source's
-                 * confirmation stay before it, a restart reads it again */
-                tx->failed = 1;
+            /* never acknowledged on failure: the checkpoint and the
+             * source's confirmation stay before it, a restart reads it
+             * again */
+            if (cdc_flight_write(pl.fl, tx, err))
                 goto out_sink;
-            }
         }
-        if (kops->poll(pl.snk, 0, err) || advance(&pl, err))
+        if (cdc_flight_poll(pl.fl, 0, err) || cdc_flight_advance(pl.fl, err))
             goto out_sink;
         if (store_ckpt(&pl, 0, err))
             goto out_err;
-        if (r == CDC_SRC_IDLE && !pl.n)
+        if (r == CDC_SRC_IDLE && !cdc_flight_count(pl.fl))
             cdc_metrics_caught_up(1);
         publish(&pl);
         if (max_txns && pl.seq >= (uint64_t)max_txns)
@@ -529,6 +555,8 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
                                                : "SIGTERM");
     if (drain(&pl, 30000, err) || store_ckpt(&pl, 1, err))
         goto out_err;
+    pl.stats_us = 0;
+    publish(&pl);
     CDC_INFO("pipeline", "stopped after %" PRIu64 " transactions; "
              "checkpoint %s", pl.delivered, cdc_pos_str(&pl.ck.pos));
     goto out;
@@ -537,27 +565,20 @@ out_sink:
     cdc_metrics_sink_state(0, err->msg);
 out_err:
     rc = err->code ? err->code : CDC_EXIT_FAIL;
-    if (pl.snk) {
+    if (pl.fl) {
         cdc_err_t e2 = {0};
         /* keep what was delivered before the failure */
-        if (pl.n)
-            kops->flush(pl.snk, 5000, &e2);
-        pl.n ? (void)advance(&pl, &e2) : (void)0;
+        (void)cdc_flight_flush(pl.fl, 5000, &e2);
         store_ckpt(&pl, 1, &e2);
     }
 out:
-    while (pl.n) {
-        cdc_txn_destroy(pl.fifo[pl.head]);
-        pl.head = (pl.head + 1) % pl.cap;
-        pl.n--;
-    }
-    free(pl.fifo);
-    free(pl.fsz);
+    cdc_flight_free(pl.fl);
     cdc_http_stop(http);
     if (pl.src)
         sops->destroy(pl.src);
-    if (pl.snk)
-        kops->destroy(pl.snk);
+    for (int i = 0; i < pl.nsinks; i++)
+        if (pl.snk[i])
+            pl.kops[i]->destroy(pl.snk[i]);
     cdc_filter_destroy(pl.filter);
     if (pl.ckw_on) {
         pthread_mutex_lock(&pl.ckmu);

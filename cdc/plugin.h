@@ -73,6 +73,16 @@ typedef struct cdc_sink_ops {
      *  it what conf leaves unset.  0, or -1 with err (a bad setting). */
     int (*bulk_hint)(const cdc_conf_t *conf, cdc_conf_t *bulk,
                      cdc_err_t *err);
+    /** Optional: publish the sink's own counters to cdc/metrics.h (it
+     *  registers them with cdc_metrics_register).  Called by the pipeline's
+     *  thread, at most about twice a second (for an own_thread sink that is
+     *  not the thread that drives it: read only what is safe to read). */
+    void (*stats)(cdc_sink_t *snk);
+    /** Optional: 1 when the sink may run on a thread of its own beside the
+     *  other sinks of a fan-out (cdc/flight.h): it reads the txn's changes
+     *  and tables but none of the caches the envelope writer fills in them
+     *  (the wide sinks).  Its ops are then called from that thread only. */
+    int own_thread;
 } cdc_sink_ops_t;
 
 /* Base structs, embedded first in every implementation. */

@@ -1541,6 +1541,29 @@ void cdc_sink_kafka_stats(const cdc_sink_t *snk, cdc_sink_kafka_stats_t *out)
     out->recreated = s->recreations;
 }
 
+/* The producer's counters are this sink's own metrics (cdc/metrics.h);
+ * registering again by name is cheap and survives cdc_metrics_init. */
+static void kafka_stats(cdc_sink_t *snk)
+{
+    const kafka_sink_t *s = (const kafka_sink_t *)snk;
+    uint64_t done = s->st.delivered + s->st.failed;
+
+    cdc_metrics_set(
+        cdc_metrics_register("kafka_inflight_messages", "gauge",
+                             "Messages handed to librdkafka and not yet "
+                             "acknowledged.", "inflight_messages"),
+        s->st.produced > done ? (int64_t)(s->st.produced - done) : 0);
+    cdc_metrics_set(
+        cdc_metrics_register("kafka_delivered_messages_total", "counter",
+                             "Messages acknowledged by the Kafka brokers.",
+                             NULL),
+        (int64_t)s->st.delivered);
+    cdc_metrics_set(
+        cdc_metrics_register("kafka_failed_messages_total", "counter",
+                             "Messages whose delivery failed.", NULL),
+        (int64_t)s->st.failed);
+}
+
 /*
  * A bulk load (backfill): bigger batches and a cheaper compression, each
  * only where not configured, unless backfill.kafka_bulk=false.
@@ -1578,4 +1601,5 @@ const cdc_sink_ops_t cdc_sink_kafka_ops = {
     .flush = kafka_flush,
     .destroy = kafka_destroy,
     .bulk_hint = kafka_bulk_hint,
+    .stats = kafka_stats,
 };

@@ -1361,4 +1361,5 @@ const cdc_sink_ops_t cdc_sink_mysql_ops = {
     .flush = myw_flush,
     .destroy = myw_destroy,
     .dead_letter = myw_dead_letter,
+    .own_thread = 1,
 };

@@ -1780,4 +1780,5 @@ const cdc_sink_ops_t cdc_sink_postgres_ops = {
     .flush = pgw_flush,
     .destroy = pgw_destroy,
     .dead_letter = pgw_dead_letter,
+    .own_thread = 1,
 };

@@ -15,6 +15,7 @@
 
 #include "cdc/commands/commands.h"
 #include "cdc/envelope.h"
+#include "cdc/flight.h"
 #include "cdc/log.h"
 #include "cdc/pipeline.h"
 #include "connectors/mysql/binlog.h"
@@ -25,9 +26,9 @@ typedef struct decode_ctx {
     const cdc_sink_ops_t *kops;
     cdc_sink_t *snk;
     cdc_filter_t *filter;
-    cdc_txn_t **held;
-    size_t nheld, capheld;
-    size_t held_bytes; /* arena bytes of the held txns */
+    /* txns written and not yet delivered (cdc/flight.h): memory stays
+     * bounded by what the sink buffers */
+    cdc_flight_t *fl;
     uint64_t rows;
     char **json_pats;  /* --json-columns: db.table.column globs */
     int njson;
@@ -80,27 +81,6 @@ static void mark_json(decode_ctx_t *d, cdc_txn_t *tx)
     }
 }
 
-/* Free the delivered prefix of the held txns; -1 if one failed. */
-static int release_delivered(decode_ctx_t *d, cdc_err_t *err)
-{
-    size_t done = 0;
-
-    while (done < d->nheld && d->held[done]->pending == 0 &&
-           !d->held[done]->failed) {
-        d->held_bytes -= d->held[done]->arena.total;
-        cdc_txn_destroy(d->held[done++]);
-    }
-    if (done < d->nheld && d->held[done]->failed)
-        return cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
-                           "the %s sink failed to deliver a transaction",
-                           d->kops->name);
-    if (done) {
-        memmove(d->held, d->held + done, (d->nheld - done) * sizeof(*d->held));
-        d->nheld -= done;
-    }
-    return 0;
-}
-
 static void print_event(void *opaque, const cdc_binlog_evinfo_t *ev)
 {
     (void)opaque;
@@ -116,29 +96,17 @@ static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
     if (d->njson)
         mark_json(d, tx);
     d->rows += tx->nchanges;
-    if (d->kops->write(d->snk, tx, err)) {
-        cdc_txn_destroy(tx);
+    if (cdc_flight_write(d->fl, tx, err))
         return -1;
-    }
-    /* keep txns until the sink reports them delivered, then free them:
-     * memory stays bounded by what the sink buffers */
-    if (d->nheld == d->capheld) {
-        d->capheld = d->capheld ? d->capheld * 2 : 256;
-        d->held = cdc_xrealloc(d->held, d->capheld * sizeof(*d->held));
-    }
-    d->held[d->nheld++] = tx;
-    d->held_bytes += tx->arena.total;
-    if (d->kops->poll(d->snk, 0, err) || release_delivered(d, err))
+    if (cdc_flight_poll(d->fl, 0, err) || cdc_flight_advance(d->fl, err))
         return -1;
     /* asynchronous sinks (Kafka): wait for acknowledgements once 8 MiB of
      * transactions are held, instead of growing */
-    while (d->nheld && (d->held_bytes > (8u << 20) || d->nheld >= 4096)) {
-        if (d->kops->poll(d->snk, 50, err) || release_delivered(d, err))
+    while (cdc_flight_full(d->fl)) {
+        if (cdc_flight_poll(d->fl, 50, err) || cdc_flight_advance(d->fl, err))
             return -1;
-        if (d->nheld && d->held_bytes > (8u << 20) &&
-            d->kops->flush(d->snk, 60000, err))
-            return -1;
-        if (release_delivered(d, err))
+        if (cdc_flight_full(d->fl) && cdc_flight_bytes(d->fl) > (8u << 20) &&
+            cdc_flight_flush(d->fl, 60000, err))
             return -1;
     }
     return 0;
@@ -269,6 +237,7 @@ int cdc_cmd_decode(const cdc_cmd_ctx_t *cx, int argc, char **argv,
         if (!d.snk)
             return err->code;
         d.filter = cdc_filter_new(cx->conf);
+        d.fl = cdc_flight_new(&d.snk, 1, 4096, 8u << 20, NULL, NULL);
         {
             const char *jc = cdc_conf_get(cx->conf, "decode.json_columns", "");
             char *dup = cdc_xstrdup(jc), *tok, *save = NULL;
@@ -323,11 +292,9 @@ int cdc_cmd_decode(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     }
     if (d.snk) {
         cdc_err_t e2 = {0};
-        if (d.kops->flush(d.snk, 60000, rc ? &e2 : err) && !rc)
+        if (cdc_flight_flush(d.fl, 60000, rc ? &e2 : err) && !rc)
             rc = err->code ? err->code : CDC_EXIT_FAIL;
-        for (size_t i = 0; i < d.nheld; i++)
-            cdc_txn_destroy(d.held[i]);
-        free(d.held);
+        cdc_flight_free(d.fl);
         d.kops->destroy(d.snk);
         CDC_DEBUG("decode", "%" PRIu64 " row changes", d.rows);
     }

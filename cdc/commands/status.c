@@ -56,7 +56,7 @@ static _Thread_local int get_timeout_ms;
 
 typedef struct row {
     char app[128], pipeline[128], status[16], last_sync[40], source[32],
-        sink[32], where[600], error[900];
+        sink[256], where[600], error[900];
     int64_t latency_ms; /* -1 unknown */
     double lag_s;       /* < 0 unknown */
     int64_t events, dead_letters; /* -1 unknown */
@@ -293,6 +293,29 @@ static int from_daemon(rows_t *rows, const char *url, const char *token,
                                           : "");
     snprintf(r->sink, sizeof(r->sink), "%s",
              jstr(root, "sink", "type") ? jstr(root, "sink", "type") : "");
+    {
+        /* fan-out: each sink with the transactions it has not yet
+         * acknowledged, "kafka (queue 0), postgres (queue 12)" */
+        const char *ps[] = {"sinks", NULL};
+        yajl_val a = yajl_tree_get(root, ps, yajl_t_array);
+        if (a && YAJL_GET_ARRAY(a)->len > 1) {
+            size_t o = 0;
+            r->sink[0] = '\0';
+            for (size_t i = 0; i < YAJL_GET_ARRAY(a)->len; i++) {
+                yajl_val e = YAJL_GET_ARRAY(a)->values[i];
+                const char *pt[] = {"type", NULL}, *pq[] = {"queue", NULL};
+                yajl_val t = yajl_tree_get(e, pt, yajl_t_string);
+                yajl_val q = yajl_tree_get(e, pq, yajl_t_number);
+                int n = snprintf(r->sink + o, sizeof(r->sink) - o,
+                                 "%s%s (queue %lld)", i ? ", " : "",
+                                 t ? YAJL_GET_STRING(t) : "?",
+                                 q ? (long long)YAJL_GET_DOUBLE(q) : -1LL);
+                if (n < 0 || (size_t)n >= sizeof(r->sink) - o)
+                    break;
+                o += (size_t)n;
+            }
+        }
+    }
     snprintf(r->where, sizeof(r->where), "%s", url);
     {
         const char *pl[] = {"latency_ms", NULL}, *pg[] = {"lag_seconds", NULL};
@@ -531,7 +554,7 @@ static void print_table(const rows_t *rows)
            "LAG", "DEAD LETTERS", "SOURCE");
     for (size_t i = 0; i < rows->n; i++) {
         const row_t *r = &rows->v[i];
-        char lat[32] = "-", lag[32] = "-", dead[24] = "-", src[80];
+        char lat[32] = "-", lag[32] = "-", dead[24] = "-", src[300];
         char *st = esc(r->status), *ls = esc(r->last_sync), *sc, *er;
         if (r->latency_ms >= 0)
             snprintf(lat, sizeof(lat), "%" PRId64 " ms", r->latency_ms);

@@ -150,7 +150,11 @@ CDC_TEST(prometheus_text)
     cdc_metrics_source_state(1, NULL);
     cdc_metrics_txn(tx);
     cdc_metrics_txn(tx);
-    cdc_metrics_kafka(7, 10, 1);
+    /* a plugin's own gauge (the Kafka sink registers this one) */
+    cdc_metrics_set(cdc_metrics_register("kafka_inflight_messages", "gauge",
+                                         "Messages not yet acknowledged.",
+                                         "inflight_messages"), 7);
+    cdc_metrics_sink_progress(0, "kafka", 3, 1500000, 2);
     cdc_metrics_pg_retained(4096);
     cdc_metrics_backfill(1500, 2);
     cdc_metrics_render_prom(&b, cdc_metrics_now_us());
@@ -166,6 +170,13 @@ CDC_TEST(prometheus_text)
     T_ASSERT(strstr(b.p, "autoglm_cdc_connected{component=\"sink\","
                          "type=\"kafka\"} 1\n"));
     T_ASSERT(strstr(b.p, "autoglm_cdc_kafka_inflight_messages 7\n"));
+    T_ASSERT(strstr(b.p, "# TYPE autoglm_cdc_kafka_inflight_messages gauge\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_sink_delivered_transactions_total"
+                         "{sink=\"kafka\"} 3\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_sink_queue_transactions{sink=\"kafka\"}"
+                         " 2\n"));
+    T_ASSERT(strstr(b.p, "autoglm_cdc_sink_last_commit_timestamp_seconds"
+                         "{sink=\"kafka\"} 1.500000\n"));
     T_ASSERT(strstr(b.p, "autoglm_cdc_pg_slot_retained_wal_bytes 4096\n"));
     T_ASSERT(strstr(b.p, "autoglm_cdc_backfill_rows_done 1500\n"));
     T_ASSERT(strstr(b.p, "autoglm_cdc_backfill_tables_remaining 2\n"));

@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * flight.c - the delivery engine (flight.h states the invariant).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cdc/checkpoint.h"
+#include "cdc/flight.h"
+#include "cdc/util.h"
+
+volatile int cdc_pipeline_stop;
+
+typedef struct slot {
+    cdc_txn_t *tx;     /* owned */
+    cdc_txn_t *views;  /* one per sink when nsinks > 1, else NULL */
+    size_t bytes;
+} slot_t;
+
+/*
+ * A sink on its own thread (fan-out, ops->own_thread): the engine hands it
+ * views through q; the worker writes, polls and flushes the sink and
+ * publishes how many views it acknowledged in order.  A view the worker
+ * published is never touched by it again.  Fields under f->mu unless said.
+ */
+typedef struct worker {
+    struct cdc_flight *f;
+    int k;
+    pthread_t thr;
+    int started;
+    pthread_cond_t cv;          /* wakes the worker */
+    cdc_txn_t **q;              /* views to write, in order */
+    size_t qn, qcap;
+    uint64_t acked;             /* views acknowledged in order, in total */
+    int head_failed;            /* the view after them failed */
+    uint64_t flush_gen, flush_done;
+    int flush_ms;
+    int urgent;                 /* the engine waits for this sink */
+    int stop;
+    int failed;                 /* sticky: err holds the sink's error */
+    cdc_err_t err;
+    /* the worker thread's own */
+    cdc_txn_t **out;            /* written, not yet acknowledged */
+    size_t ohead, on, ocap;
+} worker_t;
+
+typedef struct sink_state {
+    cdc_sink_t *snk;
+    size_t ahead;      /* slots from the head this sink acknowledged */
+    cdc_flight_sink_stat_t st;
+    worker_t *w;       /* NULL: driven by the engine's thread */
+} sink_state_t;
+
+struct cdc_flight {
+    sink_state_t *s;
+    int ns;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* wakes the engine: a worker progressed */
+    uint64_t retired;           /* slots retired since the start */
+    slot_t *ring;
+    size_t cap, head, n;
+    size_t bytes;
+    size_t max_txns, max_bytes;
+    cdc_flight_progress_fn progress;
+    void *ctx;
+};
+
+static int done(const cdc_txn_t *v)
+{
+    return v->pending <= 0 && !v->failed;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    cdc_flight_t *f = w->f;
+    cdc_sink_t *snk = f->s[w->k].snk;
+    cdc_txn_t **batch = NULL;
+    size_t bcap = 0;
+    uint64_t gen_done = 0;
+
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        size_t n;
+        uint64_t gen, cnt = 0;
+        int ms, failed, hf, urgent, rc = 0;
+        cdc_err_t e = {0};
+
+        while (!w->stop && !w->qn && w->flush_gen == w->flush_done &&
+               !w->on)
+            pthread_cond_wait(&w->cv, &f->mu);
+        if (!w->stop && !w->qn && w->flush_gen == w->flush_done) {
+            /* only acknowledgements to serve: the sink's own schedule
+             * (a wide sink's flush_ms), unless work or the engine comes
+             * (1 ms apart while the engine waits for this sink) */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += w->urgent ? 1000000 : 10000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&w->cv, &f->mu, &ts);
+        }
+        if (w->stop)
+            break;
+        /* take what was handed over */
+        n = w->qn;
+        if (n > bcap) {
+            bcap = n;
+            batch = cdc_xrealloc(batch, bcap * sizeof(*batch));
+        }
+        if (n)
+            memcpy(batch, w->q, n * sizeof(*batch));
+        w->qn = 0;
+        gen = w->flush_gen;
+        ms = w->flush_ms;
+        failed = w->failed;
+        urgent = w->urgent;
+        pthread_mutex_unlock(&f->mu);
+
+        for (size_t i = 0; i < n; i++) {
+            cdc_txn_t *v = batch[i];
+            if (failed || snk->ops->write(snk, v, &e)) {
+                /* never acknowledged; nothing after it is written */
+                v->failed = 1;
+                if (!failed)
+                    rc = -1;
+                failed = 1;
+            }
+            if (w->on == w->ocap || w->ohead + w->on == w->ocap) {
+                memmove(w->out, w->out + w->ohead, w->on * sizeof(*w->out));
+                w->ohead = 0;
+                if (w->on == w->ocap) {
+                    w->ocap = w->ocap ? w->ocap * 2 : 256;
+                    w->out = cdc_xrealloc(w->out, w->ocap * sizeof(*w->out));
+                }
+            }
+            w->out[w->ohead + w->on++] = v;
+        }
+        /* a timeout tells the sink that the pipeline waits for it (a wide
+         * sink then writes its partial batch), as the engine's own poll
+         * does for the sink furthest behind */
+        if (w->on && !rc && snk->ops->poll(snk, urgent ? 10 : 0, &e))
+            rc = -1;
+        if (gen != gen_done) {
+            if (!rc && w->on && snk->ops->flush(snk, ms, &e))
+                rc = -1;
+            gen_done = gen;
+        }
+        while (w->on && done(w->out[w->ohead])) {
+            w->ohead++;
+            w->on--;
+            cnt++;
+        }
+        hf = w->on && w->out[w->ohead]->failed;
+        pthread_mutex_lock(&f->mu);
+        w->acked += cnt;
+        w->head_failed = hf;
+        if (rc && !w->failed) {
+            w->failed = 1;
+            w->err = e;
+        }
+        w->flush_done = gen_done;
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+    free(batch);
+    return NULL;
+}
+
+cdc_flight_t *cdc_flight_new(cdc_sink_t *const *sinks, int nsinks,
+                             size_t max_txns, size_t max_bytes,
+                             cdc_flight_progress_fn progress, void *ctx)
+{
+    cdc_flight_t *f = cdc_xcalloc(1, sizeof(*f));
+
+    f->ns = nsinks;
+    f->s = cdc_xcalloc((size_t)nsinks, sizeof(*f->s));
+    for (int i = 0; i < nsinks; i++)
+        f->s[i].snk = sinks[i];
+    f->max_txns = max_txns;
+    f->max_bytes = max_bytes;
+    f->progress = progress;
+    f->ctx = ctx;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    for (int i = 0; nsinks > 1 && i < nsinks; i++) {
+        worker_t *w;
+        if (!sinks[i]->ops->own_thread)
+            continue;
+        w = cdc_xcalloc(1, sizeof(*w));
+        w->f = f;
+        w->k = i;
+        pthread_cond_init(&w->cv, NULL);
+        if (pthread_create(&w->thr, NULL, worker_main, w)) {
+            pthread_cond_destroy(&w->cv);
+            free(w); /* driven by the engine's thread instead */
+            continue;
+        }
+        w->started = 1;
+        f->s[i].w = w;
+    }
+    return f;
+}
+
+static slot_t *at(const cdc_flight_t *f, size_t i)
+{
+    return &f->ring[(f->head + i) % f->cap];
+}
+
+/* what sink k sees of slot sl */
+static cdc_txn_t *view(const cdc_flight_t *f, const slot_t *sl, int k)
+{
+    return f->ns == 1 ? sl->tx : &sl->views[k];
+}
+
+static void slot_free(slot_t *sl)
+{
+    cdc_txn_destroy(sl->tx);
+    free(sl->views); /* shallow copies: nothing of their own */
+    sl->tx = NULL;
+    sl->views = NULL;
+}
+
+void cdc_flight_free(cdc_flight_t *f)
+{
+    if (!f)
+        return;
+    for (int k = 0; k < f->ns; k++) {
+        worker_t *w = f->s[k].w;
+        if (!w)
+            continue;
+        pthread_mutex_lock(&f->mu);
+        w->stop = 1;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&f->mu);
+        pthread_join(w->thr, NULL);
+        pthread_cond_destroy(&w->cv);
+        free(w->q);
+        free(w->out);
+        free(w);
+    }
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    for (size_t i = 0; i < f->n; i++)
+        slot_free(at(f, i));
+    free(f->ring);
+    free(f->s);
+    free(f);
+}
+
+int cdc_flight_full(const cdc_flight_t *f)
+{
+    return (f->max_txns && f->n >= f->max_txns) ||
+           (f->max_bytes && f->n && f->bytes >= f->max_bytes);
+}
+
+size_t cdc_flight_count(const cdc_flight_t *f)
+{
+    return f->n;
+}
+
+size_t cdc_flight_bytes(const cdc_flight_t *f)
+{
+    return f->bytes;
+}
+
+int64_t cdc_flight_oldest_commit_us(const cdc_flight_t *f)
+{
+    return f->n ? at(f, 0)->tx->commit_us : 0;
+}
+
+int cdc_flight_nsinks(const cdc_flight_t *f)
+{
+    return f->ns;
+}
+
+void cdc_flight_sink_stat(const cdc_flight_t *f, int i,
+                          cdc_flight_sink_stat_t *out)
+{
+    *out = f->s[i].st;
+    out->behind = f->n - f->s[i].ahead;
+}
+
+static void grow(cdc_flight_t *f)
+{
+    size_t ncap = f->cap ? f->cap * 2 : 1024;
+    slot_t *nr = cdc_xmalloc(ncap * sizeof(*nr));
+
+    for (size_t i = 0; i < f->n; i++)
+        nr[i] = *at(f, i);
+    free(f->ring);
+    f->ring = nr;
+    f->cap = ncap;
+    f->head = 0;
+}
+
+int cdc_flight_write(cdc_flight_t *f, cdc_txn_t *tx, cdc_err_t *err)
+{
+    slot_t *sl;
+
+    if (f->n == f->cap)
+        grow(f);
+    sl = at(f, f->n);
+    sl->tx = tx;
+    sl->views = NULL;
+    sl->bytes = tx->arena.total + sizeof(*tx) +
+                tx->capchanges * sizeof(cdc_change_t);
+    if (f->ns > 1) {
+        /* each sink counts its own acknowledgements on its own view; the
+         * changes, tables and values stay shared and read-only */
+        sl->views = cdc_xmalloc((size_t)f->ns * sizeof(*sl->views));
+        for (int k = 0; k < f->ns; k++) {
+            sl->views[k] = *tx;
+            sl->views[k].pending = 0;
+            sl->views[k].failed = 0;
+        }
+    }
+    f->bytes += sl->bytes;
+    f->n++;
+    for (int k = 0; k < f->ns; k++) {
+        cdc_txn_t *v = view(f, sl, k);
+        worker_t *w = f->s[k].w;
+        if (w) {
+            int failed;
+            pthread_mutex_lock(&f->mu);
+            failed = w->failed;
+            if (failed)
+                *err = w->err;
+            else {
+                if (w->qn == w->qcap) {
+                    w->qcap = w->qcap ? w->qcap * 2 : 256;
+                    w->q = cdc_xrealloc(w->q, w->qcap * sizeof(*w->q));
+                }
+                w->q[w->qn++] = v;
+                pthread_cond_signal(&w->cv);
+            }
+            pthread_mutex_unlock(&f->mu);
+            if (!failed)
+                continue;
+            for (int j = k; j < f->ns; j++)
+                view(f, sl, j)->failed = 1;
+            return -1;
+        }
+        if (f->s[k].snk->ops->write(f->s[k].snk, v, err)) {
+            /* never acknowledged by this sink nor written to the next
+             * ones: the prefix stays before it, a restart reads it again */
+            for (int j = k; j < f->ns; j++)
+                view(f, sl, j)->failed = 1;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cdc_flight_poll(cdc_flight_t *f, int timeout_ms, cdc_err_t *err)
+{
+    int slow = 0, rc = 0;
+
+    for (int k = 1; k < f->ns; k++)
+        if (f->s[k].ahead < f->s[slow].ahead)
+            slow = k;
+    for (int k = 0; k < f->ns; k++) {
+        cdc_sink_t *snk = f->s[k].snk;
+        cdc_err_t e = {0};
+        if (f->s[k].w)
+            continue;
+        if (snk->ops->poll(snk, k == slow ? timeout_ms : 0, &e)) {
+            if (!rc)
+                *err = e;
+            rc = -1;
+        }
+    }
+    for (int k = 0; k < f->ns; k++) {
+        worker_t *w = f->s[k].w;
+        if (!w)
+            continue;
+        pthread_mutex_lock(&f->mu);
+        if (k == slow && timeout_ms > 0 && !w->failed &&
+            w->acked - f->retired <= f->s[k].ahead) {
+            /* the slowest sink runs on its own thread: wait for it */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += timeout_ms / 1000;
+            ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            w->urgent = 1;
+            pthread_cond_signal(&w->cv);
+            pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+            w->urgent = 0;
+        }
+        if (w->failed) {
+            if (!rc)
+                *err = w->err;
+            rc = -1;
+        }
+        pthread_mutex_unlock(&f->mu);
+    }
+    return rc;
+}
+
+int cdc_flight_advance(cdc_flight_t *f, cdc_err_t *err)
+{
+    size_t k = SIZE_MAX;
+
+    /* each sink's own acknowledged prefix */
+    for (int i = 0; i < f->ns; i++) {
+        sink_state_t *s = &f->s[i];
+        size_t upto = f->n;
+        if (s->w) {
+            /* what the worker published; the views' own counters are its */
+            pthread_mutex_lock(&f->mu);
+            upto = (size_t)(s->w->acked - f->retired);
+            pthread_mutex_unlock(&f->mu);
+        }
+        while (s->ahead < f->n) {
+            const cdc_txn_t *v = view(f, at(f, s->ahead), i);
+            if (s->w ? s->ahead >= upto : !done(v))
+                break;
+            if (!v->more) {
+                s->st.acked++;
+                s->st.commit_us = v->commit_us;
+                s->st.pos = v->pos;
+            }
+            s->ahead++;
+        }
+        if (s->ahead < k)
+            k = s->ahead;
+    }
+    /* the common prefix: the minimum over the sinks */
+    for (size_t j = 0; j < k; j++) {
+        slot_t *sl = at(f, 0);
+        if (!sl->tx->more && f->progress)
+            f->progress(f->ctx, sl->tx);
+        f->bytes -= sl->bytes;
+        slot_free(sl);
+        f->head = (f->head + 1) % f->cap;
+        f->n--;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->retired += k;
+    pthread_mutex_unlock(&f->mu);
+    for (int i = 0; i < f->ns; i++)
+        f->s[i].ahead -= k;
+    if (f->n) {
+        slot_t *sl = at(f, 0);
+        for (int i = 0; i < f->ns; i++) {
+            worker_t *w = f->s[i].w;
+            int hf;
+            if (w) {
+                pthread_mutex_lock(&f->mu);
+                hf = w->head_failed && w->acked == f->retired;
+                pthread_mutex_unlock(&f->mu);
+            } else
+                hf = view(f, sl, i)->failed;
+            if (!hf)
+                continue;
+            if (!err->msg[0])
+                cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                            "delivery of transaction at %s failed%s%s",
+                            cdc_pos_str(&sl->tx->pos), f->ns > 1 ? " in the "
+                            "sink " : "", f->ns > 1 ? f->s[i].snk->ops->name
+                                                    : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cdc_flight_flush(cdc_flight_t *f, int timeout_ms, cdc_err_t *err)
+{
+    int rc = 0;
+
+    if (f->n) {
+        uint64_t gen[64] = {0};
+        /* the sinks on their own threads flush at the same time */
+        pthread_mutex_lock(&f->mu);
+        for (int k = 0; k < f->ns && k < 64; k++) {
+            worker_t *w = f->s[k].w;
+            if (!w)
+                continue;
+            gen[k] = ++w->flush_gen;
+            w->flush_ms = timeout_ms;
+            pthread_cond_signal(&w->cv);
+        }
+        pthread_mutex_unlock(&f->mu);
+        for (int k = 0; k < f->ns; k++) {
+            cdc_sink_t *snk = f->s[k].snk;
+            cdc_err_t e = {0};
+            if (f->s[k].w)
+                continue;
+            if (snk->ops->flush(snk, timeout_ms, &e)) {
+                if (!rc)
+                    *err = e;
+                rc = -1;
+            }
+        }
+        pthread_mutex_lock(&f->mu);
+        for (int k = 0; k < f->ns && k < 64; k++) {
+            worker_t *w = f->s[k].w;
+            if (!w)
+                continue;
+            while (w->flush_done < gen[k])
+                pthread_cond_wait(&f->cv, &f->mu);
+            if (w->failed) {
+                if (!rc)
+                    *err = w->err;
+                rc = -1;
+            }
+        }
+        pthread_mutex_unlock(&f->mu);
+    }
+    if (cdc_flight_advance(f, err))
+        rc = -1;
+    return rc;
+}

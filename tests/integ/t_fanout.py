@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Fan-out: one MariaDB read feeding Kafka and a PostgreSQL wide table
+(`sinks: [kafka, postgres]`), under kill -9 and with one sink stopped.
+
+The workload (ledger.Workload: per key the values 1, 2, 3, ... in
+transactions of 1-5 changes, seeded by CDC_TEST_SEED) runs while
+autoglm-cdc is started and killed with SIGKILL at random moments KILLS
+times, then runs once more until idle (exit 0).  Then:
+  * Kafka: per key the values are exactly 1..n in order; a duplicate is
+    only a replay of a window that was not acknowledged yet (ledger.check);
+  * the wide table equals SELECT on MariaDB;
+  * no duplicate effects: the sink's offsets table counted every change of
+    the workload exactly once (a change applied twice after a restart
+    would count twice), and the log shows that the PostgreSQL sink skipped
+    transactions it already had after a restart (it is ahead of the
+    shared checkpoint, which is the minimum over the sinks);
+  * every run of the pipeline resumed from the shared checkpoint.
+Second case: PostgreSQL is stopped for 30 s mid-run; the pipeline stalls
+(or exits 69, sink unavailable, and is started again, as a supervisor
+would), then goes on: nothing lost in either sink, the wide table equals
+SELECT, each change counted once.
+Third case: PostgreSQL frozen (SIGSTOP of its processes) for 30 s: the
+pipeline stays up, Kafka goes on but never more than the bounded buffer
+(pipeline.max_inflight=200 transactions) ahead of the frozen sink, then the
+source waits; after SIGCONT both catch up: nothing lost, nothing applied
+twice.  /status, /metrics and `status` show each sink.
+Env: CDC_FANOUT_KILLS (default 6), CDC_FANOUT_STOP_S (default 30),
+CDC_TEST_SEED.  Exit 0 pass, 1 fail, 77 skip.
+"""
+import json
+import os
+import signal
+import urllib.request
+import random
+import subprocess
+import time
+
+import dblib
+import faultlib
+import ledger
+from dblib import BIN, E, fail, log, my, pg
+
+KILLS = int(os.environ.get("CDC_FANOUT_KILLS", "6"))
+STOP_S = float(os.environ.get("CDC_FANOUT_STOP_S", "30"))
+
+dblib.need("MYSQL_PORT", "PGPORT", "KAFKA_BOOTSTRAP", what="MariaDB, PostgreSQL and Kafka", tools=("kcat",))
+
+SEED = dblib.test_seed()
+ID = "%d" % os.getpid()
+SRC = "fosrc_" + ID
+W = "fow_" + ID
+TMP = faultlib.scratch("cdc-fanout")
+PROCS = []
+
+
+def cleanup():
+    dblib.cleanup(PROCS, TMP, pg_dbs=[W], my_dbs=[SRC])
+
+
+dblib.on_fail(cleanup, logdir=TMP, tail=30)
+my("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s" % (SRC, SRC))
+pg("CREATE DATABASE %s OWNER %s" % (W, E["PGUSER"]), "postgres", superuser=True)
+
+
+def pipeline_cmd(case, table, start):
+    """The fan-out pipeline of one case: MariaDB table -> Kafka topic
+    fo<ID>.<case> and wide table w_<case>."""
+    pipe = "fo_%s_%s" % (case, ID)
+    mapf = os.path.join(TMP, case + ".map.yaml")
+    dblib.wide_mapping(mapf, pipe, "w_" + case, "pg", "%s.%s" % (SRC, table), "m_" + case,
+                       {"v": ("bigint", "v")})
+    args = dblib.wide_args(pipe, os.path.join(TMP, "state"), mapf, "my", "pg", W, start=start,
+                           include="%s.%s" % (SRC, table))
+    # the wide args name one sink: the fan-out names both instead
+    i = args.index("--sink")
+    del args[i:i + 2]
+    i = args.index("--idle-exit")
+    del args[i:i + 2]
+    args += ["-X", "sinks=kafka,postgres", "--kafka-brokers", E["KAFKA_BOOTSTRAP"],
+             "--topic", "fo%s.%s" % (ID, case), "-X", "checkpoint.interval_ms=200",
+             "-X", "pipeline.max_inflight=200"]
+    return pipe, args
+
+
+def start_pos():
+    f, p = my("SHOW BINLOG STATUS").split("\t")[:2]
+    return "%s:%s" % (f, p.strip())
+
+
+def kafka_pairs(case):
+    out = subprocess.run(["kcat", "-b", E["KAFKA_BOOTSTRAP"], "-C", "-t", "fo%s.%s" % (ID, case),
+                          "-o", "beginning", "-e", "-q", "-f", "%s\n"],
+                         capture_output=True, text=True, check=True).stdout
+    return ledger.pairs_from_envelopes(out.splitlines(keepends=True))
+
+
+def check_case(case, pipe, table, w, logpath):
+    """Both sinks against the ledger and MariaDB; returns the duplicates
+    Kafka got."""
+    problems, dups = ledger.check(w.expected, kafka_pairs(case))
+    if problems:
+        fail("%s: Kafka does not hold the ledger:\n  %s" % (case, "\n  ".join(problems[:10])))
+    src = dict((int(a), int(b)) for a, b in (line.split("\t") for line in
+                                            my("SELECT id, v FROM %s" % table, SRC).splitlines()))
+    want = {k: len(vs) for k, vs in w.expected.items()}
+    if src != want:
+        fail("%s: SELECT on MariaDB differs from the ledger (the workload failed)" % case)
+    wide = dict((int(a), int(b)) for a, b in (line.split("\t") for line in
+                                             pg("SELECT k, v FROM w_%s" % case, W).splitlines()))
+    if wide != src:
+        diff = sorted(k for k in set(wide) | set(src) if wide.get(k) != src.get(k))[:5]
+        fail("%s: the wide table differs from SELECT on MariaDB for keys %s" % (case, diff))
+    ch = pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe, W).strip()
+    if not ch or int(ch) != w.total():
+        fail("%s: the wide sink's offsets count %s changes, the workload made %d (each must be "
+             "applied exactly once)" % (case, ch or "no", w.total()))
+    return dups
+
+
+def run_final(args, logpath, what):
+    rc, out = dblib.run_exit(args + ["--idle-exit", "3000"], logpath, PROCS, timeout=300)
+    if rc != 0:
+        fail("%s: the final catch-up run exited %d" % (what, rc))
+    return out
+
+
+# ---- case 1: kill -9 during a random workload ------------------------------------
+
+rnd = random.Random(SEED)
+my("CREATE TABLE %s.k9 (id INT PRIMARY KEY, v BIGINT NOT NULL)" % SRC)
+pipe, args = pipeline_cmd("k9", "k9", start_pos())
+logpath = os.path.join(TMP, "k9.log")
+writer = faultlib.AckWriter(dblib.my_args(SRC) + ["-n"], PROCS)
+w = ledger.Workload(writer.write, table="k9", keys=300, seed=SEED)
+logf = open(logpath, "ab")
+cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
+PROCS.append(cdc)
+kills = 0
+while kills < KILLS:
+    until = time.time() + rnd.uniform(0.8, 2.5)
+    while time.time() < until:
+        w.step(rnd.randint(1, 5))
+        time.sleep(0.003)
+    dblib.kill9(cdc, "autoglm-cdc (kill %d, log %s)" % (kills + 1, logpath))
+    kills += 1
+    w.step(rnd.randint(1, 5))  # written while it is down
+    cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
+    PROCS.append(cdc)
+w.run_for(1.0)
+writer.close()
+dblib.kill9(cdc, "autoglm-cdc (last kill, log %s)" % logpath)
+out = run_final(args, logpath, "k9")
+dups = check_case("k9", pipe, "k9", w, logpath)
+resumed = out.count("resuming from checkpoint")
+if resumed < KILLS:
+    fail("k9: %d runs resumed from the shared checkpoint, expected at least %d" % (resumed, KILLS))
+log("k9: %d kills, %d changes, Kafka exact per key with %d replayed, wide table equal, "
+    "each change applied once" % (kills, w.total(), dups))
+
+# ---- case 2: PostgreSQL stopped for STOP_S seconds ---------------------------------
+
+my("CREATE TABLE %s.st (id INT PRIMARY KEY, v BIGINT NOT NULL)" % SRC)
+pipe, args = pipeline_cmd("st", "st", start_pos())
+hport = dblib.free_port()
+args += ["-X", "http.listen=127.0.0.1:%d" % hport]
+logpath = os.path.join(TMP, "st.log")
+writer = faultlib.AckWriter(dblib.my_args(SRC) + ["-n"], PROCS)
+w = ledger.Workload(writer.write, table="st", keys=100, seed=SEED + 1)
+logf = open(logpath, "ab")
+cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
+PROCS.append(cdc)
+w.run_for(2.0)
+
+
+def each_sink():
+    """/status of the running pipeline: {sink: transactions acknowledged}."""
+    try:
+        st = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/status" % hport, timeout=2).read())
+    except OSError:
+        return None
+    return {e["type"]: e["transactions"] for e in st.get("sinks", [])}
+
+
+# /status, /metrics and the status command show each sink
+acks = faultlib.wait("both sinks acknowledging in /status",
+                     lambda: (lambda a: a if a and len(a) == 2 and min(a.values()) > 0 else None)(each_sink()), 30)
+if sorted(acks) != ["kafka", "postgres"]:
+    fail("st: /status shows the sinks %s, not kafka and postgres" % sorted(acks))
+body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % hport, timeout=2).read().decode()
+for k in ("kafka", "postgres"):
+    if 'autoglm_cdc_sink_delivered_transactions_total{sink="%s"}' % k not in body:
+        fail("st: /metrics has no delivered count of the %s sink" % k)
+if "autoglm_cdc_kafka_inflight_messages" not in body:
+    fail("st: /metrics lacks the Kafka sink's own counters")
+stout = subprocess.run([BIN, "status", "--url", "http://127.0.0.1:%d" % hport], capture_output=True, text=True)
+if stout.returncode != 0 or "kafka (queue" not in stout.stdout or "postgres (queue" not in stout.stdout:
+    fail("st: `status` does not show each sink (exit %d):\n%s" % (stout.returncode, stout.stdout))
+subprocess.run([dblib.ROOT + "/tests/services.sh", "stop", "postgres"], check=True, capture_output=True)
+t0 = time.time()
+restarts = 0
+try:
+    while time.time() - t0 < STOP_S:
+        w.step(rnd.randint(1, 5))
+        time.sleep(0.01)
+        if cdc.poll() is not None:
+            # the sink gave up: exit 69 (sink unavailable), restarted as a
+            # supervisor would
+            if cdc.returncode != 69:
+                fail("st: during the outage the pipeline exited %d, not 69" % cdc.returncode)
+            restarts += 1
+            time.sleep(1.0)
+            cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
+            PROCS.append(cdc)
+finally:
+    subprocess.run([dblib.ROOT + "/tests/services.sh", "start", "postgres"], check=True, capture_output=True)
+w.run_for(2.0)
+writer.close()
+# the same run goes on (or a restart after 69) and catches up
+deadline = time.time() + 180
+while True:
+    if cdc.poll() is not None:
+        if cdc.returncode != 69:
+            fail("st: after the outage the pipeline exited %d" % cdc.returncode)
+        restarts += 1
+        cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
+        PROCS.append(cdc)
+    ch = pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe, W, check=False).strip()
+    if ch and int(ch) >= w.total():
+        break
+    if time.time() > deadline:
+        fail("st: the wide sink did not catch up within 180 s after the outage (%s of %d changes)"
+             % (ch, w.total()))
+    time.sleep(0.5)
+dblib.stop([cdc])
+if cdc.returncode != 0:
+    fail("st: SIGTERM after catching up gave exit %d, not 0" % cdc.returncode)
+run_final(args, logpath, "st")
+dups = check_case("st", pipe, "st", w, logpath)
+log("st: PostgreSQL stopped %.0f s: %s; %d changes, nothing lost, Kafka replayed %d, each change "
+    "applied once" % (STOP_S, "the pipeline waited" if not restarts else "%d restarts after exit 69" % restarts,
+                      w.total(), dups))
+
+# ---- case 3: PostgreSQL frozen (SIGSTOP) for STOP_S seconds -------------------------
+# The wide sink blocks inside a query; the pipeline stays up, Kafka goes on
+# until the bounded buffer (pipeline.max_inflight=200 transactions) is full,
+# then the source is not read (back-pressure); after SIGCONT both catch up.
+
+def pg_pids():
+    pm = int(open(os.path.join(E["PGDATADIR"], "postmaster.pid")).readline())
+    kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pm)], capture_output=True, text=True).stdout.split()
+    return [pm] + [int(k) for k in kids]
+
+
+my("CREATE TABLE %s.sp (id INT PRIMARY KEY, v BIGINT NOT NULL)" % SRC)
+pipe, args = pipeline_cmd("sp", "sp", start_pos())
+args += ["-X", "http.listen=127.0.0.1:%d" % hport]
+logpath = os.path.join(TMP, "sp.log")
+writer = faultlib.AckWriter(dblib.my_args(SRC) + ["-n"], PROCS)
+w = ledger.Workload(writer.write, table="sp", keys=100, seed=SEED + 2)
+logf = open(logpath, "ab")
+cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
+PROCS.append(cdc)
+w.run_for(2.0)
+faultlib.wait("both sinks acknowledging (sp)",
+              lambda: (lambda a: a if a and len(a) == 2 and min(a.values()) > 0 else None)(each_sink()), 30)
+frozen = pg_pids()
+for pid in frozen:
+    os.kill(pid, signal.SIGSTOP)
+ahead_max = 0
+went_ahead = False
+try:
+    t0 = time.time()
+    at_freeze = None
+    while time.time() - t0 < STOP_S:
+        w.step(rnd.randint(1, 5))
+        time.sleep(0.01)
+        if cdc.poll() is not None:
+            fail("sp: the pipeline exited %d while PostgreSQL was frozen" % cdc.returncode)
+        a = each_sink()
+        if not a:
+            continue
+        if at_freeze is None:
+            at_freeze = a["postgres"]
+        ahead_max = max(ahead_max, a["kafka"] - a["postgres"])
+        went_ahead = went_ahead or a["kafka"] > at_freeze + 50
+finally:
+    for pid in frozen:
+        os.kill(pid, signal.SIGCONT)
+if not went_ahead:
+    fail("sp: Kafka did not go on while PostgreSQL was frozen")
+if ahead_max > 200:
+    fail("sp: Kafka got %d transactions ahead of the frozen sink, the bound is 200" % ahead_max)
+w.run_for(2.0)
+writer.close()
+faultlib.wait("sp: the wide sink catching up", lambda: (lambda c: c and int(c) >= w.total())(
+    pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe, W, check=False).strip()), 180)
+dblib.stop([cdc])
+if cdc.returncode != 0:
+    fail("sp: SIGTERM after catching up gave exit %d, not 0" % cdc.returncode)
+run_final(args, logpath, "sp")
+dups = check_case("sp", pipe, "sp", w, logpath)
+log("sp: PostgreSQL frozen %.0f s: the pipeline stayed up, Kafka went at most %d transactions ahead "
+    "(bound 200); %d changes, nothing lost, Kafka replayed %d, each change applied once"
+    % (STOP_S, ahead_max, w.total(), dups))
+cleanup()
+print("PASS: fan-out to Kafka and a PostgreSQL wide table: nothing lost, nothing applied twice")

@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * t_flight.c - the delivery engine's invariant (cdc/flight.h), tested once:
+ * the checkpoint is the end of the unbroken prefix that every sink
+ * acknowledged, never a fragment, with fake sinks that fail, stall and
+ * acknowledge out of order; then through cdc_pipeline_run with a fake
+ * source: the stored checkpoint and the resume position after a failure.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cdc/backfill_int.h"
+#include "cdc/checkpoint.h"
+#include "cdc/flight.h"
+#include "cdc/pipeline.h"
+#include "tests/unit/cdc_test.h"
+
+#define MAXSEQ 4096
+
+/* ---- fake sinks ---------------------------------------------------------- */
+
+enum { M_SYNC, M_FIFO, M_REORDER, M_STALL };
+
+typedef struct fsink {
+    cdc_sink_t base;
+    int mode;
+    cdc_txn_t **out;     /* written, not yet acknowledged */
+    size_t nout;
+    uint64_t fail_seq;   /* delivery of this seq fails (0: none) */
+    uint64_t wfail_seq;  /* write() of this seq fails (0: none) */
+    int stall;           /* polls left without any acknowledgement */
+    unsigned rnd;
+    unsigned char acked[MAXSEQ]; /* by seq: 1 acknowledged, 2 failed */
+    uint64_t writes;
+} fsink_t;
+
+static unsigned rnd(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+static void ack(fsink_t *s, size_t i)
+{
+    cdc_txn_t *v = s->out[i];
+
+    if (v->seq == s->fail_seq) {
+        v->failed = 1;
+        s->acked[v->seq] = 2;
+    } else
+        s->acked[v->seq] = 1;
+    v->pending = 0;
+    /* a sink drops its pointer once it reported the txn */
+    memmove(&s->out[i], &s->out[i + 1], (s->nout - i - 1) * sizeof(*s->out));
+    s->nout--;
+}
+
+static int f_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
+{
+    fsink_t *s = (fsink_t *)snk;
+
+    s->writes++;
+    if (tx->pending || tx->failed) /* each sink gets a fresh view */
+        T_FAIL_("view of seq %llu not fresh", (unsigned long long)tx->seq);
+    if (tx->seq == s->wfail_seq) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0, "fake write failed");
+        return -1;
+    }
+    tx->pending = 1;
+    s->out = realloc(s->out, (s->nout + 1) * sizeof(*s->out));
+    s->out[s->nout++] = tx;
+    if (s->mode == M_SYNC)
+        ack(s, s->nout - 1);
+    return 0;
+}
+
+static int f_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    fsink_t *s = (fsink_t *)snk;
+
+    (void)timeout_ms;
+    (void)err;
+    if (s->stall > 0) {
+        s->stall--;
+        return 0;
+    }
+    switch (s->mode) {
+    case M_FIFO:
+        while (s->nout && rnd(&s->rnd) % 3)
+            ack(s, 0);
+        break;
+    case M_REORDER:
+    case M_STALL:
+        for (size_t i = 0; i < s->nout;)
+            if (rnd(&s->rnd) % 3 == 0)
+                ack(s, i);
+            else
+                i++;
+        if (s->mode == M_STALL && rnd(&s->rnd) % 5 == 0)
+            s->stall = (int)(rnd(&s->rnd) % 20);
+        break;
+    }
+    return 0;
+}
+
+static int f_flush(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    fsink_t *s = (fsink_t *)snk;
+
+    (void)timeout_ms;
+    (void)err;
+    while (s->nout)
+        ack(s, s->nout - 1); /* last first: out of order on purpose */
+    return 0;
+}
+
+static void f_destroy(cdc_sink_t *snk)
+{
+    fsink_t *s = (fsink_t *)snk;
+    free(s->out);
+    free(s);
+}
+
+static cdc_sink_t *f_create(const cdc_conf_t *conf, cdc_err_t *err);
+
+static const cdc_sink_ops_t fake_sink_ops = {
+    .name = "fake",
+    .abi = CDC_PLUGIN_ABI,
+    .create = f_create,
+    .write = f_write,
+    .poll = f_poll,
+    .flush = f_flush,
+    .destroy = f_destroy,
+};
+
+/* the same on a thread of its own in a fan-out (ops->own_thread) */
+static const cdc_sink_ops_t fake_thread_ops = {
+    .name = "fake",
+    .abi = CDC_PLUGIN_ABI,
+    .create = f_create,
+    .write = f_write,
+    .poll = f_poll,
+    .flush = f_flush,
+    .destroy = f_destroy,
+    .own_thread = 1,
+};
+
+static fsink_t *fsink_new_ops(int mode, unsigned seed,
+                              const cdc_sink_ops_t *ops)
+{
+    fsink_t *s = calloc(1, sizeof(*s));
+    s->base.ops = ops;
+    s->mode = mode;
+    s->rnd = seed;
+    return s;
+}
+
+static fsink_t *fsink_new(int mode, unsigned seed)
+{
+    fsink_t *s = calloc(1, sizeof(*s));
+    s->base.ops = &fake_sink_ops;
+    s->mode = mode;
+    s->rnd = seed;
+    return s;
+}
+
+/* ---- the model --------------------------------------------------------- */
+
+typedef struct model {
+    int more[MAXSEQ];     /* by seq: fragment that is not the end */
+    uint64_t n;           /* txns written */
+    uint64_t reported;    /* last seq the progress callback saw */
+    int bad;              /* progress out of order or at a fragment */
+} model_t;
+
+static void on_progress(void *ctx, const cdc_txn_t *tx)
+{
+    model_t *m = ctx;
+
+    if (tx->more || tx->seq <= m->reported)
+        m->bad = 1;
+    m->reported = tx->seq;
+}
+
+/* the end of the unbroken prefix every sink acknowledged */
+static uint64_t expected(const model_t *m, fsink_t **s, int ns)
+{
+    uint64_t ck = 0;
+
+    for (uint64_t q = 1; q <= m->n; q++) {
+        for (int k = 0; k < ns; k++)
+            if (s[k]->acked[q] != 1)
+                return ck;
+        if (!m->more[q])
+            ck = q;
+    }
+    return ck;
+}
+
+static cdc_txn_t *mktx(model_t *m, int more)
+{
+    cdc_txn_t *tx = cdc_txn_new();
+
+    tx->seq = ++m->n;
+    tx->pos.offset = tx->seq;
+    tx->commit_us = (int64_t)tx->seq * 1000;
+    tx->more = more;
+    m->more[tx->seq] = more;
+    return tx;
+}
+
+static unsigned test_seed(void)
+{
+    const char *e = getenv("CDC_TEST_SEED");
+    unsigned seed = e && *e ? (unsigned)strtoul(e, NULL, 10) : 15u;
+    printf("# CDC_TEST_SEED=%u\n", seed);
+    return seed;
+}
+
+/* Random scenarios: 1 to 3 sinks of random kinds, fragments, a bounded
+ * ring; after every step the reported checkpoint is exactly the end of the
+ * prefix all sinks acknowledged. */
+CDC_TEST(invariant_random)
+{
+    unsigned seed = test_seed(), r = seed;
+
+    for (int it = 0; it < 300; it++) {
+        model_t m = {0};
+        fsink_t *s[3];
+        cdc_sink_t *snk[3];
+        int ns = 1 + (int)(rnd(&r) % 3);
+        cdc_err_t err = {0};
+        cdc_flight_t *f;
+        int left = 0, threads = 0;
+
+        for (int k = 0; k < ns; k++) {
+            int thr = ns > 1 && rnd(&r) % 2;
+            s[k] = fsink_new_ops((int)(rnd(&r) % 4), rnd(&r),
+                                 thr ? &fake_thread_ops : &fake_sink_ops);
+            snk[k] = &s[k]->base;
+            threads |= thr;
+        }
+        f = cdc_flight_new(snk, ns, 1 + rnd(&r) % 64, 0, on_progress, &m);
+        for (int step = 0; m.n < 2000 && step < 4000; step++) {
+            if (!cdc_flight_full(f)) {
+                int more;
+                if (left > 0)
+                    more = --left > 0;
+                else if (rnd(&r) % 5 == 0) {
+                    left = 1 + (int)(rnd(&r) % 6);
+                    more = 1;
+                } else
+                    more = 0;
+                T_EQ_INT(cdc_flight_write(f, mktx(&m, more), &err), 0);
+            }
+            T_EQ_INT(cdc_flight_poll(f, 0, &err), 0);
+            T_EQ_INT(cdc_flight_advance(f, &err), 0);
+            /* with a sink on its own thread the acknowledgements go on
+             * while we look: the checkpoint is never past the prefix */
+            if (threads ? m.reported > expected(&m, s, ns)
+                        : m.reported != expected(&m, s, ns)) {
+                T_FAIL_("seed %u it %d step %d: checkpoint %llu, prefix "
+                        "end %llu", seed, it, step,
+                        (unsigned long long)m.reported,
+                        (unsigned long long)expected(&m, s, ns));
+                break;
+            }
+        }
+        /* finish the open transaction, then drain */
+        while (left > 0)
+            T_EQ_INT(cdc_flight_write(f, mktx(&m, --left > 0), &err), 0);
+        T_EQ_INT(cdc_flight_flush(f, 1000, &err), 0);
+        T_EQ_INT(m.reported, m.n);
+        T_EQ_INT(cdc_flight_count(f), 0);
+        T_EQ_INT(cdc_flight_bytes(f), 0);
+        T_ASSERT(!m.bad);
+        for (int k = 0; k < ns; k++) {
+            cdc_flight_sink_stat_t st;
+            cdc_flight_sink_stat(f, k, &st);
+            T_EQ_INT(st.behind, 0);
+            T_EQ_INT(st.pos.offset, m.n);
+            T_EQ_INT(s[k]->writes, m.n); /* the source was read once */
+        }
+        cdc_flight_free(f);
+        for (int k = 0; k < ns; k++)
+            f_destroy(snk[k]);
+    }
+}
+
+/* A failed delivery: the checkpoint stops before it however far the other
+ * sink and the later txns got, and advance reports it once it is the
+ * head. */
+CDC_TEST(failed_delivery_holds_the_checkpoint)
+{
+    model_t m = {0};
+    fsink_t *a = fsink_new(M_REORDER, 7), *b = fsink_new(M_SYNC, 0);
+    cdc_sink_t *snk[2] = {&a->base, &b->base};
+    cdc_flight_t *f = cdc_flight_new(snk, 2, 0, 0, on_progress, &m);
+    cdc_err_t err = {0};
+    int failed = 0;
+
+    a->fail_seq = 40;
+    for (int i = 0; i < 100; i++)
+        T_EQ_INT(cdc_flight_write(f, mktx(&m, 0), &err), 0);
+    for (int i = 0; i < 200 && !failed; i++) {
+        T_EQ_INT(cdc_flight_poll(f, 0, &err), 0);
+        failed = cdc_flight_advance(f, &err) != 0;
+    }
+    T_ASSERT(failed);
+    T_EQ_INT(err.code, CDC_EXIT_FAIL);
+    T_ASSERT(strstr(err.msg, "sink fake"));
+    T_EQ_INT(m.reported, 39);
+    cdc_err_clear(&err);
+    T_ASSERT(cdc_flight_flush(f, 1000, &err) != 0);
+    T_EQ_INT(m.reported, 39);
+    T_EQ_INT(cdc_flight_count(f), 61);
+    cdc_flight_free(f);
+    f_destroy(snk[0]);
+    f_destroy(snk[1]);
+}
+
+/* The same with the failing sink on its own thread. */
+CDC_TEST(failed_delivery_on_a_thread)
+{
+    model_t m = {0};
+    fsink_t *a = fsink_new_ops(M_REORDER, 7, &fake_thread_ops);
+    fsink_t *b = fsink_new(M_SYNC, 0);
+    cdc_sink_t *snk[2] = {&a->base, &b->base};
+    cdc_flight_t *f = cdc_flight_new(snk, 2, 0, 0, on_progress, &m);
+    cdc_err_t err = {0};
+    int failed = 0;
+
+    a->fail_seq = 40;
+    for (int i = 0; i < 100; i++)
+        T_EQ_INT(cdc_flight_write(f, mktx(&m, 0), &err), 0);
+    for (int i = 0; i < 500 && !failed; i++) {
+        T_EQ_INT(cdc_flight_poll(f, 10, &err), 0);
+        failed = cdc_flight_advance(f, &err) != 0;
+    }
+    T_ASSERT(failed);
+    T_ASSERT(strstr(err.msg, "sink fake"));
+    T_EQ_INT(m.reported, 39);
+    cdc_err_clear(&err);
+    T_ASSERT(cdc_flight_flush(f, 1000, &err) != 0);
+    T_EQ_INT(m.reported, 39);
+    cdc_flight_free(f);
+    f_destroy(snk[0]);
+    f_destroy(snk[1]);
+}
+
+/* A write that fails: later sinks never see it; the prefix stays before. */
+CDC_TEST(failed_write)
+{
+    model_t m = {0};
+    fsink_t *a = fsink_new(M_SYNC, 0), *b = fsink_new(M_SYNC, 0);
+    cdc_sink_t *snk[2] = {&a->base, &b->base};
+    cdc_flight_t *f = cdc_flight_new(snk, 2, 0, 0, on_progress, &m);
+    cdc_err_t err = {0};
+
+    a->wfail_seq = 5;
+    for (int i = 0; i < 4; i++)
+        T_EQ_INT(cdc_flight_write(f, mktx(&m, 0), &err), 0);
+    T_EQ_INT(cdc_flight_write(f, mktx(&m, 0), &err), -1);
+    T_EQ_INT(b->writes, 4);
+    cdc_err_clear(&err);
+    T_EQ_INT(cdc_flight_advance(f, &err), -1);
+    T_EQ_INT(m.reported, 4);
+    cdc_flight_free(f);
+    f_destroy(snk[0]);
+    f_destroy(snk[1]);
+}
+
+/* One sink does not acknowledge: the other goes on up to the bound, the
+ * checkpoint does not move, then the engine is full (back-pressure); when
+ * the sink comes back everything is delivered. */
+CDC_TEST(stalled_sink_is_bounded)
+{
+    model_t m = {0};
+    fsink_t *a = fsink_new(M_FIFO, 3), *b = fsink_new(M_SYNC, 0);
+    cdc_sink_t *snk[2] = {&a->base, &b->base};
+    cdc_flight_t *f = cdc_flight_new(snk, 2, 50, 0, on_progress, &m);
+    cdc_err_t err = {0};
+    cdc_flight_sink_stat_t sa, sb;
+    int writes = 0;
+
+    a->stall = 1000000;
+    for (int i = 0; i < 500; i++) {
+        if (!cdc_flight_full(f)) {
+            T_EQ_INT(cdc_flight_write(f, mktx(&m, i % 3 != 2), &err), 0);
+            writes++;
+        }
+        T_EQ_INT(cdc_flight_poll(f, 0, &err), 0);
+        T_EQ_INT(cdc_flight_advance(f, &err), 0);
+    }
+    T_EQ_INT(writes, 50);
+    T_EQ_INT(m.reported, 0);
+    cdc_flight_sink_stat(f, 0, &sa);
+    cdc_flight_sink_stat(f, 1, &sb);
+    T_EQ_INT(sa.behind, 50);
+    T_EQ_INT(sa.acked, 0);
+    T_EQ_INT(sb.behind, 0);
+    T_EQ_INT(sb.acked, 16); /* ends only: every third txn */
+    T_EQ_INT(sb.pos.offset, 48);
+    a->stall = 0;
+    T_EQ_INT(cdc_flight_flush(f, 1000, &err), 0);
+    /* 49 and 50 are fragments of an open txn: delivered and retired, but
+     * not a resume point */
+    T_EQ_INT(m.reported, 48);
+    T_EQ_INT(cdc_flight_count(f), 0);
+    T_ASSERT(!m.bad);
+    cdc_flight_free(f);
+    f_destroy(snk[0]);
+    f_destroy(snk[1]);
+}
+
+/* ---- through the pipeline ---------------------------------------------- */
+
+typedef struct fsrc {
+    cdc_source_t base;
+    uint64_t next, start;
+} fsrc_t;
+
+static uint64_t g_resume, g_fail_seq;
+static int g_started;
+
+static cdc_source_t *s_create(const cdc_conf_t *conf, cdc_err_t *err)
+{
+    fsrc_t *s = calloc(1, sizeof(*s));
+    (void)conf;
+    (void)err;
+    return &s->base;
+}
+
+static int s_start(cdc_source_t *src, const cdc_pos_t *resume,
+                   cdc_err_t *err)
+{
+    fsrc_t *s = (fsrc_t *)src;
+    (void)err;
+    g_started++;
+    g_resume = resume ? resume->offset : 0;
+    s->next = g_resume + 1;
+    return 0;
+}
+
+/* txns of 3 fragments: offsets 3k+1, 3k+2 are fragments, 3k+3 ends */
+static int s_next(cdc_source_t *src, cdc_txn_t **out, int timeout_ms,
+                  cdc_err_t *err)
+{
+    fsrc_t *s = (fsrc_t *)src;
+    cdc_txn_t *tx = cdc_txn_new();
+    (void)timeout_ms;
+    (void)err;
+    snprintf(tx->pos.file, sizeof(tx->pos.file), "fake.000001");
+    tx->pos.offset = s->next;
+    tx->more = s->next % 3 != 0;
+    tx->commit_us = (int64_t)s->next;
+    s->next++;
+    *out = tx;
+    return CDC_SRC_TXN;
+}
+
+static void s_destroy(cdc_source_t *src)
+{
+    free(src);
+}
+
+static const cdc_source_ops_t fake_src_ops = {
+    .name = "fakesrc",
+    .abi = CDC_PLUGIN_ABI,
+    .create = s_create,
+    .start = s_start,
+    .next = s_next,
+    .destroy = s_destroy,
+};
+
+static cdc_sink_t *f_create(const cdc_conf_t *conf, cdc_err_t *err)
+{
+    fsink_t *s = fsink_new(M_REORDER, 11);
+    (void)conf;
+    (void)err;
+    /* positions are offsets here: fail the delivery at that offset */
+    s->fail_seq = g_fail_seq;
+    return &s->base;
+}
+
+CDC_TEST(pipeline_checkpoint_and_resume)
+{
+    char dir[] = "/tmp/t_flight.XXXXXX";
+    cdc_conf_t *c = cdc_conf_new();
+    cdc_err_t err = {0};
+    cdc_ckpt_t ck;
+    char *path;
+    int rc;
+
+    T_ASSERT(mkdtemp(dir) != NULL);
+    cdc_conf_set(c, "state.dir", dir, NULL);
+    cdc_conf_set(c, "pipeline.name", "flight", NULL);
+    cdc_conf_set(c, "run.max_txns", "300", NULL);
+    cdc_conf_set(c, "pipeline.max_inflight", "17", NULL);
+    /* seq == offset in the first run: the delivery of offset 100 fails */
+    g_fail_seq = 100;
+    rc = cdc_pipeline_run(c, &fake_src_ops, &fake_sink_ops, &err);
+    T_EQ_INT(rc, CDC_EXIT_FAIL);
+    path = cdc_ckpt_path(dir, "flight");
+    memset(&ck, 0, sizeof(ck));
+    T_EQ_INT(cdc_ckpt_load(path, &ck, &err), 1);
+    T_EQ_INT(ck.pos.offset, 99); /* the last end before the failure */
+    /* the restart resumes there and delivers everything */
+    g_fail_seq = 0;
+    cdc_err_clear(&err);
+    cdc_conf_set(c, "run.max_txns", "30", NULL);
+    rc = cdc_pipeline_run(c, &fake_src_ops, &fake_sink_ops, &err);
+    T_EQ_INT(rc, 0);
+    T_EQ_INT(g_resume, 99);
+    T_EQ_INT(cdc_ckpt_load(path, &ck, &err), 1);
+    T_EQ_INT(ck.pos.offset, 129);
+    T_EQ_INT(g_started, 2);
+    free(path);
+    cdc_conf_destroy(c);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        T_EQ_INT(system(cmd), 0);
+    }
+}
+
+/* backfill's signal handler sets the one stop token, which the sinks
+ * honour where they block (tests/unit/t_sink_kafka.c: a full queue) */
+CDC_TEST(backfill_signal_sets_the_stop_token)
+{
+    cdc_bf_catch_signals();
+    T_EQ_INT(cdc_pipeline_stop, 0);
+    T_EQ_INT(raise(SIGTERM), 0);
+    T_EQ_INT(cdc_pipeline_stop, SIGTERM);
+    cdc_bf_catch_signals(); /* a new run starts afresh */
+    T_EQ_INT(cdc_pipeline_stop, 0);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+}
+
+CDC_TEST_MAIN()
