@@ -6,6 +6,8 @@
 #     publisher on RabbitMQ's Java client (bench/amqp/AmqpPub.java, same
 #     message size, same confirm window); target >= 0.8x its rate
 #  2) MQTT QoS 1: --sink mqtt versus mosquitto_pub -l fed the same envelopes
+#     from a file, and versus mosquitto_pub --repeat publishing one envelope
+#     in its own loop (both reported)
 #  3) HTTP webhook, batches of 500, against tests/integ/webhook_recv.py
 # Peak RSS of autoglm-cdc for each (target < 64 MB).
 set -eu
@@ -74,8 +76,12 @@ t0=$(date +%s.%N)
 mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -u "$MQ_USER" -P "$MQ_PASSWORD" -q 1 \
     -t "bench$run/pub" -l <"$tmp/env.jsonl"
 t1=$(date +%s.%N)
-awk -v o="$ours" -v r="$rows" -v a="$t0" -v b="$t1" -v m="$rss" 'BEGIN {
-  printf "mqtt QoS 1: autoglm-cdc %d msg/s (MariaDB -> Mosquitto, PUBACK counted), mosquitto_pub -l from a file %d msg/s; peak RSS %.1f MB\n", o, r / (b - a), m / 1024 }'
+head -1 "$tmp/env.jsonl" >"$tmp/one.json"
+mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -u "$MQ_USER" -P "$MQ_PASSWORD" -q 1 \
+    -t "bench$run/loop" -f "$tmp/one.json" --repeat "$rows"
+t2=$(date +%s.%N)
+awk -v o="$ours" -v r="$rows" -v a="$t0" -v b="$t1" -v c="$t2" -v m="$rss" 'BEGIN {
+  printf "mqtt QoS 1: autoglm-cdc %d msg/s (MariaDB -> Mosquitto, PUBACK counted); mosquitto_pub -l from a file %d msg/s (%.2fx); mosquitto_pub --repeat loop %d msg/s (%.2fx); peak RSS %.1f MB\n", o, r / (b - a), o / (r / (b - a)), r / (c - b), o / (r / (c - b)), m / 1024 }'
 
 # 3) HTTP webhook, batches of 500
 python3 "$SRC/tests/integ/webhook_recv.py" "$tmp/port" "$tmp/requests" &

@@ -134,6 +134,10 @@ struct cdc_arena_chunk {
 };
 
 #define ARENA_CHUNK 65536
+/* A fresh arena starts with a small chunk: most txns are small, and
+ * thousands of them in flight (one per Kafka message, say) would each
+ * hold a 64 KB chunk the in-flight accounting (arena.total) does not see */
+#define ARENA_FIRST 2048
 
 void cdc_arena_init(cdc_arena_t *a)
 {
@@ -154,6 +158,8 @@ void *cdc_arena_alloc(cdc_arena_t *a, size_t n)
             c->used = 0;
         } else {
             size_t sz = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+            if (!a->head && n <= ARENA_FIRST)
+                sz = ARENA_FIRST;
             c = cdc_xmalloc(sizeof(*c) + sz);
             c->size = sz;
             c->used = 0;

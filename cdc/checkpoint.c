@@ -280,6 +280,18 @@ int cdc_ckpt_check_source(const char *path, const cdc_ckpt_t *ck,
     return 0;
 }
 
+/* Open-file-description locks where the kernel has them (Linux): they
+ * belong to the descriptor, so the process that holds one can still ask
+ * about it (and open and close the file) without losing it; POSIX
+ * process locks otherwise.  Both kinds conflict with each other. */
+#ifdef F_OFD_SETLK
+#define LOCK_SET F_OFD_SETLK
+#define LOCK_GET F_OFD_GETLK
+#else
+#define LOCK_SET F_SETLK
+#define LOCK_GET F_GETLK
+#endif
+
 char *cdc_state_lock_path(const char *state_dir, const char *pipeline,
                           const char *what)
 {
@@ -308,7 +320,7 @@ int cdc_state_lock(const char *state_dir, const char *pipeline,
         free(path);
         return -1;
     }
-    if (fcntl(fd, F_SETLK, &fl)) {
+    if (fcntl(fd, LOCK_SET, &fl)) {
         long holder = 0;
         ssize_t r;
         if (errno != EAGAIN && errno != EACCES) {
@@ -318,9 +330,11 @@ int cdc_state_lock(const char *state_dir, const char *pipeline,
             free(path);
             return -1;
         }
+        memset(&fl, 0, sizeof(fl));
         fl.l_type = F_WRLCK;
-        if (!fcntl(fd, F_GETLK, &fl) && fl.l_type != F_UNLCK)
-            holder = (long)fl.l_pid;
+        fl.l_whence = SEEK_SET;
+        if (!fcntl(fd, LOCK_GET, &fl) && fl.l_type != F_UNLCK)
+            holder = (long)fl.l_pid; /* -1 for an OFD lock */
         if (holder <= 0 && (r = pread(fd, pid, sizeof(pid) - 1, 0)) > 0) {
             pid[r] = '\0';
             holder = strtol(pid, NULL, 10);
@@ -346,6 +360,36 @@ int cdc_state_lock(const char *state_dir, const char *pipeline,
     free(path);
     *fdp = fd;
     return 0;
+}
+
+int cdc_state_lock_held(const char *state_dir, const char *pipeline,
+                        const char *what, long *pid)
+{
+    char *path = cdc_state_lock_path(state_dir, pipeline, what);
+    struct flock fl;
+    char buf[32];
+    ssize_t r;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), held = 0;
+
+    free(path);
+    *pid = 0;
+    if (fd < 0)
+        return 0; /* never taken */
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (!fcntl(fd, LOCK_GET, &fl) && fl.l_type != F_UNLCK) {
+        held = 1;
+        if (fl.l_pid > 0)
+            *pid = (long)fl.l_pid;
+        else if ((r = pread(fd, buf, sizeof(buf) - 1, 0)) > 0) {
+            /* the holder wrote its pid after taking the lock */
+            buf[r] = '\0';
+            *pid = strtol(buf, NULL, 10);
+        }
+    }
+    close(fd);
+    return held;
 }
 
 void cdc_state_unlock(int fd)

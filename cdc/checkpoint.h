@@ -42,6 +42,11 @@ char *cdc_state_lock_path(const char *state_dir, const char *pipeline,
  *  its pid ("another instance of pipeline P is running (pid N)"). */
 int cdc_state_lock(const char *state_dir, const char *pipeline,
                    const char *what, int *fd, cdc_err_t *err);
+/** @brief 1 if some process (this one included) holds the pipeline's lock
+ *  for what, with its pid in *pid (0 if unknown); 0 if nobody does.  Asks
+ *  the lock itself, so a stale pid file or a reused pid cannot fool it. */
+int cdc_state_lock_held(const char *state_dir, const char *pipeline,
+                        const char *what, long *pid);
 /** @brief Release the lock taken by cdc_state_lock (fd < 0: nothing). */
 void cdc_state_unlock(int fd);
 /** @brief Parse "FILE:POS", "LSN X/Y" or a GTID state into pos. */

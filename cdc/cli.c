@@ -73,14 +73,19 @@ static const char help_options[] =
 "      --parallel N         backfill: tables in parallel (backfill.parallel)\n"
 "      --http ADDR:PORT     serve /metrics /status /livez /readyz (http.listen)\n"
 "      --url URL            status: endpoint of a running daemon (status.url)\n"
-"      --json               status: one JSON document     (status.format)\n"
+"      --json               status: one JSON document; reconcile: one JSON\n"
+"                           object per line               (status.format)\n"
 "      --reference          config: every key, its type, default, bounds\n"
 "      --start-position P   decode: FILE:POS or POS to start from\n"
 "      --events             decode: list events (offset type size)\n"
+"      --diff               mapping test: OLD.yaml NEW.yaml [ENVELOPES]: the\n"
+"                           rows and fields that change, old -> new\n"
 "      --json-columns LIST  decode: db.table.column globs of MariaDB JSON\n"
 "                           columns to embed as JSON (decode.json_columns)\n"
 "      --max-txns N         stop after N transactions      (run.max_txns)\n"
 "      --idle-exit MS       stop after MS ms without changes (run.idle_exit_ms)\n"
+"      --target T           reconcile: the target (wide table) to check\n"
+"      --repair             reconcile: apply the recomputed values\n"
 "      --log-format F       text (default) | json          (log.format)\n"
 "  -v, --verbose            debug logging\n"
 "  -q, --quiet              errors only\n"
@@ -94,9 +99,10 @@ static const char help_options[] =
 "from a file with K_file. Precedence: defaults < YAML < environment <\n"
 "command line. Unknown keys are errors. Secrets are never printed.\n"
 "\n"
-"Exit status: 0 ok, 1 failure, 2 usage, 3 cannot resume without data loss\n"
-"(binlog purged, slot dropped: run a backfill), 65 undecodable input,\n"
-"69 source or sink unavailable, 75 temporary (lock held), 78 bad config.\n"
+"Exit status: 0 ok, 1 failure (reconcile: drift found), 2 usage, 3 cannot\n"
+"resume without data loss (binlog purged, slot dropped: run a backfill),\n"
+"65 undecodable input, 69 source or sink unavailable, 75 temporary (lock\n"
+"held), 78 bad config.\n"
 "\n"
 "Examples:\n"
 "  autoglm-cdc --source mysql --mysql-dsn mysql://cdc:***@127.0.0.1:3306 \\\n"
@@ -161,9 +167,12 @@ static const cli_opt_t cli_opts[] = {
     {"reference", 0, 0, OPT_OWN, 0, NULL},
     {"start-position", 0, 1, OPT_OWN, 0, NULL},
     {"events", 0, 0, OPT_OWN, 0, NULL},
+    {"diff", 0, 0, OPT_OWN, 0, NULL},
     {"json-columns", 0, 1, OPT_OWN, 0, "decode.json_columns"},
     {"max-txns", 0, 1, OPT_OWN, 0, "run.max_txns"},
     {"idle-exit", 0, 1, OPT_OWN, 0, "run.idle_exit_ms"},
+    {"target", 0, 1, OPT_OWN, 0, NULL},
+    {"repair", 0, 0, OPT_OWN, 0, NULL},
     {"log-format", 0, 1, OPT_ANY, 0, NULL},
     {"verbose", 'v', 0, OPT_ANY, 0, NULL},
     {"quiet", 'q', 0, OPT_ANY, 0, NULL},

@@ -47,7 +47,7 @@ const cdc_conf_key_t cdc_conf_keys[] = {
     {"application_id", S, "<pipeline.name>", 0, 0, NULL, 0, "--application-id", "envelopes, sinks, status",
      "Application name carried in every envelope and shown by status."},
     {"format", E, "autoglm", 0, 0, "autoglm|debezium|xml", 0, "--format", "envelopes",
-     "Envelope format (docs/ENVELOPE.md); xml (one document per message) for the rabbitmq, mqtt and http sinks."},
+     "Envelope format (docs/ENVELOPE.md); xml: one XML document per message (rabbitmq, mqtt, http, kafka) or per line (file, stdout)."},
     {"debezium.schemas", B, "false", 0, 0, NULL, 0, NULL, "envelopes (format debezium)",
      "Write key and value as {\"schema\",\"payload\"}, as Kafka Connect's JsonConverter with "
      "schemas.enable=true."},
@@ -75,6 +75,11 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Transactions handed to the sink and not yet acknowledged before the reader waits."},
     {"pipeline.max_inflight_mb", I, "8", 1, 65536, NULL, 0, NULL, "run",
      "Bytes (MiB) of transactions in flight before the reader waits."},
+    {"pipeline.fragment_rows", I, "4096", 0, 100000000, NULL, 0, NULL, "run (mysql, postgres sources)",
+     "A transaction with more row changes is handed to the sink in fragments of this many as it is "
+     "decoded (0: no row limit); the checkpoint still moves only at its end."},
+    {"pipeline.fragment_kb", I, "1024", 0, 4194304, NULL, 0, NULL, "run (mysql, postgres sources)",
+     "... or of this many KiB of decoded changes (0: no size limit)."},
     {"checkpoint.interval_ms", I, "1000", 1, 3600000, NULL, 0, NULL, "run",
      "How often the checkpoint file is written (ms)."},
     {"errors.mode", E, "stop", 0, 0, "stop|dead-letter", 0, NULL, "wide sinks, kafka sink, http sink",
@@ -119,8 +124,9 @@ const cdc_conf_key_t cdc_conf_keys[] = {
 
     /* ---- MySQL / MariaDB source ---- */
     {"mysql.dsn", S, NULL, 0, 0, NULL, SECRET, "--mysql-dsn", "mysql source, backfill, validate",
-     "mysql://user:password@host:port[,host:port...][/db]; several servers: failover by GTID "
-     "(docs/OPERATIONS.md)."},
+     "mysql://user:password@host:port[,host:port...][/db][?ssl-mode=...&ssl-ca=...]; several "
+     "servers: failover by GTID (docs/OPERATIONS.md); [::1]:3306 for IPv6; user and password "
+     "%-decoded, the password ends at the last '@'."},
     {"mysql.hosts", L, NULL, 0, 0, NULL, 0, NULL, "mysql source",
      "More servers host:port,... the source may fail over to (by GTID, docs/OPERATIONS.md)."},
     {"mysql.failover_read_only", B, "false", 0, 0, NULL, 0, NULL, "mysql source",
@@ -176,6 +182,11 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Where a pipeline without checkpoint starts: now or an LSN X/Y."},
     {"postgres.status_interval_s", I, "10", 1, 3600, NULL, 0, NULL, "postgres source",
      "Standby status update period (s); each asks the server for a reply."},
+    {"postgres.work_mem", I, "16", 1, 1048576, NULL, 0, NULL, "postgres source",
+     "MiB a streamed in-progress transaction (protocol 2) may hold in memory before it is spilled "
+     "to <state.dir>/<pipeline>.spill.<xid>, like the server's logical_decoding_work_mem."},
+    {"state.max_spill_mb", I, "10240", 1, 1073741824, NULL, 0, NULL, "postgres source",
+     "MiB all spill files may hold; beyond, the run stops with exit 78 (never runs out of memory)."},
     {"postgres.timeout_s", I, "30", 0, 86400, NULL, 0, NULL, "postgres source",
      "Nothing from the server this long while a reply is due: the link counts as lost "
      "(s; 0: off; at least twice postgres.status_interval_s). Also the session's "
@@ -282,7 +293,7 @@ const cdc_conf_key_t cdc_conf_keys[] = {
     {"webhook.linger_ms", I, "100", 0, 3600000, NULL, 0, NULL, "http sink",
      "Longest wait for a batch to fill (ms)."},
     {"webhook.version", E, "1.1", 0, 0, "1.1|2", 0, NULL, "http sink",
-     "HTTP version: 1.1, or 2 where TLS offers it."},
+     "HTTP version: 1.1, or 2 (https: h2 by ALPN where offered; http://: h2c by prior knowledge)."},
     {"webhook.timeout_ms", I, "30000", 100, 3600000, NULL, 0, NULL, "http sink",
      "Timeout of one request (ms)."},
     {"webhook.connect_timeout_ms", I, "10000", 100, 3600000, NULL, 0, NULL, "http sink",
@@ -299,6 +310,18 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Header carrying sha256=<hex HMAC of the body>."},
     {"webhook.bearer_token", S, NULL, 0, 0, NULL, SECRET, NULL, "http sink",
      "Sent as Authorization: Bearer <token>."},
+    {"webhook.jwt.secret", S, NULL, 0, 0, NULL, SECRET, NULL, "http sink",
+     "HS256 key of a JWT bearer token on every request; webhook.jwt.secret_file reads it from a file."},
+    {"webhook.jwt.alg", E, "HS256", 0, 0, "HS256|RS256|ES256", 0, NULL, "http sink",
+     "JWT signature: HS256 (webhook.jwt.secret), RS256 or ES256 (webhook.jwt.key_file)."},
+    {"webhook.jwt.key_file", S, NULL, 0, 0, NULL, 0, NULL, "http sink",
+     "PEM private key (RSA for RS256, EC P-256 for ES256) that signs the JWT."},
+    {"webhook.jwt.issuer", S, "<application_id>", 0, 0, NULL, 0, NULL, "http sink", "JWT iss claim."},
+    {"webhook.jwt.audience", S, NULL, 0, 0, NULL, 0, NULL, "http sink", "JWT aud claim (none when unset)."},
+    {"webhook.jwt.lifetime_s", I, "300", 2, 86400, NULL, 0, NULL, "http sink",
+     "exp - iat of each JWT (s); a token is re-signed once half of it has passed."},
+    {"webhook.jwt.claims", S, NULL, 0, 0, NULL, 0, NULL, "http sink",
+     "Extra JWT claims as one JSON object, e.g. {\"sub\":\"cdc\"}; iss, iat, exp, aud have their own keys."},
     {"webhook.tls.ca", S, NULL, 0, 0, NULL, 0, NULL, "http sink", "CA certificate file (PEM) for https."},
     {"webhook.tls.verify", B, "true", 0, 0, NULL, 0, NULL, "http sink",
      "Verify the receiver's certificate and host name."},
@@ -343,7 +366,8 @@ const cdc_conf_key_t cdc_conf_keys[] = {
     {"postgres_sink.origin", S, "autoglm_cdc_<pipeline.name>", 0, 0, NULL, 0, NULL, "postgres sink",
      "Replication origin of the sink's session (empty: none)."},
     {"mysql_sink.dsn", S, NULL, 0, 0, NULL, SECRET, NULL, "mysql sink, validate",
-     "mysql://user:password@host:port/db of the wide-table database."},
+     "mysql://user:password@host:port/db[?ssl-mode=...&ssl-ca=...] of the wide-table database "
+     "(the grammar of mysql.dsn)."},
     WIDE_SINK_KEYS("mysql_sink", "mysql sink", "5000"),
     {"mysql_sink.marker", B, "true", 0, 0, NULL, 0, NULL, "mysql sink",
      "Write the marker row that lets the MySQL source skip our own writes."},

@@ -4,9 +4,12 @@
  * thread of ours):
  *
  *   GET /         the status page: an HTML table that refreshes itself
- *                 from /status (token required if http.token)
+ *                 from /status and /status/peers, one row per pipeline
+ *                 (token required if http.token)
  *   GET /metrics  Prometheus text format (token required if http.token)
  *   GET /status   JSON status document (token required if http.token)
+ *   GET /status/peers  {"age_ms":N,"rows":[...]}: the `status --json`
+ *                 rows of the other pipelines of state.dir (token too)
  *   GET /livez    200 "ok" while the process serves requests
  *   GET /readyz   200 {"ready":true} or 503 {"ready":false,"reasons":[..]}
  *
@@ -31,6 +34,14 @@
  *     connection can give way is the new one refused;
  *   - refusals and evictions are counted and logged at most once per
  *     HTTP_LOG_EVERY_US, as are libmicrohttpd's own messages.
+ *
+ * The other pipelines of the state directory are asked by a refresher
+ * thread of ours every HTTP_PEERS_EVERY_MS (HTTP_PEERS_TIMEOUT_MS per
+ * request, cdc_status_peers_json), never by the HTTP thread: a request
+ * for /status/peers is served from its last result, so a peer that hangs
+ * cannot block this endpoint, and two daemons asking each other cannot
+ * deadlock.  A peer that does not answer is "unknown" (it holds its run
+ * lock) or "offline"; a result older than 10 s is marked stale by the page.
  *
  * For a postgres
  * source, a scrape of /metrics also reads the slot's retained WAL over a
@@ -65,6 +76,8 @@
 #define HTTP_HEADER_TIMEOUT_MS 3000
 #define HTTP_LOG_EVERY_US INT64_C(10000000)
 #define HTTP_POLL_MS 100
+#define HTTP_PEERS_EVERY_MS 2000
+#define HTTP_PEERS_TIMEOUT_MS 1000
 
 /* one open connection (HTTP thread only) */
 typedef struct http_conn {
@@ -96,6 +109,13 @@ struct cdc_http {
     PGconn *pg;
     int64_t pg_next_us;
     char *record; /* <state.dir>/<pipeline>.daemon, removed at stop */
+    /* the other pipelines of state.dir (refresher thread) */
+    pthread_t peers_thr;
+    int peers_started;
+    pthread_mutex_t peers_mu;
+    cdc_buf_t peers;   /* JSON array, under peers_mu */
+    int64_t peers_at_us; /* when gathered, 0 never */
+    char *state, *self;
 };
 
 #define TOKEN_COOKIE "autoglm_cdc_token"
@@ -186,6 +206,7 @@ static const char page_html[] =
 "solid #ddd;text-align:left}\n"
 "td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}\n"
 ".online{color:#080;font-weight:bold}.offline{color:#b00;font-weight:bold}\n"
+".unknown{color:#a60;font-weight:bold}\n"
 "#updated{color:#777;margin-top:1em}#err{color:#b00}\n</style></head>\n"
 "<body><h1>Linkage status</h1>\n"
 "<table id=\"status\"><thead><tr><th>Application</th><th>Pipeline</th>"
@@ -194,57 +215,83 @@ static const char page_html[] =
 "<tbody></tbody></table>\n<p id=\"updated\"></p><p id=\"err\"></p>\n"
 "<script>\n"
 "'use strict';\n"
-"let prev = null;\n"
+"// one row per pipeline: this daemon's own /status document first, then\n"
+"// the other pipelines of its state directory (/status/peers, gathered in\n"
+"// the background by the daemon: a peer that does not answer is \"unknown\")\n"
+"const prev = {};\n"
 "function cell(tr, text, cls) {\n"
 "  const td = document.createElement('td');\n"
 "  td.textContent = text;\n"
 "  if (cls) td.className = cls;\n"
 "  tr.appendChild(td);\n"
 "}\n"
-"function render(d) {\n"
-"  const rows = Array.isArray(d) ? d : [d];\n"
+"function num(v) { return typeof v === 'number' ? v : null; }\n"
+"function own(d) {\n"
+"  return {application: d.application, pipeline: d.pipeline,\n"
+"    status: d.status, last_sync_time: d.last_sync_time,\n"
+"    latency_ms: num(d.latency_ms), lag_seconds: num(d.lag_seconds),\n"
+"    events: num(d.events),\n"
+"    dead_letters: d.sink && d.sink.dead_letters !== undefined ?\n"
+"      d.sink.dead_letters : 0,\n"
+"    error: (d.source && d.source.error) || (d.sink && d.sink.error) || ''};\n"
+"}\n"
+"function peer(r, stale) {\n"
+"  return {application: r.application, pipeline: r.pipeline,\n"
+"    status: (r.status || '?') + (stale ? ' (stale)' : ''),\n"
+"    last_sync_time: r.last_sync_time, latency_ms: num(r.latency_ms),\n"
+"    lag_seconds: num(r.lag_seconds), events: num(r.events),\n"
+"    dead_letters: num(r.dead_letters), error: r.error || ''};\n"
+"}\n"
+"function render(rows) {\n"
 "  const tb = document.querySelector('#status tbody');\n"
 "  tb.textContent = '';\n"
 "  const now = Date.now();\n"
 "  for (const r of rows) {\n"
 "    const tr = document.createElement('tr');\n"
-"    tr.dataset.pipeline = r.pipeline || '';\n"
+"    const key = r.pipeline || '';\n"
+"    tr.dataset.pipeline = key;\n"
 "    let tput = '-';\n"
-"    if (prev && prev.events !== undefined && r.events !== undefined &&\n"
-"        now > prev.t)\n"
-"      tput = ((r.events - prev.events) * 1000 / (now - prev.t)).toFixed(1)"
-" + ' changes/s';\n"
-"    const err = (r.source && r.source.error) || (r.sink && r.sink.error) "
-"|| '';\n"
+"    const p = prev[key];\n"
+"    if (p && p.events !== null && r.events !== null && now > p.t)\n"
+"      tput = ((r.events - p.events) * 1000 / (now - p.t)).toFixed(1) +\n"
+"        ' changes/s';\n"
 "    cell(tr, r.application || '');\n"
 "    cell(tr, r.pipeline || '');\n"
-"    cell(tr, r.status || '?', r.status === 'online' ? 'online' : "
-"'offline');\n"
+"    const st = (r.status || '?').split(' ')[0];\n"
+"    cell(tr, r.status || '?', st === 'online' || st === 'unknown' ? st :\n"
+"      'offline');\n"
 "    cell(tr, r.last_sync_time || '-');\n"
-"    cell(tr, r.latency_ms === null || r.latency_ms === undefined ? '-' :"
-" r.latency_ms + ' ms', 'num');\n"
-"    cell(tr, r.lag_seconds === undefined ? '-' : Number(r.lag_seconds)"
-".toFixed(1) + ' s', 'num');\n"
+"    cell(tr, r.latency_ms === null ? '-' : r.latency_ms + ' ms', 'num');\n"
+"    cell(tr, r.lag_seconds === null ? '-' :\n"
+"      r.lag_seconds.toFixed(1) + ' s', 'num');\n"
 "    cell(tr, tput, 'num');\n"
-"    cell(tr, String(r.sink && r.sink.dead_letters !== undefined ? "
-"r.sink.dead_letters : 0), 'num');\n"
-"    cell(tr, err);\n"
+"    cell(tr, r.dead_letters === null ? '-' : String(r.dead_letters), 'num');\n"
+"    cell(tr, r.error);\n"
 "    tb.appendChild(tr);\n"
-"    prev = {events: r.events, t: now};\n"
+"    prev[key] = {events: r.events, t: now};\n"
 "  }\n"
 "  document.getElementById('updated').textContent = 'updated ' +\n"
 "    new Date(now).toISOString();\n"
-"  document.getElementById('err').textContent = '';\n"
+"}\n"
+"async function getJSON(path) {\n"
+"  const r = await fetch(path, {credentials: 'same-origin', cache: 'no-store'});\n"
+"  if (!r.ok) throw new Error(path + ' answered HTTP ' + r.status);\n"
+"  return r.json();\n"
 "}\n"
 "async function refresh() {\n"
-"  try {\n"
-"    const r = await fetch('/status', {credentials: 'same-origin', "
-"cache: 'no-store'});\n"
-"    if (!r.ok) throw new Error('/status answered HTTP ' + r.status);\n"
-"    render(await r.json());\n"
-"  } catch (e) {\n"
-"    document.getElementById('err').textContent = String(e.message || e);\n"
-"  }\n"
+"  const errs = [];\n"
+"  let mine = null, others = [];\n"
+"  const got = await Promise.allSettled([getJSON('/status'),\n"
+"                                        getJSON('/status/peers')]);\n"
+"  if (got[0].status === 'fulfilled') mine = own(got[0].value);\n"
+"  else errs.push(String(got[0].reason.message || got[0].reason));\n"
+"  if (got[1].status === 'fulfilled') {\n"
+"    const p = got[1].value;\n"
+"    const stale = p.age_ms === null || p.age_ms > 10000;\n"
+"    others = (p.rows || []).map(r => peer(r, stale));\n"
+"  } else errs.push(String(got[1].reason.message || got[1].reason));\n"
+"  if (mine) render([mine].concat(others));\n"
+"  document.getElementById('err').textContent = errs.join('; ');\n"
 "}\n"
 "refresh();\nsetInterval(refresh, 2000);\n"
 "</script></body></html>\n";
@@ -520,6 +567,39 @@ static void *http_loop(void *arg)
     return NULL;
 }
 
+/* The refresher: gathers the peers' rows off the HTTP thread. */
+static void *peers_loop(void *arg)
+{
+    cdc_http_t *h = arg;
+
+    while (!h->stop) {
+        cdc_buf_t b = CDC_BUF_INIT;
+
+        cdc_status_peers_json(h->state, h->self, h->token,
+                              HTTP_PEERS_TIMEOUT_MS, &b);
+        pthread_mutex_lock(&h->peers_mu);
+        cdc_buf_free(&h->peers);
+        h->peers = b;
+        h->peers_at_us = cdc_metrics_now_us();
+        pthread_mutex_unlock(&h->peers_mu);
+        for (int i = 0; i < HTTP_PEERS_EVERY_MS / 100 && !h->stop; i++)
+            usleep(100000);
+    }
+    return NULL;
+}
+
+static void peers_render(cdc_http_t *h, cdc_buf_t *b, int64_t now)
+{
+    pthread_mutex_lock(&h->peers_mu);
+    if (h->peers_at_us && h->peers.p)
+        cdc_buf_printf(b, "{\"age_ms\":%lld,\"rows\":%s}\n",
+                       (long long)((now - h->peers_at_us) / 1000),
+                       h->peers.p);
+    else
+        cdc_buf_puts(b, "{\"age_ms\":null,\"rows\":[]}\n");
+    pthread_mutex_unlock(&h->peers_mu);
+}
+
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
                              const char *ctype, cdc_buf_t *body)
 {
@@ -588,7 +668,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
                        ready ? "true" : "false", r.p);
         cdc_buf_free(&r);
         status = ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
-    } else if (!strcmp(url, "/metrics") || !strcmp(url, "/status")) {
+    } else if (!strcmp(url, "/metrics") || !strcmp(url, "/status") ||
+               !strcmp(url, "/status/peers")) {
         if (!token_ok(h, c)) {
             cdc_buf_puts(&b, "{\"error\":\"missing or wrong bearer "
                              "token\"}\n");
@@ -597,12 +678,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
             pg_refresh(h);
             cdc_metrics_render_prom(&b, now);
             ctype = "text/plain; version=0.0.4; charset=utf-8";
-        } else
+        } else if (url[7] == '/')
+            peers_render(h, &b, now);
+        else
             cdc_metrics_render_status(&b, now);
     } else {
         cdc_buf_puts(&b, "{\"error\":\"not found\",\"endpoints\":"
-                         "[\"/\",\"/metrics\",\"/status\",\"/livez\","
-                         "\"/readyz\"]}\n");
+                         "[\"/\",\"/metrics\",\"/status\","
+                         "\"/status/peers\",\"/livez\",\"/readyz\"]}\n");
         status = MHD_HTTP_NOT_FOUND;
     }
     rc = reply(c, status, ctype, &b);
@@ -742,8 +825,11 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h = cdc_xcalloc(1, sizeof(*h));
+    pthread_mutex_init(&h->peers_mu, NULL);
     if (*token)
         h->token = cdc_xstrdup(token);
+    h->state = cdc_xstrdup(cdc_conf_get(conf, "state.dir", "state"));
+    h->self = cdc_xstrdup(cdc_conf_pipeline(conf));
     if (pgslot &&
         !strcmp(cdc_conf_get(conf, "source.type", ""), "postgres") &&
         *cdc_conf_get(conf, "postgres.dsn", "")) {
@@ -783,6 +869,12 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
     CDC_INFO(FAC, "serving / /metrics /status /livez /readyz on %s:%d%s",
              addr, h->port, h->token ? " (bearer token required)" : "");
     write_record(h, conf, &ss, addr);
+    if (pthread_create(&h->peers_thr, NULL, peers_loop, h) == 0)
+        h->peers_started = 1;
+    else
+        CDC_WARN(FAC, "cannot start the thread that asks the other "
+                      "pipelines of %s: the status page shows only this "
+                      "one", h->state);
     if (!is_loopback(&ss) && !h->token)
         CDC_WARN(FAC, "http.listen %s is not a loopback address and "
                       "http.token is not set: anyone who can reach it can "
@@ -800,10 +892,11 @@ void cdc_http_stop(cdc_http_t *h)
 {
     if (!h)
         return;
-    if (h->thr_started) {
-        h->stop = 1;
+    h->stop = 1;
+    if (h->thr_started)
         pthread_join(h->thr, NULL);
-    }
+    if (h->peers_started)
+        pthread_join(h->peers_thr, NULL);
     if (h->d)
         MHD_stop_daemon(h->d);
     if (h->record) {
@@ -817,5 +910,10 @@ void cdc_http_stop(cdc_http_t *h)
     }
     free(h->pg_dsn);
     free(h->pg_slot);
+    cdc_buf_free(&h->peers);
+    if (h->d || h->state) /* the listening kind initialised the mutex */
+        pthread_mutex_destroy(&h->peers_mu);
+    free(h->state);
+    free(h->self);
     free(h);
 }

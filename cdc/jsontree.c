@@ -200,3 +200,26 @@ yajl_val cdc_json_parse(const char *text, size_t len, char *ebuf,
     free(b);
     return root;
 }
+
+yajl_val cdc_json_get(yajl_val o, const char *k)
+{
+    if (!o || !YAJL_IS_OBJECT(o))
+        return NULL;
+    for (size_t i = 0; i < o->u.object.len; i++)
+        if (!strcmp(o->u.object.keys[i], k))
+            return o->u.object.values[i];
+    return NULL;
+}
+
+int cdc_json_valid(const char *s, size_t len)
+{
+    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
+    int ok;
+
+    if (!h)
+        return 0;
+    ok = yajl_parse(h, (const unsigned char *)s, len) == yajl_status_ok &&
+         yajl_complete_parse(h) == yajl_status_ok;
+    yajl_free(h);
+    return ok;
+}

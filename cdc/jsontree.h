@@ -25,5 +25,10 @@ yajl_val cdc_json_parse(const char *text, size_t len, char *ebuf,
 /** @brief Byte length of a string node of a tree from cdc_json_parse
  *  (only those: it aborts on a node yajl_tree_parse made). */
 size_t cdc_json_strlen(const struct yajl_val_s *v);
+/** @brief The member k of object o (the first, if repeated); NULL when o
+ *  is not an object or has no such member. */
+yajl_val cdc_json_get(yajl_val o, const char *k);
+/** @brief 1 if s[0..len) is exactly one valid JSON text, else 0. */
+int cdc_json_valid(const char *s, size_t len);
 
 #endif

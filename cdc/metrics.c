@@ -60,6 +60,11 @@ static struct {
     char snk_why[512];
     uint64_t reconnects;
     uint64_t dead_letters; /* changes written as dead letters */
+    /* big transactions: the largest seen (all its fragments), the one
+     * being read, spill files */
+    uint64_t big_rows, big_bytes, cur_rows, cur_bytes;
+    uint64_t spill_bytes;
+    int64_t spill_files;
     /* flow */
     uint64_t txns_in, txns_delivered, events;
     int64_t last_commit_us, last_delivery_us, latency_us;
@@ -142,6 +147,9 @@ int cdc_metrics_init(const cdc_conf_t *conf, cdc_err_t *err)
     M.snk_ok = 1;
     M.snk_why[0] = '\0';
     M.dead_letters = 0;
+    M.big_rows = M.big_bytes = M.cur_rows = M.cur_bytes = 0;
+    M.spill_bytes = 0;
+    M.spill_files = 0;
     M.reconnects = M.txns_in = M.txns_delivered = M.events = 0;
     M.last_commit_us = M.last_delivery_us = M.latency_us = 0;
     M.latency_known = 0;
@@ -243,7 +251,17 @@ static void count(const char *db, const char *t, char op)
 void cdc_metrics_txn(const cdc_txn_t *tx)
 {
     pthread_mutex_lock(&M.mu);
-    M.txns_in++;
+    /* a fragment (more set) is part of a transaction, not one */
+    M.cur_rows += tx->nchanges;
+    M.cur_bytes += tx->arena.total;
+    if (!tx->more) {
+        M.txns_in++;
+        if (M.cur_rows > M.big_rows) {
+            M.big_rows = M.cur_rows;
+            M.big_bytes = M.cur_bytes;
+        }
+        M.cur_rows = M.cur_bytes = 0;
+    }
     M.caught_up = 0;
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         const cdc_change_t *ch = &tx->changes[i];
@@ -342,6 +360,14 @@ void cdc_metrics_reconnect(void)
 {
     pthread_mutex_lock(&M.mu);
     M.reconnects++;
+    pthread_mutex_unlock(&M.mu);
+}
+
+void cdc_metrics_spill(uint64_t bytes, int files)
+{
+    pthread_mutex_lock(&M.mu);
+    M.spill_bytes += bytes;
+    M.spill_files += files;
     pthread_mutex_unlock(&M.mu);
 }
 
@@ -647,6 +673,23 @@ void cdc_metrics_render_prom(cdc_buf_t *b, int64_t now)
               "Successful reconnects of the source.");
     cdc_buf_printf(b, "autoglm_cdc_reconnects_total %" PRIu64 "\n",
                    M.reconnects);
+
+    prom_head(b, "largest_transaction_rows", "gauge",
+              "Row changes of the largest transaction read since start "
+              "(all its fragments).");
+    cdc_buf_printf(b, "autoglm_cdc_largest_transaction_rows %" PRIu64 "\n",
+                   M.big_rows);
+    prom_head(b, "largest_transaction_bytes", "gauge",
+              "Decoded bytes of that transaction.");
+    cdc_buf_printf(b, "autoglm_cdc_largest_transaction_bytes %" PRIu64 "\n",
+                   M.big_bytes);
+    prom_head(b, "spilled_bytes_total", "counter",
+              "Bytes of big transactions written to spill files.");
+    cdc_buf_printf(b, "autoglm_cdc_spilled_bytes_total %" PRIu64 "\n",
+                   M.spill_bytes);
+    prom_head(b, "spill_files", "gauge", "Spill files in use.");
+    cdc_buf_printf(b, "autoglm_cdc_spill_files %" PRId64 "\n",
+                   M.spill_files);
 
     prom_head(b, "dead_letters_total", "counter",
               "Changes that could not be applied and were written to the "

@@ -66,6 +66,9 @@ void cdc_metrics_source_state(int connected, const char *why);
 void cdc_metrics_sink_state(int ok, const char *why);
 /** @brief One successful reconnect of the source. */
 void cdc_metrics_reconnect(void);
+/** @brief Spill files of big transactions (PostgreSQL source): bytes
+ *  written to them (counter) and files created (+1) or removed (-1). */
+void cdc_metrics_spill(uint64_t bytes, int files);
 /** @brief n changes were written to the dead-letter table or topic. */
 void cdc_metrics_dead_letters(uint64_t n);
 /** @brief Acknowledgement state of sink i (0-based, in the order of the
@@ -125,11 +128,24 @@ void cdc_http_stop(cdc_http_t *h);
 
 /* ---- the running daemon of a pipeline (cdc/status.c) ----------------- */
 /**
- * @brief 1 if <state>/<pipeline>.daemon names a live autoglm-cdc process
- * (its pid, and its endpoint in url, "" without one); 0 if there is no
- * record or its process is gone.
+ * @brief 1 if a process holds the pipeline's run lock (<state>/<pipeline>
+ * .lock, cdc_state_lock_held): its pid, and the endpoint from
+ * <state>/<pipeline>.daemon in url when that record is the same
+ * process's ("" otherwise); 0 when nobody holds the lock, whatever a
+ * (stale) record says.
  */
 int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
                        char *url, size_t urln);
+
+/**
+ * @brief The `status --json` rows of every pipeline of state_dir except
+ * self, as a JSON array appended to out: a running peer is asked at its
+ * recorded endpoint (token as bearer, timeout_ms per request); one that
+ * does not answer shows "unknown" (it holds its run lock) or "offline"
+ * with the reason in "error".  Blocks up to timeout_ms per peer: call it
+ * off the HTTP thread.  Returns the number of rows.
+ */
+int cdc_status_peers_json(const char *state_dir, const char *self,
+                          const char *token, int timeout_ms, cdc_buf_t *out);
 
 #endif

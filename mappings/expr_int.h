@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * expr_int.h - internals shared by expr.c and map.c: evaluated values and
+ * expr_int.h - internals shared by expr.c and the map_*.c files: evaluated values and
  * the evaluation context.  Not part of the public mapping API.
  */
 #ifndef CDC_EXPR_INT_H

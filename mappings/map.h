@@ -13,6 +13,9 @@
  *     priority  source priority, commit time, source id hash, position
  *     weighted  source weight, commit time, source priority, source id
  *               hash, position
+ *     ordered   order value (the mapping's order_by: a business column
+ *               such as created_at or a version), commit time, source
+ *               priority, source id hash, position
  *   A snapshot row (op 'r') has no known change time: its commit-time
  *   part is the lowest (all zeros) and its position part a hash of the
  *   value, so it loses to every streamed change of every source and
@@ -55,6 +58,7 @@ typedef enum cdc_mrule {
     CDC_RULE_LATEST = 0,
     CDC_RULE_PRIORITY,
     CDC_RULE_WEIGHTED,
+    CDC_RULE_ORDERED,  /* the largest order_by value wins, then latest */
 } cdc_mrule_t;
 
 typedef enum cdc_mdelete {
@@ -75,6 +79,7 @@ typedef struct cdc_map_source {
     int priority;   /* higher wins (priority rule, latest ties) */
     double weight;  /* confidence, weighted rule */
     char *timezone; /* of naive timestamps ("UTC", "+02:00", IANA) */
+    struct cdc_tz *tz; /* its rules (map_zone.c), loaded with the map */
     char *where;    /* "file:line:col" of its declaration */
 } cdc_map_source_t;
 
@@ -103,7 +108,8 @@ typedef struct cdc_map_target {
                              the sinks keep <table>_tombstones */
 } cdc_map_target_t;
 
-typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map.c */
+typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map_int.h */
+typedef struct cdc_tz cdc_tz_t;                 /* opaque, map_zone.c */
 typedef struct cdc_expr cdc_expr_t;             /* opaque, expr.c */
 
 typedef struct cdc_map_mapping {
@@ -121,6 +127,7 @@ typedef struct cdc_map_mapping {
     char **include, **exclude;/* column copy lists ("*" = all) */
     int ninclude, nexclude;
     int lookup;               /* dimension mapping: set-based update */
+    cdc_expr_t *order_by;     /* order value of a row (rule: ordered) */
     char *where;
 } cdc_map_mapping_t;
 
@@ -204,6 +211,8 @@ typedef struct cdc_wide_op {
     const char *source;  /* source id */
     int64_t commit_us;
     char pos[CDC_MAP_POS_LEN + 1];
+    char ord[17];        /* the row's order value, 16 sortable hex digits
+                            (rule ordered; all zeros: none or NULL) */
     int snapshot;        /* from a snapshot row (op 'r': backfill, first
                             load): ranked below every streamed change
                             (docs/MAPPINGS.md, snapshot rows) */
@@ -280,6 +289,25 @@ void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov);
  *  deletion, are not counted nor printed). */
 size_t cdc_wide_model_rows(const cdc_wide_model_t *wm);
 
+typedef struct cdc_wide_diff {
+    size_t rows;    /* visible rows on either side */
+    size_t added, removed, changed, same;
+    size_t fields;  /* fields that differ, over the changed rows */
+} cdc_wide_diff_t;
+
+/**
+ * @brief Compare the visible rows of two models (the same changes through
+ * two mapping sets): rows match by target name and key, fields by name,
+ * values by their canonical text.  Prints to fp, in row order:
+ *   "- ROW  (row gone)" / "+ ROW  (new row)" with every field, and
+ *   "~ ROW" with "    field: OLD -> NEW" per field that differs
+ *   ("(no field)" when one target lacks it); prov adds "[source
+ *   commit_us]" to each value.  Rows that are the same print nothing.
+ * @returns 1 if some row differs, else 0; st gets the counts.
+ */
+int cdc_wide_model_diff(const cdc_wide_model_t *old, const cdc_wide_model_t *new,
+                        FILE *fp, int prov, cdc_wide_diff_t *st);
+
 /* ---- expressions (expr.c) ------------------------------------------------ */
 
 /**
@@ -313,5 +341,15 @@ int cdc_map_cli_test(const cdc_conf_t *conf, int argc, char **argv,
  *  flags: 1 = print operations, 2 = print provenance. */
 int cdc_map_test_run(const char *mapfile, const char *envfile, FILE *out,
                      int flags, cdc_err_t *err);
+/** @brief The body of `mapping test --diff OLD NEW [ENVELOPES]`: the
+ *  same envelopes through both mapping sets, then what changed in the
+ *  targets' declarations and cdc_wide_model_diff() of the two results,
+ *  and a summary line "== N rows: A added, R removed, C changed (F
+ *  fields), U unchanged".  flags: 2 = provenance.  @returns 1 if a
+ *  declaration or a row differs, 0 if none, -1 with err (the set named
+ *  in the message). */
+int cdc_map_test_diff(const char *oldmap, const char *newmap,
+                      const char *envfile, FILE *out, int flags,
+                      cdc_wide_diff_t *st, cdc_err_t *err);
 
 #endif

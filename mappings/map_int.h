@@ -1,9 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * map_int.h - internals of the mapping engine shared by its files.
+ * map_int.h - internals of the mapping engine shared by its files:
+ *   map_yaml.c   YAML text -> nodes
+ *   map_load.c   nodes -> the model of sources, targets and mappings
+ *   map_zone.c   time zones (rules read once, no process TZ)
+ *   map_cast.c   values -> canonical text of the target types
+ *   map_rank.c   positions and the ranks of the conflict rules
+ *   map_apply.c  a row change -> wide operations
+ *   map_model.c  the in-memory wide table (tests, `mapping test`)
+ * Everything after loading is pure: no I/O, no process state.
  */
 #ifndef CDC_MAP_INT_H
 #define CDC_MAP_INT_H
+
+#include <string.h>
 
 #include "mappings/expr_int.h"
 #include "cdc/strix.h"
@@ -44,7 +54,73 @@ struct cdc_map_assign {
     char *map_else;        /* NULL = SQL NULL (when has_else) */
     char *def;             /* default when the value is NULL (or NULL) */
     char *timezone;        /* naive timestamps: this zone (NULL: source) */
+    cdc_tz_t *tz;          /* its rules, loaded with the mapping */
     char *where;
 };
+
+/* ---- helpers shared by loading and applying ------------------------------ */
+
+static inline int cdc_map_find_field(const cdc_map_target_t *t,
+                                     const char *name)
+{
+    return cdc_strix_get(&t->fieldix, name);
+}
+
+/** @brief 1 if source src may write field f. */
+static inline int cdc_map_owns(const cdc_map_field_t *f, const char *src)
+{
+    for (int i = 0; i < f->nowners; i++)
+        if (!strcmp(f->owners[i], src))
+            return 1;
+    return 0;
+}
+
+/* ---- time zones (map_zone.c) --------------------------------------------- */
+
+/** @brief Load a zone: "UTC", "Z", "+HH:MM" or an IANA name (read from
+ *  TZDIR, else /usr/share/zoneinfo).  NULL with err (CDC_EXIT_CONFIG). */
+cdc_tz_t *cdc_tz_load(const char *name, cdc_err_t *err);
+/** @brief Parse a zone file's bytes (TZif, RFC 8536); every length is
+ *  checked.  NULL with err. */
+cdc_tz_t *cdc_tz_parse(const char *name, const unsigned char *p, size_t len,
+                       cdc_err_t *err);
+void cdc_tz_free(cdc_tz_t *z);
+/** @brief "+HH:MM"/"-HH:MM" -> seconds east of UTC; -1 if not one. */
+int cdc_tz_parse_offset(const char *s, int32_t *off);
+/** @brief Pure: local wall-clock seconds (as if UTC) -> UTC seconds.  A
+ *  time in a gap takes the offset before the transition, an ambiguous
+ *  time the offset after it (PostgreSQL's rule). */
+int64_t cdc_tz_to_utc(const cdc_tz_t *z, int64_t local);
+/** @brief Pure: offset (seconds east of UTC) in force at UTC instant t. */
+int32_t cdc_tz_offset(const cdc_tz_t *z, int64_t t, int *isdst);
+
+/* ---- casts (map_cast.c) -------------------------------------------------- */
+
+typedef struct castres {
+    int isnull;
+    const char *s;
+    size_t len;
+} castres_t;
+
+/** @brief Cast a value to field f's type, text in c->arena; zone (NULL:
+ *  UTC) reads naive timestamps.  -1 with c->err (CDC_EXIT_DATA). */
+int cdc_map_cast(xctx_t *c, const cdc_map_field_t *f, const xv_t *v,
+                 const cdc_tz_t *zone, castres_t *r);
+/** @brief Timestamp text -> UTC seconds and microseconds; 1 for a zero
+ *  date (NULL), -1 if not a date-time.  zone NULL: UTC. */
+int cdc_map_parse_ts(const char *s, size_t len, const cdc_tz_t *zone,
+                     int64_t *sec, int *us);
+/** @brief Timestamp text -> canonical UTC text ("...Z") in out; 1 for a
+ *  zero date (NULL), -1 if not a date-time. */
+int cdc_map_cast_ts(const char *s, size_t len, const cdc_tz_t *zone,
+                    char *out, size_t n);
+
+/* ---- ranks (map_rank.c) -------------------------------------------------- */
+
+/** @brief The rank of a value of field f from source s (map.h); ord:
+ *  the row's order value (16 hex digits, rule ordered), or NULL. */
+void cdc_map_make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
+                       int64_t commit_us, const char *pos, const char *ord,
+                       char *out);
 
 #endif

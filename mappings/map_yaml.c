@@ -4,7 +4,7 @@
  *
  * libyaml's event API feeds a tree of scalars, mappings and sequences;
  * every node keeps its 1-based line and column so that the mapping
- * compiler (map.c) can report "file:line:column: ..." for any mistake.
+ * compiler (map_load.c) can report "file:line:column: ..." for any mistake.
  * Aliases are refused (a mapping file has no use for them and they would
  * make ownership of shared nodes murky); duplicate keys are errors.
  */

@@ -10,12 +10,15 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "cdc/jsontree.h"
 #include "cdc/log.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
 
 size_t cdc_twoway_rank_len(cdc_mrule_t r)
 {
+    if (r == CDC_RULE_ORDERED) /* no trigger stamps these: never taken */
+        return (size_t)-1;
     return r == CDC_RULE_WEIGHTED ? 16 + 16 + 8 + 8 + CDC_MAP_POS_LEN
                                   : 16 + 8 + 8 + CDC_MAP_POS_LEN;
 }
@@ -42,16 +45,6 @@ void cdc_twoway_rank(cdc_mrule_t r, int priority, double weight,
         snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s%s", W, T, P, S, pos);
     else
         snprintf(out, CDC_MAP_RANK_LEN + 1, "%s%s%s%s", T, P, S, pos);
-}
-
-static yajl_val obj_get(yajl_val o, const char *k)
-{
-    if (!o || !YAJL_IS_OBJECT(o))
-        return NULL;
-    for (size_t i = 0; i < o->u.object.len; i++)
-        if (!strcmp(o->u.object.keys[i], k))
-            return o->u.object.values[i];
-    return NULL;
 }
 
 static const cdc_map_assign_t *assign_of(const cdc_map_mapping_t *mp,
@@ -107,12 +100,12 @@ static uint32_t restamp_from(yajl_val root, cdc_wide_kind_t kind,
             const cdc_map_assign_t *a = assign_of(op->mapping, v->field);
             const char *col = a && a->expr ? cdc_expr_column(a->expr) : NULL;
             yajl_val ent, r, tv;
-            if (!col || !(ent = obj_get(root, col)))
+            if (!col || !(ent = cdc_json_get(root, col)))
                 continue;
-            if (kind == CDC_WIDE_DELETE && !obj_get(ent, "d"))
+            if (kind == CDC_WIDE_DELETE && !cdc_json_get(ent, "d"))
                 continue;
-            r = obj_get(ent, "r");
-            tv = obj_get(ent, "t");
+            r = cdc_json_get(ent, "r");
+            tv = cdc_json_get(ent, "t");
             if (!r || !YAJL_IS_STRING(r) ||
                 strlen(r->u.string) != cdc_twoway_rank_len(f->rule)) {
                 CDC_DEBUG("twoway", "%s: stamp of %s has no rank of rule "

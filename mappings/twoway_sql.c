@@ -137,7 +137,8 @@ static void obj_name(cdc_buf_t *b, int pg, const char *table,
 
 /* ---- the two-way tables of a mapping set ---------------------------------- */
 
-static const char *const rule_names[] = {"latest", "priority", "weighted"};
+static const char *const rule_names[] = {"latest", "priority", "weighted",
+                                         "ordered"};
 
 typedef struct twfield {
     const cdc_map_field_t *f;              /* of the target over the table */
@@ -262,6 +263,15 @@ static int find_twoway(const cdc_map_t *m, const cdc_map_target_t *t,
             !(a = reads_column(tt->reader, f->name)))
             continue;
         back = &tt->reader->target->fields[a->field];
+        if (f->rule == CDC_RULE_ORDERED || back->rule == CDC_RULE_ORDERED) {
+            /* a direct edit has no order value to rank with */
+            cdc_buf_puts(&tt->notes, "-- skipped: ");
+            comment_text(&tt->notes, f->name);
+            cdc_buf_puts(&tt->notes, " (rule ordered: a direct edit carries "
+                         "no order_by value; two-way fields use latest, "
+                         "priority or weighted)\n");
+            continue;
+        }
         if (back->rule != f->rule) {
             cdc_buf_puts(&tt->notes, "-- skipped: ");
             comment_text(&tt->notes, f->name);

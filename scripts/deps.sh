@@ -22,7 +22,7 @@ check_only=0
 PKGS="build-essential autoconf automake libtool pkg-config
       libmariadb-dev librdkafka-dev libyajl-dev libzstd-dev libyaml-dev libmicrohttpd-dev bc
       libpq-dev zlib1g-dev
-      librabbitmq-dev libmosquitto-dev libcurl4-openssl-dev libxml2-dev libssl-dev
+      librabbitmq-dev libmosquitto-dev libcurl4-openssl-dev libxml2-dev libssl-dev libjwt-dev python3-h2
       rabbitmq-server mosquitto mosquitto-clients libxml2-utils
       mariadb-server mariadb-client postgresql postgresql-client
       clang kcat maven python3 valgrind procps ca-certificates chromium prometheus

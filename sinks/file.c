@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * file.c - the stdout and file sinks: JSON lines, one envelope per line.
+ * file.c - the stdout and file sinks: JSON lines, one envelope per line;
+ * with format=xml one XML document per line (sinks/xml.h,
+ * cdc_xml_envelope_line: the declaration and a value's newlines do not
+ * break the line).
  *
  * A PATH ending in ".zst" is written as a zstd stream (level 3).  Both
  * sinks are synchronous: write() hands the lines to stdio (and zstd) and
@@ -24,6 +27,7 @@
 #include "cdc/envelope.h"
 #include "cdc/log.h"
 #include "cdc/plugin.h"
+#include "sinks/xml.h"
 
 extern const cdc_sink_ops_t cdc_sink_stdout_ops;
 extern const cdc_sink_ops_t cdc_sink_file_ops;
@@ -37,6 +41,7 @@ typedef struct file_sink {
     cdc_buf_t line;  /* envelopes of the current write() */
     cdc_buf_t zout;  /* compressed bytes */
     cdc_env_opts_t env;
+    cdc_xml_opts_t *xo; /* format=xml */
     char *app;
     cdc_txn_t **waiting; /* written, not yet flushed */
     size_t nwaiting, capwaiting;
@@ -47,9 +52,13 @@ typedef struct file_sink {
 static int env_opts(const cdc_conf_t *conf, file_sink_t *fs, cdc_err_t *err)
 {
     const char *fmt = cdc_conf_get(conf, "format", "autoglm");
-    if (cdc_format_parse(fmt, &fs->env.format)) {
+    if (!strcmp(fmt, "xml")) {
+        fs->xo = cdc_xml_opts_new(conf, err);
+        if (!fs->xo)
+            return -1;
+    } else if (cdc_format_parse(fmt, &fs->env.format)) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown format '%s'", fmt);
-        cdc_err_hint(err, "use --format autoglm or --format debezium");
+        cdc_err_hint(err, "use --format autoglm, debezium or xml");
         return -1;
     }
     if (fs->env.format == CDC_FMT_DEBEZIUM &&
@@ -102,6 +111,7 @@ static cdc_sink_t *open_common(const cdc_conf_t *conf, FILE *fp,
     file_sink_t *fs = cdc_xcalloc(1, sizeof(*fs));
 
     if (env_opts(conf, fs, err)) {
+        cdc_xml_opts_free(fs->xo);
         free(fs);
         return NULL;
     }
@@ -116,6 +126,7 @@ static cdc_sink_t *open_common(const cdc_conf_t *conf, FILE *fp,
             cdc_err_hint(err, "check the directory exists and is writable");
             free(fs->path);
             free(fs->app);
+            cdc_xml_opts_free(fs->xo);
             free(fs);
             return NULL;
         }
@@ -129,6 +140,7 @@ static cdc_sink_t *open_common(const cdc_conf_t *conf, FILE *fp,
             fclose(fs->fp);
             free(fs->path);
             free(fs->app);
+            cdc_xml_opts_free(fs->xo);
             free(fs);
             return NULL;
         }
@@ -194,7 +206,11 @@ static int fs_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 
     cdc_buf_reset(&fs->line);
     for (uint32_t i = 0; i < tx->nchanges; i++) {
-        cdc_envelope_write(&fs->line, &fs->env, tx, &tx->changes[i]);
+        if (fs->xo)
+            cdc_xml_envelope_line(&fs->line, fs->xo, fs->app, tx,
+                                  &tx->changes[i]);
+        else
+            cdc_envelope_write(&fs->line, &fs->env, tx, &tx->changes[i]);
         cdc_buf_putc(&fs->line, '\n');
     }
     if (fs->line.len) {
@@ -281,6 +297,7 @@ static void fs_destroy(cdc_sink_t *snk)
     free(fs->waiting);
     free(fs->path);
     free(fs->app);
+    cdc_xml_opts_free(fs->xo);
     free(fs);
 }
 

@@ -18,7 +18,16 @@
  *             repeats; with webhook.hmac_secret, webhook.signature_header
  *             (default X-Autoglm-Signature-256): "sha256=" + hex
  *             HMAC-SHA256 of the body; with webhook.bearer_token,
- *             Authorization: Bearer.
+ *             Authorization: Bearer; with webhook.jwt.secret (HS256) or
+ *             webhook.jwt.key_file (RS256/ES256), Authorization: Bearer
+ *             <JWT> signed by libjwt with iss, iat, exp (exp - iat =
+ *             webhook.jwt.lifetime_s), aud and webhook.jwt.claims; a
+ *             token is re-signed once half its lifetime has passed, so
+ *             every request (retries too) carries a token valid for at
+ *             least half the lifetime.
+ *   version   webhook.version=2: https asks for h2 by ALPN (and logs it
+ *             when the receiver offers only HTTP/1.1); http:// speaks h2c
+ *             with prior knowledge (the receiver must speak HTTP/2).
  *
  * Answers
  *   2xx                  delivered: the changes' txns are acknowledged.
@@ -28,6 +37,10 @@
  *                        delay, capped at webhook.retry_max_backoff_ms x 10.
  *                        After webhook.retry_timeout_ms of failures the run
  *                        stops with exit 69.
+ *   401, 403             the receiver refuses our credentials (bearer token,
+ *                        JWT, signature): the run stops with exit 78
+ *                        (configuration), never dead-letters, since no
+ *                        change is at fault.
  *   other 4xx            the receiver refuses the data: with
  *                        errors.mode=dead-letter every change of the
  *                        request is appended to errors.dead_letter_file
@@ -41,14 +54,19 @@
  * retries in place, so the reader waits while the receiver is slow or
  * down; nothing is buffered beyond one batch.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jwt.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
 
 #include "cdc/conf.h"
@@ -74,6 +92,12 @@ typedef struct http_sink {
     CURL *c;
     cdc_msg_fmt_t fmt;
     char *url_tmpl, *sig_header, *hmac, *bearer, *dl_path;
+    /* JWT bearer (webhook.jwt.*): key, claims, the current token */
+    jwt_alg_t jwt_alg;
+    cdc_buf_t jwt_key;
+    char *jwt_iss, *jwt_aud, *jwt_claims, *jwt_tok;
+    int64_t jwt_life_s, jwt_iat;
+    int h2_checked;
     int ndjson, dead_letter, version;
     int64_t batch, linger_ms, timeout_ms, connect_timeout_ms;
     int64_t backoff_ms, max_backoff_ms, retry_timeout_ms;
@@ -147,7 +171,79 @@ static void build_body(http_sink_t *s)
         cdc_buf_putc(&s->body, ']');
 }
 
-static struct curl_slist *build_headers(http_sink_t *s)
+/* Sign a fresh token (iat = now); -1 with err (exit 78). */
+static int jwt_sign(http_sink_t *s, int64_t now, cdc_err_t *err)
+{
+    jwt_t *j = NULL;
+    char *tok;
+    int rc, ret = -1;
+
+    if (jwt_new(&j))
+        return cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                           "cannot create a JWT (out of memory)");
+    rc = jwt_set_alg(j, s->jwt_alg, (const unsigned char *)s->jwt_key.p,
+                     (int)s->jwt_key.len);
+    if (rc) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "cannot use the JWT key with %s", jwt_alg_str(s->jwt_alg));
+        goto out;
+    }
+    if (s->jwt_claims && jwt_add_grants_json(j, s->jwt_claims)) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "webhook.jwt.claims is not a JSON object: %s",
+                    s->jwt_claims);
+        cdc_err_hint(err, "give the extra claims as one JSON object, e.g. "
+                          "{\"sub\":\"cdc\",\"scope\":\"ingest\"}");
+        goto out;
+    }
+    rc = jwt_add_grant(j, "iss", s->jwt_iss) ||
+         jwt_add_grant_int(j, "iat", (long)now) ||
+         jwt_add_grant_int(j, "exp", (long)(now + s->jwt_life_s)) ||
+         (s->jwt_aud && jwt_add_grant(j, "aud", s->jwt_aud));
+    if (rc) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "webhook.jwt.claims sets iss, iat, exp or aud");
+        cdc_err_hint(err, "set the issuer with webhook.jwt.issuer, the "
+                          "audience with webhook.jwt.audience and the "
+                          "lifetime with webhook.jwt.lifetime_s");
+        goto out;
+    }
+    tok = jwt_encode_str(j);
+    if (!tok) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "cannot sign a JWT with %s%s", jwt_alg_str(s->jwt_alg),
+                    s->jwt_alg == JWT_ALG_HS256
+                        ? ""
+                        : ": webhook.jwt.key_file does not hold a matching "
+                          "private key");
+        cdc_err_hint(err, "RS256 needs an RSA private key, ES256 an EC "
+                          "P-256 private key, both in PEM");
+        goto out;
+    }
+    free(s->jwt_tok);
+    s->jwt_tok = tok;
+    s->jwt_iat = now;
+    ret = 0;
+out:
+    jwt_free(j);
+    return ret;
+}
+
+/* The current token, re-signed once half its lifetime has passed (or the
+ * clock went back). */
+static const char *jwt_current(http_sink_t *s, cdc_err_t *err)
+{
+    int64_t now = (int64_t)time(NULL);
+
+    if (!s->jwt_tok || now < s->jwt_iat ||
+        now - s->jwt_iat >= s->jwt_life_s / 2) {
+        if (jwt_sign(s, now, err))
+            return NULL;
+    }
+    return s->jwt_tok;
+}
+
+static struct curl_slist *build_headers(http_sink_t *s, cdc_err_t *err)
 {
     struct curl_slist *h = NULL;
     const http_item_t *a = &s->items[0], *z = &s->items[s->nitems - 1];
@@ -173,9 +269,14 @@ static struct curl_slist *build_headers(http_sink_t *s)
         hmac_hex(s->hmac, &s->body, &s->hdr);
         h = curl_slist_append(h, s->hdr.p);
     }
-    if (s->bearer) {
+    if (s->bearer || s->jwt_key.len) {
+        const char *tok = s->bearer ? s->bearer : jwt_current(s, err);
+        if (!tok) {
+            curl_slist_free_all(h);
+            return NULL;
+        }
         cdc_buf_reset(&s->hdr);
-        cdc_buf_printf(&s->hdr, "Authorization: Bearer %s", s->bearer);
+        cdc_buf_printf(&s->hdr, "Authorization: Bearer %s", tok);
         h = curl_slist_append(h, s->hdr.p);
     }
     h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
@@ -230,7 +331,7 @@ static int to_dead_letter(http_sink_t *s, long status, cdc_err_t *err)
 /* Send the batch until it is delivered, dead-lettered or fails. */
 static int send_batch(http_sink_t *s, cdc_err_t *err)
 {
-    struct curl_slist *h;
+    struct curl_slist *h = NULL;
     int64_t start = cdc_now_us();
     int attempt = 0;
     char ebuf[CURL_ERROR_SIZE];
@@ -238,9 +339,7 @@ static int send_batch(http_sink_t *s, cdc_err_t *err)
     if (!s->nitems)
         return 0;
     build_body(s);
-    h = build_headers(s);
     curl_easy_setopt(s->c, CURLOPT_URL, s->url.p);
-    curl_easy_setopt(s->c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(s->c, CURLOPT_POSTFIELDS, s->body.p);
     curl_easy_setopt(s->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len);
     curl_easy_setopt(s->c, CURLOPT_ERRORBUFFER, ebuf);
@@ -250,6 +349,12 @@ static int send_batch(http_sink_t *s, cdc_err_t *err)
         int64_t wait_ms;
         CURLcode rc;
 
+        /* headers per attempt: a retry much later needs a fresh JWT */
+        curl_slist_free_all(h);
+        h = build_headers(s, err);
+        if (!h)
+            return -1;
+        curl_easy_setopt(s->c, CURLOPT_HTTPHEADER, h);
         cdc_buf_reset(&s->resp);
         ebuf[0] = '\0';
         s->requests++;
@@ -257,12 +362,35 @@ static int send_batch(http_sink_t *s, cdc_err_t *err)
         if (rc == CURLE_OK)
             curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &status);
         if (rc == CURLE_OK && status >= 200 && status < 300) {
+            if (s->version && !s->h2_checked) {
+                long hv = 0;
+                s->h2_checked = 1;
+                curl_easy_getinfo(s->c, CURLINFO_HTTP_VERSION, &hv);
+                if (hv == CURL_HTTP_VERSION_2_0)
+                    CDC_INFO(FAC, "%s speaks HTTP/2", s->url.p);
+                else
+                    CDC_WARN(FAC, "%s did not offer HTTP/2 (ALPN): using "
+                                  "HTTP/1.1", s->url.p);
+            }
             if (attempt)
                 CDC_INFO(FAC, "%s accepted the request after %d retr%s",
                          s->url.p, attempt, attempt == 1 ? "y" : "ies");
             items_done(s);
             curl_slist_free_all(h);
             return 0;
+        }
+        if (rc == CURLE_OK && (status == 401 || status == 403)) {
+            curl_slist_free_all(h);
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "the webhook %s refused our credentials: HTTP %ld",
+                        s->url.p, status);
+            cdc_err_detail(err, "%s", s->resp.p ? s->resp.p : "(no body)");
+            cdc_err_hint(err, "check webhook.jwt.* (secret or key, issuer, "
+                              "audience), webhook.bearer_token or "
+                              "webhook.hmac_secret against what the "
+                              "receiver expects; nothing was dead-lettered "
+                              "and the checkpoint stays before this request");
+            return -1;
         }
         if (rc == CURLE_OK && status != 408 && status != 429 &&
             status < 500) {
@@ -396,6 +524,12 @@ static void http_destroy(cdc_sink_t *snk)
     cdc_msg_fmt_free(&s->fmt);
     free(s->url_tmpl); free(s->sig_header); free(s->hmac); free(s->bearer);
     free(s->dl_path);
+    free(s->jwt_iss); free(s->jwt_aud); free(s->jwt_claims);
+    if (s->jwt_tok)
+        free(s->jwt_tok);
+    if (s->jwt_key.p) /* the HS256 secret or the private key */
+        OPENSSL_cleanse(s->jwt_key.p, s->jwt_key.len);
+    cdc_buf_free(&s->jwt_key);
     free(s->items);
     cdc_buf_free(&s->url); cdc_buf_free(&s->body); cdc_buf_free(&s->tmp);
     cdc_buf_free(&s->resp); cdc_buf_free(&s->hdr); cdc_buf_free(&s->idem);
@@ -429,11 +563,103 @@ static int open_dead_letter(http_sink_t *s, const cdc_conf_t *conf,
     return 0;
 }
 
+/* webhook.jwt.*: 0 (none configured, or ready and a first token signed),
+ * -1 with err (exit 78). */
+static int jwt_conf(http_sink_t *s, const cdc_conf_t *conf, cdc_err_t *err)
+{
+    const char *alg = cdc_conf_get(conf, "webhook.jwt.alg", "HS256");
+    const char *secret = cdc_conf_get(conf, "webhook.jwt.secret", NULL);
+    const char *keyf = cdc_conf_get(conf, "webhook.jwt.key_file", NULL);
+    const char *v;
+
+    if (secret && !*secret)
+        secret = NULL;
+    if (keyf && !*keyf)
+        keyf = NULL;
+    if (!secret && !keyf)
+        return 0;
+    if (s->bearer) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "webhook.bearer_token and "
+                    "webhook.jwt.* both set the Authorization header");
+        cdc_err_hint(err, "keep one of them");
+        return -1;
+    }
+    s->jwt_alg = jwt_str_alg(alg);
+    if (s->jwt_alg != JWT_ALG_HS256 && s->jwt_alg != JWT_ALG_RS256 &&
+        s->jwt_alg != JWT_ALG_ES256) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "webhook.jwt.alg: %s is not "
+                    "supported", alg);
+        cdc_err_hint(err, "use HS256, RS256 or ES256");
+        return -1;
+    }
+    if (s->jwt_alg == JWT_ALG_HS256) {
+        if (!secret) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "webhook.jwt.alg=HS256 "
+                        "needs webhook.jwt.secret");
+            cdc_err_hint(err, "set webhook.jwt.secret (or "
+                              "webhook.jwt.secret_file), or choose RS256 or "
+                              "ES256 with webhook.jwt.key_file");
+            return -1;
+        }
+        cdc_buf_puts(&s->jwt_key, secret);
+    } else {
+        FILE *f;
+        char b[4096];
+        size_t n;
+        if (!keyf) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "webhook.jwt.alg=%s needs "
+                        "webhook.jwt.key_file", alg);
+            cdc_err_hint(err, "point webhook.jwt.key_file at the PEM "
+                              "private key the receiver has the public key "
+                              "of");
+            return -1;
+        }
+        f = fopen(keyf, "rb");
+        if (!f) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "cannot read "
+                        "webhook.jwt.key_file %s: %s", keyf, strerror(errno));
+            return -1;
+        }
+        while ((n = fread(b, 1, sizeof(b), f)) > 0)
+            cdc_buf_put(&s->jwt_key, b, n);
+        fclose(f);
+        OPENSSL_cleanse(b, sizeof(b));
+        if (!s->jwt_key.len) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "webhook.jwt.key_file %s "
+                        "is empty", keyf);
+            return -1;
+        }
+    }
+    s->jwt_iss = cdc_xstrdup(cdc_conf_get(conf, "webhook.jwt.issuer",
+                                          s->fmt.app));
+    s->jwt_aud = cdc_conf_dup(conf, "webhook.jwt.audience");
+    s->jwt_claims = cdc_conf_dup(conf, "webhook.jwt.claims");
+    if ((v = s->jwt_claims) && !*v) {
+        free(s->jwt_claims);
+        s->jwt_claims = NULL;
+    }
+    if (cdc_conf_get_int(conf, "webhook.jwt.lifetime_s", 300, &s->jwt_life_s,
+                         err))
+        return -1;
+    if (s->jwt_life_s < 2) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "webhook.jwt.lifetime_s must "
+                    "be at least 2");
+        return -1;
+    }
+    /* sign once now: a bad key or bad claims stop the start, not the
+     * first request */
+    if (jwt_sign(s, (int64_t)time(NULL), err))
+        return -1;
+    CDC_INFO(FAC, "JWT bearer %s, issuer %s, lifetime %" PRId64 " s",
+             jwt_alg_str(s->jwt_alg), s->jwt_iss, s->jwt_life_s);
+    return 0;
+}
+
 static cdc_sink_t *http_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     http_sink_t *s = cdc_xcalloc(1, sizeof(*s));
     const char *v;
-    int verify = 1;
+    int verify = 1, h2c;
 
     s->base.ops = &cdc_sink_http_ops;
     if (cdc_msg_fmt_init(&s->fmt, conf, err))
@@ -467,7 +693,7 @@ static cdc_sink_t *http_create(const cdc_conf_t *conf, cdc_err_t *err)
         cdc_conf_get_int(conf, "webhook.retry_timeout_ms", 300000,
                          &s->retry_timeout_ms, err) ||
         cdc_conf_get_bool(conf, "webhook.tls.verify", 1, &verify, err) ||
-        open_dead_letter(s, conf, err))
+        jwt_conf(s, conf, err) || open_dead_letter(s, conf, err))
         goto fail;
     if (s->fmt.xml && s->batch > 1) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "format=xml is one document "
@@ -492,9 +718,30 @@ static cdc_sink_t *http_create(const cdc_conf_t *conf, cdc_err_t *err)
     curl_easy_setopt(s->c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(s->c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(s->c, CURLOPT_USERAGENT, "autoglm-cdc");
+    if (s->version && !(curl_version_info(CURLVERSION_NOW)->features &
+                        CURL_VERSION_HTTP2)) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "webhook.version=2: this "
+                    "libcurl has no HTTP/2 support");
+        cdc_err_hint(err, "install a libcurl built with nghttp2 (Debian's "
+                          "libcurl4-openssl-dev is), or use "
+                          "webhook.version=1.1");
+        goto fail;
+    }
+    /* http:// has nothing to negotiate with: h2c by prior knowledge */
+    h2c = s->version && !strncasecmp(s->url_tmpl, "http://", 7);
     curl_easy_setopt(s->c, CURLOPT_HTTP_VERSION,
-                     s->version ? (long)CURL_HTTP_VERSION_2TLS
-                                : (long)CURL_HTTP_VERSION_1_1);
+                     !s->version ? (long)CURL_HTTP_VERSION_1_1
+                     : h2c ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                           : (long)CURL_HTTP_VERSION_2TLS);
+    if (h2c && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+        /* libcurl before 8.0 fails the second request on a reused
+         * prior-knowledge connection ("Error in the HTTP2 framing
+         * layer", curl PR 10643): a fresh connection per request */
+        curl_easy_setopt(s->c, CURLOPT_FORBID_REUSE, 1L);
+        CDC_WARN(FAC, "libcurl %s cannot reuse an h2c connection: one "
+                      "connection per request (https keeps one connection)",
+                 curl_version_info(CURLVERSION_NOW)->version);
+    }
     curl_easy_setopt(s->c, CURLOPT_SSL_VERIFYPEER, (long)verify);
     curl_easy_setopt(s->c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
     if ((v = cdc_conf_get(conf, "webhook.tls.ca", NULL)) && *v)

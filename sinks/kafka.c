@@ -21,9 +21,26 @@
  *   sets tx->failed on a failed delivery.  All librdkafka callbacks
  *   (delivery reports, errors, logs via log.queue) run on the caller's
  *   thread from rd_kafka_poll()/rd_kafka_flush(), so no locking is needed.
- *   Once any delivery failed or the producer hit a fatal (idempotence)
- *   error, poll(), flush() and write() return -1 and the pipeline stops
- *   with its checkpoint at the last fully delivered txn.
+ *   Once any delivery failed or the producer hit a fatal error it cannot
+ *   recover from (below), poll(), flush() and write() return -1 and the
+ *   pipeline stops with its checkpoint at the last fully delivered txn.
+ *
+ * Fatal idempotent-producer errors (recreating the producer)
+ *   The sink keeps every message librdkafka has not acknowledged in a
+ *   list in produce order (kmsg_t; librdkafka references the payload
+ *   instead of copying it, so this costs no second copy).  When the
+ *   idempotent producer raises a fatal error that cluster faults cause
+ *   (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, an epoch or
+ *   sequence mismatch after a leader change), the sink purges and
+ *   destroys that producer, creates a new one with the same settings and
+ *   produces every unacknowledged message again, in the original order,
+ *   before anything new.  Per partition the unacknowledged messages are a
+ *   suffix of what was produced, so the topic may hold that suffix twice
+ *   (at-least-once: duplicates only inside the unacknowledged window) but
+ *   never out of order and never with a gap.  At most
+ *   KAFKA_RECREATE_MAX recreations within KAFKA_RECREATE_WINDOW_MS; one
+ *   more fails the run (exit 69) with the last error.  Other fatal errors
+ *   (authorization, a bug) fail the run at once (exit 1).
  *
  * Bounded memory
  *   librdkafka's queue is capped (queue.buffering.max.messages=50000,
@@ -70,6 +87,7 @@
 #include "cdc/metrics.h"
 #include "sinks/dead_letter.h"
 #include "sinks/kafka.h"
+#include "sinks/xml.h"
 
 #define FAC "kafka"
 
@@ -81,20 +99,37 @@
 #define KAFKA_DOWN_WARN_MS 30000 /* repeat "brokers still down" */
 #define KAFKA_DESTROY_FLUSH_MS 2000
 #define KAFKA_TOPIC_MAX 249
+#define KAFKA_RECREATE_MAX 5           /* producer recreations ... */
+#define KAFKA_RECREATE_WINDOW_MS 600000 /* ... within 10 minutes */
 
 typedef struct topic_ent {
     struct topic_ent *next;
     uint32_t hash;
     char *db;
     char *table;
+    char *name; /* topic name, to recreate rkt with a new producer */
     rd_kafka_topic_t *rkt;
 } topic_ent_t;
+
+/* A message produced and not yet acknowledged (or finally failed).  One
+ * allocation: the struct, then topic name, key and value bytes. */
+typedef struct kmsg {
+    struct kmsg *prev, *next;
+    cdc_txn_t *tx;
+    rd_kafka_headers_t *hdrs; /* NULL or ours; copies are produced */
+    const char *topic;
+    const char *key, *val; /* val NULL: tombstone */
+    size_t klen, vlen;
+    int dl;   /* a dead letter */
+    int live; /* handed to the current producer, delivery report due */
+} kmsg_t;
 
 typedef struct kafka_sink {
     cdc_sink_t base;
     rd_kafka_t *rk;
     char *tmpl;   /* kafka.topic */
     char *source; /* {source} */
+    cdc_xml_opts_t *xo; /* format=xml: one XML document per message */
     int tombstones;
     int with_key;
     int rd_debug; /* kafka.debug set */
@@ -120,6 +155,17 @@ typedef struct kafka_sink {
     int brokers_down; /* ERR__ALL_BROKERS_DOWN seen, not yet recovered */
     int tls_auth_errs; /* consecutive TLS / SASL failures */
     int64_t down_since_ms, down_warn_ms;
+
+    /* Unacknowledged messages in produce order, and what a producer
+     * recreation needs. */
+    kmsg_t *uhead, *utail;
+    uint64_t unacked;
+    rd_kafka_conf_t *kc_tmpl; /* copy of the producer configuration */
+    char *dl_name;            /* dead-letter topic name */
+    int fatal_final;          /* a fatal error that ends the run */
+    int recreate_n;           /* recreations in the current window */
+    int64_t recreate_win_ms;  /* start of that window */
+    uint64_t recreations;     /* total, for tests and logs */
 
     int64_t block_since_ms; /* write() waiting on a full queue since */
     int64_t block_warn_ms;  /* last "reader blocked" warning */
@@ -288,6 +334,7 @@ static rd_kafka_topic_t *topic_get(kafka_sink_t *s, const cdc_table_t *tbl,
     t->hash = h;
     t->db = cdc_xstrdup(db);
     t->table = cdc_xstrdup(table);
+    t->name = cdc_xstrdup(name.p);
     t->rkt = rkt;
     t->next = s->tab[h & (s->tabsz - 1)];
     s->tab[h & (s->tabsz - 1)] = t;
@@ -307,7 +354,9 @@ static void topic_cache_free(kafka_sink_t *s)
 
         for (; t; t = next) {
             next = t->next;
-            rd_kafka_topic_destroy(t->rkt);
+            if (t->rkt)
+                rd_kafka_topic_destroy(t->rkt);
+            free(t->name);
             free(t->db);
             free(t->table);
             free(t);
@@ -319,6 +368,103 @@ static void topic_cache_free(kafka_sink_t *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* Unacknowledged messages                                             */
+/* ------------------------------------------------------------------ */
+
+static kmsg_t *kmsg_new(cdc_txn_t *tx, const char *topic, const void *key,
+                        size_t klen, const void *val, size_t vlen,
+                        rd_kafka_headers_t *hdrs, int dl)
+{
+    size_t tlen = strlen(topic);
+    kmsg_t *r = cdc_xmalloc(sizeof(*r) + tlen + 1 + klen + vlen);
+    char *p = (char *)(r + 1);
+
+    memset(r, 0, sizeof(*r));
+    r->tx = tx;
+    r->hdrs = hdrs;
+    r->dl = dl;
+    memcpy(p, topic, tlen + 1);
+    r->topic = p;
+    p += tlen + 1;
+    if (key) {
+        memcpy(p, key, klen);
+        r->key = p;
+        r->klen = klen;
+        p += klen;
+    }
+    if (val) {
+        memcpy(p, val, vlen);
+        r->val = p;
+        r->vlen = vlen;
+    }
+    return r;
+}
+
+static void kmsg_free(kmsg_t *r)
+{
+    if (r->hdrs)
+        rd_kafka_headers_destroy(r->hdrs);
+    free(r);
+}
+
+static void kmsg_append(kafka_sink_t *s, kmsg_t *r)
+{
+    r->next = NULL;
+    r->prev = s->utail;
+    if (s->utail)
+        s->utail->next = r;
+    else
+        s->uhead = r;
+    s->utail = r;
+    s->unacked++;
+}
+
+static void kmsg_unlink(kafka_sink_t *s, kmsg_t *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        s->uhead = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        s->utail = r->prev;
+    r->prev = r->next = NULL;
+    s->unacked--;
+}
+
+/* Hand r to the current producer (rkt, or by topic name when NULL); r
+ * must stay allocated until its delivery report.  Not linked here. */
+static rd_kafka_resp_err_t kmsg_send(kafka_sink_t *s, kmsg_t *r,
+                                     rd_kafka_topic_t *rkt)
+{
+    rd_kafka_headers_t *h = r->hdrs ? rd_kafka_headers_copy(r->hdrs) : NULL;
+    rd_kafka_resp_err_t e;
+
+    if (rkt)
+        e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_RKT(rkt),
+            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_MSGFLAGS(0),
+            RD_KAFKA_V_KEY((void *)r->key, r->klen),
+            RD_KAFKA_V_VALUE((void *)r->val, r->vlen), RD_KAFKA_V_OPAQUE(r),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    else
+        e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_TOPIC(r->topic),
+            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_MSGFLAGS(0),
+            RD_KAFKA_V_KEY((void *)r->key, r->klen),
+            RD_KAFKA_V_VALUE((void *)r->val, r->vlen), RD_KAFKA_V_OPAQUE(r),
+            RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (e && h)
+        rd_kafka_headers_destroy(h);
+    if (!e)
+        r->live = 1;
+    return e;
+}
+
+/* ------------------------------------------------------------------ */
 /* librdkafka callbacks (all on the thread calling poll/flush)         */
 /* ------------------------------------------------------------------ */
 
@@ -326,16 +472,28 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                       void *opaque)
 {
     kafka_sink_t *s = opaque;
-    cdc_txn_t *tx = m->_private;
+    kmsg_t *r = m->_private;
+    cdc_txn_t *tx = r ? r->tx : NULL;
+    char fbuf[8];
 
-    (void)rk;
-    if (m->err && tx && !s->detached && m->rkt != s->dl_rkt &&
-        !dead_letter(s, tx, rd_kafka_topic_name(m->rkt), m->key, m->key_len,
-                     m->payload, m->len, m->err)) {
+    if (!r)
+        return;
+    r->live = 0;
+    if (m->err && !s->detached && !s->fatal_final &&
+        (s->fatal || rd_kafka_fatal_error(rk, fbuf, sizeof(fbuf)))) {
+        /* failed because the producer is in a fatal state: kept, and
+         * produced again by the recreated producer (check_failures) */
+        return;
+    }
+    kmsg_unlink(s, r);
+    if (m->err && tx && !s->detached && !r->dl &&
+        !dead_letter(s, tx, r->topic, r->key, r->klen, r->val, r->vlen,
+                     m->err)) {
         /* the dead letter holds the txn now (pending moved to it); the
          * refused message counts as failed, the in-flight gauge drops */
         s->st.failed++;
         tx->pending--;
+        kmsg_free(r);
         return;
     }
     if (m->err) {
@@ -378,7 +536,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     } else {
         s->st.delivered++;
         s->tls_auth_errs = 0;
-        if (m->rkt == s->dl_rkt)
+        if (r->dl)
             cdc_metrics_dead_letters(1);
         if (s->brokers_down) {
             s->brokers_down = 0;
@@ -395,6 +553,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
             tx->failed = 1;
         tx->pending--;
     }
+    kmsg_free(r);
 }
 
 static void error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
@@ -476,29 +635,205 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
 /* Failure state                                                       */
 /* ------------------------------------------------------------------ */
 
-/* -1 with err once the producer is unusable or a delivery failed. */
+/* Fatal errors the idempotent producer raises for cluster faults (leader
+ * loss, lost in-flight batches, a producer id the new leader does not
+ * know): a new producer with a new id can deliver what is left. */
+static int recreatable(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER:
+    case RD_KAFKA_RESP_ERR_DUPLICATE_SEQUENCE_NUMBER:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID:
+    case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH:
+    case RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING:
+    case RD_KAFKA_RESP_ERR__INCONSISTENT:
+    case RD_KAFKA_RESP_ERR__GAPLESS_GUARANTEE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Give up after a fatal error: messages kept for a new producer fail
+ * now (their txns fail, the checkpoint stays before them). */
+static void fail_kept(kafka_sink_t *s)
+{
+    kmsg_t *r = s->uhead, *next;
+
+    s->fatal_final = 1;
+    for (; r; r = next) {
+        next = r->next;
+        if (r->live)
+            continue; /* its delivery report fails it */
+        kmsg_unlink(s, r);
+        s->st.failed++;
+        if (r->tx && !s->detached) {
+            r->tx->failed = 1;
+            r->tx->pending--;
+        }
+        kmsg_free(r);
+    }
+}
+
+/* Destroy the producer that raised fe and create a new one that produces
+ * every unacknowledged message again, in order.  0 when done (a new
+ * fatal error during it is left for the next check), -1 with err when
+ * the bound is reached or the new producer cannot be created. */
+static int recreate(kafka_sink_t *s, rd_kafka_resp_err_t fe,
+                    const char *reason, cdc_err_t *err)
+{
+    int64_t t = now_ms();
+    rd_kafka_t *old = s->rk;
+    rd_kafka_conf_t *kc;
+    char errstr[512];
+    topic_ent_t *te;
+    uint64_t n = 0;
+
+    if (!s->recreate_win_ms || t - s->recreate_win_ms > KAFKA_RECREATE_WINDOW_MS) {
+        s->recreate_win_ms = t;
+        s->recreate_n = 0;
+    }
+    if (++s->recreate_n > KAFKA_RECREATE_MAX) {
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_FATAL,
+                    "kafka: fatal producer error: %s", reason);
+        cdc_err_detail(err, "%s again after the producer was recreated %d "
+                            "times within %d s; %" PRIu64 " messages not "
+                            "acknowledged", rd_kafka_err2name(fe),
+                       KAFKA_RECREATE_MAX, KAFKA_RECREATE_WINDOW_MS / 1000,
+                       s->unacked);
+        cdc_err_hint(err, "the cluster keeps losing in-flight messages: "
+                          "check the broker logs and that enough in-sync "
+                          "replicas are up; restart to resume at the last "
+                          "delivered transaction");
+        return -1;
+    }
+    CDC_WARN(FAC, "fatal idempotent-producer error %s (%s): recreating the "
+                  "producer and producing the %" PRIu64 " unacknowledged "
+                  "messages again, in order (recreation %d of at most %d "
+                  "within %d s)",
+             rd_kafka_err2name(fe), reason, s->unacked, s->recreate_n,
+             KAFKA_RECREATE_MAX, KAFKA_RECREATE_WINDOW_MS / 1000);
+
+    /* Old producer: fail what it holds (delivery reports keep those
+     * messages, see dr_msg_cb), serve the reports, drop its handles. */
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(old, 0);
+    for (uint32_t i = 0; i < s->tabsz; i++)
+        for (te = s->tab[i]; te; te = te->next)
+            if (te->rkt) {
+                rd_kafka_topic_destroy(te->rkt);
+                te->rkt = NULL;
+            }
+    if (s->txtopic) {
+        rd_kafka_topic_destroy(s->txtopic);
+        s->txtopic = NULL;
+    }
+    if (s->dl_rkt) {
+        rd_kafka_topic_destroy(s->dl_rkt);
+        s->dl_rkt = NULL;
+    }
+    s->rk = NULL;
+    rd_kafka_destroy(old);
+    /* no delivery report is due for anything left: all of it goes again */
+    for (kmsg_t *r = s->uhead; r; r = r->next)
+        r->live = 0;
+
+    kc = rd_kafka_conf_dup(s->kc_tmpl);
+    s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+    if (!s->rk) {
+        rd_kafka_conf_destroy(kc);
+        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                    "kafka: cannot create a new producer after a fatal "
+                    "error: %s", errstr);
+        cdc_err_hint(err, "restart to resume at the last delivered "
+                          "transaction");
+        return -1;
+    }
+    rd_kafka_set_log_queue(s->rk, NULL);
+    s->fatal = 0;
+    s->recreations++;
+    for (uint32_t i = 0; i < s->tabsz; i++)
+        for (te = s->tab[i]; te; te = te->next)
+            te->rkt = rd_kafka_topic_new(s->rk, te->name, NULL);
+    if (s->dl_name)
+        s->dl_rkt = rd_kafka_topic_new(s->rk, s->dl_name, NULL);
+
+    /* Everything unacknowledged again, oldest first. */
+    for (kmsg_t *r = s->uhead; r; r = r->next) {
+        rd_kafka_resp_err_t e;
+
+        while ((e = kmsg_send(s, r, NULL)) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(s->rk, 100);
+            if (s->fatal || rd_kafka_fatal_error(s->rk, errstr, sizeof(errstr)))
+                return 0; /* kept; the next check recreates again */
+        }
+        if (e == RD_KAFKA_RESP_ERR__FATAL)
+            return 0;
+        if (e) {
+            cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                        "kafka: cannot produce to topic \"%s\" again after "
+                        "recreating the producer: %s", r->topic,
+                        rd_kafka_err2str(e));
+            cdc_err_hint(err, "restart to resume at the last delivered "
+                              "transaction");
+            return -1;
+        }
+        n++;
+    }
+    CDC_INFO(FAC, "new producer %s: %" PRIu64 " messages produced again",
+             rd_kafka_name(s->rk), n);
+    return 0;
+}
+
+/* -1 with err once the producer is unusable or a delivery failed.  A
+ * recreatable fatal error is handled here (recreate()). */
 static int check_failures(kafka_sink_t *s, cdc_err_t *err)
 {
     char buf[512];
     rd_kafka_resp_err_t fe;
 
+    if (!s->rk) { /* a recreation failed */
+        *err = s->derr;
+        return -1;
+    }
     if (!s->fatal) {
         buf[0] = '\0';
         fe = rd_kafka_fatal_error(s->rk, buf, sizeof(buf));
         if (fe)
             s->fatal = 1;
     }
-    if (s->fatal) {
+    while (s->fatal && !s->fatal_final) {
         buf[0] = '\0';
         fe = rd_kafka_fatal_error(s->rk, buf, sizeof(buf));
-        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
-                    "kafka: fatal producer error: %s", buf);
-        cdc_err_detail(err, "%s; the idempotent producer can no longer "
-                            "guarantee ordered, duplicate-free delivery",
-                       rd_kafka_err2name(fe));
-        cdc_err_hint(err, "check the broker logs; restart to resume at the "
-                          "last delivered transaction");
-        return -1;
+        if (!recreatable(fe))
+            break;
+        if (recreate(s, fe, buf, err) < 0) {
+            fail_kept(s);
+            if (!s->failed)
+                s->derr = *err;
+            s->failed = 1;
+            *err = s->derr;
+            return -1;
+        }
+        if (!s->fatal)
+            s->fatal = rd_kafka_fatal_error(s->rk, buf, sizeof(buf)) != 0;
+    }
+    if (s->fatal && !s->fatal_final) {
+        buf[0] = '\0';
+        fe = rd_kafka_fatal_error(s->rk, buf, sizeof(buf));
+        fail_kept(s);
+        if (!s->failed) {
+            cdc_err_set(&s->derr, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                        "kafka: fatal producer error: %s", buf);
+            cdc_err_detail(&s->derr, "%s; the idempotent producer can no "
+                                     "longer guarantee ordered, "
+                                     "duplicate-free delivery",
+                           rd_kafka_err2name(fe));
+            cdc_err_hint(&s->derr, "check the broker logs; restart to "
+                                   "resume at the last delivered "
+                                   "transaction");
+        }
+        s->failed = 1;
     }
     if (s->failed) {
         *err = s->derr;
@@ -536,31 +871,44 @@ static int produce_h(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
 {
     rd_kafka_resp_err_t e;
     int alone = 0; /* QUEUE_FULL with an empty queue */
+    /* one header (Debezium's key-change headers); the record keeps it */
+    rd_kafka_headers_t *hdrs = NULL;
+    kmsg_t *r;
+    const char *tname = rd_kafka_topic_name(rkt);
+    topic_ent_t *te = NULL;
 
+    if (hname) {
+        hdrs = rd_kafka_headers_new(1);
+        rd_kafka_header_add(hdrs, hname, -1, hval->p, (ssize_t)hval->len);
+    }
+    r = kmsg_new(tx, tname, key, klen, val, vlen, hdrs, 0);
+    /* a recreation while waiting replaces rkt: find it again by name */
+    for (uint32_t i = 0; i < s->tabsz && !te; i++)
+        for (topic_ent_t *t = s->tab[i]; t && !te; t = t->next)
+            if (t->rkt == rkt)
+                te = t;
     for (;;) {
-        /* one header (Debezium's key-change headers); owned by librdkafka
-         * once produced */
-        rd_kafka_headers_t *hdrs = NULL;
-        if (hname) {
-            hdrs = rd_kafka_headers_new(1);
-            rd_kafka_header_add(hdrs, hname, -1, hval->p, (ssize_t)hval->len);
-        }
+        uint64_t gen = s->recreations;
+
         tx->pending++;
-        e = rd_kafka_producev(
-            s->rk, RD_KAFKA_V_RKT(rkt),
-            RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY((void *)key, klen),
-            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_OPAQUE(tx),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs)
-            rd_kafka_headers_destroy(hdrs);
+        e = kmsg_send(s, r, rkt);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            kmsg_append(s, r);
             s->st.produced++;
             note_unblocked(s, 1);
             return 0;
         }
         tx->pending--;
+        if (e == RD_KAFKA_RESP_ERR__FATAL) {
+            /* recreated (then produce r with the new producer) or not */
+            s->fatal = 1;
+            if (check_failures(s, err) < 0) {
+                kmsg_free(r);
+                return -1;
+            }
+            rkt = te ? te->rkt : NULL;
+            continue;
+        }
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
 
@@ -571,8 +919,8 @@ static int produce_h(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
             note_unblocked(s, 0);
             cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
                         "kafka: message of %zu bytes for topic \"%s\" does "
-                        "not fit the producer queue", klen + vlen,
-                        rd_kafka_topic_name(rkt));
+                        "not fit the producer queue", klen + vlen, r->topic);
+            kmsg_free(r);
             cdc_err_hint(err, "raise kafka.queue.buffering.max.kbytes "
                               "(now %" PRId64 ")", s->qmax_kb);
             return -1;
@@ -592,13 +940,17 @@ static int produce_h(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
         rd_kafka_poll(s->rk, 100);
         if (check_failures(s, err) < 0) {
             note_unblocked(s, 0);
+            kmsg_free(r);
             return -1;
         }
+        if (gen != s->recreations) /* handles of the new producer */
+            rkt = te ? te->rkt : NULL;
         if (cdc_pipeline_stop) {
             /* SIGTERM while blocked: this txn is only partly produced, so
              * it must not count as delivered; the checkpoint stays at the
              * last fully delivered txn. */
             note_unblocked(s, 0);
+            kmsg_free(r);
             cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
                         "kafka: stopped while waiting for room in the "
                         "producer queue");
@@ -612,16 +964,14 @@ static int produce_h(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
         }
     }
 
-    if (e == RD_KAFKA_RESP_ERR__FATAL) {
-        s->fatal = 1;
-        return check_failures(s, err);
-    }
-    if (rkt != s->dl_rkt && !dead_letter(s, tx, rd_kafka_topic_name(rkt), key,
-                                         klen, val, vlen, e))
+    if (!dead_letter(s, tx, r->topic, key, klen, val, vlen, e)) {
+        kmsg_free(r);
         return 0;
+    }
     cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
-                "kafka: cannot produce to topic \"%s\": %s",
-                rd_kafka_topic_name(rkt), rd_kafka_err2str(e));
+                "kafka: cannot produce to topic \"%s\": %s", r->topic,
+                rd_kafka_err2str(e));
+    kmsg_free(r);
     cdc_err_detail(err, "%s, message of %zu bytes (key %zu bytes)",
                    rd_kafka_err2name(e), vlen, klen);
     if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
@@ -637,6 +987,18 @@ static int produce(kafka_sink_t *s, rd_kafka_topic_t *rkt, cdc_txn_t *tx,
                    size_t vlen, cdc_err_t *err)
 {
     return produce_h(s, rkt, tx, key, klen, val, vlen, NULL, NULL, err);
+}
+
+/* rkt for tbl again when the producer was recreated since *gen (the old
+ * producer's handles are gone); NULL with err on failure. */
+static rd_kafka_topic_t *rkt_fresh(kafka_sink_t *s, rd_kafka_topic_t *rkt,
+                                   uint64_t *gen, const cdc_table_t *tbl,
+                                   cdc_err_t *err)
+{
+    if (*gen == s->recreations)
+        return rkt;
+    *gen = s->recreations;
+    return topic_get(s, tbl, err);
 }
 
 /* Debezium transaction metadata: BEGIN (end = 0) or END of tx on
@@ -676,6 +1038,7 @@ static int produce_key_change(kafka_sink_t *s, rd_kafka_topic_t *rkt,
     cdc_buf_t oldh = CDC_BUF_INIT, newh = CDC_BUF_INIT;
     cdc_env_opts_t plain = s->eo;
     int rc = -1;
+    uint64_t gen = s->recreations;
 
     cdc_dbz_key(&oldk, &s->eo, tx, ch, ch->before, NULL);
     cdc_dbz_key(&newk, &s->eo, tx, ch, ch->after, ch->before);
@@ -691,11 +1054,13 @@ static int produce_key_change(kafka_sink_t *s, rd_kafka_topic_t *rkt,
                   "__debezium.newkey", &newh, err) < 0)
         goto out;
     if (s->tombstones &&
-        produce(s, rkt, tx, oldk.p, oldk.len, NULL, 0, err) < 0)
+        (!(rkt = rkt_fresh(s, rkt, &gen, ch->tbl, err)) ||
+         produce(s, rkt, tx, oldk.p, oldk.len, NULL, 0, err) < 0))
         goto out;
     cdc_buf_reset(&s->val);
     cdc_dbz_write(&s->val, &s->eo, tx, ch, CDC_OP_CREATE, NULL, ch->after);
-    if (produce_h(s, rkt, tx, newk.p, newk.len, s->val.p, s->val.len,
+    if (!(rkt = rkt_fresh(s, rkt, &gen, ch->tbl, err)) ||
+        produce_h(s, rkt, tx, newk.p, newk.len, s->val.p, s->val.len,
                   "__debezium.oldkey", &oldh, err) < 0)
         goto out;
     rc = 0;
@@ -725,6 +1090,7 @@ static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         rd_kafka_topic_t *rkt = topic_get(s, ch->tbl, err);
         const char *key = NULL;
         size_t klen = 0;
+        uint64_t gen = s->recreations;
 
         if (!rkt)
             goto fail;
@@ -749,11 +1115,15 @@ static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
             klen = s->key.len;
         }
         cdc_buf_reset(&s->val);
-        cdc_envelope_write(&s->val, &s->eo, tx, ch);
+        if (s->xo)
+            cdc_xml_envelope(&s->val, s->xo, s->source, tx, ch);
+        else
+            cdc_envelope_write(&s->val, &s->eo, tx, ch);
         if (produce(s, rkt, tx, key, klen, s->val.p, s->val.len, err) < 0)
             goto fail;
         if (ch->op == CDC_OP_DELETE && s->tombstones && key &&
-            produce(s, rkt, tx, key, klen, NULL, 0, err) < 0)
+            (!(rkt = rkt_fresh(s, rkt, &gen, ch->tbl, err)) ||
+             produce(s, rkt, tx, key, klen, NULL, 0, err) < 0))
             goto fail;
     }
     if (dbz && s->eo.txmeta && tx->nchanges &&
@@ -793,21 +1163,25 @@ static int dead_letter(kafka_sink_t *s, cdc_txn_t *tx, const char *topic,
 {
     const char *es = rd_kafka_err2str(why);
     rd_kafka_resp_err_t e;
+    rd_kafka_headers_t *h;
+    kmsg_t *r;
 
-    if (!s->dead_letter || !s->dl_rkt || !permanent(why))
+    if (!s->dead_letter || !s->dl_name || !permanent(why) ||
+        !strcmp(topic, s->dl_name))
         return -1;
+    h = rd_kafka_headers_new(3);
+    rd_kafka_header_add(h, "autoglm.error", -1, es, (ssize_t)strlen(es));
+    rd_kafka_header_add(h, "autoglm.topic", -1, topic,
+                        (ssize_t)strlen(topic));
+    rd_kafka_header_add(h, "autoglm.pipeline", -1, s->pipeline,
+                        (ssize_t)strlen(s->pipeline));
+    r = kmsg_new(tx, s->dl_name, key, klen, val, vlen, h, 1);
     tx->pending++;
-    e = rd_kafka_producev(
-        s->rk, RD_KAFKA_V_RKT(s->dl_rkt),
-        RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-        RD_KAFKA_V_HEADER("autoglm.error", es, (ssize_t)strlen(es)),
-        RD_KAFKA_V_HEADER("autoglm.topic", topic, (ssize_t)strlen(topic)),
-        RD_KAFKA_V_HEADER("autoglm.pipeline", s->pipeline,
-                          (ssize_t)strlen(s->pipeline)),
-        RD_KAFKA_V_OPAQUE(tx), RD_KAFKA_V_END);
+    e = kmsg_send(s, r, s->dl_rkt);
+    if (!e)
+        kmsg_append(s, r);
     if (e) {
+        kmsg_free(r);
         tx->pending--;
         CDC_ERROR(FAC, "dead letter for topic %s (%s) not produced: %s",
                   topic, es, rd_kafka_err2str(e));
@@ -815,8 +1189,7 @@ static int dead_letter(kafka_sink_t *s, cdc_txn_t *tx, const char *topic,
     }
     s->st.produced++;
     CDC_WARN(FAC, "message of %zu bytes for topic %s refused (%s): written "
-             "to the dead-letter topic %s", vlen, topic, es,
-             rd_kafka_topic_name(s->dl_rkt));
+             "to the dead-letter topic %s", vlen, topic, es, s->dl_name);
     return 0;
 }
 
@@ -844,18 +1217,39 @@ static int kafka_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     kafka_sink_t *s = (kafka_sink_t *)snk;
 
-    rd_kafka_poll(s->rk, timeout_ms < 0 ? 0 : timeout_ms);
-    remind_down(s);
+    if (s->rk) {
+        rd_kafka_poll(s->rk, timeout_ms < 0 ? 0 : timeout_ms);
+        remind_down(s);
+    }
     return check_failures(s, err);
 }
 
 static int kafka_flush(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
 {
     kafka_sink_t *s = (kafka_sink_t *)snk;
-    rd_kafka_resp_err_t e = rd_kafka_flush(s->rk, timeout_ms);
+    int64_t end = now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-    if (check_failures(s, err) < 0)
-        return -1;
+    for (;;) {
+        uint64_t gen = s->recreations;
+        int left = timeout_ms < 0 ? -1 : (int)(end - now_ms());
+
+        if (timeout_ms >= 0 && left < 0)
+            left = 0;
+        if (s->rk)
+            e = rd_kafka_flush(s->rk, left);
+        if (check_failures(s, err) < 0)
+            return -1;
+        if (gen == s->recreations)
+            break;
+        /* a new producer took over the unacknowledged messages: the
+         * flush covers them too, within what is left of timeout_ms */
+        if (timeout_ms >= 0 && now_ms() >= end) {
+            e = rd_kafka_outq_len(s->rk) ? RD_KAFKA_RESP_ERR__TIMED_OUT
+                                         : RD_KAFKA_RESP_ERR_NO_ERROR;
+            break;
+        }
+    }
     if (e == RD_KAFKA_RESP_ERR__TIMED_OUT) {
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
                     "kafka: %d messages not acknowledged after %d ms",
@@ -947,7 +1341,10 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
 
     /* Envelope and message layout. */
     fmt = cdc_conf_get(conf, "format", "autoglm");
-    if (cdc_format_parse(fmt, &s->eo.format) < 0) {
+    if (!strcmp(fmt, "xml")) {
+        if (!(s->xo = cdc_xml_opts_new(conf, err)))
+            goto fail;
+    } else if (cdc_format_parse(fmt, &s->eo.format) < 0) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown format \"%s\"", fmt);
         cdc_err_hint(err, "use format=autoglm or format=debezium");
         goto fail;
@@ -1047,6 +1444,8 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
     rd_kafka_conf_set_dr_msg_cb(kc, dr_msg_cb);
     rd_kafka_conf_set_error_cb(kc, error_cb);
     rd_kafka_conf_set_log_cb(kc, log_cb);
+    /* kept for a new producer after a fatal error (recreate()) */
+    s->kc_tmpl = rd_kafka_conf_dup(kc);
 
     s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
     if (!s->rk) {
@@ -1071,6 +1470,7 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
             goto fail;
         }
         s->dl_rkt = rd_kafka_topic_new(s->rk, name.p, NULL);
+        s->dl_name = cdc_xstrdup(name.p);
         cdc_buf_free(&name);
     }
     CDC_INFO(FAC, "producer %s for %s, topics \"%s\", format %s%s",
@@ -1113,10 +1513,21 @@ static void kafka_destroy(cdc_sink_t *snk)
         rd_kafka_topic_destroy(s->dl_rkt);
     if (s->rk)
         rd_kafka_destroy(s->rk);
+    /* librdkafka referenced the payloads until here */
+    while (s->uhead) {
+        kmsg_t *r = s->uhead;
+
+        kmsg_unlink(s, r);
+        kmsg_free(r);
+    }
+    if (s->kc_tmpl)
+        rd_kafka_conf_destroy(s->kc_tmpl);
+    free(s->dl_name);
     cdc_buf_free(&s->key);
     cdc_buf_free(&s->val);
     free(s->tmpl);
     free(s->source);
+    cdc_xml_opts_free(s->xo);
     free(s->pipeline);
     free(s);
 }
@@ -1127,6 +1538,7 @@ void cdc_sink_kafka_stats(const cdc_sink_t *snk, cdc_sink_kafka_stats_t *out)
 
     *out = s->st;
     out->topics = s->ntopics;
+    out->recreated = s->recreations;
 }
 
 /* The producer's counters are this sink's own metrics (cdc/metrics.h);

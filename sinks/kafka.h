@@ -25,6 +25,7 @@ typedef struct cdc_sink_kafka_stats {
     uint64_t failed;       /* messages whose delivery failed */
     uint64_t queue_full;   /* times producev returned QUEUE_FULL */
     uint64_t blocked_ms;   /* total time write() waited on a full queue */
+    uint64_t recreated;    /* producers recreated after a fatal error */
     uint32_t topics;       /* cached topic handles */
 } cdc_sink_kafka_stats_t;
 

@@ -153,13 +153,19 @@ static int create_once(rd_kafka_t *rk, const char *name,
 }
 
 /* A topic just created may not be in every broker's metadata yet; a
- * produce that sees "0 partitions" fails with UNKNOWN_TOPIC.  Wait (up to
- * METADATA_WAIT_MS) until the cluster reports its partitions. */
+ * produce that sees "0 partitions" fails with UNKNOWN_TOPIC or
+ * _UNKNOWN_PARTITION (when a later metadata refresh from a lagging broker
+ * takes the partitions away again).  Wait (up to METADATA_WAIT_MS) until
+ * the cluster has reported its partitions in every answer for
+ * METADATA_STABLE_MS (each request goes to some broker). */
 #define METADATA_WAIT_MS 15000
+#define METADATA_STABLE_MS 1500
 static void await_metadata(rd_kafka_t *rk, const char *name)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, name, NULL);
-    for (int waited = 0; rkt && waited < METADATA_WAIT_MS; waited += 200) {
+    int stable = 0;
+
+    for (int waited = 0; rkt && waited < METADATA_WAIT_MS; waited += 100) {
         const struct rd_kafka_metadata *md = NULL;
         int ok = rd_kafka_metadata(rk, 0, rkt, &md, 2000) ==
                      RD_KAFKA_RESP_ERR_NO_ERROR &&
@@ -167,9 +173,10 @@ static void await_metadata(rd_kafka_t *rk, const char *name)
                  md->topics[0].partition_cnt > 0;
         if (md)
             rd_kafka_metadata_destroy(md);
-        if (ok)
+        stable = ok ? stable + 100 : 0;
+        if (stable >= METADATA_STABLE_MS)
             break;
-        rd_kafka_poll(rk, 200);
+        rd_kafka_poll(rk, 100);
     }
     if (rkt)
         rd_kafka_topic_destroy(rkt);

@@ -308,9 +308,14 @@ static int publish(mqtt_sink_t *s, cdc_txn_t *tx, const cdc_change_t *ch,
     for (;;) {
         rc = mosquitto_publish_v5(s->m, &mid, s->top.p, (int)s->body.len,
                                   s->body.p, s->qos, s->retain != 0, props);
-        if (rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_CONN_LOST)
+        if (rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_CONN_LOST &&
+            rc != MOSQ_ERR_ERRNO)
             break;
-        /* not connected: libmosquitto refuses to queue; wait for it */
+        /* not connected (ERRNO: the write found the socket dead, e.g.
+         * EPIPE while the broker stops, before the loop noticed): wait
+         * for the reconnect and publish again.  libmosquitto may have
+         * queued the first copy too and resend it: a duplicate, whose
+         * PUBACK (an unknown mid) is ignored; never a loss */
         serve(s, 100);
         if (s->fatal)
             break;

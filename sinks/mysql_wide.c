@@ -46,6 +46,7 @@
 #include "cdc/envelope.h"
 #include "cdc/log.h"
 #include "cdc/plugin.h"
+#include "connectors/mysql/conn.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
 #include "sinks/wide_batch.h"
@@ -334,57 +335,28 @@ static int read_offset(myw_t *w, int lock, cdc_err_t *err)
     return 0;
 }
 
-/* mysql://user:pass@host:port/db */
-static int connect_dsn(myw_t *w, const char *dsn, cdc_err_t *err)
+/* mysql_sink.dsn (connectors/mysql/conn.h): mysql://user:pass@host:port/db */
+static int connect_dsn(myw_t *w, const cdc_conf_t *conf, cdc_err_t *err)
 {
-    char user[128] = "", pass[256] = "", host[256] = "127.0.0.1", db[128] = "";
-    unsigned port = 3306;
-    const char *p = dsn, *at, *slash, *colon;
-    unsigned int proto = MYSQL_PROTOCOL_TCP;
+    cdc_my_conf_t cc;
 
-    if (strncmp(p, "mysql://", 8) && strncmp(p, "mariadb://", 10))
-        goto bad;
-    p = strstr(p, "://") + 3;
-    at = strrchr(p, '@');
-    if (at) {
-        colon = memchr(p, ':', (size_t)(at - p));
-        snprintf(user, sizeof(user), "%.*s",
-                 (int)((colon ? colon : at) - p), p);
-        if (colon)
-            snprintf(pass, sizeof(pass), "%.*s", (int)(at - colon - 1),
-                     colon + 1);
-        p = at + 1;
-    }
-    slash = strchr(p, '/');
-    colon = strchr(p, ':');
-    if (colon && (!slash || colon < slash)) {
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
-        port = (unsigned)atoi(colon + 1);
-    } else
-        snprintf(host, sizeof(host), "%.*s",
-                 (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
-    if (slash)
-        snprintf(db, sizeof(db), "%s", slash + 1);
-    if (!*db)
-        goto bad;
-    w->m = mysql_init(NULL);
-    mysql_options(w->m, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(w->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (!mysql_real_connect(w->m, host, user, pass, db, port, NULL, 0)) {
-        char *red = cdc_conf_redact(dsn);
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "mysql sink: cannot connect to %s: %s", red,
-                    mysql_error(w->m));
-        free(red);
+    if (cdc_my_conf_load(&cc, conf, "mysql_sink", err) < 0)
+        return -1;
+    if (!cc.db) {
+        cdc_my_conf_free(&cc);
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "mysql_sink.dsn names no "
+                    "database");
+        cdc_err_hint(err, "use mysql://user:password@host:port/database");
         return -1;
     }
+    w->m = cdc_my_connect(&cc, NULL, 0, 0, 0, "mysql sink: cannot connect",
+                          err);
+    cdc_my_conf_free(&cc);
+    if (!w->m)
+        return -1;
     return q(w, "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,"
                 "NO_ENGINE_SUBSTITUTION', time_zone = '+00:00', "
                 "autocommit = 0", "setting the session", err);
-bad:
-    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "mysql_sink.dsn must be "
-                "mysql://user:password@host:port/database");
-    return -1;
 }
 
 static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
@@ -430,7 +402,7 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->map->limits = CDC_MAP_LIM_FINITE | CDC_MAP_LIM_DEC38;
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", pipe));
-    if (connect_dsn(w, dsn, err))
+    if (connect_dsn(w, conf, err))
         goto fail;
     /* @autoglm_cdc_sink tells two-way triggers (docs/TWO-WAY.md) that
      * this session is ours, on MySQL and MariaDB alike */
@@ -1150,14 +1122,41 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     char commit[32], txns[32], changes[32];
     const char *pos;
 
-    if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
-        goto fail;
-    if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
-        !w->b.batch_unordered &&
-        strcmp(w->b.batch_pos, w->b.stored) <= 0) {
-        CDC_WARN(FAC, "batch up to %s is already in the target database; "
-                 "skipped", w->b.batch_pos);
-        return q(w, "COMMIT", "commit", err);
+    if (w->b.frag_dup) {
+        /* a fragmented transaction whose end the offsets table holds
+         * (applied before a crash): what was applied of it again goes */
+        CDC_WARN(FAC, "transaction ending at %s is already in the target "
+                 "database; its fragments are rolled back", w->b.stored);
+        if (w->b.frag_open)
+            mysql_rollback(w->m);
+        w->b.frag_open = w->b.in_frag = 0;
+        return 0;
+    }
+    if (!w->b.frag_open) {
+        if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
+            goto fail;
+        if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
+            !w->b.batch_unordered && !w->b.has_frag &&
+            strcmp(w->b.batch_pos, w->b.stored) <= 0) {
+            CDC_WARN(FAC, "batch up to %s is already in the target "
+                     "database; skipped", w->b.batch_pos);
+            return q(w, "COMMIT", "commit", err);
+        }
+        /* loop prevention: the marker row first, so a binlog source
+         * knows the transaction is ours from its first rows event (it
+         * may hand a big one out in fragments before its end) */
+        if (w->marker) {
+            st = prepare(w, "marker", "INSERT INTO autoglm_cdc_marker "
+                         "(pipeline, n) VALUES (?, 1) ON DUPLICATE KEY "
+                         "UPDATE n = n + 1", err);
+            if (!st)
+                goto fail;
+            bind_add(&bs, w->pipeline, strlen(w->pipeline), 0);
+            if (exec_bound(w, st, &bs, "writing the marker row", err))
+                goto fail;
+            binds_free(&bs);
+            memset(&bs, 0, sizeof(bs));
+        }
     }
     /* tombstones of the batch's keys back as row shells */
     if (tomb_steps(w, 0, err))
@@ -1176,23 +1175,17 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     /* dead rows of the batch's keys to the tombstones */
     if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))
         goto fail;
-    if (w->marker) {
-        st = prepare(w, "marker", "INSERT INTO autoglm_cdc_marker (pipeline, "
-                     "n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1", err);
-        if (!st)
-            goto fail;
-        bind_add(&bs, w->pipeline, strlen(w->pipeline), 0);
-        if (exec_bound(w, st, &bs, "writing the marker row", err))
-            goto fail;
-        binds_free(&bs);
-        memset(&bs, 0, sizeof(bs));
-    }
     if (w->b.retry || w->b.isolate) {
         /* dead-letter retry: the applied rows go; one change of a batch
          * the database refused: no offset yet (a dry run: nothing) */
         if ((w->b.retry && delete_retried(w, err)) ||
             q(w, w->b.isolate == 2 ? "ROLLBACK" : "COMMIT", "commit", err))
             goto fail;
+        return 0;
+    }
+    if (w->b.in_frag) {
+        /* more fragments of this transaction follow: it stays open */
+        w->b.frag_open = 1;
         return 0;
     }
     st = prepare(w, "offsets",
@@ -1206,7 +1199,7 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     if (!st)
         goto fail;
     snprintf(commit, sizeof(commit), "%" PRId64, w->b.batch_commit_us);
-    snprintf(txns, sizeof(txns), "%zu", w->b.ntxns);
+    snprintf(txns, sizeof(txns), "%zu", w->b.batch_ends);
     snprintf(changes, sizeof(changes), "%" PRIu64, w->b.batch_changes);
     pos = cdc_pos_str(&w->b.batch_cpos);
     bind_add(&bs, w->pipeline, strlen(w->pipeline), 0);
@@ -1221,11 +1214,13 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     binds_free(&bs);
     if (q(w, "COMMIT", "commit", err))
         goto fail;
+    w->b.frag_open = 0;
     cdc_wide_batch_committed(&w->b);
     return 0;
 fail:
     binds_free(&bs);
     mysql_rollback(w->m);
+    w->b.frag_open = 0;
     return -1;
 }
 
@@ -1249,8 +1244,22 @@ static int flush_batch(myw_t *w, cdc_err_t *err)
 static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     myw_t *w = (myw_t *)snk;
-    int r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
+    int r;
 
+    switch (cdc_wide_batch_frag_check(&w->b, tx)) {
+    case 1: /* whole transactions commit before a fragmented one opens */
+        if (flush_batch(w, err))
+            return -1;
+        break;
+    case 2: /* the source began the open transaction again */
+        CDC_WARN(FAC, "transaction begun again by the source: what was "
+                 "applied of it is rolled back");
+        if (w->b.frag_open)
+            mysql_rollback(w->m);
+        cdc_wide_batch_frag_reset(&w->b, &w->ops);
+        break;
+    }
+    r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
     return r > 0 ? flush_batch(w, err) : r;
 }
 

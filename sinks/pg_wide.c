@@ -17,7 +17,11 @@
  *   COMMIT
  *
  * so after a crash the database holds the rows of exactly the batches
- * whose position it also holds.  On start the sink reads that position
+ * whose position it also holds.  A transaction the source hands out in
+ * fragments (cdc_txn_t.more) stays in one database transaction across
+ * batches: BEGIN with its first batch, COMMIT with the offset after the
+ * batch of its last fragment (wide_batch.h); a failure rolls all of it
+ * back.  On start the sink reads that position
  * and drops every transaction at or before it (a restart resumes from the
  * file checkpoint, which may be behind): each change is applied once.
  *
@@ -1533,21 +1537,33 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
     char commit[32], txns[32], changes[32];
     PGresult *r;
 
-    if (exec_simple(w, "BEGIN", "begin", err))
-        return -1;
-    /* another instance of this pipeline may have applied it meanwhile */
-    if (read_offset(w, 1, err))
-        goto fail;
-    if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
-        !w->b.batch_unordered &&
-        strcmp(w->b.batch_pos, w->b.stored) <= 0) {
-        CDC_WARN(FAC, "batch up to %s is already in the target database; "
-                 "skipped", w->b.batch_pos);
-        return exec_simple(w, "COMMIT", "commit", err);
+    if (w->b.frag_dup) {
+        /* a fragmented transaction whose end the offsets table holds
+         * (applied before a crash): what was applied of it again goes */
+        CDC_WARN(FAC, "transaction ending at %s is already in the target "
+                 "database; its fragments are rolled back", w->b.stored);
+        if (w->b.frag_open)
+            forget_txn(w);
+        w->b.frag_open = w->b.in_frag = 0;
+        return 0;
+    }
+    if (!w->b.frag_open) {
+        if (exec_simple(w, "BEGIN", "begin", err))
+            return -1;
+        /* another instance of this pipeline may have applied it meanwhile */
+        if (read_offset(w, 1, err))
+            goto fail;
+        if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
+            !w->b.batch_unordered && !w->b.has_frag &&
+            strcmp(w->b.batch_pos, w->b.stored) <= 0) {
+            CDC_WARN(FAC, "batch up to %s is already in the target "
+                     "database; skipped", w->b.batch_pos);
+            return exec_simple(w, "COMMIT", "commit", err);
+        }
+        for (int i = 0; i < w->nstmts; i++)
+            w->stmts[i].used = 0;
     }
     merge_reset(w);
-    for (int i = 0; i < w->nstmts; i++)
-        w->stmts[i].used = 0;
     /* tombstones of the batch's keys back as row shells */
     if (tomb_steps(w, 0, err))
         goto fail;
@@ -1580,6 +1596,11 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
             goto fail;
         return 0;
     }
+    if (w->b.in_frag) {
+        /* more fragments of this transaction follow: it stays open */
+        w->b.frag_open = 1;
+        return 0;
+    }
     cdc_buf_reset(&w->sql);
     cdc_buf_printf(&w->sql, "INSERT INTO %s AS o (pipeline, source, position, "
                    "pos_key, commit_us, txns, changes) VALUES ($1, $2, $3, $4, "
@@ -1589,7 +1610,7 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
                    "o.txns + EXCLUDED.txns, changes = o.changes + "
                    "EXCLUDED.changes, updated_at = now()", w->offsets_q);
     snprintf(commit, sizeof(commit), "%" PRId64, w->b.batch_commit_us);
-    snprintf(txns, sizeof(txns), "%zu", w->b.ntxns);
+    snprintf(txns, sizeof(txns), "%zu", w->b.batch_ends);
     snprintf(changes, sizeof(changes), "%" PRIu64, w->b.batch_changes);
     {
         const char *pv[7] = {w->pipeline, w->source,
@@ -1611,10 +1632,12 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
         goto fail;
     }
     PQclear(r);
+    w->b.frag_open = 0;
     cdc_wide_batch_committed(&w->b);
     return 0;
 fail:
     forget_txn(w);
+    w->b.frag_open = 0;
     return -1;
 }
 
@@ -1650,8 +1673,22 @@ static int flush_batch(pgw_t *w, cdc_err_t *err)
 static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     pgw_t *w = (pgw_t *)snk;
-    int r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
+    int r;
 
+    switch (cdc_wide_batch_frag_check(&w->b, tx)) {
+    case 1: /* whole transactions commit before a fragmented one opens */
+        if (flush_batch(w, err))
+            return -1;
+        break;
+    case 2: /* the source began the open transaction again */
+        CDC_WARN(FAC, "transaction begun again by the source: what was "
+                 "applied of it is rolled back");
+        if (w->b.frag_open)
+            forget_txn(w);
+        cdc_wide_batch_frag_reset(&w->b, &w->ops);
+        break;
+    }
+    r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
     return r > 0 ? flush_batch(w, err) : r;
 }
 

@@ -44,7 +44,19 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
     char pos[33];
 
     cdc_map_txn_pos(&tx->pos, pos);
-    if (b->have_stored && !unordered(&tx->pos) && strcmp(pos, b->stored) <= 0) {
+    if (tx->more || tx->frag) {
+        /* a fragment: the pos of one with more is not its transaction's;
+         * the last one decides whether it was applied before a crash */
+        b->has_frag = 1;
+        b->in_frag = tx->more != 0;
+        if (!tx->more && b->have_stored && !unordered(&tx->pos) &&
+            strcmp(pos, b->stored) <= 0) {
+            b->skipped_dups++;
+            b->frag_dup = 1;
+            goto add;
+        }
+    } else if (b->have_stored && !unordered(&tx->pos) &&
+               strcmp(pos, b->stored) <= 0) {
         /* applied before a crash: the database already has it */
         b->skipped_dups++;
         tx->pending = 0;
@@ -89,6 +101,7 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
         if (tombs)
             cdc_twoway_restamp_delete(tx, i, ops, n0, &cursor);
     }
+add:
     if (b->ntxns == b->captxns) {
         b->captxns = b->captxns ? b->captxns * 2 : 256;
         b->txns = cdc_xrealloc(b->txns, b->captxns * sizeof(*b->txns));
@@ -97,14 +110,45 @@ int cdc_wide_batch_add(cdc_wide_batch_t *b, cdc_map_t *map, const char *source,
         b->batch_start_us = cdc_now_us();
     b->txns[b->ntxns++] = tx;
     tx->pending = 1;
-    if (unordered(&tx->pos))
+    b->batch_ends += !tx->more;
+    if (tx->more)
+        ; /* not a position of the batch */
+    else if (unordered(&tx->pos))
         b->batch_unordered = 1;
     else {
         memcpy(b->batch_pos, pos, sizeof(pos));
         b->batch_cpos = tx->pos;
     }
-    b->batch_commit_us = tx->commit_us;
-    return (int64_t)ops->n >= b->batch_rows;
+    if (!tx->more)
+        b->batch_commit_us = tx->commit_us;
+    return (int64_t)ops->n >= b->batch_rows || b->frag_dup;
+}
+
+int cdc_wide_batch_frag_check(const cdc_wide_batch_t *b, const cdc_txn_t *tx)
+{
+    /* fragments with more were added and not yet the last one (with
+     * frag_open alone, the last one waits in the batch: whole txns join
+     * its database transaction) */
+    int going = b->in_frag;
+
+    if (going && !tx->frag)
+        return 2; /* fragment 0 (or a whole txn) again: begun anew */
+    if (!going && tx->more && b->ntxns)
+        return 1;
+    return 0;
+}
+
+void cdc_wide_batch_frag_reset(cdc_wide_batch_t *b, cdc_wide_ops_t *ops)
+{
+    for (size_t i = 0; i < b->ntxns; i++)
+        b->txns[i]->pending = 0;
+    cdc_dl_clear(&b->dead);
+    b->ntxns = 0;
+    b->batch_ends = 0;
+    b->batch_changes = 0;
+    b->batch_unordered = 0;
+    b->has_frag = b->in_frag = b->frag_open = b->frag_dup = 0;
+    cdc_wide_ops_reset(ops);
 }
 
 int cdc_wide_batch_retry_add(cdc_wide_batch_t *b, cdc_map_t *map,
@@ -270,8 +314,11 @@ void cdc_wide_batch_finish(cdc_wide_batch_t *b, cdc_wide_ops_t *ops, int ok)
     cdc_dl_clear(&b->dead);
     b->nretry = 0;
     b->ntxns = 0;
-    b->batch_changes = 0;
+    b->batch_ends = 0;
+    if (!b->in_frag) /* else the offsets row of its end counts them */
+        b->batch_changes = 0;
     b->batch_unordered = 0;
+    b->has_frag = b->frag_dup = 0; /* in_frag stays: the txn goes on */
     cdc_wide_ops_reset(ops);
 }
 
@@ -365,7 +412,7 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
                          int (*retriable)(const cdc_err_t *err), void *ctx,
                          cdc_err_t *err)
 {
-    int tries = 0;
+    int tries = 0, open0 = b->frag_open, frag = b->has_frag;
 
     if (!b->ntxns)
         return 0;
@@ -373,6 +420,24 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
         cdc_err_t e = {0};
         if (!apply(ctx, &e))
             break;
+        /* a failure inside an open fragmented transaction rolled back its
+         * earlier batches too: no retry, no change-by-change run, the
+         * whole transaction fails and is read again on restart */
+        if (open0 || frag) {
+            if (!open0 && !(e.flags & CDC_ERR_F_DATA) && retriable(&e) &&
+                ++tries < 8) {
+                /* its first batch: nothing before it was lost */
+                usleep((useconds_t)(10000 * tries + random() % 20000));
+                continue;
+            }
+            b->frag_open = 0;
+            b->in_frag = 0;
+            *err = e;
+            cdc_err_detail(err, "a transaction applied in fragments; it is "
+                           "rolled back as a whole");
+            cdc_wide_batch_finish(b, ops, 0);
+            return -1;
+        }
         if (++tries < 8 && retriable(&e)) {
             usleep((useconds_t)(10000 * tries + random() % 20000));
             continue;

@@ -55,7 +55,35 @@ typedef struct cdc_wide_batch {
     uint32_t *op_ch;
     uint32_t capop;
     int isolate;
+    /* A fragmented transaction (cdc_txn_t.more/frag) is applied in ONE
+     * database transaction: the first batch opens it, each batch of its
+     * fragments is applied into it and acknowledged (no checkpoint moves:
+     * the pipeline keeps the checkpoint before the transaction), and the
+     * batch that holds its last fragment stores the offset and commits.
+     * has_frag: the batch holds fragments; in_frag: the last txn added has
+     * more set (the database transaction must stay open after the apply);
+     * frag_open: the sink's database transaction is open across batches
+     * (set and cleared by the sink); frag_dup: the last fragment's position
+     * is already in the offsets table (applied before a crash): the sink
+     * rolls the whole transaction back instead of committing it. */
+    int has_frag, in_frag, frag_open, frag_dup;
+    size_t batch_ends;       /* transactions the batch ends (its offsets
+                                row's txns): ntxns less the fragments with
+                                more set */
 } cdc_wide_batch_t;
+
+/**
+ * @brief Before cdc_wide_batch_add(tx): 0 add it; 1 apply the batch first
+ *        (a fragmented transaction starts while whole ones wait: they
+ *        commit on their own); 2 the source began the open fragmented
+ *        transaction again (a reconnect read it from its start): the sink
+ *        rolls its database transaction back, then calls
+ *        cdc_wide_batch_frag_reset() and adds tx.
+ */
+int cdc_wide_batch_frag_check(const cdc_wide_batch_t *b, const cdc_txn_t *tx);
+/** @brief Forget the fragments of the batch (acknowledged: no checkpoint
+ *  moves for them) after the sink rolled its transaction back. */
+void cdc_wide_batch_frag_reset(cdc_wide_batch_t *b, cdc_wide_ops_t *ops);
 
 /**
  * @brief Add tx to the batch: skip it when already applied (its position

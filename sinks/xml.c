@@ -264,3 +264,32 @@ void cdc_xml_envelope(cdc_buf_t *out, const cdc_xml_opts_t *xo,
     cdc_buf_free(&tmp);
     cdc_buf_free(&root);
 }
+
+void cdc_xml_envelope_line(cdc_buf_t *out, const cdc_xml_opts_t *xo,
+                           const char *app, const cdc_txn_t *tx,
+                           const cdc_change_t *ch)
+{
+    cdc_buf_t doc = CDC_BUF_INIT;
+    size_t i = 0;
+
+    cdc_xml_envelope(&doc, xo, app, tx, ch);
+    /* the declaration ends in "?>\n": whitespace before the root that
+     * may go; every later newline is inside the root element, and the
+     * writer escapes them in attributes, so these are text content */
+    if (doc.len > 2 && !strncmp(doc.p, "<?xml", 5)) {
+        const char *e = strstr(doc.p, "?>");
+        if (e) {
+            i = (size_t)(e - doc.p) + 2;
+            cdc_buf_put(out, doc.p, i);
+            while (i < doc.len && doc.p[i] == '\n')
+                i++;
+        }
+    }
+    for (; i < doc.len; i++) {
+        if (doc.p[i] == '\n')
+            cdc_buf_puts(out, "&#10;");
+        else
+            cdc_buf_putc(out, doc.p[i]);
+    }
+    cdc_buf_free(&doc);
+}

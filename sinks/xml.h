@@ -41,4 +41,12 @@ void cdc_xml_envelope(cdc_buf_t *out, const cdc_xml_opts_t *xo,
                       const char *app, const cdc_txn_t *tx,
                       const cdc_change_t *ch);
 
+/** @brief Append the same document on one line, for line-oriented
+ *  outputs (the file sink): no newline after the XML declaration, and a
+ *  newline inside a value written as the character reference &#10; (the
+ *  same text to any XML parser). */
+void cdc_xml_envelope_line(cdc_buf_t *out, const cdc_xml_opts_t *xo,
+                           const char *app, const cdc_txn_t *tx,
+                           const cdc_change_t *ch);
+
 #endif

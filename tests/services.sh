@@ -803,12 +803,22 @@ mq_stop() {
 KC_DIR=$SVC_DIR/kafka-cluster
 KC_HEAP=${KAFKA_CLUSTER_HEAP:--Xmx320m -Xms128m}
 
-kc_alive_node() {   # kc_alive_node PID
-    alive "${1:-}" && [ "$(cat /proc/"$1"/comm 2>/dev/null)" = java ]
+kc_alive_node() {   # kc_alive_node PID (a killed node not yet reaped is dead)
+    alive "${1:-}" && [ "$(cat /proc/"$1"/comm 2>/dev/null)" = java ] &&
+        [ "$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -d' ' -f1)" != Z ]
 }
 
-kc_ready() {        # all three brokers registered
-    kcat -b "$KAFKA_CLUSTER_BOOTSTRAP" -L -m 3 2>/dev/null | grep -q '3 brokers:'
+kc_ready() {        # all three brokers registered and each one serving
+    # Each broker asked itself: the metadata kept in the data directories
+    # lists all three brokers before the restarted ones serve (a topic
+    # created then is refused with INVALID_REPLICATION_FACTOR); a KRaft
+    # broker serves requests only once it is unfenced.
+    # A closed port fails at once (kcat would retry it for -m seconds).
+    local p
+    for p in $KAFKA_CLUSTER_PORTS; do
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || return 1
+        kcat -b "127.0.0.1:$p" -L -m 3 2>/dev/null | grep -q '3 brokers:' || return 1
+    done
 }
 
 kc_write_state() {

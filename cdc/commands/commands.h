@@ -87,7 +87,7 @@ int cdc_cli_option_known(const char *name);
 cdc_cmd_fn cdc_cmd_run, cdc_cmd_decode, cdc_cmd_offsets, cdc_cmd_config,
     cdc_cmd_validate, cdc_cmd_mapping_test, cdc_cmd_mapping_triggers,
     cdc_cmd_mapping_reverse, cdc_cmd_backfill, cdc_cmd_status,
-    cdc_cmd_dead_letter;
+    cdc_cmd_dead_letter, cdc_cmd_reconcile;
 
 /* The command bodies that tests call with a configuration alone. */
 int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,

@@ -23,10 +23,12 @@
 #include <string.h>
 #include <yajl/yajl_tree.h>
 
+#include "cdc/commands/commands.h"
 #include "cdc/envelope.h"
 #include "cdc/jsontree.h"
 #include "cdc/log.h"
 #include "cdc/plugin.h"
+#include "connectors/mysql/conn.h"
 #include "connectors/pg/pgutil.h"
 #include "mappings/map_int.h"
 
@@ -47,12 +49,6 @@ static int jnum(yajl_val o, const char *k, int64_t *out)
         return -1;
     *out = strtoll(v->u.number.r, NULL, 10);
     return 0;
-}
-
-static yajl_val jget(yajl_val o, const char *k)
-{
-    const char *path[] = {k, NULL};
-    return yajl_tree_get(o, path, yajl_t_any);
 }
 
 static void add_cols(cdc_buf_t *names, int *n, yajl_val img)
@@ -118,8 +114,8 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         cdc_err_set(err, CDC_EXIT_DATA, 0, "%s: not JSON: %s", where, ebuf);
         return NULL;
     }
-    payload = jget(root, "payload");
-    source = jget(root, "source");
+    payload = cdc_json_get(root, "payload");
+    source = cdc_json_get(root, "source");
     app = jstr(root, "application_id");
     if (!payload || !source || !app || !(op = jstr(payload, "op"))) {
         /* debezium: {before, after, source, op} */
@@ -148,8 +144,8 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         return NULL;
     }
     snprintf(src, srclen, "%s", app);
-    before = jget(payload, "before");
-    after = jget(payload, "after");
+    before = cdc_json_get(payload, "before");
+    after = cdc_json_get(payload, "after");
     add_cols(&names, &n, after);
     add_cols(&names, &n, before);
     t = cdc_table_new(db, table, (uint32_t)n);
@@ -166,7 +162,7 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         cdc_change_t *ch = cdc_txn_add(tx, op[0] == 'r' ? 'r' : op[0], t);
         cdc_table_destroy(t);
         ch->before = image(tx, t, before, NULL);
-        ch->after = image(tx, t, after, jget(payload, "unchanged"));
+        ch->after = image(tx, t, after, cdc_json_get(payload, "unchanged"));
         if (!jnum(source, "ts_ms", &v))
             tx->commit_us = v * 1000;
         file = jstr(source, "file");
@@ -220,31 +216,29 @@ static void print_op(FILE *out, const cdc_wide_op_t *op, int prov)
     cdc_buf_free(&b);
 }
 
-int cdc_map_test_run(const char *mapfile, const char *envfile, FILE *out,
-                     int flags, cdc_err_t *err)
+/* Feed the envelopes of envfile (stdin: NULL or "-") through n mapping
+ * sets into their models; flags 1 prints the operations (of the first
+ * set), 2 with provenance.  names[k] prefixes the errors of set k. */
+static int test_feed(cdc_map_t *const *maps, cdc_wide_model_t *const *wms,
+                     int n, const char *const *names, const char *envfile,
+                     FILE *out, int flags, cdc_err_t *err)
 {
-    cdc_map_t *m = cdc_map_load(mapfile, err);
     FILE *in;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     long lineno = 0;
     cdc_wide_ops_t ops;
-    cdc_wide_model_t *wm;
     int rc = 0;
 
-    if (!m)
-        return -1;
     in = envfile && strcmp(envfile, "-") ? fopen(envfile, "rb") : stdin;
     if (!in) {
         cdc_err_set(err, CDC_EXIT_USAGE, 0, "cannot open %s: %s", envfile,
                     strerror(errno));
-        cdc_map_destroy(m);
         return -1;
     }
     cdc_wide_ops_init(&ops);
-    wm = cdc_wide_model_new();
-    while ((len = getline(&line, &cap, in)) >= 0) {
+    while (!rc && (len = getline(&line, &cap, in)) >= 0) {
         char where[1100], src[128];
         cdc_txn_t *tx;
         lineno++;
@@ -259,33 +253,134 @@ int cdc_map_test_run(const char *mapfile, const char *envfile, FILE *out,
             rc = -1;
             break;
         }
-        cdc_wide_ops_reset(&ops);
-        if (cdc_map_change(m, src, tx, &tx->changes[0], 0, &ops, err) < 0) {
-            char msg[sizeof(err->msg)];
-            snprintf(msg, sizeof(msg), "%s", err->msg);
-            snprintf(err->msg, sizeof(err->msg), "%.200s: %.300s", where, msg);
-            cdc_txn_destroy(tx);
-            rc = -1;
-            break;
-        }
-        for (uint32_t i = 0; i < ops.n; i++) {
-            if (flags & 1)
-                print_op(out, &ops.ops[i], flags & 2);
-            cdc_wide_model_apply(wm, &ops.ops[i]);
+        for (int k = 0; k < n && !rc; k++) {
+            cdc_wide_ops_reset(&ops);
+            if (cdc_map_change(maps[k], src, tx, &tx->changes[0], 0, &ops,
+                               err) < 0) {
+                char msg[sizeof(err->msg)];
+                snprintf(msg, sizeof(msg), "%s", err->msg);
+                snprintf(err->msg, sizeof(err->msg), "%s%s%.200s: %.300s",
+                         names ? names[k] : "", names ? ": " : "", where, msg);
+                rc = -1;
+                break;
+            }
+            for (uint32_t i = 0; i < ops.n; i++) {
+                if ((flags & 1) && k == 0)
+                    print_op(out, &ops.ops[i], flags & 2);
+                cdc_wide_model_apply(wms[k], &ops.ops[i]);
+            }
         }
         cdc_txn_destroy(tx);
     }
+    free(line);
+    if (in != stdin)
+        fclose(in);
+    cdc_wide_ops_free(&ops);
+    return rc;
+}
+
+int cdc_map_test_run(const char *mapfile, const char *envfile, FILE *out,
+                     int flags, cdc_err_t *err)
+{
+    cdc_map_t *m = cdc_map_load(mapfile, err);
+    cdc_wide_model_t *wm;
+    int rc;
+
+    if (!m)
+        return -1;
+    wm = cdc_wide_model_new();
+    rc = test_feed(&m, &wm, 1, NULL, envfile, out, flags, err);
     if (!rc) {
         if (flags & 1)
             fprintf(out, "-- rows\n");
         cdc_wide_model_print(wm, out, flags & 2);
     }
-    free(line);
-    if (in != stdin)
-        fclose(in);
     cdc_wide_model_free(wm);
-    cdc_wide_ops_free(&ops);
     cdc_map_destroy(m);
+    return rc;
+}
+
+static const cdc_map_target_t *target_named(const cdc_map_t *m,
+                                            const char *name)
+{
+    for (uint32_t i = 0; i < m->ntargets; i++)
+        if (!strcmp(m->targets[i].name, name))
+            return &m->targets[i];
+    return NULL;
+}
+
+/* What changed in the targets' declarations: targets and fields only on
+ * one side, and fields whose type or rule changed. */
+static int diff_shape(const cdc_map_t *a, const cdc_map_t *b, FILE *out)
+{
+    static const char *const rules[] = {"latest", "priority", "weighted",
+                                            "ordered"};
+    int nd = 0;
+
+    for (int side = 0; side < 2; side++) {
+        const cdc_map_t *x = side ? b : a, *y = side ? a : b;
+        for (uint32_t i = 0; i < x->ntargets; i++) {
+            const cdc_map_target_t *t = &x->targets[i];
+            const cdc_map_target_t *u = target_named(y, t->name);
+            if (!u) {
+                fprintf(out, "target %s: only in %s\n", t->name,
+                        side ? "NEW" : "OLD");
+                nd++;
+                continue;
+            }
+            for (uint32_t f = 0; f < t->nfields; f++) {
+                const cdc_map_field_t *fa = &t->fields[f];
+                int g = cdc_map_find_field(u, fa->name);
+                const cdc_map_field_t *fb = g >= 0 ? &u->fields[g] : NULL;
+                if (!fb)
+                    fprintf(out, "target %s: field %s only in %s\n",
+                            t->name, fa->name, side ? "NEW" : "OLD");
+                else if (side)
+                    continue; /* both sides: reported once, from OLD */
+                else if (strcmp(fa->sqltype, fb->sqltype))
+                    fprintf(out, "target %s: field %s: %s -> %s\n", t->name,
+                            fa->name, fa->sqltype, fb->sqltype);
+                else if (fa->rule != fb->rule)
+                    fprintf(out, "target %s: field %s: rule %s -> %s\n",
+                            t->name, fa->name, rules[fa->rule],
+                            rules[fb->rule]);
+                else
+                    continue;
+                nd++;
+            }
+        }
+    }
+    return nd;
+}
+
+int cdc_map_test_diff(const char *oldmap, const char *newmap,
+                      const char *envfile, FILE *out, int flags,
+                      cdc_wide_diff_t *st, cdc_err_t *err)
+{
+    cdc_map_t *m[2] = {NULL, NULL};
+    cdc_wide_model_t *wm[2] = {NULL, NULL};
+    const char *names[2] = {"OLD mapping", "NEW mapping"};
+    int rc = -1;
+
+    memset(st, 0, sizeof(*st));
+    if (!(m[0] = cdc_map_load(oldmap, err)) ||
+        !(m[1] = cdc_map_load(newmap, err)))
+        goto out;
+    wm[0] = cdc_wide_model_new();
+    wm[1] = cdc_wide_model_new();
+    if (test_feed(m, wm, 2, names, envfile, out, 0, err))
+        goto out;
+    fprintf(out, "--- OLD %s\n+++ NEW %s\n", oldmap, newmap);
+    rc = diff_shape(m[0], m[1], out) > 0;
+    rc |= cdc_wide_model_diff(wm[0], wm[1], out, flags & 2, st);
+    fprintf(out, "== %zu rows: %zu added, %zu removed, %zu changed (%zu "
+            "fields), %zu unchanged\n", st->rows, st->added, st->removed,
+            st->changed, st->fields, st->same);
+out:
+    cdc_wide_model_free(wm[0]);
+    cdc_wide_model_free(wm[1]);
+    cdc_map_destroy(m[0]);
+    cdc_map_destroy(m[1]);
     return rc;
 }
 
@@ -309,6 +404,42 @@ int cdc_map_cli_test(const cdc_conf_t *conf, int argc, char **argv,
                          err))
         return err->code ? err->code : CDC_EXIT_FAIL;
     return CDC_EXIT_OK;
+}
+
+/* `mapping test --diff OLD.yaml NEW.yaml [ENVELOPES]`: 0 nothing differs,
+ * 1 something does (as diff(1)); errors keep their codes (2, 65, 78). */
+static int cli_test_diff(int argc, char **argv, cdc_err_t *err)
+{
+    cdc_wide_diff_t st;
+    int rc;
+
+    if (argc < 2 || argc > 3) {
+        if (argc < 2)
+            cdc_err_set(err, CDC_EXIT_USAGE, 0, "mapping test --diff needs "
+                        "the OLD and the NEW mapping");
+        else
+            cdc_err_set(err, CDC_EXIT_USAGE, 0, "mapping test --diff: "
+                        "unexpected argument '%s'", argv[3]);
+        cdc_err_hint(err, "autoglm-cdc mapping test --diff old.yaml new.yaml "
+                     "changes.jsonl");
+        return CDC_EXIT_USAGE;
+    }
+    rc = cdc_map_test_diff(argv[0], argv[1], argc > 2 ? argv[2] : NULL,
+                           stdout, 0, &st, err);
+    /* 1 means "differs": an error never exits 1 (every error here has
+     * its own code; one without is bad input) */
+    if (rc < 0)
+        return err->code && err->code != CDC_EXIT_FAIL ? err->code
+                                                        : CDC_EXIT_DATA;
+    return rc ? CDC_EXIT_FAIL : CDC_EXIT_OK;
+}
+
+int cdc_cmd_mapping_test(const cdc_cmd_ctx_t *cx, int argc, char **argv,
+                         cdc_err_t *err)
+{
+    if (cdc_conf_get(cx->opts, "diff", NULL))
+        return cli_test_diff(argc, argv, err);
+    return cdc_map_cli_test(cx->conf, argc, argv, err);
 }
 
 /* ---- validate ------------------------------------------------------------ */
@@ -727,61 +858,22 @@ static void check_source(colfetch_t fetch, void *conn,
     colset_free(&cs);
 }
 
-/* mysql://user:pass@host:port[/db] (or mysql.host/port/user/password) */
-static MYSQL *my_open(const cdc_conf_t *conf, const char *dsn_key,
+/* The connection of a prefix (mysql, mysql_sink), as the source and the
+ * sink make it (connectors/mysql/conn.h); db gets the DSN's database. */
+static MYSQL *my_open(const cdc_conf_t *conf, const char *prefix,
                       const char *what, char *db, size_t dbn, cdc_err_t *err)
 {
-    const char *dsn = cdc_conf_get(conf, dsn_key, NULL);
-    char user[128] = "", pass[256] = "", host[256] = "127.0.0.1";
-    unsigned port = 3306, proto = MYSQL_PROTOCOL_TCP;
+    cdc_my_conf_t cc;
+    char label[96];
     MYSQL *m;
 
     db[0] = '\0';
-    if (dsn && *dsn) {
-        const char *p = strstr(dsn, "://"), *at, *slash, *colon;
-        if (!p) {
-            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s must be "
-                        "mysql://user:password@host:port[/db]", dsn_key);
-            return NULL;
-        }
-        p += 3;
-        at = strrchr(p, '@');
-        if (at) {
-            colon = memchr(p, ':', (size_t)(at - p));
-            snprintf(user, sizeof(user), "%.*s",
-                     (int)((colon ? colon : at) - p), p);
-            if (colon)
-                snprintf(pass, sizeof(pass), "%.*s", (int)(at - colon - 1),
-                         colon + 1);
-            p = at + 1;
-        }
-        slash = strchr(p, '/');
-        colon = strchr(p, ':');
-        if (colon && (!slash || colon < slash)) {
-            snprintf(host, sizeof(host), "%.*s", (int)(colon - p), p);
-            port = (unsigned)atoi(colon + 1);
-        } else
-            snprintf(host, sizeof(host), "%.*s",
-                     (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
-        if (slash)
-            snprintf(db, dbn, "%.*s", (int)strcspn(slash + 1, "?"), slash + 1);
-    } else {
-        snprintf(host, sizeof(host), "%s", cdc_conf_get(conf, "mysql.host",
-                                                        "127.0.0.1"));
-        port = (unsigned)atoi(cdc_conf_get(conf, "mysql.port", "3306"));
-        snprintf(user, sizeof(user), "%s", cdc_conf_get(conf, "mysql.user", ""));
-        snprintf(pass, sizeof(pass), "%s",
-                 cdc_conf_get(conf, "mysql.password", ""));
-    }
-    m = mysql_init(NULL);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    if (!mysql_real_connect(m, host, user, pass, NULL, port, NULL, 0)) {
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "cannot connect to the %s database at %s:%u: %s", what,
-                    host, port, mysql_error(m));
-        mysql_close(m);
+    if (cdc_my_conf_load(&cc, conf, prefix, err) < 0)
         return NULL;
-    }
+    snprintf(db, dbn, "%s", cc.db ? cc.db : "");
+    snprintf(label, sizeof(label), "cannot connect to the %s database", what);
+    m = cdc_my_connect(&cc, NULL, 0, 0, CDC_MY_NO_DB, label, err);
+    cdc_my_conf_free(&cc);
     return m;
 }
 
@@ -812,7 +904,8 @@ static void print_mapping(const cdc_map_mapping_t *mp)
     const cdc_map_target_t *t = mp->target;
     static const char *const dels[] = {"clear its fields", "delete the row",
                                        "ignored"};
-    static const char *const rules[] = {"latest", "priority", "weighted"};
+    static const char *const rules[] = {"latest", "priority", "weighted",
+                                        "ordered"};
     printf("mapping %s: %s %s.%s -> %s (%s%s%s)%s\n", mp->name,
            mp->source->id, mp->db, mp->table, t->name,
            *t->schema ? t->schema : "", *t->schema ? "." : "", t->table,
@@ -835,6 +928,8 @@ static void print_mapping(const cdc_map_mapping_t *mp)
                mp->ninclude > 1 ? ", ..." : "");
     if (mp->filter)
         printf("  filter: yes\n");
+    if (mp->order_by)
+        printf("  order_by: yes (fields with rule ordered)\n");
     if (!mp->lookup && mp->on_delete == CDC_DEL_ROW) {
         char tomb[200];
         cdc_map_tombstone_table(t, tomb, sizeof(tomb));
@@ -882,7 +977,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
     }
     if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
         char db[128];
-        MYSQL *my = my_open(conf, "mysql_sink.dsn", "mysql sink", db,
+        MYSQL *my = my_open(conf, "mysql_sink", "mysql sink", db,
                             sizeof(db), err);
         if (!my) {
             cdc_map_destroy(m);
@@ -909,7 +1004,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
         (cdc_conf_get(conf, "mysql.dsn", NULL) ||
          cdc_conf_get(conf, "mysql.host", NULL))) {
         char db[128];
-        MYSQL *my = my_open(conf, "mysql.dsn", "mysql source", db, sizeof(db),
+        MYSQL *my = my_open(conf, "mysql", "mysql source", db, sizeof(db),
                             err);
         if (!my) {
             cdc_map_destroy(m);

@@ -9,7 +9,8 @@
  * daemon reported: a running daemon records its pid and endpoint in
  * <state.dir>/<pipeline>.daemon (cdc/http.c), and that endpoint is asked;
  * without an answer, the checkpoint gives an "offline" row (or "unknown"
- * while the recorded pid still runs) whose last sync time is the
+ * while a process holds the pipeline's run lock, <pipeline>.lock: the
+ * lock, not the recorded pid, says whether it runs) whose last sync time is the
  * checkpoint's commit time.  --json (status.format=json) prints the rows
  * as a JSON array instead of the table.  Names from files and daemons
  * are printed with control characters escaped.
@@ -48,6 +49,10 @@
 
 int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
                    cdc_err_t *err);
+
+/* Per-request timeout of http_get in this thread; 0: HTTP_TIMEOUT_MS.
+ * The daemon's peer refresher (cdc_status_peers_json) sets it shorter. */
+static _Thread_local int get_timeout_ms;
 
 typedef struct row {
     char app[128], pipeline[128], status[16], last_sync[40], source[32],
@@ -106,7 +111,8 @@ static int http_get(const char *url, const char *token, cdc_buf_t *body,
     const char *p = url, *hs, *he, *slash;
     struct addrinfo hints, *ai = NULL, *a;
     int fd = -1, code = -1, r;
-    int64_t deadline = mono_ms() + HTTP_TIMEOUT_MS;
+    int64_t deadline =
+        mono_ms() + (get_timeout_ms > 0 ? get_timeout_ms : HTTP_TIMEOUT_MS);
     cdc_buf_t req = CDC_BUF_INIT, resp = CDC_BUF_INIT;
 
     if (!strncmp(p, "http://", 7))
@@ -346,30 +352,6 @@ static int shown(const rows_t *rows, const char *pipeline)
     return 0;
 }
 
-/* The process pid is an autoglm-cdc (a recycled pid is not). */
-static int is_ours(long pid)
-{
-    char path[64], cmd[512];
-    size_t n;
-    FILE *fp;
-
-    if (pid <= 0 || (kill((pid_t)pid, 0) && errno != EPERM))
-        return 0;
-    if (pid == (long)getpid())
-        return 1;
-    snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-    fp = fopen(path, "rb");
-    if (!fp)
-        return 1; /* no /proc: trust kill() */
-    n = fread(cmd, 1, sizeof(cmd) - 1, fp);
-    fclose(fp);
-    for (size_t i = 0; i < n; i++)
-        if (!cmd[i])
-            cmd[i] = ' ';
-    cmd[n] = '\0';
-    return strstr(cmd, "autoglm-cdc") != NULL;
-}
-
 /* <dir>/<pipeline>.daemon (cdc/http.c): pid and URL; -1 if absent. */
 static int read_record(const char *dir, const char *pipeline, char *url,
                        size_t urln, long *pid)
@@ -399,7 +381,16 @@ static int read_record(const char *dir, const char *pipeline, char *url,
 int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
                        char *url, size_t urln)
 {
-    return !read_record(state, pipeline, url, urln, pid) && is_ours(*pid);
+    long rpid = 0;
+
+    /* the run lock says whether it runs; the record only adds the URL,
+     * and only when it is that process's */
+    *url = '\0';
+    if (!cdc_state_lock_held(state, pipeline, "run", pid))
+        return 0;
+    if (read_record(state, pipeline, url, urln, &rpid) || rpid != *pid)
+        *url = '\0';
+    return 1;
 }
 
 static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
@@ -429,12 +420,14 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
             snprintf(e.msg, sizeof(e.msg), "no HTTP endpoint (http.listen)");
         if (ok)
             return;
-        if (is_ours(pid)) {
+        long lpid = 0;
+        if (cdc_state_lock_held(dir, pipeline, "run", &lpid)) {
             status = "unknown";
-            snprintf(note, sizeof(note), "pid %ld runs; %s", pid, e.msg);
+            snprintf(note, sizeof(note), "pid %ld runs; %s",
+                     lpid > 0 ? lpid : pid, e.msg);
         } else
-            snprintf(note, sizeof(note), "stale daemon record (pid %ld is "
-                     "gone)", pid);
+            snprintf(note, sizeof(note), "stale daemon record (pid %ld no "
+                     "longer holds the pipeline's run lock)", pid);
     }
     path = cdc_ckpt_path(dir, pipeline);
     have_ck = cdc_ckpt_load(path, &ck, &e);
@@ -595,14 +588,15 @@ static void json_field(cdc_buf_t *b, const char *name, const char *v)
         cdc_buf_puts(b, "null");
 }
 
-static void print_json(const rows_t *rows)
+static void rows_json(cdc_buf_t *b0, const rows_t *rows, size_t from)
 {
-    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_buf_t b = *b0;
 
     cdc_buf_putc(&b, '[');
-    for (size_t i = 0; i < rows->n; i++) {
+    for (size_t i = from; i < rows->n; i++) {
         const row_t *r = &rows->v[i];
-        cdc_buf_puts(&b, i ? ",{\"application\":" : "{\"application\":");
+        cdc_buf_puts(&b, i > from ? ",{\"application\":"
+                                  : "{\"application\":");
         cdc_json_string(&b, r->app, strlen(r->app));
         json_field(&b, "pipeline", r->pipeline);
         json_field(&b, "status", r->status);
@@ -625,9 +619,35 @@ static void print_json(const rows_t *rows)
         json_field(&b, "from", r->where);
         cdc_buf_putc(&b, '}');
     }
-    cdc_buf_puts(&b, "]\n");
+    cdc_buf_puts(&b, "]");
+    *b0 = b;
+}
+
+static void print_json(const rows_t *rows)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    rows_json(&b, rows, 0);
+    cdc_buf_putc(&b, '\n');
     fputs(b.p, stdout);
     cdc_buf_free(&b);
+}
+
+int cdc_status_peers_json(const char *state_dir, const char *self,
+                          const char *token, int timeout_ms, cdc_buf_t *out)
+{
+    rows_t rows = {0};
+    cdc_conf_t *none = cdc_conf_new(); /* peers: no application_id here */
+    row_t *me = row_add(&rows);         /* skipped by scan_state */
+
+    snprintf(me->pipeline, sizeof(me->pipeline), "%s", self);
+    get_timeout_ms = timeout_ms;
+    scan_state(&rows, none, state_dir, token);
+    get_timeout_ms = 0;
+    rows_json(out, &rows, 1);
+    free(rows.v);
+    cdc_conf_destroy(none);
+    return (int)rows.n - 1;
 }
 
 int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,

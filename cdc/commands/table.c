@@ -21,7 +21,6 @@
         return body(cx->conf, argc, argv, err);                            \
     }
 CONF_ONLY(cdc_cmd_validate, cdc_map_cli_validate)
-CONF_ONLY(cdc_cmd_mapping_test, cdc_map_cli_test)
 CONF_ONLY(cdc_cmd_mapping_triggers, cdc_twsql_cli_triggers)
 CONF_ONLY(cdc_cmd_mapping_reverse, cdc_twsql_cli_reverse)
 CONF_ONLY(cdc_cmd_backfill, cdc_backfill_cli)
@@ -62,10 +61,12 @@ const cdc_command_t cdc_commands[] = {
      "  validate        check mappings against the live schemas; print what\n"
      "                  each mapping writes\n",
      cdc_cmd_validate, CDC_CMD_PIPELINE, NULL, NULL, NULL},
-    {"mapping", "test", "mapping test MAPPING.yaml [ENVELOPES.jsonl]",
+    {"mapping", "test",
+     "mapping test [--diff OLD.yaml] MAPPING.yaml [ENVELOPES.jsonl]",
      "  mapping test F  run mapping F over envelopes (file or stdin) and print\n"
-     "                  the resulting wide rows / SQL\n",
-     cdc_cmd_mapping_test, 0, NULL, NULL, NULL},
+     "                  the resulting wide rows / SQL; --diff OLD F: how the\n"
+     "                  rows change from OLD to F (exit 0 same, 1 differ)\n",
+     cdc_cmd_mapping_test, 0, OPTS("diff"), NULL, NULL},
     {"mapping", "triggers",
      "mapping triggers -c pipeline.yaml [postgres|mysql]",
      "  mapping triggers print the SQL (_provenance column, triggers) that ranks\n"
@@ -84,6 +85,15 @@ const cdc_command_t cdc_commands[] = {
      "                  the lock)\n",
      cdc_cmd_backfill, CDC_CMD_PIPELINE,
      OPTS("table", "where", "chunk-size", "max-rows-per-sec", "parallel"),
+     NULL, NULL},
+    {"reconcile", NULL,
+     "reconcile -c pipeline.yaml --target T [--repair] [--json] "
+     "[PIPELINE.yaml...]",
+     "  reconcile       recompute wide table T from the sources' current rows\n"
+     "                  (each source's pipeline: -c and the operands) and\n"
+     "                  print rows missing, extra and fields that differ with\n"
+     "                  both provenances; 1 = drift found; --repair fixes it\n",
+     cdc_cmd_reconcile, CDC_CMD_PIPELINE, OPTS("target", "repair", "json"),
      NULL, NULL},
     {"status", NULL, "status [-c pipeline.yaml] [--url URL] [--json]",
      "  status          the status table: application, online/offline, last\n"

@@ -36,7 +36,9 @@
  * offsets starts; default earliest), kafka_source.bad_message (fail|skip),
  * application_id (envelopes of other applications are skipped, counted
  * and reported once per id), any other kafka.<prop> is passed to
- * librdkafka.
+ * librdkafka.  Memory: one txn per message, so the pipeline's in-flight
+ * bounds hold; the prefetch queue is set to 8 MB
+ * (queued.max.messages.kbytes) instead of librdkafka's 64 MB.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -284,7 +286,11 @@ static cdc_source_t *ks_create(const cdc_conf_t *conf, cdc_err_t *err)
         setp(kc, conf, NULL, "enable.auto.commit", "false", err) ||
         setp(kc, conf, NULL, "enable.auto.offset.store", "false", err) ||
         setp(kc, conf, NULL, "enable.partition.eof", "false", err) ||
-        setp(kc, conf, NULL, "group.id", s->group, err))
+        setp(kc, conf, NULL, "group.id", s->group, err) ||
+        /* bounded memory: librdkafka prefetches up to 64 MB by default;
+         * the pipeline's own bounds come after it (kafka.<prop> may set
+         * it again) */
+        setp(kc, conf, NULL, "queued.max.messages.kbytes", "8192", err))
         goto fail;
     v = cdc_conf_get(conf, "kafka.brokers", NULL);
     if (v && *v) {
@@ -366,25 +372,15 @@ static int ks_start(cdc_source_t *base, const cdc_pos_t *resume,
 
 /* ---- envelopes -> txns --------------------------------------------------- */
 
-static yajl_val jget(yajl_val o, const char *k)
-{
-    if (!o || !YAJL_IS_OBJECT(o))
-        return NULL;
-    for (size_t i = 0; i < o->u.object.len; i++)
-        if (!strcmp(o->u.object.keys[i], k))
-            return o->u.object.values[i];
-    return NULL;
-}
-
 static const char *jstr(yajl_val o, const char *k)
 {
-    yajl_val v = jget(o, k);
+    yajl_val v = cdc_json_get(o, k);
     return v && YAJL_IS_STRING(v) ? v->u.string : NULL;
 }
 
 static int jint(yajl_val o, const char *k, int64_t *out)
 {
-    yajl_val v = jget(o, k);
+    yajl_val v = cdc_json_get(o, k);
     if (!v || !YAJL_IS_INTEGER(v))
         return -1;
     *out = v->u.number.i;
@@ -455,8 +451,8 @@ static cdc_txn_t *decode(ksrc_t *s, const char *text, size_t tlen,
         cdc_err_set(err, CDC_EXIT_DATA, 0, "not JSON: %s", ebuf);
         return NULL;
     }
-    payload = jget(root, "payload");
-    source = jget(root, "source");
+    payload = cdc_json_get(root, "payload");
+    source = cdc_json_get(root, "source");
     app = jstr(root, "application_id");
     op = payload ? jstr(payload, "op") : NULL;
     if (!app || !op) {
@@ -485,9 +481,9 @@ static cdc_txn_t *decode(ksrc_t *s, const char *text, size_t tlen,
                     "source.schema) and source.table");
         goto out;
     }
-    before = jget(payload, "before");
-    after = jget(payload, "after");
-    key = jget(payload, "key");
+    before = cdc_json_get(payload, "before");
+    after = cdc_json_get(payload, "after");
+    key = cdc_json_get(payload, "key");
     for (int pass = 0; pass < 2; pass++) {
         yajl_val img = pass ? before : after;
         if (!img || !YAJL_IS_OBJECT(img))
@@ -501,7 +497,7 @@ static cdc_txn_t *decode(ksrc_t *s, const char *text, size_t tlen,
     t = cdc_table_new(db, table, n);
     for (uint32_t i = 0; i < n; i++) {
         t->cols[i].name = cdc_xstrdup(names[i]);
-        if (jget(key, names[i])) {
+        if (cdc_json_get(key, names[i])) {
             t->cols[i].flags |= CDC_COL_PK;
             t->pk = cdc_xrealloc(t->pk, (t->npk + 1) * sizeof(*t->pk));
             t->pk[t->npk++] = i;
@@ -513,7 +509,7 @@ static cdc_txn_t *decode(ksrc_t *s, const char *text, size_t tlen,
         cdc_change_t *ch = cdc_txn_add(tx, op[0], t);
         cdc_table_destroy(t); /* the txn holds its reference */
         ch->before = image(tx, t, before, NULL);
-        ch->after = image(tx, t, after, jget(payload, "unchanged"));
+        ch->after = image(tx, t, after, cdc_json_get(payload, "unchanged"));
         tx->connector = static_connector(conn);
         if (!jint(source, "ts_ms", &v))
             tx->commit_us = v * 1000;

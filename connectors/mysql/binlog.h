@@ -64,6 +64,19 @@ typedef struct cdc_binlog_opts {
      * (any database: the marker row our wide sinks add to each of their
      * transactions).  0 (default) = keep everything. */
     int skip_marked;
+    /* Any transaction size in bounded memory: once the open group holds
+     * frag_rows changes or frag_bytes bytes, the changes decoded so far
+     * are handed out (return 1) as a fragment (cdc_txn_t.frag/more) before
+     * the group commits; the last fragment is the one the commit event
+     * completes.  0 and 0 (default) = whole transactions only.  XA
+     * branches, groups without BEGIN and TRANSACTION_PAYLOAD contents are
+     * never cut.  A fragment with more set carries the group's GTID, its
+     * commit time as far as known (MySQL: original_commit_timestamp of the
+     * GTID event, exact; MariaDB: the timestamp of the group's last decoded
+     * event, as the commit time only comes with the XID event), xid 0 and
+     * as pos the resume point before the group (never a checkpoint). */
+    uint32_t frag_rows;
+    size_t frag_bytes;
 } cdc_binlog_opts_t;
 
 typedef struct cdc_binlog cdc_binlog_t;
@@ -84,6 +97,10 @@ const char *cdc_binlog_get_file(const cdc_binlog_t *bl);
  * @returns 0 (consumed, no transaction completed), 1 (a transaction
  *          committed: *out is a new txn, ownership to the caller), or -1
  *          with err filled (code CDC_EXIT_DATA for undecodable input).
+ * With frag_rows/frag_bytes, 1 is also returned for a fragment of an
+ * open group (*out->more set).  A group cut into fragments that then
+ * turns out not to commit (ROLLBACK, a new group before its end) is an
+ * error (CDC_EXIT_DATA): its first fragments are out already.
  * Changes of rolled-back/absent work never appear; XA-prepared rows are
  * held back and emitted at XA COMMIT.  DDL statements end the current
  * group and invalidate cached table maps.

@@ -358,6 +358,9 @@ struct cdc_binlog {
     int rows_pending; /* TABLE_MAP seen, statement not ended */
     grp_gtid_t g;
     cdc_txn_t *cur;
+    uint32_t frag;      /* fragments of the open group handed out */
+    uint32_t frag_lost; /* fragments of a group that did not commit */
+    uint32_t emit_frag; /* fragment index of the group emit() finishes */
     uint32_t payload_row; /* row counter inside a TRANSACTION_PAYLOAD */
     cdc_txn_t *payload_out;
 
@@ -384,6 +387,9 @@ struct cdc_binlog {
 
 static int dispatch(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
                     cdc_err_t *err);
+static int binlog_feed1(cdc_binlog_t *bl, const uint8_t *ev, size_t len,
+                        uint64_t offset, cdc_txn_t **out, cdc_err_t *err);
+static int is_rows_type(uint8_t t);
 
 /* ==== Errors ========================================================== */
 
@@ -470,6 +476,10 @@ static void maps_clear(cdc_binlog_t *bl)
 
 static void group_reset(cdc_binlog_t *bl)
 {
+    if (bl->frag) { /* commit_group() clears frag first */
+        bl->frag_lost = bl->frag;
+        bl->frag = 0;
+    }
     cdc_txn_destroy(bl->cur);
     bl->cur = NULL;
     bl->in_group = 0;
@@ -796,6 +806,9 @@ static int emit(cdc_binlog_t *bl, const evctx_t *e, cdc_txn_t *tx,
     snprintf(tx->gtid, sizeof(tx->gtid), "%s", g->text);
     tx->xid = xid;
     tx->file = cdc_arena_memdup(&tx->arena, bl->file, strlen(bl->file));
+    tx->frag = bl->emit_frag; /* the last fragment of a cut group */
+    tx->more = 0;
+    bl->emit_frag = 0;
     state_apply(bl, g);
     snprintf(tx->pos.file, sizeof(tx->pos.file), "%s", bl->file);
     tx->pos.offset = e->off + e->size;
@@ -829,6 +842,8 @@ static int commit_group(cdc_binlog_t *bl, const evctx_t *e, uint64_t xid,
     cdc_txn_t *tx = bl->cur;
     grp_gtid_t g = bl->g;
     bl->cur = NULL;
+    bl->emit_frag = bl->frag;
+    bl->frag = 0;
     group_reset(bl);
     return emit(bl, e, tx, &g, xid, out, err);
 }
@@ -2582,8 +2597,94 @@ static int dispatch(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
     return -1;
 }
 
+/* ==== Fragments ======================================================= */
+
+/* After a rows event: is the open group big enough to hand out? */
+static int frag_due(const cdc_binlog_t *bl, const evctx_t *e)
+{
+    const cdc_txn_t *tx = bl->cur;
+
+    if (!tx || !tx->nchanges || !is_rows_type(e->type) || !bl->in_group ||
+        bl->implicit || bl->xa_group || tx->skipped)
+        return 0;
+    return (bl->o.frag_rows && tx->nchanges >= bl->o.frag_rows) ||
+           (bl->o.frag_bytes &&
+            tx->arena.total + (size_t)tx->capchanges * sizeof(cdc_change_t) >=
+                bl->o.frag_bytes);
+}
+
+/* Hand out the open group's changes so far as a fragment (more set). */
+static int frag_out(cdc_binlog_t *bl, const evctx_t *e, cdc_txn_t **out)
+{
+    cdc_txn_t *tx = bl->cur;
+    const grp_gtid_t *g = &bl->g;
+
+    bl->cur = NULL;
+    tx->commit_us = g->commit_us > 0 ? g->commit_us : (int64_t)e->ts * 1000000;
+    tx->server_id = g->kind ? g->server_id : e->server_id;
+    tx->connector = bl->o.connector ? bl->o.connector
+                    : bl->mariadb   ? "mariadb"
+                                    : "mysql";
+    snprintf(tx->gtid, sizeof(tx->gtid), "%s", g->text);
+    tx->xid = 0;
+    tx->file = cdc_arena_memdup(&tx->arena, bl->file, strlen(bl->file));
+    tx->pos = bl->pos; /* not a resume point: the one before the group */
+    tx->frag = bl->frag++;
+    tx->more = 1;
+    *out = tx;
+    return 1;
+}
+
+static int frag_lost_err(cdc_binlog_t *bl, const evctx_t *e, cdc_err_t *err)
+{
+    uint32_t n = bl->frag_lost;
+
+    bl->frag_lost = 0;
+    everr(bl, e, err,
+          "a transaction handed out in %" PRIu32 " fragments did not commit "
+          "(ROLLBACK or a group cut off in the binlog)", n);
+    cdc_err_hint(err, "its first fragments were delivered already; raise "
+                      "pipeline.fragment_rows and pipeline.fragment_kb above "
+                      "the size of that transaction so it is held whole, "
+                      "and restart");
+    return -1;
+}
+
 int cdc_binlog_feed(cdc_binlog_t *bl, const uint8_t *ev, size_t len,
                     uint64_t offset, cdc_txn_t **out, cdc_err_t *err)
+{
+    cdc_txn_t *tx = NULL;
+    int rc = binlog_feed1(bl, ev, len, offset, &tx, err);
+
+    if (out)
+        *out = NULL;
+    if (bl->frag_lost && rc >= 0) {
+        evctx_t e;
+        memset(&e, 0, sizeof(e));
+        e.off = offset;
+        e.type = len > 4 ? ev[4] : 0;
+        cdc_txn_destroy(tx);
+        return frag_lost_err(bl, &e, err);
+    }
+    if (rc == 0 && (bl->o.frag_rows || bl->o.frag_bytes) &&
+        len >= CDC_BINLOG_HEADER_LEN) {
+        evctx_t e;
+        memset(&e, 0, sizeof(e));
+        e.type = ev[4];
+        e.ts = (uint32_t)le_n(ev, 4);
+        e.server_id = (uint32_t)le_n(ev + 5, 4);
+        if (frag_due(bl, &e))
+            rc = frag_out(bl, &e, &tx);
+    }
+    if (out)
+        *out = tx;
+    else
+        cdc_txn_destroy(tx);
+    return rc;
+}
+
+static int binlog_feed1(cdc_binlog_t *bl, const uint8_t *ev, size_t len,
+                        uint64_t offset, cdc_txn_t **out, cdc_err_t *err)
 {
     cdc_txn_t *dummy = NULL;
     if (!out)

@@ -46,6 +46,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cdc/buf.h"
 #include "cdc/change.h"
@@ -338,19 +339,46 @@ static void civil_from_days(int64_t z, unsigned *y, unsigned *m, unsigned *d)
     *y = (unsigned)(yy + (*m <= 2));
 }
 
-static int fmt_timestamp(char *b, uint64_t sec, unsigned usec, int fsp)
+int cdc_mysql_time_text(int what, const cdc_mysql_tm_t *t, int fsp,
+                        char *b)
 {
-    unsigned y, mo, d, tod = (unsigned)(sec % 86400);
     int n;
 
-    if (sec == 0 && usec == 0) /* zero TIMESTAMP: the literal, see top */
-        return fmt_datetime(b, 0, 0, 0, 0, 0, 0, 0, fsp, ' ');
-    civil_from_days((int64_t)(sec / 86400), &y, &mo, &d);
-    n = fmt_datetime(b, y, mo, d, tod / 3600, tod / 60 % 60, tod % 60, usec,
-                     fsp, 'T');
-    b[n++] = 'Z';
-    b[n] = '\0';
-    return n;
+    switch (what) {
+    case CDC_MYTIME_DATE:
+        return fmt_date(b, t->year, t->month, t->day);
+    case CDC_MYTIME_TIME:
+        return fmt_time(b, t->neg, t->hour, t->minute, t->second, t->usec,
+                        fsp);
+    case CDC_MYTIME_TIMESTAMP:
+        if (!t->year && !t->month && !t->day && !t->hour && !t->minute &&
+            !t->second && !t->usec) /* zero TIMESTAMP: the literal */
+            return fmt_datetime(b, 0, 0, 0, 0, 0, 0, 0, fsp, ' ');
+        n = fmt_datetime(b, t->year, t->month, t->day, t->hour, t->minute,
+                         t->second, t->usec, fsp, 'T');
+        b[n++] = 'Z';
+        b[n] = '\0';
+        return n;
+    default:
+        return fmt_datetime(b, t->year, t->month, t->day, t->hour,
+                            t->minute, t->second, t->usec, fsp, ' ');
+    }
+}
+
+/* Epoch seconds (the binlog's TIMESTAMP) -> text; 0 is the zero value. */
+static int fmt_timestamp(char *b, uint64_t sec, unsigned usec, int fsp)
+{
+    cdc_mysql_tm_t t = {0};
+    unsigned tod = (unsigned)(sec % 86400);
+
+    if (sec != 0 || usec != 0) {
+        civil_from_days((int64_t)(sec / 86400), &t.year, &t.month, &t.day);
+        t.hour = tod / 3600;
+        t.minute = tod / 60 % 60;
+        t.second = tod % 60;
+        t.usec = usec;
+    }
+    return cdc_mysql_time_text(CDC_MYTIME_TIMESTAMP, &t, fsp, b);
 }
 
 /* Bytes of the fractional part of TIME2/DATETIME2/TIMESTAMP2 by fsp. */
@@ -613,6 +641,19 @@ static int enum_value(const cdc_column_t *col, const uint8_t *p, size_t avail,
     return 0;
 }
 
+void cdc_mysql_set_member(cdc_buf_t *out, const char *s, size_t n)
+{
+    cdc_buf_putc(out, out->len ? ',' : '[');
+    cdc_mysql_json_str(out, s, n);
+}
+
+void cdc_mysql_set_end(cdc_buf_t *out)
+{
+    if (!out->len)
+        cdc_buf_putc(out, '[');
+    cdc_buf_putc(out, ']');
+}
+
 static int set_value(const cdc_column_t *col, const uint8_t *p, size_t avail,
                      cdc_arena_t *a, cdc_value_t *out, size_t *used,
                      cdc_err_t *err)
@@ -620,7 +661,6 @@ static int set_value(const cdc_column_t *col, const uint8_t *p, size_t avail,
     unsigned pl = col->meta;
     uint64_t bits;
     cdc_buf_t b = CDC_BUF_INIT;
-    int first = 1;
 
     if (pl < 1 || pl > 8)
         return cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
@@ -639,19 +679,61 @@ static int set_value(const cdc_column_t *col, const uint8_t *p, size_t avail,
                            "SET bitmap 0x%" PRIx64 " has bits beyond its %u "
                            "members", bits, col->nmembers);
     }
-    cdc_buf_putc(&b, '[');
-    for (uint32_t i = 0; i < col->nmembers && i < 64; i++) {
-        if (!(bits >> i & 1))
-            continue;
-        if (!first)
-            cdc_buf_putc(&b, ',');
-        first = 0;
-        cdc_mysql_json_str(&b, col->members[i], strlen(col->members[i]));
-    }
-    cdc_buf_putc(&b, ']');
+    for (uint32_t i = 0; i < col->nmembers && i < 64; i++)
+        if (bits >> i & 1)
+            cdc_mysql_set_member(&b, col->members[i],
+                                 strlen(col->members[i]));
+    cdc_mysql_set_end(&b);
     set_str(out, CDC_V_JSON, a, b.p, b.len);
     cdc_buf_free(&b);
     return 0;
+}
+
+/* ---- BIT, GEOMETRY ---------------------------------------------------- */
+
+uint64_t cdc_mysql_bit_uint(const uint8_t *p, size_t n)
+{
+    return rd_be(p, (unsigned)(n > 8 ? 8 : n));
+}
+
+int cdc_mysql_geometry_json(const uint8_t *p, size_t n, cdc_buf_t *out)
+{
+    if (n < 4)
+        return -1;
+    cdc_buf_printf(out, "{\"srid\":%" PRIu32 ",\"wkb\":\"",
+                   (uint32_t)rd_le(p, 4));
+    cdc_buf_base64(out, p + 4, n - 4);
+    cdc_buf_puts(out, "\"}");
+    return 0;
+}
+
+/* ---- MariaDB JSON columns --------------------------------------------- */
+
+char *cdc_mysql_json_check_col(const char *clause)
+{
+    const char *p = clause;
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    if (strncasecmp(p, "json_valid(`", 12))
+        return NULL;
+    for (p += 12;; p++) {
+        if (!*p)
+            goto bad;
+        if (*p == '`') {
+            if (p[1] != '`')
+                break;
+            p++; /* `` is one backtick */
+        }
+        cdc_buf_putc(&b, *p);
+    }
+    if (strcmp(p, "`)"))
+        goto bad;
+    if (!b.p)
+        cdc_buf_puts(&b, "");
+    return b.p;
+bad:
+    cdc_buf_free(&b);
+    return NULL;
 }
 
 /* ---- the dispatcher -------------------------------------------------- */
@@ -738,7 +820,7 @@ static int value(const cdc_column_t *col, const uint8_t *p, size_t avail,
         if (avail < nb)
             return short_input(err, nb, avail);
         out->kind = CDC_V_UINT;
-        out->u.u = rd_be(p, nb);
+        out->u.u = cdc_mysql_bit_uint(p, nb);
         *used = nb;
         return 0;
     }
@@ -814,12 +896,8 @@ static int value(const cdc_column_t *col, const uint8_t *p, size_t avail,
         if (prefixed(p, avail, col->meta, &len, &u, err) < 0)
             return -1;
         p += u - len;
-        if (len < 4)
+        if (cdc_mysql_geometry_json(p, len, &b) < 0)
             return corrupt(err, "GEOMETRY (shorter than its SRID)");
-        cdc_buf_printf(&b, "{\"srid\":%" PRIu32 ",\"wkb\":\"",
-                       (uint32_t)rd_le(p, 4));
-        cdc_buf_base64(&b, p + 4, len - 4);
-        cdc_buf_puts(&b, "\"}");
         set_str(out, CDC_V_JSON, a, b.p, b.len);
         cdc_buf_free(&b);
         *used = u;

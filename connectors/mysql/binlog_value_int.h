@@ -59,6 +59,51 @@ enum { CDC_PACKED_DATE, CDC_PACKED_TIME, CDC_PACKED_DATETIME };
  *  buf (>= 40 bytes).  @returns text length. */
 int cdc_mysql_packed_text(int64_t packed, int what, int fsp, char *buf);
 
+/*
+ * The value functions the snapshot (snapshot.c) shares with the decoder,
+ * so that a row read by a backfill and the same row read from the binlog
+ * give the same bytes: temporal text, BIT, SET and GEOMETRY.
+ */
+
+/* What cdc_mysql_time_text() writes. */
+enum { CDC_MYTIME_DATE, CDC_MYTIME_TIME, CDC_MYTIME_DATETIME,
+       CDC_MYTIME_TIMESTAMP };
+
+/* A broken-down temporal value (TIMESTAMP in UTC; TIME: hour may pass
+ * 23, up to 838 and beyond for the raw field). */
+typedef struct cdc_mysql_tm {
+    unsigned year, month, day, hour, minute, second, usec;
+    int neg; /* TIME only */
+} cdc_mysql_tm_t;
+
+/**
+ * @brief The text of a temporal value, fsp (0..6) fraction digits, into
+ *        buf (>= 48 bytes): DATE "YYYY-MM-DD", TIME "[-]HH:MM:SS[.f]",
+ *        DATETIME "YYYY-MM-DD HH:MM:SS[.f]", TIMESTAMP
+ *        "YYYY-MM-DDTHH:MM:SS[.f]Z" and the zero TIMESTAMP (every field 0)
+ *        "0000-00-00 00:00:00[.f]".
+ * @returns the text length.
+ */
+int cdc_mysql_time_text(int what, const cdc_mysql_tm_t *t, int fsp,
+                        char *buf);
+
+/** @brief BIT(n) as an unsigned number: n big-endian bytes (n <= 8). */
+uint64_t cdc_mysql_bit_uint(const uint8_t *p, size_t n);
+
+/** @brief A SET value as a JSON array of its members in definition order:
+ *  append each member with cdc_mysql_set_member (out starts empty), then
+ *  close with cdc_mysql_set_end ("[]" for the empty set). */
+void cdc_mysql_set_member(cdc_buf_t *out, const char *s, size_t n);
+void cdc_mysql_set_end(cdc_buf_t *out);
+
+/** @brief A GEOMETRY value (4-byte little-endian SRID, then WKB) as JSON
+ *  {"srid":N,"wkb":"<base64>"} appended to out; -1 when n < 4. */
+int cdc_mysql_geometry_json(const uint8_t *p, size_t n, cdc_buf_t *out);
+
+/** @brief The column of a MariaDB JSON column's CHECK clause: exactly
+ *  "json_valid(`name`)" -> name with `` unescaped (malloc'd), else NULL. */
+char *cdc_mysql_json_check_col(const char *clause);
+
 /** @brief Append s as a JSON string literal (s must be valid UTF-8). */
 void cdc_mysql_json_str(cdc_buf_t *out, const char *s, size_t n);
 

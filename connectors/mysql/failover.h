@@ -3,8 +3,9 @@
  * failover.h - following a MySQL/MariaDB primary to another server.
  *
  * gtid_set.c   pure GTID containment (MariaDB positions, MySQL sets);
- * failover.c   the server list (mysql.hosts, or several hosts in
- *              mysql.dsn) and the check of a candidate server.
+ * failover.c   the check of a candidate server; the server list
+ *              (mysql.hosts, or several hosts in mysql.dsn) is parsed by
+ *              the connection layer (conn.h).
  * The source (source.c) calls these when the current server is lost.
  */
 #ifndef CDC_MYSQL_FAILOVER_H
@@ -14,6 +15,7 @@
 
 #include "cdc/buf.h"
 #include "cdc/err.h"
+#include "connectors/mysql/conn.h"
 
 /**
  * @brief The part of `need` (the checkpoint's GTID state) that `have` (a
@@ -24,31 +26,6 @@
  */
 int cdc_gtid_missing(const char *need, const char *have, int mariadb,
                      cdc_buf_t *out, cdc_err_t *err);
-
-/* A server of the list. */
-typedef struct cdc_my_host {
-    char *host;
-    unsigned port;
-} cdc_my_host_t;
-
-/**
- * @brief Split a DSN whose host part lists several servers
- *        (mysql://u:p@h1:3306,h2:3307/db) into a DSN with the first one
- *        (*first, malloc'd; NULL when there is a single host) and the
- *        others appended to the list.
- */
-int cdc_my_dsn_hosts(const char *dsn, char **first, cdc_my_host_t **hosts,
-                     int *n, cdc_err_t *err);
-
-/** @brief Append one server (host taken as is: may be an IPv6 address). */
-void cdc_my_hosts_add(cdc_my_host_t **hosts, int *n, const char *host,
-                      unsigned port);
-
-/** @brief Append "h1:p1,h2[:p2],..." (mysql.hosts) to the list. */
-int cdc_my_hosts_parse(const char *list, unsigned defport,
-                       cdc_my_host_t **hosts, int *n, cdc_err_t *err);
-
-void cdc_my_hosts_free(cdc_my_host_t *hosts, int n);
 
 /**
  * @brief May the source follow the server on connection m?  ckpt is the

@@ -50,12 +50,14 @@
 #include <mysql.h>
 #include <yajl/yajl_parse.h>
 
+#include "cdc/jsontree.h"
 #include "cdc/util.h"
 #include "cdc/backfill.h"
 #include "cdc/buf.h"
 #include "cdc/log.h"
 #include "cdc/pipeline.h"
 #include "connectors/mysql/binlog_value_int.h"
+#include "connectors/mysql/conn.h"
 
 #define FAC "backfill"
 
@@ -88,23 +90,6 @@ typedef struct kcell {
 } kcell_t;
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static char *pct_decode(const char *s, size_t n)
-{
-    char *o = cdc_xmalloc(n + 1);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && cdc_hexval(s[i + 1]) >= 0 &&
-            cdc_hexval(s[i + 2]) >= 0) {
-            o[k++] = (char)(cdc_hexval(s[i + 1]) * 16 + cdc_hexval(s[i + 2]));
-            i += 2;
-        } else {
-            o[k++] = s[i];
-        }
-    }
-    o[k] = '\0';
-    return o;
-}
 
 static int my_fail(MYSQL *m, cdc_err_t *err, const char *what)
 {
@@ -191,100 +176,20 @@ static int split_name(const char *full, char *db, size_t dn, char *tb,
 
 static cdc_snap_t *my_open(const cdc_conf_t *conf, int worker, cdc_err_t *err)
 {
-    const char *dsn = cdc_conf_get(conf, "mysql.dsn", "");
-    char *host = cdc_xstrdup("127.0.0.1"), *user = cdc_xstrdup("root");
-    char *pass = NULL;
-    unsigned port = 3306;
-    const char *v;
+    cdc_my_conf_t cc;
     my_snap_t *s = NULL;
-    unsigned timeout = 10;
-    int64_t ct;
     (void)worker;
 
-    if (*dsn) {
-        const char *p = dsn, *end, *at = NULL, *hp, *slash, *colon;
-        if (!strncmp(p, "mysql://", 8))
-            p += 8;
-        else if (!strncmp(p, "mariadb://", 10))
-            p += 10;
-        else {
-            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                        "mysql.dsn must start with mysql:// or mariadb://");
-            goto fail;
-        }
-        end = p + strcspn(p, "?");
-        slash = memchr(p, '/', (size_t)(end - p));
-        for (const char *q = p; q < (slash ? slash : end); q++)
-            if (*q == '@')
-                at = q;
-        if (at) {
-            const char *uc = memchr(p, ':', (size_t)(at - p));
-            free(user);
-            user = pct_decode(p, (size_t)((uc ? uc : at) - p));
-            if (uc)
-                pass = pct_decode(uc + 1, (size_t)(at - uc - 1));
-            hp = at + 1;
-        } else {
-            hp = p;
-        }
-        const char *hend = slash ? slash : end;
-        if (hend < hp)
-            hend = hp;
-        colon = memchr(hp, ':', (size_t)(hend - hp));
-        if ((colon ? colon : hend) > hp) {
-            free(host);
-            host = cdc_xstrndup(hp, (size_t)((colon ? colon : hend) - hp));
-        }
-        if (colon)
-            port = (unsigned)strtoul(colon + 1, NULL, 10);
-    }
-    if ((v = cdc_conf_get(conf, "mysql.host", NULL))) {
-        free(host);
-        host = cdc_xstrdup(v);
-    }
-    if ((v = cdc_conf_get(conf, "mysql.port", NULL)))
-        port = (unsigned)strtoul(v, NULL, 10);
-    if ((v = cdc_conf_get(conf, "mysql.user", NULL))) {
-        free(user);
-        user = cdc_xstrdup(v);
-    }
-    if ((v = cdc_conf_get(conf, "mysql.password", NULL))) {
-        free(pass);
-        pass = cdc_xstrdup(v);
-    }
-    if (cdc_conf_get_int(conf, "mysql.connect_timeout_ms", 10000, &ct, err))
-        goto fail;
-    timeout = ct > 1000 ? (unsigned)(ct / 1000) : 1;
-
+    /* mysql.dsn and the mysql.* connection keys, as the binlog source
+     * reads them (conn.h); the tables are named with their database */
+    if (cdc_my_conf_load(&cc, conf, "mysql", err) < 0)
+        return NULL;
     s = cdc_xcalloc(1, sizeof(*s));
-    s->m = mysql_init(NULL);
-    {
-        unsigned proto = MYSQL_PROTOCOL_TCP, rt = 3600;
-        const char *mode = cdc_conf_get(conf, "mysql.ssl.mode", "preferred");
-        mysql_options(s->m, MYSQL_OPT_PROTOCOL, &proto);
-        mysql_options(s->m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-        mysql_options(s->m, MYSQL_OPT_READ_TIMEOUT, &rt);
-        mysql_options(s->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-        if (strcmp(mode, "disabled") && strcmp(mode, "preferred")) {
-            my_bool one = 1;
-            mysql_ssl_set(s->m, cdc_conf_get(conf, "mysql.ssl.key", NULL),
-                          cdc_conf_get(conf, "mysql.ssl.cert", NULL),
-                          cdc_conf_get(conf, "mysql.ssl.ca", NULL), NULL,
-                          NULL);
-            mysql_options(s->m, MYSQL_OPT_SSL_ENFORCE, &one);
-            if (!strcmp(mode, "verify_ca") || !strcmp(mode, "verify_identity"))
-                mysql_options(s->m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &one);
-        }
-    }
-    if (!mysql_real_connect(s->m, host, user, pass, NULL, port, NULL,
-                            CLIENT_FOUND_ROWS)) {
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "mysql: cannot connect to %s:%u as %s: %s", host, port,
-                    user, mysql_error(s->m));
-        cdc_err_hint(err, "check mysql.dsn (mysql://user:password@host:port)"
-                          " and that the server is running");
+    s->m = cdc_my_connect(&cc, NULL, 0, 3600,
+                          CDC_MY_NO_DB | CDC_MY_FOUND_ROWS,
+                          "backfill: cannot connect", err);
+    if (!s->m)
         goto fail;
-    }
     s->mariadb = strstr(mysql_get_server_info(s->m), "MariaDB") != NULL;
     if (exec(s, "SET NAMES utf8mb4", err) ||
         exec(s, "SET SESSION time_zone = '+00:00'", err) ||
@@ -301,9 +206,7 @@ static cdc_snap_t *my_open(const cdc_conf_t *conf, int worker, cdc_err_t *err)
         mysql_free_result(r);
     }
     s->base.ops = &cdc_snap_mysql_ops;
-    free(host);
-    free(user);
-    free(pass);
+    cdc_my_conf_free(&cc);
     return &s->base;
 fail:
     if (s) {
@@ -311,9 +214,7 @@ fail:
             mysql_close(s->m);
         free(s);
     }
-    free(host);
-    free(user);
-    free(pass);
+    cdc_my_conf_free(&cc);
     return NULL;
 }
 
@@ -342,36 +243,6 @@ static void tab_free(void *p)
     free(t->where);
     free(t->json);
     free(t);
-}
-
-/* "json_valid(`name`)" -> name (malloc'd) or NULL. */
-static char *json_check_col(const char *clause)
-{
-    const char *p = clause;
-    cdc_buf_t b = CDC_BUF_INIT;
-    if (strncasecmp(p, "json_valid(`", 12))
-        return NULL;
-    for (p += 12;; p++) {
-        if (!*p)
-            goto bad;
-        if (*p == '`') {
-            if (p[1] == '`') {
-                cdc_buf_putc(&b, '`');
-                p++;
-                continue;
-            }
-            break;
-        }
-        cdc_buf_putc(&b, *p);
-    }
-    if (strcmp(p, "`)"))
-        goto bad;
-    if (!b.p)
-        cdc_buf_puts(&b, "");
-    return b.p;
-bad:
-    cdc_buf_free(&b);
-    return NULL;
 }
 
 static int my_describe(cdc_snap_t *base, const char *db, const char *table,
@@ -504,7 +375,7 @@ static int my_describe(cdc_snap_t *base, const char *db, const char *table,
         put_lit(s, &q, table);
         if ((r = query(s, q.p, &e2))) {
             while ((row = mysql_fetch_row(r))) {
-                char *c = row[0] ? json_check_col(row[0]) : NULL;
+                char *c = row[0] ? cdc_mysql_json_check_col(row[0]) : NULL;
                 if (!c)
                     continue;
                 for (uint32_t i = 0; i < n; i++)
@@ -847,93 +718,23 @@ static int fsp_of(const MYSQL_FIELD *f)
     return f->decimals <= 6 ? (int)f->decimals : 0;
 }
 
-/* Digits by hand: sprintf showed up in the profile. */
-static inline char *two(char *b, unsigned v)
-{
-    b[0] = (char)('0' + v / 10 % 10);
-    b[1] = (char)('0' + v % 10);
-    return b + 2;
-}
-
-static char *frac(char *b, unsigned long usec, int fsp)
-{
-    char d[6];
-    if (fsp <= 0)
-        return b;
-    usec %= 1000000;
-    for (int i = 5; i >= 0; i--) {
-        d[i] = (char)('0' + usec % 10);
-        usec /= 10;
-    }
-    *b++ = '.';
-    memcpy(b, d, (size_t)fsp);
-    return b + fsp;
-}
-
-static char *ymd(char *b, const MYSQL_TIME *t, char sep)
-{
-    unsigned y = t->year % 10000;
-    b = two(b, y / 100);
-    b = two(b, y % 100);
-    *b++ = '-';
-    b = two(b, t->month % 100);
-    *b++ = '-';
-    b = two(b, t->day % 100);
-    if (sep) {
-        *b++ = sep;
-        b = two(b, t->hour % 100);
-        *b++ = ':';
-        b = two(b, t->minute % 100);
-        *b++ = ':';
-        b = two(b, t->second % 100);
-    }
-    return b;
-}
-
-/* Text of a temporal value (buffer >= 48 bytes); returns its length. */
+/* Text of a temporal value (buffer >= 48 bytes), written by the binlog
+ * decoder's function (binlog_value_int.h); returns its length. */
 static int fmt_temporal(const colbuf_t *c, char *b)
 {
-    const MYSQL_TIME *t = &c->u.tm;
-    int fsp = fsp_of(c->f);
-    char *p = b;
+    const MYSQL_TIME *m = &c->u.tm;
+    cdc_mysql_tm_t t = {m->year, m->month, m->day, m->hour, m->minute,
+                        m->second, (unsigned)m->second_part, m->neg != 0};
+    int what = c->kind == K_DATE        ? CDC_MYTIME_DATE
+               : c->kind == K_TIME      ? CDC_MYTIME_TIME
+               : c->kind == K_TIMESTAMP ? CDC_MYTIME_TIMESTAMP
+                                        : CDC_MYTIME_DATETIME;
 
-    switch (c->kind) {
-    case K_DATE:
-        p = ymd(p, t, 0);
-        break;
-    case K_TIME: {
-        unsigned long h = (unsigned long)t->day * 24 + t->hour;
-        if (t->neg)
-            *p++ = '-';
-        if (h >= 100)
-            p += snprintf(p, 16, "%lu", h % 100000);
-        else
-            p = two(p, (unsigned)h);
-        *p++ = ':';
-        p = two(p, t->minute % 100);
-        *p++ = ':';
-        p = two(p, t->second % 100);
-        p = frac(p, t->second_part, fsp);
-        break;
+    if (what == CDC_MYTIME_TIME) { /* the binary protocol splits off days */
+        t.hour = m->day * 24 + m->hour;
+        t.day = 0;
     }
-    case K_TIMESTAMP:
-        if (!t->year && !t->month && !t->day && !t->hour && !t->minute &&
-            !t->second && !t->second_part) {
-            memcpy(p, "0000-00-00 00:00:00", 19);
-            p = frac(p + 19, 0, fsp);
-            break;
-        }
-        p = ymd(p, t, 'T');
-        p = frac(p, t->second_part, fsp);
-        *p++ = 'Z';
-        break;
-    default: /* DATETIME */
-        p = ymd(p, t, ' ');
-        p = frac(p, t->second_part, fsp);
-        break;
-    }
-    *p = '\0';
-    return (int)(p - b);
+    return cdc_mysql_time_text(what, &t, fsp_of(c->f), b);
 }
 
 static void set_str(cdc_value_t *v, int kind, cdc_arena_t *a, const char *p,
@@ -942,18 +743,6 @@ static void set_str(cdc_value_t *v, int kind, cdc_arena_t *a, const char *p,
     v->kind = (uint8_t)kind;
     v->s = cdc_arena_memdup(a, p, n);
     v->len = n;
-}
-
-static int json_ok(const char *s, size_t len)
-{
-    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
-    int ok;
-    if (!h)
-        return 0;
-    ok = yajl_parse(h, (const unsigned char *)s, len) == yajl_status_ok &&
-         yajl_complete_parse(h) == yajl_status_ok;
-    yajl_free(h);
-    return ok;
 }
 
 static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
@@ -991,14 +780,10 @@ static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
     case K_DECIMAL:
         set_str(v, CDC_V_DECIMAL, a, c->buf, c->len);
         return 0;
-    case K_BIT: {
-        uint64_t x = 0;
-        for (unsigned long i = 0; i < c->len && i < 8; i++)
-            x = x << 8 | (uint8_t)c->buf[i];
+    case K_BIT:
         v->kind = CDC_V_UINT;
-        v->u.u = x;
+        v->u.u = cdc_mysql_bit_uint((const uint8_t *)c->buf, c->len);
         return 0;
-    }
     case K_DATE:
     case K_DATETIME:
     case K_TIMESTAMP:
@@ -1012,16 +797,15 @@ static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
     case K_SET: {
         cdc_buf_t j = CDC_BUF_INIT;
         unsigned long st = 0;
-        cdc_buf_putc(&j, '[');
+        /* the server lists the members in definition order, comma
+         * separated (a member cannot hold a comma) */
         for (unsigned long i = 0; c->len && i <= c->len; i++) {
             if (i == c->len || c->buf[i] == ',') {
-                if (st)
-                    cdc_buf_putc(&j, ',');
-                cdc_mysql_json_str(&j, c->buf + st, i - st);
+                cdc_mysql_set_member(&j, c->buf + st, i - st);
                 st = i + 1;
             }
         }
-        cdc_buf_putc(&j, ']');
+        cdc_mysql_set_end(&j);
         set_str(v, CDC_V_JSON, a, j.p, j.len);
         cdc_buf_free(&j);
         return 0;
@@ -1031,13 +815,13 @@ static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
             return cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
                                "column %s: the server sent invalid UTF-8",
                                c->f->name);
-        if (is_json && json_ok(c->buf, c->len))
+        if (is_json && cdc_json_valid(c->buf, c->len))
             set_str(v, CDC_V_JSON, a, c->buf, c->len);
         else
             set_str(v, CDC_V_STRING, a, c->buf, c->len);
         return 0;
     case K_BYTES:
-        if (is_json && json_ok(c->buf, c->len))
+        if (is_json && cdc_json_valid(c->buf, c->len))
             set_str(v, CDC_V_JSON, a, c->buf, c->len);
         else
             set_str(v, CDC_V_BYTES, a, c->buf, c->len);
@@ -1048,16 +832,10 @@ static int convert(const colbuf_t *c, int is_json, cdc_arena_t *a,
         return 0;
     case K_GEOMETRY: {
         cdc_buf_t j = CDC_BUF_INIT;
-        const uint8_t *p = (const uint8_t *)c->buf;
-        if (c->len < 4)
+        if (cdc_mysql_geometry_json((const uint8_t *)c->buf, c->len, &j) < 0)
             return cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
                                "column %s: GEOMETRY shorter than its SRID",
                                c->f->name);
-        cdc_buf_printf(&j, "{\"srid\":%" PRIu32 ",\"wkb\":\"",
-                       (uint32_t)p[0] | (uint32_t)p[1] << 8 |
-                           (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        cdc_buf_base64(&j, p + 4, c->len - 4);
-        cdc_buf_puts(&j, "\"}");
         set_str(v, CDC_V_JSON, a, j.p, j.len);
         cdc_buf_free(&j);
         return 0;

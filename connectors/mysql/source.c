@@ -54,7 +54,9 @@
  * (disabled|preferred|required|verify_ca|verify_identity, default
  * preferred), mysql.ssl.ca/cert/key, mysql.reconnect (true),
  * mysql.queue_txns (128), mysql.queue_mb (4), mysql.connect_timeout_ms
- * (10000).
+ * (10000), pipeline.fragment_rows (4096) / pipeline.fragment_kb (1024):
+ * a transaction bigger than that is queued in fragments as it is decoded
+ * (binlog.h), so mysql.queue_mb bounds memory whatever its size.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -74,6 +76,7 @@
 #include <mariadb_rpl.h>
 #include <yajl/yajl_parse.h>
 
+#include "cdc/jsontree.h"
 #include "cdc/util.h"
 #include "cdc/buf.h"
 #include "cdc/change.h"
@@ -83,6 +86,8 @@
 #include "cdc/plugin.h"
 #include "cdc/metrics.h"
 #include "connectors/mysql/binlog.h"
+#include "connectors/mysql/binlog_value_int.h"
+#include "connectors/mysql/conn.h"
 #include "connectors/mysql/failover.h"
 
 /* metrics are optional for the tests that link only part of libcdc */
@@ -101,9 +106,6 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
-enum { SSL_DISABLED, SSL_PREFERRED, SSL_REQUIRED, SSL_VERIFY_CA,
-       SSL_VERIFY_IDENTITY };
-
 /* Per-table JSON column marks (MariaDB). */
 typedef struct json_tab {
     uint64_t table_id;
@@ -118,16 +120,14 @@ typedef struct mysql_src {
     cdc_source_t base;
 
     /* configuration */
-    char *host, *user, *pass, *db;
+    cdc_my_conf_t cc;  /* connection settings (conn.h) */
+    char *host;        /* the server followed now (cc's, or a failover) */
     unsigned port;
     uint32_t server_id;
     char *from;
     int64_t heartbeat_ms;     /* period the server is asked for */
     int64_t silent_ms;        /* mysql.heartbeat_s: no packet for this long
                                  = the link is dead */
-    int64_t connect_timeout_ms;
-    int ssl_mode;
-    char *ssl_ca, *ssl_cert, *ssl_key;
     char *pipeline;    /* pipeline.name: our replica identity */
     char report_host[61];
     int reconnect;
@@ -137,6 +137,8 @@ typedef struct mysql_src {
     int follow_ro;         /* mysql.failover_read_only */
     int qcap;
     int skip_own;      /* mysql.skip_own: drop our sinks' transactions */
+    uint32_t frag_rows; /* pipeline.fragment_rows */
+    size_t frag_bytes;  /* pipeline.fragment_kb */
     size_t qmax_bytes;
 
     /* server */
@@ -211,179 +213,10 @@ static void abs_deadline(struct timespec *ts, int ms)
     }
 }
 
-/* Percent-decoded copy of s[0..n). NULL on a bad escape. */
-static char *pct_decode(const char *s, size_t n)
-{
-    char *o = cdc_xmalloc(n + 1), *w = o;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi, lo;
-            if (i + 2 >= n) {
-                free(o);
-                return NULL;
-            }
-            hi = cdc_hexval((unsigned char)s[i + 1]);
-            lo = cdc_hexval((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0) {
-                free(o);
-                return NULL;
-            }
-            *w++ = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            *w++ = s[i];
-        }
-    }
-    *w = '\0';
-    return o;
-}
-
 static void set_str(char **dst, const char *v)
 {
     free(*dst);
     *dst = v ? cdc_xstrdup(v) : NULL;
-}
-
-static int parse_ssl_mode(const char *v)
-{
-    static const char *names[] = {"disabled", "preferred", "required",
-                                  "verify_ca", "verify_identity"};
-    for (int i = 0; i < 5; i++) {
-        if (!strcasecmp(v, names[i]))
-            return i;
-        /* accept the MySQL client spelling VERIFY-CA, verify-identity */
-        char alt[32];
-        snprintf(alt, sizeof alt, "%s", names[i]);
-        for (char *p = alt; *p; p++)
-            if (*p == '_')
-                *p = '-';
-        if (!strcasecmp(v, alt))
-            return i;
-    }
-    return -1;
-}
-
-/*
- * mysql://user:pass@host:port[/db][?ssl-mode=...]
- */
-static int parse_dsn(mysql_src_t *src, const char *dsn, cdc_err_t *err)
-{
-    const char *p = dsn, *end, *at, *hp, *colon, *slash, *qm;
-    size_t n;
-
-    if (!strncmp(p, "mysql://", 8))
-        p += 8;
-    else if (!strncmp(p, "mariadb://", 10))
-        p += 10;
-    else {
-        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                    "mysql.dsn must start with mysql:// or mariadb://");
-        cdc_err_hint(err, "use mysql://user:password@host:port[/db]");
-        return -1;
-    }
-    end = p + strlen(p);
-    qm = strchr(p, '?');
-    if (qm)
-        end = qm;
-    slash = memchr(p, '/', (size_t)(end - p));
-    /* user info ends at the last '@' before the path */
-    at = NULL;
-    for (const char *s = p; s < (slash ? slash : end); s++)
-        if (*s == '@')
-            at = s;
-    if (at) {
-        const char *uc = memchr(p, ':', (size_t)(at - p));
-        char *u = pct_decode(p, (size_t)((uc ? uc : at) - p));
-        char *pw = uc ? pct_decode(uc + 1, (size_t)(at - uc - 1)) : NULL;
-        if (!u || (uc && !pw)) {
-            free(u);
-            free(pw);
-            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                        "mysql.dsn: bad %%-escape in the user or password");
-            return -1;
-        }
-        free(src->user);
-        src->user = u;
-        if (pw) {
-            free(src->pass);
-            src->pass = pw;
-        }
-        hp = at + 1;
-    } else {
-        hp = p;
-    }
-    const char *hend = slash ? slash : end;
-    if (*hp == '[') { /* [ipv6]:port */
-        const char *rb = memchr(hp, ']', (size_t)(hend - hp));
-        if (!rb) {
-            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                        "mysql.dsn: unterminated [ in the host");
-            return -1;
-        }
-        free(src->host);
-        src->host = cdc_xstrndup(hp + 1, (size_t)(rb - hp - 1));
-        colon = (rb + 1 < hend && rb[1] == ':') ? rb + 1 : NULL;
-    } else {
-        colon = memchr(hp, ':', (size_t)(hend - hp));
-        n = (size_t)((colon ? colon : hend) - hp);
-        if (n) {
-            free(src->host);
-            src->host = cdc_xstrndup(hp, n);
-        }
-    }
-    if (colon) {
-        char buf[16];
-        char *e;
-        n = (size_t)(hend - colon - 1);
-        if (n == 0 || n >= sizeof buf) {
-            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                        "mysql.dsn: bad port");
-            return -1;
-        }
-        memcpy(buf, colon + 1, n);
-        buf[n] = '\0';
-        long v = strtol(buf, &e, 10);
-        if (*e || v <= 0 || v > 65535) {
-            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                        "mysql.dsn: bad port '%s'", buf);
-            return -1;
-        }
-        src->port = (unsigned)v;
-    }
-    if (slash && slash + 1 < end) {
-        free(src->db);
-        src->db = pct_decode(slash + 1, (size_t)(end - slash - 1));
-    }
-    if (qm) {
-        char *qs = cdc_xstrdup(qm + 1), *save = NULL;
-        for (char *kv = strtok_r(qs, "&", &save); kv;
-             kv = strtok_r(NULL, "&", &save)) {
-            char *eq = strchr(kv, '=');
-            const char *val = eq ? eq + 1 : "";
-            if (eq)
-                *eq = '\0';
-            if (!strcasecmp(kv, "ssl-mode") || !strcasecmp(kv, "ssl_mode") ||
-                !strcasecmp(kv, "sslmode")) {
-                int m = parse_ssl_mode(val);
-                if (m < 0) {
-                    cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                                "mysql.dsn: unknown ssl-mode '%s'", val);
-                    free(qs);
-                    return -1;
-                }
-                src->ssl_mode = m;
-            } else {
-                cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                            "mysql.dsn: unknown parameter '%s'", kv);
-                cdc_err_hint(err, "supported: ssl-mode; other settings "
-                                  "are mysql.* keys");
-                free(qs);
-                return -1;
-            }
-        }
-        free(qs);
-    }
-    return 0;
 }
 
 /* Validate a mysql.from value (no I/O). */
@@ -471,13 +304,8 @@ static void src_free(mysql_src_t *src)
         mysql_close(src->meta);
     cdc_binlog_destroy(src->bl);
     free(src->host);
-    free(src->user);
-    free(src->pass);
-    free(src->db);
+    cdc_my_conf_free(&src->cc);
     free(src->from);
-    free(src->ssl_ca);
-    free(src->ssl_cert);
-    free(src->ssl_key);
     free(src->pipeline);
     cdc_my_hosts_free(src->hosts, src->nhosts);
     pthread_mutex_destroy(&src->mu);
@@ -542,19 +370,6 @@ static int hb_settings(mysql_src_t *src, const cdc_conf_t *conf,
     return 0;
 }
 
-/* mysql.dsn, whose host part may list several servers: the first is
- * parsed as usual, the others go to the failover list. */
-static int parse_dsn_hosts(mysql_src_t *src, const char *dsn, cdc_err_t *err)
-{
-    char *first = NULL;
-    int rc;
-    if (cdc_my_dsn_hosts(dsn, &first, &src->hosts, &src->nhosts, err) < 0)
-        return -1;
-    rc = parse_dsn(src, first ? first : dsn, err);
-    free(first);
-    return rc;
-}
-
 /* The failover list: the configured server first, then the DSN's other
  * hosts and mysql.hosts (without repeats of the first). */
 static int hosts_config(mysql_src_t *src, const cdc_conf_t *conf,
@@ -565,8 +380,9 @@ static int hosts_config(mysql_src_t *src, const cdc_conf_t *conf,
     const char *v = cdc_conf_get(conf, "mysql.hosts", NULL);
 
     cdc_my_hosts_add(&all, &n, src->host, src->port);
-    for (int i = 0; i < src->nhosts; i++)
-        cdc_my_hosts_add(&all, &n, src->hosts[i].host, src->hosts[i].port);
+    for (int i = 0; i < src->cc.nhosts; i++)
+        cdc_my_hosts_add(&all, &n, src->cc.hosts[i].host,
+                         src->cc.hosts[i].port);
     if (v && *v && cdc_my_hosts_parse(v, src->port, &all, &n, err) < 0) {
         cdc_my_hosts_free(all, n);
         return -1;
@@ -591,47 +407,14 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     pthread_cond_init(&src->cv_take, NULL);
     src->repl_fd = -1;
     src->jt_last = -1;
-    src->host = cdc_xstrdup("127.0.0.1");
-    src->port = 3306;
-    src->user = cdc_xstrdup("root");
-    /* With a CA configured, verify the server certificate and host name
-     * unless told otherwise; without one, use TLS when offered. */
-    v = cdc_conf_get(conf, "mysql.ssl.ca", NULL);
-    src->ssl_mode = v && *v ? SSL_VERIFY_IDENTITY : SSL_PREFERRED;
-
-    v = cdc_conf_get(conf, "mysql.ssl.mode", NULL);
-    if (v && *v) {
-        int m = parse_ssl_mode(v);
-        if (m < 0) {
-            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                        "mysql.ssl.mode: unknown mode '%s'", v);
-            cdc_err_hint(err, "use disabled, preferred, required, "
-                              "verify_ca or verify_identity");
-            goto fail;
-        }
-        src->ssl_mode = m;
-    }
-    v = cdc_conf_get(conf, "mysql.dsn", NULL);
-    if (v && *v && parse_dsn_hosts(src, v, err) < 0)
+    /* mysql.dsn (several hosts: the failover list), mysql.host/port/
+     * user/password/database, mysql.ssl.*, mysql.connect_timeout_ms */
+    if (cdc_my_conf_load(&src->cc, conf, "mysql", err) < 0)
         goto fail;
-    if ((v = cdc_conf_get(conf, "mysql.host", NULL)) && *v)
-        set_str(&src->host, v);
-    if ((v = cdc_conf_get(conf, "mysql.user", NULL)) && *v)
-        set_str(&src->user, v);
-    if ((v = cdc_conf_get(conf, "mysql.password", NULL)))
-        set_str(&src->pass, v);
-    if ((v = cdc_conf_get(conf, "mysql.database", NULL)) && *v)
-        set_str(&src->db, v);
-    if (cdc_conf_get(conf, "mysql.port", NULL)) {
-        if (conf_int(conf, "mysql.port", 3306, 1, 65535, &iv, err) < 0)
-            goto fail;
-        src->port = (unsigned)iv;
-    }
+    src->host = cdc_xstrdup(src->cc.host);
+    src->port = src->cc.port;
     if (hosts_config(src, conf, err) < 0)
         goto fail;
-    set_str(&src->ssl_ca, cdc_conf_get(conf, "mysql.ssl.ca", NULL));
-    set_str(&src->ssl_cert, cdc_conf_get(conf, "mysql.ssl.cert", NULL));
-    set_str(&src->ssl_key, cdc_conf_get(conf, "mysql.ssl.key", NULL));
 
     /* the replica identity follows the pipeline (its checkpoint), not the
      * application id, which several pipelines may share */
@@ -653,9 +436,6 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     src->from = cdc_xstrdup(v);
     if (hb_settings(src, conf, err) < 0)
         goto fail;
-    if (conf_int(conf, "mysql.connect_timeout_ms", 10000, 100, 3600000,
-                 &src->connect_timeout_ms, err) < 0)
-        goto fail;
     int b;
     if (cdc_conf_get_bool(conf, "mysql.reconnect", 1, &b, err) < 0)
         goto fail;
@@ -668,9 +448,18 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (conf_int(conf, "mysql.queue_mb", 4, 1, 65536, &iv, err) < 0)
         goto fail;
     src->qmax_bytes = (size_t)iv << 20;
+    /* any transaction size in bounded memory: big transactions go out in
+     * fragments, so the queue bound holds inside a transaction too */
+    if (conf_int(conf, "pipeline.fragment_rows", 4096, 0, 100000000, &iv,
+                 err) < 0)
+        goto fail;
+    src->frag_rows = (uint32_t)iv;
+    if (conf_int(conf, "pipeline.fragment_kb", 1024, 0, 4194304, &iv, err) < 0)
+        goto fail;
+    src->frag_bytes = (size_t)iv << 10;
     src->q = cdc_xcalloc((size_t)src->qcap, sizeof *src->q);
-    if ((src->ssl_mode == SSL_DISABLED) &&
-        (src->ssl_ca || src->ssl_cert || src->ssl_key))
+    if ((src->cc.ssl_mode == CDC_MY_SSL_DISABLED) &&
+        (src->cc.ssl_ca || src->cc.ssl_cert || src->cc.ssl_key))
         CDC_WARN(FAC, "mysql.ssl.mode is disabled: mysql.ssl.ca/cert/key "
                       "are ignored");
     return &src->base;
@@ -682,124 +471,19 @@ fail:
 /* ------------------------------------------------------------------ */
 /* connecting and querying                                             */
 
-static int retriable_errno(unsigned e)
-{
-    if (e >= 2000 && e < 3000) /* client-side: CR_SERVER_LOST, ... */
-        return e != CR_SSL_CONNECTION_ERROR;
-    switch (e) {
-    case ER_SERVER_SHUTDOWN:
-    case ER_CON_COUNT_ERROR:
-    case ER_ABORTING_CONNECTION:
-    case ER_NET_READ_ERROR:
-    case ER_NET_READ_INTERRUPTED:
-    case ER_NET_ERROR_ON_WRITE:
-    case ER_NET_WRITE_INTERRUPTED:
-    case ER_CONNECTION_KILLED:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* Fill err from the connection's last error. */
 static int my_fail(mysql_src_t *src, MYSQL *m, cdc_err_t *err,
                    const char *what)
 {
-    unsigned e = mysql_errno(m);
-    int retry = retriable_errno(e);
-    if (e == ER_ACCESS_DENIED_ERROR || e == ER_DBACCESS_DENIED_ERROR) {
-        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                    "%s: mysql %s:%u: %s", what, src->host, src->port,
-                    mysql_error(m));
-        cdc_err_hint(err, "check mysql.user / mysql.password (or the "
-                          "user:password part of mysql.dsn)");
-        return -1;
-    }
-    cdc_err_set(err, retry ? CDC_EXIT_UNAVAILABLE : CDC_EXIT_FAIL,
-                retry ? CDC_ERR_F_RETRIABLE : CDC_ERR_F_FATAL,
-                "%s: mysql %s:%u: %s (error %u)", what, src->host,
-                src->port, mysql_error(m), e);
-    if (e == CR_CONN_HOST_ERROR || e == CR_CONNECTION_ERROR)
-        cdc_err_hint(err, "is the server running and reachable at "
-                          "%s:%u?", src->host, src->port);
-    return -1;
+    return cdc_my_fail(m, "mysql", src->host, src->port, what, err);
 }
 
-static MYSQL *my_connect(mysql_src_t *src, unsigned read_timeout_s,
-                         int use_ssl, cdc_err_t *err)
-{
-    MYSQL *m = mysql_init(NULL);
-    unsigned ct = (unsigned)((src->connect_timeout_ms + 999) / 1000);
-    unsigned long maxpkt = 1UL << 30;
-    my_bool on = 1;
-
-    if (!m) {
-        cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
-                    "mysql_init failed (out of memory)");
-        return NULL;
-    }
-    unsigned proto = MYSQL_PROTOCOL_TCP; /* "localhost" too: host:port */
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
-    if (read_timeout_s) {
-        mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &read_timeout_s);
-        mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &read_timeout_s);
-    }
-    mysql_options(m, MYSQL_OPT_MAX_ALLOWED_PACKET, &maxpkt);
-    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    mysql_options(m, MYSQL_READ_DEFAULT_GROUP, NULL);
-    if (use_ssl) {
-        if (src->ssl_ca)
-            mysql_options(m, MYSQL_OPT_SSL_CA, src->ssl_ca);
-        if (src->ssl_cert)
-            mysql_options(m, MYSQL_OPT_SSL_CERT, src->ssl_cert);
-        if (src->ssl_key)
-            mysql_options(m, MYSQL_OPT_SSL_KEY, src->ssl_key);
-        mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on);
-        if (src->ssl_mode >= SSL_VERIFY_CA) {
-            /* libmariadb verifies the chain and the host name together */
-            mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
-        } else {
-            my_bool off = 0;
-            mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &off);
-        }
-    }
-    if (!mysql_real_connect(m, src->host, src->user, src->pass, src->db,
-                            src->port, NULL, 0)) {
-        my_fail(src, m, err, "cannot connect");
-        if (mysql_errno(m) == CR_SSL_CONNECTION_ERROR ||
-            (use_ssl && strstr(mysql_error(m), "SSL"))) {
-            err->code = CDC_EXIT_CONFIG;
-            err->flags = CDC_ERR_F_FATAL;
-            cdc_err_hint(err, "check mysql.ssl.mode/ca/cert/key and the "
-                              "server's TLS setup (have_ssl)");
-        }
-        mysql_close(m);
-        return NULL;
-    }
-    return m;
-}
-
-/* Connect honouring mysql.ssl.mode.  libmariadb 3.3 treats
- * MYSQL_OPT_SSL_ENFORCE as "use TLS when the server offers it" and only
- * refuses a plain connection when verification is on, so "required" is
- * checked here after the handshake. */
+/* Connect to the server followed now (conn.h: TLS per mysql.ssl.mode). */
 static MYSQL *my_connect_mode(mysql_src_t *src, unsigned read_timeout_s,
                               cdc_err_t *err)
 {
-    MYSQL *m = my_connect(src, read_timeout_s,
-                          src->ssl_mode != SSL_DISABLED, err);
-    if (m && src->ssl_mode >= SSL_REQUIRED && !mysql_get_ssl_cipher(m)) {
-        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                    "mysql server %s:%u does not offer TLS but "
-                    "mysql.ssl.mode is required",
-                    src->host, src->port);
-        cdc_err_hint(err, "configure TLS on the server (ssl_cert, ssl_key) "
-                          "or set mysql.ssl.mode=preferred");
-        mysql_close(m);
-        return NULL;
-    }
-    return m;
+    return cdc_my_connect(&src->cc, src->host, src->port, read_timeout_s, 0,
+                          "cannot connect", err);
 }
 
 static int q_exec(mysql_src_t *src, MYSQL *m, const char *sql,
@@ -884,7 +568,7 @@ static void current_user(mysql_src_t *src, MYSQL *m, char *out, size_t n)
     cdc_err_t e;
     MYSQL_RES *res = q_result(src, m, "SELECT CURRENT_USER()", &e);
     MYSQL_ROW row;
-    snprintf(out, n, "'%s'@'%%'", src->user);
+    snprintf(out, n, "'%s'@'%%'", src->cc.user);
     if (!res)
         return;
     if ((row = mysql_fetch_row(res)) && row[0]) {
@@ -1220,37 +904,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* MariaDB JSON columns                                                */
 
-/* Parse "json_valid(`name`)" exactly; name with `` unescaped. */
-static char *json_check_col(const char *clause)
-{
-    const char *p = clause;
-    if (strncasecmp(p, "json_valid(`", 12))
-        return NULL;
-    p += 12;
-    cdc_buf_t b = CDC_BUF_INIT;
-    for (;;) {
-        if (!*p)
-            goto bad;
-        if (*p == '`') {
-            if (p[1] == '`') {
-                cdc_buf_putc(&b, '`');
-                p += 2;
-                continue;
-            }
-            break;
-        }
-        cdc_buf_putc(&b, *p++);
-    }
-    if (strcmp(p, "`)"))
-        goto bad;
-    if (!b.p)
-        cdc_buf_puts(&b, "");
-    return b.p;
-bad:
-    cdc_buf_free(&b);
-    return NULL;
-}
-
 static int meta_reconnect(mysql_src_t *src, cdc_err_t *err)
 {
     if (src->meta)
@@ -1286,7 +939,7 @@ static int json_load(mysql_src_t *src, json_tab_t *t, cdc_err_t *err)
         src->meta = NULL;
     }
     while ((row = mysql_fetch_row(res))) {
-        char *c = row[0] ? json_check_col(row[0]) : NULL;
+        char *c = row[0] ? cdc_mysql_json_check_col(row[0]) : NULL;
         if (!c)
             continue;
         t->cols = cdc_xrealloc(t->cols,
@@ -1355,18 +1008,6 @@ have:
     return t;
 }
 
-static int json_ok(const char *s, size_t len)
-{
-    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
-    int ok;
-    if (!h)
-        return 0;
-    ok = yajl_parse(h, (const unsigned char *)s, len) == yajl_status_ok &&
-         yajl_complete_parse(h) == yajl_status_ok;
-    yajl_free(h);
-    return ok;
-}
-
 static void json_mark(cdc_value_t *vals, const json_tab_t *t)
 {
     if (!vals)
@@ -1376,7 +1017,7 @@ static void json_mark(cdc_value_t *vals, const json_tab_t *t)
         if (!t->mask[c])
             continue;
         if ((v->kind == CDC_V_STRING || v->kind == CDC_V_BYTES) && v->s &&
-            json_ok(v->s, v->len))
+            cdc_json_valid(v->s, v->len))
             v->kind = CDC_V_JSON;
     }
 }
@@ -1520,7 +1161,9 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
     {
         /* loop prevention: our sinks' transactions are not captured */
         cdc_binlog_opts_t bo = {.verify_checksum = 1,
-                                .skip_marked = src->skip_own};
+                                .skip_marked = src->skip_own,
+                                .frag_rows = src->frag_rows,
+                                .frag_bytes = src->frag_bytes};
         src->bl = cdc_binlog_new(&bo);
     }
     if (!by_gtid)
@@ -1816,7 +1459,10 @@ static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
             cdc_txn_destroy(tx);
             return -1;
         }
-        src->resume = tx->pos;
+        /* a fragment's pos is not a resume point: after a reconnect the
+         * group is read again from its start (fragment 0 again) */
+        if (!tx->more)
+            src->resume = tx->pos;
         if (q_push(src, tx) < 0) {
             cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
             return -1;

@@ -13,6 +13,9 @@
  */
 #include <errno.h>
 #include <fnmatch.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +26,7 @@
 #include "cdc/util.h"
 #include "cdc/envelope.h"
 #include "cdc/log.h"
+#include "cdc/metrics.h"
 #include "connectors/pg/pgoutput_decode.h"
 
 /* ---------------------------------------------------------------------
@@ -692,13 +696,41 @@ static void relpriv_free(void *p)
     free(rp);
 }
 
+/* Tables a spill file refers to (one reference each), by index. */
+typedef struct spill_tbls {
+    cdc_table_t **t;
+    uint32_t n, cap, last;
+} spill_tbls_t;
+
 /* A streamed (protocol 2) transaction being buffered. */
 typedef struct stxn {
     uint32_t xid;
     cdc_txn_t *tx;
     uint32_t *subxid; /* per change: the (sub)transaction that made it */
     size_t capsub;
+    /* past work_mem: the changes so far are in a spill file */
+    FILE *spill;
+    char *path;
+    uint64_t spilled;     /* bytes in the file */
+    spill_tbls_t tbls;
+    uint32_t *aborted;    /* subtransactions aborted after spilling */
+    size_t naborted, capaborted;
 } stxn_t;
+
+/* A committed streamed transaction being read back from its spill file. */
+typedef struct replay {
+    FILE *f;
+    char *path;
+    uint64_t bytes;
+    spill_tbls_t tbls;
+    uint32_t *aborted;
+    size_t naborted;
+    cdc_txn_t *tail; /* the changes that were still in memory */
+    uint32_t xid, frag;
+    uint64_t commit_lsn, end_lsn;
+    int64_t ts;
+    int skipped;
+} replay_t;
 
 struct cdc_pgoutput {
     cdc_pgoutput_opts_t o;
@@ -714,7 +746,17 @@ struct cdc_pgoutput {
     cdc_buf_t json, tmp; /* array conversion scratch */
     cdc_arena_t scratch;
     cdc_pgoutput_stats_t stats;
+    /* fragments of the open non-streamed transaction */
+    uint32_t cur_frag;
+    uint64_t cur_commit_lsn;
+    int64_t cur_ts;
+    /* spill files */
+    uint64_t spill_total;
+    replay_t *rp;
+    cdc_buf_t sbuf;
 };
+
+#pragma weak cdc_metrics_spill
 
 static void table_unref(void *t)
 {
@@ -732,20 +774,64 @@ cdc_pgoutput_t *cdc_pgoutput_new(const cdc_pgoutput_opts_t *o,
     return d;
 }
 
-static void stxn_free(stxn_t *st)
+static void tbls_free(spill_tbls_t *t)
+{
+    for (uint32_t i = 0; i < t->n; i++)
+        cdc_table_destroy(t->t[i]);
+    free(t->t);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Close and remove a spill file holding bytes. */
+static void spill_drop(cdc_pgoutput_t *d, FILE **f, char **path,
+                       uint64_t bytes)
+{
+    if (*f)
+        fclose(*f);
+    if (*path) {
+        unlink(*path);
+        if (cdc_metrics_spill)
+            cdc_metrics_spill(0, -1);
+    }
+    free(*path);
+    *f = NULL;
+    *path = NULL;
+    d->spill_total = d->spill_total > bytes ? d->spill_total - bytes : 0;
+}
+
+static void stxn_free(cdc_pgoutput_t *d, stxn_t *st)
 {
     cdc_txn_destroy(st->tx);
     free(st->subxid);
+    spill_drop(d, &st->spill, &st->path, st->spilled);
+    tbls_free(&st->tbls);
+    free(st->aborted);
+}
+
+static void replay_end(cdc_pgoutput_t *d)
+{
+    replay_t *rp = d->rp;
+
+    if (!rp)
+        return;
+    spill_drop(d, &rp->f, &rp->path, rp->bytes);
+    tbls_free(&rp->tbls);
+    free(rp->aborted);
+    cdc_txn_destroy(rp->tail);
+    free(rp);
+    d->rp = NULL;
 }
 
 void cdc_pgoutput_reset(cdc_pgoutput_t *d)
 {
     cdc_txn_destroy(d->cur);
     d->cur = NULL;
+    d->cur_frag = 0;
     for (size_t i = 0; i < d->nstreams; i++)
-        stxn_free(&d->streams[i]);
+        stxn_free(d, &d->streams[i]);
     d->nstreams = 0;
     d->in_stream = 0;
+    replay_end(d);
 }
 
 void cdc_pgoutput_destroy(cdc_pgoutput_t *d)
@@ -759,12 +845,13 @@ void cdc_pgoutput_destroy(cdc_pgoutput_t *d)
     cdc_buf_free(&d->json);
     cdc_buf_free(&d->tmp);
     cdc_arena_destroy(&d->scratch);
+    cdc_buf_free(&d->sbuf);
     free(d);
 }
 
 int cdc_pgoutput_busy(const cdc_pgoutput_t *d)
 {
-    return d->cur != NULL || d->nstreams > 0 || d->in_stream;
+    return d->cur != NULL || d->nstreams > 0 || d->in_stream || d->rp;
 }
 
 cdc_table_t *cdc_pgoutput_table(const cdc_pgoutput_t *d, uint32_t relid)
@@ -938,8 +1025,8 @@ static void stream_remove(cdc_pgoutput_t *d, stxn_t *st, int destroy)
 {
     size_t i = (size_t)(st - d->streams);
     if (destroy)
-        stxn_free(st);
-    else
+        stxn_free(d, st);
+    else /* Stream Commit: its parts moved to the read-back */
         free(st->subxid);
     memmove(&d->streams[i], &d->streams[i + 1],
             (d->nstreams - i - 1) * sizeof(*d->streams));
@@ -1203,7 +1290,7 @@ static void finish_txn(cdc_txn_t *tx, uint64_t end_lsn, int64_t commit_time)
     tx->pos.lsn = end_lsn;
     tx->commit_us = commit_time + CDC_PG_EPOCH_OFFSET_US;
     tx->connector = "postgresql";
-    if (tx->nchanges == 0)
+    if (tx->nchanges == 0 && !tx->frag) /* a last fragment is not */
         tx->skipped = 1;
 }
 
@@ -1223,6 +1310,390 @@ static cdc_txn_t *current_txn(cdc_pgoutput_t *d)
         return st ? st->tx : NULL;
     }
     return d->cur;
+}
+
+/* ---------------------------------------------------------------------
+ * Big transactions: fragments and spill files
+ *
+ * A spill record is one change: u32 length of the rest, u8 op, u32 table
+ * index (into the spill's table list), u64 pos, u32 row, u32 subxid, u8
+ * images (1 before, 2 after), u32 ncols, then per image ncols values: u8
+ * kind and, by kind, 8 bytes (bool/int/uint/float/double, the union's
+ * bits) or u32 length + bytes (decimal/string/bytes/json).  Big-endian.
+ * ------------------------------------------------------------------- */
+
+static void sp_u32(cdc_buf_t *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
+                    (uint8_t)v};
+    cdc_buf_put(b, x, 4);
+}
+
+static void sp_u64(cdc_buf_t *b, uint64_t v)
+{
+    sp_u32(b, (uint32_t)(v >> 32));
+    sp_u32(b, (uint32_t)v);
+}
+
+static int kind_has_bits(int k)
+{
+    return k == CDC_V_BOOL || k == CDC_V_INT || k == CDC_V_UINT ||
+           k == CDC_V_FLOAT || k == CDC_V_DOUBLE;
+}
+
+static int kind_has_text(int k)
+{
+    return k == CDC_V_DECIMAL || k == CDC_V_STRING || k == CDC_V_BYTES ||
+           k == CDC_V_JSON;
+}
+
+static uint32_t tbl_index(spill_tbls_t *t, cdc_table_t *tbl)
+{
+    if (t->n && t->t[t->last] == tbl)
+        return t->last;
+    for (uint32_t i = 0; i < t->n; i++)
+        if (t->t[i] == tbl)
+            return t->last = i;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 8;
+        t->t = cdc_xrealloc(t->t, t->cap * sizeof(*t->t));
+    }
+    t->t[t->n] = cdc_table_keep(tbl);
+    return t->last = t->n++;
+}
+
+static void put_values(cdc_buf_t *b, const cdc_value_t *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t bits = 0;
+        cdc_buf_putc(b, (char)v[i].kind);
+        if (kind_has_bits(v[i].kind)) {
+            memcpy(&bits, &v[i].u, sizeof(bits));
+            sp_u64(b, bits);
+        } else if (kind_has_text(v[i].kind)) {
+            sp_u32(b, (uint32_t)v[i].len);
+            cdc_buf_put(b, v[i].s, v[i].len);
+        }
+    }
+}
+
+static size_t txn_bytes(const cdc_txn_t *tx)
+{
+    return tx->arena.total + (size_t)tx->capchanges * sizeof(cdc_change_t);
+}
+
+static int over(size_t rows, size_t bytes, size_t max_rows, size_t max_bytes)
+{
+    return (max_rows && rows >= max_rows) || (max_bytes && bytes >= max_bytes);
+}
+
+/* Write the in-memory changes of st to its spill file (created on first
+ * use) and empty st->tx. */
+static int spill_out(cdc_pgoutput_t *d, stxn_t *st, cdc_err_t *err)
+{
+    cdc_txn_t *tx = st->tx, *nt;
+    uint64_t written = 0;
+
+    if (!tx->skipped && !st->spill) {
+        cdc_buf_t p = CDC_BUF_INIT;
+        cdc_buf_printf(&p, "%s.%u", d->o.spill_prefix, st->xid);
+        st->path = p.p;
+        st->spill = fopen(st->path, "w+b");
+        if (!st->spill) {
+            cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                        "postgres: cannot create the spill file %s: %s",
+                        st->path, strerror(errno));
+            cdc_err_hint(err, "state.dir must be writable; big streamed "
+                              "transactions are spilled there past "
+                              "postgres.work_mem");
+            free(st->path);
+            st->path = NULL;
+            return -1;
+        }
+        if (cdc_metrics_spill)
+            cdc_metrics_spill(0, 1);
+        CDC_INFO("postgres", "streamed transaction xid %u holds more than "
+                 "postgres.work_mem: spilling it to %s", st->xid, st->path);
+    }
+    for (uint32_t i = 0; !tx->skipped && i < tx->nchanges; i++) {
+        const cdc_change_t *ch = &tx->changes[i];
+        cdc_buf_t *b = &d->sbuf;
+        uint32_t nc = ch->tbl->ncols, len;
+        cdc_buf_reset(b);
+        sp_u32(b, 0);
+        cdc_buf_putc(b, ch->op);
+        sp_u32(b, tbl_index(&st->tbls, ch->tbl));
+        sp_u64(b, ch->pos);
+        sp_u32(b, ch->row);
+        sp_u32(b, st->subxid ? st->subxid[i] : st->xid);
+        cdc_buf_putc(b, (char)((ch->before ? 1 : 0) | (ch->after ? 2 : 0)));
+        sp_u32(b, nc);
+        if (ch->before)
+            put_values(b, ch->before, nc);
+        if (ch->after)
+            put_values(b, ch->after, nc);
+        len = (uint32_t)(b->len - 4);
+        b->p[0] = (char)(len >> 24);
+        b->p[1] = (char)(len >> 16);
+        b->p[2] = (char)(len >> 8);
+        b->p[3] = (char)len;
+        if (fwrite(b->p, 1, b->len, st->spill) != b->len)
+            return cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                               "postgres: writing the spill file %s: %s",
+                               st->path, strerror(errno));
+        written += b->len;
+    }
+    st->spilled += written;
+    d->spill_total += written;
+    if (written && cdc_metrics_spill)
+        cdc_metrics_spill(written, 0);
+    nt = cdc_txn_new();
+    nt->xid = tx->xid;
+    nt->skipped = tx->skipped;
+    nt->connector = tx->connector;
+    cdc_txn_destroy(tx);
+    st->tx = nt;
+    if (d->o.max_spill && d->spill_total > d->o.max_spill) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "postgres: spill files of streamed transactions hold "
+                    "%" PRIu64 " MB, more than state.max_spill_mb (%" PRIu64
+                    " MB)",
+                    d->spill_total >> 20, d->o.max_spill >> 20);
+        cdc_err_hint(err, "raise state.max_spill_mb (or free room in "
+                          "state.dir); nothing of the open transactions was "
+                          "delivered and the restart reads them again");
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct sprd {
+    const uint8_t *p;
+    size_t n, off;
+    int bad;
+} sprd_t;
+
+static uint64_t sprd_n(sprd_t *r, int bytes)
+{
+    uint64_t v = 0;
+    if (r->bad || r->n - r->off < (size_t)bytes) {
+        r->bad = 1;
+        return 0;
+    }
+    for (int i = 0; i < bytes; i++)
+        v = v << 8 | r->p[r->off++];
+    return v;
+}
+
+static int get_values(sprd_t *r, cdc_txn_t *tx, cdc_value_t *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        int k = (int)sprd_n(r, 1);
+        if (r->bad || k > CDC_V_JSON)
+            return -1;
+        v[i].kind = (uint8_t)k;
+        if (kind_has_bits(k)) {
+            uint64_t bits = sprd_n(r, 8);
+            memcpy(&v[i].u, &bits, sizeof(bits));
+        } else if (kind_has_text(k)) {
+            uint32_t len = (uint32_t)sprd_n(r, 4);
+            if (r->bad || r->n - r->off < len)
+                return -1;
+            v[i].s = cdc_arena_memdup(&tx->arena, r->p + r->off, len);
+            v[i].len = len;
+            r->off += len;
+        }
+    }
+    return r->bad ? -1 : 0;
+}
+
+/* Read one record into tx; 0 at the end of the file, 1, or -1. */
+static int spill_read(cdc_pgoutput_t *d, replay_t *rp, cdc_txn_t *tx,
+                      cdc_err_t *err)
+{
+    uint8_t hdr[4];
+    size_t got = fread(hdr, 1, 4, rp->f);
+    uint32_t len, ti, sub, nc;
+    sprd_t r;
+    char op;
+    int img;
+    cdc_change_t *ch;
+    uint64_t pos;
+    uint32_t row;
+
+    if (got == 0 && feof(rp->f))
+        return 0;
+    if (got != 4)
+        goto bad;
+    len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+          (uint32_t)hdr[2] << 8 | hdr[3];
+    if (len > (1u << 30))
+        goto bad;
+    cdc_buf_reset(&d->sbuf);
+    cdc_buf_grow(&d->sbuf, len);
+    if (fread(d->sbuf.p, 1, len, rp->f) != len)
+        goto bad;
+    r = (sprd_t){(const uint8_t *)d->sbuf.p, len, 0, 0};
+    op = (char)sprd_n(&r, 1);
+    ti = (uint32_t)sprd_n(&r, 4);
+    pos = sprd_n(&r, 8);
+    row = (uint32_t)sprd_n(&r, 4);
+    sub = (uint32_t)sprd_n(&r, 4);
+    img = (int)sprd_n(&r, 1);
+    nc = (uint32_t)sprd_n(&r, 4);
+    if (r.bad || ti >= rp->tbls.n || nc != rp->tbls.t[ti]->ncols)
+        goto bad;
+    for (size_t i = 0; i < rp->naborted; i++)
+        if (rp->aborted[i] == sub)
+            return 1; /* its subtransaction rolled back */
+    ch = cdc_txn_add(tx, op, rp->tbls.t[ti]);
+    ch->pos = pos;
+    ch->row = row;
+    if (img & 1) {
+        ch->before = cdc_txn_values(tx, nc);
+        if (get_values(&r, tx, ch->before, nc))
+            goto bad;
+    }
+    if (img & 2) {
+        ch->after = cdc_txn_values(tx, nc);
+        if (get_values(&r, tx, ch->after, nc))
+            goto bad;
+    }
+    if (r.off != r.n)
+        goto bad;
+    return 1;
+bad:
+    return cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                       "postgres: the spill file %s of xid %u is damaged "
+                       "(offset %ld)",
+                       rp->path, rp->xid, ftell(rp->f));
+}
+
+int cdc_pgoutput_next(cdc_pgoutput_t *d, cdc_txn_t **out, cdc_err_t *err)
+{
+    replay_t *rp = d->rp;
+    cdc_txn_t *tx;
+    int rc = 1;
+
+    *out = NULL;
+    if (!rp)
+        return 0;
+    tx = cdc_txn_new();
+    tx->xid = rp->xid;
+    tx->connector = "postgresql";
+    while (rp->f &&
+           !over(tx->nchanges, txn_bytes(tx), d->o.frag_rows ? d->o.frag_rows
+                                                              : 4096,
+                 d->o.frag_bytes ? d->o.frag_bytes : (size_t)1 << 20)) {
+        rc = spill_read(d, rp, tx, err);
+        if (rc < 0) {
+            cdc_txn_destroy(tx);
+            return -1;
+        }
+        if (rc == 0) { /* the file is read: it goes now */
+            spill_drop(d, &rp->f, &rp->path, rp->bytes);
+            rp->bytes = 0;
+        }
+    }
+    if (tx->nchanges || rp->f) {
+        /* a fragment; the changes still in memory come last */
+        tx->pos.lsn = rp->commit_lsn;
+        tx->commit_us = rp->ts + CDC_PG_EPOCH_OFFSET_US;
+        tx->frag = rp->frag++;
+        tx->more = 1;
+        *out = tx;
+        return 1;
+    }
+    cdc_txn_destroy(tx);
+    tx = rp->tail;
+    rp->tail = NULL;
+    tx->frag = rp->frag;
+    tx->more = 0;
+    tx->pos.lsn = rp->end_lsn;
+    tx->commit_us = rp->ts + CDC_PG_EPOCH_OFFSET_US;
+    tx->connector = "postgresql";
+    replay_end(d);
+    *out = tx;
+    return 1;
+}
+
+/* Stream Commit of a spilled transaction: read it back in fragments. */
+static int replay_start(cdc_pgoutput_t *d, stxn_t *st, uint64_t commit_lsn,
+                        uint64_t end_lsn, int64_t ts, cdc_txn_t **out,
+                        cdc_err_t *err)
+{
+    replay_t *rp = cdc_xcalloc(1, sizeof(*rp));
+
+    rp->f = st->spill;
+    rp->path = st->path;
+    rp->bytes = st->spilled;
+    rp->tbls = st->tbls;
+    rp->aborted = st->aborted;
+    rp->naborted = st->naborted;
+    rp->tail = st->tx;
+    rp->xid = st->xid;
+    rp->commit_lsn = commit_lsn;
+    rp->end_lsn = end_lsn;
+    rp->ts = ts;
+    st->spill = NULL;
+    st->path = NULL;
+    st->tx = NULL;
+    st->aborted = NULL;
+    memset(&st->tbls, 0, sizeof(st->tbls));
+    stream_remove(d, st, 0);
+    d->rp = rp;
+    if (fflush(rp->f) || fseek(rp->f, 0, SEEK_SET))
+        return cdc_err_set(err, CDC_EXIT_FAIL, CDC_ERR_F_FATAL,
+                           "postgres: rewinding the spill file %s: %s",
+                           rp->path, strerror(errno));
+    return cdc_pgoutput_next(d, out, err);
+}
+
+void cdc_pgoutput_spill_cleanup(const char *prefix)
+{
+    cdc_buf_t pat = CDC_BUF_INIT;
+    glob_t g;
+
+    if (!prefix || !*prefix)
+        return;
+    cdc_buf_printf(&pat, "%s.*", prefix);
+    if (glob(pat.p, GLOB_NOSORT, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            CDC_INFO("postgres", "removing the spill file %s of an earlier "
+                     "run", g.gl_pathv[i]);
+            unlink(g.gl_pathv[i]);
+        }
+        globfree(&g);
+    }
+    cdc_buf_free(&pat);
+}
+
+/* After a change message: hand out the open transaction's changes so far
+ * as a fragment (non-streamed), or spill a streamed one past work_mem. */
+static int after_change(cdc_pgoutput_t *d, cdc_txn_t **out, cdc_err_t *err)
+{
+    if (d->in_stream) {
+        stxn_t *st = stream_find(d, d->stream_xid);
+        if (st && d->o.work_mem && d->o.spill_prefix &&
+            txn_bytes(st->tx) >= d->o.work_mem)
+            return spill_out(d, st, err);
+        return 0;
+    }
+    if (!d->cur || d->cur->skipped || !d->cur->nchanges ||
+        !over(d->cur->nchanges, txn_bytes(d->cur), d->o.frag_rows,
+              d->o.frag_bytes))
+        return 0;
+    cdc_txn_t *tx = d->cur;
+    d->cur = cdc_txn_new();
+    d->cur->xid = tx->xid;
+    d->cur->connector = "postgresql";
+    tx->pos.lsn = d->cur_commit_lsn; /* not a resume point */
+    tx->commit_us = d->cur_ts + CDC_PG_EPOCH_OFFSET_US;
+    tx->connector = "postgresql";
+    tx->frag = d->cur_frag++;
+    tx->more = 1;
+    *out = tx;
+    return 1;
 }
 
 int cdc_pgoutput_feed(cdc_pgoutput_t *d, const uint8_t *msg, size_t len,
@@ -1255,6 +1726,9 @@ int cdc_pgoutput_feed(cdc_pgoutput_t *d, const uint8_t *msg, size_t len,
         d->cur->xid = xid;
         d->cur->connector = "postgresql";
         d->cur_xid = xid;
+        d->cur_frag = 0;
+        d->cur_commit_lsn = u64a;
+        d->cur_ts = (int64_t)u64b;
         return 0;
     case 'C': /* Commit: flags, commit_lsn, end_lsn, commit_time */
         r.what = "Commit";
@@ -1263,6 +1737,8 @@ int cdc_pgoutput_feed(cdc_pgoutput_t *d, const uint8_t *msg, size_t len,
             return -1;
         if (!d->cur)
             return data_err(err, "Commit without Begin");
+        d->cur->frag = d->cur_frag;
+        d->cur_frag = 0;
         finish_txn(d->cur, u64b, ts);
         *out = d->cur;
         d->cur = NULL;
@@ -1307,7 +1783,7 @@ int cdc_pgoutput_feed(cdc_pgoutput_t *d, const uint8_t *msg, size_t len,
         if (rc < 0)
             return -1;
         stamp(current_txn(d), from, lsn);
-        return 0;
+        return after_change(d, out, err);
     }
     case 'M': { /* Message: [xid] flags, lsn, prefix, length, content */
         uint32_t clen;
@@ -1364,6 +1840,8 @@ int cdc_pgoutput_feed(cdc_pgoutput_t *d, const uint8_t *msg, size_t len,
             return data_err(err, "Stream Commit inside a streamed block");
         if (!(st = stream_find(d, xid)))
             return data_err(err, "Stream Commit of unknown xid %u", xid);
+        if (st->spill)
+            return replay_start(d, st, u64a, u64b, ts, out, err);
         *out = st->tx;
         finish_txn(st->tx, u64b, ts);
         stream_remove(d, st, 0);
@@ -1382,8 +1860,16 @@ int cdc_pgoutput_feed(cdc_pgoutput_t *d, const uint8_t *msg, size_t len,
         if (!(st = stream_find(d, xid)))
             return 0; /* nothing of it was buffered */
         if (sub == xid) {
-            stream_remove(d, st, 1);
+            stream_remove(d, st, 1); /* its spill file goes too */
             return 0;
+        }
+        if (st->spill) { /* its spilled changes are dropped at read-back */
+            if (st->naborted == st->capaborted) {
+                st->capaborted = st->capaborted ? st->capaborted * 2 : 4;
+                st->aborted = cdc_xrealloc(
+                    st->aborted, st->capaborted * sizeof(*st->aborted));
+            }
+            st->aborted[st->naborted++] = sub;
         }
         /* Drop the changes of the aborted subtransaction only. */
         cdc_txn_t *tx = st->tx;

@@ -74,6 +74,25 @@ typedef struct cdc_pgoutput_opts {
      * skipped = 1 and no changes, so its position still advances.  NULL
      * or "" = keep every transaction. */
     const char *skip_origins;
+    /* Any transaction size in bounded memory (0 = off for each):
+     *  - frag_rows / frag_bytes: a transaction is handed out in fragments
+     *    (cdc_txn_t.frag/more) of at most about this many changes/bytes:
+     *    a non-streamed one as its changes arrive (it is committed: the
+     *    server sends it only at its commit), a streamed one at its Stream
+     *    Commit; cdc_pgoutput_next() hands out the fragments after the
+     *    first.  A fragment with more set carries the xid, the commit time
+     *    (Begin / Stream Commit) and as pos.lsn the commit record's LSN
+     *    (not a resume point; the last fragment carries the end LSN).
+     *  - work_mem: a streamed in-progress transaction that holds more is
+     *    written to a spill file spill_prefix.<xid> (dropped at Stream
+     *    Abort, read back at Stream Commit, removed after delivery);
+     *  - max_spill: the spill files together may hold this many bytes;
+     *    beyond, feed() fails with CDC_EXIT_CONFIG (state.max_spill_mb). */
+    uint32_t frag_rows;
+    size_t frag_bytes;
+    size_t work_mem;
+    const char *spill_prefix;
+    uint64_t max_spill;
 } cdc_pgoutput_opts_t;
 
 typedef struct cdc_pgoutput cdc_pgoutput_t;
@@ -95,6 +114,14 @@ void cdc_pgoutput_destroy(cdc_pgoutput_t *d);
  */
 int cdc_pgoutput_feed(cdc_pgoutput_t *d, const uint8_t *msg, size_t len,
                       uint64_t lsn, cdc_txn_t **out, cdc_err_t *err);
+
+/** @brief After feed() returned a fragment with more set: the next
+ *  fragment of a transaction read back from its spill file.  Returns 1
+ *  (*out, ownership to the caller), 0 when no read-back is going on, -1
+ *  with err (a spill file that cannot be read). */
+int cdc_pgoutput_next(cdc_pgoutput_t *d, cdc_txn_t **out, cdc_err_t *err);
+/** @brief Remove spill files spill_prefix.* left by an earlier run. */
+void cdc_pgoutput_spill_cleanup(const char *spill_prefix);
 
 /** @brief 1 while a transaction is open or a streamed one is buffered. */
 int cdc_pgoutput_busy(const cdc_pgoutput_t *d);

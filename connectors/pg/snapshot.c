@@ -67,13 +67,7 @@ typedef struct pg_tab {
 
 static const char *pqerr(PGconn *c)
 {
-    static __thread char b[400];
-    const char *m = c ? PQerrorMessage(c) : "no connection";
-    snprintf(b, sizeof(b), "%s", m);
-    char *nl = strchr(b, '\n');
-    if (nl)
-        *nl = '\0';
-    return b;
+    return cdc_pg_errline(c);
 }
 
 static PGresult *q(pg_snap_t *s, cdc_err_t *err, const char *sql, int n,
@@ -107,50 +101,15 @@ static PGconn *connect_pg(const cdc_conf_t *conf, int replication,
                           cdc_err_t *err)
 {
     const char *dsn = cdc_conf_get(conf, "postgres.dsn", "");
-    const char *kw[6], *val[6];
-    char opts[1024];
-    PQconninfoOption *ci;
-    char *perr = NULL;
-    const char *user_opts = "";
-    int n = 0;
+    cdc_pg_connopt_t o = {SESSION_OPTIONS, "autoglm-cdc backfill",
+                          replication, 0, 0, FAC};
 
     if (!*dsn) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres.dsn is not set");
         cdc_err_hint(err, "pass --postgres-dsn 'host=... dbname=... user=...'");
         return NULL;
     }
-    ci = PQconninfoParse(dsn, &perr);
-    if (!ci) {
-        cdc_err_set(err, CDC_EXIT_CONFIG, 0,
-                    "postgres.dsn cannot be parsed: %s",
-                    perr ? perr : "out of memory");
-        PQfreemem(perr);
-        return NULL;
-    }
-    for (PQconninfoOption *o = ci; o->keyword; o++)
-        if (!strcmp(o->keyword, "options") && o->val)
-            user_opts = o->val;
-    snprintf(opts, sizeof(opts), "%s %s", SESSION_OPTIONS, user_opts);
-    PQconninfoFree(ci);
-    kw[n] = "dbname", val[n++] = dsn;
-    kw[n] = "options", val[n++] = opts;
-    kw[n] = "application_name", val[n++] = "autoglm-cdc backfill";
-    if (replication)
-        kw[n] = "replication", val[n++] = "database";
-    kw[n] = NULL, val[n] = NULL;
-    PGconn *c = PQconnectdbParams(kw, val, 1);
-    cdc_pg_log_notices(c, FAC);
-    if (PQstatus(c) != CONNECTION_OK) {
-        char *red = cdc_conf_redact(dsn);
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "postgres: cannot connect%s: %s",
-                    replication ? " for replication" : "", pqerr(c));
-        cdc_err_detail(err, "dsn: %s", red);
-        free(red);
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
+    return cdc_pg_connect(dsn, &o, err);
 }
 
 static cdc_snap_t *pg_open(const cdc_conf_t *conf, int worker, cdc_err_t *err)

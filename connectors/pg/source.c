@@ -78,6 +78,11 @@ typedef struct pg_source {
     int status_now;
     int64_t status_interval_us; /* postgres.status_interval_s */
     int64_t timeout_us;         /* postgres.timeout_s, 0 = off */
+    /* big transactions: fragments (pipeline.fragment_rows/_kb), spill
+     * files <state.dir>/<pipeline>.spill.<xid> past postgres.work_mem,
+     * at most state.max_spill_mb in all */
+    int64_t frag_rows, frag_kb, work_mem_mb, max_spill_mb;
+    char *spill_prefix;
     int64_t last_recv_us;       /* last CopyData message from the server */
     int64_t asked_us;           /* first unanswered reply request, 0 none */
     int slot_failover;          /* postgres.slot_failover (PG 17+) */
@@ -105,13 +110,7 @@ static int parse_lsn(const char *s, uint64_t *out)
 /* First line of a libpq error message, without the newline. */
 static const char *pqerr(PGconn *c)
 {
-    static char b[400];
-    const char *m = c ? PQerrorMessage(c) : "no connection";
-    snprintf(b, sizeof(b), "%s", m);
-    char *nl = strchr(b, '\n');
-    if (nl)
-        *nl = '\0';
-    return b;
+    return cdc_pg_errline(c);
 }
 
 static int lost(PGconn *c, cdc_err_t *err, const char *what)
@@ -141,6 +140,7 @@ static void pg_destroy(cdc_source_t *base)
     free(src->slot);
     free(src->publication);
     free(src->skip_origins);
+    free(src->spill_prefix);
     free(src->tables);
     free(src->from);
     free(src);
@@ -208,6 +208,22 @@ static cdc_source_t *pg_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (cdc_conf_get_int(conf, "postgres.heartbeat_ms", 0, &src->heartbeat_ms,
                          err))
         goto fail;
+    if (cdc_conf_get_int(conf, "pipeline.fragment_rows", 4096, &src->frag_rows,
+                         err) ||
+        cdc_conf_get_int(conf, "pipeline.fragment_kb", 1024, &src->frag_kb,
+                         err) ||
+        cdc_conf_get_int(conf, "postgres.work_mem", 16, &src->work_mem_mb,
+                         err) ||
+        cdc_conf_get_int(conf, "state.max_spill_mb", 10240,
+                         &src->max_spill_mb, err))
+        goto fail;
+    {
+        cdc_buf_t p = CDC_BUF_INIT;
+        cdc_buf_printf(&p, "%s/%s.spill",
+                       cdc_conf_get(conf, "state.dir", "state"),
+                       cdc_conf_pipeline(conf));
+        src->spill_prefix = p.p;
+    }
     if (liveness_settings(src, conf, err) ||
         cdc_conf_get_bool(conf, "postgres.slot_failover", 1,
                           &src->slot_failover, err) < 0)
@@ -251,64 +267,18 @@ fail:
 
 static PGconn *pg_connect(pg_source_t *src, int replication, cdc_err_t *err)
 {
-    const char *kw[8], *val[8];
-    char opts[1024];
-    PQconninfoOption *ci;
-    char *perr = NULL;
-    int n = 0, has_root = 0, has_mode = getenv("PGSSLMODE") != NULL;
-    const char *user_opts = "";
-    char wst[64] = "";
+    char session[256];
+    cdc_pg_connopt_t o = {session, "autoglm-cdc", replication, 1, 1, FAC};
 
-    ci = PQconninfoParse(src->dsn, &perr);
-    if (!ci) {
-        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                    "postgres.dsn cannot be parsed: %s",
-                    perr ? perr : "out of memory");
-        PQfreemem(perr);
-        return NULL;
-    }
-    for (PQconninfoOption *o = ci; o->keyword; o++) {
-        if (!strcmp(o->keyword, "options") && o->val)
-            user_opts = o->val;
-        if (!strcmp(o->keyword, "sslrootcert") && o->val && *o->val)
-            has_root = 1;
-        if (!strcmp(o->keyword, "sslmode") && o->val && *o->val)
-            has_mode = 1;
-    }
     /* the server drops a dead replication link (and frees the slot)
      * after our own timeout */
     if (replication && src->timeout_us)
-        snprintf(wst, sizeof(wst), " -c wal_sender_timeout=%" PRId64 "s",
+        snprintf(session, sizeof(session),
+                 "%s -c wal_sender_timeout=%" PRId64 "s", SESSION_OPTIONS,
                  src->timeout_us / 1000000);
-    snprintf(opts, sizeof(opts), "%s%s %s", SESSION_OPTIONS, wst, user_opts);
-    PQconninfoFree(ci);
-
-    kw[n] = "dbname", val[n++] = src->dsn;
-    /* a CA given without a mode: verify the certificate and the host name
-     * (libpq's own default, prefer, would not check either) */
-    if (has_root && !has_mode)
-        kw[n] = "sslmode", val[n++] = "verify-full";
-    kw[n] = "options", val[n++] = opts;
-    kw[n] = "application_name", val[n++] = "autoglm-cdc";
-    if (replication)
-        kw[n] = "replication", val[n++] = "database";
-    kw[n] = NULL, val[n] = NULL;
-    PGconn *c = PQconnectdbParams(kw, val, 1);
-    cdc_pg_log_notices(c, FAC);
-    if (PQstatus(c) != CONNECTION_OK) {
-        char *red = cdc_conf_redact(src->dsn);
-        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
-                    "postgres: cannot connect%s: %s",
-                    replication ? " for replication" : "", pqerr(c));
-        cdc_err_detail(err, "dsn: %s", red);
-        free(red);
-        if (replication && strstr(PQerrorMessage(c), "pg_hba.conf"))
-            cdc_err_hint(err, "allow replication connections in pg_hba.conf "
-                              "(host replication or host all) for this role");
-        PQfinish(c);
-        return NULL;
-    }
-    return c;
+    else
+        snprintf(session, sizeof(session), "%s", SESSION_OPTIONS);
+    return cdc_pg_connect(src->dsn, &o, err);
 }
 
 /* Run a query with text parameters; returns the result (caller clears) or
@@ -841,11 +811,19 @@ static int pg_start(cdc_source_t *base, const cdc_pos_t *resume,
         return -1;
 
     src->proto = src->server_version >= 140000 ? 2 : 1;
-    cdc_pgoutput_opts_t o = {.resolve_type = resolve_type,
-                             .on_relation = on_relation,
-                             .opaque = src,
-                             .skip_origins = src->skip_origins};
+    cdc_pgoutput_opts_t o = {
+        .resolve_type = resolve_type,
+        .on_relation = on_relation,
+        .opaque = src,
+        .skip_origins = src->skip_origins,
+        .frag_rows = (uint32_t)src->frag_rows,
+        .frag_bytes = (size_t)src->frag_kb << 10,
+        .work_mem = (size_t)src->work_mem_mb << 20,
+        .spill_prefix = src->spill_prefix,
+        .max_spill = (uint64_t)src->max_spill_mb << 20};
     cdc_pgoutput_destroy(src->dec);
+    /* spill files of an earlier run: their transactions come again */
+    cdc_pgoutput_spill_cleanup(src->spill_prefix);
     src->dec = cdc_pgoutput_new(&o, src->proto);
 
     if (resume) {
@@ -982,6 +960,26 @@ static int idle_safe(pg_source_t *src)
            src->confirmed >= src->last_returned;
 }
 
+/* A txn or fragment from the decoder: 1 to hand it out, 0 if dropped as
+ * re-sent.  A fragment with more set carries its commit record's LSN,
+ * which is below the end of any transaction committed after it. */
+static int take(pg_source_t *src, cdc_txn_t **out)
+{
+    cdc_txn_t *tx = *out;
+
+    if (tx->more ? tx->pos.lsn < src->skip_upto
+                 : tx->pos.lsn <= src->skip_upto) {
+        CDC_DEBUG(FAC, "skipping re-sent transaction at %X/%X",
+                  LSN_ARGS(tx->pos.lsn));
+        cdc_txn_destroy(tx);
+        *out = NULL;
+        return 0;
+    }
+    if (!tx->more)
+        src->last_returned = tx->pos.lsn;
+    return 1;
+}
+
 static int handle_copydata(pg_source_t *src, const uint8_t *p, int n,
                            cdc_txn_t **out, cdc_err_t *err)
 {
@@ -1003,16 +1001,7 @@ static int handle_copydata(pg_source_t *src, const uint8_t *p, int n,
             err->flags |= CDC_ERR_F_FATAL;
             return -1;
         }
-        if (rc == 1 && (*out)->pos.lsn <= src->skip_upto) {
-            CDC_DEBUG(FAC, "skipping re-sent transaction ending at %X/%X",
-                      LSN_ARGS((*out)->pos.lsn));
-            cdc_txn_destroy(*out);
-            *out = NULL;
-            return 0;
-        }
-        if (rc == 1)
-            src->last_returned = (*out)->pos.lsn;
-        return rc;
+        return rc == 1 ? take(src, out) : rc;
     }
     if (p[0] == 'k') {
         if (n < 18)
@@ -1053,6 +1042,16 @@ static int pg_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
             return -1;
         if (src->next_heartbeat_us && t >= src->next_heartbeat_us)
             heartbeat(src);
+        /* a spilled transaction being read back: its next fragment */
+        while (src->dec) {
+            int rc = cdc_pgoutput_next(src->dec, out, err);
+            if (rc < 0)
+                return -1;
+            if (rc == 0)
+                break;
+            if (take(src, out))
+                return CDC_SRC_TXN;
+        }
 
         char *buf = NULL;
         int n = PQgetCopyData(src->repl, &buf, 1);

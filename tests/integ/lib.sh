@@ -63,9 +63,10 @@ skip() {
 check() { local d=$1; shift; "$@" || fail "$d"; }
 
 # --- services ------------------------------------------------------------
-# need mariadb|postgres|kafka|cdc|TOOL...: skip the test unless each server
-# answers, the binary is built and each TOOL is on PATH (scripts/deps.sh
-# installs every tool a test names).
+# need mariadb|postgres|kafka|cdc|helper:NAME|TOOL...: skip the test unless
+# each server answers, the binary and the helper programs
+# ($BUILD/tests/integ/NAME, `make integ-helpers`) are built and each TOOL
+# is on PATH (scripts/deps.sh installs every tool a test names).
 need() {
     local s
     for s in "$@"; do
@@ -82,6 +83,10 @@ need() {
             kcat -b "$KAFKA_BOOTSTRAP" -L -m 5 >/dev/null 2>&1 || skip "Kafka at $KAFKA_BOOTSTRAP does not answer" ;;
         cdc|autoglm-cdc)
             [ -x "$CDC" ] || skip "$CDC not built (set CDC_BUILD)" ;;
+        helper:*)
+            # an integration helper program (tests/Makefile.inc)
+            [ -x "$BUILD/tests/integ/${s#helper:}" ] \
+                || skip "$BUILD/tests/integ/${s#helper:} not built (make -C $BUILD integ-helpers)" ;;
         *)
             command -v "$s" >/dev/null 2>&1 || skip "$s not installed (scripts/deps.sh installs it)" ;;
         esac

@@ -3,8 +3,9 @@
 # tests/integ/run.sh - run the integration tests against real servers.
 #
 # Usage: tests/integ/run.sh [PATTERN...]
-#   Runs every tests/integ/t_*.sh (bash) and t_*.py (python3), in name
-#   order, or only those whose name contains one of the PATTERNs.
+#   Builds the helper programs (make integ-helpers in CDC_BUILD), then runs
+#   every tests/integ/t_*.sh (bash) and t_*.py (python3), in name order,
+#   or only those whose name contains one of the PATTERNs.
 #   Expects the servers from `tests/services.sh up` (tests/services.env);
 #   a test whose servers are missing or do not answer, or whose tools are
 #   not installed, exits 77 and counts as skipped, unless
@@ -46,6 +47,14 @@ for f in "$ROOT"/tests/integ/t_*.sh "$ROOT"/tests/integ/t_*.py; do
     tests+=("$f")
 done
 [ ${#tests[@]} -gt 0 ] && mapfile -t tests < <(printf '%s\n' "${tests[@]}" | sort)
+
+# the helper programs the tests run (tests/Makefile.inc: mysql_drive,
+# kafka_produce_check, ...) are built by make, never by a test script
+if [ -f "$CDC_BUILD/Makefile" ]; then
+    make -C "$CDC_BUILD" -s integ-helpers >"$LOGS/integ-helpers.log" 2>&1 \
+        || { tail -20 "$LOGS/integ-helpers.log" >&2
+             echo "run.sh: make integ-helpers failed in $CDC_BUILD" >&2; exit 1; }
+fi
 
 pass=0 failn=0 skipn=0 failed=()
 for f in "${tests[@]}"; do

@@ -4,15 +4,20 @@
 first checkpoint, must not perform a second "first load".
 
   1. the daemon of pipeline P starts (no checkpoint yet; idle, so it
-     writes none); it records itself in <state.dir>/P.daemon;
-  2. `backfill` (mode auto) sees it: it says so, backfills incrementally
+     writes none); it holds P's run lock (<state.dir>/P.lock) and records
+     itself in <state.dir>/P.daemon;
+  2. `backfill` (mode auto) sees it through the run lock: it says so,
+     backfills incrementally
      with watermarks (no consistent first load that would store the
      stream's checkpoint); every row arrives once (op r) and the daemon
      keeps running;
   3. `backfill.mode=initial` beside the running daemon: exit 75, naming
      the daemon's pid;
-  4. after the daemon stops, its record is gone and the same backfill is
-     a consistent first load again (it stores the checkpoint).
+  4. after the daemon stops, its record is gone; a stale P.daemon is
+     then written whose pid was "reused" by a live autoglm-cdc process
+     (the daemon of another pipeline in the same state dir): the lock is
+     free, so the same backfill is a consistent first load again (it
+     stores the checkpoint) and `status` calls the record stale.
 Exit: 0 pass, 1 fail, 77 skip.
 """
 import importlib.util
@@ -99,12 +104,36 @@ def main():
             conc.fail("the daemon's record stays after it stopped")
         if os.path.exists(ckpt):
             os.unlink(ckpt)  # the daemon's (it checkpoints the watermark transactions)
+        # a stale record naming a live autoglm-cdc process (a reused pid)
+        oerr = open(os.path.join(tmp, "other.err"), "wb")
+        d = subprocess.Popen([conc.CDC, "run", "--source", "mysql", "--mysql-dsn", conc.dsn(), "--server-id",
+                              "424602", "--include", DB + ".nothing", "--sink", "file", "-o",
+                              os.path.join(tmp, "other.jsonl"), "--state-dir", state, "--pipeline", "other"],
+                             stderr=oerr)
+        orec = os.path.join(state, "other.daemon")
+        for _ in range(100):
+            if os.path.exists(orec):
+                break
+            time.sleep(0.1)
+        else:
+            conc.fail("the other daemon did not record itself in %s" % orec)
+        with open(rec, "w") as f:
+            f.write("pid=%d\n" % d.pid)
         r = backfill(os.path.join(tmp, "bf3.jsonl"))
         if r.returncode != 0 or "consistent first load" not in r.stderr or not os.path.exists(ckpt):
-            conc.fail("without a daemon the backfill is a first load again: exit %d\n%s"
-                      % (r.returncode, r.stderr[-2000:]))
+            conc.fail("without a daemon (a stale record naming live pid %d) the backfill is a first load "
+                      "again: exit %d\n%s" % (d.pid, r.returncode, r.stderr[-2000:]))
+        if "runs (pid" in r.stderr:
+            conc.fail("the backfill took a stale record with a reused pid for the daemon:\n" + r.stderr[-2000:])
+        st = subprocess.run([conc.CDC, "status", "--state-dir", state, "--json"], capture_output=True, text=True,
+                            timeout=60)
+        rows = {x["pipeline"]: x for x in json.loads(st.stdout or "[]")}
+        if rows.get("race", {}).get("status") != "offline" or "stale" not in (rows["race"].get("error") or ""):
+            conc.fail("status does not call the record with a reused pid stale: %s" % st.stdout[-1500:])
+        if d.poll() is not None:
+            conc.fail("the other daemon died")
         print("# beside the running daemon: incremental, %d rows, no checkpoint; mode=initial refused (75); "
-              "alone: first load" % len(ids))
+              "alone (stale record with a reused pid): first load" % len(ids))
         print("PASS")
     finally:
         if d is not None and d.poll() is None:

@@ -13,8 +13,14 @@ primary key, PK changes, deletes):
      paging over the composite key is exercised) to a file;
   4. check: every backfill row is op 'r', each table's backfill rows equal
      the stream's final after-images value for value (the same JSON for
-     every type), and replaying the backfill into an empty copy gives the
-     source (SELECT comparison of t_decode_fidelity.py).
+     every type) and byte for byte: the payload's "key" and "after" of a
+     backfill envelope are the very bytes of the stream's last envelope of
+     that row (the snapshot turns values into JSON with the binlog
+     decoder's functions), and replaying the backfill into an empty copy
+     gives the source (SELECT comparison of t_decode_fidelity.py).
+Besides the fixed tables of t_decode_fidelity.py, a table t_seeded gets
+its columns from the seed (types, sizes, precisions, character sets,
+ENUM/SET members), so each seed also tries a different schema.
 Exit: 0 pass, 1 fail, 77 skip.
 """
 
@@ -40,17 +46,92 @@ CDC = fid.CDC
 ENV = fid.ENV
 
 
+# Column types t_seeded draws from: (template, how to fill it from the rng).
+MEMBERS = ["a", "b", "c d", "\u00e9t\u00e9", "x,y", "longer member", "Z", "\u4e2d"]
+
+
+def seeded_type(r):
+    k = r.choice(["int", "bit", "year", "dec", "float", "double", "date", "time", "datetime",
+                  "timestamp", "char", "varchar", "text", "binary", "varbinary", "blob",
+                  "enum", "set", "json", "geometry", "point"])
+    cs = r.choice(["utf8mb4", "latin1", "utf8mb3"])
+    if k == "int":
+        t = r.choice(["TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT"])
+        return t + (" UNSIGNED" if r.random() < 0.5 else "")
+    if k == "bit":
+        return "BIT(%d)" % r.randint(1, 64)
+    if k == "year":
+        return "YEAR"
+    if k == "dec":
+        p = r.randint(1, 65)
+        return "DECIMAL(%d,%d)%s" % (p, r.randint(0, min(p, 30)), " UNSIGNED" if r.random() < 0.3 else "")
+    if k in ("float", "double", "date"):
+        return k.upper()
+    if k in ("time", "datetime"):
+        return "%s(%d)" % (k.upper(), r.randint(0, 6))
+    if k == "timestamp":
+        return "TIMESTAMP(%d) NULL" % r.randint(0, 6)
+    if k == "char":
+        return "CHAR(%d) CHARACTER SET %s" % (r.randint(1, 40), cs)
+    if k == "varchar":
+        return "VARCHAR(%d) CHARACTER SET %s" % (r.randint(1, 200), cs)
+    if k == "text":
+        return "TEXT CHARACTER SET %s" % cs
+    if k in ("binary", "varbinary"):
+        return "%s(%d)" % (k.upper(), r.randint(1, 64))
+    if k == "blob":
+        return r.choice(["TINYBLOB", "BLOB"])
+    if k in ("enum", "set"):
+        ms = r.sample(MEMBERS if k == "enum" else [m for m in MEMBERS if "," not in m], r.randint(1, 5))
+        return "%s(%s)" % (k.upper(), ",".join("'%s'" % m for m in ms))
+    return k.upper()
+
+
+def add_seeded_table(seed):
+    import random
+    r = random.Random(seed * 7919 + 1)
+    cols = [("id", "INT NOT NULL")] + [("c%d" % i, seeded_type(r)) for i in range(r.randint(8, 16))]
+    fid.TABLES["t_seeded"] = {"pk": ["id"], "cols": cols}
+    print("# t_seeded: %s" % ", ".join("%s %s" % c for c in cols[1:]))
+
+
+def raw_member(text, name):
+    """The bytes of member `name` of the JSON object text (None if absent)."""
+    dec = json.JSONDecoder()
+    i = text.index("{") + 1
+    while True:
+        while text[i] in " \t\r\n,":
+            i += 1
+        if text[i] == "}":
+            return None
+        key, i = dec.raw_decode(text, i)
+        while text[i] in " \t\r\n:":
+            i += 1
+        start = i
+        _, i = dec.raw_decode(text, i)
+        if key == name:
+            return text[start:i]
+
+
+def raw_image(line):
+    """(raw payload.key, raw payload.after) of an envelope line."""
+    pl = raw_member(line, "payload")
+    return raw_member(pl, "key"), raw_member(pl, "after")
+
+
 def dsn():
     return "mysql://%s:%s@%s:%s" % (ENV.get("MYSQL_USER", "cdc"), ENV.get("MYSQL_PASSWORD", ""),
                                     ENV["MYSQL_HOST"], ENV["MYSQL_PORT"])
 
 
-def read_env(path):
+def read_env(path, raw=None):
     out = []
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 out.append(json.loads(line))
+                if raw is not None:
+                    raw.append(line)
     return out
 
 
@@ -64,6 +145,7 @@ def main():
     if shutil.which("mariadb") is None:
         fid.skip("mariadb client not installed")
     seed = fid.dblib.test_seed()
+    add_seeded_table(seed)
     ntxn = int(os.environ.get("CDC_BF_TXNS", "300"))
     tmp = tempfile.mkdtemp(prefix="cdc-bf-types.")
     ok = False
@@ -87,16 +169,21 @@ def main():
         if r.returncode != 0:
             fid.fail("stream exited %d: %s" % (r.returncode, r.stderr.decode()[-2000:]))
         state = collections.defaultdict(dict)
-        for e in read_env(spath):
+        rawstate = collections.defaultdict(dict)   # the same, as bytes
+        slines = []
+        for e, line in zip(read_env(spath, slines), slines):
             p = e["payload"]
             t = e["source"]["table"]
             if p["op"] in ("c", "u"):
                 if p["op"] == "u" and p["before"]:
                     bk = {c: p["before"][c] for c in fid.TABLES[t]["pk"]}
                     state[t].pop(json.dumps(bk, sort_keys=True), None)
+                    rawstate[t].pop(json.dumps(bk, sort_keys=True), None)
                 state[t][keyof(e)] = p["after"]
+                rawstate[t][keyof(e)] = raw_image(line)
             elif p["op"] == "d":
                 state[t].pop(keyof(e), None)
+                rawstate[t].pop(keyof(e), None)
 
         # backfill
         bpath = os.path.join(tmp, "backfill.jsonl")
@@ -109,7 +196,8 @@ def main():
         r = subprocess.run(args, stderr=subprocess.PIPE, timeout=300)
         if r.returncode != 0:
             fid.fail("backfill exited %d: %s" % (r.returncode, r.stderr.decode()[-2000:]))
-        benvs = read_env(bpath)
+        blines = []
+        benvs = read_env(bpath, blines)
         print("# backfill: %d rows in %.1fs" % (len(benvs), time.time() - t0))
         # the same again, watermarked (incremental) with 3 tables at a time
         fid.sql("GRANT ALL ON `%s`.* TO '%s'@'%%';" % (SRC, ENV.get("MYSQL_USER", "cdc")))
@@ -132,12 +220,30 @@ def main():
         if bad:
             fid.fail("%d backfill envelopes are not op r: %s" % (len(bad), json.dumps(bad[0])[:300]))
         back = collections.defaultdict(dict)
-        for e in benvs:
+        rawback = collections.defaultdict(dict)
+        for e, line in zip(benvs, blines):
             k = keyof(e)
             t = e["source"]["table"]
             if k in back[t]:
                 fid.fail("backfill emitted key %s of %s twice" % (k, t))
             back[t][k] = e["payload"]["after"]
+            rawback[t][k] = raw_image(line)
+
+        # byte for byte: payload.key and payload.after of every row
+        bytes_diff = 0
+        bytes_same = 0
+        for t in tables:
+            for k in sorted(set(rawstate[t]) & set(rawback[t])):
+                if rawstate[t][k] == rawback[t][k]:
+                    bytes_same += 1
+                    continue
+                bytes_diff += 1
+                if bytes_diff <= 5:
+                    print("#   %s key %s bytes differ:\n#     stream   %s\n#     backfill %s"
+                          % (t, k, rawstate[t][k][1][:400], rawback[t][k][1][:400]))
+        print("# byte-identical key+after: %d rows, %d differ" % (bytes_same, bytes_diff))
+        if "t_seeded" not in back or not back["t_seeded"]:
+            fid.fail("t_seeded has no backfill rows: the seeded schema was not exercised")
 
         mism = 0
         for t in tables:
@@ -171,9 +277,10 @@ def main():
                 print("#   %s: replayed backfill differs from SELECT" % t)
         for x in (ferrs + rerrs)[:10]:
             print("#   " + x)
-        ok = mism == 0 and sel == 0 and not ferrs and not rerrs and len(benvs) > 0
-        print("%s: backfill type fidelity (%d tables, %d rows; stream mismatches %d, SELECT mismatches %d)"
-              % ("PASS" if ok else "FAIL", len(tables), len(benvs), mism, sel))
+        ok = (mism == 0 and sel == 0 and bytes_diff == 0 and bytes_same > 0 and not ferrs
+              and not rerrs and len(benvs) > 0)
+        print("%s: backfill type fidelity (%d tables, %d rows; stream mismatches %d, byte mismatches %d, "
+              "SELECT mismatches %d)" % ("PASS" if ok else "FAIL", len(tables), len(benvs), mism, bytes_diff, sel))
     finally:
         if ok and os.environ.get("KEEP_TMP") != "1":
             shutil.rmtree(tmp, ignore_errors=True)

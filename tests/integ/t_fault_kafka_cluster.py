@@ -8,7 +8,9 @@ keeps its defaults acks=all + idempotence.  During a workload the
 partition leader is killed with SIGKILL; later a second broker too, so
 only one replica is left: the sink must stall (/readyz names the sink,
 the process keeps running), not write to the lone replica and not lose
-anything.  Both brokers are restarted; then the topic must hold every
+anything.  A fatal idempotent-producer error on the way (librdkafka 2.0.2
+raises one in about one run of five) must be recovered in-process: the
+process never exits during the faults.  Both brokers are restarted; then the topic must hold every
 change, per key in commit order (ledger check; duplicates reported).
 
 Starts the cluster with `tests/services.sh up kafka-cluster` when it is not
@@ -75,26 +77,15 @@ def write(stmts):
     writer.stdin.flush()
 
 
-restarts = []
-
-
 def alive_or_fail():
-    """Like systemd's Restart=on-failure for the one failure librdkafka
-    2.0 may end a broker loss with: a fatal idempotent-producer error
-    (OUT_OF_ORDER_SEQUENCE_NUMBER after NOT_ENOUGH_REPLICAS retries).  The
-    run stops with its checkpoint at the last delivered transaction; a
-    restart resumes there.  Any other exit fails the test."""
-    global cdc
+    """The process runs through the whole fault: a fatal idempotent-
+    producer error (librdkafka 2.0 may end a broker loss with
+    OUT_OF_ORDER_SEQUENCE_NUMBER after NOT_ENOUGH_REPLICAS retries) is
+    recovered in-process by recreating the producer, never by an exit."""
     if cdc.poll() is None:
         return
     text = open(logpath, errors="replace").read()
-    if cdc.returncode == 0 or "fatal producer error" not in text[text.rfind("source mysql started"):] \
-            or len(restarts) >= 3:
-        fail("autoglm-cdc exited %d while brokers were down" % cdc.returncode)
-    restarts.append(cdc.returncode)
-    log("autoglm-cdc stopped on a fatal producer error (exit %d); restarting it" % cdc.returncode)
-    cdc = subprocess.Popen(cmd, stdout=open(logpath, "ab"), stderr=subprocess.STDOUT)
-    procs.append(cdc)
+    fail("autoglm-cdc exited %d during the broker faults:\n%s" % (cdc.returncode, text[-3000:]))
 
 
 def topic_meta():
@@ -167,9 +158,14 @@ cfg = subprocess.run(["java", "-Xmx128m", "-cp", CE["KAFKA_CLUSTER_JARS"] + "/*"
                       "--entity-name", TOPIC], capture_output=True, text=True)
 if "min.insync.replicas=2" not in cfg.stdout:
     fail("topic %s lacks min.insync.replicas=2: %s %s" % (TOPIC, cfg.stdout, cfg.stderr[-400:]))
-log("broker loss: %d changes on %d keys, none lost, order kept, %d duplicate(s), %d restart(s) "
-    "after a fatal producer error; replicas %s, min.insync.replicas=2"
-    % (total, len(w.expected), dups, len(restarts), replicas))
+cdclog = open(logpath, errors="replace").read()
+recreated = cdclog.count("recreating the producer")
+for line in cdclog.splitlines():
+    if "recreating the producer" in line or "messages produced again" in line:
+        log(line[:600])
+log("broker loss: %d changes on %d keys, none lost, order kept, %d duplicate(s), %d producer "
+    "recreation(s) after a fatal producer error, no exit; replicas %s, min.insync.replicas=2 (seed %d)"
+    % (total, len(w.expected), dups, recreated, replicas, dblib.test_seed()))
 
 # a replication factor above the number of brokers: refused, exit 78
 # naming the topic and the key

@@ -6,20 +6,15 @@
 # the preflight and when the server drops the dump (error 4052).
 #
 # Breaks settings with SET GLOBAL and restores them on exit.  Drives the
-# source through tests/integ/mysql_drive.c (built here against
-# $BUILD/libcdc.a) and, when the CLI has --source mysql, through
+# source through tests/integ/mysql_drive.c
+# (built by make: `make integ-helpers`) and, when the CLI has --source mysql, through
 # autoglm-cdc as well.
 . "$(dirname "$0")/lib.sh"
 need mariadb
 
 # --- the driver -------------------------------------------------------
-DRIVE=$T/mysql_drive
-[ -f "$BUILD/libcdc.a" ] || skip "$BUILD/libcdc.a not built"
-# shellcheck disable=SC2046
-${CC:-cc} -std=gnu11 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libmariadb) \
-    -o "$DRIVE" "$ROOT/tests/integ/mysql_drive.c" "$BUILD/libcdc.a" \
-    $(pkg-config --libs libmariadb libpq rdkafka yajl libzstd yaml-0.1 zlib) -lm -lpthread \
-    || fail "cannot build mysql_drive"
+need helper:mysql_drive
+DRIVE=$BUILD/tests/integ/mysql_drive
 DSN=$(my_dsn)
 ROOT_DSN="mysql://root:$MYSQL_ROOT_PASSWORD@$MYSQL_HOST:$MYSQL_PORT"
 

@@ -7,13 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 need mariadb
 
-DRIVE=$T/mysql_drive
-[ -f "$BUILD/libcdc.a" ] || skip "$BUILD/libcdc.a not built"
-# shellcheck disable=SC2046
-${CC:-cc} -std=gnu11 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libmariadb) \
-    -o "$DRIVE" "$ROOT/tests/integ/mysql_drive.c" "$BUILD/libcdc.a" \
-    $(pkg-config --libs libmariadb libpq rdkafka yajl libzstd yaml-0.1 zlib) -lm -lpthread \
-    || fail "cannot build mysql_drive"
+need helper:mysql_drive
+DRIVE=$BUILD/tests/integ/mysql_drive
 DSN=$(my_dsn)
 DB=cdc_myrestart
 N=${CDC_RESTART_ROWS:-600}

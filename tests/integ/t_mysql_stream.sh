@@ -6,18 +6,13 @@
 # checkpoint position all start at the right transaction; JSON columns
 # arrive as JSON.
 #
-# Drives the source through tests/integ/mysql_drive.c (built here against
-# $BUILD/libcdc.a); when the CLI has --source mysql it is checked too.
+# Drives the source through tests/integ/mysql_drive.c
+# (built by make: `make integ-helpers`); when the CLI has --source mysql it is checked too.
 . "$(dirname "$0")/lib.sh"
 need mariadb
 
-DRIVE=$T/mysql_drive
-[ -f "$BUILD/libcdc.a" ] || skip "$BUILD/libcdc.a not built"
-# shellcheck disable=SC2046
-${CC:-cc} -std=gnu11 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libmariadb) \
-    -o "$DRIVE" "$ROOT/tests/integ/mysql_drive.c" "$BUILD/libcdc.a" \
-    $(pkg-config --libs libmariadb libpq rdkafka yajl libzstd yaml-0.1 zlib) -lm -lpthread \
-    || fail "cannot build mysql_drive"
+need helper:mysql_drive
+DRIVE=$BUILD/tests/integ/mysql_drive
 DSN=$(my_dsn)
 DB=cdc_mystream
 

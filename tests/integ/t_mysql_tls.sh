@@ -8,17 +8,12 @@
 # free loopback port in the scratch directory; skips without openssl or
 # mariadbd.
 . "$(dirname "$0")/lib.sh"
-need openssl
+need openssl cdc
 MARIADBD=$(command -v mariadbd || echo /usr/sbin/mariadbd)
 [ -x "$MARIADBD" ] && command -v mariadb-install-db >/dev/null || skip "no mariadbd"
 
-DRIVE=$T/mysql_drive
-[ -f "$BUILD/libcdc.a" ] || skip "$BUILD/libcdc.a not built"
-# shellcheck disable=SC2046
-${CC:-cc} -std=gnu11 -D_GNU_SOURCE -I"$ROOT" $(pkg-config --cflags libmariadb) \
-    -o "$DRIVE" "$ROOT/tests/integ/mysql_drive.c" "$BUILD/libcdc.a" \
-    $(pkg-config --libs libmariadb libpq rdkafka yajl libzstd yaml-0.1 zlib) -lm -lpthread \
-    || fail "cannot build mysql_drive"
+need helper:mysql_drive
+DRIVE=$BUILD/tests/integ/mysql_drive
 
 # --- certificates: a CA, a server cert for 127.0.0.1, another CA ----------
 C=$T/certs
@@ -75,6 +70,16 @@ tls_used verify_ca
 run verify_identity 0 -X mysql.ssl.mode=verify_identity -X mysql.ssl.ca="$C/ca.pem"
 run wrong_ca 78 -X mysql.ssl.mode=verify_ca -X mysql.ssl.ca="$C/other.pem"
 grep -qi "ssl\|tls\|certificate" "$T/wrong_ca.err" || fail "wrong_ca: the message does not mention TLS"
+# the same settings in the DSN (connectors/mysql/conn.c): ssl-mode and
+# ssl-ca there, and the DSN's ssl-mode wins over mysql.ssl.mode
+DSN="mysql://cdc:pw@127.0.0.1:$PORT?ssl-mode=verify_ca&ssl-ca=$C/ca.pem"
+run dsn_verify_ca 0
+tls_used dsn_verify_ca
+DSN="mysql://cdc:pw@127.0.0.1:$PORT?ssl-mode=VERIFY-IDENTITY&ssl-ca=$C/other.pem"
+run dsn_wrong_ca 78
+DSN="mysql://cdc:pw@127.0.0.1:$PORT?ssl-mode=disabled"
+run dsn_over_key 0 -X mysql.ssl.mode=required
+grep -q "(no TLS)" "$T/dsn_over_key.err" || fail "dsn_over_key: TLS was used"
 # "localhost" is not in the certificate (only IP 127.0.0.1)
 DSN="mysql://cdc:pw@localhost:$PORT"
 run wrong_host 78 -X mysql.ssl.mode=verify_identity -X mysql.ssl.ca="$C/ca.pem"
@@ -85,4 +90,16 @@ timeout 60 "$DRIVE" -X mysql.dsn="$DSN" -X mysql.ssl.mode=verify_ca -X mysql.ssl
     -X mysql.from=beginning --idle-exit 1000 >"$T/stream.out" 2>"$T/stream.err" \
     || { cat "$T/stream.err" >&2; fail "stream over TLS failed"; }
 grep -q "^c d.t .*after{id=int:42}" "$T/stream.out" || { cat "$T/stream.out" >&2; fail "row not streamed over TLS"; }
+# backfill connects the same way (the snapshot used to ignore ssl-mode)
+bf() { # NAME CODE DSN
+    "$CDC" backfill --source mysql --mysql-dsn "$3" --table d.t --sink file -o "$T/$1.jsonl" \
+        --state-dir "$T/$1.state" --pipeline "$1" >"$T/$1.out" 2>"$T/$1.err"
+    local rc=$?
+    [ $rc = "$2" ] || { cat "$T/$1.err" >&2; fail "$1: exit $rc, expected $2"; }
+    log "$1: exit $rc as expected"
+}
+bf backfill_verify 0 "mysql://cdc:pw@127.0.0.1:$PORT?ssl-mode=verify_identity&ssl-ca=$C/ca.pem"
+grep -q '"id":42' "$T/backfill_verify.jsonl" || fail "backfill over TLS: row 42 missing"
+bf backfill_wrong_ca 78 "mysql://cdc:pw@127.0.0.1:$PORT?ssl-mode=verify_ca&ssl-ca=$C/other.pem"
+bf backfill_required 0 "mysql://cdc:pw@127.0.0.1:$PORT?ssl-mode=required"
 log "TLS ok"

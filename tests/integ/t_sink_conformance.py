@@ -13,7 +13,8 @@ For each sink in SINKS, with its own fresh target:
      pipeline either waits and goes on, or exits 69 (sink unavailable)
      and a rerun resumes; then the server comes back and the run ends 0;
 then the target is read back and checked:
-  * at-least-once (sinks that keep every message: kafka, file): per key
+  * at-least-once (sinks that keep every message: kafka, file, rabbitmq,
+    mqtt, http): per key
     the values of v in delivery order are exactly 1..n, where a replay
     may go back and climb again by one (dblib.check_sequences), and each
     message's note matches its v;
@@ -22,7 +23,9 @@ then the target is read back and checked:
     provenance of the transaction that wrote it, and the offsets table
     counted every transaction and change exactly once.
 Adding a sink is one entry in SINKS: a target, how to read it back, and
-whether it has a server to stop.
+whether it has a server to stop (a services.sh service, or its own
+stop_server/start_server: the webhook receiver), plus the servers and
+tools it needs (needs).
 Env: CDC_CONF_TXNS (default 6000), CDC_CONF_KEYS (default 40),
 CDC_CONF_KILLS (default 4), CDC_CONF_SINKS (comma list, default all),
 CDC_TEST_SEED.  Exit 0 pass, 1 fail, 77 skip.
@@ -43,7 +46,6 @@ KILLS = int(os.environ.get("CDC_CONF_KILLS", "4"))
 RATE = max(200, TXNS // 12)  # transactions/s: a paced run lasts about 12 s
 PROG = os.path.join(BUILD, "tests/integ/sink_conformance")
 
-dblib.need("KAFKA_BOOTSTRAP", "PGPORT", "MYSQL_PORT", what="Kafka, PostgreSQL and MariaDB", tools=("kcat",))
 if not os.access(PROG, os.X_OK):
     subprocess.run(["make", "-C", BUILD, "tests/integ/sink_conformance"], capture_output=True)
 if not os.access(PROG, os.X_OK):
@@ -57,14 +59,21 @@ MDB = "sinkconf_" + ID
 PROCS = []
 
 
+SERVICES = {"postgres", "mariadb"}  # and those of the sinks that run
+
+
 def cleanup():
     # a failed outage must not leave a server down for the next test
-    for s in ("kafka", "postgres", "mariadb"):
+    for s in sorted(SERVICES):
         subprocess.run([dblib.ROOT + "/tests/services.sh", "start", s], capture_output=True)
     dblib.cleanup(PROCS, TMP, pg_dbs=[PDB], my_dbs=[MDB])
 
 
 dblib.on_fail(cleanup, logdir=TMP, tail=20)
+
+
+NAMES = [n for n in os.environ.get("CDC_CONF_SINKS", "kafka,file,postgres,mysql,rabbitmq,mqtt,http")
+         .split(",") if n]
 
 
 def expected():
@@ -82,13 +91,13 @@ def expected():
     return want, total
 
 
-WANT, TOTAL = expected()
 
 
 # ---- the sinks ------------------------------------------------------------------
 
 class Kafka:
     name, service, exactly_once = "kafka", "kafka", False
+    needs = (("KAFKA_BOOTSTRAP",), ("kcat",))
 
     def __init__(self, tag):
         self.topic = "sinkconf%s.%s" % (ID, tag)
@@ -107,6 +116,7 @@ class Kafka:
 
 class File:
     name, service, exactly_once = "file", None, False
+    needs = ((), ())
 
     def __init__(self, tag):
         self.path = os.path.join(TMP, "file-%s.jsonl" % tag)
@@ -131,6 +141,7 @@ class File:
 class PgWide:
     """The PostgreSQL wide sink through a one-target mapping."""
     name, service, exactly_once = "postgres", "postgres", True
+    needs = (("PGPORT",), ())
 
     def __init__(self, tag):
         self.table = "w_" + tag
@@ -177,6 +188,7 @@ mappings:
 class MyWide(PgWide):
     """The MariaDB wide sink, same mapping."""
     name, service = "mysql", "mariadb"
+    needs = (("MYSQL_PORT",), ())
 
     def args(self):
         return ["--sink", "mysql", "-X", "mysql_sink.dsn=mysql://root:%s@127.0.0.1:%s/%s"
@@ -187,7 +199,121 @@ class MyWide(PgWide):
         return my(sql, MDB)
 
 
-SINKS = {"kafka": Kafka, "file": File, "postgres": PgWide, "mysql": MyWide}
+class RabbitMQ:
+    """Publisher confirms into a durable exchange; a durable queue bound
+    with '#' before the first run holds every message for amqp_consume."""
+    name, service, exactly_once = "rabbitmq", "rabbitmq", False
+    needs = (("RMQ_URL",), ())
+
+    def __init__(self, tag):
+        self.ex = self.q = "sinkconf%s_%s" % (ID, tag)
+        self.prog = os.path.join(BUILD, "tests/integ/amqp_consume")
+        if not os.access(self.prog, os.X_OK):
+            subprocess.run(["make", "-C", BUILD, "tests/integ/amqp_consume"], capture_output=True)
+        r = subprocess.run([self.prog, E["RMQ_URL"], self.ex, self.q, "#", "declare"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            fail("amqp_consume declare %s: %s" % (self.q, r.stderr))
+
+    def args(self):
+        return ["--sink", "rabbitmq", "-X", "rabbitmq.url=" + E["RMQ_URL"], "-X", "rabbitmq.exchange=" + self.ex,
+                "-X", "rabbitmq.reconnect_timeout_ms=120000"]
+
+    def messages(self):
+        r = subprocess.run([self.prog, E["RMQ_URL"], self.ex, self.q, "#", "drain", "3000"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            fail("amqp_consume drain %s: %s" % (self.q, r.stderr))
+        return [json.loads(json.loads(l)["body"]) for l in r.stdout.splitlines() if l.strip()]
+
+
+class Mqtt:
+    """QoS 1 into Mosquitto (persistence on); a persistent QoS 1 session
+    subscribed before the first run keeps every message for mosquitto_sub."""
+    name, service, exactly_once = "mqtt", "mosquitto", False
+    needs = (("MQ_PORT",), ("mosquitto_sub",))
+
+    def __init__(self, tag):
+        self.topic = "sinkconf%s/%s" % (ID, tag)
+        self.cid = "sub-sinkconf%s-%s" % (ID, tag)
+        self.auth = ["-h", "127.0.0.1", "-p", E["MQ_PORT"], "-u", E["MQ_USER"], "-P", E["MQ_PASSWORD"]]
+        r = subprocess.run(["mosquitto_sub"] + self.auth + ["-c", "-i", self.cid, "-q", "1", "-t",
+                                                            self.topic + "/#", "-E"],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode:
+            fail("mosquitto_sub register %s: %s" % (self.cid, r.stderr))
+
+    def args(self):
+        return ["--sink", "mqtt", "-X", "mqtt.port=" + E["MQ_PORT"], "-X", "mqtt.user=" + E["MQ_USER"],
+                "-X", "mqtt.password=" + E["MQ_PASSWORD"], "-X", "mqtt.topic=" + self.topic + "/{table}",
+                "-X", "mqtt.reconnect_timeout_ms=120000"]
+
+    def messages(self):
+        # the session's queue arrives at once; -W ends the read after it
+        r = subprocess.run(["mosquitto_sub"] + self.auth + ["-c", "-i", self.cid, "-q", "1", "-t",
+                                                            self.topic + "/#", "-W", "10"],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode not in (0, 27):  # 27: -W ran out, the normal end here
+            fail("mosquitto_sub %s: exit %d %s" % (self.cid, r.returncode, r.stderr))
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+
+
+class Http:
+    """Batches POSTed to tests/integ/webhook_recv.py on a fixed port; its
+    outage is the receiver killed and started again on the same port."""
+    name, service, exactly_once = "http", "webhook receiver", False
+    needs = ((), ())
+
+    def __init__(self, tag):
+        self.port = str(dblib.free_port())
+        self.reqlog = os.path.join(TMP, "http-%s.requests" % tag)
+        self.proc = None
+        self.start_server()
+
+    def start_server(self):
+        pf = os.path.join(TMP, "http-%s.port" % self.port)
+        if os.path.exists(pf):
+            os.unlink(pf)
+        self.proc = subprocess.Popen(["python3", os.path.join(dblib.ROOT, "tests/integ/webhook_recv.py"), pf,
+                                      self.reqlog], env=dict(os.environ, WEBHOOK_PORT=self.port))
+        PROCS.append(self.proc)
+        for _ in range(200):
+            if os.path.exists(pf):
+                return
+            time.sleep(0.05)
+        fail("webhook_recv did not start on port %s" % self.port)
+
+    def stop_server(self):
+        if self.proc.poll() is not None:
+            fail("the webhook receiver had exited (%s) before its outage" % self.proc.returncode)
+        self.proc.terminate()  # between two log lines (webhook_recv.py)
+        if self.proc.wait(timeout=30) != 0:
+            fail("the webhook receiver exited %s on SIGTERM" % self.proc.returncode)
+
+    def args(self):
+        return ["--sink", "http", "-X", "webhook.url=http://127.0.0.1:%s/hook/{table}" % self.port,
+                "-X", "webhook.batch=20", "-X", "webhook.linger_ms=20", "-X", "webhook.retry_max_backoff_ms=1000",
+                "-X", "webhook.retry_timeout_ms=120000"]
+
+    def messages(self):
+        reqs = [json.loads(l) for l in open(self.reqlog)] if os.path.exists(self.reqlog) else []
+        out = []
+        for r in sorted(reqs, key=lambda r: r["t"]):
+            if r["status"] == 200:
+                out += json.loads(r["body"])
+        return out
+
+
+SINKS = {"kafka": Kafka, "file": File, "postgres": PgWide, "mysql": MyWide, "rabbitmq": RabbitMQ,
+         "mqtt": Mqtt, "http": Http}
+for _n in NAMES:
+    if _n not in SINKS:
+        fail("CDC_CONF_SINKS: no sink %s (have %s)" % (_n, ", ".join(SINKS)))
+dblib.need("PGPORT", "MYSQL_PORT", *sorted({k for n in NAMES for k in SINKS[n].needs[0]}),
+           what="the servers of the sinks %s" % ", ".join(NAMES),
+           tools=tuple(sorted({t for n in NAMES for t in SINKS[n].needs[1]})))
+SERVICES |= {SINKS[n].service for n in NAMES if SINKS[n].service in ("kafka", "rabbitmq", "mosquitto")}
+WANT, TOTAL = expected()
 
 
 # ---- running the pipeline --------------------------------------------------------
@@ -247,7 +373,10 @@ def outage_phase(sink, rnd):
     time.sleep(rnd.uniform(1.0, 2.5))
     if p.poll() is not None:
         fail("%s: the pipeline ended (%s) before the outage" % (sink.name, p.returncode))
-    subprocess.run([dblib.ROOT + "/tests/services.sh", "stop", sink.service], check=True, capture_output=True)
+    if hasattr(sink, "stop_server"):
+        sink.stop_server()
+    else:
+        subprocess.run([dblib.ROOT + "/tests/services.sh", "stop", sink.service], check=True, capture_output=True)
     t0 = time.time()
     while time.time() - t0 < 8 and p.poll() is None:
         time.sleep(0.2)
@@ -258,7 +387,11 @@ def outage_phase(sink, rnd):
     else:
         fail("%s: during the outage the pipeline exited %d, not 69: %s"
              % (sink.name, p.returncode, log_lines(pipeline)[-1500:]))
-    subprocess.run([dblib.ROOT + "/tests/services.sh", "start", sink.service], check=True, capture_output=True)
+    if hasattr(sink, "start_server"):
+        sink.start_server()
+    else:
+        subprocess.run([dblib.ROOT + "/tests/services.sh", "start", sink.service], check=True,
+                       capture_output=True)
     if p.returncode is None:
         try:
             rc = p.wait(timeout=300)
@@ -324,10 +457,7 @@ def main():
     pg("CREATE DATABASE %s OWNER %s" % (PDB, E["PGUSER"]), "postgres", superuser=True)
     my("CREATE DATABASE %s" % MDB)
     log("workload: %d transactions, %d changes on %d keys, paced at %d/s" % (TXNS, TOTAL, KEYS, RATE))
-    names = [s for s in os.environ.get("CDC_CONF_SINKS", ",".join(SINKS)).split(",") if s]
-    for n in names:
-        if n not in SINKS:
-            fail("CDC_CONF_SINKS: no sink %s (have %s)" % (n, ", ".join(SINKS)))
+    names = NAMES
     rnd = random.Random(SEED)
     for n in names:
         sink = SINKS[n]("k9")

@@ -11,12 +11,18 @@ endpoint with the same token.
               endpoint it recorded in the shared state directory, not
               called offline; an application name with an escape sequence
               is printed escaped; --json rows match each /status.
-  page        a real headless Chromium (DevTools over a pipe) loads / with
-              the token in a cookie: one row per pipeline, the same
-              values as /status, a screenshot; without the cookie the page
-              asks for the token (401); a token in the URL is refused
-              (400).  The same while the source is down (SIGSTOP of our
-              mariadbd): rows say offline with the source's error.
+  page        a real headless Chromium (DevTools over a pipe) loads / of
+              each daemon with the token in a cookie: one row per pipeline
+              of the shared state directory (its own first, the other one
+              gathered by the daemon in the background), each with the
+              same values as that pipeline's /status, a screenshot;
+              without the cookie the page asks for the token (401); a
+              token in the URL is refused (400).  The same while only b's
+              source is down (b reads through tests/integ/faultproxy.py,
+              frozen): a online, b offline with its source's error, on
+              both pages; while b's daemon does not answer (SIGSTOP): a's
+              page still answers, b's row says unknown; and while the
+              source of both is down (SIGSTOP of our mariadbd).
   monitoring  promtool check metrics on a live scrape; promtool check
               rules and test rules on contrib/prometheus; the Grafana
               dashboard's structure, and every panel query parsed by
@@ -40,6 +46,7 @@ import urllib.request
 
 import cdp
 import dblib
+import faultproxy
 from dblib import BIN, ROOT, fail, log
 
 if not os.access(BIN, os.X_OK):
@@ -54,11 +61,15 @@ for what, ok in (("mariadbd", os.access(MARIADBD, os.X_OK) and shutil.which("mar
 TMP = tempfile.mkdtemp(prefix="cdc-page-")
 PROCS = []
 dbproc = None
+proxy = None
 
 
 def cleanup():
     if dbproc and dbproc.poll() is None:
         os.kill(dbproc.pid, signal.SIGCONT)
+    for p in PROCS:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGCONT)
     for p in PROCS:
         if p.poll() is None:
             p.terminate()
@@ -69,6 +80,8 @@ def cleanup():
     if dbproc and dbproc.poll() is None:
         dbproc.terminate()
         dbproc.wait(30)
+    if proxy:
+        proxy.close()
     if not os.environ.get("KEEP_TMP"):
         shutil.rmtree(TMP, ignore_errors=True)
     else:
@@ -130,6 +143,11 @@ if r.returncode:
     fail("setup: " + r.stderr)
 
 # ---- two pipelines sharing a state directory ------------------------------
+# b reads through a proxy that can freeze its link (b alone loses its
+# source); b reconnects, so it stays up while its source is away
+proxy = faultproxy.Proxy(PORT)
+SRCPORT = {"a": PORT, "b": proxy.port}
+RECONNECT = {"a": "false", "b": "true"}
 STATE = os.path.join(TMP, "state")
 HP = {"a": freeport(), "b": freeport()}
 APP = {"a": "app-a", "b": "app-b\x1b[31m"}
@@ -145,13 +163,14 @@ for name in ("a", "b"):
         "  server_id: %d\n"
         "  heartbeat_ms: 500\n"
         "  connect_timeout_ms: 1000\n"
-        "  reconnect: false\n"
+        "  reconnect: %s\n"
         "sink: {type: file}\n"
         "output: %s/%s.jsonl\n"
         "state: {dir: %s}\n"
         "checkpoint: {interval_ms: 200}\n"
         "http: {listen: \"127.0.0.1:%d\", token: \"%s\"}\n"
-        % (name, PORT, 7000 + len(name) + ord(name), TMP, name, STATE, HP[name], TOKEN))
+        % (name, SRCPORT[name], 7000 + len(name) + ord(name), RECONNECT[name], TMP, name, STATE, HP[name],
+           TOKEN))
 runenv = dict(os.environ, CDC_T_PAGE_PW=DBPW)
 for name in ("a", "b"):
     PROCS.append(subprocess.Popen([BIN, "run", "-c", YAML[name], "-X", "application_id=" + APP[name]],
@@ -234,6 +253,13 @@ if code != 200:
 code, body = get("a", "/status", auth=False, cookie="autoglm_cdc_token=wrong")
 if code != 401:
     fail("/status with a wrong cookie: %d" % code)
+code, body = get("a", "/status/peers", auth=False)
+if code != 401:
+    fail("/status/peers without the token: %d" % code)
+code, body = get("a", "/status/peers", auth=False, cookie="autoglm_cdc_token=" + TOKEN)
+peers = json.loads(body) if code == 200 else {}
+if code != 200 or [r["pipeline"] for r in peers.get("rows", [])] != ["b"] or not isinstance(peers.get("age_ms"), int):
+    fail("/status/peers of a with the token cookie: %d %s" % (code, body[:500]))
 
 ROWS_JS = ("JSON.stringify([...document.querySelectorAll('#status tbody tr')].map("
            "tr => [...tr.cells].map(td => td.textContent)))")
@@ -243,34 +269,60 @@ def page_rows(b):
     return json.loads(b.eval(ROWS_JS) or "[]")
 
 
-def check_rows(b, name, want_status, shot):
-    """Rows of the page equal /status (read just before and after)."""
+def want_row(d):
+    lat = "-" if d["latency_ms"] is None else "%d ms" % d["latency_ms"]
+    err = (d["source"].get("error") or d["sink"].get("error") or "")
+    return [d["application"], d["pipeline"], d["status"], d["last_sync_time"] or "-", lat,
+            "%.1f s" % float(d["lag_seconds"]), None, str(d["sink"].get("dead_letters", 0)), err]
+
+
+def check_rows(b, name, want, shot):
+    """The page of daemon `name` shows one row per pipeline, its own
+    first; each row equals that pipeline's /status (read just before and
+    after), or for a pipeline whose daemon does not answer (want
+    "unknown") says unknown with a reason.  want: pipeline -> status.
+    Another pipeline's row is the daemon's background sample, at most
+    2 s (refresh) + 1 s (request timeout) old: its lag, which grows while
+    a source is down, may trail /status by that much; every other
+    column must be equal."""
+    def same(n, w, g):
+        if n == name or w[5] == g[5]:
+            return w[5] == g[5]
+        try:
+            return 0 <= float(w[5].split()[0]) - float(g[5].split()[0]) <= 3.5
+        except ValueError:
+            return False
+
     def settled():
-        d0 = status_doc(name)
+        d0 = {n: status_doc(n) for n, st in want.items() if st != "unknown"}
         b.eval("refresh()")
         time.sleep(0.3)
         rows = page_rows(b)
-        d1 = status_doc(name)
-        if len(rows) != 1 or d0["status"] != want_status or d1["status"] != want_status:
+        d1 = {n: status_doc(n) for n, st in want.items() if st != "unknown"}
+        check_rows.last = rows
+        if len(rows) != len(want) or rows[0][1] != name:
             return False
-        row = rows[0]
-        for d in (d0, d1):
-            lat = "-" if d["latency_ms"] is None else "%d ms" % d["latency_ms"]
-            err = (d["source"].get("error") or d["sink"].get("error") or "")
-            want = [d["application"], d["pipeline"], d["status"], d["last_sync_time"] or "-", lat,
-                    "%.1f s" % float(d["lag_seconds"]), None, str(d["sink"].get("dead_letters", 0)), err]
-            if all(w is None or w == g for w, g in zip(want, row)):
-                check_rows.last = (row, d)
-                return True
-        check_rows.last = (row, d1)
-        return False
+        got = {r[1]: r for r in rows}
+        for n, st in want.items():
+            row = got.get(n)
+            if row is None:
+                return False
+            if st == "unknown":
+                if row[2] != "unknown" or not row[8]:
+                    return False
+                continue
+            if not any(d[n]["status"] == st and same(n, want_row(d[n]), row) and
+                       all(w is None or w == g for i, (w, g) in enumerate(zip(want_row(d[n]), row)) if i != 5)
+                       for d in (d0, d1)):
+                return False
+        return True
     check_rows.last = None
-    wait_for("page rows of %s match /status (%s)" % (name, want_status), settled, 40)
+    wait_for("page rows of %s match /status (%s)" % (name, want), settled, 40)
     png = b.screenshot()
     if png[:8] != b"\x89PNG\r\n\x1a\n" or len(png) < 5000:
         fail("screenshot is not a PNG of the page (%d bytes)" % len(png))
     open(os.path.join(TMP, shot), "wb").write(png)
-    log("%s: page row %s; screenshot %s (%d bytes)" % (name, check_rows.last[0], shot, len(png)))
+    log("%s: page rows %s; screenshot %s (%d bytes)" % (name, check_rows.last, shot, len(png)))
     return check_rows.last[0]
 
 
@@ -287,9 +339,9 @@ try:
     br.goto("http://127.0.0.1:%d/" % HP["a"])
     if TOKEN in br.eval("location.href"):
         fail("the token reached the URL")
-    check_rows(br, "a", "online", "page_online.png")
+    check_rows(br, "a", {"a": "online", "b": "online"}, "page_online.png")
     br.goto("http://127.0.0.1:%d/" % HP["b"])
-    row = check_rows(br, "b", "online", "page_b.png")
+    row = check_rows(br, "b", {"a": "online", "b": "online"}, "page_b.png")
     if row[0] != APP["b"]:
         fail("the page does not show b's application name as text: %r" % row[0])
     time.sleep(2.5)  # a refresh with a previous sample: throughput is a rate
@@ -336,15 +388,42 @@ try:
                 fail("dashboard panel %r queries %s, which autoglm-cdc does not export" % (title, m))
     log("monitoring: scrape, %d alert rules, %d dashboard queries checked" % (6, len(exprs)))
 
+    # ---- b's source down, a's up ---------------------------------------------------
+    log("freezing b's link to MariaDB")
+    proxy.freeze()
+    wait_for("b offline", lambda: status_doc("b")["status"] == "offline", 60)
+    if status_doc("a")["status"] != "online":
+        fail("a went offline with b's source")
+    check_rows(br, "b", {"a": "online", "b": "offline"}, "page_b_src_down.png")
+    br.goto("http://127.0.0.1:%d/" % HP["a"])
+    row = check_rows(br, "a", {"a": "online", "b": "offline"}, "page_a_peer_src_down.png")
+    if not [r for r in page_rows(br) if r[1] == "b" and r[8]]:
+        fail("a's page shows no error for b while b's source is down")
+
+    # ---- b's daemon does not answer ---------------------------------------------
+    bproc = PROCS[1]
+    log("SIGSTOP b's daemon (pid %d)" % bproc.pid)
+    os.kill(bproc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.time()
+        code, _ = get("a", "/status/peers")
+        if code != 200 or time.time() - t0 > 2:
+            fail("/status/peers of a: HTTP %d after %.1f s while b hangs" % (code, time.time() - t0))
+        check_rows(br, "a", {"a": "online", "b": "unknown"}, "page_a_peer_hangs.png")
+    finally:
+        os.kill(bproc.pid, signal.SIGCONT)
+
     # ---- source down -------------------------------------------------------------
     log("SIGSTOP our MariaDB")
     os.kill(dbproc.pid, signal.SIGSTOP)
     for name in ("a", "b"):
         wait_for("%s offline" % name, lambda n=name: status_doc(n)["status"] == "offline", 60)
     br.goto("http://127.0.0.1:%d/" % HP["a"])
-    row = check_rows(br, "a", "offline", "page_offline.png")
+    row = check_rows(br, "a", {"a": "offline", "b": "offline"}, "page_offline.png")
     if not row[8]:
         fail("the page shows no error while the source is down")
+    br.goto("http://127.0.0.1:%d/" % HP["b"])
+    check_rows(br, "b", {"a": "offline", "b": "offline"}, "page_b_offline.png")
     r = subprocess.run([BIN, "status", "-c", YAML["a"]], capture_output=True, text=True, env=oncall)
     if not re.search(r"^app-a +a +offline ", r.stdout, re.M) or not re.search(r" b +offline ", r.stdout):
         fail("status while the source is down:\n" + r.stdout + r.stderr)

@@ -1153,6 +1153,67 @@ CDC_TEST(dump_stream_checksum_changes)
     cdc_binlog_destroy(bl);
 }
 
+/* Fragments (binlog.h frag_rows): cut after every rows event, every
+ * transaction comes as fragments 0..k, more set on all but the last, and
+ * together they hold exactly the changes of the whole transaction in
+ * order; the last one carries the whole one's position and GTID. */
+CDC_TEST(fragments_equal_whole)
+{
+    static const char *const files[] = {
+        "mariadb-10.11/01_types.binlog", "mariadb-10.11/02_txn_ddl.binlog",
+        "mariadb-10.11/03_row_images.binlog",
+        "mariadb-10.11/04_gtid_domains.binlog"};
+    for (size_t fi = 0; fi < sizeof(files) / sizeof(*files); fi++) {
+        txns_t whole = {0}, parts = {0};
+        cdc_err_t err;
+        cdc_binlog_opts_t o = {.verify_checksum = 1, .frag_rows = 1};
+        cdc_binlog_t *bl;
+        size_t j = 0;
+
+        if (decode(files[fi], 0, &whole, NULL, &err) != 0) {
+            printf("# %s: %s\n", files[fi], err.msg);
+            continue; /* not every fixture set has every file */
+        }
+        bl = cdc_binlog_new(&o);
+        memset(&err, 0, sizeof(err));
+        T_EQ_INT(cdc_binlog_read_file(bl, fx(files[fi]), 0, collect, &parts,
+                                      &err), 0);
+        cdc_binlog_destroy(bl);
+        for (size_t i = 0; i < whole.n; i++) {
+            const cdc_txn_t *w = whole.v[i];
+            uint32_t k = 0, frag = 0;
+            for (;;) {
+                const cdc_txn_t *p;
+                T_ASSERT(j < parts.n);
+                if (j >= parts.n)
+                    break;
+                p = parts.v[j++];
+                T_EQ_INT(p->frag, frag);
+                frag++;
+                T_EQ_STR(p->gtid, w->gtid);
+                for (uint32_t c = 0; c < p->nchanges && k < w->nchanges;
+                     c++, k++) {
+                    T_EQ_INT(p->changes[c].pos, w->changes[k].pos);
+                    T_EQ_INT(p->changes[c].row, w->changes[k].row);
+                    T_EQ_INT(p->changes[c].op, w->changes[k].op);
+                }
+                if (!p->more) {
+                    T_EQ_INT(p->pos.offset, w->pos.offset);
+                    T_EQ_STR(p->pos.gtid, w->pos.gtid);
+                    break;
+                }
+                /* cut after a rows event: all of its rows, at least one */
+                T_ASSERT(p->nchanges >= 1);
+            }
+            T_EQ_INT(k, w->nchanges);
+        }
+        T_EQ_INT(j, parts.n);
+        T_ASSERT(parts.n >= whole.n);
+        txns_free(&whole);
+        txns_free(&parts);
+    }
+}
+
 int main(void)
 {
     cdc_log_set_level(CDC_LOG_ERROR);

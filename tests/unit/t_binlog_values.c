@@ -537,6 +537,116 @@ CDC_TEST(set_members)
     cdc_arena_destroy(&a);
 }
 
+/* The value functions the snapshot shares with the decoder
+ * (binlog_value_int.h): the same text for the same broken-down value as
+ * the decoder gives for the row-image bytes of the vectors above. */
+static const char *tm_text(int what, unsigned y, unsigned mo, unsigned d,
+                           unsigned h, unsigned mi, unsigned s, unsigned us,
+                           int neg, int fsp)
+{
+    static char b[64];
+    cdc_mysql_tm_t t = {y, mo, d, h, mi, s, us, neg};
+    int n = cdc_mysql_time_text(what, &t, fsp, b);
+    if (n < 0 || (size_t)n != strlen(b))
+        return "(length mismatch)";
+    return b;
+}
+
+/* the decoder's text for vector `name` of vecs[] */
+static const char *vec_text(const char *name)
+{
+    static char out[128];
+    for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) {
+        if (strcmp(vecs[i].name, name))
+            continue;
+        cdc_column_t c = mkcol(vecs[i].type, vecs[i].meta, vecs[i].cs, NULL, 0);
+        cdc_arena_t a;
+        cdc_value_t v;
+        cdc_err_t err;
+        cdc_arena_init(&a);
+        c.flags = vecs[i].flags;
+        if (dec1(&c, vecs[i].in, vecs[i].inlen, &a, &v, &err) < 0)
+            snprintf(out, sizeof(out), "(error %.100s)", err.msg);
+        else
+            snprintf(out, sizeof(out), "%.*s", (int)v.len, v.s);
+        cdc_arena_destroy(&a);
+        return out;
+    }
+    return "(no such vector)";
+}
+
+CDC_TEST(shared_with_the_snapshot)
+{
+    enum { D = CDC_MYTIME_DATE, T = CDC_MYTIME_TIME,
+           DT = CDC_MYTIME_DATETIME, TS = CDC_MYTIME_TIMESTAMP };
+    T_EQ_STR(tm_text(TS, 1970, 1, 1, 0, 0, 1, 1000, 0, 3), vec_text("ts2_1001"));
+    T_EQ_STR(tm_text(TS, 2038, 1, 19, 3, 14, 7, 999999, 0, 6),
+             vec_text("ts2_max"));
+    T_EQ_STR(tm_text(TS, 0, 0, 0, 0, 0, 0, 0, 0, 0), vec_text("ts2_zero"));
+    T_EQ_STR(tm_text(TS, 0, 0, 0, 0, 0, 0, 0, 0, 2), "0000-00-00 00:00:00.00");
+    T_EQ_STR(tm_text(DT, 9999, 12, 31, 23, 59, 59, 900000, 0, 1),
+             vec_text("dt2_max_f1"));
+    T_EQ_STR(tm_text(DT, 0, 0, 0, 0, 0, 0, 0, 0, 1), vec_text("dt2_zero_f1"));
+    T_EQ_STR(tm_text(T, 0, 0, 0, 838, 59, 58, 900000, 1, 1),
+             vec_text("time2_f1_m8385958_9"));
+    T_EQ_STR(tm_text(T, 0, 0, 0, 0, 0, 0, 1, 1, 6),
+             vec_text("time2_f6_m000000_000001"));
+    T_EQ_STR(tm_text(T, 0, 0, 0, 12, 34, 56, 789000, 0, 3),
+             vec_text("time2_f3_123456_789"));
+    T_EQ_STR(tm_text(D, 2024, 2, 29, 0, 0, 0, 0, 0, 0), "2024-02-29");
+    T_EQ_STR(tm_text(D, 0, 0, 0, 0, 0, 0, 0, 0, 0), "0000-00-00");
+
+    T_EQ_INT(cdc_mysql_bit_uint((const uint8_t *)"\x15U", 2), 5461);
+    T_ASSERT(cdc_mysql_bit_uint((const uint8_t *)"\x80\0\0\0\0\0\0\x01", 8) ==
+             9223372036854775809ULL);
+
+    {
+        cdc_buf_t b = CDC_BUF_INIT;
+        cdc_mysql_set_end(&b);
+        T_EQ_STR(b.p, "[]");
+        cdc_buf_free(&b);
+        cdc_mysql_set_member(&b, "a", 1);
+        cdc_mysql_set_member(&b, "q\"", 2);
+        cdc_mysql_set_member(&b, "\xc3\xbc", 2);
+        cdc_mysql_set_end(&b);
+        T_EQ_STR(b.p, "[\"a\",\"q\\\"\",\"\xc3\xbc\"]");
+        cdc_buf_free(&b);
+    }
+    {
+        cdc_buf_t b = CDC_BUF_INIT;
+        /* SRID 4326, then 5 WKB bytes */
+        T_EQ_INT(cdc_mysql_geometry_json((const uint8_t *)"\xe6\x10\0\0\x01\x02\x03\x04\x05",
+                                         9, &b), 0);
+        T_EQ_STR(b.p, "{\"srid\":4326,\"wkb\":\"AQIDBAU=\"}");
+        cdc_buf_free(&b);
+        T_EQ_INT(cdc_mysql_geometry_json((const uint8_t *)"\xe6\x10\0", 3, &b), -1);
+        cdc_buf_free(&b);
+    }
+}
+
+/* MariaDB JSON columns: the CHECK clause names the column */
+CDC_TEST(json_check_clause)
+{
+    static const struct { const char *in, *out; } c[] = {
+        {"json_valid(`doc`)", "doc"},
+        {"JSON_VALID(`a``b`)", "a`b"},
+        {"json_valid(``)", ""},
+        {"json_valid(`doc`) and 1", NULL},
+        {"json_valid(`doc`", NULL},
+        {"json_valid(doc)", NULL},
+        {"length(`doc`) < 5", NULL},
+        {"json_valid(`a``", NULL},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char *got = cdc_mysql_json_check_col(c[i].in);
+        if (c[i].out)
+            T_EQ_STR(got, c[i].out);
+        else if (got)
+            T_FAIL_("'%s' gave '%s', expected none", c[i].in, got);
+        free(got);
+    }
+}
+
 CDC_TEST(charset_errors)
 {
     cdc_arena_t a;

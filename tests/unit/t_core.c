@@ -104,6 +104,28 @@ CDC_TEST(json_string_escapes_and_invalid_utf8)
     cdc_buf_free(&b);
 }
 
+/* the shared tree lookup and validity check (cdc/jsontree.h) */
+CDC_TEST(json_get_and_valid)
+{
+    char eb[128];
+    const char *doc = "{\"a\":1,\"b\":{\"c\":\"x\"},\"a\":2}";
+    yajl_val v = cdc_json_parse(doc, strlen(doc), eb, sizeof(eb));
+    T_ASSERT(v != NULL);
+    T_ASSERT(cdc_json_get(v, "a") && YAJL_IS_NUMBER(cdc_json_get(v, "a")));
+    T_EQ_STR(cdc_json_get(v, "a")->u.number.r, "1"); /* the first */
+    T_EQ_STR(cdc_json_get(cdc_json_get(v, "b"), "c")->u.string, "x");
+    T_ASSERT(cdc_json_get(v, "z") == NULL);
+    T_ASSERT(cdc_json_get(cdc_json_get(v, "a"), "a") == NULL); /* not an object */
+    T_ASSERT(cdc_json_get(NULL, "a") == NULL);
+    yajl_tree_free(v);
+    T_EQ_INT(cdc_json_valid("{\"k\":[1,2,null]}", 16), 1);
+    T_EQ_INT(cdc_json_valid("\"s\"", 3), 1);
+    T_EQ_INT(cdc_json_valid("{\"k\":", 5), 0);
+    T_EQ_INT(cdc_json_valid("[1] [2]", 7), 0);
+    T_EQ_INT(cdc_json_valid("nope", 4), 0);
+    T_EQ_INT(cdc_json_valid("", 0), 0);
+}
+
 CDC_TEST(json_numbers_roundtrip)
 {
     cdc_buf_t b = CDC_BUF_INIT;

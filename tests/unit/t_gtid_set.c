@@ -149,7 +149,6 @@ CDC_TEST(server_lists)
 {
     cdc_my_host_t *h = NULL;
     int n = 0;
-    char *first = NULL;
     cdc_err_t err = {0};
 
     T_EQ_INT(cdc_my_hosts_parse("db1:3307, db2 ,db3:1", 3306, &h, &n, &err), 0);
@@ -170,23 +169,26 @@ CDC_TEST(server_lists)
     T_ASSERT(strstr(err.msg, "db4:99999") != NULL);
     cdc_my_hosts_free(h, n);
 
-    h = NULL;
-    n = 0;
-    T_EQ_INT(cdc_my_dsn_hosts("mysql://u:p@a:1,b:2,c/db?ssl-mode=disabled",
-                              &first, &h, &n, &err), 0);
-    T_EQ_STR(first, "mysql://u:p@a:1/db?ssl-mode=disabled");
-    T_EQ_INT(n, 2);
-    T_EQ_STR(h[0].host, "b");
-    T_EQ_INT(h[0].port, 2);
-    T_EQ_STR(h[1].host, "c");
-    T_EQ_INT(h[1].port, 3306);
-    free(first);
-    cdc_my_hosts_free(h, n);
-    h = NULL;
-    n = 0;
-    T_EQ_INT(cdc_my_dsn_hosts("mysql://u:p@a:1/db", &first, &h, &n, &err), 0);
-    T_ASSERT(first == NULL);
-    T_EQ_INT(n, 0);
+    /* several hosts in the DSN (conn.h): the first is followed first */
+    {
+        cdc_my_dsn_t d;
+        T_EQ_INT(cdc_my_dsn_parse("mysql://u:p@a:1,b:2,c/db?ssl-mode=disabled",
+                                  "mysql.dsn", &d, &err), 0);
+        T_EQ_INT(d.nhosts, 3);
+        T_EQ_STR(d.hosts[0].host, "a");
+        T_EQ_INT(d.hosts[0].port, 1);
+        T_EQ_STR(d.hosts[1].host, "b");
+        T_EQ_INT(d.hosts[1].port, 2);
+        T_EQ_STR(d.hosts[2].host, "c");
+        T_EQ_INT(d.hosts[2].port, 0); /* not given: the default applies */
+        T_EQ_STR(d.db, "db");
+        T_EQ_INT(d.ssl_mode, CDC_MY_SSL_DISABLED);
+        cdc_my_dsn_free(&d);
+        T_EQ_INT(cdc_my_dsn_parse("mysql://u:p@a:1/db", "mysql.dsn", &d, &err),
+                 0);
+        T_EQ_INT(d.nhosts, 1);
+        cdc_my_dsn_free(&d);
+    }
 }
 
 CDC_TEST_MAIN_FIXTURES()

@@ -327,20 +327,49 @@ CDC_TEST(http_endpoint)
 
     char dir[] = "/tmp/t_metrics_rec.XXXXXX", rec[64], rurl[128];
     long pid = 0;
+    int lockfd = -1;
+    FILE *fp;
 
     T_ASSERT(mkdtemp(dir));
     cdc_conf_set(c, "state.dir", dir, NULL);
     T_EQ_INT(cdc_metrics_init(c, &err), 0);
+    snprintf(rec, sizeof(rec), "%s/orders.daemon", dir);
+    /* nobody holds the run lock: not running */
+    T_ASSERT(!cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
+    /* the run lock makes it running (asked from the holding process too:
+     * the lock belongs to its descriptor, asking does not drop it) */
+    T_EQ_INT(cdc_state_lock(dir, "orders", "run", &lockfd, &err), 0);
+    T_ASSERT(cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
+    T_ASSERT(cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
+    T_ASSERT(pid == (long)getpid() && rurl[0] == '\0');
+    {
+        int fd2 = -1;
+        cdc_err_t e2 = {0};
+        T_EQ_INT(cdc_state_lock(dir, "orders", "run", &fd2, &e2), -1);
+        T_EQ_INT(e2.code, CDC_EXIT_TEMPFAIL);
+    }
     /* unset: no server, but the daemon is recorded (pid, no URL) */
     T_EQ_INT(cdc_http_start(c, &h, &err), 0);
     T_ASSERT(h != NULL && cdc_http_port(h) == 0);
+    T_ASSERT(access(rec, F_OK) == 0);
     T_ASSERT(cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
     T_ASSERT(pid == (long)getpid() && rurl[0] == '\0');
     cdc_http_stop(h);
     h = NULL;
-    snprintf(rec, sizeof(rec), "%s/orders.daemon", dir);
     T_ASSERT(access(rec, F_OK) != 0);
+    cdc_state_unlock(lockfd);
     T_ASSERT(!cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
+    /* a stale record whose pid was reused by a live process (this one):
+     * without the run lock it is not a running daemon */
+    fp = fopen(rec, "w");
+    T_ASSERT(fp != NULL);
+    if (fp) {
+        fprintf(fp, "pid=%ld\nurl=http://127.0.0.1:1\n", (long)getpid());
+        fclose(fp);
+    }
+    T_ASSERT(!cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
+    unlink(rec);
+    T_EQ_INT(cdc_state_lock(dir, "orders", "run", &lockfd, &err), 0);
     cdc_conf_set(c, "http.listen", "nonsense:port", NULL);
     T_EQ_INT(cdc_http_start(c, &h, &err), -1);
     T_EQ_INT(err.code, CDC_EXIT_CONFIG);
@@ -352,6 +381,7 @@ CDC_TEST(http_endpoint)
     T_ASSERT(port > 0);
     /* the record names the endpoint */
     T_ASSERT(cdc_daemon_running(dir, "orders", &pid, rurl, sizeof(rurl)));
+    T_ASSERT(pid == (long)getpid());
     {
         char want[64];
         snprintf(want, sizeof(want), "http://127.0.0.1:%d", port);
@@ -394,6 +424,12 @@ CDC_TEST(http_endpoint)
         T_EQ_INT(rc, 0);
     }
     cdc_http_stop(h);
+    cdc_state_unlock(lockfd);
+    {
+        char *lp = cdc_state_lock_path(dir, "orders", "run");
+        T_EQ_INT(unlink(lp), 0);
+        free(lp);
+    }
     T_EQ_INT(rmdir(dir), 0); /* the record went with the endpoint */
     cdc_conf_destroy(c);
 }

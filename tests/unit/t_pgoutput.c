@@ -4,6 +4,7 @@
  * messages for every message type and value type, malformed input.
  */
 #include <math.h>
+#include <unistd.h>
 
 #include "cdc/buf.h"
 #include "cdc/change.h"
@@ -907,4 +908,114 @@ int main(void)
 {
     cdc_log_set_level(CDC_LOG_ERROR); /* the unknown-type warnings */
     return cdc_test_run();
+}
+
+/* Big transactions: a streamed one spilled past work_mem (every change
+ * here), a subtransaction aborted after its changes were spilled, read
+ * back at Stream Commit in fragments of 2 changes with every value kind
+ * intact; the spill file is gone afterwards.  A non-streamed one comes in
+ * fragments as its changes arrive. */
+CDC_TEST(spill_and_fragments)
+{
+    char dir[] = "/tmp/t_pgoutput_spill.XXXXXX", prefix[64], path[96];
+    cdc_pgoutput_opts_t o = {0};
+    fx_t f;
+    int ids[8], n = 0, frags = 0, more = 1;
+
+    T_ASSERT(mkdtemp(dir) != NULL);
+    snprintf(prefix, sizeof(prefix), "%s/p.spill", dir);
+    snprintf(path, sizeof(path), "%s.100", prefix);
+    o.frag_rows = 2;
+    o.work_mem = 1;
+    o.spill_prefix = prefix;
+    memset(&f, 0, sizeof(f));
+    f.d = cdc_pgoutput_new(&o, 2);
+    stream_start(&f, 100, 1);
+    T_EQ_INT(feed(&f, 0), 0);
+    m_relation(&f.b, 100, 7, "public", "t", 'd', 3,
+               ATTS({"id", 23, 1}, {"s", 25, 0}, {"f", 701, 0}));
+    T_EQ_INT(feed(&f, 0), 0);
+    m_insert(&f.b, 100, 7, 3, VALS("1", "a\tb", "1.5"));
+    T_EQ_INT(feed(&f, 0x10), 0);
+    m_insert(&f.b, 101, 7, 3, VALS("2", "gone", "2"));
+    T_EQ_INT(feed(&f, 0x20), 0);
+    m_insert(&f.b, 100, 7, 3, VALS("3", NULL, "-0.25"));
+    T_EQ_INT(feed(&f, 0x30), 0);
+    stream_stop(&f);
+    T_EQ_INT(feed(&f, 0), 0);
+    T_ASSERT(access(path, F_OK) == 0);
+    /* subtransaction 101 aborts after it was spilled */
+    cdc_buf_reset(&f.b);
+    p8(&f.b, 'A');
+    p32(&f.b, 100);
+    p32(&f.b, 101);
+    T_EQ_INT(feed(&f, 0), 0);
+    stream_start(&f, 100, 0);
+    T_EQ_INT(feed(&f, 0), 0);
+    m_insert(&f.b, 100, 7, 3, VALS("4", "", "0"));
+    T_EQ_INT(feed(&f, 0x40), 0);
+    m_insert(&f.b, 100, 7, 3, VALS("5", "e", "1e300"));
+    T_EQ_INT(feed(&f, 0x50), 0);
+    stream_stop(&f);
+    T_EQ_INT(feed(&f, 0), 0);
+    cdc_buf_reset(&f.b);
+    p8(&f.b, 'c');
+    p32(&f.b, 100);
+    p8(&f.b, 0);
+    p64(&f.b, 0x600);
+    p64(&f.b, 0x610);
+    p64(&f.b, 5);
+    T_EQ_INT(feed(&f, 0), 1);
+    while (f.tx) {
+        T_EQ_INT(f.tx->frag, (uint32_t)frags);
+        T_EQ_INT(f.tx->xid, 100);
+        T_EQ_INT(f.tx->pos.lsn, f.tx->more ? 0x600 : 0x610);
+        T_ASSERT(f.tx->nchanges <= 2);
+        for (uint32_t i = 0; i < f.tx->nchanges && n < 8; i++) {
+            const cdc_value_t *a = f.tx->changes[i].after;
+            ids[n++] = (int)a[0].u.i;
+            if (a[0].u.i == 1) {
+                T_EQ_INT(a[1].kind, CDC_V_STRING);
+                T_EQ_INT(a[1].len, 3);
+                T_ASSERT(!memcmp(a[1].s, "a\tb", 4));
+                T_ASSERT(a[2].u.d == 1.5);
+                T_EQ_INT(f.tx->changes[i].pos, 0x10);
+            }
+            if (a[0].u.i == 3)
+                T_EQ_INT(a[1].kind, CDC_V_NULL);
+            if (a[0].u.i == 5)
+                T_ASSERT(a[2].u.d == 1e300);
+        }
+        frags++;
+        more = f.tx->more;
+        cdc_txn_destroy(f.tx);
+        f.tx = NULL;
+        if (!more)
+            break;
+        T_EQ_INT(cdc_pgoutput_next(f.d, &f.tx, &f.err), 1);
+    }
+    T_EQ_INT(more, 0);
+    T_EQ_INT(n, 4);
+    T_ASSERT(n == 4 && ids[0] == 1 && ids[1] == 3 && ids[2] == 4 &&
+             ids[3] == 5);
+    T_ASSERT(frags >= 2);
+    T_ASSERT(access(path, F_OK) != 0);
+    T_ASSERT(!cdc_pgoutput_busy(f.d));
+    /* non-streamed: fragments as the changes arrive */
+    m_begin(&f.b, 0x700, 7, 300);
+    T_EQ_INT(feed(&f, 0), 0);
+    m_insert(&f.b, -1, 7, 3, VALS("6", "x", "1"));
+    T_EQ_INT(feed(&f, 0x70), 0);
+    m_insert(&f.b, -1, 7, 3, VALS("7", "y", "2"));
+    T_EQ_INT(feed(&f, 0x71), 1);
+    T_ASSERT(f.tx && f.tx->more && f.tx->frag == 0 && f.tx->nchanges == 2 &&
+             f.tx->pos.lsn == 0x700);
+    m_insert(&f.b, -1, 7, 3, VALS("8", "z", "3"));
+    T_EQ_INT(feed(&f, 0x72), 0);
+    m_commit(&f.b, 0x700, 0x710, 7);
+    T_EQ_INT(feed(&f, 0), 1);
+    T_ASSERT(f.tx && !f.tx->more && f.tx->frag == 1 && f.tx->nchanges == 1 &&
+             f.tx->pos.lsn == 0x710 && !f.tx->skipped);
+    fx_done(&f);
+    rmdir(dir);
 }

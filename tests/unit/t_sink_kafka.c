@@ -8,6 +8,7 @@
  * librdkafka consumer.  Faults: broker down/up, retriable and permanent
  * Produce errors, message timeout, a tiny local queue.
  */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
@@ -318,6 +319,7 @@ static const char *P_ID[] = {"id", NULL};
 static const char *P_OP[] = {"payload", "op", NULL};
 static const char *P_DBZ_OP[] = {"op", NULL};
 static const char *P_APP[] = {"application_id", NULL};
+static const char *P_NOTE[] = {"payload", "after", "note", NULL};
 
 /* ---- tests --------------------------------------------------------- */
 
@@ -468,8 +470,8 @@ CDC_TEST(config_errors)
                                "a/{table}", NULL), "kafka.topic");
     expect_config_error(mkconf(NULL, "kafka.brokers", boot, "kafka.key",
                                "row", NULL), "kafka.key");
-    expect_config_error(mkconf(NULL, "kafka.brokers", boot, "format", "xml",
-                               NULL), "xml");
+    expect_config_error(mkconf(NULL, "kafka.brokers", boot, "format", "yaml",
+                               NULL), "yaml");
     expect_config_error(mkconf(NULL, NULL), "kafka.brokers");
     expect_config_error(mkconf(NULL, "kafka.brokers", boot,
                                "kafka.topic_replication_factor", "0", NULL),
@@ -619,8 +621,134 @@ CDC_TEST(permanent_produce_error_fails_run)
     cdc_txn_destroy(tx);
 }
 
-CDC_TEST(fatal_idempotence_error_stops)
+/* Per key the values (note = "1", "2", ...) in delivery order must be
+ * 1..n with duplicates only as the replay of a window that was not yet
+ * acknowledged (tests/integ/ledger.py's rule): a replay starts at or
+ * before the previous value and runs on in order; a new value comes only
+ * once the replay caught up.  Returns the number of duplicates, -1 on a
+ * violation (printed). */
+static int ledger_check(msg_t *ms, int n, int keys, const int *want)
 {
+    int dups = 0;
+
+    for (int k = 1; k <= keys; k++) {
+        int prev = 0, top = 0;
+
+        for (int i = 0; i < n; i++) {
+            int v;
+
+            if (!ms[i].key || !ms[i].val || json_int(ms[i].key, P_ID) != k)
+                continue;
+            v = atoi(json_str(ms[i].val, P_NOTE));
+            if (v <= top) {
+                dups++;
+                if (!(v <= prev || v == prev + 1)) {
+                    printf("# key %d: replay jumps from %d to %d\n", k,
+                           prev, v);
+                    return -1;
+                }
+            } else {
+                if (prev != top || v != top + 1) {
+                    printf("# key %d: value %d after %d (top %d)\n", k, v,
+                           prev, top);
+                    return -1;
+                }
+                top = v;
+            }
+            prev = v;
+        }
+        if (top != want[k]) {
+            printf("# key %d: last value %d, expected %d\n", k, top,
+                   want[k]);
+            return -1;
+        }
+    }
+    return dups;
+}
+
+/* ntx txns of per changes each on keys 1..keys (round robin), values
+ * counting per key in want[]. */
+static void txns_counting(cdc_table_t *t, cdc_txn_t **txs, int ntx, int per,
+                          int keys, int *want)
+{
+    for (int j = 0; j < ntx; j++) {
+        cdc_txn_t *tx = cdc_txn_new();
+
+        tx->connector = "mysql";
+        tx->commit_us = 1700000000000000LL;
+        for (int i = 0; i < per; i++) {
+            int k = (j * per + i) % keys + 1;
+            char note[16];
+            cdc_change_t *ch = cdc_txn_add(tx, CDC_OP_CREATE, t);
+
+            snprintf(note, sizeof(note), "%d", ++want[k]);
+            ch->after = row(tx, k, note);
+        }
+        txs[j] = tx;
+    }
+}
+
+CDC_TEST(fatal_idempotence_error_recreates_producer)
+{
+    /* The broker claims a sequence gap (as a partition leader that lost
+     * in-flight batches does): librdkafka raises a fatal idempotent-
+     * producer error.  The sink recreates the producer and produces all
+     * unacknowledged messages again, in order: nothing lost, per key in
+     * order, duplicates only as a replayed window. */
+    kfx_t f;
+    if (kfx_open(&f, "shop", "orders", NULL))
+        return;
+    rd_kafka_mock_topic_create(f.m.mc, "app.shop.orders", 1, 1);
+    cdc_sink_t *snk = f.snk;
+    cdc_table_t *t = f.t;
+    enum { NTX = 8, PER = 6, KEYS = 4 };
+    int want[KEYS + 1] = {0};
+    cdc_txn_t *first[1], *txs[NTX];
+    cdc_err_t err;
+    cdc_sink_kafka_stats_t st;
+
+    txns_counting(t, first, 1, KEYS, KEYS, want);
+    T_EQ_INT(cdc_sink_kafka_ops.write(snk, first[0], &err), 0);
+    T_EQ_INT(settle(snk, first, 1, 10000, &err), 0);
+    rd_kafka_mock_push_request_errors(
+        f.m.mc, PRODUCE_API, 1, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    txns_counting(t, txs, NTX, PER, KEYS, want);
+    for (int j = 0; j < NTX; j++)
+        T_EQ_INT(cdc_sink_kafka_ops.write(snk, txs[j], &err), 0);
+    memset(&err, 0, sizeof(err));
+    T_EQ_INT(settle(snk, txs, NTX, 20000, &err), 0);
+    if (err.msg[0])
+        printf("# %s\n#   %s\n", err.msg, err.detail);
+    for (int j = 0; j < NTX; j++) {
+        T_EQ_INT(txs[j]->failed, 0);
+        T_EQ_INT(txs[j]->pending, 0);
+    }
+    T_EQ_INT(cdc_sink_kafka_ops.flush(snk, 5000, &err), 0);
+    cdc_sink_kafka_stats(snk, &st);
+    T_ASSERT(st.recreated >= 1);
+    T_EQ_INT(st.failed, 0);
+
+    int total = KEYS + NTX * PER, cap = 2 * total + 8;
+    msg_t *ms = cdc_xcalloc((size_t)cap, sizeof(*ms));
+    int n = consume(&f.m, "app.shop.orders", ms, total, cap, 10000);
+    int dups = ledger_check(ms, n, KEYS, want);
+    printf("# %d messages read back for %d changes, %d duplicate(s), "
+           "%" PRIu64 " recreation(s)\n", n, total, dups, st.recreated);
+    T_ASSERT(n >= total);
+    T_ASSERT(dups >= 0);
+    msgs_free(ms, n);
+    free(ms);
+    kfx_close(&f);
+    cdc_txn_destroy(first[0]);
+    for (int j = 0; j < NTX; j++)
+        cdc_txn_destroy(txs[j]);
+}
+
+CDC_TEST(fatal_error_again_and_again_gives_up)
+{
+    /* every Produce request answered with a sequence error: after the
+     * bounded number of recreations the run fails (exit 69) naming it,
+     * and the txn is failed, not left pending */
     kfx_t f;
     if (kfx_open(&f, "shop", "orders", NULL))
         return;
@@ -629,26 +757,79 @@ CDC_TEST(fatal_idempotence_error_stops)
     cdc_table_t *t = f.t;
     cdc_txn_t *tx = txn_inserts(t, 1, 1);
     cdc_err_t err;
+    cdc_sink_kafka_stats_t st;
 
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), 0);
     T_EQ_INT(settle(snk, &tx, 1, 10000, &err), 0);
     cdc_txn_destroy(tx);
-    /* the broker claims a sequence gap: the idempotent producer can no
-     * longer guarantee order, librdkafka raises a fatal error */
-    rd_kafka_mock_push_request_errors(
-        f.m.mc, PRODUCE_API, 1, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+    for (int i = 0; i < 40; i++)
+        rd_kafka_mock_push_request_errors(
+            f.m.mc, PRODUCE_API, 1,
+            RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
     tx = txn_inserts(t, 2, 3);
     T_EQ_INT(cdc_sink_kafka_ops.write(snk, tx, &err), 0);
     memset(&err, 0, sizeof(err));
-    T_EQ_INT(settle(snk, &tx, 1, 10000, &err), -1);
-    printf("# %s\n#   %s\n", err.msg, err.detail);
-    T_ASSERT(strstr(err.msg, "fatal") != NULL);
-    T_EQ_INT(err.code, CDC_EXIT_FAIL);
+    T_EQ_INT(settle(snk, &tx, 1, 30000, &err), -1);
+    printf("# %s\n#   %s\n#   %s\n", err.msg, err.detail, err.hint);
+    T_ASSERT(strstr(err.msg, "fatal producer error") != NULL);
+    T_ASSERT(strstr(err.detail, "OUT_OF_ORDER_SEQUENCE_NUMBER") != NULL);
+    T_ASSERT(strstr(err.detail, "recreated 5 times") != NULL);
+    T_EQ_INT(err.code, CDC_EXIT_UNAVAILABLE);
+    cdc_sink_kafka_stats(snk, &st);
+    T_EQ_INT(st.recreated, 5);
     cdc_sink_kafka_ops.flush(snk, 5000, &err);
     T_EQ_INT(tx->pending, 0);
     T_EQ_INT(tx->failed, 1);
+    /* and it stays failed */
+    T_EQ_INT(cdc_sink_kafka_ops.poll(snk, 0, &err), -1);
     kfx_close(&f);
     cdc_txn_destroy(tx);
+}
+
+CDC_TEST(fatal_error_of_another_kind_stops_at_once)
+{
+    /* the cluster refuses the producer id for good (authorization): a
+     * fatal error that a new producer cannot cure either, so the run
+     * fails at once (exit 1), without recreating */
+    mock_t m;
+    cdc_conf_t *conf;
+    cdc_sink_t *snk;
+    cdc_table_t *t;
+    cdc_txn_t *tx;
+    cdc_err_t err;
+    cdc_sink_kafka_stats_t st;
+
+    mock_start(&m);
+    rd_kafka_mock_topic_create(m.mc, "app.shop.orders", 1, 1);
+    rd_kafka_mock_push_request_errors(
+        m.mc, 22 /* InitProducerId */, 1,
+        RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
+    conf = mkconf(&m, NULL);
+    snk = mksink(conf);
+    T_ASSERT(snk != NULL);
+    if (!snk) {
+        cdc_conf_destroy(conf);
+        mock_stop(&m);
+        return;
+    }
+    t = orders_table("shop", "orders");
+    tx = txn_inserts(t, 1, 2);
+    memset(&err, 0, sizeof(err));
+    if (cdc_sink_kafka_ops.write(snk, tx, &err) == 0)
+        T_EQ_INT(settle(snk, &tx, 1, 10000, &err), -1);
+    printf("# %s\n#   %s\n", err.msg, err.detail);
+    T_ASSERT(strstr(err.msg, "fatal producer error") != NULL);
+    T_EQ_INT(err.code, CDC_EXIT_FAIL);
+    cdc_sink_kafka_stats(snk, &st);
+    T_EQ_INT(st.recreated, 0);
+    cdc_sink_kafka_ops.flush(snk, 5000, &err);
+    T_EQ_INT(tx->pending, 0);
+    T_EQ_INT(tx->failed, 1);
+    cdc_sink_kafka_ops.destroy(snk);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+    cdc_conf_destroy(conf);
+    mock_stop(&m);
 }
 
 CDC_TEST(queue_full_blocks_reader_without_loss)

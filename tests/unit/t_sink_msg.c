@@ -166,6 +166,43 @@ CDC_TEST(xml_envelope_roundtrip)
     cdc_table_destroy(t);
 }
 
+/* The file sink's form: one line per document, and a value holding
+ * newlines (and \r, <, &) reads back byte for byte. */
+CDC_TEST(xml_envelope_one_line)
+{
+    cdc_table_t *t = mk_table();
+    cdc_txn_t *tx = mk_txn(t, 'c');
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_conf_t *conf = cdc_conf_new();
+    cdc_err_t err;
+    cdc_xml_opts_t *xo;
+    xmlDoc *doc;
+    xmlNode *root, *after = NULL;
+    static const char v[] = "line 1\nline 2\r\n<3 & 4>\n";
+    static const char pre[] =
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><change ";
+
+    tx->changes[0].after[1].s = v;
+    tx->changes[0].after[1].len = sizeof(v) - 1;
+    xo = cdc_xml_opts_new(conf, &err);
+    T_ASSERT(xo != NULL);
+    cdc_xml_envelope_line(&b, xo, "crm", tx, &tx->changes[0]);
+    T_ASSERT(memchr(b.p, '\n', b.len) == NULL);
+    T_ASSERT(strncmp(b.p, pre, strlen(pre)) == 0);
+    doc = xmlReadMemory(b.p, (int)b.len, "x.xml", NULL, XML_PARSE_NONET);
+    T_ASSERT(doc != NULL);
+    root = xmlDocGetRootElement(doc);
+    T_ASSERT(child_text(root, "after", &after) != NULL);
+    T_EQ_STR(child_text(after, "userName", NULL), v);
+    T_EQ_STR(child_text(after, "userId", NULL), "42");
+    xmlFreeDoc(doc);
+    cdc_xml_opts_free(xo);
+    cdc_conf_destroy(conf);
+    cdc_buf_free(&b);
+    cdc_txn_destroy(tx);
+    cdc_table_destroy(t);
+}
+
 /* format=debezium through the message sinks takes the debezium.* settings
  * (here: schemas, so the body is {"schema","payload"}), and refuses a bad
  * mode like the Kafka sink. */

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * map_model.c - the in-memory wide table: applies wide operations with
+ * exactly the sinks' semantics (a field takes a candidate only when its
+ * rank is strictly greater).  Used by the tests, `mapping test` and the
+ * sinks' batch merging.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdc/envelope.h"
+#include "cdc/util.h"
+#include "mappings/map_int.h"
+
+typedef struct mcell {
+    int set;       /* has a winner (provenance) */
+    int isnull;
+    char *val;
+    size_t len;
+    char rank[CDC_MAP_RANK_LEN + 1];
+    char src[33];
+    int64_t t;
+    int deleted;   /* the winner is a row delete's NULL */
+} mcell_t;
+
+typedef struct mrow {
+    const cdc_map_target_t *target;
+    char *keytext;  /* target \x1f key \x1f key ... */
+    char **key;
+    mcell_t *cells; /* target->nfields */
+    int live;
+} mrow_t;
+
+struct cdc_wide_model {
+    mrow_t **rows;
+    size_t n, cap;
+    size_t *hash;   /* open addressing: index+1 into rows, 0 empty */
+    size_t hcap;
+};
+
+cdc_wide_model_t *cdc_wide_model_new(void)
+{
+    return cdc_xcalloc(1, sizeof(cdc_wide_model_t));
+}
+
+static void row_free(mrow_t *r)
+{
+    for (uint32_t i = 0; i < r->target->nfields; i++)
+        free(r->cells[i].val);
+    for (uint32_t i = 0; i < r->target->nkey; i++)
+        free(r->key[i]);
+    free(r->key);
+    free(r->cells);
+    free(r->keytext);
+    free(r);
+}
+
+void cdc_wide_model_free(cdc_wide_model_t *wm)
+{
+    if (!wm)
+        return;
+    for (size_t i = 0; i < wm->n; i++)
+        row_free(wm->rows[i]);
+    free(wm->rows);
+    free(wm->hash);
+    free(wm);
+}
+
+static uint64_t fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void rehash(cdc_wide_model_t *wm)
+{
+    size_t ncap = wm->hcap ? wm->hcap * 2 : 1024;
+    free(wm->hash);
+    wm->hash = cdc_xcalloc(ncap, sizeof(size_t));
+    wm->hcap = ncap;
+    for (size_t i = 0; i < wm->n; i++) {
+        size_t h = fnv(wm->rows[i]->keytext) & (ncap - 1);
+        while (wm->hash[h])
+            h = (h + 1) & (ncap - 1);
+        wm->hash[h] = i + 1;
+    }
+}
+
+static mrow_t *find_row(cdc_wide_model_t *wm, const cdc_map_target_t *t,
+                        const char *const *key, int create)
+{
+    cdc_buf_t kt = CDC_BUF_INIT;
+    size_t h;
+    mrow_t *r;
+
+    cdc_buf_puts(&kt, t->name);
+    for (uint32_t i = 0; i < t->nkey; i++) {
+        cdc_buf_putc(&kt, '\x1f');
+        cdc_buf_puts(&kt, key[i]);
+    }
+    if (wm->hcap) {
+        h = fnv(kt.p) & (wm->hcap - 1);
+        while (wm->hash[h]) {
+            r = wm->rows[wm->hash[h] - 1];
+            if (!strcmp(r->keytext, kt.p)) {
+                cdc_buf_free(&kt);
+                return r;
+            }
+            h = (h + 1) & (wm->hcap - 1);
+        }
+    }
+    if (!create) {
+        cdc_buf_free(&kt);
+        return NULL;
+    }
+    r = cdc_xcalloc(1, sizeof(*r));
+    r->target = t;
+    r->keytext = kt.p;
+    r->key = cdc_xcalloc(t->nkey, sizeof(char *));
+    for (uint32_t i = 0; i < t->nkey; i++)
+        r->key[i] = cdc_xstrdup(key[i]);
+    r->cells = cdc_xcalloc(t->nfields, sizeof(mcell_t));
+    if (wm->n == wm->cap) {
+        wm->cap = wm->cap ? wm->cap * 2 : 256;
+        wm->rows = cdc_xrealloc(wm->rows, wm->cap * sizeof(*wm->rows));
+    }
+    wm->rows[wm->n++] = r;
+    if (wm->n * 2 > wm->hcap)
+        rehash(wm);
+    else {
+        h = fnv(r->keytext) & (wm->hcap - 1);
+        while (wm->hash[h])
+            h = (h + 1) & (wm->hcap - 1);
+        wm->hash[h] = wm->n;
+    }
+    return r;
+}
+
+static void cell_offer(mcell_t *c, const cdc_wide_op_t *op,
+                       const cdc_wide_val_t *v)
+{
+    if (c->set && strcmp(v->rank, c->rank) <= 0)
+        return;
+    free(c->val);
+    c->set = 1;
+    c->isnull = v->isnull;
+    c->val = v->isnull ? NULL : cdc_xstrndup(v->s, v->len);
+    c->len = v->len;
+    memcpy(c->rank, v->rank, sizeof(c->rank));
+    snprintf(c->src, sizeof(c->src), "%s", op->source);
+    c->t = op->commit_us;
+    c->deleted = v->deleted;
+}
+
+/* Visible: upserted and not dead.  Dead = some field has a winner and
+ * every winner is a deletion (what the sinks move to the tombstones). */
+static int row_visible(const mrow_t *r)
+{
+    int any = 0;
+    if (!r->live)
+        return 0;
+    for (uint32_t i = 0; i < r->target->nfields; i++) {
+        if (!r->cells[i].set)
+            continue;
+        if (!r->cells[i].deleted)
+            return 1;
+        any = 1;
+    }
+    return !any;
+}
+
+void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
+{
+    const cdc_map_target_t *t = op->target;
+    mrow_t *r;
+
+    if (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE) {
+        /* a dead row keeps its cells: that is its tombstone */
+        r = find_row(wm, t, op->key, 1);
+        r->live = 1;
+        for (uint32_t i = 0; i < op->nvals; i++)
+            cell_offer(&r->cells[op->vals[i].field], op, &op->vals[i]);
+    } else {
+        /* lookup: every live row whose match fields equal key[] */
+        for (size_t k = 0; k < wm->n; k++) {
+            int ok;
+            r = wm->rows[k];
+            if (r->target != t || !row_visible(r))
+                continue;
+            ok = 1;
+            for (uint32_t j = 0; j < op->nkey && ok; j++) {
+                const mcell_t *c = &r->cells[op->keyfields[j]];
+                const char *cur = t->fields[op->keyfields[j]].is_key
+                                      ? NULL
+                                      : c->val;
+                if (t->fields[op->keyfields[j]].is_key) {
+                    for (uint32_t q = 0; q < t->nkey; q++)
+                        if (t->key[q] == op->keyfields[j])
+                            cur = r->key[q];
+                }
+                ok = cur && !strcmp(cur, op->key[j]);
+            }
+            if (ok)
+                for (uint32_t i = 0; i < op->nvals; i++)
+                    cell_offer(&r->cells[op->vals[i].field], op, &op->vals[i]);
+        }
+    }
+}
+
+size_t cdc_wide_model_rows(const cdc_wide_model_t *wm)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < wm->n; i++)
+        n += row_visible(wm->rows[i]);
+    return n;
+}
+
+/* Rows in target name, then key order (numeric keys numerically); rows
+ * of two mapping sets may differ in their number of key fields. */
+static int row_order(const mrow_t *x, const mrow_t *y)
+{
+    int c = strcmp(x->target->name, y->target->name);
+    uint32_t n = x->target->nkey < y->target->nkey ? x->target->nkey
+                                                   : y->target->nkey;
+    if (c)
+        return c;
+    for (uint32_t i = 0; i < n; i++) {
+        xv_t p, q;
+        /* numeric keys in numeric order */
+        if (!cdc_xv_parse_dec(x->key[i], strlen(x->key[i]), &p) &&
+            !cdc_xv_parse_dec(y->key[i], strlen(y->key[i]), &q) &&
+            p.scale == 0 && q.scale == 0) {
+            if (p.m != q.m)
+                return p.m < q.m ? -1 : 1;
+            continue;
+        }
+        c = strcmp(x->key[i], y->key[i]);
+        if (c)
+            return c;
+    }
+    if (x->target->nkey != y->target->nkey)
+        return x->target->nkey < y->target->nkey ? -1 : 1;
+    return 0;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    return row_order(*(mrow_t *const *)a, *(mrow_t *const *)b);
+}
+
+/* The visible rows, sorted; *n set. */
+static mrow_t **sorted_rows(const cdc_wide_model_t *wm, size_t *n)
+{
+    mrow_t **v = cdc_xcalloc(wm->n + 1, sizeof(*v));
+    *n = 0;
+    for (size_t i = 0; i < wm->n; i++)
+        if (row_visible(wm->rows[i]))
+            v[(*n)++] = wm->rows[i];
+    qsort(v, *n, sizeof(*v), row_cmp);
+    return v;
+}
+
+static void put_row_head(cdc_buf_t *b, const mrow_t *r)
+{
+    const cdc_map_target_t *t = r->target;
+    cdc_buf_printf(b, "%s", t->name);
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_printf(b, " %s=", t->fields[t->key[k]].name);
+        cdc_json_string(b, r->key[k], strlen(r->key[k]));
+    }
+}
+
+static void put_cell(cdc_buf_t *b, const mcell_t *c, int prov)
+{
+    if (!c || !c->set || c->isnull)
+        cdc_buf_puts(b, "null");
+    else
+        cdc_json_string(b, c->val, c->len);
+    if (prov && c && c->set)
+        cdc_buf_printf(b, "  [%s %" PRId64 "%s]", c->src, c->t,
+                       c->deleted ? " deleted" : "");
+}
+
+void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov)
+{
+    size_t n;
+    mrow_t **v = sorted_rows(wm, &n);
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    for (size_t i = 0; i < n; i++) {
+        const mrow_t *r = v[i];
+        const cdc_map_target_t *t = r->target;
+        cdc_buf_reset(&b);
+        put_row_head(&b, r);
+        cdc_buf_putc(&b, '\n');
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            const mcell_t *c = &r->cells[f];
+            if (t->fields[f].is_key)
+                continue;
+            cdc_buf_printf(&b, "  %s: ", t->fields[f].name);
+            put_cell(&b, c, prov);
+            cdc_buf_putc(&b, '\n');
+        }
+        fputs(b.p, fp);
+    }
+    cdc_buf_free(&b);
+    free(v);
+}
+
+/* ---- comparing two models (`mapping test --diff`) ----------------------- */
+
+/* The cell of field name in row r, or NULL if its target has none. */
+static const mcell_t *cell_named(const mrow_t *r, const char *name)
+{
+    int fi = cdc_map_find_field(r->target, name);
+    return fi < 0 || r->target->fields[fi].is_key ? NULL : &r->cells[fi];
+}
+
+static int cell_same(const mcell_t *a, const mcell_t *b)
+{
+    int an = !a || !a->set || a->isnull, bn = !b || !b->set || b->isnull;
+    if (an || bn)
+        return an == bn;
+    return a->len == b->len && !memcmp(a->val, b->val, a->len);
+}
+
+/* A row of one side only: every non-key field. */
+static void put_lone_row(cdc_buf_t *b, const mrow_t *r, char mark, int prov)
+{
+    const cdc_map_target_t *t = r->target;
+    cdc_buf_printf(b, "%c ", mark);
+    put_row_head(b, r);
+    cdc_buf_puts(b, mark == '+' ? "  (new row)\n" : "  (row gone)\n");
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        if (t->fields[f].is_key)
+            continue;
+        cdc_buf_printf(b, "%c   %s: ", mark, t->fields[f].name);
+        put_cell(b, &r->cells[f], prov);
+        cdc_buf_putc(b, '\n');
+    }
+}
+
+/* A row of both sides: the fields (by name) whose values differ. */
+static size_t put_changed_row(cdc_buf_t *b, const mrow_t *o, const mrow_t *n,
+                              int prov)
+{
+    size_t nf = 0, at = b->len;
+    const cdc_map_target_t *to = o->target, *tn = n->target;
+
+    cdc_buf_puts(b, "~ ");
+    put_row_head(b, n);
+    cdc_buf_putc(b, '\n');
+    for (int side = 0; side < 2; side++) {
+        /* the old target's fields, then those only the new one has */
+        const cdc_map_target_t *t = side ? tn : to;
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            const char *name = t->fields[f].name;
+            const mcell_t *a, *c;
+            if (t->fields[f].is_key ||
+                (side && cdc_map_find_field(to, name) >= 0))
+                continue;
+            a = cell_named(o, name);
+            c = cell_named(n, name);
+            if (cell_same(a, c))
+                continue;
+            nf++;
+            cdc_buf_printf(b, "    %s: ", name);
+            if (a)
+                put_cell(b, a, prov);
+            else
+                cdc_buf_puts(b, "(no field)");
+            cdc_buf_puts(b, " -> ");
+            if (c)
+                put_cell(b, c, prov);
+            else
+                cdc_buf_puts(b, "(no field)");
+            cdc_buf_putc(b, '\n');
+        }
+    }
+    if (!nf) { /* same values: print nothing */
+        b->len = at;
+        b->p[at] = '\0';
+    }
+    return nf;
+}
+
+int cdc_wide_model_diff(const cdc_wide_model_t *old, const cdc_wide_model_t *new,
+                        FILE *fp, int prov, cdc_wide_diff_t *st)
+{
+    size_t no, nn, i = 0, j = 0;
+    mrow_t **a = sorted_rows(old, &no), **c = sorted_rows(new, &nn);
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    memset(st, 0, sizeof(*st));
+    while (i < no || j < nn) {
+        int k = i >= no ? 1 : j >= nn ? -1 : row_order(a[i], c[j]);
+        cdc_buf_reset(&b);
+        st->rows++;
+        if (k < 0) {
+            put_lone_row(&b, a[i++], '-', prov);
+            st->removed++;
+        } else if (k > 0) {
+            put_lone_row(&b, c[j++], '+', prov);
+            st->added++;
+        } else {
+            size_t nf = put_changed_row(&b, a[i++], c[j++], prov);
+            st->fields += nf;
+            if (nf)
+                st->changed++;
+            else
+                st->same++;
+        }
+        if (b.len)
+            fputs(b.p, fp);
+    }
+    cdc_buf_free(&b);
+    free(a);
+    free(c);
+    return st->added || st->removed || st->changed;
+}
