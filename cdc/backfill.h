@@ -118,9 +118,8 @@ struct cdc_snap {
     const cdc_snap_ops_t *ops;
 };
 
-/* Drivers, registered in cdc/registry.c. */
-extern const cdc_snap_ops_t cdc_snap_mysql_ops;
-extern const cdc_snap_ops_t cdc_snap_postgres_ops;
+/* Drivers: cdc_snap_<name>_ops of each CDC_SNAPSHOT_TYPES name of the
+ * Makefile fragments, listed by cdc/registry.c. */
 
 /** @brief The snapshot driver of a source (its name or an alias of it,
  *  cdc_source_ops_t.aliases); NULL when the build has none. */

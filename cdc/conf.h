@@ -147,13 +147,5 @@ char *cdc_conf_dup(const cdc_conf_t *conf, const char *key);
 const char *cdc_conf_app_id(const cdc_conf_t *conf);
 /** @brief Print the Markdown reference (docs/CONFIG.md). */
 void cdc_conf_reference(void *FILE_fp);
-/** @brief Checks a libpq conninfo string; provided by the PostgreSQL
- *  connector (weak: absent in a build without it).  0, or -1 with msg. */
-int cdc_pg_conninfo_check(const char *conninfo, char *msg, size_t msglen)
-    __attribute__((weak));
-/** @brief Checks a librdkafka property (name without "kafka.") and value;
- *  provided by the Kafka plugin (weak).  0, or -1 with msg. */
-int cdc_kafka_prop_check(const char *prop, const char *val, char *msg,
-                         size_t msglen) __attribute__((weak));
 
 #endif

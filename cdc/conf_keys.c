@@ -19,6 +19,7 @@
 
 #include "cdc/buf.h"
 #include "cdc/conf.h"
+#include "cdc/plugin.h"
 
 #define I64MAX INT64_MAX
 #define S CDC_KT_STRING
@@ -627,31 +628,12 @@ int cdc_conf_key_check(const cdc_conf_key_t *k, const char *key,
             return -1;
         }
         return 0;
-    case CDC_KT_CONNINFO: {
-        char msg[512];
-        if (!*val || !cdc_pg_conninfo_check ||
-            !cdc_pg_conninfo_check(val, msg, sizeof(msg)))
+    case CDC_KT_CONNINFO:
+    case CDC_KT_NAMESPACE:
+        /* the format is the plugin's (its library's parser decides) */
+        if (!*val && k->type == CDC_KT_CONNINFO)
             return 0;
-        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: libpq rejects the "
-                    "connection string: %s", where ? where : "",
-                    where ? ": " : "", key, msg);
-        cdc_err_hint(err, "key=value pairs separated by spaces (host=h "
-                     "port=5432 dbname=d user=u) or postgresql://u@h:5432/d");
-        return -1;
-    }
-    case CDC_KT_NAMESPACE: {
-        /* kafka.<property>: librdkafka's own table decides */
-        char msg[600];
-        if (strncmp(key, "kafka.", 6) || !cdc_kafka_prop_check ||
-            !cdc_kafka_prop_check(key + 6, val, msg, sizeof(msg)))
-            return 0;
-        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: librdkafka: %s",
-                    where ? where : "", where ? ": " : "", key, msg);
-        cdc_err_hint(err, "kafka.<property> passes a librdkafka property "
-                     "(CONFIGURATION.md of librdkafka); autoglm-cdc config "
-                     "--reference lists our own kafka keys");
-        return -1;
-    }
+        return cdc_plugin_check_value(k->type, key, val, where, err);
     case CDC_KT_BOOL:
     case CDC_KT_DURATION:
         /* the getters know these formats: ask them */

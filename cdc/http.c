@@ -43,9 +43,8 @@
  * deadlock.  A peer that does not answer is "unknown" (it holds its run
  * lock) or "offline"; a result older than 10 s is marked stale by the page.
  *
- * For a postgres
- * source, a scrape of /metrics also reads the slot's retained WAL over a
- * separate libpq session (postgres.dsn), at most every 10 s.
+ * A scrape of /metrics first runs the plugins' scrape hooks
+ * (cdc_metrics_scrape), which refresh the gauges read on demand.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -59,18 +58,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libpq-fe.h>
 #include <microhttpd.h>
 
 #include "cdc/buf.h"
 #include "cdc/conf.h"
 #include "cdc/log.h"
-#include "connectors/pg/pgutil.h"
 #include "cdc/metrics.h"
 
 #define FAC "http"
-#define PG_REFRESH_US INT64_C(10000000)
-#define PG_RETRY_US INT64_C(30000000)
 #define HTTP_MAX_CONN 64
 #define HTTP_MAX_PER_ADDR 8
 #define HTTP_HEADER_TIMEOUT_MS 3000
@@ -104,10 +99,6 @@ struct cdc_http {
     unsigned mhd_lines; /* MHD messages logged in this window */
     char *token;   /* NULL = no auth */
     int port;
-    /* postgres slot query (HTTP thread only) */
-    char *pg_dsn, *pg_slot;
-    PGconn *pg;
-    int64_t pg_next_us;
     char *record; /* <state.dir>/<pipeline>.daemon, removed at stop */
     /* the other pipelines of state.dir (refresher thread) */
     pthread_t peers_thr;
@@ -311,49 +302,6 @@ static const char login_html[] =
 "  location.reload();\n"
 "});\n"
 "</script></body></html>\n";
-
-static void pg_refresh(cdc_http_t *h)
-{
-    int64_t t = cdc_metrics_now_us();
-    const char *params[1];
-    PGresult *res;
-
-    if (!h->pg_dsn || t < h->pg_next_us)
-        return;
-    h->pg_next_us = t + PG_REFRESH_US;
-    if (!h->pg || PQstatus(h->pg) != CONNECTION_OK) {
-        const char *keys[] = {"dbname", "connect_timeout",
-                              "application_name", NULL};
-        const char *vals[] = {h->pg_dsn, "3", "autoglm-cdc-metrics", NULL};
-        PQfinish(h->pg);
-        h->pg = PQconnectdbParams(keys, vals, 1);
-        cdc_pg_log_notices(h->pg, FAC);
-        if (PQstatus(h->pg) != CONNECTION_OK) {
-            CDC_DEBUG(FAC, "slot metrics: cannot connect: %s",
-                      PQerrorMessage(h->pg));
-            PQfinish(h->pg);
-            h->pg = NULL;
-            h->pg_next_us = t + PG_RETRY_US;
-            cdc_metrics_pg_retained(-1);
-            return;
-        }
-    }
-    params[0] = h->pg_slot;
-    res = PQexecParams(h->pg,
-                       "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), "
-                       "restart_lsn)::bigint FROM pg_replication_slots "
-                       "WHERE slot_name = $1",
-                       1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-        !PQgetisnull(res, 0, 0))
-        cdc_metrics_pg_retained(strtoll(PQgetvalue(res, 0, 0), NULL, 10));
-    else {
-        if (PQresultStatus(res) != PGRES_TUPLES_OK)
-            CDC_DEBUG(FAC, "slot metrics: %s", PQerrorMessage(h->pg));
-        cdc_metrics_pg_retained(-1);
-    }
-    PQclear(res);
-}
 
 /* ---- connection table (HTTP thread only) -------------------------------- */
 
@@ -675,7 +623,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
                              "token\"}\n");
             status = MHD_HTTP_UNAUTHORIZED;
         } else if (url[1] == 'm') {
-            pg_refresh(h);
+            cdc_metrics_scrape();
             cdc_metrics_render_prom(&b, now);
             ctype = "text/plain; version=0.0.4; charset=utf-8";
         } else if (url[7] == '/')
@@ -807,7 +755,6 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
     cdc_http_t *h;
     char addr[INET6_ADDRSTRLEN] = "?";
     const union MHD_DaemonInfo *di;
-    int pgslot;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 
     *out = NULL;
@@ -820,8 +767,6 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
     }
     if (parse_listen(listen, &ss, &sslen, err))
         return -1;
-    if (cdc_conf_get_bool(conf, "metrics.pg_slot", 1, &pgslot, err))
-        return -1;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h = cdc_xcalloc(1, sizeof(*h));
@@ -830,13 +775,6 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
         h->token = cdc_xstrdup(token);
     h->state = cdc_xstrdup(cdc_conf_get(conf, "state.dir", "state"));
     h->self = cdc_xstrdup(cdc_conf_pipeline(conf));
-    if (pgslot &&
-        !strcmp(cdc_conf_get(conf, "source.type", ""), "postgres") &&
-        *cdc_conf_get(conf, "postgres.dsn", "")) {
-        h->pg_dsn = cdc_xstrdup(cdc_conf_get(conf, "postgres.dsn", ""));
-        h->pg_slot =
-            cdc_xstrdup(cdc_conf_get(conf, "postgres.slot", "autoglm_cdc"));
-    }
     h->d = MHD_start_daemon(
         flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -903,13 +841,10 @@ void cdc_http_stop(cdc_http_t *h)
         unlink(h->record);
         free(h->record);
     }
-    PQfinish(h->pg);
     if (h->token) {
         memset(h->token, 0, strlen(h->token));
         free(h->token);
     }
-    free(h->pg_dsn);
-    free(h->pg_slot);
     cdc_buf_free(&h->peers);
     if (h->d || h->state) /* the listening kind initialised the mutex */
         pthread_mutex_destroy(&h->peers_mu);

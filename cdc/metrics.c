@@ -84,13 +84,11 @@ static struct {
     sink_prog_t sinks[CDC_METRICS_MAX_SINKS];
     int nsinks;
     /* optional parts, -1 = absent */
-    int64_t pg_retained;
     int64_t bf_rows, bf_tables;
     /* per table and op */
     tab_ctr_t *tabs;
     size_t ntabs, captabs;
 } M = {.mu = PTHREAD_MUTEX_INITIALIZER,
-       .pg_retained = -1,
        .bf_rows = -1,
        .bf_tables = -1,
        .snk_ok = 1,
@@ -162,7 +160,6 @@ int cdc_metrics_init(const cdc_conf_t *conf, cdc_err_t *err)
     memset(M.plug, 0, sizeof(M.plug));
     M.nplug = 0;
     M.nsinks = 0;
-    M.pg_retained = -1;
     M.bf_rows = M.bf_tables = -1;
     pthread_mutex_unlock(&M.mu);
     return 0;
@@ -424,11 +421,67 @@ void cdc_metrics_sink_progress(int i, const char *name, uint64_t acked,
     pthread_mutex_unlock(&M.mu);
 }
 
-void cdc_metrics_pg_retained(int64_t bytes)
+void cdc_metrics_unset(cdc_metric_t *m)
 {
+    if (!m)
+        return;
     pthread_mutex_lock(&M.mu);
-    M.pg_retained = bytes;
+    m->set = 0;
     pthread_mutex_unlock(&M.mu);
+}
+
+/* scrape hooks: their own lock, held while they run (they do I/O), so
+ * that a remove waits for a run in progress; they take M.mu only through
+ * cdc_metrics_set */
+#define SCRAPE_MAX 8
+static struct {
+    pthread_mutex_t mu;
+    struct {
+        char name[64];
+        void (*fn)(void *arg);
+        void *arg;
+    } h[SCRAPE_MAX];
+    int n;
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+int cdc_metrics_scrape_add(const char *name, void (*fn)(void *arg),
+                           void *arg)
+{
+    int rc = -1;
+
+    pthread_mutex_lock(&S.mu);
+    for (int i = 0; i < S.n; i++)
+        if (!strcmp(S.h[i].name, name))
+            goto out;
+    if (S.n < SCRAPE_MAX) {
+        copy_str(S.h[S.n].name, sizeof(S.h[S.n].name), name);
+        S.h[S.n].fn = fn;
+        S.h[S.n].arg = arg;
+        S.n++;
+        rc = 0;
+    }
+out:
+    pthread_mutex_unlock(&S.mu);
+    return rc;
+}
+
+void cdc_metrics_scrape_remove(const char *name, void *arg)
+{
+    pthread_mutex_lock(&S.mu);
+    for (int i = 0; i < S.n; i++)
+        if (!strcmp(S.h[i].name, name) && S.h[i].arg == arg) {
+            S.h[i] = S.h[--S.n];
+            break;
+        }
+    pthread_mutex_unlock(&S.mu);
+}
+
+void cdc_metrics_scrape(void)
+{
+    pthread_mutex_lock(&S.mu);
+    for (int i = 0; i < S.n; i++)
+        S.h[i].fn(S.h[i].arg);
+    pthread_mutex_unlock(&S.mu);
 }
 
 void cdc_metrics_backfill(uint64_t rows_done, uint32_t tables_remaining)
@@ -739,13 +792,6 @@ void cdc_metrics_render_prom(cdc_buf_t *b, int64_t now)
         prom_head(b, M.plug[i].name, M.plug[i].type, M.plug[i].help);
         cdc_buf_printf(b, "autoglm_cdc_%s %" PRId64 "\n", M.plug[i].name,
                        M.plug[i].v);
-    }
-    if (M.pg_retained >= 0) {
-        prom_head(b, "pg_slot_retained_wal_bytes", "gauge",
-                  "WAL the replication slot keeps on the server "
-                  "(current WAL LSN minus restart_lsn).");
-        cdc_buf_printf(b, "autoglm_cdc_pg_slot_retained_wal_bytes %" PRId64
-                       "\n", M.pg_retained);
     }
     if (M.bf_rows >= 0) {
         prom_head(b, "backfill_rows_done", "gauge",

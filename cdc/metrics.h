@@ -23,8 +23,8 @@
  *   http.listen (ADDR:PORT or PORT; unset = no endpoint; 127.0.0.1 when
  *   only a port is given), http.token (bearer token for /metrics and
  *   /status; secret), ready.max_lag_s (300), ready.max_checkpoint_age_s
- *   (120), ready.sink_stall_s (60), metrics.pg_slot (true: query the
- *   replication slot's retained WAL with postgres.dsn on scrape).
+ *   (120), ready.sink_stall_s (60).  Plugins read their own keys for
+ *   the metrics they register.
  */
 #ifndef CDC_METRICS_H
 #define CDC_METRICS_H
@@ -91,8 +91,21 @@ cdc_metric_t *cdc_metrics_register(const char *name, const char *type,
                                    const char *help, const char *status_key);
 /** @brief Set the value of a registered metric (NULL: no-op). */
 void cdc_metrics_set(cdc_metric_t *m, int64_t v);
-/** @brief PostgreSQL slot retained WAL bytes (-1 = unknown). */
-void cdc_metrics_pg_retained(int64_t bytes);
+/** @brief Forget the value of a registered metric: it is not rendered
+ *  until set again (NULL: no-op). */
+void cdc_metrics_unset(cdc_metric_t *m);
+/** @brief A gauge read on demand: fn(arg) runs in the HTTP thread before
+ *  each /metrics is rendered, and sets its metrics (it may do I/O with a
+ *  short timeout of its own).  name identifies the hook: 0, or -1 when a
+ *  hook of that name is there already (the first one stays) or the
+ *  table (8 entries) is full.  Kept across cdc_metrics_init. */
+int cdc_metrics_scrape_add(const char *name, void (*fn)(void *arg),
+                           void *arg);
+/** @brief Remove the hook name with arg (if there), waiting for a run of
+ *  it in progress: arg may be freed after it returns. */
+void cdc_metrics_scrape_remove(const char *name, void *arg);
+/** @brief Run the scrape hooks (the HTTP thread, before rendering). */
+void cdc_metrics_scrape(void);
 
 /* ---- backfill ------------------------------------------------------ */
 /** @brief Progress of a backfill: rows copied so far, tables left. */

@@ -49,6 +49,15 @@ typedef struct cdc_source_ops {
      *  for "mysql"); cdc_source_find() and the snapshot drivers' lookup
      *  (cdc_snap_find) accept them. */
     const char *const *aliases;
+    /** Optional: check the value of a declared key (cdc/conf.h) whose
+     *  format belongs to this plugin: a CDC_KT_CONNINFO string, or a key
+     *  of an open CDC_KT_NAMESPACE that the plugin passes to its library.
+     *  type is the key's cdc_ktype_t, where the place of the value or
+     *  NULL.  0 when the value is fine or not the plugin's to judge; -1
+     *  with err (CDC_EXIT_CONFIG, naming where and key) when it rejects
+     *  it.  Called through cdc_plugin_check_value(). */
+    int (*check_value)(int type, const char *key, const char *val,
+                       const char *where, cdc_err_t *err);
 } cdc_source_ops_t;
 
 typedef struct cdc_sink_ops {
@@ -83,6 +92,15 @@ typedef struct cdc_sink_ops {
      *  and tables but none of the caches the envelope writer fills in them
      *  (the wide sinks).  Its ops are then called from that thread only. */
     int own_thread;
+    /** Optional: check the value of a declared key (cdc/conf.h) whose
+     *  format belongs to this plugin: a CDC_KT_CONNINFO string, or a key
+     *  of an open CDC_KT_NAMESPACE that the plugin passes to its library.
+     *  type is the key's cdc_ktype_t, where the place of the value or
+     *  NULL.  0 when the value is fine or not the plugin's to judge; -1
+     *  with err (CDC_EXIT_CONFIG, naming where and key) when it rejects
+     *  it.  Called through cdc_plugin_check_value(). */
+    int (*check_value)(int type, const char *key, const char *val,
+                       const char *where, cdc_err_t *err);
 } cdc_sink_ops_t;
 
 /* Base structs, embedded first in every implementation. */
@@ -98,5 +116,9 @@ const cdc_sink_ops_t *cdc_sink_find(const char *name);
 /** Comma-separated names, for --help. */
 const char *cdc_source_names(void);
 const char *cdc_sink_names(void);
+/** Asks every source and sink with a check_value hook about key's value;
+ *  0, or -1 with err from the first that rejects it. */
+int cdc_plugin_check_value(int type, const char *key, const char *val,
+                           const char *where, cdc_err_t *err);
 
 #endif

@@ -1592,6 +1592,24 @@ static int kafka_bulk_hint(const cdc_conf_t *conf, cdc_conf_t *bulk,
     return 0;
 }
 
+/* check_value: a kafka.<property> key goes to librdkafka, whose own
+ * property table decides (for the sink and the Kafka source alike) */
+static int kafka_check_value(int type, const char *key, const char *val,
+                             const char *where, cdc_err_t *err)
+{
+    char msg[600];
+
+    if (type != CDC_KT_NAMESPACE || strncmp(key, "kafka.", 6) ||
+        !cdc_kafka_prop_check(key + 6, val, msg, sizeof(msg)))
+        return 0;
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: librdkafka: %s",
+                where ? where : "", where ? ": " : "", key, msg);
+    cdc_err_hint(err, "kafka.<property> passes a librdkafka property "
+                 "(CONFIGURATION.md of librdkafka); autoglm-cdc config "
+                 "--reference lists our own kafka keys");
+    return -1;
+}
+
 const cdc_sink_ops_t cdc_sink_kafka_ops = {
     .name = "kafka",
     .abi = CDC_PLUGIN_ABI,
@@ -1602,4 +1620,5 @@ const cdc_sink_ops_t cdc_sink_kafka_ops = {
     .destroy = kafka_destroy,
     .bulk_hint = kafka_bulk_hint,
     .stats = kafka_stats,
+    .check_value = kafka_check_value,
 };

@@ -52,4 +52,10 @@ int cdc_kafka_topic_create(rd_kafka_t *rk, const char *name,
                            const cdc_kafka_topic_spec_t *spec,
                            int64_t budget_ms, cdc_err_t *err);
 
+/** Checks a librdkafka property (name without "kafka.") and value with
+ *  librdkafka's own table (sinks/kafka_conf_check.c; the sink's
+ *  check_value hook).  0, or -1 with msg. */
+int cdc_kafka_prop_check(const char *prop, const char *val, char *msg,
+                         size_t msglen);
+
 #endif

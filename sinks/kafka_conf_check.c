@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "cdc/conf.h"
+#include "sinks/kafka.h"
 
 int cdc_kafka_prop_check(const char *prop, const char *val, char *msg,
                          size_t msglen)

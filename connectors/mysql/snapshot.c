@@ -59,6 +59,9 @@
 #include "connectors/mysql/binlog_value_int.h"
 #include "connectors/mysql/conn.h"
 
+/* this driver's ops table (defined at the end, listed by the registry) */
+extern const cdc_snap_ops_t cdc_snap_mysql_ops;
+
 #define FAC "backfill"
 
 typedef struct my_snap {

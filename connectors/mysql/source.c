@@ -90,10 +90,6 @@
 #include "connectors/mysql/conn.h"
 #include "connectors/mysql/failover.h"
 
-/* metrics are optional for the tests that link only part of libcdc */
-#pragma weak cdc_metrics_source_state
-#pragma weak cdc_metrics_reconnect
-
 #define FAC "mysql"
 
 /* binlog event types used here */
@@ -1682,8 +1678,7 @@ static void *reader_main(void *arg)
             attempt++;
             CDC_WARN(FAC, "%s; reconnecting in %d ms (attempt %d)", err.msg,
                      ms, attempt);
-            if (cdc_metrics_source_state)
-                attempt_state(why, attempt, &err);
+            attempt_state(why, attempt, &err);
             if (nap(src, ms))
                 goto out;
             by_gtid = use_gtid(src, &src->resume);
@@ -1691,10 +1686,8 @@ static void *reader_main(void *arg)
             if (reopen(src, &by_gtid, &err) == 0) {
                 CDC_INFO(FAC, "reconnected to %s:%u, resuming at %s",
                          src->host, src->port, where);
-                if (cdc_metrics_source_state) {
-                    cdc_metrics_source_state(1, NULL);
-                    cdc_metrics_reconnect();
-                }
+                cdc_metrics_source_state(1, NULL);
+                cdc_metrics_reconnect();
                 break;
             }
             if (!(err.flags & CDC_ERR_F_RETRIABLE)) {

@@ -756,8 +756,6 @@ struct cdc_pgoutput {
     cdc_buf_t sbuf;
 };
 
-#pragma weak cdc_metrics_spill
-
 static void table_unref(void *t)
 {
     cdc_table_destroy(t);
@@ -790,8 +788,7 @@ static void spill_drop(cdc_pgoutput_t *d, FILE **f, char **path,
         fclose(*f);
     if (*path) {
         unlink(*path);
-        if (cdc_metrics_spill)
-            cdc_metrics_spill(0, -1);
+        cdc_metrics_spill(0, -1);
     }
     free(*path);
     *f = NULL;
@@ -1410,8 +1407,7 @@ static int spill_out(cdc_pgoutput_t *d, stxn_t *st, cdc_err_t *err)
             st->path = NULL;
             return -1;
         }
-        if (cdc_metrics_spill)
-            cdc_metrics_spill(0, 1);
+        cdc_metrics_spill(0, 1);
         CDC_INFO("postgres", "streamed transaction xid %u holds more than "
                  "postgres.work_mem: spilling it to %s", st->xid, st->path);
     }
@@ -1445,7 +1441,7 @@ static int spill_out(cdc_pgoutput_t *d, stxn_t *st, cdc_err_t *err)
     }
     st->spilled += written;
     d->spill_total += written;
-    if (written && cdc_metrics_spill)
+    if (written)
         cdc_metrics_spill(written, 0);
     nt = cdc_txn_new();
     nt->xid = tx->xid;

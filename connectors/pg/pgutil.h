@@ -8,6 +8,7 @@
 
 #include <libpq-fe.h>
 
+#include "cdc/conf.h"
 #include "cdc/err.h"
 
 /** @brief Route the server's NOTICE/WARNING/INFO messages of c through
@@ -15,6 +16,18 @@
  *  default, which writes them raw to stderr and so breaks
  *  --log-format json. */
 void cdc_pg_log_notices(PGconn *c, const char *fac);
+/** Checks a libpq conninfo string with libpq's parser (the source's
+ *  check_value hook).  0, or -1 with msg (no password text in it). */
+int cdc_pg_conninfo_check(const char *conninfo, char *msg, size_t msglen);
+
+/* The slot's retained WAL in /metrics (connectors/pg/slot_gauge.c). */
+typedef struct cdc_pg_slot_gauge cdc_pg_slot_gauge_t;
+/** Registers the scrape hook unless metrics.pg_slot is false or
+ *  postgres.dsn is empty (*out NULL then).  0, or -1 with err. */
+int cdc_pg_slot_gauge_start(const cdc_conf_t *conf, cdc_pg_slot_gauge_t **out,
+                            cdc_err_t *err);
+/** Removes the hook (waiting for a scrape in progress) and frees g. */
+void cdc_pg_slot_gauge_stop(cdc_pg_slot_gauge_t *g);
 
 /** @brief The first line of c's last error (thread-local buffer, valid
  *  until the next call on this thread); "no connection" for NULL. */

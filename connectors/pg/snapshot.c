@@ -44,6 +44,9 @@
 #include "cdc/pipeline.h"
 #include "connectors/pg/pgoutput_decode.h"
 
+/* this driver's ops table (defined at the end, listed by the registry) */
+extern const cdc_snap_ops_t cdc_snap_postgres_ops;
+
 #define FAC "backfill"
 #define SESSION_OPTIONS                                                     \
     "-c datestyle=ISO -c intervalstyle=postgres -c timezone=UTC "           \

@@ -67,6 +67,7 @@ typedef struct pg_source {
     int server_version;
     int proto;
     cdc_pgoutput_t *dec;
+    cdc_pg_slot_gauge_t *gauge; /* metrics.pg_slot */
     uint64_t received;      /* highest LSN seen in the stream */
     uint64_t flush;         /* flush LSN reported to the server */
     uint64_t confirmed;     /* highest LSN confirm() was given */
@@ -131,6 +132,7 @@ static void pg_destroy(cdc_source_t *base)
     pg_source_t *src = (pg_source_t *)base;
     if (!src)
         return;
+    cdc_pg_slot_gauge_stop(src->gauge);
     if (src->repl)
         PQfinish(src->repl);
     if (src->sql)
@@ -254,6 +256,8 @@ static cdc_source_t *pg_create(const cdc_conf_t *conf, cdc_err_t *err)
         cdc_err_hint(err, "use now or an LSN such as 0/16B3748");
         goto fail;
     }
+    if (cdc_pg_slot_gauge_start(conf, &src->gauge, err))
+        goto fail;
     src->base.ops = NULL; /* set by the ops table user */
     return &src->base;
 fail:
@@ -1152,6 +1156,24 @@ static void pg_destroy_ops(cdc_source_t *base)
 
 static cdc_source_t *pg_create_ops(const cdc_conf_t *conf, cdc_err_t *err);
 
+/* check_value: libpq's parser decides every conninfo key (postgres.dsn,
+ * postgres_sink.dsn) */
+static int pg_check_value(int type, const char *key, const char *val,
+                          const char *where, cdc_err_t *err)
+{
+    char msg[512];
+
+    if (type != CDC_KT_CONNINFO || !cdc_pg_conninfo_check(val, msg,
+                                                          sizeof(msg)))
+        return 0;
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: libpq rejects the "
+                "connection string: %s", where ? where : "",
+                where ? ": " : "", key, msg);
+    cdc_err_hint(err, "key=value pairs separated by spaces (host=h "
+                 "port=5432 dbname=d user=u) or postgresql://u@h:5432/d");
+    return -1;
+}
+
 const cdc_source_ops_t cdc_source_postgres_ops = {
     .name = "postgres",
     .abi = CDC_PLUGIN_ABI,
@@ -1161,6 +1183,7 @@ const cdc_source_ops_t cdc_source_postgres_ops = {
     .confirm = pg_confirm,
     .destroy = pg_destroy_ops,
     .aliases = (const char *const[]){"postgresql", "pg", NULL},
+    .check_value = pg_check_value,
 };
 
 static cdc_source_t *pg_create_ops(const cdc_conf_t *conf, cdc_err_t *err)

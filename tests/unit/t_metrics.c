@@ -17,6 +17,7 @@
 
 #include "cdc/checkpoint.h"
 #include "cdc/metrics.h"
+#include "connectors/pg/pgutil.h"
 #include "tests/unit/cdc_test.h"
 
 int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
@@ -139,6 +140,19 @@ CDC_TEST(lag_and_readiness)
     cdc_conf_destroy(c);
 }
 
+static void scrape_hook(void *arg)
+{
+    int64_t *v = arg;
+    cdc_metric_t *m = cdc_metrics_register("t_scraped_bytes", "gauge",
+                                           "Set at scrape time.", NULL);
+    if (*v >= 0)
+        cdc_metrics_set(m, *v);
+    else
+        cdc_metrics_unset(m);
+}
+
+static int64_t scraped;
+
 CDC_TEST(prometheus_text)
 {
     cdc_conf_t *c = mkconf();
@@ -155,7 +169,12 @@ CDC_TEST(prometheus_text)
                                          "Messages not yet acknowledged.",
                                          "inflight_messages"), 7);
     cdc_metrics_sink_progress(0, "kafka", 3, 1500000, 2);
-    cdc_metrics_pg_retained(4096);
+    /* a gauge read on demand: the scrape hook sets it */
+    T_EQ_INT(cdc_metrics_scrape_add("t_scrape", scrape_hook, &scraped), 0);
+    T_EQ_INT(cdc_metrics_scrape_add("t_scrape", scrape_hook, NULL), -1);
+    scraped = 4096;
+    cdc_metrics_scrape();
+    cdc_metrics_scrape_remove("t_scrape", &scraped);
     cdc_metrics_backfill(1500, 2);
     cdc_metrics_render_prom(&b, cdc_metrics_now_us());
     T_ASSERT(strstr(b.p, "autoglm_cdc_build_info{version=\""));
@@ -177,7 +196,9 @@ CDC_TEST(prometheus_text)
                          " 2\n"));
     T_ASSERT(strstr(b.p, "autoglm_cdc_sink_last_commit_timestamp_seconds"
                          "{sink=\"kafka\"} 1.500000\n"));
-    T_ASSERT(strstr(b.p, "autoglm_cdc_pg_slot_retained_wal_bytes 4096\n"));
+    T_ASSERT(strstr(b.p, "# HELP autoglm_cdc_t_scraped_bytes Set at scrape "
+                         "time.\n# TYPE autoglm_cdc_t_scraped_bytes gauge\n"
+                         "autoglm_cdc_t_scraped_bytes 4096\n"));
     T_ASSERT(strstr(b.p, "autoglm_cdc_backfill_rows_done 1500\n"));
     T_ASSERT(strstr(b.p, "autoglm_cdc_backfill_tables_remaining 2\n"));
     T_ASSERT(strstr(b.p, "autoglm_cdc_source_transactions_total 2\n"));
@@ -522,6 +543,70 @@ CDC_TEST(secrets_redacted)
     T_ASSERT(cdc_conf_is_secret("postgres.dsn"));
     T_ASSERT(!cdc_conf_is_secret("mysql.ssl.ca"));
     T_ASSERT(!cdc_conf_is_secret("http.listen"));
+}
+
+/* hooks run only while registered; an unknown value is not rendered */
+CDC_TEST(scrape_hooks)
+{
+    cdc_conf_t *c = mkconf();
+    cdc_err_t err = {0};
+    cdc_buf_t b = CDC_BUF_INIT;
+    int64_t v = 11;
+
+    T_EQ_INT(cdc_metrics_init(c, &err), 0);
+    T_EQ_INT(cdc_metrics_scrape_add("t_scrape", scrape_hook, &v), 0);
+    cdc_metrics_scrape();
+    cdc_metrics_render_prom(&b, cdc_metrics_now_us());
+    T_ASSERT(strstr(b.p, "autoglm_cdc_t_scraped_bytes 11\n"));
+    v = -1;
+    cdc_metrics_scrape();
+    cdc_buf_reset(&b);
+    cdc_metrics_render_prom(&b, cdc_metrics_now_us());
+    T_ASSERT(!strstr(b.p, "t_scraped_bytes"));
+    cdc_metrics_scrape_remove("t_scrape", &v);
+    v = 12;
+    cdc_metrics_scrape();
+    cdc_buf_reset(&b);
+    cdc_metrics_render_prom(&b, cdc_metrics_now_us());
+    T_ASSERT(!strstr(b.p, "t_scraped_bytes"));
+    /* removed: the name is free again */
+    T_EQ_INT(cdc_metrics_scrape_add("t_scrape", scrape_hook, &v), 0);
+    cdc_metrics_scrape_remove("t_scrape", &v);
+    cdc_buf_free(&b);
+    cdc_conf_destroy(c);
+}
+
+/* the PostgreSQL source's slot gauge: off by metrics.pg_slot, one per
+ * process, absent while the server cannot be reached */
+CDC_TEST(pg_slot_gauge)
+{
+    cdc_conf_t *c = mkconf();
+    cdc_err_t err = {0};
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_pg_slot_gauge_t *g = NULL, *g2 = NULL;
+
+    T_EQ_INT(cdc_metrics_init(c, &err), 0);
+    cdc_conf_set(c, "postgres.dsn", "host=127.0.0.1 port=1 dbname=x", NULL);
+    cdc_conf_set(c, "metrics.pg_slot", "false", NULL);
+    T_EQ_INT(cdc_pg_slot_gauge_start(c, &g, &err), 0);
+    T_ASSERT(g == NULL);
+    cdc_conf_set(c, "metrics.pg_slot", "nope", NULL);
+    T_EQ_INT(cdc_pg_slot_gauge_start(c, &g, &err), -1);
+    cdc_conf_set(c, "metrics.pg_slot", "true", NULL);
+    T_EQ_INT(cdc_pg_slot_gauge_start(c, &g, &err), 0);
+    T_ASSERT(g != NULL);
+    T_EQ_INT(cdc_pg_slot_gauge_start(c, &g2, &err), 0);
+    T_ASSERT(g2 == NULL);
+    cdc_metrics_scrape();
+    cdc_metrics_render_prom(&b, cdc_metrics_now_us());
+    T_ASSERT(!strstr(b.p, "pg_slot_retained_wal_bytes"));
+    cdc_pg_slot_gauge_stop(g);
+    /* stopped: the hook's name is free */
+    T_EQ_INT(cdc_pg_slot_gauge_start(c, &g, &err), 0);
+    T_ASSERT(g != NULL);
+    cdc_pg_slot_gauge_stop(g);
+    cdc_buf_free(&b);
+    cdc_conf_destroy(c);
 }
 
 CDC_TEST_MAIN()
