@@ -132,7 +132,9 @@ static void *worker_main(void *arg)
                 failed = 1;
             }
             if (w->on == w->ocap || w->ohead + w->on == w->ocap) {
-                memmove(w->out, w->out + w->ohead, w->on * sizeof(*w->out));
+                if (w->on && w->ohead)
+                    memmove(w->out, w->out + w->ohead,
+                            w->on * sizeof(*w->out));
                 w->ohead = 0;
                 if (w->on == w->ocap) {
                     w->ocap = w->ocap ? w->ocap * 2 : 256;
