@@ -3,7 +3,11 @@
  * t_plugin_hooks.c - the optional plugin hooks that keep plugin names out
  * of the core (cdc/plugin.h): source aliases (cdc_source_find and the
  * snapshot drivers' lookup in cdc/registry.c) and the Kafka sink's bulk
- * hint (the settings backfill asks for, each only where unset).
+ * hint (the settings backfill asks for, each only where unset); the
+ * list the build generates from the Makefile fragments (cdc/plugin_list.h,
+ * linked without --whole-archive: the registry's references alone pull
+ * the plugins in); the check_value hooks that judge a conninfo or a
+ * kafka.* property for the configuration layer.
  */
 #include <string.h>
 
@@ -106,6 +110,47 @@ CDC_TEST(other_sinks_no_hint)
 
     T_ASSERT(f != NULL);
     T_ASSERT(f && f->bulk_hint == NULL);
+}
+
+/* every plugin of the fragments is linked and listed, in their order
+ * (the order of --help and of the "available ..." hints) */
+CDC_TEST(plugin_list)
+{
+    T_EQ_STR(cdc_source_names(), "mysql, postgres, kafka");
+    T_EQ_STR(cdc_sink_names(), "stdout, file, kafka, postgres, mysql, "
+                               "rabbitmq, mqtt, http");
+    T_ASSERT(cdc_sink_find("http") && cdc_sink_find("mqtt") &&
+             cdc_sink_find("rabbitmq") && cdc_sink_find("file"));
+    T_ASSERT(cdc_sink_find("nope") == NULL);
+}
+
+/* the configuration layer asks the plugins: libpq judges conninfo keys,
+ * librdkafka the kafka.* properties; other keys are no plugin's */
+CDC_TEST(check_value_hooks)
+{
+    cdc_err_t err = {0};
+
+    T_EQ_INT(cdc_plugin_check_value(CDC_KT_CONNINFO, "postgres.dsn",
+                                    "host=h dbname=d", NULL, &err), 0);
+    T_EQ_INT(cdc_plugin_check_value(CDC_KT_CONNINFO, "postgres.dsn",
+                                    "host=h dbnme=d password=s3cret",
+                                    "f.yaml:2:3", &err), -1);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    T_ASSERT(strstr(err.msg, "f.yaml:2:3: postgres.dsn: libpq rejects"));
+    T_ASSERT(strstr(err.msg, "dbnme"));
+    T_ASSERT(!strstr(err.msg, "s3cret"));
+    memset(&err, 0, sizeof(err));
+    T_EQ_INT(cdc_plugin_check_value(CDC_KT_NAMESPACE, "kafka.acks", "all",
+                                    NULL, &err), 0);
+    T_EQ_INT(cdc_plugin_check_value(CDC_KT_NAMESPACE, "kafka.ackz", "all",
+                                    NULL, &err), -1);
+    T_EQ_INT(err.code, CDC_EXIT_CONFIG);
+    T_ASSERT(strstr(err.msg, "kafka.ackz: librdkafka: "));
+    /* not a plugin's format: nobody objects */
+    T_EQ_INT(cdc_plugin_check_value(CDC_KT_STRING, "kafka.ackz", "x", NULL,
+                                    &err), 0);
+    T_EQ_INT(cdc_plugin_check_value(CDC_KT_NAMESPACE, "other.x", "y", NULL,
+                                    &err), 0);
 }
 
 CDC_TEST_MAIN()
