@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cdc/buf.h"
+#include "cdc/plugin.h"
 #include "cdc/checkpoint.h"
 #include "cdc/log.h"
 
@@ -248,15 +249,28 @@ int cdc_ckpt_load(const char *path, cdc_ckpt_t *ck, cdc_err_t *err)
 int cdc_ckpt_check_source(const char *path, const cdc_ckpt_t *ck,
                           const char *source, cdc_err_t *err)
 {
-    int binlog = ck->pos.file[0] || ck->pos.gtid[0];
+    /* the kind of position the source resumes from (its ops say) */
+    const cdc_source_ops_t *so = cdc_source_find(source);
+    int want = so ? so->position : 0;
+    int binlog = ck->pos.file[0] || ck->pos.gtid[0], lsn = ck->pos.lsn != 0;
+    /* a position of the other kind, and one of this source's kind */
+    int foreign = want == CDC_POS_BINLOG && lsn      ? CDC_POS_LSN
+                  : want == CDC_POS_LSN && binlog    ? CDC_POS_BINLOG
+                                                     : 0;
+    int mine = want == CDC_POS_BINLOG ? binlog
+               : want == CDC_POS_LSN  ? lsn
+                                      : 1;
     const char *other = NULL;
+    char by[128];
 
     if (ck->source[0] && strcmp(ck->source, source))
         other = ck->source;
-    else if (!strcmp(source, "mysql") && ck->pos.lsn)
-        other = "postgres (it holds an LSN)";
-    else if (!strcmp(source, "postgres") && binlog)
-        other = "mysql (it holds a binlog position)";
+    else if (foreign) {
+        const char *o = cdc_source_by_position(foreign);
+        snprintf(by, sizeof(by), "%s (it holds %s)", o ? o : "another",
+                 foreign == CDC_POS_LSN ? "an LSN" : "a binlog position");
+        other = by;
+    }
     if (other) {
         cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
                     "checkpoint %s was written by source %s, not by this "
@@ -268,8 +282,7 @@ int cdc_ckpt_check_source(const char *path, const cdc_ckpt_t *ck,
                           "source with autoglm-cdc offsets set");
         return -1;
     }
-    if ((!strcmp(source, "mysql") && !binlog) ||
-        (!strcmp(source, "postgres") && !ck->pos.lsn)) {
+    if (!mine) {
         cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
                     "checkpoint %s holds no %s position", path, source);
         cdc_err_hint(err, "set one with autoglm-cdc offsets set, or remove "

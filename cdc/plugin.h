@@ -23,6 +23,10 @@
 
 #define CDC_PLUGIN_ABI 1
 
+/* cdc_source_ops_t.position */
+#define CDC_POS_BINLOG 1
+#define CDC_POS_LSN 2
+
 /* Return values of source next(). */
 #define CDC_SRC_TXN 1  /* *out holds a transaction (ownership to caller) */
 #define CDC_SRC_IDLE 0 /* nothing within timeout */
@@ -58,6 +62,10 @@ typedef struct cdc_source_ops {
      *  it.  Called through cdc_plugin_check_value(). */
     int (*check_value)(int type, const char *key, const char *val,
                        const char *where, cdc_err_t *err);
+    /** Optional: the part of cdc_pos_t this source resumes from
+     *  (CDC_POS_BINLOG: file/offset or GTID set, CDC_POS_LSN: lsn); 0 =
+     *  none that a checkpoint can be checked against. */
+    int position;
 } cdc_source_ops_t;
 
 typedef struct cdc_sink_ops {
@@ -116,6 +124,8 @@ const cdc_sink_ops_t *cdc_sink_find(const char *name);
 /** Comma-separated names, for --help. */
 const char *cdc_source_names(void);
 const char *cdc_sink_names(void);
+/** The name of the first source whose position is kind; NULL if none. */
+const char *cdc_source_by_position(int kind);
 /** Asks every source and sink with a check_value hook about key's value;
  *  0, or -1 with err from the first that rejects it. */
 int cdc_plugin_check_value(int type, const char *key, const char *val,

@@ -93,6 +93,14 @@ const cdc_sink_ops_t *cdc_sink_find(const char *name)
     return NULL;
 }
 
+const char *cdc_source_by_position(int kind)
+{
+    for (int i = 0; all_sources[i]; i++)
+        if (valid_src(all_sources[i]) && all_sources[i]->position == kind)
+            return all_sources[i]->name;
+    return NULL;
+}
+
 int cdc_plugin_check_value(int type, const char *key, const char *val,
                            const char *where, cdc_err_t *err)
 {

@@ -1988,6 +1988,7 @@ const cdc_source_ops_t cdc_source_mysql_ops = {
     .confirm = my_confirm,
     .destroy = my_destroy,
     .aliases = (const char *const[]){"mariadb", NULL},
+    .position = CDC_POS_BINLOG,
 };
 
 static cdc_source_t *my_create_ops(const cdc_conf_t *conf, cdc_err_t *err)

@@ -1184,6 +1184,7 @@ const cdc_source_ops_t cdc_source_postgres_ops = {
     .destroy = pg_destroy_ops,
     .aliases = (const char *const[]){"postgresql", "pg", NULL},
     .check_value = pg_check_value,
+    .position = CDC_POS_LSN,
 };
 
 static cdc_source_t *pg_create_ops(const cdc_conf_t *conf, cdc_err_t *err)

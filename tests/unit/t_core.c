@@ -1007,10 +1007,15 @@ CDC_TEST(checkpoint_damaged_refused)
     T_ASSERT(strstr(err.msg, path) != NULL);
     back.source[0] = '\0'; /* as `offsets set` writes it */
     T_EQ_INT(cdc_ckpt_check_source(path, &back, "postgres", &err), -1);
+    /* the other source is named from the sources' position kinds */
+    T_ASSERT(strstr(err.msg, "by source mysql (it holds a binlog position)"));
     memset(&back.pos, 0, sizeof(back.pos));
     back.pos.lsn = 0x16B3748;
     T_EQ_INT(cdc_ckpt_check_source(path, &back, "postgres", &err), 0);
     T_EQ_INT(cdc_ckpt_check_source(path, &back, "mysql", &err), -1);
+    T_ASSERT(strstr(err.msg, "by source postgres (it holds an LSN)"));
+    /* a source without a position kind (kafka) is not checked */
+    T_EQ_INT(cdc_ckpt_check_source(path, &back, "kafka", &err), 0);
     back.pos.lsn = 0;
     T_EQ_INT(cdc_ckpt_check_source(path, &back, "mysql", &err), -1);
     T_ASSERT(strstr(err.msg, "no mysql position") != NULL);
