@@ -252,6 +252,14 @@ def pg_pids():
     return [pm] + [int(k) for k in kids]
 
 
+def pg_parent():
+    """The process that started the postmaster (tests/services.sh runs it
+    under runuser, which stops itself when its child stops): resumed too."""
+    pm = int(open(os.path.join(E["PGDATADIR"], "postmaster.pid")).readline())
+    pp = subprocess.run(["ps", "-o", "ppid=", "-p", str(pm)], capture_output=True, text=True).stdout.strip()
+    return int(pp) if pp.isdigit() and int(pp) > 1 else None
+
+
 my("CREATE TABLE %s.sp (id INT PRIMARY KEY, v BIGINT NOT NULL)" % SRC)
 pipe, args = pipeline_cmd("sp", "sp", start_pos())
 args += ["-X", "http.listen=127.0.0.1:%d" % hport]
@@ -265,6 +273,7 @@ w.run_for(2.0)
 faultlib.wait("both sinks acknowledging (sp)",
               lambda: (lambda a: a if a and len(a) == 2 and min(a.values()) > 0 else None)(each_sink()), 30)
 frozen = pg_pids()
+wrapper = pg_parent()
 for pid in frozen:
     os.kill(pid, signal.SIGSTOP)
 ahead_max = 0
@@ -285,7 +294,7 @@ try:
         ahead_max = max(ahead_max, a["kafka"] - a["postgres"])
         went_ahead = went_ahead or a["kafka"] > at_freeze + 50
 finally:
-    for pid in frozen:
+    for pid in frozen + ([wrapper] if wrapper else []):
         os.kill(pid, signal.SIGCONT)
 if not went_ahead:
     fail("sp: Kafka did not go on while PostgreSQL was frozen")
