@@ -1135,13 +1135,8 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     if (!w->b.frag_open) {
         if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
             goto fail;
-        if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
-            !w->b.batch_unordered && !w->b.has_frag &&
-            strcmp(w->b.batch_pos, w->b.stored) <= 0) {
-            CDC_WARN(FAC, "batch up to %s is already in the target "
-                     "database; skipped", w->b.batch_pos);
+        if (cdc_wide_batch_already_applied(&w->b, FAC))
             return q(w, "COMMIT", "commit", err);
-        }
         /* loop prevention: the marker row first, so a binlog source
          * knows the transaction is ours from its first rows event (it
          * may hand a big one out in fragments before its end) */

@@ -1553,13 +1553,8 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
         /* another instance of this pipeline may have applied it meanwhile */
         if (read_offset(w, 1, err))
             goto fail;
-        if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
-            !w->b.batch_unordered && !w->b.has_frag &&
-            strcmp(w->b.batch_pos, w->b.stored) <= 0) {
-            CDC_WARN(FAC, "batch up to %s is already in the target "
-                     "database; skipped", w->b.batch_pos);
+        if (cdc_wide_batch_already_applied(&w->b, FAC))
             return exec_simple(w, "COMMIT", "commit", err);
-        }
         for (int i = 0; i < w->nstmts; i++)
             w->stmts[i].used = 0;
     }

@@ -562,3 +562,13 @@ int cdc_wide_batch_write(cdc_wide_batch_t *b, cdc_map_t *map,
     r = cdc_wide_batch_add(b, map, source, ops, tx, err);
     return r > 0 ? flush(ctx, err) : r;
 }
+
+int cdc_wide_batch_already_applied(const cdc_wide_batch_t *b, const char *fac)
+{
+    if (b->retry || b->isolate || !b->have_stored || b->batch_unordered ||
+        b->has_frag || strcmp(b->batch_pos, b->stored) > 0)
+        return 0;
+    CDC_WARN(fac, "batch up to %s is already in the target database; "
+             "skipped", b->batch_pos);
+    return 1;
+}

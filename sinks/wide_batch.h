@@ -85,6 +85,13 @@ int cdc_wide_batch_frag_check(const cdc_wide_batch_t *b, const cdc_txn_t *tx);
  *  moves for them) after the sink rolled its transaction back. */
 void cdc_wide_batch_frag_reset(cdc_wide_batch_t *b, cdc_wide_ops_t *ops);
 /**
+ * @brief 1 when the batch is already in the target database (a plain
+ *        batch of whole transactions that ends at or before the offset
+ *        stored there, read inside the sink's transaction): the sink
+ *        commits without applying it.  Logs the skip.
+ */
+int cdc_wide_batch_already_applied(const cdc_wide_batch_t *b, const char *fac);
+/**
  * @brief The wide sinks' write(): the fragment rules above, then add tx.
  *        flush applies the batch; rollback undoes the sink's open database
  *        transaction (called only when b->frag_open).  fac names the sink
