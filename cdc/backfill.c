@@ -420,21 +420,9 @@ static void fail_run(bf_t *bf, const cdc_err_t *err)
 
 /* The one stop token (cdc/flight.h): the sinks see it too, so a SIGTERM
  * reaches a Kafka sink blocked on a full producer queue. */
-static void on_signal(int sig)
-{
-    cdc_pipeline_stop = sig;
-}
-
 void cdc_bf_catch_signals(void)
 {
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cdc_flight_catch_signals();
     cdc_pipeline_stop = 0;
 }
 

@@ -343,8 +343,13 @@ static int plugin_known(const cdc_conf_t *conf, const char *key,
         w = NULL;
     cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s%s%s: unknown %s '%s'",
                 w ? w : "", w ? ": " : "", key, what, v);
-    cdc_err_hint(err, "available %ss: %s", what,
-                 src ? cdc_source_names() : cdc_sink_names());
+    if (!src && strchr(v, ','))
+        cdc_err_hint(err, "one sink per sink.type; for several use the list "
+                          "key sinks, e.g. -X sinks=%s (available: %s)",
+                     v, cdc_sink_names());
+    else
+        cdc_err_hint(err, "available %ss: %s", what,
+                     src ? cdc_source_names() : cdc_sink_names());
     return -1;
 }
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,23 @@
 #include "cdc/util.h"
 
 volatile int cdc_pipeline_stop;
+
+static void on_signal(int sig)
+{
+    cdc_pipeline_stop = sig;
+}
+
+void cdc_flight_catch_signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
 
 typedef struct slot {
     cdc_txn_t *tx;     /* owned */

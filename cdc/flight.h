@@ -49,6 +49,8 @@
 /* The stop token: set (to the signal number, or 1) by a signal handler;
  * the loops stop at a transaction boundary, the sinks stop waiting. */
 extern volatile int cdc_pipeline_stop;
+/** SIGTERM, SIGINT and SIGHUP set the stop token; SIGPIPE is ignored. */
+void cdc_flight_catch_signals(void);
 
 typedef struct cdc_flight cdc_flight_t;
 

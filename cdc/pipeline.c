@@ -306,11 +306,6 @@ static int store_ckpt(pl_t *pl, int force, cdc_err_t *err)
 
 /* SIGTERM, SIGINT and SIGHUP: stop at a transaction boundary with a final
  * checkpoint; the signal number is kept for the log line. */
-static void on_signal(int sig)
-{
-    cdc_pipeline_stop = sig;
-}
-
 static int start_source(pl_t *pl, cdc_err_t *err)
 {
     const cdc_pos_t *resume = NULL;
@@ -414,7 +409,6 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     int64_t max_txns, idle_ms, interval_ms, max_inflight, max_mb;
     int64_t last_change_us = cdc_now_us(), backoff_ms = 500;
     int rc = CDC_EXIT_OK, loaded, lock_fd = -1;
-    struct sigaction sa;
     cdc_http_t *http = NULL;
     char names[256];
 
@@ -455,12 +449,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     snprintf(pl.ck.source, sizeof(pl.ck.source), "%s", sops->name);
     pl.filter = cdc_filter_new(conf);
 
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cdc_flight_catch_signals();
 
     for (int i = 0; i < pl.nsinks; i++) {
         pl.snk[i] = pl.kops[i]->create(conf, err);

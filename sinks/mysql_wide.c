@@ -1135,13 +1135,8 @@ static int apply_batch(myw_t *w, cdc_err_t *err)
     if (!w->b.frag_open) {
         if (q(w, "START TRANSACTION", "begin", err) || read_offset(w, 1, err))
             goto fail;
-        if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
-            !w->b.batch_unordered && !w->b.has_frag &&
-            strcmp(w->b.batch_pos, w->b.stored) <= 0) {
-            CDC_WARN(FAC, "batch up to %s is already in the target "
-                     "database; skipped", w->b.batch_pos);
+        if (cdc_wide_batch_already_applied(&w->b, FAC))
             return q(w, "COMMIT", "commit", err);
-        }
         /* loop prevention: the marker row first, so a binlog source
          * knows the transaction is ours from its first rows event (it
          * may hand a big one out in fragments before its end) */
@@ -1241,26 +1236,21 @@ static int flush_batch(myw_t *w, cdc_err_t *err)
                                 err);
 }
 
+static int write_flush(void *ctx, cdc_err_t *err)
+{
+    return flush_batch(ctx, err);
+}
+
+static void write_rollback(void *ctx)
+{
+    mysql_rollback(((myw_t *)ctx)->m);
+}
+
 static int myw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     myw_t *w = (myw_t *)snk;
-    int r;
-
-    switch (cdc_wide_batch_frag_check(&w->b, tx)) {
-    case 1: /* whole transactions commit before a fragmented one opens */
-        if (flush_batch(w, err))
-            return -1;
-        break;
-    case 2: /* the source began the open transaction again */
-        CDC_WARN(FAC, "transaction begun again by the source: what was "
-                 "applied of it is rolled back");
-        if (w->b.frag_open)
-            mysql_rollback(w->m);
-        cdc_wide_batch_frag_reset(&w->b, &w->ops);
-        break;
-    }
-    r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
-    return r > 0 ? flush_batch(w, err) : r;
+    return cdc_wide_batch_write(&w->b, w->map, w->source, &w->ops, tx,
+                                write_flush, write_rollback, w, FAC, err);
 }
 
 static int myw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)

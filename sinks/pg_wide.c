@@ -1553,13 +1553,8 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
         /* another instance of this pipeline may have applied it meanwhile */
         if (read_offset(w, 1, err))
             goto fail;
-        if (!w->b.retry && !w->b.isolate && w->b.have_stored &&
-            !w->b.batch_unordered && !w->b.has_frag &&
-            strcmp(w->b.batch_pos, w->b.stored) <= 0) {
-            CDC_WARN(FAC, "batch up to %s is already in the target "
-                     "database; skipped", w->b.batch_pos);
+        if (cdc_wide_batch_already_applied(&w->b, FAC))
             return exec_simple(w, "COMMIT", "commit", err);
-        }
         for (int i = 0; i < w->nstmts; i++)
             w->stmts[i].used = 0;
     }
@@ -1670,26 +1665,21 @@ static int flush_batch(pgw_t *w, cdc_err_t *err)
     return 0;
 }
 
+static int write_flush(void *ctx, cdc_err_t *err)
+{
+    return flush_batch(ctx, err);
+}
+
+static void write_rollback(void *ctx)
+{
+    forget_txn(ctx);
+}
+
 static int pgw_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     pgw_t *w = (pgw_t *)snk;
-    int r;
-
-    switch (cdc_wide_batch_frag_check(&w->b, tx)) {
-    case 1: /* whole transactions commit before a fragmented one opens */
-        if (flush_batch(w, err))
-            return -1;
-        break;
-    case 2: /* the source began the open transaction again */
-        CDC_WARN(FAC, "transaction begun again by the source: what was "
-                 "applied of it is rolled back");
-        if (w->b.frag_open)
-            forget_txn(w);
-        cdc_wide_batch_frag_reset(&w->b, &w->ops);
-        break;
-    }
-    r = cdc_wide_batch_add(&w->b, w->map, w->source, &w->ops, tx, err);
-    return r > 0 ? flush_batch(w, err) : r;
+    return cdc_wide_batch_write(&w->b, w->map, w->source, &w->ops, tx,
+                                write_flush, write_rollback, w, FAC, err);
 }
 
 static int pgw_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)

@@ -536,3 +536,39 @@ void cdc_wide_batch_free(cdc_wide_batch_t *b, const char *fac)
     b->op_tx = NULL;
     b->op_ch = NULL;
 }
+
+int cdc_wide_batch_write(cdc_wide_batch_t *b, cdc_map_t *map,
+                         const char *source, cdc_wide_ops_t *ops,
+                         cdc_txn_t *tx,
+                         int (*flush)(void *ctx, cdc_err_t *err),
+                         void (*rollback)(void *ctx), void *ctx,
+                         const char *fac, cdc_err_t *err)
+{
+    int r;
+
+    switch (cdc_wide_batch_frag_check(b, tx)) {
+    case 1: /* whole transactions commit before a fragmented one opens */
+        if (flush(ctx, err))
+            return -1;
+        break;
+    case 2: /* the source began the open transaction again */
+        CDC_WARN(fac, "transaction begun again by the source: what was "
+                 "applied of it is rolled back");
+        if (b->frag_open)
+            rollback(ctx);
+        cdc_wide_batch_frag_reset(b, ops);
+        break;
+    }
+    r = cdc_wide_batch_add(b, map, source, ops, tx, err);
+    return r > 0 ? flush(ctx, err) : r;
+}
+
+int cdc_wide_batch_already_applied(const cdc_wide_batch_t *b, const char *fac)
+{
+    if (b->retry || b->isolate || !b->have_stored || b->batch_unordered ||
+        b->has_frag || strcmp(b->batch_pos, b->stored) > 0)
+        return 0;
+    CDC_WARN(fac, "batch up to %s is already in the target database; "
+             "skipped", b->batch_pos);
+    return 1;
+}

@@ -84,6 +84,25 @@ int cdc_wide_batch_frag_check(const cdc_wide_batch_t *b, const cdc_txn_t *tx);
 /** @brief Forget the fragments of the batch (acknowledged: no checkpoint
  *  moves for them) after the sink rolled its transaction back. */
 void cdc_wide_batch_frag_reset(cdc_wide_batch_t *b, cdc_wide_ops_t *ops);
+/**
+ * @brief 1 when the batch is already in the target database (a plain
+ *        batch of whole transactions that ends at or before the offset
+ *        stored there, read inside the sink's transaction): the sink
+ *        commits without applying it.  Logs the skip.
+ */
+int cdc_wide_batch_already_applied(const cdc_wide_batch_t *b, const char *fac);
+/**
+ * @brief The wide sinks' write(): the fragment rules above, then add tx.
+ *        flush applies the batch; rollback undoes the sink's open database
+ *        transaction (called only when b->frag_open).  fac names the sink
+ *        in the log.  0, or -1 with err.
+ */
+int cdc_wide_batch_write(cdc_wide_batch_t *b, cdc_map_t *map,
+                         const char *source, cdc_wide_ops_t *ops,
+                         cdc_txn_t *tx,
+                         int (*flush)(void *ctx, cdc_err_t *err),
+                         void (*rollback)(void *ctx), void *ctx,
+                         const char *fac, cdc_err_t *err);
 
 /**
  * @brief Add tx to the batch: skip it when already applied (its position
