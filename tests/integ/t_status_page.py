@@ -256,8 +256,15 @@ if code != 401:
 code, body = get("a", "/status/peers", auth=False)
 if code != 401:
     fail("/status/peers without the token: %d" % code)
-code, body = get("a", "/status/peers", auth=False, cookie="autoglm_cdc_token=" + TOKEN)
-peers = json.loads(body) if code == 200 else {}
+# the refresher samples every 2 s: its first sample may predate b's
+# endpoint, so wait (bounded) for a sample that lists b
+deadline = time.time() + 10
+while True:
+    code, body = get("a", "/status/peers", auth=False, cookie="autoglm_cdc_token=" + TOKEN)
+    peers = json.loads(body) if code == 200 else {}
+    if code != 200 or peers.get("rows") or time.time() > deadline:
+        break
+    time.sleep(0.2)
 if code != 200 or [r["pipeline"] for r in peers.get("rows", [])] != ["b"] or not isinstance(peers.get("age_ms"), int):
     fail("/status/peers of a with the token cookie: %d %s" % (code, body[:500]))
 
