@@ -166,7 +166,7 @@ int main(int argc, char **argv)
             print_vals("after", ch->tbl, ch->after);
             printf("\n");
         }
-        if (pos_file)
+        if (pos_file && !tx->more) /* a fragment's pos is no resume point */
             write_pos(pos_file, &tx->pos);
         cdc_txn_destroy(tx);
         ntx++;

@@ -62,6 +62,10 @@ my_sql "SET GLOBAL max_allowed_packet = $old_map"
 wait_lines "$T/live.out" 8
 my_sql "DELETE FROM t WHERE id = 6" $DB
 wait_lines "$T/live.out" 9
+# the 20 MiB delete leaves as a fragment first; its end (the resume point)
+# follows: wait for it before stopping
+pos_at_end() { read -r f o _ <"$T/pos" && [ "$f $o" = "$(my_binlog_pos)" ]; }
+wait_for 20 "the position of the last transaction's end" pos_at_end
 stop_drive $drv
 grep -v 'id=int:6 ' "$T/live.out" >&2
 grep -q "reconnecting" "$T/live.err" && { cat "$T/live.err" >&2; fail "the idle stream reconnected"; }
