@@ -499,6 +499,12 @@ kafka_running() {
     alive "${KAFKA_PID:-}" && [ "$(cat /proc/"$KAFKA_PID"/comm 2>/dev/null)" = java ]
 }
 
+# A KRaft cluster id: 16 random bytes, base64url without padding.  About
+# one id in 64 starts with "-", so always pass it as --cluster-id=ID.
+kafka_new_cluster_id() {
+    python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
+}
+
 kafka_start() {
     ensure_deps kafka
     mkdir -p "$KF_DIR"
@@ -566,8 +572,7 @@ EOF
     if [ ! -f "$data/meta.properties" ]; then
         rm -rf "$data"
         local cid
-        # --cluster-id=: an id that starts with "-" must not read as an option
-        cid=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+        cid=$(kafka_new_cluster_id)
         say "kafka: formatting $data (cluster $cid)"
         java "${jopts[@]}" -cp "$KAFKA_JARS/*" kafka.tools.StorageTool format \
             --cluster-id="$cid" -c "$props" >"$KF_DIR/format.log" 2>&1 \
@@ -877,7 +882,7 @@ kc_start() {
         rm -rf "$KC_DIR"/node*
     fi
     [ -n "${KAFKA_CLUSTER_ID:-}" ] \
-        || KAFKA_CLUSTER_ID=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+        || KAFKA_CLUSTER_ID=$(kafka_new_cluster_id)
     for i in 0 1 2; do voters+="${voters:+,}$((i + 1))@127.0.0.1:${cports[$i]}"; done
     KAFKA_CLUSTER_BOOTSTRAP=$(printf '127.0.0.1:%s,' "${ports[@]}")
     KAFKA_CLUSTER_BOOTSTRAP=${KAFKA_CLUSTER_BOOTSTRAP%,}
@@ -896,7 +901,7 @@ kc_start() {
         if [ ! -f "$d/data/meta.properties" ]; then
             rm -rf "$d/data"
             java "${jopts[@]}" -cp "$KAFKA_JARS/*" kafka.tools.StorageTool format \
-                -t "$KAFKA_CLUSTER_ID" -c "$d/server.properties" >"$d/format.log" 2>&1 \
+                --cluster-id="$KAFKA_CLUSTER_ID" -c "$d/server.properties" >"$d/format.log" 2>&1 \
                 || { tail -20 "$d/format.log" >&2; die "kafka-cluster: storage format of node $n failed"; }
         fi
         touch "$d/server.log"
