@@ -77,7 +77,7 @@ log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
 EOF
 JOPTS=(-Xmx384m -Xms128m -XX:+UseG1GC -Djava.awt.headless=true -Dlog4j.configuration="file:$K/log4j.properties")
 CID=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
-java "${JOPTS[@]}" -cp "$JARS/*" kafka.tools.StorageTool format -t "$CID" -c "$K/server.properties" \
+java "${JOPTS[@]}" -cp "$JARS/*" kafka.tools.StorageTool format --cluster-id="$CID" -c "$K/server.properties" \
     >"$K/format.log" 2>&1 || { tail "$K/format.log" >&2; fail "kafka storage format failed"; }
 java "${JOPTS[@]}" -cp "$JARS/*" kafka.Kafka "$K/server.properties" </dev/null >"$K/stdout.log" 2>&1 &
 kpid=$!
