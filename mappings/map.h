@@ -309,6 +309,10 @@ void cdc_map_tombstone_table(const cdc_map_target_t *t, char *out, size_t n);
 /** @brief Name of the contributions table of a target with aggregates:
  *  "<table>_contrib", same schema. */
 void cdc_map_contrib_table(const cdc_map_target_t *t, char *out, size_t n);
+/** @brief err (exit 78) for a sink that cannot keep target t's
+ *  aggregates: names the target, its aggregate fields and the remedy. */
+int cdc_map_agg_refuse(const cdc_map_target_t *t, const char *sink,
+                       cdc_err_t *err);
 /** @brief Name of an aggregate function ("count", "sum", ...). */
 const char *cdc_map_agg_name(cdc_magg_t a);
 

@@ -666,3 +666,22 @@ void cdc_map_agg_fold(const cdc_map_field_t *f, const char *const *vals,
         return;
     }
 }
+
+int cdc_map_agg_refuse(const cdc_map_target_t *t, const char *sink,
+                       cdc_err_t *err)
+{
+    char list[300] = "";
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        size_t l = strlen(list);
+        if (t->fields[f].agg)
+            snprintf(list + l, sizeof(list) - l, "%s%s", l ? ", " : "",
+                     t->fields[f].name);
+    }
+    cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: target '%s' has aggregate "
+                "fields (%s): the %s wide sink does not maintain aggregates",
+                t->where, t->name, list, sink);
+    cdc_err_hint(err, "write target '%s' with the PostgreSQL wide sink "
+                 "(--sink postgres), or remove 'aggregates:' from its "
+                 "mappings (docs/MAPPINGS.md, Aggregates)", t->name);
+    return -1;
+}

@@ -1004,8 +1004,17 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
     }
     if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
         char db[128];
-        MYSQL *my = my_open(conf, "mysql_sink", "mysql sink", db,
-                            sizeof(db), err);
+        MYSQL *my;
+        /* the MySQL wide sink keeps no aggregates */
+        for (uint32_t i = 0; i < m->ntargets; i++) {
+            cdc_err_t e = {0};
+            if (!m->targets[i].aggregates)
+                continue;
+            cdc_map_agg_refuse(&m->targets[i], "MySQL", &e);
+            fprintf(stderr, "%s\n  hint: %s\n", e.msg, e.hint);
+            nprob++;
+        }
+        my = my_open(conf, "mysql_sink", "mysql sink", db, sizeof(db), err);
         if (!my) {
             cdc_map_destroy(m);
             return err->code;
