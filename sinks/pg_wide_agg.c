@@ -517,6 +517,8 @@ int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
                            q ? q : "''");
             PQfreemem(q);
         }
+        /* no "already exists" notice per batch */
+        cdc_buf_puts(&sql, "SET LOCAL client_min_messages = warning; ");
         cdc_buf_printf(&sql, "CREATE TEMP TABLE IF NOT EXISTS %s (", cs);
         for (uint32_t k = 0; k < t->nkey; k++)
             cdc_buf_printf(&sql, "k%u text, ", k);
@@ -530,8 +532,8 @@ int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
             cdc_buf_printf(&sql, "%sk%u text", k ? ", " : "", k);
         /* a fragmented transaction runs several batches in one database
          * transaction: start empty */
-        cdc_buf_printf(&sql, ") ON COMMIT DELETE ROWS; TRUNCATE %s, %s", cs,
-                       ck);
+        cdc_buf_printf(&sql, ") ON COMMIT DELETE ROWS; TRUNCATE %s, %s; RESET "
+                       "client_min_messages", cs, ck);
         if (exec(pg, sql.p, "preparing the contribution staging tables", err))
             goto fail;
         cdc_buf_reset(&cs_data);
