@@ -211,6 +211,8 @@ static int parse_mysql(const char *t, gset_t *g)
                 x = NULL;
             }
         }
+        if (!x) /* a uuid or a tag without GTIDs */
+            return -1;
         if ((more = next_item(&p)) < 0)
             return -1;
         if (!more)
