@@ -314,7 +314,7 @@ static const cdc_map_target_t *target_named(const cdc_map_t *m,
 static int diff_shape(const cdc_map_t *a, const cdc_map_t *b, FILE *out)
 {
     static const char *const rules[] = {"latest", "priority", "weighted",
-                                            "ordered"};
+                                            "ordered", "vote", "weighted_mean"};
     int nd = 0;
 
     for (int side = 0; side < 2; side++) {
@@ -905,7 +905,7 @@ static void print_mapping(const cdc_map_mapping_t *mp)
     static const char *const dels[] = {"clear its fields", "delete the row",
                                        "ignored"};
     static const char *const rules[] = {"latest", "priority", "weighted",
-                                        "ordered"};
+                                        "ordered", "vote", "weighted_mean"};
     printf("mapping %s: %s %s.%s -> %s (%s%s%s)%s\n", mp->name,
            mp->source->id, mp->db, mp->table, t->name,
            *t->schema ? t->schema : "", *t->schema ? "." : "", t->table,
