@@ -316,6 +316,16 @@ void cdc_map_score(const cdc_map_field_t *f, const cdc_map_source_t *s,
                    int64_t conf6, int64_t commit_us, int snapshot,
                    char out[32], char hex[17]);
 
+/**
+ * @brief For sinks that keep no per-source state (the MySQL wide sink):
+ * the first target with a per-source field (vote, weighted_mean, weighted
+ * with confidence) that source writes (NULL: any target) is refused.
+ * @returns 0, or -1 with err (CDC_EXIT_CONFIG: target, field, rule and
+ *          remedy named).
+ */
+int cdc_map_refuse_per_source(const cdc_map_t *m, const char *source,
+                              const char *sink, cdc_err_t *err);
+
 /** One source's current value of a vote / weighted_mean field. */
 typedef struct cdc_vote_entry {
     const char *source;

@@ -33,6 +33,36 @@ int cdc_map_scored(const cdc_map_field_t *f)
     return f->rule == CDC_RULE_WEIGHTED || CDC_RULE_STATEFUL(f->rule);
 }
 
+int cdc_map_refuse_per_source(const cdc_map_t *m, const char *source,
+                              const char *sink, cdc_err_t *err)
+{
+    for (uint32_t i = 0; i < m->ntargets; i++) {
+        const cdc_map_target_t *t = &m->targets[i];
+        int writes = !source;
+        for (uint32_t k = 0; k < m->nmappings && !writes; k++)
+            writes = m->mappings[k].target == t &&
+                     !strcmp(m->mappings[k].source->id, source);
+        for (uint32_t f = 0; writes && f < t->nfields; f++) {
+            const cdc_map_field_t *fd = &t->fields[f];
+            if (fd->is_key || !fd->per_source)
+                continue;
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: %s does not support "
+                        "target '%s': field '%s' has rule %s%s, which needs "
+                        "each source's current value per row", fd->where,
+                        sink, t->name, fd->name, cdc_map_rule_name(fd->rule),
+                        fd->rule == CDC_RULE_WEIGHTED
+                            ? " with a mapping's confidence" : "");
+            cdc_err_hint(err, "write this target with the PostgreSQL wide "
+                         "sink (--sink postgres, which keeps %s_votes), or "
+                         "use rule latest, priority or weighted without "
+                         "confidence for the MySQL wide sink",
+                         t->table);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* 16 hex digits whose byte order is the numeric order of d */
 static void dbl_hex(double d, char hex[17])
 {

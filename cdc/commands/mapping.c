@@ -975,6 +975,12 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                          &ok_tables, err);
         PQfinish(pg);
     }
+    if (cdc_conf_get(conf, "mysql_sink.dsn", NULL) &&
+        cdc_map_refuse_per_source(m, NULL, "the MySQL wide sink "
+                                  "(mysql_sink.dsn)", err)) {
+        cdc_map_destroy(m);
+        return err->code;
+    }
     if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
         char db[128];
         MYSQL *my = my_open(conf, "mysql_sink", "mysql sink", db,
