@@ -32,7 +32,8 @@ a unverified 0.6 x 1 equals c verified 1.0 x 0.6).  Pipeline a is killed
   * exactly once: a's `changes` in the offsets table equal those of a
     reference pipeline that read the same binlog without kills;
   * the MySQL wide sink refuses the target at start and `validate` with
-    mysql_sink.dsn refuses it: exit 78, target, rule and remedy named.
+    mysql_sink.dsn refuses it: exit 78, target, rule and remedy named;
+    `reconcile` refuses it too (exit 78), rather than report false drift.
 
 Seed: CDC_TEST_SEED.  Env: CDC_VT_KEYS (default 25).
 """
@@ -160,7 +161,12 @@ for what, args in (("validate", [BIN, "validate", "-c", MYPF]),
             "--sink postgres" not in r.stderr:
         fail("%s with the MySQL wide sink: exit %d (want 78 naming target, rule and remedy):\n%s"
              % (what, r.returncode, r.stderr))
-log("the MySQL wide sink refuses vote fields (validate and run: exit 78)")
+r = subprocess.run([BIN, "reconcile", "-c", PF["a"], "--target", "w", PF["b"], PF["c"]], capture_output=True,
+                   text=True, timeout=60)
+if r.returncode != 78 or "field 'email' has rule vote" not in r.stderr or "vt_w_votes" not in r.stderr:
+    fail("reconcile of a vote target: exit %d (want 78, field, rule and remedy named):\n%s"
+         % (r.returncode, r.stderr))
+log("the MySQL wide sink refuses vote fields (validate and run: exit 78), so does reconcile")
 
 # ---- the workload and what it must give ------------------------------------------
 
