@@ -1001,13 +1001,14 @@ static int load_mapping(loader_t *L, const ynode_t *v)
     static const char *const keys[] = {"name", "source", "table", "target",
                                        "key", "fields", "filter", "on_delete",
                                        "columns", "lookup", "description",
-                                       "order_by", "confidence"};
+                                       "order_by", "aggregates", "row_key",
+                                       "confidence"};
     static const char *const dels[] = {"clear", "delete", "ignore"};
     cdc_map_mapping_t *mp;
     const ynode_t *x;
     const char *s;
 
-    if (check_keys(L, v, "a mapping", keys, 13))
+    if (check_keys(L, v, "a mapping", keys, 15))
         return -1;
     L->m->mappings = cdc_xrealloc(L->m->mappings,
                                   (L->m->nmappings + 1) * sizeof(*mp));
@@ -1055,6 +1056,9 @@ static int load_mapping(loader_t *L, const ynode_t *v)
     if (mp->lookup && !mp->nfields)
         return lerr(L, v, "a lookup mapping needs 'fields' to set");
     if ((x = cdc_ynode_get(v, "columns")) && mapping_columns(L, x, mp))
+        return -1;
+    if (cdc_map_agg_load(L->file, mp, cdc_ynode_get(v, "aggregates"),
+                         cdc_ynode_get(v, "row_key"), L->err))
         return -1;
     if (mapping_order(L, v, mp))
         return -1;
@@ -1205,6 +1209,8 @@ static cdc_map_t *load_trees(cdc_map_t *m, ynode_t **roots, char **names,
                     return NULL;
         }
     }
+    if (cdc_map_agg_check(m, err))
+        return NULL;
     /* per-source fields: vote, weighted_mean, and weighted written by a
      * mapping with a confidence (a source's newer value replaces its
      * older one whatever their scores) */
@@ -1375,6 +1381,7 @@ void cdc_map_destroy(cdc_map_t *m)
         cdc_expr_free(mp->filter);
         cdc_expr_free(mp->order_by);
         cdc_expr_free(mp->confidence);
+        cdc_map_agg_free(mp);
         free(mp->name);
         free(mp->db);
         free(mp->table);
