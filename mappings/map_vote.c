@@ -82,7 +82,15 @@ void cdc_map_score(const cdc_map_field_t *f, const cdc_map_source_t *s,
     int64_t sc = (int64_t)((p + 500000) / 1000000);
 
     if (!f->half_life_us) {
-        snprintf(out, 32, "%" PRId64, sc);
+        /* every scored value of every change: no printf */
+        char tmp[24];
+        int k = 24;
+        uint64_t u = (uint64_t)sc;
+        do
+            tmp[--k] = (char)('0' + u % 10);
+        while (u /= 10);
+        memcpy(out, tmp + k, (size_t)(24 - k));
+        out[24 - k] = '\0';
         if (hex)
             cdc_hex(hex, (uint64_t)sc, 16)[0] = '\0';
         return;
