@@ -93,7 +93,20 @@ typedef struct cdc_map_field {
     int is_key;
     char *sqltype;        /* declared type text, e.g. "numeric(12,2)" */
     char *where;
+    int group;            /* 1 + index into target->groups; 0: none */
+    char *group_name;     /* its `group:` (NULL: none) */
 } cdc_map_field_t;
+
+/* A field group (`group: NAME` on target fields): its fields win
+ * together, from the one source row of highest rank under the group's
+ * rule (map_group.c, docs/MAPPINGS.md "Field groups"). */
+typedef struct cdc_map_group {
+    char *name;
+    cdc_mrule_t rule;     /* the rule all its fields declare */
+    uint32_t *fields;     /* indexes into target->fields, declared order */
+    uint32_t nfields;
+    char *where;          /* its first field's declaration */
+} cdc_map_group_t;
 
 typedef struct cdc_map_target {
     char *name;           /* logical name used by mappings */
@@ -106,11 +119,15 @@ typedef struct cdc_map_target {
     char *where;
     int tombstones;       /* some mapping deletes rows (on_delete: delete):
                              the sinks keep <table>_tombstones */
+    cdc_map_group_t *groups; /* field groups: the sinks keep the source
+                                rows' candidates in <table>_candidates */
+    uint32_t ngroups;
 } cdc_map_target_t;
 
 typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map_int.h */
 typedef struct cdc_tz cdc_tz_t;                 /* opaque, map_zone.c */
 typedef struct cdc_expr cdc_expr_t;             /* opaque, expr.c */
+typedef struct cdc_map_gwrite cdc_map_gwrite_t; /* opaque, map_int.h */
 
 typedef struct cdc_map_mapping {
     char *name;
@@ -128,6 +145,8 @@ typedef struct cdc_map_mapping {
     int ninclude, nexclude;
     int lookup;               /* dimension mapping: set-based update */
     cdc_expr_t *order_by;     /* order value of a row (rule: ordered) */
+    cdc_map_gwrite_t *gw;     /* the field groups it writes (map_group.c) */
+    uint32_t ngw;
     char *where;
 } cdc_map_mapping_t;
 
@@ -187,6 +206,11 @@ typedef enum cdc_wide_kind {
                             dead (docs/MAPPINGS.md, deletes) */
     CDC_WIDE_LOOKUP,     /* set-based update of every row whose match
                             fields equal key[] (dimension change) */
+    CDC_WIDE_GROUP,      /* a candidate of a field group: source row
+                            rowid of the mapping offers the group's values
+                            (vals, in group field order) or, gdeleted, is
+                            gone; the group takes the values of the live
+                            candidate with the greatest grank (map_group.c) */
 } cdc_wide_kind_t;
 
 typedef struct cdc_wide_val {
@@ -216,6 +240,15 @@ typedef struct cdc_wide_op {
     int snapshot;        /* from a snapshot row (op 'r': backfill, first
                             load): ranked below every streamed change
                             (docs/MAPPINGS.md, snapshot rows) */
+    /* CDC_WIDE_GROUP only */
+    uint32_t group;      /* index into target->groups */
+    const char *rowid;   /* the source row: JSON array of its primary key */
+    const char *vrank;   /* the change's rank within its source row (rule
+                            latest; arena): the candidate keeps the change
+                            of greatest vrank */
+    const char *grank;   /* the row's rank under the group's rule (arena):
+                            the live candidate of greatest grank wins */
+    int gdeleted;        /* the source row is gone (a tombstone) */
 } cdc_wide_op_t;
 
 typedef struct cdc_wide_ops {
@@ -273,6 +306,12 @@ void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
  * of dead rows (t->tombstones): "<table>_tombstones", same schema.
  */
 void cdc_map_tombstone_table(const cdc_map_target_t *t, char *out, size_t n);
+
+/**
+ * @brief Name of the side table of target t that keeps the candidates of
+ * its field groups (t->ngroups): "<table>_candidates", same schema.
+ */
+void cdc_map_candidates_table(const cdc_map_target_t *t, char *out, size_t n);
 
 /* ---- in-memory model (tests, `mapping test`, batch merging) --------------- */
 

@@ -64,6 +64,7 @@
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
+#include "sinks/pg_wide_group.h"
 #include "sinks/wide_batch.h"
 
 extern const cdc_sink_ops_t cdc_sink_postgres_ops;
@@ -368,6 +369,9 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
         }
         free(qt);
     }
+    /* field groups: their candidates tables (pg_wide_group.c) */
+    if (cdc_pgw_groups_setup(w->pg, w->map, w->create_tables, err))
+        goto fail;
     /* without create_tables the tombstone tables must exist already */
     for (uint32_t i = 0; !w->create_tables && i < w->map->ntargets; i++) {
         const cdc_map_target_t *t = &w->map->targets[i];
@@ -1569,10 +1573,13 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
             merge_op(w, op);
             continue;
         }
+        if (op->kind == CDC_WIDE_GROUP)
+            continue; /* after the upserts, set-based */
         if (flush_merged(w, err) || exec_lookup(w, op, err))
             goto fail;
     }
-    if (flush_merged(w, err))
+    if (flush_merged(w, err) ||
+        cdc_pgw_groups_apply(w->pg, w->map, &w->ops, err))
         goto fail;
     /* dead rows of the batch's keys to the tombstones */
     if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))

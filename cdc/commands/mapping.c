@@ -977,8 +977,21 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
     }
     if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
         char db[128];
-        MYSQL *my = my_open(conf, "mysql_sink", "mysql sink", db,
-                            sizeof(db), err);
+        MYSQL *my;
+        int grouped = 0;
+        /* field groups need the candidates table: PostgreSQL only */
+        for (uint32_t i = 0; i < m->ntargets; i++)
+            if (m->targets[i].ngroups && ++grouped)
+                problem(&nprob, m->targets[i].groups[0].where, "target '%s' "
+                        "has field group '%s', which the MySQL wide sink "
+                        "(mysql_sink.dsn) does not support: write the target "
+                        "with the PostgreSQL wide sink (postgres_sink.dsn), "
+                        "or remove 'group:' from its fields",
+                        m->targets[i].name, m->targets[i].groups[0].name);
+        my = grouped ? NULL : my_open(conf, "mysql_sink", "mysql sink", db,
+                                      sizeof(db), err);
+        if (grouped)
+            goto checked_mysql;
         if (!my) {
             cdc_map_destroy(m);
             return err->code;
@@ -988,6 +1001,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                          &ok_tables, err);
         mysql_close(my);
     }
+checked_mysql:
     if (src_dsn && *src_dsn && !strcmp(src_type, "postgres")) {
         PGconn *pg = pg_open(src_dsn, "postgres source", err);
         if (!pg) {
