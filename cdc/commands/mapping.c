@@ -157,6 +157,21 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         }
     }
     cdc_buf_free(&names);
+    {
+        /* the primary key, from the envelope's key (field groups tell
+         * source rows apart by it) */
+        yajl_val key = cdc_json_get(payload, "key");
+        if (key && YAJL_IS_OBJECT(key) && key->u.object.len) {
+            t->pk = cdc_xcalloc(key->u.object.len, sizeof(uint32_t));
+            for (size_t k = 0; k < key->u.object.len; k++)
+                for (uint32_t c = 0; c < t->ncols; c++)
+                    if (!strcmp(t->cols[c].name, key->u.object.keys[k])) {
+                        t->pk[t->npk++] = c;
+                        t->cols[c].flags |= CDC_COL_PK;
+                        break;
+                    }
+        }
+    }
     tx = cdc_txn_new();
     {
         cdc_change_t *ch = cdc_txn_add(tx, op[0] == 'r' ? 'r' : op[0], t);
@@ -192,13 +207,18 @@ static void print_op(FILE *out, const cdc_wide_op_t *op, int prov)
 {
     cdc_buf_t b = CDC_BUF_INIT;
     const cdc_map_target_t *t = op->target;
-    static const char *const kinds[] = {"upsert", "delete", "lookup"};
+    static const char *const kinds[] = {"upsert", "delete", "lookup",
+                                        "candidate"};
 
     cdc_buf_printf(&b, "%s %s", kinds[op->kind], t->name);
     for (uint32_t i = 0; i < op->nkey; i++) {
         cdc_buf_printf(&b, " %s=", t->fields[op->keyfields[i]].name);
         cdc_json_string(&b, op->key[i], strlen(op->key[i]));
     }
+    if (op->kind == CDC_WIDE_GROUP)
+        /* a field group's candidate: the source row, or its tombstone */
+        cdc_buf_printf(&b, " group %s row %s%s", t->groups[op->group].name,
+                       op->rowid, op->gdeleted ? " (gone)" : "");
     if (op->nvals)
         cdc_buf_puts(&b, " |");
     for (uint32_t i = 0; i < op->nvals; i++) {
@@ -917,11 +937,12 @@ static void print_mapping(const cdc_map_mapping_t *mp)
     for (uint32_t k = 0; k < mp->nfields; k++) {
         const cdc_map_assign_t *a = &mp->fields[k];
         const cdc_map_field_t *f = &t->fields[a->field];
-        printf("  field %-20s <- %s%s%s  (%s, %s%s%s)\n", f->name,
+        printf("  field %-20s <- %s%s%s  (%s, %s%s%s%s%s)\n", f->name,
                a->text ? a->text : "", a->nmap ? " mapped" : "",
                a->def ? " default" : "", f->sqltype,
                rules[f->rule], f->nowners > 1 ? " among " : "",
-               f->nowners > 1 ? "owners" : "");
+               f->nowners > 1 ? "owners" : "",
+               f->group ? ", group " : "", f->group ? f->group_name : "");
     }
     if (mp->ninclude)
         printf("  columns included by name: %s%s\n", mp->include[0],
