@@ -69,6 +69,16 @@ typedef enum cdc_mdelete {
     CDC_DEL_IGNORE,    /* deletes change nothing */
 } cdc_mdelete_t;
 
+/* Aggregate functions of a field (mapping 'aggregates:', map_agg.c) */
+typedef enum cdc_magg {
+    CDC_AGG_NONE = 0,
+    CDC_AGG_COUNT,          /* rows (or non-NULL values of an expression) */
+    CDC_AGG_SUM,
+    CDC_AGG_MIN,
+    CDC_AGG_MAX,
+    CDC_AGG_COUNT_DISTINCT, /* distinct values (their canonical text) */
+} cdc_magg_t;
+
 #define CDC_MAP_NAME_MAX 63  /* source ids, field and table names */
 #define CDC_MAP_POS_LEN 32   /* hex digits of a change position */
 #define CDC_MAP_RANK_LEN 88  /* longest rank string (fixed per rule) */
@@ -95,6 +105,8 @@ typedef struct cdc_map_field {
     char *where;
     int group;            /* 1 + index into target->groups; 0: none */
     char *group_name;     /* its `group:` (NULL: none) */
+    cdc_magg_t agg;       /* an aggregate field: computed per key from the
+                             contributions of source rows (map_agg.c) */
 } cdc_map_field_t;
 
 /* A field group (`group: NAME` on target fields): its fields win
@@ -122,9 +134,13 @@ typedef struct cdc_map_target {
     cdc_map_group_t *groups; /* field groups: the sinks keep the source
                                 rows' candidates in <table>_candidates */
     uint32_t ngroups;
+    int aggregates;       /* some field is an aggregate: the sinks keep
+                             <table>_contrib (per source row) */
+    int agg_sources;      /* how many sources contribute to it */
 } cdc_map_target_t;
 
 typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map_int.h */
+typedef struct cdc_map_agg cdc_map_agg_t;       /* opaque, map_int.h */
 typedef struct cdc_tz cdc_tz_t;                 /* opaque, map_zone.c */
 typedef struct cdc_expr cdc_expr_t;             /* opaque, expr.c */
 typedef struct cdc_map_gwrite cdc_map_gwrite_t; /* opaque, map_int.h */
@@ -147,6 +163,11 @@ typedef struct cdc_map_mapping {
     cdc_expr_t *order_by;     /* order value of a row (rule: ordered) */
     cdc_map_gwrite_t *gw;     /* the field groups it writes (map_group.c) */
     uint32_t ngw;
+    cdc_map_agg_t *aggs;      /* 'aggregates:' (map_agg.c) */
+    uint32_t naggs;
+    char **row_key;           /* source row identity columns (NULL: the
+                                 table's primary key) */
+    int nrow_key;
     char *where;
 } cdc_map_mapping_t;
 
@@ -211,6 +232,12 @@ typedef enum cdc_wide_kind {
                             (vals, in group field order) or, gdeleted, is
                             gone; the group takes the values of the live
                             candidate with the greatest grank (map_group.c) */
+    CDC_WIDE_CONTRIB,    /* the state of one source row's contribution to
+                            the aggregate fields of key[] (row, crank,
+                            gone; vals: one per aggregate of the mapping);
+                            the sinks keep the highest-ranked state per
+                            (mapping, row) and recompute the aggregates of
+                            the keys it touched (docs/MAPPINGS.md) */
 } cdc_wide_kind_t;
 
 typedef struct cdc_wide_val {
@@ -249,6 +276,12 @@ typedef struct cdc_wide_op {
     const char *grank;   /* the row's rank under the group's rule (arena):
                             the live candidate of greatest grank wins */
     int gdeleted;        /* the source row is gone (a tombstone) */
+    /* CDC_WIDE_CONTRIB: */
+    const char *row;     /* source row identity: JSON array of its key */
+    int gone;            /* the row no longer contributes (deleted, left
+                            the filter, NULL key); key[] may be NULL */
+    char crank[CDC_MAP_RANK_LEN + 1]; /* commit time, position (snapshot:
+                            zeros, then a hash of the state) */
 } cdc_wide_op_t;
 
 typedef struct cdc_wide_ops {
@@ -306,6 +339,15 @@ void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
  * of dead rows (t->tombstones): "<table>_tombstones", same schema.
  */
 void cdc_map_tombstone_table(const cdc_map_target_t *t, char *out, size_t n);
+/** @brief Name of the contributions table of a target with aggregates:
+ *  "<table>_contrib", same schema. */
+void cdc_map_contrib_table(const cdc_map_target_t *t, char *out, size_t n);
+/** @brief err (exit 78) for a sink that cannot keep target t's
+ *  aggregates: names the target, its aggregate fields and the remedy. */
+int cdc_map_agg_refuse(const cdc_map_target_t *t, const char *sink,
+                       cdc_err_t *err);
+/** @brief Name of an aggregate function ("count", "sum", ...). */
+const char *cdc_map_agg_name(cdc_magg_t a);
 
 /**
  * @brief Name of the side table of target t that keeps the candidates of

@@ -198,7 +198,9 @@ static const char *row_id(const cdc_map_mapping_t *mp, xctx_t *c)
     cdc_buf_t b = CDC_BUF_INIT;
     const char *r;
 
-    if (!tb->npk) {
+    int n = mp->nrow_key ? mp->nrow_key : (int)tb->npk;
+
+    if (!n) {
         cdc_err_set(c->err, CDC_EXIT_DATA, CDC_ERR_F_DATA, "%s: mapping '%s' "
                     "writes field group '%s' but table %s.%s has no primary "
                     "key to tell its rows apart", mp->where, mp->name,
@@ -209,17 +211,20 @@ static const char *row_id(const cdc_map_mapping_t *mp, xctx_t *c)
         return NULL;
     }
     cdc_buf_putc(&b, '[');
-    for (uint32_t k = 0; k < tb->npk; k++) {
+    for (int k = 0; k < n; k++) {
+        /* the mapping's row_key (aggregates) names the row alike */
+        const char *col = mp->nrow_key ? mp->row_key[k]
+                                       : tb->cols[tb->pk[k]].name;
         xv_t v;
         int found;
         size_t len;
         const char *s;
-        cdc_xv_column(c, tb->cols[tb->pk[k]].name, &v, &found);
-        if (v.t == XV_MISSING) {
+        cdc_xv_column(c, col, &v, &found);
+        if (!found || v.t == XV_MISSING) {
             cdc_err_set(c->err, CDC_EXIT_DATA, CDC_ERR_F_DATA, "%s: mapping "
                         "'%s': the change does not carry primary key column "
-                        "'%s' of %s.%s", mp->where, mp->name,
-                        tb->cols[tb->pk[k]].name, tb->db, tb->name);
+                        "'%s' of %s.%s", mp->where, mp->name, col, tb->db,
+                        tb->name);
             cdc_err_hint(c->err, "field groups need the primary key in every "
                          "image (it is there unless the image is damaged)");
             cdc_buf_free(&b);

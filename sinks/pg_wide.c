@@ -65,6 +65,7 @@
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
 #include "sinks/pg_wide_group.h"
+#include "sinks/pg_wide_agg.h"
 #include "sinks/wide_batch.h"
 
 extern const cdc_sink_ops_t cdc_sink_postgres_ops;
@@ -405,6 +406,9 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
         PQclear(r);
         free(qt);
     }
+    /* aggregates: the contributions tables */
+    if (cdc_pgw_agg_setup(w->pg, w->map, w->source, w->create_tables, err))
+        goto fail;
     return exec_simple(w, "COMMIT", "commit", err);
 fail:
     {
@@ -1573,13 +1577,16 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
             merge_op(w, op);
             continue;
         }
-        if (op->kind == CDC_WIDE_GROUP)
-            continue; /* after the upserts, set-based */
+        if (op->kind == CDC_WIDE_GROUP || op->kind == CDC_WIDE_CONTRIB)
+            continue; /* groups, aggregates: after the upserts, set-based */
         if (flush_merged(w, err) || exec_lookup(w, op, err))
             goto fail;
     }
+    /* groups first: a row whose group went NULL and that no longer has a
+     * contribution is then deleted by the aggregates' statement */
     if (flush_merged(w, err) ||
-        cdc_pgw_groups_apply(w->pg, w->map, &w->ops, err))
+        cdc_pgw_groups_apply(w->pg, w->map, &w->ops, err) ||
+        cdc_pgw_agg_apply(w->pg, w->map, &w->ops, err))
         goto fail;
     /* dead rows of the batch's keys to the tombstones */
     if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))

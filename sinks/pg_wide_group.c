@@ -326,6 +326,20 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t,
                        gl, g);
         free(gl);
     }
+    if (t->aggregates) {
+        /* a target with aggregates has a row while something makes it
+         * (map_agg.c): no new row for a key without a winner */
+        cdc_buf_puts(b, " WHERE EXISTS (SELECT 1 FROM ");
+        cdc_buf_printf(b, "%s w WHERE ", qt);
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            char *qf = qid(pg, t->fields[t->key[k]].name);
+            cdc_buf_printf(b, "%sw.%s = k.%s", k ? " AND " : "", qf, qf);
+            free(qf);
+        }
+        cdc_buf_puts(b, ")");
+        for (uint32_t g = 0; g < t->ngroups; g++)
+            cdc_buf_printf(b, " OR g%u._grank IS NOT NULL", g);
+    }
     cdc_buf_puts(b, " ON CONFLICT (");
     for (uint32_t k = 0; k < t->nkey; k++) {
         char *qf = qid(pg, t->fields[t->key[k]].name);
