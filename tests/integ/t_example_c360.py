@@ -5,7 +5,8 @@ end: its setup SQL and its three pipeline files, against real MariaDB
 and PostgreSQL.
 
   crm      MariaDB     crm360.customers        name, email, status
-  shop     MariaDB     shop360.orders          the last order (field group)
+  shop     MariaDB     shop360.orders          the last order (field group),
+                                               order count and total (aggregates)
   loyalty  PostgreSQL  public.loyalty_members  loyalty tier and points
 
 The test runs the example's pipeline files (-c), overriding only what a
@@ -19,7 +20,10 @@ the three sources' final rows alone:
   * profile and loyalty fields: the current row's values through the
     mapping's expressions and value maps (NULL when the row is gone);
   * last_order_id / _amount / _at: all three of the customer's existing
-    order with the newest created_at (NULL when the customer has none).
+    order with the newest created_at (NULL when the customer has none);
+  * order_count and total_spent: COUNT(*) and SUM(amount) of the
+    customer's existing orders (a customer without orders: 0 or NULL,
+    and NULL).
 
 Finally a re-run backfill of every source changes no row version.
 Exit 0 pass, 1 fail, 77 skip.
@@ -165,15 +169,21 @@ for rnd_i in range(10):
     my("".join(shop_change() for _ in range(rnd.randint(10, 25))))
     pg("".join(loyalty_change() for _ in range(rnd.randint(5, 12))), PDB)
 
+# customers 1 and 2 lose every order: their last order becomes NULL, the
+# count 0 and the total NULL
+for o in [o for o, (c, _) in ORD.items() if c in (1, 2)]:
+    del ORD[o]
+my("DELETE FROM shop360.orders WHERE customer_id IN (1, 2)")
 
 # ---- what the example must produce, from the final rows ----------------------------------
+COLS = ("name", "email", "status", "loyalty_tier", "loyalty_points", "last_order_id", "last_order_amount",
+        "last_order_at", "order_count", "total_spent")
+
 def expected():
     rows = {}
 
     def row(c):
-        return rows.setdefault(c, {k: None for k in (
-            "name", "email", "status", "loyalty_tier", "loyalty_points", "last_order_id",
-            "last_order_amount", "last_order_at")})
+        return rows.setdefault(c, {k: None for k in COLS})
     for line in my("SELECT id, TRIM(CONCAT(first_name, ' ', COALESCE(last_name, ''))), LOWER(email), "
                    "CASE is_active WHEN 1 THEN 'active' WHEN 0 THEN 'inactive' ELSE 'unknown' END "
                    "FROM crm360.customers").splitlines():
@@ -189,6 +199,10 @@ def expected():
                    "WHERE i.customer_id = o.customer_id)").splitlines():
         c, oid, amt, at = line.split("\t")
         row(int(c)).update(last_order_id=oid, last_order_amount=amt, last_order_at=at)
+    for line in my("SELECT customer_id, COUNT(*), CAST(SUM(amount) AS CHAR) FROM shop360.orders "
+                   "GROUP BY customer_id").splitlines():
+        c, n, tot = line.split("\t")
+        row(int(c)).update(order_count=n, total_spent=tot)
     return rows
 
 
@@ -196,14 +210,14 @@ def wide():
     if pg("SELECT to_regclass('public.customer_360') IS NOT NULL", PDB).strip() != "t":
         return {}
     rows = {}
-    cols = ("name", "email", "status", "loyalty_tier", "loyalty_points", "last_order_id",
-            "last_order_amount", "last_order_at")
     for line in pg("SELECT customer_id, name, email, status, loyalty_tier, loyalty_points::text, "
                    "last_order_id::text, last_order_amount::text, "
-                   "to_char(last_order_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') "
-                   "FROM customer_360", PDB, sep="\x1f").splitlines():
+                   "to_char(last_order_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
+                   "order_count::text, total_spent::text FROM customer_360", PDB, sep="\x1f").splitlines():
         f = line.split("\x1f")
-        vals = dict(zip(cols, [None if x == "" else x for x in f[1:]]))
+        vals = dict(zip(COLS, [None if x == "" else x for x in f[1:]]))
+        if vals["order_count"] == "0":
+            vals["order_count"] = None   # no order left: 0 (or NULL: never had one)
         if any(v is not None for v in vals.values()):
             rows[int(f[0])] = vals
     return rows
@@ -229,14 +243,15 @@ if not groups or not MEMB or not CUST:
     fail("the workload left a part of the example empty")
 
 # a re-run backfill of every source: nothing changes
-before = dblib.pg_versions(PDB, "customer_360", "customer_360_candidates")
+TABLES = ("customer_360", "customer_360_candidates", "customer_360_contrib")
+before = dblib.pg_versions(PDB, *TABLES)
 for s, table in (("crm", "crm360.customers"), ("shop", "shop360.orders"), ("loyalty", "public.loyalty_members")):
     with open(os.path.join(TMP, "backfill-%s.log" % s), "wb") as bl:
         rc = subprocess.call(args(s, "backfill") + ["--table", table, "-X", "backfill.mode=incremental"],
                              stdout=bl, stderr=bl, timeout=300, cwd=ROOT)
     if rc:
         fail("backfill of %s exited %d:\n%s" % (s, rc, open(os.path.join(TMP, "backfill-%s.log" % s)).read()[-2000:]))
-if dblib.pg_versions(PDB, "customer_360", "customer_360_candidates") != before:
+if dblib.pg_versions(PDB, *TABLES) != before:
     fail("a re-run backfill without source changes changed customer_360")
 if wide() != expected():
     fail("customer_360 left the sources after the backfill")
@@ -244,5 +259,5 @@ log("a re-run backfill of the three sources changed no row version")
 dblib.stop(PROCS)
 PROCS.clear()
 cleanup()
-print("ok - the customer_360 example: profile, loyalty tier and the last order (a field group) equal the "
-      "sources' final rows; a re-run backfill changes nothing")
+print("ok - the customer_360 example: profile, loyalty tier, the last order (a field group), order count "
+      "and total (aggregates) equal the sources' final rows; a re-run backfill changes nothing")
