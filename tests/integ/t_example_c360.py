@@ -52,7 +52,8 @@ NCUST = 12
 
 
 def cleanup():
-    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB], slots=[SLOT], my_dbs=["crm360", "shop360"])
+    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB], slots=[SLOT], origins_like="autoglm_cdc_c360%s%%" % ID,
+                  my_dbs=["crm360", "shop360"])
 
 
 dblib.on_fail(cleanup, logdir=TMP)

@@ -55,7 +55,7 @@ STREAM = {}
 
 
 def cleanup():
-    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB], my_dbs=list(SRC.values()))
+    dblib.cleanup(PROCS, TMP, pg_dbs=[PDB], origins_like="autoglm_cdc_grp%s%%" % ID, my_dbs=list(SRC.values()))
 
 
 dblib.on_fail(cleanup, logdir=TMP)
