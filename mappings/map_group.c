@@ -38,9 +38,6 @@ void cdc_map_candidates_table(const cdc_map_target_t *t, char *out, size_t n)
 
 /* ---- loading ----------------------------------------------------------- */
 
-static const char *const rule_names[] = {"latest", "priority", "weighted",
-                                         "ordered"};
-
 int cdc_map_groups_build(cdc_map_target_t *t, cdc_err_t *err)
 {
     for (uint32_t i = 0; i < t->nfields; i++) {
@@ -53,6 +50,15 @@ int cdc_map_groups_build(cdc_map_target_t *t, cdc_err_t *err)
                         "be in group '%s'", f->where, f->name, f->group_name);
             cdc_err_hint(err, "a group holds non-key fields that win "
                          "together; remove 'group' from the key field");
+            return -1;
+        }
+        if (f->rule == CDC_RULE_VOTE || f->rule == CDC_RULE_WMEAN) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: field '%s' of group "
+                        "'%s' has rule %s, which a group cannot have",
+                        f->where, f->name, f->group_name,
+                        cdc_map_rule_name(f->rule));
+            cdc_err_hint(err, "a group takes all its values from one source "
+                         "row: use latest, priority, weighted or ordered");
             return -1;
         }
         for (uint32_t k = 0; k < t->ngroups && !g; k++)
@@ -71,7 +77,8 @@ int cdc_map_groups_build(cdc_map_target_t *t, cdc_err_t *err)
             cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: field '%s' of group "
                         "'%s' has rule %s, but the group's first field (%s) "
                         "has rule %s", f->where, f->name, g->name,
-                        rule_names[f->rule], g->where, rule_names[g->rule]);
+                        cdc_map_rule_name(f->rule), g->where,
+                        cdc_map_rule_name(g->rule));
             cdc_err_hint(err, "the fields of a group win together under one "
                          "rule: give them all the same 'rule'");
             return -1;
@@ -138,6 +145,16 @@ int cdc_map_groups_bind(cdc_map_mapping_t *mp, cdc_err_t *err)
                          "row: a mapping writes all of them or none (map "
                          "'%s' too, to null if the table has no such "
                          "column)", missing);
+            free(as);
+            return -1;
+        }
+        if (mp->confidence) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: mapping '%s' has a "
+                        "confidence and writes field group '%s'", mp->where,
+                        mp->name, gr->name);
+            cdc_err_hint(err, "a group ranks its rows by the group's rule "
+                         "and the source's static weight; remove "
+                         "'confidence' or the group");
             free(as);
             return -1;
         }
@@ -280,7 +297,7 @@ static char *arena_rank(cdc_arena_t *ar, cdc_mrule_t rule,
     char *out = cdc_arena_alloc(ar, CDC_MAP_RANK_LEN + 1);
     memset(&f, 0, sizeof(f));
     f.rule = rule;
-    cdc_map_make_rank(&f, s, commit_us, pos, ord, out);
+    cdc_map_make_rank(&f, s, commit_us, pos, ord, NULL, out);
     return out;
 }
 
