@@ -10,10 +10,10 @@
  * of a key are one index range.
  *
  * After a batch's upserts, in its transaction, per target:
- *   1. SELECT pg_advisory_xact_lock(...) over the batch's keys, in hash
- *      order: pipelines that touch the same keys take turns, so each
- *      recomputation (a new statement, a new snapshot) sees the other's
- *      committed candidates;
+ *   1. SELECT pg_advisory_xact_lock(...) over the hash buckets (256) of
+ *      the batch's keys, in order: pipelines that touch the same keys
+ *      take turns, so each recomputation (a new statement, a new
+ *      snapshot) sees the other's committed candidates;
  *   2. INSERT INTO candidates ... ON CONFLICT DO UPDATE ... WHERE
  *      EXCLUDED._vrank > stored _vrank (a max per source row);
  *   3. one INSERT INTO wide ... SELECT over the touched keys, each group
@@ -477,10 +477,12 @@ static int apply_target(PGconn *pg, const cdc_map_target_t *t,
     cdc_buf_putc(&locks, '}');
     {
         const char *lp[1] = {locks.p};
-        if (run(pg, "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT "
-                    "DISTINCT hashtextextended(x, 19) AS h FROM unnest("
-                    "$1::text[]) x ORDER BY 1) s", 1, lp,
-                "locking the keys of field groups", err))
+        /* at most 256 locks per batch (one per hash bucket of the keys):
+         * a lock per key would exhaust the lock table on large batches */
+        if (run(pg, "SELECT count(pg_advisory_xact_lock(1735554416, h)) "
+                    "FROM (SELECT DISTINCT (hashtextextended(x, 19) & 255)"
+                    "::int AS h FROM unnest($1::text[]) x ORDER BY 1) s", 1,
+                lp, "locking the keys of field groups", err))
             goto out;
     }
     cand_sql(pg, t, &sql);
