@@ -634,10 +634,19 @@ static int prep_target(pgw_t *w, const cdc_map_target_t *t, cdc_err_t *err)
         cdc_buf_printf(&b, "; ALTER TABLE %s DROP COLUMN _provenance", qt);
         if (exec_simple(w, b.p, "migrating the wide table to rank columns",
                         err)) {
+            /* nothing changed (one transaction); not a value of a batch */
+            if (err->code != CDC_EXIT_UNAVAILABLE) {
+                err->code = CDC_EXIT_CONFIG;
+                err->flags = 0;
+            }
             cdc_err_hint(err, "the table %s has a _provenance column of an "
-                         "earlier version; the sink moves it into rank "
-                         "columns (docs/MAPPINGS.md, upgrading): check "
-                         "that the sink's user owns the table", qt);
+                         "earlier version, which the sink moves into rank "
+                         "columns at start, in one transaction that "
+                         "failed and changed nothing: the sink's user must "
+                         "own the table, and every _provenance entry needs "
+                         "a hex rank \"r\" and a time \"t\" (fix or "
+                         "remove the entry; docs/MAPPINGS.md, upgrading)",
+                         qt);
             goto out;
         }
         CDC_INFO(FAC, "target %s: %s migrated from _provenance to rank "
