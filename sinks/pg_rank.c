@@ -60,6 +60,26 @@ int cdc_pgrank_bytes(const cdc_map_field_t *f)
     return (int)(strlen(r) + 1) / 2;
 }
 
+void cdc_pgrank_none(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const char *alias, int rank)
+{
+    if (!rank) {
+        cdc_buf_printf(b, "%s._provenance = '{}'::jsonb", alias);
+        return;
+    }
+    cdc_buf_puts(b, "(true");
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        char col[200], *q;
+        if (t->fields[f].is_key)
+            continue;
+        cdc_pgrank_col(col, sizeof(col), t->fields[f].name);
+        q = PQescapeIdentifier(pg, col, strlen(col));
+        cdc_buf_printf(b, " AND %s.%s IS NULL", alias, q ? q : "\"\"");
+        PQfreemem(q);
+    }
+    cdc_buf_puts(b, ")");
+}
+
 void cdc_pgrank_functions_sql(cdc_buf_t *b, const char *qs)
 {
     /* n: length, l: length of the source id (the last byte) */

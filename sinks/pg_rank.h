@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "cdc/buf.h"
 #include "mappings/map.h"
 
@@ -58,6 +60,11 @@ void cdc_pgrank_put(cdc_buf_t *b, const char *rank, int64_t commit_us,
 /** @brief Bytes of the rank of field f (its rule's fixed length): the
  *  part of the stored column that decides, compared as substr(c, 1, n). */
 int cdc_pgrank_bytes(const cdc_map_field_t *f);
+
+/** @brief "no field of row alias has provenance": every rank column NULL
+ *  (rank), or an empty _provenance object (!rank). */
+void cdc_pgrank_none(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const char *alias, int rank);
 
 /** @brief The CREATE OR REPLACE FUNCTION statements of the helper
  *  functions in schema qschema (quoted), separated by ";". */
