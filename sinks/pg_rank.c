@@ -25,8 +25,8 @@ void cdc_pgrank_put(cdc_buf_t *b, const char *rank, int64_t commit_us,
     if (sl > 255)
         sl = 255;
     /* \\x, rank, 16 + 2 digits, the source's digits, 2 */
-    if (b->len + rl + 2 * sl + 24 > b->cap)
-        cdc_buf_grow(b, rl + 2 * sl + 24);
+    if (b->len + rl + 2 * sl + 32 > b->cap)
+        cdc_buf_grow(b, rl + 2 * sl + 32);
     o = b->p + b->len;
     if (copy)
         *o++ = '\\';
@@ -42,6 +42,9 @@ void cdc_pgrank_put(cdc_buf_t *b, const char *rank, int64_t commit_us,
     *o++ = deleted ? '1' : '0';
     for (size_t i = 0; i < sl; i++)
         o = cdc_hex(o, (unsigned char)source[i], 2);
+    /* no extra object: its length 0, then the source's length */
+    memcpy(o, "00000000", 8);
+    o += 8;
     o = cdc_hex(o, sl, 2);
     b->len = (size_t)(o - b->p);
     b->p[b->len] = '\0';
@@ -82,30 +85,38 @@ void cdc_pgrank_none(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
 
 void cdc_pgrank_functions_sql(cdc_buf_t *b, const char *qs)
 {
-    /* n: length, l: length of the source id (the last byte) */
+    /* x: n length, l source length (last byte), e extra length (the 4
+     * bytes before it); the source, then the extra, end before those */
     cdc_buf_printf(b,
         "CREATE OR REPLACE FUNCTION %s.autoglm_cdc_prov(r bytea) RETURNS "
         "jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$ SELECT CASE WHEN "
         "r IS NULL THEN NULL ELSE jsonb_strip_nulls(jsonb_build_object("
-        "'s', convert_from(substr(r, x.n - x.l, x.l), 'UTF8'), "
-        "'t', ('x' || encode(substr(r, x.n - x.l - 9, 8), 'hex'))::bit(64)"
-        "::bigint, "
-        "'r', encode(substr(r, 1, x.n - x.l - 10), 'hex'), "
-        "'d', CASE WHEN get_byte(r, x.n - x.l - 2) = 1 THEN 1 END)) END "
-        "FROM (SELECT length(r) AS n, get_byte(r, length(r) - 1) AS l) x "
-        "$f$; ", qs);
+        "'s', convert_from(substr(r, x.n - x.l - x.e - 4, x.l), 'UTF8'), "
+        "'t', ('x' || encode(substr(r, x.n - x.l - x.e - 13, 8), 'hex'))"
+        "::bit(64)::bigint, "
+        "'r', encode(substr(r, 1, x.n - x.l - x.e - 14), 'hex'), "
+        "'d', CASE WHEN get_byte(r, x.n - x.l - x.e - 6) = 1 THEN 1 END)) "
+        "|| CASE WHEN x.e > 0 THEN convert_from(substr(r, x.n - x.e - 4, "
+        "x.e), 'UTF8')::jsonb ELSE '{}'::jsonb END END "
+        "FROM (SELECT length(r) AS n, get_byte(r, length(r) - 1) AS l, "
+        "('x' || encode(substr(r, length(r) - 4, 4), 'hex'))::bit(32)::int "
+        "AS e) x $f$; ", qs);
     cdc_buf_printf(b,
         "CREATE OR REPLACE FUNCTION %s.autoglm_cdc_deleted(r bytea) RETURNS "
         "boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$ SELECT "
-        "COALESCE(get_byte(r, length(r) - get_byte(r, length(r) - 1) - 2) "
-        "= 1, false) $f$; ", qs);
+        "COALESCE(get_byte(r, length(r) - get_byte(r, length(r) - 1) - "
+        "('x' || encode(substr(r, length(r) - 4, 4), 'hex'))::bit(32)::int "
+        "- 6) = 1, false) $f$; ", qs);
     cdc_buf_printf(b,
         "CREATE OR REPLACE FUNCTION %s.autoglm_cdc_rank(e jsonb) RETURNS "
         "bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$ SELECT CASE WHEN "
-        "e IS NULL OR jsonb_typeof(e) <> 'object' OR NOT e ? 'r' THEN NULL "
-        "ELSE decode(e->>'r', 'hex') || int8send(COALESCE((e->>'t')::bigint, "
-        "0)) || CASE WHEN e ? 'd' THEN '\\x01'::bytea ELSE '\\x00'::bytea END "
-        "|| x.s || set_byte('\\x00'::bytea, 0, length(x.s)) END FROM (SELECT "
-        "substr(convert_to(COALESCE(e->>'s', ''), 'UTF8'), 1, 255) AS s) x "
-        "$f$", qs);
+        "e IS NULL OR jsonb_typeof(e) <> 'object' THEN NULL "
+        "ELSE decode(COALESCE(e->>'r', ''), 'hex') || int8send(COALESCE("
+        "(e->>'t')::bigint, 0)) || CASE WHEN e ? 'd' THEN '\\x01'::bytea "
+        "ELSE '\\x00'::bytea END || x.s || x.x || int4send(length(x.x)) || "
+        "set_byte('\\x00'::bytea, 0, length(x.s)) END FROM (SELECT "
+        "substr(convert_to(COALESCE(e->>'s', ''), 'UTF8'), 1, 255) AS s, "
+        "CASE WHEN (e - 's' - 't' - 'r' - 'd') = '{}'::jsonb THEN ''::bytea "
+        "ELSE convert_to((e - 's' - 't' - 'r' - 'd')::text, 'UTF8') END AS x) "
+        "x $f$", qs);
 }

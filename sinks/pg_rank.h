@@ -8,7 +8,13 @@
  * rest of its provenance:
  *
  *   rank bytes | commit µs (8, big-endian, signed) | deleted (1: 0 or 1)
- *   | source id (UTF-8) | length of the source id (1)
+ *   | source id (UTF-8) | extra (UTF-8 JSON object, may be empty)
+ *   | length of extra (4, big-endian) | length of the source id (1)
+ *
+ * extra holds what a recomputed field shows beyond source, time, rank and
+ * deletion (per-source votes and scores, say): autoglm_cdc_rank() keeps
+ * every other key of the entry there and autoglm_cdc_prov() merges it
+ * back into the object.
  *
  * The rank bytes come first and ranks of one field have one length (the
  * rule's), so comparing two stored ranks bytewise (bytea's `>`, memcmp)
@@ -19,13 +25,13 @@
  * so the layout needs no knowledge of the rule.
  *
  * SQL functions created next to the table (cdc_pgrank_functions_sql):
- *   autoglm_cdc_prov(bytea) -> jsonb   {"s":..,"t":..,"r":hex,"d":1}
- *                                     (the old _provenance entry)
+ *   autoglm_cdc_prov(bytea) -> jsonb   {"s":..,"t":..,"r":hex,"d":1,
+ *                                     ..extra} (the old _provenance entry)
  *   autoglm_cdc_rank(jsonb) -> bytea   the inverse (migration, repair)
  *   autoglm_cdc_deleted(bytea) -> bool the deletion mark (false for NULL)
- * and the view <table>_provenance: every column of the table except the
- * rank columns, and _provenance jsonb, the object the table held before
- * (one entry per field with provenance).
+ * and the function <table>_provenance(): the table's fields and
+ * _provenance jsonb, the object the table held before (one entry per
+ * field with provenance).
  *
  * Any other state that stores a rank for a field (side tables) should
  * use the same column type, encoding and functions.
