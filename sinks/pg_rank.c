@@ -59,7 +59,7 @@ int cdc_pgrank_bytes(const cdc_map_field_t *f)
     s.id = (char *)"x";
     memset(pos, '0', CDC_MAP_POS_LEN);
     pos[CDC_MAP_POS_LEN] = '\0';
-    cdc_map_make_rank(f, &s, 0, pos, NULL, r);
+    cdc_map_make_rank(f, &s, 0, pos, NULL, NULL, r);
     return (int)(strlen(r) + 1) / 2;
 }
 
