@@ -906,10 +906,10 @@ static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *cols,
         for (uint32_t f = 0; f < t->nfields; f++) {
             if (t->fields[f].is_key)
                 continue;
-            cdc_buf_printf(b, ", %s.autoglm_cdc_rank(w._provenance -> ",
+            cdc_buf_printf(b, ", %s.autoglm_cdc_rank((w._provenance -> ",
                            x->qs.p);
             lit(x, b, t->fields[f].name);
-            cdc_buf_puts(b, ")");
+            cdc_buf_puts(b, ") - 'row')"); /* "row" is only shown */
         }
     } else
         cdc_buf_puts(b, ", COALESCE((SELECT jsonb_object_agg(k, v - 'row') "
