@@ -110,6 +110,9 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "ADDR:PORT (or PORT: 127.0.0.1) serving /, /status, /metrics, /livez, /readyz."},
     {"http.token", S, NULL, 0, 0, NULL, SECRET, NULL, "HTTP endpoint, status",
      "Bearer token required by /, /status and /metrics (header or cookie, never the URL)."},
+    {"http.header_timeout_ms", I, "3000", 100, 3600000, NULL, 0, NULL, "HTTP endpoint",
+     "A request's line and headers must arrive within this many ms of the connect, or the "
+     "connection is closed (slow clients cannot hold slots)."},
     {"ready.max_lag_s", I, "300", 1, I64MAX, NULL, 0, NULL, "HTTP endpoint",
      "/readyz fails when the lag exceeds this many seconds."},
     {"ready.max_checkpoint_age_s", I, "120", 1, I64MAX, NULL, 0, NULL, "HTTP endpoint",
