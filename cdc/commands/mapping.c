@@ -963,8 +963,10 @@ static void print_mapping(const cdc_map_mapping_t *mp)
         printf("  on delete: %s (tombstones in %s%s%s, created by the "
                "sink)\n", dels[mp->on_delete], *t->schema ? t->schema : "",
                *t->schema ? "." : "", tomb);
-    } else if (!mp->lookup)
+    } else if (!mp->lookup && (mp->nfields || mp->ninclude || !mp->naggs))
         printf("  on delete: %s\n", dels[mp->on_delete]);
+    if (mp->naggs)
+        printf("  on delete: the row's contribution to the aggregates goes\n");
 }
 
 int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
