@@ -195,7 +195,7 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Standby status update period (s); each asks the server for a reply."},
     {"postgres.work_mem", I, "16", 1, 1048576, NULL, 0, NULL, "postgres source",
      "MiB a streamed in-progress transaction (protocol 2) may hold in memory before it is spilled "
-     "to <state.dir>/<pipeline>.spill.<xid>, like the server's logical_decoding_work_mem."},
+     "to <state.dir>/<pipeline>.spill.<slot>.<xid>, like the server's logical_decoding_work_mem."},
     {"state.max_spill_mb", I, "10240", 1, 1073741824, NULL, 0, NULL, "postgres source",
      "MiB all spill files may hold; beyond, the run stops with exit 78 (never runs out of memory)."},
     {"postgres.timeout_s", I, "30", 0, 86400, NULL, 0, NULL, "postgres source",
