@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pg_wide_vote.c - vote, weighted_mean and weighted-with-confidence in
+ * the PostgreSQL wide sink (pg_wide_vote.h; docs/MAPPINGS.md,
+ * "Confidence, vote and weighted mean").
+ *
+ * Per batch, for each target with per-source fields:
+ *   1. the batch's entries, one per key, field and source (the highest
+ *      rank; a batch comes from one source), are upserted into
+ *      <table>_votes WHERE the incoming rank is greater;
+ *   2. per field, one statement recomputes the touched keys from every
+ *      source's entry and upserts the value and its provenance
+ *      {"s","t","r" of the newest voter for the result, "sc": the summed
+ *      score, "votes": {source: {"v","sc","t"[,"d"]}}, "d" when every
+ *      entry is a row delete's} into the wide row.
+ * The arithmetic is cdc_vote_compute()'s: integer scores, or with
+ * half_life the terms floor(2^(L - Lmax) * 10^15 + 0.5) of the log2
+ * scores; weighted_mean divides exactly in numeric and rounds half away
+ * from zero to the field's scale.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdc/util.h"
+#include "mappings/map_int.h"
+#include "sinks/pg_wide_vote.h"
+#include "sinks/wide_batch.h"
+
+static char *qid(PGconn *pg, const char *s)
+{
+    char *q = PQescapeIdentifier(pg, s, strlen(s));
+    char *r = cdc_xstrdup(q ? q : "\"\"");
+    PQfreemem(q);
+    return r;
+}
+
+static char *qlit(PGconn *pg, const char *s)
+{
+    char *q = PQescapeLiteral(pg, s, strlen(s));
+    char *r = cdc_xstrdup(q ? q : "''");
+    PQfreemem(q);
+    return r;
+}
+
+static char *qtab(PGconn *pg, const cdc_map_target_t *t, const char *name)
+{
+    char *a = qid(pg, *t->schema ? t->schema : "public"), *b = qid(pg, name);
+    char *r = cdc_xmalloc(strlen(a) + strlen(b) + 2);
+    sprintf(r, "%s.%s", a, b);
+    free(a);
+    free(b);
+    return r;
+}
+
+static const char *keytype(const cdc_map_field_t *f, char *buf, size_t n)
+{
+    switch (f->type) {
+    case CDC_MT_INT: return "bigint";
+    case CDC_MT_DECIMAL:
+        if (f->precision) {
+            snprintf(buf, n, "numeric(%d,%d)", f->precision, f->scale);
+            return buf;
+        }
+        return "numeric";
+    case CDC_MT_DOUBLE: return "double precision";
+    case CDC_MT_BOOL: return "boolean";
+    case CDC_MT_TIMESTAMP: return "timestamptz";
+    case CDC_MT_DATE: return "date";
+    case CDC_MT_JSON: return "jsonb";
+    default: return "text";
+    }
+}
+
+static const char *casttype(const cdc_map_field_t *f)
+{
+    char d[8];
+    return f->type == CDC_MT_DECIMAL ? "numeric" : keytype(f, d, 0);
+}
+
+int cdc_pgv_target(const cdc_map_target_t *t)
+{
+    for (uint32_t f = 0; f < t->nfields; f++)
+        if (!t->fields[f].is_key && t->fields[f].per_source)
+            return 1;
+    return 0;
+}
+
+void cdc_pgv_table(const cdc_map_target_t *t, char *out, size_t n)
+{
+    snprintf(out, n, "%s_votes", t->table);
+}
+
+static int exec(cdc_pgv_t *v, const char *sql, int np, const char *const *pv,
+                const char *what, cdc_err_t *err)
+{
+    PGresult *r = PQexecParams(v->pg, sql, np, NULL, pv, NULL, NULL, 0);
+    int st = PQresultStatus(r), rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = v->pgerr(v->ctx, r, what, err);
+    PQclear(r);
+    return rc;
+}
+
+static void key_cols(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const char *alias)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *q = qid(pg, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, "%s%s%s%s", k ? ", " : "", alias ? alias : "",
+                       alias ? "." : "", q);
+        free(q);
+    }
+}
+
+int cdc_pgv_create(cdc_pgv_t *v, int create, const char *source,
+                   cdc_err_t *err)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    int rc = 0;
+
+    for (uint32_t i = 0; i < v->map->ntargets && !rc; i++) {
+        const cdc_map_target_t *t = &v->map->targets[i];
+        char name[200], tb[40], *qt;
+        if (!cdc_pgv_target(t))
+            continue;
+        cdc_pgv_table(t, name, sizeof(name));
+        qt = qtab(v->pg, t, name);
+        cdc_buf_reset(&b);
+        if (create) {
+            cdc_buf_printf(&b, "CREATE TABLE IF NOT EXISTS %s (", qt);
+            for (uint32_t k = 0; k < t->nkey; k++) {
+                char *q = qid(v->pg, t->fields[t->key[k]].name);
+                cdc_buf_printf(&b, "%s %s NOT NULL, ", q,
+                               keytype(&t->fields[t->key[k]], tb, sizeof(tb)));
+                free(q);
+            }
+            cdc_buf_puts(&b, "_field text NOT NULL, _source text NOT NULL, "
+                             "_value text, _rank text COLLATE \"C\" NOT NULL, "
+                             "_score text NOT NULL, _deleted boolean NOT NULL "
+                             "DEFAULT false, _t bigint NOT NULL, PRIMARY KEY (");
+            key_cols(v->pg, &b, t, NULL);
+            cdc_buf_puts(&b, ", _field, _source))");
+            rc = exec(v, b.p, 0, NULL, "creating a votes table", err);
+            if (rc)
+                cdc_err_hint(err, "target %s has vote / weighted_mean fields: "
+                             "the sink keeps each source's current value in "
+                             "%s; grant CREATE on the schema or create it "
+                             "(docs/MAPPINGS.md)", t->name, qt);
+        } else if (cdc_wide_source_writes(v->map, source, t)) {
+            const char *p[1] = {qt};
+            PGresult *r = PQexecParams(v->pg, "SELECT to_regclass($1) IS NOT "
+                                       "NULL", 1, NULL, p, NULL, NULL, 0);
+            if (PQresultStatus(r) != PGRES_TUPLES_OK)
+                rc = v->pgerr(v->ctx, r, "checking the votes table", err);
+            else if (strcmp(PQgetvalue(r, 0, 0), "t")) {
+                rc = cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres sink: "
+                                 "target %s has vote / weighted_mean fields "
+                                 "but the votes table %s is missing", t->name,
+                                 qt);
+                cdc_err_hint(err, "set postgres_sink.create_tables=true, or "
+                             "create it: the key columns of %s, _field text, "
+                             "_source text, _value text, _rank text COLLATE "
+                             "\"C\", _score text, _deleted boolean, _t bigint, "
+                             "PRIMARY KEY (key, _field, _source) "
+                             "(docs/MAPPINGS.md)", t->table);
+            }
+            PQclear(r);
+        }
+        free(qt);
+    }
+    cdc_buf_free(&b);
+    return rc;
+}
+
+/* ---- the batch's entries --------------------------------------------------- */
+
+typedef struct ent {
+    const cdc_wide_op_t *op;
+    const cdc_wide_val_t *v;
+    char *keytext;
+} ent_t;
+
+static int ent_cmp(const void *pa, const void *pb)
+{
+    const ent_t *a = pa, *b = pb;
+    int c = strcmp(a->keytext, b->keytext);
+    if (c)
+        return c;
+    if (a->v->field != b->v->field)
+        return a->v->field < b->v->field ? -1 : 1;
+    return -strcmp(a->v->rank, b->v->rank); /* highest rank first */
+}
+
+/* The entries of target t in the batch: one per key and field, the
+ * highest rank; sorted by key.  *n set. */
+static ent_t *collect(const cdc_wide_ops_t *ops, const cdc_map_target_t *t,
+                      size_t *n)
+{
+    ent_t *e = NULL;
+    size_t ne = 0, cap = 0, k = 0;
+    cdc_buf_t kt = CDC_BUF_INIT;
+
+    for (uint32_t i = 0; i < ops->n; i++) {
+        const cdc_wide_op_t *op = &ops->ops[i];
+        if (op->target != t || (op->kind != CDC_WIDE_UPSERT &&
+                                op->kind != CDC_WIDE_DELETE))
+            continue;
+        for (uint32_t j = 0; j < op->nvals; j++) {
+            const cdc_wide_val_t *v = &op->vals[j];
+            if (!t->fields[v->field].per_source)
+                continue;
+            if (ne == cap) {
+                cap = cap ? 2 * cap : 64;
+                e = cdc_xrealloc(e, cap * sizeof(*e));
+            }
+            cdc_buf_reset(&kt);
+            for (uint32_t q = 0; q < op->nkey; q++) {
+                if (q)
+                    cdc_buf_putc(&kt, '\x1f');
+                cdc_buf_puts(&kt, op->key[q]);
+            }
+            e[ne].op = op;
+            e[ne].v = v;
+            e[ne].keytext = cdc_xstrdup(kt.p ? kt.p : "");
+            ne++;
+        }
+    }
+    cdc_buf_free(&kt);
+    if (ne)
+        qsort(e, ne, sizeof(*e), ent_cmp);
+    for (size_t i = 0; i < ne; i++) {
+        if (k && !strcmp(e[k - 1].keytext, e[i].keytext) &&
+            e[k - 1].v->field == e[i].v->field) {
+            free(e[i].keytext);
+            continue;
+        }
+        e[k++] = e[i];
+    }
+    *n = k;
+    return e;
+}
+
+static void ents_free(ent_t *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(e[i].keytext);
+    free(e);
+}
+
+/* one element of a text[] literal (started by arr_start); NULL
+ * unquoted */
+static void arr_put(cdc_buf_t *a, const char *s, size_t len, int isnull)
+{
+    if (a->len > 1)
+        cdc_buf_putc(a, ',');
+    if (isnull) {
+        cdc_buf_puts(a, "NULL");
+        return;
+    }
+    cdc_buf_putc(a, '"');
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            cdc_buf_putc(a, '\\');
+        cdc_buf_putc(a, s[i]);
+    }
+    cdc_buf_putc(a, '"');
+}
+
+static void arr_start(cdc_buf_t *a)
+{
+    cdc_buf_reset(a);
+    cdc_buf_putc(a, '{');
+}
+
+int cdc_pgv_lock(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
+{
+    cdc_buf_t arr = CDC_BUF_INIT, kt = CDC_BUF_INIT;
+    int rc = 0, any = 0;
+
+    arr_start(&arr);
+    for (uint32_t i = 0; i < ops->n; i++) {
+        const cdc_wide_op_t *op = &ops->ops[i];
+        int ps = 0;
+        if (op->kind != CDC_WIDE_UPSERT && op->kind != CDC_WIDE_DELETE)
+            continue;
+        for (uint32_t j = 0; j < op->nvals && !ps; j++)
+            ps = op->target->fields[op->vals[j].field].per_source;
+        if (!ps)
+            continue;
+        cdc_buf_reset(&kt);
+        cdc_buf_puts(&kt, op->target->name);
+        for (uint32_t q = 0; q < op->nkey; q++) {
+            cdc_buf_putc(&kt, '\x1f');
+            cdc_buf_puts(&kt, op->key[q]);
+        }
+        arr_put(&arr, kt.p, kt.len, 0);
+        any = 1;
+    }
+    cdc_buf_putc(&arr, '}');
+    if (any) {
+        const char *p[1] = {arr.p};
+        /* one lock order in every pipeline: no deadlock between them */
+        rc = exec(v, "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT "
+                  "DISTINCT hashtextextended(x, 1904) AS h FROM unnest("
+                  "$1::text[]) AS x ORDER BY 1) AS s", 1, p,
+                  "locking the keys of vote fields", err);
+    }
+    cdc_buf_free(&arr);
+    cdc_buf_free(&kt);
+    return rc;
+}
+
+/* "x.k0 = u.k0::type AND ..." */
+static void key_join(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const char *alias)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *q = qid(v->pg, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, "%s%s.%s = u.k%u::%s", k ? " AND " : "", alias, q,
+                       k, casttype(&t->fields[t->key[k]]));
+        free(q);
+    }
+}
+
+static void klist(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias)
+{
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_printf(b, "%s%s%sk%u", k ? ", " : "", alias ? alias : "",
+                       alias ? "." : "", k);
+}
+
+/* store the entries of target t (one source) */
+static int store(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
+                 size_t n, cdc_err_t *err)
+{
+    uint32_t nk = t->nkey, np = nk + 7;
+    cdc_buf_t *arr = cdc_xcalloc(np, sizeof(cdc_buf_t)), b = CDC_BUF_INIT;
+    const char **pv = cdc_xcalloc(np + 1, sizeof(char *));
+    char name[200], *qv;
+    int rc;
+
+    cdc_pgv_table(t, name, sizeof(name));
+    qv = qtab(v->pg, t, name);
+    for (uint32_t a = 0; a < np; a++)
+        arr_start(&arr[a]);
+    for (size_t i = 0; i < n; i++) {
+        const cdc_wide_val_t *x = e[i].v;
+        const cdc_wide_op_t *op = e[i].op;
+        const char *fname = t->fields[x->field].name;
+        char tb[24];
+        for (uint32_t k = 0; k < nk; k++)
+            arr_put(&arr[k], op->key[k], strlen(op->key[k]), 0);
+        arr_put(&arr[nk], fname, strlen(fname), 0);
+        arr_put(&arr[nk + 1], x->s, x->len, x->isnull);
+        arr_put(&arr[nk + 2], x->rank, strlen(x->rank), 0);
+        arr_put(&arr[nk + 3], x->score, strlen(x->score), 0);
+        arr_put(&arr[nk + 4], x->deleted ? "t" : "f", 1, 0);
+        snprintf(tb, sizeof(tb), "%" PRId64, op->commit_us);
+        arr_put(&arr[nk + 5], tb, strlen(tb), 0);
+    }
+    for (uint32_t a = 0; a < np - 1; a++) {
+        cdc_buf_putc(&arr[a], '}');
+        pv[a] = arr[a].p;
+    }
+    pv[np - 1] = e[0].op->source;
+    cdc_buf_printf(&b, "INSERT INTO %s AS v (", qv);
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_puts(&b, ", _field, _source, _value, _rank, _score, _deleted, _t) "
+                     "SELECT ");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "u.k%u::%s, ", k, casttype(&t->fields[t->key[k]]));
+    cdc_buf_printf(&b, "u.f, $%u::text, u.val, u.rk, u.sc, u.del::boolean, "
+                   "u.t::bigint FROM unnest(", np);
+    for (uint32_t a = 0; a < np - 1; a++)
+        cdc_buf_printf(&b, "%s$%u::text[]", a ? ", " : "", a + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "k%u, ", k);
+    cdc_buf_puts(&b, "f, val, rk, sc, del, t) ON CONFLICT (");
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_puts(&b, ", _field, _source) DO UPDATE SET _value = "
+                     "EXCLUDED._value, _rank = EXCLUDED._rank, _score = "
+                     "EXCLUDED._score, _deleted = EXCLUDED._deleted, _t = "
+                     "EXCLUDED._t WHERE EXCLUDED._rank > v._rank");
+    rc = exec(v, b.p, (int)np, pv, "storing the sources' votes", err);
+    for (uint32_t a = 0; a < np; a++)
+        cdc_buf_free(&arr[a]);
+    free(arr);
+    free(pv);
+    free(qv);
+    cdc_buf_free(&b);
+    return rc;
+}
+
+/* recompute field f of the keys in e (entries of that field) */
+static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, uint32_t f,
+                     const ent_t *e, size_t n, cdc_err_t *err)
+{
+    const cdc_map_field_t *fd = &t->fields[f];
+    uint32_t nk = t->nkey;
+    cdc_buf_t *arr = cdc_xcalloc(nk, sizeof(cdc_buf_t)), b = CDC_BUF_INIT;
+    const char **pv = cdc_xcalloc(nk + 1, sizeof(char *));
+    char name[200], *qv, *qt = qtab(v->pg, t, t->table);
+    char *qf = qid(v->pg, fd->name), *lf = qlit(v->pg, fd->name);
+    const char *score = fd->half_life_us ? "x.sc::float8" : "x.sc::numeric";
+    char mul[48] = "1", unit[48] = "1";
+    int rc, sc = fd->type == CDC_MT_DECIMAL ? fd->scale : 0;
+
+    for (int i = 0; i < sc && i < 40; i++)
+        strcat(mul, "0");
+    if (sc)
+        snprintf(unit, sizeof(unit), "0.%0*d", sc, 1);
+    cdc_pgv_table(t, name, sizeof(name));
+    qv = qtab(v->pg, t, name);
+    for (uint32_t k = 0; k < nk; k++)
+        arr_start(&arr[k]);
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t k = 0; k < nk; k++)
+            arr_put(&arr[k], e[i].op->key[k], strlen(e[i].op->key[k]), 0);
+    for (uint32_t k = 0; k < nk; k++) {
+        cdc_buf_putc(&arr[k], '}');
+        pv[k] = arr[k].p;
+    }
+    /* u: the keys; x: their entries with each entry's term */
+    cdc_buf_puts(&b, "WITH u AS (SELECT DISTINCT * FROM unnest(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    klist(&b, t, NULL);
+    cdc_buf_puts(&b, ")), x0 AS (SELECT ");
+    for (uint32_t k = 0; k < nk; k++) {
+        char *q = qid(v->pg, t->fields[t->key[k]].name);
+        cdc_buf_printf(&b, "x.%s AS k%u, ", q, k);
+        free(q);
+    }
+    cdc_buf_printf(&b, "x._source AS src, x._value AS val, x._rank AS rk, "
+                   "x._score AS sc, x._deleted AS del, x._t AS t FROM %s AS "
+                   "x JOIN u ON ", qv);
+    key_join(v, &b, t, "x");
+    cdc_buf_printf(&b, " WHERE x._field = %s), ", lf);
+    if (fd->half_life_us) {
+        cdc_buf_puts(&b, "x1 AS (SELECT x0.*, max(CASE WHEN x0.val IS NOT "
+                         "NULL AND x0.sc <> '-Infinity' THEN x0.sc::float8 "
+                         "END) OVER (PARTITION BY ");
+        klist(&b, t, "x0");
+        cdc_buf_puts(&b, ") AS lmax FROM x0), x AS (SELECT x1.*, CASE WHEN "
+                         "x1.val IS NULL OR x1.sc = '-Infinity' OR x1.lmax "
+                         "IS NULL OR x1.sc::float8 - x1.lmax < -100 THEN 0 "
+                         "ELSE floor(power(2::float8, x1.sc::float8 - "
+                         "x1.lmax) * 1e15::float8 + 0.5::float8)::numeric "
+                         "END AS tm FROM x1), ");
+    } else
+        cdc_buf_puts(&b, "x AS (SELECT x0.*, CASE WHEN x0.val IS NULL THEN 0 "
+                         "ELSE x0.sc::numeric END AS tm FROM x0), ");
+    /* w: the result per key (res: its value as text; tot: the score) */
+    if (fd->rule == CDC_RULE_VOTE) {
+        cdc_buf_puts(&b, "g AS (SELECT ");
+        klist(&b, t, "x");
+        cdc_buf_puts(&b, ", x.val, sum(x.tm) AS tot FROM x WHERE x.val IS "
+                         "NOT NULL GROUP BY ");
+        klist(&b, t, "x");
+        cdc_buf_puts(&b, ", x.val), w AS (SELECT DISTINCT ON (");
+        klist(&b, t, "g");
+        cdc_buf_puts(&b, ") ");
+        klist(&b, t, "g");
+        cdc_buf_puts(&b, ", g.val AS res, g.tot::text AS tot, NULL::boolean "
+                         "AS wdel FROM g ORDER BY ");
+        klist(&b, t, "g");
+        cdc_buf_puts(&b, ", g.tot DESC, g.val COLLATE \"C\"), ");
+    } else if (fd->rule == CDC_RULE_WMEAN) {
+        cdc_buf_puts(&b, "g AS (SELECT ");
+        klist(&b, t, "x");
+        cdc_buf_printf(&b, ", sum(x.tm * (x.val::numeric * %s)) AS nn, "
+                       "sum(x.tm) AS dd FROM x WHERE x.val IS NOT NULL GROUP "
+                       "BY ", mul);
+        klist(&b, t, "x");
+        cdc_buf_puts(&b, "), w AS (SELECT ");
+        klist(&b, t, "g");
+        cdc_buf_printf(&b, ", CASE WHEN g.dd > 0 THEN ((sign(g.nn) * div(2 * "
+                       "abs(g.nn) + g.dd, 2 * g.dd)) * %s)::text END AS res, "
+                       "g.dd::text AS tot, NULL::boolean AS wdel FROM g), ",
+                       unit);
+    } else {
+        /* weighted: the largest score, NULL or not, then the newest */
+        cdc_buf_puts(&b, "w AS (SELECT DISTINCT ON (");
+        klist(&b, t, "x");
+        cdc_buf_puts(&b, ") ");
+        klist(&b, t, "x");
+        cdc_buf_printf(&b, ", x.val AS res, x.sc AS tot, x.del AS wdel FROM x "
+                       "ORDER BY ");
+        klist(&b, t, "x");
+        cdc_buf_printf(&b, ", %s DESC, x.rk DESC), ", score);
+    }
+    /* tp: the entry the provenance names */
+    cdc_buf_puts(&b, "tp AS (SELECT DISTINCT ON (");
+    klist(&b, t, "x");
+    cdc_buf_puts(&b, ") ");
+    klist(&b, t, "x");
+    cdc_buf_puts(&b, ", x.src, x.t, x.rk FROM x LEFT JOIN w USING (");
+    klist(&b, t, NULL);
+    cdc_buf_puts(&b, ") ORDER BY ");
+    klist(&b, t, "x");
+    if (fd->rule == CDC_RULE_WEIGHTED)
+        cdc_buf_printf(&b, ", %s DESC, x.rk DESC), ", score);
+    else
+        cdc_buf_printf(&b, ", CASE WHEN w.res IS NOT NULL AND x.val IS NOT "
+                       "NULL%s THEN 0 ELSE 1 END, x.rk DESC), ",
+                       fd->rule == CDC_RULE_VOTE ? " AND x.val = w.res" : "");
+    /* a: every source's entry, and whether all are deletions */
+    cdc_buf_puts(&b, "a AS (SELECT ");
+    klist(&b, t, "x");
+    cdc_buf_puts(&b, ", jsonb_object_agg(x.src, jsonb_strip_nulls("
+                     "jsonb_build_object('v', x.val, 'sc', x.sc, 't', x.t, "
+                     "'d', CASE WHEN x.del THEN 1 END))) AS votes, "
+                     "bool_and(x.del) AS alldel FROM x GROUP BY ");
+    klist(&b, t, "x");
+    cdc_buf_printf(&b, ") INSERT INTO %s AS t (", qt);
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_printf(&b, ", %s, _provenance) SELECT ", qf);
+    klist(&b, t, "a");
+    cdc_buf_printf(&b, ", w.res::%s, jsonb_build_object(%s, jsonb_strip_nulls("
+                   "jsonb_build_object('s', tp.src, 't', tp.t, 'r', tp.rk, "
+                   "'sc', w.tot, 'd', CASE WHEN %s THEN 1 END, 'votes', "
+                   "a.votes))) FROM a JOIN tp USING (",
+                   casttype(fd), lf,
+                   fd->rule == CDC_RULE_WEIGHTED ? "w.wdel" : "a.alldel");
+    klist(&b, t, NULL);
+    cdc_buf_puts(&b, ") LEFT JOIN w USING (");
+    klist(&b, t, NULL);
+    cdc_buf_puts(&b, ") ORDER BY ");
+    klist(&b, t, "a");
+    cdc_buf_puts(&b, " ON CONFLICT (");
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_printf(&b, ") DO UPDATE SET %s = EXCLUDED.%s, _provenance = "
+                   "t._provenance || EXCLUDED._provenance", qf, qf);
+    rc = exec(v, b.p, (int)nk, pv, "recomputing vote fields", err);
+    if (rc) {
+        char was[sizeof(err->detail)];
+        snprintf(was, sizeof(was), "%s", err->detail);
+        cdc_err_detail(err, "%s; field '%s' (rule %s) of target %s", was,
+                       fd->name, cdc_map_rule_name(fd->rule), t->name);
+    }
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_free(&arr[k]);
+    free(arr);
+    free(pv);
+    free(qv);
+    free(qt);
+    free(qf);
+    free(lf);
+    cdc_buf_free(&b);
+    return rc;
+}
+
+int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
+{
+    for (uint32_t i = 0; i < v->map->ntargets; i++) {
+        const cdc_map_target_t *t = &v->map->targets[i];
+        size_t n;
+        ent_t *e;
+        int rc = 0;
+        if (!cdc_pgv_target(t))
+            continue;
+        e = collect(ops, t, &n);
+        if (n)
+            rc = store(v, t, e, n, err);
+        for (uint32_t f = 0; f < t->nfields && !rc && n; f++) {
+            /* the entries of field f, contiguous per key */
+            ent_t *fe;
+            size_t m = 0;
+            if (!t->fields[f].per_source)
+                continue;
+            fe = cdc_xcalloc(n, sizeof(*fe));
+            for (size_t j = 0; j < n; j++)
+                if (e[j].v->field == f)
+                    fe[m++] = e[j];
+            if (m)
+                rc = recompute(v, t, f, fe, m, err);
+            free(fe);
+        }
+        ents_free(e, n);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
