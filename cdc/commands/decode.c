@@ -4,6 +4,7 @@
  * envelopes on a sink (stdout by default), like mariadb-binlog but JSON;
  * --events lists the events instead.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -265,13 +266,25 @@ int cdc_cmd_decode(const cdc_cmd_ctx_t *cx, int argc, char **argv,
                                    "FILE");
     if (start_position) {
         const char *colon = strrchr(start_position, ':');
+        const char *num = colon ? colon + 1 : start_position;
+        char *end = NULL;
+        /* FILE:POS or POS, POS a decimal offset: anything else would
+         * silently decode from another place */
         if (colon) {
+            if (colon == start_position ||
+                (size_t)(colon - start_position) >= sizeof(startbuf))
+                num = "";
             snprintf(startbuf, sizeof(startbuf), "%.*s",
                      (int)(colon - start_position), start_position);
             start_file = startbuf;
-            start = strtoull(colon + 1, NULL, 10);
-        } else
-            start = strtoull(start_position, NULL, 10);
+        }
+        errno = 0;
+        if (*num >= '0' && *num <= '9')
+            start = strtoull(num, &end, 10);
+        if (!end || *end || errno)
+            return cdc_cmd_usage_error("decode --start-position: '%s' is "
+                                       "not FILE:POS or POS (a byte offset)",
+                                       start_position);
     }
     if (events) {
         bo.on_event = print_event;
