@@ -274,42 +274,103 @@ static void arr_start(cdc_buf_t *a)
     cdc_buf_putc(a, '{');
 }
 
-int cdc_pgv_lock(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
-{
-    cdc_buf_t arr = CDC_BUF_INIT, kt = CDC_BUF_INIT;
-    int rc = 0, any = 0;
+/* "x.k0 = u.k0::type AND ..." */
+static void key_join(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const char *alias);
 
-    arr_start(&arr);
+static void klist(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias)
+{
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_printf(b, "%s%s%sk%u", k ? ", " : "", alias ? alias : "",
+                       alias ? "." : "", k);
+}
+
+/* Lock the wide rows of target t's keys whose per-source fields the batch
+ * changes: missing rows are inserted first (empty, filled in by the
+ * recomputation of the same transaction), then every row is locked, both
+ * in key order, each in its own statement, so that the recomputation
+ * (a later statement) sees every other pipeline's committed entries of
+ * these keys and none is in flight.  Row locks need no shared memory,
+ * whatever the batch's size. */
+static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
+                       const cdc_wide_ops_t *ops, cdc_err_t *err)
+{
+    uint32_t nk = t->nkey;
+    cdc_buf_t *arr = cdc_xcalloc(nk, sizeof(cdc_buf_t)), b = CDC_BUF_INIT;
+    const char **pv = cdc_xcalloc(nk + 1, sizeof(char *));
+    char *qt = qtab(v->pg, t, t->table);
+    int any = 0, rc = 0;
+
+    for (uint32_t k = 0; k < nk; k++)
+        arr_start(&arr[k]);
     for (uint32_t i = 0; i < ops->n; i++) {
         const cdc_wide_op_t *op = &ops->ops[i];
         int ps = 0;
-        if (op->kind != CDC_WIDE_UPSERT && op->kind != CDC_WIDE_DELETE)
+        if (op->target != t || (op->kind != CDC_WIDE_UPSERT &&
+                                op->kind != CDC_WIDE_DELETE))
             continue;
         for (uint32_t j = 0; j < op->nvals && !ps; j++)
-            ps = op->target->fields[op->vals[j].field].per_source;
+            ps = t->fields[op->vals[j].field].per_source;
         if (!ps)
             continue;
-        cdc_buf_reset(&kt);
-        cdc_buf_puts(&kt, op->target->name);
-        for (uint32_t q = 0; q < op->nkey; q++) {
-            cdc_buf_putc(&kt, '\x1f');
-            cdc_buf_puts(&kt, op->key[q]);
-        }
-        arr_put(&arr, kt.p, kt.len, 0);
+        for (uint32_t k = 0; k < nk; k++)
+            arr_put(&arr[k], op->key[k], strlen(op->key[k]), 0);
         any = 1;
     }
-    cdc_buf_putc(&arr, '}');
-    if (any) {
-        const char *p[1] = {arr.p};
-        /* one lock order in every pipeline: no deadlock between them */
-        rc = exec(v, "SELECT count(pg_advisory_xact_lock(h)) FROM (SELECT "
-                  "DISTINCT hashtextextended(x, 1904) AS h FROM unnest("
-                  "$1::text[]) AS x ORDER BY 1) AS s", 1, p,
-                  "locking the keys of vote fields", err);
+    if (!any)
+        goto out;
+    for (uint32_t k = 0; k < nk; k++) {
+        cdc_buf_putc(&arr[k], '}');
+        pv[k] = arr[k].p;
     }
-    cdc_buf_free(&arr);
-    cdc_buf_free(&kt);
+    cdc_buf_puts(&b, "INSERT INTO ");
+    cdc_buf_printf(&b, "%s AS t (", qt);
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_puts(&b, ") SELECT DISTINCT ");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%su.k%u::%s", k ? ", " : "", k,
+                       casttype(&t->fields[t->key[k]]));
+    cdc_buf_puts(&b, " FROM unnest(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    klist(&b, t, NULL);
+    cdc_buf_puts(&b, ") ORDER BY ");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%s%u", k ? ", " : "", k + 1);
+    cdc_buf_puts(&b, " ON CONFLICT DO NOTHING");
+    if ((rc = exec(v, b.p, (int)nk, pv, "creating the rows of vote fields",
+                   err)))
+        goto out;
+    cdc_buf_reset(&b);
+    cdc_buf_puts(&b, "WITH u AS (SELECT DISTINCT * FROM unnest(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    klist(&b, t, NULL);
+    cdc_buf_printf(&b, ")), l AS (SELECT 1 FROM %s AS t, u WHERE ", qt);
+    key_join(v, &b, t, "t");
+    cdc_buf_puts(&b, " ORDER BY ");
+    key_cols(v->pg, &b, t, "t");
+    cdc_buf_puts(&b, " FOR UPDATE OF t) SELECT count(*) FROM l");
+    rc = exec(v, b.p, (int)nk, pv, "locking the rows of vote fields", err);
+out:
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_free(&arr[k]);
+    free(arr);
+    free(pv);
+    free(qt);
+    cdc_buf_free(&b);
     return rc;
+}
+
+int cdc_pgv_lock(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
+{
+    for (uint32_t i = 0; i < v->map->ntargets; i++)
+        if (cdc_pgv_target(&v->map->targets[i]) &&
+            lock_target(v, &v->map->targets[i], ops, err))
+            return -1;
+    return 0;
 }
 
 /* "x.k0 = u.k0::type AND ..." */
@@ -322,13 +383,6 @@ static void key_join(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
                        k, casttype(&t->fields[t->key[k]]));
         free(q);
     }
-}
-
-static void klist(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias)
-{
-    for (uint32_t k = 0; k < t->nkey; k++)
-        cdc_buf_printf(b, "%s%s%sk%u", k ? ", " : "", alias ? alias : "",
-                       alias ? "." : "", k);
 }
 
 /* store the entries of target t (one source) */

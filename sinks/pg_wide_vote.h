@@ -13,9 +13,9 @@
  * keys' fields are recomputed set-based from the table, with the exact
  * arithmetic of cdc_vote_compute(), and written to the wide row with
  * their provenance.  Everything runs in the batch's transaction; the
- * batch's keys are locked first (advisory locks in key order) so that two
- * pipelines never recompute one key from each other's uncommitted
- * state.
+ * batch's wide rows are locked first (inserted when missing, then FOR
+ * UPDATE, in key order) so that two pipelines never recompute one key
+ * from each other's uncommitted state.
  */
 #ifndef CDC_PG_WIDE_VOTE_H
 #define CDC_PG_WIDE_VOTE_H
@@ -43,8 +43,9 @@ void cdc_pgv_table(const cdc_map_target_t *t, char *out, size_t n);
  *  the targets source writes.  Inside the caller's transaction. */
 int cdc_pgv_create(cdc_pgv_t *v, int create, const char *source,
                    cdc_err_t *err);
-/** @brief Before anything of the batch: lock the keys whose per-source
- *  fields the batch changes (pg_advisory_xact_lock, in key order). */
+/** @brief Before anything of the batch: lock the wide rows of the keys
+ *  whose per-source fields the batch changes (missing rows inserted
+ *  first; key order). */
 int cdc_pgv_lock(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err);
 /** @brief After the batch's upserts: store the batch's per-source entries
  *  (higher rank only) and recompute the touched fields of their keys. */
