@@ -1139,6 +1139,16 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
         code = CDC_EXIT_CONFIG;
         goto out;
     }
+    if (rc.t->ngroups) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reconcile: target '%s' has "
+                    "field group '%s', which reconcile cannot recompute yet",
+                    rc.t->name, rc.t->groups[0].name);
+        cdc_err_hint(err, "compare the group's fields with the sources by "
+                     "hand, or reconcile a target without groups "
+                     "(docs/MAPPINGS.md, Field groups)");
+        code = CDC_EXIT_CONFIG;
+        goto out;
+    }
     for (uint32_t f = 0; f < rc.t->nfields; f++) {
         const cdc_map_field_t *fd = &rc.t->fields[f];
         if (fd->is_key || !fd->per_source)
