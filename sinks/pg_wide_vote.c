@@ -8,8 +8,9 @@
  *   1. the batch's entries, one per key, field and source (the highest
  *      rank; a batch comes from one source), are upserted into
  *      <table>_votes WHERE the incoming rank is greater;
- *   2. per field, one statement recomputes the touched keys from every
- *      source's entry and upserts the value and its provenance
+ *   2. one statement (a chain of CTEs per field) recomputes the touched
+ *      fields of the touched keys from every source's entry and upserts
+ *      the values and their provenance, each wide row once
  *      {"s","t","r" of the newest voter for the result, "sc": the summed
  *      score, "votes": {source: {"v","sc","t"[,"d"]}}, "d" when every
  *      entry is a row delete's} into the wide row.
@@ -448,162 +449,252 @@ static int store(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     return rc;
 }
 
-/* recompute field f of the keys in e (entries of that field) */
-static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, uint32_t f,
-                     const ent_t *e, size_t n, cdc_err_t *err)
+/* klist with a suffix on the alias: "a3.k0, a3.k1" */
+static void klist_s(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias,
+                    unsigned i)
+{
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_printf(b, "%s%s%u.k%u", k ? ", " : "", alias, i, k);
+}
+
+/*
+ * The CTEs of per-source field f over the keys in e (entries of f; the
+ * key arrays are parameters pbase+1..pbase+nkey), ending in
+ * r<i>(k0.., res, prov): the value as text and the field's provenance
+ * entry.  Names carry the suffix i so that every field of the target goes
+ * into one statement.
+ */
+static void field_ctes(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
+                       uint32_t f, unsigned i, unsigned pbase, const char *qv)
 {
     const cdc_map_field_t *fd = &t->fields[f];
     uint32_t nk = t->nkey;
-    cdc_buf_t *arr = cdc_xcalloc(nk, sizeof(cdc_buf_t)), b = CDC_BUF_INIT;
-    const char **pv = cdc_xcalloc(nk + 1, sizeof(char *));
-    char name[200], *qv, *qt = qtab(v->pg, t, t->table);
-    char *qf = qid(v->pg, fd->name), *lf = qlit(v->pg, fd->name);
-    const char *score = fd->half_life_us ? "x.sc::float8" : "x.sc::numeric";
-    char mul[48] = "1", unit[48] = "1";
-    int rc, sc = fd->type == CDC_MT_DECIMAL ? fd->scale : 0;
+    char *lf = qlit(v->pg, fd->name);
+    char score[40], mul[48] = "1", unit[48] = "1";
+    int sc = fd->type == CDC_MT_DECIMAL ? fd->scale : 0;
 
-    for (int i = 0; i < sc && i < 40; i++)
+    snprintf(score, sizeof(score), "x%u.sc::%s", i,
+             fd->half_life_us ? "float8" : "numeric");
+    for (int z = 0; z < sc && z < 40; z++)
         strcat(mul, "0");
     if (sc)
         snprintf(unit, sizeof(unit), "0.%0*d", sc, 1);
-    cdc_pgv_table(t, name, sizeof(name));
-    qv = qtab(v->pg, t, name);
-    for (uint32_t k = 0; k < nk; k++)
-        arr_start(&arr[k]);
-    for (size_t i = 0; i < n; i++)
-        for (uint32_t k = 0; k < nk; k++)
-            arr_put(&arr[k], e[i].op->key[k], strlen(e[i].op->key[k]), 0);
-    for (uint32_t k = 0; k < nk; k++) {
-        cdc_buf_putc(&arr[k], '}');
-        pv[k] = arr[k].p;
-    }
     /* u: the keys; x: their entries with each entry's term */
-    cdc_buf_puts(&b, "WITH u AS (SELECT DISTINCT * FROM unnest(");
+    cdc_buf_printf(b, "u%u AS (SELECT DISTINCT * FROM unnest(", i);
     for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
-    cdc_buf_puts(&b, ") AS u(");
-    klist(&b, t, NULL);
-    cdc_buf_puts(&b, ")), x0 AS (SELECT ");
+        cdc_buf_printf(b, "%s$%u::text[]", k ? ", " : "", pbase + k + 1);
+    cdc_buf_puts(b, ") AS u(");
+    klist(b, t, NULL);
+    cdc_buf_printf(b, ")), y%u AS (SELECT ", i);
     for (uint32_t k = 0; k < nk; k++) {
         char *q = qid(v->pg, t->fields[t->key[k]].name);
-        cdc_buf_printf(&b, "x.%s AS k%u, ", q, k);
+        cdc_buf_printf(b, "x.%s AS k%u, ", q, k);
         free(q);
     }
-    cdc_buf_printf(&b, "x._source AS src, x._value AS val, x._rank AS rk, "
+    cdc_buf_printf(b, "x._source AS src, x._value AS val, x._rank AS rk, "
                    "x._score AS sc, x._deleted AS del, x._t AS t FROM %s AS "
-                   "x JOIN u ON ", qv);
-    key_join(v, &b, t, "x");
-    cdc_buf_printf(&b, " WHERE x._field = %s), ", lf);
+                   "x JOIN u%u AS u ON ", qv, i);
+    key_join(v, b, t, "x");
+    cdc_buf_printf(b, " WHERE x._field = %s), ", lf);
     if (fd->half_life_us) {
-        cdc_buf_puts(&b, "x1 AS (SELECT x0.*, max(CASE WHEN x0.val IS NOT "
-                         "NULL AND x0.sc <> '-Infinity' THEN x0.sc::float8 "
-                         "END) OVER (PARTITION BY ");
-        klist(&b, t, "x0");
-        cdc_buf_puts(&b, ") AS lmax FROM x0), x AS (SELECT x1.*, CASE WHEN "
-                         "x1.val IS NULL OR x1.sc = '-Infinity' OR x1.lmax "
-                         "IS NULL OR x1.sc::float8 - x1.lmax < -100 THEN 0 "
-                         "ELSE floor(power(2::float8, x1.sc::float8 - "
-                         "x1.lmax) * 1e15::float8 + 0.5::float8)::numeric "
-                         "END AS tm FROM x1), ");
+        cdc_buf_printf(b, "z%u AS (SELECT y.*, max(CASE WHEN y.val IS NOT "
+                       "NULL AND y.sc <> '-Infinity' THEN y.sc::float8 END) "
+                       "OVER (PARTITION BY ", i);
+        klist(b, t, "y");
+        cdc_buf_printf(b, ") AS lmax FROM y%u AS y), x%u AS (SELECT z.*, CASE "
+                       "WHEN z.val IS NULL OR z.sc = '-Infinity' OR z.lmax IS "
+                       "NULL OR z.sc::float8 - z.lmax < -100 THEN 0 ELSE "
+                       "floor(power(2::float8, z.sc::float8 - z.lmax) * "
+                       "1e15::float8 + 0.5::float8)::numeric END AS tm FROM "
+                       "z%u AS z), ", i, i, i);
     } else
-        cdc_buf_puts(&b, "x AS (SELECT x0.*, CASE WHEN x0.val IS NULL THEN 0 "
-                         "ELSE x0.sc::numeric END AS tm FROM x0), ");
+        cdc_buf_printf(b, "x%u AS (SELECT y.*, CASE WHEN y.val IS NULL THEN 0 "
+                       "ELSE y.sc::numeric END AS tm FROM y%u AS y), ", i, i);
     /* w: the result per key (res: its value as text; tot: the score) */
     if (fd->rule == CDC_RULE_VOTE) {
-        cdc_buf_puts(&b, "g AS (SELECT ");
-        klist(&b, t, "x");
-        cdc_buf_puts(&b, ", x.val, sum(x.tm) AS tot FROM x WHERE x.val IS "
-                         "NOT NULL GROUP BY ");
-        klist(&b, t, "x");
-        cdc_buf_puts(&b, ", x.val), w AS (SELECT DISTINCT ON (");
-        klist(&b, t, "g");
-        cdc_buf_puts(&b, ") ");
-        klist(&b, t, "g");
-        cdc_buf_puts(&b, ", g.val AS res, g.tot::text AS tot, NULL::boolean "
-                         "AS wdel FROM g ORDER BY ");
-        klist(&b, t, "g");
-        cdc_buf_puts(&b, ", g.tot DESC, g.val COLLATE \"C\"), ");
+        cdc_buf_printf(b, "g%u AS (SELECT ", i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", x%u.val, sum(x%u.tm) AS tot FROM x%u WHERE x%u.val "
+                       "IS NOT NULL GROUP BY ", i, i, i, i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", x%u.val), w%u AS (SELECT DISTINCT ON (", i, i);
+        klist_s(b, t, "g", i);
+        cdc_buf_puts(b, ") ");
+        klist_s(b, t, "g", i);
+        cdc_buf_printf(b, ", g%u.val AS res, g%u.tot::text AS tot, NULL::boolean "
+                       "AS wdel FROM g%u ORDER BY ", i, i, i);
+        klist_s(b, t, "g", i);
+        cdc_buf_printf(b, ", g%u.tot DESC, g%u.val COLLATE \"C\"), ", i, i);
     } else if (fd->rule == CDC_RULE_WMEAN) {
-        cdc_buf_puts(&b, "g AS (SELECT ");
-        klist(&b, t, "x");
-        cdc_buf_printf(&b, ", sum(x.tm * (x.val::numeric * %s)) AS nn, "
-                       "sum(x.tm) AS dd FROM x WHERE x.val IS NOT NULL GROUP "
-                       "BY ", mul);
-        klist(&b, t, "x");
-        cdc_buf_puts(&b, "), w AS (SELECT ");
-        klist(&b, t, "g");
-        cdc_buf_printf(&b, ", CASE WHEN g.dd > 0 THEN ((sign(g.nn) * div(2 * "
-                       "abs(g.nn) + g.dd, 2 * g.dd)) * %s)::text END AS res, "
-                       "g.dd::text AS tot, NULL::boolean AS wdel FROM g), ",
-                       unit);
+        cdc_buf_printf(b, "g%u AS (SELECT ", i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", sum(x%u.tm * (x%u.val::numeric * %s)) AS nn, "
+                       "sum(x%u.tm) AS dd FROM x%u WHERE x%u.val IS NOT NULL "
+                       "GROUP BY ", i, i, mul, i, i, i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, "), w%u AS (SELECT ", i);
+        klist_s(b, t, "g", i);
+        cdc_buf_printf(b, ", CASE WHEN g%u.dd > 0 THEN ((sign(g%u.nn) * div(2 "
+                       "* abs(g%u.nn) + g%u.dd, 2 * g%u.dd)) * %s)::text END "
+                       "AS res, g%u.dd::text AS tot, NULL::boolean AS wdel "
+                       "FROM g%u), ", i, i, i, i, i, unit, i, i);
     } else {
         /* weighted: the largest score, NULL or not, then the newest */
-        cdc_buf_puts(&b, "w AS (SELECT DISTINCT ON (");
-        klist(&b, t, "x");
-        cdc_buf_puts(&b, ") ");
-        klist(&b, t, "x");
-        cdc_buf_printf(&b, ", x.val AS res, x.sc AS tot, x.del AS wdel FROM x "
-                       "ORDER BY ");
-        klist(&b, t, "x");
-        cdc_buf_printf(&b, ", %s DESC, x.rk DESC), ", score);
+        cdc_buf_printf(b, "w%u AS (SELECT DISTINCT ON (", i);
+        klist_s(b, t, "x", i);
+        cdc_buf_puts(b, ") ");
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", x%u.val AS res, x%u.sc AS tot, x%u.del AS wdel "
+                       "FROM x%u ORDER BY ", i, i, i, i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", %s DESC, x%u.rk DESC), ", score, i);
     }
     /* tp: the entry the provenance names */
-    cdc_buf_puts(&b, "tp AS (SELECT DISTINCT ON (");
-    klist(&b, t, "x");
-    cdc_buf_puts(&b, ") ");
-    klist(&b, t, "x");
-    cdc_buf_puts(&b, ", x.src, x.t, x.rk FROM x LEFT JOIN w USING (");
-    klist(&b, t, NULL);
-    cdc_buf_puts(&b, ") ORDER BY ");
-    klist(&b, t, "x");
+    cdc_buf_printf(b, "tp%u AS (SELECT DISTINCT ON (", i);
+    klist_s(b, t, "x", i);
+    cdc_buf_puts(b, ") ");
+    klist_s(b, t, "x", i);
+    cdc_buf_printf(b, ", x%u.src, x%u.t, x%u.rk FROM x%u LEFT JOIN w%u USING "
+                   "(", i, i, i, i, i);
+    klist(b, t, NULL);
+    cdc_buf_puts(b, ") ORDER BY ");
+    klist_s(b, t, "x", i);
     if (fd->rule == CDC_RULE_WEIGHTED)
-        cdc_buf_printf(&b, ", %s DESC, x.rk DESC), ", score);
+        cdc_buf_printf(b, ", %s DESC, x%u.rk DESC), ", score, i);
+    else if (fd->rule == CDC_RULE_VOTE)
+        cdc_buf_printf(b, ", CASE WHEN w%u.res IS NOT NULL AND x%u.val IS NOT "
+                       "NULL AND x%u.val = w%u.res THEN 0 ELSE 1 END, x%u.rk "
+                       "DESC), ", i, i, i, i, i);
     else
-        cdc_buf_printf(&b, ", CASE WHEN w.res IS NOT NULL AND x.val IS NOT "
-                       "NULL%s THEN 0 ELSE 1 END, x.rk DESC), ",
-                       fd->rule == CDC_RULE_VOTE ? " AND x.val = w.res" : "");
+        cdc_buf_printf(b, ", CASE WHEN w%u.res IS NOT NULL AND x%u.val IS NOT "
+                       "NULL THEN 0 ELSE 1 END, x%u.rk DESC), ", i, i, i);
     /* a: every source's entry, and whether all are deletions */
-    cdc_buf_puts(&b, "a AS (SELECT ");
-    klist(&b, t, "x");
-    cdc_buf_puts(&b, ", jsonb_object_agg(x.src, jsonb_strip_nulls("
-                     "jsonb_build_object('v', x.val, 'sc', x.sc, 't', x.t, "
-                     "'d', CASE WHEN x.del THEN 1 END))) AS votes, "
-                     "bool_and(x.del) AS alldel FROM x GROUP BY ");
-    klist(&b, t, "x");
+    cdc_buf_printf(b, "a%u AS (SELECT ", i);
+    klist_s(b, t, "x", i);
+    cdc_buf_printf(b, ", jsonb_object_agg(x%u.src, jsonb_strip_nulls("
+                   "jsonb_build_object('v', x%u.val, 'sc', x%u.sc, 't', "
+                   "x%u.t, 'd', CASE WHEN x%u.del THEN 1 END))) AS votes, "
+                   "bool_and(x%u.del) AS alldel FROM x%u GROUP BY ", i, i, i,
+                   i, i, i, i);
+    klist_s(b, t, "x", i);
+    /* r: value and provenance entry per key */
+    cdc_buf_printf(b, "), r%u AS (SELECT ", i);
+    klist_s(b, t, "a", i);
+    cdc_buf_printf(b, ", w%u.res, jsonb_strip_nulls(jsonb_build_object('s', "
+                   "tp%u.src, 't', tp%u.t, 'r', tp%u.rk, 'sc', w%u.tot, 'd', "
+                   "CASE WHEN %s%u.%s THEN 1 END, 'votes', a%u.votes)) AS prov "
+                   "FROM a%u JOIN tp%u USING (", i, i, i, i, i,
+                   fd->rule == CDC_RULE_WEIGHTED ? "w" : "a", i,
+                   fd->rule == CDC_RULE_WEIGHTED ? "wdel" : "alldel", i, i, i);
+    klist(b, t, NULL);
+    cdc_buf_printf(b, ") LEFT JOIN w%u USING (", i);
+    klist(b, t, NULL);
+    cdc_buf_puts(b, ")), ");
+    free(lf);
+}
+
+/*
+ * Recompute the per-source fields of target t for the keys their entries
+ * (e: sorted by key, one per key and field) touch, in one statement: one
+ * chain of CTEs per field, then one upsert of every touched key that sets
+ * the touched fields (the others keep their values) and merges their
+ * provenance entries: each wide row is written once per batch.
+ */
+static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
+                     size_t n, cdc_err_t *err)
+{
+    uint32_t nk = t->nkey, nf = 0;
+    uint32_t *fl = cdc_xcalloc(t->nfields + 1, sizeof(uint32_t));
+    cdc_buf_t *arr, b = CDC_BUF_INIT;
+    const char **pv;
+    char name[200], *qv, *qt = qtab(v->pg, t, t->table);
+    int rc;
+
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        int touched = 0;
+        for (size_t j = 0; j < n && !touched; j++)
+            touched = e[j].v->field == f;
+        if (touched)
+            fl[nf++] = f;
+    }
+    arr = cdc_xcalloc((size_t)nf * nk + 1, sizeof(cdc_buf_t));
+    pv = cdc_xcalloc((size_t)nf * nk + 1, sizeof(char *));
+    cdc_pgv_table(t, name, sizeof(name));
+    qv = qtab(v->pg, t, name);
+    for (uint32_t i = 0; i < nf; i++) {
+        for (uint32_t k = 0; k < nk; k++)
+            arr_start(&arr[i * nk + k]);
+        for (size_t j = 0; j < n; j++)
+            if (e[j].v->field == fl[i])
+                for (uint32_t k = 0; k < nk; k++)
+                    arr_put(&arr[i * nk + k], e[j].op->key[k],
+                            strlen(e[j].op->key[k]), 0);
+        for (uint32_t k = 0; k < nk; k++) {
+            cdc_buf_putc(&arr[i * nk + k], '}');
+            pv[i * nk + k] = arr[i * nk + k].p;
+        }
+    }
+    cdc_buf_puts(&b, "WITH ");
+    for (uint32_t i = 0; i < nf; i++)
+        field_ctes(v, &b, t, fl[i], i, i * nk, qv);
+    cdc_buf_puts(&b, "ak AS (");
+    for (uint32_t i = 0; i < nf; i++) {
+        cdc_buf_printf(&b, "%sSELECT ", i ? " UNION " : "");
+        klist(&b, t, NULL);
+        cdc_buf_printf(&b, " FROM r%u", i);
+    }
     cdc_buf_printf(&b, ") INSERT INTO %s AS t (", qt);
     key_cols(v->pg, &b, t, NULL);
-    cdc_buf_printf(&b, ", %s, _provenance) SELECT ", qf);
-    klist(&b, t, "a");
-    cdc_buf_printf(&b, ", w.res::%s, jsonb_build_object(%s, jsonb_strip_nulls("
-                   "jsonb_build_object('s', tp.src, 't', tp.t, 'r', tp.rk, "
-                   "'sc', w.tot, 'd', CASE WHEN %s THEN 1 END, 'votes', "
-                   "a.votes))) FROM a JOIN tp USING (",
-                   casttype(fd), lf,
-                   fd->rule == CDC_RULE_WEIGHTED ? "w.wdel" : "a.alldel");
-    klist(&b, t, NULL);
-    cdc_buf_puts(&b, ") LEFT JOIN w USING (");
-    klist(&b, t, NULL);
-    cdc_buf_puts(&b, ") ORDER BY ");
-    klist(&b, t, "a");
+    for (uint32_t i = 0; i < nf; i++) {
+        char *qf = qid(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(&b, ", %s", qf);
+        free(qf);
+    }
+    cdc_buf_puts(&b, ", _provenance) SELECT ");
+    klist(&b, t, "ak");
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, ", r%u.res::%s", i, casttype(&t->fields[fl[i]]));
+    /* an untouched field's entry is NULL here: stripped */
+    cdc_buf_puts(&b, ", jsonb_strip_nulls(jsonb_build_object(");
+    for (uint32_t i = 0; i < nf; i++) {
+        char *lf = qlit(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(&b, "%s%s, r%u.prov", i ? ", " : "", lf, i);
+        free(lf);
+    }
+    cdc_buf_puts(&b, ")) FROM ak");
+    for (uint32_t i = 0; i < nf; i++) {
+        cdc_buf_printf(&b, " LEFT JOIN r%u USING (", i);
+        klist(&b, t, NULL);
+        cdc_buf_puts(&b, ")");
+    }
+    cdc_buf_puts(&b, " ORDER BY ");
+    klist(&b, t, "ak");
     cdc_buf_puts(&b, " ON CONFLICT (");
     key_cols(v->pg, &b, t, NULL);
-    cdc_buf_printf(&b, ") DO UPDATE SET %s = EXCLUDED.%s, _provenance = "
-                   "t._provenance || EXCLUDED._provenance", qf, qf);
-    rc = exec(v, b.p, (int)nk, pv, "recomputing vote fields", err);
+    cdc_buf_puts(&b, ") DO UPDATE SET ");
+    for (uint32_t i = 0; i < nf; i++) {
+        char *qf = qid(v->pg, t->fields[fl[i]].name);
+        char *lf = qlit(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(&b, "%s = CASE WHEN EXCLUDED._provenance ? %s THEN "
+                       "EXCLUDED.%s ELSE t.%s END, ", qf, lf, qf, qf);
+        free(qf);
+        free(lf);
+    }
+    cdc_buf_puts(&b, "_provenance = t._provenance || EXCLUDED._provenance");
+    rc = exec(v, b.p, (int)(nf * nk), pv, "recomputing vote fields", err);
     if (rc) {
         char was[sizeof(err->detail)];
         snprintf(was, sizeof(was), "%s", err->detail);
-        cdc_err_detail(err, "%s; field '%s' (rule %s) of target %s", was,
-                       fd->name, cdc_map_rule_name(fd->rule), t->name);
+        cdc_err_detail(err, "%s; the vote / weighted_mean fields of target "
+                       "%s", was, t->name);
     }
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_free(&arr[k]);
+    for (uint32_t i = 0; i < nf * nk; i++)
+        cdc_buf_free(&arr[i]);
     free(arr);
     free(pv);
+    free(fl);
     free(qv);
     free(qt);
-    free(qf);
-    free(lf);
     cdc_buf_free(&b);
     return rc;
 }
@@ -619,21 +710,7 @@ int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
             continue;
         e = collect(ops, t, &n);
         if (n)
-            rc = store(v, t, e, n, err);
-        for (uint32_t f = 0; f < t->nfields && !rc && n; f++) {
-            /* the entries of field f, contiguous per key */
-            ent_t *fe;
-            size_t m = 0;
-            if (!t->fields[f].per_source)
-                continue;
-            fe = cdc_xcalloc(n, sizeof(*fe));
-            for (size_t j = 0; j < n; j++)
-                if (e[j].v->field == f)
-                    fe[m++] = e[j];
-            if (m)
-                rc = recompute(v, t, f, fe, m, err);
-            free(fe);
-        }
+            rc = store(v, t, e, n, err) || recompute(v, t, e, n, err);
         ents_free(e, n);
         if (rc)
             return -1;

@@ -327,8 +327,25 @@ static const cdc_map_target_t *target_named(const cdc_map_t *m,
     return NULL;
 }
 
+/* a half_life for messages: "30d", "12h", "90m", "45s"; "none" */
+static const char *half_life_text(int64_t us, char *buf, size_t n)
+{
+    int64_t s = us / 1000000;
+    if (!us)
+        return "none";
+    if (s % 86400 == 0)
+        snprintf(buf, n, "%" PRId64 "d", s / 86400);
+    else if (s % 3600 == 0)
+        snprintf(buf, n, "%" PRId64 "h", s / 3600);
+    else if (s % 60 == 0)
+        snprintf(buf, n, "%" PRId64 "m", s / 60);
+    else
+        snprintf(buf, n, "%" PRId64 "s", s);
+    return buf;
+}
+
 /* What changed in the targets' declarations: targets and fields only on
- * one side, and fields whose type or rule changed. */
+ * one side, and fields whose type, rule or half_life changed. */
 static int diff_shape(const cdc_map_t *a, const cdc_map_t *b, FILE *out)
 {
     static const char *const rules[] = {"latest", "priority", "weighted",
@@ -362,7 +379,13 @@ static int diff_shape(const cdc_map_t *a, const cdc_map_t *b, FILE *out)
                     fprintf(out, "target %s: field %s: rule %s -> %s\n",
                             t->name, fa->name, rules[fa->rule],
                             rules[fb->rule]);
-                else
+                else if (fa->half_life_us != fb->half_life_us) {
+                    char ha[32], hb[32];
+                    fprintf(out, "target %s: field %s: half_life %s -> %s\n",
+                            t->name, fa->name,
+                            half_life_text(fa->half_life_us, ha, sizeof(ha)),
+                            half_life_text(fb->half_life_us, hb, sizeof(hb)));
+                } else
                     continue;
                 nd++;
             }

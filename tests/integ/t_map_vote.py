@@ -31,6 +31,8 @@ a unverified 0.6 x 1 equals c verified 1.0 x 0.6).  Pipeline a is killed
   * <table>_votes holds one row per key, field and source;
   * exactly once: a's `changes` in the offsets table equal those of a
     reference pipeline that read the same binlog without kills;
+  * one MariaDB transaction of CDC_VT_BULK (20000) rows, one batch, lands
+    as computed (the sink locks rows, not one lock-table entry per key);
   * the MySQL wide sink refuses the target at start and `validate` with
     mysql_sink.dsn refuses it: exit 78, target, rule and remedy named;
     `reconcile` refuses it too (exit 78), rather than report false drift.
@@ -412,6 +414,21 @@ cr = pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = 'vt%s_aref'" %
 if not ca or ca != cr:
     fail("exactly once: pipeline a (killed twice) applied %s changes, the reference run %s" % (ca, cr))
 log("exactly once: pipeline a applied %s changes, as the reference run" % ca)
+
+# ---- one large transaction: a batch of BULK keys (row locks, no lock-table limit)
+
+BULK = int(os.environ.get("CDC_VT_BULK", "20000"))
+T[0] += 1
+my("USE %s; SET TIMESTAMP = %d; INSERT INTO items SELECT seq + %d, 'bulk@x.org', 1, '1.00' FROM seq_1_to_%d;"
+   % (DB["b"], T[0], 1000, BULK))
+for i in range(1, BULK + 1):
+    key = i + 1000
+    ROWS["b"][key] = ("bulk@x.org", True, "1.00")
+    for f in ("email", "amt", "best", "email_d"):
+        offer(key, "b", f, None, ROWS["b"][key], T[0])
+    TOUCHED.add(key)
+wait_model("after one transaction of %d rows" % BULK, timeout=300)
+log("one transaction of %d rows: every key as computed" % BULK)
 
 dblib.stop(PROCS)
 cleanup()
