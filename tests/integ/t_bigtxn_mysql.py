@@ -27,8 +27,12 @@ through the real pipeline:
           equals SELECT on MariaDB and the offsets table counts every
           change once.  Peak RSS of both runs at most 96 MB.
 
+  mysql    (MariaDB wide table, mywide): the same as postgres, with the
+          lock held by a MariaDB session (innodb_trx shows the sink's
+          lock wait).
+
 Env: CDC_BIGTXN_ROWS (default 300000), CDC_BIGTXN_CASES (default
-file,kafka,wide).  Exit 0 pass, 1 fail, 77 skip.
+file,kafka,wide,mywide).  Exit 0 pass, 1 fail, 77 skip.
 """
 import os
 import subprocess
@@ -40,19 +44,20 @@ from bigtxn_lib import PeakRSS, check_peaks, envelopes
 from dblib import BIN, E, fail, log, my
 
 ROWS = int(os.environ.get("CDC_BIGTXN_ROWS", "300000"))
-CASES = os.environ.get("CDC_BIGTXN_CASES", "file,kafka,wide").split(",")
+CASES = os.environ.get("CDC_BIGTXN_CASES", "file,kafka,wide,mywide").split(",")
 
 dblib.need("MYSQL_PORT", "PGPORT", "KAFKA_BOOTSTRAP", what="MariaDB, PostgreSQL and Kafka", tools=("kcat",))
 
 ID = "%d" % os.getpid()
 DB = "bigtxn_" + ID
 W = "bigtxnw_" + ID
+MW = "bigtxnmw_" + ID
 TMP = tempfile.mkdtemp(prefix="cdc-bigtxn-my.")
 PROCS = []
 
 
 def cleanup():
-    dblib.cleanup(PROCS, TMP, pg_dbs=[W], my_dbs=[DB])
+    dblib.cleanup(PROCS, TMP, pg_dbs=[W], my_dbs=[DB, MW])
 
 
 dblib.on_fail(cleanup, logdir=TMP)
@@ -312,5 +317,72 @@ def wide_case(n):
 
 if "wide" in CASES:
     wide_case(ROWS // 2)
+
+
+# ---- MariaDB wide table: the same, into the mysql sink ----------------------
+def mywide_case(n):
+    name = "mw"
+    table(name, n, v0=0)
+    f0, p0 = binlog_pos()
+    my("UPDATE %s.%s SET v = 1" % (DB, name))                      # a first pass
+    mapf = os.path.join(TMP, "mymap.yaml")
+    tbl = "t_" + ID
+    my("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s" % (MW, MW))
+    dblib.wide_mapping(mapf, "bmw", tbl, "my", "%s.%s" % (DB, name), "mm_" + ID, {"v": ("bigint", "v")})
+    cmd = dblib.wide_args("bmw", os.path.join(TMP, "state"), mapf, "my", "my", MW, start="%s:%d" % (f0, p0),
+                          include="%s.%s" % (DB, name))
+    cmd = [a for a in cmd if a not in ("--idle-exit", "2500")]
+    logf = open(os.path.join(TMP, "mywide.log"), "ab")
+
+    def wide():
+        out = my("SELECT v, count(*) FROM %s.%s GROUP BY v ORDER BY v" % (MW, tbl), check=False)
+        return dict(tuple(int(x) for x in l.split("\t")) for l in out.splitlines() if l.strip())
+
+    p = subprocess.Popen(cmd + ["-X", "checkpoint.interval_ms=200"], stdout=logf, stderr=logf)
+    PROCS.append(p)
+    peak0 = PeakRSS(p)
+    wait("the first pass in the MariaDB wide table", lambda: wide() == {1: n}, p)
+    # a session holds one row two thirds into the table: the sink's
+    # transaction waits there with the fragments before it applied
+    locker = subprocess.Popen(dblib.my_args(MW) + ["-n"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    PROCS.append(locker)
+    locker.stdin.write("BEGIN; SELECT 'locked' FROM %s WHERE k = %d FOR UPDATE;\n" % (tbl, 2 * n // 3))
+    locker.stdin.flush()
+    if locker.stdout.readline().strip() != "locked":
+        fail("mywide: the locking session did not get its row")
+    my("UPDATE %s.%s SET v = 2" % (DB, name))                      # the big one
+    wait("the sink blocked inside the big transaction",
+         lambda: my("SELECT count(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")
+         .strip() == "1", p)
+    seen_mid = wide()
+    dblib.kill9(p, "autoglm-cdc (mywide, log %s)" % logf.name)
+    locker.stdin.write("ROLLBACK;\n")
+    locker.stdin.close()
+    locker.wait()
+    after_kill = wide()
+    if seen_mid != {1: n} or after_kill != {1: n}:
+        fail("mywide: part of the big transaction is visible before its commit: %s, %s (want {1: %d})"
+             % (seen_mid, after_kill, n))
+    p = subprocess.Popen(cmd + ["--idle-exit", "3000"], stdout=logf, stderr=logf)
+    PROCS.append(p)
+    peak = PeakRSS(p)
+    rc = p.wait(timeout=300)
+    if rc != 0:
+        fail("mywide: restart exited %d (log %s)" % (rc, logf.name))
+    src = dict(tuple(int(x) for x in l.split("\t")) for l in my("SELECT id, v FROM %s.%s" % (DB, name)).splitlines())
+    got = dict(tuple(int(x) for x in l.split("\t")) for l in my("SELECT k, v FROM %s.%s" % (MW, tbl)).splitlines())
+    if got != src:
+        fail("mywide: the wide table differs from SELECT on the source (%s)" % wide())
+    ch = int(my("SELECT changes FROM %s.autoglm_cdc_offsets WHERE pipeline = 'bmw'" % MW).strip())
+    if ch != 2 * n:
+        fail("mywide: offsets count %d changes, the two transactions have %d" % (ch, 2 * n))
+    log("mywide: nothing visible before the commit across kill -9, then all %d rows once; peak %.1f / %.1f MB"
+        % (n, peak0.mb(), peak.mb()))
+    check_peaks("MariaDB -> MariaDB wide", peak0.mb(), peak.mb(), n, n)
+
+
+if "mywide" in CASES:
+    mywide_case(ROWS // 2)
 cleanup()
 print("PASS")
