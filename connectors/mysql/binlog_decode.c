@@ -788,8 +788,6 @@ static int emit(cdc_binlog_t *bl, const evctx_t *e, cdc_txn_t *tx,
     if (!tx)
         tx = cdc_txn_new();
     if (tx->skipped && tx->nchanges) {
-        CDC_DEBUG(FAC, "transaction %s written by autoglm-cdc: skipped",
-                  g->text);
         for (uint32_t i = 0; i < tx->nchanges; i++)
             cdc_table_destroy(tx->changes[i].tbl);
         tx->nchanges = 0;
@@ -2187,10 +2185,23 @@ static int ev_rows(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
         bl->implicit = 1;
     }
     cdc_txn_t *tx = cur_txn(bl);
-    if (bl->o.skip_marked &&
+    if (bl->o.skip_marked && !tx->skipped &&
         ((e->flags & LOG_EVENT_SKIP_REPLICATION_F) ||
-         !strcmp(t->name, "autoglm_cdc_marker")))
+         !strcmp(t->name, "autoglm_cdc_marker"))) {
+        CDC_DEBUG(FAC, "transaction at %s:%" PRIu64 " written by autoglm-cdc:"
+                  " skipped", file_or_stream(bl), e->off);
         tx->skipped = 1; /* our own write: dropped at commit */
+    }
+    if (tx->skipped) {
+        /* our own write (a wide sink's transaction echoed by the binlog):
+         * its rows are neither decoded nor kept, so it costs no memory
+         * whatever its size; what was decoded of it before the marker
+         * goes now instead of at its commit */
+        for (uint32_t i = 0; i < tx->nchanges; i++)
+            cdc_table_destroy(tx->changes[i].tbl);
+        tx->nchanges = 0;
+        goto end;
+    }
     uint32_t njson = 0;
     for (uint32_t i = 0; i < t->ncols; i++)
         njson += t->cols[i].type == 245;
@@ -2230,6 +2241,7 @@ static int ev_rows(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
         if (e->depth)
             bl->payload_row++;
     }
+end:
     if (flags & STMT_END_F) {
         bl->rows_pending = 0;
         if (bl->implicit)
