@@ -681,6 +681,18 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
         free(lf);
     }
     cdc_buf_puts(&b, "_provenance = t._provenance || EXCLUDED._provenance");
+    /* a row whose fields and provenance stay as they are is not written
+     * (a re-run backfill changes nothing) */
+    cdc_buf_puts(&b, " WHERE t._provenance || EXCLUDED._provenance IS "
+                     "DISTINCT FROM t._provenance");
+    for (uint32_t i = 0; i < nf; i++) {
+        char *qf = qid(v->pg, t->fields[fl[i]].name);
+        char *lf = qlit(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(&b, " OR (EXCLUDED._provenance ? %s AND EXCLUDED.%s "
+                       "IS DISTINCT FROM t.%s)", lf, qf, qf);
+        free(qf);
+        free(lf);
+    }
     rc = exec(v, b.p, (int)(nf * nk), pv, "recomputing vote fields", err);
     if (rc) {
         char was[sizeof(err->detail)];
