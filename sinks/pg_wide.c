@@ -542,6 +542,26 @@ static int prov_view(pgw_t *w, const cdc_map_target_t *t, const char *qt,
 
     snprintf(name, sizeof(name), "%s_provenance", t->table);
     qv = qident(w, name);
+    {
+        /* made by another user (another pipeline's): leave it */
+        PGresult *r;
+        const char *p[1];
+        cdc_buf_printf(&b, "%s.%s()", qs, qv);
+        p[0] = b.p;
+        r = PQexecParams(w->pg, "SELECT 1 FROM pg_proc WHERE oid = "
+                         "to_regprocedure($1) AND NOT pg_has_role(proowner, "
+                         "'USAGE')", 1, NULL, p, NULL, NULL, 0);
+        rc = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+        PQclear(r);
+        cdc_buf_reset(&b);
+        if (rc) {
+            CDC_DEBUG(FAC, "%s.%s() belongs to another user: kept", qs, qv);
+            free(qs);
+            free(qv);
+            cdc_buf_free(&b);
+            return 0;
+        }
+    }
     cdc_buf_printf(&b, "DROP FUNCTION IF EXISTS %s.%s(); CREATE FUNCTION "
                    "%s.%s() RETURNS TABLE (", qs, qv, qs, qv);
     for (uint32_t f = 0; f < t->nfields; f++) {
