@@ -29,6 +29,8 @@ pipeline stays up, Kafka goes on but never more than the bounded buffer
 (pipeline.max_inflight=200 transactions) ahead of the frozen sink, then the
 source waits; after SIGCONT both catch up: nothing lost, nothing applied
 twice.  /status, /metrics and `status` show each sink.
+Fourth case: PostgreSQL stopped past postgres_sink.reconnect_timeout_ms
+(3 s): exit 69 naming the key, and the next run catches up exactly once.
 Env: CDC_FANOUT_KILLS (default 6), CDC_FANOUT_STOP_S (default 30),
 CDC_TEST_SEED.  Exit 0 pass, 1 fail, 77 skip.
 """
@@ -324,5 +326,45 @@ dups = check_case("sp", pipe, "sp", w, logpath)
 log("sp: PostgreSQL frozen %.0f s: the pipeline stayed up, Kafka went at most %d transactions ahead "
     "(bound 200); %d changes, nothing lost, Kafka replayed %d, each change applied once"
     % (STOP_S, ahead_max, w.total(), dups))
+# ---- case 4: the reconnect bound: postgres_sink.reconnect_timeout_ms -----------------
+# PostgreSQL stays stopped past the bound (3 s): exit 69 as before; a run
+# after PostgreSQL is back catches up, nothing lost, nothing applied twice.
+
+my("CREATE TABLE %s.tb (id INT PRIMARY KEY, v BIGINT NOT NULL)" % SRC)
+pipe, args = pipeline_cmd("tb", "tb", start_pos())
+args += ["-X", "postgres_sink.reconnect_timeout_ms=3000"]
+logpath = os.path.join(TMP, "tb.log")
+writer = faultlib.AckWriter(dblib.my_args(SRC) + ["-n"], PROCS)
+w = ledger.Workload(writer.write, table="tb", keys=50, seed=SEED + 3)
+logf = open(logpath, "ab")
+cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
+PROCS.append(cdc)
+w.run_for(2.0)
+faultlib.wait("tb: the wide sink applying", lambda: (lambda c: c and int(c) > 0)(
+    pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe, W, check=False).strip()), 60,
+    every=0.5)
+subprocess.run([dblib.ROOT + "/tests/services.sh", "stop", "postgres"], check=True, capture_output=True)
+t0 = time.time()
+try:
+    while cdc.poll() is None and time.time() - t0 < 60:
+        w.step(rnd.randint(1, 5))
+        time.sleep(0.01)
+    gave_up = time.time() - t0
+finally:
+    subprocess.run([dblib.ROOT + "/tests/services.sh", "start", "postgres"], check=True, capture_output=True)
+if cdc.returncode != 69:
+    fail("tb: with postgres_sink.reconnect_timeout_ms=3000 and PostgreSQL stopped the pipeline gave %s, "
+         "not exit 69" % cdc.returncode)
+if gave_up < 3:
+    fail("tb: the pipeline gave up after %.1f s, before the 3 s reconnect bound" % gave_up)
+with open(logpath, errors="replace") as f:
+    if "postgres_sink.reconnect_timeout_ms" not in f.read():
+        fail("tb: the exit-69 error does not name postgres_sink.reconnect_timeout_ms")
+w.run_for(1.0)
+writer.close()
+run_final(args, logpath, "tb")
+dups = check_case("tb", pipe, "tb", w, logpath)
+log("tb: PostgreSQL stopped past the 3 s bound: exit 69 after %.1f s naming the key; the next run "
+    "caught up, %d changes, nothing lost, each change applied once" % (gave_up, w.total()))
 cleanup()
 print("PASS: fan-out to Kafka and a PostgreSQL wide table: nothing lost, nothing applied twice")
