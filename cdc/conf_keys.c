@@ -146,7 +146,14 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "mysql source", "Our replica server_id; must differ from every other replica "
      "(the default is 4000 + FNV-1a(pipeline.name) mod 100000)."},
     {"mysql.from", S, "now", 0, 0, NULL, 0, "--from", "mysql source",
-     "Where a pipeline without checkpoint starts: now, beginning, FILE:POS or a GTID set."},
+     "Where a pipeline without checkpoint starts: now, beginning, FILE:POS, a MariaDB GTID "
+     "state (0-1-100) or a MySQL GTID set (uuid:1-100; FILE:POS is refused on MySQL with "
+     "gtid_mode=ON unless mysql.position=file)."},
+    {"mysql.position", E, "auto", 0, 0, "auto|gtid|file", 0, NULL, "mysql source",
+     "How the binlog dump is positioned: auto = by GTID when the server keeps GTIDs (MariaDB "
+     "with a GTID state, MySQL with gtid_mode=ON: COM_BINLOG_DUMP_GTID), else by file:pos; "
+     "gtid = always by GTID (start fails on MySQL without gtid_mode=ON); file = by file:pos "
+     "(a MySQL source then cannot fail over)."},
     {"mysql.heartbeat_s", I, "5", 1, 3600, NULL, 0, NULL, "mysql source",
      "A binlog link silent this long (no event, no heartbeat) counts as lost and is "
      "reconnected (s)."},

@@ -16,6 +16,7 @@
 #include "cdc/buf.h"
 #include "cdc/err.h"
 #include "connectors/mysql/conn.h"
+#include "connectors/mysql/gtid_set.h"
 
 /**
  * @brief The part of `need` (the checkpoint's GTID state) that `have` (a
@@ -26,6 +27,18 @@
  */
 int cdc_gtid_missing(const char *need, const char *have, int mariadb,
                      cdc_buf_t *out, cdc_err_t *err);
+
+/**
+ * @brief The decision of cdc_my_candidate_check() on the server's
+ *        answers: have = @@gtid_binlog_pos (MariaDB) / @@gtid_executed
+ *        (MySQL, as printed, newlines allowed), read_only = @@read_only
+ *        != 0, gtid_mode = @@gtid_mode (MySQL: anything but ON is not
+ *        followed, 1 with why; ignored for MariaDB).  Returns as below.
+ */
+int cdc_my_candidate_decide(int mariadb, const char *name, const char *ckpt,
+                            const char *have, int read_only,
+                            const char *gtid_mode, int follow_read_only,
+                            char *why, size_t whysz, cdc_err_t *err);
 
 /**
  * @brief May the source follow the server on connection m?  ckpt is the

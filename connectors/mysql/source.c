@@ -20,8 +20,10 @@
  * Reconnect: a lost connection (server restart, network) is re-opened by
  * the reader with the engine's backoff (cdc_backoff: 0.5 s doubling to
  * 30 s, jittered) and the dump resumes at the position after the last
- * transaction pushed into the feed (MariaDB: by GTID state when there is one, else file:pos;
- * MySQL: file:pos).  The decoder is recreated for every connection, so a
+ * transaction pushed into the feed (MariaDB: by GTID state when there is
+ * one, else file:pos; MySQL with gtid_mode=ON: by the delivered GTID set
+ * with COM_BINLOG_DUMP_GTID, else file:pos; mysql.position=file|gtid
+ * forces one way).  The decoder is recreated for every connection, so a
  * group cut in half by the disconnect is dropped and re-read whole:
  * nothing is lost and nothing already handed out is emitted twice.  With
  * mysql.reconnect=false the error is handed to the pipeline instead
@@ -34,10 +36,11 @@
  * mysql.dsn), a reconnect that cannot reach the current server tries the
  * others; one is followed only when failover.c accepts it (writable, its
  * binlog holds every delivered GTID), and the dump resumes there at the
- * GTID state.  A writable server lacking delivered GTIDs stops the source
- * with CDC_EXIT_NORESUME naming the missing range (MariaDB; for MySQL
- * the GTID-set check is there, but resuming on another server needs
- * GTID auto-positioning, which this source does not do: also exit 3).
+ * GTID state (MariaDB: @slave_connect_state; MySQL: COM_BINLOG_DUMP_GTID
+ * with the delivered set, which libmariadb cannot send, so the source
+ * builds the command itself, gtid_set.h).  A writable server lacking
+ * delivered GTIDs stops the source with CDC_EXIT_NORESUME naming the
+ * missing range; a MySQL server is followed only with gtid_mode=ON.
  *
  * MariaDB JSON columns are LONGTEXT with a CHECK (json_valid(`col`))
  * constraint; on the first change of a table the reader looks them up in
@@ -49,7 +52,8 @@
  * Configuration: mysql.dsn (mysql://user:pass@host:port[/db][?ssl-mode=])
  * or mysql.host/port/user/password (override the DSN's parts),
  * mysql.server_id (default 4000 + FNV-1a(pipeline.name) % 100000),
- * mysql.from (now|beginning|FILE:POS|GTID state, default now),
+ * mysql.from (now|beginning|FILE:POS|GTID state or set, default now),
+ * mysql.position (auto|gtid|file, default auto),
  * mysql.heartbeat_s (detection timeout, 5), mysql.heartbeat_ms (period
  * asked of the server, mysql.heartbeat_s / 4), mysql.ssl.mode
  * (disabled|preferred|required|verify_ca|verify_identity, default
@@ -102,6 +106,9 @@
 #define HEARTBEAT_LOG_EVENT_V2 41
 #define QUERY_COMPRESSED_EVENT 165
 
+/* mysql.position */
+enum { POS_AUTO, POS_GTID, POS_FILE };
+
 /* Per-table JSON column marks (MariaDB). */
 typedef struct json_tab {
     uint64_t table_id;
@@ -131,12 +138,16 @@ typedef struct mysql_src {
     int nhosts;
     int cur_host;          /* index of the server followed now */
     int follow_ro;         /* mysql.failover_read_only */
+    int pos_mode;          /* mysql.position: POS_AUTO, POS_GTID, POS_FILE */
+    int force_gtid;        /* after a failover: file:pos of the old server
+                              is meaningless, resume by GTID */
     int skip_own;      /* mysql.skip_own: drop our sinks' transactions */
     uint32_t frag_rows; /* pipeline.fragment_rows */
     size_t frag_bytes;  /* pipeline.fragment_kb */
 
     /* server */
     int mariadb;
+    int gtid_on;           /* MySQL with gtid_mode=ON */
     unsigned long version; /* major * 10000 + minor * 100 + patch */
     char version_str[128];
 
@@ -191,6 +202,17 @@ static void set_str(char **dst, const char *v)
     *dst = v ? cdc_xstrdup(v) : NULL;
 }
 
+/* Does v start with a MySQL source uuid and a colon ("uuid:...")? */
+static int uuid_prefix(const char *v)
+{
+    for (int i = 0; i < 36; i++)
+        if ((i == 8 || i == 13 || i == 18 || i == 23)
+                ? v[i] != '-'
+                : !isxdigit((unsigned char)v[i]))
+            return 0;
+    return v[36] == ':';
+}
+
 /* Validate a mysql.from value (no I/O). */
 static int check_from(const char *v, cdc_err_t *err)
 {
@@ -198,26 +220,35 @@ static int check_from(const char *v, cdc_err_t *err)
         return 0;
     const char *c = strrchr(v, ':');
     /* FILE:POS: a colon followed by digits only, file without '-' ranges */
-    if (c && c != v && c[1]) {
+    if (c && c != v && c[1] && !uuid_prefix(v)) {
         const char *d = c + 1;
         while (isdigit((unsigned char)*d))
             d++;
-        if (!*d && !strchr(v, ',') && strlen(v) < 256 &&
-            !(c - v == 36 && strchr(v, '-'))) /* not a MySQL uuid:n */
+        if (!*d && !strchr(v, ',') && strlen(v) < 256)
             return 0;
     }
-    /* GTID: MariaDB d-s-n[,d-s-n] or MySQL uuid:a-b[,...] */
-    for (const char *p = v; *p; p++)
-        if (!isxdigit((unsigned char)*p) && !strchr("-:,\n ", *p))
-            goto bad;
     if (strlen(v) >= sizeof(((cdc_pos_t *)0)->gtid))
         goto bad;
+    if (uuid_prefix(v)) { /* MySQL uuid[:tag]:a-b[,...] */
+        cdc_buf_t b = CDC_BUF_INIT;
+        cdc_err_t e;
+        int rc = cdc_gtid_set_norm(v, &b, &e);
+        cdc_buf_free(&b);
+        if (rc == 0)
+            return 0;
+        goto bad;
+    }
+    /* MariaDB d-s-n[,d-s-n] */
+    for (const char *p = v; *p; p++)
+        if (!isdigit((unsigned char)*p) && !strchr("-,\n ", *p))
+            goto bad;
     return 0;
 bad:
     cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
                 "mysql.from: cannot parse '%s'", v);
     cdc_err_hint(err, "use now, beginning, FILE:POS (mysql-bin.000003:4) "
-                      "or a GTID state (0-1-100)");
+                      "or a GTID state (MariaDB 0-1-100) or set (MySQL "
+                      "uuid:1-100)");
     return -1;
 }
 
@@ -229,7 +260,7 @@ static int is_file_pos(const char *v, char *file, size_t fsz, uint64_t *pos)
     for (const char *d = c + 1; *d; d++)
         if (!isdigit((unsigned char)*d))
             return 0;
-    if (c - v == 36 && strchr(v, '-')) /* uuid:n is a MySQL GTID */
+    if (uuid_prefix(v)) /* uuid:n is a MySQL GTID */
         return 0;
     if ((size_t)(c - v) >= fsz)
         return 0;
@@ -398,6 +429,20 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (check_from(v, err) < 0)
         goto fail;
     src->from = cdc_xstrdup(v);
+    v = cdc_conf_get(conf, "mysql.position", "auto");
+    if (!strcmp(v, "auto"))
+        src->pos_mode = POS_AUTO;
+    else if (!strcmp(v, "gtid"))
+        src->pos_mode = POS_GTID;
+    else if (!strcmp(v, "file"))
+        src->pos_mode = POS_FILE;
+    else {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql.position = '%s' is not auto, gtid or file", v);
+        cdc_err_hint(err, "leave it unset (auto: by GTID when the server "
+                          "keeps GTIDs)");
+        goto fail;
+    }
     if (hb_settings(src, conf, err) < 0)
         goto fail;
     int b;
@@ -637,6 +682,19 @@ static int preflight(mysql_src_t *src, MYSQL *m, srv_status_t *st,
                  src->host, src->port,
                  mysql_get_ssl_cipher(m) ? mysql_get_ssl_cipher(m)
                                          : "no TLS");
+
+    /* GTIDs (MySQL): positioning by GTID set needs gtid_mode=ON */
+    if (!src->mariadb) {
+        v = var_of(vars, nvars, "gtid_mode");
+        src->gtid_on = v && !strcasecmp(v, "ON");
+        if (src->pos_mode == POS_GTID && !src->gtid_on)
+            problem(&pb, &nprob,
+                    "mysql.position=gtid, but the server has gtid_mode=%s: "
+                    "SET PERSIST enforce_gtid_consistency = ON; then SET "
+                    "PERSIST gtid_mode to OFF_PERMISSIVE, ON_PERMISSIVE and "
+                    "ON, one step at a time (or leave mysql.position unset)",
+                    v && *v ? v : "unknown");
+    }
 
     /* binary log settings */
     v = var_of(vars, nvars, "log_bin");
@@ -1058,7 +1116,47 @@ static void stream_close(mysql_src_t *src)
     }
 }
 
-/* Start a dump at pos; the MariaDB GTID state is used when by_gtid. */
+/*
+ * MySQL GTID auto-positioning: COM_REGISTER_SLAVE, then
+ * COM_BINLOG_DUMP_GTID with the delivered set (gtid_set.h), sent through
+ * the connection's command method: libmariadb's mariadb_rpl only ever
+ * sends COM_BINLOG_DUMP (PROTOCOLS.md 1.18).  The name is empty and the
+ * position 4: the server picks the first binlog with a GTID the set
+ * lacks and skips the groups the set holds.  Events are then read as for
+ * COM_BINLOG_DUMP.
+ */
+static int send_dump_gtid(mysql_src_t *src, const char *set, cdc_err_t *err)
+{
+    cdc_buf_t cmd = CDC_BUF_INIT;
+    MYSQL *m = src->repl;
+    int rc = -1;
+
+    cdc_my_register_cmd(src->server_id, src->report_host, 0, &cmd);
+    if (m->methods->db_command(m, (enum enum_server_command)(uint8_t)cmd.p[0],
+                               cmd.p + 1, cmd.len - 1, 0, NULL)) {
+        my_fail(src, m, err, "registering as a replica (COM_REGISTER_SLAVE) "
+                             "failed");
+        goto out;
+    }
+    if (cdc_my_dump_gtid_cmd(0, src->server_id, "", 4, set, &cmd, err) < 0) {
+        cdc_err_hint(err, "the checkpoint's GTID set is damaged: set a "
+                          "position with autoglm-cdc offsets set");
+        goto out;
+    }
+    if (m->methods->db_command(m, (enum enum_server_command)(uint8_t)cmd.p[0],
+                               cmd.p + 1, cmd.len - 1, 1, NULL)) {
+        my_fail(src, m, err, "binlog dump request (COM_BINLOG_DUMP_GTID) "
+                             "failed");
+        goto out;
+    }
+    rc = 0;
+out:
+    cdc_buf_free(&cmd);
+    return rc;
+}
+
+/* Start a dump at pos; by GTID when by_gtid (MariaDB: the GTID state,
+ * MySQL: the GTID set). */
 static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
                        cdc_err_t *err)
 {
@@ -1080,6 +1178,11 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
              src->heartbeat_ms * 1000000, src->heartbeat_ms * 1000000);
     if (q_exec(src, src->repl, sql, err) < 0)
         goto fail;
+    if (by_gtid && !src->mariadb) {
+        if (send_dump_gtid(src, pos->gtid, err) < 0)
+            goto fail;
+        goto opened;
+    }
     if (by_gtid) {
         char esc[2100];
         size_t n = strnlen(pos->gtid, sizeof pos->gtid);
@@ -1112,6 +1215,7 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
         my_fail(src, src->repl, err, "binlog dump request failed");
         goto fail;
     }
+opened:
     pthread_mutex_lock(&src->mu);
     src->repl_fd = (int)mysql_get_socket(src->repl);
     pthread_mutex_unlock(&src->mu);
@@ -1134,8 +1238,8 @@ static int stream_open(mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
     if (pos->gtid[0])
         cdc_binlog_set_gtid_state(src->bl, pos->gtid);
     if (by_gtid)
-        CDC_INFO(FAC, "binlog dump requested at GTID state '%s' (server_id %u)",
-                 pos->gtid, sid);
+        CDC_INFO(FAC, "binlog dump requested at GTID %s '%s' (server_id %u)",
+                 src->mariadb ? "state" : "set", pos->gtid, sid);
     else
         CDC_INFO(FAC, "binlog dump requested at %s:%" PRIu64 " (server_id %u)",
                  pos->file, pos->offset, sid);
@@ -1158,8 +1262,9 @@ static int is_purged_msg(const char *m)
 static void pos_str(const mysql_src_t *src, const cdc_pos_t *pos, int by_gtid,
                     char *out, size_t n)
 {
-    if (by_gtid && src->mariadb)
-        snprintf(out, n, "GTID state '%s'", pos->gtid);
+    if (by_gtid)
+        snprintf(out, n, "GTID %s '%s'", src->mariadb ? "state" : "set",
+                 pos->gtid);
     else
         snprintf(out, n, "%s:%" PRIu64 "%s%s%s", pos->file, pos->offset,
                  pos->gtid[0] ? " (GTID set '" : "", pos->gtid,
@@ -1217,6 +1322,20 @@ static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
     }
     if (e == ER_MASTER_FATAL_ERROR_READING_BINLOG) {
         const char *msg = mysql_error(m);
+        if (strcasestr(msg, "more GTIDs than the")) {
+            /* MySQL: our set holds GTIDs the server never executed (its
+             * text also names SERVER_UUID: not a server_id clash) */
+            cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                        "cannot resume at %s: mysql server %s:%u lacks "
+                        "GTIDs already delivered",
+                        where, src->host, src->port);
+            cdc_err_detail(err, "%s (error %u)", msg, e);
+            cdc_err_hint(err, "the server lost transactions that were "
+                              "delivered (a truncated binlog, or a split "
+                              "brain): promote a server that has them, or "
+                              "run a backfill and reset the offsets");
+            return -1;
+        }
         if (strcasestr(msg, "same server_id") ||
             strcasestr(msg, "server_uuid")) {
             cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
@@ -1381,10 +1500,30 @@ static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
     return 0;
 }
 
-/* Should the next connection resume by GTID (MariaDB with a state)? */
+/* Can pos be sent as a MySQL GTID set: not empty (an empty set would
+ * replay the whole binlog) and not cut at the checkpoint's size limit? */
+static int set_usable(const cdc_pos_t *pos)
+{
+    size_t n = strnlen(pos->gtid, sizeof pos->gtid);
+    return n > 0 && n < sizeof pos->gtid - 1;
+}
+
+/* Should the next connection resume by GTID?  MariaDB: when there is a
+ * state; MySQL: with gtid_mode=ON and a usable set; mysql.position=file:
+ * never, except after a failover (force_gtid), where the old server's
+ * file:pos means nothing, and before the first transaction of a start at
+ * a GTID (no file:pos known). */
 static int use_gtid(const mysql_src_t *src, const cdc_pos_t *pos)
 {
-    return src->mariadb && pos->gtid[0] != '\0';
+    if (src->force_gtid)
+        return 1;
+    if (!pos->file[0]) /* started at a GTID, no transaction yet */
+        return pos->gtid[0] != '\0';
+    if (src->pos_mode == POS_FILE)
+        return 0;
+    if (src->mariadb)
+        return pos->gtid[0] != '\0';
+    return src->gtid_on && set_usable(pos);
 }
 
 /*
@@ -1435,6 +1574,32 @@ static int pick_host(mysql_src_t *src, const char *ckpt, MYSQL **mp,
     return -1;
 }
 
+/* A MySQL source can follow another server only by GTID set: not with
+ * mysql.position=file, nor without a usable delivered set.  Returns 1
+ * with err (CDC_EXIT_NORESUME) when so. */
+static int mysql_failover_refused(mysql_src_t *src, const cdc_pos_t *pos,
+                                  cdc_err_t *err)
+{
+    const char *why = NULL;
+    if (src->pos_mode == POS_FILE)
+        why = "mysql.position=file";
+    else if (!pos->gtid[0])
+        why = "no GTID was delivered yet (gtid_mode=ON on the old primary?)";
+    else if (!set_usable(pos))
+        why = "the delivered GTID set is longer than a checkpoint holds";
+    if (!why)
+        return 0;
+    cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                "cannot follow the MySQL primary %s:%u to another server: "
+                "%s, and its binlog file:pos means nothing elsewhere",
+                src->host, src->port, why);
+    cdc_err_hint(err, "find the binlog file:pos of GTID set '%.300s' on the "
+                      "new primary and store it with autoglm-cdc offsets "
+                      "set, then restart with mysql.dsn naming it",
+                 pos->gtid);
+    return 1;
+}
+
 /* Make server i of the list the current one. */
 static void switch_host(mysql_src_t *src, int i)
 {
@@ -1444,6 +1609,9 @@ static void switch_host(mysql_src_t *src, int i)
     set_str(&src->host, src->hosts[i].host);
     src->port = src->hosts[i].port;
     src->cur_host = i;
+    src->force_gtid = 1;
+    if (!src->mariadb)
+        src->gtid_on = 1; /* the candidate check asked @@gtid_mode */
     if (src->meta) { /* reconnected to the new server on demand */
         mysql_close(src->meta);
         src->meta = NULL;
@@ -1458,23 +1626,13 @@ static void switch_host(mysql_src_t *src, int i)
 static int failover(mysql_src_t *src, int *by_gtid, cdc_err_t *err)
 {
     MYSQL *m = NULL;
-    int i = pick_host(src, src->resume.gtid, &m, err);
+    int i;
+    if (!src->mariadb && mysql_failover_refused(src, &src->resume, err))
+        return -1;
+    i = pick_host(src, src->resume.gtid, &m, err);
     if (i < 0)
         return -1;
     mysql_close(m);
-    if (!src->mariadb) {
-        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
-                    "cannot follow the MySQL primary to %s:%u: resuming on "
-                    "another server needs GTID auto-positioning, which "
-                    "this source does not do",
-                    src->hosts[i].host, src->hosts[i].port);
-        cdc_err_hint(err, "find the binlog file:pos of GTID set '%s' on "
-                          "that server and store it with autoglm-cdc "
-                          "offsets set, then restart with mysql.dsn naming "
-                          "it",
-                     src->resume.gtid);
-        return -1;
-    }
     switch_host(src, i);
     *by_gtid = 1;
     return stream_open(src, &src->resume, 1, err);
@@ -1494,16 +1652,10 @@ static MYSQL *start_connect(mysql_src_t *src, const cdc_pos_t *resume,
     i = pick_host(src, resume ? resume->gtid : "", &m, err);
     if (i < 0)
         return NULL;
-    if (resume && resume->file[0] &&
-        !strstr(mysql_get_server_info(m), "MariaDB")) {
+    if (resume && (resume->file[0] || resume->gtid[0]) &&
+        !strstr(mysql_get_server_info(m), "MariaDB") &&
+        mysql_failover_refused(src, resume, err)) {
         mysql_close(m);
-        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
-                    "cannot resume on MySQL server %s:%u: the checkpoint's "
-                    "file:pos belongs to another server",
-                    src->hosts[i].host, src->hosts[i].port);
-        cdc_err_hint(err, "store that server's file:pos for GTID set '%s' "
-                          "with autoglm-cdc offsets set",
-                     resume->gtid);
         return NULL;
     }
     switch_host(src, i);
@@ -1600,12 +1752,14 @@ static int resolve_start(mysql_src_t *src, const cdc_pos_t *resume,
 
     if (resume && (resume->file[0] || resume->gtid[0])) {
         *pos = *resume;
-        if (src->mariadb && pos->gtid[0]) {
-            *by_gtid = 1;
-        } else if (!pos->file[0]) {
+        *by_gtid = use_gtid(src, pos);
+        if (!*by_gtid && !pos->file[0]) {
             cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
                         "checkpoint has a GTID set but no binlog file, and "
-                        "MySQL cannot be resumed by GTID here");
+                        "%s",
+                        src->pos_mode == POS_FILE
+                            ? "mysql.position=file"
+                            : "the server has gtid_mode other than ON");
             cdc_err_hint(err, "set a position with autoglm-cdc offsets set, "
                               "or run a backfill and reset the offsets");
             return -1;
@@ -1618,6 +1772,7 @@ static int resolve_start(mysql_src_t *src, const cdc_pos_t *resume,
         snprintf(pos->file, sizeof pos->file, "%s", st->file);
         pos->offset = st->pos;
         snprintf(pos->gtid, sizeof pos->gtid, "%s", st->gtid);
+        *by_gtid = !src->mariadb && use_gtid(src, pos);
         return 0;
     }
     if (!strcmp(from, "beginning")) {
@@ -1636,7 +1791,11 @@ static int resolve_start(mysql_src_t *src, const cdc_pos_t *resume,
         }
         pos->offset = 4;
         if (!src->mariadb) {
+            /* by GTID: the purged set, so the server sends every GTID it
+             * still has; by file: the first file, whose PREVIOUS_GTIDS
+             * (the purged set) the decoder merges */
             snprintf(pos->gtid, sizeof pos->gtid, "%s", st->gtid_purged);
+            *by_gtid = use_gtid(src, pos);
         } else {
             char q[700], ef[520];
             mysql_real_escape_string(src->meta, ef, pos->file,
@@ -1669,6 +1828,19 @@ static int resolve_start(mysql_src_t *src, const cdc_pos_t *resume,
                     snprintf(pos->gtid, sizeof pos->gtid, "%s", row[0]);
                 mysql_free_result(res);
             }
+        } else if (src->gtid_on && src->pos_mode != POS_FILE) {
+            /* the set at FILE:POS is unknown: a later resume by GTID from
+             * a partial set would replay the server's binlog */
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "mysql.from=%s: MySQL server %s:%u has "
+                        "gtid_mode=ON and the source resumes by GTID set, "
+                        "but the GTID set at a file position is not known",
+                        from, src->host, src->port);
+            cdc_err_hint(err, "give mysql.from the GTID set instead (the "
+                              "Executed_Gtid_Set SHOW BINARY LOG STATUS "
+                              "printed with that position), or set "
+                              "mysql.position=file (no failover then)");
+            return -1;
         } else {
             CDC_WARN(FAC, "starting at %s:%" PRIu64 " on MySQL: the executed "
                           "GTID set is tracked from here on only",
@@ -1676,14 +1848,32 @@ static int resolve_start(mysql_src_t *src, const cdc_pos_t *resume,
         }
         return 0;
     }
-    /* a GTID state */
-    if (!src->mariadb) {
+    /* a GTID state (MariaDB) or set (MySQL) */
+    if (!src->mariadb && (!src->gtid_on || src->pos_mode == POS_FILE)) {
         cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
-                    "mysql.from=%s: starting MySQL at a GTID set is not "
-                    "supported",
-                    from);
+                    "mysql.from=%s: starting MySQL at a GTID set needs "
+                    "gtid_mode=ON on the server%s",
+                    from, src->pos_mode == POS_FILE
+                              ? " and mysql.position other than file"
+                              : "");
         cdc_err_hint(err, "start at FILE:POS (SHOW BINARY LOG STATUS), now "
                           "or beginning");
+        return -1;
+    }
+    if (!src->mariadb && !uuid_prefix(from)) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql.from=%s is a MariaDB GTID state, but the server "
+                    "%s:%u is MySQL",
+                    from, src->host, src->port);
+        cdc_err_hint(err, "give a MySQL GTID set (uuid:1-100)");
+        return -1;
+    }
+    if (src->mariadb && uuid_prefix(from)) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql.from=%s is a MySQL GTID set, but the server "
+                    "%s:%u is MariaDB",
+                    from, src->host, src->port);
+        cdc_err_hint(err, "give a MariaDB GTID state (0-1-100)");
         return -1;
     }
     snprintf(pos->gtid, sizeof pos->gtid, "%s", from);
@@ -1739,6 +1929,45 @@ static int check_gtid_domains(const mysql_src_t *src, const cdc_pos_t *pos,
     return -1;
 }
 
+/* A MySQL server asked to start at GTID set pos->gtid: it must hold
+ * every GTID of the set (else it refuses: the set comes from another
+ * server) and still have the binlogs of every GTID the set lacks (else
+ * they were purged undelivered).  Both are checked here to name the GTIDs
+ * (texts cut at the status buffer's size are not compared). */
+static int check_gtid_set(const mysql_src_t *src, const cdc_pos_t *pos,
+                          const srv_status_t *st, cdc_err_t *err)
+{
+    cdc_buf_t miss = CDC_BUF_INIT;
+    cdc_err_t e; /* a text that does not parse: the server judges */
+    int rc = 0;
+
+    if (strlen(st->gtid) < sizeof st->gtid - 1 &&
+        cdc_gtid_missing(pos->gtid, st->gtid, 0, &miss, &e) > 0) {
+        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                    "cannot resume at GTID set '%.300s': mysql server %s:%u "
+                    "lacks GTIDs already delivered: %.300s",
+                    pos->gtid, src->host, src->port, miss.p);
+        cdc_err_hint(err, "the position belongs to another server, or this "
+                          "one lost transactions: check mysql.dsn, else run "
+                          "a backfill (autoglm-cdc backfill) and reset the "
+                          "offsets (autoglm-cdc offsets reset)");
+        rc = -1;
+    } else if (strlen(st->gtid_purged) < sizeof st->gtid_purged - 1 &&
+               cdc_gtid_missing(st->gtid_purged, pos->gtid, 0, &miss, &e) >
+                   0) {
+        cdc_err_set(err, CDC_EXIT_NORESUME, CDC_ERR_F_FATAL,
+                    "cannot resume at GTID set '%.300s': mysql server %s:%u "
+                    "purged the binlogs of GTIDs not delivered yet: %.300s",
+                    pos->gtid, src->host, src->port, miss.p);
+        cdc_err_hint(err, "the binlog needed to resume was purged; run a "
+                          "backfill (autoglm-cdc backfill) and reset the "
+                          "offsets (autoglm-cdc offsets reset)");
+        rc = -1;
+    }
+    cdc_buf_free(&miss);
+    return rc;
+}
+
 static int my_start(cdc_source_t *base, const cdc_pos_t *resume,
                     cdc_err_t *err)
 {
@@ -1758,7 +1987,9 @@ static int my_start(cdc_source_t *base, const cdc_pos_t *resume,
     if (preflight(src, src->meta, &st, 1, err) < 0)
         return -1;
     if (resolve_start(src, resume, &st, &pos, &by_gtid, err) < 0 ||
-        (by_gtid && check_gtid_domains(src, &pos, &st, err) < 0))
+        (by_gtid && src->mariadb &&
+         check_gtid_domains(src, &pos, &st, err) < 0) ||
+        (by_gtid && !src->mariadb && check_gtid_set(src, &pos, &st, err) < 0))
         return -1;
     if (!src->mariadb) {
         /* the metadata connection is only needed for MariaDB JSON */
