@@ -69,6 +69,16 @@ typedef enum cdc_mdelete {
     CDC_DEL_IGNORE,    /* deletes change nothing */
 } cdc_mdelete_t;
 
+/* Aggregate functions of a field (mapping 'aggregates:', map_agg.c) */
+typedef enum cdc_magg {
+    CDC_AGG_NONE = 0,
+    CDC_AGG_COUNT,          /* rows (or non-NULL values of an expression) */
+    CDC_AGG_SUM,
+    CDC_AGG_MIN,
+    CDC_AGG_MAX,
+    CDC_AGG_COUNT_DISTINCT, /* distinct values (their canonical text) */
+} cdc_magg_t;
+
 #define CDC_MAP_NAME_MAX 63  /* source ids, field and table names */
 #define CDC_MAP_POS_LEN 32   /* hex digits of a change position */
 #define CDC_MAP_RANK_LEN 88  /* longest rank string (fixed per rule) */
@@ -93,6 +103,8 @@ typedef struct cdc_map_field {
     int is_key;
     char *sqltype;        /* declared type text, e.g. "numeric(12,2)" */
     char *where;
+    cdc_magg_t agg;       /* an aggregate field: computed per key from the
+                             contributions of source rows (map_agg.c) */
 } cdc_map_field_t;
 
 typedef struct cdc_map_target {
@@ -106,9 +118,13 @@ typedef struct cdc_map_target {
     char *where;
     int tombstones;       /* some mapping deletes rows (on_delete: delete):
                              the sinks keep <table>_tombstones */
+    int aggregates;       /* some field is an aggregate: the sinks keep
+                             <table>_contrib (per source row) */
+    int agg_sources;      /* how many sources contribute to it */
 } cdc_map_target_t;
 
 typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map_int.h */
+typedef struct cdc_map_agg cdc_map_agg_t;       /* opaque, map_int.h */
 typedef struct cdc_tz cdc_tz_t;                 /* opaque, map_zone.c */
 typedef struct cdc_expr cdc_expr_t;             /* opaque, expr.c */
 
@@ -128,6 +144,11 @@ typedef struct cdc_map_mapping {
     int ninclude, nexclude;
     int lookup;               /* dimension mapping: set-based update */
     cdc_expr_t *order_by;     /* order value of a row (rule: ordered) */
+    cdc_map_agg_t *aggs;      /* 'aggregates:' (map_agg.c) */
+    uint32_t naggs;
+    char **row_key;           /* source row identity columns (NULL: the
+                                 table's primary key) */
+    int nrow_key;
     char *where;
 } cdc_map_mapping_t;
 
@@ -187,6 +208,12 @@ typedef enum cdc_wide_kind {
                             dead (docs/MAPPINGS.md, deletes) */
     CDC_WIDE_LOOKUP,     /* set-based update of every row whose match
                             fields equal key[] (dimension change) */
+    CDC_WIDE_CONTRIB,    /* the state of one source row's contribution to
+                            the aggregate fields of key[] (row, crank,
+                            gone; vals: one per aggregate of the mapping);
+                            the sinks keep the highest-ranked state per
+                            (mapping, row) and recompute the aggregates of
+                            the keys it touched (docs/MAPPINGS.md) */
 } cdc_wide_kind_t;
 
 typedef struct cdc_wide_val {
@@ -216,6 +243,12 @@ typedef struct cdc_wide_op {
     int snapshot;        /* from a snapshot row (op 'r': backfill, first
                             load): ranked below every streamed change
                             (docs/MAPPINGS.md, snapshot rows) */
+    /* CDC_WIDE_CONTRIB: */
+    const char *row;     /* source row identity: JSON array of its key */
+    int gone;            /* the row no longer contributes (deleted, left
+                            the filter, NULL key); key[] may be NULL */
+    char crank[CDC_MAP_RANK_LEN + 1]; /* commit time, position (snapshot:
+                            zeros, then a hash of the state) */
 } cdc_wide_op_t;
 
 typedef struct cdc_wide_ops {
@@ -273,6 +306,15 @@ void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
  * of dead rows (t->tombstones): "<table>_tombstones", same schema.
  */
 void cdc_map_tombstone_table(const cdc_map_target_t *t, char *out, size_t n);
+/** @brief Name of the contributions table of a target with aggregates:
+ *  "<table>_contrib", same schema. */
+void cdc_map_contrib_table(const cdc_map_target_t *t, char *out, size_t n);
+/** @brief err (exit 78) for a sink that cannot keep target t's
+ *  aggregates: names the target, its aggregate fields and the remedy. */
+int cdc_map_agg_refuse(const cdc_map_target_t *t, const char *sink,
+                       cdc_err_t *err);
+/** @brief Name of an aggregate function ("count", "sum", ...). */
+const char *cdc_map_agg_name(cdc_magg_t a);
 
 /* ---- in-memory model (tests, `mapping test`, batch merging) --------------- */
 

@@ -36,7 +36,7 @@ void cdc_wide_ops_free(cdc_wide_ops_t *o)
     memset(o, 0, sizeof(*o));
 }
 
-static cdc_wide_op_t *new_op(cdc_wide_ops_t *o)
+cdc_wide_op_t *cdc_wide_ops_new(cdc_wide_ops_t *o)
 {
     if (o->n == o->cap) {
         o->cap = o->cap ? o->cap * 2 : 16;
@@ -265,7 +265,7 @@ static cdc_wide_op_t *start_op(cdc_wide_ops_t *out, const cdc_map_mapping_t *mp,
                                int64_t commit_us, const char *pos,
                                const char *ord)
 {
-    cdc_wide_op_t *op = new_op(out);
+    cdc_wide_op_t *op = cdc_wide_ops_new(out);
     int nk = (int)mp->nkeys;
     uint32_t *kf = cdc_arena_alloc(&out->arena, sizeof(uint32_t) * (size_t)nk);
     const char **kc = cdc_arena_alloc(&out->arena, sizeof(char *) * (size_t)nk);
@@ -341,8 +341,8 @@ static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
         const cdc_map_target_t *t = mp->target;
         op = start_op(out, mp, CDC_WIDE_DELETE, key, commit_us, pos, ord);
         for (uint32_t f = 0; f < t->nfields; f++) {
-            if (t->fields[f].is_key)
-                continue;
+            if (t->fields[f].is_key || t->fields[f].agg)
+                continue; /* aggregates are computed, not written */
             add_val(out, op, f, &nul, t->nfields);
             op->vals[op->nvals - 1].deleted = 1;
         }
@@ -356,6 +356,7 @@ static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
             int fi = cdc_map_find_field(mp->target, tbl->cols[c].name);
             int dup = 0;
             if (fi < 0 || mp->target->fields[fi].is_key ||
+                mp->target->fields[fi].agg ||
                 !cdc_map_owns(&mp->target->fields[fi], mp->source->id) ||
                 !included(mp, tbl->cols[c].name))
                 continue;
@@ -398,6 +399,7 @@ static int offer_values(const cdc_map_mapping_t *mp, const cdc_change_t *ch,
             col = ch->tbl->cols[i - mp->nfields].name;
             f = cdc_map_find_field(mp->target, col);
             if (f < 0 || mp->target->fields[f].is_key ||
+                mp->target->fields[f].agg ||
                 !cdc_map_owns(&mp->target->fields[f], mp->source->id) ||
                 !included(mp, col))
                 continue;
@@ -468,6 +470,15 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
         if (rc < 0)
             return -1;
         have_b = rc == 0;
+    }
+    /* aggregates: the row's contribution (map_agg.c); a mapping with
+     * nothing else writes no row of its own */
+    if (mp->naggs) {
+        if (cdc_map_agg_emit(mp, tx, ch, pos, &ca, &cb, have_a, ka, have_b,
+                             kb, out))
+            return -1;
+        if (!mp->nfields && !mp->ninclude && mp->on_delete != CDC_DEL_ROW)
+            return (int)(out->n - n0);
     }
     if (ch->op == CDC_OP_DELETE) {
         if (have_b && mp->on_delete != CDC_DEL_IGNORE &&

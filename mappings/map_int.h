@@ -58,6 +58,40 @@ struct cdc_map_assign {
     char *where;
 };
 
+/* One aggregate of a mapping: target field = func(expr) over the rows. */
+struct cdc_map_agg {
+    uint32_t field;        /* index in target->fields */
+    cdc_magg_t func;
+    cdc_expr_t *expr;      /* NULL: count of rows */
+    char *text;            /* its source text */
+    char *where;
+};
+
+/* ---- aggregates (map_agg.c) ---------------------------------------------- */
+
+/** @brief Load 'aggregates:' (x) and 'row_key:' (rk, may be NULL) of a
+ *  mapping.  loader context: file name for messages. */
+int cdc_map_agg_load(const char *file, cdc_map_mapping_t *mp,
+                     const ynode_t *x, const ynode_t *rk, cdc_err_t *err);
+/** @brief After every mapping loaded: aggregate fields are written by
+ *  nothing else, one function per field; counts sources per target. */
+int cdc_map_agg_check(cdc_map_t *m, cdc_err_t *err);
+void cdc_map_agg_free(cdc_map_mapping_t *mp);
+/** @brief The contributions of one change (map_apply.c): ca/cb the
+ *  after/before images' contexts, ka/kb their keys when have_a/have_b.
+ *  Returns 0 or -1 with c->err. */
+int cdc_map_agg_emit(const cdc_map_mapping_t *mp, const cdc_txn_t *tx,
+                     const cdc_change_t *ch, const char *pos, xctx_t *ca,
+                     xctx_t *cb, int have_a, const char **ka, int have_b,
+                     const char **kb, cdc_wide_ops_t *out);
+/** @brief A new zeroed operation at the end of out (map_apply.c). */
+cdc_wide_op_t *cdc_wide_ops_new(cdc_wide_ops_t *out);
+/** @brief Model side: the value of aggregate field f over the live
+ *  contribution values vals[0..n) (canonical texts, NULL = NULL) into
+ *  *out (malloc'd, NULL = SQL NULL). */
+void cdc_map_agg_fold(const cdc_map_field_t *f, const char *const *vals,
+                      const size_t *lens, size_t n, char **out, size_t *len);
+
 /* ---- helpers shared by loading and applying ------------------------------ */
 
 static inline int cdc_map_find_field(const cdc_map_target_t *t,

@@ -900,13 +900,13 @@ static int load_mapping(loader_t *L, const ynode_t *v)
     static const char *const keys[] = {"name", "source", "table", "target",
                                        "key", "fields", "filter", "on_delete",
                                        "columns", "lookup", "description",
-                                       "order_by"};
+                                       "order_by", "aggregates", "row_key"};
     static const char *const dels[] = {"clear", "delete", "ignore"};
     cdc_map_mapping_t *mp;
     const ynode_t *x;
     const char *s;
 
-    if (check_keys(L, v, "a mapping", keys, 12))
+    if (check_keys(L, v, "a mapping", keys, 14))
         return -1;
     L->m->mappings = cdc_xrealloc(L->m->mappings,
                                   (L->m->nmappings + 1) * sizeof(*mp));
@@ -954,6 +954,9 @@ static int load_mapping(loader_t *L, const ynode_t *v)
     if (mp->lookup && !mp->nfields)
         return lerr(L, v, "a lookup mapping needs 'fields' to set");
     if ((x = cdc_ynode_get(v, "columns")) && mapping_columns(L, x, mp))
+        return -1;
+    if (cdc_map_agg_load(L->file, mp, cdc_ynode_get(v, "aggregates"),
+                         cdc_ynode_get(v, "row_key"), L->err))
         return -1;
     return mapping_order(L, v, mp);
 }
@@ -1102,6 +1105,8 @@ static cdc_map_t *load_trees(cdc_map_t *m, ynode_t **roots, char **names,
                     return NULL;
         }
     }
+    if (cdc_map_agg_check(m, err))
+        return NULL;
     /* row deletes leave tombstones in the sinks */
     for (uint32_t i = 0; i < m->nmappings; i++) {
         const cdc_map_mapping_t *mp = &m->mappings[i];
@@ -1234,6 +1239,7 @@ void cdc_map_destroy(cdc_map_t *m)
         free(mp->exclude);
         cdc_expr_free(mp->filter);
         cdc_expr_free(mp->order_by);
+        cdc_map_agg_free(mp);
         free(mp->name);
         free(mp->db);
         free(mp->table);

@@ -24,6 +24,7 @@ typedef struct mcell {
     char src[33];
     int64_t t;
     int deleted;   /* the winner is a row delete's NULL */
+    int agg;       /* an aggregate field's computed value (isnull, val) */
 } mcell_t;
 
 typedef struct mrow {
@@ -32,13 +33,29 @@ typedef struct mrow {
     char **key;
     mcell_t *cells; /* target->nfields */
     int live;
+    size_t nlive;   /* live contributions naming this key (aggregates) */
 } mrow_t;
+
+/* the stored state of one source row's contribution (aggregates) */
+typedef struct mcontrib {
+    const cdc_map_target_t *target;
+    char *id;       /* mapping name \x1f row identity */
+    char **key;     /* target->nkey texts; NULL when gone */
+    int gone;
+    char rank[CDC_MAP_RANK_LEN + 1];
+    uint32_t nvals;
+    uint32_t *field;
+    char **val;     /* NULL = SQL NULL */
+    size_t *len;
+} mcontrib_t;
 
 struct cdc_wide_model {
     mrow_t **rows;
     size_t n, cap;
     size_t *hash;   /* open addressing: index+1 into rows, 0 empty */
     size_t hcap;
+    mcontrib_t *contribs;
+    size_t ncontribs, capcontribs;
 };
 
 cdc_wide_model_t *cdc_wide_model_new(void)
@@ -58,10 +75,33 @@ static void row_free(mrow_t *r)
     free(r);
 }
 
+static void contrib_clear(mcontrib_t *c)
+{
+    if (c->key)
+        for (uint32_t k = 0; k < c->target->nkey; k++)
+            free(c->key[k]);
+    free(c->key);
+    for (uint32_t i = 0; i < c->nvals; i++)
+        free(c->val[i]);
+    free(c->val);
+    free(c->len);
+    free(c->field);
+    c->key = NULL;
+    c->val = NULL;
+    c->len = NULL;
+    c->field = NULL;
+    c->nvals = 0;
+}
+
 void cdc_wide_model_free(cdc_wide_model_t *wm)
 {
     if (!wm)
         return;
+    for (size_t i = 0; i < wm->ncontribs; i++) {
+        contrib_clear(&wm->contribs[i]);
+        free(wm->contribs[i].id);
+    }
+    free(wm->contribs);
     for (size_t i = 0; i < wm->n; i++)
         row_free(wm->rows[i]);
     free(wm->rows);
@@ -162,8 +202,6 @@ static void cell_offer(mcell_t *c, const cdc_wide_op_t *op,
 static int row_visible(const mrow_t *r)
 {
     int any = 0;
-    if (!r->live)
-        return 0;
     for (uint32_t i = 0; i < r->target->nfields; i++) {
         if (!r->cells[i].set)
             continue;
@@ -171,7 +209,129 @@ static int row_visible(const mrow_t *r)
             return 1;
         any = 1;
     }
-    return !any;
+    if (any)
+        return 0;
+    /* no written field: a row of a target with aggregates exists while
+     * some source row contributes to it (the sinks delete the others) */
+    if (r->target->aggregates)
+        return r->nlive > 0;
+    return r->live;
+}
+
+static int key_eq(char *const *a, const char *const *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (!a[i] || !b[i] || strcmp(a[i], b[i]))
+            return 0;
+    return 1;
+}
+
+/* Recompute the aggregate fields of key (the sinks' statement per
+ * touched key): a pure function of the live contributions. */
+static void agg_recompute(cdc_wide_model_t *wm, const cdc_map_target_t *t,
+                          const char *const *key)
+{
+    mrow_t *r = find_row(wm, t, key, 0);
+    size_t nlive = 0;
+
+    for (uint32_t k = 0; k < t->nkey; k++)
+        if (!key[k])
+            return;
+    for (size_t i = 0; i < wm->ncontribs; i++) {
+        const mcontrib_t *c = &wm->contribs[i];
+        nlive += c->target == t && !c->gone && key_eq(c->key, key, t->nkey);
+    }
+    if (!r && !nlive)
+        return;
+    if (!r)
+        r = find_row(wm, t, key, 1);
+    r->nlive = nlive;
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        const char **vals;
+        size_t *lens, n = 0;
+        mcell_t *cell = &r->cells[f];
+        if (!t->fields[f].agg)
+            continue;
+        vals = cdc_xcalloc(wm->ncontribs + 1, sizeof(char *));
+        lens = cdc_xcalloc(wm->ncontribs + 1, sizeof(size_t));
+        for (size_t i = 0; i < wm->ncontribs; i++) {
+            const mcontrib_t *c = &wm->contribs[i];
+            if (c->target != t || c->gone || !key_eq(c->key, key, t->nkey))
+                continue;
+            for (uint32_t j = 0; j < c->nvals; j++)
+                if (c->field[j] == f) {
+                    vals[n] = c->val[j];
+                    lens[n++] = c->len[j];
+                }
+        }
+        free(cell->val);
+        cdc_map_agg_fold(&t->fields[f], vals, lens, n, &cell->val, &cell->len);
+        cell->agg = 1;
+        cell->isnull = cell->val == NULL;
+        free(vals);
+        free(lens);
+    }
+}
+
+/* A contribution state: kept when its rank is strictly greater than the
+ * stored one's; then the keys it left and joined are recomputed. */
+static void contrib_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
+{
+    const cdc_map_target_t *t = op->target;
+    cdc_buf_t id = CDC_BUF_INIT;
+    mcontrib_t *c = NULL;
+    char **old = NULL;
+
+    cdc_buf_printf(&id, "%s\x1f%s", op->mapping->name, op->row);
+    for (size_t i = 0; i < wm->ncontribs && !c; i++)
+        if (wm->contribs[i].target == t && !strcmp(wm->contribs[i].id, id.p))
+            c = &wm->contribs[i];
+    if (c && strcmp(op->crank, c->rank) <= 0) {
+        cdc_buf_free(&id);
+        return;
+    }
+    if (!c) {
+        if (wm->ncontribs == wm->capcontribs) {
+            wm->capcontribs = wm->capcontribs ? wm->capcontribs * 2 : 64;
+            wm->contribs = cdc_xrealloc(wm->contribs, wm->capcontribs *
+                                                          sizeof(*c));
+        }
+        c = &wm->contribs[wm->ncontribs++];
+        memset(c, 0, sizeof(*c));
+        c->target = t;
+        c->id = id.p;
+    } else {
+        cdc_buf_free(&id);
+        old = c->key;
+        c->key = NULL;
+        contrib_clear(c);
+    }
+    memcpy(c->rank, op->crank, sizeof(c->rank));
+    c->gone = op->gone;
+    if (!op->gone) {
+        c->key = cdc_xcalloc(t->nkey + 1, sizeof(char *));
+        for (uint32_t k = 0; k < t->nkey; k++)
+            c->key[k] = cdc_xstrdup(op->key[k]);
+        c->nvals = op->nvals;
+        c->field = cdc_xcalloc(op->nvals + 1, sizeof(uint32_t));
+        c->val = cdc_xcalloc(op->nvals + 1, sizeof(char *));
+        c->len = cdc_xcalloc(op->nvals + 1, sizeof(size_t));
+        for (uint32_t i = 0; i < op->nvals; i++) {
+            c->field[i] = op->vals[i].field;
+            c->val[i] = op->vals[i].isnull
+                            ? NULL
+                            : cdc_xstrndup(op->vals[i].s, op->vals[i].len);
+            c->len[i] = op->vals[i].len;
+        }
+    }
+    if (old) {
+        agg_recompute(wm, t, (const char *const *)old);
+        for (uint32_t k = 0; k < t->nkey; k++)
+            free(old[k]);
+        free(old);
+    }
+    if (c->key)
+        agg_recompute(wm, t, (const char *const *)c->key);
 }
 
 void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
@@ -179,12 +339,18 @@ void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
     const cdc_map_target_t *t = op->target;
     mrow_t *r;
 
-    if (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE) {
+    if (op->kind == CDC_WIDE_CONTRIB) {
+        contrib_apply(wm, op);
+    } else if (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE) {
         /* a dead row keeps its cells: that is its tombstone */
         r = find_row(wm, t, op->key, 1);
         r->live = 1;
         for (uint32_t i = 0; i < op->nvals; i++)
             cell_offer(&r->cells[op->vals[i].field], op, &op->vals[i]);
+        /* the sinks recompute the aggregates of every key a batch
+         * touches (a new row counts 0) */
+        if (t->aggregates)
+            agg_recompute(wm, t, op->key);
     } else {
         /* lookup: every live row whose match fields equal key[] */
         for (size_t k = 0; k < wm->n; k++) {
@@ -277,7 +443,7 @@ static void put_row_head(cdc_buf_t *b, const mrow_t *r)
 
 static void put_cell(cdc_buf_t *b, const mcell_t *c, int prov)
 {
-    if (!c || !c->set || c->isnull)
+    if (!c || (!c->set && !c->agg) || c->isnull)
         cdc_buf_puts(b, "null");
     else
         cdc_json_string(b, c->val, c->len);
@@ -323,7 +489,8 @@ static const mcell_t *cell_named(const mrow_t *r, const char *name)
 
 static int cell_same(const mcell_t *a, const mcell_t *b)
 {
-    int an = !a || !a->set || a->isnull, bn = !b || !b->set || b->isnull;
+    int an = !a || (!a->set && !a->agg) || a->isnull;
+    int bn = !b || (!b->set && !b->agg) || b->isnull;
     if (an || bn)
         return an == bn;
     return a->len == b->len && !memcmp(a->val, b->val, a->len);

@@ -402,6 +402,13 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->map->limits = CDC_MAP_LIM_FINITE | CDC_MAP_LIM_DEC38;
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", pipe));
+    /* aggregates (<table>_contrib) are kept by the PostgreSQL sink only */
+    for (uint32_t i = 0; i < w->map->ntargets; i++)
+        if (w->map->targets[i].aggregates &&
+            cdc_wide_source_writes(w->map, w->source, &w->map->targets[i])) {
+            cdc_map_agg_refuse(&w->map->targets[i], "MySQL", err);
+            goto fail;
+        }
     if (connect_dsn(w, conf, err))
         goto fail;
     /* @autoglm_cdc_sink tells two-way triggers (docs/TWO-WAY.md) that

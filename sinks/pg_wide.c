@@ -73,6 +73,7 @@
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
+#include "sinks/pg_wide_agg.h"
 #include "sinks/wide_batch.h"
 
 extern const cdc_sink_ops_t cdc_sink_postgres_ops;
@@ -411,6 +412,9 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
         PQclear(r);
         free(qt);
     }
+    /* aggregates: the contributions tables */
+    if (cdc_pgw_agg_setup(w->pg, w->map, w->source, w->create_tables, err))
+        goto fail;
     return exec_simple(w, "COMMIT", "commit", err);
 fail:
     {
@@ -1632,10 +1636,12 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
             merge_op(w, op);
             continue;
         }
+        if (op->kind == CDC_WIDE_CONTRIB)
+            continue; /* aggregates: after the upserts */
         if (flush_merged(w, err) || exec_lookup(w, op, err))
             goto fail;
     }
-    if (flush_merged(w, err))
+    if (flush_merged(w, err) || cdc_pgw_agg_apply(w->pg, w->map, &w->ops, err))
         goto fail;
     /* dead rows of the batch's keys to the tombstones */
     if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))

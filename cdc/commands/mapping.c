@@ -157,6 +157,19 @@ static cdc_txn_t *envelope_txn(const char *line, size_t len, char *src,
         }
     }
     cdc_buf_free(&names);
+    {
+        /* the row's identity (aggregates): the envelope's key columns */
+        yajl_val key = cdc_json_get(payload, "key");
+        if (key && YAJL_IS_OBJECT(key) && key->u.object.len) {
+            t->pk = cdc_xcalloc(key->u.object.len, sizeof(*t->pk));
+            for (size_t i = 0; i < key->u.object.len; i++)
+                for (uint32_t c = 0; c < t->ncols; c++)
+                    if (!strcmp(t->cols[c].name, key->u.object.keys[i])) {
+                        t->pk[t->npk++] = c;
+                        break;
+                    }
+        }
+    }
     tx = cdc_txn_new();
     {
         cdc_change_t *ch = cdc_txn_add(tx, op[0] == 'r' ? 'r' : op[0], t);
@@ -192,10 +205,15 @@ static void print_op(FILE *out, const cdc_wide_op_t *op, int prov)
 {
     cdc_buf_t b = CDC_BUF_INIT;
     const cdc_map_target_t *t = op->target;
-    static const char *const kinds[] = {"upsert", "delete", "lookup"};
+    static const char *const kinds[] = {"upsert", "delete", "lookup",
+                                        "contrib"};
 
     cdc_buf_printf(&b, "%s %s", kinds[op->kind], t->name);
+    if (op->kind == CDC_WIDE_CONTRIB)
+        cdc_buf_printf(&b, " row=%s%s", op->row, op->gone ? " gone" : "");
     for (uint32_t i = 0; i < op->nkey; i++) {
+        if (!op->key[i])
+            continue; /* a gone contribution without a key */
         cdc_buf_printf(&b, " %s=", t->fields[op->keyfields[i]].name);
         cdc_json_string(&b, op->key[i], strlen(op->key[i]));
     }
@@ -923,6 +941,15 @@ static void print_mapping(const cdc_map_mapping_t *mp)
                rules[f->rule], f->nowners > 1 ? " among " : "",
                f->nowners > 1 ? "owners" : "");
     }
+    for (uint32_t k = 0; k < mp->naggs; k++) {
+        const cdc_map_field_t *f = &t->fields[mp->aggs[k].field];
+        char ct[200];
+        cdc_map_contrib_table(t, ct, sizeof(ct));
+        printf("  aggregate %-16s <- %s(%s)  (%s, per key from %s%s%s)\n",
+               f->name, cdc_map_agg_name(f->agg), mp->aggs[k].text,
+               f->sqltype, *t->schema ? t->schema : "", *t->schema ? "." : "",
+               ct);
+    }
     if (mp->ninclude)
         printf("  columns included by name: %s%s\n", mp->include[0],
                mp->ninclude > 1 ? ", ..." : "");
@@ -936,8 +963,10 @@ static void print_mapping(const cdc_map_mapping_t *mp)
         printf("  on delete: %s (tombstones in %s%s%s, created by the "
                "sink)\n", dels[mp->on_delete], *t->schema ? t->schema : "",
                *t->schema ? "." : "", tomb);
-    } else if (!mp->lookup)
+    } else if (!mp->lookup && (mp->nfields || mp->ninclude || !mp->naggs))
         printf("  on delete: %s\n", dels[mp->on_delete]);
+    if (mp->naggs)
+        printf("  on delete: the row's contribution to the aggregates goes\n");
 }
 
 int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
@@ -977,8 +1006,17 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
     }
     if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
         char db[128];
-        MYSQL *my = my_open(conf, "mysql_sink", "mysql sink", db,
-                            sizeof(db), err);
+        MYSQL *my;
+        /* the MySQL wide sink keeps no aggregates */
+        for (uint32_t i = 0; i < m->ntargets; i++) {
+            cdc_err_t e = {0};
+            if (!m->targets[i].aggregates)
+                continue;
+            cdc_map_agg_refuse(&m->targets[i], "MySQL", &e);
+            fprintf(stderr, "%s\n  hint: %s\n", e.msg, e.hint);
+            nprob++;
+        }
+        my = my_open(conf, "mysql_sink", "mysql sink", db, sizeof(db), err);
         if (!my) {
             cdc_map_destroy(m);
             return err->code;

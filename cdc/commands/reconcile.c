@@ -250,8 +250,8 @@ static void row_text(cdc_buf_t *b, const cdc_change_t *ch)
 
 static void rc_apply(rc_t *rc, const cdc_wide_op_t *op, const char *rowtext)
 {
-    if (op->target != rc->t)
-        return;
+    if (op->target != rc->t || op->kind == CDC_WIDE_CONTRIB)
+        return; /* aggregates are not reconciled (docs/MAPPINGS.md) */
     if (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE) {
         rc_row_t *r = rc_find(rc, op->key, 1);
         for (uint32_t i = 0; i < op->nvals; i++)
@@ -517,7 +517,7 @@ static void shadow_line(rc_t *rc, cdc_buf_t *b, rc_row_t *r, int src)
     for (uint32_t f = 0; f < t->nfields; f++) {
         int s = src, w;
         const rc_cell_t *c;
-        if (t->fields[f].is_key)
+        if (t->fields[f].is_key || t->fields[f].agg)
             continue;
         w = rc_winner(rc, r, f);
         if (s < 0)
@@ -662,7 +662,7 @@ static int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
     key_eq(rc, x, b, "t", "w");
     cdc_buf_puts(b, ") AND (false");
     for (uint32_t f = 0; f < t->nfields; f++) {
-        if (t->fields[f].is_key)
+        if (t->fields[f].is_key || t->fields[f].agg)
             continue;
         nonkey++;
         cdc_buf_puts(b, " OR t.");
@@ -677,7 +677,7 @@ static int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
         cdc_buf_t fl = CDC_BUF_INIT, fi = CDC_BUF_INIT;
         const char *fname = t->fields[f].name;
         int r;
-        if (t->fields[f].is_key)
+        if (t->fields[f].is_key || t->fields[f].agg)
             continue;
         lit(x, &fl, fname);
         ident(x, &fi, fname);
@@ -891,7 +891,7 @@ static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *cols,
     for (uint32_t f = 0; f < t->nfields; f++) {
         cdc_buf_t fl = CDC_BUF_INIT, fi = CDC_BUF_INIT;
         int r;
-        if (t->fields[f].is_key)
+        if (t->fields[f].is_key || t->fields[f].agg)
             continue;
         char *tp;
         lit(x, &fl, t->fields[f].name);
@@ -1036,7 +1036,7 @@ static int tgt_open(rc_t *rc, const cdc_conf_t *conf, int repair, tgt_t *g,
     }
     cdc_buf_puts(&g->cols, g->keys.p);
     for (uint32_t f = 0; f < t->nfields; f++) {
-        if (t->fields[f].is_key)
+        if (t->fields[f].is_key || t->fields[f].agg)
             continue;
         cdc_buf_puts(&g->cols, ", ");
         ident(x, &g->cols, t->fields[f].name);

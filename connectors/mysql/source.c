@@ -1603,9 +1603,9 @@ static int mysql_failover_refused(mysql_src_t *src, const cdc_pos_t *pos,
 /* Make server i of the list the current one. */
 static void switch_host(mysql_src_t *src, int i)
 {
-    CDC_WARN(FAC, "failing over from %s:%u to %s:%u at GTID state '%s'",
+    CDC_WARN(FAC, "failing over from %s:%u to %s:%u at GTID %s '%s'",
              src->host, src->port, src->hosts[i].host, src->hosts[i].port,
-             src->resume.gtid);
+             src->mariadb ? "state" : "set", src->resume.gtid);
     set_str(&src->host, src->hosts[i].host);
     src->port = src->hosts[i].port;
     src->cur_host = i;

@@ -1513,4 +1513,254 @@ CDC_TEST(target_limits_name_field_value_mapping)
     run_free(&r);
 }
 
+/* ---- aggregates: count, sum, min, max, count_distinct per key ------------- */
+
+static const char agg_yaml[] =
+    "sources: {shop: {}, pos: {}}\n"
+    "targets:\n"
+    "  agg360:\n"
+    "    key: cust\n"
+    "    fields:\n"
+    "      cust: bigint\n"
+    "      order_count: {type: bigint, owners: [shop, pos]}\n"
+    "      total: {type: 'numeric(12,2)', owners: [shop, pos]}\n"
+    "      first_at: {type: timestamp, owners: [shop, pos]}\n"
+    "      last_at: {type: timestamp, owners: [shop, pos]}\n"
+    "      products: {type: bigint, owners: [shop, pos]}\n"
+    "mappings:\n"
+    "  - source: shop\n"
+    "    table: shop.orders\n"
+    "    target: agg360\n"
+    "    key: {cust: cust}\n"
+    "    aggregates: {order_count: count, total: {sum: amount}, first_at: "
+    "{min: created_at}, last_at: {max: created_at}, products: "
+    "{count_distinct: prod}}\n"
+    "  - source: pos\n"
+    "    table: public.orders\n"
+    "    target: agg360\n"
+    "    key: {cust: cust}\n"
+    "    aggregates: {order_count: count, total: {sum: amount}, first_at: "
+    "{min: created_at}, last_at: {max: created_at}, products: "
+    "{count_distinct: prod}}\n";
+
+#define AGG_COLS "oid,cust,amount,created_at,prod"
+
+/* oid|cust|amount|created_at|prod.  shop's order 1 moves from customer 1
+ * to 2 (and a snapshot of its final state arrives too: counted once);
+ * order 2 is inserted and deleted, and a snapshot read before the delete
+ * must not bring it back; pos's order 1 (another row: another mapping)
+ * and order 3, known only from a snapshot, go to customer 3.  Customer 1
+ * ends without orders: its row goes. */
+static const chg_t agg_hist[] = {
+    {"shop", 0, 'c', NULL, "i:1|i:1|d:5.00|s:2024-01-01 00:00:00|i:1", 100, 1},
+    {"shop", 0, 'u', "i:1|i:1|d:5.00|s:2024-01-01 00:00:00|i:1",
+     "i:1|i:2|d:7.50|s:2024-01-05 00:00:00|i:1", 200, 2},
+    {"shop", 0, 'c', NULL, "i:2|i:1|d:3.00|s:2024-01-02 00:00:00|i:2", 250, 3},
+    {"shop", 0, 'd', "i:2|i:1|d:3.00|s:2024-01-02 00:00:00|i:2", NULL, 300, 4},
+    {"shop", 0, 'r', NULL, "i:1|i:2|d:7.50|s:2024-01-05 00:00:00|i:1", 900, 9},
+    {"shop", 0, 'r', NULL, "i:2|i:1|d:3.00|s:2024-01-02 00:00:00|i:2", 900, 9},
+    {"pos", 1, 'c', NULL, "i:1|i:3|d:10.00|s:2024-02-01 00:00:00|i:1", 120, 1},
+    {"pos", 1, 'r', NULL, "i:3|i:3|d:2.00|s:2023-12-31 23:00:00|i:2", 900, 9},
+};
+#define NA (int)(sizeof(agg_hist) / sizeof(agg_hist[0]))
+
+/* The source rows after the history, by source and table */
+typedef struct final_order {
+    int cust;
+    long cents;
+    const char *at; /* canonical UTC text: its order is time order */
+    int prod;
+} final_order_t;
+
+static const final_order_t agg_final[] = {
+    {2, 750, "2024-01-05T00:00:00Z", 1},  /* shop order 1 */
+    {3, 1000, "2024-02-01T00:00:00Z", 1}, /* pos order 1 */
+    {3, 200, "2023-12-31T23:00:00Z", 2},  /* pos order 3 */
+};
+
+/* the aggregates computed from the final rows alone, printed as the
+ * model prints rows */
+static void agg_expected(char *out, size_t n)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (int c = 1; c <= 3; c++) {
+        long cnt = 0, cents = 0;
+        const char *lo = NULL, *hi = NULL;
+        int prods[8] = {0}, np = 0;
+        for (size_t i = 0; i < sizeof(agg_final) / sizeof(agg_final[0]); i++) {
+            const final_order_t *o = &agg_final[i];
+            if (o->cust != c)
+                continue;
+            cnt++;
+            cents += o->cents;
+            if (!lo || strcmp(o->at, lo) < 0)
+                lo = o->at;
+            if (!hi || strcmp(o->at, hi) > 0)
+                hi = o->at;
+            np += !prods[o->prod]++;
+        }
+        if (!cnt)
+            continue; /* no contribution, no other field: no row */
+        len += (size_t)snprintf(out + len, n - len,
+                                "agg360 cust=\"%d\"\n  order_count: \"%ld\"\n"
+                                "  total: \"%ld.%02ld\"\n  first_at: \"%s\"\n"
+                                "  last_at: \"%s\"\n  products: \"%d\"\n",
+                                c, cnt, cents / 100, cents % 100, lo, hi, np);
+    }
+}
+
+static void apply_agg(run_t *r, cdc_table_t *shop, cdc_table_t *pos, int i)
+{
+    const chg_t *h = &agg_hist[i];
+    cdc_err_t err;
+    cdc_txn_t *tx = mktxn(h->erp ? pos : shop, h->op, h->before, h->after,
+                          h->t, h->pos);
+    if (apply(r, h->src, tx, &err) < 0)
+        T_FAIL_("apply %d: %s", i, err.msg);
+    cdc_txn_destroy(tx);
+}
+
+static cdc_table_t *keyed(const char *db, const char *name, const char *cols)
+{
+    cdc_table_t *t = mktable(db, name, cols);
+    t->pk = cdc_xcalloc(1, sizeof(*t->pk));
+    t->pk[0] = 0;
+    t->npk = 1;
+    return t;
+}
+
+CDC_TEST(aggregates_converge_in_any_order)
+{
+    cdc_table_t *shop = keyed("shop", "orders", AGG_COLS);
+    cdc_table_t *pos = keyed("public", "orders", AGG_COLS);
+    const char *seed_env = getenv("CDC_TEST_SEED");
+    unsigned seed = seed_env ? (unsigned)strtoul(seed_env, NULL, 10) : 23;
+    char want[2048];
+    int perm[NA], nperm = 0, bad = 0;
+    run_t r;
+
+    agg_expected(want, sizeof(want));
+    T_ASSERT(strstr(want, "cust=\"2\"") && strstr(want, "cust=\"3\"") &&
+             !strstr(want, "cust=\"1\""));
+    run_init(&r, agg_yaml);
+    if (!r.m)
+        return;
+    run_free(&r);
+    for (int i = 0; i < NA; i++)
+        perm[i] = i;
+    do {
+        run_init(&r, agg_yaml);
+        for (int i = 0; i < NA; i++)
+            apply_agg(&r, shop, pos, perm[i]);
+        if (strcmp(dump(&r, 0), want) && !bad++)
+            T_FAIL_("permutation %d:\n%s\nwant:\n%s", nperm, dump(&r, 0), want);
+        run_free(&r);
+        nperm++;
+    } while (next_perm(perm, NA));
+    T_EQ_INT(nperm, 40320);
+    /* shuffles with replays (duplicates) */
+    srand(seed);
+    for (int k = 0; k < 500; k++) {
+        int seq[3 * NA], n = shuffled_replays(seq, NA);
+        run_init(&r, agg_yaml);
+        for (int i = 0; i < n; i++)
+            apply_agg(&r, shop, pos, seq[i]);
+        if (strcmp(dump(&r, 0), want) && !bad++)
+            T_FAIL_("CDC_TEST_SEED=%u shuffle %d:\n%s", seed, k, dump(&r, 0));
+        run_free(&r);
+    }
+    T_EQ_INT(bad, 0);
+    /* a row left with no contribution but with a written field shows 0
+     * and NULLs; a NULL argument is not counted by count_distinct */
+    {
+        static const char y2[] =
+            "sources: {s: {}}\n"
+            "targets: {w: {key: k, fields: {k: int, name: {type: text, owner:"
+            " s}, n: {type: 'numeric(6,1)', owner: s}, d: {type: int, owner: "
+            "s}, lo: {type: text, owner: s}}}}\n"
+            "mappings:\n"
+            "  - {source: s, table: d.c, target: w, key: {k: id}, fields: "
+            "{name: nm}}\n"
+            "  - {source: s, table: d.o, target: w, key: {k: c}, aggregates: "
+            "{n: count, d: {count_distinct: p}, lo: {min: p}}}\n";
+        cdc_table_t *c = keyed("d", "c", "id,nm"), *o = keyed("d", "o", "id,c,p");
+        cdc_txn_t *tx;
+        run_init(&r, y2);
+        if (r.m) {
+            cdc_err_t err;
+            tx = mktxn(c, 'c', NULL, "i:1|s:Ann", 10, 1);
+            apply(&r, "s", tx, &err);
+            cdc_txn_destroy(tx);
+            T_EQ_STR(dump(&r, 0), "w k=\"1\"\n  name: \"Ann\"\n  n: \"0.0\"\n"
+                                  "  d: \"0\"\n  lo: null\n");
+            tx = mktxn(o, 'c', NULL, "i:5|i:1|n", 11, 2);
+            apply(&r, "s", tx, &err);
+            cdc_txn_destroy(tx);
+            tx = mktxn(o, 'c', NULL, "i:6|i:1|s:b", 12, 3);
+            apply(&r, "s", tx, &err);
+            cdc_txn_destroy(tx);
+            tx = mktxn(o, 'c', NULL, "i:7|i:1|s:a", 12, 4);
+            apply(&r, "s", tx, &err);
+            cdc_txn_destroy(tx);
+            T_EQ_STR(dump(&r, 0), "w k=\"1\"\n  name: \"Ann\"\n  n: \"3.0\"\n"
+                                  "  d: \"2\"\n  lo: \"a\"\n");
+            /* the row key names the row: without one it is a data error */
+            o->npk = 0;
+            tx = mktxn(o, 'c', NULL, "i:8|i:1|s:c", 13, 5);
+            T_EQ_INT(apply(&r, "s", tx, &err), -1);
+            T_EQ_INT(err.code, CDC_EXIT_DATA);
+            T_ASSERT(strstr(err.msg, "no primary key") != NULL);
+            T_ASSERT(strstr(err.hint, "row_key") != NULL);
+            cdc_txn_destroy(tx);
+            run_free(&r);
+        }
+        cdc_table_destroy(c);
+        cdc_table_destroy(o);
+    }
+    cdc_table_destroy(shop);
+    cdc_table_destroy(pos);
+}
+
+CDC_TEST(aggregate_load_errors)
+{
+    static const char head[] =
+        "sources: {s: {}}\n"
+        "targets: {w: {key: k, fields: {k: int, n: {type: int, owner: s}, "
+        "t: {type: text, owner: s}, b: {type: boolean, owner: s}}}}\n"
+        "mappings:\n"
+        "  - source: s\n"
+        "    table: d.o\n"
+        "    target: w\n"
+        "    key: {k: c}\n";
+    char y[1024];
+
+    snprintf(y, sizeof(y), "%s    aggregates: {n: {summ: x}}\n", head);
+    expect_err(y, "m.yaml:8:22: unknown aggregate function 'summ'", "'sum'");
+    snprintf(y, sizeof(y), "%s    aggregates: {t: {sum: x}}\n", head);
+    expect_err(y, "m.yaml:8:22: aggregate 't': sum does not fit the field's "
+               "type text", "bigint, numeric or double");
+    snprintf(y, sizeof(y), "%s    aggregates: {b: {max: x}}\n", head);
+    expect_err(y, "aggregate 'b': max does not fit", "not boolean or json");
+    snprintf(y, sizeof(y), "%s    aggregates: {nn: count}\n", head);
+    expect_err(y, "m.yaml:8:18: unknown field 'nn' in aggregates", "'n'");
+    snprintf(y, sizeof(y), "%s    aggregates: {k: count}\n", head);
+    expect_err(y, "'k' is a key field", NULL);
+    snprintf(y, sizeof(y), "%s    aggregates: {n: sum}\n", head);
+    expect_err(y, "sum needs a column or expression", NULL);
+    snprintf(y, sizeof(y), "%s    aggregates: {n: count}\n    fields: {n: x}\n",
+             head);
+    expect_err(y, "m.yaml:9:17: field 'n' is an aggregate (count) and cannot "
+               "also be written", NULL);
+    snprintf(y, sizeof(y), "%s    row_key: [id]\n", head);
+    expect_err(y, "'row_key' names the source row of 'aggregates'", NULL);
+    snprintf(y, sizeof(y), "%s    aggregates: {n: count}\n  - {source: s, "
+             "table: d.p, target: w, key: {k: c}, aggregates: {n: {max: x}}}\n",
+             head);
+    expect_err(y, "field 'n' is already count in another mapping", NULL);
+    snprintf(y, sizeof(y), "%s    aggregates: {n: {count: x}, t: {min: "
+             "\"x +\"}}\n", head);
+    expect_err(y, "m.yaml:8:", NULL);
+}
+
 CDC_TEST_MAIN()
