@@ -434,18 +434,23 @@ static int reconnect_in_place(cdc_wide_batch_t *b, void *ctx, cdc_err_t *e)
                              " ms (%s); the pipeline resumes from its "
                              "checkpoint when started again",
                              b->reconnect_timeout_ms, b->reconnect_key);
+                b->reconnect_gave_up = 1;
                 return -1;
             }
             ms = cdc_backoff_next(&bo);
             if (ms > left)
                 ms = left;
-            if (bo.attempt == 1 || bo.attempt % 10 == 0)
+            /* bo.attempt 1 was the try at once: log the first wait and
+             * every tenth */
+            if (bo.attempt == 2 || bo.attempt % 10 == 0)
                 CDC_WARN("wide", "%s; reconnecting in %" PRId64 " ms "
                          "(attempt %d; the other sinks go on up to the "
                          "pipeline's in-flight bound)", e->msg, ms,
                          bo.attempt);
-            if (cdc_flight_nap(ms, NULL))
+            if (cdc_flight_nap(ms, NULL)) {
+                b->reconnect_gave_up = 1; /* stopping */
                 return -1;
+            }
         } else
             bo.attempt = 1; /* the first try at once */
         if (!b->reconnect(ctx, &e2)) {
@@ -457,6 +462,7 @@ static int reconnect_in_place(cdc_wide_batch_t *b, void *ctx, cdc_err_t *e)
         }
         if (!lost(&e2)) {
             *e = e2;
+            b->reconnect_gave_up = 1;
             return -1;
         }
         snprintf(e->msg, sizeof(e->msg), "%s", e2.msg);
@@ -479,7 +485,7 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
         /* the connection was lost: reconnect in place and apply the
          * batch again (not inside a fragmented transaction whose earlier
          * batches went with the session) */
-        if (!open0 && lost(&e) && b->reconnect &&
+        if (!open0 && lost(&e) && b->reconnect && !b->reconnect_gave_up &&
             b->reconnect_timeout_ms > 0 && !reconnect_in_place(b, ctx, &e))
             continue;
         /* a failure inside an open fragmented transaction rolled back its

@@ -86,6 +86,8 @@ typedef struct cdc_wide_batch {
     int64_t reconnect_timeout_ms;
     const char *reconnect_key;
     uint64_t reconnects;     /* successful reconnects in place */
+    int reconnect_gave_up;   /* the bound passed once: the run ends, and
+                                the final flushes do not wait again */
 } cdc_wide_batch_t;
 
 /**
