@@ -49,6 +49,9 @@ typedef struct cdc_env_opts {
     uint8_t binary_mode;  /* cdc_dbz_bin_t */
     uint8_t txmeta;       /* provide.transaction.metadata */
     uint8_t src_type;     /* column.propagate.source.type */
+    /* the writer's transaction-metadata state across the fragments of a
+     * transaction (cdc_dbz_txs_*), or NULL: each txn numbered alone */
+    struct cdc_dbz_txs *txs;
 } cdc_env_opts_t;
 
 /** @brief Parse "autoglm" / "debezium"; -1 if unknown. */
@@ -103,6 +106,39 @@ void cdc_dbz_txn_event(cdc_buf_t *out, const cdc_env_opts_t *o,
                        const cdc_txn_t *tx, int end);
 void cdc_dbz_txn_key(cdc_buf_t *out, const cdc_env_opts_t *o,
                      const cdc_txn_t *tx);
+
+/*
+ * Transaction metadata of a transaction that comes in fragments
+ * (cdc_txn_t.frag/more): a writer that sets o->txs = a zeroed state calls
+ * cdc_dbz_txs_begin() before it writes a txn (a fragment or a whole
+ * transaction) and cdc_dbz_txs_end() after its last change.  The
+ * "transaction" block's total_order and data_collection_order then go on
+ * across the fragments, and its id, BEGIN and END (cdc_dbz_txn_event(),
+ * cdc_dbz_txn_key()) are those of the whole transaction: the id is taken
+ * at its first fragment, END counts the changes of every fragment, per
+ * table in first-seen order.  A replay starts again at fragment 0 and
+ * numbers the same.  Returns of begin: 1 if tx starts a transaction (the
+ * writer's BEGIN is due), else 0; of end: 1 if tx ends it (END is due).
+ */
+typedef struct cdc_dbz_txs {
+    int open;            /* a transaction is open (its next fragment due) */
+    uint32_t next_frag;  /* the fragment index expected next */
+    uint64_t base;       /* changes of the earlier fragments, then after
+                            end(): of all fragments so far */
+    const cdc_txn_t *tx; /* the fragment being written */
+    uint32_t cur;        /* changes of tx counted into dc[] so far */
+    char id[320];        /* the transaction id, from its first fragment */
+    struct cdc_dbz_dc {
+        char *name;              /* "db.table" (owned) */
+        const cdc_table_t *tbl;  /* last table object seen with it */
+        uint64_t n;              /* changes counted */
+    } *dc;
+    size_t ndc, capdc;
+    size_t last;         /* dc index of the last change counted */
+} cdc_dbz_txs_t;
+int cdc_dbz_txs_begin(cdc_dbz_txs_t *st, const cdc_txn_t *tx);
+int cdc_dbz_txs_end(cdc_dbz_txs_t *st, const cdc_txn_t *tx);
+void cdc_dbz_txs_free(cdc_dbz_txs_t *st);
 
 /* -- shared by the writers (not for other callers) ------------------ */
 void cdc_json_u64(cdc_buf_t *out, uint64_t v);

@@ -1096,18 +1096,133 @@ static void put_source(cdc_buf_t *out, const cdc_env_opts_t *o,
     cdc_buf_puts(out, ",\"thread\":null,\"query\":null}");
 }
 
+/* ---- transaction metadata across fragments (envelope.h) ---------------- */
+
+static void dc_reset(cdc_dbz_txs_t *st)
+{
+    for (size_t i = 0; i < st->ndc; i++)
+        free(st->dc[i].name);
+    st->ndc = 0;
+    st->last = 0;
+}
+
+void cdc_dbz_txs_free(cdc_dbz_txs_t *st)
+{
+    dc_reset(st);
+    free(st->dc);
+    memset(st, 0, sizeof(*st));
+}
+
+/* The counter of table t ("db.table"; a new one at 0 if unseen). */
+static size_t dc_find(cdc_dbz_txs_t *st, const cdc_table_t *t)
+{
+    char name[600];
+
+    if (st->last < st->ndc && st->dc[st->last].tbl == t)
+        return st->last;
+    for (size_t i = 0; i < st->ndc; i++)
+        if (st->dc[i].tbl == t)
+            return st->last = i;
+    snprintf(name, sizeof(name), "%s.%s", t->db ? t->db : "", t->name);
+    for (size_t i = 0; i < st->ndc; i++)
+        if (!strcmp(st->dc[i].name, name)) {
+            st->dc[i].tbl = t; /* (the pointer is only a shortcut) */
+            return st->last = i;
+        }
+    if (st->ndc == st->capdc) {
+        st->capdc = st->capdc ? st->capdc * 2 : 8;
+        st->dc = cdc_xrealloc(st->dc, st->capdc * sizeof(*st->dc));
+    }
+    st->dc[st->ndc].name = cdc_xstrdup(name);
+    st->dc[st->ndc].tbl = t;
+    st->dc[st->ndc].n = 0;
+    return st->last = st->ndc++;
+}
+
+/* Count the changes of the current fragment up to (not including) upto. */
+static void dc_advance(cdc_dbz_txs_t *st, uint32_t upto)
+{
+    while (st->cur < upto) {
+        size_t k = dc_find(st, st->tx->changes[st->cur].tbl); /* (may move
+                                                                  st->dc) */
+        st->dc[k].n++;
+        st->cur++;
+    }
+}
+
+static void txn_id(cdc_buf_t *b, const cdc_txn_t *tx);
+
+int cdc_dbz_txs_begin(cdc_dbz_txs_t *st, const cdc_txn_t *tx)
+{
+    int start = !st->open || !tx->frag || tx->frag != st->next_frag;
+
+    if (start) {
+        /* a whole transaction or its first fragment (a fragment after a
+         * gap starts over: it is numbered from itself) */
+        cdc_buf_t id = CDC_BUF_INIT;
+        dc_reset(st);
+        st->base = 0;
+        txn_id(&id, tx);
+        snprintf(st->id, sizeof(st->id), "%s", id.p ? id.p : "");
+        cdc_buf_free(&id);
+        st->open = 1;
+    }
+    st->tx = tx;
+    st->cur = 0;
+    st->next_frag = tx->frag + 1;
+    return start;
+}
+
+int cdc_dbz_txs_end(cdc_dbz_txs_t *st, const cdc_txn_t *tx)
+{
+    if (st->tx != tx || !st->open)
+        return 0;
+    dc_advance(st, tx->nchanges);
+    st->base += tx->nchanges;
+    st->cur = 0;
+    if (tx->more)
+        return 0;
+    st->open = 0;
+    return 1;
+}
+
+/* The writer's state for tx, or NULL (tx numbered alone). */
+static cdc_dbz_txs_t *txs_of(const cdc_env_opts_t *o, const cdc_txn_t *tx)
+{
+    return o->txs && o->txs->tx == tx ? o->txs : NULL;
+}
+
 /* ,"transaction":{id,total_order,data_collection_order} or null. */
 static void put_txblock(cdc_buf_t *out, const cdc_env_opts_t *o,
                         const cdc_txn_t *tx, const cdc_change_t *ch)
 {
     uint32_t idx, dco = 0;
     cdc_buf_t id = CDC_BUF_INIT;
+    cdc_dbz_txs_t *st = txs_of(o, tx);
 
     if (!o->txmeta || ch < tx->changes || ch >= tx->changes + tx->nchanges) {
         cdc_buf_puts(out, ",\"transaction\":null");
         return;
     }
     idx = (uint32_t)(ch - tx->changes);
+    if (st && st->open) {
+        /* counted up to ch; an earlier change written again (a key change
+         * is two events) subtracts the later ones of its table */
+        uint64_t n;
+        size_t k;
+        dc_advance(st, idx + 1);
+        k = dc_find(st, ch->tbl);
+        n = st->dc[k].n;
+        for (uint32_t j = idx + 1; j < st->cur; j++)
+            if (dc_find(st, tx->changes[j].tbl) == k)
+                n--;
+        cdc_buf_puts(out, ",\"transaction\":{\"id\":");
+        cdc_json_string(out, st->id, strlen(st->id));
+        put_field_int(out, "total_order", (int64_t)(st->base + idx + 1));
+        put_field_int(out, "data_collection_order", (int64_t)n);
+        cdc_buf_putc(out, '}');
+        return;
+    }
     for (uint32_t i = 0; i <= idx; i++) {
         const cdc_table_t *a = tx->changes[i].tbl;
         if (a == ch->tbl || (!strcmp(a->name, ch->tbl->name) &&
@@ -1202,12 +1317,24 @@ void cdc_dbz_key(cdc_buf_t *out, const cdc_env_opts_t *o,
 
 /* ---- transaction metadata ------------------------------------------------ */
 
+/* The id of tx's transaction: the writer's (taken at its first fragment)
+ * or tx's own. */
+static void txn_id_of(cdc_buf_t *b, const cdc_env_opts_t *o,
+                      const cdc_txn_t *tx)
+{
+    const cdc_dbz_txs_t *st = txs_of(o, tx);
+    if (st)
+        cdc_buf_puts(b, st->id);
+    else
+        txn_id(b, tx);
+}
+
 void cdc_dbz_txn_key(cdc_buf_t *out, const cdc_env_opts_t *o,
                      const cdc_txn_t *tx)
 {
     cdc_buf_t id = CDC_BUF_INIT;
 
-    txn_id(&id, tx);
+    txn_id_of(&id, o, tx);
     if (o->schemas)
         cdc_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":["
                           "{\"type\":\"string\",\"optional\":false,"
@@ -1229,8 +1356,9 @@ void cdc_dbz_txn_event(cdc_buf_t *out, const cdc_env_opts_t *o,
                        const cdc_txn_t *tx, int end)
 {
     cdc_buf_t id = CDC_BUF_INIT;
+    const cdc_dbz_txs_t *st = txs_of(o, tx);
 
-    txn_id(&id, tx);
+    txn_id_of(&id, o, tx);
     if (o->schemas)
         cdc_buf_puts(out, "{\"schema\":{\"type\":\"struct\",\"fields\":["
                           "{\"type\":\"string\",\"optional\":false,"
@@ -1254,6 +1382,22 @@ void cdc_dbz_txn_event(cdc_buf_t *out, const cdc_env_opts_t *o,
     cdc_json_string(out, id.p, id.len);
     if (!end) {
         cdc_buf_puts(out, ",\"event_count\":null,\"data_collections\":null");
+    } else if (st) {
+        /* every fragment's changes (cdc_dbz_txs_end() counted them) */
+        int first = 1;
+        put_field_int(out, "event_count", (int64_t)st->base);
+        cdc_buf_puts(out, ",\"data_collections\":[");
+        for (size_t i = 0; i < st->ndc; i++) {
+            if (!st->dc[i].n)
+                continue;
+            cdc_buf_puts(out, first ? "{\"data_collection\":"
+                                    : ",{\"data_collection\":");
+            first = 0;
+            cdc_json_string(out, st->dc[i].name, strlen(st->dc[i].name));
+            put_field_int(out, "event_count", (int64_t)st->dc[i].n);
+            cdc_buf_putc(out, '}');
+        }
+        cdc_buf_putc(out, ']');
     } else {
         int first = 1;
         put_field_int(out, "event_count", tx->nchanges);

@@ -59,7 +59,16 @@ typedef enum cdc_mrule {
     CDC_RULE_PRIORITY,
     CDC_RULE_WEIGHTED,
     CDC_RULE_ORDERED,  /* the largest order_by value wins, then latest */
+    CDC_RULE_VOTE,     /* the value with the highest summed score over the
+                          sources' current values (map_vote.c) */
+    CDC_RULE_WMEAN,    /* weighted_mean: sum(score * value) / sum(score)
+                          over the sources' current values (numbers) */
 } cdc_mrule_t;
+
+/* Rules whose result is a pure function of every source's current value
+ * (vote, weighted_mean): the sinks keep per-source state, not a winner
+ * (so does weighted with confidence: cdc_map_field_t.per_source). */
+#define CDC_RULE_STATEFUL(r) ((r) == CDC_RULE_VOTE || (r) == CDC_RULE_WMEAN)
 
 typedef enum cdc_mdelete {
     CDC_DEL_CLEAR = 0, /* the source's fields become NULL (default) */
@@ -102,6 +111,11 @@ typedef struct cdc_map_field {
     int nowners;
     int is_key;
     char *sqltype;        /* declared type text, e.g. "numeric(12,2)" */
+    int64_t half_life_us; /* score decay (half_life:), 0 = none */
+    int per_source;       /* the value is a function of every source's
+                             current value (map_vote.c): rules vote and
+                             weighted_mean, and weighted when a mapping
+                             that writes it has a confidence: */
     char *where;
     cdc_magg_t agg;       /* an aggregate field: computed per key from the
                              contributions of source rows (map_agg.c) */
@@ -144,6 +158,8 @@ typedef struct cdc_map_mapping {
     int ninclude, nexclude;
     int lookup;               /* dimension mapping: set-based update */
     cdc_expr_t *order_by;     /* order value of a row (rule: ordered) */
+    cdc_expr_t *confidence;   /* per-row confidence (weighted, vote,
+                                 weighted_mean); NULL = 1 */
     cdc_map_agg_t *aggs;      /* 'aggregates:' (map_agg.c) */
     uint32_t naggs;
     char **row_key;           /* source row identity columns (NULL: the
@@ -223,6 +239,9 @@ typedef struct cdc_wide_val {
     size_t len;
     char rank[CDC_MAP_RANK_LEN + 1];
     int deleted;         /* a row delete's NULL ("d":1 in provenance) */
+    char score[32];      /* rules weighted, vote, weighted_mean: the score
+                            (map_vote.c): an integer in millionths, or
+                            with half_life a log2 score; "" otherwise */
 } cdc_wide_val_t;
 
 typedef struct cdc_wide_op {
@@ -243,6 +262,8 @@ typedef struct cdc_wide_op {
     int snapshot;        /* from a snapshot row (op 'r': backfill, first
                             load): ranked below every streamed change
                             (docs/MAPPINGS.md, snapshot rows) */
+    int64_t conf6;       /* the row's confidence in millionths (the
+                            mapping's confidence:, else 1000000) */
     /* CDC_WIDE_CONTRIB: */
     const char *row;     /* source row identity: JSON array of its key */
     int gone;            /* the row no longer contributes (deleted, left
@@ -315,6 +336,79 @@ int cdc_map_agg_refuse(const cdc_map_target_t *t, const char *sink,
                        cdc_err_t *err);
 /** @brief Name of an aggregate function ("count", "sum", ...). */
 const char *cdc_map_agg_name(cdc_magg_t a);
+
+/* ---- scores, vote and weighted mean (map_vote.c) -------------------------- */
+
+/** @brief Name of a rule as written in mapping files. */
+const char *cdc_map_rule_name(cdc_mrule_t r);
+
+/** @brief 1 if values of field f carry a score: rule weighted, vote or
+ *  weighted_mean. */
+int cdc_map_scored(const cdc_map_field_t *f);
+
+/**
+ * @brief The score of a value of field f: confidence conf6 (millionths)
+ * times the source's weight.  Without half_life an integer in millionths,
+ * round(round(c,6) * round(w,6), 6) * 10^6; with half_life h the log2
+ * score log2(c * w) + t / h (t: commit time, 0 for a snapshot row;
+ * "-Infinity" when c * w is 0), "%.17g".  Text in out (32 bytes); the
+ * 16 sortable hex digits of the rank's score part in hex (NULL: none).
+ */
+void cdc_map_score(const cdc_map_field_t *f, const cdc_map_source_t *s,
+                   int64_t conf6, int64_t commit_us, int snapshot,
+                   char out[32], char hex[17]);
+
+/**
+ * @brief For sinks that keep no per-source state (the MySQL wide sink):
+ * the first target with a per-source field (vote, weighted_mean, weighted
+ * with confidence) that source writes (NULL: any target) is refused.
+ * @returns 0, or -1 with err (CDC_EXIT_CONFIG: target, field, rule and
+ *          remedy named).
+ */
+int cdc_map_refuse_per_source(const cdc_map_t *m, const char *source,
+                              const char *sink, cdc_err_t *err);
+
+/** One source's current value of a vote / weighted_mean field. */
+typedef struct cdc_vote_entry {
+    const char *source;
+    int isnull;
+    const char *val;
+    size_t len;
+    const char *rank;    /* the source's own order of its changes */
+    const char *score;   /* cdc_map_score() text */
+    int deleted;
+    int64_t t;
+} cdc_vote_entry_t;
+
+typedef struct cdc_vote_result {
+    int set;             /* some entry */
+    int isnull;
+    int deleted;         /* every entry is a row delete's NULL */
+    char *val;           /* the value (malloc), NULL when isnull */
+    size_t len;
+    int top;             /* index of the entry named in the provenance:
+                            the newest voter of the result, else the
+                            newest entry */
+    char total[48];      /* the winner's summed terms (vote) or the sum
+                            of the voters' terms (weighted_mean) */
+} cdc_vote_result_t;
+
+/**
+ * @brief The value of a vote / weighted_mean field from every source's
+ * current entry: pure, independent of the entries' order.  Terms: the
+ * integer score; with half_life floor(2^(L - Lmax) * 10^15 + 0.5) (Lmax:
+ * the largest log2 score of a non-NULL entry; 0 below 2^-100).  weighted
+ * (per_source): the entry, NULL or not, with the largest score, then
+ * rank.  vote: the
+ * non-NULL value with the largest sum of terms, ties to the value first
+ * in byte order.  weighted_mean: sum(term * value) / sum(term), rounded
+ * half away from zero to the field's scale; NULL when no term is
+ * positive.
+ * @returns 0, or -1 when weighted_mean overflows 128 bits (not for
+ *          fields that load: precision <= 18).
+ */
+int cdc_vote_compute(const cdc_map_field_t *f, const cdc_vote_entry_t *e,
+                     size_t n, cdc_vote_result_t *out);
 
 /* ---- in-memory model (tests, `mapping test`, batch merging) --------------- */
 

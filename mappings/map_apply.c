@@ -260,10 +260,96 @@ static int order_needed(const cdc_map_mapping_t *mp, xctx_t *c, char out[17])
     return rc;
 }
 
+/*
+ * The confidence of a row (the mapping's confidence:, else 1) in
+ * millionths, rounded half away from zero: a number (or a boolean, 1/0)
+ * from 0 to 1000000.  0 ok, 1 the image lacks a column it reads, -1 NULL,
+ * negative, too large or not a number (CDC_EXIT_DATA, mapping and value
+ * named).
+ */
+static int confidence_value(const cdc_map_mapping_t *mp, xctx_t *c,
+                            int64_t *conf6)
+{
+    xv_t v, d;
+    const char *why = NULL;
+
+    *conf6 = 1000000;
+    if (!mp->confidence)
+        return 0;
+    c->where = mp->where;
+    c->mapping = mp->name;
+    if (cdc_expr_eval(mp->confidence, c, &v))
+        return -1;
+    if (v.t == XV_MISSING)
+        return 1;
+    if (v.t == XV_BOOL) {
+        *conf6 = v.b ? 1000000 : 0;
+        return 0;
+    }
+    memset(&d, 0, sizeof(d));
+    if (v.t == XV_DEC)
+        d = v;
+    else if (v.t == XV_STR) {
+        if (cdc_xv_parse_dec(v.s, v.len, &d))
+            why = "is not a number";
+    } else if (v.t == XV_DBL) {
+        char buf[64];
+        if (!isfinite(v.d))
+            why = "is not a finite number";
+        else {
+            snprintf(buf, sizeof(buf), "%.6f", v.d);
+            if (cdc_xv_parse_dec(buf, strlen(buf), &d))
+                why = "is not a number";
+        }
+    } else
+        why = "is NULL";
+    if (!why && cdc_xv_rescale(&d, 6))
+        why = "is too large";
+    if (!why && d.m < 0)
+        why = "is negative";
+    if (!why && d.m > (__int128)1000000 * 1000000)
+        why = "is above 1000000";
+    if (why) {
+        size_t len = 0;
+        const char *s = v.t == XV_NULL ? "NULL" : cdc_xv_text(&v, c->arena, &len);
+        char shown[320];
+        if (v.t == XV_NULL)
+            len = 4;
+        cdc_err_set(c->err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
+                    "%s: mapping '%s': confidence value '%s' %s", mp->where,
+                    mp->name, cdc_map_show_value(s ? s : "", s ? len : 0,
+                                                 shown, sizeof(shown)), why);
+        cdc_err_hint(c->err, "confidence must give a number from 0 to "
+                     "1000000 for every row (coalesce() a NULL, e.g. "
+                     "case when verified then 1.0 else 0.6 end)");
+        return -1;
+    }
+    *conf6 = (int64_t)d.m;
+    return 0;
+}
+
+/* The confidence of an image that must have it (a delete's before
+ * image): -1 with err if it lacks a column. */
+static int confidence_needed(const cdc_map_mapping_t *mp, xctx_t *c,
+                             int64_t *conf6)
+{
+    int rc = confidence_value(mp, c, conf6);
+    if (rc == 1) {
+        cdc_err_set(c->err, CDC_EXIT_DATA, CDC_ERR_F_DATA,
+                    "%s: mapping '%s': the change does not carry a column "
+                    "its confidence reads", mp->where, mp->name);
+        cdc_err_hint(c->err, "scored fields need full row images: MySQL "
+                     "binlog_row_image=FULL, PostgreSQL REPLICA IDENTITY "
+                     "FULL");
+        return -1;
+    }
+    return rc;
+}
+
 static cdc_wide_op_t *start_op(cdc_wide_ops_t *out, const cdc_map_mapping_t *mp,
                                cdc_wide_kind_t kind, const char **key,
                                int64_t commit_us, const char *pos,
-                               const char *ord)
+                               const char *ord, int64_t conf6)
 {
     cdc_wide_op_t *op = cdc_wide_ops_new(out);
     int nk = (int)mp->nkeys;
@@ -284,6 +370,7 @@ static cdc_wide_op_t *start_op(cdc_wide_ops_t *out, const cdc_map_mapping_t *mp,
     op->commit_us = commit_us;
     memcpy(op->pos, pos, CDC_MAP_POS_LEN + 1);
     memcpy(op->ord, ord, sizeof(op->ord));
+    op->conf6 = conf6;
     return op;
 }
 
@@ -291,6 +378,9 @@ static void add_val(cdc_wide_ops_t *out, cdc_wide_op_t *op, uint32_t field,
                     const castres_t *r, uint32_t cap)
 {
     cdc_wide_val_t *v;
+    const cdc_map_field_t *fd = &op->target->fields[field];
+    char hex[17];
+    const char *hexp = NULL;
     if (!op->vals)
         op->vals = cdc_arena_calloc(&out->arena, sizeof(*op->vals) * (cap + 1));
     v = &op->vals[op->nvals++];
@@ -298,6 +388,15 @@ static void add_val(cdc_wide_ops_t *out, cdc_wide_op_t *op, uint32_t field,
     v->isnull = r->isnull;
     v->s = r->s;
     v->len = r->len;
+    if (cdc_map_scored(fd)) {
+        /* the score: confidence x weight (decayed by age); the rank of
+         * rule weighted leads with it (existing files without confidence
+         * and half_life: the weight alone, as before) */
+        cdc_map_score(fd, op->mapping->source, op->conf6, op->commit_us,
+                      op->snapshot, v->score, hex);
+        if (fd->rule == CDC_RULE_WEIGHTED)
+            hexp = hex;
+    }
     if (op->snapshot) {
         /* a snapshot value's change time is unknown: below every commit
          * time (T = 0), then the value's hash in place of the position, so
@@ -310,12 +409,12 @@ static void add_val(cdc_wide_ops_t *out, cdc_wide_op_t *op, uint32_t field,
         for (size_t i = 0; !r->isnull && i < r->len; i++)
             h = (h ^ (unsigned char)r->s[i]) * 1099511628211ull;
         cdc_hex(cdc_hex(sp, 0, 16), h, 16)[0] = '\0';
-        cdc_map_make_rank(&op->target->fields[field], op->mapping->source,
-                          INT64_MIN, sp, op->ord, v->rank);
+        cdc_map_make_rank(fd, op->mapping->source, INT64_MIN, sp, op->ord,
+                          hexp, v->rank);
         return;
     }
-    cdc_map_make_rank(&op->target->fields[field], op->mapping->source,
-                      op->commit_us, op->pos, op->ord, v->rank);
+    cdc_map_make_rank(fd, op->mapping->source, op->commit_us, op->pos,
+                      op->ord, hexp, v->rank);
 }
 
 static uint32_t max_vals(const cdc_map_mapping_t *mp, const cdc_table_t *t)
@@ -326,7 +425,7 @@ static uint32_t max_vals(const cdc_map_mapping_t *mp, const cdc_table_t *t)
 /* the delete action of a mapping for key */
 static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
                         const char **key, int64_t commit_us, const char *pos,
-                        const char *ord, cdc_wide_ops_t *out)
+                        const char *ord, int64_t conf6, cdc_wide_ops_t *out)
 {
     cdc_wide_op_t *op;
     castres_t nul = {.isnull = 1};
@@ -339,7 +438,8 @@ static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
          * only ours): it wins exactly where the delete is the newest (under
          * each field's rule), whatever the order of arrival */
         const cdc_map_target_t *t = mp->target;
-        op = start_op(out, mp, CDC_WIDE_DELETE, key, commit_us, pos, ord);
+        op = start_op(out, mp, CDC_WIDE_DELETE, key, commit_us, pos, ord,
+                      conf6);
         for (uint32_t f = 0; f < t->nfields; f++) {
             if (t->fields[f].is_key || t->fields[f].agg)
                 continue; /* aggregates are computed, not written */
@@ -348,7 +448,7 @@ static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
         }
         return;
     }
-    op = start_op(out, mp, CDC_WIDE_UPSERT, key, commit_us, pos, ord);
+    op = start_op(out, mp, CDC_WIDE_UPSERT, key, commit_us, pos, ord, conf6);
     for (uint32_t i = 0; i < mp->nfields; i++)
         add_val(out, op, mp->fields[i].field, &nul, max_vals(mp, tbl));
     if (mp->ninclude > 0)
@@ -420,7 +520,8 @@ static int offer_values(const cdc_map_mapping_t *mp, const cdc_change_t *ch,
             continue;
         if (cmp_before && !(a && a->expr &&
                             cdc_expr_uses_commit_time(a->expr)) &&
-            !(reorder && f->rule == CDC_RULE_ORDERED)) {
+            !((reorder & 1) && f->rule == CDC_RULE_ORDERED) &&
+            !((reorder & 2) && cdc_map_scored(f))) {
             int rcb = compute(mp, f, a, col, cb, &rb);
             if (rcb < 0) {
                 cdc_err_clear(ca->err); /* the old image may not cast */
@@ -447,6 +548,7 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
     int pass_a = 0, pass_b = 0, have_a = 0, have_b = 0, rc;
     uint32_t n0 = out->n;
     char ord_a[17] = "0000000000000000", ord_b[17] = "0000000000000000";
+    int64_t conf_a = 1000000, conf_b = 1000000;
 
     cb.row = ch->before;
     if (nk > 64)
@@ -482,21 +584,25 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
     }
     if (ch->op == CDC_OP_DELETE) {
         if (have_b && mp->on_delete != CDC_DEL_IGNORE &&
-            order_needed(mp, &cb, ord_b))
+            (order_needed(mp, &cb, ord_b) ||
+             confidence_needed(mp, &cb, &conf_b)))
             return -1;
         if (have_b)
-            emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, ord_b, out);
+            emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, ord_b, conf_b,
+                        out);
         return (int)(out->n - n0);
     }
     /* update that moves the row out of the filter or to another key */
     if (have_b && (!have_a || !same_key(ka, kb, nk))) {
-        if (mp->on_delete != CDC_DEL_IGNORE && order_needed(mp, &cb, ord_b))
+        if (mp->on_delete != CDC_DEL_IGNORE &&
+            (order_needed(mp, &cb, ord_b) ||
+             confidence_needed(mp, &cb, &conf_b)))
             return -1;
-        emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, ord_b, out);
+        emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, ord_b, conf_b, out);
     }
     if (!have_a)
         return (int)(out->n - n0);
-    if (order_needed(mp, &ca, ord_a))
+    if (order_needed(mp, &ca, ord_a) || confidence_needed(mp, &ca, &conf_a))
         return -1;
     {
         int cmp_before = have_b && same_key(ka, kb, nk) &&
@@ -507,11 +613,19 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
             int rcb = order_value(mp, &cb, ord_b);
             if (rcb < 0)
                 cdc_err_clear(err); /* the old image may not cast */
-            reorder = rcb != 0 || strcmp(ord_a, ord_b) != 0;
+            reorder = rcb != 0 || strcmp(ord_a, ord_b) != 0 ? 1 : 0;
+        }
+        /* a new confidence re-scores the scored fields, changed or not */
+        if (cmp_before && mp->confidence) {
+            int rcb = confidence_value(mp, &cb, &conf_b);
+            if (rcb < 0)
+                cdc_err_clear(err);
+            if (rcb != 0 || conf_a != conf_b)
+                reorder |= 2;
         }
         cdc_wide_op_t *op = start_op(out, mp, mp->lookup ? CDC_WIDE_LOOKUP
                                                          : CDC_WIDE_UPSERT,
-                                     ka, tx->commit_us, pos, ord_a);
+                                     ka, tx->commit_us, pos, ord_a, conf_a);
         op->snapshot = ch->op == CDC_OP_READ;
         if (offer_values(mp, ch, &ca, &cb, cmp_before, reorder, out, op))
             return -1;
@@ -566,7 +680,20 @@ void cdc_wide_prov_json(cdc_buf_t *out, const cdc_wide_op_t *op,
     cdc_buf_put(out, num + n, (size_t)(24 - n));
     cdc_buf_puts(out, ",\"r\":\"");
     cdc_buf_puts(out, v->rank);
-    cdc_buf_puts(out, v->deleted ? "\",\"d\":1}" : "\"}");
+    cdc_buf_putc(out, '"');
+    {
+        /* the score, where confidence or decay make it more than the
+         * weight (existing files keep their provenance byte for byte) */
+        const cdc_map_field_t *f = &op->target->fields[v->field];
+        if (v->score[0] && ((op->mapping && op->mapping->confidence) ||
+                            f->half_life_us ||
+                            f->per_source)) {
+            cdc_buf_puts(out, ",\"sc\":\"");
+            cdc_buf_puts(out, v->score);
+            cdc_buf_putc(out, '"');
+        }
+    }
+    cdc_buf_puts(out, v->deleted ? ",\"d\":1}" : "}");
 }
 
 void cdc_map_tombstone_table(const cdc_map_target_t *t, char *out, size_t n)

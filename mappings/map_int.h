@@ -152,9 +152,12 @@ int cdc_map_cast_ts(const char *s, size_t len, const cdc_tz_t *zone,
 /* ---- ranks (map_rank.c) -------------------------------------------------- */
 
 /** @brief The rank of a value of field f from source s (map.h); ord:
- *  the row's order value (16 hex digits, rule ordered), or NULL. */
+ *  the row's order value (16 hex digits, rule ordered), or NULL; score:
+ *  the score part of rule weighted (16 hex digits, cdc_map_score()), or
+ *  NULL for the source's weight alone.  vote and weighted_mean rank like
+ *  latest: the order of one source's changes. */
 void cdc_map_make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
                        int64_t commit_us, const char *pos, const char *ord,
-                       char *out);
+                       const char *score, char *out);
 
 #endif

@@ -346,14 +346,82 @@ static int load_owners(loader_t *L, const ynode_t *x, cdc_map_field_t *f)
     return 0;
 }
 
+/* "30d", "12h", "1d12h": units s m h d w; microseconds in *us, -1 if
+ * not one or not positive */
+static int parse_half_life(const char *s, int64_t *us)
+{
+    int64_t total = 0;
+    if (!*s)
+        return -1;
+    while (*s) {
+        int64_t n = 0, mul;
+        if (*s < '0' || *s > '9')
+            return -1;
+        while (*s >= '0' && *s <= '9') {
+            if (n > 100000000)
+                return -1;
+            n = n * 10 + (*s++ - '0');
+        }
+        switch (*s++) {
+        case 's': mul = 1; break;
+        case 'm': mul = 60; break;
+        case 'h': mul = 3600; break;
+        case 'd': mul = 86400; break;
+        case 'w': mul = 604800; break;
+        default: return -1;
+        }
+        total += n * mul;
+        if (total > (int64_t)100 * 365 * 86400)
+            return -1;
+    }
+    if (total < 1)
+        return -1;
+    *us = total * 1000000;
+    return 0;
+}
+
+/* half_life and the rules that need numbers (after the type) */
+static int field_score_keys(loader_t *L, const ynode_t *fv, cdc_map_field_t *f)
+{
+    const ynode_t *x = cdc_ynode_get(fv, "half_life");
+
+    if (CDC_RULE_STATEFUL(f->rule))
+        f->per_source = 1;
+    if (f->rule == CDC_RULE_WMEAN &&
+        !(f->type == CDC_MT_INT ||
+          (f->type == CDC_MT_DECIMAL && f->precision && f->precision <= 18))) {
+        lerr(L, cdc_ynode_get(fv, "rule"), "field '%s': rule weighted_mean "
+             "needs a bigint or numeric(p,s) field with p <= 18 (is %s)",
+             f->name, f->sqltype);
+        cdc_err_hint(L->err, "the mean is exact decimal arithmetic: declare "
+                     "the field e.g. {type: 'numeric(12,2)'}");
+        return -1;
+    }
+    if (!x)
+        return 0;
+    if (!cdc_map_scored(f)) {
+        lerr(L, x, "field '%s': half_life decays scores, and rule %s has "
+             "none", f->name, cdc_map_rule_name(f->rule));
+        cdc_err_hint(L->err, "use it with rule weighted, vote or "
+                     "weighted_mean");
+        return -1;
+    }
+    if (x->kind != Y_SCALAR || parse_half_life(x->val, &f->half_life_us)) {
+        lerr(L, x, "half_life must be a duration such as 30d, 12h or 1d12h "
+             "(units s m h d w, at least 1s, at most 100 years)");
+        return -1;
+    }
+    return 0;
+}
+
 /* One field of target t: "name: type" or "name: {type, owner(s), rule}". */
 static int load_field(loader_t *L, cdc_map_target_t *t, const ynode_t *fk,
                       const ynode_t *fv)
 {
     static const char *const fkeys[] = {"type", "owner", "owners", "rule",
-                                        "description"};
+                                        "description", "half_life"};
     static const char *const rules[] = {"latest", "priority", "weighted",
-                                        "ordered"};
+                                        "ordered", "vote", "weighted_mean"};
     cdc_map_field_t *f = &t->fields[t->nfields++];
     const char *type = NULL;
     const ynode_t *x;
@@ -383,7 +451,7 @@ static int load_field(loader_t *L, cdc_map_target_t *t, const ynode_t *fk,
                                  fv->kids[j]->val);
                     return -1;
                 }
-        if (check_keys(L, fv, "a target field", fkeys, 5))
+        if (check_keys(L, fv, "a target field", fkeys, 6))
             return -1;
         if (!(x = cdc_ynode_get(fv, "type")) ||
             scalar(L, x, "type", &type))
@@ -397,17 +465,19 @@ static int load_field(loader_t *L, cdc_map_target_t *t, const ynode_t *fk,
             int ok = 0;
             if (scalar(L, x, "rule", &r))
                 return -1;
-            for (int j = 0; j < 4; j++)
+            for (int j = 0; j < 6; j++)
                 if (!strcmp(r, rules[j])) {
                     f->rule = (cdc_mrule_t)j;
                     ok = 1;
                 }
             if (!ok)
-                return unknown_name(L, x, "rule", r, rules, 4);
+                return unknown_name(L, x, "rule", r, rules, 6);
         }
     }
-    return parse_type(L, fv->kind == Y_SCALAR ? fv : cdc_ynode_get(fv, "type"),
-                      f, type);
+    if (parse_type(L, fv->kind == Y_SCALAR ? fv : cdc_ynode_get(fv, "type"),
+                   f, type))
+        return -1;
+    return fv->kind == Y_MAP ? field_score_keys(L, fv, f) : 0;
 }
 
 static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
@@ -895,18 +965,50 @@ static int mapping_order(loader_t *L, const ynode_t *v, cdc_map_mapping_t *mp)
     return mp->order_by ? 0 : -1;
 }
 
+/* 'confidence': the per-row score factor of fields with rule weighted,
+ * vote or weighted_mean; a lookup mapping may not write vote or
+ * weighted_mean fields (they need every source's value per row). */
+static int mapping_confidence(loader_t *L, const ynode_t *v,
+                              cdc_map_mapping_t *mp)
+{
+    const cdc_map_target_t *t = mp->target;
+    const ynode_t *x = cdc_ynode_get(v, "confidence");
+    const char *s;
+    int any = 0;
+
+    for (uint32_t f = 0; f < t->nfields; f++)
+        any |= !t->fields[f].is_key && cdc_map_scored(&t->fields[f]);
+    if (!x)
+        return 0;
+    if (!any)
+        return lerr(L, x, "'confidence' scores fields with rule weighted, "
+                    "vote or weighted_mean, and target '%s' has none",
+                    t->name);
+    if (mp->lookup)
+        return lerr(L, x, "'confidence' is not allowed in a lookup mapping");
+    if (scalar(L, x, "confidence", &s))
+        return -1;
+    {
+        char *w = mark(L, x);
+        mp->confidence = cdc_expr_parse(s, w, L->err);
+        free(w);
+    }
+    return mp->confidence ? 0 : -1;
+}
+
 static int load_mapping(loader_t *L, const ynode_t *v)
 {
     static const char *const keys[] = {"name", "source", "table", "target",
                                        "key", "fields", "filter", "on_delete",
                                        "columns", "lookup", "description",
-                                       "order_by", "aggregates", "row_key"};
+                                       "order_by", "aggregates", "row_key",
+                                       "confidence"};
     static const char *const dels[] = {"clear", "delete", "ignore"};
     cdc_map_mapping_t *mp;
     const ynode_t *x;
     const char *s;
 
-    if (check_keys(L, v, "a mapping", keys, 14))
+    if (check_keys(L, v, "a mapping", keys, 15))
         return -1;
     L->m->mappings = cdc_xrealloc(L->m->mappings,
                                   (L->m->nmappings + 1) * sizeof(*mp));
@@ -958,7 +1060,9 @@ static int load_mapping(loader_t *L, const ynode_t *v)
     if (cdc_map_agg_load(L->file, mp, cdc_ynode_get(v, "aggregates"),
                          cdc_ynode_get(v, "row_key"), L->err))
         return -1;
-    return mapping_order(L, v, mp);
+    if (mapping_order(L, v, mp))
+        return -1;
+    return mapping_confidence(L, v, mp);
 }
 
 static char *read_file(const char *path, size_t *len, cdc_err_t *err)
@@ -1107,6 +1211,43 @@ static cdc_map_t *load_trees(cdc_map_t *m, ynode_t **roots, char **names,
     }
     if (cdc_map_agg_check(m, err))
         return NULL;
+    /* per-source fields: vote, weighted_mean, and weighted written by a
+     * mapping with a confidence (a source's newer value replaces its
+     * older one whatever their scores) */
+    for (uint32_t i = 0; i < m->nmappings; i++) {
+        const cdc_map_mapping_t *mp = &m->mappings[i];
+        cdc_map_target_t *t = (cdc_map_target_t *)mp->target;
+        if (!mp->confidence)
+            continue;
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            cdc_map_field_t *fd = &t->fields[f];
+            int writes = mp->ninclude && cdc_map_owns(fd, mp->source->id);
+            for (uint32_t k = 0; k < mp->nfields && !writes; k++)
+                writes = mp->fields[k].field == f;
+            if (writes && fd->rule == CDC_RULE_WEIGHTED)
+                fd->per_source = 1;
+        }
+    }
+    for (uint32_t i = 0; i < m->nmappings; i++) {
+        const cdc_map_mapping_t *mp = &m->mappings[i];
+        const cdc_map_target_t *t = mp->target;
+        for (uint32_t k = 0; mp->lookup && k < mp->nfields; k++) {
+            const cdc_map_field_t *fd = &t->fields[mp->fields[k].field];
+            if (fd->per_source) {
+                cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: lookup mapping "
+                            "'%s' writes field '%s' (rule %s%s), whose value "
+                            "needs each source's own value per row",
+                            mp->where, mp->name, fd->name,
+                            cdc_map_rule_name(fd->rule),
+                            fd->rule == CDC_RULE_WEIGHTED
+                                ? " with confidence" : "");
+                cdc_err_hint(err, "write it from a keyed mapping, or use "
+                             "rule latest, priority or weighted without "
+                             "confidence");
+                return NULL;
+            }
+        }
+    }
     /* row deletes leave tombstones in the sinks */
     for (uint32_t i = 0; i < m->nmappings; i++) {
         const cdc_map_mapping_t *mp = &m->mappings[i];
@@ -1239,6 +1380,7 @@ void cdc_map_destroy(cdc_map_t *m)
         free(mp->exclude);
         cdc_expr_free(mp->filter);
         cdc_expr_free(mp->order_by);
+        cdc_expr_free(mp->confidence);
         cdc_map_agg_free(mp);
         free(mp->name);
         free(mp->db);

@@ -15,7 +15,24 @@
 #include "cdc/util.h"
 #include "mappings/map_int.h"
 
+/* one source's current value of a vote / weighted_mean field */
+typedef struct mvote {
+    char src[33];
+    int isnull;
+    char *val;
+    size_t len;
+    char rank[CDC_MAP_RANK_LEN + 1];
+    char score[32];
+    int deleted;
+    int64_t t;
+} mvote_t;
+
 typedef struct mcell {
+    mvote_t *votes; /* rules vote, weighted_mean: per source */
+    size_t nvotes;
+    char total[48]; /* their summed score (cdc_vote_compute) */
+    char score[32]; /* the winner's score, shown when it is more than a
+                       weight (confidence, half_life) */
     int set;       /* has a winner (provenance) */
     int isnull;
     char *val;
@@ -65,8 +82,12 @@ cdc_wide_model_t *cdc_wide_model_new(void)
 
 static void row_free(mrow_t *r)
 {
-    for (uint32_t i = 0; i < r->target->nfields; i++)
+    for (uint32_t i = 0; i < r->target->nfields; i++) {
         free(r->cells[i].val);
+        for (size_t k = 0; k < r->cells[i].nvotes; k++)
+            free(r->cells[i].votes[k].val);
+        free(r->cells[i].votes);
+    }
     for (uint32_t i = 0; i < r->target->nkey; i++)
         free(r->key[i]);
     free(r->key);
@@ -181,11 +202,81 @@ static mrow_t *find_row(cdc_wide_model_t *wm, const cdc_map_target_t *t,
     return r;
 }
 
+/* vote / weighted_mean: the source's current value is replaced by a
+ * change of greater rank from it; the cell shows the result over every
+ * source's current value (a pure function of them) */
+static void vote_offer(mcell_t *c, const cdc_map_field_t *f,
+                       const cdc_wide_op_t *op, const cdc_wide_val_t *v)
+{
+    mvote_t *e = NULL;
+    cdc_vote_entry_t *en;
+    cdc_vote_result_t res;
+
+    for (size_t k = 0; k < c->nvotes && !e; k++)
+        if (!strcmp(c->votes[k].src, op->source))
+            e = &c->votes[k];
+    if (e && strcmp(v->rank, e->rank) <= 0)
+        return;
+    if (!e) {
+        c->votes = cdc_xrealloc(c->votes, (c->nvotes + 1) * sizeof(*e));
+        e = &c->votes[c->nvotes++];
+        memset(e, 0, sizeof(*e));
+        snprintf(e->src, sizeof(e->src), "%s", op->source);
+    }
+    free(e->val);
+    e->isnull = v->isnull;
+    e->val = v->isnull ? NULL : cdc_xstrndup(v->s, v->len);
+    e->len = v->isnull ? 0 : v->len;
+    memcpy(e->rank, v->rank, sizeof(e->rank));
+    memcpy(e->score, v->score, sizeof(e->score));
+    e->deleted = v->deleted;
+    e->t = op->commit_us;
+    en = cdc_xcalloc(c->nvotes, sizeof(*en));
+    for (size_t k = 0; k < c->nvotes; k++) {
+        mvote_t *x = &c->votes[k];
+        en[k] = (cdc_vote_entry_t){.source = x->src, .isnull = x->isnull,
+                                   .val = x->val ? x->val : "",
+                                   .len = x->len, .rank = x->rank,
+                                   .score = x->score, .deleted = x->deleted,
+                                   .t = x->t};
+    }
+    if (cdc_vote_compute(f, en, c->nvotes, &res)) {
+        /* beyond 128 bits: cannot happen for fields that load */
+        free(res.val);
+        res.val = NULL;
+        res.isnull = 1;
+    }
+    free(en);
+    free(c->val);
+    c->set = res.set;
+    c->isnull = res.isnull;
+    c->val = res.val;
+    c->len = res.len;
+    memcpy(c->total, res.total, sizeof(c->total));
+    if (res.top >= 0) {
+        const mvote_t *x = &c->votes[res.top];
+        memcpy(c->rank, x->rank, sizeof(c->rank));
+        snprintf(c->src, sizeof(c->src), "%s", x->src);
+        c->t = x->t;
+    }
+    c->deleted = res.deleted;
+}
+
 static void cell_offer(mcell_t *c, const cdc_wide_op_t *op,
                        const cdc_wide_val_t *v)
 {
+    const cdc_map_field_t *f = &op->target->fields[v->field];
+    if (f->per_source) {
+        vote_offer(c, f, op, v);
+        return;
+    }
     if (c->set && strcmp(v->rank, c->rank) <= 0)
         return;
+    if (v->score[0] && ((op->mapping && op->mapping->confidence) ||
+                        f->half_life_us))
+        memcpy(c->score, v->score, sizeof(c->score));
+    else
+        c->score[0] = '\0';
     free(c->val);
     c->set = 1;
     c->isnull = v->isnull;
@@ -447,9 +538,39 @@ static void put_cell(cdc_buf_t *b, const mcell_t *c, int prov)
         cdc_buf_puts(b, "null");
     else
         cdc_json_string(b, c->val, c->len);
-    if (prov && c && c->set)
-        cdc_buf_printf(b, "  [%s %" PRId64 "%s]", c->src, c->t,
-                       c->deleted ? " deleted" : "");
+    if (prov && c && c->set && c->nvotes) {
+        /* vote / weighted_mean: the sum, then every source's value and
+         * score, in source order */
+        size_t *ix = cdc_xcalloc(c->nvotes, sizeof(size_t));
+        for (size_t k = 0; k < c->nvotes; k++) {
+            size_t j = k;
+            ix[k] = k;
+            while (j && strcmp(c->votes[ix[j - 1]].src, c->votes[k].src) > 0) {
+                ix[j] = ix[j - 1];
+                j--;
+            }
+            ix[j] = k;
+        }
+        cdc_buf_printf(b, "  [%s %" PRId64 "%s score=%s;", c->src, c->t,
+                       c->deleted ? " deleted" : "", c->total);
+        for (size_t k = 0; k < c->nvotes; k++) {
+            const mvote_t *x = &c->votes[ix[k]];
+            cdc_buf_printf(b, " %s ", x->src);
+            if (x->isnull)
+                cdc_buf_puts(b, "null");
+            else
+                cdc_json_string(b, x->val, x->len);
+            cdc_buf_printf(b, " %s%s", x->score, x->deleted ? " deleted" : "");
+            if (k + 1 < c->nvotes)
+                cdc_buf_putc(b, ',');
+        }
+        cdc_buf_putc(b, ']');
+        free(ix);
+    } else if (prov && c && c->set)
+        cdc_buf_printf(b, "  [%s %" PRId64 "%s%s%s]", c->src, c->t,
+                       c->deleted ? " deleted" : "", c->score[0] ? " score="
+                                                                 : "",
+                       c->score);
 }
 
 void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov)

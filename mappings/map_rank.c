@@ -49,7 +49,7 @@ void cdc_map_txn_pos(const cdc_pos_t *pos, char out[33])
 
 void cdc_map_make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
                        int64_t commit_us, const char *pos, const char *ord,
-                       char *out)
+                       const char *score, char *out)
 {
     char T[16], P[8], W[16], S[8], *o = out;
     double w = s->weight * 1e6;
@@ -65,7 +65,10 @@ void cdc_map_make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
      * every change) */
     cdc_hex(T, (uint64_t)commit_us ^ ((uint64_t)1 << 63), 16);
     cdc_hex(P, (uint32_t)s->priority ^ 0x80000000u, 8);
-    cdc_hex(W, (uint64_t)llround(w < 0 ? 0 : w), 16);
+    if (score)
+        memcpy(W, score, 16);
+    else
+        cdc_hex(W, (uint64_t)llround(w < 0 ? 0 : w), 16);
     cdc_hex(S, h, 8);
     switch (f->rule) {
     case CDC_RULE_PRIORITY:
@@ -82,11 +85,14 @@ void cdc_map_make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
         memcpy(o, P, 8), o += 8;
         break;
     case CDC_RULE_WEIGHTED:
+        if (f->per_source) /* the order of the source's own changes */
+            goto latest;
         memcpy(o, W, 16), o += 16;
         memcpy(o, T, 16), o += 16;
         memcpy(o, P, 8), o += 8;
         break;
     default:
+    latest:
         memcpy(o, T, 16), o += 16;
         memcpy(o, P, 8), o += 8;
         break;

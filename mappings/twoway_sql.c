@@ -138,7 +138,7 @@ static void obj_name(cdc_buf_t *b, int pg, const char *table,
 /* ---- the two-way tables of a mapping set ---------------------------------- */
 
 static const char *const rule_names[] = {"latest", "priority", "weighted",
-                                         "ordered"};
+                                         "ordered", "vote", "weighted_mean"};
 
 typedef struct twfield {
     const cdc_map_field_t *f;              /* of the target over the table */
@@ -263,6 +263,16 @@ static int find_twoway(const cdc_map_t *m, const cdc_map_target_t *t,
             !(a = reads_column(tt->reader, f->name)))
             continue;
         back = &tt->reader->target->fields[a->field];
+        if (f->per_source || back->per_source) {
+            /* the result is not one source's value with a rank */
+            cdc_buf_puts(&tt->notes, "-- skipped: ");
+            comment_text(&tt->notes, f->name);
+            cdc_buf_puts(&tt->notes, " (rule vote / weighted_mean, or "
+                         "weighted with confidence: the value is computed "
+                         "from every source's value; two-way fields use "
+                         "latest, priority or weighted)\n");
+            continue;
+        }
         if (f->rule == CDC_RULE_ORDERED || back->rule == CDC_RULE_ORDERED) {
             /* a direct edit has no order value to rank with */
             cdc_buf_puts(&tt->notes, "-- skipped: ");

@@ -41,6 +41,7 @@ typedef struct file_sink {
     cdc_buf_t line;  /* envelopes of the current write() */
     cdc_buf_t zout;  /* compressed bytes */
     cdc_env_opts_t env;
+    cdc_dbz_txs_t txs; /* debezium: transaction blocks across fragments */
     cdc_xml_opts_t *xo; /* format=xml */
     char *app;
     cdc_txn_t **waiting; /* written, not yet flushed */
@@ -69,6 +70,8 @@ static int env_opts(const cdc_conf_t *conf, file_sink_t *fs, cdc_err_t *err)
         cdc_conf_get(conf, "pipeline.name",
                      cdc_conf_get(conf, "source.type", "autoglm-cdc"))));
     fs->env.application_id = fs->app;
+    if (fs->env.format == CDC_FMT_DEBEZIUM && fs->env.txmeta)
+        fs->env.txs = &fs->txs;
     return 0;
 }
 
@@ -205,6 +208,8 @@ static int fs_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
     file_sink_t *fs = (file_sink_t *)snk;
 
     cdc_buf_reset(&fs->line);
+    if (fs->env.txs)
+        cdc_dbz_txs_begin(fs->env.txs, tx);
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         if (fs->xo)
             cdc_xml_envelope_line(&fs->line, fs->xo, fs->app, tx,
@@ -213,6 +218,8 @@ static int fs_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
             cdc_envelope_write(&fs->line, &fs->env, tx, &tx->changes[i]);
         cdc_buf_putc(&fs->line, '\n');
     }
+    if (fs->env.txs)
+        cdc_dbz_txs_end(fs->env.txs, tx);
     if (fs->line.len) {
         if (fs->zc) {
             if (zwrite(fs, fs->line.p, fs->line.len, ZSTD_e_continue, err))
@@ -294,6 +301,7 @@ static void fs_destroy(cdc_sink_t *snk)
         fflush(fs->fp);
     cdc_buf_free(&fs->line);
     cdc_buf_free(&fs->zout);
+    cdc_dbz_txs_free(&fs->txs);
     free(fs->waiting);
     free(fs->path);
     free(fs->app);

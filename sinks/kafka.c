@@ -139,6 +139,8 @@ typedef struct kafka_sink {
     cdc_kafka_topic_spec_t tspec; /* kafka.topic_* */
     cdc_env_opts_t eo;
     rd_kafka_topic_t *txtopic; /* debezium transaction metadata, lazy */
+    cdc_dbz_txs_t txs;         /* its state across fragments (eo.txs) */
+    int txbegun;               /* the BEGIN of the open transaction is out */
 
     topic_ent_t **tab; /* topic handle cache by (db, table) */
     uint32_t tabsz;
@@ -1082,9 +1084,16 @@ static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         return -1;
     if (tx->skipped)
         return 0;
-    if (dbz && s->eo.txmeta && tx->nchanges &&
-        produce_txmeta(s, tx, 0, err) < 0)
-        goto fail;
+    /* one BEGIN and one END per transaction, however many fragments it
+     * comes in; the END counts all of them */
+    if (dbz && s->eo.txmeta && cdc_dbz_txs_begin(&s->txs, tx)) {
+        s->txbegun = 0;
+        if (tx->nchanges || tx->more) {
+            if (produce_txmeta(s, tx, 0, err) < 0)
+                goto fail;
+            s->txbegun = 1;
+        }
+    }
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         const cdc_change_t *ch = &tx->changes[i];
         rd_kafka_topic_t *rkt = topic_get(s, ch->tbl, err);
@@ -1126,7 +1135,7 @@ static int kafka_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
              produce(s, rkt, tx, key, klen, NULL, 0, err) < 0))
             goto fail;
     }
-    if (dbz && s->eo.txmeta && tx->nchanges &&
+    if (dbz && s->eo.txmeta && cdc_dbz_txs_end(&s->txs, tx) && s->txbegun &&
         produce_txmeta(s, tx, 1, err) < 0)
         goto fail;
     return 0;
@@ -1363,6 +1372,8 @@ static cdc_sink_t *kafka_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (s->eo.format == CDC_FMT_DEBEZIUM &&
         cdc_dbz_opts_conf(&s->eo, conf, err) < 0)
         goto fail;
+    if (s->eo.format == CDC_FMT_DEBEZIUM && s->eo.txmeta)
+        s->eo.txs = &s->txs;
     /* Debezium's tombstones.on.delete defaults to true */
     if (cdc_conf_get_bool(conf, "kafka.tombstones",
                           s->eo.format == CDC_FMT_DEBEZIUM, &s->tombstones,
@@ -1528,6 +1539,7 @@ static void kafka_destroy(cdc_sink_t *snk)
     free(s->tmpl);
     free(s->source);
     cdc_xml_opts_free(s->xo);
+    cdc_dbz_txs_free(&s->txs);
     free(s->pipeline);
     free(s);
 }

@@ -409,6 +409,10 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
             cdc_map_agg_refuse(&w->map->targets[i], "MySQL", err);
             goto fail;
         }
+    /* vote / weighted_mean need per-source state this sink does not keep */
+    if (cdc_map_refuse_per_source(w->map, w->source, "the MySQL wide sink",
+                                  err))
+        goto fail;
     if (connect_dsn(w, conf, err))
         goto fail;
     /* @autoglm_cdc_sink tells two-way triggers (docs/TWO-WAY.md) that

@@ -73,6 +73,7 @@
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
+#include "sinks/pg_wide_vote.h"
 #include "sinks/pg_wide_agg.h"
 #include "sinks/wide_batch.h"
 
@@ -123,6 +124,7 @@ typedef struct pgw {
     char *origin;              /* replication origin of this session */
     int64_t reconnect_timeout_ms; /* postgres_sink.reconnect_timeout_ms */
     cdc_wide_purge_t purge;    /* tombstone retention */
+    cdc_pgv_t votes;           /* per-source fields (pg_wide_vote.c) */
 } pgw_t;
 
 static void chomp(char *s)
@@ -160,6 +162,11 @@ static int pgerr(pgw_t *w, PGresult *r, const char *what, cdc_err_t *err)
         cdc_err_hint(err, "check that the target database is up; the "
                      "pipeline resumes from its checkpoint");
     return -1;
+}
+
+static int pgerr_cb(void *ctx, PGresult *r, const char *what, cdc_err_t *err)
+{
+    return pgerr(ctx, r, what, err);
 }
 
 static char *qident(pgw_t *w, const char *s)
@@ -379,6 +386,9 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
         }
         free(qt);
     }
+    /* per-source fields (vote, weighted_mean): <table>_votes */
+    if (cdc_pgv_create(&w->votes, w->create_tables, w->source, err))
+        goto fail;
     /* without create_tables the tombstone tables must exist already */
     for (uint32_t i = 0; !w->create_tables && i < w->map->ntargets; i++) {
         const cdc_map_target_t *t = &w->map->targets[i];
@@ -697,6 +707,8 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
         if ((!on || *on) && setup_origin(w, on ? on : def, !on, err))
             goto fail;
     }
+    w->votes = (cdc_pgv_t){.pg = w->pg, .map = w->map, .pgerr = pgerr_cb,
+                           .ctx = w};
     if (create_tables(w, err) || read_offset(w, 0, err))
         goto fail;
     w->b.reconnect = pgw_reconnect;
@@ -750,7 +762,13 @@ static void merge_op(pgw_t *w, const cdc_wide_op_t *op)
     const cdc_map_target_t *t = op->target;
     mrow_t *r = NULL;
     size_t h;
+    int own = 0;
 
+    /* per-source fields go to <table>_votes (cdc_pgv_apply) */
+    for (uint32_t i = 0; i < op->nvals && !own; i++)
+        own = !t->fields[op->vals[i].field].per_source;
+    if (!own)
+        return;
     cdc_buf_reset(kt);
     cdc_buf_printf(kt, "%p", (const void *)t);
     for (uint32_t i = 0; i < op->nkey; i++) {
@@ -789,6 +807,8 @@ static void merge_op(pgw_t *w, const cdc_wide_op_t *op)
     }
     for (uint32_t i = 0; i < op->nvals; i++) {
         const cdc_wide_val_t *v = &op->vals[i];
+        if (t->fields[v->field].per_source)
+            continue;
         if (!r->val[v->field] || strcmp(v->rank, r->val[v->field]->rank) > 0) {
             r->val[v->field] = v;
             r->vop[v->field] = op;
@@ -1626,6 +1646,9 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
             w->stmts[i].used = 0;
     }
     merge_reset(w);
+    /* rows with vote fields first, in one order in every pipeline */
+    if (cdc_pgv_lock(&w->votes, &w->ops, err))
+        goto fail;
     /* tombstones of the batch's keys back as row shells */
     if (tomb_steps(w, 0, err))
         goto fail;
@@ -1641,7 +1664,8 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
         if (flush_merged(w, err) || exec_lookup(w, op, err))
             goto fail;
     }
-    if (flush_merged(w, err) || cdc_pgw_agg_apply(w->pg, w->map, &w->ops, err))
+    if (flush_merged(w, err) || cdc_pgv_apply(&w->votes, &w->ops, err) ||
+        cdc_pgw_agg_apply(w->pg, w->map, &w->ops, err))
         goto fail;
     /* dead rows of the batch's keys to the tombstones */
     if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))

@@ -332,7 +332,7 @@ static const cdc_map_target_t *target_named(const cdc_map_t *m,
 static int diff_shape(const cdc_map_t *a, const cdc_map_t *b, FILE *out)
 {
     static const char *const rules[] = {"latest", "priority", "weighted",
-                                            "ordered"};
+                                            "ordered", "vote", "weighted_mean"};
     int nd = 0;
 
     for (int side = 0; side < 2; side++) {
@@ -923,7 +923,7 @@ static void print_mapping(const cdc_map_mapping_t *mp)
     static const char *const dels[] = {"clear its fields", "delete the row",
                                        "ignored"};
     static const char *const rules[] = {"latest", "priority", "weighted",
-                                        "ordered"};
+                                        "ordered", "vote", "weighted_mean"};
     printf("mapping %s: %s %s.%s -> %s (%s%s%s)%s\n", mp->name,
            mp->source->id, mp->db, mp->table, t->name,
            *t->schema ? t->schema : "", *t->schema ? "." : "", t->table,
@@ -1003,6 +1003,12 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
             check_target(pg_fetch, pg, 0, NULL, &m->targets[i], &nprob,
                          &ok_tables, err);
         PQfinish(pg);
+    }
+    if (cdc_conf_get(conf, "mysql_sink.dsn", NULL) &&
+        cdc_map_refuse_per_source(m, NULL, "the MySQL wide sink "
+                                  "(mysql_sink.dsn)", err)) {
+        cdc_map_destroy(m);
+        return err->code;
     }
     if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
         char db[128];

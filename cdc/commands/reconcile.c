@@ -1139,6 +1139,23 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
         code = CDC_EXIT_CONFIG;
         goto out;
     }
+    for (uint32_t f = 0; f < rc.t->nfields; f++) {
+        const cdc_map_field_t *fd = &rc.t->fields[f];
+        if (fd->is_key || !fd->per_source)
+            continue;
+        /* vote / weighted_mean: a value of every source's entry, which
+         * the per-source best candidate below does not give */
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reconcile: target '%s': field "
+                    "'%s' has rule %s%s, which reconcile does not recompute "
+                    "yet", rc.t->name, fd->name, cdc_map_rule_name(fd->rule),
+                    fd->rule == CDC_RULE_WEIGHTED ? " with confidence" : "");
+        cdc_err_hint(err, "compare %s with %s_votes, which holds each "
+                     "source's current value and score (docs/MAPPINGS.md, "
+                     "Confidence, vote and weighted mean)", rc.t->table,
+                     rc.t->table);
+        code = CDC_EXIT_CONFIG;
+        goto out;
+    }
     seen = cdc_xcalloc(m->nsources + 1, 1);
     others = cdc_xcalloc((size_t)argc + 1, sizeof(*others));
     for (int i = 0; i < argc; i++) {

@@ -37,8 +37,21 @@
  * application_id (envelopes of other applications are skipped, counted
  * and reported once per id), any other kafka.<prop> is passed to
  * librdkafka.  Memory: one txn per message, so the pipeline's in-flight
- * bounds hold; the prefetch queue is set to 8 MB
- * (queued.max.messages.kbytes) instead of librdkafka's 64 MB.
+ * bounds hold.  librdkafka's own buffers are bounded by defaults that
+ * kafka.<prop> may override: one fetch adds at most fetch.max.bytes (1 MB
+ * instead of 50 MB) and max.partition.fetch.bytes (128 KB instead of 1 MB)
+ * per partition - of compressed bytes, which a zstd batch of envelopes
+ * multiplies by up to 40 when it is decompressed (librdkafka's defaults
+ * queued 40 MB from one fetch of 1 MB); a broker still returns at least one
+ * whole record batch.  The prefetch queue (queued.max.messages.kbytes,
+ * 24 MB instead of 64 MB) is checked before each fetch; librdkafka 2.0
+ * looks at a full queue again only a second later, so the queue must hold
+ * a second of consumption: 8 MB starved the consumer (300k envelopes of
+ * 480 bytes took 1.6 times as long), 24 MB keeps the speed of the
+ * unbounded defaults at 0.75 times their peak RSS (docs/OPERATIONS.md).
+ * The offsets to commit (pend) are kept per run of consecutive messages of
+ * a partition, so they do not grow with the messages between two
+ * checkpoints either (pend_t).
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -59,11 +72,20 @@ extern const cdc_source_ops_t cdc_source_kafka_ops;
 
 #define FAC "kafkasrc"
 
+/* The offsets to commit as the pipeline confirms: a run of messages of one
+ * partition with consecutive offsets, handed out with consecutive seqs
+ * seq0..seq (the message of seq0 + k is at offset next0 - 1 + k), so a
+ * confirmation inside the run commits exactly up to it.  Past PEND_MAX
+ * entries (partitions interleaved message by message, gaps in the offsets)
+ * a message joins the latest run of its partition anyway, which then
+ * commits only as a whole (seq0 = seq): later, never lost, and the list
+ * stays bounded however long a checkpoint takes. */
+#define PEND_MAX 4096
 typedef struct pend {
-    uint64_t seq;
+    uint64_t seq0, seq;
     char *topic;
     int32_t part;
-    int64_t next; /* offset to commit: message offset + 1 */
+    int64_t next0, next; /* offset to commit after seq0's / seq's message */
 } pend_t;
 
 typedef struct ksrc {
@@ -120,22 +142,34 @@ static int commit_upto(ksrc_t *s, uint64_t upto, cdc_err_t *err)
     size_t j = 0;
     rd_kafka_resp_err_t e;
 
-    if (!s->npend || s->pend[0].seq > upto)
+    while (j < s->npend && s->pend[j].seq0 > upto) /* (coarse runs are */
+        j++;                                       /*  out of order) */
+    if (j == s->npend)
         return 0;
+    j = 0;
     l = rd_kafka_topic_partition_list_new(8);
     for (size_t i = 0; i < s->npend; i++) {
         pend_t *p = &s->pend[i];
-        if (p->seq > upto) {
+        int64_t next = p->next;
+        if (p->seq0 > upto) {
             s->pend[j++] = *p;
             continue;
+        }
+        if (p->seq > upto) { /* inside the run: up to upto's message */
+            next = p->next0 + (int64_t)(upto - p->seq0);
+            p->seq0 = upto + 1;
+            p->next0 = next + 1;
         }
         rd_kafka_topic_partition_t *tp =
             rd_kafka_topic_partition_list_find(l, p->topic, p->part);
         if (!tp)
             tp = rd_kafka_topic_partition_list_add(l, p->topic, p->part);
-        if (p->next > tp->offset)
-            tp->offset = p->next;
-        free(p->topic);
+        if (next > tp->offset)
+            tp->offset = next;
+        if (p->seq > upto)
+            s->pend[j++] = *p;
+        else
+            free(p->topic);
     }
     s->npend = j;
     e = rd_kafka_commit(s->rk, l, 0);
@@ -287,10 +321,10 @@ static cdc_source_t *ks_create(const cdc_conf_t *conf, cdc_err_t *err)
         setp(kc, conf, NULL, "enable.auto.offset.store", "false", err) ||
         setp(kc, conf, NULL, "enable.partition.eof", "false", err) ||
         setp(kc, conf, NULL, "group.id", s->group, err) ||
-        /* bounded memory: librdkafka prefetches up to 64 MB by default;
-         * the pipeline's own bounds come after it (kafka.<prop> may set
-         * it again) */
-        setp(kc, conf, NULL, "queued.max.messages.kbytes", "8192", err))
+        /* bounded memory (the header): kafka.<prop> may set them again */
+        setp(kc, conf, NULL, "queued.max.messages.kbytes", "24576", err) ||
+        setp(kc, conf, NULL, "fetch.max.bytes", "1048576", err) ||
+        setp(kc, conf, NULL, "max.partition.fetch.bytes", "131072", err))
         goto fail;
     v = cdc_conf_get(conf, "kafka.brokers", NULL);
     if (v && *v) {
@@ -542,15 +576,37 @@ out:
 
 static int remember(ksrc_t *s, const rd_kafka_message_t *m, uint64_t seq)
 {
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    pend_t *p = s->npend ? &s->pend[s->npend - 1] : NULL;
+
+    if (p && p->part == m->partition && p->seq + 1 == seq &&
+        p->next == m->offset && !strcmp(p->topic, topic)) {
+        p->seq = seq; /* the run goes on */
+        p->next = m->offset + 1;
+        return 0;
+    }
+    for (size_t i = s->npend, k = 0; s->npend >= PEND_MAX && i > 0 && k < 64;
+         i--, k++) {
+        p = &s->pend[i - 1];
+        if (p->part != m->partition || strcmp(p->topic, topic))
+            continue;
+        /* committing next needs every message before seq confirmed, which
+         * confirm(seq) says (confirmations are prefixes) */
+        p->seq0 = p->seq = seq;
+        if (m->offset + 1 > p->next)
+            p->next = m->offset + 1;
+        p->next0 = p->next;
+        return 0;
+    }
     if (s->npend == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 1024;
         s->pend = cdc_xrealloc(s->pend, s->cap * sizeof(*s->pend));
     }
-    s->pend[s->npend].seq = seq;
-    s->pend[s->npend].topic = cdc_xstrdup(rd_kafka_topic_name(m->rkt));
-    s->pend[s->npend].part = m->partition;
-    s->pend[s->npend].next = m->offset + 1;
-    s->npend++;
+    p = &s->pend[s->npend++];
+    p->seq0 = p->seq = seq;
+    p->topic = cdc_xstrdup(topic);
+    p->part = m->partition;
+    p->next0 = p->next = m->offset + 1;
     return 0;
 }
 

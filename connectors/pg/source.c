@@ -570,7 +570,7 @@ out:
     return problems || failed ? -1 : 0;
 }
 
-static int ensure_publication(pg_source_t *src, cdc_err_t *err)
+static int ensure_publication_locked(pg_source_t *src, cdc_err_t *err)
 {
     const char *p[2] = {src->publication, NULL};
     PGresult *r = q(src->sql, err,
@@ -602,9 +602,21 @@ static int ensure_publication(pg_source_t *src, cdc_err_t *err)
             goto out;
         }
         const char *missing = PQgetisnull(r, 0, 0) ? NULL : PQgetvalue(r, 0, 0);
+        if (!exists && !missing) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                        "postgres: none of the tables of postgres.tables "
+                        "exists, so publication %s cannot be created",
+                        src->publication);
+            cdc_err_detail(err, "postgres.tables: %s", arr.p);
+            cdc_err_hint(err, "create the tables first, or fix the names "
+                              "in postgres.tables (schema.table)");
+            PQclear(r);
+            rc = -1;
+            goto out;
+        }
         if (!exists)
             cdc_buf_printf(&sql, "CREATE PUBLICATION %s FOR TABLE %s", pubq,
-                           missing ? missing : "");
+                           missing);
         else if (missing && !alltables)
             cdc_buf_printf(&sql, "ALTER PUBLICATION %s ADD TABLE %s", pubq,
                            missing);
@@ -629,6 +641,40 @@ out:
     cdc_buf_free(&sql);
     cdc_buf_free(&arr);
     return rc;
+}
+
+/*
+ * Checks and creates the publication under a transaction-level advisory
+ * lock on its name: two pipelines that share a publication and start at
+ * the same moment would otherwise both see it missing, and the second
+ * would try to create it again (or create it empty).
+ */
+static int ensure_publication(pg_source_t *src, cdc_err_t *err)
+{
+    const char *p[1] = {src->publication};
+    PGresult *r = q(src->sql, err, "BEGIN", 0, NULL);
+    int rc;
+
+    if (!r)
+        return -1;
+    PQclear(r);
+    r = q(src->sql, err,
+          "SELECT pg_advisory_xact_lock(hashtext('autoglm-cdc publication ' "
+          "|| $1))",
+          1, p);
+    rc = r ? ensure_publication_locked(src, err) : -1;
+    PQclear(r);
+    if (rc) { /* keep the first error; the rollback's own is noise */
+        cdc_err_t scratch;
+        cdc_err_clear(&scratch);
+        PQclear(q(src->sql, &scratch, "ROLLBACK", 0, NULL));
+        return -1;
+    }
+    r = q(src->sql, err, "COMMIT", 0, NULL);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
 }
 
 /*

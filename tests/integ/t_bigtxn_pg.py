@@ -17,7 +17,10 @@ rollback cases, else the default 16 MB) to
             out in fragments): every row once, peak RSS at most 96 MB.
   rollback  a big transaction in progress, streamed and spilled while the
             pipeline runs, then rolled back, then a small one: the output
-            holds only the small one, and no spill file is left.
+            holds only the small one, and no spill file is left.  A spill
+            file of an earlier run is deleted at the start; /metrics shows
+            spill_files >= 1 and spilled_bytes_total > 0 during the spill,
+            then spill_files 0 and largest_transaction_rows 1.
   max_spill state.max_spill_mb = 1: the run stops with exit 78 naming
             the setting, and the restart with the default delivers the
             transaction once.
@@ -167,9 +170,31 @@ if "rollback" in CASES:
     slot("s_rb_" + ID)
     out = os.path.join(TMP, "rb.jsonl")
     logn = os.path.join(TMP, "rb.log")
-    p = subprocess.Popen(cmd("rb", "s_rb_" + ID) + ["--sink", "file", "-o", out, "-X", "postgres.work_mem=1"],
+    # a spill file of an earlier run: deleted at start (its transaction
+    # comes again)
+    os.makedirs(STATE, exist_ok=True)
+    stale = os.path.join(STATE, "rb.spill.4242")
+    with open(stale, "wb") as f:
+        f.write(b"x" * 4096)
+    port = dblib.free_port()
+    p = subprocess.Popen(cmd("rb", "s_rb_" + ID) + ["--sink", "file", "-o", out, "-X", "postgres.work_mem=1",
+                                                    "--http", "127.0.0.1:%d" % port],
                          stdout=open(logn, "ab"), stderr=subprocess.STDOUT)
     PROCS.append(p)
+
+    def metrics():
+        try:
+            body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2).read().decode()
+        except OSError:
+            return {}
+        return {l.split()[0]: float(l.split()[1]) for l in body.splitlines()
+                if l.startswith("autoglm_cdc_") and len(l.split()) == 2}
+
+    t0 = time.time()
+    while os.path.exists(stale) or "autoglm_cdc_spill_files" not in metrics():
+        if p.poll() is not None or time.time() - t0 > 60:
+            fail("rollback: the spill file of an earlier run is still there after the start (or no /metrics)")
+        time.sleep(0.05)
     env = dict(os.environ, PGPASSWORD=E["PGPASSWORD"])
     sess = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-h", E["PGHOST"], "-p", E["PGPORT"], "-U",
                              E["PGUSER"], "-d", SRC], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -186,6 +211,13 @@ if "rollback" in CASES:
         if p.poll() is not None or time.time() - t0 > 120:
             fail("rollback: the in-progress transaction was not spilled:\n%s" % open(logn).read()[-1500:])
         time.sleep(0.05)
+    # the metrics see the spill while it lasts
+    t0 = time.time()
+    while not (metrics().get("autoglm_cdc_spill_files", 0) >= 1 and
+               metrics().get("autoglm_cdc_spilled_bytes_total", 0) > 0):
+        if p.poll() is not None or time.time() - t0 > 60:
+            fail("rollback: spill_files / spilled_bytes_total do not show the spill: %s" % metrics())
+        time.sleep(0.05)
     sess.stdin.write("ROLLBACK;\n")
     sess.stdin.close()
     sess.wait()
@@ -194,6 +226,12 @@ if "rollback" in CASES:
     while not (os.path.exists(out) and "rbside" in open(out).read() and not spills("rb")):
         if p.poll() is not None or time.time() - t0 > 120:
             fail("rollback: the row after the rollback did not arrive, or spill files stayed: %s" % spills("rb"))
+        time.sleep(0.05)
+    t0 = time.time()
+    while metrics().get("autoglm_cdc_spill_files") != 0 or metrics().get("autoglm_cdc_largest_transaction_rows") != 1:
+        if p.poll() is not None or time.time() - t0 > 30:
+            fail("rollback: after it, spill_files should be 0 and the largest transaction read the "
+                 "1-row one (the rolled-back one is never read): %s" % metrics())
         time.sleep(0.05)
     dblib.stop([p])
     if p.returncode != 0:

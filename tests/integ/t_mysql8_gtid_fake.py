@@ -18,10 +18,14 @@ live source sends on the wire and how it follows the answers:
    (gtid_mode=ON, writable, holding every delivered GTID plus more) is
    asked for the set delivered so far and the rest arrives exactly once,
    in order;
+   a restart with the dead primary first starts on the second server;
 3. split brain: the second server lacks a delivered GTID -> exit 3 naming
    it; a second server with gtid_mode=OFF is not followed (log says why)
    and gets no dump request;
-4. at start: a server that lacks GTIDs of the checkpoint, or purged GTIDs
+4. tagged GTIDs (a MySQL 9.6 fixture): the set goes out in the tagged
+   format (bytes checked here), the tagged transaction is delivered and the
+   set grows by its tagged GTID;
+5. at start: a server that lacks GTIDs of the checkpoint, or purged GTIDs
    not yet delivered -> exit 3 naming them.
 How a real MySQL server answers is not covered (docs/OPERATIONS.md).
 """
@@ -183,6 +187,17 @@ if b.errors or a.errors:
 log("failover: second server asked for %s, rows of 53..62 exactly once in order" % b.dumps[0]["set"])
 b.die()
 
+# a restart with the dead primary still first in the list starts on the
+# server that holds the checkpoint's set, by GTID (its file:pos is the old
+# primary's)
+b = fake_mysql.FakeMySQL(FX, executed="%s:1-62" % U)
+p = drive("restart", [a.port, b.port], "mysql-bin.000079:4@%s:1-55" % U, idle_ms=3000)
+rc = wait_exit(p, "restart", 90)
+if rc != 0 or [x["set"] for x in b.dumps] != ["%s:1-55" % U] or gtids_of_rows("restart") != want_rows(55):
+    fail("restart: exit %d, dumps %s, rows %s" % (rc, [x["set"] for x in b.dumps], gtids_of_rows("restart")))
+log("restart: started on the second server by GTID set, rows of 56 and 62 once")
+b.die()
+
 # ---- 3. split brain; gtid_mode=OFF ----------------------------------------
 b = fake_mysql.FakeMySQL(FX, executed="%s:1-52:54-62" % U)
 a, b, p = failover("splitbrain", b, 3)
@@ -214,7 +229,33 @@ log("gtidoff: the gtid_mode=OFF server was not followed")
 a.die()
 b.die()
 
-# ---- 4. at start --------------------------------------------------------
+# ---- 4. tagged GTIDs (MySQL 8.3+; fixture from MySQL 9.6) ----------------
+TX = os.path.join(os.path.dirname(os.path.dirname(FX)), "rust_mysql_common",
+                  "binlog_transaction_with_GTID_TAG.000001")
+TU = "55778904-0299-11f1-b1b8-4ef0c4956feb"
+srv = fake_mysql.FakeMySQL(TX, executed="%s:1-13:mytag:1-3" % TU, file_name="binlog.000004")
+p = drive("tagged", [srv.port], "binlog.000003:4@%s:1-13:mytag:1-2" % TU, idle_ms=3000)
+rc = wait_exit(p, "tagged")
+if rc != 0 or len(srv.dumps) != 1:
+    fail("tagged: exit %d, %d dump requests" % (rc, len(srv.dumps)))
+raw = srv.dumps[0]["raw"]
+data = raw[1 + 2 + 4 + 4 + 8 + 4:]
+# tagged format: 1 << 56 | 2 sources << 8 | 1, the untagged source first
+# with tag length byte 0, then "mytag" (length byte 5 << 1)
+want = struct.pack("<Q", 1 << 56 | 2 << 8 | 1)
+want += bytes.fromhex(TU.replace("-", "")) + b"\x00" + struct.pack("<QQQ", 1, 1, 14)
+want += bytes.fromhex(TU.replace("-", "")) + bytes([5 << 1]) + b"mytag" + struct.pack("<QQQ", 1, 1, 3)
+if data != want:
+    fail("tagged: GTID set sent as %s, expected %s" % (data.hex(), want.hex()))
+if gtids_of_rows("tagged") != ["%s:mytag:3" % TU]:
+    fail("tagged: rows of %s" % gtids_of_rows("tagged"))
+pos = read("tagged", ".pos").split()
+if pos[-1] != "%s:1-13:mytag:1-3" % TU:
+    fail("tagged: delivered set %r" % pos[-1])
+log("tagged: set sent in the tagged format, %s:mytag:3 delivered, set ends %s" % (TU, pos[-1]))
+srv.die()
+
+# ---- 5. at start --------------------------------------------------------
 srv = fake_mysql.FakeMySQL(FX, executed="%s:1-50" % U)
 p = drive("lacks", [srv.port], "mysql-bin.000079:4@%s:1-54" % U)
 rc = wait_exit(p, "lacks")

@@ -1,0 +1,719 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pg_wide_vote.c - vote, weighted_mean and weighted-with-confidence in
+ * the PostgreSQL wide sink (pg_wide_vote.h; docs/MAPPINGS.md,
+ * "Confidence, vote and weighted mean").
+ *
+ * Per batch, for each target with per-source fields:
+ *   1. the batch's entries, one per key, field and source (the highest
+ *      rank; a batch comes from one source), are upserted into
+ *      <table>_votes WHERE the incoming rank is greater;
+ *   2. one statement (a chain of CTEs per field) recomputes the touched
+ *      fields of the touched keys from every source's entry and upserts
+ *      the values and their provenance, each wide row once
+ *      {"s","t","r" of the newest voter for the result, "sc": the summed
+ *      score, "votes": {source: {"v","sc","t"[,"d"]}}, "d" when every
+ *      entry is a row delete's} into the wide row.
+ * The arithmetic is cdc_vote_compute()'s: integer scores, or with
+ * half_life the terms floor(2^(L - Lmax) * 10^15 + 0.5) of the log2
+ * scores; weighted_mean divides exactly in numeric and rounds half away
+ * from zero to the field's scale.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdc/util.h"
+#include "mappings/map_int.h"
+#include "sinks/pg_wide_vote.h"
+#include "sinks/wide_batch.h"
+
+static char *qid(PGconn *pg, const char *s)
+{
+    char *q = PQescapeIdentifier(pg, s, strlen(s));
+    char *r = cdc_xstrdup(q ? q : "\"\"");
+    PQfreemem(q);
+    return r;
+}
+
+static char *qlit(PGconn *pg, const char *s)
+{
+    char *q = PQescapeLiteral(pg, s, strlen(s));
+    char *r = cdc_xstrdup(q ? q : "''");
+    PQfreemem(q);
+    return r;
+}
+
+static char *qtab(PGconn *pg, const cdc_map_target_t *t, const char *name)
+{
+    char *a = qid(pg, *t->schema ? t->schema : "public"), *b = qid(pg, name);
+    char *r = cdc_xmalloc(strlen(a) + strlen(b) + 2);
+    sprintf(r, "%s.%s", a, b);
+    free(a);
+    free(b);
+    return r;
+}
+
+static const char *keytype(const cdc_map_field_t *f, char *buf, size_t n)
+{
+    switch (f->type) {
+    case CDC_MT_INT: return "bigint";
+    case CDC_MT_DECIMAL:
+        if (f->precision) {
+            snprintf(buf, n, "numeric(%d,%d)", f->precision, f->scale);
+            return buf;
+        }
+        return "numeric";
+    case CDC_MT_DOUBLE: return "double precision";
+    case CDC_MT_BOOL: return "boolean";
+    case CDC_MT_TIMESTAMP: return "timestamptz";
+    case CDC_MT_DATE: return "date";
+    case CDC_MT_JSON: return "jsonb";
+    default: return "text";
+    }
+}
+
+static const char *casttype(const cdc_map_field_t *f)
+{
+    char d[8];
+    return f->type == CDC_MT_DECIMAL ? "numeric" : keytype(f, d, 0);
+}
+
+int cdc_pgv_target(const cdc_map_target_t *t)
+{
+    for (uint32_t f = 0; f < t->nfields; f++)
+        if (!t->fields[f].is_key && t->fields[f].per_source)
+            return 1;
+    return 0;
+}
+
+void cdc_pgv_table(const cdc_map_target_t *t, char *out, size_t n)
+{
+    snprintf(out, n, "%s_votes", t->table);
+}
+
+static int exec(cdc_pgv_t *v, const char *sql, int np, const char *const *pv,
+                const char *what, cdc_err_t *err)
+{
+    PGresult *r = PQexecParams(v->pg, sql, np, NULL, pv, NULL, NULL, 0);
+    int st = PQresultStatus(r), rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = v->pgerr(v->ctx, r, what, err);
+    PQclear(r);
+    return rc;
+}
+
+static void key_cols(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const char *alias)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *q = qid(pg, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, "%s%s%s%s", k ? ", " : "", alias ? alias : "",
+                       alias ? "." : "", q);
+        free(q);
+    }
+}
+
+int cdc_pgv_create(cdc_pgv_t *v, int create, const char *source,
+                   cdc_err_t *err)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    int rc = 0;
+
+    for (uint32_t i = 0; i < v->map->ntargets && !rc; i++) {
+        const cdc_map_target_t *t = &v->map->targets[i];
+        char name[200], tb[40], *qt;
+        if (!cdc_pgv_target(t))
+            continue;
+        cdc_pgv_table(t, name, sizeof(name));
+        qt = qtab(v->pg, t, name);
+        cdc_buf_reset(&b);
+        if (create) {
+            cdc_buf_printf(&b, "CREATE TABLE IF NOT EXISTS %s (", qt);
+            for (uint32_t k = 0; k < t->nkey; k++) {
+                char *q = qid(v->pg, t->fields[t->key[k]].name);
+                cdc_buf_printf(&b, "%s %s NOT NULL, ", q,
+                               keytype(&t->fields[t->key[k]], tb, sizeof(tb)));
+                free(q);
+            }
+            cdc_buf_puts(&b, "_field text NOT NULL, _source text NOT NULL, "
+                             "_value text, _rank text COLLATE \"C\" NOT NULL, "
+                             "_score text NOT NULL, _deleted boolean NOT NULL "
+                             "DEFAULT false, _t bigint NOT NULL, PRIMARY KEY (");
+            key_cols(v->pg, &b, t, NULL);
+            cdc_buf_puts(&b, ", _field, _source))");
+            rc = exec(v, b.p, 0, NULL, "creating a votes table", err);
+            if (rc)
+                cdc_err_hint(err, "target %s has vote / weighted_mean fields: "
+                             "the sink keeps each source's current value in "
+                             "%s; grant CREATE on the schema or create it "
+                             "(docs/MAPPINGS.md)", t->name, qt);
+        } else if (cdc_wide_source_writes(v->map, source, t)) {
+            const char *p[1] = {qt};
+            PGresult *r = PQexecParams(v->pg, "SELECT to_regclass($1) IS NOT "
+                                       "NULL", 1, NULL, p, NULL, NULL, 0);
+            if (PQresultStatus(r) != PGRES_TUPLES_OK)
+                rc = v->pgerr(v->ctx, r, "checking the votes table", err);
+            else if (strcmp(PQgetvalue(r, 0, 0), "t")) {
+                rc = cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres sink: "
+                                 "target %s has vote / weighted_mean fields "
+                                 "but the votes table %s is missing", t->name,
+                                 qt);
+                cdc_err_hint(err, "set postgres_sink.create_tables=true, or "
+                             "create it: the key columns of %s, _field text, "
+                             "_source text, _value text, _rank text COLLATE "
+                             "\"C\", _score text, _deleted boolean, _t bigint, "
+                             "PRIMARY KEY (key, _field, _source) "
+                             "(docs/MAPPINGS.md)", t->table);
+            }
+            PQclear(r);
+        }
+        free(qt);
+    }
+    cdc_buf_free(&b);
+    return rc;
+}
+
+/* ---- the batch's entries --------------------------------------------------- */
+
+typedef struct ent {
+    const cdc_wide_op_t *op;
+    const cdc_wide_val_t *v;
+    char *keytext;
+} ent_t;
+
+static int ent_cmp(const void *pa, const void *pb)
+{
+    const ent_t *a = pa, *b = pb;
+    int c = strcmp(a->keytext, b->keytext);
+    if (c)
+        return c;
+    if (a->v->field != b->v->field)
+        return a->v->field < b->v->field ? -1 : 1;
+    return -strcmp(a->v->rank, b->v->rank); /* highest rank first */
+}
+
+/* The entries of target t in the batch: one per key and field, the
+ * highest rank; sorted by key.  *n set. */
+static ent_t *collect(const cdc_wide_ops_t *ops, const cdc_map_target_t *t,
+                      size_t *n)
+{
+    ent_t *e = NULL;
+    size_t ne = 0, cap = 0, k = 0;
+    cdc_buf_t kt = CDC_BUF_INIT;
+
+    for (uint32_t i = 0; i < ops->n; i++) {
+        const cdc_wide_op_t *op = &ops->ops[i];
+        if (op->target != t || (op->kind != CDC_WIDE_UPSERT &&
+                                op->kind != CDC_WIDE_DELETE))
+            continue;
+        for (uint32_t j = 0; j < op->nvals; j++) {
+            const cdc_wide_val_t *v = &op->vals[j];
+            if (!t->fields[v->field].per_source)
+                continue;
+            if (ne == cap) {
+                cap = cap ? 2 * cap : 64;
+                e = cdc_xrealloc(e, cap * sizeof(*e));
+            }
+            cdc_buf_reset(&kt);
+            for (uint32_t q = 0; q < op->nkey; q++) {
+                if (q)
+                    cdc_buf_putc(&kt, '\x1f');
+                cdc_buf_puts(&kt, op->key[q]);
+            }
+            e[ne].op = op;
+            e[ne].v = v;
+            e[ne].keytext = cdc_xstrdup(kt.p ? kt.p : "");
+            ne++;
+        }
+    }
+    cdc_buf_free(&kt);
+    if (ne)
+        qsort(e, ne, sizeof(*e), ent_cmp);
+    for (size_t i = 0; i < ne; i++) {
+        if (k && !strcmp(e[k - 1].keytext, e[i].keytext) &&
+            e[k - 1].v->field == e[i].v->field) {
+            free(e[i].keytext);
+            continue;
+        }
+        e[k++] = e[i];
+    }
+    *n = k;
+    return e;
+}
+
+static void ents_free(ent_t *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(e[i].keytext);
+    free(e);
+}
+
+/* one element of a text[] literal (started by arr_start); NULL
+ * unquoted */
+static void arr_put(cdc_buf_t *a, const char *s, size_t len, int isnull)
+{
+    if (a->len > 1)
+        cdc_buf_putc(a, ',');
+    if (isnull) {
+        cdc_buf_puts(a, "NULL");
+        return;
+    }
+    cdc_buf_putc(a, '"');
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            cdc_buf_putc(a, '\\');
+        cdc_buf_putc(a, s[i]);
+    }
+    cdc_buf_putc(a, '"');
+}
+
+static void arr_start(cdc_buf_t *a)
+{
+    cdc_buf_reset(a);
+    cdc_buf_putc(a, '{');
+}
+
+/* "x.k0 = u.k0::type AND ..." */
+static void key_join(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const char *alias);
+
+static void klist(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias)
+{
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_printf(b, "%s%s%sk%u", k ? ", " : "", alias ? alias : "",
+                       alias ? "." : "", k);
+}
+
+/* Lock the wide rows of target t's keys whose per-source fields the batch
+ * changes: missing rows are inserted first (empty, filled in by the
+ * recomputation of the same transaction), then every row is locked, both
+ * in key order, each in its own statement, so that the recomputation
+ * (a later statement) sees every other pipeline's committed entries of
+ * these keys and none is in flight.  Row locks need no shared memory,
+ * whatever the batch's size. */
+static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
+                       const cdc_wide_ops_t *ops, cdc_err_t *err)
+{
+    uint32_t nk = t->nkey;
+    cdc_buf_t *arr = cdc_xcalloc(nk, sizeof(cdc_buf_t)), b = CDC_BUF_INIT;
+    const char **pv = cdc_xcalloc(nk + 1, sizeof(char *));
+    char *qt = qtab(v->pg, t, t->table);
+    int any = 0, rc = 0;
+
+    for (uint32_t k = 0; k < nk; k++)
+        arr_start(&arr[k]);
+    for (uint32_t i = 0; i < ops->n; i++) {
+        const cdc_wide_op_t *op = &ops->ops[i];
+        int ps = 0;
+        if (op->target != t || (op->kind != CDC_WIDE_UPSERT &&
+                                op->kind != CDC_WIDE_DELETE))
+            continue;
+        for (uint32_t j = 0; j < op->nvals && !ps; j++)
+            ps = t->fields[op->vals[j].field].per_source;
+        if (!ps)
+            continue;
+        for (uint32_t k = 0; k < nk; k++)
+            arr_put(&arr[k], op->key[k], strlen(op->key[k]), 0);
+        any = 1;
+    }
+    if (!any)
+        goto out;
+    for (uint32_t k = 0; k < nk; k++) {
+        cdc_buf_putc(&arr[k], '}');
+        pv[k] = arr[k].p;
+    }
+    cdc_buf_puts(&b, "INSERT INTO ");
+    cdc_buf_printf(&b, "%s AS t (", qt);
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_puts(&b, ") SELECT DISTINCT ");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%su.k%u::%s", k ? ", " : "", k,
+                       casttype(&t->fields[t->key[k]]));
+    cdc_buf_puts(&b, " FROM unnest(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    klist(&b, t, NULL);
+    cdc_buf_puts(&b, ") ORDER BY ");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%s%u", k ? ", " : "", k + 1);
+    cdc_buf_puts(&b, " ON CONFLICT DO NOTHING");
+    if ((rc = exec(v, b.p, (int)nk, pv, "creating the rows of vote fields",
+                   err)))
+        goto out;
+    cdc_buf_reset(&b);
+    cdc_buf_puts(&b, "WITH u AS (SELECT DISTINCT * FROM unnest(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    klist(&b, t, NULL);
+    cdc_buf_printf(&b, ")), l AS (SELECT 1 FROM %s AS t, u WHERE ", qt);
+    key_join(v, &b, t, "t");
+    cdc_buf_puts(&b, " ORDER BY ");
+    key_cols(v->pg, &b, t, "t");
+    cdc_buf_puts(&b, " FOR UPDATE OF t) SELECT count(*) FROM l");
+    rc = exec(v, b.p, (int)nk, pv, "locking the rows of vote fields", err);
+out:
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_free(&arr[k]);
+    free(arr);
+    free(pv);
+    free(qt);
+    cdc_buf_free(&b);
+    return rc;
+}
+
+int cdc_pgv_lock(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
+{
+    for (uint32_t i = 0; i < v->map->ntargets; i++)
+        if (cdc_pgv_target(&v->map->targets[i]) &&
+            lock_target(v, &v->map->targets[i], ops, err))
+            return -1;
+    return 0;
+}
+
+/* "x.k0 = u.k0::type AND ..." */
+static void key_join(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
+                     const char *alias)
+{
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *q = qid(v->pg, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, "%s%s.%s = u.k%u::%s", k ? " AND " : "", alias, q,
+                       k, casttype(&t->fields[t->key[k]]));
+        free(q);
+    }
+}
+
+/* store the entries of target t (one source) */
+static int store(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
+                 size_t n, cdc_err_t *err)
+{
+    uint32_t nk = t->nkey, np = nk + 7;
+    cdc_buf_t *arr = cdc_xcalloc(np, sizeof(cdc_buf_t)), b = CDC_BUF_INIT;
+    const char **pv = cdc_xcalloc(np + 1, sizeof(char *));
+    char name[200], *qv;
+    int rc;
+
+    cdc_pgv_table(t, name, sizeof(name));
+    qv = qtab(v->pg, t, name);
+    for (uint32_t a = 0; a < np; a++)
+        arr_start(&arr[a]);
+    for (size_t i = 0; i < n; i++) {
+        const cdc_wide_val_t *x = e[i].v;
+        const cdc_wide_op_t *op = e[i].op;
+        const char *fname = t->fields[x->field].name;
+        char tb[24];
+        for (uint32_t k = 0; k < nk; k++)
+            arr_put(&arr[k], op->key[k], strlen(op->key[k]), 0);
+        arr_put(&arr[nk], fname, strlen(fname), 0);
+        arr_put(&arr[nk + 1], x->s, x->len, x->isnull);
+        arr_put(&arr[nk + 2], x->rank, strlen(x->rank), 0);
+        arr_put(&arr[nk + 3], x->score, strlen(x->score), 0);
+        arr_put(&arr[nk + 4], x->deleted ? "t" : "f", 1, 0);
+        snprintf(tb, sizeof(tb), "%" PRId64, op->commit_us);
+        arr_put(&arr[nk + 5], tb, strlen(tb), 0);
+    }
+    for (uint32_t a = 0; a < np - 1; a++) {
+        cdc_buf_putc(&arr[a], '}');
+        pv[a] = arr[a].p;
+    }
+    pv[np - 1] = e[0].op->source;
+    cdc_buf_printf(&b, "INSERT INTO %s AS v (", qv);
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_puts(&b, ", _field, _source, _value, _rank, _score, _deleted, _t) "
+                     "SELECT ");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "u.k%u::%s, ", k, casttype(&t->fields[t->key[k]]));
+    cdc_buf_printf(&b, "u.f, $%u::text, u.val, u.rk, u.sc, u.del::boolean, "
+                   "u.t::bigint FROM unnest(", np);
+    for (uint32_t a = 0; a < np - 1; a++)
+        cdc_buf_printf(&b, "%s$%u::text[]", a ? ", " : "", a + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "k%u, ", k);
+    cdc_buf_puts(&b, "f, val, rk, sc, del, t) ON CONFLICT (");
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_puts(&b, ", _field, _source) DO UPDATE SET _value = "
+                     "EXCLUDED._value, _rank = EXCLUDED._rank, _score = "
+                     "EXCLUDED._score, _deleted = EXCLUDED._deleted, _t = "
+                     "EXCLUDED._t WHERE EXCLUDED._rank > v._rank");
+    rc = exec(v, b.p, (int)np, pv, "storing the sources' votes", err);
+    for (uint32_t a = 0; a < np; a++)
+        cdc_buf_free(&arr[a]);
+    free(arr);
+    free(pv);
+    free(qv);
+    cdc_buf_free(&b);
+    return rc;
+}
+
+/* klist with a suffix on the alias: "a3.k0, a3.k1" */
+static void klist_s(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias,
+                    unsigned i)
+{
+    for (uint32_t k = 0; k < t->nkey; k++)
+        cdc_buf_printf(b, "%s%s%u.k%u", k ? ", " : "", alias, i, k);
+}
+
+/*
+ * The CTEs of per-source field f over the keys in e (entries of f; the
+ * key arrays are parameters pbase+1..pbase+nkey), ending in
+ * r<i>(k0.., res, prov): the value as text and the field's provenance
+ * entry.  Names carry the suffix i so that every field of the target goes
+ * into one statement.
+ */
+static void field_ctes(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
+                       uint32_t f, unsigned i, unsigned pbase, const char *qv)
+{
+    const cdc_map_field_t *fd = &t->fields[f];
+    uint32_t nk = t->nkey;
+    char *lf = qlit(v->pg, fd->name);
+    char score[40], mul[48] = "1", unit[48] = "1";
+    int sc = fd->type == CDC_MT_DECIMAL ? fd->scale : 0;
+
+    snprintf(score, sizeof(score), "x%u.sc::%s", i,
+             fd->half_life_us ? "float8" : "numeric");
+    for (int z = 0; z < sc && z < 40; z++)
+        strcat(mul, "0");
+    if (sc)
+        snprintf(unit, sizeof(unit), "0.%0*d", sc, 1);
+    /* u: the keys; x: their entries with each entry's term */
+    cdc_buf_printf(b, "u%u AS (SELECT DISTINCT * FROM unnest(", i);
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(b, "%s$%u::text[]", k ? ", " : "", pbase + k + 1);
+    cdc_buf_puts(b, ") AS u(");
+    klist(b, t, NULL);
+    cdc_buf_printf(b, ")), y%u AS (SELECT ", i);
+    for (uint32_t k = 0; k < nk; k++) {
+        char *q = qid(v->pg, t->fields[t->key[k]].name);
+        cdc_buf_printf(b, "x.%s AS k%u, ", q, k);
+        free(q);
+    }
+    cdc_buf_printf(b, "x._source AS src, x._value AS val, x._rank AS rk, "
+                   "x._score AS sc, x._deleted AS del, x._t AS t FROM %s AS "
+                   "x JOIN u%u AS u ON ", qv, i);
+    key_join(v, b, t, "x");
+    cdc_buf_printf(b, " WHERE x._field = %s), ", lf);
+    if (fd->half_life_us) {
+        cdc_buf_printf(b, "z%u AS (SELECT y.*, max(CASE WHEN y.val IS NOT "
+                       "NULL AND y.sc <> '-Infinity' THEN y.sc::float8 END) "
+                       "OVER (PARTITION BY ", i);
+        klist(b, t, "y");
+        cdc_buf_printf(b, ") AS lmax FROM y%u AS y), x%u AS (SELECT z.*, CASE "
+                       "WHEN z.val IS NULL OR z.sc = '-Infinity' OR z.lmax IS "
+                       "NULL OR z.sc::float8 - z.lmax < -100 THEN 0 ELSE "
+                       "floor(power(2::float8, z.sc::float8 - z.lmax) * "
+                       "1e15::float8 + 0.5::float8)::numeric END AS tm FROM "
+                       "z%u AS z), ", i, i, i);
+    } else
+        cdc_buf_printf(b, "x%u AS (SELECT y.*, CASE WHEN y.val IS NULL THEN 0 "
+                       "ELSE y.sc::numeric END AS tm FROM y%u AS y), ", i, i);
+    /* w: the result per key (res: its value as text; tot: the score) */
+    if (fd->rule == CDC_RULE_VOTE) {
+        cdc_buf_printf(b, "g%u AS (SELECT ", i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", x%u.val, sum(x%u.tm) AS tot FROM x%u WHERE x%u.val "
+                       "IS NOT NULL GROUP BY ", i, i, i, i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", x%u.val), w%u AS (SELECT DISTINCT ON (", i, i);
+        klist_s(b, t, "g", i);
+        cdc_buf_puts(b, ") ");
+        klist_s(b, t, "g", i);
+        cdc_buf_printf(b, ", g%u.val AS res, g%u.tot::text AS tot, NULL::boolean "
+                       "AS wdel FROM g%u ORDER BY ", i, i, i);
+        klist_s(b, t, "g", i);
+        cdc_buf_printf(b, ", g%u.tot DESC, g%u.val COLLATE \"C\"), ", i, i);
+    } else if (fd->rule == CDC_RULE_WMEAN) {
+        cdc_buf_printf(b, "g%u AS (SELECT ", i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", sum(x%u.tm * (x%u.val::numeric * %s)) AS nn, "
+                       "sum(x%u.tm) AS dd FROM x%u WHERE x%u.val IS NOT NULL "
+                       "GROUP BY ", i, i, mul, i, i, i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, "), w%u AS (SELECT ", i);
+        klist_s(b, t, "g", i);
+        cdc_buf_printf(b, ", CASE WHEN g%u.dd > 0 THEN ((sign(g%u.nn) * div(2 "
+                       "* abs(g%u.nn) + g%u.dd, 2 * g%u.dd)) * %s)::text END "
+                       "AS res, g%u.dd::text AS tot, NULL::boolean AS wdel "
+                       "FROM g%u), ", i, i, i, i, i, unit, i, i);
+    } else {
+        /* weighted: the largest score, NULL or not, then the newest */
+        cdc_buf_printf(b, "w%u AS (SELECT DISTINCT ON (", i);
+        klist_s(b, t, "x", i);
+        cdc_buf_puts(b, ") ");
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", x%u.val AS res, x%u.sc AS tot, x%u.del AS wdel "
+                       "FROM x%u ORDER BY ", i, i, i, i);
+        klist_s(b, t, "x", i);
+        cdc_buf_printf(b, ", %s DESC, x%u.rk DESC), ", score, i);
+    }
+    /* tp: the entry the provenance names */
+    cdc_buf_printf(b, "tp%u AS (SELECT DISTINCT ON (", i);
+    klist_s(b, t, "x", i);
+    cdc_buf_puts(b, ") ");
+    klist_s(b, t, "x", i);
+    cdc_buf_printf(b, ", x%u.src, x%u.t, x%u.rk FROM x%u LEFT JOIN w%u USING "
+                   "(", i, i, i, i, i);
+    klist(b, t, NULL);
+    cdc_buf_puts(b, ") ORDER BY ");
+    klist_s(b, t, "x", i);
+    if (fd->rule == CDC_RULE_WEIGHTED)
+        cdc_buf_printf(b, ", %s DESC, x%u.rk DESC), ", score, i);
+    else if (fd->rule == CDC_RULE_VOTE)
+        cdc_buf_printf(b, ", CASE WHEN w%u.res IS NOT NULL AND x%u.val IS NOT "
+                       "NULL AND x%u.val = w%u.res THEN 0 ELSE 1 END, x%u.rk "
+                       "DESC), ", i, i, i, i, i);
+    else
+        cdc_buf_printf(b, ", CASE WHEN w%u.res IS NOT NULL AND x%u.val IS NOT "
+                       "NULL THEN 0 ELSE 1 END, x%u.rk DESC), ", i, i, i);
+    /* a: every source's entry, and whether all are deletions */
+    cdc_buf_printf(b, "a%u AS (SELECT ", i);
+    klist_s(b, t, "x", i);
+    cdc_buf_printf(b, ", jsonb_object_agg(x%u.src, jsonb_strip_nulls("
+                   "jsonb_build_object('v', x%u.val, 'sc', x%u.sc, 't', "
+                   "x%u.t, 'd', CASE WHEN x%u.del THEN 1 END))) AS votes, "
+                   "bool_and(x%u.del) AS alldel FROM x%u GROUP BY ", i, i, i,
+                   i, i, i, i);
+    klist_s(b, t, "x", i);
+    /* r: value and provenance entry per key */
+    cdc_buf_printf(b, "), r%u AS (SELECT ", i);
+    klist_s(b, t, "a", i);
+    cdc_buf_printf(b, ", w%u.res, jsonb_strip_nulls(jsonb_build_object('s', "
+                   "tp%u.src, 't', tp%u.t, 'r', tp%u.rk, 'sc', w%u.tot, 'd', "
+                   "CASE WHEN %s%u.%s THEN 1 END, 'votes', a%u.votes)) AS prov "
+                   "FROM a%u JOIN tp%u USING (", i, i, i, i, i,
+                   fd->rule == CDC_RULE_WEIGHTED ? "w" : "a", i,
+                   fd->rule == CDC_RULE_WEIGHTED ? "wdel" : "alldel", i, i, i);
+    klist(b, t, NULL);
+    cdc_buf_printf(b, ") LEFT JOIN w%u USING (", i);
+    klist(b, t, NULL);
+    cdc_buf_puts(b, ")), ");
+    free(lf);
+}
+
+/*
+ * Recompute the per-source fields of target t for the keys their entries
+ * (e: sorted by key, one per key and field) touch, in one statement: one
+ * chain of CTEs per field, then one upsert of every touched key that sets
+ * the touched fields (the others keep their values) and merges their
+ * provenance entries: each wide row is written once per batch.
+ */
+static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
+                     size_t n, cdc_err_t *err)
+{
+    uint32_t nk = t->nkey, nf = 0;
+    uint32_t *fl = cdc_xcalloc(t->nfields + 1, sizeof(uint32_t));
+    cdc_buf_t *arr, b = CDC_BUF_INIT;
+    const char **pv;
+    char name[200], *qv, *qt = qtab(v->pg, t, t->table);
+    int rc;
+
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        int touched = 0;
+        for (size_t j = 0; j < n && !touched; j++)
+            touched = e[j].v->field == f;
+        if (touched)
+            fl[nf++] = f;
+    }
+    arr = cdc_xcalloc((size_t)nf * nk + 1, sizeof(cdc_buf_t));
+    pv = cdc_xcalloc((size_t)nf * nk + 1, sizeof(char *));
+    cdc_pgv_table(t, name, sizeof(name));
+    qv = qtab(v->pg, t, name);
+    for (uint32_t i = 0; i < nf; i++) {
+        for (uint32_t k = 0; k < nk; k++)
+            arr_start(&arr[i * nk + k]);
+        for (size_t j = 0; j < n; j++)
+            if (e[j].v->field == fl[i])
+                for (uint32_t k = 0; k < nk; k++)
+                    arr_put(&arr[i * nk + k], e[j].op->key[k],
+                            strlen(e[j].op->key[k]), 0);
+        for (uint32_t k = 0; k < nk; k++) {
+            cdc_buf_putc(&arr[i * nk + k], '}');
+            pv[i * nk + k] = arr[i * nk + k].p;
+        }
+    }
+    cdc_buf_puts(&b, "WITH ");
+    for (uint32_t i = 0; i < nf; i++)
+        field_ctes(v, &b, t, fl[i], i, i * nk, qv);
+    cdc_buf_puts(&b, "ak AS (");
+    for (uint32_t i = 0; i < nf; i++) {
+        cdc_buf_printf(&b, "%sSELECT ", i ? " UNION " : "");
+        klist(&b, t, NULL);
+        cdc_buf_printf(&b, " FROM r%u", i);
+    }
+    cdc_buf_printf(&b, ") INSERT INTO %s AS t (", qt);
+    key_cols(v->pg, &b, t, NULL);
+    for (uint32_t i = 0; i < nf; i++) {
+        char *qf = qid(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(&b, ", %s", qf);
+        free(qf);
+    }
+    cdc_buf_puts(&b, ", _provenance) SELECT ");
+    klist(&b, t, "ak");
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, ", r%u.res::%s", i, casttype(&t->fields[fl[i]]));
+    /* an untouched field's entry is NULL here: stripped */
+    cdc_buf_puts(&b, ", jsonb_strip_nulls(jsonb_build_object(");
+    for (uint32_t i = 0; i < nf; i++) {
+        char *lf = qlit(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(&b, "%s%s, r%u.prov", i ? ", " : "", lf, i);
+        free(lf);
+    }
+    cdc_buf_puts(&b, ")) FROM ak");
+    for (uint32_t i = 0; i < nf; i++) {
+        cdc_buf_printf(&b, " LEFT JOIN r%u USING (", i);
+        klist(&b, t, NULL);
+        cdc_buf_puts(&b, ")");
+    }
+    cdc_buf_puts(&b, " ORDER BY ");
+    klist(&b, t, "ak");
+    cdc_buf_puts(&b, " ON CONFLICT (");
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_puts(&b, ") DO UPDATE SET ");
+    for (uint32_t i = 0; i < nf; i++) {
+        char *qf = qid(v->pg, t->fields[fl[i]].name);
+        char *lf = qlit(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(&b, "%s = CASE WHEN EXCLUDED._provenance ? %s THEN "
+                       "EXCLUDED.%s ELSE t.%s END, ", qf, lf, qf, qf);
+        free(qf);
+        free(lf);
+    }
+    cdc_buf_puts(&b, "_provenance = t._provenance || EXCLUDED._provenance");
+    rc = exec(v, b.p, (int)(nf * nk), pv, "recomputing vote fields", err);
+    if (rc) {
+        char was[sizeof(err->detail)];
+        snprintf(was, sizeof(was), "%s", err->detail);
+        cdc_err_detail(err, "%s; the vote / weighted_mean fields of target "
+                       "%s", was, t->name);
+    }
+    for (uint32_t i = 0; i < nf * nk; i++)
+        cdc_buf_free(&arr[i]);
+    free(arr);
+    free(pv);
+    free(fl);
+    free(qv);
+    free(qt);
+    cdc_buf_free(&b);
+    return rc;
+}
+
+int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
+{
+    for (uint32_t i = 0; i < v->map->ntargets; i++) {
+        const cdc_map_target_t *t = &v->map->targets[i];
+        size_t n;
+        ent_t *e;
+        int rc = 0;
+        if (!cdc_pgv_target(t))
+            continue;
+        e = collect(ops, t, &n);
+        if (n)
+            rc = store(v, t, e, n, err) || recompute(v, t, e, n, err);
+        ents_free(e, n);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
