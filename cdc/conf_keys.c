@@ -110,6 +110,9 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "ADDR:PORT (or PORT: 127.0.0.1) serving /, /status, /metrics, /livez, /readyz."},
     {"http.token", S, NULL, 0, 0, NULL, SECRET, NULL, "HTTP endpoint, status",
      "Bearer token required by /, /status and /metrics (header or cookie, never the URL)."},
+    {"http.header_timeout_ms", I, "3000", 100, 3600000, NULL, 0, NULL, "HTTP endpoint",
+     "A request's line and headers must arrive within this many ms of the connect, or the "
+     "connection is closed (slow clients cannot hold slots)."},
     {"ready.max_lag_s", I, "300", 1, I64MAX, NULL, 0, NULL, "HTTP endpoint",
      "/readyz fails when the lag exceeds this many seconds."},
     {"ready.max_checkpoint_age_s", I, "120", 1, I64MAX, NULL, 0, NULL, "HTTP endpoint",
@@ -192,7 +195,7 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Standby status update period (s); each asks the server for a reply."},
     {"postgres.work_mem", I, "16", 1, 1048576, NULL, 0, NULL, "postgres source",
      "MiB a streamed in-progress transaction (protocol 2) may hold in memory before it is spilled "
-     "to <state.dir>/<pipeline>.spill.<xid>, like the server's logical_decoding_work_mem."},
+     "to <state.dir>/<pipeline>.spill.<slot>.<xid>, like the server's logical_decoding_work_mem."},
     {"state.max_spill_mb", I, "10240", 1, 1073741824, NULL, 0, NULL, "postgres source",
      "MiB all spill files may hold; beyond, the run stops with exit 78 (never runs out of memory)."},
     {"postgres.timeout_s", I, "30", 0, 86400, NULL, 0, NULL, "postgres source",

@@ -259,7 +259,8 @@ static int parse_datetime(const char *s, size_t len, int64_t *us)
 
 /* Big-endian two's complement of the unscaled value of decimal text, in
  * the fewest bytes (Java's BigInteger.toByteArray); *scale_out the digits
- * after the point.  -1 for text that is not a finite decimal. */
+ * after the point.  -1 for text that is not a finite decimal, or whose
+ * value does not fit in cap bytes (dec_cap sizes it so that it fits). */
 static int unscaled_bytes(const char *s, size_t len, int want_scale,
                           uint8_t *b, size_t cap, size_t *n, int *scale_out)
 {
@@ -297,6 +298,8 @@ static int unscaled_bytes(const char *s, size_t len, int want_scale,
             b[k] = (uint8_t)v;
             carry = v >> 8;
         }
+        if (carry)
+            return -1;
     }
     if (neg) { /* two's complement */
         unsigned carry = 1;
@@ -348,32 +351,46 @@ static void put_binary(cdc_buf_t *out, const cdc_env_opts_t *o,
     cdc_buf_putc(out, '"');
 }
 
+/* Bytes that hold the unscaled value of len characters of decimal text
+ * padded to want_scale digits: a digit is log2(10) < 5/12 bytes, plus the
+ * sign bit. */
+static size_t dec_cap(size_t len, int want_scale)
+{
+    size_t digits = len + (want_scale > 0 ? (size_t)want_scale : 0);
+    return digits * 5 / 12 + 2;
+}
+
 /* Decimal text under decimal.handling.mode; vardec: PG numeric without a
- * scale ({"scale","value"} in precise mode). */
+ * scale ({"scale","value"} in precise mode).  Any length: a PostgreSQL
+ * numeric has up to 131072 digits before the point, and a value that is
+ * there is never written as null. */
 static void put_decimal(cdc_buf_t *out, const cdc_env_opts_t *o,
                         const char *s, size_t len, int scale, int vardec)
 {
-    uint8_t b[40];
-    size_t n;
-    int sc;
+    uint8_t small[40], *b = small;
+    size_t n, cap = dec_cap(len, vardec ? -1 : scale);
+    int sc, r;
 
     if (o->decimal_mode == CDC_DBZ_DEC_STRING) {
         cdc_json_string(out, s, len);
         return;
     }
     if (o->decimal_mode == CDC_DBZ_DEC_DOUBLE) {
-        char tmp[96];
-        if (len < sizeof(tmp)) {
-            memcpy(tmp, s, len);
-            tmp[len] = '\0';
-            cdc_json_double(out, strtod(tmp, NULL), 0);
-        } else
-            cdc_buf_puts(out, "null");
+        char tmp[96], *t = len < sizeof(tmp) ? tmp : cdc_xmalloc(len + 1);
+        memcpy(t, s, len);
+        t[len] = '\0';
+        cdc_json_double(out, strtod(t, NULL), 0);
+        if (t != tmp)
+            free(t);
         return;
     }
-    if (unscaled_bytes(s, len, vardec ? -1 : scale, b, sizeof(b), &n,
-                       &sc) < 0) {
+    if (cap > sizeof(small))
+        b = cdc_xmalloc(cap);
+    r = unscaled_bytes(s, len, vardec ? -1 : scale, b, cap, &n, &sc);
+    if (r < 0) {
         cdc_buf_puts(out, "null"); /* NaN, ±Infinity: no Decimal for them */
+        if (b != small)
+            free(b);
         return;
     }
     if (vardec) {
@@ -384,6 +401,8 @@ static void put_decimal(cdc_buf_t *out, const cdc_env_opts_t *o,
         cdc_buf_putc(out, '}');
     } else
         put_b64(out, b, n);
+    if (b != small)
+        free(b);
 }
 
 /* A SET value (our JSON array of members) as "a,c". */

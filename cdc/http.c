@@ -24,8 +24,8 @@
  * Slow clients cannot starve the probes.  Our own thread runs the daemon
  * (MHD external mode) and keeps a table of open connections:
  *   - at most HTTP_MAX_CONN connections, HTTP_MAX_PER_ADDR from one address;
- *   - a request's headers must arrive within HTTP_HEADER_TIMEOUT_MS of the
- *     connect, or the connection is closed;
+ *   - a request's headers must arrive within http.header_timeout_ms
+ *     (default 3000) of the connect, or the connection is closed;
  *   - at either limit a new connection takes the place of the oldest one
  *     stuck in its headers (or older than the header timeout), else of the
  *     oldest that has sent nothing yet; a complete request waiting to be
@@ -33,7 +33,10 @@
  *     request at once, always gets a slot and an answer; only when no
  *     connection can give way is the new one refused;
  *   - refusals and evictions are counted and logged at most once per
- *     HTTP_LOG_EVERY_US, as are libmicrohttpd's own messages.
+ *     HTTP_LOG_EVERY_US, as are libmicrohttpd's own messages;
+ *   - the table's state (open, stuck in their headers) and the running
+ *     totals are published after each turn of the loop for
+ *     cdc_http_stats, read by other threads.
  *
  * The other pipelines of the state directory are asked by a refresher
  * thread of ours every HTTP_PEERS_EVERY_MS (HTTP_PEERS_TIMEOUT_MS per
@@ -68,7 +71,6 @@
 #define FAC "http"
 #define HTTP_MAX_CONN 64
 #define HTTP_MAX_PER_ADDR 8
-#define HTTP_HEADER_TIMEOUT_MS 3000
 #define HTTP_LOG_EVERY_US INT64_C(10000000)
 #define HTTP_POLL_MS 100
 #define HTTP_PEERS_EVERY_MS 2000
@@ -97,6 +99,11 @@ struct cdc_http {
     int64_t log_next_us;
     unsigned n_refused, n_evicted, n_timed_out, n_mhd_quiet;
     unsigned mhd_lines; /* MHD messages logged in this window */
+    int64_t header_timeout_us; /* http.header_timeout_ms */
+    /* running totals and the table's state, written by the HTTP thread
+     * (atomically: cdc_http_stats reads them from others) */
+    uint64_t tot_refused, tot_evicted, tot_timed_out;
+    unsigned st_open, st_stuck;
     char *token;   /* NULL = no auth */
     int port;
     char *record; /* <state.dir>/<pipeline>.daemon, removed at stop */
@@ -323,9 +330,9 @@ static int same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
  * headers (or a connection older than the header timeout), 1 one that has
  * sent nothing yet (its client may just not have been scheduled since the
  * connect: it goes after the stuck ones), 0 not at all. */
-static int give_way(const http_conn_t *k, int64_t now)
+static int give_way(const cdc_http_t *h, const http_conn_t *k, int64_t now)
 {
-    if (now - k->start_us > INT64_C(1000) * HTTP_HEADER_TIMEOUT_MS)
+    if (now - k->start_us > h->header_timeout_us)
         return 2;
     if (k->headers_done)
         return 0;
@@ -367,7 +374,7 @@ static http_conn_t *victim(cdc_http_t *h, const struct sockaddr *addr,
             int w;
             if (!k->used || k->closing || k->spared ||
                 (addr && !same_addr(&k->addr, addr)) ||
-                !(w = give_way(k, now)))
+                !(w = give_way(h, k, now)))
                 continue;
             if (!best || w > best_w ||
                 (w == best_w && k->start_us < best->start_us)) {
@@ -405,6 +412,7 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr,
     }
     if (n_all >= (int)(sizeof(h->conns) / sizeof(h->conns[0])) - 1) {
         h->n_refused++;
+        __atomic_add_fetch(&h->tot_refused, 1, __ATOMIC_RELAXED);
         return MHD_NO;
     }
     if (n_here >= HTTP_MAX_PER_ADDR || n_any >= HTTP_MAX_CONN) {
@@ -412,10 +420,12 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr,
                                 now);
         if (!v) {
             h->n_refused++;
+            __atomic_add_fetch(&h->tot_refused, 1, __ATOMIC_RELAXED);
             return MHD_NO;
         }
         conn_close(v);
         h->n_evicted++;
+        __atomic_add_fetch(&h->tot_evicted, 1, __ATOMIC_RELAXED);
     }
     return MHD_YES;
 }
@@ -475,19 +485,28 @@ static void headers_arrived(struct MHD_Connection *c)
         ((http_conn_t *)ci->socket_context)->headers_done = 1;
 }
 
-/* Close connections whose headers are late; report throttled counts. */
+/* Close connections whose headers are late, publish the table's state;
+ * report throttled counts. */
 static void housekeep(cdc_http_t *h)
 {
     int64_t now = cdc_metrics_now_us();
+    unsigned open = 0, stuck = 0;
 
     for (size_t i = 0; i < sizeof(h->conns) / sizeof(h->conns[0]); i++) {
         http_conn_t *k = &h->conns[i];
         if (k->used && !k->closing && !k->headers_done && k->fd >= 0 &&
-            now - k->start_us > INT64_C(1000) * HTTP_HEADER_TIMEOUT_MS) {
+            now - k->start_us > h->header_timeout_us) {
             conn_close(k);
             h->n_timed_out++;
+            __atomic_add_fetch(&h->tot_timed_out, 1, __ATOMIC_RELAXED);
+        }
+        if (k->used && !k->closing) {
+            open++;
+            stuck += k->line_seen && !k->headers_done;
         }
     }
+    __atomic_store_n(&h->st_open, open, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->st_stuck, stuck, __ATOMIC_RELEASE);
     if (now < h->log_next_us)
         return;
     if (h->n_refused || h->n_evicted || h->n_timed_out || h->n_mhd_quiet) {
@@ -497,7 +516,7 @@ static void housekeep(cdc_http_t *h)
                  "%d per address, headers within %d ms)",
                  (int)(HTTP_LOG_EVERY_US / 1000000), h->n_refused,
                  h->n_evicted, h->n_timed_out, h->n_mhd_quiet, HTTP_MAX_CONN,
-                 HTTP_MAX_PER_ADDR, HTTP_HEADER_TIMEOUT_MS);
+                 HTTP_MAX_PER_ADDR, (int)(h->header_timeout_us / 1000));
         h->n_refused = h->n_evicted = h->n_timed_out = h->n_mhd_quiet = 0;
     }
     h->mhd_lines = 0;
@@ -752,6 +771,7 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
     const char *token = cdc_conf_get(conf, "http.token", "");
     struct sockaddr_storage ss;
     socklen_t sslen = 0;
+    int64_t header_ms;
     cdc_http_t *h;
     char addr[INET6_ADDRSTRLEN] = "?";
     const union MHD_DaemonInfo *di;
@@ -765,11 +785,14 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
         *out = h;
         return 0;
     }
-    if (parse_listen(listen, &ss, &sslen, err))
+    if (parse_listen(listen, &ss, &sslen, err) ||
+        cdc_conf_get_int(conf, "http.header_timeout_ms", 3000, &header_ms,
+                         err))
         return -1;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h = cdc_xcalloc(1, sizeof(*h));
+    h->header_timeout_us = header_ms * 1000;
     pthread_mutex_init(&h->peers_mu, NULL);
     if (*token)
         h->token = cdc_xstrdup(token);
@@ -824,6 +847,18 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
 int cdc_http_port(const cdc_http_t *h)
 {
     return h ? h->port : 0;
+}
+
+void cdc_http_stats(cdc_http_t *h, cdc_http_stats_t *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (!h)
+        return;
+    st->open = __atomic_load_n(&h->st_open, __ATOMIC_ACQUIRE);
+    st->stuck = __atomic_load_n(&h->st_stuck, __ATOMIC_ACQUIRE);
+    st->refused = __atomic_load_n(&h->tot_refused, __ATOMIC_RELAXED);
+    st->evicted = __atomic_load_n(&h->tot_evicted, __ATOMIC_RELAXED);
+    st->timed_out = __atomic_load_n(&h->tot_timed_out, __ATOMIC_RELAXED);
 }
 
 void cdc_http_stop(cdc_http_t *h)

@@ -623,6 +623,21 @@ static void prom_head(cdc_buf_t *b, const char *name, const char *type,
                    name, help, name, type);
 }
 
+/* A metric without labels: its HELP and TYPE lines and its value. */
+static void prom_i64(cdc_buf_t *b, const char *name, const char *type,
+                     const char *help, int64_t v)
+{
+    prom_head(b, name, type, help);
+    cdc_buf_printf(b, "autoglm_cdc_%s %" PRId64 "\n", name, v);
+}
+
+static void prom_u64(cdc_buf_t *b, const char *name, const char *type,
+                     const char *help, uint64_t v)
+{
+    prom_head(b, name, type, help);
+    cdc_buf_printf(b, "autoglm_cdc_%s %" PRIu64 "\n", name, v);
+}
+
 static void prom_sec(cdc_buf_t *b, const char *name, int64_t us)
 {
     if (us < 0)
@@ -684,14 +699,12 @@ void cdc_metrics_render_prom(cdc_buf_t *b, int64_t now)
                        op_name(sorted[i]->op), sorted[i]->n);
     }
     free(sorted);
-    prom_head(b, "source_transactions_total", "counter",
-              "Transactions read from the source.");
-    cdc_buf_printf(b, "autoglm_cdc_source_transactions_total %" PRIu64 "\n",
-                   M.txns_in);
-    prom_head(b, "delivered_transactions_total", "counter",
-              "Transactions acknowledged by the sink.");
-    cdc_buf_printf(b, "autoglm_cdc_delivered_transactions_total %" PRIu64
-                   "\n", M.txns_delivered);
+    prom_u64(b, "source_transactions_total", "counter",
+             "Transactions read from the source.",
+             M.txns_in);
+    prom_u64(b, "delivered_transactions_total", "counter",
+             "Transactions acknowledged by the sink.",
+             M.txns_delivered);
 
     prom_head(b, "lag_seconds", "gauge",
               "Now minus the commit time up to which every change is "
@@ -722,40 +735,33 @@ void cdc_metrics_render_prom(cdc_buf_t *b, int64_t now)
     cdc_buf_puts(b, "autoglm_cdc_connected{component=\"sink\",type=\"");
     prom_label(b, M.sink);
     cdc_buf_printf(b, "\"} %d\n", sink_ok_locked(now));
-    prom_head(b, "reconnects_total", "counter",
-              "Successful reconnects of the source.");
-    cdc_buf_printf(b, "autoglm_cdc_reconnects_total %" PRIu64 "\n",
-                   M.reconnects);
+    prom_u64(b, "reconnects_total", "counter",
+             "Successful reconnects of the source.",
+             M.reconnects);
 
-    prom_head(b, "largest_transaction_rows", "gauge",
-              "Row changes of the largest transaction read since start "
-              "(all its fragments).");
-    cdc_buf_printf(b, "autoglm_cdc_largest_transaction_rows %" PRIu64 "\n",
-                   M.big_rows);
-    prom_head(b, "largest_transaction_bytes", "gauge",
-              "Decoded bytes of that transaction.");
-    cdc_buf_printf(b, "autoglm_cdc_largest_transaction_bytes %" PRIu64 "\n",
-                   M.big_bytes);
-    prom_head(b, "spilled_bytes_total", "counter",
-              "Bytes of big transactions written to spill files.");
-    cdc_buf_printf(b, "autoglm_cdc_spilled_bytes_total %" PRIu64 "\n",
-                   M.spill_bytes);
-    prom_head(b, "spill_files", "gauge", "Spill files in use.");
-    cdc_buf_printf(b, "autoglm_cdc_spill_files %" PRId64 "\n",
-                   M.spill_files);
+    prom_u64(b, "largest_transaction_rows", "gauge",
+             "Row changes of the largest transaction read since start "
+             "(all its fragments).",
+             M.big_rows);
+    prom_u64(b, "largest_transaction_bytes", "gauge",
+             "Decoded bytes of that transaction.",
+             M.big_bytes);
+    prom_u64(b, "spilled_bytes_total", "counter",
+             "Bytes of big transactions written to spill files.",
+             M.spill_bytes);
+    prom_i64(b, "spill_files", "gauge", "Spill files in use.",
+             M.spill_files);
 
-    prom_head(b, "dead_letters_total", "counter",
-              "Changes that could not be applied and were written to the "
-              "dead-letter table or topic (errors.mode=dead-letter).");
-    cdc_buf_printf(b, "autoglm_cdc_dead_letters_total %" PRIu64 "\n",
-                   M.dead_letters);
+    prom_u64(b, "dead_letters_total", "counter",
+             "Changes that could not be applied and were written to the "
+             "dead-letter table or topic (errors.mode=dead-letter).",
+             M.dead_letters);
 
-    prom_head(b, "queue_transactions", "gauge",
-              "Transactions written to the sink and not yet delivered.");
-    cdc_buf_printf(b, "autoglm_cdc_queue_transactions %zu\n", M.q_txns);
-    prom_head(b, "queue_bytes", "gauge",
-              "Memory held by the transactions in flight.");
-    cdc_buf_printf(b, "autoglm_cdc_queue_bytes %zu\n", M.q_bytes);
+    prom_u64(b, "queue_transactions", "gauge",
+             "Transactions written to the sink and not yet delivered.",
+             M.q_txns);
+    prom_u64(b, "queue_bytes", "gauge",
+             "Memory held by the transactions in flight.", M.q_bytes);
 
     if (M.nsinks) {
         prom_head(b, "sink_delivered_transactions_total", "counter",
@@ -789,23 +795,19 @@ void cdc_metrics_render_prom(cdc_buf_t *b, int64_t now)
     for (int i = 0; i < M.nplug; i++) {
         if (!M.plug[i].set)
             continue;
-        prom_head(b, M.plug[i].name, M.plug[i].type, M.plug[i].help);
-        cdc_buf_printf(b, "autoglm_cdc_%s %" PRId64 "\n", M.plug[i].name,
-                       M.plug[i].v);
+        prom_i64(b, M.plug[i].name, M.plug[i].type, M.plug[i].help,
+                 M.plug[i].v);
     }
     if (M.bf_rows >= 0) {
-        prom_head(b, "backfill_rows_done", "gauge",
-                  "Rows copied by the running backfill.");
-        cdc_buf_printf(b, "autoglm_cdc_backfill_rows_done %" PRId64 "\n",
-                       M.bf_rows);
-        prom_head(b, "backfill_tables_remaining", "gauge",
-                  "Tables the running backfill has not finished.");
-        cdc_buf_printf(b, "autoglm_cdc_backfill_tables_remaining %" PRId64
-                       "\n", M.bf_tables);
+        prom_i64(b, "backfill_rows_done", "gauge",
+                 "Rows copied by the running backfill.",
+                 M.bf_rows);
+        prom_i64(b, "backfill_tables_remaining", "gauge",
+                 "Tables the running backfill has not finished.",
+                 M.bf_tables);
     }
     ready = reasons_locked(NULL, now) == 0;
-    prom_head(b, "ready", "gauge", "1 when /readyz answers 200.");
-    cdc_buf_printf(b, "autoglm_cdc_ready %d\n", ready);
+    prom_i64(b, "ready", "gauge", "1 when /readyz answers 200.", ready);
     pthread_mutex_unlock(&M.mu);
 }
 

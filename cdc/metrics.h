@@ -138,6 +138,18 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err);
 int cdc_http_port(const cdc_http_t *h);
 /** @brief Stop and free; NULL is a no-op. */
 void cdc_http_stop(cdc_http_t *h);
+/** The endpoint's connection table, as of the HTTP thread's last turn
+ *  (at most HTTP_POLL_MS old), and its running totals. */
+typedef struct cdc_http_stats {
+    unsigned open;      /* connections not being closed by us */
+    unsigned stuck;     /* of those, request line read, headers not */
+    uint64_t refused;   /* connections refused: no room, none gave way */
+    uint64_t evicted;   /* closed to make room for a new connection */
+    uint64_t timed_out; /* closed for late headers (http.header_timeout_ms) */
+} cdc_http_stats_t;
+/** @brief Fill *st (zeros for NULL or an endpoint that does not listen).
+ *  @locality any thread. */
+void cdc_http_stats(cdc_http_t *h, cdc_http_stats_t *st);
 
 /* ---- the running daemon of a pipeline (cdc/status.c) ----------------- */
 /**

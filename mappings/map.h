@@ -117,9 +117,22 @@ typedef struct cdc_map_field {
                              weighted_mean, and weighted when a mapping
                              that writes it has a confidence: */
     char *where;
+    int group;            /* 1 + index into target->groups; 0: none */
+    char *group_name;     /* its `group:` (NULL: none) */
     cdc_magg_t agg;       /* an aggregate field: computed per key from the
                              contributions of source rows (map_agg.c) */
 } cdc_map_field_t;
+
+/* A field group (`group: NAME` on target fields): its fields win
+ * together, from the one source row of highest rank under the group's
+ * rule (map_group.c, docs/MAPPINGS.md "Field groups"). */
+typedef struct cdc_map_group {
+    char *name;
+    cdc_mrule_t rule;     /* the rule all its fields declare */
+    uint32_t *fields;     /* indexes into target->fields, declared order */
+    uint32_t nfields;
+    char *where;          /* its first field's declaration */
+} cdc_map_group_t;
 
 typedef struct cdc_map_target {
     char *name;           /* logical name used by mappings */
@@ -132,6 +145,9 @@ typedef struct cdc_map_target {
     char *where;
     int tombstones;       /* some mapping deletes rows (on_delete: delete):
                              the sinks keep <table>_tombstones */
+    cdc_map_group_t *groups; /* field groups: the sinks keep the source
+                                rows' candidates in <table>_candidates */
+    uint32_t ngroups;
     int aggregates;       /* some field is an aggregate: the sinks keep
                              <table>_contrib (per source row) */
     int agg_sources;      /* how many sources contribute to it */
@@ -141,6 +157,7 @@ typedef struct cdc_map_assign cdc_map_assign_t; /* opaque, map_int.h */
 typedef struct cdc_map_agg cdc_map_agg_t;       /* opaque, map_int.h */
 typedef struct cdc_tz cdc_tz_t;                 /* opaque, map_zone.c */
 typedef struct cdc_expr cdc_expr_t;             /* opaque, expr.c */
+typedef struct cdc_map_gwrite cdc_map_gwrite_t; /* opaque, map_int.h */
 
 typedef struct cdc_map_mapping {
     char *name;
@@ -158,6 +175,8 @@ typedef struct cdc_map_mapping {
     int ninclude, nexclude;
     int lookup;               /* dimension mapping: set-based update */
     cdc_expr_t *order_by;     /* order value of a row (rule: ordered) */
+    cdc_map_gwrite_t *gw;     /* the field groups it writes (map_group.c) */
+    uint32_t ngw;
     cdc_expr_t *confidence;   /* per-row confidence (weighted, vote,
                                  weighted_mean); NULL = 1 */
     cdc_map_agg_t *aggs;      /* 'aggregates:' (map_agg.c) */
@@ -224,6 +243,11 @@ typedef enum cdc_wide_kind {
                             dead (docs/MAPPINGS.md, deletes) */
     CDC_WIDE_LOOKUP,     /* set-based update of every row whose match
                             fields equal key[] (dimension change) */
+    CDC_WIDE_GROUP,      /* a candidate of a field group: source row
+                            rowid of the mapping offers the group's values
+                            (vals, in group field order) or, gdeleted, is
+                            gone; the group takes the values of the live
+                            candidate with the greatest grank (map_group.c) */
     CDC_WIDE_CONTRIB,    /* the state of one source row's contribution to
                             the aggregate fields of key[] (row, crank,
                             gone; vals: one per aggregate of the mapping);
@@ -262,6 +286,15 @@ typedef struct cdc_wide_op {
     int snapshot;        /* from a snapshot row (op 'r': backfill, first
                             load): ranked below every streamed change
                             (docs/MAPPINGS.md, snapshot rows) */
+    /* CDC_WIDE_GROUP only */
+    uint32_t group;      /* index into target->groups */
+    const char *rowid;   /* the source row: JSON array of its primary key */
+    const char *vrank;   /* the change's rank within its source row (rule
+                            latest; arena): the candidate keeps the change
+                            of greatest vrank */
+    const char *grank;   /* the row's rank under the group's rule (arena):
+                            the live candidate of greatest grank wins */
+    int gdeleted;        /* the source row is gone (a tombstone) */
     int64_t conf6;       /* the row's confidence in millionths (the
                             mapping's confidence:, else 1000000) */
     /* CDC_WIDE_CONTRIB: */
@@ -337,6 +370,11 @@ int cdc_map_agg_refuse(const cdc_map_target_t *t, const char *sink,
 /** @brief Name of an aggregate function ("count", "sum", ...). */
 const char *cdc_map_agg_name(cdc_magg_t a);
 
+/**
+ * @brief Name of the side table of target t that keeps the candidates of
+ * its field groups (t->ngroups): "<table>_candidates", same schema.
+ */
+void cdc_map_candidates_table(const cdc_map_target_t *t, char *out, size_t n);
 /* ---- scores, vote and weighted mean (map_vote.c) -------------------------- */
 
 /** @brief Name of a rule as written in mapping files. */

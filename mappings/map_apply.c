@@ -417,6 +417,22 @@ static void add_val(cdc_wide_ops_t *out, cdc_wide_op_t *op, uint32_t field,
                       op->ord, hexp, v->rank);
 }
 
+int cdc_map_compute(const cdc_map_mapping_t *mp, const cdc_map_field_t *f,
+                    const cdc_map_assign_t *a, const char *colname, xctx_t *c,
+                    castres_t *r)
+{
+    return compute(mp, f, a, colname, c, r);
+}
+
+cdc_wide_op_t *cdc_map_start_op(cdc_wide_ops_t *out,
+                                const cdc_map_mapping_t *mp,
+                                cdc_wide_kind_t kind, const char **key,
+                                int64_t commit_us, const char *pos,
+                                const char *ord)
+{
+    return start_op(out, mp, kind, key, commit_us, pos, ord, 1000000);
+}
+
 static uint32_t max_vals(const cdc_map_mapping_t *mp, const cdc_table_t *t)
 {
     return mp->nfields + (mp->ninclude > 0 ? t->ncols : 0);
@@ -450,12 +466,14 @@ static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
     }
     op = start_op(out, mp, CDC_WIDE_UPSERT, key, commit_us, pos, ord, conf6);
     for (uint32_t i = 0; i < mp->nfields; i++)
-        add_val(out, op, mp->fields[i].field, &nul, max_vals(mp, tbl));
+        if (!mp->target->fields[mp->fields[i].field].group)
+            add_val(out, op, mp->fields[i].field, &nul, max_vals(mp, tbl));
     if (mp->ninclude > 0)
         for (uint32_t c = 0; c < tbl->ncols; c++) {
             int fi = cdc_map_find_field(mp->target, tbl->cols[c].name);
             int dup = 0;
             if (fi < 0 || mp->target->fields[fi].is_key ||
+                mp->target->fields[fi].group ||
                 mp->target->fields[fi].agg ||
                 !cdc_map_owns(&mp->target->fields[fi], mp->source->id) ||
                 !included(mp, tbl->cols[c].name))
@@ -465,6 +483,9 @@ static void emit_delete(const cdc_map_mapping_t *mp, const cdc_table_t *tbl,
             if (!dup)
                 add_val(out, op, (uint32_t)fi, &nul, max_vals(mp, tbl));
         }
+    /* a mapping that writes only groups: its candidates say it */
+    if (!op->nvals && mp->ngw)
+        out->n--;
 }
 
 static int same_key(const char **a, const char **b, int n)
@@ -510,6 +531,8 @@ static int offer_values(const cdc_map_mapping_t *mp, const cdc_change_t *ch,
             fi = (uint32_t)f;
         }
         const cdc_map_field_t *f = &mp->target->fields[fi];
+        if (f->group)
+            continue; /* offered by its group's candidate (map_group.c) */
         int rc = compute(mp, f, a, col, ca, &r);
         if (rc < 0)
             return -1;
@@ -590,6 +613,10 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
         if (have_b)
             emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, ord_b, conf_b,
                         out);
+        if (have_b && mp->ngw && mp->on_delete != CDC_DEL_IGNORE &&
+            cdc_map_group_ops(mp, tx, ch, pos, NULL, NULL, NULL, &cb, kb,
+                              ord_b, 0, out))
+            return -1;
         return (int)(out->n - n0);
     }
     /* update that moves the row out of the filter or to another key */
@@ -599,6 +626,10 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
              confidence_needed(mp, &cb, &conf_b)))
             return -1;
         emit_delete(mp, ch->tbl, kb, tx->commit_us, pos, ord_b, conf_b, out);
+        if (mp->ngw && mp->on_delete != CDC_DEL_IGNORE &&
+            cdc_map_group_ops(mp, tx, ch, pos, NULL, NULL, NULL, &cb, kb,
+                              ord_b, 0, out))
+            return -1;
     }
     if (!have_a)
         return (int)(out->n - n0);
@@ -629,9 +660,16 @@ static int map_one(const cdc_map_t *m, const cdc_map_mapping_t *mp,
         op->snapshot = ch->op == CDC_OP_READ;
         if (offer_values(mp, ch, &ca, &cb, cmp_before, reorder, out, op))
             return -1;
-        /* an update that changed none of our fields: nothing to do */
-        if (!op->nvals && (ch->op == CDC_OP_UPDATE || mp->lookup))
+        /* an update that changed none of our fields: nothing to do (nor
+         * an op without values of a mapping with groups: its candidates
+         * make the row) */
+        if (!op->nvals && (ch->op == CDC_OP_UPDATE || mp->lookup || mp->ngw))
             out->n--;
+        if (mp->ngw && !mp->lookup &&
+            cdc_map_group_ops(mp, tx, ch, pos, &ca, ka, ord_a,
+                              have_b && same_key(ka, kb, nk) ? &cb : NULL, kb,
+                              ord_b, cmp_before, out))
+            return -1;
     }
     return (int)(out->n - n0);
 }

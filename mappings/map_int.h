@@ -8,6 +8,7 @@
  *   map_rank.c   positions and the ranks of the conflict rules
  *   map_apply.c  a row change -> wide operations
  *   map_model.c  the in-memory wide table (tests, `mapping test`)
+ *   map_group.c  field groups: loading checks, candidates, the winner
  * Everything after loading is pure: no I/O, no process state.
  */
 #ifndef CDC_MAP_INT_H
@@ -56,6 +57,12 @@ struct cdc_map_assign {
     char *timezone;        /* naive timestamps: this zone (NULL: source) */
     cdc_tz_t *tz;          /* its rules, loaded with the mapping */
     char *where;
+};
+
+/* The fields of one group a mapping writes (all of them). */
+struct cdc_map_gwrite {
+    uint32_t group;                 /* index into target->groups */
+    const cdc_map_assign_t **assign;/* per group field, group order */
 };
 
 /* One aggregate of a mapping: target field = func(expr) over the rows. */
@@ -159,5 +166,55 @@ int cdc_map_cast_ts(const char *s, size_t len, const cdc_tz_t *zone,
 void cdc_map_make_rank(const cdc_map_field_t *f, const cdc_map_source_t *s,
                        int64_t commit_us, const char *pos, const char *ord,
                        const char *score, char *out);
+
+/* ---- applying (map_apply.c), for map_group.c ----------------------------- */
+
+/** @brief Evaluate assignment a (or copy column colname) of mapping mp
+ *  for field f over c's row.  1 = a column is absent, 0 ok, -1 err. */
+int cdc_map_compute(const cdc_map_mapping_t *mp, const cdc_map_field_t *f,
+                    const cdc_map_assign_t *a, const char *colname, xctx_t *c,
+                    castres_t *r);
+/** @brief Append an operation of mp for key (texts in key order). */
+cdc_wide_op_t *cdc_map_start_op(cdc_wide_ops_t *out,
+                                const cdc_map_mapping_t *mp,
+                                cdc_wide_kind_t kind, const char **key,
+                                int64_t commit_us, const char *pos,
+                                const char *ord);
+
+/* ---- field groups (map_group.c) ------------------------------------------ */
+
+/** @brief After target t's fields and key are loaded: build t->groups
+ *  from the fields' `group:` (one rule per group, no key fields).
+ *  -1 with err (CDC_EXIT_CONFIG, "file:line:col: ..."). */
+int cdc_map_groups_build(cdc_map_target_t *t, cdc_err_t *err);
+/** @brief After mapping mp is loaded: a mapping writes all fields of a
+ *  group or none; lookups write none.  Fills mp->gw.  -1 with err. */
+int cdc_map_groups_bind(cdc_map_mapping_t *mp, cdc_err_t *err);
+/** @brief After everything is loaded: what groups cannot be combined
+ *  with (row deletes).  -1 with err. */
+int cdc_map_groups_check(const cdc_map_t *m, cdc_err_t *err);
+void cdc_map_groups_free_target(cdc_map_target_t *t);
+void cdc_map_groups_free_mapping(cdc_map_mapping_t *mp);
+/** @brief The candidate operations of one row image for the groups mp
+ *  writes: ca is the image that offers (NULL for a tombstone), cb the
+ *  image the source row is gone from (NULL: none).  See map_group.c.
+ *  @returns 0, or -1 with err (CDC_EXIT_DATA). */
+int cdc_map_group_ops(const cdc_map_mapping_t *mp, const cdc_txn_t *tx,
+                      const cdc_change_t *ch, const char *pos, xctx_t *ca,
+                      const char **ka, const char *orda, xctx_t *cb,
+                      const char **kb, const char *ordb, int cmp_before,
+                      cdc_wide_ops_t *out);
+
+/* The candidates of one wide row (the model). */
+typedef struct cdc_gcands cdc_gcands_t;
+/** @brief Offer a CDC_WIDE_GROUP op to the row's candidates: kept when its
+ *  vrank is greater than the stored one of the same source row. */
+void cdc_gcands_offer(cdc_gcands_t **gc, const cdc_wide_op_t *op);
+/** @brief The winner of group g: values (n = group's fields), source,
+ *  commit time, grank; 0 if no live candidate. */
+int cdc_gcands_winner(const cdc_gcands_t *gc, uint32_t g, const char ***vals,
+                      const size_t **lens, const char **src, int64_t *t,
+                      const char **grank);
+void cdc_gcands_free(cdc_gcands_t *gc);
 
 #endif

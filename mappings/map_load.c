@@ -419,7 +419,7 @@ static int load_field(loader_t *L, cdc_map_target_t *t, const ynode_t *fk,
                       const ynode_t *fv)
 {
     static const char *const fkeys[] = {"type", "owner", "owners", "rule",
-                                        "description", "half_life"};
+                                        "description", "group", "half_life"};
     static const char *const rules[] = {"latest", "priority", "weighted",
                                         "ordered", "vote", "weighted_mean"};
     cdc_map_field_t *f = &t->fields[t->nfields++];
@@ -451,8 +451,16 @@ static int load_field(loader_t *L, cdc_map_target_t *t, const ynode_t *fk,
                                  fv->kids[j]->val);
                     return -1;
                 }
-        if (check_keys(L, fv, "a target field", fkeys, 6))
+        if (check_keys(L, fv, "a target field", fkeys, 7))
             return -1;
+        if ((x = cdc_ynode_get(fv, "group"))) {
+            const char *g;
+            if (scalar(L, x, "group", &g))
+                return -1;
+            if (!valid_name(g, CDC_MAP_NAME_MAX))
+                return lerr(L, x, "bad group name '%s'", g);
+            f->group_name = cdc_xstrdup(g);
+        }
         if (!(x = cdc_ynode_get(fv, "type")) ||
             scalar(L, x, "type", &type))
             return lerr(L, fv, "field '%s' needs a type", fk->val);
@@ -547,7 +555,7 @@ static int load_target(loader_t *L, const ynode_t *k, const ynode_t *v)
             t->key[t->nkey++] = (uint32_t)fi;
         }
     }
-    return 0;
+    return cdc_map_groups_build(t, L->err);
 }
 
 static int check_owner_sources(loader_t *L, const ynode_t *targets)
@@ -1062,7 +1070,9 @@ static int load_mapping(loader_t *L, const ynode_t *v)
         return -1;
     if (mapping_order(L, v, mp))
         return -1;
-    return mapping_confidence(L, v, mp);
+    if (mapping_confidence(L, v, mp))
+        return -1;
+    return cdc_map_groups_bind(mp, L->err);
 }
 
 static char *read_file(const char *path, size_t *len, cdc_err_t *err)
@@ -1254,6 +1264,8 @@ static cdc_map_t *load_trees(cdc_map_t *m, ynode_t **roots, char **names,
         if (mp->on_delete == CDC_DEL_ROW && !mp->lookup)
             ((cdc_map_target_t *)mp->target)->tombstones = 1;
     }
+    if (cdc_map_groups_check(m, err))
+        return NULL;
     return m;
 }
 
@@ -1355,6 +1367,7 @@ void cdc_map_destroy(cdc_map_t *m)
                 free(f->owners[k]);
             free(f->owners);
         }
+        cdc_map_groups_free_target(t);
         free(t->fields);
         cdc_strix_free(&t->fieldix);
         free(t->key);
@@ -1380,6 +1393,7 @@ void cdc_map_destroy(cdc_map_t *m)
         free(mp->exclude);
         cdc_expr_free(mp->filter);
         cdc_expr_free(mp->order_by);
+        cdc_map_groups_free_mapping(mp);
         cdc_expr_free(mp->confidence);
         cdc_map_agg_free(mp);
         free(mp->name);

@@ -50,6 +50,7 @@ typedef struct mrow {
     char **key;
     mcell_t *cells; /* target->nfields */
     int live;
+    cdc_gcands_t *gc; /* candidates of its field groups (map_group.c) */
     size_t nlive;   /* live contributions naming this key (aggregates) */
 } mrow_t;
 
@@ -91,6 +92,7 @@ static void row_free(mrow_t *r)
     for (uint32_t i = 0; i < r->target->nkey; i++)
         free(r->key[i]);
     free(r->key);
+    cdc_gcands_free(r->gc);
     free(r->cells);
     free(r->keytext);
     free(r);
@@ -425,11 +427,46 @@ static void contrib_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
         agg_recompute(wm, t, (const char *const *)c->key);
 }
 
+/* A group's fields: the values of its winning candidate, or NULL
+ * without provenance when no candidate is live (as the sinks write). */
+static void group_apply(mrow_t *r, const cdc_wide_op_t *op)
+{
+    const cdc_map_group_t *g = &op->target->groups[op->group];
+    const char **vals;
+    const size_t *lens;
+    const char *src, *grank;
+    int64_t t;
+    int win;
+
+    cdc_gcands_offer(&r->gc, op);
+    win = cdc_gcands_winner(r->gc, op->group, &vals, &lens, &src, &t, &grank);
+    for (uint32_t k = 0; k < g->nfields; k++) {
+        mcell_t *c = &r->cells[g->fields[k]];
+        free(c->val);
+        memset(c, 0, sizeof(*c));
+        if (!win)
+            continue;
+        c->set = 1;
+        c->isnull = !vals[k];
+        c->val = vals[k] ? cdc_xstrndup(vals[k], lens[k]) : NULL;
+        c->len = vals[k] ? lens[k] : 0;
+        snprintf(c->rank, sizeof(c->rank), "%s", grank);
+        snprintf(c->src, sizeof(c->src), "%s", src);
+        c->t = t;
+    }
+}
+
 void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
 {
     const cdc_map_target_t *t = op->target;
     mrow_t *r;
 
+    if (op->kind == CDC_WIDE_GROUP) {
+        r = find_row(wm, t, op->key, 1);
+        r->live = 1;
+        group_apply(r, op);
+        return;
+    }
     if (op->kind == CDC_WIDE_CONTRIB) {
         contrib_apply(wm, op);
     } else if (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE) {

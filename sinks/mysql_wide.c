@@ -400,6 +400,20 @@ static cdc_sink_t *myw_create(const cdc_conf_t *conf, cdc_err_t *err)
         goto fail;
     /* DOUBLE holds no NaN, an undeclared decimal is DECIMAL(38,10) */
     w->map->limits = CDC_MAP_LIM_FINITE | CDC_MAP_LIM_DEC38;
+    for (uint32_t i = 0; i < w->map->ntargets; i++) {
+        const cdc_map_target_t *t = &w->map->targets[i];
+        if (!t->ngroups)
+            continue;
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "mysql sink: target '%s' has "
+                    "field group '%s' (%s), which the MySQL wide sink does "
+                    "not support", t->name, t->groups[0].name,
+                    t->groups[0].where);
+        cdc_err_hint(err, "write the target with the PostgreSQL wide sink "
+                     "(--sink postgres, postgres_sink.dsn), or remove "
+                     "'group:' from its fields (docs/MAPPINGS.md, Field "
+                     "groups)");
+        goto fail;
+    }
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(cdc_conf_get(conf, "application_id", pipe));
     /* aggregates (<table>_contrib) are kept by the PostgreSQL sink only */

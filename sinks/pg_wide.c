@@ -73,6 +73,7 @@
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
+#include "sinks/pg_wide_group.h"
 #include "sinks/pg_wide_vote.h"
 #include "sinks/pg_wide_agg.h"
 #include "sinks/wide_batch.h"
@@ -386,6 +387,9 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
         }
         free(qt);
     }
+    /* field groups: their candidates tables (pg_wide_group.c) */
+    if (cdc_pgw_groups_setup(w->pg, w->map, w->create_tables, err))
+        goto fail;
     /* per-source fields (vote, weighted_mean): <table>_votes */
     if (cdc_pgv_create(&w->votes, w->create_tables, w->source, err))
         goto fail;
@@ -1659,12 +1663,16 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
             merge_op(w, op);
             continue;
         }
-        if (op->kind == CDC_WIDE_CONTRIB)
-            continue; /* aggregates: after the upserts */
+        if (op->kind == CDC_WIDE_GROUP || op->kind == CDC_WIDE_CONTRIB)
+            continue; /* groups, aggregates: after the upserts, set-based */
         if (flush_merged(w, err) || exec_lookup(w, op, err))
             goto fail;
     }
+    /* groups before aggregates: a row whose group went NULL and that no
+     * longer has a contribution is then deleted by the aggregates'
+     * statement */
     if (flush_merged(w, err) || cdc_pgv_apply(&w->votes, &w->ops, err) ||
+        cdc_pgw_groups_apply(w->pg, w->map, &w->ops, err) ||
         cdc_pgw_agg_apply(w->pg, w->map, &w->ops, err))
         goto fail;
     /* dead rows of the batch's keys to the tombstones */

@@ -4,6 +4,7 @@
  * envelopes on a sink (stdout by default), like mariadb-binlog but JSON;
  * --events lists the events instead.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -22,6 +23,13 @@
 
 /* ---- decode ------------------------------------------------------------ */
 
+/* --json-columns of one table version: which columns the globs name */
+typedef struct json_tab {
+    cdc_table_t *t; /* a reference: the pointer stays this table's */
+    uint8_t *hit;   /* per column */
+    int any;
+} json_tab_t;
+
 typedef struct decode_ctx {
     const cdc_sink_ops_t *kops;
     cdc_sink_t *snk;
@@ -32,6 +40,8 @@ typedef struct decode_ctx {
     uint64_t rows;
     char **json_pats;  /* --json-columns: db.table.column globs */
     int njson;
+    json_tab_t *jt;    /* the globs matched once per table version */
+    size_t njt, capjt, jlast;
     yajl_handle yh;    /* validates candidate JSON texts */
 } decode_ctx_t;
 
@@ -57,19 +67,56 @@ static int is_json_text(decode_ctx_t *d, const char *s, size_t n)
     return st == yajl_status_ok && n > 0;
 }
 
+/* The columns of t that --json-columns names, matched on first sight of
+ * this table version (an ALTER makes a new one), not per row. */
+static const json_tab_t *json_cols(decode_ctx_t *d, cdc_table_t *t)
+{
+    json_tab_t *e;
+
+    if (d->njt && d->jt[d->jlast].t == t)
+        return &d->jt[d->jlast];
+    for (size_t i = 0; i < d->njt; i++)
+        if (d->jt[i].t == t) {
+            d->jlast = i;
+            return &d->jt[i];
+        }
+    if (d->njt == d->capjt) {
+        d->capjt = d->capjt ? d->capjt * 2 : 16;
+        d->jt = cdc_xrealloc(d->jt, d->capjt * sizeof(*d->jt));
+    }
+    e = &d->jt[d->njt];
+    e->t = cdc_table_keep(t);
+    e->hit = cdc_xcalloc(t->ncols ? t->ncols : 1, 1);
+    e->any = 0;
+    for (uint32_t c = 0; c < t->ncols; c++) {
+        char name[768];
+        snprintf(name, sizeof(name), "%s.%s.%s", t->db, t->name,
+                 t->cols[c].name ? t->cols[c].name : "");
+        for (int k = 0; k < d->njson && !e->hit[c]; k++)
+            e->hit[c] = !fnmatch(d->json_pats[k], name, 0);
+        e->any |= e->hit[c];
+    }
+    d->jlast = d->njt++;
+    return e;
+}
+
+static void json_cols_free(decode_ctx_t *d)
+{
+    for (size_t i = 0; i < d->njt; i++) {
+        cdc_table_destroy(d->jt[i].t);
+        free(d->jt[i].hit);
+    }
+    free(d->jt);
+}
+
 static void mark_json(decode_ctx_t *d, cdc_txn_t *tx)
 {
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         cdc_change_t *ch = &tx->changes[i];
         cdc_table_t *t = ch->tbl;
-        for (uint32_t c = 0; c < t->ncols; c++) {
-            char name[768];
-            int hit = 0;
-            snprintf(name, sizeof(name), "%s.%s.%s", t->db, t->name,
-                     t->cols[c].name ? t->cols[c].name : "");
-            for (int k = 0; k < d->njson && !hit; k++)
-                hit = !fnmatch(d->json_pats[k], name, 0);
-            if (!hit)
+        const json_tab_t *jt = json_cols(d, t);
+        for (uint32_t c = 0; jt->any && c < t->ncols; c++) {
+            if (!jt->hit[c])
                 continue;
             cdc_value_t *imgs[2] = {ch->before, ch->after};
             for (int k = 0; k < 2; k++) {
@@ -219,13 +266,25 @@ int cdc_cmd_decode(const cdc_cmd_ctx_t *cx, int argc, char **argv,
                                    "FILE");
     if (start_position) {
         const char *colon = strrchr(start_position, ':');
+        const char *num = colon ? colon + 1 : start_position;
+        char *end = NULL;
+        /* FILE:POS or POS, POS a decimal offset: anything else would
+         * silently decode from another place */
         if (colon) {
+            if (colon == start_position ||
+                (size_t)(colon - start_position) >= sizeof(startbuf))
+                num = "";
             snprintf(startbuf, sizeof(startbuf), "%.*s",
                      (int)(colon - start_position), start_position);
             start_file = startbuf;
-            start = strtoull(colon + 1, NULL, 10);
-        } else
-            start = strtoull(start_position, NULL, 10);
+        }
+        errno = 0;
+        if (*num >= '0' && *num <= '9')
+            start = strtoull(num, &end, 10);
+        if (!end || *end || errno)
+            return cdc_cmd_usage_error("decode --start-position: '%s' is "
+                                       "not FILE:POS or POS (a byte offset)",
+                                       start_position);
     }
     if (events) {
         bo.on_event = print_event;
@@ -302,5 +361,6 @@ int cdc_cmd_decode(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     for (int i = 0; i < d.njson; i++)
         free(d.json_pats[i]);
     free(d.json_pats);
+    json_cols_free(&d);
     return rc;
 }

@@ -206,7 +206,7 @@ static void print_op(FILE *out, const cdc_wide_op_t *op, int prov)
     cdc_buf_t b = CDC_BUF_INIT;
     const cdc_map_target_t *t = op->target;
     static const char *const kinds[] = {"upsert", "delete", "lookup",
-                                        "contrib"};
+                                        "candidate", "contrib"};
 
     cdc_buf_printf(&b, "%s %s", kinds[op->kind], t->name);
     if (op->kind == CDC_WIDE_CONTRIB)
@@ -217,6 +217,10 @@ static void print_op(FILE *out, const cdc_wide_op_t *op, int prov)
         cdc_buf_printf(&b, " %s=", t->fields[op->keyfields[i]].name);
         cdc_json_string(&b, op->key[i], strlen(op->key[i]));
     }
+    if (op->kind == CDC_WIDE_GROUP)
+        /* a field group's candidate: the source row, or its tombstone */
+        cdc_buf_printf(&b, " group %s row %s%s", t->groups[op->group].name,
+                       op->rowid, op->gdeleted ? " (gone)" : "");
     if (op->nvals)
         cdc_buf_puts(&b, " |");
     for (uint32_t i = 0; i < op->nvals; i++) {
@@ -327,8 +331,25 @@ static const cdc_map_target_t *target_named(const cdc_map_t *m,
     return NULL;
 }
 
+/* a half_life for messages: "30d", "12h", "90m", "45s"; "none" */
+static const char *half_life_text(int64_t us, char *buf, size_t n)
+{
+    int64_t s = us / 1000000;
+    if (!us)
+        return "none";
+    if (s % 86400 == 0)
+        snprintf(buf, n, "%" PRId64 "d", s / 86400);
+    else if (s % 3600 == 0)
+        snprintf(buf, n, "%" PRId64 "h", s / 3600);
+    else if (s % 60 == 0)
+        snprintf(buf, n, "%" PRId64 "m", s / 60);
+    else
+        snprintf(buf, n, "%" PRId64 "s", s);
+    return buf;
+}
+
 /* What changed in the targets' declarations: targets and fields only on
- * one side, and fields whose type or rule changed. */
+ * one side, and fields whose type, rule or half_life changed. */
 static int diff_shape(const cdc_map_t *a, const cdc_map_t *b, FILE *out)
 {
     static const char *const rules[] = {"latest", "priority", "weighted",
@@ -362,7 +383,13 @@ static int diff_shape(const cdc_map_t *a, const cdc_map_t *b, FILE *out)
                     fprintf(out, "target %s: field %s: rule %s -> %s\n",
                             t->name, fa->name, rules[fa->rule],
                             rules[fb->rule]);
-                else
+                else if (fa->half_life_us != fb->half_life_us) {
+                    char ha[32], hb[32];
+                    fprintf(out, "target %s: field %s: half_life %s -> %s\n",
+                            t->name, fa->name,
+                            half_life_text(fa->half_life_us, ha, sizeof(ha)),
+                            half_life_text(fb->half_life_us, hb, sizeof(hb)));
+                } else
                     continue;
                 nd++;
             }
@@ -935,11 +962,12 @@ static void print_mapping(const cdc_map_mapping_t *mp)
     for (uint32_t k = 0; k < mp->nfields; k++) {
         const cdc_map_assign_t *a = &mp->fields[k];
         const cdc_map_field_t *f = &t->fields[a->field];
-        printf("  field %-20s <- %s%s%s  (%s, %s%s%s)\n", f->name,
+        printf("  field %-20s <- %s%s%s  (%s, %s%s%s%s%s)\n", f->name,
                a->text ? a->text : "", a->nmap ? " mapped" : "",
                a->def ? " default" : "", f->sqltype,
                rules[f->rule], f->nowners > 1 ? " among " : "",
-               f->nowners > 1 ? "owners" : "");
+               f->nowners > 1 ? "owners" : "",
+               f->group ? ", group " : "", f->group ? f->group_name : "");
     }
     for (uint32_t k = 0; k < mp->naggs; k++) {
         const cdc_map_field_t *f = &t->fields[mp->aggs[k].field];
@@ -1013,6 +1041,16 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
     if (cdc_conf_get(conf, "mysql_sink.dsn", NULL)) {
         char db[128];
         MYSQL *my;
+        int grouped = 0;
+        /* field groups need the candidates table: PostgreSQL only */
+        for (uint32_t i = 0; i < m->ntargets; i++)
+            if (m->targets[i].ngroups && ++grouped)
+                problem(&nprob, m->targets[i].groups[0].where, "target '%s' "
+                        "has field group '%s', which the MySQL wide sink "
+                        "(mysql_sink.dsn) does not support: write the target "
+                        "with the PostgreSQL wide sink (postgres_sink.dsn), "
+                        "or remove 'group:' from its fields",
+                        m->targets[i].name, m->targets[i].groups[0].name);
         /* the MySQL wide sink keeps no aggregates */
         for (uint32_t i = 0; i < m->ntargets; i++) {
             cdc_err_t e = {0};
@@ -1022,7 +1060,10 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
             fprintf(stderr, "%s\n  hint: %s\n", e.msg, e.hint);
             nprob++;
         }
-        my = my_open(conf, "mysql_sink", "mysql sink", db, sizeof(db), err);
+        my = grouped ? NULL : my_open(conf, "mysql_sink", "mysql sink", db,
+                                      sizeof(db), err);
+        if (grouped)
+            goto checked_mysql;
         if (!my) {
             cdc_map_destroy(m);
             return err->code;
@@ -1032,6 +1073,7 @@ int cdc_map_cli_validate(const cdc_conf_t *conf, int argc, char **argv,
                          &ok_tables, err);
         mysql_close(my);
     }
+checked_mysql:
     if (src_dsn && *src_dsn && !strcmp(src_type, "postgres")) {
         PGconn *pg = pg_open(src_dsn, "postgres source", err);
         if (!pg) {

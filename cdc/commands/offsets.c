@@ -29,7 +29,9 @@ static void print_ckpt(const char *name, const char *path, const cdc_ckpt_t *ck)
 }
 
 /* offsets show | set POSITION | reset: every form names the file it
- * works on, so a wrong -c or --pipeline is visible. */
+ * works on, so a wrong -c or --pipeline is visible.  set and reset take
+ * the pipeline's run lock: a running daemon would write its own position
+ * over the change at its next checkpoint (75 while one runs). */
 int cdc_cmd_offsets(const cdc_cmd_ctx_t *cx, int argc, char **argv,
                     cdc_err_t *err)
 {
@@ -39,7 +41,7 @@ int cdc_cmd_offsets(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     int nargs = !strcmp(what, "set") ? 2 : 1;
     char *path;
     cdc_ckpt_t ck;
-    int rc = CDC_EXIT_OK, r;
+    int rc = CDC_EXIT_OK, r, lockfd = -1;
 
     if (strcmp(what, "show") && strcmp(what, "set") && strcmp(what, "reset"))
         return cdc_cmd_usage_error("unknown offsets command '%s' (show, set, reset)",
@@ -49,6 +51,14 @@ int cdc_cmd_offsets(const cdc_cmd_ctx_t *cx, int argc, char **argv,
                            "POSITION (FILE:POS, GTID or LSN)");
     if (argc > nargs)
         return cdc_cmd_usage_error("offsets: unexpected argument '%s'", argv[nargs]);
+    if (strcmp(what, "show") &&
+        cdc_state_lock(state, name, "run", &lockfd, err)) {
+        if (err->code == CDC_EXIT_TEMPFAIL)
+            cdc_err_hint(err, "stop the pipeline first: it would write its "
+                              "own position over the checkpoint; the "
+                              "checkpoint was not changed");
+        return err->code;
+    }
     path = cdc_ckpt_path(state, name);
     if (!strcmp(what, "show")) {
         r = cdc_ckpt_load(path, &ck, err);
@@ -75,5 +85,6 @@ int cdc_cmd_offsets(const cdc_cmd_ctx_t *cx, int argc, char **argv,
         rc = err->code;
     }
     free(path);
+    cdc_state_unlock(lockfd);
     return rc;
 }

@@ -624,53 +624,67 @@ static void key_eq(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a,
     }
 }
 
+/* "a.k1, a.k2": the target's key columns of alias a */
+static void key_cols(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a)
+{
+    for (uint32_t k = 0; k < rc->t->nkey; k++) {
+        cdc_buf_printf(b, k ? ", %s." : "%s.", a);
+        ident(x, b, rc->t->fields[rc->t->key[k]].name);
+    }
+}
+
+/*
+ * The keys that one side has and the other lacks, into rc_diff:
+ *   missing: recomputed (pg_temp.rc_shadow w, _src = '') and not stored
+ *            (qt t), with the recomputed provenance (nprov);
+ *   extra:   stored and recomputed by no source row, with the stored
+ *            provenance (sprov); an all-NULL shell (every non-key field
+ *            NULL) is not extra.
+ */
+static int rc_unmatched(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
+                        int extra, cdc_err_t *err)
+{
+    static const char shadow[] = "pg_temp.rc_shadow";
+    static const char recomputed[] = "w._src = '' AND ";
+    const cdc_map_target_t *t = rc->t;
+    cdc_buf_t *b = &x->sql;
+    const char *has = extra ? "t" : "w", *lacks = extra ? "w" : "t";
+    int nonkey = 0;
+
+    cdc_buf_reset(b);
+    cdc_buf_printf(b, "INSERT INTO pg_temp.rc_diff (%s, kind, %s) SELECT ",
+                   keys, extra ? "sprov" : "nprov");
+    key_cols(rc, x, b, has);
+    cdc_buf_printf(b, ", '%s', %s._provenance FROM %s %s WHERE %sNOT EXISTS "
+                      "(SELECT 1 FROM %s %s WHERE %s",
+                   extra ? "extra" : "missing", has, extra ? qt : shadow, has,
+                   extra ? "" : recomputed, extra ? shadow : qt, lacks,
+                   extra ? recomputed : "");
+    key_eq(rc, x, b, "t", "w");
+    cdc_buf_puts(b, ")");
+    if (extra) {
+        cdc_buf_puts(b, " AND (false");
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            if (t->fields[f].is_key || t->fields[f].agg)
+                continue;
+            nonkey++;
+            cdc_buf_puts(b, " OR t.");
+            ident(x, b, t->fields[f].name);
+            cdc_buf_puts(b, " IS NOT NULL");
+        }
+        cdc_buf_puts(b, nonkey ? ")" : " OR true)");
+    }
+    return pg_run(x, b->p, err);
+}
+
 static int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
                       cdc_err_t *err)
 {
     cdc_buf_t *b = &x->sql;
     const cdc_map_target_t *t = rc->t;
-    int nonkey = 0;
 
-    /* missing rows */
-    cdc_buf_reset(b);
-    cdc_buf_printf(b, "INSERT INTO pg_temp.rc_diff (%s, kind, nprov) SELECT ",
-                   keys);
-    for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, k ? ", w." : "w.");
-        ident(x, b, t->fields[t->key[k]].name);
-    }
-    cdc_buf_printf(b, ", 'missing', w._provenance FROM pg_temp.rc_shadow w "
-                      "WHERE w._src = '' AND NOT EXISTS (SELECT 1 FROM %s t "
-                      "WHERE ",
-                   qt);
-    key_eq(rc, x, b, "t", "w");
-    cdc_buf_puts(b, ")");
-    if (pg_run(x, b->p, err))
-        return -1;
-    /* extra rows: stored, made by no source row, not an all-NULL shell */
-    cdc_buf_reset(b);
-    cdc_buf_printf(b, "INSERT INTO pg_temp.rc_diff (%s, kind, sprov) SELECT ",
-                   keys);
-    for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, k ? ", t." : "t.");
-        ident(x, b, t->fields[t->key[k]].name);
-    }
-    cdc_buf_printf(b, ", 'extra', t._provenance FROM %s t WHERE NOT EXISTS "
-                      "(SELECT 1 FROM pg_temp.rc_shadow w WHERE w._src = '' "
-                      "AND ",
-                   qt);
-    key_eq(rc, x, b, "t", "w");
-    cdc_buf_puts(b, ") AND (false");
-    for (uint32_t f = 0; f < t->nfields; f++) {
-        if (t->fields[f].is_key || t->fields[f].agg)
-            continue;
-        nonkey++;
-        cdc_buf_puts(b, " OR t.");
-        ident(x, b, t->fields[f].name);
-        cdc_buf_puts(b, " IS NOT NULL");
-    }
-    cdc_buf_puts(b, nonkey ? ")" : " OR true)");
-    if (pg_run(x, b->p, err))
+    if (rc_unmatched(rc, x, qt, keys, 0, err) ||
+        rc_unmatched(rc, x, qt, keys, 1, err))
         return -1;
     /* fields */
     for (uint32_t f = 0; f < t->nfields; f++) {
@@ -685,10 +699,7 @@ static int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
         cdc_buf_printf(b, "INSERT INTO pg_temp.rc_diff (%s, kind, field, "
                           "sval, sprov, nval, nprov, keep) SELECT ",
                        keys);
-        for (uint32_t k = 0; k < t->nkey; k++) {
-            cdc_buf_puts(b, k ? ", t." : "t.");
-            ident(x, b, t->fields[t->key[k]].name);
-        }
+        key_cols(rc, x, b, "t");
         /* the stored source's admissible candidate, when there is one,
          * else the recomputed winner */
         cdc_buf_printf(
@@ -775,12 +786,8 @@ static int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
                     "json_build_object('value', d.nval, 'provenance', "
                     "d.nprov, 'keeps_stored_rank', d.keep))::text "
                     "FROM pg_temp.rc_diff d ORDER BY ");
-    for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, "d.");
-        ident(x, b, t->fields[t->key[k]].name);
-        cdc_buf_puts(b, ", ");
-    }
-    cdc_buf_puts(b, "d.kind, d.field");
+    key_cols(rc, x, b, "d");
+    cdc_buf_puts(b, ", d.kind, d.field");
     res = PQexec(x->c, b->p);
     if (pg_ok(x, res, "reading the differences", err))
         return -1;
@@ -1136,6 +1143,16 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
                     "reconcile: no target '%s' in %s (its name or its "
                     "table)",
                     target, files);
+        code = CDC_EXIT_CONFIG;
+        goto out;
+    }
+    if (rc.t->ngroups) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reconcile: target '%s' has "
+                    "field group '%s', which reconcile cannot recompute yet",
+                    rc.t->name, rc.t->groups[0].name);
+        cdc_err_hint(err, "compare the group's fields with the sources by "
+                     "hand, or reconcile a target without groups "
+                     "(docs/MAPPINGS.md, Field groups)");
         code = CDC_EXIT_CONFIG;
         goto out;
     }

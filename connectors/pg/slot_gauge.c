@@ -2,16 +2,25 @@
 /*
  * slot_gauge.c - the replication slot's retained WAL in /metrics.
  *
- * The source registers a scrape hook (cdc/metrics.h): the HTTP thread runs
- * it before rendering /metrics, and it reads pg_replication_slots over a
- * libpq session of its own (postgres.dsn, 3 s connect timeout), at most
- * every 10 s (30 s after a failed connect).  metrics.pg_slot = false turns
- * it off.  The value is the gauge autoglm_cdc_pg_slot_retained_wal_bytes,
- * absent while unknown.
+ * A refresher thread of its own reads pg_replication_slots over a libpq
+ * session of its own (postgres.dsn, 3 s connect timeout), never the HTTP
+ * thread: a server that accepts and then stops answering blocks only the
+ * refresher, and /livez, /readyz and /metrics go on being served.  The
+ * source registers a scrape hook (cdc/metrics.h) that only wakes the
+ * refresher: nothing connects until /metrics is first scraped, and then at
+ * most every 10 s (30 s after a failed connect).  A scrape shows the last
+ * value read.  metrics.pg_slot = false turns it off.  The value is the
+ * gauge autoglm_cdc_pg_slot_retained_wal_bytes, absent while unknown.
+ *
+ * Stopping shuts the session's socket down, which ends a query in
+ * progress at once; a connect in progress ends within its timeout.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -28,8 +37,13 @@
 
 struct cdc_pg_slot_gauge {
     char *dsn, *slot;
-    PGconn *pg;         /* HTTP thread only */
-    int64_t next_us;    /* HTTP thread only */
+    pthread_t thr;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int wanted;      /* a scrape asked for a value (under mu) */
+    int stop;        /* under mu */
+    PGconn *pg;      /* the refresher's; set and cleared under mu */
+    int64_t next_us; /* refresher only */
 };
 
 static void publish(int64_t bytes)
@@ -45,35 +59,53 @@ static void publish(int64_t bytes)
         cdc_metrics_unset(m);
 }
 
-static void refresh(void *arg)
+/* The refresher's session: connected, or NULL (logged, gauge unset). */
+static PGconn *session(cdc_pg_slot_gauge_t *g, int64_t t)
 {
-    cdc_pg_slot_gauge_t *g = arg;
+    const char *keys[] = {"dbname", "connect_timeout", "application_name",
+                          NULL};
+    const char *vals[] = {g->dsn, "3", "autoglm-cdc-metrics", NULL};
+    PGconn *c;
+
+    pthread_mutex_lock(&g->mu);
+    c = g->pg;
+    pthread_mutex_unlock(&g->mu);
+    if (c && PQstatus(c) == CONNECTION_OK)
+        return c;
+    pthread_mutex_lock(&g->mu);
+    g->pg = NULL;
+    pthread_mutex_unlock(&g->mu);
+    PQfinish(c);
+    c = PQconnectdbParams(keys, vals, 1);
+    cdc_pg_log_notices(c, FAC);
+    if (PQstatus(c) != CONNECTION_OK) {
+        CDC_DEBUG(FAC, "slot metrics: cannot connect: %s",
+                  PQerrorMessage(c));
+        PQfinish(c);
+        g->next_us = t + RETRY_US;
+        publish(-1);
+        return NULL;
+    }
+    pthread_mutex_lock(&g->mu);
+    g->pg = c; /* from now on, a stop shuts its socket down */
+    if (g->stop)
+        shutdown(PQsocket(c), SHUT_RDWR);
+    pthread_mutex_unlock(&g->mu);
+    return c;
+}
+
+static void refresh(cdc_pg_slot_gauge_t *g)
+{
     int64_t t = cdc_metrics_now_us();
     const char *params[1];
+    PGconn *c;
     PGresult *res;
 
-    if (t < g->next_us)
-        return;
     g->next_us = t + REFRESH_US;
-    if (!g->pg || PQstatus(g->pg) != CONNECTION_OK) {
-        const char *keys[] = {"dbname", "connect_timeout",
-                              "application_name", NULL};
-        const char *vals[] = {g->dsn, "3", "autoglm-cdc-metrics", NULL};
-        PQfinish(g->pg);
-        g->pg = PQconnectdbParams(keys, vals, 1);
-        cdc_pg_log_notices(g->pg, FAC);
-        if (PQstatus(g->pg) != CONNECTION_OK) {
-            CDC_DEBUG(FAC, "slot metrics: cannot connect: %s",
-                      PQerrorMessage(g->pg));
-            PQfinish(g->pg);
-            g->pg = NULL;
-            g->next_us = t + RETRY_US;
-            publish(-1);
-            return;
-        }
-    }
+    if (!(c = session(g, t)))
+        return;
     params[0] = g->slot;
-    res = PQexecParams(g->pg,
+    res = PQexecParams(c,
                        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), "
                        "restart_lsn)::bigint FROM pg_replication_slots "
                        "WHERE slot_name = $1",
@@ -83,11 +115,60 @@ static void refresh(void *arg)
         publish(strtoll(PQgetvalue(res, 0, 0), NULL, 10));
     else {
         if (PQresultStatus(res) != PGRES_TUPLES_OK)
-            CDC_DEBUG(FAC, "slot metrics: %s", PQerrorMessage(g->pg));
+            CDC_DEBUG(FAC, "slot metrics: %s", PQerrorMessage(c));
         publish(-1);
     }
     PQclear(res);
 }
+
+/* The refresher: a value when a scrape wants one, at most every
+ * REFRESH_US. */
+static void *refresher(void *arg)
+{
+    cdc_pg_slot_gauge_t *g = arg;
+
+    pthread_mutex_lock(&g->mu);
+    for (;;) {
+        int64_t now = cdc_metrics_now_us();
+        if (g->stop)
+            break;
+        if (g->wanted && now >= g->next_us) {
+            g->wanted = 0;
+            pthread_mutex_unlock(&g->mu);
+            refresh(g);
+            pthread_mutex_lock(&g->mu);
+            continue;
+        }
+        if (g->wanted) {
+            struct timespec ts;
+            int64_t wait_us = g->next_us - now;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += (time_t)(wait_us / 1000000);
+            ts.tv_nsec += (long)(wait_us % 1000000) * 1000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+        } else
+            pthread_cond_wait(&g->cv, &g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/* The scrape hook (HTTP thread): wakes the refresher, never waits. */
+static void wake(void *arg)
+{
+    cdc_pg_slot_gauge_t *g = arg;
+
+    pthread_mutex_lock(&g->mu);
+    g->wanted = 1;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void gauge_free(cdc_pg_slot_gauge_t *g);
 
 int cdc_pg_slot_gauge_start(const cdc_conf_t *conf, cdc_pg_slot_gauge_t **out,
                             cdc_err_t *err)
@@ -103,9 +184,17 @@ int cdc_pg_slot_gauge_start(const cdc_conf_t *conf, cdc_pg_slot_gauge_t **out,
     g = cdc_xcalloc(1, sizeof(*g));
     g->dsn = cdc_xstrdup(cdc_conf_get(conf, "postgres.dsn", ""));
     g->slot = cdc_xstrdup(cdc_conf_get(conf, "postgres.slot", "autoglm_cdc"));
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    if (pthread_create(&g->thr, NULL, refresher, g)) {
+        CDC_WARN(FAC, "cannot start the thread that reads the slot's "
+                      "retained WAL: /metrics goes without it");
+        gauge_free(g);
+        return 0;
+    }
     /* one gauge per process: a second reader of the same source (the
      * watermark window of a backfill) leaves it to the first */
-    if (cdc_metrics_scrape_add(HOOK, refresh, g)) {
+    if (cdc_metrics_scrape_add(HOOK, wake, g)) {
         cdc_pg_slot_gauge_stop(g);
         return 0;
     }
@@ -113,13 +202,28 @@ int cdc_pg_slot_gauge_start(const cdc_conf_t *conf, cdc_pg_slot_gauge_t **out,
     return 0;
 }
 
+static void gauge_free(cdc_pg_slot_gauge_t *g)
+{
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g->dsn);
+    free(g->slot);
+    free(g);
+}
+
 void cdc_pg_slot_gauge_stop(cdc_pg_slot_gauge_t *g)
 {
     if (!g)
         return;
+    /* no scrape wakes it from now on (a scrape in progress is waited for) */
     cdc_metrics_scrape_remove(HOOK, g);
+    pthread_mutex_lock(&g->mu);
+    g->stop = 1;
+    if (g->pg) /* a query in progress ends at once */
+        shutdown(PQsocket(g->pg), SHUT_RDWR);
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    pthread_join(g->thr, NULL);
     PQfinish(g->pg);
-    free(g->dsn);
-    free(g->slot);
-    free(g);
+    gauge_free(g);
 }

@@ -80,8 +80,12 @@ typedef struct pg_source {
     int64_t status_interval_us; /* postgres.status_interval_s */
     int64_t timeout_us;         /* postgres.timeout_s, 0 = off */
     /* big transactions: fragments (pipeline.fragment_rows/_kb), spill
-     * files <state.dir>/<pipeline>.spill.<xid> past postgres.work_mem,
-     * at most state.max_spill_mb in all */
+     * files <state.dir>/<pipeline>.spill.<slot>.<xid> past
+     * postgres.work_mem, at most state.max_spill_mb in all.  The slot is
+     * in the name: a backfill's window readers run as the same pipeline
+     * with slots of their own, and each reader removes at its start the
+     * files an earlier run of its slot left, never another reader's (nor
+     * opens a file of the same xid that another reader writes) */
     int64_t frag_rows, frag_kb, work_mem_mb, max_spill_mb;
     char *spill_prefix;
     int64_t last_recv_us;       /* last CopyData message from the server */
@@ -221,9 +225,9 @@ static cdc_source_t *pg_create(const cdc_conf_t *conf, cdc_err_t *err)
         goto fail;
     {
         cdc_buf_t p = CDC_BUF_INIT;
-        cdc_buf_printf(&p, "%s/%s.spill",
+        cdc_buf_printf(&p, "%s/%s.spill.%s",
                        cdc_conf_get(conf, "state.dir", "state"),
-                       cdc_conf_pipeline(conf));
+                       cdc_conf_pipeline(conf), src->slot);
         src->spill_prefix = p.p;
     }
     if (liveness_settings(src, conf, err) ||

@@ -6,7 +6,8 @@ The replication session runs with logical_decoding_work_mem = 64kB, so
 the server streams every big transaction in progress (pgoutput protocol
 2); autoglm-cdc spills it past postgres.work_mem (1 MB in the file and
 rollback cases, else the default 16 MB) to
-<state.dir>/<pipeline>.spill.<xid> and reads it back at Stream Commit.
+<state.dir>/<pipeline>.spill.<slot>.<xid> and reads it back at Stream
+Commit.
 
   file      one UPDATE of a whole table at two sizes (CDC_BIGTXN_ROWS/4
             and CDC_BIGTXN_ROWS rows): every row once with its new value,
@@ -170,10 +171,10 @@ if "rollback" in CASES:
     slot("s_rb_" + ID)
     out = os.path.join(TMP, "rb.jsonl")
     logn = os.path.join(TMP, "rb.log")
-    # a spill file of an earlier run: deleted at start (its transaction
-    # comes again)
+    # a spill file of an earlier run of this slot: deleted at start (its
+    # transaction comes again)
     os.makedirs(STATE, exist_ok=True)
-    stale = os.path.join(STATE, "rb.spill.4242")
+    stale = os.path.join(STATE, "rb.spill.s_rb_%s.4242" % ID)
     with open(stale, "wb") as f:
         f.write(b"x" * 4096)
     port = dblib.free_port()

@@ -111,10 +111,13 @@ ssl_used=$(psu "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING
 psu "INSERT INTO t VALUES (1, 'over tls')" d
 streamed() { grep -q '"over tls"' "$T/seen.ok.out"; }
 wait_for 30 "the row streamed over TLS" streamed
-# the slot's retained WAL, read over its own verify-full libpq session
-curl -sf "http://127.0.0.1:$HPORT/metrics" >"$T/seen.metrics" || fail "scrape /metrics"
-grep -Eq '^autoglm_cdc_pg_slot_retained_wal_bytes [0-9]+$' "$T/seen.metrics" \
-    || { grep pg_ "$T/seen.metrics" >&2; fail "no pg_slot_retained_wal_bytes"; }
+# the slot's retained WAL, read over its own verify-full libpq session by
+# the gauge's thread, which the first scrape wakes
+slot_gauge() {
+    curl -sf "http://127.0.0.1:$HPORT/metrics" >"$T/seen.metrics" || fail "scrape /metrics"
+    grep -Eq '^autoglm_cdc_pg_slot_retained_wal_bytes [0-9]+$' "$T/seen.metrics"
+}
+wait_for 30 "the slot gauge in /metrics" slot_gauge
 grep -q '^autoglm_cdc_source_events_total{table="public.t",op="c"} 1$' "$T/seen.metrics" || fail "insert not counted"
 curl -sf "http://127.0.0.1:$HPORT/status" >"$T/seen.status" || fail "/status"
 kill -TERM $cdcpid

@@ -141,6 +141,32 @@ for n in (10000, 100000):
         f.write("mappings:\n  - name: m\n    source: s\n    table: d.t\n    target: w\n    key: {id: id}\n    fields:\n")
         f.writelines("      f%d: c%d\n" % (i, i) for i in range(n))
 PY
+# field groups need the PostgreSQL wide sink: the MySQL wide sink refuses
+# them at start and `validate` with mysql_sink.dsn, before any connection
+cat > "$T/groups.yaml" <<'Y'
+sources: {shop: {}}
+targets:
+  customer_last:
+    key: customer_id
+    fields:
+      customer_id: bigint
+      last_order_id: {type: bigint, owner: shop, rule: ordered, group: last_order}
+      last_order_amount: {type: 'numeric(12,2)', owner: shop, rule: ordered, group: last_order}
+mappings:
+  - {source: shop, table: shop.orders, target: customer_last, key: {customer_id: customer_id},
+     order_by: created_at, fields: {last_order_id: id, last_order_amount: amount}}
+Y
+check "mysql sink refuses field groups at start" 78 "mysql sink: target 'customer_last' has field group 'last_order'" \
+    "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink mysql \
+    -X mysql_sink.dsn=mysql://u:p@127.0.0.1:1/x --mapping "$T/groups.yaml" --state-dir "$T/state"
+check "mysql sink refusal names the remedy" 78 "hint: write the target with the PostgreSQL wide sink" \
+    "$BIN" run --source mysql --mysql-dsn mysql://u:p@127.0.0.1:1 --sink mysql \
+    -X mysql_sink.dsn=mysql://u:p@127.0.0.1:1/x --mapping "$T/groups.yaml" --state-dir "$T/state"
+printf 'application_id: shop\nmysql_sink:\n  dsn: mysql://u:p@127.0.0.1:1/x\nmapping:\n  files: %s\n' \
+    "$T/groups.yaml" > "$T/groups-pipe.yaml"
+check "validate refuses field groups for the MySQL sink" 78 "has field group 'last_order', which the MySQL wide sink (mysql_sink.dsn) does not support" \
+    "$BIN" validate -c "$T/groups-pipe.yaml"
+check "validate: field groups for PostgreSQL load" 0 "ok: 1 mapping onto 1 target" "$BIN" validate "$T/groups.yaml"
 times=$(python3 - "$BIN" "$T" <<'PY'
 import subprocess, sys, time
 best = {}

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,7 +317,10 @@ static int get(int port, const char *path, const char *auth, char *body,
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     char *sep;
 
+    struct timeval tv = {.tv_sec = 60}; /* a hung endpoint fails */
+
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
         close(fd);
         return -1;
@@ -606,6 +610,115 @@ CDC_TEST(pg_slot_gauge)
     T_ASSERT(g != NULL);
     cdc_pg_slot_gauge_stop(g);
     cdc_buf_free(&b);
+    cdc_conf_destroy(c);
+}
+
+/* A PostgreSQL server that lets a client in and then never answers: it
+ * declines TLS and GSS encryption, says AuthenticationOk and
+ * ReadyForQuery, then reads whatever comes (queried) until EOF (eof). */
+typedef struct fakepg {
+    int lfd, port;
+    volatile int queried, eof;
+} fakepg_t;
+
+static int read_n(int fd, void *p, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = read(fd, (char *)p + got, n - got);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void *fakepg_main(void *arg)
+{
+    fakepg_t *f = arg;
+    static const char ok[] = {'R', 0, 0, 0, 8, 0, 0, 0, 0,
+                              'Z', 0, 0, 0, 5, 'I'};
+    unsigned char b[4096];
+    int fd = accept(f->lfd, NULL, NULL);
+
+    for (;;) { /* SSLRequest / GSSENCRequest, then the startup packet */
+        uint32_t len, code;
+        if (fd < 0 || read_n(fd, b, 8))
+            goto out;
+        len = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+              (uint32_t)b[2] << 8 | b[3];
+        code = (uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 |
+               (uint32_t)b[6] << 8 | b[7];
+        if (len < 8 || len > sizeof(b) || read_n(fd, b, len - 8))
+            goto out;
+        if (code == 80877103 || code == 80877104) {
+            if (write(fd, "N", 1) != 1)
+                goto out;
+            continue;
+        }
+        break;
+    }
+    if (write(fd, ok, sizeof(ok)) != (ssize_t)sizeof(ok))
+        goto out;
+    while (read(fd, b, sizeof(b)) > 0)
+        f->queried = 1; /* and never answered */
+out:
+    f->eof = 1;
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* wait for a flag (a hang, not a slow machine, fails after 120 s) */
+static int wait_flag(volatile int *flag)
+{
+    for (int i = 0; i < 12000 && !*flag; i++)
+        usleep(10000);
+    return *flag;
+}
+
+/* A slot query that the server never answers blocks only the gauge's own
+ * thread: /metrics, /livez answer meanwhile, and a stop ends the query. */
+CDC_TEST(pg_slot_gauge_never_blocks_the_endpoint)
+{
+    cdc_conf_t *c = mkconf();
+    cdc_err_t err = {0};
+    cdc_http_t *h = NULL;
+    cdc_pg_slot_gauge_t *g = NULL;
+    fakepg_t f = {0};
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    pthread_t thr;
+    char dsn[256], body[65536];
+    int port;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    f.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    T_ASSERT(!bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)) &&
+             !listen(f.lfd, 4) &&
+             !getsockname(f.lfd, (struct sockaddr *)&sa, &sl));
+    pthread_create(&thr, NULL, fakepg_main, &f);
+    snprintf(dsn, sizeof(dsn), "host=127.0.0.1 port=%d dbname=x user=u "
+             "sslmode=disable gssencmode=disable", ntohs(sa.sin_port));
+    cdc_conf_set(c, "postgres.dsn", dsn, NULL);
+    cdc_conf_set(c, "http.listen", "127.0.0.1:0", NULL);
+    T_EQ_INT(cdc_metrics_init(c, &err), 0);
+    T_EQ_INT(cdc_http_start(c, &h, &err), 0);
+    port = cdc_http_port(h);
+    T_EQ_INT(cdc_pg_slot_gauge_start(c, &g, &err), 0);
+    T_ASSERT(g != NULL);
+    /* the first scrape wakes the gauge, which connects and asks */
+    T_EQ_INT(get(port, "/metrics", NULL, body, sizeof(body)), 200);
+    T_ASSERT(wait_flag(&f.queried));
+    /* its query hangs: the endpoint answers all the same */
+    T_EQ_INT(get(port, "/livez", NULL, body, sizeof(body)), 200);
+    T_EQ_INT(get(port, "/metrics", NULL, body, sizeof(body)), 200);
+    T_ASSERT(!strstr(body, "pg_slot_retained_wal_bytes")); /* unknown */
+    T_ASSERT(!f.eof); /* the query was still waiting */
+    cdc_pg_slot_gauge_stop(g); /* ends it */
+    T_ASSERT(wait_flag(&f.eof));
+    pthread_join(thr, NULL);
+    close(f.lfd);
+    cdc_http_stop(h);
     cdc_conf_destroy(c);
 }
 

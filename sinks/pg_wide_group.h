@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pg_wide_group.h - field groups in the PostgreSQL wide sink: the
+ * candidates side table and the set-based recomputation of the groups of
+ * a batch's keys (docs/MAPPINGS.md, "Field groups").
+ */
+#ifndef CDC_PG_WIDE_GROUP_H
+#define CDC_PG_WIDE_GROUP_H
+
+#include <libpq-fe.h>
+
+#include "cdc/err.h"
+#include "mappings/map.h"
+
+/**
+ * @brief Inside the sink's setup transaction: create <table>_candidates
+ * of every target with groups (create != 0), or check that it exists.
+ * @returns 0, or -1 with err (CDC_EXIT_CONFIG when missing).
+ */
+int cdc_pgw_groups_setup(PGconn *pg, const cdc_map_t *map, int create,
+                         cdc_err_t *err);
+
+/**
+ * @brief Inside the batch's transaction, after its upserts: store the
+ * CDC_WIDE_GROUP operations of ops in the candidates tables (a candidate
+ * is replaced only by a greater vrank), then recompute every group of the
+ * touched keys and write it with its winner's provenance: per target one
+ * lock statement, one candidates upsert, one wide-row upsert.
+ * @returns 0, or -1 with err (SQLSTATE in err->detail).
+ */
+int cdc_pgw_groups_apply(PGconn *pg, const cdc_map_t *map,
+                         const cdc_wide_ops_t *ops, cdc_err_t *err);
+
+#endif
