@@ -73,6 +73,7 @@
 #include "cdc/plugin.h"
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
+#include "sinks/pg_rank.h"
 #include "sinks/pg_wide_group.h"
 #include "sinks/pg_wide_vote.h"
 #include "sinks/pg_wide_agg.h"
@@ -125,6 +126,12 @@ typedef struct pgw {
     char *origin;              /* replication origin of this session */
     int64_t reconnect_timeout_ms; /* postgres_sink.reconnect_timeout_ms */
     cdc_wide_purge_t purge;    /* tombstone retention */
+    /* per target (index into map->targets): 1 when its table keeps the
+     * ranks in rank columns (pg_rank.h), 0 for a _provenance jsonb table
+     * (two-way tables, whose triggers and reverse pipeline read it) */
+    unsigned char *rmode;
+    int *rbytes;               /* per target field: cdc_pgrank_bytes */
+    uint32_t *rbase;           /* per target: first index into rbytes */
     cdc_pgv_t votes;           /* per-source fields (pg_wide_vote.c) */
 } pgw_t;
 
@@ -234,6 +241,146 @@ static const char *casttype(const cdc_map_field_t *f)
     return f->type == CDC_MT_DECIMAL ? "numeric" : pgtype(f, dummy, 0);
 }
 
+static char *qlit_(pgw_t *w, const char *s)
+{
+    char *q = PQescapeLiteral(w->pg, s, strlen(s));
+    char *r = cdc_xstrdup(q ? q : "''");
+    PQfreemem(q);
+    return r;
+}
+
+/* ---- rank columns (pg_rank.h) -------------------------------------------- */
+
+static uint32_t tix(const pgw_t *w, const cdc_map_target_t *t)
+{
+    return (uint32_t)(t - w->map->targets);
+}
+
+static int rmode(const pgw_t *w, const cdc_map_target_t *t)
+{
+    return w->rmode && w->rmode[tix(w, t)];
+}
+
+/* the quoted rank column of field f */
+static char *qrank(pgw_t *w, const char *field)
+{
+    char col[200];
+    cdc_pgrank_col(col, sizeof(col), field);
+    return qident(w, col);
+}
+
+/* "schema".fn: the helper functions live in the target's schema */
+static char *qfn(pgw_t *w, const cdc_map_target_t *t, const char *fn)
+{
+    char *a = qident(w, *t->schema ? t->schema : "public");
+    char *r = cdc_xmalloc(strlen(a) + strlen(fn) + 2);
+    sprintf(r, "%s.%s", a, fn);
+    free(a);
+    return r;
+}
+
+/* "incoming rank inc of field f beats the stored one (alias t)": the rank
+ * bytes only (the commit time after them may differ for an equal rank:
+ * snapshot values); a NULL stored column loses to every rank */
+static void rwin(pgw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                 uint32_t f, const char *inc)
+{
+    char *q = qrank(w, t->fields[f].name);
+    int n = w->rbytes[w->rbase[tix(w, t)] + f];
+    cdc_buf_printf(b, "(substr(%s, 1, %d) > substr(COALESCE(t.%s, "
+                   "'\\x'::bytea), 1, %d))", inc, n, q, n);
+    free(q);
+}
+
+/* rwin, and with same_value=skip also "the value differs" (incval) */
+static void rwin_upsert(pgw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                        uint32_t f, const char *inc, const char *incval,
+                        int exact)
+{
+    rwin(w, b, t, f, inc);
+    if (w->same_skip && !exact) {
+        char *q = qident(w, t->fields[f].name);
+        cdc_buf_printf(b, " AND (%s IS DISTINCT FROM t.%s", incval, q);
+        if (t->tombstones) {
+            /* a deletion differs from a NULL value (and back) */
+            char *fn = qfn(w, t, "autoglm_cdc_deleted"),
+                 *r = qrank(w, t->fields[f].name);
+            cdc_buf_printf(b, " OR %s(%s) <> %s(t.%s)", fn, inc, fn, r);
+            free(fn);
+            free(r);
+        }
+        cdc_buf_puts(b, ")");
+        free(q);
+    }
+}
+
+/* ON CONFLICT ... DO UPDATE of fields fl of t, ranks in rank columns */
+static void rank_conflict_update(pgw_t *w, cdc_buf_t *b,
+                                 const cdc_map_target_t *t,
+                                 const uint32_t *fl, int nf, int exact)
+{
+    cdc_buf_puts(b, ") DO UPDATE SET ");
+    for (int i = 0; i < nf; i++) {
+        char *q = qident(w, t->fields[fl[i]].name);
+        char *r = qrank(w, t->fields[fl[i]].name);
+        char inc[200], incv[200];
+        snprintf(inc, sizeof(inc), "EXCLUDED.%s", r);
+        snprintf(incv, sizeof(incv), "EXCLUDED.%s", q);
+        cdc_buf_printf(b, "%s%s = CASE WHEN ", i ? ", " : "", q);
+        rwin_upsert(w, b, t, fl[i], inc, incv, exact);
+        cdc_buf_printf(b, " THEN EXCLUDED.%s ELSE t.%s END, %s = CASE WHEN ",
+                       q, q, r);
+        rwin_upsert(w, b, t, fl[i], inc, incv, exact);
+        cdc_buf_printf(b, " THEN EXCLUDED.%s ELSE t.%s END", r, r);
+        free(q);
+        free(r);
+    }
+    cdc_buf_puts(b, " WHERE ");
+    for (int i = 0; i < nf; i++) {
+        char *q = qident(w, t->fields[fl[i]].name);
+        char *r = qrank(w, t->fields[fl[i]].name);
+        char inc[200], incv[200];
+        snprintf(inc, sizeof(inc), "EXCLUDED.%s", r);
+        snprintf(incv, sizeof(incv), "EXCLUDED.%s", q);
+        if (i)
+            cdc_buf_puts(b, " OR ");
+        rwin_upsert(w, b, t, fl[i], inc, incv, exact);
+        free(q);
+        free(r);
+    }
+}
+
+/* the provenance object of row alias a, built from its rank columns (the
+ * object a _provenance column held) */
+static void rank_prov_obj(pgw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                          const char *a)
+{
+    char *fn = qfn(w, t, "autoglm_cdc_prov");
+    int n = 0;
+    /* jsonb_build_object takes at most 100 arguments: chunks of 40 */
+    cdc_buf_puts(b, "jsonb_strip_nulls(jsonb_build_object()");
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        char *lit, *r;
+        if (t->fields[f].is_key)
+            continue;
+        lit = qlit_(w, t->fields[f].name);
+        r = qrank(w, t->fields[f].name);
+        if (n % 40 == 0)
+            cdc_buf_puts(b, " || jsonb_build_object(");
+        cdc_buf_printf(b, "%s%s, %s(%s.%s)", n % 40 ? ", " : "", lit, fn, a,
+                       r);
+        if (n % 40 == 39)
+            cdc_buf_puts(b, ")");
+        n++;
+        free(lit);
+        free(r);
+    }
+    if (n % 40)
+        cdc_buf_puts(b, ")");
+    cdc_buf_puts(b, ")");
+    free(fn);
+}
+
 static int exec_simple(pgw_t *w, const char *sql, const char *what,
                        cdc_err_t *err)
 {
@@ -309,6 +456,268 @@ static int create_dl(pgw_t *w, cdc_err_t *err)
     return exec_simple(w, w->sql.p, "creating the dead-letter table", err);
 }
 
+
+/* the names of t's columns (an empty list: no such table); -1 with err */
+static int table_cols(pgw_t *w, const char *qt, PGresult **out, int *twoway,
+                      cdc_err_t *err)
+{
+    const char *p[1] = {qt};
+    PGresult *r;
+
+    r = PQexecParams(w->pg, "SELECT attname FROM pg_attribute WHERE attrelid "
+                     "= to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+                     1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgerr(w, r, "reading the wide table's columns", err);
+        PQclear(r);
+        return -1;
+    }
+    *out = r;
+    /* two-way: the stamping trigger of `mapping triggers`, or a
+     * publication that reads the table back */
+    r = PQexecParams(w->pg, "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE "
+                     "tgrelid = to_regclass($1) AND tgname = "
+                     "'autoglm_cdc_twoway') OR EXISTS (SELECT 1 FROM "
+                     "pg_publication_rel WHERE prrelid = to_regclass($1))",
+                     1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pgerr(w, r, "reading the wide table's triggers", err);
+        PQclear(r);
+        PQclear(*out);
+        return -1;
+    }
+    *twoway = !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    return 0;
+}
+
+static int has_col(PGresult *cols, const char *name)
+{
+    for (int i = 0; i < PQntuples(cols); i++)
+        if (!strcmp(PQgetvalue(cols, i, 0), name))
+            return 1;
+    return 0;
+}
+
+/* the helper functions of pg_rank.h in t's schema, unless there */
+static int rank_functions(pgw_t *w, const cdc_map_target_t *t, cdc_err_t *err)
+{
+    char *fr = qfn(w, t, "autoglm_cdc_rank(jsonb)"),
+         *fp = qfn(w, t, "autoglm_cdc_prov(bytea)"),
+         *fd = qfn(w, t, "autoglm_cdc_deleted(bytea)");
+    const char *p[3] = {fr, fp, fd};
+    PGresult *r;
+    int rc = -1;
+
+    r = PQexecParams(w->pg, "SELECT to_regprocedure($1) IS NOT NULL AND "
+                     "to_regprocedure($2) IS NOT NULL AND to_regprocedure($3) "
+                     "IS NOT NULL", 3, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        pgerr(w, r, "looking up the rank functions", err);
+    else if (!strcmp(PQgetvalue(r, 0, 0), "t"))
+        rc = 0;
+    else if (!w->create_tables) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres sink: target %s: the "
+                    "functions autoglm_cdc_prov, autoglm_cdc_rank and "
+                    "autoglm_cdc_deleted are missing in the table's schema",
+                    t->name);
+        cdc_err_hint(err, "run the sink once with postgres_sink.create_tables"
+                     "=true (it creates them), or create them as "
+                     "docs/MAPPINGS.md shows");
+    } else {
+        char *qs = qident(w, *t->schema ? t->schema : "public");
+        cdc_buf_t b = CDC_BUF_INIT;
+        cdc_pgrank_functions_sql(&b, qs);
+        rc = exec_simple(w, b.p, "creating the rank functions", err);
+        cdc_buf_free(&b);
+        free(qs);
+    }
+    PQclear(r);
+    free(fr);
+    free(fp);
+    free(fd);
+    return rc;
+}
+
+/* <table>_provenance(): the table's fields and the provenance object.  A
+ * function, not a view: its body is not a dependency, so DROP TABLE of
+ * the wide table works as before (the function is made again at start). */
+static int prov_view(pgw_t *w, const cdc_map_target_t *t, const char *qt,
+                     cdc_err_t *err)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    char name[200], tb[40];
+    char *qs = qident(w, *t->schema ? t->schema : "public"), *qv;
+    int rc;
+
+    snprintf(name, sizeof(name), "%s_provenance", t->table);
+    qv = qident(w, name);
+    cdc_buf_printf(&b, "DROP FUNCTION IF EXISTS %s.%s(); CREATE FUNCTION "
+                   "%s.%s() RETURNS TABLE (", qs, qv, qs, qv);
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        char *q = qident(w, t->fields[f].name);
+        cdc_buf_printf(&b, "%s %s, ", q, pgtype(&t->fields[f], tb,
+                                                sizeof(tb)));
+        free(q);
+    }
+    cdc_buf_puts(&b, "_provenance jsonb) LANGUAGE sql STABLE AS $f$ SELECT ");
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        char *q = qident(w, t->fields[f].name);
+        cdc_buf_printf(&b, "t.%s::%s, ", q, pgtype(&t->fields[f], tb,
+                                                   sizeof(tb)));
+        free(q);
+    }
+    rank_prov_obj(w, &b, t, "t");
+    cdc_buf_printf(&b, " FROM %s t $f$", qt);
+    rc = exec_simple(w, b.p, "creating the provenance function", err);
+    free(qs);
+    free(qv);
+    cdc_buf_free(&b);
+    return rc;
+}
+
+/*
+ * Which form t's table has, and bring it to the current one (in the DDL
+ * transaction of create_tables):
+ *   - a _provenance column on a two-way table (the stamping trigger, or a
+ *     publication reads the table back), or on a table the sink may not
+ *     alter (create_tables=false): kept, ranks in the jsonb (rmode 0);
+ *   - a _provenance column the sink created (earlier versions): migrated
+ *     in place to rank columns, in this transaction;
+ *   - else rank columns (rmode 1); missing ones are added (a field new to
+ *     the mapping), or refused without create_tables.
+ */
+static int prep_target(pgw_t *w, const cdc_map_target_t *t, cdc_err_t *err)
+{
+    char *qt = qtable(w, t);
+    PGresult *cols = NULL;
+    cdc_buf_t b = CDC_BUF_INIT, miss = CDC_BUF_INIT;
+    int twoway = 0, rc = -1, nmiss = 0;
+    uint32_t ti = tix(w, t);
+
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        char col[200];
+        if (!t->fields[f].is_key &&
+            cdc_pgrank_col(col, sizeof(col), t->fields[f].name)) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres sink: target %s: "
+                        "field %s: its rank column %s would be longer than "
+                        "PostgreSQL's %d bytes", t->name, t->fields[f].name,
+                        col, CDC_PGRANK_NAMEMAX);
+            cdc_err_hint(err, "shorten the field's name to at most %d "
+                         "characters", CDC_PGRANK_NAMEMAX -
+                         (int)strlen(CDC_PGRANK_PREFIX));
+            goto out;
+        }
+    }
+    if (table_cols(w, qt, &cols, &twoway, err))
+        goto out;
+    w->rmode[ti] = 1;
+    if (PQntuples(cols) && has_col(cols, "_provenance")) {
+        if (twoway || !w->create_tables) {
+            w->rmode[ti] = 0;
+            CDC_DEBUG(FAC, "target %s: %s keeps its _provenance column (%s)",
+                      t->name, qt, twoway ? "two-way table" :
+                      "create_tables=false");
+            rc = 0;
+            goto out;
+        }
+        /* migrate a table of an earlier version */
+        if (rank_functions(w, t, err))
+            goto out;
+        cdc_buf_printf(&b, "ALTER TABLE %s ", qt);
+        for (uint32_t f = 0, n = 0; f < t->nfields; f++) {
+            char *qr;
+            if (t->fields[f].is_key)
+                continue;
+            qr = qrank(w, t->fields[f].name);
+            cdc_buf_printf(&b, "%sADD COLUMN IF NOT EXISTS %s bytea",
+                           n++ ? ", " : "", qr);
+            free(qr);
+        }
+        cdc_buf_printf(&b, "; UPDATE %s SET ", qt);
+        {
+            char *fn = qfn(w, t, "autoglm_cdc_rank");
+            for (uint32_t f = 0, n = 0; f < t->nfields; f++) {
+                char *qr, *lit;
+                if (t->fields[f].is_key)
+                    continue;
+                qr = qrank(w, t->fields[f].name);
+                lit = qlit_(w, t->fields[f].name);
+                cdc_buf_printf(&b, "%s%s = %s(_provenance -> %s)",
+                               n++ ? ", " : "", qr, fn, lit);
+                free(qr);
+                free(lit);
+            }
+            free(fn);
+        }
+        cdc_buf_printf(&b, "; ALTER TABLE %s DROP COLUMN _provenance", qt);
+        if (exec_simple(w, b.p, "migrating the wide table to rank columns",
+                        err)) {
+            /* nothing changed (one transaction); not a value of a batch */
+            if (err->code != CDC_EXIT_UNAVAILABLE) {
+                err->code = CDC_EXIT_CONFIG;
+                err->flags = 0;
+            }
+            cdc_err_hint(err, "the table %s has a _provenance column of an "
+                         "earlier version, which the sink moves into rank "
+                         "columns at start, in one transaction that "
+                         "failed and changed nothing: the sink's user must "
+                         "own the table, and every _provenance entry needs "
+                         "a hex rank \"r\" and a time \"t\" (fix or "
+                         "remove the entry; docs/MAPPINGS.md, upgrading)",
+                         qt);
+            goto out;
+        }
+        CDC_INFO(FAC, "target %s: %s migrated from _provenance to rank "
+                 "columns", t->name, qt);
+    } else if (PQntuples(cols)) {
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            char col[200];
+            if (t->fields[f].is_key)
+                continue;
+            cdc_pgrank_col(col, sizeof(col), t->fields[f].name);
+            if (has_col(cols, col))
+                continue;
+            cdc_buf_printf(&miss, "%s%s", nmiss++ ? ", " : "", col);
+        }
+        if (nmiss && !w->create_tables) {
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres sink: target %s: "
+                        "table %s lacks the rank columns %s", t->name, qt,
+                        miss.p);
+            cdc_err_hint(err, "add them (bytea, one per field: ALTER TABLE "
+                         "%s ADD COLUMN _r_<field> bytea), or set "
+                         "postgres_sink.create_tables=true", qt);
+            goto out;
+        }
+        if (nmiss) {
+            cdc_buf_printf(&b, "ALTER TABLE %s ", qt);
+            for (uint32_t f = 0, n = 0; f < t->nfields; f++) {
+                char *qr;
+                if (t->fields[f].is_key)
+                    continue;
+                qr = qrank(w, t->fields[f].name);
+                cdc_buf_printf(&b, "%sADD COLUMN IF NOT EXISTS %s bytea",
+                               n++ ? ", " : "", qr);
+                free(qr);
+            }
+            if (exec_simple(w, b.p, "adding rank columns", err))
+                goto out;
+        }
+    }
+    if (PQntuples(cols) || w->create_tables) {
+        if (rank_functions(w, t, err) ||
+            (w->create_tables && prov_view(w, t, qt, err)))
+            goto out;
+    }
+    rc = 0;
+out:
+    PQclear(cols);
+    cdc_buf_free(&b);
+    cdc_buf_free(&miss);
+    free(qt);
+    return rc;
+}
+
 /* CREATE TABLE IF NOT EXISTS for the offsets and every target */
 static int create_tables(pgw_t *w, cdc_err_t *err)
 {
@@ -341,7 +750,15 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
                            t->fields[f].is_key ? " NOT NULL" : "");
             free(qf);
         }
-        cdc_buf_puts(b, "_provenance jsonb NOT NULL DEFAULT '{}', PRIMARY KEY (");
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            char *qr;
+            if (t->fields[f].is_key)
+                continue;
+            qr = qrank(w, t->fields[f].name);
+            cdc_buf_printf(b, "%s bytea, ", qr);
+            free(qr);
+        }
+        cdc_buf_puts(b, "PRIMARY KEY (");
         for (uint32_t k = 0; k < t->nkey; k++) {
             char *qf = qident(w, t->fields[t->key[k]].name);
             cdc_buf_printf(b, "%s%s", k ? ", " : "", qf);
@@ -351,6 +768,10 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
          * stay on the page (HOT) and skip the index */
         cdc_buf_printf(b, ")) WITH (fillfactor = %" PRId64 ")", w->fillfactor);
         if (exec_simple(w, b->p, "creating a wide table", err)) {
+            free(qt);
+            goto fail;
+        }
+        if (prep_target(w, t, err)) {
             free(qt);
             goto fail;
         }
@@ -387,6 +808,9 @@ static int create_tables(pgw_t *w, cdc_err_t *err)
         }
         free(qt);
     }
+    for (uint32_t i = 0; !w->create_tables && i < w->map->ntargets; i++)
+        if (prep_target(w, &w->map->targets[i], err))
+            goto fail;
     /* field groups: their candidates tables (pg_wide_group.c) */
     if (cdc_pgw_groups_setup(w->pg, w->map, w->create_tables, err))
         goto fail;
@@ -673,6 +1097,20 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (!w->map)
         goto fail;
     w->map->limits = CDC_MAP_LIM_NUL; /* text and jsonb hold no NUL */
+    {
+        uint32_t nf = 0;
+        w->rmode = cdc_xcalloc(w->map->ntargets + 1, 1);
+        w->rbase = cdc_xcalloc(w->map->ntargets + 1, sizeof(uint32_t));
+        for (uint32_t i = 0; i < w->map->ntargets; i++) {
+            w->rbase[i] = nf;
+            nf += w->map->targets[i].nfields;
+        }
+        w->rbytes = cdc_xcalloc(nf + 1, sizeof(int));
+        for (uint32_t i = 0; i < w->map->ntargets; i++)
+            for (uint32_t f = 0; f < w->map->targets[i].nfields; f++)
+                w->rbytes[w->rbase[i] + f] =
+                    cdc_pgrank_bytes(&w->map->targets[i].fields[f]);
+    }
     w->pipeline = cdc_xstrdup(pipe);
     w->source = cdc_xstrdup(app);
     {
@@ -712,7 +1150,7 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
             goto fail;
     }
     w->votes = (cdc_pgv_t){.pg = w->pg, .map = w->map, .pgerr = pgerr_cb,
-                           .ctx = w};
+                           .ctx = w, .rmode = w->rmode};
     if (create_tables(w, err) || read_offset(w, 0, err))
         goto fail;
     w->b.reconnect = pgw_reconnect;
@@ -1041,7 +1479,7 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
     char *qt = qtable(w, t);
     char stage[32];
     const char *name;
-    int rc = -1, idx;
+    int rc = -1, idx, rm = rmode(w, t);
     PGresult *r;
 
     cdc_buf_printf(&sig, "U%s", t->name);
@@ -1063,7 +1501,11 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
             cdc_buf_printf(b, "k%u text, ", k);
         for (int i = 0; i < nf; i++)
             cdc_buf_printf(b, "v%d text, ", i);
-        cdc_buf_puts(b, "p text) ON COMMIT DELETE ROWS");
+        if (rm)
+            for (int i = 0; i < nf; i++)
+                cdc_buf_printf(b, "r%d bytea, ", i);
+        cdc_buf_puts(b, rm ? "p text) ON COMMIT DELETE ROWS"
+                           : "p text) ON COMMIT DELETE ROWS");
         if (exec_simple(w, b->p, "creating a staging table", err))
             goto out;
     }
@@ -1079,12 +1521,28 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
         cdc_buf_printf(b, "%s, ", q);
         free(q);
     }
-    cdc_buf_puts(b, "_provenance) SELECT ");
+    if (rm) {
+        for (int i = 0; i < nf; i++) {
+            char *q = qrank(w, t->fields[fl[i]].name);
+            cdc_buf_printf(b, "%s, ", q);
+            free(q);
+        }
+        b->len -= 2;
+        cdc_buf_puts(b, ") SELECT ");
+    } else
+        cdc_buf_puts(b, "_provenance) SELECT ");
     for (uint32_t k = 0; k < t->nkey; k++)
         cdc_buf_printf(b, "u.k%u::%s, ", k, casttype(&t->fields[t->key[k]]));
     for (int i = 0; i < nf; i++)
         cdc_buf_printf(b, "u.v%d::%s, ", i, casttype(&t->fields[fl[i]]));
-    cdc_buf_printf(b, "u.p::jsonb FROM %s u ON CONFLICT (", stage);
+    if (rm) {
+        for (int i = 0; i < nf; i++)
+            cdc_buf_printf(b, "u.r%d, ", i);
+        b->len -= 2;
+        b->p[b->len] = '\0';
+        cdc_buf_printf(b, " FROM %s u ON CONFLICT (", stage);
+    } else
+        cdc_buf_printf(b, "u.p::jsonb FROM %s u ON CONFLICT (", stage);
     for (uint32_t k = 0; k < t->nkey; k++) {
         char *q = qident(w, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s%s", k ? ", " : "", q);
@@ -1092,6 +1550,8 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
     }
     if (!nf)
         cdc_buf_puts(b, ") DO NOTHING");
+    else if (rm)
+        rank_conflict_update(w, b, t, fl, nf, 0);
     else
         conflict_update(w, b, t, fl, nf, 0);
     name = prepare(w, sig.p, b->p, 0, err);
@@ -1113,6 +1573,18 @@ static int exec_group(pgw_t *w, const cdc_map_target_t *t, const uint32_t *fl,
         for (int i = 0; i < nf; i++) {
             const cdc_wide_val_t *v = row->val[fl[i]];
             copy_put(&data, v->s, v->len, v->isnull, 0);
+        }
+        if (rm) {
+            for (int i = 0; i < nf; i++) {
+                const cdc_wide_op_t *op = row->vop[fl[i]];
+                const cdc_wide_val_t *v = row->val[fl[i]];
+                cdc_pgrank_put(&data, v->rank, op->commit_us, v->deleted,
+                               op->source, 1);
+                cdc_buf_putc(&data, '\t');
+            }
+            /* p: unused in this form */
+            cdc_buf_puts(&data, "\\N\n");
+            continue;
         }
         cdc_buf_reset(&w->tmp);
         cdc_buf_putc(&w->tmp, '{');
@@ -1204,11 +1676,43 @@ static int flush_merged(pgw_t *w, cdc_err_t *err)
 /* ---- tombstones (targets with on_delete: delete) -------------------------- */
 
 /* "the row t is dead": it has provenance and every entry is a deletion */
-static void dead_cond(cdc_buf_t *b, const char *alias)
+static void dead_cond(pgw_t *w, cdc_buf_t *b, const cdc_map_target_t *t,
+                      const char *alias)
 {
-    cdc_buf_printf(b, "(%s._provenance <> '{}'::jsonb AND NOT EXISTS (SELECT 1 "
-                   "FROM jsonb_each(%s._provenance) e WHERE NOT (e.value ? "
-                   "'d')))", alias, alias);
+    char *fn;
+    int n = 0;
+
+    if (!rmode(w, t)) {
+        cdc_buf_printf(b, "(%s._provenance <> '{}'::jsonb AND NOT EXISTS "
+                       "(SELECT 1 FROM jsonb_each(%s._provenance) e WHERE NOT "
+                       "(e.value ? 'd')))", alias, alias);
+        return;
+    }
+    /* some rank, and every rank a deletion */
+    fn = qfn(w, t, "autoglm_cdc_deleted");
+    cdc_buf_puts(b, "((false");
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        char *r;
+        if (t->fields[f].is_key)
+            continue;
+        r = qrank(w, t->fields[f].name);
+        cdc_buf_printf(b, " OR %s.%s IS NOT NULL", alias, r);
+        free(r);
+    }
+    cdc_buf_puts(b, ")");
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        char *r;
+        if (t->fields[f].is_key)
+            continue;
+        r = qrank(w, t->fields[f].name);
+        cdc_buf_printf(b, " AND (%s.%s IS NULL OR %s(%s.%s))", alias, r, fn,
+                       alias, r);
+        free(r);
+        n++;
+    }
+    cdc_buf_puts(b, ")");
+    free(fn);
+    (void)n;
 }
 
 /* one text[] literal per key column with the keys of t's operations in
@@ -1334,10 +1838,15 @@ static int tomb_step(pgw_t *w, const cdc_map_target_t *t, int sweep,
         cdc_buf_printf(b, "d AS (DELETE FROM %s AS t USING u WHERE ", qt);
         keys_match(w, b, t, "t");
         cdc_buf_puts(b, " AND ");
-        dead_cond(b, "t");
+        dead_cond(w, b, t, "t");
         cdc_buf_puts(b, " RETURNING ");
         key_list(w, b, t, "t");
-        cdc_buf_printf(b, ", t._provenance) INSERT INTO %s AS tb (", qb);
+        if (rmode(w, t)) {
+            cdc_buf_puts(b, ", ");
+            rank_prov_obj(w, b, t, "t");
+            cdc_buf_printf(b, " AS _provenance) INSERT INTO %s AS tb (", qb);
+        } else
+            cdc_buf_printf(b, ", t._provenance) INSERT INTO %s AS tb (", qb);
         key_list(w, b, t, NULL);
         cdc_buf_puts(b, ", _provenance) SELECT * FROM d ON CONFLICT (");
         key_list(w, b, t, NULL);
@@ -1364,13 +1873,36 @@ static int tomb_step(pgw_t *w, const cdc_map_target_t *t, int sweep,
             cdc_buf_printf(b, ", %s", q);
             free(q);
         }
-        cdc_buf_puts(b, ", _provenance) SELECT ");
-        key_list(w, b, t, "d");
-        for (int i = 0; i < nf; i++)
-            cdc_buf_printf(b, ", NULL::%s", casttype(&t->fields[fl[i]]));
-        cdc_buf_puts(b, ", d._provenance FROM d ON CONFLICT (");
+        if (rmode(w, t)) {
+            /* the tombstone's entries become the shell's rank columns */
+            char *fn = qfn(w, t, "autoglm_cdc_rank");
+            for (int i = 0; i < nf; i++) {
+                char *q = qrank(w, t->fields[fl[i]].name);
+                cdc_buf_printf(b, ", %s", q);
+                free(q);
+            }
+            cdc_buf_puts(b, ") SELECT ");
+            key_list(w, b, t, "d");
+            for (int i = 0; i < nf; i++)
+                cdc_buf_printf(b, ", NULL::%s", casttype(&t->fields[fl[i]]));
+            for (int i = 0; i < nf; i++) {
+                char *lit = qlit_(w, t->fields[fl[i]].name);
+                cdc_buf_printf(b, ", %s(d._provenance -> %s)", fn, lit);
+                free(lit);
+            }
+            free(fn);
+            cdc_buf_puts(b, " FROM d ON CONFLICT (");
+        } else {
+            cdc_buf_puts(b, ", _provenance) SELECT ");
+            key_list(w, b, t, "d");
+            for (int i = 0; i < nf; i++)
+                cdc_buf_printf(b, ", NULL::%s", casttype(&t->fields[fl[i]]));
+            cdc_buf_puts(b, ", d._provenance FROM d ON CONFLICT (");
+        }
         key_list(w, b, t, NULL);
-        if (nf)
+        if (nf && rmode(w, t))
+            rank_conflict_update(w, b, t, fl, nf, 1);
+        else if (nf)
             conflict_update(w, b, t, fl, nf, 1);
         else
             cdc_buf_puts(b, ") DO NOTHING");
@@ -1461,8 +1993,92 @@ out:
     return rc;
 }
 
+/* exec_lookup of a table with rank columns: per value its text and its
+ * stored rank (bytea text) as parameters */
+static int exec_lookup_r(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = op->target;
+    const cdc_map_mapping_t *mp = op->mapping;
+    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
+    cdc_buf_t *enc = cdc_xcalloc(op->nvals + 1, sizeof(cdc_buf_t));
+    char *qt = qtable(w, t);
+    const char **pv = cdc_xcalloc(op->nkey + 2 * op->nvals + 1, sizeof(char *));
+    const char *name;
+    int np = 0, rc = -1;
+    PGresult *r;
+
+    cdc_buf_printf(&sig, "L%s", mp->name);
+    for (uint32_t i = 0; i < op->nvals; i++)
+        cdc_buf_printf(&sig, ",%u", op->vals[i].field);
+    cdc_buf_reset(b);
+    cdc_buf_printf(b, "UPDATE %s AS t SET ", qt);
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        uint32_t fi = op->vals[i].field;
+        const cdc_map_field_t *f = &t->fields[fi];
+        char *q = qident(w, f->name), *qr = qrank(w, f->name), inc[40];
+        snprintf(inc, sizeof(inc), "$%d::bytea", 2 * (int)i + 2);
+        cdc_buf_printf(b, "%s%s = CASE WHEN ", i ? ", " : "", q);
+        rwin(w, b, t, fi, inc);
+        cdc_buf_printf(b, " THEN $%d::%s ELSE t.%s END, %s = CASE WHEN ",
+                       2 * (int)i + 1, casttype(f), q, qr);
+        rwin(w, b, t, fi, inc);
+        cdc_buf_printf(b, " THEN %s ELSE t.%s END", inc, qr);
+        free(q);
+        free(qr);
+    }
+    cdc_buf_puts(b, " WHERE ");
+    for (uint32_t k = 0; k < op->nkey; k++) {
+        const cdc_map_field_t *f = &t->fields[op->keyfields[k]];
+        char *q = qident(w, f->name);
+        cdc_buf_printf(b, "t.%s = $%u::%s AND ", q, 2 * op->nvals + k + 1,
+                       casttype(f));
+        free(q);
+    }
+    cdc_buf_puts(b, "(");
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        char inc[40];
+        snprintf(inc, sizeof(inc), "$%d::bytea", 2 * (int)i + 2);
+        if (i)
+            cdc_buf_puts(b, " OR ");
+        rwin(w, b, t, op->vals[i].field, inc);
+    }
+    cdc_buf_puts(b, ")");
+    if (t->tombstones) {
+        /* a dead row waiting for the sweep is not there any more */
+        cdc_buf_puts(b, " AND NOT ");
+        dead_cond(w, b, t, "t");
+    }
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        const cdc_wide_val_t *v = &op->vals[i];
+        cdc_pgrank_put(&enc[i], v->rank, op->commit_us, v->deleted,
+                       op->source, 0);
+        pv[np++] = v->isnull ? NULL : v->s;
+        pv[np++] = enc[i].p;
+    }
+    for (uint32_t k = 0; k < op->nkey; k++)
+        pv[np++] = op->key[k];
+    name = prepare(w, sig.p, b->p, np, err);
+    if (name) {
+        r = PQexecPrepared(w->pg, name, np, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            pgerr(w, r, "updating rows of a dimension change", err);
+        else
+            rc = 0;
+        PQclear(r);
+    }
+    for (uint32_t i = 0; i < op->nvals; i++)
+        cdc_buf_free(&enc[i]);
+    free(enc);
+    free(pv);
+    free(qt);
+    cdc_buf_free(&sig);
+    return rc;
+}
+
 static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
 {
+    if (rmode(w, op->target))
+        return exec_lookup_r(w, op, err);
     const cdc_map_target_t *t = op->target;
     const cdc_map_mapping_t *mp = op->mapping;
     cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
@@ -1522,7 +2138,7 @@ static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
     if (t->tombstones) {
         /* a dead row waiting for the sweep is not there any more */
         cdc_buf_puts(b, " AND NOT ");
-        dead_cond(b, "t");
+        dead_cond(w, b, t, "t");
     }
     for (uint32_t i = 0; i < op->nvals; i++) {
         const cdc_wide_val_t *v = &op->vals[i];
@@ -1672,8 +2288,8 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
      * longer has a contribution is then deleted by the aggregates'
      * statement */
     if (flush_merged(w, err) || cdc_pgv_apply(&w->votes, &w->ops, err) ||
-        cdc_pgw_groups_apply(w->pg, w->map, &w->ops, err) ||
-        cdc_pgw_agg_apply(w->pg, w->map, &w->ops, err))
+        cdc_pgw_groups_apply(w->pg, w->map, &w->ops, w->rmode, err) ||
+        cdc_pgw_agg_apply(w->pg, w->map, &w->ops, w->rmode, err))
         goto fail;
     /* dead rows of the batch's keys to the tombstones */
     if (tomb_steps(w, 1, err) || (!w->b.isolate && write_dead(w, err)))
@@ -1859,6 +2475,9 @@ static void pgw_destroy(cdc_sink_t *snk)
     free(w->offsets_q);
     free(w->dl_q);
     free(w->origin);
+    free(w->rmode);
+    free(w->rbase);
+    free(w->rbytes);
     free(w);
 }
 

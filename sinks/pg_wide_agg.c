@@ -23,6 +23,7 @@
 #include "cdc/log.h"
 #include "cdc/strix.h"
 #include "cdc/util.h"
+#include "sinks/pg_rank.h"
 #include "sinks/pg_wide_agg.h"
 
 #define FAC "pgwide"
@@ -294,7 +295,7 @@ static void key_cols(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
 
 /* The statements of one target: everything after the COPYs. */
 static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
-                       const char *cs, const char *ck)
+                       const char *cs, const char *ck, int rank)
 {
     char tb[40];
 
@@ -386,8 +387,9 @@ static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
     qtab(pg, b, t, "");
     cdc_buf_puts(b, " w USING a WHERE ");
     key_join(pg, b, t, "w", "a");
-    cdc_buf_puts(b, " AND a._n = 0 AND w._provenance = '{}'::jsonb) "
-                    "INSERT INTO ");
+    cdc_buf_puts(b, " AND a._n = 0 AND ");
+    cdc_pgrank_none(pg, b, t, "w", rank); /* no field has provenance */
+    cdc_buf_puts(b, ") INSERT INTO ");
     qtab(pg, b, t, "");
     cdc_buf_puts(b, " AS w (");
     key_cols(pg, b, t, NULL);
@@ -396,14 +398,15 @@ static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
             cdc_buf_puts(b, ", ");
             qid(pg, b, t->fields[f].name);
         }
-    cdc_buf_puts(b, ", _provenance) SELECT ");
+    cdc_buf_puts(b, rank ? ") SELECT " : ", _provenance) SELECT ");
     key_cols(pg, b, t, "a");
     for (uint32_t f = 0; f < t->nfields; f++)
         if (t->fields[f].agg) {
             cdc_buf_puts(b, ", a.");
             qid(pg, b, t->fields[f].name);
         }
-    cdc_buf_puts(b, ", '{}'::jsonb FROM a WHERE (a._n > 0");
+    cdc_buf_puts(b, rank ? " FROM a WHERE (a._n > 0"
+                         : ", '{}'::jsonb FROM a WHERE (a._n > 0");
     if (t->tombstones) {
         /* a dead row stays dead: its tombstone keeps the key */
         cdc_buf_puts(b, " AND NOT EXISTS (SELECT 1 FROM ");
@@ -416,7 +419,9 @@ static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
     qtab(pg, b, t, "");
     cdc_buf_puts(b, " x WHERE ");
     key_join(pg, b, t, "x", "a");
-    cdc_buf_puts(b, " AND x._provenance <> '{}'::jsonb) ON CONFLICT (");
+    cdc_buf_puts(b, " AND NOT ");
+    cdc_pgrank_none(pg, b, t, "x", rank);
+    cdc_buf_puts(b, ") ON CONFLICT (");
     key_cols(pg, b, t, NULL);
     cdc_buf_puts(b, ") DO UPDATE SET ");
     {
@@ -451,7 +456,8 @@ typedef struct pick {
 } pick_t;
 
 int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
-                      const cdc_wide_ops_t *ops, cdc_err_t *err)
+                      const cdc_wide_ops_t *ops, const unsigned char *rmode,
+                      cdc_err_t *err)
 {
     cdc_buf_t sql = CDC_BUF_INIT, cs_data = CDC_BUF_INIT, ck_data = CDC_BUF_INIT;
     cdc_buf_t ids = CDC_BUF_INIT;
@@ -563,7 +569,7 @@ int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
             (ntouch && copy_in(pg, ck, &ck_data, err)))
             goto fail;
         cdc_buf_reset(&sql);
-        target_sql(pg, &sql, t, cs, ck);
+        target_sql(pg, &sql, t, cs, ck, rmode ? rmode[ti] : 0);
         if (exec(pg, sql.p, "recomputing aggregates", err))
             goto fail;
         goto next;

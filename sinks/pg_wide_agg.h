@@ -33,8 +33,11 @@ int cdc_pgw_agg_setup(PGconn *pg, const cdc_map_t *map, const char *source,
                       int create, cdc_err_t *err);
 /** @brief In the batch's transaction, after the upserts: steps 1-4 for
  *  every target with aggregates the batch's ops touch.  0 or -1 with err
- *  (class 22: a data error; SQLSTATE in the detail). */
+ *  (class 22: a data error; SQLSTATE in the detail).  rmode: per
+ *  target, 1 when its table keeps ranks in rank columns (pg_rank.h),
+ *  0 for a _provenance column (NULL: all 0). */
 int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
-                      const cdc_wide_ops_t *ops, cdc_err_t *err);
+                      const cdc_wide_ops_t *ops, const unsigned char *rmode,
+                      cdc_err_t *err);
 
 #endif

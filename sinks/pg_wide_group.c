@@ -30,6 +30,7 @@
 
 #include "cdc/envelope.h"
 #include "cdc/util.h"
+#include "sinks/pg_rank.h"
 #include "sinks/pg_wide_group.h"
 #include "sinks/wide_batch.h"
 
@@ -248,7 +249,7 @@ enum { A_GROUP, A_MAPPING, A_ROW, A_VRANK, A_GRANK, A_DELETED, A_SOURCE,
        A_COMMIT, A_VALUES, A_N };
 
 /* the wide-row upsert of every group of the touched keys ($1..$nkey) */
-static void recompute_sql(PGconn *pg, const cdc_map_target_t *t,
+static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
                           cdc_buf_t *b)
 {
     char *qt = qin(pg, t, t->table), *qc = qcand(pg, t), tb[40];
@@ -280,6 +281,21 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t,
             cdc_buf_printf(b, "%s, ", qf);
             free(qf);
         }
+    if (rank) {
+        /* each group field's entry in its rank column (sinks/pg_rank.h) */
+        for (uint32_t g = 0; g < t->ngroups; g++)
+            for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
+                char col[200], *qr;
+                cdc_pgrank_col(col, sizeof(col),
+                               t->fields[t->groups[g].fields[i]].name);
+                qr = qid(pg, col);
+                cdc_buf_printf(b, "%s, ", qr);
+                free(qr);
+            }
+        b->len -= 2;
+        b->p[b->len] = '\0';
+        cdc_buf_puts(b, ") SELECT ");
+    } else
     cdc_buf_puts(b, "_provenance) SELECT ");
     for (uint32_t k = 0; k < t->nkey; k++) {
         char *qf = qid(pg, t->fields[t->key[k]].name);
@@ -294,8 +310,23 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t,
         }
     /* provenance: one entry per field of a group with a winner
      * (jsonb_build_object takes at most 100 arguments: one per field) */
-    cdc_buf_puts(b, "'{}'::jsonb");
-    for (uint32_t g = 0; g < t->ngroups; g++) {
+    if (rank) {
+        char *qs = qid(pg, *t->schema ? t->schema : "public");
+        for (uint32_t g = 0; g < t->ngroups; g++) {
+            char *gl = qlit(pg, t->groups[g].name);
+            for (uint32_t i = 0; i < t->groups[g].nfields; i++)
+                cdc_buf_printf(b, "%sCASE WHEN g%u._grank IS NOT NULL THEN "
+                               "%s.autoglm_cdc_rank(jsonb_build_object('s', "
+                               "g%u._source, 't', g%u._commit_us, 'r', "
+                               "g%u._grank, 'g', %s, 'row', g%u._row_id::"
+                               "jsonb)) END", nf++ ? ", " : "", g, qs, g, g,
+                               g, gl, g);
+            free(gl);
+        }
+        free(qs);
+    } else
+        cdc_buf_puts(b, "'{}'::jsonb");
+    for (uint32_t g = 0; !rank && g < t->ngroups; g++) {
         char *gl = qlit(pg, t->groups[g].name);
         for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
             char *fl = qlit(pg, t->fields[t->groups[g].fields[i]].name);
@@ -353,6 +384,35 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t,
             cdc_buf_printf(b, "%s = EXCLUDED.%s, ", qf, qf);
             free(qf);
         }
+    if (rank) {
+        nf = 0;
+        for (uint32_t g = 0; g < t->ngroups; g++)
+            for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
+                char col[200], *qr;
+                cdc_pgrank_col(col, sizeof(col),
+                               t->fields[t->groups[g].fields[i]].name);
+                qr = qid(pg, col);
+                cdc_buf_printf(b, "%s%s = EXCLUDED.%s", nf++ ? ", " : "", qr,
+                               qr);
+                free(qr);
+            }
+        cdc_buf_puts(b, " WHERE false");
+        for (uint32_t g = 0; g < t->ngroups; g++)
+            for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
+                const char *name = t->fields[t->groups[g].fields[i]].name;
+                char col[200], *qf = qid(pg, name), *qr;
+                cdc_pgrank_col(col, sizeof(col), name);
+                qr = qid(pg, col);
+                cdc_buf_printf(b, " OR t.%s IS DISTINCT FROM EXCLUDED.%s OR "
+                               "t.%s IS DISTINCT FROM EXCLUDED.%s", qf, qf,
+                               qr, qr);
+                free(qf);
+                free(qr);
+            }
+        free(qt);
+        free(qc);
+        return;
+    }
     cdc_buf_puts(b, "_provenance = (t._provenance - ARRAY[");
     nf = 0;
     for (uint32_t g = 0; g < t->ngroups; g++)
@@ -414,7 +474,7 @@ static void cand_sql(PGconn *pg, const cdc_map_target_t *t, cdc_buf_t *b)
     free(qc);
 }
 
-static int apply_target(PGconn *pg, const cdc_map_target_t *t,
+static int apply_target(PGconn *pg, const cdc_map_target_t *t, int rank,
                         const cdc_wide_op_t **v, size_t n, cdc_err_t *err)
 {
     uint32_t nk = t->nkey, np = nk + A_N;
@@ -489,7 +549,7 @@ static int apply_target(PGconn *pg, const cdc_map_target_t *t,
     if (run(pg, sql.p, (int)np, p, "storing group candidates", err))
         goto out;
     cdc_buf_reset(&sql);
-    recompute_sql(pg, t, &sql);
+    recompute_sql(pg, t, rank, &sql);
     if (run(pg, sql.p, (int)nk, p, "writing field groups", err))
         goto out;
     rc = 0;
@@ -506,7 +566,8 @@ out:
 }
 
 int cdc_pgw_groups_apply(PGconn *pg, const cdc_map_t *map,
-                         const cdc_wide_ops_t *ops, cdc_err_t *err)
+                         const cdc_wide_ops_t *ops,
+                         const unsigned char *rmode, cdc_err_t *err)
 {
     const cdc_wide_op_t **v = NULL;
     size_t n;
@@ -526,7 +587,8 @@ int cdc_pgw_groups_apply(PGconn *pg, const cdc_map_t *map,
             v[n++] = op;
         }
         if (n)
-            rc = apply_target(pg, t, v, n, err);
+            rc = apply_target(pg, t, rmode ? rmode[t - map->targets] : 0,
+                              v, n, err);
     }
     free(v);
     return rc;

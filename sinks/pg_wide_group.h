@@ -28,7 +28,10 @@ int cdc_pgw_groups_setup(PGconn *pg, const cdc_map_t *map, int create,
  * lock statement, one candidates upsert, one wide-row upsert.
  * @returns 0, or -1 with err (SQLSTATE in err->detail).
  */
+/* rmode: per target, 1 when its table keeps ranks in rank columns
+ * (sinks/pg_rank.h), 0 (or NULL) for a _provenance column */
 int cdc_pgw_groups_apply(PGconn *pg, const cdc_map_t *map,
-                         const cdc_wide_ops_t *ops, cdc_err_t *err);
+                         const cdc_wide_ops_t *ops,
+                         const unsigned char *rmode, cdc_err_t *err);
 
 #endif

@@ -26,6 +26,7 @@
 
 #include "cdc/util.h"
 #include "mappings/map_int.h"
+#include "sinks/pg_rank.h"
 #include "sinks/pg_wide_vote.h"
 #include "sinks/wide_batch.h"
 
@@ -608,7 +609,8 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     cdc_buf_t *arr, b = CDC_BUF_INIT;
     const char **pv;
     char name[200], *qv, *qt = qtab(v->pg, t, t->table);
-    int rc;
+    char *qs = qid(v->pg, *t->schema ? t->schema : "public");
+    int rc, rank = v->rmode && v->rmode[t - v->map->targets];
 
     for (uint32_t f = 0; f < t->nfields; f++) {
         int touched = 0;
@@ -650,6 +652,24 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
         cdc_buf_printf(&b, ", %s", qf);
         free(qf);
     }
+    if (rank) {
+        /* each field's entry goes to its rank column (sinks/pg_rank.h) */
+        for (uint32_t i = 0; i < nf; i++) {
+            char col[200], *qr;
+            cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+            qr = qid(v->pg, col);
+            cdc_buf_printf(&b, ", %s", qr);
+            free(qr);
+        }
+        cdc_buf_puts(&b, ") SELECT ");
+        klist(&b, t, "ak");
+        for (uint32_t i = 0; i < nf; i++)
+            cdc_buf_printf(&b, ", r%u.res::%s", i,
+                           casttype(&t->fields[fl[i]]));
+        for (uint32_t i = 0; i < nf; i++)
+            cdc_buf_printf(&b, ", %s.autoglm_cdc_rank(r%u.prov)", qs, i);
+        cdc_buf_puts(&b, " FROM ak");
+    } else {
     cdc_buf_puts(&b, ", _provenance) SELECT ");
     klist(&b, t, "ak");
     for (uint32_t i = 0; i < nf; i++)
@@ -662,6 +682,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
         free(lf);
     }
     cdc_buf_puts(&b, ")) FROM ak");
+    }
     for (uint32_t i = 0; i < nf; i++) {
         cdc_buf_printf(&b, " LEFT JOIN r%u USING (", i);
         klist(&b, t, NULL);
@@ -672,7 +693,17 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     cdc_buf_puts(&b, " ON CONFLICT (");
     key_cols(v->pg, &b, t, NULL);
     cdc_buf_puts(&b, ") DO UPDATE SET ");
-    for (uint32_t i = 0; i < nf; i++) {
+    for (uint32_t i = 0; rank && i < nf; i++) {
+        char col[200], *qr, *qf = qid(v->pg, t->fields[fl[i]].name);
+        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+        qr = qid(v->pg, col);
+        cdc_buf_printf(&b, "%s%s = CASE WHEN EXCLUDED.%s IS NOT NULL THEN "
+                       "EXCLUDED.%s ELSE t.%s END, %s = COALESCE(EXCLUDED.%s, "
+                       "t.%s)", i ? ", " : "", qf, qr, qf, qf, qr, qr, qr);
+        free(qf);
+        free(qr);
+    }
+    for (uint32_t i = 0; !rank && i < nf; i++) {
         char *qf = qid(v->pg, t->fields[fl[i]].name);
         char *lf = qlit(v->pg, t->fields[fl[i]].name);
         cdc_buf_printf(&b, "%s = CASE WHEN EXCLUDED._provenance ? %s THEN "
@@ -680,7 +711,9 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
         free(qf);
         free(lf);
     }
-    cdc_buf_puts(&b, "_provenance = t._provenance || EXCLUDED._provenance");
+    if (!rank)
+        cdc_buf_puts(&b, "_provenance = t._provenance || "
+                         "EXCLUDED._provenance");
     rc = exec(v, b.p, (int)(nf * nk), pv, "recomputing vote fields", err);
     if (rc) {
         char was[sizeof(err->detail)];
@@ -695,6 +728,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     free(fl);
     free(qv);
     free(qt);
+    free(qs);
     cdc_buf_free(&b);
     return rc;
 }

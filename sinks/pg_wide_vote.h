@@ -32,6 +32,9 @@ typedef struct cdc_pgv {
     /* the sink's error reporter (SQLSTATE in detail, retriable codes) */
     int (*pgerr)(void *ctx, PGresult *r, const char *what, cdc_err_t *err);
     void *ctx;
+    /* per target: 1 when its table keeps ranks in rank columns
+     * (sinks/pg_rank.h), 0 (or NULL) for a _provenance column */
+    const unsigned char *rmode;
 } cdc_pgv_t;
 
 /** @brief 1 if target t has a per-source field. */

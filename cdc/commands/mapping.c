@@ -837,10 +837,12 @@ static void check_target(colfetch_t fetch, void *conn, int mysql,
     {
         int prov = 0;
         for (int c = 0; c < cs.n; c++)
-            prov |= !strcmp(cs.names[c], "_provenance");
+            prov |= !strcmp(cs.names[c], "_provenance") ||
+                    (!mysql && !strncmp(cs.names[c], "_r_", 3));
         if (!prov)
             problem(nprob, t->where, "target table %s lacks the _provenance "
-                    "column", t->table);
+                    "column%s", t->table, mysql ? "" : " (or the rank "
+                    "columns _r_<field> the PostgreSQL sink creates)");
     }
     colset_free(&cs);
 }

@@ -55,6 +55,7 @@
 #include "cdc/util.h"
 #include "connectors/pg/pgutil.h"
 #include "mappings/map.h"
+#include "sinks/pg_rank.h"
 
 #define FAC "reconcile"
 #define RC_CHUNK 50000u
@@ -436,6 +437,10 @@ static int rc_read_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
 typedef struct pgx {
     PGconn *c;
     cdc_buf_t sql;
+    /* the table keeps its ranks in rank columns (sinks/pg_rank.h): read
+     * through <table>_provenance(), the functions in schema qs */
+    int rank;
+    cdc_buf_t qs;
 } pgx_t;
 
 static int pg_ok(pgx_t *x, PGresult *res, const char *what, cdc_err_t *err)
@@ -874,7 +879,23 @@ static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *cols,
         return -1;
     /* missing rows come with their snapshot ranks ("row" is only shown) */
     cdc_buf_reset(b);
-    cdc_buf_printf(b, "INSERT INTO %s (%s, _provenance) SELECT ", qt, cols);
+    cdc_buf_printf(b, "INSERT INTO %s (%s, ", qt, cols);
+    if (x->rank) {
+        int n = 0;
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            char col[200];
+            if (t->fields[f].is_key)
+                continue;
+            cdc_pgrank_col(col, sizeof(col), t->fields[f].name);
+            if (n++)
+                cdc_buf_puts(b, ", ");
+            ident(x, b, col);
+        }
+        if (!n)
+            b->len -= 2, b->p[b->len] = '\0';
+        cdc_buf_puts(b, ") SELECT ");
+    } else
+        cdc_buf_puts(b, "_provenance) SELECT ");
     {
         const char *p = cols;
         /* w.col for every column: cols is "a, b, c" of quoted names */
@@ -887,9 +908,20 @@ static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *cols,
             }
         }
     }
-    cdc_buf_puts(b, ", COALESCE((SELECT jsonb_object_agg(k, v - 'row') FROM "
-                    "jsonb_each(w._provenance) e(k, v)), '{}') FROM "
-                    "pg_temp.rc_shadow w JOIN pg_temp.rc_diff d ON "
+    if (x->rank) {
+        /* one rank column per field, from the shadow's entries */
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            if (t->fields[f].is_key)
+                continue;
+            cdc_buf_printf(b, ", %s.autoglm_cdc_rank((w._provenance -> ",
+                           x->qs.p);
+            lit(x, b, t->fields[f].name);
+            cdc_buf_puts(b, ") - 'row')"); /* "row" is only shown */
+        }
+    } else
+        cdc_buf_puts(b, ", COALESCE((SELECT jsonb_object_agg(k, v - 'row') "
+                        "FROM jsonb_each(w._provenance) e(k, v)), '{}')");
+    cdc_buf_puts(b, " FROM pg_temp.rc_shadow w JOIN pg_temp.rc_diff d ON "
                     "d.kind = 'missing' AND w._src = '' AND ");
     key_eq(rc, x, b, "w", "d");
     if (pg_run(x, b->p, err))
@@ -909,6 +941,26 @@ static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *cols,
             return -1;
         }
         cdc_buf_reset(b);
+        if (x->rank) {
+            cdc_buf_t rc_ = CDC_BUF_INIT;
+            char col[200];
+            const char *s = x->qs.p;
+            cdc_pgrank_col(col, sizeof(col), t->fields[f].name);
+            ident(x, &rc_, col);
+            /* the same cases as below, on the field's rank column */
+            cdc_buf_printf(
+                b,
+                "UPDATE %s t SET %s = d.nval::%s, %s = CASE "
+                "WHEN d.keep AND d.nval IS NULL THEN t.%s "
+                "WHEN d.keep THEN %s.autoglm_cdc_rank(%s.autoglm_cdc_prov("
+                "t.%s) - 'd') "
+                "WHEN d.nprov IS NULL THEN NULL "
+                "ELSE %s.autoglm_cdc_rank(d.nprov - 'row') END "
+                "FROM pg_temp.rc_diff d WHERE d.kind = 'differs' AND "
+                "d.field = %s AND ",
+                qt, fi.p, tp, rc_.p, rc_.p, s, s, rc_.p, s, fl.p);
+            cdc_buf_free(&rc_);
+        } else
         cdc_buf_printf(
             b,
             "UPDATE %s t SET %s = d.nval::%s, _provenance = CASE "
@@ -991,12 +1043,16 @@ static void rc_free(rc_t *rc)
 typedef struct tgt {
     pgx_t x;
     cdc_buf_t qt, cols, keys; /* quoted table, columns, key columns */
+    cdc_buf_t qread;          /* what the table is read from: itself, or
+                                 <table>_provenance() (rank columns) */
     int open;
 } tgt_t;
 
 static void tgt_close(tgt_t *g)
 {
     cdc_buf_free(&g->qt);
+    cdc_buf_free(&g->qread);
+    cdc_buf_free(&g->x.qs);
     cdc_buf_free(&g->cols);
     cdc_buf_free(&g->keys);
     cdc_buf_free(&g->x.sql);
@@ -1064,6 +1120,29 @@ static int tgt_open(rc_t *rc, const cdc_conf_t *conf, int repair, tgt_t *g,
         return -1;
     }
     g->open = 1;
+    /* the table's form: a _provenance column, or rank columns */
+    {
+        PGresult *res;
+        char name[200];
+        cdc_buf_reset(&x->sql);
+        cdc_buf_puts(&x->sql, "SELECT EXISTS (SELECT 1 FROM pg_attribute "
+                              "WHERE NOT attisdropped AND attrelid = ");
+        lit(x, &x->sql, g->qt.p);
+        cdc_buf_puts(&x->sql, "::regclass AND attname = '_provenance')");
+        res = PQexec(x->c, x->sql.p);
+        if (pg_ok(x, res, "the table's columns", err))
+            return -1;
+        x->rank = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
+        PQclear(res);
+        ident(x, &x->qs, t->schema && *t->schema ? t->schema : "public");
+        if (x->rank) {
+            snprintf(name, sizeof(name), "%s_provenance", t->table);
+            cdc_buf_printf(&g->qread, "%s.", x->qs.p);
+            ident(x, &g->qread, name);
+            cdc_buf_puts(&g->qread, "()");
+        } else
+            cdc_buf_puts(&g->qread, g->qt.p);
+    }
     return 0;
 }
 
@@ -1083,7 +1162,7 @@ static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
                    "kind text, ADD field text, ADD sval text, ADD sprov "
                    "jsonb, ADD nval text, ADD nprov jsonb, ADD keep boolean "
                    "NOT NULL DEFAULT false",
-                   g->cols.p, g->qt.p, g->keys.p, g->qt.p);
+                   g->cols.p, g->qread.p, g->keys.p, g->qt.p);
     if (pg_run(x, x->sql.p, err)) {
         if (strstr(err->msg, "does not exist"))
             err->code = CDC_EXIT_CONFIG;
@@ -1096,7 +1175,7 @@ static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
                             "ANALYZE pg_temp.rc_shadow",
                    g->keys.p);
     if (pg_run(x, x->sql.p, err) ||
-        rc_compare(rc, x, g->qt.p, g->keys.p, err) ||
+        rc_compare(rc, x, g->qread.p, g->keys.p, err) ||
         rc_report(rc, x, json, sum, err))
         return -1;
     if (repair && (sum->missing || sum->extra || sum->differs) &&

@@ -314,10 +314,10 @@ log("wide table == model (%d keys), offsets rows monotonic over %d samples, chan
                           [off[pipe(s) + ".backfill"][1] for s in SRCS]))
 
 # a second full backfill without source changes changes no cell
-before = (dblib.pg_versions(PDB, "bfr_w"), pg("SELECT k, _provenance::text FROM bfr_w ORDER BY k", PDB, True))
+before = (dblib.pg_versions(PDB, "bfr_w"), pg("SELECT k, _provenance::text FROM bfr_w_provenance() ORDER BY k", PDB, True))
 for s in SRCS:
     backfill(s, "2")
-after = (dblib.pg_versions(PDB, "bfr_w"), pg("SELECT k, _provenance::text FROM bfr_w ORDER BY k", PDB, True))
+after = (dblib.pg_versions(PDB, "bfr_w"), pg("SELECT k, _provenance::text FROM bfr_w_provenance() ORDER BY k", PDB, True))
 if after != before:
     fail("a second backfill without source changes changed the wide table")
 if wide() != model():

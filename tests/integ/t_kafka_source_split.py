@@ -136,7 +136,7 @@ def start(tag):
 
 def rows():
     out = {}
-    for line in pg("SELECT customer_id, name, n, price, tags, flag, _provenance FROM customer_wide", PDB).splitlines():
+    for line in pg("SELECT customer_id, name, n, price, tags, flag, _provenance FROM customer_wide_provenance()", PDB).splitlines():
         f = line.split("\t")
         out[int(f[0])] = f[1:]
     return out

@@ -227,7 +227,7 @@ def wide():
     out, prov = {}, {}
     for line in pg("SELECT customer_id, coalesce(last_order_id::text, '-'), coalesce(last_order_amount::text, '-'), "
                    "coalesce(to_char(last_order_created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), '-'), "
-                   "_provenance::text FROM customer_last ORDER BY 1", PDB, superuser=True).splitlines():
+                   "_provenance::text FROM customer_last_provenance() ORDER BY 1", PDB, superuser=True).splitlines():
         c, oid, amount, cr, pv = line.split("\t")
         if oid != "-" or amount != "-" or cr != "-":
             out[int(c)] = (oid, amount, cr)

@@ -201,7 +201,7 @@ if not ties:
 
 # a full backfill: snapshot rows of every live order change nothing
 before = (dblib.pg_versions(PDB, "customer_last"),
-          pg("SELECT customer_id, _provenance::text FROM customer_last ORDER BY 1", PDB, True))
+          pg("SELECT customer_id, _provenance::text FROM customer_last_provenance() ORDER BY 1", PDB, True))
 with open(os.path.join(TMP, "backfill.log"), "wb") as bl:
     rc = subprocess.call([BIN, "backfill"] + common() + ["--table", MDB + ".orders",
                                                          "-X", "backfill.mode=incremental"],
@@ -209,7 +209,7 @@ with open(os.path.join(TMP, "backfill.log"), "wb") as bl:
 if rc:
     fail("backfill exited %d" % rc)
 after = (dblib.pg_versions(PDB, "customer_last"),
-         pg("SELECT customer_id, _provenance::text FROM customer_last ORDER BY 1", PDB, True))
+         pg("SELECT customer_id, _provenance::text FROM customer_last_provenance() ORDER BY 1", PDB, True))
 if after != before:
     fail("a backfill after the stream changed the wide table")
 if wide() != model():

@@ -396,7 +396,7 @@ TS = {"signup_at", "account_updated_at", "last_ticket_at"}
 
 def wide(db):
     sel = ", ".join(("extract(epoch from %s)::text" % c) if c in TS else ("%s::text" % c) for c in COLS)
-    out = pg("SELECT customer_id, %s, _provenance::text FROM customer_wide ORDER BY customer_id" % sel, db)
+    out = pg("SELECT customer_id, %s, _provenance::text FROM customer_wide_provenance() ORDER BY customer_id" % sel, db)
     rows = {}
     for line in out.split("\n"):
         if not line:

@@ -119,7 +119,7 @@ def run(sink, pipe, extra):
 def read(sink):
     """({k: (x, provenance text)} of live rows, [tombstone keys])"""
     if sink == "postgres":
-        rows = pg("SELECT k, coalesce(x, '<null>'), _provenance::text FROM ttl_w ORDER BY k", PGDB)
+        rows = pg("SELECT k, coalesce(x, '<null>'), _provenance::text FROM ttl_w_provenance() ORDER BY k", PGDB)
         tomb = pg("SELECT k FROM ttl_w_tombstones ORDER BY k", PGDB)
         sep = "\x1f"
     else:

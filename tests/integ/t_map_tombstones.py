@@ -218,7 +218,7 @@ def steps(sink, db, plan):
 
 def read(sink, db):
     if sink == "pg":
-        out = pg("SELECT k, x, y, z, p, _provenance::text FROM tomb_w ORDER BY k", db)
+        out = pg("SELECT k, x, y, z, p, _provenance::text FROM tomb_w_provenance() ORDER BY k", db)
         tomb = pg("SELECT k FROM tomb_w_tombstones ORDER BY k", db)
         tprov = pg("SELECT _provenance::text FROM tomb_w_tombstones", db)
         null = ""

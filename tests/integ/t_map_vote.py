@@ -377,7 +377,7 @@ if len(multi) < 3:
 # ---- provenance shows every source's vote and score ------------------------------
 
 prov = {}
-for line in pg("SELECT k, _provenance->'email' FROM vt_w", PDB, superuser=True).splitlines():
+for line in pg("SELECT k, _provenance->'email' FROM vt_w_provenance()", PDB, superuser=True).splitlines():
     k, j = line.split("\t", 1)
     prov[int(k)] = json.loads(j)
 for key in TOUCHED:

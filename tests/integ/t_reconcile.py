@@ -339,10 +339,10 @@ if k_del is None:
     fail("no key to delete apart from the updated one; change the seed")
 k_num = rnd.choice([k for k in ROWS["a"] if k not in (k_upd, k_del)])
 STRAY = 100000 + rnd.randint(1, 999)
-PROV_UPD = pg("SELECT _provenance->'name' FROM rc_w WHERE k = %d" % k_upd, PDB, superuser=True).strip()
+PROV_UPD = pg("SELECT _provenance->'name' FROM rc_w_provenance() WHERE k = %d" % k_upd, PDB, superuser=True).strip()
 pg("UPDATE rc_w SET name = 'drift!' WHERE k = %d; UPDATE rc_w SET a_n = a_n + 1000000, "
    "a_doc = '{\"n\": 1}' WHERE k = %d; "
-   "DELETE FROM rc_w WHERE k = %d; INSERT INTO rc_w (k, name, a_n, _provenance) VALUES (%d, 'stray', 5, '{}')"
+   "DELETE FROM rc_w WHERE k = %d; INSERT INTO rc_w (k, name, a_n) VALUES (%d, 'stray', 5)"
    % (k_upd, k_num, k_del, STRAY), PDB, superuser=True)
 log("drift: name of %d, a_n of %d, row %d deleted, stray row %d" % (k_upd, k_num, k_del, STRAY))
 
@@ -393,10 +393,10 @@ if rc != 0 or "no drift" not in out:
     fail("reconcile after --repair: exit %d (want 0, 'no drift'):\n%s" % (rc, out))
 # the repaired field kept the rank of the change that won it; the
 # re-inserted row carries plain provenance (source, time, rank) per field
-got = pg("SELECT _provenance->'name' FROM rc_w WHERE k = %d" % k_upd, PDB, superuser=True).strip()
+got = pg("SELECT _provenance->'name' FROM rc_w_provenance() WHERE k = %d" % k_upd, PDB, superuser=True).strip()
 if got != PROV_UPD:
     fail("name of %d: provenance after the repair %s, want the stored %s" % (k_upd, got, PROV_UPD))
-prov = json.loads(pg("SELECT _provenance FROM rc_w WHERE k = %d" % k_del, PDB, superuser=True))
+prov = json.loads(pg("SELECT _provenance FROM rc_w_provenance() WHERE k = %d" % k_del, PDB, superuser=True))
 want_f = {f for f, v in zip(FIELDS, exp[k_del]) if v is not None}
 if not want_f <= set(prov) or any(set(v) != {"s", "t", "r"} for v in prov.values()):
     fail("re-inserted row %d: provenance %s, want s/t/r for %s" % (k_del, prov, sorted(want_f)))

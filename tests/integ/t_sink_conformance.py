@@ -175,7 +175,7 @@ mappings:
 
     def state(self):
         got = {}
-        for line in self.query("SELECT id, v, note, _provenance FROM %s ORDER BY id" % self.table).splitlines():
+        for line in self.query("SELECT id, v, note, _provenance FROM %s_provenance() ORDER BY id" % self.table).splitlines():
             i, v, note, prov = line.split("\t")
             got[int(i)] = (int(v), note, json.loads(prov))
         return got
