@@ -859,6 +859,8 @@ void cdc_http_stats(cdc_http_t *h, cdc_http_stats_t *st)
     st->refused = __atomic_load_n(&h->tot_refused, __ATOMIC_RELAXED);
     st->evicted = __atomic_load_n(&h->tot_evicted, __ATOMIC_RELAXED);
     st->timed_out = __atomic_load_n(&h->tot_timed_out, __ATOMIC_RELAXED);
+    st->max_conn = HTTP_MAX_CONN;
+    st->max_per_addr = HTTP_MAX_PER_ADDR;
 }
 
 void cdc_http_stop(cdc_http_t *h)

@@ -146,6 +146,7 @@ typedef struct cdc_http_stats {
     uint64_t refused;   /* connections refused: no room, none gave way */
     uint64_t evicted;   /* closed to make room for a new connection */
     uint64_t timed_out; /* closed for late headers (http.header_timeout_ms) */
+    unsigned max_conn, max_per_addr; /* the limits of the table */
 } cdc_http_stats_t;
 /** @brief Fill *st (zeros for NULL or an endpoint that does not listen).
  *  @locality any thread. */

@@ -266,6 +266,22 @@ int cdc_map_agg_check(cdc_map_t *m, cdc_err_t *err)
             return -1;
         }
     }
+    /* contributions are kept per (mapping name, row): two mappings of a
+     * target need distinct names */
+    for (uint32_t i = 0; i < m->nmappings; i++)
+        for (uint32_t j = i + 1; j < m->nmappings; j++) {
+            const cdc_map_mapping_t *a = &m->mappings[i], *b = &m->mappings[j];
+            if (!a->naggs || !b->naggs || a->target != b->target ||
+                strcmp(a->name, b->name))
+                continue;
+            cdc_err_set(err, CDC_EXIT_CONFIG, 0, "%s: mapping '%s' has "
+                        "aggregates into target '%s' like the mapping at %s, "
+                        "under the same name", b->where, b->name,
+                        b->target->name, a->where);
+            cdc_err_hint(err, "give each a distinct 'name:' (the sinks keep "
+                         "contributions per mapping name and source row)");
+            return -1;
+        }
     /* how many sources contribute to each target (the sinks serialise
      * the recomputation when several do) */
     for (uint32_t ti = 0; ti < m->ntargets; ti++) {

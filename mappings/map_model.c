@@ -52,6 +52,8 @@ typedef struct mrow {
     int live;
     cdc_gcands_t *gc; /* candidates of its field groups (map_group.c) */
     size_t nlive;   /* live contributions naming this key (aggregates) */
+    size_t *cix;    /* indexes of the contributions naming this key */
+    size_t ncix, capcix;
 } mrow_t;
 
 /* the stored state of one source row's contribution (aggregates) */
@@ -74,6 +76,7 @@ struct cdc_wide_model {
     size_t hcap;
     mcontrib_t *contribs;
     size_t ncontribs, capcontribs;
+    cdc_strix_t cids; /* contribution id -> index */
 };
 
 cdc_wide_model_t *cdc_wide_model_new(void)
@@ -92,6 +95,7 @@ static void row_free(mrow_t *r)
     for (uint32_t i = 0; i < r->target->nkey; i++)
         free(r->key[i]);
     free(r->key);
+    free(r->cix);
     cdc_gcands_free(r->gc);
     free(r->cells);
     free(r->keytext);
@@ -125,6 +129,7 @@ void cdc_wide_model_free(cdc_wide_model_t *wm)
         free(wm->contribs[i].id);
     }
     free(wm->contribs);
+    cdc_strix_free(&wm->cids);
     for (size_t i = 0; i < wm->n; i++)
         row_free(wm->rows[i]);
     free(wm->rows);
@@ -330,14 +335,12 @@ static void agg_recompute(cdc_wide_model_t *wm, const cdc_map_target_t *t,
     for (uint32_t k = 0; k < t->nkey; k++)
         if (!key[k])
             return;
-    for (size_t i = 0; i < wm->ncontribs; i++) {
-        const mcontrib_t *c = &wm->contribs[i];
-        nlive += c->target == t && !c->gone && key_eq(c->key, key, t->nkey);
-    }
-    if (!r && !nlive)
-        return;
     if (!r)
-        r = find_row(wm, t, key, 1);
+        return; /* no row and no contribution (contrib_apply creates it) */
+    for (size_t i = 0; i < r->ncix; i++) {
+        const mcontrib_t *c = &wm->contribs[r->cix[i]];
+        nlive += !c->gone && key_eq(c->key, key, t->nkey);
+    }
     r->nlive = nlive;
     for (uint32_t f = 0; f < t->nfields; f++) {
         const char **vals;
@@ -345,11 +348,11 @@ static void agg_recompute(cdc_wide_model_t *wm, const cdc_map_target_t *t,
         mcell_t *cell = &r->cells[f];
         if (!t->fields[f].agg)
             continue;
-        vals = cdc_xcalloc(wm->ncontribs + 1, sizeof(char *));
-        lens = cdc_xcalloc(wm->ncontribs + 1, sizeof(size_t));
-        for (size_t i = 0; i < wm->ncontribs; i++) {
-            const mcontrib_t *c = &wm->contribs[i];
-            if (c->target != t || c->gone || !key_eq(c->key, key, t->nkey))
+        vals = cdc_xcalloc(r->ncix + 1, sizeof(char *));
+        lens = cdc_xcalloc(r->ncix + 1, sizeof(size_t));
+        for (size_t i = 0; i < r->ncix; i++) {
+            const mcontrib_t *c = &wm->contribs[r->cix[i]];
+            if (c->gone || !key_eq(c->key, key, t->nkey))
                 continue;
             for (uint32_t j = 0; j < c->nvals; j++)
                 if (c->field[j] == f) {
@@ -375,10 +378,13 @@ static void contrib_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
     mcontrib_t *c = NULL;
     char **old = NULL;
 
-    cdc_buf_printf(&id, "%s\x1f%s", op->mapping->name, op->row);
-    for (size_t i = 0; i < wm->ncontribs && !c; i++)
-        if (wm->contribs[i].target == t && !strcmp(wm->contribs[i].id, id.p))
-            c = &wm->contribs[i];
+    int at;
+    size_t ci;
+
+    cdc_buf_printf(&id, "%s\x1f%s\x1f%s", t->name, op->mapping->name,
+                   op->row);
+    if ((at = cdc_strix_get(&wm->cids, id.p)) >= 0)
+        c = &wm->contribs[at];
     if (c && strcmp(op->crank, c->rank) <= 0) {
         cdc_buf_free(&id);
         return;
@@ -393,6 +399,7 @@ static void contrib_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
         memset(c, 0, sizeof(*c));
         c->target = t;
         c->id = id.p;
+        cdc_strix_put(&wm->cids, c->id, (int)(wm->ncontribs - 1));
     } else {
         cdc_buf_free(&id);
         old = c->key;
@@ -416,6 +423,25 @@ static void contrib_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
                             : cdc_xstrndup(op->vals[i].s, op->vals[i].len);
             c->len[i] = op->vals[i].len;
         }
+    }
+    ci = (size_t)(c - wm->contribs);
+    if (old) {
+        /* it no longer names the old key (re-added below if it still
+         * does) */
+        mrow_t *r = find_row(wm, t, (const char *const *)old, 0);
+        for (size_t i = 0; r && i < r->ncix; i++)
+            if (r->cix[i] == ci) {
+                r->cix[i] = r->cix[--r->ncix];
+                break;
+            }
+    }
+    if (c->key) {
+        mrow_t *r = find_row(wm, t, (const char *const *)c->key, 1);
+        if (r->ncix == r->capcix) {
+            r->capcix = r->capcix ? 2 * r->capcix : 4;
+            r->cix = cdc_xrealloc(r->cix, r->capcix * sizeof(*r->cix));
+        }
+        r->cix[r->ncix++] = ci;
     }
     if (old) {
         agg_recompute(wm, t, (const char *const *)old);
@@ -465,6 +491,9 @@ void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
         r = find_row(wm, t, op->key, 1);
         r->live = 1;
         group_apply(r, op);
+        /* a key the batch touches: its aggregates are recomputed */
+        if (t->aggregates)
+            agg_recompute(wm, t, op->key);
         return;
     }
     if (op->kind == CDC_WIDE_CONTRIB) {

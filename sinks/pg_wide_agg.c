@@ -486,8 +486,13 @@ int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
             int at;
             if (op->target != t)
                 continue;
-            if (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE ||
-                (op->kind == CDC_WIDE_CONTRIB && op->key[0])) {
+            int keyed = op->key != NULL;
+            for (uint32_t k = 0; keyed && k < t->nkey; k++)
+                keyed = op->key[k] != NULL;
+            if (keyed && (op->kind == CDC_WIDE_UPSERT ||
+                          op->kind == CDC_WIDE_DELETE ||
+                          op->kind == CDC_WIDE_GROUP ||
+                          op->kind == CDC_WIDE_CONTRIB)) {
                 /* every key the batch touches: a new row counts 0 */
                 for (uint32_t k = 0; k < t->nkey; k++)
                     cput(&ck_data, op->key[k], strlen(op->key[k]), 0,

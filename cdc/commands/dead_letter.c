@@ -9,12 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cdc/conf.h"
-#include "cdc/err.h"
-#include "cdc/plugin.h"
-
-int cdc_dead_letter_cli(const cdc_conf_t *conf, int argc, char **argv,
-                        cdc_err_t *err);
+#include "cdc/commands/commands.h"
 
 int cdc_dead_letter_cli(const cdc_conf_t *conf, int argc, char **argv,
                         cdc_err_t *err)
@@ -35,12 +30,9 @@ int cdc_dead_letter_cli(const cdc_conf_t *conf, int argc, char **argv,
                      "pipeline.yaml");
         return CDC_EXIT_USAGE;
     }
-    k = cdc_sink_find(sname);
-    if (!k) {
-        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "unknown sink '%s'", sname);
-        cdc_err_hint(err, "available sinks: %s", cdc_sink_names());
-        return CDC_EXIT_CONFIG;
-    }
+    k = cdc_cmd_sink(conf, "stdout", err);
+    if (!k)
+        return err->code;
     if (!k->dead_letter) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "sink '%s' keeps no dead-letter "
                     "table", sname);

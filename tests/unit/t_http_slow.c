@@ -8,9 +8,10 @@
  * turns a hang into a failure.
  *
  *  1. Starvation: the header timeout is an hour, so no slot frees itself.
- *     64 slow clients (8 from 127.0.0.1, 56 from 127.0.0.2-29) send a
- *     request line and hold every slot of the table (the server shows 64
- *     open, 64 stuck).  Then probes, alternately /livez from 127.0.0.1
+ *     As many slow clients as the table holds (its limits come from
+ *     cdc_http_stats: 64, of them the per-address limit of 8 from
+ *     127.0.0.1, the rest two each from 127.0.0.2 on) send a request line
+ *     and hold every slot (the server shows them all open and stuck).  Then probes, alternately /livez from 127.0.0.1
  *     (the per-address limit is full) and /readyz from 127.0.0.200 (the
  *     table is full), must each be answered 200, by exactly one eviction
  *     of the oldest slow client of the pool concerned, nothing refused;
@@ -41,8 +42,7 @@
 #include "cdc/metrics.h"
 #include "tests/unit/cdc_test.h"
 
-#define MAX_CONN 64    /* HTTP_MAX_CONN */
-#define MAX_PER_ADDR 8 /* HTTP_MAX_PER_ADDR */
+#define MAX_HELD 256 /* at least the table's limit (cdc_http_stats) */
 #define NPROBES 20
 #define NCHURN 200
 #define CHURN_EVICTIONS 2000
@@ -50,6 +50,7 @@
 #define PROBE_HOST 200
 
 static int port;
+static int max_conn, max_per_addr; /* the server's limits */
 static cdc_http_t *srv;
 static cdc_conf_t *srv_conf;
 static volatile int attack_on;
@@ -153,7 +154,7 @@ static int wait_full(void)
 
     for (;;) {
         st_now(&st);
-        if (st.open == MAX_CONN && st.stuck == MAX_CONN)
+        if (st.open == (unsigned)max_conn && st.stuck == (unsigned)max_conn)
             return 1;
         if (hung(t0)) {
             printf("# table not full: %u open, %u stuck\n", st.open,
@@ -167,7 +168,7 @@ static int wait_full(void)
 /* Wait for the one holder that the server closed; -1 if none (hang) */
 static int wait_evicted(holder_t *k, int n)
 {
-    struct pollfd pf[MAX_CONN];
+    struct pollfd pf[MAX_HELD];
 
     for (int i = 0; i < n; i++)
         pf[i] = (struct pollfd){.fd = k[i].fd, .events = POLLIN};
@@ -181,19 +182,27 @@ static int wait_evicted(holder_t *k, int n)
 
 static void starvation(void)
 {
-    holder_t k[MAX_CONN];
+    holder_t k[MAX_HELD];
     cdc_http_stats_t st0, st1;
 
+    st_now(&st0);
+    max_conn = (int)st0.max_conn;
+    max_per_addr = (int)st0.max_per_addr;
+    T_ASSERT(max_conn <= MAX_HELD && max_per_addr >= 1 &&
+             max_per_addr < max_conn);
+    if (cdc_test_failed_)
+        return;
+
     /* k[0..7] from 127.0.0.1, then two each from 127.0.0.2.. */
-    for (int i = 0; i < MAX_CONN; i++) {
-        k[i].host = i < MAX_PER_ADDR ? 1 : 2 + (i - MAX_PER_ADDR) / 2;
+    for (int i = 0; i < max_conn; i++) {
+        k[i].host = i < max_per_addr ? 1 : 2 + (i - max_per_addr) / 2;
         T_ASSERT(hold(&k[i]));
     }
     for (int p = 0; p < NPROBES; p++) {
         int local = p % 2 == 0, st, v;
         T_ASSERT(wait_full());
         /* the slow clients stay active (libmicrohttpd's idle timeout) */
-        for (int i = 0; i < MAX_CONN; i++)
+        for (int i = 0; i < max_conn; i++)
             (void)!send(k[i].fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
         st_now(&st0);
         st = probe(local ? 1 : PROBE_HOST, local ? "/livez" : "/readyz");
@@ -203,7 +212,7 @@ static void starvation(void)
                    local ? 1 : PROBE_HOST, st);
         T_EQ_INT(st, 200);
         /* it got its slot by evicting one slow client */
-        v = wait_evicted(k, MAX_CONN);
+        v = wait_evicted(k, max_conn);
         T_ASSERT(v >= 0);
         if (v < 0)
             break;
@@ -217,7 +226,7 @@ static void starvation(void)
         if (cdc_test_failed_)
             break;
     }
-    for (int i = 0; i < MAX_CONN; i++)
+    for (int i = 0; i < max_conn; i++)
         close(k[i].fd);
 }
 

@@ -1758,6 +1758,12 @@ CDC_TEST(aggregate_load_errors)
              "table: d.p, target: w, key: {k: c}, aggregates: {n: {max: x}}}\n",
              head);
     expect_err(y, "field 'n' is already count in another mapping", NULL);
+    snprintf(y, sizeof(y), "%s    aggregates: {n: count}\n  - {source: s, "
+             "table: d.o, target: w, key: {k: c}, aggregates: {n: count}}\n",
+             head);
+    expect_err(y, "m.yaml:9:5: mapping 's:d.o' has aggregates into target "
+               "'w' like the mapping at m.yaml:4:5, under the same name",
+               "distinct 'name:'");
     snprintf(y, sizeof(y), "%s    aggregates: {n: {count: x}, t: {min: "
              "\"x +\"}}\n", head);
     expect_err(y, "m.yaml:8:", NULL);
