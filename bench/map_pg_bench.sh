@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # bench/map_pg_bench.sh - 1M changes through the mapping engine into a
-# PostgreSQL wide table (issue 5 target: >= 25k changes/s on this machine).
+# PostgreSQL wide table (issue 19 target: >= 50k changes/s on this machine).
 # Needs the test PostgreSQL (tests/services.sh up postgres).  Uses a
 # scratch database that it drops afterwards.
 # Usage: BUILD=builddir SRC=srcdir bench/map_pg_bench.sh [CHANGES] [ROWS_PER_TXN]

@@ -864,6 +864,150 @@ static int emq_push(emq_t *e, const flight_t *f)
     return 0;
 }
 
+/* The table's shape, where a resumed run starts, and (a watermarked run)
+ * the last key of today: *empty when there is nothing to read. */
+static int table_begin(worker_t *w, job_t *j, cdc_table_t **tbl, char **key,
+                       char **upto, int *empty, cdc_err_t *err)
+{
+    bf_t *bf = w->bf;
+
+    if (bf->dops->describe(w->snap, j->db, j->tb, tbl, &j->est, err))
+        return -1;
+    pthread_mutex_lock(&bf->mu);
+    *key = j->tp->key ? cdc_xstrdup(j->tp->key) : NULL;
+    j->start_rows = j->tp->rows;
+    pthread_mutex_unlock(&bf->mu);
+    if (*key)
+        CDC_INFO(FAC, "%s: resuming after key %s (%" PRIu64 " rows done "
+                      "before)", j->name, *key, j->start_rows);
+    /* a watermarked run ends at today's last key (the stream carries
+     * what is inserted after); a consistent snapshot needs no bound */
+    if (!bf->initial && bf->dops->max_key) {
+        if (bf->dops->max_key(w->snap, *tbl, bf->where, upto, err))
+            return -1;
+        *empty = !*upto; /* nothing to read; rows to come are the stream's */
+    }
+    return 0;
+}
+
+/* Read one chunk after key into tx (*last: its last key, *n rows), inside
+ * a low/high watermark window when watermarks are on; *st the stamp of
+ * its rows. */
+static int read_window(worker_t *w, cdc_table_t *tbl, const char *key,
+                       const char *upto, int empty, uint32_t limit,
+                       cdc_txn_t *tx, char **last, uint32_t *n,
+                       cdc_snap_stamp_t *st, cdc_err_t *err)
+{
+    bf_t *bf = w->bf;
+    cdc_snap_vis_t vis = {0};
+    char lw[96], hw[96];
+    int wm = bf->watermarks && !empty;
+
+    if (wm) {
+        w->wm_seq++;
+        snprintf(lw, sizeof(lw), "%s-%d-%" PRIu64 "-lw", bf->prog.run,
+                 w->idx, w->wm_seq);
+        snprintf(hw, sizeof(hw), "%s-%d-%" PRIu64 "-hw", bf->prog.run,
+                 w->idx, w->wm_seq);
+        if (bf->dops->watermark(w->snap, bf->sig, lw, err))
+            return -1;
+    }
+    if (!empty && bf->dops->read_chunk(w->snap, tbl, key, upto, bf->where,
+                                       limit, tx, last, n, &vis, err)) {
+        free(vis.xip);
+        return -1;
+    }
+    if (wm) {
+        if (bf->dops->watermark(w->snap, bf->sig, hw, err) ||
+            window_collect(w, tbl, lw, hw, &vis, st, err)) {
+            free(vis.xip);
+            free(*last);
+            *last = NULL;
+            return -1;
+        }
+    } else if (bf->initial) {
+        *st = bf->initial_stamp;
+    } else {
+        st->connector = bf->dops->connector;
+        st->commit_us = cdc_now_us();
+    }
+    free(vis.xip);
+    return 0;
+}
+
+/* Drop the rows changed inside the window (the stream has them), then
+ * stamp the rest with st; returns the rows kept. */
+static uint32_t keep_and_stamp(worker_t *w, job_t *j, const cdc_table_t *tbl,
+                               cdc_txn_t *tx, const cdc_snap_stamp_t *st,
+                               cdc_buf_t *kb)
+{
+    bf_t *bf = w->bf;
+    int all = kset_has(&w->changed, "\x1e*");
+    uint32_t o = 0;
+
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        cdc_change_t *ch = &tx->changes[i];
+        if (w->changed.n &&
+            (all || (key_text(tbl, tbl, ch->after, kb) &&
+                     kset_has(&w->changed, kb->p)))) {
+            cdc_table_destroy(ch->tbl);
+            j->dropped++;
+            continue;
+        }
+        tx->changes[o++] = *ch;
+    }
+    tx->nchanges = o;
+    tx->connector = st->connector;
+    tx->server_id = st->server_id;
+    tx->commit_us = st->commit_us ? st->commit_us : cdc_now_us();
+    snprintf(tx->gtid, sizeof(tx->gtid), "%s", st->gtid);
+    tx->file = st->file[0] ? cdc_arena_memdup(&tx->arena, st->file,
+                                              strlen(st->file))
+                           : NULL;
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
+        tx->changes[i].pos = st->pos;
+        tx->changes[i].row =
+            bf->initial ? (uint32_t)(bf->initial_row + i) : i;
+    }
+    if (bf->initial)
+        bf->initial_row += tx->nchanges;
+    return o;
+}
+
+/* Pace n rows (one budget shared by every worker). */
+static void pace(bf_t *bf, uint32_t n)
+{
+    int64_t wait;
+
+    pthread_mutex_lock(&bf->mu);
+    wait = cdc_backfill_pace_us(bf->paced, mono_us() - bf->pace_t0, n,
+                                bf->rate);
+    bf->paced += n;
+    pthread_mutex_unlock(&bf->mu);
+    while (wait > 0 && !cdc_pipeline_stop) {
+        int64_t sl = wait > 200000 ? 200000 : wait;
+        usleep((useconds_t)sl);
+        wait -= sl;
+    }
+}
+
+/* Close the emitter's queue and wait for it; its error wins when rc is 0
+ * or err is empty. */
+static int emitter_join(emq_t *eq, int rc, cdc_err_t *err)
+{
+    pthread_mutex_lock(&eq->mu);
+    eq->closed = 1;
+    pthread_cond_broadcast(&eq->cv);
+    pthread_mutex_unlock(&eq->mu);
+    pthread_join(eq->thr, NULL);
+    if (eq->failed) {
+        if (!rc || !err->msg[0])
+            *err = eq->err;
+        rc = -1;
+    }
+    return rc;
+}
+
 static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
 {
     bf_t *bf = w->bf;
@@ -892,22 +1036,8 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
         if ((int64_t)limit > per)
             limit = (uint32_t)per; /* never a burst above one second */
     }
-    if (bf->dops->describe(w->snap, j->db, j->tb, &tbl, &j->est, err))
+    if (table_begin(w, j, &tbl, &key, &upto, &empty, err))
         goto out;
-    pthread_mutex_lock(&bf->mu);
-    key = j->tp->key ? cdc_xstrdup(j->tp->key) : NULL;
-    j->start_rows = j->tp->rows;
-    pthread_mutex_unlock(&bf->mu);
-    if (key)
-        CDC_INFO(FAC, "%s: resuming after key %s (%" PRIu64 " rows done "
-                      "before)", j->name, key, j->start_rows);
-    /* a watermarked run ends at today's last key (the stream carries
-     * what is inserted after); a consistent snapshot needs no bound */
-    if (!bf->initial && bf->dops->max_key) {
-        if (bf->dops->max_key(w->snap, tbl, bf->where, &upto, err))
-            goto out;
-        empty = !upto; /* nothing to read; rows to come are the stream's */
-    }
     if (pthread_create(&eq.thr, NULL, emitter_main, &eq)) {
         cdc_err_set(err, CDC_EXIT_FAIL, 0, "cannot start a thread");
         goto out;
@@ -916,89 +1046,18 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
 
     while (!cdc_pipeline_stop) {
         cdc_txn_t *tx = cdc_txn_new();
-        char *last = NULL, lw[96], hw[96];
-        uint32_t n = 0, kept = 0;
-        cdc_snap_vis_t vis = {0};
+        char *last = NULL;
+        uint32_t n = 0, kept;
         cdc_snap_stamp_t st = {0};
-        int64_t wait;
-        int wm = bf->watermarks && !empty;
 
-        if (wm) {
-            w->wm_seq++;
-            snprintf(lw, sizeof(lw), "%s-%d-%" PRIu64 "-lw", bf->prog.run,
-                     w->idx, w->wm_seq);
-            snprintf(hw, sizeof(hw), "%s-%d-%" PRIu64 "-hw", bf->prog.run,
-                     w->idx, w->wm_seq);
-            if (bf->dops->watermark(w->snap, bf->sig, lw, err)) {
-                cdc_txn_destroy(tx);
-                goto out;
-            }
-        }
-        if (!empty && bf->dops->read_chunk(w->snap, tbl, key, upto,
-                                           bf->where, limit, tx, &last, &n,
-                                           &vis, err)) {
+        if (read_window(w, tbl, key, upto, empty, limit, tx, &last, &n, &st,
+                        err)) {
             cdc_txn_destroy(tx);
-            free(vis.xip);
             goto out;
         }
-        if (wm) {
-            if (bf->dops->watermark(w->snap, bf->sig, hw, err) ||
-                window_collect(w, tbl, lw, hw, &vis, &st, err)) {
-                cdc_txn_destroy(tx);
-                free(vis.xip);
-                free(last);
-                goto out;
-            }
-        } else if (bf->initial) {
-            st = bf->initial_stamp;
-        } else {
-            st.connector = bf->dops->connector;
-            st.commit_us = cdc_now_us();
-        }
-        free(vis.xip);
-        /* drop rows changed inside the window; stamp the rest */
-        {
-            int all = kset_has(&w->changed, "\x1e*");
-            uint32_t o = 0;
-            for (uint32_t i = 0; i < tx->nchanges; i++) {
-                cdc_change_t *ch = &tx->changes[i];
-                if (w->changed.n &&
-                    (all || (key_text(tbl, tbl, ch->after, &kb) &&
-                             kset_has(&w->changed, kb.p)))) {
-                    cdc_table_destroy(ch->tbl);
-                    j->dropped++;
-                    continue;
-                }
-                tx->changes[o++] = *ch;
-            }
-            tx->nchanges = o;
-            kept = o;
-        }
-        tx->connector = st.connector;
-        tx->server_id = st.server_id;
-        tx->commit_us = st.commit_us ? st.commit_us : cdc_now_us();
-        snprintf(tx->gtid, sizeof(tx->gtid), "%s", st.gtid);
-        tx->file = st.file[0] ? cdc_arena_memdup(&tx->arena, st.file,
-                                                 strlen(st.file))
-                              : NULL;
-        for (uint32_t i = 0; i < tx->nchanges; i++) {
-            tx->changes[i].pos = st.pos;
-            tx->changes[i].row =
-                bf->initial ? (uint32_t)(bf->initial_row + i) : i;
-        }
-        if (bf->initial)
-            bf->initial_row += tx->nchanges;
-        /* pace (one budget shared by every worker), then hand over */
-        pthread_mutex_lock(&bf->mu);
-        wait = cdc_backfill_pace_us(bf->paced, mono_us() - bf->pace_t0, n,
-                                    bf->rate);
-        bf->paced += n;
-        pthread_mutex_unlock(&bf->mu);
-        while (wait > 0 && !cdc_pipeline_stop) {
-            int64_t sl = wait > 200000 ? 200000 : wait;
-            usleep((useconds_t)sl);
-            wait -= sl;
-        }
+        kept = keep_and_stamp(w, j, tbl, tx, &st, &kb);
+        /* pace, then hand over */
+        pace(bf, n);
         {
             flight_t f = {tx, last ? cdc_xstrdup(last) : NULL, n, kept,
                           n < limit};
@@ -1016,18 +1075,8 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     }
     rc = 0;
 out:
-    if (emitter) {
-        pthread_mutex_lock(&eq.mu);
-        eq.closed = 1;
-        pthread_cond_broadcast(&eq.cv);
-        pthread_mutex_unlock(&eq.mu);
-        pthread_join(eq.thr, NULL);
-        if (eq.failed) {
-            if (!rc || !err->msg[0])
-                *err = eq.err;
-            rc = -1;
-        }
-    }
+    if (emitter)
+        rc = emitter_join(&eq, rc, err);
     pthread_mutex_destroy(&eq.mu);
     pthread_cond_destroy(&eq.cv);
     free(eq.q);

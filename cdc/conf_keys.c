@@ -376,6 +376,8 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Table holding each pipeline's position, written in the batch's transaction."},
     {"postgres_sink.origin", S, "autoglm_cdc_<pipeline.name>", 0, 0, NULL, 0, NULL, "postgres sink",
      "Replication origin of the sink's session (empty: none)."},
+    {"postgres_sink.reconnect_timeout_ms", I, "300000", 0, I64MAX, NULL, 0, NULL, "postgres sink",
+     "Reconnect in place for this long when the database goes away, then exit 69 (ms; 0: at once)."},
     {"mysql_sink.dsn", S, NULL, 0, 0, NULL, SECRET, NULL, "mysql sink, validate",
      "mysql://user:password@host:port/db[?ssl-mode=...&ssl-ca=...] of the wide-table database "
      "(the grammar of mysql.dsn)."},

@@ -541,3 +541,286 @@ int cdc_flight_flush(cdc_flight_t *f, int timeout_ms, cdc_err_t *err)
         rc = -1;
     return rc;
 }
+
+/* ---- backoff ------------------------------------------------------------- */
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void cdc_backoff_init(cdc_backoff_t *b, int64_t min_ms, int64_t max_ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    b->min_ms = min_ms > 0 ? min_ms : CDC_BACKOFF_MIN_MS;
+    b->max_ms = max_ms > 0 ? max_ms : CDC_BACKOFF_MAX_MS;
+    if (b->max_ms < b->min_ms)
+        b->max_ms = b->min_ms;
+    b->seed = (unsigned)ts.tv_nsec ^ (unsigned)(uintptr_t)b;
+    cdc_backoff_reset(b);
+}
+
+void cdc_backoff_reset(cdc_backoff_t *b)
+{
+    b->cur_ms = b->min_ms;
+    b->attempt = 0;
+}
+
+int64_t cdc_backoff_delay(int attempt, int64_t min_ms, int64_t max_ms,
+                          unsigned r)
+{
+    int64_t d = min_ms > 0 ? min_ms : 1;
+
+    for (int i = 0; i < attempt && d < max_ms; i++)
+        d *= 2;
+    if (d > max_ms)
+        d = max_ms;
+    return d / 2 + (int64_t)(r % (uint64_t)(d / 2 + 1));
+}
+
+int64_t cdc_backoff_next(cdc_backoff_t *b)
+{
+    int64_t d = b->cur_ms;
+    int64_t ms = d / 2 + (int64_t)((unsigned)rand_r(&b->seed) %
+                                   (uint64_t)(d / 2 + 1));
+
+    b->attempt++;
+    b->cur_ms = d * 2 > b->max_ms ? b->max_ms : d * 2;
+    return ms;
+}
+
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int cdc_flight_nap(int64_t ms, const volatile int *stop)
+{
+    int64_t end = mono_us() + ms * 1000;
+
+    for (;;) {
+        int64_t left = end - mono_us();
+        struct timespec ts;
+        if (cdc_pipeline_stop || (stop && *stop))
+            return 1;
+        if (left <= 0)
+            return 0;
+        if (left > 50000)
+            left = 50000;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)left * 1000L;
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* ---- the feed ------------------------------------------------------------ */
+
+struct cdc_feed {
+    pthread_mutex_t mu;
+    pthread_cond_t cv_put;   /* a txn or an error arrived */
+    pthread_cond_t cv_take;  /* room appeared, or stop */
+    cdc_txn_t **q;
+    size_t cap, head, n;
+    size_t bytes, max_bytes;
+    int consumer_waiting;    /* pop() waits on cv_put */
+    int reader_waiting;      /* push() waits on cv_take */
+    int unsignalled;         /* queued for a waiting consumer, not signalled
+                                yet (reader only, changed under mu) */
+    int64_t unsignalled_us;  /* when the first of them was queued */
+    int stop;
+    int failed;
+    cdc_err_t err;
+};
+
+static size_t feed_size(const cdc_txn_t *tx)
+{
+    return tx->arena.total + 256;
+}
+
+cdc_feed_t *cdc_feed_new(size_t max_txns, size_t max_bytes)
+{
+    cdc_feed_t *q = cdc_xcalloc(1, sizeof(*q));
+
+    q->cap = max_txns ? max_txns : 1;
+    q->max_bytes = max_bytes ? max_bytes : 1;
+    q->q = cdc_xcalloc(q->cap, sizeof(*q->q));
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv_put, NULL);
+    pthread_cond_init(&q->cv_take, NULL);
+    return q;
+}
+
+void cdc_feed_free(cdc_feed_t *q)
+{
+    if (!q)
+        return;
+    for (size_t i = 0; i < q->n; i++)
+        cdc_txn_destroy(q->q[(q->head + i) % q->cap]);
+    free(q->q);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv_put);
+    pthread_cond_destroy(&q->cv_take);
+    free(q);
+}
+
+int cdc_feed_push(cdc_feed_t *q, cdc_txn_t *tx)
+{
+    size_t sz = feed_size(tx);
+
+    pthread_mutex_lock(&q->mu);
+    while (!q->stop && (q->n == q->cap ||
+                        (q->n > 0 && q->bytes + sz > q->max_bytes))) {
+        if (q->consumer_waiting) { /* never sleep on unsignalled txns */
+            pthread_cond_signal(&q->cv_put);
+            q->unsignalled = 0;
+        }
+        q->reader_waiting++;
+        pthread_cond_wait(&q->cv_take, &q->mu);
+        q->reader_waiting--;
+    }
+    if (q->stop) {
+        pthread_mutex_unlock(&q->mu);
+        cdc_txn_destroy(tx);
+        return -1;
+    }
+    q->q[(q->head + q->n) % q->cap] = tx;
+    q->n++;
+    q->bytes += sz;
+    if (q->consumer_waiting && q->unsignalled++ == 0)
+        q->unsignalled_us = mono_us();
+    if (q->consumer_waiting && q->unsignalled >= CDC_FEED_BATCH) {
+        pthread_cond_signal(&q->cv_put);
+        q->unsignalled = 0;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+void cdc_feed_handover(cdc_feed_t *q, int (*more_ready)(void *ctx), void *ctx)
+{
+    if (!q->unsignalled)
+        return;
+    /* batch only while the oldest waiting txn is younger than 1 ms, so a
+     * steady trickle is never held back (commit -> sink latency) */
+    if (more_ready && q->unsignalled < CDC_FEED_BATCH &&
+        mono_us() - q->unsignalled_us < 1000 && more_ready(ctx))
+        return;
+    pthread_mutex_lock(&q->mu);
+    if (q->consumer_waiting)
+        pthread_cond_signal(&q->cv_put);
+    q->unsignalled = 0;
+    pthread_mutex_unlock(&q->mu);
+}
+
+void cdc_feed_fail(cdc_feed_t *q, const cdc_err_t *err)
+{
+    pthread_mutex_lock(&q->mu);
+    q->err = *err;
+    q->failed = 1;
+    pthread_cond_broadcast(&q->cv_put);
+    pthread_mutex_unlock(&q->mu);
+}
+
+int cdc_feed_nap(cdc_feed_t *q, int64_t ms)
+{
+    int64_t end = mono_us() + ms * 1000;
+    int stop;
+
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        int64_t left = end - mono_us();
+        struct timespec ts;
+        /* a signal handler cannot wake a condition variable: the stop
+         * token is looked at every 100 ms */
+        if (q->stop || cdc_pipeline_stop || left <= 0)
+            break;
+        deadline_in(&ts, left > 100000 ? 100 : (left + 999) / 1000);
+        pthread_cond_timedwait(&q->cv_take, &q->mu, &ts);
+    }
+    stop = q->stop || cdc_pipeline_stop;
+    pthread_mutex_unlock(&q->mu);
+    return stop;
+}
+
+int cdc_feed_stopped(cdc_feed_t *q)
+{
+    return __atomic_load_n(&q->stop, __ATOMIC_ACQUIRE);
+}
+
+void cdc_feed_stop(cdc_feed_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    __atomic_store_n(&q->stop, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&q->cv_take);
+    pthread_cond_broadcast(&q->cv_put);
+    pthread_mutex_unlock(&q->mu);
+}
+
+int cdc_feed_pop(cdc_feed_t *q, cdc_txn_t **out, int timeout_ms,
+                 cdc_err_t *err)
+{
+    struct timespec ts;
+    int rc;
+
+    *out = NULL;
+    if (timeout_ms > 0)
+        deadline_in(&ts, timeout_ms);
+    pthread_mutex_lock(&q->mu);
+    while (q->n == 0 && !q->failed && timeout_ms > 0) {
+        int w;
+        q->consumer_waiting++;
+        w = pthread_cond_timedwait(&q->cv_put, &q->mu, &ts);
+        q->consumer_waiting--;
+        if (w == ETIMEDOUT)
+            break;
+    }
+    if (q->n > 0) {
+        cdc_txn_t *tx = q->q[q->head];
+        size_t sz = feed_size(tx);
+        q->head = (q->head + 1) % q->cap;
+        q->n--;
+        q->bytes = q->bytes > sz ? q->bytes - sz : 0;
+        if (q->reader_waiting && (q->n <= q->cap / 2 || q->n == 0) &&
+            (q->bytes <= q->max_bytes / 2 || q->n == 0))
+            pthread_cond_signal(&q->cv_take);
+        *out = tx;
+        rc = CDC_SRC_TXN;
+    } else if (q->failed) {
+        *err = q->err;
+        rc = -1;
+    } else
+        rc = CDC_SRC_IDLE;
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+size_t cdc_feed_count(cdc_feed_t *q)
+{
+    size_t n;
+
+    pthread_mutex_lock(&q->mu);
+    n = q->n;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+size_t cdc_feed_bytes(cdc_feed_t *q)
+{
+    size_t n;
+
+    pthread_mutex_lock(&q->mu);
+    n = q->bytes;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}

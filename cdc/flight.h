@@ -108,4 +108,86 @@ int cdc_flight_nsinks(const cdc_flight_t *f);
 void cdc_flight_sink_stat(const cdc_flight_t *f, int i,
                           cdc_flight_sink_stat_t *out);
 
+/* ---- a reading thread, and reconnecting --------------------------------
+ *
+ * A source that reads on a thread of its own (the MySQL binlog reader)
+ * hands its transactions to the engine's thread through ONE bounded queue,
+ * the feed: the reading thread pushes (waiting for room when the feed is
+ * full: back-pressure up to the socket), the engine's thread pops with a
+ * timeout (the source's next()).  Bounded in transactions and in bytes
+ * (a transaction counts arena.total + 256); one transaction always fits.
+ * Wake-ups are batched: a waiting consumer is signalled after
+ * CDC_FEED_BATCH transactions or, at the latest, when the reader hands
+ * over before a read that may block (cdc_feed_handover); the reader is
+ * woken when the feed drained to half.  An error of the reader reaches
+ * pop after every transaction queued before it.  Stopping (cdc_feed_stop,
+ * from the consumer) wakes a reader that waits for room or naps.
+ *
+ * Every source and sink that reconnects waits by ONE policy, cdc_backoff:
+ * capped, jittered exponential backoff (delay d doubles from min to max;
+ * each wait is uniform in [d/2, d]), slept with cdc_flight_nap or
+ * cdc_feed_nap, which return within 100 ms of the stop token
+ * (cdc_pipeline_stop) or the feed's stop.
+ */
+#define CDC_BACKOFF_MIN_MS 500
+#define CDC_BACKOFF_MAX_MS 30000
+
+typedef struct cdc_backoff {
+    int64_t min_ms, max_ms;  /* first delay and cap (before jitter) */
+    int64_t cur_ms;          /* the next delay */
+    int attempt;             /* waits since the last reset */
+    unsigned seed;
+} cdc_backoff_t;
+
+/** @brief Start a policy; 0 for min_ms / max_ms: 500 ms and 30 s. */
+void cdc_backoff_init(cdc_backoff_t *b, int64_t min_ms, int64_t max_ms);
+/** @brief After a success: the next wait starts at min_ms again. */
+void cdc_backoff_reset(cdc_backoff_t *b);
+/** @brief The wait before the next attempt (in [d/2, d]); d doubles. */
+int64_t cdc_backoff_next(cdc_backoff_t *b);
+/** @brief The policy as a formula, for sinks that schedule their retries
+ *  instead of sleeping: the wait before attempt n (0-based) is
+ *  d = min(min_ms * 2^n, max_ms), jittered by r to d/2 + r % (d/2 + 1). */
+int64_t cdc_backoff_delay(int attempt, int64_t min_ms, int64_t max_ms,
+                          unsigned r);
+/** @brief Sleep ms; 1 (early) when the stop token or *stop (may be NULL)
+ *  is set, else 0. */
+int cdc_flight_nap(int64_t ms, const volatile int *stop);
+
+#define CDC_FEED_BATCH 64
+
+typedef struct cdc_feed cdc_feed_t;
+
+/** @brief A feed of at most max_txns (>= 1) and max_bytes (>= 1). */
+cdc_feed_t *cdc_feed_new(size_t max_txns, size_t max_bytes);
+/** @brief Free the feed and every txn still in it (no thread uses it). */
+void cdc_feed_free(cdc_feed_t *q);
+/** @brief Reader: queue tx (ownership), waiting for room.  -1 when the
+ *  feed was stopped (tx freed). */
+int cdc_feed_push(cdc_feed_t *q, cdc_txn_t *tx);
+/** @brief Reader, before a read that may block: wake a waiting consumer
+ *  for what is queued, unless more_ready (may be NULL) says more input is
+ *  already there and the oldest unsignalled txn is younger than 1 ms. */
+void cdc_feed_handover(cdc_feed_t *q, int (*more_ready)(void *ctx),
+                       void *ctx);
+/** @brief Reader: hand err to the consumer (after what is queued). */
+void cdc_feed_fail(cdc_feed_t *q, const cdc_err_t *err);
+/** @brief Reader: sleep ms unless stopped; 1 when stopping (the feed's
+ *  stop or the stop token). */
+int cdc_feed_nap(cdc_feed_t *q, int64_t ms);
+/** @brief 1 once cdc_feed_stop was called. */
+int cdc_feed_stopped(cdc_feed_t *q);
+/** @brief Consumer: stop the reader (wakes it where it waits). */
+void cdc_feed_stop(cdc_feed_t *q);
+/**
+ * @brief Consumer: take the oldest txn, waiting up to timeout_ms.
+ * @returns CDC_SRC_TXN with *out, CDC_SRC_IDLE, or -1 with the reader's
+ *          error once nothing is queued before it.
+ */
+int cdc_feed_pop(cdc_feed_t *q, cdc_txn_t **out, int timeout_ms,
+                 cdc_err_t *err);
+/** @brief Transactions and bytes queued now. */
+size_t cdc_feed_count(cdc_feed_t *q);
+size_t cdc_feed_bytes(cdc_feed_t *q);
+
 #endif

@@ -9,8 +9,8 @@
  * the source is read once and each sink acknowledges on its own.
  *
  * Retriable source errors (lost connection) flush the sink, then
- * reconnect with capped, jittered exponential backoff from the last
- * delivered position.  Fatal errors flush what can be flushed, store the
+ * reconnect with the engine's backoff (cdc_backoff, flight.h) from the
+ * last delivered position.  Fatal errors flush what can be flushed, store the
  * checkpoint of what was delivered and return the error's exit code.
  *
  * Operations: the loop reports to cdc/metrics.h (events per table, in-flight
@@ -407,7 +407,8 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     const char *name = cdc_conf_pipeline(conf);
     const char *state = cdc_conf_get(conf, "state.dir", "state");
     int64_t max_txns, idle_ms, interval_ms, max_inflight, max_mb;
-    int64_t last_change_us = cdc_now_us(), backoff_ms = 500;
+    int64_t last_change_us = cdc_now_us();
+    cdc_backoff_t bo;
     int rc = CDC_EXIT_OK, loaded, lock_fd = -1;
     cdc_http_t *http = NULL;
     char names[256];
@@ -450,6 +451,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     pl.filter = cdc_filter_new(conf);
 
     cdc_flight_catch_signals();
+    cdc_backoff_init(&bo, 0, 0);
 
     for (int i = 0; i < pl.nsinks; i++) {
         pl.snk[i] = pl.kops[i]->create(conf, err);
@@ -493,13 +495,10 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
             sops->destroy(pl.src);
             pl.src = NULL;
             while (!cdc_pipeline_stop) {
-                int64_t jit = backoff_ms / 2 + random() % (backoff_ms / 2 + 1);
+                int64_t jit = cdc_backoff_next(&bo);
                 CDC_WARN("pipeline", "reconnecting in %" PRId64 " ms", jit);
-                for (int64_t w = 0; w < jit && !cdc_pipeline_stop; w += 100)
-                    usleep(100000);
-                if (cdc_pipeline_stop)
+                if (cdc_flight_nap(jit, NULL))
                     break;
-                backoff_ms = backoff_ms * 2 > 30000 ? 30000 : backoff_ms * 2;
                 cdc_err_clear(err);
                 if (start_source(&pl, err) == 0) {
                     cdc_metrics_reconnect();
@@ -514,7 +513,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
         if (r == CDC_SRC_EOF)
             break;
         if (r == CDC_SRC_TXN) {
-            backoff_ms = 500;
+            cdc_backoff_reset(&bo);
             tx->seq = ++pl.seq;
             if (tx->nchanges && cdc_filter_txn(pl.filter, tx))
                 last_change_us = cdc_now_us();

@@ -308,6 +308,127 @@ static void note_col(cdc_expr_t *e, const char *name)
     e->cols[e->ncols++] = cdc_xstrdup(name);
 }
 
+/* CASE WHEN c THEN v [WHEN ...] [ELSE v] END, at CASE: kids are c, v
+ * pairs, then the ELSE value (op 1). */
+static node_t *p_case(parser_t *p)
+{
+    node_t *n = mk(N_CASE, 0);
+
+    if (next(p))
+        goto fail;
+    if (!is_kw(p, "when")) {
+        perr(p, "expected WHEN after CASE", NULL);
+        goto fail;
+    }
+    while (is_kw(p, "when")) {
+        node_t *c, *v;
+        if (next(p) || !(c = p_expr(p)))
+            goto fail;
+        add_kid(n, c);
+        if (!is_kw(p, "then")) {
+            perr(p, "expected THEN", NULL);
+            goto fail;
+        }
+        if (next(p) || !(v = p_expr(p)))
+            goto fail;
+        add_kid(n, v);
+    }
+    if (is_kw(p, "else")) {
+        node_t *v;
+        if (next(p) || !(v = p_expr(p)))
+            goto fail;
+        add_kid(n, v);
+        n->op = 1; /* has else */
+    }
+    if (!is_kw(p, "end")) {
+        perr(p, "expected END to close CASE", NULL);
+        goto fail;
+    }
+    if (next(p))
+        goto fail;
+    return n;
+fail:
+    node_free(n);
+    return NULL;
+}
+
+/* The function named name (len bytes) in fns, or -1 with the error and
+ * a suggestion in p->err. */
+static int find_fn(parser_t *p, const char *name, size_t len)
+{
+    const char *names[sizeof(fns) / sizeof(fns[0])];
+    char fname[80];
+    const char *sug;
+
+    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
+        if (strlen(fns[i].name) == len && !strncasecmp(fns[i].name, name, len))
+            return (int)i;
+    snprintf(fname, sizeof(fname), "'%.*s'", (int)(len > 60 ? 60 : len),
+             name);
+    perr(p, "unknown function", fname);
+    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
+        names[i] = fns[i].name;
+    snprintf(fname, sizeof(fname), "%.*s", (int)(len > 60 ? 60 : len), name);
+    sug = cdc_map_suggest(fname, names, (int)(sizeof(fns) / sizeof(fns[0])));
+    if (sug)
+        cdc_err_hint(p->err, "did you mean '%s'?", sug);
+    else
+        cdc_err_hint(p->err, "functions: concat, coalesce, upper, lower, "
+                     "trim, length, substr, round, abs, nullif, greatest, "
+                     "least, commit_time, source");
+    return -1;
+}
+
+/* name(args...), at the '(' after the name. */
+static node_t *p_call(parser_t *p, const char *name, size_t len)
+{
+    int f = find_fn(p, name, len);
+    node_t *n;
+
+    if (f < 0)
+        return NULL;
+    n = mk(N_CALL, fns[f].fn);
+    if (fns[f].fn == F_COMMIT_TIME)
+        p->e->uses_commit_time = 1;
+    if (next(p))
+        goto fail;
+    if (p->tok != T_RP) {
+        for (;;) {
+            node_t *a = p_expr(p);
+            if (!a)
+                goto fail;
+            add_kid(n, a);
+            if (n->nkids > MAX_ARGS) {
+                perr(p, "too many arguments", NULL);
+                goto fail;
+            }
+            if (p->tok == T_COMMA) {
+                if (next(p))
+                    goto fail;
+                continue;
+            }
+            break;
+        }
+    }
+    if (p->tok != T_RP) {
+        perr(p, "expected ')' or ',' in call of", fns[f].name);
+        goto fail;
+    }
+    if (n->nkids < fns[f].min || n->nkids > fns[f].max) {
+        char m[96];
+        snprintf(m, sizeof(m), "%s() takes %d..%d arguments, got %d",
+                 fns[f].name, fns[f].min, fns[f].max, n->nkids);
+        perr(p, m, NULL);
+        goto fail;
+    }
+    if (next(p))
+        goto fail;
+    return n;
+fail:
+    node_free(n);
+    return NULL;
+}
+
 static node_t *p_primary(parser_t *p)
 {
     node_t *n;
@@ -378,39 +499,9 @@ static node_t *p_primary(parser_t *p)
             break;
         }
         if (is_kw(p, "case")) {
-            n = mk(N_CASE, 0);
-            if (next(p))
-                goto fail;
-            if (!is_kw(p, "when")) {
-                perr(p, "expected WHEN after CASE", NULL);
-                goto fail;
-            }
-            while (is_kw(p, "when")) {
-                node_t *c, *v;
-                if (next(p) || !(c = p_expr(p)))
-                    goto fail;
-                add_kid(n, c);
-                if (!is_kw(p, "then")) {
-                    perr(p, "expected THEN", NULL);
-                    goto fail;
-                }
-                if (next(p) || !(v = p_expr(p)))
-                    goto fail;
-                add_kid(n, v);
-            }
-            if (is_kw(p, "else")) {
-                node_t *v;
-                if (next(p) || !(v = p_expr(p)))
-                    goto fail;
-                add_kid(n, v);
-                n->op = 1; /* has else */
-            }
-            if (!is_kw(p, "end")) {
-                perr(p, "expected END to close CASE", NULL);
-                goto fail;
-            }
-            if (next(p))
-                goto fail;
+            n = p_case(p);
+            if (!n)
+                return NULL;
             break;
         }
         {
@@ -419,70 +510,9 @@ static node_t *p_primary(parser_t *p)
             if (next(p))
                 return NULL;
             if (p->tok == T_LP) {
-                int f = -1;
-                for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
-                    if (strlen(fns[i].name) == len &&
-                        !strncasecmp(fns[i].name, name, len))
-                        f = (int)i;
-                if (f < 0) {
-                    char fname[80];
-                    const char *names[sizeof(fns) / sizeof(fns[0])];
-                    const char *sug;
-                    snprintf(fname, sizeof(fname), "'%.*s'",
-                             (int)(len > 60 ? 60 : len), name);
-                    perr(p, "unknown function", fname);
-                    for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
-                        names[i] = fns[i].name;
-                    snprintf(fname, sizeof(fname), "%.*s",
-                             (int)(len > 60 ? 60 : len), name);
-                    sug = cdc_map_suggest(fname, names,
-                                          (int)(sizeof(fns) / sizeof(fns[0])));
-                    if (sug)
-                        cdc_err_hint(p->err, "did you mean '%s'?", sug);
-                    else
-                        cdc_err_hint(p->err, "functions: concat, coalesce, "
-                                     "upper, lower, trim, length, substr, "
-                                     "round, abs, nullif, greatest, least, "
-                                     "commit_time, source");
+                n = p_call(p, name, len);
+                if (!n)
                     return NULL;
-                }
-                n = mk(N_CALL, fns[f].fn);
-                if (fns[f].fn == F_COMMIT_TIME)
-                    p->e->uses_commit_time = 1;
-                if (next(p))
-                    goto fail;
-                if (p->tok != T_RP) {
-                    for (;;) {
-                        node_t *a = p_expr(p);
-                        if (!a)
-                            goto fail;
-                        add_kid(n, a);
-                        if (n->nkids > MAX_ARGS) {
-                            perr(p, "too many arguments", NULL);
-                            goto fail;
-                        }
-                        if (p->tok == T_COMMA) {
-                            if (next(p))
-                                goto fail;
-                            continue;
-                        }
-                        break;
-                    }
-                }
-                if (p->tok != T_RP) {
-                    perr(p, "expected ')' or ',' in call of", fns[f].name);
-                    goto fail;
-                }
-                if (n->nkids < fns[f].min || n->nkids > fns[f].max) {
-                    char m[96];
-                    snprintf(m, sizeof(m), "%s() takes %d..%d arguments, "
-                             "got %d", fns[f].name, fns[f].min, fns[f].max,
-                             n->nkids);
-                    perr(p, m, NULL);
-                    goto fail;
-                }
-                if (next(p))
-                    goto fail;
                 break;
             }
             n = mk(N_COL, 0);
@@ -1100,55 +1130,33 @@ static int str_of(xctx_t *c, const xv_t *v, const char **s, size_t *len)
 
 static int eval(const node_t *n, xctx_t *c, xv_t *out);
 
-static int eval_call(const node_t *n, xctx_t *c, xv_t *out)
+/* commit_time(): the transaction's commit time as UTC text
+ * "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
+static int fn_commit_time(xctx_t *c, xv_t *out)
 {
-    xv_t a[MAX_ARGS] = {{0}};
-    memset(out, 0, sizeof(*out));
+    char buf[64];
+    time_t sec = (time_t)(c->commit_us / 1000000);
+    long us = (long)(c->commit_us % 1000000);
+    struct tm tm;
 
-    switch ((fn_t)n->op) {
-    case F_COMMIT_TIME: {
-        /* UTC text "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
-        char buf[64];
-        time_t sec = (time_t)(c->commit_us / 1000000);
-        long us = (long)(c->commit_us % 1000000);
-        struct tm tm;
-        if (us < 0) {
-            us += 1000000;
-            sec--;
-        }
-        gmtime_r(&sec, &tm);
-        snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, us);
-        out->t = XV_STR;
-        out->len = strlen(buf);
-        out->s = cdc_arena_memdup(c->arena, buf, out->len);
-        return 0;
+    if (us < 0) {
+        us += 1000000;
+        sec--;
     }
-    case F_SOURCE:
-        out->t = XV_STR;
-        out->s = c->source ? c->source : "";
-        out->len = strlen(out->s);
-        return 0;
-    case F_COALESCE:
-        for (int i = 0; i < n->nkids; i++) {
-            if (eval(n->kids[i], c, out))
-                return -1;
-            if (out->t != XV_NULL)
-                return 0;
-        }
-        return 0;
-    default:
-        break;
-    }
-    for (int i = 0; i < n->nkids; i++) {
-        if (eval(n->kids[i], c, &a[i]))
-            return -1;
-        if (a[i].t == XV_MISSING) {
-            *out = a[i];
-            return 0;
-        }
-    }
+    gmtime_r(&sec, &tm);
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, us);
+    out->t = XV_STR;
+    out->len = strlen(buf);
+    out->s = cdc_arena_memdup(c->arena, buf, out->len);
+    return 0;
+}
+
+/* concat(), greatest(), least(), nullif(): NULL arguments have their own
+ * rules; 1 when op is none of them. */
+static int fn_nullable(const node_t *n, xctx_t *c, const xv_t *a, xv_t *out)
+{
     switch ((fn_t)n->op) {
     case F_CONCAT: {
         cdc_buf_t b = CDC_BUF_INIT;
@@ -1190,34 +1198,157 @@ static int eval_call(const node_t *n, xctx_t *c, xv_t *out)
         *out = a[0];
         return 0;
     default:
+        return 1;
+    }
+}
+
+/* upper(), lower(), trim() of a non-NULL value */
+static int fn_case_trim(const node_t *n, xctx_t *c, const xv_t *a, xv_t *out)
+{
+    const char *s;
+    size_t l, st = 0;
+    char *o;
+
+    str_of(c, &a[0], &s, &l);
+    if (n->op == F_TRIM) {
+        while (st < l && isspace((unsigned char)s[st]))
+            st++;
+        while (l > st && isspace((unsigned char)s[l - 1]))
+            l--;
+    }
+    o = cdc_arena_memdup(c->arena, s + st, l - st);
+    /* ASCII case mapping: other UTF-8 bytes are left alone */
+    for (size_t i = 0; n->op != F_TRIM && i < l - st; i++)
+        o[i] = (char)(n->op == F_UPPER ? toupper((unsigned char)o[i])
+                                       : tolower((unsigned char)o[i]));
+    out->t = XV_STR;
+    out->s = o;
+    out->len = l - st;
+    return 0;
+}
+
+/* substr(s, from[, count]) of a non-NULL s: 1-based, in code points */
+static int fn_substr(const node_t *n, xctx_t *c, const xv_t *a, xv_t *out)
+{
+    const char *s;
+    size_t l, st, ln, i = 0, cp = 1;
+    xv_t x, y;
+    long long from, cnt;
+
+    str_of(c, &a[0], &s, &l);
+    if (a[1].t == XV_NULL || (n->nkids > 2 && a[2].t == XV_NULL))
+        return 0;
+    if (to_num(&a[1], &x) || x.t != XV_DEC || cdc_xv_rescale(&x, 0) ||
+        (n->nkids > 2 && (to_num(&a[2], &y) || y.t != XV_DEC ||
+                          cdc_xv_rescale(&y, 0))))
+        return xerr(c, "substr() needs integer positions%s", "");
+    from = (long long)x.m;
+    cnt = n->nkids > 2 ? (long long)y.m : (long long)l;
+    if (from < 1) {
+        cnt += from - 1;
+        from = 1;
+    }
+    if (cnt < 0)
+        cnt = 0;
+    while (i < l && (long long)cp < from) {
+        i++;
+        while (i < l && ((unsigned char)s[i] & 0xC0) == 0x80)
+            i++;
+        cp++;
+    }
+    st = i;
+    while (i < l && cnt > 0) {
+        i++;
+        while (i < l && ((unsigned char)s[i] & 0xC0) == 0x80)
+            i++;
+        cnt--;
+    }
+    ln = i - st;
+    out->t = XV_STR;
+    out->s = cdc_arena_memdup(c->arena, s + st, ln);
+    out->len = ln;
+    return 0;
+}
+
+/* round(x[, digits]) and abs(x) of a non-NULL x */
+static int fn_round_abs(const node_t *n, xctx_t *c, const xv_t *a, xv_t *out)
+{
+    xv_t x, d;
+    int digits = 0;
+
+    if (to_num(&a[0], &x))
+        return xerr(c, "%s() of a value that is not a number",
+                    n->op == F_ROUND ? "round" : "abs");
+    if (n->op == F_ABS) {
+        if (x.t == XV_DEC)
+            x.m = x.m < 0 ? -x.m : x.m;
+        else
+            x.d = fabs(x.d);
+        *out = x;
+        return 0;
+    }
+    if (n->nkids > 1) {
+        if (a[1].t == XV_NULL)
+            return 0;
+        if (to_num(&a[1], &d) || d.t != XV_DEC || cdc_xv_rescale(&d, 0) ||
+            d.m < 0 || d.m > XV_MAX_SCALE)
+            return xerr(c, "round() digits must be 0..30%s", "");
+        digits = (int)d.m;
+    }
+    if (x.t == XV_DEC) {
+        if (x.scale > digits && cdc_xv_rescale(&x, digits))
+            return xerr(c, "round() overflow%s", "");
+    } else {
+        double f = pow(10, digits);
+        x.d = round(x.d * f) / f;
+    }
+    *out = x;
+    return 0;
+}
+
+static int eval_call(const node_t *n, xctx_t *c, xv_t *out)
+{
+    xv_t a[MAX_ARGS] = {{0}};
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    switch ((fn_t)n->op) {
+    case F_COMMIT_TIME:
+        return fn_commit_time(c, out);
+    case F_SOURCE:
+        out->t = XV_STR;
+        out->s = c->source ? c->source : "";
+        out->len = strlen(out->s);
+        return 0;
+    case F_COALESCE:
+        for (int i = 0; i < n->nkids; i++) {
+            if (eval(n->kids[i], c, out))
+                return -1;
+            if (out->t != XV_NULL)
+                return 0;
+        }
+        return 0;
+    default:
         break;
     }
+    for (int i = 0; i < n->nkids; i++) {
+        if (eval(n->kids[i], c, &a[i]))
+            return -1;
+        if (a[i].t == XV_MISSING) {
+            *out = a[i];
+            return 0;
+        }
+    }
+    r = fn_nullable(n, c, a, out);
+    if (r <= 0)
+        return r;
     if (a[0].t == XV_NULL)
         return 0;
     switch ((fn_t)n->op) {
     case F_UPPER:
     case F_LOWER:
-    case F_TRIM: {
-        const char *s;
-        size_t l, st = 0;
-        char *o;
-        str_of(c, &a[0], &s, &l);
-        if (n->op == F_TRIM) {
-            while (st < l && isspace((unsigned char)s[st]))
-                st++;
-            while (l > st && isspace((unsigned char)s[l - 1]))
-                l--;
-        }
-        o = cdc_arena_memdup(c->arena, s + st, l - st);
-        /* ASCII case mapping: other UTF-8 bytes are left alone */
-        for (size_t i = 0; n->op != F_TRIM && i < l - st; i++)
-            o[i] = (char)(n->op == F_UPPER ? toupper((unsigned char)o[i])
-                                           : tolower((unsigned char)o[i]));
-        out->t = XV_STR;
-        out->s = o;
-        out->len = l - st;
-        return 0;
-    }
+    case F_TRIM:
+        return fn_case_trim(n, c, a, out);
     case F_LENGTH: {
         const char *s;
         size_t l, cps = 0;
@@ -1229,91 +1360,163 @@ static int eval_call(const node_t *n, xctx_t *c, xv_t *out)
         out->m = (__int128)cps;
         return 0;
     }
-    case F_SUBSTR: {
-        const char *s;
-        size_t l, st, ln;
-        xv_t x, y;
-        str_of(c, &a[0], &s, &l);
-        if (a[1].t == XV_NULL || (n->nkids > 2 && a[2].t == XV_NULL))
-            return 0;
-        if (to_num(&a[1], &x) || x.t != XV_DEC || cdc_xv_rescale(&x, 0) ||
-            (n->nkids > 2 && (to_num(&a[2], &y) || y.t != XV_DEC ||
-                              cdc_xv_rescale(&y, 0))))
-            return xerr(c, "substr() needs integer positions%s", "");
-        /* 1-based, in code points */
-        {
-            long long from = (long long)x.m, cnt = n->nkids > 2
-                                                       ? (long long)y.m
-                                                       : (long long)l;
-            size_t i = 0, cp = 1;
-            if (from < 1) {
-                cnt += from - 1;
-                from = 1;
-            }
-            if (cnt < 0)
-                cnt = 0;
-            while (i < l && (long long)cp < from) {
-                i++;
-                while (i < l && ((unsigned char)s[i] & 0xC0) == 0x80)
-                    i++;
-                cp++;
-            }
-            st = i;
-            while (i < l && cnt > 0) {
-                i++;
-                while (i < l && ((unsigned char)s[i] & 0xC0) == 0x80)
-                    i++;
-                cnt--;
-            }
-            ln = i - st;
-        }
-        out->t = XV_STR;
-        out->s = cdc_arena_memdup(c->arena, s + st, ln);
-        out->len = ln;
-        return 0;
-    }
+    case F_SUBSTR:
+        return fn_substr(n, c, a, out);
     case F_ROUND:
-    case F_ABS: {
-        xv_t x, d;
-        if (to_num(&a[0], &x))
-            return xerr(c, "%s() of a value that is not a number",
-                        n->op == F_ROUND ? "round" : "abs");
-        if (n->op == F_ABS) {
-            if (x.t == XV_DEC)
-                x.m = x.m < 0 ? -x.m : x.m;
-            else
-                x.d = fabs(x.d);
-            *out = x;
-            return 0;
-        }
-        int digits = 0;
-        if (n->nkids > 1) {
-            if (a[1].t == XV_NULL)
-                return 0;
-            if (to_num(&a[1], &d) || d.t != XV_DEC || cdc_xv_rescale(&d, 0) ||
-                d.m < 0 || d.m > XV_MAX_SCALE)
-                return xerr(c, "round() digits must be 0..30%s", "");
-            digits = (int)d.m;
-        }
-        if (x.t == XV_DEC) {
-            if (x.scale > digits && cdc_xv_rescale(&x, digits))
-                return xerr(c, "round() overflow%s", "");
-        } else {
-            double f = pow(10, digits);
-            x.d = round(x.d * f) / f;
-        }
-        *out = x;
-        return 0;
-    }
+    case F_ABS:
+        return fn_round_abs(n, c, a, out);
     default:
         return xerr(c, "internal: unknown function%s", "");
     }
 }
 
-static int eval(const node_t *n, xctx_t *c, xv_t *out)
+/* -x, NOT x, x IS [NOT] NULL */
+static int eval_unary(const node_t *n, xctx_t *c, xv_t *out)
+{
+    xv_t a;
+
+    if (eval(n->kids[0], c, &a))
+        return -1;
+    if (a.t == XV_MISSING || (a.t == XV_NULL && n->t != N_ISNULL)) {
+        *out = a;
+        return 0;
+    }
+    switch (n->t) {
+    case N_NEG:
+        if (to_num(&a, out))
+            return xerr(c, "minus of a value that is not a number%s", "");
+        if (out->t == XV_DEC)
+            out->m = -out->m;
+        else
+            out->d = -out->d;
+        return 0;
+    case N_NOT:
+        out->t = XV_BOOL;
+        out->b = !truthy(&a);
+        return 0;
+    default: /* N_ISNULL */
+        out->t = XV_BOOL;
+        out->b = (a.t == XV_NULL) != (n->op == 1);
+        return 0;
+    }
+}
+
+/* AND / OR, in three-valued logic */
+static int eval_logic(const node_t *n, xctx_t *c, xv_t *out)
 {
     xv_t a, b;
 
+    if (eval(n->kids[0], c, &a))
+        return -1;
+    if (a.t == XV_MISSING) {
+        *out = a;
+        return 0;
+    }
+    if (a.t != XV_NULL && truthy(&a) == (n->t == N_OR)) {
+        out->t = XV_BOOL;
+        out->b = n->t == N_OR;
+        return 0;
+    }
+    if (eval(n->kids[1], c, &b))
+        return -1;
+    if (b.t == XV_MISSING) {
+        *out = b;
+        return 0;
+    }
+    if (b.t != XV_NULL && truthy(&b) == (n->t == N_OR)) {
+        out->t = XV_BOOL;
+        out->b = n->t == N_OR;
+        return 0;
+    }
+    if (a.t == XV_NULL || b.t == XV_NULL)
+        return 0;
+    out->t = XV_BOOL;
+    out->b = n->t == N_AND;
+    return 0;
+}
+
+/* a || b, arithmetic and comparisons: MISSING or NULL on either side
+ * gives that; 1 (out filled with a and b) to go on */
+static int eval_pair(const node_t *n, xctx_t *c, xv_t *a, xv_t *b,
+                     xv_t *out)
+{
+    if (eval(n->kids[0], c, a) || eval(n->kids[1], c, b))
+        return -1;
+    if (a->t == XV_MISSING || b->t == XV_MISSING) {
+        out->t = XV_MISSING;
+        return 0;
+    }
+    if (a->t == XV_NULL || b->t == XV_NULL)
+        return 0;
+    return 1;
+}
+
+static int eval_concat(const node_t *n, xctx_t *c, xv_t *out)
+{
+    const char *sa, *sb;
+    size_t la, lb;
+    char *o;
+    xv_t a, b;
+    int r = eval_pair(n, c, &a, &b, out);
+
+    if (r <= 0)
+        return r;
+    str_of(c, &a, &sa, &la);
+    str_of(c, &b, &sb, &lb);
+    o = cdc_arena_alloc(c->arena, la + lb + 1);
+    memcpy(o, sa, la);
+    memcpy(o + la, sb, lb);
+    o[la + lb] = '\0';
+    out->t = XV_STR;
+    out->s = o;
+    out->len = la + lb;
+    return 0;
+}
+
+static int eval_bin(const node_t *n, xctx_t *c, xv_t *out)
+{
+    xv_t a, b;
+    int r = eval_pair(n, c, &a, &b, out);
+
+    if (r <= 0)
+        return r;
+    if (n->op <= OP_MOD)
+        return arith(c, n->op, &a, &b, out);
+    r = compare(&a, &b);
+    out->t = XV_BOOL;
+    switch (n->op) {
+    case OP_EQ: out->b = r == 0; break;
+    case OP_NE: out->b = r != 0; break;
+    case OP_LT: out->b = r < 0; break;
+    case OP_LE: out->b = r <= 0; break;
+    case OP_GT: out->b = r > 0; break;
+    default: out->b = r >= 0; break;
+    }
+    return 0;
+}
+
+static int eval_case(const node_t *n, xctx_t *c, xv_t *out)
+{
+    int pairs = (n->nkids - n->op) / 2;
+    xv_t a;
+
+    for (int i = 0; i < pairs; i++) {
+        if (eval(n->kids[2 * i], c, &a))
+            return -1;
+        if (a.t == XV_MISSING) {
+            *out = a;
+            return 0;
+        }
+        if (a.t != XV_NULL && truthy(&a))
+            return eval(n->kids[2 * i + 1], c, out);
+    }
+    if (n->op)
+        return eval(n->kids[n->nkids - 1], c, out);
+    return 0;
+}
+
+static int eval(const node_t *n, xctx_t *c, xv_t *out)
+{
     memset(out, 0, sizeof(*out));
     switch (n->t) {
     case N_LIT:
@@ -1327,133 +1530,18 @@ static int eval(const node_t *n, xctx_t *c, xv_t *out)
         return 0;
     }
     case N_NEG:
-        if (eval(n->kids[0], c, &a))
-            return -1;
-        if (a.t == XV_NULL || a.t == XV_MISSING) {
-            *out = a;
-            return 0;
-        }
-        if (to_num(&a, out))
-            return xerr(c, "minus of a value that is not a number%s", "");
-        if (out->t == XV_DEC)
-            out->m = -out->m;
-        else
-            out->d = -out->d;
-        return 0;
     case N_NOT:
-        if (eval(n->kids[0], c, &a))
-            return -1;
-        if (a.t == XV_NULL || a.t == XV_MISSING) {
-            *out = a;
-            return 0;
-        }
-        out->t = XV_BOOL;
-        out->b = !truthy(&a);
-        return 0;
-    case N_AND:
-    case N_OR: {
-        /* three-valued logic */
-        if (eval(n->kids[0], c, &a))
-            return -1;
-        if (a.t == XV_MISSING) {
-            *out = a;
-            return 0;
-        }
-        if (a.t != XV_NULL && truthy(&a) == (n->t == N_OR)) {
-            out->t = XV_BOOL;
-            out->b = n->t == N_OR;
-            return 0;
-        }
-        if (eval(n->kids[1], c, &b))
-            return -1;
-        if (b.t == XV_MISSING) {
-            *out = b;
-            return 0;
-        }
-        if (b.t != XV_NULL && truthy(&b) == (n->t == N_OR)) {
-            out->t = XV_BOOL;
-            out->b = n->t == N_OR;
-            return 0;
-        }
-        if (a.t == XV_NULL || b.t == XV_NULL)
-            return 0;
-        out->t = XV_BOOL;
-        out->b = n->t == N_AND;
-        return 0;
-    }
     case N_ISNULL:
-        if (eval(n->kids[0], c, &a))
-            return -1;
-        if (a.t == XV_MISSING) {
-            *out = a;
-            return 0;
-        }
-        out->t = XV_BOOL;
-        out->b = (a.t == XV_NULL) != (n->op == 1);
-        return 0;
-    case N_CONCAT: {
-        const char *sa, *sb;
-        size_t la, lb;
-        char *o;
-        if (eval(n->kids[0], c, &a) || eval(n->kids[1], c, &b))
-            return -1;
-        if (a.t == XV_MISSING || b.t == XV_MISSING) {
-            out->t = XV_MISSING;
-            return 0;
-        }
-        if (a.t == XV_NULL || b.t == XV_NULL)
-            return 0;
-        str_of(c, &a, &sa, &la);
-        str_of(c, &b, &sb, &lb);
-        o = cdc_arena_alloc(c->arena, la + lb + 1);
-        memcpy(o, sa, la);
-        memcpy(o + la, sb, lb);
-        o[la + lb] = '\0';
-        out->t = XV_STR;
-        out->s = o;
-        out->len = la + lb;
-        return 0;
-    }
+        return eval_unary(n, c, out);
+    case N_AND:
+    case N_OR:
+        return eval_logic(n, c, out);
+    case N_CONCAT:
+        return eval_concat(n, c, out);
     case N_BIN:
-        if (eval(n->kids[0], c, &a) || eval(n->kids[1], c, &b))
-            return -1;
-        if (a.t == XV_MISSING || b.t == XV_MISSING) {
-            out->t = XV_MISSING;
-            return 0;
-        }
-        if (a.t == XV_NULL || b.t == XV_NULL)
-            return 0;
-        if (n->op <= OP_MOD)
-            return arith(c, n->op, &a, &b, out);
-        {
-            int r = compare(&a, &b);
-            out->t = XV_BOOL;
-            switch (n->op) {
-            case OP_EQ: out->b = r == 0; break;
-            case OP_NE: out->b = r != 0; break;
-            case OP_LT: out->b = r < 0; break;
-            case OP_LE: out->b = r <= 0; break;
-            case OP_GT: out->b = r > 0; break;
-            default: out->b = r >= 0; break;
-            }
-        }
-        return 0;
-    case N_CASE: {
-        int pairs = (n->nkids - n->op) / 2;
-        for (int i = 0; i < pairs; i++) {
-            if (eval(n->kids[2 * i], c, &a))
-                return -1;
-            if (a.t == XV_MISSING) {
-                *out = a;
-                return 0;
-            }
-            if (a.t != XV_NULL && truthy(&a))
-                return eval(n->kids[2 * i + 1], c, out);
-        }
-        if (n->op)
-            return eval(n->kids[n->nkids - 1], c, out);
-        return 0;
-    }
+        return eval_bin(n, c, out);
+    case N_CASE:
+        return eval_case(n, c, out);
     case N_CALL:
         return eval_call(n, c, out);
     }

@@ -187,10 +187,14 @@ int cdc_map_agg_load(const char *file, cdc_map_mapping_t *mp,
                      const ynode_t *x, const ynode_t *rk, cdc_err_t *err)
 {
     if (rk) {
-        int n = rk->kind == Y_SEQ ? rk->n : 1;
-        if (!x)
+        int n = rk->kind == Y_SEQ ? rk->n : 1, grouped = 0;
+        /* field groups (map_group.c) name their candidates' rows by it too */
+        for (uint32_t i = 0; i < mp->nfields; i++)
+            grouped |= mp->target->fields[mp->fields[i].field].group != 0;
+        if (!x && !grouped)
             return aerr(err, file, rk, "'row_key' names the source row of "
-                        "'aggregates', and mapping '%s' has none", mp->name);
+                        "'aggregates' or field groups, and mapping '%s' has "
+                        "neither", mp->name);
         mp->row_key = cdc_xcalloc((size_t)n + 1, sizeof(char *));
         for (int i = 0; i < n; i++) {
             const ynode_t *e = rk->kind == Y_SEQ ? rk->kids[i] : rk;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdc/flight.h"
 #include "cdc/log.h"
 #include "cdc/util.h"
 #include "sinks/msg.h"
@@ -148,13 +149,9 @@ void cdc_msg_change_id(cdc_buf_t *out, const cdc_txn_t *tx,
 
 int cdc_msg_backoff_ms(int attempt, int base_ms, int cap_ms)
 {
-    int64_t d = base_ms;
-
-    for (int i = 0; i < attempt && d < cap_ms; i++)
-        d *= 2;
-    if (d > cap_ms)
-        d = cap_ms;
-    return (int)(d / 2 + (int64_t)(random() % (d / 2 + 1)));
+    /* the engine's one backoff policy (cdc/flight.h) */
+    return (int)cdc_backoff_delay(attempt, base_ms, cap_ms,
+                                  (unsigned)random());
 }
 
 int cdc_msg_retry_failed(cdc_msg_retry_t *r, cdc_err_t *e, int64_t t,

@@ -41,6 +41,15 @@
  * key + _provenance) come back as row shells, after them the rows whose
  * every provenance entry is a deletion move there.
  *
+ * A lost connection (PostgreSQL stopped or restarted, the network) does
+ * not end the run: the batch is applied again after a reconnect in place
+ * (wide_batch.h), with the engine's backoff, for up to
+ * postgres_sink.reconnect_timeout_ms; meanwhile the sink acknowledges
+ * nothing, so in a fan-out the other sinks go on up to the pipeline's
+ * in-flight bound, then the source waits.  The offsets table, read in the
+ * batch's transaction, keeps it exactly once.  After the timeout the sink
+ * fails with exit 69 as before.
+ *
  * Retention (postgres_sink.tombstone_keep): at most once per
  * postgres_sink.tombstone_purge_every, between batches and in its own
  * short transaction, up to CDC_WIDE_PURGE_ROWS tombstones whose newest deletion
@@ -115,6 +124,7 @@ typedef struct pgw {
     int same_skip;             /* same_value=skip: equal values write nothing */
     int64_t fillfactor;        /* of the wide tables we create */
     char *origin;              /* replication origin of this session */
+    int64_t reconnect_timeout_ms; /* postgres_sink.reconnect_timeout_ms */
     cdc_wide_purge_t purge;    /* tombstone retention */
     /* per target (index into map->targets): 1 when its table keeps the
      * ranks in rank columns (pg_rank.h), 0 for a _provenance jsonb table
@@ -542,6 +552,26 @@ static int prov_view(pgw_t *w, const cdc_map_target_t *t, const char *qt,
 
     snprintf(name, sizeof(name), "%s_provenance", t->table);
     qv = qident(w, name);
+    {
+        /* made by another user (another pipeline's): leave it */
+        PGresult *r;
+        const char *p[1];
+        cdc_buf_printf(&b, "%s.%s()", qs, qv);
+        p[0] = b.p;
+        r = PQexecParams(w->pg, "SELECT 1 FROM pg_proc WHERE oid = "
+                         "to_regprocedure($1) AND NOT pg_has_role(proowner, "
+                         "'USAGE')", 1, NULL, p, NULL, NULL, 0);
+        rc = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+        PQclear(r);
+        cdc_buf_reset(&b);
+        if (rc) {
+            CDC_DEBUG(FAC, "%s.%s() belongs to another user: kept", qs, qv);
+            free(qs);
+            free(qv);
+            cdc_buf_free(&b);
+            return 0;
+        }
+    }
     cdc_buf_printf(&b, "DROP FUNCTION IF EXISTS %s.%s(); CREATE FUNCTION "
                    "%s.%s() RETURNS TABLE (", qs, qv, qs, qv);
     for (uint32_t f = 0; f < t->nfields; f++) {
@@ -980,6 +1010,54 @@ static int setup_origin(pgw_t *w, const char *name, int optional,
     return -1;
 }
 
+static void forget_txn(pgw_t *w);
+
+/*
+ * The session again after a lost connection (wide_batch.h): the same
+ * conninfo, synchronous_commit, and the replication origin this sink took
+ * (its old session is gone with the connection).  Statements and staging
+ * tables are prepared again by the next batch.
+ */
+static int pgw_reconnect(void *ctx, cdc_err_t *err)
+{
+    pgw_t *w = ctx;
+    PGresult *r;
+
+    forget_txn(w);
+    PQreset(w->pg);
+    if (PQstatus(w->pg) != CONNECTION_OK) {
+        char *red = cdc_conf_redact(w->dsn);
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(w->pg));
+        chomp(msg);
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE,
+                    "postgres sink: cannot connect to %s: %s", red, msg);
+        free(red);
+        return -1;
+    }
+    r = PQexec(w->pg, "SET synchronous_commit = on");
+    PQclear(r);
+    if (w->origin) {
+        const char *p[1] = {w->origin};
+        const char *state;
+        r = PQexecParams(w->pg, "SELECT pg_replication_origin_session_setup"
+                         "($1)", 1, NULL, p, NULL, NULL, 0);
+        state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pgerr(w, r, "setting up replication origin again", err);
+            if (state && !strcmp(state, "55006")) {
+                /* the old backend has not gone yet: try again later */
+                err->code = CDC_EXIT_UNAVAILABLE;
+                err->flags |= CDC_ERR_F_RETRIABLE;
+            }
+            PQclear(r);
+            return -1;
+        }
+        PQclear(r);
+    }
+    return 0;
+}
+
 static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     pgw_t *w;
@@ -1009,7 +1087,9 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
                          err) ||
         cdc_conf_get_bool(conf, "postgres_sink.create_tables", 1, &ct, err) ||
         cdc_conf_get_int(conf, "postgres_sink.fillfactor", 80, &w->fillfactor,
-                         err))
+                         err) ||
+        cdc_conf_get_int(conf, "postgres_sink.reconnect_timeout_ms", 300000,
+                         &w->reconnect_timeout_ms, err))
         goto fail;
     w->create_tables = ct;
     if (cdc_wide_purge_conf(&w->purge, conf, "postgres_sink", err))
@@ -1093,6 +1173,9 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
                            .ctx = w, .rmode = w->rmode};
     if (create_tables(w, err) || read_offset(w, 0, err))
         goto fail;
+    w->b.reconnect = pgw_reconnect;
+    w->b.reconnect_timeout_ms = w->reconnect_timeout_ms;
+    w->b.reconnect_key = "postgres_sink.reconnect_timeout_ms";
     return &w->base;
 fail:
     cdc_sink_postgres_ops.destroy(&w->base);

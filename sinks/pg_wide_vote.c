@@ -714,6 +714,29 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     if (!rank)
         cdc_buf_puts(&b, "_provenance = t._provenance || "
                          "EXCLUDED._provenance");
+    /* a row whose fields and ranks or provenance stay as they are is not
+     * written (a re-run backfill changes nothing) */
+    cdc_buf_puts(&b, " WHERE false");
+    for (uint32_t i = 0; i < nf; i++) {
+        char *qf = qid(v->pg, t->fields[fl[i]].name);
+        if (rank) {
+            char col[200], *qr;
+            cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+            qr = qid(v->pg, col);
+            cdc_buf_printf(&b, " OR (EXCLUDED.%s IS NOT NULL AND (EXCLUDED.%s "
+                           "IS DISTINCT FROM t.%s OR EXCLUDED.%s IS DISTINCT "
+                           "FROM t.%s))", qr, qf, qf, qr, qr);
+            free(qr);
+        } else {
+            char *lf = qlit(v->pg, t->fields[fl[i]].name);
+            cdc_buf_printf(&b, " OR (EXCLUDED._provenance ? %s AND "
+                           "(EXCLUDED.%s IS DISTINCT FROM t.%s OR "
+                           "(EXCLUDED._provenance->%s) IS DISTINCT FROM "
+                           "(t._provenance->%s)))", lf, qf, qf, lf, lf);
+            free(lf);
+        }
+        free(qf);
+    }
     rc = exec(v, b.p, (int)(nf * nk), pv, "recomputing vote fields", err);
     if (rc) {
         char was[sizeof(err->detail)];

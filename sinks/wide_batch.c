@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cdc/checkpoint.h"
+#include "cdc/flight.h"
 #include "cdc/log.h"
 #include "cdc/metrics.h"
 #include "cdc/util.h"
@@ -407,6 +408,67 @@ static int isolate(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
     return apply(ctx, err);
 }
 
+static int lost(const cdc_err_t *e)
+{
+    return e->code == CDC_EXIT_UNAVAILABLE && (e->flags & CDC_ERR_F_RETRIABLE);
+}
+
+/*
+ * The connection was lost (*e says how): reconnect in place, at once and
+ * then with the engine's backoff, bounded by b->reconnect_timeout_ms and
+ * the stop token.  0 reconnected; -1 with *e the last failure.
+ */
+static int reconnect_in_place(cdc_wide_batch_t *b, void *ctx, cdc_err_t *e)
+{
+    int64_t t0 = cdc_now_us(), limit = b->reconnect_timeout_ms * 1000;
+    cdc_backoff_t bo;
+
+    cdc_backoff_init(&bo, 0, 0);
+    cdc_metrics_sink_state(0, e->msg);
+    for (;;) {
+        cdc_err_t e2 = {0};
+        int64_t left = limit - (cdc_now_us() - t0), ms;
+        if (bo.attempt) {
+            if (left <= 0) {
+                cdc_err_hint(e, "the database stayed unreachable for %" PRId64
+                             " ms (%s); the pipeline resumes from its "
+                             "checkpoint when started again",
+                             b->reconnect_timeout_ms, b->reconnect_key);
+                b->reconnect_gave_up = 1;
+                return -1;
+            }
+            ms = cdc_backoff_next(&bo);
+            if (ms > left)
+                ms = left;
+            /* bo.attempt 1 was the try at once: log the first wait and
+             * every tenth */
+            if (bo.attempt == 2 || bo.attempt % 10 == 0)
+                CDC_WARN("wide", "%s; reconnecting in %" PRId64 " ms "
+                         "(attempt %d; the other sinks go on up to the "
+                         "pipeline's in-flight bound)", e->msg, ms,
+                         bo.attempt);
+            if (cdc_flight_nap(ms, NULL)) {
+                b->reconnect_gave_up = 1; /* stopping */
+                return -1;
+            }
+        } else
+            bo.attempt = 1; /* the first try at once */
+        if (!b->reconnect(ctx, &e2)) {
+            b->reconnects++;
+            CDC_INFO("wide", "reconnected after %.1f s; applying the batch "
+                     "again", (double)(cdc_now_us() - t0) / 1e6);
+            cdc_metrics_sink_state(1, NULL);
+            return 0;
+        }
+        if (!lost(&e2)) {
+            *e = e2;
+            b->reconnect_gave_up = 1;
+            return -1;
+        }
+        snprintf(e->msg, sizeof(e->msg), "%s", e2.msg);
+    }
+}
+
 int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
                          int (*apply)(void *ctx, cdc_err_t *err),
                          int (*retriable)(const cdc_err_t *err), void *ctx,
@@ -420,6 +482,12 @@ int cdc_wide_batch_apply(cdc_wide_batch_t *b, cdc_wide_ops_t *ops,
         cdc_err_t e = {0};
         if (!apply(ctx, &e))
             break;
+        /* the connection was lost: reconnect in place and apply the
+         * batch again (not inside a fragmented transaction whose earlier
+         * batches went with the session) */
+        if (!open0 && lost(&e) && b->reconnect && !b->reconnect_gave_up &&
+            b->reconnect_timeout_ms > 0 && !reconnect_in_place(b, ctx, &e))
+            continue;
         /* a failure inside an open fragmented transaction rolled back its
          * earlier batches too: no retry, no change-by-change run, the
          * whole transaction fails and is read again on restart */

@@ -70,6 +70,24 @@ typedef struct cdc_wide_batch {
     size_t batch_ends;       /* transactions the batch ends (its offsets
                                 row's txns): ntxns less the fragments with
                                 more set */
+    /* Reconnecting in place (set by the sink; NULL: a lost connection
+     * fails the batch, and the pipeline exits 69).  When applying a batch
+     * finds the connection lost (CDC_EXIT_UNAVAILABLE, retriable), the
+     * sink's reconnect(ctx) is tried at once, then with the engine's
+     * backoff (cdc_backoff, cdc/flight.h), until it succeeds, the stop
+     * token is set, or the database stayed unreachable for
+     * reconnect_timeout_ms (the key reconnect_key): then the batch fails
+     * as before.  After a reconnect the batch is applied again whole; its
+     * transaction reads the offsets table first, so a batch whose COMMIT
+     * reached the database before the loss is not applied twice.  Not for
+     * a fragmented transaction already open across batches (its earlier
+     * batches are gone with the session): that one fails as before. */
+    int (*reconnect)(void *ctx, cdc_err_t *err);
+    int64_t reconnect_timeout_ms;
+    const char *reconnect_key;
+    uint64_t reconnects;     /* successful reconnects in place */
+    int reconnect_gave_up;   /* the bound passed once: the run ends, and
+                                the final flushes do not wait again */
 } cdc_wide_batch_t;
 
 /**

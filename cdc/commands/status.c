@@ -104,16 +104,12 @@ static int64_t mono_ms(void)
 
 /* url: http://HOST:PORT[/path]; path defaults to /status.  Fills body.
  * Returns the HTTP status code or -1 with err. */
-static int http_get(const char *url, const char *token, cdc_buf_t *body,
-                    cdc_err_t *err)
+/* http://HOST[:PORT][/PATH] (HOST may be [v6]) into its parts; -1 with
+ * err (exit 64) when it is not such a URL. */
+static int parse_url(const char *url, char *host, size_t hsz, char *port,
+                     size_t psz, char *path, size_t pathsz, cdc_err_t *err)
 {
-    char host[256], port[16] = "80", path[512] = "/status";
     const char *p = url, *hs, *he, *slash;
-    struct addrinfo hints, *ai = NULL, *a;
-    int fd = -1, code = -1, r;
-    int64_t deadline =
-        mono_ms() + (get_timeout_ms > 0 ? get_timeout_ms : HTTP_TIMEOUT_MS);
-    cdc_buf_t req = CDC_BUF_INIT, resp = CDC_BUF_INIT;
 
     if (!strncmp(p, "http://", 7))
         p += 7;
@@ -129,26 +125,39 @@ static int http_get(const char *url, const char *token, cdc_buf_t *body,
         const char *rb = memchr(hs, ']', (size_t)(he - hs));
         if (!rb)
             goto bad;
-        snprintf(host, sizeof(host), "%.*s", (int)(rb - hs - 1), hs + 1);
+        snprintf(host, hsz, "%.*s", (int)(rb - hs - 1), hs + 1);
         if (rb + 1 < he && rb[1] == ':')
-            snprintf(port, sizeof(port), "%.*s", (int)(he - rb - 2), rb + 2);
+            snprintf(port, psz, "%.*s", (int)(he - rb - 2), rb + 2);
     } else {
         const char *colon = memchr(hs, ':', (size_t)(he - hs));
-        if ((size_t)((colon ? colon : he) - hs) >= sizeof(host))
+        if ((size_t)((colon ? colon : he) - hs) >= hsz)
             goto bad;
-        snprintf(host, sizeof(host), "%.*s", (int)((colon ? colon : he) - hs),
-                 hs);
+        snprintf(host, hsz, "%.*s", (int)((colon ? colon : he) - hs), hs);
         if (colon) {
-            if ((size_t)(he - colon - 1) >= sizeof(port))
+            if ((size_t)(he - colon - 1) >= psz)
                 goto bad;
-            snprintf(port, sizeof(port), "%.*s", (int)(he - colon - 1),
-                     colon + 1);
+            snprintf(port, psz, "%.*s", (int)(he - colon - 1), colon + 1);
         }
     }
     if (!*host || !*port)
         goto bad;
     if (slash && slash[1])
-        snprintf(path, sizeof(path), "%s", slash);
+        snprintf(path, pathsz, "%s", slash);
+    return 0;
+bad:
+    cdc_err_set(err, CDC_EXIT_USAGE, 0, "'%s' is not an http://HOST:PORT URL",
+                url);
+    cdc_err_hint(err, "e.g. --url http://127.0.0.1:9464");
+    return -1;
+}
+
+/* A non-blocking connection to host:port by the deadline; -1 with err. */
+static int dial(const char *url, const char *host, const char *port,
+                int64_t deadline, cdc_err_t *err)
+{
+    struct addrinfo hints, *ai = NULL, *a;
+    int fd = -1, r;
+
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -175,53 +184,73 @@ static int http_get(const char *url, const char *token, cdc_buf_t *body,
         fd = -1;
     }
     freeaddrinfo(ai);
-    if (fd < 0) {
+    if (fd < 0)
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
                     "no daemon answers at %s: %s", url,
                     errno ? strerror(errno) : "timeout");
-        return -1;
-    }
-    cdc_buf_printf(&req, "GET %s HTTP/1.0\r\nHost: %s:%s\r\n"
-                         "Accept: application/json\r\n", path, host, port);
-    if (token && *token)
-        cdc_buf_printf(&req, "Authorization: Bearer %s\r\n", token);
-    cdc_buf_puts(&req, "Connection: close\r\n\r\n");
-    for (size_t off = 0; off < req.len;) {
-        ssize_t w = send(fd, req.p + off, req.len - off, MSG_NOSIGNAL);
+    return fd;
+}
+
+/* Send req, then read the whole answer (at most HTTP_MAX_BODY) into resp
+ * by the deadline; -1 on any failure. */
+static int exchange(int fd, const cdc_buf_t *req, cdc_buf_t *resp,
+                    int64_t deadline)
+{
+    for (size_t off = 0; off < req->len;) {
+        ssize_t w = send(fd, req->p + off, req->len - off, MSG_NOSIGNAL);
         if (w > 0)
             off += (size_t)w;
         else if (w < 0 && errno == EAGAIN && wait_fd(fd, POLLOUT, deadline))
             continue;
         else
-            goto io;
+            return -1;
     }
     for (;;) {
         char chunk[8192];
         ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
         if (n > 0) {
-            if (resp.len + (size_t)n > HTTP_MAX_BODY)
-                goto io;
-            cdc_buf_put(&resp, chunk, (size_t)n);
+            if (resp->len + (size_t)n > HTTP_MAX_BODY)
+                return -1;
+            cdc_buf_put(resp, chunk, (size_t)n);
         } else if (n == 0)
-            break;
+            return 0;
         else if (errno == EAGAIN && wait_fd(fd, POLLIN, deadline))
             continue;
         else
-            goto io;
+            return -1;
     }
-    {
+}
+
+static int http_get(const char *url, const char *token, cdc_buf_t *body,
+                    cdc_err_t *err)
+{
+    char host[256] = "", port[16] = "80", path[512] = "/status";
+    int fd, code = -1;
+    int64_t deadline =
+        mono_ms() + (get_timeout_ms > 0 ? get_timeout_ms : HTTP_TIMEOUT_MS);
+    cdc_buf_t req = CDC_BUF_INIT, resp = CDC_BUF_INIT;
+
+    if (parse_url(url, host, sizeof(host), port, sizeof(port), path,
+                  sizeof(path), err))
+        return -1;
+    fd = dial(url, host, port, deadline, err);
+    if (fd < 0)
+        return -1;
+    cdc_buf_printf(&req, "GET %s HTTP/1.0\r\nHost: %s:%s\r\n"
+                         "Accept: application/json\r\n", path, host, port);
+    if (token && *token)
+        cdc_buf_printf(&req, "Authorization: Bearer %s\r\n", token);
+    cdc_buf_puts(&req, "Connection: close\r\n\r\n");
+    if (!exchange(fd, &req, &resp, deadline)) {
         const char *sep = resp.p ? strstr(resp.p, "\r\n\r\n") : NULL;
-        if (!sep || strncmp(resp.p, "HTTP/1.", 7) || resp.len < 12)
-            goto io;
-        code = atoi(resp.p + 9);
-        cdc_buf_put(body, sep + 4, resp.len - (size_t)(sep + 4 - resp.p));
+        if (sep && !strncmp(resp.p, "HTTP/1.", 7) && resp.len >= 12) {
+            code = atoi(resp.p + 9);
+            cdc_buf_put(body, sep + 4, resp.len - (size_t)(sep + 4 - resp.p));
+        }
     }
-    goto out;
-io:
-    cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
-                "no valid HTTP answer from %s", url);
-    code = -1;
-out:
+    if (code < 0)
+        cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
+                    "no valid HTTP answer from %s", url);
     /* the token was in the request; wipe it */
     if (req.p)
         memset(req.p, 0, req.len);
@@ -229,11 +258,6 @@ out:
     cdc_buf_free(&resp);
     close(fd);
     return code;
-bad:
-    cdc_err_set(err, CDC_EXIT_USAGE, 0, "'%s' is not an http://HOST:PORT URL",
-                url);
-    cdc_err_hint(err, "e.g. --url http://127.0.0.1:9464");
-    return -1;
 }
 
 /* ---- rows from a daemon ------------------------------------------------ */

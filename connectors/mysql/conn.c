@@ -5,6 +5,11 @@
  * connect.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -546,9 +551,73 @@ static MYSQL *connect_once(const cdc_my_conf_t *c, const char *host,
     return m;
 }
 
+int cdc_my_greeting_tls(const unsigned char *p, size_t n)
+{
+    size_t i = 1;
+
+    if (n < 1 || p[0] != 10)
+        return -1;
+    while (i < n && p[i]) /* server version, NUL-terminated */
+        i++;
+    /* NUL, thread id (4), scramble part 1 (8), filler (1), caps low (2) */
+    if (i >= n || n - i < 1 + 4 + 8 + 1 + 2)
+        return -1;
+    i += 1 + 4 + 8 + 1;
+    return (p[i] | p[i + 1] << 8) & 0x0800 ? 1 : 0; /* CLIENT_SSL */
+}
+
+/* Reads the first packet of host:port within timeout_s and closes the
+ * connection without answering it.  1 TLS offered, 0 not, -1 unknown
+ * (cannot connect, timeout, not a v10 greeting). */
+static int probe_tls(const char *host, unsigned port, unsigned timeout_s)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    unsigned char buf[1024];
+    size_t got = 0, want = 4;
+    char sport[16];
+    int fd = -1, rc = -1;
+
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(sport, sizeof(sport), "%u", port);
+    if (getaddrinfo(host, sport, &hints, &ai) || !ai)
+        return -1;
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+        goto out;
+    while (got < want) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        ssize_t r;
+        if (poll(&pf, 1, (int)timeout_s * 1000) <= 0)
+            goto out;
+        r = recv(fd, buf + got, want - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            goto out;
+        got += (size_t)r;
+        if (got == 4) { /* 3-byte length, sequence id */
+            size_t len = buf[0] | buf[1] << 8 | (size_t)buf[2] << 16;
+            if (len == 0 || len > sizeof(buf) - 4)
+                goto out;
+            want = 4 + len;
+        }
+    }
+    rc = cdc_my_greeting_tls(buf + 4, want - 4);
+out:
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return rc;
+}
+
 /* libmariadb 3.3 treats MYSQL_OPT_SSL_ENFORCE as "use TLS when the server
  * offers it" and only refuses a plain connection when verification is
- * on, so "required" is checked here after the handshake. */
+ * on: against a server without TLS it sends the login (user name and
+ * password scramble) in clear text.  So with ssl.mode=required the
+ * server's greeting is read first, on a connection of its own that is
+ * closed unanswered, and a server that does not offer TLS is refused
+ * before any credential leaves; the check after the handshake stays for
+ * a server whose second greeting differs. */
 MYSQL *cdc_my_connect(const cdc_my_conf_t *c, const char *host,
                       unsigned port, unsigned read_timeout_s, int flags,
                       const char *what, cdc_err_t *err)
@@ -558,6 +627,19 @@ MYSQL *cdc_my_connect(const cdc_my_conf_t *c, const char *host,
     if (!host) {
         host = c->host;
         port = c->port;
+    }
+    if (c->ssl_mode == CDC_MY_SSL_REQUIRED &&
+        probe_tls(host, port, c->connect_timeout_s ? c->connect_timeout_s
+                                                   : 10) == 0) {
+        cdc_err_set(err, CDC_EXIT_CONFIG, CDC_ERR_F_FATAL,
+                    "mysql server %s:%u does not offer TLS but "
+                    "%s.ssl.mode is required (nothing was sent to it)",
+                    host, port, c->prefix);
+        cdc_err_hint(err, "configure TLS on the server (ssl_cert, ssl_key), "
+                          "or set %s.ssl.mode=verify_ca with %s.ssl.ca so "
+                          "the server is authenticated too",
+                     c->prefix, c->prefix);
+        return NULL;
     }
     m = connect_once(c, host, port, read_timeout_s, flags,
                      c->ssl_mode != CDC_MY_SSL_DISABLED, what, err);

@@ -110,6 +110,15 @@ int cdc_my_conf_load(cdc_my_conf_t *c, const cdc_conf_t *conf,
                      const char *prefix, cdc_err_t *err);
 void cdc_my_conf_free(cdc_my_conf_t *c);
 
+/**
+ * @brief Does a server greeting (the payload of the first packet, an
+ *        initial handshake v10) offer TLS (CLIENT_SSL)?
+ * @returns 1 yes, 0 no, -1 not a v10 handshake (malformed, truncated, or
+ *          an error packet such as "too many connections": let the
+ *          client library report that).  Reads only p[0..n).
+ */
+int cdc_my_greeting_tls(const unsigned char *p, size_t n);
+
 /* cdc_my_connect flags */
 #define CDC_MY_NO_DB 1        /* do not select the configured database */
 #define CDC_MY_FOUND_ROWS 2   /* CLIENT_FOUND_ROWS */

@@ -10,19 +10,20 @@
  * thread owns the replication connection, the metadata connection and the
  * decoder.  It reads packets (mysql_net_read_packet, bypassing the event
  * parser of mariadb_rpl, see PROTOCOLS.md 1.18), decodes them and pushes
- * committed transactions into a bounded queue; next() pops from it with a
- * timeout.  A full queue blocks the reader (back-pressure); the server's
+ * committed transactions into the engine's bounded feed (cdc/flight.h);
+ * next() pops from it with a timeout.  A full feed blocks the reader
+ * (back-pressure); the server's
  * heartbeats keep the idle connection alive and a socket read timeout of
  * mysql.heartbeat_s detects a dead server or a half-open link (see
  * hb_settings()).
  *
  * Reconnect: a lost connection (server restart, network) is re-opened by
- * the reader with capped, jittered backoff (0.5 s doubling to 30 s) and
- * the dump resumes at the position after the last transaction pushed into
- * the queue (MariaDB: by GTID state when there is one, else file:pos;
- * MySQL with gtid_mode=ON: by the delivered GTID set with
- * COM_BINLOG_DUMP_GTID, else file:pos; mysql.position=file|gtid forces
- * one way).  The decoder is recreated for every connection, so a
+ * the reader with the engine's backoff (cdc_backoff: 0.5 s doubling to
+ * 30 s, jittered) and the dump resumes at the position after the last
+ * transaction pushed into the feed (MariaDB: by GTID state when there is
+ * one, else file:pos; MySQL with gtid_mode=ON: by the delivered GTID set
+ * with COM_BINLOG_DUMP_GTID, else file:pos; mysql.position=file|gtid
+ * forces one way).  The decoder is recreated for every connection, so a
  * group cut in half by the disconnect is dropped and re-read whole:
  * nothing is lost and nothing already handed out is emitted twice.  With
  * mysql.reconnect=false the error is handed to the pipeline instead
@@ -61,6 +62,7 @@
  * (10000), pipeline.fragment_rows (4096) / pipeline.fragment_kb (1024):
  * a transaction bigger than that is queued in fragments as it is decoded
  * (binlog.h), so mysql.queue_mb bounds memory whatever its size.
+ * mysql.queue_txns and mysql.queue_mb bound the feed.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -88,6 +90,7 @@
 #include "cdc/err.h"
 #include "cdc/log.h"
 #include "cdc/plugin.h"
+#include "cdc/flight.h"
 #include "cdc/metrics.h"
 #include "connectors/mysql/binlog.h"
 #include "connectors/mysql/binlog_value_int.h"
@@ -103,11 +106,8 @@
 #define HEARTBEAT_LOG_EVENT_V2 41
 #define QUERY_COMPRESSED_EVENT 165
 
-#define BACKOFF_MIN_MS 500
-
 /* mysql.position */
 enum { POS_AUTO, POS_GTID, POS_FILE };
-#define BACKOFF_MAX_MS 30000
 
 /* Per-table JSON column marks (MariaDB). */
 typedef struct json_tab {
@@ -141,11 +141,9 @@ typedef struct mysql_src {
     int pos_mode;          /* mysql.position: POS_AUTO, POS_GTID, POS_FILE */
     int force_gtid;        /* after a failover: file:pos of the old server
                               is meaningless, resume by GTID */
-    int qcap;
     int skip_own;      /* mysql.skip_own: drop our sinks' transactions */
     uint32_t frag_rows; /* pipeline.fragment_rows */
     size_t frag_bytes;  /* pipeline.fragment_kb */
-    size_t qmax_bytes;
 
     /* server */
     int mariadb;
@@ -168,22 +166,11 @@ typedef struct mysql_src {
     int njt, capjt;
     int jt_last;
 
-    /* queue of decoded txns */
+    /* decoded txns on their way to next(): the engine's feed, which also
+     * carries the reader's error and the stop */
+    cdc_feed_t *feed;
     pthread_mutex_t mu;
-    pthread_cond_t cv_put;   /* signalled when a txn or an error arrives */
-    pthread_cond_t cv_take;  /* signalled when room appears or on stop */
-    cdc_txn_t **q;
-    int qhead, qlen;
-    size_t qbytes;
     int repl_fd;             /* socket of repl (for stop), under mu */
-    int consumer_waiting;    /* next() blocked on cv_put */
-    int reader_waiting;      /* q_push() blocked on cv_take */
-    int64_t unsignalled_ms;  /* when the first unsignalled txn was queued */
-    int unsignalled;         /* txns queued for a waiting consumer but not
-                                signalled yet (reader thread only) */
-    int stop;
-    int failed;              /* ferr holds the error for next() */
-    cdc_err_t ferr;
     pthread_t thr;
     int thr_started;
     int started;
@@ -207,17 +194,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void abs_deadline(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
 }
 
 static void set_str(char **dst, const char *v)
@@ -318,11 +294,7 @@ static void src_free(mysql_src_t *src)
         return;
     json_cache_clear(src);
     free(src->jt);
-    if (src->q) {
-        for (int i = 0; i < src->qlen; i++)
-            cdc_txn_destroy(src->q[(src->qhead + i) % src->qcap]);
-        free(src->q);
-    }
+    cdc_feed_free(src->feed);
     if (src->rpl)
         mariadb_rpl_close(src->rpl);
     if (src->repl)
@@ -336,8 +308,6 @@ static void src_free(mysql_src_t *src)
     free(src->pipeline);
     cdc_my_hosts_free(src->hosts, src->nhosts);
     pthread_mutex_destroy(&src->mu);
-    pthread_cond_destroy(&src->cv_put);
-    pthread_cond_destroy(&src->cv_take);
     free(src);
 }
 
@@ -426,12 +396,10 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
 {
     mysql_src_t *src = cdc_xcalloc(1, sizeof *src);
     const char *v;
-    int64_t iv;
+    int64_t iv, qtxns;
 
     src->base.ops = NULL; /* set below */
     pthread_mutex_init(&src->mu, NULL);
-    pthread_cond_init(&src->cv_put, NULL);
-    pthread_cond_init(&src->cv_take, NULL);
     src->repl_fd = -1;
     src->jt_last = -1;
     /* mysql.dsn (several hosts: the failover list), mysql.host/port/
@@ -483,12 +451,12 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     src->reconnect = b;
     if (conf_int(conf, "mysql.queue_txns", 128, 1, 1000000, &iv, err) < 0)
         goto fail;
-    src->qcap = (int)iv;
+    qtxns = iv;
     if (cdc_conf_get_bool(conf, "mysql.skip_own", 1, &src->skip_own, err) < 0)
         goto fail;
     if (conf_int(conf, "mysql.queue_mb", 4, 1, 65536, &iv, err) < 0)
         goto fail;
-    src->qmax_bytes = (size_t)iv << 20;
+    src->feed = cdc_feed_new((size_t)qtxns, (size_t)iv << 20);
     /* any transaction size in bounded memory: big transactions go out in
      * fragments, so the queue bound holds inside a transaction too */
     if (conf_int(conf, "pipeline.fragment_rows", 4096, 0, 100000000, &iv,
@@ -498,7 +466,6 @@ static cdc_source_t *my_create(const cdc_conf_t *conf, cdc_err_t *err)
     if (conf_int(conf, "pipeline.fragment_kb", 1024, 0, 4194304, &iv, err) < 0)
         goto fail;
     src->frag_bytes = (size_t)iv << 10;
-    src->q = cdc_xcalloc((size_t)src->qcap, sizeof *src->q);
     if ((src->cc.ssl_mode == CDC_MY_SSL_DISABLED) &&
         (src->cc.ssl_ca || src->cc.ssl_cert || src->cc.ssl_key))
         CDC_WARN(FAC, "mysql.ssl.mode is disabled: mysql.ssl.ca/cert/key "
@@ -1413,69 +1380,16 @@ static int stream_error(mysql_src_t *src, int by_gtid, cdc_err_t *err)
     return my_fail(src, m, err, "binlog stream lost");
 }
 
-/*
- * Wake-ups are batched: a waiting consumer is signalled after
- * PUSH_BATCH txns or, at the latest, before the reader could block on the
- * socket (flush_signal()); the reader is woken when the queue has drained
- * to half.  One futex round trip per txn cost more CPU than decoding
- * small transactions.
- */
-#define PUSH_BATCH 64
-
-/* Push a txn, waiting for room.  Returns -1 when stopping (tx freed). */
-static int q_push(mysql_src_t *src, cdc_txn_t *tx)
+/* More of the stream already waiting on the socket? (Then the feed's
+ * wake-up of the consumer can wait for it: cdc_feed_handover.) */
+static int socket_ready(void *ctx)
 {
-    size_t sz = tx->arena.total + 256;
-    pthread_mutex_lock(&src->mu);
-    while (!src->stop &&
-           (src->qlen == src->qcap ||
-            (src->qlen > 0 && src->qbytes + sz > src->qmax_bytes))) {
-        if (src->consumer_waiting) { /* never sleep on unsignalled txns */
-            pthread_cond_signal(&src->cv_put);
-            src->unsignalled = 0;
-        }
-        src->reader_waiting++;
-        pthread_cond_wait(&src->cv_take, &src->mu);
-        src->reader_waiting--;
-    }
-    if (src->stop) {
-        pthread_mutex_unlock(&src->mu);
-        cdc_txn_destroy(tx);
-        return -1;
-    }
-    src->q[(src->qhead + src->qlen) % src->qcap] = tx;
-    src->qlen++;
-    src->qbytes += sz;
-    if (src->consumer_waiting && src->unsignalled++ == 0)
-        src->unsignalled_ms = now_ms();
-    if (src->consumer_waiting && src->unsignalled >= PUSH_BATCH) {
-        pthread_cond_signal(&src->cv_put);
-        src->unsignalled = 0;
-    }
-    pthread_mutex_unlock(&src->mu);
-    return 0;
-}
-
-/* Before a read that may block: wake the consumer for what is queued
- * unless more data is already waiting on the socket. */
-static void flush_signal(mysql_src_t *src)
-{
+    mysql_src_t *src = ctx;
     struct pollfd pfd;
-    if (!src->unsignalled)
-        return;
     pfd.fd = (int)mysql_get_socket(src->repl);
     pfd.events = POLLIN;
     pfd.revents = 0;
-    /* batch only while the oldest waiting txn is younger than 1 ms, so a
-     * steady trickle is never held back (commit -> Kafka latency) */
-    if (src->unsignalled < PUSH_BATCH && now_ms() - src->unsignalled_ms < 1 &&
-        pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN))
-        return;
-    pthread_mutex_lock(&src->mu);
-    if (src->consumer_waiting)
-        pthread_cond_signal(&src->cv_put);
-    src->unsignalled = 0;
-    pthread_mutex_unlock(&src->mu);
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 static inline uint32_t le32(const uint8_t *p)
@@ -1498,14 +1412,14 @@ static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
     cdc_txn_t *tx = NULL;
     int rc;
 
-    if (__atomic_load_n(&src->stop, __ATOMIC_ACQUIRE)) {
+    if (cdc_feed_stopped(src->feed)) {
         cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
         return -1;
     }
-    flush_signal(src);
+    cdc_feed_handover(src->feed, socket_ready, src);
     len = mysql_net_read_packet(src->repl);
     if (len == packet_error || len == 0) {
-        if (__atomic_load_n(&src->stop, __ATOMIC_ACQUIRE)) {
+        if (cdc_feed_stopped(src->feed)) {
             cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
             return -1;
         }
@@ -1578,7 +1492,7 @@ static int stream_step(mysql_src_t *src, int by_gtid, cdc_err_t *err)
          * group is read again from its start (fragment 0 again) */
         if (!tx->more)
             src->resume = tx->pos;
-        if (q_push(src, tx) < 0) {
+        if (cdc_feed_push(src->feed, tx) < 0) {
             cdc_err_set(err, CDC_EXIT_OK, 0, "stopped");
             return -1;
         }
@@ -1610,30 +1524,6 @@ static int use_gtid(const mysql_src_t *src, const cdc_pos_t *pos)
     if (src->mariadb)
         return pos->gtid[0] != '\0';
     return src->gtid_on && set_usable(pos);
-}
-
-static void set_failed(mysql_src_t *src, const cdc_err_t *err)
-{
-    pthread_mutex_lock(&src->mu);
-    src->ferr = *err;
-    src->failed = 1;
-    pthread_cond_broadcast(&src->cv_put);
-    pthread_mutex_unlock(&src->mu);
-}
-
-/* Sleep ms unless stopped; returns 1 when stopping. */
-static int nap(mysql_src_t *src, int ms)
-{
-    struct timespec ts;
-    int stop;
-    abs_deadline(&ts, ms);
-    pthread_mutex_lock(&src->mu);
-    while (!src->stop &&
-           pthread_cond_timedwait(&src->cv_take, &src->mu, &ts) != ETIMEDOUT)
-        ;
-    stop = src->stop;
-    pthread_mutex_unlock(&src->mu);
-    return stop;
 }
 
 /*
@@ -1801,37 +1691,32 @@ static void *reader_main(void *arg)
     mysql_src_t *src = arg;
     cdc_err_t err;
     int by_gtid = use_gtid(src, &src->resume);
-    unsigned seed = (unsigned)now_ms() ^ (unsigned)(uintptr_t)src;
+    cdc_backoff_t bo;
 
+    cdc_backoff_init(&bo, 0, 0);
     for (;;) {
         while (stream_step(src, by_gtid, &err) == 0)
             ;
         /* hand over what is queued before any backoff */
-        pthread_mutex_lock(&src->mu);
-        if (src->unsignalled && src->consumer_waiting)
-            pthread_cond_signal(&src->cv_put);
-        src->unsignalled = 0;
-        pthread_mutex_unlock(&src->mu);
-        if (__atomic_load_n(&src->stop, __ATOMIC_ACQUIRE))
+        cdc_feed_handover(src->feed, NULL, NULL);
+        if (cdc_feed_stopped(src->feed))
             break;
         if (!(err.flags & CDC_ERR_F_RETRIABLE) || !src->reconnect) {
-            set_failed(src, &err);
+            cdc_feed_fail(src->feed, &err);
             break;
         }
-        /* reconnect with capped, jittered backoff */
-        int backoff = BACKOFF_MIN_MS, attempt = 0;
+        /* reconnect with the engine's backoff */
         char why[sizeof err.msg];
         stream_close(src);
         /* /readyz keeps the cause of the loss, plus the last attempt's */
         snprintf(why, sizeof why, "%s", err.msg);
         for (;;) {
             char where[1400];
-            int ms = backoff / 2 + (int)(rand_r(&seed) % (unsigned)(backoff / 2 + 1));
-            attempt++;
-            CDC_WARN(FAC, "%s; reconnecting in %d ms (attempt %d)", err.msg,
-                     ms, attempt);
-            attempt_state(why, attempt, &err);
-            if (nap(src, ms))
+            int64_t ms = cdc_backoff_next(&bo);
+            CDC_WARN(FAC, "%s; reconnecting in %" PRId64 " ms (attempt %d)",
+                     err.msg, ms, bo.attempt);
+            attempt_state(why, bo.attempt, &err);
+            if (cdc_feed_nap(src->feed, ms))
                 goto out;
             by_gtid = use_gtid(src, &src->resume);
             pos_str(src, &src->resume, by_gtid, where, sizeof where);
@@ -1840,14 +1725,13 @@ static void *reader_main(void *arg)
                          src->host, src->port, where);
                 cdc_metrics_source_state(1, NULL);
                 cdc_metrics_reconnect();
+                cdc_backoff_reset(&bo);
                 break;
             }
             if (!(err.flags & CDC_ERR_F_RETRIABLE)) {
-                set_failed(src, &err);
+                cdc_feed_fail(src->feed, &err);
                 goto out;
             }
-            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                   : backoff * 2;
         }
     }
 out:
@@ -2136,8 +2020,6 @@ static int my_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
                    cdc_err_t *err)
 {
     mysql_src_t *src = (mysql_src_t *)base;
-    struct timespec ts;
-    int rc;
 
     *out = NULL;
     if (!src->started) {
@@ -2145,37 +2027,7 @@ static int my_next(cdc_source_t *base, cdc_txn_t **out, int timeout_ms,
                     "mysql source not started");
         return -1;
     }
-    if (timeout_ms > 0)
-        abs_deadline(&ts, timeout_ms);
-    pthread_mutex_lock(&src->mu);
-    while (src->qlen == 0 && !src->failed && timeout_ms > 0) {
-        int w;
-        src->consumer_waiting++;
-        w = pthread_cond_timedwait(&src->cv_put, &src->mu, &ts);
-        src->consumer_waiting--;
-        if (w == ETIMEDOUT)
-            break;
-    }
-    if (src->qlen > 0) {
-        cdc_txn_t *tx = src->q[src->qhead];
-        size_t sz = tx->arena.total + 256;
-        src->qhead = (src->qhead + 1) % src->qcap;
-        src->qlen--;
-        src->qbytes = src->qbytes > sz ? src->qbytes - sz : 0;
-        if (src->reader_waiting &&
-            (src->qlen <= src->qcap / 2 || src->qlen == 0) &&
-            (src->qbytes <= src->qmax_bytes / 2 || src->qlen == 0))
-            pthread_cond_signal(&src->cv_take);
-        *out = tx;
-        rc = CDC_SRC_TXN;
-    } else if (src->failed) {
-        *err = src->ferr;
-        rc = -1;
-    } else {
-        rc = CDC_SRC_IDLE;
-    }
-    pthread_mutex_unlock(&src->mu);
-    return rc;
+    return cdc_feed_pop(src->feed, out, timeout_ms, err);
 }
 
 static int my_confirm(cdc_source_t *base, const cdc_pos_t *durable,
@@ -2195,12 +2047,11 @@ static void my_destroy(cdc_source_t *base)
     if (!src)
         return;
     if (src->thr_started) {
+        /* the stop first: a read woken by the shutdown sees it */
+        cdc_feed_stop(src->feed);
         pthread_mutex_lock(&src->mu);
-        __atomic_store_n(&src->stop, 1, __ATOMIC_RELEASE);
         if (src->repl_fd >= 0)
             shutdown(src->repl_fd, SHUT_RDWR); /* wake a blocked read */
-        pthread_cond_broadcast(&src->cv_take);
-        pthread_cond_broadcast(&src->cv_put);
         pthread_mutex_unlock(&src->mu);
         pthread_join(src->thr, NULL);
     }

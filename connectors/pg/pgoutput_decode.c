@@ -1539,6 +1539,13 @@ static int spill_read(cdc_pgoutput_t *d, replay_t *rp, cdc_txn_t *tx,
     nc = (uint32_t)sprd_n(&r, 4);
     if (r.bad || ti >= rp->tbls.n || nc != rp->tbls.t[ti]->ncols)
         goto bad;
+    /* what we write: c and u with an after image, d with a before image
+     * at most, t with neither (anything else is a damaged file) */
+    if (img & ~3 || !((op == CDC_OP_CREATE && (img & 2)) ||
+                      (op == CDC_OP_UPDATE && (img & 2)) ||
+                      (op == CDC_OP_DELETE && !(img & 2)) ||
+                      (op == CDC_OP_TRUNCATE && img == 0)))
+        goto bad;
     for (size_t i = 0; i < rp->naborted; i++)
         if (rp->aborted[i] == sub)
             return 1; /* its subtransaction rolled back */

@@ -4,10 +4,12 @@
 end: its setup SQL and its three pipeline files, against real MariaDB
 and PostgreSQL.
 
-  crm      MariaDB     crm360.customers        name, email, status
+  crm      MariaDB     crm360.customers        name, email, status; a vote on
+                                               the verified email
   shop     MariaDB     shop360.orders          the last order (field group),
                                                order count and total (aggregates)
-  loyalty  PostgreSQL  public.loyalty_members  loyalty tier and points
+  loyalty  PostgreSQL  public.loyalty_members  loyalty tier and points; a
+                                               vote on the verified email
 
 The test runs the example's pipeline files (-c), overriding only what a
 test server needs (DSNs, the slot, positions, state directories).  A
@@ -21,6 +23,10 @@ the three sources' final rows alone:
     mapping's expressions and value maps (NULL when the row is gone);
   * last_order_id / _amount / _at: all three of the customer's existing
     order with the newest created_at (NULL when the customer has none);
+  * verified_email: of both sources' current addresses (lower()), the
+    one with the highest summed score (weight x confidence: crm 1 x 1.0
+    if verified else 0.5, loyalty 0.8 x 1.0 if confirmed else 0.5), ties
+    to the address first in byte order;
   * order_count and total_spent: COUNT(*) and SUM(amount) of the
     customer's existing orders (a customer without orders: 0 or NULL,
     and NULL).
@@ -115,19 +121,24 @@ def q(v):
     return "NULL" if v is None else "'%s'" % v.replace("'", "''")
 
 
+def email():
+    # a small pool in mixed case: the sources often agree (after lower())
+    return rnd.choice([None, "ann@example.org", "Ann@Example.ORG", "bo@example.org", "cy@example.org",
+                       "BO@EXAMPLE.ORG"])
+
+
 def crm_change():
     c = rnd.randint(1, NCUST)
     if c not in CUST:
         CUST[c] = 1
-        return "INSERT INTO crm360.customers VALUES (%d, %s, %s, %s, %d);" % (
-            c, q(rnd.choice(FIRST)), q(rnd.choice(LAST)), q("%s@Example.ORG" % rnd.choice(FIRST)),
-            rnd.randint(0, 1))
+        return "INSERT INTO crm360.customers VALUES (%d, %s, %s, %s, %d, %d);" % (
+            c, q(rnd.choice(FIRST)), q(rnd.choice(LAST)), q(email()), rnd.randint(0, 1), rnd.randint(0, 1))
     if rnd.random() < 0.2:
         del CUST[c]
         return "DELETE FROM crm360.customers WHERE id = %d;" % c
-    return "UPDATE crm360.customers SET first_name = %s, email = %s, is_active = %d WHERE id = %d;" % (
-        q(rnd.choice(FIRST) + str(rnd.randint(1, 99))), q("X%d@Shop.Example" % rnd.randint(1, 999)),
-        rnd.randint(0, 1), c)
+    return "UPDATE crm360.customers SET first_name = %s, email = %s, email_verified = %d, is_active = %d " \
+           "WHERE id = %d;" % (q(rnd.choice(FIRST) + str(rnd.randint(1, 99))), q(email()), rnd.randint(0, 1),
+                               rnd.randint(0, 1), c)
 
 
 def shop_change():
@@ -156,11 +167,15 @@ def loyalty_change():
     c = rnd.randint(1, NCUST)
     if c not in MEMB:
         MEMB[c] = 1
-        return "INSERT INTO loyalty_members (customer_id, tier, points) VALUES (%d, %d, %d);" % (
-            c, rnd.randint(1, 4), rnd.randint(0, 5000))
+        return "INSERT INTO loyalty_members (customer_id, tier, points, email, email_confirmed) VALUES " \
+               "(%d, %d, %d, %s, %s);" % (c, rnd.randint(1, 4), rnd.randint(0, 5000), q(email()),
+                                          rnd.choice(["true", "false"]))
     if rnd.random() < 0.2:
         del MEMB[c]
         return "DELETE FROM loyalty_members WHERE customer_id = %d;" % c
+    if rnd.random() < 0.4:
+        return "UPDATE loyalty_members SET email = %s, email_confirmed = %s WHERE customer_id = %d;" % (
+            q(email()), rnd.choice(["true", "false"]), c)
     return "UPDATE loyalty_members SET tier = %d, points = points + %d, updated_at = now() " \
            "WHERE customer_id = %d;" % (rnd.randint(1, 4), rnd.randint(1, 100), c)
 
@@ -177,7 +192,7 @@ for o in [o for o, (c, _) in ORD.items() if c in (1, 2)]:
 my("DELETE FROM shop360.orders WHERE customer_id IN (1, 2)")
 
 # ---- what the example must produce, from the final rows ----------------------------------
-COLS = ("name", "email", "status", "loyalty_tier", "loyalty_points", "last_order_id", "last_order_amount",
+COLS = ("name", "email", "status", "verified_email", "loyalty_tier", "loyalty_points", "last_order_id", "last_order_amount",
         "last_order_at", "order_count", "total_spent")
 
 def expected():
@@ -190,10 +205,23 @@ def expected():
                    "FROM crm360.customers").splitlines():
         c, name, email, st = line.split("\t")
         row(int(c)).update(name=name, email=None if email == "NULL" else email, status=st)
+    votes = {}   # customer -> {address: summed score in millionths}
+    for line in my("SELECT id, COALESCE(LOWER(email), '-'), email_verified FROM crm360.customers").splitlines():
+        c, em, ver = line.split("\t")
+        if em != "-":    # crm: weight 1, confidence 1.0 verified / 0.5
+            v = votes.setdefault(int(c), {})
+            v[em] = v.get(em, 0) + (1000000 if ver == "1" else 500000)
     for line in pg("SELECT customer_id, CASE tier WHEN 1 THEN 'bronze' WHEN 2 THEN 'silver' WHEN 3 THEN 'gold' "
-                   "ELSE 'none' END, points FROM loyalty_members", PDB).splitlines():
-        c, tier, pts = line.split("\t")
+                   "ELSE 'none' END, points, COALESCE(lower(email), '-'), email_confirmed FROM loyalty_members",
+                   PDB).splitlines():
+        c, tier, pts, em, conf = line.split("\t")
         row(int(c)).update(loyalty_tier=tier, loyalty_points=pts)
+        if em != "-":    # loyalty: weight 0.8, confidence 1.0 confirmed / 0.5
+            v = votes.setdefault(int(c), {})
+            v[em] = v.get(em, 0) + (800000 if conf == "t" else 400000)
+    for c, v in votes.items():
+        # the highest sum; ties to the address first in byte order
+        row(c)["verified_email"] = sorted(v.items(), key=lambda kv: (-kv[1], kv[0].encode()))[0][0]
     for line in my("SELECT o.customer_id, o.id, CAST(o.amount AS CHAR), "
                    "DATE_FORMAT(o.created_at, '%Y-%m-%d %H:%i:%s.%f') FROM shop360.orders o "
                    "WHERE o.created_at = (SELECT MAX(created_at) FROM shop360.orders i "
@@ -211,7 +239,7 @@ def wide():
     if pg("SELECT to_regclass('public.customer_360') IS NOT NULL", PDB).strip() != "t":
         return {}
     rows = {}
-    for line in pg("SELECT customer_id, name, email, status, loyalty_tier, loyalty_points::text, "
+    for line in pg("SELECT customer_id, name, email, status, verified_email, loyalty_tier, loyalty_points::text, "
                    "last_order_id::text, last_order_amount::text, "
                    "to_char(last_order_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
                    "order_count::text, total_spent::text FROM customer_360", PDB, sep="\x1f").splitlines():
@@ -244,21 +272,27 @@ if not groups or not MEMB or not CUST:
     fail("the workload left a part of the example empty")
 
 # a re-run backfill of every source: nothing changes
-TABLES = ("customer_360", "customer_360_candidates", "customer_360_contrib")
-before = dblib.pg_versions(PDB, *TABLES)
+TABLES = ("customer_360", "customer_360_candidates", "customer_360_contrib", "customer_360_votes")
+before = {t: dblib.pg_versions(PDB, t) for t in TABLES}
+snap = {t: pg("SELECT * FROM %s ORDER BY 1" % t, PDB, superuser=True) for t in TABLES}
 for s, table in (("crm", "crm360.customers"), ("shop", "shop360.orders"), ("loyalty", "public.loyalty_members")):
     with open(os.path.join(TMP, "backfill-%s.log" % s), "wb") as bl:
         rc = subprocess.call(args(s, "backfill") + ["--table", table, "-X", "backfill.mode=incremental"],
                              stdout=bl, stderr=bl, timeout=300, cwd=ROOT)
     if rc:
         fail("backfill of %s exited %d:\n%s" % (s, rc, open(os.path.join(TMP, "backfill-%s.log" % s)).read()[-2000:]))
-if dblib.pg_versions(PDB, *TABLES) != before:
-    fail("a re-run backfill without source changes changed customer_360")
+changed = [t for t in TABLES if dblib.pg_versions(PDB, t) != before[t]]
+if changed:
+    t = changed[0]
+    now = pg("SELECT * FROM %s ORDER BY 1" % t, PDB, superuser=True)
+    diff = sorted(set(now.splitlines()) ^ set(snap[t].splitlines()))
+    fail("a re-run backfill without source changes wrote to %s; rows that differ:\n  %s" % (
+        changed, "\n  ".join(diff[:10])))
 if wide() != expected():
     fail("customer_360 left the sources after the backfill")
 log("a re-run backfill of the three sources changed no row version")
 dblib.stop(PROCS)
 PROCS.clear()
 cleanup()
-print("ok - the customer_360 example: profile, loyalty tier, the last order (a field group), order count "
-      "and total (aggregates) equal the sources' final rows; a re-run backfill changes nothing")
+print("ok - the customer_360 example: profile, loyalty tier, the verified email by vote, the last order "
+      "(a field group), order count and total (aggregates) equal the sources' final rows; a re-run backfill changes nothing")

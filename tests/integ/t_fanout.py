@@ -16,15 +16,21 @@ times, then runs once more until idle (exit 0).  Then:
     transactions it already had after a restart (it is ahead of the
     shared checkpoint, which is the minimum over the sinks);
   * every run of the pipeline resumed from the shared checkpoint.
-Second case: PostgreSQL is stopped for 30 s mid-run; the pipeline stalls
-(or exits 69, sink unavailable, and is started again, as a supervisor
-would), then goes on: nothing lost in either sink, the wide table equals
-SELECT, each change counted once.
+Second case: PostgreSQL is stopped for 30 s mid-run; the process never
+exits: the wide sink reconnects in place with backoff
+(postgres_sink.reconnect_timeout_ms), Kafka goes on up to the bounded
+buffer (pipeline.max_inflight=200 transactions) ahead of it and then
+stalls (back-pressure); once PostgreSQL is back the same process catches
+up: nothing lost in either sink, the wide table equals SELECT, each change
+counted once (the batch cut by the stop is applied again through the
+offsets table, exactly once).
 Third case: PostgreSQL frozen (SIGSTOP of its processes) for 30 s: the
 pipeline stays up, Kafka goes on but never more than the bounded buffer
 (pipeline.max_inflight=200 transactions) ahead of the frozen sink, then the
 source waits; after SIGCONT both catch up: nothing lost, nothing applied
 twice.  /status, /metrics and `status` show each sink.
+Fourth case: PostgreSQL stopped past postgres_sink.reconnect_timeout_ms
+(3 s): exit 69 naming the key, and the next run catches up exactly once.
 Env: CDC_FANOUT_KILLS (default 6), CDC_FANOUT_STOP_S (default 30),
 CDC_TEST_SEED.  Exit 0 pass, 1 fail, 77 skip.
 """
@@ -198,48 +204,56 @@ if stout.returncode != 0 or "kafka (queue" not in stout.stdout or "postgres (que
     fail("st: `status` does not show each sink (exit %d):\n%s" % (stout.returncode, stout.stdout))
 subprocess.run([dblib.ROOT + "/tests/services.sh", "stop", "postgres"], check=True, capture_output=True)
 t0 = time.time()
-restarts = 0
+ahead_max = 0
+at_stop = None
+kafka_seen = []  # (time, Kafka acknowledgements) during the outage
 try:
     while time.time() - t0 < STOP_S:
         w.step(rnd.randint(1, 5))
         time.sleep(0.01)
         if cdc.poll() is not None:
-            # the sink gave up: exit 69 (sink unavailable), restarted as a
-            # supervisor would
-            if cdc.returncode != 69:
-                fail("st: during the outage the pipeline exited %d, not 69" % cdc.returncode)
-            restarts += 1
-            time.sleep(1.0)
-            cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
-            PROCS.append(cdc)
+            fail("st: the pipeline exited %d while PostgreSQL was stopped (the wide sink must wait "
+                 "in place)" % cdc.returncode)
+        a = each_sink()
+        if not a:
+            continue
+        if at_stop is None:
+            at_stop = a["postgres"]
+        ahead_max = max(ahead_max, a["kafka"] - a["postgres"])
+        kafka_seen.append((time.time(), a["kafka"]))
 finally:
     subprocess.run([dblib.ROOT + "/tests/services.sh", "start", "postgres"], check=True, capture_output=True)
+if at_stop is None or not kafka_seen:
+    fail("st: /status did not answer during the outage")
+if kafka_seen[-1][1] <= at_stop + 50:
+    fail("st: Kafka did not go on while PostgreSQL was stopped (%d at the stop, %d at the end)"
+         % (at_stop, kafka_seen[-1][1]))
+if ahead_max > 200:
+    fail("st: Kafka got %d transactions ahead of the stopped sink, the bound is 200" % ahead_max)
+# stalled at the bound: no Kafka progress over the last 5 s of the outage
+late = [k for t, k in kafka_seen if t >= kafka_seen[-1][0] - 5]
+if STOP_S >= 15 and max(late) != min(late):
+    fail("st: Kafka still advanced in the last 5 s of the outage (%d -> %d): no back-pressure"
+         % (min(late), max(late)))
 w.run_for(2.0)
 writer.close()
-# the same run goes on (or a restart after 69) and catches up
-deadline = time.time() + 180
-while True:
-    if cdc.poll() is not None:
-        if cdc.returncode != 69:
-            fail("st: after the outage the pipeline exited %d" % cdc.returncode)
-        restarts += 1
-        cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
-        PROCS.append(cdc)
-    ch = pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe, W, check=False).strip()
-    if ch and int(ch) >= w.total():
-        break
-    if time.time() > deadline:
-        fail("st: the wide sink did not catch up within 180 s after the outage (%s of %d changes)"
-             % (ch, w.total()))
-    time.sleep(0.5)
+# the same process goes on and catches up
+faultlib.wait("st: the wide sink catching up in the same process", lambda: (
+    cdc.poll() is None or fail("st: the pipeline exited %d after the outage" % cdc.returncode)) and
+    (lambda c: c and int(c) >= w.total())(
+        pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe, W, check=False).strip()), 180,
+    every=0.5)
 dblib.stop([cdc])
 if cdc.returncode != 0:
     fail("st: SIGTERM after catching up gave exit %d, not 0" % cdc.returncode)
+with open(logpath, errors="replace") as f:
+    if "reconnected after" not in f.read():
+        fail("st: the log does not show the wide sink reconnecting in place")
 run_final(args, logpath, "st")
 dups = check_case("st", pipe, "st", w, logpath)
-log("st: PostgreSQL stopped %.0f s: %s; %d changes, nothing lost, Kafka replayed %d, each change "
-    "applied once" % (STOP_S, "the pipeline waited" if not restarts else "%d restarts after exit 69" % restarts,
-                      w.total(), dups))
+log("st: PostgreSQL stopped %.0f s: the process stayed up, Kafka went at most %d transactions ahead "
+    "(bound 200) and then stalled, the wide sink reconnected by itself; %d changes, nothing lost, "
+    "Kafka replayed %d, each change applied once" % (STOP_S, ahead_max, w.total(), dups))
 
 # ---- case 3: PostgreSQL frozen (SIGSTOP) for STOP_S seconds -------------------------
 # The wide sink blocks inside a query; the pipeline stays up, Kafka goes on
@@ -312,5 +326,45 @@ dups = check_case("sp", pipe, "sp", w, logpath)
 log("sp: PostgreSQL frozen %.0f s: the pipeline stayed up, Kafka went at most %d transactions ahead "
     "(bound 200); %d changes, nothing lost, Kafka replayed %d, each change applied once"
     % (STOP_S, ahead_max, w.total(), dups))
+# ---- case 4: the reconnect bound: postgres_sink.reconnect_timeout_ms -----------------
+# PostgreSQL stays stopped past the bound (3 s): exit 69 as before; a run
+# after PostgreSQL is back catches up, nothing lost, nothing applied twice.
+
+my("CREATE TABLE %s.tb (id INT PRIMARY KEY, v BIGINT NOT NULL)" % SRC)
+pipe, args = pipeline_cmd("tb", "tb", start_pos())
+args += ["-X", "postgres_sink.reconnect_timeout_ms=3000"]
+logpath = os.path.join(TMP, "tb.log")
+writer = faultlib.AckWriter(dblib.my_args(SRC) + ["-n"], PROCS)
+w = ledger.Workload(writer.write, table="tb", keys=50, seed=SEED + 3)
+logf = open(logpath, "ab")
+cdc = subprocess.Popen(args, stdout=logf, stderr=logf)
+PROCS.append(cdc)
+w.run_for(2.0)
+faultlib.wait("tb: the wide sink applying", lambda: (lambda c: c and int(c) > 0)(
+    pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe, W, check=False).strip()), 60,
+    every=0.5)
+subprocess.run([dblib.ROOT + "/tests/services.sh", "stop", "postgres"], check=True, capture_output=True)
+t0 = time.time()
+try:
+    while cdc.poll() is None and time.time() - t0 < 60:
+        w.step(rnd.randint(1, 5))
+        time.sleep(0.01)
+    gave_up = time.time() - t0
+finally:
+    subprocess.run([dblib.ROOT + "/tests/services.sh", "start", "postgres"], check=True, capture_output=True)
+if cdc.returncode != 69:
+    fail("tb: with postgres_sink.reconnect_timeout_ms=3000 and PostgreSQL stopped the pipeline gave %s, "
+         "not exit 69" % cdc.returncode)
+if gave_up < 3:
+    fail("tb: the pipeline gave up after %.1f s, before the 3 s reconnect bound" % gave_up)
+with open(logpath, errors="replace") as f:
+    if "postgres_sink.reconnect_timeout_ms" not in f.read():
+        fail("tb: the exit-69 error does not name postgres_sink.reconnect_timeout_ms")
+w.run_for(1.0)
+writer.close()
+run_final(args, logpath, "tb")
+dups = check_case("tb", pipe, "tb", w, logpath)
+log("tb: PostgreSQL stopped past the 3 s bound: exit 69 after %.1f s naming the key; the next run "
+    "caught up, %d changes, nothing lost, each change applied once" % (gave_up, w.total()))
 cleanup()
 print("PASS: fan-out to Kafka and a PostgreSQL wide table: nothing lost, nothing applied twice")

@@ -4,8 +4,9 @@
 (docs/MAPPINGS.md, "Confidence, vote and weighted mean"): the wide table
 equals what this test computes from the sources' final rows alone.
 
-Sources a, b (MariaDB databases vta_/vtb_<pid>, weights 1 and 0.8) and c
-(PostgreSQL database vts_<pid>, weight 0.6, REPLICA IDENTITY FULL), one
+Sources a, b (MariaDB databases vta_/vtb_<pid>, weights 1 and 0.8, on_delete:
+clear) and c (PostgreSQL database vts_<pid>, weight 0.6, REPLICA IDENTITY
+FULL, on_delete: delete: its deletes are row tombstones), one
 `items` table each (id, email, verified, amt), stream into one PostgreSQL
 wide table through three running pipelines:
 
@@ -14,7 +15,7 @@ wide table through three running pipelines:
   best     text           rule weighted       owners a b c  (confidence:
                                                 per source, NULLs count)
   email_d  text           rule vote, half_life 1h, owners a b
-  confidence: case when verified then 1.0 else 0.6 end;  on_delete: clear
+  confidence: case when verified then 1.0 else 0.6 end
 
 A seeded random workload of inserts, updates and deletes runs on all
 three sources (emails from a small set, so that votes collide and tie:
@@ -27,7 +28,8 @@ a unverified 0.6 x 1 equals c verified 1.0 x 0.6).  Pipeline a is killed
     averaged / maximised exactly as documented (integer scores in
     millionths; the decayed field's terms floor(2^(L-Lmax) * 1e15 + 0.5)
     with L = log2(c*w) + t/h from the MariaDB commit times);
-  * the provenance names every source's vote and score;
+  * the provenance names every source's vote and score; a key whose every
+    entry is c's row delete is no row (it moved to vt_w_tombstones);
   * <table>_votes holds one row per key, field and source;
   * exactly once: a's `changes` in the offsets table equal those of a
     reference pipeline that read the same binlog without kills;
@@ -96,7 +98,7 @@ mappings:
 """ + "".join("  - {source: %s, table: %s.items, target: w, key: {k: id}, on_delete: clear, %s,\n"
               "     fields: {email: email, amt: amt, best: email, email_d: email}}\n" % (s, DB[s], CONF)
               for s in MYS)
-  + "  - {source: c, table: public.items, target: w, key: {k: id}, on_delete: clear, %s,\n"
+  + "  - {source: c, table: public.items, target: w, key: {k: id}, on_delete: delete, %s,\n"
     "     fields: {email: email, amt: amt, best: email}}\n" % CONF)
 
 
@@ -199,6 +201,8 @@ def offer(key, s, field, old, new, t):
     cur = ENT.get((key, field, s))
     if new is None:       # a delete: NULL scored with the deleted row
         val, ver = None, old[1]
+    elif field == "email_d" and s == "c":
+        return            # c writes email_d only through its row deletes
     else:
         val = new[2] if field == "amt" else new[0]
         ver = new[1]
@@ -207,7 +211,8 @@ def offer(key, s, field, old, new, t):
             if oval == val and old[1] == ver:
                 return
     ENT[(key, field, s)] = {"v": val, "ver": ver, "t": t, "sc": score(s, ver),
-                            "L": lscore(s, ver, t) if s != "c" else None}
+                            "L": lscore(s, ver, t) if s != "c" else None,
+                            "del": new is None and s == "c"}
 
 
 def change(s, key=None, delete=None):
@@ -241,8 +246,6 @@ def change(s, key=None, delete=None):
         t = 10 ** 12 + CSEQ[0]   # c's real commit times are newer than every MariaDB one
     if old is not None or new is not None:
         for f in ("email", "amt", "best", "email_d"):
-            if f == "email_d" and s == "c":
-                continue
             offer(key, s, f, old, new, t)
         TOUCHED.add(key)
     if s == "c":
@@ -312,9 +315,17 @@ def heaviest(ents):
     return max(ents, key=lambda e: (e["sc"], e["t"]))["v"]
 
 
+def visible(key):
+    """A row is dead (in vt_w_tombstones) when every entry of every field
+    is a row delete's (c's on_delete: delete)."""
+    return any(not e["del"] for (k, f, s), e in ENT.items() if k == key)
+
+
 def model():
     exp = {}
     for key in TOUCHED:
+        if not visible(key):
+            continue
         per = {f: [ENT[(key, f, s)] for s in SRCS if (key, f, s) in ENT]
                for f in ("email", "amt", "best", "email_d")}
         exp[key] = (vote(per["email"]), wmean(per["amt"]), heaviest(per["best"]), vote(per["email_d"], True))
@@ -358,14 +369,23 @@ for i in range(1, K + 1):
     if rnd.random() < 0.7:
         chs.append(change("c", i, False))
     apply(*chs)
+# keys only c writes: its row deletes make them dead (tombstones), its
+# inserts bring them back
+CK = list(range(K + 1, K + 5))
+apply(*[change("c", i, False) for i in CK])
 N = 8 * K
 for n in range(N):
-    apply(*[change(rnd.choice(SRCS)) for _ in range(rnd.randint(1, 3))])
+    chs = [change(rnd.choice(SRCS)) for _ in range(rnd.randint(1, 3))]
+    if rnd.random() < 0.3:
+        chs.append(change("c", rnd.choice(CK), rnd.random() < 0.5))
+    apply(*chs)
     if n in (N // 3, 2 * N // 3):
         # kill -9 pipeline a mid-run, restart it from its checkpoint
         time.sleep(rnd.uniform(0.05, 0.4))
         dblib.kill9(STREAM["a"], "pipeline a (kill at change %d)" % n)
         start_stream("a", FROM)
+if CK[0] in ROWS["c"]:      # at least one dead key
+    apply(change("c", CK[0], True))
 got = wait_model("after the workload with two kills of pipeline a")
 log("workload: %d keys equal the computation from the final source rows" % len(got))
 
@@ -373,6 +393,11 @@ log("workload: %d keys equal the computation from the final source rows" % len(g
 multi = [k for k in TOUCHED if len({e["v"] for s in SRCS for e in [ENT.get((k, "email", s))] if e and e["v"]}) > 1]
 if len(multi) < 3:
     fail("the workload produced only %d keys with competing emails (seed %s)" % (len(multi), SEED))
+dead = [k for k in CK if not visible(k)]
+tomb = int(pg("SELECT count(*) FROM vt_w_tombstones", PDB, superuser=True))
+if not dead or tomb != len(dead):
+    fail("vt_w_tombstones holds %d rows, expected the %d dead keys %s" % (tomb, len(dead), dead))
+log("%d keys with competing emails; %d dead keys in vt_w_tombstones" % (len(multi), len(dead)))
 
 # ---- provenance shows every source's vote and score ------------------------------
 
@@ -381,13 +406,18 @@ for line in pg("SELECT k, _provenance->'email' FROM vt_w_provenance()", PDB, sup
     k, j = line.split("\t", 1)
     prov[int(k)] = json.loads(j)
 for key in TOUCHED:
+    if not visible(key):
+        if key in prov:
+            fail("key %d: every entry is a row delete's, yet the row is visible: %s" % (key, prov[key]))
+        continue
     p = prov.get(key)
     if p is None or "votes" not in p:
         fail("key %d: the provenance of email has no votes: %s" % (key, p))
     for s in SRCS:
         e = ENT.get((key, "email", s))
         v = p["votes"].get(s)
-        if (e is None) != (v is None) or (e and (v.get("v") != e["v"] or int(v["sc"]) != e["sc"])):
+        if (e is None) != (v is None) or (e and (v.get("v") != e["v"] or int(v["sc"]) != e["sc"] or
+                                                 ("d" in v) != e["del"])):
             fail("key %d source %s: provenance vote %s, expected %s" % (key, s, v, e))
 nv = int(pg("SELECT count(*) FROM vt_w_votes", PDB, superuser=True))
 if nv != len(ENT):

@@ -5,7 +5,14 @@
  * acknowledged, never a fragment, with fake sinks that fail, stall and
  * acknowledge out of order; then through cdc_pipeline_run with a fake
  * source: the stored checkpoint and the resume position after a failure.
+ * Then the engine's reading-thread path: the bounded feed (back-pressure,
+ * order, errors after what was queued, stop), the one backoff policy and
+ * its naps honouring the stop token, and a threaded fake source that
+ * loses its connection and reconnects with that backoff inside
+ * cdc_pipeline_run (every change once, in order; SIGTERM during a long
+ * backoff ends the run at once).
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -540,6 +547,471 @@ CDC_TEST(backfill_signal_sets_the_stop_token)
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
+}
+
+/* ---- the reading thread's feed and the backoff --------------------------- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct feeder {
+    cdc_feed_t *q;
+    unsigned rnd;
+    uint64_t n;                /* txns to push */
+    volatile uint64_t pushed;  /* pushed so far */
+    size_t cap, max_bytes;
+    volatile size_t next_sz;   /* size of the txn being pushed */
+    int over;                  /* a bound seen exceeded */
+    int stopped;               /* push returned -1 */
+} feeder_t;
+
+static void *feeder_main(void *arg)
+{
+    feeder_t *fd = arg;
+
+    for (uint64_t i = 1; i <= fd->n; i++) {
+        cdc_txn_t *tx = cdc_txn_new();
+        tx->seq = i;
+        tx->pos.offset = i;
+        cdc_arena_alloc(&tx->arena, 1 + rnd(&fd->rnd) % 3000);
+        fd->next_sz = tx->arena.total + 256; /* as the feed counts it */
+        if (cdc_feed_push(fd->q, tx) < 0) {
+            fd->stopped = 1;
+            break;
+        }
+        __atomic_store_n(&fd->pushed, i, __ATOMIC_RELEASE);
+        /* only this thread adds: what it sees now is at most the peak */
+        if (cdc_feed_count(fd->q) > fd->cap ||
+            cdc_feed_bytes(fd->q) > fd->max_bytes)
+            fd->over = 1;
+        if (i % 64 == 0)
+            cdc_feed_handover(fd->q, NULL, NULL);
+    }
+    cdc_feed_handover(fd->q, NULL, NULL);
+    return NULL;
+}
+
+/* Seeded: random bounds and sizes, a consumer that pauses; the feed never
+ * holds more than its bounds, hands everything over once and in order,
+ * and a consumer that stops taking stalls the reader (back-pressure). */
+CDC_TEST(feed_bounded_backpressure)
+{
+    unsigned seed = test_seed(), r = seed;
+
+    for (int it = 0; it < 20; it++) {
+        feeder_t fd = {0};
+        pthread_t thr;
+        uint64_t got = 0, at = 0;
+        cdc_err_t err = {0};
+        int bad = 0;
+
+        fd.cap = 1 + rnd(&r) % 16;
+        fd.max_bytes = 4096 + rnd(&r) % 16384;
+        fd.n = 300 + rnd(&r) % 300;
+        fd.rnd = rnd(&r);
+        fd.q = cdc_feed_new(fd.cap, fd.max_bytes);
+        T_ASSERT(pthread_create(&thr, NULL, feeder_main, &fd) == 0);
+        /* take a third, with pauses */
+        while (got < fd.n / 3) {
+            cdc_txn_t *tx;
+            int rc = cdc_feed_pop(fd.q, &tx, 100, &err);
+            if (rc == CDC_SRC_IDLE)
+                continue;
+            T_EQ_INT(rc, CDC_SRC_TXN);
+            if (rc != CDC_SRC_TXN)
+                break;
+            bad |= tx->seq != ++got;
+            cdc_txn_destroy(tx);
+            if (rnd(&r) % 8 == 0)
+                usleep(200);
+        }
+        /* stop taking: the reader fills the feed, then waits for room:
+         * it stalls when the feed is full or its next txn does not fit,
+         * and once waiting it is woken when the feed drained to half */
+        {
+            int64_t t_end = mono_ms() + 5000;
+            int stalled = 0;
+            while (!stalled && mono_ms() < t_end) {
+                at = __atomic_load_n(&fd.pushed, __ATOMIC_ACQUIRE);
+                usleep(30000);
+                stalled = at == __atomic_load_n(&fd.pushed, __ATOMIC_ACQUIRE)
+                          && (cdc_feed_count(fd.q) > fd.cap / 2 ||
+                              cdc_feed_bytes(fd.q) > fd.max_bytes / 2 ||
+                              cdc_feed_bytes(fd.q) + fd.next_sz >
+                                  fd.max_bytes);
+            }
+            if (!stalled)
+                T_FAIL_("it %d: pushed %llu of %llu, feed %zu of %zu txns, "
+                        "%zu of %zu bytes", it, (unsigned long long)at,
+                        (unsigned long long)fd.n, cdc_feed_count(fd.q),
+                        fd.cap, cdc_feed_bytes(fd.q), fd.max_bytes);
+        }
+        T_ASSERT(at < fd.n);
+        T_EQ_INT(at - got, cdc_feed_count(fd.q));
+        /* the rest */
+        while (got < fd.n) {
+            cdc_txn_t *tx;
+            int rc = cdc_feed_pop(fd.q, &tx, 1000, &err);
+            T_EQ_INT(rc, CDC_SRC_TXN);
+            if (rc != CDC_SRC_TXN)
+                break;
+            bad |= tx->seq != ++got;
+            cdc_txn_destroy(tx);
+        }
+        pthread_join(thr, NULL);
+        T_ASSERT(!bad);
+        T_ASSERT(!fd.over);
+        T_EQ_INT(got, fd.n);
+        T_EQ_INT(cdc_feed_count(fd.q), 0);
+        cdc_feed_free(fd.q);
+    }
+}
+
+/* The reader's error reaches the consumer after what was queued before
+ * it; stopping wakes a reader that waits for room at once. */
+CDC_TEST(feed_error_order_and_stop)
+{
+    cdc_feed_t *q = cdc_feed_new(4, 1 << 20);
+    feeder_t fd = {.q = q, .n = 100, .cap = 4, .max_bytes = 1 << 20};
+    cdc_err_t e = {0}, got = {0};
+    cdc_txn_t *tx;
+    pthread_t thr;
+    int64_t t0;
+
+    for (int i = 1; i <= 3; i++) {
+        tx = cdc_txn_new();
+        tx->seq = (uint64_t)i;
+        T_EQ_INT(cdc_feed_push(q, tx), 0);
+    }
+    cdc_err_set(&e, CDC_EXIT_UNAVAILABLE, CDC_ERR_F_RETRIABLE, "link lost");
+    cdc_feed_fail(q, &e);
+    for (int i = 1; i <= 3; i++) {
+        T_EQ_INT(cdc_feed_pop(q, &tx, 0, &got), CDC_SRC_TXN);
+        T_EQ_INT(tx->seq, i);
+        cdc_txn_destroy(tx);
+    }
+    T_EQ_INT(cdc_feed_pop(q, &tx, 10, &got), -1);
+    T_EQ_STR(got.msg, "link lost");
+    T_ASSERT(got.flags & CDC_ERR_F_RETRIABLE);
+    cdc_feed_free(q);
+
+    /* a reader blocked on a full feed */
+    q = cdc_feed_new(4, 1 << 20);
+    fd.q = q;
+    T_ASSERT(pthread_create(&thr, NULL, feeder_main, &fd) == 0);
+    while (__atomic_load_n(&fd.pushed, __ATOMIC_ACQUIRE) < 4)
+        usleep(1000);
+    usleep(20000);
+    T_EQ_INT(__atomic_load_n(&fd.pushed, __ATOMIC_ACQUIRE), 4);
+    t0 = mono_ms();
+    cdc_feed_stop(q);
+    pthread_join(thr, NULL);
+    T_ASSERT(mono_ms() - t0 < 200);
+    T_ASSERT(fd.stopped);
+    T_ASSERT(cdc_feed_stopped(q));
+    cdc_feed_free(q); /* frees the 4 left */
+}
+
+CDC_TEST(backoff_policy)
+{
+    cdc_backoff_t b;
+    int64_t d = 100;
+
+    cdc_backoff_init(&b, 100, 1000);
+    for (int i = 0; i < 8; i++) {
+        int64_t ms = cdc_backoff_next(&b);
+        T_ASSERT(ms >= d / 2 && ms <= d);
+        T_EQ_INT(b.attempt, i + 1);
+        /* the formula the message sinks schedule with agrees */
+        for (unsigned j = 0; j < 50; j++) {
+            int64_t f = cdc_backoff_delay(i, 100, 1000, j * 7919u);
+            T_ASSERT(f >= d / 2 && f <= d);
+        }
+        d = d * 2 > 1000 ? 1000 : d * 2;
+    }
+    cdc_backoff_reset(&b);
+    T_EQ_INT(b.attempt, 0);
+    {
+        int64_t ms = cdc_backoff_next(&b);
+        T_ASSERT(ms >= 50 && ms <= 100);
+    }
+    cdc_backoff_init(&b, 0, 0); /* the defaults: 0.5 s .. 30 s */
+    T_EQ_INT(b.min_ms, CDC_BACKOFF_MIN_MS);
+    T_EQ_INT(b.max_ms, CDC_BACKOFF_MAX_MS);
+}
+
+static cdc_feed_t *g_stopq;
+
+static void *stop_later(void *arg)
+{
+    usleep(150000);
+    if (arg)
+        cdc_feed_stop(g_stopq);
+    else
+        cdc_pipeline_stop = SIGTERM; /* what the signal handler does */
+    return NULL;
+}
+
+/* A 30 s backoff wait ends within 100 ms of the stop token (set by a
+ * signal handler, which cannot wake a condition variable) or of the
+ * feed's stop. */
+CDC_TEST(backoff_nap_honours_the_stop_token)
+{
+    pthread_t thr;
+    int64_t t0;
+
+    cdc_pipeline_stop = 0;
+    T_EQ_INT(cdc_flight_nap(20, NULL), 0);
+    g_stopq = cdc_feed_new(1, 1);
+    T_EQ_INT(cdc_feed_nap(g_stopq, 20), 0);
+    for (int how = 0; how < 3; how++) {
+        int rc;
+        cdc_pipeline_stop = 0;
+        T_ASSERT(pthread_create(&thr, NULL, stop_later,
+                                how == 2 ? (void *)1 : NULL) == 0);
+        t0 = mono_ms();
+        rc = how == 0 ? cdc_flight_nap(30000, NULL)
+                      : cdc_feed_nap(g_stopq, 30000);
+        pthread_join(thr, NULL);
+        T_EQ_INT(rc, 1);
+        T_ASSERT(mono_ms() - t0 < 150 + 1000); /* loaded machines */
+    }
+    cdc_pipeline_stop = 0;
+    cdc_feed_free(g_stopq);
+}
+
+/* A source with a reading thread, as the MySQL source: whole txns at
+ * offsets 1, 2, ...; every `drop` txns the connection is lost (what was
+ * decoded after the last pushed end is dropped) and the reader reconnects
+ * through the engine's backoff, failing `fails` attempts first, then
+ * resumes after the last txn it pushed. */
+typedef struct tsrc {
+    cdc_source_t base;
+    cdc_feed_t *feed;
+    pthread_t thr;
+    int thr_on;
+    uint64_t next;
+} tsrc_t;
+
+static struct {
+    int drop, fails;
+    int64_t min_ms, max_ms;
+    int starts, reconnects, naps_stopped;
+    volatile int napping;
+} g_ts;
+
+static void *tsrc_main(void *arg)
+{
+    tsrc_t *s = arg;
+    cdc_backoff_t bo;
+    unsigned r = 7;
+
+    cdc_backoff_init(&bo, g_ts.min_ms, g_ts.max_ms);
+    while (!cdc_feed_stopped(s->feed)) {
+        cdc_txn_t *tx;
+        if (g_ts.drop && s->next % (uint64_t)g_ts.drop == 0 &&
+            rnd(&r) % 2) {
+            /* the link is lost: reconnect with backoff */
+            int fails = g_ts.fails;
+            for (;;) {
+                g_ts.napping = 1;
+                if (cdc_feed_nap(s->feed, cdc_backoff_next(&bo))) {
+                    g_ts.naps_stopped++;
+                    return NULL;
+                }
+                g_ts.napping = 0;
+                if (fails-- <= 0)
+                    break;
+            }
+            cdc_backoff_reset(&bo);
+            g_ts.reconnects++;
+        }
+        tx = cdc_txn_new();
+        snprintf(tx->pos.file, sizeof(tx->pos.file), "fake.000001");
+        tx->pos.offset = s->next;
+        tx->commit_us = (int64_t)s->next;
+        if (cdc_feed_push(s->feed, tx) < 0)
+            break;
+        s->next++;
+    }
+    return NULL;
+}
+
+static cdc_source_t *ts_create(const cdc_conf_t *conf, cdc_err_t *err)
+{
+    tsrc_t *s = calloc(1, sizeof(*s));
+    (void)conf;
+    (void)err;
+    s->feed = cdc_feed_new(8, 1 << 16);
+    return &s->base;
+}
+
+static int ts_start(cdc_source_t *src, const cdc_pos_t *resume,
+                    cdc_err_t *err)
+{
+    tsrc_t *s = (tsrc_t *)src;
+    (void)err;
+    g_ts.starts++;
+    s->next = (resume ? resume->offset : 0) + 1;
+    s->thr_on = pthread_create(&s->thr, NULL, tsrc_main, s) == 0;
+    return 0;
+}
+
+static int ts_next(cdc_source_t *src, cdc_txn_t **out, int timeout_ms,
+                   cdc_err_t *err)
+{
+    return cdc_feed_pop(((tsrc_t *)src)->feed, out, timeout_ms, err);
+}
+
+static void ts_destroy(cdc_source_t *src)
+{
+    tsrc_t *s = (tsrc_t *)src;
+    cdc_feed_stop(s->feed);
+    if (s->thr_on)
+        pthread_join(s->thr, NULL);
+    cdc_feed_free(s->feed);
+    free(s);
+}
+
+static const cdc_source_ops_t thread_src_ops = {
+    .name = "fakesrc",
+    .abi = CDC_PLUGIN_ABI,
+    .create = ts_create,
+    .start = ts_start,
+    .next = ts_next,
+    .destroy = ts_destroy,
+};
+
+/* a sink that records the offsets it is given (acknowledged at once) */
+static uint64_t g_rec_last, g_rec_n;
+static int g_rec_bad;
+
+static int rec_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
+{
+    (void)snk;
+    (void)err;
+    if (tx->pos.offset != g_rec_last + 1)
+        g_rec_bad = 1;
+    g_rec_last = tx->pos.offset;
+    g_rec_n++;
+    return 0;
+}
+
+static int rec_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    (void)snk;
+    (void)timeout_ms;
+    (void)err;
+    return 0;
+}
+
+static void rec_destroy(cdc_sink_t *snk)
+{
+    free(snk);
+}
+
+static cdc_sink_t *rec_create(const cdc_conf_t *conf, cdc_err_t *err);
+
+static const cdc_sink_ops_t rec_sink_ops = {
+    .name = "rec",
+    .abi = CDC_PLUGIN_ABI,
+    .create = rec_create,
+    .write = rec_write,
+    .poll = rec_poll,
+    .flush = rec_poll,
+    .destroy = rec_destroy,
+};
+
+static cdc_sink_t *rec_create(const cdc_conf_t *conf, cdc_err_t *err)
+{
+    cdc_sink_t *s = calloc(1, sizeof(*s));
+    (void)conf;
+    (void)err;
+    s->ops = &rec_sink_ops;
+    return s;
+}
+
+static void *sigterm_when_napping(void *arg)
+{
+    (void)arg;
+    while (!g_ts.napping)
+        usleep(1000);
+    usleep(100000);
+    raise(SIGTERM); /* the pipeline's handler sets the stop token */
+    return NULL;
+}
+
+CDC_TEST(pipeline_reader_reconnects_with_backoff)
+{
+    char dir[] = "/tmp/t_flight.XXXXXX";
+    cdc_conf_t *c = cdc_conf_new();
+    cdc_err_t err = {0};
+    cdc_ckpt_t ck;
+    char *path;
+    pthread_t thr;
+    int64_t t0;
+    int rc;
+
+    T_ASSERT(mkdtemp(dir) != NULL);
+    cdc_conf_set(c, "state.dir", dir, NULL);
+    cdc_conf_set(c, "pipeline.name", "flight", NULL);
+    cdc_conf_set(c, "run.max_txns", "500", NULL);
+    cdc_conf_set(c, "pipeline.max_inflight", "5", NULL);
+    path = cdc_ckpt_path(dir, "flight");
+    /* losses every 23 txns, 0-2 failed attempts: all 500 once, in order,
+     * with no restart of the source by the pipeline */
+    cdc_pipeline_stop = 0;
+    memset(&g_ts, 0, sizeof(g_ts));
+    g_ts.drop = 23;
+    g_ts.fails = 2;
+    g_ts.min_ms = 1;
+    g_ts.max_ms = 4;
+    rc = cdc_pipeline_run(c, &thread_src_ops, &rec_sink_ops, &err);
+    T_EQ_INT(rc, 0);
+    T_ASSERT(!g_rec_bad);
+    T_EQ_INT(g_rec_n, 500);
+    T_EQ_INT(g_rec_last, 500);
+    T_EQ_INT(g_ts.starts, 1);
+    T_ASSERT(g_ts.reconnects >= 3);
+    memset(&ck, 0, sizeof(ck));
+    T_EQ_INT(cdc_ckpt_load(path, &ck, &err), 1);
+    T_EQ_INT(ck.pos.offset, 500);
+
+    /* SIGTERM while the reader waits out a 30 s backoff: the run ends at
+     * once with exit 0 and the checkpoint of what was delivered */
+    memset(&g_ts, 0, sizeof(g_ts));
+    g_ts.drop = 10;
+    g_ts.fails = 100;
+    g_ts.min_ms = 30000;
+    g_ts.max_ms = 30000;
+    g_rec_n = 0;
+    cdc_conf_set(c, "run.max_txns", "0", NULL);
+    T_ASSERT(pthread_create(&thr, NULL, sigterm_when_napping, NULL) == 0);
+    t0 = mono_ms();
+    rc = cdc_pipeline_run(c, &thread_src_ops, &rec_sink_ops, &err);
+    pthread_join(thr, NULL);
+    T_EQ_INT(rc, 0);
+    T_ASSERT(mono_ms() - t0 < 100 + 1500);
+    T_EQ_INT(g_ts.naps_stopped, 1);
+    T_ASSERT(!g_rec_bad);
+    T_EQ_INT(cdc_ckpt_load(path, &ck, &err), 1);
+    T_EQ_INT(ck.pos.offset, g_rec_last);
+    T_ASSERT(g_rec_last >= 500 && g_rec_last < 560);
+    cdc_pipeline_stop = 0;
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    free(path);
+    cdc_conf_destroy(c);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        T_EQ_INT(system(cmd), 0);
+    }
 }
 
 CDC_TEST_MAIN()

@@ -352,4 +352,49 @@ CDC_TEST(redaction_every_form)
     cdc_redact_forget();
 }
 
+/* The greeting check run before a login with ssl.mode=required: a v10
+ * handshake as MariaDB 10.11 sends it, with and without CLIENT_SSL;
+ * every truncation and other packets are "unknown", never read past n;
+ * and seeded random bytes (a small fuzz run: ASan sees any overread). */
+CDC_TEST(greeting_tls_flag)
+{
+    unsigned char g[128];
+    size_t n = 0;
+    const char *ver = "5.5.5-10.11.19-MariaDB";
+    unsigned caps = 0xf7fe & ~0x0800u;
+
+    g[n++] = 10;
+    memcpy(g + n, ver, strlen(ver) + 1);
+    n += strlen(ver) + 1;
+    memset(g + n, 7, 4 + 8 + 1); /* thread id, scramble, filler */
+    n += 4 + 8 + 1;
+    g[n++] = caps & 0xff;
+    g[n++] = caps >> 8;
+    memset(g + n, 0, 20); /* charset, status, caps high, ... */
+    n += 20;
+    T_EQ_INT(cdc_my_greeting_tls(g, n), 0);
+    g[n - 20 - 1] |= 0x08; /* CLIENT_SSL is bit 11 of the low word */
+    T_EQ_INT(cdc_my_greeting_tls(g, n), 1);
+    for (size_t k = 0; k < strlen(ver) + 1 + 4 + 8 + 1 + 2; k++) {
+        unsigned char *cut = malloc(k ? k : 1); /* exact size for ASan */
+        memcpy(cut, g, k);
+        T_EQ_INT(cdc_my_greeting_tls(cut, k), -1);
+        free(cut);
+    }
+    static const unsigned char errpkt[] = {0xff, 0x10, 0x04, '#', 'H'};
+    T_EQ_INT(cdc_my_greeting_tls(errpkt, sizeof(errpkt)), -1);
+    unsigned seed = 20261207;
+    for (int r = 0; r < 20000; r++) {
+        size_t len = (size_t)(rand_r(&seed) % 64);
+        unsigned char *b = malloc(len ? len : 1);
+        for (size_t i = 0; i < len; i++)
+            b[i] = (unsigned char)rand_r(&seed);
+        if (len && r % 2)
+            b[0] = 10;
+        int v = cdc_my_greeting_tls(b, len);
+        T_ASSERT(v >= -1 && v <= 1);
+        free(b);
+    }
+}
+
 CDC_TEST_MAIN()

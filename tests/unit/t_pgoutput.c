@@ -915,6 +915,65 @@ int main(void)
  * back at Stream Commit in fragments of 2 changes with every value kind
  * intact; the spill file is gone afterwards.  A non-streamed one comes in
  * fragments as its changes arrive. */
+/* A spill record whose op byte (or image flags) is not one the writer
+ * produces is a damaged file: an error naming it, never a change. */
+CDC_TEST(spill_damaged_op)
+{
+    for (int variant = 0; variant < 2; variant++) {
+        char dir[] = "/tmp/t_pgoutput_spill.XXXXXX", prefix[64], path[96];
+        cdc_pgoutput_opts_t o = {0};
+        fx_t f;
+        FILE *fp;
+
+        T_ASSERT(mkdtemp(dir) != NULL);
+        snprintf(prefix, sizeof(prefix), "%s/p.spill", dir);
+        snprintf(path, sizeof(path), "%s.100", prefix);
+        o.frag_rows = 2;
+        o.work_mem = 1;
+        o.spill_prefix = prefix;
+        memset(&f, 0, sizeof(f));
+        f.d = cdc_pgoutput_new(&o, 2);
+        stream_start(&f, 100, 1);
+        T_EQ_INT(feed(&f, 0), 0);
+        m_relation(&f.b, 100, 7, "public", "t", 'd', 2,
+                   ATTS({"id", 23, 1}, {"s", 25, 0}));
+        T_EQ_INT(feed(&f, 0), 0);
+        /* past stdio's buffer, so the first record is on disk while
+         * the writer still holds the file open */
+        for (int i = 1; i <= 300; i++) {
+            char id[16];
+            snprintf(id, sizeof(id), "%d", i);
+            m_insert(&f.b, 100, 7, 2,
+                     VALS(id, "0123456789012345678901234567890123456789"));
+            T_EQ_INT(feed(&f, 0x10 + (uint64_t)i), 0);
+        }
+        stream_stop(&f);
+        T_EQ_INT(feed(&f, 0), 0);
+        fp = fopen(path, "r+b");
+        T_ASSERT(fp != NULL);
+        if (!fp)
+            return;
+        /* record: 4-byte length, op, table (4), pos (8), row (4), sub (4),
+         * image flags */
+        fseek(fp, variant ? 4 + 1 + 4 + 8 + 4 + 4 : 4, SEEK_SET);
+        fputc(variant ? 1 : 'x', fp); /* an insert without its after image */
+        fclose(fp);
+        cdc_buf_reset(&f.b);
+        p8(&f.b, 'c');
+        p32(&f.b, 100);
+        p8(&f.b, 0);
+        p64(&f.b, 0x600);
+        p64(&f.b, 0x610);
+        p64(&f.b, 5);
+        T_EQ_INT(feed(&f, 0), -1);
+        T_ASSERT(strstr(f.err.msg, "damaged") != NULL);
+        T_ASSERT(f.tx == NULL);
+        fx_done(&f);
+        unlink(path);
+        rmdir(dir);
+    }
+}
+
 CDC_TEST(spill_and_fragments)
 {
     char dir[] = "/tmp/t_pgoutput_spill.XXXXXX", prefix[64], path[96];
