@@ -352,9 +352,13 @@ def mywide_case(n):
     if locker.stdout.readline().strip() != "locked":
         fail("mywide: the locking session did not get its row")
     my("UPDATE %s.%s SET v = 2" % (DB, name))                      # the big one
+    # blocked: its transaction waits on the lock (MariaDB shows some row
+    # lock waits of INSERT ... ON DUPLICATE KEY UPDATE as RUNNING in
+    # innodb_trx; the sink's statement then stays in the processlist)
     wait("the sink blocked inside the big transaction",
-         lambda: my("SELECT count(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'")
-         .strip() == "1", p)
+         lambda: my("SELECT (SELECT count(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT') + "
+                    "(SELECT count(*) FROM information_schema.processlist WHERE db = '%s' AND command = 'Execute' "
+                    "AND time >= 3 AND info LIKE 'INSERT INTO `%s`%%')" % (MW, tbl)).strip() != "0", p)
     seen_mid = wide()
     dblib.kill9(p, "autoglm-cdc (mywide, log %s)" % logf.name)
     locker.stdin.write("ROLLBACK;\n")
