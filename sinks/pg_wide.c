@@ -74,6 +74,7 @@
 #include "mappings/map_int.h"
 #include "mappings/reverse.h"
 #include "sinks/pg_rank.h"
+#include "sinks/pg_sql.h"
 #include "sinks/pg_wide_group.h"
 #include "sinks/pg_wide_vote.h"
 #include "sinks/pg_wide_agg.h"
@@ -144,32 +145,7 @@ static void chomp(char *s)
 
 static int pgerr(pgw_t *w, PGresult *r, const char *what, cdc_err_t *err)
 {
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    char msg[400];
-    int lost = PQstatus(w->pg) != CONNECTION_OK;
-    /* class 22 (data exception): a value the table cannot hold that the
-     * mapping's limits did not catch (say a column the operator made
-     * narrower); a data error, not a failure to restart from */
-    int data = !lost && state && !strncmp(state, "22", 2);
-
-    snprintf(msg, sizeof(msg), "%s", r && PQresultErrorMessage(r)[0]
-                                         ? PQresultErrorMessage(r)
-                                         : PQerrorMessage(w->pg));
-    chomp(msg);
-    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : data ? CDC_EXIT_DATA
-                : CDC_EXIT_FAIL, lost ? CDC_ERR_F_RETRIABLE : data ?
-                CDC_ERR_F_DATA : 0, "postgres sink: %s failed: %s", what, msg);
-    if (state)
-        cdc_err_detail(err, "SQLSTATE %s", state);
-    if (data)
-        cdc_err_hint(err, "%s", CDC_WIDE_DATA_HINT);
-    else if (state && !strcmp(state, "42P10"))
-        cdc_err_hint(err, "the wide table needs a primary key or unique index "
-                     "on the business key (or let the sink create it)");
-    else if (lost)
-        cdc_err_hint(err, "check that the target database is up; the "
-                     "pipeline resumes from its checkpoint");
-    return -1;
+    return cdc_pgs_fail(w->pg, r, what, NULL, err);
 }
 
 static int pgerr_cb(void *ctx, PGresult *r, const char *what, cdc_err_t *err)
@@ -179,10 +155,7 @@ static int pgerr_cb(void *ctx, PGresult *r, const char *what, cdc_err_t *err)
 
 static char *qident(pgw_t *w, const char *s)
 {
-    char *q = PQescapeIdentifier(w->pg, s, strlen(s));
-    char *r = cdc_xstrdup(q ? q : "\"\"");
-    PQfreemem(q);
-    return r;
+    return cdc_pgs_qid(w->pg, s);
 }
 
 /* [schema.]table given in the configuration, each part quoted */
@@ -206,39 +179,19 @@ static char *qname(pgw_t *w, const char *name)
 
 static char *qtable(pgw_t *w, const cdc_map_target_t *t)
 {
-    char *a = qident(w, *t->schema ? t->schema : "public");
-    char *b = qident(w, t->table);
-    char *r = cdc_xmalloc(strlen(a) + strlen(b) + 2);
-    sprintf(r, "%s.%s", a, b);
-    free(a);
-    free(b);
-    return r;
+    return cdc_pgs_qtab(w->pg, t, NULL);
 }
 
+/* column type (with typmod) */
 static const char *pgtype(const cdc_map_field_t *f, char *buf, size_t n)
 {
-    switch (f->type) {
-    case CDC_MT_INT: return "bigint";
-    case CDC_MT_DECIMAL:
-        if (f->precision) {
-            snprintf(buf, n, "numeric(%d,%d)", f->precision, f->scale);
-            return buf;
-        }
-        return "numeric";
-    case CDC_MT_DOUBLE: return "double precision";
-    case CDC_MT_BOOL: return "boolean";
-    case CDC_MT_TIMESTAMP: return "timestamptz";
-    case CDC_MT_DATE: return "date";
-    case CDC_MT_JSON: return "jsonb";
-    default: return "text";
-    }
+    return cdc_pgs_type(f, 1, buf, n);
 }
 
 /* cast type in statements (no typmod) */
 static const char *casttype(const cdc_map_field_t *f)
 {
-    char dummy[8];
-    return f->type == CDC_MT_DECIMAL ? "numeric" : pgtype(f, dummy, 0);
+    return cdc_pgs_type(f, 0, NULL, 0);
 }
 
 static char *qlit_(pgw_t *w, const char *s)

@@ -24,46 +24,23 @@
 #include "cdc/strix.h"
 #include "cdc/util.h"
 #include "sinks/pg_rank.h"
+#include "sinks/pg_sql.h"
 #include "sinks/pg_wide_agg.h"
 
 #define FAC "pgwide"
 
-static int agg_pgerr(PGconn *pg, PGresult *r, const char *what,
-                     cdc_err_t *err)
-{
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    char msg[400];
-    int lost = PQstatus(pg) != CONNECTION_OK;
-    int data = !lost && state && !strncmp(state, "22", 2);
-    size_t l;
-
-    snprintf(msg, sizeof(msg), "%s", r && PQresultErrorMessage(r)[0]
-                                         ? PQresultErrorMessage(r)
-                                         : PQerrorMessage(pg));
-    l = strlen(msg);
-    while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
-        msg[--l] = '\0';
-    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : data ? CDC_EXIT_DATA
-                : CDC_EXIT_FAIL, lost ? CDC_ERR_F_RETRIABLE : data ?
-                CDC_ERR_F_DATA : 0, "postgres sink: %s failed: %s", what, msg);
-    if (state)
-        cdc_err_detail(err, "SQLSTATE %s", state);
-    if (data)
-        cdc_err_hint(err, "an aggregate does not fit its column of the wide "
-                     "table (a sum beyond the field's precision?): widen "
-                     "the field's type; nothing of the batch was written");
-    else if (lost)
-        cdc_err_hint(err, "check that the target database is up; the "
-                     "pipeline resumes from its checkpoint");
-    return -1;
-}
+/* a data error (SQLSTATE class 22) in an aggregate statement */
+#define AGG_DATA_HINT                                                         \
+    "an aggregate does not fit its column of the wide table (a sum beyond "  \
+    "the field's precision?): widen the field's type; nothing of the "       \
+    "batch was written"
 
 static int exec(PGconn *pg, const char *sql, const char *what, cdc_err_t *err)
 {
     PGresult *r = PQexec(pg, sql);
     int st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        agg_pgerr(pg, r, what, err);
+        cdc_pgs_fail(pg, r, what, AGG_DATA_HINT, err);
         CDC_DEBUG(FAC, "statement: %s", sql);
         PQclear(r);
         return -1;
@@ -72,44 +49,17 @@ static int exec(PGconn *pg, const char *sql, const char *what, cdc_err_t *err)
     return 0;
 }
 
-static void qid(PGconn *pg, cdc_buf_t *b, const char *s)
-{
-    char *q = PQescapeIdentifier(pg, s, strlen(s));
-    cdc_buf_puts(b, q ? q : "\"\"");
-    PQfreemem(q);
-}
-
 static void qtab(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
                  const char *suffix)
 {
     char name[300];
     snprintf(name, sizeof(name), "%s%s", t->table, suffix);
-    qid(pg, b, *t->schema ? t->schema : "public");
+    cdc_pgs_qid_put(pg, b, *t->schema ? t->schema : "public");
     cdc_buf_putc(b, '.');
-    qid(pg, b, name);
+    cdc_pgs_qid_put(pg, b, name);
 }
 
 /* column type of the target (typmod) or, typmod-free, for casts */
-static const char *ftype(const cdc_map_field_t *f, int typmod, char *buf,
-                         size_t n)
-{
-    switch (f->type) {
-    case CDC_MT_INT: return "bigint";
-    case CDC_MT_DECIMAL:
-        if (typmod && f->precision) {
-            snprintf(buf, n, "numeric(%d,%d)", f->precision, f->scale);
-            return buf;
-        }
-        return "numeric";
-    case CDC_MT_DOUBLE: return "double precision";
-    case CDC_MT_BOOL: return "boolean";
-    case CDC_MT_TIMESTAMP: return "timestamptz";
-    case CDC_MT_DATE: return "date";
-    case CDC_MT_JSON: return "jsonb";
-    default: return "text";
-    }
-}
-
 /* the type of field f's column in the contributions table */
 static const char *ctype(const cdc_map_field_t *f, int typmod, char *buf,
                          size_t n)
@@ -118,7 +68,7 @@ static const char *ctype(const cdc_map_field_t *f, int typmod, char *buf,
         return "bigint";
     if (f->agg == CDC_AGG_COUNT_DISTINCT)
         return "text";
-    return ftype(f, typmod, buf, n);
+    return cdc_pgs_type(f, typmod, buf, n);
 }
 
 static int writes_aggs(const cdc_map_t *map, const char *source,
@@ -147,9 +97,10 @@ int cdc_pgw_agg_setup(PGconn *pg, const cdc_map_t *map, const char *source,
         qtab(pg, &b, t, "_contrib");
         cdc_buf_puts(&b, " (");
         for (uint32_t k = 0; k < t->nkey; k++) {
-            qid(pg, &b, t->fields[t->key[k]].name);
-            cdc_buf_printf(&b, " %s, ", ftype(&t->fields[t->key[k]], 1, tb,
-                                              sizeof(tb)));
+            cdc_pgs_qid_put(pg, &b, t->fields[t->key[k]].name);
+            cdc_buf_printf(&b, " %s, ",
+                           cdc_pgs_type(&t->fields[t->key[k]], 1, tb,
+                                        sizeof(tb)));
         }
         cdc_buf_puts(&b, "_mapping text NOT NULL, _row text NOT NULL, _rank "
                          "text COLLATE \"C\" NOT NULL, _deleted boolean NOT "
@@ -157,7 +108,7 @@ int cdc_pgw_agg_setup(PGconn *pg, const cdc_map_t *map, const char *source,
         for (uint32_t f = 0; f < t->nfields; f++) {
             if (!t->fields[f].agg)
                 continue;
-            qid(pg, &b, t->fields[f].name);
+            cdc_pgs_qid_put(pg, &b, t->fields[f].name);
             cdc_buf_printf(&b, " %s, ", ctype(&t->fields[f], 1, tb,
                                               sizeof(tb)));
         }
@@ -173,7 +124,8 @@ int cdc_pgw_agg_setup(PGconn *pg, const cdc_map_t *map, const char *source,
             r = PQexecParams(pg, "SELECT to_regclass($1) IS NOT NULL", 1, NULL,
                              p, NULL, NULL, 0);
             if (PQresultStatus(r) != PGRES_TUPLES_OK)
-                rc = agg_pgerr(pg, r, "checking the contributions table", err);
+                rc = cdc_pgs_fail(pg, r, "checking the contributions table",
+                                  AGG_DATA_HINT, err);
             else if (strcmp(PQgetvalue(r, 0, 0), "t") &&
                      writes_aggs(map, source, t)) {
                 cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres sink: target "
@@ -200,14 +152,14 @@ int cdc_pgw_agg_setup(PGconn *pg, const cdc_map_t *map, const char *source,
         snprintf(idx, sizeof(idx), "%s_contrib_key", t->table);
         cdc_buf_reset(&b);
         cdc_buf_puts(&b, "CREATE INDEX IF NOT EXISTS ");
-        qid(pg, &b, idx);
+        cdc_pgs_qid_put(pg, &b, idx);
         cdc_buf_puts(&b, " ON ");
         qtab(pg, &b, t, "_contrib");
         cdc_buf_puts(&b, " (");
         for (uint32_t k = 0; k < t->nkey; k++) {
             if (k)
                 cdc_buf_puts(&b, ", ");
-            qid(pg, &b, t->fields[t->key[k]].name);
+            cdc_pgs_qid_put(pg, &b, t->fields[t->key[k]].name);
         }
         cdc_buf_puts(&b, ")");
         rc = exec(pg, b.p, "creating the contributions index", err);
@@ -245,17 +197,18 @@ static int copy_in(PGconn *pg, const char *table, const cdc_buf_t *data,
     snprintf(q, sizeof(q), "COPY %s FROM STDIN", table);
     r = PQexec(pg, q);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
-        agg_pgerr(pg, r, "staging contributions (COPY)", err);
+        cdc_pgs_fail(pg, r, "staging contributions (COPY)", AGG_DATA_HINT, err);
         PQclear(r);
         return -1;
     }
     PQclear(r);
     if ((data->len && PQputCopyData(pg, data->p, (int)data->len) != 1) ||
         PQputCopyEnd(pg, NULL) != 1)
-        return agg_pgerr(pg, NULL, "staging contributions (COPY data)", err);
+        return cdc_pgs_fail(pg, NULL, "staging contributions (COPY data)",
+                            AGG_DATA_HINT, err);
     r = PQgetResult(pg);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        agg_pgerr(pg, r, "staging contributions (COPY)", err);
+        cdc_pgs_fail(pg, r, "staging contributions (COPY)", AGG_DATA_HINT, err);
         PQclear(r);
         while ((r = PQgetResult(pg)))
             PQclear(r);
@@ -275,9 +228,9 @@ static void key_join(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
         if (k)
             cdc_buf_puts(b, " AND ");
         cdc_buf_printf(b, "%s.", x);
-        qid(pg, b, t->fields[t->key[k]].name);
+        cdc_pgs_qid_put(pg, b, t->fields[t->key[k]].name);
         cdc_buf_printf(b, " = %s.", y);
-        qid(pg, b, t->fields[t->key[k]].name);
+        cdc_pgs_qid_put(pg, b, t->fields[t->key[k]].name);
     }
 }
 
@@ -289,7 +242,7 @@ static void key_cols(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
             cdc_buf_puts(b, ", ");
         if (alias)
             cdc_buf_printf(b, "%s.", alias);
-        qid(pg, b, t->fields[t->key[k]].name);
+        cdc_pgs_qid_put(pg, b, t->fields[t->key[k]].name);
     }
 }
 
@@ -303,7 +256,7 @@ static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
     cdc_buf_printf(b, "INSERT INTO %s SELECT ", ck);
     for (uint32_t k = 0; k < t->nkey; k++) {
         cdc_buf_printf(b, "%sc.", k ? ", " : "");
-        qid(pg, b, t->fields[t->key[k]].name);
+        cdc_pgs_qid_put(pg, b, t->fields[t->key[k]].name);
         cdc_buf_puts(b, "::text");
     }
     cdc_buf_puts(b, " FROM ");
@@ -319,12 +272,12 @@ static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
     for (uint32_t f = 0; f < t->nfields; f++)
         if (t->fields[f].agg) {
             cdc_buf_puts(b, ", ");
-            qid(pg, b, t->fields[f].name);
+            cdc_pgs_qid_put(pg, b, t->fields[f].name);
         }
     cdc_buf_puts(b, ") SELECT ");
     for (uint32_t k = 0; k < t->nkey; k++)
         cdc_buf_printf(b, "%ss.k%u::%s", k ? ", " : "", k,
-                       ftype(&t->fields[t->key[k]], 0, tb, sizeof(tb)));
+                       cdc_pgs_type(&t->fields[t->key[k]], 0, tb, sizeof(tb)));
     cdc_buf_puts(b, ", s._mapping, s._row, s._rank, s._deleted");
     for (uint32_t f = 0, i = 0; f < t->nfields; f++)
         if (t->fields[f].agg)
@@ -333,26 +286,26 @@ static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
     cdc_buf_printf(b, " FROM %s s ON CONFLICT (_mapping, _row) DO UPDATE SET ",
                    cs);
     for (uint32_t k = 0; k < t->nkey; k++) {
-        qid(pg, b, t->fields[t->key[k]].name);
+        cdc_pgs_qid_put(pg, b, t->fields[t->key[k]].name);
         cdc_buf_puts(b, " = EXCLUDED.");
-        qid(pg, b, t->fields[t->key[k]].name);
+        cdc_pgs_qid_put(pg, b, t->fields[t->key[k]].name);
         cdc_buf_puts(b, ", ");
     }
     cdc_buf_puts(b, "_rank = EXCLUDED._rank, _deleted = EXCLUDED._deleted");
     for (uint32_t f = 0; f < t->nfields; f++)
         if (t->fields[f].agg) {
             cdc_buf_puts(b, ", ");
-            qid(pg, b, t->fields[f].name);
+            cdc_pgs_qid_put(pg, b, t->fields[f].name);
             cdc_buf_puts(b, " = EXCLUDED.");
-            qid(pg, b, t->fields[f].name);
+            cdc_pgs_qid_put(pg, b, t->fields[f].name);
         }
     cdc_buf_puts(b, " WHERE EXCLUDED._rank > c._rank; ");
     /* 4. the aggregates of the touched keys, set-based */
     cdc_buf_puts(b, "WITH k AS (SELECT DISTINCT ");
     for (uint32_t k = 0; k < t->nkey; k++) {
         cdc_buf_printf(b, "%sk%u::%s AS ", k ? ", " : "", k,
-                       ftype(&t->fields[t->key[k]], 0, tb, sizeof(tb)));
-        qid(pg, b, t->fields[t->key[k]].name);
+                       cdc_pgs_type(&t->fields[t->key[k]], 0, tb, sizeof(tb)));
+        cdc_pgs_qid_put(pg, b, t->fields[t->key[k]].name);
     }
     cdc_buf_printf(b, " FROM %s WHERE ", ck);
     for (uint32_t k = 0; k < t->nkey; k++)
@@ -369,12 +322,12 @@ static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
             continue;
         cdc_buf_printf(b, ", %s(%sc.", fn, fd->agg == CDC_AGG_COUNT_DISTINCT
                                                ? "DISTINCT " : "");
-        qid(pg, b, fd->name);
+        cdc_pgs_qid_put(pg, b, fd->name);
         if ((fd->agg == CDC_AGG_MIN || fd->agg == CDC_AGG_MAX) &&
             fd->type == CDC_MT_TEXT)
             cdc_buf_puts(b, " COLLATE \"C\"");
-        cdc_buf_printf(b, ")::%s AS ", ftype(fd, 1, tb, sizeof(tb)));
-        qid(pg, b, fd->name);
+        cdc_buf_printf(b, ")::%s AS ", cdc_pgs_type(fd, 1, tb, sizeof(tb)));
+        cdc_pgs_qid_put(pg, b, fd->name);
     }
     cdc_buf_puts(b, " FROM k LEFT JOIN ");
     qtab(pg, b, t, "_contrib");
@@ -396,14 +349,14 @@ static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
     for (uint32_t f = 0; f < t->nfields; f++)
         if (t->fields[f].agg) {
             cdc_buf_puts(b, ", ");
-            qid(pg, b, t->fields[f].name);
+            cdc_pgs_qid_put(pg, b, t->fields[f].name);
         }
     cdc_buf_puts(b, rank ? ") SELECT " : ", _provenance) SELECT ");
     key_cols(pg, b, t, "a");
     for (uint32_t f = 0; f < t->nfields; f++)
         if (t->fields[f].agg) {
             cdc_buf_puts(b, ", a.");
-            qid(pg, b, t->fields[f].name);
+            cdc_pgs_qid_put(pg, b, t->fields[f].name);
         }
     cdc_buf_puts(b, rank ? " FROM a WHERE (a._n > 0"
                          : ", '{}'::jsonb FROM a WHERE (a._n > 0");
@@ -436,13 +389,13 @@ static void target_sql(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
                 cdc_buf_puts(&r, ", ");
             }
             first = 0;
-            qid(pg, b, t->fields[f].name);
+            cdc_pgs_qid_put(pg, b, t->fields[f].name);
             cdc_buf_puts(b, " = EXCLUDED.");
-            qid(pg, b, t->fields[f].name);
+            cdc_pgs_qid_put(pg, b, t->fields[f].name);
             cdc_buf_puts(&l, "w.");
-            qid(pg, &l, t->fields[f].name);
+            cdc_pgs_qid_put(pg, &l, t->fields[f].name);
             cdc_buf_puts(&r, "EXCLUDED.");
-            qid(pg, &r, t->fields[f].name);
+            cdc_pgs_qid_put(pg, &r, t->fields[f].name);
         }
         /* ROW(): one field is a single value, not a row */
         cdc_buf_printf(b, " WHERE ROW(%s) IS DISTINCT FROM ROW(%s)", l.p, r.p);

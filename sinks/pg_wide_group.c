@@ -31,88 +31,15 @@
 #include "cdc/envelope.h"
 #include "cdc/util.h"
 #include "sinks/pg_rank.h"
+#include "sinks/pg_sql.h"
 #include "sinks/pg_wide_group.h"
 #include "sinks/wide_batch.h"
-
-static char *qid(PGconn *pg, const char *s)
-{
-    char *q = PQescapeIdentifier(pg, s, strlen(s));
-    char *r = cdc_xstrdup(q ? q : "\"\"");
-    PQfreemem(q);
-    return r;
-}
-
-static char *qlit(PGconn *pg, const char *s)
-{
-    char *q = PQescapeLiteral(pg, s, strlen(s));
-    char *r = cdc_xstrdup(q ? q : "''");
-    PQfreemem(q);
-    return r;
-}
-
-/* schema.table of name in t's schema, quoted */
-static char *qin(PGconn *pg, const cdc_map_target_t *t, const char *name)
-{
-    char *a = qid(pg, *t->schema ? t->schema : "public");
-    char *b = qid(pg, name);
-    char *r = cdc_xmalloc(strlen(a) + strlen(b) + 2);
-    sprintf(r, "%s.%s", a, b);
-    free(a);
-    free(b);
-    return r;
-}
 
 static char *qcand(PGconn *pg, const cdc_map_target_t *t)
 {
     char name[200];
     cdc_map_candidates_table(t, name, sizeof(name));
-    return qin(pg, t, name);
-}
-
-static const char *coltype(const cdc_map_field_t *f, char *buf, size_t n)
-{
-    switch (f->type) {
-    case CDC_MT_INT: return "bigint";
-    case CDC_MT_DECIMAL:
-        if (f->precision) {
-            snprintf(buf, n, "numeric(%d,%d)", f->precision, f->scale);
-            return buf;
-        }
-        return "numeric";
-    case CDC_MT_DOUBLE: return "double precision";
-    case CDC_MT_BOOL: return "boolean";
-    case CDC_MT_TIMESTAMP: return "timestamptz";
-    case CDC_MT_DATE: return "date";
-    case CDC_MT_JSON: return "jsonb";
-    default: return "text";
-    }
-}
-
-static int fail(PGconn *pg, PGresult *r, const char *what, cdc_err_t *err)
-{
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    int lost = PQstatus(pg) != CONNECTION_OK;
-    int data = !lost && state && !strncmp(state, "22", 2);
-    char msg[400];
-    size_t l;
-
-    snprintf(msg, sizeof(msg), "%s", r && PQresultErrorMessage(r)[0]
-                                         ? PQresultErrorMessage(r)
-                                         : PQerrorMessage(pg));
-    l = strlen(msg);
-    while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
-        msg[--l] = '\0';
-    cdc_err_set(err, lost ? CDC_EXIT_UNAVAILABLE : data ? CDC_EXIT_DATA
-                : CDC_EXIT_FAIL, lost ? CDC_ERR_F_RETRIABLE : data ?
-                CDC_ERR_F_DATA : 0, "postgres sink: %s failed: %s", what, msg);
-    if (state)
-        cdc_err_detail(err, "SQLSTATE %s", state);
-    if (data)
-        cdc_err_hint(err, "%s", CDC_WIDE_DATA_HINT);
-    else if (lost)
-        cdc_err_hint(err, "check that the target database is up; the "
-                     "pipeline resumes from its checkpoint");
-    return -1;
+    return cdc_pgs_qtab(pg, t, name);
 }
 
 static int run(PGconn *pg, const char *sql, int n, const char *const *p,
@@ -121,7 +48,7 @@ static int run(PGconn *pg, const char *sql, int n, const char *const *p,
     PGresult *r = PQexecParams(pg, sql, n, NULL, p, NULL, NULL, 0);
     int st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        fail(pg, r, what, err);
+        cdc_pgs_fail(pg, r, what, NULL, err);
         PQclear(r);
         return -1;
     }
@@ -136,9 +63,10 @@ static void create_sql(PGconn *pg, const cdc_map_target_t *t, cdc_buf_t *b)
     char *qc = qcand(pg, t), tb[40];
     cdc_buf_printf(b, "CREATE TABLE IF NOT EXISTS %s (", qc);
     for (uint32_t k = 0; k < t->nkey; k++) {
-        char *qf = qid(pg, t->fields[t->key[k]].name);
+        char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s %s NOT NULL, ", qf,
-                       coltype(&t->fields[t->key[k]], tb, sizeof(tb)));
+                       cdc_pgs_type(&t->fields[t->key[k]], 1, tb,
+                                    sizeof(tb)));
         free(qf);
     }
     cdc_buf_puts(b, "_group text NOT NULL, _mapping text NOT NULL, _row_id "
@@ -147,7 +75,7 @@ static void create_sql(PGconn *pg, const cdc_map_target_t *t, cdc_buf_t *b)
                     "NOT NULL, _source text NOT NULL, _commit_us bigint NOT "
                     "NULL, _values jsonb, PRIMARY KEY (");
     for (uint32_t k = 0; k < t->nkey; k++) {
-        char *qf = qid(pg, t->fields[t->key[k]].name);
+        char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s, ", qf);
         free(qf);
     }
@@ -181,7 +109,8 @@ int cdc_pgw_groups_setup(PGconn *pg, const cdc_map_t *map, int create,
             PGresult *r = PQexecParams(pg, "SELECT to_regclass($1) IS NOT "
                                        "NULL", 1, NULL, p, NULL, NULL, 0);
             if (PQresultStatus(r) != PGRES_TUPLES_OK)
-                rc = fail(pg, r, "checking the candidates table", err);
+                rc = cdc_pgs_fail(pg, r, "checking the candidates table",
+                                  NULL, err);
             else if (strcmp(PQgetvalue(r, 0, 0), "t")) {
                 cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres sink: target "
                             "%s has field group '%s' but the candidates "
@@ -252,15 +181,15 @@ enum { A_GROUP, A_MAPPING, A_ROW, A_VRANK, A_GRANK, A_DELETED, A_SOURCE,
 static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
                           cdc_buf_t *b)
 {
-    char *qt = qin(pg, t, t->table), *qc = qcand(pg, t), tb[40];
+    char *qt = cdc_pgs_qtab(pg, t, t->table), *qc = qcand(pg, t), tb[40];
     uint32_t nf = 0;
 
     cdc_buf_puts(b, "WITH k AS (SELECT DISTINCT ");
     for (uint32_t k = 0; k < t->nkey; k++) {
         const cdc_map_field_t *f = &t->fields[t->key[k]];
-        char *qf = qid(pg, f->name);
+        char *qf = cdc_pgs_qid(pg, f->name);
         cdc_buf_printf(b, "%su.k%u::%s AS %s", k ? ", " : "", k,
-                       coltype(f, tb, sizeof(tb)), qf);
+                       cdc_pgs_type(f, 1, tb, sizeof(tb)), qf);
         free(qf);
     }
     cdc_buf_puts(b, " FROM unnest(");
@@ -271,13 +200,13 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
         cdc_buf_printf(b, "%sk%u", k ? ", " : "", k);
     cdc_buf_printf(b, ")) INSERT INTO %s AS t (", qt);
     for (uint32_t k = 0; k < t->nkey; k++) {
-        char *qf = qid(pg, t->fields[t->key[k]].name);
+        char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s, ", qf);
         free(qf);
     }
     for (uint32_t g = 0; g < t->ngroups; g++)
         for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
-            char *qf = qid(pg, t->fields[t->groups[g].fields[i]].name);
+            char *qf = cdc_pgs_qid(pg, t->fields[t->groups[g].fields[i]].name);
             cdc_buf_printf(b, "%s, ", qf);
             free(qf);
         }
@@ -288,7 +217,7 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
                 char col[200], *qr;
                 cdc_pgrank_col(col, sizeof(col),
                                t->fields[t->groups[g].fields[i]].name);
-                qr = qid(pg, col);
+                qr = cdc_pgs_qid(pg, col);
                 cdc_buf_printf(b, "%s, ", qr);
                 free(qr);
             }
@@ -298,7 +227,7 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
     } else
     cdc_buf_puts(b, "_provenance) SELECT ");
     for (uint32_t k = 0; k < t->nkey; k++) {
-        char *qf = qid(pg, t->fields[t->key[k]].name);
+        char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "k.%s, ", qf);
         free(qf);
     }
@@ -306,14 +235,14 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
         for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
             const cdc_map_field_t *f = &t->fields[t->groups[g].fields[i]];
             cdc_buf_printf(b, "(g%u._values->>%u)::%s, ", g, i,
-                           coltype(f, tb, sizeof(tb)));
+                           cdc_pgs_type(f, 1, tb, sizeof(tb)));
         }
     /* provenance: one entry per field of a group with a winner
      * (jsonb_build_object takes at most 100 arguments: one per field) */
     if (rank) {
-        char *qs = qid(pg, *t->schema ? t->schema : "public");
+        char *qs = cdc_pgs_qid(pg, *t->schema ? t->schema : "public");
         for (uint32_t g = 0; g < t->ngroups; g++) {
-            char *gl = qlit(pg, t->groups[g].name);
+            char *gl = cdc_pgs_qlit(pg, t->groups[g].name);
             for (uint32_t i = 0; i < t->groups[g].nfields; i++)
                 cdc_buf_printf(b, "%sCASE WHEN g%u._grank IS NOT NULL THEN "
                                "%s.autoglm_cdc_rank(jsonb_build_object('s', "
@@ -327,9 +256,9 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
     } else
         cdc_buf_puts(b, "'{}'::jsonb");
     for (uint32_t g = 0; !rank && g < t->ngroups; g++) {
-        char *gl = qlit(pg, t->groups[g].name);
+        char *gl = cdc_pgs_qlit(pg, t->groups[g].name);
         for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
-            char *fl = qlit(pg, t->fields[t->groups[g].fields[i]].name);
+            char *fl = cdc_pgs_qlit(pg, t->fields[t->groups[g].fields[i]].name);
             cdc_buf_printf(b, " || CASE WHEN g%u._grank IS NULL THEN '{}'::"
                            "jsonb ELSE jsonb_build_object(%s, "
                            "jsonb_build_object('s', g%u._source, 't', "
@@ -342,12 +271,12 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
     }
     cdc_buf_puts(b, " FROM k");
     for (uint32_t g = 0; g < t->ngroups; g++) {
-        char *gl = qlit(pg, t->groups[g].name);
+        char *gl = cdc_pgs_qlit(pg, t->groups[g].name);
         cdc_buf_printf(b, " LEFT JOIN LATERAL (SELECT c._values, c._source, "
                        "c._commit_us, c._grank, c._row_id FROM %s c WHERE ",
                        qc);
         for (uint32_t k = 0; k < t->nkey; k++) {
-            char *qf = qid(pg, t->fields[t->key[k]].name);
+            char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
             cdc_buf_printf(b, "c.%s = k.%s AND ", qf, qf);
             free(qf);
         }
@@ -363,7 +292,7 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
         cdc_buf_puts(b, " WHERE EXISTS (SELECT 1 FROM ");
         cdc_buf_printf(b, "%s w WHERE ", qt);
         for (uint32_t k = 0; k < t->nkey; k++) {
-            char *qf = qid(pg, t->fields[t->key[k]].name);
+            char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
             cdc_buf_printf(b, "%sw.%s = k.%s", k ? " AND " : "", qf, qf);
             free(qf);
         }
@@ -373,14 +302,14 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
     }
     cdc_buf_puts(b, " ON CONFLICT (");
     for (uint32_t k = 0; k < t->nkey; k++) {
-        char *qf = qid(pg, t->fields[t->key[k]].name);
+        char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s%s", k ? ", " : "", qf);
         free(qf);
     }
     cdc_buf_puts(b, ") DO UPDATE SET ");
     for (uint32_t g = 0; g < t->ngroups; g++)
         for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
-            char *qf = qid(pg, t->fields[t->groups[g].fields[i]].name);
+            char *qf = cdc_pgs_qid(pg, t->fields[t->groups[g].fields[i]].name);
             cdc_buf_printf(b, "%s = EXCLUDED.%s, ", qf, qf);
             free(qf);
         }
@@ -391,7 +320,7 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
                 char col[200], *qr;
                 cdc_pgrank_col(col, sizeof(col),
                                t->fields[t->groups[g].fields[i]].name);
-                qr = qid(pg, col);
+                qr = cdc_pgs_qid(pg, col);
                 cdc_buf_printf(b, "%s%s = EXCLUDED.%s", nf++ ? ", " : "", qr,
                                qr);
                 free(qr);
@@ -400,9 +329,9 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
         for (uint32_t g = 0; g < t->ngroups; g++)
             for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
                 const char *name = t->fields[t->groups[g].fields[i]].name;
-                char col[200], *qf = qid(pg, name), *qr;
+                char col[200], *qf = cdc_pgs_qid(pg, name), *qr;
                 cdc_pgrank_col(col, sizeof(col), name);
-                qr = qid(pg, col);
+                qr = cdc_pgs_qid(pg, col);
                 cdc_buf_printf(b, " OR t.%s IS DISTINCT FROM EXCLUDED.%s OR "
                                "t.%s IS DISTINCT FROM EXCLUDED.%s", qf, qf,
                                qr, qr);
@@ -417,7 +346,7 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
     nf = 0;
     for (uint32_t g = 0; g < t->ngroups; g++)
         for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
-            char *fl = qlit(pg, t->fields[t->groups[g].fields[i]].name);
+            char *fl = cdc_pgs_qlit(pg, t->fields[t->groups[g].fields[i]].name);
             cdc_buf_printf(b, "%s%s", nf++ ? ", " : "", fl);
             free(fl);
         }
@@ -425,7 +354,7 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
     for (uint32_t g = 0; g < t->ngroups; g++)
         for (uint32_t i = 0; i < t->groups[g].nfields; i++) {
             const char *name = t->fields[t->groups[g].fields[i]].name;
-            char *qf = qid(pg, name), *fl = qlit(pg, name);
+            char *qf = cdc_pgs_qid(pg, name), *fl = cdc_pgs_qlit(pg, name);
             cdc_buf_printf(b, " OR t.%s IS DISTINCT FROM EXCLUDED.%s OR "
                            "(t._provenance->%s) IS DISTINCT FROM "
                            "(EXCLUDED._provenance->%s)", qf, qf, fl, fl);
@@ -444,7 +373,7 @@ static void cand_sql(PGconn *pg, const cdc_map_target_t *t, cdc_buf_t *b)
 
     cdc_buf_printf(b, "INSERT INTO %s AS c (", qc);
     for (uint32_t k = 0; k < nk; k++) {
-        char *qf = qid(pg, t->fields[t->key[k]].name);
+        char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s, ", qf);
         free(qf);
     }
@@ -452,7 +381,8 @@ static void cand_sql(PGconn *pg, const cdc_map_target_t *t, cdc_buf_t *b)
                     "_source, _commit_us, _values) SELECT ");
     for (uint32_t k = 0; k < nk; k++)
         cdc_buf_printf(b, "u.k%u::%s, ", k,
-                       coltype(&t->fields[t->key[k]], tb, sizeof(tb)));
+                       cdc_pgs_type(&t->fields[t->key[k]], 1, tb,
+                                    sizeof(tb)));
     cdc_buf_puts(b, "u.g, u.m, u.r, u.vr, u.gr, u.d::boolean, u.s, "
                     "u.t::bigint, u.v::jsonb FROM unnest(");
     for (uint32_t k = 0; k < nk + A_N; k++)
@@ -462,7 +392,7 @@ static void cand_sql(PGconn *pg, const cdc_map_target_t *t, cdc_buf_t *b)
         cdc_buf_printf(b, "k%u, ", k);
     cdc_buf_puts(b, "g, m, r, vr, gr, d, s, t, v) ON CONFLICT (");
     for (uint32_t k = 0; k < nk; k++) {
-        char *qf = qid(pg, t->fields[t->key[k]].name);
+        char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s, ", qf);
         free(qf);
     }
@@ -481,7 +411,7 @@ static int apply_target(PGconn *pg, const cdc_map_target_t *t, int rank,
     cdc_buf_t *arr = cdc_xcalloc(np, sizeof(cdc_buf_t));
     cdc_buf_t locks = CDC_BUF_INIT, sql = CDC_BUF_INIT, tmp = CDC_BUF_INIT;
     const char **p = cdc_xcalloc(np, sizeof(char *));
-    char *qt = qin(pg, t, t->table);
+    char *qt = cdc_pgs_qtab(pg, t, t->table);
     int rc = -1;
 
     qsort(v, n, sizeof(*v), cand_cmp);

@@ -27,59 +27,9 @@
 #include "cdc/util.h"
 #include "mappings/map_int.h"
 #include "sinks/pg_rank.h"
+#include "sinks/pg_sql.h"
 #include "sinks/pg_wide_vote.h"
 #include "sinks/wide_batch.h"
-
-static char *qid(PGconn *pg, const char *s)
-{
-    char *q = PQescapeIdentifier(pg, s, strlen(s));
-    char *r = cdc_xstrdup(q ? q : "\"\"");
-    PQfreemem(q);
-    return r;
-}
-
-static char *qlit(PGconn *pg, const char *s)
-{
-    char *q = PQescapeLiteral(pg, s, strlen(s));
-    char *r = cdc_xstrdup(q ? q : "''");
-    PQfreemem(q);
-    return r;
-}
-
-static char *qtab(PGconn *pg, const cdc_map_target_t *t, const char *name)
-{
-    char *a = qid(pg, *t->schema ? t->schema : "public"), *b = qid(pg, name);
-    char *r = cdc_xmalloc(strlen(a) + strlen(b) + 2);
-    sprintf(r, "%s.%s", a, b);
-    free(a);
-    free(b);
-    return r;
-}
-
-static const char *keytype(const cdc_map_field_t *f, char *buf, size_t n)
-{
-    switch (f->type) {
-    case CDC_MT_INT: return "bigint";
-    case CDC_MT_DECIMAL:
-        if (f->precision) {
-            snprintf(buf, n, "numeric(%d,%d)", f->precision, f->scale);
-            return buf;
-        }
-        return "numeric";
-    case CDC_MT_DOUBLE: return "double precision";
-    case CDC_MT_BOOL: return "boolean";
-    case CDC_MT_TIMESTAMP: return "timestamptz";
-    case CDC_MT_DATE: return "date";
-    case CDC_MT_JSON: return "jsonb";
-    default: return "text";
-    }
-}
-
-static const char *casttype(const cdc_map_field_t *f)
-{
-    char d[8];
-    return f->type == CDC_MT_DECIMAL ? "numeric" : keytype(f, d, 0);
-}
 
 int cdc_pgv_target(const cdc_map_target_t *t)
 {
@@ -109,7 +59,7 @@ static void key_cols(PGconn *pg, cdc_buf_t *b, const cdc_map_target_t *t,
                      const char *alias)
 {
     for (uint32_t k = 0; k < t->nkey; k++) {
-        char *q = qid(pg, t->fields[t->key[k]].name);
+        char *q = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s%s%s%s", k ? ", " : "", alias ? alias : "",
                        alias ? "." : "", q);
         free(q);
@@ -128,14 +78,15 @@ int cdc_pgv_create(cdc_pgv_t *v, int create, const char *source,
         if (!cdc_pgv_target(t))
             continue;
         cdc_pgv_table(t, name, sizeof(name));
-        qt = qtab(v->pg, t, name);
+        qt = cdc_pgs_qtab(v->pg, t, name);
         cdc_buf_reset(&b);
         if (create) {
             cdc_buf_printf(&b, "CREATE TABLE IF NOT EXISTS %s (", qt);
             for (uint32_t k = 0; k < t->nkey; k++) {
-                char *q = qid(v->pg, t->fields[t->key[k]].name);
+                char *q = cdc_pgs_qid(v->pg, t->fields[t->key[k]].name);
                 cdc_buf_printf(&b, "%s %s NOT NULL, ", q,
-                               keytype(&t->fields[t->key[k]], tb, sizeof(tb)));
+                               cdc_pgs_type(&t->fields[t->key[k]], 1, tb,
+                                            sizeof(tb)));
                 free(q);
             }
             cdc_buf_puts(&b, "_field text NOT NULL, _source text NOT NULL, "
@@ -300,7 +251,7 @@ static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
     uint32_t nk = t->nkey;
     cdc_buf_t *arr = cdc_xcalloc(nk, sizeof(cdc_buf_t)), b = CDC_BUF_INIT;
     const char **pv = cdc_xcalloc(nk + 1, sizeof(char *));
-    char *qt = qtab(v->pg, t, t->table);
+    char *qt = cdc_pgs_qtab(v->pg, t, t->table);
     int any = 0, rc = 0;
 
     for (uint32_t k = 0; k < nk; k++)
@@ -331,7 +282,7 @@ static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
     cdc_buf_puts(&b, ") SELECT DISTINCT ");
     for (uint32_t k = 0; k < nk; k++)
         cdc_buf_printf(&b, "%su.k%u::%s", k ? ", " : "", k,
-                       casttype(&t->fields[t->key[k]]));
+                       cdc_pgs_type(&t->fields[t->key[k]], 0, NULL, 0));
     cdc_buf_puts(&b, " FROM unnest(");
     for (uint32_t k = 0; k < nk; k++)
         cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
@@ -380,9 +331,9 @@ static void key_join(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
                      const char *alias)
 {
     for (uint32_t k = 0; k < t->nkey; k++) {
-        char *q = qid(v->pg, t->fields[t->key[k]].name);
+        char *q = cdc_pgs_qid(v->pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "%s%s.%s = u.k%u::%s", k ? " AND " : "", alias, q,
-                       k, casttype(&t->fields[t->key[k]]));
+                       k, cdc_pgs_type(&t->fields[t->key[k]], 0, NULL, 0));
         free(q);
     }
 }
@@ -398,7 +349,7 @@ static int store(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     int rc;
 
     cdc_pgv_table(t, name, sizeof(name));
-    qv = qtab(v->pg, t, name);
+    qv = cdc_pgs_qtab(v->pg, t, name);
     for (uint32_t a = 0; a < np; a++)
         arr_start(&arr[a]);
     for (size_t i = 0; i < n; i++) {
@@ -426,7 +377,8 @@ static int store(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     cdc_buf_puts(&b, ", _field, _source, _value, _rank, _score, _deleted, _t) "
                      "SELECT ");
     for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "u.k%u::%s, ", k, casttype(&t->fields[t->key[k]]));
+        cdc_buf_printf(&b, "u.k%u::%s, ", k,
+                       cdc_pgs_type(&t->fields[t->key[k]], 0, NULL, 0));
     cdc_buf_printf(&b, "u.f, $%u::text, u.val, u.rk, u.sc, u.del::boolean, "
                    "u.t::bigint FROM unnest(", np);
     for (uint32_t a = 0; a < np - 1; a++)
@@ -470,7 +422,7 @@ static void field_ctes(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
 {
     const cdc_map_field_t *fd = &t->fields[f];
     uint32_t nk = t->nkey;
-    char *lf = qlit(v->pg, fd->name);
+    char *lf = cdc_pgs_qlit(v->pg, fd->name);
     char score[40], mul[48] = "1", unit[48] = "1";
     int sc = fd->type == CDC_MT_DECIMAL ? fd->scale : 0;
 
@@ -488,7 +440,7 @@ static void field_ctes(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
     klist(b, t, NULL);
     cdc_buf_printf(b, ")), y%u AS (SELECT ", i);
     for (uint32_t k = 0; k < nk; k++) {
-        char *q = qid(v->pg, t->fields[t->key[k]].name);
+        char *q = cdc_pgs_qid(v->pg, t->fields[t->key[k]].name);
         cdc_buf_printf(b, "x.%s AS k%u, ", q, k);
         free(q);
     }
@@ -608,8 +560,8 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     uint32_t *fl = cdc_xcalloc(t->nfields + 1, sizeof(uint32_t));
     cdc_buf_t *arr, b = CDC_BUF_INIT;
     const char **pv;
-    char name[200], *qv, *qt = qtab(v->pg, t, t->table);
-    char *qs = qid(v->pg, *t->schema ? t->schema : "public");
+    char name[200], *qv, *qt = cdc_pgs_qtab(v->pg, t, t->table);
+    char *qs = cdc_pgs_qid(v->pg, *t->schema ? t->schema : "public");
     int rc, rank = v->rmode && v->rmode[t - v->map->targets];
 
     for (uint32_t f = 0; f < t->nfields; f++) {
@@ -622,7 +574,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     arr = cdc_xcalloc((size_t)nf * nk + 1, sizeof(cdc_buf_t));
     pv = cdc_xcalloc((size_t)nf * nk + 1, sizeof(char *));
     cdc_pgv_table(t, name, sizeof(name));
-    qv = qtab(v->pg, t, name);
+    qv = cdc_pgs_qtab(v->pg, t, name);
     for (uint32_t i = 0; i < nf; i++) {
         for (uint32_t k = 0; k < nk; k++)
             arr_start(&arr[i * nk + k]);
@@ -648,7 +600,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     cdc_buf_printf(&b, ") INSERT INTO %s AS t (", qt);
     key_cols(v->pg, &b, t, NULL);
     for (uint32_t i = 0; i < nf; i++) {
-        char *qf = qid(v->pg, t->fields[fl[i]].name);
+        char *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
         cdc_buf_printf(&b, ", %s", qf);
         free(qf);
     }
@@ -657,7 +609,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
         for (uint32_t i = 0; i < nf; i++) {
             char col[200], *qr;
             cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
-            qr = qid(v->pg, col);
+            qr = cdc_pgs_qid(v->pg, col);
             cdc_buf_printf(&b, ", %s", qr);
             free(qr);
         }
@@ -665,7 +617,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
         klist(&b, t, "ak");
         for (uint32_t i = 0; i < nf; i++)
             cdc_buf_printf(&b, ", r%u.res::%s", i,
-                           casttype(&t->fields[fl[i]]));
+                           cdc_pgs_type(&t->fields[fl[i]], 0, NULL, 0));
         for (uint32_t i = 0; i < nf; i++)
             cdc_buf_printf(&b, ", %s.autoglm_cdc_rank(r%u.prov)", qs, i);
         cdc_buf_puts(&b, " FROM ak");
@@ -673,11 +625,12 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     cdc_buf_puts(&b, ", _provenance) SELECT ");
     klist(&b, t, "ak");
     for (uint32_t i = 0; i < nf; i++)
-        cdc_buf_printf(&b, ", r%u.res::%s", i, casttype(&t->fields[fl[i]]));
+        cdc_buf_printf(&b, ", r%u.res::%s", i,
+                       cdc_pgs_type(&t->fields[fl[i]], 0, NULL, 0));
     /* an untouched field's entry is NULL here: stripped */
     cdc_buf_puts(&b, ", jsonb_strip_nulls(jsonb_build_object(");
     for (uint32_t i = 0; i < nf; i++) {
-        char *lf = qlit(v->pg, t->fields[fl[i]].name);
+        char *lf = cdc_pgs_qlit(v->pg, t->fields[fl[i]].name);
         cdc_buf_printf(&b, "%s%s, r%u.prov", i ? ", " : "", lf, i);
         free(lf);
     }
@@ -694,9 +647,9 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     key_cols(v->pg, &b, t, NULL);
     cdc_buf_puts(&b, ") DO UPDATE SET ");
     for (uint32_t i = 0; rank && i < nf; i++) {
-        char col[200], *qr, *qf = qid(v->pg, t->fields[fl[i]].name);
+        char col[200], *qr, *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
         cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
-        qr = qid(v->pg, col);
+        qr = cdc_pgs_qid(v->pg, col);
         cdc_buf_printf(&b, "%s%s = CASE WHEN EXCLUDED.%s IS NOT NULL THEN "
                        "EXCLUDED.%s ELSE t.%s END, %s = COALESCE(EXCLUDED.%s, "
                        "t.%s)", i ? ", " : "", qf, qr, qf, qf, qr, qr, qr);
@@ -704,8 +657,8 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
         free(qr);
     }
     for (uint32_t i = 0; !rank && i < nf; i++) {
-        char *qf = qid(v->pg, t->fields[fl[i]].name);
-        char *lf = qlit(v->pg, t->fields[fl[i]].name);
+        char *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
+        char *lf = cdc_pgs_qlit(v->pg, t->fields[fl[i]].name);
         cdc_buf_printf(&b, "%s = CASE WHEN EXCLUDED._provenance ? %s THEN "
                        "EXCLUDED.%s ELSE t.%s END, ", qf, lf, qf, qf);
         free(qf);
@@ -718,17 +671,17 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
      * written (a re-run backfill changes nothing) */
     cdc_buf_puts(&b, " WHERE false");
     for (uint32_t i = 0; i < nf; i++) {
-        char *qf = qid(v->pg, t->fields[fl[i]].name);
+        char *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
         if (rank) {
             char col[200], *qr;
             cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
-            qr = qid(v->pg, col);
+            qr = cdc_pgs_qid(v->pg, col);
             cdc_buf_printf(&b, " OR (EXCLUDED.%s IS NOT NULL AND (EXCLUDED.%s "
                            "IS DISTINCT FROM t.%s OR EXCLUDED.%s IS DISTINCT "
                            "FROM t.%s))", qr, qf, qf, qr, qr);
             free(qr);
         } else {
-            char *lf = qlit(v->pg, t->fields[fl[i]].name);
+            char *lf = cdc_pgs_qlit(v->pg, t->fields[fl[i]].name);
             cdc_buf_printf(&b, " OR (EXCLUDED._provenance ? %s AND "
                            "(EXCLUDED.%s IS DISTINCT FROM t.%s OR "
                            "(EXCLUDED._provenance->%s) IS DISTINCT FROM "

@@ -173,9 +173,15 @@ mappings:
     def query(self, sql):
         return pg(sql, PDB)
 
+    # PostgreSQL keeps ranks in rank columns and derives the provenance
+    # object with <table>_provenance(); MariaDB keeps the _provenance column
+    def prov_source(self):
+        return "%s_provenance()" % self.table
+
     def state(self):
         got = {}
-        for line in self.query("SELECT id, v, note, _provenance FROM %s_provenance() ORDER BY id" % self.table).splitlines():
+        for line in self.query("SELECT id, v, note, _provenance FROM %s ORDER BY id"
+                               % self.prov_source()).splitlines():
             i, v, note, prov = line.split("\t")
             got[int(i)] = (int(v), note, json.loads(prov))
         return got
@@ -197,6 +203,9 @@ class MyWide(PgWide):
 
     def query(self, sql):
         return my(sql, MDB)
+
+    def prov_source(self):
+        return self.table
 
 
 class RabbitMQ:
