@@ -1966,21 +1966,76 @@ out:
     return rc;
 }
 
-/* exec_lookup of a table with rank columns: per value its text and its
- * stored rank (bytea text) as parameters */
-static int exec_lookup_r(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
+/* The tail of a lookup's UPDATE: the match on the key parameters (after
+ * the stride parameters of each value), "some value wins" and, with row
+ * deletes, "the row is not dead"; then the statement runs prepared with
+ * the values' parameters pv[0..np) and the keys appended. */
+static int lookup_finish(pgw_t *w, const cdc_wide_op_t *op, cdc_buf_t *sig,
+                         int stride, const char **pv, int np, cdc_err_t *err)
 {
     const cdc_map_target_t *t = op->target;
-    const cdc_map_mapping_t *mp = op->mapping;
+    cdc_buf_t *b = &w->sql;
+    int rank = rmode(w, t), rc = -1;
+    const char *name;
+
+    cdc_buf_puts(b, " WHERE ");
+    for (uint32_t k = 0; k < op->nkey; k++) {
+        const cdc_map_field_t *f = &t->fields[op->keyfields[k]];
+        char *q = qident(w, f->name);
+        cdc_buf_printf(b, "t.%s = $%u::%s AND ", q,
+                       (unsigned)stride * op->nvals + k + 1, casttype(f));
+        free(q);
+    }
+    cdc_buf_puts(b, "(");
+    for (uint32_t i = 0; i < op->nvals; i++) {
+        char inc[40];
+        snprintf(inc, sizeof(inc), rank ? "$%d::bytea" : "$%d::text",
+                 stride * (int)i + stride);
+        if (i)
+            cdc_buf_puts(b, " OR ");
+        if (rank)
+            rwin(w, b, t, op->vals[i].field, inc);
+        else
+            win_cond(w, b, t->fields[op->vals[i].field].name, inc);
+    }
+    cdc_buf_puts(b, ")");
+    if (t->tombstones) {
+        /* a dead row waiting for the sweep is not there any more */
+        cdc_buf_puts(b, " AND NOT ");
+        dead_cond(w, b, t, "t");
+    }
+    for (uint32_t k = 0; k < op->nkey; k++)
+        pv[np++] = op->key[k];
+    name = prepare(w, sig->p, b->p, np, err);
+    if (name) {
+        /* lengths are implied: values are NUL-terminated text */
+        PGresult *r = PQexecPrepared(w->pg, name, np, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            pgerr(w, r, "updating rows of a dimension change", err);
+        else
+            rc = 0;
+        PQclear(r);
+    }
+    return rc;
+}
+
+/*
+ * A lookup (dimension) change: UPDATE every row whose match fields equal
+ * the key, each field only where the value wins.  Parameters per value:
+ * with rank columns its text and its rank (bytea text); with the
+ * _provenance column its text, its provenance object and its rank.
+ */
+static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = op->target;
+    int rank = rmode(w, t), stride = rank ? 2 : 3, np = 0, rc;
     cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
     cdc_buf_t *enc = cdc_xcalloc(op->nvals + 1, sizeof(cdc_buf_t));
     char *qt = qtable(w, t);
-    const char **pv = cdc_xcalloc(op->nkey + 2 * op->nvals + 1, sizeof(char *));
-    const char *name;
-    int np = 0, rc = -1;
-    PGresult *r;
+    const char **pv = cdc_xcalloc(op->nkey + 3 * op->nvals + 1,
+                                  sizeof(char *));
 
-    cdc_buf_printf(&sig, "L%s", mp->name);
+    cdc_buf_printf(&sig, "L%s", op->mapping->name);
     for (uint32_t i = 0; i < op->nvals; i++)
         cdc_buf_printf(&sig, ",%u", op->vals[i].field);
     cdc_buf_reset(b);
@@ -1988,153 +2043,58 @@ static int exec_lookup_r(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
     for (uint32_t i = 0; i < op->nvals; i++) {
         uint32_t fi = op->vals[i].field;
         const cdc_map_field_t *f = &t->fields[fi];
-        char *q = qident(w, f->name), *qr = qrank(w, f->name), inc[40];
-        snprintf(inc, sizeof(inc), "$%d::bytea", 2 * (int)i + 2);
-        cdc_buf_printf(b, "%s%s = CASE WHEN ", i ? ", " : "", q);
-        rwin(w, b, t, fi, inc);
-        cdc_buf_printf(b, " THEN $%d::%s ELSE t.%s END, %s = CASE WHEN ",
-                       2 * (int)i + 1, casttype(f), q, qr);
-        rwin(w, b, t, fi, inc);
-        cdc_buf_printf(b, " THEN %s ELSE t.%s END", inc, qr);
+        char *q = qident(w, f->name), inc[40];
+        snprintf(inc, sizeof(inc), rank ? "$%d::bytea" : "$%d::text",
+                 stride * (int)i + stride);
+        cdc_buf_printf(b, "%s%s = CASE WHEN ", i && rank ? ", " : "", q);
+        if (rank)
+            rwin(w, b, t, fi, inc);
+        else
+            win_cond(w, b, f->name, inc);
+        cdc_buf_printf(b, " THEN $%d::%s ELSE t.%s END", stride * (int)i + 1,
+                       casttype(f), q);
+        if (rank) {
+            char *qr = qrank(w, f->name);
+            cdc_buf_printf(b, ", %s = CASE WHEN ", qr);
+            rwin(w, b, t, fi, inc);
+            cdc_buf_printf(b, " THEN %s ELSE t.%s END", inc, qr);
+            free(qr);
+        } else {
+            cdc_buf_puts(b, ", ");
+        }
         free(q);
-        free(qr);
     }
-    cdc_buf_puts(b, " WHERE ");
-    for (uint32_t k = 0; k < op->nkey; k++) {
-        const cdc_map_field_t *f = &t->fields[op->keyfields[k]];
-        char *q = qident(w, f->name);
-        cdc_buf_printf(b, "t.%s = $%u::%s AND ", q, 2 * op->nvals + k + 1,
-                       casttype(f));
-        free(q);
-    }
-    cdc_buf_puts(b, "(");
-    for (uint32_t i = 0; i < op->nvals; i++) {
-        char inc[40];
-        snprintf(inc, sizeof(inc), "$%d::bytea", 2 * (int)i + 2);
-        if (i)
-            cdc_buf_puts(b, " OR ");
-        rwin(w, b, t, op->vals[i].field, inc);
-    }
-    cdc_buf_puts(b, ")");
-    if (t->tombstones) {
-        /* a dead row waiting for the sweep is not there any more */
-        cdc_buf_puts(b, " AND NOT ");
-        dead_cond(w, b, t, "t");
+    if (!rank) {
+        cdc_buf_puts(b, "_provenance = t._provenance || jsonb_strip_nulls("
+                        "jsonb_build_object(");
+        for (uint32_t i = 0; i < op->nvals; i++) {
+            const cdc_map_field_t *f = &t->fields[op->vals[i].field];
+            char *lit = qlit(w, f->name), inc[40];
+            snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
+            cdc_buf_printf(b, "%s%s, CASE WHEN ", i ? ", " : "", lit);
+            win_cond(w, b, f->name, inc);
+            cdc_buf_printf(b, " THEN $%d::jsonb END", 3 * (int)i + 2);
+            free(lit);
+        }
+        cdc_buf_puts(b, "))");
     }
     for (uint32_t i = 0; i < op->nvals; i++) {
         const cdc_wide_val_t *v = &op->vals[i];
-        cdc_pgrank_put(&enc[i], v->rank, op->commit_us, v->deleted,
-                       op->source, 0);
         pv[np++] = v->isnull ? NULL : v->s;
-        pv[np++] = enc[i].p;
+        if (rank) {
+            cdc_pgrank_put(&enc[i], v->rank, op->commit_us, v->deleted,
+                           op->source, 0);
+            pv[np++] = enc[i].p;
+        } else {
+            cdc_wide_prov_json(&enc[i], op, v);
+            pv[np++] = enc[i].p;
+            pv[np++] = v->rank;
+        }
     }
-    for (uint32_t k = 0; k < op->nkey; k++)
-        pv[np++] = op->key[k];
-    name = prepare(w, sig.p, b->p, np, err);
-    if (name) {
-        r = PQexecPrepared(w->pg, name, np, pv, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            pgerr(w, r, "updating rows of a dimension change", err);
-        else
-            rc = 0;
-        PQclear(r);
-    }
+    rc = lookup_finish(w, op, &sig, stride, pv, np, err);
     for (uint32_t i = 0; i < op->nvals; i++)
         cdc_buf_free(&enc[i]);
     free(enc);
-    free(pv);
-    free(qt);
-    cdc_buf_free(&sig);
-    return rc;
-}
-
-static int exec_lookup(pgw_t *w, const cdc_wide_op_t *op, cdc_err_t *err)
-{
-    if (rmode(w, op->target))
-        return exec_lookup_r(w, op, err);
-    const cdc_map_target_t *t = op->target;
-    const cdc_map_mapping_t *mp = op->mapping;
-    cdc_buf_t sig = CDC_BUF_INIT, *b = &w->sql;
-    cdc_buf_t *prov = cdc_xcalloc(op->nvals + 1, sizeof(cdc_buf_t));
-    char *qt = qtable(w, t);
-    const char **pv = cdc_xcalloc(op->nkey + 3 * op->nvals + 1, sizeof(char *));
-    const char *name;
-    int np = 0, rc = -1;
-    PGresult *r;
-
-    cdc_buf_printf(&sig, "L%s", mp->name);
-    for (uint32_t i = 0; i < op->nvals; i++)
-        cdc_buf_printf(&sig, ",%u", op->vals[i].field);
-    cdc_buf_reset(b);
-    cdc_buf_printf(b, "UPDATE %s AS t SET ", qt);
-    for (uint32_t i = 0; i < op->nvals; i++) {
-        const cdc_map_field_t *f = &t->fields[op->vals[i].field];
-        char *q = qident(w, f->name), *lit = qlit(w, f->name), inc[40];
-        snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
-        cdc_buf_printf(b, "%s = CASE WHEN ", q);
-        win_cond(w, b, f->name, inc);
-        cdc_buf_printf(b, " THEN $%d::%s ELSE t.%s END, ", 3 * (int)i + 1,
-                       casttype(f), q);
-        free(q);
-        free(lit);
-    }
-    cdc_buf_puts(b, "_provenance = t._provenance || jsonb_strip_nulls("
-                    "jsonb_build_object(");
-    for (uint32_t i = 0; i < op->nvals; i++) {
-        const cdc_map_field_t *f = &t->fields[op->vals[i].field];
-        char *lit = qlit(w, f->name), inc[40];
-        snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
-        cdc_buf_printf(b, "%s%s, CASE WHEN ", i ? ", " : "", lit);
-        win_cond(w, b, f->name, inc);
-        cdc_buf_printf(b, " THEN $%d::jsonb END", 3 * (int)i + 2);
-        free(lit);
-    }
-    cdc_buf_puts(b, ")) WHERE ");
-    for (uint32_t k = 0; k < op->nkey; k++) {
-        const cdc_map_field_t *f = &t->fields[op->keyfields[k]];
-        char *q = qident(w, f->name);
-        cdc_buf_printf(b, "t.%s = $%u::%s AND ", q, 3 * op->nvals + k + 1,
-                       casttype(f));
-        free(q);
-    }
-    cdc_buf_puts(b, "(");
-    for (uint32_t i = 0; i < op->nvals; i++) {
-        const cdc_map_field_t *f = &t->fields[op->vals[i].field];
-        char *lit = qlit(w, f->name), inc[40];
-        snprintf(inc, sizeof(inc), "$%d::text", 3 * (int)i + 3);
-        if (i)
-            cdc_buf_puts(b, " OR ");
-        win_cond(w, b, f->name, inc);
-        free(lit);
-    }
-    cdc_buf_puts(b, ")");
-    if (t->tombstones) {
-        /* a dead row waiting for the sweep is not there any more */
-        cdc_buf_puts(b, " AND NOT ");
-        dead_cond(w, b, t, "t");
-    }
-    for (uint32_t i = 0; i < op->nvals; i++) {
-        const cdc_wide_val_t *v = &op->vals[i];
-        cdc_wide_prov_json(&prov[i], op, v);
-        pv[np++] = v->isnull ? NULL : v->s;
-        pv[np++] = prov[i].p;
-        pv[np++] = v->rank;
-    }
-    for (uint32_t k = 0; k < op->nkey; k++)
-        pv[np++] = op->key[k];
-    name = prepare(w, sig.p, b->p, np, err);
-    if (name) {
-        /* lengths are implied: values are NUL-terminated text */
-        r = PQexecPrepared(w->pg, name, np, pv, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            pgerr(w, r, "updating rows of a dimension change", err);
-        else
-            rc = 0;
-        PQclear(r);
-    }
-    for (uint32_t i = 0; i < op->nvals; i++)
-        cdc_buf_free(&prov[i]);
-    free(prov);
     free(pv);
     free(qt);
     cdc_buf_free(&sig);
