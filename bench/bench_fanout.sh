@@ -52,18 +52,33 @@ base=("$BUILD/autoglm-cdc" --source mysql --mysql-dsn "$dsn" --from "$f0:$p0" --
 kafka=(--kafka-brokers "$KAFKA_BOOTSTRAP")
 pgw() { echo "postgres_sink.dsn=host=$PGHOST port=$PGPORT user=$PGUSER password=$PGPASSWORD dbname=$1"; }
 
-m() { # label cmd...: prints the wall and the CPU seconds of autoglm-cdc
-    local label=$1; shift
+# CPU seconds used so far by the servers (MariaDB, PostgreSQL with its
+# exited backends, the Kafka broker): on a small machine they, not
+# autoglm-cdc, may be what a fan-out shares
+svc_cpu() {
+    local st="${CDC_SVC_DIR:-$SRC/tests/.svc}" pids="" p
+    for f in mariadb postgres kafka; do
+        [ -f "$st/$f.state" ] && pids+=" $(sed -n 's/^\(MYSQL_PID\|PGPID\|KAFKA_PID\)=//p' "$st/$f.state")"
+    done
+    for p in $pids; do pids+=" $(pgrep -P "$p" | tr '\n' ' ')"; done
+    for p in $pids; do cat "/proc/$p/stat" 2>/dev/null; done |
+        awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); t += $12 + $13 + $14 + $15 } END { printf "%.2f", t / hz }'
+}
+m() { # label cmd...: prints the wall and the CPU seconds of autoglm-cdc,
+      # then the servers' CPU seconds during the run
+    local label=$1 c0 c1; shift
+    c0=$(svc_cpu)
     /usr/bin/time -f "%e %U %S" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" ||
         { echo "# $label failed:" >&2; tail -5 "$tmp/err" >&2; exit 1; }
-    cat "$tmp/t"
+    c1=$(svc_cpu)
+    echo "$(cat "$tmp/t") $(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", b - a }')"
 }
-read -r wk ck < <(m kafka "${base[@]}" --pipeline fobk --sink kafka "${kafka[@]}" --topic "fbk$run.{table}" | awk '{print $1, $2 + $3}')
-read -r wp cp_ < <(m postgres "${base[@]}" --pipeline fobp --sink postgres -X "$(pgw fobw${run}p)" \
-    -X mapping.files="$tmp/map.yaml" | awk '{print $1, $2 + $3}')
-read -r wf cf_ < <(m fan-out "${base[@]}" --pipeline fobf -X sinks=kafka,postgres "${kafka[@]}" \
+read -r wk ck sk < <(m kafka "${base[@]}" --pipeline fobk --sink kafka "${kafka[@]}" --topic "fbk$run.{table}" | awk '{print $1, $2 + $3, $4}')
+read -r wp cp_ sp < <(m postgres "${base[@]}" --pipeline fobp --sink postgres -X "$(pgw fobw${run}p)" \
+    -X mapping.files="$tmp/map.yaml" | awk '{print $1, $2 + $3, $4}')
+read -r wf cf_ sf < <(m fan-out "${base[@]}" --pipeline fobf -X sinks=kafka,postgres "${kafka[@]}" \
     --topic "fbf$run.{table}" -X "$(pgw fobw${run}f)" -X mapping.files="$tmp/map.yaml" |
-    awk '{print $1, $2 + $3}')
+    awk '{print $1, $2 + $3, $4}')
 
 gk=$(kcat -b "$KAFKA_BOOTSTRAP" -C -t "fbk$run.orders" -o beginning -e -q -f '.\n' | wc -l)
 gf=$(kcat -b "$KAFKA_BOOTSTRAP" -C -t "fbf$run.orders" -o beginning -e -q -f '.\n' | wc -l)
@@ -72,10 +87,12 @@ cf=$(PGPASSWORD=$PGPASSWORD psql -X -At -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -
 [ "$gk" = "$gf" ] || echo "# WARNING: Kafka alone got $gk messages, fan-out $gf"
 [ "$cp" = "$cf" ] || echo "# WARNING: wide rows: alone $cp, fan-out $cf"
 awk -v r="$rows" -v wk="$wk" -v wp="$wp" -v wf="$wf" -v gk="$gk" -v cf="$cf" \
-    -v ck="$ck" -v cp="$cp_" -v cff="$cf_" 'BEGIN {
+    -v ck="$ck" -v cp="$cp_" -v cff="$cf_" -v sk="$sk" -v sp="$sp" -v sf="$sf" \
+    -v ncpu="$(nproc)" 'BEGIN {
   slow = wk > wp ? wk : wp
   printf "fan-out catch-up of %d row changes from one MariaDB read:\n", r
-  printf "  -> Kafka alone                 : %8.0f rows/s  cpu %.2f s  (%d messages)\n", r / wk, ck, gk
-  printf "  -> PostgreSQL wide table alone : %8.0f rows/s  cpu %.2f s\n", r / wp, cp
-  printf "  -> both at once (fan-out)      : %8.0f rows/s  cpu %.2f s  (%d wide rows)  %.2fx the slower sink alone\n", r / wf, cff, cf, slow / wf
+  printf "  -> Kafka alone                 : %8.0f rows/s  cpu %.2f s  server cpu %.2f s  (%d messages)\n", r / wk, ck, sk, gk
+  printf "  -> PostgreSQL wide table alone : %8.0f rows/s  cpu %.2f s  server cpu %.2f s\n", r / wp, cp, sp
+  printf "  -> both at once (fan-out)      : %8.0f rows/s  cpu %.2f s  server cpu %.2f s  (%d wide rows)  %.2fx the slower sink alone\n", r / wf, cff, sf, cf, slow / wf
+  printf "  the fan-out used %.0f%% of %d cores (ours + the servers); CPU-bound at 100%%\n", 100 * (cff + sf) / (wf * ncpu), ncpu
   printf "  target: >= 0.8x the slower sink alone\n" }'
