@@ -781,6 +781,14 @@ static void state_apply(cdc_binlog_t *bl, const grp_gtid_t *g)
  * Fills commit time, origin, GTID and the resume position, and hands it
  * out through *out (or holds it until the end of a TRANSACTION_PAYLOAD).
  * Returns 1, or -1 on error. */
+/* Forgets the changes decoded so far of tx (our own write, skipped). */
+static void drop_changes(cdc_txn_t *tx)
+{
+    for (uint32_t i = 0; i < tx->nchanges; i++)
+        cdc_table_destroy(tx->changes[i].tbl);
+    tx->nchanges = 0;
+}
+
 static int emit(cdc_binlog_t *bl, const evctx_t *e, cdc_txn_t *tx,
                 const grp_gtid_t *g, uint64_t xid, cdc_txn_t **out,
                 cdc_err_t *err)
@@ -788,9 +796,7 @@ static int emit(cdc_binlog_t *bl, const evctx_t *e, cdc_txn_t *tx,
     if (!tx)
         tx = cdc_txn_new();
     if (tx->skipped && tx->nchanges) {
-        for (uint32_t i = 0; i < tx->nchanges; i++)
-            cdc_table_destroy(tx->changes[i].tbl);
-        tx->nchanges = 0;
+        drop_changes(tx);
     }
     if (g->commit_us > 0)
         tx->commit_us = g->commit_us;
@@ -2197,9 +2203,7 @@ static int ev_rows(cdc_binlog_t *bl, evctx_t *e, cdc_txn_t **out,
          * its rows are neither decoded nor kept, so it costs no memory
          * whatever its size; what was decoded of it before the marker
          * goes now instead of at its commit */
-        for (uint32_t i = 0; i < tx->nchanges; i++)
-            cdc_table_destroy(tx->changes[i].tbl);
-        tx->nchanges = 0;
+        drop_changes(tx);
         goto end;
     }
     uint32_t njson = 0;
