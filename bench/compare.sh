@@ -139,7 +139,7 @@ env_one() {
     [ -x "$1/bench/envelope_bench" ] || make -C "$1" bench/envelope_bench >/dev/null
     local o
     o=$("$1/bench/envelope_bench" 1000000) || return 1
-    record envelope "envelopes/s+" "$2" "$3" "$(echo "$o" | awk '{ for (i = 1; i < NF; i++) if ($i == "ours") printf "%.0f", 1e9 / $(i + 1) }')"
+    record envelope "envelopes/s+" "$2" "$3" "$(echo "$o" | awk '{ for (i = 1; i < NF; i++) if ($i == "ours" && $(i + 1) + 0 > 0) { printf "%.0f", 1e9 / $(i + 1); exit } }')"
     record envelope "ours/yajl+" "$2" "$3" "$(echo "$o" | awk '{ for (i = 1; i < NF; i++) if ($i == "is") print substr($(i + 1), 1, length($(i + 1)) - 1) }')"
 }
 
