@@ -178,9 +178,14 @@ kafka_one() { # build label pair [format]
 kafka_autoglm() { kafka_one "$1" "$2" "$3" autoglm; }
 kafka_debezium() { kafka_one "$1" "$2" "$3" debezium; }
 
-# ---- commit -> Kafka latency at 2,000 rows/s (bench_kafka.sh part 2) --------
+# ---- commit -> Kafka append latency at 2,000 rows/s (bench_kafka.sh part 2) --
 lat_one() {
     local t="cmp${run}lat$2$3" cdc
+    # the broker stamps each message as it appends it (LogAppendTime)
+    java -Xmx256m -cp "$KAFKA_JARS/*" org.apache.kafka.tools.TopicCommand \
+        --bootstrap-server "$KAFKA_BOOTSTRAP" --create --topic "$t" --partitions 1 \
+        --replication-factor 1 --config message.timestamp.type=LogAppendTime >/dev/null 2>&1 ||
+        { echo "    cannot create $t with LogAppendTime (KAFKA_JARS)"; return 1; }
     ktopic "$t"
     my "cmp$run" -e "DROP TABLE IF EXISTS lat; CREATE TABLE lat (id INT PRIMARY KEY, t DATETIME(6))"
     "$1/autoglm-cdc" --source mysql --mysql-dsn "mysql://$MYSQL_USER:$MYSQL_PASSWORD@127.0.0.1:$MYSQL_PORT" \
@@ -203,7 +208,7 @@ PY
     sleep 2
     kill "$cdc"
     wait "$cdc" || true
-    # latency = the message's Kafka timestamp (producer create time) - NOW(6)
+    # latency = the message's Kafka append time - the row's NOW(6)
     kcat -b "$KAFKA_BOOTSTRAP" -C -t "$t" -o beginning -e -q -f '%T %s\n' >"$tmp/lat"
     python3 - "$tmp/lat" >"$tmp/latq" <<'PY' || return 1
 import json, sys, datetime
