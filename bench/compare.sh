@@ -103,6 +103,7 @@ counted() {
     got=$(cat "$tmp/count")
 }
 rate() { awk -v n="$1" -v w="$2" 'BEGIN { printf "%.0f", n / w }'; }
+cpu() { awk -v u="$user" -v s="$sys" -v r="$1" 'BEGIN { printf "%.2f", (u + s) * 1e6 / r }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # messages with a value (the Debezium format adds a tombstone after each delete)
 kcount() { kcat -b "$KAFKA_BOOTSTRAP" -C -t "$1" -o beginning -e -q -f '%S\n' 2>/dev/null | grep -vc '^-1$'; }
@@ -148,6 +149,7 @@ dec_one() {
     counted "$2" "$1/autoglm-cdc" decode $files || return 1
     [ "$got" = "$rows" ] || { echo "    $got envelopes, want $rows"; return 1; }
     record "decode (files)" "rows/s+" "$2" "$3" "$(rate "$rows" "$wall")"
+    record "decode (files)" "cpu s/1M-" "$2" "$3" "$(cpu "$rows")"
     record "decode (files)" "peak RSS MB-" "$2" "$3" "$(mb "$rss")"
 }
 path_decode() {
@@ -172,7 +174,7 @@ kafka_one() { # build label pair [format]
     n=$(kcount "$t")
     [ "$n" = "$rows" ] || { echo "    $n messages, want $rows"; return 1; }
     record "mysql -> kafka ($4)" "rows/s+" "$2" "$3" "$(rate "$rows" "$wall")"
-    record "mysql -> kafka ($4)" "cpu s/1M-" "$2" "$3" "$(awk -v u="$user" -v s="$sys" -v r="$rows" 'BEGIN { printf "%.2f", (u + s) * 1e6 / r }')"
+    record "mysql -> kafka ($4)" "cpu s/1M-" "$2" "$3" "$(cpu "$rows")"
     record "mysql -> kafka ($4)" "peak RSS MB-" "$2" "$3" "$(mb "$rss")"
 }
 kafka_autoglm() { kafka_one "$1" "$2" "$3" autoglm; }
@@ -235,6 +237,7 @@ bf_one() {
     timed "$2" /dev/null "$1/autoglm-cdc" backfill --source mysql --mysql-dsn "$dsn" --table "cmp$run.orders" \
         --sink file -o /dev/null --chunk-size 10000 --state-dir "$tmp/b$2$3" --pipeline b1 -q || return 1
     record "backfill -> /dev/null" "rows/s+" "$2" "$3" "$(rate "$BF_ROWS" "$wall")"
+    record "backfill -> /dev/null" "cpu s/1M-" "$2" "$3" "$(cpu "$BF_ROWS")"
     record "backfill -> /dev/null" "peak RSS MB-" "$2" "$3" "$(mb "$rss")"
     ktopic "$t.orders"
     timed "$2" /dev/null "$1/autoglm-cdc" backfill --source mysql --mysql-dsn "$dsn" --table "cmp$run.orders" \
@@ -243,6 +246,7 @@ bf_one() {
     n=$(kcount "$t.orders")
     [ "$n" = "$BF_ROWS" ] || { echo "    $n messages, want $BF_ROWS"; return 1; }
     record "backfill -> kafka" "rows/s+" "$2" "$3" "$(rate "$BF_ROWS" "$wall")"
+    record "backfill -> kafka" "cpu s/1M-" "$2" "$3" "$(cpu "$BF_ROWS")"
     record "backfill -> kafka" "peak RSS MB-" "$2" "$3" "$(mb "$rss")"
 }
 path_backfill() {
@@ -274,6 +278,7 @@ pg_one() {
         --sink stdout --idle-exit 1500 --pipeline "po$2$3" --state-dir "$tmp/po$2$3" -q || return 1
     [ "$got" = "$rows" ] || { echo "    $got envelopes, want $rows"; return 1; }
     record "pg -> stdout" "rows/s+" "$2" "$3" "$(rate "$rows" "$(awk -v w="$wall" 'BEGIN { print w - 1.5 }')")"
+    record "pg -> stdout" "cpu s/1M-" "$2" "$3" "$(cpu "$rows")"
     record "pg -> stdout" "peak RSS MB-" "$2" "$3" "$(mb "$rss")"
     ktopic "cmp${run}pg$2$3.orders"
     timed "$2" /dev/null "$1/autoglm-cdc" --source postgres --postgres-dsn "$(pgdsn)" \
@@ -283,6 +288,7 @@ pg_one() {
     n=$(kcount "cmp${run}pg$2$3.orders")
     [ "$n" = "$rows" ] || { echo "    $n messages, want $rows"; return 1; }
     record "pg -> kafka" "rows/s+" "$2" "$3" "$(rate "$rows" "$(awk -v w="$wall" 'BEGIN { print w - 1.5 }')")"
+    record "pg -> kafka" "cpu s/1M-" "$2" "$3" "$(cpu "$rows")"
     record "pg -> kafka" "peak RSS MB-" "$2" "$3" "$(mb "$rss")"
 }
 path_pg() {
