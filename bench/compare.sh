@@ -15,7 +15,7 @@
 #          (default: all of them)
 # Environment: COMPARE_PAIRS (3; envelope runs 2x as many), COMPARE_TXNS
 # (1000 transactions of 1,000 row changes for decode, kafka, debezium, pg),
-# COMPARE_BF_ROWS (1000000), COMPARE_BIGTXN_ROWS (300000),
+# COMPARE_BF_ROWS (1000000), COMPARE_BIGTXN_ROWS (1000000),
 # COMPARE_BIGTXN_SINKS ("file kafka"), COMPARE_MAP_CHANGES (1000000),
 # COMPARE_OUT (a file that keeps the per-run figures).
 # The servers are those of tests/services.sh in this source tree (started
@@ -35,7 +35,7 @@ WHAT=${*:-envelope decode kafka debezium latency backfill pg bigtxn map_pg}
 PAIRS=${COMPARE_PAIRS:-3}
 TXNS=${COMPARE_TXNS:-1000}
 BF_ROWS=${COMPARE_BF_ROWS:-1000000}
-BIG_ROWS=${COMPARE_BIGTXN_ROWS:-300000}
+BIG_ROWS=${COMPARE_BIGTXN_ROWS:-1000000}
 BIG_SINKS=${COMPARE_BIGTXN_SINKS:-file kafka}
 MAP_N=${COMPARE_MAP_CHANGES:-1000000}
 for p in $WHAT; do
@@ -307,18 +307,24 @@ path_pg() {
 }
 
 # ---- one big transaction vs small ones (bench_bigtxn.sh) ---------------------
-# sink_run BUILD LABEL PAIR SINK TAG IDLE_S cmd-args...: sets got, wall (idle taken off)
+# sink_run BUILD LABEL PAIR SINK TAG IDLE_S|txns:N cmd-args...: sets got, wall
+# (stops after N transactions, or after IDLE_S without changes, the wait
+# taken off the wall time)
 sink_run() {
-    local b=$1 l=$2 i=$3 k=$4 tag=$5 idle=$6
+    local b=$1 l=$2 i=$3 k=$4 tag=$5 idle=$6 stop
     shift 6
+    case $idle in
+    txns:*) stop="--max-txns ${idle#txns:}"; idle=0 ;;
+    *) stop="--idle-exit $((idle * 1000))" ;;
+    esac
     case $k in
     file)
-        timed "$l" /dev/null "$b/autoglm-cdc" "$@" --idle-exit $((idle * 1000)) --sink file -o "$tmp/out.jsonl" || return 1
+        timed "$l" /dev/null "$b/autoglm-cdc" "$@" $stop --sink file -o "$tmp/out.jsonl" || return 1
         got=$(wc -l <"$tmp/out.jsonl")
         rm -f "$tmp/out.jsonl" ;;
     kafka)
         ktopic "cmp$run$tag$l$i"
-        timed "$l" /dev/null "$b/autoglm-cdc" "$@" --idle-exit $((idle * 1000)) --sink kafka \
+        timed "$l" /dev/null "$b/autoglm-cdc" "$@" $stop --sink kafka \
             --kafka-brokers "$KAFKA_BOOTSTRAP" --topic "cmp$run$tag$l$i" || return 1
         got=$(kcount "cmp$run$tag$l$i") ;;
     esac
@@ -329,7 +335,7 @@ big_my_one() {
     for k in $BIG_SINKS; do
         for shape in s b; do
             [ $shape = s ] && from="$bf0:$bp0" || from="$bf1:$bp1"
-            sink_run "$1" "$2" "$3" "$k" "my$shape" 3 --source mysql \
+            sink_run "$1" "$2" "$3" "$k" "my$shape" "txns:$([ $shape = s ] && echo $((BIG_ROWS / 1000)) || echo 1)" --source mysql \
                 --mysql-dsn "mysql://root:$MYSQL_ROOT_PASSWORD@127.0.0.1:$MYSQL_PORT" --from "$from" \
                 --include "cmp$run.$shape" --pipeline "bm$shape" --state-dir "$tmp/bm$k$shape$2$3" -q || return 1
             [ "$got" = "$BIG_ROWS" ] || { echo "    $got envelopes, want $BIG_ROWS"; return 1; }
