@@ -266,6 +266,8 @@ ANALYZE TABLE orders;" >/dev/null
 }
 
 # ---- PostgreSQL catch-up (bench_pg.sh) ---------------------------------------
+# slots hold WAL and the server has few: each run's copy goes when it is read
+dropslot() { su -d "$PGDATABASE" -c "SELECT pg_drop_replication_slot('$1')" >/dev/null 2>&1 || true; }
 pgdsn() { echo "host=$PGHOST port=$PGPORT user=$PG_SUPERUSER password=$PG_SUPERPASSWORD dbname=$PGDATABASE"; }
 pg_one() {
     local s n l=${2,,}
@@ -276,6 +278,7 @@ pg_one() {
     counted "$2" "$1/autoglm-cdc" --source postgres --postgres-dsn "$(pgdsn)" \
         -X "postgres.slot=cmp${run}o$l$3" -X "postgres.publication=cmp$run" -X "postgres.tables=cmp$run.orders" \
         --sink stdout --idle-exit 1500 --pipeline "po$2$3" --state-dir "$tmp/po$2$3" -q || return 1
+    dropslot "cmp${run}o$l$3"
     [ "$got" = "$rows" ] || { echo "    $got envelopes, want $rows"; return 1; }
     record "pg -> stdout" "rows/s+" "$2" "$3" "$(rate "$rows" "$(awk -v w="$wall" 'BEGIN { print w - 1.5 }')")"
     record "pg -> stdout" "cpu s/1M-" "$2" "$3" "$(cpu "$rows")"
@@ -285,6 +288,7 @@ pg_one() {
         -X "postgres.slot=cmp${run}k$l$3" -X "postgres.publication=cmp$run" -X "postgres.tables=cmp$run.orders" \
         --sink kafka --kafka-brokers "$KAFKA_BOOTSTRAP" --topic "cmp${run}pg$2$3.{table}" \
         --idle-exit 1500 --pipeline "pk$2$3" --state-dir "$tmp/pk$2$3" -q || return 1
+    dropslot "cmp${run}k$l$3"
     n=$(kcount "cmp${run}pg$2$3.orders")
     [ "$n" = "$rows" ] || { echo "    $n messages, want $rows"; return 1; }
     record "pg -> kafka" "rows/s+" "$2" "$3" "$(rate "$rows" "$(awk -v w="$wall" 'BEGIN { print w - 1.5 }')")"
@@ -354,7 +358,8 @@ big_pg_one() {
             sink_run "$1" "$2" "$3" "$k" "pg$shape" $([ $shape = s ] && echo 5 || echo 20) \
                 --source postgres --postgres-dsn "$(pgdsn)" -X "postgres.slot=cmp${run}$shape$k$l$3" \
                 -X "postgres.publication=cmp${run}$shape" --pipeline "bp$shape" \
-                --state-dir "$tmp/bp$k$shape$2$3" -q || return 1
+                --state-dir "$tmp/bp$k$shape$2$3" -q || { dropslot "cmp${run}$shape$k$l$3"; return 1; }
+            dropslot "cmp${run}$shape$k$l$3"
             [ "$got" = "$BIG_ROWS" ] || { echo "    $got envelopes, want $BIG_ROWS"; return 1; }
             record "bigtxn pg -> $k ($shape)" "rows/s+" "$2" "$3" "$(rate "$BIG_ROWS" "$wall")"
             record "bigtxn pg -> $k ($shape)" "peak RSS MB-" "$2" "$3" "$(mb "$rss")"
