@@ -16,7 +16,7 @@
 # Environment: COMPARE_PAIRS (3; envelope runs 2x as many), COMPARE_TXNS
 # (1000 transactions of 1,000 row changes for decode, kafka, debezium, pg),
 # COMPARE_BF_ROWS (1000000), COMPARE_BIGTXN_ROWS (1000000),
-# COMPARE_BIGTXN_SINKS ("file kafka"), COMPARE_MAP_CHANGES (1000000),
+# COMPARE_BIGTXN_SINKS ("file kafka"), COMPARE_BIGTXN_SOURCES ("mysql pg"), COMPARE_MAP_CHANGES (1000000),
 # COMPARE_OUT (a file that keeps the per-run figures).
 # The servers are those of tests/services.sh in this source tree (started
 # when missing).  Not part of `make check`: numbers, not pass/fail, though
@@ -37,6 +37,7 @@ TXNS=${COMPARE_TXNS:-1000}
 BF_ROWS=${COMPARE_BF_ROWS:-1000000}
 BIG_ROWS=${COMPARE_BIGTXN_ROWS:-1000000}
 BIG_SINKS=${COMPARE_BIGTXN_SINKS:-file kafka}
+BIG_SOURCES=${COMPARE_BIGTXN_SOURCES:-mysql pg}
 MAP_N=${COMPARE_MAP_CHANGES:-1000000}
 for p in $WHAT; do
     case $p in
@@ -59,7 +60,7 @@ OUT=${COMPARE_OUT:-$tmp/runs}
 : >"$OUT"
 fail=0
 my() { mariadb --no-defaults --protocol=tcp -uroot -p"$MYSQL_ROOT_PASSWORD" -h127.0.0.1 -P"$MYSQL_PORT" "$@"; }
-su() { PGPASSWORD=$PG_SUPERPASSWORD psql -X -q -At -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PG_SUPERUSER" "$@"; }
+su() { PGPASSWORD=$PG_SUPERPASSWORD PGOPTIONS='-c client_min_messages=warning' psql -X -q -At -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PG_SUPERUSER" "$@"; }
 cleanup() {
     if [ -n "${MYSQL_PORT:-}" ]; then
         my -e "DROP DATABASE IF EXISTS cmp$run" >/dev/null 2>&1 || true
@@ -374,6 +375,11 @@ small_sql() {
 }
 path_bigtxn() {
     echo "== bigtxn: $BIG_ROWS row updates, as transactions of 1000 rows (s) and as one (b)"
+    [[ " $BIG_SOURCES " == *" mysql "* ]] && bigtxn_mysql
+    [[ " $BIG_SOURCES " == *" pg "* ]] && bigtxn_pg
+    return 0
+}
+bigtxn_mysql() {
     my -e "DROP DATABASE IF EXISTS cmp$run; CREATE DATABASE cmp$run;
         CREATE TABLE cmp$run.s (id INT PRIMARY KEY, v BIGINT NOT NULL, pad VARCHAR(80));
         CREATE TABLE cmp$run.b LIKE cmp$run.s;
@@ -385,6 +391,8 @@ path_bigtxn() {
     my -e "UPDATE cmp$run.b SET v = v + 1"
     alternate big_my_one
     my -e "DROP DATABASE IF EXISTS cmp$run"
+}
+bigtxn_pg() {
     local d="-d $PGDATABASE"
     su $d -c "DROP SCHEMA IF EXISTS cmp$run CASCADE; CREATE SCHEMA cmp$run;
         CREATE TABLE cmp$run.s (id INT PRIMARY KEY, v BIGINT NOT NULL, pad TEXT);
