@@ -313,35 +313,49 @@ path_pg() {
 
 # ---- one big transaction vs small ones (bench_bigtxn.sh) ---------------------
 # sink_run BUILD LABEL PAIR SINK TAG IDLE_S|txns:N cmd-args...: sets got, wall
-# (stops after N transactions, or after IDLE_S without changes, the wait
-# taken off the wall time)
+# Stops after N transactions (wall = the process's), or after IDLE_S
+# without changes: then wall = from the start to the last delivery (the
+# file's last write, the broker's append time of the last message), not
+# the idle wait taken off: a build that hands a whole transaction to the
+# sink at its commit delivers it during that wait.
 sink_run() {
-    local b=$1 l=$2 i=$3 k=$4 tag=$5 idle=$6 stop
+    local b=$1 l=$2 i=$3 k=$4 tag=$5 idle=$6 stop t0 tend t="cmp$run$5$2$3"
     shift 6
     case $idle in
-    txns:*) stop="--max-txns ${idle#txns:}"; idle=0 ;;
+    txns:*) stop="--max-txns ${idle#txns:}"; idle= ;;
     *) stop="--idle-exit $((idle * 1000))" ;;
     esac
+    rm -f "$tmp/out.jsonl"
     case $k in
     file)
+        t0=$(date +%s.%N)
         timed "$l" /dev/null "$b/autoglm-cdc" "$@" $stop --sink file -o "$tmp/out.jsonl" || return 1
+        tend=$(date -r "$tmp/out.jsonl" +%s.%N)
         got=$(wc -l <"$tmp/out.jsonl")
         rm -f "$tmp/out.jsonl" ;;
     kafka)
-        ktopic "cmp$run$tag$l$i"
+        if [ -n "$idle" ]; then
+            java -Xmx256m -cp "$KAFKA_JARS/*" org.apache.kafka.tools.TopicCommand \
+                --bootstrap-server "$KAFKA_BOOTSTRAP" --create --topic "$t" --partitions 1 \
+                --replication-factor 1 --config message.timestamp.type=LogAppendTime >/dev/null 2>&1 ||
+                { echo "    cannot create $t with LogAppendTime (KAFKA_JARS)"; return 1; }
+        fi
+        ktopic "$t"
+        t0=$(date +%s.%N)
         timed "$l" /dev/null "$b/autoglm-cdc" "$@" $stop --sink kafka \
-            --kafka-brokers "$KAFKA_BOOTSTRAP" --topic "cmp$run$tag$l$i" || return 1
-        got=$(kcount "cmp$run$tag$l$i") ;;
+            --kafka-brokers "$KAFKA_BOOTSTRAP" --topic "$t" || return 1
+        tend=$(kcat -b "$KAFKA_BOOTSTRAP" -C -t "$t" -o -1 -e -q -f '%T\n' | tail -1 | awk '{ printf "%.3f", $1 / 1000 }')
+        got=$(kcount "$t") ;;
     esac
-    wall=$(awk -v w="$wall" -v i="$idle" 'BEGIN { print w - i }')
+    [ -z "$idle" ] || wall=$(awk -v a="$t0" -v b="$tend" 'BEGIN { print b - a }')
 }
 big_my_one() {
     local k shape from
     for k in $BIG_SINKS; do
         for shape in s b; do
             [ $shape = s ] && from="$bf0:$bp0" || from="$bf1:$bp1"
-            # (the big one by the idle wait: since the fragments of
-            # pipeline.fragment_rows/_kb, --max-txns counts fragments)
+            # (the big one by the idle wait: --max-txns counts the
+            # fragments of pipeline.fragment_rows/_kb in the new engine)
             sink_run "$1" "$2" "$3" "$k" "my$shape" "$([ $shape = s ] && echo "txns:$((BIG_ROWS / 1000))" || echo 3)" --source mysql \
                 --mysql-dsn "mysql://root:$MYSQL_ROOT_PASSWORD@127.0.0.1:$MYSQL_PORT" --from "$from" \
                 --include "cmp$run.$shape" --pipeline "bm$shape" --state-dir "$tmp/bm$k$shape$2$3" -q || return 1
