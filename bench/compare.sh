@@ -8,6 +8,8 @@
 # the pairs; the run-to-run noise of OLD and of NEW next to it).
 #
 # Usage: bench/compare.sh OLD_BUILD NEW_BUILD [PATH...]
+#        bench/compare.sh --report RUNS-FILE...   (the table again, from
+#                         the per-run figures of COMPARE_OUT files)
 #   OLD_BUILD, NEW_BUILD  build directories (each with its autoglm-cdc;
 #                         bench/envelope_bench and bench/map_pg_bench are
 #                         made there when missing)
@@ -25,6 +27,61 @@ set -eu
 [ -n "${BENCH_DEBUG:-}" ] && set -x
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 usage() { sed -n '/^# Usage/,/^# Environment/p' "$0" | sed 's/^# \{0,1\}//' | sed '$d' >&2; exit 2; }
+# summary FILE...: the table of NEW/OLD from per-run figures (the pairs of
+# several files are numbered on)
+summary() {
+    awk -F'|' 'FNR == 1 { base = top } { $4 += base; if ($4 > top) top = $4; print }' OFS='|' "$@" >"${tmp:-/tmp}/all.$$"
+    set -- "${tmp:-/tmp}/all.$$"
+    echo "== OLD, NEW: medians of the runs; NEW/OLD: median of the pairs' ratios; spread: lowest..highest of them; noise: (max-min)/median of each build's runs"
+    awk -F'|' '
+    function med(a, n,   i, j, t) {
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    { k = $1 "|" $2; if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
+      v[k, $3, $4] = $5; if ($4 > np[k]) np[k] = $4 }
+    END {
+      printf "| %-28s | %-13s | %11s | %11s | %7s | %-13s | %-15s | %s |\n", "path", "figure", "OLD", "NEW", "NEW/OLD", "pair spread", "noise OLD/NEW", "verdict"
+      print "|---|---|--:|--:|--:|---|---|---|"
+      for (q = 1; q <= nk; q++) {
+        k = order[q]; split(k, kk, "|"); m = kk[2]; better = substr(m, length(m)); m = substr(m, 1, length(m) - 1)
+        no = nn = npr = 0; lo = 1e18; hi = -1e18
+        omin = nmin = 1e18; omax = nmax = -1e18
+        for (i = 1; i <= np[k]; i++) {
+          if ((k, "OLD", i) in v) { o[++no] = v[k, "OLD", i]; if (o[no] < omin) omin = o[no]; if (o[no] > omax) omax = o[no] }
+          if ((k, "NEW", i) in v) { n[++nn] = v[k, "NEW", i]; if (n[nn] < nmin) nmin = n[nn]; if (n[nn] > nmax) nmax = n[nn] }
+          if (((k, "OLD", i) in v) && ((k, "NEW", i) in v) && v[k, "OLD", i] > 0) {
+            r = v[k, "NEW", i] / v[k, "OLD", i]; pr[++npr] = r; if (r < lo) lo = r; if (r > hi) hi = r }
+        }
+        if (!no || !nn) continue
+        mo = med(o, no); mn = med(n, nn)
+        if (mo <= 0 || lo > hi) {   # (a latency at or below the clock resolution)
+          printf "| %-28s | %-13s | %11.2f | %11.2f | %7s | %-13s | %-15s | %s |\n", kk[1], m, mo, mn, "-", "-", "-", "no ratio"
+          continue
+        }
+        # the pairs ran under the same load: the median of their ratios
+        ratio = med(pr, npr)
+        noise = mo > 0 ? (omax - omin) / mo : 0; noisen = mn > 0 ? (nmax - nmin) / mn : 0
+        nz = noise > noisen ? noise : noisen
+        # worse beyond noise: more than 10% and more than the runs of either build spread
+        if (better == "+") worse = ratio < 0.9 && (1 - ratio) > nz && hi < 1
+        else worse = ratio > 1.1 && (ratio - 1) > nz && lo > 1
+        if (better == "+") gain = ratio > 1.1 && (ratio - 1) > nz && lo > 1
+        else gain = ratio < 0.9 && (1 - ratio) > nz && hi < 1
+        verdict = worse ? "WORSE" : gain ? "better" : "same (noise)"
+        mo = mo >= 1000 ? sprintf("%.0f", mo) : sprintf("%.2f", mo)
+        mn = mn >= 1000 ? sprintf("%.0f", mn) : sprintf("%.2f", mn)
+        printf "| %-28s | %-13s | %11s | %11s | %7.2f | %5.2f..%-5.2f | %6.0f%% / %3.0f%% | %s |\n", kk[1], m, mo, mn, ratio, lo, hi, noise * 100, noisen * 100, verdict
+      }
+    }' "$@"
+    rm -f "${tmp:-/tmp}/all.$$"
+}
+if [ "${1:-}" = --report ]; then   # bench/compare.sh --report RUNS-FILE...
+    shift
+    [ $# -ge 1 ] || usage
+    summary "$@"
+    exit 0
+fi
 [ $# -ge 2 ] || usage
 OLD=$(cd "$1" && pwd) NEW=$(cd "$2" && pwd)
 shift 2
@@ -455,44 +512,5 @@ for p in $WHAT; do
 done
 
 echo
-echo "== NEW/OLD (medians; spread = lowest..highest NEW/OLD of the pairs; noise = (max-min)/median of each build's runs)"
-awk -F'|' '
-function med(a, n,   i, j, t) {
-    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-{ k = $1 "|" $2; if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
-  v[k, $3, $4] = $5; if ($4 > np[k]) np[k] = $4 }
-END {
-  printf "| %-28s | %-13s | %11s | %11s | %7s | %-13s | %-15s | %s\n", "path", "figure", "OLD", "NEW", "NEW/OLD", "pair spread", "noise OLD/NEW", "verdict"
-  for (q = 1; q <= nk; q++) {
-    k = order[q]; split(k, kk, "|"); m = kk[2]; better = substr(m, length(m)); m = substr(m, 1, length(m) - 1)
-    no = nn = 0; lo = 1e18; hi = -1e18
-    omin = nmin = 1e18; omax = nmax = -1e18
-    for (i = 1; i <= np[k]; i++) {
-      if ((k, "OLD", i) in v) { o[++no] = v[k, "OLD", i]; if (o[no] < omin) omin = o[no]; if (o[no] > omax) omax = o[no] }
-      if ((k, "NEW", i) in v) { n[++nn] = v[k, "NEW", i]; if (n[nn] < nmin) nmin = n[nn]; if (n[nn] > nmax) nmax = n[nn] }
-      if (((k, "OLD", i) in v) && ((k, "NEW", i) in v) && v[k, "OLD", i] > 0) {
-        r = v[k, "NEW", i] / v[k, "OLD", i]; if (r < lo) lo = r; if (r > hi) hi = r }
-    }
-    if (!no || !nn) continue
-    mo = med(o, no); mn = med(n, nn)
-    if (mo <= 0 || lo > hi) {   # (a latency at or below the clock resolution)
-      printf "| %-28s | %-13s | %11.2f | %11.2f | %7s | %-13s | %-15s | %s\n", kk[1], m, mo, mn, "-", "-", "-", "no ratio"
-      continue
-    }
-    ratio = mo > 0 ? mn / mo : 0
-    noise = mo > 0 ? (omax - omin) / mo : 0; noisen = mn > 0 ? (nmax - nmin) / mn : 0
-    nz = noise > noisen ? noise : noisen
-    # worse beyond noise: more than 10% and more than the runs of either build spread
-    if (better == "+") worse = ratio < 0.9 && (1 - ratio) > nz && hi < 1
-    else worse = ratio > 1.1 && (ratio - 1) > nz && lo > 1
-    if (better == "+") gain = ratio > 1.1 && (ratio - 1) > nz && lo > 1
-    else gain = ratio < 0.9 && (1 - ratio) > nz && hi < 1
-    verdict = worse ? "WORSE" : gain ? "better" : "same (noise)"
-    mo = mo >= 1000 ? sprintf("%.0f", mo) : sprintf("%.2f", mo)
-    mn = mn >= 1000 ? sprintf("%.0f", mn) : sprintf("%.2f", mn)
-    printf "| %-28s | %-13s | %11s | %11s | %7.2f | %5.2f..%-5.2f | %6.0f%% / %3.0f%% | %s\n", kk[1], m, mo, mn, ratio, lo, hi, noise * 100, noisen * 100, verdict
-  }
-}' "$OUT"
+summary "$OUT"
 exit $fail
