@@ -3,9 +3,12 @@
 # bench/compare.sh - regression check of one build against another: the
 # paths `make bench` measures, each run through OLD and NEW alternately
 # (old, new, old, new, ...) on the same servers and the same data, which is
-# generated once per path.  Prints each run's figure and a table of
-# medians: OLD, NEW, NEW/OLD and the spread (lowest and highest NEW/OLD of
-# the pairs; the run-to-run noise of OLD and of NEW next to it).
+# generated once per path.  Prints each run's figure, then a table: the
+# medians of OLD and of NEW, NEW/OLD as the median of the pairs' ratios (a
+# pair runs under the same load), their spread (lowest..highest), the
+# run-to-run noise of each build and a verdict: WORSE or better only when
+# the ratio is off by more than 10%, more than that noise, and every pair
+# agrees.
 #
 # Usage: bench/compare.sh OLD_BUILD NEW_BUILD [PATH...]
 #        bench/compare.sh --report RUNS-FILE...   (the table again, from
@@ -17,9 +20,10 @@
 #          (default: all of them)
 # Environment: COMPARE_PAIRS (3; envelope runs 2x as many), COMPARE_TXNS
 # (1000 transactions of 1,000 row changes for decode, kafka, debezium, pg),
-# COMPARE_BF_ROWS (1000000), COMPARE_BIGTXN_ROWS (1000000),
-# COMPARE_BIGTXN_SINKS ("file kafka"), COMPARE_BIGTXN_SOURCES ("mysql pg"), COMPARE_MAP_CHANGES (1000000),
-# COMPARE_OUT (a file that keeps the per-run figures).
+# COMPARE_BF_ROWS (1000000), COMPARE_BIGTXN_ROWS (500000),
+# COMPARE_BIGTXN_SINKS ("file kafka"), COMPARE_BIGTXN_SOURCES ("mysql pg"),
+# COMPARE_MAP_CHANGES (1000000), COMPARE_OUT (a file that keeps the
+# per-run figures, for --report).
 # The servers are those of tests/services.sh in this source tree (started
 # when missing).  Not part of `make check`: numbers, not pass/fail, though
 # the exit status is 1 when a run failed or delivered the wrong count.
@@ -30,8 +34,10 @@ usage() { sed -n '/^# Usage/,/^# Environment/p' "$0" | sed 's/^# \{0,1\}//' | se
 # summary FILE...: the table of NEW/OLD from per-run figures (the pairs of
 # several files are numbered on)
 summary() {
-    awk -F'|' 'FNR == 1 { base = top } { $4 += base; if ($4 > top) top = $4; print }' OFS='|' "$@" >"${tmp:-/tmp}/all.$$"
-    set -- "${tmp:-/tmp}/all.$$"
+    local all
+    all=$(mktemp)
+    awk -F'|' 'FNR == 1 { base = top } { $4 += base; if ($4 > top) top = $4; print }' OFS='|' "$@" >"$all"
+    set -- "$all"
     echo "== OLD, NEW: medians of the runs; NEW/OLD: median of the pairs' ratios; spread: lowest..highest of them; noise: (max-min)/median of each build's runs"
     awk -F'|' '
     function med(a, n,   i, j, t) {
@@ -74,7 +80,7 @@ summary() {
         printf "| %-28s | %-13s | %11s | %11s | %7.2f | %5.2f..%-5.2f | %6.0f%% / %3.0f%% | %s |\n", kk[1], m, mo, mn, ratio, lo, hi, noise * 100, noisen * 100, verdict
       }
     }' "$@"
-    rm -f "${tmp:-/tmp}/all.$$"
+    rm -f "$all"
 }
 if [ "${1:-}" = --report ]; then   # bench/compare.sh --report RUNS-FILE...
     shift
@@ -92,7 +98,7 @@ WHAT=${*:-envelope decode kafka debezium latency backfill pg bigtxn map_pg}
 PAIRS=${COMPARE_PAIRS:-3}
 TXNS=${COMPARE_TXNS:-1000}
 BF_ROWS=${COMPARE_BF_ROWS:-1000000}
-BIG_ROWS=${COMPARE_BIGTXN_ROWS:-1000000}
+BIG_ROWS=${COMPARE_BIGTXN_ROWS:-500000}
 BIG_SINKS=${COMPARE_BIGTXN_SINKS:-file kafka}
 BIG_SOURCES=${COMPARE_BIGTXN_SOURCES:-mysql pg}
 MAP_N=${COMPARE_MAP_CHANGES:-1000000}
