@@ -238,24 +238,28 @@ static void klist(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias)
                        alias ? "." : "", k);
 }
 
-/* Lock the wide rows of target t's keys whose per-source fields the batch
- * changes: missing rows are inserted first (empty, filled in by the
- * recomputation of the same transaction), then every row is locked, both
- * in key order, each in its own statement, so that the recomputation
- * (a later statement) sees every other pipeline's committed entries of
- * these keys and none is in flight.  Row locks need no shared memory,
- * whatever the batch's size. */
+static void votes_lock_sql(cdc_pgv_t *v, const cdc_map_target_t *t,
+                           int shared, cdc_buf_t *b);
+
+/* Serialise the batches that change per-source fields of the same keys of
+ * target t: an advisory lock per hash bucket (256) of the keys, taken in
+ * bucket order before the batch writes anything, held until it commits.
+ * So the recomputation (a later statement) sees every other pipeline's
+ * committed entries of these keys and none is in flight.  The locks live
+ * in their own key space (not the field groups'), need no row writes and,
+ * at most 256, no shared memory to speak of whatever the batch's size.
+ * The same statement takes the table's purge lock shared
+ * (cdc_pgv_purge). */
 static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
                        const cdc_wide_ops_t *ops, cdc_err_t *err)
 {
     uint32_t nk = t->nkey;
-    cdc_buf_t *arr = cdc_xcalloc(nk, sizeof(cdc_buf_t)), b = CDC_BUF_INIT;
-    const char **pv = cdc_xcalloc(nk + 1, sizeof(char *));
+    cdc_buf_t keys = CDC_BUF_INIT, kt = CDC_BUF_INIT, b = CDC_BUF_INIT;
     char *qt = cdc_pgs_qtab(v->pg, t, t->table);
+    const char *pv[1];
     int any = 0, rc = 0;
 
-    for (uint32_t k = 0; k < nk; k++)
-        arr_start(&arr[k]);
+    arr_start(&keys);
     for (uint32_t i = 0; i < ops->n; i++) {
         const cdc_wide_op_t *op = &ops->ops[i];
         int ps = 0;
@@ -266,53 +270,29 @@ static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
             ps = t->fields[op->vals[j].field].per_source;
         if (!ps)
             continue;
-        for (uint32_t k = 0; k < nk; k++)
-            arr_put(&arr[k], op->key[k], strlen(op->key[k]), 0);
+        cdc_buf_reset(&kt);
+        cdc_buf_puts(&kt, qt);
+        for (uint32_t k = 0; k < nk; k++) {
+            cdc_buf_putc(&kt, '\x1f');
+            cdc_buf_puts(&kt, op->key[k]);
+        }
+        arr_put(&keys, kt.p, kt.len, 0);
         any = 1;
     }
     if (!any)
         goto out;
-    for (uint32_t k = 0; k < nk; k++) {
-        cdc_buf_putc(&arr[k], '}');
-        pv[k] = arr[k].p;
-    }
-    cdc_buf_puts(&b, "INSERT INTO ");
-    cdc_buf_printf(&b, "%s AS t (", qt);
-    key_cols(v->pg, &b, t, NULL);
-    cdc_buf_puts(&b, ") SELECT DISTINCT ");
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "%su.k%u::%s", k ? ", " : "", k,
-                       cdc_pgs_type(&t->fields[t->key[k]], 0, NULL, 0));
-    cdc_buf_puts(&b, " FROM unnest(");
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
-    cdc_buf_puts(&b, ") AS u(");
-    klist(&b, t, NULL);
-    cdc_buf_puts(&b, ") ORDER BY ");
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "%s%u", k ? ", " : "", k + 1);
-    cdc_buf_puts(&b, " ON CONFLICT DO NOTHING");
-    if ((rc = exec(v, b.p, (int)nk, pv, "creating the rows of vote fields",
-                   err)))
-        goto out;
-    cdc_buf_reset(&b);
-    cdc_buf_puts(&b, "WITH u AS (SELECT DISTINCT * FROM unnest(");
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
-    cdc_buf_puts(&b, ") AS u(");
-    klist(&b, t, NULL);
-    cdc_buf_printf(&b, ")), l AS (SELECT 1 FROM %s AS t, u WHERE ", qt);
-    key_join(v, &b, t, "t");
-    cdc_buf_puts(&b, " ORDER BY ");
-    key_cols(v->pg, &b, t, "t");
-    cdc_buf_puts(&b, " FOR UPDATE OF t) SELECT count(*) FROM l");
-    rc = exec(v, b.p, (int)nk, pv, "locking the rows of vote fields", err);
+    cdc_buf_putc(&keys, '}');
+    pv[0] = keys.p;
+    votes_lock_sql(v, t, 1, &b);
+    cdc_buf_puts(&b, " FROM (SELECT count(pg_advisory_xact_lock(1735554417, "
+                     "h)) FROM (SELECT DISTINCT (hashtextextended(x, 19) & "
+                     "255)::int AS h FROM unnest($1::text[]) x ORDER BY 1) s) "
+                     "l");
+    rc = exec(v, b.p, 1, pv, "locking the keys of vote fields", err);
 out:
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_free(&arr[k]);
-    free(arr);
-    free(pv);
     free(qt);
+    cdc_buf_free(&keys);
+    cdc_buf_free(&kt);
     cdc_buf_free(&b);
     return rc;
 }
@@ -414,11 +394,13 @@ static void klist_s(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias,
  * The CTEs of per-source field f over the keys in e (entries of f; the
  * key arrays are parameters pbase+1..pbase+nkey), ending in
  * r<i>(k0.., res, prov): the value as text and the field's provenance
- * entry.  Names carry the suffix i so that every field of the target goes
- * into one statement.
+ * entry (rank: the bytes of its rank column, else the jsonb object).
+ * Names carry the suffix i so that every field of the target goes into
+ * one statement.
  */
 static void field_ctes(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
-                       uint32_t f, unsigned i, unsigned pbase, const char *qv)
+                       uint32_t f, unsigned i, unsigned pbase, const char *qv,
+                       int rank)
 {
     const cdc_map_field_t *fd = &t->fields[f];
     uint32_t nk = t->nkey;
@@ -533,6 +515,29 @@ static void field_ctes(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
     /* r: value and provenance entry per key */
     cdc_buf_printf(b, "), r%u AS (SELECT ", i);
     klist_s(b, t, "a", i);
+    if (rank) {
+        /* the rank column's bytes, as autoglm_cdc_rank() of the object
+         * below makes them (pg_rank.h), without building that object */
+        cdc_buf_printf(b, ", w%u.res, decode(tp%u.rk, 'hex') || int8send("
+                       "tp%u.t) || CASE WHEN %s%u.%s THEN '\\x01'::bytea ELSE "
+                       "'\\x00'::bytea END || e%u.s || e%u.x || int4send("
+                       "length(e%u.x)) || set_byte('\\x00'::bytea, 0, length("
+                       "e%u.s)) AS prov FROM a%u JOIN tp%u USING (", i, i, i,
+                       fd->rule == CDC_RULE_WEIGHTED ? "w" : "a", i,
+                       fd->rule == CDC_RULE_WEIGHTED ? "wdel" : "alldel", i,
+                       i, i, i, i, i);
+        klist(b, t, NULL);
+        cdc_buf_printf(b, ") LEFT JOIN w%u USING (", i);
+        klist(b, t, NULL);
+        cdc_buf_printf(b, ") CROSS JOIN LATERAL (SELECT substr(convert_to("
+                       "tp%u.src, 'UTF8'), 1, 255) AS s, CASE WHEN o.o = "
+                       "'{}'::jsonb THEN ''::bytea ELSE convert_to(o.o::text, "
+                       "'UTF8') END AS x FROM (SELECT jsonb_strip_nulls("
+                       "jsonb_build_object('sc', w%u.tot, 'votes', a%u.votes)) "
+                       "AS o) o) e%u), ", i, i, i, i);
+        free(lf);
+        return;
+    }
     cdc_buf_printf(b, ", w%u.res, jsonb_strip_nulls(jsonb_build_object('s', "
                    "tp%u.src, 't', tp%u.t, 'r', tp%u.rk, 'sc', w%u.tot, 'd', "
                    "CASE WHEN %s%u.%s THEN 1 END, 'votes', a%u.votes)) AS prov "
@@ -561,7 +566,6 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     cdc_buf_t *arr, b = CDC_BUF_INIT;
     const char **pv;
     char name[200], *qv, *qt = cdc_pgs_qtab(v->pg, t, t->table);
-    char *qs = cdc_pgs_qid(v->pg, *t->schema ? t->schema : "public");
     int rc, rank = v->rmode && v->rmode[t - v->map->targets];
 
     for (uint32_t f = 0; f < t->nfields; f++) {
@@ -590,7 +594,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     }
     cdc_buf_puts(&b, "WITH ");
     for (uint32_t i = 0; i < nf; i++)
-        field_ctes(v, &b, t, fl[i], i, i * nk, qv);
+        field_ctes(v, &b, t, fl[i], i, i * nk, qv, rank);
     cdc_buf_puts(&b, "ak AS (");
     for (uint32_t i = 0; i < nf; i++) {
         cdc_buf_printf(&b, "%sSELECT ", i ? " UNION " : "");
@@ -619,7 +623,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
             cdc_buf_printf(&b, ", r%u.res::%s", i,
                            cdc_pgs_type(&t->fields[fl[i]], 0, NULL, 0));
         for (uint32_t i = 0; i < nf; i++)
-            cdc_buf_printf(&b, ", %s.autoglm_cdc_rank(r%u.prov)", qs, i);
+            cdc_buf_printf(&b, ", r%u.prov", i);
         cdc_buf_puts(&b, " FROM ak");
     } else {
     cdc_buf_puts(&b, ", _provenance) SELECT ");
@@ -704,13 +708,9 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     free(fl);
     free(qv);
     free(qt);
-    free(qs);
     cdc_buf_free(&b);
     return rc;
 }
-
-static void votes_lock_sql(cdc_pgv_t *v, const cdc_map_target_t *t,
-                           int shared, cdc_buf_t *b);
 
 int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
 {
@@ -722,14 +722,9 @@ int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
         if (!cdc_pgv_target(t))
             continue;
         e = collect(ops, t, &n);
-        if (n) {
-            /* the retention purge (cdc_pgv_purge) waits for this batch */
-            cdc_buf_t l = CDC_BUF_INIT;
-            votes_lock_sql(v, t, 1, &l);
-            rc = exec(v, l.p, 0, NULL, "locking the votes table", err) ||
-                 store(v, t, e, n, err) || recompute(v, t, e, n, err);
-            cdc_buf_free(&l);
-        }
+        /* cdc_pgv_lock took the locks of the keys and the purge lock */
+        if (n)
+            rc = store(v, t, e, n, err) || recompute(v, t, e, n, err);
         ents_free(e, n);
         if (rc)
             return -1;
