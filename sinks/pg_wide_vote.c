@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdc/envelope.h"
 #include "cdc/util.h"
 #include "mappings/map_int.h"
 #include "sinks/pg_rank.h"
@@ -712,6 +713,342 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     return rc;
 }
 
+/* ---- the recomputation in C (tables with rank columns) --------------------- */
+
+/* b += the hex digits of n bytes */
+static void hex_bytes(cdc_buf_t *b, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        char h[2];
+        cdc_hex(h, s[i], 2);
+        cdc_buf_put(b, h, 2);
+    }
+}
+
+/*
+ * The rank column's bytes of one recomputed field (pg_rank.h), as a
+ * bytea literal's text "\x...": the named entry's rank, its commit time,
+ * the deletion mark, its source (at most 255 bytes), then the entry's
+ * further keys as JSON text -- {"sc": total, "votes": {source: {"v",
+ * "sc", "t"[, "d"]}}} -- and the two lengths.  The JSON is written as
+ * PostgreSQL prints that jsonb object (keys by length, then bytes; the
+ * entries come sorted so), so the bytes are the ones autoglm_cdc_rank()
+ * and the SQL recomputation give.
+ */
+static void rank_bytes(cdc_buf_t *out, const cdc_vote_entry_t *en, size_t n,
+                       const cdc_vote_result_t *res, int has_total,
+                       cdc_buf_t *js)
+{
+    const cdc_vote_entry_t *top = &en[res->top];
+    size_t sl = strlen(top->source);
+    unsigned char be[8];
+    uint64_t tt = (uint64_t)top->t;
+
+    if (sl > 255)
+        sl = 255;
+    cdc_buf_reset(js);
+    cdc_buf_putc(js, '{');
+    if (has_total) {
+        cdc_buf_puts(js, "\"sc\": ");
+        cdc_json_string(js, res->total, strlen(res->total));
+        cdc_buf_puts(js, ", ");
+    }
+    cdc_buf_puts(js, "\"votes\": {");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cdc_buf_puts(js, ", ");
+        cdc_json_string(js, en[i].source, strlen(en[i].source));
+        cdc_buf_printf(js, ": {%s\"t\": %" PRId64 ", ",
+                       en[i].deleted ? "\"d\": 1, " : "", en[i].t);
+        if (!en[i].isnull) {
+            cdc_buf_puts(js, "\"v\": ");
+            cdc_json_string(js, en[i].val, en[i].len);
+            cdc_buf_puts(js, ", ");
+        }
+        cdc_buf_puts(js, "\"sc\": ");
+        cdc_json_string(js, en[i].score, strlen(en[i].score));
+        cdc_buf_putc(js, '}');
+    }
+    cdc_buf_puts(js, "}}");
+    cdc_buf_puts(out, "\\x");
+    cdc_buf_puts(out, top->rank);
+    for (int i = 0; i < 8; i++)
+        be[i] = (unsigned char)(tt >> (56 - 8 * i));
+    hex_bytes(out, be, 8);
+    cdc_buf_puts(out, res->deleted ? "01" : "00");
+    hex_bytes(out, top->source, sl);
+    hex_bytes(out, js->p, js->len);
+    for (int i = 0; i < 4; i++)
+        be[i] = (unsigned char)((uint32_t)js->len >> (24 - 8 * i));
+    hex_bytes(out, be, 4);
+    be[0] = (unsigned char)sl;
+    hex_bytes(out, be, 1);
+}
+
+/*
+ * Recompute the per-source fields of target t (its table keeps rank
+ * columns) for the keys and fields their entries e touch: one SELECT
+ * reads every source's entry of those keys and fields, cdc_vote_compute()
+ * (the arithmetic the SQL recomputation and the in-memory model share)
+ * gives each value and the entry its provenance names, and one upsert
+ * writes the values and rank columns, each wide row once.  Cheaper than
+ * the chain of CTEs per field, which builds a jsonb object per entry.
+ */
+static int recompute_c(cdc_pgv_t *v, const cdc_map_target_t *t,
+                       const ent_t *e, size_t n, cdc_err_t *err)
+{
+    uint32_t nk = t->nkey, nf = 0;
+    uint32_t *fl = cdc_xcalloc(t->nfields + 1, sizeof(uint32_t));
+    cdc_buf_t b = CDC_BUF_INIT, js = CDC_BUF_INIT;
+    cdc_buf_t *in = cdc_xcalloc(nk + 1, sizeof(cdc_buf_t)), *out;
+    const char **pv = cdc_xcalloc(nk + 2, sizeof(char *)), **po;
+    char name[200], *qv, *qt = cdc_pgs_qtab(v->pg, t, t->table);
+    cdc_vote_entry_t *en = NULL;
+    size_t cap = 0;
+    PGresult *r = NULL;
+    int rc = -1, nr;
+    cdc_buf_t *vals = cdc_xcalloc(t->nfields + 1, sizeof(cdc_buf_t));
+    cdc_buf_t *ranks = cdc_xcalloc(t->nfields + 1, sizeof(cdc_buf_t));
+    int *isset = cdc_xcalloc(t->nfields + 1, sizeof(int));
+    int *vnull = cdc_xcalloc(t->nfields + 1, sizeof(int));
+
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        int touched = 0;
+        for (size_t j = 0; j < n && !touched; j++)
+            touched = e[j].v->field == f;
+        if (touched)
+            fl[nf++] = f;
+    }
+    out = cdc_xcalloc((size_t)nk + 2 * nf + 1, sizeof(cdc_buf_t));
+    po = cdc_xcalloc((size_t)nk + 2 * nf + 1, sizeof(char *));
+    cdc_pgv_table(t, name, sizeof(name));
+    qv = cdc_pgs_qtab(v->pg, t, name);
+    /* the (key, field) pairs of the batch */
+    for (uint32_t k = 0; k <= nk; k++)
+        arr_start(&in[k]);
+    for (size_t j = 0; j < n; j++) {
+        const char *fname = t->fields[e[j].v->field].name;
+        for (uint32_t k = 0; k < nk; k++)
+            arr_put(&in[k], e[j].op->key[k], strlen(e[j].op->key[k]), 0);
+        arr_put(&in[nk], fname, strlen(fname), 0);
+    }
+    for (uint32_t k = 0; k <= nk; k++) {
+        cdc_buf_putc(&in[k], '}');
+        pv[k] = in[k].p;
+    }
+    cdc_buf_puts(&b, "SELECT ");
+    for (uint32_t k = 0; k < nk; k++) {
+        char *q = cdc_pgs_qid(v->pg, t->fields[t->key[k]].name);
+        cdc_buf_printf(&b, "x.%s::text, ", q);
+        free(q);
+    }
+    cdc_buf_printf(&b, "x._field, x._source, x._value, x._rank, x._score, "
+                   "x._deleted, x._t FROM %s AS x JOIN (SELECT DISTINCT * "
+                   "FROM unnest(", qv);
+    for (uint32_t k = 0; k <= nk; k++)
+        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "k%u, ", k);
+    cdc_buf_puts(&b, "f)) AS u ON ");
+    key_join(v, &b, t, "x");
+    cdc_buf_puts(&b, " AND x._field = u.f ORDER BY ");
+    key_cols(v->pg, &b, t, "x");
+    /* the sources in jsonb's key order: by length, then bytes */
+    cdc_buf_puts(&b, ", x._field, octet_length(x._source), x._source COLLATE "
+                     "\"C\"");
+    r = PQexecParams(v->pg, b.p, (int)nk + 1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        v->pgerr(v->ctx, r, "reading the sources' votes", err);
+        goto out;
+    }
+    nr = PQntuples(r);
+    for (uint32_t a = 0; a < nk + 2 * nf; a++)
+        arr_start(&out[a]);
+    /* rows come by key, then field: one output row per key */
+    for (int i = 0; i < nr;) {
+        int krow = i;
+        for (uint32_t k = 0; k < nk; k++)
+            arr_put(&out[k], PQgetvalue(r, i, (int)k),
+                    (size_t)PQgetlength(r, i, (int)k), 0);
+        for (uint32_t q = 0; q < nf; q++) {
+            cdc_buf_reset(&vals[q]);
+            cdc_buf_reset(&ranks[q]);
+            isset[q] = 0;
+            vnull[q] = 1;
+        }
+        while (i < nr) {
+            const char *fname = PQgetvalue(r, i, (int)nk);
+            const cdc_map_field_t *fd = NULL;
+            cdc_vote_result_t res;
+            size_t ne = 0;
+            uint32_t q;
+            int same = 1, has_total = 0;
+            for (uint32_t k = 0; k < nk && same; k++)
+                same = !strcmp(PQgetvalue(r, i, (int)k),
+                               PQgetvalue(r, krow, (int)k));
+            if (!same)
+                break;
+            for (q = 0; q < nf && !fd; q++)
+                if (!strcmp(t->fields[fl[q]].name, fname))
+                    fd = &t->fields[fl[q]];
+            if (!fd) {
+                cdc_err_set(err, CDC_EXIT_FAIL, 0, "postgres sink: target "
+                            "%s: unexpected field '%s' in the votes table",
+                            t->name, fname);
+                goto out;
+            }
+            q--;
+            /* the entries of this key and field */
+            while (i < nr && !strcmp(PQgetvalue(r, i, (int)nk), fname)) {
+                for (uint32_t k = 0; k < nk && same; k++)
+                    same = !strcmp(PQgetvalue(r, i, (int)k),
+                                   PQgetvalue(r, krow, (int)k));
+                if (!same)
+                    break;
+                if (ne == cap) {
+                    cap = cap ? 2 * cap : 16;
+                    en = cdc_xrealloc(en, cap * sizeof(*en));
+                }
+                en[ne].source = PQgetvalue(r, i, (int)nk + 1);
+                en[ne].isnull = PQgetisnull(r, i, (int)nk + 2);
+                en[ne].val = PQgetvalue(r, i, (int)nk + 2);
+                en[ne].len = (size_t)PQgetlength(r, i, (int)nk + 2);
+                en[ne].rank = PQgetvalue(r, i, (int)nk + 3);
+                en[ne].score = PQgetvalue(r, i, (int)nk + 4);
+                en[ne].deleted = PQgetvalue(r, i, (int)nk + 5)[0] == 't';
+                en[ne].t = strtoll(PQgetvalue(r, i, (int)nk + 6), NULL, 10);
+                has_total |= !en[ne].isnull;
+                ne++;
+                i++;
+            }
+            if (cdc_vote_compute(fd, en, ne, &res)) {
+                free(res.val);
+                cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA, "postgres "
+                            "sink: target %s field %s: the weighted mean "
+                            "overflows", t->name, fd->name);
+                goto out;
+            }
+            /* "sc": the winner's sum (vote), the voters' (weighted_mean),
+             * the winner's score (weighted); none without a voter */
+            if (fd->rule == CDC_RULE_WEIGHTED)
+                has_total = 1;
+            else if (fd->rule == CDC_RULE_VOTE)
+                has_total = has_total && !res.isnull;
+            isset[q] = 1;
+            vnull[q] = res.isnull;
+            if (!res.isnull)
+                cdc_buf_put(&vals[q], res.val, res.len);
+            rank_bytes(&ranks[q], en, ne, &res, has_total, &js);
+            free(res.val);
+        }
+        /* a field this key's entries do not name stays as it is */
+        for (uint32_t q = 0; q < nf; q++) {
+            arr_put(&out[nk + q], vals[q].p ? vals[q].p : "", vals[q].len,
+                    !isset[q] || vnull[q]);
+            arr_put(&out[nk + nf + q], ranks[q].p, ranks[q].len, !isset[q]);
+        }
+    }
+    for (uint32_t a = 0; a < nk + 2 * nf; a++) {
+        cdc_buf_putc(&out[a], '}');
+        po[a] = out[a].p;
+    }
+    cdc_buf_reset(&b);
+    cdc_buf_printf(&b, "INSERT INTO %s AS t (", qt);
+    key_cols(v->pg, &b, t, NULL);
+    for (uint32_t i = 0; i < nf; i++) {
+        char *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(&b, ", %s", qf);
+        free(qf);
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        char col[200], *qr;
+        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+        qr = cdc_pgs_qid(v->pg, col);
+        cdc_buf_printf(&b, ", %s", qr);
+        free(qr);
+    }
+    cdc_buf_puts(&b, ") SELECT ");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%su.k%u::%s", k ? ", " : "", k,
+                       cdc_pgs_type(&t->fields[t->key[k]], 0, NULL, 0));
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, ", u.v%u::%s", i,
+                       cdc_pgs_type(&t->fields[fl[i]], 0, NULL, 0));
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, ", u.r%u::bytea", i);
+    cdc_buf_puts(&b, " FROM unnest(");
+    for (uint32_t a = 0; a < nk + 2 * nf; a++)
+        cdc_buf_printf(&b, "%s$%u::text[]", a ? ", " : "", a + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "k%u, ", k);
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, "v%u, ", i);
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, "r%u%s", i, i + 1 < nf ? ", " : "");
+    cdc_buf_puts(&b, ") ON CONFLICT (");
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_puts(&b, ") DO UPDATE SET ");
+    for (uint32_t i = 0; i < nf; i++) {
+        char col[200], *qr, *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
+        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+        qr = cdc_pgs_qid(v->pg, col);
+        cdc_buf_printf(&b, "%s%s = CASE WHEN EXCLUDED.%s IS NOT NULL THEN "
+                       "EXCLUDED.%s ELSE t.%s END, %s = COALESCE(EXCLUDED.%s, "
+                       "t.%s)", i ? ", " : "", qf, qr, qf, qf, qr, qr, qr);
+        free(qf);
+        free(qr);
+    }
+    /* a row whose fields and ranks stay as they are is not written (a
+     * re-run backfill changes nothing) */
+    cdc_buf_puts(&b, " WHERE false");
+    for (uint32_t i = 0; i < nf; i++) {
+        char col[200], *qr, *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
+        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+        qr = cdc_pgs_qid(v->pg, col);
+        cdc_buf_printf(&b, " OR (EXCLUDED.%s IS NOT NULL AND (EXCLUDED.%s IS "
+                       "DISTINCT FROM t.%s OR EXCLUDED.%s IS DISTINCT FROM "
+                       "t.%s))", qr, qf, qf, qr, qr);
+        free(qf);
+        free(qr);
+    }
+    rc = nr ? exec(v, b.p, (int)(nk + 2 * nf), po, "writing vote fields", err)
+            : 0;
+    if (rc) {
+        char was[sizeof(err->detail)];
+        snprintf(was, sizeof(was), "%s", err->detail);
+        cdc_err_detail(err, "%s; the vote / weighted_mean fields of target "
+                       "%s", was, t->name);
+    }
+out:
+    PQclear(r);
+    for (uint32_t k = 0; k <= nk; k++)
+        cdc_buf_free(&in[k]);
+    for (uint32_t a = 0; a < nk + 2 * nf; a++)
+        cdc_buf_free(&out[a]);
+    free(in);
+    free(out);
+    free(pv);
+    free(po);
+    free(fl);
+    free(en);
+    free(qv);
+    free(qt);
+    for (uint32_t q = 0; q < t->nfields; q++) {
+        cdc_buf_free(&vals[q]);
+        cdc_buf_free(&ranks[q]);
+    }
+    free(vals);
+    free(ranks);
+    free(isset);
+    free(vnull);
+    cdc_buf_free(&b);
+    cdc_buf_free(&js);
+    return rc;
+}
+
 int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
 {
     for (uint32_t i = 0; i < v->map->ntargets; i++) {
@@ -724,7 +1061,9 @@ int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
         e = collect(ops, t, &n);
         /* cdc_pgv_lock took the locks of the keys and the purge lock */
         if (n)
-            rc = store(v, t, e, n, err) || recompute(v, t, e, n, err);
+            rc = store(v, t, e, n, err) ||
+                 (v->rmode && v->rmode[i] ? recompute_c(v, t, e, n, err)
+                                          : recompute(v, t, e, n, err));
         ents_free(e, n);
         if (rc)
             return -1;
