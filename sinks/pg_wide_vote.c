@@ -5,15 +5,20 @@
  * "Confidence, vote and weighted mean").
  *
  * Per batch, for each target with per-source fields:
+ *   0. before anything else, advisory locks on the hash buckets of the
+ *      keys (cdc_pgv_lock): batches of several pipelines that touch the
+ *      same keys take turns;
  *   1. the batch's entries, one per key, field and source (the highest
  *      rank; a batch comes from one source), are upserted into
  *      <table>_votes WHERE the incoming rank is greater;
- *   2. one statement (a chain of CTEs per field) recomputes the touched
- *      fields of the touched keys from every source's entry and upserts
- *      the values and their provenance, each wide row once
- *      {"s","t","r" of the newest voter for the result, "sc": the summed
- *      score, "votes": {source: {"v","sc","t"[,"d"]}}, "d" when every
- *      entry is a row delete's} into the wide row.
+ *   2. the touched fields of the touched keys are recomputed from every
+ *      source's entry and upserted with their provenance, each wide row
+ *      once {"s","t","r" of the newest voter for the result, "sc": the
+ *      summed score, "votes": {source: {"v","sc","t"[,"d"]}}, "d" when
+ *      every entry is a row delete's}: for a table with rank columns in
+ *      C (recompute_c: one SELECT of the entries, cdc_vote_compute, one
+ *      upsert), for a _provenance table in SQL (recompute: a chain of
+ *      CTEs per field).
  * The arithmetic is cdc_vote_compute()'s: integer scores, or with
  * half_life the terms floor(2^(L - Lmax) * 10^15 + 0.5) of the log2
  * scores; weighted_mean divides exactly in numeric and rounds half away
