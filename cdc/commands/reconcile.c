@@ -12,13 +12,21 @@
  *      snapshot driver (cdc_snap_find, the drivers of `backfill`) as op 'r'
  *      rows and mapped with the same mapping files (cdc_map_change): the
  *      same ranks a backfill would give.
- *   2. per wide row and field the best candidate of every source is kept;
- *      the recomputed value is the best of them (the rank rules), and a
- *      source's candidate is *admissible* when it ranks level with the
- *      winner before the commit time (rule latest: every source; priority:
- *      the same priority; weighted: the same weight), because a snapshot
- *      has no commit times and cannot tell which of those a stream made
- *      win.
+ *   2. per wide row and field the best candidate of every source is kept
+ *      (cdc_wide_cell_offer, the model's max); the recomputed value is the
+ *      best of them (the rank rules), and a source's candidate is
+ *      *admissible* when it ranks level with the winner before the commit
+ *      time (rule latest: every source; priority: the same priority;
+ *      weighted: the same weight), because a snapshot has no commit times
+ *      and cannot tell which of those a stream made win.  Derived fields
+ *      (rc_derive) are recomputed from the side state the snapshot rows
+ *      make, with the sinks' pure rules: a field group from every live
+ *      source row's candidate (winner: greatest grank, then mapping, then
+ *      row; a candidate whose grank head before the commit time equals
+ *      the winner's is admissible), an aggregate from the contributions
+ *      (cdc_map_agg_fold), a vote / weighted_mean / per-source weighted
+ *      field from each source's entry (cdc_vote_compute; weighted: any
+ *      entry of the top score is admissible).  half_life is refused.
  *   3. the candidates go to a shadow table (temporary, in the target
  *      database, ON COMMIT DROP), and SQL compares it with T in one
  *      transaction, with PostgreSQL's own types doing the comparison.
@@ -27,6 +35,9 @@
  *      it is a NULL that a source whose row is gone wrote (a delete,
  *      on_delete: clear).  A stored row that no source row makes is extra
  *      unless every field is NULL (the shell that clear-deletes leave).
+ *      The side tables (<T>_candidates, _contrib, _votes) are compared
+ *      with the recomputed candidates, contributions and entries through
+ *      shadow tables of their own (rc_side_compare): kind 'side'.
  *   4. --repair, in the same transaction with T locked against writes
  *      (EXCLUSIVE: readers go on) from before the sources are read until
  *      the commit (tgt_open): extra rows are deleted, missing rows
@@ -35,7 +46,11 @@
  *      keeping the stored rank (the change that won it is real; only the
  *      value was altered), or else the recomputed value with its rank (a
  *      snapshot rank: any later streamed change wins over it, as after a
- *      backfill).
+ *      backfill).  Side tables first (rc_side_repair: lost deletes marked,
+ *      wrong states replaced under their stored ranks, missing rows
+ *      inserted with snapshot ranks), then the derived fields of the
+ *      touched keys recomputed by the sink's own statements
+ *      (rc_recompute).
  *
  * Exit: 0 no drift (or, with --repair, all of it repaired), 1 drift
  * found, errors with their codes (69 a database unreachable, 78 a
@@ -533,6 +548,12 @@ static void rc_derive(rc_t *rc)
                 cdc_map_agg_fold(fd, vals, lens, n, &c->val, &c->len);
                 c->set = 1;
                 c->isnull = !c->val;
+                /* shown only: an aggregate has no provenance entry */
+                cdc_buf_reset(&b);
+                cdc_buf_printf(&b, "{\"from\":\"%s over %zu contribution%s\"}",
+                               cdc_map_agg_name(fd->agg), n,
+                               n == 1 ? "" : "s");
+                c->prov = cdc_xstrdup(b.p);
                 free(vals);
                 free(lens);
             } else if (fd->per_source) {
@@ -1259,7 +1280,7 @@ static int rc_side_compare(rc_t *rc, pgx_t *x, const char *qt,
         cdc_buf_puts(b, " AND s._group = c._group AND s._mapping = c._mapping "
                         "AND s._row_id = c._row_id WHERE (s._group IS NULL "
                         "AND NOT c._deleted) OR c._group IS NULL OR "
-                        "c._deleted OR false");
+                        "(s._group IS NOT NULL AND c._deleted)");
         for (uint32_t g = 0; g < t->ngroups; g++) {
             const cdc_map_group_t *gr = &t->groups[g];
             cdc_buf_puts(b, " OR (s._group = ");
@@ -1344,7 +1365,7 @@ static int rc_side_compare(rc_t *rc, pgx_t *x, const char *qt,
                         "FULL JOIN ");
         cdc_buf_printf(b, "%s c ON s._mapping = c._mapping AND s._row = "
                           "c._row WHERE (s._row IS NULL AND NOT c._deleted) "
-                          "OR c._row IS NULL OR c._deleted",
+                          "OR c._row IS NULL OR (s._row IS NOT NULL AND c._deleted)",
                        qn.p);
         dist = 0;
         for (uint32_t k = 0; k < t->nkey; k++) {
@@ -1472,14 +1493,14 @@ static int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
                     "right(d.sprov->>'r', 32), CASE WHEN d.sprov ? 'd' THEN "
                     "' deleted' END) END, d.nval, "
                     "CASE WHEN d.nprov IS NULL THEN 'no source row' ELSE "
-                    "concat(d.nprov->>'s', ' ', COALESCE(d.nprov->>'from', "
-                    "d.nprov->>'row'), CASE WHEN "
+                    "concat(concat_ws(' ', d.nprov->>'s', COALESCE(d.nprov->>'from', "
+                    "d.nprov->>'row')), CASE WHEN "
                     "d.keep THEN ' (keeps the stored rank)' END) END, "
                     "(SELECT string_agg(DISTINCT concat(v->>'s', ' ', "
                     "COALESCE(v->>'from', v->>'row', concat('t=', v->>'t'))), "
                     "', ') FROM "
                     "jsonb_each(COALESCE(d.nprov, d.sprov)) e(k, v) WHERE "
-                    "jsonb_typeof(v) = 'object'), "
+                    "jsonb_typeof(v) = 'object' AND v ? 's'), "
                     "json_build_object('kind', d.kind, 'target', ");
     lit(x, b, t->name);
     cdc_buf_puts(b, ", 'key', json_build_object(");
