@@ -22,23 +22,32 @@ sources' final rows (as t_example_c360.py).  Then:
     (last_order_amount), two aggregates (order_count, total_spent), the
     voted field (verified_email), a deleted row of customer_360_contrib
     and one of customer_360_candidates (the winning candidate of a
-    customer); reconcile --json exits 1 and reports exactly those, each
+    customer), and in the side tables only: a source's vote entry
+    altered, a stray live contribution of an order that does not exist, a
+    deleted order's candidate made live again (a lost delete); reconcile
+    --json exits 1 and reports exactly those, each
     naming its row and field (or side-table row), the recomputed values
     equal to the test's own computation; the text form exits 1 too;
   * reconcile --repair exits 0; the table equals the sources again, both
-    side-table rows are back, and a second reconcile finds no drift;
+    deleted side-table rows are back, the vote entry holds the source's
+    value, the stray contribution and the revived candidate are marked
+    deleted, and a second reconcile finds no drift;
   * the streams go on correctly: a new newest order of the group-drifted
     customer takes the group and counts once, the delete of the order
     whose contribution was repaired lowers its customer's count by one
     (counted exactly once), an amount update of the aggregate-drifted
     customer, a new email of the vote-drifted one; the table equals the
-    sources and a last reconcile finds no drift.
+    sources and a last reconcile finds no drift;
+  * --repair three times while a writer keeps changing every source:
+    each exits 0, and once the writer stops the table converges on the
+    sources and reconcile finds no drift.
 """
 import json
 import os
 import random
 import subprocess
 import tempfile
+import threading
 import time
 
 import dblib
@@ -316,6 +325,25 @@ pg("UPDATE customer_360 SET name = 'drift!' WHERE customer_id = %d; "
 log("drift: name of %d, last_order_amount of %d, order_count and total_spent of %d, verified_email of %d, "
     "contribution of order %d (customer %d), candidate of order %d (customer %d)"
     % (k_name, k_grp, k_agg, k_vote, o_ctb, k_ctb, o_cand, k_cand))
+# side tables only (the wide row is not recomputed until its key changes):
+# crm's vote entry of a customer altered, a stray live contribution of an
+# order that does not exist, a deleted order's candidate made live again
+k_vs = rnd.choice(sorted(c for c in exp if exp[c]["email"]))
+k_stray = rnd.choice(with_orders)
+dead = pg("SELECT customer_id, _row_id FROM customer_360_candidates WHERE _deleted ORDER BY 1, 2", PDB).split("\n")
+dead = [x.split("\t") for x in dead if x]
+if not dead:
+    fail("the workload deleted no order; change the seed")
+k_dead, row_dead = rnd.choice(dead)
+k_dead = int(k_dead)
+pg("UPDATE customer_360_votes SET _value = 'stale@example.org' WHERE customer_id = %d AND _field = 'verified_email' "
+   "AND _source = 'crm'; "
+   "INSERT INTO customer_360_contrib (customer_id, _mapping, _row, _rank, _deleted, order_count, total_spent) "
+   "VALUES (%d, 'shop_orders', '[\"999999\"]', 'ffff', false, 1, 5.00); "
+   "UPDATE customer_360_candidates SET _deleted = false WHERE customer_id = %d AND _row_id = '%s'"
+   % (k_vs, k_stray, k_dead, row_dead), PDB, superuser=True)
+log("side drift: crm's vote of %d, a stray contribution of customer %d, candidate %s of %d live again"
+    % (k_vs, k_stray, row_dead, k_dead))
 
 rc, out = reconcile("--json")
 if rc != 1:
@@ -329,11 +357,13 @@ CT = 'customer_360_contrib shop_orders ["%d"]' % o_ctb
 CA = 'customer_360_candidates last_order shop_orders ["%d"]' % o_cand
 want = {("differs", k_name, "name"), ("differs", k_grp, "last_order_amount"), ("differs", k_agg, "order_count"),
         ("differs", k_agg, "total_spent"), ("differs", k_vote, "verified_email"), ("side", k_ctb, CT),
-        ("side", k_cand, CA)}
+        ("side", k_cand, CA), ("side", k_vs, "customer_360_votes verified_email crm"),
+        ("side", k_stray, 'customer_360_contrib shop_orders ["999999"]'),
+        ("side", k_dead, "customer_360_candidates last_order shop_orders " + row_dead)}
 if set(found) != want:
     fail("reconcile found %s, the injected drift is %s" % (sorted(found, key=str), sorted(want, key=str)))
 summ = [d for d in lines if d["kind"] == "summary"]
-if len(summ) != 1 or (summ[0]["missing"], summ[0]["extra"], summ[0]["differs"], summ[0]["side"]) != (0, 0, 5, 2):
+if len(summ) != 1 or (summ[0]["missing"], summ[0]["extra"], summ[0]["differs"], summ[0]["side"]) != (0, 0, 5, 5):
     fail("summary line wrong: %s" % summ)
 
 
@@ -367,8 +397,16 @@ for k in (CT, CA):
     d = [v for (kind, _, f), v in found.items() if f == k][0]
     if d["stored"]["value"] not in ("no contribution", "no candidate") or d["recomputed"]["value"] == "no source row":
         fail("side-table row %s: %s, want it missing and recomputed" % (k, d))
+d = found[("side", k_vs, "customer_360_votes verified_email crm")]
+if not d["stored"]["value"].startswith("stale@example.org score=") or \
+        not d["recomputed"]["value"].startswith(exp[k_vs]["email"] + " score="):
+    fail("crm's vote of %d: %s, want stored stale@example.org and recomputed %s" % (k_vs, d, exp[k_vs]["email"]))
+for k, f in ((k_stray, 'customer_360_contrib shop_orders ["999999"]'),
+             (k_dead, "customer_360_candidates last_order shop_orders " + row_dead)):
+    if found[("side", k, f)]["recomputed"]["value"] != "no source row":
+        fail("%s of %d: %s, want no source row" % (f, k, found[("side", k, f)]))
 rc, out = reconcile()
-if rc != 1 or "5 fields differ, 2 side-table rows differ" not in out:
+if rc != 1 or "5 fields differ, 5 side-table rows differ" not in out:
     fail("reconcile (text) with drift: exit %d, want 1 and the counts:\n%s" % (rc, out))
 for line in ("differs customer_id=%d last_order_amount: stored" % k_grp,
              "side customer_id=%d %s: stored no contribution" % (k_ctb, CT)):
@@ -391,6 +429,13 @@ m = pg("SELECT count(*) FROM customer_360_candidates WHERE _row_id::jsonb ->> 0 
 if (n, m) != ("1", "1"):
     fail("after --repair: %s live contributions of order %d and %s live candidates of order %d, want 1 and 1"
          % (n, o_ctb, m, o_cand))
+st = pg("SELECT (SELECT _value FROM customer_360_votes WHERE customer_id = %d AND _field = 'verified_email' "
+        "AND _source = 'crm'), (SELECT _deleted FROM customer_360_contrib WHERE _row = '[\"999999\"]'), "
+        "(SELECT _deleted FROM customer_360_candidates WHERE customer_id = %d AND _row_id = '%s')"
+        % (k_vs, k_dead, row_dead), PDB).strip().split("\t")
+if st != [exp[k_vs]["email"], "t", "t"]:
+    fail("after --repair: crm's vote of %d, the stray contribution's and the revived candidate's deletion marks "
+         "are %s, want %s, t, t" % (k_vs, st, exp[k_vs]["email"]))
 rc, out = reconcile()
 if rc != 0 or "no drift" not in out:
     fail("reconcile after --repair: exit %d (want 0, 'no drift'):\n%s" % (rc, out))
@@ -413,6 +458,43 @@ if after[k_grp]["last_order_id"] != str(newest):
 rc, out = reconcile()
 if rc != 0 or "no drift" not in out:
     fail("reconcile after the further changes: exit %d (want 0):\n%s" % (rc, out))
+
+# ---- 5. --repair next to busy streams ----------------------------------------------------------
+# The wide table and its side tables are locked together before the
+# sources are read (each attempt waits at most 200 ms, then gives back
+# what it got and tries again: the sinks take them in their own order).
+# What a repair sees in flight it writes under ranks the change then
+# beats, so once the writer stops the streams converge on the sources.
+wstop = threading.Event()
+werr = []
+
+
+def writer():
+    try:
+        while not wstop.is_set():
+            my(crm_change() + shop_change())
+            pg(loyalty_change(), PDB)
+            time.sleep(0.02)
+    except BaseException as e:  # noqa: B902 - reported below
+        werr.append(e)
+
+
+th = threading.Thread(target=writer)
+th.start()
+try:
+    for i in range(3):
+        rc, out = reconcile("--repair")
+        if rc != 0:
+            fail("reconcile --repair next to busy streams (%d) exited %d:\n%s" % (i, rc, out))
+finally:
+    wstop.set()
+    th.join()
+if werr:
+    fail("the writer failed: %r" % werr[0])
+wait_sources("after repairs next to busy streams")
+rc, out = reconcile()
+if rc != 0 or "no drift" not in out:
+    fail("reconcile after repairs next to busy streams: exit %d (want 0):\n%s" % (rc, out))
 
 dblib.stop(PROCS)
 PROCS.clear()
