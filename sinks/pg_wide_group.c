@@ -523,3 +523,27 @@ int cdc_pgw_groups_apply(PGconn *pg, const cdc_map_t *map,
     free(v);
     return rc;
 }
+
+/* ---- retention (postgres_sink.tombstone_keep) ---------------------------- */
+
+int cdc_pgw_groups_purge(PGconn *pg, const cdc_map_target_t *t,
+                         int64_t cutoff_us, long *n, cdc_err_t *err)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    char *qc = qcand(pg, t), cutoff[32];
+    int rc;
+
+    /* a deleted candidate is out of the race: removing it changes no
+     * winner.  The condition is checked again on the row deleted, so a
+     * candidate that a racing batch made live again meanwhile stays. */
+    snprintf(cutoff, sizeof(cutoff), "%" PRId64, cutoff_us);
+    cdc_buf_printf(&b, "DELETE FROM %s AS c WHERE c.ctid = ANY(ARRAY(SELECT "
+                   "o.ctid FROM %s AS o WHERE o._deleted AND o._commit_us < "
+                   "$1::bigint LIMIT %d)) AND c._deleted AND c._commit_us < "
+                   "$1::bigint", qc, qc, CDC_WIDE_PURGE_ROWS);
+    rc = cdc_pgs_purge(pg, NULL, b.p, cutoff, "purging deleted candidates",
+                       n, err);
+    free(qc);
+    cdc_buf_free(&b);
+    return rc;
+}

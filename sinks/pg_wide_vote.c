@@ -709,6 +709,9 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     return rc;
 }
 
+static void votes_lock_sql(cdc_pgv_t *v, const cdc_map_target_t *t,
+                           int shared, cdc_buf_t *b);
+
 int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
 {
     for (uint32_t i = 0; i < v->map->ntargets; i++) {
@@ -719,11 +722,71 @@ int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
         if (!cdc_pgv_target(t))
             continue;
         e = collect(ops, t, &n);
-        if (n)
-            rc = store(v, t, e, n, err) || recompute(v, t, e, n, err);
+        if (n) {
+            /* the retention purge (cdc_pgv_purge) waits for this batch */
+            cdc_buf_t l = CDC_BUF_INIT;
+            votes_lock_sql(v, t, 1, &l);
+            rc = exec(v, l.p, 0, NULL, "locking the votes table", err) ||
+                 store(v, t, e, n, err) || recompute(v, t, e, n, err);
+            cdc_buf_free(&l);
+        }
         ents_free(e, n);
         if (rc)
             return -1;
     }
     return 0;
+}
+
+/* ---- retention (postgres_sink.tombstone_keep) ------------------------------- */
+
+/* "SELECT pg_advisory_xact_lock[_shared](hashtext('autoglm_cdc_votes:
+ * schema.table'))": the batches that write votes of t take it shared,
+ * the purge exclusive */
+static void votes_lock_sql(cdc_pgv_t *v, const cdc_map_target_t *t,
+                           int shared, cdc_buf_t *b)
+{
+    char lk[300], *q;
+    snprintf(lk, sizeof(lk), "autoglm_cdc_votes:%s.%s", t->schema, t->table);
+    q = cdc_pgs_qlit(v->pg, lk);
+    cdc_buf_printf(b, "SELECT pg_advisory_xact_lock%s(hashtext(%s))",
+                   shared ? "_shared" : "", q);
+    free(q);
+}
+
+int cdc_pgv_purge(cdc_pgv_t *v, const cdc_map_target_t *t, int64_t cutoff_us,
+                  long *n, cdc_err_t *err)
+{
+    cdc_buf_t b = CDC_BUF_INIT, l = CDC_BUF_INIT;
+    char name[200], cutoff[32], *qv;
+    int rc;
+
+    /* Only a (key, field) whose every source's entry is a row delete's
+     * older than the cutoff goes, all of it: such a field is NULL with
+     * or without them (NULLs do not vote; under per-source weighted the
+     * winner is one of them), and no other entry is left whose race they
+     * would decide.  Entries next to a live one stay: they are bounded by
+     * the live keys.  The exclusive lock waits for the batches writing
+     * votes of t (they hold it shared from before their entries are
+     * stored until they commit), so no batch recomputes a field from
+     * entries this purge is removing. */
+    snprintf(cutoff, sizeof(cutoff), "%" PRId64, cutoff_us);
+    cdc_pgv_table(t, name, sizeof(name));
+    qv = cdc_pgs_qtab(v->pg, t, name);
+    votes_lock_sql(v, t, 0, &l);
+    cdc_buf_printf(&b, "DELETE FROM %s AS x WHERE x.ctid = ANY(ARRAY(SELECT "
+                   "o.ctid FROM %s AS o WHERE o._deleted AND o._t < $1::bigint "
+                   "AND NOT EXISTS (SELECT 1 FROM %s AS y WHERE ", qv, qv, qv);
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        char *q = cdc_pgs_qid(v->pg, t->fields[t->key[k]].name);
+        cdc_buf_printf(&b, "y.%s = o.%s AND ", q, q);
+        free(q);
+    }
+    cdc_buf_printf(&b, "y._field = o._field AND NOT (y._deleted AND y._t < "
+                   "$1::bigint)) LIMIT %d))", CDC_WIDE_PURGE_ROWS);
+    rc = cdc_pgs_purge(v->pg, l.p, b.p, cutoff, "purging deleted votes", n,
+                       err);
+    free(qv);
+    cdc_buf_free(&b);
+    cdc_buf_free(&l);
+    return rc;
 }

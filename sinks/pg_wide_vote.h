@@ -54,4 +54,12 @@ int cdc_pgv_lock(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err);
  *  (higher rank only) and recompute the touched fields of their keys. */
 int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err);
 
+/**
+ * @brief Retention: delete up to CDC_WIDE_PURGE_ROWS entries of t's
+ *        votes table whose key and field have only row deletes' entries,
+ *        all older than cutoff_us, in one short transaction; *n how many.
+ */
+int cdc_pgv_purge(cdc_pgv_t *v, const cdc_map_target_t *t, int64_t cutoff_us,
+                  long *n, cdc_err_t *err);
+
 #endif
