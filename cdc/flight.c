@@ -640,6 +640,7 @@ struct cdc_feed {
     int64_t unsignalled_us;  /* when the first of them was queued */
     int stop;
     int failed;
+    int ended;               /* cdc_feed_end: the reader has no more */
     cdc_err_t err;
 };
 
@@ -732,6 +733,15 @@ void cdc_feed_fail(cdc_feed_t *q, const cdc_err_t *err)
     pthread_mutex_unlock(&q->mu);
 }
 
+void cdc_feed_end(cdc_feed_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->ended = 1;
+    q->unsignalled = 0;
+    pthread_cond_broadcast(&q->cv_put);
+    pthread_mutex_unlock(&q->mu);
+}
+
 int cdc_feed_nap(cdc_feed_t *q, int64_t ms)
 {
     int64_t end = mono_us() + ms * 1000;
@@ -777,7 +787,7 @@ int cdc_feed_pop(cdc_feed_t *q, cdc_txn_t **out, int timeout_ms,
     if (timeout_ms > 0)
         deadline_in(&ts, timeout_ms);
     pthread_mutex_lock(&q->mu);
-    while (q->n == 0 && !q->failed && timeout_ms > 0) {
+    while (q->n == 0 && !q->failed && !q->ended && timeout_ms > 0) {
         int w;
         q->consumer_waiting++;
         w = pthread_cond_timedwait(&q->cv_put, &q->mu, &ts);
@@ -799,7 +809,9 @@ int cdc_feed_pop(cdc_feed_t *q, cdc_txn_t **out, int timeout_ms,
     } else if (q->failed) {
         *err = q->err;
         rc = -1;
-    } else
+    } else if (q->ended)
+        rc = CDC_SRC_EOF;
+    else
         rc = CDC_SRC_IDLE;
     pthread_mutex_unlock(&q->mu);
     return rc;

@@ -172,6 +172,9 @@ void cdc_feed_handover(cdc_feed_t *q, int (*more_ready)(void *ctx),
                        void *ctx);
 /** @brief Reader: hand err to the consumer (after what is queued). */
 void cdc_feed_fail(cdc_feed_t *q, const cdc_err_t *err);
+/** @brief Reader of a finite input: no more txns; pop returns CDC_SRC_EOF
+ *  once what is queued was taken (a waiting consumer is woken). */
+void cdc_feed_end(cdc_feed_t *q);
 /** @brief Reader: sleep ms unless stopped; 1 when stopping (the feed's
  *  stop or the stop token). */
 int cdc_feed_nap(cdc_feed_t *q, int64_t ms);
@@ -181,8 +184,9 @@ int cdc_feed_stopped(cdc_feed_t *q);
 void cdc_feed_stop(cdc_feed_t *q);
 /**
  * @brief Consumer: take the oldest txn, waiting up to timeout_ms.
- * @returns CDC_SRC_TXN with *out, CDC_SRC_IDLE, or -1 with the reader's
- *          error once nothing is queued before it.
+ * @returns CDC_SRC_TXN with *out, CDC_SRC_IDLE, CDC_SRC_EOF after
+ *          cdc_feed_end, or -1 with the reader's error once nothing is
+ *          queued before it.
  */
 int cdc_feed_pop(cdc_feed_t *q, cdc_txn_t **out, int timeout_ms,
                  cdc_err_t *err);

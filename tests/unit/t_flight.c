@@ -716,6 +716,50 @@ CDC_TEST(feed_error_order_and_stop)
     cdc_feed_free(q); /* frees the 4 left */
 }
 
+/* A finite reader (decode, backfill) ends its feed: the consumer takes
+ * everything queued, in order, then EOF at once; a consumer waiting on an
+ * empty feed is woken by the end, not by its timeout. */
+static void *end_later(void *arg)
+{
+    usleep(50000);
+    cdc_feed_end(arg);
+    return NULL;
+}
+
+CDC_TEST(feed_end_after_queued)
+{
+    cdc_feed_t *q = cdc_feed_new(4, 1 << 20);
+    cdc_err_t got = {0};
+    cdc_txn_t *tx;
+    pthread_t thr;
+    int64_t t0;
+
+    for (int i = 1; i <= 3; i++) {
+        tx = cdc_txn_new();
+        tx->seq = (uint64_t)i;
+        T_EQ_INT(cdc_feed_push(q, tx), 0);
+    }
+    cdc_feed_end(q);
+    for (int i = 1; i <= 3; i++) {
+        T_EQ_INT(cdc_feed_pop(q, &tx, 1000, &got), CDC_SRC_TXN);
+        T_EQ_INT(tx->seq, i);
+        cdc_txn_destroy(tx);
+    }
+    t0 = mono_ms();
+    T_EQ_INT(cdc_feed_pop(q, &tx, 10000, &got), CDC_SRC_EOF);
+    T_ASSERT(tx == NULL);
+    T_ASSERT(mono_ms() - t0 < 1000);
+    cdc_feed_free(q);
+
+    q = cdc_feed_new(4, 1 << 20);
+    T_ASSERT(pthread_create(&thr, NULL, end_later, q) == 0);
+    t0 = mono_ms();
+    T_EQ_INT(cdc_feed_pop(q, &tx, 10000, &got), CDC_SRC_EOF);
+    T_ASSERT(mono_ms() - t0 < 5000);
+    pthread_join(thr, NULL);
+    cdc_feed_free(q);
+}
+
 CDC_TEST(backoff_policy)
 {
     cdc_backoff_t b;
