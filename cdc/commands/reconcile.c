@@ -1201,6 +1201,26 @@ static void key_coalesce(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a,
     }
 }
 
+/* "'a', 'b'": the target's group names (groups) or per-source fields */
+static void name_list(rc_t *rc, pgx_t *x, cdc_buf_t *b, int groups)
+{
+    const cdc_map_target_t *t = rc->t;
+    int n = 0;
+    if (groups)
+        for (uint32_t g = 0; g < t->ngroups; g++) {
+            cdc_buf_puts(b, n++ ? ", " : "");
+            lit(x, b, t->groups[g].name);
+        }
+    else
+        for (uint32_t f = 0; f < t->nfields; f++)
+            if (t->fields[f].per_source) {
+                cdc_buf_puts(b, n++ ? ", " : "");
+                lit(x, b, t->fields[f].name);
+            }
+    if (!n)
+        cdc_buf_puts(b, "NULL");
+}
+
 /* The recomputed candidates (rc_cand), contributions (rc_ctb) and
  * per-source entries (rc_vts), each compared with the side table the
  * sink keeps: a row the sources make that is missing or marked deleted,
@@ -1275,7 +1295,11 @@ static int rc_side_compare(rc_t *rc, pgx_t *x, const char *qt,
                         "END, CASE WHEN s._group IS NULL THEN 'no source row' "
                         "ELSE s._values::text END FROM pg_temp.rc_cand s FULL "
                         "JOIN ");
-        cdc_buf_printf(b, "%s c ON ", qn.p);
+        /* the groups the mapping files declare (a group dropped from them
+         * leaves candidates the sink no longer reads) */
+        cdc_buf_printf(b, "(SELECT * FROM %s WHERE _group IN (", qn.p);
+        name_list(rc, x, b, 1);
+        cdc_buf_puts(b, ")) c ON ");
         key_eq(rc, x, b, "s", "c");
         cdc_buf_puts(b, " AND s._group = c._group AND s._mapping = c._mapping "
                         "AND s._row_id = c._row_id WHERE (s._group IS NULL "
@@ -1443,7 +1467,9 @@ static int rc_side_compare(rc_t *rc, pgx_t *x, const char *qt,
                         "THEN 'no source row' ELSE concat(COALESCE(s._value, "
                         "'null'), ' score=', s._score) END FROM "
                         "pg_temp.rc_vts s FULL JOIN ");
-        cdc_buf_printf(b, "%s c ON ", qn.p);
+        cdc_buf_printf(b, "(SELECT * FROM %s WHERE _field IN (", qn.p);
+        name_list(rc, x, b, 0);
+        cdc_buf_puts(b, ")) c ON ");
         key_eq(rc, x, b, "s", "c");
         cdc_buf_puts(b, " AND s._field = c._field AND s._source = c._source "
                         "WHERE CASE WHEN s._field IS NULL THEN c._value IS "
@@ -1655,8 +1681,10 @@ static int rc_side_repair(rc_t *rc, pgx_t *x, const char *keys,
         side_name(rc, x, &qn, name);
         cdc_buf_reset(b);
         cdc_buf_printf(b, "UPDATE %s c SET _deleted = true WHERE NOT "
-                          "c._deleted AND NOT EXISTS (SELECT 1 FROM "
-                          "pg_temp.rc_cand s WHERE ", qn.p);
+                          "c._deleted AND c._group IN (", qn.p);
+        name_list(rc, x, b, 1);
+        cdc_buf_puts(b, ") AND NOT EXISTS (SELECT 1 FROM pg_temp.rc_cand s "
+                        "WHERE ");
         keq(rc, x, b, "s", "c");
         cdc_buf_puts(b, " AND s._group = c._group AND s._mapping = c._mapping "
                         "AND s._row_id = c._row_id); ");
@@ -1760,8 +1788,10 @@ static int rc_side_repair(rc_t *rc, pgx_t *x, const char *keys,
         side_name(rc, x, &qn, name);
         cdc_buf_reset(b);
         cdc_buf_printf(b, "UPDATE %s c SET _value = NULL WHERE c._value IS NOT "
-                          "NULL AND NOT EXISTS (SELECT 1 FROM pg_temp.rc_vts "
-                          "s WHERE ", qn.p);
+                          "NULL AND c._field IN (", qn.p);
+        name_list(rc, x, b, 0);
+        cdc_buf_puts(b, ") AND NOT EXISTS (SELECT 1 FROM pg_temp.rc_vts s "
+                        "WHERE ");
         keq(rc, x, b, "s", "c");
         cdc_buf_printf(b, " AND s._field = c._field AND s._source = "
                           "c._source); UPDATE %s c SET _value = s._value, "
