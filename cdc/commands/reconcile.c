@@ -12,13 +12,21 @@
  *      snapshot driver (cdc_snap_find, the drivers of `backfill`) as op 'r'
  *      rows and mapped with the same mapping files (cdc_map_change): the
  *      same ranks a backfill would give.
- *   2. per wide row and field the best candidate of every source is kept;
- *      the recomputed value is the best of them (the rank rules), and a
- *      source's candidate is *admissible* when it ranks level with the
- *      winner before the commit time (rule latest: every source; priority:
- *      the same priority; weighted: the same weight), because a snapshot
- *      has no commit times and cannot tell which of those a stream made
- *      win.
+ *   2. per wide row and field the best candidate of every source is kept
+ *      (cdc_wide_cell_offer, the model's max); the recomputed value is the
+ *      best of them (the rank rules), and a source's candidate is
+ *      *admissible* when it ranks level with the winner before the commit
+ *      time (rule latest: every source; priority: the same priority;
+ *      weighted: the same weight), because a snapshot has no commit times
+ *      and cannot tell which of those a stream made win.  Derived fields
+ *      (rc_derive) are recomputed from the side state the snapshot rows
+ *      make, with the sinks' pure rules: a field group from every live
+ *      source row's candidate (winner: greatest grank, then mapping, then
+ *      row; a candidate whose grank head before the commit time equals
+ *      the winner's is admissible), an aggregate from the contributions
+ *      (cdc_map_agg_fold), a vote / weighted_mean / per-source weighted
+ *      field from each source's entry (cdc_vote_compute; weighted: any
+ *      entry of the top score is admissible).  half_life is refused.
  *   3. the candidates go to a shadow table (temporary, in the target
  *      database, ON COMMIT DROP), and SQL compares it with T in one
  *      transaction, with PostgreSQL's own types doing the comparison.
@@ -27,6 +35,9 @@
  *      it is a NULL that a source whose row is gone wrote (a delete,
  *      on_delete: clear).  A stored row that no source row makes is extra
  *      unless every field is NULL (the shell that clear-deletes leave).
+ *      The side tables (<T>_candidates, _contrib, _votes) are compared
+ *      with the recomputed candidates, contributions and entries through
+ *      shadow tables of their own (rc_side_compare): kind 'side'.
  *   4. --repair, in the same transaction with T locked against writes
  *      (EXCLUSIVE: readers go on) from before the sources are read until
  *      the commit (tgt_open): extra rows are deleted, missing rows
@@ -35,7 +46,11 @@
  *      keeping the stored rank (the change that won it is real; only the
  *      value was altered), or else the recomputed value with its rank (a
  *      snapshot rank: any later streamed change wins over it, as after a
- *      backfill).
+ *      backfill).  Side tables first (rc_side_repair: lost deletes marked,
+ *      wrong states replaced under their stored ranks, missing rows
+ *      inserted with snapshot ranks), then the derived fields of the
+ *      touched keys recomputed by the sink's own statements
+ *      (rc_recompute).
  *
  * Exit: 0 no drift (or, with --repair, all of it repaired), 1 drift
  * found, errors with their codes (69 a database unreachable, 78 a
@@ -46,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cdc/backfill.h"
 #include "cdc/buf.h"
@@ -55,26 +71,68 @@
 #include "cdc/util.h"
 #include "connectors/pg/pgutil.h"
 #include "mappings/map.h"
+#include "mappings/map_int.h"
 #include "sinks/pg_rank.h"
+#include "sinks/pg_sql.h"
+#include "sinks/pg_wide_agg.h"
+#include "sinks/pg_wide_group.h"
+#include "sinks/pg_wide_vote.h"
 
 #define FAC "reconcile"
 #define RC_CHUNK 50000u
 
-/* One source's best candidate for one field of one row. */
+/* One source's best candidate for one field of one row: the same max
+ * over ranks as the model's cells (cdc_wide_cell_offer). */
 typedef struct rc_cell {
+    cdc_wide_cell_t w;
+    const char *row; /* the source row: "db.table[pk,...]" (rc_t.strs) */
+} rc_cell_t;
+
+/* A group candidate: one live source row (snapshot rows are live). */
+typedef struct rc_gcand {
+    uint32_t group;
+    const cdc_map_mapping_t *mp;
+    const char *rowid;  /* JSON array of its primary key (rc_t.strs) */
+    const char *from;   /* "db.table[pk,...]" (rc_t.strs) */
+    const char *src;    /* source id (rc_t.strs) */
+    char grank[CDC_MAP_RANK_LEN + 1], vrank[CDC_MAP_RANK_LEN + 1];
+    int64_t t;
+    char **vals;        /* the group's fields, NULL = SQL NULL */
+    size_t *lens;
+} rc_gcand_t;
+
+/* A live contribution of one source row to the aggregates of a row. */
+typedef struct rc_contrib {
+    const cdc_map_mapping_t *mp;
+    const char *rowid;  /* JSON array (rc_t.strs) */
+    char crank[CDC_MAP_RANK_LEN + 1];
+    uint32_t nvals;
+    uint32_t *field;
+    char **vals;
+    size_t *lens;
+} rc_contrib_t;
+
+/* The recomputed value of a derived field (a group's, an aggregate, a
+ * per-source field: rc_derive). */
+typedef struct rc_calc {
     int set, isnull;
     char *val;
     size_t len;
-    char rank[CDC_MAP_RANK_LEN + 1];
-    int64_t t;
-    const char *row; /* the source row: "db.table[pk,...]" (rc_t.strs) */
-} rc_cell_t;
+    char *prov;         /* its provenance object (JSON), NULL: none */
+    int top;            /* per-source: the source of the entry named */
+} rc_calc_t;
 
 typedef struct rc_row {
     char *keytext; /* key texts joined by \x1f (index key) */
     char **key;
     rc_cell_t **blk; /* per source: target->nfields cells, NULL until the
                         source offers a value */
+    rc_gcand_t *gc;  /* group candidates */
+    size_t ngc, capgc;
+    rc_contrib_t *ct; /* contributions */
+    size_t nct, capct;
+    rc_calc_t *calc; /* target->nfields, derived fields (rc_derive) */
+    int *gwin;       /* per group: index into gc of the winner, -1 none */
 } rc_row_t;
 
 typedef struct rc {
@@ -166,16 +224,8 @@ static void rc_offer(rc_t *rc, rc_row_t *r, const cdc_wide_op_t *op,
     if (!r->blk[s])
         r->blk[s] = cdc_xcalloc(rc->t->nfields, sizeof(rc_cell_t));
     c = &r->blk[s][v->field];
-    if (c->set && strcmp(v->rank, c->rank) <= 0)
-        return;
-    free(c->val);
-    c->set = 1;
-    c->isnull = v->isnull;
-    c->val = v->isnull ? NULL : cdc_xstrndup(v->s, v->len);
-    c->len = v->len;
-    memcpy(c->rank, v->rank, sizeof(c->rank));
-    c->t = op->commit_us;
-    c->row = intern(rc, rowtext ? rowtext : "");
+    if (cdc_wide_cell_offer(&c->w, op, v))
+        c->row = intern(rc, rowtext ? rowtext : "");
 }
 
 /* The winning source of field f of r (-1: none). */
@@ -184,8 +234,8 @@ static int rc_winner(const rc_t *rc, const rc_row_t *r, uint32_t f)
     int w = -1;
     for (uint32_t s = 0; s < rc->map->nsources; s++) {
         const rc_cell_t *c = cell(r, (int)s, f);
-        if (c && c->set &&
-            (w < 0 || strcmp(c->rank, cell(r, w, f)->rank) > 0))
+        if (c && c->w.set &&
+            (w < 0 || strcmp(c->w.rank, cell(r, w, f)->w.rank) > 0))
             w = (int)s;
     }
     return w;
@@ -208,7 +258,7 @@ static int rc_admissible(const rc_t *rc, uint32_t f, int s, int w,
     case CDC_RULE_WEIGHTED:
         return a->weight == b->weight;
     default:
-        return !strncmp(c->rank, cw->rank, 16);
+        return !strncmp(c->w.rank, cw->w.rank, 16);
     }
 }
 
@@ -249,10 +299,88 @@ static void row_text(cdc_buf_t *b, const cdc_change_t *ch)
     cdc_buf_putc(b, ']');
 }
 
+/* A derived field: its value is a function of side-table state (a
+ * group's candidates, the contributions, the sources' entries). */
+static int derived(const cdc_map_field_t *fd)
+{
+    return fd->group || fd->agg || fd->per_source;
+}
+
+static char **copy_vals(const cdc_wide_val_t *v, uint32_t n, size_t **lens)
+{
+    char **out = cdc_xcalloc(n + 1, sizeof(char *));
+    *lens = cdc_xcalloc(n + 1, sizeof(size_t));
+    for (uint32_t i = 0; i < n; i++)
+        if (!v[i].isnull) {
+            out[i] = cdc_xstrndup(v[i].s, v[i].len);
+            (*lens)[i] = v[i].len;
+        }
+    return out;
+}
+
+/* A group candidate of a snapshot row (every one is live). */
+static void gc_add(rc_t *rc, const cdc_wide_op_t *op, const char *rowtext)
+{
+    rc_row_t *r = rc_find(rc, op->key, 1);
+    rc_gcand_t *g;
+
+    if (r->ngc == r->capgc) {
+        r->capgc = r->capgc ? 2 * r->capgc : 4;
+        r->gc = cdc_xrealloc(r->gc, r->capgc * sizeof(*r->gc));
+    }
+    g = &r->gc[r->ngc++];
+    memset(g, 0, sizeof(*g));
+    g->group = op->group;
+    g->mp = op->mapping;
+    g->rowid = intern(rc, op->rowid);
+    g->from = intern(rc, rowtext ? rowtext : "");
+    g->src = intern(rc, op->source);
+    snprintf(g->grank, sizeof(g->grank), "%s", op->grank);
+    snprintf(g->vrank, sizeof(g->vrank), "%s", op->vrank);
+    g->t = op->commit_us;
+    g->vals = copy_vals(op->vals, op->nvals, &g->lens);
+}
+
+/* A live contribution of a snapshot row. */
+static void ct_add(rc_t *rc, const cdc_wide_op_t *op)
+{
+    rc_row_t *r;
+    rc_contrib_t *c;
+
+    for (uint32_t k = 0; k < rc->t->nkey; k++)
+        if (!op->key || !op->key[k])
+            return; /* a NULL key contributes nothing */
+    r = rc_find(rc, op->key, 1);
+    if (r->nct == r->capct) {
+        r->capct = r->capct ? 2 * r->capct : 4;
+        r->ct = cdc_xrealloc(r->ct, r->capct * sizeof(*r->ct));
+    }
+    c = &r->ct[r->nct++];
+    memset(c, 0, sizeof(*c));
+    c->mp = op->mapping;
+    c->rowid = intern(rc, op->row);
+    snprintf(c->crank, sizeof(c->crank), "%s", op->crank);
+    c->nvals = op->nvals;
+    c->field = cdc_xcalloc(op->nvals + 1, sizeof(uint32_t));
+    for (uint32_t i = 0; i < op->nvals; i++)
+        c->field[i] = op->vals[i].field;
+    c->vals = copy_vals(op->vals, op->nvals, &c->lens);
+}
+
 static void rc_apply(rc_t *rc, const cdc_wide_op_t *op, const char *rowtext)
 {
-    if (op->target != rc->t || op->kind == CDC_WIDE_CONTRIB)
-        return; /* aggregates are not reconciled (docs/MAPPINGS.md) */
+    if (op->target != rc->t)
+        return;
+    if (op->kind == CDC_WIDE_GROUP) {
+        if (!op->gdeleted)
+            gc_add(rc, op, rowtext);
+        return;
+    }
+    if (op->kind == CDC_WIDE_CONTRIB) {
+        if (!op->gone)
+            ct_add(rc, op);
+        return;
+    }
     if (op->kind == CDC_WIDE_UPSERT || op->kind == CDC_WIDE_DELETE) {
         rc_row_t *r = rc_find(rc, op->key, 1);
         for (uint32_t i = 0; i < op->nvals; i++)
@@ -275,7 +403,7 @@ static void rc_apply(rc_t *rc, const cdc_wide_op_t *op, const char *rowtext)
                 int w = rc_winner(rc, r, f);
                 const rc_cell_t *c =
                     w < 0 ? NULL : cell(r, w, f);
-                cur = c && !c->isnull ? c->val : NULL;
+                cur = c && !c->w.isnull ? c->w.val : NULL;
             }
             ok = cur && !strcmp(cur, op->key[j]);
         }
@@ -315,6 +443,168 @@ static void lk_keep(rc_t *rc, const cdc_wide_op_t *op, const char *row)
         if (!op->vals[v].isnull)
             o->vals[v].s = cdc_xstrndup(op->vals[v].s, op->vals[v].len);
     }
+}
+
+/* ---- derived fields --------------------------------------------------------- */
+
+/* The group winner's order, as the sink's ORDER BY _grank DESC, _mapping
+ * COLLATE "C" DESC, _row_id COLLATE "C" DESC (and map_group.c). */
+static int gc_cmp(const rc_gcand_t *a, const rc_gcand_t *b)
+{
+    int c = strcmp(a->grank, b->grank);
+    if (!c)
+        c = strcmp(a->mp->name, b->mp->name);
+    if (!c)
+        c = strcmp(a->rowid, b->rowid);
+    return c;
+}
+
+/* The part of a group rank before its commit time: what a snapshot row's
+ * rank shares with the streamed change it stands for (latest: nothing;
+ * priority: the priority; weighted: the weight; ordered: the order
+ * value).  Two candidates that agree on it may each be the winner a
+ * stream made (commit-time ties a snapshot cannot see). */
+static size_t head_len(cdc_mrule_t r)
+{
+    switch (r) {
+    case CDC_RULE_PRIORITY:
+        return 8;
+    case CDC_RULE_WEIGHTED:
+    case CDC_RULE_ORDERED:
+        return 16;
+    default:
+        return 0;
+    }
+}
+
+static int gc_admissible(const rc_t *rc, const rc_row_t *r,
+                         const rc_gcand_t *c)
+{
+    int w = r->gwin[c->group];
+    size_t n = head_len(rc->t->groups[c->group].rule);
+    return w >= 0 && !strncmp(c->grank, r->gc[w].grank, n);
+}
+
+static void gc_prov(const rc_t *rc, cdc_buf_t *b, const rc_gcand_t *c)
+{
+    const char *gn = rc->t->groups[c->group].name;
+    cdc_buf_puts(b, "{\"s\":");
+    cdc_json_string(b, c->src, strlen(c->src));
+    cdc_buf_printf(b, ",\"t\":%" PRId64 ",\"r\":\"%s\",\"g\":", c->t,
+                   c->grank);
+    cdc_json_string(b, gn, strlen(gn));
+    cdc_buf_printf(b, ",\"row\":%s,\"from\":", c->rowid);
+    cdc_json_string(b, c->from, strlen(c->from));
+    cdc_buf_putc(b, '}');
+}
+
+/* Compute every derived field of every row: the group winners (the rule
+ * of map_group.c), the aggregates over the live contributions
+ * (cdc_map_agg_fold), the per-source fields over each source's entry
+ * (cdc_vote_compute): the pure functions the sinks' state feeds. */
+static void rc_derive(rc_t *rc)
+{
+    const cdc_map_target_t *t = rc->t;
+    cdc_buf_t b = CDC_BUF_INIT;
+
+    for (size_t i = 0; i < rc->n; i++) {
+        rc_row_t *r = rc->rows[i];
+        r->calc = cdc_xcalloc(t->nfields + 1, sizeof(rc_calc_t));
+        r->gwin = cdc_xcalloc(t->ngroups + 1, sizeof(int));
+        for (uint32_t g = 0; g < t->ngroups; g++) {
+            int w = -1;
+            for (size_t k = 0; k < r->ngc; k++)
+                if (r->gc[k].group == g &&
+                    (w < 0 || gc_cmp(&r->gc[k], &r->gc[w]) > 0))
+                    w = (int)k;
+            r->gwin[g] = w;
+            if (w < 0)
+                continue; /* no live candidate: NULL, no provenance */
+            cdc_buf_reset(&b);
+            gc_prov(rc, &b, &r->gc[w]);
+            for (uint32_t k = 0; k < t->groups[g].nfields; k++) {
+                rc_calc_t *c = &r->calc[t->groups[g].fields[k]];
+                c->set = 1;
+                c->isnull = !r->gc[w].vals[k];
+                c->val = c->isnull ? NULL
+                                   : cdc_xstrndup(r->gc[w].vals[k],
+                                                  r->gc[w].lens[k]);
+                c->len = r->gc[w].lens[k];
+                c->prov = cdc_xstrdup(b.p);
+            }
+        }
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            const cdc_map_field_t *fd = &t->fields[f];
+            rc_calc_t *c = &r->calc[f];
+            if (fd->agg) {
+                const char **vals = cdc_xcalloc(r->nct + 1, sizeof(char *));
+                size_t *lens = cdc_xcalloc(r->nct + 1, sizeof(size_t)), n = 0;
+                for (size_t k = 0; k < r->nct; k++)
+                    for (uint32_t j = 0; j < r->ct[k].nvals; j++)
+                        if (r->ct[k].field[j] == f) {
+                            vals[n] = r->ct[k].vals[j];
+                            lens[n++] = r->ct[k].lens[j];
+                        }
+                cdc_map_agg_fold(fd, vals, lens, n, &c->val, &c->len);
+                c->set = 1;
+                c->isnull = !c->val;
+                /* shown only: an aggregate has no provenance entry */
+                cdc_buf_reset(&b);
+                cdc_buf_printf(&b, "{\"from\":\"%s over %zu contribution%s\"}",
+                               cdc_map_agg_name(fd->agg), n,
+                               n == 1 ? "" : "s");
+                c->prov = cdc_xstrdup(b.p);
+                free(vals);
+                free(lens);
+            } else if (fd->per_source) {
+                cdc_vote_entry_t *en =
+                    cdc_xcalloc(rc->map->nsources + 1, sizeof(*en));
+                int *srcof = cdc_xcalloc(rc->map->nsources + 1, sizeof(int));
+                size_t n = 0;
+                cdc_vote_result_t res;
+                for (uint32_t s = 0; s < rc->map->nsources; s++) {
+                    const rc_cell_t *x = cell(r, (int)s, f);
+                    if (!x || !x->w.set)
+                        continue;
+                    srcof[n] = (int)s;
+                    en[n++] = (cdc_vote_entry_t){
+                        .source = rc->map->sources[s].id,
+                        .isnull = x->w.isnull,
+                        .val = x->w.val ? x->w.val : "",
+                        .len = x->w.len, .rank = x->w.rank,
+                        .score = x->w.score, .deleted = x->w.deleted,
+                        .t = x->w.t};
+                }
+                memset(&res, 0, sizeof(res));
+                res.top = -1;
+                if (n && !cdc_vote_compute(fd, en, n, &res) && res.set) {
+                    const rc_cell_t *x;
+                    c->set = 1;
+                    c->isnull = res.isnull;
+                    c->val = res.val;
+                    res.val = NULL;
+                    c->len = res.len;
+                    c->top = res.top >= 0 ? srcof[res.top] : -1;
+                    x = c->top >= 0 ? cell(r, c->top, f) : NULL;
+                    if (x) {
+                        cdc_buf_reset(&b);
+                        cdc_buf_puts(&b, "{\"s\":");
+                        cdc_json_string(&b, x->w.src, strlen(x->w.src));
+                        cdc_buf_printf(&b, ",\"t\":%" PRId64 ",\"r\":\"%s\","
+                                       "\"sc\":\"%s\",\"row\":", x->w.t,
+                                       x->w.rank, res.total);
+                        cdc_json_string(&b, x->row, strlen(x->row));
+                        cdc_buf_putc(&b, '}');
+                        c->prov = cdc_xstrdup(b.p);
+                    }
+                }
+                free(res.val);
+                free(en);
+                free(srcof);
+            }
+        }
+    }
+    cdc_buf_free(&b);
 }
 
 /* ---- reading the sources ------------------------------------------------- */
@@ -498,73 +788,169 @@ static void prov_json(cdc_buf_t *b, const char *src, const rc_cell_t *c)
 {
     cdc_buf_puts(b, "{\"s\":");
     cdc_json_string(b, src, strlen(src));
-    cdc_buf_printf(b, ",\"t\":%" PRId64 ",\"r\":\"%s\",\"row\":", c->t,
-                   c->rank);
+    cdc_buf_printf(b, ",\"t\":%" PRId64 ",\"r\":\"%s\",\"row\":", c->w.t,
+                   c->w.rank);
     cdc_json_string(b, c->row, strlen(c->row));
     cdc_buf_putc(b, '}');
 }
 
-/* One shadow row: src NULL = the recomputed row (winners), else the
- * candidates of that source. */
-static void shadow_line(rc_t *rc, cdc_buf_t *b, rc_row_t *r, int src)
-{
-    const cdc_map_target_t *t = rc->t;
-    cdc_buf_t prov = CDC_BUF_INIT, has = CDC_BUF_INIT, adm = CDC_BUF_INIT;
-    int np = 0, nh = 0, na = 0;
+/* the per-row arrays of a shadow line: provenance object, fields that
+ * have a candidate, fields whose candidate is admissible */
+typedef struct sh_acc {
+    cdc_buf_t prov, has, adm;
+    int np, nh, na;
+} sh_acc_t;
 
-    for (uint32_t k = 0; k < t->nkey; k++) {
+static void acc_init(sh_acc_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    cdc_buf_putc(&a->prov, '{');
+    cdc_buf_putc(&a->has, '{');
+    cdc_buf_putc(&a->adm, '{');
+}
+
+static void acc_field(sh_acc_t *a, const char *name, const char *prov,
+                      int adm)
+{
+    if (a->np++)
+        cdc_buf_putc(&a->prov, ',');
+    cdc_json_string(&a->prov, name, strlen(name));
+    cdc_buf_putc(&a->prov, ':');
+    cdc_buf_puts(&a->prov, prov);
+    if (a->nh++)
+        cdc_buf_putc(&a->has, ',');
+    cdc_buf_puts(&a->has, name);
+    if (adm) {
+        if (a->na++)
+            cdc_buf_putc(&a->adm, ',');
+        cdc_buf_puts(&a->adm, name);
+    }
+}
+
+/* the line's tail: _provenance, _src, _has, _adm, _row */
+static void acc_end(sh_acc_t *a, cdc_buf_t *b, const char *src,
+                    const char *row)
+{
+    cdc_buf_putc(&a->prov, '}');
+    cdc_buf_putc(&a->has, '}');
+    cdc_buf_putc(&a->adm, '}');
+    copy_val(b, a->prov.p, a->prov.len);
+    cdc_buf_putc(b, '\t');
+    if (src)
+        copy_val(b, src, strlen(src));
+    cdc_buf_putc(b, '\t');
+    cdc_buf_puts(b, a->has.p);
+    cdc_buf_putc(b, '\t');
+    cdc_buf_puts(b, a->adm.p);
+    cdc_buf_putc(b, '\t');
+    if (row)
+        copy_val(b, row, strlen(row));
+    else
+        cdc_buf_puts(b, "\\N");
+    cdc_buf_putc(b, '\n');
+    cdc_buf_free(&a->prov);
+    cdc_buf_free(&a->has);
+    cdc_buf_free(&a->adm);
+}
+
+static void put_key(rc_t *rc, cdc_buf_t *b, const rc_row_t *r)
+{
+    for (uint32_t k = 0; k < rc->t->nkey; k++) {
         copy_val(b, r->key[k], strlen(r->key[k]));
         cdc_buf_putc(b, '\t');
     }
-    cdc_buf_putc(&prov, '{');
-    cdc_buf_putc(&has, '{');
-    cdc_buf_putc(&adm, '{');
+}
+
+static void put_value(cdc_buf_t *b, int set, int isnull, const char *v,
+                      size_t n)
+{
+    if (!set || isnull)
+        cdc_buf_puts(b, "\\N");
+    else
+        copy_val(b, v, n);
+    cdc_buf_putc(b, '\t');
+}
+
+/* One shadow row: src -1 = the recomputed row (winners and derived
+ * fields), else the candidates of that source (plain and per-source
+ * fields; a group's candidates are lines of their own, gshadow_line). */
+static void shadow_line(rc_t *rc, cdc_buf_t *b, rc_row_t *r, int src)
+{
+    const cdc_map_target_t *t = rc->t;
+    cdc_buf_t pj = CDC_BUF_INIT;
+    sh_acc_t a;
+
+    put_key(rc, b, r);
+    acc_init(&a);
     for (uint32_t f = 0; f < t->nfields; f++) {
+        const cdc_map_field_t *fd = &t->fields[f];
         int s = src, w;
         const rc_cell_t *c;
-        if (t->fields[f].is_key || t->fields[f].agg)
+        if (fd->is_key)
             continue;
-        w = rc_winner(rc, r, f);
+        if (src < 0 && derived(fd)) {
+            const rc_calc_t *k = &r->calc[f];
+            put_value(b, k->set, k->isnull, k->val, k->len);
+            if (k->prov)
+                acc_field(&a, fd->name, k->prov, 0);
+            continue;
+        }
+        if (src >= 0 && (fd->group || fd->agg)) {
+            cdc_buf_puts(b, "\\N\t");
+            continue;
+        }
+        w = fd->per_source ? r->calc[f].top : rc_winner(rc, r, f);
         if (s < 0)
             s = w;
         c = s < 0 ? NULL : cell(r, s, f);
-        if (!c || !c->set || c->isnull)
-            cdc_buf_puts(b, "\\N");
-        else
-            copy_val(b, c->val, c->len);
-        cdc_buf_putc(b, '\t');
-        if (!c || !c->set)
+        put_value(b, c && c->w.set, c && c->w.isnull, c ? c->w.val : NULL,
+                  c ? c->w.len : 0);
+        if (!c || !c->w.set)
             continue;
-        if (np++)
-            cdc_buf_putc(&prov, ',');
-        cdc_json_string(&prov, t->fields[f].name, strlen(t->fields[f].name));
-        cdc_buf_putc(&prov, ':');
-        prov_json(&prov, rc->map->sources[s].id, c);
-        if (nh++)
-            cdc_buf_putc(&has, ',');
-        cdc_buf_puts(&has, t->fields[f].name);
-        if (rc_admissible(rc, f, s, w, c, cell(r, w, f))) {
-            if (na++)
-                cdc_buf_putc(&adm, ',');
-            cdc_buf_puts(&adm, t->fields[f].name);
-        }
+        cdc_buf_reset(&pj);
+        prov_json(&pj, rc->map->sources[s].id, c);
+        acc_field(&a, fd->name, pj.p,
+                  fd->per_source
+                      /* weighted with confidence: any entry of the top
+                       * score may be the one a stream made win */
+                      ? fd->rule == CDC_RULE_WEIGHTED && w >= 0 &&
+                            !strcmp(c->w.score, cell(r, w, f)->w.score)
+                      : rc_admissible(rc, f, s, w, c, cell(r, w, f)));
     }
-    cdc_buf_putc(&prov, '}');
-    cdc_buf_putc(&has, '}');
-    cdc_buf_putc(&adm, '}');
-    copy_val(b, prov.p, prov.len);
-    cdc_buf_putc(b, '\t');
-    if (src >= 0)
-        copy_val(b, rc->map->sources[src].id,
-                 strlen(rc->map->sources[src].id));
-    cdc_buf_putc(b, '\t');
-    cdc_buf_puts(b, has.p);
-    cdc_buf_putc(b, '\t');
-    cdc_buf_puts(b, adm.p);
-    cdc_buf_putc(b, '\n');
-    cdc_buf_free(&prov);
-    cdc_buf_free(&has);
-    cdc_buf_free(&adm);
+    acc_end(&a, b, src >= 0 ? rc->map->sources[src].id : NULL, NULL);
+    cdc_buf_free(&pj);
+}
+
+/* One shadow row per group candidate: the group's fields, its source and
+ * its source row (_row, as the provenance's "row"). */
+static void gshadow_line(rc_t *rc, cdc_buf_t *b, rc_row_t *r,
+                         const rc_gcand_t *g)
+{
+    const cdc_map_target_t *t = rc->t;
+    const cdc_map_group_t *gr = &t->groups[g->group];
+    cdc_buf_t pj = CDC_BUF_INIT;
+    int adm = gc_admissible(rc, r, g);
+    sh_acc_t a;
+
+    put_key(rc, b, r);
+    acc_init(&a);
+    gc_prov(rc, &pj, g);
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        int k = -1;
+        if (t->fields[f].is_key)
+            continue;
+        for (uint32_t j = 0; j < gr->nfields; j++)
+            if (gr->fields[j] == f)
+                k = (int)j;
+        if (k < 0) {
+            cdc_buf_puts(b, "\\N\t");
+            continue;
+        }
+        put_value(b, 1, !g->vals[k], g->vals[k], g->lens[k]);
+        acc_field(&a, t->fields[f].name, pj.p, adm);
+    }
+    acc_end(&a, b, g->src, g->rowid);
+    cdc_buf_free(&pj);
 }
 
 static int shadow_fill(rc_t *rc, pgx_t *x, const char *cols, cdc_err_t *err)
@@ -574,7 +960,7 @@ static int shadow_fill(rc_t *rc, pgx_t *x, const char *cols, cdc_err_t *err)
     int r = -1;
 
     cdc_buf_printf(&b, "COPY pg_temp.rc_shadow (%s, _provenance, _src, "
-                       "_has, _adm) FROM STDIN",
+                       "_has, _adm, _row) FROM STDIN",
                    cols);
     res = PQexec(x->c, b.p);
     if (pg_ok(x, res, "COPY into the shadow table", err)) {
@@ -590,6 +976,8 @@ static int shadow_fill(rc_t *rc, pgx_t *x, const char *cols, cdc_err_t *err)
             if (row->blk[s])
                 shadow_line(rc, &b, row, (int)s);
         }
+        for (size_t k = 0; k < row->ngc; k++)
+            gshadow_line(rc, &b, row, &row->gc[k]);
         if (PQputCopyData(x->c, b.p, (int)b.len) != 1)
             goto fail;
     }
@@ -612,7 +1000,7 @@ out:
 }
 
 typedef struct rc_sum {
-    long missing, extra, differs;
+    long missing, extra, differs, side;
 } rc_sum_t;
 
 /* key equality of aliases a and b over the target's key columns */
@@ -670,12 +1058,22 @@ static int rc_unmatched(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
     if (extra) {
         cdc_buf_puts(b, " AND (false");
         for (uint32_t f = 0; f < t->nfields; f++) {
-            if (t->fields[f].is_key || t->fields[f].agg)
+            char *v = NULL;
+            size_t vl = 0;
+            if (t->fields[f].is_key)
                 continue;
             nonkey++;
             cdc_buf_puts(b, " OR t.");
             ident(x, b, t->fields[f].name);
-            cdc_buf_puts(b, " IS NOT NULL");
+            if (t->fields[f].agg)
+                /* an aggregate over no row: count 0, the others NULL */
+                cdc_map_agg_fold(&t->fields[f], NULL, NULL, 0, &v, &vl);
+            if (v) {
+                cdc_buf_puts(b, "::text IS DISTINCT FROM ");
+                lit(x, b, v);
+                free(v);
+            } else
+                cdc_buf_puts(b, " IS NOT NULL");
         }
         cdc_buf_puts(b, nonkey ? ")" : " OR true)");
     }
@@ -696,7 +1094,13 @@ static int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
         cdc_buf_t fl = CDC_BUF_INIT, fi = CDC_BUF_INIT;
         const char *fname = t->fields[f].name;
         int r;
-        if (t->fields[f].is_key || t->fields[f].agg)
+        const cdc_map_field_t *fd = &t->fields[f];
+        /* a NULL that a source whose row is gone wrote (on_delete:
+         * clear): plain fields, and weighted ones, where a NULL entry
+         * competes; a group or a vote recomputes it from what is left */
+        int excuse = !fd->group && !fd->agg &&
+                     (!fd->per_source || fd->rule == CDC_RULE_WEIGHTED);
+        if (fd->is_key)
             continue;
         lit(x, &fl, fname);
         ident(x, &fi, fname);
@@ -717,18 +1121,23 @@ static int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
             "FROM %s t JOIN pg_temp.rc_shadow w ON w._src = '' AND ",
             fl.p, fi.p, fl.p, fl.p, fi.p, fi.p, fl.p, fl.p, fl.p, fl.p, qt);
         key_eq(rc, x, b, "t", "w");
+        /* the candidate the stored provenance names: its source, and
+         * for a group field its source row */
         cdc_buf_printf(b, " LEFT JOIN pg_temp.rc_shadow c ON c._src = "
-                          "(t._provenance->%s->>'s') AND ",
-                       fl.p);
+                          "(t._provenance->%s->>'s') AND c._row IS NOT "
+                          "DISTINCT FROM (t._provenance->%s->'row') AND ",
+                       fl.p, fl.p);
         key_eq(rc, x, b, "t", "c");
         cdc_buf_printf(
             b,
             " WHERE t.%s IS DISTINCT FROM w.%s"
             " AND NOT COALESCE(%s = ANY(c._adm) AND c.%s IS NOT DISTINCT "
-            "FROM t.%s, false)"
-            " AND NOT (t.%s IS NULL AND t._provenance ? %s AND NOT "
-            "COALESCE(%s = ANY(c._has), false))",
-            fi.p, fi.p, fl.p, fi.p, fi.p, fi.p, fl.p, fl.p);
+            "FROM t.%s, false)",
+            fi.p, fi.p, fl.p, fi.p, fi.p);
+        if (excuse)
+            cdc_buf_printf(b, " AND NOT (t.%s IS NULL AND t._provenance ? %s "
+                              "AND NOT COALESCE(%s = ANY(c._has), false))",
+                           fi.p, fl.p, fl.p);
         r = pg_run(x, b->p, err);
         cdc_buf_free(&fl);
         cdc_buf_free(&fi);
@@ -736,6 +1145,346 @@ static int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
             return -1;
     }
     return 0;
+}
+
+/* ---- side tables: candidates, contributions, votes ------------------------ */
+
+/* The schema-qualified name of a side table of the target. */
+static void side_name(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *name)
+{
+    const cdc_map_target_t *t = rc->t;
+    ident(x, b, t->schema && *t->schema ? t->schema : "public");
+    cdc_buf_putc(b, '.');
+    ident(x, b, name);
+}
+
+static int copy_in(pgx_t *x, const char *sql, const cdc_buf_t *data,
+                   cdc_err_t *err)
+{
+    PGresult *res = PQexec(x->c, sql);
+    if (pg_ok(x, res, sql, err))
+        return -1;
+    PQclear(res);
+    if ((data->len && PQputCopyData(x->c, data->p, (int)data->len) != 1) ||
+        PQputCopyEnd(x->c, NULL) != 1)
+        return cdc_err_set(err, CDC_EXIT_FAIL, 0, "reconcile: COPY into a "
+                           "shadow table: %s", PQerrorMessage(x->c));
+    res = PQgetResult(x->c);
+    if (pg_ok(x, res, "COPY into a shadow table", err))
+        return -1;
+    PQclear(res);
+    while ((res = PQgetResult(x->c)))
+        PQclear(res);
+    return 0;
+}
+
+static void put_text(cdc_buf_t *b, const char *s, int last)
+{
+    if (s)
+        copy_val(b, s, strlen(s));
+    else
+        cdc_buf_puts(b, "\\N");
+    cdc_buf_putc(b, last ? '\n' : '\t');
+}
+
+/* "k1, k2" of alias a, or of the first non-NULL of a and c */
+static void key_coalesce(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a,
+                         const char *c)
+{
+    for (uint32_t k = 0; k < rc->t->nkey; k++) {
+        const char *n = rc->t->fields[rc->t->key[k]].name;
+        cdc_buf_printf(b, "%sCOALESCE(%s.", k ? ", " : "", a);
+        ident(x, b, n);
+        cdc_buf_printf(b, ", %s.", c);
+        ident(x, b, n);
+        cdc_buf_putc(b, ')');
+    }
+}
+
+/* "'a', 'b'": the target's group names (groups) or per-source fields */
+static void name_list(rc_t *rc, pgx_t *x, cdc_buf_t *b, int groups)
+{
+    const cdc_map_target_t *t = rc->t;
+    int n = 0;
+    if (groups)
+        for (uint32_t g = 0; g < t->ngroups; g++) {
+            cdc_buf_puts(b, n++ ? ", " : "");
+            lit(x, b, t->groups[g].name);
+        }
+    else
+        for (uint32_t f = 0; f < t->nfields; f++)
+            if (t->fields[f].per_source) {
+                cdc_buf_puts(b, n++ ? ", " : "");
+                lit(x, b, t->fields[f].name);
+            }
+    if (!n)
+        cdc_buf_puts(b, "NULL");
+}
+
+/* The recomputed candidates (rc_cand), contributions (rc_ctb) and
+ * per-source entries (rc_vts), each compared with the side table the
+ * sink keeps: a row the sources make that is missing or marked deleted,
+ * a live row no source row makes (a lost delete), a row whose values
+ * differ.  Differences go to rc_diff as kind 'side'. */
+static char *col_type(pgx_t *x, const char *qt, const char *col,
+                      cdc_err_t *err);
+
+static int rc_side_compare(rc_t *rc, pgx_t *x, const char *qt,
+                           const char *keys, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = rc->t;
+    cdc_buf_t *b = &x->sql, d = CDC_BUF_INIT, qn = CDC_BUF_INIT;
+    char name[256];
+    int r = -1;
+
+    if (t->ngroups) {
+        cdc_map_candidates_table(t, name, sizeof(name));
+        side_name(rc, x, &qn, name);
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "CREATE TEMP TABLE rc_cand ON COMMIT DROP AS "
+                          "SELECT %s, _group, _mapping, _row_id, _vrank, "
+                          "_grank, _source, _commit_us, _values FROM %s "
+                          "WITH NO DATA",
+                       keys, qn.p);
+        if (pg_run(x, b->p, err))
+            goto out;
+        for (size_t i = 0; i < rc->n; i++) {
+            rc_row_t *row = rc->rows[i];
+            for (size_t k = 0; k < row->ngc; k++) {
+                const rc_gcand_t *g = &row->gc[k];
+                char num[24];
+                cdc_buf_t v = CDC_BUF_INIT;
+                put_key(rc, &d, row);
+                put_text(&d, t->groups[g->group].name, 0);
+                put_text(&d, g->mp->name, 0);
+                put_text(&d, g->rowid, 0);
+                put_text(&d, g->vrank, 0);
+                put_text(&d, g->grank, 0);
+                put_text(&d, g->src, 0);
+                snprintf(num, sizeof(num), "%" PRId64, g->t);
+                put_text(&d, num, 0);
+                cdc_buf_putc(&v, '[');
+                for (uint32_t j = 0; j < t->groups[g->group].nfields; j++) {
+                    if (j)
+                        cdc_buf_putc(&v, ',');
+                    if (g->vals[j])
+                        cdc_json_string(&v, g->vals[j], g->lens[j]);
+                    else
+                        cdc_buf_puts(&v, "null");
+                }
+                cdc_buf_putc(&v, ']');
+                put_text(&d, v.p, 1);
+                cdc_buf_free(&v);
+            }
+        }
+        if (copy_in(x, "COPY pg_temp.rc_cand FROM STDIN", &d, err))
+            goto out;
+        /* the same source row for the same key and group: values
+         * compared in the fields' types, an ordered group's order value
+         * too (the head of _grank) */
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "INSERT INTO pg_temp.rc_diff (%s, kind, field, "
+                          "sval, nval) SELECT ", keys);
+        key_coalesce(rc, x, b, "s", "c");
+        cdc_buf_puts(b, ", 'side', concat_ws(' ', ");
+        lit(x, b, name);
+        cdc_buf_puts(b, ", COALESCE(s._group, c._group), COALESCE(s._mapping, "
+                        "c._mapping), COALESCE(s._row_id, c._row_id)), "
+                        "CASE WHEN c._group IS NULL THEN 'no candidate' "
+                        "WHEN c._deleted THEN 'deleted' ELSE c._values::text "
+                        "END, CASE WHEN s._group IS NULL THEN 'no source row' "
+                        "ELSE s._values::text END FROM pg_temp.rc_cand s FULL "
+                        "JOIN ");
+        /* the groups the mapping files declare (a group dropped from them
+         * leaves candidates the sink no longer reads) */
+        cdc_buf_printf(b, "(SELECT * FROM %s WHERE _group IN (", qn.p);
+        name_list(rc, x, b, 1);
+        cdc_buf_puts(b, ")) c ON ");
+        key_eq(rc, x, b, "s", "c");
+        cdc_buf_puts(b, " AND s._group = c._group AND s._mapping = c._mapping "
+                        "AND s._row_id = c._row_id WHERE (s._group IS NULL "
+                        "AND NOT c._deleted) OR c._group IS NULL OR "
+                        "(s._group IS NOT NULL AND c._deleted)");
+        for (uint32_t g = 0; g < t->ngroups; g++) {
+            const cdc_map_group_t *gr = &t->groups[g];
+            cdc_buf_puts(b, " OR (s._group = ");
+            lit(x, b, gr->name);
+            cdc_buf_puts(b, " AND (false");
+            for (uint32_t j = 0; j < gr->nfields; j++) {
+                char *tp = col_type(x, qt, t->fields[gr->fields[j]].name, err);
+                if (!tp)
+                    goto out;
+                cdc_buf_printf(b, " OR (s._values->>%u)::%s IS DISTINCT FROM "
+                                  "(c._values->>%u)::%s", j, tp, j, tp);
+                free(tp);
+            }
+            if (gr->rule == CDC_RULE_ORDERED)
+                cdc_buf_puts(b, " OR left(s._grank, 16) <> left(c._grank, "
+                                "16)");
+            cdc_buf_puts(b, "))");
+        }
+        if (pg_run(x, b->p, err))
+            goto out;
+    }
+    if (t->aggregates) {
+        cdc_buf_t ac = CDC_BUF_INIT;
+        int dist;
+        cdc_buf_reset(&qn);
+        cdc_buf_reset(&d);
+        cdc_map_contrib_table(t, name, sizeof(name));
+        side_name(rc, x, &qn, name);
+        for (uint32_t f = 0; f < t->nfields; f++)
+            if (t->fields[f].agg) {
+                cdc_buf_puts(&ac, ", ");
+                ident(x, &ac, t->fields[f].name);
+            }
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "CREATE TEMP TABLE rc_ctb ON COMMIT DROP AS "
+                          "SELECT %s, _mapping, _row, _rank%s FROM %s WITH "
+                          "NO DATA",
+                       keys, ac.p, qn.p);
+        if (pg_run(x, b->p, err)) {
+            cdc_buf_free(&ac);
+            goto out;
+        }
+        for (size_t i = 0; i < rc->n; i++) {
+            rc_row_t *row = rc->rows[i];
+            for (size_t k = 0; k < row->nct; k++) {
+                const rc_contrib_t *c = &row->ct[k];
+                uint32_t left = 0, nagg = 0;
+                put_key(rc, &d, row);
+                put_text(&d, c->mp->name, 0);
+                put_text(&d, c->rowid, 0);
+                for (uint32_t f = 0; f < t->nfields; f++)
+                    nagg += t->fields[f].agg != 0;
+                put_text(&d, c->crank, !nagg);
+                for (uint32_t f = 0; f < t->nfields; f++) {
+                    const char *v = NULL;
+                    if (!t->fields[f].agg)
+                        continue;
+                    for (uint32_t j = 0; j < c->nvals; j++)
+                        if (c->field[j] == f)
+                            v = c->vals[j];
+                    put_text(&d, v, ++left == nagg);
+                }
+            }
+        }
+        if (copy_in(x, "COPY pg_temp.rc_ctb FROM STDIN", &d, err)) {
+            cdc_buf_free(&ac);
+            goto out;
+        }
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "INSERT INTO pg_temp.rc_diff (%s, kind, field, "
+                          "sval, nval) SELECT ", keys);
+        key_coalesce(rc, x, b, "s", "c");
+        cdc_buf_puts(b, ", 'side', concat_ws(' ', ");
+        lit(x, b, name);
+        cdc_buf_puts(b, ", COALESCE(s._mapping, c._mapping), COALESCE(s._row, "
+                        "c._row)), CASE WHEN c._row IS NULL THEN 'no "
+                        "contribution' WHEN c._deleted THEN 'deleted' ELSE "
+                        "(to_jsonb(c) - ARRAY['_mapping', '_row', '_rank', "
+                        "'_deleted'])::text END, CASE WHEN s._row IS NULL THEN "
+                        "'no source row' ELSE (to_jsonb(s) - ARRAY['_mapping', "
+                        "'_row', '_rank'])::text END FROM pg_temp.rc_ctb s "
+                        "FULL JOIN ");
+        cdc_buf_printf(b, "%s c ON s._mapping = c._mapping AND s._row = "
+                          "c._row WHERE (s._row IS NULL AND NOT c._deleted) "
+                          "OR c._row IS NULL OR (s._row IS NOT NULL AND c._deleted)",
+                       qn.p);
+        dist = 0;
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            cdc_buf_puts(b, dist++ ? " OR s." : " OR (s._row IS NOT NULL AND "
+                                                "(s.");
+            ident(x, b, t->fields[t->key[k]].name);
+            cdc_buf_puts(b, " IS DISTINCT FROM c.");
+            ident(x, b, t->fields[t->key[k]].name);
+        }
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            if (!t->fields[f].agg)
+                continue;
+            cdc_buf_puts(b, " OR s.");
+            ident(x, b, t->fields[f].name);
+            cdc_buf_puts(b, " IS DISTINCT FROM c.");
+            ident(x, b, t->fields[f].name);
+        }
+        cdc_buf_puts(b, "))");
+        cdc_buf_free(&ac);
+        if (pg_run(x, b->p, err))
+            goto out;
+    }
+    if (cdc_pgv_target(t)) {
+        cdc_buf_reset(&qn);
+        cdc_buf_reset(&d);
+        cdc_pgv_table(t, name, sizeof(name));
+        side_name(rc, x, &qn, name);
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "CREATE TEMP TABLE rc_vts ON COMMIT DROP AS "
+                          "SELECT %s, _field, _source, _value, _rank, "
+                          "_score, _t FROM %s WITH NO DATA",
+                       keys, qn.p);
+        if (pg_run(x, b->p, err))
+            goto out;
+        for (size_t i = 0; i < rc->n; i++) {
+            rc_row_t *row = rc->rows[i];
+            for (uint32_t f = 0; f < t->nfields; f++) {
+                if (!t->fields[f].per_source)
+                    continue;
+                for (uint32_t s = 0; s < rc->map->nsources; s++) {
+                    const rc_cell_t *c = cell(row, (int)s, f);
+                    char num[24];
+                    if (!c || !c->w.set)
+                        continue;
+                    put_key(rc, &d, row);
+                    put_text(&d, t->fields[f].name, 0);
+                    put_text(&d, rc->map->sources[s].id, 0);
+                    if (c->w.isnull)
+                        put_text(&d, NULL, 0);
+                    else {
+                        copy_val(&d, c->w.val, c->w.len);
+                        cdc_buf_putc(&d, '\t');
+                    }
+                    put_text(&d, c->w.rank, 0);
+                    put_text(&d, c->w.score, 0);
+                    snprintf(num, sizeof(num), "%" PRId64, c->w.t);
+                    put_text(&d, num, 1);
+                }
+            }
+        }
+        if (copy_in(x, "COPY pg_temp.rc_vts FROM STDIN", &d, err))
+            goto out;
+        /* a source's current value and score; a NULL entry is no vote,
+         * like no entry (a gone source row's clear) */
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "INSERT INTO pg_temp.rc_diff (%s, kind, field, "
+                          "sval, nval) SELECT ", keys);
+        key_coalesce(rc, x, b, "s", "c");
+        cdc_buf_puts(b, ", 'side', concat_ws(' ', ");
+        lit(x, b, name);
+        cdc_buf_puts(b, ", COALESCE(s._field, c._field), COALESCE(s._source, "
+                        "c._source)), CASE WHEN c._field IS NULL THEN 'no "
+                        "entry' ELSE concat(COALESCE(c._value, 'null'), ' "
+                        "score=', c._score) END, CASE WHEN s._field IS NULL "
+                        "THEN 'no source row' ELSE concat(COALESCE(s._value, "
+                        "'null'), ' score=', s._score) END FROM "
+                        "pg_temp.rc_vts s FULL JOIN ");
+        cdc_buf_printf(b, "(SELECT * FROM %s WHERE _field IN (", qn.p);
+        name_list(rc, x, b, 0);
+        cdc_buf_puts(b, ")) c ON ");
+        key_eq(rc, x, b, "s", "c");
+        cdc_buf_puts(b, " AND s._field = c._field AND s._source = c._source "
+                        "WHERE CASE WHEN s._field IS NULL THEN c._value IS "
+                        "NOT NULL WHEN c._field IS NULL THEN s._value IS NOT "
+                        "NULL ELSE c._value IS DISTINCT FROM s._value OR "
+                        "(s._value IS NOT NULL AND c._score IS DISTINCT FROM "
+                        "s._score) END");
+        if (pg_run(x, b->p, err))
+            goto out;
+    }
+    r = 0;
+out:
+    cdc_buf_free(&d);
+    cdc_buf_free(&qn);
+    return r;
 }
 
 /* A value for the text report: shortened (cdc_map_show_value), quoted. */
@@ -770,12 +1519,14 @@ static int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
                     "right(d.sprov->>'r', 32), CASE WHEN d.sprov ? 'd' THEN "
                     "' deleted' END) END, d.nval, "
                     "CASE WHEN d.nprov IS NULL THEN 'no source row' ELSE "
-                    "concat(d.nprov->>'s', ' ', d.nprov->>'row', CASE WHEN "
+                    "concat(concat_ws(' ', d.nprov->>'s', COALESCE(d.nprov->>'from', "
+                    "d.nprov->>'row')), CASE WHEN "
                     "d.keep THEN ' (keeps the stored rank)' END) END, "
                     "(SELECT string_agg(DISTINCT concat(v->>'s', ' ', "
-                    "COALESCE(v->>'row', concat('t=', v->>'t'))), ', ') FROM "
+                    "COALESCE(v->>'from', v->>'row', concat('t=', v->>'t'))), "
+                    "', ') FROM "
                     "jsonb_each(COALESCE(d.nprov, d.sprov)) e(k, v) WHERE "
-                    "jsonb_typeof(v) = 'object'), "
+                    "jsonb_typeof(v) = 'object' AND v ? 's'), "
                     "json_build_object('kind', d.kind, 'target', ");
     lit(x, b, t->name);
     cdc_buf_puts(b, ", 'key', json_build_object(");
@@ -802,13 +1553,20 @@ static int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
             sum->missing++;
         else if (!strcmp(kind, "extra"))
             sum->extra++;
+        else if (!strcmp(kind, "side"))
+            sum->side++;
         else
             sum->differs++;
         if (json) {
             printf("%s\n", PQgetvalue(res, i, 8));
             continue;
         }
-        if (!strcmp(kind, "differs")) {
+        if (!strcmp(kind, "side")) {
+            /* a side table's row: what is stored, what the sources make */
+            printf("side %s %s: stored %s, recomputed %s\n",
+                   PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
+                   PQgetvalue(res, i, 3), PQgetvalue(res, i, 5));
+        } else if (!strcmp(kind, "differs")) {
             char sv[400], nv[400], qs[410], qn[410];
             const char *s = PQgetvalue(res, i, 3), *n = PQgetvalue(res, i, 5);
             printf("differs %s %s: stored %s [%s], recomputed %s [%s]\n",
@@ -863,11 +1621,465 @@ static char *col_type(pgx_t *x, const char *qt, const char *col,
     return tp;
 }
 
-static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *cols,
+/* ---- repairing the side tables ------------------------------------------- */
+
+/* the key equality of aliases a and c, for WHERE clauses */
+static void keq(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a, const char *c)
+{
+    key_eq(rc, x, b, a, c);
+}
+
+/* " AND x.k1 IS DISTINCT FROM y.k1 ..." as an OR group over the keys */
+static void keys_differ(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a,
+                        const char *c)
+{
+    for (uint32_t k = 0; k < rc->t->nkey; k++) {
+        cdc_buf_printf(b, "%s%s.", k ? " OR " : "(", a);
+        ident(x, b, rc->t->fields[rc->t->key[k]].name);
+        cdc_buf_printf(b, " IS DISTINCT FROM %s.", c);
+        ident(x, b, rc->t->fields[rc->t->key[k]].name);
+    }
+    cdc_buf_putc(b, ')');
+}
+
+/*
+ * Make the side tables hold what the sources make, keeping the stored
+ * ranks where a row exists (the change that set it was real; only its
+ * state is wrong), and collect the keys whose derived fields must be
+ * recomputed (pg_temp.rc_touch):
+ *   - a live row no source row makes is marked deleted (a candidate's
+ *     tombstone, a gone contribution) or its entry becomes NULL (no vote):
+ *     a replay of an older change of that source row still loses to it;
+ *   - a row whose state differs, or that is marked deleted while the
+ *     source row exists, takes the recomputed state under its stored
+ *     rank (an ordered candidate takes the recomputed order value);
+ *   - a missing row is inserted with its snapshot rank, below every
+ *     streamed change, as a backfill would write it.
+ * Contributions are states keyed by source row, never increments: a
+ * repaired row is counted once, and a later change of its source row
+ * replaces its state (and moves it) instead of adding to it.
+ */
+static int rc_side_repair(rc_t *rc, pgx_t *x, const char *keys,
+                          cdc_err_t *err)
+{
+    const cdc_map_target_t *t = rc->t;
+    cdc_buf_t *b = &x->sql, qn = CDC_BUF_INIT, kc = CDC_BUF_INIT;
+    char name[256];
+    int r = -1;
+
+    key_cols(rc, x, &kc, "s");
+    cdc_buf_reset(b);
+    cdc_buf_printf(b, "CREATE TEMP TABLE rc_touch ON COMMIT DROP AS SELECT "
+                      "DISTINCT %s FROM pg_temp.rc_diff WHERE kind <> "
+                      "'extra'",
+                   keys);
+    if (pg_run(x, b->p, err))
+        goto out;
+    if (t->ngroups) {
+        int nord = 0;
+        cdc_map_candidates_table(t, name, sizeof(name));
+        side_name(rc, x, &qn, name);
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "UPDATE %s c SET _deleted = true WHERE NOT "
+                          "c._deleted AND c._group IN (", qn.p);
+        name_list(rc, x, b, 1);
+        cdc_buf_puts(b, ") AND NOT EXISTS (SELECT 1 FROM pg_temp.rc_cand s "
+                        "WHERE ");
+        keq(rc, x, b, "s", "c");
+        cdc_buf_puts(b, " AND s._group = c._group AND s._mapping = c._mapping "
+                        "AND s._row_id = c._row_id); ");
+        cdc_buf_printf(b, "UPDATE %s c SET _deleted = false, _values = "
+                          "s._values, _source = s._source, _commit_us = CASE "
+                          "WHEN c._deleted THEN s._commit_us ELSE c._commit_us "
+                          "END, _grank = CASE WHEN c._deleted THEN s._grank "
+                          "WHEN c._group IN (NULL", qn.p);
+        for (uint32_t g = 0; g < t->ngroups; g++)
+            if (t->groups[g].rule == CDC_RULE_ORDERED) {
+                cdc_buf_puts(b, ", ");
+                lit(x, b, t->groups[g].name);
+                nord++;
+            }
+        cdc_buf_puts(b, ") THEN left(s._grank, 16) || substr(c._grank, 17) "
+                        "ELSE c._grank END FROM pg_temp.rc_cand s WHERE ");
+        keq(rc, x, b, "s", "c");
+        cdc_buf_printf(b, " AND s._group = c._group AND s._mapping = "
+                          "c._mapping AND s._row_id = c._row_id AND "
+                          "(c._deleted OR c._values IS DISTINCT FROM "
+                          "s._values%s); ",
+                       nord ? " OR left(c._grank, 16) <> left(s._grank, 16)"
+                            : "");
+        cdc_buf_printf(b, "INSERT INTO %s (%s, _group, _mapping, _row_id, "
+                          "_vrank, _grank, _deleted, _source, _commit_us, "
+                          "_values) SELECT %s, s._group, s._mapping, "
+                          "s._row_id, s._vrank, s._grank, false, s._source, "
+                          "s._commit_us, s._values FROM pg_temp.rc_cand s "
+                          "WHERE NOT EXISTS (SELECT 1 FROM %s c WHERE ",
+                       qn.p, keys, kc.p, qn.p);
+        keq(rc, x, b, "s", "c");
+        cdc_buf_puts(b, " AND s._group = c._group AND s._mapping = c._mapping "
+                        "AND s._row_id = c._row_id)");
+        if (pg_run(x, b->p, err))
+            goto out;
+    }
+    if (t->aggregates) {
+        cdc_buf_t ac = CDC_BUF_INIT, set = CDC_BUF_INIT, sc = CDC_BUF_INIT;
+        int rr;
+        cdc_buf_reset(&qn);
+        cdc_map_contrib_table(t, name, sizeof(name));
+        side_name(rc, x, &qn, name);
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            cdc_buf_puts(&set, ", ");
+            ident(x, &set, t->fields[t->key[k]].name);
+            cdc_buf_puts(&set, " = s.");
+            ident(x, &set, t->fields[t->key[k]].name);
+        }
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            if (!t->fields[f].agg)
+                continue;
+            cdc_buf_puts(&ac, ", ");
+            ident(x, &ac, t->fields[f].name);
+            cdc_buf_puts(&sc, ", s.");
+            ident(x, &sc, t->fields[f].name);
+            cdc_buf_puts(&set, ", ");
+            ident(x, &set, t->fields[f].name);
+            cdc_buf_puts(&set, " = s.");
+            ident(x, &set, t->fields[f].name);
+        }
+        /* the old key of a contribution that moved is recomputed too */
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "INSERT INTO pg_temp.rc_touch SELECT DISTINCT ");
+        key_cols(rc, x, b, "c");
+        cdc_buf_printf(b, " FROM %s c JOIN pg_temp.rc_ctb s ON s._mapping = "
+                          "c._mapping AND s._row = c._row WHERE NOT "
+                          "c._deleted AND ", qn.p);
+        keys_differ(rc, x, b, "s", "c");
+        cdc_buf_printf(b, "; UPDATE %s c SET _deleted = true WHERE NOT "
+                          "c._deleted AND NOT EXISTS (SELECT 1 FROM "
+                          "pg_temp.rc_ctb s WHERE s._mapping = c._mapping AND "
+                          "s._row = c._row); ", qn.p);
+        cdc_buf_printf(b, "UPDATE %s c SET _deleted = false%s FROM "
+                          "pg_temp.rc_ctb s WHERE s._mapping = c._mapping AND "
+                          "s._row = c._row AND (c._deleted OR ", qn.p, set.p);
+        keys_differ(rc, x, b, "s", "c");
+        for (uint32_t f = 0; f < t->nfields; f++) {
+            if (!t->fields[f].agg)
+                continue;
+            cdc_buf_puts(b, " OR s.");
+            ident(x, b, t->fields[f].name);
+            cdc_buf_puts(b, " IS DISTINCT FROM c.");
+            ident(x, b, t->fields[f].name);
+        }
+        cdc_buf_printf(b, "); INSERT INTO %s (%s, _mapping, _row, _rank, "
+                          "_deleted%s) SELECT %s, s._mapping, s._row, s._rank, "
+                          "false%s FROM pg_temp.rc_ctb s WHERE NOT EXISTS "
+                          "(SELECT 1 FROM %s c WHERE s._mapping = c._mapping "
+                          "AND s._row = c._row)",
+                       qn.p, keys, ac.p, kc.p, sc.p, qn.p);
+        rr = pg_run(x, b->p, err);
+        cdc_buf_free(&ac);
+        cdc_buf_free(&set);
+        cdc_buf_free(&sc);
+        if (rr)
+            goto out;
+    }
+    if (cdc_pgv_target(t)) {
+        cdc_buf_reset(&qn);
+        cdc_pgv_table(t, name, sizeof(name));
+        side_name(rc, x, &qn, name);
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "UPDATE %s c SET _value = NULL WHERE c._value IS NOT "
+                          "NULL AND c._field IN (", qn.p);
+        name_list(rc, x, b, 0);
+        cdc_buf_puts(b, ") AND NOT EXISTS (SELECT 1 FROM pg_temp.rc_vts s "
+                        "WHERE ");
+        keq(rc, x, b, "s", "c");
+        cdc_buf_printf(b, " AND s._field = c._field AND s._source = "
+                          "c._source); UPDATE %s c SET _value = s._value, "
+                          "_score = s._score FROM pg_temp.rc_vts s WHERE ",
+                       qn.p);
+        keq(rc, x, b, "s", "c");
+        cdc_buf_printf(b, " AND s._field = c._field AND s._source = c._source "
+                          "AND (c._value IS DISTINCT FROM s._value OR "
+                          "(s._value IS NOT NULL AND c._score IS DISTINCT FROM "
+                          "s._score)); INSERT INTO %s (%s, _field, _source, "
+                          "_value, _rank, _score, _deleted, _t) SELECT %s, "
+                          "s._field, s._source, s._value, s._rank, s._score, "
+                          "false, s._t FROM pg_temp.rc_vts s WHERE s._value IS "
+                          "NOT NULL AND NOT EXISTS (SELECT 1 FROM %s c WHERE ",
+                       qn.p, keys, kc.p, qn.p);
+        keq(rc, x, b, "s", "c");
+        cdc_buf_puts(b, " AND s._field = c._field AND s._source = c._source)");
+        if (pg_run(x, b->p, err))
+            goto out;
+    }
+    /* the keys of extra rows are deleted, not recomputed */
+    cdc_buf_reset(b);
+    cdc_buf_puts(b, "DELETE FROM pg_temp.rc_touch s USING pg_temp.rc_diff c "
+                    "WHERE c.kind = 'extra' AND ");
+    keq(rc, x, b, "s", "c");
+    r = pg_run(x, b->p, err);
+out:
+    cdc_buf_free(&qn);
+    cdc_buf_free(&kc);
+    return r;
+}
+
+static const cdc_map_mapping_t *mapping_named(const rc_t *rc,
+                                              const char *name)
+{
+    for (uint32_t i = 0; i < rc->map->nmappings; i++) {
+        const cdc_map_mapping_t *mp = &rc->map->mappings[i];
+        if (mp->target == rc->t && mp->name && !strcmp(mp->name, name))
+            return mp;
+    }
+    return NULL;
+}
+
+static int sink_err(void *ctx, PGresult *r, const char *what, cdc_err_t *err)
+{
+    return cdc_pgs_fail(ctx, r, what, NULL, err);
+}
+
+static const char *ar_str(cdc_wide_ops_t *o, const char *s)
+{
+    return cdc_arena_memdup(&o->arena, s, strlen(s) + 1);
+}
+
+/* The key texts of row i of res (columns 0..nkey-1) in the arena. */
+static const char **ar_key(rc_t *rc, cdc_wide_ops_t *o, PGresult *res, int i)
+{
+    const char **k = cdc_arena_calloc(&o->arena,
+                                      (rc->t->nkey + 1) * sizeof(char *));
+    for (uint32_t q = 0; q < rc->t->nkey; q++)
+        k[q] = ar_str(o, PQgetvalue(res, i, (int)q));
+    return k;
+}
+
+/*
+ * Recompute the derived fields of the touched keys from the repaired side
+ * tables with the sink's own statements (cdc_pgv_apply,
+ * cdc_pgw_groups_apply, cdc_pgw_agg_apply), so the wide table is the
+ * function of its side tables that the stream keeps it at.  The
+ * operations handed over are no-ops on the side tables: each names a row
+ * the side table has, under a rank ("0") below every stored one, so only
+ * the recomputation of its key runs.  A group or per-source field of a
+ * key without any side row has no value: it is cleared here.
+ */
+static int rc_recompute(rc_t *rc, pgx_t *x, const char *qt, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = rc->t;
+    cdc_buf_t *b = &x->sql, qn = CDC_BUF_INIT;
+    cdc_wide_ops_t ops;
+    unsigned char *rmode = cdc_xcalloc(rc->map->ntargets + 1, 1);
+    const cdc_map_mapping_t *any = NULL;
+    PGresult *res = NULL;
+    char name[256];
+    int r = -1;
+
+    cdc_wide_ops_init(&ops);
+    rmode[t - rc->map->targets] = (unsigned char)x->rank;
+    for (uint32_t i = 0; i < rc->map->nmappings && !any; i++)
+        if (rc->map->mappings[i].target == t)
+            any = &rc->map->mappings[i];
+    if (cdc_pgv_target(t)) {
+        cdc_pgv_t v = {.pg = x->c, .map = rc->map, .pgerr = sink_err,
+                       .ctx = x->c, .rmode = rmode};
+        cdc_pgv_table(t, name, sizeof(name));
+        side_name(rc, x, &qn, name);
+        cdc_buf_reset(b);
+        cdc_buf_puts(b, "SELECT DISTINCT ON (");
+        key_cols(rc, x, b, "c");
+        cdc_buf_puts(b, ", c._field) ");
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            cdc_buf_puts(b, "c.");
+            ident(x, b, t->fields[t->key[k]].name);
+            cdc_buf_puts(b, "::text, ");
+        }
+        cdc_buf_printf(b, "c._field, c._source FROM %s c JOIN pg_temp.rc_touch "
+                          "s ON ", qn.p);
+        keq(rc, x, b, "s", "c");
+        res = PQexec(x->c, b->p);
+        if (pg_ok(x, res, "reading the votes of the repaired keys", err)) {
+            res = NULL;
+            goto out;
+        }
+        for (int i = 0; i < PQntuples(res); i++) {
+            int f = cdc_map_find_field(t, PQgetvalue(res, i, (int)t->nkey));
+            cdc_wide_op_t *op;
+            if (f < 0 || !t->fields[f].per_source)
+                continue;
+            op = cdc_wide_ops_new(&ops);
+            op->kind = CDC_WIDE_UPSERT;
+            op->target = t;
+            op->mapping = any;
+            op->key = ar_key(rc, &ops, res, i);
+            op->keyfields = t->key;
+            op->nkey = t->nkey;
+            op->source = ar_str(&ops, PQgetvalue(res, i, (int)t->nkey + 1));
+            op->vals = cdc_arena_calloc(&ops.arena, sizeof(*op->vals));
+            op->nvals = 1;
+            op->vals[0].field = (uint32_t)f;
+            op->vals[0].isnull = 1;
+            strcpy(op->vals[0].rank, "0");
+            strcpy(op->vals[0].score, "0");
+        }
+        PQclear(res);
+        res = NULL;
+        if (ops.n && (cdc_pgv_lock(&v, &ops, err) ||
+                      cdc_pgv_apply(&v, &ops, err)))
+            goto out;
+        cdc_wide_ops_reset(&ops);
+    }
+    if (t->ngroups) {
+        cdc_buf_reset(&qn);
+        cdc_map_candidates_table(t, name, sizeof(name));
+        side_name(rc, x, &qn, name);
+        cdc_buf_reset(b);
+        cdc_buf_puts(b, "SELECT DISTINCT ON (");
+        key_cols(rc, x, b, "c");
+        cdc_buf_puts(b, ", c._group) ");
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            cdc_buf_puts(b, "c.");
+            ident(x, b, t->fields[t->key[k]].name);
+            cdc_buf_puts(b, "::text, ");
+        }
+        cdc_buf_printf(b, "c._group, c._mapping, c._row_id, c._source FROM %s "
+                          "c JOIN pg_temp.rc_touch s ON ", qn.p);
+        keq(rc, x, b, "s", "c");
+        res = PQexec(x->c, b->p);
+        if (pg_ok(x, res, "reading the candidates of the repaired keys", err)) {
+            res = NULL;
+            goto out;
+        }
+        for (int i = 0; i < PQntuples(res); i++) {
+            const char *gn = PQgetvalue(res, i, (int)t->nkey);
+            const cdc_map_mapping_t *mp =
+                mapping_named(rc, PQgetvalue(res, i, (int)t->nkey + 1));
+            cdc_wide_op_t *op;
+            uint32_t g = 0;
+            while (g < t->ngroups && strcmp(t->groups[g].name, gn))
+                g++;
+            if (g == t->ngroups || !mp)
+                continue; /* a group or mapping no longer declared */
+            op = cdc_wide_ops_new(&ops);
+            op->kind = CDC_WIDE_GROUP;
+            op->target = t;
+            op->mapping = mp;
+            op->key = ar_key(rc, &ops, res, i);
+            op->keyfields = t->key;
+            op->nkey = t->nkey;
+            op->group = g;
+            op->rowid = ar_str(&ops, PQgetvalue(res, i, (int)t->nkey + 2));
+            op->source = ar_str(&ops, PQgetvalue(res, i, (int)t->nkey + 3));
+            op->vrank = "0";
+            op->grank = "0";
+            op->gdeleted = 1;
+        }
+        PQclear(res);
+        res = NULL;
+        if (ops.n && cdc_pgw_groups_apply(x->c, rc->map, &ops, rmode, err))
+            goto out;
+        cdc_wide_ops_reset(&ops);
+    }
+    if (t->aggregates && any) {
+        cdc_buf_reset(b);
+        cdc_buf_puts(b, "SELECT ");
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            cdc_buf_puts(b, k ? ", s." : "s.");
+            ident(x, b, t->fields[t->key[k]].name);
+            cdc_buf_puts(b, "::text");
+        }
+        cdc_buf_puts(b, " FROM pg_temp.rc_touch s");
+        res = PQexec(x->c, b->p);
+        if (pg_ok(x, res, "reading the repaired keys", err)) {
+            res = NULL;
+            goto out;
+        }
+        for (int i = 0; i < PQntuples(res); i++) {
+            /* a change of the key without values: it touches the key */
+            cdc_wide_op_t *op = cdc_wide_ops_new(&ops);
+            op->kind = CDC_WIDE_UPSERT;
+            op->target = t;
+            op->mapping = any;
+            op->key = ar_key(rc, &ops, res, i);
+            op->keyfields = t->key;
+            op->nkey = t->nkey;
+            op->source = any->source->id;
+        }
+        PQclear(res);
+        res = NULL;
+        if (ops.n && cdc_pgw_agg_apply(x->c, rc->map, &ops, rmode, err))
+            goto out;
+    }
+    /* groups and per-source fields of keys without any side row */
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        const cdc_map_field_t *fd = &t->fields[f];
+        char col[200];
+        if (!fd->group && !fd->per_source)
+            continue;
+        cdc_buf_reset(&qn);
+        if (fd->group)
+            cdc_map_candidates_table(t, name, sizeof(name));
+        else
+            cdc_pgv_table(t, name, sizeof(name));
+        side_name(rc, x, &qn, name);
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "UPDATE %s t SET ", qt);
+        ident(x, b, fd->name);
+        cdc_buf_puts(b, " = NULL, ");
+        if (x->rank) {
+            cdc_pgrank_col(col, sizeof(col), fd->name);
+            ident(x, b, col);
+            cdc_buf_puts(b, " = NULL");
+        } else {
+            cdc_buf_puts(b, "_provenance = t._provenance - ");
+            lit(x, b, fd->name);
+        }
+        cdc_buf_puts(b, " FROM pg_temp.rc_touch s WHERE ");
+        keq(rc, x, b, "s", "t");
+        cdc_buf_printf(b, " AND NOT EXISTS (SELECT 1 FROM %s c WHERE ", qn.p);
+        keq(rc, x, b, "s", "c");
+        if (fd->group) {
+            cdc_buf_puts(b, " AND NOT c._deleted AND c._group = ");
+            lit(x, b, fd->group_name);
+        } else {
+            cdc_buf_puts(b, " AND c._field = ");
+            lit(x, b, fd->name);
+        }
+        cdc_buf_puts(b, ") AND (t.");
+        ident(x, b, fd->name);
+        cdc_buf_puts(b, " IS NOT NULL OR ");
+        if (x->rank) {
+            cdc_buf_puts(b, "t.");
+            ident(x, b, col);
+            cdc_buf_puts(b, " IS NOT NULL)");
+        } else {
+            cdc_buf_puts(b, "t._provenance ? ");
+            lit(x, b, fd->name);
+            cdc_buf_putc(b, ')');
+        }
+        if (pg_run(x, b->p, err))
+            goto out;
+    }
+    r = 0;
+out:
+    if (res)
+        PQclear(res);
+    cdc_wide_ops_free(&ops);
+    cdc_buf_free(&qn);
+    free(rmode);
+    return r;
+}
+
+static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
                      cdc_err_t *err)
 {
     cdc_buf_t *b = &x->sql;
     const cdc_map_target_t *t = rc->t;
+
+    /* the side tables first: what the derived fields are computed from */
+    if (rc_side_repair(rc, x, keys, err))
+        return -1;
 
     /* extra rows go */
     cdc_buf_reset(b);
@@ -877,62 +2089,67 @@ static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *cols,
     key_eq(rc, x, b, "t", "d");
     if (pg_run(x, b->p, err))
         return -1;
-    /* missing rows come with their snapshot ranks ("row" is only shown) */
-    cdc_buf_reset(b);
-    cdc_buf_printf(b, "INSERT INTO %s (%s, ", qt, cols);
-    if (x->rank) {
+    /* missing rows come with their plain fields' snapshot ranks ("row"
+     * is only shown); derived fields follow from the side tables below */
+    {
+        cdc_buf_t ic = CDC_BUF_INIT, wc = CDC_BUF_INIT, pl = CDC_BUF_INIT;
         int n = 0;
+        for (uint32_t k = 0; k < t->nkey; k++) {
+            cdc_buf_puts(&ic, k ? ", " : "");
+            ident(x, &ic, t->fields[t->key[k]].name);
+            cdc_buf_puts(&wc, k ? ", w." : "w.");
+            ident(x, &wc, t->fields[t->key[k]].name);
+        }
         for (uint32_t f = 0; f < t->nfields; f++) {
             char col[200];
-            if (t->fields[f].is_key)
+            if (t->fields[f].is_key || derived(&t->fields[f]))
                 continue;
-            cdc_pgrank_col(col, sizeof(col), t->fields[f].name);
-            if (n++)
-                cdc_buf_puts(b, ", ");
-            ident(x, b, col);
-        }
-        if (!n)
-            b->len -= 2, b->p[b->len] = '\0';
-        cdc_buf_puts(b, ") SELECT ");
-    } else
-        cdc_buf_puts(b, "_provenance) SELECT ");
-    {
-        const char *p = cols;
-        /* w.col for every column: cols is "a, b, c" of quoted names */
-        cdc_buf_puts(b, "w.");
-        for (; *p; p++) {
-            cdc_buf_putc(b, *p);
-            if (*p == ',' && p[1] == ' ') {
-                cdc_buf_puts(b, " w.");
-                p++;
+            cdc_buf_puts(&ic, ", ");
+            ident(x, &ic, t->fields[f].name);
+            cdc_buf_puts(&wc, ", w.");
+            ident(x, &wc, t->fields[f].name);
+            if (x->rank) {
+                cdc_pgrank_col(col, sizeof(col), t->fields[f].name);
+                cdc_buf_puts(&ic, ", ");
+                ident(x, &ic, col);
+                cdc_buf_printf(&wc, ", %s.autoglm_cdc_rank((w._provenance "
+                                    "-> ", x->qs.p);
+                lit(x, &wc, t->fields[f].name);
+                cdc_buf_puts(&wc, ") - 'row')");
+            } else {
+                cdc_buf_puts(&pl, n ? ", " : "");
+                lit(x, &pl, t->fields[f].name);
             }
+            n++;
         }
+        if (!x->rank) {
+            cdc_buf_puts(&ic, ", _provenance");
+            if (n)
+                cdc_buf_printf(&wc, ", COALESCE((SELECT jsonb_object_agg(k, "
+                                    "v - 'row') FROM jsonb_each(w._provenance)"
+                                    " e(k, v) WHERE k IN (%s)), '{}')", pl.p);
+            else
+                cdc_buf_puts(&wc, ", '{}'::jsonb");
+        }
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "INSERT INTO %s (%s) SELECT %s FROM "
+                          "pg_temp.rc_shadow w JOIN pg_temp.rc_diff d ON "
+                          "d.kind = 'missing' AND w._src = '' AND ",
+                       qt, ic.p, wc.p);
+        key_eq(rc, x, b, "w", "d");
+        cdc_buf_free(&ic);
+        cdc_buf_free(&wc);
+        cdc_buf_free(&pl);
+        if (pg_run(x, b->p, err))
+            return -1;
     }
-    if (x->rank) {
-        /* one rank column per field, from the shadow's entries */
-        for (uint32_t f = 0; f < t->nfields; f++) {
-            if (t->fields[f].is_key)
-                continue;
-            cdc_buf_printf(b, ", %s.autoglm_cdc_rank((w._provenance -> ",
-                           x->qs.p);
-            lit(x, b, t->fields[f].name);
-            cdc_buf_puts(b, ") - 'row')"); /* "row" is only shown */
-        }
-    } else
-        cdc_buf_puts(b, ", COALESCE((SELECT jsonb_object_agg(k, v - 'row') "
-                        "FROM jsonb_each(w._provenance) e(k, v)), '{}')");
-    cdc_buf_puts(b, " FROM pg_temp.rc_shadow w JOIN pg_temp.rc_diff d ON "
-                    "d.kind = 'missing' AND w._src = '' AND ");
-    key_eq(rc, x, b, "w", "d");
-    if (pg_run(x, b->p, err))
-        return -1;
     /* differing fields */
     for (uint32_t f = 0; f < t->nfields; f++) {
         cdc_buf_t fl = CDC_BUF_INIT, fi = CDC_BUF_INIT;
         int r;
-        if (t->fields[f].is_key || t->fields[f].agg)
-            continue;
         char *tp;
+        if (t->fields[f].is_key || derived(&t->fields[f]))
+            continue;
         lit(x, &fl, t->fields[f].name);
         ident(x, &fi, t->fields[f].name);
         if (!(tp = col_type(x, qt, t->fields[f].name, err))) {
@@ -981,7 +2198,7 @@ static int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *cols,
         if (r)
             return -1;
     }
-    return 0;
+    return rc_recompute(rc, x, qt, err);
 }
 
 /* ---- the command ----------------------------------------------------------- */
@@ -1009,9 +2226,32 @@ static void rc_free(rc_t *rc)
             if (!r->blk[s])
                 continue;
             for (uint32_t f = 0; f < rc->t->nfields; f++)
-                free(r->blk[s][f].val);
+                free(r->blk[s][f].w.val);
             free(r->blk[s]);
         }
+        for (size_t k = 0; k < r->ngc; k++) {
+            for (uint32_t j = 0; j < rc->t->groups[r->gc[k].group].nfields;
+                 j++)
+                free(r->gc[k].vals[j]);
+            free(r->gc[k].vals);
+            free(r->gc[k].lens);
+        }
+        free(r->gc);
+        for (size_t k = 0; k < r->nct; k++) {
+            for (uint32_t j = 0; j < r->ct[k].nvals; j++)
+                free(r->ct[k].vals[j]);
+            free(r->ct[k].vals);
+            free(r->ct[k].lens);
+            free(r->ct[k].field);
+        }
+        free(r->ct);
+        if (r->calc)
+            for (uint32_t f = 0; f < rc->t->nfields; f++) {
+                free(r->calc[f].val);
+                free(r->calc[f].prov);
+            }
+        free(r->calc);
+        free(r->gwin);
         for (uint32_t k = 0; k < rc->t->nkey; k++)
             free(r->key[k]);
         free(r->key);
@@ -1061,6 +2301,68 @@ static void tgt_close(tgt_t *g)
     memset(g, 0, sizeof(*g));
 }
 
+/* --repair of a target with side tables: the wide table and its side
+ * tables, locked against writes together.  A sink batch takes them in
+ * its own order (the wide rows, then a side table, then the wide rows
+ * again), so waiting for one while holding another could deadlock: each
+ * attempt waits at most 200 ms, and a failed one gives back what it got
+ * (a savepoint) and tries again, for up to five minutes. */
+static int lock_all(rc_t *rc, pgx_t *x, const char *qt, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = rc->t;
+    cdc_buf_t q = CDC_BUF_INIT;
+    char name[256];
+    int r = -1;
+
+    cdc_buf_printf(&q, "LOCK TABLE %s", qt);
+    if (t->ngroups) {
+        cdc_map_candidates_table(t, name, sizeof(name));
+        cdc_buf_puts(&q, ", ");
+        side_name(rc, x, &q, name);
+    }
+    if (t->aggregates) {
+        cdc_map_contrib_table(t, name, sizeof(name));
+        cdc_buf_puts(&q, ", ");
+        side_name(rc, x, &q, name);
+    }
+    if (cdc_pgv_target(t)) {
+        cdc_pgv_table(t, name, sizeof(name));
+        cdc_buf_puts(&q, ", ");
+        side_name(rc, x, &q, name);
+    }
+    cdc_buf_puts(&q, " IN EXCLUSIVE MODE");
+    if (pg_run(x, "SET LOCAL lock_timeout = '200ms'", err))
+        goto out;
+    for (int i = 0;; i++) {
+        PGresult *res;
+        const char *st;
+        if (pg_run(x, "SAVEPOINT rc_lock", err))
+            goto out;
+        res = PQexec(x->c, q.p);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            PQclear(res);
+            break;
+        }
+        st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (!st || strcmp(st, "55P03") || i >= 1500) {
+            pg_ok(x, res, q.p, err);
+            goto out;
+        }
+        PQclear(res);
+        if (pg_run(x, "ROLLBACK TO SAVEPOINT rc_lock", err))
+            goto out;
+        {
+            struct timespec ts = {0, (50 + (i % 7) * 10) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    r = pg_run(x, "RELEASE SAVEPOINT rc_lock; SET LOCAL lock_timeout = 0",
+               err);
+out:
+    cdc_buf_free(&q);
+    return r;
+}
+
 /* Connect and begin.  With --repair the table is locked against writes
  * (the sinks wait) before the sources are read and until the repair
  * commits: every change the table holds then came from a source change
@@ -1099,7 +2401,7 @@ static int tgt_open(rc_t *rc, const cdc_conf_t *conf, int repair, tgt_t *g,
     }
     cdc_buf_puts(&g->cols, g->keys.p);
     for (uint32_t f = 0; f < t->nfields; f++) {
-        if (t->fields[f].is_key || t->fields[f].agg)
+        if (t->fields[f].is_key)
             continue;
         cdc_buf_puts(&g->cols, ", ");
         ident(x, &g->cols, t->fields[f].name);
@@ -1110,14 +2412,23 @@ static int tgt_open(rc_t *rc, const cdc_conf_t *conf, int repair, tgt_t *g,
         return -1;
     cdc_buf_reset(&x->sql);
     /* the table must exist; with --repair, lock it */
-    if (repair)
-        cdc_buf_printf(&x->sql, "LOCK TABLE %s IN EXCLUSIVE MODE", g->qt.p);
-    else
-        cdc_buf_printf(&x->sql, "SELECT 1 FROM %s LIMIT 0", g->qt.p);
-    if (pg_run(x, x->sql.p, err)) {
-        if (strstr(err->msg, "does not exist"))
-            err->code = CDC_EXIT_CONFIG;
-        return -1;
+    if (repair && (t->ngroups || t->aggregates || cdc_pgv_target(t))) {
+        if (lock_all(rc, x, g->qt.p, err)) {
+            if (strstr(err->msg, "does not exist"))
+                err->code = CDC_EXIT_CONFIG;
+            return -1;
+        }
+    } else {
+        if (repair)
+            cdc_buf_printf(&x->sql, "LOCK TABLE %s IN EXCLUSIVE MODE",
+                           g->qt.p);
+        else
+            cdc_buf_printf(&x->sql, "SELECT 1 FROM %s LIMIT 0", g->qt.p);
+        if (pg_run(x, x->sql.p, err)) {
+            if (strstr(err->msg, "does not exist"))
+                err->code = CDC_EXIT_CONFIG;
+            return -1;
+        }
     }
     g->open = 1;
     /* the table's form: a _provenance column, or rank columns */
@@ -1156,7 +2467,7 @@ static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
                    "CREATE TEMP TABLE rc_shadow ON COMMIT DROP AS SELECT %s, "
                    "_provenance FROM %s WITH NO DATA; ALTER TABLE "
                    "pg_temp.rc_shadow ADD _src text NOT NULL, ADD _has "
-                   "text[], ADD _adm text[]; "
+                   "text[], ADD _adm text[], ADD _row jsonb; "
                    "CREATE TEMP TABLE rc_diff ON COMMIT DROP AS SELECT %s "
                    "FROM %s WITH NO DATA; ALTER TABLE pg_temp.rc_diff ADD "
                    "kind text, ADD field text, ADD sval text, ADD sprov "
@@ -1176,10 +2487,11 @@ static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
                    g->keys.p);
     if (pg_run(x, x->sql.p, err) ||
         rc_compare(rc, x, g->qread.p, g->keys.p, err) ||
+        rc_side_compare(rc, x, g->qt.p, g->keys.p, err) ||
         rc_report(rc, x, json, sum, err))
         return -1;
-    if (repair && (sum->missing || sum->extra || sum->differs) &&
-        rc_repair(rc, x, g->qt.p, g->cols.p, err))
+    if (repair && (sum->missing || sum->extra || sum->differs || sum->side) &&
+        rc_repair(rc, x, g->qt.p, g->keys.p, err))
         return -1;
     return pg_run(x, "COMMIT", err);
 }
@@ -1197,7 +2509,7 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     cdc_conf_t **others = NULL;
     char *seen = NULL;
     rc_t rc;
-    rc_sum_t sum = {0, 0, 0};
+    rc_sum_t sum = {0, 0, 0, 0};
     tgt_t g;
     int code = CDC_EXIT_FAIL;
 
@@ -1225,30 +2537,21 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
         code = CDC_EXIT_CONFIG;
         goto out;
     }
-    if (rc.t->ngroups) {
-        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reconcile: target '%s' has "
-                    "field group '%s', which reconcile cannot recompute yet",
-                    rc.t->name, rc.t->groups[0].name);
-        cdc_err_hint(err, "compare the group's fields with the sources by "
-                     "hand, or reconcile a target without groups "
-                     "(docs/MAPPINGS.md, Field groups)");
-        code = CDC_EXIT_CONFIG;
-        goto out;
-    }
     for (uint32_t f = 0; f < rc.t->nfields; f++) {
         const cdc_map_field_t *fd = &rc.t->fields[f];
-        if (fd->is_key || !fd->per_source)
+        if (fd->is_key || !fd->half_life_us || (!fd->per_source && !fd->group))
             continue;
-        /* vote / weighted_mean: a value of every source's entry, which
-         * the per-source best candidate below does not give */
+        /* a decayed score needs the commit time of every source's value,
+         * which a snapshot does not have */
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reconcile: target '%s': field "
-                    "'%s' has rule %s%s, which reconcile does not recompute "
-                    "yet", rc.t->name, fd->name, cdc_map_rule_name(fd->rule),
-                    fd->rule == CDC_RULE_WEIGHTED ? " with confidence" : "");
-        cdc_err_hint(err, "compare %s with %s_votes, which holds each "
-                     "source's current value and score (docs/MAPPINGS.md, "
-                     "Confidence, vote and weighted mean)", rc.t->table,
-                     rc.t->table);
+                    "'%s' has rule %s with half_life, whose scores decay "
+                    "from commit times that a snapshot of the sources does "
+                    "not have", rc.t->name, fd->name,
+                    cdc_map_rule_name(fd->rule));
+        cdc_err_hint(err, "reconcile the target without half_life (a copy of "
+                     "the mapping files without it checks everything else), "
+                     "or compare %s with %s_votes by hand (docs/MAPPINGS.md, "
+                     "Reconcile)", rc.t->table, rc.t->table);
         code = CDC_EXIT_CONFIG;
         goto out;
     }
@@ -1293,31 +2596,37 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
             goto fail;
     for (size_t i = 0; i < rc.nlk; i++)
         rc_apply(&rc, &rc.lk[i], rc.lkrows[i]);
+    rc_derive(&rc);
     CDC_INFO(FAC, "%" PRIu64 " source rows make %zu rows of %s", rc.read,
              rc.n, rc.t->name);
     if (tgt_run(&rc, &g, repair, json, &sum, err))
         goto fail;
-    if (json)
-        printf("{\"kind\":\"summary\",\"target\":\"%s\",\"rows\":%zu,"
-               "\"missing\":%ld,\"extra\":%ld,\"differs\":%ld,"
-               "\"repaired\":%s}\n",
-               rc.t->name, rc.n, sum.missing, sum.extra, sum.differs,
-               repair && (sum.missing || sum.extra || sum.differs) ? "true"
-                                                                   : "false");
-    else
-        printf("%s: %zu rows recomputed from %" PRIu64 " source rows; %ld "
-               "missing, %ld extra, %ld fields differ%s\n",
-               rc.t->name, rc.n, rc.read, sum.missing, sum.extra,
-               sum.differs,
-               sum.missing || sum.extra || sum.differs
-                   ? (repair ? "; repaired" : "")
-                   : "; no drift");
+    {
+        long all = sum.missing + sum.extra + sum.differs + sum.side;
+        int sides = rc.t->ngroups || rc.t->aggregates || cdc_pgv_target(rc.t);
+        char side[80] = "";
+        if (sides)
+            snprintf(side, sizeof(side), ", %ld side-table rows differ",
+                     sum.side);
+        if (json)
+            printf("{\"kind\":\"summary\",\"target\":\"%s\",\"rows\":%zu,"
+                   "\"missing\":%ld,\"extra\":%ld,\"differs\":%ld,"
+                   "\"side\":%ld,\"repaired\":%s}\n",
+                   rc.t->name, rc.n, sum.missing, sum.extra, sum.differs,
+                   sum.side, repair && all ? "true" : "false");
+        else
+            printf("%s: %zu rows recomputed from %" PRIu64 " source rows; %ld "
+                   "missing, %ld extra, %ld fields differ%s%s\n",
+                   rc.t->name, rc.n, rc.read, sum.missing, sum.extra,
+                   sum.differs, side,
+                   all ? (repair ? "; repaired" : "") : "; no drift");
+    }
     if (fflush(stdout)) {
         cdc_err_set(err, CDC_EXIT_FAIL, 0, "reconcile: cannot write the "
                                            "standard output");
         goto fail;
     }
-    code = (sum.missing || sum.extra || sum.differs) && !repair
+    code = (sum.missing || sum.extra || sum.differs || sum.side) && !repair
                ? CDC_EXIT_FAIL
                : CDC_EXIT_OK;
     goto out;
