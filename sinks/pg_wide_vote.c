@@ -255,7 +255,7 @@ static void votes_lock_sql(cdc_pgv_t *v, const cdc_map_target_t *t,
  * in their own key space (not the field groups'), need no row writes and,
  * at most 256, no shared memory to speak of whatever the batch's size.
  * The same statement takes the table's purge lock shared
- * (cdc_pgv_purge). */
+ * (cdc_pgv_purge); the table locks come before. */
 static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
                        const cdc_wide_ops_t *ops, cdc_err_t *err)
 {
@@ -287,6 +287,34 @@ static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
     }
     if (!any)
         goto out;
+    /* first the tables' locks that the batch's writes take anyway, so
+     * that no batch holds the advisory locks while it waits for a
+     * `reconcile --repair`, which locks these tables IN EXCLUSIVE MODE
+     * and then takes the same advisory locks (cdc_pgv_lock) */
+    cdc_buf_printf(&b, "LOCK TABLE %s", qt);
+    {
+        char name[256], *q;
+        if (t->ngroups) {
+            cdc_map_candidates_table(t, name, sizeof(name));
+            q = cdc_pgs_qtab(v->pg, t, name);
+            cdc_buf_printf(&b, ", %s", q);
+            free(q);
+        }
+        if (t->aggregates) {
+            cdc_map_contrib_table(t, name, sizeof(name));
+            q = cdc_pgs_qtab(v->pg, t, name);
+            cdc_buf_printf(&b, ", %s", q);
+            free(q);
+        }
+        cdc_pgv_table(t, name, sizeof(name));
+        q = cdc_pgs_qtab(v->pg, t, name);
+        cdc_buf_printf(&b, ", %s IN ROW EXCLUSIVE MODE", q);
+        free(q);
+    }
+    if ((rc = exec(v, b.p, 0, NULL, "locking the tables of vote fields",
+                   err)))
+        goto out;
+    cdc_buf_reset(&b);
     cdc_buf_putc(&keys, '}');
     pv[0] = keys.p;
     votes_lock_sql(v, t, 1, &b);
@@ -1111,6 +1139,9 @@ int cdc_pgv_purge(cdc_pgv_t *v, const cdc_map_target_t *t, int64_t cutoff_us,
     snprintf(cutoff, sizeof(cutoff), "%" PRId64, cutoff_us);
     cdc_pgv_table(t, name, sizeof(name));
     qv = cdc_pgs_qtab(v->pg, t, name);
+    /* the table lock first, as the batches and `reconcile --repair` take
+     * theirs before the advisory locks */
+    cdc_buf_printf(&l, "LOCK TABLE %s IN ROW EXCLUSIVE MODE; ", qv);
     votes_lock_sql(v, t, 0, &l);
     cdc_buf_printf(&b, "DELETE FROM %s AS x WHERE x.ctid = ANY(ARRAY(SELECT "
                    "o.ctid FROM %s AS o WHERE o._deleted AND o._t < $1::bigint "
