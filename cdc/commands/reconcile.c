@@ -112,6 +112,102 @@ static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
     return rc_pg_run(x, "COMMIT", err);
 }
 
+/* A field whose scores decay (half_life) needs the commit time of every
+ * source's value, which a snapshot does not have: refused (78). */
+static int check_half_life(const rc_t *rc, cdc_err_t *err)
+{
+    for (uint32_t f = 0; f < rc->t->nfields; f++) {
+        const cdc_map_field_t *fd = &rc->t->fields[f];
+        if (fd->is_key || !fd->half_life_us || (!fd->per_source && !fd->group))
+            continue;
+        /* a decayed score needs the commit time of every source's value,
+         * which a snapshot does not have */
+        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reconcile: target '%s': field "
+                    "'%s' has rule %s with half_life, whose scores decay "
+                    "from commit times that a snapshot of the sources does "
+                    "not have", rc->t->name, fd->name,
+                    cdc_map_rule_name(fd->rule));
+        cdc_err_hint(err, "reconcile the target without half_life (a copy of "
+                     "the mapping files without it checks everything else), "
+                     "or compare %s with %s_votes by hand (docs/MAPPINGS.md, "
+                     "Reconcile)", rc->t->table, rc->t->table);
+        return CDC_EXIT_CONFIG;
+    }
+    return 0;
+}
+
+/* Every source that writes T must be read: its pipeline is the -c one or
+ * an operand (else 2, naming it). */
+static int check_sources(const rc_t *rc, const cdc_conf_t *conf,
+                         cdc_conf_t **others, int argc, const char *target,
+                         cdc_err_t *err)
+{
+    const cdc_map_t *m = rc->map;
+
+    for (uint32_t i = 0; i < m->nmappings; i++) {
+        const cdc_map_mapping_t *mp = &m->mappings[i];
+        int si = rc_src_index(m, mp->source->id), given = 0;
+        if (mp->target != rc->t || si < 0)
+            continue;
+        given = !strcmp(cdc_conf_app_id(conf), mp->source->id);
+        for (int k = 0; k < argc && !given; k++)
+            given = !strcmp(cdc_conf_app_id(others[k]), mp->source->id);
+        if (!given) {
+            cdc_err_set(err, CDC_EXIT_USAGE, 0,
+                        "reconcile: source '%s' writes %s (mapping %s) but "
+                        "no pipeline of it was given: add its pipeline file "
+                        "as an operand (reconcile -c a.yaml --target %s "
+                        "b.yaml ...)",
+                        mp->source->id, rc->t->name,
+                        mp->name ? mp->name : mp->where, target);
+            return CDC_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* Read every source (the -c pipeline's, then each operand's) into the
+ * model, apply the lookups once every row is known, derive. */
+static int read_all(rc_t *rc, const cdc_conf_t *conf, cdc_conf_t **others,
+                    int argc, char **argv, char *seen, cdc_err_t *err)
+{
+    if (rc_read_source(rc, conf, "-c", seen, err))
+        return -1;
+    for (int i = 0; i < argc; i++)
+        if (rc_read_source(rc, others[i], argv[i], seen, err))
+            return -1;
+    for (size_t i = 0; i < rc->nlk; i++)
+        rc_apply(rc, &rc->lk[i], rc->lkrows[i]);
+    rc_derive(rc);
+    CDC_INFO(FAC, "%" PRIu64 " source rows make %zu rows of %s", rc->read,
+             rc->n, rc->t->name);
+    return 0;
+}
+
+static void print_summary(const rc_t *rc, const rc_sum_t *sum, int repair,
+                          int json)
+{
+    long all = sum->missing + sum->extra + sum->differs + sum->side;
+    int sides = rc->t->ngroups || rc->t->aggregates || cdc_pgv_target(rc->t);
+    char side[80] = "";
+
+    if (sides)
+        snprintf(side, sizeof(side), ", %ld side-table rows differ",
+                 sum->side);
+    if (json)
+        printf("{\"kind\":\"summary\",\"target\":\"%s\",\"rows\":%zu,"
+               "\"missing\":%ld,\"extra\":%ld,\"differs\":%ld,"
+               "\"side\":%ld,\"repaired\":%s}\n",
+               rc->t->name, rc->n, sum->missing, sum->extra, sum->differs,
+               sum->side, repair && all ? "true" : "false");
+    else
+        printf("%s: %zu rows recomputed from %" PRIu64 " source rows; %ld "
+               "missing, %ld extra, %ld fields differ%s%s\n",
+               rc->t->name, rc->n, rc->read, sum->missing, sum->extra,
+               sum->differs, side,
+               all ? (repair ? "; repaired" : "") : "; no drift");
+}
+
 int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
                       cdc_err_t *err)
 {
@@ -153,24 +249,9 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
         code = CDC_EXIT_CONFIG;
         goto out;
     }
-    for (uint32_t f = 0; f < rc.t->nfields; f++) {
-        const cdc_map_field_t *fd = &rc.t->fields[f];
-        if (fd->is_key || !fd->half_life_us || (!fd->per_source && !fd->group))
-            continue;
-        /* a decayed score needs the commit time of every source's value,
-         * which a snapshot does not have */
-        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reconcile: target '%s': field "
-                    "'%s' has rule %s with half_life, whose scores decay "
-                    "from commit times that a snapshot of the sources does "
-                    "not have", rc.t->name, fd->name,
-                    cdc_map_rule_name(fd->rule));
-        cdc_err_hint(err, "reconcile the target without half_life (a copy of "
-                     "the mapping files without it checks everything else), "
-                     "or compare %s with %s_votes by hand (docs/MAPPINGS.md, "
-                     "Reconcile)", rc.t->table, rc.t->table);
-        code = CDC_EXIT_CONFIG;
+    if ((code = check_half_life(&rc, err)))
         goto out;
-    }
+    code = CDC_EXIT_FAIL;
     seen = cdc_xcalloc(m->nsources + 1, 1);
     others = cdc_xcalloc((size_t)argc + 1, sizeof(*others));
     for (int i = 0; i < argc; i++) {
@@ -183,60 +264,13 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     }
     /* every source that writes T must be read; the target first (an
      * unreachable one fails before the long part; --repair locks it) */
-    for (uint32_t i = 0; i < m->nmappings; i++) {
-        const cdc_map_mapping_t *mp = &m->mappings[i];
-        int si = rc_src_index(m, mp->source->id), given = 0;
-        if (mp->target != rc.t || si < 0)
-            continue;
-        given = !strcmp(cdc_conf_app_id(conf), mp->source->id);
-        for (int k = 0; k < argc && !given; k++)
-            given = !strcmp(cdc_conf_app_id(others[k]), mp->source->id);
-        if (!given) {
-            cdc_err_set(err, CDC_EXIT_USAGE, 0,
-                        "reconcile: source '%s' writes %s (mapping %s) but "
-                        "no pipeline of it was given: add its pipeline file "
-                        "as an operand (reconcile -c a.yaml --target %s "
-                        "b.yaml ...)",
-                        mp->source->id, rc.t->name,
-                        mp->name ? mp->name : mp->where, target);
-            code = CDC_EXIT_USAGE;
-            goto out;
-        }
-    }
-    if (rc_tgt_open(&rc, conf, repair, &g, err))
+    if ((code = check_sources(&rc, conf, others, argc, target, err)))
+        goto out;
+    if (rc_tgt_open(&rc, conf, repair, &g, err) ||
+        read_all(&rc, conf, others, argc, argv, seen, err) ||
+        tgt_run(&rc, &g, repair, json, &sum, err))
         goto fail;
-    if (rc_read_source(&rc, conf, "-c", seen, err))
-        goto fail;
-    for (int i = 0; i < argc; i++)
-        if (rc_read_source(&rc, others[i], argv[i], seen, err))
-            goto fail;
-    for (size_t i = 0; i < rc.nlk; i++)
-        rc_apply(&rc, &rc.lk[i], rc.lkrows[i]);
-    rc_derive(&rc);
-    CDC_INFO(FAC, "%" PRIu64 " source rows make %zu rows of %s", rc.read,
-             rc.n, rc.t->name);
-    if (tgt_run(&rc, &g, repair, json, &sum, err))
-        goto fail;
-    {
-        long all = sum.missing + sum.extra + sum.differs + sum.side;
-        int sides = rc.t->ngroups || rc.t->aggregates || cdc_pgv_target(rc.t);
-        char side[80] = "";
-        if (sides)
-            snprintf(side, sizeof(side), ", %ld side-table rows differ",
-                     sum.side);
-        if (json)
-            printf("{\"kind\":\"summary\",\"target\":\"%s\",\"rows\":%zu,"
-                   "\"missing\":%ld,\"extra\":%ld,\"differs\":%ld,"
-                   "\"side\":%ld,\"repaired\":%s}\n",
-                   rc.t->name, rc.n, sum.missing, sum.extra, sum.differs,
-                   sum.side, repair && all ? "true" : "false");
-        else
-            printf("%s: %zu rows recomputed from %" PRIu64 " source rows; %ld "
-                   "missing, %ld extra, %ld fields differ%s%s\n",
-                   rc.t->name, rc.n, rc.read, sum.missing, sum.extra,
-                   sum.differs, side,
-                   all ? (repair ? "; repaired" : "") : "; no drift");
-    }
+    print_summary(&rc, &sum, repair, json);
     if (fflush(stdout)) {
         cdc_err_set(err, CDC_EXIT_FAIL, 0, "reconcile: cannot write the "
                                            "standard output");

@@ -98,6 +98,113 @@ void rc_gc_prov(const rc_t *rc, cdc_buf_t *b, const rc_gcand_t *c)
     cdc_buf_putc(b, '}');
 }
 
+/* Group g of row r: its winner among the live candidates (the rule of
+ * map_group.c); the group's fields take its values and provenance. */
+static void derive_group(rc_t *rc, rc_row_t *r, uint32_t g, cdc_buf_t *b)
+{
+    const cdc_map_target_t *t = rc->t;
+    int w = -1;
+
+    for (size_t k = 0; k < r->ngc; k++)
+        if (r->gc[k].group == g &&
+            (w < 0 || gc_cmp(&r->gc[k], &r->gc[w]) > 0))
+            w = (int)k;
+    r->gwin[g] = w;
+    if (w < 0)
+        return; /* no live candidate: NULL, no provenance */
+    cdc_buf_reset(b);
+    rc_gc_prov(rc, b, &r->gc[w]);
+    for (uint32_t k = 0; k < t->groups[g].nfields; k++) {
+        rc_calc_t *c = &r->calc[t->groups[g].fields[k]];
+        c->set = 1;
+        c->isnull = !r->gc[w].vals[k];
+        c->val = c->isnull ? NULL
+                           : cdc_xstrndup(r->gc[w].vals[k],
+                                          r->gc[w].lens[k]);
+        c->len = r->gc[w].lens[k];
+        c->prov = cdc_xstrdup(b->p);
+    }
+}
+
+/* Aggregate field f of row r, folded over the live contributions
+ * (cdc_map_agg_fold). */
+static void derive_agg(rc_row_t *r, uint32_t f, const cdc_map_field_t *fd,
+                       rc_calc_t *c, cdc_buf_t *b)
+{
+    const char **vals = cdc_xcalloc(r->nct + 1, sizeof(char *));
+    size_t *lens = cdc_xcalloc(r->nct + 1, sizeof(size_t)), n = 0;
+
+    for (size_t k = 0; k < r->nct; k++)
+        for (uint32_t j = 0; j < r->ct[k].nvals; j++)
+            if (r->ct[k].field[j] == f) {
+                vals[n] = r->ct[k].vals[j];
+                lens[n++] = r->ct[k].lens[j];
+            }
+    cdc_map_agg_fold(fd, vals, lens, n, &c->val, &c->len);
+    c->set = 1;
+    c->isnull = !c->val;
+    /* shown only: an aggregate has no provenance entry */
+    cdc_buf_reset(b);
+    cdc_buf_printf(b, "{\"from\":\"%s over %zu contribution%s\"}",
+                   cdc_map_agg_name(fd->agg), n,
+                   n == 1 ? "" : "s");
+    c->prov = cdc_xstrdup(b->p);
+    free(vals);
+    free(lens);
+}
+
+/* Per-source field f of row r over each source's entry
+ * (cdc_vote_compute). */
+static void derive_vote(rc_t *rc, rc_row_t *r, uint32_t f,
+                        const cdc_map_field_t *fd, rc_calc_t *c, cdc_buf_t *b)
+{
+    cdc_vote_entry_t *en =
+        cdc_xcalloc(rc->map->nsources + 1, sizeof(*en));
+    int *srcof = cdc_xcalloc(rc->map->nsources + 1, sizeof(int));
+    size_t n = 0;
+    cdc_vote_result_t res;
+
+    for (uint32_t s = 0; s < rc->map->nsources; s++) {
+        const rc_cell_t *x = rc_cell(r, (int)s, f);
+        if (!x || !x->w.set)
+            continue;
+        srcof[n] = (int)s;
+        en[n++] = (cdc_vote_entry_t){
+            .source = rc->map->sources[s].id,
+            .isnull = x->w.isnull,
+            .val = x->w.val ? x->w.val : "",
+            .len = x->w.len, .rank = x->w.rank,
+            .score = x->w.score, .deleted = x->w.deleted,
+            .t = x->w.t};
+    }
+    memset(&res, 0, sizeof(res));
+    res.top = -1;
+    if (n && !cdc_vote_compute(fd, en, n, &res) && res.set) {
+        const rc_cell_t *x;
+        c->set = 1;
+        c->isnull = res.isnull;
+        c->val = res.val;
+        res.val = NULL;
+        c->len = res.len;
+        c->top = res.top >= 0 ? srcof[res.top] : -1;
+        x = c->top >= 0 ? rc_cell(r, c->top, f) : NULL;
+        if (x) {
+            cdc_buf_reset(b);
+            cdc_buf_puts(b, "{\"s\":");
+            cdc_json_string(b, x->w.src, strlen(x->w.src));
+            cdc_buf_printf(b, ",\"t\":%" PRId64 ",\"r\":\"%s\","
+                           "\"sc\":\"%s\",\"row\":", x->w.t,
+                           x->w.rank, res.total);
+            cdc_json_string(b, x->row, strlen(x->row));
+            cdc_buf_putc(b, '}');
+            c->prov = cdc_xstrdup(b->p);
+        }
+    }
+    free(res.val);
+    free(en);
+    free(srcof);
+}
+
 /* Compute every derived field of every row: the group winners (the rule
  * of map_group.c), the aggregates over the live contributions
  * (cdc_map_agg_fold), the per-source fields over each source's entry
@@ -111,97 +218,14 @@ void rc_derive(rc_t *rc)
         rc_row_t *r = rc->rows[i];
         r->calc = cdc_xcalloc(t->nfields + 1, sizeof(rc_calc_t));
         r->gwin = cdc_xcalloc(t->ngroups + 1, sizeof(int));
-        for (uint32_t g = 0; g < t->ngroups; g++) {
-            int w = -1;
-            for (size_t k = 0; k < r->ngc; k++)
-                if (r->gc[k].group == g &&
-                    (w < 0 || gc_cmp(&r->gc[k], &r->gc[w]) > 0))
-                    w = (int)k;
-            r->gwin[g] = w;
-            if (w < 0)
-                continue; /* no live candidate: NULL, no provenance */
-            cdc_buf_reset(&b);
-            rc_gc_prov(rc, &b, &r->gc[w]);
-            for (uint32_t k = 0; k < t->groups[g].nfields; k++) {
-                rc_calc_t *c = &r->calc[t->groups[g].fields[k]];
-                c->set = 1;
-                c->isnull = !r->gc[w].vals[k];
-                c->val = c->isnull ? NULL
-                                   : cdc_xstrndup(r->gc[w].vals[k],
-                                                  r->gc[w].lens[k]);
-                c->len = r->gc[w].lens[k];
-                c->prov = cdc_xstrdup(b.p);
-            }
-        }
+        for (uint32_t g = 0; g < t->ngroups; g++)
+            derive_group(rc, r, g, &b);
         for (uint32_t f = 0; f < t->nfields; f++) {
             const cdc_map_field_t *fd = &t->fields[f];
-            rc_calc_t *c = &r->calc[f];
-            if (fd->agg) {
-                const char **vals = cdc_xcalloc(r->nct + 1, sizeof(char *));
-                size_t *lens = cdc_xcalloc(r->nct + 1, sizeof(size_t)), n = 0;
-                for (size_t k = 0; k < r->nct; k++)
-                    for (uint32_t j = 0; j < r->ct[k].nvals; j++)
-                        if (r->ct[k].field[j] == f) {
-                            vals[n] = r->ct[k].vals[j];
-                            lens[n++] = r->ct[k].lens[j];
-                        }
-                cdc_map_agg_fold(fd, vals, lens, n, &c->val, &c->len);
-                c->set = 1;
-                c->isnull = !c->val;
-                /* shown only: an aggregate has no provenance entry */
-                cdc_buf_reset(&b);
-                cdc_buf_printf(&b, "{\"from\":\"%s over %zu contribution%s\"}",
-                               cdc_map_agg_name(fd->agg), n,
-                               n == 1 ? "" : "s");
-                c->prov = cdc_xstrdup(b.p);
-                free(vals);
-                free(lens);
-            } else if (fd->per_source) {
-                cdc_vote_entry_t *en =
-                    cdc_xcalloc(rc->map->nsources + 1, sizeof(*en));
-                int *srcof = cdc_xcalloc(rc->map->nsources + 1, sizeof(int));
-                size_t n = 0;
-                cdc_vote_result_t res;
-                for (uint32_t s = 0; s < rc->map->nsources; s++) {
-                    const rc_cell_t *x = rc_cell(r, (int)s, f);
-                    if (!x || !x->w.set)
-                        continue;
-                    srcof[n] = (int)s;
-                    en[n++] = (cdc_vote_entry_t){
-                        .source = rc->map->sources[s].id,
-                        .isnull = x->w.isnull,
-                        .val = x->w.val ? x->w.val : "",
-                        .len = x->w.len, .rank = x->w.rank,
-                        .score = x->w.score, .deleted = x->w.deleted,
-                        .t = x->w.t};
-                }
-                memset(&res, 0, sizeof(res));
-                res.top = -1;
-                if (n && !cdc_vote_compute(fd, en, n, &res) && res.set) {
-                    const rc_cell_t *x;
-                    c->set = 1;
-                    c->isnull = res.isnull;
-                    c->val = res.val;
-                    res.val = NULL;
-                    c->len = res.len;
-                    c->top = res.top >= 0 ? srcof[res.top] : -1;
-                    x = c->top >= 0 ? rc_cell(r, c->top, f) : NULL;
-                    if (x) {
-                        cdc_buf_reset(&b);
-                        cdc_buf_puts(&b, "{\"s\":");
-                        cdc_json_string(&b, x->w.src, strlen(x->w.src));
-                        cdc_buf_printf(&b, ",\"t\":%" PRId64 ",\"r\":\"%s\","
-                                       "\"sc\":\"%s\",\"row\":", x->w.t,
-                                       x->w.rank, res.total);
-                        cdc_json_string(&b, x->row, strlen(x->row));
-                        cdc_buf_putc(&b, '}');
-                        c->prov = cdc_xstrdup(b.p);
-                    }
-                }
-                free(res.val);
-                free(en);
-                free(srcof);
-            }
+            if (fd->agg)
+                derive_agg(r, f, fd, &r->calc[f], &b);
+            else if (fd->per_source)
+                derive_vote(rc, r, f, fd, &r->calc[f], &b);
         }
     }
     cdc_buf_free(&b);
