@@ -197,6 +197,24 @@ static int lock_all(rc_t *rc, pgx_t *x, const char *qt, cdc_err_t *err)
         rc_side_name(rc, x, &q, name);
     }
     cdc_buf_puts(&q, " IN EXCLUSIVE MODE");
+    /* and the advisory locks by which the sinks' batches take turns
+     * recomputing groups (the 256 hash buckets of the keys, in order, as
+     * sinks/pg_wide_group.c takes them) and aggregates (one per target
+     * when several sources contribute, sinks/pg_wide_agg.c): the repair's
+     * recomputation takes them too, and a batch that got one before it
+     * waits for the tables held here (a deadlock, one side aborted) */
+    if (t->ngroups)
+        cdc_buf_puts(&q, "; SELECT count(pg_advisory_xact_lock(1735554416, "
+                         "h)) FROM (SELECT h FROM generate_series(0, 255) h "
+                         "ORDER BY 1) s");
+    if (t->aggregates && t->agg_sources > 1) {
+        char lk[300];
+        snprintf(lk, sizeof(lk), "autoglm_cdc_agg:%s.%s", t->schema,
+                 t->table);
+        cdc_buf_puts(&q, "; SELECT pg_advisory_xact_lock(hashtext(");
+        rc_lit(x, &q, lk);
+        cdc_buf_puts(&q, "))");
+    }
     if (rc_pg_run(x, "SET LOCAL lock_timeout = '200ms'", err))
         goto out;
     for (int i = 0;; i++) {
@@ -205,7 +223,8 @@ static int lock_all(rc_t *rc, pgx_t *x, const char *qt, cdc_err_t *err)
         if (rc_pg_run(x, "SAVEPOINT rc_lock", err))
             goto out;
         res = PQexec(x->c, q.p);
-        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+        if (PQresultStatus(res) == PGRES_COMMAND_OK ||
+            PQresultStatus(res) == PGRES_TUPLES_OK) {
             PQclear(res);
             break;
         }
