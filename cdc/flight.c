@@ -217,7 +217,15 @@ static void *worker_main(void *arg)
         }
         /* a timeout tells the sink that the pipeline waits for it (a wide
          * sink then writes its partial batch), as the engine's own poll
-         * does for the sink furthest behind */
+         * does for the sink furthest behind: only while the engine still
+         * waits and has nothing more for it (what this turn published may
+         * have let it read on: the batch then fills up instead of closing
+         * early) */
+        if (urgent) {
+            pthread_mutex_lock(&f->mu);
+            urgent = w->urgent && !w->qn;
+            pthread_mutex_unlock(&f->mu);
+        }
         if (w->on && !rc && snk->ops->poll(snk, urgent ? 10 : 0, &e))
             rc = -1;
         if (gen != gen_done) {
