@@ -736,21 +736,48 @@ static job_t *take_job(bf_t *bf)
  * The emitter: a thread per running table that hands chunks to the sink
  * and records their keys once acknowledged, so reading the next chunks
  * from the database overlaps with encoding and delivery.  Chunks reach it
- * through a bounded queue (backfill.inflight_chunks); it keeps at most as
- * many unacknowledged in the sink and retires them in order.
+ * through the engine's bounded feed (cdc/flight.h; backfill.inflight_chunks
+ * chunks); it keeps at most as many unacknowledged in the sink and retires
+ * them in order.
  */
 typedef struct emq {
     bf_t *bf;
     job_t *j;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    flight_t *q;         /* ring of chunks read, not yet submitted */
-    int cap, head, n;
-    int closed;          /* reader finished (or gave up) */
-    int failed;
+    cdc_feed_t *feed;
+    int failed;          /* set (with err) before the emitter stops the feed */
     cdc_err_t err;
     pthread_t thr;
 } emq_t;
+
+/* What the emitter must know of a chunk besides its rows travels with it
+ * through the feed: in its arena, found through tx->seq, which is free
+ * until submit() numbers the chunk. */
+typedef struct chunk_meta {
+    const char *last; /* key of its last row (arena; NULL: empty chunk) */
+    uint32_t n;
+    int final;
+} chunk_meta_t;
+
+static void chunk_meta_set(cdc_txn_t *tx, const char *last, uint32_t n,
+                           int final)
+{
+    chunk_meta_t *m = cdc_arena_calloc(&tx->arena, sizeof(*m));
+
+    m->last = last ? cdc_arena_memdup(&tx->arena, last, strlen(last)) : NULL;
+    m->n = n;
+    m->final = final;
+    tx->seq = (uint64_t)(uintptr_t)m;
+}
+
+static flight_t chunk_take(cdc_txn_t *tx)
+{
+    const chunk_meta_t *m = (const chunk_meta_t *)(uintptr_t)tx->seq;
+    flight_t f = {tx, m->last ? cdc_xstrdup(m->last) : NULL, m->n,
+                  tx->nchanges, m->final};
+
+    tx->seq = 0;
+    return f;
+}
 
 static void *emitter_main(void *arg)
 {
@@ -765,21 +792,15 @@ static void *emitter_main(void *arg)
 
     for (;;) {
         flight_t f;
-        pthread_mutex_lock(&e->mu);
-        while (!e->n && !e->closed)
-            pthread_cond_wait(&e->cv, &e->mu);
-        if (!e->n) {
-            pthread_mutex_unlock(&e->mu);
-            break;
-        }
-        f = e->q[e->head];
-        e->head = (e->head + 1) % e->cap;
-        e->n--;
-        pthread_cond_broadcast(&e->cv);
-        pthread_mutex_unlock(&e->mu);
+        cdc_txn_t *tx;
+        int r = cdc_feed_pop(e->feed, &tx, 1000, &err);
 
+        if (r == CDC_SRC_EOF)
+            break;
+        if (r != CDC_SRC_TXN)
+            continue;
+        f = chunk_take(tx);
         if (f.kept) {
-            cdc_txn_t *tx = f.tx;
             f.tx = NULL; /* the engine's from here, even on failure */
             if (submit(bf, fe, tx, &err)) {
                 if (cdc_pipeline_stop) {
@@ -828,39 +849,25 @@ static void *emitter_main(void *arg)
         free(fl[i].last);
     }
     free(fl);
-    pthread_mutex_lock(&e->mu);
     if (rc) {
-        e->failed = 1;
         e->err = err;
-        /* drop what the reader queued */
-        while (e->n) {
-            cdc_txn_destroy(e->q[e->head].tx);
-            free(e->q[e->head].last);
-            e->head = (e->head + 1) % e->cap;
-            e->n--;
-        }
+        e->failed = 1;
+        /* the reader's next push fails; what it queued is dropped with
+         * the feed */
+        cdc_feed_stop(e->feed);
     }
-    pthread_cond_broadcast(&e->cv);
-    pthread_mutex_unlock(&e->mu);
     return NULL;
 }
 
-/* Queue a chunk for the emitter; -1 when the emitter failed. */
-static int emq_push(emq_t *e, const flight_t *f)
+/* Queue a chunk for the emitter (ownership); -1 when the emitter failed. */
+static int emq_push(emq_t *e, cdc_txn_t *tx, const char *last, uint32_t n,
+                    int final)
 {
-    pthread_mutex_lock(&e->mu);
-    while (e->n == e->cap && !e->failed)
-        pthread_cond_wait(&e->cv, &e->mu);
-    if (e->failed) {
-        pthread_mutex_unlock(&e->mu);
-        cdc_txn_destroy(f->tx);
-        free(f->last);
+    chunk_meta_set(tx, last, n, final);
+    if (cdc_feed_push(e->feed, tx))
         return -1;
-    }
-    e->q[(e->head + e->n) % e->cap] = *f;
-    e->n++;
-    pthread_cond_broadcast(&e->cv);
-    pthread_mutex_unlock(&e->mu);
+    /* the reader's next read blocks on the database: wake the emitter */
+    cdc_feed_handover(e->feed, NULL, NULL);
     return 0;
 }
 
@@ -995,10 +1002,7 @@ static void pace(bf_t *bf, uint32_t n)
  * or err is empty. */
 static int emitter_join(emq_t *eq, int rc, cdc_err_t *err)
 {
-    pthread_mutex_lock(&eq->mu);
-    eq->closed = 1;
-    pthread_cond_broadcast(&eq->cv);
-    pthread_mutex_unlock(&eq->mu);
+    cdc_feed_end(eq->feed);
     pthread_join(eq->thr, NULL);
     if (eq->failed) {
         if (!rc || !err->msg[0])
@@ -1024,10 +1028,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     memset(&eq, 0, sizeof(eq));
     eq.bf = bf;
     eq.j = j;
-    eq.cap = (int)bf->inflight;
-    eq.q = cdc_xcalloc((size_t)eq.cap, sizeof(*eq.q));
-    pthread_mutex_init(&eq.mu, NULL);
-    pthread_cond_init(&eq.cv, NULL);
+    eq.feed = cdc_feed_new((size_t)bf->inflight, SIZE_MAX);
 
     if (bf->rate > 0) {
         int64_t per = bf->rate / (bf->parallel > 0 ? bf->parallel : 1);
@@ -1047,7 +1048,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
     while (!cdc_pipeline_stop) {
         cdc_txn_t *tx = cdc_txn_new();
         char *last = NULL;
-        uint32_t n = 0, kept;
+        uint32_t n = 0;
         cdc_snap_stamp_t st = {0};
 
         if (read_window(w, tbl, key, upto, empty, limit, tx, &last, &n, &st,
@@ -1055,16 +1056,12 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
             cdc_txn_destroy(tx);
             goto out;
         }
-        kept = keep_and_stamp(w, j, tbl, tx, &st, &kb);
+        keep_and_stamp(w, j, tbl, tx, &st, &kb);
         /* pace, then hand over */
         pace(bf, n);
-        {
-            flight_t f = {tx, last ? cdc_xstrdup(last) : NULL, n, kept,
-                          n < limit};
-            if (emq_push(&eq, &f)) {
-                free(last);
-                goto out;
-            }
+        if (emq_push(&eq, tx, last, n, n < limit)) {
+            free(last);
+            goto out;
         }
         if (last) {
             free(key);
@@ -1077,9 +1074,7 @@ static int run_table(worker_t *w, job_t *j, cdc_err_t *err)
 out:
     if (emitter)
         rc = emitter_join(&eq, rc, err);
-    pthread_mutex_destroy(&eq.mu);
-    pthread_cond_destroy(&eq.cv);
-    free(eq.q);
+    cdc_feed_free(eq.feed);
     free(upto);
     free(key);
     cdc_buf_free(&kb);

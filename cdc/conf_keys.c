@@ -130,21 +130,23 @@ const cdc_conf_key_t cdc_conf_keys[] = {
     {"mysql.dsn", S, NULL, 0, 0, NULL, SECRET, "--mysql-dsn", "mysql source, backfill, validate",
      "mysql://user:password@host:port[,host:port...][/db][?ssl-mode=...&ssl-ca=...]; several "
      "servers: failover by GTID (docs/OPERATIONS.md); [::1]:3306 for IPv6; user and password "
-     "%-decoded, the password ends at the last '@'."},
+     "%-decoded, the password ends at the last '@'. The DSN gives defaults: every explicit mysql.* "
+     "key (host, port, user, password, database, ssl.mode, ssl.ca, ssl.cert, ssl.key) overrides "
+     "its part of the DSN."},
     {"mysql.hosts", L, NULL, 0, 0, NULL, 0, NULL, "mysql source",
      "More servers host:port,... the source may fail over to (by GTID, docs/OPERATIONS.md)."},
     {"mysql.failover_read_only", B, "false", 0, 0, NULL, 0, NULL, "mysql source",
      "Also fail over to a read-only server (a replica) that holds every delivered GTID."},
     {"mysql.host", S, "127.0.0.1", 0, 0, NULL, 0, NULL, "mysql source, backfill, validate",
-     "Server host (overrides the DSN)."},
+     "Server host."},
     {"mysql.port", I, "3306", 1, 65535, NULL, 0, NULL, "mysql source, backfill, validate",
-     "Server port (overrides the DSN)."},
+     "Server port."},
     {"mysql.user", S, "root", 0, 0, NULL, 0, NULL, "mysql source, backfill, validate",
-     "User (overrides the DSN)."},
+     "User."},
     {"mysql.password", S, NULL, 0, 0, NULL, SECRET, NULL, "mysql source, backfill, validate",
-     "Password (overrides the DSN)."},
+     "Password."},
     {"mysql.database", S, NULL, 0, 0, NULL, 0, NULL, "mysql source",
-     "Database to connect to (overrides the DSN)."},
+     "Database to connect to."},
     {"mysql.server_id", I, "<derived from pipeline.name>", 1, 4294967295LL, NULL, 0, "--server-id",
      "mysql source", "Our replica server_id; must differ from every other replica "
      "(the default is 4000 + FNV-1a(pipeline.name) mod 100000)."},

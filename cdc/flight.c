@@ -56,6 +56,7 @@ typedef struct worker {
     int head_failed;            /* the view after them failed */
     uint64_t flush_gen, flush_done;
     int flush_ms;
+    int stats;                  /* call the sink's stats hook */
     int urgent;                 /* the engine waits for this sink */
     int stop;
     int failed;                 /* sticky: err holds the sink's error */
@@ -91,6 +92,48 @@ static int done(const cdc_txn_t *v)
     return v->pending <= 0 && !v->failed;
 }
 
+/* the worker's own: count the views at the head of out that the sink
+ * acknowledged (in order) and drop them from out */
+static uint64_t worker_acked(worker_t *w)
+{
+    uint64_t cnt = 0;
+
+    while (w->on && done(w->out[w->ohead])) {
+        w->ohead++;
+        w->on--;
+        cnt++;
+    }
+    return cnt;
+}
+
+/* publish (under f->mu) cnt more views acknowledged in order, whether the
+ * view after them failed, and the sink's first error */
+static void worker_publish(worker_t *w, uint64_t cnt, int rc,
+                           const cdc_err_t *e)
+{
+    w->acked += cnt;
+    w->head_failed = w->on && w->out[w->ohead]->failed;
+    if (rc && !w->failed) {
+        w->failed = 1;
+        w->err = *e;
+    }
+    pthread_cond_broadcast(&w->f->cv);
+}
+
+static void worker_append(worker_t *w, cdc_txn_t *v)
+{
+    if (w->on == w->ocap || w->ohead + w->on == w->ocap) {
+        if (w->on && w->ohead)
+            memmove(w->out, w->out + w->ohead, w->on * sizeof(*w->out));
+        w->ohead = 0;
+        if (w->on == w->ocap) {
+            w->ocap = w->ocap ? w->ocap * 2 : 256;
+            w->out = cdc_xrealloc(w->out, w->ocap * sizeof(*w->out));
+        }
+    }
+    w->out[w->ohead + w->on++] = v;
+}
+
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -99,18 +142,20 @@ static void *worker_main(void *arg)
     cdc_txn_t **batch = NULL;
     size_t bcap = 0;
     uint64_t gen_done = 0;
+    int stats;
 
     pthread_mutex_lock(&f->mu);
     for (;;) {
         size_t n;
-        uint64_t gen, cnt = 0;
-        int ms, failed, hf, urgent, rc = 0;
+        uint64_t gen, cnt;
+        int ms, failed, urgent, rc = 0;
         cdc_err_t e = {0};
 
         while (!w->stop && !w->qn && w->flush_gen == w->flush_done &&
-               !w->on)
+               !w->on && !w->stats)
             pthread_cond_wait(&w->cv, &f->mu);
-        if (!w->stop && !w->qn && w->flush_gen == w->flush_done) {
+        if (!w->stop && !w->qn && w->flush_gen == w->flush_done &&
+            !w->stats) {
             /* only acknowledgements to serve: the sink's own schedule
              * (a wide sink's flush_ms), unless work or the engine comes
              * (1 ms apart while the engine waits for this sink) */
@@ -138,8 +183,12 @@ static void *worker_main(void *arg)
         ms = w->flush_ms;
         failed = w->failed;
         urgent = w->urgent;
+        stats = w->stats;
+        w->stats = 0;
         pthread_mutex_unlock(&f->mu);
 
+        if (stats && snk->ops->stats)
+            snk->ops->stats(snk); /* on the thread that drives the sink */
         for (size_t i = 0; i < n; i++) {
             cdc_txn_t *v = batch[i];
             if (failed || snk->ops->write(snk, v, &e)) {
@@ -149,21 +198,34 @@ static void *worker_main(void *arg)
                     rc = -1;
                 failed = 1;
             }
-            if (w->on == w->ocap || w->ohead + w->on == w->ocap) {
-                if (w->on && w->ohead)
-                    memmove(w->out, w->out + w->ohead,
-                            w->on * sizeof(*w->out));
-                w->ohead = 0;
-                if (w->on == w->ocap) {
-                    w->ocap = w->ocap ? w->ocap * 2 : 256;
-                    w->out = cdc_xrealloc(w->out, w->ocap * sizeof(*w->out));
-                }
+            worker_append(w, v);
+            /* between the writes the sink's own schedule, as the
+             * pipeline's loop serves a single sink (a wide sink's
+             * flush_ms; Kafka's delivery reports) ... */
+            if (!rc && !failed && i + 1 < n && snk->ops->poll(snk, 0, &e))
+                rc = -1;
+            /* ... and what it acknowledged is published at once (a batch
+             * that this write applied, delivery reports served while it
+             * waited for room), not after the whole handover: meanwhile
+             * the engine retires, reads on and feeds the other sinks */
+            cnt = worker_acked(w);
+            if (cnt || rc) {
+                pthread_mutex_lock(&f->mu);
+                worker_publish(w, cnt, rc, &e);
+                pthread_mutex_unlock(&f->mu);
             }
-            w->out[w->ohead + w->on++] = v;
         }
         /* a timeout tells the sink that the pipeline waits for it (a wide
          * sink then writes its partial batch), as the engine's own poll
-         * does for the sink furthest behind */
+         * does for the sink furthest behind: only while the engine still
+         * waits and has nothing more for it (what this turn published may
+         * have let it read on: the batch then fills up instead of closing
+         * early) */
+        if (urgent) {
+            pthread_mutex_lock(&f->mu);
+            urgent = w->urgent && !w->qn;
+            pthread_mutex_unlock(&f->mu);
+        }
         if (w->on && !rc && snk->ops->poll(snk, urgent ? 10 : 0, &e))
             rc = -1;
         if (gen != gen_done) {
@@ -171,23 +233,15 @@ static void *worker_main(void *arg)
                 rc = -1;
             gen_done = gen;
         }
-        while (w->on && done(w->out[w->ohead])) {
-            w->ohead++;
-            w->on--;
-            cnt++;
-        }
-        hf = w->on && w->out[w->ohead]->failed;
+        cnt = worker_acked(w);
         pthread_mutex_lock(&f->mu);
-        w->acked += cnt;
-        w->head_failed = hf;
-        if (rc && !w->failed) {
-            w->failed = 1;
-            w->err = e;
-        }
+        worker_publish(w, cnt, rc, &e);
         w->flush_done = gen_done;
-        pthread_cond_broadcast(&f->cv);
     }
+    stats = w->stats; /* the last request, at the end of the run */
     pthread_mutex_unlock(&f->mu);
+    if (stats && snk->ops->stats)
+        snk->ops->stats(snk);
     free(batch);
     return NULL;
 }
@@ -197,6 +251,7 @@ cdc_flight_t *cdc_flight_new(cdc_sink_t *const *sinks, int nsinks,
                              cdc_flight_progress_fn progress, void *ctx)
 {
     cdc_flight_t *f = cdc_xcalloc(1, sizeof(*f));
+    int shared = 0;
 
     f->ns = nsinks;
     f->s = cdc_xcalloc((size_t)nsinks, sizeof(*f->s));
@@ -208,9 +263,11 @@ cdc_flight_t *cdc_flight_new(cdc_sink_t *const *sinks, int nsinks,
     f->ctx = ctx;
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
+    for (int i = 0; nsinks > 1 && i < nsinks; i++)
+        shared += !sinks[i]->ops->own_thread;
     for (int i = 0; nsinks > 1 && i < nsinks; i++) {
         worker_t *w;
-        if (!sinks[i]->ops->own_thread)
+        if (!sinks[i]->ops->own_thread && shared > 1)
             continue;
         w = cdc_xcalloc(1, sizeof(*w));
         w->f = f;
@@ -304,6 +361,22 @@ void cdc_flight_sink_stat(const cdc_flight_t *f, int i,
 {
     *out = f->s[i].st;
     out->behind = f->n - f->s[i].ahead;
+}
+
+void cdc_flight_sink_stats(cdc_flight_t *f, int i)
+{
+    worker_t *w = f->s[i].w;
+
+    if (!f->s[i].snk->ops->stats)
+        return;
+    if (!w) {
+        f->s[i].snk->ops->stats(f->s[i].snk);
+        return;
+    }
+    pthread_mutex_lock(&f->mu);
+    w->stats = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&f->mu);
 }
 
 static void grow(cdc_flight_t *f)
@@ -499,14 +572,13 @@ int cdc_flight_flush(cdc_flight_t *f, int timeout_ms, cdc_err_t *err)
     int rc = 0;
 
     if (f->n) {
-        uint64_t gen[64] = {0};
         /* the sinks on their own threads flush at the same time */
         pthread_mutex_lock(&f->mu);
-        for (int k = 0; k < f->ns && k < 64; k++) {
+        for (int k = 0; k < f->ns; k++) {
             worker_t *w = f->s[k].w;
             if (!w)
                 continue;
-            gen[k] = ++w->flush_gen;
+            w->flush_gen++;
             w->flush_ms = timeout_ms;
             pthread_cond_signal(&w->cv);
         }
@@ -523,11 +595,12 @@ int cdc_flight_flush(cdc_flight_t *f, int timeout_ms, cdc_err_t *err)
             }
         }
         pthread_mutex_lock(&f->mu);
-        for (int k = 0; k < f->ns && k < 64; k++) {
+        for (int k = 0; k < f->ns; k++) {
             worker_t *w = f->s[k].w;
             if (!w)
                 continue;
-            while (w->flush_done < gen[k])
+            /* only this thread raises flush_gen */
+            while (w->flush_done < w->flush_gen)
                 pthread_cond_wait(&f->cv, &f->mu);
             if (w->failed) {
                 if (!rc)
@@ -640,6 +713,7 @@ struct cdc_feed {
     int64_t unsignalled_us;  /* when the first of them was queued */
     int stop;
     int failed;
+    int ended;               /* cdc_feed_end: the reader has no more */
     cdc_err_t err;
 };
 
@@ -732,6 +806,15 @@ void cdc_feed_fail(cdc_feed_t *q, const cdc_err_t *err)
     pthread_mutex_unlock(&q->mu);
 }
 
+void cdc_feed_end(cdc_feed_t *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->ended = 1;
+    q->unsignalled = 0;
+    pthread_cond_broadcast(&q->cv_put);
+    pthread_mutex_unlock(&q->mu);
+}
+
 int cdc_feed_nap(cdc_feed_t *q, int64_t ms)
 {
     int64_t end = mono_us() + ms * 1000;
@@ -777,7 +860,7 @@ int cdc_feed_pop(cdc_feed_t *q, cdc_txn_t **out, int timeout_ms,
     if (timeout_ms > 0)
         deadline_in(&ts, timeout_ms);
     pthread_mutex_lock(&q->mu);
-    while (q->n == 0 && !q->failed && timeout_ms > 0) {
+    while (q->n == 0 && !q->failed && !q->ended && timeout_ms > 0) {
         int w;
         q->consumer_waiting++;
         w = pthread_cond_timedwait(&q->cv_put, &q->mu, &ts);
@@ -799,7 +882,9 @@ int cdc_feed_pop(cdc_feed_t *q, cdc_txn_t **out, int timeout_ms,
     } else if (q->failed) {
         *err = q->err;
         rc = -1;
-    } else
+    } else if (q->ended)
+        rc = CDC_SRC_EOF;
+    else
         rc = CDC_SRC_IDLE;
     pthread_mutex_unlock(&q->mu);
     return rc;

@@ -31,10 +31,16 @@
  * Threads: one thread calls every function of one engine.  In a fan-out a
  * sink whose ops set own_thread (the wide sinks) runs on a worker thread of
  * its own: the engine queues its views to it, the worker calls that sink's
- * ops only, and publishes (under the engine's mutex) how many views it
- * acknowledged in order; a view it published it never touches again.  The
- * other sinks are driven from the engine's thread.  The txns' changes and
- * tables are shared read-only.
+ * ops only (its stats hook too: cdc_flight_sink_stats), and publishes
+ * (under the engine's mutex) how many views it acknowledged in order, as
+ * soon as they are, between its writes; a view it published it never
+ * touches again.  The sinks without own_thread fill the caches of the
+ * envelope writer in the changes and tables: when there is one of them (a
+ * Kafka topic beside a wide table) it gets a worker as well, so a sink
+ * that blocks (a full producer queue, a topic being created) never stops
+ * the engine from feeding the others; two or more of them share the
+ * engine's thread.  The txns' changes and tables are otherwise shared
+ * read-only.
  */
 #ifndef CDC_FLIGHT_H
 #define CDC_FLIGHT_H
@@ -107,6 +113,11 @@ int cdc_flight_flush(cdc_flight_t *f, int timeout_ms, cdc_err_t *err);
 int cdc_flight_nsinks(const cdc_flight_t *f);
 void cdc_flight_sink_stat(const cdc_flight_t *f, int i,
                           cdc_flight_sink_stat_t *out);
+/** @brief Have sink i publish its own counters (its ops->stats hook, if
+ *  any) on the thread that drives it: at once on the engine's thread, or
+ *  at the next turn of its worker (at the latest when the engine is
+ *  freed). */
+void cdc_flight_sink_stats(cdc_flight_t *f, int i);
 
 /* ---- a reading thread, and reconnecting --------------------------------
  *
@@ -172,6 +183,9 @@ void cdc_feed_handover(cdc_feed_t *q, int (*more_ready)(void *ctx),
                        void *ctx);
 /** @brief Reader: hand err to the consumer (after what is queued). */
 void cdc_feed_fail(cdc_feed_t *q, const cdc_err_t *err);
+/** @brief Reader of a finite input: no more txns; pop returns CDC_SRC_EOF
+ *  once what is queued was taken (a waiting consumer is woken). */
+void cdc_feed_end(cdc_feed_t *q);
 /** @brief Reader: sleep ms unless stopped; 1 when stopping (the feed's
  *  stop or the stop token). */
 int cdc_feed_nap(cdc_feed_t *q, int64_t ms);
@@ -181,8 +195,9 @@ int cdc_feed_stopped(cdc_feed_t *q);
 void cdc_feed_stop(cdc_feed_t *q);
 /**
  * @brief Consumer: take the oldest txn, waiting up to timeout_ms.
- * @returns CDC_SRC_TXN with *out, CDC_SRC_IDLE, or -1 with the reader's
- *          error once nothing is queued before it.
+ * @returns CDC_SRC_TXN with *out, CDC_SRC_IDLE, CDC_SRC_EOF after
+ *          cdc_feed_end, or -1 with the reader's error once nothing is
+ *          queued before it.
  */
 int cdc_feed_pop(cdc_feed_t *q, cdc_txn_t **out, int timeout_ms,
                  cdc_err_t *err);

@@ -50,6 +50,7 @@
  * (cdc_metrics_scrape), which refresh the gauges read on demand.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -114,6 +115,7 @@ struct cdc_http {
     cdc_buf_t peers;   /* JSON array, under peers_mu */
     int64_t peers_at_us; /* when gathered, 0 never */
     char *state, *self;
+    char *listen; /* http.listen: peers on its host may get the token */
 };
 
 #define TOKEN_COOKIE "autoglm_cdc_token"
@@ -496,9 +498,10 @@ static void housekeep(cdc_http_t *h)
         http_conn_t *k = &h->conns[i];
         if (k->used && !k->closing && !k->headers_done && k->fd >= 0 &&
             now - k->start_us > h->header_timeout_us) {
-            conn_close(k);
+            /* counted before the close: whoever sees the close sees it */
             h->n_timed_out++;
-            __atomic_add_fetch(&h->tot_timed_out, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&h->tot_timed_out, 1, __ATOMIC_RELEASE);
+            conn_close(k);
         }
         if (k->used && !k->closing) {
             open++;
@@ -542,7 +545,7 @@ static void *peers_loop(void *arg)
     while (!h->stop) {
         cdc_buf_t b = CDC_BUF_INIT;
 
-        cdc_status_peers_json(h->state, h->self, h->token,
+        cdc_status_peers_json(h->state, h->self, h->token, h->listen,
                               HTTP_PEERS_TIMEOUT_MS, &b);
         pthread_mutex_lock(&h->peers_mu);
         cdc_buf_free(&h->peers);
@@ -731,6 +734,7 @@ static void write_record(cdc_http_t *h, const cdc_conf_t *conf,
     const char *state = cdc_conf_get(conf, "state.dir", "state");
     cdc_buf_t path = CDC_BUF_INIT, body = CDC_BUF_INIT, tmp = CDC_BUF_INIT;
     FILE *fp;
+    int fd;
 
     mkdir(state, 0755);
     cdc_buf_printf(&path, "%s/%s.daemon", state, cdc_conf_pipeline(conf));
@@ -751,7 +755,17 @@ static void write_record(cdc_http_t *h, const cdc_conf_t *conf,
         else
             cdc_buf_printf(&body, "url=http://%s:%d\n", addr, h->port);
     }
-    fp = fopen(tmp.p, "w");
+    /* 0644 whatever the umask: `status` and the peers of this state
+     * directory trust a record with the token only when neither group nor
+     * others can write it (cdc/commands/status.c) */
+    fd = open(tmp.p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0 && fchmod(fd, 0644)) {
+        close(fd);
+        fd = -1;
+    }
+    fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!fp && fd >= 0)
+        close(fd);
     if (fp && fputs(body.p, fp) >= 0 && !fclose(fp) &&
         !rename(tmp.p, path.p)) {
         h->record = path.p;
@@ -798,6 +812,7 @@ int cdc_http_start(const cdc_conf_t *conf, cdc_http_t **out, cdc_err_t *err)
         h->token = cdc_xstrdup(token);
     h->state = cdc_xstrdup(cdc_conf_get(conf, "state.dir", "state"));
     h->self = cdc_xstrdup(cdc_conf_pipeline(conf));
+    h->listen = cdc_xstrdup(listen);
     h->d = MHD_start_daemon(
         flags, 0, accept_policy, h, handle, h, MHD_OPTION_EXTERNAL_LOGGER,
         mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -887,5 +902,6 @@ void cdc_http_stop(cdc_http_t *h)
         pthread_mutex_destroy(&h->peers_mu);
     free(h->state);
     free(h->self);
+    free(h->listen);
     free(h);
 }

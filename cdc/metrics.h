@@ -168,10 +168,15 @@ int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
  * self, as a JSON array appended to out: a running peer is asked at its
  * recorded endpoint (token as bearer, timeout_ms per request); one that
  * does not answer shows "unknown" (it holds its run lock) or "offline"
- * with the reason in "error".  Blocks up to timeout_ms per peer: call it
+ * with the reason in "error".  The token goes only where it is safe: a
+ * record that is not a regular file of this uid closed to group and
+ * others is not asked (a warning says why and how to fix it), and a URL
+ * whose host is neither loopback nor the host of listen (http.listen) is
+ * asked without the token.  Blocks up to timeout_ms per peer: call it
  * off the HTTP thread.  Returns the number of rows.
  */
 int cdc_status_peers_json(const char *state_dir, const char *self,
-                          const char *token, int timeout_ms, cdc_buf_t *out);
+                          const char *token, const char *listen,
+                          int timeout_ms, cdc_buf_t *out);
 
 #endif

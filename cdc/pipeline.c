@@ -239,8 +239,7 @@ static void publish(pl_t *pl)
         cdc_flight_sink_stat(pl->fl, i, &st);
         cdc_metrics_sink_progress(i, pl->kops[i]->name, st.acked,
                                   st.commit_us, st.behind);
-        if (pl->kops[i]->stats)
-            pl->kops[i]->stats(pl->snk[i]);
+        cdc_flight_sink_stats(pl->fl, i);
     }
 }
 

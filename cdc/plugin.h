@@ -91,9 +91,9 @@ typedef struct cdc_sink_ops {
     int (*bulk_hint)(const cdc_conf_t *conf, cdc_conf_t *bulk,
                      cdc_err_t *err);
     /** Optional: publish the sink's own counters to cdc/metrics.h (it
-     *  registers them with cdc_metrics_register).  Called by the pipeline's
-     *  thread, at most about twice a second (for an own_thread sink that is
-     *  not the thread that drives it: read only what is safe to read). */
+     *  registers them with cdc_metrics_register).  Called at most about
+     *  twice a second, on the thread that drives the sink (a fan-out's
+     *  worker, cdc/flight.h). */
     void (*stats)(cdc_sink_t *snk);
     /** Optional: 1 when the sink may run on a thread of its own beside the
      *  other sinks of a fan-out (cdc/flight.h): it reads the txn's changes

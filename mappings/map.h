@@ -450,6 +450,27 @@ int cdc_vote_compute(const cdc_map_field_t *f, const cdc_vote_entry_t *e,
 
 /* ---- in-memory model (tests, `mapping test`, batch merging) --------------- */
 
+/* One field's best offered value: a max over ranks.  The model's cells
+ * and reconcile's per-source candidates (cdc/commands/reconcile.c). */
+typedef struct cdc_wide_cell {
+    int set;             /* some value was offered */
+    int isnull;
+    int deleted;         /* a row delete's NULL */
+    char *val;           /* malloc'd, NULL when isnull */
+    size_t len;
+    char rank[CDC_MAP_RANK_LEN + 1];
+    char src[33];        /* source id */
+    int64_t t;           /* commit time */
+    char score[32];      /* the value's score (cdc_map_score), "" none */
+    int showscore;       /* a confidence or half_life made the score: it is
+                            shown in provenance */
+} cdc_wide_cell_t;
+
+/** @brief Offer value v of op to c: taken (1) when c has none or v's rank
+ *  is strictly greater, else 0 and c unchanged.  Free c->val when done. */
+int cdc_wide_cell_offer(cdc_wide_cell_t *c, const cdc_wide_op_t *op,
+                        const cdc_wide_val_t *v);
+
 typedef struct cdc_wide_model cdc_wide_model_t;
 
 cdc_wide_model_t *cdc_wide_model_new(void);

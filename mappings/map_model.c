@@ -28,20 +28,12 @@ typedef struct mvote {
 } mvote_t;
 
 typedef struct mcell {
+    cdc_wide_cell_t w; /* the winner: value, rank, provenance */
     mvote_t *votes; /* rules vote, weighted_mean: per source */
     size_t nvotes;
     char total[48]; /* their summed score (cdc_vote_compute) */
-    char score[32]; /* the winner's score, shown when it is more than a
-                       weight (confidence, half_life) */
-    int set;       /* has a winner (provenance) */
-    int isnull;
-    char *val;
-    size_t len;
-    char rank[CDC_MAP_RANK_LEN + 1];
-    char src[33];
-    int64_t t;
-    int deleted;   /* the winner is a row delete's NULL */
-    int agg;       /* an aggregate field's computed value (isnull, val) */
+    int agg;       /* an aggregate field's computed value (w.isnull,
+                      w.val) */
 } mcell_t;
 
 typedef struct mrow {
@@ -87,7 +79,7 @@ cdc_wide_model_t *cdc_wide_model_new(void)
 static void row_free(mrow_t *r)
 {
     for (uint32_t i = 0; i < r->target->nfields; i++) {
-        free(r->cells[i].val);
+        free(r->cells[i].w.val);
         for (size_t k = 0; k < r->cells[i].nvotes; k++)
             free(r->cells[i].votes[k].val);
         free(r->cells[i].votes);
@@ -254,45 +246,50 @@ static void vote_offer(mcell_t *c, const cdc_map_field_t *f,
         res.isnull = 1;
     }
     free(en);
-    free(c->val);
-    c->set = res.set;
-    c->isnull = res.isnull;
-    c->val = res.val;
-    c->len = res.len;
+    free(c->w.val);
+    c->w.set = res.set;
+    c->w.isnull = res.isnull;
+    c->w.val = res.val;
+    c->w.len = res.len;
     memcpy(c->total, res.total, sizeof(c->total));
     if (res.top >= 0) {
         const mvote_t *x = &c->votes[res.top];
-        memcpy(c->rank, x->rank, sizeof(c->rank));
-        snprintf(c->src, sizeof(c->src), "%s", x->src);
-        c->t = x->t;
+        memcpy(c->w.rank, x->rank, sizeof(c->w.rank));
+        snprintf(c->w.src, sizeof(c->w.src), "%s", x->src);
+        c->w.t = x->t;
     }
-    c->deleted = res.deleted;
+    c->w.deleted = res.deleted;
+}
+
+int cdc_wide_cell_offer(cdc_wide_cell_t *c, const cdc_wide_op_t *op,
+                        const cdc_wide_val_t *v)
+{
+    const cdc_map_field_t *f = &op->target->fields[v->field];
+    if (c->set && strcmp(v->rank, c->rank) <= 0)
+        return 0;
+    memcpy(c->score, v->score, sizeof(c->score));
+    c->showscore = v->score[0] && ((op->mapping && op->mapping->confidence) ||
+                                   f->half_life_us);
+    free(c->val);
+    c->set = 1;
+    c->isnull = v->isnull;
+    c->val = v->isnull ? NULL : cdc_xstrndup(v->s, v->len);
+    c->len = v->isnull ? 0 : v->len;
+    memcpy(c->rank, v->rank, sizeof(c->rank));
+    snprintf(c->src, sizeof(c->src), "%s", op->source);
+    c->t = op->commit_us;
+    c->deleted = v->deleted;
+    return 1;
 }
 
 static void cell_offer(mcell_t *c, const cdc_wide_op_t *op,
                        const cdc_wide_val_t *v)
 {
     const cdc_map_field_t *f = &op->target->fields[v->field];
-    if (f->per_source) {
+    if (f->per_source)
         vote_offer(c, f, op, v);
-        return;
-    }
-    if (c->set && strcmp(v->rank, c->rank) <= 0)
-        return;
-    if (v->score[0] && ((op->mapping && op->mapping->confidence) ||
-                        f->half_life_us))
-        memcpy(c->score, v->score, sizeof(c->score));
     else
-        c->score[0] = '\0';
-    free(c->val);
-    c->set = 1;
-    c->isnull = v->isnull;
-    c->val = v->isnull ? NULL : cdc_xstrndup(v->s, v->len);
-    c->len = v->len;
-    memcpy(c->rank, v->rank, sizeof(c->rank));
-    snprintf(c->src, sizeof(c->src), "%s", op->source);
-    c->t = op->commit_us;
-    c->deleted = v->deleted;
+        cdc_wide_cell_offer(&c->w, op, v);
 }
 
 /* Visible: upserted and not dead.  Dead = some field has a winner and
@@ -301,9 +298,9 @@ static int row_visible(const mrow_t *r)
 {
     int any = 0;
     for (uint32_t i = 0; i < r->target->nfields; i++) {
-        if (!r->cells[i].set)
+        if (!r->cells[i].w.set)
             continue;
-        if (!r->cells[i].deleted)
+        if (!r->cells[i].w.deleted)
             return 1;
         any = 1;
     }
@@ -360,10 +357,10 @@ static void agg_recompute(cdc_wide_model_t *wm, const cdc_map_target_t *t,
                     lens[n++] = c->len[j];
                 }
         }
-        free(cell->val);
-        cdc_map_agg_fold(&t->fields[f], vals, lens, n, &cell->val, &cell->len);
+        free(cell->w.val);
+        cdc_map_agg_fold(&t->fields[f], vals, lens, n, &cell->w.val, &cell->w.len);
         cell->agg = 1;
-        cell->isnull = cell->val == NULL;
+        cell->w.isnull = cell->w.val == NULL;
         free(vals);
         free(lens);
     }
@@ -468,17 +465,17 @@ static void group_apply(mrow_t *r, const cdc_wide_op_t *op)
     win = cdc_gcands_winner(r->gc, op->group, &vals, &lens, &src, &t, &grank);
     for (uint32_t k = 0; k < g->nfields; k++) {
         mcell_t *c = &r->cells[g->fields[k]];
-        free(c->val);
+        free(c->w.val);
         memset(c, 0, sizeof(*c));
         if (!win)
             continue;
-        c->set = 1;
-        c->isnull = !vals[k];
-        c->val = vals[k] ? cdc_xstrndup(vals[k], lens[k]) : NULL;
-        c->len = vals[k] ? lens[k] : 0;
-        snprintf(c->rank, sizeof(c->rank), "%s", grank);
-        snprintf(c->src, sizeof(c->src), "%s", src);
-        c->t = t;
+        c->w.set = 1;
+        c->w.isnull = !vals[k];
+        c->w.val = vals[k] ? cdc_xstrndup(vals[k], lens[k]) : NULL;
+        c->w.len = vals[k] ? lens[k] : 0;
+        snprintf(c->w.rank, sizeof(c->w.rank), "%s", grank);
+        snprintf(c->w.src, sizeof(c->w.src), "%s", src);
+        c->w.t = t;
     }
 }
 
@@ -520,7 +517,7 @@ void cdc_wide_model_apply(cdc_wide_model_t *wm, const cdc_wide_op_t *op)
                 const mcell_t *c = &r->cells[op->keyfields[j]];
                 const char *cur = t->fields[op->keyfields[j]].is_key
                                       ? NULL
-                                      : c->val;
+                                      : c->w.val;
                 if (t->fields[op->keyfields[j]].is_key) {
                     for (uint32_t q = 0; q < t->nkey; q++)
                         if (t->key[q] == op->keyfields[j])
@@ -600,11 +597,11 @@ static void put_row_head(cdc_buf_t *b, const mrow_t *r)
 
 static void put_cell(cdc_buf_t *b, const mcell_t *c, int prov)
 {
-    if (!c || (!c->set && !c->agg) || c->isnull)
+    if (!c || (!c->w.set && !c->agg) || c->w.isnull)
         cdc_buf_puts(b, "null");
     else
-        cdc_json_string(b, c->val, c->len);
-    if (prov && c && c->set && c->nvotes) {
+        cdc_json_string(b, c->w.val, c->w.len);
+    if (prov && c && c->w.set && c->nvotes) {
         /* vote / weighted_mean: the sum, then every source's value and
          * score, in source order */
         size_t *ix = cdc_xcalloc(c->nvotes, sizeof(size_t));
@@ -617,8 +614,8 @@ static void put_cell(cdc_buf_t *b, const mcell_t *c, int prov)
             }
             ix[j] = k;
         }
-        cdc_buf_printf(b, "  [%s %" PRId64 "%s score=%s;", c->src, c->t,
-                       c->deleted ? " deleted" : "", c->total);
+        cdc_buf_printf(b, "  [%s %" PRId64 "%s score=%s;", c->w.src, c->w.t,
+                       c->w.deleted ? " deleted" : "", c->total);
         for (size_t k = 0; k < c->nvotes; k++) {
             const mvote_t *x = &c->votes[ix[k]];
             cdc_buf_printf(b, " %s ", x->src);
@@ -632,11 +629,11 @@ static void put_cell(cdc_buf_t *b, const mcell_t *c, int prov)
         }
         cdc_buf_putc(b, ']');
         free(ix);
-    } else if (prov && c && c->set)
-        cdc_buf_printf(b, "  [%s %" PRId64 "%s%s%s]", c->src, c->t,
-                       c->deleted ? " deleted" : "", c->score[0] ? " score="
-                                                                 : "",
-                       c->score);
+    } else if (prov && c && c->w.set)
+        cdc_buf_printf(b, "  [%s %" PRId64 "%s%s%s]", c->w.src, c->w.t,
+                       c->w.deleted ? " deleted" : "",
+                       c->w.showscore ? " score=" : "",
+                       c->w.showscore ? c->w.score : "");
 }
 
 void cdc_wide_model_print(const cdc_wide_model_t *wm, FILE *fp, int prov)
@@ -676,11 +673,11 @@ static const mcell_t *cell_named(const mrow_t *r, const char *name)
 
 static int cell_same(const mcell_t *a, const mcell_t *b)
 {
-    int an = !a || (!a->set && !a->agg) || a->isnull;
-    int bn = !b || (!b->set && !b->agg) || b->isnull;
+    int an = !a || (!a->w.set && !a->agg) || a->w.isnull;
+    int bn = !b || (!b->w.set && !b->agg) || b->w.isnull;
     if (an || bn)
         return an == bn;
-    return a->len == b->len && !memcmp(a->val, b->val, a->len);
+    return a->w.len == b->w.len && !memcmp(a->w.val, b->w.val, a->w.len);
 }
 
 /* A row of one side only: every non-key field. */

@@ -104,6 +104,7 @@ typedef struct http_sink {
     /* the batch being built */
     http_item_t *items;
     size_t nitems;
+    int body_closed; /* the batch's body is complete (build_body) */
     int64_t first_us;
     cdc_buf_t url, next, body, tmp, ph, resp, hdr, idem;
     FILE *dl;
@@ -154,21 +155,29 @@ static void hmac_hex(const char *key, const cdc_buf_t *body, cdc_buf_t *out)
         cdc_buf_printf(out, "%02x", md[i]);
 }
 
+/* The body is rendered as the changes are written (add_item), while the
+ * Debezium transaction blocks of their transaction are numbered
+ * (cdc_msg_txn_begin/end); sending closes it. */
+static void add_item(http_sink_t *s, cdc_txn_t *tx, uint32_t i)
+{
+    if (!s->nitems) {
+        cdc_buf_reset(&s->body);
+        s->body_closed = 0;
+        if (s->batch > 1 && !s->ndjson)
+            cdc_buf_putc(&s->body, '[');
+    } else if (!s->ndjson)
+        cdc_buf_putc(&s->body, ',');
+    cdc_msg_body(&s->fmt, &s->body, tx, &tx->changes[i]);
+    if (s->ndjson)
+        cdc_buf_putc(&s->body, '\n');
+    s->items[s->nitems++] = (http_item_t){tx, i};
+}
+
 static void build_body(http_sink_t *s)
 {
-    cdc_buf_reset(&s->body);
-    if (s->batch > 1 && !s->ndjson)
-        cdc_buf_putc(&s->body, '[');
-    for (size_t i = 0; i < s->nitems; i++) {
-        const cdc_txn_t *tx = s->items[i].tx;
-        if (i && !s->ndjson)
-            cdc_buf_putc(&s->body, ',');
-        cdc_msg_body(&s->fmt, &s->body, tx, &tx->changes[s->items[i].idx]);
-        if (s->ndjson)
-            cdc_buf_putc(&s->body, '\n');
-    }
-    if (s->batch > 1 && !s->ndjson)
+    if (s->batch > 1 && !s->ndjson && !s->body_closed)
         cdc_buf_putc(&s->body, ']');
+    s->body_closed = 1;
 }
 
 /* Sign a fresh token (iat = now); -1 with err (exit 78). */
@@ -473,6 +482,8 @@ static int http_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
     http_sink_t *s = (http_sink_t *)snk;
 
     tx->pending = tx->skipped ? 0 : (int)tx->nchanges;
+    if (!tx->skipped)
+        cdc_msg_txn_begin(&s->fmt, tx);
     for (uint32_t i = 0; !tx->skipped && i < tx->nchanges; i++) {
         url_expand(s, &tx->changes[i], &s->next);
         /* a different URL or a full batch sends what is there */
@@ -485,8 +496,10 @@ static int http_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
             cdc_buf_put(&s->url, s->next.p, s->next.len);
             s->first_us = cdc_now_us();
         }
-        s->items[s->nitems++] = (http_item_t){tx, i};
+        add_item(s, tx, i);
     }
+    if (!tx->skipped)
+        cdc_msg_txn_end(&s->fmt, tx);
     if ((int64_t)s->nitems >= s->batch)
         return send_batch(s, err);
     return 0;

@@ -357,6 +357,8 @@ static int mqtt_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
     tx->pending = s->qos ? (int)tx->nchanges : 0;
     if (tx->skipped)
         tx->pending = 0;
+    if (!tx->skipped)
+        cdc_msg_txn_begin(&s->fmt, tx);
     for (uint32_t i = 0; !tx->skipped && i < tx->nchanges; i++) {
         while (!s->fatal && s->inflight >= s->max_inflight &&
                !cdc_pipeline_stop)
@@ -368,6 +370,8 @@ static int mqtt_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
         if (publish(s, tx, &tx->changes[i], err))
             return -1;
     }
+    if (!tx->skipped)
+        cdc_msg_txn_end(&s->fmt, tx);
     return 0;
 }
 

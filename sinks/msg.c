@@ -32,12 +32,29 @@ int cdc_msg_fmt_init(cdc_msg_fmt_t *f, const cdc_conf_t *conf,
         return -1;
     f->app = cdc_xstrdup(cdc_conf_app_id(conf));
     f->env.application_id = f->app;
+    if (!f->xml && f->env.format == CDC_FMT_DEBEZIUM && f->env.txmeta)
+        f->env.txs = &f->txs;
     return 0;
+}
+
+int cdc_msg_txn_begin(cdc_msg_fmt_t *f, const cdc_txn_t *tx)
+{
+    if (!f->env.txs)
+        return 0;
+    cdc_dbz_txs_begin(f->env.txs, tx);
+    return 1;
+}
+
+void cdc_msg_txn_end(cdc_msg_fmt_t *f, const cdc_txn_t *tx)
+{
+    if (f->env.txs)
+        cdc_dbz_txs_end(f->env.txs, tx);
 }
 
 void cdc_msg_fmt_free(cdc_msg_fmt_t *f)
 {
     cdc_xml_opts_free(f->xo);
+    cdc_dbz_txs_free(&f->txs);
     free(f->app);
     memset(f, 0, sizeof(*f));
 }

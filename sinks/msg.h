@@ -22,6 +22,10 @@ typedef struct cdc_msg_fmt {
     int xml;   /* format=xml: sinks/xml.c renders the envelope */
     char *app; /* application id (owned) */
     struct cdc_xml_opts *xo; /* format=xml only */
+    /* Debezium with transaction metadata: the "transaction" blocks across
+     * the fragments of a transaction (env.txs points here; the struct is
+     * not copied after init) */
+    cdc_dbz_txs_t txs;
 } cdc_msg_fmt_t;
 
 /** @brief Read format and application_id; -1 with err (exit 78). */
@@ -31,6 +35,17 @@ void cdc_msg_fmt_free(cdc_msg_fmt_t *f);
 /** @brief Append the body of ch (no newline). */
 void cdc_msg_body(const cdc_msg_fmt_t *f, cdc_buf_t *out,
                   const cdc_txn_t *tx, const cdc_change_t *ch);
+/**
+ * @brief Number a transaction's Debezium "transaction" blocks across its
+ * fragments (cdc_dbz_txs_*, the one implementation the Kafka and file
+ * sinks use): call begin before the changes of tx are rendered with
+ * cdc_msg_body, end after the last of them.  Render them in between: a
+ * sink that sends later (a batch, a republish after a reconnect) keeps
+ * what it rendered.  No-ops for other formats; begin returns 1 when the
+ * numbering is on.
+ */
+int cdc_msg_txn_begin(cdc_msg_fmt_t *f, const cdc_txn_t *tx);
+void cdc_msg_txn_end(cdc_msg_fmt_t *f, const cdc_txn_t *tx);
 /** @brief "application/json" or "application/xml". */
 const char *cdc_msg_content_type(const cdc_msg_fmt_t *f);
 

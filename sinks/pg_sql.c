@@ -98,3 +98,52 @@ int cdc_pgs_fail(PGconn *pg, PGresult *r, const char *what,
                      "pipeline resumes from its checkpoint");
     return -1;
 }
+
+int cdc_pgs_purge(PGconn *pg, const char *lock_sql, const char *del_sql,
+                  const char *param, const char *what, long *n,
+                  cdc_err_t *err)
+{
+    const char *p[1] = {param};
+    PGresult *r;
+    int st;
+
+    *n = 0;
+    r = PQexec(pg, "BEGIN; SET LOCAL lock_timeout = '5s'");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        cdc_pgs_fail(pg, r, what, NULL, err);
+        PQclear(r);
+        goto fail;
+    }
+    PQclear(r);
+    if (lock_sql) {
+        r = PQexec(pg, lock_sql);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            cdc_pgs_fail(pg, r, what, NULL, err);
+            PQclear(r);
+            goto fail;
+        }
+        PQclear(r);
+    }
+    r = PQexecParams(pg, del_sql, 1, NULL, p, NULL, NULL, 0);
+    st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK) {
+        cdc_pgs_fail(pg, r, what, NULL, err);
+        PQclear(r);
+        goto fail;
+    }
+    *n = atol(PQcmdTuples(r));
+    PQclear(r);
+    r = PQexec(pg, "COMMIT");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        cdc_pgs_fail(pg, r, what, NULL, err);
+        PQclear(r);
+        *n = 0;
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+fail:
+    if (PQstatus(pg) == CONNECTION_OK)
+        PQclear(PQexec(pg, "ROLLBACK"));
+    return -1;
+}

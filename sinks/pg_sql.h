@@ -44,4 +44,14 @@ const char *cdc_pgs_type(const cdc_map_field_t *f, int typmod, char *buf,
 int cdc_pgs_fail(PGconn *pg, PGresult *r, const char *what,
                  const char *data_hint, cdc_err_t *err);
 
+/**
+ * @brief The retention purge of a side table, in its own short
+ *        transaction (lock_timeout 5 s): lock_sql (statements ending in a SELECT, or NULL),
+ *        then del_sql with $1 = param; *n the rows deleted.
+ * @returns 0, or -1 with err (rolled back).
+ */
+int cdc_pgs_purge(PGconn *pg, const char *lock_sql, const char *del_sql,
+                  const char *param, const char *what, long *n,
+                  cdc_err_t *err);
+
 #endif

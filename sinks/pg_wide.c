@@ -53,7 +53,9 @@
  * Retention (postgres_sink.tombstone_keep): at most once per
  * postgres_sink.tombstone_purge_every, between batches and in its own
  * short transaction, up to CDC_WIDE_PURGE_ROWS tombstones whose newest deletion
- * (max "t" of the provenance) is older than now - keep are deleted.
+ * (max "t" of the provenance) is older than now - keep are deleted; so
+ * are the deleted entries of the side tables of groups, aggregates and
+ * votes (purge_target), each table in its own short transaction.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -135,6 +137,8 @@ typedef struct pgw {
     uint32_t *rbase;           /* per target: first index into rbytes */
     cdc_pgv_t votes;           /* per-source fields (pg_wide_vote.c) */
 } pgw_t;
+
+static int side_tables(const cdc_map_target_t *t);
 
 static void chomp(char *s)
 {
@@ -1047,6 +1051,7 @@ static cdc_sink_t *pgw_create(const cdc_conf_t *conf, cdc_err_t *err)
     w->create_tables = ct;
     if (cdc_wide_purge_conf(&w->purge, conf, "postgres_sink", err))
         goto fail;
+    w->purge.side = side_tables;
     if (w->fillfactor < 10 || w->fillfactor > 100) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0, "postgres_sink.fillfactor: %"
                     PRId64 " is outside 10..100", w->fillfactor);
@@ -1927,10 +1932,9 @@ static void old_cond(cdc_buf_t *b, const char *alias)
 /* Delete up to CDC_WIDE_PURGE_ROWS old tombstones of t in one short transaction;
  * the condition is checked again on the row deleted, so a tombstone that
  * a racing pipeline merged with a newer deletion meanwhile stays. */
-static int purge_target(void *ctx, const cdc_map_target_t *t,
-                        int64_t cutoff_us, long *n, cdc_err_t *err)
+static int purge_tombs(pgw_t *w, const cdc_map_target_t *t,
+                       int64_t cutoff_us, long *n, cdc_err_t *err)
 {
-    pgw_t *w = ctx;
     char *qb = qtomb(w, t), cutoff[32];
     const char *p[1] = {cutoff};
     PGresult *r;
@@ -1964,6 +1968,51 @@ fail:
 out:
     free(qb);
     return rc;
+}
+
+/* targets with side tables whose deleted entries the purge removes */
+static int side_tables(const cdc_map_target_t *t)
+{
+    return t->ngroups || t->aggregates || cdc_pgv_target(t);
+}
+
+/* Retention: the tombstones, then each side table's deleted entries
+ * (candidates, contributions, votes), each in its own short transaction
+ * (docs/MAPPINGS.md, Row deletes, retention).  *n counts tombstones (the
+ * caller logs them); side tables are logged here. */
+static int purge_target(void *ctx, const cdc_map_target_t *t,
+                        int64_t cutoff_us, long *n, cdc_err_t *err)
+{
+    pgw_t *w = ctx;
+    long m;
+
+    *n = 0;
+    if (t->tombstones && purge_tombs(w, t, cutoff_us, n, err))
+        return -1;
+    for (int s = 0; s < 3; s++) {
+        static const char *const what[] = {"deleted candidates",
+                                           "gone contributions",
+                                           "deleted votes"};
+        static const char *const tab[] = {"candidates", "contrib", "votes"};
+        int rc;
+        m = 0;
+        if (s == 0 && t->ngroups)
+            rc = cdc_pgw_groups_purge(w->pg, t, cutoff_us, &m, err);
+        else if (s == 1 && t->aggregates)
+            rc = cdc_pgw_agg_purge(w->pg, t, cutoff_us, &m, err);
+        else if (s == 2 && cdc_pgv_target(t))
+            rc = cdc_pgv_purge(&w->votes, t, cutoff_us, &m, err);
+        else
+            continue;
+        if (rc)
+            return -1;
+        if (m)
+            CDC_INFO(FAC, "target %s: purged %ld %s (%s_%s) older than "
+                     "tombstone_keep", t->name, m, what[s], t->table, tab[s]);
+        if (m >= CDC_WIDE_PURGE_ROWS)
+            w->purge.more = 1;
+    }
+    return 0;
 }
 
 /* The tail of a lookup's UPDATE: the match on the key parameters (after
@@ -2199,7 +2248,7 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
             w->stmts[i].used = 0;
     }
     merge_reset(w);
-    /* rows with vote fields first, in one order in every pipeline */
+    /* the keys with vote fields first, in one order in every pipeline */
     if (cdc_pgv_lock(&w->votes, &w->ops, err))
         goto fail;
     /* tombstones of the batch's keys back as row shells */

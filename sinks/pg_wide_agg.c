@@ -26,6 +26,7 @@
 #include "sinks/pg_rank.h"
 #include "sinks/pg_sql.h"
 #include "sinks/pg_wide_agg.h"
+#include "sinks/wide_batch.h"
 
 #define FAC "pgwide"
 
@@ -544,5 +545,32 @@ int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
     cdc_buf_free(&cs_data);
     cdc_buf_free(&ck_data);
     cdc_buf_free(&ids);
+    return rc;
+}
+
+/* ---- retention (postgres_sink.tombstone_keep) ------------------------------- */
+
+int cdc_pgw_agg_purge(PGconn *pg, const cdc_map_target_t *t,
+                      int64_t cutoff_us, long *n, cdc_err_t *err)
+{
+    cdc_buf_t b = CDC_BUF_INIT, q = CDC_BUF_INIT;
+    char cutoff[24];
+    int rc;
+
+    /* a gone state contributes nothing: removing it changes no aggregate.
+     * Its commit time is the rank's first 16 hex digits (map_agg.c:
+     * commit_us with the sign bit flipped); snapshot states (all zeros)
+     * have none and stay.  The condition is checked again on the row
+     * deleted, so a state that a racing batch replaced meanwhile stays. */
+    cdc_hex(cutoff, (uint64_t)cutoff_us ^ ((uint64_t)1 << 63), 16)[0] = '\0';
+    qtab(pg, &q, t, "_contrib");
+    cdc_buf_printf(&b, "DELETE FROM %s AS c WHERE c.ctid = ANY(ARRAY(SELECT "
+                   "o.ctid FROM %s AS o WHERE o._deleted AND o._rank < $1 AND "
+                   "o._rank >= '1' LIMIT %d)) AND c._deleted AND c._rank < $1 "
+                   "AND c._rank >= '1'", q.p, q.p, CDC_WIDE_PURGE_ROWS);
+    rc = cdc_pgs_purge(pg, NULL, b.p, cutoff, "purging gone contributions", n,
+                       err);
+    cdc_buf_free(&b);
+    cdc_buf_free(&q);
     return rc;
 }

@@ -40,4 +40,12 @@ int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
                       const cdc_wide_ops_t *ops, const unsigned char *rmode,
                       cdc_err_t *err);
 
+/**
+ * @brief Retention: delete up to CDC_WIDE_PURGE_ROWS gone contributions
+ *        of t whose change's commit time is before cutoff_us, in one
+ *        short transaction; *n how many.
+ */
+int cdc_pgw_agg_purge(PGconn *pg, const cdc_map_target_t *t,
+                      int64_t cutoff_us, long *n, cdc_err_t *err);
+
 #endif

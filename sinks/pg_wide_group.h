@@ -34,4 +34,12 @@ int cdc_pgw_groups_apply(PGconn *pg, const cdc_map_t *map,
                          const cdc_wide_ops_t *ops,
                          const unsigned char *rmode, cdc_err_t *err);
 
+/**
+ * @brief Retention: delete up to CDC_WIDE_PURGE_ROWS deleted candidates
+ *        of t (tombstones of source rows) whose deletion's commit time is
+ *        before cutoff_us, in one short transaction; *n how many.
+ */
+int cdc_pgw_groups_purge(PGconn *pg, const cdc_map_target_t *t,
+                         int64_t cutoff_us, long *n, cdc_err_t *err);
+
 #endif

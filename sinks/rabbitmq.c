@@ -68,6 +68,12 @@ typedef struct rmq_ent {
     int32_t idx;  /* change index, -1: the data-updated event */
     int acked;
     uint64_t tag; /* delivery tag on the current channel, 0: not sent */
+    /* the body rendered when queued (owned), or NULL: rendered when
+     * published.  Debezium transaction blocks are numbered as the txns
+     * are written, so a republish after a reconnect, when later txns
+     * were written, must send what was rendered then */
+    char *body;
+    size_t blen;
 } rmq_ent_t;
 
 typedef struct rmq_sink {
@@ -329,7 +335,10 @@ static int publish(rmq_sink_t *s, rmq_ent_t *e)
     cdc_buf_reset(&s->id);
     memset(&p, 0, sizeof(p));
     if (ch) {
-        cdc_msg_body(&s->fmt, &s->body, tx, ch);
+        if (e->body)
+            cdc_buf_put(&s->body, e->body, e->blen);
+        else
+            cdc_msg_body(&s->fmt, &s->body, tx, ch);
         cdc_msg_tmpl_expand(&s->rk, s->rk_tmpl, s->fmt.app, ch, "");
         cdc_msg_change_id(&s->id, tx, ch);
         set_hdr(&h[0], "op", cdc_msg_op_word(ch->op));
@@ -380,8 +389,11 @@ static void pump(rmq_sink_t *s)
 
 static void pop_acked(rmq_sink_t *s)
 {
-    while (s->head < s->n && s->q[s->head].acked)
+    while (s->head < s->n && s->q[s->head].acked) {
+        free(s->q[s->head].body);
+        s->q[s->head].body = NULL;
         s->head++;
+    }
     if (s->head == s->n) {
         s->head = s->n = s->unsent = 0;
     } else if (s->head > 4096 && s->head * 2 > s->n) {
@@ -536,20 +548,38 @@ static void enqueue(rmq_sink_t *s, cdc_txn_t *tx, int32_t idx)
         s->cap = s->cap ? s->cap * 2 : 1024;
         s->q = cdc_xrealloc(s->q, s->cap * sizeof(*s->q));
     }
-    s->q[s->n++] = (rmq_ent_t){tx, idx, 0, 0};
+    s->q[s->n++] = (rmq_ent_t){tx, idx, 0, 0, NULL, 0};
+}
+
+/* Render the body of the change queued last, now (see rmq_ent_t.body). */
+static void render_last(rmq_sink_t *s)
+{
+    rmq_ent_t *e = &s->q[s->n - 1];
+
+    cdc_buf_reset(&s->tmp);
+    cdc_msg_body(&s->fmt, &s->tmp, e->tx, &e->tx->changes[e->idx]);
+    e->blen = s->tmp.len;
+    e->body = cdc_xmalloc(e->blen ? e->blen : 1);
+    memcpy(e->body, s->tmp.p ? s->tmp.p : "", e->blen);
 }
 
 static int rmq_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     rmq_sink_t *s = (rmq_sink_t *)snk;
+    int render;
 
     if (s->fatal)
         return fatal_err(s, err);
     tx->pending = 0;
     if (tx->skipped || !tx->nchanges)
         return 0;
-    for (uint32_t i = 0; i < tx->nchanges; i++)
+    render = cdc_msg_txn_begin(&s->fmt, tx);
+    for (uint32_t i = 0; i < tx->nchanges; i++) {
         enqueue(s, tx, (int32_t)i);
+        if (render)
+            render_last(s);
+    }
+    cdc_msg_txn_end(&s->fmt, tx);
     if (s->event)
         enqueue(s, tx, -1);
     tx->pending = (int)tx->nchanges + (s->event ? 1 : 0);
@@ -605,6 +635,8 @@ static void rmq_destroy(cdc_sink_t *snk)
     if (s->conn)
         amqp_destroy_connection(s->conn);
     cdc_msg_fmt_free(&s->fmt);
+    for (size_t i = s->head; i < s->n; i++)
+        free(s->q[i].body);
     free(s->host); free(s->vhost); free(s->user); free(s->pass);
     free(s->ca); free(s->cert); free(s->key);
     free(s->exchange); free(s->ex_type); free(s->rk_tmpl); free(s->ev_rk);

@@ -541,6 +541,8 @@ int cdc_wide_purge_conf(cdc_wide_purge_t *p, const cdc_conf_t *conf,
     snprintf(k1, sizeof(k1), "%s.tombstone_keep", prefix);
     snprintf(k2, sizeof(k2), "%s.tombstone_purge_every", prefix);
     p->next_us = 0;
+    p->side = NULL;
+    p->more = 0;
     if (cdc_conf_get_duration(conf, k1, "0", 0, "0 keeps tombstones forever",
                               &p->keep_us, err) ||
         cdc_conf_get_duration(conf, k2, "5m", 1, NULL, &p->every_us, err))
@@ -566,8 +568,10 @@ void cdc_wide_purge_due(cdc_wide_purge_t *p, const cdc_map_t *map,
         const cdc_map_target_t *t = &map->targets[i];
         cdc_err_t e = {0};
         long n = 0;
-        if (!t->tombstones || !cdc_wide_source_writes(map, source, t))
+        if (!(t->tombstones || (p->side && p->side(t))) ||
+            !cdc_wide_source_writes(map, source, t))
             continue;
+        p->more = 0;
         if (purge(ctx, t, now - p->keep_us, &n, &e)) {
             CDC_WARN(fac, "target %s: %s; tried again in %" PRId64 " s",
                      t->name, e.msg, p->every_us / 1000000);
@@ -578,7 +582,7 @@ void cdc_wide_purge_due(cdc_wide_purge_t *p, const cdc_map_t *map,
                      "older than tombstone_keep (%" PRId64 " s)", t->name, n,
                      p->keep_us / 1000000);
         total += n;
-        full |= n >= CDC_WIDE_PURGE_ROWS;
+        full |= n >= CDC_WIDE_PURGE_ROWS || p->more;
     }
     if (!total)
         CDC_DEBUG(fac, "no tombstone older than tombstone_keep");

@@ -200,6 +200,11 @@ typedef struct cdc_wide_purge {
     int64_t keep_us;   /* 0 = keep forever */
     int64_t every_us;  /* at most one run per interval */
     int64_t next_us;   /* next run at or after (0: first poll) */
+    /* optional: 1 if target t also has side tables whose deleted entries
+     * the purge callback removes (PostgreSQL: candidates, votes,
+     * contributions); such targets are purged without tombstones too */
+    int (*side)(const cdc_map_target_t *t);
+    int more;          /* set by the callback: a side table had more rows */
 } cdc_wide_purge_t;
 
 #define CDC_WIDE_PURGE_ROWS 10000 /* tombstones per target and run */

@@ -162,17 +162,16 @@ static int decode_txn(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
 /*
  * decode runs as two threads: this one reads and decodes the binlog, a
  * writer thread turns the txns into envelopes and hands them to the sink.
- * The hand-off queue is bounded in rows, so memory stays flat.
+ * They meet in the engine's bounded feed (cdc/flight.h), bounded in
+ * transactions and bytes, so memory stays flat however big the rows are.
  */
-#define HANDOFF_MAX_ROWS 8192
+#define HANDOFF_MAX_TXNS 256
+#define HANDOFF_MAX_BYTES (8u << 20)
 
 typedef struct handoff {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    cdc_txn_t **q;
-    size_t cap, head, n, rows;
-    int done, failed;
-    cdc_err_t err;
+    cdc_feed_t *feed;
+    cdc_err_t err;  /* the writer's error; written before it stops the feed */
+    int failed;
     decode_ctx_t *d;
 } handoff_t;
 
@@ -180,32 +179,10 @@ static int handoff_push(void *opaque, cdc_txn_t *tx, cdc_err_t *err)
 {
     handoff_t *h = opaque;
 
-    pthread_mutex_lock(&h->mu);
-    while (!h->failed && h->n &&
-           (h->rows + tx->nchanges > HANDOFF_MAX_ROWS || h->n == h->cap))
-        pthread_cond_wait(&h->cv, &h->mu);
-    if (h->failed) {
-        *err = h->err;
-        pthread_mutex_unlock(&h->mu);
-        cdc_txn_destroy(tx);
-        return -1;
-    }
-    if (h->n == h->cap) {
-        size_t ncap = h->cap ? h->cap * 2 : 256;
-        cdc_txn_t **nq = cdc_xmalloc(ncap * sizeof(*nq));
-        for (size_t i = 0; i < h->n; i++)
-            nq[i] = h->q[(h->head + i) % h->cap];
-        free(h->q);
-        h->q = nq;
-        h->cap = ncap;
-        h->head = 0;
-    }
-    h->q[(h->head + h->n) % h->cap] = tx;
-    h->n++;
-    h->rows += tx->nchanges;
-    pthread_cond_broadcast(&h->cv);
-    pthread_mutex_unlock(&h->mu);
-    return 0;
+    if (!cdc_feed_push(h->feed, tx))
+        return 0;
+    *err = h->err; /* stopped by the writer, which failed */
+    return -1;
 }
 
 static void *handoff_writer(void *arg)
@@ -215,30 +192,17 @@ static void *handoff_writer(void *arg)
     for (;;) {
         cdc_txn_t *tx;
         cdc_err_t e = {0};
+        int r = cdc_feed_pop(h->feed, &tx, 1000, &e);
 
-        pthread_mutex_lock(&h->mu);
-        while (!h->n && !h->done)
-            pthread_cond_wait(&h->cv, &h->mu);
-        if (!h->n) {
-            pthread_mutex_unlock(&h->mu);
+        if (r == CDC_SRC_EOF)
             break;
-        }
-        tx = h->q[h->head];
-        h->head = (h->head + 1) % h->cap;
-        h->n--;
-        h->rows -= tx->nchanges;
-        pthread_cond_broadcast(&h->cv);
-        pthread_mutex_unlock(&h->mu);
-        if (h->failed) {
-            cdc_txn_destroy(tx);
+        if (r != CDC_SRC_TXN)
             continue;
-        }
         if (decode_txn(h->d, tx, &e)) {
-            pthread_mutex_lock(&h->mu);
-            h->failed = 1;
             h->err = e;
-            pthread_cond_broadcast(&h->cv);
-            pthread_mutex_unlock(&h->mu);
+            h->failed = 1;
+            cdc_feed_stop(h->feed); /* the reader's push fails from here */
+            break;
         }
     }
     return NULL;
@@ -250,8 +214,7 @@ int cdc_cmd_decode(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     const char *start_position = cdc_conf_get(cx->opts, "start-position",
                                               NULL);
     int events = cdc_conf_get(cx->opts, "events", NULL) != NULL;
-    handoff_t h = {.mu = PTHREAD_MUTEX_INITIALIZER,
-                   .cv = PTHREAD_COND_INITIALIZER};
+    handoff_t h = {0};
     pthread_t writer;
     int threaded = 0;
     decode_ctx_t d = {0};
@@ -309,6 +272,7 @@ int cdc_cmd_decode(const cdc_cmd_ctx_t *cx, int argc, char **argv,
             free(dup);
         }
         h.d = &d;
+        h.feed = cdc_feed_new(HANDOFF_MAX_TXNS, HANDOFF_MAX_BYTES);
         threaded = pthread_create(&writer, NULL, handoff_writer, &h) == 0;
     }
     for (int i = 0; i < argc && rc == CDC_EXIT_OK; i++) {
@@ -338,17 +302,14 @@ int cdc_cmd_decode(const cdc_cmd_ctx_t *cx, int argc, char **argv,
         cdc_binlog_destroy(bl);
     }
     if (threaded) {
-        pthread_mutex_lock(&h.mu);
-        h.done = 1;
-        pthread_cond_broadcast(&h.cv);
-        pthread_mutex_unlock(&h.mu);
+        cdc_feed_end(h.feed);
         pthread_join(writer, NULL);
         if (h.failed && rc == CDC_EXIT_OK) {
             *err = h.err;
             rc = err->code ? err->code : CDC_EXIT_FAIL;
         }
-        free(h.q);
     }
+    cdc_feed_free(h.feed);
     if (d.snk) {
         cdc_err_t e2 = {0};
         if (cdc_flight_flush(d.fl, 60000, rc ? &e2 : err) && !rc)

@@ -21,17 +21,21 @@
  * Exit status: 0 when at least one row was printed, 69 when no daemon
  * answered and no checkpoint exists.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -376,17 +380,48 @@ static int shown(const rows_t *rows, const char *pipeline)
     return 0;
 }
 
-/* <dir>/<pipeline>.daemon (cdc/http.c): pid and URL; -1 if absent. */
-static int read_record(const char *dir, const char *pipeline, char *url,
-                       size_t urln, long *pid)
+/* <dir>/<pipeline>.daemon (cdc/http.c): pid and URL; -1 if absent.  With
+ * unsafe (may be NULL): "" when the record can be trusted with http.token,
+ * else why not and the remedy.  Only a regular file of this process's uid
+ * that neither group nor others can write is ours: anyone else who can
+ * write a record there would receive the token at a URL of their choice. */
+static int read_record2(const char *dir, const char *pipeline, char *url,
+                        size_t urln, long *pid, char *unsafe, size_t unsafen)
 {
     cdc_buf_t p = CDC_BUF_INIT;
     char line[512];
-    FILE *fp;
+    struct stat st;
+    FILE *fp = NULL;
+    int fd, flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC;
 
     cdc_buf_printf(&p, "%s/%s.daemon", dir, pipeline);
-    fp = fopen(p.p, "r");
+    if (unsafe)
+        *unsafe = '\0';
+    fd = open(p.p, flags | (unsafe ? O_NOFOLLOW : 0));
+    if (fd < 0 && unsafe && errno == ELOOP) {
+        snprintf(unsafe, unsafen, "%s is a symbolic link; remove it (a "
+                 "running daemon writes its own record)", p.p);
+        fd = open(p.p, flags); /* read for its pid and URL, not trusted */
+    }
+    /* a FIFO or a device is no record: never read from it */
+    if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd >= 0 && unsafe && !*unsafe) {
+        if (st.st_uid != geteuid())
+            snprintf(unsafe, unsafen, "%s belongs to uid %u, not to this "
+                     "process's uid %u; run the pipelines of one state "
+                     "directory as one user, or remove it", p.p,
+                     (unsigned)st.st_uid, (unsigned)geteuid());
+        else if (st.st_mode & (S_IWGRP | S_IWOTH))
+            snprintf(unsafe, unsafen, "%s is writable by group or others "
+                     "(mode %04o); chmod go-w it", p.p,
+                     (unsigned)(st.st_mode & 07777));
+    }
     cdc_buf_free(&p);
+    if (fd >= 0 && !(fp = fdopen(fd, "r")))
+        close(fd);
     if (!fp)
         return -1;
     *url = '\0';
@@ -400,6 +435,75 @@ static int read_record(const char *dir, const char *pipeline, char *url,
     }
     fclose(fp);
     return 0;
+}
+
+static int read_record(const char *dir, const char *pipeline, char *url,
+                       size_t urln, long *pid)
+{
+    return read_record2(dir, pipeline, url, urln, pid, NULL, 0);
+}
+
+/* The host part of http.listen ("ADDR:PORT", "[V6]:PORT"): "" for none or
+ * a wildcard address. */
+static void listen_host(const char *listen, char *out, size_t n)
+{
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    size_t hl = colon ? (size_t)(colon - listen) : 0;
+
+    *out = '\0';
+    if (hl >= 2 && listen[0] == '[' && listen[hl - 1] == ']') {
+        listen++;
+        hl -= 2;
+    }
+    if (!hl || hl >= n)
+        return;
+    snprintf(out, n, "%.*s", (int)hl, listen);
+    if (!strcmp(out, "0.0.0.0") || !strcmp(out, "::") || !strcmp(out, "*"))
+        *out = '\0';
+}
+
+/* Whether the token may go to url: its host is a loopback address (or
+ * localhost) or the host this process listens on (http.listen). */
+static int token_host_ok(const char *url, const char *listen)
+{
+    char host[256] = "", port[16] = "", path[512], own[256];
+    unsigned char a[16];
+    cdc_err_t e = {0};
+
+    if (parse_url(url, host, sizeof(host), port, sizeof(port), path,
+                  sizeof(path), &e))
+        return 0;
+    if (!strcasecmp(host, "localhost"))
+        return 1;
+    if (inet_pton(AF_INET, host, a) == 1 && a[0] == 127)
+        return 1;
+    if (inet_pton(AF_INET6, host, a) == 1 &&
+        (IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a) ||
+         (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a) && a[12] == 127)))
+        return 1;
+    listen_host(listen, own, sizeof(own));
+    return own[0] && !strcasecmp(host, own);
+}
+
+/* Warn once per process about a peer and a kind of reason (the daemon's
+ * refresher asks every few seconds). */
+static void warn_once(const char *pipeline, char kind, const char *msg)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char seen[32][136];
+    static int nseen;
+    char key[136];
+    int dup = 0;
+
+    snprintf(key, sizeof(key), "%c%s", kind, pipeline);
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < nseen && !dup; i++)
+        dup = !strcmp(seen[i], key);
+    if (!dup && nseen < 32)
+        snprintf(seen[nseen++], sizeof(seen[0]), "%s", key);
+    pthread_mutex_unlock(&mu);
+    if (!dup)
+        CDC_WARN("status", "%s", msg);
 }
 
 int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
@@ -418,9 +522,10 @@ int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
 }
 
 static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
-                      const char *pipeline, const char *token)
+                      const char *pipeline, const char *token,
+                      const char *listen)
 {
-    char *path, url[520];
+    char *path, url[520], unsafe[700] = "";
     cdc_ckpt_t ck;
     cdc_err_t e = {0};
     const char *cname, *status = "offline";
@@ -433,12 +538,32 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
         return;
     /* a daemon of this state directory recorded itself: ask its
      * endpoint, or at least say that it runs */
-    if (!read_record(dir, pipeline, url, sizeof(url), &pid)) {
+    if (!read_record2(dir, pipeline, url, sizeof(url), &pid, unsafe,
+                      sizeof(unsafe))) {
         int ok = 0;
-        if (*url) {
+        const char *tok = token;
+        char msg[1400];
+        if (*url && token && *token && *unsafe) {
+            /* the token would go to whoever wrote the record */
+            snprintf(msg, sizeof(msg), "not asking pipeline %s at the URL "
+                     "of its record, as http.token would go with the "
+                     "request and %s", pipeline, unsafe);
+            warn_once(pipeline, 'r', msg);
+            snprintf(e.msg, sizeof(e.msg), "not asked, so that http.token "
+                     "stays here, as %s", unsafe);
+        } else if (*url) {
             cdc_buf_t u = CDC_BUF_INIT;
+            if (token && *token && !token_host_ok(url, listen)) {
+                snprintf(msg, sizeof(msg), "asking pipeline %s at %s "
+                         "without http.token, as its host is neither "
+                         "loopback nor this process's http.listen host; "
+                         "let that daemon listen on loopback or on the same "
+                         "address", pipeline, url);
+                warn_once(pipeline, 'h', msg);
+                tok = NULL;
+            }
             cdc_buf_printf(&u, "%s/status", url);
-            ok = !from_daemon(rows, u.p, token, &e);
+            ok = !from_daemon(rows, u.p, tok, &e);
             cdc_buf_free(&u);
         } else
             snprintf(e.msg, sizeof(e.msg), "no HTTP endpoint (http.listen)");
@@ -513,7 +638,7 @@ static const char *pipeline_of(const char *file, char *out, size_t n)
 }
 
 static void scan_state(rows_t *rows, const cdc_conf_t *conf, const char *dir,
-                       const char *token)
+                       const char *token, const char *listen)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
@@ -533,7 +658,7 @@ static void scan_state(rows_t *rows, const cdc_conf_t *conf, const char *dir,
     for (size_t i = 0; i < n; i++) {
         char p[128];
         if (pipeline_of(names[i], p, sizeof(p)))
-            from_ckpt(rows, conf, dir, p, token);
+            from_ckpt(rows, conf, dir, p, token, listen);
         free(names[i]);
     }
     free(names);
@@ -658,7 +783,8 @@ static void print_json(const rows_t *rows)
 }
 
 int cdc_status_peers_json(const char *state_dir, const char *self,
-                          const char *token, int timeout_ms, cdc_buf_t *out)
+                          const char *token, const char *listen,
+                          int timeout_ms, cdc_buf_t *out)
 {
     rows_t rows = {0};
     cdc_conf_t *none = cdc_conf_new(); /* peers: no application_id here */
@@ -666,7 +792,7 @@ int cdc_status_peers_json(const char *state_dir, const char *self,
 
     snprintf(me->pipeline, sizeof(me->pipeline), "%s", self);
     get_timeout_ms = timeout_ms;
-    scan_state(&rows, none, state_dir, token);
+    scan_state(&rows, none, state_dir, token, listen);
     get_timeout_ms = 0;
     rows_json(out, &rows, 1);
     free(rows.v);
@@ -736,7 +862,7 @@ int cdc_status_cli(const cdc_conf_t *conf, int argc, char **argv,
         }
         free(dup);
     }
-    scan_state(&rows, conf, state, token);
+    scan_state(&rows, conf, state, token, listen);
     if (!rows.n) {
         cdc_err_set(err, CDC_EXIT_UNAVAILABLE, 0,
                     "no running pipeline answered and no checkpoint in %s",

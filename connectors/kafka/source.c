@@ -5,8 +5,11 @@
  *
  * Every message is one autoglm or Debezium envelope (detected per
  * message, docs/ENVELOPE.md) and becomes one cdc_txn_t with one change.
- * Its table is rebuilt from the envelope (db or schema, table, the column
- * names of the images); values are typed from JSON: integers -> INT/UINT,
+ * Its table is described by the envelope (connector, db or schema, table,
+ * the column names of the images in order, which of them the key names)
+ * and taken from a bounded cache of such shapes (tcache_t), so the
+ * messages of one table share one cdc_table_t as a binlog's rows do;
+ * values are typed from JSON: integers -> INT/UINT,
  * other numbers -> DOUBLE, strings -> STRING (decimal strings stay
  * strings), objects/arrays -> JSON, booleans, null.  The change keeps the
  * envelope's own position (binlog file/pos/row or LSN) and commit time,
@@ -88,8 +91,23 @@ typedef struct pend {
     int64_t next0, next; /* offset to commit after seq0's / seq's message */
 } pend_t;
 
+/* The tables of the shapes seen lately: a message's table is looked up by
+ * its shape (tshape_key), so the messages of one table share one table
+ * object (and the Debezium writer's schema texts cached in it) instead of
+ * building one per message.  At most TCACHE_MAX shapes; past that the
+ * oldest entry is dropped (txns still holding it keep it alive). */
+#define TCACHE_MAX 64
+typedef struct tcache_ent {
+    uint64_t hash;
+    cdc_buf_t key;
+    cdc_table_t *t; /* our reference */
+} tcache_ent_t;
+
 typedef struct ksrc {
     cdc_source_t base;
+    tcache_ent_t tc[TCACHE_MAX];
+    int ntc, tc_next, tc_last;
+    cdc_buf_t tkey;
     rd_kafka_t *rk;
     char *topics;
     char *group;
@@ -453,6 +471,76 @@ static cdc_value_t *image(cdc_txn_t *tx, const cdc_table_t *t, yajl_val img,
     return row;
 }
 
+static void tkey_str(cdc_buf_t *b, const char *str)
+{
+    uint32_t len = (uint32_t)strlen(str);
+    cdc_buf_put(b, &len, sizeof(len));
+    cdc_buf_put(b, str, len);
+}
+
+static uint64_t tkey_hash(const cdc_buf_t *b)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < b->len; i++)
+        h = (h ^ (uint8_t)b->p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The table of this shape (a new reference): from the cache, or built
+ * and cached.  The shape is everything the table is made of: the
+ * connector (the Debezium schema texts cached in a table depend on it),
+ * db, table, the column names in order and which of them are key. */
+static cdc_table_t *table_for(ksrc_t *s, const char *conn, const char *db,
+                              const char *table, char **names, uint32_t n,
+                              yajl_val key)
+{
+    cdc_buf_t *k = &s->tkey;
+    uint64_t h;
+    tcache_ent_t *e;
+    cdc_table_t *t;
+
+    cdc_buf_reset(k);
+    tkey_str(k, conn ? conn : "");
+    tkey_str(k, db);
+    tkey_str(k, table);
+    for (uint32_t i = 0; i < n; i++) {
+        tkey_str(k, names[i]);
+        cdc_buf_putc(k, cdc_json_get(key, names[i]) ? 'k' : '-');
+    }
+    h = tkey_hash(k);
+    for (int i = 0, j = s->tc_last; i < s->ntc; i++, j = (j + 1) % s->ntc) {
+        e = &s->tc[j];
+        if (e->hash == h && e->key.len == k->len &&
+            !memcmp(e->key.p, k->p, k->len)) {
+            s->tc_last = j;
+            return cdc_table_keep(e->t);
+        }
+    }
+    t = cdc_table_new(db, table, n);
+    for (uint32_t i = 0; i < n; i++) {
+        t->cols[i].name = cdc_xstrdup(names[i]);
+        if (cdc_json_get(key, names[i])) {
+            t->cols[i].flags |= CDC_COL_PK;
+            t->pk = cdc_xrealloc(t->pk, (t->npk + 1) * sizeof(*t->pk));
+            t->pk[t->npk++] = i;
+        }
+    }
+    if (s->ntc < TCACHE_MAX) {
+        e = &s->tc[s->ntc++];
+        memset(e, 0, sizeof(*e));
+    } else {
+        e = &s->tc[s->tc_next];
+        s->tc_next = (s->tc_next + 1) % TCACHE_MAX;
+        cdc_table_destroy(e->t);
+        cdc_buf_reset(&e->key);
+    }
+    cdc_buf_put(&e->key, k->p, k->len);
+    e->hash = h;
+    e->t = cdc_table_keep(t);
+    s->tc_last = (int)(e - s->tc);
+    return t;
+}
+
 static const char *static_connector(const char *c)
 {
     if (!c)
@@ -528,15 +616,7 @@ static cdc_txn_t *decode(ksrc_t *s, const char *text, size_t tlen,
                 names[n++] = (char *)img->u.object.keys[i];
             }
     }
-    t = cdc_table_new(db, table, n);
-    for (uint32_t i = 0; i < n; i++) {
-        t->cols[i].name = cdc_xstrdup(names[i]);
-        if (cdc_json_get(key, names[i])) {
-            t->cols[i].flags |= CDC_COL_PK;
-            t->pk = cdc_xrealloc(t->pk, (t->npk + 1) * sizeof(*t->pk));
-            t->pk[t->npk++] = i;
-        }
-    }
+    t = table_for(s, conn, db, table, names, n, key);
     free(names);
     tx = cdc_txn_new();
     {
@@ -718,6 +798,11 @@ static void ks_destroy(cdc_source_t *base)
     for (size_t i = 0; i < s->npend; i++)
         free(s->pend[i].topic);
     free(s->pend);
+    for (int i = 0; i < s->ntc; i++) {
+        cdc_table_destroy(s->tc[i].t);
+        cdc_buf_free(&s->tc[i].key);
+    }
+    cdc_buf_free(&s->tkey);
     for (int i = 0; i < s->nforeign_ids; i++)
         free(s->foreign_ids[i]);
     free(s->foreign_ids);

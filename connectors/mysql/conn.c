@@ -367,6 +367,11 @@ static int kint(const cdc_conf_t *conf, const cdc_my_conf_t *c,
     return 0;
 }
 
+/*
+ * One rule for every part: the DSN gives the defaults, and an explicit
+ * <prefix>.* key (host, port, user, password, database, ssl.mode, ssl.ca,
+ * ssl.cert, ssl.key) overrides the DSN's part (docs/CONFIG.md, mysql.dsn).
+ */
 int cdc_my_conf_load(cdc_my_conf_t *c, const cdc_conf_t *conf,
                      const char *prefix, cdc_err_t *err)
 {
@@ -419,16 +424,18 @@ int cdc_my_conf_load(cdc_my_conf_t *c, const cdc_conf_t *conf,
             goto fail;
         c->port = (unsigned)iv;
     }
-    if (!c->ssl_ca && (v = kget(conf, c, "ssl.ca")) && *v)
+    if ((v = kget(conf, c, "ssl.ca")) && *v)
         set_str(&c->ssl_ca, v);
-    if (!c->ssl_cert && (v = kget(conf, c, "ssl.cert")) && *v)
+    if ((v = kget(conf, c, "ssl.cert")) && *v)
         set_str(&c->ssl_cert, v);
-    if (!c->ssl_key && (v = kget(conf, c, "ssl.key")) && *v)
+    if ((v = kget(conf, c, "ssl.key")) && *v)
         set_str(&c->ssl_key, v);
     /* with a CA, verify the server certificate and host name unless told
      * otherwise; without one, use TLS when offered */
     c->ssl_mode = c->ssl_ca ? CDC_MY_SSL_VERIFY_IDENTITY
                             : CDC_MY_SSL_PREFERRED;
+    if (dsn_mode != CDC_MY_SSL_UNSET)
+        c->ssl_mode = dsn_mode;
     if ((v = kget(conf, c, "ssl.mode")) && *v) {
         c->ssl_mode = cdc_my_ssl_mode(v);
         if (c->ssl_mode < 0) {
@@ -439,8 +446,6 @@ int cdc_my_conf_load(cdc_my_conf_t *c, const cdc_conf_t *conf,
             goto fail;
         }
     }
-    if (dsn_mode != CDC_MY_SSL_UNSET)
-        c->ssl_mode = dsn_mode;
     if (kint(conf, c, "connect_timeout_ms", 10000, 100, 3600000, &iv, err) < 0)
         goto fail;
     c->connect_timeout_s = (unsigned)((iv + 999) / 1000);

@@ -85,11 +85,10 @@ int cdc_my_hosts_parse(const char *list, unsigned defport,
 void cdc_my_hosts_free(cdc_my_host_t *hosts, int n);
 
 /*
- * The connection settings of a configuration prefix: <prefix>.dsn first,
- * then <prefix>.host, .port, .user, .password, .database override it,
- * <prefix>.ssl.mode/.ssl.ca/.ssl.cert/.ssl.key (a DSN's ssl-mode wins
- * over <prefix>.ssl.mode, its ssl-ca/cert/key over the keys), and
- * <prefix>.connect_timeout_ms.  Defaults: 127.0.0.1:3306, user root, TLS
+ * The connection settings of a configuration prefix: <prefix>.dsn gives
+ * the defaults, and every explicit key overrides the DSN's part:
+ * <prefix>.host, .port, .user, .password, .database, .ssl.mode, .ssl.ca,
+ * .ssl.cert, .ssl.key; then <prefix>.connect_timeout_ms.  Defaults: 127.0.0.1:3306, user root, TLS
  * preferred (verify_identity when a CA is configured).  Keys that the
  * configuration table does not have for a prefix are simply unset.
  */

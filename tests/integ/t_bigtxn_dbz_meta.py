@@ -22,6 +22,10 @@ then table b, then inserts into a again, between two small transactions:
           and there is exactly one END, with the whole counts.
   file    the file sink (--format debezium, the same setting): the same
           transaction blocks as the whole run's, change by change.
+  http, mqtt, rabbitmq
+          the message sinks (the same setting; HTTP batches of 500
+          changes, so a batch holds the end of one fragment and the start
+          of the next): the same transaction blocks as the whole run's.
 
 Env: CDC_TEST_SEED, CDC_BIGTXN_DBZ_ROWS (default 2000: rows of table a).
 Exit 0 pass, 1 fail, 77 skip.
@@ -37,7 +41,8 @@ import urllib.request
 import dblib
 from dblib import BIN, E, fail, log, my
 
-dblib.need("MYSQL_PORT", "KAFKA_BOOTSTRAP", what="MariaDB and Kafka", tools=("kcat",))
+dblib.need("MYSQL_PORT", "KAFKA_BOOTSTRAP", "RMQ_URL", "MQ_PORT", what="MariaDB, Kafka, RabbitMQ and Mosquitto",
+           tools=("kcat", "mosquitto_sub"))
 SEED = dblib.test_seed()
 rnd = random.Random(SEED)
 NA = int(os.environ.get("CDC_BIGTXN_DBZ_ROWS", "2000"))
@@ -83,7 +88,7 @@ def cmd(app, extra=()):
     return [BIN, "--source", "mysql", "--mysql-dsn", DSN, "--include", DB + ".*",
             "--from", "%s:%d" % (f0, p0), "--pipeline", app, "--application-id", app,
             "--state-dir", os.path.join(TMP, "state"), "-X", "checkpoint.interval_ms=200",
-            "-X", "mysql.server_id=%d" % (9300 + int(ID) % 600 * 3 + "wkf".index(app[-1])),
+            "-X", "mysql.server_id=%d" % (9300 + int(ID) % 600 * 6 + "wkfhqr".index(app[-1])),
             "--sink", "kafka", "--kafka-brokers", E["KAFKA_BOOTSTRAP"], "--format", "debezium",
             "-X", "debezium.provide.transaction.metadata=true",
             "-X", "pipeline.fragment_rows=%d" % FRAG] + list(extra)
@@ -207,6 +212,92 @@ if num3 != num1:
     fail("file sink: transaction blocks differ from the Kafka sink's at %s (%d of %d changes)"
          % (bad, len(num3), BIG))
 log("file sink: the same transaction blocks")
+
+
+# ---- the message sinks: HTTP, MQTT, RabbitMQ ---------------------------------
+def sink_run(tag, sink_args):
+    app = "bdm%s%s" % (ID, tag)
+    c = cmd(app, ["--idle-exit", "3000"])
+    i = c.index("--sink")
+    c[i:i + 4] = sink_args
+    logf = open(os.path.join(TMP, "%s.log" % app), "ab")
+    p = subprocess.Popen(c, stdout=logf, stderr=logf)
+    PROCS.append(p)
+    run_done(p, "the %s run" % tag, logf)
+
+
+def same_blocks(what, envs):
+    """The envelopes' transaction blocks of the big transaction equal the
+    Kafka run's, change by change (a duplicate must repeat its numbering)."""
+    num = {}
+    for e in envs:
+        if e is None:
+            continue
+        s = e["source"]
+        ident = (s["file"], s["pos"], s["row"])
+        if not in_big(ident):
+            continue
+        tb = e["transaction"]
+        n = (tb["total_order"], tb["data_collection_order"], tb["id"], s["table"])
+        if num.setdefault(ident, n) != n:
+            fail("%s: %s numbered %s and %s" % (what, ident, num[ident], n))
+    if num != num1:
+        bad = sorted(i for i in num1 if num1[i] != num.get(i))[:3]
+        fail("%s: transaction blocks differ from the Kafka sink's at %s (%d of %d changes): %s"
+             % (what, bad, len(num), BIG, [(num1[i], num.get(i)) for i in bad]))
+    log("%s sink: the same transaction blocks" % what)
+
+
+# HTTP: batches of 500 changes, so one request spans two fragments
+hport = str(dblib.free_port())
+reqlog = os.path.join(TMP, "http.requests")
+pf = os.path.join(TMP, "http.port")
+hp = subprocess.Popen(["python3", os.path.join(dblib.ROOT, "tests/integ/webhook_recv.py"), pf, reqlog],
+                      env=dict(os.environ, WEBHOOK_PORT=hport))
+PROCS.append(hp)
+t0 = time.time()
+while not os.path.exists(pf):
+    if hp.poll() is not None or time.time() - t0 > 30:
+        fail("webhook_recv did not start on port %s" % hport)
+    time.sleep(0.05)
+sink_run("h", ["--sink", "http", "-X", "webhook.url=http://127.0.0.1:%s/hook" % hport,
+               "-X", "webhook.batch=500", "-X", "webhook.linger_ms=200"])
+envs = []
+for r in (json.loads(l) for l in open(reqlog)):
+    if r["status"] == 200:
+        envs += json.loads(r["body"])
+same_blocks("http", envs)
+
+# MQTT: a persistent QoS 1 session subscribed before the run keeps every
+# message
+mtopic = "bdm%s" % ID
+mcid = "sub-bdm%s" % ID
+mauth = ["-h", "127.0.0.1", "-p", E["MQ_PORT"], "-u", E["MQ_USER"], "-P", E["MQ_PASSWORD"]]
+r = subprocess.run(["mosquitto_sub"] + mauth + ["-c", "-i", mcid, "-q", "1", "-t", mtopic + "/#", "-E"],
+                   capture_output=True, text=True, timeout=30)
+if r.returncode:
+    fail("mosquitto_sub register %s: %s" % (mcid, r.stderr))
+sink_run("q", ["--sink", "mqtt", "-X", "mqtt.port=" + E["MQ_PORT"], "-X", "mqtt.user=" + E["MQ_USER"],
+               "-X", "mqtt.password=" + E["MQ_PASSWORD"], "-X", "mqtt.topic=" + mtopic + "/{table}"])
+r = subprocess.run(["mosquitto_sub"] + mauth + ["-c", "-i", mcid, "-q", "1", "-t", mtopic + "/#", "-W", "10"],
+                   capture_output=True, text=True, timeout=60)
+if r.returncode not in (0, 27):  # 27: -W ran out, the normal end here
+    fail("mosquitto_sub %s: exit %d %s" % (mcid, r.returncode, r.stderr))
+same_blocks("mqtt", [json.loads(l) for l in r.stdout.splitlines() if l.strip()])
+
+# RabbitMQ: a durable queue bound with '#' before the run
+prog = os.path.join(dblib.BUILD, "tests/integ/amqp_consume")
+if not os.access(prog, os.X_OK):
+    dblib.skip("%s missing (make -C %s tests/integ/amqp_consume)" % (prog, dblib.BUILD))
+rq = "bdm%s" % ID
+r = subprocess.run([prog, E["RMQ_URL"], rq, rq, "#", "declare"], capture_output=True, text=True)
+if r.returncode:
+    fail("amqp_consume declare %s: %s" % (rq, r.stderr))
+sink_run("r", ["--sink", "rabbitmq", "-X", "rabbitmq.url=" + E["RMQ_URL"], "-X", "rabbitmq.exchange=" + rq])
+r = subprocess.run([prog, E["RMQ_URL"], rq, rq, "#", "drain", "3000"], capture_output=True, text=True)
+if r.returncode:
+    fail("amqp_consume drain %s: %s" % (rq, r.stderr))
+same_blocks("rabbitmq", [json.loads(json.loads(l)["body"]) for l in r.stdout.splitlines() if l.strip()])
 
 
 # ---- kill -9 inside the transaction, then the replay -------------------------

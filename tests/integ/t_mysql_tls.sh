@@ -71,15 +71,19 @@ run verify_identity 0 -X mysql.ssl.mode=verify_identity -X mysql.ssl.ca="$C/ca.p
 run wrong_ca 78 -X mysql.ssl.mode=verify_ca -X mysql.ssl.ca="$C/other.pem"
 grep -qi "ssl\|tls\|certificate" "$T/wrong_ca.err" || fail "wrong_ca: the message does not mention TLS"
 # the same settings in the DSN (connectors/mysql/conn.c): ssl-mode and
-# ssl-ca there, and the DSN's ssl-mode wins over mysql.ssl.mode
+# ssl-ca there; explicit mysql.ssl.* keys override the DSN's parts
 DSN="mysql://cdc:pw@127.0.0.1:$PORT?ssl-mode=verify_ca&ssl-ca=$C/ca.pem"
 run dsn_verify_ca 0
 tls_used dsn_verify_ca
 DSN="mysql://cdc:pw@127.0.0.1:$PORT?ssl-mode=VERIFY-IDENTITY&ssl-ca=$C/other.pem"
 run dsn_wrong_ca 78
+run key_ca_over_dsn 0 -X mysql.ssl.ca="$C/ca.pem"
+tls_used key_ca_over_dsn
 DSN="mysql://cdc:pw@127.0.0.1:$PORT?ssl-mode=disabled"
-run dsn_over_key 0 -X mysql.ssl.mode=required
-grep -q "(no TLS)" "$T/dsn_over_key.err" || fail "dsn_over_key: TLS was used"
+run key_over_dsn 0 -X mysql.ssl.mode=required
+tls_used key_over_dsn
+run dsn_mode 0
+grep -q "(no TLS)" "$T/dsn_mode.err" || fail "dsn_mode: TLS was used with ssl-mode=disabled"
 # "localhost" is not in the certificate (only IP 127.0.0.1)
 DSN="mysql://cdc:pw@localhost:$PORT"
 run wrong_host 78 -X mysql.ssl.mode=verify_identity -X mysql.ssl.ca="$C/ca.pem"

@@ -69,7 +69,7 @@ static int f_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
 {
     fsink_t *s = (fsink_t *)snk;
 
-    s->writes++;
+    __atomic_add_fetch(&s->writes, 1, __ATOMIC_RELEASE);
     if (tx->pending || tx->failed) /* each sink gets a fresh view */
         T_FAIL_("view of seq %llu not fresh", (unsigned long long)tx->seq);
     if (tx->seq == s->wfail_seq) {
@@ -558,6 +558,304 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ---- fan-out threads ----------------------------------------------------- */
+
+/* A sink whose write blocks while *gate is set (a full producer queue, a
+ * topic being created), for at most 5 s; with stats, write and stats note
+ * the thread that calls them. */
+static volatile int g_gate;
+static pthread_t g_write_thr, g_stats_thr;
+static int g_stats_calls;
+
+static int gate_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
+{
+    int64_t t0 = mono_ms();
+
+    g_write_thr = pthread_self();
+    while (__atomic_load_n(&g_gate, __ATOMIC_ACQUIRE) && mono_ms() - t0 < 5000)
+        usleep(1000);
+    return f_write(snk, tx, err);
+}
+
+static void gate_stats(cdc_sink_t *snk)
+{
+    (void)snk;
+    g_stats_thr = pthread_self();
+    __atomic_add_fetch(&g_stats_calls, 1, __ATOMIC_RELEASE);
+}
+
+static const cdc_sink_ops_t gate_sink_ops = {
+    .name = "gate",
+    .abi = CDC_PLUGIN_ABI,
+    .create = f_create,
+    .write = gate_write,
+    .poll = f_poll,
+    .flush = f_flush,
+    .destroy = f_destroy,
+    .stats = gate_stats,
+};
+
+/* Fan-out of one sink that blocks (no own_thread: the only one of its
+ * kind, so it gets a worker) and one wide-like sink on its own thread: the
+ * engine never waits in the blocked write, the other sink receives and
+ * acknowledges every txn meanwhile (up to the bound), the checkpoint stays
+ * before what the blocked sink did not acknowledge; released, everything
+ * is delivered.  The stats hook runs on the thread that writes the sink. */
+CDC_TEST(blocked_sink_does_not_stall_the_others)
+{
+    model_t m = {0};
+    fsink_t *a = fsink_new_ops(M_SYNC, 0, &gate_sink_ops);
+    fsink_t *b = fsink_new_ops(M_SYNC, 0, &fake_thread_ops);
+    cdc_sink_t *snk[2] = {&a->base, &b->base};
+    cdc_flight_t *f = cdc_flight_new(snk, 2, 40, 0, on_progress, &m);
+    cdc_err_t err = {0};
+    cdc_flight_sink_stat_t sa, sb;
+    int64_t t0 = mono_ms();
+    int writes = 0;
+
+    __atomic_store_n(&g_gate, 1, __ATOMIC_RELEASE);
+    g_stats_calls = 0;
+    for (int i = 0; i < 100 && mono_ms() - t0 < 2000; i++) {
+        if (!cdc_flight_full(f)) {
+            T_EQ_INT(cdc_flight_write(f, mktx(&m, 0), &err), 0);
+            writes++;
+        }
+        T_EQ_INT(cdc_flight_poll(f, 10, &err), 0);
+        T_EQ_INT(cdc_flight_advance(f, &err), 0);
+    }
+    /* the engine's thread was never held in the blocked write */
+    T_ASSERT(mono_ms() - t0 < 2000);
+    T_EQ_INT(writes, 40);
+    cdc_flight_sink_stat(f, 1, &sb);
+    T_EQ_INT(sb.acked, 40);
+    T_EQ_INT(sb.behind, 0);
+    cdc_flight_sink_stat(f, 0, &sa);
+    T_EQ_INT(sa.acked, 0);
+    T_EQ_INT(m.reported, 0);
+    __atomic_store_n(&g_gate, 0, __ATOMIC_RELEASE);
+    T_EQ_INT(cdc_flight_flush(f, 1000, &err), 0);
+    T_EQ_INT(m.reported, 40);
+    T_ASSERT(!m.bad);
+    /* stats: on the sink's worker (the thread that wrote it), not here */
+    cdc_flight_sink_stats(f, 0);
+    for (int i = 0; i < 500 && !__atomic_load_n(&g_stats_calls,
+                                                __ATOMIC_ACQUIRE); i++)
+        usleep(1000);
+    T_EQ_INT(__atomic_load_n(&g_stats_calls, __ATOMIC_ACQUIRE), 1);
+    T_ASSERT(pthread_equal(g_stats_thr, g_write_thr));
+    T_ASSERT(!pthread_equal(g_stats_thr, pthread_self()));
+    cdc_flight_free(f);
+    f_destroy(snk[0]);
+    f_destroy(snk[1]);
+
+    /* two sinks without own_thread share the engine's thread (the
+     * envelope caches have one writer): stats at once, here */
+    a = fsink_new_ops(M_SYNC, 0, &gate_sink_ops);
+    b = fsink_new(M_SYNC, 0);
+    snk[0] = &a->base;
+    snk[1] = &b->base;
+    m = (model_t){0};
+    g_stats_calls = 0;
+    f = cdc_flight_new(snk, 2, 40, 0, on_progress, &m);
+    T_EQ_INT(cdc_flight_write(f, mktx(&m, 0), &err), 0);
+    T_ASSERT(pthread_equal(g_write_thr, pthread_self()));
+    cdc_flight_sink_stats(f, 0);
+    T_EQ_INT(g_stats_calls, 1);
+    T_ASSERT(pthread_equal(g_stats_thr, pthread_self()));
+    T_EQ_INT(cdc_flight_flush(f, 1000, &err), 0);
+    T_EQ_INT(m.reported, 1);
+    cdc_flight_free(f);
+    f_destroy(snk[0]);
+    f_destroy(snk[1]);
+}
+
+/* A sink on its own thread whose writes are slow (a wide sink applying
+ * its batches) acknowledges as it goes: handed 50 txns at once, the first
+ * ones join the checkpoint while it still writes the others, not when it
+ * wrote them all. */
+static int slow_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
+{
+    usleep(20000);
+    return f_write(snk, tx, err);
+}
+
+static const cdc_sink_ops_t slow_thread_ops = {
+    .name = "slow",
+    .abi = CDC_PLUGIN_ABI,
+    .create = f_create,
+    .write = slow_write,
+    .poll = f_poll,
+    .flush = f_flush,
+    .destroy = f_destroy,
+    .own_thread = 1,
+};
+
+CDC_TEST(acks_published_while_writing)
+{
+    model_t m = {0};
+    fsink_t *a = fsink_new_ops(M_SYNC, 0, &slow_thread_ops);
+    fsink_t *b = fsink_new(M_SYNC, 0);
+    cdc_sink_t *snk[2] = {&a->base, &b->base};
+    cdc_flight_t *f = cdc_flight_new(snk, 2, 0, 0, on_progress, &m);
+    cdc_err_t err = {0};
+    uint64_t written = 0;
+    int64_t t0;
+
+    for (int i = 0; i < 50; i++)
+        T_EQ_INT(cdc_flight_write(f, mktx(&m, 0), &err), 0);
+    t0 = mono_ms();
+    while (m.reported < 5 && mono_ms() - t0 < 5000) {
+        T_EQ_INT(cdc_flight_poll(f, 10, &err), 0);
+        T_EQ_INT(cdc_flight_advance(f, &err), 0);
+    }
+    written = __atomic_load_n(&a->writes, __ATOMIC_ACQUIRE);
+    T_ASSERT(m.reported >= 5);
+    /* 50 writes take 1 s: the first acknowledgements came long before */
+    if (written >= 40)
+        T_FAIL_("checkpoint %llu only after %llu of 50 writes",
+                (unsigned long long)m.reported,
+                (unsigned long long)written);
+    T_EQ_INT(cdc_flight_flush(f, 5000, &err), 0);
+    T_EQ_INT(m.reported, 50);
+    T_ASSERT(!m.bad);
+    cdc_flight_free(f);
+    f_destroy(snk[0]);
+    f_destroy(snk[1]);
+}
+
+/* A batching sink on its own thread (a wide sink: a batch of 5 is applied
+ * by the write that fills it, a partial batch only when the engine waits
+ * for it: poll with a timeout).  The engine runs as the pipeline does,
+ * bounded to 12 txns: whenever the ring is full it waits for this sink;
+ * the batches still fill up, because what the sink acknowledged lets the
+ * engine read on before the sink would close a partial one. */
+static uint64_t g_partial;
+
+static int batch_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
+{
+    fsink_t *s = (fsink_t *)snk;
+    int rc;
+
+    usleep(2000);
+    rc = f_write(snk, tx, err);
+    if (!rc && s->nout == 5)
+        while (s->nout)
+            ack(s, 0);
+    return rc;
+}
+
+static int batch_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    fsink_t *s = (fsink_t *)snk;
+
+    (void)err;
+    if (timeout_ms > 0 && s->nout) {
+        g_partial++;
+        while (s->nout)
+            ack(s, 0);
+    }
+    return 0;
+}
+
+static const cdc_sink_ops_t batch_thread_ops = {
+    .name = "batch",
+    .abi = CDC_PLUGIN_ABI,
+    .create = f_create,
+    .write = batch_write,
+    .poll = batch_poll,
+    .flush = f_flush,
+    .destroy = f_destroy,
+    .own_thread = 1,
+};
+
+CDC_TEST(batches_fill_while_the_engine_waits)
+{
+    model_t m = {0};
+    fsink_t *a = fsink_new_ops(M_FIFO, 0, &batch_thread_ops);
+    fsink_t *b = fsink_new(M_SYNC, 0);
+    cdc_sink_t *snk[2] = {&a->base, &b->base};
+    cdc_flight_t *f = cdc_flight_new(snk, 2, 12, 0, on_progress, &m);
+    cdc_err_t err = {0};
+    uint64_t waits = 0;
+
+    g_partial = 0;
+    while (m.n < 300) {
+        if (cdc_flight_full(f)) {
+            waits++;
+            T_EQ_INT(cdc_flight_poll(f, 100, &err), 0);
+        } else {
+            T_EQ_INT(cdc_flight_write(f, mktx(&m, 0), &err), 0);
+            T_EQ_INT(cdc_flight_poll(f, 0, &err), 0);
+        }
+        T_EQ_INT(cdc_flight_advance(f, &err), 0);
+    }
+    T_EQ_INT(cdc_flight_flush(f, 1000, &err), 0);
+    T_EQ_INT(m.reported, 300);
+    T_ASSERT(!m.bad);
+    /* the engine waited for the sink many times; of 60 batches at most a
+     * few closed early */
+    T_ASSERT(waits >= 20);
+    if (g_partial > 6)
+        T_FAIL_("%llu of about 60 batches closed early (the engine waited "
+                "%llu times)", (unsigned long long)g_partial,
+                (unsigned long long)waits);
+    cdc_flight_free(f);
+    f_destroy(snk[0]);
+    f_destroy(snk[1]);
+}
+
+/* flush waits for every sink on a thread, however many there are (it
+ * stopped looking after 64): sinks that acknowledge only when flushed */
+static int never_poll(cdc_sink_t *snk, int timeout_ms, cdc_err_t *err)
+{
+    (void)snk;
+    (void)timeout_ms;
+    (void)err;
+    return 0;
+}
+
+static const cdc_sink_ops_t flush_only_ops = {
+    .name = "flushonly",
+    .abi = CDC_PLUGIN_ABI,
+    .create = f_create,
+    .write = f_write,
+    .poll = never_poll,
+    .flush = f_flush,
+    .destroy = f_destroy,
+    .own_thread = 1,
+};
+
+CDC_TEST(flush_waits_for_every_threaded_sink)
+{
+    enum { NS = 70 };
+    model_t m = {0};
+    fsink_t *s[NS];
+    cdc_sink_t *snk[NS];
+    cdc_flight_t *f;
+    cdc_err_t err = {0};
+
+    for (int k = 0; k < NS; k++) {
+        s[k] = fsink_new_ops(M_FIFO, (unsigned)k, &flush_only_ops);
+        snk[k] = &s[k]->base;
+    }
+    f = cdc_flight_new(snk, NS, 0, 0, on_progress, &m);
+    for (int i = 0; i < 10; i++)
+        T_EQ_INT(cdc_flight_write(f, mktx(&m, 0), &err), 0);
+    T_EQ_INT(cdc_flight_advance(f, &err), 0);
+    T_EQ_INT(m.reported, 0);
+    T_EQ_INT(cdc_flight_flush(f, 1000, &err), 0);
+    T_EQ_INT(m.reported, 10);
+    for (int k = 0; k < NS; k++) {
+        cdc_flight_sink_stat_t st;
+        cdc_flight_sink_stat(f, k, &st);
+        T_EQ_INT(st.acked, 10);
+    }
+    cdc_flight_free(f);
+    for (int k = 0; k < NS; k++)
+        f_destroy(snk[k]);
+}
+
+
 typedef struct feeder {
     cdc_feed_t *q;
     unsigned rnd;
@@ -714,6 +1012,50 @@ CDC_TEST(feed_error_order_and_stop)
     T_ASSERT(fd.stopped);
     T_ASSERT(cdc_feed_stopped(q));
     cdc_feed_free(q); /* frees the 4 left */
+}
+
+/* A finite reader (decode, backfill) ends its feed: the consumer takes
+ * everything queued, in order, then EOF at once; a consumer waiting on an
+ * empty feed is woken by the end, not by its timeout. */
+static void *end_later(void *arg)
+{
+    usleep(50000);
+    cdc_feed_end(arg);
+    return NULL;
+}
+
+CDC_TEST(feed_end_after_queued)
+{
+    cdc_feed_t *q = cdc_feed_new(4, 1 << 20);
+    cdc_err_t got = {0};
+    cdc_txn_t *tx;
+    pthread_t thr;
+    int64_t t0;
+
+    for (int i = 1; i <= 3; i++) {
+        tx = cdc_txn_new();
+        tx->seq = (uint64_t)i;
+        T_EQ_INT(cdc_feed_push(q, tx), 0);
+    }
+    cdc_feed_end(q);
+    for (int i = 1; i <= 3; i++) {
+        T_EQ_INT(cdc_feed_pop(q, &tx, 1000, &got), CDC_SRC_TXN);
+        T_EQ_INT(tx->seq, i);
+        cdc_txn_destroy(tx);
+    }
+    t0 = mono_ms();
+    T_EQ_INT(cdc_feed_pop(q, &tx, 10000, &got), CDC_SRC_EOF);
+    T_ASSERT(tx == NULL);
+    T_ASSERT(mono_ms() - t0 < 1000);
+    cdc_feed_free(q);
+
+    q = cdc_feed_new(4, 1 << 20);
+    T_ASSERT(pthread_create(&thr, NULL, end_later, q) == 0);
+    t0 = mono_ms();
+    T_EQ_INT(cdc_feed_pop(q, &tx, 10000, &got), CDC_SRC_EOF);
+    T_ASSERT(mono_ms() - t0 < 5000);
+    pthread_join(thr, NULL);
+    cdc_feed_free(q);
 }
 
 CDC_TEST(backoff_policy)

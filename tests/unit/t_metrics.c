@@ -6,12 +6,15 @@
  * live endpoint.  No servers besides our own.
  */
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <yajl/yajl_tree.h>
@@ -456,6 +459,217 @@ CDC_TEST(http_endpoint)
         free(lp);
     }
     T_EQ_INT(rmdir(dir), 0); /* the record went with the endpoint */
+    cdc_conf_destroy(c);
+}
+
+/* ---- the token goes only to records and hosts that are safe ---------- */
+
+/* A tiny HTTP listener on every address: counts the requests and those
+ * that carried an Authorization header; answers 401. */
+typedef struct spy {
+    int fd, port;
+    volatile int stop;
+    int conns, auths; /* under the test's reading after a request */
+    pthread_t thr;
+} spy_t;
+
+static void *spy_main(void *arg)
+{
+    spy_t *sp = arg;
+    while (!sp->stop) {
+        struct pollfd pf = {.fd = sp->fd, .events = POLLIN};
+        char req[4096];
+        size_t n = 0;
+        int c;
+        if (poll(&pf, 1, 50) <= 0)
+            continue;
+        c = accept(sp->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        while (n < sizeof(req) - 1) {
+            ssize_t r = recv(c, req + n, sizeof(req) - 1 - n, 0);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+            req[n] = '\0';
+            if (strstr(req, "\r\n\r\n"))
+                break;
+        }
+        req[n] = '\0';
+        __atomic_add_fetch(&sp->conns, 1, __ATOMIC_SEQ_CST);
+        if (strcasestr(req, "\nAuthorization:"))
+            __atomic_add_fetch(&sp->auths, 1, __ATOMIC_SEQ_CST);
+        (void)!send(c, "HTTP/1.0 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+                    48, MSG_NOSIGNAL);
+        close(c);
+    }
+    return NULL;
+}
+
+static void spy_start(spy_t *sp)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    int one = 1;
+    memset(sp, 0, sizeof(*sp));
+    sp->fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(sp->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (bind(sp->fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(sp->fd, 16) ||
+        getsockname(sp->fd, (struct sockaddr *)&sa, &sl))
+        abort();
+    sp->port = ntohs(sa.sin_port);
+    pthread_create(&sp->thr, NULL, spy_main, sp);
+}
+
+static void spy_stop(spy_t *sp)
+{
+    sp->stop = 1;
+    pthread_join(sp->thr, NULL);
+    close(sp->fd);
+}
+
+/* An IPv4 address of this machine that is not loopback ("" if none). */
+static void non_loopback(char *out, size_t n)
+{
+    struct ifaddrs *ifa = NULL, *i;
+    *out = '\0';
+    if (getifaddrs(&ifa))
+        return;
+    for (i = ifa; i && !*out; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET) {
+            const struct sockaddr_in *a = (const void *)i->ifa_addr;
+            if ((ntohl(a->sin_addr.s_addr) >> 24) != 127)
+                inet_ntop(AF_INET, &a->sin_addr, out, (socklen_t)n);
+        }
+    freeifaddrs(ifa);
+}
+
+static void plant(const char *dir, const char *name, const char *host,
+                  int port, mode_t mode)
+{
+    char path[256];
+    FILE *fp;
+    snprintf(path, sizeof(path), "%s/%s.daemon", dir, name);
+    unlink(path);
+    fp = fopen(path, "w");
+    if (!fp)
+        abort();
+    fprintf(fp, "pid=1\nurl=http://%s:%d\n", host, port);
+    fclose(fp);
+    chmod(path, mode);
+}
+
+/* Asks the peers of dir with token "tok3n" as a daemon listening on
+ * listen; returns the requests (and those with the token) the spy saw. */
+static void ask(spy_t *sp, const char *dir, const char *token,
+                const char *listen, int *conns, int *auths, char *rows,
+                size_t rn)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    int c0 = __atomic_load_n(&sp->conns, __ATOMIC_SEQ_CST);
+    int a0 = __atomic_load_n(&sp->auths, __ATOMIC_SEQ_CST);
+    cdc_status_peers_json(dir, "self", token, listen, 2000, &b);
+    *conns = __atomic_load_n(&sp->conns, __ATOMIC_SEQ_CST) - c0;
+    *auths = __atomic_load_n(&sp->auths, __ATOMIC_SEQ_CST) - a0;
+    snprintf(rows, rn, "%s", b.p ? b.p : "");
+    cdc_buf_free(&b);
+}
+
+CDC_TEST(peers_token_only_where_safe)
+{
+    char dir[] = "/tmp/t_metrics_peer.XXXXXX", other[] = "/tmp/t_metrics_o.XXXXXX";
+    char path[256], tgt[256], ip[64], listen[96], rows[8192];
+    spy_t sp;
+    int conns, auths;
+
+    T_ASSERT(mkdtemp(dir) && mkdtemp(other));
+    spy_start(&sp);
+    /* our own record (0600): asked with the token (the control) */
+    plant(dir, "p", "127.0.0.1", sp.port, 0600);
+    ask(&sp, dir, "tok3n", "127.0.0.1:0", &conns, &auths, rows, sizeof(rows));
+    T_EQ_INT(conns, 1);
+    T_EQ_INT(auths, 1);
+    /* writable by others, or by the group: not asked at all */
+    plant(dir, "p", "127.0.0.1", sp.port, 0666);
+    ask(&sp, dir, "tok3n", "127.0.0.1:0", &conns, &auths, rows, sizeof(rows));
+    T_EQ_INT(conns, 0);
+    T_EQ_INT(auths, 0);
+    plant(dir, "p", "127.0.0.1", sp.port, 0620);
+    ask(&sp, dir, "tok3n", "127.0.0.1:0", &conns, &auths, rows, sizeof(rows));
+    T_EQ_INT(conns, 0);
+    /* without a token nothing can leak: asked as before */
+    plant(dir, "p", "127.0.0.1", sp.port, 0666);
+    ask(&sp, dir, "", "127.0.0.1:0", &conns, &auths, rows, sizeof(rows));
+    T_EQ_INT(conns, 1);
+    T_EQ_INT(auths, 0);
+    /* a symbolic link to a good record elsewhere: not asked */
+    snprintf(path, sizeof(path), "%s/p.daemon", dir);
+    unlink(path);
+    plant(other, "x", "127.0.0.1", sp.port, 0600);
+    snprintf(tgt, sizeof(tgt), "%s/x.daemon", other);
+    T_EQ_INT(symlink(tgt, path), 0);
+    ask(&sp, dir, "tok3n", "127.0.0.1:0", &conns, &auths, rows, sizeof(rows));
+    T_EQ_INT(conns, 0);
+    unlink(path);
+    /* another uid's record (only root can make one here) */
+    if (geteuid() == 0) {
+        plant(dir, "p", "127.0.0.1", sp.port, 0600);
+        T_EQ_INT(chown(path, 65534, 65534), 0);
+        ask(&sp, dir, "tok3n", "127.0.0.1:0", &conns, &auths, rows,
+            sizeof(rows));
+        T_EQ_INT(conns, 0);
+        unlink(path);
+    }
+    /* a host that is neither loopback nor ours: asked without the token;
+     * with http.listen on that host, with it */
+    non_loopback(ip, sizeof(ip));
+    printf("# non-loopback address: %s\n", ip[0] ? ip : "(none)");
+    T_ASSERT(ip[0]);
+    if (ip[0]) {
+        plant(dir, "p", ip, sp.port, 0600);
+        ask(&sp, dir, "tok3n", "127.0.0.1:0", &conns, &auths, rows,
+            sizeof(rows));
+        T_EQ_INT(conns, 1);
+        T_EQ_INT(auths, 0);
+        ask(&sp, dir, "tok3n", "0.0.0.0:9464", &conns, &auths, rows,
+            sizeof(rows));
+        T_EQ_INT(auths, 0);
+        snprintf(listen, sizeof(listen), "%s:9464", ip);
+        ask(&sp, dir, "tok3n", listen, &conns, &auths, rows, sizeof(rows));
+        T_EQ_INT(conns, 1);
+        T_EQ_INT(auths, 1);
+    }
+    spy_stop(&sp);
+    {
+        char cmd[160];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s %s", dir, other);
+        T_EQ_INT(system(cmd), 0);
+    }
+}
+
+/* A daemon's own record is closed to group and others whatever the umask,
+ * so its peers trust it with the token. */
+CDC_TEST(daemon_record_mode_ignores_umask)
+{
+    char dir[] = "/tmp/t_metrics_um.XXXXXX", rec[96];
+    cdc_conf_t *c = mkconf();
+    cdc_err_t err = {0};
+    cdc_http_t *h = NULL;
+    struct stat st;
+    mode_t old;
+
+    T_ASSERT(mkdtemp(dir));
+    cdc_conf_set(c, "state.dir", dir, NULL);
+    cdc_conf_set(c, "http.listen", "127.0.0.1:0", NULL);
+    old = umask(0);
+    T_EQ_INT(cdc_http_start(c, &h, &err), 0);
+    umask(old);
+    snprintf(rec, sizeof(rec), "%s/orders.daemon", dir);
+    T_EQ_INT(stat(rec, &st), 0);
+    T_EQ_INT(st.st_mode & 07777, 0644);
+    cdc_http_stop(h);
+    rmdir(dir);
     cdc_conf_destroy(c);
 }
 

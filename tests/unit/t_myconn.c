@@ -231,8 +231,8 @@ CDC_TEST(conf_prefix)
     T_EQ_INT(cc.ssl_mode, CDC_MY_SSL_REQUIRED);
     cdc_my_conf_free(&cc);
 
-    /* the keys override the DSN's parts; the DSN's ssl-mode wins over
-     * mysql.ssl.mode; a CA alone means verify_identity */
+    /* the keys override the DSN's parts, ssl-mode too; a CA alone means
+     * verify_identity */
     cdc_conf_set(c, "mysql.host", "db.example", "test");
     cdc_conf_set(c, "mysql.port", "3400", "test");
     cdc_conf_set(c, "mysql.user", "other", "test");
@@ -244,7 +244,7 @@ CDC_TEST(conf_prefix)
     T_EQ_INT(cc.port, 3400);
     T_EQ_STR(cc.user, "other");
     T_EQ_STR(cc.pass, "pw2");
-    T_EQ_INT(cc.ssl_mode, CDC_MY_SSL_REQUIRED);
+    T_EQ_INT(cc.ssl_mode, CDC_MY_SSL_DISABLED);
     T_EQ_INT(cc.connect_timeout_s, 3);
     cdc_my_conf_free(&cc);
 
@@ -279,6 +279,65 @@ CDC_TEST(conf_prefix)
     T_EQ_INT(cc.ssl_mode, CDC_MY_SSL_DISABLED);
     cdc_my_conf_free(&cc);
     cdc_conf_destroy(c);
+}
+
+/* One precedence rule for every part: the DSN gives the value, an
+ * explicit key overrides exactly its part and nothing else. */
+static void expect_parts(const cdc_my_conf_t *cc, const char *set)
+{
+#define PART(name, got, dsnv, keyv) \
+    T_EQ_STR(got, !strcmp(set, name) ? keyv : dsnv)
+    PART("host", cc->host, "dh", "kh");
+    PART("user", cc->user, "du", "ku");
+    PART("password", cc->pass, "dp", "kp");
+    PART("database", cc->db, "ddb", "kdb");
+    PART("ssl.ca", cc->ssl_ca, "/d/ca.pem", "/k/ca.pem");
+    PART("ssl.cert", cc->ssl_cert, "/d/cert.pem", "/k/cert.pem");
+    PART("ssl.key", cc->ssl_key, "/d/key.pem", "/k/key.pem");
+#undef PART
+    T_EQ_INT(cc->port, !strcmp(set, "port") ? 4444u : 1111u);
+    T_EQ_INT(cc->ssl_mode, !strcmp(set, "ssl.mode") ? CDC_MY_SSL_VERIFY_CA
+                                                    : CDC_MY_SSL_REQUIRED);
+}
+
+CDC_TEST(keys_override_every_dsn_part)
+{
+    static const struct {
+        const char *part, *val;
+    } keys[] = {
+        {"", NULL},
+        {"host", "kh"},
+        {"port", "4444"},
+        {"user", "ku"},
+        {"password", "kp"},
+        {"database", "kdb"},
+        {"ssl.mode", "verify_ca"},
+        {"ssl.ca", "/k/ca.pem"},
+        {"ssl.cert", "/k/cert.pem"},
+        {"ssl.key", "/k/key.pem"},
+    };
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        cdc_conf_t *c = cdc_conf_new();
+        cdc_my_conf_t cc;
+        cdc_err_t err = {0};
+        char key[64];
+
+        cdc_conf_set(c, "mysql.dsn", "mysql://du:dp@dh:1111/ddb?ssl-mode="
+                     "required&ssl-ca=/d/ca.pem&ssl-cert=/d/cert.pem&"
+                     "ssl-key=/d/key.pem", "test");
+        if (keys[i].val) {
+            snprintf(key, sizeof(key), "mysql.%s", keys[i].part);
+            cdc_conf_set(c, key, keys[i].val, "test");
+        }
+        printf("# %s\n", keys[i].val ? key : "the DSN alone");
+        T_EQ_INT(cdc_my_conf_load(&cc, c, "mysql", &err), 0);
+        if (!err.code) {
+            expect_parts(&cc, keys[i].part);
+            cdc_my_conf_free(&cc);
+        }
+        cdc_conf_destroy(c);
+    }
 }
 
 /* A secret given as mysql.password_file reaches the connection. */

@@ -241,6 +241,79 @@ CDC_TEST(text_keeps_nul_bytes)
     cdc_source_kafka_ops.destroy(s);
 }
 
+/* The messages of one table share one table object (a cache of shapes,
+ * bounded); any difference of shape (columns, their order, the key, the
+ * connector) is another table; past the bound a shape is built again,
+ * and a table dropped from the cache stays valid in the txns holding it. */
+#define SHAPE_MSG(conn, tb, key, after)                                      \
+    "{\"application_id\":\"crm\",\"timestamp\":\"x\",\"version\":1,"        \
+    "\"payload\":{\"op\":\"c\",\"key\":" key ",\"before\":null,\"after\":"  \
+    after "},\"source\":{\"connector\":\"" conn "\",\"server_id\":1,"       \
+    "\"db\":\"shop\",\"table\":\"" tb "\",\"file\":\"mysql-bin.000001\","   \
+    "\"pos\":4,\"row\":0,\"ts_ms\":1}}"
+
+CDC_TEST(table_shared_per_shape)
+{
+    enum { NEVICT = 80 };
+    static char evict[NEVICT][400];
+    const char *msgs[7 + NEVICT + 1];
+    cdc_err_t err = {0};
+    cdc_txn_t *tx[7 + NEVICT + 1] = {0};
+    int n = 0, nmsgs;
+    cdc_source_t *s;
+
+    msgs[n++] = SHAPE_MSG("mariadb", "orders", "{\"id\":1}", "{\"id\":1,\"note\":\"a\"}");
+    msgs[n++] = SHAPE_MSG("mariadb", "orders", "{\"id\":2}", "{\"id\":2,\"note\":\"b\"}");
+    msgs[n++] = SHAPE_MSG("mariadb", "orders", "{\"id\":3}", "{\"id\":3,\"note\":\"c\",\"x\":1}");
+    msgs[n++] = SHAPE_MSG("mariadb", "orders", "{\"note\":\"d\"}", "{\"id\":4,\"note\":\"d\"}");
+    msgs[n++] = SHAPE_MSG("mysql", "orders", "{\"id\":5}", "{\"id\":5,\"note\":\"e\"}");
+    msgs[n++] = SHAPE_MSG("mariadb", "orders", "{\"id\":6}", "{\"note\":\"f\",\"id\":6}");
+    msgs[n++] = SHAPE_MSG("mariadb", "orders", "{\"id\":7}", "{\"id\":7,\"note\":\"g\"}");
+    for (int i = 0; i < NEVICT; i++) {
+        snprintf(evict[i], sizeof(evict[i]),
+                 SHAPE_MSG("mariadb", "t%d", "{\"id\":1}", "{\"id\":1}"), i);
+        msgs[n++] = evict[i];
+    }
+    msgs[n++] = SHAPE_MSG("mariadb", "orders", "{\"id\":8}", "{\"id\":8,\"note\":\"h\"}");
+    nmsgs = n;
+    s = topic_src("tshape", msgs, nmsgs, NULL);
+    for (int i = 0; i < nmsgs; i++) {
+        T_EQ_INT(next(s, &tx[i], &err), CDC_SRC_TXN);
+        if (!tx[i] || tx[i]->nchanges != 1) {
+            T_ASSERT(!"one change per message");
+            goto out;
+        }
+    }
+#define TB(i) (tx[i]->changes[0].tbl)
+    T_ASSERT(TB(0) == TB(1));  /* same shape: one table */
+    T_ASSERT(TB(0) == TB(6));
+    T_ASSERT(TB(2) != TB(0));  /* another column */
+    T_EQ_INT(TB(2)->ncols, 3);
+    T_ASSERT(TB(3) != TB(0));  /* another key */
+    T_EQ_STR(TB(3)->cols[TB(3)->pk[0]].name, "note");
+    T_ASSERT(TB(4) != TB(0));  /* another connector */
+    T_ASSERT(TB(5) != TB(0));  /* the columns in another order */
+    T_EQ_STR(TB(5)->cols[0].name, "note");
+    for (int i = 7; i < 7 + NEVICT; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "t%d", i - 7);
+        T_EQ_STR(TB(i)->name, want);
+    }
+    /* orders was dropped from the cache by the 80 other shapes: built
+     * again, equal, while the old one is still whole in its txns */
+    T_EQ_STR(TB(nmsgs - 1)->name, "orders");
+    T_EQ_INT(TB(nmsgs - 1)->ncols, 2);
+    T_EQ_INT(TB(nmsgs - 1)->npk, 1);
+    T_EQ_STR(TB(0)->name, "orders");
+    T_EQ_STR(TB(0)->cols[1].name, "note");
+    T_EQ_INT(TB(0)->cols[TB(0)->pk[0]].flags & CDC_COL_PK, CDC_COL_PK);
+#undef TB
+out:
+    cdc_source_kafka_ops.destroy(s);
+    for (int i = 0; i < nmsgs; i++)
+        cdc_txn_destroy(tx[i]);
+}
+
 CDC_TEST(bad_message_fails_or_is_skipped)
 {
     const char *msgs[] = {"not json", "{\"x\":1}"};
