@@ -710,7 +710,6 @@ struct cdc_feed {
     int reader_waiting;      /* push() waits on cv_take */
     int unsignalled;         /* queued for a waiting consumer, not signalled
                                 yet (reader only, changed under mu) */
-    size_t unsignalled_bytes; /* their feed_size() */
     int64_t unsignalled_us;  /* when the first of them was queued */
     int stop;
     int failed;
@@ -759,7 +758,6 @@ int cdc_feed_push(cdc_feed_t *q, cdc_txn_t *tx)
         if (q->consumer_waiting) { /* never sleep on unsignalled txns */
             pthread_cond_signal(&q->cv_put);
             q->unsignalled = 0;
-            q->unsignalled_bytes = 0;
         }
         q->reader_waiting++;
         pthread_cond_wait(&q->cv_take, &q->mu);
@@ -775,17 +773,9 @@ int cdc_feed_push(cdc_feed_t *q, cdc_txn_t *tx)
     q->bytes += sz;
     if (q->consumer_waiting && q->unsignalled++ == 0)
         q->unsignalled_us = mono_us();
-    if (q->consumer_waiting)
-        q->unsignalled_bytes += sz;
-    /* a batch is CDC_FEED_BATCH txns or CDC_FEED_BATCH_BYTES, whichever
-     * comes first: one wake-up per 64 small txns, but a consumer that
-     * waits is not held back behind one big txn (it has work at once) */
-    if (q->consumer_waiting &&
-        (q->unsignalled >= CDC_FEED_BATCH ||
-         q->unsignalled_bytes >= CDC_FEED_BATCH_BYTES)) {
+    if (q->consumer_waiting && q->unsignalled >= CDC_FEED_BATCH) {
         pthread_cond_signal(&q->cv_put);
         q->unsignalled = 0;
-        q->unsignalled_bytes = 0;
     }
     pthread_mutex_unlock(&q->mu);
     return 0;
@@ -804,7 +794,6 @@ void cdc_feed_handover(cdc_feed_t *q, int (*more_ready)(void *ctx), void *ctx)
     if (q->consumer_waiting)
         pthread_cond_signal(&q->cv_put);
     q->unsignalled = 0;
-    q->unsignalled_bytes = 0;
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -822,7 +811,6 @@ void cdc_feed_end(cdc_feed_t *q)
     pthread_mutex_lock(&q->mu);
     q->ended = 1;
     q->unsignalled = 0;
-    q->unsignalled_bytes = 0;
     pthread_cond_broadcast(&q->cv_put);
     pthread_mutex_unlock(&q->mu);
 }

@@ -128,11 +128,8 @@ void cdc_flight_sink_stats(cdc_flight_t *f, int i);
  * timeout (the source's next()).  Bounded in transactions and in bytes
  * (a transaction counts arena.total + 256); one transaction always fits.
  * Wake-ups are batched: a waiting consumer is signalled after
- * CDC_FEED_BATCH transactions or CDC_FEED_BATCH_BYTES of them (counted
- * as for the bound), whichever comes first, or at the latest when the
- * reader hands over before a read that may block (cdc_feed_handover): a
- * consumer waiting for work is not held back behind one big transaction
- * while small ones still share a wake-up.  The reader is
+ * CDC_FEED_BATCH transactions or, at the latest, when the reader hands
+ * over before a read that may block (cdc_feed_handover); the reader is
  * woken when the feed drained to half.  An error of the reader reaches
  * pop after every transaction queued before it.  Stopping (cdc_feed_stop,
  * from the consumer) wakes a reader that waits for room or naps.
@@ -169,7 +166,6 @@ int64_t cdc_backoff_delay(int attempt, int64_t min_ms, int64_t max_ms,
 int cdc_flight_nap(int64_t ms, const volatile int *stop);
 
 #define CDC_FEED_BATCH 64
-#define CDC_FEED_BATCH_BYTES (64 * 1024)
 
 typedef struct cdc_feed cdc_feed_t;
 
