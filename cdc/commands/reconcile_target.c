@@ -97,15 +97,31 @@ void rc_side_name(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *name)
     rc_ident(x, b, name);
 }
 
-int rc_copy_in(pgx_t *x, const char *sql, const cdc_buf_t *data,
-                   cdc_err_t *err)
+/* COPY into a shadow table in pieces: begin, put (and empty) the lines
+ * in data as they fill up, end. */
+int rc_copy_begin(pgx_t *x, const char *sql, cdc_err_t *err)
 {
     PGresult *res = PQexec(x->c, sql);
     if (rc_pg_ok(x, res, sql, err))
         return -1;
     PQclear(res);
-    if ((data->len && PQputCopyData(x->c, data->p, (int)data->len) != 1) ||
-        PQputCopyEnd(x->c, NULL) != 1)
+    return 0;
+}
+
+int rc_copy_put(pgx_t *x, cdc_buf_t *data, cdc_err_t *err)
+{
+    if (data->len && PQputCopyData(x->c, data->p, (int)data->len) != 1)
+        return cdc_err_set(err, CDC_EXIT_FAIL, 0, "reconcile: COPY into a "
+                           "shadow table: %s", PQerrorMessage(x->c));
+    cdc_buf_reset(data);
+    return 0;
+}
+
+int rc_copy_end(pgx_t *x, cdc_err_t *err)
+{
+    PGresult *res;
+
+    if (PQputCopyEnd(x->c, NULL) != 1)
         return cdc_err_set(err, CDC_EXIT_FAIL, 0, "reconcile: COPY into a "
                            "shadow table: %s", PQerrorMessage(x->c));
     res = PQgetResult(x->c);
