@@ -52,6 +52,13 @@
  *      touched keys recomputed by the sink's own statements
  *      (rc_recompute).
  *
+ * With --partitions N (or reconcile.max_memory_mb, from the source
+ * tables' estimated row counts) steps 1-2 run N times, each pass keeping
+ * only the keys whose hash falls in its partition (rc_mine) and putting
+ * them into the shadow tables before the next; steps 3-4 run once over
+ * all of them, in the one transaction (with --repair, under the lock
+ * taken before the first pass).  The output is the same as in one pass.
+ *
  * Exit: 0 no drift (or, with --repair, all of it repaired), 1 drift
  * found, errors with their codes (69 a database unreachable, 78 a
  * configuration or mapping error, 2 usage).

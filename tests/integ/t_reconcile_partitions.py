@@ -27,6 +27,8 @@ import random
 import re
 import subprocess
 import tempfile
+import threading
+import time
 
 import dblib
 from dblib import BIN, E, fail, log, my, pg
@@ -107,21 +109,34 @@ pg("CREATE TABLE pt_w (k bigint PRIMARY KEY, name text, n bigint, amt numeric(10
 
 
 def reconcile(*extra):
-    """Run reconcile; (exit code, stdout, stderr, peak RSS in KB)."""
+    """Run reconcile; (exit code, stdout, stderr, peak RSS in KB).  The
+    peak is the process's VmHWM, read while it runs (exec resets it, so it
+    is reconcile's own; the rusage of a child forked from this test would
+    count the test's memory too)."""
     a = [BIN, "reconcile", "-c", PF["a"], "--target", "w"] + list(extra) + [PF["b"]]
-    errf = os.path.join(TMP, "reconcile-err.log")
-    with open(errf, "wb") as lf:
-        p = subprocess.Popen(a, stdout=subprocess.PIPE, stderr=lf)
-        out = p.stdout.read().decode()
-        p.stdout.close()
-        _, status, ru = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-    err = open(errf).read()
+    p = subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    hwm = [0]
+
+    def watch():
+        while p.poll() is None:
+            try:
+                with open("/proc/%d/status" % p.pid) as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            hwm[0] = max(hwm[0], int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.01)
+    th = threading.Thread(target=watch)
+    th.start()
+    out, err = p.communicate(timeout=600)
+    th.join()
+    out, err = out.decode(), err.decode()
     with open(os.path.join(TMP, "reconcile.log"), "a") as lf:
         lf.write("$ %s\n%s" % (" ".join(a), err))
     log("reconcile %s -> %d: %d lines, peak RSS %d KB" % (" ".join(extra), p.returncode, len(out.splitlines()),
-                                                          ru.ru_maxrss))
-    return p.returncode, out, err, ru.ru_maxrss
+                                                          hwm[0]))
+    return p.returncode, out, err, hwm[0]
 
 
 def table():
@@ -177,8 +192,8 @@ if (rcc, outc) != (rc1, out1):
     fail("the memory cap's partitions differ from one partition (exit %d):\n%s\n--- one partition:\n%s"
          % (rcc, outc, out1))
 log("peak RSS: one partition %d KB, four %d KB (%.2f)" % (rss1, rss4, rss4 / rss1))
-if rss4 > 0.75 * rss1:
-    fail("four partitions peaked at %d KB, one at %d KB: want well below (at most 0.75)" % (rss4, rss1))
+if rss4 > 0.6 * rss1:
+    fail("four partitions peaked at %d KB, one at %d KB: want well below (at most 0.6)" % (rss4, rss1))
 
 rc, out, _, _ = reconcile("--repair", "--partitions", "4")
 if rc != 0 or "repaired" not in out:
