@@ -268,7 +268,7 @@ static int rc_unmatched(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
 }
 
 int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
-                      cdc_err_t *err)
+               cdc_err_t *err)
 {
     cdc_buf_t *b = &x->sql;
     const cdc_map_target_t *t = rc->t;
@@ -390,7 +390,7 @@ static void report_rows(PGresult *res, int json, rc_sum_t *sum)
 }
 
 int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
-                     cdc_err_t *err)
+              cdc_err_t *err)
 {
     cdc_buf_t *b = &x->sql;
     const cdc_map_target_t *t = rc->t;

@@ -606,7 +606,7 @@ out:
  * replaces its state (and moves it) instead of adding to it.
  */
 int rc_side_repair(rc_t *rc, pgx_t *x, const char *keys,
-                          cdc_err_t *err)
+                   cdc_err_t *err)
 {
     const cdc_map_target_t *t = rc->t;
     cdc_buf_t *b = &x->sql, kc = CDC_BUF_INIT;

@@ -67,7 +67,7 @@ void rc_put_key(rc_t *rc, cdc_buf_t *b, const rc_row_t *r)
 
 /* key equality of aliases a and b over the target's key columns */
 void rc_key_eq(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a,
-                   const char *c)
+               const char *c)
 {
     for (uint32_t k = 0; k < rc->t->nkey; k++) {
         if (k)
@@ -144,7 +144,7 @@ void rc_put_text(cdc_buf_t *b, const char *s, int last)
 
 /* The declared type of column col of qt (malloc'd), NULL with err. */
 char *rc_col_type(pgx_t *x, const char *qt, const char *col,
-                      cdc_err_t *err)
+                  cdc_err_t *err)
 {
     cdc_buf_t q = CDC_BUF_INIT;
     PGresult *res;
@@ -271,7 +271,7 @@ out:
  * change whose rank it keeps (a change still in flight carries a greater
  * rank and overrides it when it arrives). */
 int rc_tgt_open(rc_t *rc, const cdc_conf_t *conf, int repair, tgt_t *g,
-                    cdc_err_t *err)
+                cdc_err_t *err)
 {
     const char *dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
     const cdc_map_target_t *t = rc->t;
