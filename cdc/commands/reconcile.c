@@ -52,6 +52,13 @@
  *      touched keys recomputed by the sink's own statements
  *      (rc_recompute).
  *
+ * With --partitions N (or reconcile.max_memory_mb, from the source
+ * tables' estimated row counts) steps 1-2 run N times, each pass keeping
+ * only the keys whose hash falls in its partition (rc_mine) and putting
+ * them into the shadow tables before the next; steps 3-4 run once over
+ * all of them, in the one transaction (with --repair, under the lock
+ * taken before the first pass).  The output is the same as in one pass.
+ *
  * Exit: 0 no drift (or, with --repair, all of it repaired), 1 drift
  * found, errors with their codes (69 a database unreachable, 78 a
  * configuration or mapping error, 2 usage).
@@ -73,8 +80,10 @@ static const cdc_map_target_t *find_target(const cdc_map_t *m,
     return NULL;
 }
 
-static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
-                   cdc_err_t *err)
+/* The shadow tables, empty: the recomputed rows and each source's
+ * candidates (rc_shadow), the differences (rc_diff), the side tables'
+ * (reconcile_side.c).  Temporary, dropped at the commit. */
+static int shadow_create(rc_t *rc, tgt_t *g, cdc_err_t *err)
 {
     pgx_t *x = &g->x;
 
@@ -95,8 +104,19 @@ static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
             err->code = CDC_EXIT_CONFIG;
         return -1;
     }
-    if (rc_shadow_fill(rc, x, g->cols.p, err))
-        return -1;
+    return rc_side_create(rc, x, g->keys.p, err);
+}
+
+/* Once every partition is in the shadow tables: compare them with the
+ * wide table and its side tables in SQL, report, repair, commit.  One
+ * comparison over all partitions: a contribution that moved between two
+ * keys of different partitions is one difference, and the report is in
+ * key order as with one partition. */
+static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
+                   cdc_err_t *err)
+{
+    pgx_t *x = &g->x;
+
     cdc_buf_reset(&x->sql);
     cdc_buf_printf(&x->sql, "CREATE INDEX ON pg_temp.rc_shadow (%s, _src); "
                             "ANALYZE pg_temp.rc_shadow",
@@ -184,8 +204,73 @@ static int read_all(rc_t *rc, const cdc_conf_t *conf, cdc_conf_t **others,
     return 0;
 }
 
-static void print_summary(const rc_t *rc, const rc_sum_t *sum, int repair,
-                          int json)
+/* How many partitions: --partitions N, else as many as
+ * reconcile.max_memory_mb needs for the estimated rows (0: one). */
+static int pick_partitions(rc_t *rc, const cdc_conf_t *conf,
+                           cdc_conf_t **others, int argc, char **argv,
+                           uint32_t *n, cdc_err_t *err)
+{
+    int64_t cap = 0;
+    uint64_t rows = 0, bytes = 0, per;
+    char *seen;
+    int r = 0;
+
+    if (*n)
+        return 0; /* given */
+    *n = 1;
+    if (cdc_conf_get_int(conf, "reconcile.max_memory_mb", 0, &cap, err))
+        return -1;
+    if (cap <= 0)
+        return 0;
+    seen = cdc_xcalloc(rc->map->nsources + 1, 1);
+    r = rc_estimate_source(rc, conf, "-c", seen, &rows, &bytes, err);
+    for (int i = 0; i < argc && !r; i++)
+        r = rc_estimate_source(rc, others[i], argv[i], seen, &rows, &bytes,
+                               err);
+    free(seen);
+    if (r)
+        return -1;
+    per = (uint64_t)cap << 20;
+    *n = (uint32_t)((bytes + per - 1) / per);
+    if (*n < 1)
+        *n = 1;
+    if (*n > RC_MAX_PARTS)
+        *n = RC_MAX_PARTS;
+    CDC_INFO(FAC, "about %" PRIu64 " source rows, an estimated %" PRIu64
+                  " MB: %u partition%s for reconcile.max_memory_mb %" PRId64,
+             rows, bytes >> 20, *n, *n == 1 ? "" : "s", cap);
+    return 0;
+}
+
+/* Read the sources once per partition, each time keeping the rows of
+ * that partition's keys, and put them into the shadow tables; *rows and
+ * *read (source rows of one pass) for the summary. */
+static int passes(rc_t *rc, tgt_t *g, const cdc_conf_t *conf,
+                  cdc_conf_t **others, int argc, char **argv, size_t *rows,
+                  uint64_t *read, cdc_err_t *err)
+{
+    char *seen = cdc_xcalloc(rc->map->nsources + 1, 1);
+    uint32_t n = rc->nparts;
+    int r = 0;
+
+    for (uint32_t p = 0; p < n && !r; p++) {
+        if (p)
+            rc_reset(rc);
+        rc->part = p;
+        memset(seen, 0, rc->map->nsources + 1);
+        r = read_all(rc, conf, others, argc, argv, seen, err) ||
+            rc_shadow_fill(rc, &g->x, g->cols.p, err) ||
+            rc_side_fill(rc, &g->x, err);
+        *rows += rc->n;
+        if (!p)
+            *read = rc->read;
+    }
+    free(seen);
+    return r ? -1 : 0;
+}
+
+static void print_summary(const rc_t *rc, size_t rows, uint64_t read,
+                          const rc_sum_t *sum, int repair, int json)
 {
     long all = sum->missing + sum->extra + sum->differs + sum->side;
     int sides = rc->t->ngroups || rc->t->aggregates || cdc_pgv_target(rc->t);
@@ -198,12 +283,12 @@ static void print_summary(const rc_t *rc, const rc_sum_t *sum, int repair,
         printf("{\"kind\":\"summary\",\"target\":\"%s\",\"rows\":%zu,"
                "\"missing\":%ld,\"extra\":%ld,\"differs\":%ld,"
                "\"side\":%ld,\"repaired\":%s}\n",
-               rc->t->name, rc->n, sum->missing, sum->extra, sum->differs,
+               rc->t->name, rows, sum->missing, sum->extra, sum->differs,
                sum->side, repair && all ? "true" : "false");
     else
         printf("%s: %zu rows recomputed from %" PRIu64 " source rows; %ld "
                "missing, %ld extra, %ld fields differ%s%s\n",
-               rc->t->name, rc->n, rc->read, sum->missing, sum->extra,
+               rc->t->name, rows, read, sum->missing, sum->extra,
                sum->differs, side,
                all ? (repair ? "; repaired" : "") : "; no drift");
 }
@@ -217,9 +302,12 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     const char *fmt = cdc_conf_get(conf, "status.format", "text");
     int json = !strcmp(fmt, "json");
     const char *files = cdc_conf_get(conf, "mapping.files", NULL);
+    const char *parts = cdc_conf_get(cx->opts, "partitions", NULL);
+    uint32_t nparts = 0;
+    size_t rows = 0;
+    uint64_t read = 0;
     cdc_map_t *m = NULL;
     cdc_conf_t **others = NULL;
-    char *seen = NULL;
     rc_t rc;
     rc_sum_t sum = {0, 0, 0, 0};
     tgt_t g;
@@ -231,6 +319,15 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     if (!target || !*target)
         return cdc_cmd_usage_error("reconcile: --target T is required (a "
                                    "target of the mapping files)");
+    if (parts) {
+        char *end = NULL;
+        unsigned long v = strtoul(parts, &end, 10);
+        if (!*parts || *end || parts[0] == '-' || v < 1 || v > RC_MAX_PARTS)
+            return cdc_cmd_usage_error("reconcile: --partitions '%s': give a "
+                                       "number from 1 to %u",
+                                       parts, RC_MAX_PARTS);
+        nparts = (uint32_t)v;
+    }
     if (!files || !*files) {
         cdc_err_set(err, CDC_EXIT_CONFIG, 0,
                     "reconcile: mapping.files is not set: give the "
@@ -252,7 +349,6 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     if ((code = check_half_life(&rc, err)))
         goto out;
     code = CDC_EXIT_FAIL;
-    seen = cdc_xcalloc(m->nsources + 1, 1);
     others = cdc_xcalloc((size_t)argc + 1, sizeof(*others));
     for (int i = 0; i < argc; i++) {
         others[i] = cdc_conf_new();
@@ -267,10 +363,14 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
     if ((code = check_sources(&rc, conf, others, argc, target, err)))
         goto out;
     if (rc_tgt_open(&rc, conf, repair, &g, err) ||
-        read_all(&rc, conf, others, argc, argv, seen, err) ||
+        pick_partitions(&rc, conf, others, argc, argv, &nparts, err))
+        goto fail;
+    rc.nparts = nparts;
+    if (shadow_create(&rc, &g, err) ||
+        passes(&rc, &g, conf, others, argc, argv, &rows, &read, err) ||
         tgt_run(&rc, &g, repair, json, &sum, err))
         goto fail;
-    print_summary(&rc, &sum, repair, json);
+    print_summary(&rc, rows, read, &sum, repair, json);
     if (fflush(stdout)) {
         cdc_err_set(err, CDC_EXIT_FAIL, 0, "reconcile: cannot write the "
                                            "standard output");
@@ -289,7 +389,6 @@ out:
             if (others[i])
                 cdc_conf_destroy(others[i]);
     free(others);
-    free(seen);
     if (rc.t)
         rc_free(&rc);
     cdc_map_destroy(m);

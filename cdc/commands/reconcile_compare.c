@@ -268,7 +268,7 @@ static int rc_unmatched(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
 }
 
 int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
-                      cdc_err_t *err)
+               cdc_err_t *err)
 {
     cdc_buf_t *b = &x->sql;
     const cdc_map_target_t *t = rc->t;
@@ -342,58 +342,9 @@ static const char *quote(char *out, size_t n, const char *v, char *tmp,
     return out;
 }
 
-int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
-                     cdc_err_t *err)
+/* Print the differences of one batch of the report's rows, counted. */
+static void report_rows(PGresult *res, int json, rc_sum_t *sum)
 {
-    cdc_buf_t *b = &x->sql;
-    const cdc_map_target_t *t = rc->t;
-    PGresult *res;
-
-    cdc_buf_reset(b);
-    /* key text, kind, field, stored value, stored provenance text, the
-     * recomputed ones, sources of a missing/extra row, a JSON line */
-    cdc_buf_puts(b, "SELECT concat_ws(' '");
-    for (uint32_t k = 0; k < t->nkey; k++) {
-        cdc_buf_puts(b, ", ");
-        rc_lit(x, b, t->fields[t->key[k]].name);
-        cdc_buf_puts(b, " || '=' || d.");
-        rc_ident(x, b, t->fields[t->key[k]].name);
-        cdc_buf_puts(b, "::text");
-    }
-    cdc_buf_puts(b, "), d.kind, d.field, d.sval, "
-                    "CASE WHEN d.sprov IS NULL THEN 'no provenance' ELSE "
-                    "concat(d.sprov->>'s', ' t=', d.sprov->>'t', ' pos=', "
-                    "right(d.sprov->>'r', 32), CASE WHEN d.sprov ? 'd' THEN "
-                    "' deleted' END) END, d.nval, "
-                    "CASE WHEN d.nprov IS NULL THEN 'no source row' ELSE "
-                    "concat(concat_ws(' ', d.nprov->>'s', COALESCE(d.nprov->>'from', "
-                    "d.nprov->>'row')), CASE WHEN "
-                    "d.keep THEN ' (keeps the stored rank)' END) END, "
-                    "(SELECT string_agg(DISTINCT concat(v->>'s', ' ', "
-                    "COALESCE(v->>'from', v->>'row', concat('t=', v->>'t'))), "
-                    "', ') FROM "
-                    "jsonb_each(COALESCE(d.nprov, d.sprov)) e(k, v) WHERE "
-                    "jsonb_typeof(v) = 'object' AND v ? 's'), "
-                    "json_build_object('kind', d.kind, 'target', ");
-    rc_lit(x, b, t->name);
-    cdc_buf_puts(b, ", 'key', json_build_object(");
-    for (uint32_t k = 0; k < t->nkey; k++) {
-        if (k)
-            cdc_buf_puts(b, ", ");
-        rc_lit(x, b, t->fields[t->key[k]].name);
-        cdc_buf_puts(b, ", d.");
-        rc_ident(x, b, t->fields[t->key[k]].name);
-    }
-    cdc_buf_puts(b, "), 'field', d.field, 'stored', json_build_object("
-                    "'value', d.sval, 'provenance', d.sprov), 'recomputed', "
-                    "json_build_object('value', d.nval, 'provenance', "
-                    "d.nprov, 'keeps_stored_rank', d.keep))::text "
-                    "FROM pg_temp.rc_diff d ORDER BY ");
-    rc_key_cols(rc, x, b, "d");
-    cdc_buf_puts(b, ", d.kind, d.field");
-    res = PQexec(x->c, b->p);
-    if (rc_pg_ok(x, res, "reading the differences", err))
-        return -1;
     for (int i = 0; i < PQntuples(res); i++) {
         const char *kind = PQgetvalue(res, i, 1);
         if (!strcmp(kind, "missing"))
@@ -436,7 +387,73 @@ int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
                                           : PQgetvalue(res, i, 7));
         }
     }
-    PQclear(res);
-    return 0;
+}
+
+int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
+              cdc_err_t *err)
+{
+    cdc_buf_t *b = &x->sql;
+    const cdc_map_target_t *t = rc->t;
+    PGresult *res;
+
+    cdc_buf_reset(b);
+    /* key text, kind, field, stored value, stored provenance text, the
+     * recomputed ones, sources of a missing/extra row, a JSON line */
+    /* read through a cursor, a batch at a time: a large drift is not
+     * held in memory at once */
+    cdc_buf_puts(b, "DECLARE rc_report NO SCROLL CURSOR FOR SELECT "
+                    "concat_ws(' '");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        cdc_buf_puts(b, ", ");
+        rc_lit(x, b, t->fields[t->key[k]].name);
+        cdc_buf_puts(b, " || '=' || d.");
+        rc_ident(x, b, t->fields[t->key[k]].name);
+        cdc_buf_puts(b, "::text");
+    }
+    cdc_buf_puts(b, "), d.kind, d.field, d.sval, "
+                    "CASE WHEN d.sprov IS NULL THEN 'no provenance' ELSE "
+                    "concat(d.sprov->>'s', ' t=', d.sprov->>'t', ' pos=', "
+                    "right(d.sprov->>'r', 32), CASE WHEN d.sprov ? 'd' THEN "
+                    "' deleted' END) END, d.nval, "
+                    "CASE WHEN d.nprov IS NULL THEN 'no source row' ELSE "
+                    "concat(concat_ws(' ', d.nprov->>'s', COALESCE(d.nprov->>'from', "
+                    "d.nprov->>'row')), CASE WHEN "
+                    "d.keep THEN ' (keeps the stored rank)' END) END, "
+                    "(SELECT string_agg(DISTINCT concat(v->>'s', ' ', "
+                    "COALESCE(v->>'from', v->>'row', concat('t=', v->>'t'))), "
+                    "', ') FROM "
+                    "jsonb_each(COALESCE(d.nprov, d.sprov)) e(k, v) WHERE "
+                    "jsonb_typeof(v) = 'object' AND v ? 's'), "
+                    "json_build_object('kind', d.kind, 'target', ");
+    rc_lit(x, b, t->name);
+    cdc_buf_puts(b, ", 'key', json_build_object(");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        if (k)
+            cdc_buf_puts(b, ", ");
+        rc_lit(x, b, t->fields[t->key[k]].name);
+        cdc_buf_puts(b, ", d.");
+        rc_ident(x, b, t->fields[t->key[k]].name);
+    }
+    cdc_buf_puts(b, "), 'field', d.field, 'stored', json_build_object("
+                    "'value', d.sval, 'provenance', d.sprov), 'recomputed', "
+                    "json_build_object('value', d.nval, 'provenance', "
+                    "d.nprov, 'keeps_stored_rank', d.keep))::text "
+                    "FROM pg_temp.rc_diff d ORDER BY ");
+    rc_key_cols(rc, x, b, "d");
+    cdc_buf_puts(b, ", d.kind, d.field");
+    if (rc_pg_run(x, b->p, err))
+        return -1;
+    for (;;) {
+        int n;
+        res = PQexec(x->c, "FETCH FORWARD 10000 FROM rc_report");
+        if (rc_pg_ok(x, res, "reading the differences", err))
+            return -1;
+        n = PQntuples(res);
+        report_rows(res, json, sum);
+        PQclear(res);
+        if (n < 10000)
+            break;
+    }
+    return rc_pg_run(x, "CLOSE rc_report", err);
 }
 

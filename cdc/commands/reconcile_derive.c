@@ -27,7 +27,7 @@ int rc_winner(const rc_t *rc, const rc_row_t *r, uint32_t f)
  * the heads must match; for latest both heads are a snapshot row's zero
  * commit time, so the test holds too. */
 int rc_admissible(const rc_t *rc, uint32_t f, int s, int w,
-                         const rc_cell_t *c, const rc_cell_t *cw)
+                  const rc_cell_t *c, const rc_cell_t *cw)
 {
     const cdc_map_source_t *a = &rc->map->sources[s], *b = &rc->map->sources[w];
     switch (rc->t->fields[f].rule) {
@@ -78,7 +78,7 @@ static size_t head_len(cdc_mrule_t r)
 }
 
 int rc_gc_admissible(const rc_t *rc, const rc_row_t *r,
-                         const rc_gcand_t *c)
+                     const rc_gcand_t *c)
 {
     int w = r->gwin[c->group];
     size_t n = head_len(rc->t->groups[c->group].rule);

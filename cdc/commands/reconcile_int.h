@@ -31,6 +31,7 @@
 
 #define FAC "reconcile"
 #define RC_CHUNK 50000u
+#define RC_MAX_PARTS 1024u /* --partitions */
 
 /* One source's best candidate for one field of one row: the same max
  * over ranks as the model's cells (cdc_wide_cell_offer). */
@@ -101,6 +102,9 @@ typedef struct rc {
     char **strs;
     size_t nstrs, capstrs;
     uint64_t read;          /* source rows read */
+    /* this pass reads the keys of partition part of nparts (the wide
+     * key's hash, rc_mine); 0 of 1: every key */
+    uint32_t part, nparts;
 } rc_t;
 
 typedef struct pgx {
@@ -132,6 +136,11 @@ static inline rc_cell_t *rc_cell(const rc_row_t *r, int s, uint32_t f)
 }
 
 /* reconcile_read.c */
+int rc_mine(const rc_t *rc, const char *const *key);
+void rc_reset(rc_t *rc);
+int rc_estimate_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
+                       char *seen, uint64_t *rows, uint64_t *bytes,
+                       cdc_err_t *err);
 int rc_src_index(const cdc_map_t *m, const char *id);
 void rc_apply(rc_t *rc, const cdc_wide_op_t *op, const char *rowtext);
 int rc_read_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
@@ -157,8 +166,9 @@ void rc_key_eq(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a,
                const char *c);
 void rc_key_cols(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a);
 void rc_side_name(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *name);
-int rc_copy_in(pgx_t *x, const char *sql, const cdc_buf_t *data,
-               cdc_err_t *err);
+int rc_copy_begin(pgx_t *x, const char *sql, cdc_err_t *err);
+int rc_copy_put(pgx_t *x, cdc_buf_t *data, cdc_err_t *err);
+int rc_copy_end(pgx_t *x, cdc_err_t *err);
 void rc_put_text(cdc_buf_t *b, const char *s, int last);
 char *rc_col_type(pgx_t *x, const char *qt, const char *col,
                   cdc_err_t *err);
@@ -172,6 +182,8 @@ int rc_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
 int rc_report(rc_t *rc, pgx_t *x, int json, rc_sum_t *sum,
               cdc_err_t *err);
 /* reconcile_side.c */
+int rc_side_create(rc_t *rc, pgx_t *x, const char *keys, cdc_err_t *err);
+int rc_side_fill(rc_t *rc, pgx_t *x, cdc_err_t *err);
 int rc_side_compare(rc_t *rc, pgx_t *x, const char *qt,
                     const char *keys, cdc_err_t *err);
 int rc_side_repair(rc_t *rc, pgx_t *x, const char *keys,

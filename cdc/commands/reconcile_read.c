@@ -175,9 +175,38 @@ static void ct_add(rc_t *rc, const cdc_wide_op_t *op)
     c->vals = copy_vals(op->vals, op->nvals, &c->lens);
 }
 
+/* Whether the wide key key[] belongs to this pass's partition: a hash
+ * (FNV-1a, then a 64-bit finalizer) of the key texts as rc_find joins
+ * them, modulo the number of partitions.  A NULL key (it contributes
+ * nothing) goes to the first. */
+int rc_mine(const rc_t *rc, const char *const *key)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    if (rc->nparts <= 1)
+        return 1;
+    if (!key)
+        return rc->part == 0;
+    for (uint32_t k = 0; k < rc->t->nkey; k++) {
+        const unsigned char *p = (const unsigned char *)(key[k] ? key[k] : "");
+        if (k)
+            h = (h ^ 0x1f) * 1099511628211ULL;
+        for (; *p; p++)
+            h = (h ^ *p) * 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h % rc->nparts == rc->part;
+}
+
 void rc_apply(rc_t *rc, const cdc_wide_op_t *op, const char *rowtext)
 {
     if (op->target != rc->t)
+        return;
+    /* a row, a candidate or a contribution of another partition's key is
+     * left to its pass (a lookup updates the rows this pass has) */
+    if (op->kind != CDC_WIDE_LOOKUP && !rc_mine(rc, op->key))
         return;
     if (op->kind == CDC_WIDE_GROUP) {
         if (!op->gdeleted)
@@ -313,9 +342,10 @@ out:
     return rc_;
 }
 
-/* Read every table of pipeline conf's source that a mapping of T reads. */
-int rc_read_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
-                          char *seen, cdc_err_t *err)
+/* Read every table of pipeline conf's source that a mapping of T reads
+ * (with est: add up their estimated row counts instead). */
+static int rc_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
+                     char *seen, uint64_t *est, cdc_err_t *err)
 {
     const char *app = cdc_conf_app_id(conf);
     const char *stype = cdc_conf_get(conf, "source.type", "mysql");
@@ -325,8 +355,9 @@ int rc_read_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
     int any = 0, r = 0;
 
     if (si < 0) {
-        CDC_WARN(FAC, "%s: source '%s' is not in the mapping files; "
-                      "ignored", file, app);
+        if (!est && rc->part == 0)
+            CDC_WARN(FAC, "%s: source '%s' is not in the mapping files; "
+                          "ignored", file, app);
         return 0;
     }
     if (seen[si])
@@ -356,13 +387,59 @@ int rc_read_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
         if (dup)
             continue;
         any = 1;
-        CDC_INFO(FAC, "reading %s.%s of source %s", mp->db, mp->table, app);
+        if (est) {
+            /* the estimate only: the table's estimated row count */
+            cdc_table_t *tbl = NULL;
+            uint64_t n = 0;
+            if (!(r = d->describe(s, mp->db, mp->table, &tbl, &n, err)))
+                *est += n;
+            if (!r && !n)
+                CDC_WARN(FAC, "%s.%s of source %s: the server estimates no "
+                              "rows (never analyzed?): reconcile.max_memory_mb "
+                              "counts it as empty; ANALYZE it, or give "
+                              "--partitions", mp->db, mp->table, app);
+            if (tbl)
+                cdc_table_destroy(tbl);
+            continue;
+        }
+        if (rc->nparts > 1)
+            CDC_INFO(FAC, "reading %s.%s of source %s (partition %u of %u)",
+                     mp->db, mp->table, app, rc->part + 1, rc->nparts);
+        else
+            CDC_INFO(FAC, "reading %s.%s of source %s", mp->db, mp->table,
+                     app);
         r = rc_read_table(rc, d, s, app, mp->db, mp->table, err);
     }
     d->close(s);
-    if (!r && !any)
+    if (!r && !any && !est && rc->part == 0)
         CDC_WARN(FAC, "%s: no mapping of source '%s' writes %s", file, app,
                  rc->t->name);
+    return r;
+}
+
+/* Read every table of pipeline conf's source that a mapping of T reads
+ * (this pass's partition of the keys). */
+int rc_read_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
+                   char *seen, cdc_err_t *err)
+{
+    return rc_source(rc, conf, file, seen, NULL, err);
+}
+
+/* The memory a pass over every key would take, estimated from the source
+ * tables' estimated row counts (the servers' statistics): per source row
+ * a row's cells of every field and its derived values, the row text, the
+ * index; the same for a candidate or a contribution (an over-estimate:
+ * they hold only their fields). */
+int rc_estimate_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
+                       char *seen, uint64_t *rows, uint64_t *bytes,
+                       cdc_err_t *err)
+{
+    uint64_t n = 0;
+    int r = rc_source(rc, conf, file, seen, &n, err);
+    *rows += n;
+    *bytes += n * ((uint64_t)rc->t->nfields *
+                       (sizeof(rc_cell_t) + sizeof(rc_calc_t) + 64) +
+                   512);
     return r;
 }
 
@@ -425,4 +502,14 @@ void rc_free(rc_t *rc)
     }
     free(rc->lk);
     free(rc->lkrows);
+}
+
+/* Free the model of one pass and start the next from empty (the mapping,
+ * the target and the partitioning stay). */
+void rc_reset(rc_t *rc)
+{
+    rc_t keep = {.map = rc->map, .t = rc->t, .part = rc->part,
+                 .nparts = rc->nparts};
+    rc_free(rc);
+    *rc = keep;
 }

@@ -237,55 +237,55 @@ static int clear_unsided(rc_t *rc, pgx_t *x, const char *qt, cdc_err_t *err)
     char name[256];
     int r = -1;
 
-for (uint32_t f = 0; f < t->nfields; f++) {
-    const cdc_map_field_t *fd = &t->fields[f];
-    char col[200];
-    if (!fd->group && !fd->per_source)
-        continue;
-    cdc_buf_reset(&qn);
-    if (fd->group)
-        cdc_map_candidates_table(t, name, sizeof(name));
-    else
-        cdc_pgv_table(t, name, sizeof(name));
-    rc_side_name(rc, x, &qn, name);
-    cdc_buf_reset(b);
-    cdc_buf_printf(b, "UPDATE %s t SET ", qt);
-    rc_ident(x, b, fd->name);
-    cdc_buf_puts(b, " = NULL, ");
-    if (x->rank) {
-        cdc_pgrank_col(col, sizeof(col), fd->name);
-        rc_ident(x, b, col);
-        cdc_buf_puts(b, " = NULL");
-    } else {
-        cdc_buf_puts(b, "_provenance = t._provenance - ");
-        rc_lit(x, b, fd->name);
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        const cdc_map_field_t *fd = &t->fields[f];
+        char col[200];
+        if (!fd->group && !fd->per_source)
+            continue;
+        cdc_buf_reset(&qn);
+        if (fd->group)
+            cdc_map_candidates_table(t, name, sizeof(name));
+        else
+            cdc_pgv_table(t, name, sizeof(name));
+        rc_side_name(rc, x, &qn, name);
+        cdc_buf_reset(b);
+        cdc_buf_printf(b, "UPDATE %s t SET ", qt);
+        rc_ident(x, b, fd->name);
+        cdc_buf_puts(b, " = NULL, ");
+        if (x->rank) {
+            cdc_pgrank_col(col, sizeof(col), fd->name);
+            rc_ident(x, b, col);
+            cdc_buf_puts(b, " = NULL");
+        } else {
+            cdc_buf_puts(b, "_provenance = t._provenance - ");
+            rc_lit(x, b, fd->name);
+        }
+        cdc_buf_puts(b, " FROM pg_temp.rc_touch s WHERE ");
+        rc_key_eq(rc, x, b, "s", "t");
+        cdc_buf_printf(b, " AND NOT EXISTS (SELECT 1 FROM %s c WHERE ", qn.p);
+        rc_key_eq(rc, x, b, "s", "c");
+        if (fd->group) {
+            cdc_buf_puts(b, " AND NOT c._deleted AND c._group = ");
+            rc_lit(x, b, fd->group_name);
+        } else {
+            cdc_buf_puts(b, " AND c._field = ");
+            rc_lit(x, b, fd->name);
+        }
+        cdc_buf_puts(b, ") AND (t.");
+        rc_ident(x, b, fd->name);
+        cdc_buf_puts(b, " IS NOT NULL OR ");
+        if (x->rank) {
+            cdc_buf_puts(b, "t.");
+            rc_ident(x, b, col);
+            cdc_buf_puts(b, " IS NOT NULL)");
+        } else {
+            cdc_buf_puts(b, "t._provenance ? ");
+            rc_lit(x, b, fd->name);
+            cdc_buf_putc(b, ')');
+        }
+        if (rc_pg_run(x, b->p, err))
+            goto out;
     }
-    cdc_buf_puts(b, " FROM pg_temp.rc_touch s WHERE ");
-    rc_key_eq(rc, x, b, "s", "t");
-    cdc_buf_printf(b, " AND NOT EXISTS (SELECT 1 FROM %s c WHERE ", qn.p);
-    rc_key_eq(rc, x, b, "s", "c");
-    if (fd->group) {
-        cdc_buf_puts(b, " AND NOT c._deleted AND c._group = ");
-        rc_lit(x, b, fd->group_name);
-    } else {
-        cdc_buf_puts(b, " AND c._field = ");
-        rc_lit(x, b, fd->name);
-    }
-    cdc_buf_puts(b, ") AND (t.");
-    rc_ident(x, b, fd->name);
-    cdc_buf_puts(b, " IS NOT NULL OR ");
-    if (x->rank) {
-        cdc_buf_puts(b, "t.");
-        rc_ident(x, b, col);
-        cdc_buf_puts(b, " IS NOT NULL)");
-    } else {
-        cdc_buf_puts(b, "t._provenance ? ");
-        rc_lit(x, b, fd->name);
-        cdc_buf_putc(b, ')');
-    }
-    if (rc_pg_run(x, b->p, err))
-        goto out;
-}
     r = 0;
 out:
     cdc_buf_free(&qn);
@@ -388,65 +388,65 @@ static int repair_fields(rc_t *rc, pgx_t *x, const char *qt, cdc_err_t *err)
     cdc_buf_t *b = &x->sql;
     const cdc_map_target_t *t = rc->t;
 
-for (uint32_t f = 0; f < t->nfields; f++) {
-    cdc_buf_t fl = CDC_BUF_INIT, fi = CDC_BUF_INIT;
-    int r;
-    char *tp;
-    if (t->fields[f].is_key || rc_derived(&t->fields[f]))
-        continue;
-    rc_lit(x, &fl, t->fields[f].name);
-    rc_ident(x, &fi, t->fields[f].name);
-    if (!(tp = rc_col_type(x, qt, t->fields[f].name, err))) {
-        cdc_buf_free(&fl);
-        cdc_buf_free(&fi);
-        return -1;
-    }
-    cdc_buf_reset(b);
-    if (x->rank) {
-        cdc_buf_t rc_ = CDC_BUF_INIT;
-        char col[200];
-        const char *s = x->qs.p;
-        cdc_pgrank_col(col, sizeof(col), t->fields[f].name);
-        rc_ident(x, &rc_, col);
-        /* the same cases as below, on the field's rank column */
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        cdc_buf_t fl = CDC_BUF_INIT, fi = CDC_BUF_INIT;
+        int r;
+        char *tp;
+        if (t->fields[f].is_key || rc_derived(&t->fields[f]))
+            continue;
+        rc_lit(x, &fl, t->fields[f].name);
+        rc_ident(x, &fi, t->fields[f].name);
+        if (!(tp = rc_col_type(x, qt, t->fields[f].name, err))) {
+            cdc_buf_free(&fl);
+            cdc_buf_free(&fi);
+            return -1;
+        }
+        cdc_buf_reset(b);
+        if (x->rank) {
+            cdc_buf_t rc_ = CDC_BUF_INIT;
+            char col[200];
+            const char *s = x->qs.p;
+            cdc_pgrank_col(col, sizeof(col), t->fields[f].name);
+            rc_ident(x, &rc_, col);
+            /* the same cases as below, on the field's rank column */
+            cdc_buf_printf(
+                b,
+                "UPDATE %s t SET %s = d.nval::%s, %s = CASE "
+                "WHEN d.keep AND d.nval IS NULL THEN t.%s "
+                "WHEN d.keep THEN %s.autoglm_cdc_rank(%s.autoglm_cdc_prov("
+                "t.%s) - 'd') "
+                "WHEN d.nprov IS NULL THEN NULL "
+                "ELSE %s.autoglm_cdc_rank(d.nprov - 'row') END "
+                "FROM pg_temp.rc_diff d WHERE d.kind = 'differs' AND "
+                "d.field = %s AND ",
+                qt, fi.p, tp, rc_.p, rc_.p, s, s, rc_.p, s, fl.p);
+            cdc_buf_free(&rc_);
+        } else
         cdc_buf_printf(
             b,
-            "UPDATE %s t SET %s = d.nval::%s, %s = CASE "
-            "WHEN d.keep AND d.nval IS NULL THEN t.%s "
-            "WHEN d.keep THEN %s.autoglm_cdc_rank(%s.autoglm_cdc_prov("
-            "t.%s) - 'd') "
-            "WHEN d.nprov IS NULL THEN NULL "
-            "ELSE %s.autoglm_cdc_rank(d.nprov - 'row') END "
-            "FROM pg_temp.rc_diff d WHERE d.kind = 'differs' AND "
-            "d.field = %s AND ",
-            qt, fi.p, tp, rc_.p, rc_.p, s, s, rc_.p, s, fl.p);
-        cdc_buf_free(&rc_);
-    } else
-    cdc_buf_printf(
-        b,
-        "UPDATE %s t SET %s = d.nval::%s, _provenance = CASE "
-        "WHEN d.keep AND d.nval IS NULL THEN t._provenance "
-        /* a value under a row delete's rank is no deletion */
-        "WHEN d.keep THEN jsonb_set(t._provenance, ARRAY[%s], "
-        "(t._provenance->%s) - 'd') "
-        "WHEN d.nprov IS NULL THEN t._provenance - %s "
-        "ELSE jsonb_set(t._provenance, ARRAY[%s], d.nprov - 'row') END "
-        "FROM pg_temp.rc_diff d WHERE d.kind = 'differs' AND d.field = %s "
-        "AND ",
-        qt, fi.p, tp, fl.p, fl.p, fl.p, fl.p, fl.p);
-    free(tp);
-    rc_key_eq(rc, x, b, "t", "d");
-    r = rc_pg_run(x, b->p, err);
-    cdc_buf_free(&fl);
-    cdc_buf_free(&fi);
-    if (r)
-        return -1;
-}
+            "UPDATE %s t SET %s = d.nval::%s, _provenance = CASE "
+            "WHEN d.keep AND d.nval IS NULL THEN t._provenance "
+            /* a value under a row delete's rank is no deletion */
+            "WHEN d.keep THEN jsonb_set(t._provenance, ARRAY[%s], "
+            "(t._provenance->%s) - 'd') "
+            "WHEN d.nprov IS NULL THEN t._provenance - %s "
+            "ELSE jsonb_set(t._provenance, ARRAY[%s], d.nprov - 'row') END "
+            "FROM pg_temp.rc_diff d WHERE d.kind = 'differs' AND d.field = %s "
+            "AND ",
+            qt, fi.p, tp, fl.p, fl.p, fl.p, fl.p, fl.p);
+        free(tp);
+        rc_key_eq(rc, x, b, "t", "d");
+        r = rc_pg_run(x, b->p, err);
+        cdc_buf_free(&fl);
+        cdc_buf_free(&fi);
+        if (r)
+            return -1;
+    }
     return 0;
 }
 
 int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
-                     cdc_err_t *err)
+              cdc_err_t *err)
 {
     cdc_buf_t *b = &x->sql;
 

@@ -191,15 +191,18 @@ static void vts_lines(rc_t *rc, cdc_buf_t *d, rc_row_t *row)
     }
 }
 
-/* The model's rows of one side table into its shadow table. */
+/* The model's rows of one side table into its shadow table, a piece at
+ * a time. */
 static int side_fill(rc_t *rc, pgx_t *x, int which, cdc_err_t *err)
 {
     static const char *const copy[RC_NSIDE] = {
         "COPY pg_temp.rc_cand FROM STDIN", "COPY pg_temp.rc_ctb FROM STDIN",
         "COPY pg_temp.rc_vts FROM STDIN"};
     cdc_buf_t d = CDC_BUF_INIT;
-    int r;
+    int r = -1;
 
+    if (rc_copy_begin(x, copy[which], err))
+        return -1;
     for (size_t i = 0; i < rc->n; i++) {
         if (which == RC_CAND)
             cand_lines(rc, &d, rc->rows[i]);
@@ -207,8 +210,11 @@ static int side_fill(rc_t *rc, pgx_t *x, int which, cdc_err_t *err)
             ctb_lines(rc, &d, rc->rows[i]);
         else
             vts_lines(rc, &d, rc->rows[i]);
+        if (d.len >= (1u << 20) && rc_copy_put(x, &d, err))
+            goto out;
     }
-    r = rc_copy_in(x, copy[which], &d, err);
+    r = rc_copy_put(x, &d, err) || rc_copy_end(x, err) ? -1 : 0;
+out:
     cdc_buf_free(&d);
     return r;
 }
@@ -368,13 +374,29 @@ int rc_side_compare(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
     for (int w = 0; w < RC_NSIDE; w++) {
         if (!side_used(rc->t, w))
             continue;
-        if (side_create(rc, x, w, keys, err) || side_fill(rc, x, w, err))
-            return -1;
         if (w == RC_CAND ? cand_compare(rc, x, qt, keys, err)
             : w == RC_CTB ? ctb_compare(rc, x, keys, err)
                           : vts_compare(rc, x, keys, err))
             return -1;
     }
+    return 0;
+}
+
+/* The shadow tables of the side tables the target has, empty. */
+int rc_side_create(rc_t *rc, pgx_t *x, const char *keys, cdc_err_t *err)
+{
+    for (int w = 0; w < RC_NSIDE; w++)
+        if (side_used(rc->t, w) && side_create(rc, x, w, keys, err))
+            return -1;
+    return 0;
+}
+
+/* This pass's candidates, contributions and entries into them. */
+int rc_side_fill(rc_t *rc, pgx_t *x, cdc_err_t *err)
+{
+    for (int w = 0; w < RC_NSIDE; w++)
+        if (side_used(rc->t, w) && side_fill(rc, x, w, err))
+            return -1;
     return 0;
 }
 
@@ -584,7 +606,7 @@ out:
  * replaces its state (and moves it) instead of adding to it.
  */
 int rc_side_repair(rc_t *rc, pgx_t *x, const char *keys,
-                          cdc_err_t *err)
+                   cdc_err_t *err)
 {
     const cdc_map_target_t *t = rc->t;
     cdc_buf_t *b = &x->sql, kc = CDC_BUF_INIT;

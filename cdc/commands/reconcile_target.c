@@ -67,7 +67,7 @@ void rc_put_key(rc_t *rc, cdc_buf_t *b, const rc_row_t *r)
 
 /* key equality of aliases a and b over the target's key columns */
 void rc_key_eq(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a,
-                   const char *c)
+               const char *c)
 {
     for (uint32_t k = 0; k < rc->t->nkey; k++) {
         if (k)
@@ -97,15 +97,31 @@ void rc_side_name(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *name)
     rc_ident(x, b, name);
 }
 
-int rc_copy_in(pgx_t *x, const char *sql, const cdc_buf_t *data,
-                   cdc_err_t *err)
+/* COPY into a shadow table in pieces: begin, put (and empty) the lines
+ * in data as they fill up, end. */
+int rc_copy_begin(pgx_t *x, const char *sql, cdc_err_t *err)
 {
     PGresult *res = PQexec(x->c, sql);
     if (rc_pg_ok(x, res, sql, err))
         return -1;
     PQclear(res);
-    if ((data->len && PQputCopyData(x->c, data->p, (int)data->len) != 1) ||
-        PQputCopyEnd(x->c, NULL) != 1)
+    return 0;
+}
+
+int rc_copy_put(pgx_t *x, cdc_buf_t *data, cdc_err_t *err)
+{
+    if (data->len && PQputCopyData(x->c, data->p, (int)data->len) != 1)
+        return cdc_err_set(err, CDC_EXIT_FAIL, 0, "reconcile: COPY into a "
+                           "shadow table: %s", PQerrorMessage(x->c));
+    cdc_buf_reset(data);
+    return 0;
+}
+
+int rc_copy_end(pgx_t *x, cdc_err_t *err)
+{
+    PGresult *res;
+
+    if (PQputCopyEnd(x->c, NULL) != 1)
         return cdc_err_set(err, CDC_EXIT_FAIL, 0, "reconcile: COPY into a "
                            "shadow table: %s", PQerrorMessage(x->c));
     res = PQgetResult(x->c);
@@ -128,7 +144,7 @@ void rc_put_text(cdc_buf_t *b, const char *s, int last)
 
 /* The declared type of column col of qt (malloc'd), NULL with err. */
 char *rc_col_type(pgx_t *x, const char *qt, const char *col,
-                      cdc_err_t *err)
+                  cdc_err_t *err)
 {
     cdc_buf_t q = CDC_BUF_INIT;
     PGresult *res;
@@ -255,7 +271,7 @@ out:
  * change whose rank it keeps (a change still in flight carries a greater
  * rank and overrides it when it arrives). */
 int rc_tgt_open(rc_t *rc, const cdc_conf_t *conf, int repair, tgt_t *g,
-                    cdc_err_t *err)
+                cdc_err_t *err)
 {
     const char *dsn = cdc_conf_get(conf, "postgres_sink.dsn", NULL);
     const cdc_map_target_t *t = rc->t;

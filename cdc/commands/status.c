@@ -486,21 +486,28 @@ static int token_host_ok(const char *url, const char *listen)
 }
 
 /* Warn once per process about a peer and a kind of reason (the daemon's
- * refresher asks every few seconds). */
+ * refresher asks every few seconds), however many peers there are: the
+ * set of those warned about grows (a state directory holds a bounded
+ * number of pipelines). */
 static void warn_once(const char *pipeline, char kind, const char *msg)
 {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    static char seen[32][136];
-    static int nseen;
+    static char (*seen)[136];
+    static size_t nseen, capseen;
     char key[136];
     int dup = 0;
 
     snprintf(key, sizeof(key), "%c%s", kind, pipeline);
     pthread_mutex_lock(&mu);
-    for (int i = 0; i < nseen && !dup; i++)
+    for (size_t i = 0; i < nseen && !dup; i++)
         dup = !strcmp(seen[i], key);
-    if (!dup && nseen < 32)
+    if (!dup) {
+        if (nseen == capseen) {
+            capseen = capseen ? capseen * 2 : 32;
+            seen = cdc_xrealloc(seen, capseen * sizeof(*seen));
+        }
         snprintf(seen[nseen++], sizeof(seen[0]), "%s", key);
+    }
     pthread_mutex_unlock(&mu);
     if (!dup)
         CDC_WARN("status", "%s", msg);
