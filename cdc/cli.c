@@ -86,6 +86,8 @@ static const char help_options[] =
 "      --idle-exit MS       stop after MS ms without changes (run.idle_exit_ms)\n"
 "      --target T           reconcile: the target (wide table) to check\n"
 "      --repair             reconcile: apply the recomputed values\n"
+"      --partitions N       reconcile: read the sources N times, keeping the\n"
+"                           rows of 1/N of the keys in memory each time\n"
 "      --log-format F       text (default) | json          (log.format)\n"
 "  -v, --verbose            debug logging\n"
 "  -q, --quiet              errors only\n"
@@ -173,6 +175,7 @@ static const cli_opt_t cli_opts[] = {
     {"idle-exit", 0, 1, OPT_OWN, 0, "run.idle_exit_ms"},
     {"target", 0, 1, OPT_OWN, 0, NULL},
     {"repair", 0, 0, OPT_OWN, 0, NULL},
+    {"partitions", 0, 1, OPT_OWN, 0, NULL},
     {"log-format", 0, 1, OPT_ANY, 0, NULL},
     {"verbose", 'v', 0, OPT_ANY, 0, NULL},
     {"quiet", 'q', 0, OPT_ANY, 0, NULL},

@@ -408,6 +408,11 @@ const cdc_conf_key_t cdc_conf_keys[] = {
      "Producer settings for bulk loads (linger, batch size, lz4) unless set."},
     {"backfill.signal_table", S, NULL, 0, 0, NULL, 0, NULL, "backfill",
      "db.table that receives the watermark rows."},
+    /* ---- reconcile ---- */
+    {"reconcile.max_memory_mb", I, "0", 0, 1048576, NULL, 0, NULL, "reconcile",
+     "Bound on the memory of the recomputation (MB, 0: none): reconcile estimates it from the "
+     "source tables' estimated row counts and reads the sources in as many key partitions as "
+     "it needs (--partitions N sets the count instead)."},
     {"backfill.server_id", I, "<900000000 + pid-derived>", 1, 4294967295LL, NULL, 0, NULL, "backfill",
      "First replica server_id of the watermark readers (one per worker)."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL, NULL, NULL},

@@ -498,9 +498,10 @@ static void housekeep(cdc_http_t *h)
         http_conn_t *k = &h->conns[i];
         if (k->used && !k->closing && !k->headers_done && k->fd >= 0 &&
             now - k->start_us > h->header_timeout_us) {
-            conn_close(k);
+            /* counted before the close: whoever sees the close sees it */
             h->n_timed_out++;
-            __atomic_add_fetch(&h->tot_timed_out, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&h->tot_timed_out, 1, __ATOMIC_RELEASE);
+            conn_close(k);
         }
         if (k->used && !k->closing) {
             open++;

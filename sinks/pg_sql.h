@@ -46,7 +46,7 @@ int cdc_pgs_fail(PGconn *pg, PGresult *r, const char *what,
 
 /**
  * @brief The retention purge of a side table, in its own short
- *        transaction (lock_timeout 5 s): lock_sql (a SELECT, or NULL),
+ *        transaction (lock_timeout 5 s): lock_sql (statements ending in a SELECT, or NULL),
  *        then del_sql with $1 = param; *n the rows deleted.
  * @returns 0, or -1 with err (rolled back).
  */

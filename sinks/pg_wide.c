@@ -2248,7 +2248,7 @@ static int apply_batch(pgw_t *w, cdc_err_t *err)
             w->stmts[i].used = 0;
     }
     merge_reset(w);
-    /* rows with vote fields first, in one order in every pipeline */
+    /* the keys with vote fields first, in one order in every pipeline */
     if (cdc_pgv_lock(&w->votes, &w->ops, err))
         goto fail;
     /* tombstones of the batch's keys back as row shells */

@@ -240,19 +240,11 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
     /* provenance: one entry per field of a group with a winner
      * (jsonb_build_object takes at most 100 arguments: one per field) */
     if (rank) {
-        char *qs = cdc_pgs_qid(pg, *t->schema ? t->schema : "public");
-        for (uint32_t g = 0; g < t->ngroups; g++) {
-            char *gl = cdc_pgs_qlit(pg, t->groups[g].name);
+        /* the winner's entry, built once per group in its LATERAL (g<g>.r)
+         * and the same on every field of the group */
+        for (uint32_t g = 0; g < t->ngroups; g++)
             for (uint32_t i = 0; i < t->groups[g].nfields; i++)
-                cdc_buf_printf(b, "%sCASE WHEN g%u._grank IS NOT NULL THEN "
-                               "%s.autoglm_cdc_rank(jsonb_build_object('s', "
-                               "g%u._source, 't', g%u._commit_us, 'r', "
-                               "g%u._grank, 'g', %s, 'row', g%u._row_id::"
-                               "jsonb)) END", nf++ ? ", " : "", g, qs, g, g,
-                               g, gl, g);
-            free(gl);
-        }
-        free(qs);
+                cdc_buf_printf(b, "%sg%u._r", nf++ ? ", " : "", g);
     } else
         cdc_buf_puts(b, "'{}'::jsonb");
     for (uint32_t g = 0; !rank && g < t->ngroups; g++) {
@@ -273,8 +265,22 @@ static void recompute_sql(PGconn *pg, const cdc_map_target_t *t, int rank,
     for (uint32_t g = 0; g < t->ngroups; g++) {
         char *gl = cdc_pgs_qlit(pg, t->groups[g].name);
         cdc_buf_printf(b, " LEFT JOIN LATERAL (SELECT c._values, c._source, "
-                       "c._commit_us, c._grank, c._row_id FROM %s c WHERE ",
-                       qc);
+                       "c._commit_us, c._grank, c._row_id");
+        if (rank)
+            /* = autoglm_cdc_rank(jsonb_build_object('s', _source, 't',
+             * _commit_us, 'r', _grank, 'g', group, 'row', _row_id)) byte
+             * for byte (pg_rank.h), without a jsonb object per row */
+            cdc_buf_printf(b, ", decode(c._grank, 'hex') || int8send("
+                           "c._commit_us) || '\\x00'::bytea || x.s || x.x || "
+                           "int4send(length(x.x)) || set_byte('\\x00'::bytea, "
+                           "0, length(x.s)) AS _r");
+        cdc_buf_printf(b, " FROM %s c", qc);
+        if (rank)
+            cdc_buf_printf(b, " CROSS JOIN LATERAL (SELECT substr(convert_to("
+                           "c._source, 'UTF8'), 1, 255) AS s, convert_to("
+                           "jsonb_build_object('g', %s, 'row', c._row_id::"
+                           "jsonb)::text, 'UTF8') AS x) x", gl);
+        cdc_buf_puts(b, " WHERE ");
         for (uint32_t k = 0; k < t->nkey; k++) {
             char *qf = cdc_pgs_qid(pg, t->fields[t->key[k]].name);
             cdc_buf_printf(b, "c.%s = k.%s AND ", qf, qf);

@@ -5,15 +5,20 @@
  * "Confidence, vote and weighted mean").
  *
  * Per batch, for each target with per-source fields:
+ *   0. before anything else, advisory locks on the hash buckets of the
+ *      keys (cdc_pgv_lock): batches of several pipelines that touch the
+ *      same keys take turns;
  *   1. the batch's entries, one per key, field and source (the highest
  *      rank; a batch comes from one source), are upserted into
  *      <table>_votes WHERE the incoming rank is greater;
- *   2. one statement (a chain of CTEs per field) recomputes the touched
- *      fields of the touched keys from every source's entry and upserts
- *      the values and their provenance, each wide row once
- *      {"s","t","r" of the newest voter for the result, "sc": the summed
- *      score, "votes": {source: {"v","sc","t"[,"d"]}}, "d" when every
- *      entry is a row delete's} into the wide row.
+ *   2. the touched fields of the touched keys are recomputed from every
+ *      source's entry and upserted with their provenance, each wide row
+ *      once {"s","t","r" of the newest voter for the result, "sc": the
+ *      summed score, "votes": {source: {"v","sc","t"[,"d"]}}, "d" when
+ *      every entry is a row delete's}: for a table with rank columns in
+ *      C (recompute_c: one SELECT of the entries, cdc_vote_compute, one
+ *      upsert), for a _provenance table in SQL (recompute: a chain of
+ *      CTEs per field).
  * The arithmetic is cdc_vote_compute()'s: integer scores, or with
  * half_life the terms floor(2^(L - Lmax) * 10^15 + 0.5) of the log2
  * scores; weighted_mean divides exactly in numeric and rounds half away
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdc/envelope.h"
 #include "cdc/util.h"
 #include "mappings/map_int.h"
 #include "sinks/pg_rank.h"
@@ -238,24 +244,28 @@ static void klist(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias)
                        alias ? "." : "", k);
 }
 
-/* Lock the wide rows of target t's keys whose per-source fields the batch
- * changes: missing rows are inserted first (empty, filled in by the
- * recomputation of the same transaction), then every row is locked, both
- * in key order, each in its own statement, so that the recomputation
- * (a later statement) sees every other pipeline's committed entries of
- * these keys and none is in flight.  Row locks need no shared memory,
- * whatever the batch's size. */
+static void votes_lock_sql(cdc_pgv_t *v, const cdc_map_target_t *t,
+                           int shared, cdc_buf_t *b);
+
+/* Serialise the batches that change per-source fields of the same keys of
+ * target t: an advisory lock per hash bucket (256) of the keys, taken in
+ * bucket order before the batch writes anything, held until it commits.
+ * So the recomputation (a later statement) sees every other pipeline's
+ * committed entries of these keys and none is in flight.  The locks live
+ * in their own key space (not the field groups'), need no row writes and,
+ * at most 256, no shared memory to speak of whatever the batch's size.
+ * The same statement takes the table's purge lock shared
+ * (cdc_pgv_purge); the table locks come before. */
 static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
                        const cdc_wide_ops_t *ops, cdc_err_t *err)
 {
     uint32_t nk = t->nkey;
-    cdc_buf_t *arr = cdc_xcalloc(nk, sizeof(cdc_buf_t)), b = CDC_BUF_INIT;
-    const char **pv = cdc_xcalloc(nk + 1, sizeof(char *));
+    cdc_buf_t keys = CDC_BUF_INIT, kt = CDC_BUF_INIT, b = CDC_BUF_INIT;
     char *qt = cdc_pgs_qtab(v->pg, t, t->table);
+    const char *pv[1];
     int any = 0, rc = 0;
 
-    for (uint32_t k = 0; k < nk; k++)
-        arr_start(&arr[k]);
+    arr_start(&keys);
     for (uint32_t i = 0; i < ops->n; i++) {
         const cdc_wide_op_t *op = &ops->ops[i];
         int ps = 0;
@@ -266,53 +276,57 @@ static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
             ps = t->fields[op->vals[j].field].per_source;
         if (!ps)
             continue;
-        for (uint32_t k = 0; k < nk; k++)
-            arr_put(&arr[k], op->key[k], strlen(op->key[k]), 0);
+        cdc_buf_reset(&kt);
+        cdc_buf_puts(&kt, qt);
+        for (uint32_t k = 0; k < nk; k++) {
+            cdc_buf_putc(&kt, '\x1f');
+            cdc_buf_puts(&kt, op->key[k]);
+        }
+        arr_put(&keys, kt.p, kt.len, 0);
         any = 1;
     }
     if (!any)
         goto out;
-    for (uint32_t k = 0; k < nk; k++) {
-        cdc_buf_putc(&arr[k], '}');
-        pv[k] = arr[k].p;
+    /* first the tables' locks that the batch's writes take anyway, so
+     * that no batch holds the advisory locks while it waits for a
+     * `reconcile --repair`, which locks these tables IN EXCLUSIVE MODE
+     * and then takes the same advisory locks (cdc_pgv_lock) */
+    cdc_buf_printf(&b, "LOCK TABLE %s", qt);
+    {
+        char name[256], *q;
+        if (t->ngroups) {
+            cdc_map_candidates_table(t, name, sizeof(name));
+            q = cdc_pgs_qtab(v->pg, t, name);
+            cdc_buf_printf(&b, ", %s", q);
+            free(q);
+        }
+        if (t->aggregates) {
+            cdc_map_contrib_table(t, name, sizeof(name));
+            q = cdc_pgs_qtab(v->pg, t, name);
+            cdc_buf_printf(&b, ", %s", q);
+            free(q);
+        }
+        cdc_pgv_table(t, name, sizeof(name));
+        q = cdc_pgs_qtab(v->pg, t, name);
+        cdc_buf_printf(&b, ", %s IN ROW EXCLUSIVE MODE", q);
+        free(q);
     }
-    cdc_buf_puts(&b, "INSERT INTO ");
-    cdc_buf_printf(&b, "%s AS t (", qt);
-    key_cols(v->pg, &b, t, NULL);
-    cdc_buf_puts(&b, ") SELECT DISTINCT ");
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "%su.k%u::%s", k ? ", " : "", k,
-                       cdc_pgs_type(&t->fields[t->key[k]], 0, NULL, 0));
-    cdc_buf_puts(&b, " FROM unnest(");
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
-    cdc_buf_puts(&b, ") AS u(");
-    klist(&b, t, NULL);
-    cdc_buf_puts(&b, ") ORDER BY ");
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "%s%u", k ? ", " : "", k + 1);
-    cdc_buf_puts(&b, " ON CONFLICT DO NOTHING");
-    if ((rc = exec(v, b.p, (int)nk, pv, "creating the rows of vote fields",
+    if ((rc = exec(v, b.p, 0, NULL, "locking the tables of vote fields",
                    err)))
         goto out;
     cdc_buf_reset(&b);
-    cdc_buf_puts(&b, "WITH u AS (SELECT DISTINCT * FROM unnest(");
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
-    cdc_buf_puts(&b, ") AS u(");
-    klist(&b, t, NULL);
-    cdc_buf_printf(&b, ")), l AS (SELECT 1 FROM %s AS t, u WHERE ", qt);
-    key_join(v, &b, t, "t");
-    cdc_buf_puts(&b, " ORDER BY ");
-    key_cols(v->pg, &b, t, "t");
-    cdc_buf_puts(&b, " FOR UPDATE OF t) SELECT count(*) FROM l");
-    rc = exec(v, b.p, (int)nk, pv, "locking the rows of vote fields", err);
+    cdc_buf_putc(&keys, '}');
+    pv[0] = keys.p;
+    votes_lock_sql(v, t, 1, &b);
+    cdc_buf_puts(&b, " FROM (SELECT count(pg_advisory_xact_lock(1735554417, "
+                     "h)) FROM (SELECT DISTINCT (hashtextextended(x, 19) & "
+                     "255)::int AS h FROM unnest($1::text[]) x ORDER BY 1) s) "
+                     "l");
+    rc = exec(v, b.p, 1, pv, "locking the keys of vote fields", err);
 out:
-    for (uint32_t k = 0; k < nk; k++)
-        cdc_buf_free(&arr[k]);
-    free(arr);
-    free(pv);
     free(qt);
+    cdc_buf_free(&keys);
+    cdc_buf_free(&kt);
     cdc_buf_free(&b);
     return rc;
 }
@@ -414,11 +428,13 @@ static void klist_s(cdc_buf_t *b, const cdc_map_target_t *t, const char *alias,
  * The CTEs of per-source field f over the keys in e (entries of f; the
  * key arrays are parameters pbase+1..pbase+nkey), ending in
  * r<i>(k0.., res, prov): the value as text and the field's provenance
- * entry.  Names carry the suffix i so that every field of the target goes
- * into one statement.
+ * entry (rank: the bytes of its rank column, else the jsonb object).
+ * Names carry the suffix i so that every field of the target goes into
+ * one statement.
  */
 static void field_ctes(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
-                       uint32_t f, unsigned i, unsigned pbase, const char *qv)
+                       uint32_t f, unsigned i, unsigned pbase, const char *qv,
+                       int rank)
 {
     const cdc_map_field_t *fd = &t->fields[f];
     uint32_t nk = t->nkey;
@@ -533,6 +549,29 @@ static void field_ctes(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
     /* r: value and provenance entry per key */
     cdc_buf_printf(b, "), r%u AS (SELECT ", i);
     klist_s(b, t, "a", i);
+    if (rank) {
+        /* the rank column's bytes, as autoglm_cdc_rank() of the object
+         * below makes them (pg_rank.h), without building that object */
+        cdc_buf_printf(b, ", w%u.res, decode(tp%u.rk, 'hex') || int8send("
+                       "tp%u.t) || CASE WHEN %s%u.%s THEN '\\x01'::bytea ELSE "
+                       "'\\x00'::bytea END || e%u.s || e%u.x || int4send("
+                       "length(e%u.x)) || set_byte('\\x00'::bytea, 0, length("
+                       "e%u.s)) AS prov FROM a%u JOIN tp%u USING (", i, i, i,
+                       fd->rule == CDC_RULE_WEIGHTED ? "w" : "a", i,
+                       fd->rule == CDC_RULE_WEIGHTED ? "wdel" : "alldel", i,
+                       i, i, i, i, i);
+        klist(b, t, NULL);
+        cdc_buf_printf(b, ") LEFT JOIN w%u USING (", i);
+        klist(b, t, NULL);
+        cdc_buf_printf(b, ") CROSS JOIN LATERAL (SELECT substr(convert_to("
+                       "tp%u.src, 'UTF8'), 1, 255) AS s, CASE WHEN o.o = "
+                       "'{}'::jsonb THEN ''::bytea ELSE convert_to(o.o::text, "
+                       "'UTF8') END AS x FROM (SELECT jsonb_strip_nulls("
+                       "jsonb_build_object('sc', w%u.tot, 'votes', a%u.votes)) "
+                       "AS o) o) e%u), ", i, i, i, i);
+        free(lf);
+        return;
+    }
     cdc_buf_printf(b, ", w%u.res, jsonb_strip_nulls(jsonb_build_object('s', "
                    "tp%u.src, 't', tp%u.t, 'r', tp%u.rk, 'sc', w%u.tot, 'd', "
                    "CASE WHEN %s%u.%s THEN 1 END, 'votes', a%u.votes)) AS prov "
@@ -561,7 +600,6 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     cdc_buf_t *arr, b = CDC_BUF_INIT;
     const char **pv;
     char name[200], *qv, *qt = cdc_pgs_qtab(v->pg, t, t->table);
-    char *qs = cdc_pgs_qid(v->pg, *t->schema ? t->schema : "public");
     int rc, rank = v->rmode && v->rmode[t - v->map->targets];
 
     for (uint32_t f = 0; f < t->nfields; f++) {
@@ -590,7 +628,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     }
     cdc_buf_puts(&b, "WITH ");
     for (uint32_t i = 0; i < nf; i++)
-        field_ctes(v, &b, t, fl[i], i, i * nk, qv);
+        field_ctes(v, &b, t, fl[i], i, i * nk, qv, rank);
     cdc_buf_puts(&b, "ak AS (");
     for (uint32_t i = 0; i < nf; i++) {
         cdc_buf_printf(&b, "%sSELECT ", i ? " UNION " : "");
@@ -619,7 +657,7 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
             cdc_buf_printf(&b, ", r%u.res::%s", i,
                            cdc_pgs_type(&t->fields[fl[i]], 0, NULL, 0));
         for (uint32_t i = 0; i < nf; i++)
-            cdc_buf_printf(&b, ", %s.autoglm_cdc_rank(r%u.prov)", qs, i);
+            cdc_buf_printf(&b, ", r%u.prov", i);
         cdc_buf_puts(&b, " FROM ak");
     } else {
     cdc_buf_puts(&b, ", _provenance) SELECT ");
@@ -704,13 +742,345 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     free(fl);
     free(qv);
     free(qt);
-    free(qs);
     cdc_buf_free(&b);
     return rc;
 }
 
-static void votes_lock_sql(cdc_pgv_t *v, const cdc_map_target_t *t,
-                           int shared, cdc_buf_t *b);
+/* ---- the recomputation in C (tables with rank columns) --------------------- */
+
+/* b += the hex digits of n bytes */
+static void hex_bytes(cdc_buf_t *b, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        char h[2];
+        cdc_hex(h, s[i], 2);
+        cdc_buf_put(b, h, 2);
+    }
+}
+
+/*
+ * The rank column's bytes of one recomputed field (pg_rank.h), as a
+ * bytea literal's text "\x...": the named entry's rank, its commit time,
+ * the deletion mark, its source (at most 255 bytes), then the entry's
+ * further keys as JSON text -- {"sc": total, "votes": {source: {"v",
+ * "sc", "t"[, "d"]}}} -- and the two lengths.  The JSON is written as
+ * PostgreSQL prints that jsonb object (keys by length, then bytes; the
+ * entries come sorted so), so the bytes are the ones autoglm_cdc_rank()
+ * and the SQL recomputation give.
+ */
+static void rank_bytes(cdc_buf_t *out, const cdc_vote_entry_t *en, size_t n,
+                       const cdc_vote_result_t *res, int has_total,
+                       cdc_buf_t *js)
+{
+    const cdc_vote_entry_t *top = &en[res->top];
+    size_t sl = strlen(top->source);
+    unsigned char be[8];
+    uint64_t tt = (uint64_t)top->t;
+
+    if (sl > 255)
+        sl = 255;
+    cdc_buf_reset(js);
+    cdc_buf_putc(js, '{');
+    if (has_total) {
+        cdc_buf_puts(js, "\"sc\": ");
+        cdc_json_string(js, res->total, strlen(res->total));
+        cdc_buf_puts(js, ", ");
+    }
+    cdc_buf_puts(js, "\"votes\": {");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            cdc_buf_puts(js, ", ");
+        cdc_json_string(js, en[i].source, strlen(en[i].source));
+        cdc_buf_printf(js, ": {%s\"t\": %" PRId64 ", ",
+                       en[i].deleted ? "\"d\": 1, " : "", en[i].t);
+        if (!en[i].isnull) {
+            cdc_buf_puts(js, "\"v\": ");
+            cdc_json_string(js, en[i].val, en[i].len);
+            cdc_buf_puts(js, ", ");
+        }
+        cdc_buf_puts(js, "\"sc\": ");
+        cdc_json_string(js, en[i].score, strlen(en[i].score));
+        cdc_buf_putc(js, '}');
+    }
+    cdc_buf_puts(js, "}}");
+    cdc_buf_puts(out, "\\x");
+    cdc_buf_puts(out, top->rank);
+    for (int i = 0; i < 8; i++)
+        be[i] = (unsigned char)(tt >> (56 - 8 * i));
+    hex_bytes(out, be, 8);
+    cdc_buf_puts(out, res->deleted ? "01" : "00");
+    hex_bytes(out, top->source, sl);
+    hex_bytes(out, js->p, js->len);
+    for (int i = 0; i < 4; i++)
+        be[i] = (unsigned char)((uint32_t)js->len >> (24 - 8 * i));
+    hex_bytes(out, be, 4);
+    be[0] = (unsigned char)sl;
+    hex_bytes(out, be, 1);
+}
+
+/*
+ * Recompute the per-source fields of target t (its table keeps rank
+ * columns) for the keys and fields their entries e touch: one SELECT
+ * reads every source's entry of those keys and fields, cdc_vote_compute()
+ * (the arithmetic the SQL recomputation and the in-memory model share)
+ * gives each value and the entry its provenance names, and one upsert
+ * writes the values and rank columns, each wide row once.  Cheaper than
+ * the chain of CTEs per field, which builds a jsonb object per entry.
+ */
+static int recompute_c(cdc_pgv_t *v, const cdc_map_target_t *t,
+                       const ent_t *e, size_t n, cdc_err_t *err)
+{
+    uint32_t nk = t->nkey, nf = 0;
+    uint32_t *fl = cdc_xcalloc(t->nfields + 1, sizeof(uint32_t));
+    cdc_buf_t b = CDC_BUF_INIT, js = CDC_BUF_INIT;
+    cdc_buf_t *in = cdc_xcalloc(nk + 1, sizeof(cdc_buf_t)), *out;
+    const char **pv = cdc_xcalloc(nk + 2, sizeof(char *)), **po;
+    char name[200], *qv, *qt = cdc_pgs_qtab(v->pg, t, t->table);
+    cdc_vote_entry_t *en = NULL;
+    size_t cap = 0;
+    PGresult *r = NULL;
+    int rc = -1, nr;
+    cdc_buf_t *vals = cdc_xcalloc(t->nfields + 1, sizeof(cdc_buf_t));
+    cdc_buf_t *ranks = cdc_xcalloc(t->nfields + 1, sizeof(cdc_buf_t));
+    int *isset = cdc_xcalloc(t->nfields + 1, sizeof(int));
+    int *vnull = cdc_xcalloc(t->nfields + 1, sizeof(int));
+
+    for (uint32_t f = 0; f < t->nfields; f++) {
+        int touched = 0;
+        for (size_t j = 0; j < n && !touched; j++)
+            touched = e[j].v->field == f;
+        if (touched)
+            fl[nf++] = f;
+    }
+    out = cdc_xcalloc((size_t)nk + 2 * nf + 1, sizeof(cdc_buf_t));
+    po = cdc_xcalloc((size_t)nk + 2 * nf + 1, sizeof(char *));
+    cdc_pgv_table(t, name, sizeof(name));
+    qv = cdc_pgs_qtab(v->pg, t, name);
+    /* the (key, field) pairs of the batch */
+    for (uint32_t k = 0; k <= nk; k++)
+        arr_start(&in[k]);
+    for (size_t j = 0; j < n; j++) {
+        const char *fname = t->fields[e[j].v->field].name;
+        for (uint32_t k = 0; k < nk; k++)
+            arr_put(&in[k], e[j].op->key[k], strlen(e[j].op->key[k]), 0);
+        arr_put(&in[nk], fname, strlen(fname), 0);
+    }
+    for (uint32_t k = 0; k <= nk; k++) {
+        cdc_buf_putc(&in[k], '}');
+        pv[k] = in[k].p;
+    }
+    cdc_buf_puts(&b, "SELECT ");
+    for (uint32_t k = 0; k < nk; k++) {
+        char *q = cdc_pgs_qid(v->pg, t->fields[t->key[k]].name);
+        cdc_buf_printf(&b, "x.%s::text, ", q);
+        free(q);
+    }
+    cdc_buf_printf(&b, "x._field, x._source, x._value, x._rank, x._score, "
+                   "x._deleted, x._t FROM %s AS x JOIN (SELECT DISTINCT * "
+                   "FROM unnest(", qv);
+    for (uint32_t k = 0; k <= nk; k++)
+        cdc_buf_printf(&b, "%s$%u::text[]", k ? ", " : "", k + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "k%u, ", k);
+    cdc_buf_puts(&b, "f)) AS u ON ");
+    key_join(v, &b, t, "x");
+    cdc_buf_puts(&b, " AND x._field = u.f ORDER BY ");
+    key_cols(v->pg, &b, t, "x");
+    /* the sources in jsonb's key order: by length, then bytes */
+    cdc_buf_puts(&b, ", x._field, octet_length(x._source), x._source COLLATE "
+                     "\"C\"");
+    r = PQexecParams(v->pg, b.p, (int)nk + 1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        v->pgerr(v->ctx, r, "reading the sources' votes", err);
+        goto out;
+    }
+    nr = PQntuples(r);
+    for (uint32_t a = 0; a < nk + 2 * nf; a++)
+        arr_start(&out[a]);
+    /* rows come by key, then field: one output row per key */
+    for (int i = 0; i < nr;) {
+        int krow = i;
+        for (uint32_t k = 0; k < nk; k++)
+            arr_put(&out[k], PQgetvalue(r, i, (int)k),
+                    (size_t)PQgetlength(r, i, (int)k), 0);
+        for (uint32_t q = 0; q < nf; q++) {
+            cdc_buf_reset(&vals[q]);
+            cdc_buf_reset(&ranks[q]);
+            isset[q] = 0;
+            vnull[q] = 1;
+        }
+        while (i < nr) {
+            const char *fname = PQgetvalue(r, i, (int)nk);
+            const cdc_map_field_t *fd = NULL;
+            cdc_vote_result_t res;
+            size_t ne = 0;
+            uint32_t q;
+            int same = 1, has_total = 0;
+            for (uint32_t k = 0; k < nk && same; k++)
+                same = !strcmp(PQgetvalue(r, i, (int)k),
+                               PQgetvalue(r, krow, (int)k));
+            if (!same)
+                break;
+            for (q = 0; q < nf && !fd; q++)
+                if (!strcmp(t->fields[fl[q]].name, fname))
+                    fd = &t->fields[fl[q]];
+            if (!fd) {
+                cdc_err_set(err, CDC_EXIT_FAIL, 0, "postgres sink: target "
+                            "%s: unexpected field '%s' in the votes table",
+                            t->name, fname);
+                goto out;
+            }
+            q--;
+            /* the entries of this key and field */
+            while (i < nr && !strcmp(PQgetvalue(r, i, (int)nk), fname)) {
+                for (uint32_t k = 0; k < nk && same; k++)
+                    same = !strcmp(PQgetvalue(r, i, (int)k),
+                                   PQgetvalue(r, krow, (int)k));
+                if (!same)
+                    break;
+                if (ne == cap) {
+                    cap = cap ? 2 * cap : 16;
+                    en = cdc_xrealloc(en, cap * sizeof(*en));
+                }
+                en[ne].source = PQgetvalue(r, i, (int)nk + 1);
+                en[ne].isnull = PQgetisnull(r, i, (int)nk + 2);
+                en[ne].val = PQgetvalue(r, i, (int)nk + 2);
+                en[ne].len = (size_t)PQgetlength(r, i, (int)nk + 2);
+                en[ne].rank = PQgetvalue(r, i, (int)nk + 3);
+                en[ne].score = PQgetvalue(r, i, (int)nk + 4);
+                en[ne].deleted = PQgetvalue(r, i, (int)nk + 5)[0] == 't';
+                en[ne].t = strtoll(PQgetvalue(r, i, (int)nk + 6), NULL, 10);
+                has_total |= !en[ne].isnull;
+                ne++;
+                i++;
+            }
+            if (cdc_vote_compute(fd, en, ne, &res)) {
+                free(res.val);
+                cdc_err_set(err, CDC_EXIT_DATA, CDC_ERR_F_DATA, "postgres "
+                            "sink: target %s field %s: the weighted mean "
+                            "overflows", t->name, fd->name);
+                goto out;
+            }
+            /* "sc": the winner's sum (vote), the voters' (weighted_mean),
+             * the winner's score (weighted); none without a voter */
+            if (fd->rule == CDC_RULE_WEIGHTED)
+                has_total = 1;
+            else if (fd->rule == CDC_RULE_VOTE)
+                has_total = has_total && !res.isnull;
+            isset[q] = 1;
+            vnull[q] = res.isnull;
+            if (!res.isnull)
+                cdc_buf_put(&vals[q], res.val, res.len);
+            rank_bytes(&ranks[q], en, ne, &res, has_total, &js);
+            free(res.val);
+        }
+        /* a field this key's entries do not name stays as it is */
+        for (uint32_t q = 0; q < nf; q++) {
+            arr_put(&out[nk + q], vals[q].p ? vals[q].p : "", vals[q].len,
+                    !isset[q] || vnull[q]);
+            arr_put(&out[nk + nf + q], ranks[q].p, ranks[q].len, !isset[q]);
+        }
+    }
+    for (uint32_t a = 0; a < nk + 2 * nf; a++) {
+        cdc_buf_putc(&out[a], '}');
+        po[a] = out[a].p;
+    }
+    cdc_buf_reset(&b);
+    cdc_buf_printf(&b, "INSERT INTO %s AS t (", qt);
+    key_cols(v->pg, &b, t, NULL);
+    for (uint32_t i = 0; i < nf; i++) {
+        char *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(&b, ", %s", qf);
+        free(qf);
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        char col[200], *qr;
+        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+        qr = cdc_pgs_qid(v->pg, col);
+        cdc_buf_printf(&b, ", %s", qr);
+        free(qr);
+    }
+    cdc_buf_puts(&b, ") SELECT ");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "%su.k%u::%s", k ? ", " : "", k,
+                       cdc_pgs_type(&t->fields[t->key[k]], 0, NULL, 0));
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, ", u.v%u::%s", i,
+                       cdc_pgs_type(&t->fields[fl[i]], 0, NULL, 0));
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, ", u.r%u::bytea", i);
+    cdc_buf_puts(&b, " FROM unnest(");
+    for (uint32_t a = 0; a < nk + 2 * nf; a++)
+        cdc_buf_printf(&b, "%s$%u::text[]", a ? ", " : "", a + 1);
+    cdc_buf_puts(&b, ") AS u(");
+    for (uint32_t k = 0; k < nk; k++)
+        cdc_buf_printf(&b, "k%u, ", k);
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, "v%u, ", i);
+    for (uint32_t i = 0; i < nf; i++)
+        cdc_buf_printf(&b, "r%u%s", i, i + 1 < nf ? ", " : "");
+    cdc_buf_puts(&b, ") ON CONFLICT (");
+    key_cols(v->pg, &b, t, NULL);
+    cdc_buf_puts(&b, ") DO UPDATE SET ");
+    for (uint32_t i = 0; i < nf; i++) {
+        char col[200], *qr, *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
+        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+        qr = cdc_pgs_qid(v->pg, col);
+        cdc_buf_printf(&b, "%s%s = CASE WHEN EXCLUDED.%s IS NOT NULL THEN "
+                       "EXCLUDED.%s ELSE t.%s END, %s = COALESCE(EXCLUDED.%s, "
+                       "t.%s)", i ? ", " : "", qf, qr, qf, qf, qr, qr, qr);
+        free(qf);
+        free(qr);
+    }
+    /* a row whose fields and ranks stay as they are is not written (a
+     * re-run backfill changes nothing) */
+    cdc_buf_puts(&b, " WHERE false");
+    for (uint32_t i = 0; i < nf; i++) {
+        char col[200], *qr, *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
+        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+        qr = cdc_pgs_qid(v->pg, col);
+        cdc_buf_printf(&b, " OR (EXCLUDED.%s IS NOT NULL AND (EXCLUDED.%s IS "
+                       "DISTINCT FROM t.%s OR EXCLUDED.%s IS DISTINCT FROM "
+                       "t.%s))", qr, qf, qf, qr, qr);
+        free(qf);
+        free(qr);
+    }
+    rc = nr ? exec(v, b.p, (int)(nk + 2 * nf), po, "writing vote fields", err)
+            : 0;
+    if (rc) {
+        char was[sizeof(err->detail)];
+        snprintf(was, sizeof(was), "%s", err->detail);
+        cdc_err_detail(err, "%s; the vote / weighted_mean fields of target "
+                       "%s", was, t->name);
+    }
+out:
+    PQclear(r);
+    for (uint32_t k = 0; k <= nk; k++)
+        cdc_buf_free(&in[k]);
+    for (uint32_t a = 0; a < nk + 2 * nf; a++)
+        cdc_buf_free(&out[a]);
+    free(in);
+    free(out);
+    free(pv);
+    free(po);
+    free(fl);
+    free(en);
+    free(qv);
+    free(qt);
+    for (uint32_t q = 0; q < t->nfields; q++) {
+        cdc_buf_free(&vals[q]);
+        cdc_buf_free(&ranks[q]);
+    }
+    free(vals);
+    free(ranks);
+    free(isset);
+    free(vnull);
+    cdc_buf_free(&b);
+    cdc_buf_free(&js);
+    return rc;
+}
 
 int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
 {
@@ -722,14 +1092,11 @@ int cdc_pgv_apply(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err)
         if (!cdc_pgv_target(t))
             continue;
         e = collect(ops, t, &n);
-        if (n) {
-            /* the retention purge (cdc_pgv_purge) waits for this batch */
-            cdc_buf_t l = CDC_BUF_INIT;
-            votes_lock_sql(v, t, 1, &l);
-            rc = exec(v, l.p, 0, NULL, "locking the votes table", err) ||
-                 store(v, t, e, n, err) || recompute(v, t, e, n, err);
-            cdc_buf_free(&l);
-        }
+        /* cdc_pgv_lock took the locks of the keys and the purge lock */
+        if (n)
+            rc = store(v, t, e, n, err) ||
+                 (v->rmode && v->rmode[i] ? recompute_c(v, t, e, n, err)
+                                          : recompute(v, t, e, n, err));
         ents_free(e, n);
         if (rc)
             return -1;
@@ -772,6 +1139,9 @@ int cdc_pgv_purge(cdc_pgv_t *v, const cdc_map_target_t *t, int64_t cutoff_us,
     snprintf(cutoff, sizeof(cutoff), "%" PRId64, cutoff_us);
     cdc_pgv_table(t, name, sizeof(name));
     qv = cdc_pgs_qtab(v->pg, t, name);
+    /* the table lock first, as the batches and `reconcile --repair` take
+     * theirs before the advisory locks */
+    cdc_buf_printf(&l, "LOCK TABLE %s IN ROW EXCLUSIVE MODE; ", qv);
     votes_lock_sql(v, t, 0, &l);
     cdc_buf_printf(&b, "DELETE FROM %s AS x WHERE x.ctid = ANY(ARRAY(SELECT "
                    "o.ctid FROM %s AS o WHERE o._deleted AND o._t < $1::bigint "

@@ -46,9 +46,9 @@ void cdc_pgv_table(const cdc_map_target_t *t, char *out, size_t n);
  *  the targets source writes.  Inside the caller's transaction. */
 int cdc_pgv_create(cdc_pgv_t *v, int create, const char *source,
                    cdc_err_t *err);
-/** @brief Before anything of the batch: lock the wide rows of the keys
- *  whose per-source fields the batch changes (missing rows inserted
- *  first; key order). */
+/** @brief Before anything of the batch: take the advisory locks of the
+ *  hash buckets of the keys whose per-source fields the batch changes
+ *  (bucket order) and the votes table's purge lock (shared). */
 int cdc_pgv_lock(cdc_pgv_t *v, const cdc_wide_ops_t *ops, cdc_err_t *err);
 /** @brief After the batch's upserts: store the batch's per-source entries
  *  (higher rank only) and recompute the touched fields of their keys. */

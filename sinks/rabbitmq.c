@@ -571,9 +571,17 @@ static int rmq_write(cdc_sink_t *snk, cdc_txn_t *tx, cdc_err_t *err)
     if (s->fatal)
         return fatal_err(s, err);
     tx->pending = 0;
-    if (tx->skipped || !tx->nchanges)
+    if (tx->skipped)
         return 0;
+    /* a fragment without changes (the empty last one after a full
+     * fragment, or one whose rows the filter left out) still starts or
+     * ends its transaction's Debezium numbering, as in the other sinks:
+     * else the next transaction could go on with this one's */
     render = cdc_msg_txn_begin(&s->fmt, tx);
+    if (!tx->nchanges) {
+        cdc_msg_txn_end(&s->fmt, tx);
+        return 0;
+    }
     for (uint32_t i = 0; i < tx->nchanges; i++) {
         enqueue(s, tx, (int32_t)i);
         if (render)

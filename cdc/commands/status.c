@@ -485,26 +485,32 @@ static int token_host_ok(const char *url, const char *listen)
     return own[0] && !strcasecmp(host, own);
 }
 
-/* Warn once per process about a peer and reason (the daemon's refresher
- * asks every few seconds). */
-static void warn_once(const char *pipeline, const char *fmt, const char *a,
-                      const char *b)
+/* Warn once per process about a peer and a kind of reason (the daemon's
+ * refresher asks every few seconds), however many peers there are: the
+ * set of those warned about grows (a state directory holds a bounded
+ * number of pipelines). */
+static void warn_once(const char *pipeline, char kind, const char *msg)
 {
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    static char seen[32][200];
-    static int nseen;
-    char key[200];
+    static char (*seen)[136];
+    static size_t nseen, capseen;
+    char key[136];
     int dup = 0;
 
-    snprintf(key, sizeof(key), "%s\x1f%.60s", pipeline, fmt);
+    snprintf(key, sizeof(key), "%c%s", kind, pipeline);
     pthread_mutex_lock(&mu);
-    for (int i = 0; i < nseen && !dup; i++)
+    for (size_t i = 0; i < nseen && !dup; i++)
         dup = !strcmp(seen[i], key);
-    if (!dup && nseen < 32)
+    if (!dup) {
+        if (nseen == capseen) {
+            capseen = capseen ? capseen * 2 : 32;
+            seen = cdc_xrealloc(seen, capseen * sizeof(*seen));
+        }
         snprintf(seen[nseen++], sizeof(seen[0]), "%s", key);
+    }
     pthread_mutex_unlock(&mu);
     if (!dup)
-        CDC_WARN("status", fmt, pipeline, a, b);
+        CDC_WARN("status", "%s", msg);
 }
 
 int cdc_daemon_running(const char *state, const char *pipeline, long *pid,
@@ -543,21 +549,24 @@ static void from_ckpt(rows_t *rows, const cdc_conf_t *conf, const char *dir,
                       sizeof(unsafe))) {
         int ok = 0;
         const char *tok = token;
+        char msg[1400];
         if (*url && token && *token && *unsafe) {
             /* the token would go to whoever wrote the record */
-            warn_once(pipeline, "not asking pipeline %s at the URL of its "
-                      "record, as http.token would go with the request "
-                      "and %s%s", unsafe, "");
+            snprintf(msg, sizeof(msg), "not asking pipeline %s at the URL "
+                     "of its record, as http.token would go with the "
+                     "request and %s", pipeline, unsafe);
+            warn_once(pipeline, 'r', msg);
             snprintf(e.msg, sizeof(e.msg), "not asked, so that http.token "
                      "stays here, as %s", unsafe);
         } else if (*url) {
             cdc_buf_t u = CDC_BUF_INIT;
             if (token && *token && !token_host_ok(url, listen)) {
-                warn_once(pipeline, "asking pipeline %s at %s without "
-                          "http.token, as its host is neither loopback nor "
-                          "this process's http.listen host%s; let that "
-                          "daemon listen on loopback or on the same address",
-                          url, "");
+                snprintf(msg, sizeof(msg), "asking pipeline %s at %s "
+                         "without http.token, as its host is neither "
+                         "loopback nor this process's http.listen host; "
+                         "let that daemon listen on loopback or on the same "
+                         "address", pipeline, url);
+                warn_once(pipeline, 'h', msg);
                 tok = NULL;
             }
             cdc_buf_printf(&u, "%s/status", url);

@@ -93,7 +93,7 @@ const cdc_command_t cdc_commands[] = {
      "                  (each source's pipeline: -c and the operands) and\n"
      "                  print rows missing, extra and fields that differ with\n"
      "                  both provenances; 1 = drift found; --repair fixes it\n",
-     cdc_cmd_reconcile, CDC_CMD_PIPELINE, OPTS("target", "repair", "json"),
+     cdc_cmd_reconcile, CDC_CMD_PIPELINE, OPTS("target", "repair", "json", "partitions"),
      NULL, NULL},
     {"status", NULL, "status [-c pipeline.yaml] [--url URL] [--json]",
      "  status          the status table: application, online/offline, last\n"

@@ -29,9 +29,10 @@ the table equals it.  Then:
     another key's a_n (number), a DELETE of a wide row, an INSERT of a
     stray row; reconcile --json reports exactly those four, with the
     stored and recomputed values and both provenances, exit 1; the text
-    form exits 1 too;
-  * reconcile --repair exits 0, the table equals the test's model again,
-    and a second reconcile finds no drift;
+    form exits 1 too, and in three key partitions (--partitions 3) prints
+    the same, byte for byte;
+  * reconcile --repair --partitions 3 exits 0, the table equals the
+    test's model again, and a second reconcile finds no drift;
   * further source changes after the repair land as the rules say: a
     later change of a wins `name` of the repaired key and loses `best`
     to b (priority), a change of b reaches the re-inserted row, a new key
@@ -377,12 +378,18 @@ if rc != 1 or "1 missing, 1 extra, 3 fields differ" not in out:
     fail("reconcile (text) with drift: exit %d, want 1 and '1 missing, 1 extra, 3 fields differ':\n%s" % (rc, out))
 if ("differs k=%d name: stored \"drift!\"" % k_upd) not in out:
     fail("text output does not show the name drift of %d:\n%s" % (k_upd, out))
+# the keys in three hash partitions, each read from the sources on its
+# own: the same drift, the same lines in the same order, the same counts
+rc3, out3 = reconcile("--partitions", "3")
+if (rc3, out3) != (rc, out):
+    fail("reconcile --partitions 3 (exit %d) differs from one partition:\n%s\n--- one partition:\n%s"
+         % (rc3, out3, out))
 
 # ---- 3. repair ------------------------------------------------------------------------
 
-rc, out = reconcile("--repair")
+rc, out = reconcile("--repair", "--partitions", "3")
 if rc != 0 or "repaired" not in out:
-    fail("reconcile --repair exited %d (want 0, 'repaired'):\n%s" % (rc, out))
+    fail("reconcile --repair --partitions 3 exited %d (want 0, 'repaired'):\n%s" % (rc, out))
 got = wide()
 if got != exp:
     diff = ["key %d: wide %s, model %s" % (k, got.get(k), exp.get(k)) for k in sorted(set(exp) | set(got))

@@ -648,6 +648,57 @@ CDC_TEST(peers_token_only_where_safe)
     }
 }
 
+/* The warning about a peer not asked is given once per peer however many
+ * peers the state directory holds (the daemon's peers thread asks every
+ * 2 s): 40 records that cannot be trusted with the token, asked twice,
+ * make exactly 40 warnings, one per peer. */
+CDC_TEST(peers_warning_once_per_peer_beyond_32)
+{
+    enum { NPEERS = 40 };
+    char dir[] = "/tmp/t_metrics_wo.XXXXXX", name[32], cmd[96];
+    int total = 0, seen[NPEERS] = {0};
+
+    T_ASSERT(mkdtemp(dir));
+    for (int i = 0; i < NPEERS; i++) {
+        snprintf(name, sizeof(name), "wonce%02d", i);
+        plant(dir, name, "127.0.0.1", 9, 0666); /* writable by others */
+    }
+    for (int round = 0; round < 2; round++) {
+        FILE *tmp = tmpfile();
+        int saved = dup(2);
+        cdc_buf_t b = CDC_BUF_INIT;
+        long n;
+        char *out, *p;
+
+        fflush(stderr);
+        dup2(fileno(tmp), 2);
+        cdc_status_peers_json(dir, "self", "tok3n", "127.0.0.1:0", 200, &b);
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        cdc_buf_free(&b);
+        n = ftell(tmp);
+        out = calloc(1, (size_t)n + 1);
+        rewind(tmp);
+        if (fread(out, 1, (size_t)n, tmp) != (size_t)n)
+            out[0] = '\0';
+        fclose(tmp);
+        for (p = out; (p = strstr(p, "not asking pipeline wonce")); p++) {
+            int k = atoi(p + strlen("not asking pipeline wonce"));
+            total++;
+            if (k >= 0 && k < NPEERS)
+                seen[k]++;
+        }
+        free(out);
+    }
+    T_EQ_INT(total, NPEERS);
+    for (int i = 0; i < NPEERS; i++)
+        if (seen[i] != 1)
+            T_FAIL_("peer wonce%02d warned %d times, not once", i, seen[i]);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    T_EQ_INT(system(cmd), 0);
+}
+
 /* A daemon's own record is closed to group and others whatever the umask,
  * so its peers trust it with the token. */
 CDC_TEST(daemon_record_mode_ignores_umask)
