@@ -409,6 +409,16 @@ typedef struct pick {
     const cdc_wide_op_t *op; /* the best state of its (mapping, row) */
 } pick_t;
 
+void cdc_pgw_agg_lock_sql(PGconn *pg, const cdc_map_target_t *t,
+                          cdc_buf_t *b)
+{
+    char lk[300], *q;
+    snprintf(lk, sizeof(lk), "autoglm_cdc_agg:%s.%s", t->schema, t->table);
+    q = cdc_pgs_qlit(pg, lk);
+    cdc_buf_printf(b, "SELECT pg_advisory_xact_lock(hashtext(%s))", q);
+    free(q);
+}
+
 int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
                       const cdc_wide_ops_t *ops, const unsigned char *rmode,
                       cdc_err_t *err)
@@ -473,14 +483,8 @@ int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
         if (t->agg_sources > 1) {
             /* several pipelines contribute: one recomputes at a time, so
              * each sees the others' committed contributions */
-            char lk[300];
-            char *q;
-            snprintf(lk, sizeof(lk), "autoglm_cdc_agg:%s.%s", t->schema,
-                     t->table);
-            q = PQescapeLiteral(pg, lk, strlen(lk));
-            cdc_buf_printf(&sql, "SELECT pg_advisory_xact_lock(hashtext(%s)); ",
-                           q ? q : "''");
-            PQfreemem(q);
+            cdc_pgw_agg_lock_sql(pg, t, &sql);
+            cdc_buf_puts(&sql, "; ");
         }
         /* no "already exists" notice per batch */
         cdc_buf_puts(&sql, "SET LOCAL client_min_messages = warning; ");

@@ -20,6 +20,7 @@
 
 #include <libpq-fe.h>
 
+#include "cdc/buf.h"
 #include "cdc/err.h"
 #include "mappings/map.h"
 
@@ -40,6 +41,14 @@ int cdc_pgw_agg_apply(PGconn *pg, const cdc_map_t *map,
                       const cdc_wide_ops_t *ops, const unsigned char *rmode,
                       cdc_err_t *err);
 
+/**
+ * @brief Append "SELECT pg_advisory_xact_lock(hashtext(
+ *        'autoglm_cdc_agg:<schema>.<table>'))": the lock by which the
+ *        pipelines contributing to t's aggregates (t->agg_sources > 1) and
+ *        reconcile --repair recompute them one at a time.
+ */
+void cdc_pgw_agg_lock_sql(PGconn *pg, const cdc_map_target_t *t,
+                          cdc_buf_t *b);
 /**
  * @brief Retention: delete up to CDC_WIDE_PURGE_ROWS gone contributions
  *        of t whose change's commit time is before cutoff_us, in one

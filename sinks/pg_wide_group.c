@@ -410,6 +410,19 @@ static void cand_sql(PGconn *pg, const cdc_map_target_t *t, cdc_buf_t *b)
     free(qc);
 }
 
+void cdc_pgw_groups_lock_sql(cdc_buf_t *b, int all)
+{
+    cdc_buf_printf(b, "SELECT count(pg_advisory_xact_lock(%d, h)) FROM ",
+                   CDC_PGW_GROUP_LOCK);
+    if (all)
+        cdc_buf_printf(b, "(SELECT h FROM generate_series(0, %d) h ORDER BY "
+                       "1) s", CDC_PGW_GROUP_BUCKETS - 1);
+    else
+        cdc_buf_printf(b, "(SELECT DISTINCT (hashtextextended(x, 19) & %d)"
+                       "::int AS h FROM unnest($1::text[]) x ORDER BY 1) s",
+                       CDC_PGW_GROUP_BUCKETS - 1);
+}
+
 static int apply_target(PGconn *pg, const cdc_map_target_t *t, int rank,
                         const cdc_wide_op_t **v, size_t n, cdc_err_t *err)
 {
@@ -475,12 +488,11 @@ static int apply_target(PGconn *pg, const cdc_map_target_t *t, int rank,
         const char *lp[1] = {locks.p};
         /* at most 256 locks per batch (one per hash bucket of the keys):
          * a lock per key would exhaust the lock table on large batches */
-        if (run(pg, "SELECT count(pg_advisory_xact_lock(1735554416, h)) "
-                    "FROM (SELECT DISTINCT (hashtextextended(x, 19) & 255)"
-                    "::int AS h FROM unnest($1::text[]) x ORDER BY 1) s", 1,
-                lp, "locking the keys of field groups", err))
+        cdc_pgw_groups_lock_sql(&sql, 0);
+        if (run(pg, sql.p, 1, lp, "locking the keys of field groups", err))
             goto out;
     }
+    cdc_buf_reset(&sql);
     cand_sql(pg, t, &sql);
     if (run(pg, sql.p, (int)np, p, "storing group candidates", err))
         goto out;

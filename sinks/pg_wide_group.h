@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 
+#include "cdc/buf.h"
 #include "cdc/err.h"
 #include "mappings/map.h"
 
@@ -34,6 +35,18 @@ int cdc_pgw_groups_apply(PGconn *pg, const cdc_map_t *map,
                          const cdc_wide_ops_t *ops,
                          const unsigned char *rmode, cdc_err_t *err);
 
+/* The advisory locks by which the batches that recompute field groups
+ * (and reconcile --repair) take turns: one per hash bucket of the keys,
+ * pg_advisory_xact_lock(CDC_PGW_GROUP_LOCK, bucket), taken in bucket
+ * order; a key's bucket is hashtextextended(key, 19) & (buckets - 1). */
+#define CDC_PGW_GROUP_LOCK 1735554416
+#define CDC_PGW_GROUP_BUCKETS 256
+/**
+ * @brief Append the statement that takes the group locks: those of the
+ *        buckets of the keys in the text array $1 (all == 0, a batch), or
+ *        of every bucket (all != 0, reconcile --repair).
+ */
+void cdc_pgw_groups_lock_sql(cdc_buf_t *b, int all);
 /**
  * @brief Retention: delete up to CDC_WIDE_PURGE_ROWS deleted candidates
  *        of t (tombstones of source rows) whose deletion's commit time is

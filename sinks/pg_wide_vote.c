@@ -34,6 +34,7 @@
 #include "mappings/map_int.h"
 #include "sinks/pg_rank.h"
 #include "sinks/pg_sql.h"
+#include "sinks/pg_wide_group.h"
 #include "sinks/pg_wide_vote.h"
 #include "sinks/wide_batch.h"
 
@@ -318,10 +319,10 @@ static int lock_target(cdc_pgv_t *v, const cdc_map_target_t *t,
     cdc_buf_putc(&keys, '}');
     pv[0] = keys.p;
     votes_lock_sql(v, t, 1, &b);
-    cdc_buf_puts(&b, " FROM (SELECT count(pg_advisory_xact_lock(1735554417, "
-                     "h)) FROM (SELECT DISTINCT (hashtextextended(x, 19) & "
-                     "255)::int AS h FROM unnest($1::text[]) x ORDER BY 1) s) "
-                     "l");
+    cdc_buf_printf(&b, " FROM (SELECT count(pg_advisory_xact_lock(%d, h)) "
+                   "FROM (SELECT DISTINCT (hashtextextended(x, 19) & %d)"
+                   "::int AS h FROM unnest($1::text[]) x ORDER BY 1) s) l",
+                   CDC_PGV_LOCK, CDC_PGW_GROUP_BUCKETS - 1);
     rc = exec(v, b.p, 1, pv, "locking the keys of vote fields", err);
 out:
     free(qt);
@@ -1113,7 +1114,8 @@ static void votes_lock_sql(cdc_pgv_t *v, const cdc_map_target_t *t,
                            int shared, cdc_buf_t *b)
 {
     char lk[300], *q;
-    snprintf(lk, sizeof(lk), "autoglm_cdc_votes:%s.%s", t->schema, t->table);
+    snprintf(lk, sizeof(lk), CDC_PGV_PURGE_LOCK "%s.%s", t->schema,
+             t->table);
     q = cdc_pgs_qlit(v->pg, lk);
     cdc_buf_printf(b, "SELECT pg_advisory_xact_lock%s(hashtext(%s))",
                    shared ? "_shared" : "", q);

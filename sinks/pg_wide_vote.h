@@ -46,6 +46,14 @@ void cdc_pgv_table(const cdc_map_target_t *t, char *out, size_t n);
  *  the targets source writes.  Inside the caller's transaction. */
 int cdc_pgv_create(cdc_pgv_t *v, int create, const char *source,
                    cdc_err_t *err);
+/* The advisory locks of the votes (reconcile --repair takes them too,
+ * through cdc_pgv_lock): per hash bucket of the keys,
+ * pg_advisory_xact_lock(CDC_PGV_LOCK, bucket) in bucket order (the
+ * buckets of pg_wide_group.h, their own key space); and per target the
+ * purge lock, hashtext(CDC_PGV_PURGE_LOCK "<schema>.<table>"), which the
+ * batches take shared and the retention purge exclusive. */
+#define CDC_PGV_LOCK 1735554417
+#define CDC_PGV_PURGE_LOCK "autoglm_cdc_votes:"
 /** @brief Before anything of the batch: take the advisory locks of the
  *  hash buckets of the keys whose per-source fields the batch changes
  *  (bucket order) and the votes table's purge lock (shared). */

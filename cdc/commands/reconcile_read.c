@@ -393,6 +393,11 @@ static int rc_source(rc_t *rc, const cdc_conf_t *conf, const char *file,
             uint64_t n = 0;
             if (!(r = d->describe(s, mp->db, mp->table, &tbl, &n, err)))
                 *est += n;
+            if (!r && !n)
+                CDC_WARN(FAC, "%s.%s of source %s: the server estimates no "
+                              "rows (never analyzed?): reconcile.max_memory_mb "
+                              "counts it as empty; ANALYZE it, or give "
+                              "--partitions", mp->db, mp->table, app);
             if (tbl)
                 cdc_table_destroy(tbl);
             continue;

@@ -219,17 +219,13 @@ static int lock_all(rc_t *rc, pgx_t *x, const char *qt, cdc_err_t *err)
      * when several sources contribute, sinks/pg_wide_agg.c): the repair's
      * recomputation takes them too, and a batch that got one before it
      * waits for the tables held here (a deadlock, one side aborted) */
-    if (t->ngroups)
-        cdc_buf_puts(&q, "; SELECT count(pg_advisory_xact_lock(1735554416, "
-                         "h)) FROM (SELECT h FROM generate_series(0, 255) h "
-                         "ORDER BY 1) s");
+    if (t->ngroups) {
+        cdc_buf_puts(&q, "; ");
+        cdc_pgw_groups_lock_sql(&q, 1);
+    }
     if (t->aggregates && t->agg_sources > 1) {
-        char lk[300];
-        snprintf(lk, sizeof(lk), "autoglm_cdc_agg:%s.%s", t->schema,
-                 t->table);
-        cdc_buf_puts(&q, "; SELECT pg_advisory_xact_lock(hashtext(");
-        rc_lit(x, &q, lk);
-        cdc_buf_puts(&q, "))");
+        cdc_buf_puts(&q, "; ");
+        cdc_pgw_agg_lock_sql(x->c, t, &q);
     }
     if (rc_pg_run(x, "SET LOCAL lock_timeout = '200ms'", err))
         goto out;
