@@ -412,6 +412,17 @@ static void keys_differ(rc_t *rc, pgx_t *x, cdc_buf_t *b, const char *a,
     cdc_buf_putc(b, ')');
 }
 
+/* The time of a deletion the repair makes (rc_side_repair): the start of
+ * its transaction (before the sources' snapshots were taken) in whole
+ * seconds (a MySQL binlog's commit times are whole seconds), in
+ * microseconds; and as the head of a contribution's rank (map_agg.c: the
+ * commit time with the sign bit flipped, 16 hex digits), with the lowest
+ * position. */
+#define RC_DEL_US "(extract(epoch FROM date_trunc('second', now())) * " \
+                  "1000000)::bigint"
+#define RC_DEL_RANK "('8' || lpad(to_hex(" RC_DEL_US "), 15, '0') || " \
+                    "repeat('0', 32)) COLLATE \"C\""
+
 /* The candidates: see rc_side_repair */
 static int cand_repair(rc_t *rc, pgx_t *x, const char *keys, const char *kc,
                        cdc_err_t *err)
@@ -425,7 +436,8 @@ static int cand_repair(rc_t *rc, pgx_t *x, const char *keys, const char *kc,
     cdc_map_candidates_table(t, name, sizeof(name));
     rc_side_name(rc, x, &qn, name);
     cdc_buf_reset(b);
-    cdc_buf_printf(b, "UPDATE %s c SET _deleted = true WHERE NOT "
+    cdc_buf_printf(b, "UPDATE %s c SET _deleted = true, _commit_us = "
+                      "greatest(c._commit_us, " RC_DEL_US ") WHERE NOT "
                       "c._deleted AND c._group IN (", qn.p);
     name_list(rc, x, b, 1);
     cdc_buf_puts(b, ") AND NOT EXISTS (SELECT 1 FROM pg_temp.rc_cand s "
@@ -511,7 +523,8 @@ static int ctb_repair(rc_t *rc, pgx_t *x, const char *keys, const char *kc,
                       "c._mapping AND s._row = c._row WHERE NOT "
                       "c._deleted AND ", qn.p);
     keys_differ(rc, x, b, "s", "c");
-    cdc_buf_printf(b, "; UPDATE %s c SET _deleted = true WHERE NOT "
+    cdc_buf_printf(b, "; UPDATE %s c SET _deleted = true, _rank = "
+                      "greatest(c._rank, " RC_DEL_RANK ") WHERE NOT "
                       "c._deleted AND NOT EXISTS (SELECT 1 FROM "
                       "pg_temp.rc_ctb s WHERE s._mapping = c._mapping AND "
                       "s._row = c._row); ", qn.p);
@@ -594,8 +607,13 @@ out:
  * state is wrong), and collect the keys whose derived fields must be
  * recomputed (pg_temp.rc_touch):
  *   - a live row no source row makes is marked deleted (a candidate's
- *     tombstone, a gone contribution) or its entry becomes NULL (no vote):
- *     a replay of an older change of that source row still loses to it;
+ *     tombstone, a gone contribution) as a delete at the repair's start
+ *     (RC_DEL_US: the candidate's _commit_us, the head of the
+ *     contribution's _rank, never lowered), so the sink's retention
+ *     purge keeps it for tombstone_keep from then, and a change of that
+ *     source row committed after the repair's snapshot still wins; or
+ *     its vote entry becomes NULL (no vote): a replay of an older change
+ *     of that source row still loses to it;
  *   - a row whose state differs, or that is marked deleted while the
  *     source row exists, takes the recomputed state under its stored
  *     rank (an ordered candidate takes the recomputed order value);

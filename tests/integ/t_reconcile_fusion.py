@@ -42,7 +42,13 @@ sources' final rows (as t_example_c360.py).  Then:
     sources and a last reconcile finds no drift;
   * --repair three times while a writer keeps changing every source:
     each exits 0, and once the writer stops the table converges on the
-    sources and reconcile finds no drift.
+    sources and reconcile finds no drift;
+  * retention after a repair: the stray contribution and the revived
+    candidate carried commit times of 2001; the repair marked them
+    deleted as deletes at its own start (the candidate's _commit_us, the
+    head of the contribution's _rank), so the shop pipeline restarted with
+    tombstone_keep 1h (purge every 2 s) keeps them while its purge removes
+    two planted deleted entries of 2001 (which proves the purge ran).
 """
 import json
 import os
@@ -67,6 +73,8 @@ TMP = tempfile.mkdtemp(prefix="cdc-rcfusion-")
 PROCS = []
 STREAM = {}
 NCUST = 14
+OLD_US = 1_000_000_000 * 1_000_000           # 2001-09-09, a commit time older than any keep
+OLD_RANK = "8%015x" % OLD_US + "0" * 32     # map_agg.c: commit time (sign bit flipped), position
 SRC = ("crm", "shop", "loyalty")
 
 
@@ -330,6 +338,7 @@ log("drift: name of %d, last_order_amount of %d, order_count and total_spent of 
 # side tables only (the wide row is not recomputed until its key changes):
 # crm's vote entry of a customer altered, a stray live contribution of an
 # order that does not exist, a deleted order's candidate made live again
+# (both with commit times of 2001: the retention check at the end)
 k_vs = rnd.choice(sorted(c for c in exp if exp[c]["email"]))
 k_stray = rnd.choice(with_orders)
 dead = pg("SELECT customer_id, _row_id FROM customer_360_candidates WHERE _deleted ORDER BY 1, 2", PDB).split("\n")
@@ -341,9 +350,9 @@ k_dead = int(k_dead)
 pg("UPDATE customer_360_votes SET _value = 'stale@example.org' WHERE customer_id = %d AND _field = 'verified_email' "
    "AND _source = 'crm'; "
    "INSERT INTO customer_360_contrib (customer_id, _mapping, _row, _rank, _deleted, order_count, total_spent) "
-   "VALUES (%d, 'shop_orders', '[\"999999\"]', 'ffff', false, 1, 5.00); "
-   "UPDATE customer_360_candidates SET _deleted = false WHERE customer_id = %d AND _row_id = '%s'"
-   % (k_vs, k_stray, k_dead, row_dead), PDB, superuser=True)
+   "VALUES (%d, 'shop_orders', '[\"999999\"]', '%s', false, 1, 5.00); "
+   "UPDATE customer_360_candidates SET _deleted = false, _commit_us = %d WHERE customer_id = %d AND _row_id = '%s'"
+   % (k_vs, k_stray, OLD_RANK, OLD_US, k_dead, row_dead), PDB, superuser=True)
 log("side drift: crm's vote of %d, a stray contribution of customer %d, candidate %s of %d live again"
     % (k_vs, k_stray, row_dead, k_dead))
 
@@ -423,7 +432,9 @@ if (rc3, out3) != (rc, out):
          % (rc3, out3, out))
 
 # ---- 3. repair -----------------------------------------------------------------------------
+t_rep = int(time.time()) * 1_000_000
 rc, out = reconcile("--repair", "--partitions", "3")
+t_rep_end = int(time.time() + 1) * 1_000_000
 if rc != 0 or "repaired" not in out:
     fail("reconcile --repair --partitions 3 exited %d (want 0, 'repaired'):\n%s" % (rc, out))
 got = wide()
@@ -445,6 +456,18 @@ st = pg("SELECT (SELECT _value FROM customer_360_votes WHERE customer_id = %d AN
 if st != [exp[k_vs]["email"], "t", "t"]:
     fail("after --repair: crm's vote of %d, the stray contribution's and the revived candidate's deletion marks "
          "are %s, want %s, t, t" % (k_vs, st, exp[k_vs]["email"]))
+# the deletions the repair made carry its own time (the start of its
+# transaction, whole seconds), not the 2001 of the rows they replaced
+REP_SQL = ("SELECT (SELECT _rank FROM customer_360_contrib WHERE _row = '[\"999999\"]'), "
+           "(SELECT _commit_us FROM customer_360_candidates WHERE customer_id = %d AND _row_id = '%s')"
+           % (k_dead, row_dead))
+rk, cu = pg(REP_SQL, PDB).strip().split("\t")
+if not (rk[0] == "8" and t_rep <= int(rk[1:16], 16) <= t_rep_end and rk[16:] == "0" * 32):
+    fail("after --repair: the stray contribution's rank %s must be the repair's time (between %d and %d us)"
+         % (rk, t_rep, t_rep_end))
+if not t_rep <= int(cu) <= t_rep_end:
+    fail("after --repair: the revived candidate's _commit_us %s must be the repair's time (between %d and %d)"
+         % (cu, t_rep, t_rep_end))
 rc, out = reconcile()
 if rc != 0 or "no drift" not in out:
     fail("reconcile after --repair: exit %d (want 0, 'no drift'):\n%s" % (rc, out))
@@ -504,6 +527,49 @@ wait_sources("after repairs next to busy streams")
 rc, out = reconcile()
 if rc != 0 or "no drift" not in out:
     fail("reconcile after repairs next to busy streams: exit %d (want 0):\n%s" % (rc, out))
+
+# ---- 6. retention after a repair ----------------------------------------------------------------
+# the shop pipeline again, with tombstone_keep 1h and a purge every 2 s;
+# two deleted entries of 2001 planted beside the repaired ones must go
+# (the purge ran), the repaired ones (deleted at the repair's time) stay
+dblib.stop([STREAM["shop"]])
+if STREAM["shop"].returncode != 0:
+    fail("the shop pipeline exited %s on SIGTERM, want 0" % STREAM["shop"].returncode)
+pg("INSERT INTO customer_360_contrib (customer_id, _mapping, _row, _rank, _deleted, order_count, total_spent) "
+   "VALUES (%d, 'shop_orders', '[\"999998\"]', '%s', true, 1, 5.00); "
+   "INSERT INTO customer_360_candidates (customer_id, _group, _mapping, _row_id, _vrank, _grank, _deleted, "
+   "_source, _commit_us, _values) SELECT customer_id, _group, _mapping, '[\"999998\"]', _vrank, _grank, true, "
+   "_source, %d, _values FROM customer_360_candidates WHERE customer_id = %d AND _row_id = '%s'"
+   % (k_stray, OLD_RANK, OLD_US, k_dead, row_dead), PDB, superuser=True)
+with open(PF["shop"]) as f:
+    keep_cfg = f.read().replace("flush_ms: 50}", "flush_ms: 50, tombstone_keep: 1h, tombstone_purge_every: 2s}")
+if "tombstone_keep" not in keep_cfg:
+    fail("could not set tombstone_keep in the shop pipeline's configuration")
+PF_KEEP = os.path.join(TMP, "shop-keep.yaml")
+open(PF_KEEP, "w").write(keep_cfg)
+lf = open(os.path.join(TMP, "shop-keep.log"), "ab")
+p = subprocess.Popen([BIN, "run", "-c", PF_KEEP], stdout=lf, stderr=lf)
+PROCS.append(p)
+STREAM["shop"] = p
+PLANTED = ("SELECT (SELECT count(*) FROM customer_360_contrib WHERE _row = '[\"999998\"]') + "
+           "(SELECT count(*) FROM customer_360_candidates WHERE _row_id = '[\"999998\"]')")
+t0 = time.time()
+while pg(PLANTED, PDB).strip() != "0":
+    if p.poll() is not None:
+        fail("the shop pipeline with tombstone_keep exited %s" % p.returncode)
+    if time.time() - t0 > 60:
+        fail("the purge (tombstone_keep 1h, every 2 s) did not remove the planted deleted entries of 2001")
+    time.sleep(0.5)
+# the DELETE that removed the planted entries (one statement per side
+# table, at most 10000 rows) would have removed the repaired ones with
+# them had they kept their 2001 times
+st = pg("SELECT (SELECT _deleted FROM customer_360_contrib WHERE _row = '[\"999999\"]'), "
+        "(SELECT _deleted FROM customer_360_candidates WHERE customer_id = %d AND _row_id = '%s')"
+        % (k_dead, row_dead), PDB).strip().split("\t")
+if st != ["t", "t"]:
+    fail("the purge with tombstone_keep 1h removed deletions the repair has just made: the stray "
+         "contribution's and the revived candidate's _deleted are %s, want t, t" % st)
+log("retention: the purge removed the planted entries of 2001 and kept the repair's deletions")
 
 dblib.stop(PROCS)
 PROCS.clear()
