@@ -407,6 +407,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
     const char *state = cdc_conf_get(conf, "state.dir", "state");
     int64_t max_txns, idle_ms, interval_ms, max_inflight, max_mb;
     int64_t last_change_us = cdc_now_us();
+    uint64_t whole = 0; /* whole transactions taken (run.max_txns) */
     cdc_backoff_t bo;
     int rc = CDC_EXIT_OK, loaded, lock_fd = -1;
     cdc_http_t *http = NULL;
@@ -514,6 +515,10 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
         if (r == CDC_SRC_TXN) {
             cdc_backoff_reset(&bo);
             tx->seq = ++pl.seq;
+            /* a fragment with more set is not a transaction yet: only the
+             * last one counts, so --max-txns stops at a resume point */
+            if (!tx->more)
+                whole++;
             if (tx->nchanges && cdc_filter_txn(pl.filter, tx))
                 last_change_us = cdc_now_us();
             cdc_metrics_txn(tx);
@@ -530,7 +535,7 @@ int cdc_pipeline_run(const cdc_conf_t *conf, const cdc_source_ops_t *sops,
         if (r == CDC_SRC_IDLE && !cdc_flight_count(pl.fl))
             cdc_metrics_caught_up(1);
         publish(&pl);
-        if (max_txns && pl.seq >= (uint64_t)max_txns)
+        if (max_txns && whole >= (uint64_t)max_txns)
             break;
         if (idle_ms && cdc_now_us() - last_change_us > idle_ms * 1000)
             break;
