@@ -343,8 +343,10 @@ w.run_for(2.0)
 faultlib.wait("tb: the wide sink applying", lambda: (lambda c: c and int(c) > 0)(
     pg("SELECT changes FROM autoglm_cdc_offsets WHERE pipeline = '%s'" % pipe, W, check=False).strip()), 60,
     every=0.5)
-subprocess.run([dblib.ROOT + "/tests/services.sh", "stop", "postgres"], check=True, capture_output=True)
+# the clock starts before the stop: the sink can lose its connection while
+# `services.sh stop` is still waiting for the server to go down
 t0 = time.time()
+subprocess.run([dblib.ROOT + "/tests/services.sh", "stop", "postgres"], check=True, capture_output=True)
 try:
     while cdc.poll() is None and time.time() - t0 < 60:
         w.step(rnd.randint(1, 5))
