@@ -1132,27 +1132,40 @@ void cdc_dbz_txs_free(cdc_dbz_txs_t *st)
     memset(st, 0, sizeof(*st));
 }
 
-/* The counter of table t ("db.table"; a new one at 0 if unseen). */
+/* 1 if name is "db.table" of t */
+static int dc_is(const char *name, const cdc_table_t *t)
+{
+    const char *db = t->db ? t->db : "";
+    size_t n = strlen(db);
+    return !strncmp(name, db, n) && name[n] == '.' &&
+           !strcmp(name + n + 1, t->name);
+}
+
+/* The counter of table t ("db.table"; a new one at 0 if unseen).  Keyed
+ * by the name: a table object of an earlier fragment may have been freed
+ * since (its txn delivered, the decoder's TABLE_MAP cache cleared or
+ * re-mapped mid-transaction) and another table allocated at its address,
+ * so the pointer is a shortcut only where the name matches too. */
 static size_t dc_find(cdc_dbz_txs_t *st, const cdc_table_t *t)
 {
-    char name[600];
+    const char *db = t->db ? t->db : "";
+    char *name;
 
-    if (st->last < st->ndc && st->dc[st->last].tbl == t)
+    if (st->last < st->ndc && st->dc[st->last].tbl == t &&
+        dc_is(st->dc[st->last].name, t))
         return st->last;
     for (size_t i = 0; i < st->ndc; i++)
-        if (st->dc[i].tbl == t)
-            return st->last = i;
-    snprintf(name, sizeof(name), "%s.%s", t->db ? t->db : "", t->name);
-    for (size_t i = 0; i < st->ndc; i++)
-        if (!strcmp(st->dc[i].name, name)) {
-            st->dc[i].tbl = t; /* (the pointer is only a shortcut) */
+        if (dc_is(st->dc[i].name, t)) {
+            st->dc[i].tbl = t;
             return st->last = i;
         }
+    name = cdc_xmalloc(strlen(db) + strlen(t->name) + 2);
+    sprintf(name, "%s.%s", db, t->name);
     if (st->ndc == st->capdc) {
         st->capdc = st->capdc ? st->capdc * 2 : 8;
         st->dc = cdc_xrealloc(st->dc, st->capdc * sizeof(*st->dc));
     }
-    st->dc[st->ndc].name = cdc_xstrdup(name);
+    st->dc[st->ndc].name = name;
     st->dc[st->ndc].tbl = t;
     st->dc[st->ndc].n = 0;
     return st->last = st->ndc++;

@@ -753,6 +753,78 @@ CDC_TEST(key_change_and_transaction_block)
     cdc_table_destroy(t2);
 }
 
+/* One change of table t in fragment frag of a transaction (more: fragments
+ * follow), written with the writer's state st; the data_collection_order
+ * it got. */
+static int64_t frag_write(cdc_dbz_txs_t *st, const cdc_env_opts_t *o,
+                          cdc_txn_t *tx, cdc_table_t *t, uint32_t frag,
+                          int more)
+{
+    cdc_buf_t b = CDC_BUF_INIT;
+    cdc_change_t *ch;
+    int64_t dco = -1;
+    yajl_val v;
+
+    tx->frag = frag;
+    tx->more = more;
+    ch = cdc_txn_add(tx, 'c', t);
+    ch->after = cdc_txn_values(tx, t->ncols);
+    ch->after[0] = (cdc_value_t){.kind = CDC_V_INT, .u.i = frag};
+    cdc_dbz_txs_begin(st, tx);
+    cdc_dbz_write(&b, o, tx, ch, 'c', NULL, ch->after);
+    v = parse(b.p);
+    T_ASSERT(v != NULL);
+    if (v)
+        dco = YAJL_GET_INTEGER(get(v, "transaction",
+                                   "data_collection_order"));
+    yajl_tree_free(v);
+    cdc_buf_free(&b);
+    return dco;
+}
+
+/* The per-table counters of a fragmented transaction are keyed by the
+ * table's name: a table object of an earlier fragment can be freed and
+ * another table allocated at its address (the binlog decoder drops its
+ * TABLE_MAP cache mid-transaction).  The same object renamed stands for
+ * that reuse, deterministically: shop.b's change is the first of shop.b. */
+CDC_TEST(fragments_count_tables_by_name)
+{
+    cdc_table_t *t = cdc_table_new("shop", "a", 1);
+    cdc_txn_t *f0 = mk_txn("mariadb"), *f1 = mk_txn("mariadb");
+    cdc_dbz_txs_t st;
+    cdc_env_opts_t o = {.format = CDC_FMT_DEBEZIUM, .txmeta = 1, .txs = &st};
+    cdc_buf_t b = CDC_BUF_INIT;
+    yajl_val v, dc;
+
+    memset(&st, 0, sizeof(st));
+    t->cols[0].name = cdc_xstrdup("id");
+    T_EQ_INT(frag_write(&st, &o, f0, t, 0, 1), 1);
+    T_EQ_INT(cdc_dbz_txs_end(&st, f0), 0);
+    free(t->name);
+    t->name = cdc_xstrdup("b");
+    T_EQ_INT(frag_write(&st, &o, f1, t, 1, 0), 1);
+    T_EQ_INT(cdc_dbz_txs_end(&st, f1), 1);
+    cdc_dbz_txn_event(&b, &o, f1, 1);
+    v = parse(b.p);
+    T_EQ_INT(YAJL_GET_INTEGER(get(v, "event_count", NULL)), 2);
+    dc = get(v, "data_collections", NULL);
+    T_ASSERT(YAJL_IS_ARRAY(dc) && dc->u.array.len == 2);
+    if (YAJL_IS_ARRAY(dc) && dc->u.array.len == 2)
+        for (int i = 0; i < 2; i++) {
+            T_EQ_STR(YAJL_GET_STRING(get(dc->u.array.values[i],
+                                         "data_collection", NULL)),
+                     i ? "shop.b" : "shop.a");
+            T_EQ_INT(YAJL_GET_INTEGER(get(dc->u.array.values[i],
+                                          "event_count", NULL)), 1);
+        }
+    yajl_tree_free(v);
+    cdc_buf_free(&b);
+    cdc_dbz_txs_free(&st);
+    cdc_txn_destroy(f0);
+    cdc_txn_destroy(f1);
+    cdc_table_destroy(t);
+}
+
 /* The values Debezium 3.6.1 wrote for the same MariaDB changes, as
  * measured side by side (shared/docs/DEBEZIUM-FORMAT.md): DATE 2024-02-29
  * is 19782, TIME(3) 13:14:15.125 is 47655125000, SET is "a,c". */
