@@ -26,7 +26,13 @@
  *      the winner's is admissible), an aggregate from the contributions
  *      (cdc_map_agg_fold), a vote / weighted_mean / per-source weighted
  *      field from each source's entry (cdc_vote_compute; weighted: any
- *      entry of the top score is admissible).  half_life is refused.
+ *      entry of the top score is admissible).  A per-source field with
+ *      half_life takes each source's commit time from <T>_votes when the
+ *      entry there holds the value the snapshot recomputes
+ *      (rc_side_times); else the time is unknown, the entry is side
+ *      drift, and a candidate some time no later than the snapshot could
+ *      make win is admissible (vote_adm).  A group with half_life is
+ *      refused.
  *   3. the candidates go to a shadow table (temporary, in the target
  *      database, ON COMMIT DROP), and SQL compares it with T in one
  *      transaction, with PostgreSQL's own types doing the comparison.
@@ -132,13 +138,14 @@ static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
     return rc_pg_run(x, "COMMIT", err);
 }
 
-/* A field whose scores decay (half_life) needs the commit time of every
- * source's value, which a snapshot does not have: refused (78). */
+/* A group field whose scores decay (half_life) needs the commit time of
+ * every candidate, which a snapshot does not have: refused (78).  The
+ * per-source fields take theirs from <T>_votes (rc_side_times). */
 static int check_half_life(const rc_t *rc, cdc_err_t *err)
 {
     for (uint32_t f = 0; f < rc->t->nfields; f++) {
         const cdc_map_field_t *fd = &rc->t->fields[f];
-        if (fd->is_key || !fd->half_life_us || (!fd->per_source && !fd->group))
+        if (fd->is_key || !fd->half_life_us || !fd->group)
             continue;
         /* a decayed score needs the commit time of every source's value,
          * which a snapshot does not have */
@@ -149,8 +156,9 @@ static int check_half_life(const rc_t *rc, cdc_err_t *err)
                     cdc_map_rule_name(fd->rule));
         cdc_err_hint(err, "reconcile the target without half_life (a copy of "
                      "the mapping files without it checks everything else), "
-                     "or compare %s with %s_votes by hand (docs/MAPPINGS.md, "
-                     "Reconcile)", rc->t->table, rc->t->table);
+                     "or compare %s with %s_candidates by hand "
+                     "(docs/MAPPINGS.md, Reconcile)", rc->t->table,
+                     rc->t->table);
         return CDC_EXIT_CONFIG;
     }
     return 0;
@@ -188,8 +196,9 @@ static int check_sources(const rc_t *rc, const cdc_conf_t *conf,
 
 /* Read every source (the -c pipeline's, then each operand's) into the
  * model, apply the lookups once every row is known, derive. */
-static int read_all(rc_t *rc, const cdc_conf_t *conf, cdc_conf_t **others,
-                    int argc, char **argv, char *seen, cdc_err_t *err)
+static int read_all(rc_t *rc, pgx_t *x, const cdc_conf_t *conf,
+                    cdc_conf_t **others, int argc, char **argv, char *seen,
+                    cdc_err_t *err)
 {
     if (rc_read_source(rc, conf, "-c", seen, err))
         return -1;
@@ -198,6 +207,8 @@ static int read_all(rc_t *rc, const cdc_conf_t *conf, cdc_conf_t **others,
             return -1;
     for (size_t i = 0; i < rc->nlk; i++)
         rc_apply(rc, &rc->lk[i], rc->lkrows[i]);
+    if (rc_side_times(rc, x, err))
+        return -1;
     rc_derive(rc);
     CDC_INFO(FAC, "%" PRIu64 " source rows make %zu rows of %s", rc->read,
              rc->n, rc->t->name);
@@ -258,7 +269,7 @@ static int passes(rc_t *rc, tgt_t *g, const cdc_conf_t *conf,
             rc_reset(rc);
         rc->part = p;
         memset(seen, 0, rc->map->nsources + 1);
-        r = read_all(rc, conf, others, argc, argv, seen, err) ||
+        r = read_all(rc, &g->x, conf, others, argc, argv, seen, err) ||
             rc_shadow_fill(rc, &g->x, g->cols.p, err) ||
             rc_side_fill(rc, &g->x, err);
         *rows += rc->n;

@@ -127,8 +127,11 @@ static void shadow_line(rc_t *rc, cdc_buf_t *b, rc_row_t *r, int src)
                   fd->per_source
                       /* weighted with confidence: any entry of the top
                        * score may be the one a stream made win */
-                      ? fd->rule == CDC_RULE_WEIGHTED && w >= 0 &&
-                            !strcmp(c->w.score, rc_cell(r, w, f)->w.score)
+                      ? (fd->rule == CDC_RULE_WEIGHTED && w >= 0 &&
+                         !strcmp(c->w.score, rc_cell(r, w, f)->w.score)) ||
+                            /* half_life, a commit time unknown: a value
+                             * some time could make win (vote_adm) */
+                            (r->calc[f].adm && r->calc[f].adm[s])
                       : rc_admissible(rc, f, s, w, c, rc_cell(r, w, f)));
     }
     acc_end(&a, b, src >= 0 ? rc->map->sources[src].id : NULL, NULL);

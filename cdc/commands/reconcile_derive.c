@@ -153,6 +153,56 @@ static void derive_agg(rc_row_t *r, uint32_t f, const cdc_map_field_t *fd,
     free(lens);
 }
 
+/* half_life, some entry's commit time unknown (rc_side_times): the
+ * sources whose value some commit time no later than the snapshot (now)
+ * makes win: its unknown entries of that value (weighted: the entry
+ * itself) at the latest time, the other unknown ones at the earliest
+ * (the snapshot's 0).  vote and weighted only: a weighted_mean's result
+ * is no one candidate. */
+static void vote_adm(rc_t *rc, rc_row_t *r, uint32_t f,
+                     const cdc_map_field_t *fd, rc_calc_t *c,
+                     const cdc_vote_entry_t *en, const int *srcof, size_t n)
+{
+    cdc_vote_entry_t *e2;
+    char (*sc)[32];
+    int64_t now = cdc_now_us();
+    int unknown = 0;
+
+    for (size_t i = 0; i < n; i++)
+        unknown |= !rc_cell(r, srcof[i], f)->known;
+    if (!unknown || fd->rule == CDC_RULE_WMEAN)
+        return;
+    c->adm = cdc_xcalloc(rc->map->nsources + 1, 1);
+    e2 = cdc_xcalloc(n + 1, sizeof(*e2));
+    sc = cdc_xcalloc(n + 1, sizeof(*sc));
+    for (size_t i = 0; i < n; i++) {
+        cdc_vote_result_t res;
+        for (size_t j = 0; j < n; j++) {
+            const rc_cell_t *x = rc_cell(r, srcof[j], f);
+            int mine = fd->rule == CDC_RULE_WEIGHTED
+                           ? j == i
+                           : !en[j].isnull && !en[i].isnull &&
+                                 en[j].len == en[i].len &&
+                                 !memcmp(en[j].val, en[i].val, en[i].len);
+            e2[j] = en[j];
+            if (x->known || !mine)
+                continue;
+            rc_hl_score(fd, x->w.score, now, sc[j]);
+            e2[j].score = sc[j];
+            e2[j].t = now;
+            e2[j].rank = "~"; /* above every rank's hex digits */
+        }
+        if (!cdc_vote_compute(fd, e2, n, &res) && res.set &&
+            res.isnull == en[i].isnull &&
+            (res.isnull || (res.len == en[i].len &&
+                            !memcmp(res.val, en[i].val, res.len))))
+            c->adm[srcof[i]] = 1;
+        free(res.val);
+    }
+    free(e2);
+    free(sc);
+}
+
 /* Per-source field f of row r over each source's entry
  * (cdc_vote_compute). */
 static void derive_vote(rc_t *rc, rc_row_t *r, uint32_t f,
@@ -199,6 +249,8 @@ static void derive_vote(rc_t *rc, rc_row_t *r, uint32_t f,
             cdc_buf_putc(b, '}');
             c->prov = cdc_xstrdup(b->p);
         }
+        if (fd->half_life_us)
+            vote_adm(rc, r, f, fd, c, en, srcof, n);
     }
     free(res.val);
     free(en);

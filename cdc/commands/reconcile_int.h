@@ -38,6 +38,9 @@
 typedef struct rc_cell {
     cdc_wide_cell_t w;
     const char *row; /* the source row: "db.table[pk,...]" (rc_t.strs) */
+    int known;       /* half_life: the side table's entry for this source
+                        holds this value, so its commit time, rank and
+                        score are taken from there (rc_side_times) */
 } rc_cell_t;
 
 /* A group candidate: one live source row (snapshot rows are live). */
@@ -72,6 +75,9 @@ typedef struct rc_calc {
     size_t len;
     char *prov;         /* its provenance object (JSON), NULL: none */
     int top;            /* per-source: the source of the entry named */
+    char *adm;          /* per-source with half_life and some commit time
+                           unknown: per source, 1 when some commit time
+                           no later than the snapshot makes its value win */
 } rc_calc_t;
 
 typedef struct rc_row {
@@ -188,6 +194,9 @@ int rc_side_compare(rc_t *rc, pgx_t *x, const char *qt,
                     const char *keys, cdc_err_t *err);
 int rc_side_repair(rc_t *rc, pgx_t *x, const char *keys,
                    cdc_err_t *err);
+int rc_side_times(rc_t *rc, pgx_t *x, cdc_err_t *err);
+void rc_hl_score(const cdc_map_field_t *fd, const char *snap, int64_t t,
+                 char out[32]);
 /* reconcile_repair.c */
 int rc_repair(rc_t *rc, pgx_t *x, const char *qt, const char *keys,
               cdc_err_t *err);

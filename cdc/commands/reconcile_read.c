@@ -474,6 +474,7 @@ void rc_free(rc_t *rc)
             for (uint32_t f = 0; f < rc->t->nfields; f++) {
                 free(r->calc[f].val);
                 free(r->calc[f].prov);
+                free(r->calc[f].adm);
             }
         free(r->calc);
         free(r->gwin);

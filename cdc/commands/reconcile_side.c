@@ -654,3 +654,102 @@ out:
     cdc_buf_free(&kc);
     return r;
 }
+
+/* The log2 score of a half_life field at commit time t from the
+ * snapshot's (t = 0): the same double arithmetic as cdc_map_score,
+ * log2(c x w) + t/h, so a value matches the sink's text. */
+void rc_hl_score(const cdc_map_field_t *fd, const char *snap, int64_t t,
+                 char out[32])
+{
+    /* snap and out may be the same buffer */
+    double l0;
+    if (!strcmp(snap, "-Infinity") || !*snap) {
+        if (out != snap)
+            memmove(out, snap, strlen(snap) + 1);
+        return; /* no score, or c x w = 0: no time changes it */
+    }
+    l0 = strtod(snap, NULL);
+    snprintf(out, 32, "%.17g", l0 + (double)t / (double)fd->half_life_us);
+}
+
+/* Fields with half_life decay from commit times a snapshot lacks; the
+ * sink's <T>_votes holds, per key, field and source, the commit time of
+ * the change that made its entry.  Where that entry holds the value the
+ * snapshot recomputes (not a delete's), the change is real: the source's
+ * candidate takes its commit time and rank, and the score at that time.
+ * Elsewhere (no entry, another value: drift, or a change in flight) the
+ * time stays unknown: the candidate keeps its snapshot rank (the side
+ * comparison reports the entry) and rc_derive marks what could win. */
+int rc_side_times(rc_t *rc, pgx_t *x, cdc_err_t *err)
+{
+    const cdc_map_target_t *t = rc->t;
+    cdc_buf_t *b = &x->sql, qn = CDC_BUF_INIT;
+    char name[256];
+    PGresult *res;
+    int any = 0, nk = (int)t->nkey;
+
+    for (uint32_t f = 0; f < t->nfields; f++)
+        any |= t->fields[f].per_source && t->fields[f].half_life_us != 0;
+    if (!any || !rc->n)
+        return 0;
+    side_table(rc, x, RC_VTS, &qn, name, sizeof(name));
+    cdc_buf_reset(b);
+    cdc_buf_puts(b, "SELECT ");
+    for (uint32_t k = 0; k < t->nkey; k++) {
+        rc_ident(x, b, t->fields[t->key[k]].name);
+        cdc_buf_puts(b, "::text, ");
+    }
+    cdc_buf_printf(b, "_field, _source, _value, _rank, _t FROM %s WHERE "
+                      "NOT _deleted AND _field IN (", qn.p);
+    any = 0;
+    for (uint32_t f = 0; f < t->nfields; f++)
+        if (t->fields[f].per_source && t->fields[f].half_life_us) {
+            if (any++)
+                cdc_buf_puts(b, ", ");
+            rc_lit(x, b, t->fields[f].name);
+        }
+    cdc_buf_putc(b, ')');
+    cdc_buf_free(&qn);
+    res = PQexec(x->c, b->p);
+    if (rc_pg_ok(x, res, "reading the commit times of the votes table",
+                 err))
+        return -1;
+    for (int i = 0; i < PQntuples(res); i++) {
+        cdc_buf_t kt = CDC_BUF_INIT;
+        const char *fname = PQgetvalue(res, i, nk);
+        int s = rc_src_index(rc->map, PQgetvalue(res, i, nk + 1)), ri;
+        int vnull = PQgetisnull(res, i, nk + 2);
+        const char *v = PQgetvalue(res, i, nk + 2);
+        size_t vlen = (size_t)PQgetlength(res, i, nk + 2);
+        const char *rank = PQgetvalue(res, i, nk + 3);
+        int64_t ct = strtoll(PQgetvalue(res, i, nk + 4), NULL, 10);
+        uint32_t f;
+        rc_cell_t *c;
+
+        for (int k = 0; k < nk; k++) {
+            if (k)
+                cdc_buf_putc(&kt, '\x1f');
+            cdc_buf_puts(&kt, PQgetvalue(res, i, k));
+        }
+        cdc_buf_putc(&kt, 0);
+        ri = cdc_strix_get(&rc->ix, kt.p);
+        cdc_buf_free(&kt);
+        if (ri < 0 || s < 0)
+            continue; /* no source row (or not this partition's) */
+        for (f = 0; f < t->nfields && strcmp(t->fields[f].name, fname); f++)
+            ;
+        if (f == t->nfields)
+            continue;
+        c = rc_cell(rc->rows[ri], s, f);
+        if (!c || !c->w.set || c->w.deleted || c->w.isnull != vnull ||
+            (!vnull && (c->w.len != vlen || memcmp(c->w.val, v, vlen))) ||
+            strlen(rank) > CDC_MAP_RANK_LEN)
+            continue; /* time unknown */
+        c->known = 1;
+        c->w.t = ct;
+        snprintf(c->w.rank, sizeof(c->w.rank), "%s", rank);
+        rc_hl_score(&t->fields[f], c->w.score, ct, c->w.score);
+    }
+    PQclear(res);
+    return 0;
+}
