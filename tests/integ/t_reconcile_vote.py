@@ -10,6 +10,7 @@ Two MariaDB sources a (weight 1) and b (weight 0.8), one items table each
   email  text           rule vote             <- email
   amt    numeric(12,2)  rule weighted_mean    <- amt
   best   text           rule weighted         <- email
+  email_h text          rule vote, half_life 1h <- email
   confidence: case when verified = 1 then 1.0 else 0.6 end; on_delete: clear
 
 The scores (1.0, 0.6, 0.8, 0.48 in millionths) never tie, so every field
@@ -26,6 +27,13 @@ the wide table equals it; then:
     the recomputed values equal to the test's computation;
   * --repair exits 0, the table equals the computation, the votes table
     holds the sources' entries again, a second reconcile is clean;
+  * half_life (email_h): the stored entries' commit times make the
+    decayed scores; a clean table has no drift.  An UPDATE of email_h of
+    one key and an altered value of b's email_h entry of another
+    (its commit time is then unknown): reconcile reports exactly those
+    two, the recomputed email_h equal to the value before the drift;
+    --repair puts it back and writes b's entry with its row's value and
+    the snapshot's time (0); a second reconcile is clean;
   * later changes (a new amount and confidence of a's row of the amt key,
     a delete of b's row of the email key) land as the rules say and a
     last reconcile is clean.
@@ -77,10 +85,11 @@ targets:
       email: {type: text, owners: [a, b], rule: vote}
       amt: {type: 'numeric(12,2)', owners: [a, b], rule: weighted_mean}
       best: {type: text, owners: [a, b], rule: weighted}
+      email_h: {type: text, owners: [a, b], rule: vote, half_life: 1h}
 mappings:
 """ + "".join("  - {source: %s, table: %s.items, target: w, key: {k: id}, on_delete: clear,\n"
               "     confidence: 'case when verified = 1 then 1.0 else 0.6 end',\n"
-              "     fields: {email: email, amt: amt, best: email}}\n" % (s, DB[s]) for s in SRCS))
+              "     fields: {email: email, amt: amt, best: email, email_h: email}}\n" % (s, DB[s]) for s in SRCS))
 
 for s in SRCS:
     my("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s; CREATE TABLE %s.items (id INT PRIMARY KEY, "
@@ -271,6 +280,46 @@ if ent != ["%d.%02d %d" % (ENT["a"][k_va][2] // 100, ENT["a"][k_va][2] % 100, EN
 rc, out = reconcile()
 if rc != 0 or "no drift" not in out:
     fail("reconcile after --repair: exit %d (want 0, 'no drift'):\n%s" % (rc, out))
+
+# ---- 3b. half_life: decayed scores from the votes table's commit times ------------------------
+def email_h():
+    return {int(a): (b or None) for a, b in (l.split("\x1f") for l in pg(
+        "SELECT k, email_h FROM rv_w", PDB, sep="\x1f").splitlines())}
+
+
+before = email_h()
+k_h = rnd.choice([k for k in keys if before.get(k)])
+k_hb = rnd.choice([k for k in ENT["b"] if ENT["b"][k][0] is not None and k != k_h])
+pg("UPDATE rv_w SET email_h = 'drift@x.org' WHERE k = %d; "
+   "UPDATE rv_w_votes SET _value = 'zz@x.org' WHERE k = %d AND _field = 'email_h' AND _source = 'b'"
+   % (k_h, k_hb), PDB, superuser=True)
+log("half_life drift: email_h of %d, b's email_h entry of %d" % (k_h, k_hb))
+rc, out = reconcile("--json")
+if rc != 1:
+    fail("reconcile --json with half_life drift exited %d, want 1" % rc)
+found = {}
+for d in (json.loads(x) for x in out.splitlines() if x.strip()):
+    if d["kind"] != "summary":
+        found[(d["kind"], int(d["key"]["k"]), d["field"])] = d
+want = {("differs", k_h, "email_h"), ("side", k_hb, "rv_w_votes email_h b")}
+if set(found) != want:
+    fail("reconcile found %s, the injected half_life drift is %s" % (sorted(found, key=str), sorted(want, key=str)))
+v = found[("differs", k_h, "email_h")]["recomputed"]["value"]
+if v != before[k_h]:
+    fail("email_h of %d: recomputed %r, the streamed value was %r" % (k_h, v, before[k_h]))
+rc, out = reconcile("--repair")
+if rc != 0 or "repaired" not in out:
+    fail("reconcile --repair (half_life) exited %d (want 0, 'repaired'):\n%s" % (rc, out))
+after = email_h()
+if after[k_h] != before[k_h]:
+    fail("after --repair email_h of %d is %r, the streamed value %r" % (k_h, after[k_h], before[k_h]))
+ent = pg("SELECT _value || ' ' || _t FROM rv_w_votes WHERE k = %d AND _field = 'email_h' AND _source = 'b'"
+         % k_hb, PDB).strip()
+if ent != "%s 0" % ENT["b"][k_hb][0]:
+    fail("after --repair b's email_h entry of %d is %r, want its row's value at the snapshot's time 0" % (k_hb, ent))
+rc, out = reconcile()
+if rc != 0 or "no drift" not in out:
+    fail("reconcile after the half_life --repair: exit %d (want 0, 'no drift'):\n%s" % (rc, out))
 
 # ---- 4. the streams after the repair ---------------------------------------------------------
 my(change("a", k_amt, False) + change("a", k_va, False) + change("b", k_email, True) + change("b", k_vb, False))
