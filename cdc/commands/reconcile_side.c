@@ -563,7 +563,7 @@ static int vts_repair(rc_t *rc, pgx_t *x, const char *keys, const char *kc,
                       cdc_err_t *err)
 {
     const cdc_map_target_t *t = rc->t;
-    cdc_buf_t *b = &x->sql, qn = CDC_BUF_INIT;
+    cdc_buf_t *b = &x->sql, qn = CDC_BUF_INIT, hl = CDC_BUF_INIT;
     char name[256];
     int r = -1;
 
@@ -579,8 +579,23 @@ static int vts_repair(rc_t *rc, pgx_t *x, const char *keys, const char *kc,
     rc_key_eq(rc, x, b, "s", "c");
     cdc_buf_printf(b, " AND s._field = c._field AND s._source = "
                       "c._source); UPDATE %s c SET _value = s._value, "
-                      "_score = s._score FROM pg_temp.rc_vts s WHERE ",
+                      "_score = s._score",
                    qn.p);
+    /* half_life: the entry's score goes with its time, and the shadow's
+     * is the stored one when the stored value was the snapshot's
+     * (rc_side_times), else the snapshot's 0 with its rank */
+    for (uint32_t f = 0; f < t->nfields; f++)
+        if (t->fields[f].per_source && t->fields[f].half_life_us) {
+            if (hl.len)
+                cdc_buf_puts(&hl, ", ");
+            rc_lit(x, &hl, t->fields[f].name);
+        }
+    if (hl.len)
+        cdc_buf_printf(b, ", _rank = CASE WHEN c._field IN (%s) THEN "
+                          "s._rank ELSE c._rank END, _t = CASE WHEN "
+                          "c._field IN (%s) THEN s._t ELSE c._t END",
+                       hl.p, hl.p);
+    cdc_buf_puts(b, " FROM pg_temp.rc_vts s WHERE ");
     rc_key_eq(rc, x, b, "s", "c");
     cdc_buf_printf(b, " AND s._field = c._field AND s._source = c._source "
                       "AND (c._value IS DISTINCT FROM s._value OR "
@@ -598,6 +613,7 @@ static int vts_repair(rc_t *rc, pgx_t *x, const char *keys, const char *kc,
     r = 0;
 out:
     cdc_buf_free(&qn);
+    cdc_buf_free(&hl);
     return r;
 }
 
@@ -748,7 +764,10 @@ int rc_side_times(rc_t *rc, pgx_t *x, cdc_err_t *err)
         c->known = 1;
         c->w.t = ct;
         snprintf(c->w.rank, sizeof(c->w.rank), "%s", rank);
-        rc_hl_score(&t->fields[f], c->w.score, ct, c->w.score);
+        /* a snapshot's entry (a backfill's, a repair's) is scored at
+         * time 0, its rank's head (the commit time) zero */
+        if (strncmp(rank, "0000000000000000", 16))
+            rc_hl_score(&t->fields[f], c->w.score, ct, c->w.score);
     }
     PQclear(res);
     return 0;
