@@ -31,8 +31,8 @@
  *      entry there holds the value the snapshot recomputes
  *      (rc_side_times); else the time is unknown, the entry is side
  *      drift, and a candidate some time no later than the snapshot could
- *      make win is admissible (vote_adm).  A group with half_life is
- *      refused.
+ *      make win is admissible (vote_adm).  A group ranks by its rule and
+ *      the static weight (map_group.c): half_life changes nothing there.
  *   3. the candidates go to a shadow table (temporary, in the target
  *      database, ON COMMIT DROP), and SQL compares it with T in one
  *      transaction, with PostgreSQL's own types doing the comparison.
@@ -136,32 +136,6 @@ static int tgt_run(rc_t *rc, tgt_t *g, int repair, int json, rc_sum_t *sum,
         rc_repair(rc, x, g->qt.p, g->keys.p, err))
         return -1;
     return rc_pg_run(x, "COMMIT", err);
-}
-
-/* A group field whose scores decay (half_life) needs the commit time of
- * every candidate, which a snapshot does not have: refused (78).  The
- * per-source fields take theirs from <T>_votes (rc_side_times). */
-static int check_half_life(const rc_t *rc, cdc_err_t *err)
-{
-    for (uint32_t f = 0; f < rc->t->nfields; f++) {
-        const cdc_map_field_t *fd = &rc->t->fields[f];
-        if (fd->is_key || !fd->half_life_us || !fd->group)
-            continue;
-        /* a decayed score needs the commit time of every source's value,
-         * which a snapshot does not have */
-        cdc_err_set(err, CDC_EXIT_CONFIG, 0, "reconcile: target '%s': field "
-                    "'%s' has rule %s with half_life, whose scores decay "
-                    "from commit times that a snapshot of the sources does "
-                    "not have", rc->t->name, fd->name,
-                    cdc_map_rule_name(fd->rule));
-        cdc_err_hint(err, "reconcile the target without half_life (a copy of "
-                     "the mapping files without it checks everything else), "
-                     "or compare %s with %s_candidates by hand "
-                     "(docs/MAPPINGS.md, Reconcile)", rc->t->table,
-                     rc->t->table);
-        return CDC_EXIT_CONFIG;
-    }
-    return 0;
 }
 
 /* Every source that writes T must be read: its pipeline is the -c one or
@@ -357,8 +331,6 @@ int cdc_cmd_reconcile(const cdc_cmd_ctx_t *cx, int argc, char **argv,
         code = CDC_EXIT_CONFIG;
         goto out;
     }
-    if ((code = check_half_life(&rc, err)))
-        goto out;
     code = CDC_EXIT_FAIL;
     others = cdc_xcalloc((size_t)argc + 1, sizeof(*others));
     for (int i = 0; i < argc; i++) {

@@ -35,6 +35,9 @@ the wide table equals it; then:
     --repair puts it back and writes b's entry with its row's value
     under a snapshot rank (scored at commit time 0); a second reconcile
     is clean;
+  * a field group with half_life (target g, rule weighted: the group
+    ranks by the static weight, so no commit time is needed): clean, an
+    altered gx found, repaired, clean again;
   * later changes (a new amount and confidence of a's row of the amt key,
     a delete of b's row of the email key) land as the rules say and a
     last reconcile is clean.
@@ -87,10 +90,19 @@ targets:
       amt: {type: 'numeric(12,2)', owners: [a, b], rule: weighted_mean}
       best: {type: text, owners: [a, b], rule: weighted}
       email_h: {type: text, owners: [a, b], rule: vote, half_life: 1h}
+  g:
+    table: public.rv_g
+    key: k
+    fields:
+      k: bigint
+      gx: {type: text, owners: [a, b], rule: weighted, group: gh, half_life: 1h}
+      gv: {type: bigint, owners: [a, b], rule: weighted, group: gh, half_life: 1h}
 mappings:
 """ + "".join("  - {source: %s, table: %s.items, target: w, key: {k: id}, on_delete: clear,\n"
               "     confidence: 'case when verified = 1 then 1.0 else 0.6 end',\n"
-              "     fields: {email: email, amt: amt, best: email, email_h: email}}\n" % (s, DB[s]) for s in SRCS))
+              "     fields: {email: email, amt: amt, best: email, email_h: email}}\n"
+              "  - {name: g%s, source: %s, table: %s.items, target: g, key: {k: id}, on_delete: clear,\n"
+              "     fields: {gx: email, gv: verified}}\n" % (s, DB[s], s, s, DB[s]) for s in SRCS))
 
 for s in SRCS:
     my("DROP DATABASE IF EXISTS %s; CREATE DATABASE %s; CREATE TABLE %s.items (id INT PRIMARY KEY, "
@@ -127,9 +139,9 @@ for s in SRCS:
 RUNS = [0]
 
 
-def reconcile(*extra):
+def reconcile(*extra, target="w"):
     RUNS[0] += 1
-    a = [BIN, "reconcile", "-c", PF["a"], "--target", "w"] + list(extra) + [PF["b"]]
+    a = [BIN, "reconcile", "-c", PF["a"], "--target", target] + list(extra) + [PF["b"]]
     with open(os.path.join(TMP, "reconcile-%d.log" % RUNS[0]), "wb") as lf:
         r = subprocess.run(a, stdout=subprocess.PIPE, stderr=lf, timeout=300)
     out = r.stdout.decode()
@@ -322,6 +334,27 @@ if ent != "%s 0000000000000000" % ENT["b"][k_hb][0]:
 rc, out = reconcile()
 if rc != 0 or "no drift" not in out:
     fail("reconcile after the half_life --repair: exit %d (want 0, 'no drift'):\n%s" % (rc, out))
+
+# ---- 3c. a field group with half_life (its rank: the group's rule and the static weight) -------
+gx = {int(a): b for a, b in (l.split("\x1f") for l in pg("SELECT k, gx FROM rv_g WHERE gx IS NOT NULL", PDB,
+                                                          sep="\x1f").splitlines())}
+rc, out = reconcile(target="g")
+if rc != 0 or "no drift" not in out:
+    fail("reconcile of the half_life group: exit %d (want 0, 'no drift'):\n%s" % (rc, out))
+k_g = rnd.choice(sorted(gx))
+pg("UPDATE rv_g SET gx = 'drift@x.org' WHERE k = %d" % k_g, PDB, superuser=True)
+rc, out = reconcile("--json", target="g")
+found = {(d["kind"], int(d["key"]["k"]), d["field"]) for d in (json.loads(x) for x in out.splitlines() if x.strip())
+         if d["kind"] != "summary"}
+if rc != 1 or found != {("differs", k_g, "gx")}:
+    fail("reconcile of the half_life group with gx of %d altered: exit %d, found %s" % (k_g, rc, found))
+rc, out = reconcile("--repair", target="g")
+got = pg("SELECT gx FROM rv_g WHERE k = %d" % k_g, PDB).strip()
+if rc != 0 or got != gx[k_g]:
+    fail("reconcile --repair of the half_life group: exit %d, gx of %d %r, want %r" % (rc, k_g, got, gx[k_g]))
+rc, out = reconcile(target="g")
+if rc != 0 or "no drift" not in out:
+    fail("reconcile of the half_life group after --repair: exit %d (want 0):\n%s" % (rc, out))
 
 # ---- 4. the streams after the repair ---------------------------------------------------------
 my(change("a", k_amt, False) + change("a", k_va, False) + change("b", k_email, True) + change("b", k_vb, False))
