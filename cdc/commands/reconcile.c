@@ -53,7 +53,8 @@
  *      value was altered), or else the recomputed value with its rank (a
  *      snapshot rank: any later streamed change wins over it, as after a
  *      backfill).  Side tables first (rc_side_repair: lost deletes marked,
- *      wrong states replaced under their stored ranks, missing rows
+ *      wrong states replaced under their stored ranks (a half_life
+ *      entry of unknown time: under the snapshot's), missing rows
  *      inserted with snapshot ranks), then the derived fields of the
  *      touched keys recomputed by the sink's own statements
  *      (rc_recompute).
