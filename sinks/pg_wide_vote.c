@@ -593,6 +593,26 @@ static void field_ctes(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
  * the touched fields (the others keep their values) and merges their
  * provenance entries: each wide row is written once per batch.
  */
+/* ", f1, f2, ..." the columns of fields fl[0..nf-1], then with rank
+ * ", _r_f1, ..." their rank columns (sinks/pg_rank.h): the column lists of
+ * both recompute statements. */
+static void field_cols(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
+                       const uint32_t *fl, uint32_t nf, int rank)
+{
+    for (uint32_t i = 0; i < nf; i++) {
+        char *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
+        cdc_buf_printf(b, ", %s", qf);
+        free(qf);
+    }
+    for (uint32_t i = 0; rank && i < nf; i++) {
+        char col[200], *qr;
+        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+        qr = cdc_pgs_qid(v->pg, col);
+        cdc_buf_printf(b, ", %s", qr);
+        free(qr);
+    }
+}
+
 static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
                      size_t n, cdc_err_t *err)
 {
@@ -638,20 +658,8 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     }
     cdc_buf_printf(&b, ") INSERT INTO %s AS t (", qt);
     key_cols(v->pg, &b, t, NULL);
-    for (uint32_t i = 0; i < nf; i++) {
-        char *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
-        cdc_buf_printf(&b, ", %s", qf);
-        free(qf);
-    }
+    field_cols(v, &b, t, fl, nf, rank);
     if (rank) {
-        /* each field's entry goes to its rank column (sinks/pg_rank.h) */
-        for (uint32_t i = 0; i < nf; i++) {
-            char col[200], *qr;
-            cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
-            qr = cdc_pgs_qid(v->pg, col);
-            cdc_buf_printf(&b, ", %s", qr);
-            free(qr);
-        }
         cdc_buf_puts(&b, ") SELECT ");
         klist(&b, t, "ak");
         for (uint32_t i = 0; i < nf; i++)
@@ -991,18 +999,7 @@ static int recompute_c(cdc_pgv_t *v, const cdc_map_target_t *t,
     cdc_buf_reset(&b);
     cdc_buf_printf(&b, "INSERT INTO %s AS t (", qt);
     key_cols(v->pg, &b, t, NULL);
-    for (uint32_t i = 0; i < nf; i++) {
-        char *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
-        cdc_buf_printf(&b, ", %s", qf);
-        free(qf);
-    }
-    for (uint32_t i = 0; i < nf; i++) {
-        char col[200], *qr;
-        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
-        qr = cdc_pgs_qid(v->pg, col);
-        cdc_buf_printf(&b, ", %s", qr);
-        free(qr);
-    }
+    field_cols(v, &b, t, fl, nf, 1);
     cdc_buf_puts(&b, ") SELECT ");
     for (uint32_t k = 0; k < nk; k++)
         cdc_buf_printf(&b, "%su.k%u::%s", k ? ", " : "", k,
