@@ -291,6 +291,7 @@ static void churn(void)
     pthread_t thr;
     FILE *log = tmpfile();
     int saved, nlines, nsum = 0, nbad = 0;
+    unsigned long retries = 0;
     int64_t t0 = now_ms(), elapsed_s;
 
     T_ASSERT(log != NULL);
@@ -301,8 +302,18 @@ static void churn(void)
     attack_on = 1;
     pthread_create(&thr, NULL, attacker, NULL);
     for (;;) {
-        int s = probe(PROBE_HOST, churn_probes % 2 ? "/readyz" : "/livez");
+        const char *path = churn_probes % 2 ? "/readyz" : "/livez";
+        int s = probe(PROBE_HOST, path);
         churn_probes++;
+        /* a probe whose request the loaded server has not read yet can be
+         * the oldest connection stuck in its headers when 200 clients
+         * reconnect at once, and be evicted like them (no answer: -1); a
+         * health checker retries, and so does this one, once.  Retries
+         * must stay rare, and a probe must never fail twice. */
+        if (s == -1) {
+            retries++;
+            s = probe(PROBE_HOST, path);
+        }
         if (s != 200 && nbad++ < 5)
             printf("# churn probe %lu: status %d\n", churn_probes, s);
         st_now(&st);
@@ -321,12 +332,14 @@ static void churn(void)
     close(saved);
     nlines = count_lines(log, &nsum);
     fclose(log);
-    printf("# churn: %lu probes, %llu evictions, %llu refusals in %lld s, "
-           "%d log lines\n",
-           churn_probes, (unsigned long long)(st.evicted - st0.evicted),
+    printf("# churn: %lu probes (%lu retried), %llu evictions, %llu "
+           "refusals in %lld s, %d log lines\n",
+           churn_probes, retries,
+           (unsigned long long)(st.evicted - st0.evicted),
            (unsigned long long)(st.refused - st0.refused),
            (long long)elapsed_s, nlines);
     T_EQ_INT(nbad, 0);
+    T_ASSERT(retries * 50 <= churn_probes); /* at most 2% retried */
     T_ASSERT(st.evicted - st0.evicted >= CHURN_EVICTIONS);
     T_ASSERT(nsum >= 1);
     /* throttled: at most one summary and three server messages per 10 s
