@@ -613,6 +613,24 @@ static void field_cols(cdc_pgv_t *v, cdc_buf_t *b, const cdc_map_target_t *t,
     }
 }
 
+/* The ON CONFLICT SET list of both recompute statements for rank-column
+ * tables: a field and its rank column take the entry's when it has one. */
+static void rank_set_list(cdc_pgv_t *v, cdc_buf_t *b,
+                          const cdc_map_target_t *t, const uint32_t *fl,
+                          uint32_t nf)
+{
+    for (uint32_t i = 0; i < nf; i++) {
+        char col[200], *qr, *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
+        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
+        qr = cdc_pgs_qid(v->pg, col);
+        cdc_buf_printf(b, "%s%s = CASE WHEN EXCLUDED.%s IS NOT NULL THEN "
+                       "EXCLUDED.%s ELSE t.%s END, %s = COALESCE(EXCLUDED.%s, "
+                       "t.%s)", i ? ", " : "", qf, qr, qf, qf, qr, qr, qr);
+        free(qf);
+        free(qr);
+    }
+}
+
 static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
                      size_t n, cdc_err_t *err)
 {
@@ -693,16 +711,8 @@ static int recompute(cdc_pgv_t *v, const cdc_map_target_t *t, const ent_t *e,
     cdc_buf_puts(&b, " ON CONFLICT (");
     key_cols(v->pg, &b, t, NULL);
     cdc_buf_puts(&b, ") DO UPDATE SET ");
-    for (uint32_t i = 0; rank && i < nf; i++) {
-        char col[200], *qr, *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
-        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
-        qr = cdc_pgs_qid(v->pg, col);
-        cdc_buf_printf(&b, "%s%s = CASE WHEN EXCLUDED.%s IS NOT NULL THEN "
-                       "EXCLUDED.%s ELSE t.%s END, %s = COALESCE(EXCLUDED.%s, "
-                       "t.%s)", i ? ", " : "", qf, qr, qf, qf, qr, qr, qr);
-        free(qf);
-        free(qr);
-    }
+    if (rank)
+        rank_set_list(v, &b, t, fl, nf);
     for (uint32_t i = 0; !rank && i < nf; i++) {
         char *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
         char *lf = cdc_pgs_qlit(v->pg, t->fields[fl[i]].name);
@@ -1022,16 +1032,7 @@ static int recompute_c(cdc_pgv_t *v, const cdc_map_target_t *t,
     cdc_buf_puts(&b, ") ON CONFLICT (");
     key_cols(v->pg, &b, t, NULL);
     cdc_buf_puts(&b, ") DO UPDATE SET ");
-    for (uint32_t i = 0; i < nf; i++) {
-        char col[200], *qr, *qf = cdc_pgs_qid(v->pg, t->fields[fl[i]].name);
-        cdc_pgrank_col(col, sizeof(col), t->fields[fl[i]].name);
-        qr = cdc_pgs_qid(v->pg, col);
-        cdc_buf_printf(&b, "%s%s = CASE WHEN EXCLUDED.%s IS NOT NULL THEN "
-                       "EXCLUDED.%s ELSE t.%s END, %s = COALESCE(EXCLUDED.%s, "
-                       "t.%s)", i ? ", " : "", qf, qr, qf, qf, qr, qr, qr);
-        free(qf);
-        free(qr);
-    }
+    rank_set_list(v, &b, t, fl, nf);
     /* a row whose fields and ranks stay as they are is not written (a
      * re-run backfill changes nothing) */
     cdc_buf_puts(&b, " WHERE false");
